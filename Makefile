@@ -1,0 +1,74 @@
+# Aiguillage — two commands on a fresh machine: `make run` and `make test`.
+# Everything missing (virtual environment, web assets, trained model, Chromium for the
+# browser tests) is set up on the way.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+RASA := .venv/bin/rasa
+
+export PORT ?= 5005
+export PREFECTURE ?= cantal
+export AIGUILLAGE_DB ?= $(CURDIR)/var/aiguillage.db
+export RASA_TELEMETRY_ENABLED := false
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export TF_CPP_MIN_LOG_LEVEL := 3
+export PYTHONDONTWRITEBYTECODE := 1
+
+TRAINING_FILES := $(sort $(wildcard data/*.yml)) domain.yml config.yml
+TRAINING_HASH := $(shell cat $(TRAINING_FILES) 2>/dev/null | sha256sum | cut -c1-12)
+MODEL := models/aiguillage.tar.gz
+MODEL_STAMP := models/.trained-$(TRAINING_HASH)
+VENV_STAMP := .venv/.installed-$(shell cat requirements/lock.txt | sha256sum | cut -c1-12)
+WEB_STAMP := web/node_modules/.installed-$(shell cat web/package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
+
+.PHONY: help setup run test train eval validate check bench clean chromium
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV_STAMP): requirements/lock.txt
+	@test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --disable-pip-version-check pip==24.2
+	$(PIP) install -q --disable-pip-version-check --no-deps -r requirements/lock.txt
+	$(PIP) install -q --disable-pip-version-check --no-deps --ignore-requires-python rasa==3.6.21 rasa-sdk==3.6.2
+	@rm -f .venv/.installed-*; touch $@
+
+$(WEB_STAMP): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --silent
+	@rm -f web/node_modules/.installed-*; touch $@
+
+$(MODEL_STAMP): $(VENV_STAMP) $(TRAINING_FILES)
+	@mkdir -p models
+	$(RASA) train --fixed-model-name aiguillage --out models --quiet
+	@rm -f models/.trained-*; touch $@
+
+setup: $(VENV_STAMP) $(WEB_STAMP) $(MODEL_STAMP)  ## install what is missing and train if the data changed
+
+train: $(MODEL_STAMP)  ## (re)train the model when data/, domain.yml or config.yml changed
+
+run: setup  ## start chat (and actions) on http://localhost:$(PORT)/chat/ for $(PREFECTURE)
+	@$(PY) -m bot check
+	@mkdir -p var
+	@echo ""
+	@echo "  Aiguillage — préfecture: $(PREFECTURE) — store: $(AIGUILLAGE_DB)"
+	@echo "  Chat page: http://localhost:$(PORT)/chat/   (ready when Rasa says 'Rasa server is up and running')"
+	@echo ""
+	$(RASA) run --model $(MODEL) --port $(PORT) --credentials credentials.yml --endpoints endpoints.yml
+
+chromium:  ## install Debian's Chromium for the browser tests, if missing
+	@test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
+
+test: setup chromium  ## run the whole test suite (starts its own Rasa server)
+	$(PY) -m pytest
+
+validate: $(VENV_STAMP)  ## rasa data validate
+	$(RASA) data validate --fail-on-warnings
+
+check: $(VENV_STAMP)  ## validate the routing tree and the five préfecture files
+	$(PY) -m bot check --all
+
+eval: setup  ## routing accuracy on the shared dev set
+	$(PY) -m bot eval ../shared/eval/dev_questions.jsonl
+
+clean:  ## remove the trained model and the local store
+	rm -rf models var

@@ -1,0 +1,1 @@
+"""Rasa custom actions. Thin: the routing logic lives in bot/ (no rasa_sdk import there)."""

@@ -1,0 +1,52 @@
+"""The one custom action: route the latest message through the tree and answer."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot import runtime
+
+logger = logging.getLogger(__name__)
+
+
+class ActionRoute(Action):
+    """Answer a message with the tree node it routes to, and record the turn."""
+
+    def name(self) -> str:
+        return "action_route"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
+        router = runtime.router()
+        message = tracker.latest_message or {}
+        text = message.get("text") or ""
+        misses = int(tracker.get_slot("misses") or 0)
+        decision = router.decide(text, message, misses)
+
+        user_event = tracker.get_last_event_for("user") or {}
+        if (user_event.get("metadata") or {}).get("truncated"):
+            dispatcher.utter_message(text=router.message("too_long"))
+        dispatcher.utter_message(text=decision.answer, buttons=decision.buttons or None)
+        if decision.links:
+            dispatcher.utter_message(json_message={"links": decision.links})
+
+        try:
+            runtime.store().record_turn(
+                conversation_id=tracker.sender_id,
+                channel=tracker.get_latest_input_channel() or "unknown",
+                text=text,
+                topic=decision.topic,
+                confidence=decision.confidence,
+                destination=decision.destination,
+                node=decision.node,
+                action=decision.action,
+                resolved=decision.resolved,
+                misses=decision.misses,
+                prefecture=runtime.prefecture().id,
+            )
+        except Exception:  # noqa: BLE001 - a store failure must not cost the user the answer
+            logger.exception("could not record the turn of %s", tracker.sender_id)
+        return [SlotSet("misses", float(decision.misses))]

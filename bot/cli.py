@@ -1,0 +1,189 @@
+"""Command line: `python -m bot COMMAND` (run with .venv/bin/python from the repo root).
+
+  route "texte"          one JSON object: text, topic, destination, confidence, action, answer
+  route --jsonl          JSON lines with a `text` field on stdin -> one JSON line each, in order
+  eval FILE.jsonl        topic and destination accuracy, per-topic P/R/F1, confusions, misses
+  check [--all]          validate the routing tree and the préfecture file(s)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from bot import config as config_mod
+from bot import tree as tree_mod
+from bot.config import ConfigError
+from bot.masking import prepare
+from bot.router import Router, norm
+from bot.tree import TOPICS, TreeError
+
+
+def _router(prefecture: str | None) -> Router:
+    pref = config_mod.load_prefecture(prefecture)
+    tree = tree_mod.current()
+    tree_mod.check_placeholders(tree, pref)
+    return Router(tree, pref)
+
+
+def route_one(router: Router, nlu, raw: str) -> dict:
+    text, _ = prepare(raw, router.max_chars)
+    return router.decide(text, nlu.parse(text)).public() | {"text": raw}
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from bot.nlu import NLU
+
+    router = _router(args.prefecture)
+    if args.jsonl:
+        nlu = NLU()
+        out = sys.stdout
+        for lineno, line in enumerate(sys.stdin, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                raw = item["text"]
+                if not isinstance(raw, str):
+                    raise TypeError
+            except (json.JSONDecodeError, KeyError, TypeError):
+                out.write(json.dumps({"line": lineno, "error": "ligne invalide : un objet JSON avec un champ « text » (texte) est attendu"}, ensure_ascii=False) + "\n")
+                continue
+            out.write(json.dumps(route_one(router, nlu, raw), ensure_ascii=False) + "\n")
+        return 0
+    if args.text is None:
+        print("Donnez un texte : python -m bot route \"ma question\" (ou --jsonl)", file=sys.stderr)
+        return 2
+    print(json.dumps(route_one(router, NLU(), args.text), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _training_texts() -> set[str]:
+    import yaml
+
+    texts: set[str] = set()
+    for path in (config_mod.ROOT / "data").rglob("*.yml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for block in data.get("nlu") or []:
+            for line in str(block.get("examples") or "").splitlines():
+                line = line.strip()
+                if line.startswith("- "):
+                    texts.add(norm(line[2:]))
+    return texts
+
+
+def evaluate(items: list[dict], predictions: list[dict]) -> dict:
+    """Accuracy, per-topic precision/recall/F1, confusions and misses (pure, testable)."""
+    n = len(items)
+    topic_ok = sum(p["topic"] == i["topic"] for i, p in zip(items, predictions))
+    dest_ok = sum(p["destination"] == i["destination"] for i, p in zip(items, predictions))
+    labels = sorted({i["topic"] for i in items} | {p["topic"] or "-" for p in predictions})
+    per_topic = {}
+    for label in labels:
+        tp = sum(i["topic"] == label and p["topic"] == label for i, p in zip(items, predictions))
+        fp = sum(i["topic"] != label and p["topic"] == label for i, p in zip(items, predictions))
+        fn = sum(i["topic"] == label and p["topic"] != label for i, p in zip(items, predictions))
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        per_topic[label] = {"precision": prec, "recall": rec, "f1": f1, "support": tp + fn}
+    confusions = Counter(
+        (i["topic"], p["topic"]) for i, p in zip(items, predictions) if i["topic"] != p["topic"]
+    )
+    misses = [
+        {"id": i.get("id"), "text": i["text"], "expected": f'{i["topic"]} -> {i["destination"]}',
+         "got": f'{p["topic"]} -> {p["destination"]}', "confidence": p["confidence"], "action": p["action"]}
+        for i, p in zip(items, predictions)
+        if i["topic"] != p["topic"] or i["destination"] != p["destination"]
+    ]
+    actions = Counter(p["action"] for p in predictions)
+    return {
+        "n": n,
+        "topic_accuracy": topic_ok / n if n else 0.0,
+        "destination_accuracy": dest_ok / n if n else 0.0,
+        "actions": dict(actions),
+        "per_topic": per_topic,
+        "confusions": [{"expected": a, "got": b, "count": c} for (a, b), c in confusions.most_common()],
+        "misses": misses,
+    }
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bot.nlu import NLU
+
+    path = Path(args.file)
+    try:
+        items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"Impossible de lire {path} : {exc}", file=sys.stderr)
+        return 2
+    training = _training_texts()
+    kept = [i for i in items if norm(i["text"]) not in training]
+    dropped = len(items) - len(kept)
+    router, nlu = _router(args.prefecture), NLU()
+    predictions = [route_one(router, nlu, i["text"]) for i in kept]
+    report = evaluate(kept, predictions)
+    report["dropped_found_in_training_data"] = dropped
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{path}: {report['n']} questions ({dropped} dropped: found in data/)")
+    print(f"destination accuracy: {report['destination_accuracy']:.3f}")
+    print(f"topic accuracy:       {report['topic_accuracy']:.3f}")
+    print(f"first-turn actions:   {report['actions']}")
+    print("\nper topic               precision  recall     f1  support")
+    for label, m in report["per_topic"].items():
+        print(f"  {label:<20} {m['precision']:>9.2f} {m['recall']:>7.2f} {m['f1']:>6.2f} {m['support']:>8}")
+    print("\nmost frequent confusions (expected -> got)")
+    for c in report["confusions"][:10]:
+        print(f"  {c['count']:>3}  {c['expected']} -> {c['got']}")
+    print(f"\nmisses ({len(report['misses'])})")
+    for m in report["misses"]:
+        print(f"  [{m['id']}] {m['expected']}  got {m['got']} ({m['confidence']:.2f}, {m['action']}): {m['text']}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    ids = config_mod.available() if args.all else [args.prefecture or None]
+    try:
+        tree = tree_mod.load_tree()
+        for pid in ids:
+            pref = config_mod.load_prefecture(pid)
+            tree_mod.check_placeholders(tree, pref)
+            print(f"ok: {pref.file}")
+    except (ConfigError, TreeError) as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Aiguillage command line")
+    parser.add_argument("--prefecture", help="préfecture id (default: $PREFECTURE or cantal)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("route", help="route one question (or JSON lines with --jsonl) and print JSON")
+    p.add_argument("text", nargs="?", help="the question")
+    p.add_argument("--jsonl", action="store_true", help="read JSON lines with a 'text' field on stdin")
+    p.set_defaults(func=cmd_route)
+    p = sub.add_parser("eval", help="measure routing accuracy on a labelled JSONL file")
+    p.add_argument("file", help="JSON lines with text, topic, destination")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("check", help="validate the routing tree and the préfecture configuration")
+    p.add_argument("--all", action="store_true", help="check every préfecture file")
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, TreeError) as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1

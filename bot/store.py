@@ -1,0 +1,137 @@
+"""The embedded store: one SQLite file (WAL mode) through sqlite-utils.
+
+Every turn is written with its channel, masked text, topic, confidence, destination and
+resolved flag. The schema grows through named migrations, applied once, in order.
+Text reaching this module must already be masked; `record_turn` masks again as a safety net.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+
+from bot.config import ROOT
+from bot.masking import mask
+
+DEFAULT_DB = ROOT / "var" / "aiguillage.db"
+
+
+def db_path() -> Path:
+    return Path(os.environ.get("AIGUILLAGE_DB") or DEFAULT_DB)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _m001_conversations(db: sqlite_utils.Database) -> None:
+    db["conversations"].create(
+        {
+            "id": str, "channel": str, "prefecture": str, "started_at": str, "updated_at": str,
+            "turns": int, "misses": int, "last_topic": str, "last_destination": str,
+            "status": str,  # open | unresolved
+        },
+        pk="id",
+    )
+    db["turns"].create(
+        {
+            "id": int, "conversation_id": str, "ts": str, "channel": str, "text": str,
+            "topic": str, "confidence": float, "destination": str, "node": str,
+            "action": str, "resolved": int,
+        },
+        pk="id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db["turns"].create_index(["conversation_id", "id"])
+    db["conversations"].create_index(["status", "updated_at"])
+
+
+# Named migrations, applied once each, in this order. Never edit one that has shipped: add a new one.
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("001_conversations_and_turns", _m001_conversations),
+]
+
+
+class Store:
+    def __init__(self, path: Path | str | None = None):
+        self.path = Path(path) if path else db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False, isolation_level=None)
+        self.db = sqlite_utils.Database(conn)
+        self.db.enable_wal()
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        self.migrate()
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; returns the names applied now."""
+        if "migrations" not in self.db.table_names():
+            self.db["migrations"].create({"name": str, "applied_at": str}, pk="name")
+        done = {row["name"] for row in self.db["migrations"].rows}
+        applied = []
+        for name, step in MIGRATIONS:
+            if name in done:
+                continue
+            with self.db.conn:
+                step(self.db)
+                self.db["migrations"].insert({"name": name, "applied_at": now()})
+            applied.append(name)
+        return applied
+
+    def record_turn(
+        self,
+        conversation_id: str,
+        channel: str,
+        text: str,
+        topic: str | None,
+        confidence: float,
+        destination: str | None,
+        node: str | None,
+        action: str,
+        resolved: bool,
+        misses: int,
+        prefecture: str,
+    ) -> int:
+        """Write one turn and update its conversation, in one transaction."""
+        ts = now()
+        text = mask(text)
+        with self.db.conn:
+            conv = self.db.execute(
+                "select turns, status from conversations where id = ?", [conversation_id]
+            ).fetchone()
+            status = "unresolved" if action == "fallback" else (conv[1] if conv else "open")
+            self.db["conversations"].upsert(
+                {
+                    "id": conversation_id, "channel": channel, "prefecture": prefecture,
+                    "updated_at": ts, "turns": (conv[0] if conv else 0) + 1, "misses": misses,
+                    "last_topic": topic, "last_destination": destination, "status": status,
+                },
+                pk="id",
+            )
+            if not conv:
+                self.db["conversations"].update(conversation_id, {"started_at": ts})
+            turn = self.db["turns"].insert(
+                {
+                    "conversation_id": conversation_id, "ts": ts, "channel": channel, "text": text,
+                    "topic": topic, "confidence": round(float(confidence), 4), "destination": destination,
+                    "node": node, "action": action, "resolved": int(bool(resolved)),
+                }
+            )
+        return turn.last_pk
+
+    def turns(self, conversation_id: str) -> list[dict]:
+        return list(self.db["turns"].rows_where("conversation_id = ?", [conversation_id], order_by="id"))
+
+    def conversation(self, conversation_id: str) -> dict | None:
+        rows = list(self.db["conversations"].rows_where("id = ?", [conversation_id]))
+        return rows[0] if rows else None
+
+    def count_turns(self) -> int:
+        return self.db["turns"].count
+
+    def close(self) -> None:
+        self.db.conn.close()
