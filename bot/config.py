@@ -170,7 +170,7 @@ def _check_phone(file: str, key: str, phone: Any) -> None:
         raise ConfigError(file, f"{key}.number", "missing phone number")
     if kind == "short":
         if not _SHORT_NUMBER.match(number):
-            raise ConfigError(file, f"{key}.number", f"'{number}' is not a French short number like '34 00'")
+            raise ConfigError(file, f"{key}.number", f"'{number}' is not a French 4-digit short number written 'NN NN'")
     elif kind == "regular":
         try:
             parsed = phonenumbers.parse(number, "FR")
@@ -183,7 +183,7 @@ def _check_phone(file: str, key: str, phone: Any) -> None:
 
 
 def e164(number: str) -> str:
-    """'04 71 46 23 00' -> '+33471462300' (for a transfer with Dial)."""
+    """A French number in national format -> E.164 (for a transfer with Dial)."""
     return phonenumbers.format_number(phonenumbers.parse(number, "FR"), phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -19,7 +19,7 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
     ("[IBAN]", re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,4})?\b")),
     # French phone numbers: 0X XX XX XX XX, +33 X XX XX XX XX, 0033..., with spaces, dots, dashes.
     ("[téléphone]", re.compile(
-        r"(?<![\d+])(?:(?:\+|00)33[ .-]?(?:\(0\))?[ .-]?[1-9]|0[1-9])(?:[ .-]?\d{2}){4}(?!\d)")),
+        r"(?<![\d+])(?:(?:\+|00)33[ .-]?(?:\(0\))?[ .-]?[1-9]|0[1-9])(?:[ .-]?\d){8}(?!\d)")),
     # Other international numbers: +CC followed by 8-13 digits.
     ("[téléphone]", re.compile(r"(?<![\d\w])\+\d{1,3}(?:[ .-]?\d){7,12}(?!\d)")),
     # Plates, SIV format (since 2009): AA-123-AA.

@@ -163,11 +163,20 @@ class Router:
                             answer=self.message("empty"), buttons=self.topic_buttons(),
                             voice=self.voice_message("empty"), misses=misses, matched_by="none")
 
+        if not norm(text) and not text.startswith("/"):  # emoji, punctuation only: nothing to read
+            return Decision(text=text, topic=None, destination=None, confidence=0.0, action="clarify",
+                            answer=self.message("not_text"), buttons=self.topic_buttons(),
+                            voice=self.voice_message("not_text"), misses=misses, matched_by="none")
+
         if name == NAVIGATE_INTENT:
             node_id = next((e.get("value") for e in parse.get("entities") or [] if e.get("entity") == "node"), None)
             if node_id in self.tree.nodes:
                 return self._node_decision(text, self.tree.node(node_id), 1.0, misses, "button")
-            name, confidence = None, 0.0  # unknown button: treat as not understood
+            if node_id is None and confidence >= self.threshold:  # typed "menu", "retour"...
+                return Decision(text=text, topic=NAVIGATE_INTENT, destination=None, confidence=confidence,
+                                action="answer", answer=self.message("menu"), buttons=self.topic_buttons(),
+                                voice=self.voice_message("menu"), resolved=True, misses=0)
+            name, confidence = None, 0.0  # unknown node: treat as not understood
 
         if name and confidence >= self.threshold:
             if name in TOPICS or name == "human_handoff":

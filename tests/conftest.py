@@ -1,0 +1,105 @@
+"""Shared fixtures: a real Rasa server over HTTP on a free port, with its own SQLite file."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "aiguillage.tar.gz"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, url: str, db: Path, log: Path, proc: subprocess.Popen):
+        self.url, self.db, self.log, self.proc = url, db, log, proc
+
+    def post(self, path: str, body: bytes | str | dict, content_type: str = "application/json") -> tuple[int, object]:
+        data = json.dumps(body).encode() if isinstance(body, dict) else (body.encode() if isinstance(body, str) else body)
+        req = urllib.request.Request(self.url + path, data=data, headers={"Content-Type": content_type}, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read().decode())
+        except urllib.error.HTTPError as exc:
+            raw = exc.read().decode()
+            try:
+                return exc.code, json.loads(raw)
+            except json.JSONDecodeError:
+                return exc.code, raw
+
+    def say(self, sender: str, message: str) -> list[dict]:
+        status, body = self.post("/chat/webhook", {"sender": sender, "message": message})
+        assert status == 200, body
+        return body
+
+    def get(self, path: str) -> tuple[int, str, dict]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=30) as resp:
+                return resp.status, resp.read().decode(), dict(resp.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(), dict(exc.headers)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    if not MODEL.exists():
+        pytest.exit(f"No trained model at {MODEL}: run the tests with `make test` (it trains first).", returncode=2)
+    tmp = tmp_path_factory.mktemp("server")
+    port = free_port()
+    db = tmp / "aiguillage.db"
+    log = tmp / "rasa.log"
+    env = dict(os.environ, PORT=str(port), AIGUILLAGE_DB=str(db), PREFECTURE="cantal",
+               RASA_TELEMETRY_ENABLED="false", SQLALCHEMY_SILENCE_UBER_WARNING="1")
+    cmd = [str(ROOT / ".venv" / "bin" / "rasa"), "run", "--model", str(MODEL), "--port", str(port),
+           "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"rasa run exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url + "/chat/config", timeout=2)
+            break
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"rasa run did not answer within 180 s:\n{log.read_text()[-3000:]}")
+    yield Server(url, db, log, proc)
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def bot_texts(messages: list[dict]) -> str:
+    return " ".join(m.get("text", "") for m in messages)
+
+
+def bot_links(messages: list[dict]) -> list[str]:
+    return [l["url"] for m in messages for l in (m.get("custom") or {}).get("links", [])]
+
+
+def bot_buttons(messages: list[dict]) -> list[str]:
+    return [b["title"] for m in messages for b in m.get("buttons") or []]
+
+
+@pytest.fixture(scope="session")
+def python() -> str:
+    return str(ROOT / ".venv" / "bin" / "python")

@@ -1,0 +1,156 @@
+"""End to end through the running Rasa server's HTTP chat channel (real server, real SQLite)."""
+import json
+import sqlite3
+import uuid
+
+import pytest
+
+from conftest import bot_buttons, bot_links, bot_texts
+
+# (question as a user would type it, expected topic, expected destination, text the answer must hold)
+EVERY_TOPIC = [
+    ("Bonjour, j'ai vendu ma voiture, comment je fais pour la carte grise ?", "carte_grise", "ants_3400", "34 00"),
+    ("je dois renouveler mon permis de conduire qui est périmé", "permis_conduire", "ants_3400", "34 00"),
+    ("comment refaire ma carte d'identité perdue", "cni_passeport", "ants_3400", "mairie"),
+    ("mon titre de sejour expire le mois prochain que dois je faire", "titre_sejour", "ccc_0806", "0806 001 620"),
+    ("je voudrais déclarer un fusil de chasse hérité de mon père", "armes", "mailbox", "SIA"),
+    ("je n'ai pas d'ordinateur, qui peut m'aider à faire ma démarche en ligne ?", "rdv_pan", "pan_rdv", "médiateur numérique"),
+    ("quels sont les horaires d'ouverture de la préfecture ?", "horaires_contact", "info", "du lundi au vendredi"),
+    ("je veux faire une réclamation, personne ne répond jamais à mes mails", "reclamation", "mailbox", "5 jours ouvrés"),
+    ("où en est ma demande de carte grise ? je n'ai toujours rien reçu", "suivi_dossier", "ants_3400", "confidentialité"),
+    ("comment déclarer mes revenus aux impôts ?", "hors_perimetre", "other", "ne relève pas de la préfecture"),
+]
+
+
+def rows(server, sql, params=()):
+    conn = sqlite3.connect(server.db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def new_sender() -> str:
+    return "t" + uuid.uuid4().hex[:16]
+
+
+@pytest.mark.parametrize("question, topic, destination, snippet", EVERY_TOPIC)
+def test_every_topic_is_answered_and_stored(server, question, topic, destination, snippet):
+    sender = new_sender()
+    messages = server.say(sender, question)
+    assert snippet in bot_texts(messages)
+    stored = rows(server, "select channel, topic, destination, action, resolved from turns where conversation_id = ?", (sender,))
+    assert stored == [("web", topic, destination, "answer", 1)]
+
+
+def test_carte_grise_answer_has_the_official_link_and_warns_about_paid_sites(server):
+    messages = server.say(new_sender(), "changement d'adresse sur ma carte grise")
+    assert "https://ants.gouv.fr" in bot_links(messages)
+    assert "sites payants" in bot_texts(messages)
+
+
+def test_clicking_a_button_follows_the_tree(server):
+    sender = new_sender()
+    server.say(sender, "je dois refaire mon passeport")
+    messages = server.say(sender, '/navigate{"node":"passeport_urgence"}')
+    assert "Le passeport d'urgence est délivré uniquement par la préfecture" in bot_texts(messages)
+    assert "mailto:pref-titres@cantal.gouv.fr" in bot_links(messages)
+
+
+def test_two_misses_lead_to_a_person_and_an_unresolved_conversation(server):
+    sender = new_sender()
+    first = server.say(sender, "zorglub wintz blurp")
+    assert first[0]["text"].startswith("Je ne suis pas sûr d'avoir compris.")
+    assert "Parler à un agent" in bot_buttons(first)
+    second = server.say(sender, "grumf plonk vrrr")
+    assert "Un agent de la préfecture pourra vous répondre" in bot_texts(second)
+    assert "04 71 46 23 00" in bot_texts(second)
+    assert rows(server, "select status from conversations where id = ?", (sender,)) == [("unresolved",)]
+    assert rows(server, "select action from turns where conversation_id = ? order by id", (sender,)) == [("clarify",), ("fallback",)]
+
+
+def test_personal_data_never_reaches_the_store_or_the_tracker(server):
+    sender = new_sender()
+    server.say(sender, "ma carte grise AB-123-CD, rappelez moi au 06 12 34 56 78 ou jean.dupont@gmail.com")
+    assert rows(server, "select text from turns where conversation_id = ?", (sender,)) == [
+        ("ma carte grise [immatriculation], rappelez moi au [téléphone] ou [e-mail]",)]
+    events = [json.loads(r[0]) for r in rows(server, "select data from events where sender_id = ?", (sender,))]
+    raw = json.dumps(events, ensure_ascii=False)
+    assert "06 12 34 56 78" not in raw and "AB-123-CD" not in raw and "jean.dupont" not in raw
+    assert [e["text"] for e in events if e["event"] == "user"] == [
+        "ma carte grise [immatriculation], rappelez moi au [téléphone] ou [e-mail]"]
+    log = server.log.read_text(errors="replace")
+    assert "06 12 34 56 78" not in log and "jean.dupont@gmail.com" not in log
+
+
+@pytest.mark.parametrize("message, expected_start", [
+    ("", "Votre message est vide."),
+    ("   \n\t ", "Votre message est vide."),
+    ("🙂🙂🙂", "Je ne peux lire que du texte."),
+])
+def test_empty_and_unreadable_messages_get_a_clear_reply(server, message, expected_start):
+    messages = server.say(new_sender(), message)
+    assert messages[0]["text"].startswith(expected_start)
+    assert len(bot_buttons(messages)) == 9
+
+
+def test_a_very_long_message_is_read_up_to_the_limit_and_said_so(server):
+    sender = new_sender()
+    story = "Je vous explique ma situation, la voiture était à mon père et je ne sais pas quoi faire. "
+    text = "Bonjour, j'ai vendu ma voiture et je dois faire la carte grise. " + story * 1200
+    assert len(text) > 100_000
+    messages = server.say(sender, text)
+    assert messages[0]["text"].startswith("Votre message est très long")
+    assert "34 00" in bot_texts(messages)
+    (stored,) = rows(server, "select length(text) from turns where conversation_id = ?", (sender,))[0]
+    assert stored <= 2000
+
+
+def test_html_and_script_are_kept_as_plain_text(server):
+    sender = new_sender()
+    messages = server.say(sender, "<script>alert(1)</script><img src=x onerror=alert(2)> carte grise")
+    assert messages[0]["text"]  # an answer, not an error
+    assert rows(server, "select text from turns where conversation_id = ?", (sender,)) == [
+        ("<script>alert(1)</script><img src=x onerror=alert(2)> carte grise",)]
+
+
+def test_control_characters_are_removed(server):
+    sender = new_sender()
+    server.say(sender, "permis\x00 de\x1b conduire\x07 perdu")
+    assert rows(server, "select text from turns where conversation_id = ?", (sender,)) == [("permis de conduire perdu",)]
+
+
+def test_english_gets_an_answer_saying_french_is_understood(server):
+    messages = server.say(new_sender(), "Hello, do you speak English? I need help with my residence permit")
+    assert "I only understand French" in bot_texts(messages)
+
+
+@pytest.mark.parametrize("body, content_type, reason", [
+    (b"\xff\xfe\xfa", "application/json", "Le message n'est pas encodé en UTF-8."),
+    (b"not json", "application/json", "La requête doit être un objet JSON avec les champs « sender » et « message »."),
+    (b"[1, 2]", "application/json", "La requête doit être un objet JSON avec les champs « sender » et « message »."),
+    (json.dumps({"message": "bonjour"}).encode(), "application/json", "Le champ « sender » doit être un identifiant"),
+    (json.dumps({"sender": "a b/../c", "message": "bonjour"}).encode(), "application/json", "Le champ « sender » doit être un identifiant"),
+    (json.dumps({"sender": "abc", "message": 42}).encode(), "application/json", "Le champ « message » doit être un texte."),
+    (b"sender=abc&message=bonjour", "application/x-www-form-urlencoded", "La requête doit être un objet JSON"),
+])
+def test_malformed_requests_get_a_400_with_a_french_reason_and_lose_nothing(server, body, content_type, reason):
+    before = rows(server, "select count(*) from turns")[0][0]
+    status, answer = server.post("/chat/webhook", body, content_type)
+    assert status == 400
+    assert answer["error"].startswith(reason)
+    assert rows(server, "select count(*) from turns")[0][0] == before
+
+
+def test_the_page_is_served_with_a_content_security_policy(server):
+    status, html, headers = server.get("/chat/")
+    assert status == 200
+    assert "préfecture du Cantal" in html
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    status, css, _ = server.get("/chat/dsfr/dsfr.min.css")
+    assert status == 200 and len(css) > 10000
+
+
+def test_the_actions_endpoint_is_not_open_to_bad_requests(server):
+    status, answer = server.post("/webhooks/actions/webhook", {"next_action": "action_nope", "tracker": {}, "domain": {}})
+    assert status in (400, 404)

@@ -1,0 +1,127 @@
+"""The fallback ladder, on hand-made NLU parses (no model needed)."""
+import pytest
+
+from bot.config import load_prefecture
+from bot.router import Router, button_payload
+from bot.tree import load_tree
+
+
+@pytest.fixture(scope="module")
+def router():
+    return Router(load_tree(), load_prefecture("cantal"))
+
+
+def parse(name, confidence, ranking=None, entities=None):
+    ranking = ranking or [{"name": name, "confidence": confidence}]
+    return {"intent": {"name": name, "confidence": confidence}, "intent_ranking": ranking, "entities": entities or []}
+
+
+def test_confident_topic_is_answered_from_the_tree(router):
+    d = router.decide("comment refaire ma carte grise", parse("carte_grise", 0.93))
+    assert (d.topic, d.destination, d.action, d.node, d.resolved) == ("carte_grise", "ants_3400", "answer", "carte_grise", True)
+    assert "34 00" in d.answer
+    assert "sites payants" in d.answer  # the look-alike sites warning
+    assert d.links == [{"title": "Faire ma démarche de carte grise sur le site officiel de l'ANTS", "url": "https://ants.gouv.fr"}]
+    assert d.buttons == [{"title": "Aide pour une démarche en ligne", "payload": '/navigate{"node":"rdv_pan"}'}]
+
+
+def test_titre_de_sejour_gives_the_ccc_then_the_prefecture(router):
+    d = router.decide("renouveler mon titre de séjour", parse("titre_sejour", 0.9))
+    assert d.destination == "ccc_0806"
+    assert "0806 001 620" in d.answer and "04 71 46 23 00" in d.answer
+    assert d.links[0]["url"] == "https://administration-etrangers-en-france.interieur.gouv.fr"
+
+
+@pytest.mark.parametrize("text, ranking, node, destination", [
+    ("où en est ma carte grise", [], "suivi_ants", "ants_3400"),
+    ("ma carte de sejour n'arrive pas", [], "suivi_titre_sejour", "ccc_0806"),
+    ("toujours rien reçu", [{"name": "suivi_dossier", "confidence": 0.8}, {"name": "permis_conduire", "confidence": 0.1}], "suivi_ants", "ants_3400"),
+    ("toujours rien reçu", [{"name": "suivi_dossier", "confidence": 0.97}, {"name": "greet", "confidence": 0.02}], "suivi_autre", "mailbox"),
+])
+def test_file_status_follows_the_document_and_never_gives_a_status(router, text, ranking, node, destination):
+    d = router.decide(text, parse("suivi_dossier", 0.8, ranking or None))
+    assert (d.topic, d.node, d.destination) == ("suivi_dossier", node, destination)
+    assert "je ne peux pas donner l'état d'un dossier personnel" in d.answer
+
+
+def test_low_confidence_with_a_misspelt_alias_is_caught_by_fuzzy_matching(router):
+    d = router.decide("jai perdu ma cate grize", parse("hors_perimetre", 0.2))
+    assert (d.topic, d.destination, d.action, d.matched_by) == ("carte_grise", "ants_3400", "answer", "fuzzy")
+
+
+def test_short_aliases_need_an_exact_word(router):
+    assert router.fuzzy_node("mon compte SIA est bloqué")[0].id == "armes"
+    assert router.fuzzy_node("je suis en SIAO") is None
+
+
+def test_not_understood_asks_with_buttons_for_the_likely_topics(router):
+    ranking = [{"name": "rdv_pan", "confidence": 0.3}, {"name": "greet", "confidence": 0.25},
+               {"name": "armes", "confidence": 0.2}, {"name": "reclamation", "confidence": 0.1},
+               {"name": "carte_grise", "confidence": 0.05}]
+    d = router.decide("bla bla truc", parse("rdv_pan", 0.3, ranking), misses=0)
+    assert (d.action, d.misses, d.resolved) == ("clarify", 1, False)
+    assert (d.topic, d.destination) == ("rdv_pan", "pan_rdv")  # the best guess is still reported
+    assert [b["title"] for b in d.buttons] == [
+        "Aide pour une démarche en ligne", "Armes (SIA)", "Réclamation ou suggestion", "Parler à un agent"]
+
+
+def test_second_miss_offers_a_person_or_the_mailbox(router):
+    d = router.decide("bla bla truc", parse("rdv_pan", 0.3), misses=1)
+    assert (d.action, d.misses, d.node, d.resolved) == ("fallback", 2, "human", False)
+    assert "04 71 46 23 00" in d.answer and "5 jours ouvrés" in d.answer
+    assert d.links == [{"title": "Écrire à la préfecture", "url": "mailto:pref-courrier@cantal.gouv.fr"}]
+
+
+def test_an_answer_resets_the_miss_counter(router):
+    assert router.decide("carte grise", parse("carte_grise", 0.9), misses=1).misses == 0
+
+
+def test_button_payload_goes_to_its_node(router):
+    node_parse = parse("navigate", 1.0, entities=[{"entity": "node", "value": "passeport_urgence"}])
+    d = router.decide(button_payload("passeport_urgence"), node_parse)
+    assert (d.node, d.destination, d.matched_by) == ("passeport_urgence", "mailbox", "button")
+    assert "pref-titres@cantal.gouv.fr" in d.links[0]["url"]
+
+
+def test_a_menu_node_asks_which_child(router):
+    d = router.decide(button_payload("titres_ants"), parse("navigate", 1.0, entities=[{"entity": "node", "value": "titres_ants"}]))
+    assert d.action == "clarify"
+    assert [b["title"] for b in d.buttons] == ["Carte grise", "Permis de conduire", "Carte d'identité ou passeport"]
+
+
+def test_unknown_button_node_is_not_understood(router):
+    d = router.decide('/navigate{"node":"nope"}', parse("navigate", 1.0, entities=[{"entity": "node", "value": "nope"}]))
+    assert d.action == "clarify"
+
+
+def test_typed_menu_shows_the_topics(router):
+    d = router.decide("menu", parse("navigate", 0.9))
+    assert d.action == "answer" and len(d.buttons) == 9
+
+
+@pytest.mark.parametrize("text, message_start", [
+    ("", "Votre message est vide."),
+    ("   ", "Votre message est vide."),
+    ("😀😀🙏", "Je ne peux lire que du texte."),
+    ("?!...", "Je ne peux lire que du texte."),
+])
+def test_empty_or_unreadable_message_gets_a_clear_reply(router, text, message_start):
+    d = router.decide(text, parse(None, 0.0, ranking=[]))
+    assert d.answer.startswith(message_start)
+    assert d.action == "clarify" and len(d.buttons) == 9
+
+
+def test_bot_challenge_says_it_is_automated(router):
+    d = router.decide("vous êtes un robot ?", parse("bot_challenge", 0.95))
+    assert d.answer.startswith("Je suis un assistant automatique, pas une personne.")
+
+
+def test_other_language_answers_in_french_and_english(router):
+    d = router.decide("Hello, how do I renew my residence permit?", parse("other_language", 0.9))
+    assert "Je comprends uniquement le français" in d.answer and "I only understand French" in d.answer
+
+
+def test_human_handoff_gives_the_phone_and_the_mailbox(router):
+    d = router.decide("je veux parler à quelqu'un", parse("human_handoff", 0.9))
+    assert (d.destination, d.node) == ("human", "human")
+    assert "04 71 46 23 00" in d.answer and "du lundi au vendredi" in d.answer

@@ -1,0 +1,213 @@
+"""The routing tree and the préfecture files: consistency walks and validation errors."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import config as config_mod
+from bot.config import ConfigError, format_days, load_prefecture
+from bot.router import Router
+from bot.tree import CONVERSATION_INTENTS, DESTINATIONS, TOPICS, TREE_FILE, TreeError, check_placeholders, load_tree, render
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFECTURES = ["cantal", "indre-et-loire", "loire", "vienne", "gironde"]
+
+
+@pytest.fixture(scope="module")
+def tree():
+    return load_tree()
+
+
+def training_examples() -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for path in (ROOT / "data").glob("*.yml"):
+        for block in (yaml.safe_load(path.read_text()) or {}).get("nlu") or []:
+            n = sum(1 for line in block["examples"].splitlines() if line.strip().startswith("- "))
+            counts[block["intent"]] = counts.get(block["intent"], 0) + n
+    return counts
+
+
+def test_the_five_prefectures_ship():
+    assert config_mod.available() == sorted(PREFECTURES)
+
+
+@pytest.mark.parametrize("pref_id", PREFECTURES)
+def test_every_placeholder_resolves_in_every_prefecture(tree, pref_id):
+    check_placeholders(tree, load_prefecture(pref_id))  # raises ConfigError naming the key
+
+
+@pytest.mark.parametrize("pref_id", PREFECTURES)
+def test_every_answer_renders_without_braces(tree, pref_id):
+    pref = load_prefecture(pref_id)
+    for node in tree.nodes.values():
+        for text in (node.screen_text, node.voice):
+            rendered = render(text, pref)
+            assert "{" not in rendered and "}" not in rendered, (node.id, rendered)
+
+
+def test_every_node_has_a_screen_and_a_voice_answer(tree):
+    for node in tree.nodes.values():
+        assert node.voice.strip(), node.id
+        assert node.screen_text.strip(), node.id
+
+
+def test_voice_answers_spell_out_no_url(tree):
+    pref = load_prefecture("cantal")
+    for node in tree.nodes.values():
+        voice = render(node.voice, pref)
+        assert "http" not in voice and "www." not in voice and "@" not in voice, node.id
+
+
+def test_menus_have_at_most_nine_options_and_unique_keys(tree):
+    menus = [tree.menu] + [n.children for n in tree.nodes.values() if n.children]
+    for menu in menus:
+        keys = [tree.node(i).key for i in menu]
+        assert len([k for k in keys if k != 0]) <= 9
+        assert len(keys) == len(set(keys))
+
+
+def test_every_topic_intent_has_a_node_and_forty_examples(tree):
+    counts = training_examples()
+    for topic in TOPICS:
+        assert tree.topic_node(topic) is not None, topic
+        assert counts.get(topic, 0) >= 40, (topic, counts.get(topic))
+    for intent in CONVERSATION_INTENTS:
+        assert counts.get(intent, 0) >= 20, (intent, counts.get(intent))
+
+
+def test_every_destination_is_reachable_in_the_tree(tree):
+    assert {leaf.destination for leaf in tree.leaves()} == set(DESTINATIONS)
+
+
+def test_topic_destinations_follow_the_labelling_convention(tree):
+    expected = {
+        "carte_grise": "ants_3400", "permis_conduire": "ants_3400", "cni_passeport": "ants_3400",
+        "titre_sejour": "ccc_0806", "armes": "mailbox", "reclamation": "mailbox", "rdv_pan": "pan_rdv",
+        "horaires_contact": "info", "hors_perimetre": "other",
+    }
+    assert {t: tree.topic_node(t).destination for t in expected} == expected
+
+
+def test_domain_lists_every_intent_of_the_training_data():
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
+    assert set(training_examples()) == set(domain["intents"])
+
+
+def test_only_the_tree_and_prefecture_files_hold_numbers_and_urls():
+    """Code never hard-codes a phone number or an official URL."""
+    import re
+    pattern = re.compile(r"\b0\d(?:[ .]?\d{2}){4}\b|\b3\d \d\d\b|\b0806|[a-z0-9-]+\.gouv\.fr|https?://[a-z]")
+    offenders = []
+    for path in list((ROOT / "bot").glob("*.py")) + list((ROOT / "actions").glob("*.py")):
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line) and not line.lstrip().startswith("#"):
+                offenders.append(f"{path.name}:{lineno}: {line.strip()}")
+    assert offenders == []
+
+
+# ---- validation errors name the file, the key and the problem ----------------------------
+
+def copy_prefectures(tmp_path: Path) -> Path:
+    d = tmp_path / "prefectures"
+    d.mkdir()
+    for p in (ROOT / "prefectures").glob("*.yml"):
+        (d / p.name).write_text(p.read_text())
+    return d
+
+
+def edit(path: Path, change) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+
+
+def test_missing_key_is_named(tmp_path):
+    d = copy_prefectures(tmp_path)
+    edit(d / "loire.yml", lambda data: data["mailboxes"]["armes"].pop("email"))
+    with pytest.raises(ConfigError) as err:
+        load_prefecture("loire", d)
+    assert str(err.value) == f"{d / 'loire.yml'}: key 'mailboxes.armes.email': missing"
+
+
+def test_malformed_phone_number_is_named(tmp_path):
+    d = copy_prefectures(tmp_path)
+    edit(d / "cantal.yml", lambda data: data["prefecture"]["phone"].update(number="04 71 46 23"))
+    with pytest.raises(ConfigError) as err:
+        load_prefecture("cantal", d)
+    assert err.value.key == "prefecture.phone.number"
+    assert err.value.problem == "'04 71 46 23' is not a valid French phone number"
+
+
+def test_bad_opening_hours_are_named(tmp_path):
+    d = copy_prefectures(tmp_path)
+    edit(d / "cantal.yml", lambda data: data["prefecture"]["phone_hours"]["days"].update(mon=["12:00-08:30"]))
+    with pytest.raises(ConfigError) as err:
+        load_prefecture("cantal", d)
+    assert err.value.key == "prefecture.phone_hours.days.mon"
+    assert "'12:00-08:30' is not a time range" in err.value.problem
+
+
+def test_unknown_prefecture_lists_the_available_ones():
+    with pytest.raises(ConfigError) as err:
+        load_prefecture("paris")
+    assert "no such préfecture 'paris' (available: cantal, gironde, indre-et-loire, loire, vienne)" in str(err.value)
+
+
+def test_invalid_yaml_is_reported(tmp_path):
+    d = copy_prefectures(tmp_path)
+    (d / "vienne.yml").write_text("id: vienne\nprefecture: [unclosed\n")
+    with pytest.raises(ConfigError) as err:
+        load_prefecture("vienne", d)
+    assert "not valid YAML" in err.value.problem
+
+
+def tree_variant(tmp_path: Path, change) -> Path:
+    data = yaml.safe_load(TREE_FILE.read_text())
+    change(data)
+    path = tmp_path / "tree.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+def test_unknown_node_id_in_a_menu_is_named(tmp_path):
+    path = tree_variant(tmp_path, lambda d: d["menu"]["children"].append("cartes_grises"))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert (err.value.where, err.value.problem) == ("menu", "unknown node id 'cartes_grises'")
+
+
+def test_duplicate_key_in_a_menu_is_named(tmp_path):
+    path = tree_variant(tmp_path, lambda d: d["nodes"]["armes"].update(key=2))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert err.value.where == "nodes.armes.key"
+    assert err.value.problem == "key 2 already used by 'titre_sejour' in the same menu"
+
+
+def test_unknown_destination_is_named(tmp_path):
+    path = tree_variant(tmp_path, lambda d: d["nodes"]["armes"].update(destination="sia"))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert err.value.where == "nodes.armes.destination"
+
+
+def test_unknown_placeholder_is_named(tmp_path):
+    path = tree_variant(tmp_path, lambda d: d["nodes"]["armes"]["screen"].update(text="Appelez {prefecture.fax}"))
+    with pytest.raises(ConfigError) as err:
+        check_placeholders(load_tree(path), load_prefecture("cantal"))
+    assert (err.value.key, err.value.problem) == ("prefecture.fax", "placeholder used by the routing tree is missing")
+
+
+def test_opening_hours_are_said_in_french():
+    days = {d: ["08:30-12:00", "13:30-16:30"] for d in ("mon", "tue", "wed", "thu", "fri")}
+    assert format_days(days) == "du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30"
+    assert format_days({"tue": ["14:00-16:00"]}) == "le mardi de 14 h à 16 h"
+    assert format_days({"mon": ["09:00-12:00"], "thu": ["09:00-12:00"]}) == \
+        "le lundi de 9 h à 12 h et le jeudi de 9 h à 12 h"
+
+
+def test_unknown_standard_number_points_to_the_website():
+    vienne = load_prefecture("vienne")
+    assert vienne.get("prefecture.phone.number") is None
+    router = Router(load_tree(), vienne)
+    assert "numéro indiqué sur https://www.vienne.gouv.fr" in router.message("fallback")
