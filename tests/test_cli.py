@@ -1,0 +1,106 @@
+"""The command line: `python -m bot route | eval | check`, run as a user runs it."""
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bot.cli import evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+FIELDS = ["text", "topic", "destination", "confidence", "action", "answer"]
+
+
+def run(python, *args, stdin=None):
+    return subprocess.run([python, "-m", "bot", *args], cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=300)
+
+
+def test_route_prints_one_json_object(python):
+    out = run(python, "route", "j'ai perdu ma carte grise")
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert list(answer) == FIELDS
+    assert (answer["text"], answer["topic"], answer["destination"], answer["action"]) == (
+        "j'ai perdu ma carte grise", "carte_grise", "ants_3400", "answer")
+    assert 0.45 <= answer["confidence"] <= 1.0
+    assert "34 00" in answer["answer"]
+
+
+def test_route_jsonl_answers_every_line_in_order(python):
+    lines = [
+        {"text": "renouvellement titre de séjour"},
+        "not json",
+        {"text": "mon numéro étranger est 7512345678, je n'ai toujours pas reçu ma carte de séjour, où en est ma demande ?"},
+        {"no_text": 1},
+        {"text": "zorglub wintz"},
+        {"text": ""},
+    ]
+    stdin = "\n".join(l if isinstance(l, str) else json.dumps(l, ensure_ascii=False) for l in lines) + "\n"
+    out = run(python, "route", "--jsonl", stdin=stdin)
+    assert out.returncode == 0, out.stderr
+    results = [json.loads(l) for l in out.stdout.splitlines()]
+    assert len(results) == 6
+    assert (results[0]["topic"], results[0]["destination"], results[0]["action"]) == ("titre_sejour", "ccc_0806", "answer")
+    assert results[1] == {"line": 2, "error": "ligne invalide : un objet JSON avec un champ « text » (texte) est attendu"}
+    assert (results[2]["topic"], results[2]["destination"]) == ("suivi_dossier", "ccc_0806")
+    assert results[3]["line"] == 4 and "error" in results[3]
+    assert results[4]["action"] == "clarify" and results[4]["topic"] is not None
+    assert results[5]["answer"].startswith("Votre message est vide.")
+
+
+def test_route_without_text_says_how_to_use_it(python):
+    out = run(python, "route")
+    assert out.returncode == 2
+    assert "Donnez un texte" in out.stderr
+
+
+def test_eval_prints_accuracies_confusions_and_misses(python, tmp_path):
+    items = [
+        {"id": "a", "text": "je veux changer l'adresse de ma carte grise", "topic": "carte_grise", "destination": "ants_3400"},
+        {"id": "b", "text": "comment obtenir un permis de construire pour une piscine", "topic": "hors_perimetre", "destination": "other"},
+        {"id": "c", "text": "quels sont vos horaires le mardi", "topic": "horaires_contact", "destination": "info"},
+        {"id": "d", "text": "quels sont vos horaires le mardi", "topic": "armes", "destination": "mailbox"},  # wrong on purpose
+    ]
+    f = tmp_path / "mini.jsonl"
+    f.write_text("\n".join(json.dumps(i, ensure_ascii=False) for i in items))
+    out = run(python, "eval", str(f))
+    assert out.returncode == 0, out.stderr
+    assert "4 questions (0 dropped: found in data/)" in out.stdout
+    assert "destination accuracy: 0.750" in out.stdout
+    assert "topic accuracy:       0.750" in out.stdout
+    assert "1  armes -> horaires_contact" in out.stdout
+    assert "[d] armes -> mailbox  got horaires_contact -> info" in out.stdout
+
+
+def test_eval_of_a_missing_file_is_a_clear_error(python):
+    out = run(python, "eval", "/nonexistent.jsonl")
+    assert out.returncode == 2
+    assert "Impossible de lire /nonexistent.jsonl" in out.stderr
+
+
+def test_check_validates_the_five_prefectures(python):
+    out = run(python, "check", "--all")
+    assert out.returncode == 0
+    assert out.stdout.splitlines() == [
+        "ok: prefectures/cantal.yml", "ok: prefectures/gironde.yml", "ok: prefectures/indre-et-loire.yml",
+        "ok: prefectures/loire.yml", "ok: prefectures/vienne.yml"]
+
+
+def test_unknown_prefecture_stops_with_a_message(python):
+    out = run(python, "--prefecture", "paris", "check")
+    assert out.returncode == 1
+    assert "no such préfecture 'paris'" in out.stderr
+
+
+def test_evaluate_computes_per_topic_scores():
+    items = [{"text": "x", "topic": "armes", "destination": "mailbox"},
+             {"text": "y", "topic": "armes", "destination": "mailbox"},
+             {"text": "z", "topic": "rdv_pan", "destination": "pan_rdv"}]
+    preds = [{"topic": "armes", "destination": "mailbox", "confidence": 0.9, "action": "answer"},
+             {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.5, "action": "answer"},
+             {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.8, "action": "answer"}]
+    report = evaluate(items, preds)
+    assert report["topic_accuracy"] == pytest.approx(2 / 3)
+    assert report["per_topic"]["armes"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert report["per_topic"]["rdv_pan"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "support": 1}
+    assert report["confusions"] == [{"expected": "armes", "got": "rdv_pan", "count": 1}]
