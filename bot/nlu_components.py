@@ -41,4 +41,5 @@ class FrenchTokenizer(WhitespaceTokenizer):
         tokens = super().tokenize(message, attribute)
         for token in tokens:
             token.text = fold(token.text)
+            token.lemma = token.text  # featurizers read the lemma (set from the raw text at creation)
         return tokens

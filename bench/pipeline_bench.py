@@ -1,0 +1,212 @@
+"""Benchmark: our NLU pipeline against the stock `rasa init` pipeline, in one run, same data.
+
+For each pipeline: training time, start-up time (process start -> first chat answer), chat turn
+latency p50/p95 through the HTTP channel (sequential, one user), resident memory of the server
+after the load, and routing accuracy on the shared dev set. Writes docs/pipeline.md and
+docs/pipeline.json.
+
+    .venv/bin/python bench/pipeline_bench.py [--turns 400] [--only ours|stock]
+
+This is a benchmark, not a test: nothing here asserts a timing. The machine is shared and noisy:
+compare the two columns of one run, not runs of different days.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RASA = ROOT / ".venv" / "bin" / "rasa"
+PY = ROOT / ".venv" / "bin" / "python"
+DEV_SET = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
+
+PIPELINES = {
+    "ours": ROOT / "config.yml",
+    "stock": ROOT / "bench" / "pipelines" / "stock.yml",
+}
+
+# Load questions: our own phrasings (not the dev set), cycled.
+QUESTIONS = [
+    "bonjour j'ai vendu ma voiture que dois-je faire pour la carte grise",
+    "renouvellement permis de conduire perdu",
+    "ma carte d'identité expire bientôt",
+    "mon titre de sejour arrive a expiration",
+    "je voudrais déclarer une arme héritée",
+    "je n'ai pas d'ordinateur pour faire ma démarche",
+    "quels sont les horaires de la préfecture",
+    "personne ne répond jamais au téléphone c'est scandaleux",
+    "où en est ma demande de carte grise",
+    "comment contester une amende",
+    "merci beaucoup",
+    "zorglub wintz",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env_for(port: int, db: Path, model: Path) -> dict:
+    return dict(os.environ, PORT=str(port), AIGUILLAGE_DB=str(db), AIGUILLAGE_MODEL=str(model),
+                RASA_TELEMETRY_ENABLED="false", SQLALCHEMY_SILENCE_UBER_WARNING="1", TF_CPP_MIN_LOG_LEVEL="3")
+
+
+def train(name: str, config: Path, out: Path) -> tuple[Path, float]:
+    start = time.perf_counter()
+    subprocess.run([str(RASA), "train", "--config", str(config), "--out", str(out), "--fixed-model-name", name,
+                    "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=dict(os.environ, RASA_TELEMETRY_ENABLED="false"))
+    return out / f"{name}.tar.gz", time.perf_counter() - start
+
+
+def post(conn: http.client.HTTPConnection, sender: str, text: str) -> list:
+    body = json.dumps({"sender": sender, "message": text})
+    conn.request("POST", "/chat/webhook", body=body, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    data = resp.read()
+    if resp.status != 200:
+        raise RuntimeError(f"HTTP {resp.status}: {data[:200]!r}")
+    return json.loads(data)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def serve_and_measure(model: Path, turns: int, workdir: Path) -> dict:
+    port = free_port()
+    db = workdir / f"{model.stem}.db"
+    cmd = [str(RASA), "run", "--model", str(model), "--port", str(port), "--credentials", "credentials.yml",
+           "--endpoints", "endpoints.yml"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env_for(port, db, model), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        first_answer = None
+        while time.perf_counter() - start < 300:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                post(conn, "warmup0", "bonjour")
+                first_answer = time.perf_counter() - start
+                break
+            except (ConnectionError, OSError, http.client.HTTPException):
+                time.sleep(0.2)
+        if first_answer is None:
+            raise RuntimeError("server did not answer within 300 s")
+        for i in range(30):  # warm-up
+            post(conn, f"warm{i % 5}", QUESTIONS[i % len(QUESTIONS)])
+        latencies = []
+        for i in range(turns):
+            sender = f"user{i // 5}"  # conversations of five turns
+            t0 = time.perf_counter()
+            post(conn, sender, QUESTIONS[i % len(QUESTIONS)])
+            latencies.append((time.perf_counter() - t0) * 1000)
+        latencies.sort()
+        return {
+            "startup_s": round(first_answer, 1),
+            "turn_p50_ms": round(statistics.median(latencies), 1),
+            "turn_p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
+            "turns": turns,
+            "rss_mb": round(rss_mb(proc.pid), 0),
+        }
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def accuracy(model: Path) -> dict:
+    if not DEV_SET.exists():
+        return {}
+    out = subprocess.run([str(PY), "-m", "bot", "eval", str(DEV_SET), "--json"], cwd=ROOT, capture_output=True,
+                         text=True, env=dict(os.environ, AIGUILLAGE_MODEL=str(model)), check=True)
+    report = json.loads(out.stdout)
+    return {"destination_accuracy": round(report["destination_accuracy"], 3),
+            "topic_accuracy": round(report["topic_accuracy"], 3), "dev_n": report["n"]}
+
+
+def write_docs(results: dict, turns: int) -> None:
+    docs = ROOT / "docs"
+    docs.mkdir(exist_ok=True)
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{os.cpu_count()} cores, {platform.python_version()}",
+            "turns": turns}
+    (docs / "pipeline.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    rows = [
+        ("dev-set destination accuracy", "destination_accuracy", "{:.3f}"),
+        ("dev-set topic accuracy", "topic_accuracy", "{:.3f}"),
+        ("training time (s)", "train_s", "{:.0f}"),
+        ("start-up to first answer (s)", "startup_s", "{:.1f}"),
+        ("chat turn p50 (ms)", "turn_p50_ms", "{:.1f}"),
+        ("chat turn p95 (ms)", "turn_p95_ms", "{:.1f}"),
+        ("server resident memory after load (MB)", "rss_mb", "{:.0f}"),
+    ]
+    names = list(results)
+    lines = [
+        "# NLU pipeline: ours against the stock `rasa init` pipeline",
+        "",
+        f"Measured by `bench/pipeline_bench.py` on {meta['date']} ({meta['machine']}), both pipelines in the",
+        f"same run, trained on the same data. Latency: {turns} sequential chat turns through the HTTP channel",
+        "(`POST /chat/webhook`, one user, conversations of five turns, after a warm-up); each turn runs the NLU,",
+        "the rule policy and the routing action in process. Accuracy: `python -m bot eval` on",
+        "`../shared/eval/dev_questions.jsonl`.",
+        "",
+        "| figure | " + " | ".join(names) + (" | ours / stock |" if {"ours", "stock"} <= set(names) else " |"),
+        "|---|" + "---|" * len(names) + ("---|" if {"ours", "stock"} <= set(names) else ""),
+    ]
+    for label, key, fmt in rows:
+        cells = [fmt.format(results[n][key]) if key in results[n] else "–" for n in names]
+        ratio = ""
+        if {"ours", "stock"} <= set(names) and key in results["ours"] and key in results["stock"] and results["stock"][key]:
+            ratio = f" {results['ours'][key] / results['stock'][key]:.2f} |"
+        lines.append(f"| {label} | " + " | ".join(cells) + (" |" + ratio if ratio else " |"))
+    lines += ["", "Pipelines: `config.yml` (ours) and `bench/pipelines/stock.yml` (stock, as `rasa init` writes it).", ""]
+    (docs / "pipeline.md").write_text("\n".join(lines))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=400)
+    parser.add_argument("--only", choices=sorted(PIPELINES))
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name, config in PIPELINES.items():
+            if args.only and name != args.only:
+                continue
+            print(f"[{name}] training…", flush=True)
+            model, train_s = train(name, config, work)
+            print(f"[{name}] trained in {train_s:.0f} s; serving {args.turns} turns…", flush=True)
+            figures = {"train_s": round(train_s, 1)}
+            figures.update(serve_and_measure(model, args.turns, work))
+            print(f"[{name}] {figures}; evaluating…", flush=True)
+            figures.update(accuracy(model))
+            results[name] = figures
+            print(f"[{name}] {figures}", flush=True)
+    write_docs(results, args.turns)
+    print((ROOT / "docs" / "pipeline.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,27 @@
+"""The Rasa project files: `rasa data validate` is clean, and the in-process pieces load."""
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_rasa_data_validate_is_clean():
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "rasa"), "data", "validate", "--fail-on-warnings"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, RASA_TELEMETRY_ENABLED="false"))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "No story structure conflicts found." in out.stdout + out.stderr
+
+
+def test_french_tokenizer_folds_accents_and_case_but_keeps_offsets():
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.nlu_components import FrenchTokenizer
+
+    tokenizer = FrenchTokenizer(FrenchTokenizer.get_default_config())
+    text = "Récépissé de la PRÉFECTURE d'Œuvre"
+    tokens = tokenizer.tokenize(Message(data={"text": text}), "text")
+    assert [t.text for t in tokens] == ["recepisse", "de", "la", "prefecture", "d", "oeuvre"]
+    assert [t.lemma for t in tokens] == ["recepisse", "de", "la", "prefecture", "d", "oeuvre"]
+    assert [text[t.start:t.end] for t in tokens] == ["Récépissé", "de", "la", "PRÉFECTURE", "d", "Œuvre"]
