@@ -64,12 +64,28 @@ def env_for(port: int, db: Path, model: Path) -> dict:
                 RASA_TELEMETRY_ENABLED="false", SQLALCHEMY_SILENCE_UBER_WARNING="1", TF_CPP_MIN_LOG_LEVEL="3")
 
 
-def train(name: str, config: Path, out: Path) -> tuple[Path, float]:
+def data_hash(config: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "data").glob("*.yml")) + [ROOT / "domain.yml", config, ROOT / "bot" / "nlu_components.py"]:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def train(name: str, config: Path, out: Path, reuse: bool) -> tuple[Path, float, bool]:
+    """Train (or, with --reuse, take the model trained earlier on the same data and config)."""
+    key = f"{name}-{data_hash(config)}"
+    model, meta = out / f"{key}.tar.gz", out / f"{key}.json"
+    if reuse and model.exists() and meta.exists():
+        return model, json.loads(meta.read_text())["train_s"], True
     start = time.perf_counter()
-    subprocess.run([str(RASA), "train", "--config", str(config), "--out", str(out), "--fixed-model-name", name,
+    subprocess.run([str(RASA), "train", "--config", str(config), "--out", str(out), "--fixed-model-name", key,
                     "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    env=dict(os.environ, RASA_TELEMETRY_ENABLED="false"))
-    return out / f"{name}.tar.gz", time.perf_counter() - start
+    train_s = time.perf_counter() - start
+    meta.write_text(json.dumps({"train_s": train_s, "date": time.strftime("%Y-%m-%d %H:%M")}))
+    return model, train_s, False
 
 
 def post(conn: http.client.HTTPConnection, sender: str, text: str) -> list:
@@ -187,17 +203,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=400)
     parser.add_argument("--only", choices=sorted(PIPELINES))
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse a model trained by an earlier run on the same data and config (its training time is reported)")
     args = parser.parse_args()
     results = {}
+    models = ROOT / "models" / "bench"
+    models.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for name, config in PIPELINES.items():
             if args.only and name != args.only:
                 continue
             print(f"[{name}] training…", flush=True)
-            model, train_s = train(name, config, work)
-            print(f"[{name}] trained in {train_s:.0f} s; serving {args.turns} turns…", flush=True)
-            figures = {"train_s": round(train_s, 1)}
+            model, train_s, reused = train(name, config, models, args.reuse)
+            print(f"[{name}] trained in {train_s:.0f} s{' (earlier run)' if reused else ''}; serving {args.turns} turns…", flush=True)
+            figures = {"train_s": round(train_s, 1), "train_reused": reused}
             figures.update(serve_and_measure(model, args.turns, work))
             print(f"[{name}] {figures}; evaluating…", flush=True)
             figures.update(accuracy(model))

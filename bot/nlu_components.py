@@ -1,18 +1,24 @@
-"""Custom Rasa NLU component: a whitespace tokenizer that makes French text accent- and
-case-insensitive, so that "prefecture", "préfecture" and "PREFECTURE" give the same features.
+"""Custom Rasa NLU components (registered with Rasa's graph recipe, named in config.yml).
 
-Offsets still point into the original text (only `token.text` is normalised).
+- FrenchTokenizer: a whitespace tokenizer that makes French text accent- and case-insensitive,
+  so that "prefecture", "préfecture" and "PREFECTURE" give the same features. Offsets still
+  point into the original text (only the token text and lemma are folded).
+- TfidfIntentClassifier: TF-IDF word and char n-grams + logistic regression.
 """
 from __future__ import annotations
 
 import unicodedata
 from typing import Any
 
-from rasa.engine.graph import ExecutionContext
+from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.tokenizers.tokenizer import Token
+from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.training_data.message import Message
 
@@ -43,3 +49,109 @@ class FrenchTokenizer(WhitespaceTokenizer):
             token.text = fold(token.text)
             token.lemma = token.text  # featurizers read the lemma (set from the raw text at creation)
         return tokens
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class TfidfIntentClassifier(GraphComponent, IntentClassifier):
+    """Intent classifier: TF-IDF of words and character n-grams, then a logistic regression.
+
+    Rasa's CountVectorsFeaturizer gives raw counts, so a long message weighs more than a short
+    one; TF-IDF with sublinear term frequency and l2 normalisation does not, which is what a
+    préfecture's users write (three words or a life story). Reads the tokens of the tokenizer
+    before it (FrenchTokenizer folds accents and case).
+    """
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {
+            "word_ngram_max": 1,
+            "char_ngram_min": 2,
+            "char_ngram_max": 5,
+            "C": 100.0,
+            "max_iter": 5000,
+            "random_state": 42,
+            "ranking_length": 10,
+        }
+
+    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+                 clf: Any = None) -> None:
+        self.config = {**self.get_default_config(), **config}
+        self._model_storage, self._resource = model_storage, resource
+        self.clf = clf
+
+    @classmethod
+    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "TfidfIntentClassifier":
+        return cls(config, model_storage, resource)
+
+    @staticmethod
+    def _text(message: Message) -> str:
+        tokens = message.get(TOKENS_NAMES[TEXT]) or []
+        return " ".join(t.text for t in tokens) or fold(message.get(TEXT) or "")
+
+    def _pipeline(self) -> Any:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline, make_union
+
+        c = self.config
+        return make_pipeline(
+            make_union(
+                TfidfVectorizer(analyzer="word", ngram_range=(1, c["word_ngram_max"]), sublinear_tf=True,
+                                token_pattern=r"(?u)\b\w+\b"),
+                TfidfVectorizer(analyzer="char_wb", ngram_range=(c["char_ngram_min"], c["char_ngram_max"]),
+                                sublinear_tf=True),
+            ),
+            LogisticRegression(C=c["C"], max_iter=c["max_iter"], class_weight="balanced",
+                               random_state=c["random_state"]),
+        )
+
+    def train(self, training_data: TrainingData) -> Resource:
+        examples = [e for e in training_data.intent_examples if e.get(INTENT)]
+        if len({e.get(INTENT) for e in examples}) < 2:
+            raise ValueError("TfidfIntentClassifier needs at least two intents with examples")
+        self.clf = self._pipeline().fit([self._text(e) for e in examples], [e.get(INTENT) for e in examples])
+        self.persist()
+        return self._resource
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        if self.clf is None:
+            return messages
+        probas = self.clf.predict_proba([self._text(m) for m in messages])
+        classes = self.clf.classes_
+        for message, row in zip(messages, probas):
+            ranking = sorted(({"name": str(k), "confidence": float(v)} for k, v in zip(classes, row)),
+                             key=lambda e: -e["confidence"])
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set("intent_ranking", ranking[: self.config["ranking_length"]], add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        self.process(training_data.training_examples)
+        return training_data
+
+    def persist(self) -> None:
+        import skops.io as sio
+
+        with self._model_storage.write_to(self._resource) as model_dir:
+            sio.dump(self.clf, model_dir / "tfidf_intent_classifier.skops")
+
+    @classmethod
+    def load(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> "TfidfIntentClassifier":
+        import skops.io as sio
+
+        try:
+            with model_storage.read_from(resource) as model_dir:
+                path = model_dir / "tfidf_intent_classifier.skops"
+                untrusted = sio.get_untrusted_types(file=path)
+                unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+                if unexpected:
+                    raise ValueError(f"unexpected types in {path}: {unexpected}")
+                return cls(config, model_storage, resource, clf=sio.load(path, trusted=untrusted))
+        except ValueError:
+            return cls.create(config, model_storage, resource, execution_context)
+
+
+# Types a trained scikit-learn pipeline is made of; anything else in a model file is refused.
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")

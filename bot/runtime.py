@@ -63,6 +63,8 @@ def render_page() -> str:
         config=cfg,
         website=render("{prefecture.website}", pref),
         phone=render("{prefecture.phone.display}", pref),
+        phone_number=pref.get("prefecture.phone.number"),
+        unavailable=router().message("unavailable"),
         phone_hours=render("{prefecture.phone_hours_text}", pref),
     )
 

@@ -27,7 +27,7 @@ CONVERSATION_INTENTS = [
 DESTINATIONS = ["ants_3400", "ccc_0806", "pan_rdv", "mailbox", "info", "other", "human"]
 MESSAGE_IDS = [
     "welcome", "greet", "goodbye", "thanks", "affirm", "deny", "bot_challenge", "other_language",
-    "empty", "not_text", "too_long", "clarify", "fallback", "menu", "anything_else",
+    "empty", "not_text", "too_long", "clarify", "fallback", "menu", "unavailable", "anything_else",
 ]
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}")
 MAX_MENU_OPTIONS = 9

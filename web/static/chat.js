@@ -109,6 +109,8 @@
     }
     var phone = chat.getAttribute('data-phone') || '';
     var phoneHours = chat.getAttribute('data-phone-hours') || '';
+    // The text comes from the routing tree (messages.unavailable), rendered into the page.
+    UNAVAILABLE = chat.getAttribute('data-unavailable') || UNAVAILABLE;
     var busy = false;
 
     function scrollToEnd() {
