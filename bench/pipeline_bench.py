@@ -68,7 +68,10 @@ def data_hash(config: Path) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for path in sorted((ROOT / "data").glob("*.yml")) + [ROOT / "domain.yml", config, ROOT / "bot" / "nlu_components.py"]:
+    files = sorted((ROOT / "data").glob("*.yml")) + [ROOT / "domain.yml", config]
+    if "bot.nlu_components" in config.read_text():
+        files.append(ROOT / "bot" / "nlu_components.py")
+    for path in files:
         h.update(path.read_bytes())
     return h.hexdigest()[:12]
 

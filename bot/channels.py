@@ -79,8 +79,9 @@ class WebChatInput(InputChannel):
         return "/chat"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        from bot import runtime  # lazy: config is read at first request, not at import
+        from bot import runtime  # lazy: config is read when the server starts, not at import
 
+        runtime.router()  # load and validate the tree and the préfecture now: a bad file stops the start
         bp = Blueprint("aiguillage_web_chat", __name__)
         bp.static("/static", str(WEB_DIR / "static"), name="chat_static")
         if DSFR_DIST.exists():

@@ -196,11 +196,6 @@ class Prefecture:
     def get(self, dotted: str) -> Any:
         return get_path(self.data, dotted)
 
-    @property
-    def values(self) -> dict:
-        """Values for placeholders: the merged data plus computed texts."""
-        return self.data
-
 
 def validate(data: dict, file: str) -> None:
     for key in REQUIRED_KEYS:

@@ -71,6 +71,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "max_iter": 5000,
             "random_state": 42,
             "ranking_length": 10,
+            # Below this share of words seen in training, confidences are scaled down in
+            # proportion: the model cannot be sure about a message made of words it never saw
+            # ("zorglub wintz"), so the router's ladder (fuzzy match, clarify) takes over.
+            "min_known_words": 0.5,
         }
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
@@ -117,14 +121,26 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def process(self, messages: list[Message]) -> list[Message]:
         if self.clf is None:
             return messages
-        probas = self.clf.predict_proba([self._text(m) for m in messages])
+        texts = [self._text(m) for m in messages]
+        probas = self.clf.predict_proba(texts)
         classes = self.clf.classes_
-        for message, row in zip(messages, probas):
-            ranking = sorted(({"name": str(k), "confidence": float(v)} for k, v in zip(classes, row)),
-                             key=lambda e: -e["confidence"])
+        for message, text, row in zip(messages, texts, probas):
+            scale = self._familiarity(text)
+            order = sorted(zip(classes, row), key=lambda kv: -kv[1])  # rank on the model's probabilities
+            ranking = [{"name": str(k), "confidence": float(v) * scale} for k, v in order]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set("intent_ranking", ranking[: self.config["ranking_length"]], add_to_output=True)
         return messages
+
+    def _familiarity(self, text: str) -> float:
+        """1.0 when enough words were seen in training, less (down to 0) otherwise."""
+        floor = float(self.config["min_known_words"])
+        words = text.split()
+        if not words or floor <= 0:
+            return 1.0
+        vocabulary = self.clf.steps[0][1].transformer_list[0][1].vocabulary_
+        known = sum(1 for w in words if w in vocabulary) / len(words)
+        return min(1.0, known / floor)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         self.process(training_data.training_examples)
