@@ -50,9 +50,40 @@ def _m001_conversations(db: sqlite_utils.Database) -> None:
     db["conversations"].create_index(["status", "updated_at"])
 
 
+def _m002_calls_and_voicemails(db: sqlite_utils.Database) -> None:
+    """The phone channel (ivr/): one row per call (its state and record), one per voicemail."""
+    db["calls"].create(
+        {
+            "call_sid": str, "prefecture": str, "caller": str,  # caller: masked
+            "started_at": str, "updated_at": str, "ended_at": str,
+            "state": str, "node": str, "step": int, "retries": int, "misses": int,
+            "path": str, "inputs": str,  # JSON; inputs masked
+            "confidence": float,  # NLU confidence of the last speech
+            "outcome": str,  # answered | transferred | voicemail | abandoned
+            "call_status": str, "duration_s": int, "unresolved": int,
+            "flow": str,  # JSON: the rest of the call state (ivr.flow.CallState)
+            "last_twiml": str,  # the last answer, replayed to a duplicated webhook
+        },
+        pk="call_sid",
+    )
+    db["calls"].create_index(["unresolved", "started_at"])
+    db["voicemails"].create(
+        {
+            "id": int, "call_sid": str, "recording_sid": str, "mailbox": str, "service": str,
+            "path": str, "caller": str, "recording_url": str, "duration_s": int,
+            "transcription": str, "transcription_status": str,
+            "created_at": str, "updated_at": str, "status": str,  # new | transcribed | transcription_failed
+        },
+        pk="id",
+    )
+    db["voicemails"].create_index(["recording_sid"], unique=True)
+    db["voicemails"].create_index(["mailbox", "created_at"])
+
+
 # Named migrations, applied once each, in this order. Never edit one that has shipped: add a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_conversations_and_turns", _m001_conversations),
+    ("002_calls_and_voicemails", _m002_calls_and_voicemails),
 ]
 
 

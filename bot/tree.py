@@ -32,6 +32,38 @@ MESSAGE_IDS = [
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}")
 MAX_MENU_OPTIONS = 9
 
+# The phone section (`phone:` in tree.yml): every text the voice menu says, with the local
+# placeholders each may use (besides the préfecture's dotted {a.b.c} ones).
+PHONE_TEXTS: dict[str, set[str]] = {
+    "automated_welcome": set(),
+    "option": {"label", "key"},
+    "repeat": {"key"},
+    "back": {"key"},
+    "main_menu": {"key"},
+    "transfer_offer": {"contact", "key"},
+    "transfer_now": {"contact"},
+    "transfer_failed": set(),
+    "voicemail_offer": {"service", "key"},
+    "hear_number": {"key"},
+    "number_is": set(),
+    "reprompt_silence": set(),
+    "reprompt_wrong_key": set(),
+    "rephrase": set(),
+    "likely_topics": set(),
+    "offer_person_or_voicemail": set(),
+    "closed_voicemail": set(),
+    "no_transfer_voicemail": set(),
+    "voicemail_prompt": {"key"},
+    "voicemail_thanks": {"service"},
+    "voicemail_empty": set(),
+    "goodbye": set(),
+    "closing": set(),
+    "apology": set(),
+}
+PHONE_KEYS = ["repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key"]
+PHONE_SETTINGS = ["gather_timeout", "max_retries", "max_offer_retries", "record_max_length", "record_timeout", "dial_timeout"]
+KEY_CHARS = "".join(str(d) for d in range(10)) + "*#"  # keys of a phone keypad
+
 
 class TreeError(Exception):
     def __init__(self, file: str, where: str, problem: str):
@@ -57,6 +89,7 @@ class Node:
     documents: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
     parent: str | None = None
+    transfer: bool = False  # phone: the contact may be dialled (see tree.yml)
 
     @property
     def is_leaf(self) -> bool:
@@ -71,6 +104,7 @@ class Tree:
     menu: list[str]
     nodes: dict[str, Node]
     file: str = str(TREE_FILE)
+    phone: dict = field(default_factory=dict)
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
@@ -101,10 +135,15 @@ def placeholders(text: str) -> list[str]:
     return PLACEHOLDER.findall(text or "")
 
 
-def render(text: str, pref: Prefecture) -> str:
-    """Fill {a.b.c} placeholders from the préfecture config; collapse whitespace."""
+def render(text: str, pref: Prefecture, extra: dict[str, Any] | None = None) -> str:
+    """Fill {a.b.c} placeholders from the préfecture config; collapse whitespace.
+
+    `extra` fills local placeholders first (the phone templates' {key}, {label}...).
+    """
 
     def repl(match: re.Match) -> str:
+        if extra and match.group(1) in extra:
+            return str(extra[match.group(1)])
         try:
             value = get_path(pref.data, match.group(1))
         except KeyError:
@@ -134,7 +173,7 @@ def load_tree(path: Path | None = None) -> Tree:
         raise TreeError(file, "-", f"not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
         raise TreeError(file, "-", "the file must hold a mapping")
-    for section in ("settings", "messages", "menu", "nodes"):
+    for section in ("settings", "messages", "menu", "nodes", "phone"):
         if not isinstance(raw.get(section), dict):
             raise TreeError(file, section, "missing section")
 
@@ -168,7 +207,12 @@ def load_tree(path: Path | None = None) -> Tree:
             aliases=list(spec.get("aliases") or []),
             documents=list(spec.get("documents") or []),
             children=list(spec.get("children") or []),
+            transfer=spec.get("transfer", False),
         )
+        if not isinstance(node.transfer, bool):
+            raise TreeError(file, f"{where}.transfer", "must be true or false")
+        if node.transfer and not node.contact:
+            raise TreeError(file, f"{where}.transfer", "a node the phone may transfer needs a 'contact'")
         if node.destination is not None:
             if node.destination not in DESTINATIONS:
                 raise TreeError(file, f"{where}.destination", f"unknown destination '{node.destination}' (expected one of {', '.join(DESTINATIONS)})")
@@ -189,6 +233,7 @@ def load_tree(path: Path | None = None) -> Tree:
         menu=menu_ids,
         nodes=nodes,
         file=file,
+        phone=raw["phone"],
     )
 
     # Structure: references resolve, every node has exactly one parent, keys unique per menu.
@@ -232,7 +277,76 @@ def load_tree(path: Path | None = None) -> Tree:
     for nid, node in nodes.items():
         if node.destination is None and not node.children:
             raise TreeError(file, f"nodes.{nid}", "a node needs a destination or children")
+    check_phone(tree)
     return tree
+
+
+def leaf_action_keys(tree: Tree, node: Node) -> set[str]:
+    """The phone keys a leaf may use for its own actions (transfer, voicemail, number)."""
+    phone = tree.phone
+    keys = set()
+    if node.transfer:
+        keys |= {phone["transfer_key"], phone["voicemail_key"], phone["number_key"]}
+    if node.mailbox:
+        keys.add(phone["voicemail_key"])
+    if node.contact:
+        keys.add(phone["number_key"])
+    return keys
+
+
+def check_phone(tree: Tree) -> None:
+    """Validate the `phone` section and the tree's fitness for a keypad menu."""
+    file, phone = tree.file, tree.phone
+    for tid, allowed in PHONE_TEXTS.items():
+        text = _text(phone.get(tid), f"phone.{tid}", file)
+        for name in placeholders(text):
+            if "." not in name and name not in allowed:
+                allowed_text = ", ".join("{%s}" % a for a in sorted(allowed)) or "none"
+                raise TreeError(file, f"phone.{tid}", f"unknown placeholder '{{{name}}}' (local placeholders allowed: {allowed_text})")
+    keys = {}
+    for kid in PHONE_KEYS:
+        key = phone.get(kid)
+        if not isinstance(key, str) or len(key) != 1 or key not in KEY_CHARS:
+            raise TreeError(file, f"phone.{kid}", "must be one key: a digit, '*' or '#'")
+        if key in keys:
+            raise TreeError(file, f"phone.{kid}", f"key '{key}' already used by '{keys[key]}'")
+        keys[key] = kid
+    names = phone.get("key_names")
+    if not isinstance(names, dict):
+        raise TreeError(file, "phone.key_names", "must map '*' and '#' to the words said for them")
+    for key in keys:
+        if not key.isdigit():
+            _text(names.get(key), f"phone.key_names.{key}", file)
+    settings = phone.get("settings")
+    if not isinstance(settings, dict):
+        raise TreeError(file, "phone.settings", "missing section")
+    for sid in PHONE_SETTINGS:
+        value = settings.get(sid)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise TreeError(file, f"phone.settings.{sid}", "must be a positive whole number")
+    words = phone.get("number_words")
+    if not isinstance(words, list) or len(words) != 100 or not all(isinstance(w, str) and w.strip() for w in words):
+        raise TreeError(file, "phone.number_words", "must list the words for 0 to 99 (100 texts)")
+    contacts = phone.get("contacts")
+    if not isinstance(contacts, dict):
+        raise TreeError(file, "phone.contacts", "must map a node's contact to who a transfer reaches")
+    structural = {phone["repeat_key"], phone["back_key"], phone["main_menu_key"]}
+    menus = [("menu", None)] + [(f"nodes.{n.id}", n) for n in tree.nodes.values() if n.children]
+    for where, owner in menus:
+        options = tree.children(owner.id if owner else None)
+        if len(options) > MAX_MENU_OPTIONS:
+            raise TreeError(file, where, f"a phone menu says at most {MAX_MENU_OPTIONS} options")
+        reserved = set() if owner is None else set(structural)
+        if owner is not None and owner.destination is not None:
+            reserved |= leaf_action_keys(tree, owner)
+        for child in options:
+            if owner is None and str(child.key) in (phone["repeat_key"], phone["back_key"]):
+                raise TreeError(file, f"nodes.{child.id}.key", f"key {child.key} is a phone key ({keys[str(child.key)]})")
+            if str(child.key) in reserved:
+                raise TreeError(file, f"nodes.{child.id}.key", f"key {child.key} is also a phone key of '{owner.id}'")
+    for node in tree.nodes.values():
+        if node.transfer:
+            _text(contacts.get(node.contact), f"phone.contacts.{node.contact}", file)
 
 
 def check_placeholders(tree: Tree, pref: Prefecture) -> None:
@@ -241,6 +355,11 @@ def check_placeholders(tree: Tree, pref: Prefecture) -> None:
         render(msg.get("screen", ""), pref)
         render(msg.get("voice", ""), pref)
     render(tree.menu_voice, pref)
+    sample = {"key": "1", "label": "x", "contact": "x", "service": "x"}
+    for tid in PHONE_TEXTS:
+        render(tree.phone[tid], pref, sample)
+    for text in tree.phone["contacts"].values():
+        render(text, pref)
     for node in tree.nodes.values():
         for text in (node.voice, node.screen_text, node.label, node.title):
             render(text, pref)

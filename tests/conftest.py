@@ -53,21 +53,29 @@ class Server:
             return exc.code, exc.read().decode(), dict(exc.headers)
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
-    if not MODEL.exists():
-        pytest.exit(f"No trained model at {MODEL}: run the tests with `make test` (it trains first).", returncode=2)
-    tmp = tmp_path_factory.mktemp("server")
+# The phone channel's settings in the test server: a test auth token, the server's own URL as the
+# public base URL, and the test clock (the X-Ivr-Now header fixes "now" for one request).
+TWILIO_TEST_TOKEN = "test-token-aiguillage"
+
+
+def launch(tmp: Path, db: Path | None = None, prefecture: str = "cantal", phone: bool = True,
+           extra_env: dict | None = None) -> Server:
+    """Start `rasa run` on a free port (its own SQLite file unless `db` is given) and wait for it."""
     port = free_port()
-    db = tmp / "aiguillage.db"
-    log = tmp / "rasa.log"
-    env = dict(os.environ, PORT=str(port), AIGUILLAGE_DB=str(db), PREFECTURE="cantal",
+    db = db or tmp / "aiguillage.db"
+    log = tmp / f"rasa-{port}.log"
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, PORT=str(port), AIGUILLAGE_DB=str(db), PREFECTURE=prefecture,
                RASA_TELEMETRY_ENABLED="false", SQLALCHEMY_SILENCE_UBER_WARNING="1")
+    for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "IVR_LOCAL_DEV", "IVR_NOW", "IVR_TEST_CLOCK"):
+        env.pop(name, None)
+    if phone:
+        env.update(TWILIO_AUTH_TOKEN=TWILIO_TEST_TOKEN, PUBLIC_BASE_URL=url, IVR_TEST_CLOCK="1")
+    env.update(extra_env or {})
     cmd = [str(ROOT / ".venv" / "bin" / "rasa"), "run", "--model", str(MODEL), "--port", str(port),
            "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -80,12 +88,24 @@ def server(tmp_path_factory) -> Server:
     else:
         proc.kill()
         pytest.fail(f"rasa run did not answer within 180 s:\n{log.read_text()[-3000:]}")
-    yield Server(url, db, log, proc)
-    proc.terminate()
+    return Server(url, db, log, proc)
+
+
+def stop(server: Server) -> None:
+    server.proc.terminate()
     try:
-        proc.wait(timeout=20)
+        server.proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        server.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    if not MODEL.exists():
+        pytest.exit(f"No trained model at {MODEL}: run the tests with `make test` (it trains first).", returncode=2)
+    running = launch(tmp_path_factory.mktemp("server"))
+    yield running
+    stop(running)
 
 
 def bot_texts(messages: list[dict]) -> str:
@@ -103,3 +123,26 @@ def bot_buttons(messages: list[dict]) -> list[str]:
 @pytest.fixture(scope="session")
 def python() -> str:
     return str(ROOT / ".venv" / "bin" / "python")
+
+
+@pytest.fixture()
+def phone(server):
+    """A factory of simulated calls (ivr.simulate.Call) to the test server, signed with its token."""
+    from ivr.simulate import Call
+
+    def make(now: str | None = None, **kwargs) -> Call:
+        return Call(server.url, TWILIO_TEST_TOKEN, now=now, **kwargs)
+
+    return make
+
+
+def db_rows(db: Path, sql: str, args: list | tuple = ()) -> list[dict]:
+    """Read the server's SQLite file directly (another connection, as an agent's tool would)."""
+    import sqlite3
+
+    conn = sqlite3.connect(str(db))
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, list(args)).fetchall()]
+    finally:
+        conn.close()

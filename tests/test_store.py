@@ -56,3 +56,36 @@ def test_data_survives_a_reopen(tmp_path):
     conn = sqlite3.connect(path)
     assert conn.execute("select text from turns").fetchall() == [("permis",)]
     assert Store(path).count_turns() == 1
+
+
+def test_migration_002_adds_calls_and_voicemails(tmp_path):
+    store = Store(tmp_path / "s.db")
+    assert "002_calls_and_voicemails" in [r["name"] for r in store.db["migrations"].rows]
+    assert {"calls", "voicemails"} <= set(store.db.table_names())
+    assert store.db["calls"].pks == ["call_sid"]
+    unique = [i for i in store.db["voicemails"].indexes if i.unique]
+    assert [i.columns for i in unique] == [["recording_sid"]]
+
+
+def test_call_state_is_read_back_after_a_reopen(tmp_path):
+    from ivr.calls import Calls
+    from ivr.flow import CallState
+
+    path = tmp_path / "s.db"
+    calls = Calls(Store(path))
+    st = CallState("CA1", path=["root"])
+    assert calls.create(st, "cantal", "+33612345678", "<Response/>")
+    assert not calls.create(st, "cantal", "+33612345678", "<Response/>")  # the same CallSid twice
+    st.step, st.state, st.node = 1, "menu", "titres_ants"
+    st.path.append("titres_ants")
+    assert calls.save(st, 0, "<Response><Say>x</Say></Response>")
+    assert not calls.save(st, 0, "<Response/>")  # a duplicate of step 0 is not applied twice
+    calls.store.close()
+    again, last = Calls(Store(path)).load("CA1")
+    assert (again.step, again.node, again.path, last) == (1, "titres_ants", ["root", "titres_ants"],
+                                                           "<Response><Say>x</Say></Response>")
+    assert Calls(Store(path)).row("CA1")["caller"] == "[téléphone]"
+    calls2 = Calls(Store(path))
+    assert calls2.add_voicemail("CA1", "RE1", "armes", "service", "urn:x", 10)
+    assert not calls2.add_voicemail("CA1", "RE1", "armes", "service", "urn:x", 10)
+    assert len(calls2.voicemails("CA1")) == 1

@@ -94,11 +94,11 @@ def test_domain_lists_every_intent_of_the_training_data():
 
 
 def test_only_the_tree_and_prefecture_files_hold_numbers_and_urls():
-    """Code never hard-codes a phone number or an official URL."""
+    """Code never hard-codes a phone number or an official URL (chat, actions and phone menu)."""
     import re
     pattern = re.compile(r"\b0\d(?:[ .]?\d{2}){4}\b|\b3\d \d\d\b|\b0806|[a-z0-9-]+\.gouv\.fr|https?://[a-z]")
     offenders = []
-    for path in list((ROOT / "bot").glob("*.py")) + list((ROOT / "actions").glob("*.py")):
+    for path in list((ROOT / "bot").glob("*.py")) + list((ROOT / "actions").glob("*.py")) + list((ROOT / "ivr").glob("*.py")):
         for lineno, line in enumerate(path.read_text().splitlines(), 1):
             if pattern.search(line) and not line.lstrip().startswith("#"):
                 offenders.append(f"{path.name}:{lineno}: {line.strip()}")
@@ -211,3 +211,65 @@ def test_unknown_standard_number_points_to_the_website():
     assert vienne.get("prefecture.phone.number") is None
     router = Router(load_tree(), vienne)
     assert "numéro indiqué sur https://www.vienne.gouv.fr" in router.message("fallback")
+
+
+# ---- the phone section of the tree ---------------------------------------------------------
+
+def test_the_phone_section_is_validated(tmp_path):
+    path = tree_variant(tmp_path, lambda d: d["phone"].pop("voicemail_thanks"))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert (err.value.where, err.value.problem) == ("phone.voicemail_thanks", "missing text")
+
+
+def test_a_phone_text_may_only_use_its_own_local_placeholders(tmp_path):
+    path = tree_variant(tmp_path, lambda d: d["phone"].update(repeat="Pour {label}, tapez {key}."))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert err.value.where == "phone.repeat"
+    assert err.value.problem == "unknown placeholder '{label}' (local placeholders allowed: {key})"
+
+
+def test_phone_keys_are_single_and_distinct(tmp_path):
+    path = tree_variant(tmp_path, lambda d: d["phone"].update(back_key="*"))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert (err.value.where, err.value.problem) == ("phone.back_key", "key '*' already used by 'repeat_key'")
+    path = tree_variant(tmp_path, lambda d: d["phone"].update(number_key="12"))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert err.value.where == "phone.number_key"
+
+
+def test_a_child_of_a_leaf_cannot_take_a_key_of_the_leaf_actions(tmp_path):
+    path = tree_variant(tmp_path, lambda d: d["nodes"]["passeport_urgence"].update(key=3))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert (err.value.where, err.value.problem) == ("nodes.passeport_urgence.key", "key 3 is also a phone key of 'cni_passeport'")
+
+
+def test_a_transfer_needs_a_contact_and_a_name_for_it(tmp_path):
+    path = tree_variant(tmp_path, lambda d: d["nodes"]["armes"].update(transfer="yes"))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert (err.value.where, err.value.problem) == ("nodes.armes.transfer", "must be true or false")
+    path = tree_variant(tmp_path, lambda d: d["phone"]["contacts"].pop("ccc.phone"))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert err.value.where == "phone.contacts.ccc.phone"
+
+
+def test_number_words_cover_0_to_99(tree):
+    words = tree.phone["number_words"]
+    assert (words[0], words[34], words[71], words[80], words[99]) == (
+        "zéro", "trente-quatre", "soixante et onze", "quatre-vingts", "quatre-vingt-dix-neuf")
+
+
+@pytest.mark.parametrize("pref_id", PREFECTURES)
+def test_every_phone_text_renders_in_every_prefecture(tree, pref_id):
+    pref = load_prefecture(pref_id)
+    sample = {"key": "1", "label": "x", "contact": "x", "service": "x"}
+    for tid in tree.phone:
+        if isinstance(tree.phone[tid], str) and not tid.endswith("_key"):
+            text = render(tree.phone[tid], pref, sample)
+            assert "{" not in text and "http" not in text, (tid, text)

@@ -1,0 +1,133 @@
+"""Call state, call records and voicemails in the SQLite store (tables of migration 002).
+
+The state of a call lives in its `calls` row, not in memory: the server can restart between two
+webhooks. Duplicated webhooks are harmless: a step is applied only if the row is still at that
+step (compare-and-set on `step`; otherwise the last answer is replayed), and a voicemail is keyed
+by its RecordingSid (UNIQUE). Everything written here is masked (bot.masking.mask).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+
+from bot.masking import mask
+from bot.store import Store, now
+from ivr.flow import CallState
+
+_STATE_FIELDS = {f.name for f in fields(CallState)}
+FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def state_from_row(row: dict) -> CallState:
+    data = json.loads(row.get("flow") or "{}")
+    data = {k: v for k, v in data.items() if k in _STATE_FIELDS}
+    data["call_sid"] = row["call_sid"]
+    return CallState(**data)
+
+
+class Calls:
+    def __init__(self, store: Store):
+        self.store = store
+        self.db = store.db
+
+    # ---- calls -----------------------------------------------------------------------------
+    def row(self, call_sid: str) -> dict | None:
+        rows = list(self.db["calls"].rows_where("call_sid = ?", [call_sid]))
+        return rows[0] if rows else None
+
+    def load(self, call_sid: str) -> tuple[CallState | None, str | None]:
+        row = self.row(call_sid)
+        return (state_from_row(row), row.get("last_twiml")) if row else (None, None)
+
+    def _columns(self, st: CallState, twiml: str) -> dict:
+        return {
+            "updated_at": now(), "state": st.state, "node": st.node, "step": st.step,
+            "retries": st.retries, "misses": st.misses, "path": _dumps(st.path),
+            "inputs": _dumps([{k: (mask(v) if isinstance(v, str) else v) for k, v in i.items()} for i in st.inputs]),
+            "confidence": st.confidence, "outcome": st.outcome, "flow": _dumps(st.as_dict()),
+            "last_twiml": twiml,
+        }
+
+    def create(self, st: CallState, prefecture: str, caller: str, twiml: str) -> bool:
+        """Insert a new call; False when the CallSid is already known (a replayed first webhook)."""
+        cols = self._columns(st, twiml) | {
+            "call_sid": st.call_sid, "prefecture": prefecture, "caller": mask(caller or ""),
+            "started_at": now(), "unresolved": 0,
+        }
+        names = list(cols)
+        with self.db.conn:
+            cur = self.db.execute(
+                f"insert or ignore into calls ({', '.join(names)}) values ({', '.join('?' for _ in names)})",
+                [cols[n] for n in names],
+            )
+        return cur.rowcount == 1
+
+    def save(self, st: CallState, expected_step: int, twiml: str) -> bool:
+        """Write the new state if the call is still at `expected_step` (else: a duplicate, not applied)."""
+        cols = self._columns(st, twiml)
+        sets = ", ".join(f"{k} = ?" for k in cols)
+        with self.db.conn:
+            cur = self.db.execute(f"update calls set {sets} where call_sid = ? and step = ?",
+                                  [*cols.values(), st.call_sid, expected_step])
+        return cur.rowcount == 1
+
+    def end(self, call_sid: str, call_status: str, duration_s: int | None, prefecture: str, caller: str = "") -> dict:
+        """The status callback: outcome, unresolved flag, end time and duration (once)."""
+        row = self.row(call_sid)
+        if row is None:  # the call ended before its first webhook was answered
+            st = CallState(call_sid)
+            self.create(st, prefecture, caller, "")
+            row = self.row(call_sid)
+        if call_status not in FINAL_STATUSES or row.get("ended_at"):
+            if call_status not in FINAL_STATUSES:
+                with self.db.conn:
+                    self.db.execute("update calls set call_status = ?, updated_at = ? where call_sid = ?",
+                                    [call_status, now(), call_sid])
+            return self.row(call_sid)
+        outcome, unresolved = state_from_row(row).final_outcome()
+        with self.db.conn:
+            self.db.execute(
+                "update calls set ended_at = ?, updated_at = ?, call_status = ?, duration_s = ?, outcome = ?, "
+                "unresolved = ? where call_sid = ? and ended_at is null",
+                [now(), now(), call_status, duration_s, outcome, unresolved, call_sid],
+            )
+        return self.row(call_sid)
+
+    # ---- voicemails ------------------------------------------------------------------------
+    def add_voicemail(self, call_sid: str, recording_sid: str, mailbox: str, service: str,
+                      recording_url: str, duration_s: int | None) -> bool:
+        """One voicemail per RecordingSid; False when it already exists (a replayed callback)."""
+        row = self.row(call_sid) or {}
+        with self.db.conn:
+            cur = self.db.execute(
+                "insert or ignore into voicemails (call_sid, recording_sid, mailbox, service, path, caller, "
+                "recording_url, duration_s, created_at, updated_at, status) values (?,?,?,?,?,?,?,?,?,?,?)",
+                [call_sid, recording_sid, mailbox, service, row.get("path") or "[]", row.get("caller") or "",
+                 recording_url, duration_s, now(), now(), "new"],
+            )
+            if cur.rowcount == 0 and recording_url:
+                self.db.execute(
+                    "update voicemails set recording_url = coalesce(recording_url, ?), "
+                    "duration_s = coalesce(duration_s, ?) where recording_sid = ?",
+                    [recording_url, duration_s, recording_sid])
+        return cur.rowcount == 1
+
+    def set_transcription(self, call_sid: str, recording_sid: str, mailbox: str, service: str,
+                          recording_url: str, text: str, status: str) -> None:
+        self.add_voicemail(call_sid, recording_sid, mailbox, service, recording_url, None)
+        ok = status == "completed"
+        with self.db.conn:
+            self.db.execute(
+                "update voicemails set transcription = ?, transcription_status = ?, status = ?, updated_at = ? "
+                "where recording_sid = ?",
+                [mask(text) if ok else None, status, "transcribed" if ok else "transcription_failed", now(), recording_sid],
+            )
+
+    def voicemails(self, call_sid: str | None = None) -> list[dict]:
+        if call_sid is None:
+            return list(self.db["voicemails"].rows_where(order_by="id"))
+        return list(self.db["voicemails"].rows_where("call_sid = ?", [call_sid], order_by="id"))

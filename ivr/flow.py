@@ -1,0 +1,248 @@
+"""The call state machine: the call's state + one input (key, speech or silence) -> TwiML.
+
+Pure: the channel reads the state from the store, routes speech through the NLU and the router
+(`Input.decision`), calls `Flow`, and saves the state. The ladder for misses (silence, a key
+that is not offered, speech not understood), counted in a row in `retries`:
+  1st speech not understood -> one rephrase request; 2nd -> the menu of the likely topics;
+  silence / wrong key       -> a reprompt (what was not heard or not offered) and the prompt again;
+  3rd miss (max_retries)    -> a person (transfer when the standard is open) or the voicemail;
+  then max_offer_retries more misses at that offer -> goodbye with the hours (never a bare hang-up).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from bot.router import NAVIGATE_INTENT, Decision
+from bot.tree import CONVERSATION_INTENTS, KEY_CHARS
+from ivr.twiml import ROOT, Option, Speaker, button_node
+
+PROMPT_STATES = ("menu", "leaf", "choices", "offer")
+
+
+@dataclass
+class CallState:
+    call_sid: str
+    step: int = 0  # inputs processed; the next action URL carries this number
+    state: str = "menu"  # menu | leaf | choices | offer | transfer | voicemail | ended
+    node: str = ROOT
+    back: str = ROOT  # where '#' leads from the likely-topics menu or the offer
+    retries: int = 0  # misses in a row, of any kind
+    misses: int = 0  # speech not understood, in a row
+    offer_retries: int = 0
+    path: list[str] = field(default_factory=list)
+    inputs: list[dict] = field(default_factory=list)
+    choices: list[str] = field(default_factory=list)
+    confidence: float | None = None  # last speech: the NLU's confidence
+    mailbox: str | None = None
+    reached_leaf: bool = False
+    transferred: bool = False
+    voicemail: bool = False
+    unmatched: bool = False  # the last speech was not understood and nothing was reached since
+    transfer_failed: bool = False
+
+    @property
+    def outcome(self) -> str | None:
+        if self.voicemail:
+            return "voicemail"
+        if self.transferred:
+            return "transferred"
+        if self.reached_leaf:
+            return "answered"
+        return None
+
+    def final_outcome(self) -> tuple[str, int]:
+        """(outcome, unresolved) when the call ends."""
+        outcome = self.outcome or "abandoned"
+        unresolved = int(outcome == "abandoned" or (self.unmatched and outcome not in ("transferred", "voicemail")))
+        return outcome, unresolved
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Input:
+    digits: str = ""
+    speech: str = ""  # already cleaned, cut and masked (bot.masking.prepare)
+    asr_confidence: float | None = None
+    decision: Decision | None = None  # the router's decision on `speech`
+
+
+def key_of(inp: Input) -> str:
+    """The key pressed; a lone digit, '*' or '#' recognised as speech counts as a key too."""
+    digits = (inp.digits or "").strip()
+    if digits:
+        return digits[0] if digits[0] in KEY_CHARS else "?"
+    spoken = (inp.speech or "").strip().rstrip(".")
+    return spoken if len(spoken) == 1 and spoken in KEY_CHARS else ""
+
+
+class Flow:
+    def __init__(self, speaker: Speaker):
+        self.sp = speaker
+        self.tree = speaker.tree
+        s = speaker.settings
+        self.max_retries = int(s["max_retries"])
+        self.max_offer_retries = int(s["max_offer_retries"])
+
+    # ---- entry points ----------------------------------------------------------------------
+    def welcome(self, st: CallState) -> VoiceResponse:
+        st.state, st.node = "menu", ROOT
+        if not st.path:
+            st.path.append(ROOT)
+        return self.sp.welcome(st.step)
+
+    def handle(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
+        """One answer to a Gather (keys, speech or nothing)."""
+        st.step += 1
+        if st.state not in PROMPT_STATES:  # a late input after a transfer or a voicemail began
+            return self._goto(st, ROOT, open_now)
+        key = key_of(inp)
+        if key:
+            st.inputs.append({"step": st.step, "digits": key})
+            option = self._find(st, key, open_now)
+            if option is None:
+                return self._miss(st, "reprompt_wrong_key", open_now)
+            return self._choose(st, option, open_now)
+        if inp.speech.strip() and inp.decision is not None:
+            d = inp.decision
+            st.inputs.append({"step": st.step, "speech": inp.speech, "asr": inp.asr_confidence,
+                              "topic": d.topic, "confidence": round(d.confidence, 4), "node": d.node})
+            return self._speech(st, d, open_now)
+        st.inputs.append({"step": st.step, "silence": True})
+        return self._miss(st, "reprompt_silence", open_now)
+
+    def dialed(self, st: CallState, status: str, open_now: bool) -> VoiceResponse:
+        """The end of a transfer: the call is over, or the line was busy / did not answer."""
+        st.step += 1
+        if status == "completed":
+            st.state = "ended"
+            resp = VoiceResponse()
+            resp.hangup()
+            return resp
+        st.transferred, st.transfer_failed = False, True
+        st.state, st.retries, st.offer_retries = "offer", 0, 0
+        return self.sp.offer(st.node, st.step, open_now, [self.sp.text("transfer_failed")], allow_transfer=False)
+
+    def recorded(self, st: CallState, mailbox: str | None, has_recording: bool) -> VoiceResponse:
+        """After the Record verb: thanks (naming the service) or back to the main menu."""
+        st.step += 1
+        if has_recording and mailbox:
+            st.voicemail, st.state = True, "ended"
+            return self.sp.voicemail_done(mailbox)
+        st.state, st.node, st.retries = "menu", ROOT, 0
+        st.path.append(ROOT)
+        return self.sp.menu(ROOT, st.step, [self.sp.text("voicemail_empty")])
+
+    # ---- prompts ---------------------------------------------------------------------------
+    def options(self, st: CallState, open_now: bool) -> list[Option]:
+        if st.state == "menu":
+            return self.sp.menu_options(st.node)
+        if st.state == "leaf":
+            return self.sp.leaf_options(self.tree.node(st.node), open_now)
+        if st.state == "choices":
+            return self.sp.choices_options(st.choices, st.back)
+        if st.state == "offer":
+            return self.sp.offer_options(st.node, open_now, not st.transfer_failed)
+        return []
+
+    def render(self, st: CallState, open_now: bool, preface: list[str] = (), number_only: bool = False) -> VoiceResponse:
+        if st.state == "leaf":
+            return self.sp.leaf(st.node, st.step, open_now, preface, number_only)
+        if st.state == "choices":
+            return self.sp.choices(st.choices, st.back, st.step, preface)
+        if st.state == "offer":
+            return self.sp.offer(st.node, st.step, open_now, preface, not st.transfer_failed)
+        return self.sp.menu(st.node, st.step, preface)
+
+    def _route(self, st: CallState) -> str:
+        return st.state if st.state in PROMPT_STATES else "menu"
+
+    def _find(self, st: CallState, key: str, open_now: bool) -> Option | None:
+        return next((o for o in self.options(st, open_now) if o.key == key), None)
+
+    # ---- transitions -----------------------------------------------------------------------
+    def _choose(self, st: CallState, option: Option, open_now: bool) -> VoiceResponse:
+        st.retries = 0
+        if option.kind in ("node", "back", "main"):
+            return self._goto(st, option.target or ROOT, open_now)
+        if option.kind == "repeat":
+            return self.render(st, open_now)
+        if option.kind == "number":
+            return self.render(st, open_now, number_only=True)
+        if option.kind == "transfer":
+            st.state, st.transferred = "transfer", True
+            return self.sp.dial(st.node, option.target, st.step)
+        if option.kind == "voicemail":
+            st.state, st.mailbox = "voicemail", option.target
+            return self.sp.record(st.node, option.target, st.step)
+        raise ValueError(f"unknown option kind {option.kind}")
+
+    def _goto(self, st: CallState, node_id: str, open_now: bool, preface: list[str] = ()) -> VoiceResponse:
+        st.retries = st.misses = st.offer_retries = 0
+        st.transfer_failed = False
+        st.path.append(node_id)
+        st.node = node_id
+        if node_id == ROOT or self.tree.node(node_id).destination is None:
+            st.state = "menu"
+            return self.sp.menu(node_id, st.step, preface)
+        node = self.tree.node(node_id)
+        st.state, st.reached_leaf, st.unmatched = "leaf", True, False
+        if node.id == self.sp.human_id and self.sp.can_dial(node, open_now):
+            st.state, st.transferred = "transfer", True
+            # The tree's own answer ("je vous mets en relation...") announces the transfer.
+            return self.sp.dial(node.id, node.contact, st.step, list(preface) + [self.sp.node_voice(node)], announce=False)
+        return self.sp.leaf(node_id, st.step, open_now, preface)
+
+    def _speech(self, st: CallState, d: Decision, open_now: bool) -> VoiceResponse:
+        st.confidence = d.confidence
+        understood = d.action in ("answer", "clarify") and d.matched_by != "none"
+        if understood and d.node in self.tree.nodes:
+            return self._goto(st, d.node, open_now)
+        if d.action == "answer" and d.topic == NAVIGATE_INTENT:
+            return self._goto(st, ROOT, open_now)
+        if d.action == "answer" and d.topic in CONVERSATION_INTENTS:
+            st.retries = st.misses = 0
+            if d.topic == "goodbye":
+                st.state = "ended"
+                resp = VoiceResponse()
+                self.sp.say(resp, d.voice)
+                resp.hangup()
+                return resp
+            return self.render(st, open_now, [d.voice] if d.voice else [])
+        # Not understood.
+        st.unmatched = True
+        st.misses += 1
+        st.retries += 1
+        if st.retries >= self.max_retries or st.state == "offer":
+            return self._miss(st, None, open_now, counted=True)
+        if st.misses == 1:
+            return self.sp.rephrase(self._route(st), st.node if st.state != "choices" else st.back, st.step,
+                                    [o.target for o in self.options(st, open_now) if o.kind == "node"])
+        choices = [n for n in (button_node(b.get("payload", "")) for b in d.buttons) if n in self.tree.nodes]
+        choices = list(dict.fromkeys(choices))
+        if not choices:
+            return self.render(st, open_now, [self.sp.text("rephrase")])
+        back = st.back if st.state == "choices" else st.node
+        st.state, st.choices, st.back = "choices", choices, back
+        return self.sp.choices(choices, back, st.step)
+
+    def _miss(self, st: CallState, reprompt: str | None, open_now: bool, counted: bool = False) -> VoiceResponse:
+        if not counted:
+            st.retries += 1
+        preface = [self.sp.text(reprompt)] if reprompt else []
+        if st.state == "offer":
+            st.offer_retries += 1
+            if st.offer_retries >= self.max_offer_retries:
+                st.state = "ended"
+                return self.sp.goodbye(preface + [self.sp.text("closing")])
+            return self.render(st, open_now, preface)
+        if st.retries >= self.max_retries:
+            back = st.back if st.state == "choices" else st.node
+            st.state, st.back, st.offer_retries = "offer", back, 0
+            st.node = back
+            return self.sp.offer(st.node, st.step, open_now, preface, not st.transfer_failed)
+        return self.render(st, open_now, preface)

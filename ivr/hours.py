@@ -1,0 +1,61 @@
+"""Is the préfecture's standard open now? Europe/Paris time, closed on French public holidays.
+
+The clock can be fixed for tests and the simulator:
+- `IVR_NOW=2026-07-14T10:00` (environment) fixes "now" for the whole process;
+- the request header `X-Ivr-Now: 2026-07-14T10:00` fixes it for one request, honoured ONLY when
+  the server runs with `IVR_LOCAL_DEV=1` or `IVR_TEST_CLOCK=1` (never in production).
+Naive times are Paris local times.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import holidays
+
+PARIS = ZoneInfo("Europe/Paris")
+CLOCK_HEADER = "X-Ivr-Now"
+DAY_KEYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def parse_time(value: str) -> datetime:
+    when = datetime.fromisoformat(value.strip())
+    return when.replace(tzinfo=PARIS) if when.tzinfo is None else when.astimezone(PARIS)
+
+
+def clock_override_allowed() -> bool:
+    return os.environ.get("IVR_LOCAL_DEV") == "1" or os.environ.get("IVR_TEST_CLOCK") == "1"
+
+
+def now(header: str | None = None) -> datetime:
+    """Paris time now: the header (when allowed), else IVR_NOW, else the real clock."""
+    if header and clock_override_allowed():
+        try:
+            return parse_time(header)
+        except ValueError:
+            pass
+    fixed = os.environ.get("IVR_NOW")
+    if fixed:
+        try:
+            return parse_time(fixed)
+        except ValueError:
+            pass
+    return datetime.now(PARIS)
+
+
+def is_holiday(when: datetime) -> bool:
+    return when.date() in holidays.France(years=when.year)
+
+
+def is_open(days: dict[str, list[str]], when: datetime) -> bool:
+    """True when `when` falls in one of the day's 'HH:MM-HH:MM' ranges and is not a public holiday."""
+    when = when.astimezone(PARIS)
+    if is_holiday(when):
+        return False
+    hm = when.strftime("%H:%M")
+    for span in days.get(DAY_KEYS[when.weekday()]) or []:
+        start, end = span.split("-")
+        if start <= hm < end:
+            return True
+    return False

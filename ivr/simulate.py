@@ -1,0 +1,280 @@
+"""A call simulator: plays Twilio's part against the real webhooks, with valid signatures.
+
+`python -m ivr simulate` lets a person walk the menu in a terminal (type a key, a sentence, or
+nothing for silence, and read what would be said); the tests and `python -m ivr audit` drive
+`Call` the same way. Each answer is parsed with xml.etree.ElementTree; the simulator follows the
+Gather actions, Redirects, Dial and Record verbs exactly as Twilio would, signing each request
+with twilio's RequestValidator algorithm on the URL Twilio would call.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+from bot.tree import KEY_CHARS
+from ivr.hours import CLOCK_HEADER
+from ivr.signature import HEADER, LOCAL_DEV_TOKEN, sign
+
+DEFAULT_URL = "http://127.0.0.1:5005"
+VOICE_PATH = "/webhooks/ivr/voice"
+STATUS_PATH = "/webhooks/ivr/status"
+
+
+class SimulatorError(Exception):
+    pass
+
+
+@dataclass
+class Turn:
+    """One TwiML answer, parsed."""
+
+    xml: str
+    says: list[str] = field(default_factory=list)
+    gather: dict | None = None  # the Gather's attributes
+    dial: str | None = None  # the number dialled
+    dial_action: str | None = None
+    record: dict | None = None  # the Record's attributes
+    redirect: str | None = None
+    hangup: bool = False
+    pauses: int = 0
+
+    @property
+    def action(self) -> str | None:
+        """Where the next input goes (Gather, Record or Dial action)."""
+        if self.gather is not None:
+            return self.gather.get("action")
+        if self.record is not None:
+            return self.record.get("action")
+        return self.dial_action
+
+    @property
+    def query(self) -> dict[str, str]:
+        url = self.action or self.redirect or ""
+        return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+
+    @property
+    def route(self) -> str | None:
+        url = self.action or self.redirect
+        return urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1] if url else None
+
+    @property
+    def node(self) -> str | None:
+        return self.query.get("node")
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.says)
+
+
+def parse_twiml(text: str) -> Turn:
+    root = ET.fromstring(text)
+    if root.tag != "Response":
+        raise SimulatorError(f"not TwiML: root element <{root.tag}>")
+    turn = Turn(xml=text)
+
+    def walk(el: ET.Element) -> None:
+        for child in el:
+            if child.tag == "Say":
+                turn.says.append(child.text or "")
+            elif child.tag == "Pause":
+                turn.pauses += 1
+            elif child.tag == "Gather":
+                turn.gather = dict(child.attrib)
+                walk(child)
+            elif child.tag == "Dial":
+                turn.dial = (child.text or "").strip()
+                turn.dial_action = child.attrib.get("action")
+            elif child.tag == "Record":
+                turn.record = dict(child.attrib)
+            elif child.tag == "Redirect":
+                turn.redirect = (child.text or "").strip()
+            elif child.tag == "Hangup":
+                turn.hangup = True
+
+    walk(root)
+    return turn
+
+
+
+class Call:
+    """One simulated call. `url`: where to send requests; `public_url`: what Twilio would call
+    (PUBLIC_BASE_URL of the server, default `url`), which the signatures are computed on."""
+
+    def __init__(self, url: str = DEFAULT_URL, token: str = LOCAL_DEV_TOKEN, public_url: str | None = None,
+                 caller: str = "+33612345678", to: str = "+33400000000", call_sid: str | None = None,
+                 now: str | None = None, timeout: float = 30):
+        self.url = url.rstrip("/")
+        self.public_url = (public_url or url).rstrip("/")
+        self.token, self.caller, self.to, self.now, self.timeout = token, caller, to, now, timeout
+        self.call_sid = call_sid or "CA" + uuid.uuid4().hex
+        self.turns: list[Turn] = []
+        self.recordings = 0
+        self.ended = False
+        self.inputs = 0
+
+    @property
+    def last(self) -> Turn | None:
+        return self.turns[-1] if self.turns else None
+
+    # ---- HTTP ------------------------------------------------------------------------------
+    def _params(self, extra: dict[str, str]) -> dict[str, str]:
+        return {"CallSid": self.call_sid, "AccountSid": "AC" + "0" * 32, "From": self.caller,
+                "Caller": self.caller, "To": self.to, "Direction": "inbound", "ApiVersion": "2010-04-01"} | extra
+
+    def request(self, public_url: str, params: dict[str, str], signature: str | None = "auto",
+                headers: dict[str, str] | None = None) -> tuple[int, str]:
+        """POST like Twilio: form-encoded, signed on `public_url`, sent to the same path on `url`."""
+        parts = urllib.parse.urlsplit(public_url)
+        target = self.url + parts.path + (f"?{parts.query}" if parts.query else "")
+        body = urllib.parse.urlencode(params).encode()
+        hdrs = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+        if signature == "auto":
+            signature = sign(self.token, public_url, params)
+        if signature is not None:
+            hdrs[HEADER] = signature
+        if self.now:
+            hdrs[CLOCK_HEADER] = self.now
+        req = urllib.request.Request(target, data=body, headers=hdrs, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return resp.status, resp.read().decode("utf-8")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode("utf-8", "replace")
+
+    def _twiml(self, public_url: str, params: dict[str, str]) -> Turn:
+        status, text = self.request(public_url, self._params(params))
+        if status != 200:
+            raise SimulatorError(f"{urllib.parse.urlsplit(public_url).path} answered {status}: {text[:300]}")
+        turn = parse_twiml(text)
+        self.turns.append(turn)
+        if turn.hangup:
+            self.ended = True
+        # Twilio follows a Redirect when nothing else waits for the caller.
+        if turn.redirect and turn.gather is None and turn.record is None and turn.dial is None and not turn.hangup:
+            return self._twiml(turn.redirect, {})
+        return turn
+
+    # ---- the caller's side -----------------------------------------------------------------
+    def start(self) -> Turn:
+        return self._twiml(self.public_url + VOICE_PATH, {"CallStatus": "ringing"})
+
+    def _gather_action(self) -> str:
+        turn = self.last
+        if turn is None or turn.gather is None:
+            raise SimulatorError("the call is not waiting for a key or speech")
+        return turn.gather["action"]
+
+    def press(self, key: str) -> Turn:
+        self.inputs += 1
+        return self._twiml(self._gather_action(), {"Digits": key, "CallStatus": "in-progress"})
+
+    def say(self, text: str, confidence: float = 0.9) -> Turn:
+        self.inputs += 1
+        return self._twiml(self._gather_action(), {"SpeechResult": text, "Confidence": str(confidence),
+                                                   "CallStatus": "in-progress"})
+
+    def silence(self) -> Turn:
+        self.inputs += 1
+        return self._twiml(self._gather_action(), {"CallStatus": "in-progress"})
+
+    def record(self, transcription: str | None = "Bonjour, merci de me rappeler.", duration: int = 12,
+               recording_sid: str | None = None) -> Turn:
+        """Finish the Record verb: a message (then its transcription callback), or nothing said."""
+        turn = self.last
+        if turn is None or turn.record is None:
+            raise SimulatorError("the call is not recording a message")
+        if transcription is None:  # nothing recorded: Twilio goes on to the Redirect
+            return self._twiml(turn.redirect, {}) if turn.redirect else turn
+        self.recordings += 1
+        rsid = recording_sid or f"RE{uuid.uuid4().hex}"
+        rurl = f"urn:simulated-recording:{rsid}"  # Twilio would give its own https URL
+        params = {"RecordingSid": rsid, "RecordingUrl": rurl, "RecordingDuration": str(duration),
+                  "Digits": "hangup", "CallStatus": "in-progress"}
+        result = self._twiml(turn.record["action"], params)
+        callback = turn.record.get("transcribeCallback")
+        if callback:
+            self.request(callback, self._params({"RecordingSid": rsid, "RecordingUrl": rurl,
+                                                 "TranscriptionText": transcription, "TranscriptionStatus": "completed",
+                                                 "TranscriptionSid": f"TR{uuid.uuid4().hex}"}))
+        return result
+
+    def dial_ended(self, status: str = "completed") -> Turn:
+        turn = self.last
+        if turn is None or turn.dial is None:
+            raise SimulatorError("the call is not being transferred")
+        return self._twiml(turn.dial_action, {"DialCallStatus": status, "CallStatus": "in-progress"})
+
+    def hangup(self, duration: int = 42, status: str = "completed") -> int:
+        """The status callback Twilio sends when the call ends."""
+        self.ended = True
+        code, _ = self.request(self.public_url + STATUS_PATH,
+                               self._params({"CallStatus": status, "CallDuration": str(duration)}))
+        return code
+
+
+# ---- the terminal ------------------------------------------------------------------------------
+
+def _show(turn: Turn, out) -> None:
+    for text in turn.says:
+        out.write(f"  🔊 {text}\n")
+    if turn.dial:
+        out.write(f"  ☎  transfer to {turn.dial}\n")
+    if turn.record is not None:
+        out.write("  ⏺  recording a message (max %s s)\n" % turn.record.get("maxLength"))
+    if turn.hangup:
+        out.write("  ✆  the service hangs up\n")
+
+
+HELP = """Type a key (0-9, * or #), a sentence (speech), an empty line (silence), or /quit (hang up).
+While recording: type the message (it becomes the transcription) or an empty line (nothing said).
+While transferring: answer 'y' if the line answers, anything else if it is busy."""
+
+
+def interactive(url: str, token: str, public_url: str | None = None, now: str | None = None,
+                stdin=sys.stdin, out=sys.stdout) -> int:
+    call = Call(url, token, public_url=public_url, now=now)
+    out.write(f"Calling {call.public_url}{VOICE_PATH} as Twilio (CallSid {call.call_sid}).\n{HELP}\n\n")
+    try:
+        turn = call.start()
+        while True:
+            _show(turn, out)
+            if turn.hangup:
+                break
+            if turn.dial:
+                out.write("line answers? [y/n] > ")
+                out.flush()
+                answer = stdin.readline()
+                turn = call.dial_ended("completed" if answer.strip().lower().startswith(("y", "o")) else "busy")
+                continue
+            out.write("message > " if turn.record is not None else "> ")
+            out.flush()
+            line = stdin.readline()
+            if not line or line.strip() == "/quit":
+                break
+            text = line.strip()
+            if turn.record is not None:
+                turn = call.record(text or None)
+            elif not text:
+                turn = call.silence()
+            elif len(text) == 1 and text in KEY_CHARS:
+                turn = call.press(text)
+            else:
+                turn = call.say(text)
+    except SimulatorError as exc:
+        out.write(f"error: {exc}\n")
+        return 1
+    finally:
+        if call.turns:
+            call.hangup()
+    out.write("Call ended.\n")
+    return 0
+
+
+def default_token() -> str:
+    return os.environ.get("TWILIO_AUTH_TOKEN") or LOCAL_DEV_TOKEN

@@ -1,0 +1,378 @@
+"""TwiML for the phone menu, built with twilio's VoiceResponse objects (never string templates).
+
+Pure: a tree node + the call's state in, a VoiceResponse out; no Sanic, no store. Every text
+comes from bot/tree.yml (the `phone:` section and the nodes' `voice` answers) rendered for the
+préfecture; every Say carries the préfecture's voice and language, every Gather listens to the
+keypad and to speech in that language, with hints from the tree and an absolute action URL on
+PUBLIC_BASE_URL whose query carries only the node and the step.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from bot.config import Prefecture, e164
+from bot.masking import clean
+from bot.tree import Node, Tree, render
+
+ROOT = "root"  # the main menu (the tree's `menu` section)
+WEBHOOK_PREFIX = "/webhooks/ivr"
+MAX_OPTIONS = 9
+MAX_SAY_CHARS = 4000  # Twilio reads at most 4 096 characters per <Say>
+MAX_HINT_CHARS = 100  # Twilio: each hint phrase at most 100 characters
+MAX_HINTS = 100
+# Characters XML 1.0 cannot carry at all (ElementTree would write them and break the document).
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(text: str, limit: int = MAX_SAY_CHARS) -> str:
+    """Text fit for a TwiML element: no control characters, bounded length (escaping is ElementTree's)."""
+    text = clean(_NOT_XML.sub(" ", str(text or "")))
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] or text[:limit]
+    return text
+
+
+@dataclass(frozen=True)
+class Option:
+    """One key of a prompt: what it does, and what is said for it (empty: accepted, not said)."""
+
+    key: str
+    kind: str  # node | transfer | voicemail | number | repeat | back | main
+    target: str | None = None  # node id (node, back, main), mailbox id (voicemail), contact path (transfer)
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Contact:
+    path: str  # config path, e.g. "ccc.phone"
+    number: str | None
+    kind: str  # regular | short
+
+    @property
+    def dialable(self) -> bool:
+        return bool(self.number) and self.kind == "regular"
+
+
+class Speaker:
+    """Renders the phone texts of one préfecture and builds the TwiML of each prompt."""
+
+    def __init__(self, tree: Tree, pref: Prefecture, base_url: str):
+        self.tree, self.pref, self.base_url = tree, pref, base_url.rstrip("/")
+        self.phone = tree.phone
+        self.settings = tree.phone["settings"]
+        self.language = pref.get("voice.language")
+        self.voice = pref.get("voice.voice")
+        self.keys = {k: str(tree.phone[k]) for k in
+                     ("repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key")}
+        human = tree.topic_node("human_handoff")
+        self.human_id = human.id
+        self.default_mailbox = human.mailbox
+        self.standard = self.contact(human.contact)
+
+    # ---- texts -----------------------------------------------------------------------------
+    def text(self, tid: str, **local) -> str:
+        if "key" in local:
+            local["key"] = self.key_word(str(local["key"]))
+        return render(self.phone[tid], self.pref, local)
+
+    def key_word(self, key: str) -> str:
+        return str(self.phone["key_names"].get(key, key))
+
+    def contact(self, path: str | None) -> Contact | None:
+        if not path:
+            return None
+        data = self.pref.get(path)
+        return Contact(path, data.get("number"), data.get("kind", "regular"))
+
+    def contact_name(self, path: str) -> str:
+        return render(self.phone["contacts"][path], self.pref)
+
+    def service(self, mailbox: str) -> str:
+        return render("{mailboxes.%s.service}" % mailbox, self.pref)
+
+    def spoken_groups(self, number: str) -> list[str]:
+        """A number said group by group as written: '12 05' -> ['douze', 'zéro cinq']."""
+        words = self.phone["number_words"]
+        groups = []
+        for group in number.split():
+            digits = "".join(c for c in group if c.isdigit())
+            if not digits:
+                continue
+            if len(digits) == 2 and digits[0] != "0":
+                groups.append(words[int(digits)])
+            else:
+                groups.append(" ".join(words[int(d)] for d in digits))
+        return groups
+
+    def node_voice(self, node: Node) -> str:
+        return render(node.voice, self.pref)
+
+    # ---- URLs ------------------------------------------------------------------------------
+    def url(self, route: str, **query) -> str:
+        query = {k: v for k, v in query.items() if v is not None}
+        return f"{self.base_url}{WEBHOOK_PREFIX}/{route}" + (f"?{urlencode(query)}" if query else "")
+
+    # ---- options ---------------------------------------------------------------------------
+    def _structural(self, back_target: str, at_root_level: bool) -> list[Option]:
+        k = self.keys
+        options = [Option(k["repeat_key"], "repeat", text=self.text("repeat", key=k["repeat_key"]))]
+        if at_root_level:  # '#' and '0' both lead to the main menu: say one of them
+            options.append(Option(k["back_key"], "back", ROOT))
+        else:
+            options.append(Option(k["back_key"], "back", back_target, self.text("back", key=k["back_key"])))
+        options.append(Option(k["main_menu_key"], "main", ROOT, self.text("main_menu", key=k["main_menu_key"])))
+        return options
+
+    def _node_options(self, nodes: list[Node], keys: list[str] | None = None) -> list[Option]:
+        if len(nodes) > MAX_OPTIONS:
+            raise ValueError(f"a phone menu says at most {MAX_OPTIONS} options, got {len(nodes)}")
+        keys = keys or [str(n.key) for n in nodes]
+        return [Option(key, "node", n.id, self.text("option", label=render(n.label, self.pref), key=key))
+                for key, n in zip(keys, nodes)]
+
+    def menu_options(self, node_id: str) -> list[Option]:
+        if node_id == ROOT:
+            k = self.keys
+            return self._node_options(self.tree.children(None)) + [
+                Option(k["repeat_key"], "repeat"), Option(k["back_key"], "repeat")]
+        node = self.tree.node(node_id)
+        return self._node_options(self.tree.children(node_id)) + self._structural(node.parent or ROOT, node.parent is None)
+
+    def can_dial(self, node: Node, open_now: bool) -> bool:
+        contact = self.contact(node.contact)
+        if not node.transfer or contact is None or not contact.dialable:
+            return False
+        return open_now or contact.path != self.standard.path
+
+    def leaf_notice(self, node: Node, open_now: bool) -> str | None:
+        """Why a transfer to the standard is not offered (closed, or no known number)."""
+        contact = self.contact(node.contact)
+        if not node.transfer or contact is None or contact.path != self.standard.path or self.can_dial(node, open_now):
+            return None
+        return self.text("closed_voicemail") if contact.number else self.text("no_transfer_voicemail")
+
+    def leaf_mailbox(self, node: Node, open_now: bool) -> str | None:
+        if node.mailbox:
+            return node.mailbox
+        if node.transfer and not self.can_dial(node, open_now) and self.contact(node.contact).path == self.standard.path:
+            return self.default_mailbox
+        return None
+
+    def leaf_number(self, node: Node) -> Contact | None:
+        contact = self.contact(node.contact)
+        if not contact or not contact.number:
+            return None
+        if contact.kind == "short" or (node.transfer and self.can_dial(node, True)):
+            return contact
+        return None
+
+    def leaf_options(self, node: Node, open_now: bool) -> list[Option]:
+        """Children (a leaf may have some), then transfer, voicemail, number, then * # 0."""
+        k = self.keys
+        options = self._node_options(self.tree.children(node.id)) if node.children else []
+        if self.can_dial(node, open_now):
+            options.append(Option(k["transfer_key"], "transfer", node.contact, self.text(
+                "transfer_offer", contact=self.contact_name(node.contact), key=k["transfer_key"])))
+        mailbox = self.leaf_mailbox(node, open_now)
+        if mailbox:
+            options.append(Option(k["voicemail_key"], "voicemail", mailbox, self.text(
+                "voicemail_offer", service=self.service(mailbox), key=k["voicemail_key"])))
+        if self.leaf_number(node) and (self.contact(node.contact).kind == "short" or self.can_dial(node, open_now)):
+            options.append(Option(k["number_key"], "number", node.contact, self.text("hear_number", key=k["number_key"])))
+        return options + self._structural(node.parent or ROOT, node.parent is None)
+
+    def choices_options(self, choices: list[str], back: str) -> list[Option]:
+        nodes = [self.tree.node(c) for c in choices][:MAX_OPTIONS - 1]
+        at_root = back == ROOT
+        return self._node_options(nodes, [str(i) for i in range(1, len(nodes) + 1)]) + self._structural(back, at_root)
+
+    def offer_options(self, node_id: str, open_now: bool, allow_transfer: bool = True) -> list[Option]:
+        k = self.keys
+        options = []
+        if allow_transfer and open_now and self.standard.dialable:
+            options.append(Option(k["transfer_key"], "transfer", self.standard.path, self.text(
+                "transfer_offer", contact=self.contact_name(self.standard.path), key=k["transfer_key"])))
+        mailbox = self.offer_mailbox(node_id)
+        options.append(Option(k["voicemail_key"], "voicemail", mailbox, self.text(
+            "voicemail_offer", service=self.service(mailbox), key=k["voicemail_key"])))
+        options.append(Option(k["repeat_key"], "repeat", text=self.text("repeat", key=k["repeat_key"])))
+        options.append(Option(k["main_menu_key"], "main", ROOT, self.text("main_menu", key=k["main_menu_key"])))
+        return options
+
+    def offer_notice(self, open_now: bool, allow_transfer: bool = True) -> str | None:
+        if not allow_transfer:
+            return None
+        if not self.standard.number:
+            return self.text("no_transfer_voicemail")
+        return None if open_now else self.text("closed_voicemail")
+
+    def offer_mailbox(self, node_id: str) -> str:
+        node = self.tree.nodes.get(node_id)
+        return (node.mailbox if node is not None and node.mailbox else None) or self.default_mailbox
+
+    # ---- hints -----------------------------------------------------------------------------
+    def hints(self, first: list[str] | None = None) -> str:
+        """Speech hints: titles and aliases of the options said first, then of the whole tree."""
+        ordered = [self.tree.node(i) for i in (first or []) if i in self.tree.nodes]
+        ordered += [n for n in self.tree.nodes.values() if n not in ordered]
+        phrases: list[str] = []
+        for node in ordered:
+            for phrase in [p for p in render(node.title, self.pref).split(",")] + list(node.aliases):
+                phrase = xml_safe(phrase.replace(",", " "), MAX_HINT_CHARS).strip()
+                if phrase and phrase.lower() not in (p.lower() for p in phrases):
+                    phrases.append(phrase)
+        return ", ".join(phrases[:MAX_HINTS])
+
+    # ---- TwiML -----------------------------------------------------------------------------
+    def say(self, parent, text: str) -> None:
+        text = xml_safe(text)
+        if text:
+            parent.say(text, voice=self.voice, language=self.language)
+
+    def gather(self, resp: VoiceResponse, route: str, node: str, step: int, hint_nodes: list[str] | None = None) -> Gather:
+        return resp.gather(
+            input="dtmf speech",
+            action=self.url(route, node=node, step=step),
+            method="POST",
+            language=self.language,
+            timeout=int(self.settings["gather_timeout"]),
+            speech_timeout=str(self.settings.get("speech_timeout", "auto")),
+            action_on_empty_result=True,
+            num_digits=1,
+            finish_on_key="",
+            hints=self.hints(hint_nodes),
+        )
+
+    def _prompt(self, route: str, node: str, step: int, preface: list[str], intro: list[str],
+                options: list[Option], hint_nodes: list[str], after: list | None = None) -> VoiceResponse:
+        resp = VoiceResponse()
+        g = self.gather(resp, route, node, step, hint_nodes)
+        for text in list(preface) + list(intro):
+            self.say(g, text)
+        for item in after or []:
+            item(g)
+        for option in options:
+            if option.text:
+                self.say(g, option.text)
+        return resp
+
+    def menu(self, node_id: str, step: int, preface: list[str] = ()) -> VoiceResponse:
+        intro = render(self.tree.menu_voice, self.pref) if node_id == ROOT else self.node_voice(self.tree.node(node_id))
+        options = self.menu_options(node_id)
+        return self._prompt("menu", node_id, step, preface, [intro], options,
+                            [o.target for o in options if o.kind == "node"])
+
+    def welcome(self, step: int) -> VoiceResponse:
+        return self.menu(ROOT, step, [self.text("automated_welcome")])
+
+    def say_number(self, parent, number: str) -> None:
+        self.say(parent, self.text("number_is"))
+        for i, group in enumerate(self.spoken_groups(number)):
+            if i:
+                parent.pause(length=1)
+            self.say(parent, group)
+        parent.pause(length=1)
+
+    def leaf(self, node_id: str, step: int, open_now: bool, preface: list[str] = (),
+             number_only: bool = False) -> VoiceResponse:
+        node = self.tree.node(node_id)
+        options = self.leaf_options(node, open_now)
+        intro = [] if number_only else [self.node_voice(node)]
+        if node.id == self.human_id and not self.can_dial(node, open_now):
+            intro = []  # "je vous mets en relation" would be untrue: the notice says why not
+        notice = self.leaf_notice(node, open_now)
+        contact = self.leaf_number(node)
+        after = []
+        if contact and (number_only or contact.kind == "short"):
+            after.append(lambda g: self.say_number(g, contact.number))
+        if notice and not number_only:
+            after.append(lambda g: self.say(g, notice))
+        return self._prompt("leaf", node_id, step, preface, intro, options,
+                            [o.target for o in options if o.kind == "node"] + [node_id], after)
+
+    def choices(self, choices: list[str], back: str, step: int, preface: list[str] = ()) -> VoiceResponse:
+        options = self.choices_options(choices, back)
+        return self._prompt("choices", back, step, preface, [self.text("likely_topics")], options, choices)
+
+    def offer(self, node_id: str, step: int, open_now: bool, preface: list[str] = (),
+              allow_transfer: bool = True) -> VoiceResponse:
+        options = self.offer_options(node_id, open_now, allow_transfer)
+        notice = self.offer_notice(open_now, allow_transfer)
+        # After a failed transfer the preface says why; otherwise the caller missed three times.
+        intro = ([self.text("offer_person_or_voicemail")] if allow_transfer else []) + ([notice] if notice else [])
+        return self._prompt("offer", node_id, step, preface, intro, options, [self.human_id])
+
+    def rephrase(self, route: str, node_id: str, step: int, hint_nodes: list[str] | None = None) -> VoiceResponse:
+        resp = VoiceResponse()
+        g = self.gather(resp, route, node_id, step, hint_nodes)
+        self.say(g, self.text("rephrase"))
+        return resp
+
+    def dial(self, node_id: str, contact_path: str, step: int, preface: list[str] = (),
+             announce: bool = True) -> VoiceResponse:
+        contact = self.contact(contact_path)
+        resp = VoiceResponse()
+        for text in preface:
+            self.say(resp, text)
+        if announce:
+            self.say(resp, self.text("transfer_now", contact=self.contact_name(contact_path)))
+        resp.dial(e164(contact.number), action=self.url("dialed", node=node_id, step=step), method="POST",
+                  timeout=int(self.settings["dial_timeout"]))
+        return resp
+
+    def record(self, node_id: str, mailbox: str, step: int) -> VoiceResponse:
+        resp = VoiceResponse()
+        self.say(resp, self.text("voicemail_prompt", key=self.keys["back_key"]))
+        resp.record(
+            action=self.url("voicemail", node=node_id, mailbox=mailbox, step=step), method="POST",
+            max_length=int(self.settings["record_max_length"]), timeout=int(self.settings["record_timeout"]),
+            finish_on_key=self.keys["back_key"], play_beep=True, transcribe=True,
+            transcribe_callback=self.url("recording", node=node_id, mailbox=mailbox),
+        )
+        # Nothing recorded: Twilio goes on to the next verb, which comes back to us.
+        resp.redirect(self.url("voicemail", node=node_id, mailbox=mailbox, step=step), method="POST")
+        return resp
+
+    def voicemail_done(self, mailbox: str) -> VoiceResponse:
+        resp = VoiceResponse()
+        self.say(resp, self.text("voicemail_thanks", service=self.service(mailbox)))
+        self.say(resp, self.text("goodbye"))
+        resp.hangup()
+        return resp
+
+    def goodbye(self, preface: list[str] = ()) -> VoiceResponse:
+        resp = VoiceResponse()
+        for text in list(preface) + [self.text("goodbye")]:
+            self.say(resp, text)
+        resp.hangup()
+        return resp
+
+    def apology(self) -> VoiceResponse:
+        resp = VoiceResponse()
+        self.say(resp, self.text("apology"))
+        resp.hangup()
+        return resp
+
+    @staticmethod
+    def empty() -> VoiceResponse:
+        return VoiceResponse()
+
+
+def button_node(payload: str) -> str | None:
+    """The node id of a router button payload ('/navigate{"node": "armes"}')."""
+    start = payload.find("{")
+    if start < 0:
+        return None
+    try:
+        return json.loads(payload[start:]).get("node")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+
+
+def to_xml(resp: VoiceResponse) -> str:
+    return resp.to_xml()

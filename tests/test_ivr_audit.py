@@ -1,0 +1,47 @@
+"""`python -m ivr audit`: the shipped Cantal mystery calls pass against the test server, and a
+wrong expectation fails with exit code 1."""
+import subprocess
+
+from conftest import ROOT, TWILIO_TEST_TOKEN
+
+
+def audit(python, server, path) -> subprocess.CompletedProcess:
+    return subprocess.run([python, "-m", "ivr", "audit", str(path), "--url", server.url, "--token", TWILIO_TEST_TOKEN],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_the_cantal_scenarios_pass(python, server):
+    result = audit(python, server, ROOT / "ivr" / "scenarios" / "cantal.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split() == ["scenario", "steps", "expected", "got", "result"]
+    assert "FAIL" not in result.stdout
+    assert lines[-1] == "13 passed, 0 failed"
+    assert any(l.startswith("keypad: carte grise, hears 34 00") and l.rstrip().endswith("PASS") for l in lines)
+
+
+def test_a_wrong_scenario_fails_with_exit_code_1(python, server, tmp_path):
+    path = tmp_path / "wrong.yml"
+    path.write_text(
+        "prefecture: cantal\n"
+        "scenarios:\n"
+        "  - name: carte grise is not the permis\n"
+        "    steps: ['1', '1']\n"
+        "    expect: {node: permis_conduire, number: '34 00'}\n"
+        "  - name: armes never transfers\n"
+        "    steps: ['3', '1']\n"
+        "    expect: {transfer: '04 71 46 23 00'}\n",
+        encoding="utf-8")
+    result = audit(python, server, path)
+    assert result.returncode == 1
+    assert "node: expected permis_conduire, got carte_grise" in result.stdout
+    assert "transfer: expected +33471462300, got none" in result.stdout
+    assert result.stdout.splitlines()[-1] == "0 passed, 2 failed"
+
+
+def test_a_scenario_for_another_prefecture_is_refused(python, server, tmp_path):
+    path = tmp_path / "loire.yml"
+    path.write_text("prefecture: loire\nscenarios:\n  - name: x\n    steps: ['1']\n    expect: {}\n", encoding="utf-8")
+    result = audit(python, server, path)
+    assert result.returncode == 1
+    assert "the server does not serve the préfecture de la Loire" in result.stdout

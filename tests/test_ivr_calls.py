@@ -1,0 +1,359 @@
+"""Whole calls replayed through the real server with signed requests (ivr.simulate.Call),
+the TwiML parsed with ElementTree, the call records read from the server's SQLite file."""
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
+from ivr.simulate import Call
+
+OPEN = "2026-03-10T10:00"    # a Tuesday morning: the Cantal standard answers
+CLOSED = "2026-03-10T18:00"  # the same evening: closed
+
+MAIN_MENU = [
+    "Dites en quelques mots l'objet de votre appel, ou choisissez dans le menu.",
+    "Pour une carte grise, un permis de conduire, une carte d'identité ou un passeport, tapez 1.",
+    "Pour un titre de séjour, un récépissé ou une naturalisation, tapez 2.",
+    "Pour la détention d'une arme, tapez 3.",
+    "Pour être aidé pour faire une démarche en ligne, tapez 4.",
+    "Pour savoir où en est votre demande, tapez 5.",
+    "Pour les horaires et l'adresse de la préfecture, tapez 6.",
+    "Pour une réclamation ou une suggestion, tapez 7.",
+    "Pour une autre démarche, tapez 8.",
+    "Pour parler à un agent, tapez 0.",
+]
+CARTE_GRISE = [
+    "Les démarches de carte grise se font uniquement en ligne, sur le site officiel de l'agence nationale des "
+    "titres sécurisés. Méfiez-vous des sites payants. Pour être renseigné, appelez le serveur vocal national au "
+    "34 00. Si vous avez besoin d'aide, le point d'accueil numérique de la préfecture vous reçoit sur rendez-vous.",
+    "Je répète le numéro :", "trente-quatre", "zéro zéro",
+    "Pour entendre le numéro, tapez 3.",
+    "Pour réécouter, tapez étoile.",
+    "Pour revenir au menu précédent, tapez dièse.",
+    "Pour revenir au menu principal, tapez 0.",
+]
+TITRES_MENU = [
+    "Carte grise, permis de conduire, carte d'identité ou passeport.",
+    "Pour une carte grise, tapez 1.",
+    "Pour un permis de conduire, tapez 2.",
+    "Pour une carte d'identité ou un passeport, tapez 3.",
+    "Pour réécouter, tapez étoile.",
+    "Pour revenir au menu principal, tapez 0.",
+]
+
+
+def call_row(server, call: Call) -> dict:
+    rows = db_rows(server.db, "select * from calls where call_sid = ?", [call.call_sid])
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_welcome_says_it_is_automated_then_the_menu_from_the_tree(server, phone):
+    call = phone()
+    turn = call.start()
+    assert turn.says == ["Bonjour, vous êtes en relation avec le service automatisé de la préfecture du Cantal."] + MAIN_MENU
+    g = turn.gather
+    assert (g["input"], g["language"], g["actionOnEmptyResult"], g["timeout"]) == ("dtmf speech", "fr-FR", "true", "6")
+    assert g["action"] == f"{server.url}/webhooks/ivr/menu?node=root&step=0"
+    root = ET.fromstring(turn.xml)
+    assert all(s.attrib == {"voice": "Polly.Lea", "language": "fr-FR"} for s in root.iter("Say"))
+    row = call_row(server, call)
+    assert (row["state"], row["node"], row["step"], json.loads(row["path"])) == ("menu", "root", 0, ["root"])
+    assert row["caller"] == "[téléphone]"  # masked before it is written
+
+
+def test_keypad_to_carte_grise_hears_34_00_by_groups(phone):
+    call = phone()
+    call.start()
+    assert call.press("1").says == TITRES_MENU
+    turn = call.press("1")
+    assert turn.says == CARTE_GRISE
+    assert turn.gather["action"].endswith("/webhooks/ivr/leaf?node=carte_grise&step=2")
+    assert turn.dial is None
+    turn = call.press("3")
+    assert turn.says[:3] == ["Je répète le numéro :", "trente-quatre", "zéro zéro"]
+
+
+def test_star_repeats_hash_goes_back_zero_to_the_main_menu(phone):
+    call = phone()
+    call.start()
+    call.press("1")
+    call.press("1")
+    assert call.press("*").says == CARTE_GRISE
+    assert call.press("#").says == TITRES_MENU
+    assert call.press("*").says == TITRES_MENU
+    assert call.press("0").says == MAIN_MENU
+    assert call.press("5").says[0] == "Pour quel document voulez-vous suivre votre demande ?"
+    assert call.press("2").says[0].startswith("Pour des raisons de confidentialité")
+    assert call.press("#").says[0] == "Pour quel document voulez-vous suivre votre demande ?"
+
+
+def test_silence_gets_a_reprompt_and_three_misses_offer_a_person_or_the_voicemail(server, phone):
+    call = phone(now=OPEN)
+    call.start()
+    assert call.silence().says == ["Je n'ai rien entendu."] + MAIN_MENU
+    assert call.press("9").says == ["Cette touche ne correspond à aucun choix."] + MAIN_MENU
+    turn = call.silence()
+    assert turn.says == [
+        "Je n'ai rien entendu.",
+        "Je ne parviens pas à comprendre votre choix. Voici comment obtenir de l'aide.",
+        "Pour être mis en relation avec un agent de la préfecture du Cantal, tapez 1.",
+        "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
+        "Pour réécouter, tapez étoile.",
+        "Pour revenir au menu principal, tapez 0.",
+    ]
+    assert turn.route == "offer"
+    assert call.press("1").dial == "+33471462300"
+
+
+def test_three_misses_when_closed_offer_the_voicemail_only(phone):
+    call = phone(now=CLOSED)
+    call.start()
+    call.press("1")
+    call.silence()
+    call.silence()
+    turn = call.silence()
+    assert turn.says[1:] == [
+        "Je ne parviens pas à comprendre votre choix. Voici comment obtenir de l'aide.",
+        "Le standard de la préfecture est fermé : il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 "
+        "à 16 h 30, sauf les jours fériés. Vous pouvez laisser un message.",
+        "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
+        "Pour réécouter, tapez étoile.",
+        "Pour revenir au menu principal, tapez 0.",
+    ]
+    assert call.press("1").says[0] == "Cette touche ne correspond à aucun choix."
+
+
+def test_speech_goes_through_the_nlu_and_is_stored_masked(server, phone):
+    call = phone()
+    call.start()
+    turn = call.say("bonjour je vous appelle du 06 12 34 56 78 parce que mon titre de séjour expire")
+    assert turn.node == "titre_sejour" and turn.route == "leaf"
+    assert turn.says[:2] == [
+        "Les démarches des étrangers se font en ligne sur le site de l'administration numérique pour les étrangers "
+        "en France. En cas de difficulté, appelez d'abord le centre de contact citoyen au 0806 001 620. Si la "
+        "difficulté persiste, la préfecture peut vous aider.",
+        "Pour être mis en relation avec le centre de contact citoyen, tapez 1.",
+    ]
+    assert call.press("1").dial == "+33806001620"
+    row = call_row(server, call)
+    inputs = json.loads(row["inputs"])
+    assert inputs[0]["speech"] == "bonjour je vous appelle du [téléphone] parce que mon titre de séjour expire"
+    assert inputs[0]["topic"] == "titre_sejour" and inputs[0]["confidence"] >= 0.45
+    assert inputs[1] == {"step": 2, "digits": "1"}
+    assert "06 12" not in json.dumps(row)
+    assert row["outcome"] == "transferred"
+
+
+def test_a_spoken_digit_is_a_key_and_never_reaches_the_nlu(server, phone):
+    call = phone()
+    call.start()
+    assert call.say("3").node == "armes"
+    assert json.loads(call_row(server, call)["inputs"]) == [{"step": 1, "digits": "3"}]
+
+
+def test_speech_not_understood_rephrase_then_likely_topics_then_unresolved(server, phone):
+    call = phone()
+    call.start()
+    turn = call.say("zorglub wintz blurp")
+    assert turn.says == ["Je ne suis pas sûr d'avoir compris. Pouvez-vous reformuler en quelques mots ?"]
+    assert turn.route == "menu"
+    turn = call.say("flim flam gloubiboulga")
+    assert turn.route == "choices"
+    assert turn.says[0] == "Votre appel concerne peut-être l'un de ces thèmes."
+    options = turn.says[1:-2]
+    assert 2 <= len(options) <= 4
+    assert [o.rsplit("tapez ", 1)[1] for o in options] == [f"{i}." for i in range(1, len(options) + 1)]
+    assert options[-1] == f"Pour parler à un agent, tapez {len(options)}."
+    assert turn.says[-2:] == ["Pour réécouter, tapez étoile.", "Pour revenir au menu principal, tapez 0."]
+    assert call.hangup() == 200
+    row = call_row(server, call)
+    assert (row["outcome"], row["unresolved"], row["misses"]) == ("abandoned", 1, 2)
+    assert row["confidence"] < 0.45
+
+
+def test_a_likely_topic_is_chosen_by_key(phone):
+    from bot.config import load_prefecture
+    from bot.tree import load_tree, render
+
+    tree, pref = load_tree(), load_prefecture("cantal")
+    labels = {f"Pour {render(n.label, pref)}, tapez 1.": n.id for n in tree.nodes.values()}
+    call = phone()
+    call.start()
+    call.say("zorglub wintz blurp")
+    turn = call.say("flim flam gloubiboulga")
+    expected = labels[turn.says[1]]  # the first likely topic, said with its tree label
+    assert call.press("1").node == expected
+
+
+def test_voicemail_is_created_once_even_when_callbacks_are_replayed(server, phone):
+    call = phone()
+    call.start()
+    call.press("3")
+    record_turn = call.press("2")
+    assert record_turn.record is not None
+    assert record_turn.says == ["Après le bip, dites votre nom, un numéro pour vous rappeler et l'objet de votre "
+                                "appel. Tapez dièse ou raccrochez quand vous avez terminé."]
+    rsid = "RE" + call.call_sid[2:]
+    turn = call.record("Bonjour, rappelez-moi au 06 12 34 56 78 pour mon compte SIA.", recording_sid=rsid)
+    assert turn.says == [
+        "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes), qui "
+        "vous répondra sous 5 jours ouvrés.",
+        "Merci de votre appel. Au revoir.",
+    ]
+    assert turn.hangup
+    # Twilio retries: the Record action and the transcription callback arrive again.
+    params = call._params({"RecordingSid": rsid, "RecordingUrl": f"urn:simulated-recording:{rsid}",
+                           "RecordingDuration": "12", "Digits": "hangup"})
+    for _ in range(2):
+        status, body = call.request(record_turn.record["action"], params)
+        assert status == 200 and ET.fromstring(body).find("Hangup") is not None
+        status, _ = call.request(record_turn.record["transcribeCallback"], call._params({
+            "RecordingSid": rsid, "TranscriptionStatus": "completed",
+            "TranscriptionText": "Bonjour, rappelez-moi au 06 12 34 56 78 pour mon compte SIA."}))
+        assert status == 200
+    rows = db_rows(server.db, "select * from voicemails where call_sid = ?", [call.call_sid])
+    assert len(rows) == 1
+    vm = rows[0]
+    assert (vm["recording_sid"], vm["mailbox"], vm["service"]) == (rsid, "armes", "bureau des polices administratives (armes)")
+    assert (json.loads(vm["path"]), vm["caller"], vm["status"]) == (["root", "armes"], "[téléphone]", "transcribed")
+    assert vm["transcription"] == "Bonjour, rappelez-moi au [téléphone] pour mon compte SIA."
+    assert vm["recording_url"] == f"urn:simulated-recording:{rsid}"
+    call.hangup()
+    row = call_row(server, call)
+    assert (row["outcome"], row["unresolved"], json.loads(row["path"])) == ("voicemail", 0, ["root", "armes"])
+
+
+def test_no_message_recorded_goes_back_to_the_main_menu(phone):
+    call = phone()
+    call.start()
+    call.press("7")
+    call.press("2")
+    turn = call.record(None)
+    assert turn.says == ["Aucun message n'a été enregistré."] + MAIN_MENU
+
+
+def test_a_replayed_step_changes_nothing(server, phone):
+    call = phone()
+    first = call.start()
+    again = call.start()  # Twilio retried the incoming-call webhook
+    assert again.xml == first.xml
+    turn = call.press("1")
+    status, body = call.request(first.gather["action"], call._params({"Digits": "1"}))
+    assert (status, body) == (200, turn.xml)
+    status, body = call.request(first.gather["action"], call._params({"Digits": "2"}))  # a late, different replay
+    assert body == turn.xml
+    row = call_row(server, call)
+    assert (json.loads(row["path"]), row["step"]) == (["root", "titres_ants"], 1)
+
+
+def test_status_callback_records_the_outcome(server, phone):
+    abandoned = phone()
+    abandoned.start()
+    abandoned.press("1")
+    abandoned.hangup(duration=17)
+    row = call_row(server, abandoned)
+    assert (row["outcome"], row["unresolved"], row["duration_s"], row["call_status"]) == ("abandoned", 1, 17, "completed")
+    assert row["ended_at"] >= row["started_at"]
+    abandoned.hangup(duration=99)  # replayed callback: the first end stays
+    assert call_row(server, abandoned)["duration_s"] == 17
+
+    answered = phone()
+    answered.start()
+    answered.press("6")
+    answered.hangup()
+    assert (call_row(server, answered)["outcome"], call_row(server, answered)["unresolved"]) == ("answered", 0)
+
+    transferred = phone(now=OPEN)
+    transferred.start()
+    assert transferred.press("0").says == ["Je vous mets en relation avec un agent de la préfecture."]
+    assert transferred.last.dial == "+33471462300"
+    assert transferred.dial_ended("completed").hangup
+    transferred.hangup()
+    assert call_row(server, transferred)["outcome"] == "transferred"
+
+
+def test_a_busy_transfer_offers_the_voicemail(server, phone):
+    call = phone(now=OPEN)
+    call.start()
+    call.press("0")
+    turn = call.dial_ended("busy")
+    assert turn.says == [
+        "La ligne est occupée ou ne répond pas.",
+        "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
+        "Pour réécouter, tapez étoile.",
+        "Pour revenir au menu principal, tapez 0.",
+    ]
+    assert call.press("1").says[0] == "Cette touche ne correspond à aucun choix."  # no second transfer
+    assert call.press("2").record is not None
+    call.record("Rappelez-moi.")
+    call.hangup()
+    assert call_row(server, call)["outcome"] == "voicemail"
+
+
+INJECTIONS = [
+    "</Say><Redirect>https://evil.example/twiml</Redirect><Say>",
+    "Tom & Jerry <carte grise>",
+    "]]><Hangup/><![CDATA[",
+    "titre\x00de\x07séjour\x1b\x0b\x0c\x7f",
+    "carte grise " * 420,  # 5 040 characters
+]
+
+
+@pytest.mark.parametrize("speech", INJECTIONS)
+def test_speech_can_never_inject_a_verb(server, phone, speech):
+    call = phone()
+    call.start()
+    turn = call.say(speech)
+    root = ET.fromstring(turn.xml)
+    assert {e.tag for e in root.iter()} <= {"Response", "Gather", "Say", "Pause"}
+    assert root.find(".//Redirect") is None and root.find(".//Hangup") is None
+    assert "evil" not in turn.xml and "CDATA" not in turn.xml
+    inputs = json.loads(call_row(server, call)["inputs"])
+    assert len(inputs[0]["speech"]) <= 2000 and "\x00" not in inputs[0]["speech"]
+
+
+def test_an_internal_error_still_answers_twiml_with_an_apology(server, phone):
+    import sqlite3
+
+    call = phone()
+    call.start()
+    call.press("1")
+    conn = sqlite3.connect(str(server.db))
+    flow = json.loads(conn.execute("select flow from calls where call_sid = ?", [call.call_sid]).fetchone()[0])
+    conn.execute("update calls set flow = ? where call_sid = ?",
+                 [json.dumps(flow | {"state": "leaf", "node": "no_such_node"}), call.call_sid])
+    conn.commit()
+    conn.close()
+    turn = call.press("1")
+    assert turn.says == ["Désolé, une erreur technique m'empêche de vous répondre. Le standard de la préfecture du "
+                         "Cantal répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30."]
+    assert turn.hangup
+    assert "ivr: menu failed for call" in server.log.read_text()
+
+
+def test_an_unknown_call_at_a_menu_starts_over(server):
+    call = Call(server.url, TWILIO_TEST_TOKEN, call_sid="CAunknown0001")
+    status, body = call.request(f"{server.url}/webhooks/ivr/leaf?node=armes&step=4", call._params({"Digits": "2"}))
+    assert status == 200
+    assert [s.text for s in ET.fromstring(body).iter("Say")] == MAIN_MENU
+
+
+def test_the_call_state_survives_a_restart(server, phone, tmp_path):
+    call = phone()
+    call.start()
+    assert call.press("1").says == TITRES_MENU
+    # A new server process on the same SQLite file, behind a "proxy": Twilio still calls the
+    # public base URL (the first server's), signatures are computed on it.
+    second = launch(tmp_path, db=server.db, extra_env={"PUBLIC_BASE_URL": server.url})
+    try:
+        call.url = second.url  # requests now reach the new process, signed on the public URL
+        turn = call.press("1")
+        assert turn.says == CARTE_GRISE
+        assert turn.gather["action"] == f"{server.url}/webhooks/ivr/leaf?node=carte_grise&step=2"
+        call.hangup()
+    finally:
+        stop(second)
+    row = call_row(server, call)
+    assert (json.loads(row["path"]), row["step"], row["outcome"]) == (["root", "titres_ants", "carte_grise"], 2, "answered")

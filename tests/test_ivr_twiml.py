@@ -1,0 +1,363 @@
+"""The phone menu's TwiML, built without a server: attributes, texts, numbers, injection, hours."""
+import xml.etree.ElementTree as ET
+from datetime import datetime
+
+import pytest
+from twilio.twiml.voice_response import VoiceResponse
+
+from bot.config import load_prefecture
+from bot.router import Decision
+from bot.tree import load_tree
+from ivr import hours
+from ivr.flow import CallState, Flow, Input
+from ivr.signature import LOCAL_DEV_TOKEN, settings_from_env
+from ivr.twiml import ROOT, Speaker
+
+BASE = "https://svi.prefecture.example"
+VOICE = {"voice": "Polly.Lea", "language": "fr-FR"}
+
+
+@pytest.fixture(scope="module")
+def tree():
+    return load_tree()
+
+
+def speaker(tree, pref_id="cantal"):
+    return Speaker(tree, load_prefecture(pref_id), BASE)
+
+
+def parse(resp: VoiceResponse) -> ET.Element:
+    return ET.fromstring(resp.to_xml())
+
+
+def says(root: ET.Element) -> list[str]:
+    return [e.text for e in root.iter("Say")]
+
+
+def test_every_gather_listens_to_keys_and_french_speech(tree):
+    root = parse(speaker(tree).welcome(0))
+    gathers = root.findall("Gather")
+    assert len(gathers) == 1
+    g = gathers[0].attrib
+    assert g["input"] == "dtmf speech"
+    assert g["language"] == "fr-FR"
+    assert g["timeout"] == "6"
+    assert g["actionOnEmptyResult"] == "true"
+    assert g["action"] == "https://svi.prefecture.example/webhooks/ivr/menu?node=root&step=0"
+    assert g["method"] == "POST"
+    assert g["numDigits"] == "1"
+    assert g["finishOnKey"] == ""  # '#' is a menu key, not the end of the input
+    assert g["speechTimeout"] == "auto"
+    hints = g["hints"].split(", ")
+    assert "Carte grise" in hints and "titre de sejour" in hints and "passeport" in hints
+    assert all(len(h) <= 100 for h in hints)
+
+
+def test_welcome_says_automated_service_then_the_menu_from_the_tree(tree):
+    root = parse(speaker(tree).welcome(0))
+    assert says(root) == [
+        "Bonjour, vous êtes en relation avec le service automatisé de la préfecture du Cantal.",
+        "Dites en quelques mots l'objet de votre appel, ou choisissez dans le menu.",
+        "Pour une carte grise, un permis de conduire, une carte d'identité ou un passeport, tapez 1.",
+        "Pour un titre de séjour, un récépissé ou une naturalisation, tapez 2.",
+        "Pour la détention d'une arme, tapez 3.",
+        "Pour être aidé pour faire une démarche en ligne, tapez 4.",
+        "Pour savoir où en est votre demande, tapez 5.",
+        "Pour les horaires et l'adresse de la préfecture, tapez 6.",
+        "Pour une réclamation ou une suggestion, tapez 7.",
+        "Pour une autre démarche, tapez 8.",
+        "Pour parler à un agent, tapez 0.",
+    ]
+    for say in root.iter("Say"):
+        assert say.attrib == VOICE
+
+
+def test_every_say_of_every_prompt_uses_the_prefecture_voice(tree):
+    sp = speaker(tree)
+    prompts = [sp.menu(ROOT, 1), sp.offer(ROOT, 1, True), sp.offer(ROOT, 1, False), sp.record("armes", "armes", 1),
+               sp.voicemail_done("armes"), sp.apology(), sp.goodbye(), sp.dial("human", "prefecture.phone", 1),
+               sp.choices(["carte_grise", "armes", "human"], ROOT, 1), sp.rephrase("menu", ROOT, 1)]
+    prompts += [sp.menu(n.id, 1) for n in tree.nodes.values() if n.children and n.destination is None]
+    prompts += [sp.leaf(n.id, 1, open_now) for n in tree.leaves() for open_now in (True, False)]
+    for resp in prompts:
+        root = parse(resp)
+        for say in root.iter("Say"):
+            assert say.attrib == VOICE and say.text
+        for g in root.iter("Gather"):
+            assert (g.attrib["input"], g.attrib["language"], g.attrib["actionOnEmptyResult"]) == ("dtmf speech", "fr-FR", "true")
+            assert g.attrib["action"].startswith(BASE + "/webhooks/ivr/")
+
+
+def test_a_submenu_is_generated_from_its_children(tree):
+    root = parse(speaker(tree).menu("suivi_dossier", 3))
+    assert root.find("Gather").attrib["action"] == BASE + "/webhooks/ivr/menu?node=suivi_dossier&step=3"
+    assert says(root) == [
+        "Pour quel document voulez-vous suivre votre demande ?",
+        "Pour une carte grise, un permis, une carte d'identité ou un passeport, tapez 1.",
+        "Pour un titre de séjour ou une naturalisation, tapez 2.",
+        "Pour un autre dossier, tapez 3.",
+        "Pour réécouter, tapez étoile.",
+        "Pour revenir au menu principal, tapez 0.",
+    ]
+
+
+def test_menus_have_at_most_nine_options(tree):
+    sp = speaker(tree)
+    for node_id in [ROOT] + [n.id for n in tree.nodes.values() if n.children]:
+        assert len([o for o in sp.menu_options(node_id) if o.kind == "node"]) <= 9
+    with pytest.raises(ValueError, match="at most 9 options"):
+        sp._node_options([tree.node("armes")] * 10)
+
+
+def test_carte_grise_leaf_for_cantal_says_the_answer_and_34_00_by_groups(tree):
+    root = parse(speaker(tree).leaf("carte_grise", 2, open_now=True))
+    assert root.find("Gather").attrib["action"] == BASE + "/webhooks/ivr/leaf?node=carte_grise&step=2"
+    assert says(root) == [
+        "Les démarches de carte grise se font uniquement en ligne, sur le site officiel de l'agence "
+        "nationale des titres sécurisés. Méfiez-vous des sites payants. Pour être renseigné, appelez le "
+        "serveur vocal national au 34 00. Si vous avez besoin d'aide, le point d'accueil numérique de la "
+        "préfecture vous reçoit sur rendez-vous.",
+        "Je répète le numéro :",
+        "trente-quatre",
+        "zéro zéro",
+        "Pour entendre le numéro, tapez 3.",
+        "Pour réécouter, tapez étoile.",
+        "Pour revenir au menu précédent, tapez dièse.",
+        "Pour revenir au menu principal, tapez 0.",
+    ]
+    assert root.find("Dial") is None  # a short number is never dialled
+    assert len(root.findall("Gather/Pause")) == 2  # a pause between the groups and after the number
+
+
+def test_numbers_are_said_group_by_group(tree):
+    sp = speaker(tree)
+    assert sp.spoken_groups("34 00") == ["trente-quatre", "zéro zéro"]
+    assert sp.spoken_groups("04 71 46 23 00") == ["zéro quatre", "soixante et onze", "quarante-six", "vingt-trois", "zéro zéro"]
+    assert sp.spoken_groups("0806 001 620") == ["zéro huit zéro six", "zéro zéro un", "six deux zéro"]
+    assert sp.spoken_groups("02 47 64 37 37") == ["zéro deux", "quarante-sept", "soixante-quatre", "trente-sept", "trente-sept"]
+
+
+def flow_for(tree, pref_id="cantal"):
+    return Flow(speaker(tree, pref_id))
+
+
+def walk(flow, keys, open_now=True):
+    st = CallState("CAtest")
+    flow.welcome(st)
+    resp = None
+    for key in keys:
+        resp = flow.handle(st, Input(digits=key), open_now)
+    return st, parse(resp)
+
+
+def test_titre_de_sejour_offers_the_ccc_and_dials_it_in_e164(tree):
+    st, root = walk(flow_for(tree), ["2"])
+    assert "Pour être mis en relation avec le centre de contact citoyen, tapez 1." in says(root)
+    st, root = walk(flow_for(tree), ["2", "1"])
+    assert root.find("Dial").text == "+33806001620"
+    assert root.find("Dial").attrib["action"] == BASE + "/webhooks/ivr/dialed?node=titre_sejour&step=2"
+    assert says(root) == ["Je vous mets en relation avec le centre de contact citoyen. Merci de patienter."]
+    assert st.outcome == "transferred"
+
+
+def test_human_is_transferred_to_the_standard_only_when_open(tree):
+    st, root = walk(flow_for(tree), ["0"], open_now=True)
+    assert root.find("Dial").text == "+33471462300"
+    assert says(root) == ["Je vous mets en relation avec un agent de la préfecture."]  # the tree's answer
+    st, root = walk(flow_for(tree), ["0"], open_now=False)
+    assert root.find("Dial") is None
+    assert says(root) == [
+        "Le standard de la préfecture est fermé : il répond du lundi au vendredi de 8 h 30 à 12 h et de "
+        "13 h 30 à 16 h 30, sauf les jours fériés. Vous pouvez laisser un message.",
+        "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
+        "Pour réécouter, tapez étoile.",
+        "Pour revenir au menu principal, tapez 0.",
+    ]
+
+
+@pytest.mark.parametrize("pref_id", ["vienne", "gironde"])
+def test_a_prefecture_without_a_standard_number_never_transfers_to_it(tree, pref_id):
+    flow = flow_for(tree, pref_id)
+    for keys in (["0"], ["4"], ["6"], ["1", "3", "1"]):
+        st, root = walk(flow, keys, open_now=True)
+        assert root.find(".//Dial") is None, keys
+        assert not any("mis en relation avec un agent" in s for s in says(root)), keys
+    st, root = walk(flow, ["0"], open_now=True)
+    assert says(root)[0] == ("Ce service ne peut pas vous mettre en relation avec la préfecture par téléphone. "
+                             "Vous pouvez laisser un message.")
+    st, root = walk(flow, ["0", "2"], open_now=True)
+    assert root.find("Record") is not None
+    # The CCC (a national number) is still dialled.
+    st, root = walk(flow, ["2", "1"], open_now=True)
+    assert root.find("Dial").text == "+33806001620"
+
+
+def test_voicemail_record_and_thanks_name_the_service_and_the_commitment(tree):
+    st, root = walk(flow_for(tree), ["3", "2"])
+    rec = root.find("Record").attrib
+    assert rec["action"] == BASE + "/webhooks/ivr/voicemail?node=armes&mailbox=armes&step=2"
+    assert rec["transcribeCallback"] == BASE + "/webhooks/ivr/recording?node=armes&mailbox=armes"
+    assert (rec["maxLength"], rec["transcribe"], rec["playBeep"], rec["finishOnKey"]) == ("120", "true", "true", "#")
+    assert root.find("Redirect").text == BASE + "/webhooks/ivr/voicemail?node=armes&mailbox=armes&step=2"
+    thanks = parse(speaker(tree).voicemail_done("armes"))
+    assert says(thanks) == [
+        "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes), "
+        "qui vous répondra sous 5 jours ouvrés.",
+        "Merci de votre appel. Au revoir.",
+    ]
+    assert thanks.find("Hangup") is not None
+
+
+def test_three_misses_offer_a_person_or_the_voicemail_then_close_politely(tree):
+    flow = flow_for(tree)
+    st = CallState("CAmiss")
+    flow.welcome(st)
+    first = parse(flow.handle(st, Input(), True))
+    assert says(first)[0] == "Je n'ai rien entendu."
+    second = parse(flow.handle(st, Input(digits="9"), True))
+    assert says(second)[0] == "Cette touche ne correspond à aucun choix."
+    third = parse(flow.handle(st, Input(), True))
+    assert says(third) == [
+        "Je n'ai rien entendu.",
+        "Je ne parviens pas à comprendre votre choix. Voici comment obtenir de l'aide.",
+        "Pour être mis en relation avec un agent de la préfecture du Cantal, tapez 1.",
+        "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
+        "Pour réécouter, tapez étoile.",
+        "Pour revenir au menu principal, tapez 0.",
+    ]
+    assert third.find("Gather").attrib["action"] == BASE + "/webhooks/ivr/offer?node=root&step=3"
+    parse(flow.handle(st, Input(), True))
+    last = parse(flow.handle(st, Input(), True))
+    assert says(last)[-2:] == [
+        "Je n'ai pas pu vous orienter. Le standard de la préfecture du Cantal répond du lundi au vendredi de "
+        "8 h 30 à 12 h et de 13 h 30 à 16 h 30.",
+        "Merci de votre appel. Au revoir.",
+    ]
+    assert last.find("Hangup") is not None
+    assert st.final_outcome() == ("abandoned", 1)
+
+
+def test_keys_star_hash_and_zero(tree):
+    flow = flow_for(tree)
+    st, root = walk(flow, ["1", "1", "*"])
+    assert says(root)[0].startswith("Les démarches de carte grise")
+    assert (st.state, st.node) == ("leaf", "carte_grise")
+    st, root = walk(flow, ["1", "1", "#"])
+    assert (st.state, st.node) == ("menu", "titres_ants")
+    assert says(root)[0] == "Carte grise, permis de conduire, carte d'identité ou passeport."
+    st, root = walk(flow, ["1", "1", "0"])
+    assert (st.state, st.node) == ("menu", ROOT)
+    assert st.path == [ROOT, "titres_ants", "carte_grise", ROOT]
+    st, root = walk(flow, ["1", "3", "1", "#"])
+    assert (st.state, st.node) == ("leaf", "cni_passeport")
+
+
+def decision(**kw) -> Decision:
+    base = dict(text="x", topic=None, destination=None, confidence=0.1, action="clarify", answer="", misses=1,
+                matched_by="none", buttons=[{"title": "Armes", "payload": '/navigate{"node":"armes"}'},
+                                            {"title": "Carte grise", "payload": '/navigate{"node":"carte_grise"}'},
+                                            {"title": "Agent", "payload": '/navigate{"node":"human"}'}])
+    return Decision(**(base | kw))
+
+
+def test_speech_not_understood_rephrase_then_likely_topics(tree):
+    flow = flow_for(tree)
+    st = CallState("CAspeech")
+    flow.welcome(st)
+    first = parse(flow.handle(st, Input(speech="zorglub", decision=decision()), True))
+    assert says(first) == ["Je ne suis pas sûr d'avoir compris. Pouvez-vous reformuler en quelques mots ?"]
+    assert first.find("Gather").attrib["action"] == BASE + "/webhooks/ivr/menu?node=root&step=1"
+    second = parse(flow.handle(st, Input(speech="blurp", decision=decision()), True))
+    assert says(second) == [
+        "Votre appel concerne peut-être l'un de ces thèmes.",
+        "Pour la détention d'une arme, tapez 1.",
+        "Pour une carte grise, tapez 2.",
+        "Pour parler à un agent, tapez 3.",
+        "Pour réécouter, tapez étoile.",
+        "Pour revenir au menu principal, tapez 0.",
+    ]
+    assert st.unmatched
+    third = parse(flow.handle(st, Input(digits="2"), True))
+    assert (st.state, st.node) == ("leaf", "carte_grise")
+    assert not st.unmatched
+    assert says(third)[0].startswith("Les démarches de carte grise")
+
+
+# ---- robustness: nothing the caller says can become a verb ----------------------------------
+
+PAYLOADS = [
+    "</Say><Redirect>https://evil.example/</Redirect><Say>",
+    "Tom & Jerry < 3 > 2 \"quoted\" 'single'",
+    "]]><Hangup/><![CDATA[",
+    "bell\x07null\x00esc\x1b vertical\x0b formfeed\x0c del\x7f end",
+    "<?xml version='1.0'?><Response><Dial>+33100000000</Dial></Response>",
+    "voix " * 1000,  # 5 000 characters
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_text_cannot_inject_a_verb(tree, payload):
+    sp = speaker(tree)
+    resp = VoiceResponse()
+    g = sp.gather(resp, "menu", ROOT, 1)
+    sp.say(g, payload)
+    root = ET.fromstring(resp.to_xml())  # well-formed XML
+    assert [e.tag for e in root.iter()] == ["Response", "Gather", "Say"]
+    text = root.find("Gather/Say").text
+    assert len(text) <= 4000
+    assert not any(c in text for c in "\x00\x07\x0b\x0c\x1b\x7f")
+    if "<" in payload and len(payload) < 1000:
+        assert text == payload.strip()  # said literally, escaped by ElementTree
+
+
+def test_speech_decision_voice_is_escaped_too(tree):
+    flow = flow_for(tree)
+    st = CallState("CAinj")
+    flow.welcome(st)
+    d = decision(action="answer", topic="greet", matched_by="nlu", voice="</Say><Redirect>x</Redirect>", buttons=[])
+    root = parse(flow.handle(st, Input(speech="bonjour", decision=d), True))
+    assert root.find(".//Redirect") is None
+    assert says(root)[0] == "</Say><Redirect>x</Redirect>"
+
+
+# ---- opening hours -------------------------------------------------------------------------
+
+DAYS = {d: ["08:30-12:00", "13:30-16:30"] for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+@pytest.mark.parametrize("when,is_open", [
+    ("2026-03-10T10:00", True),    # Tuesday morning
+    ("2026-03-10T12:30", False),   # lunch
+    ("2026-03-10T16:30", False),   # closing time
+    ("2026-03-14T10:00", False),   # Saturday
+    ("2026-07-14T10:00", False),   # fête nationale (a Tuesday)
+    ("2026-04-06T10:00", False),   # lundi de Pâques
+    ("2026-12-25T10:00", False),   # Noël (a Friday)
+    ("2026-03-10T08:30+01:00", True),
+    ("2026-03-10T07:45+00:00", True),  # 08:45 in Paris (UTC+1 in March)
+])
+def test_opening_hours_in_paris_time_with_french_public_holidays(when, is_open):
+    assert hours.is_open(DAYS, hours.parse_time(when)) is is_open
+
+
+def test_the_clock_can_be_fixed_for_tests_only(monkeypatch):
+    monkeypatch.delenv("IVR_LOCAL_DEV", raising=False)
+    monkeypatch.delenv("IVR_TEST_CLOCK", raising=False)
+    monkeypatch.delenv("IVR_NOW", raising=False)
+    real = hours.now("2000-01-01T10:00")
+    assert real.year > 2000  # the header is ignored in production
+    monkeypatch.setenv("IVR_NOW", "2026-07-14T10:00")
+    assert hours.now() == datetime(2026, 7, 14, 10, 0, tzinfo=hours.PARIS)
+    monkeypatch.setenv("IVR_TEST_CLOCK", "1")
+    assert hours.now("2026-03-10T09:00") == datetime(2026, 3, 10, 9, 0, tzinfo=hours.PARIS)
+
+
+def test_phone_settings_from_the_environment():
+    s = settings_from_env({})
+    assert not s.serving and "TWILIO_AUTH_TOKEN is not set" in s.problem
+    s = settings_from_env({"IVR_LOCAL_DEV": "1", "PORT": "5010"})
+    assert s.serving and s.token == LOCAL_DEV_TOKEN and s.base_url == "http://127.0.0.1:5010"
+    s = settings_from_env({"TWILIO_AUTH_TOKEN": "x"})
+    assert not s.serving and "PUBLIC_BASE_URL is not set" in s.problem
+    s = settings_from_env({"TWILIO_AUTH_TOKEN": "x", "PUBLIC_BASE_URL": "https://svi.example.org/"})
+    assert s.serving and s.base_url == "https://svi.example.org" and not s.local_dev
