@@ -73,6 +73,10 @@ class Router:
             (norm(alias), node.id, len(norm(alias).split()))
             for node in tree.nodes.values() for alias in node.aliases if norm(alias)
         ]
+        self._referral_aliases = [
+            (norm(alias), ref.id, len(norm(alias).split())) for ref in tree.referrals for alias in ref.aliases
+        ]
+        self._referrals = {ref.id: ref for ref in tree.referrals}
         self._doc_aliases = [
             (norm(alias), topic, len(norm(alias).split()))
             for topic in ("carte_grise", "permis_conduire", "cni_passeport", "titre_sejour")
@@ -95,13 +99,25 @@ class Router:
                 buttons=[self._button(c) for c in self.tree.children(node.id)],
                 voice=render(node.voice, self.pref), resolved=False, misses=misses, matched_by=matched_by,
             )
+        links = [{"title": render(l["title"], self.pref), "url": render(l["url"], self.pref)} for l in node.links]
+        screen_extra, voice_extra = {"referral": ""}, {"referral": ""}
+        referral = self.referral(text) if node.destination == "other" else None
+        if referral is not None:
+            screen_extra["referral"] = render(referral.screen, self.pref)
+            voice_extra["referral"] = render(referral.voice, self.pref)
+            links.insert(0, {"title": render(referral.link["title"], self.pref),
+                             "url": render(referral.link["url"], self.pref)})
         return Decision(
             text=text, topic=topic or node.topic, destination=node.destination, confidence=confidence,
-            action="answer", answer=render(node.screen_text, self.pref), node=node.id,
-            links=[{"title": render(l["title"], self.pref), "url": render(l["url"], self.pref)} for l in node.links],
-            buttons=[self._button(self.tree.node(b)) for b in node.buttons],
-            voice=render(node.voice, self.pref), resolved=True, misses=0, matched_by=matched_by,
+            action="answer", answer=render(node.screen_text, self.pref, screen_extra), node=node.id,
+            links=links, buttons=[self._button(self.tree.node(b)) for b in node.buttons],
+            voice=render(node.voice, self.pref, voice_extra), resolved=True, misses=0, matched_by=matched_by,
         )
+
+    def referral(self, text: str):
+        """The body that handles an off-topic question, when the message names it."""
+        hit = self._best_alias(text, self._referral_aliases)
+        return self._referrals[hit[0]] if hit else None
 
     def _button(self, node: Node) -> dict:
         return {"title": render(node.title, self.pref), "payload": button_payload(node.id)}

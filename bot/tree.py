@@ -97,6 +97,16 @@ class Node:
 
 
 @dataclass
+class Referral:
+    """Who handles a question that is not a préfecture matter (tree section `referrals`)."""
+    id: str
+    aliases: list[str]
+    screen: str
+    voice: str
+    link: dict
+
+
+@dataclass
 class Tree:
     settings: dict
     messages: dict[str, dict]
@@ -105,6 +115,7 @@ class Tree:
     nodes: dict[str, Node]
     file: str = str(TREE_FILE)
     phone: dict = field(default_factory=dict)
+    referrals: list[Referral] = field(default_factory=list)
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
@@ -234,6 +245,7 @@ def load_tree(path: Path | None = None) -> Tree:
         nodes=nodes,
         file=file,
         phone=raw["phone"],
+        referrals=_referrals(raw.get("referrals") or [], file),
     )
 
     # Structure: references resolve, every node has exactly one parent, keys unique per menu.
@@ -349,6 +361,29 @@ def check_phone(tree: Tree) -> None:
             _text(contacts.get(node.contact), f"phone.contacts.{node.contact}", file)
 
 
+def _referrals(raw: Any, file: str) -> list[Referral]:
+    if not isinstance(raw, list):
+        raise TreeError(file, "referrals", "must be a list")
+    found, seen = [], set()
+    for i, spec in enumerate(raw):
+        where = f"referrals[{i}]"
+        if not isinstance(spec, dict) or not spec.get("id"):
+            raise TreeError(file, where, "a referral needs an id")
+        if spec["id"] in seen:
+            raise TreeError(file, f"{where}.id", f"duplicate referral id '{spec['id']}'")
+        seen.add(spec["id"])
+        aliases = spec.get("aliases")
+        if not isinstance(aliases, list) or not aliases:
+            raise TreeError(file, f"{where}.aliases", "a referral needs aliases")
+        link = spec.get("link")
+        if not isinstance(link, dict) or not link.get("title") or not link.get("url"):
+            raise TreeError(file, f"{where}.link", "a referral needs a link with a title and a url")
+        found.append(Referral(id=spec["id"], aliases=[str(a) for a in aliases],
+                              screen=_text(spec.get("screen"), f"{where}.screen", file),
+                              voice=_text(spec.get("voice"), f"{where}.voice", file), link=link))
+    return found
+
+
 def check_placeholders(tree: Tree, pref: Prefecture) -> None:
     """Render every text once: raises ConfigError naming the missing key."""
     for mid, msg in tree.messages.items():
@@ -360,9 +395,12 @@ def check_placeholders(tree: Tree, pref: Prefecture) -> None:
         render(tree.phone[tid], pref, sample)
     for text in tree.phone["contacts"].values():
         render(text, pref)
+    for ref in tree.referrals:
+        for text in (ref.screen, ref.voice, ref.link["title"], ref.link["url"]):
+            render(text, pref)
     for node in tree.nodes.values():
         for text in (node.voice, node.screen_text, node.label, node.title):
-            render(text, pref)
+            render(text, pref, {"referral": ""})
         for link in node.links:
             render(link["title"], pref)
             render(link["url"], pref)

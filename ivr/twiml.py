@@ -110,7 +110,9 @@ class Speaker:
         return groups
 
     def node_voice(self, node: Node) -> str:
-        return render(node.voice, self.pref)
+        # {referral} names the body that handles an off-topic question in the chat; the phone
+        # keeps the general answer (the state of a call does not carry the caller's words).
+        return render(node.voice, self.pref, {"referral": ""})
 
     # ---- URLs ------------------------------------------------------------------------------
     def url(self, route: str, **query) -> str:

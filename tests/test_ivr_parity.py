@@ -60,7 +60,7 @@ def test_every_phone_leaf_is_a_chat_answer(server, walked):
     for node_id, (keys, says) in walked.items():
         node = tree.node(node_id)
         if node.destination != "human":  # the human leaf, when closed, says why it cannot transfer
-            assert says[0] == render(node.voice, pref), node_id
+            assert says[0] == render(node.voice, pref, {"referral": ""}), node_id
         payload = "/navigate" + json.dumps({"node": node_id}, separators=(",", ":"))
         answer = server.say(f"parity-{node_id}", payload)
-        assert answer[0]["text"] == render(node.screen_text, pref), node_id
+        assert answer[0]["text"] == render(node.screen_text, pref, {"referral": ""}), node_id

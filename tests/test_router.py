@@ -125,3 +125,25 @@ def test_human_handoff_gives_the_phone_and_the_mailbox(router):
     d = router.decide("je veux parler à quelqu'un", parse("human_handoff", 0.9))
     assert (d.destination, d.node) == ("human", "human")
     assert "04 71 46 23 00" in d.answer and "du lundi au vendredi" in d.answer
+
+
+@pytest.mark.parametrize("text, body, url", [
+    ("comment contester une amende de stationnement", "relèvent de l'Agence nationale de traitement automatisé des infractions (ANTAI)", "https://www.antai.gouv.fr"),
+    ("ma taxe fonciere est trop elevee", "relèvent du centre des finances publiques", "https://www.impots.gouv.fr"),
+    ("je ne touche plus mon RSA", "relèvent de votre caisse d'allocations familiales (CAF)", "https://www.caf.fr"),
+    ("demander un visa au consulat pour ma femme", "se demande au consulat", "https://france-visas.gouv.fr"),
+])
+def test_off_topic_answer_names_who_handles_it(router, text, body, url):
+    d = router.decide(text, parse("hors_perimetre", 0.9))
+    assert d.destination == "other"
+    assert d.answer.startswith("Cette demande ne relève pas de la préfecture. ")
+    assert body in d.answer
+    assert d.links[0]["url"] == url
+    assert d.links[-1]["url"] == "https://www.france-services.gouv.fr"
+
+
+def test_off_topic_without_a_known_body_gives_the_general_answer(router):
+    d = router.decide("quelle est la recette de la blanquette", parse("hors_perimetre", 0.9))
+    assert d.answer == ("Cette demande ne relève pas de la préfecture. Le site service-public indique qui contacter "
+                        "pour chaque démarche, et une maison France Services près de chez vous peut vous aider.")
+    assert [l["url"] for l in d.links] == ["https://www.service-public.gouv.fr", "https://www.france-services.gouv.fr"]

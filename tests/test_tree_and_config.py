@@ -41,7 +41,7 @@ def test_every_answer_renders_without_braces(tree, pref_id):
     pref = load_prefecture(pref_id)
     for node in tree.nodes.values():
         for text in (node.screen_text, node.voice):
-            rendered = render(text, pref)
+            rendered = render(text, pref, {"referral": ""})
             assert "{" not in rendered and "}" not in rendered, (node.id, rendered)
 
 
@@ -54,7 +54,7 @@ def test_every_node_has_a_screen_and_a_voice_answer(tree):
 def test_voice_answers_spell_out_no_url(tree):
     pref = load_prefecture("cantal")
     for node in tree.nodes.values():
-        voice = render(node.voice, pref)
+        voice = render(node.voice, pref, {"referral": ""})
         assert "http" not in voice and "www." not in voice and "@" not in voice, node.id
 
 
