@@ -21,6 +21,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.config import ROOT
+from bot import rasa_patches
 from bot.masking import prepare
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class WebChatInput(InputChannel):
         from bot import runtime  # lazy: config is read when the server starts, not at import
 
         runtime.router()  # load and validate the tree and the préfecture now: a bad file stops the start
+        rasa_patches.apply()
         bp = Blueprint("aiguillage_web_chat", __name__)
         bp.static("/static", str(WEB_DIR / "static"), name="chat_static")
         if DSFR_DIST.exists():

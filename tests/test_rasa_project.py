@@ -25,3 +25,20 @@ def test_french_tokenizer_folds_accents_and_case_but_keeps_offsets():
     assert [t.text for t in tokens] == ["recepisse", "de", "la", "prefecture", "d", "oeuvre"]
     assert [t.lemma for t in tokens] == ["recepisse", "de", "la", "prefecture", "d", "oeuvre"]
     assert [text[t.start:t.end] for t in tokens] == ["Récépissé", "de", "la", "PRÉFECTURE", "d", "Œuvre"]
+
+
+def test_action_response_validation_patch_keeps_rasa_behaviour():
+    import jsonschema
+    import pytest
+    from rasa.core.actions.action import RemoteAction
+
+    from bot import rasa_patches
+
+    rasa_patches.apply()
+    rasa_patches.apply()  # applying twice changes nothing
+    action = RemoteAction("action_route", None)
+    assert action._validate_action_result({"events": [{"event": "slot", "name": "misses", "value": 0.0}],
+                                           "responses": [{"text": "Bonjour"}]}) is True
+    with pytest.raises(jsonschema.ValidationError) as err:
+        action._validate_action_result({"events": "not a list"})
+    assert "Failed to validate Action server response from API" in err.value.message
