@@ -52,6 +52,7 @@ run: setup  ## start chat (and actions) on http://localhost:$(PORT)/chat/ for $(
 	@echo ""
 	@echo "  Aiguillage — préfecture: $(PREFECTURE) — store: $(AIGUILLAGE_DB)"
 	@echo "  Chat page: http://localhost:$(PORT)/chat/   (ready when Rasa says 'Rasa server is up and running')"
+	@echo "  Agent console: http://localhost:$(PORT)/console/   (accounts: $(PY) -m bot agents add NAME --role agent|admin)"
 	@echo ""
 	$(RASA) run --model $(MODEL) --port $(PORT) --credentials credentials.yml --endpoints endpoints.yml
 

@@ -4,6 +4,9 @@
   route --jsonl          JSON lines with a `text` field on stdin -> one JSON line each, in order
   eval FILE.jsonl        topic and destination accuracy, per-topic P/R/F1, confusions, misses
   check [--all]          validate the routing tree and the préfecture file(s)
+  tickets retry|purge|failures   e-mail outbox of tickets and bookings, retention purge
+  agents add|list|disable   console accounts (bot/console/cli.py)
+  review export|retrain     teach the bot from the agents' reviews, with an accuracy gate
 """
 from __future__ import annotations
 
@@ -174,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate the routing tree and the préfecture configuration")
     p.add_argument("--all", action="store_true", help="check every préfecture file")
     p.set_defaults(func=cmd_check)
+    from bot.tickets_cli import add_parsers as add_ticket_parsers
+
+    add_ticket_parsers(sub)
+    from bot.console.cli import add_parsers as add_console_parsers
+
+    add_console_parsers(sub)
     return parser
 
 

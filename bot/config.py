@@ -56,6 +56,15 @@ REQUIRED_KEYS = [
     "france_services.url",
     "commitments.email_working_days",
     "commitments.paper_working_days",
+    "pan.slot_minutes",
+    "pan.capacity",
+    "pan.booking_days_ahead",
+    "pan.min_notice_hours",
+    "pan.what_to_bring",
+    "pan.retention_days",
+    "tickets.retention_days",
+    "tickets.max_chars",
+    "tickets.subject_max_chars",
 ]
 
 
@@ -234,6 +243,17 @@ def validate(data: dict, file: str) -> None:
         _check_days(file, f"pan.sites[{i}].days", site["days"])
         if "foreigners_days" in site:
             _check_days(file, f"pan.sites[{i}].foreigners_days", site["foreigners_days"])
+    for key in ("pan.slot_minutes", "pan.capacity", "pan.booking_days_ahead", "pan.retention_days",
+                "tickets.retention_days", "tickets.max_chars", "tickets.subject_max_chars"):
+        value = get_path(data, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(file, key, "must be a positive whole number")
+    notice = get_path(data, "pan.min_notice_hours")
+    if not isinstance(notice, int) or isinstance(notice, bool) or notice < 0:
+        raise ConfigError(file, "pan.min_notice_hours", "must be a whole number of hours (0 or more)")
+    for i, site in enumerate(sites):
+        if "capacity" in site and (not isinstance(site["capacity"], int) or site["capacity"] <= 0):
+            raise ConfigError(file, f"pan.sites[{i}].capacity", "must be a positive whole number")
     for key in ("commitments.email_working_days", "commitments.paper_working_days"):
         value = get_path(data, key)
         if not isinstance(value, int) or value <= 0:

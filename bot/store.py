@@ -16,6 +16,7 @@ import sqlite_utils
 
 from bot.config import ROOT
 from bot.masking import mask
+from bot.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
 
 DEFAULT_DB = ROOT / "var" / "aiguillage.db"
 
@@ -80,10 +81,40 @@ def _m002_calls_and_voicemails(db: sqlite_utils.Database) -> None:
     db["voicemails"].create_index(["mailbox", "created_at"])
 
 
+def _m003_console(db: sqlite_utils.Database) -> None:
+    """The agent console (bot/console/): accounts, sessions, reviews of unresolved items, audit log."""
+    db["agents"].create(
+        {"id": int, "name": str, "role": str,  # agent | admin
+         "password_hash": str, "active": int, "created_at": str, "last_login_at": str},
+        pk="id",
+    )
+    db["agents"].create_index(["name"], unique=True)
+    db["sessions"].create(
+        {"token_hash": str,  # sha256 of the cookie's token: the token itself is never stored
+         "agent_id": int, "csrf": str, "created_ts": float, "seen_ts": float},
+        pk="token_hash",
+    )
+    db["reviews"].create(
+        {"kind": str,  # chat | phone
+         "item_id": str, "status": str,  # in_review | done ("new" = no row)
+         "topic": str, "example": str, "as_training": int, "note": str,
+         "reviewer": str, "updated_at": str},
+        pk=("kind", "item_id"),
+    )
+    db["reviews"].create_index(["as_training", "topic"])
+    db["audit_log"].create(
+        {"id": int, "ts": str, "agent": str, "action": str, "kind": str, "item_id": str, "detail": str},
+        pk="id",
+    )
+    db["audit_log"].create_index(["ts"])
+
+
 # Named migrations, applied once each, in this order. Never edit one that has shipped: add a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_conversations_and_turns", _m001_conversations),
     ("002_calls_and_voicemails", _m002_calls_and_voicemails),
+    ("003_console", _m003_console),
+    ("004_pan_and_tickets", _m004_pan_and_tickets),
 ]
 
 

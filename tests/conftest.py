@@ -67,7 +67,9 @@ def launch(tmp: Path, db: Path | None = None, prefecture: str = "cantal", phone:
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, PORT=str(port), AIGUILLAGE_DB=str(db), PREFECTURE=prefecture,
                RASA_TELEMETRY_ENABLED="false", SQLALCHEMY_SILENCE_UBER_WARNING="1")
-    for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "IVR_LOCAL_DEV", "IVR_NOW", "IVR_TEST_CLOCK"):
+    env["AIGUILLAGE_REVIEW_OUT"] = str(tmp / "nlu_review.yml")  # the console's export button: never data/
+    for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "IVR_LOCAL_DEV", "IVR_NOW", "IVR_TEST_CLOCK",
+                 "SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS", "SMTP_USER", "SMTP_PASSWORD", "SMTP_FROM"):
         env.pop(name, None)
     if phone:
         env.update(TWILIO_AUTH_TOKEN=TWILIO_TEST_TOKEN, PUBLIC_BASE_URL=url, IVR_TEST_CLOCK="1")
@@ -99,11 +101,58 @@ def stop(server: Server) -> None:
         server.proc.kill()
 
 
+class SmtpSink:
+    """A real local SMTP server (aiosmtpd) that keeps what it receives; stop()/start() simulate an outage."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.messages: list = []
+        self.controller = None
+        self.start()
+
+    def start(self) -> None:
+        import email
+        import email.policy
+
+        from aiosmtpd.controller import Controller
+
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                sink.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "message": msg})
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller:
+            self.controller.stop()
+            self.controller = None
+
+    @property
+    def env(self) -> dict:
+        return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.port), "SMTP_STARTTLS": "0",
+                "SMTP_FROM": "aiguillage@localhost"}
+
+    def to(self, address: str) -> list:
+        return [m["message"] for m in self.messages if address in m["to"]]
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
+def smtp() -> SmtpSink:
+    sink = SmtpSink()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, smtp) -> Server:
     if not MODEL.exists():
         pytest.exit(f"No trained model at {MODEL}: run the tests with `make test` (it trains first).", returncode=2)
-    running = launch(tmp_path_factory.mktemp("server"))
+    running = launch(tmp_path_factory.mktemp("server"), extra_env=smtp.env)
     yield running
     stop(running)
 

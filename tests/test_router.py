@@ -69,7 +69,8 @@ def test_second_miss_offers_a_person_or_the_mailbox(router):
     d = router.decide("bla bla truc", parse("rdv_pan", 0.3), misses=1)
     assert (d.action, d.misses, d.node, d.resolved) == ("fallback", 2, "human", False)
     assert "04 71 46 23 00" in d.answer and "5 jours ouvrés" in d.answer
-    assert d.links == [{"title": "Écrire à la préfecture", "url": "mailto:pref-courrier@cantal.gouv.fr"}]
+    assert d.links == [{"title": "Laisser un message à la préfecture", "url": "/rdv/message?service=courrier"},
+                       {"title": "Écrire à la préfecture", "url": "mailto:pref-courrier@cantal.gouv.fr"}]
 
 
 def test_an_answer_resets_the_miss_counter(router):
@@ -80,7 +81,8 @@ def test_button_payload_goes_to_its_node(router):
     node_parse = parse("navigate", 1.0, entities=[{"entity": "node", "value": "passeport_urgence"}])
     d = router.decide(button_payload("passeport_urgence"), node_parse)
     assert (d.node, d.destination, d.matched_by) == ("passeport_urgence", "mailbox", "button")
-    assert "pref-titres@cantal.gouv.fr" in d.links[0]["url"]
+    assert d.links[0]["url"] == "/rdv/message?service=titres"
+    assert "pref-titres@cantal.gouv.fr" in d.links[1]["url"]
 
 
 def test_a_menu_node_asks_which_child(router):

@@ -1,0 +1,266 @@
+"""The agent console, served by `rasa run` under /console (registered in credentials.yml).
+
+Every page needs a session (else: redirect to the login page, or 401 for a POST); admin pages
+answer 403 to agents; every POST carries the session's CSRF token (else 403); unknown ids get a
+404 page and malformed forms a 400 page, never a 500. Pages are Jinja2 templates with autoescape,
+served with a Content-Security-Policy that allows no inline script or style.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+from functools import lru_cache
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels import _security_headers
+from bot.config import ROOT
+from bot.console.auth import Accounts, Session, csrf_ok
+from bot.console.queue import CHANNEL_LABELS, STATUSES, Filters, NotFound, Queue
+from bot.tree import TOPICS
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/console"
+COOKIE = "aiguillage_console"
+LOGIN_COOKIE = "aiguillage_console_login"  # double-submit CSRF token of the login form
+ITEM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_NOTE = 2000
+DESTINATIONS = {
+    "ants_3400": "ANTS (site et ligne d'assistance)", "ccc_0806": "Centre de contact citoyen (ANEF)",
+    "pan_rdv": "Point d'accueil numérique", "mailbox": "Boîte fonctionnelle d'un service",
+    "info": "Information (horaires, adresse)", "other": "Autre organisme", "human": "Un agent de la préfecture",
+}
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(ROOT / "web" / "templates" / "console")), autoescape=True)
+    env.globals.update(PREFIX=PREFIX, STATUSES=STATUSES, CHANNELS=CHANNEL_LABELS, DESTINATIONS=DESTINATIONS)
+    return env
+
+
+def _secure() -> bool:
+    return (os.environ.get("PUBLIC_BASE_URL") or "").startswith("https://")
+
+
+def _set_cookie(resp: HTTPResponse, name: str, value: str, max_age: int | None = None) -> None:
+    resp.cookies[name] = value
+    cookie = resp.cookies[name]
+    cookie["path"] = PREFIX
+    cookie["httponly"] = True
+    cookie["samesite"] = "Strict"
+    if _secure():
+        cookie["secure"] = True
+    if max_age is not None:
+        cookie["max-age"] = max_age
+
+
+class ConsoleInput(InputChannel):
+    """Pages: /console/connexion, /console/file, /console/element/<canal>/<id>, /console/admin."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "console"
+
+    def url_prefix(self) -> str:
+        return PREFIX
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        from bot import runtime
+
+        store = runtime.store()  # applies pending migrations (003_console) at start
+        accounts = Accounts(store)
+        bp = Blueprint("aiguillage_console", __name__)
+
+        def topics() -> list[tuple[str, str]]:
+            tree = runtime.tree()
+            return [(t, (tree.topic_node(t).title if tree.topic_node(t) else t)) for t in TOPICS]
+
+        def page(template: str, status: int = 200, session: Session | None = None, **ctx) -> HTTPResponse:
+            tree = runtime.tree()
+            labels = {t: (tree.topic_node(t).title if tree.topic_node(t) else t) for t in TOPICS + ["human_handoff"]}
+            html = _env().get_template(template).render(session=session, topic_labels=labels, topics=topics(),
+                                                        prefecture=runtime.prefecture().get("prefecture.name"), **ctx)
+            resp = response.html(html, status=status)
+            resp.headers["Cache-Control"] = "no-store"
+            return _security_headers(resp)
+
+        def error(status: int, session: Session | None, title: str, message: str) -> HTTPResponse:
+            return page("error.html", status=status, session=session, title=title, message=message, code=status)
+
+        def current(request: Request) -> Session | None:
+            return accounts.session(request.cookies.get(COOKIE))
+
+        def guard(request: Request, admin: bool = False) -> tuple[Session | None, HTTPResponse | None]:
+            """The session, or the response to send instead (login redirect, 401, 403)."""
+            session = current(request)
+            if session is None:
+                if request.method == "GET":
+                    target = request.path if request.path.startswith(PREFIX + "/") else PREFIX + "/file"
+                    return None, response.redirect(f"{PREFIX}/connexion?{urlencode({'suite': target})}", status=303)
+                return None, error(401, None, "Session expirée", "Votre session a expiré ou vous n'êtes pas connecté. Reconnectez-vous.")
+            if request.method == "POST" and not csrf_ok(session.csrf, request.form.get("csrf") if request.form else None):
+                return session, error(403, session, "Formulaire refusé",
+                                      "Ce formulaire n'est plus valide (jeton de sécurité absent ou incorrect). Rechargez la page et recommencez.")
+            if admin and not session.is_admin:
+                return session, error(403, session, "Accès réservé", "Cette page est réservée aux administrateurs de la console.")
+            return session, None
+
+        @bp.route("/", methods=["GET"])
+        async def home(request: Request) -> HTTPResponse:
+            return response.redirect(f"{PREFIX}/file", status=303)
+
+        def login_page(request: Request, status: int = 200, message: str = "", name: str = "") -> HTTPResponse:
+            token = secrets.token_urlsafe(24)
+            suite = request.args.get("suite") or (request.form.get("suite") if request.method == "POST" and request.form else "") or ""
+            if not suite.startswith(PREFIX + "/") or "//" in suite or "\\" in suite:
+                suite = PREFIX + "/file"
+            resp = page("login.html", status=status, login_csrf=token, message=message, name=name, suite=suite)
+            _set_cookie(resp, LOGIN_COOKIE, token, max_age=3600)
+            return resp
+
+        @bp.route("/connexion", methods=["GET"])
+        async def login_form(request: Request) -> HTTPResponse:
+            if current(request):
+                return response.redirect(f"{PREFIX}/file", status=303)
+            return login_page(request)
+
+        @bp.route("/connexion", methods=["POST"])
+        async def login(request: Request) -> HTTPResponse:
+            form = request.form or {}
+            if not csrf_ok(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
+                return error(403, None, "Formulaire refusé",
+                             "Ce formulaire n'est plus valide (jeton de sécurité absent ou incorrect). Rechargez la page et recommencez.")
+            name = (form.get("identifiant") or "").strip()[:40]
+            agent = accounts.verify(name, (form.get("mot_de_passe") or "")[:1000])
+            if agent is None:
+                logger.warning("console: failed login for %r from %s", name, request.ip)
+                return login_page(request, status=401, name=name, message="Identifiant ou mot de passe incorrect.")
+            token = accounts.open_session(agent)
+            Queue(store, runtime.tree()).audit(agent["name"], "login")
+            suite = form.get("suite") or ""
+            if not suite.startswith(PREFIX + "/") or "//" in suite or "\\" in suite:
+                suite = PREFIX + "/file"
+            resp = response.redirect(suite, status=303)
+            _set_cookie(resp, COOKIE, token)
+            resp.cookies[LOGIN_COOKIE] = ""
+            resp.cookies[LOGIN_COOKIE]["path"] = PREFIX
+            resp.cookies[LOGIN_COOKIE]["max-age"] = 0
+            return resp
+
+        @bp.route("/deconnexion", methods=["POST"])
+        async def logout(request: Request) -> HTTPResponse:
+            session, refused = guard(request)
+            if refused:
+                return refused
+            accounts.close_session(request.cookies.get(COOKIE))
+            Queue(store, runtime.tree()).audit(session.name, "logout")
+            resp = response.redirect(f"{PREFIX}/connexion", status=303)
+            resp.cookies[COOKIE] = ""
+            resp.cookies[COOKIE]["path"] = PREFIX
+            resp.cookies[COOKIE]["max-age"] = 0
+            return resp
+
+        @bp.route("/file", methods=["GET"])
+        async def queue_page(request: Request) -> HTTPResponse:
+            session, refused = guard(request)
+            if refused:
+                return refused
+            f = Filters.from_args(request.args.get)
+            result = Queue(store, runtime.tree()).page(f)
+            base = {k: v for k, v in {"canal": f.channel, "theme": f.topic, "statut": f.status,
+                                      "du": f.date_from, "au": f.date_to}.items() if v}
+            def link(**changes) -> str:
+                args = {**base, **changes}
+                return f"{PREFIX}/file?" + urlencode({k: v for k, v in args.items() if v})
+            return page("queue.html", session=session, f=f, result=result, link=link)
+
+        def item_response(request: Request, session: Session, kind: str, item_id: str, status: int = 200,
+                          message: str = "") -> HTTPResponse:
+            try:
+                item = Queue(store, runtime.tree()).item(kind, item_id)
+            except NotFound:
+                return not_found(session)
+            return page("item.html", status=status, session=session, item=item, message=message)
+
+        def not_found(session: Session | None) -> HTTPResponse:
+            return error(404, session, "Page introuvable", "Cette page ou cet élément n'existe pas (ou plus).")
+
+        @bp.route("/element/<kind>/<item_id>", methods=["GET"])
+        async def item_page(request: Request, kind: str, item_id: str) -> HTTPResponse:
+            session, refused = guard(request)
+            if refused:
+                return refused
+            if kind not in CHANNEL_LABELS or not ITEM_ID_RE.match(item_id):
+                return not_found(session)
+            return item_response(request, session, kind, item_id, message=request.args.get("ok") and "Révision enregistrée." or "")
+
+        @bp.route("/element/<kind>/<item_id>", methods=["POST"])
+        async def item_label(request: Request, kind: str, item_id: str) -> HTTPResponse:
+            session, refused = guard(request)
+            if refused:
+                return refused
+            if kind not in CHANNEL_LABELS or not ITEM_ID_RE.match(item_id):
+                return not_found(session)
+            form = request.form
+            topic = form.get("theme") or ""
+            status = form.get("statut") or ""
+            note = (form.get("note") or "").strip()
+            example = (form.get("phrase") or "").strip()
+            if topic not in TOPICS + [""] or status not in ("in_review", "done") or len(note) > MAX_NOTE \
+                    or form.get("exemple") not in (None, "1"):
+                return error(400, session, "Formulaire invalide", "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.")
+            try:
+                Queue(store, runtime.tree()).label(kind, item_id, session.name, topic, status, note,
+                                                   form.get("exemple") == "1", example)
+            except NotFound:
+                return not_found(session)
+            except ValueError:
+                return error(400, session, "Formulaire invalide", "La phrase choisie ne fait pas partie de cette conversation.")
+            return response.redirect(f"{PREFIX}/element/{kind}/{item_id}?ok=1", status=303)
+
+        @bp.route("/admin", methods=["GET"])
+        async def admin_page(request: Request) -> HTTPResponse:
+            session, refused = guard(request, admin=True)
+            if refused:
+                return refused
+            q = Queue(store, runtime.tree())
+            training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
+            return page("admin.html", session=session, agents=accounts.list(), audit=q.audit_log(),
+                        training=training, result=None)
+
+        @bp.route("/admin/export", methods=["POST"])
+        async def admin_export(request: Request) -> HTTPResponse:
+            session, refused = guard(request, admin=True)
+            if refused:
+                return refused
+            from bot.console.export import export
+
+            q = Queue(store, runtime.tree())
+            try:
+                result = export(store)
+            except OSError as exc:
+                logger.exception("console: export failed")
+                return error(503, session, "Export impossible", f"Le fichier n'a pas pu être écrit ({exc.strerror}).")
+            q.audit(session.name, "export", detail=result)
+            training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
+            return page("admin.html", session=session, agents=accounts.list(), audit=q.audit_log(),
+                        training=training, result=result)
+
+        @bp.route("/<rest:path>", methods=["GET", "POST"])
+        async def unknown(request: Request, rest: str) -> HTTPResponse:
+            session, refused = guard(request)
+            if refused:
+                return refused
+            return not_found(session)
+
+        return bp

@@ -1,0 +1,172 @@
+"""Teach the bot: labelled sentences -> data/nlu_review.yml, and the retrain gate.
+
+The export writes, in Rasa's NLU format, one block per intent, every sentence an agent marked as
+a training example, minus those already in another data/*.yml (after accent/case folding,
+bot.router.norm), duplicates, and near copies of a dev-set question (the dev set measures, it
+must never be trained on: same check as tests/test_training_data.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+from rapidfuzz import fuzz, process
+
+from bot.config import ROOT
+from bot.router import norm
+from bot.store import Store
+from bot.tree import TOPICS
+
+REVIEW_FILE = "nlu_review.yml"
+DEV_SET = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
+NEAR_COPY = 85  # rapidfuzz ratio, as in tests/test_training_data.py
+
+
+def default_out() -> Path:
+    return Path(os.environ.get("AIGUILLAGE_REVIEW_OUT") or ROOT / "data" / REVIEW_FILE)
+
+
+def existing_examples(data_dir: Path, skip: Path | None = None) -> set[str]:
+    texts: set[str] = set()
+    for path in sorted(data_dir.glob("*.yml")):
+        if skip is not None and path.resolve() == skip.resolve():
+            continue
+        for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
+            for line in str(block.get("examples") or "").splitlines():
+                if line.strip().startswith("- "):
+                    texts.add(norm(line.strip()[2:]))
+    return texts
+
+
+def dev_questions(path: Path = DEV_SET) -> list[str]:
+    if not path.exists():
+        return []
+    return [norm(json.loads(line)["text"]) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _clean(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def export(store: Store, out: Path | None = None, data_dir: Path | None = None, dev: Path = DEV_SET) -> dict:
+    """Write the review file; returns {"file", "written": {intent: n}, "skipped": {reason: n}}."""
+    out = Path(out or default_out())
+    data_dir = Path(data_dir or ROOT / "data")
+    known = existing_examples(data_dir, skip=out)
+    dev_norm = dev_questions(dev)
+    rows = store.db.execute(
+        "select topic, example from reviews where as_training = 1 and example is not null and topic is not null "
+        "order by kind, item_id").fetchall()
+    by_intent: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    skipped = {"in_data": 0, "duplicate": 0, "near_dev_question": 0, "invalid": 0}
+    for topic, example in rows:
+        text = _clean(example)
+        key = norm(text)
+        if topic not in TOPICS or not key or text.startswith("/") or "](" in text:  # "](": Rasa entity syntax
+            skipped["invalid"] += 1
+        elif key in known:
+            skipped["in_data"] += 1
+        elif key in seen:
+            skipped["duplicate"] += 1
+        elif dev_norm and process.extractOne(key, dev_norm, scorer=fuzz.ratio, score_cutoff=NEAR_COPY):
+            skipped["near_dev_question"] += 1
+        else:
+            seen.add(key)
+            by_intent.setdefault(topic, []).append(text)
+    lines = ['version: "3.1"', "# Written by `python -m bot review export` from the agents' reviews: do not edit by hand.", "nlu:"]
+    for intent in sorted(by_intent):
+        lines.append(f"- intent: {intent}")
+        lines.append("  examples: |")
+        lines.extend(f"    - {t}" for t in sorted(by_intent[intent]))
+    if not by_intent:
+        lines[-1] = "nlu: []"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    yaml.safe_load(tmp.read_text(encoding="utf-8"))  # never leave a file Rasa cannot read
+    tmp.replace(out)
+    return {"file": str(out), "written": {k: len(v) for k, v in sorted(by_intent.items())}, "skipped": skipped}
+
+
+# ---- the retrain gate ---------------------------------------------------------------------
+def training_hash(data_dir: Path) -> str:
+    """The Makefile's TRAINING_HASH (data/*.yml sorted, domain.yml, config.yml)."""
+    h = hashlib.sha256()
+    for path in sorted(data_dir.glob("*.yml"), key=lambda p: p.name):
+        h.update(path.read_bytes())
+    for name in ("domain.yml", "config.yml"):
+        h.update((ROOT / name).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def train(data_dir: Path, out_dir: Path) -> Path:
+    cmd = [str(Path(sys.executable).parent / "rasa"), "train", "--data", str(data_dir), "--domain", str(ROOT / "domain.yml"),
+           "--config", str(ROOT / "config.yml"), "--fixed-model-name", "aiguillage", "--out", str(out_dir), "--quiet"]
+    env = dict(os.environ, RASA_TELEMETRY_ENABLED="false", SQLALCHEMY_SILENCE_UBER_WARNING="1", TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    model = out_dir / "aiguillage.tar.gz"
+    if proc.returncode != 0 or not model.exists():
+        raise RuntimeError(f"l'entraînement a échoué :\n{(proc.stdout + proc.stderr)[-2000:]}")
+    return model
+
+
+def destination_accuracy(model: Path, items: list[dict], prefecture: str | None = None) -> float:
+    from bot.cli import _router, evaluate, route_one
+    from bot.nlu import NLU
+
+    router, nlu = _router(prefecture), NLU(model)
+    return evaluate(items, [route_one(router, nlu, i["text"]) for i in items])["destination_accuracy"]
+
+
+def gate(current: float | None, new: float, force: bool) -> tuple[bool, str]:
+    """Whether the new model may replace the current one, with the French message to print."""
+    if current is None:
+        return True, f"Aucun modèle en service : le nouveau modèle est installé (exactitude des destinations {new:.3f})."
+    if new + 1e-9 >= current:
+        return True, f"Exactitude des destinations : {current:.3f} -> {new:.3f}. Le nouveau modèle est installé."
+    if force:
+        return True, (f"Exactitude des destinations en baisse : {current:.3f} -> {new:.3f}. "
+                      "Remplacement forcé (--force) : le nouveau modèle est installé.")
+    return False, (f"Réentraînement refusé : l'exactitude des destinations baisserait de {current:.3f} à {new:.3f} "
+                   "sur le jeu de questions de développement. Le modèle en service est conservé. "
+                   "Corrigez les exemples (data/nlu_review.yml) ou relancez avec --force.")
+
+
+def retrain(data_dir: Path, target: Path, dev: Path = DEV_SET, force: bool = False, baseline: Path | None = None,
+            prefecture: str | None = None, log=print) -> int:
+    items = [json.loads(l) for l in dev.read_text(encoding="utf-8").splitlines() if l.strip()] if dev.exists() else []
+    if not items:
+        log(f"Jeu de développement introuvable ({dev}) : impossible de vérifier le nouveau modèle.")
+        return 2
+    known = existing_examples(data_dir)
+    items = [i for i in items if norm(i["text"]) not in known]  # never measure on trained sentences
+    baseline = baseline or target
+    with tempfile.TemporaryDirectory(prefix="aiguillage-retrain-") as tmp:
+        log("Entraînement du nouveau modèle…")
+        try:
+            new_model = train(data_dir, Path(tmp))
+        except RuntimeError as exc:
+            log(f"Réentraînement impossible : {exc}")
+            return 1
+        current = destination_accuracy(baseline, items, prefecture) if baseline.exists() else None
+        new = destination_accuracy(new_model, items, prefecture)
+        ok, message = gate(current, new, force)
+        log(message)
+        if not ok:
+            return 1
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(new_model, target.with_suffix(".part"))
+        target.with_suffix(".part").replace(target)
+    if target.resolve() == (ROOT / "models" / "aiguillage.tar.gz").resolve() and data_dir.resolve() == (ROOT / "data").resolve():
+        for stamp in (ROOT / "models").glob(".trained-*"):
+            stamp.unlink()
+        (ROOT / "models" / f".trained-{training_hash(data_dir)}").touch()  # `make` sees the model as current
+    return 0

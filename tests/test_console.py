@@ -1,0 +1,309 @@
+"""The agent console over HTTP against the real test server: access, sessions, CSRF, reviews."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import uuid
+
+import pytest
+import requests
+
+from conftest import ROOT, db_rows
+
+ADMIN, AGENT = ("cons-admin", "admin-pass-123"), ("cons-agent", "agent-pass-123")
+CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
+OWASP = [
+    "<script>alert('xss1')</script>",
+    "<img src=x onerror=alert('xss2')>",
+    "\"><svg/onload=alert('xss3')>",
+    "javascript:alert('xss4')",
+    "{{7*7}} ${7*7} <iframe src=javascript:alert(5)>",
+]
+
+
+def cli(python, db, *args, stdin: str = "") -> subprocess.CompletedProcess:
+    import os
+
+    env = dict(os.environ, AIGUILLAGE_DB=str(db))
+    return subprocess.run([python, "-m", "bot", *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def accounts(server, python):
+    for (name, pw), role in ((ADMIN, "admin"), (AGENT, "agent")):
+        done = cli(python, server.db, "agents", "add", name, "--role", role, "--password-stdin", stdin=pw + "\n")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"Compte « {name} » créé (rôle : {role}).\n"
+    return True
+
+
+class Console:
+    def __init__(self, url: str):
+        self.url = url + "/console"
+        self.http = requests.Session()
+        self.csrf = ""
+
+    def get(self, path: str, **kw) -> requests.Response:
+        r = self.http.get(self.url + path, allow_redirects=False, timeout=30, **kw)
+        m = CSRF_RE.search(r.text)
+        if m and r.status_code == 200 and "/connexion" not in path:
+            self.csrf = m.group(1)
+        return r
+
+    def post(self, path: str, data: dict) -> requests.Response:
+        return self.http.post(self.url + path, data=data, allow_redirects=False, timeout=30)
+
+    def login(self, name: str, password: str) -> requests.Response:
+        page = self.http.get(self.url + "/connexion", timeout=30)
+        token = CSRF_RE.search(page.text).group(1)
+        r = self.post("/connexion", {"csrf": token, "identifiant": name, "mot_de_passe": password, "suite": "/console/file"})
+        if r.status_code == 303:
+            self.get("/file")
+        return r
+
+
+def login(server, who) -> Console:
+    c = Console(server.url)
+    r = c.login(*who)
+    assert r.status_code == 303, r.text
+    return c
+
+
+def new_sender() -> str:
+    return "cons-" + uuid.uuid4().hex[:12]
+
+
+def unresolved_chat(server, text: str = "zorglub vend sa guimbarde") -> str:
+    sender = new_sender()
+    server.say(sender, text)
+    return sender
+
+
+CONSOLE_GETS = ["/", "/file", "/file?canal=chat", "/element/chat/abc", "/element/phone/CA1", "/admin", "/nimporte/quoi"]
+CONSOLE_POSTS = ["/element/chat/abc", "/admin/export", "/deconnexion", "/nimporte"]
+
+
+def test_nothing_is_reachable_without_login(server, accounts):
+    c = Console(server.url)
+    for path in CONSOLE_GETS:
+        r = c.get(path)
+        assert r.status_code == 303, path
+        assert r.headers["Location"].startswith("/console/"), path
+    assert c.get("/file").headers["Location"] == "/console/connexion?suite=%2Fconsole%2Ffile"
+    for path in CONSOLE_POSTS:
+        r = c.post(path, {"csrf": "x"})
+        assert r.status_code == 401, path
+        assert "Session expirée" in r.text
+
+
+def test_login_page_has_csp_and_secure_cookie_flags(server, accounts):
+    r = Console(server.url).get("/connexion")
+    assert r.status_code == 200
+    assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in r.headers["Content-Security-Policy"]
+    assert "<label class=\"fr-label\" for=\"identifiant\">Identifiant</label>" in r.text
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
+
+
+def test_wrong_password_and_unknown_name_are_refused(server, accounts):
+    for name, pw in ((ADMIN[0], "pas-le-bon-mot"), ("inconnu", "whatever-123")):
+        r = Console(server.url).login(name, pw)
+        assert r.status_code == 401
+        assert "Identifiant ou mot de passe incorrect." in r.text
+        assert "aiguillage_console=" not in r.headers.get("Set-Cookie", "").replace("aiguillage_console_login", "")
+
+
+def test_login_without_its_csrf_token_is_refused(server, accounts):
+    c = Console(server.url)
+    c.get("/connexion")
+    r = c.post("/connexion", {"identifiant": ADMIN[0], "mot_de_passe": ADMIN[1]})
+    assert r.status_code == 403
+    r = c.post("/connexion", {"csrf": "forged", "identifiant": ADMIN[0], "mot_de_passe": ADMIN[1]})
+    assert r.status_code == 403
+
+
+def test_login_then_logout(server, accounts):
+    c = login(server, AGENT)
+    r = c.get("/file")
+    assert r.status_code == 200
+    assert "File des demandes non résolues" in r.text
+    assert "cons-agent (agent)" in r.text
+    cookie = c.http.cookies.get("aiguillage_console", path="/console")
+    r = c.post("/deconnexion", {"csrf": c.csrf})
+    assert r.status_code == 303 and r.headers["Location"] == "/console/connexion"
+    # the old cookie no longer opens anything: the session row is gone
+    again = Console(server.url)
+    again.http.cookies.set("aiguillage_console", cookie, path="/console")
+    assert again.get("/file").status_code == 303
+
+
+@pytest.mark.parametrize("column, seconds", [("seen_ts", 31 * 60), ("created_ts", 8 * 3600 + 60)])
+def test_sessions_expire(server, accounts, column, seconds):
+    import sqlite3
+
+    c = login(server, AGENT)
+    assert c.get("/file").status_code == 200
+    conn = sqlite3.connect(str(server.db))
+    with conn:
+        conn.execute(f"update sessions set {column} = {column} - ? where csrf = ?", [seconds, c.csrf])
+    conn.close()
+    r = c.get("/file")
+    assert r.status_code == 303
+    assert r.headers["Location"].startswith("/console/connexion")
+    assert db_rows(server.db, "select * from sessions where csrf = ?", [c.csrf]) == []
+
+
+def test_agent_cannot_see_admin_pages(server, accounts):
+    c = login(server, AGENT)
+    r = c.get("/admin")
+    assert r.status_code == 403
+    assert "Cette page est réservée aux administrateurs de la console." in r.text
+    assert c.post("/admin/export", {"csrf": c.csrf}).status_code == 403
+    assert ">Administration<" not in c.get("/file").text
+    admin = login(server, ADMIN)
+    r = admin.get("/admin")
+    assert r.status_code == 200
+    assert "cons-agent" in r.text and "administrateur" in r.text
+
+
+def test_missing_or_tampered_csrf_is_refused(server, accounts):
+    sender = unresolved_chat(server)
+    c = login(server, AGENT)
+    c.get(f"/element/chat/{sender}")
+    form = {"theme": "carte_grise", "statut": "done", "note": ""}
+    assert c.post(f"/element/chat/{sender}", form).status_code == 403
+    assert c.post(f"/element/chat/{sender}", form | {"csrf": c.csrf[:-2] + "xx"}).status_code == 403
+    other = login(server, ADMIN)  # another session's token is not this session's
+    assert c.post(f"/element/chat/{sender}", form | {"csrf": other.csrf}).status_code == 403
+    assert db_rows(server.db, "select * from reviews where item_id = ?", [sender]) == []
+
+
+def test_unknown_ids_get_a_404_page(server, accounts):
+    c = login(server, AGENT)
+    for path in ["/element/chat/nexistepas", "/element/phone/CAnexistepas", "/element/fax/1",
+                 "/element/chat/%3Cscript%3E", "/element/chat/" + "a" * 65, "/nimporte"]:
+        r = c.get(path)
+        assert r.status_code == 404, path
+        assert "Page introuvable" in r.text
+    assert c.post("/element/chat/nexistepas", {"csrf": c.csrf, "theme": "", "statut": "done"}).status_code == 404
+
+
+def test_tampered_forms_get_a_400(server, accounts):
+    sender = unresolved_chat(server)
+    c = login(server, AGENT)
+    c.get(f"/element/chat/{sender}")
+    base = {"csrf": c.csrf, "theme": "carte_grise", "statut": "done", "note": ""}
+    for bad in ({"theme": "inexistant"}, {"statut": "supprime"}, {"note": "x" * 2001}, {"exemple": "oui"},
+                {"exemple": "1", "phrase": "une phrase qui n'est pas dans la conversation"}):
+        r = c.post(f"/element/chat/{sender}", base | bad)
+        assert r.status_code == 400, bad
+        assert "Formulaire invalide" in r.text
+    assert db_rows(server.db, "select * from reviews where item_id = ?", [sender]) == []
+
+
+def test_owasp_payloads_are_shown_as_text(server, accounts):
+    senders = [unresolved_chat(server, p) for p in OWASP]
+    c = login(server, AGENT)
+    queue = c.get("/file?canal=chat").text
+    for sender, payload in zip(senders, OWASP):
+        page = c.get(f"/element/chat/{sender}").text
+        for html in (page, queue):
+            assert payload not in html
+        assert "&lt;" in page or "javascript:" in page
+    assert "&lt;script&gt;alert(&#39;xss1&#39;)&lt;/script&gt;" in queue
+    assert "&lt;img src=x onerror=alert(&#39;xss2&#39;)&gt;" in c.get(f"/element/chat/{senders[1]}").text
+
+
+def test_label_a_chat_conversation_and_audit(server, accounts):
+    sender = unresolved_chat(server)
+    c = login(server, AGENT)
+    r = c.get(f"/element/chat/{sender}")
+    assert r.status_code == 200
+    assert '<p class="console-turn__text fr-mb-0" data-role="user-text">zorglub vend sa guimbarde</p>' in r.text
+    assert '<dd id="review-status">Nouveau</dd>' in r.text
+    r = c.post(f"/element/chat/{sender}", {"csrf": c.csrf, "theme": "carte_grise", "statut": "done",
+                                           "note": "vend sa voiture", "exemple": "1", "phrase": "zorglub vend sa guimbarde"})
+    assert r.status_code == 303
+    assert r.headers["Location"] == f"/console/element/chat/{sender}?ok=1"
+    review = db_rows(server.db, "select kind, status, topic, example, as_training, note, reviewer from reviews where item_id = ?", [sender])
+    assert review == [{"kind": "chat", "status": "done", "topic": "carte_grise", "example": "zorglub vend sa guimbarde",
+                       "as_training": 1, "note": "vend sa voiture", "reviewer": "cons-agent"}]
+    audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [sender])
+    assert audit == [{"agent": "cons-agent", "action": "label", "kind": "chat",
+                      "detail": '{"status": "done", "topic": "carte_grise", "as_training": 1, "note": "vend sa voiture"}'}]
+    page = c.get(f"/element/chat/{sender}?ok=1").text
+    assert "Révision enregistrée." in page and '<dd id="review-status">Traité</dd>' in page
+    done = c.get("/file?canal=chat&statut=done").text
+    assert f'data-id="{sender}"' in done
+    assert f'data-id="{sender}"' not in c.get("/file?canal=chat&statut=new").text
+
+
+def test_queue_shows_phone_calls_with_path_and_speech(server, accounts):
+    import sqlite3
+
+    sid = "CA" + uuid.uuid4().hex
+    conn = sqlite3.connect(str(server.db))
+    with conn:
+        conn.execute(
+            "insert into calls (call_sid, prefecture, caller, started_at, updated_at, node, path, inputs, confidence, "
+            "outcome, unresolved) values (?,?,?,?,?,?,?,?,?,?,?)",
+            [sid, "cantal", "+33 6 XX XX XX XX", "2031-01-02T10:00:00.000+00:00", "2031-01-02T10:01:00.000+00:00",
+             "carte_grise", '["root", "carte_grise"]',
+             json.dumps([{"step": 1, "digits": "1"}, {"step": 2, "speech": "<b>je vends ma voiture</b>", "asr": 0.8}]),
+             0.42, "abandoned", 1])
+    conn.close()
+    c = login(server, AGENT)
+    queue = c.get("/file?canal=phone&du=2031-01-02&au=2031-01-02")
+    assert queue.status_code == 200
+    assert f'data-id="{sid}"' in queue.text
+    assert "&lt;b&gt;je vends ma voiture&lt;/b&gt;" in queue.text
+    assert f'data-id="{sid}"' not in c.get("/file?canal=chat").text
+    assert f'data-id="{sid}"' not in c.get("/file?canal=phone&du=2031-01-03").text
+    page = c.get(f"/element/phone/{sid}").text
+    assert "<li>Carte grise</li>" in page
+    assert "Touche : 1" in page
+    assert '<dd id="confidence">0.42</dd>' in page
+
+
+def test_queue_filters_ignore_bad_values_and_paginate(server, accounts):
+    c = login(server, AGENT)
+    r = c.get("/file?canal=fax&theme=%3Cx%3E&statut=zz&du=hier&page=-3")
+    assert r.status_code == 200
+    r = c.get("/file?page=99999")
+    assert r.status_code == 200
+
+
+def test_admin_export_button_writes_the_review_file(server, accounts):
+    sender = unresolved_chat(server, "zorglub brade sa guimbarde cabossee")
+    admin = login(server, ADMIN)
+    admin.get(f"/element/chat/{sender}")
+    assert admin.post(f"/element/chat/{sender}", {"csrf": admin.csrf, "theme": "carte_grise", "statut": "done",
+                                                   "exemple": "1", "phrase": "zorglub brade sa guimbarde cabossee"}).status_code == 303
+    admin.get("/admin")
+    r = admin.post("/admin/export", {"csrf": admin.csrf})
+    assert r.status_code == 200
+    assert 'id="export-result"' in r.text
+    out = server.db.parent / "nlu_review.yml"
+    assert "    - zorglub brade sa guimbarde cabossee\n" in out.read_text()
+    assert db_rows(server.db, "select action from audit_log where agent = ? and action = 'export'", [ADMIN[0]]) == [{"action": "export"}]
+
+
+def test_cli_agents(tmp_path, python):
+    db = tmp_path / "a.db"
+    assert cli(python, db, "agents", "add", "zoe", "--role", "agent", "--password-stdin", stdin="court\n").stderr == \
+        "Mot de passe trop court : 10 caractères au moins.\n"
+    assert cli(python, db, "agents", "add", "zoe", "--password-stdin", stdin="assez-long-123\n").returncode == 0
+    dup = cli(python, db, "agents", "add", "zoe", "--password-stdin", stdin="assez-long-123\n")
+    assert (dup.returncode, dup.stderr) == (1, "Le compte « zoe » existe déjà.\n")
+    assert cli(python, db, "agents", "list").stdout == "zoe\tagent\tactif\tjamais connecté\n"
+    assert cli(python, db, "agents", "disable", "zoe").stdout == "Compte « zoe » désactivé (ses sessions sont fermées).\n"
+    assert cli(python, db, "agents", "list").stdout == "zoe\tagent\tdésactivé\tjamais connecté\n"
+    from bot.console.auth import Accounts
+    from bot.store import Store
+
+    store = Store(db)
+    assert Accounts(store).verify("zoe", "assez-long-123") is None
+    assert db_rows(db, "select password_hash from agents")[0]["password_hash"].startswith("$argon2id$")
+    store.close()

@@ -1,0 +1,96 @@
+"""Console data without a server: the 003 migration on an old database, the export, the retrain gate."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import sqlite_utils
+import yaml
+
+from bot import store as store_mod
+from bot.console.export import DEV_SET, export, gate
+from bot.store import Store
+from conftest import ROOT
+
+
+def test_migration_003_keeps_data_of_a_database_made_by_the_previous_schema(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(sqlite3.connect(str(path)))
+    db["migrations"].create({"name": str, "applied_at": str}, pk="name")
+    for name, step in store_mod.MIGRATIONS[:2]:  # the schema as shipped before the console
+        assert name in ("001_conversations_and_turns", "002_calls_and_voicemails")
+        step(db)
+        db["migrations"].insert({"name": name, "applied_at": "2026-01-01T00:00:00.000+00:00"})
+    db["conversations"].insert({"id": "old-1", "channel": "web", "prefecture": "cantal", "started_at": "2026-01-01",
+                                "updated_at": "2026-01-01", "turns": 1, "misses": 2, "last_topic": None,
+                                "last_destination": "human", "status": "unresolved"})
+    db["turns"].insert({"conversation_id": "old-1", "ts": "2026-01-01", "channel": "web", "text": "blabla",
+                        "topic": None, "confidence": 0.1, "destination": None, "node": None, "action": "fallback", "resolved": 0})
+    db["calls"].insert({"call_sid": "CAold", "prefecture": "cantal", "unresolved": 1, "path": "[]", "inputs": "[]"})
+    db.conn.commit()
+    db.conn.close()
+
+    store = Store(path)
+    names = [r["name"] for r in store.db["migrations"].rows_where(order_by="name")]
+    assert names[:3] == ["001_conversations_and_turns", "002_calls_and_voicemails", "003_console"]
+    assert store.turns("old-1")[0]["text"] == "blabla"
+    assert store.conversation("old-1")["status"] == "unresolved"
+    assert store.db["calls"].get("CAold")["unresolved"] == 1
+    assert {"agents", "sessions", "reviews", "audit_log"} <= set(store.db.table_names())
+    assert store.migrate() == []  # applied once
+    store.close()
+
+
+def _review(store: Store, item: str, topic: str, example: str, as_training: int = 1) -> None:
+    store.db["reviews"].insert({"kind": "chat", "item_id": item, "status": "done", "topic": topic, "example": example,
+                                "as_training": as_training, "note": None, "reviewer": "t", "updated_at": "x"})
+
+
+@pytest.mark.skipif(not DEV_SET.exists(), reason="the shared dev set is not beside this checkout")
+def test_export_writes_rasa_format_without_duplicates(tmp_path):
+    store = Store(tmp_path / "s.db")
+    _review(store, "a", "carte_grise", "zorglub vend sa guimbarde")
+    _review(store, "b", "carte_grise", "ZORGLUB vénd sa  guimbarde")          # same after folding
+    _review(store, "c", "permis_conduire", "Duplicata CG")                    # already in data/nlu.yml
+    _review(store, "d", "carte_grise", "Carte grise : comment justifier de son domicile en France")  # near a dev question
+    _review(store, "e", "armes", "mon fusil de grand-pere herite")
+    _review(store, "f", "armes", "pas un exemple", as_training=0)
+    _review(store, "g", "inconnu", "sujet inexistant")
+    out = tmp_path / "data" / "nlu_review.yml"
+    result = export(store, out=out, data_dir=ROOT / "data")
+    assert result["written"] == {"armes": 1, "carte_grise": 1}
+    assert result["skipped"] == {"in_data": 1, "duplicate": 1, "near_dev_question": 1, "invalid": 1}
+    assert out.read_text() == (
+        'version: "3.1"\n'
+        "# Written by `python -m bot review export` from the agents' reviews: do not edit by hand.\n"
+        "nlu:\n"
+        "- intent: armes\n"
+        "  examples: |\n"
+        "    - mon fusil de grand-pere herite\n"
+        "- intent: carte_grise\n"
+        "  examples: |\n"
+        "    - zorglub vend sa guimbarde\n"
+    )
+    assert yaml.safe_load(out.read_text())["nlu"][1]["intent"] == "carte_grise"
+    again = export(store, out=out, data_dir=ROOT / "data")  # its own previous output is not "already in data"
+    assert again["written"] == {"armes": 1, "carte_grise": 1}
+    store.close()
+
+
+def test_export_with_nothing_to_teach_is_a_valid_empty_file(tmp_path):
+    store = Store(tmp_path / "s.db")
+    out = tmp_path / "nlu_review.yml"
+    assert export(store, out=out)["written"] == {}
+    assert yaml.safe_load(out.read_text()) == {"version": "3.1", "nlu": []}
+    store.close()
+
+
+def test_retrain_gate():
+    assert gate(0.80, 0.82, force=False) == (True, "Exactitude des destinations : 0.800 -> 0.820. Le nouveau modèle est installé.")
+    assert gate(0.80, 0.80, force=False)[0] is True
+    assert gate(0.80, 0.75, force=False) == (False, (
+        "Réentraînement refusé : l'exactitude des destinations baisserait de 0.800 à 0.750 sur le jeu de questions "
+        "de développement. Le modèle en service est conservé. Corrigez les exemples (data/nlu_review.yml) ou relancez avec --force."))
+    assert gate(0.80, 0.75, force=True) == (True, (
+        "Exactitude des destinations en baisse : 0.800 -> 0.750. Remplacement forcé (--force) : le nouveau modèle est installé."))
+    assert gate(None, 0.5, force=False)[0] is True
