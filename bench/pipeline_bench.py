@@ -196,8 +196,14 @@ def write_docs(results: dict, turns: int) -> None:
         cells = [fmt.format(results[n][key]) if key in results[n] else "–" for n in names]
         ratio = ""
         if {"ours", "stock"} <= set(names) and key in results["ours"] and key in results["stock"] and results["stock"][key]:
-            ratio = f" {results['ours'][key] / results['stock'][key]:.2f} |"
+            r = results["ours"][key] / results["stock"][key]
+            ratio = f" {r:.2f} |" if r >= 0.1 else f" {r:.3f} |"
         lines.append(f"| {label} | " + " | ".join(cells) + (" |" + ratio if ratio else " |"))
+    reused = [n for n in names if results[n].get("train_reused")]
+    if reused:
+        lines += ["", "Training time of " + ", ".join(reused) + ": measured when that model was trained by an earlier run",
+                  "on the same data and configuration (`--reuse`; see `models/bench/*.json` for the date); that run may",
+                  "have shared the machine with other work."]
     lines += ["", "Pipelines: `config.yml` (ours) and `bench/pipelines/stock.yml` (stock, as `rasa init` writes it).", ""]
     (docs / "pipeline.md").write_text("\n".join(lines))
 
