@@ -7,6 +7,10 @@ PIP := .venv/bin/pip
 RASA := .venv/bin/rasa
 
 export PORT ?= 5005
+# The interface the server listens on: local only by default (the agent console is behind a
+# login, but a local test install need not be reachable from the network). AIGUILLAGE_HOST=0.0.0.0 behind
+# a reverse proxy.
+export AIGUILLAGE_HOST ?= 127.0.0.1
 export PREFECTURE ?= cantal
 export AIGUILLAGE_DB ?= $(CURDIR)/var/aiguillage.db
 export RASA_TELEMETRY_ENABLED := false
@@ -54,7 +58,7 @@ run: setup  ## start chat (and actions) on http://localhost:$(PORT)/chat/ for $(
 	@echo "  Chat page: http://localhost:$(PORT)/chat/   (ready when Rasa says 'Rasa server is up and running')"
 	@echo "  Agent console: http://localhost:$(PORT)/console/   (accounts: $(PY) -m bot agents add NAME --role agent|admin)"
 	@echo ""
-	$(RASA) run --model $(MODEL) --port $(PORT) --credentials credentials.yml --endpoints endpoints.yml
+	$(RASA) run --model $(MODEL) --interface $(AIGUILLAGE_HOST) --port $(PORT) --credentials credentials.yml --endpoints endpoints.yml
 
 chromium:  ## install Debian's Chromium for the browser tests, if missing
 	@test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
