@@ -25,7 +25,7 @@ MODEL_STAMP := models/.trained-$(TRAINING_HASH)
 VENV_STAMP := .venv/.installed-$(shell cat requirements/lock.txt | sha256sum | cut -c1-12)
 WEB_STAMP := web/node_modules/.installed-$(shell cat web/package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: help setup run test train eval validate check bench clean chromium
+.PHONY: help setup run test train eval validate check bench bench-quick clean chromium
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,12 @@ check: $(VENV_STAMP)  ## validate the routing tree and the five préfecture file
 
 eval: setup  ## routing accuracy on the shared dev set
 	$(PY) -m bot eval ../shared/eval/dev_questions.jsonl
+
+bench: setup  ## benchmark suite -> docs/benchmarks.md (ARGS=--quick, --retrain-stock, --out DIR)
+	$(PY) -m bot bench $(ARGS)
+
+bench-quick: setup  ## the benchmark suite in quick mode (under 3 minutes)
+	$(PY) -m bot bench --quick $(ARGS)
 
 clean:  ## remove the trained model and the local store
 	rm -rf models var

@@ -7,6 +7,7 @@
   tickets retry|purge|failures   e-mail outbox of tickets and bookings, retention purge
   agents add|list|disable   console accounts (bot/console/cli.py)
   review export|retrain     teach the bot from the agents' reviews, with an accuracy gate
+  bench [--quick|--smoke]   the benchmark suite (bench/suite.py): docs/benchmarks.md and .json
 """
 from __future__ import annotations
 
@@ -183,7 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.console.cli import add_parsers as add_console_parsers
 
     add_console_parsers(sub)
+    p = sub.add_parser("bench", help="benchmark suite: chat, phone, NLU, store; ours against stock (bench/suite.py)")
+    _bench_suite().add_arguments(p)
+    p.set_defaults(func=lambda a: _bench_suite().cmd_bench(a))
     return parser
+
+
+def _bench_suite():
+    if str(config_mod.ROOT) not in sys.path:
+        sys.path.insert(0, str(config_mod.ROOT))
+    from bench import suite
+
+    return suite
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,7 +60,7 @@ PHONE_TEXTS: dict[str, set[str]] = {
     "closing": set(),
     "apology": set(),
 }
-PHONE_KEYS = ["repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key"]
+PHONE_KEYS = ["repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key", "pan_key"]
 PHONE_SETTINGS = ["gather_timeout", "max_retries", "max_offer_retries", "record_max_length", "record_timeout", "dial_timeout"]
 KEY_CHARS = "".join(str(d) for d in range(10)) + "*#"  # keys of a phone keypad
 
@@ -303,6 +303,8 @@ def leaf_action_keys(tree: Tree, node: Node) -> set[str]:
         keys.add(phone["voicemail_key"])
     if node.contact:
         keys.add(phone["number_key"])
+    if node.destination == "pan_rdv":
+        keys.add(phone["pan_key"])
     return keys
 
 

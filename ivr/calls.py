@@ -3,17 +3,20 @@
 The state of a call lives in its `calls` row, not in memory: the server can restart between two
 webhooks. Duplicated webhooks are harmless: a step is applied only if the row is still at that
 step (compare-and-set on `step`; otherwise the last answer is replayed), and a voicemail is keyed
-by its RecordingSid (UNIQUE). Everything written here is masked (bot.masking.mask).
+by its RecordingSid (UNIQUE). Everything written here is masked (bot.masking.mask). A voicemail
+is also a service-mailbox ticket (bot/tickets.py, origin "phone"), once per RecordingSid.
 """
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import fields
 
 from bot.masking import mask
 from bot.store import Store, now
 from ivr.flow import CallState
 
+logger = logging.getLogger(__name__)
 _STATE_FIELDS = {f.name for f in fields(CallState)}
 FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
 
@@ -30,9 +33,11 @@ def state_from_row(row: dict) -> CallState:
 
 
 class Calls:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, pref=None, tree=None):
         self.store = store
         self.db = store.db
+        self.pref = pref  # with a préfecture, each voicemail also becomes a mailbox ticket (bot/tickets.py)
+        self.tree = tree
 
     # ---- calls -----------------------------------------------------------------------------
     def row(self, call_sid: str) -> dict | None:
@@ -99,9 +104,50 @@ class Calls:
 
     # ---- voicemails ------------------------------------------------------------------------
     def add_voicemail(self, call_sid: str, recording_sid: str, mailbox: str, service: str,
-                      recording_url: str, duration_s: int | None) -> bool:
-        """One voicemail per RecordingSid; False when it already exists (a replayed callback)."""
+                      recording_url: str, duration_s: int | None, when=None) -> bool:
+        """One voicemail per RecordingSid; False when it already exists (a replayed callback).
+
+        With a préfecture, the voicemail is also a ticket for the same service mailbox (origin
+        "phone", idempotency key = the RecordingSid: a replayed callback never makes a second one)."""
         row = self.row(call_sid) or {}
+        created = self._insert_voicemail(call_sid, recording_sid, mailbox, service, recording_url, duration_s, row)
+        if self.pref is not None and recording_sid:
+            try:
+                self.voicemail_ticket(call_sid, recording_sid, mailbox, recording_url, duration_s, row, when)
+            except Exception:  # noqa: BLE001 - the voicemail is kept; a replayed callback retries the ticket
+                logger.exception("voicemail %s: the ticket could not be created", recording_sid)
+        return created
+
+    def voicemail_ticket(self, call_sid: str, recording_sid: str, mailbox: str, recording_url: str,
+                         duration_s: int | None, row: dict, when=None) -> dict:
+        from bot import texts, tickets
+
+        try:
+            path = json.loads(row.get("path") or "[]")
+        except json.JSONDecodeError:
+            path = []
+        titles = []
+        for node_id in path:
+            if node_id == "root":
+                continue
+            try:
+                titles.append(self.tree.node(node_id).title if self.tree is not None else node_id)
+            except Exception:  # noqa: BLE001 - an id the tree no longer has is shown as is
+                titles.append(node_id)
+        started = tickets.naive(when or tickets.paris_now())
+        body = "\n".join([
+            texts.say("tickets.voicemail_intro", self.pref, call_sid=call_sid),
+            texts.say("tickets.voicemail_path", self.pref, path=" > ".join(titles) or "—"),
+            texts.say("tickets.voicemail_caller", self.pref, caller=row.get("caller") or "—"),
+            texts.say("tickets.voicemail_recording", self.pref, url=recording_url or "—",
+                      seconds=duration_s if duration_s is not None else "?"),
+        ])
+        subject = texts.say("tickets.voicemail_subject", self.pref, when=started.strftime("%d/%m/%Y %H:%M"))
+        # The ticket is found again by its idempotency key "voicemail:<RecordingSid>".
+        return tickets.create_ticket(self.store, self.pref, mailbox, subject, body, None, origin="phone",
+                                     channel="phone", idempotency_key=f"voicemail:{recording_sid}", now=when)
+
+    def _insert_voicemail(self, call_sid, recording_sid, mailbox, service, recording_url, duration_s, row) -> bool:
         with self.db.conn:
             cur = self.db.execute(
                 "insert or ignore into voicemails (call_sid, recording_sid, mailbox, service, path, caller, "

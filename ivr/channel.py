@@ -66,6 +66,52 @@ def _float(value: Any) -> float | None:
         return None
 
 
+class PanDesk:
+    """PAN slots and bookings for one phone request (bot/pan.py), at the call's clock."""
+
+    def __init__(self, phone: "Phone", call_sid: str, now):
+        self.phone, self.call_sid, self.now = phone, call_sid, now
+
+    def slots(self) -> list[dict]:
+        from bot import pan
+
+        found = pan.next_slots_any_site(self.phone.runtime.store(), self.phone.pref, pan.naive(self.now))
+        return [{"site": s.site, "start": s.key} for s in found]
+
+    def book(self, choice: dict) -> tuple[bool, object]:
+        """(True, the booking) or (False, the next free slots) when the slot was taken meanwhile."""
+        from datetime import datetime, timedelta
+
+        from bot import pan
+
+        store, pref = self.phone.runtime.store(), self.phone.pref
+        start = datetime.strptime(choice["start"], pan.STAMP)
+        slot = pan.Slot(choice["site"], start, start + timedelta(minutes=int(pref.get("pan.slot_minutes"))))
+        caller = (self.phone.calls.row(self.call_sid) or {}).get("caller") or ""
+        try:
+            booking = pan.book_by_phone(store, pref, slot, caller, self.call_sid, now=pan.naive(self.now))
+        except pan.BookingError:
+            return False, self.slots()
+        return True, booking
+
+
+_BACKGROUND: set = set()
+
+
+def _deliver_soon(phone: "Phone") -> None:
+    """Send the voicemail's ticket to the service mailbox in the background (the caller does not wait)."""
+    import asyncio
+
+    from bot.pan_channel import deliver
+
+    try:
+        task = asyncio.get_running_loop().create_task(deliver(phone.runtime.store()))
+        _BACKGROUND.add(task)
+        task.add_done_callback(_BACKGROUND.discard)
+    except RuntimeError:  # pragma: no cover - no loop (called outside the server)
+        pass
+
+
 class Phone:
     """What the handlers share: settings, texts, flow, store (built once, at start)."""
 
@@ -84,7 +130,7 @@ class Phone:
     @property
     def calls(self) -> Calls:
         if self._calls is None:
-            self._calls = Calls(self.runtime.store())
+            self._calls = Calls(self.runtime.store(), self.pref, self.tree)
         return self._calls
 
     def open_now(self, request: Request) -> bool:
@@ -188,6 +234,7 @@ class IvrInput(InputChannel):
             elif speech.strip():
                 inp.speech = speech.strip()
             open_now = phone.open_now(request)
+            inp.pan = PanDesk(phone, call_sid, hours.now(request.headers.get(hours.CLOCK_HEADER)))
             twiml = phone.flow.handle(st, inp, open_now).to_xml()
             if not calls.save(st, step, twiml):
                 _, last = calls.load(call_sid)
@@ -223,7 +270,9 @@ class IvrInput(InputChannel):
             recorded = bool(recording_sid) and (_int(_first(params, "RecordingDuration"), 1) or 0) > 0
             if recorded:  # keep the message whatever the step: one row per RecordingSid
                 calls.add_voicemail(call_sid, recording_sid, mailbox, phone.speaker.service(mailbox),
-                                    _first(params, "RecordingUrl"), _int(_first(params, "RecordingDuration")))
+                                    _first(params, "RecordingUrl"), _int(_first(params, "RecordingDuration")),
+                                    when=hours.now(request.headers.get(hours.CLOCK_HEADER)))
+                _deliver_soon(phone)
             step = _int(request.args.get("step"))
             if st is None or step != st.step:
                 return _raw_xml(last) if last else _xml(phone.speaker.voicemail_done(mailbox))

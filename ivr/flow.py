@@ -7,6 +7,9 @@ that is not offered, speech not understood), counted in a row in `retries`:
   silence / wrong key       -> a reprompt (what was not heard or not offered) and the prompt again;
   3rd miss (max_retries)    -> a person (transfer when the standard is open) or the voicemail;
   then max_offer_retries more misses at that offer -> goodbye with the hours (never a bare hang-up).
+After a PAN leaf, `pan_key` offers the next free slots (state pan_slots, keys 1-3), then asks for a
+confirmation (pan_confirm, key 1); only the confirmation books, through `Input.pan` (the channel's
+PanDesk), and the reference is read digit by digit.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from bot.router import NAVIGATE_INTENT, Decision
 from bot.tree import CONVERSATION_INTENTS, KEY_CHARS
 from ivr.twiml import ROOT, Option, Speaker, button_node
 
-PROMPT_STATES = ("menu", "leaf", "choices", "offer")
+PROMPT_STATES = ("menu", "leaf", "choices", "offer", "pan_slots", "pan_confirm")
 
 
 @dataclass
@@ -42,6 +45,9 @@ class CallState:
     voicemail: bool = False
     unmatched: bool = False  # the last speech was not understood and nothing was reached since
     transfer_failed: bool = False
+    pan_slots: list[dict] = field(default_factory=list)  # PAN slots offered: [{"site", "start"}]
+    pan_choice: dict | None = None  # the slot the caller chose, not booked until confirmed
+    pan_booking: str | None = None  # the reference booked by this call
 
     @property
     def outcome(self) -> str | None:
@@ -69,6 +75,7 @@ class Input:
     speech: str = ""  # already cleaned, cut and masked (bot.masking.prepare)
     asr_confidence: float | None = None
     decision: Decision | None = None  # the router's decision on `speech`
+    pan: Any = None  # the PAN desk of this request (slots(), book(slot)); None: no booking by phone
 
 
 def key_of(inp: Input) -> str:
@@ -106,7 +113,7 @@ class Flow:
             option = self._find(st, key, open_now)
             if option is None:
                 return self._miss(st, "reprompt_wrong_key", open_now)
-            return self._choose(st, option, open_now)
+            return self._choose(st, option, open_now, inp)
         if inp.speech.strip() and inp.decision is not None:
             d = inp.decision
             st.inputs.append({"step": st.step, "speech": inp.speech, "asr": inp.asr_confidence,
@@ -147,6 +154,10 @@ class Flow:
             return self.sp.choices_options(st.choices, st.back)
         if st.state == "offer":
             return self.sp.offer_options(st.node, open_now, not st.transfer_failed)
+        if st.state == "pan_slots":
+            return self.sp.pan_slot_options(st.pan_slots, st.node)
+        if st.state == "pan_confirm":
+            return self.sp.pan_confirm_options(st.pan_choice, st.node)
         return []
 
     def render(self, st: CallState, open_now: bool, preface: list[str] = (), number_only: bool = False) -> VoiceResponse:
@@ -156,17 +167,25 @@ class Flow:
             return self.sp.choices(st.choices, st.back, st.step, preface)
         if st.state == "offer":
             return self.sp.offer(st.node, st.step, open_now, preface, not st.transfer_failed)
+        if st.state == "pan_slots":
+            return self.sp.pan_slots(st.node, st.pan_slots, st.step, preface)
+        if st.state == "pan_confirm":
+            return self.sp.pan_confirm(st.node, st.pan_choice, st.step, preface)
         return self.sp.menu(st.node, st.step, preface)
 
     def _route(self, st: CallState) -> str:
+        if st.state in ("pan_slots", "pan_confirm"):
+            return "leaf"
         return st.state if st.state in PROMPT_STATES else "menu"
 
     def _find(self, st: CallState, key: str, open_now: bool) -> Option | None:
         return next((o for o in self.options(st, open_now) if o.key == key), None)
 
     # ---- transitions -----------------------------------------------------------------------
-    def _choose(self, st: CallState, option: Option, open_now: bool) -> VoiceResponse:
+    def _choose(self, st: CallState, option: Option, open_now: bool, inp: Input | None = None) -> VoiceResponse:
         st.retries = 0
+        if option.kind.startswith("pan"):
+            return self._pan(st, option, open_now, inp.pan if inp is not None else None)
         if option.kind in ("node", "back", "main"):
             return self._goto(st, option.target or ROOT, open_now)
         if option.kind == "repeat":
@@ -180,6 +199,30 @@ class Flow:
             st.state, st.mailbox = "voicemail", option.target
             return self.sp.record(st.node, option.target, st.step)
         raise ValueError(f"unknown option kind {option.kind}")
+
+    def _pan(self, st: CallState, option: Option, open_now: bool, desk) -> VoiceResponse:
+        """The PAN offer: the next slots by key, a confirmation, then the booking (never before)."""
+        if option.kind == "pan_slot":
+            st.pan_choice, st.state = st.pan_slots[int(option.target)], "pan_confirm"
+            return self.render(st, open_now)
+        if option.kind == "pan_back":
+            st.state, st.pan_choice = "pan_slots", None
+            return self.render(st, open_now)
+        if option.kind == "pan_book":
+            booked, result = desk.book(st.pan_choice) if desk is not None else (False, [])
+            if booked:
+                st.state, st.pan_booking, st.pan_choice = "ended", result["reference"], None
+                return self.sp.pan_booked(result)
+            preface = [self.sp.pan_text("taken")]
+            slots = result
+        else:  # "pan": the offer after the leaf
+            preface, slots = [], desk.slots() if desk is not None else []
+        st.pan_choice = None
+        if not slots:
+            st.state, st.pan_slots = "leaf", []
+            return self.render(st, open_now, preface + [self.sp.pan_text("none")])
+        st.state, st.pan_slots = "pan_slots", slots
+        return self.render(st, open_now, preface)
 
     def _goto(self, st: CallState, node_id: str, open_now: bool, preface: list[str] = ()) -> VoiceResponse:
         st.retries = st.misses = st.offer_retries = 0

@@ -68,7 +68,7 @@ class Speaker:
         self.language = pref.get("voice.language")
         self.voice = pref.get("voice.voice")
         self.keys = {k: str(tree.phone[k]) for k in
-                     ("repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key")}
+                     ("repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key", "pan_key")}
         human = tree.topic_node("human_handoff")
         self.human_id = human.id
         self.default_mailbox = human.mailbox
@@ -186,7 +186,50 @@ class Speaker:
                 "voicemail_offer", service=self.service(mailbox), key=k["voicemail_key"])))
         if self.leaf_number(node) and (self.contact(node.contact).kind == "short" or self.can_dial(node, open_now)):
             options.append(Option(k["number_key"], "number", node.contact, self.text("hear_number", key=k["number_key"])))
+        if node.destination == "pan_rdv" and self.pref.get("pan.sites"):
+            options.append(Option(k["pan_key"], "pan", None, self.pan_text("offer", key=k["pan_key"])))
         return options + self._structural(node.parent or ROOT, node.parent is None)
+
+    # ---- the PAN offer by phone (slots chosen by key, confirmed, reference read digit by digit) ----
+    def pan_text(self, tid: str, **local) -> str:
+        from bot import texts
+
+        if "key" in local:
+            local["key"] = self.key_word(str(local["key"]))
+        return texts.say(f"pan.phone.{tid}", self.pref, **local)
+
+    def pan_slot_words(self, slot: dict) -> dict:
+        from datetime import datetime
+
+        from bot import pan
+
+        return {"when": pan.say_when_voice(datetime.strptime(slot["start"], pan.STAMP)),
+                "site": pan.site(self.pref, slot["site"])["name"]}
+
+    def pan_slot_options(self, slots: list[dict], node_id: str) -> list[Option]:
+        options = [Option(str(i), "pan_slot", str(i - 1), self.pan_text("choice", key=str(i), **self.pan_slot_words(s)))
+                   for i, s in enumerate(slots, start=1)]
+        return options + self._structural(node_id, False)
+
+    def pan_confirm_options(self, choice: dict, node_id: str) -> list[Option]:
+        k = self.keys
+        return [Option("1", "pan_book", None, self.pan_text("confirm", key="1", **self.pan_slot_words(choice))),
+                Option(k["back_key"], "pan_back", None, self.text("back", key=k["back_key"])),
+                Option(k["main_menu_key"], "main", ROOT, self.text("main_menu", key=k["main_menu_key"]))]
+
+    def pan_slots(self, node_id: str, slots: list[dict], step: int, preface: list[str] = ()) -> VoiceResponse:
+        return self._prompt("leaf", node_id, step, preface, [self.pan_text("slots_intro")],
+                            self.pan_slot_options(slots, node_id), [node_id])
+
+    def pan_confirm(self, node_id: str, choice: dict, step: int, preface: list[str] = ()) -> VoiceResponse:
+        return self._prompt("leaf", node_id, step, preface, [], self.pan_confirm_options(choice, node_id), [node_id])
+
+    def pan_booked(self, booking: dict) -> VoiceResponse:
+        from bot import pan
+
+        words = self.pan_slot_words({"site": booking["site"], "start": booking["slot_start"]})
+        digits = pan.reference_digits(booking["reference"], list(self.phone["number_words"]))
+        return self.goodbye([self.pan_text("booked", digits=digits, **words)])
 
     def choices_options(self, choices: list[str], back: str) -> list[Option]:
         nodes = [self.tree.node(c) for c in choices][:MAX_OPTIONS - 1]

@@ -307,3 +307,133 @@ def test_cli_agents(tmp_path, python):
     assert Accounts(store).verify("zoe", "assez-long-123") is None
     assert db_rows(db, "select password_hash from agents")[0]["password_hash"].startswith("$argon2id$")
     store.close()
+
+
+# ---- PAN appointments and service-mailbox tickets in the console ---------------------------
+
+def server_store(server):
+    from bot.store import Store
+
+    return Store(server.db)
+
+
+def test_pan_and_messages_pages_need_a_login_and_are_in_the_menu(server, accounts):
+    c = Console(server.url)
+    for path in ("/rdv", "/rdv?jour=2030-01-10", "/messages"):
+        r = c.get(path)
+        assert r.status_code == 303, path
+        assert r.headers["Location"].startswith("/console/connexion?suite=%2Fconsole%2F"), path
+    for path in ("/rdv/absence", "/messages/repondu"):
+        r = c.post(path, {"csrf": "x", "reference": "PAN-0000-0000", "absent": "1"})
+        assert r.status_code == 401, path
+        assert "Session expirée" in r.text
+    page = login(server, AGENT).get("/file").text
+    assert '<a class="fr-nav__link" href="/console/rdv">Rendez-vous PAN</a>' in page
+    assert '<a class="fr-nav__link" href="/console/messages">Messages aux services</a>' in page
+
+
+def test_day_bookings_per_site_and_mark_a_no_show(server, accounts):
+    from datetime import datetime
+
+    from bot import config, pan
+
+    pref = config.load_prefecture("cantal")
+    store = server_store(server)
+    try:
+        booking = pan.book(store, pref, "mauriac", "2030-01-10T09:00", "permis_conduire", mobile="06 12 34 56 78",
+                           now=datetime(2030, 1, 7, 8, 0))
+    finally:
+        store.close()
+    ref = booking["reference"]
+    c = login(server, AGENT)
+    today = c.get("/rdv")
+    assert today.status_code == 200
+    assert "script-src 'self'" in today.headers["Content-Security-Policy"]
+    assert '<a class="fr-nav__link" href="/console/rdv" aria-current="page">Rendez-vous PAN</a>' in today.text
+    assert f'value="{pan.paris_now().date().isoformat()}"' in today.text and "(aujourd'hui)</p>" in today.text
+    assert ref not in today.text
+    r = c.get("/rdv?jour=2030-01-10&site=mauriac")
+    assert r.status_code == 200
+    assert '<p class="fr-text--lead" id="day">Rendez-vous du 10/01/2030</p>' in r.text
+    assert "point d&#39;accueil numérique de la sous-préfecture de Mauriac" in r.text
+    assert 'id="site-aurillac"' not in r.text
+    assert f'<tr data-reference="{ref}">' in r.text
+    assert "<td>09:00–09:30</td>" in r.text
+    assert "<td>SMS : 06 12 34 56 78</td>" in r.text
+    assert 'data-status="booked">Réservé</p>' in r.text
+    assert ref not in c.get("/rdv?jour=2030-01-10&site=aurillac").text
+    assert ref in c.get("/rdv?jour=2030-01-10").text  # all sites
+    form = {"reference": ref, "absent": "1", "jour": "2030-01-10", "site": "mauriac"}
+    assert c.post("/rdv/absence", form).status_code == 403  # no CSRF token
+    assert c.post("/rdv/absence", form | {"csrf": c.csrf[:-2] + "xx"}).status_code == 403
+    assert db_rows(server.db, "select status from pan_bookings where reference = ?", [ref]) == [{"status": "booked"}]
+    r = c.post("/rdv/absence", form | {"csrf": c.csrf})
+    assert r.status_code == 303
+    assert r.headers["Location"] == "/console/rdv?jour=2030-01-10&site=mauriac&ok=absent"
+    assert db_rows(server.db, "select status from pan_bookings where reference = ?", [ref]) == [{"status": "no_show"}]
+    page = c.get("/rdv?jour=2030-01-10&site=mauriac&ok=absent").text
+    assert "Rendez-vous marqué « absent »." in page
+    assert 'data-status="no_show">Absent</p>' in page and "Annuler l'absence" in page
+    audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [ref])
+    assert audit == [{"agent": "cons-agent", "action": "no_show", "kind": "pan",
+                      "detail": '{"site": "mauriac", "slot": "2030-01-10T09:00"}'}]
+    for bad in ({"reference": "PAN-1"}, {"absent": "oui"}, {"site": "paris"}, {"jour": "demain"}):
+        r = c.post("/rdv/absence", form | {"csrf": c.csrf} | bad)
+        assert r.status_code == 400, bad
+        assert "Formulaire invalide" in r.text
+    r = c.post("/rdv/absence", form | {"csrf": c.csrf, "reference": "PAN-0000-0000"})
+    assert r.status_code == 404
+    r = c.get("/rdv?jour=nimporte&site=<script>")
+    assert r.status_code == 200 and "<script>" not in r.text
+
+
+def test_tickets_per_service_overdue_first_mark_answered_and_failures(server, accounts):
+    from datetime import datetime
+
+    from bot import config, tickets
+
+    pref = config.load_prefecture("cantal")
+    store = server_store(server)
+    try:
+        late = tickets.create_ticket(store, pref, "armes", "Renouvellement <b>carte</b>", "Bonjour, ma demande...",
+                                     now=datetime(2026, 1, 5, 10, 0))
+        fresh = tickets.create_ticket(store, pref, "armes", "Autorisation de détention", "Bonjour...",
+                                      email="usager@exemple.fr")
+        with store.db.conn:
+            store.db.conn.execute("update outbox set status = 'failed', attempts = 1,"
+                                  " last_error = 'SMTPConnectError: (421, test)' where ticket_id = ? and kind = 'ticket'",
+                                  [late["id"]])
+    finally:
+        store.close()
+    assert late["due_date"] == "2026-01-12"
+    c = login(server, AGENT)
+    r = c.get("/messages")
+    assert r.status_code == 200
+    assert '<a class="fr-nav__link" href="/console/messages" aria-current="page">Messages aux services</a>' in r.text
+    assert '<h2 class="fr-h4" id="service-armes">bureau des polices administratives (armes)</h2>' in r.text
+    assert f'<tr data-reference="{late["reference"]}" data-overdue="1">' in r.text
+    assert f'<tr data-reference="{fresh["reference"]}">' in r.text
+    assert r.text.index(late["reference"]) < r.text.index(fresh["reference"])
+    assert "<td>12/01/2026 <p class=\"fr-badge fr-badge--sm fr-badge--error\">En retard</p></td>" in r.text
+    assert "Renouvellement &lt;b&gt;carte&lt;/b&gt;" in r.text
+    failures = r.text[r.text.index('id="echecs"'):]
+    assert "<td>SMTPConnectError: (421, test)</td>" in failures or "SMTPConnectError: (421, test)" in failures
+    assert late["reference"] in failures and "<td>échec</td>" in failures
+    form = {"reference": fresh["reference"]}
+    assert c.post("/messages/repondu", form).status_code == 403
+    assert db_rows(server.db, "select status from tickets where reference = ?", [fresh["reference"]]) == [{"status": "open"}]
+    r = c.post("/messages/repondu", form | {"csrf": c.csrf})
+    assert r.status_code == 303
+    assert r.headers["Location"] == f"/console/messages?ok={fresh['reference']}"
+    assert db_rows(server.db, "select status, answer_working_days from tickets where reference = ?",
+                   [fresh["reference"]]) == [{"status": "answered", "answer_working_days": 0}]
+    page = c.get(f"/messages?ok={fresh['reference']}").text
+    assert f"Message {fresh['reference']} marqué comme répondu." in page
+    assert f'data-reference="{fresh["reference"]}"' not in page
+    assert f'data-reference="{late["reference"]}" data-overdue="1"' in page
+    assert c.post("/messages/repondu", form | {"csrf": c.csrf}).status_code == 303  # twice: no second audit entry
+    audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [fresh["reference"]])
+    assert audit == [{"agent": "cons-agent", "action": "ticket_answered", "kind": "ticket",
+                      "detail": '{"mailbox": "armes", "working_days": 0}'}]
+    assert c.post("/messages/repondu", {"csrf": c.csrf, "reference": "x"}).status_code == 400
+    assert c.post("/messages/repondu", {"csrf": c.csrf, "reference": "MSG-0000-0000"}).status_code == 404

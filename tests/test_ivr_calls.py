@@ -225,6 +225,47 @@ def test_voicemail_is_created_once_even_when_callbacks_are_replayed(server, phon
     assert (row["outcome"], row["unresolved"], json.loads(row["path"])) == ("voicemail", 0, ["root", "armes"])
 
 
+def test_a_voicemail_is_also_a_ticket_for_the_service_once_per_recording(server, smtp, phone):
+    import time
+
+    call = phone(now="2026-07-10T10:00")  # a Friday before 14 July: 5 working days -> Monday 20 July
+    call.start()
+    call.press("3")
+    record_turn = call.press("2")
+    rsid = "RE" + call.call_sid[2:]
+    call.record("Bonjour, rappelez-moi au 06 12 34 56 78.", recording_sid=rsid)
+    params = call._params({"RecordingSid": rsid, "RecordingUrl": f"urn:simulated-recording:{rsid}",
+                           "RecordingDuration": "12", "Digits": "hangup"})
+    for _ in range(2):  # Twilio replays the Record action and the transcription callback
+        status, _ = call.request(record_turn.record["action"], params)
+        assert status == 200
+        status, _ = call.request(record_turn.record["transcribeCallback"], call._params({
+            "RecordingSid": rsid, "TranscriptionStatus": "completed", "TranscriptionText": "Bonjour."}))
+        assert status == 200
+    rows = db_rows(server.db, "select reference, mailbox, service, origin, channel, subject, body, contact_email,"
+                              " due_date, status from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
+    assert len(rows) == 1
+    t = rows[0]
+    assert t["reference"].startswith("MSG-")
+    assert {k: v for k, v in t.items() if k not in ("reference", "body")} == {
+        "mailbox": "armes", "service": "bureau des polices administratives (armes)", "origin": "phone",
+        "channel": "phone", "subject": "Message vocal laissé par téléphone le 10/07/2026 10:00",
+        "contact_email": None, "due_date": "2026-07-20", "status": "open"}
+    assert t["body"] == (
+        f"Message vocal laissé sur le serveur vocal de la préfecture (appel {call.call_sid}).\n"
+        "Parcours dans le menu : Armes (SIA)\n"
+        "Numéro de l'appelant (masqué) : [téléphone]\n"
+        f"Enregistrement (12 secondes) : urn:simulated-recording:{rsid}")
+    assert "06 12 34 56 78" not in t["body"]
+    for _ in range(100):  # delivered to the service's functional mailbox in the background
+        delivered = [m for m in smtp.to("pref-armes@cantal.gouv.fr") if t["reference"] in m["Subject"]]
+        if delivered:
+            break
+        time.sleep(0.1)
+    assert len(delivered) == 1
+    assert delivered[0]["Subject"] == f"[{t['reference']}] Message vocal laissé par téléphone le 10/07/2026 10:00"
+
+
 def test_no_message_recorded_goes_back_to_the_main_menu(phone):
     call = phone()
     call.start()
@@ -357,3 +398,91 @@ def test_the_call_state_survives_a_restart(server, phone, tmp_path):
         stop(second)
     row = call_row(server, call)
     assert (json.loads(row["path"]), row["step"], row["outcome"]) == (["root", "titres_ants", "carte_grise"], 2, "answered")
+
+
+# ---- the PAN offer by phone (key 4 after the PAN leaf) -------------------------------------
+
+PAN_NOW = "2026-05-04T10:00"  # a Monday: nothing left today after the 2 hours' notice
+SLOTS = [
+    "Voici les prochains créneaux libres au point d'accueil numérique.",
+    "Le mardi 5 mai, à 9 heures, point d'accueil numérique de la préfecture (Aurillac) : tapez 1.",
+    "Le mardi 5 mai, à 9 heures, point d'accueil numérique de la sous-préfecture de Saint-Flour : tapez 2.",
+    "Le mardi 5 mai, à 9 heures 30, point d'accueil numérique de la préfecture (Aurillac) : tapez 3.",
+    "Pour réécouter, tapez étoile.",
+    "Pour revenir au menu précédent, tapez dièse.",
+    "Pour revenir au menu principal, tapez 0.",
+]
+CONFIRM_SAINT_FLOUR = [
+    "Vous avez choisi le mardi 5 mai, à 9 heures, point d'accueil numérique de la sous-préfecture de Saint-Flour. "
+    "Pour confirmer ce rendez-vous, tapez 1. Rien n'est réservé sans votre confirmation.",
+    "Pour revenir au menu précédent, tapez dièse.",
+    "Pour revenir au menu principal, tapez 0.",
+]
+
+
+def phone_bookings(server, call):
+    return db_rows(server.db, "select reference, site, slot_start, reason, channel, contact_kind, contact, status"
+                              " from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"])
+
+
+def test_pan_leaf_offers_the_next_slots_and_books_only_after_confirmation(server, phone):
+    call = phone(now=PAN_NOW, caller="+33612345678")
+    call.start()
+    leaf = call.press("4")
+    assert leaf.node == "rdv_pan"
+    assert "Pour le prochain créneau disponible, tapez 4." in leaf.says
+    assert call.press("4").says == SLOTS
+    assert phone_bookings(server, call) == []
+    assert call.press("2").says == CONFIRM_SAINT_FLOUR
+    assert phone_bookings(server, call) == []  # nothing booked before the confirmation
+    assert call.press("#").says == SLOTS
+    assert call.press("2").says == CONFIRM_SAINT_FLOUR
+    confirm_action = call.last.gather["action"]
+    done = call.press("1")
+    rows = phone_bookings(server, call)
+    assert len(rows) == 1
+    ref = rows[0].pop("reference")
+    assert rows[0] == {"site": "saint-flour", "slot_start": "2026-05-05T09:00", "reason": "autre", "channel": "phone",
+                       "contact_kind": "caller", "contact": "[téléphone]", "status": "booked"}
+    words = ["zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf"]
+    digits = ", ".join(words[int(d)] for d in ref if d.isdigit())
+    assert done.says == [
+        "Votre rendez-vous est confirmé le mardi 5 mai, à 9 heures, point d'accueil numérique de la sous-préfecture "
+        f"de Saint-Flour. Notez votre référence : {digits}. Je répète : {digits}.",
+        "Merci de votre appel. Au revoir.",
+    ]
+    assert done.hangup
+    # Twilio replays the confirmation: same answer, still one booking.
+    status, body = call.request(confirm_action, call._params({"Digits": "1", "CallStatus": "in-progress"}))
+    assert status == 200 and body == done.xml
+    assert len(phone_bookings(server, call)) == 1
+
+
+def test_pan_slot_taken_meanwhile_offers_the_next_ones(server, phone):
+    from datetime import datetime
+
+    from bot import config, pan
+    from bot.store import Store
+
+    call = phone(now="2026-05-11T10:00", caller="+33612345679")  # Monday of the next week
+    call.start()
+    call.press("4")
+    slots = call.press("4").says
+    assert slots[1] == "Le mardi 12 mai, à 9 heures, point d'accueil numérique de la préfecture (Aurillac) : tapez 1."
+    call.press("1")
+    store = Store(server.db)
+    try:  # someone else takes the slot between the offer and the confirmation
+        pan.book(store, config.load_prefecture("cantal"), "aurillac", "2026-05-12T09:00", "autre",
+                 email="autre@exemple.fr", now=datetime(2026, 5, 11, 10, 0))
+    finally:
+        store.close()
+    again = call.press("1")
+    assert again.says[:3] == [
+        "Désolé, ce créneau vient d'être pris.",
+        "Voici les prochains créneaux libres au point d'accueil numérique.",
+        "Le mardi 12 mai, à 9 heures, point d'accueil numérique de la sous-préfecture de Saint-Flour : tapez 1.",
+    ]
+    assert phone_bookings(server, call) == []
+    call.press("0")
+    call.hangup()
+    assert phone_bookings(server, call) == []

@@ -64,3 +64,13 @@ def test_every_phone_leaf_is_a_chat_answer(server, walked):
         payload = "/navigate" + json.dumps({"node": node_id}, separators=(",", ":"))
         answer = server.say(f"parity-{node_id}", payload)
         assert answer[0]["text"] == render(node.screen_text, pref, {"referral": ""}), node_id
+
+
+def test_every_pan_leaf_offers_the_next_slot_by_keypad_and_no_other_leaf_does(walked):
+    tree = load_tree()
+    offer = "Pour le prochain créneau disponible, tapez 4."
+    pan_leaves = sorted(n for n in walked if tree.node(n).destination == "pan_rdv")
+    assert pan_leaves == sorted(leaf.id for leaf in tree.leaves() if leaf.destination == "pan_rdv")
+    assert "rdv_pan" in pan_leaves
+    for node_id, (keys, says) in walked.items():
+        assert (offer in says) == (node_id in pan_leaves), node_id

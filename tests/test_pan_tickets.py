@@ -342,7 +342,8 @@ def test_without_smtp_host_tickets_stay_pending(store):
 
 def test_every_text_renders_for_every_prefecture():
     sample = dict(site="x", address="x", when="x", reference="x", digits="x", key="1", days="1", max="1",
-                  length="1", service="x", due="x", created="x", email="x", subject="x")
+                  length="1", service="x", due="x", created="x", email="x", subject="x",
+                  call_sid="x", path="x", caller="x", url="x", seconds="1")
     for pid in config.available():
         pref = config.load_prefecture(pid)
         for path in texts.all_texts():

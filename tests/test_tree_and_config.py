@@ -239,6 +239,10 @@ def test_phone_keys_are_single_and_distinct(tmp_path):
     with pytest.raises(TreeError) as err:
         load_tree(path)
     assert err.value.where == "phone.number_key"
+    path = tree_variant(tmp_path, lambda d: d["phone"].update(pan_key="3"))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert (err.value.where, err.value.problem) == ("phone.pan_key", "key '3' already used by 'number_key'")
 
 
 def test_a_child_of_a_leaf_cannot_take_a_key_of_the_leaf_actions(tmp_path):

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import secrets
+from datetime import date
 from functools import lru_cache
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlencode
@@ -34,6 +35,8 @@ COOKIE = "aiguillage_console"
 LOGIN_COOKIE = "aiguillage_console_login"  # double-submit CSRF token of the login form
 ITEM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_NOTE = 2000
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+REFERENCE_RE = re.compile(r"^(PAN|MSG)-\d{4}-\d{4}$")
 DESTINATIONS = {
     "ants_3400": "ANTS (site et ligne d'assistance)", "ccc_0806": "Centre de contact citoyen (ANEF)",
     "pan_rdv": "Point d'accueil numérique", "mailbox": "Boîte fonctionnelle d'un service",
@@ -65,7 +68,8 @@ def _set_cookie(resp: HTTPResponse, name: str, value: str, max_age: int | None =
 
 
 class ConsoleInput(InputChannel):
-    """Pages: /console/connexion, /console/file, /console/element/<canal>/<id>, /console/admin."""
+    """Pages: /console/connexion, /console/file, /console/element/<canal>/<id>, /console/rdv,
+    /console/messages, /console/admin."""
 
     @classmethod
     def name(cls) -> str:
@@ -227,6 +231,99 @@ class ConsoleInput(InputChannel):
             except ValueError:
                 return error(400, session, "Formulaire invalide", "La phrase choisie ne fait pas partie de cette conversation.")
             return response.redirect(f"{PREFIX}/element/{kind}/{item_id}?ok=1", status=303)
+
+        # ---- PAN appointments of the day, per site (mark no-shows) ----------------------------------
+
+        def pan_sites() -> list[dict]:
+            from bot import pan
+
+            return pan.sites(runtime.prefecture())
+
+        def rdv_page(request: Request, session: Session, day_s: str | None, site_s: str | None,
+                     message: str = "", status: int = 200) -> HTTPResponse:
+            from bot import pan
+
+            today = pan.paris_now().date()
+            try:
+                day = date.fromisoformat(day_s) if day_s and DATE_RE.match(day_s) else today
+            except ValueError:
+                day = today
+            all_sites = pan_sites()
+            ids = [s["id"] for s in all_sites]
+            chosen = [site_s] if site_s in ids else ids
+            groups = [(s, pan.bookings_for_day(store, s["id"], day)) for s in all_sites if s["id"] in chosen]
+            return page("rdv.html", status=status, session=session, day=day.isoformat(), today=today.isoformat(),
+                        site=site_s if site_s in ids else "", sites=all_sites, groups=groups,
+                        reasons=pan.reasons(runtime.prefecture()), message=message)
+
+        @bp.route("/rdv", methods=["GET"])
+        async def rdv_list(request: Request) -> HTTPResponse:
+            session, refused = guard(request)
+            if refused:
+                return refused
+            done = {"absent": "Rendez-vous marqué « absent ».", "present": "Absence annulée."}.get(request.args.get("ok") or "", "")
+            return rdv_page(request, session, request.args.get("jour"), request.args.get("site"), message=done)
+
+        @bp.route("/rdv/absence", methods=["POST"])
+        async def rdv_no_show(request: Request) -> HTTPResponse:
+            from bot import pan
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            form = request.form
+            reference = (form.get("reference") or "").strip().upper()
+            value = form.get("absent")
+            day_s, site_s = form.get("jour") or "", form.get("site") or ""
+            if not REFERENCE_RE.match(reference) or value not in ("1", "0") \
+                    or (day_s and not DATE_RE.match(day_s)) or (site_s and site_s not in [s["id"] for s in pan_sites()]):
+                return error(400, session, "Formulaire invalide", "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.")
+            booking = pan.mark_no_show(store, reference, value == "1")
+            if booking is None:
+                return not_found(session)
+            Queue(store, runtime.tree()).audit(session.name, "no_show" if value == "1" else "no_show_undo", "pan", reference,
+                                               detail={"site": booking["site"], "slot": booking["slot_start"]})
+            back = {"jour": day_s or booking["slot_start"][:10], "site": site_s, "ok": "absent" if value == "1" else "present"}
+            return response.redirect(f"{PREFIX}/rdv?" + urlencode({k: v for k, v in back.items() if v}), status=303)
+
+        # ---- service-mailbox tickets (mark answered) and e-mail delivery failures ------------------
+
+        @bp.route("/messages", methods=["GET"])
+        async def tickets_list(request: Request) -> HTTPResponse:
+            from bot import tickets
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            pref = runtime.prefecture()
+            boxes = pref.get("mailboxes") or {}
+            by_service = tickets.tickets_by_service(store)
+            groups = [(mid, (boxes.get(mid) or {}).get("service") or rows[0]["service"], rows)
+                      for mid, rows in sorted(by_service.items(), key=lambda kv: (not any(t["overdue"] for t in kv[1]), kv[0]))]
+            ok = request.args.get("ok") or ""
+            message = f"Message {ok} marqué comme répondu." if REFERENCE_RE.match(ok) else ""
+            return page("messages.html", session=session, groups=groups, failures=tickets.delivery_failures(store),
+                        today=tickets.paris_now().date().isoformat(), message=message)
+
+        @bp.route("/messages/repondu", methods=["POST"])
+        async def ticket_answered(request: Request) -> HTTPResponse:
+            from bot import tickets
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            reference = (request.form.get("reference") or "").strip().upper()
+            if not REFERENCE_RE.match(reference):
+                return error(400, session, "Formulaire invalide", "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.")
+            before = tickets.get_ticket(store, reference)
+            if before is None:
+                return not_found(session)
+            ticket = tickets.mark_answered(store, reference)
+            if before["status"] != "answered":
+                Queue(store, runtime.tree()).audit(session.name, "ticket_answered", "ticket", reference,
+                                                   detail={"mailbox": ticket["mailbox"],
+                                                           "working_days": ticket["answer_working_days"]})
+            return response.redirect(f"{PREFIX}/messages?" + urlencode({"ok": reference}), status=303)
 
         @bp.route("/admin", methods=["GET"])
         async def admin_page(request: Request) -> HTTPResponse:
