@@ -114,3 +114,35 @@ def test_no_script_runs_from_user_text_in_the_console(browser, server, e2e_admin
     assert pg.locator("#transcript script, #transcript img, #transcript svg, #transcript iframe").count() == 0
     assert [p for p in pg.problems if p.startswith("dialog")] == []
     pg.context.close()
+
+
+def test_the_console_works_with_the_keyboard_alone(browser, server, e2e_admin):
+    """Login, reach an item of the queue and log out with Tab and Enter only; every field has a label."""
+    pg = new_page(browser, server, "/console/")
+    expect(pg.locator("h1")).to_have_text("Connexion à la console des agents")
+    for field in ("identifiant", "mot_de_passe"):
+        expect(pg.locator(f"label[for={field}]")).to_have_count(1)
+    pg.keyboard.type(e2e_admin[0])  # the name field has the focus on arrival (autofocus)
+    pg.keyboard.press("Tab")
+    pg.keyboard.type(e2e_admin[1])
+    pg.keyboard.press("Enter")
+    expect(pg.locator("h1")).to_have_text("File des demandes non résolues")
+    for select in pg.locator("main select, main input:not([type=hidden])").all():
+        field_id = select.get_attribute("id")
+        assert field_id and pg.locator(f"label[for='{field_id}']").count() == 1, field_id
+    # Tab through the page: every focused element is visible and some element shows a focus style.
+    seen = []
+    for _ in range(60):
+        pg.keyboard.press("Tab")
+        info = pg.evaluate("""() => { const e = document.activeElement;
+            const s = getComputedStyle(e); return [e.tagName, e.textContent.trim().slice(0, 40),
+            s.outlineStyle !== 'none' || s.boxShadow !== 'none'] }""")
+        seen.append(info)
+        if info[1] == "Se déconnecter":
+            break
+    assert any(text == "Se déconnecter" for _, text, _ in seen), seen
+    assert all(tag in ("A", "BUTTON", "INPUT", "SELECT", "TEXTAREA", "SUMMARY") for tag, _, _ in seen), seen
+    assert all(focused for tag, _, focused in seen if tag in ("BUTTON", "INPUT", "SELECT")), seen
+    pg.keyboard.press("Enter")
+    expect(pg.locator("h1")).to_have_text("Connexion à la console des agents")
+    assert pg.problems == []

@@ -355,6 +355,8 @@ class ConsoleInput(InputChannel):
 
         @bp.route("/<rest:path>", methods=["GET", "POST"])
         async def unknown(request: Request, rest: str) -> HTTPResponse:
+            if request.method == "GET" and not rest.strip("/"):  # "/console/", the URL `make run` prints
+                return response.redirect(f"{PREFIX}/file", status=303)
             session, refused = guard(request)
             if refused:
                 return refused
