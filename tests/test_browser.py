@@ -1,21 +1,6 @@
 """The chat page in real headless Chromium (Debian's chromium), driven by Playwright."""
-import shutil
-
 import pytest
-from playwright.sync_api import expect, sync_playwright
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
+from playwright.sync_api import expect
 
 @pytest.fixture
 def page(browser, server):

@@ -8,22 +8,13 @@ import subprocess
 import uuid
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from conftest import ROOT
-from test_browser import ARGS, CHROMIUM
 from test_console import OWASP, cli
 
 E2E_ADMIN = ("e2e-admin", "e2e-admin-pass-1")
 QUESTION = "zorglub troque sa guimbarde"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
