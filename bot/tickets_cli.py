@@ -1,4 +1,4 @@
-"""`python -m bot tickets retry|purge|failures` (registered by bot/cli.py)."""
+"""`python -m bot tickets retry|purge|failures|paper` (registered by bot/cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -18,6 +18,8 @@ def cmd_tickets(args: argparse.Namespace) -> int:
             result = mailer.deliver_pending(store, settings)
             print(json.dumps(result, ensure_ascii=False))
             return 0 if result["failed"] == 0 else 1
+        if args.action == "paper":
+            return _paper(args, store)
         if args.action == "purge":
             pref = config_mod.load_prefecture(args.prefecture)
             print(json.dumps(tickets.purge(store, pref), ensure_ascii=False))
@@ -29,9 +31,43 @@ def cmd_tickets(args: argparse.Namespace) -> int:
         store.close()
 
 
+def _paper(args: argparse.Namespace, store) -> int:
+    """Register a letter received by post: a ticket due in the paper commitment (working days)."""
+    import sys
+    from datetime import date, datetime, time
+
+    from bot import config as config_mod, tickets
+
+    pref = config_mod.load_prefecture(args.prefecture)
+    if not args.service or not args.subject:
+        print("Indiquez le service (--service) et l'objet (--subject) du courrier ; le texte est lu sur l'entrée standard.",
+              file=sys.stderr)
+        return 2
+    try:
+        received = date.fromisoformat(args.received) if args.received else None
+    except ValueError:
+        print(f"Date de réception invalide : {args.received!r} (attendu : AAAA-MM-JJ).", file=sys.stderr)
+        return 2
+    body = sys.stdin.read()
+    try:
+        ticket = tickets.create_ticket(
+            store, pref, args.service, args.subject, body, args.email or None, origin="paper", channel="courrier",
+            now=datetime.combine(received, time(9, 0)) if received else None)
+    except tickets.TicketError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(json.dumps({k: ticket[k] for k in ("reference", "service", "origin", "due_date")}, ensure_ascii=False))
+    return 0
+
+
 def add_parsers(sub) -> None:
     p = sub.add_parser("tickets", help="e-mails of tickets and bookings: retry delivery, purge personal data")
-    p.add_argument("action", choices=["retry", "purge", "failures"],
+    p.add_argument("action", choices=["retry", "purge", "failures", "paper"],
                    help="retry: send what waits in the outbox; purge: erase personal data past the retention;"
-                        " failures: list e-mails not delivered yet")
+                        " failures: list e-mails not delivered yet; paper: register a letter received by post"
+                        " (text on stdin), due in the paper commitment")
+    p.add_argument("--service", help="paper: the mailbox id of the service (prefectures/*.yml `mailboxes`)")
+    p.add_argument("--subject", help="paper: the subject of the letter")
+    p.add_argument("--received", help="paper: date of receipt, YYYY-MM-DD (default: today)")
+    p.add_argument("--email", help="paper: the sender's e-mail, if the letter gives one (for the answer)")
     p.set_defaults(func=cmd_tickets)

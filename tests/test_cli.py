@@ -1,5 +1,6 @@
 """The command line: `python -m bot route | eval | check`, run as a user runs it."""
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -104,3 +105,22 @@ def test_evaluate_computes_per_topic_scores():
     assert report["per_topic"]["armes"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
     assert report["per_topic"]["rdv_pan"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "support": 1}
     assert report["confusions"] == [{"expected": "armes", "got": "rdv_pan", "count": 1}]
+
+
+def test_a_paper_letter_becomes_a_ticket_due_in_ten_working_days(python, tmp_path):
+    env_db = dict(os.environ, AIGUILLAGE_DB=str(tmp_path / "paper.db"))
+    letter = "Madame, Monsieur, je n'ai pas reçu de réponse à ma demande d'autorisation de détention.\n"
+    out = subprocess.run([python, "-m", "bot", "tickets", "paper", "--service", "armes", "--subject",
+                          "Autorisation de détention", "--received", "2026-07-10"], cwd=ROOT, input=letter,
+                         capture_output=True, text=True, timeout=120, env=env_db)
+    assert out.returncode == 0, out.stderr
+    ticket = json.loads(out.stdout)
+    # Friday 10 July 2026 + 10 working days, 14 July being a public holiday
+    assert (ticket["service"], ticket["origin"], ticket["due_date"]) == (
+        "bureau des polices administratives (armes)", "paper", "2026-07-27")
+    assert ticket["reference"].startswith("MSG-")
+    bad = subprocess.run([python, "-m", "bot", "tickets", "paper", "--service", "armes", "--subject", "x",
+                          "--received", "10/07/2026"], cwd=ROOT, input="x", capture_output=True, text=True,
+                         timeout=120, env=env_db)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "Date de réception invalide : '10/07/2026' (attendu : AAAA-MM-JJ)."
