@@ -1,4 +1,4 @@
-"""A documented performance patch to Rasa 3.6, applied when the chat channel is registered.
+"""Documented performance patches to Rasa 3.6, applied when the chat channel is registered.
 
 `RemoteAction._validate_action_result` calls `jsonschema.validate(result, schema)` on every
 custom action call, and `jsonschema.validate` checks the schema itself against the JSON Schema
@@ -6,6 +6,8 @@ meta-schema each time before validating. In a profile of the chat server under l
 docs/pipeline.md) that schema check was about half of the server's time per turn. The patch
 compiles the validator once from the very same schema: a valid response is accepted at once; an
 invalid one goes through Rasa's own method, which raises its usual error and message.
+
+The second patch keeps the event class found for each event type name (see _cache_event_types).
 """
 from __future__ import annotations
 
@@ -33,4 +35,27 @@ def apply() -> None:
         return original(self, result)  # invalid: Rasa's own code raises its error and message
 
     rasa_action.RemoteAction._validate_action_result = _validate_action_result
+    _cache_event_types()
     _APPLIED = True
+
+
+def _cache_event_types() -> None:
+    """`Event.resolve_by_type` walks every subclass of Event for each event read back from the
+    tracker store (all the events of the session, at every turn). The same answer for the same
+    type name is kept in a dict; unknown names still go through Rasa's method (its error or
+    default)."""
+    from rasa.shared.core.events import Event
+
+    original = Event.resolve_by_type
+    found: dict[str, type] = {}
+
+    def resolve_by_type(type_name: str, default: Any = None) -> Any:
+        cls = found.get(type_name)
+        if cls is not None:
+            return cls
+        cls = original(type_name, default)
+        if cls is not None and cls is not default:
+            found[type_name] = cls
+        return cls
+
+    Event.resolve_by_type = staticmethod(resolve_by_type)

@@ -42,3 +42,20 @@ def test_action_response_validation_patch_keeps_rasa_behaviour():
     with pytest.raises(jsonschema.ValidationError) as err:
         action._validate_action_result({"events": "not a list"})
     assert "Failed to validate Action server response from API" in err.value.message
+
+
+def test_event_type_cache_keeps_rasa_answers_and_errors():
+    import pytest
+    from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
+
+    from bot import rasa_patches
+
+    rasa_patches.apply()
+    assert Event.resolve_by_type("user") is UserUttered
+    assert Event.resolve_by_type("user") is UserUttered  # from the cache
+    assert Event.resolve_by_type("slot") is SlotSet
+    assert Event.resolve_by_type("action") is ActionExecuted
+    assert Event.resolve_by_type("no_such_event", default=SlotSet) is SlotSet
+    assert Event.resolve_by_type("topic") is None
+    with pytest.raises(ValueError, match="Unknown event name 'no_such_event'"):
+        Event.resolve_by_type("no_such_event")
