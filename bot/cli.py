@@ -8,6 +8,7 @@
   agents add|list|disable   console accounts (bot/console/cli.py)
   review export|retrain     teach the bot from the agents' reviews, with an accuracy gate
   bench [--quick|--smoke]   the benchmark suite (bench/suite.py): docs/benchmarks.md and .json
+  indicators --from D --to D [--json]   quality indicators of a period (bot/indicators.py)
 """
 from __future__ import annotations
 
@@ -163,6 +164,29 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_indicators(args: argparse.Namespace) -> int:
+    from bot import indicators
+    from bot.store import Store
+
+    try:
+        start, end = indicators.parse_period(args.start, args.end)
+    except indicators.PeriodError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return 2
+    pref = config_mod.current(args.prefecture)
+    store = Store()
+    try:
+        result = indicators.compute(store, pref, start, end)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"prefecture": pref.id, "from": start.isoformat(), "to": end.isoformat(),
+                          "indicators": result}, ensure_ascii=False, indent=2))
+    else:
+        print(indicators.format_table(result, pref.get("prefecture.name"), start, end))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Aiguillage command line")
     parser.add_argument("--prefecture", help="préfecture id (default: $PREFECTURE or cantal)")
@@ -184,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.console.cli import add_parsers as add_console_parsers
 
     add_console_parsers(sub)
+    p = sub.add_parser("indicators", help="quality indicators of a period (chat, phone, tickets, PAN)")
+    p.add_argument("--from", dest="start", required=True, help="first day, AAAA-MM-JJ")
+    p.add_argument("--to", dest="end", required=True, help="last day, AAAA-MM-JJ")
+    p.add_argument("--json", action="store_true", help="print the indicators as JSON")
+    p.set_defaults(func=cmd_indicators)
     p = sub.add_parser("bench", help="benchmark suite: chat, phone, NLU, store; ours against stock (bench/suite.py)")
     _bench_suite().add_arguments(p)
     p.set_defaults(func=lambda a: _bench_suite().cmd_bench(a))
