@@ -21,6 +21,8 @@ from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from bot.store import fetch_dict, fetch_dicts
+
 logger = logging.getLogger(__name__)
 
 # Kinds whose recipient is the user: their address and text are erased once sent.
@@ -123,8 +125,7 @@ def deliver_pending(store, settings: "SmtpSettings | None | str" = "env", limit:
     for row_id in ids:
         if not _claim(conn, row_id):
             continue
-        cur = conn.execute("select * from outbox where id = ?", [row_id])
-        row = dict(zip([c[0] for c in cur.description], cur.fetchone()))
+        row = fetch_dict(conn, "select * from outbox where id = ?", [row_id])
         try:
             send(settings, build_message(settings, row))
         except (smtplib.SMTPException, OSError, socket.timeout, ValueError) as exc:
@@ -165,10 +166,9 @@ def _after(conn, row: dict, status: str, error: str | None) -> None:
 
 def failures(store) -> list[dict]:
     """E-mails that could not be delivered yet (for the console): no body, no user address."""
-    cur = store.db.conn.execute(
+    return fetch_dicts(
+        store.db.conn,
         "select o.id, o.kind, o.ticket_id, o.booking_id, o.status, o.attempts, o.last_error, o.created_at,"
         " o.updated_at, t.reference as ticket_reference, t.mailbox, t.service from outbox o"
         " left join tickets t on t.id = o.ticket_id where o.status in ('failed', 'pending', 'sending')"
-        " order by o.id")
-    cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
+        " order by o.id", [])

@@ -26,6 +26,7 @@ import holidays
 import phonenumbers
 
 from bot import mailer, texts
+from bot.store import fetch_dict, fetch_dicts
 from bot.config import DAYS, Prefecture
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -193,14 +194,8 @@ def new_reference(prefix: str) -> str:
     return f"{prefix}-{digits[:4]}-{digits[4:]}"
 
 
-def _row(conn, sql: str, args: list) -> dict | None:
-    cur = conn.execute(sql, args)
-    row = cur.fetchone()
-    return dict(zip([c[0] for c in cur.description], row)) if row else None
-
-
 def get_booking(store, reference: str) -> dict | None:
-    return _row(store.db.conn, "select * from pan_bookings where reference = ?", [(reference or "").strip().upper()])
+    return fetch_dict(store.db.conn, "select * from pan_bookings where reference = ?", [(reference or "").strip().upper()])
 
 
 def book(store, pref: Prefecture, site_id: str, slot_start: str, reason: str, *,
@@ -234,7 +229,7 @@ def book(store, pref: Prefecture, site_id: str, slot_start: str, reason: str, *,
     conn.execute("begin immediate")
     try:
         if idempotency_key:
-            existing = _row(conn, "select * from pan_bookings where idempotency_key = ?", [idempotency_key])
+            existing = fetch_dict(conn, "select * from pan_bookings where idempotency_key = ?", [idempotency_key])
             if existing:
                 conn.execute("commit")
                 return existing | {"created": False}
@@ -259,7 +254,7 @@ def book(store, pref: Prefecture, site_id: str, slot_start: str, reason: str, *,
                     raise BookingError("slot_taken", pref) from None
         else:  # pragma: no cover - 5 collisions of 8 random digits
             raise RuntimeError("could not draw a booking reference")
-        booking = _row(conn, "select * from pan_bookings where id = ?", [cur.lastrowid])
+        booking = fetch_dict(conn, "select * from pan_bookings where id = ?", [cur.lastrowid])
         if contact_kind == "email":
             mailer.queue(conn, "booking_confirmation", contact, texts.say(
                 "pan.email_subject", pref, when=say_when(slot.start), reference=reference),
@@ -348,12 +343,11 @@ def ics(pref: Prefecture, booking: dict) -> str:
 def bookings_for_day(store, site_id: str, day: date | str) -> list[dict]:
     """A site's bookings of one day (cancelled ones included, last), in time order."""
     day = day.isoformat() if isinstance(day, date) else str(day)
-    cur = store.db.conn.execute(
+    return fetch_dicts(
+        store.db.conn,
         "select id, reference, site, slot_start, slot_end, seat, reason, channel, contact_kind, contact, status,"
         " created_at, cancelled_at, no_show_at from pan_bookings where site = ? and substr(slot_start, 1, 10) = ?"
         " order by status = 'cancelled', slot_start, seat", [site_id, day])
-    cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
 def mark_no_show(store, reference: str, no_show: bool = True) -> dict | None:

@@ -15,6 +15,7 @@ import sqlite3
 from datetime import date, datetime, timedelta, timezone
 
 from bot import mailer, texts
+from bot.store import fetch_dict, fetch_dicts
 from bot.config import Prefecture
 from bot.pan import BookingError, is_holiday, naive, new_reference, paris_now, validate_email
 
@@ -69,14 +70,8 @@ def mailbox(pref: Prefecture, mailbox_id: str) -> dict:
     return boxes[mailbox_id]
 
 
-def _row(conn, sql: str, args: list) -> dict | None:
-    cur = conn.execute(sql, args)
-    row = cur.fetchone()
-    return dict(zip([c[0] for c in cur.description], row)) if row else None
-
-
 def get_ticket(store, reference: str) -> dict | None:
-    return _row(store.db.conn, "select * from tickets where reference = ?", [(reference or "").strip().upper()])
+    return fetch_dict(store.db.conn, "select * from tickets where reference = ?", [(reference or "").strip().upper()])
 
 
 def validate(pref: Prefecture, mailbox_id: str, subject: str, body: str, email: str | None) -> tuple[str, str, str | None]:
@@ -117,7 +112,7 @@ def create_ticket(store, pref: Prefecture, mailbox_id: str, subject: str, body: 
     conn.execute("begin immediate")
     try:
         if idempotency_key:
-            existing = _row(conn, "select * from tickets where idempotency_key = ?", [idempotency_key])
+            existing = fetch_dict(conn, "select * from tickets where idempotency_key = ?", [idempotency_key])
             if existing:
                 conn.execute("commit")
                 return existing | {"created": False}
@@ -137,7 +132,7 @@ def create_ticket(store, pref: Prefecture, mailbox_id: str, subject: str, body: 
                     raise
         else:  # pragma: no cover
             raise RuntimeError("could not draw a ticket reference")
-        ticket = _row(conn, "select * from tickets where id = ?", [cur.lastrowid])
+        ticket = fetch_dict(conn, "select * from tickets where id = ?", [cur.lastrowid])
         lines = [
             texts.say("tickets.service_intro", pref, created=received.strftime("%d/%m/%Y %H:%M"), due=say_date(due)),
             texts.say("tickets.service_reply_to", pref, email=email) if email else texts.say("tickets.service_no_email", pref),
@@ -172,14 +167,13 @@ def tickets_by_service(store, today: date | None = None, include_answered: bool 
     """Tickets per mailbox, overdue first then by due date; each with `overdue` (bool)."""
     today = today or paris_now().date()
     where = "" if include_answered else "where status = 'open'"
-    cur = store.db.conn.execute(
+    rows = fetch_dicts(
+        store.db.conn,
         "select id, reference, mailbox, service, origin, channel, subject, contact_email, created_at, due_date,"
         f" status, delivery_status, delivery_attempts, last_error, answered_at, answer_working_days from tickets {where}"
-        " order by due_date, id")
-    cols = [c[0] for c in cur.description]
+        " order by due_date, id", [])
     out: dict[str, list[dict]] = {}
-    for r in cur.fetchall():
-        row = dict(zip(cols, r))
+    for row in rows:
         row["overdue"] = row["status"] == "open" and row["due_date"] < today.isoformat()
         out.setdefault(row["mailbox"], []).append(row)
     for rows in out.values():

@@ -156,9 +156,7 @@ class ConsoleInput(InputChannel):
                 suite = PREFIX + "/file"
             resp = response.redirect(suite, status=303)
             _set_cookie(resp, COOKIE, token)
-            resp.cookies[LOGIN_COOKIE] = ""
-            resp.cookies[LOGIN_COOKIE]["path"] = PREFIX
-            resp.cookies[LOGIN_COOKIE]["max-age"] = 0
+            _set_cookie(resp, LOGIN_COOKIE, "", max_age=0)
             return resp
 
         @bp.route("/deconnexion", methods=["POST"])
@@ -169,9 +167,7 @@ class ConsoleInput(InputChannel):
             accounts.close_session(request.cookies.get(COOKIE))
             Queue(store, runtime.tree()).audit(session.name, "logout")
             resp = response.redirect(f"{PREFIX}/connexion", status=303)
-            resp.cookies[COOKIE] = ""
-            resp.cookies[COOKIE]["path"] = PREFIX
-            resp.cookies[COOKIE]["max-age"] = 0
+            _set_cookie(resp, COOKIE, "", max_age=0)
             return resp
 
         @bp.route("/file", methods=["GET"])
