@@ -17,6 +17,7 @@ import sqlite_utils
 from bot.config import ROOT
 from bot.masking import mask
 from bot.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
+from bot.schema_quality import m005_quality as _m005_quality
 
 DEFAULT_DB = ROOT / "var" / "aiguillage.db"
 
@@ -115,6 +116,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("002_calls_and_voicemails", _m002_calls_and_voicemails),
     ("003_console", _m003_console),
     ("004_pan_and_tickets", _m004_pan_and_tickets),
+    ("005_quality", _m005_quality),
 ]
 
 

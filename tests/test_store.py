@@ -89,3 +89,19 @@ def test_call_state_is_read_back_after_a_reopen(tmp_path):
     assert calls2.add_voicemail("CA1", "RE1", "armes", "service", "urn:x", 10)
     assert not calls2.add_voicemail("CA1", "RE1", "armes", "service", "urn:x", 10)
     assert len(calls2.voicemails("CA1")) == 1
+
+
+def test_migration_005_adds_feedback_and_the_demo_mark_to_every_traffic_table(tmp_path):
+    store = Store(tmp_path / "q.db")
+    assert [n for n, _ in MIGRATIONS][-1] == "005_quality"
+    for table in ("conversations", "calls", "tickets", "pan_bookings", "feedback"):
+        assert store.db[table].columns_dict["demo"] is int
+    store.record_turn("c1", "web", "bonjour", "hours", 0.9, "answer", "hours", "answer", True, 0, "cantal")
+    assert store.conversation("c1")["demo"] == 0  # real traffic unless the demo generator marks it
+    store.db.execute("insert into feedback (kind, item_id, prefecture, useful, created_at, updated_at)"
+                     " values ('chat', 'c1', 'cantal', 1, 'x', 'x')")
+    import sqlite3
+    import pytest
+    with pytest.raises(sqlite3.IntegrityError):  # one rating per conversation: a new one must replace it
+        store.db.execute("insert into feedback (kind, item_id, prefecture, useful, created_at, updated_at)"
+                         " values ('chat', 'c1', 'cantal', 0, 'x', 'x')")
