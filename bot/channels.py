@@ -3,6 +3,9 @@
 - WebChatInput (`/chat/`): the préfecture's chat page and its JSON webhook. Text is cleaned,
   cut to the tree's maximum length and masked BEFORE Rasa sees it, so nothing personal reaches
   the tracker store, the logs or our store. Bad requests get a 4xx with a French reason.
+  When a message got a routed answer (a leaf with a destination), the webhook adds one message
+  `{"custom": {"answer": {"topic", "destination"}}}`: the page then offers the rating, posted to
+  POST /chat/feedback (bot/feedback.py).
 - ActionsInput (`/webhooks/actions/webhook`): the Rasa action-server protocol served in the same
   process, so one `rasa run` serves chat, actions (and later the phone). endpoints.yml points
   the action endpoint here.
@@ -11,8 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
@@ -43,6 +48,74 @@ def _security_headers(resp: HTTPResponse) -> HTTPResponse:
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Referrer-Policy"] = "no-referrer"
     return resp
+
+
+def refuse_cross_site(request: Request) -> HTTPResponse | None:
+    """For a same-origin JSON API that changes state: a 415 unless the body is declared JSON (a
+    cross-site form cannot send that without a CORS preflight, which we never grant), a 403 when the
+    browser says the request comes from another site (Origin, Sec-Fetch-Site). None when accepted."""
+    ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        return _security_headers(_error(415, "La requête doit être envoyée en JSON (Content-Type: application/json)."))
+    refused = _error(403, "Requête refusée : elle ne vient pas de la page de l'assistant.")
+    if (request.headers.get("sec-fetch-site") or "same-origin") not in ("same-origin", "none"):
+        return _security_headers(refused)
+    origin = request.headers.get("origin")
+    if origin is not None:
+        allowed = {(request.headers.get("host") or "").lower()}
+        public = os.environ.get("PUBLIC_BASE_URL")
+        if public:
+            allowed.add(urlsplit(public).netloc.lower())
+        if urlsplit(origin).netloc.lower() not in allowed:
+            return _security_headers(refused)
+    return None
+
+
+def json_object(body: bytes, max_bytes: int = 64_000) -> dict:
+    """The request body as a JSON object; ValueError with a French message otherwise."""
+    if len(body) > max_bytes:
+        raise ValueError("La requête est trop longue.")
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError("La requête doit être un objet JSON valide.") from None
+    if not isinstance(payload, dict):
+        raise ValueError("La requête doit être un objet JSON valide.")
+    return payload
+
+
+def parse_feedback_request(body: bytes) -> tuple[str, bool, str | None]:
+    """Validate a rating {sender, useful, comment?}; returns (sender, useful, comment).
+
+    Raises ValueError with a French message for the user (sent back as a 400).
+    """
+    payload = json_object(body)
+    sender, useful, comment = payload.get("sender"), payload.get("useful"), payload.get("comment")
+    if not isinstance(sender, str) or not SENDER_RE.match(sender):
+        raise ValueError("Le champ « sender » doit être un identifiant de conversation (lettres, chiffres, - et _, 64 caractères au plus).")
+    if not isinstance(useful, bool):
+        raise ValueError("Le champ « useful » doit valoir true (réponse utile) ou false (pas utile).")
+    if comment is not None and not isinstance(comment, str):
+        raise ValueError("Le champ « comment » doit être un texte.")
+    return sender, useful, comment
+
+
+def _last_turn(store, sender: str) -> dict | None:
+    from bot.store import fetch_dict
+
+    return fetch_dict(store.db.conn, "select id, topic, destination, action from turns where conversation_id = ?"
+                                     " order by id desc limit 1", [sender])
+
+
+def routed_answer(store, sender: str, before: dict | None) -> dict | None:
+    """The topic and destination of the answer just given, when this message got a routed answer
+    (a new turn, answered by a leaf other than the person): what the rating will be about."""
+    turn = _last_turn(store, sender)
+    if not turn or (before and turn["id"] == before["id"]):
+        return None
+    if turn["action"] != "answer" or not turn["destination"] or turn["destination"] == "human":
+        return None
+    return {"topic": turn["topic"], "destination": turn["destination"]}
 
 
 def parse_chat_request(body: bytes, max_chars: int) -> tuple[str, str, bool]:
@@ -111,6 +184,11 @@ class WebChatInput(InputChannel):
                 }])
             collector = CollectingOutputChannel()
             try:
+                before = _last_turn(runtime.store(), sender)
+            except Exception:  # noqa: BLE001 - the rating offer is optional, the answer is not
+                logger.exception("web chat: could not read the turns of %s", sender)
+                before = None
+            try:
                 await on_new_message(UserMessage(
                     text, collector, sender, input_channel=self.name(), metadata={"truncated": truncated},
                 ))
@@ -120,7 +198,39 @@ class WebChatInput(InputChannel):
             if not collector.messages:  # an action failed inside Rasa: never leave the user without an answer
                 logger.error("web chat: no answer produced for sender %s", sender)
                 return response.json([{"recipient_id": sender, "text": runtime.apology()}])
-            return response.json(collector.messages)
+            messages = list(collector.messages)
+            try:
+                answer = routed_answer(runtime.store(), sender, before)
+            except Exception:  # noqa: BLE001
+                logger.exception("web chat: could not read the answer of %s", sender)
+                answer = None
+            if answer:
+                messages.append({"recipient_id": sender, "custom": {"answer": answer}})
+            return response.json(messages)
+
+        @bp.route("/feedback", methods=["POST"])
+        async def feedback(request: Request) -> HTTPResponse:
+            from bot import feedback as feedback_mod
+
+            refused = refuse_cross_site(request)
+            if refused:
+                return refused
+            try:
+                sender, useful, comment = parse_feedback_request(request.body or b"")
+            except ValueError as exc:
+                return _error(400, str(exc))
+            store = runtime.store()
+            conversation = store.conversation(sender)
+            if conversation is None:
+                return _error(404, "Cette conversation est introuvable : posez d'abord une question à l'assistant.")
+            try:
+                row = feedback_mod.record(store, "chat", sender, runtime.prefecture().id, useful, comment,
+                                          topic=conversation.get("last_topic"),
+                                          destination=conversation.get("last_destination"))
+            except feedback_mod.FeedbackError as exc:
+                return _error(400, str(exc))
+            return response.json({"useful": bool(row["useful"]), "comment": row["comment"] is not None,
+                                  "message": "Merci pour votre avis."})
 
         return bp
 

@@ -8,7 +8,9 @@
   agents add|list|disable   console accounts (bot/console/cli.py)
   review export|retrain     teach the bot from the agents' reviews, with an accuracy gate
   bench [--quick|--smoke]   the benchmark suite (bench/suite.py): docs/benchmarks.md and .json
-  indicators --from D --to D [--json]   quality indicators of a period (bot/indicators.py)
+  indicators --from D --to D [--json] [--include-demo]   quality indicators of a period (bot/indicators.py)
+  report --from D --to D [--out DIR] [--no-pdf]   the users' committee report, HTML and PDF (bot/report.py)
+  demo-data [--days N] [--purge]   demo traffic through a running server's real endpoints (bot/demo.py)
 """
 from __future__ import annotations
 
@@ -176,7 +178,7 @@ def cmd_indicators(args: argparse.Namespace) -> int:
     pref = config_mod.current(args.prefecture)
     store = Store()
     try:
-        result = indicators.compute(store, pref, start, end)
+        result = indicators.compute(store, pref, start, end, include_demo=args.include_demo)
     finally:
         store.close()
     if args.json:
@@ -184,6 +186,36 @@ def cmd_indicators(args: argparse.Namespace) -> int:
                           "indicators": result}, ensure_ascii=False, indent=2))
     else:
         print(indicators.format_table(result, pref.get("prefecture.name"), start, end))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from bot import indicators, report
+    from bot.store import Store
+
+    try:
+        start, end = indicators.parse_period(args.start, args.end)
+        report.check_period(start, end)
+    except indicators.PeriodError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return 2
+    pref = config_mod.current(args.prefecture)
+    store = Store()
+    bar = tqdm(total=len(report.STEPS), desc="Rapport du comité", unit="étape", file=sys.stderr,
+               disable=args.quiet or not sys.stderr.isatty())
+    try:
+        result = report.build(store, pref, start, end, Path(args.out), include_demo=args.include_demo,
+                              pdf=not args.no_pdf, progress=bar)
+    finally:
+        bar.close()
+        store.close()
+    print(result["html"])
+    if result["pdf"]:
+        print(result["pdf"])
+    elif not args.no_pdf:
+        print(result["pdf_note"], file=sys.stderr)
     return 0
 
 
@@ -212,7 +244,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", required=True, help="first day, AAAA-MM-JJ")
     p.add_argument("--to", dest="end", required=True, help="last day, AAAA-MM-JJ")
     p.add_argument("--json", action="store_true", help="print the indicators as JSON")
+    p.add_argument("--include-demo", action="store_true", help="count the demonstration rows too (demo = 1)")
     p.set_defaults(func=cmd_indicators)
+    p = sub.add_parser("report", help="the users' committee (CLU) report of a period: HTML, and PDF with Chromium")
+    p.add_argument("--from", dest="start", required=True, help="first day, AAAA-MM-JJ")
+    p.add_argument("--to", dest="end", required=True, help="last day, AAAA-MM-JJ")
+    p.add_argument("--out", default=str(config_mod.ROOT / "var" / "rapports"), help="directory to write into")
+    p.add_argument("--include-demo", action="store_true", help="count the rows of `demo-data` too")
+    p.add_argument("--no-pdf", action="store_true", help="write the HTML file only")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--prefecture", default=argparse.SUPPRESS, help="préfecture id (default: $PREFECTURE or cantal)")
+    p.set_defaults(func=cmd_report)
+    from bot.demo import add_parser as add_demo_parser
+
+    add_demo_parser(sub)
     p = sub.add_parser("bench", help="benchmark suite: chat, phone, NLU, store; ours against stock (bench/suite.py)")
     _bench_suite().add_arguments(p)
     p.set_defaults(func=lambda a: _bench_suite().cmd_bench(a))

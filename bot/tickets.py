@@ -152,6 +152,20 @@ def create_ticket(store, pref: Prefecture, mailbox_id: str, subject: str, body: 
     return ticket | {"created": True}
 
 
+def register_paper(store, pref: Prefecture, mailbox_id: str, subject: str, body: str, email: str | None = None,
+                   received: date | None = None, today: date | None = None) -> dict:
+    """Register a letter received by post (console form, `python -m bot tickets paper`): a ticket of
+    origin `paper`, due `commitments.paper_working_days` working days after the day of receipt.
+    A receipt date in the future is refused (TicketError), like any bad input; nothing is written then."""
+    today = today or paris_now().date()
+    received = received or today
+    if received > today:
+        raise TicketError("received_in_future", pref)
+    at = None if received == paris_now().date() else datetime.combine(received, datetime.min.time()).replace(hour=9)
+    return create_ticket(store, pref, mailbox_id, subject, body, email or None, origin="paper", channel="courrier",
+                         now=at)
+
+
 def ack_lines(pref: Prefecture, ticket: dict) -> list[str]:
     due = date.fromisoformat(ticket["due_date"])
     lines = [texts.say("tickets.ack", pref, reference=ticket["reference"], service=ticket["service"], due=say_date(due))]

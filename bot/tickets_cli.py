@@ -34,7 +34,7 @@ def cmd_tickets(args: argparse.Namespace) -> int:
 def _paper(args: argparse.Namespace, store) -> int:
     """Register a letter received by post: a ticket due in the paper commitment (working days)."""
     import sys
-    from datetime import date, datetime, time
+    from datetime import date
 
     from bot import config as config_mod, tickets
 
@@ -50,9 +50,7 @@ def _paper(args: argparse.Namespace, store) -> int:
         return 2
     body = sys.stdin.read()
     try:
-        ticket = tickets.create_ticket(
-            store, pref, args.service, args.subject, body, args.email or None, origin="paper", channel="courrier",
-            now=datetime.combine(received, time(9, 0)) if received else None)
+        ticket = tickets.register_paper(store, pref, args.service, args.subject, body, args.email or None, received)
     except tickets.TicketError as exc:
         print(str(exc), file=sys.stderr)
         return 2

@@ -56,11 +56,14 @@ PHONE_TEXTS: dict[str, set[str]] = {
     "voicemail_prompt": {"key"},
     "voicemail_thanks": {"service"},
     "voicemail_empty": set(),
+    "feedback_offer": {"key"},
+    "feedback_thanks": set(),
     "goodbye": set(),
     "closing": set(),
     "apology": set(),
 }
-PHONE_KEYS = ["repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key", "pan_key"]
+PHONE_KEYS = ["repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key", "pan_key",
+              "feedback_key"]
 PHONE_SETTINGS = ["gather_timeout", "max_retries", "max_offer_retries", "record_max_length", "record_timeout", "dial_timeout"]
 KEY_CHARS = "".join(str(d) for d in range(10)) + "*#"  # keys of a phone keypad
 
@@ -294,7 +297,7 @@ def load_tree(path: Path | None = None) -> Tree:
 
 
 def leaf_action_keys(tree: Tree, node: Node) -> set[str]:
-    """The phone keys a leaf may use for its own actions (transfer, voicemail, number)."""
+    """The phone keys a leaf may use for its own actions (transfer, voicemail, number, PAN, rating)."""
     phone = tree.phone
     keys = set()
     if node.transfer:
@@ -305,7 +308,14 @@ def leaf_action_keys(tree: Tree, node: Node) -> set[str]:
         keys.add(phone["number_key"])
     if node.destination == "pan_rdv":
         keys.add(phone["pan_key"])
+    if rates_answer(node):
+        keys.add(phone["feedback_key"])
     return keys
+
+
+def rates_answer(node: Node) -> bool:
+    """Whether the phone asks "cette réponse vous a-t-elle aidé ?" after this node: every answer but the person."""
+    return node.destination is not None and node.destination != "human"
 
 
 def check_phone(tree: Tree) -> None:

@@ -95,6 +95,20 @@ class PanDesk:
         return True, booking
 
 
+class FeedbackDesk:
+    """The caller's "cette réponse m'a aidé" (bot/feedback.py): one rating per call, a replay rewrites the same row."""
+
+    def __init__(self, phone: "Phone", call_sid: str):
+        self.phone, self.call_sid = phone, call_sid
+
+    def record(self, node_id: str) -> None:
+        from bot import feedback
+
+        node = self.phone.tree.node(node_id)
+        feedback.record(self.phone.runtime.store(), "phone", self.call_sid, self.phone.pref.id, True,
+                        topic=node.topic, destination=node.destination)
+
+
 _BACKGROUND: set = set()
 
 
@@ -235,6 +249,7 @@ class IvrInput(InputChannel):
                 inp.speech = speech.strip()
             open_now = phone.open_now(request)
             inp.pan = PanDesk(phone, call_sid, hours.now(request.headers.get(hours.CLOCK_HEADER)))
+            inp.feedback = FeedbackDesk(phone, call_sid)
             twiml = phone.flow.handle(st, inp, open_now).to_xml()
             if not calls.save(st, step, twiml):
                 _, last = calls.load(call_sid)

@@ -9,7 +9,9 @@ that is not offered, speech not understood), counted in a row in `retries`:
   then max_offer_retries more misses at that offer -> goodbye with the hours (never a bare hang-up).
 After a PAN leaf, `pan_key` offers the next free slots (state pan_slots, keys 1-3), then asks for a
 confirmation (pan_confirm, key 1); only the confirmation books, through `Input.pan` (the channel's
-PanDesk), and the reference is read digit by digit.
+PanDesk), and the reference is read digit by digit. After an answer, `feedback_key` records "cette
+réponse m'a aidé" through `Input.feedback` (the channel's FeedbackDesk), once per call: the caller
+hears the thanks, then the leaf's options again (without the rating).
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ class CallState:
     pan_slots: list[dict] = field(default_factory=list)  # PAN slots offered: [{"site", "start"}]
     pan_choice: dict | None = None  # the slot the caller chose, not booked until confirmed
     pan_booking: str | None = None  # the reference booked by this call
+    rated: bool = False  # the caller said an answer helped (feedback_key); offered once per call
 
     @property
     def outcome(self) -> str | None:
@@ -76,6 +79,7 @@ class Input:
     asr_confidence: float | None = None
     decision: Decision | None = None  # the router's decision on `speech`
     pan: Any = None  # the PAN desk of this request (slots(), book(slot)); None: no booking by phone
+    feedback: Any = None  # the rating desk of this request (record(node_id)); None: not recorded
 
 
 def key_of(inp: Input) -> str:
@@ -149,7 +153,7 @@ class Flow:
         if st.state == "menu":
             return self.sp.menu_options(st.node)
         if st.state == "leaf":
-            return self.sp.leaf_options(self.tree.node(st.node), open_now)
+            return self.sp.leaf_options(self.tree.node(st.node), open_now, not st.rated)
         if st.state == "choices":
             return self.sp.choices_options(st.choices, st.back)
         if st.state == "offer":
@@ -162,7 +166,7 @@ class Flow:
 
     def render(self, st: CallState, open_now: bool, preface: list[str] = (), number_only: bool = False) -> VoiceResponse:
         if st.state == "leaf":
-            return self.sp.leaf(st.node, st.step, open_now, preface, number_only)
+            return self.sp.leaf(st.node, st.step, open_now, preface, number_only, rate=not st.rated)
         if st.state == "choices":
             return self.sp.choices(st.choices, st.back, st.step, preface)
         if st.state == "offer":
@@ -198,6 +202,12 @@ class Flow:
         if option.kind == "voicemail":
             st.state, st.mailbox = "voicemail", option.target
             return self.sp.record(st.node, option.target, st.step)
+        if option.kind == "feedback":
+            if inp is not None and inp.feedback is not None:
+                inp.feedback.record(option.target)
+            st.rated = True
+            return self.sp.leaf(st.node, st.step, open_now, [self.sp.text("feedback_thanks")], rate=False,
+                                answer=False)
         raise ValueError(f"unknown option kind {option.kind}")
 
     def _pan(self, st: CallState, option: Option, open_now: bool, desk) -> VoiceResponse:
@@ -238,7 +248,7 @@ class Flow:
             st.state, st.transferred = "transfer", True
             # The tree's own answer ("je vous mets en relation...") announces the transfer.
             return self.sp.dial(node.id, node.contact, st.step, list(preface) + [self.sp.node_voice(node)], announce=False)
-        return self.sp.leaf(node_id, st.step, open_now, preface)
+        return self.sp.leaf(node_id, st.step, open_now, preface, rate=not st.rated)
 
     def _speech(self, st: CallState, d: Decision, open_now: bool) -> VoiceResponse:
         st.confidence = d.confidence

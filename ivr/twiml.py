@@ -17,7 +17,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from bot.config import Prefecture, e164
 from bot.masking import clean
-from bot.tree import Node, Tree, render
+from bot.tree import Node, Tree, rates_answer, render
 
 ROOT = "root"  # the main menu (the tree's `menu` section)
 WEBHOOK_PREFIX = "/webhooks/ivr"
@@ -42,7 +42,7 @@ class Option:
     """One key of a prompt: what it does, and what is said for it (empty: accepted, not said)."""
 
     key: str
-    kind: str  # node | transfer | voicemail | number | repeat | back | main
+    kind: str  # node | transfer | voicemail | number | repeat | back | main | pan* | feedback
     target: str | None = None  # node id (node, back, main), mailbox id (voicemail), contact path (transfer)
     text: str = ""
 
@@ -68,7 +68,8 @@ class Speaker:
         self.language = pref.get("voice.language")
         self.voice = pref.get("voice.voice")
         self.keys = {k: str(tree.phone[k]) for k in
-                     ("repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key", "pan_key")}
+                     ("repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key", "pan_key",
+                      "feedback_key")}
         human = tree.topic_node("human_handoff")
         self.human_id = human.id
         self.default_mailbox = human.mailbox
@@ -173,8 +174,9 @@ class Speaker:
             return contact
         return None
 
-    def leaf_options(self, node: Node, open_now: bool) -> list[Option]:
-        """Children (a leaf may have some), then transfer, voicemail, number, then * # 0."""
+    def leaf_options(self, node: Node, open_now: bool, rate: bool = True) -> list[Option]:
+        """Children (a leaf may have some), then transfer, voicemail, number, PAN, then * # 0, then the
+        rating ("si cette réponse vous a aidé", said last; `rate` False once the call has rated)."""
         k = self.keys
         options = self._node_options(self.tree.children(node.id)) if node.children else []
         if self.can_dial(node, open_now):
@@ -188,7 +190,10 @@ class Speaker:
             options.append(Option(k["number_key"], "number", node.contact, self.text("hear_number", key=k["number_key"])))
         if node.destination == "pan_rdv" and self.pref.get("pan.sites"):
             options.append(Option(k["pan_key"], "pan", None, self.pan_text("offer", key=k["pan_key"])))
-        return options + self._structural(node.parent or ROOT, node.parent is None)
+        options += self._structural(node.parent or ROOT, node.parent is None)
+        if rate and rates_answer(node):
+            options.append(Option(k["feedback_key"], "feedback", node.id, self.text("feedback_offer", key=k["feedback_key"])))
+        return options
 
     # ---- the PAN offer by phone (slots chosen by key, confirmed, reference read digit by digit) ----
     def pan_text(self, tid: str, **local) -> str:
@@ -324,18 +329,19 @@ class Speaker:
         parent.pause(length=1)
 
     def leaf(self, node_id: str, step: int, open_now: bool, preface: list[str] = (),
-             number_only: bool = False) -> VoiceResponse:
+             number_only: bool = False, rate: bool = True, answer: bool = True) -> VoiceResponse:
+        """The leaf's answer (unless `answer` is False: only its options), its number, its options."""
         node = self.tree.node(node_id)
-        options = self.leaf_options(node, open_now)
-        intro = [] if number_only else [self.node_voice(node)]
+        options = self.leaf_options(node, open_now, rate)
+        intro = [] if number_only or not answer else [self.node_voice(node)]
         if node.id == self.human_id and not self.can_dial(node, open_now):
             intro = []  # "je vous mets en relation" would be untrue: the notice says why not
         notice = self.leaf_notice(node, open_now)
         contact = self.leaf_number(node)
         after = []
-        if contact and (number_only or contact.kind == "short"):
+        if contact and (number_only or (answer and contact.kind == "short")):
             after.append(lambda g: self.say_number(g, contact.number))
-        if notice and not number_only:
+        if notice and not number_only and answer:
             after.append(lambda g: self.say(g, notice))
         return self._prompt("leaf", node_id, step, preface, intro, options,
                             [o.target for o in options if o.kind == "node"] + [node_id], after)

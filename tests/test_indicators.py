@@ -16,43 +16,59 @@ MARCH = (date(2026, 3, 1), date(2026, 3, 31))
 TODAY = date(2026, 3, 25)
 
 
-def add_conversation(store, cid, started, status, turns, prefecture="cantal", channel="web"):
+def add_conversation(store, cid, started, status, turns, prefecture="cantal", channel="web", demo=0):
     store.db["conversations"].insert({"id": cid, "channel": channel, "prefecture": prefecture, "started_at": started,
-                                      "updated_at": started, "turns": len(turns), "misses": 0, "status": status})
+                                      "updated_at": started, "turns": len(turns), "misses": 0, "status": status,
+                                      "demo": demo})
     for topic, destination, resolved in turns:
         store.db["turns"].insert({"conversation_id": cid, "ts": started, "channel": channel, "text": "x",
                                   "topic": topic, "confidence": 0.9, "destination": destination,
                                   "node": None, "action": "answer", "resolved": resolved})
 
 
-def add_call(store, sid, started, outcome, unresolved, ended=True, prefecture="cantal"):
+def add_call(store, sid, started, outcome, unresolved, ended=True, prefecture="cantal", path=("root",),
+             duration=None, demo=0):
     store.db["calls"].insert({"call_sid": sid, "prefecture": prefecture, "started_at": started,
                               "updated_at": started, "ended_at": started if ended else None,
-                              "outcome": outcome, "unresolved": unresolved})
+                              "outcome": outcome, "unresolved": unresolved, "path": json.dumps(list(path)),
+                              "node": path[-1], "duration_s": duration, "demo": demo})
 
 
-def add_ticket(store, ref, created, origin, status, due, days, prefecture="cantal"):
+def add_ticket(store, ref, created, origin, status, due, days, prefecture="cantal", demo=0):
     store.db.execute(
         "insert into tickets (reference, prefecture, mailbox, service, service_email, origin, channel, created_at,"
-        " due_date, status, delivery_status, answer_working_days) values (?,?,?,?,?,?,?,?,?,?,?,?)",
-        [ref, prefecture, "etrangers", "Service", "s@example.fr", origin, "web", created, due, status, "sent", days])
+        " due_date, status, delivery_status, answer_working_days, demo) values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [ref, prefecture, "etrangers", "Service", "s@example.fr", origin, "web", created, due, status, "sent", days,
+         demo])
 
 
-def add_booking(store, ref, slot, status, seat=1, prefecture="cantal"):
+def add_booking(store, ref, slot, status, seat=1, prefecture="cantal", created="2026-02-01T10:00:00.000+00:00",
+                demo=0):
     store.db.execute(
         "insert into pan_bookings (reference, token, prefecture, site, slot_start, slot_end, seat, reason, channel,"
-        " status, created_at, updated_at) values (?,?,?,?,?,?,?,?,?,?,?,?)",
-        [ref, "tok", prefecture, "aurillac", slot, slot, seat, "permis", "web", status, "2026-02-01T10:00:00",
-         "2026-02-01T10:00:00"])
+        " status, created_at, updated_at, demo) values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [ref, "tok", prefecture, "aurillac", slot, slot, seat, "permis", "web", status, created, created, demo])
+
+
+def add_feedback(store, kind, item, useful, created, prefecture="cantal", demo=0):
+    store.db.execute(
+        "insert into feedback (kind, item_id, prefecture, useful, created_at, updated_at, demo)"
+        " values (?,?,?,?,?,?,?)", [kind, item, prefecture, useful, created, created, demo])
 
 
 def fill_phone(store):
-    add_call(store, "k1", "2026-03-02T08:00:00.000+00:00", "answered", 0)
-    add_call(store, "k2", "2026-03-03T08:00:00.000+00:00", "transferred", 0)
-    add_call(store, "k3", "2026-03-04T08:00:00.000+00:00", "voicemail", 0)
-    add_call(store, "k4", "2026-03-05T08:00:00.000+00:00", "abandoned", 1)
-    add_call(store, "k5", "2026-03-31T21:00:00.000+00:00", "answered", 1)
-    add_call(store, "k6", "2026-03-06T08:00:00.000+00:00", None, 0, ended=False)  # still in progress
+    # Paris time: k1 Monday 9 h (CET), k2 Tuesday, k3 Wednesday, k4 Thursday, k6 Friday 9 h; k5 Tuesday 23 h (CEST)
+    add_call(store, "k1", "2026-03-02T08:00:00.000+00:00", "answered", 0, path=["root", "titres_ants", "carte_grise"],
+             duration=60)
+    add_call(store, "k2", "2026-03-03T08:00:00.000+00:00", "transferred", 0, path=["root", "titre_sejour"],
+             duration=120)
+    add_call(store, "k3", "2026-03-04T08:00:00.000+00:00", "voicemail", 0, path=["root", "armes"], duration=90)
+    add_call(store, "k4", "2026-03-05T08:00:00.000+00:00", "abandoned", 1, path=["root", "titres_ants"],
+             duration=15)
+    add_call(store, "k5", "2026-03-31T21:00:00.000+00:00", "answered", 1,
+             path=["root", "titres_ants", "root", "horaires_contact"], duration=45)
+    add_call(store, "k6", "2026-03-06T08:00:00.000+00:00", None, 0, ended=False,
+             path=["root", "titres_ants"])  # still in progress
     add_call(store, "k7", "2026-02-28T08:00:00.000+00:00", "answered", 0)  # outside the period
     add_call(store, "k8", "2026-03-02T08:00:00.000+00:00", "abandoned", 1, prefecture="vienne")  # other préfecture
 
@@ -85,12 +101,22 @@ def full(store):
     add_ticket(store, "t6", "2026-03-26T09:00:00.000+00:00", "email", "open", "2026-04-02", None)  # not yet due
     add_ticket(store, "t7", "2026-04-02T09:00:00.000+00:00", "email", "open", "2026-04-09", None)  # outside
     add_ticket(store, "t8", "2026-03-02T09:00:00.000+00:00", "email", "open", "2026-03-09", None, prefecture="vienne")
-    add_booking(store, "b1", "2026-03-03T09:00", "booked")
-    add_booking(store, "b2", "2026-03-04T09:00", "no_show")
-    add_booking(store, "b3", "2026-03-05T09:00", "cancelled")
-    add_booking(store, "b4", "2026-03-28T09:00", "booked")  # after TODAY: not judged for no-shows
-    add_booking(store, "b5", "2026-04-02T09:00", "no_show")  # outside
-    add_booking(store, "b6", "2026-03-04T09:00", "no_show", seat=2, prefecture="vienne")
+    # Lead times (booked on, Paris date -> appointment): b1 2 days, b2 2, b3 3 (booked 23:30 UTC = next day in
+    # Paris), b4 8; b5 booked 31/03 22:30 UTC = 1 April in Paris: not a March booking.
+    add_booking(store, "b1", "2026-03-03T09:00", "booked", created="2026-03-01T10:00:00.000+00:00")
+    add_booking(store, "b2", "2026-03-04T09:00", "no_show", created="2026-03-02T10:00:00.000+00:00")
+    add_booking(store, "b3", "2026-03-05T09:00", "cancelled", created="2026-03-01T23:30:00.000+00:00")
+    add_booking(store, "b4", "2026-03-28T09:00", "booked",  # after TODAY: not judged for no-shows
+                created="2026-03-20T09:00:00.000+00:00")
+    add_booking(store, "b5", "2026-04-02T09:00", "no_show", created="2026-03-31T22:30:00.000+00:00")  # outside
+    add_booking(store, "b6", "2026-03-04T09:00", "no_show", seat=2, prefecture="vienne",
+                created="2026-03-02T10:00:00.000+00:00")
+    add_feedback(store, "chat", "c1", 1, "2026-03-02T09:05:00.000+00:00")
+    add_feedback(store, "chat", "c2", 0, "2026-03-10T09:05:00.000+00:00")
+    add_feedback(store, "chat", "c3", 1, "2026-03-20T09:05:00.000+00:00")
+    add_feedback(store, "chat", "c5", 1, "2026-04-01T00:05:00.000+00:00")  # outside
+    add_feedback(store, "chat", "c6", 1, "2026-03-05T09:05:00.000+00:00", prefecture="vienne")
+    add_feedback(store, "phone", "k1", 1, "2026-03-02T08:01:00.000+00:00")
     return store
 
 
@@ -104,7 +130,8 @@ def compute(store, period=MARCH):
 
 def test_every_indicator_has_the_documented_shape(full):
     for ind in compute(full).values():
-        assert {"id", "label", "value", "count", "target", "met", "unit"} <= set(ind)
+        assert {"id", "group", "label", "channel", "value", "count", "target", "met", "unit", "note"} <= set(ind)
+        assert ind["group"] in indicators.GROUPS
 
 
 def test_chat_indicators_on_the_hand_built_store(full):
@@ -150,10 +177,110 @@ def test_pan_indicators_on_the_hand_built_store(full):
     assert (r["pan_no_shows"]["value"], r["pan_no_shows"]["count"]) == (0.5, 2)
 
 
-def test_satisfaction_is_not_collected_yet(full):
-    sat = compute(full)["satisfaction"]
-    assert sat["value"] is None and sat["met"] is None and sat["target"] == 0.75
-    assert "pas encore collectée" in sat["note"]
+def test_satisfaction_by_channel_and_overall(full):
+    r = compute(full)
+    chat = r["satisfaction_chat"]  # c1, c3 useful; c2 not useful
+    assert (chat["value"], chat["count"], chat["target"], chat["met"], chat["unit"]) == (2 / 3, 3, 0.75, False, "%")
+    phone = r["satisfaction_phone"]  # k1 pressed 9; k1, k2, k3, k5 heard an answer (k4, k6 did not)
+    assert (phone["value"], phone["count"], phone["target"], phone["met"]) == (0.25, 4, None, None)
+    assert "seul « utile » peut être dit" in phone["note"]
+    overall = r["satisfaction"]
+    assert (overall["value"], overall["count"], overall["target"], overall["met"]) == (3 / 7, 7, 0.75, False)
+    assert {i["group"] for i in (chat, phone, overall)} == {"satisfaction"}
+
+
+def test_satisfaction_target_met_by_chat_ratings_alone(store):
+    for i, useful in enumerate([1, 1, 1, 1, 0]):
+        add_feedback(store, "chat", f"c{i}", useful, "2026-03-02T09:05:00.000+00:00")
+    r = compute(store)
+    assert (r["satisfaction_chat"]["value"], r["satisfaction_chat"]["met"]) == (0.8, True)
+    assert (r["satisfaction"]["value"], r["satisfaction"]["count"], r["satisfaction"]["met"]) == (0.8, 5, True)
+    assert r["satisfaction"]["note"] is None
+    assert (r["satisfaction_phone"]["value"], r["satisfaction_phone"]["note"]) == (None, "pas encore de données")
+
+
+def test_weekday_and_hour_are_paris_time_with_every_key(full):
+    r = compute(full)
+    # c1 Monday 10 h, c2 Tuesday 10 h, c3 Friday 10 h (CET); c4 31/03 23:59 UTC = Wednesday 1 April 1 h (CEST)
+    assert r["chat_by_weekday"]["breakdown"] == {"lundi": 1, "mardi": 1, "mercredi": 1, "jeudi": 0, "vendredi": 1,
+                                                 "samedi": 0, "dimanche": 0}
+    assert list(r["chat_by_hour"]["breakdown"]) == [f"{h} h" for h in range(24)]
+    assert {k: v for k, v in r["chat_by_hour"]["breakdown"].items() if v} == {"1 h": 1, "10 h": 3}
+    assert (r["chat_by_hour"]["value"], r["chat_by_hour"]["group"], r["chat_by_hour"]["unit"]) == (4, "volumes",
+                                                                                                   "nombre")
+    assert r["phone_by_weekday"]["breakdown"] == {"lundi": 1, "mardi": 2, "mercredi": 1, "jeudi": 1, "vendredi": 1,
+                                                  "samedi": 0, "dimanche": 0}
+    assert {k: v for k, v in r["phone_by_hour"]["breakdown"].items() if v} == {"9 h": 5, "23 h": 1}
+
+
+def test_the_utc_day_boundary_and_the_summer_time_change(store):
+    add_conversation(store, "late", "2026-03-02T23:30:00.000+00:00", "open", [("permis", "ants_3400", 1)])
+    add_conversation(store, "before", "2026-03-29T00:30:00.000+00:00", "open", [])  # 01:30 CET, Sunday
+    add_conversation(store, "after", "2026-03-29T01:30:00.000+00:00", "open", [])  # 03:30 CEST, Sunday
+    r = compute(store)
+    weekdays = r["chat_by_weekday"]["breakdown"]
+    assert (weekdays["lundi"], weekdays["mardi"], weekdays["dimanche"]) == (0, 1, 2)
+    assert {k: v for k, v in r["chat_by_hour"]["breakdown"].items() if v} == {"0 h": 1, "1 h": 1, "3 h": 1}
+
+
+def test_phone_topics_destinations_path_and_duration(full):
+    r = compute(full)
+    topics = r["phone_topics"]  # the last answer of k1, k2, k3, k5; k4 and k6 never reached one
+    assert (topics["value"], topics["count"]) == (4, 6)
+    assert topics["breakdown"] == {"armes": 1, "carte_grise": 1, "horaires_contact": 1, "titre_sejour": 1}
+    assert r["phone_destinations"]["breakdown"] == {"ants_3400": 1, "ccc_0806": 1, "info": 1, "mailbox": 1}
+    path = r["phone_path_length"]  # ended calls: 2 + 1 + 1 + 1 + 3 steps after the welcome
+    assert (path["value"], path["count"], path["unit"]) == (1.6, 5, "étapes")
+    assert (r["phone_duration_avg"]["value"], r["phone_duration_avg"]["count"]) == (66, 5)  # 60 120 90 15 45
+    assert (r["phone_duration_median"]["value"], r["phone_duration_median"]["unit"]) == (60, "secondes")
+    points = r["phone_abandon_points"]
+    assert (points["value"], points["count"]) == (1, 5)
+    assert points["breakdown"] == {"Carte grise, permis, carte d'identité ou passeport": 1}
+
+
+def test_abandon_points_name_the_menu_in_french(store):
+    add_call(store, "a1", "2026-03-02T08:00:00.000+00:00", "abandoned", 1)
+    add_call(store, "a2", "2026-03-02T09:00:00.000+00:00", "abandoned", 1, path=["root"], duration=4)
+    add_call(store, "a3", "2026-03-02T10:00:00.000+00:00", "abandoned", 1, path=["root", "titres_ants"])
+    add_call(store, "a4", "2026-03-02T11:00:00.000+00:00", "answered", 0, path=["root", "armes"])
+    add_call(store, "a5", "2026-03-02T12:00:00.000+00:00", None, 0, ended=False, path=["root", "suivi_dossier"])
+    r = compute(store)
+    assert r["phone_abandon_points"]["breakdown"] == {
+        "Menu principal": 2, "Carte grise, permis, carte d'identité ou passeport": 1}
+    assert r["phone_topics"]["breakdown"] == {"armes": 1, "suivi_dossier": 1}
+    assert (r["phone_duration_median"]["value"], r["phone_duration_median"]["count"]) == (4, 1)
+
+
+def test_median_of_counts():
+    assert indicators.median_of_counts({}) is None
+    assert indicators.median_of_counts({7: 1}) == 7
+    assert indicators.median_of_counts({2: 2, 3: 1, 8: 1}) == 2.5
+    assert indicators.median_of_counts({10: 3, 1: 1, 50: 1}) == 10
+
+
+def test_pan_lead_time_over_bookings_made_in_the_period(full):
+    r = compute(full)
+    avg, median = r["pan_lead_time_avg"], r["pan_lead_time_median"]
+    assert (avg["value"], avg["count"], avg["unit"]) == (3.75, 4, "jours")  # 2, 2, 3, 8
+    assert (median["value"], median["count"]) == (2.5, 4)
+    assert "pris pendant la période" in avg["label"]
+
+
+def test_demo_rows_are_left_out_unless_asked(full):
+    add_conversation(full, "d1", "2026-03-03T09:00:00.000+00:00", "unresolved", [(None, None, 0)], demo=1)
+    add_call(full, "d2", "2026-03-03T09:00:00.000+00:00", "abandoned", 1, demo=1)
+    add_ticket(full, "d3", "2026-03-03T09:00:00.000+00:00", "email", "open", "2026-03-10", None, demo=1)
+    add_booking(full, "d4", "2026-03-10T09:00", "booked", seat=3, created="2026-03-03T09:00:00.000+00:00", demo=1)
+    add_feedback(full, "chat", "d1", 0, "2026-03-03T09:05:00.000+00:00", demo=1)
+    r = compute(full)
+    assert (r["chat_volume"]["value"], r["phone_volume"]["value"], r["tickets_volume"]["value"]) == (4, 6, 6)
+    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction_chat"]["count"]) == (3, 4, 3)
+    r = by_id(indicators.compute(full, config_mod.load_prefecture("cantal"), *MARCH, today=TODAY,
+                                 include_demo=True))
+    assert (r["chat_volume"]["value"], r["phone_volume"]["value"], r["tickets_volume"]["value"]) == (5, 7, 7)
+    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction_chat"]["count"]) == (4, 5, 4)
+    assert (r["chat_unresolved"]["value"], r["phone_abandoned"]["value"]) == (0.4, 2 / 6)
+    assert r["tickets_overdue"]["value"] == 2
 
 
 def test_a_met_target(store):
@@ -165,11 +292,14 @@ def test_a_met_target(store):
 
 def test_an_empty_period_gives_no_figure(full):
     r = compute(full, (date(2025, 1, 1), date(2025, 12, 31)))
-    assert len(r) == 21
+    assert len(r) == 35
     for ind in r.values():
         assert ind["value"] is None and ind["met"] is None, ind
-        if ind["id"] != "satisfaction":
-            assert ind["note"] == "pas encore de données"
+        assert ind["note"] == "pas encore de données"
+    # Charts stay stable: every weekday and hour is there, at zero.
+    assert r["phone_by_weekday"]["breakdown"] == {"lundi": 0, "mardi": 0, "mercredi": 0, "jeudi": 0, "vendredi": 0,
+                                                  "samedi": 0, "dimanche": 0}
+    assert sum(r["chat_by_hour"]["breakdown"].values()) == 0 and len(r["chat_by_hour"]["breakdown"]) == 24
 
 
 def test_a_period_with_only_phone_data(store):
@@ -179,10 +309,19 @@ def test_a_period_with_only_phone_data(store):
         if key.startswith("phone_"):
             assert ind["value"] is not None and ind["note"] is None, ind
         else:
-            assert ind["value"] is None, ind
-    assert r["chat_volume"]["note"] == r["tickets_on_time"]["note"] == r["pan_bookings"]["note"] == \
-        "pas encore de données"
+            assert ind["value"] is None and ind["note"] == "pas encore de données", ind
     assert r["phone_reached"]["value"] == 0.8
+    assert r["phone_by_weekday"]["value"] == 6
+    assert r["phone_path_length"]["value"] == 1.6
+
+
+def test_indicators_come_in_report_sections(full):
+    result = indicators.compute(full, config_mod.load_prefecture("cantal"), *MARCH, today=TODAY)
+    groups = [i["group"] for i in result]
+    assert list(dict.fromkeys(groups)) == ["volumes", "routing", "phone", "tickets", "pan", "satisfaction"]
+    assert [i["id"] for i in result if i["group"] == "volumes"] == [
+        "chat_volume", "chat_by_weekday", "chat_by_hour", "phone_volume", "phone_by_weekday", "phone_by_hour"]
+    assert len({i["id"] for i in result}) == len(result)
 
 
 def test_percentile_is_nearest_rank():
@@ -214,10 +353,72 @@ def test_the_command_prints_a_table_and_json(python, full):
     assert (data["prefecture"], data["from"], data["to"]) == ("cantal", "2026-03-01", "2026-03-31")
     r = by_id(data["indicators"])
     assert r["chat_volume"]["value"] == 4 and r["phone_reached"]["value"] == 0.8
-    assert r["satisfaction"]["value"] is None
+    assert r["satisfaction_chat"]["value"] == 2 / 3 and r["chat_by_weekday"]["breakdown"]["lundi"] == 1
     out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert "Indicateurs de qualité — préfecture du Cantal — du 01/03/2026 au 31/03/2026" in out.stdout
     assert "Appels aboutis (réponse, transfert ou messagerie)" in out.stdout
     assert "80,0 %" in out.stdout and "> 90 %" in out.stdout
-    assert "pas encore collectée" in out.stdout
+    assert "## Satisfaction" in out.stdout and "66,7 %" in out.stdout and "> 75 %" in out.stdout
+    assert "1,6 étapes" in out.stdout and "· mardi" in out.stdout
+
+
+def test_the_command_counts_demo_rows_only_when_asked(python, full):
+    add_conversation(full, "d1", "2026-03-03T09:00:00.000+00:00", "open", [("permis", "ants_3400", 1)], demo=1)
+    env = os.environ | {"AIGUILLAGE_DB": str(full.path), "PREFECTURE": "cantal"}
+    args = [python, "-m", "bot", "indicators", "--from", "2026-03-01", "--to", "2026-03-31", "--json"]
+    for extra, expected in (([], 4), (["--include-demo"], 5)):
+        out = subprocess.run(args + extra, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+        assert out.returncode == 0, out.stderr
+        assert by_id(json.loads(out.stdout)["indicators"])["chat_volume"]["value"] == expected
+
+
+def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
+    """Signed Twilio webhooks against a real server with its own store: key 9 after an answer, replayed once."""
+    from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
+    from ivr.simulate import Call
+
+    server = launch(tmp_path)
+    try:
+        rated = Call(server.url, TWILIO_TEST_TOKEN)
+        rated.start()
+        rated.press("1")
+        leaf = rated.press("1")  # carte grise
+        assert leaf.says[-2:] == ["Pour revenir au menu principal, tapez 0.", "Si cette réponse vous a aidé, tapez 9."]
+        thanks = rated.press("9")
+        assert thanks.says == ["Merci pour votre avis.", "Pour entendre le numéro, tapez 3.",
+                               "Pour réécouter, tapez étoile.", "Pour revenir au menu précédent, tapez dièse.",
+                               "Pour revenir au menu principal, tapez 0."]
+        assert thanks.route == "leaf" and thanks.node == "carte_grise"
+        # Twilio replays the webhook: the same answer, still one rating.
+        status, body = rated.request(leaf.gather["action"], rated._params({"Digits": "9", "CallStatus": "in-progress"}))
+        assert (status, body) == (200, thanks.xml)
+        # Once rated, 9 is no longer offered in this call.
+        assert rated.press("9").says[0] == "Cette touche ne correspond à aucun choix."
+        assert rated.press("0").says[-1] == "Pour parler à un agent, tapez 0."
+        assert rated.press("6").says[-1] == "Pour revenir au menu principal, tapez 0."  # no rating offered again
+        rated.hangup(duration=50)
+        heard = Call(server.url, TWILIO_TEST_TOKEN)  # hears an answer, does not rate
+        heard.start()
+        assert heard.press("3").says[-1] == "Si cette réponse vous a aidé, tapez 9."
+        heard.hangup(duration=30)
+        rows = db_rows(server.db, "select kind, item_id, prefecture, useful, comment, topic, destination, demo"
+                                  " from feedback")
+        assert rows == [{"kind": "phone", "item_id": rated.call_sid, "prefecture": "cantal", "useful": 1,
+                         "comment": None, "topic": "carte_grise", "destination": "ants_3400", "demo": 0}]
+    finally:
+        stop(server)
+    from datetime import datetime, timedelta, timezone
+
+    today = datetime.now(timezone.utc).date()
+    store = Store(server.db)
+    try:
+        r = by_id(indicators.compute(store, config_mod.load_prefecture("cantal"), today - timedelta(days=1),
+                                     today + timedelta(days=1), today=today))
+    finally:
+        store.close()
+    assert (r["satisfaction_phone"]["value"], r["satisfaction_phone"]["count"]) == (0.5, 2)
+    assert (r["satisfaction"]["value"], r["satisfaction"]["count"], r["satisfaction"]["met"]) == (0.5, 2, False)
+    # A call counts under the last answer it heard: horaires_contact for the first one.
+    assert r["phone_topics"]["breakdown"] == {"armes": 1, "horaires_contact": 1}
+    assert r["phone_outcomes"]["breakdown"] == {"answered": 2}

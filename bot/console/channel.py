@@ -7,10 +7,12 @@ served with a Content-Security-Policy that allows no inline script or style.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
 import secrets
+import threading
 from datetime import date
 from functools import lru_cache
 from typing import Any, Awaitable, Callable
@@ -26,9 +28,11 @@ from bot.channels import _security_headers
 from bot.config import ROOT
 from bot.console.auth import Accounts, Session, csrf_ok
 from bot.console.queue import CHANNEL_LABELS, STATUSES, Filters, NotFound, Queue
+from bot.store import Store
 from bot.tree import TOPICS
 
 logger = logging.getLogger(__name__)
+_INDICATORS_LOCK = threading.Lock()  # see indicators_data in ConsoleInput.blueprint
 
 PREFIX = "/console"
 COOKIE = "aiguillage_console"
@@ -69,7 +73,7 @@ def _set_cookie(resp: HTTPResponse, name: str, value: str, max_age: int | None =
 
 class ConsoleInput(InputChannel):
     """Pages: /console/connexion, /console/file, /console/element/<canal>/<id>, /console/rdv,
-    /console/messages, /console/admin."""
+    /console/messages, /console/courrier, /console/admin."""
 
     @classmethod
     def name(cls) -> str:
@@ -320,6 +324,155 @@ class ConsoleInput(InputChannel):
                                                    detail={"mailbox": ticket["mailbox"],
                                                            "working_days": ticket["answer_working_days"]})
             return response.redirect(f"{PREFIX}/messages?" + urlencode({"ok": reference}), status=303)
+
+        # ---- quality indicators: page with charts, CSV of every table, the committee report ---------
+
+        def indicators_period(request: Request):
+            """(start, end, include_demo, form values) of the request, or raises PeriodError (French)."""
+            from bot import report
+
+            start, end = report.console_period(request.args.get("from"), request.args.get("to"))
+            return start, end, request.args.get("demo") == "1"
+
+        async def indicators_data(start, end, include_demo: bool, with_charts: bool = True) -> dict:
+            """The indicators of a period, computed in a worker thread on its own SQLite connection: a year
+            of traffic takes seconds, during which the chat and the phone must keep answering."""
+            from bot import report
+
+            pref = runtime.prefecture()
+
+            def compute() -> dict:
+                with _INDICATORS_LOCK:  # one at a time: matplotlib's rc settings are process-wide
+                    reader = Store(store.path)
+                    try:
+                        return report.collect(reader, pref, start, end, include_demo=include_demo,
+                                              with_charts=with_charts)
+                    finally:
+                        reader.close()
+
+            return await asyncio.get_running_loop().run_in_executor(None, compute)
+
+        @bp.route("/indicateurs", methods=["GET"])
+        async def indicators_page(request: Request) -> HTTPResponse:
+            from bot import indicators, report
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            today = report.paris_today()
+            quick = report.quick_periods(today)
+            try:
+                start, end, demo = indicators_period(request)
+            except indicators.PeriodError as exc:
+                return page("indicators.html", status=400, session=session, error=str(exc), data=None,
+                            quick=quick, start_s=(request.args.get("from") or "")[:20],
+                            end_s=(request.args.get("to") or "")[:20], demo=request.args.get("demo") == "1")
+            data = await indicators_data(start, end, demo)
+            def link(path: str, **extra) -> str:
+                args = {"from": start.isoformat(), "to": end.isoformat(), **({"demo": "1"} if demo else {}), **extra}
+                return f"{PREFIX}/{path}?" + urlencode(args)
+            return page("indicators.html", session=session, error="", data=data, tables=report.tables(data),
+                        quick=quick, start_s=start.isoformat(), end_s=end.isoformat(), demo=demo, link=link)
+
+        @bp.route("/indicateurs.csv", methods=["GET"])
+        async def indicators_csv(request: Request) -> HTTPResponse:
+            from bot import indicators, report
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            try:
+                start, end, demo = indicators_period(request)
+            except indicators.PeriodError as exc:
+                return error(400, session, "Période invalide", str(exc))
+            wanted = request.args.get("table") or ""
+            data = await indicators_data(start, end, demo, with_charts=False)
+            table = next((t for t in report.tables(data) if t.id == wanted), None)
+            if table is None:
+                return error(404, session, "Tableau introuvable", "Ce tableau n'existe pas pour cette période.")
+            Queue(store, runtime.tree()).audit(session.name, "indicators_csv", "indicators", table.id,
+                                               detail={"from": start.isoformat(), "to": end.isoformat()})
+            name = f"indicateurs-{table.id}-{start.isoformat()}-{end.isoformat()}.csv"
+            resp = response.raw(table.csv().encode("utf-8"), content_type="text/csv; charset=utf-8",
+                                headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                         "Cache-Control": "no-store"})
+            return _security_headers(resp)
+
+        @bp.route("/indicateurs/rapport.html", methods=["GET"])
+        async def indicators_report(request: Request) -> HTTPResponse:
+            from bot import indicators, report
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            try:
+                start, end, demo = indicators_period(request)
+            except indicators.PeriodError as exc:
+                return error(400, session, "Période invalide", str(exc))
+            html = report.render_html(await indicators_data(start, end, demo))
+            Queue(store, runtime.tree()).audit(session.name, "committee_report", "indicators", None,
+                                               detail={"from": start.isoformat(), "to": end.isoformat()})
+            name = report.report_name(runtime.prefecture().id, start, end) + ".html"
+            resp = response.html(html, headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                                "Cache-Control": "no-store"})
+            # A standalone file with its own inline CSS: nothing else may load or run if it is opened here.
+            resp.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                                       "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+            resp.headers["X-Content-Type-Options"] = "nosniff"
+            resp.headers["Referrer-Policy"] = "no-referrer"
+            return resp
+
+        # ---- paper letters registered by an agent (a ticket of origin "paper") ---------------------
+
+        def paper_page(session: Session, status: int = 200, error_msg: str = "", values: dict | None = None,
+                       done: dict | None = None) -> HTTPResponse:
+            from bot import tickets
+
+            pref = runtime.prefecture()
+            today = tickets.paris_now().date().isoformat()
+            boxes = [(mid, box["service"]) for mid, box in (pref.get("mailboxes") or {}).items()]
+            return page("paper.html", status=status, session=session, mailboxes=boxes, today=today,
+                        values=values or {"received": today}, error=error_msg, done=done,
+                        subject_max=pref.get("tickets.subject_max_chars"), body_max=pref.get("tickets.max_chars"))
+
+        @bp.route("/courrier", methods=["GET"])
+        async def paper_form(request: Request) -> HTTPResponse:
+            from bot import tickets
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            ok = request.args.get("ok") or ""
+            done = tickets.get_ticket(store, ok) if REFERENCE_RE.match(ok) else None
+            return paper_page(session, done=done if done and done["origin"] == "paper" else None)
+
+        @bp.route("/courrier", methods=["POST"])
+        async def paper_register(request: Request) -> HTTPResponse:
+            from bot import tickets
+            from bot.pan_channel import deliver
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            form = request.form
+            values = {k: (form.get(k) or "")[:limit] for k, limit in
+                      (("service", 64), ("received", 10), ("subject", 1000), ("body", 20000), ("email", 254))}
+            try:
+                received = date.fromisoformat(values["received"]) if DATE_RE.match(values["received"]) else None
+            except ValueError:
+                received = None
+            if received is None:
+                return paper_page(session, 400, "La date de réception n'est pas valide (exemple : 10/07/2026).", values)
+            try:
+                ticket = tickets.register_paper(store, runtime.prefecture(), values["service"], values["subject"],
+                                                values["body"], values["email"] or None, received)
+            except tickets.TicketError as exc:
+                return paper_page(session, 400, exc.message, values)
+            Queue(store, runtime.tree()).audit(session.name, "paper_letter", "ticket", ticket["reference"],
+                                               detail={"mailbox": ticket["mailbox"], "received": received.isoformat(),
+                                                       "due_date": ticket["due_date"]})
+            await deliver(store)  # the service's copy (and the acknowledgement when an e-mail was given)
+            return response.redirect(f"{PREFIX}/courrier?" + urlencode({"ok": ticket["reference"]}), status=303)
 
         @bp.route("/admin", methods=["GET"])
         async def admin_page(request: Request) -> HTTPResponse:

@@ -31,6 +31,58 @@
     return new URL('webhook', base).toString();
   }
 
+  // The booking channel's JSON API (/rdv/api/) and the rating endpoint (/chat/feedback), resolved
+  // the same way from /chat/static/chat.js.
+  function siblingUrl(relative, fallback) {
+    if (scriptSrc) {
+      return new URL(relative, scriptSrc).toString();
+    }
+    return new URL(fallback, window.location.href).toString();
+  }
+
+  function apiUrl(path) {
+    return siblingUrl('../../rdv/api/' + path, '/rdv/api/' + path);
+  }
+
+  function feedbackUrl() {
+    return siblingUrl('../feedback', '/chat/feedback');
+  }
+
+  /** GET or POST JSON; resolves to {status, body} (status 0 when the network failed). */
+  async function callJson(method, url, data) {
+    var options = { method: method, headers: { Accept: 'application/json' }, credentials: 'same-origin', cache: 'no-store' };
+    if (data !== undefined) {
+      options.headers['Content-Type'] = 'application/json';
+      options.body = JSON.stringify(data);
+    }
+    var resp;
+    try {
+      resp = await window.fetch(url, options);
+    } catch (e) {
+      return { status: 0, body: null };
+    }
+    var body = null;
+    try {
+      body = await resp.json();
+    } catch (e) {
+      body = null;
+    }
+    return { status: resp.status, body: body && typeof body === 'object' ? body : null };
+  }
+
+  // What the contact fields accept, as the server checks it (bot/pan.py): the server has the last word.
+  var EMAIL_RE = /^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/;
+  var MOBILE_RE = /^(?:\+33|0033|0)[67][0-9]{8}$/;
+
+  function emailOk(value) {
+    return value.length <= 254 && EMAIL_RE.test(value) && value.indexOf('..') === -1;
+  }
+
+  function mobileOk(value) {
+    var compact = value.replace(/[\s.()-]/g, '').replace(/^\+33\(?0\)?/, '+33');
+    return MOBILE_RE.test(compact);
+  }
+
   // ---- sender id -------------------------------------------------------------------------
 
   function randomId() {
@@ -189,6 +241,7 @@
     function renderAnswer(messages) {
       var bubbles = [];
       var links = [];
+      var answer = null;
       messages.forEach(function (m) {
         if (!m || typeof m !== 'object') {
           return;
@@ -197,6 +250,9 @@
         var choices = Array.isArray(m.buttons) ? choiceList(m.buttons) : null;
         if (m.custom && typeof m.custom === 'object' && Array.isArray(m.custom.links)) {
           links = links.concat(m.custom.links);
+        }
+        if (m.custom && typeof m.custom === 'object' && m.custom.answer && typeof m.custom.answer === 'object') {
+          answer = m.custom.answer;
         }
         if (hasText || choices) {
           var b = bubble('bot');
@@ -220,9 +276,19 @@
         errorBubble(UNAVAILABLE, true);
         return;
       }
+      var actions = inChatActions(links);
+      if (actions) {
+        bubbles[bubbles.length - 1].bubble.appendChild(actions);
+      }
       bubbles.forEach(function (b) {
         append(b.msg);
       });
+      if (answer && typeof answer.topic === 'string') {
+        topics.push(answer.topic);
+      }
+      if (answer && typeof answer.destination === 'string' && answer.destination) {
+        ratingPrompt();
+      }
     }
 
     /** A bot message in DSFR error style (fr-alert), optionally with the préfecture's phone. */
@@ -306,6 +372,607 @@
       }
       scrollToEnd();
       input.focus();
+    }
+
+    // ---- booking and messages inside the chat (JSON API of bot/pan_channel.py) -----------------
+    //
+    // The contact details and the message text typed here go to /rdv/api/ only, never to the
+    // chat webhook (Rasa): they are kept in the booking or ticket row alone.
+
+    var topics = [];      // topics of the routed answers of this conversation, oldest first
+    var panTexts = null;  // /rdv/api/sites: sites, reasons and the texts of the prompts
+    var uid = 0;
+
+    function nextId(prefix) {
+      uid += 1;
+      return prefix + '-' + uid;
+    }
+
+    /** The "…ici" buttons for a booking link (/rdv/) or a message link (/rdv/message?service=). */
+    function inChatActions(links) {
+      var wrap = el('p', 'chat__actions');
+      var seen = {};
+      links.forEach(function (link) {
+        var url = link && safeUrl(link.url);
+        if (!url || url.origin !== window.location.origin) {
+          return;
+        }
+        var btn = null;
+        if (url.pathname === '/rdv/' && !seen.booking) {
+          seen.booking = true;
+          btn = el('button', 'fr-btn fr-btn--sm fr-icon-calendar-line fr-btn--icon-left', 'Prendre rendez-vous ici');
+          btn.addEventListener('click', function () {
+            startBooking(btn);
+          });
+        } else if (url.pathname === '/rdv/message' && url.searchParams.get('service') && !seen.message) {
+          seen.message = true;
+          var service = url.searchParams.get('service');
+          btn = el('button', 'fr-btn fr-btn--sm fr-icon-mail-line fr-btn--icon-left', 'Laisser un message ici');
+          btn.addEventListener('click', function () {
+            startMessage(btn, service);
+          });
+        }
+        if (btn) {
+          btn.type = 'button';
+          wrap.appendChild(btn);
+        }
+      });
+      return wrap.childNodes.length ? wrap : null;
+    }
+
+    /** A bot bubble of the in-chat flow, with one paragraph per text. */
+    function stepBubble(lines) {
+      var b = bubble('bot', 'chat__msg--step');
+      var first = true;
+      lines.forEach(function (line) {
+        if (typeof line === 'string' && line) {
+          b.bubble.appendChild(textParagraph(first ? 'Assistant : ' : '', line));
+          first = false;
+        }
+      });
+      if (first) {
+        b.bubble.appendChild(srOnly('Assistant : '));
+      }
+      append(b.msg);
+      return b;
+    }
+
+    /** Buttons of one step; `onPick(item, button)` on a click. */
+    function stepButtons(items, onPick, primary) {
+      var list = el('ul', 'fr-btns-group fr-btns-group--inline fr-btns-group--sm chat__choices chat__steps');
+      items.forEach(function (item) {
+        var li = el('li');
+        var btn = el('button', 'fr-btn fr-btn--sm ' + (item === primary ? '' : 'fr-btn--secondary'), item.label);
+        btn.type = 'button';
+        if (item.hint) {
+          btn.appendChild(el('span', 'chat__hint', item.hint));
+        }
+        btn.addEventListener('click', function () {
+          onPick(item, btn);
+        });
+        li.appendChild(btn);
+        list.appendChild(li);
+      });
+      return list;
+    }
+
+    /** A step is answered: its controls are disabled, the chosen button stays marked. */
+    function freeze(b, chosen) {
+      Array.prototype.forEach.call(b.msg.querySelectorAll('button, input, textarea, select'), function (c) {
+        c.disabled = true;
+      });
+      if (chosen) {
+        chosen.setAttribute('aria-pressed', 'true');
+      }
+    }
+
+    function focusStep(b) {
+      var target = b.msg.querySelector('input:not([disabled]), textarea:not([disabled]), button:not([disabled])');
+      if (target) {
+        target.focus();
+        scrollToEnd();
+      } else {
+        focusText(b.bubble);
+      }
+    }
+
+    /** Moves the focus to a text of the flow (a confirmation), so that it is read next. */
+    function focusText(node) {
+      node.setAttribute('tabindex', '-1');
+      node.focus();
+      scrollToEnd();
+    }
+
+    function problem(result) {
+      if (result.status >= 400 && result.status < 500 && result.body && typeof result.body.error === 'string') {
+        errorBubble(result.body.error, false);
+      } else {
+        errorBubble(UNAVAILABLE, true);
+      }
+      input.focus();
+    }
+
+    async function withBusy(work) {
+      if (busy) {
+        return null;
+      }
+      setBusy(true);
+      try {
+        return await work();
+      } finally {
+        setBusy(false);
+      }
+    }
+
+    /** A labelled field of an inline form; returns {group, input, error}. */
+    function field(kind, label, hint, attrs) {
+      var id = nextId('chat-' + (attrs.name || 'champ'));
+      var group = el('div', 'fr-input-group chat__field');
+      var lab = el('label', 'fr-label', label);
+      lab.htmlFor = id;
+      if (hint) {
+        lab.appendChild(el('span', 'fr-hint-text', hint));
+      }
+      var control = el(kind === 'textarea' ? 'textarea' : 'input', 'fr-input');
+      control.id = id;
+      if (kind !== 'textarea') {
+        control.type = kind;
+      }
+      Object.keys(attrs).forEach(function (k) {
+        control.setAttribute(k, attrs[k]);
+      });
+      var error = el('p', 'fr-error-text chat__error');
+      error.id = id + '-erreur';
+      error.hidden = true;
+      group.appendChild(lab);
+      group.appendChild(control);
+      group.appendChild(error);
+      return { group: group, input: control, error: error };
+    }
+
+    function showError(f, text) {
+      f.error.textContent = text || '';
+      f.error.hidden = !text;
+      if (text) {
+        f.input.setAttribute('aria-invalid', 'true');
+        f.input.setAttribute('aria-describedby', f.error.id);
+        f.group.classList.add('fr-input-group--error');
+      } else {
+        f.input.removeAttribute('aria-invalid');
+        f.input.removeAttribute('aria-describedby');
+        f.group.classList.remove('fr-input-group--error');
+      }
+    }
+
+    /** An inline form in a step bubble; the alert paragraph shows a refusal of the server. */
+    function inlineForm(b, submitLabel, fields, onSubmit) {
+      var f = el('form', 'chat__inline-form');
+      f.noValidate = true;
+      fields.forEach(function (x) {
+        f.appendChild(x.group);
+      });
+      var alert = el('p', 'fr-error-text chat__error');
+      alert.setAttribute('role', 'alert');
+      alert.hidden = true;
+      f.appendChild(alert);
+      var submit = el('button', 'fr-btn fr-btn--sm', submitLabel);
+      submit.type = 'submit';
+      f.appendChild(submit);
+      f.addEventListener('submit', function (event) {
+        event.preventDefault();
+        if (!busy) {
+          onSubmit(alert);
+        }
+      });
+      b.bubble.appendChild(f);
+      return f;
+    }
+
+    function say(alert, text) {
+      alert.textContent = text || '';
+      alert.hidden = !text;
+    }
+
+    // -- booking
+
+    async function loadPanTexts() {
+      if (panTexts) {
+        return { status: 200, body: panTexts };
+      }
+      var result = await callJson('GET', apiUrl('sites'));
+      if (result.status === 200 && result.body && Array.isArray(result.body.sites)) {
+        panTexts = result.body;
+      }
+      return result;
+    }
+
+    async function startBooking(origin) {
+      var result = await withBusy(loadPanTexts);
+      if (!result) {
+        return;
+      }
+      if (!panTexts) {
+        problem(result);
+        return;
+      }
+      userBubble(origin ? origin.textContent : 'Prendre rendez-vous');
+      var b = stepBubble([panTexts.intro, panTexts.choose_site]);
+      var sites = panTexts.sites.map(function (s) {
+        return { id: s.id, label: s.name, hint: ' — ' + s.address + ' (' + s.hours + ')' };
+      });
+      b.bubble.appendChild(stepButtons(sites, function (site, btn) {
+        freeze(b, btn);
+        chooseReason(site);
+      }));
+      var other = el('p', 'chat__actions');
+      var cancel = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary', 'Annuler un rendez-vous');
+      cancel.type = 'button';
+      cancel.addEventListener('click', function () {
+        freeze(b, cancel);
+        cancelForm();
+      });
+      other.appendChild(cancel);
+      b.bubble.appendChild(other);
+      focusStep(b);
+    }
+
+    function chooseReason(site) {
+      userBubble(site.label);
+      var reasons = panTexts.reasons.map(function (r) {
+        return { id: r.id, label: r.label };
+      });
+      // The topic of the conversation, when it is one of the reasons, comes first (and stands out).
+      var known = null;
+      for (var i = topics.length - 1; i >= 0 && !known; i--) {
+        known = reasons.filter(function (r) { return r.id === topics[i]; })[0] || null;
+      }
+      if (known) {
+        reasons = [known].concat(reasons.filter(function (r) { return r !== known; }));
+      }
+      var b = stepBubble([panTexts.choose_reason]);
+      b.bubble.appendChild(stepButtons(reasons, function (reason, btn) {
+        freeze(b, btn);
+        userBubble(reason.label);
+        showSlots(site, reason, null);
+      }, known));
+      focusStep(b);
+    }
+
+    async function showSlots(site, reason, after, given) {
+      var body = given;
+      if (!body) {
+        var query = 'creneaux?site=' + encodeURIComponent(site.id) + '&reason=' + encodeURIComponent(reason.id) +
+          (after ? '&apres=' + encodeURIComponent(after) : '');
+        var result = await withBusy(function () { return callJson('GET', apiUrl(query)); });
+        if (!result) {
+          return;
+        }
+        if (result.status !== 200 || !result.body || !Array.isArray(result.body.slots)) {
+          problem(result);
+          return;
+        }
+        body = result.body;
+      }
+      var b = stepBubble([body.intro, body.no_slots]);
+      var slots = body.slots.map(function (s) {
+        return { key: s.key, label: s.label };
+      });
+      if (slots.length) {
+        b.bubble.appendChild(stepButtons(slots, function (slot, btn) {
+          freeze(b, btn);
+          userBubble(slot.label);
+          contactForm(site, reason, slot);
+        }));
+      }
+      var more = el('p', 'chat__actions');
+      if (body.next) {
+        var next = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary fr-icon-arrow-right-line fr-btn--icon-right', 'Créneaux suivants');
+        next.type = 'button';
+        next.addEventListener('click', function () {
+          freeze(b, next);
+          showSlots(site, reason, body.next);
+        });
+        more.appendChild(next);
+      }
+      var elsewhere = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary', 'Choisir un autre lieu');
+      elsewhere.type = 'button';
+      elsewhere.addEventListener('click', function () {
+        freeze(b, elsewhere);
+        startBooking(elsewhere);
+      });
+      more.appendChild(elsewhere);
+      b.bubble.appendChild(more);
+      focusStep(b);
+    }
+
+    function contactForm(site, reason, slot) {
+      var b = stepBubble([panTexts.contact_help]);
+      var email = field('email', 'Adresse électronique', 'Exemple : prenom.nom@exemple.fr',
+        { name: 'email', autocomplete: 'email', maxlength: '254' });
+      var mobile = field('tel', 'ou téléphone portable', 'Exemple : 06 12 34 56 78',
+        { name: 'mobile', autocomplete: 'tel', maxlength: '20' });
+      var idem = randomId(); // one key per form: a double click or a retry books once
+      var errors = panTexts.errors || {};
+      var frm = inlineForm(b, 'Réserver ce créneau', [email, mobile], async function (alert) {
+        var e = email.input.value.trim();
+        var m = mobile.input.value.trim();
+        showError(email, '');
+        showError(mobile, '');
+        say(alert, '');
+        if (!e && !m) {
+          say(alert, errors.contact_missing);
+          email.input.focus();
+          return;
+        }
+        if (e && !emailOk(e)) {
+          showError(email, errors.bad_email);
+          email.input.focus();
+          return;
+        }
+        if (!e && !mobileOk(m)) {
+          showError(mobile, errors.bad_mobile);
+          mobile.input.focus();
+          return;
+        }
+        var result = await withBusy(function () {
+          return callJson('POST', apiUrl('reserver'), {
+            site: site.id, reason: reason.id, slot: slot.key, email: e, mobile: e ? '' : m, idem: idem
+          });
+        });
+        if (!result) {
+          return;
+        }
+        var data = result.body || {};
+        if (result.status === 200 && data.reference) {
+          freeze(b);
+          confirmationBubble(data);
+        } else if (result.status === 409 && Array.isArray(data.slots)) {
+          freeze(b);
+          // Taken meanwhile: the message, then the next free slots as buttons.
+          var last = data.slots.length ? data.slots[data.slots.length - 1].key : null;
+          showSlots(site, reason, null, { intro: data.error, slots: data.slots, next: last, no_slots: null });
+        } else if (result.status === 400 && (data.code === 'bad_email' || data.code === 'contact_missing')) {
+          showError(email, data.error);
+          email.input.focus();
+        } else if (result.status === 400 && data.code === 'bad_mobile') {
+          showError(mobile, data.error);
+          mobile.input.focus();
+        } else if (result.status >= 400 && result.status < 500 && typeof data.error === 'string') {
+          say(alert, data.error);
+        } else {
+          say(alert, UNAVAILABLE);
+        }
+      });
+      frm.setAttribute('aria-label', 'Vos coordonnées pour la confirmation');
+      focusStep(b);
+    }
+
+    function confirmationBubble(data) {
+      var lines = Array.isArray(data.lines) ? data.lines.slice() : [];
+      if (data.email_note) {
+        lines.push(data.email_note);
+      }
+      var b = stepBubble([data.title].concat(lines));
+      b.msg.classList.add('chat__msg--done');
+      b.msg.setAttribute('data-reference', data.reference);
+      var list = el('ul', 'chat__links');
+      var url = safeUrl(data.ics_url);
+      if (url && url.origin === window.location.origin) {
+        var li = el('li');
+        var a = el('a', 'fr-link fr-icon-calendar-line fr-link--icon-left', data.ics_label);
+        a.href = url.href;
+        a.setAttribute('download', '');
+        li.appendChild(a);
+        list.appendChild(li);
+        b.bubble.appendChild(list);
+      }
+      var more = el('p', 'chat__actions');
+      var cancel = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary', 'Annuler un rendez-vous');
+      cancel.type = 'button';
+      cancel.addEventListener('click', function () {
+        cancel.disabled = true;
+        cancelForm();
+      });
+      more.appendChild(cancel);
+      b.bubble.appendChild(more);
+      focusText(b.bubble.firstChild);
+    }
+
+    async function cancelForm() {
+      if (!panTexts) {
+        var loaded = await withBusy(loadPanTexts);
+        if (!loaded || !panTexts) {
+          if (loaded) {
+            problem(loaded);
+          }
+          return;
+        }
+      }
+      var b = stepBubble([panTexts.cancel_title, panTexts.cancel_intro]);
+      var reference = field('text', 'Référence du rendez-vous', 'Exemple : PAN-1234-5678',
+        { name: 'reference', maxlength: '20', autocomplete: 'off' });
+      var contact = field('text', 'Adresse électronique ou téléphone portable donné lors de la réservation', '',
+        { name: 'contact', maxlength: '254', autocomplete: 'off' });
+      inlineForm(b, 'Annuler le rendez-vous', [reference, contact], async function (alert) {
+        say(alert, '');
+        var result = await withBusy(function () {
+          return callJson('POST', apiUrl('annuler'), {
+            reference: reference.input.value.trim(), contact: contact.input.value.trim()
+          });
+        });
+        if (!result) {
+          return;
+        }
+        if (result.status === 200 && result.body && result.body.message) {
+          freeze(b);
+          var done = stepBubble([result.body.message]);
+          done.msg.classList.add('chat__msg--done');
+          focusText(done.bubble.firstChild);
+        } else if (result.status >= 400 && result.status < 500 && result.body && result.body.error) {
+          say(alert, result.body.error);
+          reference.input.focus();
+        } else {
+          say(alert, UNAVAILABLE);
+        }
+      });
+      focusStep(b);
+    }
+
+    // -- a message to a service mailbox
+
+    async function startMessage(origin, service) {
+      var result = await withBusy(function () {
+        return callJson('GET', apiUrl('message?service=' + encodeURIComponent(service)));
+      });
+      if (!result) {
+        return;
+      }
+      if (result.status !== 200 || !result.body || !result.body.intro) {
+        problem(result);
+        return;
+      }
+      var texts = result.body;
+      var errors = texts.errors || {};
+      userBubble(origin ? origin.textContent : 'Laisser un message');
+      var b = stepBubble([texts.intro, texts.privacy]);
+      var subject = field('text', 'Objet', '', { name: 'subject', maxlength: String(texts.subject_max), autocomplete: 'off' });
+      var body = field('textarea', 'Votre message', texts.body_max + ' caractères au plus', { name: 'body', rows: '5' });
+      var email = field('email', 'Adresse électronique pour la réponse (facultatif)', 'Exemple : prenom.nom@exemple.fr',
+        { name: 'email', autocomplete: 'email', maxlength: '254' });
+      var idem = randomId();
+      inlineForm(b, 'Envoyer le message', [subject, body, email], async function (alert) {
+        var values = { service: service, subject: subject.input.value.trim(), body: body.input.value.trim(),
+          email: email.input.value.trim(), idem: idem };
+        [subject, body, email].forEach(function (f) { showError(f, ''); });
+        say(alert, '');
+        if (!values.subject) {
+          showError(subject, errors.subject_missing);
+          subject.input.focus();
+          return;
+        }
+        if (!values.body) {
+          showError(body, errors.body_missing);
+          body.input.focus();
+          return;
+        }
+        if (values.email && !emailOk(values.email)) {
+          showError(email, errors.bad_email);
+          email.input.focus();
+          return;
+        }
+        var sent = await withBusy(function () { return callJson('POST', apiUrl('message'), values); });
+        if (!sent) {
+          return;
+        }
+        var data = sent.body || {};
+        var target = { subject_missing: subject, subject_too_long: subject, body_missing: body,
+          body_too_long: body, bad_email: email }[data.code];
+        if (sent.status === 200 && data.reference) {
+          freeze(b);
+          ackBubble(data);
+        } else if (target && typeof data.error === 'string') {
+          showError(target, data.error);
+          target.input.focus();
+        } else if (sent.status >= 400 && sent.status < 500 && typeof data.error === 'string') {
+          say(alert, data.error);
+        } else {
+          say(alert, UNAVAILABLE);
+        }
+      });
+      focusStep(b);
+    }
+
+    function ackBubble(data) {
+      var lines = Array.isArray(data.lines) ? data.lines : [];
+      var b = stepBubble([data.title, lines[0], data.due_line].concat(lines.slice(1)));
+      b.msg.classList.add('chat__msg--done');
+      b.msg.setAttribute('data-reference', data.reference);
+      var list = linkList([{ title: data.france_services_link, url: data.france_services_url }]);
+      if (list) {
+        b.bubble.appendChild(list);
+      }
+      focusText(b.bubble.firstChild);
+    }
+
+    // -- "cette réponse vous a-t-elle aidé ?" after a routed answer
+
+    function ratingPrompt() {
+      Array.prototype.forEach.call(log.querySelectorAll('.chat__rating--open'), function (old) {
+        old.parentNode.removeChild(old);
+      });
+      var box = el('div', 'chat__rating chat__rating--open');
+      box.setAttribute('data-role', 'rating');
+      var question = el('p', 'chat__rating-question fr-text--sm', 'Cette réponse vous a-t-elle aidé ?');
+      question.id = nextId('chat-avis');
+      box.appendChild(question);
+      var group = el('div', 'chat__rating-buttons');
+      group.setAttribute('role', 'group');
+      group.setAttribute('aria-labelledby', question.id);
+      [['Oui', true], ['Non', false]].forEach(function (pair) {
+        var btn = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary', pair[0]);
+        btn.type = 'button';
+        btn.addEventListener('click', function () {
+          rate(box, pair[1]);
+        });
+        group.appendChild(btn);
+      });
+      box.appendChild(group);
+      append(box);
+    }
+
+    async function sendRating(useful, comment) {
+      var data = { sender: senderId(), useful: useful };
+      if (comment) {
+        data.comment = comment;
+      }
+      return callJson('POST', feedbackUrl(), data);
+    }
+
+    async function rate(box, useful) {
+      Array.prototype.forEach.call(box.querySelectorAll('button'), function (b) { b.disabled = true; });
+      var result = await sendRating(useful);
+      while (box.firstChild) {
+        box.removeChild(box.firstChild);
+      }
+      box.classList.remove('chat__rating--open');
+      if (result.status !== 200) {
+        var msg = result.body && typeof result.body.error === 'string' ? result.body.error : UNAVAILABLE;
+        box.appendChild(el('p', 'chat__rating-question fr-text--sm fr-error-text', msg));
+        return;
+      }
+      var thanks = el('p', 'chat__rating-question fr-text--sm', 'Merci pour votre avis.');
+      thanks.setAttribute('tabindex', '-1');
+      box.appendChild(thanks);
+      var comment = field('textarea', 'Un commentaire ? (facultatif)', 'N\'y écrivez pas de données personnelles.',
+        { name: 'commentaire', rows: '2', maxlength: '500' });
+      var f = el('form', 'chat__inline-form chat__rating-form');
+      f.noValidate = true;
+      f.appendChild(comment.group);
+      var send = el('button', 'fr-btn fr-btn--sm fr-btn--secondary', 'Envoyer le commentaire');
+      send.type = 'submit';
+      f.appendChild(send);
+      f.addEventListener('submit', async function (event) {
+        event.preventDefault();
+        var text = comment.input.value.trim();
+        if (!text) {
+          showError(comment, 'Écrivez un commentaire, ou laissez ce champ vide.');
+          comment.input.focus();
+          return;
+        }
+        send.disabled = true;
+        var sent = await sendRating(useful, text);
+        if (sent.status === 200) {
+          box.removeChild(f);
+          thanks.textContent = 'Merci pour votre avis et votre commentaire.';
+          thanks.focus();
+        } else {
+          send.disabled = false;
+          showError(comment, sent.body && typeof sent.body.error === 'string' ? sent.body.error : UNAVAILABLE);
+        }
+      });
+      box.appendChild(f);
+      thanks.focus();
+      scrollToEnd();
     }
 
     form.addEventListener('submit', function (event) {

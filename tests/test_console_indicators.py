@@ -1,0 +1,154 @@
+"""The console's indicators page (/console/indicateurs) over HTTP against a real server with known rows:
+the same figures as the committee report, a CSV per table equal to the page, periods, access, CSP."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import expect
+
+from bot.store import Store
+from conftest import launch, stop
+from html_tables import read, read_csv
+from report_rows import fill
+from test_console import Console, cli, login
+
+AGENT, ADMIN = ("ind-agent", "ind-agent-pass-1"), ("ind-admin", "ind-admin-pass-1")
+MARCH = "/indicateurs?from=2024-03-01&to=2024-03-31"
+REACHED = "Appels aboutis (réponse, transfert ou messagerie)"
+
+
+@pytest.fixture(scope="module")
+def ind_server(tmp_path_factory, python):
+    """A server of its own: the known rows (unresolved ones too) must not reach other modules' queues."""
+    tmp = tmp_path_factory.mktemp("indicators")
+    store = Store(tmp / "aiguillage.db")
+    fill(store)
+    store.close()
+    for (name, pw), role in ((AGENT, "agent"), (ADMIN, "admin")):
+        done = cli(python, tmp / "aiguillage.db", "agents", "add", name, "--role", role, "--password-stdin",
+                   stdin=pw + "\n")
+        assert done.returncode == 0, done.stderr
+    running = launch(tmp, db=tmp / "aiguillage.db", phone=False)
+    yield running
+    stop(running)
+
+
+def test_not_logged_in_goes_to_the_login_page(ind_server):
+    c = Console(ind_server.url)
+    r = c.get(MARCH)
+    assert r.status_code == 303
+    assert r.headers["Location"] == "/console/connexion?suite=%2Fconsole%2Findicateurs"
+    for path in ("/indicateurs.csv?table=indicateurs", "/indicateurs/rapport.html"):
+        assert c.get(path).status_code == 303
+
+
+def test_agent_sees_the_reports_figures_charts_and_links(ind_server):
+    c = login(ind_server, AGENT)
+    r = c.get(MARCH)
+    assert r.status_code == 200
+    assert "unsafe-inline" not in r.headers["Content-Security-Policy"]
+    page = read(r.text)
+    assert '<a class="fr-nav__link" href="/console/indicateurs" aria-current="page">Indicateurs</a>' in r.text
+    assert "Du 01/03/2024 au 31/03/2024 (comparé au 30/01/2024 – 29/02/2024)" in page.text
+    summary = page.tables["indicateurs"]
+    assert [r_ for r_ in summary if r_[2] == REACHED] == [
+        ["Téléphone", "Accueil téléphonique", REACHED, "75,0 %", "4", "> 90,0 %", "non", ""]]
+    assert [r_ for r_ in page.tables["evolution"] if r_[1] == REACHED] == [
+        ["Téléphone", REACHED, "50,0 %", "75,0 %", "en hausse de 25,0 pts"]]
+    assert page.tables["questions"][1:3] == [["1", "Carte grise perdue", "4"], ["2", "Mon e-mail : [e-mail]", "1"]]
+    assert "jean.dupont" not in r.text
+    assert "Appels terminés par issue : répartition" in page.svg_titles
+    assert ' style="' not in r.text.split("<main", 1)[1]  # nothing the CSP would block
+    assert 'href="/console/indicateurs/rapport.html?from=2024-03-01&amp;to=2024-03-31"' in r.text
+    assert 'href="/console/indicateurs?from=' in r.text and ">Mois en cours</a>" in r.text
+    assert ">Année en cours</a>" in r.text
+
+
+def test_csv_of_every_table_equals_the_page(ind_server):
+    c = login(ind_server, ADMIN)
+    r = c.get(MARCH)
+    page = read(r.text)
+    ids = list(page.tables)
+    assert ids[:2] == ["indicateurs", "evolution"] and "questions" in ids and "non_resolus" in ids
+    for table_id, rows in page.tables.items():
+        resp = c.get(f"/indicateurs.csv?table={table_id}&from=2024-03-01&to=2024-03-31")
+        assert resp.status_code == 200, table_id
+        assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert resp.headers["Content-Disposition"] == \
+            f'attachment; filename="indicateurs-{table_id}-2024-03-01-2024-03-31.csv"'
+        assert read_csv(resp.content) == rows, table_id
+    body = c.get("/indicateurs.csv?table=indicateurs&from=2024-03-01&to=2024-03-31").content.decode("utf-8-sig")
+    assert body.splitlines()[0] == "Thématique;Canal;Indicateur;Valeur;Base;Cible;Atteinte;Commentaire"
+    assert f"Téléphone;Accueil téléphonique;{REACHED};75,0 %;4;> 90,0 %;non;" in body.splitlines()
+    assert c.get("/indicateurs.csv?table=inconnu&from=2024-03-01&to=2024-03-31").status_code == 404
+
+
+def test_committee_report_downloads_as_html(ind_server):
+    c = login(ind_server, AGENT)
+    r = c.get("/indicateurs/rapport.html?from=2024-03-01&to=2024-03-31")
+    assert r.status_code == 200
+    assert r.headers["Content-Disposition"] == 'attachment; filename="rapport-clu-cantal-2024-03-01-2024-03-31.html"'
+    page = read(r.text)
+    assert "<h1>Comité local des usagers — préfecture du Cantal — rapport du 01/03/2024 au 31/03/2024</h1>" in r.text
+    assert [r_ for r_ in page.tables["indicateurs"] if r_[2] == REACHED][0][3] == "75,0 %"
+
+
+def test_empty_period_says_no_data(ind_server):
+    c = login(ind_server, AGENT)
+    r = c.get("/indicateurs?from=2023-06-01&to=2023-06-30")
+    assert r.status_code == 200
+    page = read(r.text)
+    assert {row[3] for row in page.tables["indicateurs"][1:]} == {"pas encore de données"}
+    assert 'data-empty="questions">pas encore de données' in r.text
+    assert "<svg" not in r.text
+    csv_rows = read_csv(c.get("/indicateurs.csv?table=indicateurs&from=2023-06-01&to=2023-06-30").content)
+    assert csv_rows == page.tables["indicateurs"]
+
+
+@pytest.mark.parametrize("query, message", [
+    ("from=2024-02-30&to=2024-03-31", "date de début invalide : « 2024-02-30 » (format attendu AAAA-MM-JJ, ex. 2026-01-01)"),
+    ("from=2024-03-31&to=2024-03-01", "période invalide : le début (2024-03-31) est après la fin (2024-03-01)"),
+    ("from=2024-03-01&to=demain", "date de fin invalide : « demain » (format attendu AAAA-MM-JJ, ex. 2026-12-31)"),
+    ("from=0001-01-01&to=0001-01-02", "période hors limites : les dates doivent être comprises entre 1900 et 9998"),
+])
+def test_bad_period_is_a_400_in_french(ind_server, query, message):
+    c = login(ind_server, AGENT)
+    r = c.get("/indicateurs?" + query)
+    assert r.status_code == 400
+    assert "Période invalide" in r.text and message in read(r.text).text
+    r = c.get("/indicateurs.csv?table=indicateurs&" + query)
+    assert r.status_code == 400 and message in read(r.text).text
+
+
+def test_default_period_is_the_last_30_days(ind_server):
+    c = login(ind_server, AGENT)
+    today = datetime.now(ZoneInfo("Europe/Paris")).date()
+    r = c.get("/indicateurs")
+    assert r.status_code == 200
+    assert f'id="from" name="from" value="{(today - timedelta(days=29)).isoformat()}"' in r.text
+    assert f'id="to" name="to" value="{today.isoformat()}"' in r.text
+
+
+def test_charts_render_under_the_csp_in_chromium(browser, ind_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+    pg = context.new_page()
+    problems = []
+    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: problems.append(str(e)))
+    pg.goto(ind_server.url + "/console" + MARCH)
+    pg.fill("#identifiant", AGENT[0])
+    pg.fill("#mot_de_passe", AGENT[1])
+    pg.get_by_role("button", name="Se connecter").click()
+    expect(pg.locator("h1")).to_have_text("Indicateurs de qualité")  # back to the page asked for
+    pg.goto(ind_server.url + "/console" + MARCH)  # (the login keeps the path, not the query string)
+    chart = pg.get_by_role("img", name="Appels terminés par issue : répartition")
+    expect(chart).to_be_visible()
+    assert chart.bounding_box()["width"] > 300
+    fills = chart.evaluate("svg => [...svg.querySelectorAll('path[clip-path]')].map(p => getComputedStyle(p).fill)")
+    assert "rgb(0, 0, 145)" in fills  # the bars keep their DSFR blue: no style blocked by the CSP
+    pg.get_by_role("link", name="Mois en cours").click()
+    expect(pg.locator("#periode")).to_contain_text("Du ")
+    assert problems == []
+    context.close()

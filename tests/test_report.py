@@ -1,0 +1,200 @@
+"""The users' committee report (bot/report.py, bot/charts.py) on a hand-built store, values written out literally."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bot import charts, report
+from bot import config as config_mod
+from bot.store import Store
+from conftest import ROOT
+from html_tables import read
+from report_rows import END, START, fill
+
+TITLE = "Comité local des usagers — préfecture du Cantal — rapport du 01/03/2024 au 31/03/2024"
+REACHED = "Appels aboutis (réponse, transfert ou messagerie)"
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = Store(tmp_path / "report.db")
+    fill(s)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def cantal():
+    return config_mod.load_prefecture("cantal")
+
+
+def row(table: list[list[str]], label: str, column: int = 2) -> list[str]:
+    found = [r for r in table if r[column] == label]
+    assert len(found) == 1, (label, table)
+    return found[0]
+
+
+def test_report_html_has_the_indicators_targets_questions_and_evolution(store, cantal, tmp_path):
+    result = report.build(store, cantal, START, END, tmp_path / "out", pdf=False)
+    assert result["html"] == tmp_path / "out" / "rapport-clu-cantal-2024-03-01-2024-03-31.html"
+    assert result["pdf"] is None and result["pdf_note"] == "pas de PDF : demandé avec --no-pdf"
+    html = result["html"].read_text(encoding="utf-8")
+    page = read(html)
+    assert f"<title>{TITLE}</title>" in html and f"<h1>{TITLE}</h1>" in html
+    for section in ("Ordre du jour", "I – Présentation du bilan qualité", "II – Évolution par rapport à la période précédente",
+                    "III – Répartitions", "IV – Questions les plus posées par les usagers", "V – Thèmes non résolus"):
+        assert section in page.text
+    summary = page.tables["indicateurs"]
+    assert summary[0] == ["Thématique", "Canal", "Indicateur", "Valeur", "Base", "Cible", "Atteinte", "Commentaire"]
+    assert row(summary, REACHED) == ["Téléphone", "Accueil téléphonique", REACHED, "75,0 %", "4", "> 90,0 %", "non", ""]
+    assert row(summary, "Conversations écrites (volume)") == [
+        "Volumes", "Accueil écrit (chat)", "Conversations écrites (volume)", "4", "4", "—", "—", ""]
+    assert row(summary, "Messages aux services (volume)")[3] == "pas encore de données"
+    evolution = page.tables["evolution"]
+    assert evolution[0] == ["Thématique", "Indicateur", "Du 30/01/2024 au 29/02/2024", "Du 01/03/2024 au 31/03/2024", "Évolution"]
+    assert row(evolution, REACHED, 1) == ["Téléphone", REACHED, "50,0 %", "75,0 %", "en hausse de 25,0 pts"]
+    assert row(evolution, "Appels abandonnés", 1) == ["Téléphone", "Appels abandonnés", "50,0 %", "25,0 %", "en baisse de 25,0 pts"]
+    assert row(evolution, "Conversations écrites (volume)", 1)[2:] == ["1", "4", "en hausse de 300,0 %"]
+    assert row(evolution, "Messages aux services (volume)", 1)[2:] == ["pas encore de données", "pas encore de données", "—"]
+    assert page.tables["questions"] == [
+        ["Rang", "Question (texte masqué)", "Nombre"],
+        ["1", "Carte grise perdue", "4"],  # « carte grise perdue ! », « CARTE GRISÉ PERDUE » folded in
+        ["2", "Mon e-mail : [e-mail]", "1"],
+        ["3", "titre de séjour", "1"],
+        ["4", "zorglub titre", "1"],
+    ]
+    assert "jean.dupont" not in html and "question de démonstration" not in html and "navigate" not in html
+    assert page.tables["non_resolus"] == [
+        ["Thème", "Conversations écrites", "Appels", "Total"],
+        ["(thème non reconnu)", "0", "1", "1"],
+        ["Titre de séjour, naturalisation", "1", "0", "1"],
+    ]
+    assert page.tables["phone_outcomes"] == [
+        ["Répartition", "Nombre", "Part"], ["Abandonné", "1", "25,0 %"], ["Réponse donnée", "2", "50,0 %"],
+        ["Transféré", "1", "25,0 %"]]
+
+
+def test_report_is_self_contained_with_accessible_svg_charts(store, cantal, tmp_path):
+    html = report.build(store, cantal, START, END, tmp_path, pdf=False)["html"].read_text(encoding="utf-8")
+    assert "<script" not in html and "<link" not in html and "src=" not in html
+    assert not re.search(r"""(href|url\()\s*=?\s*["']?https?:""", html)
+    assert "<style>" in html and "@page" in html  # the CSS is inlined
+    page = read(html)
+    assert "Appels terminés par issue : répartition" in page.svg_titles
+    svgs = re.findall(r"<svg .*?</svg>", html, flags=re.S)
+    assert len(svgs) == len(page.svg_titles) >= 5
+    for svg in svgs:
+        assert 'role="img"' in svg and "<desc id=" in svg and " style=" not in svg
+    # weekday charts keep their key order, zeros included
+    assert re.search(r'<desc id="graphique-chat_by_weekday-desc">lundi : 1 ; mardi : 1 ; mercredi : 1 ; jeudi : 1 ;'
+                     r' vendredi : 0 ; samedi : 0 ; dimanche : 0</desc>', html)
+    assert '<text fill="#3a3a3a" font-size="10px"' in html  # text stays text, colours as attributes
+
+
+def test_demo_rows_are_left_out_unless_asked(store, cantal, tmp_path):
+    without = read(report.build(store, cantal, START, END, tmp_path / "a", pdf=False)["html"].read_text())
+    with_demo = read(report.build(store, cantal, START, END, tmp_path / "b", pdf=False,
+                                  include_demo=True)["html"].read_text())
+    assert row(without.tables["indicateurs"], "Conversations écrites (volume)")[3] == "4"
+    assert row(with_demo.tables["indicateurs"], "Conversations écrites (volume)")[3] == "5"
+    assert ["3", "question de démonstration", "1"] in with_demo.tables["questions"]
+    assert "Données de démonstration : incluses." in with_demo.text
+    assert "Données de démonstration : exclues." in without.text
+
+
+def test_empty_period_says_no_data_everywhere(store, cantal, tmp_path):
+    from datetime import date
+
+    html = report.build(store, cantal, date(2023, 6, 1), date(2023, 6, 30), tmp_path, pdf=False)["html"].read_text()
+    page = read(html)
+    values = [r[3] for r in page.tables["indicateurs"][1:]]
+    assert values and set(values) == {"pas encore de données"}
+    assert {r[4] for r in page.tables["evolution"][1:]} == {"—"}
+    assert "questions" not in page.tables and 'data-empty="questions">pas encore de données' in html
+    assert 'data-empty="non_resolus">pas encore de données' in html
+    assert "<svg" not in html
+
+
+@pytest.mark.skipif(not Path(report.CHROMIUM).exists(), reason="Chromium is not installed (make test installs it)")
+def test_pdf_is_printed_and_its_pages_render_non_empty(store, cantal, tmp_path):
+    import pypdfium2 as pdfium
+
+    result = report.build(store, cantal, START, END, tmp_path, pdf=True)
+    assert result["pdf_note"] is None
+    assert result["pdf"] == tmp_path / "rapport-clu-cantal-2024-03-01-2024-03-31.pdf"
+    pdf = pdfium.PdfDocument(str(result["pdf"]))
+    try:
+        assert len(pdf) >= 2
+        text = ""
+        for i in range(len(pdf)):
+            image = pdf[i].render(scale=1).to_pil().convert("L")
+            assert image.size == (595, 842)  # A4 at 72 dpi
+            dark = sum(image.histogram()[:200])  # pixels clearly darker than the white page
+            assert dark > 1000, f"page {i + 1} is blank"
+            text += pdf[i].get_textpage().get_text_range()
+        flat = " ".join(text.split())
+        assert "Comité local des usagers — préfecture du Cantal" in flat
+        assert "75,0 %" in flat and "Carte grise perdue" in flat
+    finally:
+        pdf.close()
+
+
+def test_without_chromium_the_report_is_html_only_and_says_so(store, cantal, tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "CHROMIUM", str(tmp_path / "no-chromium"))
+    result = report.build(store, cantal, START, END, tmp_path, pdf=True)
+    assert result["html"].exists() and result["pdf"] is None
+    assert result["pdf_note"] == (f"pas de PDF : Chromium est absent de cette machine ({tmp_path / 'no-chromium'}) ;"
+                                  " rapport écrit en HTML seulement")
+    assert not list(tmp_path.glob("*.pdf"))
+
+
+def run_cli(python, db, *args):
+    env = dict(os.environ, AIGUILLAGE_DB=str(db), PREFECTURE="cantal")
+    return subprocess.run([python, "-m", "bot", "report", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def test_cli_writes_the_report_and_prints_its_path(store, python, tmp_path):
+    done = run_cli(python, store.path, "--from", "2024-03-01", "--to", "2024-03-31", "--out", str(tmp_path / "r"),
+                   "--no-pdf", "--quiet")
+    assert done.returncode == 0, done.stderr
+    path = tmp_path / "r" / "rapport-clu-cantal-2024-03-01-2024-03-31.html"
+    assert done.stdout == f"{path}\n"
+    assert "75,0 %" in path.read_text(encoding="utf-8")
+    assert "Rapport du comité" not in done.stderr  # no progress bar when not a terminal
+
+
+@pytest.mark.parametrize("start, end, message", [
+    ("2024-13-01", "2024-03-31", "Erreur : date de début invalide : « 2024-13-01 » (format attendu AAAA-MM-JJ, ex. 2026-01-01)"),
+    ("2024-03-31", "2024-03-01", "Erreur : période invalide : le début (2024-03-31) est après la fin (2024-03-01)"),
+    ("0001-01-01", "0001-12-31", "Erreur : période hors limites : les dates doivent être comprises entre 1900 et 9998"),
+])
+def test_cli_bad_period_is_a_french_error(store, python, tmp_path, start, end, message):
+    done = run_cli(python, store.path, "--from", start, "--to", end, "--out", str(tmp_path), "--no-pdf")
+    assert done.returncode == 2
+    assert done.stderr == message + "\n"
+    assert not list(tmp_path.glob("*.html"))
+
+
+def test_bar_chart_keeps_key_order_and_escapes_labels():
+    svg = charts.bar_chart("essai", "Essai <b>", {"z": 3, "a": 1, "prix en $ <x>": 2})
+    assert svg.startswith('<svg id="essai" class="chart-svg" role="img" aria-labelledby="essai-title essai-desc"')
+    assert '<title id="essai-title">Essai &lt;b&gt;</title>' in svg
+    assert '<desc id="essai-desc">z : 3 ; a : 1 ; prix en $ &lt;x&gt; : 2</desc>' in svg
+    assert "<b>" not in svg and "<x>" not in svg and " style=" not in svg and "<metadata" not in svg
+    texts = re.findall(r"<text [^>]*>([^<]*)</text>", svg)
+    assert texts.index("z") < texts.index("a")
+
+
+def test_user_text_cannot_become_a_spreadsheet_formula(store, cantal, tmp_path):
+    store.db["conversations"].insert({"id": "rep-f1", "channel": "web", "prefecture": "cantal", "status": "open",
+                                      "started_at": "2024-03-09T10:00:00.000+00:00", "demo": 0})
+    store.db["turns"].insert({"conversation_id": "rep-f1", "ts": "2024-03-09T10:00:00.000+00:00", "channel": "web",
+                              "text": "=HYPERLINK(\"x\";\"carte\")", "topic": None, "resolved": 0})
+    data = report.collect(store, cantal, START, END, with_charts=False)
+    assert ["2", "'=HYPERLINK(\"x\";\"carte\")", "1"] in data["questions"].rows
+    assert data["questions"].csv().splitlines()[2] == '2;"\'=HYPERLINK(""x"";""carte"")";1'
+    assert ["Orientation", "Conversations orientées vers un agent", "0,0 %", "0,0 %", "stable"] in data["evolution"].rows
