@@ -60,7 +60,11 @@ KEYS_BY_FAMILY = {
     "tickets": {"open": "Ouvert", "answered": "Répondu"},
     "pan": {"booked": "Réservé", "no_show": "Absent", "cancelled": "Annulé"},
     "chat": {"web": "Site web", "console": "Console", "rest": "API", "(aucun)": "(aucun thème)",
-             "(aucune)": "(aucune orientation)"},
+             "(aucune)": "(aucune orientation)",
+             # the conversation intents (bot.tree.CONVERSATION_INTENTS): what a message was when not a question
+             "greet": "Salutation", "goodbye": "Au revoir", "thanks": "Remerciement", "affirm": "Oui (confirmation)",
+             "deny": "Non (refus)", "bot_challenge": "« Êtes-vous un robot ? »",
+             "human_handoff": "Demande à parler à une personne", "other_language": "Autre langue"},
 }
 NO_THEME = "(thème non reconnu)"
 UNIT_SUFFIX = {"jours ouvrés": " j", "jours": " j", "secondes": " s", "étapes": " étapes"}

@@ -177,23 +177,21 @@ def test_pan_indicators_on_the_hand_built_store(full):
     assert (r["pan_no_shows"]["value"], r["pan_no_shows"]["count"]) == (0.5, 2)
 
 
-def test_satisfaction_by_channel_and_overall(full):
+def test_satisfaction_from_chat_ratings_and_the_phone_rate_beside_it(full):
     r = compute(full)
-    chat = r["satisfaction_chat"]  # c1, c3 useful; c2 not useful
+    chat = r["satisfaction"]  # c1, c3 useful; c2 not useful
     assert (chat["value"], chat["count"], chat["target"], chat["met"], chat["unit"]) == (2 / 3, 3, 0.75, False, "%")
     phone = r["satisfaction_phone"]  # k1 pressed 9; k1, k2, k3, k5 heard an answer (k4, k6 did not)
     assert (phone["value"], phone["count"], phone["target"], phone["met"]) == (0.25, 4, None, None)
     assert "seul « utile » peut être dit" in phone["note"]
-    overall = r["satisfaction"]
-    assert (overall["value"], overall["count"], overall["target"], overall["met"]) == (3 / 7, 7, 0.75, False)
-    assert {i["group"] for i in (chat, phone, overall)} == {"satisfaction"}
+    assert "satisfaction_chat" not in r  # one satisfaction figure: never pooled with the phone's rate
+    assert {i["group"] for i in (chat, phone)} == {"satisfaction"}
 
 
 def test_satisfaction_target_met_by_chat_ratings_alone(store):
     for i, useful in enumerate([1, 1, 1, 1, 0]):
         add_feedback(store, "chat", f"c{i}", useful, "2026-03-02T09:05:00.000+00:00")
     r = compute(store)
-    assert (r["satisfaction_chat"]["value"], r["satisfaction_chat"]["met"]) == (0.8, True)
     assert (r["satisfaction"]["value"], r["satisfaction"]["count"], r["satisfaction"]["met"]) == (0.8, 5, True)
     assert r["satisfaction"]["note"] is None
     assert (r["satisfaction_phone"]["value"], r["satisfaction_phone"]["note"]) == (None, "pas encore de données")
@@ -274,11 +272,11 @@ def test_demo_rows_are_left_out_unless_asked(full):
     add_feedback(full, "chat", "d1", 0, "2026-03-03T09:05:00.000+00:00", demo=1)
     r = compute(full)
     assert (r["chat_volume"]["value"], r["phone_volume"]["value"], r["tickets_volume"]["value"]) == (4, 6, 6)
-    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction_chat"]["count"]) == (3, 4, 3)
+    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction"]["count"]) == (3, 4, 3)
     r = by_id(indicators.compute(full, config_mod.load_prefecture("cantal"), *MARCH, today=TODAY,
                                  include_demo=True))
     assert (r["chat_volume"]["value"], r["phone_volume"]["value"], r["tickets_volume"]["value"]) == (5, 7, 7)
-    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction_chat"]["count"]) == (4, 5, 4)
+    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction"]["count"]) == (4, 5, 4)
     assert (r["chat_unresolved"]["value"], r["phone_abandoned"]["value"]) == (0.4, 2 / 6)
     assert r["tickets_overdue"]["value"] == 2
 
@@ -292,7 +290,7 @@ def test_a_met_target(store):
 
 def test_an_empty_period_gives_no_figure(full):
     r = compute(full, (date(2025, 1, 1), date(2025, 12, 31)))
-    assert len(r) == 35
+    assert len(r) == 34
     for ind in r.values():
         assert ind["value"] is None and ind["met"] is None, ind
         assert ind["note"] == "pas encore de données"
@@ -353,7 +351,7 @@ def test_the_command_prints_a_table_and_json(python, full):
     assert (data["prefecture"], data["from"], data["to"]) == ("cantal", "2026-03-01", "2026-03-31")
     r = by_id(data["indicators"])
     assert r["chat_volume"]["value"] == 4 and r["phone_reached"]["value"] == 0.8
-    assert r["satisfaction_chat"]["value"] == 2 / 3 and r["chat_by_weekday"]["breakdown"]["lundi"] == 1
+    assert r["satisfaction"]["value"] == 2 / 3 and r["chat_by_weekday"]["breakdown"]["lundi"] == 1
     out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert "Indicateurs de qualité — préfecture du Cantal — du 01/03/2026 au 31/03/2026" in out.stdout
@@ -418,7 +416,7 @@ def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
     finally:
         store.close()
     assert (r["satisfaction_phone"]["value"], r["satisfaction_phone"]["count"]) == (0.5, 2)
-    assert (r["satisfaction"]["value"], r["satisfaction"]["count"], r["satisfaction"]["met"]) == (0.5, 2, False)
+    assert (r["satisfaction"]["value"], r["satisfaction"]["note"]) == (None, "pas encore de données")  # no chat rating
     # A call counts under the last answer it heard: horaires_contact for the first one.
     assert r["phone_topics"]["breakdown"] == {"armes": 1, "horaires_contact": 1}
     assert r["phone_outcomes"]["breakdown"] == {"answered": 2}

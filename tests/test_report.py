@@ -198,3 +198,13 @@ def test_user_text_cannot_become_a_spreadsheet_formula(store, cantal, tmp_path):
     assert ["2", "'=HYPERLINK(\"x\";\"carte\")", "1"] in data["questions"].rows
     assert data["questions"].csv().splitlines()[2] == '2;"\'=HYPERLINK(""x"";""carte"")";1'
     assert ["Orientation", "Conversations orientées vers un agent", "0,0 %", "0,0 %", "stable"] in data["evolution"].rows
+
+
+def test_every_conversation_intent_has_a_french_label_in_the_charts():
+    from bot import report
+    from bot.tree import CONVERSATION_INTENTS
+
+    labels = report.key_labels("chat_topics")
+    assert [labels.get(i) for i in CONVERSATION_INTENTS] == [
+        "Salutation", "Au revoir", "Remerciement", "Oui (confirmation)", "Non (refus)", "« Êtes-vous un robot ? »",
+        "Demande à parler à une personne", "Autre langue"]
