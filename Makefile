@@ -57,6 +57,8 @@ run: setup  ## start chat (and actions) on http://localhost:$(PORT)/chat/ for $(
 	@echo "  Aiguillage — préfecture: $(PREFECTURE) — store: $(AIGUILLAGE_DB)"
 	@echo "  Chat page: http://localhost:$(PORT)/chat/   (ready when Rasa says 'Rasa server is up and running')"
 	@echo "  Agent console: http://localhost:$(PORT)/console/   (accounts: $(PY) -m bot agents add NAME --role agent|admin)"
+	@echo "  PAN booking: http://localhost:$(PORT)/rdv/   Indicators: http://localhost:$(PORT)/console/indicateurs"
+	@echo "  Demo traffic (another terminal): $(PY) -m bot demo-data --days 90   (phone calls too with IVR_LOCAL_DEV=1 make run)"
 	@echo ""
 	$(RASA) run --model $(MODEL) --interface $(AIGUILLAGE_HOST) --port $(PORT) --credentials credentials.yml --endpoints endpoints.yml
 
