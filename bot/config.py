@@ -56,6 +56,7 @@ REQUIRED_KEYS = [
     "france_services.url",
     "commitments.email_working_days",
     "commitments.paper_working_days",
+    "commitments.pan_appointment_days",
     "pan.slot_minutes",
     "pan.capacity",
     "pan.booking_days_ahead",
@@ -258,6 +259,9 @@ def validate(data: dict, file: str) -> None:
         value = get_path(data, key)
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(file, key, "must be a positive number of working days")
+    value = get_path(data, "commitments.pan_appointment_days")
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(file, "commitments.pan_appointment_days", "must be a positive number of days")
 
 
 def _computed(data: dict) -> dict:

@@ -39,6 +39,7 @@ NO_DATA = "pas encore de données"
 CALLS_REACHED_TARGET = 0.90   # Qual-e-pref: taux d'appels aboutis > 90 %
 TICKETS_ON_TIME_TARGET = 0.80  # Qual-e-pref: courriels traités dans les 5 jours ouvrés > 80 %
 SATISFACTION_TARGET = 0.75     # Qual-e-pref: satisfaction 75 %
+PAN_WITHIN_TARGET = 0.80       # Qual-e-pref: rendez-vous dans les 10 jours > 80 % (days: commitments.pan_appointment_days)
 HANDOFF_DESTINATION = "human"
 PARIS = ZoneInfo("Europe/Paris")
 WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
@@ -371,7 +372,7 @@ def _paris_date(stamp: str) -> date | None:
     return (when.astimezone(PARIS) if when.tzinfo else when).date()
 
 
-def pan_indicators(store, period: Period, today: date) -> list[dict]:
+def pan_indicators(store, period: Period, today: date, within_days: int) -> list[dict]:
     where, args = period.where("slot_start")
     rows = _rows(store, f"select status, substr(slot_start, 1, 10) < ?, count(*) from pan_bookings"
                         f" where {where} group by 1, 2", [today.isoformat(), *args])
@@ -411,6 +412,10 @@ def pan_indicators(store, period: Period, today: date) -> list[dict]:
         indicator("pan_lead_time_median", "Délai médian entre la prise du rendez-vous PAN et le rendez-vous "
                   "(rendez-vous pris pendant la période)", "PAN", median_of_counts(leads), n_leads, unit="jours",
                   group="pan"),
+        indicator("pan_within_days", f"Rendez-vous PAN tenus dans les {within_days} jours suivant leur prise "
+                  "(rendez-vous pris pendant la période)", "PAN",
+                  _rate(sum(c for d, c in leads.items() if d <= within_days), n_leads), n_leads, unit="%",
+                  group="pan", target=PAN_WITHIN_TARGET),
     ]
 
 
@@ -448,7 +453,8 @@ def compute(store, pref, start: date, end: date, today: date | None = None, *, i
     period = Period(pref.id, start, end, include_demo)
     phone, (heard, useful) = phone_indicators(store, period, tree)
     result = (chat_indicators(store, period) + phone + ticket_indicators(store, pref, period, today)
-              + pan_indicators(store, period, today) + satisfaction_indicators(store, period, heard, useful))
+              + pan_indicators(store, period, today, int(pref.get("commitments.pan_appointment_days")))
+              + satisfaction_indicators(store, period, heard, useful))
     order = list(GROUPS)
     return sorted(result, key=lambda ind: order.index(ind["group"]))  # stable: chat, then phone, in a group
 

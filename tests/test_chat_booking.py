@@ -99,7 +99,7 @@ def test_book_twice_with_one_key_then_cancel_by_reference(server, smtp):
     assert first["lines"][1] == f"Référence du rendez-vous : {reference}. Gardez-la : elle sert à annuler."
     assert first["lines"][2].startswith("À apporter : une pièce d'identité")
     assert first["lines"][3].startswith("Pour annuler, utilisez le formulaire d'annulation")
-    assert first["email_note"] == "Une confirmation vous a été envoyée par courriel."
+    assert first["email_note"] == "Une confirmation vous est envoyée par courriel."
     assert first["ics_url"].startswith(f"/rdv/ics/{reference}?t=")
     status, again = server.post("/rdv/api/reserver", values)
     assert status == 200 and again["reference"] == reference and again["created"] is False

@@ -262,6 +262,17 @@ def test_pan_lead_time_over_bookings_made_in_the_period(full):
     assert (avg["value"], avg["count"], avg["unit"]) == (3.75, 4, "jours")  # 2, 2, 3, 8
     assert (median["value"], median["count"]) == (2.5, 4)
     assert "pris pendant la période" in avg["label"]
+    within = r["pan_within_days"]  # 2, 2, 3 and 8 days: all within 10
+    assert (within["value"], within["count"], within["target"], within["met"]) == (1.0, 4, 0.8, True)
+    assert within["label"].startswith("Rendez-vous PAN tenus dans les 10 jours")
+
+
+def test_pan_appointments_within_the_préfecture_s_days(store):
+    # booked on Monday 2 March 2026 (Paris) for 1, 5, 10 and 11 days later: 3 of 4 within 10 days
+    for i, slot in enumerate(["2026-03-03T09:00", "2026-03-07T09:00", "2026-03-12T09:00", "2026-03-13T09:00"]):
+        add_booking(store, f"w{i}", slot, "booked", created="2026-03-02T08:00:00.000+00:00")
+    within = compute(store)["pan_within_days"]
+    assert (within["value"], within["count"], within["met"]) == (0.75, 4, False)
 
 
 def test_demo_rows_are_left_out_unless_asked(full):
@@ -290,7 +301,7 @@ def test_a_met_target(store):
 
 def test_an_empty_period_gives_no_figure(full):
     r = compute(full, (date(2025, 1, 1), date(2025, 12, 31)))
-    assert len(r) == 34
+    assert len(r) == 35
     for ind in r.values():
         assert ind["value"] is None and ind["met"] is None, ind
         assert ind["note"] == "pas encore de données"

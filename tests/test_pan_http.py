@@ -73,7 +73,7 @@ def test_booking_confirmation_email_ics_replay_and_cancel(server, smtp):
     assert status == 200, page
     reference = re.search(r"PAN-\d{4}-\d{4}", page).group(0)
     assert "Cours Monthyon, 15000 Aurillac" in page and "À apporter : une pièce d'identité" in page
-    assert "Pour annuler" in page and "Une confirmation vous a été envoyée par courriel." in page
+    assert "Pour annuler" in page and "Une confirmation vous est envoyée par courriel." in page
     # the confirmation e-mail, with the calendar file
     mail = smtp.to("usager.rdv@exemple.fr")[-1]
     assert reference in mail["Subject"]
