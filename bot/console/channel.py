@@ -374,17 +374,27 @@ class ConsoleInput(InputChannel):
             return page("indicators.html", session=session, error="", data=data, tables=report.tables(data),
                         quick=quick, start_s=start.isoformat(), end_s=end.isoformat(), demo=demo, link=link)
 
-        @bp.route("/indicateurs.csv", methods=["GET"])
-        async def indicators_csv(request: Request) -> HTTPResponse:
-            from bot import indicators, report
+        def download_period(request: Request):
+            """(session, (start, end, include_demo), None) for a download of the indicators, or
+            (session, None, the response: login redirect or 400 with the French reason)."""
+            from bot import indicators
 
             session, refused = guard(request)
             if refused:
-                return refused
+                return session, None, refused
             try:
-                start, end, demo = indicators_period(request)
+                return session, indicators_period(request), None
             except indicators.PeriodError as exc:
-                return error(400, session, "Période invalide", str(exc))
+                return session, None, error(400, session, "Période invalide", str(exc))
+
+        @bp.route("/indicateurs.csv", methods=["GET"])
+        async def indicators_csv(request: Request) -> HTTPResponse:
+            from bot import report
+
+            session, period, refused = download_period(request)
+            if refused:
+                return refused
+            start, end, demo = period
             wanted = request.args.get("table") or ""
             data = await indicators_data(start, end, demo, with_charts=False)
             table = next((t for t in report.tables(data) if t.id == wanted), None)
@@ -400,15 +410,12 @@ class ConsoleInput(InputChannel):
 
         @bp.route("/indicateurs/rapport.html", methods=["GET"])
         async def indicators_report(request: Request) -> HTTPResponse:
-            from bot import indicators, report
+            from bot import report
 
-            session, refused = guard(request)
+            session, period, refused = download_period(request)
             if refused:
                 return refused
-            try:
-                start, end, demo = indicators_period(request)
-            except indicators.PeriodError as exc:
-                return error(400, session, "Période invalide", str(exc))
+            start, end, demo = period
             html = report.render_html(await indicators_data(start, end, demo))
             Queue(store, runtime.tree()).audit(session.name, "committee_report", "indicators", None,
                                                detail={"from": start.isoformat(), "to": end.isoformat()})
