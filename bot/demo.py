@@ -41,6 +41,8 @@ DEFAULT_CONVERSATIONS = 300
 DEFAULT_CALLS = 150
 DEFAULT_DAYS = 90
 DEMO_SUBJECT_PREFIX = "[Démonstration] "
+OUTCOME_LABELS = {"answered": "réponse donnée", "transferred": "transférés", "voicemail": "messagerie vocale",
+                  "abandoned": "abandonnés"}
 # Calls come from numbers of this fictitious list only (masked by the server anyway).
 DEMO_CALLERS = ["+33612000101", "+33622000202", "+33632000303", "+33642000404", "+33652000505",
                 "+33662000606", "+33672000707", "+33682000808", "+33692000909", "+33712001010"]
@@ -814,7 +816,7 @@ def format_summary(s: dict) -> str:
     lines = [
         f"Données de démonstration créées sur les {s['days']} derniers jours (marquées « démo ») :",
         f"  {s['conversations']} conversations écrites ({s['turns']} messages)",
-        f"  {s['calls']} appels" + (" (" + ", ".join(f"{k} : {v}" for k, v in s["outcomes"].items()) + ")"
+        f"  {s['calls']} appels" + (" (" + ", ".join(f"{OUTCOME_LABELS.get(k, k)} : {v}" for k, v in s["outcomes"].items()) + ")"
                                     if s["outcomes"] else ""),
         f"  {s['voicemails']} messages vocaux",
         f"  {s['tickets']} messages aux services, dont {s['tickets_answered']} marqués répondus",

@@ -4,6 +4,7 @@ And the report benchmark's synthetic store (bench/report_bench.py) has the sizes
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -74,6 +75,9 @@ def test_summary_in_french(demo):
     out = demo["first"].stdout
     assert "12 conversations écrites" in out
     assert "6 appels" in out
+    calls_line = next(line for line in out.splitlines() if "6 appels" in line)
+    assert "réponse donnée" in calls_line  # outcomes in French: not "answered", "abandoned"...
+    assert not {"answered", "abandoned", "transferred", "voicemail"} & set(re.findall(r"[a-z]+", calls_line))
     today = datetime.now(ZoneInfo("Europe/Paris")).date()
     first = (today - timedelta(days=DAYS - 1)).isoformat()
     assert "/console/indicateurs" in out
