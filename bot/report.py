@@ -309,6 +309,24 @@ def summary_table(inds: list[dict]) -> Table:
     return table
 
 
+def commitments_table(inds: list[dict], before: list[dict], start, end, prev_start, prev_end) -> Table:
+    """The indicators Qual-e-pref sets a target for, first, as the minutes present them: commitment,
+    target, the previous period, this period, met or not."""
+    by_id = {b["id"]: b for b in before}
+    table = Table("engagements", "Engagements Qual-e-pref",
+                  ["Canal", "Engagement", "Cible", f"Du {fr_date(prev_start)} au {fr_date(prev_end)}",
+                   f"Du {fr_date(start)} au {fr_date(end)}", "Atteinte"],
+                  note="Les indicateurs pour lesquels le référentiel Qual-e-pref fixe une cible ; le détail et les "
+                       "autres indicateurs suivent.")
+    for ind in inds:
+        if ind.get("target") is None:
+            continue
+        old = by_id.get(ind["id"])
+        table.rows.append([CHANNELS.get(ind["channel"], ind["channel"]), ind["label"], target_text(ind),
+                           value_text(old) if old else NONE_YET, value_text(ind), met_text(ind)])
+    return table
+
+
 def evolution_table(inds: list[dict], before: list[dict], start, end, prev_start, prev_end) -> Table:
     by_id = {b["id"]: b for b in before}
     table = Table("evolution", "Évolution par rapport à la période précédente",
@@ -389,6 +407,7 @@ def collect(store, pref, start: date, end: date, *, include_demo: bool = False, 
         "prefecture": pref.get("prefecture.name"), "prefecture_id": pref.id,
         "start": start, "end": end, "prev_start": prev_start, "prev_end": prev_end,
         "include_demo": include_demo, "indicators": now_inds, "previous": before,
+        "commitments": commitments_table(now_inds, before, start, end, prev_start, prev_end),
         "summary": summary_table(now_inds),
         "evolution": evolution_table(now_inds, before, start, end, prev_start, prev_end),
         "breakdowns": breakdowns, "questions": questions_table(questions), "themes": themes_table(themes),
@@ -398,7 +417,8 @@ def collect(store, pref, start: date, end: date, *, include_demo: bool = False, 
 
 def tables(data: dict) -> list[Table]:
     """Every table of `collect`'s result, in page order (the CSV export serves them by id)."""
-    return [data["summary"], data["evolution"], *data["breakdowns"], data["questions"], data["themes"]]
+    return [data["commitments"], data["summary"], data["evolution"], *data["breakdowns"], data["questions"],
+            data["themes"]]
 
 
 @lru_cache(maxsize=1)

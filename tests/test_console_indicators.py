@@ -71,7 +71,7 @@ def test_csv_of_every_table_equals_the_page(ind_server):
     r = c.get(MARCH)
     page = read(r.text)
     ids = list(page.tables)
-    assert ids[:2] == ["indicateurs", "evolution"] and "questions" in ids and "non_resolus" in ids
+    assert ids[:3] == ["engagements", "indicateurs", "evolution"] and "questions" in ids and "non_resolus" in ids
     for table_id, rows in page.tables.items():
         resp = c.get(f"/indicateurs.csv?table={table_id}&from=2024-03-01&to=2024-03-31")
         assert resp.status_code == 200, table_id

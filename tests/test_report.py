@@ -48,6 +48,15 @@ def test_report_html_has_the_indicators_targets_questions_and_evolution(store, c
     for section in ("Ordre du jour", "I – Présentation du bilan qualité", "II – Évolution par rapport à la période précédente",
                     "III – Répartitions", "IV – Questions les plus posées par les usagers", "V – Thèmes non résolus"):
         assert section in page.text
+    commitments = page.tables["engagements"]  # only what Qual-e-pref sets a target for, first
+    assert commitments[0] == ["Canal", "Engagement", "Cible", "Du 30/01/2024 au 29/02/2024", "Du 01/03/2024 au 31/03/2024",
+                              "Atteinte"]
+    assert commitments[1] == ["Accueil téléphonique", REACHED, "> 90,0 %", "50,0 %", "75,0 %", "non"]
+    assert [(r[0], r[2], r[3], r[4], r[5]) for r in commitments[2:]] == [
+        ("Courriels", "> 80,0 %", "pas encore de données", "pas encore de données", "—"),
+        ("Accueil au PAN", "> 80,0 %", "pas encore de données", "pas encore de données", "—"),
+        ("Accueil écrit (chat)", "> 75,0 %", "pas encore de données", "pas encore de données", "—")]
+    assert list(page.tables)[:2] == ["engagements", "indicateurs"]
     summary = page.tables["indicateurs"]
     assert summary[0] == ["Thématique", "Canal", "Indicateur", "Valeur", "Base", "Cible", "Atteinte", "Commentaire"]
     assert row(summary, REACHED) == ["Téléphone", "Accueil téléphonique", REACHED, "75,0 %", "4", "> 90,0 %", "non", ""]
