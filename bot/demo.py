@@ -41,6 +41,7 @@ DEFAULT_CONVERSATIONS = 300
 DEFAULT_CALLS = 150
 DEFAULT_DAYS = 90
 DEMO_SUBJECT_PREFIX = "[Démonstration] "
+MAX_SESSIONS = 20_000  # per kind: the marking step lists the ids it made in one SQL statement each
 OUTCOME_LABELS = {"answered": "réponse donnée", "transferred": "transférés", "voicemail": "messagerie vocale",
                   "abandoned": "abandonnés"}
 # Calls come from numbers of this fictitious list only (masked by the server anyway).
@@ -489,6 +490,9 @@ def generate(url: str, days: int = DEFAULT_DAYS, conversations: int = DEFAULT_CO
         raise DemoError("--days doit être au moins 1.", 2)
     if conversations < 0 or calls < 0:
         raise DemoError("--conversations et --calls doivent être positifs ou nuls.", 2)
+    if conversations > MAX_SESSIONS or calls > MAX_SESSIONS:
+        raise DemoError(f"--conversations et --calls : {MAX_SESSIONS} au plus (une démonstration, pas un essai de "
+                        "charge : pour un an de trafic, voir bench/report_bench.py).", 2)
     http = Http(url)
     check_server(http)
     if seed is None:

@@ -183,6 +183,15 @@ def test_no_server_exit_2_with_french_message(python, tmp_path):
     assert "lancez d'abord `make run`" in out.stderr
 
 
+def test_sizes_out_of_range_get_a_french_reason(python, tmp_path):
+    out = run_demo(python, tmp_path / "none.db", "--conversations", "20001", "--calls", "0",
+                   "--url", f"http://127.0.0.1:{free_port()}")
+    assert out.returncode == 2
+    assert "--conversations et --calls : 20000 au plus" in out.stderr
+    out = run_demo(python, tmp_path / "none.db", "--days", "0", "--url", f"http://127.0.0.1:{free_port()}")
+    assert (out.returncode, out.stderr.strip()) == (2, "--days doit être au moins 1.")
+
+
 def test_refuses_to_run_where_smtp_would_mail_the_services(python, tmp_path):
     out = run_demo(python, tmp_path / "none.db", "--conversations", "2", "--calls", "0", SMTP_HOST="127.0.0.1")
     assert out.returncode == 2
