@@ -305,10 +305,16 @@ def _topic(rng: random.Random) -> str:
     return rng.choices(list(TOPIC_WEIGHTS), list(TOPIC_WEIGHTS.values()))[0]
 
 
-def chat_script(rng: random.Random) -> tuple[str, list[str], str | None]:
-    """(kind, messages, follow-up) for one conversation; follow-up: 'ticket:<mailbox>', 'pan', or None."""
-    kind = rng.choices(["simple", "multi", "offtopic", "not_understood", "bot", "human", "ticket", "pan"],
-                       [40, 24, 8, 9, 3, 4, 7, 5])[0]
+CHAT_KINDS = ["simple", "multi", "offtopic", "not_understood", "bot", "human", "ticket", "pan"]
+CHAT_WEIGHTS = [40, 24, 8, 9, 3, 4, 7, 5]
+# The first sessions go through every kind once, in this order, so that even a small demo shows each
+# of them (a message to a service, a PAN booking, a voicemail, a caller hanging up...); then by weight.
+CHAT_FIRST = ["simple", "ticket", "pan", "multi", "not_understood", "offtopic", "human", "bot"]
+
+
+def chat_script(rng: random.Random, index: int = len(CHAT_FIRST)) -> tuple[str, list[str], str | None]:
+    """(kind, messages, follow-up) for conversation number `index`; follow-up: 'ticket:<mailbox>', 'pan', or None."""
+    kind = CHAT_FIRST[index] if index < len(CHAT_FIRST) else rng.choices(CHAT_KINDS, CHAT_WEIGHTS)[0]
     if kind == "simple":
         msgs = [_question(rng, _topic(rng))]
         if rng.random() < 0.4:
@@ -419,10 +425,16 @@ def feedback_endpoint(http: Http, sender: str, useful: bool, comment: str | None
 CALL_KINDS = ["keypad", "keypad_info", "speech", "transfer", "voicemail", "abandoned", "not_understood", "pan",
               "silence"]
 CALL_WEIGHTS = [22, 8, 20, 10, 10, 12, 6, 5, 7]
+CALL_FIRST = ["keypad", "voicemail", "abandoned", "pan", "speech", "transfer", "keypad_info", "not_understood",
+              "silence"]  # see CHAT_FIRST
+
+
+RATING_KINDS = ("keypad", "keypad_info", "speech")  # calls that end on an answer the caller may rate
 
 
 def play_call(call, kind: str, rng: random.Random) -> None:
     """Play one caller's side; stops early (as a caller would) when the menu goes elsewhere."""
+    from bot import tree as tree_mod
     from ivr.simulate import SimulatorError
 
     turn = call.start()
@@ -433,7 +445,7 @@ def play_call(call, kind: str, rng: random.Random) -> None:
             if rng.random() < 0.4:
                 call.press("3")  # hear the number again
         elif kind == "keypad_info":
-            call.press("6")
+            turn = call.press("6")
         elif kind == "speech":
             topic = rng.choice(list(SPEECH))
             turn = call.say(rng.choice(SPEECH[topic]), confidence=round(rng.uniform(0.6, 0.95), 2))
@@ -472,6 +484,9 @@ def play_call(call, kind: str, rng: random.Random) -> None:
         elif kind == "silence":
             call.silence()
             call.silence()
+        if kind in RATING_KINDS and turn.route == "leaf" and turn.gather is not None and rng.random() < 0.25:
+            keys = tree_mod.current().phone  # "si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8"
+            call.press(str(keys["feedback_key"] if rng.random() < 0.7 else keys["feedback_no_key"]))
     except SimulatorError:
         pass  # the menu went somewhere the script did not expect: the caller hangs up
 
@@ -541,7 +556,7 @@ def drive(http: Http, store, made: Made, state: dict, run: str, rng: random.Rand
     feedback_ok: bool | None = None
     for i, start in enumerate(conv_times):
         sender = f"demo-{run}-c{i:05d}"
-        kind, msgs, follow = chat_script(rng)
+        kind, msgs, follow = chat_script(rng, i)
         gaps = []
         made.conversations.append((sender, start))
         made.turn_gaps[sender] = gaps
@@ -586,7 +601,7 @@ def drive_calls(http: Http, rng: random.Random, run: str, times: list[datetime],
     from ivr.simulate import Call, SimulatorError
 
     for i, start in enumerate(times):
-        kind = rng.choices(CALL_KINDS, CALL_WEIGHTS)[0]
+        kind = CALL_FIRST[i] if i < len(CALL_FIRST) else rng.choices(CALL_KINDS, CALL_WEIGHTS)[0]
         sid = "CA" + f"de{run}{i:06d}".ljust(32, "0")
         call = Call(http.url, token, public_url=public_url, caller=rng.choice(DEMO_CALLERS), call_sid=sid,
                     now=start.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M:%S"))
@@ -620,8 +635,6 @@ def drive_calls(http: Http, rng: random.Random, run: str, times: list[datetime],
         call.hangup(duration=duration, status="completed")
         made.calls[-1] = (sid, start, duration)
         made.recordings += [(r, start + timedelta(seconds=duration // 2)) for r in sids if r]
-        if rng.random() < 0.2:
-            made.ratings.append(("phone", sid, rng.random() < 0.7, None))
         if bar:
             bar.update(1)
 
@@ -651,9 +664,6 @@ def finish(store, pref, rng: random.Random, made: Made, days: int, now: datetime
             row = conn.execute("select last_topic, last_destination from conversations where id = ?", [item]).fetchone()
             feedback.record(store, "chat", item, pref.id, useful, comment, *(row or (None, None)))
             made.feedback_via = made.feedback_via or "bot.feedback.record (POST /chat/feedback absent)"
-        elif kind == "phone":
-            row = conn.execute("select node from calls where call_sid = ?", [item]).fetchone()
-            feedback.record(store, "phone", item, pref.id, useful, None, row[0] if row else None, None)
     has_events = "events" in store.db.table_names()
     conn.execute("begin immediate")
     try:

@@ -330,7 +330,7 @@ def phone_indicators(store, period: Period, tree) -> list[dict]:
                   _mean(sum(d * c for d, c in durations.items()), d_n), d_n, unit="secondes", group="phone"),
         indicator("phone_duration_median", "Durée médiane d'un appel", "téléphone", median_of_counts(durations),
                   d_n, unit="secondes", group="phone"),
-    ], (max(heard, useful) if rated else 0, useful)  # no rating by phone in the period: no satisfaction figure
+    ], (heard, rated, useful)
 
 
 def ticket_indicators(store, pref, period: Period, today: date) -> list[dict]:
@@ -419,27 +419,28 @@ def pan_indicators(store, period: Period, today: date, within_days: int) -> list
     ]
 
 
-def satisfaction_indicators(store, period: Period, phone_heard: int, phone_useful: int) -> list[dict]:
-    """The Qual-e-pref satisfaction (target 75 %) is the share of « utile » among the ratings where the
-    person could answer either way: the chat's (useful / not useful). By phone only « utile » can be
-    said (key 9): its share over the calls that heard an answer is shown beside it, without a target,
-    and never pooled with the chat's (the two rates do not measure the same thing). A channel without
-    any rating in the period has no figure (`phone_heard` is 0 then)."""
+def satisfaction_indicators(store, period: Period, phone_heard: int, phone_rated: int, phone_useful: int) -> list[dict]:
+    """Share of « utile » among the ratings given (chat: « Oui / Non » after an answer; phone: key 9 or
+    8 after an answer), per channel and pooled (the Qual-e-pref satisfaction, target 75 %); and, by
+    phone, how many of the calls that heard an answer rated it. Phone ratings count with their call's
+    period. A channel without any rating in the period has no figure."""
     where, args = period.where("created_at")
     chat = dict(_rows(store, f"select useful, count(*) from feedback where {where} and kind = 'chat'"
                              f" group by useful", args))
     chat_n = sum(chat.values())
     chat_useful = chat.get(1, 0)
     return [
-        indicator("satisfaction", "Satisfaction des usagers : réponses jugées utiles (avis « utile / pas utile » "
-                  "donnés à la fin d'une conversation écrite)", "chat", _rate(chat_useful, chat_n), chat_n,
-                  unit="%", group="satisfaction", target=SATISFACTION_TARGET),
-        indicator("satisfaction_phone", "Appels où l'appelant a dit que la réponse l'avait aidé (touche 9), "
-                  "sur les appels ayant entendu une réponse", "téléphone", _rate(phone_useful, phone_heard),
-                  phone_heard, unit="%", group="satisfaction",
-                  note=("au téléphone seul « utile » peut être dit (touche 9) : les appelants qui n'ont rien tapé "
-                        "ne sont ni satisfaits ni insatisfaits ; taux non comparable à la cible de "
-                        f"{SATISFACTION_TARGET * 100:.0f} %" if phone_heard else None)),
+        indicator("satisfaction", "Satisfaction des usagers : réponses jugées utiles, tous canaux (avis donnés "
+                  "à l'écrit et au téléphone)", "tous", _rate(chat_useful + phone_useful, chat_n + phone_rated),
+                  chat_n + phone_rated, unit="%", group="satisfaction", target=SATISFACTION_TARGET),
+        indicator("satisfaction_chat", "Réponses jugées utiles à la fin d'une conversation écrite", "chat",
+                  _rate(chat_useful, chat_n), chat_n, unit="%", group="satisfaction", target=SATISFACTION_TARGET),
+        indicator("satisfaction_phone", "Réponses jugées utiles au téléphone (touche 9 ; 8 : pas utile)", "téléphone",
+                  _rate(phone_useful, phone_rated), phone_rated, unit="%", group="satisfaction",
+                  target=SATISFACTION_TARGET),
+        indicator("satisfaction_phone_participation", "Appels où l'appelant a donné son avis, sur les appels ayant "
+                  "entendu une réponse", "téléphone", _rate(phone_rated, phone_heard),
+                  phone_heard, unit="%", group="satisfaction"),
     ]
 
 
@@ -451,10 +452,10 @@ def compute(store, pref, start: date, end: date, today: date | None = None, *, i
     today = today or date.today()
     tree = tree or tree_mod.current()
     period = Period(pref.id, start, end, include_demo)
-    phone, (heard, useful) = phone_indicators(store, period, tree)
+    phone, (heard, rated, useful) = phone_indicators(store, period, tree)
     result = (chat_indicators(store, period) + phone + ticket_indicators(store, pref, period, today)
               + pan_indicators(store, period, today, int(pref.get("commitments.pan_appointment_days")))
-              + satisfaction_indicators(store, period, heard, useful))
+              + satisfaction_indicators(store, period, heard, rated, useful))
     order = list(GROUPS)
     return sorted(result, key=lambda ind: order.index(ind["group"]))  # stable: chat, then phone, in a group
 

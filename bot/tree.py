@@ -56,14 +56,14 @@ PHONE_TEXTS: dict[str, set[str]] = {
     "voicemail_prompt": {"key"},
     "voicemail_thanks": {"service"},
     "voicemail_empty": set(),
-    "feedback_offer": {"key"},
+    "feedback_offer": {"key", "no_key"},
     "feedback_thanks": set(),
     "goodbye": set(),
     "closing": set(),
     "apology": set(),
 }
 PHONE_KEYS = ["repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key", "pan_key",
-              "feedback_key"]
+              "feedback_key", "feedback_no_key"]
 PHONE_SETTINGS = ["gather_timeout", "max_retries", "max_offer_retries", "record_max_length", "record_timeout", "dial_timeout"]
 KEY_CHARS = "".join(str(d) for d in range(10)) + "*#"  # keys of a phone keypad
 
@@ -309,7 +309,7 @@ def leaf_action_keys(tree: Tree, node: Node) -> set[str]:
     if node.destination == "pan_rdv":
         keys.add(phone["pan_key"])
     if rates_answer(node):
-        keys.add(phone["feedback_key"])
+        keys.update((phone["feedback_key"], phone["feedback_no_key"]))
     return keys
 
 
@@ -402,7 +402,7 @@ def check_placeholders(tree: Tree, pref: Prefecture) -> None:
         render(msg.get("screen", ""), pref)
         render(msg.get("voice", ""), pref)
     render(tree.menu_voice, pref)
-    sample = {"key": "1", "label": "x", "contact": "x", "service": "x"}
+    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x"}
     for tid in PHONE_TEXTS:
         render(tree.phone[tid], pref, sample)
     for text in tree.phone["contacts"].values():

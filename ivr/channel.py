@@ -96,16 +96,16 @@ class PanDesk:
 
 
 class FeedbackDesk:
-    """The caller's "cette réponse m'a aidé" (bot/feedback.py): one rating per call, a replay rewrites the same row."""
+    """The caller's "cette réponse m'a aidé" or not (bot/feedback.py): one rating per call, a replay rewrites the same row."""
 
     def __init__(self, phone: "Phone", call_sid: str):
         self.phone, self.call_sid = phone, call_sid
 
-    def record(self, node_id: str) -> None:
+    def record(self, node_id: str, useful: bool = True) -> None:
         from bot import feedback
 
         node = self.phone.tree.node(node_id)
-        feedback.record(self.phone.runtime.store(), "phone", self.call_sid, self.phone.pref.id, True,
+        feedback.record(self.phone.runtime.store(), "phone", self.call_sid, self.phone.pref.id, useful,
                         topic=node.topic, destination=node.destination)
 
 

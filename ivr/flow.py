@@ -10,8 +10,8 @@ that is not offered, speech not understood), counted in a row in `retries`:
 After a PAN leaf, `pan_key` offers the next free slots (state pan_slots, keys 1-3), then asks for a
 confirmation (pan_confirm, key 1); only the confirmation books, through `Input.pan` (the channel's
 PanDesk), and the reference is read digit by digit. After an answer, `feedback_key` records "cette
-réponse m'a aidé" through `Input.feedback` (the channel's FeedbackDesk), once per call: the caller
-hears the thanks, then the leaf's options again (without the rating).
+réponse m'a aidé" (`feedback_no_key`: "elle ne m'a pas aidé") through `Input.feedback` (the channel's
+FeedbackDesk), once per call: the caller hears the thanks, then the leaf's options again (without the rating).
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ class CallState:
     pan_slots: list[dict] = field(default_factory=list)  # PAN slots offered: [{"site", "start"}]
     pan_choice: dict | None = None  # the slot the caller chose, not booked until confirmed
     pan_booking: str | None = None  # the reference booked by this call
-    rated: bool = False  # the caller said an answer helped (feedback_key); offered once per call
+    rated: bool = False  # the caller rated an answer (feedback_key / feedback_no_key); offered once per call
 
     @property
     def outcome(self) -> str | None:
@@ -79,7 +79,7 @@ class Input:
     asr_confidence: float | None = None
     decision: Decision | None = None  # the router's decision on `speech`
     pan: Any = None  # the PAN desk of this request (slots(), book(slot)); None: no booking by phone
-    feedback: Any = None  # the rating desk of this request (record(node_id)); None: not recorded
+    feedback: Any = None  # the rating desk of this request (record(node_id, useful)); None: not recorded
 
 
 def key_of(inp: Input) -> str:
@@ -202,9 +202,9 @@ class Flow:
         if option.kind == "voicemail":
             st.state, st.mailbox = "voicemail", option.target
             return self.sp.record(st.node, option.target, st.step)
-        if option.kind == "feedback":
+        if option.kind in ("feedback", "feedback_no"):
             if inp is not None and inp.feedback is not None:
-                inp.feedback.record(option.target)
+                inp.feedback.record(option.target, useful=option.kind == "feedback")
             st.rated = True
             return self.sp.leaf(st.node, st.step, open_now, [self.sp.text("feedback_thanks")], rate=False,
                                 answer=False)

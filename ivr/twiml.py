@@ -42,7 +42,7 @@ class Option:
     """One key of a prompt: what it does, and what is said for it (empty: accepted, not said)."""
 
     key: str
-    kind: str  # node | transfer | voicemail | number | repeat | back | main | pan* | feedback
+    kind: str  # node | transfer | voicemail | number | repeat | back | main | pan* | feedback | feedback_no
     target: str | None = None  # node id (node, back, main), mailbox id (voicemail), contact path (transfer)
     text: str = ""
 
@@ -69,7 +69,7 @@ class Speaker:
         self.voice = pref.get("voice.voice")
         self.keys = {k: str(tree.phone[k]) for k in
                      ("repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key", "pan_key",
-                      "feedback_key")}
+                      "feedback_key", "feedback_no_key")}
         human = tree.topic_node("human_handoff")
         self.human_id = human.id
         self.default_mailbox = human.mailbox
@@ -192,7 +192,9 @@ class Speaker:
             options.append(Option(k["pan_key"], "pan", None, self.pan_text("offer", key=k["pan_key"])))
         options += self._structural(node.parent or ROOT, node.parent is None)
         if rate and rates_answer(node):
-            options.append(Option(k["feedback_key"], "feedback", node.id, self.text("feedback_offer", key=k["feedback_key"])))
+            options.append(Option(k["feedback_key"], "feedback", node.id,
+                                  self.text("feedback_offer", key=k["feedback_key"], no_key=k["feedback_no_key"])))
+            options.append(Option(k["feedback_no_key"], "feedback_no", node.id))  # said in the same sentence
         return options
 
     # ---- the PAN offer by phone (slots chosen by key, confirmed, reference read digit by digit) ----

@@ -177,24 +177,29 @@ def test_pan_indicators_on_the_hand_built_store(full):
     assert (r["pan_no_shows"]["value"], r["pan_no_shows"]["count"]) == (0.5, 2)
 
 
-def test_satisfaction_from_chat_ratings_and_the_phone_rate_beside_it(full):
+def test_satisfaction_by_channel_pooled_and_phone_participation(full):
     r = compute(full)
-    chat = r["satisfaction"]  # c1, c3 useful; c2 not useful
+    chat = r["satisfaction_chat"]  # c1, c3 useful; c2 not useful
     assert (chat["value"], chat["count"], chat["target"], chat["met"], chat["unit"]) == (2 / 3, 3, 0.75, False, "%")
-    phone = r["satisfaction_phone"]  # k1 pressed 9; k1, k2, k3, k5 heard an answer (k4, k6 did not)
-    assert (phone["value"], phone["count"], phone["target"], phone["met"]) == (0.25, 4, None, None)
-    assert "seul « utile » peut être dit" in phone["note"]
-    assert "satisfaction_chat" not in r  # one satisfaction figure: never pooled with the phone's rate
-    assert {i["group"] for i in (chat, phone)} == {"satisfaction"}
+    phone = r["satisfaction_phone"]  # k1 pressed 9 (useful)
+    assert (phone["value"], phone["count"], phone["target"], phone["met"]) == (1.0, 1, 0.75, True)
+    overall = r["satisfaction"]  # 3 useful of 4 ratings: 75 % is not above the 75 % target
+    assert (overall["value"], overall["count"], overall["target"], overall["met"]) == (0.75, 4, 0.75, False)
+    assert overall["channel"] == "tous"
+    took_part = r["satisfaction_phone_participation"]  # k1 rated; k1, k2, k3, k5 heard an answer
+    assert (took_part["value"], took_part["count"], took_part["target"]) == (0.25, 4, None)
+    assert {i["group"] for i in (chat, phone, overall, took_part)} == {"satisfaction"}
 
 
 def test_satisfaction_target_met_by_chat_ratings_alone(store):
     for i, useful in enumerate([1, 1, 1, 1, 0]):
         add_feedback(store, "chat", f"c{i}", useful, "2026-03-02T09:05:00.000+00:00")
     r = compute(store)
+    assert (r["satisfaction_chat"]["value"], r["satisfaction_chat"]["met"]) == (0.8, True)
     assert (r["satisfaction"]["value"], r["satisfaction"]["count"], r["satisfaction"]["met"]) == (0.8, 5, True)
     assert r["satisfaction"]["note"] is None
     assert (r["satisfaction_phone"]["value"], r["satisfaction_phone"]["note"]) == (None, "pas encore de données")
+    assert r["satisfaction_phone_participation"]["value"] is None
 
 
 def test_weekday_and_hour_are_paris_time_with_every_key(full):
@@ -283,11 +288,11 @@ def test_demo_rows_are_left_out_unless_asked(full):
     add_feedback(full, "chat", "d1", 0, "2026-03-03T09:05:00.000+00:00", demo=1)
     r = compute(full)
     assert (r["chat_volume"]["value"], r["phone_volume"]["value"], r["tickets_volume"]["value"]) == (4, 6, 6)
-    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction"]["count"]) == (3, 4, 3)
+    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction_chat"]["count"]) == (3, 4, 3)
     r = by_id(indicators.compute(full, config_mod.load_prefecture("cantal"), *MARCH, today=TODAY,
                                  include_demo=True))
     assert (r["chat_volume"]["value"], r["phone_volume"]["value"], r["tickets_volume"]["value"]) == (5, 7, 7)
-    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction"]["count"]) == (4, 5, 4)
+    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction_chat"]["count"]) == (4, 5, 4)
     assert (r["chat_unresolved"]["value"], r["phone_abandoned"]["value"]) == (0.4, 2 / 6)
     assert r["tickets_overdue"]["value"] == 2
 
@@ -301,7 +306,7 @@ def test_a_met_target(store):
 
 def test_an_empty_period_gives_no_figure(full):
     r = compute(full, (date(2025, 1, 1), date(2025, 12, 31)))
-    assert len(r) == 35
+    assert len(r) == 37
     for ind in r.values():
         assert ind["value"] is None and ind["met"] is None, ind
         assert ind["note"] == "pas encore de données"
@@ -315,13 +320,14 @@ def test_a_period_with_only_phone_data(store):
     fill_phone(store)
     r = compute(store)
     for key, ind in r.items():
-        if key.startswith("phone_"):
+        if key.startswith("phone_") or key == "satisfaction_phone_participation":
             assert ind["value"] is not None and ind["note"] is None, ind
         else:
             assert ind["value"] is None and ind["note"] == "pas encore de données", ind
     assert r["phone_reached"]["value"] == 0.8
     assert r["phone_by_weekday"]["value"] == 6
     assert r["phone_path_length"]["value"] == 1.6
+    assert r["satisfaction_phone_participation"]["value"] == 0.0  # answers heard, nobody rated: a real 0 %
 
 
 def test_indicators_come_in_report_sections(full):
@@ -362,7 +368,7 @@ def test_the_command_prints_a_table_and_json(python, full):
     assert (data["prefecture"], data["from"], data["to"]) == ("cantal", "2026-03-01", "2026-03-31")
     r = by_id(data["indicators"])
     assert r["chat_volume"]["value"] == 4 and r["phone_reached"]["value"] == 0.8
-    assert r["satisfaction"]["value"] == 2 / 3 and r["chat_by_weekday"]["breakdown"]["lundi"] == 1
+    assert r["satisfaction_chat"]["value"] == 2 / 3 and r["chat_by_weekday"]["breakdown"]["lundi"] == 1
     out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert "Indicateurs de qualité — préfecture du Cantal — du 01/03/2026 au 31/03/2026" in out.stdout
@@ -393,7 +399,7 @@ def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
         rated.start()
         rated.press("1")
         leaf = rated.press("1")  # carte grise
-        assert leaf.says[-2:] == ["Pour revenir au menu principal, tapez 0.", "Si cette réponse vous a aidé, tapez 9."]
+        assert leaf.says[-2:] == ["Pour revenir au menu principal, tapez 0.", "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8."]
         thanks = rated.press("9")
         assert thanks.says == ["Merci pour votre avis.", "Pour entendre le numéro, tapez 3.",
                                "Pour réécouter, tapez étoile.", "Pour revenir au menu précédent, tapez dièse.",
@@ -409,12 +415,20 @@ def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
         rated.hangup(duration=50)
         heard = Call(server.url, TWILIO_TEST_TOKEN)  # hears an answer, does not rate
         heard.start()
-        assert heard.press("3").says[-1] == "Si cette réponse vous a aidé, tapez 9."
+        assert heard.press("3").says[-1] == "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8."
         heard.hangup(duration=30)
+        unhelped = Call(server.url, TWILIO_TEST_TOKEN)  # hears the permis answer, says it did not help (8)
+        unhelped.start()
+        unhelped.press("1")
+        unhelped.press("2")
+        assert unhelped.press("8").says[0] == "Merci pour votre avis."
+        unhelped.hangup(duration=40)
         rows = db_rows(server.db, "select kind, item_id, prefecture, useful, comment, topic, destination, demo"
-                                  " from feedback")
+                                  " from feedback order by id")
         assert rows == [{"kind": "phone", "item_id": rated.call_sid, "prefecture": "cantal", "useful": 1,
-                         "comment": None, "topic": "carte_grise", "destination": "ants_3400", "demo": 0}]
+                         "comment": None, "topic": "carte_grise", "destination": "ants_3400", "demo": 0},
+                        {"kind": "phone", "item_id": unhelped.call_sid, "prefecture": "cantal", "useful": 0,
+                         "comment": None, "topic": "permis_conduire", "destination": "ants_3400", "demo": 0}]
     finally:
         stop(server)
     from datetime import datetime, timedelta, timezone
@@ -426,8 +440,10 @@ def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
                                      today + timedelta(days=1), today=today))
     finally:
         store.close()
-    assert (r["satisfaction_phone"]["value"], r["satisfaction_phone"]["count"]) == (0.5, 2)
-    assert (r["satisfaction"]["value"], r["satisfaction"]["note"]) == (None, "pas encore de données")  # no chat rating
+    assert (r["satisfaction_phone"]["value"], r["satisfaction_phone"]["count"]) == (0.5, 2)  # one 9, one 8
+    assert (r["satisfaction"]["value"], r["satisfaction"]["count"], r["satisfaction"]["met"]) == (0.5, 2, False)
+    assert (r["satisfaction_chat"]["value"], r["satisfaction_chat"]["note"]) == (None, "pas encore de données")
+    assert (r["satisfaction_phone_participation"]["value"], r["satisfaction_phone_participation"]["count"]) == (2 / 3, 3)
     # A call counts under the last answer it heard: horaires_contact for the first one.
-    assert r["phone_topics"]["breakdown"] == {"armes": 1, "horaires_contact": 1}
-    assert r["phone_outcomes"]["breakdown"] == {"answered": 2}
+    assert r["phone_topics"]["breakdown"] == {"armes": 1, "horaires_contact": 1, "permis_conduire": 1}
+    assert r["phone_outcomes"]["breakdown"] == {"answered": 3}

@@ -32,7 +32,7 @@ CARTE_GRISE = [
     "Pour réécouter, tapez étoile.",
     "Pour revenir au menu précédent, tapez dièse.",
     "Pour revenir au menu principal, tapez 0.",
-    "Si cette réponse vous a aidé, tapez 9.",
+    "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",
 ]
 TITRES_MENU = [
     "Carte grise, permis de conduire, carte d'identité ou passeport.",

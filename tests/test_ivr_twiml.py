@@ -124,7 +124,7 @@ def test_carte_grise_leaf_for_cantal_says_the_answer_and_34_00_by_groups(tree):
         "Pour réécouter, tapez étoile.",
         "Pour revenir au menu précédent, tapez dièse.",
         "Pour revenir au menu principal, tapez 0.",
-        "Si cette réponse vous a aidé, tapez 9.",
+        "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",
     ]
     assert root.find("Dial") is None  # a short number is never dialled
     assert len(root.findall("Gather/Pause")) == 2  # a pause between the groups and after the number
@@ -366,8 +366,8 @@ def test_phone_settings_from_the_environment():
 
 def test_the_rating_is_offered_after_an_answer_not_after_the_person(tree):
     sp = speaker(tree)
-    assert says(parse(sp.leaf("armes", 1, open_now=True)))[-1] == "Si cette réponse vous a aidé, tapez 9."
+    assert says(parse(sp.leaf("armes", 1, open_now=True)))[-1] == "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8."
     assert says(parse(sp.leaf("armes", 1, open_now=True, rate=False)))[-1] == "Pour revenir au menu principal, tapez 0."
     closed_human = says(parse(sp.leaf("human", 1, open_now=False)))
-    assert "Si cette réponse vous a aidé, tapez 9." not in closed_human
+    assert "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8." not in closed_human
     assert [o.key for o in sp.leaf_options(tree.node("human"), False)] == ["2", "*", "#", "0"]

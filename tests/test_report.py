@@ -55,7 +55,9 @@ def test_report_html_has_the_indicators_targets_questions_and_evolution(store, c
     assert [(r[0], r[2], r[3], r[4], r[5]) for r in commitments[2:]] == [
         ("Courriels", "> 80,0 %", "pas encore de données", "pas encore de données", "—"),
         ("Accueil au PAN", "> 80,0 %", "pas encore de données", "pas encore de données", "—"),
-        ("Accueil écrit (chat)", "> 75,0 %", "pas encore de données", "pas encore de données", "—")]
+        ("Tous canaux", "> 75,0 %", "pas encore de données", "pas encore de données", "—"),
+        ("Accueil écrit (chat)", "> 75,0 %", "pas encore de données", "pas encore de données", "—"),
+        ("Accueil téléphonique", "> 75,0 %", "pas encore de données", "pas encore de données", "—")]
     assert list(page.tables)[:2] == ["engagements", "indicateurs"]
     summary = page.tables["indicateurs"]
     assert summary[0] == ["Thématique", "Canal", "Indicateur", "Valeur", "Base", "Cible", "Atteinte", "Commentaire"]
