@@ -437,6 +437,7 @@ def play_call(call, kind: str, rng: random.Random) -> None:
     from bot import tree as tree_mod
     from ivr.simulate import SimulatorError
 
+    rates, finds_useful = rng.random() < 0.25, rng.random() < 0.7  # drawn first: the same for every path
     turn = call.start()
     try:
         if kind == "keypad":
@@ -484,9 +485,9 @@ def play_call(call, kind: str, rng: random.Random) -> None:
         elif kind == "silence":
             call.silence()
             call.silence()
-        if kind in RATING_KINDS and turn.route == "leaf" and turn.gather is not None and rng.random() < 0.25:
+        if rates and kind in RATING_KINDS and turn.route == "leaf" and turn.gather is not None:
             keys = tree_mod.current().phone  # "si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8"
-            call.press(str(keys["feedback_key"] if rng.random() < 0.7 else keys["feedback_no_key"]))
+            call.press(str(keys["feedback_key"] if finds_useful else keys["feedback_no_key"]))
     except SimulatorError:
         pass  # the menu went somewhere the script did not expect: the caller hangs up
 
@@ -800,7 +801,8 @@ def summary(store, conv_ids: list[str], call_ids: list[str], made: Made, answere
         "tickets_answered": answered,
         "bookings": 0,
         "no_shows": no_shows,
-        "ratings": len(made.ratings),
+        "ratings": len(made.ratings) + count(f"select count(*) from feedback where kind = 'phone' and item_id in"
+                                            f" ({_marks(len(call_ids))})", call_ids),
         "feedback_via": made.feedback_via,
         "phone_note": made.phone_note,
     }
