@@ -9,6 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import runtime
+from bot.tree import rates_answer
 
 logger = logging.getLogger(__name__)
 
@@ -49,4 +50,10 @@ class ActionRoute(Action):
             )
         except Exception:  # noqa: BLE001 - a store failure must not cost the user the answer
             logger.exception("could not record the turn of %s", tracker.sender_id)
+        else:
+            # A routed answer (any leaf but the person, as by phone): the chat page offers its rating
+            # (POST /chat/feedback), which needs the conversation recorded above.
+            if decision.action == "answer" and decision.node and rates_answer(runtime.tree().node(decision.node)):
+                dispatcher.utter_message(json_message={"answer": {"topic": decision.topic,
+                                                                  "destination": decision.destination}})
         return [SlotSet("misses", float(decision.misses))]

@@ -3,9 +3,9 @@
 - WebChatInput (`/chat/`): the préfecture's chat page and its JSON webhook. Text is cleaned,
   cut to the tree's maximum length and masked BEFORE Rasa sees it, so nothing personal reaches
   the tracker store, the logs or our store. Bad requests get a 4xx with a French reason.
-  When a message got a routed answer (a leaf with a destination), the webhook adds one message
-  `{"custom": {"answer": {"topic", "destination"}}}`: the page then offers the rating, posted to
-  POST /chat/feedback (bot/feedback.py).
+  When a message got a routed answer (a leaf with a destination), the action adds one message
+  `{"custom": {"answer": {"topic", "destination"}}}` (actions/actions.py): the page then offers the
+  rating, posted to POST /chat/feedback (bot/feedback.py).
 - ActionsInput (`/webhooks/actions/webhook`): the Rasa action-server protocol served in the same
   process, so one `rasa run` serves chat, actions (and later the phone). endpoints.yml points
   the action endpoint here.
@@ -100,24 +100,6 @@ def parse_feedback_request(body: bytes) -> tuple[str, bool, str | None]:
     return sender, useful, comment
 
 
-def _last_turn(store, sender: str) -> dict | None:
-    from bot.store import fetch_dict
-
-    return fetch_dict(store.db.conn, "select id, topic, destination, action from turns where conversation_id = ?"
-                                     " order by id desc limit 1", [sender])
-
-
-def routed_answer(store, sender: str, before: dict | None) -> dict | None:
-    """The topic and destination of the answer just given, when this message got a routed answer
-    (a new turn, answered by a leaf other than the person): what the rating will be about."""
-    turn = _last_turn(store, sender)
-    if not turn or (before and turn["id"] == before["id"]):
-        return None
-    if turn["action"] != "answer" or not turn["destination"] or turn["destination"] == "human":
-        return None
-    return {"topic": turn["topic"], "destination": turn["destination"]}
-
-
 def parse_chat_request(body: bytes, max_chars: int) -> tuple[str, str, bool]:
     """Validate a chat request body; returns (sender, masked text, truncated).
 
@@ -184,11 +166,6 @@ class WebChatInput(InputChannel):
                 }])
             collector = CollectingOutputChannel()
             try:
-                before = _last_turn(runtime.store(), sender)
-            except Exception:  # noqa: BLE001 - the rating offer is optional, the answer is not
-                logger.exception("web chat: could not read the turns of %s", sender)
-                before = None
-            try:
                 await on_new_message(UserMessage(
                     text, collector, sender, input_channel=self.name(), metadata={"truncated": truncated},
                 ))
@@ -198,15 +175,7 @@ class WebChatInput(InputChannel):
             if not collector.messages:  # an action failed inside Rasa: never leave the user without an answer
                 logger.error("web chat: no answer produced for sender %s", sender)
                 return response.json([{"recipient_id": sender, "text": runtime.apology()}])
-            messages = list(collector.messages)
-            try:
-                answer = routed_answer(runtime.store(), sender, before)
-            except Exception:  # noqa: BLE001
-                logger.exception("web chat: could not read the answer of %s", sender)
-                answer = None
-            if answer:
-                messages.append({"recipient_id": sender, "custom": {"answer": answer}})
-            return response.json(messages)
+            return response.json(collector.messages)
 
         @bp.route("/feedback", methods=["POST"])
         async def feedback(request: Request) -> HTTPResponse:
