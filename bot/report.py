@@ -224,17 +224,6 @@ def _theme_of_node(tree, node_id: str | None) -> str:
     return _theme_of_topic(tree, node.topic) if node is not None and node.topic else NO_THEME
 
 
-def _bounds(start: date, end: date) -> list[str]:
-    """Timestamps are ISO text: [start, end + 1 day) compares as text and uses the (prefecture, time) index."""
-    return [start.isoformat(), (end + timedelta(days=1)).isoformat()]
-
-
-def _demo_clause(store, table: str, alias: str, include_demo: bool) -> str:
-    if include_demo or "demo" not in store.db[table].columns_dict:
-        return ""
-    return f" and {alias}.demo = 0"
-
-
 def top_questions(store, prefecture: str, start: date, end: date, *, include_demo: bool = False,
                   limit: int = TOP_QUESTIONS) -> list[tuple[str, int]]:
     """What users typed (chat) or said (phone speech) most, masked, grouped without case nor accents.
@@ -242,17 +231,15 @@ def top_questions(store, prefecture: str, start: date, end: date, *, include_dem
     Each group is shown by its most frequent spelling; buttons clicked (payloads "/...") are not questions.
     """
     raw: Counter = Counter()
-    chat_demo = _demo_clause(store, "conversations", "c", include_demo)
+    period = indicators.Period(prefecture, start, end, include_demo)
+    where, args = period.where("started_at", "c")
     for (text,) in store.db.execute(
-            "select t.text from turns t join conversations c on c.id = t.conversation_id"
-            f" where c.prefecture = ? and c.started_at >= ? and c.started_at < ?{chat_demo}",
-            [prefecture, *_bounds(start, end)]):
+            f"select t.text from turns t join conversations c on c.id = t.conversation_id where {where}", args):
         if text and not text.startswith("/"):
             raw[text] += 1
-    call_demo = _demo_clause(store, "calls", "k", include_demo)
+    where, args = period.where("started_at", "k")
     for (inputs,) in store.db.execute(
-            f"select k.inputs from calls k where k.prefecture = ? and k.started_at >= ? and k.started_at < ?{call_demo}"
-            " and k.inputs like '%\"speech\"%'", [prefecture, *_bounds(start, end)]):
+            f"select k.inputs from calls k where {where} and k.inputs like '%\"speech\"%'", args):
         try:
             steps = json.loads(inputs or "[]")
         except json.JSONDecodeError:
@@ -278,17 +265,15 @@ def unresolved_themes(store, prefecture: str, start: date, end: date, *,
     """(theme, unresolved conversations, unresolved calls), most frequent first."""
     tree = _tree()
     chat, phone = Counter(), Counter()
-    demo = _demo_clause(store, "conversations", "c", include_demo)
+    period = indicators.Period(prefecture, start, end, include_demo)
+    where, args = period.where("started_at", "c")
     for topic, n in store.db.execute(
-            "select c.last_topic, count(*) from conversations c where c.prefecture = ? and c.started_at >= ?"
-            f" and c.started_at < ? and c.status = 'unresolved'{demo} group by c.last_topic",
-            [prefecture, *_bounds(start, end)]):
+            f"select c.last_topic, count(*) from conversations c where {where} and c.status = 'unresolved'"
+            " group by c.last_topic", args):
         chat[_theme_of_topic(tree, topic)] += n
-    demo = _demo_clause(store, "calls", "k", include_demo)
+    where, args = period.where("started_at", "k")
     for node, n in store.db.execute(
-            "select k.node, count(*) from calls k where k.prefecture = ? and k.started_at >= ?"
-            f" and k.started_at < ? and k.unresolved = 1{demo} group by k.node",
-            [prefecture, *_bounds(start, end)]):
+            f"select k.node, count(*) from calls k where {where} and k.unresolved = 1 group by k.node", args):
         phone[_theme_of_node(tree, node)] += n
     themes = set(chat) | set(phone)
     return sorted(((t, chat[t], phone[t]) for t in themes), key=lambda r: (-(r[1] + r[2]), r[0]))
