@@ -15,6 +15,7 @@ internal error still answers valid TwiML: an apology with the préfecture's hour
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from functools import wraps
 from typing import Any, Awaitable, Callable
 
@@ -43,8 +44,20 @@ def _raw_xml(text: str) -> HTTPResponse:
 
 
 def _params(request: Request) -> dict[str, list[str]]:
-    form = request.form or {}
-    return {name: list(form.getlist(name)) for name in form}
+    """The POST parameters exactly as Twilio sent and signed them, blank values kept.
+
+    Twilio signs every parameter, empty ones included (a French caller's `FromZip=`, a Gather's
+    `FinishedOnKey=`); Sanic's `request.form` drops blank values, so the signature recomputed from
+    it would never match a real call.
+    """
+    content_type = (request.content_type or "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded" or not request.body:
+        return {}
+    try:
+        body = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return {}
+    return urllib.parse.parse_qs(body, keep_blank_values=True)
 
 
 def _first(params: dict[str, list[str]], name: str, default: str = "") -> str:

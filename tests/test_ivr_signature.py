@@ -92,3 +92,36 @@ def test_without_a_token_the_phone_answers_503_and_the_chat_still_works(unconfig
     assert "Phone channel (ivr) NOT serving calls: TWILIO_AUTH_TOKEN is not set" in unconfigured.log.read_text()
     answer = unconfigured.say("sig-chat-1", "ma carte grise")
     assert "carte grise" in answer[0]["text"]
+
+
+# What a real incoming call from a French number carries: Twilio signs every POST parameter,
+# empty ones included (the geographic fields are blank outside the US). Reading the form with
+# blank values dropped made every real call fail with 403.
+REAL_CALL = {"AccountSid": "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "ApiVersion": "2010-04-01", "CallSid": "CAsig0003",
+             "CallStatus": "ringing", "Called": "+33471462300", "CalledCity": "", "CalledCountry": "FR",
+             "CalledState": "", "CalledZip": "", "Caller": "+33612345678", "CallerCity": "", "CallerCountry": "FR",
+             "CallerState": "", "CallerZip": "", "Direction": "inbound", "From": "+33612345678", "FromCity": "",
+             "FromCountry": "FR", "FromState": "", "FromZip": "", "To": "+33471462300", "ToCity": "",
+             "ToCountry": "FR", "ToState": "", "ToZip": ""}
+
+
+def test_a_real_call_with_blank_parameters_is_accepted(server):
+    url = f"{server.url}/webhooks/ivr/voice"
+    minimal = {"CallSid": "CAsig0004", "From": "+33612345678", "FromZip": ""}
+    status, body = post(url, minimal, RequestValidator(TWILIO_TEST_TOKEN).compute_signature(url, minimal))
+    assert status == 200 and "<Gather" in body
+    status, body = post(url, REAL_CALL, RequestValidator(TWILIO_TEST_TOKEN).compute_signature(url, REAL_CALL))
+    assert status == 200 and "<Gather" in body
+    # the blank field is part of what was signed: dropping it is a tampered request
+    without = {k: v for k, v in REAL_CALL.items() if k != "FromZip"} | {"CallSid": "CAsig0005"}
+    assert post(url, without, RequestValidator(TWILIO_TEST_TOKEN).compute_signature(url, without | {"FromZip": ""}))[0] == 403
+
+
+def test_a_gather_action_with_a_blank_finished_on_key_is_accepted(server):
+    voice = f"{server.url}/webhooks/ivr/voice"
+    call = REAL_CALL | {"CallSid": "CAsig0006"}
+    assert post(voice, call, sign(TWILIO_TEST_TOKEN, voice, call))[0] == 200
+    menu = f"{server.url}/webhooks/ivr/menu?node=root&step=0"
+    gather = call | {"CallStatus": "in-progress", "Digits": "1", "FinishedOnKey": ""}
+    status, body = post(menu, gather, sign(TWILIO_TEST_TOKEN, menu, gather))
+    assert status == 200 and "<Response>" in body
