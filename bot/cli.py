@@ -2,7 +2,7 @@
 
   route "texte"          one JSON object: text, topic, destination, confidence, action, answer
   route --jsonl          JSON lines with a `text` field on stdin -> one JSON line each, in order
-  eval FILE.jsonl        topic and destination accuracy, per-topic P/R/F1, confusions, misses
+  eval [FILE.jsonl ...]  topic and destination accuracy: one table of the eval sets, or one file in detail
   check [--all]          validate the routing tree and the préfecture file(s)
   tickets retry|purge|failures   e-mail outbox of tickets and bookings, retention purge
   agents add|list|disable   console accounts (bot/console/cli.py)
@@ -17,33 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
 from bot import config as config_mod
 from bot import tree as tree_mod
 from bot.config import ConfigError
-from bot.masking import prepare
-from bot.router import Router, norm
 from bot.tree import TOPICS, TreeError
 
 
-def _router(prefecture: str | None) -> Router:
-    pref = config_mod.load_prefecture(prefecture)
-    tree = tree_mod.current()
-    tree_mod.check_placeholders(tree, pref)
-    return Router(tree, pref)
-
-
-def route_one(router: Router, nlu, raw: str) -> dict:
-    text, _ = prepare(raw, router.max_chars)
-    return router.decide(text, nlu.parse(text)).public() | {"text": raw}
-
-
 def cmd_route(args: argparse.Namespace) -> int:
+    from bot.evaluation import route_one
+    from bot.evaluation import router as make_router
     from bot.nlu import NLU
 
-    router = _router(args.prefecture)
+    router = make_router(args.prefecture)
     if args.jsonl:
         nlu = NLU()
         out = sys.stdout
@@ -67,75 +54,8 @@ def cmd_route(args: argparse.Namespace) -> int:
     return 0
 
 
-def _training_texts() -> set[str]:
-    import yaml
-
-    texts: set[str] = set()
-    for path in (config_mod.ROOT / "data").rglob("*.yml"):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for block in data.get("nlu") or []:
-            for line in str(block.get("examples") or "").splitlines():
-                line = line.strip()
-                if line.startswith("- "):
-                    texts.add(norm(line[2:]))
-    return texts
-
-
-def evaluate(items: list[dict], predictions: list[dict]) -> dict:
-    """Accuracy, per-topic precision/recall/F1, confusions and misses (pure, testable)."""
-    n = len(items)
-    topic_ok = sum(p["topic"] == i["topic"] for i, p in zip(items, predictions))
-    dest_ok = sum(p["destination"] == i["destination"] for i, p in zip(items, predictions))
-    labels = sorted({i["topic"] for i in items} | {p["topic"] or "-" for p in predictions})
-    per_topic = {}
-    for label in labels:
-        tp = sum(i["topic"] == label and p["topic"] == label for i, p in zip(items, predictions))
-        fp = sum(i["topic"] != label and p["topic"] == label for i, p in zip(items, predictions))
-        fn = sum(i["topic"] == label and p["topic"] != label for i, p in zip(items, predictions))
-        prec = tp / (tp + fp) if tp + fp else 0.0
-        rec = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        per_topic[label] = {"precision": prec, "recall": rec, "f1": f1, "support": tp + fn}
-    confusions = Counter(
-        (i["topic"], p["topic"]) for i, p in zip(items, predictions) if i["topic"] != p["topic"]
-    )
-    misses = [
-        {"id": i.get("id"), "text": i["text"], "expected": f'{i["topic"]} -> {i["destination"]}',
-         "got": f'{p["topic"]} -> {p["destination"]}', "confidence": p["confidence"], "action": p["action"]}
-        for i, p in zip(items, predictions)
-        if i["topic"] != p["topic"] or i["destination"] != p["destination"]
-    ]
-    actions = Counter(p["action"] for p in predictions)
-    return {
-        "n": n,
-        "topic_accuracy": topic_ok / n if n else 0.0,
-        "destination_accuracy": dest_ok / n if n else 0.0,
-        "actions": dict(actions),
-        "per_topic": per_topic,
-        "confusions": [{"expected": a, "got": b, "count": c} for (a, b), c in confusions.most_common()],
-        "misses": misses,
-    }
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from bot.nlu import NLU
-
-    path = Path(args.file)
-    try:
-        items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, json.JSONDecodeError) as exc:
-        print(f"Impossible de lire {path} : {exc}", file=sys.stderr)
-        return 2
-    training = _training_texts()
-    kept = [i for i in items if norm(i["text"]) not in training]
-    dropped = len(items) - len(kept)
-    router, nlu = _router(args.prefecture), NLU()
-    predictions = [route_one(router, nlu, i["text"]) for i in kept]
-    report = evaluate(kept, predictions)
-    report["dropped_found_in_training_data"] = dropped
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-        return 0
+def _print_details(path: Path, report: dict) -> None:
+    dropped = report["dropped_found_in_training_data"]
     print(f"{path}: {report['n']} questions ({dropped} dropped: found in data/)")
     print(f"destination accuracy: {report['destination_accuracy']:.3f}")
     print(f"topic accuracy:       {report['topic_accuracy']:.3f}")
@@ -149,6 +69,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"\nmisses ({len(report['misses'])})")
     for m in report["misses"]:
         print(f"  [{m['id']}] {m['expected']}  got {m['got']} ({m['confidence']:.2f}, {m['action']}): {m['text']}")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """One FILE: the full report (misses with their texts). No FILE: one summary table of every
+    available set (eval/heldout.jsonl, and the shared dev sets when present), no texts."""
+    from bot import eval_sets
+    from bot.evaluation import measure, router
+    from bot.nlu import NLU
+
+    sets = [eval_sets.EvalSet(Path(f).stem, Path(f)) for f in args.files] or eval_sets.available()
+    loaded = []
+    for s in sets:
+        try:
+            loaded.append((s, eval_sets.load(s.path)))
+        except (OSError, json.JSONDecodeError) as exc:
+            print(f"Impossible de lire {s.path} : {exc}", file=sys.stderr)
+            return 2
+    rt, nlu = router(args.prefecture), NLU()
+    reports = [(s, measure(items, rt, nlu)) for s, items in loaded]
+    if args.json:
+        payload = {str(s.path): r for s, r in reports}
+        print(json.dumps(payload if len(reports) > 1 else reports[0][1], ensure_ascii=False, indent=2))
+        return 0
+    if args.files and len(reports) == 1:
+        _print_details(*(reports[0][0].path, reports[0][1]))
+        return 0
+    print(f"{'set':<22} {'questions':>9} {'dropped':>8} {'destination':>12} {'topic':>7}")
+    for s, r in reports:
+        print(f"{s.name:<22} {r['n']:>9} {r['dropped_found_in_training_data']:>8} "
+              f"{r['destination_accuracy']:>12.3f} {r['topic_accuracy']:>7.3f}")
     return 0
 
 
@@ -228,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jsonl", action="store_true", help="read JSON lines with a 'text' field on stdin")
     p.set_defaults(func=cmd_route)
     p = sub.add_parser("eval", help="measure routing accuracy on a labelled JSONL file")
-    p.add_argument("file", help="JSON lines with text, topic, destination")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="JSON lines with text, topic, destination (default: eval/heldout.jsonl and the shared dev sets present)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("check", help="validate the routing tree and the préfecture configuration")

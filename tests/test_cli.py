@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import evaluate
+from bot.evaluation import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = ["text", "topic", "destination", "confidence", "action", "answer"]
@@ -71,6 +71,20 @@ def test_eval_prints_accuracies_confusions_and_misses(python, tmp_path):
     assert "topic accuracy:       0.750" in out.stdout
     assert "1  armes -> horaires_contact" in out.stdout
     assert "[d] armes -> mailbox  got horaires_contact -> info" in out.stdout
+
+
+def test_eval_without_a_file_prints_one_table_of_the_available_sets(python):
+    from bot import eval_sets
+
+    out = run(python, "eval")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["set", "questions", "dropped", "destination", "topic"]
+    assert [line.split()[0] for line in lines[1:]] == [s.name for s in eval_sets.available()]
+    heldout = lines[1].split()
+    assert heldout[0] == "heldout" and int(heldout[1]) + int(heldout[2]) == len(eval_sets.load(eval_sets.HELDOUT))
+    assert 0.0 <= float(heldout[3]) <= 1.0 and 0.0 <= float(heldout[4]) <= 1.0
+    assert "misses" not in out.stdout  # the table never prints the questions' texts
 
 
 def test_eval_of_a_missing_file_is_a_clear_error(python):

@@ -8,7 +8,8 @@ import sqlite_utils
 import yaml
 
 from bot import store as store_mod
-from bot.console.export import DEV_SET, export, gate
+from bot.console.export import export, gate
+from bot.eval_sets import EvalSet
 from bot.store import Store
 from conftest import ROOT
 
@@ -46,20 +47,22 @@ def _review(store: Store, item: str, topic: str, example: str, as_training: int 
                                 "as_training": as_training, "note": None, "reviewer": "t", "updated_at": "x"})
 
 
-@pytest.mark.skipif(not DEV_SET.exists(), reason="the shared dev set is not beside this checkout")
 def test_export_writes_rasa_format_without_duplicates(tmp_path):
+    guard = tmp_path / "eval.jsonl"
+    guard.write_text('{"id": "q1", "text": "Carte grise : comment justifier de son domicile en France ?", '
+                     '"topic": "carte_grise", "destination": "ants_3400"}\n')
     store = Store(tmp_path / "s.db")
     _review(store, "a", "carte_grise", "zorglub vend sa guimbarde")
     _review(store, "b", "carte_grise", "ZORGLUB vénd sa  guimbarde")          # same after folding
     _review(store, "c", "permis_conduire", "Duplicata CG")                    # already in data/nlu.yml
-    _review(store, "d", "carte_grise", "Carte grise : comment justifier de son domicile en France")  # near a dev question
+    _review(store, "d", "carte_grise", "Carte grise : comment justifier son domicile en France")  # near an eval question
     _review(store, "e", "armes", "mon fusil de grand-pere herite")
     _review(store, "f", "armes", "pas un exemple", as_training=0)
     _review(store, "g", "inconnu", "sujet inexistant")
     out = tmp_path / "data" / "nlu_review.yml"
-    result = export(store, out=out, data_dir=ROOT / "data")
+    result = export(store, out=out, data_dir=ROOT / "data", guard=[EvalSet("eval", guard)])
     assert result["written"] == {"armes": 1, "carte_grise": 1}
-    assert result["skipped"] == {"in_data": 1, "duplicate": 1, "near_dev_question": 1, "invalid": 1}
+    assert result["skipped"] == {"in_data": 1, "duplicate": 1, "near_eval_question": 1, "invalid": 1}
     assert out.read_text() == (
         'version: "3.1"\n'
         "# Written by `python -m bot review export` from the agents' reviews: do not edit by hand.\n"
@@ -72,7 +75,7 @@ def test_export_writes_rasa_format_without_duplicates(tmp_path):
         "    - zorglub vend sa guimbarde\n"
     )
     assert yaml.safe_load(out.read_text())["nlu"][1]["intent"] == "carte_grise"
-    again = export(store, out=out, data_dir=ROOT / "data")  # its own previous output is not "already in data"
+    again = export(store, out=out, data_dir=ROOT / "data", guard=[EvalSet("eval", guard)])  # its own previous output is not "already in data"
     assert again["written"] == {"armes": 1, "carte_grise": 1}
     store.close()
 
@@ -85,12 +88,15 @@ def test_export_with_nothing_to_teach_is_a_valid_empty_file(tmp_path):
     store.close()
 
 
-def test_retrain_gate():
-    assert gate(0.80, 0.82, force=False) == (True, "Exactitude des destinations : 0.800 -> 0.820. Le nouveau modèle est installé.")
-    assert gate(0.80, 0.80, force=False)[0] is True
-    assert gate(0.80, 0.75, force=False) == (False, (
-        "Réentraînement refusé : l'exactitude des destinations baisserait de 0.800 à 0.750 sur le jeu de questions "
-        "de développement. Le modèle en service est conservé. Corrigez les exemples (data/nlu_review.yml) ou relancez avec --force."))
-    assert gate(0.80, 0.75, force=True) == (True, (
-        "Exactitude des destinations en baisse : 0.800 -> 0.750. Remplacement forcé (--force) : le nouveau modèle est installé."))
-    assert gate(None, 0.5, force=False)[0] is True
+def test_retrain_gate_refuses_a_drop_on_any_eval_set():
+    assert gate({"heldout": (0.80, 0.82), "dev_questions": (0.90, 0.90)}, force=False) == (True, (
+        "Exactitude des destinations : heldout 0.800 -> 0.820, dev_questions 0.900 -> 0.900. "
+        "Le nouveau modèle est installé."))
+    assert gate({"heldout": (0.80, 0.82), "dev_questions": (0.90, 0.85)}, force=False) == (False, (
+        "Réentraînement refusé : l'exactitude des destinations baisserait (dev_questions 0.900 -> 0.850). "
+        "Le modèle en service est conservé. Corrigez les exemples (data/nlu_review.yml) ou relancez avec --force."))
+    assert gate({"heldout": (0.80, 0.75)}, force=True) == (True, (
+        "Exactitude des destinations en baisse : heldout 0.800 -> 0.750. "
+        "Remplacement forcé (--force) : le nouveau modèle est installé."))
+    assert gate({"heldout": (None, 0.5)}, force=False) == (True, (
+        "Aucun modèle en service : le nouveau modèle est installé (exactitude des destinations : heldout 0.500)."))

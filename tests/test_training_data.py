@@ -1,15 +1,14 @@
-"""Training data hygiene: the shared dev questions are for measuring, never for training."""
-import json
-from pathlib import Path
+"""Training data hygiene: the eval sets are for measuring, never for training.
 
-import pytest
+The in-repository held-out set (eval/heldout.jsonl) is always checked, so the guard runs in a
+fresh clone; each shared dev set is checked as well when it is beside the checkout.
+"""
 import yaml
-from rapidfuzz import fuzz, process
 
+from bot import eval_sets
 from bot.router import norm
-
-ROOT = Path(__file__).resolve().parent.parent
-DEV_SET = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
+from bot.tree import TOPICS
+from conftest import ROOT
 
 
 def examples():
@@ -20,21 +19,43 @@ def examples():
                     yield path.name, block["intent"], line.strip()[2:]
 
 
-@pytest.mark.skipif(not DEV_SET.exists(), reason="the shared dev set is not beside this checkout")
-def test_no_training_example_is_a_near_copy_of_a_dev_question():
-    dev = [norm(json.loads(line)["text"]) for line in DEV_SET.read_text().splitlines() if line.strip()]
+def near_copies(path):
+    guarded = eval_sets.guarded_texts([eval_sets.EvalSet(path.stem, path)])
     near = []
-    for file, intent, text in examples():
-        match = process.extractOne(norm(text), dev, scorer=fuzz.ratio, score_cutoff=85)
+    for file, _intent, text in examples():
+        match = eval_sets.near_copy(text, guarded)
         if match:
             near.append((file, text, round(match[1])))
-    assert near == []
+    return near
+
+
+def test_the_held_out_set_is_in_the_repository_with_every_field():
+    items = eval_sets.load(eval_sets.HELDOUT)
+    assert len(items) >= 50
+    assert all({"id", "text", "topic", "destination"} <= set(i) for i in items)
+    assert len({i["id"] for i in items}) == len(items)
+    assert {i["topic"] for i in items} <= set(TOPICS)
+
+
+def test_no_training_example_is_a_near_copy_of_an_eval_question():
+    sets = eval_sets.available()  # eval/heldout.jsonl always, the shared dev sets when present
+    assert sets[0].path == eval_sets.HELDOUT
+    assert {s.name: near_copies(s.path) for s in sets} == {s.name: [] for s in sets}
+
+
+def test_the_near_copy_check_catches_a_reworded_question(tmp_path):
+    f = tmp_path / "mini.jsonl"
+    f.write_text('{"id": "x", "text": "Comment refaire ma carte grise après un déménagement ?", '
+                 '"topic": "carte_grise", "destination": "ants_3400"}\n')
+    guarded = eval_sets.guarded_texts([eval_sets.EvalSet("mini", f)])
+    assert eval_sets.near_copy("comment refaire ma carte grise apres un demenagement", guarded) is not None
+    assert eval_sets.near_copy("je cherche les horaires du guichet des armes", guarded) is None
 
 
 def test_no_example_is_listed_twice():
     seen: dict[str, str] = {}
     twice = []
-    for file, intent, text in examples():
+    for _file, intent, text in examples():
         key = norm(text)
         if key in seen:
             twice.append((text, seen[key], intent))

@@ -58,7 +58,10 @@ def cmd_review(args: argparse.Namespace) -> int:
 
         data = Path(args.data) if args.data else ROOT / "data"
         target = Path(args.model) if args.model else model_path()
-        return ex.retrain(data, target, dev=Path(args.dev), force=args.force,
+        from bot.eval_sets import EvalSet
+
+        sets = [EvalSet(Path(f).stem, Path(f)) for f in args.eval_set] if args.eval_set else None
+        return ex.retrain(data, target, sets=sets, force=args.force,
                           baseline=Path(args.baseline) if args.baseline else None, prefecture=args.prefecture)
     return 2
 
@@ -80,10 +83,11 @@ def add_parsers(sub) -> None:
     e = rsub.add_parser("export", help="write the labelled sentences to data/nlu_review.yml")
     e.add_argument("--out", help="output file (default: $AIGUILLAGE_REVIEW_OUT or data/nlu_review.yml)")
     e.add_argument("--data", help="training data directory checked for duplicates (default: data/)")
-    r = rsub.add_parser("retrain", help="train a new model; replace the current one unless dev accuracy drops")
+    r = rsub.add_parser("retrain", help="train a new model; replace the current one unless accuracy drops on an eval set")
     r.add_argument("--force", action="store_true", help="replace the model even if accuracy drops")
     r.add_argument("--data", help="training data directory (default: data/)")
     r.add_argument("--model", help="model file to replace (default: $AIGUILLAGE_MODEL or models/aiguillage.tar.gz)")
     r.add_argument("--baseline", help="model to compare with (default: the one replaced)")
-    r.add_argument("--dev", default=str(ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"), help="dev set (JSONL)")
+    r.add_argument("--eval-set", action="append", metavar="FILE",
+                   help="labelled JSONL set to measure on, repeatable (default: eval/heldout.jsonl and the shared dev sets present)")
     p.set_defaults(func=cmd_review)

@@ -2,13 +2,16 @@
 
 The export writes, in Rasa's NLU format, one block per intent, every sentence an agent marked as
 a training example, minus those already in another data/*.yml (after accent/case folding,
-bot.router.norm), duplicates, and near copies of a dev-set question (the dev set measures, it
-must never be trained on: same check as tests/test_training_data.py).
+bot.router.norm), duplicates, and near copies of an eval question (eval/heldout.jsonl, and the
+shared dev sets when present: they measure, they must never be trained on; same check as
+tests/test_training_data.py).
+
+The retrain gate measures the new model and the current one on the same sets and refuses the new
+one when its destination accuracy drops on any of them.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -17,16 +20,15 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from rapidfuzz import fuzz, process
 
+from bot import eval_sets
 from bot.config import ROOT
+from bot.eval_sets import EvalSet
 from bot.router import norm
 from bot.store import Store
 from bot.tree import TOPICS
 
 REVIEW_FILE = "nlu_review.yml"
-DEV_SET = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
-NEAR_COPY = 85  # rapidfuzz ratio, as in tests/test_training_data.py
 
 
 def default_out() -> Path:
@@ -45,28 +47,25 @@ def existing_examples(data_dir: Path, skip: Path | None = None) -> set[str]:
     return texts
 
 
-def dev_questions(path: Path = DEV_SET) -> list[str]:
-    if not path.exists():
-        return []
-    return [norm(json.loads(line)["text"]) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def _clean(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def export(store: Store, out: Path | None = None, data_dir: Path | None = None, dev: Path = DEV_SET) -> dict:
-    """Write the review file; returns {"file", "written": {intent: n}, "skipped": {reason: n}}."""
+def export(store: Store, out: Path | None = None, data_dir: Path | None = None,
+           guard: list[EvalSet] | None = None) -> dict:
+    """Write the review file; returns {"file", "written": {intent: n}, "skipped": {reason: n}}.
+
+    `guard`: the eval sets no sentence may nearly copy (default: every available one)."""
     out = Path(out or default_out())
     data_dir = Path(data_dir or ROOT / "data")
     known = existing_examples(data_dir, skip=out)
-    dev_norm = dev_questions(dev)
+    guarded = eval_sets.guarded_texts(guard)
     rows = store.db.execute(
         "select topic, example from reviews where as_training = 1 and example is not null and topic is not null "
         "order by kind, item_id").fetchall()
     by_intent: dict[str, list[str]] = {}
     seen: set[str] = set()
-    skipped = {"in_data": 0, "duplicate": 0, "near_dev_question": 0, "invalid": 0}
+    skipped = {"in_data": 0, "duplicate": 0, "near_eval_question": 0, "invalid": 0}
     for topic, example in rows:
         text = _clean(example)
         key = norm(text)
@@ -76,8 +75,8 @@ def export(store: Store, out: Path | None = None, data_dir: Path | None = None, 
             skipped["in_data"] += 1
         elif key in seen:
             skipped["duplicate"] += 1
-        elif dev_norm and process.extractOne(key, dev_norm, scorer=fuzz.ratio, score_cutoff=NEAR_COPY):
-            skipped["near_dev_question"] += 1
+        elif eval_sets.near_copy(text, guarded):
+            skipped["near_eval_question"] += 1
         else:
             seen.add(key)
             by_intent.setdefault(topic, []).append(text)
@@ -119,35 +118,50 @@ def train(data_dir: Path, out_dir: Path) -> Path:
 
 
 def destination_accuracy(model: Path, items: list[dict], prefecture: str | None = None) -> float:
-    from bot.cli import _router, evaluate, route_one
+    from bot.evaluation import evaluate, route_one, router
     from bot.nlu import NLU
 
-    router, nlu = _router(prefecture), NLU(model)
-    return evaluate(items, [route_one(router, nlu, i["text"]) for i in items])["destination_accuracy"]
+    rt, nlu = router(prefecture), NLU(model)
+    return evaluate(items, [route_one(rt, nlu, i["text"]) for i in items])["destination_accuracy"]
 
 
-def gate(current: float | None, new: float, force: bool) -> tuple[bool, str]:
-    """Whether the new model may replace the current one, with the French message to print."""
-    if current is None:
-        return True, f"Aucun modèle en service : le nouveau modèle est installé (exactitude des destinations {new:.3f})."
-    if new + 1e-9 >= current:
-        return True, f"Exactitude des destinations : {current:.3f} -> {new:.3f}. Le nouveau modèle est installé."
+def gate(scores: dict[str, tuple[float | None, float]], force: bool) -> tuple[bool, str]:
+    """Whether the new model may replace the current one, with the French message to print.
+
+    `scores`: {eval set name: (current model's destination accuracy or None, new model's)}; the
+    new model is refused when it does worse than the current one on any set."""
+    if all(current is None for current, _ in scores.values()):
+        news = ", ".join(f"{name} {new:.3f}" for name, (_, new) in scores.items())
+        return True, f"Aucun modèle en service : le nouveau modèle est installé (exactitude des destinations : {news})."
+    changes = ", ".join(f"{name} {current:.3f} -> {new:.3f}" for name, (current, new) in scores.items())
+    drops = ", ".join(f"{name} {current:.3f} -> {new:.3f}" for name, (current, new) in scores.items()
+                      if new + 1e-9 < current)
+    if not drops:
+        return True, f"Exactitude des destinations : {changes}. Le nouveau modèle est installé."
     if force:
-        return True, (f"Exactitude des destinations en baisse : {current:.3f} -> {new:.3f}. "
+        return True, (f"Exactitude des destinations en baisse : {drops}. "
                       "Remplacement forcé (--force) : le nouveau modèle est installé.")
-    return False, (f"Réentraînement refusé : l'exactitude des destinations baisserait de {current:.3f} à {new:.3f} "
-                   "sur le jeu de questions de développement. Le modèle en service est conservé. "
+    return False, (f"Réentraînement refusé : l'exactitude des destinations baisserait ({drops}). "
+                   "Le modèle en service est conservé. "
                    "Corrigez les exemples (data/nlu_review.yml) ou relancez avec --force.")
 
 
-def retrain(data_dir: Path, target: Path, dev: Path = DEV_SET, force: bool = False, baseline: Path | None = None,
-            prefecture: str | None = None, log=print) -> int:
-    items = [json.loads(l) for l in dev.read_text(encoding="utf-8").splitlines() if l.strip()] if dev.exists() else []
-    if not items:
-        log(f"Jeu de développement introuvable ({dev}) : impossible de vérifier le nouveau modèle.")
+def retrain(data_dir: Path, target: Path, sets: list[EvalSet] | None = None, force: bool = False,
+            baseline: Path | None = None, prefecture: str | None = None, log=print) -> int:
+    """Train on `data_dir`; install the model at `target` if the gate lets it (0), else 1; 2 when
+    there is nothing to measure on. `sets` default: eval/heldout.jsonl and the shared dev sets present."""
+    try:
+        sets = eval_sets.available() if sets is None else sets
+        known = existing_examples(data_dir)
+        measured = {s.name: [i for i in eval_sets.load(s.path) if norm(i["text"]) not in known] for s in sets}
+    except (OSError, ValueError) as exc:
+        log(f"Jeu d'évaluation illisible : {exc}")
         return 2
-    known = existing_examples(data_dir)
-    items = [i for i in items if norm(i["text"]) not in known]  # never measure on trained sentences
+    measured = {name: items for name, items in measured.items() if items}  # never measure on trained sentences
+    if not measured:
+        log("Aucune question d'évaluation : impossible de vérifier le nouveau modèle.")
+        return 2
+    log("Mesure sur : " + ", ".join(f"{name} ({len(items)} questions)" for name, items in measured.items()))
     baseline = baseline or target
     with tempfile.TemporaryDirectory(prefix="aiguillage-retrain-") as tmp:
         log("Entraînement du nouveau modèle…")
@@ -156,9 +170,10 @@ def retrain(data_dir: Path, target: Path, dev: Path = DEV_SET, force: bool = Fal
         except RuntimeError as exc:
             log(f"Réentraînement impossible : {exc}")
             return 1
-        current = destination_accuracy(baseline, items, prefecture) if baseline.exists() else None
-        new = destination_accuracy(new_model, items, prefecture)
-        ok, message = gate(current, new, force)
+        scores = {name: (destination_accuracy(baseline, items, prefecture) if baseline.exists() else None,
+                         destination_accuracy(new_model, items, prefecture))
+                  for name, items in measured.items()}
+        ok, message = gate(scores, force)
         log(message)
         if not ok:
             return 1
