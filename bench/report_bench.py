@@ -30,7 +30,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -86,12 +86,12 @@ def _moments(rng: random.Random, n: int, year: int, hours: list[float]) -> list[
     picked_days = rng.choices(days, [WEEKDAY_WEIGHTS[d.weekday()] for d in days], k=n)
     picked_hours = rng.choices(range(24), hours, k=n)
     out = [datetime(d.year, d.month, d.day, h, rng.randrange(60), rng.randrange(60), tzinfo=PARIS)
-           .astimezone(timezone.utc) for d, h in zip(picked_days, picked_hours)]
+           .astimezone(UTC) for d, h in zip(picked_days, picked_hours)]
     return sorted(out)
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def build_store(db: Path, conversations: int, calls: int, seed: int = 1, year: int = YEAR,
@@ -99,8 +99,7 @@ def build_store(db: Path, conversations: int, calls: int, seed: int = 1, year: i
     """Write the synthetic year into a new SQLite file `db`; returns the row count of each table."""
     from bot import config as config_mod
     from bot import tickets as tickets_mod
-    from bot.demo import (HOUR_WEIGHTS, NOT_UNDERSTOOD, PHONE_HOURS, PHRASES, SPEECH, THANKS, GREETINGS,
-                          TOPIC_WEIGHTS, fold)
+    from bot.demo import GREETINGS, HOUR_WEIGHTS, NOT_UNDERSTOOD, PHONE_HOURS, PHRASES, SPEECH, THANKS, TOPIC_WEIGHTS, fold
     from bot.store import Store
 
     if db.exists():
@@ -111,7 +110,6 @@ def build_store(db: Path, conversations: int, calls: int, seed: int = 1, year: i
     topics, tree = _tree_routes()
     topic_names, topic_weights = list(TOPIC_WEIGHTS), list(TOPIC_WEIGHTS.values())
     mailboxes = pref.get("mailboxes")
-    box_ids = list(mailboxes)
     sites = [s["id"] for s in pref.get("pan.sites")]
     reasons = ["carte_grise", "carte_grise", "carte_grise", "permis_conduire", "permis_conduire", "titre_sejour",
                "autre"]

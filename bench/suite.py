@@ -20,7 +20,6 @@ import os
 import platform
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -132,7 +131,7 @@ async def _chat_load(url: str, users: int, turns: int, tag: str, bar) -> dict:
                     if resp.status != 200:
                         errors += 1
                         continue
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 errors += 1
                 continue
             finally:
@@ -154,6 +153,7 @@ def chat_levels(server: Server, turns: int, tag: str, bar) -> dict:
 
 def phone(server: Server, calls: int, seconds: float, bar) -> dict:
     import ivr_bench
+
     from ivr.signature import LOCAL_DEV_TOKEN
 
     ivr_bench.sequential(server.url, LOCAL_DEV_TOKEN, 3)  # warm-up

@@ -16,17 +16,17 @@ import json
 import logging
 import os
 import re
-from pathlib import Path
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
-from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.config import ROOT
 from bot import rasa_patches
+from bot.config import ROOT
 from bot.masking import prepare
 
 logger = logging.getLogger(__name__)

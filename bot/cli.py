@@ -22,7 +22,7 @@ from pathlib import Path
 from bot import config as config_mod
 from bot import tree as tree_mod
 from bot.config import ConfigError
-from bot.tree import TOPICS, TreeError
+from bot.tree import TreeError
 
 
 def cmd_route(args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -207,7 +207,7 @@ def spread_times(rng: random.Random, n: int, days: int, now: datetime, hours: li
     while len(out) < n:
         day, hour = rng.choices(candidates, weights)[0]
         when = datetime(day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60),
-                        tzinfo=PARIS).astimezone(timezone.utc)
+                        tzinfo=PARIS).astimezone(UTC)
         if when < limit and (now - when) < timedelta(days=days):
             out.append(when)
             continue
@@ -219,7 +219,7 @@ def spread_times(rng: random.Random, n: int, days: int, now: datetime, hours: li
 
 def stamp(when: datetime) -> str:
     """The store's timestamp format (bot.store.now)."""
-    return when.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 # --- HTTP --------------------------------------------------------------------------------------------
@@ -517,7 +517,7 @@ def generate(url: str, days: int = DEFAULT_DAYS, conversations: int = DEFAULT_CO
     rng, call_rng = random.Random(f"chat:{seed}"), random.Random(f"calls:{seed}")
     time_rng, agent_rng = random.Random(f"times:{seed}"), random.Random(f"agents:{seed}")
     run = secrets.token_hex(3)  # sender ids, CallSids and keys of this run only
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     made = Made()
     store = Store(store_path)
     bar = progress(total=conversations + calls, desc="démo", unit="échange") if progress else None
@@ -609,8 +609,8 @@ def drive_calls(http: Http, rng: random.Random, run: str, times: list[datetime],
         sids: list[str] = []
         original = call.record
 
-        def record(*args, _orig=original, **kwargs):
-            sids.append(kwargs.get("recording_sid") or "")
+        def record(*args, _orig=original, _sids=sids, **kwargs):
+            _sids.append(kwargs.get("recording_sid") or "")
             return _orig(*args, **kwargs)
 
         call.record = record
@@ -650,7 +650,7 @@ def working_time_after(rng: random.Random, start: datetime, max_days: int) -> da
 
     day = add_working_days(start.astimezone(PARIS).date(), rng.randrange(0, max_days + 1))
     return datetime(day.year, day.month, day.day, rng.randrange(9, 17), rng.randrange(60), tzinfo=PARIS
-                    ).astimezone(timezone.utc)
+                    ).astimezone(UTC)
 
 
 def finish(store, pref, rng: random.Random, made: Made, days: int, now: datetime) -> dict:

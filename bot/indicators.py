@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 NO_DATA = "pas encore de données"
@@ -151,7 +151,7 @@ def local_buckets(hour_counts: list[tuple[str, int]]) -> tuple[dict, dict]:
     hours = dict.fromkeys(HOURS, 0)
     for stamp, n in hour_counts:
         try:
-            when = datetime.strptime(stamp, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc).astimezone(PARIS)
+            when = datetime.strptime(stamp, "%Y-%m-%dT%H").replace(tzinfo=UTC).astimezone(PARIS)
         except (TypeError, ValueError):
             continue  # a malformed timestamp is not placed rather than placed wrongly
         weekdays[WEEKDAYS[when.weekday()]] += n

@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 import os
 import smtplib
-import socket
 import ssl
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -31,7 +30,7 @@ STALE_SENDING = timedelta(minutes=10)
 
 
 def utcnow() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def queue(conn, kind: str, to_addr: str, subject: str, body: str, *, ticket_id: 
 
 def _claim(conn, row_id: int) -> bool:
     """Mark a row `sending` unless another process holds it (a stale claim is taken over)."""
-    stale = (datetime.now(timezone.utc) - STALE_SENDING).isoformat(timespec="milliseconds")
+    stale = (datetime.now(UTC) - STALE_SENDING).isoformat(timespec="milliseconds")
     cur = conn.execute(
         "update outbox set status = 'sending', updated_at = ? where id = ? and "
         "(status in ('pending', 'failed') or (status = 'sending' and updated_at < ?))",
@@ -128,7 +127,7 @@ def deliver_pending(store, settings: "SmtpSettings | None | str" = "env", limit:
         row = fetch_dict(conn, "select * from outbox where id = ?", [row_id])
         try:
             send(settings, build_message(settings, row))
-        except (smtplib.SMTPException, OSError, socket.timeout, ValueError) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError, ValueError) as exc:
             failed += 1
             error = f"{type(exc).__name__}: {exc}"[:300]
             logger.warning("outbox %s (%s): delivery failed: %s", row_id, row["kind"], error)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 import secrets
-import string
 import sqlite3
+import string
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -26,8 +26,8 @@ import holidays
 import phonenumbers
 
 from bot import mailer, texts
-from bot.store import fetch_dict, fetch_dicts
 from bot.config import DAYS, Prefecture
+from bot.store import fetch_dict, fetch_dicts
 
 PARIS = ZoneInfo("Europe/Paris")
 STAMP = "%Y-%m-%dT%H:%M"
@@ -207,7 +207,7 @@ def book(store, pref: Prefecture, site_id: str, slot_start: str, reason: str, *,
     error carries `next_slots`. Nothing is written when it raises.
     """
     now = naive(now or paris_now())
-    spec = site(pref, site_id)
+    site(pref, site_id)  # raises BookingError for an unknown site
     if reason not in reasons(pref):
         raise BookingError("unknown_reason", pref)
     if caller is not None:

@@ -5,7 +5,8 @@ from functools import lru_cache
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from bot import config, tree as tree_mod
+from bot import config
+from bot import tree as tree_mod
 from bot.config import ROOT
 from bot.router import Router
 from bot.store import Store

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import sqlite_utils
 
@@ -27,7 +27,7 @@ def db_path() -> Path:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _m001_conversations(db: sqlite_utils.Database) -> None:

@@ -12,12 +12,12 @@ retention purge: purge.
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from bot import mailer, texts
-from bot.store import fetch_dict, fetch_dicts
 from bot.config import Prefecture
 from bot.pan import BookingError, is_holiday, naive, new_reference, paris_now, validate_email
+from bot.store import fetch_dict, fetch_dicts
 
 
 class TicketError(Exception):
@@ -200,7 +200,7 @@ def mark_answered(store, reference: str, now: datetime | None = None) -> dict | 
     ticket = get_ticket(store, reference)
     if not ticket or ticket["status"] == "answered":
         return ticket
-    when = now.astimezone(timezone.utc) if now and now.tzinfo else datetime.now(timezone.utc)
+    when = now.astimezone(UTC) if now and now.tzinfo else datetime.now(UTC)
     created = datetime.fromisoformat(ticket["created_at"])
     paris_created = naive(created).date()
     seconds = int((when - created).total_seconds())
@@ -221,7 +221,7 @@ def delivery_failures(store) -> list[dict]:
 
 def purge(store, pref: Prefecture, now: datetime | None = None) -> dict:
     """Erase personal data older than the retention periods (tickets, bookings, outbox copies)."""
-    now_utc = now.astimezone(timezone.utc) if now and now.tzinfo else datetime.now(timezone.utc)
+    now_utc = now.astimezone(UTC) if now and now.tzinfo else datetime.now(UTC)
     ticket_cut = (now_utc - timedelta(days=int(pref.get("tickets.retention_days")))).isoformat(timespec="milliseconds")
     booking_cut = (naive(now_utc) - timedelta(days=int(pref.get("pan.retention_days")))).strftime("%Y-%m-%dT%H:%M")
     ts = mailer.utcnow()

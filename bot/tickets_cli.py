@@ -6,7 +6,8 @@ import json
 
 
 def cmd_tickets(args: argparse.Namespace) -> int:
-    from bot import config as config_mod, mailer, tickets
+    from bot import config as config_mod
+    from bot import mailer, tickets
     from bot.store import Store
 
     store = Store()
@@ -36,7 +37,8 @@ def _paper(args: argparse.Namespace, store) -> int:
     import sys
     from datetime import date
 
-    from bot import config as config_mod, tickets
+    from bot import config as config_mod
+    from bot import tickets
 
     pref = config_mod.load_prefecture(args.prefecture)
     if not args.service or not args.subject:

@@ -398,7 +398,7 @@ def _referrals(raw: Any, file: str) -> list[Referral]:
 
 def check_placeholders(tree: Tree, pref: Prefecture) -> None:
     """Render every text once: raises ConfigError naming the missing key."""
-    for mid, msg in tree.messages.items():
+    for msg in tree.messages.values():
         render(msg.get("screen", ""), pref)
         render(msg.get("voice", ""), pref)
     render(tree.menu_voice, pref)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response

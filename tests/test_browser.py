@@ -2,6 +2,7 @@
 import pytest
 from playwright.sync_api import expect
 
+
 @pytest.fixture
 def page(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")

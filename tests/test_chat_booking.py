@@ -4,13 +4,11 @@ paper-letter form. Contact details and message texts must never reach Rasa (turn
 from __future__ import annotations
 
 import re
-import urllib.request
 from datetime import date, datetime, timedelta
 
 import pytest
-from playwright.sync_api import expect
-
 from conftest import bot_links, db_rows
+from playwright.sync_api import expect
 from test_console import cli, login
 
 PAPER_AGENT, PAPER_ADMIN = ("paper-agent", "paper-agent-pass-1"), ("paper-admin", "paper-admin-pass-1")

@@ -4,7 +4,6 @@ import sqlite3
 import uuid
 
 import pytest
-
 from conftest import bot_buttons, bot_links, bot_texts
 
 # (question as a user would type it, expected topic, expected destination, text the answer must hold)

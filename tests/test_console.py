@@ -8,7 +8,6 @@ import uuid
 
 import pytest
 import requests
-
 from conftest import ROOT, db_rows
 
 ADMIN, AGENT = ("cons-admin", "admin-pass-123"), ("cons-agent", "agent-pass-123")

@@ -8,9 +8,8 @@ import subprocess
 import uuid
 
 import pytest
-from playwright.sync_api import expect
-
 from conftest import ROOT
+from playwright.sync_api import expect
 from test_console import OWASP, cli
 
 E2E_ADMIN = ("e2e-admin", "e2e-admin-pass-1")

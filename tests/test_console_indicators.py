@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import expect
-
-from bot.store import Store
 from conftest import launch, stop
 from html_tables import read, read_csv
+from playwright.sync_api import expect
 from report_rows import fill
 from test_console import Console, cli, login
+
+from bot.store import Store
 
 AGENT, ADMIN = ("ind-agent", "ind-agent-pass-1"), ("ind-admin", "ind-admin-pass-1")
 MARCH = "/indicateurs?from=2024-03-01&to=2024-03-31"

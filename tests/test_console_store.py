@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
 import sqlite_utils
 import yaml
+from conftest import ROOT
 
 from bot import store as store_mod
 from bot.console.export import export, gate
 from bot.eval_sets import EvalSet
 from bot.store import Store
-from conftest import ROOT
 
 
 def test_migration_003_keeps_data_of_a_database_made_by_the_previous_schema(tmp_path):

@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -118,7 +118,7 @@ def test_rows_exist_and_are_all_marked_demo(demo):
 
 def test_timestamps_are_spread_over_the_last_days(demo):
     rows = demo["after_first"]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     oldest = now - timedelta(days=DAYS)
 
     def check(value: str) -> None:

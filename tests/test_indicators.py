@@ -2,7 +2,7 @@
 import json
 import os
 import subprocess
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 import pytest
@@ -391,6 +391,7 @@ def test_the_command_counts_demo_rows_only_when_asked(python, full):
 def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
     """Signed Twilio webhooks against a real server with its own store: key 9 after an answer, replayed once."""
     from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
+
     from ivr.simulate import Call
 
     server = launch(tmp_path)
@@ -431,9 +432,9 @@ def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
                          "comment": None, "topic": "permis_conduire", "destination": "ants_3400", "demo": 0}]
     finally:
         stop(server)
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     store = Store(server.db)
     try:
         r = by_id(indicators.compute(store, config_mod.load_prefecture("cantal"), today - timedelta(days=1),

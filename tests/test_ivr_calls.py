@@ -4,8 +4,8 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
+
 from ivr.simulate import Call
 
 OPEN = "2026-03-10T10:00"    # a Tuesday morning: the Cantal standard answers

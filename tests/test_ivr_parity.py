@@ -17,6 +17,7 @@ from ivr.twiml import ROOT
 def walked(server):
     """BFS over the phone menus: {leaf id: (keys pressed, Say texts)}."""
     from conftest import TWILIO_TEST_TOKEN
+
     from ivr.simulate import Call
 
     tree, pref = load_tree(), load_prefecture("cantal")
@@ -57,7 +58,7 @@ def test_every_chat_destination_is_reachable_by_phone(walked):
 
 def test_every_phone_leaf_is_a_chat_answer(server, walked):
     tree, pref = load_tree(), load_prefecture("cantal")
-    for node_id, (keys, says) in walked.items():
+    for node_id, (_keys, says) in walked.items():
         node = tree.node(node_id)
         if node.destination != "human":  # the human leaf, when closed, says why it cannot transfer
             assert says[0] == render(node.voice, pref, {"referral": ""}), node_id
@@ -72,5 +73,5 @@ def test_every_pan_leaf_offers_the_next_slot_by_keypad_and_no_other_leaf_does(wa
     pan_leaves = sorted(n for n in walked if tree.node(n).destination == "pan_rdv")
     assert pan_leaves == sorted(leaf.id for leaf in tree.leaves() if leaf.destination == "pan_rdv")
     assert "rdv_pan" in pan_leaves
-    for node_id, (keys, says) in walked.items():
+    for node_id, (_keys, says) in walked.items():
         assert (offer in says) == (node_id in pan_leaves), node_id

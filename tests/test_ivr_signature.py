@@ -3,9 +3,9 @@ import urllib.parse
 import urllib.request
 
 import pytest
+from conftest import TWILIO_TEST_TOKEN, launch, stop
 from twilio.request_validator import RequestValidator
 
-from conftest import TWILIO_TEST_TOKEN, launch, stop
 from ivr.signature import is_valid, public_url, sign
 
 VECTOR_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"

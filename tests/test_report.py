@@ -7,13 +7,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
+from html_tables import read
+from report_rows import END, START, fill
 
 from bot import charts, report
 from bot import config as config_mod
 from bot.store import Store
-from conftest import ROOT
-from html_tables import read
-from report_rows import END, START, fill
 
 TITLE = "Comité local des usagers — préfecture du Cantal — rapport du 01/03/2024 au 31/03/2024"
 REACHED = "Appels aboutis (réponse, transfert ou messagerie)"

@@ -101,6 +101,7 @@ def test_migration_005_adds_feedback_and_the_demo_mark_to_every_traffic_table(tm
     store.db.execute("insert into feedback (kind, item_id, prefecture, useful, created_at, updated_at)"
                      " values ('chat', 'c1', 'cantal', 1, 'x', 'x')")
     import sqlite3
+
     import pytest
     with pytest.raises(sqlite3.IntegrityError):  # one rating per conversation: a new one must replace it
         store.db.execute("insert into feedback (kind, item_id, prefecture, useful, created_at, updated_at)"

@@ -4,11 +4,11 @@ The in-repository held-out set (eval/heldout.jsonl) is always checked, so the gu
 fresh clone; each shared dev set is checked as well when it is beside the checkout.
 """
 import yaml
+from conftest import ROOT
 
 from bot import eval_sets
 from bot.router import norm
 from bot.tree import TOPICS
-from conftest import ROOT
 
 
 def examples():

@@ -13,9 +13,10 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Awaitable, Callable
 from datetime import date
 from functools import lru_cache
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader
