@@ -18,14 +18,20 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONDONTWRITEBYTECODE := 1
 
-TRAINING_FILES := $(sort $(wildcard data/*.yml)) domain.yml config.yml
+# What a trained model depends on: the training data, the domain, the pipeline and the code of
+# its custom components (a tokenizer change must retrain). Same list as bot.nlu.review.training_hash.
+TRAINING_FILES := $(sort $(wildcard data/*.yml)) domain.yml config.yml bot/nlu/components.py
 TRAINING_HASH := $(shell cat $(TRAINING_FILES) 2>/dev/null | sha256sum | cut -c1-12)
 MODEL := models/aiguillage.tar.gz
 MODEL_STAMP := models/.trained-$(TRAINING_HASH)
 VENV_STAMP := .venv/.installed-$(shell cat requirements/lock.txt | sha256sum | cut -c1-12)
+DEV_STAMP := .venv/.installed-dev-$(shell cat requirements/dev-lock.txt | sha256sum | cut -c1-12)
 WEB_STAMP := web/node_modules/.installed-$(shell cat web/package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: help setup run test train eval validate check bench bench-quick clean chromium
+.PHONY: help training-hash setup run test lint train eval validate check bench bench-quick clean chromium
+
+training-hash:  ## print the hash that names the trained model's stamp (models/.trained-HASH)
+	@echo $(TRAINING_HASH)
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,7 +41,13 @@ $(VENV_STAMP): requirements/lock.txt
 	$(PIP) install -q --disable-pip-version-check pip==24.2
 	$(PIP) install -q --disable-pip-version-check --no-deps -r requirements/lock.txt
 	$(PIP) install -q --disable-pip-version-check --no-deps --ignore-requires-python rasa==3.6.21 rasa-sdk==3.6.2
-	@rm -f .venv/.installed-*; touch $@
+	@rm -f $(filter-out .venv/.installed-dev-%,$(wildcard .venv/.installed-*)); touch $@
+
+# Development tools (pytest, playwright, aiosmtpd, pypdfium2, ruff, import-linter): `make test`
+# and `make lint` only, never `make run`.
+$(DEV_STAMP): $(VENV_STAMP) requirements/dev-lock.txt
+	$(PIP) install -q --disable-pip-version-check --no-deps -r requirements/dev-lock.txt
+	@rm -f .venv/.installed-dev-*; touch $@
 
 $(WEB_STAMP): web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --silent
@@ -58,14 +70,19 @@ run: setup  ## start chat (and actions) on http://localhost:$(PORT)/chat/ for $(
 	@echo "  Chat page: http://localhost:$(PORT)/chat/   (ready when Rasa says 'Rasa server is up and running')"
 	@echo "  Agent console: http://localhost:$(PORT)/console/   (accounts: $(PY) -m bot agents add NAME --role agent|admin)"
 	@echo "  PAN booking: http://localhost:$(PORT)/rdv/   Indicators: http://localhost:$(PORT)/console/indicateurs"
-	@echo "  Demo traffic (another terminal): $(PY) -m bot demo-data --days 90   (phone calls too with IVR_LOCAL_DEV=1 make run)"
+	@echo "  Demo traffic (another terminal): $(PY) -m tools.demo_data --days 90   (phone calls too with IVR_LOCAL_DEV=1 make run)"
 	@echo ""
 	$(RASA) run --model $(MODEL) --interface $(AIGUILLAGE_HOST) --port $(PORT) --credentials credentials.yml --endpoints endpoints.yml
 
 chromium:  ## install Debian's Chromium for the browser tests, if missing
 	@test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
 
-test: setup chromium  ## run the whole test suite (starts its own Rasa server)
+lint: $(DEV_STAMP)  ## ruff (lint and format check) and the import-linter layer contracts
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
+
+test: setup $(DEV_STAMP) chromium lint  ## lint, then the whole test suite (starts its own Rasa server)
 	$(PY) -m pytest
 
 validate: $(VENV_STAMP)  ## rasa data validate
@@ -78,10 +95,10 @@ eval: setup  ## routing accuracy: eval/heldout.jsonl, and the shared dev sets wh
 	$(PY) -m bot eval
 
 bench: setup  ## benchmark suite -> docs/benchmarks.md (ARGS=--quick, --retrain-stock, --out DIR)
-	$(PY) -m bot bench $(ARGS)
+	$(PY) -m bench $(ARGS)
 
 bench-quick: setup  ## the benchmark suite in quick mode (under 3 minutes)
-	$(PY) -m bot bench --quick $(ARGS)
+	$(PY) -m bench --quick $(ARGS)
 
 clean:  ## remove the trained model and the local store
 	rm -rf models var

@@ -8,8 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot import runtime
-from bot.tree import rates_answer
+from bot.core.tree import rates_answer
+from bot.services import runtime
 
 logger = logging.getLogger(__name__)
 

@@ -69,8 +69,8 @@ def data_hash(config: Path) -> str:
 
     h = hashlib.sha256()
     files = sorted((ROOT / "data").glob("*.yml")) + [ROOT / "domain.yml", config]
-    if "bot.nlu_components" in config.read_text():
-        files.append(ROOT / "bot" / "nlu_components.py")
+    if "bot.nlu.components" in config.read_text():
+        files.append(ROOT / "bot" / "nlu" / "components.py")
     for path in files:
         h.update(path.read_bytes())
     return h.hexdigest()[:12]

@@ -6,13 +6,13 @@ Builds a synthetic store of one calendar year (YEAR) written directly with bulk 
 transaction; load data, not demo sessions, so every row has demo = 0): conversations of ~3 turns with a
 topic mix taken from the routing tree, calls walking the tree's menu (keypad and speech, answered,
 transferred, voicemail, abandoned), tickets, PAN bookings and ratings in proportion, with a weekday/hour
-profile (bot.demo's). The store is cached in var/bench/ under a name keyed by size, seed and generator
+profile (tools.demo_data's). The store is cached in var/bench/ under a name keyed by size, seed and generator
 version, so a rerun only measures.
 
 Then, side by side in the same run, each in a fresh process (its own peak memory):
 - the floor: a raw full scan (`select count(*), sum(length(text)) from turns`, the same over calls);
-- `bot.indicators.compute` for the year;
-- `bot.report.build` for the year (HTML, and PDF when Chromium is there), with its per-step timings;
+- `bot.quality.indicators.compute` for the year;
+- `bot.quality.report.build` for the year (HTML, and PDF when Chromium is there), with its per-step timings;
 - the same on a store of 1/10 of the size (how it scales).
 
 Writes OUT/report_bench.json and the "Rapport annuel" section of OUT/benchmarks.md (the rest of that
@@ -55,7 +55,7 @@ def _tree_routes() -> tuple[dict, dict]:
     """topic -> (node, destination) of its first leaf, and node -> path from the root (menu keys)."""
     import yaml
 
-    from bot import tree as tree_mod
+    from bot.core import tree as tree_mod
 
     raw = yaml.safe_load(tree_mod.TREE_FILE.read_text(encoding="utf-8"))
     nodes = raw["nodes"]
@@ -79,7 +79,7 @@ def _tree_routes() -> tuple[dict, dict]:
 
 def _moments(rng: random.Random, n: int, year: int, hours: list[float]) -> list[datetime]:
     """n aware UTC moments of `year` following the weekday/hour profile, in time order."""
-    from bot.demo import WEEKDAY_WEIGHTS
+    from tools.demo_data import WEEKDAY_WEIGHTS
 
     first = date(year, 1, 1)
     days = [first + timedelta(days=i) for i in range((date(year + 1, 1, 1) - first).days)]
@@ -97,10 +97,10 @@ def _iso(when: datetime) -> str:
 def build_store(db: Path, conversations: int, calls: int, seed: int = 1, year: int = YEAR,
                 prefecture: str = PREFECTURE, progress=None) -> dict:
     """Write the synthetic year into a new SQLite file `db`; returns the row count of each table."""
-    from bot import config as config_mod
-    from bot import tickets as tickets_mod
-    from bot.demo import GREETINGS, HOUR_WEIGHTS, NOT_UNDERSTOOD, PHONE_HOURS, PHRASES, SPEECH, THANKS, TOPIC_WEIGHTS, fold
-    from bot.store import Store
+    from bot.core import config as config_mod
+    from bot.services import tickets as tickets_mod
+    from bot.store.database import Store
+    from tools.demo_data import GREETINGS, HOUR_WEIGHTS, NOT_UNDERSTOOD, PHONE_HOURS, PHRASES, SPEECH, THANKS, TOPIC_WEIGHTS, fold
 
     if db.exists():
         db.unlink()
@@ -292,8 +292,8 @@ def _peak_rss_mb() -> float:
 
 def measure(phase: str, db: Path, pdf: bool, out: Path) -> dict:
     """Run inside the child process: one phase on `db`, its wall time and the process's peak memory."""
-    from bot import config as config_mod
-    from bot.store import Store
+    from bot.core import config as config_mod
+    from bot.store.database import Store
 
     pref = config_mod.load_prefecture(PREFECTURE)
     start, end = date(YEAR, 1, 1), date(YEAR, 12, 31)
@@ -306,12 +306,12 @@ def measure(phase: str, db: Path, pdf: bool, out: Path) -> dict:
             c = store.db.execute("select count(*), sum(length(path) + length(inputs)) from calls").fetchone()
             result["rows"] = {"turns": t[0], "calls": c[0]}
         elif phase == "indicators":
-            from bot import indicators
+            from bot.quality import indicators
 
             inds = indicators.compute(store, pref, start, end, today=date(YEAR + 1, 1, 15))
             result["rows"] = {i["id"]: i["value"] for i in inds if i["id"] in ("chat_volume", "phone_volume")}
         elif phase == "report":
-            from bot import report
+            from bot.quality import report
 
             built = report.build(store, pref, start, end, out, pdf=pdf, today=date(YEAR + 1, 1, 15))
             result["timings"] = built["timings"]
@@ -339,7 +339,7 @@ def run_phase(phase: str, db: Path, pdf: bool, out: Path) -> dict:
 
 def have_report() -> bool:
     try:
-        from bot import report  # noqa: F401
+        from bot.quality import report  # noqa: F401
     except ImportError:
         return False
     return hasattr(report, "build")
@@ -382,7 +382,7 @@ def run(conversations: int = FULL["conversations"], calls: int = FULL["calls"], 
         res["met"] = full["report"]["seconds"] < TARGET_S if res["full_size"] else None
     else:
         res["report_s"], res["met"] = None, None
-        res["note"] = "bot.report.build is not there yet: only the indicators were measured"
+        res["note"] = "bot.quality.report.build is not there yet: only the indicators were measured"
     return res
 
 
@@ -396,8 +396,8 @@ def section(res: dict) -> str:
     """The 'Rapport annuel' section of docs/benchmarks.md (Markdown, ends with a blank line)."""
     y = res["full"]
     L = [SECTION, "",
-         f"`bench/report_bench.py` (alone, or in `python -m bot bench`) on {res['date']}, {res['machine']}: the committee report "
-         f"(`bot.report.build`) for the year {YEAR} "
+         f"`bench/report_bench.py` (alone, or in `python -m bench`) on {res['date']}, {res['machine']}: the committee report "
+         f"(`bot.quality.report.build`) for the year {YEAR} "
          f"of a synthetic store of {y['rows']['conversations']} conversations ({y['rows']['turns']} turns) and "
          f"{y['rows']['calls']} calls, with {y['rows']['tickets']} tickets, {y['rows']['pan_bookings']} PAN bookings "
          f"and {y['rows']['feedback']} ratings (préfecture `{res['prefecture']}`, seed {res['seed']}; SQLite file "
@@ -415,8 +415,8 @@ def section(res: dict) -> str:
         if not e:
             continue
         label = f"{'one year' if name == 'full' else '1/10'} ({e['conversations']} conv., {e['calls']} calls)"
-        for phase, title in (("floor", "raw full scan (turns + calls)"), ("indicators", "bot.indicators.compute"),
-                             ("report", "bot.report.build")):
+        for phase, title in (("floor", "raw full scan (turns + calls)"), ("indicators", "bot.quality.indicators.compute"),
+                             ("report", "bot.quality.report.build")):
             m = e.get(phase)
             if not m:
                 continue

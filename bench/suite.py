@@ -1,7 +1,7 @@
 """The benchmark suite (issue 7): how fast and how big the product is on this machine, and how it
 compares, in the same run, with the stock `rasa init` pipeline trained on the same data.
 
-    python -m bot bench [--quick | --smoke] [--reuse-stock | --retrain-stock] [--out DIR]
+    python -m bench [--quick | --smoke] [--reuse-stock | --retrain-stock] [--out DIR]
     make bench            (make bench ARGS=--quick, or make bench-quick)
 
 One process tree: the suite starts its own `rasa run` servers on free ports with temporary SQLite
@@ -218,7 +218,7 @@ def templates(db: Path) -> dict:
 
 def fill(db: Path, tpl: dict, start: int, stop: int, bar=None) -> int:
     """Add conversations start..stop-1 (copies of the template with new ids) with executemany."""
-    from bot.store import Store
+    from bot.store.database import Store
 
     Store(db).close()  # every table of the product, by its own migrations
     conn = sqlite3.connect(str(db), isolation_level=None)
@@ -349,7 +349,7 @@ def write_report(res: dict, out: Path) -> None:
     (out / "benchmarks.json").write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
     m, ours, stock = res["meta"], res["ours"], res.get("stock")
     L = ["# Benchmarks", "",
-         f"`python -m bot bench{'' if m['mode'] == 'full' else ' --' + m['mode']}` on {m['date']}, {m['machine']}; "
+         f"`python -m bench{'' if m['mode'] == 'full' else ' --' + m['mode']}` on {m['date']}, {m['machine']}; "
          f"mode **{m['mode']}**; {m['load_note']} (load average {m['load_avg_at_start'][0]:.2f} at the start, "
          f"{m.get('load_avg_at_end', [float('nan')])[0]:.2f} at the end; another process's work may have shared the machine).",
          "Raw figures: `benchmarks.json` next to this file. A benchmark, not a test: the test suite never asserts a timing.",

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import yaml
 
-from bot.config import e164, load_prefecture
-from bot.tree import load_tree, render
+from bot.core.config import e164, load_prefecture
+from bot.core.tree import load_tree, render
 from ivr.simulate import Call, SimulatorError, Turn
 from ivr.twiml import Speaker
 

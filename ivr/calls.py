@@ -12,8 +12,8 @@ import json
 import logging
 from dataclasses import fields
 
-from bot.masking import mask
-from bot.store import Store, now
+from bot.core.masking import mask
+from bot.store.database import Store, now
 from ivr.flow import CallState
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,8 @@ class Calls:
 
     def voicemail_ticket(self, call_sid: str, recording_sid: str, mailbox: str, recording_url: str,
                          duration_s: int | None, row: dict, when=None) -> dict:
-        from bot import texts, tickets
+        from bot.core import texts
+        from bot.services import tickets
 
         try:
             path = json.loads(row.get("path") or "[]")

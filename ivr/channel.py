@@ -25,7 +25,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.masking import prepare
+from bot.core.masking import prepare
 from ivr import hours, signature
 from ivr.calls import Calls
 from ivr.flow import CallState, Flow, Input, key_of
@@ -87,7 +87,7 @@ class PanDesk:
         self.phone, self.call_sid, self.now = phone, call_sid, now
 
     def slots(self) -> list[dict]:
-        from bot import pan
+        from bot.services import pan
 
         found = pan.next_slots_any_site(self.phone.runtime.store(), self.phone.pref, pan.naive(self.now))
         return [{"site": s.site, "start": s.key} for s in found]
@@ -96,7 +96,7 @@ class PanDesk:
         """(True, the booking) or (False, the next free slots) when the slot was taken meanwhile."""
         from datetime import datetime, timedelta
 
-        from bot import pan
+        from bot.services import pan
 
         store, pref = self.phone.runtime.store(), self.phone.pref
         start = datetime.strptime(choice["start"], pan.STAMP)
@@ -116,7 +116,7 @@ class FeedbackDesk:
         self.phone, self.call_sid = phone, call_sid
 
     def record(self, node_id: str, useful: bool = True) -> None:
-        from bot import feedback
+        from bot.services import feedback
 
         node = self.phone.tree.node(node_id)
         feedback.record(self.phone.runtime.store(), "phone", self.call_sid, self.phone.pref.id, useful,
@@ -130,7 +130,7 @@ def _deliver_soon(phone: "Phone") -> None:
     """Send the voicemail's ticket to the service mailbox in the background (the caller does not wait)."""
     import asyncio
 
-    from bot.pan_channel import deliver
+    from bot.web.rdv import deliver
 
     try:
         task = asyncio.get_running_loop().create_task(deliver(phone.runtime.store()))
@@ -144,7 +144,7 @@ class Phone:
     """What the handlers share: settings, texts, flow, store (built once, at start)."""
 
     def __init__(self, settings: signature.Settings):
-        from bot import runtime
+        from bot.services import runtime
 
         self.settings = settings
         self.runtime = runtime

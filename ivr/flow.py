@@ -20,8 +20,8 @@ from typing import Any
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from bot.router import NAVIGATE_INTENT, Decision
-from bot.tree import CONVERSATION_INTENTS, KEY_CHARS
+from bot.core.router import NAVIGATE_INTENT, Decision
+from bot.core.tree import CONVERSATION_INTENTS, KEY_CHARS
 from ivr.twiml import ROOT, Option, Speaker, button_node
 
 PROMPT_STATES = ("menu", "leaf", "choices", "offer", "pan_slots", "pan_confirm")

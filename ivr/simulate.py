@@ -17,7 +17,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from bot.tree import KEY_CHARS
+from bot.core.tree import KEY_CHARS
 from ivr.hours import CLOCK_HEADER
 from ivr.signature import HEADER, LOCAL_DEV_TOKEN, sign
 

@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from bot.config import Prefecture, e164
-from bot.masking import clean
-from bot.tree import Node, Tree, rates_answer, render
+from bot.core.config import Prefecture, e164
+from bot.core.masking import clean
+from bot.core.tree import Node, Tree, rates_answer, render
 
 ROOT = "root"  # the main menu (the tree's `menu` section)
 WEBHOOK_PREFIX = "/webhooks/ivr"
@@ -199,7 +199,7 @@ class Speaker:
 
     # ---- the PAN offer by phone (slots chosen by key, confirmed, reference read digit by digit) ----
     def pan_text(self, tid: str, **local) -> str:
-        from bot import texts
+        from bot.core import texts
 
         if "key" in local:
             local["key"] = self.key_word(str(local["key"]))
@@ -208,7 +208,7 @@ class Speaker:
     def pan_slot_words(self, slot: dict) -> dict:
         from datetime import datetime
 
-        from bot import pan
+        from bot.services import pan
 
         return {"when": pan.say_when_voice(datetime.strptime(slot["start"], pan.STAMP)),
                 "site": pan.site(self.pref, slot["site"])["name"]}
@@ -232,7 +232,7 @@ class Speaker:
         return self._prompt("leaf", node_id, step, preface, [], self.pan_confirm_options(choice, node_id), [node_id])
 
     def pan_booked(self, booking: dict) -> VoiceResponse:
-        from bot import pan
+        from bot.services import pan
 
         words = self.pan_slot_words({"site": booking["site"], "start": booking["slot_start"]})
         digits = pan.reference_digits(booking["reference"], list(self.phone["number_words"]))

@@ -18,11 +18,11 @@ def test_make_bench_target_exists():
     for target in ("bench", "bench-quick"):
         out = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
-        assert "-m bot bench" in out.stdout
+        assert "-m bench" in out.stdout
 
 
 def test_quick_bench_writes_well_formed_report(tmp_path, python):
-    out = subprocess.run([python, "-m", "bot", "bench", "--quick", "--out", str(tmp_path)], cwd=ROOT,
+    out = subprocess.run([python, "-m", "bench", "--quick", "--out", str(tmp_path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     report = json.loads((tmp_path / "benchmarks.json").read_text())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.evaluation import evaluate
+from bot.nlu.evaluation import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 FIELDS = ["text", "topic", "destination", "confidence", "action", "answer"]
@@ -74,7 +74,7 @@ def test_eval_prints_accuracies_confusions_and_misses(python, tmp_path):
 
 
 def test_eval_without_a_file_prints_one_table_of_the_available_sets(python):
-    from bot import eval_sets
+    from bot.nlu import eval_sets
 
     out = run(python, "eval")
     assert out.returncode == 0, out.stderr

@@ -299,8 +299,8 @@ def test_cli_agents(tmp_path, python):
     assert cli(python, db, "agents", "list").stdout == "zoe\tagent\tactif\tjamais connecté\n"
     assert cli(python, db, "agents", "disable", "zoe").stdout == "Compte « zoe » désactivé (ses sessions sont fermées).\n"
     assert cli(python, db, "agents", "list").stdout == "zoe\tagent\tdésactivé\tjamais connecté\n"
-    from bot.console.auth import Accounts
-    from bot.store import Store
+    from bot.services.accounts import Accounts
+    from bot.store.database import Store
 
     store = Store(db)
     assert Accounts(store).verify("zoe", "assez-long-123") is None
@@ -311,7 +311,7 @@ def test_cli_agents(tmp_path, python):
 # ---- PAN appointments and service-mailbox tickets in the console ---------------------------
 
 def server_store(server):
-    from bot.store import Store
+    from bot.store.database import Store
 
     return Store(server.db)
 
@@ -334,7 +334,8 @@ def test_pan_and_messages_pages_need_a_login_and_are_in_the_menu(server, account
 def test_day_bookings_per_site_and_mark_a_no_show(server, accounts):
     from datetime import datetime
 
-    from bot import config, pan
+    from bot.core import config
+    from bot.services import pan
 
     pref = config.load_prefecture("cantal")
     store = server_store(server)
@@ -389,7 +390,8 @@ def test_day_bookings_per_site_and_mark_a_no_show(server, accounts):
 def test_tickets_per_service_overdue_first_mark_answered_and_failures(server, accounts):
     from datetime import datetime
 
-    from bot import config, tickets
+    from bot.core import config
+    from bot.services import tickets
 
     pref = config.load_prefecture("cantal")
     store = server_store(server)

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from report_rows import fill
 from test_console import Console, cli, login
 
-from bot.store import Store
+from bot.store.database import Store
 
 AGENT, ADMIN = ("ind-agent", "ind-agent-pass-1"), ("ind-admin", "ind-admin-pass-1")
 MARCH = "/indicateurs?from=2024-03-01&to=2024-03-31"

@@ -1,16 +1,18 @@
 """Console data without a server: the 003 migration on an old database, the export, the retrain gate."""
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import subprocess
 
 import sqlite_utils
 import yaml
 from conftest import ROOT
 
-from bot import store as store_mod
-from bot.console.export import export, gate
-from bot.eval_sets import EvalSet
-from bot.store import Store
+from bot.nlu.eval_sets import EvalSet
+from bot.nlu.review import export, gate
+from bot.store import database as store_mod
+from bot.store.database import Store
 
 
 def test_migration_003_keeps_data_of_a_database_made_by_the_previous_schema(tmp_path):
@@ -99,3 +101,15 @@ def test_retrain_gate_refuses_a_drop_on_any_eval_set():
         "Remplacement forcé (--force) : le nouveau modèle est installé."))
     assert gate({"heldout": (None, 0.5)}, force=False) == (True, (
         "Aucun modèle en service : le nouveau modèle est installé (exactitude des destinations : heldout 0.500)."))
+
+
+def test_the_retrain_stamp_uses_the_makefiles_training_hash_which_covers_the_tokenizer_code(tmp_path):
+    from bot.nlu.review import training_hash
+
+    made = subprocess.run(["make", "-s", "training-hash"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert made.stdout.strip() == training_hash(ROOT / "data")
+    copy = tmp_path / "data"
+    shutil.copytree(ROOT / "data", copy)
+    assert training_hash(copy) == training_hash(ROOT / "data")
+    makefile = (ROOT / "Makefile").read_text()
+    assert "config.yml bot/nlu/components.py" in makefile.split("TRAINING_FILES :=")[1].splitlines()[0]

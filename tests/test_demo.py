@@ -1,4 +1,4 @@
-"""Demo data (bot/demo.py): generated through a real server's endpoints, marked demo, spread over the
+"""Demo data (tools/demo_data.py): generated through a real server's endpoints, marked demo, spread over the
 last days, left out of the indicators unless asked, removed by --purge without touching real rows.
 And the report benchmark's synthetic store (bench/report_bench.py) has the sizes it was asked for."""
 from __future__ import annotations
@@ -25,7 +25,7 @@ def run_demo(python: str, db: Path, *args: str, **extra_env: str) -> subprocess.
     for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "PORT", "SMTP_HOST"):
         env.pop(name, None)
     env.update(extra_env)
-    return subprocess.run([python, "-m", "bot", "demo-data", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([python, "-m", "tools.demo_data", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
 
 
@@ -155,8 +155,9 @@ def test_same_seed_same_topic_counts(demo):
 
 
 def test_indicators_leave_demo_out_unless_asked(demo):
-    from bot import config, indicators
-    from bot.store import Store
+    from bot.core import config
+    from bot.quality import indicators
+    from bot.store.database import Store
 
     store = Store(demo["server"].db)
     try:

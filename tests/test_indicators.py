@@ -1,4 +1,4 @@
-"""Quality indicators (bot/indicators.py) on a hand-built store, with the answers written out literally."""
+"""Quality indicators (bot/quality/indicators.py) on a hand-built store, with the answers written out literally."""
 import json
 import os
 import subprocess
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import config as config_mod
-from bot import indicators
-from bot.store import Store
+from bot.core import config as config_mod
+from bot.quality import indicators
+from bot.store.database import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 MARCH = (date(2026, 3, 1), date(2026, 3, 31))

@@ -175,8 +175,8 @@ def test_speech_not_understood_rephrase_then_likely_topics_then_unresolved(serve
 
 
 def test_a_likely_topic_is_chosen_by_key(phone):
-    from bot.config import load_prefecture
-    from bot.tree import load_tree, render
+    from bot.core.config import load_prefecture
+    from bot.core.tree import load_tree, render
 
     tree, pref = load_tree(), load_prefecture("cantal")
     labels = {f"Pour {render(n.label, pref)}, tapez 1.": n.id for n in tree.nodes.values()}
@@ -462,8 +462,9 @@ def test_pan_leaf_offers_the_next_slots_and_books_only_after_confirmation(server
 def test_pan_slot_taken_meanwhile_offers_the_next_ones(server, phone):
     from datetime import datetime
 
-    from bot import config, pan
-    from bot.store import Store
+    from bot.core import config
+    from bot.services import pan
+    from bot.store.database import Store
 
     call = phone(now="2026-05-11T10:00", caller="+33612345679")  # Monday of the next week
     call.start()

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from bot.config import load_prefecture
-from bot.tree import DESTINATIONS, load_tree, render
+from bot.core.config import load_prefecture
+from bot.core.tree import DESTINATIONS, load_tree, render
 from ivr.twiml import ROOT
 
 

@@ -5,9 +5,9 @@ from datetime import datetime
 import pytest
 from twilio.twiml.voice_response import VoiceResponse
 
-from bot.config import load_prefecture
-from bot.router import Decision
-from bot.tree import load_tree
+from bot.core.config import load_prefecture
+from bot.core.router import Decision
+from bot.core.tree import load_tree
 from ivr import hours
 from ivr.flow import CallState, Flow, Input
 from ivr.signature import LOCAL_DEV_TOKEN, settings_from_env

@@ -1,7 +1,7 @@
 """Personal data is masked before anything is written."""
 import pytest
 
-from bot.masking import clean, mask, prepare
+from bot.core.masking import clean, mask, prepare
 
 CASES = [
     # phone numbers

@@ -7,10 +7,11 @@ from datetime import date, datetime
 
 import pytest
 
-from bot import config, mailer, pan, texts, tickets
-from bot.pan import BookingError
-from bot.store import MIGRATIONS, Store
-from bot.tickets import TicketError
+from bot.core import config, texts
+from bot.services import mailer, pan, tickets
+from bot.services.pan import BookingError
+from bot.services.tickets import TicketError
+from bot.store.database import MIGRATIONS, Store
 
 CANTAL = config.load_prefecture("cantal")
 MONDAY = datetime(2026, 7, 6, 8, 0)  # a week before the week of 14 July
@@ -367,7 +368,7 @@ def test_cli_retry_delivers_what_waits(tmp_path, smtp, python):
 
 
 def test_phone_building_blocks(store):
-    from bot.tree import current
+    from bot.core.tree import current
 
     now = datetime(2026, 7, 13, 8, 0)  # Monday 8:00: Aurillac and Mauriac open at 9:00 (2 h notice: 10:00)
     three = pan.next_slots_any_site(store, CANTAL, now)

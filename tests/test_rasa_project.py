@@ -17,7 +17,7 @@ def test_rasa_data_validate_is_clean():
 def test_french_tokenizer_folds_accents_and_case_but_keeps_offsets():
     from rasa.shared.nlu.training_data.message import Message
 
-    from bot.nlu_components import FrenchTokenizer
+    from bot.nlu.components import FrenchTokenizer
 
     tokenizer = FrenchTokenizer(FrenchTokenizer.get_default_config())
     text = "Récépissé de la PRÉFECTURE d'Œuvre"
@@ -32,7 +32,7 @@ def test_action_response_validation_patch_keeps_rasa_behaviour():
     import pytest
     from rasa.core.actions.action import RemoteAction
 
-    from bot import rasa_patches
+    from bot.nlu import patches as rasa_patches
 
     rasa_patches.apply()
     rasa_patches.apply()  # applying twice changes nothing
@@ -48,7 +48,7 @@ def test_event_type_cache_keeps_rasa_answers_and_errors():
     import pytest
     from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
 
-    from bot import rasa_patches
+    from bot.nlu import patches as rasa_patches
 
     rasa_patches.apply()
     assert Event.resolve_by_type("user") is UserUttered

@@ -1,4 +1,4 @@
-"""The users' committee report (bot/report.py, bot/charts.py) on a hand-built store, values written out literally."""
+"""The users' committee report (bot/quality/report.py, bot/quality/charts.py) on a hand-built store, values written out literally."""
 from __future__ import annotations
 
 import os
@@ -11,9 +11,9 @@ from conftest import ROOT
 from html_tables import read
 from report_rows import END, START, fill
 
-from bot import charts, report
-from bot import config as config_mod
-from bot.store import Store
+from bot.core import config as config_mod
+from bot.quality import charts, report
+from bot.store.database import Store
 
 TITLE = "Comité local des usagers — préfecture du Cantal — rapport du 01/03/2024 au 31/03/2024"
 REACHED = "Appels aboutis (réponse, transfert ou messagerie)"
@@ -212,8 +212,8 @@ def test_user_text_cannot_become_a_spreadsheet_formula(store, cantal, tmp_path):
 
 
 def test_every_conversation_intent_has_a_french_label_in_the_charts():
-    from bot import report
-    from bot.tree import CONVERSATION_INTENTS
+    from bot.core.tree import CONVERSATION_INTENTS
+    from bot.quality import report
 
     labels = report.key_labels("chat_topics")
     assert [labels.get(i) for i in CONVERSATION_INTENTS] == [

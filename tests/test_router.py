@@ -1,9 +1,9 @@
 """The fallback ladder, on hand-made NLU parses (no model needed)."""
 import pytest
 
-from bot.config import load_prefecture
-from bot.router import Router, button_payload
-from bot.tree import load_tree
+from bot.core.config import load_prefecture
+from bot.core.router import Router, button_payload
+from bot.core.tree import load_tree
 
 
 @pytest.fixture(scope="module")

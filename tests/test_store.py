@@ -1,7 +1,7 @@
 """The embedded store: real SQLite files, WAL mode, named migrations, masked text."""
 import sqlite3
 
-from bot.store import MIGRATIONS, Store
+from bot.store.database import MIGRATIONS, Store
 
 
 def turn(store, conv, text, action="answer", resolved=True, topic="carte_grise", misses=0):

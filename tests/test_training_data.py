@@ -6,9 +6,9 @@ fresh clone; each shared dev set is checked as well when it is beside the checko
 import yaml
 from conftest import ROOT
 
-from bot import eval_sets
-from bot.router import norm
-from bot.tree import TOPICS
+from bot.core.router import norm
+from bot.core.tree import TOPICS
+from bot.nlu import eval_sets
 
 
 def examples():

@@ -4,10 +4,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import config as config_mod
-from bot.config import ConfigError, format_days, load_prefecture
-from bot.router import Router
-from bot.tree import CONVERSATION_INTENTS, DESTINATIONS, TOPICS, TREE_FILE, TreeError, check_placeholders, load_tree, render
+from bot.core import config as config_mod
+from bot.core.config import ConfigError, format_days, load_prefecture
+from bot.core.router import Router
+from bot.core.tree import CONVERSATION_INTENTS, DESTINATIONS, TOPICS, TREE_FILE, TreeError, check_placeholders, load_tree, render
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFECTURES = ["cantal", "indre-et-loire", "loire", "vienne", "gironde"]
@@ -98,10 +98,12 @@ def test_only_the_tree_and_prefecture_files_hold_numbers_and_urls():
     import re
     pattern = re.compile(r"\b0\d(?:[ .]?\d{2}){4}\b|\b3\d \d\d\b|\b0806|[a-z0-9-]+\.gouv\.fr|https?://[a-z]")
     offenders = []
-    for path in list((ROOT / "bot").glob("*.py")) + list((ROOT / "actions").glob("*.py")) + list((ROOT / "ivr").glob("*.py")):
+    paths = [p for folder in ("bot", "actions", "ivr") for p in sorted((ROOT / folder).rglob("*.py"))]
+    assert len(paths) >= 40  # every layer's modules, not an empty glob
+    for path in paths:
         for lineno, line in enumerate(path.read_text().splitlines(), 1):
             if pattern.search(line) and not line.lstrip().startswith("#"):
-                offenders.append(f"{path.name}:{lineno}: {line.strip()}")
+                offenders.append(f"{path.relative_to(ROOT)}:{lineno}: {line.strip()}")
     assert offenders == []
 
 

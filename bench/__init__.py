@@ -1,0 +1,1 @@
+"""Benchmarks (not tests: nothing asserts a timing). `python -m bench` runs the suite (suite.py)."""

@@ -1,0 +1,73 @@
+"""`python -m bot tickets retry|purge|failures|paper` (registered by bot/cli.py)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def cmd_tickets(args: argparse.Namespace) -> int:
+    from bot.core import config as config_mod
+    from bot.services import mailer, tickets
+    from bot.store.database import Store
+
+    store = Store()
+    try:
+        if args.action == "retry":
+            settings = mailer.SmtpSettings.from_env()
+            if settings is None:
+                print("SMTP_HOST n'est pas défini : rien n'est envoyé (les messages restent en attente).")
+            result = mailer.deliver_pending(store, settings)
+            print(json.dumps(result, ensure_ascii=False))
+            return 0 if result["failed"] == 0 else 1
+        if args.action == "paper":
+            return _paper(args, store)
+        if args.action == "purge":
+            pref = config_mod.load_prefecture(args.prefecture)
+            print(json.dumps(tickets.purge(store, pref), ensure_ascii=False))
+            return 0
+        for row in tickets.delivery_failures(store):
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    finally:
+        store.close()
+
+
+def _paper(args: argparse.Namespace, store) -> int:
+    """Register a letter received by post: a ticket due in the paper commitment (working days)."""
+    import sys
+    from datetime import date
+
+    from bot.core import config as config_mod
+    from bot.services import tickets
+
+    pref = config_mod.load_prefecture(args.prefecture)
+    if not args.service or not args.subject:
+        print("Indiquez le service (--service) et l'objet (--subject) du courrier ; le texte est lu sur l'entrée standard.",
+              file=sys.stderr)
+        return 2
+    try:
+        received = date.fromisoformat(args.received) if args.received else None
+    except ValueError:
+        print(f"Date de réception invalide : {args.received!r} (attendu : AAAA-MM-JJ).", file=sys.stderr)
+        return 2
+    body = sys.stdin.read()
+    try:
+        ticket = tickets.register_paper(store, pref, args.service, args.subject, body, args.email or None, received)
+    except tickets.TicketError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(json.dumps({k: ticket[k] for k in ("reference", "service", "origin", "due_date")}, ensure_ascii=False))
+    return 0
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("tickets", help="e-mails of tickets and bookings: retry delivery, purge personal data")
+    p.add_argument("action", choices=["retry", "purge", "failures", "paper"],
+                   help="retry: send what waits in the outbox; purge: erase personal data past the retention;"
+                        " failures: list e-mails not delivered yet; paper: register a letter received by post"
+                        " (text on stdin), due in the paper commitment")
+    p.add_argument("--service", help="paper: the mailbox id of the service (prefectures/*.yml `mailboxes`)")
+    p.add_argument("--subject", help="paper: the subject of the letter")
+    p.add_argument("--received", help="paper: date of receipt, YYYY-MM-DD (default: today)")
+    p.add_argument("--email", help="paper: the sender's e-mail, if the letter gives one (for the answer)")
+    p.set_defaults(func=cmd_tickets)

@@ -1,0 +1,313 @@
+"""Préfecture configuration: load, merge with the national file, validate, format hours.
+
+One deployment serves one préfecture, chosen with the environment variable PREFECTURE
+(default: cantal). A bad file stops the start with a message naming the file, the key and
+the problem (ConfigError).
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFECTURES_DIR = ROOT / "prefectures"
+NATIONAL_FILE = "_national.yml"
+DEFAULT_PREFECTURE = "cantal"
+
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAY_NAMES = {
+    "mon": "lundi", "tue": "mardi", "wed": "mercredi", "thu": "jeudi",
+    "fri": "vendredi", "sat": "samedi", "sun": "dimanche",
+}
+_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_SHORT_NUMBER = re.compile(r"^3\d \d\d$")
+
+# Keys every merged configuration must have (dotted paths).
+REQUIRED_KEYS = [
+    "id",
+    "prefecture.name",
+    "prefecture.website",
+    "prefecture.address.text",
+    "prefecture.phone_hours.days",
+    "mailboxes.etrangers.email",
+    "mailboxes.armes.email",
+    "mailboxes.titres.email",
+    "mailboxes.qualite.email",
+    "mailboxes.courrier.email",
+    "pan.summary",
+    "pan.sites",
+    "voice.language",
+    "voice.voice",
+    "ants.url",
+    "ants.phone.number",
+    "anef.url",
+    "ccc.phone.number",
+    "sia.url",
+    "service_public.url",
+    "france_services.url",
+    "commitments.email_working_days",
+    "commitments.paper_working_days",
+    "commitments.pan_appointment_days",
+    "pan.slot_minutes",
+    "pan.capacity",
+    "pan.booking_days_ahead",
+    "pan.min_notice_hours",
+    "pan.what_to_bring",
+    "pan.retention_days",
+    "tickets.retention_days",
+    "tickets.max_chars",
+    "tickets.subject_max_chars",
+]
+
+
+class ConfigError(Exception):
+    """A configuration file is invalid. The message names the file, the key and the problem."""
+
+    def __init__(self, file: str, key: str, problem: str):
+        self.file, self.key, self.problem = file, key, problem
+        super().__init__(f"{file}: key '{key}': {problem}")
+
+
+def get_path(data: Any, dotted: str) -> Any:
+    """Return the value at a dotted path, or raise KeyError naming the first missing part."""
+    node = data
+    for part in dotted.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            raise KeyError(part)
+    return node
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _load_yaml(path: Path) -> dict:
+    rel = _rel(path)
+    if not path.exists():
+        raise ConfigError(rel, "-", "file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(rel, "-", f"not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(rel, "-", "the file must hold a mapping")
+    return data
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def format_ranges(ranges: list[str]) -> str:
+    parts = []
+    for r in ranges:
+        start, end = r.split("-")
+        parts.append(f"de {_hm(start)} à {_hm(end)}")
+    return " et ".join(parts)
+
+
+def _hm(value: str) -> str:
+    h, m = value.split(":")
+    return f"{int(h)} h" if m == "00" else f"{int(h)} h {m}"
+
+
+def format_days(days: dict[str, list[str]]) -> str:
+    """French text for opening hours: 'du lundi au vendredi de 8 h 30 à 12 h'."""
+    groups: list[tuple[list[str], list[str]]] = []
+    for day in DAYS:
+        ranges = days.get(day) or []
+        if not ranges:
+            continue
+        if groups and groups[-1][1] == ranges and DAYS.index(groups[-1][0][-1]) == DAYS.index(day) - 1:
+            groups[-1][0].append(day)
+        else:
+            groups.append(([day], list(ranges)))
+    texts = []
+    for group_days, ranges in groups:
+        if len(group_days) == 1:
+            when = f"le {DAY_NAMES[group_days[0]]}"
+        elif len(group_days) == 2:
+            when = f"le {DAY_NAMES[group_days[0]]} et le {DAY_NAMES[group_days[1]]}"
+        else:
+            when = f"du {DAY_NAMES[group_days[0]]} au {DAY_NAMES[group_days[-1]]}"
+        texts.append(f"{when} {format_ranges(ranges)}")
+    if not texts:
+        return "sur rendez-vous"
+    if len(texts) == 1:
+        return texts[0]
+    return ", ".join(texts[:-1]) + " et " + texts[-1]
+
+
+def _check_days(file: str, key: str, days: Any) -> None:
+    if not isinstance(days, dict):
+        raise ConfigError(file, key, "must map days (mon..sun) to lists of 'HH:MM-HH:MM'")
+    for day, ranges in days.items():
+        if day not in DAYS:
+            raise ConfigError(file, f"{key}.{day}", f"unknown day (expected one of {', '.join(DAYS)})")
+        if not isinstance(ranges, list):
+            raise ConfigError(file, f"{key}.{day}", "must be a list of 'HH:MM-HH:MM'")
+        for r in ranges:
+            m = _RANGE.match(str(r))
+            if not m or (m.group(1), m.group(2)) >= (m.group(3), m.group(4)):
+                raise ConfigError(file, f"{key}.{day}", f"'{r}' is not a time range like '08:30-12:00'")
+
+
+def _check_phone(file: str, key: str, phone: Any) -> None:
+    if not isinstance(phone, dict):
+        raise ConfigError(file, key, "must be a mapping with 'number' and 'kind'")
+    number, kind = phone.get("number"), phone.get("kind", "regular")
+    if not isinstance(number, str):
+        raise ConfigError(file, f"{key}.number", "missing phone number")
+    if kind == "short":
+        if not _SHORT_NUMBER.match(number):
+            raise ConfigError(file, f"{key}.number", f"'{number}' is not a French 4-digit short number written 'NN NN'")
+    elif kind == "regular":
+        try:
+            parsed = phonenumbers.parse(number, "FR")
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if parsed is None or not phonenumbers.is_valid_number(parsed):
+            raise ConfigError(file, f"{key}.number", f"'{number}' is not a valid French phone number")
+    else:
+        raise ConfigError(file, f"{key}.kind", f"'{kind}' must be 'regular' or 'short'")
+
+
+def e164(number: str) -> str:
+    """A French number in national format -> E.164 (for a transfer with Dial)."""
+    return phonenumbers.format_number(phonenumbers.parse(number, "FR"), phonenumbers.PhoneNumberFormat.E164)
+
+
+@dataclass(frozen=True)
+class Prefecture:
+    id: str
+    data: dict
+    file: str
+
+    def get(self, dotted: str) -> Any:
+        return get_path(self.data, dotted)
+
+
+def validate(data: dict, file: str) -> None:
+    for key in REQUIRED_KEYS:
+        try:
+            value = get_path(data, key)
+        except KeyError:
+            raise ConfigError(file, key, "missing") from None
+        if value is None or value == "":
+            raise ConfigError(file, key, "empty")
+    for key in ("prefecture.phone", "ants.phone", "ccc.phone"):
+        phone = get_path(data, key)
+        if key == "prefecture.phone" and isinstance(phone, dict) and phone.get("number") is None \
+                and phone.get("confirmed") is False:
+            continue  # unknown standard number, said so in the file: answers point to the website
+        _check_phone(file, key, phone)
+    _check_days(file, "prefecture.phone_hours.days", get_path(data, "prefecture.phone_hours.days"))
+    for mid, box in data["mailboxes"].items():
+        if not isinstance(box, dict) or not _EMAIL.match(str(box.get("email", ""))):
+            raise ConfigError(file, f"mailboxes.{mid}.email", "not a valid e-mail address")
+        if not box.get("service"):
+            raise ConfigError(file, f"mailboxes.{mid}.service", "missing service name")
+    for key in ("prefecture.website", "ants.url", "anef.url", "sia.url", "service_public.url", "france_services.url"):
+        if not str(get_path(data, key)).startswith("https://"):
+            raise ConfigError(file, key, "must be an https:// URL")
+    sites = data["pan"]["sites"]
+    if not isinstance(sites, list) or not sites:
+        raise ConfigError(file, "pan.sites", "must list at least one site")
+    seen = set()
+    for i, site in enumerate(sites):
+        for field in ("id", "name", "days"):
+            if not site.get(field):
+                raise ConfigError(file, f"pan.sites[{i}].{field}", "missing")
+        if site["id"] in seen:
+            raise ConfigError(file, f"pan.sites[{i}].id", f"duplicate site id '{site['id']}'")
+        seen.add(site["id"])
+        _check_days(file, f"pan.sites[{i}].days", site["days"])
+        if "foreigners_days" in site:
+            _check_days(file, f"pan.sites[{i}].foreigners_days", site["foreigners_days"])
+    for key in ("pan.slot_minutes", "pan.capacity", "pan.booking_days_ahead", "pan.retention_days",
+                "tickets.retention_days", "tickets.max_chars", "tickets.subject_max_chars"):
+        value = get_path(data, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(file, key, "must be a positive whole number")
+    notice = get_path(data, "pan.min_notice_hours")
+    if not isinstance(notice, int) or isinstance(notice, bool) or notice < 0:
+        raise ConfigError(file, "pan.min_notice_hours", "must be a whole number of hours (0 or more)")
+    for i, site in enumerate(sites):
+        if "capacity" in site and (not isinstance(site["capacity"], int) or site["capacity"] <= 0):
+            raise ConfigError(file, f"pan.sites[{i}].capacity", "must be a positive whole number")
+    for key in ("commitments.email_working_days", "commitments.paper_working_days"):
+        value = get_path(data, key)
+        if not isinstance(value, int) or value <= 0:
+            raise ConfigError(file, key, "must be a positive number of working days")
+    value = get_path(data, "commitments.pan_appointment_days")
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(file, "commitments.pan_appointment_days", "must be a positive number of days")
+
+
+def _computed(data: dict) -> dict:
+    data = copy.deepcopy(data)
+    phone = data["prefecture"]["phone"]
+    if phone.get("number"):
+        phone["display"] = phone["number"]
+        phone["call"] = f"le {phone['number']}"
+    else:
+        phone["display"] = f"numéro indiqué sur {data['prefecture']['website']}"
+        phone["call"] = f"le standard de la préfecture (numéro indiqué sur {data['prefecture']['website']})"
+    data["prefecture"]["phone_hours_text"] = format_days(data["prefecture"]["phone_hours"]["days"])
+    data["pan"]["sites_text"] = "; ".join(
+        f"{site['name']}, {format_days(site['days'])}" for site in data["pan"]["sites"]
+    )
+    data["pan"].setdefault("foreigners_summary", "")
+    if not data["pan"]["foreigners_summary"]:
+        data["pan"]["foreigners_summary"] = "sur rendez-vous"
+    return data
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in PREFECTURES_DIR.glob("*.yml") if not p.name.startswith("_"))
+
+
+def load_prefecture(pref_id: str | None = None, directory: Path | None = None) -> Prefecture:
+    """Load, merge and validate one préfecture. Raises ConfigError."""
+    directory = directory or PREFECTURES_DIR
+    pref_id = pref_id or os.environ.get("PREFECTURE") or DEFAULT_PREFECTURE
+    if not re.match(r"^[a-z0-9-]+$", pref_id):
+        raise ConfigError("PREFECTURE", "PREFECTURE", f"'{pref_id}' is not a préfecture id")
+    path = directory / f"{pref_id}.yml"
+    if not path.exists():
+        names = ", ".join(sorted(p.stem for p in directory.glob("*.yml") if not p.name.startswith("_")))
+        raise ConfigError(_rel(path), "-", f"no such préfecture '{pref_id}' (available: {names})")
+    national = _load_yaml(directory / NATIONAL_FILE)
+    local = _load_yaml(path)
+    file = _rel(path)
+    if local.get("id") != pref_id:
+        raise ConfigError(file, "id", f"must be '{pref_id}' (the file name)")
+    data = _deep_merge(national, local)
+    validate(data, file)
+    return Prefecture(id=pref_id, data=_computed(data), file=file)
+
+
+@lru_cache(maxsize=8)
+def current(pref_id: str | None = None) -> Prefecture:
+    """The préfecture of this deployment (cached)."""
+    return load_prefecture(pref_id or os.environ.get("PREFECTURE") or DEFAULT_PREFECTURE)

@@ -1,0 +1,241 @@
+"""Routing decisions: from an NLU parse to a tree node, with the fallback ladder.
+
+Pure logic, no Rasa import: the chat action, the phone channel and the CLI all call `decide`.
+
+Ladder: NLU intent above the confidence threshold -> answer; else typo-tolerant alias match
+(rapidfuzz) -> answer; else a clarifying question with buttons for the likely topics; after
+`max_misses` clarifications in a row -> fallback (a person or the mailbox), stored as unresolved.
+"""
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+
+from rapidfuzz import fuzz
+
+from bot.core.config import Prefecture
+from bot.core.tree import CONVERSATION_INTENTS, TOPICS, Node, Tree, render
+
+NAVIGATE_INTENT = "navigate"
+
+
+def norm(text: str) -> str:
+    """Lowercase, strip French accents and punctuation (for fuzzy matching)."""
+    text = unicodedata.normalize("NFKD", text.lower())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return re.sub(r"[^a-z0-9]+", " ", text).strip()
+
+
+def button_payload(node_id: str) -> str:
+    return "/" + NAVIGATE_INTENT + json.dumps({"node": node_id}, separators=(",", ":"))
+
+
+@dataclass
+class Decision:
+    text: str
+    topic: str | None
+    destination: str | None
+    confidence: float
+    action: str  # answer | clarify | fallback
+    answer: str
+    node: str | None = None
+    links: list[dict] = field(default_factory=list)
+    buttons: list[dict] = field(default_factory=list)
+    voice: str = ""
+    resolved: bool = False
+    misses: int = 0
+    matched_by: str = "nlu"  # nlu | fuzzy | button | none
+
+    def public(self) -> dict:
+        """The fields of `python -m bot route`."""
+        return {
+            "text": self.text, "topic": self.topic, "destination": self.destination,
+            "confidence": round(self.confidence, 4), "action": self.action, "answer": self.answer,
+        }
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Router:
+    def __init__(self, tree: Tree, pref: Prefecture):
+        self.tree, self.pref = tree, pref
+        s = tree.settings
+        self.threshold = float(s["confidence_threshold"])
+        self.fuzzy_cutoff = float(s["fuzzy_cutoff"])
+        self.max_misses = int(s["max_misses"])
+        self.clarify_choices = int(s["clarify_choices"])
+        self.max_chars = int(s["max_message_chars"])
+        # (normalised alias, node id, word count) for the fuzzy matcher
+        self._aliases = [
+            (norm(alias), node.id, len(norm(alias).split()))
+            for node in tree.nodes.values() for alias in node.aliases if norm(alias)
+        ]
+        self._referral_aliases = [
+            (norm(alias), ref.id, len(norm(alias).split())) for ref in tree.referrals for alias in ref.aliases
+        ]
+        self._referrals = {ref.id: ref for ref in tree.referrals}
+        self._doc_aliases = [
+            (norm(alias), topic, len(norm(alias).split()))
+            for topic in ("carte_grise", "permis_conduire", "cni_passeport", "titre_sejour")
+            for alias in tree.topic_node(topic).aliases
+        ]
+
+    # ---- texts -----------------------------------------------------------------------------
+    def message(self, mid: str) -> str:
+        return render(self.tree.messages[mid]["screen"], self.pref)
+
+    def voice_message(self, mid: str) -> str:
+        return render(self.tree.messages[mid]["voice"], self.pref)
+
+    def _node_decision(self, text: str, node: Node, confidence: float, misses: int, matched_by: str,
+                       topic: str | None = None) -> Decision:
+        if node.destination is None:  # a menu: ask which child
+            return Decision(
+                text=text, topic=topic or node.topic, destination=None, confidence=confidence,
+                action="clarify", answer=render(node.screen_text or node.voice, self.pref), node=node.id,
+                buttons=[self._button(c) for c in self.tree.children(node.id)],
+                voice=render(node.voice, self.pref), resolved=False, misses=misses, matched_by=matched_by,
+            )
+        links = [{"title": render(l["title"], self.pref), "url": render(l["url"], self.pref)} for l in node.links]
+        screen_extra, voice_extra = {"referral": ""}, {"referral": ""}
+        referral = self.referral(text) if node.destination == "other" else None
+        if referral is not None:
+            screen_extra["referral"] = render(referral.screen, self.pref)
+            voice_extra["referral"] = render(referral.voice, self.pref)
+            links.insert(0, {"title": render(referral.link["title"], self.pref),
+                             "url": render(referral.link["url"], self.pref)})
+        return Decision(
+            text=text, topic=topic or node.topic, destination=node.destination, confidence=confidence,
+            action="answer", answer=render(node.screen_text, self.pref, screen_extra), node=node.id,
+            links=links, buttons=[self._button(self.tree.node(b)) for b in node.buttons],
+            voice=render(node.voice, self.pref, voice_extra), resolved=True, misses=0, matched_by=matched_by,
+        )
+
+    def referral(self, text: str):
+        """The body that handles an off-topic question, when the message names it."""
+        hit = self._best_alias(text, self._referral_aliases)
+        return self._referrals[hit[0]] if hit else None
+
+    def _button(self, node: Node) -> dict:
+        return {"title": render(node.title, self.pref), "payload": button_payload(node.id)}
+
+    def topic_buttons(self) -> list[dict]:
+        return [self._button(n) for n in self.tree.children(None)]
+
+    # ---- matching --------------------------------------------------------------------------
+    def _best_alias(self, text: str, aliases: list[tuple[str, str, int]]) -> tuple[str, float] | None:
+        words = norm(text).split()
+        best: tuple[str, float] | None = None
+        for alias, target, n in aliases:
+            if n > len(words):
+                continue
+            for i in range(len(words) - n + 1):
+                window = " ".join(words[i:i + n])
+                if len(alias) <= 4:  # short aliases (CNI, SIA, PAN) must match exactly
+                    score = 100.0 if window == alias else 0.0
+                else:
+                    score = fuzz.ratio(alias, window)
+                if score >= self.fuzzy_cutoff and (best is None or score > best[1]):
+                    best = (target, score)
+        return best
+
+    def fuzzy_node(self, text: str) -> tuple[Node, float] | None:
+        hit = self._best_alias(text, self._aliases)
+        return (self.tree.node(hit[0]), hit[1]) if hit else None
+
+    def suivi_node(self, text: str, ranking: list[dict]) -> Node:
+        """The suivi_dossier child for the document asked about."""
+        hit = self._best_alias(text, self._doc_aliases)
+        document = hit[0] if hit else None
+        if document is None:
+            for item in ranking:
+                if item.get("name") in ("carte_grise", "permis_conduire", "cni_passeport", "titre_sejour") \
+                        and float(item.get("confidence") or 0) >= 0.05:
+                    document = item["name"]
+                    break
+        for child in self.tree.children(self.tree.topic_node("suivi_dossier").id):
+            if document in child.documents:
+                return child
+        return next(c for c in self.tree.children(self.tree.topic_node("suivi_dossier").id) if not c.documents)
+
+    def node_for_topic(self, topic: str, text: str, ranking: list[dict]) -> Node:
+        node = self.tree.topic_node(topic)
+        if topic == "suivi_dossier":
+            return self.suivi_node(text, ranking)
+        return node
+
+    # ---- the ladder ------------------------------------------------------------------------
+    def decide(self, text: str, parse: dict, misses: int = 0) -> Decision:
+        intent = (parse.get("intent") or {})
+        name = intent.get("name")
+        confidence = float(intent.get("confidence") or 0.0)
+        ranking = parse.get("intent_ranking") or ([intent] if name else [])
+
+        if not text.strip():
+            return Decision(text=text, topic=None, destination=None, confidence=0.0, action="clarify",
+                            answer=self.message("empty"), buttons=self.topic_buttons(),
+                            voice=self.voice_message("empty"), misses=misses, matched_by="none")
+
+        if not norm(text) and not text.startswith("/"):  # emoji, punctuation only: nothing to read
+            return Decision(text=text, topic=None, destination=None, confidence=0.0, action="clarify",
+                            answer=self.message("not_text"), buttons=self.topic_buttons(),
+                            voice=self.voice_message("not_text"), misses=misses, matched_by="none")
+
+        if name == NAVIGATE_INTENT:
+            node_id = next((e.get("value") for e in parse.get("entities") or [] if e.get("entity") == "node"), None)
+            if node_id in self.tree.nodes:
+                return self._node_decision(text, self.tree.node(node_id), 1.0, misses, "button")
+            if node_id is None and confidence >= self.threshold:  # typed "menu", "retour"...
+                return Decision(text=text, topic=NAVIGATE_INTENT, destination=None, confidence=confidence,
+                                action="answer", answer=self.message("menu"), buttons=self.topic_buttons(),
+                                voice=self.voice_message("menu"), resolved=True, misses=0)
+            name, confidence = None, 0.0  # unknown node: treat as not understood
+
+        if name and confidence >= self.threshold:
+            if name in TOPICS or name == "human_handoff":
+                node = self.node_for_topic(name, text, ranking) if name in TOPICS else self.tree.topic_node(name)
+                return self._node_decision(text, node, confidence, misses, "nlu", topic=name)
+            if name in CONVERSATION_INTENTS:
+                return Decision(text=text, topic=name, destination=None, confidence=confidence, action="answer",
+                                answer=self.message(name), voice=self.voice_message(name),
+                                buttons=self.topic_buttons() if name in ("greet", "deny") else [],
+                                resolved=True, misses=0)
+
+        fuzzy = self.fuzzy_node(text)
+        if fuzzy is not None:
+            node, score = fuzzy
+            topic = node.topic
+            if topic == "suivi_dossier" and node.destination is None:
+                node = self.suivi_node(text, ranking)
+            return self._node_decision(text, node, confidence, misses, "fuzzy", topic=topic)
+
+        # Not understood: best guess for reporting, then clarify or fall back.
+        guess = next((r for r in ranking if r.get("name") in TOPICS), None)
+        guess_topic = guess["name"] if guess else "hors_perimetre"
+        guess_node = self.node_for_topic(guess_topic, text, ranking)
+        misses += 1
+        if misses >= self.max_misses:
+            human = self.tree.topic_node("human_handoff")
+            return Decision(
+                text=text, topic=guess_topic, destination=guess_node.destination, confidence=confidence,
+                action="fallback", answer=self.message("fallback"), node=human.id,
+                links=[{"title": render(l["title"], self.pref), "url": render(l["url"], self.pref)} for l in human.links],
+                voice=self.voice_message("fallback"), resolved=False, misses=misses, matched_by="none",
+            )
+        choices: list[Node] = []
+        for item in ranking:
+            if item.get("name") in TOPICS:
+                node = self.tree.topic_node(item["name"])
+                if node not in choices:
+                    choices.append(node)
+            if len(choices) == self.clarify_choices:
+                break
+        buttons = [self._button(n) for n in choices] + [self._button(self.tree.topic_node("human_handoff"))]
+        return Decision(
+            text=text, topic=guess_topic, destination=guess_node.destination, confidence=confidence,
+            action="clarify", answer=self.message("clarify"), buttons=buttons,
+            voice=self.voice_message("clarify"), resolved=False, misses=misses, matched_by="none",
+        )

@@ -1,0 +1,54 @@
+"""The labelled question sets that measure the routing; never trained on.
+
+- `eval/heldout.jsonl`, inside the repository: always there, so the retrain gate and the
+  near-copy guard work in a fresh clone;
+- the shared dev sets (`../shared/eval/dev_questions.jsonl`, `dev_user_written.jsonl`), used
+  as well when they are beside the checkout (the product never needs them).
+
+Every set is JSON lines with `id`, `text`, `topic`, `destination` (and optional `subtopic`,
+`kind`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+from bot.core.config import ROOT
+from bot.core.router import norm
+
+HELDOUT = ROOT / "eval" / "heldout.jsonl"
+SHARED_DIR = ROOT.parent / "shared" / "eval"
+SHARED = (SHARED_DIR / "dev_questions.jsonl", SHARED_DIR / "dev_user_written.jsonl")
+NEAR_COPY = 85  # rapidfuzz ratio (0-100) from which a training sentence is a near copy of an eval question
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    name: str  # short label for tables: "heldout", "dev_questions", ...
+    path: Path
+
+
+def available(heldout: Path = HELDOUT, shared: tuple[Path, ...] = SHARED) -> list[EvalSet]:
+    """The in-repository held-out set (must exist), then each shared dev set that is present."""
+    if not heldout.exists():
+        raise FileNotFoundError(f"The held-out set {heldout} is missing: it is part of the repository.")
+    return [EvalSet(p.stem, p) for p in (heldout, *shared) if p.exists()]
+
+
+def load(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def guarded_texts(sets: list[EvalSet] | None = None) -> list[str]:
+    """Every eval question, folded: no training sentence may be a near copy of one of them."""
+    return [norm(item["text"]) for s in (available() if sets is None else sets) for item in load(s.path)]
+
+
+def near_copy(text: str, guarded: list[str]) -> tuple[str, float] | None:
+    """The eval question (folded) that `text` nearly copies, with its score, or None."""
+    match = process.extractOne(norm(text), guarded, scorer=fuzz.ratio, score_cutoff=NEAR_COPY)
+    return (match[0], match[1]) if match else None

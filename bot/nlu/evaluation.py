@@ -1,0 +1,88 @@
+"""Measure the routing on labelled questions: route one text as the chat does, score a set.
+
+Used by `python -m bot eval`, the retrain gate (bot/console/export.py) and the benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from bot.core import config as config_mod
+from bot.core import tree as tree_mod
+from bot.core.masking import prepare
+from bot.core.router import Router, norm
+
+
+def router(prefecture: str | None) -> Router:
+    pref = config_mod.load_prefecture(prefecture)
+    tree = tree_mod.current()
+    tree_mod.check_placeholders(tree, pref)
+    return Router(tree, pref)
+
+
+def route_one(router: Router, nlu, raw: str) -> dict:
+    text, _ = prepare(raw, router.max_chars)
+    return router.decide(text, nlu.parse(text)).public() | {"text": raw}
+
+
+def training_texts() -> set[str]:
+    import yaml
+
+    texts: set[str] = set()
+    for path in (config_mod.ROOT / "data").rglob("*.yml"):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for block in data.get("nlu") or []:
+            for line in str(block.get("examples") or "").splitlines():
+                line = line.strip()
+                if line.startswith("- "):
+                    texts.add(norm(line[2:]))
+    return texts
+
+
+def evaluate(items: list[dict], predictions: list[dict]) -> dict:
+    """Accuracy, per-topic precision/recall/F1, confusions and misses (pure, testable)."""
+    n = len(items)
+    topic_ok = sum(p["topic"] == i["topic"] for i, p in zip(items, predictions))
+    dest_ok = sum(p["destination"] == i["destination"] for i, p in zip(items, predictions))
+    labels = sorted({i["topic"] for i in items} | {p["topic"] or "-" for p in predictions})
+    per_topic = {}
+    for label in labels:
+        tp = sum(i["topic"] == label and p["topic"] == label for i, p in zip(items, predictions))
+        fp = sum(i["topic"] != label and p["topic"] == label for i, p in zip(items, predictions))
+        fn = sum(i["topic"] == label and p["topic"] != label for i, p in zip(items, predictions))
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        per_topic[label] = {"precision": prec, "recall": rec, "f1": f1, "support": tp + fn}
+    confusions = Counter((i["topic"], p["topic"]) for i, p in zip(items, predictions) if i["topic"] != p["topic"])
+    misses = [
+        {
+            "id": i.get("id"),
+            "text": i["text"],
+            "expected": f"{i['topic']} -> {i['destination']}",
+            "got": f"{p['topic']} -> {p['destination']}",
+            "confidence": p["confidence"],
+            "action": p["action"],
+        }
+        for i, p in zip(items, predictions)
+        if i["topic"] != p["topic"] or i["destination"] != p["destination"]
+    ]
+    actions = Counter(p["action"] for p in predictions)
+    return {
+        "n": n,
+        "topic_accuracy": topic_ok / n if n else 0.0,
+        "destination_accuracy": dest_ok / n if n else 0.0,
+        "actions": dict(actions),
+        "per_topic": per_topic,
+        "confusions": [{"expected": a, "got": b, "count": c} for (a, b), c in confusions.most_common()],
+        "misses": misses,
+    }
+
+
+def measure(items: list[dict], router: Router, nlu, training: set[str] | None = None) -> dict:
+    """`evaluate` on the items not found in the training data (never measure on trained sentences)."""
+    training = training_texts() if training is None else training
+    kept = [i for i in items if norm(i["text"]) not in training]
+    report = evaluate(kept, [route_one(router, nlu, i["text"]) for i in kept])
+    report["dropped_found_in_training_data"] = len(items) - len(kept)
+    return report

@@ -1,0 +1,1 @@
+"""Quality: indicators of a period, the users' committee report and its charts."""

@@ -1,0 +1,478 @@
+"""The users' committee (CLU) report and the console's indicators page: one set of tables, three outputs.
+
+`collect(...)` computes, for a period and a préfecture, every table the committee reads — the
+indicators with their targets (`bot.quality.indicators`, rendered generically), their evolution against the
+previous period of the same length, one table and one SVG chart (`bot.quality.charts`) per indicator with a
+breakdown, the questions users asked most (masked text, grouped without case nor accents) and the
+themes of unresolved conversations and calls. Every cell is already a French string, so the console
+page, its CSV export and the HTML report show exactly the same values.
+
+`build(...)` writes one self-contained HTML file (CSS and SVG inlined, no external request; Jinja2
+template `web/templates/report/report.html`, autoescaped) and, when Chromium is on the machine, a PDF
+printed from it by headless Chromium. `python -m bot report --from D --to D` is its command line.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader
+
+from bot.core.config import ROOT
+from bot.core.masking import clean, mask
+from bot.core.router import norm
+from bot.quality import charts, indicators
+
+TEMPLATES = ROOT / "web" / "templates" / "report"
+CHROMIUM = os.environ.get("AIGUILLAGE_CHROMIUM") or "/usr/bin/chromium"
+PDF_TIMEOUT_S = 180
+TOP_QUESTIONS = 20
+DEFAULT_DAYS = 30  # the console's default period: the last 30 days
+MAX_DAYS = 3653
+PARIS = ZoneInfo("Europe/Paris")
+STEPS = ("indicateurs", "période précédente", "questions et thèmes", "graphiques", "HTML", "PDF")
+NONE_YET = indicators.NO_DATA  # "pas encore de données"
+DASH = "—"
+
+# French names of the channels (the minutes' "Thématique" column) and of the breakdown keys.
+CHANNELS = {"chat": "Accueil écrit (chat)", "téléphone": "Accueil téléphonique", "courriel": "Courriels",
+            "PAN": "Accueil au PAN", "tous": "Tous canaux"}
+DESTINATIONS = {
+    "ants_3400": "ANTS (site et ligne d'assistance)", "ccc_0806": "Centre de contact citoyen (ANEF)",
+    "pan_rdv": "Point d'accueil numérique", "mailbox": "Boîte fonctionnelle d'un service",
+    "info": "Information (horaires, adresse)", "other": "Autre organisme", "human": "Un agent de la préfecture",
+}
+KEYS_BY_FAMILY = {
+    "phone": {"answered": "Réponse donnée", "transferred": "Transféré", "voicemail": "Messagerie vocale",
+              "abandoned": "Abandonné"},
+    "tickets": {"open": "Ouvert", "answered": "Répondu"},
+    "pan": {"booked": "Réservé", "no_show": "Absent", "cancelled": "Annulé"},
+    "chat": {"web": "Site web", "console": "Console", "rest": "API", "(aucun)": "(aucun thème)",
+             "(aucune)": "(aucune orientation)",
+             # the conversation intents (bot.core.tree.CONVERSATION_INTENTS): what a message was when not a question
+             "greet": "Salutation", "goodbye": "Au revoir", "thanks": "Remerciement", "affirm": "Oui (confirmation)",
+             "deny": "Non (refus)", "bot_challenge": "« Êtes-vous un robot ? »",
+             "human_handoff": "Demande à parler à une personne", "other_language": "Autre langue"},
+}
+NO_THEME = "(thème non reconnu)"
+UNIT_SUFFIX = {"jours ouvrés": " j", "jours": " j", "secondes": " s", "étapes": " étapes"}
+
+
+@dataclass
+class Table:
+    id: str
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    note: str = ""
+    chart: str = ""  # inline SVG, when the table has one
+
+    def csv(self) -> str:
+        """The table as CSV for French spreadsheets: UTF-8 with BOM, `;` separator, cells as shown."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, delimiter=";", lineterminator="\r\n")
+        writer.writerow(self.columns)
+        writer.writerows(self.rows)
+        return "\ufeff" + buf.getvalue()
+
+
+def previous_period(start: date, end: date) -> tuple[date, date]:
+    """The period of the same length that ends the day before `start`."""
+    last = start - timedelta(days=1)
+    return last - (end - start), last
+
+
+def check_period(start: date, end: date) -> None:
+    """A period the report can compare with its previous one (raises indicators.PeriodError, French)."""
+    if (end - start).days + 1 > MAX_DAYS:
+        raise indicators.PeriodError(f"période trop longue : {MAX_DAYS} jours au plus (dix ans)")
+    if start.year < 1900 or end.year > 9998:
+        raise indicators.PeriodError("période hors limites : les dates doivent être comprises entre 1900 et 9998")
+
+
+def paris_today() -> date:
+    return datetime.now(PARIS).date()
+
+
+def console_period(start_s: str | None, end_s: str | None, today: date | None = None) -> tuple[date, date]:
+    """The console's period: both dates given (AAAA-MM-JJ), or by default the last 30 days up to today."""
+    today = today or paris_today()
+    start_s = (start_s or "").strip() or (today - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
+    end_s = (end_s or "").strip() or today.isoformat()
+    start, end = indicators.parse_period(start_s[:40], end_s[:40])
+    check_period(start, end)
+    return start, end
+
+
+def quick_periods(today: date) -> list[tuple[str, date, date]]:
+    """The console's quick choices: (French label, first day, last day)."""
+    return [(f"{DEFAULT_DAYS} derniers jours", today - timedelta(days=DEFAULT_DAYS - 1), today),
+            ("Mois en cours", today.replace(day=1), today),
+            ("Année en cours", today.replace(month=1, day=1), today)]
+
+
+def fr_date(d: date) -> str:
+    return d.strftime("%d/%m/%Y")
+
+
+def fr_int(n: int | None) -> str:
+    return DASH if n is None else str(n)
+
+
+def _fr_decimal(x: float) -> str:
+    return f"{x:.1f}".replace(".", ",").replace("-", "−")
+
+
+def _signed(x: float, suffix: str) -> str:
+    """Worded like the minutes (« en baisse de 2 % »); no leading sign, which a spreadsheet would read
+    as the start of a formula."""
+    text = _fr_decimal(abs(x))
+    if text == "0,0":
+        return "stable"
+    return ("en hausse de " if x > 0 else "en baisse de ") + text + suffix
+
+
+def safe_cell(text: str) -> str:
+    """User text that a spreadsheet would take for a formula (=, +, -, @) starts with an apostrophe."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def value_text(ind: dict) -> str:
+    return NONE_YET if ind["value"] is None else indicators.format_value(ind)
+
+
+def target_text(ind: dict) -> str:
+    target = ind.get("target")
+    if target is None:
+        return DASH
+    sign = "<" if ind.get("higher_is_better") is False else ">"
+    shown = indicators.format_value({**ind, "value": target})
+    return f"{sign} {shown}"
+
+
+def met_text(ind: dict) -> str:
+    return {True: "oui", False: "non"}.get(ind.get("met"), DASH)
+
+
+def note_text(ind: dict) -> str:
+    note = ind.get("note") or ""
+    return "" if note == NONE_YET else note
+
+
+def evolution_text(now: dict, before: dict | None) -> str:
+    """Rates: difference in points; delays, durations, steps: difference in their unit; counts: change in %."""
+    if before is None or now["value"] is None or before["value"] is None:
+        return DASH
+    a, b = float(now["value"]), float(before["value"])
+    if now["unit"] == "%":
+        return _signed((a - b) * 100, " pts")
+    if now["unit"] in UNIT_SUFFIX:
+        return _signed(a - b, UNIT_SUFFIX[now["unit"]])
+    if b == 0:
+        return DASH
+    return _signed((a - b) / b * 100, " %")
+
+
+def compute_indicators(store, pref, start: date, end: date, today: date | None, include_demo: bool) -> list[dict]:
+    """`indicators.compute`, ordered by section (indicators.GROUPS) like the minutes' themes; stable inside."""
+    inds = indicators.compute(store, pref, start, end, today, include_demo=include_demo)
+    order = {g: i for i, g in enumerate(getattr(indicators, "GROUPS", {}))}
+    return sorted(inds, key=lambda ind: order.get(ind.get("group"), len(order)))
+
+
+def _tree():
+    from bot.core import tree as tree_mod
+
+    return tree_mod.current()
+
+
+def key_labels(indicator_id: str) -> dict[str, str]:
+    """French names of the breakdown keys of one indicator (unknown keys are shown as they are)."""
+    tree = _tree()
+    labels = {}
+    for topic in {node.topic for node in tree.nodes.values() if node.topic}:
+        top = tree.topic_node(topic)
+        if top is not None:
+            labels[topic] = top.title
+    labels.update(DESTINATIONS)
+    labels.update(KEYS_BY_FAMILY["chat"])
+    labels.update(KEYS_BY_FAMILY.get(indicator_id.split("_", 1)[0], {}))
+    return labels
+
+
+def _theme_of_topic(tree, topic: str | None) -> str:
+    node = tree.topic_node(topic) if topic else None
+    return node.title if node else NO_THEME
+
+
+def _theme_of_node(tree, node_id: str | None) -> str:
+    node = tree.nodes.get(node_id) if node_id else None
+    while node is not None and not node.topic and node.parent:
+        node = tree.nodes.get(node.parent)
+    return _theme_of_topic(tree, node.topic) if node is not None and node.topic else NO_THEME
+
+
+def top_questions(store, prefecture: str, start: date, end: date, *, include_demo: bool = False,
+                  limit: int = TOP_QUESTIONS) -> list[tuple[str, int]]:
+    """What users typed (chat) or said (phone speech) most, masked, grouped without case nor accents.
+
+    Each group is shown by its most frequent spelling; buttons clicked (payloads "/...") are not questions.
+    """
+    raw: Counter = Counter()
+    period = indicators.Period(prefecture, start, end, include_demo)
+    where, args = period.where("started_at", "c")
+    for (text,) in store.db.execute(
+            f"select t.text from turns t join conversations c on c.id = t.conversation_id where {where}", args):
+        if text and not text.startswith("/"):
+            raw[text] += 1
+    where, args = period.where("started_at", "k")
+    for (inputs,) in store.db.execute(
+            f"select k.inputs from calls k where {where} and k.inputs like '%\"speech\"%'", args):
+        try:
+            steps = json.loads(inputs or "[]")
+        except json.JSONDecodeError:
+            continue
+        for step in steps if isinstance(steps, list) else []:
+            speech = step.get("speech") if isinstance(step, dict) else None
+            if isinstance(speech, str) and speech.strip():
+                raw[speech] += 1
+    # Texts are stored masked (bot/store/database.py, ivr/calls.py): group them as stored, and mask again only
+    # what is shown, as a safety net (masking every distinct text of a year took most of the report's time).
+    groups: dict[str, Counter] = defaultdict(Counter)
+    for text, n in raw.items():
+        shown = clean(text)
+        key = norm(shown)
+        if key:
+            groups[key][shown] += n
+    ranked = sorted(((sum(c.values()), key, c) for key, c in groups.items()), key=lambda g: (-g[0], g[1]))
+    return [(mask(min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0]), total) for total, _key, c in ranked[:limit]]
+
+
+def unresolved_themes(store, prefecture: str, start: date, end: date, *,
+                      include_demo: bool = False) -> list[tuple[str, int, int]]:
+    """(theme, unresolved conversations, unresolved calls), most frequent first."""
+    tree = _tree()
+    chat, phone = Counter(), Counter()
+    period = indicators.Period(prefecture, start, end, include_demo)
+    where, args = period.where("started_at", "c")
+    for topic, n in store.db.execute(
+            f"select c.last_topic, count(*) from conversations c where {where} and c.status = 'unresolved'"
+            " group by c.last_topic", args):
+        chat[_theme_of_topic(tree, topic)] += n
+    where, args = period.where("started_at", "k")
+    for node, n in store.db.execute(
+            f"select k.node, count(*) from calls k where {where} and k.unresolved = 1 group by k.node", args):
+        phone[_theme_of_node(tree, node)] += n
+    themes = set(chat) | set(phone)
+    return sorted(((t, chat[t], phone[t]) for t in themes), key=lambda r: (-(r[1] + r[2]), r[0]))
+
+
+def theme_text(ind: dict) -> str:
+    groups = getattr(indicators, "GROUPS", {})
+    return groups.get(ind.get("group")) or CHANNELS.get(ind["channel"], ind["channel"])
+
+
+def summary_table(inds: list[dict]) -> Table:
+    table = Table("indicateurs", "Indicateurs de qualité",
+                  ["Thématique", "Canal", "Indicateur", "Valeur", "Base", "Cible", "Atteinte", "Commentaire"])
+    for ind in inds:
+        table.rows.append([theme_text(ind), CHANNELS.get(ind["channel"], ind["channel"]), ind["label"],
+                           value_text(ind), fr_int(ind.get("count")), target_text(ind), met_text(ind),
+                           note_text(ind)])
+    return table
+
+
+def commitments_table(inds: list[dict], before: list[dict], start, end, prev_start, prev_end) -> Table:
+    """The indicators Qual-e-pref sets a target for, first, as the minutes present them: commitment,
+    target, the previous period, this period, met or not."""
+    by_id = {b["id"]: b for b in before}
+    table = Table("engagements", "Engagements Qual-e-pref",
+                  ["Canal", "Engagement", "Cible", f"Du {fr_date(prev_start)} au {fr_date(prev_end)}",
+                   f"Du {fr_date(start)} au {fr_date(end)}", "Atteinte"],
+                  note="Les indicateurs pour lesquels le référentiel Qual-e-pref fixe une cible ; le détail et les "
+                       "autres indicateurs suivent.")
+    for ind in inds:
+        if ind.get("target") is None:
+            continue
+        old = by_id.get(ind["id"])
+        table.rows.append([CHANNELS.get(ind["channel"], ind["channel"]), ind["label"], target_text(ind),
+                           value_text(old) if old else NONE_YET, value_text(ind), met_text(ind)])
+    return table
+
+
+def evolution_table(inds: list[dict], before: list[dict], start, end, prev_start, prev_end) -> Table:
+    by_id = {b["id"]: b for b in before}
+    table = Table("evolution", "Évolution par rapport à la période précédente",
+                  ["Thématique", "Indicateur", f"Du {fr_date(prev_start)} au {fr_date(prev_end)}",
+                   f"Du {fr_date(start)} au {fr_date(end)}", "Évolution"],
+                  note="Taux : écart en points (pts) ; délais, durées et étapes : écart dans leur unité ; "
+                       "volumes : variation en %.")
+    for ind in inds:
+        old = by_id.get(ind["id"])
+        table.rows.append([theme_text(ind), ind["label"],
+                           value_text(old) if old else NONE_YET, value_text(ind), evolution_text(ind, old)])
+    return table
+
+
+def breakdown_table(ind: dict) -> Table:
+    labels = key_labels(ind["id"])
+    data = ind.get("breakdown") or {}
+    total = sum(v for v in data.values() if isinstance(v, (int, float)))
+    table = Table(ind["id"], f"{ind['label']} : répartition", ["Répartition", "Nombre", "Part"])
+    for key, n in data.items():
+        share = indicators.format_value({"unit": "%", "value": n / total, "note": None}) if total else DASH
+        table.rows.append([str(labels.get(key, key)), fr_int(n), share])
+    return table
+
+
+def questions_table(rows: list[tuple[str, int]]) -> Table:
+    table = Table("questions", "Questions les plus posées par les usagers", ["Rang", "Question (texte masqué)", "Nombre"],
+                  note="Textes écrits dans le chat et phrases dites au serveur vocal, données personnelles masquées, "
+                       "regroupés sans tenir compte des majuscules ni des accents.")
+    table.rows = [[str(i), safe_cell(text), str(n)] for i, (text, n) in enumerate(rows, 1)]
+    return table
+
+
+def themes_table(rows: list[tuple[str, int, int]]) -> Table:
+    table = Table("non_resolus", "Thèmes non résolus", ["Thème", "Conversations écrites", "Appels", "Total"],
+                  note="Conversations terminées sans réponse (clarification ou repli) et appels marqués non résolus, "
+                       "par thème deviné.")
+    table.rows = [[theme, str(c), str(p), str(c + p)] for theme, c, p in rows]
+    return table
+
+
+def collect(store, pref, start: date, end: date, *, include_demo: bool = False, today: date | None = None,
+            progress=None, timings: dict | None = None, with_charts: bool = True) -> dict:
+    """Every table of the period (and its previous period), charts included, as French strings."""
+    check_period(start, end)
+    timings = timings if timings is not None else {}
+    prev_start, prev_end = previous_period(start, end)
+    clock = time.perf_counter()
+
+    def step(name: str) -> None:
+        nonlocal clock
+        t = time.perf_counter()
+        timings[name] = round(t - clock, 3)
+        clock = t
+        if progress is not None:
+            progress.set_postfix_str(name, refresh=False)
+            progress.update(1)
+
+    now_inds = compute_indicators(store, pref, start, end, today, include_demo)
+    step("indicateurs")
+    before = compute_indicators(store, pref, prev_start, prev_end, today, include_demo)
+    step("période précédente")
+    questions = top_questions(store, pref.id, start, end, include_demo=include_demo)
+    themes = unresolved_themes(store, pref.id, start, end, include_demo=include_demo)
+    step("questions et thèmes")
+    breakdowns = []
+    for ind in now_inds:
+        if not any(ind.get("breakdown") or {}) or not any((ind.get("breakdown") or {}).values()):
+            continue  # nothing to draw: no key, or only zeros (a period without data)
+        table = breakdown_table(ind)
+        if with_charts:
+            labels = key_labels(ind["id"])
+            table.chart = charts.bar_chart(f"graphique-{re.sub(r'[^A-Za-z0-9_-]', '-', ind['id'])}", table.title,
+                                           ind["breakdown"], labels=labels)
+        breakdowns.append(table)
+    step("graphiques")
+    return {
+        "prefecture": pref.get("prefecture.name"), "prefecture_id": pref.id,
+        "start": start, "end": end, "prev_start": prev_start, "prev_end": prev_end,
+        "include_demo": include_demo, "indicators": now_inds, "previous": before,
+        "commitments": commitments_table(now_inds, before, start, end, prev_start, prev_end),
+        "summary": summary_table(now_inds),
+        "evolution": evolution_table(now_inds, before, start, end, prev_start, prev_end),
+        "breakdowns": breakdowns, "questions": questions_table(questions), "themes": themes_table(themes),
+        "generated": datetime.now(PARIS).strftime("%d/%m/%Y à %H:%M"),
+    }
+
+
+def tables(data: dict) -> list[Table]:
+    """Every table of `collect`'s result, in page order (the CSV export serves them by id)."""
+    return [data["commitments"], data["summary"], data["evolution"], *data["breakdowns"], data["questions"],
+            data["themes"]]
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True)
+    env.globals.update(fr_date=fr_date)
+    return env
+
+
+def render_html(data: dict) -> str:
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    return _env().get_template("report.html").render(css=css, **data)
+
+
+def report_name(pref_id: str, start: date, end: date) -> str:
+    return f"rapport-clu-{pref_id}-{start.isoformat()}-{end.isoformat()}"
+
+
+def print_pdf(html_path: Path, pdf_path: Path) -> str | None:
+    """Print the HTML file to PDF with headless Chromium; None when done, else why not (French)."""
+    exe = Path(CHROMIUM)
+    if not exe.exists():
+        return f"pas de PDF : Chromium est absent de cette machine ({exe}) ; rapport écrit en HTML seulement"
+    pdf_path.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="aiguillage-pdf-") as profile:
+        cmd = [str(exe), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+               "--disable-background-networking", "--disable-component-update", "--disable-extensions",
+               f"--user-data-dir={profile}", "--no-pdf-header-footer", f"--print-to-pdf={pdf_path}",
+               html_path.resolve().as_uri()]
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=PDF_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return f"pas de PDF : Chromium n'a pas fini en {PDF_TIMEOUT_S} s ; rapport écrit en HTML seulement"
+    if not pdf_path.exists() or pdf_path.stat().st_size == 0 or pdf_path.read_bytes()[:5] != b"%PDF-":
+        return (f"pas de PDF : Chromium a échoué (code {done.returncode}) ; rapport écrit en HTML seulement"
+                f" — {done.stderr.strip()[-300:]}")
+    return None
+
+
+def build(store, pref, start: date, end: date, out: Path, *, include_demo: bool = False, pdf: bool = True,
+          progress=None, today: date | None = None) -> dict:
+    """Write the committee report of [start, end] into directory `out`.
+
+    Returns {"html": Path, "pdf": Path | None, "pdf_note": str | None, "timings": {step: seconds}}.
+    `progress` is a tqdm-like bar (update, set_postfix_str) advanced once per step of STEPS.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+    data = collect(store, pref, start, end, include_demo=include_demo, today=today, progress=progress,
+                   timings=timings)
+    t = time.perf_counter()
+    html_path = out / (report_name(pref.id, start, end) + ".html")
+    html_path.write_text(render_html(data), encoding="utf-8")
+    timings["HTML"] = round(time.perf_counter() - t, 3)
+    if progress is not None:
+        progress.set_postfix_str("PDF" if pdf else "fin", refresh=False)
+        progress.update(1)
+    pdf_path, note = None, None
+    if pdf:
+        t = time.perf_counter()
+        candidate = out / (report_name(pref.id, start, end) + ".pdf")
+        note = print_pdf(html_path, candidate)
+        pdf_path = None if note else candidate
+        timings["PDF"] = round(time.perf_counter() - t, 3)
+    else:
+        note = "pas de PDF : demandé avec --no-pdf"
+    if progress is not None:
+        progress.update(1)
+    timings["total"] = round(time.perf_counter() - began, 3)
+    return {"html": html_path, "pdf": pdf_path, "pdf_note": note, "timings": timings}

@@ -1,0 +1,137 @@
+"""Agent accounts, sessions and CSRF tokens, in the store (tables of migration 003_console).
+
+Passwords are hashed with argon2 (argon2-cffi). A session is a random token (secrets) kept in an
+HttpOnly, SameSite=Strict cookie; only its sha256 is stored. Sessions expire after IDLE_S without
+a request and ABSOLUTE_S after login; logout deletes the row. Each session has its CSRF token.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from bot.store.database import Store, now
+
+ROLES = ("agent", "admin")
+IDLE_S = 30 * 60
+ABSOLUTE_S = 8 * 3600
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
+MIN_PASSWORD = 10
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("aiguillage-dummy-password")  # same work for unknown names
+
+
+class AuthError(ValueError):
+    """A French message for the CLI user."""
+
+
+@dataclass
+class Session:
+    agent_id: int
+    name: str
+    role: str
+    csrf: str
+    token_hash: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(self, store: Store):
+        self.db = store.db
+
+    # ---- accounts ---------------------------------------------------------------------------
+    def add(self, name: str, role: str, password: str) -> int:
+        if not NAME_RE.match(name or ""):
+            raise AuthError("Nom invalide : 2 à 40 caractères, minuscules, chiffres, « . », « _ » ou « - ».")
+        if role not in ROLES:
+            raise AuthError("Rôle invalide : « agent » ou « admin ».")
+        if len(password or "") < MIN_PASSWORD:
+            raise AuthError(f"Mot de passe trop court : {MIN_PASSWORD} caractères au moins.")
+        if self.get(name):
+            raise AuthError(f"Le compte « {name} » existe déjà.")
+        with self.db.conn:
+            row = self.db["agents"].insert({
+                "name": name, "role": role, "password_hash": _hasher.hash(password), "active": 1,
+                "created_at": now(), "last_login_at": None,
+            })
+        return row.last_pk
+
+    def get(self, name: str) -> dict | None:
+        rows = list(self.db["agents"].rows_where("name = ?", [name]))
+        return rows[0] if rows else None
+
+    def list(self) -> list[dict]:
+        return list(self.db["agents"].rows_where(order_by="name"))
+
+    def disable(self, name: str) -> bool:
+        with self.db.conn:
+            cur = self.db.execute("update agents set active = 0 where name = ?", [name])
+            if cur.rowcount:
+                self.db.execute("delete from sessions where agent_id = (select id from agents where name = ?)", [name])
+        return cur.rowcount == 1
+
+    def verify(self, name: str, password: str) -> dict | None:
+        """The agent's row when the name and password match an active account, else None."""
+        agent = self.get(name or "")
+        try:
+            _hasher.verify(agent["password_hash"] if agent else _DUMMY_HASH, password or "")
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if not agent or not agent["active"]:
+            return None
+        if _hasher.check_needs_rehash(agent["password_hash"]):
+            with self.db.conn:
+                self.db.execute("update agents set password_hash = ? where id = ?", [_hasher.hash(password), agent["id"]])
+        return agent
+
+    # ---- sessions ---------------------------------------------------------------------------
+    def open_session(self, agent: dict) -> str:
+        token = secrets.token_urlsafe(32)
+        t = time.time()
+        with self.db.conn:
+            self.db.execute("delete from sessions where seen_ts < ? or created_ts < ?", [t - IDLE_S, t - ABSOLUTE_S])
+            self.db["sessions"].insert({"token_hash": _token_hash(token), "agent_id": agent["id"],
+                                        "csrf": secrets.token_urlsafe(32), "created_ts": t, "seen_ts": t})
+            self.db.execute("update agents set last_login_at = ? where id = ?", [now(), agent["id"]])
+        return token
+
+    def session(self, token: str | None) -> Session | None:
+        """The live session of this cookie token (and touch it), or None (expired ones are deleted)."""
+        if not token or len(token) > 200:
+            return None
+        th = _token_hash(token)
+        row = self.db.execute(
+            "select s.agent_id, s.csrf, s.created_ts, s.seen_ts, a.name, a.role, a.active "
+            "from sessions s join agents a on a.id = s.agent_id where s.token_hash = ?", [th]).fetchone()
+        if not row:
+            return None
+        agent_id, csrf, created, seen, name, role, active = row
+        t = time.time()
+        if not active or t - seen > IDLE_S or t - created > ABSOLUTE_S:
+            self.close_session(token)
+            return None
+        with self.db.conn:
+            self.db.execute("update sessions set seen_ts = ? where token_hash = ?", [t, th])
+        return Session(agent_id, name, role, csrf, th)
+
+    def close_session(self, token: str) -> None:
+        with self.db.conn:
+            self.db.execute("delete from sessions where token_hash = ?", [_token_hash(token)])
+
+
+def csrf_ok(expected: str | None, given: str | None) -> bool:
+    return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))

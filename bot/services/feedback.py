@@ -1,0 +1,36 @@
+"""Satisfaction ratings (issue 6): "cette réponse vous a-t-elle aidé ?" by chat and by phone.
+
+One row per conversation or call in the `feedback` table (migration 005): a new rating of the same
+item replaces the previous one. The comment is masked and cut to COMMENT_MAX characters before it
+is written; what was rated (topic, destination) is copied from the conversation or the call.
+"""
+from __future__ import annotations
+
+from bot.core.masking import clean, mask
+from bot.store.database import Store, fetch_dict, now
+
+COMMENT_MAX = 500
+KINDS = ("chat", "phone")
+
+
+class FeedbackError(ValueError):
+    """A rating that cannot be recorded; the message is in French, for the user."""
+
+
+def record(store: Store, kind: str, item_id: str, prefecture: str, useful: bool, comment: str | None = None,
+           topic: str | None = None, destination: str | None = None) -> dict:
+    """Record (or replace) the rating of one conversation or call; returns the stored row."""
+    if kind not in KINDS:
+        raise FeedbackError(f"type d'avis inconnu : « {kind} »")
+    if not isinstance(useful, bool):
+        raise FeedbackError("l'avis doit être « utile » ou « pas utile »")
+    text = mask(clean(comment))[:COMMENT_MAX] if isinstance(comment, str) and comment.strip() else None
+    ts = now()
+    with store.db.conn:
+        store.db.execute(
+            "insert into feedback (kind, item_id, prefecture, useful, comment, topic, destination, created_at,"
+            " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " on conflict(kind, item_id) do update set useful = excluded.useful,"
+            " comment = coalesce(excluded.comment, feedback.comment), updated_at = excluded.updated_at",
+            [kind, item_id, prefecture, int(useful), text, topic, destination, ts, ts])
+    return fetch_dict(store.db.conn, "select * from feedback where kind = ? and item_id = ?", [kind, item_id])

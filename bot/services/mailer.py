@@ -1,0 +1,173 @@
+"""Outgoing e-mail: an outbox in the store, delivered by SMTP with retries.
+
+Every e-mail (a ticket to a service mailbox, an acknowledgement, a booking confirmation) is first
+written to the `outbox` table in the same transaction as the ticket or booking it belongs to, so
+nothing is lost when the SMTP server is down. `deliver_pending` sends what is waiting; it runs
+after each new ticket or booking and from `python -m bot tickets retry`. Without SMTP_HOST nothing
+is sent and the rows stay `pending` (the service reads tickets in the console).
+
+Settings from the environment: SMTP_HOST, SMTP_PORT (default 25, or 587 with STARTTLS),
+SMTP_STARTTLS (0/1), SMTP_USER, SMTP_PASSWORD, SMTP_FROM.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from bot.store.database import fetch_dict, fetch_dicts
+
+logger = logging.getLogger(__name__)
+
+# Kinds whose recipient is the user: their address and text are erased once sent.
+USER_KINDS = {"ticket_ack", "booking_confirmation", "booking_cancelled"}
+STALE_SENDING = timedelta(minutes=10)
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    starttls: bool
+    user: str | None
+    password: str | None
+    sender: str
+    timeout: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "SmtpSettings | None":
+        env = os.environ if env is None else env
+        host = (env.get("SMTP_HOST") or "").strip()
+        if not host:
+            return None
+        starttls = env.get("SMTP_STARTTLS", "0").strip() == "1"
+        port = int(env.get("SMTP_PORT") or (587 if starttls else 25))
+        return cls(host=host, port=port, starttls=starttls, user=env.get("SMTP_USER") or None,
+                   password=env.get("SMTP_PASSWORD") or None,
+                   sender=(env.get("SMTP_FROM") or "aiguillage@localhost").strip())
+
+
+def build_message(settings: SmtpSettings, row: dict) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = settings.sender
+    msg["To"] = row["to_addr"]
+    if row.get("reply_to"):
+        msg["Reply-To"] = row["reply_to"]
+    msg["Subject"] = row["subject"] or ""
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = make_msgid(domain=settings.sender.split("@")[-1] or "localhost")
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(row["body"] or "")
+    if row.get("ics"):
+        msg.add_attachment(row["ics"].encode("utf-8"), maintype="text", subtype="calendar",
+                           filename="rendez-vous.ics", params={"method": "PUBLISH"})
+    return msg
+
+
+def send(settings: SmtpSettings, msg: EmailMessage) -> None:
+    """Send one message; raises smtplib.SMTPException / OSError on failure."""
+    with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
+        smtp.ehlo()
+        if settings.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if settings.user:
+            smtp.login(settings.user, settings.password or "")
+        smtp.send_message(msg)
+
+
+def queue(conn, kind: str, to_addr: str, subject: str, body: str, *, ticket_id: int | None = None,
+          booking_id: int | None = None, reply_to: str | None = None, ics: str | None = None) -> int:
+    """Add an e-mail to the outbox, inside the caller's transaction (conn: sqlite3 connection)."""
+    ts = utcnow()
+    cur = conn.execute(
+        "insert into outbox (kind, ticket_id, booking_id, to_addr, reply_to, subject, body, ics, status,"
+        " attempts, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+        [kind, ticket_id, booking_id, to_addr, reply_to, subject, body, ics, ts, ts],
+    )
+    return cur.lastrowid
+
+
+def _claim(conn, row_id: int) -> bool:
+    """Mark a row `sending` unless another process holds it (a stale claim is taken over)."""
+    stale = (datetime.now(UTC) - STALE_SENDING).isoformat(timespec="milliseconds")
+    cur = conn.execute(
+        "update outbox set status = 'sending', updated_at = ? where id = ? and "
+        "(status in ('pending', 'failed') or (status = 'sending' and updated_at < ?))",
+        [utcnow(), row_id, stale],
+    )
+    return cur.rowcount == 1
+
+
+def deliver_pending(store, settings: "SmtpSettings | None | str" = "env", limit: int = 200) -> dict:
+    """Send the outbox rows waiting (pending or failed). Returns counts {sent, failed, waiting}.
+
+    `settings`: "env" (default) reads the environment; None means no SMTP server (nothing sent).
+    """
+    settings = SmtpSettings.from_env() if settings == "env" else settings
+    conn = store.db.conn
+    waiting = conn.execute("select count(*) from outbox where status in ('pending', 'failed')").fetchone()[0]
+    if settings is None:
+        return {"sent": 0, "failed": 0, "waiting": waiting}
+    ids = [r[0] for r in conn.execute(
+        "select id from outbox where status in ('pending', 'failed', 'sending') order by id limit ?", [limit])]
+    sent = failed = 0
+    for row_id in ids:
+        if not _claim(conn, row_id):
+            continue
+        row = fetch_dict(conn, "select * from outbox where id = ?", [row_id])
+        try:
+            send(settings, build_message(settings, row))
+        except (TimeoutError, smtplib.SMTPException, OSError, ValueError) as exc:
+            failed += 1
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            logger.warning("outbox %s (%s): delivery failed: %s", row_id, row["kind"], error)
+            _after(conn, row, "failed", error)
+            continue
+        sent += 1
+        _after(conn, row, "sent", None)
+    remaining = conn.execute("select count(*) from outbox where status in ('pending', 'failed')").fetchone()[0]
+    return {"sent": sent, "failed": failed, "waiting": remaining}
+
+
+def _after(conn, row: dict, status: str, error: str | None) -> None:
+    ts = utcnow()
+    with conn:
+        conn.execute("begin immediate")
+        if status == "sent":
+            # What was sent is kept in the ticket/booking row; the copy here is erased.
+            erase_to = row["kind"] in USER_KINDS
+            conn.execute(
+                "update outbox set status = 'sent', attempts = attempts + 1, last_error = null, sent_at = ?,"
+                " updated_at = ?, body = null, ics = null, subject = null, reply_to = null"
+                + (", to_addr = null" if erase_to else "") + " where id = ?",
+                [ts, ts, row["id"]],
+            )
+        else:
+            conn.execute("update outbox set status = 'failed', attempts = attempts + 1, last_error = ?,"
+                         " updated_at = ? where id = ?", [error, ts, row["id"]])
+        if row["kind"] == "ticket" and row.get("ticket_id"):
+            conn.execute(
+                "update tickets set delivery_status = ?, delivery_attempts = delivery_attempts + 1, last_error = ?,"
+                " delivered_at = coalesce(delivered_at, ?) where id = ?",
+                [status, error, ts if status == "sent" else None, row["ticket_id"]],
+            )
+
+
+def failures(store) -> list[dict]:
+    """E-mails that could not be delivered yet (for the console): no body, no user address."""
+    return fetch_dicts(
+        store.db.conn,
+        "select o.id, o.kind, o.ticket_id, o.booking_id, o.status, o.attempts, o.last_error, o.created_at,"
+        " o.updated_at, t.reference as ticket_reference, t.mailbox, t.service from outbox o"
+        " left join tickets t on t.id = o.ticket_id where o.status in ('failed', 'pending', 'sending')"
+        " order by o.id", [])

@@ -1,0 +1,193 @@
+"""The queue of unresolved items (chat conversations and phone calls), transcripts and reviews.
+
+An item is a chat conversation (`conversations`: status 'unresolved' or a turn not resolved) or a
+phone call (`calls`: unresolved = 1). Its review state lives in `reviews` (no row = "new");
+every action of an agent is appended to `audit_log`.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from bot.core.tree import TOPICS, Tree
+from bot.store.database import Store, now
+
+KINDS = ("chat", "phone")
+STATUSES = {"new": "Nouveau", "in_review": "En cours", "done": "Traité"}
+CHANNEL_LABELS = {"chat": "Chat", "phone": "Téléphone"}
+PAGE_SIZE = 20
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass
+class Filters:
+    channel: str = ""
+    topic: str = ""
+    status: str = ""
+    date_from: str = ""  # YYYY-MM-DD
+    date_to: str = ""
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, get) -> "Filters":
+        """From query arguments; unknown values are ignored (never an error)."""
+        import re
+
+        def date(v: str) -> str:
+            return v if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v or "") else ""
+
+        channel = get("canal") or ""
+        topic = get("theme") or ""
+        status = get("statut") or ""
+        try:
+            page = max(1, min(int(get("page") or 1), 100000))
+        except ValueError:
+            page = 1
+        return cls(channel if channel in KINDS else "", topic if topic in TOPICS + ["human_handoff"] else "",
+                   status if status in STATUSES else "", date(get("du") or ""), date(get("au") or ""), page)
+
+
+def _node_info(tree: Tree, node_id: str | None) -> tuple[str | None, str | None, str | None]:
+    node = tree.nodes.get(node_id or "")
+    return (node.topic, node.destination, node.title) if node else (None, None, None)
+
+
+class Queue:
+    def __init__(self, store: Store, tree: Tree):
+        self.db = store.db
+        self.tree = tree
+
+    # ---- listing ----------------------------------------------------------------------------
+    def _all(self, f: Filters) -> list[dict]:
+        items: list[dict] = []
+        date_sql, date_args = "", []
+        if f.date_from:
+            date_sql += " and substr({col}, 1, 10) >= ?"
+            date_args.append(f.date_from)
+        if f.date_to:
+            date_sql += " and substr({col}, 1, 10) <= ?"
+            date_args.append(f.date_to)
+        if f.channel in ("", "chat"):
+            sql = (
+                "select c.id, c.started_at, c.updated_at, c.last_topic, c.last_destination, "
+                "r.status, r.topic as label, "
+                "(select t.text from turns t where t.conversation_id = c.id and t.resolved = 0 order by t.id limit 1) as excerpt "
+                "from conversations c left join reviews r on r.kind = 'chat' and r.item_id = c.id "
+                "where (c.status = 'unresolved' or exists (select 1 from turns t where t.conversation_id = c.id and t.resolved = 0))"
+                + date_sql.format(col="c.updated_at")
+            )
+            for row in self.db.execute(sql, date_args).fetchall():
+                items.append({"kind": "chat", "id": row[0], "ts": row[2] or row[1] or "", "topic": row[3],
+                              "destination": row[4], "status": row[5] or "new", "label": row[6],
+                              "excerpt": row[7] or ""})
+        if f.channel in ("", "phone") and "calls" in self.db.table_names():
+            sql = (
+                "select k.call_sid, k.started_at, k.node, k.outcome, k.inputs, r.status, r.topic "
+                "from calls k left join reviews r on r.kind = 'phone' and r.item_id = k.call_sid "
+                "where k.unresolved = 1" + date_sql.format(col="k.started_at")
+            )
+            for row in self.db.execute(sql, date_args).fetchall():
+                topic, dest, _ = _node_info(self.tree, row[2])
+                speech = [i.get("speech") for i in _json_list(row[4]) if i.get("speech")]
+                items.append({"kind": "phone", "id": row[0], "ts": row[1] or "", "topic": topic,
+                              "destination": dest, "status": row[5] or "new", "label": row[6],
+                              "excerpt": speech[0] if speech else f"Appel ({row[3] or 'en cours'})"})
+        if f.topic:
+            items = [i for i in items if i["topic"] == f.topic]
+        items.sort(key=lambda i: i["ts"], reverse=True)
+        return items
+
+    def page(self, f: Filters) -> dict:
+        items = self._all(f)
+        counts = {s: sum(i["status"] == s for i in items) for s in STATUSES}
+        if f.status:
+            items = [i for i in items if i["status"] == f.status]
+        pages = max(1, math.ceil(len(items) / PAGE_SIZE))
+        page = min(f.page, pages)
+        return {"rows": items[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], "total": len(items),
+                "counts": counts, "page": page, "pages": pages}
+
+    # ---- one item ---------------------------------------------------------------------------
+    def item(self, kind: str, item_id: str) -> dict:
+        if kind == "chat":
+            rows = list(self.db["conversations"].rows_where("id = ?", [item_id]))
+            if not rows:
+                raise NotFound(item_id)
+            conv = rows[0]
+            turns = list(self.db["turns"].rows_where("conversation_id = ?", [item_id], order_by="id"))
+            last = next((t for t in reversed(turns) if t["topic"]), turns[-1] if turns else {})
+            sentences = [t["text"] for t in turns if t["text"] and not t["text"].startswith("/")]
+            first_unresolved = next((t["text"] for t in turns if not t["resolved"] and t["text"]
+                                     and not t["text"].startswith("/")), sentences[0] if sentences else "")
+            item = {"kind": kind, "id": item_id, "started_at": conv["started_at"], "ts": conv["updated_at"],
+                    "topic": conv["last_topic"], "destination": conv["last_destination"],
+                    "confidence": last.get("confidence"), "turns": turns, "sentences": sentences,
+                    "default_example": first_unresolved, "conversation_status": conv["status"]}
+        elif kind == "phone":
+            if "calls" not in self.db.table_names():
+                raise NotFound(item_id)
+            rows = list(self.db["calls"].rows_where("call_sid = ?", [item_id]))
+            if not rows:
+                raise NotFound(item_id)
+            call = rows[0]
+            topic, dest, _ = _node_info(self.tree, call["node"])
+            path = [{"id": n, "title": _node_info(self.tree, n)[2] or n} for n in _json_list(call["path"])]
+            inputs = _json_list(call["inputs"])
+            sentences = [i["speech"] for i in inputs if i.get("speech")]
+            item = {"kind": kind, "id": item_id, "started_at": call["started_at"], "ts": call["started_at"],
+                    "topic": topic, "destination": dest, "confidence": call["confidence"], "path": path,
+                    "inputs": inputs, "outcome": call["outcome"], "duration_s": call["duration_s"],
+                    "caller": call["caller"], "sentences": sentences,
+                    "default_example": sentences[0] if sentences else ""}
+            if "voicemails" in self.db.table_names():
+                item["voicemails"] = list(self.db["voicemails"].rows_where("call_sid = ?", [item_id], order_by="id"))
+        else:
+            raise NotFound(kind)
+        item["review"] = self.review(kind, item_id)
+        item["audit"] = list(self.db["audit_log"].rows_where("kind = ? and item_id = ?", [kind, item_id], order_by="id"))
+        return item
+
+    def review(self, kind: str, item_id: str) -> dict | None:
+        rows = list(self.db["reviews"].rows_where("kind = ? and item_id = ?", [kind, item_id]))
+        return rows[0] if rows else None
+
+    def label(self, kind: str, item_id: str, agent: str, topic: str, status: str, note: str,
+              as_training: bool, example: str) -> dict:
+        """Save the review of an item and log it. Values must be validated by the caller."""
+        item = self.item(kind, item_id)  # NotFound for an unknown id
+        if example and example not in item["sentences"]:
+            raise ValueError("example")
+        row = {"kind": kind, "item_id": item_id, "status": status, "topic": topic or None,
+               "example": example or None, "as_training": int(bool(as_training and example and topic)),
+               "note": note or None, "reviewer": agent, "updated_at": now()}
+        with self.db.conn:
+            self.db["reviews"].upsert(row, pk=("kind", "item_id"))
+            self.audit(agent, "label", kind, item_id, {k: row[k] for k in ("status", "topic", "as_training", "note")},
+                       commit=False)
+        return row
+
+    def audit(self, agent: str, action: str, kind: str | None = None, item_id: str | None = None,
+              detail: dict | None = None, commit: bool = True) -> None:
+        entry = {"ts": now(), "agent": agent, "action": action, "kind": kind, "item_id": item_id,
+                 "detail": json.dumps(detail or {}, ensure_ascii=False)}
+        if commit:
+            with self.db.conn:
+                self.db["audit_log"].insert(entry)
+        else:
+            self.db["audit_log"].insert(entry)
+
+    def audit_log(self, limit: int = 100) -> list[dict]:
+        return list(self.db.execute(
+            "select ts, agent, action, kind, item_id, detail from audit_log order by id desc limit ?", [limit]).fetchall())
+
+
+def _json_list(raw: str | None) -> list:
+    try:
+        value = json.loads(raw or "[]")
+    except (TypeError, json.JSONDecodeError):
+        return []
+    return value if isinstance(value, list) else []

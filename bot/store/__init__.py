@@ -1,0 +1,1 @@
+"""The SQLite store: the Store, its ordered migrations, the audit log."""

@@ -1,0 +1,215 @@
+"""The embedded store: one SQLite file (WAL mode) through sqlite-utils.
+
+Every turn is written with its channel, masked text, topic, confidence, destination and
+resolved flag. The schema grows through named migrations, applied once, in order.
+Text reaching this module must already be masked; `record_turn` masks again as a safety net.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from bot.core.config import ROOT
+from bot.core.masking import mask
+from bot.store.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
+from bot.store.schema_quality import m005_quality as _m005_quality
+
+DEFAULT_DB = ROOT / "var" / "aiguillage.db"
+
+
+def db_path() -> Path:
+    return Path(os.environ.get("AIGUILLAGE_DB") or DEFAULT_DB)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _m001_conversations(db: sqlite_utils.Database) -> None:
+    db["conversations"].create(
+        {
+            "id": str, "channel": str, "prefecture": str, "started_at": str, "updated_at": str,
+            "turns": int, "misses": int, "last_topic": str, "last_destination": str,
+            "status": str,  # open | unresolved
+        },
+        pk="id",
+    )
+    db["turns"].create(
+        {
+            "id": int, "conversation_id": str, "ts": str, "channel": str, "text": str,
+            "topic": str, "confidence": float, "destination": str, "node": str,
+            "action": str, "resolved": int,
+        },
+        pk="id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db["turns"].create_index(["conversation_id", "id"])
+    db["conversations"].create_index(["status", "updated_at"])
+
+
+def _m002_calls_and_voicemails(db: sqlite_utils.Database) -> None:
+    """The phone channel (ivr/): one row per call (its state and record), one per voicemail."""
+    db["calls"].create(
+        {
+            "call_sid": str, "prefecture": str, "caller": str,  # caller: masked
+            "started_at": str, "updated_at": str, "ended_at": str,
+            "state": str, "node": str, "step": int, "retries": int, "misses": int,
+            "path": str, "inputs": str,  # JSON; inputs masked
+            "confidence": float,  # NLU confidence of the last speech
+            "outcome": str,  # answered | transferred | voicemail | abandoned
+            "call_status": str, "duration_s": int, "unresolved": int,
+            "flow": str,  # JSON: the rest of the call state (ivr.flow.CallState)
+            "last_twiml": str,  # the last answer, replayed to a duplicated webhook
+        },
+        pk="call_sid",
+    )
+    db["calls"].create_index(["unresolved", "started_at"])
+    db["voicemails"].create(
+        {
+            "id": int, "call_sid": str, "recording_sid": str, "mailbox": str, "service": str,
+            "path": str, "caller": str, "recording_url": str, "duration_s": int,
+            "transcription": str, "transcription_status": str,
+            "created_at": str, "updated_at": str, "status": str,  # new | transcribed | transcription_failed
+        },
+        pk="id",
+    )
+    db["voicemails"].create_index(["recording_sid"], unique=True)
+    db["voicemails"].create_index(["mailbox", "created_at"])
+
+
+def _m003_console(db: sqlite_utils.Database) -> None:
+    """The agent console (bot/console/): accounts, sessions, reviews of unresolved items, audit log."""
+    db["agents"].create(
+        {"id": int, "name": str, "role": str,  # agent | admin
+         "password_hash": str, "active": int, "created_at": str, "last_login_at": str},
+        pk="id",
+    )
+    db["agents"].create_index(["name"], unique=True)
+    db["sessions"].create(
+        {"token_hash": str,  # sha256 of the cookie's token: the token itself is never stored
+         "agent_id": int, "csrf": str, "created_ts": float, "seen_ts": float},
+        pk="token_hash",
+    )
+    db["reviews"].create(
+        {"kind": str,  # chat | phone
+         "item_id": str, "status": str,  # in_review | done ("new" = no row)
+         "topic": str, "example": str, "as_training": int, "note": str,
+         "reviewer": str, "updated_at": str},
+        pk=("kind", "item_id"),
+    )
+    db["reviews"].create_index(["as_training", "topic"])
+    db["audit_log"].create(
+        {"id": int, "ts": str, "agent": str, "action": str, "kind": str, "item_id": str, "detail": str},
+        pk="id",
+    )
+    db["audit_log"].create_index(["ts"])
+
+
+# Named migrations, applied once each, in this order. Never edit one that has shipped: add a new one.
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("001_conversations_and_turns", _m001_conversations),
+    ("002_calls_and_voicemails", _m002_calls_and_voicemails),
+    ("003_console", _m003_console),
+    ("004_pan_and_tickets", _m004_pan_and_tickets),
+    ("005_quality", _m005_quality),
+]
+
+
+def fetch_dict(conn: sqlite3.Connection, sql: str, args: list) -> dict | None:
+    """The first row of a query as a dict of column -> value, or None."""
+    cur = conn.execute(sql, args)
+    row = cur.fetchone()
+    return dict(zip([c[0] for c in cur.description], row)) if row else None
+
+
+def fetch_dicts(conn: sqlite3.Connection, sql: str, args: list) -> list[dict]:
+    """Every row of a query as a dict of column -> value."""
+    cur = conn.execute(sql, args)
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+class Store:
+    def __init__(self, path: Path | str | None = None):
+        self.path = Path(path) if path else db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False, isolation_level=None)
+        self.db = sqlite_utils.Database(conn)
+        self.db.enable_wal()
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        self.migrate()
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; returns the names applied now."""
+        if "migrations" not in self.db.table_names():
+            self.db["migrations"].create({"name": str, "applied_at": str}, pk="name")
+        done = {row["name"] for row in self.db["migrations"].rows}
+        applied = []
+        for name, step in MIGRATIONS:
+            if name in done:
+                continue
+            with self.db.conn:
+                step(self.db)
+                self.db["migrations"].insert({"name": name, "applied_at": now()})
+            applied.append(name)
+        return applied
+
+    def record_turn(
+        self,
+        conversation_id: str,
+        channel: str,
+        text: str,
+        topic: str | None,
+        confidence: float,
+        destination: str | None,
+        node: str | None,
+        action: str,
+        resolved: bool,
+        misses: int,
+        prefecture: str,
+    ) -> int:
+        """Write one turn and update its conversation, in one transaction."""
+        ts = now()
+        text = mask(text)
+        with self.db.conn:
+            conv = self.db.execute(
+                "select turns, status from conversations where id = ?", [conversation_id]
+            ).fetchone()
+            status = "unresolved" if action == "fallback" else (conv[1] if conv else "open")
+            self.db["conversations"].upsert(
+                {
+                    "id": conversation_id, "channel": channel, "prefecture": prefecture,
+                    "updated_at": ts, "turns": (conv[0] if conv else 0) + 1, "misses": misses,
+                    "last_topic": topic, "last_destination": destination, "status": status,
+                },
+                pk="id",
+            )
+            if not conv:
+                self.db["conversations"].update(conversation_id, {"started_at": ts})
+            turn = self.db["turns"].insert(
+                {
+                    "conversation_id": conversation_id, "ts": ts, "channel": channel, "text": text,
+                    "topic": topic, "confidence": round(float(confidence), 4), "destination": destination,
+                    "node": node, "action": action, "resolved": int(bool(resolved)),
+                }
+            )
+        return turn.last_pk
+
+    def turns(self, conversation_id: str) -> list[dict]:
+        return list(self.db["turns"].rows_where("conversation_id = ?", [conversation_id], order_by="id"))
+
+    def conversation(self, conversation_id: str) -> dict | None:
+        rows = list(self.db["conversations"].rows_where("id = ?", [conversation_id]))
+        return rows[0] if rows else None
+
+    def count_turns(self) -> int:
+        return self.db["turns"].count
+
+    def close(self) -> None:
+        self.db.conn.close()

@@ -1,0 +1,522 @@
+"""The agent console, served by `rasa run` under /console (registered in credentials.yml).
+
+Every page needs a session (else: redirect to the login page, or 401 for a POST); admin pages
+answer 403 to agents; every POST carries the session's CSRF token (else 403); unknown ids get a
+404 page and malformed forms a 400 page, never a 500. Pages are Jinja2 templates with autoescape,
+served with a Content-Security-Policy that allows no inline script or style.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import date
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.core.config import ROOT
+from bot.core.tree import TOPICS
+from bot.services.accounts import Accounts, Session, csrf_ok
+from bot.services.queue import CHANNEL_LABELS, STATUSES, Filters, NotFound, Queue
+from bot.store.database import Store
+from bot.web.chat import _security_headers
+
+logger = logging.getLogger(__name__)
+_INDICATORS_LOCK = threading.Lock()  # see indicators_data in ConsoleInput.blueprint
+
+PREFIX = "/console"
+COOKIE = "aiguillage_console"
+LOGIN_COOKIE = "aiguillage_console_login"  # double-submit CSRF token of the login form
+ITEM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_NOTE = 2000
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+REFERENCE_RE = re.compile(r"^(PAN|MSG)-\d{4}-\d{4}$")
+DESTINATIONS = {
+    "ants_3400": "ANTS (site et ligne d'assistance)", "ccc_0806": "Centre de contact citoyen (ANEF)",
+    "pan_rdv": "Point d'accueil numérique", "mailbox": "Boîte fonctionnelle d'un service",
+    "info": "Information (horaires, adresse)", "other": "Autre organisme", "human": "Un agent de la préfecture",
+}
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(ROOT / "web" / "templates" / "console")), autoescape=True)
+    env.globals.update(PREFIX=PREFIX, STATUSES=STATUSES, CHANNELS=CHANNEL_LABELS, DESTINATIONS=DESTINATIONS)
+    return env
+
+
+def _secure() -> bool:
+    return (os.environ.get("PUBLIC_BASE_URL") or "").startswith("https://")
+
+
+def _set_cookie(resp: HTTPResponse, name: str, value: str, max_age: int | None = None) -> None:
+    resp.cookies[name] = value
+    cookie = resp.cookies[name]
+    cookie["path"] = PREFIX
+    cookie["httponly"] = True
+    cookie["samesite"] = "Strict"
+    if _secure():
+        cookie["secure"] = True
+    if max_age is not None:
+        cookie["max-age"] = max_age
+
+
+class ConsoleInput(InputChannel):
+    """Pages: /console/connexion, /console/file, /console/element/<canal>/<id>, /console/rdv,
+    /console/messages, /console/courrier, /console/admin."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "console"
+
+    def url_prefix(self) -> str:
+        return PREFIX
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        from bot.services import runtime
+
+        store = runtime.store()  # applies pending migrations (003_console) at start
+        accounts = Accounts(store)
+        bp = Blueprint("aiguillage_console", __name__)
+
+        def topics() -> list[tuple[str, str]]:
+            tree = runtime.tree()
+            return [(t, (tree.topic_node(t).title if tree.topic_node(t) else t)) for t in TOPICS]
+
+        def page(template: str, status: int = 200, session: Session | None = None, **ctx) -> HTTPResponse:
+            tree = runtime.tree()
+            labels = {t: (tree.topic_node(t).title if tree.topic_node(t) else t) for t in TOPICS + ["human_handoff"]}
+            html = _env().get_template(template).render(session=session, topic_labels=labels, topics=topics(),
+                                                        prefecture=runtime.prefecture().get("prefecture.name"), **ctx)
+            resp = response.html(html, status=status)
+            resp.headers["Cache-Control"] = "no-store"
+            return _security_headers(resp)
+
+        def error(status: int, session: Session | None, title: str, message: str) -> HTTPResponse:
+            return page("error.html", status=status, session=session, title=title, message=message, code=status)
+
+        def current(request: Request) -> Session | None:
+            return accounts.session(request.cookies.get(COOKIE))
+
+        def guard(request: Request, admin: bool = False) -> tuple[Session | None, HTTPResponse | None]:
+            """The session, or the response to send instead (login redirect, 401, 403)."""
+            session = current(request)
+            if session is None:
+                if request.method == "GET":
+                    target = request.path if request.path.startswith(PREFIX + "/") else PREFIX + "/file"
+                    return None, response.redirect(f"{PREFIX}/connexion?{urlencode({'suite': target})}", status=303)
+                return None, error(401, None, "Session expirée", "Votre session a expiré ou vous n'êtes pas connecté. Reconnectez-vous.")
+            if request.method == "POST" and not csrf_ok(session.csrf, request.form.get("csrf") if request.form else None):
+                return session, error(403, session, "Formulaire refusé",
+                                      "Ce formulaire n'est plus valide (jeton de sécurité absent ou incorrect). Rechargez la page et recommencez.")
+            if admin and not session.is_admin:
+                return session, error(403, session, "Accès réservé", "Cette page est réservée aux administrateurs de la console.")
+            return session, None
+
+        @bp.route("/", methods=["GET"])
+        async def home(request: Request) -> HTTPResponse:
+            return response.redirect(f"{PREFIX}/file", status=303)
+
+        def login_page(request: Request, status: int = 200, message: str = "", name: str = "") -> HTTPResponse:
+            token = secrets.token_urlsafe(24)
+            suite = request.args.get("suite") or (request.form.get("suite") if request.method == "POST" and request.form else "") or ""
+            if not suite.startswith(PREFIX + "/") or "//" in suite or "\\" in suite:
+                suite = PREFIX + "/file"
+            resp = page("login.html", status=status, login_csrf=token, message=message, name=name, suite=suite)
+            _set_cookie(resp, LOGIN_COOKIE, token, max_age=3600)
+            return resp
+
+        @bp.route("/connexion", methods=["GET"])
+        async def login_form(request: Request) -> HTTPResponse:
+            if current(request):
+                return response.redirect(f"{PREFIX}/file", status=303)
+            return login_page(request)
+
+        @bp.route("/connexion", methods=["POST"])
+        async def login(request: Request) -> HTTPResponse:
+            form = request.form or {}
+            if not csrf_ok(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
+                return error(403, None, "Formulaire refusé",
+                             "Ce formulaire n'est plus valide (jeton de sécurité absent ou incorrect). Rechargez la page et recommencez.")
+            name = (form.get("identifiant") or "").strip()[:40]
+            agent = accounts.verify(name, (form.get("mot_de_passe") or "")[:1000])
+            if agent is None:
+                logger.warning("console: failed login for %r from %s", name, request.ip)
+                return login_page(request, status=401, name=name, message="Identifiant ou mot de passe incorrect.")
+            token = accounts.open_session(agent)
+            Queue(store, runtime.tree()).audit(agent["name"], "login")
+            suite = form.get("suite") or ""
+            if not suite.startswith(PREFIX + "/") or "//" in suite or "\\" in suite:
+                suite = PREFIX + "/file"
+            resp = response.redirect(suite, status=303)
+            _set_cookie(resp, COOKIE, token)
+            _set_cookie(resp, LOGIN_COOKIE, "", max_age=0)
+            return resp
+
+        @bp.route("/deconnexion", methods=["POST"])
+        async def logout(request: Request) -> HTTPResponse:
+            session, refused = guard(request)
+            if refused:
+                return refused
+            accounts.close_session(request.cookies.get(COOKIE))
+            Queue(store, runtime.tree()).audit(session.name, "logout")
+            resp = response.redirect(f"{PREFIX}/connexion", status=303)
+            _set_cookie(resp, COOKIE, "", max_age=0)
+            return resp
+
+        @bp.route("/file", methods=["GET"])
+        async def queue_page(request: Request) -> HTTPResponse:
+            session, refused = guard(request)
+            if refused:
+                return refused
+            f = Filters.from_args(request.args.get)
+            result = Queue(store, runtime.tree()).page(f)
+            base = {k: v for k, v in {"canal": f.channel, "theme": f.topic, "statut": f.status,
+                                      "du": f.date_from, "au": f.date_to}.items() if v}
+            def link(**changes) -> str:
+                args = {**base, **changes}
+                return f"{PREFIX}/file?" + urlencode({k: v for k, v in args.items() if v})
+            return page("queue.html", session=session, f=f, result=result, link=link)
+
+        def item_response(request: Request, session: Session, kind: str, item_id: str, status: int = 200,
+                          message: str = "") -> HTTPResponse:
+            try:
+                item = Queue(store, runtime.tree()).item(kind, item_id)
+            except NotFound:
+                return not_found(session)
+            return page("item.html", status=status, session=session, item=item, message=message)
+
+        def not_found(session: Session | None) -> HTTPResponse:
+            return error(404, session, "Page introuvable", "Cette page ou cet élément n'existe pas (ou plus).")
+
+        @bp.route("/element/<kind>/<item_id>", methods=["GET"])
+        async def item_page(request: Request, kind: str, item_id: str) -> HTTPResponse:
+            session, refused = guard(request)
+            if refused:
+                return refused
+            if kind not in CHANNEL_LABELS or not ITEM_ID_RE.match(item_id):
+                return not_found(session)
+            return item_response(request, session, kind, item_id, message=request.args.get("ok") and "Révision enregistrée." or "")
+
+        @bp.route("/element/<kind>/<item_id>", methods=["POST"])
+        async def item_label(request: Request, kind: str, item_id: str) -> HTTPResponse:
+            session, refused = guard(request)
+            if refused:
+                return refused
+            if kind not in CHANNEL_LABELS or not ITEM_ID_RE.match(item_id):
+                return not_found(session)
+            form = request.form
+            topic = form.get("theme") or ""
+            status = form.get("statut") or ""
+            note = (form.get("note") or "").strip()
+            example = (form.get("phrase") or "").strip()
+            if topic not in TOPICS + [""] or status not in ("in_review", "done") or len(note) > MAX_NOTE \
+                    or form.get("exemple") not in (None, "1"):
+                return error(400, session, "Formulaire invalide", "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.")
+            try:
+                Queue(store, runtime.tree()).label(kind, item_id, session.name, topic, status, note,
+                                                   form.get("exemple") == "1", example)
+            except NotFound:
+                return not_found(session)
+            except ValueError:
+                return error(400, session, "Formulaire invalide", "La phrase choisie ne fait pas partie de cette conversation.")
+            return response.redirect(f"{PREFIX}/element/{kind}/{item_id}?ok=1", status=303)
+
+        # ---- PAN appointments of the day, per site (mark no-shows) ----------------------------------
+
+        def pan_sites() -> list[dict]:
+            from bot.services import pan
+
+            return pan.sites(runtime.prefecture())
+
+        def rdv_page(request: Request, session: Session, day_s: str | None, site_s: str | None,
+                     message: str = "", status: int = 200) -> HTTPResponse:
+            from bot.services import pan
+
+            today = pan.paris_now().date()
+            try:
+                day = date.fromisoformat(day_s) if day_s and DATE_RE.match(day_s) else today
+            except ValueError:
+                day = today
+            all_sites = pan_sites()
+            ids = [s["id"] for s in all_sites]
+            chosen = [site_s] if site_s in ids else ids
+            groups = [(s, pan.bookings_for_day(store, s["id"], day)) for s in all_sites if s["id"] in chosen]
+            return page("rdv.html", status=status, session=session, day=day.isoformat(), today=today.isoformat(),
+                        site=site_s if site_s in ids else "", sites=all_sites, groups=groups,
+                        reasons=pan.reasons(runtime.prefecture()), message=message)
+
+        @bp.route("/rdv", methods=["GET"])
+        async def rdv_list(request: Request) -> HTTPResponse:
+            session, refused = guard(request)
+            if refused:
+                return refused
+            done = {"absent": "Rendez-vous marqué « absent ».", "present": "Absence annulée."}.get(request.args.get("ok") or "", "")
+            return rdv_page(request, session, request.args.get("jour"), request.args.get("site"), message=done)
+
+        @bp.route("/rdv/absence", methods=["POST"])
+        async def rdv_no_show(request: Request) -> HTTPResponse:
+            from bot.services import pan
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            form = request.form
+            reference = (form.get("reference") or "").strip().upper()
+            value = form.get("absent")
+            day_s, site_s = form.get("jour") or "", form.get("site") or ""
+            if not REFERENCE_RE.match(reference) or value not in ("1", "0") \
+                    or (day_s and not DATE_RE.match(day_s)) or (site_s and site_s not in [s["id"] for s in pan_sites()]):
+                return error(400, session, "Formulaire invalide", "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.")
+            booking = pan.mark_no_show(store, reference, value == "1")
+            if booking is None:
+                return not_found(session)
+            Queue(store, runtime.tree()).audit(session.name, "no_show" if value == "1" else "no_show_undo", "pan", reference,
+                                               detail={"site": booking["site"], "slot": booking["slot_start"]})
+            back = {"jour": day_s or booking["slot_start"][:10], "site": site_s, "ok": "absent" if value == "1" else "present"}
+            return response.redirect(f"{PREFIX}/rdv?" + urlencode({k: v for k, v in back.items() if v}), status=303)
+
+        # ---- service-mailbox tickets (mark answered) and e-mail delivery failures ------------------
+
+        @bp.route("/messages", methods=["GET"])
+        async def tickets_list(request: Request) -> HTTPResponse:
+            from bot.services import tickets
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            pref = runtime.prefecture()
+            boxes = pref.get("mailboxes") or {}
+            by_service = tickets.tickets_by_service(store)
+            groups = [(mid, (boxes.get(mid) or {}).get("service") or rows[0]["service"], rows)
+                      for mid, rows in sorted(by_service.items(), key=lambda kv: (not any(t["overdue"] for t in kv[1]), kv[0]))]
+            ok = request.args.get("ok") or ""
+            message = f"Message {ok} marqué comme répondu." if REFERENCE_RE.match(ok) else ""
+            return page("messages.html", session=session, groups=groups, failures=tickets.delivery_failures(store),
+                        today=tickets.paris_now().date().isoformat(), message=message)
+
+        @bp.route("/messages/repondu", methods=["POST"])
+        async def ticket_answered(request: Request) -> HTTPResponse:
+            from bot.services import tickets
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            reference = (request.form.get("reference") or "").strip().upper()
+            if not REFERENCE_RE.match(reference):
+                return error(400, session, "Formulaire invalide", "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.")
+            before = tickets.get_ticket(store, reference)
+            if before is None:
+                return not_found(session)
+            ticket = tickets.mark_answered(store, reference)
+            if before["status"] != "answered":
+                Queue(store, runtime.tree()).audit(session.name, "ticket_answered", "ticket", reference,
+                                                   detail={"mailbox": ticket["mailbox"],
+                                                           "working_days": ticket["answer_working_days"]})
+            return response.redirect(f"{PREFIX}/messages?" + urlencode({"ok": reference}), status=303)
+
+        # ---- quality indicators: page with charts, CSV of every table, the committee report ---------
+
+        def indicators_period(request: Request):
+            """(start, end, include_demo, form values) of the request, or raises PeriodError (French)."""
+            from bot.quality import report
+
+            start, end = report.console_period(request.args.get("from"), request.args.get("to"))
+            return start, end, request.args.get("demo") == "1"
+
+        async def indicators_data(start, end, include_demo: bool, with_charts: bool = True) -> dict:
+            """The indicators of a period, computed in a worker thread on its own SQLite connection: a year
+            of traffic takes seconds, during which the chat and the phone must keep answering."""
+            from bot.quality import report
+
+            pref = runtime.prefecture()
+
+            def compute() -> dict:
+                with _INDICATORS_LOCK:  # one at a time: matplotlib's rc settings are process-wide
+                    reader = Store(store.path)
+                    try:
+                        return report.collect(reader, pref, start, end, include_demo=include_demo,
+                                              with_charts=with_charts)
+                    finally:
+                        reader.close()
+
+            return await asyncio.get_running_loop().run_in_executor(None, compute)
+
+        @bp.route("/indicateurs", methods=["GET"])
+        async def indicators_page(request: Request) -> HTTPResponse:
+            from bot.quality import indicators, report
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            today = report.paris_today()
+            quick = report.quick_periods(today)
+            try:
+                start, end, demo = indicators_period(request)
+            except indicators.PeriodError as exc:
+                return page("indicators.html", status=400, session=session, error=str(exc), data=None,
+                            quick=quick, start_s=(request.args.get("from") or "")[:20],
+                            end_s=(request.args.get("to") or "")[:20], demo=request.args.get("demo") == "1")
+            data = await indicators_data(start, end, demo)
+            def link(path: str, **extra) -> str:
+                args = {"from": start.isoformat(), "to": end.isoformat(), **({"demo": "1"} if demo else {}), **extra}
+                return f"{PREFIX}/{path}?" + urlencode(args)
+            return page("indicators.html", session=session, error="", data=data, tables=report.tables(data),
+                        quick=quick, start_s=start.isoformat(), end_s=end.isoformat(), demo=demo, link=link)
+
+        def download_period(request: Request):
+            """(session, (start, end, include_demo), None) for a download of the indicators, or
+            (session, None, the response: login redirect or 400 with the French reason)."""
+            from bot.quality import indicators
+
+            session, refused = guard(request)
+            if refused:
+                return session, None, refused
+            try:
+                return session, indicators_period(request), None
+            except indicators.PeriodError as exc:
+                return session, None, error(400, session, "Période invalide", str(exc))
+
+        @bp.route("/indicateurs.csv", methods=["GET"])
+        async def indicators_csv(request: Request) -> HTTPResponse:
+            from bot.quality import report
+
+            session, period, refused = download_period(request)
+            if refused:
+                return refused
+            start, end, demo = period
+            wanted = request.args.get("table") or ""
+            data = await indicators_data(start, end, demo, with_charts=False)
+            table = next((t for t in report.tables(data) if t.id == wanted), None)
+            if table is None:
+                return error(404, session, "Tableau introuvable", "Ce tableau n'existe pas pour cette période.")
+            Queue(store, runtime.tree()).audit(session.name, "indicators_csv", "indicators", table.id,
+                                               detail={"from": start.isoformat(), "to": end.isoformat()})
+            name = f"indicateurs-{table.id}-{start.isoformat()}-{end.isoformat()}.csv"
+            resp = response.raw(table.csv().encode("utf-8"), content_type="text/csv; charset=utf-8",
+                                headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                         "Cache-Control": "no-store"})
+            return _security_headers(resp)
+
+        @bp.route("/indicateurs/rapport.html", methods=["GET"])
+        async def indicators_report(request: Request) -> HTTPResponse:
+            from bot.quality import report
+
+            session, period, refused = download_period(request)
+            if refused:
+                return refused
+            start, end, demo = period
+            html = report.render_html(await indicators_data(start, end, demo))
+            Queue(store, runtime.tree()).audit(session.name, "committee_report", "indicators", None,
+                                               detail={"from": start.isoformat(), "to": end.isoformat()})
+            name = report.report_name(runtime.prefecture().id, start, end) + ".html"
+            resp = response.html(html, headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                                "Cache-Control": "no-store"})
+            # A standalone file with its own inline CSS: nothing else may load or run if it is opened here.
+            resp.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                                       "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+            resp.headers["X-Content-Type-Options"] = "nosniff"
+            resp.headers["Referrer-Policy"] = "no-referrer"
+            return resp
+
+        # ---- paper letters registered by an agent (a ticket of origin "paper") ---------------------
+
+        def paper_page(session: Session, status: int = 200, error_msg: str = "", values: dict | None = None,
+                       done: dict | None = None) -> HTTPResponse:
+            from bot.services import tickets
+
+            pref = runtime.prefecture()
+            today = tickets.paris_now().date().isoformat()
+            boxes = [(mid, box["service"]) for mid, box in (pref.get("mailboxes") or {}).items()]
+            return page("paper.html", status=status, session=session, mailboxes=boxes, today=today,
+                        values=values or {"received": today}, error=error_msg, done=done,
+                        subject_max=pref.get("tickets.subject_max_chars"), body_max=pref.get("tickets.max_chars"))
+
+        @bp.route("/courrier", methods=["GET"])
+        async def paper_form(request: Request) -> HTTPResponse:
+            from bot.services import tickets
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            ok = request.args.get("ok") or ""
+            done = tickets.get_ticket(store, ok) if REFERENCE_RE.match(ok) else None
+            return paper_page(session, done=done if done and done["origin"] == "paper" else None)
+
+        @bp.route("/courrier", methods=["POST"])
+        async def paper_register(request: Request) -> HTTPResponse:
+            from bot.services import tickets
+            from bot.web.rdv import deliver
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            form = request.form
+            values = {k: (form.get(k) or "")[:limit] for k, limit in
+                      (("service", 64), ("received", 10), ("subject", 1000), ("body", 20000), ("email", 254))}
+            try:
+                received = date.fromisoformat(values["received"]) if DATE_RE.match(values["received"]) else None
+            except ValueError:
+                received = None
+            if received is None:
+                return paper_page(session, 400, "La date de réception n'est pas valide (exemple : 10/07/2026).", values)
+            try:
+                ticket = tickets.register_paper(store, runtime.prefecture(), values["service"], values["subject"],
+                                                values["body"], values["email"] or None, received)
+            except tickets.TicketError as exc:
+                return paper_page(session, 400, exc.message, values)
+            Queue(store, runtime.tree()).audit(session.name, "paper_letter", "ticket", ticket["reference"],
+                                               detail={"mailbox": ticket["mailbox"], "received": received.isoformat(),
+                                                       "due_date": ticket["due_date"]})
+            await deliver(store)  # the service's copy (and the acknowledgement when an e-mail was given)
+            return response.redirect(f"{PREFIX}/courrier?" + urlencode({"ok": ticket["reference"]}), status=303)
+
+        @bp.route("/admin", methods=["GET"])
+        async def admin_page(request: Request) -> HTTPResponse:
+            session, refused = guard(request, admin=True)
+            if refused:
+                return refused
+            q = Queue(store, runtime.tree())
+            training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
+            return page("admin.html", session=session, agents=accounts.list(), audit=q.audit_log(),
+                        training=training, result=None)
+
+        @bp.route("/admin/export", methods=["POST"])
+        async def admin_export(request: Request) -> HTTPResponse:
+            session, refused = guard(request, admin=True)
+            if refused:
+                return refused
+            from bot.nlu.review import export
+
+            q = Queue(store, runtime.tree())
+            try:
+                result = export(store)
+            except OSError as exc:
+                logger.exception("console: export failed")
+                return error(503, session, "Export impossible", f"Le fichier n'a pas pu être écrit ({exc.strerror}).")
+            q.audit(session.name, "export", detail=result)
+            training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
+            return page("admin.html", session=session, agents=accounts.list(), audit=q.audit_log(),
+                        training=training, result=result)
+
+        @bp.route("/<rest:path>", methods=["GET", "POST"])
+        async def unknown(request: Request, rest: str) -> HTTPResponse:
+            if request.method == "GET" and not rest.strip("/"):  # "/console/", the URL `make run` prints
+                return response.redirect(f"{PREFIX}/file", status=303)
+            session, refused = guard(request)
+            if refused:
+                return refused
+            return not_found(session)
+
+        return bp

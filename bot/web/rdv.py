@@ -1,0 +1,412 @@
+"""Pages under /rdv/ (registered in credentials.yml as bot.pan_channel.BookingInput).
+
+The chat links here instead of collecting contact details itself: the chat masks every message
+before Rasa, and a contact the user gives for a confirmation must live only in the booking or
+ticket row. Server-rendered DSFR forms (Jinja2 autoescape), a double-submit CSRF token (cookie
+SameSite=Strict + hidden field), the chat's Content-Security-Policy, an idempotency key in each
+form (a double click books once).
+
+  GET  /rdv/                      site and reason
+  GET  /rdv/creneaux?site=&motif= next free slots + contact
+  POST /rdv/reserver              book -> confirmation (reference, address, what to bring, cancel, .ics)
+  GET  /rdv/ics/<reference>?t=    the calendar file (t: the booking's secret token)
+  GET  /rdv/annuler, POST         cancel with the reference + the contact given
+  GET  /rdv/message?service=<id>  message to a service mailbox; POST -> acknowledgement
+
+The chat's in-page widget (web/static/chat.js) does the same through a small JSON API, with the
+same functions and validations (the helpers below serve both). Its POSTs must be declared JSON and
+come from this origin (bot.channels.refuse_cross_site); errors are 4xx `{"error": "<French>"}`.
+
+  GET  /rdv/api/sites                          sites, reasons and the texts of the chat's prompts
+  GET  /rdv/api/creneaux?site=&reason=&apres=  next free slots (a page; `next` = cursor of the next page)
+  POST /rdv/api/reserver  {site, reason, slot, email | mobile, idem}  -> confirmation (409 + slots if taken)
+  POST /rdv/api/annuler   {reference, contact}
+  GET  /rdv/api/message?service=               texts and limits of the message form
+  POST /rdv/api/message   {service, subject, body, email?, idem}      -> acknowledgement
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.core import texts
+from bot.core.config import format_days
+from bot.services import mailer, pan, tickets
+from bot.services.pan import BookingError
+from bot.services.tickets import TicketError
+from bot.web.chat import _security_headers, json_object, refuse_cross_site
+
+logger = logging.getLogger(__name__)
+CSRF_COOKIE = "rdv_csrf"
+SLOTS_PER_PAGE = 8
+# Longest value read from a form field or a JSON member (longer input is cut, then validated).
+LIMITS = {"site": 64, "reason": 64, "slot": 20, "email": 254, "mobile": 30, "idem": 64, "service": 64,
+          "subject": 1000, "body": 20000, "reference": 20, "contact": 254}
+
+
+def _deliver_now(path) -> dict:
+    """Send what waits in the outbox, on a connection of its own (runs in a worker thread)."""
+    from bot.store.database import Store
+
+    store = Store(path)
+    try:
+        return mailer.deliver_pending(store)
+    finally:
+        store.close()
+
+
+async def deliver(store) -> None:
+    try:
+        await asyncio.wait_for(asyncio.to_thread(_deliver_now, store.path), timeout=30)
+    except Exception:  # noqa: BLE001 - a delivery problem never costs the user the confirmation
+        logger.exception("outbox delivery failed")
+
+
+# ---- shared by the pages and the JSON API -------------------------------------------------------
+
+def clip(value, name: str) -> str:
+    return value[:LIMITS[name]] if isinstance(value, str) else ""
+
+
+def site_list(pref) -> list[dict]:
+    return [{"id": s["id"], "name": s["name"], "address": s["address"]["text"], "hours": format_days(s["days"])}
+            for s in pan.sites(pref)]
+
+
+def slot_list(pref, slots) -> list[dict]:
+    foreigners = texts.say("pan.foreigners_slot", pref)
+    return [{"key": s.key, "label": pan.say_when(s.start) + (f" ({foreigners})" if s.foreigners else "")}
+            for s in slots]
+
+
+def check_choice(pref, site_id: str, reason: str) -> dict:
+    """The site, once the site and the reason are known to exist (else BookingError)."""
+    spec = pan.site(pref, site_id)
+    if reason not in pan.reasons(pref):
+        raise BookingError("unknown_reason", pref)
+    return spec
+
+
+def slots_page(store, pref, site_id: str, reason: str, after: datetime | None = None) -> tuple[list, bool]:
+    """One page of free slots (strictly after `after` when given) and whether more follow."""
+    found = pan.free_slots(store, pref, site_id, reason=reason, limit=SLOTS_PER_PAGE + 1,
+                           after=after + timedelta(minutes=1) if after else None)
+    return found[:SLOTS_PER_PAGE], len(found) > SLOTS_PER_PAGE
+
+
+async def make_booking(store, pref, values: dict, channel: str) -> dict:
+    """Book from the submitted values (pan.book validates everything), then send the confirmation."""
+    booking = pan.book(store, pref, clip(values.get("site"), "site"), clip(values.get("slot"), "slot"),
+                       clip(values.get("reason"), "reason"), email=clip(values.get("email"), "email"),
+                       mobile=clip(values.get("mobile"), "mobile"), channel=channel,
+                       idempotency_key=clip(values.get("idem"), "idem") or None)
+    if booking["contact_kind"] == "email":
+        await deliver(store)
+    return booking
+
+
+def confirmation(pref, booking: dict) -> dict:
+    note = texts.say("pan.email_sent", pref) if booking["contact_kind"] == "email" else None
+    return dict(title=texts.say("pan.confirmed_title", pref), lines=pan.confirmation_lines(pref, booking),
+                email_note=note, ics_url=f"/rdv/ics/{booking['reference']}?t={booking['token']}",
+                ics_label=texts.say("pan.ics_link", pref))
+
+
+async def cancel_booking(store, pref, reference: str, contact: str) -> tuple[dict, str]:
+    """Cancel (pan.cancel validates); returns the booking and the French sentence that says so."""
+    booking = pan.cancel(store, pref, clip(reference, "reference"), clip(contact, "contact"))
+    await deliver(store)
+    when = pan.say_when(datetime.strptime(booking["slot_start"], pan.STAMP))
+    return booking, texts.say("pan.cancelled", pref, reference=booking["reference"], when=when)
+
+
+def message_form(pref, service_id: str) -> dict:
+    """The texts and limits of the message form of a service (TicketError when unknown)."""
+    box = tickets.mailbox(pref, service_id)
+    return dict(title=texts.say("tickets.page_title", pref, service=box["service"]),
+                intro=texts.say("tickets.intro", pref, service=box["service"]),
+                privacy=texts.say("tickets.privacy", pref), service_id=service_id, service=box["service"],
+                subject_max=pref.get("tickets.subject_max_chars"), body_max=pref.get("tickets.max_chars"))
+
+
+async def leave_message(store, pref, values: dict, channel: str) -> dict:
+    """Create the ticket from the submitted values (tickets.create_ticket validates), then send."""
+    ticket = tickets.create_ticket(store, pref, clip(values.get("service"), "service"),
+                                   clip(values.get("subject"), "subject"), clip(values.get("body"), "body"),
+                                   clip(values.get("email"), "email") or None, channel=channel,
+                                   idempotency_key=clip(values.get("idem"), "idem") or None)
+    await deliver(store)  # this ticket, and any earlier one still waiting (retry at each new ticket)
+    return ticket
+
+
+def acknowledgement(pref, ticket: dict) -> dict:
+    lines = tickets.ack_lines(pref, ticket)[:-1]  # the France Services line is a link on screen
+    if ticket["contact_email"]:
+        lines.append(texts.say("tickets.ack_email_sent", pref))
+    if mailer.SmtpSettings.from_env() is None:
+        lines.append(texts.say("tickets.pending", pref))
+    return dict(title=texts.say("tickets.ack_title", pref), lines=lines,
+                france_services_url=pref.get("france_services.url"),
+                france_services_link=texts.say("tickets.france_services_link", pref))
+
+
+def short_date(iso_day: str) -> str:
+    return datetime.strptime(iso_day, "%Y-%m-%d").strftime("%d/%m/%Y")
+
+
+class BookingInput(InputChannel):
+    @classmethod
+    def name(cls) -> str:
+        return "rdv"
+
+    def url_prefix(self) -> str:
+        return "/rdv"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        from bot.services import runtime
+
+        bp = Blueprint("aiguillage_rdv", __name__)
+
+        def page(request: Request, status: int = 200, **ctx) -> HTTPResponse:
+            pref = runtime.prefecture()
+            token = request.cookies.get(CSRF_COOKIE) or ""
+            if len(token) < 20:
+                token = secrets.token_urlsafe(24)
+            html = runtime._templates().get_template("rdv.html").render(
+                name=texts.render("{prefecture.name}", pref), csrf=token, **ctx)
+            resp = _security_headers(response.html(html, status=status))
+            resp.headers["Cache-Control"] = "no-store"
+            resp.cookies[CSRF_COOKIE] = token
+            resp.cookies[CSRF_COOKIE]["httponly"] = True
+            resp.cookies[CSRF_COOKIE]["samesite"] = "Strict"
+            resp.cookies[CSRF_COOKIE]["path"] = "/rdv"
+            return resp
+
+        def csrf_ok(request: Request) -> bool:
+            cookie, field = request.cookies.get(CSRF_COOKIE) or "", (request.form or {}).get("csrf") or ""
+            return bool(cookie) and hmac.compare_digest(cookie.encode(), field.encode())
+
+        def form(request: Request) -> dict:
+            return {k: (request.form or {}).get(k) for k in LIMITS if k != "reason"} | {
+                "reason": (request.form or {}).get("motif")}
+
+        def choose_ctx(pref, site_id: str | None = None, reason: str | None = None) -> dict:
+            return dict(
+                page="choose", title=texts.say("pan.page_title", pref), intro=texts.say("pan.intro", pref),
+                sites=site_list(pref), reasons=pan.reasons(pref), site=site_id, reason=reason)
+
+        def slots_ctx(pref, site_id: str, reason: str, slots=None, **extra) -> dict:
+            spec = pan.site(pref, site_id)
+            if slots is None:
+                slots, _ = slots_page(runtime.store(), pref, site_id, reason)
+            return dict(
+                page="slots", title=texts.say("pan.page_title", pref), slots=slot_list(pref, slots),
+                slots_intro=texts.say("pan.slots_intro", pref, site=spec["name"]),
+                no_slots=texts.say("pan.no_slots", pref, days=pref.get("pan.booking_days_ahead")),
+                contact_help=texts.say("pan.contact_help", pref), site=site_id, reason=reason,
+                idem=secrets.token_urlsafe(16), **extra)
+
+        @bp.route("/", methods=["GET"])
+        async def choose(request: Request) -> HTTPResponse:
+            return page(request, **choose_ctx(runtime.prefecture()))
+
+        @bp.route("/creneaux", methods=["GET"])
+        async def slots(request: Request) -> HTTPResponse:
+            pref = runtime.prefecture()
+            site_id, reason = request.args.get("site") or "", request.args.get("motif") or ""
+            try:
+                check_choice(pref, site_id, reason)
+            except BookingError as exc:
+                return page(request, 400, error=exc.message, **choose_ctx(pref, site_id, reason))
+            return page(request, **slots_ctx(pref, site_id, reason))
+
+        @bp.route("/reserver", methods=["POST"])
+        async def reserve(request: Request) -> HTTPResponse:
+            pref, store = runtime.prefecture(), runtime.store()
+            values = form(request)
+            site_id, reason = clip(values["site"], "site"), clip(values["reason"], "reason")
+            if not csrf_ok(request):
+                return page(request, 403, error=texts.say("pan.errors.csrf", pref), **choose_ctx(pref))
+            try:
+                booking = await make_booking(store, pref, values, "web")
+            except BookingError as exc:
+                if exc.code in ("unknown_site", "unknown_reason"):
+                    return page(request, 400, error=exc.message, **choose_ctx(pref))
+                status = 409 if exc.code == "slot_taken" else 400
+                return page(request, status, error=exc.message, **slots_ctx(
+                    pref, site_id, reason, slots=exc.next_slots or None, email=clip(values["email"], "email"),
+                    mobile=clip(values["mobile"], "mobile")))
+            return page(request, page="confirmed", **confirmation(pref, booking))
+
+        @bp.route("/ics/<reference>", methods=["GET"])
+        async def ics(request: Request, reference: str) -> HTTPResponse:
+            booking = pan.get_booking(runtime.store(), reference)
+            token = request.args.get("t") or ""
+            if not booking or not hmac.compare_digest(booking["token"].encode(), token.encode()):
+                return response.text("Rendez-vous introuvable.", status=404)
+            body = pan.ics(runtime.prefecture(), booking)
+            return response.raw(body.encode("utf-8"), content_type="text/calendar; charset=utf-8", headers={
+                "Content-Disposition": f'attachment; filename="{booking["reference"]}.ics"',
+                "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+
+        @bp.route("/annuler", methods=["GET", "POST"])
+        async def cancel(request: Request) -> HTTPResponse:
+            pref = runtime.prefecture()
+            ctx = dict(page="cancel", title=texts.say("pan.cancel_title", pref))
+            if request.method == "GET":
+                return page(request, **ctx)
+            if not csrf_ok(request):
+                return page(request, 403, error=texts.say("pan.errors.csrf", pref), **ctx)
+            values = form(request)
+            try:
+                _, message = await cancel_booking(runtime.store(), pref, values["reference"], values["contact"])
+            except BookingError as exc:
+                return page(request, 400, error=exc.message, reference=clip(values["reference"], "reference"), **ctx)
+            return page(request, page="cancelled", title=ctx["title"], message=message)
+
+        def message_ctx(pref, service_id: str, **extra) -> dict:
+            return dict(page="message", idem=secrets.token_urlsafe(16), **message_form(pref, service_id), **extra)
+
+        @bp.route("/message", methods=["GET", "POST"])
+        async def message(request: Request) -> HTTPResponse:
+            pref, store = runtime.prefecture(), runtime.store()
+            values = form(request)
+            service_id = (request.args.get("service") if request.method == "GET" else clip(values["service"], "service")) or ""
+            try:
+                tickets.mailbox(pref, service_id)
+            except TicketError as exc:
+                return page(request, 404, page="error", title=exc.message, error=None)
+            if request.method == "GET":
+                return page(request, **message_ctx(pref, service_id))
+            typed = dict(subject=clip(values["subject"], "subject"), body=clip(values["body"], "body"),
+                         email=clip(values["email"], "email"))
+            if not csrf_ok(request):
+                return page(request, 403, error=texts.say("tickets.errors.csrf", pref),
+                            **message_ctx(pref, service_id, **typed))
+            try:
+                ticket = await leave_message(store, pref, values, "web")
+            except TicketError as exc:
+                return page(request, 400, error=exc.message, **message_ctx(pref, service_id, **typed))
+            return page(request, page="ack", **acknowledgement(pref, ticket))
+
+        # ---- the JSON API of the chat's widget ---------------------------------------------------
+
+        def api(body: dict, status: int = 200) -> HTTPResponse:
+            resp = _security_headers(response.json(body, status=status))
+            resp.headers["Cache-Control"] = "no-store"
+            return resp
+
+        def api_error(status: int, message: str, **extra) -> HTTPResponse:
+            return api({"error": message, **extra}, status)
+
+        def api_values(request: Request) -> tuple[dict | None, HTTPResponse | None]:
+            refused = refuse_cross_site(request)
+            if refused:
+                return None, refused
+            try:
+                return json_object(request.body or b""), None
+            except ValueError as exc:
+                return None, api_error(400, str(exc))
+
+        @bp.route("/api/sites", methods=["GET"])
+        async def api_sites(request: Request) -> HTTPResponse:
+            pref = runtime.prefecture()
+            return api({
+                "title": texts.say("pan.page_title", pref), "intro": texts.say("pan.intro", pref),
+                "choose_site": texts.say("pan.chat.choose_site", pref),
+                "choose_reason": texts.say("pan.chat.choose_reason", pref),
+                "sites": site_list(pref),
+                "reasons": [{"id": k, "label": v} for k, v in pan.reasons(pref).items()],
+                "contact_help": texts.say("pan.contact_help", pref),
+                "cancel_title": texts.say("pan.cancel_title", pref),
+                "cancel_intro": texts.say("pan.chat.cancel_intro", pref),
+                "errors": {code: texts.say(f"pan.errors.{code}", pref)
+                           for code in ("contact_missing", "bad_email", "bad_mobile")},
+            })
+
+        @bp.route("/api/creneaux", methods=["GET"])
+        async def api_slots(request: Request) -> HTTPResponse:
+            pref = runtime.prefecture()
+            site_id, reason = request.args.get("site") or "", request.args.get("reason") or ""
+            after = None
+            try:
+                spec = check_choice(pref, site_id, reason)
+                if request.args.get("apres"):
+                    try:
+                        after = datetime.strptime(request.args.get("apres"), pan.STAMP)
+                    except ValueError:
+                        raise BookingError("bad_slot", pref) from None
+            except BookingError as exc:
+                return api_error(400, exc.message)
+            found, more = slots_page(runtime.store(), pref, site_id, reason, after)
+            return api({
+                "site": site_id, "reason": reason,
+                "intro": texts.say("pan.slots_intro", pref, site=spec["name"]),
+                "slots": slot_list(pref, found), "next": found[-1].key if more else None,
+                "no_slots": None if found else texts.say("pan.no_slots", pref, days=pref.get("pan.booking_days_ahead")),
+            })
+
+        @bp.route("/api/reserver", methods=["POST"])
+        async def api_reserve(request: Request) -> HTTPResponse:
+            pref = runtime.prefecture()
+            values, refused = api_values(request)
+            if refused:
+                return refused
+            try:
+                booking = await make_booking(runtime.store(), pref, values, "chat")
+            except BookingError as exc:
+                if exc.code == "slot_taken":
+                    return api_error(409, exc.message, code=exc.code, slots=slot_list(pref, exc.next_slots))
+                return api_error(400, exc.message, code=exc.code)
+            return api({"reference": booking["reference"], "created": booking["created"],
+                        **confirmation(pref, booking)})
+
+        @bp.route("/api/annuler", methods=["POST"])
+        async def api_cancel(request: Request) -> HTTPResponse:
+            pref = runtime.prefecture()
+            values, refused = api_values(request)
+            if refused:
+                return refused
+            try:
+                booking, message = await cancel_booking(runtime.store(), pref, values.get("reference"),
+                                                        values.get("contact"))
+            except BookingError as exc:
+                return api_error(400, exc.message, code=exc.code)
+            return api({"reference": booking["reference"], "message": message})
+
+        @bp.route("/api/message", methods=["GET"])
+        async def api_message_form(request: Request) -> HTTPResponse:
+            pref = runtime.prefecture()
+            try:
+                ctx = message_form(pref, request.args.get("service") or "")
+            except TicketError as exc:
+                return api_error(404, exc.message)
+            return api(ctx | {"errors": {code: texts.say(f"tickets.errors.{code}", pref)
+                                         for code in ("subject_missing", "body_missing", "bad_email")}})
+
+        @bp.route("/api/message", methods=["POST"])
+        async def api_message(request: Request) -> HTTPResponse:
+            pref = runtime.prefecture()
+            values, refused = api_values(request)
+            if refused:
+                return refused
+            try:
+                ticket = await leave_message(runtime.store(), pref, values, "chat")
+            except TicketError as exc:
+                return api_error(404 if exc.code == "unknown_service" else 400, exc.message, code=exc.code)
+            due = short_date(ticket["due_date"])
+            return api({"reference": ticket["reference"], "service": ticket["service"], "due_date": due,
+                        "created": ticket["created"], "due_line": texts.say("tickets.due_short", pref, due=due),
+                        **acknowledgement(pref, ticket)})
+
+        return bp

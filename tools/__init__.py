@@ -1,0 +1,1 @@
+"""Developer tools the product never imports: demo data (`python -m tools.demo_data`)."""
