@@ -60,7 +60,7 @@ $(MODEL_STAMP): $(VENV_STAMP) $(TRAINING_FILES)
 
 setup: $(VENV_STAMP) $(WEB_STAMP) $(MODEL_STAMP)  ## install what is missing and train if the data changed
 
-train: $(MODEL_STAMP)  ## (re)train the model when data/, domain.yml or config.yml changed
+train: $(MODEL_STAMP)  ## (re)train the model when data/, domain.yml, config.yml or bot/nlu/components.py changed
 
 run: setup  ## start chat (and actions) on http://localhost:$(PORT)/chat/ for $(PREFECTURE)
 	@$(PY) -m bot check

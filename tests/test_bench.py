@@ -33,7 +33,7 @@ def test_quick_bench_writes_well_formed_report(tmp_path, python):
         chat = ours["chat"][users]
         for key in ("p50_ms", "p95_ms", "p99_ms", "turns_per_s", "n"):
             assert _positive(chat[key]), (users, key, chat)
-        assert chat["errors"] >= 0
+        assert chat["errors"] == 0, (users, chat)  # an error under load is a bug (bench/suite.py)
     for callers in ("1", "16"):
         for kind in ("keypad", "speech"):
             for key in ("p50_ms", "p95_ms", "p99_ms", "n"):

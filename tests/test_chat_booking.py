@@ -444,7 +444,7 @@ def test_register_a_paper_letter_from_the_console(server, smtp, paper_accounts):
     today = datetime.now().astimezone().date()  # the server runs on the same machine (Paris dates may differ at night)
     assert '<option value="armes">bureau des polices administratives (armes)</option>' in r.text
     assert 'type="date" id="received" name="received"' in r.text
-    form = {"service": "armes", "received": "2026-07-10", "subject": "Courrier papier zibeline",
+    form = {"service": "armes", "received": "2020-07-10", "subject": "Courrier papier zibeline",
             "body": "Lettre manuscrite de M. X au sujet de son arme.", "email": ""}
     assert c.post("/courrier", form).status_code == 403  # no CSRF token
     assert count(server, "select count(*) as n from tickets where subject = 'Courrier papier zibeline'") == 0
@@ -452,25 +452,25 @@ def test_register_a_paper_letter_from_the_console(server, smtp, paper_accounts):
     assert r.status_code == 303
     reference = r.headers["Location"].split("ok=")[1]
     assert MESSAGE_REFERENCE.fullmatch(reference)
-    # received on Friday 10 July 2026: 10 working days, Tuesday 14 July (fête nationale) not counted
+    # received on Friday 10 July 2020: 10 working days, Tuesday 14 July (fête nationale) not counted
     assert db_rows(server.db, "select mailbox, origin, channel, subject, due_date from tickets where reference = ?",
                    [reference]) == [{"mailbox": "armes", "origin": "paper", "channel": "courrier",
-                                     "subject": "Courrier papier zibeline", "due_date": "2026-07-27"}]
+                                     "subject": "Courrier papier zibeline", "due_date": "2020-07-27"}]
     to_service = next(m for m in smtp.to("pref-armes@cantal.gouv.fr") if reference in m["Subject"])
-    assert ("Message reçu par l'assistant de la préfecture du Cantal le 10/07/2026 09:00, à traiter avant le"
-            " lundi 27 juillet 2026.") in to_service.get_content()
+    assert ("Message reçu par l'assistant de la préfecture du Cantal le 10/07/2020 09:00, à traiter avant le"
+            " lundi 27 juillet 2020.") in to_service.get_content()
     page = c.get(f"/courrier?ok={reference}").text
     assert f"Courrier enregistré : {reference}" in page
-    assert 'À traiter au plus tard le <span id="due">27/07/2026</span>.' in page
+    assert 'À traiter au plus tard le <span id="due">27/07/2020</span>.' in page
     audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [reference])
     assert audit == [{"agent": "paper-agent", "action": "paper_letter", "kind": "ticket",
-                      "detail": '{"mailbox": "armes", "received": "2026-07-10", "due_date": "2026-07-27"}'}]
+                      "detail": '{"mailbox": "armes", "received": "2020-07-10", "due_date": "2020-07-27"}'}]
 
     future = (today + timedelta(days=2)).isoformat()
     r = c.post("/courrier", form | {"csrf": c.csrf, "received": future, "subject": "Courrier du futur"})
     assert r.status_code == 400
     assert "La date de réception ne peut pas être dans le futur." in r.text
-    r = c.post("/courrier", form | {"csrf": c.csrf, "received": "10/07/2026", "subject": "Courrier mal daté"})
+    r = c.post("/courrier", form | {"csrf": c.csrf, "received": "10/07/2020", "subject": "Courrier mal daté"})
     assert r.status_code == 400 and "La date de réception n&#39;est pas valide" in r.text
     r = c.post("/courrier", form | {"csrf": c.csrf, "service": "nulle-part", "subject": "Courrier perdu"})
     assert r.status_code == 400 and "Ce service n&#39;existe pas" in r.text

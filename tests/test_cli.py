@@ -125,16 +125,35 @@ def test_a_paper_letter_becomes_a_ticket_due_in_ten_working_days(python, tmp_pat
     env_db = dict(os.environ, AIGUILLAGE_DB=str(tmp_path / "paper.db"))
     letter = "Madame, Monsieur, je n'ai pas reçu de réponse à ma demande d'autorisation de détention.\n"
     out = subprocess.run([python, "-m", "bot", "tickets", "paper", "--service", "armes", "--subject",
-                          "Autorisation de détention", "--received", "2026-07-10"], cwd=ROOT, input=letter,
+                          "Autorisation de détention", "--received", "2020-07-10"], cwd=ROOT, input=letter,
                          capture_output=True, text=True, timeout=120, env=env_db)
     assert out.returncode == 0, out.stderr
     ticket = json.loads(out.stdout)
-    # Friday 10 July 2026 + 10 working days, 14 July being a public holiday
+    # Friday 10 July 2020 + 10 working days, 14 July being a public holiday
     assert (ticket["service"], ticket["origin"], ticket["due_date"]) == (
-        "bureau des polices administratives (armes)", "paper", "2026-07-27")
+        "bureau des polices administratives (armes)", "paper", "2020-07-27")
     assert ticket["reference"].startswith("MSG-")
     bad = subprocess.run([python, "-m", "bot", "tickets", "paper", "--service", "armes", "--subject", "x",
-                          "--received", "10/07/2026"], cwd=ROOT, input="x", capture_output=True, text=True,
+                          "--received", "10/07/2020"], cwd=ROOT, input="x", capture_output=True, text=True,
                          timeout=120, env=env_db)
     assert bad.returncode == 2
-    assert bad.stderr.strip() == "Date de réception invalide : '10/07/2026' (attendu : AAAA-MM-JJ)."
+    assert bad.stderr.strip() == "Date de réception invalide : '10/07/2020' (attendu : AAAA-MM-JJ)."
+
+
+def test_a_bad_smtp_port_is_a_message_naming_the_variable(python, tmp_path):
+    env = dict(os.environ, AIGUILLAGE_DB=str(tmp_path / "s.db"), SMTP_HOST="127.0.0.1", SMTP_PORT="vingt-cinq")
+    out = subprocess.run([python, "-m", "bot", "tickets", "retry"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr == "configuration error: SMTP_PORT: expected a port number (1-65535), got 'vingt-cinq'\n"
+
+
+def test_settings_are_typed_and_hide_the_password():
+    from bot import settings
+
+    smtp = settings.smtp({"SMTP_HOST": " mail.example ", "SMTP_STARTTLS": "1", "SMTP_PASSWORD": "s3cret"})
+    assert (smtp.host, smtp.port, smtp.starttls, smtp.sender) == ("mail.example", 587, True, "aiguillage@localhost")
+    assert "s3cret" not in repr(smtp)
+    assert settings.smtp({}) is None
+    with pytest.raises(settings.SettingsError, match="^SMTP_STARTTLS: expected 0 or 1, got 'oui'$"):
+        settings.smtp({"SMTP_HOST": "h", "SMTP_STARTTLS": "oui"})

@@ -9,6 +9,7 @@ import uuid
 import pytest
 import requests
 from conftest import ROOT, db_rows
+from markupsafe import escape
 
 ADMIN, AGENT = ("cons-admin", "admin-pass-123"), ("cons-agent", "agent-pass-123")
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
@@ -210,7 +211,7 @@ def test_owasp_payloads_are_shown_as_text(server, accounts):
         page = c.get(f"/element/chat/{sender}").text
         for html in (page, queue):
             assert payload not in html
-        assert "&lt;" in page or "javascript:" in page
+        assert str(escape(payload)) in page  # shown as text: the autoescaped payload, whole
     assert "&lt;script&gt;alert(&#39;xss1&#39;)&lt;/script&gt;" in queue
     assert "&lt;img src=x onerror=alert(&#39;xss2&#39;)&gt;" in c.get(f"/element/chat/{senders[1]}").text
 
@@ -346,11 +347,14 @@ def test_day_bookings_per_site_and_mark_a_no_show(server, accounts):
         store.close()
     ref = booking["reference"]
     c = login(server, AGENT)
+    before = pan.paris_now().date()
     today = c.get("/rdv")
+    after = pan.paris_now().date()  # the server read its own clock in between (midnight may pass)
     assert today.status_code == 200
     assert "script-src 'self'" in today.headers["Content-Security-Policy"]
     assert '<a class="fr-nav__link" href="/console/rdv" aria-current="page">Rendez-vous PAN</a>' in today.text
-    assert f'value="{pan.paris_now().date().isoformat()}"' in today.text and "(aujourd'hui)</p>" in today.text
+    assert any(f'value="{d.isoformat()}"' in today.text for d in {before, after})
+    assert "(aujourd'hui)</p>" in today.text
     assert ref not in today.text
     r = c.get("/rdv?jour=2030-01-10&site=mauriac")
     assert r.status_code == 200
@@ -418,7 +422,7 @@ def test_tickets_per_service_overdue_first_mark_answered_and_failures(server, ac
     assert "<td>12/01/2026 <p class=\"fr-badge fr-badge--sm fr-badge--error\">En retard</p></td>" in r.text
     assert "Renouvellement &lt;b&gt;carte&lt;/b&gt;" in r.text
     failures = r.text[r.text.index('id="echecs"'):]
-    assert "<td>SMTPConnectError: (421, test)</td>" in failures or "SMTPConnectError: (421, test)" in failures
+    assert '<td class="console-excerpt">SMTPConnectError: (421, test)</td>' in failures
     assert late["reference"] in failures and "<td>échec</td>" in failures
     form = {"reference": fresh["reference"]}
     assert c.post("/messages/repondu", form).status_code == 403

@@ -3,7 +3,7 @@ real local SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -287,7 +287,7 @@ def test_purge_erases_personal_data_after_the_retention(store):
     t = tickets.create_ticket(store, CANTAL, "armes", "Objet", "Texte perso", "p@exemple.fr", now=FRIDAY)
     b = pan.book(store, CANTAL, "aurillac", "2026-07-15T09:00", "autre", email="p@exemple.fr", now=MONDAY)
     assert tickets.purge(store, CANTAL, datetime(2026, 7, 20, tzinfo=pan.PARIS)) == {"tickets": 0, "bookings": 0, "outbox": 0}
-    later = datetime.now(pan.PARIS).replace(year=datetime.now().year + 2)
+    later = datetime.now(pan.PARIS) + timedelta(days=2 * 366)  # never .replace(year=…): 29 February
     counts = tickets.purge(store, CANTAL, later)
     assert counts == {"tickets": 1, "bookings": 1, "outbox": 3}
     row = tickets.get_ticket(store, t["reference"])

@@ -59,3 +59,20 @@ def test_event_type_cache_keeps_rasa_answers_and_errors():
     assert Event.resolve_by_type("topic") is None
     with pytest.raises(ValueError, match="Unknown event name 'no_such_event'"):
         Event.resolve_by_type("no_such_event")
+
+
+def test_the_rasa_patches_apply_only_to_the_version_they_were_written_for():
+    import rasa
+    from rasa.core.actions.action import RemoteAction
+
+    from bot.nlu import patches
+
+    assert rasa.__version__ == patches.RASA_VERSION == "3.6.21"
+    assert patches.version_problem("3.6.21") is None
+    assert patches.version_problem("3.7.0") == (
+        "bot/nlu/patches.py was written for Rasa 3.6.21, but Rasa 3.7.0 is installed: the patches are not "
+        "applied (the bot works, slower under load). Check that RemoteAction._validate_action_result and the "
+        "event type lookup are unchanged in this version, then set RASA_VERSION; or install the version of "
+        "requirements/lock.txt.")
+    patches.apply()
+    assert RemoteAction._validate_action_result.__module__ == "bot.nlu.patches"

@@ -11,6 +11,7 @@ from conftest import ROOT
 from html_tables import read
 from report_rows import END, START, fill
 
+from bot import settings
 from bot.core import config as config_mod
 from bot.quality import charts, report
 from bot.store.database import Store
@@ -130,7 +131,7 @@ def test_empty_period_says_no_data_everywhere(store, cantal, tmp_path):
     assert "<svg" not in html
 
 
-@pytest.mark.skipif(not Path(report.CHROMIUM).exists(), reason="Chromium is not installed (make test installs it)")
+@pytest.mark.skipif(not Path(settings.chromium()).exists(), reason="Chromium is not installed (make test installs it)")
 def test_pdf_is_printed_and_its_pages_render_non_empty(store, cantal, tmp_path):
     import pypdfium2 as pdfium
 
@@ -155,7 +156,7 @@ def test_pdf_is_printed_and_its_pages_render_non_empty(store, cantal, tmp_path):
 
 
 def test_without_chromium_the_report_is_html_only_and_says_so(store, cantal, tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setenv("AIGUILLAGE_CHROMIUM", str(tmp_path / "no-chromium"))
     result = report.build(store, cantal, START, END, tmp_path, pdf=True)
     assert result["html"].exists() and result["pdf"] is None
     assert result["pdf_note"] == (f"pas de PDF : Chromium est absent de cette machine ({tmp_path / 'no-chromium'}) ;"

@@ -6,7 +6,7 @@ fresh clone; each shared dev set is checked as well when it is beside the checko
 import yaml
 from conftest import ROOT
 
-from bot.core.router import norm
+from bot.core.text import norm
 from bot.core.tree import TOPICS
 from bot.nlu import eval_sets
 

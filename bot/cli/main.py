@@ -25,6 +25,7 @@ from bot.core import config as config_mod
 from bot.core import tree as tree_mod
 from bot.core.config import ConfigError
 from bot.core.tree import TreeError
+from bot.settings import SettingsError
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, TreeError) as exc:
+    except (ConfigError, TreeError, SettingsError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 1
     except FileNotFoundError as exc:

@@ -7,7 +7,6 @@ the problem (ConfigError).
 from __future__ import annotations
 
 import copy
-import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,18 +16,16 @@ from typing import Any
 import phonenumbers
 import yaml
 
+from bot import settings
+from bot.core.clock import DAY_NAMES, DAYS
+from bot.core.text import EMAIL
+
 ROOT = Path(__file__).resolve().parents[2]
 PREFECTURES_DIR = ROOT / "prefectures"
 NATIONAL_FILE = "_national.yml"
 DEFAULT_PREFECTURE = "cantal"
 
-DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DAY_NAMES = {
-    "mon": "lundi", "tue": "mardi", "wed": "mercredi", "thu": "jeudi",
-    "fri": "vendredi", "sat": "samedi", "sun": "dimanche",
-}
 _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _SHORT_NUMBER = re.compile(r"^3\d \d\d$")
 
 # Keys every merged configuration must have (dotted paths).
@@ -223,7 +220,7 @@ def validate(data: dict, file: str) -> None:
         _check_phone(file, key, phone)
     _check_days(file, "prefecture.phone_hours.days", get_path(data, "prefecture.phone_hours.days"))
     for mid, box in data["mailboxes"].items():
-        if not isinstance(box, dict) or not _EMAIL.match(str(box.get("email", ""))):
+        if not isinstance(box, dict) or not EMAIL.match(str(box.get("email", ""))):
             raise ConfigError(file, f"mailboxes.{mid}.email", "not a valid e-mail address")
         if not box.get("service"):
             raise ConfigError(file, f"mailboxes.{mid}.service", "missing service name")
@@ -290,7 +287,7 @@ def available() -> list[str]:
 def load_prefecture(pref_id: str | None = None, directory: Path | None = None) -> Prefecture:
     """Load, merge and validate one préfecture. Raises ConfigError."""
     directory = directory or PREFECTURES_DIR
-    pref_id = pref_id or os.environ.get("PREFECTURE") or DEFAULT_PREFECTURE
+    pref_id = pref_id or settings.prefecture() or DEFAULT_PREFECTURE
     if not re.match(r"^[a-z0-9-]+$", pref_id):
         raise ConfigError("PREFECTURE", "PREFECTURE", f"'{pref_id}' is not a préfecture id")
     path = directory / f"{pref_id}.yml"
@@ -310,4 +307,4 @@ def load_prefecture(pref_id: str | None = None, directory: Path | None = None) -
 @lru_cache(maxsize=8)
 def current(pref_id: str | None = None) -> Prefecture:
     """The préfecture of this deployment (cached)."""
-    return load_prefecture(pref_id or os.environ.get("PREFECTURE") or DEFAULT_PREFECTURE)
+    return load_prefecture(pref_id or settings.prefecture() or DEFAULT_PREFECTURE)

@@ -9,23 +9,15 @@ Ladder: NLU intent above the confidence threshold -> answer; else typo-tolerant 
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from dataclasses import asdict, dataclass, field
 
 from rapidfuzz import fuzz
 
 from bot.core.config import Prefecture
+from bot.core.text import norm
 from bot.core.tree import CONVERSATION_INTENTS, TOPICS, Node, Tree, render
 
 NAVIGATE_INTENT = "navigate"
-
-
-def norm(text: str) -> str:
-    """Lowercase, strip French accents and punctuation (for fuzzy matching)."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return re.sub(r"[^a-z0-9]+", " ", text).strip()
 
 
 def button_payload(node_id: str) -> str:

@@ -1,5 +1,5 @@
-"""Texts of the booking and message pages, e-mails and phone offer: the `pan` and `tickets`
-sections of bot/tree.yml, rendered with the préfecture's {placeholders} plus local ones."""
+"""Texts of the booking and message pages, e-mails and phone offer, and the destinations' names:
+the `pan`, `tickets` and `destinations` sections of bot/tree.yml, rendered with the préfecture's {placeholders} plus local ones."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -9,7 +9,7 @@ import yaml
 from bot.core.config import Prefecture, get_path
 from bot.core.tree import TREE_FILE, TreeError, render
 
-SECTIONS = ("pan", "tickets")
+SECTIONS = ("pan", "tickets", "destinations")
 
 
 @lru_cache(maxsize=1)
@@ -27,6 +27,11 @@ def raw(dotted: str) -> object:
         return get_path(sections()[section], rest)
     except KeyError:
         raise TreeError("bot/tree.yml", dotted, "missing text") from None
+
+
+def destination_labels() -> dict[str, str]:
+    """{destination: its French name}, from the `destinations` section of bot/tree.yml."""
+    return dict(sections()["destinations"])
 
 
 def say(dotted: str, pref: Prefecture, **extra) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from rapidfuzz import fuzz, process
 
 from bot.core.config import ROOT
-from bot.core.router import norm
+from bot.core.text import norm
 
 HELDOUT = ROOT / "eval" / "heldout.jsonl"
 SHARED_DIR = ROOT.parent / "shared" / "eval"

@@ -10,7 +10,8 @@ from collections import Counter
 from bot.core import config as config_mod
 from bot.core import tree as tree_mod
 from bot.core.masking import prepare
-from bot.core.router import Router, norm
+from bot.core.router import Router
+from bot.core.text import norm
 
 
 def router(prefecture: str | None) -> Router:

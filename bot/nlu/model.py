@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from pathlib import Path
 
+from bot import settings
 from bot.core.config import ROOT
 
 MODEL_DIR = ROOT / "models"
@@ -13,7 +13,7 @@ MODEL_NAME = "aiguillage.tar.gz"
 
 
 def model_path() -> Path:
-    return Path(os.environ.get("AIGUILLAGE_MODEL") or MODEL_DIR / MODEL_NAME)
+    return settings.model() or MODEL_DIR / MODEL_NAME
 
 
 class NLU:

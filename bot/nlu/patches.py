@@ -11,14 +11,34 @@ The second patch keeps the event class found for each event type name (see _cach
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+logger = logging.getLogger(__name__)
+
+RASA_VERSION = "3.6.21"  # the version whose internals these patches were written and measured against
 _APPLIED = False
+
+
+def version_problem(installed: str) -> str | None:
+    """Why the patches must not be applied to this Rasa, or None when they fit."""
+    if installed == RASA_VERSION:
+        return None
+    return (f"bot/nlu/patches.py was written for Rasa {RASA_VERSION}, but Rasa {installed} is installed: "
+            "the patches are not applied (the bot works, slower under load). Check that "
+            "RemoteAction._validate_action_result and the event type lookup are unchanged in this "
+            "version, then set RASA_VERSION; or install the version of requirements/lock.txt.")
 
 
 def apply() -> None:
     global _APPLIED
     if _APPLIED:
+        return
+    import rasa
+
+    problem = version_problem(rasa.__version__)
+    if problem:
+        logger.error(problem)
         return
     import jsonschema
     from rasa.core.actions import action as rasa_action

@@ -2,7 +2,7 @@
 
 The export writes, in Rasa's NLU format, one block per intent, every sentence an agent marked as
 a training example, minus those already in another data/*.yml (after accent/case folding,
-bot.core.router.norm), duplicates, and near copies of an eval question (eval/heldout.jsonl, and the
+bot.core.text.norm), duplicates, and near copies of an eval question (eval/heldout.jsonl, and the
 shared dev sets when present: they measure, they must never be trained on; same check as
 tests/test_training_data.py).
 
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import yaml
 
+from bot import settings
 from bot.core.config import ROOT
-from bot.core.router import norm
+from bot.core.text import norm
 from bot.core.tree import TOPICS
 from bot.nlu import eval_sets
 from bot.nlu.eval_sets import EvalSet
@@ -32,7 +33,7 @@ REVIEW_FILE = "nlu_review.yml"
 
 
 def default_out() -> Path:
-    return Path(os.environ.get("AIGUILLAGE_REVIEW_OUT") or ROOT / "data" / REVIEW_FILE)
+    return settings.review_out() or ROOT / "data" / REVIEW_FILE
 
 
 def existing_examples(data_dir: Path, skip: Path | None = None) -> set[str]:

@@ -33,7 +33,8 @@ import json
 import math
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+
+from bot.core.clock import PARIS, WEEKDAYS
 
 NO_DATA = "pas encore de données"
 CALLS_REACHED_TARGET = 0.90   # Qual-e-pref: taux d'appels aboutis > 90 %
@@ -41,8 +42,6 @@ TICKETS_ON_TIME_TARGET = 0.80  # Qual-e-pref: courriels traités dans les 5 jour
 SATISFACTION_TARGET = 0.75     # Qual-e-pref: satisfaction 75 %
 PAN_WITHIN_TARGET = 0.80       # Qual-e-pref: rendez-vous dans les 10 jours > 80 % (days: commitments.pan_appointment_days)
 HANDOFF_DESTINATION = "human"
-PARIS = ZoneInfo("Europe/Paris")
-WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
 HOURS = [f"{h} h" for h in range(24)]
 ROOT_LABEL = "Menu principal"
 # Sections of the report, in order, with their French titles.

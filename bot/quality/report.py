@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import subprocess
 import tempfile
@@ -26,22 +25,22 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader
 
+from bot import settings
+from bot.core import texts
+from bot.core.clock import PARIS, paris_today
 from bot.core.config import ROOT
 from bot.core.masking import clean, mask
-from bot.core.router import norm
+from bot.core.text import norm
 from bot.quality import charts, indicators
 
 TEMPLATES = ROOT / "web" / "templates" / "report"
-CHROMIUM = os.environ.get("AIGUILLAGE_CHROMIUM") or "/usr/bin/chromium"
 PDF_TIMEOUT_S = 180
 TOP_QUESTIONS = 20
 DEFAULT_DAYS = 30  # the console's default period: the last 30 days
 MAX_DAYS = 3653
-PARIS = ZoneInfo("Europe/Paris")
 STEPS = ("indicateurs", "période précédente", "questions et thèmes", "graphiques", "HTML", "PDF")
 NONE_YET = indicators.NO_DATA  # "pas encore de données"
 DASH = "—"
@@ -49,11 +48,7 @@ DASH = "—"
 # French names of the channels (the minutes' "Thématique" column) and of the breakdown keys.
 CHANNELS = {"chat": "Accueil écrit (chat)", "téléphone": "Accueil téléphonique", "courriel": "Courriels",
             "PAN": "Accueil au PAN", "tous": "Tous canaux"}
-DESTINATIONS = {
-    "ants_3400": "ANTS (site et ligne d'assistance)", "ccc_0806": "Centre de contact citoyen (ANEF)",
-    "pan_rdv": "Point d'accueil numérique", "mailbox": "Boîte fonctionnelle d'un service",
-    "info": "Information (horaires, adresse)", "other": "Autre organisme", "human": "Un agent de la préfecture",
-}
+DESTINATIONS = texts.destination_labels()  # bot/tree.yml, section `destinations`
 KEYS_BY_FAMILY = {
     "phone": {"answered": "Réponse donnée", "transferred": "Transféré", "voicemail": "Messagerie vocale",
               "abandoned": "Abandonné"},
@@ -100,10 +95,6 @@ def check_period(start: date, end: date) -> None:
         raise indicators.PeriodError(f"période trop longue : {MAX_DAYS} jours au plus (dix ans)")
     if start.year < 1900 or end.year > 9998:
         raise indicators.PeriodError("période hors limites : les dates doivent être comprises entre 1900 et 9998")
-
-
-def paris_today() -> date:
-    return datetime.now(PARIS).date()
 
 
 def console_period(start_s: str | None, end_s: str | None, today: date | None = None) -> tuple[date, date]:
@@ -424,7 +415,7 @@ def report_name(pref_id: str, start: date, end: date) -> str:
 
 def print_pdf(html_path: Path, pdf_path: Path) -> str | None:
     """Print the HTML file to PDF with headless Chromium; None when done, else why not (French)."""
-    exe = Path(CHROMIUM)
+    exe = Path(settings.chromium())
     if not exe.exists():
         return f"pas de PDF : Chromium est absent de cette machine ({exe}) ; rapport écrit en HTML seulement"
     pdf_path.unlink(missing_ok=True)

@@ -12,14 +12,14 @@ SMTP_STARTTLS (0/1), SMTP_USER, SMTP_PASSWORD, SMTP_FROM.
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from bot import settings as env_settings
 from bot.store.database import fetch_dict, fetch_dicts
 
 logger = logging.getLogger(__name__)
@@ -39,21 +39,18 @@ class SmtpSettings:
     port: int
     starttls: bool
     user: str | None
-    password: str | None
+    password: str | None = field(repr=False)
     sender: str
     timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "SmtpSettings | None":
-        env = os.environ if env is None else env
-        host = (env.get("SMTP_HOST") or "").strip()
-        if not host:
+        """From SMTP_* (bot.settings.smtp); raises SettingsError naming a variable with a bad value."""
+        smtp = env_settings.smtp(env)
+        if smtp is None:
             return None
-        starttls = env.get("SMTP_STARTTLS", "0").strip() == "1"
-        port = int(env.get("SMTP_PORT") or (587 if starttls else 25))
-        return cls(host=host, port=port, starttls=starttls, user=env.get("SMTP_USER") or None,
-                   password=env.get("SMTP_PASSWORD") or None,
-                   sender=(env.get("SMTP_FROM") or "aiguillage@localhost").strip())
+        return cls(host=smtp.host, port=smtp.port, starttls=smtp.starttls, user=smtp.user, password=smtp.password,
+                   sender=smtp.sender)
 
 
 def build_message(settings: SmtpSettings, row: dict) -> EmailMessage:

@@ -19,23 +19,18 @@ import sqlite3
 import string
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays
 import phonenumbers
 
 from bot.core import texts
-from bot.core.config import DAYS, Prefecture
+from bot.core.clock import DAYS, MONTHS, PARIS, WEEKDAYS, is_holiday, naive, paris_now
+from bot.core.config import Prefecture
+from bot.core.text import EMAIL
 from bot.services import mailer
 from bot.store.database import fetch_dict, fetch_dicts
 
-PARIS = ZoneInfo("Europe/Paris")
 STAMP = "%Y-%m-%dT%H:%M"
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
-MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-          "octobre", "novembre", "décembre"]
-WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
 FOREIGNERS_REASON = "titre_sejour"
 
 
@@ -59,23 +54,6 @@ class Slot:
     @property
     def key(self) -> str:
         return self.start.strftime(STAMP)
-
-
-def paris_now() -> datetime:
-    return datetime.now(PARIS).replace(tzinfo=None, second=0, microsecond=0)
-
-
-def naive(when: datetime) -> datetime:
-    return when.astimezone(PARIS).replace(tzinfo=None) if when.tzinfo else when
-
-
-@lru_cache(maxsize=16)
-def _holidays(year: int) -> holidays.HolidayBase:
-    return holidays.France(years=year)
-
-
-def is_holiday(day: date) -> bool:
-    return day in _holidays(day.year)
 
 
 def say_when(start: datetime) -> str:
@@ -161,7 +139,7 @@ def free_slots(store, pref: Prefecture, site_id: str, now: datetime | None = Non
 
 def validate_email(value: str, pref: Prefecture, code: str = "bad_email") -> str:
     value = (value or "").strip()
-    if len(value) > 254 or not _EMAIL.match(value) or ".." in value:
+    if len(value) > 254 or not EMAIL.match(value) or ".." in value:
         raise BookingError(code, pref)
     return value
 

@@ -15,9 +15,10 @@ import sqlite3
 from datetime import UTC, date, datetime, timedelta
 
 from bot.core import texts
+from bot.core.clock import french_date, is_working_day, naive, paris_now
 from bot.core.config import Prefecture
 from bot.services import mailer
-from bot.services.pan import BookingError, is_holiday, naive, new_reference, paris_now, validate_email
+from bot.services.pan import BookingError, new_reference, validate_email
 from bot.store.database import fetch_dict, fetch_dicts
 
 
@@ -28,10 +29,6 @@ class TicketError(Exception):
         self.code = code
         self.message = texts.say(f"tickets.errors.{code}", pref, **extra)
         super().__init__(self.message)
-
-
-def is_working_day(day: date) -> bool:
-    return day.weekday() < 5 and not is_holiday(day)
 
 
 def add_working_days(start: date, n: int) -> date:
@@ -60,8 +57,7 @@ def due_date(pref: Prefecture, received: date, origin: str = "email") -> date:
 
 
 def say_date(day: date) -> str:
-    from bot.services.pan import MONTHS, WEEKDAYS
-    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+    return french_date(day)
 
 
 def mailbox(pref: Prefecture, mailbox_id: str) -> dict:

@@ -6,7 +6,6 @@ Text reaching this module must already be masked; `record_turn` masks again as a
 """
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from bot import settings
 from bot.core.config import ROOT
 from bot.core.masking import mask
 from bot.store.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
@@ -23,7 +23,7 @@ DEFAULT_DB = ROOT / "var" / "aiguillage.db"
 
 
 def db_path() -> Path:
-    return Path(os.environ.get("AIGUILLAGE_DB") or DEFAULT_DB)
+    return settings.database() or DEFAULT_DB
 
 
 def now() -> str:

@@ -27,6 +27,7 @@ from sanic.response import HTTPResponse
 
 from bot.core.config import ROOT
 from bot.core.tree import TOPICS
+from bot.quality.report import DESTINATIONS
 from bot.services.accounts import Accounts, Session, csrf_ok
 from bot.services.queue import CHANNEL_LABELS, STATUSES, Filters, NotFound, Queue
 from bot.store.database import Store
@@ -42,11 +43,6 @@ ITEM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_NOTE = 2000
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REFERENCE_RE = re.compile(r"^(PAN|MSG)-\d{4}-\d{4}$")
-DESTINATIONS = {
-    "ants_3400": "ANTS (site et ligne d'assistance)", "ccc_0806": "Centre de contact citoyen (ANEF)",
-    "pan_rdv": "Point d'accueil numérique", "mailbox": "Boîte fonctionnelle d'un service",
-    "info": "Information (horaires, adresse)", "other": "Autre organisme", "human": "Un agent de la préfecture",
-}
 
 
 @lru_cache(maxsize=1)

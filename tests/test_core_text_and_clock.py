@@ -1,0 +1,44 @@
+"""One home per concept: accent folding and the matching key (bot/core/text.py), Paris time and the
+French calendar (bot/core/clock.py), used by the router, the tokenizer, pan, tickets and the reports."""
+
+from datetime import date, datetime
+
+from bot.core import clock, router, text
+from bot.nlu import components
+from bot.services import pan
+
+
+def test_the_router_and_the_tokenizer_fold_the_same_way():
+    assert router.norm is text.norm and components.fold is text.fold
+    assert text.fold("Sœur, RÉCÉPISSÉ, ex æquo") == "soeur, recepisse, ex aequo"
+    assert text.norm("  Ma sœur a perdu son récépissé !!") == "ma soeur a perdu son recepisse"
+
+
+def test_one_email_check_for_users_and_prefecture_files():
+    assert text.EMAIL.match("pref-armes@cantal.gouv.fr")
+    assert not text.EMAIL.match("pref-armes@cantal")
+    assert not text.EMAIL.match("a b@exemple.fr")
+
+
+def test_working_days_skip_weekends_and_french_public_holidays():
+    assert clock.is_holiday(date(2026, 7, 14)) and not clock.is_holiday(date(2026, 7, 15))
+    assert [clock.is_working_day(date(2026, 7, d)) for d in (10, 11, 12, 13, 14, 15)] == [
+        True, False, False, True, False, True]
+    assert clock.french_date(date(2028, 2, 29)) == "mardi 29 février 2028"
+
+
+def test_paris_time_is_naive_local_time():
+    assert clock.naive(datetime(2026, 1, 15, 12, 0, tzinfo=clock.ZoneInfo("UTC"))) == datetime(2026, 1, 15, 13, 0)
+    assert clock.naive(datetime(2026, 7, 15, 12, 0, tzinfo=clock.ZoneInfo("UTC"))) == datetime(2026, 7, 15, 14, 0)
+    assert pan.naive is clock.naive and pan.paris_now is clock.paris_now
+
+
+def test_every_destination_has_one_french_name_in_the_tree():
+    from bot.core import texts
+    from bot.core.tree import DESTINATIONS
+    from bot.quality import report
+
+    labels = texts.destination_labels()
+    assert list(labels) == DESTINATIONS
+    assert labels["pan_rdv"] == "Point d'accueil numérique"
+    assert report.DESTINATIONS == labels
