@@ -22,8 +22,7 @@ def test_one_email_check_for_users_and_prefecture_files():
 
 def test_working_days_skip_weekends_and_french_public_holidays():
     assert clock.is_holiday(date(2026, 7, 14)) and not clock.is_holiday(date(2026, 7, 15))
-    assert [clock.is_working_day(date(2026, 7, d)) for d in (10, 11, 12, 13, 14, 15)] == [
-        True, False, False, True, False, True]
+    assert [clock.is_working_day(date(2026, 7, d)) for d in (10, 11, 12, 13, 14, 15)] == [True, False, False, True, False, True]
     assert clock.french_date(date(2028, 2, 29)) == "mardi 29 février 2028"
 
 
