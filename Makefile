@@ -19,8 +19,9 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONDONTWRITEBYTECODE := 1
 
 # What a trained model depends on: the training data, the domain, the pipeline and the code of
-# its custom components (a tokenizer change must retrain). Same list as bot.nlu.review.training_hash.
-TRAINING_FILES := $(sort $(wildcard data/*.yml)) domain.yml config.yml bot/nlu/components.py
+# its custom components (a tokenizer change must retrain): bot/nlu/fingerprint.py CODE, in the same
+# order. Same list as bot.nlu.review.training_hash.
+TRAINING_FILES := $(sort $(wildcard data/*.yml)) domain.yml config.yml bot/nlu/components.py bot/core/text.py
 TRAINING_HASH := $(shell cat $(TRAINING_FILES) 2>/dev/null | sha256sum | cut -c1-12)
 MODEL := models/aiguillage.tar.gz
 MODEL_STAMP := models/.trained-$(TRAINING_HASH)
@@ -60,7 +61,7 @@ $(MODEL_STAMP): $(VENV_STAMP) $(TRAINING_FILES)
 
 setup: $(VENV_STAMP) $(WEB_STAMP) $(MODEL_STAMP)  ## install what is missing and train if the data changed
 
-train: $(MODEL_STAMP)  ## (re)train the model when data/, domain.yml, config.yml or bot/nlu/components.py changed
+train: $(MODEL_STAMP)  ## (re)train the model when data/, domain.yml, config.yml or the components' code changed
 
 run: setup  ## start chat (and actions) on http://localhost:$(PORT)/chat/ for $(PREFECTURE)
 	@$(PY) -m bot check

@@ -22,11 +22,16 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.core.text import fold
+from bot.nlu.fingerprint import code_fingerprint
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
 class FrenchTokenizer(WhitespaceTokenizer):
     """WhitespaceTokenizer + accent and case folding of every token."""
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str:
+        return code_fingerprint()  # a change to this code retrains (bot/nlu/fingerprint.py)
 
     @classmethod
     def create(
@@ -55,6 +60,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     préfecture's users write (three words or a life story). Reads the tokens of the tokenizer
     before it (FrenchTokenizer folds accents and case).
     """
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str:
+        return code_fingerprint()  # a change to this code retrains (bot/nlu/fingerprint.py)
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:

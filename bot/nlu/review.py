@@ -27,6 +27,7 @@ from bot.core.text import norm
 from bot.core.tree import TOPICS
 from bot.nlu import eval_sets
 from bot.nlu.eval_sets import EvalSet
+from bot.nlu.fingerprint import CODE
 from bot.store.database import Store
 
 REVIEW_FILE = "nlu_review.yml"
@@ -97,7 +98,7 @@ def export(store: Store, out: Path | None = None, data_dir: Path | None = None,
 
 
 # ---- the retrain gate ---------------------------------------------------------------------
-TRAINED_FROM = ("domain.yml", "config.yml", "bot/nlu/components.py")  # after data/*.yml, as in the Makefile
+TRAINED_FROM = ("domain.yml", "config.yml", *CODE)  # after data/*.yml, as in the Makefile
 
 
 def training_hash(data_dir: Path) -> str:
