@@ -300,6 +300,12 @@ class Speaker:
             hints=self.hints(hint_nodes),
         )
 
+    def fallback(self, resp: VoiceResponse, route: str, node: str, step: int) -> None:
+        """The verb after every Gather: should the Gather ever end without requesting its action
+        (Twilio skips it on some errors), the call comes back to the same action as a silence,
+        instead of falling off the end of the document and hanging up."""
+        resp.redirect(self.url(route, node=node, step=step), method="POST")
+
     def _prompt(self, route: str, node: str, step: int, preface: list[str], intro: list[str],
                 options: list[Option], hint_nodes: list[str], after: list | None = None) -> VoiceResponse:
         resp = VoiceResponse()
@@ -311,6 +317,7 @@ class Speaker:
         for option in options:
             if option.text:
                 self.say(g, option.text)
+        self.fallback(resp, route, node, step)
         return resp
 
     def menu(self, node_id: str, step: int, preface: list[str] = ()) -> VoiceResponse:
@@ -364,6 +371,7 @@ class Speaker:
         resp = VoiceResponse()
         g = self.gather(resp, route, node_id, step, hint_nodes)
         self.say(g, self.text("rephrase"))
+        self.fallback(resp, route, node_id, step)
         return resp
 
     def dial(self, node_id: str, contact_path: str, step: int, preface: list[str] = (),
@@ -386,6 +394,8 @@ class Speaker:
             max_length=int(self.settings["record_max_length"]), timeout=int(self.settings["record_timeout"]),
             finish_on_key=self.keys["back_key"], play_beep=True, transcribe=True,
             transcribe_callback=self.url("recording", node=node_id, mailbox=mailbox),
+            recording_status_callback=self.url("recording", node=node_id, mailbox=mailbox),
+            recording_status_callback_method="POST",
         )
         # Nothing recorded: Twilio goes on to the next verb, which comes back to us.
         resp.redirect(self.url("voicemail", node=node_id, mailbox=mailbox, step=step), method="POST")
@@ -406,9 +416,35 @@ class Speaker:
         return resp
 
     def apology(self) -> VoiceResponse:
+        """Only where no call can be served at all (the incoming call itself failed)."""
         resp = VoiceResponse()
         self.say(resp, self.text("apology"))
         resp.hangup()
+        return resp
+
+    def hold(self, preface: str = "store_busy") -> VoiceResponse:
+        """A technical problem in mid-call: one sentence, then the call's current prompt again
+        (the incoming-call route replays a known call's last answer), never a hang-up."""
+        resp = VoiceResponse()
+        self.say(resp, self.text(preface))
+        resp.pause(length=1)
+        resp.redirect(self.url("voice"), method="POST")
+        return resp
+
+    def hangup(self) -> VoiceResponse:
+        """The answer to a webhook for a call that is over: nothing to say, nothing changed."""
+        resp = VoiceResponse()
+        resp.hangup()
+        return resp
+
+    @staticmethod
+    def keypad_only(resp: VoiceResponse) -> VoiceResponse:
+        """The same prompt listening to keys only (speech cannot be understood right now)."""
+        for verb in resp.verbs:
+            if getattr(verb, "name", "") == "Gather":
+                verb.attrs["input"] = "dtmf"
+                for attr in ("hints", "speechTimeout"):
+                    verb.attrs.pop(attr, None)
         return resp
 
     @staticmethod

@@ -205,7 +205,7 @@ def test_voicemail_is_created_once_even_when_callbacks_are_replayed(server, phon
     ]
     assert turn.hangup
     # Twilio retries: the Record action and the transcription callback arrive again.
-    params = call._params({"RecordingSid": rsid, "RecordingUrl": f"urn:simulated-recording:{rsid}",
+    params = call._params({"RecordingSid": rsid, "RecordingUrl": call.recording_url(rsid),
                            "RecordingDuration": "12", "Digits": "hangup"})
     for _ in range(2):
         status, body = call.request(record_turn.record["action"], params)
@@ -220,7 +220,7 @@ def test_voicemail_is_created_once_even_when_callbacks_are_replayed(server, phon
     assert (vm["recording_sid"], vm["mailbox"], vm["service"]) == (rsid, "armes", "bureau des polices administratives (armes)")
     assert (json.loads(vm["path"]), vm["caller"], vm["status"]) == (["root", "armes"], "[téléphone]", "transcribed")
     assert vm["transcription"] == "Bonjour, rappelez-moi au [téléphone] pour mon compte SIA."
-    assert vm["recording_url"] == f"urn:simulated-recording:{rsid}"
+    assert vm["recording_url"] == call.recording_url(rsid)
     call.hangup()
     row = call_row(server, call)
     assert (row["outcome"], row["unresolved"], json.loads(row["path"])) == ("voicemail", 0, ["root", "armes"])
@@ -235,7 +235,7 @@ def test_a_voicemail_is_also_a_ticket_for_the_service_once_per_recording(server,
     record_turn = call.press("2")
     rsid = "RE" + call.call_sid[2:]
     call.record("Bonjour, rappelez-moi au 06 12 34 56 78.", recording_sid=rsid)
-    params = call._params({"RecordingSid": rsid, "RecordingUrl": f"urn:simulated-recording:{rsid}",
+    params = call._params({"RecordingSid": rsid, "RecordingUrl": call.recording_url(rsid),
                            "RecordingDuration": "12", "Digits": "hangup"})
     for _ in range(2):  # Twilio replays the Record action and the transcription callback
         status, _ = call.request(record_turn.record["action"], params)
@@ -256,7 +256,7 @@ def test_a_voicemail_is_also_a_ticket_for_the_service_once_per_recording(server,
         f"Message vocal laissé sur le serveur vocal de la préfecture (appel {call.call_sid}).\n"
         "Parcours dans le menu : Armes (SIA)\n"
         "Numéro de l'appelant (masqué) : [téléphone]\n"
-        f"Enregistrement (12 secondes) : urn:simulated-recording:{rsid}")
+        f"Enregistrement (12 secondes) : {call.recording_url(rsid)}")
     assert "06 12 34 56 78" not in t["body"]
     for _ in range(100):  # delivered to the service's functional mailbox in the background
         delivered = [m for m in smtp.to("pref-armes@cantal.gouv.fr") if t["reference"] in m["Subject"]]

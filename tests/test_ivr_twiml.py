@@ -317,7 +317,9 @@ def test_speech_decision_voice_is_escaped_too(tree):
     flow.welcome(st)
     d = decision(action="answer", topic="greet", matched_by="nlu", voice="</Say><Redirect>x</Redirect>", buttons=[])
     root = parse(flow.handle(st, Input(speech="bonjour", decision=d), True))
-    assert root.find(".//Redirect") is None
+    # the only Redirect is the fallback after the Gather, to the Gather's own action
+    assert [(r.text, r.attrib) for r in root.iter("Redirect")] == [
+        (root.find("Gather").attrib["action"], {"method": "POST"})]
     assert says(root)[0] == "</Say><Redirect>x</Redirect>"
 
 
