@@ -437,14 +437,16 @@ class Speaker:
         resp.hangup()
         return resp
 
-    @staticmethod
-    def keypad_only(resp: VoiceResponse) -> VoiceResponse:
-        """The same prompt listening to keys only (speech cannot be understood right now)."""
+    def keypad_only(self, resp: VoiceResponse) -> VoiceResponse:
+        """The same prompt listening to keys only (speech cannot be understood right now), without
+        the main menu's invitation to speak."""
+        invitation = xml_safe(render(self.tree.menu_voice, self.pref))
         for verb in resp.verbs:
             if getattr(verb, "name", "") == "Gather":
                 verb.attrs["input"] = "dtmf"
                 for attr in ("hints", "speechTimeout"):
                     verb.attrs.pop(attr, None)
+                verb.verbs = [v for v in verb.verbs if getattr(v, "value", None) != invitation]
         return resp
 
     @staticmethod

@@ -373,3 +373,64 @@ def test_the_rating_is_offered_after_an_answer_not_after_the_person(tree):
     closed_human = says(parse(sp.leaf("human", 1, open_now=False)))
     assert "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8." not in closed_human
     assert [o.key for o in sp.leaf_options(tree.node("human"), False)] == ["2", "*", "#", "0"]
+
+
+# ---- a call never ends by falling through a Gather -----------------------------------------------
+
+PREFECTURES = ["cantal", "gironde", "indre-et-loire", "loire", "vienne"]
+
+
+def every_prompt(tree, pref_id):
+    """Every TwiML the Speaker builds, for every node of the tree, open and closed."""
+    sp = speaker(tree, pref_id)
+    site = load_prefecture(pref_id).get("pan.sites")[0]["id"]
+    slot = {"site": site, "start": "2026-05-05T09:00"}
+    leaves = [n.id for n in tree.nodes.values() if n.destination is not None]
+    yield "welcome", sp.welcome(0)
+    for node_id in [ROOT] + list(tree.nodes):
+        node = tree.nodes.get(node_id)
+        for open_now in (True, False):
+            tag = f"{node_id} {'open' if open_now else 'closed'}"
+            if node_id == ROOT or node.destination is None:
+                yield f"menu {tag}", sp.menu(node_id, 1, ["préface"])
+            else:
+                yield f"leaf {tag}", sp.leaf(node_id, 1, open_now)
+                yield f"leaf rated {tag}", sp.leaf(node_id, 1, open_now, rate=False, answer=False)
+                yield f"leaf number {tag}", sp.leaf(node_id, 1, open_now, number_only=True)
+                yield f"pan slots {tag}", sp.pan_slots(node_id, [slot], 1)
+                yield f"pan confirm {tag}", sp.pan_confirm(node_id, slot, 1)
+            yield f"offer {tag}", sp.offer(node_id, 1, open_now)
+            yield f"offer after a failed transfer {tag}", sp.offer(node_id, 1, open_now, ["x"], allow_transfer=False)
+            yield f"choices {tag}", sp.choices(leaves[:3], node_id, 1)
+            yield f"rephrase {tag}", sp.rephrase("menu", node_id, 1)
+            yield f"record {tag}", sp.record(node_id, sp.default_mailbox, 1)
+    yield "keypad only", sp.keypad_only(sp.menu(ROOT, 1))
+
+
+@pytest.mark.parametrize("pref_id", PREFECTURES)
+def test_every_gather_is_followed_by_a_fallback_verb(tree, pref_id):
+    count = 0
+    for name, resp in every_prompt(tree, pref_id):
+        root = parse(resp)
+        verbs = [e.tag for e in root]
+        assert verbs, name
+        if "Gather" in verbs:
+            count += 1
+            i = verbs.index("Gather")
+            # the Gather's own action again, as a silence: the ladder goes on, the call never drops
+            assert verbs[i + 1:] == ["Redirect"], name
+            redirect = root[i + 1]
+            assert (redirect.text, redirect.attrib["method"]) == (root[i].attrib["action"], "POST"), name
+        elif "Record" in verbs:
+            assert verbs[-2:] == ["Record", "Redirect"], name
+        else:
+            assert verbs[-1] in ("Hangup", "Dial", "Redirect"), name
+    assert count > 2 * len(tree.nodes)
+
+
+def test_the_keypad_only_prompt_listens_to_keys_only(tree):
+    root = parse(speaker(tree).keypad_only(speaker(tree).menu(ROOT, 1, ["Désolé."])))
+    g = root.find("Gather").attrib
+    assert g["input"] == "dtmf" and "hints" not in g and "speechTimeout" not in g
+    assert says(root)[:2] == ["Désolé.", "Pour une carte grise, un permis de conduire, une carte d'identité ou un "
+                                          "passeport, tapez 1."]  # no invitation to speak
