@@ -256,9 +256,10 @@ class Phone:
         logger.warning("ivr: the store is busy; %s will be written in the background", what)
         _keep(asyncio.get_running_loop().create_task(retry()))
 
-    def open_now(self, request: Request) -> bool:
+    def open_now(self, request: Request) -> hours.OpenAt:
+        """Truthy when the standard is open now; also answers for lines with their own hours (the CCC)."""
         when = hours.now(request.headers.get(hours.CLOCK_HEADER))
-        return hours.is_open(self.pref.get("prefecture.phone_hours.days"), when)
+        return hours.OpenAt(when, self.pref.get("prefecture.phone_hours.days"))
 
     async def decide(self, request: Request, raw: str):
         if os.environ.get("IVR_TEST_FAULT") == "nlu" and hours.clock_override_allowed():
@@ -364,7 +365,7 @@ class IvrInput(InputChannel):
 
         async def welcome(call_sid: str, params: dict) -> HTTPResponse:
             """The automated-service notice and the main menu; the call is recorded (later if the store is busy)."""
-            st = CallState(call_sid)
+            st = CallState(call_sid, called=_first(params, "To") or _first(params, "Called") or None)
             twiml = phone.flow.welcome(st).to_xml()
             caller = _first(params, "From") or _first(params, "Caller")
             try:

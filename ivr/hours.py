@@ -9,6 +9,7 @@ Naive times are Paris local times.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -46,6 +47,22 @@ def now(header: str | None = None) -> datetime:
 
 def is_holiday(when: datetime) -> bool:
     return when.date() in holidays.France(years=when.year)
+
+
+@dataclass(frozen=True)
+class OpenAt:
+    """Opening hours at one moment: truthy when the préfecture's standard is open (what the flow
+    passes around as `open_now`), and `contact_open(days)` for another line (the CCC) with its own
+    published hours; a line without published hours follows the standard's."""
+
+    when: datetime
+    days: dict
+
+    def __bool__(self) -> bool:
+        return is_open(self.days, self.when)
+
+    def contact_open(self, days: dict | None) -> bool:
+        return is_open(days, self.when) if days else bool(self)
 
 
 def is_open(days: dict[str, list[str]], when: datetime) -> bool:

@@ -52,6 +52,7 @@ class Contact:
     path: str  # config path, e.g. "ccc.phone"
     number: str | None
     kind: str  # regular | short
+    days: dict | None = None  # its own published hours ({"mon": ["09:00-17:00"], ...}); None: the standard's
 
     @property
     def dialable(self) -> bool:
@@ -88,7 +89,7 @@ class Speaker:
         if not path:
             return None
         data = self.pref.get(path)
-        return Contact(path, data.get("number"), data.get("kind", "regular"))
+        return Contact(path, data.get("number"), data.get("kind", "regular"), data.get("days") or None)
 
     def contact_name(self, path: str) -> str:
         return render(self.phone["contacts"][path], self.pref)
@@ -146,23 +147,33 @@ class Speaker:
         node = self.tree.node(node_id)
         return self._node_options(self.tree.children(node_id)) + self._structural(node.parent or ROOT, node.parent is None)
 
-    def can_dial(self, node: Node, open_now: bool) -> bool:
+    def can_dial(self, node: Node, open_now) -> bool:
+        """A transfer only to a regular number, and only when that line answers: the standard in its
+        hours (never on a public holiday); another line (the CCC) in its own published hours
+        (`days` in its config, `open_now.contact_open`), or the standard's when it has none."""
         contact = self.contact(node.contact)
         if not node.transfer or contact is None or not contact.dialable:
             return False
-        return open_now or contact.path != self.standard.path
+        if contact.path == self.standard.path:
+            return bool(open_now)
+        contact_open = getattr(open_now, "contact_open", None)
+        return contact_open(contact.days) if contact_open is not None else bool(open_now)
 
-    def leaf_notice(self, node: Node, open_now: bool) -> str | None:
-        """Why a transfer to the standard is not offered (closed, or no known number)."""
+    def leaf_notice(self, node: Node, open_now) -> str | None:
+        """Why a transfer is not offered (closed, or no known number); a message can be left instead."""
         contact = self.contact(node.contact)
-        if not node.transfer or contact is None or contact.path != self.standard.path or self.can_dial(node, open_now):
+        if not node.transfer or contact is None or self.can_dial(node, open_now):
             return None
-        return self.text("closed_voicemail") if contact.number else self.text("no_transfer_voicemail")
+        if contact.path == self.standard.path:
+            return self.text("closed_voicemail") if contact.number else self.text("no_transfer_voicemail")
+        if contact.dialable:
+            return self.text("contact_closed_voicemail", contact=self.contact_name(contact.path))
+        return None
 
-    def leaf_mailbox(self, node: Node, open_now: bool) -> str | None:
+    def leaf_mailbox(self, node: Node, open_now) -> str | None:
         if node.mailbox:
             return node.mailbox
-        if node.transfer and not self.can_dial(node, open_now) and self.contact(node.contact).path == self.standard.path:
+        if self.leaf_notice(node, open_now):  # the line cannot be reached now: a message instead
             return self.default_mailbox
         return None
 
@@ -375,15 +386,17 @@ class Speaker:
         return resp
 
     def dial(self, node_id: str, contact_path: str, step: int, preface: list[str] = (),
-             announce: bool = True) -> VoiceResponse:
+             announce: bool = True, caller_id: str | None = None) -> VoiceResponse:
         contact = self.contact(contact_path)
         resp = VoiceResponse()
         for text in preface:
             self.say(resp, text)
         if announce:
             self.say(resp, self.text("transfer_now", contact=self.contact_name(contact_path)))
+        # callerId: the préfecture's own Twilio number the caller dialled (always accepted by Twilio);
+        # no answer within dial_timeout -> the Dial action offers the voicemail.
         resp.dial(e164(contact.number), action=self.url("dialed", node=node_id, step=step), method="POST",
-                  timeout=int(self.settings["dial_timeout"]))
+                  timeout=int(self.settings["dial_timeout"]), caller_id=caller_id)
         return resp
 
     def record(self, node_id: str, mailbox: str, step: int) -> VoiceResponse:

@@ -19,7 +19,7 @@ def test_the_cantal_scenarios_pass(python, server):
     lines = result.stdout.splitlines()
     assert lines[1].split() == ["scenario", "steps", "expected", "got", "result"]
     assert "FAIL" not in result.stdout
-    assert lines[-1] == "16 passed, 0 failed"
+    assert lines[-1] == "17 passed, 0 failed"
     assert any(l.startswith("keypad: carte grise, hears 34 00") and l.rstrip().endswith("PASS") for l in lines)
 
 

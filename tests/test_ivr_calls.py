@@ -127,7 +127,7 @@ def test_three_misses_when_closed_offer_the_voicemail_only(phone):
 
 
 def test_speech_goes_through_the_nlu_and_is_stored_masked(server, phone):
-    call = phone()
+    call = phone(now=OPEN)
     call.start()
     turn = call.say("bonjour je vous appelle du 06 12 34 56 78 parce que mon titre de séjour expire")
     assert turn.node == "titre_sejour" and turn.route == "leaf"

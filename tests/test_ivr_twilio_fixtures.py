@@ -188,6 +188,9 @@ def test_a_transfer_not_answered_offers_the_voicemail_and_an_answered_one_ends(s
     dial = tw.start()
     dialing = tw.twiml(action(dial), "gather_digits", Digits="0")
     assert dialing.find("Dial").text == "+33471462300"
+    # the transfer shows the préfecture's number the caller dialled, and rings for a set time
+    assert (dialing.find("Dial").attrib["callerId"], dialing.find("Dial").attrib["timeout"]) == (
+        twilio_bodies.load("incoming_call")["params"]["To"], "30")
     after = tw.twiml(dialing.find("Dial").attrib["action"], "dial_no_answer")
     assert says(after)[0] == "La ligne est occupée ou ne répond pas."
     assert any("tapez 2" in s for s in says(after))

@@ -434,3 +434,47 @@ def test_the_keypad_only_prompt_listens_to_keys_only(tree):
     assert g["input"] == "dtmf" and "hints" not in g and "speechTimeout" not in g
     assert says(root)[:2] == ["Désolé.", "Pour une carte grise, un permis de conduire, une carte d'identité ou un "
                                           "passeport, tapez 1."]  # no invitation to speak
+
+
+# ---- transfers only while the line answers; callerId and timeout ----------------------------------
+
+def test_the_ccc_is_dialled_only_while_it_answers_else_the_voicemail(tree):
+    days = load_prefecture("cantal").get("prefecture.phone_hours.days")
+    christmas_night = hours.OpenAt(hours.parse_time("2026-12-25T03:00"), days)
+    tuesday_morning = hours.OpenAt(hours.parse_time("2026-03-10T10:00"), days)
+    assert (bool(christmas_night), bool(tuesday_morning)) == (False, True)
+    st, root = walk(flow_for(tree), ["2"], open_now=christmas_night)
+    assert says(root)[1:] == [
+        "Je ne peux pas vous mettre en relation avec le centre de contact citoyen à cette heure-ci. Vous pouvez "
+        "laisser un message.",
+        "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
+        "Pour réécouter, tapez étoile.",
+        "Pour revenir au menu principal, tapez 0.",
+        "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",
+    ]
+    st, root = walk(flow_for(tree), ["2", "1"], open_now=christmas_night)
+    assert root.find("Dial") is None and says(root)[0] == "Cette touche ne correspond à aucun choix."
+    st, root = walk(flow_for(tree), ["2", "1"], open_now=tuesday_morning)
+    assert root.find("Dial").text == "+33806001620"
+
+
+def test_a_line_with_its_own_published_hours_follows_them(tree):
+    pref = load_prefecture("cantal")
+    sp = speaker(tree)
+    ccc = tree.node("titre_sejour")
+    sp.contact = lambda path, real=sp.contact: (
+        real(path).__class__(path, real(path).number, real(path).kind, {"sat": ["09:00-12:00"]})
+        if path == "ccc.phone" else real(path))
+    days = pref.get("prefecture.phone_hours.days")
+    saturday = hours.OpenAt(hours.parse_time("2026-03-14T10:00"), days)  # the standard is closed
+    tuesday = hours.OpenAt(hours.parse_time("2026-03-10T10:00"), days)
+    assert (bool(saturday), sp.can_dial(ccc, saturday), sp.can_dial(ccc, tuesday)) == (False, True, False)
+
+
+def test_a_transfer_shows_the_number_called_and_rings_for_a_set_time(tree):
+    flow = flow_for(tree)
+    st = CallState("CAdial", called="+33975180000")
+    flow.welcome(st)
+    root = parse(flow.handle(st, Input(digits="0"), True))
+    dial = root.find("Dial").attrib
+    assert (dial["callerId"], dial["timeout"]) == ("+33975180000", "30")
