@@ -259,7 +259,14 @@ class Phone:
     def open_now(self, request: Request) -> hours.OpenAt:
         """Truthy when the standard is open now; also answers for lines with their own hours (the CCC)."""
         when = hours.now(request.headers.get(hours.CLOCK_HEADER))
-        return hours.OpenAt(when, self.pref.get("prefecture.phone_hours.days"))
+        return hours.OpenAt(when, self.pref.get("prefecture.phone_hours.days"), self.closures)
+
+    @property
+    def closures(self) -> tuple:
+        try:
+            return tuple(str(day) for day in self.pref.get("prefecture.phone_hours.closures") or ())
+        except KeyError:
+            return ()
 
     async def decide(self, request: Request, raw: str):
         if os.environ.get("IVR_TEST_FAULT") == "nlu" and hours.clock_override_allowed():

@@ -57,18 +57,20 @@ class OpenAt:
 
     when: datetime
     days: dict
+    closures: tuple = ()  # the préfecture's exceptional closure days (ponts...), ISO dates
 
     def __bool__(self) -> bool:
-        return is_open(self.days, self.when)
+        return is_open(self.days, self.when, self.closures)
 
     def contact_open(self, days: dict | None) -> bool:
         return is_open(days, self.when) if days else bool(self)
 
 
-def is_open(days: dict[str, list[str]], when: datetime) -> bool:
-    """True when `when` falls in one of the day's 'HH:MM-HH:MM' ranges and is not a public holiday."""
+def is_open(days: dict[str, list[str]], when: datetime, closures=()) -> bool:
+    """True when `when` falls in one of the day's 'HH:MM-HH:MM' ranges and is neither a public holiday
+    nor one of `closures` (dates, e.g. a pont: `prefecture.phone_hours.closures` in the préfecture file)."""
     when = when.astimezone(PARIS)
-    if is_holiday(when):
+    if is_holiday(when) or when.date().isoformat() in {str(day) for day in closures or ()}:
         return False
     hm = when.strftime("%H:%M")
     for span in days.get(DAY_KEYS[when.weekday()]) or []:

@@ -478,3 +478,35 @@ def test_a_transfer_shows_the_number_called_and_rings_for_a_set_time(tree):
     root = parse(flow.handle(st, Input(digits="0"), True))
     dial = root.find("Dial").attrib
     assert (dial["callerId"], dial["timeout"]) == ("+33975180000", "30")
+
+
+def test_an_exceptional_closure_day_closes_the_standard_not_the_ccc_hours_of_other_days(tree):
+    days = load_prefecture("cantal").get("prefecture.phone_hours.days")
+    friday_after_ascension = hours.parse_time("2026-05-15T10:00")
+    assert hours.OpenAt(friday_after_ascension, days)
+    pont = hours.OpenAt(friday_after_ascension, days, ("2026-05-15",))
+    assert not pont and hours.OpenAt(hours.parse_time("2026-05-18T10:00"), days, ("2026-05-15",))
+    st, root = walk(flow_for(tree), ["0"], open_now=pont)
+    assert root.find("Dial") is None
+    assert "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2." in says(root)
+
+
+@pytest.mark.parametrize("pref_id", PREFECTURES)
+def test_every_prefecture_has_a_human_path_open_or_closed(tree, pref_id):
+    """"Parler à un agent": the standard when it answers, else the general mailbox's voicemail."""
+    pref = load_prefecture(pref_id)
+    days = pref.get("prefecture.phone_hours.days")
+    number = pref.get("prefecture.phone.number")
+    for when in ("2026-03-10T10:00", "2026-03-10T20:00", "2026-12-25T03:00"):
+        open_now = hours.OpenAt(hours.parse_time(when), days)
+        st, root = walk(flow_for(tree, pref_id), ["0"], open_now=open_now)
+        if number and open_now:
+            assert root.find("Dial").text.startswith("+33"), (pref_id, when)
+            continue
+        assert root.find("Dial") is None, (pref_id, when)
+        service = pref.get("mailboxes.courrier.service")
+        assert f"Pour laisser un message au service concerné, {service}, tapez 2." in says(root), (pref_id, when)
+        st, root = walk(flow_for(tree, pref_id), ["0", "2"], open_now=open_now)
+        assert root.find("Record").attrib["action"].endswith("mailbox=courrier&step=2"), (pref_id, when)
+    assert {p: bool(load_prefecture(p).get("prefecture.phone.number")) for p in ("gironde", "vienne")} == {
+        "gironde": False, "vienne": False}
