@@ -510,3 +510,24 @@ def test_every_prefecture_has_a_human_path_open_or_closed(tree, pref_id):
         assert root.find("Record").attrib["action"].endswith("mailbox=courrier&step=2"), (pref_id, when)
     assert {p: bool(load_prefecture(p).get("prefecture.phone.number")) for p in ("gironde", "vienne")} == {
         "gironde": False, "vienne": False}
+
+
+@pytest.mark.parametrize("pref_id", PREFECTURES)
+def test_the_fail_soft_texts_and_settings_are_in_the_tree(tree, pref_id):
+    """The texts and timings added for fail-soft and hours render for every préfecture (data, not code)."""
+    sp = speaker(tree, pref_id)
+    assert sp.text("store_busy") == "Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète."
+    assert sp.text("speech_unavailable").startswith("Désolé, je ne peux pas comprendre la parole")
+    assert sp.text("contact_closed_voicemail", contact=sp.contact_name("ccc.phone")) == (
+        "Je ne peux pas vous mettre en relation avec le centre de contact citoyen à cette heure-ci. "
+        "Vous pouvez laisser un message.")
+    s = sp.settings
+    assert (s["store_busy_ms"], s["answer_within_ms"], s["store_retry_s"]) == (250, 1500, 120)
+    assert int(s["store_busy_ms"]) < int(s["answer_within_ms"]) < 2000  # answered well before Twilio's 15 s
+
+
+def test_a_hold_says_one_sentence_then_replays_the_current_prompt(tree):
+    root = parse(speaker(tree).hold())
+    assert [e.tag for e in root] == ["Say", "Pause", "Redirect"]
+    assert root.find("Redirect").text == BASE + "/webhooks/ivr/voice"
+    assert root.find("Hangup") is None
