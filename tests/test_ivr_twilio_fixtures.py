@@ -284,3 +284,18 @@ def test_a_gather_action_that_itself_says_completed_changes_nothing(server):
     root = tw.twiml(action(welcome), "gather_digits", Digits="3", CallStatus="completed")
     assert [e.tag for e in root] == ["Hangup"]
     assert call_row(server, tw.call_sid)["step"] == 0
+
+
+def test_python_m_ivr_simulate_walks_the_menu_with_twilio_bodies(server, python):
+    import subprocess
+
+    from conftest import ROOT
+
+    result = subprocess.run([python, "-m", "ivr", "simulate", "--url", server.url, "--token", TWILIO_TEST_TOKEN],
+                            cwd=ROOT, input="3\n\n/quit\n", capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert f"🔊 {WELCOME}" in out
+    assert "🔊 Les démarches de détention d'armes se font en ligne" in out
+    assert "🔊 Je n'ai rien entendu." in out  # the empty line: an empty Gather (actionOnEmptyResult)
+    assert out.rstrip().endswith("Call ended.")
