@@ -19,6 +19,14 @@ from ivr.flow import CallState
 logger = logging.getLogger(__name__)
 _STATE_FIELDS = {f.name for f in fields(CallState)}
 FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
+# Twilio's call statuses in the order a call goes through them: a callback that arrives late
+# (out of order) never moves a call back.
+PROGRESS = ("queued", "initiated", "ringing", "in-progress")
+
+
+def is_over(row: dict | None) -> bool:
+    """The call has ended (status callback received): later webhooks change nothing."""
+    return bool(row) and (bool(row.get("ended_at")) or row.get("call_status") in FINAL_STATUSES)
 
 
 def _dumps(value) -> str:
@@ -88,10 +96,12 @@ class Calls:
             self.create(st, prefecture, caller, "")
             row = self.row(call_sid)
         if call_status not in FINAL_STATUSES or row.get("ended_at"):
-            if call_status not in FINAL_STATUSES:
-                with self.db.conn:
-                    self.db.execute("update calls set call_status = ?, updated_at = ? where call_sid = ?",
-                                    [call_status, now(), call_sid])
+            if call_status in PROGRESS and not is_over(row):
+                known = row.get("call_status")
+                if known not in PROGRESS or PROGRESS.index(call_status) > PROGRESS.index(known):
+                    with self.db.conn:
+                        self.db.execute("update calls set call_status = ?, updated_at = ? where call_sid = ? "
+                                        "and ended_at is null", [call_status, now(), call_sid])
             return self.row(call_sid)
         outcome, unresolved = state_from_row(row).final_outcome()
         with self.db.conn:
@@ -101,6 +111,22 @@ class Calls:
                 [now(), now(), call_status, duration_s, outcome, unresolved, call_sid],
             )
         return self.row(call_sid)
+
+    def mark_voicemail(self, call_sid: str) -> None:
+        """A message was recorded: the call's outcome is a voicemail, even when the Record action
+        (the caller hung up: Digits=hangup) arrives after the call's final status callback."""
+        row = self.row(call_sid)
+        if row is None:
+            return
+        st = state_from_row(row)
+        st.voicemail = True
+        with self.db.conn:
+            if row.get("ended_at"):
+                self.db.execute("update calls set flow = ?, outcome = 'voicemail', unresolved = 0, updated_at = ? "
+                                "where call_sid = ?", [_dumps(st.as_dict()), now(), call_sid])
+            else:
+                self.db.execute("update calls set flow = ?, updated_at = ? where call_sid = ?",
+                                [_dumps(st.as_dict()), now(), call_sid])
 
     # ---- voicemails ------------------------------------------------------------------------
     def add_voicemail(self, call_sid: str, recording_sid: str, mailbox: str, service: str,

@@ -4,21 +4,42 @@
   POST menu        answer to a menu's Gather          POST leaf     answer to a leaf's Gather
   POST choices     answer to the likely-topics menu   POST offer    answer to the person/voicemail offer
   POST dialed      end of a transfer (Dial action)    POST voicemail end of a Record (Record action)
-  POST recording   transcription callback             POST status   call status callback
+  POST recording   the Record's transcription and recording-status callbacks
+  POST status      call status callback
 
 Every request must carry a valid X-Twilio-Signature computed on PUBLIC_BASE_URL + path + query
-(403 otherwise). Without TWILIO_AUTH_TOKEN the routes answer 503 unless IVR_LOCAL_DEV=1. Keys
-never reach the NLU; speech is cleaned, cut and masked (bot.masking.prepare) then parsed by the
-server's own agent (NLU only, no tracker) and routed by bot.router, as the chat does. Any
-internal error still answers valid TwiML: an apology with the préfecture's hours.
+and every POST parameter as sent, blank ones included (403 otherwise). Without TWILIO_AUTH_TOKEN
+the routes answer 503 unless IVR_LOCAL_DEV=1. Keys never reach the NLU; speech is cleaned, cut
+and masked (bot.masking.prepare) then parsed by the server's own agent (NLU only, no tracker) and
+routed by bot.router, as the chat does.
+
+Fail soft, never freeze: store work runs off the event loop on the phone's own connections
+(PhoneStore: short busy timeout) and every webhook answers within `answer_within_ms`; when the
+store is locked the caller hears the same prompt again (nothing applied: they answer again), and a
+voicemail, transcription or call record is written in the background as soon as the store accepts
+it. The NLU failing gives the current prompt on the keypad only; any other error in mid-call says
+one apology and the current prompt again (`/voice` replays a known call's last answer). A call the
+store does not know gets the welcome with the automated-service notice; webhooks for a call that is
+over (status callback received, or CallStatus=completed in the request) change nothing (a
+recorded message is still kept).
 """
 from __future__ import annotations
 
+import asyncio
+import copy
 import logging
+import os
+import sqlite3
+import threading
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import wraps
+from pathlib import Path
 from typing import Any
+
+import sqlite_utils
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -26,8 +47,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.core.masking import prepare
+from bot.store.database import Store
 from ivr import hours, signature
-from ivr.calls import Calls
+from ivr.calls import FINAL_STATUSES, Calls, is_over, state_from_row
 from ivr.flow import CallState, Flow, Input, key_of
 from ivr.twiml import ROOT, Speaker
 
@@ -83,13 +105,13 @@ def _float(value: Any) -> float | None:
 class PanDesk:
     """PAN slots and bookings for one phone request (bot/pan.py), at the call's clock."""
 
-    def __init__(self, phone: "Phone", call_sid: str, now):
-        self.phone, self.call_sid, self.now = phone, call_sid, now
+    def __init__(self, phone: "Phone", store, call_sid: str, now):
+        self.phone, self.store, self.call_sid, self.now = phone, store, call_sid, now
 
     def slots(self) -> list[dict]:
         from bot.services import pan
 
-        found = pan.next_slots_any_site(self.phone.runtime.store(), self.phone.pref, pan.naive(self.now))
+        found = pan.next_slots_any_site(self.store, self.phone.pref, pan.naive(self.now))
         return [{"site": s.site, "start": s.key} for s in found]
 
     def book(self, choice: dict) -> tuple[bool, object]:
@@ -98,10 +120,10 @@ class PanDesk:
 
         from bot.services import pan
 
-        store, pref = self.phone.runtime.store(), self.phone.pref
+        store, pref = self.store, self.phone.pref
         start = datetime.strptime(choice["start"], pan.STAMP)
         slot = pan.Slot(choice["site"], start, start + timedelta(minutes=int(pref.get("pan.slot_minutes"))))
-        caller = (self.phone.calls.row(self.call_sid) or {}).get("caller") or ""
+        caller = (self.phone.calls(store).row(self.call_sid) or {}).get("caller") or ""
         try:
             booking = pan.book_by_phone(store, pref, slot, caller, self.call_sid, now=pan.naive(self.now))
         except pan.BookingError:
@@ -112,32 +134,82 @@ class PanDesk:
 class FeedbackDesk:
     """The caller's "cette réponse m'a aidé" or not (bot/feedback.py): one rating per call, a replay rewrites the same row."""
 
-    def __init__(self, phone: "Phone", call_sid: str):
-        self.phone, self.call_sid = phone, call_sid
+    def __init__(self, phone: "Phone", store, call_sid: str):
+        self.phone, self.store, self.call_sid = phone, store, call_sid
 
     def record(self, node_id: str, useful: bool = True) -> None:
         from bot.services import feedback
 
         node = self.phone.tree.node(node_id)
-        feedback.record(self.phone.runtime.store(), "phone", self.call_sid, self.phone.pref.id, useful,
+        feedback.record(self.store, "phone", self.call_sid, self.phone.pref.id, useful,
                         topic=node.topic, destination=node.destination)
 
 
 _BACKGROUND: set = set()
 
 
+def _keep(task) -> None:
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
 def _deliver_soon(phone: "Phone") -> None:
     """Send the voicemail's ticket to the service mailbox in the background (the caller does not wait)."""
-    import asyncio
-
     from bot.web.rdv import deliver
 
     try:
-        task = asyncio.get_running_loop().create_task(deliver(phone.runtime.store()))
-        _BACKGROUND.add(task)
-        task.add_done_callback(_BACKGROUND.discard)
+        _keep(asyncio.get_running_loop().create_task(deliver(phone.runtime.store())))
     except RuntimeError:  # pragma: no cover - no loop (called outside the server)
         pass
+
+
+class StoreBusy(Exception):
+    """The store did not answer in time (locked by another writer, or slow): answer without it."""
+
+
+class PhoneStore:
+    """The phone's own SQLite connections, off the event loop.
+
+    Store work runs in a small pool of threads, each with its own connection to the same file and a
+    short busy timeout (`phone.settings.store_busy_ms`), so a writer holding the file (a console
+    export, a migration, another process) never freezes the server: reads go on (WAL), a write that
+    cannot get the lock fails fast, and the webhook answers within `answer_within_ms` anyway."""
+
+    def __init__(self, busy_ms: int, workers: int = 4):
+        self.busy_ms = busy_ms
+        self.local = threading.local()
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ivr-store")
+        self._path: Path | None = None
+
+    def path(self) -> Path:
+        if self._path is None:
+            from bot.services import runtime
+
+            self._path = runtime.store().path  # created (and migrated) once, by the shared store
+        return self._path
+
+    def store(self) -> Store:
+        store = getattr(self.local, "store", None)
+        if store is None:
+            conn = sqlite3.connect(str(self.path()), timeout=self.busy_ms / 1000, check_same_thread=False,
+                                   isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
+            store = Store.__new__(Store)  # the same Store API, on this thread's connection
+            store.path, store.db = self.path(), sqlite_utils.Database(conn)
+            self.local.store = store
+        return store
+
+    async def run(self, timeout_s: float, fn, *args):
+        """fn(store, *args) on a pool thread; StoreBusy when locked or not done within timeout_s."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.pool, lambda: fn(self.store(), *args))
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # late failures are logged below
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+        except asyncio.TimeoutError:
+            raise StoreBusy(f"{getattr(fn, '__name__', fn)} took more than {timeout_s} s") from None
+        except sqlite3.OperationalError as exc:  # "database is locked" after the short busy timeout
+            raise StoreBusy(str(exc)) from exc
 
 
 class Phone:
@@ -153,19 +225,53 @@ class Phone:
         self.router = runtime.router()
         self.speaker = Speaker(self.tree, self.pref, settings.base_url or "")
         self.flow = Flow(self.speaker)
-        self._calls: Calls | None = None
+        s = self.speaker.settings
+        self.answer_within = int(s["answer_within_ms"]) / 1000
+        self.retry_for = int(s["store_retry_s"])
+        self.stores = PhoneStore(int(s["store_busy_ms"]))
+
+    def calls(self, store: Store) -> Calls:
+        return Calls(store, self.pref, self.tree)
+
+    async def db(self, fn, *args):
+        """fn(calls, *args) off the event loop, answered within `answer_within_ms` (else StoreBusy)."""
+        return await self.stores.run(self.answer_within, lambda store, *a: fn(self.calls(store), *a), *args)
+
+    def later(self, what: str, fn, *args) -> None:
+        """Write in the background until the store accepts it (a voicemail is never lost to a lock)."""
+
+        async def retry() -> None:
+            deadline, delay = time.monotonic() + self.retry_for, 0.25
+            while True:
+                try:
+                    await self.stores.run(30, lambda store, *a: fn(self.calls(store), *a), *args)
+                    logger.info("ivr: %s written after a retry", what)
+                    return
+                except StoreBusy as exc:
+                    if time.monotonic() > deadline:
+                        logger.error("ivr: %s NOT written after %s s: %s", what, self.retry_for, exc)
+                        return
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5)
+
+        logger.warning("ivr: the store is busy; %s will be written in the background", what)
+        _keep(asyncio.get_running_loop().create_task(retry()))
+
+    def open_now(self, request: Request) -> hours.OpenAt:
+        """Truthy when the standard is open now; also answers for lines with their own hours (the CCC)."""
+        when = hours.now(request.headers.get(hours.CLOCK_HEADER))
+        return hours.OpenAt(when, self.pref.get("prefecture.phone_hours.days"), self.closures)
 
     @property
-    def calls(self) -> Calls:
-        if self._calls is None:
-            self._calls = Calls(self.runtime.store(), self.pref, self.tree)
-        return self._calls
-
-    def open_now(self, request: Request) -> bool:
-        when = hours.now(request.headers.get(hours.CLOCK_HEADER))
-        return hours.is_open(self.pref.get("prefecture.phone_hours.days"), when)
+    def closures(self) -> tuple:
+        try:
+            return tuple(str(day) for day in self.pref.get("prefecture.phone_hours.closures") or ())
+        except KeyError:
+            return ()
 
     async def decide(self, request: Request, raw: str):
+        if os.environ.get("IVR_TEST_FAULT") == "nlu" and hours.clock_override_allowed():
+            raise RuntimeError("IVR_TEST_FAULT=nlu: the NLU fails (test servers only)")
         text, _ = prepare(raw, self.router.max_chars)
         text = text.lstrip("/")  # a leading '/' would make Rasa read an intent payload
         parse: dict = {"text": text, "intent": {"name": None, "confidence": 0.0}, "intent_ranking": [], "entities": []}
@@ -175,6 +281,26 @@ class Phone:
         # The phone runs its own ladder (rephrase, likely topics, then a person): each utterance
         # is judged on its own by the router, which then always offers its likely topics.
         return text, self.router.decide(text, parse, 0)
+
+
+# ---- store work of each webhook (run on the pool, with the thread's own connection) ------------
+
+def _load(calls: Calls, call_sid: str) -> dict | None:
+    return calls.row(call_sid)
+
+
+def _create(calls: Calls, st: CallState, prefecture: str, caller: str, twiml: str) -> str | None:
+    """Insert a new call; None when created, else the answer already given (a replayed webhook)."""
+    if calls.create(st, prefecture, caller, twiml):
+        return None
+    return (calls.row(st.call_sid) or {}).get("last_twiml") or twiml
+
+
+def _save(calls: Calls, st: CallState, step: int, twiml: str) -> str:
+    """Save the new state (compare-and-set on the step); a duplicate gets the answer already given."""
+    if calls.save(st, step, twiml):
+        return twiml
+    return (calls.row(st.call_sid) or {}).get("last_twiml") or twiml
 
 
 class IvrInput(InputChannel):
@@ -220,55 +346,85 @@ class IvrInput(InputChannel):
                         logger.exception("ivr: %s failed for call %s", route, _first(params, "CallSid", "?"))
                         if kind == "callback":
                             return _xml(phone.speaker.empty())
-                        return _xml(phone.speaker.apology())
+                        if route == "voice":  # no call to go back to: the hours, then goodbye
+                            return _xml(phone.speaker.apology())
+                        return _xml(phone.speaker.hold())  # one apology, then the current prompt again
 
                 bp.add_route(endpoint, f"/{route}", methods=["POST"], name=f"ivr_{route}")
                 return handler
 
             return decorate
 
+        def over(row: dict | None, params: dict) -> bool:
+            return is_over(row) or _first(params, "CallStatus") in FINAL_STATUSES
+
         @webhook("voice")
         async def voice(request: Request, params: dict) -> HTTPResponse:
             call_sid = _first(params, "CallSid")
             if not call_sid:
                 return _xml(phone.speaker.apology())
-            calls = phone.calls
-            st, last = calls.load(call_sid)
-            if st is not None and last:
-                return _raw_xml(last)  # Twilio retried the first webhook
-            st = CallState(call_sid)
+            try:
+                row = await phone.db(_load, call_sid)
+            except StoreBusy:
+                row = None
+            if row is not None and row.get("last_twiml"):
+                return _raw_xml(row["last_twiml"])  # Twilio retried the first webhook (or a hold came back)
+            return await welcome(call_sid, params)
+
+        async def welcome(call_sid: str, params: dict) -> HTTPResponse:
+            """The automated-service notice and the main menu; the call is recorded (later if the store is busy)."""
+            st = CallState(call_sid, called=_first(params, "To") or _first(params, "Called") or None)
             twiml = phone.flow.welcome(st).to_xml()
-            if not calls.create(st, phone.pref.id, _first(params, "From") or _first(params, "Caller"), twiml):
-                _, last = calls.load(call_sid)
-                return _raw_xml(last or twiml)
-            return _raw_xml(twiml)
+            caller = _first(params, "From") or _first(params, "Caller")
+            try:
+                earlier = await phone.db(_create, st, phone.pref.id, caller, twiml)
+            except StoreBusy:
+                phone.later(f"call {call_sid}", _create, st, phone.pref.id, caller, twiml)
+                return _raw_xml(twiml)
+            return _raw_xml(earlier or twiml)
 
         async def gathered(request: Request, params: dict) -> HTTPResponse:
             call_sid = _first(params, "CallSid")
-            calls = phone.calls
-            st, last = calls.load(call_sid)
-            if st is None:  # unknown call (store lost): start over at the main menu
-                st = CallState(call_sid, path=[ROOT])
-                twiml = phone.speaker.menu(ROOT, st.step).to_xml()
-                calls.create(st, phone.pref.id, _first(params, "From"), twiml)
-                return _raw_xml(twiml)
+            try:
+                row = await phone.db(_load, call_sid)
+            except StoreBusy:
+                return _xml(phone.speaker.hold())
+            if row is None:
+                # A call the store does not know (lost, or never recorded): start it over, notice first.
+                return await welcome(call_sid, params)
+            st, last = state_from_row(row), row.get("last_twiml")
+            if over(row, params):  # the caller is gone: nothing is booked, rated or changed
+                return _xml(phone.speaker.hangup())
             step = _int(request.args.get("step"))
+            open_now = phone.open_now(request)
             if step != st.step:  # a duplicated or late webhook: answer as before, change nothing
-                return _raw_xml(last) if last else _xml(phone.flow.render(st, phone.open_now(request)))
+                return _raw_xml(last) if last else _xml(phone.flow.render(st, open_now))
+            before = copy.deepcopy(st)
             inp = Input(digits=_first(params, "Digits"), asr_confidence=_float(_first(params, "Confidence")))
             speech = _first(params, "SpeechResult")
             if speech.strip() and not key_of(Input(speech=speech)) and not inp.digits.strip():
-                inp.speech, inp.decision = await phone.decide(request, speech)
+                try:
+                    inp.speech, inp.decision = await phone.decide(request, speech)
+                except Exception:  # noqa: BLE001 - the keypad still works: offer it, never hang up
+                    logger.exception("ivr: the NLU failed for call %s; keypad menu offered", call_sid)
+                    return _xml(phone.speaker.keypad_only(
+                        phone.flow.render(before, open_now, [phone.speaker.text("speech_unavailable")])))
             elif speech.strip():
                 inp.speech = speech.strip()
-            open_now = phone.open_now(request)
-            inp.pan = PanDesk(phone, call_sid, hours.now(request.headers.get(hours.CLOCK_HEADER)))
-            inp.feedback = FeedbackDesk(phone, call_sid)
-            twiml = phone.flow.handle(st, inp, open_now).to_xml()
-            if not calls.save(st, step, twiml):
-                _, last = calls.load(call_sid)
-                return _raw_xml(last or twiml)
-            return _raw_xml(twiml)
+            when = hours.now(request.headers.get(hours.CLOCK_HEADER))
+
+            def apply(calls: Calls) -> str:
+                inp.pan = PanDesk(phone, calls.store, call_sid, when)
+                inp.feedback = FeedbackDesk(phone, calls.store, call_sid)
+                twiml = phone.flow.handle(st, inp, open_now).to_xml()
+                return _save(calls, st, step, twiml)
+
+            try:
+                return _raw_xml(await phone.db(apply))
+            except StoreBusy as exc:
+                # Nothing was applied: the caller hears the same prompt again and answers again.
+                logger.warning("ivr: call %s step %s not applied (%s); prompt repeated", call_sid, step, exc)
+                return _xml(phone.flow.render(before, open_now, [phone.speaker.text("store_busy")]))
 
         for route in ("menu", "leaf", "choices", "offer"):
             webhook(route)(gathered)
@@ -276,60 +432,101 @@ class IvrInput(InputChannel):
         @webhook("dialed")
         async def dialed(request: Request, params: dict) -> HTTPResponse:
             call_sid = _first(params, "CallSid")
-            calls = phone.calls
-            st, last = calls.load(call_sid)
+            try:
+                row = await phone.db(_load, call_sid)
+            except StoreBusy:
+                return _xml(phone.speaker.hold())
+            if over(row, params):
+                return _xml(phone.speaker.hangup())
+            st, last = (state_from_row(row), row.get("last_twiml")) if row else (None, None)
             step = _int(request.args.get("step"))
             if st is None or step != st.step:
                 return _raw_xml(last) if last else _xml(phone.speaker.goodbye())
-            twiml = phone.flow.dialed(st, _first(params, "DialCallStatus"), phone.open_now(request)).to_xml()
-            if not calls.save(st, step, twiml):
-                _, last = calls.load(call_sid)
-                return _raw_xml(last or twiml)
-            return _raw_xml(twiml)
+            open_now = phone.open_now(request)
+            twiml = phone.flow.dialed(st, _first(params, "DialCallStatus"), open_now).to_xml()
+            try:
+                return _raw_xml(await phone.db(_save, st, step, twiml))
+            except StoreBusy:
+                phone.later(f"call {call_sid} after its transfer", _save, st, step, twiml)
+                return _raw_xml(twiml)
+
+        def keep_voicemail(calls: Calls, call_sid: str, recording_sid: str, mailbox: str, url: str,
+                           duration: int | None, when) -> None:
+            calls.add_voicemail(call_sid, recording_sid, mailbox, phone.speaker.service(mailbox), url, duration,
+                                when=when)
+            calls.mark_voicemail(call_sid)
 
         @webhook("voicemail")
         async def voicemail(request: Request, params: dict) -> HTTPResponse:
             call_sid = _first(params, "CallSid")
-            calls = phone.calls
-            st, last = calls.load(call_sid)
+            try:
+                row = await phone.db(_load, call_sid)
+            except StoreBusy:
+                row = None
+            st, last = (state_from_row(row), row.get("last_twiml")) if row else (None, None)
             mailbox = (st.mailbox if st is not None else None) or request.args.get("mailbox")
             if mailbox not in (phone.pref.get("mailboxes") or {}):
                 mailbox = phone.speaker.default_mailbox
             recording_sid = _first(params, "RecordingSid")
             recorded = bool(recording_sid) and (_int(_first(params, "RecordingDuration"), 1) or 0) > 0
-            if recorded:  # keep the message whatever the step: one row per RecordingSid
-                calls.add_voicemail(call_sid, recording_sid, mailbox, phone.speaker.service(mailbox),
-                                    _first(params, "RecordingUrl"), _int(_first(params, "RecordingDuration")),
-                                    when=hours.now(request.headers.get(hours.CLOCK_HEADER)))
-                _deliver_soon(phone)
+            if recorded:  # keep the message whatever the step, even after hang-up: one row per RecordingSid
+                args = (call_sid, recording_sid, mailbox, _first(params, "RecordingUrl"),
+                        _int(_first(params, "RecordingDuration")), hours.now(request.headers.get(hours.CLOCK_HEADER)))
+                try:
+                    await phone.db(keep_voicemail, *args)
+                    _deliver_soon(phone)
+                except StoreBusy:
+                    phone.later(f"voicemail {recording_sid}", keep_voicemail, *args)
+            if over(row, params):  # Digits=hangup: the caller is gone, nothing to say
+                return _xml(phone.speaker.hangup())
             step = _int(request.args.get("step"))
             if st is None or step != st.step:
                 return _raw_xml(last) if last else _xml(phone.speaker.voicemail_done(mailbox))
             twiml = phone.flow.recorded(st, mailbox, recorded).to_xml()
-            if not calls.save(st, step, twiml):
-                _, last = calls.load(call_sid)
-                return _raw_xml(last or twiml)
-            return _raw_xml(twiml)
+            try:
+                return _raw_xml(await phone.db(_save, st, step, twiml))
+            except StoreBusy:
+                phone.later(f"call {call_sid} after its voicemail", _save, st, step, twiml)
+                return _raw_xml(twiml)
+
+        def keep_recording(calls: Calls, params: dict, mailbox: str) -> None:
+            call_sid, recording_sid = _first(params, "CallSid"), _first(params, "RecordingSid")
+            service, url = phone.speaker.service(mailbox), _first(params, "RecordingUrl")
+            if _first(params, "TranscriptionStatus"):  # transcribeCallback
+                calls.set_transcription(call_sid, recording_sid, mailbox, service, url,
+                                        prepare(_first(params, "TranscriptionText"), 10_000)[0],
+                                        _first(params, "TranscriptionStatus"))
+            elif _first(params, "RecordingStatus") == "completed" and (_int(_first(params, "RecordingDuration"), 1) or 0) > 0:
+                calls.add_voicemail(call_sid, recording_sid, mailbox, service, url,
+                                    _int(_first(params, "RecordingDuration")))
+                calls.mark_voicemail(call_sid)
 
         @webhook("recording", kind="callback")
         async def recording(request: Request, params: dict) -> HTTPResponse:
-            call_sid = _first(params, "CallSid")
-            recording_sid = _first(params, "RecordingSid")
-            if recording_sid:
+            """The Record verb's callbacks: the transcription, and the recording's status."""
+            if _first(params, "RecordingSid"):
                 mailbox = request.args.get("mailbox")
                 if mailbox not in (phone.pref.get("mailboxes") or {}):
                     mailbox = phone.speaker.default_mailbox
-                phone.calls.set_transcription(
-                    call_sid, recording_sid, mailbox, phone.speaker.service(mailbox), _first(params, "RecordingUrl"),
-                    prepare(_first(params, "TranscriptionText"), 10_000)[0], _first(params, "TranscriptionStatus"))
+                try:
+                    await phone.db(keep_recording, params, mailbox)
+                except StoreBusy:
+                    phone.later(f"recording {_first(params, 'RecordingSid')}", keep_recording, params, mailbox)
             return _xml(phone.speaker.empty())
+
+        def end_call(calls: Calls, call_sid: str, status: str, duration: int | None, caller: str) -> None:
+            calls.end(call_sid, status, duration, phone.pref.id, caller)
 
         @webhook("status", kind="callback")
         async def status(request: Request, params: dict) -> HTTPResponse:
             call_sid = _first(params, "CallSid")
             if call_sid:
-                phone.calls.end(call_sid, _first(params, "CallStatus"), _int(_first(params, "CallDuration")),
-                                phone.pref.id, _first(params, "From"))
+                args = (call_sid, _first(params, "CallStatus"), _int(_first(params, "CallDuration")),
+                        _first(params, "From"))
+                try:
+                    await phone.db(end_call, *args)
+                except StoreBusy:
+                    phone.later(f"status of call {call_sid}", end_call, *args)
             return _xml(phone.speaker.empty())
 
         return bp

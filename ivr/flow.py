@@ -51,6 +51,7 @@ class CallState:
     pan_choice: dict | None = None  # the slot the caller chose, not booked until confirmed
     pan_booking: str | None = None  # the reference booked by this call
     rated: bool = False  # the caller rated an answer (feedback_key / feedback_no_key); offered once per call
+    called: str | None = None  # the préfecture's number the caller dialled (Twilio's To): the callerId of a transfer
 
     @property
     def outcome(self) -> str | None:
@@ -198,7 +199,7 @@ class Flow:
             return self.render(st, open_now, number_only=True)
         if option.kind == "transfer":
             st.state, st.transferred = "transfer", True
-            return self.sp.dial(st.node, option.target, st.step)
+            return self.sp.dial(st.node, option.target, st.step, caller_id=st.called)
         if option.kind == "voicemail":
             st.state, st.mailbox = "voicemail", option.target
             return self.sp.record(st.node, option.target, st.step)
@@ -247,7 +248,8 @@ class Flow:
         if node.id == self.sp.human_id and self.sp.can_dial(node, open_now):
             st.state, st.transferred = "transfer", True
             # The tree's own answer ("je vous mets en relation...") announces the transfer.
-            return self.sp.dial(node.id, node.contact, st.step, list(preface) + [self.sp.node_voice(node)], announce=False)
+            return self.sp.dial(node.id, node.contact, st.step, list(preface) + [self.sp.node_voice(node)], announce=False,
+                                caller_id=st.called)
         return self.sp.leaf(node_id, st.step, open_now, preface, rate=not st.rated)
 
     def _speech(self, st: CallState, d: Decision, open_now: bool) -> VoiceResponse:

@@ -9,6 +9,7 @@ Naive times are Paris local times.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -48,10 +49,28 @@ def is_holiday(when: datetime) -> bool:
     return when.date() in holidays.France(years=when.year)
 
 
-def is_open(days: dict[str, list[str]], when: datetime) -> bool:
-    """True when `when` falls in one of the day's 'HH:MM-HH:MM' ranges and is not a public holiday."""
+@dataclass(frozen=True)
+class OpenAt:
+    """Opening hours at one moment: truthy when the préfecture's standard is open (what the flow
+    passes around as `open_now`), and `contact_open(days)` for another line (the CCC) with its own
+    published hours; a line without published hours follows the standard's."""
+
+    when: datetime
+    days: dict
+    closures: tuple = ()  # the préfecture's exceptional closure days (ponts...), ISO dates
+
+    def __bool__(self) -> bool:
+        return is_open(self.days, self.when, self.closures)
+
+    def contact_open(self, days: dict | None) -> bool:
+        return is_open(days, self.when) if days else bool(self)
+
+
+def is_open(days: dict[str, list[str]], when: datetime, closures=()) -> bool:
+    """True when `when` falls in one of the day's 'HH:MM-HH:MM' ranges and is neither a public holiday
+    nor one of `closures` (dates, e.g. a pont: `prefecture.phone_hours.closures` in the préfecture file)."""
     when = when.astimezone(PARIS)
-    if is_holiday(when):
+    if is_holiday(when) or when.date().isoformat() in {str(day) for day in closures or ()}:
         return False
     hm = when.strftime("%H:%M")
     for span in days.get(DAY_KEYS[when.weekday()]) or []:

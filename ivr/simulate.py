@@ -4,7 +4,9 @@
 nothing for silence, and read what would be said); the tests and `python -m ivr audit` drive
 `Call` the same way. Each answer is parsed with xml.etree.ElementTree; the simulator follows the
 Gather actions, Redirects, Dial and Record verbs exactly as Twilio would, signing each request
-with twilio's RequestValidator algorithm on the URL Twilio would call.
+with twilio's RequestValidator algorithm on the URL Twilio would call. Every request carries the
+complete body Twilio sends for that webhook (ivr/twilio_bodies.py: blank geographic fields,
+FinishedOnKey, Timestamp...), not only the parameters the channel reads.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from bot.core.tree import KEY_CHARS
+from ivr import twilio_bodies
 from ivr.hours import CLOCK_HEADER
 from ivr.signature import HEADER, LOCAL_DEV_TOKEN, sign
 
@@ -123,9 +126,18 @@ class Call:
         return self.turns[-1] if self.turns else None
 
     # ---- HTTP ------------------------------------------------------------------------------
+    def body(self, shape: str, **values: str | None) -> dict[str, str]:
+        """The complete parameters Twilio sends for `shape` (ivr/twilio_bodies.py), for this call."""
+        return twilio_bodies.body(shape, self.call_sid, self.caller, self.to, **values)
+
+    def recording_url(self, recording_sid: str) -> str:
+        """Where Twilio keeps a recording (the RecordingUrl it sends)."""
+        shape = twilio_bodies.load("record_hash")["params"]  # Twilio's URL, with this recording's SID
+        return shape["RecordingUrl"].replace(shape["RecordingSid"], recording_sid)
+
     def _params(self, extra: dict[str, str]) -> dict[str, str]:
-        return {"CallSid": self.call_sid, "AccountSid": "AC" + "0" * 32, "From": self.caller,
-                "Caller": self.caller, "To": self.to, "Direction": "inbound", "ApiVersion": "2010-04-01"} | extra
+        """The call's standard parameters (as Twilio sends with every request) plus `extra`."""
+        return self.body("redirect") | extra
 
     def request(self, public_url: str, params: dict[str, str], signature: str | None = "auto",
                 headers: dict[str, str] | None = None) -> tuple[int, str]:
@@ -148,7 +160,7 @@ class Call:
             return exc.code, exc.read().decode("utf-8", "replace")
 
     def _twiml(self, public_url: str, params: dict[str, str]) -> Turn:
-        status, text = self.request(public_url, self._params(params))
+        status, text = self.request(public_url, params)
         if status != 200:
             raise SimulatorError(f"{urllib.parse.urlsplit(public_url).path} answered {status}: {text[:300]}")
         turn = parse_twiml(text)
@@ -157,12 +169,12 @@ class Call:
             self.ended = True
         # Twilio follows a Redirect when nothing else waits for the caller.
         if turn.redirect and turn.gather is None and turn.record is None and turn.dial is None and not turn.hangup:
-            return self._twiml(turn.redirect, {})
+            return self._twiml(turn.redirect, self.body("redirect"))
         return turn
 
     # ---- the caller's side -----------------------------------------------------------------
     def start(self) -> Turn:
-        return self._twiml(self.public_url + VOICE_PATH, {"CallStatus": "ringing"})
+        return self._twiml(self.public_url + VOICE_PATH, self.body("incoming_call"))
 
     def _gather_action(self) -> str:
         turn = self.last
@@ -172,16 +184,16 @@ class Call:
 
     def press(self, key: str) -> Turn:
         self.inputs += 1
-        return self._twiml(self._gather_action(), {"Digits": key, "CallStatus": "in-progress"})
+        return self._twiml(self._gather_action(), self.body("gather_digits", Digits=key))
 
     def say(self, text: str, confidence: float = 0.9) -> Turn:
         self.inputs += 1
-        return self._twiml(self._gather_action(), {"SpeechResult": text, "Confidence": str(confidence),
-                                                   "CallStatus": "in-progress"})
+        return self._twiml(self._gather_action(), self.body("gather_speech", SpeechResult=text,
+                                                            Confidence=str(confidence)))
 
     def silence(self) -> Turn:
         self.inputs += 1
-        return self._twiml(self._gather_action(), {"CallStatus": "in-progress"})
+        return self._twiml(self._gather_action(), self.body("gather_empty"))
 
     def record(self, transcription: str | None = "Bonjour, merci de me rappeler.", duration: int = 12,
                recording_sid: str | None = None) -> Turn:
@@ -190,31 +202,40 @@ class Call:
         if turn is None or turn.record is None:
             raise SimulatorError("the call is not recording a message")
         if transcription is None:  # nothing recorded: Twilio goes on to the Redirect
-            return self._twiml(turn.redirect, {}) if turn.redirect else turn
+            return self._twiml(turn.redirect, self.body("redirect")) if turn.redirect else turn
         self.recordings += 1
         rsid = recording_sid or f"RE{uuid.uuid4().hex}"
-        rurl = f"urn:simulated-recording:{rsid}"  # Twilio would give its own https URL
-        params = {"RecordingSid": rsid, "RecordingUrl": rurl, "RecordingDuration": str(duration),
-                  "Digits": "hangup", "CallStatus": "in-progress"}
+        rurl = self.recording_url(rsid)
+        # The caller ends the message with '#' (finishOnKey) and hears the thanks.
+        params = self.body("record_hash", RecordingSid=rsid, RecordingUrl=rurl, RecordingDuration=str(duration))
         result = self._twiml(turn.record["action"], params)
+        callback = turn.record.get("recordingStatusCallback")
+        if callback:
+            self.request(callback, self.body("recording_status", RecordingSid=rsid, RecordingUrl=rurl,
+                                             RecordingDuration=str(duration)))
         callback = turn.record.get("transcribeCallback")
         if callback:
-            self.request(callback, self._params({"RecordingSid": rsid, "RecordingUrl": rurl,
-                                                 "TranscriptionText": transcription, "TranscriptionStatus": "completed",
-                                                 "TranscriptionSid": f"TR{uuid.uuid4().hex}"}))
+            tsid = f"TR{uuid.uuid4().hex}"
+            self.request(callback, self.body("transcription", RecordingSid=rsid, RecordingUrl=rurl,
+                                             TranscriptionText=transcription, TranscriptionSid=tsid,
+                                             TranscriptionUrl=f"{rurl}/Transcriptions/{tsid}"))
         return result
 
     def dial_ended(self, status: str = "completed") -> Turn:
         turn = self.last
         if turn is None or turn.dial is None:
             raise SimulatorError("the call is not being transferred")
-        return self._twiml(turn.dial_action, {"DialCallStatus": status, "CallStatus": "in-progress"})
+        if status == "completed":
+            params = self.body("dial_completed")
+        else:
+            params = self.body("dial_no_answer", DialCallStatus=status)
+        return self._twiml(turn.dial_action, params)
 
     def hangup(self, duration: int = 42, status: str = "completed") -> int:
         """The status callback Twilio sends when the call ends."""
         self.ended = True
         code, _ = self.request(self.public_url + STATUS_PATH,
-                               self._params({"CallStatus": status, "CallDuration": str(duration)}))
+                               self.body("status_completed", CallStatus=status, CallDuration=str(duration)))
         return code
 
 

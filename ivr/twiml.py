@@ -52,6 +52,7 @@ class Contact:
     path: str  # config path, e.g. "ccc.phone"
     number: str | None
     kind: str  # regular | short
+    days: dict | None = None  # its own published hours ({"mon": ["09:00-17:00"], ...}); None: the standard's
 
     @property
     def dialable(self) -> bool:
@@ -88,7 +89,7 @@ class Speaker:
         if not path:
             return None
         data = self.pref.get(path)
-        return Contact(path, data.get("number"), data.get("kind", "regular"))
+        return Contact(path, data.get("number"), data.get("kind", "regular"), data.get("days") or None)
 
     def contact_name(self, path: str) -> str:
         return render(self.phone["contacts"][path], self.pref)
@@ -146,23 +147,33 @@ class Speaker:
         node = self.tree.node(node_id)
         return self._node_options(self.tree.children(node_id)) + self._structural(node.parent or ROOT, node.parent is None)
 
-    def can_dial(self, node: Node, open_now: bool) -> bool:
+    def can_dial(self, node: Node, open_now) -> bool:
+        """A transfer only to a regular number, and only when that line answers: the standard in its
+        hours (never on a public holiday); another line (the CCC) in its own published hours
+        (`days` in its config, `open_now.contact_open`), or the standard's when it has none."""
         contact = self.contact(node.contact)
         if not node.transfer or contact is None or not contact.dialable:
             return False
-        return open_now or contact.path != self.standard.path
+        if contact.path == self.standard.path:
+            return bool(open_now)
+        contact_open = getattr(open_now, "contact_open", None)
+        return contact_open(contact.days) if contact_open is not None else bool(open_now)
 
-    def leaf_notice(self, node: Node, open_now: bool) -> str | None:
-        """Why a transfer to the standard is not offered (closed, or no known number)."""
+    def leaf_notice(self, node: Node, open_now) -> str | None:
+        """Why a transfer is not offered (closed, or no known number); a message can be left instead."""
         contact = self.contact(node.contact)
-        if not node.transfer or contact is None or contact.path != self.standard.path or self.can_dial(node, open_now):
+        if not node.transfer or contact is None or self.can_dial(node, open_now):
             return None
-        return self.text("closed_voicemail") if contact.number else self.text("no_transfer_voicemail")
+        if contact.path == self.standard.path:
+            return self.text("closed_voicemail") if contact.number else self.text("no_transfer_voicemail")
+        if contact.dialable:
+            return self.text("contact_closed_voicemail", contact=self.contact_name(contact.path))
+        return None
 
-    def leaf_mailbox(self, node: Node, open_now: bool) -> str | None:
+    def leaf_mailbox(self, node: Node, open_now) -> str | None:
         if node.mailbox:
             return node.mailbox
-        if node.transfer and not self.can_dial(node, open_now) and self.contact(node.contact).path == self.standard.path:
+        if self.leaf_notice(node, open_now):  # the line cannot be reached now: a message instead
             return self.default_mailbox
         return None
 
@@ -300,6 +311,12 @@ class Speaker:
             hints=self.hints(hint_nodes),
         )
 
+    def fallback(self, resp: VoiceResponse, route: str, node: str, step: int) -> None:
+        """The verb after every Gather: should the Gather ever end without requesting its action
+        (Twilio skips it on some errors), the call comes back to the same action as a silence,
+        instead of falling off the end of the document and hanging up."""
+        resp.redirect(self.url(route, node=node, step=step), method="POST")
+
     def _prompt(self, route: str, node: str, step: int, preface: list[str], intro: list[str],
                 options: list[Option], hint_nodes: list[str], after: list | None = None) -> VoiceResponse:
         resp = VoiceResponse()
@@ -311,6 +328,7 @@ class Speaker:
         for option in options:
             if option.text:
                 self.say(g, option.text)
+        self.fallback(resp, route, node, step)
         return resp
 
     def menu(self, node_id: str, step: int, preface: list[str] = ()) -> VoiceResponse:
@@ -364,18 +382,21 @@ class Speaker:
         resp = VoiceResponse()
         g = self.gather(resp, route, node_id, step, hint_nodes)
         self.say(g, self.text("rephrase"))
+        self.fallback(resp, route, node_id, step)
         return resp
 
     def dial(self, node_id: str, contact_path: str, step: int, preface: list[str] = (),
-             announce: bool = True) -> VoiceResponse:
+             announce: bool = True, caller_id: str | None = None) -> VoiceResponse:
         contact = self.contact(contact_path)
         resp = VoiceResponse()
         for text in preface:
             self.say(resp, text)
         if announce:
             self.say(resp, self.text("transfer_now", contact=self.contact_name(contact_path)))
+        # callerId: the préfecture's own Twilio number the caller dialled (always accepted by Twilio);
+        # no answer within dial_timeout -> the Dial action offers the voicemail.
         resp.dial(e164(contact.number), action=self.url("dialed", node=node_id, step=step), method="POST",
-                  timeout=int(self.settings["dial_timeout"]))
+                  timeout=int(self.settings["dial_timeout"]), caller_id=caller_id)
         return resp
 
     def record(self, node_id: str, mailbox: str, step: int) -> VoiceResponse:
@@ -386,6 +407,8 @@ class Speaker:
             max_length=int(self.settings["record_max_length"]), timeout=int(self.settings["record_timeout"]),
             finish_on_key=self.keys["back_key"], play_beep=True, transcribe=True,
             transcribe_callback=self.url("recording", node=node_id, mailbox=mailbox),
+            recording_status_callback=self.url("recording", node=node_id, mailbox=mailbox),
+            recording_status_callback_method="POST",
         )
         # Nothing recorded: Twilio goes on to the next verb, which comes back to us.
         resp.redirect(self.url("voicemail", node=node_id, mailbox=mailbox, step=step), method="POST")
@@ -406,9 +429,37 @@ class Speaker:
         return resp
 
     def apology(self) -> VoiceResponse:
+        """Only where no call can be served at all (the incoming call itself failed)."""
         resp = VoiceResponse()
         self.say(resp, self.text("apology"))
         resp.hangup()
+        return resp
+
+    def hold(self, preface: str = "store_busy") -> VoiceResponse:
+        """A technical problem in mid-call: one sentence, then the call's current prompt again
+        (the incoming-call route replays a known call's last answer), never a hang-up."""
+        resp = VoiceResponse()
+        self.say(resp, self.text(preface))
+        resp.pause(length=1)
+        resp.redirect(self.url("voice"), method="POST")
+        return resp
+
+    def hangup(self) -> VoiceResponse:
+        """The answer to a webhook for a call that is over: nothing to say, nothing changed."""
+        resp = VoiceResponse()
+        resp.hangup()
+        return resp
+
+    def keypad_only(self, resp: VoiceResponse) -> VoiceResponse:
+        """The same prompt listening to keys only (speech cannot be understood right now), without
+        the main menu's invitation to speak."""
+        invitation = xml_safe(render(self.tree.menu_voice, self.pref))
+        for verb in resp.verbs:
+            if getattr(verb, "name", "") == "Gather":
+                verb.attrs["input"] = "dtmf"
+                for attr in ("hints", "speechTimeout"):
+                    verb.attrs.pop(attr, None)
+                verb.verbs = [v for v in verb.verbs if getattr(v, "value", None) != invitation]
         return resp
 
     @staticmethod

@@ -2,7 +2,10 @@
 wrong expectation fails with exit code 1."""
 import subprocess
 
-from conftest import ROOT, TWILIO_TEST_TOKEN
+import pytest
+import yaml
+
+from conftest import ROOT, TWILIO_TEST_TOKEN, launch, stop
 
 
 def audit(python, server, path) -> subprocess.CompletedProcess:
@@ -16,7 +19,7 @@ def test_the_cantal_scenarios_pass(python, server):
     lines = result.stdout.splitlines()
     assert lines[1].split() == ["scenario", "steps", "expected", "got", "result"]
     assert "FAIL" not in result.stdout
-    assert lines[-1] == "16 passed, 0 failed"
+    assert lines[-1] == "17 passed, 0 failed"
     assert any(l.startswith("keypad: carte grise, hears 34 00") and l.rstrip().endswith("PASS") for l in lines)
 
 
@@ -45,3 +48,17 @@ def test_a_scenario_for_another_prefecture_is_refused(python, server, tmp_path):
     result = audit(python, server, path)
     assert result.returncode == 1
     assert "the server does not serve the préfecture de la Loire" in result.stdout
+
+
+@pytest.mark.parametrize("prefecture", ["gironde", "indre-et-loire", "loire", "vienne"])
+def test_the_other_prefectures_scenarios_pass_against_their_own_server(python, tmp_path, prefecture):
+    """Each shipped scenario file, against a server of its préfecture, with Twilio's complete bodies."""
+    path = ROOT / "ivr" / "scenarios" / f"{prefecture}.yml"
+    count = len(yaml.safe_load(path.read_text(encoding="utf-8"))["scenarios"])
+    running = launch(tmp_path, prefecture=prefecture)
+    try:
+        result = audit(python, running, path)
+    finally:
+        stop(running)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == f"{count} passed, 0 failed"

@@ -127,7 +127,7 @@ def test_three_misses_when_closed_offer_the_voicemail_only(phone):
 
 
 def test_speech_goes_through_the_nlu_and_is_stored_masked(server, phone):
-    call = phone()
+    call = phone(now=OPEN)
     call.start()
     turn = call.say("bonjour je vous appelle du 06 12 34 56 78 parce que mon titre de séjour expire")
     assert turn.node == "titre_sejour" and turn.route == "leaf"
@@ -205,7 +205,7 @@ def test_voicemail_is_created_once_even_when_callbacks_are_replayed(server, phon
     ]
     assert turn.hangup
     # Twilio retries: the Record action and the transcription callback arrive again.
-    params = call._params({"RecordingSid": rsid, "RecordingUrl": f"urn:simulated-recording:{rsid}",
+    params = call._params({"RecordingSid": rsid, "RecordingUrl": call.recording_url(rsid),
                            "RecordingDuration": "12", "Digits": "hangup"})
     for _ in range(2):
         status, body = call.request(record_turn.record["action"], params)
@@ -220,7 +220,7 @@ def test_voicemail_is_created_once_even_when_callbacks_are_replayed(server, phon
     assert (vm["recording_sid"], vm["mailbox"], vm["service"]) == (rsid, "armes", "bureau des polices administratives (armes)")
     assert (json.loads(vm["path"]), vm["caller"], vm["status"]) == (["root", "armes"], "[téléphone]", "transcribed")
     assert vm["transcription"] == "Bonjour, rappelez-moi au [téléphone] pour mon compte SIA."
-    assert vm["recording_url"] == f"urn:simulated-recording:{rsid}"
+    assert vm["recording_url"] == call.recording_url(rsid)
     call.hangup()
     row = call_row(server, call)
     assert (row["outcome"], row["unresolved"], json.loads(row["path"])) == ("voicemail", 0, ["root", "armes"])
@@ -235,7 +235,7 @@ def test_a_voicemail_is_also_a_ticket_for_the_service_once_per_recording(server,
     record_turn = call.press("2")
     rsid = "RE" + call.call_sid[2:]
     call.record("Bonjour, rappelez-moi au 06 12 34 56 78.", recording_sid=rsid)
-    params = call._params({"RecordingSid": rsid, "RecordingUrl": f"urn:simulated-recording:{rsid}",
+    params = call._params({"RecordingSid": rsid, "RecordingUrl": call.recording_url(rsid),
                            "RecordingDuration": "12", "Digits": "hangup"})
     for _ in range(2):  # Twilio replays the Record action and the transcription callback
         status, _ = call.request(record_turn.record["action"], params)
@@ -256,7 +256,7 @@ def test_a_voicemail_is_also_a_ticket_for_the_service_once_per_recording(server,
         f"Message vocal laissé sur le serveur vocal de la préfecture (appel {call.call_sid}).\n"
         "Parcours dans le menu : Armes (SIA)\n"
         "Numéro de l'appelant (masqué) : [téléphone]\n"
-        f"Enregistrement (12 secondes) : urn:simulated-recording:{rsid}")
+        f"Enregistrement (12 secondes) : {call.recording_url(rsid)}")
     assert "06 12 34 56 78" not in t["body"]
     for _ in range(100):  # delivered to the service's functional mailbox in the background
         delivered = [m for m in smtp.to("pref-armes@cantal.gouv.fr") if t["reference"] in m["Subject"]]
@@ -349,8 +349,10 @@ def test_speech_can_never_inject_a_verb(server, phone, speech):
     call.start()
     turn = call.say(speech)
     root = ET.fromstring(turn.xml)
-    assert {e.tag for e in root.iter()} <= {"Response", "Gather", "Say", "Pause"}
-    assert root.find(".//Redirect") is None and root.find(".//Hangup") is None
+    assert {e.tag for e in root.iter()} <= {"Response", "Gather", "Say", "Pause", "Redirect"}
+    # the only Redirect is the fallback after the Gather, to the Gather's own action
+    assert [r.text for r in root.iter("Redirect")] == [root.find("Gather").attrib["action"]]
+    assert root.find(".//Hangup") is None
     assert "evil" not in turn.xml and "CDATA" not in turn.xml
     inputs = json.loads(call_row(server, call)["inputs"])
     assert len(inputs[0]["speech"]) <= 2000 and "\x00" not in inputs[0]["speech"]
@@ -368,18 +370,26 @@ def test_an_internal_error_still_answers_twiml_with_an_apology(server, phone):
                  [json.dumps(flow | {"state": "leaf", "node": "no_such_node"}), call.call_sid])
     conn.commit()
     conn.close()
+    action = call.last.gather["action"]
     turn = call.press("1")
-    assert turn.says == ["Désolé, une erreur technique m'empêche de vous répondre. Le standard de la préfecture du "
-                         "Cantal répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30."]
-    assert turn.hangup
+    # One apology, then the current prompt again (the Redirect to /voice replays the call's last
+    # answer): never a hang-up on a technical error.
+    hold = call.turns[-2]
+    assert hold.says == ["Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète."]
+    assert (hold.redirect, hold.hangup, hold.gather) == (f"{server.url}/webhooks/ivr/voice", False, None)
+    assert turn.says == TITRES_MENU and not turn.hangup
     assert "ivr: menu failed for call" in server.log.read_text()
+    # Twilio replays the failed webhook: the same, never a hang-up
+    status, body = call.request(action, call._params({"Digits": "1"}))
+    assert status == 200 and body == hold.xml
 
 
 def test_an_unknown_call_at_a_menu_starts_over(server):
     call = Call(server.url, TWILIO_TEST_TOKEN, call_sid="CAunknown0001")
     status, body = call.request(f"{server.url}/webhooks/ivr/leaf?node=armes&step=4", call._params({"Digits": "2"}))
     assert status == 200
-    assert [s.text for s in ET.fromstring(body).iter("Say")] == MAIN_MENU
+    assert [s.text for s in ET.fromstring(body).iter("Say")] == [
+        "Bonjour, vous êtes en relation avec le service automatisé de la préfecture du Cantal."] + MAIN_MENU
 
 
 def test_the_call_state_survives_a_restart(server, phone, tmp_path):

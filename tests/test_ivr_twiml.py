@@ -317,7 +317,9 @@ def test_speech_decision_voice_is_escaped_too(tree):
     flow.welcome(st)
     d = decision(action="answer", topic="greet", matched_by="nlu", voice="</Say><Redirect>x</Redirect>", buttons=[])
     root = parse(flow.handle(st, Input(speech="bonjour", decision=d), True))
-    assert root.find(".//Redirect") is None
+    # the only Redirect is the fallback after the Gather, to the Gather's own action
+    assert [(r.text, r.attrib) for r in root.iter("Redirect")] == [
+        (root.find("Gather").attrib["action"], {"method": "POST"})]
     assert says(root)[0] == "</Say><Redirect>x</Redirect>"
 
 
@@ -371,3 +373,161 @@ def test_the_rating_is_offered_after_an_answer_not_after_the_person(tree):
     closed_human = says(parse(sp.leaf("human", 1, open_now=False)))
     assert "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8." not in closed_human
     assert [o.key for o in sp.leaf_options(tree.node("human"), False)] == ["2", "*", "#", "0"]
+
+
+# ---- a call never ends by falling through a Gather -----------------------------------------------
+
+PREFECTURES = ["cantal", "gironde", "indre-et-loire", "loire", "vienne"]
+
+
+def every_prompt(tree, pref_id):
+    """Every TwiML the Speaker builds, for every node of the tree, open and closed."""
+    sp = speaker(tree, pref_id)
+    site = load_prefecture(pref_id).get("pan.sites")[0]["id"]
+    slot = {"site": site, "start": "2026-05-05T09:00"}
+    leaves = [n.id for n in tree.nodes.values() if n.destination is not None]
+    yield "welcome", sp.welcome(0)
+    for node_id in [ROOT] + list(tree.nodes):
+        node = tree.nodes.get(node_id)
+        for open_now in (True, False):
+            tag = f"{node_id} {'open' if open_now else 'closed'}"
+            if node_id == ROOT or node.destination is None:
+                yield f"menu {tag}", sp.menu(node_id, 1, ["préface"])
+            else:
+                yield f"leaf {tag}", sp.leaf(node_id, 1, open_now)
+                yield f"leaf rated {tag}", sp.leaf(node_id, 1, open_now, rate=False, answer=False)
+                yield f"leaf number {tag}", sp.leaf(node_id, 1, open_now, number_only=True)
+                yield f"pan slots {tag}", sp.pan_slots(node_id, [slot], 1)
+                yield f"pan confirm {tag}", sp.pan_confirm(node_id, slot, 1)
+            yield f"offer {tag}", sp.offer(node_id, 1, open_now)
+            yield f"offer after a failed transfer {tag}", sp.offer(node_id, 1, open_now, ["x"], allow_transfer=False)
+            yield f"choices {tag}", sp.choices(leaves[:3], node_id, 1)
+            yield f"rephrase {tag}", sp.rephrase("menu", node_id, 1)
+            yield f"record {tag}", sp.record(node_id, sp.default_mailbox, 1)
+    yield "keypad only", sp.keypad_only(sp.menu(ROOT, 1))
+
+
+@pytest.mark.parametrize("pref_id", PREFECTURES)
+def test_every_gather_is_followed_by_a_fallback_verb(tree, pref_id):
+    count = 0
+    for name, resp in every_prompt(tree, pref_id):
+        root = parse(resp)
+        verbs = [e.tag for e in root]
+        assert verbs, name
+        if "Gather" in verbs:
+            count += 1
+            i = verbs.index("Gather")
+            # the Gather's own action again, as a silence: the ladder goes on, the call never drops
+            assert verbs[i + 1:] == ["Redirect"], name
+            redirect = root[i + 1]
+            assert (redirect.text, redirect.attrib["method"]) == (root[i].attrib["action"], "POST"), name
+        elif "Record" in verbs:
+            assert verbs[-2:] == ["Record", "Redirect"], name
+        else:
+            assert verbs[-1] in ("Hangup", "Dial", "Redirect"), name
+    assert count > 2 * len(tree.nodes)
+
+
+def test_the_keypad_only_prompt_listens_to_keys_only(tree):
+    root = parse(speaker(tree).keypad_only(speaker(tree).menu(ROOT, 1, ["Désolé."])))
+    g = root.find("Gather").attrib
+    assert g["input"] == "dtmf" and "hints" not in g and "speechTimeout" not in g
+    assert says(root)[:2] == ["Désolé.", "Pour une carte grise, un permis de conduire, une carte d'identité ou un "
+                                          "passeport, tapez 1."]  # no invitation to speak
+
+
+# ---- transfers only while the line answers; callerId and timeout ----------------------------------
+
+def test_the_ccc_is_dialled_only_while_it_answers_else_the_voicemail(tree):
+    days = load_prefecture("cantal").get("prefecture.phone_hours.days")
+    christmas_night = hours.OpenAt(hours.parse_time("2026-12-25T03:00"), days)
+    tuesday_morning = hours.OpenAt(hours.parse_time("2026-03-10T10:00"), days)
+    assert (bool(christmas_night), bool(tuesday_morning)) == (False, True)
+    st, root = walk(flow_for(tree), ["2"], open_now=christmas_night)
+    assert says(root)[1:] == [
+        "Je ne peux pas vous mettre en relation avec le centre de contact citoyen à cette heure-ci. Vous pouvez "
+        "laisser un message.",
+        "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
+        "Pour réécouter, tapez étoile.",
+        "Pour revenir au menu principal, tapez 0.",
+        "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",
+    ]
+    st, root = walk(flow_for(tree), ["2", "1"], open_now=christmas_night)
+    assert root.find("Dial") is None and says(root)[0] == "Cette touche ne correspond à aucun choix."
+    st, root = walk(flow_for(tree), ["2", "1"], open_now=tuesday_morning)
+    assert root.find("Dial").text == "+33806001620"
+
+
+def test_a_line_with_its_own_published_hours_follows_them(tree):
+    pref = load_prefecture("cantal")
+    sp = speaker(tree)
+    ccc = tree.node("titre_sejour")
+    sp.contact = lambda path, real=sp.contact: (
+        real(path).__class__(path, real(path).number, real(path).kind, {"sat": ["09:00-12:00"]})
+        if path == "ccc.phone" else real(path))
+    days = pref.get("prefecture.phone_hours.days")
+    saturday = hours.OpenAt(hours.parse_time("2026-03-14T10:00"), days)  # the standard is closed
+    tuesday = hours.OpenAt(hours.parse_time("2026-03-10T10:00"), days)
+    assert (bool(saturday), sp.can_dial(ccc, saturday), sp.can_dial(ccc, tuesday)) == (False, True, False)
+
+
+def test_a_transfer_shows_the_number_called_and_rings_for_a_set_time(tree):
+    flow = flow_for(tree)
+    st = CallState("CAdial", called="+33975180000")
+    flow.welcome(st)
+    root = parse(flow.handle(st, Input(digits="0"), True))
+    dial = root.find("Dial").attrib
+    assert (dial["callerId"], dial["timeout"]) == ("+33975180000", "30")
+
+
+def test_an_exceptional_closure_day_closes_the_standard_not_the_ccc_hours_of_other_days(tree):
+    days = load_prefecture("cantal").get("prefecture.phone_hours.days")
+    friday_after_ascension = hours.parse_time("2026-05-15T10:00")
+    assert hours.OpenAt(friday_after_ascension, days)
+    pont = hours.OpenAt(friday_after_ascension, days, ("2026-05-15",))
+    assert not pont and hours.OpenAt(hours.parse_time("2026-05-18T10:00"), days, ("2026-05-15",))
+    st, root = walk(flow_for(tree), ["0"], open_now=pont)
+    assert root.find("Dial") is None
+    assert "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2." in says(root)
+
+
+@pytest.mark.parametrize("pref_id", PREFECTURES)
+def test_every_prefecture_has_a_human_path_open_or_closed(tree, pref_id):
+    """"Parler à un agent": the standard when it answers, else the general mailbox's voicemail."""
+    pref = load_prefecture(pref_id)
+    days = pref.get("prefecture.phone_hours.days")
+    number = pref.get("prefecture.phone.number")
+    for when in ("2026-03-10T10:00", "2026-03-10T20:00", "2026-12-25T03:00"):
+        open_now = hours.OpenAt(hours.parse_time(when), days)
+        st, root = walk(flow_for(tree, pref_id), ["0"], open_now=open_now)
+        if number and open_now:
+            assert root.find("Dial").text.startswith("+33"), (pref_id, when)
+            continue
+        assert root.find("Dial") is None, (pref_id, when)
+        service = pref.get("mailboxes.courrier.service")
+        assert f"Pour laisser un message au service concerné, {service}, tapez 2." in says(root), (pref_id, when)
+        st, root = walk(flow_for(tree, pref_id), ["0", "2"], open_now=open_now)
+        assert root.find("Record").attrib["action"].endswith("mailbox=courrier&step=2"), (pref_id, when)
+    assert {p: bool(load_prefecture(p).get("prefecture.phone.number")) for p in ("gironde", "vienne")} == {
+        "gironde": False, "vienne": False}
+
+
+@pytest.mark.parametrize("pref_id", PREFECTURES)
+def test_the_fail_soft_texts_and_settings_are_in_the_tree(tree, pref_id):
+    """The texts and timings added for fail-soft and hours render for every préfecture (data, not code)."""
+    sp = speaker(tree, pref_id)
+    assert sp.text("store_busy") == "Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète."
+    assert sp.text("speech_unavailable").startswith("Désolé, je ne peux pas comprendre la parole")
+    assert sp.text("contact_closed_voicemail", contact=sp.contact_name("ccc.phone")) == (
+        "Je ne peux pas vous mettre en relation avec le centre de contact citoyen à cette heure-ci. "
+        "Vous pouvez laisser un message.")
+    s = sp.settings
+    assert (s["store_busy_ms"], s["answer_within_ms"], s["store_retry_s"]) == (250, 1500, 120)
+    assert int(s["store_busy_ms"]) < int(s["answer_within_ms"]) < 2000  # answered well before Twilio's 15 s
+
+
+def test_a_hold_says_one_sentence_then_replays_the_current_prompt(tree):
+    root = parse(speaker(tree).hold())
+    assert [e.tag for e in root] == ["Say", "Pause", "Redirect"]
+    assert root.find("Redirect").text == BASE + "/webhooks/ivr/voice"
+    assert root.find("Hangup") is None

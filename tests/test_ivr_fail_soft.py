@@ -1,0 +1,131 @@
+"""Fail soft, never freeze: the NLU failing, and the store locked by another writer for 14 s while
+calls go on. Real servers over HTTP, Twilio's complete bodies (ivr.simulate.Call)."""
+import sqlite3
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
+from ivr.simulate import Call
+
+STORE_BUSY = "Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète."
+SPEECH_UNAVAILABLE = ("Désolé, je ne peux pas comprendre la parole pour le moment. Utilisez les touches de votre "
+                      "téléphone.")
+LIVENESS_S = 2.0  # a generous bound: Twilio gives up on a webhook after 15 s
+
+
+@pytest.fixture(scope="module")
+def nlu_down(tmp_path_factory):
+    """A server whose NLU raises on every phone utterance (IVR_TEST_FAULT=nlu, honoured on test servers only)."""
+    running = launch(tmp_path_factory.mktemp("nlu-down"), extra_env={"IVR_TEST_FAULT": "nlu"})
+    yield running
+    stop(running)
+
+
+def test_the_nlu_failing_offers_the_keypad_menu_with_one_apology(nlu_down):
+    call = Call(nlu_down.url, TWILIO_TEST_TOKEN)
+    menu = call.start()
+    action = menu.gather["action"]
+    turn = call.say("je voudrais refaire ma carte grise")
+    assert turn.says[0] == SPEECH_UNAVAILABLE
+    assert turn.says[1] == "Pour une carte grise, un permis de conduire, une carte d'identité ou un passeport, tapez 1."
+    assert turn.says.count(SPEECH_UNAVAILABLE) == 1
+    assert "Dites en quelques mots l'objet de votre appel, ou choisissez dans le menu." not in turn.says
+    assert turn.gather["input"] == "dtmf" and "hints" not in turn.gather
+    assert not turn.hangup and turn.gather["action"] == action  # same step: nothing was applied
+    # Twilio replays the same speech webhook: the same keypad menu, never a hang-up
+    status, body = call.request(action, call.body("gather_speech", SpeechResult="je voudrais refaire ma carte grise"))
+    assert status == 200 and body == turn.xml
+    # the keypad works
+    assert call.press("1").says[0] == "Carte grise, permis de conduire, carte d'identité ou passeport."
+    assert "ivr: the NLU failed for call" in nlu_down.log.read_text()
+    # in a submenu, the same: that node's own keypad menu
+    again = call.say("un permis")
+    assert again.says[:2] == [SPEECH_UNAVAILABLE, "Carte grise, permis de conduire, carte d'identité ou passeport."]
+    assert not again.hangup
+
+
+class Lock:
+    """Hold a write lock on the server's SQLite file (BEGIN IMMEDIATE), from the test process."""
+
+    def __init__(self, path, seconds: float):
+        self.path, self.seconds = path, seconds
+        self.held = threading.Event()
+        self.thread = threading.Thread(target=self._hold, daemon=True)
+
+    def _hold(self) -> None:
+        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            self.held.set()
+            time.sleep(self.seconds)
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.held.wait(10)
+        self.started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        self.thread.join()
+
+
+def timed(fn, *args, **kwargs):
+    start = time.monotonic()
+    result = fn(*args, **kwargs)
+    return result, time.monotonic() - start
+
+
+def test_a_store_locked_for_14_s_never_freezes_the_phone(server):
+    def call() -> Call:
+        return Call(server.url, TWILIO_TEST_TOKEN, timeout=15)
+
+    # Before the lock: one caller waits at the main menu, another is recording a voicemail.
+    waiting = call()
+    waiting.start()
+    recording = call()
+    recording.start()
+    recording.press("3")
+    record_turn = recording.press("2")
+    assert record_turn.record is not None
+    rsid = "RE" + recording.call_sid[2:]
+    timings = {}
+    with Lock(server.db, 14) as lock:
+        # a key press: not applied, the same menu again with one sentence, at once
+        turn, timings["key press"] = timed(waiting.press, "3")
+        assert turn.says[0] == STORE_BUSY and turn.says[1:] == waiting.turns[0].says[1:]
+        assert turn.gather["action"] == waiting.turns[0].gather["action"] and not turn.hangup
+        # a new call: the welcome, with the notice
+        newcomer = call()
+        first, timings["new call"] = timed(newcomer.start)
+        assert first.says[0] == "Bonjour, vous êtes en relation avec le service automatisé de la préfecture du Cantal."
+        # a message left (Record action, then its callbacks): thanked now, written once the store is free
+        done, timings["voicemail"] = timed(recording.record, "Merci de me rappeler.", recording_sid=rsid)
+        assert done.says[0].startswith("Merci. Votre message a été transmis au service concerné")
+        code, timings["status callback"] = timed(newcomer.hangup, duration=5)
+        assert code == 200
+        # the caller answers again, still during the lock: still answered at once
+        turn, timings["second key press"] = timed(waiting.press, "3")
+        assert turn.says[0] == STORE_BUSY
+        assert time.monotonic() - lock.started < 14, "the lock was released before the calls were over"
+    assert {k: v for k, v in timings.items() if v >= LIVENESS_S} == {}, timings
+    # Once the store is free: the call goes on where it was, and nothing written was lost.
+    leaf = waiting.press("3")
+    assert leaf.node == "armes" and leaf.says[0].startswith("Les démarches de détention d'armes se font en ligne")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        vms = db_rows(server.db, "select transcription, status from voicemails where recording_sid = ?", [rsid])
+        ended = db_rows(server.db, "select duration_s, outcome from calls where call_sid = ?", [newcomer.call_sid])
+        if vms and vms[0]["status"] == "transcribed" and ended and ended[0]["duration_s"] == 5:
+            break
+        time.sleep(0.5)
+    assert vms == [{"transcription": "Merci de me rappeler.", "status": "transcribed"}]
+    assert ended == [{"duration_s": 5, "outcome": "abandoned"}]
+    tickets = db_rows(server.db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
+    assert tickets == [{"mailbox": "armes"}]
+    assert "will be written in the background" in server.log.read_text()

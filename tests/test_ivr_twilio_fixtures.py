@@ -1,0 +1,301 @@
+"""What Twilio really sends: the complete request bodies of tests/fixtures/twilio/ (blank geographic
+fields, FinishedOnKey, Timestamp, ...), signed exactly as Twilio signs them (RequestValidator on the
+full public URL + every parameter, blank ones included), POSTed url-encoded to the real server."""
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+import xml.etree.ElementTree as ET
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from conftest import TWILIO_TEST_TOKEN, db_rows
+from ivr import twilio_bodies
+
+FIXTURES = twilio_bodies.FIXTURES
+WELCOME = "Bonjour, vous êtes en relation avec le service automatisé de la préfecture du Cantal."
+GEOGRAPHIC = [f"{who}{what}" for who in ("From", "Caller", "To", "Called") for what in ("City", "State", "Zip")]
+
+
+def new_sid() -> str:
+    return "CA" + uuid.uuid4().hex
+
+
+class Twilio:
+    """Plays Twilio for one call: the fixture's body with this call's SID, signed, url-encoded."""
+
+    def __init__(self, server, now: str | None = None, call_sid: str | None = None):
+        self.server, self.now = server, now
+        self.call_sid = call_sid or new_sid()
+
+    def post(self, url: str, shape: str, **values) -> tuple[int, str]:
+        if url.startswith("/"):
+            url = self.server.url + url
+        params = twilio_bodies.body(shape, self.call_sid, **values)
+        signature = RequestValidator(TWILIO_TEST_TOKEN).compute_signature(url, params)
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}
+        if self.now:
+            headers["X-Ivr-Now"] = self.now
+        req = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def twiml(self, url: str, shape: str, **values) -> ET.Element:
+        status, body = self.post(url, shape, **values)
+        assert status == 200, body
+        root = ET.fromstring(body)
+        assert root.tag == "Response"
+        return root
+
+    def start(self) -> ET.Element:
+        return self.twiml("/webhooks/ivr/voice", "incoming_call")
+
+
+def says(root: ET.Element) -> list[str]:
+    return [e.text for e in root.iter("Say")]
+
+
+def action(root: ET.Element) -> str:
+    return root.find("Gather").attrib["action"]
+
+
+def call_row(server, call_sid: str) -> dict:
+    rows = db_rows(server.db, "select * from calls where call_sid = ?", [call_sid])
+    assert len(rows) == 1
+    return rows[0]
+
+
+# ---- the fixtures themselves ---------------------------------------------------------------------
+
+def test_every_fixture_names_its_twilio_page_and_a_route():
+    names = twilio_bodies.names()
+    assert names == sorted([
+        "dial_completed", "dial_no_answer", "gather_digits", "gather_empty", "gather_speech", "incoming_call",
+        "record_hangup", "record_hash", "recording_status", "redirect", "status_completed", "status_in_progress",
+        "status_initiated", "status_ringing", "transcription"])
+    for name in names:
+        data = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+        assert data["doc"].startswith("https://www.twilio.com/docs/"), name
+        assert data["route"] in ("voice", "menu", "voicemail", "recording", "dialed", "status", "any"), name
+        assert all(isinstance(v, str) for v in data["params"].values()), name
+        assert data["params"]["AccountSid"].startswith("AC") and data["params"]["CallSid"].startswith("CA"), name
+        if name != "recording_status":  # every call webhook carries the caller's blank geographic fields
+            assert {f: data["params"][f] for f in GEOGRAPHIC} == {f: "" for f in GEOGRAPHIC}, name
+            assert (data["params"]["FromCountry"], data["params"]["Direction"]) == ("FR", "inbound"), name
+    assert twilio_bodies.load("gather_digits")["params"]["FinishedOnKey"] == ""
+    assert "Digits" not in twilio_bodies.load("gather_empty")["params"]
+
+
+def test_body_fills_the_call_and_the_step():
+    params = twilio_bodies.body("dial_no_answer", "CAx", caller="+33699999999", DialCallStatus="busy",
+                                DialCallDuration=None)
+    assert (params["CallSid"], params["From"], params["Caller"], params["DialCallStatus"]) == (
+        "CAx", "+33699999999", "+33699999999", "busy")
+    assert "DialCallDuration" not in params and params["FromZip"] == ""
+
+
+def test_the_simulator_sends_the_same_complete_bodies(server, phone):
+    call = phone()
+    sent = []
+    original = call.request
+
+    def spy(url, params, *args, **kwargs):
+        sent.append(params)
+        return original(url, params, *args, **kwargs)
+
+    call.request = spy
+    call.start()
+    call.press("3")
+    call.say("une question sur mon arme")
+    call.silence()
+    call.hangup()
+    assert [set(p) for p in sent] == [
+        set(twilio_bodies.load("incoming_call")["params"]), set(twilio_bodies.load("gather_digits")["params"]),
+        set(twilio_bodies.load("gather_speech")["params"]), set(twilio_bodies.load("gather_empty")["params"]),
+        set(twilio_bodies.load("status_completed")["params"])]
+    assert sent[1]["Digits"] == "3" and sent[1]["FinishedOnKey"] == "" and sent[0]["FromZip"] == ""
+
+
+# ---- whole calls with Twilio's bodies --------------------------------------------------------------
+
+def test_keys_then_a_voicemail_ended_with_hash_then_its_callbacks(server):
+    tw = Twilio(server)
+    welcome = tw.start()
+    assert says(welcome)[:2] == [WELCOME, "Dites en quelques mots l'objet de votre appel, ou choisissez dans le menu."]
+    leaf = tw.twiml(action(welcome), "gather_digits", Digits="3")
+    assert says(leaf)[0].startswith("Les démarches de détention d'armes se font en ligne")
+    record = tw.twiml(action(leaf), "gather_digits", Digits="2")
+    rec = record.find("Record").attrib
+    assert rec["action"] == f"{server.url}/webhooks/ivr/voicemail?node=armes&mailbox=armes&step=2"
+    assert rec["recordingStatusCallback"] == rec["transcribeCallback"] == \
+        f"{server.url}/webhooks/ivr/recording?node=armes&mailbox=armes"
+    rsid = "RE" + uuid.uuid4().hex
+    done = tw.twiml(rec["action"], "record_hash", RecordingSid=rsid)
+    assert says(done) == [
+        "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes), qui "
+        "vous répondra sous 5 jours ouvrés.", "Merci de votre appel. Au revoir."]
+    assert done.find("Hangup") is not None
+    for shape in ("recording_status", "transcription", "recording_status", "transcription"):  # each twice
+        status, body = tw.post(rec["transcribeCallback"], shape, RecordingSid=rsid)
+        assert (status, body) == (200, '<?xml version="1.0" encoding="UTF-8"?><Response />')
+    assert tw.post("/webhooks/ivr/status", "status_completed")[0] == 200
+    vms = db_rows(server.db, "select mailbox, duration_s, transcription, status from voicemails where call_sid = ?",
+                  [tw.call_sid])
+    assert vms == [{"mailbox": "armes", "duration_s": 12, "transcription": "Bonjour, merci de me rappeler.",
+                    "status": "transcribed"}]
+    row = call_row(server, tw.call_sid)
+    assert (row["outcome"], row["unresolved"], row["call_status"], row["duration_s"]) == ("voicemail", 0, "completed", 42)
+
+
+def test_speech_with_its_confidence_then_an_empty_gather(server):
+    tw = Twilio(server)
+    welcome = tw.start()
+    leaf = tw.twiml(action(welcome), "gather_speech")  # "Mon titre de séjour expire.", 0.89
+    assert "/webhooks/ivr/leaf?node=titre_sejour&step=1" in action(leaf)
+    assert any("0806 001 620" in s or "zéro huit cent six" in s for s in says(leaf)) or \
+        "Pour entendre le numéro, tapez 3." in says(leaf)
+    again = tw.twiml(action(leaf), "gather_empty")
+    assert says(again)[0] == "Je n'ai rien entendu."
+    assert "/webhooks/ivr/leaf?node=titre_sejour&step=2" in action(again)
+    inputs = json.loads(call_row(server, tw.call_sid)["inputs"])
+    assert [i.get("asr") for i in inputs] == [0.8936598, None]
+    assert inputs[1] == {"step": 2, "silence": True}
+
+
+def test_a_caller_hanging_up_while_recording_keeps_the_message(server):
+    tw = Twilio(server)
+    leaf = tw.twiml(action(tw.start()), "gather_digits", Digits="3")
+    record = tw.twiml(action(leaf), "gather_digits", Digits="2")
+    rsid = "RE" + uuid.uuid4().hex
+    # Out of order: the final status callback arrives before the Record action (Digits=hangup).
+    assert tw.post("/webhooks/ivr/status", "status_completed", CallDuration="30")[0] == 200
+    assert call_row(server, tw.call_sid)["outcome"] == "answered"  # the armes leaf was reached
+    gone = tw.twiml(record.find("Record").attrib["action"], "record_hangup", RecordingSid=rsid)
+    assert [e.tag for e in gone] == ["Hangup"]  # nobody listens any more
+    vms = db_rows(server.db, "select mailbox, duration_s, status from voicemails where call_sid = ?", [tw.call_sid])
+    assert vms == [{"mailbox": "armes", "duration_s": 9, "status": "new"}]
+    row = call_row(server, tw.call_sid)
+    assert (row["outcome"], row["unresolved"]) == ("voicemail", 0)
+
+
+def test_a_transfer_not_answered_offers_the_voicemail_and_an_answered_one_ends(server):
+    tw = Twilio(server, now="2026-03-10T10:00")  # the Cantal standard is open
+    dial = tw.start()
+    dialing = tw.twiml(action(dial), "gather_digits", Digits="0")
+    assert dialing.find("Dial").text == "+33471462300"
+    # the transfer shows the préfecture's number the caller dialled, and rings for a set time
+    assert (dialing.find("Dial").attrib["callerId"], dialing.find("Dial").attrib["timeout"]) == (
+        twilio_bodies.load("incoming_call")["params"]["To"], "30")
+    after = tw.twiml(dialing.find("Dial").attrib["action"], "dial_no_answer")
+    assert says(after)[0] == "La ligne est occupée ou ne répond pas."
+    assert any("tapez 2" in s for s in says(after))
+    other = Twilio(server, now="2026-03-10T10:00")
+    dialing = other.twiml(action(other.start()), "gather_digits", Digits="0")
+    ended = other.twiml(dialing.find("Dial").attrib["action"], "dial_completed")
+    assert [e.tag for e in ended] == ["Hangup"]
+    assert call_row(server, other.call_sid)["outcome"] == "transferred"
+
+
+# ---- status callbacks: in order, duplicated, out of order ----------------------------------------
+
+def test_status_callbacks_in_order_then_duplicated(server):
+    tw = Twilio(server)
+    tw.start()
+    for shape in ("status_initiated", "status_ringing", "status_in_progress"):
+        assert tw.post("/webhooks/ivr/status", shape)[0] == 200
+    assert (call_row(server, tw.call_sid)["call_status"], call_row(server, tw.call_sid)["ended_at"]) == ("in-progress", None)
+    assert tw.post("/webhooks/ivr/status", "status_completed")[0] == 200
+    first = call_row(server, tw.call_sid)
+    assert (first["call_status"], first["duration_s"], first["outcome"], first["unresolved"]) == ("completed", 42, "abandoned", 1)
+    assert tw.post("/webhooks/ivr/status", "status_completed", CallDuration="99")[0] == 200  # Twilio retries
+    again = call_row(server, tw.call_sid)
+    assert (again["ended_at"], again["duration_s"]) == (first["ended_at"], 42)
+
+
+def test_status_callbacks_out_of_order_never_move_a_call_back(server):
+    tw = Twilio(server)
+    tw.start()
+    assert tw.post("/webhooks/ivr/status", "status_ringing")[0] == 200
+    assert tw.post("/webhooks/ivr/status", "status_initiated")[0] == 200  # late
+    assert call_row(server, tw.call_sid)["call_status"] == "ringing"
+    assert tw.post("/webhooks/ivr/status", "status_completed")[0] == 200
+    for late in ("status_in_progress", "status_ringing"):
+        assert tw.post("/webhooks/ivr/status", late)[0] == 200
+    row = call_row(server, tw.call_sid)
+    assert (row["call_status"], row["duration_s"]) == ("completed", 42)
+
+
+def test_a_status_callback_for_a_call_never_seen_records_it(server):
+    tw = Twilio(server)
+    assert tw.post("/webhooks/ivr/status", "status_completed", CallDuration="3")[0] == 200
+    row = call_row(server, tw.call_sid)
+    assert (row["outcome"], row["duration_s"], row["unresolved"]) == ("abandoned", 3, 1)
+
+
+# ---- a call the store does not know, and webhooks after the end of a call -------------------------
+
+@pytest.mark.parametrize("route", ["menu?node=root&step=3", "leaf?node=armes&step=5", "choices?node=root&step=2",
+                                   "offer?node=root&step=4"])
+def test_an_unknown_call_in_mid_call_is_welcomed_with_the_notice(server, route):
+    tw = Twilio(server)
+    root = tw.twiml(f"/webhooks/ivr/{route}", "gather_digits", Digits="1")
+    assert says(root)[0] == WELCOME
+    assert action(root) == f"{server.url}/webhooks/ivr/menu?node=root&step=0"
+    row = call_row(server, tw.call_sid)
+    assert (row["step"], row["state"], row["caller"]) == (0, "menu", "[téléphone]")
+    # the caller goes on from there as in any call
+    assert "node=armes" in action(tw.twiml(action(root), "gather_digits", Digits="3"))
+
+
+def test_a_key_pressed_after_the_hang_up_books_nothing(server):
+    tw = Twilio(server, now="2026-05-18T10:00")
+    leaf = tw.twiml(action(tw.start()), "gather_digits", Digits="4")
+    slots = tw.twiml(action(leaf), "gather_digits", Digits="4")
+    confirm = tw.twiml(action(slots), "gather_digits", Digits="1")
+    assert any("tapez 1" in s for s in says(confirm))
+    before = call_row(server, tw.call_sid)
+    assert tw.post("/webhooks/ivr/status", "status_completed")[0] == 200
+    late = tw.twiml(action(confirm), "gather_digits", Digits="1")  # a key press that arrives after the hang-up
+    assert [e.tag for e in late] == ["Hangup"]
+    assert db_rows(server.db, "select * from pan_bookings where idempotency_key like ?", [f"call:{tw.call_sid}:%"]) == []
+    after = call_row(server, tw.call_sid)
+    assert (after["step"], after["state"], after["flow"]) == (before["step"], before["state"], before["flow"])
+
+
+def test_a_rating_after_the_hang_up_is_not_recorded(server):
+    tw = Twilio(server)
+    menu = tw.twiml(action(tw.start()), "gather_digits", Digits="1")
+    leaf = tw.twiml(action(menu), "gather_digits", Digits="1")
+    assert "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8." in says(leaf)
+    assert tw.post("/webhooks/ivr/status", "status_completed")[0] == 200
+    assert [e.tag for e in tw.twiml(action(leaf), "gather_digits", Digits="9")] == ["Hangup"]
+    assert db_rows(server.db, "select * from feedback where kind = 'phone' and item_id = ?", [tw.call_sid]) == []
+    assert call_row(server, tw.call_sid)["outcome"] == "answered"
+
+
+def test_a_gather_action_that_itself_says_completed_changes_nothing(server):
+    tw = Twilio(server)
+    welcome = tw.start()
+    root = tw.twiml(action(welcome), "gather_digits", Digits="3", CallStatus="completed")
+    assert [e.tag for e in root] == ["Hangup"]
+    assert call_row(server, tw.call_sid)["step"] == 0
+
+
+def test_python_m_ivr_simulate_walks_the_menu_with_twilio_bodies(server, python):
+    import subprocess
+
+    from conftest import ROOT
+
+    result = subprocess.run([python, "-m", "ivr", "simulate", "--url", server.url, "--token", TWILIO_TEST_TOKEN],
+                            cwd=ROOT, input="3\n\n/quit\n", capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert f"🔊 {WELCOME}" in out
+    assert "🔊 Les démarches de détention d'armes se font en ligne" in out
+    assert "🔊 Je n'ai rien entendu." in out  # the empty line: an empty Gather (actionOnEmptyResult)
+    assert out.rstrip().endswith("Call ended.")
