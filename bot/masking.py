@@ -10,9 +10,10 @@ import re
 # (label, pattern). Labels are French: agents read them in the console.
 # Every pattern must run in linear time on any input (issue 13: an unbounded `[\w.+-]+@` before the
 # "@" made a 63 KB comment cost 14 s): repetitions are bounded, as the formats themselves are
-# (an e-mail's local part has at most 64 characters, a domain label 63, RFC 5321).
+# (an e-mail's local part has at most 64 characters, a domain label 63, RFC 5321), and a match
+# starts only where a run of characters starts (the look-behind), not at each of its characters.
 PATTERNS: list[tuple[str, re.Pattern]] = [
-    ("[e-mail]", re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}", re.UNICODE)),
+    ("[e-mail]", re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}", re.UNICODE)),
     # NIR: sex, year, month (01-12, 20-99 for special cases), département (2 digits, 2A/2B),
     # commune (3), order (3), optional key (2); spaces, dots or nothing between groups.
     ("[n° sécurité sociale]", re.compile(
