@@ -28,7 +28,7 @@ def record(store: Store, kind: str, item_id: str, prefecture: str, useful: bool,
     if isinstance(comment, str):  # cut before any regular expression (issue 13), then mask
         text = mask(clean(comment[:COMMENT_MAX * RAW_FACTOR])[:COMMENT_MAX + MARGIN])[:COMMENT_MAX] or None
     ts = now()
-    with store.db.conn:
+    with store.transaction():
         store.db.execute(
             "insert into feedback (kind, item_id, prefecture, useful, comment, topic, destination, created_at,"
             " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)"
