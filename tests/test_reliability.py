@@ -289,3 +289,186 @@ def test_the_worst_input_to_each_endpoint_does_not_freeze_the_chat(server):
     assert all(status in (200, 400, 404, 409, 413) for _, status in statuses), statuses
     assert slowest < 1.0, f"the chat took {slowest:.2f} s to answer during the hostile requests"
     assert turns_in_step(server) == []
+
+
+# ---- any body at all: property-based (hypothesis) -------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+ANY_STATUS = {200, 400, 403, 404, 405, 409, 413, 415, 422}
+FIELDS = ["sender", "message", "useful", "comment", "site", "reason", "motif", "slot", "email", "mobile", "idem",
+          "reference", "contact", "service", "subject", "body", "csrf"]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
+    | st.sampled_from(["armes", "aurillac", "carte_grise", "abc", "2030-01-07T09:00", "a@exemple.fr", "0612345678"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8)
+json_bodies = st.one_of(
+    st.fixed_dictionaries({}, optional={f: json_values for f in FIELDS}).map(lambda d: json.dumps(d).encode()),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.binary(max_size=300),
+    st.sampled_from(list(HOSTILE_JSON.values()) + [b"", b"{}", b"null", b'{"sender": "' + b"\\ud800" * 3 + b'"}']),
+)
+form_bodies = st.one_of(
+    st.dictionaries(st.sampled_from(FIELDS), st.text(max_size=60), max_size=8).map(
+        lambda d: "&".join(f"{k}={v}" for k, v in d.items()).encode("utf-8", "surrogatepass")),
+    st.binary(max_size=300),
+    st.sampled_from([b"", b"csrf=&&&=%ZZ%", b"%ff%fe=%ed%a0%80", b"site=" + b"%00" * 100]),
+)
+content_types = st.sampled_from(["application/json", "application/x-www-form-urlencoded",
+                                 "multipart/form-data; boundary=x", "text/plain", ""])
+
+
+def check_any(server, path: str, body: bytes, ctype: str) -> None:
+    headers = {"Content-Type": ctype} if ctype else {}
+    status, _, payload = http(server, "POST", path, body, headers)
+    assert status in ANY_STATUS, (path, body[:200], status, payload[:300])
+
+
+@pytest.mark.parametrize("path", JSON_ROUTES)
+def test_any_json_body_gets_a_4xx_or_200_never_a_500(server, path):
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(body=json_bodies, ctype=st.sampled_from(["application/json"]) | content_types)
+    def prop(body, ctype):
+        check_any(server, path, body, ctype)
+
+    prop()
+    assert http(server, "GET", "/chat/config")[0] == 200
+    assert turns_in_step(server) == []
+
+
+@pytest.mark.parametrize("path", FORM_ROUTES + ["/console/connexion"])
+def test_any_form_body_gets_a_4xx_or_200_never_a_500(server, path):
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(body=form_bodies, ctype=st.sampled_from(["application/x-www-form-urlencoded"]) | content_types)
+    def prop(body, ctype):
+        check_any(server, path, body, ctype)
+
+    prop()
+    assert http(server, "GET", "/chat/config")[0] == 200
+
+
+# ---- writes that belong together ----------------------------------------------------------------
+
+def test_a_turn_and_its_conversation_counter_are_written_together(tmp_path, monkeypatch):
+    """A failure between the conversation's update and the turn's insert leaves neither."""
+    import sqlite_utils
+
+    from bot.store import Store
+
+    store = Store(tmp_path / "store.db")
+    args = dict(channel="web", text="bonjour", topic="carte_grise", confidence=0.9, destination="ants_3400",
+                node="carte_grise", action="answer", resolved=True, misses=0, prefecture="cantal")
+    store.record_turn("conv-1", **args)
+    insert = sqlite_utils.db.Table.insert
+
+    def failing_insert(table, record, *a, **kw):
+        if table.name == "turns":
+            raise sqlite3.OperationalError("disk I/O error (injected)")
+        return insert(table, record, *a, **kw)
+
+    monkeypatch.setattr(sqlite_utils.db.Table, "insert", failing_insert)
+    with pytest.raises(sqlite3.OperationalError):
+        store.record_turn("conv-1", **args)
+    with pytest.raises(sqlite3.OperationalError):
+        store.record_turn("conv-2", **args)
+    monkeypatch.undo()
+    store.close()
+
+    other = sqlite3.connect(tmp_path / "store.db")  # what another process reads from the file
+    assert other.execute("select id, turns from conversations order by id").fetchall() == [("conv-1", 1)]
+    assert other.execute("select conversation_id from turns").fetchall() == [("conv-1",)]
+    other.close()
+
+
+def test_a_failing_migration_leaves_nothing_behind(tmp_path, monkeypatch):
+    from bot import store as store_mod
+
+    def half_done(db):
+        db["half"].create({"id": int}, pk="id")
+        raise RuntimeError("the step failed after its first statement (injected)")
+
+    monkeypatch.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS + [("999_half", half_done)])
+    with pytest.raises(RuntimeError):
+        store_mod.Store(tmp_path / "store.db")
+    other = sqlite3.connect(tmp_path / "store.db")
+    tables = {r[0] for r in other.execute("select name from sqlite_master where type = 'table'")}
+    assert "half" not in tables
+    assert "turns" in tables  # the migrations before it are applied, each in its own transaction
+    assert other.execute("select count(*) from migrations where name = '999_half'").fetchone() == (0,)
+    other.close()
+
+
+# ---- small things -----------------------------------------------------------------------------
+
+def api_post(server, path: str, body: dict) -> tuple[int, dict]:
+    status, _, payload = http(server, "POST", path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    return status, json.loads(payload)
+
+
+def test_a_retried_cancellation_answers_already_cancelled(server):
+    status, _, payload = http(server, "GET", "/rdv/api/creneaux?site=aurillac&reason=autre")
+    slot = json.loads(payload)["slots"][-1]["key"]
+    status, booking = api_post(server, "/rdv/api/reserver", {"site": "aurillac", "reason": "autre", "slot": slot,
+                                                             "mobile": "06 12 34 56 78", "idem": uuid.uuid4().hex})
+    assert status == 200, booking
+    cancel = {"reference": booking["reference"], "contact": "06 12 34 56 78"}
+    status, first = api_post(server, "/rdv/api/annuler", cancel)
+    assert status == 200 and " est annulé." in first["message"]
+    status, again = api_post(server, "/rdv/api/annuler", cancel)
+    assert status == 200
+    assert again["reference"] == booking["reference"]
+    assert f"Le rendez-vous {booking['reference']} du " in again["message"]
+    assert " est déjà annulé." in again["message"]
+    status, wrong = api_post(server, "/rdv/api/annuler", dict(cancel, contact="06 99 99 99 99"))
+    assert status == 400  # the contact is still checked: a retry reveals nothing to a guesser
+    assert wrong["error"] == "Aucun rendez-vous ne correspond à cette référence et à ce contact."
+
+
+def test_the_root_sends_to_the_chat_page(server):
+    status, headers, _ = http(server, "GET", "/")
+    assert status == 302
+    assert headers["location"] == "/chat/"
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("GET", "/chat/nulle-part", 404), ("GET", "/rdv/nulle-part", 404), ("GET", "/chat/webhook", 405),
+    ("PUT", "/rdv/reserver", 405), ("DELETE", "/console/file", 405),
+])
+def test_unknown_pages_and_methods_get_french_pages(server, method, path, status):
+    got, headers, payload = http(server, method, path)
+    assert got == status
+    assert headers["content-type"].startswith("text/html")
+    page = payload.decode()
+    assert (NOT_FOUND if status == 404 else NOT_ALLOWED).replace("'", "&#39;") in page
+    assert '<html lang="fr"' in page
+
+
+@pytest.mark.parametrize("method, path, status", [("GET", "/rdv/api/nulle-part", 404),
+                                                  ("GET", "/rdv/api/reserver", 405)])
+def test_unknown_api_routes_and_methods_get_french_json(server, method, path, status):
+    got, headers, payload = http(server, method, path)
+    assert got == status
+    assert error_of(payload) == (NOT_FOUND if status == 404 else NOT_ALLOWED)
+
+
+def test_static_files_are_served_with_nosniff(server):
+    status, headers, _ = http(server, "GET", "/chat/static/chat.js")
+    assert status == 200
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_booking_csrf_cookie_is_secure_under_https(tmp_path):
+    from conftest import launch, stop
+
+    running = launch(tmp_path, phone=False, extra_env={"PUBLIC_BASE_URL": "https://accueil.cantal.gouv.fr"})
+    try:
+        status, headers, _ = http(running, "GET", "/rdv/")
+        assert status == 200
+        cookie = headers["set-cookie"]
+        assert cookie.startswith("rdv_csrf=")
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    finally:
+        stop(running)
