@@ -324,12 +324,12 @@ class WebChatInput(InputChannel):
         async def feedback(request: Request) -> HTTPResponse:
             from bot import feedback as feedback_mod
 
+            body = await read_body(request, BODY_LIMITS["/chat/feedback"])  # first: never drain a huge body
+            if body is None:
+                return too_large(request)
             refused = refuse_cross_site(request)
             if refused:
                 return refused
-            body = await read_body(request, BODY_LIMITS["/chat/feedback"])
-            if body is None:
-                return too_large(request)
             try:
                 sender, useful, comment = parse_feedback_request(body)
             except ValueError as exc:

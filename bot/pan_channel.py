@@ -348,12 +348,12 @@ class BookingInput(InputChannel):
             return api({"error": message, **extra}, status)
 
         async def api_values(request: Request) -> tuple[dict | None, HTTPResponse | None]:
+            body = await read_body(request, BODY_LIMITS[request.path])  # first: never drain a huge body
+            if body is None:
+                return None, too_large(request)
             refused = refuse_cross_site(request)
             if refused:
                 return None, refused
-            body = await read_body(request, BODY_LIMITS[request.path])
-            if body is None:
-                return None, too_large(request)
             try:
                 return json_object(body, request.path), None
             except ValueError as exc:
