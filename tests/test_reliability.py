@@ -472,3 +472,23 @@ def test_the_booking_csrf_cookie_is_secure_under_https(tmp_path):
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     finally:
         stop(running)
+
+
+def test_a_failed_login_does_not_log_the_typed_name(server):
+    import re
+
+    import requests
+
+    typed = "jeanne.martin-" + uuid.uuid4().hex[:6]
+    session = requests.Session()
+    page = session.get(server.url + "/console/connexion", timeout=30)
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    r = session.post(server.url + "/console/connexion", data={"csrf": token, "identifiant": typed,
+                                                               "mot_de_passe": "mauvais-mot-de-passe"},
+                     allow_redirects=False, timeout=30)
+    assert r.status_code == 401
+    assert "Identifiant ou mot de passe incorrect." in r.text
+    time.sleep(0.5)
+    log = server.log.read_text(errors="replace")
+    assert "console: failed login for name #" in log
+    assert typed not in log
