@@ -249,6 +249,7 @@ def parse_chat_request(body: bytes, max_chars: int) -> tuple[str, str, bool]:
         logger.warning("malformed request on /chat/webhook: not UTF-8")
         raise ValueError("Le message n'est pas encodé en UTF-8.") from None
     if not isinstance(payload, dict):
+        logger.warning("malformed request on /chat/webhook: not an object")
         raise ValueError("La requête doit être un objet JSON avec les champs « sender » et « message ».")
     sender, message = payload.get("sender"), payload.get("message")
     if not isinstance(sender, str) or not SENDER_RE.match(sender):
