@@ -1,6 +1,7 @@
 """The one custom action: route the latest message through the tree and answer."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -34,8 +35,8 @@ class ActionRoute(Action):
         if decision.links:
             dispatcher.utter_message(json_message={"links": decision.links})
 
-        try:
-            runtime.store().record_turn(
+        try:  # in a worker thread, on its own connection: the event loop keeps answering (issue 13)
+            await asyncio.to_thread(lambda: runtime.thread_store().record_turn(
                 conversation_id=tracker.sender_id,
                 channel=tracker.get_latest_input_channel() or "unknown",
                 text=text,
@@ -47,7 +48,7 @@ class ActionRoute(Action):
                 resolved=decision.resolved,
                 misses=decision.misses,
                 prefecture=runtime.prefecture().id,
-            )
+            ))
         except Exception:  # noqa: BLE001 - a store failure must not cost the user the answer
             logger.exception("could not record the turn of %s", tracker.sender_id)
         else:

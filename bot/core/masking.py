@@ -8,8 +8,12 @@ from __future__ import annotations
 import re
 
 # (label, pattern). Labels are French: agents read them in the console.
+# Every pattern must run in linear time on any input (issue 13: an unbounded `[\w.+-]+@` before the
+# "@" made a 63 KB comment cost 14 s): repetitions are bounded, as the formats themselves are
+# (an e-mail's local part has at most 64 characters, a domain label 63, RFC 5321), and a match
+# starts only where a run of characters starts (the look-behind), not at each of its characters.
 PATTERNS: list[tuple[str, re.Pattern]] = [
-    ("[e-mail]", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)),
+    ("[e-mail]", re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}", re.UNICODE)),
     # NIR: sex, year, month (01-12, 20-99 for special cases), département (2 digits, 2A/2B),
     # commune (3), order (3), optional key (2); spaces, dots or nothing between groups.
     ("[n° sécurité sociale]", re.compile(
@@ -35,6 +39,13 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
 
 
+# Before any regular expression, a text is cut to a few times its limit (cleaning collapses runs of
+# spaces, so the cut is generous), then cleaned, then cut to the limit.
+RAW_FACTOR = 4
+# Characters masked beyond the limit (longer than any pattern's match).
+MARGIN = 100
+
+
 def clean(text: str) -> str:
     """Drop control characters and collapse whitespace (keeps accents and emoji)."""
     return re.sub(r"\s+", " ", _CONTROL.sub(" ", text)).strip()
@@ -48,12 +59,14 @@ def mask(text: str) -> str:
 
 
 def prepare(raw: str, max_chars: int) -> tuple[str, bool]:
-    """What every front door does to a message before the NLU: clean, cut, mask.
+    """What every front door does to a message before the NLU: cut, clean, cut, mask, cut.
 
-    Returns (text, truncated).
+    Masking sees a little more than the limit (MARGIN), so that a phone number or an e-mail
+    straddling the limit is masked whole before the final cut. Returns (text, truncated).
     """
-    text = clean(raw)
-    truncated = len(text) > max_chars
-    if truncated:
-        text = text[:max_chars].rsplit(" ", 1)[0] or text[:max_chars]
-    return mask(text), truncated
+    text = clean(raw[:max_chars * RAW_FACTOR])
+    truncated = len(text) > max_chars or len(raw) > max_chars * RAW_FACTOR
+    if not truncated:
+        return mask(text), False
+    text = mask(text[:max_chars + MARGIN])
+    return text[:max_chars].rsplit(" ", 1)[0] or text[:max_chars], True

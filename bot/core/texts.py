@@ -1,5 +1,6 @@
-"""Texts of the booking and message pages, e-mails and phone offer, and the destinations' names:
-the `pan`, `tickets` and `destinations` sections of bot/tree.yml, rendered with the préfecture's {placeholders} plus local ones."""
+"""Texts of the booking and message pages, e-mails and phone offer, the destinations' names and the
+answers to refused requests: the `pan`, `tickets`, `destinations` and `requests` sections of bot/tree.yml,
+rendered with the préfecture's {placeholders} plus local ones."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -9,7 +10,7 @@ import yaml
 from bot.core.config import Prefecture, get_path
 from bot.core.tree import TREE_FILE, TreeError, render
 
-SECTIONS = ("pan", "tickets", "destinations")
+SECTIONS = ("pan", "tickets", "destinations", "requests")
 
 
 @lru_cache(maxsize=1)
@@ -35,7 +36,7 @@ def destination_labels() -> dict[str, str]:
 
 
 def say(dotted: str, pref: Prefecture, **extra) -> str:
-    """The text at `pan.x.y` / `tickets.x` rendered for this préfecture."""
+    """The text at `pan.x.y` / `tickets.x` / `requests.x` rendered for this préfecture."""
     return render(str(raw(dotted)), pref, {k: v for k, v in extra.items()})
 
 

@@ -1,12 +1,12 @@
 """Satisfaction ratings (issue 6): "cette réponse vous a-t-elle aidé ?" by chat and by phone.
 
 One row per conversation or call in the `feedback` table (migration 005): a new rating of the same
-item replaces the previous one. The comment is masked and cut to COMMENT_MAX characters before it
+item replaces the previous one. The comment is cut to COMMENT_MAX characters, then masked, before it
 is written; what was rated (topic, destination) is copied from the conversation or the call.
 """
 from __future__ import annotations
 
-from bot.core.masking import clean, mask
+from bot.core.masking import MARGIN, RAW_FACTOR, clean, mask
 from bot.store.database import Store, fetch_dict, now
 
 COMMENT_MAX = 500
@@ -24,9 +24,11 @@ def record(store: Store, kind: str, item_id: str, prefecture: str, useful: bool,
         raise FeedbackError(f"type d'avis inconnu : « {kind} »")
     if not isinstance(useful, bool):
         raise FeedbackError("l'avis doit être « utile » ou « pas utile »")
-    text = mask(clean(comment))[:COMMENT_MAX] if isinstance(comment, str) and comment.strip() else None
+    text = None
+    if isinstance(comment, str):  # cut before any regular expression (issue 13), then mask
+        text = mask(clean(comment[:COMMENT_MAX * RAW_FACTOR])[:COMMENT_MAX + MARGIN])[:COMMENT_MAX] or None
     ts = now()
-    with store.db.conn:
+    with store.transaction():
         store.db.execute(
             "insert into feedback (kind, item_id, prefecture, useful, comment, topic, destination, created_at,"
             " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)"

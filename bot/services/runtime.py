@@ -1,6 +1,7 @@
 """Process-wide objects, built on first use (never at import time)."""
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -37,6 +38,22 @@ def router() -> Router:
 @lru_cache(maxsize=1)
 def store() -> Store:
     return Store()
+
+
+_thread = threading.local()
+
+
+def thread_store() -> Store:
+    """The store of the calling worker thread, on a connection of its own.
+
+    Routes hand their writes (and the masking of long texts) to a thread pool, so that the event
+    loop keeps answering (issue 13). One connection per thread: SQLite serialises the writers
+    (BEGIN IMMEDIATE, busy timeout), and no thread's transaction ever takes in another's statements.
+    """
+    own = getattr(_thread, "store", None)
+    if own is None:
+        own = _thread.store = Store(store().path)
+    return own
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,8 @@ Text reaching this module must already be masked; `record_turn` masks again as a
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -145,6 +146,26 @@ class Store:
         conn.execute("PRAGMA synchronous = NORMAL")
         self.migrate()
 
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Writes that belong together, in one transaction: BEGIN IMMEDIATE, COMMIT at the end,
+        ROLLBACK on any error. The connection is in autocommit mode (isolation_level=None), where
+        `with conn:` opens no transaction at all (issue 13: a turn and its conversation counter were
+        seen out of step). Inside an open transaction, a savepoint (sqlite-utils' `atomic`)."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     def migrate(self) -> list[str]:
         """Apply pending migrations; returns the names applied now."""
         if "migrations" not in self.db.table_names():
@@ -154,7 +175,9 @@ class Store:
         for name, step in MIGRATIONS:
             if name in done:
                 continue
-            with self.db.conn:
+            with self.transaction():
+                if self.db.execute("select 1 from migrations where name = ?", [name]).fetchone():
+                    continue  # another process applied it meanwhile
                 step(self.db)
                 self.db["migrations"].insert({"name": name, "applied_at": now()})
             applied.append(name)
@@ -177,7 +200,7 @@ class Store:
         """Write one turn and update its conversation, in one transaction."""
         ts = now()
         text = mask(text)
-        with self.db.conn:
+        with self.transaction():
             conv = self.db.execute(
                 "select turns, status from conversations where id = ?", [conversation_id]
             ).fetchone()

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
+from sanic.exceptions import MethodNotSupported, NotFound, PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -35,9 +37,72 @@ WEB_DIR = ROOT / "web"
 DSFR_DIST = WEB_DIR / "node_modules" / "@gouvfr" / "dsfr" / "dist"
 SENDER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
+# The largest body each route reads (bytes), checked on the declared Content-Length, then on what
+# arrives (issue 13: the chat webhook took an 85 MB body). A chat message is cut at 2000
+# characters, a rating's comment at 500, a message to a service at 20000 (bot/pan_channel.py).
+BODY_LIMITS = {
+    "/chat/webhook": 8_000,
+    "/chat/feedback": 8_000,
+    "/rdv/api/reserver": 8_000,
+    "/rdv/api/annuler": 8_000,
+    "/rdv/api/message": 64_000,
+    "/rdv/reserver": 8_000,
+    "/rdv/annuler": 8_000,
+    "/rdv/message": 64_000,
+}
+
 
 def _error(status: int, message: str) -> HTTPResponse:
     return response.json({"error": message}, status=status)
+
+
+def say(key: str) -> str:
+    """A text of the `requests` section of bot/tree.yml (answers to refused requests)."""
+    from bot.core import texts
+    from bot.services import runtime
+
+    return texts.say(f"requests.{key}", runtime.prefecture())
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The body of a route declared with `stream=True`, read up to `limit` bytes; None when it is
+    longer: refused on the declared Content-Length before anything is read, else on the bytes that
+    actually arrive (a chunked body declares no length). Sanic then closes the connection rather
+    than draining the rest."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        if request.stream is not None:
+            request.stream.request_max_size = limit
+        return None
+    if request.stream is None:  # already read (not a streamed route)
+        return None if len(request.body or b"") > limit else (request.body or b"")
+    request.stream.request_max_size = limit
+    try:
+        await request.receive_body()
+    except PayloadTooLarge:
+        return None
+    return request.body or b""
+
+
+def too_large(request: Request) -> HTTPResponse:
+    logger.warning("refused a body over the limit on %s (declared %s)", request.path,
+                   request.headers.get("content-length", "none: chunked"))
+    return _security_headers(_error(413, say("too_large")))
+
+
+def load_json(body: bytes, not_json: str, path: str = "") -> object:
+    """Parse a JSON body; ValueError(not_json) for anything unreadable, logged: invalid syntax,
+    nesting deeper than the parser allows, integers longer than Python converts, and strings with
+    a lone surrogate (valid JSON, but no text: they cannot be stored or shown)."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")  # no lone surrogate anywhere
+    except UnicodeDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, int digits, surrogates: ValueError
+        logger.warning("malformed request on %s: %s", path or "?", type(exc).__name__)
+        raise ValueError(not_json) from None
+    return payload
 
 
 def _security_headers(resp: HTTPResponse) -> HTTPResponse:
@@ -48,6 +113,79 @@ def _security_headers(resp: HTTPResponse) -> HTTPResponse:
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Referrer-Policy"] = "no-referrer"
     return resp
+
+
+def refused_page(request: Request, status: int, title: str, message: str) -> HTTPResponse:
+    """A French error for a request no route takes: `{"error"}` under /rdv/api/, else a page (the
+    console's own error page under /console/, the booking pages' layout elsewhere)."""
+    from bot.core import texts
+    from bot.services import runtime
+
+    if request.path.startswith("/rdv/api/"):
+        resp = _error(status, message)
+    elif request.path.startswith("/console"):
+        from bot.console.channel import _env
+
+        html = _env().get_template("error.html").render(
+            session=None, title=title, message=message, code=status, topic_labels={}, topics=[],
+            prefecture=runtime.prefecture().get("prefecture.name"))
+        resp = response.html(html, status=status)
+    else:
+        html = runtime._templates().get_template("rdv.html").render(
+            name=texts.render("{prefecture.name}", runtime.prefecture()), page="error", title=title,
+            error=message, csrf="")
+        resp = response.html(html, status=status)
+    resp.headers["Cache-Control"] = "no-store"
+    return _security_headers(resp)
+
+
+OUR_PREFIXES = ("/chat", "/rdv", "/console")
+
+
+def install_app_hooks(app) -> None:
+    """What the whole server needs beyond one blueprint (called once, before the server starts):
+    French 404/405/413 under our prefixes, `GET /` sends to the chat page (instead of Rasa's
+    "Hello from Rasa"), `nosniff` on every response (static files included)."""
+    default = app.error_handler.default
+
+    def ours(request: Request | None) -> bool:
+        path = request.path if request is not None else ""
+        return any(path == p or path.startswith(p + "/") for p in OUR_PREFIXES)
+
+    def not_found(request: Request, exception: Exception) -> HTTPResponse:
+        if not ours(request):
+            return default(request, exception)
+        return refused_page(request, 404, say("not_found_title"), say("not_found"))
+
+    def not_allowed(request: Request, exception: Exception) -> HTTPResponse:
+        if not ours(request):
+            return default(request, exception)
+        resp = refused_page(request, 405, say("not_allowed_title"), say("not_allowed"))
+        allowed = getattr(exception, "headers", None) or {}
+        if allowed.get("Allow"):
+            resp.headers["Allow"] = allowed["Allow"]
+        return resp
+
+    def payload_too_large(request: Request, exception: Exception) -> HTTPResponse:
+        if request is None:
+            return default(request, exception)
+        return too_large(request)
+
+    app.error_handler.add(NotFound, not_found)
+    app.error_handler.add(MethodNotSupported, not_allowed)
+    app.error_handler.add(PayloadTooLarge, payload_too_large)
+
+    async def root_to_chat(request: Request):
+        if request.path == "/" and request.method in ("GET", "HEAD"):
+            return response.redirect("/chat/", status=302)
+        return None
+
+    async def nosniff(request: Request, resp: HTTPResponse):
+        if resp is not None and "X-Content-Type-Options" not in resp.headers:
+            resp.headers["X-Content-Type-Options"] = "nosniff"
+
+    app.register_middleware(root_to_chat, "request")
+    app.register_middleware(nosniff, "response")
 
 
 def refuse_cross_site(request: Request) -> HTTPResponse | None:
@@ -71,25 +209,26 @@ def refuse_cross_site(request: Request) -> HTTPResponse | None:
     return None
 
 
-def json_object(body: bytes, max_bytes: int = 64_000) -> dict:
+def json_object(body: bytes, path: str = "") -> dict:
     """The request body as a JSON object; ValueError with a French message otherwise."""
-    if len(body) > max_bytes:
-        raise ValueError("La requête est trop longue.")
+    not_json = say("malformed")
     try:
-        payload = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValueError("La requête doit être un objet JSON valide.") from None
+        payload = load_json(body, not_json, path)
+    except UnicodeDecodeError:
+        logger.warning("malformed request on %s: not UTF-8", path or "?")
+        raise ValueError(not_json) from None
     if not isinstance(payload, dict):
-        raise ValueError("La requête doit être un objet JSON valide.")
+        logger.warning("malformed request on %s: not an object", path or "?")
+        raise ValueError(not_json)
     return payload
 
 
-def parse_feedback_request(body: bytes) -> tuple[str, bool, str | None]:
+def parse_feedback_request(body: bytes, path: str = "/chat/feedback") -> tuple[str, bool, str | None]:
     """Validate a rating {sender, useful, comment?}; returns (sender, useful, comment).
 
     Raises ValueError with a French message for the user (sent back as a 400).
     """
-    payload = json_object(body)
+    payload = json_object(body, path)
     sender, useful, comment = payload.get("sender"), payload.get("useful"), payload.get("comment")
     if not isinstance(sender, str) or not SENDER_RE.match(sender):
         raise ValueError("Le champ « sender » doit être un identifiant de conversation (lettres, chiffres, - et _, 64 caractères au plus).")
@@ -106,14 +245,13 @@ def parse_chat_request(body: bytes, max_chars: int) -> tuple[str, str, bool]:
     Raises ValueError with a French message for the user (sent back as a 400).
     """
     try:
-        decoded = body.decode("utf-8")
+        payload = load_json(body, "La requête doit être un objet JSON avec les champs « sender » et « message ».",
+                            "/chat/webhook")
     except UnicodeDecodeError:
+        logger.warning("malformed request on /chat/webhook: not UTF-8")
         raise ValueError("Le message n'est pas encodé en UTF-8.") from None
-    try:
-        payload = json.loads(decoded)
-    except json.JSONDecodeError:
-        raise ValueError("La requête doit être un objet JSON avec les champs « sender » et « message ».") from None
     if not isinstance(payload, dict):
+        logger.warning("malformed request on /chat/webhook: not an object")
         raise ValueError("La requête doit être un objet JSON avec les champs « sender » et « message ».")
     sender, message = payload.get("sender"), payload.get("message")
     if not isinstance(sender, str) or not SENDER_RE.match(sender):
@@ -140,6 +278,11 @@ class WebChatInput(InputChannel):
         runtime.router()  # load and validate the tree and the préfecture now: a bad file stops the start
         rasa_patches.apply()
         bp = Blueprint("aiguillage_web_chat", __name__)
+
+        @bp.listener("before_server_start")
+        async def hooks(app, loop) -> None:
+            install_app_hooks(app)
+
         bp.static("/static", str(WEB_DIR / "static"), name="chat_static")
         if DSFR_DIST.exists():
             bp.static("/dsfr", str(DSFR_DIST), name="chat_dsfr")
@@ -152,11 +295,14 @@ class WebChatInput(InputChannel):
         async def config(request: Request) -> HTTPResponse:
             return _security_headers(response.json(runtime.page_config()))
 
-        @bp.route("/webhook", methods=["POST"])
+        @bp.route("/webhook", methods=["POST"], stream=True)
         async def receive(request: Request) -> HTTPResponse:
             router = runtime.router()
-            try:
-                sender, text, truncated = parse_chat_request(request.body or b"", router.max_chars)
+            body = await read_body(request, BODY_LIMITS["/chat/webhook"])
+            if body is None:
+                return too_large(request)
+            try:  # masking runs in a worker thread: a long text never holds the event loop
+                sender, text, truncated = await asyncio.to_thread(parse_chat_request, body, router.max_chars)
             except ValueError as exc:
                 return _error(400, str(exc))
             if not text:
@@ -177,27 +323,37 @@ class WebChatInput(InputChannel):
                 return response.json([{"recipient_id": sender, "text": runtime.apology()}])
             return response.json(collector.messages)
 
-        @bp.route("/feedback", methods=["POST"])
+        @bp.route("/feedback", methods=["POST"], stream=True)
         async def feedback(request: Request) -> HTTPResponse:
             from bot.services import feedback as feedback_mod
 
+            body = await read_body(request, BODY_LIMITS["/chat/feedback"])  # first: never drain a huge body
+            if body is None:
+                return too_large(request)
             refused = refuse_cross_site(request)
             if refused:
                 return refused
             try:
-                sender, useful, comment = parse_feedback_request(request.body or b"")
+                sender, useful, comment = parse_feedback_request(body)
             except ValueError as exc:
                 return _error(400, str(exc))
-            store = runtime.store()
-            conversation = store.conversation(sender)
-            if conversation is None:
-                return _error(404, "Cette conversation est introuvable : posez d'abord une question à l'assistant.")
+            prefecture_id = runtime.prefecture().id
+
+            def record() -> dict | None:  # in a worker thread, on its own connection: masking, write
+                store = runtime.thread_store()
+                conversation = store.conversation(sender)
+                if conversation is None:
+                    return None
+                return feedback_mod.record(store, "chat", sender, prefecture_id, useful, comment,
+                                           topic=conversation.get("last_topic"),
+                                           destination=conversation.get("last_destination"))
+
             try:
-                row = feedback_mod.record(store, "chat", sender, runtime.prefecture().id, useful, comment,
-                                          topic=conversation.get("last_topic"),
-                                          destination=conversation.get("last_destination"))
+                row = await asyncio.to_thread(record)
             except feedback_mod.FeedbackError as exc:
                 return _error(400, str(exc))
+            if row is None:
+                return _error(404, "Cette conversation est introuvable : posez d'abord une question à l'assistant.")
             return response.json({"useful": bool(row["useful"]), "comment": row["comment"] is not None,
                                   "message": "Merci pour votre avis."})
 

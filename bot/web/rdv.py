@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -44,7 +45,15 @@ from bot.core.config import format_days
 from bot.services import mailer, pan, tickets
 from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
-from bot.web.chat import _security_headers, json_object, refuse_cross_site
+from bot.web.chat import (
+    BODY_LIMITS,
+    _security_headers,
+    json_object,
+    read_body,
+    refuse_cross_site,
+    say,
+    too_large,
+)
 
 logger = logging.getLogger(__name__)
 CSRF_COOKIE = "rdv_csrf"
@@ -104,12 +113,21 @@ def slots_page(store, pref, site_id: str, reason: str, after: datetime | None = 
     return found[:SLOTS_PER_PAGE], len(found) > SLOTS_PER_PAGE
 
 
+def in_thread(fn, *args, **kwargs):
+    """Run a store write in a worker thread, on that thread's own connection (runtime.thread_store),
+    so that the event loop keeps answering meanwhile (issue 13)."""
+    from bot.services import runtime
+
+    return asyncio.to_thread(lambda: fn(runtime.thread_store(), *args, **kwargs))
+
+
 async def make_booking(store, pref, values: dict, channel: str) -> dict:
     """Book from the submitted values (pan.book validates everything), then send the confirmation."""
-    booking = pan.book(store, pref, clip(values.get("site"), "site"), clip(values.get("slot"), "slot"),
-                       clip(values.get("reason"), "reason"), email=clip(values.get("email"), "email"),
-                       mobile=clip(values.get("mobile"), "mobile"), channel=channel,
-                       idempotency_key=clip(values.get("idem"), "idem") or None)
+    booking = await in_thread(
+        pan.book, pref, clip(values.get("site"), "site"), clip(values.get("slot"), "slot"),
+        clip(values.get("reason"), "reason"), email=clip(values.get("email"), "email"),
+        mobile=clip(values.get("mobile"), "mobile"), channel=channel,
+        idempotency_key=clip(values.get("idem"), "idem") or None)
     if booking["contact_kind"] == "email":
         await deliver(store)
     return booking
@@ -123,8 +141,19 @@ def confirmation(pref, booking: dict) -> dict:
 
 
 async def cancel_booking(store, pref, reference: str, contact: str) -> tuple[dict, str]:
-    """Cancel (pan.cancel validates); returns the booking and the French sentence that says so."""
-    booking = pan.cancel(store, pref, clip(reference, "reference"), clip(contact, "contact"))
+    """Cancel (pan.cancel validates); returns the booking and the French sentence that says so.
+
+    A retried cancellation (the booking is already cancelled, the contact matches) is answered as a
+    success that says so, as a retried booking is: the person's aim is met."""
+    reference, contact = clip(reference, "reference"), clip(contact, "contact")
+    try:
+        booking = await in_thread(pan.cancel, pref, reference, contact)
+    except BookingError as exc:
+        if exc.code != "already_cancelled":
+            raise
+        booking = pan.get_booking(store, reference)
+        when = pan.say_when(datetime.strptime(booking["slot_start"], pan.STAMP))
+        return booking, texts.say("pan.already_cancelled", pref, reference=booking["reference"], when=when)
     await deliver(store)
     when = pan.say_when(datetime.strptime(booking["slot_start"], pan.STAMP))
     return booking, texts.say("pan.cancelled", pref, reference=booking["reference"], when=when)
@@ -141,10 +170,10 @@ def message_form(pref, service_id: str) -> dict:
 
 async def leave_message(store, pref, values: dict, channel: str) -> dict:
     """Create the ticket from the submitted values (tickets.create_ticket validates), then send."""
-    ticket = tickets.create_ticket(store, pref, clip(values.get("service"), "service"),
-                                   clip(values.get("subject"), "subject"), clip(values.get("body"), "body"),
-                                   clip(values.get("email"), "email") or None, channel=channel,
-                                   idempotency_key=clip(values.get("idem"), "idem") or None)
+    ticket = await in_thread(tickets.create_ticket, pref, clip(values.get("service"), "service"),
+                             clip(values.get("subject"), "subject"), clip(values.get("body"), "body"),
+                             clip(values.get("email"), "email") or None, channel=channel,
+                             idempotency_key=clip(values.get("idem"), "idem") or None)
     await deliver(store)  # this ticket, and any earlier one still waiting (retry at each new ticket)
     return ticket
 
@@ -190,6 +219,8 @@ class BookingInput(InputChannel):
             resp.cookies[CSRF_COOKIE]["httponly"] = True
             resp.cookies[CSRF_COOKIE]["samesite"] = "Strict"
             resp.cookies[CSRF_COOKIE]["path"] = "/rdv"
+            if (os.environ.get("PUBLIC_BASE_URL") or "").startswith("https://"):
+                resp.cookies[CSRF_COOKIE]["secure"] = True
             return resp
 
         def csrf_ok(request: Request) -> bool:
@@ -230,9 +261,19 @@ class BookingInput(InputChannel):
                 return page(request, 400, error=exc.message, **choose_ctx(pref, site_id, reason))
             return page(request, **slots_ctx(pref, site_id, reason))
 
-        @bp.route("/reserver", methods=["POST"])
+        async def form_too_large(request: Request, **ctx) -> HTTPResponse | None:
+            """None once the body of a form is read within its limit, else the 413 page."""
+            if request.method != "POST" or await read_body(request, BODY_LIMITS[request.path]) is not None:
+                return None
+            too_large(request)  # logs it
+            return page(request, 413, error=say("too_large"), **ctx)
+
+        @bp.route("/reserver", methods=["POST"], stream=True)
         async def reserve(request: Request) -> HTTPResponse:
             pref, store = runtime.prefecture(), runtime.store()
+            refused = await form_too_large(request, **choose_ctx(pref))
+            if refused:
+                return refused
             values = form(request)
             site_id, reason = clip(values["site"], "site"), clip(values["reason"], "reason")
             if not csrf_ok(request):
@@ -259,10 +300,13 @@ class BookingInput(InputChannel):
                 "Content-Disposition": f'attachment; filename="{booking["reference"]}.ics"',
                 "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
-        @bp.route("/annuler", methods=["GET", "POST"])
+        @bp.route("/annuler", methods=["GET", "POST"], stream=True)
         async def cancel(request: Request) -> HTTPResponse:
             pref = runtime.prefecture()
             ctx = dict(page="cancel", title=texts.say("pan.cancel_title", pref))
+            refused = await form_too_large(request, **ctx)
+            if refused:
+                return refused
             if request.method == "GET":
                 return page(request, **ctx)
             if not csrf_ok(request):
@@ -277,9 +321,12 @@ class BookingInput(InputChannel):
         def message_ctx(pref, service_id: str, **extra) -> dict:
             return dict(page="message", idem=secrets.token_urlsafe(16), **message_form(pref, service_id), **extra)
 
-        @bp.route("/message", methods=["GET", "POST"])
+        @bp.route("/message", methods=["GET", "POST"], stream=True)
         async def message(request: Request) -> HTTPResponse:
             pref, store = runtime.prefecture(), runtime.store()
+            refused = await form_too_large(request, page="error", title=texts.say("pan.page_title", pref))
+            if refused:
+                return refused
             values = form(request)
             service_id = (request.args.get("service") if request.method == "GET" else clip(values["service"], "service")) or ""
             try:
@@ -309,12 +356,15 @@ class BookingInput(InputChannel):
         def api_error(status: int, message: str, **extra) -> HTTPResponse:
             return api({"error": message, **extra}, status)
 
-        def api_values(request: Request) -> tuple[dict | None, HTTPResponse | None]:
+        async def api_values(request: Request) -> tuple[dict | None, HTTPResponse | None]:
+            body = await read_body(request, BODY_LIMITS[request.path])  # first: never drain a huge body
+            if body is None:
+                return None, too_large(request)
             refused = refuse_cross_site(request)
             if refused:
                 return None, refused
             try:
-                return json_object(request.body or b""), None
+                return json_object(body, request.path), None
             except ValueError as exc:
                 return None, api_error(400, str(exc))
 
@@ -356,10 +406,10 @@ class BookingInput(InputChannel):
                 "no_slots": None if found else texts.say("pan.no_slots", pref, days=pref.get("pan.booking_days_ahead")),
             })
 
-        @bp.route("/api/reserver", methods=["POST"])
+        @bp.route("/api/reserver", methods=["POST"], stream=True)
         async def api_reserve(request: Request) -> HTTPResponse:
             pref = runtime.prefecture()
-            values, refused = api_values(request)
+            values, refused = await api_values(request)
             if refused:
                 return refused
             try:
@@ -371,10 +421,10 @@ class BookingInput(InputChannel):
             return api({"reference": booking["reference"], "created": booking["created"],
                         **confirmation(pref, booking)})
 
-        @bp.route("/api/annuler", methods=["POST"])
+        @bp.route("/api/annuler", methods=["POST"], stream=True)
         async def api_cancel(request: Request) -> HTTPResponse:
             pref = runtime.prefecture()
-            values, refused = api_values(request)
+            values, refused = await api_values(request)
             if refused:
                 return refused
             try:
@@ -394,10 +444,10 @@ class BookingInput(InputChannel):
             return api(ctx | {"errors": {code: texts.say(f"tickets.errors.{code}", pref)
                                          for code in ("subject_missing", "body_missing", "bad_email")}})
 
-        @bp.route("/api/message", methods=["POST"])
+        @bp.route("/api/message", methods=["POST"], stream=True)
         async def api_message(request: Request) -> HTTPResponse:
             pref = runtime.prefecture()
-            values, refused = api_values(request)
+            values, refused = await api_values(request)
             if refused:
                 return refused
             try:
