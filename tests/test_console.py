@@ -422,16 +422,21 @@ def test_tickets_per_service_overdue_first_mark_answered_and_failures(server, ac
     form = {"reference": fresh["reference"]}
     assert c.post("/messages/repondu", form).status_code == 403
     assert db_rows(server.db, "select status from tickets where reference = ?", [fresh["reference"]]) == [{"status": "open"}]
+    # The former one-click button now asks for the answer given, then for a confirmation.
     r = c.post("/messages/repondu", form | {"csrf": c.csrf})
+    assert r.status_code == 200 and 'id="answered-form"' in r.text
+    r = c.post("/messages/repondu", form | {"csrf": c.csrf, "reponse": "Rappelé par téléphone."})
+    assert r.status_code == 200 and "Confirmer : marquer le message comme répondu" in r.text
+    assert db_rows(server.db, "select status from tickets where reference = ?", [fresh["reference"]]) == [{"status": "open"}]
+    r = c.post("/messages/repondu", form | {"csrf": c.csrf, "reponse": "Rappelé par téléphone.", "confirme": "1"})
     assert r.status_code == 303
-    assert r.headers["Location"] == f"/console/messages?ok={fresh['reference']}"
+    assert r.headers["Location"] == f"/console/messages/{fresh['reference']}?ok=answered"
     assert db_rows(server.db, "select status, answer_working_days from tickets where reference = ?",
                    [fresh["reference"]]) == [{"status": "answered", "answer_working_days": 0}]
-    page = c.get(f"/messages?ok={fresh['reference']}").text
-    assert f"Message {fresh['reference']} marqué comme répondu." in page
+    page = c.get("/messages").text
     assert f'data-reference="{fresh["reference"]}"' not in page
     assert f'data-reference="{late["reference"]}" data-overdue="1"' in page
-    assert c.post("/messages/repondu", form | {"csrf": c.csrf}).status_code == 303  # twice: no second audit entry
+    assert c.post("/messages/repondu", form | {"csrf": c.csrf, "reponse": "x", "confirme": "1"}).status_code == 303  # twice: no second audit entry
     audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [fresh["reference"]])
     assert audit == [{"agent": "cons-agent", "action": "ticket_answered", "kind": "ticket",
                       "detail": '{"mailbox": "armes", "working_days": 0}'}]

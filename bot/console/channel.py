@@ -26,6 +26,7 @@ from sanic.response import HTTPResponse
 
 from bot.channels import _security_headers
 from bot.config import ROOT
+from bot.console import paris
 from bot.console.auth import Accounts, Session, csrf_ok
 from bot.console.queue import CHANNEL_LABELS, STATUSES, Filters, NotFound, Queue
 from bot.store import Store
@@ -41,6 +42,19 @@ ITEM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_NOTE = 2000
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REFERENCE_RE = re.compile(r"^(PAN|MSG)-\d{4}-\d{4}$")
+MAX_REPLY = 10000  # characters of a reply or of the answer noted by an agent
+TICKET_DONE = {
+    "reply": "Réponse envoyée : le message est marqué comme répondu.",
+    "answered": "Message marqué comme répondu ; la réponse apportée est gardée dans l'historique.",
+    "reassigned": "Message réaffecté : le service choisi en reçoit une copie.",
+    "reopened": "Message rouvert : il est de nouveau en attente de réponse.",
+}
+TICKET_REFUSED = {
+    "no_email": "La personne n'a pas donné d'adresse électronique : la réponse ne peut pas être envoyée par e-mail.",
+    "purged": "Les données de ce message ont été effacées (durée de conservation dépassée).",
+    "same_service": "Le message est déjà affecté à ce service.",
+    "open": "Ce message n'est pas marqué comme répondu : il est déjà en attente de réponse.",
+}
 DESTINATIONS = {
     "ants_3400": "ANTS (site et ligne d'assistance)", "ccc_0806": "Centre de contact citoyen (ANEF)",
     "pan_rdv": "Point d'accueil numérique", "mailbox": "Boîte fonctionnelle d'un service",
@@ -52,6 +66,7 @@ DESTINATIONS = {
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(ROOT / "web" / "templates" / "console")), autoescape=True)
     env.globals.update(PREFIX=PREFIX, STATUSES=STATUSES, CHANNELS=CHANNEL_LABELS, DESTINATIONS=DESTINATIONS)
+    env.filters.update(paris_datetime=paris.paris_datetime, paris_date=paris.paris_date, utc_iso=paris.utc_iso)
     return env
 
 
@@ -297,33 +312,182 @@ class ConsoleInput(InputChannel):
                 return refused
             pref = runtime.prefecture()
             boxes = pref.get("mailboxes") or {}
-            by_service = tickets.tickets_by_service(store)
+            answered = request.args.get("repondus") == "1"
+            by_service = tickets.tickets_by_service(store, include_answered=answered)
             groups = [(mid, (boxes.get(mid) or {}).get("service") or rows[0]["service"], rows)
                       for mid, rows in sorted(by_service.items(), key=lambda kv: (not any(t["overdue"] for t in kv[1]), kv[0]))]
             ok = request.args.get("ok") or ""
             message = f"Message {ok} marqué comme répondu." if REFERENCE_RE.match(ok) else ""
             return page("messages.html", session=session, groups=groups, failures=tickets.delivery_failures(store),
-                        today=tickets.paris_now().date().isoformat(), message=message)
+                        today=tickets.paris_now().date().isoformat(), message=message, answered=answered)
 
         @bp.route("/messages/repondu", methods=["POST"])
         async def ticket_answered(request: Request) -> HTTPResponse:
-            from bot import tickets
-
+            """The list's former one-click button: now the same confirmation step as the message's page."""
             session, refused = guard(request)
             if refused:
                 return refused
             reference = (request.form.get("reference") or "").strip().upper()
             if not REFERENCE_RE.match(reference):
                 return error(400, session, "Formulaire invalide", "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.")
+            return ticket_mark_answered(request, session, reference)
+
+        # ---- one message: read it, reply by e-mail, reassign, mark answered, reopen ------------------
+
+        def ticket_page(session: Session, reference: str, status: int = 200, message: str = "", error_msg: str = "",
+                        confirm: str = "", values: dict | None = None, show_contact: bool = False) -> HTTPResponse:
+            from bot import tickets
+
+            ticket = tickets.get_ticket(store, reference)
+            if ticket is None:
+                return not_found(session)
+            boxes = runtime.prefecture().get("mailboxes") or {}
+            services = {mid: box["service"] for mid, box in boxes.items()}
+            today = tickets.paris_now().date().isoformat()
+            return page("ticket.html", status=status, session=session, t=ticket, message=message, error=error_msg,
+                        confirm=confirm, values=values or {}, show_contact=show_contact, services=services,
+                        history=tickets.history(store, ticket["id"]), voicemail=tickets.voicemail(store, ticket),
+                        overdue=ticket["status"] == "open" and ticket["due_date"] < today, max_text=MAX_REPLY)
+
+        def ticket_reference(session: Session, reference: str) -> tuple[str, HTTPResponse | None]:
+            reference = (reference or "").upper()
+            return reference, (None if REFERENCE_RE.match(reference) and reference.startswith("MSG-") else not_found(session))
+
+        def ticket_text(request: Request, name: str) -> str | None:
+            """A text typed by the agent (reply, answer given): stripped, None when missing or too long."""
+            text = (request.form.get(name) or "").replace("\r\n", "\n").strip()
+            return text if text and len(text) <= MAX_REPLY else None
+
+        def ticket_done(reference: str, ok: str) -> HTTPResponse:
+            return response.redirect(f"{PREFIX}/messages/{reference}?" + urlencode({"ok": ok}), status=303)
+
+        @bp.route("/messages/<reference>", methods=["GET"])
+        async def ticket_view(request: Request, reference: str) -> HTTPResponse:
+            from bot import tickets
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            reference, bad = ticket_reference(session, reference)
+            if bad:
+                return bad
+            ticket = tickets.get_ticket(store, reference)
+            if ticket is None:
+                return not_found(session)
+            show_contact = request.args.get("contact") == "1" and bool(ticket["contact_email"])
+            if show_contact:  # each view of the person's address is logged
+                Queue(store, runtime.tree()).audit(session.name, "contact_viewed", "ticket", reference,
+                                                   detail={"mailbox": ticket["mailbox"]})
+            return ticket_page(session, reference, message=TICKET_DONE.get(request.args.get("ok") or "", ""),
+                               show_contact=show_contact)
+
+        @bp.route("/messages/<reference>/repondre", methods=["POST"])
+        async def ticket_reply(request: Request, reference: str) -> HTTPResponse:
+            from bot import tickets
+            from bot.pan_channel import deliver
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            reference, bad = ticket_reference(session, reference)
+            if bad:
+                return bad
+            text = ticket_text(request, "reponse")
+            if text is None:
+                return ticket_page(session, reference, 400, error_msg=f"Écrivez la réponse ({MAX_REPLY} caractères au plus).",
+                                   values={"reponse": (request.form.get("reponse") or "")[:MAX_REPLY]})
+            step = request.form.get("confirme")
+            if step != "1":  # first the preview, then the sending
+                return ticket_page(session, reference, confirm="" if step == "0" else "reply", values={"reponse": text})
+            try:
+                ticket = tickets.reply(store, runtime.prefecture(), reference, session.name, text)
+            except tickets.ActionRefused as exc:
+                return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
+            if ticket is None:
+                return not_found(session)
+            Queue(store, runtime.tree()).audit(session.name, "ticket_reply", "ticket", reference,
+                                               detail={"mailbox": ticket["mailbox"], "characters": len(text)})
+            await deliver(store)
+            return ticket_done(reference, "reply")
+
+        def ticket_mark_answered(request: Request, session: Session, reference: str) -> HTTPResponse:
+            from bot import tickets
+
             before = tickets.get_ticket(store, reference)
             if before is None:
                 return not_found(session)
-            ticket = tickets.mark_answered(store, reference)
-            if before["status"] != "answered":
-                Queue(store, runtime.tree()).audit(session.name, "ticket_answered", "ticket", reference,
-                                                   detail={"mailbox": ticket["mailbox"],
-                                                           "working_days": ticket["answer_working_days"]})
-            return response.redirect(f"{PREFIX}/messages?" + urlencode({"ok": reference}), status=303)
+            if before["status"] == "answered":
+                return ticket_done(reference, "answered")
+            text = ticket_text(request, "reponse")
+            step = request.form.get("confirme")
+            if text is None:
+                return ticket_page(session, reference, 200 if step is None and "reponse" not in request.form else 400,
+                                   error_msg="Notez la réponse apportée (par téléphone, par courrier…) avant de marquer "
+                                             f"le message comme répondu ({MAX_REPLY} caractères au plus).",
+                                   values={"note": (request.form.get("reponse") or "")[:MAX_REPLY]})
+            if step != "1":
+                return ticket_page(session, reference, confirm="" if step == "0" else "answered", values={"note": text})
+            ticket = tickets.mark_answered(store, reference, agent=session.name, answer=text)
+            Queue(store, runtime.tree()).audit(session.name, "ticket_answered", "ticket", reference,
+                                               detail={"mailbox": ticket["mailbox"],
+                                                       "working_days": ticket["answer_working_days"]})
+            return ticket_done(reference, "answered")
+
+        @bp.route("/messages/<reference>/repondu", methods=["POST"])
+        async def ticket_answered_page(request: Request, reference: str) -> HTTPResponse:
+            session, refused = guard(request)
+            if refused:
+                return refused
+            reference, bad = ticket_reference(session, reference)
+            if bad:
+                return bad
+            return ticket_mark_answered(request, session, reference)
+
+        @bp.route("/messages/<reference>/reaffecter", methods=["POST"])
+        async def ticket_reassign(request: Request, reference: str) -> HTTPResponse:
+            from bot import tickets
+            from bot.pan_channel import deliver
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            reference, bad = ticket_reference(session, reference)
+            if bad:
+                return bad
+            target = request.form.get("service") or ""
+            if target not in (runtime.prefecture().get("mailboxes") or {}):
+                return ticket_page(session, reference, 400, error_msg="Choisissez un service dans la liste.")
+            before = tickets.get_ticket(store, reference)
+            try:
+                ticket = tickets.reassign(store, runtime.prefecture(), reference, session.name, target)
+            except tickets.ActionRefused as exc:
+                return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
+            if ticket is None:
+                return not_found(session)
+            Queue(store, runtime.tree()).audit(session.name, "ticket_reassigned", "ticket", reference,
+                                               detail={"from": before["mailbox"], "to": ticket["mailbox"]})
+            await deliver(store)  # the new service's copy
+            return ticket_done(reference, "reassigned")
+
+        @bp.route("/messages/<reference>/rouvrir", methods=["POST"])
+        async def ticket_reopen(request: Request, reference: str) -> HTTPResponse:
+            from bot import tickets
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            reference, bad = ticket_reference(session, reference)
+            if bad:
+                return bad
+            try:
+                ticket = tickets.reopen(store, reference, session.name)
+            except tickets.ActionRefused as exc:
+                return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
+            if ticket is None:
+                return not_found(session)
+            Queue(store, runtime.tree()).audit(session.name, "ticket_reopened", "ticket", reference,
+                                               detail={"mailbox": ticket["mailbox"]})
+            return ticket_done(reference, "reopened")
 
         # ---- quality indicators: page with charts, CSV of every table, the committee report ---------
 

@@ -10,6 +10,7 @@ import json
 import math
 from dataclasses import dataclass
 
+from bot.console.paris import day_range_utc
 from bot.store import Store, now
 from bot.tree import TOPICS, Tree
 
@@ -64,13 +65,15 @@ class Queue:
     # ---- listing ----------------------------------------------------------------------------
     def _all(self, f: Filters) -> list[dict]:
         items: list[dict] = []
+        # The dates of the filter are Paris days; stored times are UTC.
+        lo, hi = day_range_utc(_day(f.date_from), _day(f.date_to))
         date_sql, date_args = "", []
-        if f.date_from:
-            date_sql += " and substr({col}, 1, 10) >= ?"
-            date_args.append(f.date_from)
-        if f.date_to:
-            date_sql += " and substr({col}, 1, 10) <= ?"
-            date_args.append(f.date_to)
+        if lo:
+            date_sql += " and {col} >= ?"
+            date_args.append(lo)
+        if hi:
+            date_sql += " and {col} < ?"
+            date_args.append(hi)
         if f.channel in ("", "chat"):
             sql = (
                 "select c.id, c.started_at, c.updated_at, c.last_topic, c.last_destination, "
@@ -183,6 +186,15 @@ class Queue:
     def audit_log(self, limit: int = 100) -> list[dict]:
         return list(self.db.execute(
             "select ts, agent, action, kind, item_id, detail from audit_log order by id desc limit ?", [limit]).fetchall())
+
+
+def _day(value: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 def _json_list(raw: str | None) -> list:
