@@ -20,10 +20,11 @@ stable order, each of this shape:
 
 Rates are fractions (0.75 = 75 %); a target is met when the value is above it (strictly).
 
-The period is read by range on the stored ISO timestamps (`started_at >= first day` and
-`< the day after the last`), so the (prefecture, time) indexes of migration 005 are used: UTC days
-for conversations, calls, tickets and ratings (as stored), Paris days for PAN slots (stored in
-Paris time). Weekdays and hours are Paris local time. Everything is aggregated in SQL (GROUP BY);
+The period is made of Paris days, read by range on the stored ISO timestamps (`>= midnight of the
+first day` and `< midnight after the last`), so the (prefecture, time) indexes of migration 005 are
+used: conversations, calls, tickets and ratings are stored in UTC, so the bounds are Paris midnights
+written in UTC (summer time included); PAN slots are stored in Paris time and compared as such.
+Weekdays and hours are Paris local time. Everything is aggregated in SQL (GROUP BY);
 Python only folds the grouped rows. Rows marked `demo = 1` (python -m bot demo-data) are left out
 unless `include_demo`.
 """
@@ -102,9 +103,12 @@ def _mean(total: float, n: int) -> float | None:
 class Period:
     """The SQL range of a period on one timestamp column, with the demo filter."""
 
+    PARIS_COLUMNS = ("slot_start",)  # stored in Paris local time; every other time is stored in UTC
+
     def __init__(self, prefecture: str, start: date, end: date, include_demo: bool):
         self.prefecture, self.start, self.end = prefecture, start, end
         self.lo, self.hi = start.isoformat(), (end + timedelta(days=1)).isoformat()
+        self.utc_lo, self.utc_hi = _paris_midnight_utc(start), _paris_midnight_utc(end + timedelta(days=1))
         self.include_demo = include_demo
 
     def where(self, column: str, alias: str = "") -> tuple[str, list]:
@@ -112,7 +116,13 @@ class Period:
         sql = f"{a}prefecture = ? and {a}{column} >= ? and {a}{column} < ?"
         if not self.include_demo:
             sql += f" and {a}demo = 0"
-        return sql, [self.prefecture, self.lo, self.hi]
+        lo, hi = (self.lo, self.hi) if column in self.PARIS_COLUMNS else (self.utc_lo, self.utc_hi)
+        return sql, [self.prefecture, lo, hi]
+
+
+def _paris_midnight_utc(day: date) -> str:
+    """Midnight of a Paris day as a stored UTC stamp prefix: 2026-01-15 -> '2026-01-14T23:00:00'."""
+    return datetime(day.year, day.month, day.day, tzinfo=PARIS).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _rows(store, sql: str, args: list) -> list[tuple]:
