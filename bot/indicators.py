@@ -396,12 +396,13 @@ def pan_indicators(store, period: Period, today: date, within_days: int) -> list
     # Lead time: bookings made in the period (created_at, UTC, read by range on the UTC day bounds
     # widened by a day, then cut on the Paris date), appointment date minus booking date, in days.
     demo = "" if period.include_demo else " and demo = 0"
-    made = _rows(store, "select created_at, substr(slot_start, 1, 10), count(*) from pan_bookings"
-                        f" where prefecture = ? and created_at >= ? and created_at < ?{demo} group by 1, 2",
+    made = _rows(store, "select created_at, substr(slot_start, 1, 10), status, count(*) from pan_bookings"
+                        f" where prefecture = ? and created_at >= ? and created_at < ?{demo} group by 1, 2, 3",
                  [period.prefecture, (period.start - timedelta(days=1)).isoformat(),
                   (period.end + timedelta(days=2)).isoformat()])
     leads: Counter = Counter()
-    for created, slot_day, count in made:
+    held: Counter = Counter()  # appointments that took place (day passed, not cancelled, not absent): lead -> n
+    for created, slot_day, status, count in made:
         booked_on = _paris_date(created)
         try:
             slot_on = date.fromisoformat(slot_day)
@@ -410,7 +411,9 @@ def pan_indicators(store, period: Period, today: date, within_days: int) -> list
         if booked_on is None or not period.start <= booked_on <= period.end:
             continue
         leads[(slot_on - booked_on).days] += count
-    n_leads = sum(leads.values())
+        if status == "booked" and slot_on < today:
+            held[(slot_on - booked_on).days] += count
+    n_leads, n_held = sum(leads.values()), sum(held.values())
     return [
         indicator("pan_bookings", "Rendez-vous PAN pris (hors annulés)", "PAN", kept if total else None,
                   total, unit="nombre", group="pan", breakdown=dict(sorted(statuses.items()))),
@@ -422,9 +425,10 @@ def pan_indicators(store, period: Period, today: date, within_days: int) -> list
         indicator("pan_lead_time_median", "Délai médian entre la prise du rendez-vous PAN et le rendez-vous "
                   "(rendez-vous pris pendant la période)", "PAN", median_of_counts(leads), n_leads, unit="jours",
                   group="pan"),
+        # No figure before an appointment took place: a booking for next week is not yet "tenu".
         indicator("pan_within_days", f"Rendez-vous PAN tenus dans les {within_days} jours suivant leur prise "
-                  "(rendez-vous pris pendant la période)", "PAN",
-                  _rate(sum(c for d, c in leads.items() if d <= within_days), n_leads), n_leads, unit="%",
+                  "(rendez-vous pris pendant la période et déjà passés, absences exclues)", "PAN",
+                  _rate(sum(c for d, c in held.items() if d <= within_days), n_held), n_held, unit="%",
                   group="pan", target=PAN_WITHIN_TARGET),
     ]
 

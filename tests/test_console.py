@@ -340,43 +340,53 @@ def test_day_bookings_per_site_and_mark_a_no_show(server, accounts):
     pref = config.load_prefecture("cantal")
     store = server_store(server)
     try:
-        booking = pan.book(store, pref, "mauriac", "2030-01-10T09:00", "permis_conduire", mobile="06 12 34 56 78",
-                           now=datetime(2030, 1, 7, 8, 0))
+        booking = pan.book(store, pref, "mauriac", "2026-01-08T09:00", "permis_conduire", mobile="06 12 34 56 78",
+                           now=datetime(2026, 1, 5, 8, 0))  # an appointment that took place
+        future = pan.book(store, pref, "mauriac", "2030-01-10T09:00", "permis_conduire", email="futur@exemple.fr",
+                          now=datetime(2030, 1, 7, 8, 0))
     finally:
         store.close()
     ref = booking["reference"]
     c = login(server, AGENT)
+    # Before the appointment starts: no "Marquer absent" button, and the form is refused
+    r = c.get("/rdv?jour=2030-01-10&site=mauriac")
+    assert f'<p class="fr-text--sm fr-mb-0" data-absent-from="{future["reference"]}">« Absent » possible à partir de 09:00 le 10/01</p>' in r.text
+    assert "Marquer absent" not in r.text
+    r = c.post("/rdv/absence", {"csrf": c.csrf, "reference": future["reference"], "absent": "1", "jour": "2030-01-10"})
+    assert r.status_code == 409
+    assert "Ce rendez-vous commence le 10/01/2030 à 09:00 : il ne peut être marqué « absent » qu&#39;à partir de cette heure." in r.text
+    assert db_rows(server.db, "select status from pan_bookings where reference = ?", [future["reference"]]) == [{"status": "booked"}]
     today = c.get("/rdv")
     assert today.status_code == 200
     assert "script-src 'self'" in today.headers["Content-Security-Policy"]
     assert '<a class="fr-nav__link" href="/console/rdv" aria-current="page">Rendez-vous PAN</a>' in today.text
     assert f'value="{pan.paris_now().date().isoformat()}"' in today.text and "(aujourd'hui)</p>" in today.text
     assert ref not in today.text
-    r = c.get("/rdv?jour=2030-01-10&site=mauriac")
+    r = c.get("/rdv?jour=2026-01-08&site=mauriac")
     assert r.status_code == 200
-    assert '<p class="fr-text--lead" id="day">Rendez-vous du 10/01/2030</p>' in r.text
+    assert '<p class="fr-text--lead" id="day">Rendez-vous du 08/01/2026</p>' in r.text
     assert "point d&#39;accueil numérique de la sous-préfecture de Mauriac" in r.text
     assert 'id="site-aurillac"' not in r.text
     assert f'<tr data-reference="{ref}">' in r.text
     assert "<td>09:00–09:30</td>" in r.text
-    assert "<td>SMS : 06 12 34 56 78</td>" in r.text
+    assert "<td>portable : 06 12 34 56 78</td>" in r.text
     assert 'data-status="booked">Réservé</p>' in r.text
-    assert ref not in c.get("/rdv?jour=2030-01-10&site=aurillac").text
-    assert ref in c.get("/rdv?jour=2030-01-10").text  # all sites
-    form = {"reference": ref, "absent": "1", "jour": "2030-01-10", "site": "mauriac"}
+    assert ref not in c.get("/rdv?jour=2026-01-08&site=aurillac").text
+    assert ref in c.get("/rdv?jour=2026-01-08").text  # all sites
+    form = {"reference": ref, "absent": "1", "jour": "2026-01-08", "site": "mauriac"}
     assert c.post("/rdv/absence", form).status_code == 403  # no CSRF token
     assert c.post("/rdv/absence", form | {"csrf": c.csrf[:-2] + "xx"}).status_code == 403
     assert db_rows(server.db, "select status from pan_bookings where reference = ?", [ref]) == [{"status": "booked"}]
     r = c.post("/rdv/absence", form | {"csrf": c.csrf})
     assert r.status_code == 303
-    assert r.headers["Location"] == "/console/rdv?jour=2030-01-10&site=mauriac&ok=absent"
+    assert r.headers["Location"] == "/console/rdv?jour=2026-01-08&site=mauriac&ok=absent"
     assert db_rows(server.db, "select status from pan_bookings where reference = ?", [ref]) == [{"status": "no_show"}]
-    page = c.get("/rdv?jour=2030-01-10&site=mauriac&ok=absent").text
+    page = c.get("/rdv?jour=2026-01-08&site=mauriac&ok=absent").text
     assert "Rendez-vous marqué « absent »." in page
     assert 'data-status="no_show">Absent</p>' in page and "Annuler l'absence" in page
     audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [ref])
     assert audit == [{"agent": "cons-agent", "action": "no_show", "kind": "pan",
-                      "detail": '{"site": "mauriac", "slot": "2030-01-10T09:00"}'}]
+                      "detail": '{"site": "mauriac", "slot": "2026-01-08T09:00"}'}]
     for bad in ({"reference": "PAN-1"}, {"absent": "oui"}, {"site": "paris"}, {"jour": "demain"}):
         r = c.post("/rdv/absence", form | {"csrf": c.csrf} | bad)
         assert r.status_code == 400, bad

@@ -280,9 +280,16 @@ def test_pan_lead_time_over_bookings_made_in_the_period(full):
     assert (avg["value"], avg["count"], avg["unit"]) == (3.75, 4, "jours")  # 2, 2, 3, 8
     assert (median["value"], median["count"]) == (2.5, 4)
     assert "pris pendant la période" in avg["label"]
-    within = r["pan_within_days"]  # 2, 2, 3 and 8 days: all within 10
-    assert (within["value"], within["count"], within["target"], within["met"]) == (1.0, 4, 0.8, True)
+    within = r["pan_within_days"]  # held: only b1 (b2 absent, b3 cancelled, b4 after TODAY): 2 days
+    assert (within["value"], within["count"], within["target"], within["met"]) == (1.0, 1, 0.8, True)
     assert within["label"].startswith("Rendez-vous PAN tenus dans les 10 jours")
+
+
+def test_no_appointment_held_yet_gives_no_figure(store):
+    add_booking(store, "f1", "2026-03-27T09:00", "booked", created="2026-03-24T08:00:00.000+00:00")  # after TODAY
+    add_booking(store, "f2", "2026-03-10T09:00", "cancelled", created="2026-03-02T08:00:00.000+00:00")
+    within = compute(store)["pan_within_days"]
+    assert (within["value"], within["count"], within["met"], within["note"]) == (None, 0, None, "pas encore de données")
 
 
 def test_pan_appointments_within_the_préfecture_s_days(store):

@@ -269,7 +269,8 @@ class ConsoleInput(InputChannel):
             groups = [(s, pan.bookings_for_day(store, s["id"], day)) for s in all_sites if s["id"] in chosen]
             return page("rdv.html", status=status, session=session, day=day.isoformat(), today=today.isoformat(),
                         site=site_s if site_s in ids else "", sites=all_sites, groups=groups,
-                        reasons=pan.reasons(runtime.prefecture()), message=message)
+                        reasons=pan.reasons(runtime.prefecture()), message=message,
+                        now=pan.paris_now().strftime("%Y-%m-%dT%H:%M"))
 
         @bp.route("/rdv", methods=["GET"])
         async def rdv_list(request: Request) -> HTTPResponse:
@@ -278,6 +279,18 @@ class ConsoleInput(InputChannel):
                 return refused
             done = {"absent": "Rendez-vous marqué « absent ».", "present": "Absence annulée."}.get(request.args.get("ok") or "", "")
             return rdv_page(request, session, request.args.get("jour"), request.args.get("site"), message=done)
+
+        def no_show_too_early(session: Session, reference: str, value: str) -> HTTPResponse | None:
+            """A person cannot be absent from an appointment that has not started yet (409)."""
+            from bot import pan
+
+            booking = pan.get_booking(store, reference)
+            if booking is None or value != "1" or booking["slot_start"] <= pan.paris_now().strftime("%Y-%m-%dT%H:%M"):
+                return None
+            start = booking["slot_start"]
+            return error(409, session, "Rendez-vous pas encore commencé",
+                         f"Ce rendez-vous commence le {start[8:10]}/{start[5:7]}/{start[:4]} à {start[11:16]} : "
+                         "il ne peut être marqué « absent » qu'à partir de cette heure.")
 
         @bp.route("/rdv/absence", methods=["POST"])
         async def rdv_no_show(request: Request) -> HTTPResponse:
@@ -293,6 +306,9 @@ class ConsoleInput(InputChannel):
             if not REFERENCE_RE.match(reference) or value not in ("1", "0") \
                     or (day_s and not DATE_RE.match(day_s)) or (site_s and site_s not in [s["id"] for s in pan_sites()]):
                 return error(400, session, "Formulaire invalide", "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.")
+            early = no_show_too_early(session, reference, value)
+            if early:
+                return early
             booking = pan.mark_no_show(store, reference, value == "1")
             if booking is None:
                 return not_found(session)
