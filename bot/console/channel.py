@@ -62,11 +62,40 @@ DESTINATIONS = {
 }
 
 
+# Words an agent reads instead of codes: the bot's answer to a turn, and the audit log's actions.
+TURN_ACTIONS = {"answer": "réponse donnée", "clarify": "demande de précision", "fallback": "pas compris",
+                "handoff": "orientée vers un agent"}
+AUDIT_ACTIONS = {
+    "login": "connexion", "logout": "déconnexion", "label": "révision d'une demande",
+    "export": "export des phrases apprises", "no_show": "rendez-vous marqué absent",
+    "no_show_undo": "absence annulée", "paper_letter": "courrier papier enregistré",
+    "ticket_answered": "message marqué comme répondu", "ticket_reply": "réponse envoyée par e-mail",
+    "ticket_reassigned": "message réaffecté", "ticket_reopened": "message rouvert",
+    "contact_viewed": "adresse d'une personne consultée", "indicators_csv": "tableau d'indicateurs téléchargé",
+    "committee_report": "rapport du comité téléchargé", "agent_created": "compte créé",
+    "password_reset": "mot de passe réinitialisé",
+}
+
+
+def say_confidence(value: float | None) -> str:
+    """'sûr (91 %)' at or above the routing threshold (bot/tree.yml settings.confidence_threshold),
+    'hésitant (42 %)' below it, '—' without a value."""
+    from bot import runtime
+
+    if value is None:
+        return "—"
+    threshold = float(runtime.tree().settings["confidence_threshold"])
+    word = "sûr" if value >= threshold else "hésitant"
+    return f"{word} ({round(value * 100)}\u202f%)"
+
+
 @lru_cache(maxsize=1)
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(ROOT / "web" / "templates" / "console")), autoescape=True)
     env.globals.update(PREFIX=PREFIX, STATUSES=STATUSES, CHANNELS=CHANNEL_LABELS, DESTINATIONS=DESTINATIONS)
-    env.filters.update(paris_datetime=paris.paris_datetime, paris_date=paris.paris_date, utc_iso=paris.utc_iso)
+    env.filters.update(paris_datetime=paris.paris_datetime, paris_date=paris.paris_date, utc_iso=paris.utc_iso,
+                       confidence=say_confidence)
+    env.globals.update(TURN_ACTIONS=TURN_ACTIONS, AUDIT_ACTIONS=AUDIT_ACTIONS)
     return env
 
 
@@ -666,10 +695,10 @@ class ConsoleInput(InputChannel):
             session, refused = guard(request, admin=True)
             if refused:
                 return refused
-            q = Queue(store, runtime.tree())
-            training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
-            return page("admin.html", session=session, agents=accounts.list(), audit=q.audit_log(),
-                        training=training, result=None)
+            name = (request.args.get("compte") or "")[:40]
+            done = {"cree": f"Compte « {name} » créé. Donnez-lui son mot de passe en main propre ; il pourra se connecter tout de suite.",
+                    "mot-de-passe": f"Mot de passe de « {name} » modifié ; ses sessions ouvertes sont fermées."}
+            return admin_view(session, message=done.get(request.args.get("ok") or "", "") if accounts.get(name) else "")
 
         @bp.route("/admin/export", methods=["POST"])
         async def admin_export(request: Request) -> HTTPResponse:
@@ -688,6 +717,64 @@ class ConsoleInput(InputChannel):
             training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
             return page("admin.html", session=session, agents=accounts.list(), audit=q.audit_log(),
                         training=training, result=result)
+
+        # ---- accounts, from the Administration page (the CLI stays for the first admin) -------------
+
+        def admin_view(session: Session, status: int = 200, message: str = "", error_msg: str = "",
+                       values: dict | None = None) -> HTTPResponse:
+            q = Queue(store, runtime.tree())
+            training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
+            return page("admin.html", status=status, session=session, agents=accounts.list(), audit=q.audit_log(),
+                        training=training, result=None, message=message, error=error_msg, values=values or {})
+
+        def admin_passwords(form) -> tuple[str, str | None]:
+            """(password, French error or None): both fields must match."""
+            password = (form.get("mot_de_passe") or "")[:1000]
+            if password != (form.get("confirmation") or "")[:1000]:
+                return password, "Les deux mots de passe diffèrent."
+            return password, None
+
+        @bp.route("/admin/comptes", methods=["POST"])
+        async def admin_add_account(request: Request) -> HTTPResponse:
+            from bot.console.auth import AuthError
+
+            session, refused = guard(request, admin=True)
+            if refused:
+                return refused
+            form = request.form
+            name, role = (form.get("identifiant") or "").strip()[:40], form.get("role") or ""
+            password, problem = admin_passwords(form)
+            if problem is None:
+                try:  # argon2 takes a while: off the event loop
+                    await asyncio.get_running_loop().run_in_executor(None, accounts.add, name, role, password)
+                except AuthError as exc:
+                    problem = str(exc)
+            if problem:
+                return admin_view(session, 400, error_msg=f"Compte non créé : {problem}", values={"name": name, "role": role})
+            Queue(store, runtime.tree()).audit(session.name, "agent_created", "agent", name, detail={"role": role})
+            return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "cree", "compte": name}), status=303)
+
+        @bp.route("/admin/mot-de-passe", methods=["POST"])
+        async def admin_reset_password(request: Request) -> HTTPResponse:
+            from bot.console.auth import AuthError
+
+            session, refused = guard(request, admin=True)
+            if refused:
+                return refused
+            form = request.form
+            name = (form.get("identifiant") or "").strip()[:40]
+            if accounts.get(name) is None:
+                return admin_view(session, 400, error_msg="Choisissez un compte dans la liste.")
+            password, problem = admin_passwords(form)
+            if problem is None:
+                try:
+                    await asyncio.get_running_loop().run_in_executor(None, accounts.set_password, name, password)
+                except AuthError as exc:
+                    problem = str(exc)
+            if problem:
+                return admin_view(session, 400, error_msg=f"Mot de passe non modifié : {problem}", values={"reset": name})
+            Queue(store, runtime.tree()).audit(session.name, "password_reset", "agent", name)
+            return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "mot-de-passe", "compte": name}), status=303)
 
         @bp.route("/<rest:path>", methods=["GET", "POST"])
         async def unknown(request: Request, rest: str) -> HTTPResponse:
