@@ -266,6 +266,7 @@ def test_queue_shows_phone_calls_with_path_and_speech(server, accounts):
     assert "Touche : 1" in page
     assert '<dd id="confidence">hésitant (42\u202f%)</dd>' in page  # below settings.confidence_threshold (0.45)
     assert "(reconnaissance : 80\u202f%)" in page
+    assert "Issue de l'appel : raccroché avant la fin" in page
 
 
 def test_queue_filters_ignore_bad_values_and_paginate(server, accounts):

@@ -28,7 +28,7 @@ from bot.channels import _security_headers
 from bot.config import ROOT
 from bot.console import paris
 from bot.console.auth import Accounts, Session, csrf_ok
-from bot.console.queue import CHANNEL_LABELS, STATUSES, Filters, NotFound, Queue
+from bot.console.queue import CALL_OUTCOMES, CHANNEL_LABELS, STATUSES, Filters, NotFound, Queue
 from bot.store import Store
 from bot.tree import TOPICS
 
@@ -95,7 +95,7 @@ def _env() -> Environment:
     env.globals.update(PREFIX=PREFIX, STATUSES=STATUSES, CHANNELS=CHANNEL_LABELS, DESTINATIONS=DESTINATIONS)
     env.filters.update(paris_datetime=paris.paris_datetime, paris_date=paris.paris_date, utc_iso=paris.utc_iso,
                        confidence=say_confidence)
-    env.globals.update(TURN_ACTIONS=TURN_ACTIONS, AUDIT_ACTIONS=AUDIT_ACTIONS)
+    env.globals.update(TURN_ACTIONS=TURN_ACTIONS, AUDIT_ACTIONS=AUDIT_ACTIONS, CALL_OUTCOMES=CALL_OUTCOMES)
     return env
 
 

@@ -17,6 +17,8 @@ from bot.tree import TOPICS, Tree
 KINDS = ("chat", "phone")
 STATUSES = {"new": "Nouveau", "in_review": "En cours", "done": "Traité"}
 CHANNEL_LABELS = {"chat": "Chat", "phone": "Téléphone"}
+CALL_OUTCOMES = {"answered": "réponse donnée", "transferred": "transféré à un agent",
+                 "voicemail": "message vocal laissé", "abandoned": "raccroché avant la fin"}
 PAGE_SIZE = 20
 
 
@@ -98,7 +100,7 @@ class Queue:
                 speech = [i.get("speech") for i in _json_list(row[4]) if i.get("speech")]
                 items.append({"kind": "phone", "id": row[0], "ts": row[1] or "", "topic": topic,
                               "destination": dest, "status": row[5] or "new", "label": row[6],
-                              "excerpt": speech[0] if speech else f"Appel ({row[3] or 'en cours'})"})
+                              "excerpt": speech[0] if speech else f"Appel ({CALL_OUTCOMES.get(row[3], row[3]) if row[3] else 'en cours'})"})
         if f.topic:
             items = [i for i in items if i["topic"] == f.topic]
         items.sort(key=lambda i: i["ts"], reverse=True)
