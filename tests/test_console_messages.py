@@ -67,6 +67,10 @@ def test_an_agent_reads_replies_reopens_and_reassigns_a_message(browser, server,
     expect(pg.locator("#ticket-contact")).not_to_contain_text(email)
     pg.locator("#show-contact").click()
     expect(pg.locator("#contact-email")).to_have_text(email)
+    fields = pg.locator("main select, main textarea, main input:not([type=hidden])").all()
+    assert len(fields) == 3  # reply, answer given, service
+    for field in fields:  # every field has its label
+        assert pg.locator(f"label[for='{field.get_attribute('id')}']").count() == 1
 
     # Reply: written, read again, sent; the person receives it with the reference in the subject
     pg.fill("#reponse", REPLY)
