@@ -236,7 +236,8 @@ EVENT_KINDS = ("created", "reply", "reassigned", "answered", "reopened")
 def add_event(conn, ticket_id: int, kind: str, *, agent: str | None = None, body: str | None = None,
               detail: dict | None = None, outbox_id: int | None = None, ts: str | None = None) -> int:
     """Append one event to a ticket's history (inside the caller's transaction)."""
-    assert kind in EVENT_KINDS, kind
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown ticket event: {kind}")
     cur = conn.execute("insert into ticket_events (ticket_id, ts, kind, agent, body, detail, outbox_id)"
                        " values (?, ?, ?, ?, ?, ?, ?)",
                        [ticket_id, ts or mailer.utcnow(), kind, agent, body,
