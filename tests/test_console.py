@@ -389,6 +389,11 @@ def test_day_bookings_per_site_and_mark_a_no_show(server, accounts):
     audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [ref])
     assert audit == [{"agent": "cons-agent", "action": "no_show", "kind": "pan",
                       "detail": '{"site": "mauriac", "slot": "2026-01-08T09:00"}'}]
+    views = db_rows(server.db, "select agent, detail from audit_log where action = 'contact_viewed' and kind = 'pan'"
+                    " and item_id = '2026-01-08' order by id")  # each view of the day's contacts is logged
+    # mauriac, all sites, mauriac after the no-show (aurillac had no booking: nothing shown, nothing logged)
+    assert views == [{"agent": "cons-agent", "detail": f'{{"site": "{site}", "bookings": ["{ref}"]}}'}
+                     for site in ("mauriac", "", "mauriac")]
     for bad in ({"reference": "PAN-1"}, {"absent": "oui"}, {"site": "paris"}, {"jour": "demain"}):
         r = c.post("/rdv/absence", form | {"csrf": c.csrf} | bad)
         assert r.status_code == 400, bad

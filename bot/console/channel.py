@@ -71,7 +71,7 @@ AUDIT_ACTIONS = {
     "no_show_undo": "absence annulée", "paper_letter": "courrier papier enregistré",
     "ticket_answered": "message marqué comme répondu", "ticket_reply": "réponse envoyée par e-mail",
     "ticket_reassigned": "message réaffecté", "ticket_reopened": "message rouvert",
-    "contact_viewed": "adresse d'une personne consultée", "indicators_csv": "tableau d'indicateurs téléchargé",
+    "contact_viewed": "coordonnées consultées", "indicators_csv": "tableau d'indicateurs téléchargé",
     "committee_report": "rapport du comité téléchargé", "agent_created": "compte créé",
     "password_reset": "mot de passe réinitialisé",
 }
@@ -296,6 +296,10 @@ class ConsoleInput(InputChannel):
             ids = [s["id"] for s in all_sites]
             chosen = [site_s] if site_s in ids else ids
             groups = [(s, pan.bookings_for_day(store, s["id"], day)) for s in all_sites if s["id"] in chosen]
+            shown = [b["reference"] for _, rows in groups for b in rows if b.get("contact")]
+            if shown:  # every view of the contacts people gave is logged
+                Queue(store, runtime.tree()).audit(session.name, "contact_viewed", "pan", day.isoformat(),
+                                                   detail={"site": site_s if site_s in ids else "", "bookings": shown})
             return page("rdv.html", status=status, session=session, day=day.isoformat(), today=today.isoformat(),
                         site=site_s if site_s in ids else "", sites=all_sites, groups=groups,
                         reasons=pan.reasons(runtime.prefecture()), message=message,
