@@ -264,7 +264,9 @@ def test_queue_shows_phone_calls_with_path_and_speech(server, accounts):
     page = c.get(f"/element/phone/{sid}").text
     assert "<li>Carte grise</li>" in page
     assert "Touche : 1" in page
-    assert '<dd id="confidence">0.42</dd>' in page
+    assert '<dd id="confidence">hésitant (42\u202f%)</dd>' in page  # below settings.confidence_threshold (0.45)
+    assert "(reconnaissance : 80\u202f%)" in page
+    assert "Issue de l'appel : raccroché avant la fin" in page
 
 
 def test_queue_filters_ignore_bad_values_and_paginate(server, accounts):
@@ -341,12 +343,22 @@ def test_day_bookings_per_site_and_mark_a_no_show(server, accounts):
     pref = config.load_prefecture("cantal")
     store = server_store(server)
     try:
-        booking = pan.book(store, pref, "mauriac", "2030-01-10T09:00", "permis_conduire", mobile="06 12 34 56 78",
-                           now=datetime(2030, 1, 7, 8, 0))
+        booking = pan.book(store, pref, "mauriac", "2026-01-08T09:00", "permis_conduire", mobile="06 12 34 56 78",
+                           now=datetime(2026, 1, 5, 8, 0))  # an appointment that took place
+        future = pan.book(store, pref, "mauriac", "2030-01-10T09:00", "permis_conduire", email="futur@exemple.fr",
+                          now=datetime(2030, 1, 7, 8, 0))
     finally:
         store.close()
     ref = booking["reference"]
     c = login(server, AGENT)
+    # Before the appointment starts: no "Marquer absent" button, and the form is refused
+    r = c.get("/rdv?jour=2030-01-10&site=mauriac")
+    assert f'<p class="fr-text--sm fr-mb-0" data-absent-from="{future["reference"]}">« Absent » possible à partir de 09:00 le 10/01</p>' in r.text
+    assert "Marquer absent" not in r.text
+    r = c.post("/rdv/absence", {"csrf": c.csrf, "reference": future["reference"], "absent": "1", "jour": "2030-01-10"})
+    assert r.status_code == 409
+    assert "Ce rendez-vous commence le 10/01/2030 à 09:00 : il ne peut être marqué « absent » qu&#39;à partir de cette heure." in r.text
+    assert db_rows(server.db, "select status from pan_bookings where reference = ?", [future["reference"]]) == [{"status": "booked"}]
     before = pan.paris_now().date()
     today = c.get("/rdv")
     after = pan.paris_now().date()  # the server read its own clock in between (midnight may pass)
@@ -356,31 +368,36 @@ def test_day_bookings_per_site_and_mark_a_no_show(server, accounts):
     assert any(f'value="{d.isoformat()}"' in today.text for d in {before, after})
     assert "(aujourd'hui)</p>" in today.text
     assert ref not in today.text
-    r = c.get("/rdv?jour=2030-01-10&site=mauriac")
+    r = c.get("/rdv?jour=2026-01-08&site=mauriac")
     assert r.status_code == 200
-    assert '<p class="fr-text--lead" id="day">Rendez-vous du 10/01/2030</p>' in r.text
+    assert '<p class="fr-text--lead" id="day">Rendez-vous du 08/01/2026</p>' in r.text
     assert "point d&#39;accueil numérique de la sous-préfecture de Mauriac" in r.text
     assert 'id="site-aurillac"' not in r.text
     assert f'<tr data-reference="{ref}">' in r.text
     assert "<td>09:00–09:30</td>" in r.text
-    assert "<td>SMS : 06 12 34 56 78</td>" in r.text
+    assert "<td>portable : 06 12 34 56 78</td>" in r.text
     assert 'data-status="booked">Réservé</p>' in r.text
-    assert ref not in c.get("/rdv?jour=2030-01-10&site=aurillac").text
-    assert ref in c.get("/rdv?jour=2030-01-10").text  # all sites
-    form = {"reference": ref, "absent": "1", "jour": "2030-01-10", "site": "mauriac"}
+    assert ref not in c.get("/rdv?jour=2026-01-08&site=aurillac").text
+    assert ref in c.get("/rdv?jour=2026-01-08").text  # all sites
+    form = {"reference": ref, "absent": "1", "jour": "2026-01-08", "site": "mauriac"}
     assert c.post("/rdv/absence", form).status_code == 403  # no CSRF token
     assert c.post("/rdv/absence", form | {"csrf": c.csrf[:-2] + "xx"}).status_code == 403
     assert db_rows(server.db, "select status from pan_bookings where reference = ?", [ref]) == [{"status": "booked"}]
     r = c.post("/rdv/absence", form | {"csrf": c.csrf})
     assert r.status_code == 303
-    assert r.headers["Location"] == "/console/rdv?jour=2030-01-10&site=mauriac&ok=absent"
+    assert r.headers["Location"] == "/console/rdv?jour=2026-01-08&site=mauriac&ok=absent"
     assert db_rows(server.db, "select status from pan_bookings where reference = ?", [ref]) == [{"status": "no_show"}]
-    page = c.get("/rdv?jour=2030-01-10&site=mauriac&ok=absent").text
+    page = c.get("/rdv?jour=2026-01-08&site=mauriac&ok=absent").text
     assert "Rendez-vous marqué « absent »." in page
     assert 'data-status="no_show">Absent</p>' in page and "Annuler l'absence" in page
     audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [ref])
     assert audit == [{"agent": "cons-agent", "action": "no_show", "kind": "pan",
-                      "detail": '{"site": "mauriac", "slot": "2030-01-10T09:00"}'}]
+                      "detail": '{"site": "mauriac", "slot": "2026-01-08T09:00"}'}]
+    views = db_rows(server.db, "select agent, detail from audit_log where action = 'contact_viewed' and kind = 'pan'"
+                    " and item_id = '2026-01-08' order by id")  # each view of the day's contacts is logged
+    # mauriac, all sites, mauriac after the no-show (aurillac had no booking: nothing shown, nothing logged)
+    assert views == [{"agent": "cons-agent", "detail": f'{{"site": "{site}", "bookings": ["{ref}"]}}'}
+                     for site in ("mauriac", "", "mauriac")]
     for bad in ({"reference": "PAN-1"}, {"absent": "oui"}, {"site": "paris"}, {"jour": "demain"}):
         r = c.post("/rdv/absence", form | {"csrf": c.csrf} | bad)
         assert r.status_code == 400, bad
@@ -427,16 +444,21 @@ def test_tickets_per_service_overdue_first_mark_answered_and_failures(server, ac
     form = {"reference": fresh["reference"]}
     assert c.post("/messages/repondu", form).status_code == 403
     assert db_rows(server.db, "select status from tickets where reference = ?", [fresh["reference"]]) == [{"status": "open"}]
+    # The former one-click button now asks for the answer given, then for a confirmation.
     r = c.post("/messages/repondu", form | {"csrf": c.csrf})
+    assert r.status_code == 200 and 'id="answered-form"' in r.text
+    r = c.post("/messages/repondu", form | {"csrf": c.csrf, "reponse": "Rappelé par téléphone."})
+    assert r.status_code == 200 and "Confirmer : marquer le message comme répondu" in r.text
+    assert db_rows(server.db, "select status from tickets where reference = ?", [fresh["reference"]]) == [{"status": "open"}]
+    r = c.post("/messages/repondu", form | {"csrf": c.csrf, "reponse": "Rappelé par téléphone.", "confirme": "1"})
     assert r.status_code == 303
-    assert r.headers["Location"] == f"/console/messages?ok={fresh['reference']}"
+    assert r.headers["Location"] == f"/console/messages/{fresh['reference']}?ok=answered"
     assert db_rows(server.db, "select status, answer_working_days from tickets where reference = ?",
                    [fresh["reference"]]) == [{"status": "answered", "answer_working_days": 0}]
-    page = c.get(f"/messages?ok={fresh['reference']}").text
-    assert f"Message {fresh['reference']} marqué comme répondu." in page
+    page = c.get("/messages").text
     assert f'data-reference="{fresh["reference"]}"' not in page
     assert f'data-reference="{late["reference"]}" data-overdue="1"' in page
-    assert c.post("/messages/repondu", form | {"csrf": c.csrf}).status_code == 303  # twice: no second audit entry
+    assert c.post("/messages/repondu", form | {"csrf": c.csrf, "reponse": "x", "confirme": "1"}).status_code == 303  # twice: no second audit entry
     audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [fresh["reference"]])
     assert audit == [{"agent": "cons-agent", "action": "ticket_answered", "kind": "ticket",
                       "detail": '{"mailbox": "armes", "working_days": 0}'}]

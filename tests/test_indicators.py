@@ -88,8 +88,10 @@ def full(store):
                      [(None, None, 0), (None, "human", 0)])
     add_conversation(store, "c3", "2026-03-20T09:00:00.000+00:00", "open",
                      [("titre_sejour", None, 0), ("titre_sejour", "mailbox", 1)])
-    add_conversation(store, "c4", "2026-03-31T23:59:00.000+00:00", "open", [("permis", "human", 1)])
-    add_conversation(store, "c5", "2026-04-01T00:00:00.000+00:00", "open", [("permis", "human", 1)])
+    # The period is made of Paris days: 31/03 21:59 UTC is 23:59 in Paris (CEST) and counts in March;
+    # 31/03 22:00 UTC is already 1 April 00:00 in Paris and does not.
+    add_conversation(store, "c4", "2026-03-31T21:59:00.000+00:00", "open", [("permis", "human", 1)])
+    add_conversation(store, "c5", "2026-03-31T22:00:00.000+00:00", "open", [("permis", "human", 1)])
     add_conversation(store, "c6", "2026-03-05T09:00:00.000+00:00", "unresolved", [(None, None, 0)],
                      prefecture="vienne")
     fill_phone(store)
@@ -204,11 +206,11 @@ def test_satisfaction_target_met_by_chat_ratings_alone(store):
 
 def test_weekday_and_hour_are_paris_time_with_every_key(full):
     r = compute(full)
-    # c1 Monday 10 h, c2 Tuesday 10 h, c3 Friday 10 h (CET); c4 31/03 23:59 UTC = Wednesday 1 April 1 h (CEST)
-    assert r["chat_by_weekday"]["breakdown"] == {"lundi": 1, "mardi": 1, "mercredi": 1, "jeudi": 0, "vendredi": 1,
+    # c1 Monday 10 h, c2 Tuesday 10 h, c3 Friday 10 h (CET); c4 31/03 21:59 UTC = Tuesday 31 March 23 h (CEST)
+    assert r["chat_by_weekday"]["breakdown"] == {"lundi": 1, "mardi": 2, "mercredi": 0, "jeudi": 0, "vendredi": 1,
                                                  "samedi": 0, "dimanche": 0}
     assert list(r["chat_by_hour"]["breakdown"]) == [f"{h} h" for h in range(24)]
-    assert {k: v for k, v in r["chat_by_hour"]["breakdown"].items() if v} == {"1 h": 1, "10 h": 3}
+    assert {k: v for k, v in r["chat_by_hour"]["breakdown"].items() if v} == {"10 h": 3, "23 h": 1}
     assert (r["chat_by_hour"]["value"], r["chat_by_hour"]["group"], r["chat_by_hour"]["unit"]) == (4, "volumes",
                                                                                                    "nombre")
     assert r["phone_by_weekday"]["breakdown"] == {"lundi": 1, "mardi": 2, "mercredi": 1, "jeudi": 1, "vendredi": 1,
@@ -224,6 +226,17 @@ def test_the_utc_day_boundary_and_the_summer_time_change(store):
     weekdays = r["chat_by_weekday"]["breakdown"]
     assert (weekdays["lundi"], weekdays["mardi"], weekdays["dimanche"]) == (0, 1, 2)
     assert {k: v for k, v in r["chat_by_hour"]["breakdown"].items() if v} == {"0 h": 1, "1 h": 1, "3 h": 1}
+
+
+def test_the_period_is_made_of_paris_days_in_winter_and_in_summer(store):
+    add_conversation(store, "first", "2026-02-28T23:30:00.000+00:00", "open", [])  # 1 March 00:30 in Paris (CET)
+    add_conversation(store, "feb", "2026-02-28T22:30:00.000+00:00", "open", [])  # 28 February 23:30 in Paris
+    add_conversation(store, "last", "2026-03-31T21:30:00.000+00:00", "open", [])  # 31 March 23:30 in Paris (CEST)
+    add_conversation(store, "apr", "2026-03-31T22:30:00.000+00:00", "open", [])  # 1 April 00:30 in Paris
+    r = compute(store)
+    assert r["chat_volume"]["value"] == 2
+    # Sunday 1 March and Tuesday 31 March (UTC days would have counted Tuesday 31 and Wednesday 1 April)
+    assert {k: v for k, v in r["chat_by_weekday"]["breakdown"].items() if v} == {"dimanche": 1, "mardi": 1}
 
 
 def test_phone_topics_destinations_path_and_duration(full):
@@ -267,9 +280,16 @@ def test_pan_lead_time_over_bookings_made_in_the_period(full):
     assert (avg["value"], avg["count"], avg["unit"]) == (3.75, 4, "jours")  # 2, 2, 3, 8
     assert (median["value"], median["count"]) == (2.5, 4)
     assert "pris pendant la période" in avg["label"]
-    within = r["pan_within_days"]  # 2, 2, 3 and 8 days: all within 10
-    assert (within["value"], within["count"], within["target"], within["met"]) == (1.0, 4, 0.8, True)
+    within = r["pan_within_days"]  # held: only b1 (b2 absent, b3 cancelled, b4 after TODAY): 2 days
+    assert (within["value"], within["count"], within["target"], within["met"]) == (1.0, 1, 0.8, True)
     assert within["label"].startswith("Rendez-vous PAN tenus dans les 10 jours")
+
+
+def test_no_appointment_held_yet_gives_no_figure(store):
+    add_booking(store, "f1", "2026-03-27T09:00", "booked", created="2026-03-24T08:00:00.000+00:00")  # after TODAY
+    add_booking(store, "f2", "2026-03-10T09:00", "cancelled", created="2026-03-02T08:00:00.000+00:00")
+    within = compute(store)["pan_within_days"]
+    assert (within["value"], within["count"], within["met"], within["note"]) == (None, 0, None, "pas encore de données")
 
 
 def test_pan_appointments_within_the_préfecture_s_days(store):

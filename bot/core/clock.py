@@ -3,7 +3,7 @@ public holidays and working days. Pure: nothing here reads the environment."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -51,3 +51,52 @@ def is_working_day(day: date) -> bool:
 def french_date(day: date) -> str:
     """'lundi 13 juillet 2026'."""
     return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+# Stored timestamps (UTC, ISO 8601) shown and filtered in Paris time, summer time included.
+
+
+def stamp_paris(stamp: str | None) -> datetime | None:
+    """A stored UTC timestamp as a naive Paris datetime; None for an empty or unreadable value.
+    A stamp without an offset is UTC, like every stored time."""
+    if not stamp:
+        return None
+    try:
+        when = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
+    return naive(when if when.tzinfo else when.replace(tzinfo=UTC))
+
+
+def stamp_datetime(stamp: str | None, seconds: bool = False) -> str:
+    """'15/01/2026 00:30' (Paris time) for a stored UTC stamp, '—' when there is none."""
+    when = stamp_paris(stamp)
+    return when.strftime("%d/%m/%Y %H:%M:%S" if seconds else "%d/%m/%Y %H:%M") if when else "—"
+
+
+def stamp_date(stamp: str | None) -> str:
+    """'15/01/2026' (the Paris day) for a stored UTC stamp, '—' when there is none."""
+    when = stamp_paris(stamp)
+    return when.strftime("%d/%m/%Y") if when else "—"
+
+
+def stamp_utc_iso(stamp: str | None) -> str:
+    """The machine-readable value of a <time> element (UTC, with its Z)."""
+    if not stamp:
+        return ""
+    try:
+        when = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return ""
+    when = when.astimezone(UTC) if when.tzinfo else when
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def day_start_utc(day: date) -> str:
+    """Midnight of a Paris day, in UTC, as a prefix comparable with stored stamps ('2026-01-14T23:00:00')."""
+    return datetime.combine(day, time(0), tzinfo=PARIS).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def day_range_utc(first: date | None, last: date | None) -> tuple[str | None, str | None]:
+    """[from, to) in stored UTC stamps for the Paris days first..last (both included); None = open."""
+    return (day_start_utc(first) if first else None, day_start_utc(last + timedelta(days=1)) if last else None)

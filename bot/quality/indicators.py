@@ -20,10 +20,11 @@ stable order, each of this shape:
 
 Rates are fractions (0.75 = 75 %); a target is met when the value is above it (strictly).
 
-The period is read by range on the stored ISO timestamps (`started_at >= first day` and
-`< the day after the last`), so the (prefecture, time) indexes of migration 005 are used: UTC days
-for conversations, calls, tickets and ratings (as stored), Paris days for PAN slots (stored in
-Paris time). Weekdays and hours are Paris local time. Everything is aggregated in SQL (GROUP BY);
+The period is made of Paris days, read by range on the stored ISO timestamps (`>= midnight of the
+first day` and `< midnight after the last`), so the (prefecture, time) indexes of migration 005 are
+used: conversations, calls, tickets and ratings are stored in UTC, so the bounds are Paris midnights
+written in UTC (summer time included); PAN slots are stored in Paris time and compared as such.
+Weekdays and hours are Paris local time. Everything is aggregated in SQL (GROUP BY);
 Python only folds the grouped rows. Rows marked `demo = 1` (python -m tools.demo_data) are left out
 unless `include_demo`.
 """
@@ -101,9 +102,12 @@ def _mean(total: float, n: int) -> float | None:
 class Period:
     """The SQL range of a period on one timestamp column, with the demo filter."""
 
+    PARIS_COLUMNS = ("slot_start",)  # stored in Paris local time; every other time is stored in UTC
+
     def __init__(self, prefecture: str, start: date, end: date, include_demo: bool):
         self.prefecture, self.start, self.end = prefecture, start, end
         self.lo, self.hi = start.isoformat(), (end + timedelta(days=1)).isoformat()
+        self.utc_lo, self.utc_hi = _paris_midnight_utc(start), _paris_midnight_utc(end + timedelta(days=1))
         self.include_demo = include_demo
 
     def where(self, column: str, alias: str = "") -> tuple[str, list]:
@@ -111,7 +115,13 @@ class Period:
         sql = f"{a}prefecture = ? and {a}{column} >= ? and {a}{column} < ?"
         if not self.include_demo:
             sql += f" and {a}demo = 0"
-        return sql, [self.prefecture, self.lo, self.hi]
+        lo, hi = (self.lo, self.hi) if column in self.PARIS_COLUMNS else (self.utc_lo, self.utc_hi)
+        return sql, [self.prefecture, lo, hi]
+
+
+def _paris_midnight_utc(day: date) -> str:
+    """Midnight of a Paris day as a stored UTC stamp prefix: 2026-01-15 -> '2026-01-14T23:00:00'."""
+    return datetime(day.year, day.month, day.day, tzinfo=PARIS).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _rows(store, sql: str, args: list) -> list[tuple]:
@@ -385,12 +395,13 @@ def pan_indicators(store, period: Period, today: date, within_days: int) -> list
     # Lead time: bookings made in the period (created_at, UTC, read by range on the UTC day bounds
     # widened by a day, then cut on the Paris date), appointment date minus booking date, in days.
     demo = "" if period.include_demo else " and demo = 0"
-    made = _rows(store, "select created_at, substr(slot_start, 1, 10), count(*) from pan_bookings"
-                        f" where prefecture = ? and created_at >= ? and created_at < ?{demo} group by 1, 2",
+    made = _rows(store, "select created_at, substr(slot_start, 1, 10), status, count(*) from pan_bookings"
+                        f" where prefecture = ? and created_at >= ? and created_at < ?{demo} group by 1, 2, 3",
                  [period.prefecture, (period.start - timedelta(days=1)).isoformat(),
                   (period.end + timedelta(days=2)).isoformat()])
     leads: Counter = Counter()
-    for created, slot_day, count in made:
+    held: Counter = Counter()  # appointments that took place (day passed, not cancelled, not absent): lead -> n
+    for created, slot_day, status, count in made:
         booked_on = _paris_date(created)
         try:
             slot_on = date.fromisoformat(slot_day)
@@ -399,7 +410,9 @@ def pan_indicators(store, period: Period, today: date, within_days: int) -> list
         if booked_on is None or not period.start <= booked_on <= period.end:
             continue
         leads[(slot_on - booked_on).days] += count
-    n_leads = sum(leads.values())
+        if status == "booked" and slot_on < today:
+            held[(slot_on - booked_on).days] += count
+    n_leads, n_held = sum(leads.values()), sum(held.values())
     return [
         indicator("pan_bookings", "Rendez-vous PAN pris (hors annulés)", "PAN", kept if total else None,
                   total, unit="nombre", group="pan", breakdown=dict(sorted(statuses.items()))),
@@ -411,9 +424,10 @@ def pan_indicators(store, period: Period, today: date, within_days: int) -> list
         indicator("pan_lead_time_median", "Délai médian entre la prise du rendez-vous PAN et le rendez-vous "
                   "(rendez-vous pris pendant la période)", "PAN", median_of_counts(leads), n_leads, unit="jours",
                   group="pan"),
+        # No figure before an appointment took place: a booking for next week is not yet "tenu".
         indicator("pan_within_days", f"Rendez-vous PAN tenus dans les {within_days} jours suivant leur prise "
-                  "(rendez-vous pris pendant la période)", "PAN",
-                  _rate(sum(c for d, c in leads.items() if d <= within_days), n_leads), n_leads, unit="%",
+                  "(rendez-vous pris pendant la période et déjà passés, absences exclues)", "PAN",
+                  _rate(sum(c for d, c in held.items() if d <= within_days), n_held), n_held, unit="%",
                   group="pan", target=PAN_WITHIN_TARGET),
     ]
 

@@ -84,6 +84,18 @@ class Accounts:
                 self.db.execute("delete from sessions where agent_id = (select id from agents where name = ?)", [name])
         return cur.rowcount == 1
 
+    def set_password(self, name: str, password: str) -> bool:
+        """A new password for an account (an admin's reset); its open sessions are closed."""
+        if len(password or "") < MIN_PASSWORD:
+            raise AuthError(f"Mot de passe trop court : {MIN_PASSWORD} caractères au moins.")
+        agent = self.get(name or "")
+        if agent is None:
+            return False
+        with self.db.conn:
+            self.db.execute("update agents set password_hash = ? where id = ?", [_hasher.hash(password), agent["id"]])
+            self.db.execute("delete from sessions where agent_id = ?", [agent["id"]])
+        return True
+
     def verify(self, name: str, password: str) -> dict | None:
         """The agent's row when the name and password match an active account, else None."""
         agent = self.get(name or "")

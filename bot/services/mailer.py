@@ -25,7 +25,8 @@ from bot.store.database import fetch_dict, fetch_dicts
 logger = logging.getLogger(__name__)
 
 # Kinds whose recipient is the user: their address and text are erased once sent.
-USER_KINDS = {"ticket_ack", "booking_confirmation", "booking_cancelled"}
+USER_KINDS = {"ticket_ack", "ticket_reply", "booking_confirmation", "booking_cancelled"}
+HUMAN_KINDS = {"ticket_reply"}  # written by an agent: no "Auto-Submitted" header, so the person may answer
 STALE_SENDING = timedelta(minutes=10)
 
 
@@ -62,7 +63,8 @@ def build_message(settings: SmtpSettings, row: dict) -> EmailMessage:
     msg["Subject"] = row["subject"] or ""
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain=settings.sender.split("@")[-1] or "localhost")
-    msg["Auto-Submitted"] = "auto-generated"
+    if row.get("kind") not in HUMAN_KINDS:
+        msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(row["body"] or "")
     if row.get("ics"):
         msg.add_attachment(row["ics"].encode("utf-8"), maintype="text", subtype="calendar",

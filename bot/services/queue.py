@@ -10,12 +10,15 @@ import json
 import math
 from dataclasses import dataclass
 
+from bot.core.clock import day_range_utc
 from bot.core.tree import TOPICS, Tree
 from bot.store.database import Store, now
 
 KINDS = ("chat", "phone")
 STATUSES = {"new": "Nouveau", "in_review": "En cours", "done": "Traité"}
 CHANNEL_LABELS = {"chat": "Chat", "phone": "Téléphone"}
+CALL_OUTCOMES = {"answered": "réponse donnée", "transferred": "transféré à un agent",
+                 "voicemail": "message vocal laissé", "abandoned": "raccroché avant la fin"}
 PAGE_SIZE = 20
 
 
@@ -64,13 +67,15 @@ class Queue:
     # ---- listing ----------------------------------------------------------------------------
     def _all(self, f: Filters) -> list[dict]:
         items: list[dict] = []
+        # The dates of the filter are Paris days; stored times are UTC.
+        lo, hi = day_range_utc(_day(f.date_from), _day(f.date_to))
         date_sql, date_args = "", []
-        if f.date_from:
-            date_sql += " and substr({col}, 1, 10) >= ?"
-            date_args.append(f.date_from)
-        if f.date_to:
-            date_sql += " and substr({col}, 1, 10) <= ?"
-            date_args.append(f.date_to)
+        if lo:
+            date_sql += " and {col} >= ?"
+            date_args.append(lo)
+        if hi:
+            date_sql += " and {col} < ?"
+            date_args.append(hi)
         if f.channel in ("", "chat"):
             sql = (
                 "select c.id, c.started_at, c.updated_at, c.last_topic, c.last_destination, "
@@ -95,7 +100,7 @@ class Queue:
                 speech = [i.get("speech") for i in _json_list(row[4]) if i.get("speech")]
                 items.append({"kind": "phone", "id": row[0], "ts": row[1] or "", "topic": topic,
                               "destination": dest, "status": row[5] or "new", "label": row[6],
-                              "excerpt": speech[0] if speech else f"Appel ({row[3] or 'en cours'})"})
+                              "excerpt": speech[0] if speech else f"Appel ({CALL_OUTCOMES.get(row[3], row[3]) if row[3] else 'en cours'})"})
         if f.topic:
             items = [i for i in items if i["topic"] == f.topic]
         items.sort(key=lambda i: i["ts"], reverse=True)
@@ -183,6 +188,15 @@ class Queue:
     def audit_log(self, limit: int = 100) -> list[dict]:
         return list(self.db.execute(
             "select ts, agent, action, kind, item_id, detail from audit_log order by id desc limit ?", [limit]).fetchall())
+
+
+def _day(value: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 def _json_list(raw: str | None) -> list:

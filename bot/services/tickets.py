@@ -6,11 +6,13 @@ French public holidays (the `holidays` package). The ticket and its e-mails (to 
 functional mailbox; an acknowledgement to the user when an e-mail address was given) are written
 in one transaction; delivery happens after, by bot/services/mailer.py, with retries.
 
-Functions for the agent console: tickets_by_service, mark_answered, delivery_failures; and the
-retention purge: purge.
+Functions for the agent console: tickets_by_service, mark_answered, delivery_failures, and for one
+ticket: history (table `ticket_events`, migration 006), reply (an agent's e-mail through the outbox),
+reassign, reopen, voicemail; and the retention purge: purge.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 
@@ -130,6 +132,7 @@ def create_ticket(store, pref: Prefecture, mailbox_id: str, subject: str, body: 
         else:  # pragma: no cover
             raise RuntimeError("could not draw a ticket reference")
         ticket = fetch_dict(conn, "select * from tickets where id = ?", [cur.lastrowid])
+        add_event(conn, ticket["id"], "created", ts=ts, detail={"mailbox": mailbox_id})
         lines = [
             texts.say("tickets.service_intro", pref, created=received.strftime("%d/%m/%Y %H:%M"), due=say_date(due)),
             texts.say("tickets.service_reply_to", pref, email=email) if email else texts.say("tickets.service_no_email", pref),
@@ -192,22 +195,158 @@ def tickets_by_service(store, today: date | None = None, include_answered: bool 
     return out
 
 
-def mark_answered(store, reference: str, now: datetime | None = None) -> dict | None:
-    """Mark a ticket answered and keep the time to answer (seconds and working days)."""
+def mark_answered(store, reference: str, now: datetime | None = None, agent: str | None = None,
+                  answer: str | None = None, via: str = "console") -> dict | None:
+    """Mark a ticket answered and keep the time to answer (seconds and working days), and the answer
+    given (`answer`, by `agent`) in its history."""
     ticket = get_ticket(store, reference)
     if not ticket or ticket["status"] == "answered":
         return ticket
+    conn = store.db.conn
+    with conn:
+        conn.execute("begin immediate")
+        _answer(conn, ticket, now, agent, answer, via)
+    return get_ticket(store, reference)
+
+
+def _answer(conn, ticket: dict, now: datetime | None, agent: str | None, answer: str | None, via: str) -> bool:
+    """Inside a transaction: the ticket answered now (unless it already is), with its event."""
     when = now.astimezone(UTC) if now and now.tzinfo else datetime.now(UTC)
     created = datetime.fromisoformat(ticket["created_at"])
     paris_created = naive(created).date()
     seconds = int((when - created).total_seconds())
+    stamp = when.isoformat(timespec="milliseconds")
+    done = conn.execute("update tickets set status = 'answered', answered_at = ?, answer_seconds = ?,"
+                        " answer_working_days = ? where id = ? and status = 'open'",
+                        [stamp, max(seconds, 0), working_days_between(paris_created, naive(when).date()),
+                         ticket["id"]]).rowcount
+    if done:
+        add_event(conn, ticket["id"], "answered", agent=agent, body=answer or None, ts=stamp, detail={"via": via})
+    return bool(done)
+
+
+# ---- one ticket in the console: its history, a reply, reassignment, reopening ---------------
+
+EVENT_KINDS = ("created", "reply", "reassigned", "answered", "reopened")
+
+
+def add_event(conn, ticket_id: int, kind: str, *, agent: str | None = None, body: str | None = None,
+              detail: dict | None = None, outbox_id: int | None = None, ts: str | None = None) -> int:
+    """Append one event to a ticket's history (inside the caller's transaction)."""
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown ticket event: {kind}")
+    cur = conn.execute("insert into ticket_events (ticket_id, ts, kind, agent, body, detail, outbox_id)"
+                       " values (?, ?, ?, ?, ?, ?, ?)",
+                       [ticket_id, ts or mailer.utcnow(), kind, agent, body,
+                        json.dumps(detail or {}, ensure_ascii=False), outbox_id])
+    return cur.lastrowid
+
+
+def history(store, ticket_id: int) -> list[dict]:
+    """The ticket's events, oldest first; a reply carries the state of its e-mail (`delivery`)."""
+    rows = fetch_dicts(store.db.conn,
+                       "select e.id, e.ts, e.kind, e.agent, e.body, e.detail, e.outbox_id, o.status as delivery,"
+                       " o.last_error from ticket_events e left join outbox o on o.id = e.outbox_id"
+                       " where e.ticket_id = ? order by e.id", [ticket_id])
+    for row in rows:
+        try:
+            row["detail"] = json.loads(row["detail"] or "{}")
+        except json.JSONDecodeError:
+            row["detail"] = {}
+    return rows
+
+
+def voicemail(store, ticket: dict) -> dict | None:
+    """The voicemail a phone ticket was made from (recording link, Twilio's transcription), if any."""
+    key = ticket.get("idempotency_key") or ""
+    if not key.startswith("voicemail:") or "voicemails" not in store.db.table_names():
+        return None
+    return fetch_dict(store.db.conn, "select recording_url, duration_s, transcription, transcription_status"
+                      " from voicemails where recording_sid = ?", [key.split(":", 1)[1]])
+
+
+class ActionRefused(Exception):
+    """An action the ticket's state does not allow: `code` is no_email, purged, answered, open, same_service."""
+
+    def __init__(self, code: str):
+        self.code = code
+        super().__init__(code)
+
+
+def reply(store, pref: Prefecture, reference: str, agent: str, text: str, now: datetime | None = None) -> dict | None:
+    """Queue an agent's reply to the person's e-mail address (subject with the reference, Reply-To the
+    service mailbox), keep it in the history and mark the ticket answered. Returns the ticket, None when
+    unknown; raises ActionRefused("no_email" | "purged"). `text` is validated by the caller."""
+    ticket = get_ticket(store, reference)
+    if ticket is None:
+        return None
+    if ticket["purged_at"]:
+        raise ActionRefused("purged")
+    if not ticket["contact_email"]:
+        raise ActionRefused("no_email")
+    body = "\n\n".join([text, "—", texts.say("tickets.reply_footer", pref, reference=ticket["reference"],
+                                                service=ticket["service"])]) + "\n"
+    subject = texts.say("tickets.reply_subject", pref, reference=ticket["reference"], subject=ticket["subject"] or "")
     conn = store.db.conn
     with conn:
         conn.execute("begin immediate")
-        conn.execute("update tickets set status = 'answered', answered_at = ?, answer_seconds = ?,"
-                     " answer_working_days = ? where id = ? and status = 'open'",
-                     [when.isoformat(timespec="milliseconds"), max(seconds, 0),
-                      working_days_between(paris_created, naive(when).date()), ticket["id"]])
+        outbox_id = mailer.queue(conn, "ticket_reply", ticket["contact_email"], subject, body,
+                                 ticket_id=ticket["id"], reply_to=ticket["service_email"])
+        add_event(conn, ticket["id"], "reply", agent=agent, body=text, outbox_id=outbox_id,
+                  detail={"mailbox": ticket["mailbox"]})
+        _answer(conn, ticket, now, agent, None, "email")
+    return get_ticket(store, reference)
+
+
+def reassign(store, pref: Prefecture, reference: str, agent: str, mailbox_id: str) -> dict | None:
+    """Move a ticket to another service mailbox (its due date stays) and send that service its copy.
+    Raises TicketError("unknown_service") or ActionRefused("same_service" | "purged")."""
+    ticket = get_ticket(store, reference)
+    if ticket is None:
+        return None
+    box = mailbox(pref, mailbox_id)
+    if mailbox_id == ticket["mailbox"]:
+        raise ActionRefused("same_service")
+    if ticket["purged_at"]:
+        raise ActionRefused("purged")
+    created = naive(datetime.fromisoformat(ticket["created_at"]))
+    lines = [
+        texts.say("tickets.service_reassigned", pref, service=ticket["service"]),
+        texts.say("tickets.service_intro", pref, created=created.strftime("%d/%m/%Y %H:%M"),
+                  due=say_date(date.fromisoformat(ticket["due_date"]))),
+        texts.say("tickets.service_reply_to", pref, email=ticket["contact_email"]) if ticket["contact_email"]
+        else texts.say("tickets.service_no_email", pref),
+        "—",
+        ticket["body"] or "",
+    ]
+    conn = store.db.conn
+    with conn:
+        conn.execute("begin immediate")
+        conn.execute("update tickets set mailbox = ?, service = ?, service_email = ?, delivery_status = 'pending',"
+                     " delivery_attempts = 0, last_error = null, delivered_at = null where id = ?",
+                     [mailbox_id, box["service"], box["email"], ticket["id"]])
+        add_event(conn, ticket["id"], "reassigned", agent=agent,
+                  detail={"from": ticket["mailbox"], "to": mailbox_id})
+        mailer.queue(conn, "ticket", box["email"], texts.say("tickets.service_subject", pref,
+                                                              reference=ticket["reference"], subject=ticket["subject"]),
+                     "\n\n".join(lines) + "\n", ticket_id=ticket["id"], reply_to=ticket["contact_email"])
+    return get_ticket(store, reference)
+
+
+def reopen(store, reference: str, agent: str) -> dict | None:
+    """An answered ticket back to open (its answer stays in the history; the time to answer is reset
+    until it is answered again). Raises ActionRefused("open") when it is not answered."""
+    ticket = get_ticket(store, reference)
+    if ticket is None:
+        return None
+    if ticket["status"] != "answered":
+        raise ActionRefused("open")
+    conn = store.db.conn
+    with conn:
+        conn.execute("begin immediate")
+        conn.execute("update tickets set status = 'open', answered_at = null, answer_seconds = null,"
+                     " answer_working_days = null where id = ?", [ticket["id"]])
+        add_event(conn, ticket["id"], "reopened", agent=agent)
     return get_ticket(store, reference)
 
 
@@ -229,6 +368,8 @@ def purge(store, pref: Prefecture, now: datetime | None = None) -> dict:
                          " where created_at < ? and purged_at is null", [ts, ticket_cut]).rowcount
         b = conn.execute("update pan_bookings set contact = null, purged_at = ? where slot_start < ?"
                          " and purged_at is null", [ts, booking_cut]).rowcount
+        conn.execute("update ticket_events set body = null where body is not null and ticket_id in"
+                     " (select id from tickets where purged_at is not null)")
         o = conn.execute("delete from outbox where ticket_id in (select id from tickets where purged_at is not null)"
                          " or booking_id in (select id from pan_bookings where purged_at is not null)").rowcount
     return {"tickets": t, "bookings": b, "outbox": o}

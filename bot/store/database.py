@@ -19,6 +19,7 @@ from bot.core.config import ROOT
 from bot.core.masking import mask
 from bot.store.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
 from bot.store.schema_quality import m005_quality as _m005_quality
+from bot.store.schema_ticket_events import m006_ticket_events as _m006_ticket_events
 
 DEFAULT_DB = ROOT / "var" / "aiguillage.db"
 
@@ -118,6 +119,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("003_console", _m003_console),
     ("004_pan_and_tickets", _m004_pan_and_tickets),
     ("005_quality", _m005_quality),
+    ("006_ticket_events", _m006_ticket_events),
 ]
 
 

@@ -26,11 +26,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.core import clock
 from bot.core.config import ROOT
 from bot.core.tree import TOPICS
 from bot.quality.report import DESTINATIONS
 from bot.services.accounts import Accounts, Session, csrf_ok
-from bot.services.queue import CHANNEL_LABELS, STATUSES, Filters, NotFound, Queue
+from bot.services.queue import CALL_OUTCOMES, CHANNEL_LABELS, STATUSES, Filters, NotFound, Queue
 from bot.store.database import Store
 from bot.web.chat import _security_headers
 
@@ -44,12 +45,55 @@ ITEM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_NOTE = 2000
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REFERENCE_RE = re.compile(r"^(PAN|MSG)-\d{4}-\d{4}$")
+MAX_REPLY = 10000  # characters of a reply or of the answer noted by an agent
+TICKET_DONE = {
+    "reply": "Réponse envoyée : le message est marqué comme répondu.",
+    "answered": "Message marqué comme répondu ; la réponse apportée est gardée dans l'historique.",
+    "reassigned": "Message réaffecté : le service choisi en reçoit une copie.",
+    "reopened": "Message rouvert : il est de nouveau en attente de réponse.",
+}
+TICKET_REFUSED = {
+    "no_email": "La personne n'a pas donné d'adresse électronique : la réponse ne peut pas être envoyée par e-mail.",
+    "purged": "Les données de ce message ont été effacées (durée de conservation dépassée).",
+    "same_service": "Le message est déjà affecté à ce service.",
+    "open": "Ce message n'est pas marqué comme répondu : il est déjà en attente de réponse.",
+}
+
+
+# Words an agent reads instead of codes: the bot's answer to a turn, and the audit log's actions.
+TURN_ACTIONS = {"answer": "réponse donnée", "clarify": "demande de précision", "fallback": "pas compris",
+                "handoff": "orientée vers un agent"}
+AUDIT_ACTIONS = {
+    "login": "connexion", "logout": "déconnexion", "label": "révision d'une demande",
+    "export": "export des phrases apprises", "no_show": "rendez-vous marqué absent",
+    "no_show_undo": "absence annulée", "paper_letter": "courrier papier enregistré",
+    "ticket_answered": "message marqué comme répondu", "ticket_reply": "réponse envoyée par e-mail",
+    "ticket_reassigned": "message réaffecté", "ticket_reopened": "message rouvert",
+    "contact_viewed": "coordonnées consultées", "indicators_csv": "tableau d'indicateurs téléchargé",
+    "committee_report": "rapport du comité téléchargé", "agent_created": "compte créé",
+    "password_reset": "mot de passe réinitialisé",
+}
+
+
+def say_confidence(value: float | None) -> str:
+    """'sûr (91 %)' at or above the routing threshold (bot/tree.yml settings.confidence_threshold),
+    'hésitant (42 %)' below it, '—' without a value."""
+    from bot.services import runtime
+
+    if value is None:
+        return "—"
+    threshold = float(runtime.tree().settings["confidence_threshold"])
+    word = "sûr" if value >= threshold else "hésitant"
+    return f"{word} ({round(value * 100)}\u202f%)"
 
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(ROOT / "web" / "templates" / "console")), autoescape=True)
     env.globals.update(PREFIX=PREFIX, STATUSES=STATUSES, CHANNELS=CHANNEL_LABELS, DESTINATIONS=DESTINATIONS)
+    env.filters.update(paris_datetime=clock.stamp_datetime, paris_date=clock.stamp_date, utc_iso=clock.stamp_utc_iso,
+                       confidence=say_confidence)
+    env.globals.update(TURN_ACTIONS=TURN_ACTIONS, AUDIT_ACTIONS=AUDIT_ACTIONS, CALL_OUTCOMES=CALL_OUTCOMES)
     return env
 
 
@@ -254,9 +298,14 @@ class ConsoleInput(InputChannel):
             ids = [s["id"] for s in all_sites]
             chosen = [site_s] if site_s in ids else ids
             groups = [(s, pan.bookings_for_day(store, s["id"], day)) for s in all_sites if s["id"] in chosen]
+            shown = [b["reference"] for _, rows in groups for b in rows if b.get("contact")]
+            if shown:  # every view of the contacts people gave is logged
+                Queue(store, runtime.tree()).audit(session.name, "contact_viewed", "pan", day.isoformat(),
+                                                   detail={"site": site_s if site_s in ids else "", "bookings": shown})
             return page("rdv.html", status=status, session=session, day=day.isoformat(), today=today.isoformat(),
                         site=site_s if site_s in ids else "", sites=all_sites, groups=groups,
-                        reasons=pan.reasons(runtime.prefecture()), message=message)
+                        reasons=pan.reasons(runtime.prefecture()), message=message,
+                        now=pan.paris_now().strftime("%Y-%m-%dT%H:%M"))
 
         @bp.route("/rdv", methods=["GET"])
         async def rdv_list(request: Request) -> HTTPResponse:
@@ -265,6 +314,18 @@ class ConsoleInput(InputChannel):
                 return refused
             done = {"absent": "Rendez-vous marqué « absent ».", "present": "Absence annulée."}.get(request.args.get("ok") or "", "")
             return rdv_page(request, session, request.args.get("jour"), request.args.get("site"), message=done)
+
+        def no_show_too_early(session: Session, reference: str, value: str) -> HTTPResponse | None:
+            """A person cannot be absent from an appointment that has not started yet (409)."""
+            from bot.services import pan
+
+            booking = pan.get_booking(store, reference)
+            if booking is None or value != "1" or booking["slot_start"] <= pan.paris_now().strftime("%Y-%m-%dT%H:%M"):
+                return None
+            start = booking["slot_start"]
+            return error(409, session, "Rendez-vous pas encore commencé",
+                         f"Ce rendez-vous commence le {start[8:10]}/{start[5:7]}/{start[:4]} à {start[11:16]} : "
+                         "il ne peut être marqué « absent » qu'à partir de cette heure.")
 
         @bp.route("/rdv/absence", methods=["POST"])
         async def rdv_no_show(request: Request) -> HTTPResponse:
@@ -280,6 +341,9 @@ class ConsoleInput(InputChannel):
             if not REFERENCE_RE.match(reference) or value not in ("1", "0") \
                     or (day_s and not DATE_RE.match(day_s)) or (site_s and site_s not in [s["id"] for s in pan_sites()]):
                 return error(400, session, "Formulaire invalide", "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.")
+            early = no_show_too_early(session, reference, value)
+            if early:
+                return early
             booking = pan.mark_no_show(store, reference, value == "1")
             if booking is None:
                 return not_found(session)
@@ -299,16 +363,18 @@ class ConsoleInput(InputChannel):
                 return refused
             pref = runtime.prefecture()
             boxes = pref.get("mailboxes") or {}
-            by_service = tickets.tickets_by_service(store)
+            answered = request.args.get("repondus") == "1"
+            by_service = tickets.tickets_by_service(store, include_answered=answered)
             groups = [(mid, (boxes.get(mid) or {}).get("service") or rows[0]["service"], rows)
                       for mid, rows in sorted(by_service.items(), key=lambda kv: (not any(t["overdue"] for t in kv[1]), kv[0]))]
             ok = request.args.get("ok") or ""
             message = f"Message {ok} marqué comme répondu." if REFERENCE_RE.match(ok) else ""
             return page("messages.html", session=session, groups=groups, failures=tickets.delivery_failures(store),
-                        today=tickets.paris_now().date().isoformat(), message=message)
+                        today=tickets.paris_now().date().isoformat(), message=message, answered=answered)
 
         @bp.route("/messages/repondu", methods=["POST"])
         async def ticket_answered(request: Request) -> HTTPResponse:
+            """The list's former one-click button: now the same confirmation step as the message's page."""
             from bot.services import tickets
 
             session, refused = guard(request)
@@ -317,15 +383,164 @@ class ConsoleInput(InputChannel):
             reference = (request.form.get("reference") or "").strip().upper()
             if not REFERENCE_RE.match(reference):
                 return error(400, session, "Formulaire invalide", "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.")
+            return ticket_mark_answered(request, session, reference)
+
+        # ---- one message: read it, reply by e-mail, reassign, mark answered, reopen ------------------
+
+        def ticket_page(session: Session, reference: str, status: int = 200, message: str = "", error_msg: str = "",
+                        confirm: str = "", values: dict | None = None, show_contact: bool = False) -> HTTPResponse:
+            from bot.services import tickets
+
+            ticket = tickets.get_ticket(store, reference)
+            if ticket is None:
+                return not_found(session)
+            boxes = runtime.prefecture().get("mailboxes") or {}
+            services = {mid: box["service"] for mid, box in boxes.items()}
+            today = tickets.paris_now().date().isoformat()
+            return page("ticket.html", status=status, session=session, t=ticket, message=message, error=error_msg,
+                        confirm=confirm, values=values or {}, show_contact=show_contact, services=services,
+                        history=tickets.history(store, ticket["id"]), voicemail=tickets.voicemail(store, ticket),
+                        overdue=ticket["status"] == "open" and ticket["due_date"] < today, max_text=MAX_REPLY)
+
+        def ticket_reference(session: Session, reference: str) -> tuple[str, HTTPResponse | None]:
+            reference = (reference or "").upper()
+            return reference, (None if REFERENCE_RE.match(reference) and reference.startswith("MSG-") else not_found(session))
+
+        def ticket_text(request: Request, name: str) -> str | None:
+            """A text typed by the agent (reply, answer given): stripped, None when missing or too long."""
+            text = (request.form.get(name) or "").replace("\r\n", "\n").strip()
+            return text if text and len(text) <= MAX_REPLY else None
+
+        def ticket_done(reference: str, ok: str) -> HTTPResponse:
+            return response.redirect(f"{PREFIX}/messages/{reference}?" + urlencode({"ok": ok}), status=303)
+
+        @bp.route("/messages/<reference>", methods=["GET"])
+        async def ticket_view(request: Request, reference: str) -> HTTPResponse:
+            from bot.services import tickets
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            reference, bad = ticket_reference(session, reference)
+            if bad:
+                return bad
+            ticket = tickets.get_ticket(store, reference)
+            if ticket is None:
+                return not_found(session)
+            show_contact = request.args.get("contact") == "1" and bool(ticket["contact_email"])
+            if show_contact:  # each view of the person's address is logged
+                Queue(store, runtime.tree()).audit(session.name, "contact_viewed", "ticket", reference,
+                                                   detail={"mailbox": ticket["mailbox"]})
+            return ticket_page(session, reference, message=TICKET_DONE.get(request.args.get("ok") or "", ""),
+                               show_contact=show_contact)
+
+        @bp.route("/messages/<reference>/repondre", methods=["POST"])
+        async def ticket_reply(request: Request, reference: str) -> HTTPResponse:
+            from bot.services import tickets
+            from bot.pan_channel import deliver
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            reference, bad = ticket_reference(session, reference)
+            if bad:
+                return bad
+            text = ticket_text(request, "reponse")
+            if text is None:
+                return ticket_page(session, reference, 400, error_msg=f"Écrivez la réponse ({MAX_REPLY} caractères au plus).",
+                                   values={"reponse": (request.form.get("reponse") or "")[:MAX_REPLY]})
+            step = request.form.get("confirme")
+            if step != "1":  # first the preview, then the sending
+                return ticket_page(session, reference, confirm="" if step == "0" else "reply", values={"reponse": text})
+            try:
+                ticket = tickets.reply(store, runtime.prefecture(), reference, session.name, text)
+            except tickets.ActionRefused as exc:
+                return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
+            if ticket is None:
+                return not_found(session)
+            Queue(store, runtime.tree()).audit(session.name, "ticket_reply", "ticket", reference,
+                                               detail={"mailbox": ticket["mailbox"], "characters": len(text)})
+            await deliver(store)
+            return ticket_done(reference, "reply")
+
+        def ticket_mark_answered(request: Request, session: Session, reference: str) -> HTTPResponse:
+            from bot.services import tickets
+
             before = tickets.get_ticket(store, reference)
             if before is None:
                 return not_found(session)
-            ticket = tickets.mark_answered(store, reference)
-            if before["status"] != "answered":
-                Queue(store, runtime.tree()).audit(session.name, "ticket_answered", "ticket", reference,
-                                                   detail={"mailbox": ticket["mailbox"],
-                                                           "working_days": ticket["answer_working_days"]})
-            return response.redirect(f"{PREFIX}/messages?" + urlencode({"ok": reference}), status=303)
+            if before["status"] == "answered":
+                return ticket_done(reference, "answered")
+            text = ticket_text(request, "reponse")
+            step = request.form.get("confirme")
+            if text is None:
+                return ticket_page(session, reference, 200 if step is None and "reponse" not in request.form else 400,
+                                   error_msg="Notez la réponse apportée (par téléphone, par courrier…) avant de marquer "
+                                             f"le message comme répondu ({MAX_REPLY} caractères au plus).",
+                                   values={"note": (request.form.get("reponse") or "")[:MAX_REPLY]})
+            if step != "1":
+                return ticket_page(session, reference, confirm="" if step == "0" else "answered", values={"note": text})
+            ticket = tickets.mark_answered(store, reference, agent=session.name, answer=text)
+            Queue(store, runtime.tree()).audit(session.name, "ticket_answered", "ticket", reference,
+                                               detail={"mailbox": ticket["mailbox"],
+                                                       "working_days": ticket["answer_working_days"]})
+            return ticket_done(reference, "answered")
+
+        @bp.route("/messages/<reference>/repondu", methods=["POST"])
+        async def ticket_answered_page(request: Request, reference: str) -> HTTPResponse:
+            session, refused = guard(request)
+            if refused:
+                return refused
+            reference, bad = ticket_reference(session, reference)
+            if bad:
+                return bad
+            return ticket_mark_answered(request, session, reference)
+
+        @bp.route("/messages/<reference>/reaffecter", methods=["POST"])
+        async def ticket_reassign(request: Request, reference: str) -> HTTPResponse:
+            from bot.services import tickets
+            from bot.pan_channel import deliver
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            reference, bad = ticket_reference(session, reference)
+            if bad:
+                return bad
+            target = request.form.get("service") or ""
+            if target not in (runtime.prefecture().get("mailboxes") or {}):
+                return ticket_page(session, reference, 400, error_msg="Choisissez un service dans la liste.")
+            before = tickets.get_ticket(store, reference)
+            try:
+                ticket = tickets.reassign(store, runtime.prefecture(), reference, session.name, target)
+            except tickets.ActionRefused as exc:
+                return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
+            if ticket is None:
+                return not_found(session)
+            Queue(store, runtime.tree()).audit(session.name, "ticket_reassigned", "ticket", reference,
+                                               detail={"from": before["mailbox"], "to": ticket["mailbox"]})
+            await deliver(store)  # the new service's copy
+            return ticket_done(reference, "reassigned")
+
+        @bp.route("/messages/<reference>/rouvrir", methods=["POST"])
+        async def ticket_reopen(request: Request, reference: str) -> HTTPResponse:
+            from bot.services import tickets
+
+            session, refused = guard(request)
+            if refused:
+                return refused
+            reference, bad = ticket_reference(session, reference)
+            if bad:
+                return bad
+            try:
+                ticket = tickets.reopen(store, reference, session.name)
+            except tickets.ActionRefused as exc:
+                return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
+            if ticket is None:
+                return not_found(session)
+            Queue(store, runtime.tree()).audit(session.name, "ticket_reopened", "ticket", reference,
+                                               detail={"mailbox": ticket["mailbox"]})
+            return ticket_done(reference, "reopened")
 
         # ---- quality indicators: page with charts, CSV of every table, the committee report ---------
 
@@ -488,10 +703,10 @@ class ConsoleInput(InputChannel):
             session, refused = guard(request, admin=True)
             if refused:
                 return refused
-            q = Queue(store, runtime.tree())
-            training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
-            return page("admin.html", session=session, agents=accounts.list(), audit=q.audit_log(),
-                        training=training, result=None)
+            name = (request.args.get("compte") or "")[:40]
+            done = {"cree": f"Compte « {name} » créé. Donnez-lui son mot de passe en main propre ; il pourra se connecter tout de suite.",
+                    "mot-de-passe": f"Mot de passe de « {name} » modifié ; ses sessions ouvertes sont fermées."}
+            return admin_view(session, message=done.get(request.args.get("ok") or "", "") if accounts.get(name) else "")
 
         @bp.route("/admin/export", methods=["POST"])
         async def admin_export(request: Request) -> HTTPResponse:
@@ -510,6 +725,64 @@ class ConsoleInput(InputChannel):
             training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
             return page("admin.html", session=session, agents=accounts.list(), audit=q.audit_log(),
                         training=training, result=result)
+
+        # ---- accounts, from the Administration page (the CLI stays for the first admin) -------------
+
+        def admin_view(session: Session, status: int = 200, message: str = "", error_msg: str = "",
+                       values: dict | None = None) -> HTTPResponse:
+            q = Queue(store, runtime.tree())
+            training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
+            return page("admin.html", status=status, session=session, agents=accounts.list(), audit=q.audit_log(),
+                        training=training, result=None, message=message, error=error_msg, values=values or {})
+
+        def admin_passwords(form) -> tuple[str, str | None]:
+            """(password, French error or None): both fields must match."""
+            password = (form.get("mot_de_passe") or "")[:1000]
+            if password != (form.get("confirmation") or "")[:1000]:
+                return password, "Les deux mots de passe diffèrent."
+            return password, None
+
+        @bp.route("/admin/comptes", methods=["POST"])
+        async def admin_add_account(request: Request) -> HTTPResponse:
+            from bot.services.accounts import AuthError
+
+            session, refused = guard(request, admin=True)
+            if refused:
+                return refused
+            form = request.form
+            name, role = (form.get("identifiant") or "").strip()[:40], form.get("role") or ""
+            password, problem = admin_passwords(form)
+            if problem is None:
+                try:  # argon2 takes a while: off the event loop
+                    await asyncio.get_running_loop().run_in_executor(None, accounts.add, name, role, password)
+                except AuthError as exc:
+                    problem = str(exc)
+            if problem:
+                return admin_view(session, 400, error_msg=f"Compte non créé : {problem}", values={"name": name, "role": role})
+            Queue(store, runtime.tree()).audit(session.name, "agent_created", "agent", name, detail={"role": role})
+            return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "cree", "compte": name}), status=303)
+
+        @bp.route("/admin/mot-de-passe", methods=["POST"])
+        async def admin_reset_password(request: Request) -> HTTPResponse:
+            from bot.services.accounts import AuthError
+
+            session, refused = guard(request, admin=True)
+            if refused:
+                return refused
+            form = request.form
+            name = (form.get("identifiant") or "").strip()[:40]
+            if accounts.get(name) is None:
+                return admin_view(session, 400, error_msg="Choisissez un compte dans la liste.")
+            password, problem = admin_passwords(form)
+            if problem is None:
+                try:
+                    await asyncio.get_running_loop().run_in_executor(None, accounts.set_password, name, password)
+                except AuthError as exc:
+                    problem = str(exc)
+            if problem:
+                return admin_view(session, 400, error_msg=f"Mot de passe non modifié : {problem}", values={"reset": name})
+            Queue(store, runtime.tree()).audit(session.name, "password_reset", "agent", name)
+            return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "mot-de-passe", "compte": name}), status=303)
 
         @bp.route("/<rest:path>", methods=["GET", "POST"])
         async def unknown(request: Request, rest: str) -> HTTPResponse:
