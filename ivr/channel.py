@@ -155,7 +155,7 @@ def _keep(task) -> None:
 
 def _deliver_soon(phone: "Phone") -> None:
     """Send the voicemail's ticket to the service mailbox in the background (the caller does not wait)."""
-    from bot.web.rdv import deliver
+    from bot.services.mailer import deliver
 
     try:
         _keep(asyncio.get_running_loop().create_task(deliver(phone.runtime.store())))

@@ -384,7 +384,7 @@ def test_a_turn_and_its_conversation_counter_are_written_together(tmp_path, monk
 
 
 def test_a_failing_migration_leaves_nothing_behind(tmp_path, monkeypatch):
-    from bot import store as store_mod
+    from bot.store import database as store_mod
 
     def half_done(db):
         db["half"].create({"id": int}, pk="id")

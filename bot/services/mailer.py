@@ -11,6 +11,7 @@ SMTP_STARTTLS (0/1), SMTP_USER, SMTP_PASSWORD, SMTP_FROM.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import smtplib
 import ssl
@@ -20,7 +21,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from bot import settings as env_settings
-from bot.store.database import fetch_dict, fetch_dicts
+from bot.store.database import Store, fetch_dict, fetch_dicts
 
 logger = logging.getLogger(__name__)
 
@@ -170,3 +171,21 @@ def failures(store) -> list[dict]:
         " o.updated_at, t.reference as ticket_reference, t.mailbox, t.service from outbox o"
         " left join tickets t on t.id = o.ticket_id where o.status in ('failed', 'pending', 'sending')"
         " order by o.id", [])
+
+
+def _deliver_now(path) -> dict:
+    """Send what waits in the outbox, on a connection of its own (runs in a worker thread)."""
+    store = Store(path)
+    try:
+        return deliver_pending(store)
+    finally:
+        store.close()
+
+
+async def deliver(store) -> None:
+    """Send the outbox in a worker thread (at most 30 s); a delivery problem is logged, never raised:
+    it never costs the user a confirmation, and the rows stay `failed` for the next try."""
+    try:
+        await asyncio.wait_for(asyncio.to_thread(_deliver_now, store.path), timeout=30)
+    except Exception:  # noqa: BLE001
+        logger.exception("outbox delivery failed")

@@ -124,7 +124,7 @@ def refused_page(request: Request, status: int, title: str, message: str) -> HTT
     if request.path.startswith("/rdv/api/"):
         resp = _error(status, message)
     elif request.path.startswith("/console"):
-        from bot.console.channel import _env
+        from bot.web.console import _env
 
         html = _env().get_template("error.html").render(
             session=None, title=title, message=message, code=status, topic_labels={}, topics=[],

@@ -437,7 +437,7 @@ class ConsoleInput(InputChannel):
         @bp.route("/messages/<reference>/repondre", methods=["POST"])
         async def ticket_reply(request: Request, reference: str) -> HTTPResponse:
             from bot.services import tickets
-            from bot.pan_channel import deliver
+            from bot.services.mailer import deliver
 
             session, refused = guard(request)
             if refused:
@@ -499,7 +499,7 @@ class ConsoleInput(InputChannel):
         @bp.route("/messages/<reference>/reaffecter", methods=["POST"])
         async def ticket_reassign(request: Request, reference: str) -> HTTPResponse:
             from bot.services import tickets
-            from bot.pan_channel import deliver
+            from bot.services.mailer import deliver
 
             session, refused = guard(request)
             if refused:
@@ -673,7 +673,7 @@ class ConsoleInput(InputChannel):
         @bp.route("/courrier", methods=["POST"])
         async def paper_register(request: Request) -> HTTPResponse:
             from bot.services import tickets
-            from bot.web.rdv import deliver
+            from bot.services.mailer import deliver
 
             session, refused = guard(request)
             if refused:

@@ -63,24 +63,6 @@ LIMITS = {"site": 64, "reason": 64, "slot": 20, "email": 254, "mobile": 30, "ide
           "subject": 1000, "body": 20000, "reference": 20, "contact": 254}
 
 
-def _deliver_now(path) -> dict:
-    """Send what waits in the outbox, on a connection of its own (runs in a worker thread)."""
-    from bot.store.database import Store
-
-    store = Store(path)
-    try:
-        return mailer.deliver_pending(store)
-    finally:
-        store.close()
-
-
-async def deliver(store) -> None:
-    try:
-        await asyncio.wait_for(asyncio.to_thread(_deliver_now, store.path), timeout=30)
-    except Exception:  # noqa: BLE001 - a delivery problem never costs the user the confirmation
-        logger.exception("outbox delivery failed")
-
-
 # ---- shared by the pages and the JSON API -------------------------------------------------------
 
 def clip(value, name: str) -> str:
@@ -129,7 +111,7 @@ async def make_booking(store, pref, values: dict, channel: str) -> dict:
         mobile=clip(values.get("mobile"), "mobile"), channel=channel,
         idempotency_key=clip(values.get("idem"), "idem") or None)
     if booking["contact_kind"] == "email":
-        await deliver(store)
+        await mailer.deliver(store)
     return booking
 
 
@@ -154,7 +136,7 @@ async def cancel_booking(store, pref, reference: str, contact: str) -> tuple[dic
         booking = pan.get_booking(store, reference)
         when = pan.say_when(datetime.strptime(booking["slot_start"], pan.STAMP))
         return booking, texts.say("pan.already_cancelled", pref, reference=booking["reference"], when=when)
-    await deliver(store)
+    await mailer.deliver(store)
     when = pan.say_when(datetime.strptime(booking["slot_start"], pan.STAMP))
     return booking, texts.say("pan.cancelled", pref, reference=booking["reference"], when=when)
 
@@ -174,7 +156,7 @@ async def leave_message(store, pref, values: dict, channel: str) -> dict:
                              clip(values.get("subject"), "subject"), clip(values.get("body"), "body"),
                              clip(values.get("email"), "email") or None, channel=channel,
                              idempotency_key=clip(values.get("idem"), "idem") or None)
-    await deliver(store)  # this ticket, and any earlier one still waiting (retry at each new ticket)
+    await mailer.deliver(store)  # this ticket, and any earlier one still waiting (retry at each new ticket)
     return ticket
 
 
