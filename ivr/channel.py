@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
-
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -51,7 +50,7 @@ from bot.store.database import Store
 from ivr import hours, signature
 from ivr.calls import FINAL_STATUSES, Calls, is_over, state_from_row
 from ivr.flow import CallState, Flow, Input, key_of
-from ivr.twiml import ROOT, Speaker
+from ivr.twiml import Speaker
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +205,7 @@ class PhoneStore:
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # late failures are logged below
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise StoreBusy(f"{getattr(fn, '__name__', fn)} took more than {timeout_s} s") from None
         except sqlite3.OperationalError as exc:  # "database is locked" after the short busy timeout
             raise StoreBusy(str(exc)) from exc

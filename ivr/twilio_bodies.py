@@ -12,10 +12,11 @@ own values (CallSid, caller, number called) and the step's (Digits, SpeechResult
 
 Only the tools and the tests read these files; the phone channel itself never does.
 """
+
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "twilio"
@@ -23,7 +24,7 @@ CALLER_FIELDS = ("From", "Caller")
 CALLED_FIELDS = ("To", "Called")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read(name: str) -> str:
     return (FIXTURES / f"{name}.json").read_text(encoding="utf-8")
 
@@ -37,8 +38,9 @@ def names() -> list[str]:
     return sorted(p.stem for p in FIXTURES.glob("*.json"))
 
 
-def body(name: str, call_sid: str | None = None, caller: str | None = None, to: str | None = None,
-         **values: str | None) -> dict[str, str]:
+def body(
+    name: str, call_sid: str | None = None, caller: str | None = None, to: str | None = None, **values: str | None
+) -> dict[str, str]:
     """The complete POST parameters of shape `name` for one call.
 
     `values` set parameters (a value None removes the parameter, e.g. DialCallDuration when the line

@@ -1,9 +1,9 @@
 """The Administration page creates accounts and resets passwords (the CLI stays for the first admin);
 the words agents read are French, not codes. Real server over HTTP."""
+
 from __future__ import annotations
 
 import pytest
-
 from conftest import db_rows
 from test_console import Console, cli
 
@@ -41,10 +41,12 @@ def test_an_admin_creates_an_account(server, people):
     assert admin.post("/admin/comptes", form).status_code == 403  # no CSRF token
     clerk = logged(server, *CLERK)
     assert clerk.post("/admin/comptes", form | {"csrf": clerk.csrf}).status_code == 403  # agents cannot
-    for bad, reason in (({"confirmation": "autre-pass-123"}, "Les deux mots de passe diffèrent."),
-                        ({"mot_de_passe": "court", "confirmation": "court"}, "Mot de passe trop court : 10 caractères au moins."),
-                        ({"identifiant": "Marie Dupont"}, "Nom invalide"),
-                        ({"role": "chef"}, "Rôle invalide")):
+    for bad, reason in (
+        ({"confirmation": "autre-pass-123"}, "Les deux mots de passe diffèrent."),
+        ({"mot_de_passe": "court", "confirmation": "court"}, "Mot de passe trop court : 10 caractères au moins."),
+        ({"identifiant": "Marie Dupont"}, "Nom invalide"),
+        ({"role": "chef"}, "Rôle invalide"),
+    ):
         r = admin.post("/admin/comptes", form | {"csrf": admin.csrf} | bad)
         assert r.status_code == 400, bad
         assert f"Compte non créé : {reason}" in r.text.replace("&#39;", "'").replace("&lt;", "<")
@@ -55,17 +57,21 @@ def test_an_admin_creates_an_account(server, people):
     assert "Le compte « marie.dupont » existe déjà." in admin.post("/admin/comptes", form | {"csrf": admin.csrf}).text
     marie = logged(server, "marie.dupont", "marie-pass-123")
     assert marie.get("/admin").status_code == 403  # an agent, as chosen
-    assert db_rows(server.db, "select role, password_hash like '$argon2id$%' as hashed from agents where name = 'marie.dupont'") == [
-        {"role": "agent", "hashed": 1}]
+    assert db_rows(
+        server.db, "select role, password_hash like '$argon2id$%' as hashed from agents where name = 'marie.dupont'"
+    ) == [{"role": "agent", "hashed": 1}]
     assert db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = 'marie.dupont'") == [
-        {"agent": BOSS[0], "action": "agent_created", "kind": "agent", "detail": '{"role": "agent"}'}]
+        {"agent": BOSS[0], "action": "agent_created", "kind": "agent", "detail": '{"role": "agent"}'}
+    ]
     log = admin.get("/admin").text
     assert f"<td>{BOSS[0]}</td><td>compte créé</td><td>compte marie.dupont</td>" in log
     assert "agent_created" not in log
 
 
 def test_an_admin_resets_a_password_and_closes_the_sessions(server, people, python):
-    done = cli(python, server.db, "agents", "add", "paul.martin", "--role", "agent", "--password-stdin", stdin="paul-old-pass-1\n")
+    done = cli(
+        python, server.db, "agents", "add", "paul.martin", "--role", "agent", "--password-stdin", stdin="paul-old-pass-1\n"
+    )
     assert done.returncode == 0, done.stderr
     paul = logged(server, "paul.martin", "paul-old-pass-1")
     admin = logged(server, *BOSS)
@@ -84,7 +90,8 @@ def test_an_admin_resets_a_password_and_closes_the_sessions(server, people, pyth
     assert Console(server.url).login("paul.martin", "paul-old-pass-1").status_code == 401
     assert Console(server.url).login("paul.martin", "paul-new-pass-1").status_code == 303
     assert db_rows(server.db, "select action, kind from audit_log where item_id = 'paul.martin'") == [
-        {"action": "password_reset", "kind": "agent"}]
+        {"action": "password_reset", "kind": "agent"}
+    ]
     assert "paul-new-pass-1" not in str(db_rows(server.db, "select * from audit_log"))
 
 
@@ -96,6 +103,6 @@ def test_an_item_says_the_bot_s_answer_and_confidence_in_words(server, people):
     server.say(sender, "zorglub troque sa guimbarde")
     page = logged(server, *CLERK).get(f"/element/chat/{sender}").text
     assert "réponse : " not in page and "fallback" not in page and "clarify" not in page
-    assert re.search(r"— (pas compris|demande de précision)</p>", page), page[page.find('id="transcript"'):][:600]
+    assert re.search(r"— (pas compris|demande de précision)</p>", page), page[page.find('id="transcript"') :][:600]
     assert re.search(r'<dd id="confidence">(sûr|hésitant) \(\d{1,3}\u202f%\)</dd>', page)
     assert "Phrase de la personne" in page and "exemples d&#39;entraînement" not in page

@@ -1,15 +1,15 @@
 """Messages left by the public, in the agents' console: read, reply by e-mail (real SMTP sink),
 reassign, mark answered, reopen, audit log; times shown in Paris time. Real server, real SQLite,
 real Chromium."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-from playwright.sync_api import expect
-
 from conftest import db_rows
+from playwright.sync_api import expect
 from test_console import Console, cli
 from test_console_browser import new_page
 
@@ -115,10 +115,13 @@ def test_an_agent_reads_replies_reopens_and_reassigns_a_message(browser, server,
     expect(pg.locator("#message")).to_have_text("Message réaffecté : le service choisi en reçoit une copie.")
     expect(pg.locator("#ticket-service")).to_have_text("mission qualité de la préfecture")
     expect(pg.locator("#ticket-history > li").last).to_contain_text(
-        f"Réaffecté par {AGENT[0]} : de « bureau des polices administratives (armes) » à « mission qualité de la préfecture »")
+        f"Réaffecté par {AGENT[0]} : de « bureau des polices administratives (armes) » à « mission qualité de la préfecture »"
+    )
     copies = [m for m in smtp.to("pref-qualite@cantal.gouv.fr") if ref in m["Subject"]]
     assert len(copies) == 1 and copies[0]["Subject"] == f"[{ref}] Renouvellement de ma carte"
-    assert "Message réaffecté à votre service par le service « bureau des polices administratives (armes) »." in copies[0].get_content().replace("\r\n", "\n")
+    assert "Message réaffecté à votre service par le service « bureau des polices administratives (armes) »." in copies[
+        0
+    ].get_content().replace("\r\n", "\n")
     pg.goto(server.url + "/console/messages")
     expect(pg.locator(f'table[data-mailbox=qualite] tr[data-reference="{ref}"]')).to_have_count(1)
     expect(pg.locator(f'table[data-mailbox=armes] tr[data-reference="{ref}"]')).to_have_count(0)
@@ -130,16 +133,22 @@ def test_an_agent_reads_replies_reopens_and_reassigns_a_message(browser, server,
     expect(pg.locator("#confirm-title")).to_have_text("Confirmer : marquer le message comme répondu")
     pg.locator("#confirm-answered").click()
     expect(pg.locator("#message")).to_have_text(
-        "Message marqué comme répondu ; la réponse apportée est gardée dans l'historique.")
+        "Message marqué comme répondu ; la réponse apportée est gardée dans l'historique."
+    )
     expect(pg.locator("#ticket-history > li").last).to_contain_text("Rappelée au téléphone le 2 mars : dossier complet.")
     assert pg.problems == []
     pg.context.close()
 
     audit = db_rows(server.db, "select agent, action, kind from audit_log where item_id = ? order by id", [ref])
-    assert audit == [{"agent": AGENT[0], "action": a, "kind": "ticket"} for a in
-                     ("contact_viewed", "ticket_reply", "ticket_reopened", "ticket_reassigned", "ticket_answered")]
-    assert db_rows(server.db, "select kind, agent, body from ticket_events where ticket_id ="
-                   " (select id from tickets where reference = ?) order by id", [ref]) == [
+    assert audit == [
+        {"agent": AGENT[0], "action": a, "kind": "ticket"}
+        for a in ("contact_viewed", "ticket_reply", "ticket_reopened", "ticket_reassigned", "ticket_answered")
+    ]
+    assert db_rows(
+        server.db,
+        "select kind, agent, body from ticket_events where ticket_id = (select id from tickets where reference = ?) order by id",
+        [ref],
+    ) == [
         {"kind": "created", "agent": None, "body": None},
         {"kind": "reply", "agent": AGENT[0], "body": REPLY},
         {"kind": "answered", "agent": AGENT[0], "body": None},
@@ -148,8 +157,12 @@ def test_an_agent_reads_replies_reopens_and_reassigns_a_message(browser, server,
         {"kind": "answered", "agent": AGENT[0], "body": "Rappelée au téléphone le 2 mars : dossier complet."},
     ]
     # The sent reply's copy in the outbox keeps neither the person's address nor the text.
-    assert db_rows(server.db, "select status, to_addr, body from outbox where kind = 'ticket_reply' and ticket_id ="
-                   " (select id from tickets where reference = ?)", [ref]) == [{"status": "sent", "to_addr": None, "body": None}]
+    assert db_rows(
+        server.db,
+        "select status, to_addr, body from outbox where kind = 'ticket_reply' and ticket_id ="
+        " (select id from tickets where reference = ?)",
+        [ref],
+    ) == [{"status": "sent", "to_addr": None, "body": None}]
 
 
 def _set_created(server, ref: str, stamp: str) -> None:
@@ -158,15 +171,20 @@ def _set_created(server, ref: str, stamp: str) -> None:
     conn = sqlite3.connect(str(server.db))
     with conn:
         conn.execute("update tickets set created_at = ? where reference = ?", [stamp, ref])
-        conn.execute("update ticket_events set ts = ? where kind = 'created' and ticket_id ="
-                     " (select id from tickets where reference = ?)", [stamp, ref])
+        conn.execute(
+            "update ticket_events set ts = ? where kind = 'created' and ticket_id = (select id from tickets where reference = ?)",
+            [stamp, ref],
+        )
     conn.close()
 
 
-@pytest.mark.parametrize("stamp, paris", [
-    ("2026-01-14T23:30:00.000+00:00", "15/01/2026 00:30"),  # winter: UTC+1
-    ("2026-07-14T23:30:00.000+00:00", "15/07/2026 01:30"),  # summer: UTC+2
-])
+@pytest.mark.parametrize(
+    "stamp, paris",
+    [
+        ("2026-01-14T23:30:00.000+00:00", "15/01/2026 00:30"),  # winter: UTC+1
+        ("2026-07-14T23:30:00.000+00:00", "15/07/2026 01:30"),  # summer: UTC+2
+    ],
+)
 def test_a_utc_time_at_2330_shows_the_paris_date_and_time(browser, server, agent, stamp, paris):
     ref = public_message(server, "titres", "Passeport urgent", "Départ le 20.")
     _set_created(server, ref, stamp)
@@ -181,10 +199,13 @@ def test_a_utc_time_at_2330_shows_the_paris_date_and_time(browser, server, agent
     pg.context.close()
 
 
-@pytest.mark.parametrize("stamp, day, other_day, paris", [
-    ("2026-01-14T23:30:00.000+00:00", "2026-01-15", "2026-01-14", "15/01/2026 00:30"),
-    ("2026-07-14T23:30:00.000+00:00", "2026-07-15", "2026-07-14", "15/07/2026 01:30"),
-])
+@pytest.mark.parametrize(
+    "stamp, day, other_day, paris",
+    [
+        ("2026-01-14T23:30:00.000+00:00", "2026-01-15", "2026-01-14", "15/01/2026 00:30"),
+        ("2026-07-14T23:30:00.000+00:00", "2026-07-15", "2026-07-14", "15/07/2026 01:30"),
+    ],
+)
 def test_the_queue_shows_and_filters_by_paris_days(server, agent, stamp, day, other_day, paris):
     import sqlite3
 
@@ -197,7 +218,7 @@ def test_the_queue_shows_and_filters_by_paris_days(server, agent, stamp, day, ot
     c = http_login(server, agent)
     page = c.get(f"/file?canal=chat&du={day}&au={day}").text
     assert f'href="/console/element/chat/{sender}"' in page
-    assert f'>{paris}</time>' in page
+    assert f">{paris}</time>" in page
     assert f'href="/console/element/chat/{sender}"' not in c.get(f"/file?canal=chat&du={other_day}&au={other_day}").text
     item = c.get(f"/element/chat/{sender}").text
     assert f'du <time datetime="{stamp[:19]}Z">{paris}</time></h1>' in item
@@ -212,15 +233,24 @@ def test_a_voicemail_message_links_its_recording_and_offers_no_reply_by_mail(ser
     store = Store(server.db)
     try:
         Calls(store, config.load_prefecture("cantal")).add_voicemail(
-            "CA" + uuid.uuid4().hex, recording, "etrangers", "bureau des migrations et de l'intégration",
-            f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{recording}", 42)
+            "CA" + uuid.uuid4().hex,
+            recording,
+            "etrangers",
+            "bureau des migrations et de l'intégration",
+            f"https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{recording}",
+            42,
+        )
     finally:
         store.close()
-    ref = db_rows(server.db, "select reference from tickets where idempotency_key = ?", [f"voicemail:{recording}"])[0]["reference"]
+    ref = db_rows(server.db, "select reference from tickets where idempotency_key = ?", [f"voicemail:{recording}"])[0][
+        "reference"
+    ]
     c = http_login(server, agent)
     page = c.get(f"/messages/{ref}").text
-    assert (f'href="https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{recording}" rel="noopener noreferrer"'
-            f' target="_blank" id="recording">Écouter l\'enregistrement (42 secondes)') in page
+    assert (
+        f'href="https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/{recording}" rel="noopener noreferrer"'
+        f' target="_blank" id="recording">Écouter l\'enregistrement (42 secondes)'
+    ) in page
     assert "La transcription automatique de Twilio ne reconnaît que l'anglais" in page
     assert "Aucune adresse électronique donnée : pas de réponse possible par e-mail." in page
     assert 'id="reply-form"' not in page and 'id="show-contact"' not in page
@@ -240,12 +270,17 @@ def test_message_actions_need_their_token_valid_values_and_a_known_message(serve
     c = http_login(server, agent)
     page = c.get(f"/messages/{ref}").text
     assert page.count('name="csrf"') == page.count("<form")
-    for action, form in (("repondre", {"reponse": "x", "confirme": "1"}), ("repondu", {"reponse": "x", "confirme": "1"}),
-                         ("reaffecter", {"service": "qualite"}), ("rouvrir", {})):
+    for action, form in (
+        ("repondre", {"reponse": "x", "confirme": "1"}),
+        ("repondu", {"reponse": "x", "confirme": "1"}),
+        ("reaffecter", {"service": "qualite"}),
+        ("rouvrir", {}),
+    ):
         assert c.post(f"/messages/{ref}/{action}", form).status_code == 403, action
         assert c.post(f"/messages/{ref}/{action}", form | {"csrf": c.csrf + "x"}).status_code == 403, action
     assert db_rows(server.db, "select status, mailbox from tickets where reference = ?", [ref]) == [
-        {"status": "open", "mailbox": "armes"}]
+        {"status": "open", "mailbox": "armes"}
+    ]
     assert c.get("/messages/MSG-0000-0000").status_code == 404
     assert c.get("/messages/<script>").status_code == 404
     assert c.post("/messages/MSG-0000-0000/rouvrir", {"csrf": c.csrf}).status_code == 404
@@ -256,16 +291,22 @@ def test_message_actions_need_their_token_valid_values_and_a_known_message(serve
     for bad in ("", "paris", "armes"):
         r = c.post(f"/messages/{ref}/reaffecter", {"csrf": c.csrf, "service": bad})
         assert r.status_code in (400, 409), bad
-    assert "Le message est déjà affecté à ce service." in c.post(
-        f"/messages/{ref}/reaffecter", {"csrf": c.csrf, "service": "armes"}).text
+    assert (
+        "Le message est déjà affecté à ce service."
+        in c.post(f"/messages/{ref}/reaffecter", {"csrf": c.csrf, "service": "armes"}).text
+    )
     r = c.post(f"/messages/{ref}/rouvrir", {"csrf": c.csrf})
     assert r.status_code == 409 and "il est déjà en attente de réponse" in r.text
     r = c.post(f"/messages/{ref}/repondre", {"csrf": c.csrf, "reponse": "Réponse <b>courte</b>"})
     assert r.status_code == 200 and "Réponse &lt;b&gt;courte&lt;/b&gt;" in r.text  # the preview, escaped
     r = c.post(f"/messages/{ref}/repondre", {"csrf": c.csrf, "reponse": "Réponse courte", "confirme": "0"})
     assert r.status_code == 200 and ">Réponse courte</textarea>" in r.text  # "Modifier": back to the form, text kept
-    assert db_rows(server.db, "select count(*) as n from outbox where kind = 'ticket_reply' and ticket_id ="
-                   " (select id from tickets where reference = ?)", [ref]) == [{"n": 0}]
+    assert db_rows(
+        server.db,
+        "select count(*) as n from outbox where kind = 'ticket_reply' and ticket_id ="
+        " (select id from tickets where reference = ?)",
+        [ref],
+    ) == [{"n": 0}]
     assert db_rows(server.db, "select action from audit_log where item_id = ?", [ref]) == []
 
 
@@ -281,9 +322,14 @@ def test_the_purge_erases_replies_and_answers_with_the_message(tmp_path, smtp):
     tickets.reopen(store, t["reference"], "agent1")
     tickets.mark_answered(store, t["reference"], agent="agent1", answer="Rappelée")
     assert mailer.deliver_pending(store, mailer.SmtpSettings.from_env(smtp.env))["sent"] == 3
-    later = datetime(2040, 1, 1, tzinfo=timezone.utc)
+    later = datetime(2040, 1, 1, tzinfo=UTC)
     assert tickets.purge(store, pref, later)["tickets"] == 1
     assert [(e["kind"], e["body"]) for e in tickets.history(store, t["id"])] == [
-        ("created", None), ("reply", None), ("answered", None), ("reopened", None), ("answered", None)]
+        ("created", None),
+        ("reply", None),
+        ("answered", None),
+        ("reopened", None),
+        ("answered", None),
+    ]
     assert tickets.get_ticket(store, t["reference"])["contact_email"] is None
     store.close()

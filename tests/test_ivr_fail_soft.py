@@ -1,18 +1,17 @@
 """Fail soft, never freeze: the NLU failing, and the store locked by another writer for 14 s while
 calls go on. Real servers over HTTP, Twilio's complete bodies (ivr.simulate.Call)."""
+
 import sqlite3
 import threading
 import time
-import xml.etree.ElementTree as ET
 
 import pytest
-
 from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
+
 from ivr.simulate import Call
 
 STORE_BUSY = "Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète."
-SPEECH_UNAVAILABLE = ("Désolé, je ne peux pas comprendre la parole pour le moment. Utilisez les touches de votre "
-                      "téléphone.")
+SPEECH_UNAVAILABLE = "Désolé, je ne peux pas comprendre la parole pour le moment. Utilisez les touches de votre téléphone."
 LIVENESS_S = 2.0  # a generous bound: Twilio gives up on a webhook after 15 s
 
 

@@ -1,6 +1,7 @@
 """What Twilio really sends: the complete request bodies of tests/fixtures/twilio/ (blank geographic
 fields, FinishedOnKey, Timestamp, ...), signed exactly as Twilio signs them (RequestValidator on the
 full public URL + every parameter, blank ones included), POSTed url-encoded to the real server."""
+
 import json
 import urllib.error
 import urllib.parse
@@ -9,9 +10,9 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
+from conftest import TWILIO_TEST_TOKEN, db_rows
 from twilio.request_validator import RequestValidator
 
-from conftest import TWILIO_TEST_TOKEN, db_rows
 from ivr import twilio_bodies
 
 FIXTURES = twilio_bodies.FIXTURES
@@ -72,12 +73,28 @@ def call_row(server, call_sid: str) -> dict:
 
 # ---- the fixtures themselves ---------------------------------------------------------------------
 
+
 def test_every_fixture_names_its_twilio_page_and_a_route():
     names = twilio_bodies.names()
-    assert names == sorted([
-        "dial_completed", "dial_no_answer", "gather_digits", "gather_empty", "gather_speech", "incoming_call",
-        "record_hangup", "record_hash", "recording_status", "redirect", "status_completed", "status_in_progress",
-        "status_initiated", "status_ringing", "transcription"])
+    assert names == sorted(
+        [
+            "dial_completed",
+            "dial_no_answer",
+            "gather_digits",
+            "gather_empty",
+            "gather_speech",
+            "incoming_call",
+            "record_hangup",
+            "record_hash",
+            "recording_status",
+            "redirect",
+            "status_completed",
+            "status_in_progress",
+            "status_initiated",
+            "status_ringing",
+            "transcription",
+        ]
+    )
     for name in names:
         data = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
         assert data["doc"].startswith("https://www.twilio.com/docs/"), name
@@ -92,10 +109,13 @@ def test_every_fixture_names_its_twilio_page_and_a_route():
 
 
 def test_body_fills_the_call_and_the_step():
-    params = twilio_bodies.body("dial_no_answer", "CAx", caller="+33699999999", DialCallStatus="busy",
-                                DialCallDuration=None)
+    params = twilio_bodies.body("dial_no_answer", "CAx", caller="+33699999999", DialCallStatus="busy", DialCallDuration=None)
     assert (params["CallSid"], params["From"], params["Caller"], params["DialCallStatus"]) == (
-        "CAx", "+33699999999", "+33699999999", "busy")
+        "CAx",
+        "+33699999999",
+        "+33699999999",
+        "busy",
+    )
     assert "DialCallDuration" not in params and params["FromZip"] == ""
 
 
@@ -115,13 +135,17 @@ def test_the_simulator_sends_the_same_complete_bodies(server, phone):
     call.silence()
     call.hangup()
     assert [set(p) for p in sent] == [
-        set(twilio_bodies.load("incoming_call")["params"]), set(twilio_bodies.load("gather_digits")["params"]),
-        set(twilio_bodies.load("gather_speech")["params"]), set(twilio_bodies.load("gather_empty")["params"]),
-        set(twilio_bodies.load("status_completed")["params"])]
+        set(twilio_bodies.load("incoming_call")["params"]),
+        set(twilio_bodies.load("gather_digits")["params"]),
+        set(twilio_bodies.load("gather_speech")["params"]),
+        set(twilio_bodies.load("gather_empty")["params"]),
+        set(twilio_bodies.load("status_completed")["params"]),
+    ]
     assert sent[1]["Digits"] == "3" and sent[1]["FinishedOnKey"] == "" and sent[0]["FromZip"] == ""
 
 
 # ---- whole calls with Twilio's bodies --------------------------------------------------------------
+
 
 def test_keys_then_a_voicemail_ended_with_hash_then_its_callbacks(server):
     tw = Twilio(server)
@@ -132,22 +156,29 @@ def test_keys_then_a_voicemail_ended_with_hash_then_its_callbacks(server):
     record = tw.twiml(action(leaf), "gather_digits", Digits="2")
     rec = record.find("Record").attrib
     assert rec["action"] == f"{server.url}/webhooks/ivr/voicemail?node=armes&mailbox=armes&step=2"
-    assert rec["recordingStatusCallback"] == rec["transcribeCallback"] == \
-        f"{server.url}/webhooks/ivr/recording?node=armes&mailbox=armes"
+    assert (
+        rec["recordingStatusCallback"]
+        == rec["transcribeCallback"]
+        == f"{server.url}/webhooks/ivr/recording?node=armes&mailbox=armes"
+    )
     rsid = "RE" + uuid.uuid4().hex
     done = tw.twiml(rec["action"], "record_hash", RecordingSid=rsid)
     assert says(done) == [
         "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes), qui "
-        "vous répondra sous 5 jours ouvrés.", "Merci de votre appel. Au revoir."]
+        "vous répondra sous 5 jours ouvrés.",
+        "Merci de votre appel. Au revoir.",
+    ]
     assert done.find("Hangup") is not None
     for shape in ("recording_status", "transcription", "recording_status", "transcription"):  # each twice
         status, body = tw.post(rec["transcribeCallback"], shape, RecordingSid=rsid)
         assert (status, body) == (200, '<?xml version="1.0" encoding="UTF-8"?><Response />')
     assert tw.post("/webhooks/ivr/status", "status_completed")[0] == 200
-    vms = db_rows(server.db, "select mailbox, duration_s, transcription, status from voicemails where call_sid = ?",
-                  [tw.call_sid])
-    assert vms == [{"mailbox": "armes", "duration_s": 12, "transcription": "Bonjour, merci de me rappeler.",
-                    "status": "transcribed"}]
+    vms = db_rows(
+        server.db, "select mailbox, duration_s, transcription, status from voicemails where call_sid = ?", [tw.call_sid]
+    )
+    assert vms == [
+        {"mailbox": "armes", "duration_s": 12, "transcription": "Bonjour, merci de me rappeler.", "status": "transcribed"}
+    ]
     row = call_row(server, tw.call_sid)
     assert (row["outcome"], row["unresolved"], row["call_status"], row["duration_s"]) == ("voicemail", 0, "completed", 42)
 
@@ -157,8 +188,9 @@ def test_speech_with_its_confidence_then_an_empty_gather(server):
     welcome = tw.start()
     leaf = tw.twiml(action(welcome), "gather_speech")  # "Mon titre de séjour expire.", 0.89
     assert "/webhooks/ivr/leaf?node=titre_sejour&step=1" in action(leaf)
-    assert any("0806 001 620" in s or "zéro huit cent six" in s for s in says(leaf)) or \
-        "Pour entendre le numéro, tapez 3." in says(leaf)
+    assert any(
+        "0806 001 620" in s or "zéro huit cent six" in s for s in says(leaf)
+    ) or "Pour entendre le numéro, tapez 3." in says(leaf)
     again = tw.twiml(action(leaf), "gather_empty")
     assert says(again)[0] == "Je n'ai rien entendu."
     assert "/webhooks/ivr/leaf?node=titre_sejour&step=2" in action(again)
@@ -190,7 +222,9 @@ def test_a_transfer_not_answered_offers_the_voicemail_and_an_answered_one_ends(s
     assert dialing.find("Dial").text == "+33471462300"
     # the transfer shows the préfecture's number the caller dialled, and rings for a set time
     assert (dialing.find("Dial").attrib["callerId"], dialing.find("Dial").attrib["timeout"]) == (
-        twilio_bodies.load("incoming_call")["params"]["To"], "30")
+        twilio_bodies.load("incoming_call")["params"]["To"],
+        "30",
+    )
     after = tw.twiml(dialing.find("Dial").attrib["action"], "dial_no_answer")
     assert says(after)[0] == "La ligne est occupée ou ne répond pas."
     assert any("tapez 2" in s for s in says(after))
@@ -202,6 +236,7 @@ def test_a_transfer_not_answered_offers_the_voicemail_and_an_answered_one_ends(s
 
 
 # ---- status callbacks: in order, duplicated, out of order ----------------------------------------
+
 
 def test_status_callbacks_in_order_then_duplicated(server):
     tw = Twilio(server)
@@ -239,8 +274,10 @@ def test_a_status_callback_for_a_call_never_seen_records_it(server):
 
 # ---- a call the store does not know, and webhooks after the end of a call -------------------------
 
-@pytest.mark.parametrize("route", ["menu?node=root&step=3", "leaf?node=armes&step=5", "choices?node=root&step=2",
-                                   "offer?node=root&step=4"])
+
+@pytest.mark.parametrize(
+    "route", ["menu?node=root&step=3", "leaf?node=armes&step=5", "choices?node=root&step=2", "offer?node=root&step=4"]
+)
 def test_an_unknown_call_in_mid_call_is_welcomed_with_the_notice(server, route):
     tw = Twilio(server)
     root = tw.twiml(f"/webhooks/ivr/{route}", "gather_digits", Digits="1")
@@ -291,8 +328,14 @@ def test_python_m_ivr_simulate_walks_the_menu_with_twilio_bodies(server, python)
 
     from conftest import ROOT
 
-    result = subprocess.run([python, "-m", "ivr", "simulate", "--url", server.url, "--token", TWILIO_TEST_TOKEN],
-                            cwd=ROOT, input="3\n\n/quit\n", capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [python, "-m", "ivr", "simulate", "--url", server.url, "--token", TWILIO_TEST_TOKEN],
+        cwd=ROOT,
+        input="3\n\n/quit\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert f"🔊 {WELCOME}" in out

@@ -4,6 +4,7 @@ Timings are asserted only as generous bounds: a complexity check for the masking
 not cost much more than ten times 100 KB) and a liveness bound (the chat answers within 1 s while
 another client sends the worst input it can).
 """
+
 from __future__ import annotations
 
 import json
@@ -82,9 +83,16 @@ def test_a_long_text_is_cut_before_it_is_masked():
 JSON_ROUTES = ["/chat/webhook", "/chat/feedback", "/rdv/api/reserver", "/rdv/api/annuler", "/rdv/api/message"]
 FORM_ROUTES = ["/rdv/reserver", "/rdv/annuler", "/rdv/message"]
 # The body limit of each route (bytes), as the issue asks: low, the chat's 8 KB.
-BODY_LIMITS = {"/chat/webhook": 8_000, "/chat/feedback": 8_000, "/rdv/api/reserver": 8_000,
-               "/rdv/api/annuler": 8_000, "/rdv/api/message": 64_000, "/rdv/reserver": 8_000,
-               "/rdv/annuler": 8_000, "/rdv/message": 64_000}
+BODY_LIMITS = {
+    "/chat/webhook": 8_000,
+    "/chat/feedback": 8_000,
+    "/rdv/api/reserver": 8_000,
+    "/rdv/api/annuler": 8_000,
+    "/rdv/api/message": 64_000,
+    "/rdv/reserver": 8_000,
+    "/rdv/annuler": 8_000,
+    "/rdv/message": 64_000,
+}
 TOO_LARGE = "Votre envoi est trop volumineux : raccourcissez votre texte et recommencez."
 NOT_JSON = {"/chat/webhook": "La requête doit être un objet JSON avec les champs « sender » et « message »."}
 NOT_JSON_DEFAULT = "La requête doit être un objet JSON valide."
@@ -93,8 +101,16 @@ NOT_ALLOWED = "Cette adresse n'accepte pas ce type de requête."
 STORED_TABLES = ("turns", "conversations", "feedback", "tickets", "pan_bookings", "outbox")
 
 
-def http(server, method: str, path: str, body: bytes = b"", headers: dict | None = None,
-         declared: int | None = None, chunked: bool = False, timeout: float = 60) -> tuple[int, dict, bytes]:
+def http(
+    server,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict | None = None,
+    declared: int | None = None,
+    chunked: bool = False,
+    timeout: float = 60,
+) -> tuple[int, dict, bytes]:
     """One raw HTTP/1.1 request: any declared length, a chunked body; returns (status, headers, body)."""
     url = urlsplit(server.url)
     head = {"Host": url.netloc, "Connection": "close", **(headers or {})}
@@ -103,12 +119,11 @@ def http(server, method: str, path: str, body: bytes = b"", headers: dict | None
     else:
         head["Content-Length"] = str(len(body) if declared is None else declared)
     with socket.create_connection((url.hostname, url.port), timeout=timeout) as sock:
-        sock.sendall((f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head.items())
-                      + "\r\n").encode())
+        sock.sendall((f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head.items()) + "\r\n").encode())
         try:
             if chunked:
                 for i in range(0, len(body), 4096):
-                    chunk = body[i:i + 4096]
+                    chunk = body[i : i + 4096]
                     sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                 sock.sendall(b"0\r\n\r\n")
             else:
@@ -153,9 +168,11 @@ def turns_in_step(server) -> list:
     """Conversations whose counter disagrees with their rows in `turns` (must be none)."""
     conn = sqlite3.connect(server.db)
     try:
-        return conn.execute("select id, turns, (select count(*) from turns t where t.conversation_id = c.id)"
-                            " from conversations c where turns != (select count(*) from turns t"
-                            " where t.conversation_id = c.id)").fetchall()
+        return conn.execute(
+            "select id, turns, (select count(*) from turns t where t.conversation_id = c.id)"
+            " from conversations c where turns != (select count(*) from turns t"
+            " where t.conversation_id = c.id)"
+        ).fetchall()
     finally:
         conn.close()
 
@@ -169,13 +186,11 @@ def test_a_body_over_the_route_limit_is_refused_with_413_before_it_is_read(serve
     before = counts(server)
     limit = BODY_LIMITS[path]
     # Declared too long: refused on the Content-Length, at once (85 MB announced, 64 KB sent).
-    status, _, payload = http(server, "POST", path, b"x" * 65536, {"Content-Type": content_type(path)},
-                              declared=85_000_000)
+    status, _, payload = http(server, "POST", path, b"x" * 65536, {"Content-Type": content_type(path)}, declared=85_000_000)
     assert status == 413
     assert (error_of(payload) == TOO_LARGE) if path in JSON_ROUTES else (TOO_LARGE in payload.decode())
     # Sent in chunks, with no declared length: refused on what actually arrives.
-    status, _, payload = http(server, "POST", path, b"1" * (limit + 1), {"Content-Type": content_type(path)},
-                              chunked=True)
+    status, _, payload = http(server, "POST", path, b"1" * (limit + 1), {"Content-Type": content_type(path)}, chunked=True)
     assert status == 413
     assert (error_of(payload) == TOO_LARGE) if path in JSON_ROUTES else (TOO_LARGE in payload.decode())
     assert counts(server) == before
@@ -195,8 +210,8 @@ HOSTILE_JSON = {
     "deep nesting": b"[" * 3_900,
     "deep nesting in a member": b'{"sender": "abc", "message": ' + b"[" * 3_800,
     "lone surrogate": b'{"sender": "abc", "message": "a\\ud800b", "useful": true, "comment": "a\\ud800b",'
-                      b' "site": "a\\ud800b", "reference": "a\\ud800b", "contact": "a\\ud800b",'
-                      b' "service": "armes", "subject": "a\\ud800b", "body": "a\\ud800b"}',
+    b' "site": "a\\ud800b", "reference": "a\\ud800b", "contact": "a\\ud800b",'
+    b' "service": "armes", "subject": "a\\ud800b", "body": "a\\ud800b"}',
     "5000-digit integer": b'{"sender": "abc", "message": "bonjour", "useful": ' + b"9" * 5000 + b"}",
     "not an object": b'"bonjour"',
     "invalid UTF-8": b'{"sender": "abc", "message": "\xff\xfe"}',
@@ -227,15 +242,18 @@ def test_a_malformed_request_is_logged(server):
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("path, body", [
-    ("/chat/webhook", {"sender": "abc", "message": ["bonjour"]}),
-    ("/chat/webhook", {"sender": 12, "message": "bonjour"}),
-    ("/chat/feedback", {"sender": "abc", "useful": "oui"}),
-    ("/chat/feedback", {"sender": "abc", "useful": True, "comment": {"a": 1}}),
-    ("/rdv/api/reserver", {"site": ["aurillac"], "reason": 5, "slot": None, "email": {"x": 1}}),
-    ("/rdv/api/annuler", {"reference": 123, "contact": ["a@b.fr"]}),
-    ("/rdv/api/message", {"service": "armes", "subject": 5, "body": ["texte"], "email": False}),
-])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/chat/webhook", {"sender": "abc", "message": ["bonjour"]}),
+        ("/chat/webhook", {"sender": 12, "message": "bonjour"}),
+        ("/chat/feedback", {"sender": "abc", "useful": "oui"}),
+        ("/chat/feedback", {"sender": "abc", "useful": True, "comment": {"a": 1}}),
+        ("/rdv/api/reserver", {"site": ["aurillac"], "reason": 5, "slot": None, "email": {"x": 1}}),
+        ("/rdv/api/annuler", {"reference": 123, "contact": ["a@b.fr"]}),
+        ("/rdv/api/message", {"service": "armes", "subject": 5, "body": ["texte"], "email": False}),
+    ],
+)
 def test_wrong_types_get_a_400_in_french(server, path, body):
     before = counts(server)
     status, _, payload = http(server, "POST", path, json.dumps(body).encode(), {"Content-Type": "application/json"})
@@ -253,14 +271,15 @@ def worst_inputs(server) -> dict:
     digits = adversarial("1", 63_000)
     near = adversarial("a.", BODY_LIMITS["/chat/webhook"] - 200)
     return {
-        "/chat/feedback": [{"sender": sender, "useful": False, "comment": digits},
-                           {"sender": sender, "useful": False, "comment": near}],
-        "/chat/webhook": [{"sender": new_sender(), "message": digits},
-                          {"sender": new_sender(), "message": near}],
-        "/rdv/api/message": [{"service": "armes", "subject": "Objet", "body": adversarial("1", 60_000),
-                              "email": adversarial("a", 200)}],
-        "/rdv/api/reserver": [{"site": "aurillac", "reason": "carte_grise", "slot": "x",
-                               "email": adversarial("a@", 3_000)}],
+        "/chat/feedback": [
+            {"sender": sender, "useful": False, "comment": digits},
+            {"sender": sender, "useful": False, "comment": near},
+        ],
+        "/chat/webhook": [{"sender": new_sender(), "message": digits}, {"sender": new_sender(), "message": near}],
+        "/rdv/api/message": [
+            {"service": "armes", "subject": "Objet", "body": adversarial("1", 60_000), "email": adversarial("a", 200)}
+        ],
+        "/rdv/api/reserver": [{"site": "aurillac", "reason": "carte_grise", "slot": "x", "email": adversarial("a@", 3_000)}],
         "/rdv/api/annuler": [{"reference": "PAN-1", "contact": adversarial("1", 3_000)}],
     }
 
@@ -275,8 +294,9 @@ def test_the_worst_input_to_each_endpoint_does_not_freeze_the_chat(server):
     def hostile():
         for path, bodies in work.items():
             for body in bodies:
-                statuses.append((path, http(server, "POST", path, json.dumps(body).encode(),
-                                            {"Content-Type": "application/json"})[0]))
+                statuses.append(
+                    (path, http(server, "POST", path, json.dumps(body).encode(), {"Content-Type": "application/json"})[0])
+                )
 
     sender = new_sender()
     server.say(sender, "bonjour")  # the conversation exists: the next answers are ordinary turns
@@ -296,13 +316,35 @@ def test_the_worst_input_to_each_endpoint_does_not_freeze_the_chat(server):
 # ---- any body at all: property-based (hypothesis) -------------------------------------------
 
 ANY_STATUS = {200, 400, 403, 404, 405, 409, 413, 415, 422}
-FIELDS = ["sender", "message", "useful", "comment", "site", "reason", "motif", "slot", "email", "mobile", "idem",
-          "reference", "contact", "service", "subject", "body", "csrf"]
+FIELDS = [
+    "sender",
+    "message",
+    "useful",
+    "comment",
+    "site",
+    "reason",
+    "motif",
+    "slot",
+    "email",
+    "mobile",
+    "idem",
+    "reference",
+    "contact",
+    "service",
+    "subject",
+    "body",
+    "csrf",
+]
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=40)
     | st.sampled_from(["armes", "aurillac", "carte_grise", "abc", "2030-01-07T09:00", "a@exemple.fr", "0612345678"]),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=8)
+    max_leaves=8,
+)
 json_bodies = st.one_of(
     st.fixed_dictionaries({}, optional={f: json_values for f in FIELDS}).map(lambda d: json.dumps(d).encode()),
     json_values.map(lambda v: json.dumps(v).encode()),
@@ -311,12 +353,14 @@ json_bodies = st.one_of(
 )
 form_bodies = st.one_of(
     st.dictionaries(st.sampled_from(FIELDS), st.text(max_size=60), max_size=8).map(
-        lambda d: "&".join(f"{k}={v}" for k, v in d.items()).encode("utf-8", "surrogatepass")),
+        lambda d: "&".join(f"{k}={v}" for k, v in d.items()).encode("utf-8", "surrogatepass")
+    ),
     st.binary(max_size=300),
     st.sampled_from([b"", b"csrf=&&&=%ZZ%", b"%ff%fe=%ed%a0%80", b"site=" + b"%00" * 100]),
 )
-content_types = st.sampled_from(["application/json", "application/x-www-form-urlencoded",
-                                 "multipart/form-data; boundary=x", "text/plain", ""])
+content_types = st.sampled_from(
+    ["application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain", ""]
+)
 
 
 def check_any(server, path: str, body: bytes, ctype: str) -> None:
@@ -327,8 +371,7 @@ def check_any(server, path: str, body: bytes, ctype: str) -> None:
 
 @pytest.mark.parametrize("path", JSON_ROUTES)
 def test_any_json_body_gets_a_4xx_or_200_never_a_500(server, path):
-    @settings(max_examples=25, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
     @given(body=json_bodies, ctype=st.sampled_from(["application/json"]) | content_types)
     def prop(body, ctype):
         check_any(server, path, body, ctype)
@@ -340,8 +383,7 @@ def test_any_json_body_gets_a_4xx_or_200_never_a_500(server, path):
 
 @pytest.mark.parametrize("path", FORM_ROUTES + ["/console/connexion"])
 def test_any_form_body_gets_a_4xx_or_200_never_a_500(server, path):
-    @settings(max_examples=25, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
     @given(body=form_bodies, ctype=st.sampled_from(["application/x-www-form-urlencoded"]) | content_types)
     def prop(body, ctype):
         check_any(server, path, body, ctype)
@@ -352,6 +394,7 @@ def test_any_form_body_gets_a_4xx_or_200_never_a_500(server, path):
 
 # ---- writes that belong together ----------------------------------------------------------------
 
+
 def test_a_turn_and_its_conversation_counter_are_written_together(tmp_path, monkeypatch):
     """A failure between the conversation's update and the turn's insert leaves neither."""
     import sqlite_utils
@@ -359,8 +402,18 @@ def test_a_turn_and_its_conversation_counter_are_written_together(tmp_path, monk
     from bot.store.database import Store
 
     store = Store(tmp_path / "store.db")
-    args = dict(channel="web", text="bonjour", topic="carte_grise", confidence=0.9, destination="ants_3400",
-                node="carte_grise", action="answer", resolved=True, misses=0, prefecture="cantal")
+    args = dict(
+        channel="web",
+        text="bonjour",
+        topic="carte_grise",
+        confidence=0.9,
+        destination="ants_3400",
+        node="carte_grise",
+        action="answer",
+        resolved=True,
+        misses=0,
+        prefecture="cantal",
+    )
     store.record_turn("conv-1", **args)
     insert = sqlite_utils.db.Table.insert
 
@@ -403,6 +456,7 @@ def test_a_failing_migration_leaves_nothing_behind(tmp_path, monkeypatch):
 
 # ---- small things -----------------------------------------------------------------------------
 
+
 def api_post(server, path: str, body: dict) -> tuple[int, dict]:
     status, _, payload = http(server, "POST", path, json.dumps(body).encode(), {"Content-Type": "application/json"})
     return status, json.loads(payload)
@@ -411,8 +465,11 @@ def api_post(server, path: str, body: dict) -> tuple[int, dict]:
 def test_a_retried_cancellation_answers_already_cancelled(server):
     status, _, payload = http(server, "GET", "/rdv/api/creneaux?site=aurillac&reason=autre")
     slot = json.loads(payload)["slots"][-1]["key"]
-    status, booking = api_post(server, "/rdv/api/reserver", {"site": "aurillac", "reason": "autre", "slot": slot,
-                                                             "mobile": "06 12 34 56 78", "idem": uuid.uuid4().hex})
+    status, booking = api_post(
+        server,
+        "/rdv/api/reserver",
+        {"site": "aurillac", "reason": "autre", "slot": slot, "mobile": "06 12 34 56 78", "idem": uuid.uuid4().hex},
+    )
     assert status == 200, booking
     cancel = {"reference": booking["reference"], "contact": "06 12 34 56 78"}
     status, first = api_post(server, "/rdv/api/annuler", cancel)
@@ -433,10 +490,16 @@ def test_the_root_sends_to_the_chat_page(server):
     assert headers["location"] == "/chat/"
 
 
-@pytest.mark.parametrize("method, path, status", [
-    ("GET", "/chat/nulle-part", 404), ("GET", "/rdv/nulle-part", 404), ("GET", "/chat/webhook", 405),
-    ("PUT", "/rdv/reserver", 405), ("DELETE", "/console/file", 405),
-])
+@pytest.mark.parametrize(
+    "method, path, status",
+    [
+        ("GET", "/chat/nulle-part", 404),
+        ("GET", "/rdv/nulle-part", 404),
+        ("GET", "/chat/webhook", 405),
+        ("PUT", "/rdv/reserver", 405),
+        ("DELETE", "/console/file", 405),
+    ],
+)
 def test_unknown_pages_and_methods_get_french_pages(server, method, path, status):
     got, headers, payload = http(server, method, path)
     assert got == status
@@ -446,8 +509,7 @@ def test_unknown_pages_and_methods_get_french_pages(server, method, path, status
     assert '<html lang="fr"' in page
 
 
-@pytest.mark.parametrize("method, path, status", [("GET", "/rdv/api/nulle-part", 404),
-                                                  ("GET", "/rdv/api/reserver", 405)])
+@pytest.mark.parametrize("method, path, status", [("GET", "/rdv/api/nulle-part", 404), ("GET", "/rdv/api/reserver", 405)])
 def test_unknown_api_routes_and_methods_get_french_json(server, method, path, status):
     got, _, payload = http(server, method, path)
     assert got == status
@@ -483,9 +545,12 @@ def test_a_failed_login_does_not_log_the_typed_name(server):
     session = requests.Session()
     page = session.get(server.url + "/console/connexion", timeout=30)
     token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    r = session.post(server.url + "/console/connexion", data={"csrf": token, "identifiant": typed,
-                                                               "mot_de_passe": "mauvais-mot-de-passe"},
-                     allow_redirects=False, timeout=30)
+    r = session.post(
+        server.url + "/console/connexion",
+        data={"csrf": token, "identifiant": typed, "mot_de_passe": "mauvais-mot-de-passe"},
+        allow_redirects=False,
+        timeout=30,
+    )
     assert r.status_code == 401
     assert "Identifiant ou mot de passe incorrect." in r.text
     time.sleep(0.5)

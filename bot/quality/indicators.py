@@ -35,7 +35,7 @@ import math
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
-from bot.core.clock import PARIS, WEEKDAYS
+from bot.core.clock import PARIS, WEEKDAYS, day_start_utc
 
 NO_DATA = "pas encore de données"
 CALLS_REACHED_TARGET = 0.90   # Qual-e-pref: taux d'appels aboutis > 90 %
@@ -107,7 +107,7 @@ class Period:
     def __init__(self, prefecture: str, start: date, end: date, include_demo: bool):
         self.prefecture, self.start, self.end = prefecture, start, end
         self.lo, self.hi = start.isoformat(), (end + timedelta(days=1)).isoformat()
-        self.utc_lo, self.utc_hi = _paris_midnight_utc(start), _paris_midnight_utc(end + timedelta(days=1))
+        self.utc_lo, self.utc_hi = day_start_utc(start), day_start_utc(end + timedelta(days=1))
         self.include_demo = include_demo
 
     def where(self, column: str, alias: str = "") -> tuple[str, list]:
@@ -117,11 +117,6 @@ class Period:
             sql += f" and {a}demo = 0"
         lo, hi = (self.lo, self.hi) if column in self.PARIS_COLUMNS else (self.utc_lo, self.utc_hi)
         return sql, [self.prefecture, lo, hi]
-
-
-def _paris_midnight_utc(day: date) -> str:
-    """Midnight of a Paris day as a stored UTC stamp prefix: 2026-01-15 -> '2026-01-14T23:00:00'."""
-    return datetime(day.year, day.month, day.day, tzinfo=PARIS).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _rows(store, sql: str, args: list) -> list[tuple]:

@@ -11,6 +11,7 @@ own text: it is not masked (the person needs the real answer), lives only here, 
 the outbox row of a reply.
 Tickets that existed before this migration get their `created` (and `answered`) events back-filled.
 """
+
 from __future__ import annotations
 
 import sqlite_utils
@@ -29,7 +30,11 @@ def m006_ticket_events(db: sqlite_utils.Database) -> None:
             outbox_id integer                 -- the e-mail of a reply (its delivery state)
         )""")
     db.execute("create index ticket_events_ticket on ticket_events(ticket_id, id)")
-    db.execute("insert into ticket_events (ticket_id, ts, kind, detail) select id, created_at, 'created',"
-               " json_object('mailbox', mailbox) from tickets order by id")
-    db.execute("insert into ticket_events (ticket_id, ts, kind, detail) select id, answered_at, 'answered', '{}'"
-               " from tickets where status = 'answered' and answered_at is not null order by id")
+    db.execute(
+        "insert into ticket_events (ticket_id, ts, kind, detail) select id, created_at, 'created',"
+        " json_object('mailbox', mailbox) from tickets order by id"
+    )
+    db.execute(
+        "insert into ticket_events (ticket_id, ts, kind, detail) select id, answered_at, 'answered', '{}'"
+        " from tickets where status = 'answered' and answered_at is not null order by id"
+    )

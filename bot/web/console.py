@@ -375,7 +375,6 @@ class ConsoleInput(InputChannel):
         @bp.route("/messages/repondu", methods=["POST"])
         async def ticket_answered(request: Request) -> HTTPResponse:
             """The list's former one-click button: now the same confirmation step as the message's page."""
-            from bot.services import tickets
 
             session, refused = guard(request)
             if refused:
