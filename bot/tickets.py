@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 from bot import mailer, texts
 from bot.store import fetch_dict, fetch_dicts
 from bot.config import Prefecture
-from bot.pan import BookingError, is_holiday, naive, new_reference, paris_now, validate_email
+from bot.pan import PARIS, BookingError, is_holiday, naive, new_reference, paris_now, validate_email
 
 
 class TicketError(Exception):
@@ -110,7 +110,10 @@ def create_ticket(store, pref: Prefecture, mailbox_id: str, subject: str, body: 
     box = mailbox(pref, mailbox_id)
     received = naive(now or paris_now())
     due = due_date(pref, received.date(), origin)
-    conn, ts = store.db.conn, mailer.utcnow()
+    conn = store.db.conn
+    # Stored in UTC; a given `now` (a letter received by post, the time of a call) is when it was received.
+    ts = mailer.utcnow() if now is None else \
+        received.replace(tzinfo=PARIS).astimezone(timezone.utc).isoformat(timespec="milliseconds")
     conn.execute("begin immediate")
     try:
         if idempotency_key:
