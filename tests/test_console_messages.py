@@ -333,3 +333,27 @@ def test_the_purge_erases_replies_and_answers_with_the_message(tmp_path, smtp):
     ]
     assert tickets.get_ticket(store, t["reference"])["contact_email"] is None
     store.close()
+
+
+def test_a_letter_received_days_ago_shows_the_day_it_was_received(server, agent):
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    received = datetime.now(ZoneInfo("Europe/Paris")).date() - timedelta(days=4)
+    c = http_login(server, agent)
+    c.get("/courrier")
+    r = c.post(
+        "/courrier",
+        {
+            "csrf": c.csrf,
+            "service": "armes",
+            "received": received.isoformat(),
+            "subject": "Lettre reçue",
+            "body": "Texte de la lettre",
+        },
+    )
+    assert r.status_code == 303
+    ref = r.headers["Location"].split("ok=")[1]
+    page = c.get(f"/messages/{ref}").text
+    assert '<dd id="ticket-created"><time datetime="' in page
+    assert f">{received.strftime('%d/%m/%Y')} 09:00</time></dd>" in page  # not the day it was typed in

@@ -17,7 +17,7 @@ import sqlite3
 from datetime import UTC, date, datetime, timedelta
 
 from bot.core import texts
-from bot.core.clock import french_date, is_working_day, naive, paris_now
+from bot.core.clock import PARIS, french_date, is_working_day, naive, paris_now
 from bot.core.config import Prefecture
 from bot.services import mailer
 from bot.services.pan import BookingError, new_reference, validate_email
@@ -107,7 +107,10 @@ def create_ticket(store, pref: Prefecture, mailbox_id: str, subject: str, body: 
     box = mailbox(pref, mailbox_id)
     received = naive(now or paris_now())
     due = due_date(pref, received.date(), origin)
-    conn, ts = store.db.conn, mailer.utcnow()
+    conn = store.db.conn
+    # Stored in UTC; a given `now` (a letter received by post, the time of a call) is when it was received.
+    ts = mailer.utcnow() if now is None else \
+        received.replace(tzinfo=PARIS).astimezone(UTC).isoformat(timespec="milliseconds")
     conn.execute("begin immediate")
     try:
         if idempotency_key:
