@@ -9,7 +9,7 @@ from rapidfuzz import fuzz, process
 from bot.router import norm
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_SET = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
+DEV_SETS = [ROOT.parent / "shared" / "eval" / name for name in ("dev_questions.jsonl", "dev_user_written.jsonl")]
 
 
 def examples():
@@ -20,9 +20,11 @@ def examples():
                     yield path.name, block["intent"], line.strip()[2:]
 
 
-@pytest.mark.skipif(not DEV_SET.exists(), reason="the shared dev set is not beside this checkout")
-def test_no_training_example_is_a_near_copy_of_a_dev_question():
-    dev = [norm(json.loads(line)["text"]) for line in DEV_SET.read_text().splitlines() if line.strip()]
+@pytest.mark.parametrize("dev_set", DEV_SETS, ids=lambda p: p.name)
+def test_no_training_example_is_a_near_copy_of_a_dev_question(dev_set):
+    if not dev_set.exists():
+        pytest.skip(f"{dev_set.name} is not beside this checkout")
+    dev = [norm(json.loads(line)["text"]) for line in dev_set.read_text().splitlines() if line.strip()]
     near = []
     for file, intent, text in examples():
         match = process.extractOne(norm(text), dev, scorer=fuzz.ratio, score_cutoff=85)
