@@ -74,8 +74,8 @@ validate: $(VENV_STAMP)  ## rasa data validate
 check: $(VENV_STAMP)  ## validate the routing tree and the five préfecture files
 	$(PY) -m bot check --all
 
-eval: setup  ## routing accuracy on the shared dev set
-	$(PY) -m bot eval ../shared/eval/dev_questions.jsonl
+eval: setup  ## routing accuracy on every evaluation set, noisy variants, k-fold CV -> docs/eval.md
+	$(PY) bench/eval_report.py
 
 bench: setup  ## benchmark suite -> docs/benchmarks.md (ARGS=--quick, --retrain-stock, --out DIR)
 	$(PY) -m bot bench $(ARGS)
