@@ -159,15 +159,16 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return [" ".join(g) for g in sentences]
 
     def _mixed_probas(self, messages: list[Message], texts: list[str]) -> Any:
-        probas = self.clf.predict_proba(texts)
         mix = float(self.config["sentence_mix"])
         if mix <= 0:
-            return probas
+            return self.clf.predict_proba(texts)
         pieces = [self._sentences(m, int(self.config["min_sentence_words"])) for m in messages]
         flat = [s for p in pieces if len(p) > 1 for s in p]
+        both = self.clf.predict_proba(texts + flat)  # one call: most of the cost is per call
+        probas = both[: len(texts)]
         if not flat:
             return probas
-        sentence_probas = iter(self.clf.predict_proba(flat))
+        sentence_probas = iter(both[len(texts):])
         last = float(self.config["last_sentence_weight"])
         for i, p in enumerate(pieces):
             if len(p) < 2:
