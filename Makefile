@@ -92,8 +92,8 @@ validate: $(VENV_STAMP)  ## rasa data validate
 check: $(VENV_STAMP)  ## validate the routing tree and the five préfecture files
 	$(PY) -m bot check --all
 
-eval: setup  ## routing accuracy: eval/heldout.jsonl, and the shared dev sets when present (one table)
-	$(PY) -m bot eval
+eval: setup  ## routing accuracy on every evaluation set, noisy variants, k-fold CV -> docs/eval.md
+	$(PY) -m bench.eval_report
 
 bench: setup  ## benchmark suite -> docs/benchmarks.md (ARGS=--quick, --retrain-stock, --out DIR)
 	$(PY) -m bench $(ARGS)

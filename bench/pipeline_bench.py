@@ -53,6 +53,10 @@ QUESTIONS = [
 ]
 
 
+# docs/pipeline.md: the part written by hand, from this heading to the end, survives a re-run.
+KEPT_HEADING = "# Routing quality on the public's own words"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -205,7 +209,10 @@ def write_docs(results: dict, turns: int) -> None:
                   "on the same data and configuration (`--reuse`; see `models/bench/*.json` for the date); that run may",
                   "have shared the machine with other work."]
     lines += ["", "Pipelines: `config.yml` (ours) and `bench/pipelines/stock.yml` (stock, as `rasa init` writes it).", ""]
-    (docs / "pipeline.md").write_text("\n".join(lines))
+    # The hand-written record of what was tried (from KEPT_HEADING on) is kept below the table.
+    previous = (docs / "pipeline.md").read_text() if (docs / "pipeline.md").exists() else ""
+    kept = previous[previous.find(KEPT_HEADING):] if KEPT_HEADING in previous else ""
+    (docs / "pipeline.md").write_text("\n".join(lines) + ("\n" + kept if kept else ""))
 
 
 def main() -> int:

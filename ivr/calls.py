@@ -3,7 +3,7 @@
 The state of a call lives in its `calls` row, not in memory: the server can restart between two
 webhooks. Duplicated webhooks are harmless: a step is applied only if the row is still at that
 step (compare-and-set on `step`; otherwise the last answer is replayed), and a voicemail is keyed
-by its RecordingSid (UNIQUE). Everything written here is masked (bot.masking.mask). A voicemail
+by its RecordingSid (UNIQUE). Everything written here is masked (bot.core.masking.mask). A voicemail
 is also a service-mailbox ticket (bot/tickets.py, origin "phone"), once per RecordingSid.
 """
 from __future__ import annotations

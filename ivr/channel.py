@@ -10,8 +10,8 @@
 Every request must carry a valid X-Twilio-Signature computed on PUBLIC_BASE_URL + path + query
 and every POST parameter as sent, blank ones included (403 otherwise). Without TWILIO_AUTH_TOKEN
 the routes answer 503 unless IVR_LOCAL_DEV=1. Keys never reach the NLU; speech is cleaned, cut
-and masked (bot.masking.prepare) then parsed by the server's own agent (NLU only, no tracker) and
-routed by bot.router, as the chat does.
+and masked (bot.core.masking.prepare) then parsed by the server's own agent (NLU only, no tracker) and
+routed by bot.core.router, as the chat does.
 
 Fail soft, never freeze: store work runs off the event loop on the phone's own connections
 (PhoneStore: short busy timeout) and every webhook answers within `answer_within_ms`; when the

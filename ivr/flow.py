@@ -76,7 +76,7 @@ class CallState:
 @dataclass
 class Input:
     digits: str = ""
-    speech: str = ""  # already cleaned, cut and masked (bot.masking.prepare)
+    speech: str = ""  # already cleaned, cut and masked (bot.core.masking.prepare)
     asr_confidence: float | None = None
     decision: Decision | None = None  # the router's decision on `speech`
     pan: Any = None  # the PAN desk of this request (slots(), book(slot)); None: no booking by phone

@@ -149,3 +149,34 @@ def test_off_topic_without_a_known_body_gives_the_general_answer(router):
     assert d.answer == ("Cette demande ne relève pas de la préfecture. Le site service-public indique qui contacter "
                         "pour chaque démarche, et une maison France Services près de chez vous peut vous aider.")
     assert [l["url"] for l in d.links] == ["https://www.service-public.gouv.fr", "https://www.france-services.gouv.fr"]
+
+
+HELPLESS_RANKING = [{"name": "carte_grise", "confidence": 0.4}, {"name": "titre_sejour", "confidence": 0.3},
+                    {"name": "armes", "confidence": 0.2}, {"name": "rdv_pan", "confidence": 0.05}]
+
+
+@pytest.mark.parametrize("text", ["je veux un rendez-vous pour ma voiture", "c'est pour le truc en ligne de la voiture",
+                                  "quelqu'un peut m'aider avec le site ?", "je voudrais un RDV"])
+def test_a_clarification_offers_the_pan_when_help_or_an_appointment_is_asked(router, text):
+    d = router.decide(text, parse("carte_grise", 0.4, HELPLESS_RANKING))
+    assert d.action == "clarify"
+    assert [b["title"] for b in d.buttons] == [
+        "Carte grise", "Titre de séjour, naturalisation", "Aide pour une démarche en ligne", "Parler à un agent"]
+
+
+def test_a_clarification_without_help_words_keeps_the_likely_topics(router):
+    d = router.decide("c'est pour la voiture de mon oncle", parse("carte_grise", 0.4, HELPLESS_RANKING))
+    assert [b["title"] for b in d.buttons] == [
+        "Carte grise", "Titre de séjour, naturalisation", "Armes (SIA)", "Parler à un agent"]
+
+
+@pytest.mark.parametrize("text", ["le papier là", "la carte", "euh bonjour c'est pour le document"])
+def test_a_short_vague_message_gets_a_clarification_even_when_the_model_is_sure(router, text):
+    d = router.decide(text, parse("carte_grise", 0.9, HELPLESS_RANKING))
+    assert (d.action, d.matched_by, d.resolved) == ("clarify", "none", False)
+
+
+@pytest.mark.parametrize("text, topic", [("la carte grise", "carte_grise"), ("le papier de la voiture", "carte_grise")])
+def test_a_short_message_that_names_its_subject_is_answered(router, text, topic):
+    d = router.decide(text, parse(topic, 0.9, HELPLESS_RANKING))
+    assert (d.action, d.topic) == ("answer", topic)

@@ -60,6 +60,11 @@ class Router:
         self.max_misses = int(s["max_misses"])
         self.clarify_choices = int(s["clarify_choices"])
         self.max_chars = int(s["max_message_chars"])
+        self._pan_words = [norm(w) for w in s.get("pan_vocabulary") or [] if norm(w)]
+        vague = s.get("vague_messages") or {}
+        self._vague_max = int(vague.get("max_words") or 0)
+        self._filler = {norm(w) for w in vague.get("filler") or []}
+        self._vague = {norm(w) for w in vague.get("vague") or []}
         # (normalised alias, node id, word count) for the fuzzy matcher
         self._aliases = [
             (norm(alias), node.id, len(norm(alias).split()))
@@ -134,6 +139,16 @@ class Router:
                     best = (target, score)
         return best
 
+    def is_vague(self, text: str) -> bool:
+        """A short message made only of vague words (settings.vague_messages)."""
+        words = [w for w in norm(text).split() if w not in self._filler]
+        return 0 < len(words) <= self._vague_max and all(w in self._vague for w in words)
+
+    def asks_for_help(self, text: str) -> bool:
+        """The message uses appointment or help vocabulary (settings.pan_vocabulary)."""
+        padded = " " + norm(text)
+        return any(" " + word in padded for word in self._pan_words)
+
     def fuzzy_node(self, text: str) -> tuple[Node, float] | None:
         hit = self._best_alias(text, self._aliases)
         return (self.tree.node(hit[0]), hit[1]) if hit else None
@@ -186,7 +201,8 @@ class Router:
                                 voice=self.voice_message("menu"), resolved=True, misses=0)
             name, confidence = None, 0.0  # unknown node: treat as not understood
 
-        if name and confidence >= self.threshold:
+        vague = self.is_vague(text)
+        if name and confidence >= self.threshold and not (vague and name in TOPICS):
             if name in TOPICS or name == "human_handoff":
                 node = self.node_for_topic(name, text, ranking) if name in TOPICS else self.tree.topic_node(name)
                 return self._node_decision(text, node, confidence, misses, "nlu", topic=name)
@@ -196,7 +212,7 @@ class Router:
                                 buttons=self.topic_buttons() if name in ("greet", "deny") else [],
                                 resolved=True, misses=0)
 
-        fuzzy = self.fuzzy_node(text)
+        fuzzy = None if vague else self.fuzzy_node(text)
         if fuzzy is not None:
             node, score = fuzzy
             topic = node.topic
@@ -225,6 +241,9 @@ class Router:
                     choices.append(node)
             if len(choices) == self.clarify_choices:
                 break
+        pan = self.tree.topic_node("rdv_pan")
+        if pan not in choices and self.asks_for_help(text):
+            choices = choices[: max(self.clarify_choices - 1, 0)] + [pan]
         buttons = [self._button(n) for n in choices] + [self._button(self.tree.topic_node("human_handoff"))]
         return Decision(
             text=text, topic=guess_topic, destination=guess_node.destination, confidence=confidence,

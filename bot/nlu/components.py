@@ -3,10 +3,13 @@
 - FrenchTokenizer: a whitespace tokenizer that makes French text accent- and case-insensitive,
   so that "prefecture", "préfecture" and "PREFECTURE" give the same features. Offsets still
   point into the original text (only the token text and lemma are folded).
-- TfidfIntentClassifier: TF-IDF word and char n-grams + logistic regression.
+- TfidfIntentClassifier: TF-IDF word and char n-grams + logistic regression; a message of several
+  sentences is also scored sentence by sentence and the two are mixed, so that a need stated after
+  some context is not drowned by the context's words.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -79,6 +82,14 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             # proportion: the model cannot be sure about a message made of words it never saw
             # ("zorglub wintz"), so the router's ladder (fuzzy match, clarify) takes over.
             "min_known_words": 0.5,
+            # Messages of several sentences (split on . ! ? ; and line breaks): share of the
+            # sentence-by-sentence scores in the final probabilities (0 = whole message only).
+            # Each sentence weighs by how sure the model is about it (its top probability) and by
+            # its position (the last sentence counts `last_sentence_weight` times more than the
+            # first, linearly in between): people tell the context first and ask last.
+            "sentence_mix": 0.0,
+            "last_sentence_weight": 2.0,
+            "min_sentence_words": 3,
         }
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
@@ -118,15 +129,65 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         examples = [e for e in training_data.intent_examples if e.get(INTENT)]
         if len({e.get(INTENT) for e in examples}) < 2:
             raise ValueError("TfidfIntentClassifier needs at least two intents with examples")
-        self.clf = self._pipeline().fit([self._text(e) for e in examples], [e.get(INTENT) for e in examples])
+        self.fit([self._text(e) for e in examples], [e.get(INTENT) for e in examples])
         self.persist()
         return self._resource
+
+    def fit(self, texts: list[str], labels: list[str]) -> "TfidfIntentClassifier":
+        self.clf = self._pipeline().fit(texts, labels)
+        return self
+
+    @staticmethod
+    def _sentences(message: Message, min_words: int) -> list[str]:
+        """The message's folded tokens grouped by sentence (short pieces join the next one)."""
+        tokens = message.get(TOKENS_NAMES[TEXT]) or []
+        raw = message.get(TEXT) or ""
+        cuts = [m.end() for m in SENTENCE_END.finditer(raw)]
+        groups: list[list[str]] = [[]]
+        cut = 0
+        for token in tokens:
+            while cut < len(cuts) and token.start >= cuts[cut]:
+                cut += 1
+                if groups[-1]:
+                    groups.append([])
+            groups[-1].append(token.text)
+        sentences: list[list[str]] = []
+        for group in groups:
+            if sentences and len(sentences[-1]) < min_words:
+                sentences[-1] += group
+            elif group:
+                sentences.append(group)
+        if len(sentences) > 1 and len(sentences[-1]) < min_words:
+            tail = sentences.pop()
+            sentences[-1] += tail
+        return [" ".join(g) for g in sentences]
+
+    def _mixed_probas(self, messages: list[Message], texts: list[str]) -> Any:
+        mix = float(self.config["sentence_mix"])
+        if mix <= 0:
+            return self.clf.predict_proba(texts)
+        pieces = [self._sentences(m, int(self.config["min_sentence_words"])) for m in messages]
+        flat = [s for p in pieces if len(p) > 1 for s in p]
+        both = self.clf.predict_proba(texts + flat)  # one call: most of the cost is per call
+        probas = both[: len(texts)]
+        if not flat:
+            return probas
+        sentence_probas = iter(both[len(texts):])
+        last = float(self.config["last_sentence_weight"])
+        for i, p in enumerate(pieces):
+            if len(p) < 2:
+                continue
+            rows = [next(sentence_probas) for _ in p]
+            weights = [row.max() * (1 + (last - 1) * k / (len(p) - 1)) for k, row in enumerate(rows)]
+            combined = sum(w * row for w, row in zip(weights, rows)) / sum(weights)
+            probas[i] = (1 - mix) * probas[i] + mix * combined
+        return probas
 
     def process(self, messages: list[Message]) -> list[Message]:
         if self.clf is None:
             return messages
         texts = [self._text(m) for m in messages]
-        probas = self.clf.predict_proba(texts)
+        probas = self._mixed_probas(messages, texts)
         classes = self.clf.classes_
         for message, text, row in zip(messages, texts, probas):
             scale = self._familiarity(text)
@@ -172,6 +233,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         except ValueError:
             return cls.create(config, model_storage, resource, execution_context)
 
+
+# Where a sentence ends: . ! ? ; (one or more) or a line break.
+SENTENCE_END = re.compile(r"[.!?;\n]+")
 
 # Types a trained scikit-learn pipeline is made of; anything else in a model file is refused.
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")

@@ -1,0 +1,216 @@
+"""Routing accuracy without a Rasa model on disk: k-fold cross-validation of `data/`, and scores on
+labelled JSONL files, through the same components (bot/nlu/components.py) and router as the chat.
+
+    .venv/bin/python bench/nlu_bench.py cv [--folds 5]
+    .venv/bin/python bench/nlu_bench.py eval FILE.jsonl [FILE.jsonl ...] [--noisy]
+    .venv/bin/python bench/nlu_bench.py ... --set sentence_mix=0.5   (try a classifier setting)
+    .venv/bin/python bench/nlu_bench.py ... --threshold 0.5          (try a router threshold)
+
+Prints summaries only (accuracy, actions, calibration, confusion counts), never the texts of the
+items: the evaluation sets are for measuring, and reading their misses is how a model gets tuned
+to them. `--json` prints the same summaries as JSON (bench/eval_report.py reads them).
+
+Calibration: among the items the router answers directly (action `answer`), the share routed to the
+right destination; the others get a clarifying question.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import logging
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def training_examples() -> list[tuple[str, str]]:
+    """(text, intent) for every example of data/*.yml."""
+    out = []
+    for path in sorted((ROOT / "data").glob("*.yml")):
+        for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
+            if "intent" not in block:
+                continue
+            for line in str(block.get("examples") or "").splitlines():
+                line = line.strip()
+                if line.startswith("- "):
+                    out.append((line[2:], block["intent"]))
+    return out
+
+
+def classifier_config(overrides: list[str]) -> dict:
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    step = next(s for s in config["pipeline"] if s["name"].endswith("TfidfIntentClassifier"))
+    params = {k: v for k, v in step.items() if k != "name"}
+    for item in overrides:
+        key, value = item.split("=", 1)
+        params[key] = yaml.safe_load(value)
+    return params
+
+
+class Pipeline:
+    """Tokenizer + classifier of config.yml, trained in process; `parse` gives Rasa's parse dict."""
+
+    def __init__(self, params: dict):
+        for name in ("rasa", "tensorflow", "absl"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        from bot.nlu.components import FrenchTokenizer, TfidfIntentClassifier
+
+        self.tokenizer = FrenchTokenizer(FrenchTokenizer.get_default_config())
+        self.classifier = TfidfIntentClassifier(params, None, None)
+
+    def _messages(self, texts: list[str]) -> list:
+        from rasa.shared.nlu.training_data.message import Message
+
+        messages = [Message(data={"text": t}) for t in texts]
+        self.tokenizer.process(messages)
+        return messages
+
+    def fit(self, examples: list[tuple[str, str]]) -> "Pipeline":
+        messages = self._messages([t for t, _ in examples])
+        self.classifier.fit([self.classifier._text(m) for m in messages], [i for _, i in examples])
+        return self
+
+    def parse(self, texts: list[str]) -> list[dict]:
+        messages = self.classifier.process(self._messages(texts))
+        return [
+            {"text": m.get("text"), "intent": m.get("intent"), "intent_ranking": m.get("intent_ranking"), "entities": []}
+            for m in messages
+        ]
+
+
+def make_router(threshold: float | None):
+    from bot.nlu.evaluation import router as load_router
+
+    router = load_router(None)
+    if threshold is not None:
+        router.threshold = threshold
+    return router
+
+
+def route(router, pipeline: Pipeline, texts: list[str]) -> list:
+    from bot.core.masking import prepare
+
+    prepared = [prepare(t, router.max_chars)[0] for t in texts]
+    return [router.decide(t, p) for t, p in zip(prepared, pipeline.parse(prepared))]
+
+
+def summary(expected: list[dict], decisions: list) -> dict:
+    """Accuracy, actions, calibration and confusion counts; no item text."""
+    n = len(expected)
+    has_dest = [e for e in expected if e.get("destination")]
+    dest_ok = [d.destination == e["destination"] for e, d in zip(expected, decisions) if e.get("destination")]
+    topic_ok = [d.topic == e["topic"] for e, d in zip(expected, decisions)]
+    right = dest_ok if len(has_dest) == n else topic_ok
+    answered = [ok for ok, d in zip(right, decisions) if d.action == "answer"]
+    confusions = collections.Counter((e["topic"], d.topic) for e, d in zip(expected, decisions) if e["topic"] != d.topic)
+    pan_offered = [any("pan" in b["payload"] for b in d.buttons) for d in decisions if d.action == "clarify"]
+    return {
+        "n": n,
+        "destination_accuracy": sum(dest_ok) / len(dest_ok) if dest_ok else None,
+        "topic_accuracy": sum(topic_ok) / n if n else 0.0,
+        "actions": dict(collections.Counter(d.action for d in decisions)),
+        "answered": len(answered),
+        "answered_right": sum(answered) / len(answered) if answered else None,
+        "clarify_with_pan_button": sum(pan_offered),
+        "confusions": [[a, b, c] for (a, b), c in confusions.most_common()],
+    }
+
+
+def cross_validation(params: dict, threshold: float | None, folds: int, seed: int = 20261201) -> dict:
+    """Stratified k-fold over data/: each example is scored by a model trained without it."""
+    from bot.core.tree import TOPICS
+
+    examples = training_examples()
+    by_intent: dict[str, list[int]] = collections.defaultdict(list)
+    for i, (_, intent) in enumerate(examples):
+        by_intent[intent].append(i)
+    fold_of = [0] * len(examples)
+    rng = random.Random(seed)
+    for indices in by_intent.values():
+        rng.shuffle(indices)
+        for k, i in enumerate(indices):
+            fold_of[i] = k % folds
+    router = make_router(threshold)
+    expected, decisions = [], []
+    for k in range(folds):
+        train = [e for e, f in zip(examples, fold_of) if f != k]
+        test = [e for e, f in zip(examples, fold_of) if f == k and e[1] in TOPICS]
+        pipeline = Pipeline(params).fit(train)
+        decisions += route(router, pipeline, [t for t, _ in test])
+        expected += [{"topic": i} for _, i in test]
+    return summary(expected, decisions) | {"folds": folds, "examples": len(examples)}
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def noisy(path: Path) -> list[dict]:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "noisy.py"), str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["cv", "eval"])
+    parser.add_argument("files", nargs="*", type=Path)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--noisy", action="store_true", help="also score the noisy variants of each file")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        action="append",
+        default=None,
+        help="router confidence threshold (repeat to compare several; default: bot/tree.yml)",
+    )
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    params = classifier_config(args.set)
+    results: dict[str, dict] = {}
+    if args.mode == "cv":
+        for threshold in args.threshold or [None]:
+            name = "cv" if threshold is None else f"cv @{threshold}"
+            results[name] = cross_validation(params, threshold, args.folds)
+    else:
+        from bot.core.text import norm
+
+        training = {norm(t) for t, _ in training_examples()}
+        pipeline = Pipeline(params).fit(training_examples())
+        for threshold in args.threshold or [None]:
+            router = make_router(threshold)
+            suffix = "" if threshold is None else f" @{threshold}"
+            for path in args.files:
+                sets = [(path.name, load_jsonl(path))] + ([(path.name + " noisy", noisy(path))] if args.noisy else [])
+                for name, items in sets:
+                    kept = [i for i in items if norm(i["text"]) not in training]
+                    results[name + suffix] = summary(kept, route(router, pipeline, [i["text"] for i in kept]))
+                    results[name + suffix]["dropped_found_in_training_data"] = len(items) - len(kept)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for name, r in results.items():
+        dest = f"{r['destination_accuracy']:.3f}" if r["destination_accuracy"] is not None else "-"
+        right = f"{r['answered_right']:.3f}" if r["answered_right"] is not None else "-"
+        print(
+            f"{name}: n={r['n']} destination={dest} topic={r['topic_accuracy']:.3f} actions={r['actions']} "
+            f"answered right={right} clarify with PAN={r['clarify_with_pan_button']}"
+        )
+        print("   confusions: " + "; ".join(f"{a}->{b}:{c}" for a, b, c in r["confusions"][:10]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""The classifier's sentence-by-sentence scoring of long messages (bot/nlu/components.py), on a tiny
+model trained in the test: no trained model on disk needed."""
+
+import pytest
+
+pytest.importorskip("rasa")
+from rasa.shared.nlu.training_data.message import Message  # noqa: E402
+
+from bot.nlu.components import FrenchTokenizer, TfidfIntentClassifier  # noqa: E402
+
+EXAMPLES = [
+    ("personne ne répond au téléphone", "reclamation"),
+    ("c'est une honte, aucune réponse", "reclamation"),
+    ("je suis en colère contre votre accueil", "reclamation"),
+    ("l'attente est inadmissible", "reclamation"),
+    ("où en est mon dossier", "suivi_dossier"),
+    ("je veux savoir où en est ma demande", "suivi_dossier"),
+    ("toujours rien reçu pour mon dossier", "suivi_dossier"),
+    ("état de ma demande", "suivi_dossier"),
+]
+
+
+def messages(*texts):
+    tokenizer = FrenchTokenizer(FrenchTokenizer.get_default_config())
+    out = [Message(data={"text": t}) for t in texts]
+    tokenizer.process(out)
+    return out
+
+
+def classifier(**config):
+    clf = TfidfIntentClassifier(config, None, None)
+    train = messages(*[t for t, _ in EXAMPLES])
+    return clf.fit([clf._text(m) for m in train], [i for _, i in EXAMPLES])
+
+
+@pytest.mark.parametrize(
+    "text, sentences",
+    [
+        ("Où en est mon dossier ?", ["ou en est mon dossier"]),
+        (
+            "C'est une honte. Personne ne répond ! Je veux savoir où en est ma demande ?",
+            ["c est une honte", "personne ne repond", "je veux savoir ou en est ma demande"],
+        ),
+        ("Bon. Ok. Où en est mon dossier de carte grise ?", ["bon ok ou en est mon dossier de carte grise"]),
+        ("Je vous écris encore; toujours rien\nmerci", ["je vous ecris encore", "toujours rien merci"]),
+    ],
+)
+def test_a_message_is_cut_into_sentences_of_at_least_three_words(text, sentences):
+    assert TfidfIntentClassifier._sentences(messages(text)[0], 3) == sentences
+
+
+def test_a_need_stated_after_angry_context_weighs_more_with_the_sentence_mix():
+    text = "C'est une honte, personne ne répond au téléphone. L'attente est inadmissible. Je veux savoir où en est mon dossier."
+    whole = classifier(sentence_mix=0.0).process(messages(text))[0].get("intent_ranking")
+    mixed = classifier(sentence_mix=0.5).process(messages(text))[0].get("intent_ranking")
+    share = {r["name"]: r["confidence"] for r in whole}["suivi_dossier"]
+    assert {r["name"]: r["confidence"] for r in mixed}["suivi_dossier"] > share
+
+
+def test_a_one_sentence_message_is_scored_the_same_with_or_without_the_mix():
+    text = "je suis en colère, où en est mon dossier"
+    whole = classifier(sentence_mix=0.0).process(messages(text))[0].get("intent_ranking")
+    mixed = classifier(sentence_mix=0.5).process(messages(text))[0].get("intent_ranking")
+    assert whole == mixed
