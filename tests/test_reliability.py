@@ -50,6 +50,9 @@ ADVERSARIAL = {
     "dodged at": "a (at) ",
     "grouped digits": "75-",
     "lower plate": "12 cd ",
+    "relative then capitals": "mon père Ab ",
+    "words then almost on the line": "a à l",
+    "capitals then a capitalised word": "AB Ab, ",
 }
 
 

@@ -26,10 +26,17 @@ import yaml
 _CAP = r"[A-ZÀ-ÖØ-Þ][^\W\d_]{0,24}(?:['’-][A-Za-zÀ-ÖØ-öø-ÿ][^\W\d_]{0,24}){0,3}"
 # Any word of letters (speech and chat are often in lower case).
 _WORD = r"[^\W\d_]{1,25}(?:['’-][^\W\d_]{1,25}){0,3}"
+# A first word may be an initial: "Y. Kaya".
+_FIRST = r"(?:[A-Z]\.\s?)?" + _CAP
+_RELATIVE = (
+    r"(?i:\b(?:mon|ma|mes|notre|votre)\s(?:père|mère|mari|femme|épouse|époux|conjoint|conjointe|compagnon|compagne"
+    r"|fils|fille|frère|sœur|soeur|enfant|oncle|tante|neveu|nièce|cousin|cousine|grand-père|grand-mère|voisin|voisine"
+    r"|ami|amie|employeur|employé|employée|locataire|propriétaire|tuteur|tutrice|client|cliente))"
+)
 _CIVILITY = r"(?:M\.|Mr\.?|Mme\.?|Mlle\.?|Monsieur|Madame|Mademoiselle|monsieur|madame|mademoiselle)"
 _STRONG_CUE = (
     r"(?i:\bje\s?m['’]\s?appelle|\bje\s?me\s?nomme|\bmon\s?nom\s?(?:est|c['’]est)|\bmoi\s?c['’]est"
-    r"|\bnom\s?:|\bprénom\s?:|\bnom\s?de\s?famille\s?:?)"
+    r"|\bnom\s?:|\bprénom\s?:|\bnom\s?de\s?famille\s?:?|\b(?:bonjour|bonsoir|allo|allô|oui)\s?,?\s?c['’]est)"
 )
 _CLOSING = (
     r"(?i:\b(?:bien\s?)?cordialement|\bsalutations(?:\s?distinguées)?|\bcdlt|\bmerci(?:\s?d['’]avance|\s?beaucoup)?"
@@ -50,7 +57,7 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
     (
         "[e-mail]",
         re.compile(
-            r"(?<![\w.+-])[\w.+-]{1,64}(?:\s?@\s?[\w-]{1,63}|\s?(?:\(at\)|\[at\]|\(arobase\)|\barobase\b)\s?[\w-]{1,63}(?=\.))"
+            r"(?<![\w.+-])[\w.+-]{1,64}(?:\s?@{1,2}\s?[\w-]{1,63}|\s?(?:\(at\)|\[at\]|\(arobase\)|\barobase\b)\s?[\w-]{1,63}(?=\.))"
             r"(?:\.[\w-]{1,63}){0,8}",
             re.IGNORECASE,
         ),
@@ -120,7 +127,23 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
     # Names after a cue that announces one, in any case: "je m'appelle jean dupont", "nom : Martin".
     ("[nom]", re.compile(_STRONG_CUE + r"\s?(?P<pii>" + _WORD + r"(?:\s(?!(?i:pr[ée]nom|nom)\b)" + _WORD + r"){0,3})")),
     # Names after a civility, capitalised: "M. Dupont", "Mme Da Silva", "Monsieur Jean Martin".
-    ("[nom]", re.compile(r"\b" + _CIVILITY + r"\s?(?P<pii>" + _CAP + r"(?:\s" + _CAP + r"){0,3})")),
+    ("[nom]", re.compile(r"\b" + _CIVILITY + r"\s?(?P<pii>" + _FIRST + r"(?:\s" + _CAP + r"){0,3})")),
+    # A relative or a contact, capitalised: "mon père Bernard Faure", "Mon mari, Ahmed Benali", "coordonnées : ...".
+    (
+        "[nom]",
+        re.compile(r"(?:" + _RELATIVE + r"|(?i:\bcoordonnées)\s?:)\s?,?\s?(?P<pii>" + _FIRST + r"(?:\s" + _CAP + r"){0,3})"),
+    ),
+    # Who speaks, on the phone: "yann le gall à l'appareil" (leading "oui", "bonjour", "c'est" are dropped).
+    ("[nom]", re.compile(r"(?<![\w'’-])(?P<pii>" + _WORD + r"(?:\s" + _WORD + r"){0,3})\s(?i:à\sl['’]appareil)")),
+    # A surname in capitals then a first name, opening a message or a field: "DURAND Nathalie, née le ...".
+    (
+        "[nom]",
+        re.compile(
+            r"(?:^|(?<=[:;,]\s))(?P<pii>[A-ZÀ-ÖØ-Þ]{2,20}(?:[- '][A-ZÀ-ÖØ-Þ]{2,20})?\s[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ]{1,20}"
+            r"(?:-[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ]{1,20})?)(?![\w'’-])",
+            re.MULTILINE,
+        ),
+    ),
     # "je suis Jean Dupont", "de la part de Jean Dupont": two capitalised words at least ("je suis Française"
     # is not a name).
     (
@@ -136,7 +159,9 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
     # Signatures: capitalised words after a closing, at the end of the message (or of a line).
     (
         "[nom]",
-        re.compile(_CLOSING + r"\s?[,.!]?\s?(?P<pii>" + _CAP + r"(?:\s" + _CAP + r"){0,3})\s?[.!]?(?=\s*$|\s*\n)"),
+        re.compile(
+            _CLOSING + r"\s?[,.!]?\s?(?P<pii>" + _FIRST + r"(?:\s" + _CAP + r"){0,3})\s?[.!]?(?=\s*$|\s*\n|\s?[,;(+\d\[])"
+        ),
     ),
 ]
 
@@ -150,27 +175,38 @@ _NOT_A_NAME = frozenset(
 _NOT_PLATE_LETTERS = frozenset(
     "h km m kg g mn min s ans an de du le la et ou au en un mai fev sur par les des pour mm cm ml l k e eur".split()
 )
+_NAME_PARTICLES = frozenset("le la de du des da van von ben el al di".split())
+_LEADING = frozenset("oui bonjour bonsoir allo allô c'est ici alors euh donc et moi".split())
+_ACRONYMS = frozenset("siret siren iban rib nir rdv ants caf cpam anef pan ccc ok svp urgent nb ps tva cni fr ue sms".split())
 _TITLES = frozenset(
     """préfet préfète prefet prefete sous-préfet sous-préfète secrétaire maire président présidente directeur
     directrice ministre juge docteur agent agente responsable monsieur madame mademoiselle messieurs mesdames
-    bonjour bonsoir merci""".split()
+    bonjour bonsoir merci cordialement salutations urgent""".split()
 )
 _NUMBERS = frozenset(["[téléphone]", "[n° étranger]", "[numéro]", "[n° sécurité sociale]"])
 _PARTICLES = frozenset("de du des la le les et sur aux en".split())
 _PUBLIC_CUES = re.compile(r"(?i:siret|siren|commande|facture|référence|ticket|cerfa|article|loi|décret|n°\s?tva)")
 
 
-def _trim_name(name: str) -> str:
-    """The words of a name up to the first word that cannot be part of it."""
-    kept = []
-    for word in name.split():
+def _trim_name(name: str) -> tuple[int, str]:
+    """(offset, the words of a name): leading greetings dropped, cut at the first word that cannot be in it."""
+    words, offset = name.split(" "), 0
+    while words and words[0] and not words[0][0].isupper() and words[0].lower().replace("’", "'") in _LEADING:
+        offset += len(words.pop(0)) + 1
+    kept: list[str] = []
+    for i, word in enumerate(words):
         low = word.lower()
+        if low in _NAME_PARTICLES and kept and i + 1 < len(words):
+            kept.append(word)  # "yann le gall", "jean de la fontaine"
+            continue
         if low in ("prénom", "prenom", "nom") or (
             not word[0].isupper() and (low in _NOT_A_NAME or low.replace("’", "'").split("'")[0] in _NOT_A_NAME)
         ):
             break  # a capitalised "Le" or "De" is part of a name (Le Gall); a lower-case one ends it
         kept.append(word)
-    return " ".join(kept)
+    while kept and kept[-1].lower() in _NAME_PARTICLES:
+        kept.pop()
+    return offset, " ".join(kept)
 
 
 @lru_cache(maxsize=1)
@@ -222,8 +258,13 @@ def _checked(label: str, text: str, start: int, end: int) -> tuple[int, int] | N
             words.pop()
         return (start, start + len(" ".join(words))) if words else None
     if label == "[nom]":
-        name = _trim_name(value)
+        offset, name = _trim_name(value)
+        start += offset
         first = name.split(" ", 2)[:2]
+        if any(w.lower() in _ACRONYMS or w.lower() in _TITLES for w in name.split(" ")[1:]) or (
+            first and first[0].lower() in _ACRONYMS
+        ):
+            return None  # "PASSEPORT Bonjour", "SIRET Merci"
         if first and (
             first[0].lower() in _TITLES or (first[0].lower() in ("le", "la") and first[1:] and first[1].lower() in _TITLES)
         ):
