@@ -149,7 +149,7 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
     (
         "[nom]",
         re.compile(
-            r"(?i:\bje\s?suis|\bde\s?la\s?part\s?de|\bpour\s?(?:mon|ma)\s?\w{1,12})\s?(?P<pii>"
+            r"(?i:\bje\s?suis|\bici|\b(?:bonjour|bonsoir|allô|allo|oui)(?:\s?,)?|\bde\s?la\s?part\s?de|\bpour\s?(?:mon|ma)\s?\w{1,12})\s?(?P<pii>"
             + _CAP
             + r"(?:\s"
             + _CAP
