@@ -129,3 +129,9 @@ if __name__ == "__main__":  # python -m tests.test_masking_corpus: print the fig
     print(figures())
     for line in measure()[2]:
         print(" ", line)
+
+
+def test_masking_the_corpus_twice_changes_nothing():
+    for row in CORPUS:
+        once = mask(row["text"])
+        assert mask(once) == once, row["text"]

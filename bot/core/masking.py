@@ -181,7 +181,7 @@ _ACRONYMS = frozenset("siret siren iban rib nir rdv ants caf cpam anef pan ccc o
 _TITLES = frozenset(
     """préfet préfète prefet prefete sous-préfet sous-préfète secrétaire maire président présidente directeur
     directrice ministre juge docteur agent agente responsable monsieur madame mademoiselle messieurs mesdames
-    bonjour bonsoir merci cordialement salutations urgent""".split()
+    bonjour bonsoir merci cordialement salutations urgent mme mme. mlle mlle. mr mr. m. m""".split()
 )
 _NUMBERS = frozenset(["[téléphone]", "[n° étranger]", "[numéro]", "[n° sécurité sociale]"])
 _PARTICLES = frozenset("de du des la le les et sur aux en".split())
