@@ -36,7 +36,7 @@ _RELATIVE = (
 _CIVILITY = r"(?:M\.|Mr\.?|Mme\.?|Mlle\.?|Monsieur|Madame|Mademoiselle|monsieur|madame|mademoiselle)"
 _STRONG_CUE = (
     r"(?i:\bje\s?m['’]\s?appelle|\bje\s?me\s?nomme|\bmon\s?nom\s?(?:est|c['’]est)|\bmoi\s?c['’]est"
-    r"|\bnom\s?:|\bprénom\s?:|\bnom\s?de\s?famille\s?:?|\b(?:bonjour|bonsoir|allo|allô|oui)\s?,?\s?c['’]est)"
+    r"|(?<!de )(?<!d['’])\bnom\s?:|\bprénom\s?:|\bnom\s?de\s?famille\s?:)"
 )
 _CLOSING = (
     r"(?i:\b(?:bien\s?)?cordialement|\bsalutations(?:\s?distinguées)?|\bcdlt|\bmerci(?:\s?d['’]avance|\s?beaucoup)?"
@@ -149,12 +149,14 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
     (
         "[nom]",
         re.compile(
-            r"(?i:\bje\s?suis|\bici|\b(?:bonjour|bonsoir|allô|allo|oui)(?:\s?,)?|\bde\s?la\s?part\s?de|\bpour\s?(?:mon|ma)\s?\w{1,12})\s?(?P<pii>"
-            + _CAP
-            + r"(?:\s"
-            + _CAP
-            + r"){1,3})"
+            r"(?i:\bje\s?suis|\bici|\b(?:bonjour|bonsoir|allô|allo|oui)(?:\s?,)?|\bde\s?la\s?part\s?de|\bpour\s?(?:mon|ma)\s?\w{1,12})\s?"
+            r"(?!(?:La|Le|Les|L['’])\s)(?P<pii>" + _CAP + r"(?:\s" + _CAP + r"){1,3})"
         ),
+    ),
+    # "bonjour, c'est Marie Durand": capitalised words after a greeting and "c'est".
+    (
+        "[nom]",
+        re.compile(r"(?i:\b(?:bonjour|bonsoir|allo|allô|oui)\s?,?\s?c['’]est)\s(?P<pii>" + _CAP + r"(?:\s" + _CAP + r"){0,3})"),
     ),
     # Signatures: capitalised words after a closing, at the end of the message (or of a line).
     (
@@ -172,9 +174,8 @@ _NOT_A_NAME = frozenset(
     comment pas mal bien est c ça ca sa son sur dans avec sans en un une prénom nom monsieur madame voudrais veux
     souhaite suis vais viens habite ne n y il elle on nous vous déjà ici là alors aussi oui non s votre""".split()
 )
-_NOT_PLATE_LETTERS = frozenset(
-    "h km m kg g mn min s ans an de du le la et ou au en un mai fev sur par les des pour mm cm ml l k e eur".split()
-)
+_UNITS = frozenset("h km m kg g mn min s ans an mm cm ml l k eur kw ch cv".split())
+_NOT_PLATE_LETTERS = _UNITS | frozenset("de du le la et ou au en un mai fev sur par les des pour e".split())
 _NAME_PARTICLES = frozenset("le la de du des da van von ben el al di".split())
 _LEADING = frozenset("oui bonjour bonsoir allo allô c'est ici alors euh donc et moi".split())
 _ACRONYMS = frozenset("siret siren iban rib nir rdv ants caf cpam anef pan ccc ok svp urgent nb ps tva cni fr ue sms".split())
@@ -248,10 +249,12 @@ def _checked(label: str, text: str, start: int, end: int) -> tuple[int, int] | N
         return None  # the préfecture's, the CCC's, the ANTS's number
     if label in ("[n° étranger]", "[numéro]") and _PUBLIC_CUES.search(text, max(0, start - 25), start):
         return None  # a SIRET, an order or invoice number, a legal reference: not a person's
-    if label == "[immatriculation]" and not value[:2].isalpha():
-        letters = re.sub(r"[^A-Za-z]", "", value)
-        if letters.lower() in _NOT_PLATE_LETTERS:
+    if label == "[immatriculation]" and not value.isupper():
+        groups = [g.lower() for g in re.findall(r"[A-Za-z]+", value)]
+        if len(groups) == 1 and groups[0] in _NOT_PLATE_LETTERS:
             return None
+        if len(groups) == 2 and (any(g in _UNITS for g in groups) or all(g in _NOT_PLATE_LETTERS for g in groups)):
+            return None  # "2 h 30", "de 800 kg", "le 100 km": small words and units, in lower case
     if label == "[adresse]":
         words = value.rstrip(" ,").split(" ")
         while words and words[-1].lower() in _PARTICLES:
