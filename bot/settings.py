@@ -2,7 +2,7 @@
 that name the variable. Read at call time (never at import), so a test or a command can set them.
 
 Variables (README, "Settings"): PREFECTURE, AIGUILLAGE_DB, AIGUILLAGE_MODEL, AIGUILLAGE_REVIEW_OUT,
-AIGUILLAGE_CHROMIUM, PUBLIC_BASE_URL, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
+AIGUILLAGE_CHROMIUM, AIGUILLAGE_PURGE_FIRST_S (test servers), PUBLIC_BASE_URL, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
 SMTP_FROM. The phone channel's (TWILIO_AUTH_TOKEN, IVR_*) are read by ivr/signature.py and
 ivr/hours.py.
 """
@@ -67,6 +67,19 @@ def database(env: Mapping[str, str] | None = None) -> Path | None:
 
 def model(env: Mapping[str, str] | None = None) -> Path | None:
     return path("AIGUILLAGE_MODEL", env)
+
+
+def purge_first_s(env: Mapping[str, str] | None = None) -> float | None:
+    """Test servers only (IVR_TEST_CLOCK=1 or IVR_LOCAL_DEV=1): run the daily retention purge this many
+    seconds after the start instead of at 03:00 Paris time."""
+    e = _env(env)
+    value = e.get("AIGUILLAGE_PURGE_FIRST_S")
+    if not value or not (e.get("IVR_TEST_CLOCK") == "1" or e.get("IVR_LOCAL_DEV") == "1"):
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        raise SettingsError("AIGUILLAGE_PURGE_FIRST_S", f"expected a number of seconds, got {value!r}") from None
 
 
 def review_out(env: Mapping[str, str] | None = None) -> Path | None:

@@ -57,11 +57,14 @@ class Calls:
         return (state_from_row(row), row.get("last_twiml")) if row else (None, None)
 
     def _columns(self, st: CallState, twiml: str) -> dict:
+        # Speech arrives masked (bot.core.masking.prepare, ivr/channel.py); masked again here as a safety
+        # net, in `inputs` and in the `flow` copy of the state alike (issue 13 §6: both kept names in clear).
+        inputs = [{k: (mask(v) if isinstance(v, str) else v) for k, v in i.items()} for i in st.inputs]
         return {
             "updated_at": now(), "state": st.state, "node": st.node, "step": st.step,
             "retries": st.retries, "misses": st.misses, "path": _dumps(st.path),
-            "inputs": _dumps([{k: (mask(v) if isinstance(v, str) else v) for k, v in i.items()} for i in st.inputs]),
-            "confidence": st.confidence, "outcome": st.outcome, "flow": _dumps(st.as_dict()),
+            "inputs": _dumps(inputs),
+            "confidence": st.confidence, "outcome": st.outcome, "flow": _dumps(st.as_dict() | {"inputs": inputs}),
             "last_twiml": twiml,
         }
 

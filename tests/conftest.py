@@ -73,6 +73,9 @@ def launch(tmp: Path, db: Path | None = None, prefecture: str = "cantal", phone:
         env.pop(name, None)
     if phone:
         env.update(TWILIO_AUTH_TOKEN=TWILIO_TEST_TOKEN, PUBLIC_BASE_URL=url, IVR_TEST_CLOCK="1")
+        # The daily retention purge of a test server waits ~30 years (not until 03:00 Paris time): a run
+        # crossing that hour would delete rows a test dated in the past. tests/test_retention.py sets 0.
+        env["AIGUILLAGE_PURGE_FIRST_S"] = "1e9"
     env.update(extra_env or {})
     cmd = [str(ROOT / ".venv" / "bin" / "rasa"), "run", "--model", str(MODEL), "--port", str(port),
            "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"]

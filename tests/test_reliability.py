@@ -39,6 +39,20 @@ ADVERSARIAL = {
     "plate-like": "AB-123-",
     "capitals and digits": "A1",
     "spaces": " ",
+    # Issue 13 §6: the cue-based patterns for names and addresses, and the dodged e-mails.
+    "name cue then words": "je m'appelle a ",
+    "civility then capitals": "M. Ab ",
+    "closing then capitals": "Cordialement, Ab ",
+    "street then words": "12 rue Ab ",
+    "street then lower words": "1 rue a ",
+    "lieu-dit then words": "lieu-dit Ab de ",
+    "postcode then towns": "12 rue Ab 15000 Ab ",
+    "dodged at": "a (at) ",
+    "grouped digits": "75-",
+    "lower plate": "12 cd ",
+    "relative then capitals": "mon père Ab ",
+    "words then almost on the line": "a à l",
+    "capitals then a capitalised word": "AB Ab, ",
 }
 
 

@@ -60,7 +60,35 @@ def _paper(args: argparse.Namespace, store) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    """`python -m bot purge [--dry-run] [--now ISO]`: every record past its retention period (issue 13 §7)."""
+    import sys
+    from datetime import datetime
+
+    from bot.core import config as config_mod
+    from bot.services import retention
+    from bot.store.database import Store
+
+    try:
+        now = datetime.fromisoformat(args.now) if args.now else None
+    except ValueError:
+        print(f"Date invalide : {args.now!r} (attendu : AAAA-MM-JJTHH:MM, UTC).", file=sys.stderr)
+        return 2
+    pref = config_mod.load_prefecture(args.prefecture)
+    store = Store()
+    try:
+        counts = retention.purge(store, pref, now, dry_run=args.dry_run)
+    finally:
+        store.close()
+    print(json.dumps({"dry_run": args.dry_run, "days": retention.periods(pref), "rows": counts}, ensure_ascii=False))
+    return 0
+
+
 def add_parsers(sub) -> None:
+    p = sub.add_parser("purge", help="delete every record past its retention period (prefectures/*.yml `retention`)")
+    p.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
+    p.add_argument("--now", help="as if it were this UTC time (AAAA-MM-JJTHH:MM), to check the periods")
+    p.set_defaults(func=cmd_purge)
     p = sub.add_parser("tickets", help="e-mails of tickets and bookings: retry delivery, purge personal data")
     p.add_argument("action", choices=["retry", "purge", "failures", "paper"],
                    help="retry: send what waits in the outbox; purge: erase personal data past the retention;"

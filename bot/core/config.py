@@ -29,6 +29,9 @@ _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 _SHORT_NUMBER = re.compile(r"^3\d \d\d$")
 
 # Keys every merged configuration must have (dotted paths).
+RETENTION_KEYS = tuple(
+    f"retention.{k}_days" for k in ("conversations", "calls", "voicemails", "feedback", "audit_log", "sessions")
+)
 REQUIRED_KEYS = [
     "id",
     "prefecture.name",
@@ -60,6 +63,7 @@ REQUIRED_KEYS = [
     "pan.min_notice_hours",
     "pan.what_to_bring",
     "pan.retention_days",
+    *RETENTION_KEYS,
     "tickets.retention_days",
     "tickets.max_chars",
     "tickets.subject_max_chars",
@@ -242,7 +246,7 @@ def validate(data: dict, file: str) -> None:
         if "foreigners_days" in site:
             _check_days(file, f"pan.sites[{i}].foreigners_days", site["foreigners_days"])
     for key in ("pan.slot_minutes", "pan.capacity", "pan.booking_days_ahead", "pan.retention_days",
-                "tickets.retention_days", "tickets.max_chars", "tickets.subject_max_chars"):
+                "tickets.retention_days", "tickets.max_chars", "tickets.subject_max_chars", *RETENTION_KEYS):
         value = get_path(data, key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(file, key, "must be a positive whole number")

@@ -27,6 +27,7 @@ from sanic.exceptions import MethodNotSupported, NotFound, PayloadTooLarge
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import settings
 from bot.core.config import ROOT
 from bot.core.masking import prepare
 from bot.nlu import patches as rasa_patches
@@ -282,6 +283,21 @@ class WebChatInput(InputChannel):
         @bp.listener("before_server_start")
         async def hooks(app, loop) -> None:
             install_app_hooks(app)
+
+        @bp.listener("after_server_start")
+        async def purge_daily(app, loop) -> None:  # issue 13 §7: the retention purge, every day
+            from bot.services import retention
+
+            first = settings.purge_first_s()  # None: at 03:00 Paris time
+            app.ctx.retention_task = loop.create_task(
+                retention.daily(runtime.store().path, runtime.prefecture(), first_in_s=first)
+            )
+
+        @bp.listener("before_server_stop")
+        async def purge_stop(app, loop) -> None:
+            task = getattr(app.ctx, "retention_task", None)
+            if task is not None:
+                task.cancel()
 
         bp.static("/static", str(WEB_DIR / "static"), name="chat_static")
         if DSFR_DIST.exists():

@@ -1,0 +1,135 @@
+"""Retention (issue 13 §7): what is kept, how long, and the purge that deletes the rest.
+
+One period per kind of record, in days, in the préfecture file (`retention:` in
+prefectures/_national.yml, overridable per préfecture; tickets and bookings keep their own
+`tickets.retention_days` and `pan.retention_days`). `purge` deletes every record older than its
+period (Rasa's `events` in the same SQLite file included), in a transaction; with dry_run it only
+counts. It runs by hand (`python -m bot purge [--dry-run]`) and once a day in the server
+(`daily`, started by bot/web/chat.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from bot.core.config import Prefecture
+from bot.services import tickets
+
+logger = logging.getLogger(__name__)
+
+# (kind, préfecture key, [(table, where clause on the cut-off ISO stamp "?" or epoch seconds "?e")]).
+# Children first: turns before their conversation, ticket events with their tickets (tickets.purge).
+RULES: list[tuple[str, str, list[tuple[str, str]]]] = [
+    (
+        "conversations",
+        "retention.conversations_days",
+        [
+            ("turns", "conversation_id in (select id from conversations where coalesce(updated_at, started_at) < ?)"),
+            ("conversations", "coalesce(updated_at, started_at) < ?"),
+            ("events", "timestamp < ?e"),  # Rasa's tracker store: one row per event, epoch seconds
+        ],
+    ),
+    ("calls", "retention.calls_days", [("calls", "coalesce(ended_at, updated_at, started_at) < ?")]),
+    ("voicemails", "retention.voicemails_days", [("voicemails", "coalesce(updated_at, created_at) < ?")]),
+    ("feedback", "retention.feedback_days", [("feedback", "coalesce(updated_at, created_at) < ?")]),
+    ("audit_log", "retention.audit_log_days", [("audit_log", "ts < ?")]),
+    ("sessions", "retention.sessions_days", [("sessions", "coalesce(seen_ts, created_ts) < ?e")]),
+]
+DAY_SECONDS = 24 * 3600
+PURGE_HOUR = 3  # Paris time: the quietest hour of both channels
+
+
+def periods(pref: Prefecture) -> dict[str, int]:
+    """Days kept, per kind of record (tickets and bookings included)."""
+    out = {kind: int(pref.get(key)) for kind, key, _ in RULES}
+    out["tickets"] = int(pref.get("tickets.retention_days"))
+    out["bookings"] = int(pref.get("pan.retention_days"))
+    return out
+
+
+def _tables(conn) -> set[str]:
+    return {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+
+
+def _count_tickets(conn, pref: Prefecture, now_utc: datetime) -> dict[str, int]:
+    """What tickets.purge would erase (dry run)."""
+    from bot.core.clock import naive
+
+    t_cut = (now_utc - timedelta(days=int(pref.get("tickets.retention_days")))).isoformat(timespec="milliseconds")
+    b_cut = (naive(now_utc) - timedelta(days=int(pref.get("pan.retention_days")))).strftime("%Y-%m-%dT%H:%M")
+    t = conn.execute("select count(*) from tickets where created_at < ? and purged_at is null", [t_cut]).fetchone()[0]
+    b = conn.execute("select count(*) from pan_bookings where slot_start < ? and purged_at is null", [b_cut]).fetchone()[0]
+    o = conn.execute(
+        "select count(*) from outbox where ticket_id in (select id from tickets where purged_at is not null"
+        " or (created_at < ?)) or booking_id in (select id from pan_bookings where purged_at is not null"
+        " or slot_start < ?)",
+        [t_cut, b_cut],
+    ).fetchone()[0]
+    return {"tickets": t, "bookings": b, "outbox": o}
+
+
+def purge(store, pref: Prefecture, now: datetime | None = None, dry_run: bool = False) -> dict[str, int]:
+    """Delete (or, dry_run, count) the records older than their period: {table: rows}."""
+    now_utc = now.astimezone(UTC) if now and now.tzinfo else (now.replace(tzinfo=UTC) if now else datetime.now(UTC))
+    conn = store.db.conn
+    present = _tables(conn)
+    counts: dict[str, int] = {}
+    with conn:
+        if not dry_run:
+            conn.execute("begin immediate")
+        for _kind, key, targets in RULES:
+            cut = now_utc - timedelta(days=int(pref.get(key)))
+            for table, where in targets:
+                if table not in present:
+                    continue  # Rasa's events exist only once Rasa has written a tracker
+                arg = cut.timestamp() if where.endswith("?e") else cut.isoformat(timespec="milliseconds")
+                clause = where.replace("?e", "?")
+                if dry_run:
+                    counts[table] = conn.execute(f"select count(*) from {table} where {clause}", [arg]).fetchone()[0]
+                else:
+                    counts[table] = conn.execute(f"delete from {table} where {clause}", [arg]).rowcount
+    if dry_run:
+        counts |= _count_tickets(conn, pref, now_utc)
+    else:
+        counts |= tickets.purge(store, pref, now_utc)
+    return counts
+
+
+def seconds_until(hour: int, now: datetime | None = None) -> float:
+    """Seconds from now to the next `hour`:00, Paris time."""
+    from bot.core.clock import PARIS
+
+    here = (now or datetime.now(UTC)).astimezone(PARIS)
+    nxt = here.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if nxt <= here:
+        nxt += timedelta(days=1)
+    return (nxt - here).total_seconds()
+
+
+async def daily(
+    db_path, pref: Prefecture, first_in_s: float | None = None, every_s: float = DAY_SECONDS, runs: int | None = None
+) -> None:
+    """The server's purge: at PURGE_HOUR (Paris) then every day, in a worker thread on its own
+    connection (never on the event loop). `first_in_s` and `runs` are for tests."""
+    from bot.store.database import Store
+
+    def once() -> dict[str, int]:
+        store = Store(db_path)
+        try:
+            return purge(store, pref)
+        finally:
+            store.close()
+
+    await asyncio.sleep(seconds_until(PURGE_HOUR) if first_in_s is None else first_in_s)
+    done = 0
+    while runs is None or done < runs:
+        try:
+            counts = await asyncio.to_thread(once)
+            logger.info("retention: purged %s", {k: v for k, v in counts.items() if v})
+        except Exception:  # a locked store, a missing table: try again tomorrow, never stop the server
+            logger.exception("retention: the purge failed")
+        done += 1
+        if runs is None or done < runs:
+            await asyncio.sleep(every_s)

@@ -1,0 +1,60 @@
+"""Issue 13 §6: the phone's speech goes through the same masking as the chat.
+
+A real server, Twilio's Gather and Record bodies (tests/fixtures/twilio/, ivr/twilio_bodies.py) signed
+as Twilio signs them (ivr.simulate.Call); then every column of the call's rows is read from the SQLite
+file: no name, address or number said by the caller is kept in clear (`calls.inputs`, `calls.flow`,
+`calls.last_twiml`, voicemails, tickets).
+"""
+
+import json
+
+from conftest import db_rows
+
+OPEN = "2026-03-10T10:00"  # a Tuesday morning: the Cantal standard answers
+
+SAID = [
+    # (what Twilio's speech recognition returns, what is stored)
+    (
+        "Bonjour, je m'appelle Jean Dupont, j'habite 12 rue des Lilas 15000 Aurillac, mon titre de séjour expire",
+        "Bonjour, je m'appelle [nom], j'habite [adresse], mon titre de séjour expire",
+    ),
+    (
+        "oui bonjour yann le gall à l'appareil c'est pour ma carte grise",
+        "oui bonjour [nom] à l'appareil c'est pour ma carte grise",
+    ),
+]
+CLEAR = ["Dupont", "Lilas", "Aurillac", "gall", "yann", "Marie", "Durand", "06 12", "0612"]
+
+
+def everything(server, call_sid: str) -> str:
+    rows = db_rows(server.db, "select * from calls where call_sid = ?", [call_sid])
+    rows += db_rows(server.db, "select * from voicemails where call_sid = ?", [call_sid])
+    return json.dumps(rows, ensure_ascii=False)
+
+
+def test_names_and_addresses_said_on_the_phone_are_stored_masked(server, phone):
+    for said, stored in SAID:
+        call = phone(now=OPEN)
+        call.start()
+        turn = call.say(said)
+        assert turn.says  # the menu answered
+        row = db_rows(server.db, "select * from calls where call_sid = ?", [call.call_sid])[0]
+        assert json.loads(row["inputs"])[0]["speech"] == stored
+        assert json.loads(row["flow"])["inputs"][0]["speech"] == stored
+        dump = everything(server, call.call_sid)
+        assert not [w for w in CLEAR if w in dump], dump
+
+
+def test_a_voicemail_transcription_keeps_no_name(server, phone):
+    call = phone(now=OPEN)
+    call.start()
+    call.press("3")
+    assert call.press("2").record is not None
+    said = "Bonjour, ici Marie Durand, rappelez-moi au 06 12 34 56 78 pour mon permis de chasser."
+    call.record(said, recording_sid="RE" + call.call_sid[2:])
+    vm = db_rows(server.db, "select * from voicemails where call_sid = ?", [call.call_sid])[0]
+    assert vm["transcription"] == "Bonjour, ici [nom], rappelez-moi au [téléphone] pour mon permis de chasser."
+    dump = everything(server, call.call_sid)
+    tickets = db_rows(server.db, "select * from tickets")
+    dump += json.dumps(tickets, ensure_ascii=False)
+    assert not [w for w in CLEAR if w in dump]

@@ -1,0 +1,232 @@
+"""Issue 13 §7: every kind of record is deleted after its retention period (prefectures/*.yml).
+
+The records are written at a fixed instant, then the purge is run at instants moved past each period
+(a test clock: `purge(now=...)`, `python -m bot purge --now`); the daily task of the server is run once
+on records dated from before the period.
+"""
+
+import asyncio
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.core import config
+from bot.services import retention
+from bot.store.database import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+TABLES = [
+    "turns",
+    "conversations",
+    "events",
+    "calls",
+    "voicemails",
+    "feedback",
+    "audit_log",
+    "sessions",
+    "tickets",
+    "pan_bookings",
+    "outbox",
+]
+
+
+def stamp(when: datetime) -> str:
+    return when.isoformat(timespec="milliseconds")
+
+
+def fill(db: Path, when: datetime, n: int = 1) -> None:
+    """One record of each kind at `when` (as the server writes them), plus Rasa's events table."""
+    s, e = stamp(when), when.timestamp()
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(
+            "create table if not exists events (id integer primary key, sender_id text, type_name text,"
+            " timestamp real, intent_name text, action_name text, data text)"
+        )
+        for i in range(n):
+            cid = f"c{when.timestamp()}-{i}"
+            conn.execute(
+                "insert into conversations (id, channel, prefecture, started_at, updated_at, turns, misses,"
+                " status) values (?, 'web', 'cantal', ?, ?, 1, 0, 'open')",
+                [cid, s, s],
+            )
+            conn.execute(
+                "insert into turns (conversation_id, ts, channel, text) values (?, ?, 'web', 'je m''appelle [nom]')", [cid, s]
+            )
+            conn.execute("insert into events (sender_id, type_name, timestamp, data) values (?, 'user', ?, '{}')", [cid, e])
+            conn.execute(
+                "insert into calls (call_sid, prefecture, caller, started_at, updated_at, ended_at, inputs)"
+                " values (?, 'cantal', '[téléphone]', ?, ?, ?, '[]')",
+                ["CA" + cid, s, s, s],
+            )
+            conn.execute(
+                "insert into voicemails (call_sid, recording_sid, mailbox, created_at, updated_at, transcription)"
+                " values (?, ?, 'armes', ?, ?, 'ici [nom]')",
+                ["CA" + cid, "RE" + cid, s, s],
+            )
+            conn.execute(
+                "insert into feedback (kind, item_id, prefecture, useful, comment, created_at, updated_at)"
+                " values ('chat', ?, 'cantal', 1, 'merci', ?, ?)",
+                [cid, s, s],
+            )
+            conn.execute(
+                "insert into audit_log (ts, agent, action, kind, item_id) values (?, 'agent1', 'view', 'chat', ?)", [s, cid]
+            )
+            conn.execute(
+                "insert into sessions (token_hash, agent_id, csrf, created_ts, seen_ts) values (?, 1, 'x', ?, ?)",
+                ["h" + cid, e, e],
+            )
+    conn.close()
+
+
+def counts(db: Path) -> dict[str, int]:
+    conn = sqlite3.connect(db)
+    try:
+        return {t: conn.execute(f"select count(*) from {t}").fetchone()[0] for t in TABLES}
+    finally:
+        conn.close()
+
+
+@pytest.fixture()
+def db(tmp_path) -> Path:
+    path = tmp_path / "store.db"
+    Store(path).close()  # migrations
+    fill(path, T0)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pref() -> config.Prefecture:
+    return config.load_prefecture("cantal")
+
+
+def test_the_periods_come_from_the_prefecture_file(pref):
+    national = yaml.safe_load((ROOT / "prefectures/_national.yml").read_text(encoding="utf-8"))["retention"]
+    days = retention.periods(pref)
+    for kind in ("conversations", "calls", "voicemails", "feedback", "audit_log", "sessions"):
+        assert days[kind] == national[f"{kind}_days"]
+    assert (days["tickets"], days["bookings"]) == (pref.get("tickets.retention_days"), pref.get("pan.retention_days"))
+
+
+def test_nothing_is_deleted_before_its_period(db, pref):
+    store = Store(db)
+    deleted = retention.purge(store, pref, now=T0 + timedelta(days=29))
+    store.close()
+    assert not any(deleted.values())
+    assert counts(db)["turns"] == 1 and counts(db)["sessions"] == 1
+
+
+def test_each_kind_goes_once_its_period_is_past(db, pref):
+    days = retention.periods(pref)
+    store = Store(db)
+    # past the sessions' period only
+    retention.purge(store, pref, now=T0 + timedelta(days=days["sessions"], hours=1))
+    c = counts(db)
+    assert c["sessions"] == 0 and c["turns"] == c["conversations"] == c["events"] == c["calls"] == 1
+    # past the conversations', calls' and voicemails' periods (180 days), not the feedback's (365)
+    later = T0 + timedelta(days=max(days["conversations"], days["calls"], days["voicemails"]), hours=1)
+    assert later < T0 + timedelta(days=days["feedback"])
+    deleted = retention.purge(store, pref, now=later)
+    c = counts(db)
+    assert (c["turns"], c["conversations"], c["events"], c["calls"], c["voicemails"]) == (0, 0, 0, 0, 0)
+    assert (deleted["turns"], deleted["conversations"], deleted["events"]) == (1, 1, 1)
+    assert c["feedback"] == 1 and c["audit_log"] == 1
+    # past every period
+    retention.purge(store, pref, now=T0 + timedelta(days=max(days.values()) + 1))
+    store.close()
+    assert counts(db) == dict.fromkeys(TABLES, 0)
+
+
+def test_records_newer_than_the_period_are_kept(db, pref):
+    fill(db, T0 + timedelta(days=100))
+    store = Store(db)
+    retention.purge(store, pref, now=T0 + timedelta(days=181))
+    store.close()
+    c = counts(db)
+    assert (c["turns"], c["conversations"], c["events"], c["calls"], c["voicemails"]) == (1, 1, 1, 1, 1)
+
+
+def test_a_dry_run_counts_and_deletes_nothing(db, pref):
+    store = Store(db)
+    before = counts(db)
+    would = retention.purge(store, pref, now=T0 + timedelta(days=400), dry_run=True)
+    store.close()
+    assert counts(db) == before
+    assert {
+        k: would[k] for k in ("turns", "conversations", "events", "calls", "voicemails", "feedback", "audit_log", "sessions")
+    } == dict.fromkeys(["turns", "conversations", "events", "calls", "voicemails", "feedback", "audit_log", "sessions"], 1)
+
+
+def test_by_hand_python_m_bot_purge(db):
+    env = {"AIGUILLAGE_DB": str(db), "PATH": "/usr/bin:/bin", "PREFECTURE": "cantal"}
+    run = [sys.executable, "-m", "bot", "purge", "--now", "2026-12-31T12:00"]
+    dry = subprocess.run([*run, "--dry-run"], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    out = json.loads(dry.stdout)
+    assert out["dry_run"] is True and out["rows"]["turns"] == 1 and out["rows"]["feedback"] == 0
+    assert counts(db)["turns"] == 1
+    done = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["rows"]["turns"] == 1
+    c = counts(db)
+    assert c["turns"] == 0 and c["feedback"] == 1
+    bad = subprocess.run([*run[:-2], "--now", "demain"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "Date invalide" in bad.stderr
+
+
+def test_the_daily_task_purges_old_records(tmp_path, pref):
+    path = tmp_path / "store.db"
+    Store(path).close()
+    fill(path, datetime.now(UTC) - timedelta(days=400))
+    fill(path, datetime.now(UTC) - timedelta(days=1))
+    asyncio.run(retention.daily(path, pref, first_in_s=0, every_s=0, runs=2))
+    c = counts(path)
+    assert c["turns"] == c["events"] == c["calls"] == c["feedback"] == c["sessions"] == 1
+
+
+def test_the_daily_task_waits_for_three_in_the_morning_paris_time():
+    assert retention.seconds_until(3, datetime(2026, 3, 10, 1, 0, tzinfo=UTC)) == 3600  # 02:00 in Paris (winter)
+    assert retention.seconds_until(3, datetime(2026, 7, 10, 1, 30, tzinfo=UTC)) == 23 * 3600 + 1800  # 03:30 summer
+
+
+def test_a_prefecture_may_shorten_a_period_and_a_bad_one_is_refused(tmp_path):
+    for name in ("_national.yml", "cantal.yml"):
+        shutil.copy(ROOT / "prefectures" / name, tmp_path / name)
+    local = yaml.safe_load((tmp_path / "cantal.yml").read_text(encoding="utf-8"))
+    local["retention"] = {"conversations_days": 30}
+    (tmp_path / "cantal.yml").write_text(yaml.safe_dump(local, allow_unicode=True), encoding="utf-8")
+    pref = config.load_prefecture("cantal", tmp_path)
+    assert retention.periods(pref)["conversations"] == 30 and retention.periods(pref)["calls"] == 180
+    local["retention"] = {"calls_days": 0}
+    (tmp_path / "cantal.yml").write_text(yaml.safe_dump(local, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(config.ConfigError, match="retention.calls_days"):
+        config.load_prefecture("cantal", tmp_path)
+
+
+def test_a_real_server_runs_the_purge_by_itself(tmp_path):
+    """The daily task, in a real server: started with the test clock allowed and the first run at once."""
+    import time
+
+    from conftest import launch, stop
+
+    path = tmp_path / "aiguillage.db"
+    Store(path).close()
+    fill(path, datetime.now(UTC) - timedelta(days=400))
+    fill(path, datetime.now(UTC) - timedelta(hours=1))
+    server = launch(tmp_path, db=path, extra_env={"AIGUILLAGE_PURGE_FIRST_S": "0"})
+    try:
+        deadline = time.time() + 30
+        while counts(path)["turns"] != 1 and time.time() < deadline:
+            time.sleep(0.2)
+        c = counts(path)
+        assert c["turns"] == c["conversations"] == c["calls"] == c["voicemails"] == c["feedback"] == 1
+        assert c["audit_log"] == c["sessions"] == 1
+        assert "retention: purged" in server.log.read_text()
+    finally:
+        stop(server)
