@@ -8,6 +8,7 @@ option is called. The leaves are the tree's own nodes, unchanged: the phone and 
 the same answers. The result is a Tree (same API) whose `menu`, keys, parents and children are
 the phone's.
 """
+
 from __future__ import annotations
 
 import copy
@@ -46,8 +47,9 @@ def phone_tree(tree: Tree) -> Tree:
             voice = g.get("voice")
             if not isinstance(voice, str) or not voice.strip():
                 raise TreeError(file, f"{where}.voice", "missing text")
-            nodes[gid] = Node(id=gid, title=str(labels.get(gid) or gid), label=str(labels.get(gid) or gid),
-                              voice=voice, screen_text="")
+            nodes[gid] = Node(
+                id=gid, title=str(labels.get(gid) or gid), label=str(labels.get(gid) or gid), voice=voice, screen_text=""
+            )
     for nid in nodes:
         nodes[nid].parent = None
 
@@ -63,8 +65,9 @@ def phone_tree(tree: Tree) -> Tree:
 
     menu = attach(None, _options(spec.get("options"), "phone.menu.options", file), "phone.menu.options")
     for gid, g in groups.items():
-        nodes[gid].children = attach(gid, _options(g.get("options"), f"phone.groups.{gid}.options", file),
-                                     f"phone.groups.{gid}.options")
+        nodes[gid].children = attach(
+            gid, _options(g.get("options"), f"phone.groups.{gid}.options", file), f"phone.groups.{gid}.options"
+        )
     result = copy.copy(tree)
     result.nodes, result.menu = nodes, menu
     result.menu_voice = str(spec.get("voice") or tree.menu_voice)

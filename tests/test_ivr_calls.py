@@ -170,7 +170,6 @@ def test_speech_not_understood_rephrase_then_likely_topics_then_unresolved(serve
 def test_a_likely_topic_is_chosen_by_key(phone):
     from bot.core.config import load_prefecture
     from bot.core.tree import load_tree, render
-
     from ivr.twiml import Speaker
 
     pref = load_prefecture("cantal")

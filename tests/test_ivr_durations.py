@@ -7,6 +7,7 @@ plus 0; each answer says where to go or which number within its first 10 s, and 
 before its options within 20 s; at most four keys offered after an answer (the rating 9/8 aside).
 The table is written to docs/phone.md.
 """
+
 from __future__ import annotations
 
 import re
@@ -92,7 +93,7 @@ def answer_at(items, markers) -> float:
     for text, secs in items:
         found = [text.find(m) for m in markers if m and m in text]
         if found:
-            return elapsed + words(text[:min(found)]) / WORDS_PER_SECOND
+            return elapsed + words(text[: min(found)]) / WORDS_PER_SECOND
         if not markers and text:
             first = re.split(r"(?<=[.?!])\s", text, maxsplit=1)[0]
             return elapsed + words(first) / WORDS_PER_SECOND
@@ -110,10 +111,19 @@ def measure(pref_id: str) -> list[dict]:
             options = sp.menu_options(node_id)
             items = spoken(ET.fromstring(resp.to_xml()))
             topic_keys = [o.key for o in options if o.kind == "node"]
-            rows.append({"prefecture": pref_id, "node": "accueil + menu" if node_id == ROOT else node_id,
-                         "kind": "menu", "words": sum(words(t) for t, _ in items), "seconds": seconds(items),
-                         "answer_at": None, "keys": [o.key for o in options if o.text], "topic_keys": topic_keys,
-                         "option_keys": []})
+            rows.append(
+                {
+                    "prefecture": pref_id,
+                    "node": "accueil + menu" if node_id == ROOT else node_id,
+                    "kind": "menu",
+                    "words": sum(words(t) for t, _ in items),
+                    "seconds": seconds(items),
+                    "answer_at": None,
+                    "keys": [o.key for o in options if o.text],
+                    "topic_keys": topic_keys,
+                    "option_keys": [],
+                }
+            )
             continue
         node = sp.tree.node(node_id)
         for open_now in (True, False):
@@ -126,11 +136,19 @@ def measure(pref_id: str) -> list[dict]:
                     break
                 before.append((text, secs))
             option_keys = [o.key for o in options if o.text and not o.kind.startswith("feedback")]
-            rows.append({"prefecture": pref_id, "node": node_id + (" (ouvert)" if open_now else " (fermé)"),
-                         "kind": "leaf", "words": sum(words(t) for t, _ in before), "seconds": seconds(before),
-                         "answer_at": answer_at(before, useful_markers(sp, node)),
-                         "keys": [o.key for o in options if o.text] + (["8"] if any(o.kind == "feedback" for o in options) else []),
-                         "topic_keys": [], "option_keys": option_keys})
+            rows.append(
+                {
+                    "prefecture": pref_id,
+                    "node": node_id + (" (ouvert)" if open_now else " (fermé)"),
+                    "kind": "leaf",
+                    "words": sum(words(t) for t, _ in before),
+                    "seconds": seconds(before),
+                    "answer_at": answer_at(before, useful_markers(sp, node)),
+                    "keys": [o.key for o in options if o.text] + (["8"] if any(o.kind == "feedback" for o in options) else []),
+                    "topic_keys": [],
+                    "option_keys": option_keys,
+                }
+            )
     return rows
 
 
@@ -149,7 +167,7 @@ def write_doc(rows: list[dict]) -> None:
         "préfecture (`ivr/twiml.py`), at 2.5 words a second plus pauses. A menu's seconds include",
         "its options; an answer's (leaf) stop before its options, with the standard open or closed.",
         f"Limits: welcome + main menu ≤ {WELCOME_MAX_S} s with ≤ {MAX_TOPIC_KEYS} topic keys + 0; an answer",
-        f"says where to go or which number within {ANSWER_WITHIN_S} s (\"useful at\") and ends within",
+        f'says where to go or which number within {ANSWER_WITHIN_S} s ("useful at") and ends within',
         f"{LEAF_MAX_S} s; ≤ {MAX_LEAF_KEYS} keys offered after an answer, the rating (9/8) aside.",
         "",
         "| préfecture | node | words | seconds | useful at (s) | keys said |",
@@ -157,8 +175,7 @@ def write_doc(rows: list[dict]) -> None:
     ]
     for r in rows:
         at = "" if r["answer_at"] is None else f"{r['answer_at']:.1f}"
-        lines.append(f"| {r['prefecture']} | {r['node']} | {r['words']} | {r['seconds']:.1f} | {at} | "
-                     f"{' '.join(r['keys'])} |")
+        lines.append(f"| {r['prefecture']} | {r['node']} | {r['words']} | {r['seconds']:.1f} | {at} | {' '.join(r['keys'])} |")
     (ROOT_DIR / "docs" / "phone.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -193,8 +210,10 @@ def test_at_most_four_keys_after_an_answer(table):
 
 
 def test_the_measure_counts_words_and_pauses():
-    root = ET.fromstring('<Response><Gather><Say>Un deux trois quatre cinq.</Say><Pause length="2"/>'
-                         '<Say>Six <break time="500ms"/> sept.</Say></Gather></Response>')
+    root = ET.fromstring(
+        '<Response><Gather><Say>Un deux trois quatre cinq.</Say><Pause length="2"/>'
+        '<Say>Six <break time="500ms"/> sept.</Say></Gather></Response>'
+    )
     items = spoken(root)
     assert [t for t, _ in items] == ["Un deux trois quatre cinq.", "", "Six  sept."]
     assert seconds(items) == pytest.approx(5 / 2.5 + 2 + 2 / 2.5 + 0.5)

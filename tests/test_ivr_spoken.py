@@ -2,6 +2,7 @@
 hints of each prompt from its own vocabulary. Whole calls through the real server, each speech
 input sent as Twilio's Gather body (tests/fixtures/twilio/gather_speech.json: SpeechResult +
 Confidence, the French caller's blank fields)."""
+
 import json
 import re
 
@@ -101,6 +102,7 @@ def test_the_confirmation_threshold_is_in_the_tree():
 
 # ---- hints: each prompt's own words ---------------------------------------------------------------
 
+
 def hints_of(resp) -> list[str]:
     return re.search(r'hints="([^"]*)"', resp.to_xml()).group(1).replace("&apos;", "'").split(", ")
 
@@ -114,14 +116,16 @@ def test_a_leaf_listens_for_its_own_words_and_the_spoken_keys(sp):
     hints = hints_of(sp.leaf("carte_grise", 1, True))
     assert hints[:3] == ["carte grise", "certificat d'immatriculation", "changement de titulaire"]
     assert "titre de séjour" not in hints and "armes" not in hints
-    assert hints[-12:] == ["un", "deux", "trois", "quatre", "cinq", "zéro", "étoile", "dièse", "oui", "non",
-                           "retour", "un agent"]
+    assert hints[-12:] == ["un", "deux", "trois", "quatre", "cinq", "zéro", "étoile", "dièse", "oui", "non", "retour", "un agent"]
     assert hints_of(sp.menu("vehicule", 1))[:3] == ["carte grise", "permis de conduire", "certificat d'immatriculation"]
 
 
 def test_hints_differ_by_prompt_are_accented_and_spell_no_acronym(sp):
-    prompts = [sp.welcome(0)] + [sp.menu(n.id, 1) for n in sp.tree.nodes.values()
-                                 if n.destination is None and n.parent is not None or n.id in ("vehicule", "autre")]
+    prompts = [sp.welcome(0)] + [
+        sp.menu(n.id, 1)
+        for n in sp.tree.nodes.values()
+        if n.destination is None and n.parent is not None or n.id in ("vehicule", "autre")
+    ]
     prompts += [sp.leaf(n.id, 1, True) for n in sp.tree.leaves() if n.id in sp.tree.nodes]
     seen = set()
     for resp in prompts:
