@@ -535,3 +535,30 @@ def test_a_hold_says_one_sentence_then_replays_the_current_prompt(tree):
     assert [e.tag for e in root] == ["Say", "Pause", "Redirect"]
     assert root.find("Redirect").text == BASE + "/webhooks/ivr/voice"
     assert root.find("Hangup") is None
+
+
+def test_nothing_the_caller_hears_is_written_in_the_phone_code():
+    """Every spoken text, spoken key and threshold is data (bot/tree.yml, préfecture files): the phone
+    channel's code holds no French sentence or word a caller would hear (docstrings aside; the
+    simulator and the audit are test tools and may hold a caller's sample words)."""
+    import ast
+    import re
+    from pathlib import Path
+
+    french = re.compile(r"[àâçéèêëîïôûùüÿœ]|\b(tapez|vous|oui|non|bonjour|merci|étoile|dièse|point|numéro)\b", re.I)
+    found = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "ivr").glob("*.py")):
+        if path.name in ("simulate.py", "audit.py"):
+            continue
+        module = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(n.body[0].value)
+            for n in ast.walk(module)
+            if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(module):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if french.search(node.value):
+                    found.append(f"{path.name}:{node.lineno}: {node.value[:60]!r}")
+    assert found == []
