@@ -121,8 +121,10 @@ class Flow:
                 st.inputs.append({"step": st.step, "spoken": kind})
             if kind == "person":  # "un agent", wherever the caller is
                 return self._goto(st, self.sp.human_id, open_now)
-            if kind in ("yes", "no") and st.state == "confirm":
+            if kind in ("yes", "no") and st.state == "confirm":  # "vous avez dit ... ? Dites oui ou tapez 1"
                 kind, spoken_key = "key", "1" if kind == "yes" else "2"
+            elif kind in ("yes", "no") and st.state == "pan_confirm":  # "pour confirmer ce rendez-vous, tapez 1"
+                kind, spoken_key = "key", "1" if kind == "yes" else self.sp.keys["back_key"]
             if kind in ("yes", "no"):  # understood, nothing to confirm here: the same prompt again
                 st.retries = st.misses = 0
                 message = self.tree.messages["affirm" if kind == "yes" else "deny"].get("voice") or ""

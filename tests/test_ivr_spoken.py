@@ -135,3 +135,20 @@ def test_hints_differ_by_prompt_are_accented_and_spell_no_acronym(sp):
         assert "titre de sejour" not in hints and "carte d'identite" not in hints
         seen.add(tuple(hints))
     assert len(seen) > 10  # not the same list everywhere
+
+
+def test_oui_confirms_a_pan_slot_and_non_goes_back_to_the_slots(server, phone):
+    call = phone(now="2026-05-25T10:00", caller="+33612345670")
+    call.start()
+    call.press("5")
+    call.press("2")
+    slots = call.press("4")
+    confirm = call.press("1")
+    assert confirm.says[0].startswith("Vous avez choisi le ")
+    assert call.say("Non.").says == slots.says  # back to the slots, nothing booked
+    assert db_rows(server.db, "select * from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"]) == []
+    call.press("1")
+    done = call.say("Oui.")
+    assert done.says[0].startswith("Votre rendez-vous est confirmé le ") and done.hangup
+    rows = db_rows(server.db, "select status from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"])
+    assert rows == [{"status": "booked"}]
