@@ -12,6 +12,10 @@ confirmation (pan_confirm, key 1); only the confirmation books, through `Input.p
 PanDesk), and the reference is read digit by digit. After an answer, `feedback_key` records "cette
 réponse m'a aidé" (`feedback_no_key`: "elle ne m'a pas aidé") through `Input.feedback` (the channel's
 FeedbackDesk), once per call: the caller hears the thanks, then the leaf's options again (without the rating).
+Words the tree lists (`phone.spoken_keys`, `spoken_yes`, `spoken_no`, `spoken_person`) are keys at
+every prompt ("deux", "étoile", "retour"); "un agent" goes to the person; yes/no answer a
+confirmation. Speech whose Twilio Confidence is below `settings.confirm_below` is confirmed first
+(state confirm: "vous avez dit : ... ?", 1 or "oui" goes there, 2 or "non" asks again).
 """
 from __future__ import annotations
 
