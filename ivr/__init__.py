@@ -1,6 +1,7 @@
 """The telephone voice menu (SVI) on Twilio, on the same routing tree as the chat.
 
 - channel.py   the Rasa input channel (`/webhooks/ivr/...`), registered in credentials.yml
+- menu.py      the phone's menu: the tree regrouped for callers (five topics and 0, tree `phone.menu`)
 - flow.py      the call state machine: state + keypad/speech input -> new state + TwiML
 - twiml.py     pure TwiML builders (twilio's VoiceResponse): menus, leaves, voicemail, transfer
 - calls.py     call state, call records and voicemails in the SQLite store

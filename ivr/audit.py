@@ -65,7 +65,7 @@ class Auditor:
         for turn in turns:
             if turn.dial and turn.dial == e164(number):
                 return True
-            if any(number in s for s in turn.says):
+            if any(number in s or ", ".join(groups) in s for s in turn.says):  # as written, or said in an answer
                 return True
             for i in range(len(turn.says) - len(groups) + 1):
                 if turn.says[i:i + len(groups)] == groups:

@@ -49,7 +49,7 @@ from bot.core.masking import prepare
 from bot.store.database import Store
 from ivr import hours, signature
 from ivr.calls import FINAL_STATUSES, Calls, is_over, state_from_row
-from ivr.flow import CallState, Flow, Input, key_of
+from ivr.flow import CallState, Flow, Input
 from ivr.twiml import Speaker
 
 logger = logging.getLogger(__name__)
@@ -223,6 +223,7 @@ class Phone:
         self.tree = runtime.tree()
         self.router = runtime.router()
         self.speaker = Speaker(self.tree, self.pref, settings.base_url or "")
+        self.tree = self.speaker.tree  # the phone's menu (ivr/menu.py); its answers are the tree's nodes
         self.flow = Flow(self.speaker)
         s = self.speaker.settings
         self.answer_within = int(s["answer_within_ms"]) / 1000
@@ -401,7 +402,7 @@ class IvrInput(InputChannel):
             before = copy.deepcopy(st)
             inp = Input(digits=_first(params, "Digits"), asr_confidence=_float(_first(params, "Confidence")))
             speech = _first(params, "SpeechResult")
-            if speech.strip() and not key_of(Input(speech=speech)) and not inp.digits.strip():
+            if speech.strip() and not phone.speaker.spoken_input(speech) and not inp.digits.strip():
                 try:
                     inp.speech, inp.decision = await phone.decide(request, speech)
                 except Exception:  # noqa: BLE001 - the keypad still works: offer it, never hang up

@@ -12,6 +12,10 @@ confirmation (pan_confirm, key 1); only the confirmation books, through `Input.p
 PanDesk), and the reference is read digit by digit. After an answer, `feedback_key` records "cette
 réponse m'a aidé" (`feedback_no_key`: "elle ne m'a pas aidé") through `Input.feedback` (the channel's
 FeedbackDesk), once per call: the caller hears the thanks, then the leaf's options again (without the rating).
+Words the tree lists (`phone.spoken_keys`, `spoken_yes`, `spoken_no`, `spoken_person`) are keys at
+every prompt ("deux", "étoile", "retour"); "un agent" goes to the person; yes/no answer a
+confirmation. Speech whose Twilio Confidence is below `settings.confirm_below` is confirmed first
+(state confirm: "vous avez dit : ... ?", 1 or "oui" goes there, 2 or "non" asks again).
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from bot.core.router import NAVIGATE_INTENT, Decision
 from bot.core.tree import CONVERSATION_INTENTS, KEY_CHARS
 from ivr.twiml import ROOT, Option, Speaker, button_node
 
-PROMPT_STATES = ("menu", "leaf", "choices", "offer", "pan_slots", "pan_confirm")
+PROMPT_STATES = ("menu", "leaf", "choices", "offer", "pan_slots", "pan_confirm", "confirm")
 
 
 @dataclass
@@ -97,6 +101,7 @@ class Flow:
         self.sp = speaker
         self.tree = speaker.tree
         s = speaker.settings
+        self.confirm_below = float(s.get("confirm_below", 0))
         self.max_retries = int(s["max_retries"])
         self.max_offer_retries = int(s["max_offer_retries"])
 
@@ -113,6 +118,22 @@ class Flow:
         if st.state not in PROMPT_STATES:  # a late input after a transfer or a voicemail began
             return self._goto(st, ROOT, open_now)
         key = key_of(inp)
+        spoken = self.sp.spoken_input(inp.speech) if not key and inp.speech.strip() else None
+        if spoken is not None:
+            kind, spoken_key = spoken
+            if kind != "key":
+                st.inputs.append({"step": st.step, "spoken": kind})
+            if kind == "person":  # "un agent", wherever the caller is
+                return self._goto(st, self.sp.human_id, open_now)
+            if kind in ("yes", "no") and st.state == "confirm":  # "vous avez dit ... ? Dites oui ou tapez 1"
+                kind, spoken_key = "key", "1" if kind == "yes" else "2"
+            elif kind in ("yes", "no") and st.state == "pan_confirm":  # "pour confirmer ce rendez-vous, tapez 1"
+                kind, spoken_key = "key", "1" if kind == "yes" else self.sp.keys["back_key"]
+            if kind in ("yes", "no"):  # understood, nothing to confirm here: the same prompt again
+                st.retries = st.misses = 0
+                message = self.tree.messages["affirm" if kind == "yes" else "deny"].get("voice") or ""
+                return self.render(st, open_now, [self.sp.spoken(message)] if message else [])
+            key = spoken_key
         if key:
             st.inputs.append({"step": st.step, "digits": key})
             option = self._find(st, key, open_now)
@@ -123,7 +144,7 @@ class Flow:
             d = inp.decision
             st.inputs.append({"step": st.step, "speech": inp.speech, "asr": inp.asr_confidence,
                               "topic": d.topic, "confidence": round(d.confidence, 4), "node": d.node})
-            return self._speech(st, d, open_now)
+            return self._speech(st, d, open_now, inp.asr_confidence)
         st.inputs.append({"step": st.step, "silence": True})
         return self._miss(st, "reprompt_silence", open_now)
 
@@ -163,6 +184,8 @@ class Flow:
             return self.sp.pan_slot_options(st.pan_slots, st.node)
         if st.state == "pan_confirm":
             return self.sp.pan_confirm_options(st.pan_choice, st.node)
+        if st.state == "confirm":
+            return self.sp.confirm_options(st.choices[0], st.back)
         return []
 
     def render(self, st: CallState, open_now: bool, preface: list[str] = (), number_only: bool = False) -> VoiceResponse:
@@ -176,11 +199,15 @@ class Flow:
             return self.sp.pan_slots(st.node, st.pan_slots, st.step, preface)
         if st.state == "pan_confirm":
             return self.sp.pan_confirm(st.node, st.pan_choice, st.step, preface)
+        if st.state == "confirm":
+            return self.sp.confirm(st.choices[0], st.back, st.step, preface)
         return self.sp.menu(st.node, st.step, preface)
 
     def _route(self, st: CallState) -> str:
         if st.state in ("pan_slots", "pan_confirm"):
             return "leaf"
+        if st.state == "confirm":
+            return "choices"
         return st.state if st.state in PROMPT_STATES else "menu"
 
     def _find(self, st: CallState, key: str, open_now: bool) -> Option | None:
@@ -195,6 +222,8 @@ class Flow:
             return self._goto(st, option.target or ROOT, open_now)
         if option.kind == "repeat":
             return self.render(st, open_now)
+        if option.kind == "reject":  # "non" to "vous avez dit ... ?": ask again where the caller was
+            return self._goto(st, option.target or ROOT, open_now, [self.sp.text("confirm_no")])
         if option.kind == "number":
             return self.render(st, open_now, number_only=True)
         if option.kind == "transfer":
@@ -252,10 +281,16 @@ class Flow:
                                 caller_id=st.called)
         return self.sp.leaf(node_id, st.step, open_now, preface, rate=not st.rated)
 
-    def _speech(self, st: CallState, d: Decision, open_now: bool) -> VoiceResponse:
+    def _speech(self, st: CallState, d: Decision, open_now: bool, asr: float | None = None) -> VoiceResponse:
         st.confidence = d.confidence
         understood = d.action in ("answer", "clarify") and d.matched_by != "none"
         if understood and d.node in self.tree.nodes:
+            if asr is not None and asr < self.confirm_below and d.node != self.sp.human_id:
+                # Twilio was unsure of the words: "vous avez dit : titre de séjour. C'est bien cela ?"
+                back = st.back if st.state in ("choices", "confirm") else st.node
+                st.retries = 0
+                st.state, st.choices, st.back = "confirm", [d.node], back
+                return self.render(st, open_now)
             return self._goto(st, d.node, open_now)
         if d.action == "answer" and d.topic == NAVIGATE_INTENT:
             return self._goto(st, ROOT, open_now)

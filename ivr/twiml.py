@@ -17,7 +17,9 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from bot.core.config import Prefecture, e164
 from bot.core.masking import clean
-from bot.core.tree import Node, Tree, rates_answer, render
+from bot.core.text import norm
+from bot.core.tree import PLACEHOLDER, Node, Tree, rates_answer, render
+from ivr.menu import phone_tree
 
 ROOT = "root"  # the main menu (the tree's `menu` section)
 WEBHOOK_PREFIX = "/webhooks/ivr"
@@ -63,7 +65,8 @@ class Speaker:
     """Renders the phone texts of one préfecture and builds the TwiML of each prompt."""
 
     def __init__(self, tree: Tree, pref: Prefecture, base_url: str):
-        self.tree, self.pref, self.base_url = tree, pref, base_url.rstrip("/")
+        self.tree, self.pref, self.base_url = phone_tree(tree), pref, base_url.rstrip("/")
+        self.chat_tree = tree
         self.phone = tree.phone
         self.settings = tree.phone["settings"]
         self.language = pref.get("voice.language")
@@ -75,6 +78,18 @@ class Speaker:
         self.human_id = human.id
         self.default_mailbox = human.mailbox
         self.standard = self.contact(human.contact)
+        spoken = {}
+        for key, phrases in (self.phone.get("spoken_keys") or {}).items():
+            for phrase in phrases:
+                spoken[norm(str(phrase))] = ("key", str(key))
+        for kind in ("yes", "no", "person"):
+            for phrase in self.phone.get(f"spoken_{kind}") or []:
+                spoken[norm(str(phrase))] = (kind, None)
+        self.spoken_words = spoken
+
+    def spoken_input(self, speech: str) -> tuple[str, str | None] | None:
+        """What a short utterance means at any prompt: ("key", "1"), ("yes"|"no"|"person", None) or None."""
+        return self.spoken_words.get(norm(speech or ""))
 
     # ---- texts -----------------------------------------------------------------------------
     def text(self, tid: str, **local) -> str:
@@ -111,10 +126,34 @@ class Speaker:
                 groups.append(" ".join(words[int(d)] for d in digits))
         return groups
 
+    def spoken_number(self, number: str) -> str:
+        return ", ".join(self.spoken_groups(number))
+
+    def spoken_url(self, url: str) -> str:
+        """An address as it is said (tree `phone.url_words`): scheme and "www." dropped, "." -> "point"."""
+        words = self.phone.get("url_words") or {}
+        url = url.split("://", 1)[-1].rstrip("/")
+        url = url[4:] if url.startswith("www.") else url
+        parts = re.split("(%s)" % "|".join(re.escape(c) for c in words), url) if words else [url]
+        return " ".join(words.get(p, p) for p in parts if p)
+
+    def spoken(self, text: str) -> str:
+        """The tree's text as the phone says it: {x.number} group by group, {x.url} spelt out."""
+        extra: dict = {"referral": ""}
+        for name in PLACEHOLDER.findall(text or ""):
+            if name.endswith(".number") or name.endswith(".url"):
+                value = render("{%s}" % name, self.pref)
+                extra[name] = self.spoken_number(value) if name.endswith(".number") else self.spoken_url(value)
+        return render(text, self.pref, extra)
+
     def node_voice(self, node: Node) -> str:
         # {referral} names the body that handles an off-topic question in the chat; the phone
         # keeps the general answer (the state of a call does not carry the caller's words).
-        return render(node.voice, self.pref, {"referral": ""})
+        return self.spoken(node.voice)
+
+    def says_number(self, node: Node) -> bool:
+        """Whether the leaf's answer itself says its contact's number."""
+        return bool(node.contact) and "{%s.number}" % node.contact in (node.voice or "")
 
     # ---- URLs ------------------------------------------------------------------------------
     def url(self, route: str, **query) -> str:
@@ -122,11 +161,12 @@ class Speaker:
         return f"{self.base_url}{WEBHOOK_PREFIX}/{route}" + (f"?{urlencode(query)}" if query else "")
 
     # ---- options ---------------------------------------------------------------------------
-    def _structural(self, back_target: str, at_root_level: bool) -> list[Option]:
+    def _structural(self, back_target: str, at_root_level: bool, say_back: bool = True) -> list[Option]:
+        # '*' is announced once, in the main menu; after an answer only '0' is said ('#' still works).
         k = self.keys
-        options = [Option(k["repeat_key"], "repeat", text=self.text("repeat", key=k["repeat_key"]))]
-        if at_root_level:  # '#' and '0' both lead to the main menu: say one of them
-            options.append(Option(k["back_key"], "back", ROOT))
+        options = [Option(k["repeat_key"], "repeat")]
+        if at_root_level or not say_back:  # '#' and '0' both lead to the main menu: say one of them
+            options.append(Option(k["back_key"], "back", back_target if not at_root_level else ROOT))
         else:
             options.append(Option(k["back_key"], "back", back_target, self.text("back", key=k["back_key"])))
         options.append(Option(k["main_menu_key"], "main", ROOT, self.text("main_menu", key=k["main_menu_key"])))
@@ -143,7 +183,8 @@ class Speaker:
         if node_id == ROOT:
             k = self.keys
             return self._node_options(self.tree.children(None)) + [
-                Option(k["repeat_key"], "repeat"), Option(k["back_key"], "repeat")]
+                Option(k["repeat_key"], "repeat", text=self.text("repeat", key=k["repeat_key"])),
+                Option(k["back_key"], "repeat")]
         node = self.tree.node(node_id)
         return self._node_options(self.tree.children(node_id)) + self._structural(node.parent or ROOT, node.parent is None)
 
@@ -165,7 +206,10 @@ class Speaker:
         if not node.transfer or contact is None or self.can_dial(node, open_now):
             return None
         if contact.path == self.standard.path:
-            return self.text("closed_voicemail") if contact.number else self.text("no_transfer_voicemail")
+            if not contact.number:
+                return self.text("no_transfer_voicemail")
+            # The hours are said once: by the person's leaf; the other answers only say it is closed.
+            return self.text("closed_voicemail" if node.id == self.human_id else "closed_now_voicemail")
         if contact.dialable:
             return self.text("contact_closed_voicemail", contact=self.contact_name(contact.path))
         return None
@@ -201,7 +245,7 @@ class Speaker:
             options.append(Option(k["number_key"], "number", node.contact, self.text("hear_number", key=k["number_key"])))
         if node.destination == "pan_rdv" and self.pref.get("pan.sites"):
             options.append(Option(k["pan_key"], "pan", None, self.pan_text("offer", key=k["pan_key"])))
-        options += self._structural(node.parent or ROOT, node.parent is None)
+        options += self._structural(node.parent or ROOT, node.parent is None, say_back=False)
         if rate and rates_answer(node):
             options.append(Option(k["feedback_key"], "feedback", node.id,
                                   self.text("feedback_offer", key=k["feedback_key"], no_key=k["feedback_no_key"])))
@@ -254,6 +298,16 @@ class Speaker:
         at_root = back == ROOT
         return self._node_options(nodes, [str(i) for i in range(1, len(nodes) + 1)]) + self._structural(back, at_root)
 
+    def confirm_options(self, node_id: str, back: str) -> list[Option]:
+        """After speech heard with a low confidence: 1 (or "oui") goes there, 2 (or "non") asks again."""
+        label = render(self.tree.node(node_id).label, self.pref)
+        label = label[:1].lower() + label[1:]  # said inside a sentence: "vous avez dit : titre de séjour..."
+        return [Option("1", "node", node_id, self.text("confirm", label=label, key="1")),
+                Option("2", "reject", back)] + self._structural(back, back == ROOT, say_back=False)
+
+    def confirm(self, node_id: str, back: str, step: int, preface: list[str] = ()) -> VoiceResponse:
+        return self._prompt("choices", back, step, preface, [], self.confirm_options(node_id, back), [node_id])
+
     def offer_options(self, node_id: str, open_now: bool, allow_transfer: bool = True) -> list[Option]:
         k = self.keys
         options = []
@@ -280,15 +334,21 @@ class Speaker:
 
     # ---- hints -----------------------------------------------------------------------------
     def hints(self, first: list[str] | None = None) -> str:
-        """Speech hints: titles and aliases of the options said first, then of the whole tree."""
-        ordered = [self.tree.node(i) for i in (first or []) if i in self.tree.nodes]
-        ordered += [n for n in self.tree.nodes.values() if n not in ordered]
+        """Speech hints of one prompt: the vocabulary of its own node and options (`phone.hints`, else
+        their spoken labels), then the words every prompt understands (`phone.hints_always`)."""
+        table = self.phone.get("hints") or {}
         phrases: list[str] = []
-        for node in ordered:
-            for phrase in [p for p in render(node.title, self.pref).split(",")] + list(node.aliases):
-                phrase = xml_safe(phrase.replace(",", " "), MAX_HINT_CHARS).strip()
+        for node_id in first or []:
+            node = self.tree.nodes.get(node_id)
+            if node is None:
+                continue
+            for phrase in table.get(node_id) or [render(node.label, self.pref)]:
+                phrase = xml_safe(str(phrase).replace(",", " "), MAX_HINT_CHARS).strip()
                 if phrase and phrase.lower() not in (p.lower() for p in phrases):
                     phrases.append(phrase)
+        for phrase in self.phone.get("hints_always") or []:
+            if phrase.lower() not in (p.lower() for p in phrases):
+                phrases.append(str(phrase))
         return ", ".join(phrases[:MAX_HINTS])
 
     # ---- TwiML -----------------------------------------------------------------------------
@@ -334,8 +394,11 @@ class Speaker:
     def menu(self, node_id: str, step: int, preface: list[str] = ()) -> VoiceResponse:
         intro = render(self.tree.menu_voice, self.pref) if node_id == ROOT else self.node_voice(self.tree.node(node_id))
         options = self.menu_options(node_id)
-        return self._prompt("menu", node_id, step, preface, [intro], options,
-                            [o.target for o in options if o.kind == "node"])
+        targets = [o.target for o in options if o.kind == "node"]
+        # A menu listens for its options and what lies under them ("carte grise" at the main menu).
+        hint_nodes = ([] if node_id == ROOT else [node_id]) + targets
+        hint_nodes += [c for t in targets for c in self.tree.node(t).children]
+        return self._prompt("menu", node_id, step, preface, [intro], options, hint_nodes)
 
     def welcome(self, step: int) -> VoiceResponse:
         return self.menu(ROOT, step, [self.text("automated_welcome")])
@@ -359,7 +422,7 @@ class Speaker:
         notice = self.leaf_notice(node, open_now)
         contact = self.leaf_number(node)
         after = []
-        if contact and (number_only or (answer and contact.kind == "short")):
+        if contact and (number_only or (answer and contact.kind == "short" and not self.says_number(node))):
             after.append(lambda g: self.say_number(g, contact.number))
         if notice and not number_only and answer:
             after.append(lambda g: self.say(g, notice))

@@ -423,7 +423,6 @@ def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
         assert leaf.says[-2:] == ["Pour revenir au menu principal, tapez 0.", "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8."]
         thanks = rated.press("9")
         assert thanks.says == ["Merci pour votre avis.", "Pour entendre le numéro, tapez 3.",
-                               "Pour réécouter, tapez étoile.", "Pour revenir au menu précédent, tapez dièse.",
                                "Pour revenir au menu principal, tapez 0."]
         assert thanks.route == "leaf" and thanks.node == "carte_grise"
         # Twilio replays the webhook: the same answer, still one rating.
@@ -431,12 +430,14 @@ def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
         assert (status, body) == (200, thanks.xml)
         # Once rated, 9 is no longer offered in this call.
         assert rated.press("9").says[0] == "Cette touche ne correspond à aucun choix."
-        assert rated.press("0").says[-1] == "Pour parler à un agent, tapez 0."
-        assert rated.press("6").says[-1] == "Pour revenir au menu principal, tapez 0."  # no rating offered again
+        assert rated.press("0").says[-1] == "Pour réécouter, tapez étoile."  # the main menu
+        rated.press("5")  # autre demande
+        assert rated.press("3").says[-1] == "Pour revenir au menu principal, tapez 0."  # horaires: no rating again
         rated.hangup(duration=50)
         heard = Call(server.url, TWILIO_TEST_TOKEN)  # hears an answer, does not rate
         heard.start()
-        assert heard.press("3").says[-1] == "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8."
+        heard.press("5")  # autre demande
+        assert heard.press("1").says[-1] == "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8."  # armes
         heard.hangup(duration=30)
         unhelped = Call(server.url, TWILIO_TEST_TOKEN)  # hears the permis answer, says it did not help (8)
         unhelped.start()

@@ -18,7 +18,7 @@ def test_the_cantal_scenarios_pass(python, server):
     lines = result.stdout.splitlines()
     assert lines[1].split() == ["scenario", "steps", "expected", "got", "result"]
     assert "FAIL" not in result.stdout
-    assert lines[-1] == "17 passed, 0 failed"
+    assert lines[-1] == "19 passed, 0 failed"
     assert any(l.startswith("keypad: carte grise, hears 34 00") and l.rstrip().endswith("PASS") for l in lines)
 
 
@@ -31,7 +31,7 @@ def test_a_wrong_scenario_fails_with_exit_code_1(python, server, tmp_path):
         "    steps: ['1', '1']\n"
         "    expect: {node: permis_conduire, number: '34 00'}\n"
         "  - name: armes never transfers\n"
-        "    steps: ['3', '1']\n"
+        "    steps: ['5', '1', '1']\n"
         "    expect: {transfer: '04 71 46 23 00'}\n",
         encoding="utf-8")
     result = audit(python, server, path)

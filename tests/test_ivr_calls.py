@@ -11,35 +11,29 @@ from ivr.simulate import Call
 OPEN = "2026-03-10T10:00"    # a Tuesday morning: the Cantal standard answers
 CLOSED = "2026-03-10T18:00"  # the same evening: closed
 
+WELCOME = "Bonjour, ici le service automatisé de la préfecture du Cantal."
 MAIN_MENU = [
-    "Dites en quelques mots l'objet de votre appel, ou choisissez dans le menu.",
-    "Pour une carte grise, un permis de conduire, une carte d'identité ou un passeport, tapez 1.",
-    "Pour un titre de séjour, un récépissé ou une naturalisation, tapez 2.",
-    "Pour la détention d'une arme, tapez 3.",
-    "Pour être aidé pour faire une démarche en ligne, tapez 4.",
-    "Pour savoir où en est votre demande, tapez 5.",
-    "Pour les horaires et l'adresse de la préfecture, tapez 6.",
-    "Pour une réclamation ou une suggestion, tapez 7.",
-    "Pour une autre démarche, tapez 8.",
-    "Pour parler à un agent, tapez 0.",
+    "Dites en quelques mots l'objet de votre appel, ou choisissez :",
+    "Carte grise ou permis, tapez 1.",
+    "Carte d'identité ou passeport, tapez 2.",
+    "Titre de séjour ou naturalisation, tapez 3.",
+    "Suivi d'un dossier, tapez 4.",
+    "Autre demande, tapez 5.",
+    "Parler à un agent, tapez 0.",
+    "Pour réécouter, tapez étoile.",
 ]
 CARTE_GRISE = [
-    "Les démarches de carte grise se font uniquement en ligne, sur le site officiel de l'agence nationale des "
-    "titres sécurisés. Méfiez-vous des sites payants. Pour être renseigné, appelez le serveur vocal national au "
-    "34 00. Si vous avez besoin d'aide, le point d'accueil numérique de la préfecture vous reçoit sur rendez-vous.",
-    "Je répète le numéro :", "trente-quatre", "zéro zéro",
+    "La carte grise se fait uniquement en ligne, sur le site officiel ants point gouv point fr. Renseignements "
+    "au trente-quatre, zéro zéro. Méfiez-vous des sites payants. Besoin d'aide ? Le point d'accueil numérique de "
+    "la préfecture vous reçoit sur rendez-vous.",
     "Pour entendre le numéro, tapez 3.",
-    "Pour réécouter, tapez étoile.",
-    "Pour revenir au menu précédent, tapez dièse.",
     "Pour revenir au menu principal, tapez 0.",
     "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",
 ]
 TITRES_MENU = [
-    "Carte grise, permis de conduire, carte d'identité ou passeport.",
-    "Pour une carte grise, tapez 1.",
-    "Pour un permis de conduire, tapez 2.",
-    "Pour une carte d'identité ou un passeport, tapez 3.",
-    "Pour réécouter, tapez étoile.",
+    "Carte grise ou permis de conduire.",
+    "Carte grise, tapez 1.",
+    "Permis de conduire, tapez 2.",
     "Pour revenir au menu principal, tapez 0.",
 ]
 
@@ -53,7 +47,7 @@ def call_row(server, call: Call) -> dict:
 def test_welcome_says_it_is_automated_then_the_menu_from_the_tree(server, phone):
     call = phone()
     turn = call.start()
-    assert turn.says == ["Bonjour, vous êtes en relation avec le service automatisé de la préfecture du Cantal."] + MAIN_MENU
+    assert turn.says == [WELCOME] + MAIN_MENU
     g = turn.gather
     assert (g["input"], g["language"], g["actionOnEmptyResult"], g["timeout"]) == ("dtmf speech", "fr-FR", "true", "6")
     assert g["action"] == f"{server.url}/webhooks/ivr/menu?node=root&step=0"
@@ -73,7 +67,7 @@ def test_keypad_to_carte_grise_hears_34_00_by_groups(phone):
     assert turn.gather["action"].endswith("/webhooks/ivr/leaf?node=carte_grise&step=2")
     assert turn.dial is None
     turn = call.press("3")
-    assert turn.says[:3] == ["Je répète le numéro :", "trente-quatre", "zéro zéro"]
+    assert turn.says[:3] == ["Voici le numéro :", "trente-quatre", "zéro zéro"]
 
 
 def test_star_repeats_hash_goes_back_zero_to_the_main_menu(phone):
@@ -85,8 +79,8 @@ def test_star_repeats_hash_goes_back_zero_to_the_main_menu(phone):
     assert call.press("#").says == TITRES_MENU
     assert call.press("*").says == TITRES_MENU
     assert call.press("0").says == MAIN_MENU
-    assert call.press("5").says[0] == "Pour quel document voulez-vous suivre votre demande ?"
-    assert call.press("2").says[0].startswith("Pour des raisons de confidentialité")
+    assert call.press("4").says[0] == "Pour quel document voulez-vous suivre votre demande ?"
+    assert call.press("2").says[0].startswith("Ce service ne donne pas l'état d'un dossier")
     assert call.press("#").says[0] == "Pour quel document voulez-vous suivre votre demande ?"
 
 
@@ -117,8 +111,8 @@ def test_three_misses_when_closed_offer_the_voicemail_only(phone):
     turn = call.silence()
     assert turn.says[1:] == [
         "Je ne parviens pas à comprendre votre choix. Voici comment obtenir de l'aide.",
-        "Le standard de la préfecture est fermé : il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 "
-        "à 16 h 30, sauf les jours fériés. Vous pouvez laisser un message.",
+        "Le standard de la préfecture est fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 "
+        "à 16 h 30, sauf les jours fériés.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour réécouter, tapez étoile.",
         "Pour revenir au menu principal, tapez 0.",
@@ -132,9 +126,8 @@ def test_speech_goes_through_the_nlu_and_is_stored_masked(server, phone):
     turn = call.say("bonjour je vous appelle du 06 12 34 56 78 parce que mon titre de séjour expire")
     assert turn.node == "titre_sejour" and turn.route == "leaf"
     assert turn.says[:2] == [
-        "Les démarches des étrangers se font en ligne sur le site de l'administration numérique pour les étrangers "
-        "en France. En cas de difficulté, appelez d'abord le centre de contact citoyen au 0806 001 620. Si la "
-        "difficulté persiste, la préfecture peut vous aider.",
+        "Les démarches des étrangers se font sur le site de l'administration numérique des étrangers. En "
+        "difficulté, appelez le centre de contact citoyen au zéro huit zéro six, zéro zéro un, six deux zéro.",
         "Pour être mis en relation avec le centre de contact citoyen, tapez 1.",
     ]
     assert call.press("1").dial == "+33806001620"
@@ -150,7 +143,7 @@ def test_speech_goes_through_the_nlu_and_is_stored_masked(server, phone):
 def test_a_spoken_digit_is_a_key_and_never_reaches_the_nlu(server, phone):
     call = phone()
     call.start()
-    assert call.say("3").node == "armes"
+    assert call.say("3").node == "titre_sejour"
     assert json.loads(call_row(server, call)["inputs"]) == [{"step": 1, "digits": "3"}]
 
 
@@ -163,11 +156,11 @@ def test_speech_not_understood_rephrase_then_likely_topics_then_unresolved(serve
     turn = call.say("flim flam gloubiboulga")
     assert turn.route == "choices"
     assert turn.says[0] == "Votre appel concerne peut-être l'un de ces thèmes."
-    options = turn.says[1:-2]
+    options = turn.says[1:-1]
     assert 2 <= len(options) <= 4
     assert [o.rsplit("tapez ", 1)[1] for o in options] == [f"{i}." for i in range(1, len(options) + 1)]
-    assert options[-1] == f"Pour parler à un agent, tapez {len(options)}."
-    assert turn.says[-2:] == ["Pour réécouter, tapez étoile.", "Pour revenir au menu principal, tapez 0."]
+    assert options[-1] == f"Parler à un agent, tapez {len(options)}."
+    assert turn.says[-2:] == [options[-1], "Pour revenir au menu principal, tapez 0."]
     assert call.hangup() == 200
     row = call_row(server, call)
     assert (row["outcome"], row["unresolved"], row["misses"]) == ("abandoned", 1, 2)
@@ -177,9 +170,11 @@ def test_speech_not_understood_rephrase_then_likely_topics_then_unresolved(serve
 def test_a_likely_topic_is_chosen_by_key(phone):
     from bot.core.config import load_prefecture
     from bot.core.tree import load_tree, render
+    from ivr.twiml import Speaker
 
-    tree, pref = load_tree(), load_prefecture("cantal")
-    labels = {f"Pour {render(n.label, pref)}, tapez 1.": n.id for n in tree.nodes.values()}
+    pref = load_prefecture("cantal")
+    tree = Speaker(load_tree(), pref, "").tree
+    labels = {f"{render(n.label, pref)}, tapez 1.": n.id for n in tree.nodes.values()}
     call = phone()
     call.start()
     call.say("zorglub wintz blurp")
@@ -191,7 +186,8 @@ def test_a_likely_topic_is_chosen_by_key(phone):
 def test_voicemail_is_created_once_even_when_callbacks_are_replayed(server, phone):
     call = phone()
     call.start()
-    call.press("3")
+    call.press("5")
+    call.press("1")
     record_turn = call.press("2")
     assert record_turn.record is not None
     assert record_turn.says == ["Après le bip, dites votre nom, un numéro pour vous rappeler et l'objet de votre "
@@ -218,12 +214,12 @@ def test_voicemail_is_created_once_even_when_callbacks_are_replayed(server, phon
     assert len(rows) == 1
     vm = rows[0]
     assert (vm["recording_sid"], vm["mailbox"], vm["service"]) == (rsid, "armes", "bureau des polices administratives (armes)")
-    assert (json.loads(vm["path"]), vm["caller"], vm["status"]) == (["root", "armes"], "[téléphone]", "transcribed")
+    assert (json.loads(vm["path"]), vm["caller"], vm["status"]) == (["root", "autre", "armes"], "[téléphone]", "transcribed")
     assert vm["transcription"] == "Bonjour, rappelez-moi au [téléphone] pour mon compte SIA."
     assert vm["recording_url"] == call.recording_url(rsid)
     call.hangup()
     row = call_row(server, call)
-    assert (row["outcome"], row["unresolved"], json.loads(row["path"])) == ("voicemail", 0, ["root", "armes"])
+    assert (row["outcome"], row["unresolved"], json.loads(row["path"])) == ("voicemail", 0, ["root", "autre", "armes"])
 
 
 def test_a_voicemail_is_also_a_ticket_for_the_service_once_per_recording(server, smtp, phone):
@@ -231,7 +227,8 @@ def test_a_voicemail_is_also_a_ticket_for_the_service_once_per_recording(server,
 
     call = phone(now="2026-07-10T10:00")  # a Friday before 14 July: 5 working days -> Monday 20 July
     call.start()
-    call.press("3")
+    call.press("5")
+    call.press("1")
     record_turn = call.press("2")
     rsid = "RE" + call.call_sid[2:]
     call.record("Bonjour, rappelez-moi au 06 12 34 56 78.", recording_sid=rsid)
@@ -254,7 +251,7 @@ def test_a_voicemail_is_also_a_ticket_for_the_service_once_per_recording(server,
         "contact_email": None, "due_date": "2026-07-20", "status": "open"}
     assert t["body"] == (
         f"Message vocal laissé sur le serveur vocal de la préfecture (appel {call.call_sid}).\n"
-        "Parcours dans le menu : Armes (SIA)\n"
+        "Parcours dans le menu : Autre demande > Armes (SIA)\n"
         "Numéro de l'appelant (masqué) : [téléphone]\n"
         f"Enregistrement (12 secondes) : {call.recording_url(rsid)}")
     assert "06 12 34 56 78" not in t["body"]
@@ -270,7 +267,8 @@ def test_a_voicemail_is_also_a_ticket_for_the_service_once_per_recording(server,
 def test_no_message_recorded_goes_back_to_the_main_menu(phone):
     call = phone()
     call.start()
-    call.press("7")
+    call.press("5")
+    call.press("4")
     call.press("2")
     turn = call.record(None)
     assert turn.says == ["Aucun message n'a été enregistré."] + MAIN_MENU
@@ -287,7 +285,7 @@ def test_a_replayed_step_changes_nothing(server, phone):
     status, body = call.request(first.gather["action"], call._params({"Digits": "2"}))  # a late, different replay
     assert body == turn.xml
     row = call_row(server, call)
-    assert (json.loads(row["path"]), row["step"]) == (["root", "titres_ants"], 1)
+    assert (json.loads(row["path"]), row["step"]) == (["root", "vehicule"], 1)
 
 
 def test_status_callback_records_the_outcome(server, phone):
@@ -303,7 +301,8 @@ def test_status_callback_records_the_outcome(server, phone):
 
     answered = phone()
     answered.start()
-    answered.press("6")
+    answered.press("5")
+    answered.press("3")
     answered.hangup()
     assert (call_row(server, answered)["outcome"], call_row(server, answered)["unresolved"]) == ("answered", 0)
 
@@ -388,8 +387,7 @@ def test_an_unknown_call_at_a_menu_starts_over(server):
     call = Call(server.url, TWILIO_TEST_TOKEN, call_sid="CAunknown0001")
     status, body = call.request(f"{server.url}/webhooks/ivr/leaf?node=armes&step=4", call._params({"Digits": "2"}))
     assert status == 200
-    assert [s.text for s in ET.fromstring(body).iter("Say")] == [
-        "Bonjour, vous êtes en relation avec le service automatisé de la préfecture du Cantal."] + MAIN_MENU
+    assert [s.text for s in ET.fromstring(body).iter("Say")] == [WELCOME] + MAIN_MENU
 
 
 def test_the_call_state_survives_a_restart(server, phone, tmp_path):
@@ -408,7 +406,7 @@ def test_the_call_state_survives_a_restart(server, phone, tmp_path):
     finally:
         stop(second)
     row = call_row(server, call)
-    assert (json.loads(row["path"]), row["step"], row["outcome"]) == (["root", "titres_ants", "carte_grise"], 2, "answered")
+    assert (json.loads(row["path"]), row["step"], row["outcome"]) == (["root", "vehicule", "carte_grise"], 2, "answered")
 
 
 # ---- the PAN offer by phone (key 4 after the PAN leaf) -------------------------------------
@@ -419,7 +417,6 @@ SLOTS = [
     "Le mardi 5 mai, à 9 heures, point d'accueil numérique de la préfecture (Aurillac) : tapez 1.",
     "Le mardi 5 mai, à 9 heures, point d'accueil numérique de la sous-préfecture de Saint-Flour : tapez 2.",
     "Le mardi 5 mai, à 9 heures 30, point d'accueil numérique de la préfecture (Aurillac) : tapez 3.",
-    "Pour réécouter, tapez étoile.",
     "Pour revenir au menu précédent, tapez dièse.",
     "Pour revenir au menu principal, tapez 0.",
 ]
@@ -439,7 +436,8 @@ def phone_bookings(server, call):
 def test_pan_leaf_offers_the_next_slots_and_books_only_after_confirmation(server, phone):
     call = phone(now=PAN_NOW, caller="+33612345678")
     call.start()
-    leaf = call.press("4")
+    call.press("5")
+    leaf = call.press("2")
     assert leaf.node == "rdv_pan"
     assert "Pour le prochain créneau disponible, tapez 4." in leaf.says
     assert call.press("4").says == SLOTS
@@ -478,7 +476,8 @@ def test_pan_slot_taken_meanwhile_offers_the_next_ones(server, phone):
 
     call = phone(now="2026-05-11T10:00", caller="+33612345679")  # Monday of the next week
     call.start()
-    call.press("4")
+    call.press("5")
+    call.press("2")
     slots = call.press("4").says
     assert slots[1] == "Le mardi 12 mai, à 9 heures, point d'accueil numérique de la préfecture (Aurillac) : tapez 1."
     call.press("1")

@@ -29,20 +29,20 @@ def test_the_nlu_failing_offers_the_keypad_menu_with_one_apology(nlu_down):
     action = menu.gather["action"]
     turn = call.say("je voudrais refaire ma carte grise")
     assert turn.says[0] == SPEECH_UNAVAILABLE
-    assert turn.says[1] == "Pour une carte grise, un permis de conduire, une carte d'identité ou un passeport, tapez 1."
+    assert turn.says[1] == "Carte grise ou permis, tapez 1."
     assert turn.says.count(SPEECH_UNAVAILABLE) == 1
-    assert "Dites en quelques mots l'objet de votre appel, ou choisissez dans le menu." not in turn.says
+    assert "Dites en quelques mots l'objet de votre appel, ou choisissez :" not in turn.says
     assert turn.gather["input"] == "dtmf" and "hints" not in turn.gather
     assert not turn.hangup and turn.gather["action"] == action  # same step: nothing was applied
     # Twilio replays the same speech webhook: the same keypad menu, never a hang-up
     status, body = call.request(action, call.body("gather_speech", SpeechResult="je voudrais refaire ma carte grise"))
     assert status == 200 and body == turn.xml
     # the keypad works
-    assert call.press("1").says[0] == "Carte grise, permis de conduire, carte d'identité ou passeport."
+    assert call.press("1").says[0] == "Carte grise ou permis de conduire."
     assert "ivr: the NLU failed for call" in nlu_down.log.read_text()
     # in a submenu, the same: that node's own keypad menu
     again = call.say("un permis")
-    assert again.says[:2] == [SPEECH_UNAVAILABLE, "Carte grise, permis de conduire, carte d'identité ou passeport."]
+    assert again.says[:2] == [SPEECH_UNAVAILABLE, "Carte grise ou permis de conduire."]
     assert not again.hangup
 
 
@@ -89,7 +89,8 @@ def test_a_store_locked_for_14_s_never_freezes_the_phone(server):
     waiting.start()
     recording = call()
     recording.start()
-    recording.press("3")
+    recording.press("5")
+    recording.press("1")
     record_turn = recording.press("2")
     assert record_turn.record is not None
     rsid = "RE" + recording.call_sid[2:]
@@ -102,7 +103,7 @@ def test_a_store_locked_for_14_s_never_freezes_the_phone(server):
         # a new call: the welcome, with the notice
         newcomer = call()
         first, timings["new call"] = timed(newcomer.start)
-        assert first.says[0] == "Bonjour, vous êtes en relation avec le service automatisé de la préfecture du Cantal."
+        assert first.says[0] == "Bonjour, ici le service automatisé de la préfecture du Cantal."
         # a message left (Record action, then its callbacks): thanked now, written once the store is free
         done, timings["voicemail"] = timed(recording.record, "Merci de me rappeler.", recording_sid=rsid)
         assert done.says[0].startswith("Merci. Votre message a été transmis au service concerné")
@@ -115,7 +116,7 @@ def test_a_store_locked_for_14_s_never_freezes_the_phone(server):
     assert {k: v for k, v in timings.items() if v >= LIVENESS_S} == {}, timings
     # Once the store is free: the call goes on where it was, and nothing written was lost.
     leaf = waiting.press("3")
-    assert leaf.node == "armes" and leaf.says[0].startswith("Les démarches de détention d'armes se font en ligne")
+    assert leaf.node == "titre_sejour" and leaf.says[0].startswith("Les démarches des étrangers se font")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         vms = db_rows(server.db, "select transcription, status from voicemails where recording_sid = ?", [rsid])

@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 from ivr import twilio_bodies
 
 FIXTURES = twilio_bodies.FIXTURES
-WELCOME = "Bonjour, vous êtes en relation avec le service automatisé de la préfecture du Cantal."
+WELCOME = "Bonjour, ici le service automatisé de la préfecture du Cantal."
 GEOGRAPHIC = [f"{who}{what}" for who in ("From", "Caller", "To", "Called") for what in ("City", "State", "Zip")]
 
 
@@ -150,12 +150,13 @@ def test_the_simulator_sends_the_same_complete_bodies(server, phone):
 def test_keys_then_a_voicemail_ended_with_hash_then_its_callbacks(server):
     tw = Twilio(server)
     welcome = tw.start()
-    assert says(welcome)[:2] == [WELCOME, "Dites en quelques mots l'objet de votre appel, ou choisissez dans le menu."]
-    leaf = tw.twiml(action(welcome), "gather_digits", Digits="3")
-    assert says(leaf)[0].startswith("Les démarches de détention d'armes se font en ligne")
+    assert says(welcome)[:2] == [WELCOME, "Dites en quelques mots l'objet de votre appel, ou choisissez :"]
+    other = tw.twiml(action(welcome), "gather_digits", Digits="5")
+    leaf = tw.twiml(action(other), "gather_digits", Digits="1")
+    assert says(leaf)[0].startswith("Les démarches d'armes se font en ligne")
     record = tw.twiml(action(leaf), "gather_digits", Digits="2")
     rec = record.find("Record").attrib
-    assert rec["action"] == f"{server.url}/webhooks/ivr/voicemail?node=armes&mailbox=armes&step=2"
+    assert rec["action"] == f"{server.url}/webhooks/ivr/voicemail?node=armes&mailbox=armes&step=3"
     assert (
         rec["recordingStatusCallback"]
         == rec["transcribeCallback"]
@@ -188,9 +189,7 @@ def test_speech_with_its_confidence_then_an_empty_gather(server):
     welcome = tw.start()
     leaf = tw.twiml(action(welcome), "gather_speech")  # "Mon titre de séjour expire.", 0.89
     assert "/webhooks/ivr/leaf?node=titre_sejour&step=1" in action(leaf)
-    assert any(
-        "0806 001 620" in s or "zéro huit cent six" in s for s in says(leaf)
-    ) or "Pour entendre le numéro, tapez 3." in says(leaf)
+    assert any("centre de contact citoyen au zéro huit zéro six, zéro zéro un, six deux zéro." in s for s in says(leaf))
     again = tw.twiml(action(leaf), "gather_empty")
     assert says(again)[0] == "Je n'ai rien entendu."
     assert "/webhooks/ivr/leaf?node=titre_sejour&step=2" in action(again)
@@ -201,7 +200,8 @@ def test_speech_with_its_confidence_then_an_empty_gather(server):
 
 def test_a_caller_hanging_up_while_recording_keeps_the_message(server):
     tw = Twilio(server)
-    leaf = tw.twiml(action(tw.start()), "gather_digits", Digits="3")
+    other = tw.twiml(action(tw.start()), "gather_digits", Digits="5")
+    leaf = tw.twiml(action(other), "gather_digits", Digits="1")
     record = tw.twiml(action(leaf), "gather_digits", Digits="2")
     rsid = "RE" + uuid.uuid4().hex
     # Out of order: the final status callback arrives before the Record action (Digits=hangup).
@@ -286,12 +286,13 @@ def test_an_unknown_call_in_mid_call_is_welcomed_with_the_notice(server, route):
     row = call_row(server, tw.call_sid)
     assert (row["step"], row["state"], row["caller"]) == (0, "menu", "[téléphone]")
     # the caller goes on from there as in any call
-    assert "node=armes" in action(tw.twiml(action(root), "gather_digits", Digits="3"))
+    assert "node=titre_sejour" in action(tw.twiml(action(root), "gather_digits", Digits="3"))
 
 
 def test_a_key_pressed_after_the_hang_up_books_nothing(server):
     tw = Twilio(server, now="2026-05-18T10:00")
-    leaf = tw.twiml(action(tw.start()), "gather_digits", Digits="4")
+    other = tw.twiml(action(tw.start()), "gather_digits", Digits="5")
+    leaf = tw.twiml(action(other), "gather_digits", Digits="2")
     slots = tw.twiml(action(leaf), "gather_digits", Digits="4")
     confirm = tw.twiml(action(slots), "gather_digits", Digits="1")
     assert any("tapez 1" in s for s in says(confirm))
@@ -331,7 +332,7 @@ def test_python_m_ivr_simulate_walks_the_menu_with_twilio_bodies(server, python)
     result = subprocess.run(
         [python, "-m", "ivr", "simulate", "--url", server.url, "--token", TWILIO_TEST_TOKEN],
         cwd=ROOT,
-        input="3\n\n/quit\n",
+        input="5\n1\n\n/quit\n",
         capture_output=True,
         text=True,
         timeout=120,
@@ -339,6 +340,6 @@ def test_python_m_ivr_simulate_walks_the_menu_with_twilio_bodies(server, python)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert f"🔊 {WELCOME}" in out
-    assert "🔊 Les démarches de détention d'armes se font en ligne" in out
+    assert "🔊 Les démarches d'armes se font en ligne" in out
     assert "🔊 Je n'ai rien entendu." in out  # the empty line: an empty Gather (actionOnEmptyResult)
     assert out.rstrip().endswith("Call ended.")

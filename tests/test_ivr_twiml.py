@@ -49,24 +49,23 @@ def test_every_gather_listens_to_keys_and_french_speech(tree):
     assert g["finishOnKey"] == ""  # '#' is a menu key, not the end of the input
     assert g["speechTimeout"] == "auto"
     hints = g["hints"].split(", ")
-    assert "Carte grise" in hints and "titre de sejour" in hints and "passeport" in hints
+    assert "carte grise" in hints and "titre de séjour" in hints and "passeport" in hints
+    assert "un" in hints and "étoile" in hints and "un agent" in hints  # spoken keys, at every prompt
     assert all(len(h) <= 100 for h in hints)
 
 
 def test_welcome_says_automated_service_then_the_menu_from_the_tree(tree):
     root = parse(speaker(tree).welcome(0))
     assert says(root) == [
-        "Bonjour, vous êtes en relation avec le service automatisé de la préfecture du Cantal.",
-        "Dites en quelques mots l'objet de votre appel, ou choisissez dans le menu.",
-        "Pour une carte grise, un permis de conduire, une carte d'identité ou un passeport, tapez 1.",
-        "Pour un titre de séjour, un récépissé ou une naturalisation, tapez 2.",
-        "Pour la détention d'une arme, tapez 3.",
-        "Pour être aidé pour faire une démarche en ligne, tapez 4.",
-        "Pour savoir où en est votre demande, tapez 5.",
-        "Pour les horaires et l'adresse de la préfecture, tapez 6.",
-        "Pour une réclamation ou une suggestion, tapez 7.",
-        "Pour une autre démarche, tapez 8.",
-        "Pour parler à un agent, tapez 0.",
+        "Bonjour, ici le service automatisé de la préfecture du Cantal.",
+        "Dites en quelques mots l'objet de votre appel, ou choisissez :",
+        "Carte grise ou permis, tapez 1.",
+        "Carte d'identité ou passeport, tapez 2.",
+        "Titre de séjour ou naturalisation, tapez 3.",
+        "Suivi d'un dossier, tapez 4.",
+        "Autre demande, tapez 5.",
+        "Parler à un agent, tapez 0.",
+        "Pour réécouter, tapez étoile.",  # said once, here
     ]
     for say in root.iter("Say"):
         assert say.attrib == VOICE
@@ -77,8 +76,8 @@ def test_every_say_of_every_prompt_uses_the_prefecture_voice(tree):
     prompts = [sp.menu(ROOT, 1), sp.offer(ROOT, 1, True), sp.offer(ROOT, 1, False), sp.record("armes", "armes", 1),
                sp.voicemail_done("armes"), sp.apology(), sp.goodbye(), sp.dial("human", "prefecture.phone", 1),
                sp.choices(["carte_grise", "armes", "human"], ROOT, 1), sp.rephrase("menu", ROOT, 1)]
-    prompts += [sp.menu(n.id, 1) for n in tree.nodes.values() if n.children and n.destination is None]
-    prompts += [sp.leaf(n.id, 1, open_now) for n in tree.leaves() for open_now in (True, False)]
+    prompts += [sp.menu(n.id, 1) for n in sp.tree.nodes.values() if n.children and n.destination is None]
+    prompts += [sp.leaf(n.id, 1, open_now) for n in sp.tree.leaves() for open_now in (True, False)]
     for resp in prompts:
         root = parse(resp)
         for say in root.iter("Say"):
@@ -93,18 +92,28 @@ def test_a_submenu_is_generated_from_its_children(tree):
     assert root.find("Gather").attrib["action"] == BASE + "/webhooks/ivr/menu?node=suivi_dossier&step=3"
     assert says(root) == [
         "Pour quel document voulez-vous suivre votre demande ?",
-        "Pour une carte grise, un permis, une carte d'identité ou un passeport, tapez 1.",
-        "Pour un titre de séjour ou une naturalisation, tapez 2.",
-        "Pour un autre dossier, tapez 3.",
-        "Pour réécouter, tapez étoile.",
+        "Carte grise, permis, carte d'identité ou passeport, tapez 1.",
+        "Titre de séjour ou naturalisation, tapez 2.",
+        "Autre dossier, tapez 3.",
+        "Pour revenir au menu principal, tapez 0.",
+    ]
+    # A phone-only group of the tree's topics ("autre demande"): five keys at most, then 0.
+    root = parse(speaker(tree).menu("autre", 2))
+    assert says(root) == [
+        "Autres demandes.",
+        "Détention d'une arme, tapez 1.",
+        "Aide pour une démarche en ligne, tapez 2.",
+        "Horaires et adresse, tapez 3.",
+        "Réclamation ou suggestion, tapez 4.",
+        "Autre démarche, tapez 5.",
         "Pour revenir au menu principal, tapez 0.",
     ]
 
 
 def test_menus_have_at_most_nine_options(tree):
     sp = speaker(tree)
-    for node_id in [ROOT] + [n.id for n in tree.nodes.values() if n.children]:
-        assert len([o for o in sp.menu_options(node_id) if o.kind == "node"]) <= 9
+    for node_id in [ROOT] + [n.id for n in sp.tree.nodes.values() if n.children]:
+        assert len([o for o in sp.menu_options(node_id) if o.kind == "node"]) <= 6
     with pytest.raises(ValueError, match="at most 9 options"):
         sp._node_options([tree.node("armes")] * 10)
 
@@ -113,20 +122,17 @@ def test_carte_grise_leaf_for_cantal_says_the_answer_and_34_00_by_groups(tree):
     root = parse(speaker(tree).leaf("carte_grise", 2, open_now=True))
     assert root.find("Gather").attrib["action"] == BASE + "/webhooks/ivr/leaf?node=carte_grise&step=2"
     assert says(root) == [
-        "Les démarches de carte grise se font uniquement en ligne, sur le site officiel de l'agence "
-        "nationale des titres sécurisés. Méfiez-vous des sites payants. Pour être renseigné, appelez le "
-        "serveur vocal national au 34 00. Si vous avez besoin d'aide, le point d'accueil numérique de la "
-        "préfecture vous reçoit sur rendez-vous.",
-        "Je répète le numéro :",
-        "trente-quatre",
-        "zéro zéro",
+        "La carte grise se fait uniquement en ligne, sur le site officiel ants point gouv point fr. "
+        "Renseignements au trente-quatre, zéro zéro. Méfiez-vous des sites payants. Besoin d'aide ? Le point "
+        "d'accueil numérique de la préfecture vous reçoit sur rendez-vous.",
         "Pour entendre le numéro, tapez 3.",
-        "Pour réécouter, tapez étoile.",
-        "Pour revenir au menu précédent, tapez dièse.",
         "Pour revenir au menu principal, tapez 0.",
         "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",
     ]
     assert root.find("Dial") is None  # a short number is never dialled
+    # Key 3: the number alone, slowly, group by group; "voici", not "je répète" (it may not have been said).
+    root = parse(speaker(tree).leaf("carte_grise", 3, open_now=True, number_only=True))
+    assert says(root)[:3] == ["Voici le numéro :", "trente-quatre", "zéro zéro"]
     assert len(root.findall("Gather/Pause")) == 2  # a pause between the groups and after the number
 
 
@@ -152,9 +158,9 @@ def walk(flow, keys, open_now=True):
 
 
 def test_titre_de_sejour_offers_the_ccc_and_dials_it_in_e164(tree):
-    st, root = walk(flow_for(tree), ["2"])
+    st, root = walk(flow_for(tree), ["3"])
     assert "Pour être mis en relation avec le centre de contact citoyen, tapez 1." in says(root)
-    st, root = walk(flow_for(tree), ["2", "1"])
+    st, root = walk(flow_for(tree), ["3", "1"])
     assert root.find("Dial").text == "+33806001620"
     assert root.find("Dial").attrib["action"] == BASE + "/webhooks/ivr/dialed?node=titre_sejour&step=2"
     assert says(root) == ["Je vous mets en relation avec le centre de contact citoyen. Merci de patienter."]
@@ -168,10 +174,9 @@ def test_human_is_transferred_to_the_standard_only_when_open(tree):
     st, root = walk(flow_for(tree), ["0"], open_now=False)
     assert root.find("Dial") is None
     assert says(root) == [
-        "Le standard de la préfecture est fermé : il répond du lundi au vendredi de 8 h 30 à 12 h et de "
-        "13 h 30 à 16 h 30, sauf les jours fériés. Vous pouvez laisser un message.",
+        "Le standard de la préfecture est fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de "
+        "13 h 30 à 16 h 30, sauf les jours fériés.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
-        "Pour réécouter, tapez étoile.",
         "Pour revenir au menu principal, tapez 0.",
     ]
 
@@ -179,27 +184,26 @@ def test_human_is_transferred_to_the_standard_only_when_open(tree):
 @pytest.mark.parametrize("pref_id", ["vienne", "gironde"])
 def test_a_prefecture_without_a_standard_number_never_transfers_to_it(tree, pref_id):
     flow = flow_for(tree, pref_id)
-    for keys in (["0"], ["4"], ["6"], ["1", "3", "1"]):
+    for keys in (["0"], ["5", "2"], ["5", "3"], ["2", "1"]):
         st, root = walk(flow, keys, open_now=True)
         assert root.find(".//Dial") is None, keys
         assert not any("mis en relation avec un agent" in s for s in says(root)), keys
     st, root = walk(flow, ["0"], open_now=True)
-    assert says(root)[0] == ("Ce service ne peut pas vous mettre en relation avec la préfecture par téléphone. "
-                             "Vous pouvez laisser un message.")
+    assert says(root)[0] == "Je ne peux pas vous passer le standard de la préfecture par téléphone."
     st, root = walk(flow, ["0", "2"], open_now=True)
     assert root.find("Record") is not None
     # The CCC (a national number) is still dialled.
-    st, root = walk(flow, ["2", "1"], open_now=True)
+    st, root = walk(flow, ["3", "1"], open_now=True)
     assert root.find("Dial").text == "+33806001620"
 
 
 def test_voicemail_record_and_thanks_name_the_service_and_the_commitment(tree):
-    st, root = walk(flow_for(tree), ["3", "2"])
+    st, root = walk(flow_for(tree), ["5", "1", "2"])
     rec = root.find("Record").attrib
-    assert rec["action"] == BASE + "/webhooks/ivr/voicemail?node=armes&mailbox=armes&step=2"
+    assert rec["action"] == BASE + "/webhooks/ivr/voicemail?node=armes&mailbox=armes&step=3"
     assert rec["transcribeCallback"] == BASE + "/webhooks/ivr/recording?node=armes&mailbox=armes"
     assert (rec["maxLength"], rec["transcribe"], rec["playBeep"], rec["finishOnKey"]) == ("120", "true", "true", "#")
-    assert root.find("Redirect").text == BASE + "/webhooks/ivr/voicemail?node=armes&mailbox=armes&step=2"
+    assert root.find("Redirect").text == BASE + "/webhooks/ivr/voicemail?node=armes&mailbox=armes&step=3"
     thanks = parse(speaker(tree).voicemail_done("armes"))
     assert says(thanks) == [
         "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes), "
@@ -241,15 +245,15 @@ def test_three_misses_offer_a_person_or_the_voicemail_then_close_politely(tree):
 def test_keys_star_hash_and_zero(tree):
     flow = flow_for(tree)
     st, root = walk(flow, ["1", "1", "*"])
-    assert says(root)[0].startswith("Les démarches de carte grise")
+    assert says(root)[0].startswith("La carte grise se fait")
     assert (st.state, st.node) == ("leaf", "carte_grise")
     st, root = walk(flow, ["1", "1", "#"])
-    assert (st.state, st.node) == ("menu", "titres_ants")
-    assert says(root)[0] == "Carte grise, permis de conduire, carte d'identité ou passeport."
+    assert (st.state, st.node) == ("menu", "vehicule")
+    assert says(root)[0] == "Carte grise ou permis de conduire."
     st, root = walk(flow, ["1", "1", "0"])
     assert (st.state, st.node) == ("menu", ROOT)
-    assert st.path == [ROOT, "titres_ants", "carte_grise", ROOT]
-    st, root = walk(flow, ["1", "3", "1", "#"])
+    assert st.path == [ROOT, "vehicule", "carte_grise", ROOT]
+    st, root = walk(flow, ["2", "1", "#"])
     assert (st.state, st.node) == ("leaf", "cni_passeport")
 
 
@@ -271,17 +275,16 @@ def test_speech_not_understood_rephrase_then_likely_topics(tree):
     second = parse(flow.handle(st, Input(speech="blurp", decision=decision()), True))
     assert says(second) == [
         "Votre appel concerne peut-être l'un de ces thèmes.",
-        "Pour la détention d'une arme, tapez 1.",
-        "Pour une carte grise, tapez 2.",
-        "Pour parler à un agent, tapez 3.",
-        "Pour réécouter, tapez étoile.",
+        "Détention d'une arme, tapez 1.",
+        "Carte grise, tapez 2.",
+        "Parler à un agent, tapez 3.",
         "Pour revenir au menu principal, tapez 0.",
     ]
     assert st.unmatched
     third = parse(flow.handle(st, Input(digits="2"), True))
     assert (st.state, st.node) == ("leaf", "carte_grise")
     assert not st.unmatched
-    assert says(third)[0].startswith("Les démarches de carte grise")
+    assert says(third)[0].startswith("La carte grise se fait")
 
 
 # ---- robustness: nothing the caller says can become a verb ----------------------------------
@@ -373,6 +376,9 @@ def test_the_rating_is_offered_after_an_answer_not_after_the_person(tree):
     closed_human = says(parse(sp.leaf("human", 1, open_now=False)))
     assert "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8." not in closed_human
     assert [o.key for o in sp.leaf_options(tree.node("human"), False)] == ["2", "*", "#", "0"]
+    # A question is a menu, not an answer: no rating after "pour quel document ?"
+    assert "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8." not in says(parse(sp.menu("suivi_dossier", 1)))
+    assert sp.tree.node("suivi_dossier").destination is None
 
 
 # ---- a call never ends by falling through a Gather -----------------------------------------------
@@ -385,10 +391,10 @@ def every_prompt(tree, pref_id):
     sp = speaker(tree, pref_id)
     site = load_prefecture(pref_id).get("pan.sites")[0]["id"]
     slot = {"site": site, "start": "2026-05-05T09:00"}
-    leaves = [n.id for n in tree.nodes.values() if n.destination is not None]
+    leaves = [n.id for n in sp.tree.nodes.values() if n.destination is not None]
     yield "welcome", sp.welcome(0)
-    for node_id in [ROOT] + list(tree.nodes):
-        node = tree.nodes.get(node_id)
+    for node_id in [ROOT] + list(sp.tree.nodes):
+        node = sp.tree.nodes.get(node_id)
         for open_now in (True, False):
             tag = f"{node_id} {'open' if open_now else 'closed'}"
             if node_id == ROOT or node.destination is None:
@@ -403,6 +409,8 @@ def every_prompt(tree, pref_id):
             yield f"offer after a failed transfer {tag}", sp.offer(node_id, 1, open_now, ["x"], allow_transfer=False)
             yield f"choices {tag}", sp.choices(leaves[:3], node_id, 1)
             yield f"rephrase {tag}", sp.rephrase("menu", node_id, 1)
+            if node_id != ROOT and node.destination is not None:
+                yield f"confirm {tag}", sp.confirm(node_id, ROOT, 1)
             yield f"record {tag}", sp.record(node_id, sp.default_mailbox, 1)
     yield "keypad only", sp.keypad_only(sp.menu(ROOT, 1))
 
@@ -432,8 +440,7 @@ def test_the_keypad_only_prompt_listens_to_keys_only(tree):
     root = parse(speaker(tree).keypad_only(speaker(tree).menu(ROOT, 1, ["Désolé."])))
     g = root.find("Gather").attrib
     assert g["input"] == "dtmf" and "hints" not in g and "speechTimeout" not in g
-    assert says(root)[:2] == ["Désolé.", "Pour une carte grise, un permis de conduire, une carte d'identité ou un "
-                                          "passeport, tapez 1."]  # no invitation to speak
+    assert says(root)[:2] == ["Désolé.", "Carte grise ou permis, tapez 1."]  # no invitation to speak
 
 
 # ---- transfers only while the line answers; callerId and timeout ----------------------------------
@@ -443,18 +450,16 @@ def test_the_ccc_is_dialled_only_while_it_answers_else_the_voicemail(tree):
     christmas_night = hours.OpenAt(hours.parse_time("2026-12-25T03:00"), days)
     tuesday_morning = hours.OpenAt(hours.parse_time("2026-03-10T10:00"), days)
     assert (bool(christmas_night), bool(tuesday_morning)) == (False, True)
-    st, root = walk(flow_for(tree), ["2"], open_now=christmas_night)
+    st, root = walk(flow_for(tree), ["3"], open_now=christmas_night)
     assert says(root)[1:] == [
-        "Je ne peux pas vous mettre en relation avec le centre de contact citoyen à cette heure-ci. Vous pouvez "
-        "laisser un message.",
+        "À cette heure-ci, je ne peux pas vous passer le centre de contact citoyen.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
-        "Pour réécouter, tapez étoile.",
         "Pour revenir au menu principal, tapez 0.",
         "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",
     ]
-    st, root = walk(flow_for(tree), ["2", "1"], open_now=christmas_night)
+    st, root = walk(flow_for(tree), ["3", "1"], open_now=christmas_night)
     assert root.find("Dial") is None and says(root)[0] == "Cette touche ne correspond à aucun choix."
-    st, root = walk(flow_for(tree), ["2", "1"], open_now=tuesday_morning)
+    st, root = walk(flow_for(tree), ["3", "1"], open_now=tuesday_morning)
     assert root.find("Dial").text == "+33806001620"
 
 
@@ -519,8 +524,7 @@ def test_the_fail_soft_texts_and_settings_are_in_the_tree(tree, pref_id):
     assert sp.text("store_busy") == "Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète."
     assert sp.text("speech_unavailable").startswith("Désolé, je ne peux pas comprendre la parole")
     assert sp.text("contact_closed_voicemail", contact=sp.contact_name("ccc.phone")) == (
-        "Je ne peux pas vous mettre en relation avec le centre de contact citoyen à cette heure-ci. "
-        "Vous pouvez laisser un message.")
+        "À cette heure-ci, je ne peux pas vous passer le centre de contact citoyen.")
     s = sp.settings
     assert (s["store_busy_ms"], s["answer_within_ms"], s["store_retry_s"]) == (250, 1500, 120)
     assert int(s["store_busy_ms"]) < int(s["answer_within_ms"]) < 2000  # answered well before Twilio's 15 s
@@ -531,3 +535,30 @@ def test_a_hold_says_one_sentence_then_replays_the_current_prompt(tree):
     assert [e.tag for e in root] == ["Say", "Pause", "Redirect"]
     assert root.find("Redirect").text == BASE + "/webhooks/ivr/voice"
     assert root.find("Hangup") is None
+
+
+def test_nothing_the_caller_hears_is_written_in_the_phone_code():
+    """Every spoken text, spoken key and threshold is data (bot/tree.yml, préfecture files): the phone
+    channel's code holds no French sentence or word a caller would hear (docstrings aside; the
+    simulator and the audit are test tools and may hold a caller's sample words)."""
+    import ast
+    import re
+    from pathlib import Path
+
+    french = re.compile(r"[àâçéèêëîïôûùüÿœ]|\b(tapez|vous|oui|non|bonjour|merci|étoile|dièse|point|numéro)\b", re.I)
+    found = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "ivr").glob("*.py")):
+        if path.name in ("simulate.py", "audit.py"):
+            continue
+        module = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(n.body[0].value)
+            for n in ast.walk(module)
+            if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(module):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if french.search(node.value):
+                    found.append(f"{path.name}:{node.lineno}: {node.value[:60]!r}")
+    assert found == []

@@ -52,10 +52,14 @@ def test_every_node_has_a_screen_and_a_voice_answer(tree):
 
 
 def test_voice_answers_spell_out_no_url(tree):
-    pref = load_prefecture("cantal")
+    """The phone says an address as words ("ants point gouv point fr"), never "https" or "www"."""
+    from ivr.twiml import Speaker
+
+    sp = Speaker(tree, load_prefecture("cantal"), "")
     for node in tree.nodes.values():
-        voice = render(node.voice, pref, {"referral": ""})
-        assert "http" not in voice and "www." not in voice and "@" not in voice, node.id
+        voice = sp.node_voice(node)
+        assert "http" not in voice and "www" not in voice and "@" not in voice and "/" not in voice, node.id
+    assert "sur le site officiel ants point gouv point fr." in sp.node_voice(tree.node("carte_grise"))
 
 
 def test_menus_have_at_most_nine_options_and_unique_keys(tree):

@@ -441,23 +441,25 @@ def play_call(call, kind: str, rng: random.Random) -> None:
     rates, finds_useful = rng.random() < 0.25, rng.random() < 0.7  # drawn first: the same for every path
     turn = call.start()
     try:
-        if kind == "keypad":
-            call.press("1")
-            turn = call.press(rng.choice("123"))
+        if kind == "keypad":  # the phone menu (bot/tree.yml phone.menu): carte grise, permis, or CNI
+            for key in rng.choice([["1", "1"], ["1", "2"], ["2"]]):
+                turn = call.press(key)
             if rng.random() < 0.4:
                 call.press("3")  # hear the number again
         elif kind == "keypad_info":
-            turn = call.press("6")
+            call.press("5")  # autre demande
+            turn = call.press("3")  # horaires et adresse
         elif kind == "speech":
             topic = rng.choice(list(SPEECH))
             turn = call.say(rng.choice(SPEECH[topic]), confidence=round(rng.uniform(0.6, 0.95), 2))
         elif kind == "transfer":
-            turn = call.press("2")  # titre de séjour: the CCC, at any time
+            turn = call.press("3")  # titre de séjour: the CCC, at any time
             turn = call.press("1")
             if turn.dial:
                 call.dial_ended(rng.choice(["completed", "completed", "busy"]))
         elif kind == "voicemail":
-            call.press("3")  # armes: the service's mailbox
+            call.press("5")  # autre demande
+            call.press("1")  # armes: the service's mailbox
             turn = call.press("2")
             if turn.record is not None:
                 call.record(rng.choice(VOICEMAIL_TEXTS), duration=rng.randrange(8, 60),
@@ -477,7 +479,8 @@ def play_call(call, kind: str, rng: random.Random) -> None:
                     call.record(rng.choice(VOICEMAIL_TEXTS), duration=rng.randrange(8, 40),
                                 recording_sid=f"RE{secrets.token_hex(16)}")
         elif kind == "pan":
-            call.press("4")  # rdv_pan leaf
+            call.press("5")  # autre demande
+            call.press("2")  # rdv_pan leaf
             turn = call.press("4")  # the next free slots
             if turn.gather is not None and "1" in (turn.text or ""):
                 turn = call.press("1")

@@ -1,0 +1,220 @@
+"""A menu a caller can bear: every prompt of the five préfectures' phone menus, timed as spoken.
+
+The TwiML is the channel's own (ivr/twiml.py Speaker, the same code the webhooks answer with).
+A prompt's duration is its words at 2.5 words a second plus its pauses (`<Pause length>` and SSML
+`<break time>`). Limits (issue 11): welcome + main menu within 25 s with at most five topic keys
+plus 0; each answer says where to go or which number within its first 10 s, and all it says
+before its options within 20 s; at most four keys offered after an answer (the rating 9/8 aside).
+The table is written to docs/phone.md.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from bot.core.config import load_prefecture
+from bot.core.tree import load_tree
+from ivr.twiml import ROOT, Speaker
+
+ROOT_DIR = Path(__file__).resolve().parents[1]
+PREFECTURES = sorted(p.stem for p in (ROOT_DIR / "prefectures").glob("*.yml") if not p.stem.startswith("_"))
+WORDS_PER_SECOND = 2.5
+WELCOME_MAX_S = 25
+ANSWER_WITHIN_S = 10
+LEAF_MAX_S = 20
+MAX_TOPIC_KEYS = 5
+MAX_LEAF_KEYS = 4
+BASE = "https://svi.prefecture.example"
+
+
+def words(text: str) -> int:
+    return len([w for w in re.split(r"\s+", text or "") if re.search(r"\w", w)])
+
+
+def _break_s(value: str) -> float:
+    m = re.fullmatch(r"\s*([\d.]+)\s*(ms|s)\s*", value or "")
+    if not m:
+        return 0.0
+    return float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+
+
+def spoken(parent: ET.Element) -> list[tuple[str, float]]:
+    """(text, seconds) of each Say and Pause, in the order the caller hears them."""
+    items = []
+    for el in parent:
+        if el.tag == "Say":
+            text = "".join(el.itertext())
+            pauses = sum(_break_s(b.attrib.get("time", "")) for b in el.iter("break"))
+            items.append((text, words(text) / WORDS_PER_SECOND + pauses))
+        elif el.tag == "Pause":
+            items.append(("", float(el.attrib.get("length", 1))))
+        elif el.tag == "Gather":
+            items += spoken(el)
+    return items
+
+
+def seconds(items) -> float:
+    return sum(s for _, s in items)
+
+
+def walk(sp: Speaker):
+    """Every node of the phone menu, breadth first from the main menu."""
+    queue, seen = [ROOT], []
+    while queue:
+        node_id = queue.pop(0)
+        if node_id in seen:
+            continue
+        seen.append(node_id)
+        queue += [c.id for c in sp.tree.children(None if node_id == ROOT else node_id)]
+    return seen
+
+
+def useful_markers(sp: Speaker, node) -> list[str]:
+    """What tells the caller where to go or which number: the numbers, addresses and places the answer says."""
+    markers = []
+    contact = sp.contact(node.contact)
+    if contact and contact.number and sp.says_number(node):
+        markers.append(sp.spoken_number(contact.number))
+    for name in re.findall(r"\{([a-z_.]+)\}", node.voice):
+        if name.endswith(".url"):
+            markers.append(sp.spoken_url(sp.pref.get(name)))
+        elif name.endswith("address.text"):
+            markers.append(sp.pref.get(name))
+    return markers
+
+
+def answer_at(items, markers) -> float:
+    """Seconds before the first marker starts; without markers, the end of the answer's first sentence."""
+    elapsed = 0.0
+    for text, secs in items:
+        found = [text.find(m) for m in markers if m and m in text]
+        if found:
+            return elapsed + words(text[: min(found)]) / WORDS_PER_SECOND
+        if not markers and text:
+            first = re.split(r"(?<=[.?!])\s", text, maxsplit=1)[0]
+            return elapsed + words(first) / WORDS_PER_SECOND
+        elapsed += secs
+    return float("inf") if markers else elapsed
+
+
+def measure(pref_id: str) -> list[dict]:
+    tree = load_tree()
+    sp = Speaker(tree, load_prefecture(pref_id), BASE)
+    rows = []
+    for node_id in walk(sp):
+        if node_id == ROOT or sp.tree.node(node_id).destination is None:
+            resp = sp.welcome(0) if node_id == ROOT else sp.menu(node_id, 0)
+            options = sp.menu_options(node_id)
+            items = spoken(ET.fromstring(resp.to_xml()))
+            topic_keys = [o.key for o in options if o.kind == "node"]
+            rows.append(
+                {
+                    "prefecture": pref_id,
+                    "node": "accueil + menu" if node_id == ROOT else node_id,
+                    "kind": "menu",
+                    "words": sum(words(t) for t, _ in items),
+                    "seconds": seconds(items),
+                    "answer_at": None,
+                    "keys": [o.key for o in options if o.text],
+                    "topic_keys": topic_keys,
+                    "option_keys": [],
+                }
+            )
+            continue
+        node = sp.tree.node(node_id)
+        for open_now in (True, False):
+            options = sp.leaf_options(node, open_now)
+            said = {o.text for o in options if o.text}
+            items = spoken(ET.fromstring(sp.leaf(node_id, 0, open_now).to_xml()))
+            before = []
+            for text, secs in items:
+                if text in said:
+                    break
+                before.append((text, secs))
+            option_keys = [o.key for o in options if o.text and not o.kind.startswith("feedback")]
+            rows.append(
+                {
+                    "prefecture": pref_id,
+                    "node": node_id + (" (ouvert)" if open_now else " (fermé)"),
+                    "kind": "leaf",
+                    "words": sum(words(t) for t, _ in before),
+                    "seconds": seconds(before),
+                    "answer_at": answer_at(before, useful_markers(sp, node)),
+                    "keys": [o.key for o in options if o.text] + (["8"] if any(o.kind == "feedback" for o in options) else []),
+                    "topic_keys": [],
+                    "option_keys": option_keys,
+                }
+            )
+    return rows
+
+
+@pytest.fixture(scope="module")
+def table():
+    rows = [row for pref_id in PREFECTURES for row in measure(pref_id)]
+    write_doc(rows)
+    return rows
+
+
+def write_doc(rows: list[dict]) -> None:
+    lines = [
+        "# Phone menu: how long each prompt takes to say",
+        "",
+        "Written by `tests/test_ivr_durations.py` from the TwiML the phone channel produces for each",
+        "préfecture (`ivr/twiml.py`), at 2.5 words a second plus pauses. A menu's seconds include",
+        "its options; an answer's (leaf) stop before its options, with the standard open or closed.",
+        f"Limits: welcome + main menu ≤ {WELCOME_MAX_S} s with ≤ {MAX_TOPIC_KEYS} topic keys + 0; an answer",
+        f'says where to go or which number within {ANSWER_WITHIN_S} s ("useful at") and ends within',
+        f"{LEAF_MAX_S} s; ≤ {MAX_LEAF_KEYS} keys offered after an answer, the rating (9/8) aside.",
+        "",
+        "| préfecture | node | words | seconds | useful at (s) | keys said |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        at = "" if r["answer_at"] is None else f"{r['answer_at']:.1f}"
+        lines.append(f"| {r['prefecture']} | {r['node']} | {r['words']} | {r['seconds']:.1f} | {at} | {' '.join(r['keys'])} |")
+    (ROOT_DIR / "docs" / "phone.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_every_prefecture_is_measured(table):
+    assert PREFECTURES == ["cantal", "gironde", "indre-et-loire", "loire", "vienne"]
+    assert {r["prefecture"] for r in table} == set(PREFECTURES)
+    assert "| cantal | accueil + menu |" in (ROOT_DIR / "docs" / "phone.md").read_text(encoding="utf-8")
+
+
+def test_welcome_and_main_menu_within_25_seconds_with_five_topics_and_zero(table):
+    for r in (r for r in table if r["node"] == "accueil + menu"):
+        assert r["seconds"] <= WELCOME_MAX_S, r
+        assert len([k for k in r["topic_keys"] if k != "0"]) <= MAX_TOPIC_KEYS, r
+        assert "0" in r["topic_keys"], r
+
+
+def test_every_submenu_within_25_seconds_with_at_most_five_topics(table):
+    for r in (r for r in table if r["kind"] == "menu"):
+        assert r["seconds"] <= WELCOME_MAX_S, r
+        assert len([k for k in r["topic_keys"] if k != "0"]) <= MAX_TOPIC_KEYS, r
+
+
+def test_every_answer_is_useful_within_10_seconds_and_done_within_20(table):
+    for r in (r for r in table if r["kind"] == "leaf"):
+        assert r["answer_at"] <= ANSWER_WITHIN_S, r
+        assert r["seconds"] <= LEAF_MAX_S, r
+
+
+def test_at_most_four_keys_after_an_answer(table):
+    for r in (r for r in table if r["kind"] == "leaf"):
+        assert len(r["option_keys"]) <= MAX_LEAF_KEYS, r
+
+
+def test_the_measure_counts_words_and_pauses():
+    root = ET.fromstring(
+        '<Response><Gather><Say>Un deux trois quatre cinq.</Say><Pause length="2"/>'
+        '<Say>Six <break time="500ms"/> sept.</Say></Gather></Response>'
+    )
+    items = spoken(root)
+    assert [t for t, _ in items] == ["Un deux trois quatre cinq.", "", "Six  sept."]
+    assert seconds(items) == pytest.approx(5 / 2.5 + 2 + 2 / 2.5 + 0.5)
+    assert words("Carte grise, tapez 1.") == 4
