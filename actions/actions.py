@@ -1,4 +1,5 @@
 """The one custom action: route the latest message through the tree and answer."""
+
 from __future__ import annotations
 
 import asyncio
@@ -36,25 +37,26 @@ class ActionRoute(Action):
             dispatcher.utter_message(json_message={"links": decision.links})
 
         try:  # in a worker thread, on its own connection: the event loop keeps answering (issue 13)
-            await asyncio.to_thread(lambda: runtime.thread_store().record_turn(
-                conversation_id=tracker.sender_id,
-                channel=tracker.get_latest_input_channel() or "unknown",
-                text=text,
-                topic=decision.topic,
-                confidence=decision.confidence,
-                destination=decision.destination,
-                node=decision.node,
-                action=decision.action,
-                resolved=decision.resolved,
-                misses=decision.misses,
-                prefecture=runtime.prefecture().id,
-            ))
+            await asyncio.to_thread(
+                lambda: runtime.thread_store().record_turn(
+                    conversation_id=tracker.sender_id,
+                    channel=tracker.get_latest_input_channel() or "unknown",
+                    text=text,
+                    topic=decision.topic,
+                    confidence=decision.confidence,
+                    destination=decision.destination,
+                    node=decision.node,
+                    action=decision.action,
+                    resolved=decision.resolved,
+                    misses=decision.misses,
+                    prefecture=runtime.prefecture().id,
+                )
+            )
         except Exception:  # noqa: BLE001 - a store failure must not cost the user the answer
             logger.exception("could not record the turn of %s", tracker.sender_id)
         else:
             # A routed answer (any leaf but the person, as by phone): the chat page offers its rating
             # (POST /chat/feedback), which needs the conversation recorded above.
             if decision.action == "answer" and decision.node and rates_answer(runtime.tree().node(decision.node)):
-                dispatcher.utter_message(json_message={"answer": {"topic": decision.topic,
-                                                                  "destination": decision.destination}})
+                dispatcher.utter_message(json_message={"answer": {"topic": decision.topic, "destination": decision.destination}})
         return [SlotSet("misses", float(decision.misses))]

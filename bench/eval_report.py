@@ -10,6 +10,7 @@ config.yml and the router of the chat, trained in process: the same figures as `
 with the trained model); the per-topic table from `python -m bot eval --json` on the dev set.
 None of these files is ever used as training data, and only summaries are printed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,18 +36,23 @@ SETS = [
 
 
 def nlu_bench(*args: str) -> dict:
-    out = subprocess.run([str(PY), str(ROOT / "bench" / "nlu_bench.py"), *args, "--json"], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(PY), str(ROOT / "bench" / "nlu_bench.py"), *args, "--json"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
 def dev_per_topic(path: Path) -> dict:
     """Per-topic figures and confusion counts of `python -m bot eval` (the misses are not kept)."""
-    out = subprocess.run([str(PY), "-m", "bot", "eval", str(path), "--json"], cwd=ROOT, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [str(PY), "-m", "bot", "eval", str(path), "--json"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     report = json.loads(out.stdout)
-    return {"per_topic": report["per_topic"], "confusions": report["confusions"],
-            "destination_accuracy": report["destination_accuracy"]}
+    return {
+        "per_topic": report["per_topic"],
+        "confusions": report["confusions"],
+        "destination_accuracy": report["destination_accuracy"],
+    }
 
 
 def route_speed(n: int = 2000) -> tuple[float, float]:
@@ -67,8 +73,14 @@ def route_speed(n: int = 2000) -> tuple[float, float]:
             path.write_text("".join(json.dumps({"text": texts[i % len(texts)]}) + "\n" for i in range(count)))
             before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
             with path.open() as stdin:
-                subprocess.run([str(PY), "-m", "bot", "route", "--jsonl"], cwd=ROOT, stdin=stdin,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+                subprocess.run(
+                    [str(PY), "-m", "bot", "route", "--jsonl"],
+                    cwd=ROOT,
+                    stdin=stdin,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    check=True,
+                )
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             wall.append(time.perf_counter() - start)
             cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
@@ -99,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Measured by `bench/eval_report.py` (`make eval`) on {time.strftime('%Y-%m-%d %H:%M')} with the pipeline",
         "of `config.yml` trained on `data/`, through the router of the chat (NLU, then the fallback ladder;",
-        "the destination of a `clarify` is the bot's best guess). \"Answered right\": among the first turns",
+        'the destination of a `clarify` is the bot\'s best guess). "Answered right": among the first turns',
         "the bot answers directly (action `answer`), the share sent to the right destination; the others",
         "get a clarifying question with the likely topics as buttons.",
         "",
@@ -109,27 +121,46 @@ def main(argv: list[str] | None = None) -> int:
     for label, path in present:
         for name, suffix in ((path.name, ""), (path.name + " noisy", ", noisy variants")):
             r = scores[name]
-            lines.append(f"| {label}{suffix} | {r['n']} | {fmt(r['destination_accuracy'])} | {fmt(r['topic_accuracy'])} "
-                         f"| {fmt(r['answered_right'])} | {fmt_actions(r['actions'])} |")
-    lines.append(f"| {args.folds}-fold cross-validation of `data/` (topic intents) | {cv['n']} | - | "
-                 f"{fmt(cv['topic_accuracy'])} | {fmt(cv['answered_right'])} | {fmt_actions(cv['actions'])} |")
+            lines.append(
+                f"| {label}{suffix} | {r['n']} | {fmt(r['destination_accuracy'])} | {fmt(r['topic_accuracy'])} "
+                f"| {fmt(r['answered_right'])} | {fmt_actions(r['actions'])} |"
+            )
+    lines.append(
+        f"| {args.folds}-fold cross-validation of `data/` (topic intents) | {cv['n']} | - | "
+        f"{fmt(cv['topic_accuracy'])} | {fmt(cv['answered_right'])} | {fmt_actions(cv['actions'])} |"
+    )
     dropped = {path.name: scores[path.name]["dropped_found_in_training_data"] for _, path in present}
-    lines += ["", "Items found word for word in `data/` and dropped from the scoring: "
-              + ", ".join(f"{k} {v}" for k, v in dropped.items()) + "."]
-    lines += ["", "`eval/own_public_voice.jsonl` was written for this repository by the author of",
-              "`data/nlu_public_voice.yml`: the same hand, so it flatters the model; the shared sets and the",
-              "maintainers' hidden sets are the ones to trust."]
+    lines += [
+        "",
+        "Items found word for word in `data/` and dropped from the scoring: "
+        + ", ".join(f"{k} {v}" for k, v in dropped.items())
+        + ".",
+    ]
+    lines += [
+        "",
+        "`eval/own_public_voice.jsonl` was written for this repository by the author of",
+        "`data/nlu_public_voice.yml`: the same hand, so it flatters the model; the shared sets and the",
+        "maintainers' hidden sets are the ones to trust.",
+    ]
     if not args.no_speed:
         wall, cpu = route_speed()
         load = os.getloadavg()[0]
-        lines += ["", f"Speed: `python -m bot route --jsonl` routes {wall:.0f} questions/s once loaded, "
-                  f"{cpu:.0f} per second of CPU time (2,000 examples of `data/`, load time subtracted; "
-                  f"{os.cpu_count()} cores, load average {load:.1f} at the end of the run: on a busy machine "
-                  "the wall-clock figure falls, the CPU one much less)."]
+        lines += [
+            "",
+            f"Speed: `python -m bot route --jsonl` routes {wall:.0f} questions/s once loaded, "
+            f"{cpu:.0f} per second of CPU time (2,000 examples of `data/`, load time subtracted; "
+            f"{os.cpu_count()} cores, load average {load:.1f} at the end of the run: on a busy machine "
+            "the wall-clock figure falls, the CPU one much less).",
+        ]
     dev = dev_per_topic(SETS[0][1]) if SETS[0][1].exists() else None
     if dev:
-        lines += ["", "## Per topic (dev set, `python -m bot eval`)", "",
-                  "| topic | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Per topic (dev set, `python -m bot eval`)",
+            "",
+            "| topic | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ]
         for topic, m in dev["per_topic"].items():
             if m["support"] or m["precision"]:
                 lines.append(f"| {topic} | {m['precision']:.2f} | {m['recall']:.2f} | {m['f1']:.2f} | {m['support']} |")

@@ -7,6 +7,7 @@ sustained throughput with 16 concurrent callers, through real signed HTTP reques
 Targets from the issue: keypad step p95 <= 20 ms, speech step p95 <= 80 ms, 0 errors. This is a
 benchmark, not a test: nothing asserts a timing; the machine is shared and noisy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,14 @@ sys.path.insert(0, str(ROOT))
 from ivr.signature import LOCAL_DEV_TOKEN  # noqa: E402
 from ivr.simulate import Call, SimulatorError  # noqa: E402
 
-SPEECH = ["mon titre de séjour expire", "j'ai perdu ma carte grise", "je voudrais un passeport en urgence",
-          "à quelle heure ouvre la préfecture", "je veux parler à quelqu'un", "renouveler mon permis de conduire"]
+SPEECH = [
+    "mon titre de séjour expire",
+    "j'ai perdu ma carte grise",
+    "je voudrais un passeport en urgence",
+    "à quelle heure ouvre la préfecture",
+    "je veux parler à quelqu'un",
+    "renouveler mon permis de conduire",
+]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -51,14 +58,35 @@ def start_server() -> tuple[subprocess.Popen, str, Path]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     tmp = Path(tempfile.mkdtemp(prefix="ivr-bench-"))
-    env = dict(os.environ, PORT=str(port), AIGUILLAGE_DB=str(tmp / "bench.db"), IVR_LOCAL_DEV="1",
-               RASA_TELEMETRY_ENABLED="false", SQLALCHEMY_SILENCE_UBER_WARNING="1")
+    env = dict(
+        os.environ,
+        PORT=str(port),
+        AIGUILLAGE_DB=str(tmp / "bench.db"),
+        IVR_LOCAL_DEV="1",
+        RASA_TELEMETRY_ENABLED="false",
+        SQLALCHEMY_SILENCE_UBER_WARNING="1",
+    )
     for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "IVR_NOW"):
         env.pop(name, None)
     log = open(tmp / "rasa.log", "wb")
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "rasa"), "run", "--model", str(ROOT / "models" / "aiguillage.tar.gz"),
-                             "--port", str(port), "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "rasa"),
+            "run",
+            "--model",
+            str(ROOT / "models" / "aiguillage.tar.gz"),
+            "--port",
+            str(port),
+            "--credentials",
+            "credentials.yml",
+            "--endpoints",
+            "endpoints.yml",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -76,9 +104,9 @@ def sequential(url: str, token: str, n: int) -> tuple[list[float], list[float]]:
     for i in range(n):
         call = Call(url, token)
         call.start()
-        keypad.append(timed(call.press, "1"))        # main menu -> submenu
-        keypad.append(timed(call.press, "1"))        # submenu -> leaf
-        keypad.append(timed(call.press, "0"))        # leaf -> main menu
+        keypad.append(timed(call.press, "1"))  # main menu -> submenu
+        keypad.append(timed(call.press, "1"))  # submenu -> leaf
+        keypad.append(timed(call.press, "0"))  # leaf -> main menu
         speech.append(timed(call.say, SPEECH[i % len(SPEECH)]))
         call.hangup()
     return keypad, speech

@@ -5,6 +5,7 @@ punctuation, lower case), keeping the labels. Deterministic (seeded).
 
     .venv/bin/python bench/noisy.py ../shared/eval/dev_questions.jsonl > /tmp/dev_noisy.jsonl
 """
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,23 @@ import sys
 import unicodedata
 
 SMS = [
-    (r"\bbonjour\b", "bjr"), (r"\bs'il vous pla[iî]t\b", "svp"), (r"\bpour\b", "pr"), (r"\bquoi\b", "koi"),
-    (r"\bqu'est-ce que\b", "kesk"), (r"\bje suis\b", "jsui"), (r"\bc'est\b", "c"), (r"\bbeaucoup\b", "bcp"),
-    (r"\bquand\b", "qd"), (r"\bdans\b", "ds"), (r"\bavec\b", "avc"), (r"\bque\b", "ke"), (r"\bqui\b", "ki"),
-    (r"\btoujours\b", "tjrs"), (r"\bvous\b", "vs"), (r"\best-ce\b", "es ce"), (r"\bje\b", "j"),
+    (r"\bbonjour\b", "bjr"),
+    (r"\bs'il vous pla[iî]t\b", "svp"),
+    (r"\bpour\b", "pr"),
+    (r"\bquoi\b", "koi"),
+    (r"\bqu'est-ce que\b", "kesk"),
+    (r"\bje suis\b", "jsui"),
+    (r"\bc'est\b", "c"),
+    (r"\bbeaucoup\b", "bcp"),
+    (r"\bquand\b", "qd"),
+    (r"\bdans\b", "ds"),
+    (r"\bavec\b", "avc"),
+    (r"\bque\b", "ke"),
+    (r"\bqui\b", "ki"),
+    (r"\btoujours\b", "tjrs"),
+    (r"\bvous\b", "vs"),
+    (r"\best-ce\b", "es ce"),
+    (r"\bje\b", "j"),
 ]
 FILLERS = ["euh", "alors", "bah", "voilà", "en fait", "oui bonjour"]
 
@@ -36,9 +50,9 @@ def typos(text: str, rng: random.Random) -> str:
         j = rng.randrange(1, len(w) - 1)
         op = rng.choice(["drop", "swap", "double"])
         if op == "drop":
-            w = w[:j] + w[j + 1:]
+            w = w[:j] + w[j + 1 :]
         elif op == "swap":
-            w = w[:j - 1] + w[j] + w[j - 1] + w[j + 1:]
+            w = w[: j - 1] + w[j] + w[j - 1] + w[j + 1 :]
         else:
             w = w[:j] + w[j] + w[j:]
         words[i] = w
@@ -68,8 +82,12 @@ def main() -> int:
         if not line.strip():
             continue
         item = json.loads(line)
-        for kind, text in (("no_accents", strip_accents(item["text"])), ("typos", typos(item["text"], rng)),
-                           ("sms", sms(item["text"])), ("spoken", spoken(item["text"], rng))):
+        for kind, text in (
+            ("no_accents", strip_accents(item["text"])),
+            ("typos", typos(item["text"], rng)),
+            ("sms", sms(item["text"])),
+            ("spoken", spoken(item["text"], rng)),
+        ):
             print(json.dumps(dict(item, id=f"{item.get('id')}-{kind}", text=text, variant=kind), ensure_ascii=False))
     return 0
 

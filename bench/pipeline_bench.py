@@ -10,6 +10,7 @@ docs/pipeline.json.
 This is a benchmark, not a test: nothing here asserts a timing. The machine is shared and noisy:
 compare the two columns of one run, not runs of different days.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,8 +65,15 @@ def free_port() -> int:
 
 
 def env_for(port: int, db: Path, model: Path) -> dict:
-    return dict(os.environ, PORT=str(port), AIGUILLAGE_DB=str(db), AIGUILLAGE_MODEL=str(model),
-                RASA_TELEMETRY_ENABLED="false", SQLALCHEMY_SILENCE_UBER_WARNING="1", TF_CPP_MIN_LOG_LEVEL="3")
+    return dict(
+        os.environ,
+        PORT=str(port),
+        AIGUILLAGE_DB=str(db),
+        AIGUILLAGE_MODEL=str(model),
+        RASA_TELEMETRY_ENABLED="false",
+        SQLALCHEMY_SILENCE_UBER_WARNING="1",
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
 
 
 def data_hash(config: Path) -> str:
@@ -87,9 +95,14 @@ def train(name: str, config: Path, out: Path, reuse: bool) -> tuple[Path, float,
     if reuse and model.exists() and meta.exists():
         return model, json.loads(meta.read_text())["train_s"], True
     start = time.perf_counter()
-    subprocess.run([str(RASA), "train", "--config", str(config), "--out", str(out), "--fixed-model-name", key,
-                    "--quiet"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env=dict(os.environ, RASA_TELEMETRY_ENABLED="false"))
+    subprocess.run(
+        [str(RASA), "train", "--config", str(config), "--out", str(out), "--fixed-model-name", key, "--quiet"],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, RASA_TELEMETRY_ENABLED="false"),
+    )
     train_s = time.perf_counter() - start
     meta.write_text(json.dumps({"train_s": train_s, "date": time.strftime("%Y-%m-%d %H:%M")}))
     return model, train_s, False
@@ -115,11 +128,20 @@ def rss_mb(pid: int) -> float:
 def serve_and_measure(model: Path, turns: int, workdir: Path) -> dict:
     port = free_port()
     db = workdir / f"{model.stem}.db"
-    cmd = [str(RASA), "run", "--model", str(model), "--port", str(port), "--credentials", "credentials.yml",
-           "--endpoints", "endpoints.yml"]
+    cmd = [
+        str(RASA),
+        "run",
+        "--model",
+        str(model),
+        "--port",
+        str(port),
+        "--credentials",
+        "credentials.yml",
+        "--endpoints",
+        "endpoints.yml",
+    ]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env_for(port, db, model), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env_for(port, db, model), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         first_answer = None
         while time.perf_counter() - start < 300:
@@ -161,18 +183,30 @@ def serve_and_measure(model: Path, turns: int, workdir: Path) -> dict:
 def accuracy(model: Path) -> dict:
     if not DEV_SET.exists():
         return {}
-    out = subprocess.run([str(PY), "-m", "bot", "eval", str(DEV_SET), "--json"], cwd=ROOT, capture_output=True,
-                         text=True, env=dict(os.environ, AIGUILLAGE_MODEL=str(model)), check=True)
+    out = subprocess.run(
+        [str(PY), "-m", "bot", "eval", str(DEV_SET), "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, AIGUILLAGE_MODEL=str(model)),
+        check=True,
+    )
     report = json.loads(out.stdout)
-    return {"destination_accuracy": round(report["destination_accuracy"], 3),
-            "topic_accuracy": round(report["topic_accuracy"], 3), "dev_n": report["n"]}
+    return {
+        "destination_accuracy": round(report["destination_accuracy"], 3),
+        "topic_accuracy": round(report["topic_accuracy"], 3),
+        "dev_n": report["n"],
+    }
 
 
 def write_docs(results: dict, turns: int) -> None:
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{os.cpu_count()} cores, {platform.python_version()}",
-            "turns": turns}
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{os.cpu_count()} cores, {platform.python_version()}",
+        "turns": turns,
+    }
     (docs / "pipeline.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     rows = [
         ("dev-set destination accuracy", "destination_accuracy", "{:.3f}"),
@@ -205,13 +239,16 @@ def write_docs(results: dict, turns: int) -> None:
         lines.append(f"| {label} | " + " | ".join(cells) + (" |" + ratio if ratio else " |"))
     reused = [n for n in names if results[n].get("train_reused")]
     if reused:
-        lines += ["", "Training time of " + ", ".join(reused) + ": measured when that model was trained by an earlier run",
-                  "on the same data and configuration (`--reuse`; see `models/bench/*.json` for the date); that run may",
-                  "have shared the machine with other work."]
+        lines += [
+            "",
+            "Training time of " + ", ".join(reused) + ": measured when that model was trained by an earlier run",
+            "on the same data and configuration (`--reuse`; see `models/bench/*.json` for the date); that run may",
+            "have shared the machine with other work.",
+        ]
     lines += ["", "Pipelines: `config.yml` (ours) and `bench/pipelines/stock.yml` (stock, as `rasa init` writes it).", ""]
     # The hand-written record of what was tried (from KEPT_HEADING on) is kept below the table.
     previous = (docs / "pipeline.md").read_text() if (docs / "pipeline.md").exists() else ""
-    kept = previous[previous.find(KEPT_HEADING):] if KEPT_HEADING in previous else ""
+    kept = previous[previous.find(KEPT_HEADING) :] if KEPT_HEADING in previous else ""
     (docs / "pipeline.md").write_text("\n".join(lines) + ("\n" + kept if kept else ""))
 
 
@@ -219,8 +256,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=400)
     parser.add_argument("--only", choices=sorted(PIPELINES))
-    parser.add_argument("--reuse", action="store_true",
-                        help="reuse a model trained by an earlier run on the same data and config (its training time is reported)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse a model trained by an earlier run on the same data and config (its training time is reported)",
+    )
     args = parser.parse_args()
     results = {}
     models = ROOT / "models" / "bench"
@@ -232,7 +272,10 @@ def main() -> int:
                 continue
             print(f"[{name}] training…", flush=True)
             model, train_s, reused = train(name, config, models, args.reuse)
-            print(f"[{name}] trained in {train_s:.0f} s{' (earlier run)' if reused else ''}; serving {args.turns} turns…", flush=True)
+            print(
+                f"[{name}] trained in {train_s:.0f} s{' (earlier run)' if reused else ''}; serving {args.turns} turns…",
+                flush=True,
+            )
             figures = {"train_s": round(train_s, 1), "train_reused": reused}
             figures.update(serve_and_measure(model, args.turns, work))
             print(f"[{name}] {figures}; evaluating…", flush=True)

@@ -19,6 +19,7 @@ Writes OUT/report_bench.json and the "Rapport annuel" section of OUT/benchmarks.
 file is the suite's, bench/suite.py, which also runs this in its full and quick modes). Target: the
 year's report in under 60 s. A benchmark, not a test: nothing here asserts a timing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,6 +51,7 @@ SECTION = "## Rapport annuel"
 
 
 # --- the synthetic year ---------------------------------------------------------------------------
+
 
 def _tree_routes() -> tuple[dict, dict]:
     """topic -> (node, destination) of its first leaf, and node -> path from the root (menu keys)."""
@@ -85,8 +87,10 @@ def _moments(rng: random.Random, n: int, year: int, hours: list[float]) -> list[
     days = [first + timedelta(days=i) for i in range((date(year + 1, 1, 1) - first).days)]
     picked_days = rng.choices(days, [WEEKDAY_WEIGHTS[d.weekday()] for d in days], k=n)
     picked_hours = rng.choices(range(24), hours, k=n)
-    out = [datetime(d.year, d.month, d.day, h, rng.randrange(60), rng.randrange(60), tzinfo=PARIS)
-           .astimezone(UTC) for d, h in zip(picked_days, picked_hours)]
+    out = [
+        datetime(d.year, d.month, d.day, h, rng.randrange(60), rng.randrange(60), tzinfo=PARIS).astimezone(UTC)
+        for d, h in zip(picked_days, picked_hours)
+    ]
     return sorted(out)
 
 
@@ -94,8 +98,9 @@ def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-def build_store(db: Path, conversations: int, calls: int, seed: int = 1, year: int = YEAR,
-                prefecture: str = PREFECTURE, progress=None) -> dict:
+def build_store(
+    db: Path, conversations: int, calls: int, seed: int = 1, year: int = YEAR, prefecture: str = PREFECTURE, progress=None
+) -> dict:
     """Write the synthetic year into a new SQLite file `db`; returns the row count of each table."""
     from bot.core import config as config_mod
     from bot.services import tickets as tickets_mod
@@ -111,8 +116,7 @@ def build_store(db: Path, conversations: int, calls: int, seed: int = 1, year: i
     topic_names, topic_weights = list(TOPIC_WEIGHTS), list(TOPIC_WEIGHTS.values())
     mailboxes = pref.get("mailboxes")
     sites = [s["id"] for s in pref.get("pan.sites")]
-    reasons = ["carte_grise", "carte_grise", "carte_grise", "permis_conduire", "permis_conduire", "titre_sejour",
-               "autre"]
+    reasons = ["carte_grise", "carte_grise", "carte_grise", "permis_conduire", "permis_conduire", "titre_sejour", "autre"]
     due_cache: dict[tuple[date, str], str] = {}
 
     def due(day: date, origin: str) -> str:
@@ -148,13 +152,30 @@ def build_store(db: Path, conversations: int, calls: int, seed: int = 1, year: i
         if answered:
             a = tickets_mod.add_working_days(day, wd) if wd else day
             answered_at = datetime(a.year, a.month, a.day, rng.randrange(9, 17), rng.randrange(60), tzinfo=PARIS)
-        ticket_rows.append([
-            f"MSG-{seq:08d}", pref.id, box,
-            mailboxes[box]["service"], mailboxes[box]["email"], origin, channel, "Objet du message",
-            "Texte du message (masqué).", None, _iso(created), due(day, "paper" if origin == "paper" else "email"),
-            "answered" if answered else "open", "sent", 1, _iso(created + timedelta(seconds=3)),
-            _iso(answered_at) if answered_at else None,
-            int((answered_at - created).total_seconds()) if answered_at else None, wd, 0])
+        ticket_rows.append(
+            [
+                f"MSG-{seq:08d}",
+                pref.id,
+                box,
+                mailboxes[box]["service"],
+                mailboxes[box]["email"],
+                origin,
+                channel,
+                "Objet du message",
+                "Texte du message (masqué).",
+                None,
+                _iso(created),
+                due(day, "paper" if origin == "paper" else "email"),
+                "answered" if answered else "open",
+                "sent",
+                1,
+                _iso(created + timedelta(seconds=3)),
+                _iso(answered_at) if answered_at else None,
+                int((answered_at - created).total_seconds()) if answered_at else None,
+                wd,
+                0,
+            ]
+        )
 
     # Conversations and their turns.
     for i, start in enumerate(_moments(rng, conversations, year, HOUR_WEIGHTS)):
@@ -169,8 +190,7 @@ def build_store(db: Path, conversations: int, calls: int, seed: int = 1, year: i
             turns.append((rng.choice(NOT_UNDERSTOOD), "hors_perimetre", None, None, "clarify", 0, 0.31))
             turns.append((rng.choice(NOT_UNDERSTOOD), "hors_perimetre", None, None, "fallback", 0, 0.12))
         else:
-            turns.append((spelled(rng.choice(PHRASES[topic])), topic, dest, node, "answer", 1,
-                          round(rng.uniform(0.6, 1.0), 4)))
+            turns.append((spelled(rng.choice(PHRASES[topic])), topic, dest, node, "answer", 1, round(rng.uniform(0.6, 1.0), 4)))
             if rng.random() < 0.45:
                 t2 = rng.choices(topic_names, topic_weights)[0]
                 n2, d2, _ = topics[t2]
@@ -183,11 +203,25 @@ def build_store(db: Path, conversations: int, calls: int, seed: int = 1, year: i
             t += timedelta(seconds=rng.randrange(8, 90))
         last_topic = next((x[1] for x in reversed(turns) if x[2]), turns[-1][1])
         last_dest = next((x[2] for x in reversed(turns) if x[2]), None)
-        conv_rows.append([cid, "web", pref.id, _iso(start), _iso(t), len(turns), 2 if unresolved else 0,
-                          last_topic, last_dest, "unresolved" if unresolved else "open", 0])
+        conv_rows.append(
+            [
+                cid,
+                "web",
+                pref.id,
+                _iso(start),
+                _iso(t),
+                len(turns),
+                2 if unresolved else 0,
+                last_topic,
+                last_dest,
+                "unresolved" if unresolved else "open",
+                0,
+            ]
+        )
         if rng.random() < 0.12:
-            feedback_rows.append(["chat", cid, pref.id, int(rng.random() < 0.78), None, last_topic, last_dest,
-                                  _iso(t), _iso(t), 0])
+            feedback_rows.append(
+                ["chat", cid, pref.id, int(rng.random() < 0.78), None, last_topic, last_dest, _iso(t), _iso(t), 0]
+            )
         if dest == "mailbox" and rng.random() < 0.3:
             ticket(t + timedelta(minutes=3), "email", "web", box or "courrier")
         if topic == "rdv_pan" or (dest == "ants_3400" and rng.random() < 0.02):
@@ -195,16 +229,32 @@ def build_store(db: Path, conversations: int, calls: int, seed: int = 1, year: i
             slot = booked.replace(hour=rng.choice([9, 10, 11]), minute=rng.choice([0, 30]), second=0, microsecond=0)
             seq += 1
             status = rng.choices(["booked", "no_show", "cancelled"], [85, 9, 6])[0]
-            booking_rows.append([f"PAN-{seq:08d}", "token", pref.id, rng.choice(sites),
-                                 slot.strftime("%Y-%m-%dT%H:%M"), (slot + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M"),
-                                 seq, rng.choice(reasons), "web", "mobile", None, status, _iso(t), _iso(t),
-                                 _iso(slot) if status == "no_show" else None, 0])
+            booking_rows.append(
+                [
+                    f"PAN-{seq:08d}",
+                    "token",
+                    pref.id,
+                    rng.choice(sites),
+                    slot.strftime("%Y-%m-%dT%H:%M"),
+                    (slot + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M"),
+                    seq,
+                    rng.choice(reasons),
+                    "web",
+                    "mobile",
+                    None,
+                    status,
+                    _iso(t),
+                    _iso(t),
+                    _iso(slot) if status == "no_show" else None,
+                    0,
+                ]
+            )
         if progress is not None and i % 5000 == 0:
             progress.update(min(5000, conversations - i))
 
     # Calls walking the menu.
     speech_topics = list(SPEECH)
-    twiml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say language=\"fr-FR\">" + "x" * 300 + "</Say></Response>"
+    twiml = '<?xml version="1.0" encoding="UTF-8"?><Response><Say language="fr-FR">' + "x" * 300 + "</Say></Response>"
     for i, start in enumerate(_moments(rng, calls, year, PHONE_HOURS)):
         sid = f"CA{seed:04d}{i:028d}"
         topic = rng.choices(topic_names, topic_weights)[0]
@@ -214,46 +264,85 @@ def build_store(db: Path, conversations: int, calls: int, seed: int = 1, year: i
         inputs = []
         if rng.random() < 0.3 and outcome != "abandoned":
             t_s = rng.choice(speech_topics)
-            inputs.append({"step": 1, "speech": rng.choice(SPEECH[t_s]), "asr": 0.8, "topic": t_s, "confidence": 0.9,
-                           "node": node})
+            inputs.append(
+                {"step": 1, "speech": rng.choice(SPEECH[t_s]), "asr": 0.8, "topic": t_s, "confidence": 0.9, "node": node}
+            )
             path = ["root", node]
         else:
             inputs += [{"step": k + 1, "digits": str(tree["nodes"][n].get("key", 1))} for k, n in enumerate(path[1:])]
         if outcome == "abandoned":
             cut = rng.randrange(1, max(2, len(path)))
-            path, inputs = path[:cut], inputs[:cut - 1]
+            path, inputs = path[:cut], inputs[: cut - 1]
         duration = rng.randrange(15, 400)
         end = start + timedelta(seconds=duration)
         unresolved = int(outcome == "abandoned" or rng.random() < 0.04)
-        call_rows.append([sid, pref.id, "+33 6 •• •• •• ••", _iso(start), _iso(end), _iso(end), "ended", path[-1],
-                          len(inputs), 0, 0, json.dumps(path), json.dumps(inputs, ensure_ascii=False),
-                          0.9 if any("speech" in x for x in inputs) else None, outcome, "completed", duration,
-                          unresolved, "{}", twiml, 0])
+        call_rows.append(
+            [
+                sid,
+                pref.id,
+                "+33 6 •• •• •• ••",
+                _iso(start),
+                _iso(end),
+                _iso(end),
+                "ended",
+                path[-1],
+                len(inputs),
+                0,
+                0,
+                json.dumps(path),
+                json.dumps(inputs, ensure_ascii=False),
+                0.9 if any("speech" in x for x in inputs) else None,
+                outcome,
+                "completed",
+                duration,
+                unresolved,
+                "{}",
+                twiml,
+                0,
+            ]
+        )
         if outcome == "voicemail":
             ticket(end, "phone", "phone", box or "courrier")
         if rng.random() < 0.06:
-            feedback_rows.append(["phone", sid, pref.id, int(rng.random() < 0.72), None, topic, dest, _iso(end),
-                                  _iso(end), 0])
+            feedback_rows.append(["phone", sid, pref.id, int(rng.random() < 0.72), None, topic, dest, _iso(end), _iso(end), 0])
         if progress is not None and i % 5000 == 0:
             progress.update(min(5000, calls - i))
 
     conn.execute("BEGIN")
-    conn.executemany("insert into conversations (id, channel, prefecture, started_at, updated_at, turns, misses,"
-                     " last_topic, last_destination, status, demo) values (?,?,?,?,?,?,?,?,?,?,?)", conv_rows)
-    conn.executemany("insert into turns (conversation_id, ts, channel, text, topic, confidence, destination, node,"
-                     " action, resolved) values (?,?,?,?,?,?,?,?,?,?)", turn_rows)
-    conn.executemany("insert into calls (call_sid, prefecture, caller, started_at, updated_at, ended_at, state, node,"
-                     " step, retries, misses, path, inputs, confidence, outcome, call_status, duration_s, unresolved,"
-                     " flow, last_twiml, demo) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", call_rows)
-    conn.executemany("insert into tickets (reference, prefecture, mailbox, service, service_email, origin, channel,"
-                     " subject, body, contact_email, created_at, due_date, status, delivery_status,"
-                     " delivery_attempts, delivered_at, answered_at, answer_seconds, answer_working_days, demo)"
-                     " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", ticket_rows)
-    conn.executemany("insert into pan_bookings (reference, token, prefecture, site, slot_start, slot_end, seat, reason,"
-                     " channel, contact_kind, contact, status, created_at, updated_at, no_show_at, demo)"
-                     " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", booking_rows)
-    conn.executemany("insert or ignore into feedback (kind, item_id, prefecture, useful, comment, topic, destination,"
-                     " created_at, updated_at, demo) values (?,?,?,?,?,?,?,?,?,?)", feedback_rows)
+    conn.executemany(
+        "insert into conversations (id, channel, prefecture, started_at, updated_at, turns, misses,"
+        " last_topic, last_destination, status, demo) values (?,?,?,?,?,?,?,?,?,?,?)",
+        conv_rows,
+    )
+    conn.executemany(
+        "insert into turns (conversation_id, ts, channel, text, topic, confidence, destination, node,"
+        " action, resolved) values (?,?,?,?,?,?,?,?,?,?)",
+        turn_rows,
+    )
+    conn.executemany(
+        "insert into calls (call_sid, prefecture, caller, started_at, updated_at, ended_at, state, node,"
+        " step, retries, misses, path, inputs, confidence, outcome, call_status, duration_s, unresolved,"
+        " flow, last_twiml, demo) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        call_rows,
+    )
+    conn.executemany(
+        "insert into tickets (reference, prefecture, mailbox, service, service_email, origin, channel,"
+        " subject, body, contact_email, created_at, due_date, status, delivery_status,"
+        " delivery_attempts, delivered_at, answered_at, answer_seconds, answer_working_days, demo)"
+        " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        ticket_rows,
+    )
+    conn.executemany(
+        "insert into pan_bookings (reference, token, prefecture, site, slot_start, slot_end, seat, reason,"
+        " channel, contact_kind, contact, status, created_at, updated_at, no_show_at, demo)"
+        " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        booking_rows,
+    )
+    conn.executemany(
+        "insert or ignore into feedback (kind, item_id, prefecture, useful, comment, topic, destination,"
+        " created_at, updated_at, demo) values (?,?,?,?,?,?,?,?,?,?)",
+        feedback_rows,
+    )
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -282,6 +371,7 @@ def cached_store(conversations: int, calls: int, seed: int, progress=None) -> tu
 
 
 # --- measuring (each phase in a fresh process) -----------------------------------------------------
+
 
 def _peak_rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -328,10 +418,19 @@ def measure(phase: str, db: Path, pdf: bool, out: Path) -> dict:
 
 
 def run_phase(phase: str, db: Path, pdf: bool, out: Path) -> dict:
-    cmd = [str(PY if PY.exists() else sys.executable), str(Path(__file__).resolve()), "--measure", phase,
-           "--db", str(db), "--report-out", str(out)] + ([] if pdf else ["--no-pdf"])
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    cmd = [
+        str(PY if PY.exists() else sys.executable),
+        str(Path(__file__).resolve()),
+        "--measure",
+        phase,
+        "--db",
+        str(db),
+        "--report-out",
+        str(out),
+    ] + ([] if pdf else ["--no-pdf"])
+    done = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{phase} failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -345,16 +444,28 @@ def have_report() -> bool:
     return hasattr(report, "build")
 
 
-def run(conversations: int = FULL["conversations"], calls: int = FULL["calls"], seed: int = 1, pdf: bool = True,
-        baseline: bool = True, progress=None) -> dict:
+def run(
+    conversations: int = FULL["conversations"],
+    calls: int = FULL["calls"],
+    seed: int = 1,
+    pdf: bool = True,
+    baseline: bool = True,
+    progress=None,
+) -> dict:
     """Build (or reuse) the stores, measure every phase; returns the JSON-able result."""
     import shutil
     import tempfile
 
-    res: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "calendar_year": YEAR, "prefecture": PREFECTURE, "seed": seed,
-                 "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-                 "target_s": TARGET_S, "full_size": conversations == FULL["conversations"] and calls == FULL["calls"],
-                 "chromium": Path(os.environ.get("AIGUILLAGE_CHROMIUM") or "/usr/bin/chromium").exists()}
+    res: dict = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "calendar_year": YEAR,
+        "prefecture": PREFECTURE,
+        "seed": seed,
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        "target_s": TARGET_S,
+        "full_size": conversations == FULL["conversations"] and calls == FULL["calls"],
+        "chromium": Path(os.environ.get("AIGUILLAGE_CHROMIUM") or "/usr/bin/chromium").exists(),
+    }
     sizes = [("full", conversations, calls)]
     if baseline:
         sizes.append(("tenth", max(1, conversations // 10), max(1, calls // 10)))
@@ -364,9 +475,15 @@ def run(conversations: int = FULL["conversations"], calls: int = FULL["calls"], 
             if progress is not None:
                 progress.set_postfix_str(f"store {name}: {conv} conversations, {cl} calls")
             db, counts, built_s = cached_store(conv, cl, seed)
-            entry = {"conversations": conv, "calls": cl, "rows": counts, "db": str(db.relative_to(ROOT)),
-                     "db_mb": round(db.stat().st_size / 1e6, 1), "build_s": round(built_s, 1) if built_s else None,
-                     "reused": built_s is None}
+            entry = {
+                "conversations": conv,
+                "calls": cl,
+                "rows": counts,
+                "db": str(db.relative_to(ROOT)),
+                "db_mb": round(db.stat().st_size / 1e6, 1),
+                "build_s": round(built_s, 1) if built_s else None,
+                "reused": built_s is None,
+            }
             for phase in ("floor", "indicators") + (("report",) if have_report() else ()):
                 if progress is not None:
                     progress.set_postfix_str(f"{name}: {phase}")
@@ -388,6 +505,7 @@ def run(conversations: int = FULL["conversations"], calls: int = FULL["calls"], 
 
 # --- writing -------------------------------------------------------------------------------------------
 
+
 def mark(ok: bool | None) -> str:
     return "–" if ok is None else ("met" if ok else "**missed**")
 
@@ -395,14 +513,18 @@ def mark(ok: bool | None) -> str:
 def section(res: dict) -> str:
     """The 'Rapport annuel' section of docs/benchmarks.md (Markdown, ends with a blank line)."""
     y = res["full"]
-    L = [SECTION, "",
-         f"`bench/report_bench.py` (alone, or in `python -m bench`) on {res['date']}, {res['machine']}: the committee report "
-         f"(`bot.quality.report.build`) for the year {YEAR} "
-         f"of a synthetic store of {y['rows']['conversations']} conversations ({y['rows']['turns']} turns) and "
-         f"{y['rows']['calls']} calls, with {y['rows']['tickets']} tickets, {y['rows']['pan_bookings']} PAN bookings "
-         f"and {y['rows']['feedback']} ratings (préfecture `{res['prefecture']}`, seed {res['seed']}; SQLite file "
-         f"{y['db_mb']} MB, cached in `var/bench/`). Rows written with bulk SQL (load data, `demo = 0`); each phase "
-         "runs in a fresh process (peak memory = that process's VmHWM); the page cache is warm.", ""]
+    L = [
+        SECTION,
+        "",
+        f"`bench/report_bench.py` (alone, or in `python -m bench`) on {res['date']}, {res['machine']}: the committee report "
+        f"(`bot.quality.report.build`) for the year {YEAR} "
+        f"of a synthetic store of {y['rows']['conversations']} conversations ({y['rows']['turns']} turns) and "
+        f"{y['rows']['calls']} calls, with {y['rows']['tickets']} tickets, {y['rows']['pan_bookings']} PAN bookings "
+        f"and {y['rows']['feedback']} ratings (préfecture `{res['prefecture']}`, seed {res['seed']}; SQLite file "
+        f"{y['db_mb']} MB, cached in `var/bench/`). Rows written with bulk SQL (load data, `demo = 0`); each phase "
+        "runs in a fresh process (peak memory = that process's VmHWM); the page cache is warm.",
+        "",
+    ]
     if res.get("report_s") is not None:
         goal = f"< {TARGET_S:.0f} s"
         verdict = mark(res["met"]) if res["full_size"] else "– (not the full size: 150 000 / 110 000)"
@@ -415,8 +537,11 @@ def section(res: dict) -> str:
         if not e:
             continue
         label = f"{'one year' if name == 'full' else '1/10'} ({e['conversations']} conv., {e['calls']} calls)"
-        for phase, title in (("floor", "raw full scan (turns + calls)"), ("indicators", "bot.quality.indicators.compute"),
-                             ("report", "bot.quality.report.build")):
+        for phase, title in (
+            ("floor", "raw full scan (turns + calls)"),
+            ("indicators", "bot.quality.indicators.compute"),
+            ("report", "bot.quality.report.build"),
+        ):
             m = e.get(phase)
             if not m:
                 continue
@@ -444,7 +569,7 @@ def update_markdown(path: Path, text: str) -> None:
     if SECTION in old:
         head, rest = old.split(SECTION, 1)
         nxt = rest.find("\n## ")
-        tail = rest[nxt + 1:] if nxt >= 0 else ""
+        tail = rest[nxt + 1 :] if nxt >= 0 else ""
         new = head + text + ("\n" + tail if tail else "")
     else:
         new = old.rstrip("\n") + "\n\n" + text
@@ -470,16 +595,17 @@ def main(argv: list[str] | None = None) -> int:
 
     bar = tqdm(total=3 * (1 if args.no_baseline else 2), desc="report bench", unit="phase", file=sys.stderr)
     try:
-        res = run(args.conversations, args.calls, args.seed, pdf=not args.no_pdf, baseline=not args.no_baseline,
-                  progress=bar)
+        res = run(args.conversations, args.calls, args.seed, pdf=not args.no_pdf, baseline=not args.no_baseline, progress=bar)
     finally:
         bar.close()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report_bench.json").write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
     update_markdown(out / "benchmarks.md", section(res))
-    print(f"report for the year: {res['report_s']} s (target < {TARGET_S:.0f} s: {mark(res['met'])}); "
-          f"{out / 'report_bench.json'}, {out / 'benchmarks.md'}")
+    print(
+        f"report for the year: {res['report_s']} s (target < {TARGET_S:.0f} s: {mark(res['met'])}); "
+        f"{out / 'report_bench.json'}, {out / 'benchmarks.md'}"
+    )
     return 0
 
 

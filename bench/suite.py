@@ -11,6 +11,7 @@ phone webhooks at 1 and 16 callers (bench/ivr_bench.py), the NLU alone (`python 
 the store and the length of a conversation. Writes DIR/benchmarks.md and DIR/benchmarks.json
 (default DIR: docs/). A benchmark, not a test: nothing here asserts a timing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,12 +38,13 @@ PY = ROOT / ".venv" / "bin" / "python"
 MODES = {
     #          turns/level, store sizes,      conv length, phone seq calls, phone seconds, NLU questions
     #          report: the year's synthetic store for the committee report (bench/report_bench.py)
-    "full": dict(turns=2000, store=(1000, 100_000), length=500, calls=100, phone_s=20, nlu=5000, store_turns=400,
-                 report=(150_000, 110_000)),
-    "quick": dict(turns=300, store=(1000, 10_000), length=100, calls=20, phone_s=5, nlu=1000, store_turns=150,
-                  report=(3000, 2200)),
-    "smoke": dict(turns=60, store=(100, 1000), length=30, calls=3, phone_s=2, nlu=100, store_turns=30,
-                  report=(600, 440)),
+    "full": dict(
+        turns=2000, store=(1000, 100_000), length=500, calls=100, phone_s=20, nlu=5000, store_turns=400, report=(150_000, 110_000)
+    ),
+    "quick": dict(
+        turns=300, store=(1000, 10_000), length=100, calls=20, phone_s=5, nlu=1000, store_turns=150, report=(3000, 2200)
+    ),
+    "smoke": dict(turns=60, store=(100, 1000), length=30, calls=3, phone_s=2, nlu=100, store_turns=30, report=(600, 440)),
 }
 LEVELS = (1, 8, 32)
 
@@ -55,8 +57,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def summary(lat: list[float]) -> dict:
-    return {"p50_ms": round(pct(lat, 50), 2), "p95_ms": round(pct(lat, 95), 2), "p99_ms": round(pct(lat, 99), 2),
-            "n": len(lat)}
+    return {"p50_ms": round(pct(lat, 50), 2), "p95_ms": round(pct(lat, 95), 2), "p99_ms": round(pct(lat, 99), 2), "n": len(lat)}
 
 
 class Server:
@@ -72,9 +73,24 @@ class Server:
         self.db = db
         start = time.perf_counter()
         self.log = open(log, "wb")
-        self.proc = subprocess.Popen([str(pb.RASA), "run", "--model", str(model), "--port", str(self.port),
-                                      "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"],
-                                     cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [
+                str(pb.RASA),
+                "run",
+                "--model",
+                str(model),
+                "--port",
+                str(self.port),
+                "--credentials",
+                "credentials.yml",
+                "--endpoints",
+                "endpoints.yml",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         import http.client
 
         while time.perf_counter() - start < 300:
@@ -143,8 +159,12 @@ async def _chat_load(url: str, users: int, turns: int, tag: str, bar) -> dict:
         t0 = time.perf_counter()
         await asyncio.gather(*(user(session, k) for k in range(users)))
         elapsed = time.perf_counter() - t0
-    return summary(lat) | {"users": users, "errors": errors, "turns_per_s": round(len(lat) / elapsed, 1),
-                           "elapsed_s": round(elapsed, 1)}
+    return summary(lat) | {
+        "users": users,
+        "errors": errors,
+        "turns_per_s": round(len(lat) / elapsed, 1),
+        "elapsed_s": round(elapsed, 1),
+    }
 
 
 def chat_levels(server: Server, turns: int, tag: str, bar) -> dict:
@@ -161,9 +181,17 @@ def phone(server: Server, calls: int, seconds: float, bar) -> dict:
     bar.update(1)
     requests, errors, elapsed, lat = ivr_bench.concurrent(server.url, LOCAL_DEV_TOKEN, 16, seconds)
     bar.update(1)
-    return {"1": {"keypad": summary(keypad), "speech": summary(speech)},
-            "16": {"keypad": summary(lat["keypad"]), "speech": summary(lat["speech"]), "call": summary(lat["call"]),
-                   "requests": requests, "errors": errors, "requests_per_s": round(requests / elapsed, 1)}}
+    return {
+        "1": {"keypad": summary(keypad), "speech": summary(speech)},
+        "16": {
+            "keypad": summary(lat["keypad"]),
+            "speech": summary(lat["speech"]),
+            "call": summary(lat["call"]),
+            "requests": requests,
+            "errors": errors,
+            "requests_per_s": round(requests / elapsed, 1),
+        },
+    }
 
 
 def nlu_alone(n: int) -> dict:
@@ -174,9 +202,15 @@ def nlu_alone(n: int) -> dict:
     texts = texts or pb.QUESTIONS
     lines = [json.dumps({"text": texts[i % len(texts)]}, ensure_ascii=False) + "\n" for i in range(n)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(PY), "-m", "bot", "route", "--jsonl"], cwd=ROOT, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false"))
+    proc = subprocess.Popen(
+        [str(PY), "-m", "bot", "route", "--jsonl"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false"),
+    )
     proc.stdin.write(lines[0])
     proc.stdin.flush()
     proc.stdout.readline()
@@ -190,12 +224,17 @@ def nlu_alone(n: int) -> dict:
     answered = 1 + sum(1 for _ in proc.stdout)
     end = time.perf_counter()
     proc.wait(timeout=60)
-    return {"questions": answered, "load_s": round(first - t0, 2), "run_s": round(end - first, 2),
-            "questions_per_s": round((answered - 1) / max(end - first, 1e-9), 1),
-            "questions_per_s_with_load": round(answered / (end - t0), 1)}
+    return {
+        "questions": answered,
+        "load_s": round(first - t0, 2),
+        "run_s": round(end - first, 2),
+        "questions_per_s": round((answered - 1) / max(end - first, 1e-9), 1),
+        "questions_per_s_with_load": round(answered / (end - t0), 1),
+    }
 
 
 # --- the store -------------------------------------------------------------------------------------
+
 
 def templates(db: Path) -> dict:
     """Real rows written by the warm-up (one conversation, its turns and its tracker events)."""
@@ -204,12 +243,18 @@ def templates(db: Path) -> dict:
     try:
         conv = dict(conn.execute("select * from conversations where id like 'warm%' order by turns desc limit 1").fetchone())
         turns = [dict(r) for r in conn.execute("select * from turns where conversation_id = ? order by id", [conv["id"]])]
-        sender = conn.execute("select sender_id from events where sender_id like 'warm%' group by sender_id "
-                              "order by count(*) desc limit 1").fetchone()[0]
+        sender = conn.execute(
+            "select sender_id from events where sender_id like 'warm%' group by sender_id order by count(*) desc limit 1"
+        ).fetchone()[0]
         events = [dict(r) for r in conn.execute("select * from events where sender_id = ? order by id", [sender])]
-        schema = [r[0] for r in conn.execute("select sql from sqlite_master where sql is not null and "
-                                             "tbl_name in ('events', 'conversations', 'turns', 'migrations') "
-                                             "and name not like 'sqlite_%'")]
+        schema = [
+            r[0]
+            for r in conn.execute(
+                "select sql from sqlite_master where sql is not null and "
+                "tbl_name in ('events', 'conversations', 'turns', 'migrations') "
+                "and name not like 'sqlite_%'"
+            )
+        ]
         migrations = [dict(r) for r in conn.execute("select * from migrations")]
     finally:
         conn.close()
@@ -225,9 +270,11 @@ def fill(db: Path, tpl: dict, start: int, stop: int, bar=None) -> int:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
     for sql in tpl["schema"]:  # Rasa's events table and its index, as Rasa created them
-        conn.execute(sql.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
-                     .replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
-                     .replace("CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX IF NOT EXISTS ", 1))
+        conn.execute(
+            sql.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
+            .replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
+            .replace("CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX IF NOT EXISTS ", 1)
+        )
     c, t, e = tpl["conversation"], tpl["turns"], tpl["events"]
     ccols = [k for k in c]
     tcols = [k for k in (t[0] if t else {}) if k != "id"]
@@ -243,8 +290,10 @@ def fill(db: Path, tpl: dict, start: int, stop: int, bar=None) -> int:
             shift = (i % 180) * day
             conv_rows.append([cid if k == "id" else c[k] for k in ccols])
             turn_rows += [[cid if k == "conversation_id" else r[k] for k in tcols] for r in t]
-            event_rows += [[cid if k == "sender_id" else (base + shift + j if k == "timestamp" else r[k])
-                            for k in ecols] for j, r in enumerate(e)]
+            event_rows += [
+                [cid if k == "sender_id" else (base + shift + j if k == "timestamp" else r[k]) for k in ecols]
+                for j, r in enumerate(e)
+            ]
         conn.execute("BEGIN")
         conn.executemany(f"insert into conversations ({','.join(ccols)}) values ({','.join('?' * len(ccols))})", conv_rows)
         if tcols:
@@ -272,33 +321,40 @@ EXPLAIN = {
         "SQLite, rule policy, the in-process action call over HTTP, our store's write), and at 8 users the turns queue "
         "behind each other in that single process, so a cheaper NLU shrinks only part of each turn. Reaching 0.4 needs "
         "a cheaper turn path (a tracker store that loads only the last events, no HTTP hop for the action) or several "
-        "server processes behind the reverse proxy."),
+        "server processes behind the reverse proxy."
+    ),
     "chat turns/s sustained": (
         "one `rasa run` process handles a turn on one core at a time (~10 ms of CPU per turn, mostly Rasa's own "
         "tracker and policy work), and the load generator shares the machine's 2 cores; the ceiling is about "
         "100 turns/s per process. Reaching it with margin: two or more server processes on a bigger machine, or the "
-        "cheaper turn path above."),
+        "cheaper turn path above."
+    ),
     "keypad step p95": (
         "a keypad step costs ~2 ms alone (1 caller); at 16 callers the 16 Python client threads (signing each request, "
         "parsing TwiML) and the single server process share 2 cores, so the p95 is mostly queueing. Reaching it: the "
-        "load generator on another machine, or a second server process."),
+        "load generator on another machine, or a second server process."
+    ),
     "speech step p95": "as for keypad steps, plus the NLU (~5 ms alone): queueing on 2 shared cores.",
     "start-up to first answer": (
         "most of the start-up is importing Rasa and TensorFlow and loading the graph, common to both pipelines; our "
         "lighter NLU saves only its own load. Reaching 0.4 needs Rasa to stop importing TensorFlow for a pipeline that "
-        "does not use it (lazy imports), which is a change inside Rasa."),
+        "does not use it (lazy imports), which is a change inside Rasa."
+    ),
     "server memory": (
         "the server's memory is dominated by Rasa and TensorFlow, imported whatever the pipeline; the stock DIET "
-        "weights add less than that baseline. Reaching 0.6 needs the same lazy imports as for start-up."),
+        "weights add less than that baseline. Reaching 0.6 needs the same lazy imports as for start-up."
+    ),
     "turn ": (
         "Rasa's SQL tracker store reads every event of the current session on each turn and the policies walk the "
         "whole tracker, so a turn's cost grows linearly with the conversation. Reaching it: a tracker store that "
-        "loads only the last events the policies need (max_history), or a new session after N turns."),
+        "loads only the last events the policies need (max_history), or a new session after N turns."
+    ),
     "p95 with": "the store's lookups are by indexed id; a miss here is noise or SQLite cache pressure (see the figures).",
     "chat errors": "see the server log: errors under load are a bug to fix, not a tuning matter.",
     "annual report": (
         "see the per-step timings in the Rapport annuel section: the step that grows with the data is the one to "
-        "move into SQL aggregates (bot/indicators.py, bot/report.py)."),
+        "move into SQL aggregates (bot/indicators.py, bot/report.py)."
+    ),
     "phone errors": "see the server log: errors under load are a bug to fix, not a tuning matter.",
 }
 
@@ -328,10 +384,18 @@ def targets(r: dict) -> list[dict]:
     add("keypad step p95 at 16 callers (ms)", ph["keypad"]["p95_ms"], "<= 20", ph["keypad"]["p95_ms"] <= 20)
     add("speech step p95 at 16 callers (ms)", ph["speech"]["p95_ms"], "<= 80", ph["speech"]["p95_ms"] <= 80)
     add("phone errors at 16 callers", ph["errors"], "0", ph["errors"] == 0)
-    add("start-up to first answer, ours/stock", ratio(ours["startup_s"], stock and stock["startup_s"]), "<= 0.4",
-        None if not stock else ours["startup_s"] / stock["startup_s"] <= 0.4)
-    add("server memory, ours/stock", ratio(ours["rss_mb"], stock and stock["rss_mb"]), "<= 0.6",
-        None if not stock else ours["rss_mb"] / stock["rss_mb"] <= 0.6)
+    add(
+        "start-up to first answer, ours/stock",
+        ratio(ours["startup_s"], stock and stock["startup_s"]),
+        "<= 0.4",
+        None if not stock else ours["startup_s"] / stock["startup_s"] <= 0.4,
+    )
+    add(
+        "server memory, ours/stock",
+        ratio(ours["rss_mb"], stock and stock["rss_mb"]),
+        "<= 0.6",
+        None if not stock else ours["rss_mb"] / stock["rss_mb"] <= 0.6,
+    )
     ln = ours["length"]
     add(f"turn {ln['long_turn']} / turn 10 of one conversation (p50)", ln["ratio"], "<= 1.5", ln["ratio"] <= 1.5)
     st = ours["store"]
@@ -339,8 +403,12 @@ def targets(r: dict) -> list[dict]:
     rep = r.get("report")
     if rep:
         full = rep["full"]
-        add(f"annual report build (s), {full['rows']['conversations']} conversations + {full['rows']['calls']} calls",
-            rep.get("report_s"), "< 60 (150000 + 110000)", rep.get("met"))
+        add(
+            f"annual report build (s), {full['rows']['conversations']} conversations + {full['rows']['calls']} calls",
+            rep.get("report_s"),
+            "< 60 (150000 + 110000)",
+            rep.get("met"),
+        )
     return out
 
 
@@ -348,80 +416,130 @@ def write_report(res: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmarks.json").write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
     m, ours, stock = res["meta"], res["ours"], res.get("stock")
-    L = ["# Benchmarks", "",
-         f"`python -m bench{'' if m['mode'] == 'full' else ' --' + m['mode']}` on {m['date']}, {m['machine']}; "
-         f"mode **{m['mode']}**; {m['load_note']} (load average {m['load_avg_at_start'][0]:.2f} at the start, "
-         f"{m.get('load_avg_at_end', [float('nan')])[0]:.2f} at the end; another process's work may have shared the machine).",
-         "Raw figures: `benchmarks.json` next to this file. A benchmark, not a test: the test suite never asserts a timing.",
-         "", "## Targets (issue 7)", "", "| target | value | goal | |", "|---|---|---|---|"]
+    L = [
+        "# Benchmarks",
+        "",
+        f"`python -m bench{'' if m['mode'] == 'full' else ' --' + m['mode']}` on {m['date']}, {m['machine']}; "
+        f"mode **{m['mode']}**; {m['load_note']} (load average {m['load_avg_at_start'][0]:.2f} at the start, "
+        f"{m.get('load_avg_at_end', [float('nan')])[0]:.2f} at the end; another process's work may have shared the machine).",
+        "Raw figures: `benchmarks.json` next to this file. A benchmark, not a test: the test suite never asserts a timing.",
+        "",
+        "## Targets (issue 7)",
+        "",
+        "| target | value | goal | |",
+        "|---|---|---|---|",
+    ]
     for t in res["targets"]:
         L.append(f"| {t['target']} | {t['value'] if t['value'] is not None else '–'} | {t['goal']} | {mark(t['met'])} |")
-    L += ["", "## Chat (POST /chat/webhook, conversations of five turns, after a warm-up)", "",
-          "| pipeline | users | turns | p50 ms | p95 ms | p99 ms | turns/s | errors |", "|---|---|---|---|---|---|---|---|"]
+    L += [
+        "",
+        "## Chat (POST /chat/webhook, conversations of five turns, after a warm-up)",
+        "",
+        "| pipeline | users | turns | p50 ms | p95 ms | p99 ms | turns/s | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in (("ours", ours), ("stock", stock)):
         if r:
             for u, c in r["chat"].items():
-                L.append(f"| {name} | {u} | {c['n']} | {c['p50_ms']} | {c['p95_ms']} | {c['p99_ms']} | {c['turns_per_s']} | {c['errors']} |")
+                L.append(
+                    f"| {name} | {u} | {c['n']} | {c['p50_ms']} | {c['p95_ms']} | {c['p99_ms']} | {c['turns_per_s']} | {c['errors']} |"
+                )
     if stock:
         L += ["", "| users | p50 ours/stock | p95 ours/stock | p99 ours/stock |", "|---|---|---|---|"]
         for u in ours["chat"]:
             a, b = ours["chat"][u], stock["chat"][u]
-            L.append(f"| {u} | {ratio(a['p50_ms'], b['p50_ms'])} | {ratio(a['p95_ms'], b['p95_ms'])} | {ratio(a['p99_ms'], b['p99_ms'])} |")
+            L.append(
+                f"| {u} | {ratio(a['p50_ms'], b['p50_ms'])} | {ratio(a['p95_ms'], b['p95_ms'])} | {ratio(a['p99_ms'], b['p99_ms'])} |"
+            )
     ph = ours["phone"]
-    L += ["", "## Phone webhooks (signed requests, bench/ivr_bench.py)", "",
-          "| step | callers | samples | p50 ms | p95 ms | p99 ms | target |", "|---|---|---|---|---|---|---|"]
+    L += [
+        "",
+        "## Phone webhooks (signed requests, bench/ivr_bench.py)",
+        "",
+        "| step | callers | samples | p50 ms | p95 ms | p99 ms | target |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for callers in ("1", "16"):
         for kind, goal in (("keypad", 20), ("speech", 80)):
             s = ph[callers][kind]
             tgt = f"p95 <= {goal} ms: {mark(s['p95_ms'] <= goal)}" if callers == "16" else ""
             L.append(f"| {kind} | {callers} | {s['n']} | {s['p50_ms']} | {s['p95_ms']} | {s['p99_ms']} | {tgt} |")
-    L.append(f"\n16 callers: {ph['16']['requests_per_s']} webhook requests/s, {ph['16']['requests']} requests, "
-             f"{ph['16']['errors']} errors.")
+    L.append(
+        f"\n16 callers: {ph['16']['requests_per_s']} webhook requests/s, {ph['16']['requests']} requests, "
+        f"{ph['16']['errors']} errors."
+    )
     n = ours["nlu"]
-    L += ["", "## NLU alone (`python -m bot route --jsonl`)", "",
-          "| questions | model load + first answer (s) | questions/s after load | questions/s including load |",
-          "|---|---|---|---|", f"| {n['questions']} | {n['load_s']} | {n['questions_per_s']} | {n['questions_per_s_with_load']} |"]
+    L += [
+        "",
+        "## NLU alone (`python -m bot route --jsonl`)",
+        "",
+        "| questions | model load + first answer (s) | questions/s after load | questions/s including load |",
+        "|---|---|---|---|",
+        f"| {n['questions']} | {n['load_s']} | {n['questions_per_s']} | {n['questions_per_s_with_load']} |",
+    ]
     L += ["", "## Training, start-up, memory", "", "| figure | ours | stock | ours/stock | target |", "|---|---|---|---|---|"]
-    for label, key, goal in (("training time (s)", "train_s", None), ("start-up to first answer (s)", "startup_s", 0.4),
-                             ("server resident memory after the load (MB)", "rss_mb", 0.6)):
+    for label, key, goal in (
+        ("training time (s)", "train_s", None),
+        ("start-up to first answer (s)", "startup_s", 0.4),
+        ("server resident memory after the load (MB)", "rss_mb", 0.6),
+    ):
         s = stock[key] if stock else None
         rt = ratio(ours[key], s)
         tgt = f"<= {goal} × stock: {mark(rt <= goal)}" if goal and rt is not None else ""
         L.append(f"| {label} | {ours[key]} | {s if s is not None else '–'} | {rt if rt is not None else '–'} | {tgt} |")
     if stock and stock.get("train_reused"):
-        L.append("\nStock training time: measured when the cached model in `models/bench/` was trained by an earlier run "
-                 "(same data and configuration; `--retrain-stock` to measure again).")
+        L.append(
+            "\nStock training time: measured when the cached model in `models/bench/` was trained by an earlier run "
+            "(same data and configuration; `--retrain-stock` to measure again)."
+        )
     if ours.get("train_reused"):
         L.append("\nOur training time: from the cached model of an earlier run (quick mode).")
     if not stock:
         L.append("\nStock pipeline: not measured in this run (" + res.get("stock_note", "") + ").")
     st, ln = ours["store"], ours["length"]
-    L += ["", "## Latency against the size of the store (new conversations, one user)", "",
-          "| stored conversations | events rows | turns | p50 ms | p95 ms |", "|---|---|---|---|---|",
-          f"| {st['small']} | {st['small_events']} | {st['small_lat']['n']} | {st['small_lat']['p50_ms']} | {st['small_lat']['p95_ms']} |",
-          f"| {st['large']} | {st['large_events']} | {st['large_lat']['n']} | {st['large_lat']['p50_ms']} | {st['large_lat']['p95_ms']} |",
-          f"\nRatio p95 large/small: {st['ratio_p95']} (target <= 1.2: {mark(st['ratio_p95'] <= 1.2)}). The store is "
-          "pre-filled with copies (new ids, spread timestamps) of a real conversation written by the warm-up: its "
-          "`conversations` and `turns` rows and its Rasa tracker `events`.",
-          "", "## Latency against the length of one conversation (one sender)", "",
-          "| turns | p50 ms | p95 ms |", "|---|---|---|",
-          f"| 1–10 | {ln['first']['p50_ms']} | {ln['first']['p95_ms']} |",
-          f"| {ln['long_turn'] - 9}–{ln['long_turn']} | {ln['last']['p50_ms']} | {ln['last']['p95_ms']} |",
-          f"\nRatio p50 last/first: {ln['ratio']} (target <= 1.5: {mark(ln['ratio'] <= 1.5)}).", ""]
+    L += [
+        "",
+        "## Latency against the size of the store (new conversations, one user)",
+        "",
+        "| stored conversations | events rows | turns | p50 ms | p95 ms |",
+        "|---|---|---|---|---|",
+        f"| {st['small']} | {st['small_events']} | {st['small_lat']['n']} | {st['small_lat']['p50_ms']} | {st['small_lat']['p95_ms']} |",
+        f"| {st['large']} | {st['large_events']} | {st['large_lat']['n']} | {st['large_lat']['p50_ms']} | {st['large_lat']['p95_ms']} |",
+        f"\nRatio p95 large/small: {st['ratio_p95']} (target <= 1.2: {mark(st['ratio_p95'] <= 1.2)}). The store is "
+        "pre-filled with copies (new ids, spread timestamps) of a real conversation written by the warm-up: its "
+        "`conversations` and `turns` rows and its Rasa tracker `events`.",
+        "",
+        "## Latency against the length of one conversation (one sender)",
+        "",
+        "| turns | p50 ms | p95 ms |",
+        "|---|---|---|",
+        f"| 1–10 | {ln['first']['p50_ms']} | {ln['first']['p95_ms']} |",
+        f"| {ln['long_turn'] - 9}–{ln['long_turn']} | {ln['last']['p50_ms']} | {ln['last']['p95_ms']} |",
+        f"\nRatio p50 last/first: {ln['ratio']} (target <= 1.5: {mark(ln['ratio'] <= 1.5)}).",
+        "",
+    ]
     if m["mode"] != "full":
-        L.append(f"Mode {m['mode']}: smaller counts; store sizes {st['small']} vs {st['large']} instead of 1 000 vs "
-                 f"100 000; conversation length {ln['long_turn']} instead of 500.\n")
+        L.append(
+            f"Mode {m['mode']}: smaller counts; store sizes {st['small']} vs {st['large']} instead of 1 000 vs "
+            f"100 000; conversation length {ln['long_turn']} instead of 500.\n"
+        )
     if res.get("report"):
         import report_bench
 
         L.append(report_bench.section(res["report"]))
     missed = [t["target"] for t in res["targets"] if t["met"] is False]
-    L += ["## Closing note", "", ("Missed: " + "; ".join(missed) + ". See the notes below.") if missed else "All measured targets met.", ""]
+    L += [
+        "## Closing note",
+        "",
+        ("Missed: " + "; ".join(missed) + ". See the notes below.") if missed else "All measured targets met.",
+        "",
+    ]
     L += res.get("notes", [])
     (out / "benchmarks.md").write_text("\n".join(L) + "\n", encoding="utf-8")
 
 
 # --- the run ---------------------------------------------------------------------------------------
+
 
 def run(mode: str, out: Path, stock_policy: str) -> dict:
     from tqdm import tqdm
@@ -435,13 +553,28 @@ def run(mode: str, out: Path, stock_policy: str) -> dict:
     if mode == "smoke" and stock_policy != "retrain":
         do_stock = False
     chat_steps = sum(max(1, cfg["turns"] // u) * u for u in LEVELS)
-    steps = (1 + chat_steps + 2 + 1 + cfg["store"][1] + 2 * cfg["store_turns"] + cfg["length"]
-             + ((1 + chat_steps) if do_stock else 0) + 6)
-    res: dict = {"meta": {"date": time.strftime("%Y-%m-%d %H:%M"), "mode": mode,
-                          "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-                                     f"{platform.system()} {platform.release()}",
-                          "load_avg_at_start": list(os.getloadavg()), "config": cfg,
-                          "load_note": "client and servers share the machine's cores"}}
+    steps = (
+        1
+        + chat_steps
+        + 2
+        + 1
+        + cfg["store"][1]
+        + 2 * cfg["store_turns"]
+        + cfg["length"]
+        + ((1 + chat_steps) if do_stock else 0)
+        + 6
+    )
+    res: dict = {
+        "meta": {
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "mode": mode,
+            "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}",
+            "load_avg_at_start": list(os.getloadavg()),
+            "config": cfg,
+            "load_note": "client and servers share the machine's cores",
+        }
+    }
     tmp = Path(tempfile.mkdtemp(prefix="aiguillage-bench-"))
     bar = tqdm(total=steps, desc="bench", unit="step", file=sys.stderr, dynamic_ncols=True)
     try:
@@ -486,13 +619,23 @@ def run(mode: str, out: Path, stock_policy: str) -> dict:
         finally:
             srv.stop()
         per_conv = len(tpl["events"])
-        ours["store"] = {"small": small, "large": large, "small_events": small * per_conv, "large_events": large * per_conv,
-                         "small_lat": summary(lat_small), "large_lat": summary(lat_large),
-                         "ratio_p50": ratio(pct(lat_large, 50), pct(lat_small, 50)),
-                         "ratio_p95": ratio(pct(lat_large, 95), pct(lat_small, 95))}
+        ours["store"] = {
+            "small": small,
+            "large": large,
+            "small_events": small * per_conv,
+            "large_events": large * per_conv,
+            "small_lat": summary(lat_small),
+            "large_lat": summary(lat_large),
+            "ratio_p50": ratio(pct(lat_large, 50), pct(lat_small, 50)),
+            "ratio_p95": ratio(pct(lat_large, 95), pct(lat_small, 95)),
+        }
         first, last = summary(lengths[:10]), summary(lengths[-10:])
-        ours["length"] = {"long_turn": cfg["length"], "first": first, "last": last,
-                          "ratio": ratio(last["p50_ms"], first["p50_ms"])}
+        ours["length"] = {
+            "long_turn": cfg["length"],
+            "first": first,
+            "last": last,
+            "ratio": ratio(last["p50_ms"], first["p50_ms"]),
+        }
         res["ours"] = ours
         if do_stock:
             bar.set_postfix_str("stock: training" if not stock_cached or stock_policy == "retrain" else "stock: cached model")
@@ -510,8 +653,13 @@ def run(mode: str, out: Path, stock_policy: str) -> dict:
                 srv.stop()
             res["stock"] = stock
         else:
-            res["stock_note"] = ("smoke mode" if mode == "smoke" else
-                                 "no cached stock model; run with --retrain-stock" if stock_policy == "reuse" else "--no-stock")
+            res["stock_note"] = (
+                "smoke mode"
+                if mode == "smoke"
+                else "no cached stock model; run with --retrain-stock"
+                if stock_policy == "reuse"
+                else "--no-stock"
+            )
         import report_bench
 
         conv, calls = cfg["report"]
@@ -522,9 +670,13 @@ def run(mode: str, out: Path, stock_policy: str) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
     res["meta"]["load_avg_at_end"] = list(os.getloadavg())
     res["targets"] = targets(res)
-    res["notes"] = [f"- **{t['target']}** ({t['value']}, goal {t['goal']}): {EXPLAIN[k]}"
-                    for t in res["targets"] if t["met"] is False
-                    for k in EXPLAIN if t["target"].startswith(k)]
+    res["notes"] = [
+        f"- **{t['target']}** ({t['value']}, goal {t['goal']}): {EXPLAIN[k]}"
+        for t in res["targets"]
+        if t["met"] is False
+        for k in EXPLAIN
+        if t["target"].startswith(k)
+    ]
     write_report(res, out)
     return res
 
@@ -534,10 +686,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     size.add_argument("--quick", action="store_true", help="smaller counts, under 3 minutes (stock only if cached)")
     size.add_argument("--smoke", action="store_true", help="tiny counts, no stock: checks that the suite runs")
     stock = p.add_mutually_exclusive_group()
-    stock.add_argument("--reuse-stock", dest="stock", action="store_const", const="reuse", default="reuse",
-                       help="use the stock model cached in models/bench/ (default; trained if missing in full mode)")
-    stock.add_argument("--retrain-stock", dest="stock", action="store_const", const="retrain",
-                       help="train the stock pipeline again (15-30 min) and measure its training time")
+    stock.add_argument(
+        "--reuse-stock",
+        dest="stock",
+        action="store_const",
+        const="reuse",
+        default="reuse",
+        help="use the stock model cached in models/bench/ (default; trained if missing in full mode)",
+    )
+    stock.add_argument(
+        "--retrain-stock",
+        dest="stock",
+        action="store_const",
+        const="retrain",
+        help="train the stock pipeline again (15-30 min) and measure its training time",
+    )
     stock.add_argument("--no-stock", dest="stock", action="store_const", const="none", help="skip the stock pipeline")
     p.add_argument("--out", default=str(ROOT / "docs"), help="directory for benchmarks.md and benchmarks.json (default: docs/)")
 

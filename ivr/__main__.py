@@ -1,4 +1,5 @@
 """`python -m ivr simulate` (walk the phone menu in a terminal) and `python -m ivr audit FILE`."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,16 +11,20 @@ from ivr.simulate import DEFAULT_URL, default_token
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ivr", description="Aiguillage phone menu tools.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (("simulate", "walk the phone menu in the terminal, as a caller"),
-                            ("audit", "play scripted mystery calls; pass/fail table; exit 1 on a failure")):
+    for name, help_text in (
+        ("simulate", "walk the phone menu in the terminal, as a caller"),
+        ("audit", "play scripted mystery calls; pass/fail table; exit 1 on a failure"),
+    ):
         p = sub.add_parser(name, help=help_text)
         if name == "audit":
             p.add_argument("scenarios", help="a scenario file, e.g. ivr/scenarios/cantal.yml")
         p.add_argument("--url", default=DEFAULT_URL, help=f"the server (default {DEFAULT_URL})")
-        p.add_argument("--token", default=None,
-                       help="auth token to sign with (default: TWILIO_AUTH_TOKEN, else the local development token)")
-        p.add_argument("--public-url", default=None,
-                       help="the server's PUBLIC_BASE_URL, if not --url (signatures are computed on it)")
+        p.add_argument(
+            "--token", default=None, help="auth token to sign with (default: TWILIO_AUTH_TOKEN, else the local development token)"
+        )
+        p.add_argument(
+            "--public-url", default=None, help="the server's PUBLIC_BASE_URL, if not --url (signatures are computed on it)"
+        )
         if name == "simulate":
             p.add_argument("--now", default=None, help="fix the clock, e.g. 2026-07-14T10:00 (server in local dev or test clock)")
     args = parser.parse_args(argv)

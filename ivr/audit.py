@@ -22,6 +22,7 @@ A scenario file:
           voicemail: armes        # the mailbox a message was left for; false: none
           says: "text"            # a text heard somewhere in the call
 """
+
 from __future__ import annotations
 
 import sys
@@ -49,7 +50,8 @@ class Result:
 def _fmt(d: dict, width: int = 32) -> str:
     def show(v) -> str:
         v = "-" if v is False or v is None else str(v)
-        return v if len(v) <= width else v[:width - 1] + "…"
+        return v if len(v) <= width else v[: width - 1] + "…"
+
     return " ".join(f"{k}={show(v)}" for k, v in d.items())
 
 
@@ -68,7 +70,7 @@ class Auditor:
             if any(number in s or ", ".join(groups) in s for s in turn.says):  # as written, or said in an answer
                 return True
             for i in range(len(turn.says) - len(groups) + 1):
-                if turn.says[i:i + len(groups)] == groups:
+                if turn.says[i : i + len(groups)] == groups:
                     return True
         return False
 
@@ -150,8 +152,7 @@ def table(results: list[Result]) -> str:
     headers = ["scenario", "steps", "expected", "got", "result"]
     rows = [[r.name, r.steps, r.expected, r.got, "PASS" if r.ok else "FAIL"] for r in results]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)),
-             "  ".join("-" * w for w in widths)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
     for row, r in zip(rows, results):
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)))
         for p in r.problems:

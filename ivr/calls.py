@@ -6,6 +6,7 @@ step (compare-and-set on `step`; otherwise the last answer is replayed), and a v
 by its RecordingSid (UNIQUE). Everything written here is masked (bot.core.masking.mask). A voicemail
 is also a service-mailbox ticket (bot/tickets.py, origin "phone"), once per RecordingSid.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,18 +62,28 @@ class Calls:
         # net, in `inputs` and in the `flow` copy of the state alike (issue 13 §6: both kept names in clear).
         inputs = [{k: (mask(v) if isinstance(v, str) else v) for k, v in i.items()} for i in st.inputs]
         return {
-            "updated_at": now(), "state": st.state, "node": st.node, "step": st.step,
-            "retries": st.retries, "misses": st.misses, "path": _dumps(st.path),
+            "updated_at": now(),
+            "state": st.state,
+            "node": st.node,
+            "step": st.step,
+            "retries": st.retries,
+            "misses": st.misses,
+            "path": _dumps(st.path),
             "inputs": _dumps(inputs),
-            "confidence": st.confidence, "outcome": st.outcome, "flow": _dumps(st.as_dict() | {"inputs": inputs}),
+            "confidence": st.confidence,
+            "outcome": st.outcome,
+            "flow": _dumps(st.as_dict() | {"inputs": inputs}),
             "last_twiml": twiml,
         }
 
     def create(self, st: CallState, prefecture: str, caller: str, twiml: str) -> bool:
         """Insert a new call; False when the CallSid is already known (a replayed first webhook)."""
         cols = self._columns(st, twiml) | {
-            "call_sid": st.call_sid, "prefecture": prefecture, "caller": mask(caller or ""),
-            "started_at": now(), "unresolved": 0,
+            "call_sid": st.call_sid,
+            "prefecture": prefecture,
+            "caller": mask(caller or ""),
+            "started_at": now(),
+            "unresolved": 0,
         }
         names = list(cols)
         with self.db.conn:
@@ -87,8 +98,9 @@ class Calls:
         cols = self._columns(st, twiml)
         sets = ", ".join(f"{k} = ?" for k in cols)
         with self.db.conn:
-            cur = self.db.execute(f"update calls set {sets} where call_sid = ? and step = ?",
-                                  [*cols.values(), st.call_sid, expected_step])
+            cur = self.db.execute(
+                f"update calls set {sets} where call_sid = ? and step = ?", [*cols.values(), st.call_sid, expected_step]
+            )
         return cur.rowcount == 1
 
     def end(self, call_sid: str, call_status: str, duration_s: int | None, prefecture: str, caller: str = "") -> dict:
@@ -103,8 +115,10 @@ class Calls:
                 known = row.get("call_status")
                 if known not in PROGRESS or PROGRESS.index(call_status) > PROGRESS.index(known):
                     with self.db.conn:
-                        self.db.execute("update calls set call_status = ?, updated_at = ? where call_sid = ? "
-                                        "and ended_at is null", [call_status, now(), call_sid])
+                        self.db.execute(
+                            "update calls set call_status = ?, updated_at = ? where call_sid = ? and ended_at is null",
+                            [call_status, now(), call_sid],
+                        )
             return self.row(call_sid)
         outcome, unresolved = state_from_row(row).final_outcome()
         with self.db.conn:
@@ -125,15 +139,19 @@ class Calls:
         st.voicemail = True
         with self.db.conn:
             if row.get("ended_at"):
-                self.db.execute("update calls set flow = ?, outcome = 'voicemail', unresolved = 0, updated_at = ? "
-                                "where call_sid = ?", [_dumps(st.as_dict()), now(), call_sid])
+                self.db.execute(
+                    "update calls set flow = ?, outcome = 'voicemail', unresolved = 0, updated_at = ? where call_sid = ?",
+                    [_dumps(st.as_dict()), now(), call_sid],
+                )
             else:
-                self.db.execute("update calls set flow = ?, updated_at = ? where call_sid = ?",
-                                [_dumps(st.as_dict()), now(), call_sid])
+                self.db.execute(
+                    "update calls set flow = ?, updated_at = ? where call_sid = ?", [_dumps(st.as_dict()), now(), call_sid]
+                )
 
     # ---- voicemails ------------------------------------------------------------------------
-    def add_voicemail(self, call_sid: str, recording_sid: str, mailbox: str, service: str,
-                      recording_url: str, duration_s: int | None, when=None) -> bool:
+    def add_voicemail(
+        self, call_sid: str, recording_sid: str, mailbox: str, service: str, recording_url: str, duration_s: int | None, when=None
+    ) -> bool:
         """One voicemail per RecordingSid; False when it already exists (a replayed callback).
 
         With a préfecture, the voicemail is also a ticket for the same service mailbox (origin
@@ -147,8 +165,9 @@ class Calls:
                 logger.exception("voicemail %s: the ticket could not be created", recording_sid)
         return created
 
-    def voicemail_ticket(self, call_sid: str, recording_sid: str, mailbox: str, recording_url: str,
-                         duration_s: int | None, row: dict, when=None) -> dict:
+    def voicemail_ticket(
+        self, call_sid: str, recording_sid: str, mailbox: str, recording_url: str, duration_s: int | None, row: dict, when=None
+    ) -> dict:
         from bot.core import texts
         from bot.services import tickets
 
@@ -165,35 +184,64 @@ class Calls:
             except Exception:  # noqa: BLE001 - an id the tree no longer has is shown as is
                 titles.append(node_id)
         started = tickets.naive(when or tickets.paris_now())
-        body = "\n".join([
-            texts.say("tickets.voicemail_intro", self.pref, call_sid=call_sid),
-            texts.say("tickets.voicemail_path", self.pref, path=" > ".join(titles) or "—"),
-            texts.say("tickets.voicemail_caller", self.pref, caller=row.get("caller") or "—"),
-            texts.say("tickets.voicemail_recording", self.pref, url=recording_url or "—",
-                      seconds=duration_s if duration_s is not None else "?"),
-        ])
+        body = "\n".join(
+            [
+                texts.say("tickets.voicemail_intro", self.pref, call_sid=call_sid),
+                texts.say("tickets.voicemail_path", self.pref, path=" > ".join(titles) or "—"),
+                texts.say("tickets.voicemail_caller", self.pref, caller=row.get("caller") or "—"),
+                texts.say(
+                    "tickets.voicemail_recording",
+                    self.pref,
+                    url=recording_url or "—",
+                    seconds=duration_s if duration_s is not None else "?",
+                ),
+            ]
+        )
         subject = texts.say("tickets.voicemail_subject", self.pref, when=started.strftime("%d/%m/%Y %H:%M"))
         # The ticket is found again by its idempotency key "voicemail:<RecordingSid>".
-        return tickets.create_ticket(self.store, self.pref, mailbox, subject, body, None, origin="phone",
-                                     channel="phone", idempotency_key=f"voicemail:{recording_sid}", now=when)
+        return tickets.create_ticket(
+            self.store,
+            self.pref,
+            mailbox,
+            subject,
+            body,
+            None,
+            origin="phone",
+            channel="phone",
+            idempotency_key=f"voicemail:{recording_sid}",
+            now=when,
+        )
 
     def _insert_voicemail(self, call_sid, recording_sid, mailbox, service, recording_url, duration_s, row) -> bool:
         with self.db.conn:
             cur = self.db.execute(
                 "insert or ignore into voicemails (call_sid, recording_sid, mailbox, service, path, caller, "
                 "recording_url, duration_s, created_at, updated_at, status) values (?,?,?,?,?,?,?,?,?,?,?)",
-                [call_sid, recording_sid, mailbox, service, row.get("path") or "[]", row.get("caller") or "",
-                 recording_url, duration_s, now(), now(), "new"],
+                [
+                    call_sid,
+                    recording_sid,
+                    mailbox,
+                    service,
+                    row.get("path") or "[]",
+                    row.get("caller") or "",
+                    recording_url,
+                    duration_s,
+                    now(),
+                    now(),
+                    "new",
+                ],
             )
             if cur.rowcount == 0 and recording_url:
                 self.db.execute(
                     "update voicemails set recording_url = coalesce(recording_url, ?), "
                     "duration_s = coalesce(duration_s, ?) where recording_sid = ?",
-                    [recording_url, duration_s, recording_sid])
+                    [recording_url, duration_s, recording_sid],
+                )
         return cur.rowcount == 1
 
-    def set_transcription(self, call_sid: str, recording_sid: str, mailbox: str, service: str,
-                          recording_url: str, text: str, status: str) -> None:
+    def set_transcription(
+        self, call_sid: str, recording_sid: str, mailbox: str, service: str, recording_url: str, text: str, status: str
+    ) -> None:
         self.add_voicemail(call_sid, recording_sid, mailbox, service, recording_url, None)
         ok = status == "completed"
         with self.db.conn:

@@ -23,6 +23,7 @@ store does not know gets the welcome with the automated-service notice; webhooks
 over (status callback received, or CallStatus=completed in the request) change nothing (a
 recorded message is still kept).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -140,8 +141,9 @@ class FeedbackDesk:
         from bot.services import feedback
 
         node = self.phone.tree.node(node_id)
-        feedback.record(self.store, "phone", self.call_sid, self.phone.pref.id, useful,
-                        topic=node.topic, destination=node.destination)
+        feedback.record(
+            self.store, "phone", self.call_sid, self.phone.pref.id, useful, topic=node.topic, destination=node.destination
+        )
 
 
 _BACKGROUND: set = set()
@@ -190,8 +192,7 @@ class PhoneStore:
     def store(self) -> Store:
         store = getattr(self.local, "store", None)
         if store is None:
-            conn = sqlite3.connect(str(self.path()), timeout=self.busy_ms / 1000, check_same_thread=False,
-                                   isolation_level=None)
+            conn = sqlite3.connect(str(self.path()), timeout=self.busy_ms / 1000, check_same_thread=False, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
             store = Store.__new__(Store)  # the same Store API, on this thread's connection
             store.path, store.db = self.path(), sqlite_utils.Database(conn)
@@ -285,6 +286,7 @@ class Phone:
 
 # ---- store work of each webhook (run on the pool, with the thread's own connection) ------------
 
+
 def _load(calls: Calls, call_sid: str) -> dict | None:
     return calls.row(call_sid)
 
@@ -315,15 +317,15 @@ class IvrInput(InputChannel):
         bp = Blueprint("aiguillage_ivr", __name__)
         phone: Phone | None = None
         if not settings.serving:
-            logger.warning("Phone channel (ivr) NOT serving calls: %s. Every /webhooks/ivr/ route answers 503.",
-                           settings.problem)
+            logger.warning("Phone channel (ivr) NOT serving calls: %s. Every /webhooks/ivr/ route answers 503.", settings.problem)
         else:
             if settings.local_dev:
                 logger.warning(
                     "!!! IVR_LOCAL_DEV=1: the phone channel accepts requests signed with %s, base URL %s. "
                     "NEVER use this switch on a server reachable from the internet. !!!",
                     "the local development token" if settings.token == signature.LOCAL_DEV_TOKEN else "TWILIO_AUTH_TOKEN",
-                    settings.base_url)
+                    settings.base_url,
+                )
             phone = Phone(settings)
 
         def webhook(route: str, kind: str = "twiml"):
@@ -337,8 +339,12 @@ class IvrInput(InputChannel):
                     params = _params(request)
                     url = signature.public_url(settings.base_url, request.path, request.query_string)
                     if not signature.is_valid(settings.token, url, params, request.headers.get(signature.HEADER)):
-                        logger.warning("ivr: rejected %s with a %s Twilio signature (from %s)", request.path,
-                                       "bad" if request.headers.get(signature.HEADER) else "missing", request.ip)
+                        logger.warning(
+                            "ivr: rejected %s with a %s Twilio signature (from %s)",
+                            request.path,
+                            "bad" if request.headers.get(signature.HEADER) else "missing",
+                            request.ip,
+                        )
                         return response.text("Invalid Twilio signature.", status=403)
                     try:
                         return await handler(request, params)
@@ -407,8 +413,9 @@ class IvrInput(InputChannel):
                     inp.speech, inp.decision = await phone.decide(request, speech)
                 except Exception:  # noqa: BLE001 - the keypad still works: offer it, never hang up
                     logger.exception("ivr: the NLU failed for call %s; keypad menu offered", call_sid)
-                    return _xml(phone.speaker.keypad_only(
-                        phone.flow.render(before, open_now, [phone.speaker.text("speech_unavailable")])))
+                    return _xml(
+                        phone.speaker.keypad_only(phone.flow.render(before, open_now, [phone.speaker.text("speech_unavailable")]))
+                    )
             elif speech.strip():
                 inp.speech = speech.strip()
             when = hours.now(request.headers.get(hours.CLOCK_HEADER))
@@ -450,10 +457,10 @@ class IvrInput(InputChannel):
                 phone.later(f"call {call_sid} after its transfer", _save, st, step, twiml)
                 return _raw_xml(twiml)
 
-        def keep_voicemail(calls: Calls, call_sid: str, recording_sid: str, mailbox: str, url: str,
-                           duration: int | None, when) -> None:
-            calls.add_voicemail(call_sid, recording_sid, mailbox, phone.speaker.service(mailbox), url, duration,
-                                when=when)
+        def keep_voicemail(
+            calls: Calls, call_sid: str, recording_sid: str, mailbox: str, url: str, duration: int | None, when
+        ) -> None:
+            calls.add_voicemail(call_sid, recording_sid, mailbox, phone.speaker.service(mailbox), url, duration, when=when)
             calls.mark_voicemail(call_sid)
 
         @webhook("voicemail")
@@ -470,8 +477,14 @@ class IvrInput(InputChannel):
             recording_sid = _first(params, "RecordingSid")
             recorded = bool(recording_sid) and (_int(_first(params, "RecordingDuration"), 1) or 0) > 0
             if recorded:  # keep the message whatever the step, even after hang-up: one row per RecordingSid
-                args = (call_sid, recording_sid, mailbox, _first(params, "RecordingUrl"),
-                        _int(_first(params, "RecordingDuration")), hours.now(request.headers.get(hours.CLOCK_HEADER)))
+                args = (
+                    call_sid,
+                    recording_sid,
+                    mailbox,
+                    _first(params, "RecordingUrl"),
+                    _int(_first(params, "RecordingDuration")),
+                    hours.now(request.headers.get(hours.CLOCK_HEADER)),
+                )
                 try:
                     await phone.db(keep_voicemail, *args)
                     _deliver_soon(phone)
@@ -493,12 +506,17 @@ class IvrInput(InputChannel):
             call_sid, recording_sid = _first(params, "CallSid"), _first(params, "RecordingSid")
             service, url = phone.speaker.service(mailbox), _first(params, "RecordingUrl")
             if _first(params, "TranscriptionStatus"):  # transcribeCallback
-                calls.set_transcription(call_sid, recording_sid, mailbox, service, url,
-                                        prepare(_first(params, "TranscriptionText"), 10_000)[0],
-                                        _first(params, "TranscriptionStatus"))
+                calls.set_transcription(
+                    call_sid,
+                    recording_sid,
+                    mailbox,
+                    service,
+                    url,
+                    prepare(_first(params, "TranscriptionText"), 10_000)[0],
+                    _first(params, "TranscriptionStatus"),
+                )
             elif _first(params, "RecordingStatus") == "completed" and (_int(_first(params, "RecordingDuration"), 1) or 0) > 0:
-                calls.add_voicemail(call_sid, recording_sid, mailbox, service, url,
-                                    _int(_first(params, "RecordingDuration")))
+                calls.add_voicemail(call_sid, recording_sid, mailbox, service, url, _int(_first(params, "RecordingDuration")))
                 calls.mark_voicemail(call_sid)
 
         @webhook("recording", kind="callback")
@@ -521,8 +539,7 @@ class IvrInput(InputChannel):
         async def status(request: Request, params: dict) -> HTTPResponse:
             call_sid = _first(params, "CallSid")
             if call_sid:
-                args = (call_sid, _first(params, "CallStatus"), _int(_first(params, "CallDuration")),
-                        _first(params, "From"))
+                args = (call_sid, _first(params, "CallStatus"), _int(_first(params, "CallDuration")), _first(params, "From"))
                 try:
                     await phone.db(end_call, *args)
                 except StoreBusy:

@@ -17,6 +17,7 @@ every prompt ("deux", "étoile", "retour"); "un agent" goes to the person; yes/n
 confirmation. Speech whose Twilio Confidence is below `settings.confirm_below` is confirmed first
 (state confirm: "vous avez dit : ... ?", 1 or "oui" goes there, 2 or "non" asks again).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -142,8 +143,16 @@ class Flow:
             return self._choose(st, option, open_now, inp)
         if inp.speech.strip() and inp.decision is not None:
             d = inp.decision
-            st.inputs.append({"step": st.step, "speech": inp.speech, "asr": inp.asr_confidence,
-                              "topic": d.topic, "confidence": round(d.confidence, 4), "node": d.node})
+            st.inputs.append(
+                {
+                    "step": st.step,
+                    "speech": inp.speech,
+                    "asr": inp.asr_confidence,
+                    "topic": d.topic,
+                    "confidence": round(d.confidence, 4),
+                    "node": d.node,
+                }
+            )
             return self._speech(st, d, open_now, inp.asr_confidence)
         st.inputs.append({"step": st.step, "silence": True})
         return self._miss(st, "reprompt_silence", open_now)
@@ -236,8 +245,7 @@ class Flow:
             if inp is not None and inp.feedback is not None:
                 inp.feedback.record(option.target, useful=option.kind == "feedback")
             st.rated = True
-            return self.sp.leaf(st.node, st.step, open_now, [self.sp.text("feedback_thanks")], rate=False,
-                                answer=False)
+            return self.sp.leaf(st.node, st.step, open_now, [self.sp.text("feedback_thanks")], rate=False, answer=False)
         raise ValueError(f"unknown option kind {option.kind}")
 
     def _pan(self, st: CallState, option: Option, open_now: bool, desk) -> VoiceResponse:
@@ -277,8 +285,9 @@ class Flow:
         if node.id == self.sp.human_id and self.sp.can_dial(node, open_now):
             st.state, st.transferred = "transfer", True
             # The tree's own answer ("je vous mets en relation...") announces the transfer.
-            return self.sp.dial(node.id, node.contact, st.step, list(preface) + [self.sp.node_voice(node)], announce=False,
-                                caller_id=st.called)
+            return self.sp.dial(
+                node.id, node.contact, st.step, list(preface) + [self.sp.node_voice(node)], announce=False, caller_id=st.called
+            )
         return self.sp.leaf(node_id, st.step, open_now, preface, rate=not st.rated)
 
     def _speech(self, st: CallState, d: Decision, open_now: bool, asr: float | None = None) -> VoiceResponse:
@@ -310,8 +319,12 @@ class Flow:
         if st.retries >= self.max_retries or st.state == "offer":
             return self._miss(st, None, open_now, counted=True)
         if st.misses == 1:
-            return self.sp.rephrase(self._route(st), st.node if st.state != "choices" else st.back, st.step,
-                                    [o.target for o in self.options(st, open_now) if o.kind == "node"])
+            return self.sp.rephrase(
+                self._route(st),
+                st.node if st.state != "choices" else st.back,
+                st.step,
+                [o.target for o in self.options(st, open_now) if o.kind == "node"],
+            )
         choices = [n for n in (button_node(b.get("payload", "")) for b in d.buttons) if n in self.tree.nodes]
         choices = list(dict.fromkeys(choices))
         if not choices:

@@ -6,6 +6,7 @@ The clock can be fixed for tests and the simulator:
   the server runs with `IVR_LOCAL_DEV=1` or `IVR_TEST_CLOCK=1` (never in production).
 Naive times are Paris local times.
 """
+
 from __future__ import annotations
 
 import os

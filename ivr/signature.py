@@ -4,6 +4,7 @@ Twilio signs each webhook with HMAC-SHA1 of the full URL it called plus the sort
 parameters, keyed by the account's auth token. Behind a TLS proxy the server does not see that
 URL, so it is rebuilt from PUBLIC_BASE_URL + the request path + the query string.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,7 +43,9 @@ def settings_from_env(environ: dict | None = None) -> Settings:
     if local_dev and base is None:
         base = f"http://127.0.0.1:{env.get('PORT') or '5005'}"
     if token is None:
-        return Settings(None, base, False, "TWILIO_AUTH_TOKEN is not set (set it, or IVR_LOCAL_DEV=1 to try the phone menu locally)")
+        return Settings(
+            None, base, False, "TWILIO_AUTH_TOKEN is not set (set it, or IVR_LOCAL_DEV=1 to try the phone menu locally)"
+        )
     if base is None:
         return Settings(token, None, local_dev, "PUBLIC_BASE_URL is not set (the public https:// address Twilio calls)")
     if not base.startswith(("https://", "http://")):

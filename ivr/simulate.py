@@ -8,6 +8,7 @@ with twilio's RequestValidator algorithm on the URL Twilio would call. Every req
 complete body Twilio sends for that webhook (ivr/twilio_bodies.py: blank geographic fields,
 FinishedOnKey, Timestamp...), not only the parameters the channel reads.
 """
+
 from __future__ import annotations
 
 import os
@@ -104,14 +105,21 @@ def parse_twiml(text: str) -> Turn:
     return turn
 
 
-
 class Call:
     """One simulated call. `url`: where to send requests; `public_url`: what Twilio would call
     (PUBLIC_BASE_URL of the server, default `url`), which the signatures are computed on."""
 
-    def __init__(self, url: str = DEFAULT_URL, token: str = LOCAL_DEV_TOKEN, public_url: str | None = None,
-                 caller: str = "+33612345678", to: str = "+33400000000", call_sid: str | None = None,
-                 now: str | None = None, timeout: float = 30):
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        token: str = LOCAL_DEV_TOKEN,
+        public_url: str | None = None,
+        caller: str = "+33612345678",
+        to: str = "+33400000000",
+        call_sid: str | None = None,
+        now: str | None = None,
+        timeout: float = 30,
+    ):
         self.url = url.rstrip("/")
         self.public_url = (public_url or url).rstrip("/")
         self.token, self.caller, self.to, self.now, self.timeout = token, caller, to, now, timeout
@@ -139,8 +147,9 @@ class Call:
         """The call's standard parameters (as Twilio sends with every request) plus `extra`."""
         return self.body("redirect") | extra
 
-    def request(self, public_url: str, params: dict[str, str], signature: str | None = "auto",
-                headers: dict[str, str] | None = None) -> tuple[int, str]:
+    def request(
+        self, public_url: str, params: dict[str, str], signature: str | None = "auto", headers: dict[str, str] | None = None
+    ) -> tuple[int, str]:
         """POST like Twilio: form-encoded, signed on `public_url`, sent to the same path on `url`."""
         parts = urllib.parse.urlsplit(public_url)
         target = self.url + parts.path + (f"?{parts.query}" if parts.query else "")
@@ -188,15 +197,15 @@ class Call:
 
     def say(self, text: str, confidence: float = 0.9) -> Turn:
         self.inputs += 1
-        return self._twiml(self._gather_action(), self.body("gather_speech", SpeechResult=text,
-                                                            Confidence=str(confidence)))
+        return self._twiml(self._gather_action(), self.body("gather_speech", SpeechResult=text, Confidence=str(confidence)))
 
     def silence(self) -> Turn:
         self.inputs += 1
         return self._twiml(self._gather_action(), self.body("gather_empty"))
 
-    def record(self, transcription: str | None = "Bonjour, merci de me rappeler.", duration: int = 12,
-               recording_sid: str | None = None) -> Turn:
+    def record(
+        self, transcription: str | None = "Bonjour, merci de me rappeler.", duration: int = 12, recording_sid: str | None = None
+    ) -> Turn:
         """Finish the Record verb: a message (then its transcription callback), or nothing said."""
         turn = self.last
         if turn is None or turn.record is None:
@@ -211,14 +220,23 @@ class Call:
         result = self._twiml(turn.record["action"], params)
         callback = turn.record.get("recordingStatusCallback")
         if callback:
-            self.request(callback, self.body("recording_status", RecordingSid=rsid, RecordingUrl=rurl,
-                                             RecordingDuration=str(duration)))
+            self.request(
+                callback, self.body("recording_status", RecordingSid=rsid, RecordingUrl=rurl, RecordingDuration=str(duration))
+            )
         callback = turn.record.get("transcribeCallback")
         if callback:
             tsid = f"TR{uuid.uuid4().hex}"
-            self.request(callback, self.body("transcription", RecordingSid=rsid, RecordingUrl=rurl,
-                                             TranscriptionText=transcription, TranscriptionSid=tsid,
-                                             TranscriptionUrl=f"{rurl}/Transcriptions/{tsid}"))
+            self.request(
+                callback,
+                self.body(
+                    "transcription",
+                    RecordingSid=rsid,
+                    RecordingUrl=rurl,
+                    TranscriptionText=transcription,
+                    TranscriptionSid=tsid,
+                    TranscriptionUrl=f"{rurl}/Transcriptions/{tsid}",
+                ),
+            )
         return result
 
     def dial_ended(self, status: str = "completed") -> Turn:
@@ -234,12 +252,14 @@ class Call:
     def hangup(self, duration: int = 42, status: str = "completed") -> int:
         """The status callback Twilio sends when the call ends."""
         self.ended = True
-        code, _ = self.request(self.public_url + STATUS_PATH,
-                               self.body("status_completed", CallStatus=status, CallDuration=str(duration)))
+        code, _ = self.request(
+            self.public_url + STATUS_PATH, self.body("status_completed", CallStatus=status, CallDuration=str(duration))
+        )
         return code
 
 
 # ---- the terminal ------------------------------------------------------------------------------
+
 
 def _show(turn: Turn, out) -> None:
     for text in turn.says:
@@ -257,8 +277,9 @@ While recording: type the message (it becomes the transcription) or an empty lin
 While transferring: answer 'y' if the line answers, anything else if it is busy."""
 
 
-def interactive(url: str, token: str, public_url: str | None = None, now: str | None = None,
-                stdin=sys.stdin, out=sys.stdout) -> int:
+def interactive(
+    url: str, token: str, public_url: str | None = None, now: str | None = None, stdin=sys.stdin, out=sys.stdout
+) -> int:
     call = Call(url, token, public_url=public_url, now=now)
     out.write(f"Calling {call.public_url}{VOICE_PATH} as Twilio (CallSid {call.call_sid}).\n{HELP}\n\n")
     try:

@@ -6,6 +6,7 @@ préfecture; every Say carries the préfecture's voice and language, every Gathe
 keypad and to speech in that language, with hints from the tree and an absolute action URL on
 PUBLIC_BASE_URL whose query carries only the node and the step.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,9 +72,20 @@ class Speaker:
         self.settings = tree.phone["settings"]
         self.language = pref.get("voice.language")
         self.voice = pref.get("voice.voice")
-        self.keys = {k: str(tree.phone[k]) for k in
-                     ("repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key", "pan_key",
-                      "feedback_key", "feedback_no_key")}
+        self.keys = {
+            k: str(tree.phone[k])
+            for k in (
+                "repeat_key",
+                "back_key",
+                "main_menu_key",
+                "transfer_key",
+                "voicemail_key",
+                "number_key",
+                "pan_key",
+                "feedback_key",
+                "feedback_no_key",
+            )
+        }
         human = tree.topic_node("human_handoff")
         self.human_id = human.id
         self.default_mailbox = human.mailbox
@@ -176,15 +188,18 @@ class Speaker:
         if len(nodes) > MAX_OPTIONS:
             raise ValueError(f"a phone menu says at most {MAX_OPTIONS} options, got {len(nodes)}")
         keys = keys or [str(n.key) for n in nodes]
-        return [Option(key, "node", n.id, self.text("option", label=render(n.label, self.pref), key=key))
-                for key, n in zip(keys, nodes)]
+        return [
+            Option(key, "node", n.id, self.text("option", label=render(n.label, self.pref), key=key))
+            for key, n in zip(keys, nodes)
+        ]
 
     def menu_options(self, node_id: str) -> list[Option]:
         if node_id == ROOT:
             k = self.keys
             return self._node_options(self.tree.children(None)) + [
                 Option(k["repeat_key"], "repeat", text=self.text("repeat", key=k["repeat_key"])),
-                Option(k["back_key"], "repeat")]
+                Option(k["back_key"], "repeat"),
+            ]
         node = self.tree.node(node_id)
         return self._node_options(self.tree.children(node_id)) + self._structural(node.parent or ROOT, node.parent is None)
 
@@ -235,20 +250,38 @@ class Speaker:
         k = self.keys
         options = self._node_options(self.tree.children(node.id)) if node.children else []
         if self.can_dial(node, open_now):
-            options.append(Option(k["transfer_key"], "transfer", node.contact, self.text(
-                "transfer_offer", contact=self.contact_name(node.contact), key=k["transfer_key"])))
+            options.append(
+                Option(
+                    k["transfer_key"],
+                    "transfer",
+                    node.contact,
+                    self.text("transfer_offer", contact=self.contact_name(node.contact), key=k["transfer_key"]),
+                )
+            )
         mailbox = self.leaf_mailbox(node, open_now)
         if mailbox:
-            options.append(Option(k["voicemail_key"], "voicemail", mailbox, self.text(
-                "voicemail_offer", service=self.service(mailbox), key=k["voicemail_key"])))
+            options.append(
+                Option(
+                    k["voicemail_key"],
+                    "voicemail",
+                    mailbox,
+                    self.text("voicemail_offer", service=self.service(mailbox), key=k["voicemail_key"]),
+                )
+            )
         if self.leaf_number(node) and (self.contact(node.contact).kind == "short" or self.can_dial(node, open_now)):
             options.append(Option(k["number_key"], "number", node.contact, self.text("hear_number", key=k["number_key"])))
         if node.destination == "pan_rdv" and self.pref.get("pan.sites"):
             options.append(Option(k["pan_key"], "pan", None, self.pan_text("offer", key=k["pan_key"])))
         options += self._structural(node.parent or ROOT, node.parent is None, say_back=False)
         if rate and rates_answer(node):
-            options.append(Option(k["feedback_key"], "feedback", node.id,
-                                  self.text("feedback_offer", key=k["feedback_key"], no_key=k["feedback_no_key"])))
+            options.append(
+                Option(
+                    k["feedback_key"],
+                    "feedback",
+                    node.id,
+                    self.text("feedback_offer", key=k["feedback_key"], no_key=k["feedback_no_key"]),
+                )
+            )
             options.append(Option(k["feedback_no_key"], "feedback_no", node.id))  # said in the same sentence
         return options
 
@@ -265,23 +298,30 @@ class Speaker:
 
         from bot.services import pan
 
-        return {"when": pan.say_when_voice(datetime.strptime(slot["start"], pan.STAMP)),
-                "site": pan.site(self.pref, slot["site"])["name"]}
+        return {
+            "when": pan.say_when_voice(datetime.strptime(slot["start"], pan.STAMP)),
+            "site": pan.site(self.pref, slot["site"])["name"],
+        }
 
     def pan_slot_options(self, slots: list[dict], node_id: str) -> list[Option]:
-        options = [Option(str(i), "pan_slot", str(i - 1), self.pan_text("choice", key=str(i), **self.pan_slot_words(s)))
-                   for i, s in enumerate(slots, start=1)]
+        options = [
+            Option(str(i), "pan_slot", str(i - 1), self.pan_text("choice", key=str(i), **self.pan_slot_words(s)))
+            for i, s in enumerate(slots, start=1)
+        ]
         return options + self._structural(node_id, False)
 
     def pan_confirm_options(self, choice: dict, node_id: str) -> list[Option]:
         k = self.keys
-        return [Option("1", "pan_book", None, self.pan_text("confirm", key="1", **self.pan_slot_words(choice))),
-                Option(k["back_key"], "pan_back", None, self.text("back", key=k["back_key"])),
-                Option(k["main_menu_key"], "main", ROOT, self.text("main_menu", key=k["main_menu_key"]))]
+        return [
+            Option("1", "pan_book", None, self.pan_text("confirm", key="1", **self.pan_slot_words(choice))),
+            Option(k["back_key"], "pan_back", None, self.text("back", key=k["back_key"])),
+            Option(k["main_menu_key"], "main", ROOT, self.text("main_menu", key=k["main_menu_key"])),
+        ]
 
     def pan_slots(self, node_id: str, slots: list[dict], step: int, preface: list[str] = ()) -> VoiceResponse:
-        return self._prompt("leaf", node_id, step, preface, [self.pan_text("slots_intro")],
-                            self.pan_slot_options(slots, node_id), [node_id])
+        return self._prompt(
+            "leaf", node_id, step, preface, [self.pan_text("slots_intro")], self.pan_slot_options(slots, node_id), [node_id]
+        )
 
     def pan_confirm(self, node_id: str, choice: dict, step: int, preface: list[str] = ()) -> VoiceResponse:
         return self._prompt("leaf", node_id, step, preface, [], self.pan_confirm_options(choice, node_id), [node_id])
@@ -294,7 +334,7 @@ class Speaker:
         return self.goodbye([self.pan_text("booked", digits=digits, **words)])
 
     def choices_options(self, choices: list[str], back: str) -> list[Option]:
-        nodes = [self.tree.node(c) for c in choices][:MAX_OPTIONS - 1]
+        nodes = [self.tree.node(c) for c in choices][: MAX_OPTIONS - 1]
         at_root = back == ROOT
         return self._node_options(nodes, [str(i) for i in range(1, len(nodes) + 1)]) + self._structural(back, at_root)
 
@@ -302,8 +342,10 @@ class Speaker:
         """After speech heard with a low confidence: 1 (or "oui") goes there, 2 (or "non") asks again."""
         label = render(self.tree.node(node_id).label, self.pref)
         label = label[:1].lower() + label[1:]  # said inside a sentence: "vous avez dit : titre de séjour..."
-        return [Option("1", "node", node_id, self.text("confirm", label=label, key="1")),
-                Option("2", "reject", back)] + self._structural(back, back == ROOT, say_back=False)
+        return [
+            Option("1", "node", node_id, self.text("confirm", label=label, key="1")),
+            Option("2", "reject", back),
+        ] + self._structural(back, back == ROOT, say_back=False)
 
     def confirm(self, node_id: str, back: str, step: int, preface: list[str] = ()) -> VoiceResponse:
         return self._prompt("choices", back, step, preface, [], self.confirm_options(node_id, back), [node_id])
@@ -312,11 +354,23 @@ class Speaker:
         k = self.keys
         options = []
         if allow_transfer and open_now and self.standard.dialable:
-            options.append(Option(k["transfer_key"], "transfer", self.standard.path, self.text(
-                "transfer_offer", contact=self.contact_name(self.standard.path), key=k["transfer_key"])))
+            options.append(
+                Option(
+                    k["transfer_key"],
+                    "transfer",
+                    self.standard.path,
+                    self.text("transfer_offer", contact=self.contact_name(self.standard.path), key=k["transfer_key"]),
+                )
+            )
         mailbox = self.offer_mailbox(node_id)
-        options.append(Option(k["voicemail_key"], "voicemail", mailbox, self.text(
-            "voicemail_offer", service=self.service(mailbox), key=k["voicemail_key"])))
+        options.append(
+            Option(
+                k["voicemail_key"],
+                "voicemail",
+                mailbox,
+                self.text("voicemail_offer", service=self.service(mailbox), key=k["voicemail_key"]),
+            )
+        )
         options.append(Option(k["repeat_key"], "repeat", text=self.text("repeat", key=k["repeat_key"])))
         options.append(Option(k["main_menu_key"], "main", ROOT, self.text("main_menu", key=k["main_menu_key"])))
         return options
@@ -377,8 +431,17 @@ class Speaker:
         instead of falling off the end of the document and hanging up."""
         resp.redirect(self.url(route, node=node, step=step), method="POST")
 
-    def _prompt(self, route: str, node: str, step: int, preface: list[str], intro: list[str],
-                options: list[Option], hint_nodes: list[str], after: list | None = None) -> VoiceResponse:
+    def _prompt(
+        self,
+        route: str,
+        node: str,
+        step: int,
+        preface: list[str],
+        intro: list[str],
+        options: list[Option],
+        hint_nodes: list[str],
+        after: list | None = None,
+    ) -> VoiceResponse:
         resp = VoiceResponse()
         g = self.gather(resp, route, node, step, hint_nodes)
         for text in list(preface) + list(intro):
@@ -411,8 +474,16 @@ class Speaker:
             self.say(parent, group)
         parent.pause(length=1)
 
-    def leaf(self, node_id: str, step: int, open_now: bool, preface: list[str] = (),
-             number_only: bool = False, rate: bool = True, answer: bool = True) -> VoiceResponse:
+    def leaf(
+        self,
+        node_id: str,
+        step: int,
+        open_now: bool,
+        preface: list[str] = (),
+        number_only: bool = False,
+        rate: bool = True,
+        answer: bool = True,
+    ) -> VoiceResponse:
         """The leaf's answer (unless `answer` is False: only its options), its number, its options."""
         node = self.tree.node(node_id)
         options = self.leaf_options(node, open_now, rate)
@@ -426,15 +497,17 @@ class Speaker:
             after.append(lambda g: self.say_number(g, contact.number))
         if notice and not number_only and answer:
             after.append(lambda g: self.say(g, notice))
-        return self._prompt("leaf", node_id, step, preface, intro, options,
-                            [o.target for o in options if o.kind == "node"] + [node_id], after)
+        return self._prompt(
+            "leaf", node_id, step, preface, intro, options, [o.target for o in options if o.kind == "node"] + [node_id], after
+        )
 
     def choices(self, choices: list[str], back: str, step: int, preface: list[str] = ()) -> VoiceResponse:
         options = self.choices_options(choices, back)
         return self._prompt("choices", back, step, preface, [self.text("likely_topics")], options, choices)
 
-    def offer(self, node_id: str, step: int, open_now: bool, preface: list[str] = (),
-              allow_transfer: bool = True) -> VoiceResponse:
+    def offer(
+        self, node_id: str, step: int, open_now: bool, preface: list[str] = (), allow_transfer: bool = True
+    ) -> VoiceResponse:
         options = self.offer_options(node_id, open_now, allow_transfer)
         notice = self.offer_notice(open_now, allow_transfer)
         # After a failed transfer the preface says why; otherwise the caller missed three times.
@@ -448,8 +521,15 @@ class Speaker:
         self.fallback(resp, route, node_id, step)
         return resp
 
-    def dial(self, node_id: str, contact_path: str, step: int, preface: list[str] = (),
-             announce: bool = True, caller_id: str | None = None) -> VoiceResponse:
+    def dial(
+        self,
+        node_id: str,
+        contact_path: str,
+        step: int,
+        preface: list[str] = (),
+        announce: bool = True,
+        caller_id: str | None = None,
+    ) -> VoiceResponse:
         contact = self.contact(contact_path)
         resp = VoiceResponse()
         for text in preface:
@@ -458,17 +538,26 @@ class Speaker:
             self.say(resp, self.text("transfer_now", contact=self.contact_name(contact_path)))
         # callerId: the préfecture's own Twilio number the caller dialled (always accepted by Twilio);
         # no answer within dial_timeout -> the Dial action offers the voicemail.
-        resp.dial(e164(contact.number), action=self.url("dialed", node=node_id, step=step), method="POST",
-                  timeout=int(self.settings["dial_timeout"]), caller_id=caller_id)
+        resp.dial(
+            e164(contact.number),
+            action=self.url("dialed", node=node_id, step=step),
+            method="POST",
+            timeout=int(self.settings["dial_timeout"]),
+            caller_id=caller_id,
+        )
         return resp
 
     def record(self, node_id: str, mailbox: str, step: int) -> VoiceResponse:
         resp = VoiceResponse()
         self.say(resp, self.text("voicemail_prompt", key=self.keys["back_key"]))
         resp.record(
-            action=self.url("voicemail", node=node_id, mailbox=mailbox, step=step), method="POST",
-            max_length=int(self.settings["record_max_length"]), timeout=int(self.settings["record_timeout"]),
-            finish_on_key=self.keys["back_key"], play_beep=True, transcribe=True,
+            action=self.url("voicemail", node=node_id, mailbox=mailbox, step=step),
+            method="POST",
+            max_length=int(self.settings["record_max_length"]),
+            timeout=int(self.settings["record_timeout"]),
+            finish_on_key=self.keys["back_key"],
+            play_beep=True,
+            transcribe=True,
             transcribe_callback=self.url("recording", node=node_id, mailbox=mailbox),
             recording_status_callback=self.url("recording", node=node_id, mailbox=mailbox),
             recording_status_callback_method="POST",

@@ -1,4 +1,5 @@
 """Shared fixtures: a real Rasa server over HTTP on a free port, with its own SQLite file."""
+
 from __future__ import annotations
 
 import json
@@ -58,18 +59,36 @@ class Server:
 TWILIO_TEST_TOKEN = "test-token-aiguillage"
 
 
-def launch(tmp: Path, db: Path | None = None, prefecture: str = "cantal", phone: bool = True,
-           extra_env: dict | None = None) -> Server:
+def launch(
+    tmp: Path, db: Path | None = None, prefecture: str = "cantal", phone: bool = True, extra_env: dict | None = None
+) -> Server:
     """Start `rasa run` on a free port (its own SQLite file unless `db` is given) and wait for it."""
     port = free_port()
     db = db or tmp / "aiguillage.db"
     log = tmp / f"rasa-{port}.log"
     url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, PORT=str(port), AIGUILLAGE_DB=str(db), PREFECTURE=prefecture,
-               RASA_TELEMETRY_ENABLED="false", SQLALCHEMY_SILENCE_UBER_WARNING="1")
+    env = dict(
+        os.environ,
+        PORT=str(port),
+        AIGUILLAGE_DB=str(db),
+        PREFECTURE=prefecture,
+        RASA_TELEMETRY_ENABLED="false",
+        SQLALCHEMY_SILENCE_UBER_WARNING="1",
+    )
     env["AIGUILLAGE_REVIEW_OUT"] = str(tmp / "nlu_review.yml")  # the console's export button: never data/
-    for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "IVR_LOCAL_DEV", "IVR_NOW", "IVR_TEST_CLOCK",
-                 "SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS", "SMTP_USER", "SMTP_PASSWORD", "SMTP_FROM"):
+    for name in (
+        "TWILIO_AUTH_TOKEN",
+        "PUBLIC_BASE_URL",
+        "IVR_LOCAL_DEV",
+        "IVR_NOW",
+        "IVR_TEST_CLOCK",
+        "SMTP_HOST",
+        "SMTP_PORT",
+        "SMTP_STARTTLS",
+        "SMTP_USER",
+        "SMTP_PASSWORD",
+        "SMTP_FROM",
+    ):
         env.pop(name, None)
     if phone:
         env.update(TWILIO_AUTH_TOKEN=TWILIO_TEST_TOKEN, PUBLIC_BASE_URL=url, IVR_TEST_CLOCK="1")
@@ -77,8 +96,18 @@ def launch(tmp: Path, db: Path | None = None, prefecture: str = "cantal", phone:
         # crossing that hour would delete rows a test dated in the past. tests/test_retention.py sets 0.
         env["AIGUILLAGE_PURGE_FIRST_S"] = "1e9"
     env.update(extra_env or {})
-    cmd = [str(ROOT / ".venv" / "bin" / "rasa"), "run", "--model", str(MODEL), "--port", str(port),
-           "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"]
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "rasa"),
+        "run",
+        "--model",
+        str(MODEL),
+        "--port",
+        str(port),
+        "--credentials",
+        "credentials.yml",
+        "--endpoints",
+        "endpoints.yml",
+    ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 180
@@ -137,8 +166,7 @@ class SmtpSink:
 
     @property
     def env(self) -> dict:
-        return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.port), "SMTP_STARTTLS": "0",
-                "SMTP_FROM": "aiguillage@localhost"}
+        return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.port), "SMTP_STARTTLS": "0", "SMTP_FROM": "aiguillage@localhost"}
 
     def to(self, address: str) -> list:
         return [m["message"] for m in self.messages if address in m["to"]]
@@ -202,8 +230,15 @@ def db_rows(db: Path, sql: str, args: list | tuple = ()) -> list[dict]:
 
 # Real headless Chromium (Debian's package), driven by Playwright; one browser for the session.
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")

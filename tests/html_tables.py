@@ -1,4 +1,5 @@
 """Read the tables of a page (the console's indicators page, the committee report) with html.parser."""
+
 from __future__ import annotations
 
 import csv

@@ -1,5 +1,6 @@
 """The benchmark suite runs and writes a well-formed report. No timing is ever asserted here:
 the figures depend on the machine and its load (see docs/benchmarks.md)."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ def test_make_bench_target_exists():
 
 
 def test_quick_bench_writes_well_formed_report(tmp_path, python):
-    out = subprocess.run([python, "-m", "bench", "--quick", "--out", str(tmp_path)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [python, "-m", "bench", "--quick", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     report = json.loads((tmp_path / "benchmarks.json").read_text())
     assert (tmp_path / "benchmarks.md").read_text().startswith("# Benchmarks")

@@ -1,4 +1,5 @@
 """The chat page in real headless Chromium (Debian's chromium), driven by Playwright."""
+
 import pytest
 from playwright.sync_api import expect
 
@@ -31,7 +32,9 @@ def test_typing_a_question_shows_the_routed_answer(page):
     expect(answer).to_contain_text("34 00")
     link = answer.locator("a[href^='https://ants.gouv.fr']")
     expect(link).to_have_attribute("target", "_blank")
-    expect(page.locator("#chat-log [data-role=user]").last).to_have_text("Vous : bjr jai perdu mon permis de conduire, je fais comment ?")
+    expect(page.locator("#chat-log [data-role=user]").last).to_have_text(
+        "Vous : bjr jai perdu mon permis de conduire, je fais comment ?"
+    )
     assert page.problems == []
 
 
@@ -76,7 +79,7 @@ def test_the_conversation_is_announced_to_screen_readers(page):
 
 
 def test_html_in_a_message_is_shown_as_text_and_never_runs(page):
-    payload = "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=2</script> carte grise"
+    payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> carte grise'
     page.fill("#chat-input", payload)
     page.press("#chat-input", "Enter")
     expect(page.locator("#chat-log [data-role=user]").last).to_contain_text("<img src=x")

@@ -1,6 +1,7 @@
 """Booking, messages and the rating inside the chat: the JSON API of /rdv/api/ and POST /chat/feedback
 over HTTP against the real server, the whole flow in real headless Chromium, and the console's
 paper-letter form. Contact details and message texts must never reach Rasa (turns, events)."""
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,7 @@ PAPER_AGENT, PAPER_ADMIN = ("paper-agent", "paper-agent-pass-1"), ("paper-admin"
 REFERENCE = re.compile(r"PAN-\d{4}-\d{4}")
 MESSAGE_REFERENCE = re.compile(r"MSG-\d{4}-\d{4}")
 BAD_EMAIL = "L'adresse électronique n'est pas valide (exemple : prenom.nom@exemple.fr)."
-BAD_MOBILE = ("Le numéro de téléphone portable n'est pas valide : indiquez un portable français, par exemple "
-              "06 12 34 56 78.")
+BAD_MOBILE = "Le numéro de téléphone portable n'est pas valide : indiquez un portable français, par exemple 06 12 34 56 78."
 UNKNOWN_SITE = "Ce lieu n'existe pas : choisissez un des points d'accueil numériques de la liste."
 PAST_SLOT = "Ce créneau est déjà passé ou trop proche : choisissez un des créneaux proposés."
 SLOT_TAKEN = "Désolé, ce créneau vient d'être pris par une autre personne. Voici les prochains créneaux libres."
@@ -58,6 +58,7 @@ def count(server, sql: str, args=()) -> int:
 
 # ---- the JSON API ---------------------------------------------------------------------------------
 
+
 def test_sites_reasons_and_pages_of_slots(server):
     status, body = get_json(server, "/rdv/api/sites")
     assert status == 200
@@ -71,23 +72,34 @@ def test_sites_reasons_and_pages_of_slots(server):
     assert status == 200
     assert page1["intro"] == "Prochains créneaux libres, point d'accueil numérique de la préfecture (Aurillac) :"
     assert len(page1["slots"]) == 8 and page1["next"] == page1["slots"][-1]["key"]
-    assert re.fullmatch(r"(lundi|mardi|mercredi|jeudi|vendredi) \d{1,2} \w+ 20\d\d à (9|10|11) h( 30)?",
-                        page1["slots"][0]["label"])
+    assert re.fullmatch(
+        r"(lundi|mardi|mercredi|jeudi|vendredi) \d{1,2} \w+ 20\d\d à (9|10|11) h( 30)?", page1["slots"][0]["label"]
+    )
     status, page2 = get_json(server, f"/rdv/api/creneaux?site=aurillac&reason=carte_grise&apres={page1['next']}")
     assert status == 200 and page2["slots"]
     assert min(s["key"] for s in page2["slots"]) > page1["next"]
 
     assert get_json(server, "/rdv/api/creneaux?site=paris&reason=carte_grise") == (400, {"error": UNKNOWN_SITE})
     assert get_json(server, "/rdv/api/creneaux?site=aurillac&reason=bricolage") == (
-        400, {"error": "Choisissez l'objet du rendez-vous dans la liste."})
+        400,
+        {"error": "Choisissez l'objet du rendez-vous dans la liste."},
+    )
     assert get_json(server, "/rdv/api/message?service=nulle-part") == (
-        404, {"error": "Ce service n'existe pas : revenez à l'assistant pour choisir votre démarche."})
+        404,
+        {"error": "Ce service n'existe pas : revenez à l'assistant pour choisir votre démarche."},
+    )
 
 
 def test_book_twice_with_one_key_then_cancel_by_reference(server, smtp):
     slot = first_slots(server, "aurillac", "permis_conduire")[1]
-    values = {"site": "aurillac", "reason": "permis_conduire", "slot": slot, "email": "api.rdv@exemple.fr",
-              "mobile": "", "idem": "api-book-1"}
+    values = {
+        "site": "aurillac",
+        "reason": "permis_conduire",
+        "slot": slot,
+        "email": "api.rdv@exemple.fr",
+        "mobile": "",
+        "idem": "api-book-1",
+    }
     status, first = server.post("/rdv/api/reserver", values)
     assert status == 200, first
     reference = first["reference"]
@@ -101,10 +113,22 @@ def test_book_twice_with_one_key_then_cancel_by_reference(server, smtp):
     assert first["ics_url"].startswith(f"/rdv/ics/{reference}?t=")
     status, again = server.post("/rdv/api/reserver", values)
     assert status == 200 and again["reference"] == reference and again["created"] is False
-    assert db_rows(server.db, "select reference, site, slot_start, reason, channel, contact_kind, contact, status"
-                              " from pan_bookings where idempotency_key = 'api-book-1'") == [
-        {"reference": reference, "site": "aurillac", "slot_start": slot, "reason": "permis_conduire",
-         "channel": "chat", "contact_kind": "email", "contact": "api.rdv@exemple.fr", "status": "booked"}]
+    assert db_rows(
+        server.db,
+        "select reference, site, slot_start, reason, channel, contact_kind, contact, status"
+        " from pan_bookings where idempotency_key = 'api-book-1'",
+    ) == [
+        {
+            "reference": reference,
+            "site": "aurillac",
+            "slot_start": slot,
+            "reason": "permis_conduire",
+            "channel": "chat",
+            "contact_kind": "email",
+            "contact": "api.rdv@exemple.fr",
+            "status": "booked",
+        }
+    ]
     assert reference in smtp.to("api.rdv@exemple.fr")[-1]["Subject"]
     # the .ics of the confirmation downloads
     status, ics, _ = server.get(first["ics_url"])
@@ -115,25 +139,31 @@ def test_book_twice_with_one_key_then_cancel_by_reference(server, smtp):
     status, body = server.post("/rdv/api/annuler", {"reference": reference.lower(), "contact": "API.rdv@exemple.fr"})
     assert status == 200
     assert body["message"].startswith(f"Le rendez-vous {reference} du ") and body["message"].endswith(
-        "est annulé. Le créneau est libéré pour une autre personne.")
+        "est annulé. Le créneau est libéré pour une autre personne."
+    )
     assert db_rows(server.db, "select status from pan_bookings where reference = ?", [reference]) == [{"status": "cancelled"}]
     assert smtp.to("api.rdv@exemple.fr")[-1]["Subject"] == f"Rendez-vous {reference} annulé"
 
 
-@pytest.mark.parametrize("change, status, message", [
-    ({"email": "pas-une-adresse"}, 400, BAD_EMAIL),
-    ({"email": "", "mobile": "01 23 45 67 89"}, 400, BAD_MOBILE),
-    ({"email": "", "mobile": ""}, 400,
-     "Indiquez une adresse électronique ou un numéro de téléphone portable pour recevoir la confirmation."),
-    ({"site": "paris"}, 400, UNKNOWN_SITE),
-    ({"slot": "2020-01-06T09:00"}, 400, PAST_SLOT),
-    ({"slot": "demain matin"}, 400, "Ce créneau n'existe pas : choisissez un des créneaux proposés."),
-])
+@pytest.mark.parametrize(
+    "change, status, message",
+    [
+        ({"email": "pas-une-adresse"}, 400, BAD_EMAIL),
+        ({"email": "", "mobile": "01 23 45 67 89"}, 400, BAD_MOBILE),
+        (
+            {"email": "", "mobile": ""},
+            400,
+            "Indiquez une adresse électronique ou un numéro de téléphone portable pour recevoir la confirmation.",
+        ),
+        ({"site": "paris"}, 400, UNKNOWN_SITE),
+        ({"slot": "2020-01-06T09:00"}, 400, PAST_SLOT),
+        ({"slot": "demain matin"}, 400, "Ce créneau n'existe pas : choisissez un des créneaux proposés."),
+    ],
+)
 def test_bad_booking_input_gets_a_french_400_and_writes_nothing(server, change, status, message):
     slot = first_slots(server, "mauriac", "autre")[0]
     key = "api-bad-" + re.sub(r"\W", "", str(sorted(change.items())))[:40]
-    values = {"site": "mauriac", "reason": "autre", "slot": slot, "email": "ok@exemple.fr", "mobile": "",
-              "idem": key} | change
+    values = {"site": "mauriac", "reason": "autre", "slot": slot, "email": "ok@exemple.fr", "mobile": "", "idem": key} | change
     answer_status, body = server.post("/rdv/api/reserver", values)
     assert (answer_status, body["error"]) == (status, message)
     assert count(server, "select count(*) as n from pan_bookings where idempotency_key = ?", [key]) == 0
@@ -146,19 +176,26 @@ def test_the_api_wants_json_from_its_own_origin(server):
 
     body = json.dumps(values).encode()
     assert post_raw(server, "/rdv/api/reserver", body, {"Content-Type": "text/plain"}) == (
-        415, {"error": "La requête doit être envoyée en JSON (Content-Type: application/json)."})
+        415,
+        {"error": "La requête doit être envoyée en JSON (Content-Type: application/json)."},
+    )
     forbidden = (403, {"error": "Requête refusée : elle ne vient pas de la page de l'assistant."})
-    assert post_raw(server, "/rdv/api/reserver", body,
-                    {"Content-Type": "application/json", "Origin": "https://pirate.example"}) == forbidden
-    assert post_raw(server, "/rdv/api/reserver", body,
-                    {"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}) == forbidden
+    assert (
+        post_raw(server, "/rdv/api/reserver", body, {"Content-Type": "application/json", "Origin": "https://pirate.example"})
+        == forbidden
+    )
+    assert (
+        post_raw(server, "/rdv/api/reserver", body, {"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"})
+        == forbidden
+    )
     assert post_raw(server, "/rdv/api/reserver", b"{pas du json", {"Content-Type": "application/json"}) == (
-        400, {"error": "La requête doit être un objet JSON valide."})
+        400,
+        {"error": "La requête doit être un objet JSON valide."},
+    )
     assert count(server, "select count(*) as n from pan_bookings where idempotency_key = 'api-origin'") == 0
     # the same request from the page's own origin is accepted
     host = server.url.split("//", 1)[1]
-    status, booked = post_raw(server, "/rdv/api/reserver", body,
-                              {"Content-Type": "application/json", "Origin": f"http://{host}"})
+    status, booked = post_raw(server, "/rdv/api/reserver", body, {"Content-Type": "application/json", "Origin": f"http://{host}"})
     assert status == 200 and REFERENCE.fullmatch(booked["reference"])
 
 
@@ -181,22 +218,36 @@ def test_a_message_becomes_a_ticket_mailed_to_the_service_and_acknowledged(serve
     assert status == 200
     assert form["service"] == "bureau des polices administratives (armes)"
     assert (form["subject_max"], form["body_max"]) == (150, 5000)
-    values = {"service": "armes", "subject": "Carte européenne d'arme à feu", "body": "Bonjour, combien de temps…",
-              "email": "chasseur.api@exemple.fr", "idem": "api-msg-1"}
+    values = {
+        "service": "armes",
+        "subject": "Carte européenne d'arme à feu",
+        "body": "Bonjour, combien de temps…",
+        "email": "chasseur.api@exemple.fr",
+        "idem": "api-msg-1",
+    }
     status, ack = server.post("/rdv/api/message", values)
     assert status == 200, ack
     reference = ack["reference"]
     assert MESSAGE_REFERENCE.fullmatch(reference) and ack["created"] is True
-    row = db_rows(server.db, "select mailbox, origin, channel, subject, contact_email, due_date, created_at from tickets"
-                             " where reference = ?", [reference])[0]
+    row = db_rows(
+        server.db,
+        "select mailbox, origin, channel, subject, contact_email, due_date, created_at from tickets where reference = ?",
+        [reference],
+    )[0]
     assert {k: row[k] for k in ("mailbox", "origin", "channel", "subject", "contact_email")} == {
-        "mailbox": "armes", "origin": "email", "channel": "chat", "subject": "Carte européenne d'arme à feu",
-        "contact_email": "chasseur.api@exemple.fr"}
+        "mailbox": "armes",
+        "origin": "email",
+        "channel": "chat",
+        "subject": "Carte européenne d'arme à feu",
+        "contact_email": "chasseur.api@exemple.fr",
+    }
     day = date.fromisoformat(row["due_date"])
     assert ack["due_date"] == day.strftime("%d/%m/%Y")
     assert ack["due_line"] == f"Date limite de réponse : {day.strftime('%d/%m/%Y')}."
-    assert ack["lines"][0].startswith(f"Votre message {reference} est transmis au service « bureau des polices "
-                                      "administratives (armes) », qui vous répondra au plus tard le ")
+    assert ack["lines"][0].startswith(
+        f"Votre message {reference} est transmis au service « bureau des polices "
+        "administratives (armes) », qui vous répondra au plus tard le "
+    )
     assert ack["france_services_url"] == "https://www.france-services.gouv.fr"
     assert reference in smtp.to("pref-armes@cantal.gouv.fr")[-1]["Subject"]
     assert smtp.to("chasseur.api@exemple.fr")[-1]["Subject"] == f"Accusé de réception de votre message {reference}"
@@ -206,55 +257,90 @@ def test_a_message_becomes_a_ticket_mailed_to_the_service_and_acknowledged(serve
 
 def test_a_message_too_long_or_badly_addressed_is_refused_and_not_stored(server):
     long = {"service": "armes", "subject": "Trop long", "body": "x" * 10_000, "idem": "api-msg-long"}
-    assert server.post("/rdv/api/message", long) == (400, {
-        "error": "Votre message est trop long (10000 caractères) : 5000 caractères au plus. Résumez-le en quelques phrases.",
-        "code": "body_too_long"})
+    assert server.post("/rdv/api/message", long) == (
+        400,
+        {
+            "error": "Votre message est trop long (10000 caractères) : 5000 caractères au plus. Résumez-le en quelques phrases.",
+            "code": "body_too_long",
+        },
+    )
     bad = {"service": "armes", "subject": "Objet", "body": "Texte", "email": "chez moi", "idem": "api-msg-bad"}
     assert server.post("/rdv/api/message", bad) == (400, {"error": BAD_EMAIL, "code": "bad_email"})
     nowhere = {"service": "paris", "subject": "Objet", "body": "Texte", "idem": "api-msg-nowhere"}
     assert server.post("/rdv/api/message", nowhere)[0] == 404
-    assert count(server, "select count(*) as n from tickets where idempotency_key like 'api-msg-%'"
-                         " and idempotency_key != 'api-msg-1'") == 0
+    assert (
+        count(
+            server, "select count(*) as n from tickets where idempotency_key like 'api-msg-%' and idempotency_key != 'api-msg-1'"
+        )
+        == 0
+    )
 
 
 # ---- the rating ---------------------------------------------------------------------------------------
+
 
 def answer_marker(messages: list[dict]) -> dict | None:
     return next((m["custom"]["answer"] for m in messages if (m.get("custom") or {}).get("answer")), None)
 
 
 def test_a_routed_answer_can_be_rated_once_per_conversation(server):
-    messages = server.say("rate-http-1", "je n'ai pas d'ordinateur, je voudrais l'aide d'un médiateur au point d'accueil numérique")
+    messages = server.say(
+        "rate-http-1", "je n'ai pas d'ordinateur, je voudrais l'aide d'un médiateur au point d'accueil numérique"
+    )
     assert "/rdv/" in bot_links(messages)
     assert answer_marker(messages) == {"topic": "rdv_pan", "destination": "pan_rdv"}
     assert answer_marker(server.say("rate-http-2", "zorglub vend sa guimbarde")) is None  # a clarification
     assert server.post("/chat/feedback", {"sender": "rate-http-1", "useful": False}) == (
-        200, {"useful": False, "comment": False, "message": "Merci pour votre avis."})
-    status, _ = server.post("/chat/feedback", {"sender": "rate-http-1", "useful": True,
-                                               "comment": "Très clair, merci ! Mon numéro : 06 12 34 56 78"})
+        200,
+        {"useful": False, "comment": False, "message": "Merci pour votre avis."},
+    )
+    status, _ = server.post(
+        "/chat/feedback", {"sender": "rate-http-1", "useful": True, "comment": "Très clair, merci ! Mon numéro : 06 12 34 56 78"}
+    )
     assert status == 200
-    rows = db_rows(server.db, "select kind, prefecture, useful, comment, topic, destination from feedback"
-                              " where item_id = 'rate-http-1'")
-    assert rows == [{"kind": "chat", "prefecture": "cantal", "useful": 1,
-                     "comment": "Très clair, merci ! Mon numéro : [téléphone]", "topic": "rdv_pan",
-                     "destination": "pan_rdv"}]
+    rows = db_rows(
+        server.db, "select kind, prefecture, useful, comment, topic, destination from feedback where item_id = 'rate-http-1'"
+    )
+    assert rows == [
+        {
+            "kind": "chat",
+            "prefecture": "cantal",
+            "useful": 1,
+            "comment": "Très clair, merci ! Mon numéro : [téléphone]",
+            "topic": "rdv_pan",
+            "destination": "pan_rdv",
+        }
+    ]
 
 
-@pytest.mark.parametrize("body, status, error", [
-    ({"sender": "personne-inconnue-42", "useful": True}, 404,
-     "Cette conversation est introuvable : posez d'abord une question à l'assistant."),
-    ({"sender": "rate-http-1", "useful": "oui"}, 400,
-     "Le champ « useful » doit valoir true (réponse utile) ou false (pas utile)."),
-    ({"sender": "../etc", "useful": True}, 400,
-     "Le champ « sender » doit être un identifiant de conversation (lettres, chiffres, - et _, 64 caractères au plus)."),
-    ({"sender": "rate-http-1", "useful": True, "comment": 12}, 400, "Le champ « comment » doit être un texte."),
-])
+@pytest.mark.parametrize(
+    "body, status, error",
+    [
+        (
+            {"sender": "personne-inconnue-42", "useful": True},
+            404,
+            "Cette conversation est introuvable : posez d'abord une question à l'assistant.",
+        ),
+        (
+            {"sender": "rate-http-1", "useful": "oui"},
+            400,
+            "Le champ « useful » doit valoir true (réponse utile) ou false (pas utile).",
+        ),
+        (
+            {"sender": "../etc", "useful": True},
+            400,
+            "Le champ « sender » doit être un identifiant de conversation (lettres, chiffres, - et _, 64 caractères au plus).",
+        ),
+        ({"sender": "rate-http-1", "useful": True, "comment": 12}, 400, "Le champ « comment » doit être un texte."),
+    ],
+)
 def test_bad_ratings_are_refused_with_a_reason(server, body, status, error):
     server.say("rate-http-1", "horaires de la préfecture")
     assert server.post("/chat/feedback", body) == (status, {"error": error})
 
 
 # ---- in real Chromium -----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def page(browser, server):
@@ -283,8 +369,9 @@ def chosen_key(server, label: str) -> str:
     """The slot key of a label shown in the chat ('mardi 1 décembre 2026 à 9 h 30'), from the API."""
     after = None
     for _ in range(10):
-        status, body = get_json(server, "/rdv/api/creneaux?site=saint-flour&reason=carte_grise"
-                                + (f"&apres={after}" if after else ""))
+        status, body = get_json(
+            server, "/rdv/api/creneaux?site=saint-flour&reason=carte_grise" + (f"&apres={after}" if after else "")
+        )
         found = [s["key"] for s in body["slots"] if s["label"] == label]
         if found:
             return found[0]
@@ -332,8 +419,16 @@ def test_book_then_cancel_inside_the_chat(page, server):
     form.get_by_role("button", name="Réserver ce créneau").click()
     expect(form.locator(".fr-error-text:visible")).to_have_text(BAD_EMAIL)  # checked in the page first
     # someone else takes this slot meanwhile: the French message, then the next free slots
-    status, other = server.post("/rdv/api/reserver", {"site": "saint-flour", "reason": "autre", "idem": "taken-in-browser",
-                                                      "slot": chosen_key(server, slot_label), "mobile": "06 11 11 11 11"})
+    status, other = server.post(
+        "/rdv/api/reserver",
+        {
+            "site": "saint-flour",
+            "reason": "autre",
+            "idem": "taken-in-browser",
+            "slot": chosen_key(server, slot_label),
+            "mobile": "06 11 11 11 11",
+        },
+    )
     assert status == 200, other
     form.get_by_label("Adresse électronique").fill("")
     form.get_by_label("ou téléphone portable").fill("06 98 76 54 32")
@@ -354,11 +449,23 @@ def test_book_then_cancel_inside_the_chat(page, server):
     assert "sous-préfecture de Saint-Flour" in text and "À apporter : une pièce d'identité" in text
     assert "Pour annuler" in text
     expect(confirmation.get_by_role("link", name="Ajouter à mon agenda (fichier .ics)")).to_have_attribute(
-        "href", re.compile(rf"/rdv/ics/{reference}\?t="))
-    row = db_rows(server.db, "select site, reason, channel, contact_kind, contact, status from pan_bookings"
-                             " where reference = ?", [reference])
-    assert row == [{"site": "saint-flour", "reason": "carte_grise", "channel": "chat", "contact_kind": "mobile",
-                    "contact": "06 98 76 54 32", "status": "booked"}]
+        "href", re.compile(rf"/rdv/ics/{reference}\?t=")
+    )
+    row = db_rows(
+        server.db,
+        "select site, reason, channel, contact_kind, contact, status from pan_bookings where reference = ?",
+        [reference],
+    )
+    assert row == [
+        {
+            "site": "saint-flour",
+            "reason": "carte_grise",
+            "channel": "chat",
+            "contact_kind": "mobile",
+            "contact": "06 98 76 54 32",
+            "status": "booked",
+        }
+    ]
 
     confirmation.get_by_role("button", name="Annuler un rendez-vous").click()
     cancel = page.locator("#chat-log [data-role=bot]").last
@@ -388,16 +495,21 @@ def test_leave_a_message_inside_the_chat(page, server, smtp):
     ack = page.locator("#chat-log .chat__msg--done").last
     expect(ack).to_contain_text("Votre message est bien reçu")
     reference = MESSAGE_REFERENCE.search(ack.inner_text()).group(0)
-    row = db_rows(server.db, "select mailbox, channel, subject, contact_email, due_date from tickets where reference = ?",
-                  [reference])[0]
+    row = db_rows(
+        server.db, "select mailbox, channel, subject, contact_email, due_date from tickets where reference = ?", [reference]
+    )[0]
     assert {k: row[k] for k in ("mailbox", "channel", "subject", "contact_email")} == {
-        "mailbox": "armes", "channel": "chat", "subject": "Transport d'une arme zibeline",
-        "contact_email": "zibeline.chat@exemple.fr"}
+        "mailbox": "armes",
+        "channel": "chat",
+        "subject": "Transport d'une arme zibeline",
+        "contact_email": "zibeline.chat@exemple.fr",
+    }
     due = date.fromisoformat(row["due_date"]).strftime("%d/%m/%Y")
     expect(ack).to_contain_text(f"Date limite de réponse : {due}.")
     expect(ack).to_contain_text("« bureau des polices administratives (armes) »")
     expect(ack.get_by_role("link", name=re.compile("Trouver une maison France Services"))).to_have_attribute(
-        "href", "https://www.france-services.gouv.fr/")
+        "href", "https://www.france-services.gouv.fr/"
+    )
     assert any(reference in m["Subject"] for m in smtp.to("pref-armes@cantal.gouv.fr"))
     assert any(reference in m["Subject"] for m in smtp.to("zibeline.chat@exemple.fr"))
     assert_nothing_personal_in_rasa(server, "zibeline", reference)
@@ -413,21 +525,23 @@ def test_rate_an_answer_in_the_chat(page, server):
     expect(rating).to_contain_text("Merci pour votre avis.")
     sender = sender_of(page)
     conv = db_rows(server.db, "select last_topic, last_destination from conversations where id = ?", [sender])[0]
-    assert db_rows(server.db, "select useful, comment, topic, destination from feedback where kind = 'chat'"
-                              " and item_id = ?", [sender]) == [
-        {"useful": 0, "comment": None, "topic": conv["last_topic"], "destination": conv["last_destination"]}]
+    assert db_rows(
+        server.db, "select useful, comment, topic, destination from feedback where kind = 'chat' and item_id = ?", [sender]
+    ) == [{"useful": 0, "comment": None, "topic": conv["last_topic"], "destination": conv["last_destination"]}]
     assert conv["last_topic"] == "horaires_contact"
     rating.get_by_label("Un commentaire ? (facultatif)").fill("Il manque les horaires d'été, écrivez-moi : ete.chat@exemple.fr")
     rating.get_by_role("button", name="Envoyer le commentaire").click()
     expect(rating).to_contain_text("Merci pour votre avis et votre commentaire.")
     assert db_rows(server.db, "select useful, comment from feedback where item_id = ?", [sender]) == [
-        {"useful": 0, "comment": "Il manque les horaires d'été, écrivez-moi : [e-mail]"}]
+        {"useful": 0, "comment": "Il manque les horaires d'été, écrivez-moi : [e-mail]"}
+    ]
     ask(page, "zorglub vend sa guimbarde")  # a clarification: nothing new to rate
     expect(page.locator("#chat-log [data-role=rating]")).to_have_count(1)
     assert page.problems == []
 
 
 # ---- the console's paper-letter form ----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def paper_accounts(server, python):
@@ -445,8 +559,13 @@ def test_register_a_paper_letter_from_the_console(server, smtp, paper_accounts):
     today = datetime.now().astimezone().date()  # the server runs on the same machine (Paris dates may differ at night)
     assert '<option value="armes">bureau des polices administratives (armes)</option>' in r.text
     assert 'type="date" id="received" name="received"' in r.text
-    form = {"service": "armes", "received": "2020-07-10", "subject": "Courrier papier zibeline",
-            "body": "Lettre manuscrite de M. X au sujet de son arme.", "email": ""}
+    form = {
+        "service": "armes",
+        "received": "2020-07-10",
+        "subject": "Courrier papier zibeline",
+        "body": "Lettre manuscrite de M. X au sujet de son arme.",
+        "email": "",
+    }
     assert c.post("/courrier", form).status_code == 403  # no CSRF token
     assert count(server, "select count(*) as n from tickets where subject = 'Courrier papier zibeline'") == 0
     r = c.post("/courrier", form | {"csrf": c.csrf})
@@ -454,18 +573,33 @@ def test_register_a_paper_letter_from_the_console(server, smtp, paper_accounts):
     reference = r.headers["Location"].split("ok=")[1]
     assert MESSAGE_REFERENCE.fullmatch(reference)
     # received on Friday 10 July 2020: 10 working days, Tuesday 14 July (fête nationale) not counted
-    assert db_rows(server.db, "select mailbox, origin, channel, subject, due_date from tickets where reference = ?",
-                   [reference]) == [{"mailbox": "armes", "origin": "paper", "channel": "courrier",
-                                     "subject": "Courrier papier zibeline", "due_date": "2020-07-27"}]
+    assert db_rows(
+        server.db, "select mailbox, origin, channel, subject, due_date from tickets where reference = ?", [reference]
+    ) == [
+        {
+            "mailbox": "armes",
+            "origin": "paper",
+            "channel": "courrier",
+            "subject": "Courrier papier zibeline",
+            "due_date": "2020-07-27",
+        }
+    ]
     to_service = next(m for m in smtp.to("pref-armes@cantal.gouv.fr") if reference in m["Subject"])
-    assert ("Message reçu par l'assistant de la préfecture du Cantal le 10/07/2020 09:00, à traiter avant le"
-            " lundi 27 juillet 2020.") in to_service.get_content()
+    assert (
+        "Message reçu par l'assistant de la préfecture du Cantal le 10/07/2020 09:00, à traiter avant le lundi 27 juillet 2020."
+    ) in to_service.get_content()
     page = c.get(f"/courrier?ok={reference}").text
     assert f"Courrier enregistré : {reference}" in page
     assert 'À traiter au plus tard le <span id="due">27/07/2020</span>.' in page
     audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [reference])
-    assert audit == [{"agent": "paper-agent", "action": "paper_letter", "kind": "ticket",
-                      "detail": '{"mailbox": "armes", "received": "2020-07-10", "due_date": "2020-07-27"}'}]
+    assert audit == [
+        {
+            "agent": "paper-agent",
+            "action": "paper_letter",
+            "kind": "ticket",
+            "detail": '{"mailbox": "armes", "received": "2020-07-10", "due_date": "2020-07-27"}',
+        }
+    ]
 
     future = (today + timedelta(days=2)).isoformat()
     r = c.post("/courrier", form | {"csrf": c.csrf, "received": future, "subject": "Courrier du futur"})
@@ -475,8 +609,13 @@ def test_register_a_paper_letter_from_the_console(server, smtp, paper_accounts):
     assert r.status_code == 400 and "La date de réception n&#39;est pas valide" in r.text
     r = c.post("/courrier", form | {"csrf": c.csrf, "service": "nulle-part", "subject": "Courrier perdu"})
     assert r.status_code == 400 and "Ce service n&#39;existe pas" in r.text
-    assert count(server, "select count(*) as n from tickets where subject in"
-                         " ('Courrier du futur', 'Courrier mal daté', 'Courrier perdu')") == 0
+    assert (
+        count(
+            server,
+            "select count(*) as n from tickets where subject in ('Courrier du futur', 'Courrier mal daté', 'Courrier perdu')",
+        )
+        == 0
+    )
     # admins too
     r = login(server, PAPER_ADMIN).get("/courrier")
     assert r.status_code == 200 and "Enregistrer un courrier papier" in r.text

@@ -1,4 +1,5 @@
 """End to end through the running Rasa server's HTTP chat channel (real server, real SQLite)."""
+
 import json
 import sqlite3
 import uuid
@@ -65,28 +66,36 @@ def test_two_misses_lead_to_a_person_and_an_unresolved_conversation(server):
     assert "Un agent de la préfecture pourra vous répondre" in bot_texts(second)
     assert "04 71 46 23 00" in bot_texts(second)
     assert rows(server, "select status from conversations where id = ?", (sender,)) == [("unresolved",)]
-    assert rows(server, "select action from turns where conversation_id = ? order by id", (sender,)) == [("clarify",), ("fallback",)]
+    assert rows(server, "select action from turns where conversation_id = ? order by id", (sender,)) == [
+        ("clarify",),
+        ("fallback",),
+    ]
 
 
 def test_personal_data_never_reaches_the_store_or_the_tracker(server):
     sender = new_sender()
     server.say(sender, "ma carte grise AB-123-CD, rappelez moi au 06 12 34 56 78 ou jean.dupont@gmail.com")
     assert rows(server, "select text from turns where conversation_id = ?", (sender,)) == [
-        ("ma carte grise [immatriculation], rappelez moi au [téléphone] ou [e-mail]",)]
+        ("ma carte grise [immatriculation], rappelez moi au [téléphone] ou [e-mail]",)
+    ]
     events = [json.loads(r[0]) for r in rows(server, "select data from events where sender_id = ?", (sender,))]
     raw = json.dumps(events, ensure_ascii=False)
     assert "06 12 34 56 78" not in raw and "AB-123-CD" not in raw and "jean.dupont" not in raw
     assert [e["text"] for e in events if e["event"] == "user"] == [
-        "ma carte grise [immatriculation], rappelez moi au [téléphone] ou [e-mail]"]
+        "ma carte grise [immatriculation], rappelez moi au [téléphone] ou [e-mail]"
+    ]
     log = server.log.read_text(errors="replace")
     assert "06 12 34 56 78" not in log and "jean.dupont@gmail.com" not in log
 
 
-@pytest.mark.parametrize("message, expected_start", [
-    ("", "Votre message est vide."),
-    ("   \n\t ", "Votre message est vide."),
-    ("🙂🙂🙂", "Je ne peux lire que du texte."),
-])
+@pytest.mark.parametrize(
+    "message, expected_start",
+    [
+        ("", "Votre message est vide."),
+        ("   \n\t ", "Votre message est vide."),
+        ("🙂🙂🙂", "Je ne peux lire que du texte."),
+    ],
+)
 def test_empty_and_unreadable_messages_get_a_clear_reply(server, message, expected_start):
     messages = server.say(new_sender(), message)
     assert messages[0]["text"].startswith(expected_start)
@@ -110,7 +119,8 @@ def test_html_and_script_are_kept_as_plain_text(server):
     messages = server.say(sender, "<script>alert(1)</script><img src=x onerror=alert(2)> carte grise")
     assert messages[0]["text"]  # an answer, not an error
     assert rows(server, "select text from turns where conversation_id = ?", (sender,)) == [
-        ("<script>alert(1)</script><img src=x onerror=alert(2)> carte grise",)]
+        ("<script>alert(1)</script><img src=x onerror=alert(2)> carte grise",)
+    ]
 
 
 def test_control_characters_are_removed(server):
@@ -124,15 +134,22 @@ def test_english_gets_an_answer_saying_french_is_understood(server):
     assert "I only understand French" in bot_texts(messages)
 
 
-@pytest.mark.parametrize("body, content_type, reason", [
-    (b"\xff\xfe\xfa", "application/json", "Le message n'est pas encodé en UTF-8."),
-    (b"not json", "application/json", "La requête doit être un objet JSON avec les champs « sender » et « message »."),
-    (b"[1, 2]", "application/json", "La requête doit être un objet JSON avec les champs « sender » et « message »."),
-    (json.dumps({"message": "bonjour"}).encode(), "application/json", "Le champ « sender » doit être un identifiant"),
-    (json.dumps({"sender": "a b/../c", "message": "bonjour"}).encode(), "application/json", "Le champ « sender » doit être un identifiant"),
-    (json.dumps({"sender": "abc", "message": 42}).encode(), "application/json", "Le champ « message » doit être un texte."),
-    (b"sender=abc&message=bonjour", "application/x-www-form-urlencoded", "La requête doit être un objet JSON"),
-])
+@pytest.mark.parametrize(
+    "body, content_type, reason",
+    [
+        (b"\xff\xfe\xfa", "application/json", "Le message n'est pas encodé en UTF-8."),
+        (b"not json", "application/json", "La requête doit être un objet JSON avec les champs « sender » et « message »."),
+        (b"[1, 2]", "application/json", "La requête doit être un objet JSON avec les champs « sender » et « message »."),
+        (json.dumps({"message": "bonjour"}).encode(), "application/json", "Le champ « sender » doit être un identifiant"),
+        (
+            json.dumps({"sender": "a b/../c", "message": "bonjour"}).encode(),
+            "application/json",
+            "Le champ « sender » doit être un identifiant",
+        ),
+        (json.dumps({"sender": "abc", "message": 42}).encode(), "application/json", "Le champ « message » doit être un texte."),
+        (b"sender=abc&message=bonjour", "application/x-www-form-urlencoded", "La requête doit être un objet JSON"),
+    ],
+)
 def test_malformed_requests_get_a_400_with_a_french_reason_and_lose_nothing(server, body, content_type, reason):
     before = rows(server, "select count(*) from turns")[0][0]
     status, answer = server.post("/chat/webhook", body, content_type)

@@ -1,4 +1,5 @@
 """The command line: `python -m bot route | eval | check`, run as a user runs it."""
+
 import json
 import os
 import subprocess
@@ -22,7 +23,11 @@ def test_route_prints_one_json_object(python):
     answer = json.loads(out.stdout)
     assert list(answer) == FIELDS
     assert (answer["text"], answer["topic"], answer["destination"], answer["action"]) == (
-        "j'ai perdu ma carte grise", "carte_grise", "ants_3400", "answer")
+        "j'ai perdu ma carte grise",
+        "carte_grise",
+        "ants_3400",
+        "answer",
+    )
     assert 0.45 <= answer["confidence"] <= 1.0
     assert "34 00" in answer["answer"]
 
@@ -58,7 +63,12 @@ def test_route_without_text_says_how_to_use_it(python):
 def test_eval_prints_accuracies_confusions_and_misses(python, tmp_path):
     items = [
         {"id": "a", "text": "je veux changer l'adresse de ma carte grise", "topic": "carte_grise", "destination": "ants_3400"},
-        {"id": "b", "text": "comment obtenir un permis de construire pour une piscine", "topic": "hors_perimetre", "destination": "other"},
+        {
+            "id": "b",
+            "text": "comment obtenir un permis de construire pour une piscine",
+            "topic": "hors_perimetre",
+            "destination": "other",
+        },
         {"id": "c", "text": "quels sont vos horaires le mardi", "topic": "horaires_contact", "destination": "info"},
         {"id": "d", "text": "quels sont vos horaires le mardi", "topic": "armes", "destination": "mailbox"},  # wrong on purpose
     ]
@@ -97,8 +107,12 @@ def test_check_validates_the_five_prefectures(python):
     out = run(python, "check", "--all")
     assert out.returncode == 0
     assert out.stdout.splitlines() == [
-        "ok: prefectures/cantal.yml", "ok: prefectures/gironde.yml", "ok: prefectures/indre-et-loire.yml",
-        "ok: prefectures/loire.yml", "ok: prefectures/vienne.yml"]
+        "ok: prefectures/cantal.yml",
+        "ok: prefectures/gironde.yml",
+        "ok: prefectures/indre-et-loire.yml",
+        "ok: prefectures/loire.yml",
+        "ok: prefectures/vienne.yml",
+    ]
 
 
 def test_unknown_prefecture_stops_with_a_message(python):
@@ -108,12 +122,16 @@ def test_unknown_prefecture_stops_with_a_message(python):
 
 
 def test_evaluate_computes_per_topic_scores():
-    items = [{"text": "x", "topic": "armes", "destination": "mailbox"},
-             {"text": "y", "topic": "armes", "destination": "mailbox"},
-             {"text": "z", "topic": "rdv_pan", "destination": "pan_rdv"}]
-    preds = [{"topic": "armes", "destination": "mailbox", "confidence": 0.9, "action": "answer"},
-             {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.5, "action": "answer"},
-             {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.8, "action": "answer"}]
+    items = [
+        {"text": "x", "topic": "armes", "destination": "mailbox"},
+        {"text": "y", "topic": "armes", "destination": "mailbox"},
+        {"text": "z", "topic": "rdv_pan", "destination": "pan_rdv"},
+    ]
+    preds = [
+        {"topic": "armes", "destination": "mailbox", "confidence": 0.9, "action": "answer"},
+        {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.5, "action": "answer"},
+        {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.8, "action": "answer"},
+    ]
     report = evaluate(items, preds)
     assert report["topic_accuracy"] == pytest.approx(2 / 3)
     assert report["per_topic"]["armes"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
@@ -124,26 +142,54 @@ def test_evaluate_computes_per_topic_scores():
 def test_a_paper_letter_becomes_a_ticket_due_in_ten_working_days(python, tmp_path):
     env_db = dict(os.environ, AIGUILLAGE_DB=str(tmp_path / "paper.db"))
     letter = "Madame, Monsieur, je n'ai pas reçu de réponse à ma demande d'autorisation de détention.\n"
-    out = subprocess.run([python, "-m", "bot", "tickets", "paper", "--service", "armes", "--subject",
-                          "Autorisation de détention", "--received", "2020-07-10"], cwd=ROOT, input=letter,
-                         capture_output=True, text=True, timeout=120, env=env_db)
+    out = subprocess.run(
+        [
+            python,
+            "-m",
+            "bot",
+            "tickets",
+            "paper",
+            "--service",
+            "armes",
+            "--subject",
+            "Autorisation de détention",
+            "--received",
+            "2020-07-10",
+        ],
+        cwd=ROOT,
+        input=letter,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env_db,
+    )
     assert out.returncode == 0, out.stderr
     ticket = json.loads(out.stdout)
     # Friday 10 July 2020 + 10 working days, 14 July being a public holiday
     assert (ticket["service"], ticket["origin"], ticket["due_date"]) == (
-        "bureau des polices administratives (armes)", "paper", "2020-07-27")
+        "bureau des polices administratives (armes)",
+        "paper",
+        "2020-07-27",
+    )
     assert ticket["reference"].startswith("MSG-")
-    bad = subprocess.run([python, "-m", "bot", "tickets", "paper", "--service", "armes", "--subject", "x",
-                          "--received", "10/07/2020"], cwd=ROOT, input="x", capture_output=True, text=True,
-                         timeout=120, env=env_db)
+    bad = subprocess.run(
+        [python, "-m", "bot", "tickets", "paper", "--service", "armes", "--subject", "x", "--received", "10/07/2020"],
+        cwd=ROOT,
+        input="x",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env_db,
+    )
     assert bad.returncode == 2
     assert bad.stderr.strip() == "Date de réception invalide : '10/07/2020' (attendu : AAAA-MM-JJ)."
 
 
 def test_a_bad_smtp_port_is_a_message_naming_the_variable(python, tmp_path):
     env = dict(os.environ, AIGUILLAGE_DB=str(tmp_path / "s.db"), SMTP_HOST="127.0.0.1", SMTP_PORT="vingt-cinq")
-    out = subprocess.run([python, "-m", "bot", "tickets", "retry"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [python, "-m", "bot", "tickets", "retry"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 1
     assert out.stderr == "configuration error: SMTP_PORT: expected a port number (1-65535), got 'vingt-cinq'\n"
 

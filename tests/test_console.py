@@ -1,4 +1,5 @@
 """The agent console over HTTP against the real test server: access, sessions, CSRF, reviews."""
+
 from __future__ import annotations
 
 import json
@@ -102,7 +103,7 @@ def test_login_page_has_csp_and_secure_cookie_flags(server, accounts):
     assert r.status_code == 200
     assert "script-src 'self'" in r.headers["Content-Security-Policy"]
     assert "unsafe-inline" not in r.headers["Content-Security-Policy"]
-    assert "<label class=\"fr-label\" for=\"identifiant\">Identifiant</label>" in r.text
+    assert '<label class="fr-label" for="identifiant">Identifiant</label>' in r.text
     cookie = r.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
 
@@ -182,8 +183,14 @@ def test_missing_or_tampered_csrf_is_refused(server, accounts):
 
 def test_unknown_ids_get_a_404_page(server, accounts):
     c = login(server, AGENT)
-    for path in ["/element/chat/nexistepas", "/element/phone/CAnexistepas", "/element/fax/1",
-                 "/element/chat/%3Cscript%3E", "/element/chat/" + "a" * 65, "/nimporte"]:
+    for path in [
+        "/element/chat/nexistepas",
+        "/element/phone/CAnexistepas",
+        "/element/fax/1",
+        "/element/chat/%3Cscript%3E",
+        "/element/chat/" + "a" * 65,
+        "/nimporte",
+    ]:
         r = c.get(path)
         assert r.status_code == 404, path
         assert "Page introuvable" in r.text
@@ -195,8 +202,13 @@ def test_tampered_forms_get_a_400(server, accounts):
     c = login(server, AGENT)
     c.get(f"/element/chat/{sender}")
     base = {"csrf": c.csrf, "theme": "carte_grise", "statut": "done", "note": ""}
-    for bad in ({"theme": "inexistant"}, {"statut": "supprime"}, {"note": "x" * 2001}, {"exemple": "oui"},
-                {"exemple": "1", "phrase": "une phrase qui n'est pas dans la conversation"}):
+    for bad in (
+        {"theme": "inexistant"},
+        {"statut": "supprime"},
+        {"note": "x" * 2001},
+        {"exemple": "oui"},
+        {"exemple": "1", "phrase": "une phrase qui n'est pas dans la conversation"},
+    ):
         r = c.post(f"/element/chat/{sender}", base | bad)
         assert r.status_code == 400, bad
         assert "Formulaire invalide" in r.text
@@ -223,16 +235,42 @@ def test_label_a_chat_conversation_and_audit(server, accounts):
     assert r.status_code == 200
     assert '<p class="console-turn__text fr-mb-0" data-role="user-text">zorglub vend sa guimbarde</p>' in r.text
     assert '<dd id="review-status">Nouveau</dd>' in r.text
-    r = c.post(f"/element/chat/{sender}", {"csrf": c.csrf, "theme": "carte_grise", "statut": "done",
-                                           "note": "vend sa voiture", "exemple": "1", "phrase": "zorglub vend sa guimbarde"})
+    r = c.post(
+        f"/element/chat/{sender}",
+        {
+            "csrf": c.csrf,
+            "theme": "carte_grise",
+            "statut": "done",
+            "note": "vend sa voiture",
+            "exemple": "1",
+            "phrase": "zorglub vend sa guimbarde",
+        },
+    )
     assert r.status_code == 303
     assert r.headers["Location"] == f"/console/element/chat/{sender}?ok=1"
-    review = db_rows(server.db, "select kind, status, topic, example, as_training, note, reviewer from reviews where item_id = ?", [sender])
-    assert review == [{"kind": "chat", "status": "done", "topic": "carte_grise", "example": "zorglub vend sa guimbarde",
-                       "as_training": 1, "note": "vend sa voiture", "reviewer": "cons-agent"}]
+    review = db_rows(
+        server.db, "select kind, status, topic, example, as_training, note, reviewer from reviews where item_id = ?", [sender]
+    )
+    assert review == [
+        {
+            "kind": "chat",
+            "status": "done",
+            "topic": "carte_grise",
+            "example": "zorglub vend sa guimbarde",
+            "as_training": 1,
+            "note": "vend sa voiture",
+            "reviewer": "cons-agent",
+        }
+    ]
     audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [sender])
-    assert audit == [{"agent": "cons-agent", "action": "label", "kind": "chat",
-                      "detail": '{"status": "done", "topic": "carte_grise", "as_training": 1, "note": "vend sa voiture"}'}]
+    assert audit == [
+        {
+            "agent": "cons-agent",
+            "action": "label",
+            "kind": "chat",
+            "detail": '{"status": "done", "topic": "carte_grise", "as_training": 1, "note": "vend sa voiture"}',
+        }
+    ]
     page = c.get(f"/element/chat/{sender}?ok=1").text
     assert "Révision enregistrée." in page and '<dd id="review-status">Traité</dd>' in page
     done = c.get("/file?canal=chat&statut=done").text
@@ -249,10 +287,20 @@ def test_queue_shows_phone_calls_with_path_and_speech(server, accounts):
         conn.execute(
             "insert into calls (call_sid, prefecture, caller, started_at, updated_at, node, path, inputs, confidence, "
             "outcome, unresolved) values (?,?,?,?,?,?,?,?,?,?,?)",
-            [sid, "cantal", "+33 6 XX XX XX XX", "2031-01-02T10:00:00.000+00:00", "2031-01-02T10:01:00.000+00:00",
-             "carte_grise", '["root", "carte_grise"]',
-             json.dumps([{"step": 1, "digits": "1"}, {"step": 2, "speech": "<b>je vends ma voiture</b>", "asr": 0.8}]),
-             0.42, "abandoned", 1])
+            [
+                sid,
+                "cantal",
+                "+33 6 XX XX XX XX",
+                "2031-01-02T10:00:00.000+00:00",
+                "2031-01-02T10:01:00.000+00:00",
+                "carte_grise",
+                '["root", "carte_grise"]',
+                json.dumps([{"step": 1, "digits": "1"}, {"step": 2, "speech": "<b>je vends ma voiture</b>", "asr": 0.8}]),
+                0.42,
+                "abandoned",
+                1,
+            ],
+        )
     conn.close()
     c = login(server, AGENT)
     queue = c.get("/file?canal=phone&du=2031-01-02&au=2031-01-02")
@@ -281,21 +329,36 @@ def test_admin_export_button_writes_the_review_file(server, accounts):
     sender = unresolved_chat(server, "zorglub brade sa guimbarde cabossee")
     admin = login(server, ADMIN)
     admin.get(f"/element/chat/{sender}")
-    assert admin.post(f"/element/chat/{sender}", {"csrf": admin.csrf, "theme": "carte_grise", "statut": "done",
-                                                   "exemple": "1", "phrase": "zorglub brade sa guimbarde cabossee"}).status_code == 303
+    assert (
+        admin.post(
+            f"/element/chat/{sender}",
+            {
+                "csrf": admin.csrf,
+                "theme": "carte_grise",
+                "statut": "done",
+                "exemple": "1",
+                "phrase": "zorglub brade sa guimbarde cabossee",
+            },
+        ).status_code
+        == 303
+    )
     admin.get("/admin")
     r = admin.post("/admin/export", {"csrf": admin.csrf})
     assert r.status_code == 200
     assert 'id="export-result"' in r.text
     out = server.db.parent / "nlu_review.yml"
     assert "    - zorglub brade sa guimbarde cabossee\n" in out.read_text()
-    assert db_rows(server.db, "select action from audit_log where agent = ? and action = 'export'", [ADMIN[0]]) == [{"action": "export"}]
+    assert db_rows(server.db, "select action from audit_log where agent = ? and action = 'export'", [ADMIN[0]]) == [
+        {"action": "export"}
+    ]
 
 
 def test_cli_agents(tmp_path, python):
     db = tmp_path / "a.db"
-    assert cli(python, db, "agents", "add", "zoe", "--role", "agent", "--password-stdin", stdin="court\n").stderr == \
-        "Mot de passe trop court : 10 caractères au moins.\n"
+    assert (
+        cli(python, db, "agents", "add", "zoe", "--role", "agent", "--password-stdin", stdin="court\n").stderr
+        == "Mot de passe trop court : 10 caractères au moins.\n"
+    )
     assert cli(python, db, "agents", "add", "zoe", "--password-stdin", stdin="assez-long-123\n").returncode == 0
     dup = cli(python, db, "agents", "add", "zoe", "--password-stdin", stdin="assez-long-123\n")
     assert (dup.returncode, dup.stderr) == (1, "Le compte « zoe » existe déjà.\n")
@@ -312,6 +375,7 @@ def test_cli_agents(tmp_path, python):
 
 
 # ---- PAN appointments and service-mailbox tickets in the console ---------------------------
+
 
 def server_store(server):
     from bot.store.database import Store
@@ -343,22 +407,38 @@ def test_day_bookings_per_site_and_mark_a_no_show(server, accounts):
     pref = config.load_prefecture("cantal")
     store = server_store(server)
     try:
-        booking = pan.book(store, pref, "mauriac", "2026-01-08T09:00", "permis_conduire", mobile="06 12 34 56 78",
-                           now=datetime(2026, 1, 5, 8, 0))  # an appointment that took place
-        future = pan.book(store, pref, "mauriac", "2030-01-10T09:00", "permis_conduire", email="futur@exemple.fr",
-                          now=datetime(2030, 1, 7, 8, 0))
+        booking = pan.book(
+            store, pref, "mauriac", "2026-01-08T09:00", "permis_conduire", mobile="06 12 34 56 78", now=datetime(2026, 1, 5, 8, 0)
+        )  # an appointment that took place
+        future = pan.book(
+            store,
+            pref,
+            "mauriac",
+            "2030-01-10T09:00",
+            "permis_conduire",
+            email="futur@exemple.fr",
+            now=datetime(2030, 1, 7, 8, 0),
+        )
     finally:
         store.close()
     ref = booking["reference"]
     c = login(server, AGENT)
     # Before the appointment starts: no "Marquer absent" button, and the form is refused
     r = c.get("/rdv?jour=2030-01-10&site=mauriac")
-    assert f'<p class="fr-text--sm fr-mb-0" data-absent-from="{future["reference"]}">« Absent » possible à partir de 09:00 le 10/01</p>' in r.text
+    assert (
+        f'<p class="fr-text--sm fr-mb-0" data-absent-from="{future["reference"]}">« Absent » possible à partir de 09:00 le 10/01</p>'
+        in r.text
+    )
     assert "Marquer absent" not in r.text
     r = c.post("/rdv/absence", {"csrf": c.csrf, "reference": future["reference"], "absent": "1", "jour": "2030-01-10"})
     assert r.status_code == 409
-    assert "Ce rendez-vous commence le 10/01/2030 à 09:00 : il ne peut être marqué « absent » qu&#39;à partir de cette heure." in r.text
-    assert db_rows(server.db, "select status from pan_bookings where reference = ?", [future["reference"]]) == [{"status": "booked"}]
+    assert (
+        "Ce rendez-vous commence le 10/01/2030 à 09:00 : il ne peut être marqué « absent » qu&#39;à partir de cette heure."
+        in r.text
+    )
+    assert db_rows(server.db, "select status from pan_bookings where reference = ?", [future["reference"]]) == [
+        {"status": "booked"}
+    ]
     before = pan.paris_now().date()
     today = c.get("/rdv")
     after = pan.paris_now().date()  # the server read its own clock in between (midnight may pass)
@@ -391,13 +471,18 @@ def test_day_bookings_per_site_and_mark_a_no_show(server, accounts):
     assert "Rendez-vous marqué « absent »." in page
     assert 'data-status="no_show">Absent</p>' in page and "Annuler l'absence" in page
     audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [ref])
-    assert audit == [{"agent": "cons-agent", "action": "no_show", "kind": "pan",
-                      "detail": '{"site": "mauriac", "slot": "2026-01-08T09:00"}'}]
-    views = db_rows(server.db, "select agent, detail from audit_log where action = 'contact_viewed' and kind = 'pan'"
-                    " and item_id = '2026-01-08' order by id")  # each view of the day's contacts is logged
+    assert audit == [
+        {"agent": "cons-agent", "action": "no_show", "kind": "pan", "detail": '{"site": "mauriac", "slot": "2026-01-08T09:00"}'}
+    ]
+    views = db_rows(
+        server.db,
+        "select agent, detail from audit_log where action = 'contact_viewed' and kind = 'pan'"
+        " and item_id = '2026-01-08' order by id",
+    )  # each view of the day's contacts is logged
     # mauriac, all sites, mauriac after the no-show (aurillac had no booking: nothing shown, nothing logged)
-    assert views == [{"agent": "cons-agent", "detail": f'{{"site": "{site}", "bookings": ["{ref}"]}}'}
-                     for site in ("mauriac", "", "mauriac")]
+    assert views == [
+        {"agent": "cons-agent", "detail": f'{{"site": "{site}", "bookings": ["{ref}"]}}'} for site in ("mauriac", "", "mauriac")
+    ]
     for bad in ({"reference": "PAN-1"}, {"absent": "oui"}, {"site": "paris"}, {"jour": "demain"}):
         r = c.post("/rdv/absence", form | {"csrf": c.csrf} | bad)
         assert r.status_code == 400, bad
@@ -417,14 +502,16 @@ def test_tickets_per_service_overdue_first_mark_answered_and_failures(server, ac
     pref = config.load_prefecture("cantal")
     store = server_store(server)
     try:
-        late = tickets.create_ticket(store, pref, "armes", "Renouvellement <b>carte</b>", "Bonjour, ma demande...",
-                                     now=datetime(2026, 1, 5, 10, 0))
-        fresh = tickets.create_ticket(store, pref, "armes", "Autorisation de détention", "Bonjour...",
-                                      email="usager@exemple.fr")
+        late = tickets.create_ticket(
+            store, pref, "armes", "Renouvellement <b>carte</b>", "Bonjour, ma demande...", now=datetime(2026, 1, 5, 10, 0)
+        )
+        fresh = tickets.create_ticket(store, pref, "armes", "Autorisation de détention", "Bonjour...", email="usager@exemple.fr")
         with store.db.conn:
-            store.db.conn.execute("update outbox set status = 'failed', attempts = 1,"
-                                  " last_error = 'SMTPConnectError: (421, test)' where ticket_id = ? and kind = 'ticket'",
-                                  [late["id"]])
+            store.db.conn.execute(
+                "update outbox set status = 'failed', attempts = 1,"
+                " last_error = 'SMTPConnectError: (421, test)' where ticket_id = ? and kind = 'ticket'",
+                [late["id"]],
+            )
     finally:
         store.close()
     assert late["due_date"] == "2026-01-12"
@@ -436,9 +523,9 @@ def test_tickets_per_service_overdue_first_mark_answered_and_failures(server, ac
     assert f'<tr data-reference="{late["reference"]}" data-overdue="1">' in r.text
     assert f'<tr data-reference="{fresh["reference"]}">' in r.text
     assert r.text.index(late["reference"]) < r.text.index(fresh["reference"])
-    assert "<td>12/01/2026 <p class=\"fr-badge fr-badge--sm fr-badge--error\">En retard</p></td>" in r.text
+    assert '<td>12/01/2026 <p class="fr-badge fr-badge--sm fr-badge--error">En retard</p></td>' in r.text
     assert "Renouvellement &lt;b&gt;carte&lt;/b&gt;" in r.text
-    failures = r.text[r.text.index('id="echecs"'):]
+    failures = r.text[r.text.index('id="echecs"') :]
     assert '<td class="console-excerpt">SMTPConnectError: (421, test)</td>' in failures
     assert late["reference"] in failures and "<td>échec</td>" in failures
     form = {"reference": fresh["reference"]}
@@ -453,14 +540,23 @@ def test_tickets_per_service_overdue_first_mark_answered_and_failures(server, ac
     r = c.post("/messages/repondu", form | {"csrf": c.csrf, "reponse": "Rappelé par téléphone.", "confirme": "1"})
     assert r.status_code == 303
     assert r.headers["Location"] == f"/console/messages/{fresh['reference']}?ok=answered"
-    assert db_rows(server.db, "select status, answer_working_days from tickets where reference = ?",
-                   [fresh["reference"]]) == [{"status": "answered", "answer_working_days": 0}]
+    assert db_rows(server.db, "select status, answer_working_days from tickets where reference = ?", [fresh["reference"]]) == [
+        {"status": "answered", "answer_working_days": 0}
+    ]
     page = c.get("/messages").text
     assert f'data-reference="{fresh["reference"]}"' not in page
     assert f'data-reference="{late["reference"]}" data-overdue="1"' in page
-    assert c.post("/messages/repondu", form | {"csrf": c.csrf, "reponse": "x", "confirme": "1"}).status_code == 303  # twice: no second audit entry
+    assert (
+        c.post("/messages/repondu", form | {"csrf": c.csrf, "reponse": "x", "confirme": "1"}).status_code == 303
+    )  # twice: no second audit entry
     audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [fresh["reference"]])
-    assert audit == [{"agent": "cons-agent", "action": "ticket_answered", "kind": "ticket",
-                      "detail": '{"mailbox": "armes", "working_days": 0}'}]
+    assert audit == [
+        {
+            "agent": "cons-agent",
+            "action": "ticket_answered",
+            "kind": "ticket",
+            "detail": '{"mailbox": "armes", "working_days": 0}',
+        }
+    ]
     assert c.post("/messages/repondu", {"csrf": c.csrf, "reference": "x"}).status_code == 400
     assert c.post("/messages/repondu", {"csrf": c.csrf, "reference": "MSG-0000-0000"}).status_code == 404

@@ -1,4 +1,5 @@
 """The agent console in real headless Chromium: the whole teaching loop, and no script from user text."""
+
 from __future__ import annotations
 
 import json
@@ -79,8 +80,18 @@ def test_unroutable_question_is_labelled_exported_and_learnt(browser, server, e2
 
     # 4. the gated retrain (temp model, never models/aiguillage.tar.gz) passes and the new model routes it
     model = tmp_path / "model" / "aiguillage.tar.gz"
-    done = cli(python, server.db, "review", "retrain", "--data", str(data), "--model", str(model),
-               "--baseline", str(ROOT / "models" / "aiguillage.tar.gz"))
+    done = cli(
+        python,
+        server.db,
+        "review",
+        "retrain",
+        "--data",
+        str(data),
+        "--model",
+        str(model),
+        "--baseline",
+        str(ROOT / "models" / "aiguillage.tar.gz"),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Le nouveau modèle est installé." in done.stdout
     env = dict(os.environ, AIGUILLAGE_MODEL=str(model))

@@ -1,5 +1,6 @@
 """The console's indicators page (/console/indicateurs) over HTTP against a real server with known rows:
 the same figures as the committee report, a CSV per table equal to the page, periods, access, CSP."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -27,8 +28,7 @@ def ind_server(tmp_path_factory, python):
     fill(store)
     store.close()
     for (name, pw), role in ((AGENT, "agent"), (ADMIN, "admin")):
-        done = cli(python, tmp / "aiguillage.db", "agents", "add", name, "--role", role, "--password-stdin",
-                   stdin=pw + "\n")
+        done = cli(python, tmp / "aiguillage.db", "agents", "add", name, "--role", role, "--password-stdin", stdin=pw + "\n")
         assert done.returncode == 0, done.stderr
     running = launch(tmp, db=tmp / "aiguillage.db", phone=False)
     yield running
@@ -54,9 +54,11 @@ def test_agent_sees_the_reports_figures_charts_and_links(ind_server):
     assert "Du 01/03/2024 au 31/03/2024 (comparé au 30/01/2024 – 29/02/2024)" in page.text
     summary = page.tables["indicateurs"]
     assert [r_ for r_ in summary if r_[2] == REACHED] == [
-        ["Téléphone", "Accueil téléphonique", REACHED, "75,0 %", "4", "> 90,0 %", "non", ""]]
+        ["Téléphone", "Accueil téléphonique", REACHED, "75,0 %", "4", "> 90,0 %", "non", ""]
+    ]
     assert [r_ for r_ in page.tables["evolution"] if r_[1] == REACHED] == [
-        ["Téléphone", REACHED, "50,0 %", "75,0 %", "en hausse de 25,0 pts"]]
+        ["Téléphone", REACHED, "50,0 %", "75,0 %", "en hausse de 25,0 pts"]
+    ]
     assert page.tables["questions"][1:3] == [["1", "Carte grise perdue", "4"], ["2", "Mon e-mail : [e-mail]", "1"]]
     assert "jean.dupont" not in r.text
     assert "Appels terminés par issue : répartition" in page.svg_titles
@@ -76,8 +78,7 @@ def test_csv_of_every_table_equals_the_page(ind_server):
         resp = c.get(f"/indicateurs.csv?table={table_id}&from=2024-03-01&to=2024-03-31")
         assert resp.status_code == 200, table_id
         assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"
-        assert resp.headers["Content-Disposition"] == \
-            f'attachment; filename="indicateurs-{table_id}-2024-03-01-2024-03-31.csv"'
+        assert resp.headers["Content-Disposition"] == f'attachment; filename="indicateurs-{table_id}-2024-03-01-2024-03-31.csv"'
         assert read_csv(resp.content) == rows, table_id
     body = c.get("/indicateurs.csv?table=indicateurs&from=2024-03-01&to=2024-03-31").content.decode("utf-8-sig")
     assert body.splitlines()[0] == "Thématique;Canal;Indicateur;Valeur;Base;Cible;Atteinte;Commentaire"
@@ -107,12 +108,15 @@ def test_empty_period_says_no_data(ind_server):
     assert csv_rows == page.tables["indicateurs"]
 
 
-@pytest.mark.parametrize("query, message", [
-    ("from=2024-02-30&to=2024-03-31", "date de début invalide : « 2024-02-30 » (format attendu AAAA-MM-JJ, ex. 2026-01-01)"),
-    ("from=2024-03-31&to=2024-03-01", "période invalide : le début (2024-03-31) est après la fin (2024-03-01)"),
-    ("from=2024-03-01&to=demain", "date de fin invalide : « demain » (format attendu AAAA-MM-JJ, ex. 2026-12-31)"),
-    ("from=0001-01-01&to=0001-01-02", "période hors limites : les dates doivent être comprises entre 1900 et 9998"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("from=2024-02-30&to=2024-03-31", "date de début invalide : « 2024-02-30 » (format attendu AAAA-MM-JJ, ex. 2026-01-01)"),
+        ("from=2024-03-31&to=2024-03-01", "période invalide : le début (2024-03-31) est après la fin (2024-03-01)"),
+        ("from=2024-03-01&to=demain", "date de fin invalide : « demain » (format attendu AAAA-MM-JJ, ex. 2026-12-31)"),
+        ("from=0001-01-01&to=0001-01-02", "période hors limites : les dates doivent être comprises entre 1900 et 9998"),
+    ],
+)
 def test_bad_period_is_a_400_in_french(ind_server, query, message):
     c = login(ind_server, AGENT)
     r = c.get("/indicateurs?" + query)

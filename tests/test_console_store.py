@@ -1,4 +1,5 @@
 """Console data without a server: the 003 migration on an old database, the export, the retrain gate."""
+
 from __future__ import annotations
 
 import shutil
@@ -23,11 +24,34 @@ def test_migration_003_keeps_data_of_a_database_made_by_the_previous_schema(tmp_
         assert name in ("001_conversations_and_turns", "002_calls_and_voicemails")
         step(db)
         db["migrations"].insert({"name": name, "applied_at": "2026-01-01T00:00:00.000+00:00"})
-    db["conversations"].insert({"id": "old-1", "channel": "web", "prefecture": "cantal", "started_at": "2026-01-01",
-                                "updated_at": "2026-01-01", "turns": 1, "misses": 2, "last_topic": None,
-                                "last_destination": "human", "status": "unresolved"})
-    db["turns"].insert({"conversation_id": "old-1", "ts": "2026-01-01", "channel": "web", "text": "blabla",
-                        "topic": None, "confidence": 0.1, "destination": None, "node": None, "action": "fallback", "resolved": 0})
+    db["conversations"].insert(
+        {
+            "id": "old-1",
+            "channel": "web",
+            "prefecture": "cantal",
+            "started_at": "2026-01-01",
+            "updated_at": "2026-01-01",
+            "turns": 1,
+            "misses": 2,
+            "last_topic": None,
+            "last_destination": "human",
+            "status": "unresolved",
+        }
+    )
+    db["turns"].insert(
+        {
+            "conversation_id": "old-1",
+            "ts": "2026-01-01",
+            "channel": "web",
+            "text": "blabla",
+            "topic": None,
+            "confidence": 0.1,
+            "destination": None,
+            "node": None,
+            "action": "fallback",
+            "resolved": 0,
+        }
+    )
     db["calls"].insert({"call_sid": "CAold", "prefecture": "cantal", "unresolved": 1, "path": "[]", "inputs": "[]"})
     db.conn.commit()
     db.conn.close()
@@ -44,18 +68,31 @@ def test_migration_003_keeps_data_of_a_database_made_by_the_previous_schema(tmp_
 
 
 def _review(store: Store, item: str, topic: str, example: str, as_training: int = 1) -> None:
-    store.db["reviews"].insert({"kind": "chat", "item_id": item, "status": "done", "topic": topic, "example": example,
-                                "as_training": as_training, "note": None, "reviewer": "t", "updated_at": "x"})
+    store.db["reviews"].insert(
+        {
+            "kind": "chat",
+            "item_id": item,
+            "status": "done",
+            "topic": topic,
+            "example": example,
+            "as_training": as_training,
+            "note": None,
+            "reviewer": "t",
+            "updated_at": "x",
+        }
+    )
 
 
 def test_export_writes_rasa_format_without_duplicates(tmp_path):
     guard = tmp_path / "eval.jsonl"
-    guard.write_text('{"id": "q1", "text": "Carte grise : comment justifier de son domicile en France ?", '
-                     '"topic": "carte_grise", "destination": "ants_3400"}\n')
+    guard.write_text(
+        '{"id": "q1", "text": "Carte grise : comment justifier de son domicile en France ?", '
+        '"topic": "carte_grise", "destination": "ants_3400"}\n'
+    )
     store = Store(tmp_path / "s.db")
     _review(store, "a", "carte_grise", "zorglub vend sa guimbarde")
-    _review(store, "b", "carte_grise", "ZORGLUB vénd sa  guimbarde")          # same after folding
-    _review(store, "c", "permis_conduire", "Duplicata CG")                    # already in data/nlu.yml
+    _review(store, "b", "carte_grise", "ZORGLUB vénd sa  guimbarde")  # same after folding
+    _review(store, "c", "permis_conduire", "Duplicata CG")  # already in data/nlu.yml
     _review(store, "d", "carte_grise", "Carte grise : comment justifier son domicile en France")  # near an eval question
     _review(store, "e", "armes", "mon fusil de grand-pere herite")
     _review(store, "f", "armes", "pas un exemple", as_training=0)
@@ -76,7 +113,9 @@ def test_export_writes_rasa_format_without_duplicates(tmp_path):
         "    - zorglub vend sa guimbarde\n"
     )
     assert yaml.safe_load(out.read_text())["nlu"][1]["intent"] == "carte_grise"
-    again = export(store, out=out, data_dir=ROOT / "data", guard=[EvalSet("eval", guard)])  # its own previous output is not "already in data"
+    again = export(
+        store, out=out, data_dir=ROOT / "data", guard=[EvalSet("eval", guard)]
+    )  # its own previous output is not "already in data"
     assert again["written"] == {"armes": 1, "carte_grise": 1}
     store.close()
 
@@ -90,17 +129,28 @@ def test_export_with_nothing_to_teach_is_a_valid_empty_file(tmp_path):
 
 
 def test_retrain_gate_refuses_a_drop_on_any_eval_set():
-    assert gate({"heldout": (0.80, 0.82), "dev_questions": (0.90, 0.90)}, force=False) == (True, (
-        "Exactitude des destinations : heldout 0.800 -> 0.820, dev_questions 0.900 -> 0.900. "
-        "Le nouveau modèle est installé."))
-    assert gate({"heldout": (0.80, 0.82), "dev_questions": (0.90, 0.85)}, force=False) == (False, (
-        "Réentraînement refusé : l'exactitude des destinations baisserait (dev_questions 0.900 -> 0.850). "
-        "Le modèle en service est conservé. Corrigez les exemples (data/nlu_review.yml) ou relancez avec --force."))
-    assert gate({"heldout": (0.80, 0.75)}, force=True) == (True, (
-        "Exactitude des destinations en baisse : heldout 0.800 -> 0.750. "
-        "Remplacement forcé (--force) : le nouveau modèle est installé."))
-    assert gate({"heldout": (None, 0.5)}, force=False) == (True, (
-        "Aucun modèle en service : le nouveau modèle est installé (exactitude des destinations : heldout 0.500)."))
+    assert gate({"heldout": (0.80, 0.82), "dev_questions": (0.90, 0.90)}, force=False) == (
+        True,
+        ("Exactitude des destinations : heldout 0.800 -> 0.820, dev_questions 0.900 -> 0.900. Le nouveau modèle est installé."),
+    )
+    assert gate({"heldout": (0.80, 0.82), "dev_questions": (0.90, 0.85)}, force=False) == (
+        False,
+        (
+            "Réentraînement refusé : l'exactitude des destinations baisserait (dev_questions 0.900 -> 0.850). "
+            "Le modèle en service est conservé. Corrigez les exemples (data/nlu_review.yml) ou relancez avec --force."
+        ),
+    )
+    assert gate({"heldout": (0.80, 0.75)}, force=True) == (
+        True,
+        (
+            "Exactitude des destinations en baisse : heldout 0.800 -> 0.750. "
+            "Remplacement forcé (--force) : le nouveau modèle est installé."
+        ),
+    )
+    assert gate({"heldout": (None, 0.5)}, force=False) == (
+        True,
+        ("Aucun modèle en service : le nouveau modèle est installé (exactitude des destinations : heldout 0.500)."),
+    )
 
 
 def test_the_retrain_stamp_uses_the_makefiles_training_hash_which_covers_the_tokenizer_code(tmp_path):

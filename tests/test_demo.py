@@ -1,6 +1,7 @@
 """Demo data (tools/demo_data.py): generated through a real server's endpoints, marked demo, spread over the
 last days, left out of the indicators unless asked, removed by --purge without touching real rows.
 And the report benchmark's synthetic store (bench/report_bench.py) has the sizes it was asked for."""
+
 from __future__ import annotations
 
 import os
@@ -25,14 +26,22 @@ def run_demo(python: str, db: Path, *args: str, **extra_env: str) -> subprocess.
     for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "PORT", "SMTP_HOST"):
         env.pop(name, None)
     env.update(extra_env)
-    return subprocess.run([python, "-m", "tools.demo_data", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [python, "-m", "tools.demo_data", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def topic_counts(db: Path, run_prefix: str) -> Counter:
-    return Counter({r["topic"]: r["n"] for r in db_rows(
-        db, "select coalesce(topic, '-') as topic, count(*) as n from turns where conversation_id like ? group by 1",
-        [run_prefix + "%"])})
+    return Counter(
+        {
+            r["topic"]: r["n"]
+            for r in db_rows(
+                db,
+                "select coalesce(topic, '-') as topic, count(*) as n from turns where conversation_id like ? group by 1",
+                [run_prefix + "%"],
+            )
+        }
+    )
 
 
 def run_prefixes(db: Path) -> list[str]:
@@ -56,11 +65,25 @@ def demo(tmp_path_factory, python):
         call.hangup(duration=30)
         status, _ = server.post("/chat/feedback", {"sender": "real-person-1", "useful": True})
         assert status == 200
-        status, _ = server.post("/rdv/api/message", {"service": "courrier", "subject": "Vraie question",
-                                                     "body": "Bonjour, une vraie question.", "idem": "real-ticket-1"})
+        status, _ = server.post(
+            "/rdv/api/message",
+            {"service": "courrier", "subject": "Vraie question", "body": "Bonjour, une vraie question.", "idem": "real-ticket-1"},
+        )
         assert status == 200
-        args = ["--url", server.url, "--token", TWILIO_TEST_TOKEN, "--conversations", "12", "--calls", "6",
-                "--days", str(DAYS), "--seed", "2"]
+        args = [
+            "--url",
+            server.url,
+            "--token",
+            TWILIO_TEST_TOKEN,
+            "--conversations",
+            "12",
+            "--calls",
+            "6",
+            "--days",
+            str(DAYS),
+            "--seed",
+            "2",
+        ]
         first = run_demo(python, server.db, *args)
         assert first.returncode == 0, first.stdout + first.stderr
         snapshot = {t: db_rows(server.db, f"select * from {t}") for t in TABLES}
@@ -111,9 +134,14 @@ def test_rows_exist_and_are_all_marked_demo(demo):
     assert {r["channel"] for r in demo_tickets} >= {"phone"}
     assert db_rows(db, "select count(*) as n from voicemails where call_sid like 'CAde%'")[0]["n"] >= 1
     # no demo e-mail waits in the outbox for a server that would get SMTP settings later
-    assert db_rows(db, "select count(*) as n from outbox where status != 'sent' and (ticket_id in (select id from"
-                       " tickets where demo = 1) or booking_id in (select id from pan_bookings where demo = 1))"
-                   )[0]["n"] == 0
+    assert (
+        db_rows(
+            db,
+            "select count(*) as n from outbox where status != 'sent' and (ticket_id in (select id from"
+            " tickets where demo = 1) or booking_id in (select id from pan_bookings where demo = 1))",
+        )[0]["n"]
+        == 0
+    )
 
 
 def test_timestamps_are_spread_over_the_last_days(demo):
@@ -138,8 +166,7 @@ def test_timestamps_are_spread_over_the_last_days(demo):
     for r in [r for r in rows["feedback"] if r["demo"]]:
         check(r["created_at"])
     ids = [r["id"] for r in demo_convs]
-    for t in db_rows(demo["server"].db, f"select ts from turns where conversation_id in ({','.join('?' * len(ids))})",
-                     ids):
+    for t in db_rows(demo["server"].db, f"select ts from turns where conversation_id in ({','.join('?' * len(ids))})", ids):
         check(t["ts"])
     # spread, not all at the moment of the run
     assert len({r["started_at"][:10] for r in demo_convs}) >= 3
@@ -185,8 +212,9 @@ def test_no_server_exit_2_with_french_message(python, tmp_path):
 
 
 def test_sizes_out_of_range_get_a_french_reason(python, tmp_path):
-    out = run_demo(python, tmp_path / "none.db", "--conversations", "20001", "--calls", "0",
-                   "--url", f"http://127.0.0.1:{free_port()}")
+    out = run_demo(
+        python, tmp_path / "none.db", "--conversations", "20001", "--calls", "0", "--url", f"http://127.0.0.1:{free_port()}"
+    )
     assert out.returncode == 2
     assert "--conversations et --calls : 20000 au plus" in out.stderr
     out = run_demo(python, tmp_path / "none.db", "--days", "0", "--url", f"http://127.0.0.1:{free_port()}")
@@ -224,8 +252,10 @@ def test_bench_synthetic_store_has_the_requested_rows(tmp_path):
 
     db = tmp_path / "year.db"
     made = report_bench.build_store(db, conversations=2000, calls=1500, seed=3, year=2025)
-    counts = {t: db_rows(db, f"select count(*) as n from {t}")[0]["n"] for t in
-              ("conversations", "turns", "calls", "tickets", "pan_bookings", "feedback")}
+    counts = {
+        t: db_rows(db, f"select count(*) as n from {t}")[0]["n"]
+        for t in ("conversations", "turns", "calls", "tickets", "pan_bookings", "feedback")
+    }
     assert counts["conversations"] == 2000
     assert counts["calls"] == 1500
     assert 2000 * 2 <= counts["turns"] <= 2000 * 4
@@ -241,8 +271,9 @@ def test_server_without_phone_settings_gets_chat_only_and_is_told(tmp_path, pyth
     """`make run`'s defaults: no Twilio token, the phone routes answer 503; the chat traffic is still made."""
     server = launch(tmp_path, phone=False)
     try:
-        out = run_demo(python, server.db, "--url", server.url, "--conversations", "3", "--calls", "2",
-                       "--days", "7", "--seed", "5")
+        out = run_demo(
+            python, server.db, "--url", server.url, "--conversations", "3", "--calls", "2", "--days", "7", "--seed", "5"
+        )
     finally:
         stop(server)
     assert out.returncode == 0, out.stderr

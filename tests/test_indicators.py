@@ -1,4 +1,5 @@
 """Quality indicators (bot/quality/indicators.py) on a hand-built store, with the answers written out literally."""
+
 import json
 import os
 import subprocess
@@ -17,58 +18,97 @@ TODAY = date(2026, 3, 25)
 
 
 def add_conversation(store, cid, started, status, turns, prefecture="cantal", channel="web", demo=0):
-    store.db["conversations"].insert({"id": cid, "channel": channel, "prefecture": prefecture, "started_at": started,
-                                      "updated_at": started, "turns": len(turns), "misses": 0, "status": status,
-                                      "demo": demo})
+    store.db["conversations"].insert(
+        {
+            "id": cid,
+            "channel": channel,
+            "prefecture": prefecture,
+            "started_at": started,
+            "updated_at": started,
+            "turns": len(turns),
+            "misses": 0,
+            "status": status,
+            "demo": demo,
+        }
+    )
     for topic, destination, resolved in turns:
-        store.db["turns"].insert({"conversation_id": cid, "ts": started, "channel": channel, "text": "x",
-                                  "topic": topic, "confidence": 0.9, "destination": destination,
-                                  "node": None, "action": "answer", "resolved": resolved})
+        store.db["turns"].insert(
+            {
+                "conversation_id": cid,
+                "ts": started,
+                "channel": channel,
+                "text": "x",
+                "topic": topic,
+                "confidence": 0.9,
+                "destination": destination,
+                "node": None,
+                "action": "answer",
+                "resolved": resolved,
+            }
+        )
 
 
-def add_call(store, sid, started, outcome, unresolved, ended=True, prefecture="cantal", path=("root",),
-             duration=None, demo=0):
-    store.db["calls"].insert({"call_sid": sid, "prefecture": prefecture, "started_at": started,
-                              "updated_at": started, "ended_at": started if ended else None,
-                              "outcome": outcome, "unresolved": unresolved, "path": json.dumps(list(path)),
-                              "node": path[-1], "duration_s": duration, "demo": demo})
+def add_call(store, sid, started, outcome, unresolved, ended=True, prefecture="cantal", path=("root",), duration=None, demo=0):
+    store.db["calls"].insert(
+        {
+            "call_sid": sid,
+            "prefecture": prefecture,
+            "started_at": started,
+            "updated_at": started,
+            "ended_at": started if ended else None,
+            "outcome": outcome,
+            "unresolved": unresolved,
+            "path": json.dumps(list(path)),
+            "node": path[-1],
+            "duration_s": duration,
+            "demo": demo,
+        }
+    )
 
 
 def add_ticket(store, ref, created, origin, status, due, days, prefecture="cantal", demo=0):
     store.db.execute(
         "insert into tickets (reference, prefecture, mailbox, service, service_email, origin, channel, created_at,"
         " due_date, status, delivery_status, answer_working_days, demo) values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [ref, prefecture, "etrangers", "Service", "s@example.fr", origin, "web", created, due, status, "sent", days,
-         demo])
+        [ref, prefecture, "etrangers", "Service", "s@example.fr", origin, "web", created, due, status, "sent", days, demo],
+    )
 
 
-def add_booking(store, ref, slot, status, seat=1, prefecture="cantal", created="2026-02-01T10:00:00.000+00:00",
-                demo=0):
+def add_booking(store, ref, slot, status, seat=1, prefecture="cantal", created="2026-02-01T10:00:00.000+00:00", demo=0):
     store.db.execute(
         "insert into pan_bookings (reference, token, prefecture, site, slot_start, slot_end, seat, reason, channel,"
         " status, created_at, updated_at, demo) values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [ref, "tok", prefecture, "aurillac", slot, slot, seat, "permis", "web", status, created, created, demo])
+        [ref, "tok", prefecture, "aurillac", slot, slot, seat, "permis", "web", status, created, created, demo],
+    )
 
 
 def add_feedback(store, kind, item, useful, created, prefecture="cantal", demo=0):
     store.db.execute(
-        "insert into feedback (kind, item_id, prefecture, useful, created_at, updated_at, demo)"
-        " values (?,?,?,?,?,?,?)", [kind, item, prefecture, useful, created, created, demo])
+        "insert into feedback (kind, item_id, prefecture, useful, created_at, updated_at, demo) values (?,?,?,?,?,?,?)",
+        [kind, item, prefecture, useful, created, created, demo],
+    )
 
 
 def fill_phone(store):
     # Paris time: k1 Monday 9 h (CET), k2 Tuesday, k3 Wednesday, k4 Thursday, k6 Friday 9 h; k5 Tuesday 23 h (CEST)
-    add_call(store, "k1", "2026-03-02T08:00:00.000+00:00", "answered", 0, path=["root", "titres_ants", "carte_grise"],
-             duration=60)
-    add_call(store, "k2", "2026-03-03T08:00:00.000+00:00", "transferred", 0, path=["root", "titre_sejour"],
-             duration=120)
+    add_call(
+        store, "k1", "2026-03-02T08:00:00.000+00:00", "answered", 0, path=["root", "titres_ants", "carte_grise"], duration=60
+    )
+    add_call(store, "k2", "2026-03-03T08:00:00.000+00:00", "transferred", 0, path=["root", "titre_sejour"], duration=120)
     add_call(store, "k3", "2026-03-04T08:00:00.000+00:00", "voicemail", 0, path=["root", "armes"], duration=90)
-    add_call(store, "k4", "2026-03-05T08:00:00.000+00:00", "abandoned", 1, path=["root", "titres_ants"],
-             duration=15)
-    add_call(store, "k5", "2026-03-31T21:00:00.000+00:00", "answered", 1,
-             path=["root", "titres_ants", "root", "horaires_contact"], duration=45)
-    add_call(store, "k6", "2026-03-06T08:00:00.000+00:00", None, 0, ended=False,
-             path=["root", "titres_ants"])  # still in progress
+    add_call(store, "k4", "2026-03-05T08:00:00.000+00:00", "abandoned", 1, path=["root", "titres_ants"], duration=15)
+    add_call(
+        store,
+        "k5",
+        "2026-03-31T21:00:00.000+00:00",
+        "answered",
+        1,
+        path=["root", "titres_ants", "root", "horaires_contact"],
+        duration=45,
+    )
+    add_call(
+        store, "k6", "2026-03-06T08:00:00.000+00:00", None, 0, ended=False, path=["root", "titres_ants"]
+    )  # still in progress
     add_call(store, "k7", "2026-02-28T08:00:00.000+00:00", "answered", 0)  # outside the period
     add_call(store, "k8", "2026-03-02T08:00:00.000+00:00", "abandoned", 1, prefecture="vienne")  # other préfecture
 
@@ -82,18 +122,18 @@ def store(tmp_path):
 
 @pytest.fixture()
 def full(store):
-    add_conversation(store, "c1", "2026-03-02T09:00:00.000+00:00", "open",
-                     [("carte_grise", "ants_3400", 1), ("carte_grise", "ants_3400", 1)])
-    add_conversation(store, "c2", "2026-03-10T09:00:00.000+00:00", "unresolved",
-                     [(None, None, 0), (None, "human", 0)])
-    add_conversation(store, "c3", "2026-03-20T09:00:00.000+00:00", "open",
-                     [("titre_sejour", None, 0), ("titre_sejour", "mailbox", 1)])
+    add_conversation(
+        store, "c1", "2026-03-02T09:00:00.000+00:00", "open", [("carte_grise", "ants_3400", 1), ("carte_grise", "ants_3400", 1)]
+    )
+    add_conversation(store, "c2", "2026-03-10T09:00:00.000+00:00", "unresolved", [(None, None, 0), (None, "human", 0)])
+    add_conversation(
+        store, "c3", "2026-03-20T09:00:00.000+00:00", "open", [("titre_sejour", None, 0), ("titre_sejour", "mailbox", 1)]
+    )
     # The period is made of Paris days: 31/03 21:59 UTC is 23:59 in Paris (CEST) and counts in March;
     # 31/03 22:00 UTC is already 1 April 00:00 in Paris and does not.
     add_conversation(store, "c4", "2026-03-31T21:59:00.000+00:00", "open", [("permis", "human", 1)])
     add_conversation(store, "c5", "2026-03-31T22:00:00.000+00:00", "open", [("permis", "human", 1)])
-    add_conversation(store, "c6", "2026-03-05T09:00:00.000+00:00", "unresolved", [(None, None, 0)],
-                     prefecture="vienne")
+    add_conversation(store, "c6", "2026-03-05T09:00:00.000+00:00", "unresolved", [(None, None, 0)], prefecture="vienne")
     fill_phone(store)
     add_ticket(store, "t1", "2026-03-02T09:00:00.000+00:00", "email", "answered", "2026-03-09", 2)
     add_ticket(store, "t2", "2026-03-03T09:00:00.000+00:00", "email", "answered", "2026-03-10", 5)
@@ -108,11 +148,15 @@ def full(store):
     add_booking(store, "b1", "2026-03-03T09:00", "booked", created="2026-03-01T10:00:00.000+00:00")
     add_booking(store, "b2", "2026-03-04T09:00", "no_show", created="2026-03-02T10:00:00.000+00:00")
     add_booking(store, "b3", "2026-03-05T09:00", "cancelled", created="2026-03-01T23:30:00.000+00:00")
-    add_booking(store, "b4", "2026-03-28T09:00", "booked",  # after TODAY: not judged for no-shows
-                created="2026-03-20T09:00:00.000+00:00")
+    add_booking(
+        store,
+        "b4",
+        "2026-03-28T09:00",
+        "booked",  # after TODAY: not judged for no-shows
+        created="2026-03-20T09:00:00.000+00:00",
+    )
     add_booking(store, "b5", "2026-04-02T09:00", "no_show", created="2026-03-31T22:30:00.000+00:00")  # outside
-    add_booking(store, "b6", "2026-03-04T09:00", "no_show", seat=2, prefecture="vienne",
-                created="2026-03-02T10:00:00.000+00:00")
+    add_booking(store, "b6", "2026-03-04T09:00", "no_show", seat=2, prefecture="vienne", created="2026-03-02T10:00:00.000+00:00")
     add_feedback(store, "chat", "c1", 1, "2026-03-02T09:05:00.000+00:00")
     add_feedback(store, "chat", "c2", 0, "2026-03-10T09:05:00.000+00:00")
     add_feedback(store, "chat", "c3", 1, "2026-03-20T09:05:00.000+00:00")
@@ -153,8 +197,7 @@ def test_phone_indicators_on_the_hand_built_store(full):
     assert r["phone_volume"]["value"] == 6 and r["phone_volume"]["breakdown"] == {"terminés": 5, "en cours": 1}
     assert r["phone_outcomes"]["breakdown"] == {"abandoned": 1, "answered": 2, "transferred": 1, "voicemail": 1}
     reached = r["phone_reached"]
-    assert (reached["value"], reached["count"], reached["target"], reached["met"], reached["unit"]) == (
-        0.8, 5, 0.9, False, "%")
+    assert (reached["value"], reached["count"], reached["target"], reached["met"], reached["unit"]) == (0.8, 5, 0.9, False, "%")
     assert r["phone_self_service"]["value"] == 0.4
     assert r["phone_unresolved"]["value"] == 0.4
     assert r["phone_handoff"]["value"] == 0.4
@@ -207,14 +250,27 @@ def test_satisfaction_target_met_by_chat_ratings_alone(store):
 def test_weekday_and_hour_are_paris_time_with_every_key(full):
     r = compute(full)
     # c1 Monday 10 h, c2 Tuesday 10 h, c3 Friday 10 h (CET); c4 31/03 21:59 UTC = Tuesday 31 March 23 h (CEST)
-    assert r["chat_by_weekday"]["breakdown"] == {"lundi": 1, "mardi": 2, "mercredi": 0, "jeudi": 0, "vendredi": 1,
-                                                 "samedi": 0, "dimanche": 0}
+    assert r["chat_by_weekday"]["breakdown"] == {
+        "lundi": 1,
+        "mardi": 2,
+        "mercredi": 0,
+        "jeudi": 0,
+        "vendredi": 1,
+        "samedi": 0,
+        "dimanche": 0,
+    }
     assert list(r["chat_by_hour"]["breakdown"]) == [f"{h} h" for h in range(24)]
     assert {k: v for k, v in r["chat_by_hour"]["breakdown"].items() if v} == {"10 h": 3, "23 h": 1}
-    assert (r["chat_by_hour"]["value"], r["chat_by_hour"]["group"], r["chat_by_hour"]["unit"]) == (4, "volumes",
-                                                                                                   "nombre")
-    assert r["phone_by_weekday"]["breakdown"] == {"lundi": 1, "mardi": 2, "mercredi": 1, "jeudi": 1, "vendredi": 1,
-                                                  "samedi": 0, "dimanche": 0}
+    assert (r["chat_by_hour"]["value"], r["chat_by_hour"]["group"], r["chat_by_hour"]["unit"]) == (4, "volumes", "nombre")
+    assert r["phone_by_weekday"]["breakdown"] == {
+        "lundi": 1,
+        "mardi": 2,
+        "mercredi": 1,
+        "jeudi": 1,
+        "vendredi": 1,
+        "samedi": 0,
+        "dimanche": 0,
+    }
     assert {k: v for k, v in r["phone_by_hour"]["breakdown"].items() if v} == {"9 h": 5, "23 h": 1}
 
 
@@ -262,7 +318,9 @@ def test_abandon_points_name_the_menu_in_french(store):
     add_call(store, "a5", "2026-03-02T12:00:00.000+00:00", None, 0, ended=False, path=["root", "suivi_dossier"])
     r = compute(store)
     assert r["phone_abandon_points"]["breakdown"] == {
-        "Menu principal": 2, "Carte grise, permis, carte d'identité ou passeport": 1}
+        "Menu principal": 2,
+        "Carte grise, permis, carte d'identité ou passeport": 1,
+    }
     assert r["phone_topics"]["breakdown"] == {"armes": 1, "suivi_dossier": 1}
     assert (r["phone_duration_median"]["value"], r["phone_duration_median"]["count"]) == (4, 1)
 
@@ -309,8 +367,7 @@ def test_demo_rows_are_left_out_unless_asked(full):
     r = compute(full)
     assert (r["chat_volume"]["value"], r["phone_volume"]["value"], r["tickets_volume"]["value"]) == (4, 6, 6)
     assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction_chat"]["count"]) == (3, 4, 3)
-    r = by_id(indicators.compute(full, config_mod.load_prefecture("cantal"), *MARCH, today=TODAY,
-                                 include_demo=True))
+    r = by_id(indicators.compute(full, config_mod.load_prefecture("cantal"), *MARCH, today=TODAY, include_demo=True))
     assert (r["chat_volume"]["value"], r["phone_volume"]["value"], r["tickets_volume"]["value"]) == (5, 7, 7)
     assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction_chat"]["count"]) == (4, 5, 4)
     assert (r["chat_unresolved"]["value"], r["phone_abandoned"]["value"]) == (0.4, 2 / 6)
@@ -331,8 +388,15 @@ def test_an_empty_period_gives_no_figure(full):
         assert ind["value"] is None and ind["met"] is None, ind
         assert ind["note"] == "pas encore de données"
     # Charts stay stable: every weekday and hour is there, at zero.
-    assert r["phone_by_weekday"]["breakdown"] == {"lundi": 0, "mardi": 0, "mercredi": 0, "jeudi": 0, "vendredi": 0,
-                                                  "samedi": 0, "dimanche": 0}
+    assert r["phone_by_weekday"]["breakdown"] == {
+        "lundi": 0,
+        "mardi": 0,
+        "mercredi": 0,
+        "jeudi": 0,
+        "vendredi": 0,
+        "samedi": 0,
+        "dimanche": 0,
+    }
     assert sum(r["chat_by_hour"]["breakdown"].values()) == 0 and len(r["chat_by_hour"]["breakdown"]) == 24
 
 
@@ -355,7 +419,13 @@ def test_indicators_come_in_report_sections(full):
     groups = [i["group"] for i in result]
     assert list(dict.fromkeys(groups)) == ["volumes", "routing", "phone", "tickets", "pan", "satisfaction"]
     assert [i["id"] for i in result if i["group"] == "volumes"] == [
-        "chat_volume", "chat_by_weekday", "chat_by_hour", "phone_volume", "phone_by_weekday", "phone_by_hour"]
+        "chat_volume",
+        "chat_by_weekday",
+        "chat_by_hour",
+        "phone_volume",
+        "phone_by_weekday",
+        "phone_by_hour",
+    ]
     assert len({i["id"] for i in result}) == len(result)
 
 
@@ -366,15 +436,23 @@ def test_percentile_is_nearest_rank():
     assert indicators.percentile([8, 2, 7, 5], 0.9) == 8
 
 
-@pytest.mark.parametrize("start,end,message", [
-    ("2026-13-01", "2026-12-31", "date de début invalide"),
-    ("2026-01-01", "demain", "date de fin invalide"),
-    ("2026-12-31", "2026-01-01", "le début (2026-12-31) est après la fin (2026-01-01)"),
-])
+@pytest.mark.parametrize(
+    "start,end,message",
+    [
+        ("2026-13-01", "2026-12-31", "date de début invalide"),
+        ("2026-01-01", "demain", "date de fin invalide"),
+        ("2026-12-31", "2026-01-01", "le début (2026-12-31) est après la fin (2026-01-01)"),
+    ],
+)
 def test_bad_dates_are_refused_in_french(python, tmp_path, start, end, message):
-    out = subprocess.run([python, "-m", "bot", "indicators", "--from", start, "--to", end], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120,
-                         env=os.environ | {"AIGUILLAGE_DB": str(tmp_path / "x.db"), "PREFECTURE": "cantal"})
+    out = subprocess.run(
+        [python, "-m", "bot", "indicators", "--from", start, "--to", end],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"AIGUILLAGE_DB": str(tmp_path / "x.db"), "PREFECTURE": "cantal"},
+    )
     assert out.returncode == 2
     assert message in out.stderr and out.stdout == ""
 
@@ -420,10 +498,16 @@ def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
         rated.start()
         rated.press("1")
         leaf = rated.press("1")  # carte grise
-        assert leaf.says[-2:] == ["Pour revenir au menu principal, tapez 0.", "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8."]
+        assert leaf.says[-2:] == [
+            "Pour revenir au menu principal, tapez 0.",
+            "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",
+        ]
         thanks = rated.press("9")
-        assert thanks.says == ["Merci pour votre avis.", "Pour entendre le numéro, tapez 3.",
-                               "Pour revenir au menu principal, tapez 0."]
+        assert thanks.says == [
+            "Merci pour votre avis.",
+            "Pour entendre le numéro, tapez 3.",
+            "Pour revenir au menu principal, tapez 0.",
+        ]
         assert thanks.route == "leaf" and thanks.node == "carte_grise"
         # Twilio replays the webhook: the same answer, still one rating.
         status, body = rated.request(leaf.gather["action"], rated._params({"Digits": "9", "CallStatus": "in-progress"}))
@@ -445,12 +529,31 @@ def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
         unhelped.press("2")
         assert unhelped.press("8").says[0] == "Merci pour votre avis."
         unhelped.hangup(duration=40)
-        rows = db_rows(server.db, "select kind, item_id, prefecture, useful, comment, topic, destination, demo"
-                                  " from feedback order by id")
-        assert rows == [{"kind": "phone", "item_id": rated.call_sid, "prefecture": "cantal", "useful": 1,
-                         "comment": None, "topic": "carte_grise", "destination": "ants_3400", "demo": 0},
-                        {"kind": "phone", "item_id": unhelped.call_sid, "prefecture": "cantal", "useful": 0,
-                         "comment": None, "topic": "permis_conduire", "destination": "ants_3400", "demo": 0}]
+        rows = db_rows(
+            server.db, "select kind, item_id, prefecture, useful, comment, topic, destination, demo from feedback order by id"
+        )
+        assert rows == [
+            {
+                "kind": "phone",
+                "item_id": rated.call_sid,
+                "prefecture": "cantal",
+                "useful": 1,
+                "comment": None,
+                "topic": "carte_grise",
+                "destination": "ants_3400",
+                "demo": 0,
+            },
+            {
+                "kind": "phone",
+                "item_id": unhelped.call_sid,
+                "prefecture": "cantal",
+                "useful": 0,
+                "comment": None,
+                "topic": "permis_conduire",
+                "destination": "ants_3400",
+                "demo": 0,
+            },
+        ]
     finally:
         stop(server)
     from datetime import datetime, timedelta
@@ -458,8 +561,11 @@ def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
     today = datetime.now(UTC).date()
     store = Store(server.db)
     try:
-        r = by_id(indicators.compute(store, config_mod.load_prefecture("cantal"), today - timedelta(days=1),
-                                     today + timedelta(days=1), today=today))
+        r = by_id(
+            indicators.compute(
+                store, config_mod.load_prefecture("cantal"), today - timedelta(days=1), today + timedelta(days=1), today=today
+            )
+        )
     finally:
         store.close()
     assert (r["satisfaction_phone"]["value"], r["satisfaction_phone"]["count"]) == (0.5, 2)  # one 9, one 8

@@ -1,5 +1,6 @@
 """`python -m ivr audit`: the shipped Cantal mystery calls pass against the test server, and a
 wrong expectation fails with exit code 1."""
+
 import subprocess
 
 import pytest
@@ -8,8 +9,13 @@ from conftest import ROOT, TWILIO_TEST_TOKEN, launch, stop
 
 
 def audit(python, server, path) -> subprocess.CompletedProcess:
-    return subprocess.run([python, "-m", "ivr", "audit", str(path), "--url", server.url, "--token", TWILIO_TEST_TOKEN],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [python, "-m", "ivr", "audit", str(path), "--url", server.url, "--token", TWILIO_TEST_TOKEN],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_the_cantal_scenarios_pass(python, server):
@@ -33,7 +39,8 @@ def test_a_wrong_scenario_fails_with_exit_code_1(python, server, tmp_path):
         "  - name: armes never transfers\n"
         "    steps: ['5', '1', '1']\n"
         "    expect: {transfer: '04 71 46 23 00'}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     result = audit(python, server, path)
     assert result.returncode == 1
     assert "node: expected permis_conduire, got carte_grise" in result.stdout

@@ -1,5 +1,6 @@
 """Whole calls replayed through the real server with signed requests (ivr.simulate.Call),
 the TwiML parsed with ElementTree, the call records read from the server's SQLite file."""
+
 import json
 import xml.etree.ElementTree as ET
 
@@ -8,7 +9,7 @@ from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
 
 from ivr.simulate import Call
 
-OPEN = "2026-03-10T10:00"    # a Tuesday morning: the Cantal standard answers
+OPEN = "2026-03-10T10:00"  # a Tuesday morning: the Cantal standard answers
 CLOSED = "2026-03-10T18:00"  # the same evening: closed
 
 WELCOME = "Bonjour, ici le service automatisé de la préfecture du Cantal."
@@ -190,8 +191,10 @@ def test_voicemail_is_created_once_even_when_callbacks_are_replayed(server, phon
     call.press("1")
     record_turn = call.press("2")
     assert record_turn.record is not None
-    assert record_turn.says == ["Après le bip, dites votre nom, un numéro pour vous rappeler et l'objet de votre "
-                                "appel. Tapez dièse ou raccrochez quand vous avez terminé."]
+    assert record_turn.says == [
+        "Après le bip, dites votre nom, un numéro pour vous rappeler et l'objet de votre "
+        "appel. Tapez dièse ou raccrochez quand vous avez terminé."
+    ]
     rsid = "RE" + call.call_sid[2:]
     turn = call.record("Bonjour, rappelez-moi au 06 12 34 56 78 pour mon compte SIA.", recording_sid=rsid)
     assert turn.says == [
@@ -201,14 +204,22 @@ def test_voicemail_is_created_once_even_when_callbacks_are_replayed(server, phon
     ]
     assert turn.hangup
     # Twilio retries: the Record action and the transcription callback arrive again.
-    params = call._params({"RecordingSid": rsid, "RecordingUrl": call.recording_url(rsid),
-                           "RecordingDuration": "12", "Digits": "hangup"})
+    params = call._params(
+        {"RecordingSid": rsid, "RecordingUrl": call.recording_url(rsid), "RecordingDuration": "12", "Digits": "hangup"}
+    )
     for _ in range(2):
         status, body = call.request(record_turn.record["action"], params)
         assert status == 200 and ET.fromstring(body).find("Hangup") is not None
-        status, _ = call.request(record_turn.record["transcribeCallback"], call._params({
-            "RecordingSid": rsid, "TranscriptionStatus": "completed",
-            "TranscriptionText": "Bonjour, rappelez-moi au 06 12 34 56 78 pour mon compte SIA."}))
+        status, _ = call.request(
+            record_turn.record["transcribeCallback"],
+            call._params(
+                {
+                    "RecordingSid": rsid,
+                    "TranscriptionStatus": "completed",
+                    "TranscriptionText": "Bonjour, rappelez-moi au 06 12 34 56 78 pour mon compte SIA.",
+                }
+            ),
+        )
         assert status == 200
     rows = db_rows(server.db, "select * from voicemails where call_sid = ?", [call.call_sid])
     assert len(rows) == 1
@@ -232,28 +243,42 @@ def test_a_voicemail_is_also_a_ticket_for_the_service_once_per_recording(server,
     record_turn = call.press("2")
     rsid = "RE" + call.call_sid[2:]
     call.record("Bonjour, rappelez-moi au 06 12 34 56 78.", recording_sid=rsid)
-    params = call._params({"RecordingSid": rsid, "RecordingUrl": call.recording_url(rsid),
-                           "RecordingDuration": "12", "Digits": "hangup"})
+    params = call._params(
+        {"RecordingSid": rsid, "RecordingUrl": call.recording_url(rsid), "RecordingDuration": "12", "Digits": "hangup"}
+    )
     for _ in range(2):  # Twilio replays the Record action and the transcription callback
         status, _ = call.request(record_turn.record["action"], params)
         assert status == 200
-        status, _ = call.request(record_turn.record["transcribeCallback"], call._params({
-            "RecordingSid": rsid, "TranscriptionStatus": "completed", "TranscriptionText": "Bonjour."}))
+        status, _ = call.request(
+            record_turn.record["transcribeCallback"],
+            call._params({"RecordingSid": rsid, "TranscriptionStatus": "completed", "TranscriptionText": "Bonjour."}),
+        )
         assert status == 200
-    rows = db_rows(server.db, "select reference, mailbox, service, origin, channel, subject, body, contact_email,"
-                              " due_date, status from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
+    rows = db_rows(
+        server.db,
+        "select reference, mailbox, service, origin, channel, subject, body, contact_email,"
+        " due_date, status from tickets where idempotency_key = ?",
+        [f"voicemail:{rsid}"],
+    )
     assert len(rows) == 1
     t = rows[0]
     assert t["reference"].startswith("MSG-")
     assert {k: v for k, v in t.items() if k not in ("reference", "body")} == {
-        "mailbox": "armes", "service": "bureau des polices administratives (armes)", "origin": "phone",
-        "channel": "phone", "subject": "Message vocal laissé par téléphone le 10/07/2026 10:00",
-        "contact_email": None, "due_date": "2026-07-20", "status": "open"}
+        "mailbox": "armes",
+        "service": "bureau des polices administratives (armes)",
+        "origin": "phone",
+        "channel": "phone",
+        "subject": "Message vocal laissé par téléphone le 10/07/2026 10:00",
+        "contact_email": None,
+        "due_date": "2026-07-20",
+        "status": "open",
+    }
     assert t["body"] == (
         f"Message vocal laissé sur le serveur vocal de la préfecture (appel {call.call_sid}).\n"
         "Parcours dans le menu : Autre demande > Armes (SIA)\n"
         "Numéro de l'appelant (masqué) : [téléphone]\n"
-        f"Enregistrement (12 secondes) : {call.recording_url(rsid)}")
+        f"Enregistrement (12 secondes) : {call.recording_url(rsid)}"
+    )
     assert "06 12 34 56 78" not in t["body"]
     for _ in range(100):  # delivered to the service's functional mailbox in the background
         delivered = [m for m in smtp.to("pref-armes@cantal.gouv.fr") if t["reference"] in m["Subject"]]
@@ -365,8 +390,10 @@ def test_an_internal_error_still_answers_twiml_with_an_apology(server, phone):
     call.press("1")
     conn = sqlite3.connect(str(server.db))
     flow = json.loads(conn.execute("select flow from calls where call_sid = ?", [call.call_sid]).fetchone()[0])
-    conn.execute("update calls set flow = ? where call_sid = ?",
-                 [json.dumps(flow | {"state": "leaf", "node": "no_such_node"}), call.call_sid])
+    conn.execute(
+        "update calls set flow = ? where call_sid = ?",
+        [json.dumps(flow | {"state": "leaf", "node": "no_such_node"}), call.call_sid],
+    )
     conn.commit()
     conn.close()
     action = call.last.gather["action"]
@@ -429,8 +456,12 @@ CONFIRM_SAINT_FLOUR = [
 
 
 def phone_bookings(server, call):
-    return db_rows(server.db, "select reference, site, slot_start, reason, channel, contact_kind, contact, status"
-                              " from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"])
+    return db_rows(
+        server.db,
+        "select reference, site, slot_start, reason, channel, contact_kind, contact, status"
+        " from pan_bookings where idempotency_key like ?",
+        [f"call:{call.call_sid}:%"],
+    )
 
 
 def test_pan_leaf_offers_the_next_slots_and_books_only_after_confirmation(server, phone):
@@ -451,8 +482,15 @@ def test_pan_leaf_offers_the_next_slots_and_books_only_after_confirmation(server
     rows = phone_bookings(server, call)
     assert len(rows) == 1
     ref = rows[0].pop("reference")
-    assert rows[0] == {"site": "saint-flour", "slot_start": "2026-05-05T09:00", "reason": "autre", "channel": "phone",
-                       "contact_kind": "caller", "contact": "[téléphone]", "status": "booked"}
+    assert rows[0] == {
+        "site": "saint-flour",
+        "slot_start": "2026-05-05T09:00",
+        "reason": "autre",
+        "channel": "phone",
+        "contact_kind": "caller",
+        "contact": "[téléphone]",
+        "status": "booked",
+    }
     words = ["zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf"]
     digits = ", ".join(words[int(d)] for d in ref if d.isdigit())
     assert done.says == [
@@ -483,8 +521,15 @@ def test_pan_slot_taken_meanwhile_offers_the_next_ones(server, phone):
     call.press("1")
     store = Store(server.db)
     try:  # someone else takes the slot between the offer and the confirmation
-        pan.book(store, config.load_prefecture("cantal"), "aurillac", "2026-05-12T09:00", "autre",
-                 email="autre@exemple.fr", now=datetime(2026, 5, 11, 10, 0))
+        pan.book(
+            store,
+            config.load_prefecture("cantal"),
+            "aurillac",
+            "2026-05-12T09:00",
+            "autre",
+            email="autre@exemple.fr",
+            now=datetime(2026, 5, 11, 10, 0),
+        )
     finally:
         store.close()
     again = call.press("1")

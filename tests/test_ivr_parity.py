@@ -5,6 +5,7 @@ but every answer of the tree is reachable by phone, every destination the chat a
 reachable by phone, and every leaf the phone answers with is a chat answer (same node, the chat's
 screen text and the phone's voice text from the same tree entry).
 """
+
 import json
 
 import pytest

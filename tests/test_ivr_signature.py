@@ -1,4 +1,5 @@
 """X-Twilio-Signature: the published test vector, and 403 / 503 through real servers."""
+
 import urllib.parse
 import urllib.request
 
@@ -9,8 +10,13 @@ from twilio.request_validator import RequestValidator
 from ivr.signature import is_valid, public_url, sign
 
 VECTOR_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
-VECTOR_PARAMS = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234",
-                 "From": "+14158675309", "To": "+18005551212"}
+VECTOR_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Caller": "+14158675309",
+    "Digits": "1234",
+    "From": "+14158675309",
+    "To": "+18005551212",
+}
 VECTOR_SIGNATURE = "RSOYDt4T1cUTdK1PDd93/VVr8B8="
 
 
@@ -31,8 +37,10 @@ def test_any_change_breaks_the_signature():
 
 
 def test_the_signed_url_is_the_public_base_url_plus_path_and_query():
-    assert public_url("https://svi.example.org/", "/webhooks/ivr/menu", "node=root&step=0") == \
-        "https://svi.example.org/webhooks/ivr/menu?node=root&step=0"
+    assert (
+        public_url("https://svi.example.org/", "/webhooks/ivr/menu", "node=root&step=0")
+        == "https://svi.example.org/webhooks/ivr/menu?node=root&step=0"
+    )
     assert public_url("https://svi.example.org", "/webhooks/ivr/voice", "") == "https://svi.example.org/webhooks/ivr/voice"
 
 
@@ -51,9 +59,20 @@ def post(url: str, params: dict, signature: str | None) -> tuple[int, str]:
 CALL = {"CallSid": "CAsig0001", "From": "+33612345678", "To": "+33400000000", "CallStatus": "ringing"}
 
 
-@pytest.mark.parametrize("route", ["voice", "menu?node=root&step=0", "leaf?node=armes&step=1", "choices?node=root&step=1",
-                                   "offer?node=root&step=1", "dialed?node=human&step=1", "voicemail?node=armes&mailbox=armes&step=1",
-                                   "recording?node=armes&mailbox=armes", "status"])
+@pytest.mark.parametrize(
+    "route",
+    [
+        "voice",
+        "menu?node=root&step=0",
+        "leaf?node=armes&step=1",
+        "choices?node=root&step=1",
+        "offer?node=root&step=1",
+        "dialed?node=human&step=1",
+        "voicemail?node=armes&mailbox=armes&step=1",
+        "recording?node=armes&mailbox=armes",
+        "status",
+    ],
+)
 def test_every_route_refuses_a_missing_or_bad_signature(server, route):
     url = f"{server.url}/webhooks/ivr/{route}"
     assert post(url, CALL, None)[0] == 403
@@ -73,7 +92,9 @@ def test_a_valid_signature_is_accepted_and_a_tampered_request_refused(server):
 def test_the_signature_is_checked_against_public_base_url_not_the_host_called(server):
     url = f"{server.url}/webhooks/ivr/voice"
     other_host = url.replace("127.0.0.1", "localhost")  # same server, but not its PUBLIC_BASE_URL
-    assert post(url, CALL | {"CallSid": "CAsig0002"}, sign(TWILIO_TEST_TOKEN, other_host, CALL | {"CallSid": "CAsig0002"}))[0] == 403
+    assert (
+        post(url, CALL | {"CallSid": "CAsig0002"}, sign(TWILIO_TEST_TOKEN, other_host, CALL | {"CallSid": "CAsig0002"}))[0] == 403
+    )
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +118,33 @@ def test_without_a_token_the_phone_answers_503_and_the_chat_still_works(unconfig
 # What a real incoming call from a French number carries: Twilio signs every POST parameter,
 # empty ones included (the geographic fields are blank outside the US). Reading the form with
 # blank values dropped made every real call fail with 403.
-REAL_CALL = {"AccountSid": "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "ApiVersion": "2010-04-01", "CallSid": "CAsig0003",
-             "CallStatus": "ringing", "Called": "+33471462300", "CalledCity": "", "CalledCountry": "FR",
-             "CalledState": "", "CalledZip": "", "Caller": "+33612345678", "CallerCity": "", "CallerCountry": "FR",
-             "CallerState": "", "CallerZip": "", "Direction": "inbound", "From": "+33612345678", "FromCity": "",
-             "FromCountry": "FR", "FromState": "", "FromZip": "", "To": "+33471462300", "ToCity": "",
-             "ToCountry": "FR", "ToState": "", "ToZip": ""}
+REAL_CALL = {
+    "AccountSid": "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "ApiVersion": "2010-04-01",
+    "CallSid": "CAsig0003",
+    "CallStatus": "ringing",
+    "Called": "+33471462300",
+    "CalledCity": "",
+    "CalledCountry": "FR",
+    "CalledState": "",
+    "CalledZip": "",
+    "Caller": "+33612345678",
+    "CallerCity": "",
+    "CallerCountry": "FR",
+    "CallerState": "",
+    "CallerZip": "",
+    "Direction": "inbound",
+    "From": "+33612345678",
+    "FromCity": "",
+    "FromCountry": "FR",
+    "FromState": "",
+    "FromZip": "",
+    "To": "+33471462300",
+    "ToCity": "",
+    "ToCountry": "FR",
+    "ToState": "",
+    "ToZip": "",
+}
 
 
 def test_a_real_call_with_blank_parameters_is_accepted(server):

@@ -1,4 +1,5 @@
 """The phone menu's TwiML, built without a server: attributes, texts, numbers, injection, hours."""
+
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
@@ -73,9 +74,18 @@ def test_welcome_says_automated_service_then_the_menu_from_the_tree(tree):
 
 def test_every_say_of_every_prompt_uses_the_prefecture_voice(tree):
     sp = speaker(tree)
-    prompts = [sp.menu(ROOT, 1), sp.offer(ROOT, 1, True), sp.offer(ROOT, 1, False), sp.record("armes", "armes", 1),
-               sp.voicemail_done("armes"), sp.apology(), sp.goodbye(), sp.dial("human", "prefecture.phone", 1),
-               sp.choices(["carte_grise", "armes", "human"], ROOT, 1), sp.rephrase("menu", ROOT, 1)]
+    prompts = [
+        sp.menu(ROOT, 1),
+        sp.offer(ROOT, 1, True),
+        sp.offer(ROOT, 1, False),
+        sp.record("armes", "armes", 1),
+        sp.voicemail_done("armes"),
+        sp.apology(),
+        sp.goodbye(),
+        sp.dial("human", "prefecture.phone", 1),
+        sp.choices(["carte_grise", "armes", "human"], ROOT, 1),
+        sp.rephrase("menu", ROOT, 1),
+    ]
     prompts += [sp.menu(n.id, 1) for n in sp.tree.nodes.values() if n.children and n.destination is None]
     prompts += [sp.leaf(n.id, 1, open_now) for n in sp.tree.leaves() for open_now in (True, False)]
     for resp in prompts:
@@ -258,10 +268,21 @@ def test_keys_star_hash_and_zero(tree):
 
 
 def decision(**kw) -> Decision:
-    base = dict(text="x", topic=None, destination=None, confidence=0.1, action="clarify", answer="", misses=1,
-                matched_by="none", buttons=[{"title": "Armes", "payload": '/navigate{"node":"armes"}'},
-                                            {"title": "Carte grise", "payload": '/navigate{"node":"carte_grise"}'},
-                                            {"title": "Agent", "payload": '/navigate{"node":"human"}'}])
+    base = dict(
+        text="x",
+        topic=None,
+        destination=None,
+        confidence=0.1,
+        action="clarify",
+        answer="",
+        misses=1,
+        matched_by="none",
+        buttons=[
+            {"title": "Armes", "payload": '/navigate{"node":"armes"}'},
+            {"title": "Carte grise", "payload": '/navigate{"node":"carte_grise"}'},
+            {"title": "Agent", "payload": '/navigate{"node":"human"}'},
+        ],
+    )
     return Decision(**(base | kw))
 
 
@@ -321,8 +342,7 @@ def test_speech_decision_voice_is_escaped_too(tree):
     d = decision(action="answer", topic="greet", matched_by="nlu", voice="</Say><Redirect>x</Redirect>", buttons=[])
     root = parse(flow.handle(st, Input(speech="bonjour", decision=d), True))
     # the only Redirect is the fallback after the Gather, to the Gather's own action
-    assert [(r.text, r.attrib) for r in root.iter("Redirect")] == [
-        (root.find("Gather").attrib["action"], {"method": "POST"})]
+    assert [(r.text, r.attrib) for r in root.iter("Redirect")] == [(root.find("Gather").attrib["action"], {"method": "POST"})]
     assert says(root)[0] == "</Say><Redirect>x</Redirect>"
 
 
@@ -331,17 +351,20 @@ def test_speech_decision_voice_is_escaped_too(tree):
 DAYS = {d: ["08:30-12:00", "13:30-16:30"] for d in ("mon", "tue", "wed", "thu", "fri")}
 
 
-@pytest.mark.parametrize("when,is_open", [
-    ("2026-03-10T10:00", True),    # Tuesday morning
-    ("2026-03-10T12:30", False),   # lunch
-    ("2026-03-10T16:30", False),   # closing time
-    ("2026-03-14T10:00", False),   # Saturday
-    ("2026-07-14T10:00", False),   # fête nationale (a Tuesday)
-    ("2026-04-06T10:00", False),   # lundi de Pâques
-    ("2026-12-25T10:00", False),   # Noël (a Friday)
-    ("2026-03-10T08:30+01:00", True),
-    ("2026-03-10T07:45+00:00", True),  # 08:45 in Paris (UTC+1 in March)
-])
+@pytest.mark.parametrize(
+    "when,is_open",
+    [
+        ("2026-03-10T10:00", True),  # Tuesday morning
+        ("2026-03-10T12:30", False),  # lunch
+        ("2026-03-10T16:30", False),  # closing time
+        ("2026-03-14T10:00", False),  # Saturday
+        ("2026-07-14T10:00", False),  # fête nationale (a Tuesday)
+        ("2026-04-06T10:00", False),  # lundi de Pâques
+        ("2026-12-25T10:00", False),  # Noël (a Friday)
+        ("2026-03-10T08:30+01:00", True),
+        ("2026-03-10T07:45+00:00", True),  # 08:45 in Paris (UTC+1 in March)
+    ],
+)
 def test_opening_hours_in_paris_time_with_french_public_holidays(when, is_open):
     assert hours.is_open(DAYS, hours.parse_time(when)) is is_open
 
@@ -426,7 +449,7 @@ def test_every_gather_is_followed_by_a_fallback_verb(tree, pref_id):
             count += 1
             i = verbs.index("Gather")
             # the Gather's own action again, as a silence: the ladder goes on, the call never drops
-            assert verbs[i + 1:] == ["Redirect"], name
+            assert verbs[i + 1 :] == ["Redirect"], name
             redirect = root[i + 1]
             assert (redirect.text, redirect.attrib["method"]) == (root[i].attrib["action"], "POST"), name
         elif "Record" in verbs:
@@ -444,6 +467,7 @@ def test_the_keypad_only_prompt_listens_to_keys_only(tree):
 
 
 # ---- transfers only while the line answers; callerId and timeout ----------------------------------
+
 
 def test_the_ccc_is_dialled_only_while_it_answers_else_the_voicemail(tree):
     days = load_prefecture("cantal").get("prefecture.phone_hours.days")
@@ -469,7 +493,9 @@ def test_a_line_with_its_own_published_hours_follows_them(tree):
     ccc = tree.node("titre_sejour")
     sp.contact = lambda path, real=sp.contact: (
         real(path).__class__(path, real(path).number, real(path).kind, {"sat": ["09:00-12:00"]})
-        if path == "ccc.phone" else real(path))
+        if path == "ccc.phone"
+        else real(path)
+    )
     days = pref.get("prefecture.phone_hours.days")
     saturday = hours.OpenAt(hours.parse_time("2026-03-14T10:00"), days)  # the standard is closed
     tuesday = hours.OpenAt(hours.parse_time("2026-03-10T10:00"), days)
@@ -498,7 +524,7 @@ def test_an_exceptional_closure_day_closes_the_standard_not_the_ccc_hours_of_oth
 
 @pytest.mark.parametrize("pref_id", PREFECTURES)
 def test_every_prefecture_has_a_human_path_open_or_closed(tree, pref_id):
-    """"Parler à un agent": the standard when it answers, else the general mailbox's voicemail."""
+    """ "Parler à un agent": the standard when it answers, else the general mailbox's voicemail."""
     pref = load_prefecture(pref_id)
     days = pref.get("prefecture.phone_hours.days")
     number = pref.get("prefecture.phone.number")
@@ -514,7 +540,9 @@ def test_every_prefecture_has_a_human_path_open_or_closed(tree, pref_id):
         st, root = walk(flow_for(tree, pref_id), ["0", "2"], open_now=open_now)
         assert root.find("Record").attrib["action"].endswith("mailbox=courrier&step=2"), (pref_id, when)
     assert {p: bool(load_prefecture(p).get("prefecture.phone.number")) for p in ("gironde", "vienne")} == {
-        "gironde": False, "vienne": False}
+        "gironde": False,
+        "vienne": False,
+    }
 
 
 @pytest.mark.parametrize("pref_id", PREFECTURES)
@@ -524,7 +552,8 @@ def test_the_fail_soft_texts_and_settings_are_in_the_tree(tree, pref_id):
     assert sp.text("store_busy") == "Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète."
     assert sp.text("speech_unavailable").startswith("Désolé, je ne peux pas comprendre la parole")
     assert sp.text("contact_closed_voicemail", contact=sp.contact_name("ccc.phone")) == (
-        "À cette heure-ci, je ne peux pas vous passer le centre de contact citoyen.")
+        "À cette heure-ci, je ne peux pas vous passer le centre de contact citoyen."
+    )
     s = sp.settings
     assert (s["store_busy_ms"], s["answer_within_ms"], s["store_retry_s"]) == (250, 1500, 120)
     assert int(s["store_busy_ms"]) < int(s["answer_within_ms"]) < 2000  # answered well before Twilio's 15 s
@@ -555,7 +584,9 @@ def test_nothing_the_caller_hears_is_written_in_the_phone_code():
             id(n.body[0].value)
             for n in ast.walk(module)
             if isinstance(n, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
         }
         for node in ast.walk(module):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:

@@ -1,4 +1,5 @@
 """Personal data is masked before anything is written."""
+
 import pytest
 
 from bot.core.masking import clean, mask, prepare

@@ -1,4 +1,5 @@
 """The /rdv/ pages through the real server, with e-mails read from a real local SMTP server."""
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -30,8 +31,11 @@ class Browser:
 
     def post(self, path, fields):
         data = urllib.parse.urlencode(fields).encode()
-        return self._open(urllib.request.Request(self.url + path, data=data, method="POST",
-                                                 headers={"Content-Type": "application/x-www-form-urlencoded"}))
+        return self._open(
+            urllib.request.Request(
+                self.url + path, data=data, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
+            )
+        )
 
 
 def hidden(html, name):
@@ -45,6 +49,7 @@ def slot_values(html):
 
 def unescape(html):
     import html as h
+
     return h.unescape(html)
 
 
@@ -56,7 +61,9 @@ def open_slots(server, site="aurillac", reason="carte_grise"):
 
 
 def test_the_chat_links_to_the_booking_and_message_pages(server):
-    messages = server.say("pan-chat-1", "je n'ai pas d'ordinateur, je voudrais l'aide d'un médiateur au point d'accueil numérique")
+    messages = server.say(
+        "pan-chat-1", "je n'ai pas d'ordinateur, je voudrais l'aide d'un médiateur au point d'accueil numérique"
+    )
     assert "/rdv/" in bot_links(messages)
     messages = server.say("pan-chat-2", "j'ai une question sur la détention d'une arme de chasse")
     assert "/rdv/message?service=armes" in bot_links(messages)
@@ -66,8 +73,15 @@ def test_booking_confirmation_email_ics_replay_and_cancel(server, smtp):
     b, html, headers = open_slots(server)
     assert "default-src 'self'" in headers["content-security-policy"]
     slot, csrf, idem = slot_values(html)[0], hidden(html, "csrf"), hidden(html, "idem")
-    form = {"csrf": csrf, "idem": idem, "site": "aurillac", "motif": "carte_grise", "slot": slot,
-            "email": "usager.rdv@exemple.fr", "mobile": ""}
+    form = {
+        "csrf": csrf,
+        "idem": idem,
+        "site": "aurillac",
+        "motif": "carte_grise",
+        "slot": slot,
+        "email": "usager.rdv@exemple.fr",
+        "mobile": "",
+    }
     status, page, _ = b.post("/rdv/reserver", form)
     page = unescape(page)
     assert status == 200, page
@@ -89,7 +103,8 @@ def test_booking_confirmation_email_ics_replay_and_cancel(server, smtp):
     assert len(db_rows(server.db, "select * from pan_bookings where idempotency_key = ?", [idem])) == 1
     # the contact lives in the booking row only, never in the conversation logs
     assert db_rows(server.db, "select contact from pan_bookings where reference = ?", [reference]) == [
-        {"contact": "usager.rdv@exemple.fr"}]
+        {"contact": "usager.rdv@exemple.fr"}
+    ]
     assert db_rows(server.db, "select count(*) as n from turns where text like '%@exemple.fr%'") == [{"n": 0}]
     # cancel: the wrong contact is refused, the right one cancels
     status, html, _ = b.get("/rdv/annuler")
@@ -110,9 +125,19 @@ def test_parallel_http_bookings_of_one_slot_give_one_success(server):
     results = []
 
     def go(i, b, html):
-        results.append(b.post("/rdv/reserver", {
-            "csrf": hidden(html, "csrf"), "idem": hidden(html, "idem"), "site": "mauriac", "motif": "autre",
-            "slot": slot, "mobile": f"06 12 34 56 {i:02d}"}))
+        results.append(
+            b.post(
+                "/rdv/reserver",
+                {
+                    "csrf": hidden(html, "csrf"),
+                    "idem": hidden(html, "idem"),
+                    "site": "mauriac",
+                    "motif": "autre",
+                    "slot": slot,
+                    "mobile": f"06 12 34 56 {i:02d}",
+                },
+            )
+        )
 
     threads = [threading.Thread(target=go, args=(i, b, h)) for i, (b, h) in enumerate(browsers)]
     for t in threads:
@@ -123,7 +148,14 @@ def test_parallel_http_bookings_of_one_slot_give_one_success(server):
     assert statuses == [200] + [409] * 19
     taken = next(unescape(r[1]) for r in results if r[0] == 409)
     assert "vient d'être pris" in taken and slot not in slot_values(taken)
-    assert len(db_rows(server.db, "select * from pan_bookings where site = 'mauriac' and slot_start = ? and status = 'booked'", [slot])) == 1
+    assert (
+        len(
+            db_rows(
+                server.db, "select * from pan_bookings where site = 'mauriac' and slot_start = ? and status = 'booked'", [slot]
+            )
+        )
+        == 1
+    )
 
 
 def test_bad_booking_inputs_get_french_errors_and_nothing_is_written(server):
@@ -132,8 +164,13 @@ def test_bad_booking_inputs_get_french_errors_and_nothing_is_written(server):
     assert status == 400 and "Ce lieu n'existe pas" in unescape(page)
     b, html, _ = open_slots(server, site="saint-flour")
     before = db_rows(server.db, "select count(*) as n from pan_bookings")
-    base = {"csrf": hidden(html, "csrf"), "idem": hidden(html, "idem"), "site": "saint-flour", "motif": "carte_grise",
-            "slot": slot_values(html)[0]}
+    base = {
+        "csrf": hidden(html, "csrf"),
+        "idem": hidden(html, "idem"),
+        "site": "saint-flour",
+        "motif": "carte_grise",
+        "slot": slot_values(html)[0],
+    }
     status, page, _ = b.post("/rdv/reserver", dict(base, email="pas-une-adresse"))
     assert status == 400 and "L'adresse électronique n'est pas valide" in unescape(page)
     status, page, _ = b.post("/rdv/reserver", dict(base, mobile="04 71 46 23 00"))

@@ -1,5 +1,6 @@
 """PAN appointments and service-mailbox tickets: pure modules against real SQLite files and a
 real local SMTP server (aiosmtpd)."""
+
 from __future__ import annotations
 
 import threading
@@ -30,6 +31,7 @@ def keys(slots):
 
 # ---- slots -------------------------------------------------------------------------------
 
+
 def test_migration_004_follows_the_console_and_creates_the_tables(store):
     names = [n for n, _ in MIGRATIONS]
     assert names[3] == "004_pan_and_tickets"
@@ -41,11 +43,22 @@ def test_slots_across_the_week_of_14_july_skip_the_holiday():
     days = sorted({s.start.date().isoformat() for s in week})
     assert days == ["2026-07-13", "2026-07-15", "2026-07-16", "2026-07-17"]  # 14 July closed, no weekend
     assert len(week) == 24  # 4 mornings of 09:00-12:00 in 30-minute slots
-    assert keys(week)[:6] == ["2026-07-13T09:00", "2026-07-13T09:30", "2026-07-13T10:00",
-                              "2026-07-13T10:30", "2026-07-13T11:00", "2026-07-13T11:30"]
+    assert keys(week)[:6] == [
+        "2026-07-13T09:00",
+        "2026-07-13T09:30",
+        "2026-07-13T10:00",
+        "2026-07-13T10:30",
+        "2026-07-13T11:00",
+        "2026-07-13T11:30",
+    ]
     assert keys(pan.generate_slots(CANTAL, "saint-flour", date(2026, 7, 13), 7)) == [
-        "2026-07-17T09:00", "2026-07-17T09:30", "2026-07-17T10:00", "2026-07-17T10:30",
-        "2026-07-17T11:00", "2026-07-17T11:30"]  # Tuesday is the holiday, Friday remains
+        "2026-07-17T09:00",
+        "2026-07-17T09:30",
+        "2026-07-17T10:00",
+        "2026-07-17T10:30",
+        "2026-07-17T11:00",
+        "2026-07-17T11:30",
+    ]  # Tuesday is the holiday, Friday remains
     assert len(pan.generate_slots(CANTAL, "mauriac", date(2026, 7, 13), 7)) == 12
 
 
@@ -53,8 +66,12 @@ def test_tuesday_afternoon_is_offered_only_for_a_titre_de_sejour():
     plain = pan.generate_slots(CANTAL, "aurillac", date(2026, 7, 21), 1)
     foreign = pan.generate_slots(CANTAL, "aurillac", date(2026, 7, 21), 1, reason="titre_sejour")
     assert len(plain) == 6 and len(foreign) == 10
-    assert [s.key for s in foreign if s.foreigners] == ["2026-07-21T14:00", "2026-07-21T14:30",
-                                                        "2026-07-21T15:00", "2026-07-21T15:30"]
+    assert [s.key for s in foreign if s.foreigners] == [
+        "2026-07-21T14:00",
+        "2026-07-21T14:30",
+        "2026-07-21T15:00",
+        "2026-07-21T15:30",
+    ]
 
 
 def test_free_slots_start_after_the_notice_and_skip_booked_ones(store):
@@ -66,6 +83,7 @@ def test_free_slots_start_after_the_notice_and_skip_booked_ones(store):
 
 
 # ---- booking -----------------------------------------------------------------------------
+
 
 def test_a_booking_has_a_reference_and_only_the_contact_given(store):
     b = pan.book(store, CANTAL, "aurillac", "2026-07-15T10:00", "permis_conduire", mobile="06 12 34 56 78", now=MONDAY)
@@ -86,8 +104,9 @@ def test_twenty_parallel_bookings_of_one_slot_give_exactly_one_success(tmp_path)
         s = Store(path)  # one connection per thread, as separate requests or processes would have
         barrier.wait()
         try:
-            results.append(pan.book(s, CANTAL, "aurillac", "2026-07-16T09:00", "carte_grise",
-                                    email=f"user{i}@exemple.fr", now=MONDAY))
+            results.append(
+                pan.book(s, CANTAL, "aurillac", "2026-07-16T09:00", "carte_grise", email=f"user{i}@exemple.fr", now=MONDAY)
+            )
         except BookingError as exc:
             results.append(exc)
         finally:
@@ -110,10 +129,12 @@ def test_twenty_parallel_bookings_of_one_slot_give_exactly_one_success(tmp_path)
 
 
 def test_the_same_idempotency_key_books_once(store):
-    first = pan.book(store, CANTAL, "aurillac", "2026-07-17T11:00", "autre", email="x@exemple.fr",
-                     idempotency_key="k-1", now=MONDAY)
-    again = pan.book(store, CANTAL, "aurillac", "2026-07-17T11:00", "autre", email="x@exemple.fr",
-                     idempotency_key="k-1", now=MONDAY)
+    first = pan.book(
+        store, CANTAL, "aurillac", "2026-07-17T11:00", "autre", email="x@exemple.fr", idempotency_key="k-1", now=MONDAY
+    )
+    again = pan.book(
+        store, CANTAL, "aurillac", "2026-07-17T11:00", "autre", email="x@exemple.fr", idempotency_key="k-1", now=MONDAY
+    )
     assert again["created"] is False and again["reference"] == first["reference"]
     assert store.db.execute("select count(*) from pan_bookings").fetchone()[0] == 1
     assert store.db.execute("select count(*) from outbox").fetchone()[0] == 1
@@ -130,27 +151,37 @@ def test_capacity_two_gives_two_seats(store):
     assert exc.value.code == "slot_taken"
 
 
-@pytest.mark.parametrize("kwargs, code", [
-    (dict(site_id="paris"), "unknown_site"),
-    (dict(slot_start="2026-07-06T09:00"), "past_slot"),          # earlier the same morning: too late
-    (dict(slot_start="2026-07-01T09:00"), "past_slot"),
-    (dict(slot_start="2026-07-14T09:00"), "bad_slot"),           # 14 July
-    (dict(slot_start="2026-07-15T09:10"), "bad_slot"),           # not a slot boundary
-    (dict(slot_start="2026-07-15T14:00"), "bad_slot"),           # afternoon: closed
-    (dict(slot_start="demain"), "bad_slot"),
-    (dict(reason="impots"), "unknown_reason"),
-    (dict(email="pas-une-adresse"), "bad_email"),
-    (dict(email="a@b"), "bad_email"),
-    (dict(email=None, mobile="04 71 46 23 00"), "bad_mobile"),    # a landline cannot receive a text
-    (dict(email=None, mobile="06 12"), "bad_mobile"),
-    (dict(email=None, mobile=None), "contact_missing"),
-])
+@pytest.mark.parametrize(
+    "kwargs, code",
+    [
+        (dict(site_id="paris"), "unknown_site"),
+        (dict(slot_start="2026-07-06T09:00"), "past_slot"),  # earlier the same morning: too late
+        (dict(slot_start="2026-07-01T09:00"), "past_slot"),
+        (dict(slot_start="2026-07-14T09:00"), "bad_slot"),  # 14 July
+        (dict(slot_start="2026-07-15T09:10"), "bad_slot"),  # not a slot boundary
+        (dict(slot_start="2026-07-15T14:00"), "bad_slot"),  # afternoon: closed
+        (dict(slot_start="demain"), "bad_slot"),
+        (dict(reason="impots"), "unknown_reason"),
+        (dict(email="pas-une-adresse"), "bad_email"),
+        (dict(email="a@b"), "bad_email"),
+        (dict(email=None, mobile="04 71 46 23 00"), "bad_mobile"),  # a landline cannot receive a text
+        (dict(email=None, mobile="06 12"), "bad_mobile"),
+        (dict(email=None, mobile=None), "contact_missing"),
+    ],
+)
 def test_bad_booking_inputs_are_refused_with_a_french_message_and_nothing_written(store, kwargs, code):
     args = dict(site_id="aurillac", slot_start="2026-07-15T09:00", reason="carte_grise", email="a@exemple.fr")
     args.update(kwargs)
     with pytest.raises(BookingError) as exc:
-        pan.book(store, CANTAL, args.pop("site_id"), args.pop("slot_start"), args.pop("reason"),
-                 now=datetime(2026, 7, 6, 8, 30), **args)
+        pan.book(
+            store,
+            CANTAL,
+            args.pop("site_id"),
+            args.pop("slot_start"),
+            args.pop("reason"),
+            now=datetime(2026, 7, 6, 8, 30),
+            **args,
+        )
     assert exc.value.code == code
     assert exc.value.message == texts.say(f"pan.errors.{code}", CANTAL)
     assert store.db.execute("select count(*) from pan_bookings").fetchone()[0] == 0
@@ -191,8 +222,13 @@ def test_day_view_and_no_show_for_the_console(store):
 def test_ics_file_of_a_booking():
     from icalendar import Calendar
 
-    booking = {"reference": "PAN-1234-5678", "site": "aurillac", "slot_start": "2026-07-15T09:00",
-               "slot_end": "2026-07-15T09:30", "status": "booked"}
+    booking = {
+        "reference": "PAN-1234-5678",
+        "site": "aurillac",
+        "slot_start": "2026-07-15T09:00",
+        "slot_end": "2026-07-15T09:30",
+        "status": "booked",
+    }
     cal = Calendar.from_ical(pan.ics(CANTAL, booking))
     event = cal.walk("VEVENT")[0]
     assert str(event["uid"]) == "PAN-1234-5678@aiguillage"
@@ -208,14 +244,18 @@ def test_french_dates():
 
 # ---- due dates ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("received, origin, due", [
-    ("2026-07-10", "email", "2026-07-20"),   # Friday before 14 July: 13, 15, 16, 17, 20
-    ("2026-07-10", "paper", "2026-07-27"),   # 10 working days
-    ("2026-05-13", "email", "2026-05-21"),   # Wednesday before Ascension (Thu 14 May): 15, 18, 19, 20, 21
-    ("2026-05-20", "email", "2026-05-28"),   # over Whit Monday (25 May)
-    ("2026-07-11", "email", "2026-07-20"),   # a Saturday
-    ("2026-07-06", "email", "2026-07-13"),   # plain week
-])
+
+@pytest.mark.parametrize(
+    "received, origin, due",
+    [
+        ("2026-07-10", "email", "2026-07-20"),  # Friday before 14 July: 13, 15, 16, 17, 20
+        ("2026-07-10", "paper", "2026-07-27"),  # 10 working days
+        ("2026-05-13", "email", "2026-05-21"),  # Wednesday before Ascension (Thu 14 May): 15, 18, 19, 20, 21
+        ("2026-05-20", "email", "2026-05-28"),  # over Whit Monday (25 May)
+        ("2026-07-11", "email", "2026-07-20"),  # a Saturday
+        ("2026-07-06", "email", "2026-07-13"),  # plain week
+    ],
+)
 def test_due_dates_count_working_days_with_holidays(received, origin, due):
     assert tickets.due_date(CANTAL, date.fromisoformat(received), origin).isoformat() == due
 
@@ -226,27 +266,38 @@ FRIDAY = datetime(2026, 7, 10, 15, 0)
 
 
 def test_a_ticket_names_its_service_and_due_date(store):
-    t = tickets.create_ticket(store, CANTAL, "armes", "Renouvellement carte européenne",
-                              "Bonjour, ma carte expire.", "jean@exemple.fr", now=FRIDAY)
+    t = tickets.create_ticket(
+        store, CANTAL, "armes", "Renouvellement carte européenne", "Bonjour, ma carte expire.", "jean@exemple.fr", now=FRIDAY
+    )
     assert t["reference"].startswith("MSG-") and t["created"] is True
     assert (t["service"], t["service_email"], t["due_date"], t["status"], t["delivery_status"]) == (
-        "bureau des polices administratives (armes)", "pref-armes@cantal.gouv.fr", "2026-07-20", "open", "pending")
+        "bureau des polices administratives (armes)",
+        "pref-armes@cantal.gouv.fr",
+        "2026-07-20",
+        "open",
+        "pending",
+    )
     ack = tickets.ack_lines(CANTAL, t)
-    assert ack[0] == (f"Votre message {t['reference']} est transmis au service « bureau des polices administratives "
-                      "(armes) », qui vous répondra au plus tard le lundi 20 juillet 2026.")
+    assert ack[0] == (
+        f"Votre message {t['reference']} est transmis au service « bureau des polices administratives "
+        "(armes) », qui vous répondra au plus tard le lundi 20 juillet 2026."
+    )
     assert ack[-1].endswith("https://www.france-services.gouv.fr")
     kinds = [r[0] for r in store.db.execute("select kind from outbox order by id")]
     assert kinds == ["ticket", "ticket_ack"]
 
 
-@pytest.mark.parametrize("mailbox, subject, body, email, code", [
-    ("inconnu", "Objet", "Texte", None, "unknown_service"),
-    ("armes", "  ", "Texte", None, "subject_missing"),
-    ("armes", "x" * 151, "Texte", None, "subject_too_long"),
-    ("armes", "Objet", "   ", None, "body_missing"),
-    ("armes", "Objet", "a" * 10000, None, "body_too_long"),
-    ("armes", "Objet", "Texte", "jean@", "bad_email"),
-])
+@pytest.mark.parametrize(
+    "mailbox, subject, body, email, code",
+    [
+        ("inconnu", "Objet", "Texte", None, "unknown_service"),
+        ("armes", "  ", "Texte", None, "subject_missing"),
+        ("armes", "x" * 151, "Texte", None, "subject_too_long"),
+        ("armes", "Objet", "   ", None, "body_missing"),
+        ("armes", "Objet", "a" * 10000, None, "body_too_long"),
+        ("armes", "Objet", "Texte", "jean@", "bad_email"),
+    ],
+)
 def test_bad_ticket_inputs_are_refused_and_nothing_is_written(store, mailbox, subject, body, email, code):
     with pytest.raises(TicketError) as exc:
         tickets.create_ticket(store, CANTAL, mailbox, subject, body, email, now=FRIDAY)
@@ -258,8 +309,9 @@ def test_bad_ticket_inputs_are_refused_and_nothing_is_written(store, mailbox, su
 def test_a_10000_character_message_gets_a_clear_french_error(store):
     with pytest.raises(TicketError) as exc:
         tickets.create_ticket(store, CANTAL, "qualite", "Réclamation", "a" * 10000, now=FRIDAY)
-    assert exc.value.message == ("Votre message est trop long (10000 caractères) : 5000 caractères au plus. "
-                                 "Résumez-le en quelques phrases.")
+    assert exc.value.message == (
+        "Votre message est trop long (10000 caractères) : 5000 caractères au plus. Résumez-le en quelques phrases."
+    )
 
 
 def test_ticket_idempotency(store):
@@ -297,11 +349,13 @@ def test_purge_erases_personal_data_after_the_retention(store):
 
 # ---- SMTP delivery (a real local SMTP server) --------------------------------------------
 
+
 def test_smtp_delivery_and_retry_after_an_outage(store, smtp):
     settings = mailer.SmtpSettings.from_env(smtp.env)
     smtp.stop()  # the SMTP server is down
-    t = tickets.create_ticket(store, CANTAL, "qualite", "Pas de réponse", "Bonjour,\nj'attends depuis 3 mois.",
-                              "marie@exemple.fr", now=FRIDAY)
+    t = tickets.create_ticket(
+        store, CANTAL, "qualite", "Pas de réponse", "Bonjour,\nj'attends depuis 3 mois.", "marie@exemple.fr", now=FRIDAY
+    )
     assert mailer.deliver_pending(store, settings) == {"sent": 0, "failed": 2, "waiting": 2}
     row = tickets.get_ticket(store, t["reference"])
     assert (row["delivery_status"], row["delivery_attempts"]) == ("failed", 1) and row["last_error"]
@@ -320,8 +374,12 @@ def test_smtp_delivery_and_retry_after_an_outage(store, smtp):
     assert "mission qualité de la préfecture" in ack.get_content()
     assert tickets.delivery_failures(store) == []
     # once sent, the outbox keeps no copy of the text nor the user's address
-    assert store.db.execute("select count(*) from outbox where body is not null or "
-                            "(kind = 'ticket_ack' and to_addr is not null)").fetchone()[0] == 0
+    assert (
+        store.db.execute(
+            "select count(*) from outbox where body is not null or (kind = 'ticket_ack' and to_addr is not null)"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_booking_confirmation_email_has_the_ics(store, smtp):
@@ -337,14 +395,31 @@ def test_booking_confirmation_email_has_the_ics(store, smtp):
 def test_without_smtp_host_tickets_stay_pending(store):
     assert mailer.SmtpSettings.from_env({}) is None
     tickets.create_ticket(store, CANTAL, "armes", "Objet", "Texte", now=FRIDAY)
-    assert mailer.deliver_pending(store, None) == {
-        "sent": 0, "failed": 0, "waiting": 1}
+    assert mailer.deliver_pending(store, None) == {"sent": 0, "failed": 0, "waiting": 1}
 
 
 def test_every_text_renders_for_every_prefecture():
-    sample = dict(site="x", address="x", when="x", reference="x", digits="x", key="1", days="1", max="1",
-                  length="1", service="x", due="x", created="x", email="x", subject="x",
-                  call_sid="x", path="x", caller="x", url="x", seconds="1")
+    sample = dict(
+        site="x",
+        address="x",
+        when="x",
+        reference="x",
+        digits="x",
+        key="1",
+        days="1",
+        max="1",
+        length="1",
+        service="x",
+        due="x",
+        created="x",
+        email="x",
+        subject="x",
+        call_sid="x",
+        path="x",
+        caller="x",
+        url="x",
+        seconds="1",
+    )
     for pid in config.available():
         pref = config.load_prefecture(pid)
         for path in texts.all_texts():
@@ -360,8 +435,7 @@ def test_cli_retry_delivers_what_waits(tmp_path, smtp, python):
     t = tickets.create_ticket(s, CANTAL, "courrier", "Objet CLI", "Texte", now=FRIDAY)
     s.close()
     env = dict(os.environ, AIGUILLAGE_DB=str(db), **smtp.env)
-    out = subprocess.run([python, "-m", "bot", "tickets", "retry"], env=env, capture_output=True, text=True,
-                         cwd=str(config.ROOT))
+    out = subprocess.run([python, "-m", "bot", "tickets", "retry"], env=env, capture_output=True, text=True, cwd=str(config.ROOT))
     assert out.returncode == 0, out.stderr
     assert '"sent": 1' in out.stdout
     assert smtp.to("pref-courrier@cantal.gouv.fr")[-1]["Subject"] == f"[{t['reference']}] Objet CLI"
@@ -372,11 +446,15 @@ def test_phone_building_blocks(store):
 
     now = datetime(2026, 7, 13, 8, 0)  # Monday 8:00: Aurillac and Mauriac open at 9:00 (2 h notice: 10:00)
     three = pan.next_slots_any_site(store, CANTAL, now)
-    assert [(s.site, s.key) for s in three] == [("aurillac", "2026-07-13T10:00"), ("mauriac", "2026-07-13T10:00"),
-                                                ("aurillac", "2026-07-13T10:30")]
+    assert [(s.site, s.key) for s in three] == [
+        ("aurillac", "2026-07-13T10:00"),
+        ("mauriac", "2026-07-13T10:00"),
+        ("aurillac", "2026-07-13T10:30"),
+    ]
     a = pan.book_by_phone(store, CANTAL, three[0], "[téléphone]", "CA123", now=now)
     b = pan.book_by_phone(store, CANTAL, three[0], "[téléphone]", "CA123", now=now)  # replayed webhook
     assert a["reference"] == b["reference"] and b["created"] is False
     assert (a["channel"], a["contact_kind"], a["contact"]) == ("phone", "caller", "[téléphone]")
-    assert pan.reference_digits("PAN-1204-5678", current().phone["number_words"]) == \
-        "un, deux, zéro, quatre, cinq, six, sept, huit"
+    assert (
+        pan.reference_digits("PAN-1204-5678", current().phone["number_words"]) == "un, deux, zéro, quatre, cinq, six, sept, huit"
+    )

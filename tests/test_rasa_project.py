@@ -1,4 +1,5 @@
 """The Rasa project files: `rasa data validate` is clean, and the in-process pieces load."""
+
 import os
 import subprocess
 from pathlib import Path
@@ -7,9 +8,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_rasa_data_validate_is_clean():
-    out = subprocess.run([str(ROOT / ".venv" / "bin" / "rasa"), "data", "validate", "--fail-on-warnings"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         env=dict(os.environ, RASA_TELEMETRY_ENABLED="false"))
+    out = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "rasa"), "data", "validate", "--fail-on-warnings"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, RASA_TELEMETRY_ENABLED="false"),
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "No story structure conflicts found." in out.stdout + out.stderr
 
@@ -24,7 +30,7 @@ def test_french_tokenizer_folds_accents_and_case_but_keeps_offsets():
     tokens = tokenizer.tokenize(Message(data={"text": text}), "text")
     assert [t.text for t in tokens] == ["recepisse", "de", "la", "prefecture", "d", "oeuvre"]
     assert [t.lemma for t in tokens] == ["recepisse", "de", "la", "prefecture", "d", "oeuvre"]
-    assert [text[t.start:t.end] for t in tokens] == ["Récépissé", "de", "la", "PRÉFECTURE", "d", "Œuvre"]
+    assert [text[t.start : t.end] for t in tokens] == ["Récépissé", "de", "la", "PRÉFECTURE", "d", "Œuvre"]
 
 
 def test_action_response_validation_patch_keeps_rasa_behaviour():
@@ -37,8 +43,12 @@ def test_action_response_validation_patch_keeps_rasa_behaviour():
     rasa_patches.apply()
     rasa_patches.apply()  # applying twice changes nothing
     action = RemoteAction("action_route", None)
-    assert action._validate_action_result({"events": [{"event": "slot", "name": "misses", "value": 0.0}],
-                                           "responses": [{"text": "Bonjour"}]}) is True
+    assert (
+        action._validate_action_result(
+            {"events": [{"event": "slot", "name": "misses", "value": 0.0}], "responses": [{"text": "Bonjour"}]}
+        )
+        is True
+    )
     with pytest.raises(jsonschema.ValidationError) as err:
         action._validate_action_result({"events": "not a list"})
     assert "Failed to validate Action server response from API" in err.value.message
@@ -73,6 +83,7 @@ def test_the_rasa_patches_apply_only_to_the_version_they_were_written_for():
         "bot/nlu/patches.py was written for Rasa 3.6.21, but Rasa 3.7.0 is installed: the patches are not "
         "applied (the bot works, slower under load). Check that RemoteAction._validate_action_result and the "
         "event type lookup are unchanged in this version, then set RASA_VERSION; or install the version of "
-        "requirements/lock.txt.")
+        "requirements/lock.txt."
+    )
     patches.apply()
     assert RemoteAction._validate_action_result.__module__ == "bot.nlu.patches"

@@ -1,4 +1,5 @@
 """The users' committee report (bot/quality/report.py, bot/quality/charts.py) on a hand-built store, values written out literally."""
+
 from __future__ import annotations
 
 import os
@@ -46,30 +47,57 @@ def test_report_html_has_the_indicators_targets_questions_and_evolution(store, c
     html = result["html"].read_text(encoding="utf-8")
     page = read(html)
     assert f"<title>{TITLE}</title>" in html and f"<h1>{TITLE}</h1>" in html
-    for section in ("Ordre du jour", "I – Présentation du bilan qualité", "II – Évolution par rapport à la période précédente",
-                    "III – Répartitions", "IV – Questions les plus posées par les usagers", "V – Thèmes non résolus"):
+    for section in (
+        "Ordre du jour",
+        "I – Présentation du bilan qualité",
+        "II – Évolution par rapport à la période précédente",
+        "III – Répartitions",
+        "IV – Questions les plus posées par les usagers",
+        "V – Thèmes non résolus",
+    ):
         assert section in page.text
     commitments = page.tables["engagements"]  # only what Qual-e-pref sets a target for, first
-    assert commitments[0] == ["Canal", "Engagement", "Cible", "Du 30/01/2024 au 29/02/2024", "Du 01/03/2024 au 31/03/2024",
-                              "Atteinte"]
+    assert commitments[0] == [
+        "Canal",
+        "Engagement",
+        "Cible",
+        "Du 30/01/2024 au 29/02/2024",
+        "Du 01/03/2024 au 31/03/2024",
+        "Atteinte",
+    ]
     assert commitments[1] == ["Accueil téléphonique", REACHED, "> 90,0 %", "50,0 %", "75,0 %", "non"]
     assert [(r[0], r[2], r[3], r[4], r[5]) for r in commitments[2:]] == [
         ("Courriels", "> 80,0 %", "pas encore de données", "pas encore de données", "—"),
         ("Accueil au PAN", "> 80,0 %", "pas encore de données", "pas encore de données", "—"),
         ("Tous canaux", "> 75,0 %", "pas encore de données", "pas encore de données", "—"),
         ("Accueil écrit (chat)", "> 75,0 %", "pas encore de données", "pas encore de données", "—"),
-        ("Accueil téléphonique", "> 75,0 %", "pas encore de données", "pas encore de données", "—")]
+        ("Accueil téléphonique", "> 75,0 %", "pas encore de données", "pas encore de données", "—"),
+    ]
     assert list(page.tables)[:2] == ["engagements", "indicateurs"]
     summary = page.tables["indicateurs"]
     assert summary[0] == ["Thématique", "Canal", "Indicateur", "Valeur", "Base", "Cible", "Atteinte", "Commentaire"]
     assert row(summary, REACHED) == ["Téléphone", "Accueil téléphonique", REACHED, "75,0 %", "4", "> 90,0 %", "non", ""]
     assert row(summary, "Conversations écrites (volume)") == [
-        "Volumes", "Accueil écrit (chat)", "Conversations écrites (volume)", "4", "4", "—", "—", ""]
+        "Volumes",
+        "Accueil écrit (chat)",
+        "Conversations écrites (volume)",
+        "4",
+        "4",
+        "—",
+        "—",
+        "",
+    ]
     assert row(summary, "Messages aux services (volume)")[3] == "pas encore de données"
     evolution = page.tables["evolution"]
     assert evolution[0] == ["Thématique", "Indicateur", "Du 30/01/2024 au 29/02/2024", "Du 01/03/2024 au 31/03/2024", "Évolution"]
     assert row(evolution, REACHED, 1) == ["Téléphone", REACHED, "50,0 %", "75,0 %", "en hausse de 25,0 pts"]
-    assert row(evolution, "Appels abandonnés", 1) == ["Téléphone", "Appels abandonnés", "50,0 %", "25,0 %", "en baisse de 25,0 pts"]
+    assert row(evolution, "Appels abandonnés", 1) == [
+        "Téléphone",
+        "Appels abandonnés",
+        "50,0 %",
+        "25,0 %",
+        "en baisse de 25,0 pts",
+    ]
     assert row(evolution, "Conversations écrites (volume)", 1)[2:] == ["1", "4", "en hausse de 300,0 %"]
     assert row(evolution, "Messages aux services (volume)", 1)[2:] == ["pas encore de données", "pas encore de données", "—"]
     assert page.tables["questions"] == [
@@ -86,8 +114,11 @@ def test_report_html_has_the_indicators_targets_questions_and_evolution(store, c
         ["Titre de séjour, naturalisation", "1", "0", "1"],
     ]
     assert page.tables["phone_outcomes"] == [
-        ["Répartition", "Nombre", "Part"], ["Abandonné", "1", "25,0 %"], ["Réponse donnée", "2", "50,0 %"],
-        ["Transféré", "1", "25,0 %"]]
+        ["Répartition", "Nombre", "Part"],
+        ["Abandonné", "1", "25,0 %"],
+        ["Réponse donnée", "2", "50,0 %"],
+        ["Transféré", "1", "25,0 %"],
+    ]
 
 
 def test_report_is_self_contained_with_accessible_svg_charts(store, cantal, tmp_path):
@@ -102,15 +133,17 @@ def test_report_is_self_contained_with_accessible_svg_charts(store, cantal, tmp_
     for svg in svgs:
         assert 'role="img"' in svg and "<desc id=" in svg and " style=" not in svg
     # weekday charts keep their key order, zeros included
-    assert re.search(r'<desc id="graphique-chat_by_weekday-desc">lundi : 1 ; mardi : 1 ; mercredi : 1 ; jeudi : 1 ;'
-                     r' vendredi : 0 ; samedi : 0 ; dimanche : 0</desc>', html)
+    assert re.search(
+        r'<desc id="graphique-chat_by_weekday-desc">lundi : 1 ; mardi : 1 ; mercredi : 1 ; jeudi : 1 ;'
+        r" vendredi : 0 ; samedi : 0 ; dimanche : 0</desc>",
+        html,
+    )
     assert '<text fill="#3a3a3a" font-size="10px"' in html  # text stays text, colours as attributes
 
 
 def test_demo_rows_are_left_out_unless_asked(store, cantal, tmp_path):
     without = read(report.build(store, cantal, START, END, tmp_path / "a", pdf=False)["html"].read_text())
-    with_demo = read(report.build(store, cantal, START, END, tmp_path / "b", pdf=False,
-                                  include_demo=True)["html"].read_text())
+    with_demo = read(report.build(store, cantal, START, END, tmp_path / "b", pdf=False, include_demo=True)["html"].read_text())
     assert row(without.tables["indicateurs"], "Conversations écrites (volume)")[3] == "4"
     assert row(with_demo.tables["indicateurs"], "Conversations écrites (volume)")[3] == "5"
     assert ["3", "question de démonstration", "1"] in with_demo.tables["questions"]
@@ -159,8 +192,9 @@ def test_without_chromium_the_report_is_html_only_and_says_so(store, cantal, tmp
     monkeypatch.setenv("AIGUILLAGE_CHROMIUM", str(tmp_path / "no-chromium"))
     result = report.build(store, cantal, START, END, tmp_path, pdf=True)
     assert result["html"].exists() and result["pdf"] is None
-    assert result["pdf_note"] == (f"pas de PDF : Chromium est absent de cette machine ({tmp_path / 'no-chromium'}) ;"
-                                  " rapport écrit en HTML seulement")
+    assert result["pdf_note"] == (
+        f"pas de PDF : Chromium est absent de cette machine ({tmp_path / 'no-chromium'}) ; rapport écrit en HTML seulement"
+    )
     assert not list(tmp_path.glob("*.pdf"))
 
 
@@ -170,8 +204,9 @@ def run_cli(python, db, *args):
 
 
 def test_cli_writes_the_report_and_prints_its_path(store, python, tmp_path):
-    done = run_cli(python, store.path, "--from", "2024-03-01", "--to", "2024-03-31", "--out", str(tmp_path / "r"),
-                   "--no-pdf", "--quiet")
+    done = run_cli(
+        python, store.path, "--from", "2024-03-01", "--to", "2024-03-31", "--out", str(tmp_path / "r"), "--no-pdf", "--quiet"
+    )
     assert done.returncode == 0, done.stderr
     path = tmp_path / "r" / "rapport-clu-cantal-2024-03-01-2024-03-31.html"
     assert done.stdout == f"{path}\n"
@@ -179,11 +214,18 @@ def test_cli_writes_the_report_and_prints_its_path(store, python, tmp_path):
     assert "Rapport du comité" not in done.stderr  # no progress bar when not a terminal
 
 
-@pytest.mark.parametrize("start, end, message", [
-    ("2024-13-01", "2024-03-31", "Erreur : date de début invalide : « 2024-13-01 » (format attendu AAAA-MM-JJ, ex. 2026-01-01)"),
-    ("2024-03-31", "2024-03-01", "Erreur : période invalide : le début (2024-03-31) est après la fin (2024-03-01)"),
-    ("0001-01-01", "0001-12-31", "Erreur : période hors limites : les dates doivent être comprises entre 1900 et 9998"),
-])
+@pytest.mark.parametrize(
+    "start, end, message",
+    [
+        (
+            "2024-13-01",
+            "2024-03-31",
+            "Erreur : date de début invalide : « 2024-13-01 » (format attendu AAAA-MM-JJ, ex. 2026-01-01)",
+        ),
+        ("2024-03-31", "2024-03-01", "Erreur : période invalide : le début (2024-03-31) est après la fin (2024-03-01)"),
+        ("0001-01-01", "0001-12-31", "Erreur : période hors limites : les dates doivent être comprises entre 1900 et 9998"),
+    ],
+)
 def test_cli_bad_period_is_a_french_error(store, python, tmp_path, start, end, message):
     done = run_cli(python, store.path, "--from", start, "--to", end, "--out", str(tmp_path), "--no-pdf")
     assert done.returncode == 2
@@ -202,12 +244,28 @@ def test_bar_chart_keeps_key_order_and_escapes_labels():
 
 
 def test_user_text_cannot_become_a_spreadsheet_formula(store, cantal, tmp_path):
-    store.db["conversations"].insert({"id": "rep-f1", "channel": "web", "prefecture": "cantal", "status": "open",
-                                      "started_at": "2024-03-09T10:00:00.000+00:00", "demo": 0})
-    store.db["turns"].insert({"conversation_id": "rep-f1", "ts": "2024-03-09T10:00:00.000+00:00", "channel": "web",
-                              "text": "=HYPERLINK(\"x\";\"carte\")", "topic": None, "resolved": 0})
+    store.db["conversations"].insert(
+        {
+            "id": "rep-f1",
+            "channel": "web",
+            "prefecture": "cantal",
+            "status": "open",
+            "started_at": "2024-03-09T10:00:00.000+00:00",
+            "demo": 0,
+        }
+    )
+    store.db["turns"].insert(
+        {
+            "conversation_id": "rep-f1",
+            "ts": "2024-03-09T10:00:00.000+00:00",
+            "channel": "web",
+            "text": '=HYPERLINK("x";"carte")',
+            "topic": None,
+            "resolved": 0,
+        }
+    )
     data = report.collect(store, cantal, START, END, with_charts=False)
-    assert ["2", "'=HYPERLINK(\"x\";\"carte\")", "1"] in data["questions"].rows
+    assert ["2", '\'=HYPERLINK("x";"carte")', "1"] in data["questions"].rows
     assert data["questions"].csv().splitlines()[2] == '2;"\'=HYPERLINK(""x"";""carte"")";1'
     assert ["Orientation", "Conversations orientées vers un agent", "0,0 %", "0,0 %", "stable"] in data["evolution"].rows
 
@@ -218,5 +276,12 @@ def test_every_conversation_intent_has_a_french_label_in_the_charts():
 
     labels = report.key_labels("chat_topics")
     assert [labels.get(i) for i in CONVERSATION_INTENTS] == [
-        "Salutation", "Au revoir", "Remerciement", "Oui (confirmation)", "Non (refus)", "« Êtes-vous un robot ? »",
-        "Demande à parler à une personne", "Autre langue"]
+        "Salutation",
+        "Au revoir",
+        "Remerciement",
+        "Oui (confirmation)",
+        "Non (refus)",
+        "« Êtes-vous un robot ? »",
+        "Demande à parler à une personne",
+        "Autre langue",
+    ]

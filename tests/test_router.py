@@ -1,4 +1,5 @@
 """The fallback ladder, on hand-made NLU parses (no model needed)."""
+
 import pytest
 
 from bot.core.config import load_prefecture
@@ -21,7 +22,9 @@ def test_confident_topic_is_answered_from_the_tree(router):
     assert (d.topic, d.destination, d.action, d.node, d.resolved) == ("carte_grise", "ants_3400", "answer", "carte_grise", True)
     assert "34 00" in d.answer
     assert "sites payants" in d.answer  # the look-alike sites warning
-    assert d.links == [{"title": "Faire ma démarche de carte grise sur le site officiel de l'ANTS", "url": "https://ants.gouv.fr"}]
+    assert d.links == [
+        {"title": "Faire ma démarche de carte grise sur le site officiel de l'ANTS", "url": "https://ants.gouv.fr"}
+    ]
     assert d.buttons == [{"title": "Aide pour une démarche en ligne", "payload": '/navigate{"node":"rdv_pan"}'}]
 
 
@@ -32,12 +35,25 @@ def test_titre_de_sejour_gives_the_ccc_then_the_prefecture(router):
     assert d.links[0]["url"] == "https://administration-etrangers-en-france.interieur.gouv.fr"
 
 
-@pytest.mark.parametrize("text, ranking, node, destination", [
-    ("où en est ma carte grise", [], "suivi_ants", "ants_3400"),
-    ("ma carte de sejour n'arrive pas", [], "suivi_titre_sejour", "ccc_0806"),
-    ("toujours rien reçu", [{"name": "suivi_dossier", "confidence": 0.8}, {"name": "permis_conduire", "confidence": 0.1}], "suivi_ants", "ants_3400"),
-    ("toujours rien reçu", [{"name": "suivi_dossier", "confidence": 0.97}, {"name": "greet", "confidence": 0.02}], "suivi_autre", "mailbox"),
-])
+@pytest.mark.parametrize(
+    "text, ranking, node, destination",
+    [
+        ("où en est ma carte grise", [], "suivi_ants", "ants_3400"),
+        ("ma carte de sejour n'arrive pas", [], "suivi_titre_sejour", "ccc_0806"),
+        (
+            "toujours rien reçu",
+            [{"name": "suivi_dossier", "confidence": 0.8}, {"name": "permis_conduire", "confidence": 0.1}],
+            "suivi_ants",
+            "ants_3400",
+        ),
+        (
+            "toujours rien reçu",
+            [{"name": "suivi_dossier", "confidence": 0.97}, {"name": "greet", "confidence": 0.02}],
+            "suivi_autre",
+            "mailbox",
+        ),
+    ],
+)
 def test_file_status_follows_the_document_and_never_gives_a_status(router, text, ranking, node, destination):
     d = router.decide(text, parse("suivi_dossier", 0.8, ranking or None))
     assert (d.topic, d.node, d.destination) == ("suivi_dossier", node, destination)
@@ -55,22 +71,32 @@ def test_short_aliases_need_an_exact_word(router):
 
 
 def test_not_understood_asks_with_buttons_for_the_likely_topics(router):
-    ranking = [{"name": "rdv_pan", "confidence": 0.3}, {"name": "greet", "confidence": 0.25},
-               {"name": "armes", "confidence": 0.2}, {"name": "reclamation", "confidence": 0.1},
-               {"name": "carte_grise", "confidence": 0.05}]
+    ranking = [
+        {"name": "rdv_pan", "confidence": 0.3},
+        {"name": "greet", "confidence": 0.25},
+        {"name": "armes", "confidence": 0.2},
+        {"name": "reclamation", "confidence": 0.1},
+        {"name": "carte_grise", "confidence": 0.05},
+    ]
     d = router.decide("bla bla truc", parse("rdv_pan", 0.3, ranking), misses=0)
     assert (d.action, d.misses, d.resolved) == ("clarify", 1, False)
     assert (d.topic, d.destination) == ("rdv_pan", "pan_rdv")  # the best guess is still reported
     assert [b["title"] for b in d.buttons] == [
-        "Aide pour une démarche en ligne", "Armes (SIA)", "Réclamation ou suggestion", "Parler à un agent"]
+        "Aide pour une démarche en ligne",
+        "Armes (SIA)",
+        "Réclamation ou suggestion",
+        "Parler à un agent",
+    ]
 
 
 def test_second_miss_offers_a_person_or_the_mailbox(router):
     d = router.decide("bla bla truc", parse("rdv_pan", 0.3), misses=1)
     assert (d.action, d.misses, d.node, d.resolved) == ("fallback", 2, "human", False)
     assert "04 71 46 23 00" in d.answer and "5 jours ouvrés" in d.answer
-    assert d.links == [{"title": "Laisser un message à la préfecture", "url": "/rdv/message?service=courrier"},
-                       {"title": "Écrire à la préfecture", "url": "mailto:pref-courrier@cantal.gouv.fr"}]
+    assert d.links == [
+        {"title": "Laisser un message à la préfecture", "url": "/rdv/message?service=courrier"},
+        {"title": "Écrire à la préfecture", "url": "mailto:pref-courrier@cantal.gouv.fr"},
+    ]
 
 
 def test_an_answer_resets_the_miss_counter(router):
@@ -86,7 +112,9 @@ def test_button_payload_goes_to_its_node(router):
 
 
 def test_a_menu_node_asks_which_child(router):
-    d = router.decide(button_payload("titres_ants"), parse("navigate", 1.0, entities=[{"entity": "node", "value": "titres_ants"}]))
+    d = router.decide(
+        button_payload("titres_ants"), parse("navigate", 1.0, entities=[{"entity": "node", "value": "titres_ants"}])
+    )
     assert d.action == "clarify"
     assert [b["title"] for b in d.buttons] == ["Carte grise", "Permis de conduire", "Carte d'identité ou passeport"]
 
@@ -101,12 +129,15 @@ def test_typed_menu_shows_the_topics(router):
     assert d.action == "answer" and len(d.buttons) == 9
 
 
-@pytest.mark.parametrize("text, message_start", [
-    ("", "Votre message est vide."),
-    ("   ", "Votre message est vide."),
-    ("😀😀🙏", "Je ne peux lire que du texte."),
-    ("?!...", "Je ne peux lire que du texte."),
-])
+@pytest.mark.parametrize(
+    "text, message_start",
+    [
+        ("", "Votre message est vide."),
+        ("   ", "Votre message est vide."),
+        ("😀😀🙏", "Je ne peux lire que du texte."),
+        ("?!...", "Je ne peux lire que du texte."),
+    ],
+)
 def test_empty_or_unreadable_message_gets_a_clear_reply(router, text, message_start):
     d = router.decide(text, parse(None, 0.0, ranking=[]))
     assert d.answer.startswith(message_start)
@@ -129,12 +160,19 @@ def test_human_handoff_gives_the_phone_and_the_mailbox(router):
     assert "04 71 46 23 00" in d.answer and "du lundi au vendredi" in d.answer
 
 
-@pytest.mark.parametrize("text, body, url", [
-    ("comment contester une amende de stationnement", "relèvent de l'Agence nationale de traitement automatisé des infractions (ANTAI)", "https://www.antai.gouv.fr"),
-    ("ma taxe fonciere est trop elevee", "relèvent du centre des finances publiques", "https://www.impots.gouv.fr"),
-    ("je ne touche plus mon RSA", "relèvent de votre caisse d'allocations familiales (CAF)", "https://www.caf.fr"),
-    ("demander un visa au consulat pour ma femme", "se demande au consulat", "https://france-visas.gouv.fr"),
-])
+@pytest.mark.parametrize(
+    "text, body, url",
+    [
+        (
+            "comment contester une amende de stationnement",
+            "relèvent de l'Agence nationale de traitement automatisé des infractions (ANTAI)",
+            "https://www.antai.gouv.fr",
+        ),
+        ("ma taxe fonciere est trop elevee", "relèvent du centre des finances publiques", "https://www.impots.gouv.fr"),
+        ("je ne touche plus mon RSA", "relèvent de votre caisse d'allocations familiales (CAF)", "https://www.caf.fr"),
+        ("demander un visa au consulat pour ma femme", "se demande au consulat", "https://france-visas.gouv.fr"),
+    ],
+)
 def test_off_topic_answer_names_who_handles_it(router, text, body, url):
     d = router.decide(text, parse("hors_perimetre", 0.9))
     assert d.destination == "other"
@@ -146,28 +184,49 @@ def test_off_topic_answer_names_who_handles_it(router, text, body, url):
 
 def test_off_topic_without_a_known_body_gives_the_general_answer(router):
     d = router.decide("quelle est la recette de la blanquette", parse("hors_perimetre", 0.9))
-    assert d.answer == ("Cette demande ne relève pas de la préfecture. Le site service-public indique qui contacter "
-                        "pour chaque démarche, et une maison France Services près de chez vous peut vous aider.")
+    assert d.answer == (
+        "Cette demande ne relève pas de la préfecture. Le site service-public indique qui contacter "
+        "pour chaque démarche, et une maison France Services près de chez vous peut vous aider."
+    )
     assert [l["url"] for l in d.links] == ["https://www.service-public.gouv.fr", "https://www.france-services.gouv.fr"]
 
 
-HELPLESS_RANKING = [{"name": "carte_grise", "confidence": 0.4}, {"name": "titre_sejour", "confidence": 0.3},
-                    {"name": "armes", "confidence": 0.2}, {"name": "rdv_pan", "confidence": 0.05}]
+HELPLESS_RANKING = [
+    {"name": "carte_grise", "confidence": 0.4},
+    {"name": "titre_sejour", "confidence": 0.3},
+    {"name": "armes", "confidence": 0.2},
+    {"name": "rdv_pan", "confidence": 0.05},
+]
 
 
-@pytest.mark.parametrize("text", ["je veux un rendez-vous pour ma voiture", "c'est pour le truc en ligne de la voiture",
-                                  "quelqu'un peut m'aider avec le site ?", "je voudrais un RDV"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "je veux un rendez-vous pour ma voiture",
+        "c'est pour le truc en ligne de la voiture",
+        "quelqu'un peut m'aider avec le site ?",
+        "je voudrais un RDV",
+    ],
+)
 def test_a_clarification_offers_the_pan_when_help_or_an_appointment_is_asked(router, text):
     d = router.decide(text, parse("carte_grise", 0.4, HELPLESS_RANKING))
     assert d.action == "clarify"
     assert [b["title"] for b in d.buttons] == [
-        "Carte grise", "Titre de séjour, naturalisation", "Aide pour une démarche en ligne", "Parler à un agent"]
+        "Carte grise",
+        "Titre de séjour, naturalisation",
+        "Aide pour une démarche en ligne",
+        "Parler à un agent",
+    ]
 
 
 def test_a_clarification_without_help_words_keeps_the_likely_topics(router):
     d = router.decide("c'est pour la voiture de mon oncle", parse("carte_grise", 0.4, HELPLESS_RANKING))
     assert [b["title"] for b in d.buttons] == [
-        "Carte grise", "Titre de séjour, naturalisation", "Armes (SIA)", "Parler à un agent"]
+        "Carte grise",
+        "Titre de séjour, naturalisation",
+        "Armes (SIA)",
+        "Parler à un agent",
+    ]
 
 
 @pytest.mark.parametrize("text", ["le papier là", "la carte", "euh bonjour c'est pour le document"])

@@ -1,4 +1,5 @@
 """The embedded store: real SQLite files, WAL mode, named migrations, masked text."""
+
 import sqlite3
 
 from bot.store.database import MIGRATIONS, Store
@@ -11,11 +12,21 @@ def turn(store, conv, text, action="answer", resolved=True, topic="carte_grise",
 def test_a_turn_is_stored_with_its_routing(tmp_path):
     store = Store(tmp_path / "s.db")
     turn(store, "c1", "ma carte grise")
-    assert store.turns("c1") == [{
-        "id": 1, "conversation_id": "c1", "ts": store.turns("c1")[0]["ts"], "channel": "web",
-        "text": "ma carte grise", "topic": "carte_grise", "confidence": 0.9123, "destination": "ants_3400",
-        "node": "carte_grise", "action": "answer", "resolved": 1,
-    }]
+    assert store.turns("c1") == [
+        {
+            "id": 1,
+            "conversation_id": "c1",
+            "ts": store.turns("c1")[0]["ts"],
+            "channel": "web",
+            "text": "ma carte grise",
+            "topic": "carte_grise",
+            "confidence": 0.9123,
+            "destination": "ants_3400",
+            "node": "carte_grise",
+            "action": "answer",
+            "resolved": 1,
+        }
+    ]
     conv = store.conversation("c1")
     assert (conv["turns"], conv["status"], conv["prefecture"], conv["last_topic"]) == (1, "open", "cantal", "carte_grise")
 
@@ -82,8 +93,12 @@ def test_call_state_is_read_back_after_a_reopen(tmp_path):
     assert not calls.save(st, 0, "<Response/>")  # a duplicate of step 0 is not applied twice
     calls.store.close()
     again, last = Calls(Store(path)).load("CA1")
-    assert (again.step, again.node, again.path, last) == (1, "titres_ants", ["root", "titres_ants"],
-                                                           "<Response><Say>x</Say></Response>")
+    assert (again.step, again.node, again.path, last) == (
+        1,
+        "titres_ants",
+        ["root", "titres_ants"],
+        "<Response><Say>x</Say></Response>",
+    )
     assert Calls(Store(path)).row("CA1")["caller"] == "[téléphone]"
     calls2 = Calls(Store(path))
     assert calls2.add_voicemail("CA1", "RE1", "armes", "service", "urn:x", 10)
@@ -98,11 +113,16 @@ def test_migration_005_adds_feedback_and_the_demo_mark_to_every_traffic_table(tm
         assert store.db[table].columns_dict["demo"] is int
     store.record_turn("c1", "web", "bonjour", "hours", 0.9, "answer", "hours", "answer", True, 0, "cantal")
     assert store.conversation("c1")["demo"] == 0  # real traffic unless the demo generator marks it
-    store.db.execute("insert into feedback (kind, item_id, prefecture, useful, created_at, updated_at)"
-                     " values ('chat', 'c1', 'cantal', 1, 'x', 'x')")
+    store.db.execute(
+        "insert into feedback (kind, item_id, prefecture, useful, created_at, updated_at)"
+        " values ('chat', 'c1', 'cantal', 1, 'x', 'x')"
+    )
     import sqlite3
 
     import pytest
+
     with pytest.raises(sqlite3.IntegrityError):  # one rating per conversation: a new one must replace it
-        store.db.execute("insert into feedback (kind, item_id, prefecture, useful, created_at, updated_at)"
-                         " values ('chat', 'c1', 'cantal', 0, 'x', 'x')")
+        store.db.execute(
+            "insert into feedback (kind, item_id, prefecture, useful, created_at, updated_at)"
+            " values ('chat', 'c1', 'cantal', 0, 'x', 'x')"
+        )

@@ -3,6 +3,7 @@
 The in-repository held-out set (eval/heldout.jsonl) is always checked, so the guard runs in a
 fresh clone; each shared dev set is checked as well when it is beside the checkout.
 """
+
 import yaml
 from conftest import ROOT
 
@@ -45,8 +46,10 @@ def test_no_training_example_is_a_near_copy_of_an_eval_question():
 
 def test_the_near_copy_check_catches_a_reworded_question(tmp_path):
     f = tmp_path / "mini.jsonl"
-    f.write_text('{"id": "x", "text": "Comment refaire ma carte grise après un déménagement ?", '
-                 '"topic": "carte_grise", "destination": "ants_3400"}\n')
+    f.write_text(
+        '{"id": "x", "text": "Comment refaire ma carte grise après un déménagement ?", '
+        '"topic": "carte_grise", "destination": "ants_3400"}\n'
+    )
     guarded = eval_sets.guarded_texts([eval_sets.EvalSet("mini", f)])
     assert eval_sets.near_copy("comment refaire ma carte grise apres un demenagement", guarded) is not None
     assert eval_sets.near_copy("je cherche les horaires du guichet des armes", guarded) is None

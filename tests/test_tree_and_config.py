@@ -1,4 +1,5 @@
 """The routing tree and the préfecture files: consistency walks and validation errors."""
+
 from pathlib import Path
 
 import pytest
@@ -85,9 +86,15 @@ def test_every_destination_is_reachable_in_the_tree(tree):
 
 def test_topic_destinations_follow_the_labelling_convention(tree):
     expected = {
-        "carte_grise": "ants_3400", "permis_conduire": "ants_3400", "cni_passeport": "ants_3400",
-        "titre_sejour": "ccc_0806", "armes": "mailbox", "reclamation": "mailbox", "rdv_pan": "pan_rdv",
-        "horaires_contact": "info", "hors_perimetre": "other",
+        "carte_grise": "ants_3400",
+        "permis_conduire": "ants_3400",
+        "cni_passeport": "ants_3400",
+        "titre_sejour": "ccc_0806",
+        "armes": "mailbox",
+        "reclamation": "mailbox",
+        "rdv_pan": "pan_rdv",
+        "horaires_contact": "info",
+        "hors_perimetre": "other",
     }
     assert {t: tree.topic_node(t).destination for t in expected} == expected
 
@@ -100,6 +107,7 @@ def test_domain_lists_every_intent_of_the_training_data():
 def test_only_the_tree_and_prefecture_files_hold_numbers_and_urls():
     """Code never hard-codes a phone number or an official URL (chat, actions and phone menu)."""
     import re
+
     pattern = re.compile(r"\b0\d(?:[ .]?\d{2}){4}\b|\b3\d \d\d\b|\b0806|[a-z0-9-]+\.gouv\.fr|https?://[a-z]")
     offenders = []
     paths = [p for folder in ("bot", "actions", "ivr") for p in sorted((ROOT / folder).rglob("*.py"))]
@@ -112,6 +120,7 @@ def test_only_the_tree_and_prefecture_files_hold_numbers_and_urls():
 
 
 # ---- validation errors name the file, the key and the problem ----------------------------
+
 
 def copy_prefectures(tmp_path: Path) -> Path:
     d = tmp_path / "prefectures"
@@ -208,8 +217,7 @@ def test_opening_hours_are_said_in_french():
     days = {d: ["08:30-12:00", "13:30-16:30"] for d in ("mon", "tue", "wed", "thu", "fri")}
     assert format_days(days) == "du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30"
     assert format_days({"tue": ["14:00-16:00"]}) == "le mardi de 14 h à 16 h"
-    assert format_days({"mon": ["09:00-12:00"], "thu": ["09:00-12:00"]}) == \
-        "le lundi de 9 h à 12 h et le jeudi de 9 h à 12 h"
+    assert format_days({"mon": ["09:00-12:00"], "thu": ["09:00-12:00"]}) == "le lundi de 9 h à 12 h et le jeudi de 9 h à 12 h"
 
 
 def test_unknown_standard_number_points_to_the_website():
@@ -220,6 +228,7 @@ def test_unknown_standard_number_points_to_the_website():
 
 
 # ---- the phone section of the tree ---------------------------------------------------------
+
 
 def test_the_phone_section_is_validated(tmp_path):
     path = tree_variant(tmp_path, lambda d: d["phone"].pop("voicemail_thanks"))
@@ -272,7 +281,12 @@ def test_a_transfer_needs_a_contact_and_a_name_for_it(tmp_path):
 def test_number_words_cover_0_to_99(tree):
     words = tree.phone["number_words"]
     assert (words[0], words[34], words[71], words[80], words[99]) == (
-        "zéro", "trente-quatre", "soixante et onze", "quatre-vingts", "quatre-vingt-dix-neuf")
+        "zéro",
+        "trente-quatre",
+        "soixante et onze",
+        "quatre-vingts",
+        "quatre-vingt-dix-neuf",
+    )
 
 
 @pytest.mark.parametrize("pref_id", PREFECTURES)

@@ -19,6 +19,7 @@ report leave them out unless asked. `--purge` deletes demo rows, and only them.
 
 Deterministic with `--seed`: the same seed sends the same messages and calls in the same order.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,11 +44,25 @@ DEFAULT_CALLS = 150
 DEFAULT_DAYS = 90
 DEMO_SUBJECT_PREFIX = "[Démonstration] "
 MAX_SESSIONS = 20_000  # per kind: the marking step lists the ids it made in one SQL statement each
-OUTCOME_LABELS = {"answered": "réponse donnée", "transferred": "transférés", "voicemail": "messagerie vocale",
-                  "abandoned": "abandonnés"}
+OUTCOME_LABELS = {
+    "answered": "réponse donnée",
+    "transferred": "transférés",
+    "voicemail": "messagerie vocale",
+    "abandoned": "abandonnés",
+}
 # Calls come from numbers of this fictitious list only (masked by the server anyway).
-DEMO_CALLERS = ["+33612000101", "+33622000202", "+33632000303", "+33642000404", "+33652000505",
-                "+33662000606", "+33672000707", "+33682000808", "+33692000909", "+33712001010"]
+DEMO_CALLERS = [
+    "+33612000101",
+    "+33622000202",
+    "+33632000303",
+    "+33642000404",
+    "+33652000505",
+    "+33662000606",
+    "+33672000707",
+    "+33682000808",
+    "+33692000909",
+    "+33712001010",
+]
 
 # --- what people write and say (the generator's own phrasings, not the dev set's nor data/'s) -------
 
@@ -123,28 +138,77 @@ PHRASES: dict[str, list[str]] = {
         "quand est-ce que je vais toucher ma retraite",
     ],
 }
-TOPIC_WEIGHTS = {"carte_grise": 28, "permis_conduire": 15, "cni_passeport": 12, "titre_sejour": 16, "armes": 4,
-                 "rdv_pan": 6, "horaires_contact": 8, "reclamation": 3, "suivi_dossier": 5, "hors_perimetre": 3}
-GREETINGS = ["bonjour, je vous écris pour une démarche", "bonsoir, petite question rapide", "salut, une petite question", "bonjour, excusez-moi"]
-THANKS = ["mille mercis pour votre aide précieuse", "merci, bonne journée", "d'accord, merci bien", "génial, merci pour ces infos",
-          "parfait, bonne fin de journée à vous, au revoir"]
-NOT_UNDERSTOOD = ["euh bof truc machin", "xkcd qwerty", "???", "c'est pour le truc de la dernière fois",
-                  "zzzz", "mmm pas sûr", "il faudrait voir avec le bidule"]
+TOPIC_WEIGHTS = {
+    "carte_grise": 28,
+    "permis_conduire": 15,
+    "cni_passeport": 12,
+    "titre_sejour": 16,
+    "armes": 4,
+    "rdv_pan": 6,
+    "horaires_contact": 8,
+    "reclamation": 3,
+    "suivi_dossier": 5,
+    "hors_perimetre": 3,
+}
+GREETINGS = [
+    "bonjour, je vous écris pour une démarche",
+    "bonsoir, petite question rapide",
+    "salut, une petite question",
+    "bonjour, excusez-moi",
+]
+THANKS = [
+    "mille mercis pour votre aide précieuse",
+    "merci, bonne journée",
+    "d'accord, merci bien",
+    "génial, merci pour ces infos",
+    "parfait, bonne fin de journée à vous, au revoir",
+]
+NOT_UNDERSTOOD = [
+    "euh bof truc machin",
+    "xkcd qwerty",
+    "???",
+    "c'est pour le truc de la dernière fois",
+    "zzzz",
+    "mmm pas sûr",
+    "il faudrait voir avec le bidule",
+]
 BOT_QUESTIONS = ["est-ce que je parle à un robot ?", "vous êtes une vraie personne ?"]
 HUMAN = ["je voudrais parler à quelqu'un de la préfecture", "est-ce que je peux avoir un vrai agent au bout du fil"]
-FEEDBACK_COMMENTS = [None, None, None, "rapide et clair", "je n'ai pas trouvé ma réponse", "merci pour le lien",
-                     "trop long à lire"]
+FEEDBACK_COMMENTS = [
+    None,
+    None,
+    None,
+    "rapide et clair",
+    "je n'ai pas trouvé ma réponse",
+    "merci pour le lien",
+    "trop long à lire",
+]
 TICKETS: dict[str, list[tuple[str, str]]] = {
-    "armes": [("Compte sur le portail des armes", "Bonjour, je n'arrive pas à valider mon compte détenteur. "
-                                                  "Pouvez-vous m'indiquer la marche à suivre ? Cordialement.")],
-    "qualite": [("Accueil au guichet", "Bonjour, j'ai attendu longtemps au guichet mardi dernier sans être reçu. "
-                                       "Je souhaite le signaler.")],
-    "courrier": [("Demande d'information", "Bonjour, je souhaite savoir à quel service adresser un dossier "
-                                           "d'association. Merci d'avance.")],
-    "titres": [("Passeport d'urgence", "Bonjour, je dois partir pour un déplacement professionnel urgent. "
-                                       "Quelles pièces apporter pour un passeport d'urgence ?")],
-    "etrangers": [("Question sur mon rendez-vous", "Bonjour, mon rendez-vous a été annulé, comment en obtenir "
-                                                   "un nouveau ? Merci.")],
+    "armes": [
+        (
+            "Compte sur le portail des armes",
+            "Bonjour, je n'arrive pas à valider mon compte détenteur. Pouvez-vous m'indiquer la marche à suivre ? Cordialement.",
+        )
+    ],
+    "qualite": [
+        (
+            "Accueil au guichet",
+            "Bonjour, j'ai attendu longtemps au guichet mardi dernier sans être reçu. Je souhaite le signaler.",
+        )
+    ],
+    "courrier": [
+        ("Demande d'information", "Bonjour, je souhaite savoir à quel service adresser un dossier d'association. Merci d'avance.")
+    ],
+    "titres": [
+        (
+            "Passeport d'urgence",
+            "Bonjour, je dois partir pour un déplacement professionnel urgent. "
+            "Quelles pièces apporter pour un passeport d'urgence ?",
+        )
+    ],
+    "etrangers": [
+        ("Question sur mon rendez-vous", "Bonjour, mon rendez-vous a été annulé, comment en obtenir un nouveau ? Merci.")
+    ],
 }
 SPEECH = {
     "carte_grise": ["c'est pour une carte grise", "changer le nom sur ma carte grise"],
@@ -153,13 +217,39 @@ SPEECH = {
     "horaires_contact": ["vous êtes ouverts jusqu'à quelle heure", "à quelle heure vous ouvrez"],
     "cni_passeport": ["je dois refaire un passeport", "ma carte d'identité arrive à échéance"],
 }
-VOICEMAIL_TEXTS = ["Bonjour, je rappelle pour mon dossier, merci de me recontacter.",
-                   "Bonjour, j'ai une question sur mon autorisation, rappelez-moi s'il vous plaît."]
+VOICEMAIL_TEXTS = [
+    "Bonjour, je rappelle pour mon dossier, merci de me recontacter.",
+    "Bonjour, j'ai une question sur mon autorisation, rappelez-moi s'il vous plaît.",
+]
 
 # Traffic profile (Paris local time): weekday mornings busiest, few on weekends, almost none at night.
 WEEKDAY_WEIGHTS = [1.25, 1.1, 1.0, 1.0, 0.9, 0.25, 0.1]
-HOUR_WEIGHTS = [0.05, 0.02, 0.02, 0.02, 0.02, 0.05, 0.2, 0.6, 1.4, 2.0, 2.0, 1.7, 1.0, 1.1, 1.5, 1.5, 1.3, 1.0,
-                0.7, 0.6, 0.5, 0.4, 0.25, 0.1]
+HOUR_WEIGHTS = [
+    0.05,
+    0.02,
+    0.02,
+    0.02,
+    0.02,
+    0.05,
+    0.2,
+    0.6,
+    1.4,
+    2.0,
+    2.0,
+    1.7,
+    1.0,
+    1.1,
+    1.5,
+    1.5,
+    1.3,
+    1.0,
+    0.7,
+    0.6,
+    0.5,
+    0.4,
+    0.25,
+    0.1,
+]
 PHONE_HOURS = [0.0] * 7 + [0.3, 1.8, 2.2, 2.0, 1.6, 0.7, 1.0, 1.8, 1.7, 1.4, 0.9, 0.3] + [0.0] * 5
 
 
@@ -172,9 +262,11 @@ class DemoError(Exception):
 
 
 def no_server_message(url: str) -> str:
-    return (f"Aucun serveur Aiguillage ne répond sur {url} : lancez d'abord `make run` dans un autre terminal "
-            "(attendez « Rasa server is up and running »), puis relancez cette commande "
-            "(ou donnez l'adresse du serveur avec --url).")
+    return (
+        f"Aucun serveur Aiguillage ne répond sur {url} : lancez d'abord `make run` dans un autre terminal "
+        "(attendez « Rasa server is up and running »), puis relancez cette commande "
+        "(ou donnez l'adresse du serveur avec --url)."
+    )
 
 
 def default_url() -> str:
@@ -188,8 +280,10 @@ def fold(text: str) -> str:
 
 # --- the traffic profile -------------------------------------------------------------------------
 
-def spread_times(rng: random.Random, n: int, days: int, now: datetime, hours: list[float] | None = None,
-                 margin: timedelta = timedelta(hours=1)) -> list[datetime]:
+
+def spread_times(
+    rng: random.Random, n: int, days: int, now: datetime, hours: list[float] | None = None, margin: timedelta = timedelta(hours=1)
+) -> list[datetime]:
     """n moments (aware, UTC) in the last `days` days, drawn from the weekday/hour profile, oldest first.
 
     Each is at least `margin` before `now`; days not yet over are never drawn in the future."""
@@ -207,8 +301,7 @@ def spread_times(rng: random.Random, n: int, days: int, now: datetime, hours: li
     out, misses = [], 0
     while len(out) < n:
         day, hour = rng.choices(candidates, weights)[0]
-        when = datetime(day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60),
-                        tzinfo=PARIS).astimezone(UTC)
+        when = datetime(day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60), tzinfo=PARIS).astimezone(UTC)
         if when < limit and (now - when) < timedelta(days=days):
             out.append(when)
             continue
@@ -225,13 +318,13 @@ def stamp(when: datetime) -> str:
 
 # --- HTTP --------------------------------------------------------------------------------------------
 
+
 class Http:
     def __init__(self, url: str, timeout: float = 30):
         self.url, self.timeout = url.rstrip("/"), timeout
         self.missing: set[str] = set()  # optional routes this server does not have
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
-                ) -> tuple[int, str, dict]:
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, str, dict]:
         req = urllib.request.Request(self.url + path, data=body, headers=headers or {}, method=method)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
@@ -240,8 +333,7 @@ class Http:
             return exc.code, exc.read().decode("utf-8", "replace"), dict(exc.headers)
 
     def json(self, path: str, payload: dict) -> tuple[int, object]:
-        status, text, _ = self.request("POST", path, json.dumps(payload).encode(),
-                                       {"Content-Type": "application/json"})
+        status, text, _ = self.request("POST", path, json.dumps(payload).encode(), {"Content-Type": "application/json"})
         try:
             return status, json.loads(text)
         except json.JSONDecodeError:
@@ -261,8 +353,11 @@ def check_server(http: Http) -> None:
     except (urllib.error.URLError, ConnectionError, OSError):
         raise DemoError(no_server_message(http.url), 2) from None
     if status != 200:
-        raise DemoError(f"Le serveur {http.url} répond {status} sur /chat/config : est-ce bien Aiguillage ? "
-                        "Lancez `make run`, puis relancez cette commande.", 2)
+        raise DemoError(
+            f"Le serveur {http.url} répond {status} sur /chat/config : est-ce bien Aiguillage ? "
+            "Lancez `make run`, puis relancez cette commande.",
+            2,
+        )
 
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -276,6 +371,7 @@ def _rdv_page(http: Http, path: str) -> tuple[int, str, str | None]:
 
 
 # --- what the generator created ------------------------------------------------------------------
+
 
 @dataclass
 class Made:
@@ -291,6 +387,7 @@ class Made:
 
 
 # --- chat ----------------------------------------------------------------------------------------
+
 
 def _question(rng: random.Random, topic: str) -> str:
     text = rng.choice(PHRASES[topic])
@@ -377,8 +474,7 @@ def send_booking(http: Http, pref, rng: random.Random, key: str, mobile: str) ->
         reason = next(iter(pan.reasons(pref)))
     pick = rng.randrange(4)
     if "/rdv/api" not in http.missing:
-        status, text, _ = http.request("GET", "/rdv/api/creneaux?" + urllib.parse.urlencode(
-            {"site": site, "reason": reason}))
+        status, text, _ = http.request("GET", "/rdv/api/creneaux?" + urllib.parse.urlencode({"site": site, "reason": reason}))
         if status != 404:
             for _ in range(3):
                 try:
@@ -387,9 +483,10 @@ def send_booking(http: Http, pref, rng: random.Random, key: str, mobile: str) ->
                     return False
                 if status not in (200, 409) or not slots:
                     return False
-                status, answer = http.json("/rdv/api/reserver", {"site": site, "reason": reason, "idem": key,
-                                                                 "slot": slots[min(pick, len(slots) - 1)],
-                                                                 "mobile": mobile})
+                status, answer = http.json(
+                    "/rdv/api/reserver",
+                    {"site": site, "reason": reason, "idem": key, "slot": slots[min(pick, len(slots) - 1)], "mobile": mobile},
+                )
                 if status == 200:
                     return True
                 text = json.dumps(answer) if isinstance(answer, dict) else "{}"
@@ -402,10 +499,19 @@ def send_booking(http: Http, pref, rng: random.Random, key: str, mobile: str) ->
         slots = _SLOT.findall(text)
         if status not in (200, 409) or not csrf or not slots:
             return False
-        status, text = http.form("/rdv/reserver", {"csrf": csrf, "idem": key, "site": site, "motif": reason,
-                                                   "slot": slots[min(pick, len(slots) - 1)], "email": "",
-                                                   "mobile": mobile},
-                                 cookie=f"rdv_csrf={csrf}")
+        status, text = http.form(
+            "/rdv/reserver",
+            {
+                "csrf": csrf,
+                "idem": key,
+                "site": site,
+                "motif": reason,
+                "slot": slots[min(pick, len(slots) - 1)],
+                "email": "",
+                "mobile": mobile,
+            },
+            cookie=f"rdv_csrf={csrf}",
+        )
         if status == 200:
             return True
         if status != 409:  # taken meanwhile: the page offers the next slots
@@ -423,11 +529,19 @@ def feedback_endpoint(http: Http, sender: str, useful: bool, comment: str | None
 
 # --- phone ---------------------------------------------------------------------------------------
 
-CALL_KINDS = ["keypad", "keypad_info", "speech", "transfer", "voicemail", "abandoned", "not_understood", "pan",
-              "silence"]
+CALL_KINDS = ["keypad", "keypad_info", "speech", "transfer", "voicemail", "abandoned", "not_understood", "pan", "silence"]
 CALL_WEIGHTS = [22, 8, 20, 10, 10, 12, 6, 5, 7]
-CALL_FIRST = ["keypad", "voicemail", "abandoned", "pan", "speech", "transfer", "keypad_info", "not_understood",
-              "silence"]  # see CHAT_FIRST
+CALL_FIRST = [
+    "keypad",
+    "voicemail",
+    "abandoned",
+    "pan",
+    "speech",
+    "transfer",
+    "keypad_info",
+    "not_understood",
+    "silence",
+]  # see CHAT_FIRST
 
 
 RATING_KINDS = ("keypad", "keypad_info", "speech")  # calls that end on an answer the caller may rate
@@ -462,8 +576,9 @@ def play_call(call, kind: str, rng: random.Random) -> None:
             call.press("1")  # armes: the service's mailbox
             turn = call.press("2")
             if turn.record is not None:
-                call.record(rng.choice(VOICEMAIL_TEXTS), duration=rng.randrange(8, 60),
-                            recording_sid=f"RE{secrets.token_hex(16)}")
+                call.record(
+                    rng.choice(VOICEMAIL_TEXTS), duration=rng.randrange(8, 60), recording_sid=f"RE{secrets.token_hex(16)}"
+                )
         elif kind == "abandoned":
             if rng.random() < 0.5:
                 call.press("1")
@@ -476,8 +591,9 @@ def play_call(call, kind: str, rng: random.Random) -> None:
             if turn.gather is not None and rng.random() < 0.5:
                 turn = call.press("2")
                 if turn.record is not None:
-                    call.record(rng.choice(VOICEMAIL_TEXTS), duration=rng.randrange(8, 40),
-                                recording_sid=f"RE{secrets.token_hex(16)}")
+                    call.record(
+                        rng.choice(VOICEMAIL_TEXTS), duration=rng.randrange(8, 40), recording_sid=f"RE{secrets.token_hex(16)}"
+                    )
         elif kind == "pan":
             call.press("5")  # autre demande
             call.press("2")  # rdv_pan leaf
@@ -498,10 +614,19 @@ def play_call(call, kind: str, rng: random.Random) -> None:
 
 # --- the run ---------------------------------------------------------------------------------------
 
-def generate(url: str, days: int = DEFAULT_DAYS, conversations: int = DEFAULT_CONVERSATIONS,
-             calls: int = DEFAULT_CALLS, seed: int | None = None, token: str | None = None,
-             public_url: str | None = None, store_path: Path | None = None, progress=None,
-             now: datetime | None = None) -> dict:
+
+def generate(
+    url: str,
+    days: int = DEFAULT_DAYS,
+    conversations: int = DEFAULT_CONVERSATIONS,
+    calls: int = DEFAULT_CALLS,
+    seed: int | None = None,
+    token: str | None = None,
+    public_url: str | None = None,
+    store_path: Path | None = None,
+    progress=None,
+    now: datetime | None = None,
+) -> dict:
     """Drive the server at `url`, then spread and mark what was created. Returns the French summary's figures."""
     from bot.core import config as config_mod
     from bot.store.database import Store
@@ -511,8 +636,11 @@ def generate(url: str, days: int = DEFAULT_DAYS, conversations: int = DEFAULT_CO
     if conversations < 0 or calls < 0:
         raise DemoError("--conversations et --calls doivent être positifs ou nuls.", 2)
     if conversations > MAX_SESSIONS or calls > MAX_SESSIONS:
-        raise DemoError(f"--conversations et --calls : {MAX_SESSIONS} au plus (une démonstration, pas un essai de "
-                        "charge : pour un an de trafic, voir bench/report_bench.py).", 2)
+        raise DemoError(
+            f"--conversations et --calls : {MAX_SESSIONS} au plus (une démonstration, pas un essai de "
+            "charge : pour un an de trafic, voir bench/report_bench.py).",
+            2,
+        )
     http = Http(url)
     check_server(http)
     if seed is None:
@@ -528,8 +656,7 @@ def generate(url: str, days: int = DEFAULT_DAYS, conversations: int = DEFAULT_CO
     state: dict = {"pref": None}
     try:
         try:
-            drive(http, store, made, state, run, rng, call_rng, time_rng, days, now, conversations, calls, token,
-                  public_url, bar)
+            drive(http, store, made, state, run, rng, call_rng, time_rng, days, now, conversations, calls, token, public_url, bar)
             failure = None
         except DemoError as exc:
             failure = exc
@@ -549,9 +676,23 @@ def generate(url: str, days: int = DEFAULT_DAYS, conversations: int = DEFAULT_CO
         store.close()
 
 
-def drive(http: Http, store, made: Made, state: dict, run: str, rng: random.Random, call_rng: random.Random,
-          time_rng: random.Random, days: int, now: datetime, conversations: int, calls: int, token: str | None,
-          public_url: str | None, bar) -> None:
+def drive(
+    http: Http,
+    store,
+    made: Made,
+    state: dict,
+    run: str,
+    rng: random.Random,
+    call_rng: random.Random,
+    time_rng: random.Random,
+    days: int,
+    now: datetime,
+    conversations: int,
+    calls: int,
+    token: str | None,
+    public_url: str | None,
+    bar,
+) -> None:
     """Send the chat traffic, then the calls; what is created is recorded in `made` as it goes."""
     from bot.core import config as config_mod
     from ivr.signature import LOCAL_DEV_TOKEN
@@ -573,7 +714,8 @@ def drive(http: Http, store, made: Made, state: dict, run: str, rng: random.Rand
             if row is None:
                 raise DemoError(
                     f"La base {store.path} ne contient pas les conversations envoyées au serveur {http.url} : lancez "
-                    "cette commande avec la même AIGUILLAGE_DB que le serveur (make run : var/aiguillage.db).")
+                    "cette commande avec la même AIGUILLAGE_DB que le serveur (make run : var/aiguillage.db)."
+                )
             state["pref"] = config_mod.load_prefecture(row[0])
         pref = state["pref"]
         end = start + timedelta(seconds=sum(gaps))
@@ -597,19 +739,34 @@ def drive(http: Http, store, made: Made, state: dict, run: str, rng: random.Rand
         if bar:
             bar.update(1)
     if calls:
-        drive_calls(http, call_rng, run, call_times, token or os.environ.get("TWILIO_AUTH_TOKEN") or LOCAL_DEV_TOKEN,
-                    public_url or os.environ.get("PUBLIC_BASE_URL") or http.url, made, bar)
+        drive_calls(
+            http,
+            call_rng,
+            run,
+            call_times,
+            token or os.environ.get("TWILIO_AUTH_TOKEN") or LOCAL_DEV_TOKEN,
+            public_url or os.environ.get("PUBLIC_BASE_URL") or http.url,
+            made,
+            bar,
+        )
 
 
-def drive_calls(http: Http, rng: random.Random, run: str, times: list[datetime], token: str, public_url: str,
-                made: Made, bar) -> None:
+def drive_calls(
+    http: Http, rng: random.Random, run: str, times: list[datetime], token: str, public_url: str, made: Made, bar
+) -> None:
     from ivr.simulate import Call, SimulatorError
 
     for i, start in enumerate(times):
         kind = CALL_FIRST[i] if i < len(CALL_FIRST) else rng.choices(CALL_KINDS, CALL_WEIGHTS)[0]
         sid = "CA" + f"de{run}{i:06d}".ljust(32, "0")
-        call = Call(http.url, token, public_url=public_url, caller=rng.choice(DEMO_CALLERS), call_sid=sid,
-                    now=start.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M:%S"))
+        call = Call(
+            http.url,
+            token,
+            public_url=public_url,
+            caller=rng.choice(DEMO_CALLERS),
+            call_sid=sid,
+            now=start.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M:%S"),
+        )
         sids: list[str] = []
         original = call.record
 
@@ -626,14 +783,18 @@ def drive_calls(http: Http, rng: random.Random, run: str, times: list[datetime],
             if "answered 503" in text or "answered 403" in text:
                 made.calls.pop()  # refused: nothing was stored for it
             if "answered 503" in text:
-                made.phone_note = ("le serveur ne sert pas le téléphone (pas de TWILIO_AUTH_TOKEN) : aucun appel "
-                                   "généré. Pour des appels de démonstration, relancez le serveur avec "
-                                   "`IVR_LOCAL_DEV=1 make run`, puis cette commande.")
+                made.phone_note = (
+                    "le serveur ne sert pas le téléphone (pas de TWILIO_AUTH_TOKEN) : aucun appel "
+                    "généré. Pour des appels de démonstration, relancez le serveur avec "
+                    "`IVR_LOCAL_DEV=1 make run`, puis cette commande."
+                )
                 return
             if "answered 403" in text:
-                made.phone_note = ("le serveur refuse la signature des appels (403) : donnez son jeton Twilio avec "
-                                   "--token (ou TWILIO_AUTH_TOKEN) et son PUBLIC_BASE_URL avec --public-url. Aucun "
-                                   "appel généré.")
+                made.phone_note = (
+                    "le serveur refuse la signature des appels (403) : donnez son jeton Twilio avec "
+                    "--token (ou TWILIO_AUTH_TOKEN) et son PUBLIC_BASE_URL avec --public-url. Aucun "
+                    "appel généré."
+                )
                 return
             raise DemoError(f"Appel de démonstration interrompu : {text[:300]}") from None
         duration = max(8, 6 * max(1, call.inputs) + rng.randrange(5, 60))
@@ -653,8 +814,7 @@ def working_time_after(rng: random.Random, start: datetime, max_days: int) -> da
     from bot.services.tickets import add_working_days
 
     day = add_working_days(start.astimezone(PARIS).date(), rng.randrange(0, max_days + 1))
-    return datetime(day.year, day.month, day.day, rng.randrange(9, 17), rng.randrange(60), tzinfo=PARIS
-                    ).astimezone(UTC)
+    return datetime(day.year, day.month, day.day, rng.randrange(9, 17), rng.randrange(60), tzinfo=PARIS).astimezone(UTC)
 
 
 def finish(store, pref, rng: random.Random, made: Made, days: int, now: datetime) -> dict:
@@ -675,28 +835,34 @@ def finish(store, pref, rng: random.Random, made: Made, days: int, now: datetime
         # Conversations, their turns (and Rasa's events for the same sender).
         for sender, start in made.conversations:
             gaps = made.turn_gaps.get(sender, [])
-            turn_ids = [r[0] for r in conn.execute("select id from turns where conversation_id = ? order by id",
-                                                   [sender])]
+            turn_ids = [r[0] for r in conn.execute("select id from turns where conversation_id = ? order by id", [sender])]
             t = last = start
             for k, tid in enumerate(turn_ids):
                 last = t
                 conn.execute("update turns set ts = ? where id = ?", [stamp(t), tid])
                 t += timedelta(seconds=gaps[k] if k < len(gaps) else 20)
-            conn.execute("update conversations set started_at = ?, updated_at = ?, demo = 1 where id = ?",
-                         [stamp(start), stamp(last), sender])
+            conn.execute(
+                "update conversations set started_at = ?, updated_at = ?, demo = 1 where id = ?",
+                [stamp(start), stamp(last), sender],
+            )
             if has_events:
                 first = conn.execute("select min(timestamp) from events where sender_id = ?", [sender]).fetchone()[0]
                 if first is not None:
-                    conn.execute("update events set timestamp = timestamp + ? where sender_id = ?",
-                                 [start.timestamp() - first, sender])
+                    conn.execute(
+                        "update events set timestamp = timestamp + ? where sender_id = ?", [start.timestamp() - first, sender]
+                    )
         # Calls and their voicemails.
         for sid, start, duration in made.calls:
             end = start + timedelta(seconds=duration)
-            conn.execute("update calls set started_at = ?, updated_at = ?, ended_at = case when ended_at is null"
-                         " then null else ? end, demo = 1 where call_sid = ?",
-                         [stamp(start), stamp(end), stamp(end), sid])
-            conn.execute("update voicemails set created_at = ?, updated_at = ? where call_sid = ?",
-                         [stamp(start + timedelta(seconds=duration // 2)), stamp(end), sid])
+            conn.execute(
+                "update calls set started_at = ?, updated_at = ?, ended_at = case when ended_at is null"
+                " then null else ? end, demo = 1 where call_sid = ?",
+                [stamp(start), stamp(end), stamp(end), sid],
+            )
+            conn.execute(
+                "update voicemails set created_at = ?, updated_at = ? where call_sid = ?",
+                [stamp(start + timedelta(seconds=duration // 2)), stamp(end), sid],
+            )
         # Tickets: the web forms' and the voicemails'.
         created = [(k, when) for k, when in made.tickets] + [(f"voicemail:{r}", when) for r, when in made.recordings]
         for key, when in created:
@@ -704,30 +870,43 @@ def finish(store, pref, rng: random.Random, made: Made, days: int, now: datetime
             if row is None:
                 continue
             due = tickets.due_date(pref, when.astimezone(PARIS).date(), row[0])
-            conn.execute("update tickets set created_at = ?, due_date = ?, demo = 1 where idempotency_key = ?",
-                         [stamp(when), due.isoformat(), key])
-            conn.execute("update outbox set created_at = ?, updated_at = ? where ticket_id = (select id from tickets"
-                         " where idempotency_key = ?)", [stamp(when), stamp(when), key])
+            conn.execute(
+                "update tickets set created_at = ?, due_date = ?, demo = 1 where idempotency_key = ?",
+                [stamp(when), due.isoformat(), key],
+            )
+            conn.execute(
+                "update outbox set created_at = ?, updated_at = ? where ticket_id = (select id from tickets"
+                " where idempotency_key = ?)",
+                [stamp(when), stamp(when), key],
+            )
         # PAN bookings: by the web form (moved to a free slot after the conversation) and by phone.
         for key, when in made.bookings:
             _move_booking(conn, pref, key, when)
         for sid, start, _ in made.calls:
-            conn.execute("update pan_bookings set created_at = ?, updated_at = ?, demo = 1 where idempotency_key"
-                         " like ?", [stamp(start), stamp(start), f"call:{sid}:%"])
+            conn.execute(
+                "update pan_bookings set created_at = ?, updated_at = ?, demo = 1 where idempotency_key like ?",
+                [stamp(start), stamp(start), f"call:{sid}:%"],
+            )
         # Ratings.
         for sender, start in made.conversations:
             end = conn.execute("select updated_at from conversations where id = ?", [sender]).fetchone()
             when = end[0] if end else stamp(start)
-            conn.execute("update feedback set created_at = ?, updated_at = ?, demo = 1 where kind = 'chat' and"
-                         " item_id = ?", [when, when, sender])
+            conn.execute(
+                "update feedback set created_at = ?, updated_at = ?, demo = 1 where kind = 'chat' and item_id = ?",
+                [when, when, sender],
+            )
         for sid, start, duration in made.calls:
             when = stamp(start + timedelta(seconds=duration))
-            conn.execute("update feedback set created_at = ?, updated_at = ?, demo = 1 where kind = 'phone' and"
-                         " item_id = ?", [when, when, sid])
+            conn.execute(
+                "update feedback set created_at = ?, updated_at = ?, demo = 1 where kind = 'phone' and item_id = ?",
+                [when, when, sid],
+            )
         # Demo e-mails not sent yet never will be: a server given SMTP settings later must not mail a
         # service (or anyone) about a demo ticket or booking.
-        conn.execute("delete from outbox where status != 'sent' and (ticket_id in (select id from tickets where"
-                     " demo = 1) or booking_id in (select id from pan_bookings where demo = 1))")
+        conn.execute(
+            "delete from outbox where status != 'sent' and (ticket_id in (select id from tickets where"
+            " demo = 1) or booking_id in (select id from pan_bookings where demo = 1))"
+        )
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
@@ -735,8 +914,7 @@ def finish(store, pref, rng: random.Random, made: Made, days: int, now: datetime
     # Agents at work (console functions): most messages answered, a few no-shows among past appointments.
     answered = 0
     for key, _ in created:
-        row = conn.execute("select reference, created_at from tickets where idempotency_key = ? and demo = 1",
-                           [key]).fetchone()
+        row = conn.execute("select reference, created_at from tickets where idempotency_key = ? and demo = 1", [key]).fetchone()
         if row is None or rng.random() >= 0.75:
             continue
         when = working_time_after(rng, datetime.fromisoformat(row[1]), rng.choice([1, 2, 3, 4, 5, 5, 7]))
@@ -749,14 +927,18 @@ def finish(store, pref, rng: random.Random, made: Made, days: int, now: datetime
     mine = conn.execute(
         f"select reference, slot_end from pan_bookings where demo = 1 and status = 'booked' and slot_end < ? and"
         f" (idempotency_key in ({_marks(len(keys))}) or substr(idempotency_key, 6, 34) in ({_marks(len(call_ids))}))"
-        " order by id", [today, *keys, *call_ids]).fetchall()
-    for (reference, slot_end) in mine:
+        " order by id",
+        [today, *keys, *call_ids],
+    ).fetchall()
+    for reference, slot_end in mine:
         if rng.random() < 0.15:
             pan.mark_no_show(store, reference)
             when = datetime.strptime(slot_end, pan.STAMP).replace(tzinfo=PARIS)
             with conn:
-                conn.execute("update pan_bookings set no_show_at = ?, updated_at = ? where reference = ?",
-                             [stamp(when), stamp(when), reference])
+                conn.execute(
+                    "update pan_bookings set no_show_at = ?, updated_at = ? where reference = ?",
+                    [stamp(when), stamp(when), reference],
+                )
             no_shows += 1
     return summary(store, conv_ids, call_ids, made, answered, no_shows, days)
 
@@ -775,20 +957,25 @@ def _move_booking(conn, pref, key: str, when: datetime) -> None:
     for slot in pan.generate_slots(pref, site_id, earliest.date(), int(pref.get("pan.booking_days_ahead")), reason):
         if slot.start < earliest:
             continue
-        taken = {r[0] for r in conn.execute("select seat from pan_bookings where site = ? and slot_start = ? and"
-                                             " status != 'cancelled' and id != ?", [site_id, slot.key, bid])}
+        taken = {
+            r[0]
+            for r in conn.execute(
+                "select seat from pan_bookings where site = ? and slot_start = ? and status != 'cancelled' and id != ?",
+                [site_id, slot.key, bid],
+            )
+        }
         free = [s for s in range(1, cap + 1) if s not in taken]
         if free:
-            conn.execute("update pan_bookings set slot_start = ?, slot_end = ?, seat = ?, created_at = ?,"
-                         " updated_at = ?, demo = 1 where id = ?",
-                         [slot.key, slot.end.strftime(pan.STAMP), free[0], stamp(when), stamp(when), bid])
+            conn.execute(
+                "update pan_bookings set slot_start = ?, slot_end = ?, seat = ?, created_at = ?,"
+                " updated_at = ?, demo = 1 where id = ?",
+                [slot.key, slot.end.strftime(pan.STAMP), free[0], stamp(when), stamp(when), bid],
+            )
             return
-    conn.execute("update pan_bookings set created_at = ?, updated_at = ?, demo = 1 where id = ?",
-                 [stamp(when), stamp(when), bid])
+    conn.execute("update pan_bookings set created_at = ?, updated_at = ?, demo = 1 where id = ?", [stamp(when), stamp(when), bid])
 
 
-def summary(store, conv_ids: list[str], call_ids: list[str], made: Made, answered: int, no_shows: int,
-            days: int) -> dict:
+def summary(store, conv_ids: list[str], call_ids: list[str], made: Made, answered: int, no_shows: int, days: int) -> dict:
     conn = store.db.conn
 
     def count(sql: str, args: list) -> int:
@@ -796,8 +983,9 @@ def summary(store, conv_ids: list[str], call_ids: list[str], made: Made, answere
 
     out = {
         "days": days,
-        "conversations": count(f"select count(*) from conversations where demo = 1 and id in ({_marks(len(conv_ids))})",
-                               conv_ids),
+        "conversations": count(
+            f"select count(*) from conversations where demo = 1 and id in ({_marks(len(conv_ids))})", conv_ids
+        ),
         "turns": count(f"select count(*) from turns where conversation_id in ({_marks(len(conv_ids))})", conv_ids),
         "calls": count(f"select count(*) from calls where demo = 1 and call_sid in ({_marks(len(call_ids))})", call_ids),
         "voicemails": count(f"select count(*) from voicemails where call_sid in ({_marks(len(call_ids))})", call_ids),
@@ -805,28 +993,36 @@ def summary(store, conv_ids: list[str], call_ids: list[str], made: Made, answere
         "tickets_answered": answered,
         "bookings": 0,
         "no_shows": no_shows,
-        "ratings": len(made.ratings) + count(f"select count(*) from feedback where kind = 'phone' and item_id in"
-                                            f" ({_marks(len(call_ids))})", call_ids),
+        "ratings": len(made.ratings)
+        + count(f"select count(*) from feedback where kind = 'phone' and item_id in ({_marks(len(call_ids))})", call_ids),
         "feedback_via": made.feedback_via,
         "phone_note": made.phone_note,
     }
     keys = [k for k, _ in made.bookings]
-    out["bookings"] = count(f"select count(*) from pan_bookings where demo = 1 and idempotency_key in"
-                            f" ({_marks(len(keys))})", keys) + sum(
-        count("select count(*) from pan_bookings where idempotency_key like ?", [f"call:{sid}:%"]) for sid in call_ids)
-    out["tickets"] = count(f"select count(*) from tickets where demo = 1 and idempotency_key in"
-                           f" ({_marks(len(made.tickets) + len(made.recordings))})",
-                           [k for k, _ in made.tickets] + [f"voicemail:{r}" for r, _ in made.recordings])
+    out["bookings"] = count(
+        f"select count(*) from pan_bookings where demo = 1 and idempotency_key in ({_marks(len(keys))})", keys
+    ) + sum(count("select count(*) from pan_bookings where idempotency_key like ?", [f"call:{sid}:%"]) for sid in call_ids)
+    out["tickets"] = count(
+        f"select count(*) from tickets where demo = 1 and idempotency_key in"
+        f" ({_marks(len(made.tickets) + len(made.recordings))})",
+        [k for k, _ in made.tickets] + [f"voicemail:{r}" for r, _ in made.recordings],
+    )
     topics = {}
     if conv_ids:
-        for topic, n in conn.execute(f"select coalesce(topic, '(aucun)'), count(*) from turns where conversation_id"
-                                     f" in ({_marks(len(conv_ids))}) group by 1 order by 1", conv_ids):
+        for topic, n in conn.execute(
+            f"select coalesce(topic, '(aucun)'), count(*) from turns where conversation_id"
+            f" in ({_marks(len(conv_ids))}) group by 1 order by 1",
+            conv_ids,
+        ):
             topics[topic] = n
     out["topics"] = topics
     outcomes = {}
     if call_ids:
-        for outcome, n in conn.execute(f"select coalesce(outcome, 'en cours'), count(*) from calls where call_sid in"
-                                       f" ({_marks(len(call_ids))}) group by 1 order by 1", call_ids):
+        for outcome, n in conn.execute(
+            f"select coalesce(outcome, 'en cours'), count(*) from calls where call_sid in"
+            f" ({_marks(len(call_ids))}) group by 1 order by 1",
+            call_ids,
+        ):
             outcomes[outcome] = n
     out["outcomes"] = outcomes
     return out
@@ -836,8 +1032,10 @@ def format_summary(s: dict) -> str:
     lines = [
         f"Données de démonstration créées sur les {s['days']} derniers jours (marquées « démo ») :",
         f"  {s['conversations']} conversations écrites ({s['turns']} messages)",
-        f"  {s['calls']} appels" + (" (" + ", ".join(f"{OUTCOME_LABELS.get(k, k)} : {v}" for k, v in s["outcomes"].items()) + ")"
-                                    if s["outcomes"] else ""),
+        f"  {s['calls']} appels"
+        + (
+            " (" + ", ".join(f"{OUTCOME_LABELS.get(k, k)} : {v}" for k, v in s["outcomes"].items()) + ")" if s["outcomes"] else ""
+        ),
         f"  {s['voicemails']} messages vocaux",
         f"  {s['tickets']} messages aux services, dont {s['tickets_answered']} marqués répondus",
         f"  {s['bookings']} rendez-vous PAN, dont {s['no_shows']} non honorés",
@@ -849,8 +1047,7 @@ def format_summary(s: dict) -> str:
     first = last - timedelta(days=s["days"] - 1)
     lines += [
         "",
-        "Pour les voir : la console des agents, page /console/indicateurs (case « Inclure les données de "
-        "démonstration »),",
+        "Pour les voir : la console des agents, page /console/indicateurs (case « Inclure les données de démonstration »),",
         f"ou `python -m bot report --from {first.isoformat()} --to {last.isoformat()} --include-demo` ;",
         "`python -m tools.demo_data --purge` les supprime (et seulement elles).",
     ]
@@ -858,6 +1055,7 @@ def format_summary(s: dict) -> str:
 
 
 # --- purge -----------------------------------------------------------------------------------------
+
 
 def purge(store) -> dict:
     """Delete the demo rows (demo = 1) and what hangs off them; real rows are never touched."""
@@ -873,11 +1071,13 @@ def purge(store) -> dict:
             out["events"] = conn.execute(f"delete from events where sender_id in ({demo_conv})").rowcount
         out["reviews"] = conn.execute(
             f"delete from reviews where (kind = 'chat' and item_id in ({demo_conv}))"
-            f" or (kind = 'phone' and item_id in ({demo_calls}))").rowcount
+            f" or (kind = 'phone' and item_id in ({demo_calls}))"
+        ).rowcount
         out["voicemails"] = conn.execute(f"delete from voicemails where call_sid in ({demo_calls})").rowcount
         out["outbox"] = conn.execute(
             "delete from outbox where ticket_id in (select id from tickets where demo = 1)"
-            " or booking_id in (select id from pan_bookings where demo = 1)").rowcount
+            " or booking_id in (select id from pan_bookings where demo = 1)"
+        ).rowcount
         for table in ("feedback", "tickets", "pan_bookings", "calls", "conversations"):
             out[table] = conn.execute(f"delete from {table} where demo = 1").rowcount
         conn.execute("commit")
@@ -889,21 +1089,28 @@ def purge(store) -> dict:
 
 # --- CLI -------------------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tools.demo_data",
-                                description="demo traffic through the real endpoints of a running server (marked demo)")
+    p = argparse.ArgumentParser(
+        prog="python -m tools.demo_data", description="demo traffic through the real endpoints of a running server (marked demo)"
+    )
     p.add_argument("--days", type=int, default=DEFAULT_DAYS, help=f"spread over the last N days (default {DEFAULT_DAYS})")
-    p.add_argument("--conversations", type=int, default=DEFAULT_CONVERSATIONS,
-                   help=f"chat conversations (default {DEFAULT_CONVERSATIONS})")
+    p.add_argument(
+        "--conversations", type=int, default=DEFAULT_CONVERSATIONS, help=f"chat conversations (default {DEFAULT_CONVERSATIONS})"
+    )
     p.add_argument("--calls", type=int, default=DEFAULT_CALLS, help=f"phone calls (default {DEFAULT_CALLS})")
     p.add_argument("--seed", type=int, default=None, help="the same seed sends the same messages and calls")
     p.add_argument("--url", default=None, help="the running server (default http://127.0.0.1:$PORT, PORT=5005)")
-    p.add_argument("--token", default=None, help="the server's Twilio auth token (default $TWILIO_AUTH_TOKEN, else "
-                                                 "the IVR_LOCAL_DEV token)")
+    p.add_argument(
+        "--token", default=None, help="the server's Twilio auth token (default $TWILIO_AUTH_TOKEN, else the IVR_LOCAL_DEV token)"
+    )
     p.add_argument("--public-url", default=None, help="the server's PUBLIC_BASE_URL, for the signatures (default --url)")
     p.add_argument("--purge", action="store_true", help="delete the demo rows (and only them), then stop")
-    p.add_argument("--allow-mail", action="store_true",
-                   help="run even though SMTP_HOST is set (the server would e-mail the services about demo tickets)")
+    p.add_argument(
+        "--allow-mail",
+        action="store_true",
+        help="run even though SMTP_HOST is set (the server would e-mail the services about demo tickets)",
+    )
     return p
 
 
@@ -920,15 +1127,20 @@ def cmd_demo_data(args) -> int:
             done = purge(store)
         finally:
             store.close()
-        print(f"Données de démonstration supprimées de {store.path} : {done['conversations']} conversations "
-              f"({done['turns']} messages), {done['calls']} appels ({done['voicemails']} messages vocaux), "
-              f"{done['tickets']} messages aux services, {done['pan_bookings']} rendez-vous PAN, "
-              f"{done['feedback']} avis. Les données réelles n'ont pas été touchées.")
+        print(
+            f"Données de démonstration supprimées de {store.path} : {done['conversations']} conversations "
+            f"({done['turns']} messages), {done['calls']} appels ({done['voicemails']} messages vocaux), "
+            f"{done['tickets']} messages aux services, {done['pan_bookings']} rendez-vous PAN, "
+            f"{done['feedback']} avis. Les données réelles n'ont pas été touchées."
+        )
         return 0
     if os.environ.get("SMTP_HOST") and not args.allow_mail:
-        print("SMTP_HOST est défini : un serveur lancé avec ces réglages enverrait aux services (et aux usagers) "
-              "les messages et rendez-vous de démonstration. Lancez la démonstration sur un serveur sans SMTP, "
-              "ou ajoutez --allow-mail si ce serveur n'envoie vers aucune vraie boîte.", file=sys.stderr)
+        print(
+            "SMTP_HOST est défini : un serveur lancé avec ces réglages enverrait aux services (et aux usagers) "
+            "les messages et rendez-vous de démonstration. Lancez la démonstration sur un serveur sans SMTP, "
+            "ou ajoutez --allow-mail si ce serveur n'envoie vers aucune vraie boîte.",
+            file=sys.stderr,
+        )
         return 2
     from tqdm import tqdm
 
@@ -936,9 +1148,16 @@ def cmd_demo_data(args) -> int:
         return tqdm(file=sys.stderr, dynamic_ncols=True, **kw)
 
     try:
-        result = generate(args.url or default_url(), days=args.days, conversations=args.conversations,
-                          calls=args.calls, seed=args.seed, token=args.token, public_url=args.public_url,
-                          progress=progress)
+        result = generate(
+            args.url or default_url(),
+            days=args.days,
+            conversations=args.conversations,
+            calls=args.calls,
+            seed=args.seed,
+            token=args.token,
+            public_url=args.public_url,
+            progress=progress,
+        )
     except DemoError as exc:
         print(exc.message, file=sys.stderr)
         return exc.code

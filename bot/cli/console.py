@@ -1,4 +1,5 @@
 """`python -m bot agents …` and `python -m bot review …` (added to bot.cli.main's parser)."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,7 +33,9 @@ def cmd_agents(args: argparse.Namespace) -> int:
         return 0
     if args.agents_command == "list":
         for a in accounts.list():
-            print(f"{a['name']}\t{a['role']}\t{'actif' if a['active'] else 'désactivé'}\t{a['last_login_at'] or 'jamais connecté'}")
+            print(
+                f"{a['name']}\t{a['role']}\t{'actif' if a['active'] else 'désactivé'}\t{a['last_login_at'] or 'jamais connecté'}"
+            )
         return 0
     if args.agents_command == "disable":
         if not accounts.disable(args.name):
@@ -49,8 +52,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     if args.review_command == "export":
         from bot.store.database import Store
 
-        result = ex.export(Store(), out=Path(args.out) if args.out else None,
-                           data_dir=Path(args.data) if args.data else None)
+        result = ex.export(Store(), out=Path(args.out) if args.out else None, data_dir=Path(args.data) if args.data else None)
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return 0
     if args.review_command == "retrain":
@@ -61,8 +63,14 @@ def cmd_review(args: argparse.Namespace) -> int:
         from bot.nlu.eval_sets import EvalSet
 
         sets = [EvalSet(Path(f).stem, Path(f)) for f in args.eval_set] if args.eval_set else None
-        return ex.retrain(data, target, sets=sets, force=args.force,
-                          baseline=Path(args.baseline) if args.baseline else None, prefecture=args.prefecture)
+        return ex.retrain(
+            data,
+            target,
+            sets=sets,
+            force=args.force,
+            baseline=Path(args.baseline) if args.baseline else None,
+            prefecture=args.prefecture,
+        )
     return 2
 
 
@@ -88,6 +96,10 @@ def add_parsers(sub) -> None:
     r.add_argument("--data", help="training data directory (default: data/)")
     r.add_argument("--model", help="model file to replace (default: $AIGUILLAGE_MODEL or models/aiguillage.tar.gz)")
     r.add_argument("--baseline", help="model to compare with (default: the one replaced)")
-    r.add_argument("--eval-set", action="append", metavar="FILE",
-                   help="labelled JSONL set to measure on, repeatable (default: eval/heldout.jsonl and the shared dev sets present)")
+    r.add_argument(
+        "--eval-set",
+        action="append",
+        metavar="FILE",
+        help="labelled JSONL set to measure on, repeatable (default: eval/heldout.jsonl and the shared dev sets present)",
+    )
     p.set_defaults(func=cmd_review)

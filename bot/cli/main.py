@@ -15,6 +15,7 @@ Developer tools live outside the product (the product imports neither):
   python -m tools.demo_data [--days N] [--purge]   demo traffic through a running server's endpoints
   python -m bench [--quick|--smoke]                the benchmark suite: docs/benchmarks.md and .json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,12 +48,18 @@ def cmd_route(args: argparse.Namespace) -> int:
                 if not isinstance(raw, str):
                     raise TypeError
             except (json.JSONDecodeError, KeyError, TypeError):
-                out.write(json.dumps({"line": lineno, "error": "ligne invalide : un objet JSON avec un champ « text » (texte) est attendu"}, ensure_ascii=False) + "\n")
+                out.write(
+                    json.dumps(
+                        {"line": lineno, "error": "ligne invalide : un objet JSON avec un champ « text » (texte) est attendu"},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
                 continue
             out.write(json.dumps(route_one(router, nlu, raw), ensure_ascii=False) + "\n")
         return 0
     if args.text is None:
-        print("Donnez un texte : python -m bot route \"ma question\" (ou --jsonl)", file=sys.stderr)
+        print('Donnez un texte : python -m bot route "ma question" (ou --jsonl)', file=sys.stderr)
         return 2
     print(json.dumps(route_one(router, NLU(), args.text), ensure_ascii=False, indent=2))
     return 0
@@ -101,8 +108,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     print(f"{'set':<22} {'questions':>9} {'dropped':>8} {'destination':>12} {'topic':>7}")
     for s, r in reports:
-        print(f"{s.name:<22} {r['n']:>9} {r['dropped_found_in_training_data']:>8} "
-              f"{r['destination_accuracy']:>12.3f} {r['topic_accuracy']:>7.3f}")
+        print(
+            f"{s.name:<22} {r['n']:>9} {r['dropped_found_in_training_data']:>8} "
+            f"{r['destination_accuracy']:>12.3f} {r['topic_accuracy']:>7.3f}"
+        )
     return 0
 
 
@@ -136,8 +145,13 @@ def cmd_indicators(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        print(json.dumps({"prefecture": pref.id, "from": start.isoformat(), "to": end.isoformat(),
-                          "indicators": result}, ensure_ascii=False, indent=2))
+        print(
+            json.dumps(
+                {"prefecture": pref.id, "from": start.isoformat(), "to": end.isoformat(), "indicators": result},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
         print(indicators.format_table(result, pref.get("prefecture.name"), start, end))
     return 0
@@ -157,11 +171,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     pref = config_mod.current(args.prefecture)
     store = Store()
-    bar = tqdm(total=len(report.STEPS), desc="Rapport du comité", unit="étape", file=sys.stderr,
-               disable=args.quiet or not sys.stderr.isatty())
+    bar = tqdm(
+        total=len(report.STEPS),
+        desc="Rapport du comité",
+        unit="étape",
+        file=sys.stderr,
+        disable=args.quiet or not sys.stderr.isatty(),
+    )
     try:
-        result = report.build(store, pref, start, end, Path(args.out), include_demo=args.include_demo,
-                              pdf=not args.no_pdf, progress=bar)
+        result = report.build(
+            store, pref, start, end, Path(args.out), include_demo=args.include_demo, pdf=not args.no_pdf, progress=bar
+        )
     finally:
         bar.close()
         store.close()
@@ -182,8 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jsonl", action="store_true", help="read JSON lines with a 'text' field on stdin")
     p.set_defaults(func=cmd_route)
     p = sub.add_parser("eval", help="measure routing accuracy on a labelled JSONL file")
-    p.add_argument("files", nargs="*", metavar="FILE",
-                   help="JSON lines with text, topic, destination (default: eval/heldout.jsonl and the shared dev sets present)")
+    p.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="JSON lines with text, topic, destination (default: eval/heldout.jsonl and the shared dev sets present)",
+    )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("check", help="validate the routing tree and the préfecture configuration")

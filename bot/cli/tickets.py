@@ -1,4 +1,5 @@
 """`python -m bot tickets retry|purge|failures|paper` (registered by bot/cli.py)."""
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,10 @@ def _paper(args: argparse.Namespace, store) -> int:
 
     pref = config_mod.load_prefecture(args.prefecture)
     if not args.service or not args.subject:
-        print("Indiquez le service (--service) et l'objet (--subject) du courrier ; le texte est lu sur l'entrée standard.",
-              file=sys.stderr)
+        print(
+            "Indiquez le service (--service) et l'objet (--subject) du courrier ; le texte est lu sur l'entrée standard.",
+            file=sys.stderr,
+        )
         return 2
     try:
         received = date.fromisoformat(args.received) if args.received else None
@@ -90,10 +93,13 @@ def add_parsers(sub) -> None:
     p.add_argument("--now", help="as if it were this UTC time (AAAA-MM-JJTHH:MM), to check the periods")
     p.set_defaults(func=cmd_purge)
     p = sub.add_parser("tickets", help="e-mails of tickets and bookings: retry delivery, purge personal data")
-    p.add_argument("action", choices=["retry", "purge", "failures", "paper"],
-                   help="retry: send what waits in the outbox; purge: erase personal data past the retention;"
-                        " failures: list e-mails not delivered yet; paper: register a letter received by post"
-                        " (text on stdin), due in the paper commitment")
+    p.add_argument(
+        "action",
+        choices=["retry", "purge", "failures", "paper"],
+        help="retry: send what waits in the outbox; purge: erase personal data past the retention;"
+        " failures: list e-mails not delivered yet; paper: register a letter received by post"
+        " (text on stdin), due in the paper commitment",
+    )
     p.add_argument("--service", help="paper: the mailbox id of the service (prefectures/*.yml `mailboxes`)")
     p.add_argument("--subject", help="paper: the subject of the letter")
     p.add_argument("--received", help="paper: date of receipt, YYYY-MM-DD (default: today)")

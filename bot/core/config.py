@@ -4,6 +4,7 @@ One deployment serves one préfecture, chosen with the environment variable PREF
 (default: cantal). A bad file stops the start with a message naming the file, the key and
 the problem (ConfigError).
 """
+
 from __future__ import annotations
 
 import copy
@@ -218,8 +219,12 @@ def validate(data: dict, file: str) -> None:
             raise ConfigError(file, key, "empty")
     for key in ("prefecture.phone", "ants.phone", "ccc.phone"):
         phone = get_path(data, key)
-        if key == "prefecture.phone" and isinstance(phone, dict) and phone.get("number") is None \
-                and phone.get("confirmed") is False:
+        if (
+            key == "prefecture.phone"
+            and isinstance(phone, dict)
+            and phone.get("number") is None
+            and phone.get("confirmed") is False
+        ):
             continue  # unknown standard number, said so in the file: answers point to the website
         _check_phone(file, key, phone)
     _check_days(file, "prefecture.phone_hours.days", get_path(data, "prefecture.phone_hours.days"))
@@ -245,8 +250,16 @@ def validate(data: dict, file: str) -> None:
         _check_days(file, f"pan.sites[{i}].days", site["days"])
         if "foreigners_days" in site:
             _check_days(file, f"pan.sites[{i}].foreigners_days", site["foreigners_days"])
-    for key in ("pan.slot_minutes", "pan.capacity", "pan.booking_days_ahead", "pan.retention_days",
-                "tickets.retention_days", "tickets.max_chars", "tickets.subject_max_chars", *RETENTION_KEYS):
+    for key in (
+        "pan.slot_minutes",
+        "pan.capacity",
+        "pan.booking_days_ahead",
+        "pan.retention_days",
+        "tickets.retention_days",
+        "tickets.max_chars",
+        "tickets.subject_max_chars",
+        *RETENTION_KEYS,
+    ):
         value = get_path(data, key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(file, key, "must be a positive whole number")
@@ -275,9 +288,7 @@ def _computed(data: dict) -> dict:
         phone["display"] = f"numéro indiqué sur {data['prefecture']['website']}"
         phone["call"] = f"le standard de la préfecture (numéro indiqué sur {data['prefecture']['website']})"
     data["prefecture"]["phone_hours_text"] = format_days(data["prefecture"]["phone_hours"]["days"])
-    data["pan"]["sites_text"] = "; ".join(
-        f"{site['name']}, {format_days(site['days'])}" for site in data["pan"]["sites"]
-    )
+    data["pan"]["sites_text"] = "; ".join(f"{site['name']}, {format_days(site['days'])}" for site in data["pan"]["sites"])
     data["pan"].setdefault("foreigners_summary", "")
     if not data["pan"]["foreigners_summary"]:
         data["pan"]["foreigners_summary"] = "sur rendez-vous"

@@ -6,6 +6,7 @@ Ladder: NLU intent above the confidence threshold -> answer; else typo-tolerant 
 (rapidfuzz) -> answer; else a clarifying question with buttons for the likely topics; after
 `max_misses` clarifications in a row -> fallback (a person or the mailbox), stored as unresolved.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,12 @@ class Decision:
     def public(self) -> dict:
         """The fields of `python -m bot route`."""
         return {
-            "text": self.text, "topic": self.topic, "destination": self.destination,
-            "confidence": round(self.confidence, 4), "action": self.action, "answer": self.answer,
+            "text": self.text,
+            "topic": self.topic,
+            "destination": self.destination,
+            "confidence": round(self.confidence, 4),
+            "action": self.action,
+            "answer": self.answer,
         }
 
     def as_dict(self) -> dict:
@@ -68,7 +73,9 @@ class Router:
         # (normalised alias, node id, word count) for the fuzzy matcher
         self._aliases = [
             (norm(alias), node.id, len(norm(alias).split()))
-            for node in tree.nodes.values() for alias in node.aliases if norm(alias)
+            for node in tree.nodes.values()
+            for alias in node.aliases
+            if norm(alias)
         ]
         self._referral_aliases = [
             (norm(alias), ref.id, len(norm(alias).split())) for ref in tree.referrals for alias in ref.aliases
@@ -87,14 +94,23 @@ class Router:
     def voice_message(self, mid: str) -> str:
         return render(self.tree.messages[mid]["voice"], self.pref)
 
-    def _node_decision(self, text: str, node: Node, confidence: float, misses: int, matched_by: str,
-                       topic: str | None = None) -> Decision:
+    def _node_decision(
+        self, text: str, node: Node, confidence: float, misses: int, matched_by: str, topic: str | None = None
+    ) -> Decision:
         if node.destination is None:  # a menu: ask which child
             return Decision(
-                text=text, topic=topic or node.topic, destination=None, confidence=confidence,
-                action="clarify", answer=render(node.screen_text or node.voice, self.pref), node=node.id,
+                text=text,
+                topic=topic or node.topic,
+                destination=None,
+                confidence=confidence,
+                action="clarify",
+                answer=render(node.screen_text or node.voice, self.pref),
+                node=node.id,
                 buttons=[self._button(c) for c in self.tree.children(node.id)],
-                voice=render(node.voice, self.pref), resolved=False, misses=misses, matched_by=matched_by,
+                voice=render(node.voice, self.pref),
+                resolved=False,
+                misses=misses,
+                matched_by=matched_by,
             )
         links = [{"title": render(l["title"], self.pref), "url": render(l["url"], self.pref)} for l in node.links]
         screen_extra, voice_extra = {"referral": ""}, {"referral": ""}
@@ -102,13 +118,21 @@ class Router:
         if referral is not None:
             screen_extra["referral"] = render(referral.screen, self.pref)
             voice_extra["referral"] = render(referral.voice, self.pref)
-            links.insert(0, {"title": render(referral.link["title"], self.pref),
-                             "url": render(referral.link["url"], self.pref)})
+            links.insert(0, {"title": render(referral.link["title"], self.pref), "url": render(referral.link["url"], self.pref)})
         return Decision(
-            text=text, topic=topic or node.topic, destination=node.destination, confidence=confidence,
-            action="answer", answer=render(node.screen_text, self.pref, screen_extra), node=node.id,
-            links=links, buttons=[self._button(self.tree.node(b)) for b in node.buttons],
-            voice=render(node.voice, self.pref, voice_extra), resolved=True, misses=0, matched_by=matched_by,
+            text=text,
+            topic=topic or node.topic,
+            destination=node.destination,
+            confidence=confidence,
+            action="answer",
+            answer=render(node.screen_text, self.pref, screen_extra),
+            node=node.id,
+            links=links,
+            buttons=[self._button(self.tree.node(b)) for b in node.buttons],
+            voice=render(node.voice, self.pref, voice_extra),
+            resolved=True,
+            misses=0,
+            matched_by=matched_by,
         )
 
     def referral(self, text: str):
@@ -130,7 +154,7 @@ class Router:
             if n > len(words):
                 continue
             for i in range(len(words) - n + 1):
-                window = " ".join(words[i:i + n])
+                window = " ".join(words[i : i + n])
                 if len(alias) <= 4:  # short aliases (CNI, SIA, PAN) must match exactly
                     score = 100.0 if window == alias else 0.0
                 else:
@@ -159,8 +183,10 @@ class Router:
         document = hit[0] if hit else None
         if document is None:
             for item in ranking:
-                if item.get("name") in ("carte_grise", "permis_conduire", "cni_passeport", "titre_sejour") \
-                        and float(item.get("confidence") or 0) >= 0.05:
+                if (
+                    item.get("name") in ("carte_grise", "permis_conduire", "cni_passeport", "titre_sejour")
+                    and float(item.get("confidence") or 0) >= 0.05
+                ):
                     document = item["name"]
                     break
         for child in self.tree.children(self.tree.topic_node("suivi_dossier").id):
@@ -176,29 +202,56 @@ class Router:
 
     # ---- the ladder ------------------------------------------------------------------------
     def decide(self, text: str, parse: dict, misses: int = 0) -> Decision:
-        intent = (parse.get("intent") or {})
+        intent = parse.get("intent") or {}
         name = intent.get("name")
         confidence = float(intent.get("confidence") or 0.0)
         ranking = parse.get("intent_ranking") or ([intent] if name else [])
 
         if not text.strip():
-            return Decision(text=text, topic=None, destination=None, confidence=0.0, action="clarify",
-                            answer=self.message("empty"), buttons=self.topic_buttons(),
-                            voice=self.voice_message("empty"), misses=misses, matched_by="none")
+            return Decision(
+                text=text,
+                topic=None,
+                destination=None,
+                confidence=0.0,
+                action="clarify",
+                answer=self.message("empty"),
+                buttons=self.topic_buttons(),
+                voice=self.voice_message("empty"),
+                misses=misses,
+                matched_by="none",
+            )
 
         if not norm(text) and not text.startswith("/"):  # emoji, punctuation only: nothing to read
-            return Decision(text=text, topic=None, destination=None, confidence=0.0, action="clarify",
-                            answer=self.message("not_text"), buttons=self.topic_buttons(),
-                            voice=self.voice_message("not_text"), misses=misses, matched_by="none")
+            return Decision(
+                text=text,
+                topic=None,
+                destination=None,
+                confidence=0.0,
+                action="clarify",
+                answer=self.message("not_text"),
+                buttons=self.topic_buttons(),
+                voice=self.voice_message("not_text"),
+                misses=misses,
+                matched_by="none",
+            )
 
         if name == NAVIGATE_INTENT:
             node_id = next((e.get("value") for e in parse.get("entities") or [] if e.get("entity") == "node"), None)
             if node_id in self.tree.nodes:
                 return self._node_decision(text, self.tree.node(node_id), 1.0, misses, "button")
             if node_id is None and confidence >= self.threshold:  # typed "menu", "retour"...
-                return Decision(text=text, topic=NAVIGATE_INTENT, destination=None, confidence=confidence,
-                                action="answer", answer=self.message("menu"), buttons=self.topic_buttons(),
-                                voice=self.voice_message("menu"), resolved=True, misses=0)
+                return Decision(
+                    text=text,
+                    topic=NAVIGATE_INTENT,
+                    destination=None,
+                    confidence=confidence,
+                    action="answer",
+                    answer=self.message("menu"),
+                    buttons=self.topic_buttons(),
+                    voice=self.voice_message("menu"),
+                    resolved=True,
+                    misses=0,
+                )
             name, confidence = None, 0.0  # unknown node: treat as not understood
 
         vague = self.is_vague(text)
@@ -207,10 +260,18 @@ class Router:
                 node = self.node_for_topic(name, text, ranking) if name in TOPICS else self.tree.topic_node(name)
                 return self._node_decision(text, node, confidence, misses, "nlu", topic=name)
             if name in CONVERSATION_INTENTS:
-                return Decision(text=text, topic=name, destination=None, confidence=confidence, action="answer",
-                                answer=self.message(name), voice=self.voice_message(name),
-                                buttons=self.topic_buttons() if name in ("greet", "deny") else [],
-                                resolved=True, misses=0)
+                return Decision(
+                    text=text,
+                    topic=name,
+                    destination=None,
+                    confidence=confidence,
+                    action="answer",
+                    answer=self.message(name),
+                    voice=self.voice_message(name),
+                    buttons=self.topic_buttons() if name in ("greet", "deny") else [],
+                    resolved=True,
+                    misses=0,
+                )
 
         fuzzy = None if vague else self.fuzzy_node(text)
         if fuzzy is not None:
@@ -228,10 +289,18 @@ class Router:
         if misses >= self.max_misses:
             human = self.tree.topic_node("human_handoff")
             return Decision(
-                text=text, topic=guess_topic, destination=guess_node.destination, confidence=confidence,
-                action="fallback", answer=self.message("fallback"), node=human.id,
+                text=text,
+                topic=guess_topic,
+                destination=guess_node.destination,
+                confidence=confidence,
+                action="fallback",
+                answer=self.message("fallback"),
+                node=human.id,
                 links=[{"title": render(l["title"], self.pref), "url": render(l["url"], self.pref)} for l in human.links],
-                voice=self.voice_message("fallback"), resolved=False, misses=misses, matched_by="none",
+                voice=self.voice_message("fallback"),
+                resolved=False,
+                misses=misses,
+                matched_by="none",
             )
         choices: list[Node] = []
         for item in ranking:
@@ -246,7 +315,15 @@ class Router:
             choices = choices[: max(self.clarify_choices - 1, 0)] + [pan]
         buttons = [self._button(n) for n in choices] + [self._button(self.tree.topic_node("human_handoff"))]
         return Decision(
-            text=text, topic=guess_topic, destination=guess_node.destination, confidence=confidence,
-            action="clarify", answer=self.message("clarify"), buttons=buttons,
-            voice=self.voice_message("clarify"), resolved=False, misses=misses, matched_by="none",
+            text=text,
+            topic=guess_topic,
+            destination=guess_node.destination,
+            confidence=confidence,
+            action="clarify",
+            answer=self.message("clarify"),
+            buttons=buttons,
+            voice=self.voice_message("clarify"),
+            resolved=False,
+            misses=misses,
+            matched_by="none",
         )

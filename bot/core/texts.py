@@ -1,6 +1,7 @@
 """Texts of the booking and message pages, e-mails and phone offer, the destinations' names and the
 answers to refused requests: the `pan`, `tickets`, `destinations` and `requests` sections of bot/tree.yml,
 rendered with the préfecture's {placeholders} plus local ones."""
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -3,6 +3,7 @@
 Loading validates the structure (ids, keys, destinations, texts, placeholders) and raises
 TreeError naming the file, the node and the problem.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,16 +19,45 @@ from bot.core.config import ConfigError, Prefecture, get_path
 TREE_FILE = Path(__file__).resolve().parents[1] / "tree.yml"
 
 TOPICS = [
-    "carte_grise", "permis_conduire", "cni_passeport", "titre_sejour", "armes", "rdv_pan",
-    "horaires_contact", "reclamation", "suivi_dossier", "hors_perimetre",
+    "carte_grise",
+    "permis_conduire",
+    "cni_passeport",
+    "titre_sejour",
+    "armes",
+    "rdv_pan",
+    "horaires_contact",
+    "reclamation",
+    "suivi_dossier",
+    "hors_perimetre",
 ]
 CONVERSATION_INTENTS = [
-    "greet", "goodbye", "thanks", "affirm", "deny", "bot_challenge", "human_handoff", "other_language",
+    "greet",
+    "goodbye",
+    "thanks",
+    "affirm",
+    "deny",
+    "bot_challenge",
+    "human_handoff",
+    "other_language",
 ]
 DESTINATIONS = ["ants_3400", "ccc_0806", "pan_rdv", "mailbox", "info", "other", "human"]
 MESSAGE_IDS = [
-    "welcome", "greet", "goodbye", "thanks", "affirm", "deny", "bot_challenge", "other_language",
-    "empty", "not_text", "too_long", "clarify", "fallback", "menu", "unavailable", "anything_else",
+    "welcome",
+    "greet",
+    "goodbye",
+    "thanks",
+    "affirm",
+    "deny",
+    "bot_challenge",
+    "other_language",
+    "empty",
+    "not_text",
+    "too_long",
+    "clarify",
+    "fallback",
+    "menu",
+    "unavailable",
+    "anything_else",
 ]
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}")
 MAX_MENU_OPTIONS = 9
@@ -65,8 +95,17 @@ PHONE_TEXTS: dict[str, set[str]] = {
     "closing": set(),
     "apology": set(),
 }
-PHONE_KEYS = ["repeat_key", "back_key", "main_menu_key", "transfer_key", "voicemail_key", "number_key", "pan_key",
-              "feedback_key", "feedback_no_key"]
+PHONE_KEYS = [
+    "repeat_key",
+    "back_key",
+    "main_menu_key",
+    "transfer_key",
+    "voicemail_key",
+    "number_key",
+    "pan_key",
+    "feedback_key",
+    "feedback_no_key",
+]
 PHONE_SETTINGS = ["gather_timeout", "max_retries", "max_offer_retries", "record_max_length", "record_timeout", "dial_timeout"]
 KEY_CHARS = "".join(str(d) for d in range(10)) + "*#"  # keys of a phone keypad
 
@@ -105,6 +144,7 @@ class Node:
 @dataclass
 class Referral:
     """Who handles a question that is not a préfecture matter (tree section `referrals`)."""
+
     id: str
     aliases: list[str]
     screen: str
@@ -232,7 +272,11 @@ def load_tree(path: Path | None = None) -> Tree:
             raise TreeError(file, f"{where}.transfer", "a node the phone may transfer needs a 'contact'")
         if node.destination is not None:
             if node.destination not in DESTINATIONS:
-                raise TreeError(file, f"{where}.destination", f"unknown destination '{node.destination}' (expected one of {', '.join(DESTINATIONS)})")
+                raise TreeError(
+                    file,
+                    f"{where}.destination",
+                    f"unknown destination '{node.destination}' (expected one of {', '.join(DESTINATIONS)})",
+                )
             _text(node.screen_text, f"{where}.screen.text", file)
         if node.topic is not None and node.topic not in TOPICS + ["human_handoff"]:
             raise TreeError(file, f"{where}.topic", f"unknown topic '{node.topic}'")
@@ -329,7 +373,9 @@ def check_phone(tree: Tree) -> None:
         for name in placeholders(text):
             if "." not in name and name not in allowed:
                 allowed_text = ", ".join("{%s}" % a for a in sorted(allowed)) or "none"
-                raise TreeError(file, f"phone.{tid}", f"unknown placeholder '{{{name}}}' (local placeholders allowed: {allowed_text})")
+                raise TreeError(
+                    file, f"phone.{tid}", f"unknown placeholder '{{{name}}}' (local placeholders allowed: {allowed_text})"
+                )
     keys = {}
     for kid in PHONE_KEYS:
         key = phone.get(kid)
@@ -393,9 +439,15 @@ def _referrals(raw: Any, file: str) -> list[Referral]:
         link = spec.get("link")
         if not isinstance(link, dict) or not link.get("title") or not link.get("url"):
             raise TreeError(file, f"{where}.link", "a referral needs a link with a title and a url")
-        found.append(Referral(id=spec["id"], aliases=[str(a) for a in aliases],
-                              screen=_text(spec.get("screen"), f"{where}.screen", file),
-                              voice=_text(spec.get("voice"), f"{where}.voice", file), link=link))
+        found.append(
+            Referral(
+                id=spec["id"],
+                aliases=[str(a) for a in aliases],
+                screen=_text(spec.get("screen"), f"{where}.screen", file),
+                voice=_text(spec.get("voice"), f"{where}.voice", file),
+                link=link,
+            )
+        )
     return found
 
 
@@ -423,7 +475,9 @@ def check_placeholders(tree: Tree, pref: Prefecture) -> None:
             try:
                 get_path(pref.data, f"mailboxes.{node.mailbox}.email")
             except KeyError:
-                raise ConfigError(pref.file, f"mailboxes.{node.mailbox}", f"mailbox used by tree node '{node.id}' is missing") from None
+                raise ConfigError(
+                    pref.file, f"mailboxes.{node.mailbox}", f"mailbox used by tree node '{node.id}' is missing"
+                ) from None
         if node.contact:
             try:
                 get_path(pref.data, f"{node.contact}.number")

@@ -7,6 +7,7 @@
   sentences is also scored sentence by sentence and the two are mixed, so that a need stated after
   some context is not drowned by the context's words.
 """
+
 from __future__ import annotations
 
 import re
@@ -92,15 +93,15 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "min_sentence_words": 3,
         }
 
-    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
-                 clf: Any = None) -> None:
+    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, clf: Any = None) -> None:
         self.config = {**self.get_default_config(), **config}
         self._model_storage, self._resource = model_storage, resource
         self.clf = clf
 
     @classmethod
-    def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "TfidfIntentClassifier":
+    def create(
+        cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, execution_context: ExecutionContext
+    ) -> "TfidfIntentClassifier":
         return cls(config, model_storage, resource)
 
     @staticmethod
@@ -116,13 +117,12 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         c = self.config
         return make_pipeline(
             make_union(
-                TfidfVectorizer(analyzer="word", ngram_range=(1, c["word_ngram_max"]), sublinear_tf=True,
-                                token_pattern=r"(?u)\b\w+\b"),
-                TfidfVectorizer(analyzer="char_wb", ngram_range=(c["char_ngram_min"], c["char_ngram_max"]),
-                                sublinear_tf=True),
+                TfidfVectorizer(
+                    analyzer="word", ngram_range=(1, c["word_ngram_max"]), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b"
+                ),
+                TfidfVectorizer(analyzer="char_wb", ngram_range=(c["char_ngram_min"], c["char_ngram_max"]), sublinear_tf=True),
             ),
-            LogisticRegression(C=c["C"], max_iter=c["max_iter"], class_weight="balanced",
-                               random_state=c["random_state"]),
+            LogisticRegression(C=c["C"], max_iter=c["max_iter"], class_weight="balanced", random_state=c["random_state"]),
         )
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -172,7 +172,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         probas = both[: len(texts)]
         if not flat:
             return probas
-        sentence_probas = iter(both[len(texts):])
+        sentence_probas = iter(both[len(texts) :])
         last = float(self.config["last_sentence_weight"])
         for i, p in enumerate(pieces):
             if len(p) < 2:
@@ -218,8 +218,14 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             sio.dump(self.clf, model_dir / "tfidf_intent_classifier.skops")
 
     @classmethod
-    def load(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "TfidfIntentClassifier":
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "TfidfIntentClassifier":
         import skops.io as sio
 
         try:

@@ -1,4 +1,5 @@
 """Load the trained Rasa model in process (for the CLI, the eval and the phone channel's tests)."""
+
 from __future__ import annotations
 
 import asyncio

@@ -9,6 +9,7 @@ invalid one goes through Rasa's own method, which raises its usual error and mes
 
 The second patch keeps the event class found for each event type name (see _cache_event_types).
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,10 +25,12 @@ def version_problem(installed: str) -> str | None:
     """Why the patches must not be applied to this Rasa, or None when they fit."""
     if installed == RASA_VERSION:
         return None
-    return (f"bot/nlu/patches.py was written for Rasa {RASA_VERSION}, but Rasa {installed} is installed: "
-            "the patches are not applied (the bot works, slower under load). Check that "
-            "RemoteAction._validate_action_result and the event type lookup are unchanged in this "
-            "version, then set RASA_VERSION; or install the version of requirements/lock.txt.")
+    return (
+        f"bot/nlu/patches.py was written for Rasa {RASA_VERSION}, but Rasa {installed} is installed: "
+        "the patches are not applied (the bot works, slower under load). Check that "
+        "RemoteAction._validate_action_result and the event type lookup are unchanged in this "
+        "version, then set RASA_VERSION; or install the version of requirements/lock.txt."
+    )
 
 
 def apply() -> None:

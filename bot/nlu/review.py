@@ -9,6 +9,7 @@ tests/test_training_data.py).
 The retrain gate measures the new model and the current one on the same sets and refuses the new
 one when its destination accuracy drops on any of them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,8 +54,7 @@ def _clean(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def export(store: Store, out: Path | None = None, data_dir: Path | None = None,
-           guard: list[EvalSet] | None = None) -> dict:
+def export(store: Store, out: Path | None = None, data_dir: Path | None = None, guard: list[EvalSet] | None = None) -> dict:
     """Write the review file; returns {"file", "written": {intent: n}, "skipped": {reason: n}}.
 
     `guard`: the eval sets no sentence may nearly copy (default: every available one)."""
@@ -64,7 +64,8 @@ def export(store: Store, out: Path | None = None, data_dir: Path | None = None,
     guarded = eval_sets.guarded_texts(guard)
     rows = store.db.execute(
         "select topic, example from reviews where as_training = 1 and example is not null and topic is not null "
-        "order by kind, item_id").fetchall()
+        "order by kind, item_id"
+    ).fetchall()
     by_intent: dict[str, list[str]] = {}
     seen: set[str] = set()
     skipped = {"in_data": 0, "duplicate": 0, "near_eval_question": 0, "invalid": 0}
@@ -82,7 +83,11 @@ def export(store: Store, out: Path | None = None, data_dir: Path | None = None,
         else:
             seen.add(key)
             by_intent.setdefault(topic, []).append(text)
-    lines = ['version: "3.1"', "# Written by `python -m bot review export` from the agents' reviews: do not edit by hand.", "nlu:"]
+    lines = [
+        'version: "3.1"',
+        "# Written by `python -m bot review export` from the agents' reviews: do not edit by hand.",
+        "nlu:",
+    ]
     for intent in sorted(by_intent):
         lines.append(f"- intent: {intent}")
         lines.append("  examples: |")
@@ -113,8 +118,21 @@ def training_hash(data_dir: Path) -> str:
 
 
 def train(data_dir: Path, out_dir: Path) -> Path:
-    cmd = [str(Path(sys.executable).parent / "rasa"), "train", "--data", str(data_dir), "--domain", str(ROOT / "domain.yml"),
-           "--config", str(ROOT / "config.yml"), "--fixed-model-name", "aiguillage", "--out", str(out_dir), "--quiet"]
+    cmd = [
+        str(Path(sys.executable).parent / "rasa"),
+        "train",
+        "--data",
+        str(data_dir),
+        "--domain",
+        str(ROOT / "domain.yml"),
+        "--config",
+        str(ROOT / "config.yml"),
+        "--fixed-model-name",
+        "aiguillage",
+        "--out",
+        str(out_dir),
+        "--quiet",
+    ]
     env = dict(os.environ, RASA_TELEMETRY_ENABLED="false", SQLALCHEMY_SILENCE_UBER_WARNING="1", TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     model = out_dir / "aiguillage.tar.gz"
@@ -140,20 +158,29 @@ def gate(scores: dict[str, tuple[float | None, float]], force: bool) -> tuple[bo
         news = ", ".join(f"{name} {new:.3f}" for name, (_, new) in scores.items())
         return True, f"Aucun modèle en service : le nouveau modèle est installé (exactitude des destinations : {news})."
     changes = ", ".join(f"{name} {current:.3f} -> {new:.3f}" for name, (current, new) in scores.items())
-    drops = ", ".join(f"{name} {current:.3f} -> {new:.3f}" for name, (current, new) in scores.items()
-                      if new + 1e-9 < current)
+    drops = ", ".join(f"{name} {current:.3f} -> {new:.3f}" for name, (current, new) in scores.items() if new + 1e-9 < current)
     if not drops:
         return True, f"Exactitude des destinations : {changes}. Le nouveau modèle est installé."
     if force:
-        return True, (f"Exactitude des destinations en baisse : {drops}. "
-                      "Remplacement forcé (--force) : le nouveau modèle est installé.")
-    return False, (f"Réentraînement refusé : l'exactitude des destinations baisserait ({drops}). "
-                   "Le modèle en service est conservé. "
-                   "Corrigez les exemples (data/nlu_review.yml) ou relancez avec --force.")
+        return True, (
+            f"Exactitude des destinations en baisse : {drops}. Remplacement forcé (--force) : le nouveau modèle est installé."
+        )
+    return False, (
+        f"Réentraînement refusé : l'exactitude des destinations baisserait ({drops}). "
+        "Le modèle en service est conservé. "
+        "Corrigez les exemples (data/nlu_review.yml) ou relancez avec --force."
+    )
 
 
-def retrain(data_dir: Path, target: Path, sets: list[EvalSet] | None = None, force: bool = False,
-            baseline: Path | None = None, prefecture: str | None = None, log=print) -> int:
+def retrain(
+    data_dir: Path,
+    target: Path,
+    sets: list[EvalSet] | None = None,
+    force: bool = False,
+    baseline: Path | None = None,
+    prefecture: str | None = None,
+    log=print,
+) -> int:
     """Train on `data_dir`; install the model at `target` if the gate lets it (0), else 1; 2 when
     there is nothing to measure on. `sets` default: eval/heldout.jsonl and the shared dev sets present."""
     try:
@@ -176,9 +203,13 @@ def retrain(data_dir: Path, target: Path, sets: list[EvalSet] | None = None, for
         except RuntimeError as exc:
             log(f"Réentraînement impossible : {exc}")
             return 1
-        scores = {name: (destination_accuracy(baseline, items, prefecture) if baseline.exists() else None,
-                         destination_accuracy(new_model, items, prefecture))
-                  for name, items in measured.items()}
+        scores = {
+            name: (
+                destination_accuracy(baseline, items, prefecture) if baseline.exists() else None,
+                destination_accuracy(new_model, items, prefecture),
+            )
+            for name, items in measured.items()
+        }
         ok, message = gate(scores, force)
         log(message)
         if not ok:

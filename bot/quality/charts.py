@@ -10,6 +10,7 @@ console's Content-Security-Policy (`style-src 'self'`) would block both once the
 are rewritten into SVG presentation attributes (`fill="#000091"`, `font-size="10px"`, ...), which no
 CSP blocks, so the same SVG renders the same inside the console and in the standalone report.
 """
+
 from __future__ import annotations
 
 import html
@@ -40,10 +41,28 @@ RC = {
     "axes.edgecolor": GRID,
 }
 # CSS properties matplotlib writes that are also SVG presentation attributes.
-PRESENTATION = {"fill", "fill-opacity", "stroke", "stroke-width", "stroke-opacity", "stroke-linejoin",
-                "stroke-linecap", "stroke-dasharray", "stroke-dashoffset", "stroke-miterlimit", "opacity",
-                "text-anchor", "font-size", "font-family", "font-weight", "font-style", "clip-path",
-                "dominant-baseline", "alignment-baseline", "fill-rule"}
+PRESENTATION = {
+    "fill",
+    "fill-opacity",
+    "stroke",
+    "stroke-width",
+    "stroke-opacity",
+    "stroke-linejoin",
+    "stroke-linecap",
+    "stroke-dasharray",
+    "stroke-dashoffset",
+    "stroke-miterlimit",
+    "opacity",
+    "text-anchor",
+    "font-size",
+    "font-family",
+    "font-weight",
+    "font-style",
+    "clip-path",
+    "dominant-baseline",
+    "alignment-baseline",
+    "fill-rule",
+}
 
 
 def fr_number(value: float) -> str:
@@ -87,23 +106,23 @@ def _style_to_attributes(match: re.Match) -> str:
 
 
 def _clean_svg(svg: str, chart_id: str, title: str, desc: str) -> str:
-    svg = svg[svg.index("<svg"):]  # no XML prolog nor DOCTYPE inside HTML
+    svg = svg[svg.index("<svg") :]  # no XML prolog nor DOCTYPE inside HTML
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.S)
     svg = re.sub(r"\s*<defs>\s*<style[^>]*>.*?</style>\s*</defs>", "", svg, flags=re.S)
     svg = re.sub(r' style="([^"]*)"', _style_to_attributes, svg)
     svg = re.sub(r'<g id="[^"]*"', "<g", svg)  # matplotlib's group ids (figure_1, ...) repeat in every chart
-    head = (f'<svg id="{chart_id}" class="chart-svg" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc"'
-            f' stroke-linejoin="round" stroke-linecap="butt"')
+    head = (
+        f'<svg id="{chart_id}" class="chart-svg" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc"'
+        f' stroke-linejoin="round" stroke-linecap="butt"'
+    )
     svg = re.sub(r"^<svg", head, svg, count=1)
     svg = re.sub(r'(<svg[^>]*?) width="[^"]*" height="[^"]*"', r"\1", svg, count=1)  # scales with its box
     first_close = svg.index(">") + 1
-    a11y = (f'\n <title id="{chart_id}-title">{html.escape(title)}</title>'
-            f'\n <desc id="{chart_id}-desc">{html.escape(desc)}</desc>')
+    a11y = f'\n <title id="{chart_id}-title">{html.escape(title)}</title>\n <desc id="{chart_id}-desc">{html.escape(desc)}</desc>'
     return svg[:first_close] + a11y + svg[first_close:]
 
 
-def bar_chart(chart_id: str, title: str, data: dict, *, value_label: str = "Nombre",
-              labels: dict | None = None) -> str:
+def bar_chart(chart_id: str, title: str, data: dict, *, value_label: str = "Nombre", labels: dict | None = None) -> str:
     """A bar chart of `data` ({key: number}, drawn in the given key order) as inline SVG text.
 
     `chart_id` must be unique in the page (it prefixes every id of the SVG); `labels` maps keys to
@@ -129,8 +148,9 @@ def bar_chart(chart_id: str, title: str, data: dict, *, value_label: str = "Nomb
         fmt = FuncFormatter(lambda v, _pos: fr_number(v))
         if vertical:
             bars = ax.bar(range(len(names)), values, color=BAR, width=0.7)
-            ax.set_xticks(range(len(names)), drawn, rotation=45 if len(names) > 8 else 0,
-                          ha="right" if len(names) > 8 else "center")
+            ax.set_xticks(
+                range(len(names)), drawn, rotation=45 if len(names) > 8 else 0, ha="right" if len(names) > 8 else "center"
+            )
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             ax.yaxis.set_major_formatter(fmt)
             ax.set_ylabel(value_label)

@@ -28,6 +28,7 @@ Weekdays and hours are Paris local time. Everything is aggregated in SQL (GROUP 
 Python only folds the grouped rows. Rows marked `demo = 1` (python -m tools.demo_data) are left out
 unless `include_demo`.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,10 +39,10 @@ from datetime import UTC, date, datetime, timedelta
 from bot.core.clock import PARIS, WEEKDAYS, day_start_utc
 
 NO_DATA = "pas encore de données"
-CALLS_REACHED_TARGET = 0.90   # Qual-e-pref: taux d'appels aboutis > 90 %
+CALLS_REACHED_TARGET = 0.90  # Qual-e-pref: taux d'appels aboutis > 90 %
 TICKETS_ON_TIME_TARGET = 0.80  # Qual-e-pref: courriels traités dans les 5 jours ouvrés > 80 %
-SATISFACTION_TARGET = 0.75     # Qual-e-pref: satisfaction 75 %
-PAN_WITHIN_TARGET = 0.80       # Qual-e-pref: rendez-vous dans les 10 jours > 80 % (days: commitments.pan_appointment_days)
+SATISFACTION_TARGET = 0.75  # Qual-e-pref: satisfaction 75 %
+PAN_WITHIN_TARGET = 0.80  # Qual-e-pref: rendez-vous dans les 10 jours > 80 % (days: commitments.pan_appointment_days)
 HANDOFF_DESTINATION = "human"
 HOURS = [f"{h} h" for h in range(24)]
 ROOT_LABEL = "Menu principal"
@@ -74,9 +75,20 @@ def parse_period(start: str, end: str) -> tuple[date, date]:
     return first, last
 
 
-def indicator(id: str, label: str, channel: str, value, count: int, *, unit: str, group: str,
-              target: float | None = None, note: str | None = None, breakdown: dict | None = None,
-              higher_is_better: bool = True) -> dict:
+def indicator(
+    id: str,
+    label: str,
+    channel: str,
+    value,
+    count: int,
+    *,
+    unit: str,
+    group: str,
+    target: float | None = None,
+    note: str | None = None,
+    breakdown: dict | None = None,
+    higher_is_better: bool = True,
+) -> dict:
     if value is None:
         met = None
         note = note or NO_DATA
@@ -84,8 +96,18 @@ def indicator(id: str, label: str, channel: str, value, count: int, *, unit: str
         met = None
     else:
         met = value > target if higher_is_better else value < target
-    out = {"id": id, "group": group, "label": label, "channel": channel, "value": value, "count": count,
-           "target": target, "met": met, "unit": unit, "note": note}
+    out = {
+        "id": id,
+        "group": group,
+        "label": label,
+        "channel": channel,
+        "value": value,
+        "count": count,
+        "target": target,
+        "met": met,
+        "unit": unit,
+        "note": note,
+    }
     if breakdown is not None:
         out["breakdown"] = breakdown
     return out
@@ -167,10 +189,26 @@ def time_indicators(prefix: str, channel: str, what: str, hour_counts: list[tupl
     weekdays, hours = local_buckets(hour_counts)
     total = sum(weekdays.values())
     return [
-        indicator(f"{prefix}_by_weekday", f"{what} par jour de la semaine (heure de Paris)", channel, total or None,
-                  total, unit="nombre", group="volumes", breakdown=weekdays),
-        indicator(f"{prefix}_by_hour", f"{what} par heure de la journée (heure de Paris)", channel, total or None,
-                  total, unit="nombre", group="volumes", breakdown=hours),
+        indicator(
+            f"{prefix}_by_weekday",
+            f"{what} par jour de la semaine (heure de Paris)",
+            channel,
+            total or None,
+            total,
+            unit="nombre",
+            group="volumes",
+            breakdown=weekdays,
+        ),
+        indicator(
+            f"{prefix}_by_hour",
+            f"{what} par heure de la journée (heure de Paris)",
+            channel,
+            total or None,
+            total,
+            unit="nombre",
+            group="volumes",
+            breakdown=hours,
+        ),
     ]
 
 
@@ -178,7 +216,9 @@ def chat_indicators(store, period: Period) -> list[dict]:
     where, args = period.where("started_at", "c")
     # One row per conversation (its turns aggregated through the turns(conversation_id) index),
     # folded again by channel and UTC hour: what reaches Python is a few thousand groups.
-    groups = _rows(store, f"""
+    groups = _rows(
+        store,
+        f"""
         with conv as (
             select c.channel as channel, c.status as status, substr(c.started_at, 1, 13) as hour,
                    count(t.id) as turns, coalesce(sum(coalesce(t.resolved, 0) = 0), 0) as unresolved_turns,
@@ -187,7 +227,9 @@ def chat_indicators(store, period: Period) -> list[dict]:
             where {where} group by c.id)
         select channel, hour, count(*), sum(turns > 0 and unresolved_turns = 0), sum(status = 'unresolved'),
                sum(handoffs > 0)
-        from conv group by channel, hour""", [HANDOFF_DESTINATION, *args])
+        from conv group by channel, hour""",
+        [HANDOFF_DESTINATION, *args],
+    )
     n = sum(g[2] for g in groups)
     self_served = sum(g[3] for g in groups)
     unresolved = sum(g[4] for g in groups)
@@ -197,25 +239,53 @@ def chat_indicators(store, period: Period) -> list[dict]:
     for channel, hour, count, *_ in groups:
         by_channel[channel] += count
         by_hour[hour] += count
-    pairs = _rows(store, f"""
+    pairs = _rows(
+        store,
+        f"""
         select t.topic, t.destination, count(*), min(t.id) from conversations c
-        join turns t on t.conversation_id = c.id where {where} group by t.topic, t.destination""", args)
+        join turns t on t.conversation_id = c.id where {where} group by t.topic, t.destination""",
+        args,
+    )
     topics, destinations = _ordered_counts(pairs)
     turns = sum(p[2] for p in pairs)
     return [
-        indicator("chat_volume", "Conversations écrites (volume)", "chat", n or None, n, unit="nombre",
-                  group="volumes", breakdown=dict(sorted(by_channel.items()))),
+        indicator(
+            "chat_volume",
+            "Conversations écrites (volume)",
+            "chat",
+            n or None,
+            n,
+            unit="nombre",
+            group="volumes",
+            breakdown=dict(sorted(by_channel.items())),
+        ),
         *time_indicators("chat", "chat", "Conversations écrites", sorted(by_hour.items())),
-        indicator("chat_topics", "Messages par thème", "chat", turns or None, turns, unit="nombre", group="routing",
-                  breakdown=topics),
-        indicator("chat_destinations", "Messages par orientation", "chat", turns or None, turns,
-                  unit="nombre", group="routing", breakdown=destinations),
-        indicator("chat_self_service", "Conversations résolues sans agent (tous les messages compris)", "chat",
-                  _rate(self_served, n), n, unit="%", group="routing"),
-        indicator("chat_unresolved", "Conversations non résolues", "chat", _rate(unresolved, n), n, unit="%",
-                  group="routing"),
-        indicator("chat_handoff", "Conversations orientées vers un agent", "chat", _rate(handed_off, n), n,
-                  unit="%", group="routing"),
+        indicator(
+            "chat_topics", "Messages par thème", "chat", turns or None, turns, unit="nombre", group="routing", breakdown=topics
+        ),
+        indicator(
+            "chat_destinations",
+            "Messages par orientation",
+            "chat",
+            turns or None,
+            turns,
+            unit="nombre",
+            group="routing",
+            breakdown=destinations,
+        ),
+        indicator(
+            "chat_self_service",
+            "Conversations résolues sans agent (tous les messages compris)",
+            "chat",
+            _rate(self_served, n),
+            n,
+            unit="%",
+            group="routing",
+        ),
+        indicator("chat_unresolved", "Conversations non résolues", "chat", _rate(unresolved, n), n, unit="%", group="routing"),
+        indicator(
+            "chat_handoff", "Conversations orientées vers un agent", "chat", _rate(handed_off, n), n, unit="%", group="routing"
+        ),
     ]
 
 
@@ -258,8 +328,12 @@ def phone_indicators(store, period: Period, tree) -> list[dict]:
     where, args = period.where("started_at")
     hours = _rows(store, f"select substr(started_at, 1, 13), count(*) from calls where {where} group by 1", args)
     n = sum(h[1] for h in hours)
-    status = _rows(store, f"select ended_at is not null, coalesce(outcome, 'abandoned'), unresolved, count(*)"
-                          f" from calls where {where} group by 1, 2, 3", args)
+    status = _rows(
+        store,
+        f"select ended_at is not null, coalesce(outcome, 'abandoned'), unresolved, count(*)"
+        f" from calls where {where} group by 1, 2, 3",
+        args,
+    )
     e = sum(s[3] for s in status if s[0])
     outcomes: Counter = Counter()
     for ended, outcome, _, count in status:
@@ -271,10 +345,14 @@ def phone_indicators(store, period: Period, tree) -> list[dict]:
     # Topics, destinations, path length and ratings: one group per distinct path in the menu.
     where_c, args_c = period.where("started_at", "c")
     demo_f = "" if period.include_demo else " and f.demo = 0"
-    paths = _rows(store, f"""
+    paths = _rows(
+        store,
+        f"""
         select c.path, c.ended_at is not null, count(*), coalesce(sum(f.useful = 1), 0), count(f.id)
         from calls c left join feedback f on f.kind = 'phone' and f.item_id = c.call_sid{demo_f}
-        where {where_c} group by c.path, c.ended_at is not null""", args_c)
+        where {where_c} group by c.path, c.ended_at is not null""",
+        args_c,
+    )
     topics: Counter = Counter()
     destinations: Counter = Counter()
     steps_total = steps_n = heard = useful = rated = 0
@@ -296,53 +374,146 @@ def phone_indicators(store, period: Period, tree) -> list[dict]:
         rated += rated_any
     with_leaf = sum(topics.values())
 
-    abandoned = _rows(store, f"select node, count(*) from calls where {where} and ended_at is not null"
-                             f" and coalesce(outcome, 'abandoned') = 'abandoned' group by node", args)
+    abandoned = _rows(
+        store,
+        f"select node, count(*) from calls where {where} and ended_at is not null"
+        f" and coalesce(outcome, 'abandoned') = 'abandoned' group by node",
+        args,
+    )
     points: Counter = Counter()
     for node_id, count in abandoned:
         points[_node_label(tree, node_id)] += count
-    durations = dict(_rows(store, f"select duration_s, count(*) from calls where {where} and ended_at is not null"
-                                  f" and duration_s is not null group by duration_s", args))
+    durations = dict(
+        _rows(
+            store,
+            f"select duration_s, count(*) from calls where {where} and ended_at is not null"
+            f" and duration_s is not null group by duration_s",
+            args,
+        )
+    )
     d_n = sum(durations.values())
     return [
-        indicator("phone_volume", "Appels reçus (volume)", "téléphone", n or None, n, unit="nombre",
-                  group="volumes", breakdown={"terminés": e, "en cours": n - e} if n else {}),
+        indicator(
+            "phone_volume",
+            "Appels reçus (volume)",
+            "téléphone",
+            n or None,
+            n,
+            unit="nombre",
+            group="volumes",
+            breakdown={"terminés": e, "en cours": n - e} if n else {},
+        ),
         *time_indicators("phone", "téléphone", "Appels reçus", sorted(hours)),
-        indicator("phone_topics", "Appels par thème (dernière réponse entendue dans le menu)", "téléphone",
-                  with_leaf or None, n, unit="nombre", group="routing", breakdown=_by_count(topics)),
-        indicator("phone_destinations", "Appels par orientation (dernière réponse entendue dans le menu)",
-                  "téléphone", with_leaf or None, n, unit="nombre", group="routing",
-                  breakdown=_by_count(destinations)),
-        indicator("phone_outcomes", "Appels terminés par issue", "téléphone", e or None, e, unit="nombre",
-                  group="phone", breakdown=dict(sorted(outcomes.items()))),
-        indicator("phone_reached", "Appels aboutis (réponse, transfert ou messagerie)", "téléphone",
-                  _rate(reached, e), e, unit="%", group="phone", target=CALLS_REACHED_TARGET),
-        indicator("phone_self_service", "Appels résolus par le serveur vocal (réponse donnée)", "téléphone",
-                  _rate(outcomes["answered"], e), e, unit="%", group="routing"),
-        indicator("phone_unresolved", "Appels non résolus", "téléphone", _rate(unresolved, e), e, unit="%",
-                  group="routing"),
-        indicator("phone_handoff", "Appels transférés ou laissés en messagerie", "téléphone",
-                  _rate(outcomes["transferred"] + outcomes["voicemail"], e), e, unit="%", group="routing"),
-        indicator("phone_abandoned", "Appels abandonnés", "téléphone", _rate(outcomes["abandoned"], e), e,
-                  unit="%", group="phone"),
-        indicator("phone_abandon_points", "Appels abandonnés, par étape du menu où l'appelant a raccroché",
-                  "téléphone", outcomes["abandoned"] or None, e, unit="nombre", group="phone",
-                  breakdown=_by_count(points)),
-        indicator("phone_path_length", "Nombre moyen d'étapes dans le menu (menus et réponses après l'accueil)",
-                  "téléphone", _mean(steps_total, steps_n), steps_n, unit="étapes", group="phone"),
-        indicator("phone_duration_avg", "Durée moyenne d'un appel", "téléphone",
-                  _mean(sum(d * c for d, c in durations.items()), d_n), d_n, unit="secondes", group="phone"),
-        indicator("phone_duration_median", "Durée médiane d'un appel", "téléphone", median_of_counts(durations),
-                  d_n, unit="secondes", group="phone"),
+        indicator(
+            "phone_topics",
+            "Appels par thème (dernière réponse entendue dans le menu)",
+            "téléphone",
+            with_leaf or None,
+            n,
+            unit="nombre",
+            group="routing",
+            breakdown=_by_count(topics),
+        ),
+        indicator(
+            "phone_destinations",
+            "Appels par orientation (dernière réponse entendue dans le menu)",
+            "téléphone",
+            with_leaf or None,
+            n,
+            unit="nombre",
+            group="routing",
+            breakdown=_by_count(destinations),
+        ),
+        indicator(
+            "phone_outcomes",
+            "Appels terminés par issue",
+            "téléphone",
+            e or None,
+            e,
+            unit="nombre",
+            group="phone",
+            breakdown=dict(sorted(outcomes.items())),
+        ),
+        indicator(
+            "phone_reached",
+            "Appels aboutis (réponse, transfert ou messagerie)",
+            "téléphone",
+            _rate(reached, e),
+            e,
+            unit="%",
+            group="phone",
+            target=CALLS_REACHED_TARGET,
+        ),
+        indicator(
+            "phone_self_service",
+            "Appels résolus par le serveur vocal (réponse donnée)",
+            "téléphone",
+            _rate(outcomes["answered"], e),
+            e,
+            unit="%",
+            group="routing",
+        ),
+        indicator("phone_unresolved", "Appels non résolus", "téléphone", _rate(unresolved, e), e, unit="%", group="routing"),
+        indicator(
+            "phone_handoff",
+            "Appels transférés ou laissés en messagerie",
+            "téléphone",
+            _rate(outcomes["transferred"] + outcomes["voicemail"], e),
+            e,
+            unit="%",
+            group="routing",
+        ),
+        indicator(
+            "phone_abandoned", "Appels abandonnés", "téléphone", _rate(outcomes["abandoned"], e), e, unit="%", group="phone"
+        ),
+        indicator(
+            "phone_abandon_points",
+            "Appels abandonnés, par étape du menu où l'appelant a raccroché",
+            "téléphone",
+            outcomes["abandoned"] or None,
+            e,
+            unit="nombre",
+            group="phone",
+            breakdown=_by_count(points),
+        ),
+        indicator(
+            "phone_path_length",
+            "Nombre moyen d'étapes dans le menu (menus et réponses après l'accueil)",
+            "téléphone",
+            _mean(steps_total, steps_n),
+            steps_n,
+            unit="étapes",
+            group="phone",
+        ),
+        indicator(
+            "phone_duration_avg",
+            "Durée moyenne d'un appel",
+            "téléphone",
+            _mean(sum(d * c for d, c in durations.items()), d_n),
+            d_n,
+            unit="secondes",
+            group="phone",
+        ),
+        indicator(
+            "phone_duration_median",
+            "Durée médiane d'un appel",
+            "téléphone",
+            median_of_counts(durations),
+            d_n,
+            unit="secondes",
+            group="phone",
+        ),
     ], (heard, rated, useful)
 
 
 def ticket_indicators(store, pref, period: Period, today: date) -> list[dict]:
     where, args = period.where("created_at")
-    rows = _rows(store, f"select origin, status, due_date < ?, answer_working_days, count(*) from tickets"
-                        f" where {where} group by 1, 2, 3, 4", [today.isoformat(), *args])
-    limits = {"email": int(pref.get("commitments.email_working_days")),
-              "paper": int(pref.get("commitments.paper_working_days"))}
+    rows = _rows(
+        store,
+        f"select origin, status, due_date < ?, answer_working_days, count(*) from tickets where {where} group by 1, 2, 3, 4",
+        [today.isoformat(), *args],
+    )
+    limits = {"email": int(pref.get("commitments.email_working_days")), "paper": int(pref.get("commitments.paper_working_days"))}
     total = sum(r[4] for r in rows)
     statuses: Counter = Counter()
     for r in rows:
@@ -354,17 +525,53 @@ def ticket_indicators(store, pref, period: Period, today: date) -> list[dict]:
     judged = n_answered + overdue  # open tickets not yet due are not judged
     days = [r[3] for r in answered for _ in range(r[4])]
     return [
-        indicator("tickets_volume", "Messages aux services (volume)", "courriel", total or None, total,
-                  unit="nombre", group="tickets", breakdown=dict(sorted(statuses.items()))),
-        indicator("tickets_on_time", f"Messages traités dans le délai ({limits['email']} jours ouvrés, "
-                  f"{limits['paper']} pour un courrier)", "courriel", _rate(on_time, judged), judged, unit="%",
-                  group="tickets", target=TICKETS_ON_TIME_TARGET),
-        indicator("tickets_avg_days", "Délai moyen de réponse", "courriel",
-                  _mean(sum(days), len(days)), len(days), unit="jours ouvrés", group="tickets"),
-        indicator("tickets_p90_days", "Délai de réponse, 90e centile", "courriel", percentile(days, 0.9),
-                  len(days), unit="jours ouvrés", group="tickets"),
-        indicator("tickets_overdue", f"Messages en retard (ouverts, échéance avant le {today.strftime('%d/%m/%Y')})",
-                  "courriel", overdue if total else None, total, unit="nombre", group="tickets"),
+        indicator(
+            "tickets_volume",
+            "Messages aux services (volume)",
+            "courriel",
+            total or None,
+            total,
+            unit="nombre",
+            group="tickets",
+            breakdown=dict(sorted(statuses.items())),
+        ),
+        indicator(
+            "tickets_on_time",
+            f"Messages traités dans le délai ({limits['email']} jours ouvrés, {limits['paper']} pour un courrier)",
+            "courriel",
+            _rate(on_time, judged),
+            judged,
+            unit="%",
+            group="tickets",
+            target=TICKETS_ON_TIME_TARGET,
+        ),
+        indicator(
+            "tickets_avg_days",
+            "Délai moyen de réponse",
+            "courriel",
+            _mean(sum(days), len(days)),
+            len(days),
+            unit="jours ouvrés",
+            group="tickets",
+        ),
+        indicator(
+            "tickets_p90_days",
+            "Délai de réponse, 90e centile",
+            "courriel",
+            percentile(days, 0.9),
+            len(days),
+            unit="jours ouvrés",
+            group="tickets",
+        ),
+        indicator(
+            "tickets_overdue",
+            f"Messages en retard (ouverts, échéance avant le {today.strftime('%d/%m/%Y')})",
+            "courriel",
+            overdue if total else None,
+            total,
+            unit="nombre",
+            group="tickets",
+        ),
     ]
 
 
@@ -378,8 +585,11 @@ def _paris_date(stamp: str) -> date | None:
 
 def pan_indicators(store, period: Period, today: date, within_days: int) -> list[dict]:
     where, args = period.where("slot_start")
-    rows = _rows(store, f"select status, substr(slot_start, 1, 10) < ?, count(*) from pan_bookings"
-                        f" where {where} group by 1, 2", [today.isoformat(), *args])
+    rows = _rows(
+        store,
+        f"select status, substr(slot_start, 1, 10) < ?, count(*) from pan_bookings where {where} group by 1, 2",
+        [today.isoformat(), *args],
+    )
     total = sum(r[2] for r in rows)
     statuses: Counter = Counter()
     for r in rows:
@@ -390,10 +600,12 @@ def pan_indicators(store, period: Period, today: date, within_days: int) -> list
     # Lead time: bookings made in the period (created_at, UTC, read by range on the UTC day bounds
     # widened by a day, then cut on the Paris date), appointment date minus booking date, in days.
     demo = "" if period.include_demo else " and demo = 0"
-    made = _rows(store, "select created_at, substr(slot_start, 1, 10), status, count(*) from pan_bookings"
-                        f" where prefecture = ? and created_at >= ? and created_at < ?{demo} group by 1, 2, 3",
-                 [period.prefecture, (period.start - timedelta(days=1)).isoformat(),
-                  (period.end + timedelta(days=2)).isoformat()])
+    made = _rows(
+        store,
+        "select created_at, substr(slot_start, 1, 10), status, count(*) from pan_bookings"
+        f" where prefecture = ? and created_at >= ? and created_at < ?{demo} group by 1, 2, 3",
+        [period.prefecture, (period.start - timedelta(days=1)).isoformat(), (period.end + timedelta(days=2)).isoformat()],
+    )
     leads: Counter = Counter()
     held: Counter = Counter()  # appointments that took place (day passed, not cancelled, not absent): lead -> n
     for created, slot_day, status, count in made:
@@ -409,21 +621,55 @@ def pan_indicators(store, period: Period, today: date, within_days: int) -> list
             held[(slot_on - booked_on).days] += count
     n_leads, n_held = sum(leads.values()), sum(held.values())
     return [
-        indicator("pan_bookings", "Rendez-vous PAN pris (hors annulés)", "PAN", kept if total else None,
-                  total, unit="nombre", group="pan", breakdown=dict(sorted(statuses.items()))),
-        indicator("pan_no_shows", "Rendez-vous PAN non honorés (créneaux passés)", "PAN",
-                  _rate(no_shows, past), past, unit="%", group="pan"),
-        indicator("pan_lead_time_avg", "Délai moyen entre la prise du rendez-vous PAN et le rendez-vous "
-                  "(rendez-vous pris pendant la période)", "PAN",
-                  _mean(sum(d * c for d, c in leads.items()), n_leads), n_leads, unit="jours", group="pan"),
-        indicator("pan_lead_time_median", "Délai médian entre la prise du rendez-vous PAN et le rendez-vous "
-                  "(rendez-vous pris pendant la période)", "PAN", median_of_counts(leads), n_leads, unit="jours",
-                  group="pan"),
+        indicator(
+            "pan_bookings",
+            "Rendez-vous PAN pris (hors annulés)",
+            "PAN",
+            kept if total else None,
+            total,
+            unit="nombre",
+            group="pan",
+            breakdown=dict(sorted(statuses.items())),
+        ),
+        indicator(
+            "pan_no_shows",
+            "Rendez-vous PAN non honorés (créneaux passés)",
+            "PAN",
+            _rate(no_shows, past),
+            past,
+            unit="%",
+            group="pan",
+        ),
+        indicator(
+            "pan_lead_time_avg",
+            "Délai moyen entre la prise du rendez-vous PAN et le rendez-vous (rendez-vous pris pendant la période)",
+            "PAN",
+            _mean(sum(d * c for d, c in leads.items()), n_leads),
+            n_leads,
+            unit="jours",
+            group="pan",
+        ),
+        indicator(
+            "pan_lead_time_median",
+            "Délai médian entre la prise du rendez-vous PAN et le rendez-vous (rendez-vous pris pendant la période)",
+            "PAN",
+            median_of_counts(leads),
+            n_leads,
+            unit="jours",
+            group="pan",
+        ),
         # No figure before an appointment took place: a booking for next week is not yet "tenu".
-        indicator("pan_within_days", f"Rendez-vous PAN tenus dans les {within_days} jours suivant leur prise "
-                  "(rendez-vous pris pendant la période et déjà passés, absences exclues)", "PAN",
-                  _rate(sum(c for d, c in held.items() if d <= within_days), n_held), n_held, unit="%",
-                  group="pan", target=PAN_WITHIN_TARGET),
+        indicator(
+            "pan_within_days",
+            f"Rendez-vous PAN tenus dans les {within_days} jours suivant leur prise "
+            "(rendez-vous pris pendant la période et déjà passés, absences exclues)",
+            "PAN",
+            _rate(sum(c for d, c in held.items() if d <= within_days), n_held),
+            n_held,
+            unit="%",
+            group="pan",
+            target=PAN_WITHIN_TARGET,
+        ),
     ]
 
 
@@ -433,27 +679,55 @@ def satisfaction_indicators(store, period: Period, phone_heard: int, phone_rated
     phone, how many of the calls that heard an answer rated it. Phone ratings count with their call's
     period. A channel without any rating in the period has no figure."""
     where, args = period.where("created_at")
-    chat = dict(_rows(store, f"select useful, count(*) from feedback where {where} and kind = 'chat'"
-                             f" group by useful", args))
+    chat = dict(_rows(store, f"select useful, count(*) from feedback where {where} and kind = 'chat' group by useful", args))
     chat_n = sum(chat.values())
     chat_useful = chat.get(1, 0)
     return [
-        indicator("satisfaction", "Satisfaction des usagers : réponses jugées utiles, tous canaux (avis donnés "
-                  "à l'écrit et au téléphone)", "tous", _rate(chat_useful + phone_useful, chat_n + phone_rated),
-                  chat_n + phone_rated, unit="%", group="satisfaction", target=SATISFACTION_TARGET),
-        indicator("satisfaction_chat", "Réponses jugées utiles à la fin d'une conversation écrite", "chat",
-                  _rate(chat_useful, chat_n), chat_n, unit="%", group="satisfaction", target=SATISFACTION_TARGET),
-        indicator("satisfaction_phone", "Réponses jugées utiles au téléphone (touche 9 ; 8 : pas utile)", "téléphone",
-                  _rate(phone_useful, phone_rated), phone_rated, unit="%", group="satisfaction",
-                  target=SATISFACTION_TARGET),
-        indicator("satisfaction_phone_participation", "Appels où l'appelant a donné son avis, sur les appels ayant "
-                  "entendu une réponse", "téléphone", _rate(phone_rated, phone_heard),
-                  phone_heard, unit="%", group="satisfaction"),
+        indicator(
+            "satisfaction",
+            "Satisfaction des usagers : réponses jugées utiles, tous canaux (avis donnés à l'écrit et au téléphone)",
+            "tous",
+            _rate(chat_useful + phone_useful, chat_n + phone_rated),
+            chat_n + phone_rated,
+            unit="%",
+            group="satisfaction",
+            target=SATISFACTION_TARGET,
+        ),
+        indicator(
+            "satisfaction_chat",
+            "Réponses jugées utiles à la fin d'une conversation écrite",
+            "chat",
+            _rate(chat_useful, chat_n),
+            chat_n,
+            unit="%",
+            group="satisfaction",
+            target=SATISFACTION_TARGET,
+        ),
+        indicator(
+            "satisfaction_phone",
+            "Réponses jugées utiles au téléphone (touche 9 ; 8 : pas utile)",
+            "téléphone",
+            _rate(phone_useful, phone_rated),
+            phone_rated,
+            unit="%",
+            group="satisfaction",
+            target=SATISFACTION_TARGET,
+        ),
+        indicator(
+            "satisfaction_phone_participation",
+            "Appels où l'appelant a donné son avis, sur les appels ayant entendu une réponse",
+            "téléphone",
+            _rate(phone_rated, phone_heard),
+            phone_heard,
+            unit="%",
+            group="satisfaction",
+        ),
     ]
 
 
-def compute(store, pref, start: date, end: date, today: date | None = None, *, include_demo: bool = False,
-            tree=None) -> list[dict]:
+def compute(
+    store, pref, start: date, end: date, today: date | None = None, *, include_demo: bool = False, tree=None
+) -> list[dict]:
     """Every indicator of `pref` (a config.Prefecture) for [start, end]; `today` decides what is overdue."""
     from bot.core import tree as tree_mod
 
@@ -461,9 +735,13 @@ def compute(store, pref, start: date, end: date, today: date | None = None, *, i
     tree = tree or tree_mod.current()
     period = Period(pref.id, start, end, include_demo)
     phone, (heard, rated, useful) = phone_indicators(store, period, tree)
-    result = (chat_indicators(store, period) + phone + ticket_indicators(store, pref, period, today)
-              + pan_indicators(store, period, today, int(pref.get("commitments.pan_appointment_days")))
-              + satisfaction_indicators(store, period, heard, rated, useful))
+    result = (
+        chat_indicators(store, period)
+        + phone
+        + ticket_indicators(store, pref, period, today)
+        + pan_indicators(store, period, today, int(pref.get("commitments.pan_appointment_days")))
+        + satisfaction_indicators(store, period, heard, rated, useful)
+    )
     order = list(GROUPS)
     return sorted(result, key=lambda ind: order.index(ind["group"]))  # stable: chat, then phone, in a group
 
@@ -490,12 +768,16 @@ def format_table(indicators: list[dict], pref_name: str, start: date, end: date)
     for ind in indicators:
         if ind.get("group") != group:
             group = ind.get("group")
-            lines += ["", f"## {GROUPS.get(group, group or '')}",
-                      f"{'Canal':<10} {'Indicateur':<72} {'Valeur':>22} {'Base':>6} {'Cible':>7} {'Atteinte':>8}"]
+            lines += [
+                "",
+                f"## {GROUPS.get(group, group or '')}",
+                f"{'Canal':<10} {'Indicateur':<72} {'Valeur':>22} {'Base':>6} {'Cible':>7} {'Atteinte':>8}",
+            ]
         target = "" if ind["target"] is None else f"> {ind['target'] * 100:.0f} %"
         met = {True: "oui", False: "non", None: "—"}[ind["met"]]
-        lines.append(f"{ind['channel']:<10} {ind['label'][:72]:<72} {format_value(ind):>22} {ind['count']:>6} "
-                     f"{target:>7} {met:>8}")
+        lines.append(
+            f"{ind['channel']:<10} {ind['label'][:72]:<72} {format_value(ind):>22} {ind['count']:>6} {target:>7} {met:>8}"
+        )
         if ind["value"] is not None:
             for key, count in (ind.get("breakdown") or {}).items():
                 lines.append(f"{'':<10}   · {key:<68} {count:>22}")

@@ -11,6 +11,7 @@ page, its CSV export and the HTML report show exactly the same values.
 template `web/templates/report/report.html`, autoescaped) and, when Chromium is on the machine, a PDF
 printed from it by headless Chromium. `python -m bot report --from D --to D` is its command line.
 """
+
 from __future__ import annotations
 
 import csv
@@ -46,20 +47,39 @@ NONE_YET = indicators.NO_DATA  # "pas encore de données"
 DASH = "—"
 
 # French names of the channels (the minutes' "Thématique" column) and of the breakdown keys.
-CHANNELS = {"chat": "Accueil écrit (chat)", "téléphone": "Accueil téléphonique", "courriel": "Courriels",
-            "PAN": "Accueil au PAN", "tous": "Tous canaux"}
+CHANNELS = {
+    "chat": "Accueil écrit (chat)",
+    "téléphone": "Accueil téléphonique",
+    "courriel": "Courriels",
+    "PAN": "Accueil au PAN",
+    "tous": "Tous canaux",
+}
 DESTINATIONS = texts.destination_labels()  # bot/tree.yml, section `destinations`
 KEYS_BY_FAMILY = {
-    "phone": {"answered": "Réponse donnée", "transferred": "Transféré", "voicemail": "Messagerie vocale",
-              "abandoned": "Abandonné"},
+    "phone": {
+        "answered": "Réponse donnée",
+        "transferred": "Transféré",
+        "voicemail": "Messagerie vocale",
+        "abandoned": "Abandonné",
+    },
     "tickets": {"open": "Ouvert", "answered": "Répondu"},
     "pan": {"booked": "Réservé", "no_show": "Absent", "cancelled": "Annulé"},
-    "chat": {"web": "Site web", "console": "Console", "rest": "API", "(aucun)": "(aucun thème)",
-             "(aucune)": "(aucune orientation)",
-             # the conversation intents (bot.core.tree.CONVERSATION_INTENTS): what a message was when not a question
-             "greet": "Salutation", "goodbye": "Au revoir", "thanks": "Remerciement", "affirm": "Oui (confirmation)",
-             "deny": "Non (refus)", "bot_challenge": "« Êtes-vous un robot ? »",
-             "human_handoff": "Demande à parler à une personne", "other_language": "Autre langue"},
+    "chat": {
+        "web": "Site web",
+        "console": "Console",
+        "rest": "API",
+        "(aucun)": "(aucun thème)",
+        "(aucune)": "(aucune orientation)",
+        # the conversation intents (bot.core.tree.CONVERSATION_INTENTS): what a message was when not a question
+        "greet": "Salutation",
+        "goodbye": "Au revoir",
+        "thanks": "Remerciement",
+        "affirm": "Oui (confirmation)",
+        "deny": "Non (refus)",
+        "bot_challenge": "« Êtes-vous un robot ? »",
+        "human_handoff": "Demande à parler à une personne",
+        "other_language": "Autre langue",
+    },
 }
 NO_THEME = "(thème non reconnu)"
 UNIT_SUFFIX = {"jours ouvrés": " j", "jours": " j", "secondes": " s", "étapes": " étapes"}
@@ -109,9 +129,11 @@ def console_period(start_s: str | None, end_s: str | None, today: date | None = 
 
 def quick_periods(today: date) -> list[tuple[str, date, date]]:
     """The console's quick choices: (French label, first day, last day)."""
-    return [(f"{DEFAULT_DAYS} derniers jours", today - timedelta(days=DEFAULT_DAYS - 1), today),
-            ("Mois en cours", today.replace(day=1), today),
-            ("Année en cours", today.replace(month=1, day=1), today)]
+    return [
+        (f"{DEFAULT_DAYS} derniers jours", today - timedelta(days=DEFAULT_DAYS - 1), today),
+        ("Mois en cours", today.replace(day=1), today),
+        ("Année en cours", today.replace(month=1, day=1), today),
+    ]
 
 
 def fr_date(d: date) -> str:
@@ -215,8 +237,9 @@ def _theme_of_node(tree, node_id: str | None) -> str:
     return _theme_of_topic(tree, node.topic) if node is not None and node.topic else NO_THEME
 
 
-def top_questions(store, prefecture: str, start: date, end: date, *, include_demo: bool = False,
-                  limit: int = TOP_QUESTIONS) -> list[tuple[str, int]]:
+def top_questions(
+    store, prefecture: str, start: date, end: date, *, include_demo: bool = False, limit: int = TOP_QUESTIONS
+) -> list[tuple[str, int]]:
     """What users typed (chat) or said (phone speech) most, masked, grouped without case nor accents.
 
     Each group is shown by its most frequent spelling; buttons clicked (payloads "/...") are not questions.
@@ -225,12 +248,12 @@ def top_questions(store, prefecture: str, start: date, end: date, *, include_dem
     period = indicators.Period(prefecture, start, end, include_demo)
     where, args = period.where("started_at", "c")
     for (text,) in store.db.execute(
-            f"select t.text from turns t join conversations c on c.id = t.conversation_id where {where}", args):
+        f"select t.text from turns t join conversations c on c.id = t.conversation_id where {where}", args
+    ):
         if text and not text.startswith("/"):
             raw[text] += 1
     where, args = period.where("started_at", "k")
-    for (inputs,) in store.db.execute(
-            f"select k.inputs from calls k where {where} and k.inputs like '%\"speech\"%'", args):
+    for (inputs,) in store.db.execute(f"select k.inputs from calls k where {where} and k.inputs like '%\"speech\"%'", args):
         try:
             steps = json.loads(inputs or "[]")
         except json.JSONDecodeError:
@@ -251,20 +274,23 @@ def top_questions(store, prefecture: str, start: date, end: date, *, include_dem
     return [(mask(min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0]), total) for total, _key, c in ranked[:limit]]
 
 
-def unresolved_themes(store, prefecture: str, start: date, end: date, *,
-                      include_demo: bool = False) -> list[tuple[str, int, int]]:
+def unresolved_themes(
+    store, prefecture: str, start: date, end: date, *, include_demo: bool = False
+) -> list[tuple[str, int, int]]:
     """(theme, unresolved conversations, unresolved calls), most frequent first."""
     tree = _tree()
     chat, phone = Counter(), Counter()
     period = indicators.Period(prefecture, start, end, include_demo)
     where, args = period.where("started_at", "c")
     for topic, n in store.db.execute(
-            f"select c.last_topic, count(*) from conversations c where {where} and c.status = 'unresolved'"
-            " group by c.last_topic", args):
+        f"select c.last_topic, count(*) from conversations c where {where} and c.status = 'unresolved' group by c.last_topic",
+        args,
+    ):
         chat[_theme_of_topic(tree, topic)] += n
     where, args = period.where("started_at", "k")
     for node, n in store.db.execute(
-            f"select k.node, count(*) from calls k where {where} and k.unresolved = 1 group by k.node", args):
+        f"select k.node, count(*) from calls k where {where} and k.unresolved = 1 group by k.node", args
+    ):
         phone[_theme_of_node(tree, node)] += n
     themes = set(chat) | set(phone)
     return sorted(((t, chat[t], phone[t]) for t in themes), key=lambda r: (-(r[1] + r[2]), r[0]))
@@ -276,12 +302,24 @@ def theme_text(ind: dict) -> str:
 
 
 def summary_table(inds: list[dict]) -> Table:
-    table = Table("indicateurs", "Indicateurs de qualité",
-                  ["Thématique", "Canal", "Indicateur", "Valeur", "Base", "Cible", "Atteinte", "Commentaire"])
+    table = Table(
+        "indicateurs",
+        "Indicateurs de qualité",
+        ["Thématique", "Canal", "Indicateur", "Valeur", "Base", "Cible", "Atteinte", "Commentaire"],
+    )
     for ind in inds:
-        table.rows.append([theme_text(ind), CHANNELS.get(ind["channel"], ind["channel"]), ind["label"],
-                           value_text(ind), fr_int(ind.get("count")), target_text(ind), met_text(ind),
-                           note_text(ind)])
+        table.rows.append(
+            [
+                theme_text(ind),
+                CHANNELS.get(ind["channel"], ind["channel"]),
+                ind["label"],
+                value_text(ind),
+                fr_int(ind.get("count")),
+                target_text(ind),
+                met_text(ind),
+                note_text(ind),
+            ]
+        )
     return table
 
 
@@ -289,31 +327,56 @@ def commitments_table(inds: list[dict], before: list[dict], start, end, prev_sta
     """The indicators Qual-e-pref sets a target for, first, as the minutes present them: commitment,
     target, the previous period, this period, met or not."""
     by_id = {b["id"]: b for b in before}
-    table = Table("engagements", "Engagements Qual-e-pref",
-                  ["Canal", "Engagement", "Cible", f"Du {fr_date(prev_start)} au {fr_date(prev_end)}",
-                   f"Du {fr_date(start)} au {fr_date(end)}", "Atteinte"],
-                  note="Les indicateurs pour lesquels le référentiel Qual-e-pref fixe une cible ; le détail et les "
-                       "autres indicateurs suivent.")
+    table = Table(
+        "engagements",
+        "Engagements Qual-e-pref",
+        [
+            "Canal",
+            "Engagement",
+            "Cible",
+            f"Du {fr_date(prev_start)} au {fr_date(prev_end)}",
+            f"Du {fr_date(start)} au {fr_date(end)}",
+            "Atteinte",
+        ],
+        note="Les indicateurs pour lesquels le référentiel Qual-e-pref fixe une cible ; le détail et les "
+        "autres indicateurs suivent.",
+    )
     for ind in inds:
         if ind.get("target") is None:
             continue
         old = by_id.get(ind["id"])
-        table.rows.append([CHANNELS.get(ind["channel"], ind["channel"]), ind["label"], target_text(ind),
-                           value_text(old) if old else NONE_YET, value_text(ind), met_text(ind)])
+        table.rows.append(
+            [
+                CHANNELS.get(ind["channel"], ind["channel"]),
+                ind["label"],
+                target_text(ind),
+                value_text(old) if old else NONE_YET,
+                value_text(ind),
+                met_text(ind),
+            ]
+        )
     return table
 
 
 def evolution_table(inds: list[dict], before: list[dict], start, end, prev_start, prev_end) -> Table:
     by_id = {b["id"]: b for b in before}
-    table = Table("evolution", "Évolution par rapport à la période précédente",
-                  ["Thématique", "Indicateur", f"Du {fr_date(prev_start)} au {fr_date(prev_end)}",
-                   f"Du {fr_date(start)} au {fr_date(end)}", "Évolution"],
-                  note="Taux : écart en points (pts) ; délais, durées et étapes : écart dans leur unité ; "
-                       "volumes : variation en %.")
+    table = Table(
+        "evolution",
+        "Évolution par rapport à la période précédente",
+        [
+            "Thématique",
+            "Indicateur",
+            f"Du {fr_date(prev_start)} au {fr_date(prev_end)}",
+            f"Du {fr_date(start)} au {fr_date(end)}",
+            "Évolution",
+        ],
+        note="Taux : écart en points (pts) ; délais, durées et étapes : écart dans leur unité ; volumes : variation en %.",
+    )
     for ind in inds:
         old = by_id.get(ind["id"])
-        table.rows.append([theme_text(ind), ind["label"],
-                           value_text(old) if old else NONE_YET, value_text(ind), evolution_text(ind, old)])
+        table.rows.append(
+            [theme_text(ind), ind["label"], value_text(old) if old else NONE_YET, value_text(ind), evolution_text(ind, old)]
+        )
     return table
 
 
@@ -329,23 +392,40 @@ def breakdown_table(ind: dict) -> Table:
 
 
 def questions_table(rows: list[tuple[str, int]]) -> Table:
-    table = Table("questions", "Questions les plus posées par les usagers", ["Rang", "Question (texte masqué)", "Nombre"],
-                  note="Textes écrits dans le chat et phrases dites au serveur vocal, données personnelles masquées, "
-                       "regroupés sans tenir compte des majuscules ni des accents.")
+    table = Table(
+        "questions",
+        "Questions les plus posées par les usagers",
+        ["Rang", "Question (texte masqué)", "Nombre"],
+        note="Textes écrits dans le chat et phrases dites au serveur vocal, données personnelles masquées, "
+        "regroupés sans tenir compte des majuscules ni des accents.",
+    )
     table.rows = [[str(i), safe_cell(text), str(n)] for i, (text, n) in enumerate(rows, 1)]
     return table
 
 
 def themes_table(rows: list[tuple[str, int, int]]) -> Table:
-    table = Table("non_resolus", "Thèmes non résolus", ["Thème", "Conversations écrites", "Appels", "Total"],
-                  note="Conversations terminées sans réponse (clarification ou repli) et appels marqués non résolus, "
-                       "par thème deviné.")
+    table = Table(
+        "non_resolus",
+        "Thèmes non résolus",
+        ["Thème", "Conversations écrites", "Appels", "Total"],
+        note="Conversations terminées sans réponse (clarification ou repli) et appels marqués non résolus, par thème deviné.",
+    )
     table.rows = [[theme, str(c), str(p), str(c + p)] for theme, c, p in rows]
     return table
 
 
-def collect(store, pref, start: date, end: date, *, include_demo: bool = False, today: date | None = None,
-            progress=None, timings: dict | None = None, with_charts: bool = True) -> dict:
+def collect(
+    store,
+    pref,
+    start: date,
+    end: date,
+    *,
+    include_demo: bool = False,
+    today: date | None = None,
+    progress=None,
+    timings: dict | None = None,
+    with_charts: bool = True,
+) -> dict:
     """Every table of the period (and its previous period), charts included, as French strings."""
     check_period(start, end)
     timings = timings if timings is not None else {}
@@ -375,26 +455,34 @@ def collect(store, pref, start: date, end: date, *, include_demo: bool = False, 
         table = breakdown_table(ind)
         if with_charts:
             labels = key_labels(ind["id"])
-            table.chart = charts.bar_chart(f"graphique-{re.sub(r'[^A-Za-z0-9_-]', '-', ind['id'])}", table.title,
-                                           ind["breakdown"], labels=labels)
+            table.chart = charts.bar_chart(
+                f"graphique-{re.sub(r'[^A-Za-z0-9_-]', '-', ind['id'])}", table.title, ind["breakdown"], labels=labels
+            )
         breakdowns.append(table)
     step("graphiques")
     return {
-        "prefecture": pref.get("prefecture.name"), "prefecture_id": pref.id,
-        "start": start, "end": end, "prev_start": prev_start, "prev_end": prev_end,
-        "include_demo": include_demo, "indicators": now_inds, "previous": before,
+        "prefecture": pref.get("prefecture.name"),
+        "prefecture_id": pref.id,
+        "start": start,
+        "end": end,
+        "prev_start": prev_start,
+        "prev_end": prev_end,
+        "include_demo": include_demo,
+        "indicators": now_inds,
+        "previous": before,
         "commitments": commitments_table(now_inds, before, start, end, prev_start, prev_end),
         "summary": summary_table(now_inds),
         "evolution": evolution_table(now_inds, before, start, end, prev_start, prev_end),
-        "breakdowns": breakdowns, "questions": questions_table(questions), "themes": themes_table(themes),
+        "breakdowns": breakdowns,
+        "questions": questions_table(questions),
+        "themes": themes_table(themes),
         "generated": datetime.now(PARIS).strftime("%d/%m/%Y à %H:%M"),
     }
 
 
 def tables(data: dict) -> list[Table]:
     """Every table of `collect`'s result, in page order (the CSV export serves them by id)."""
-    return [data["commitments"], data["summary"], data["evolution"], *data["breakdowns"], data["questions"],
-            data["themes"]]
+    return [data["commitments"], data["summary"], data["evolution"], *data["breakdowns"], data["questions"], data["themes"]]
 
 
 @lru_cache(maxsize=1)
@@ -420,22 +508,45 @@ def print_pdf(html_path: Path, pdf_path: Path) -> str | None:
         return f"pas de PDF : Chromium est absent de cette machine ({exe}) ; rapport écrit en HTML seulement"
     pdf_path.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="aiguillage-pdf-") as profile:
-        cmd = [str(exe), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-               "--disable-background-networking", "--disable-component-update", "--disable-extensions",
-               f"--user-data-dir={profile}", "--no-pdf-header-footer", f"--print-to-pdf={pdf_path}",
-               html_path.resolve().as_uri()]
+        cmd = [
+            str(exe),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-sync",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-extensions",
+            f"--user-data-dir={profile}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf_path}",
+            html_path.resolve().as_uri(),
+        ]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=PDF_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return f"pas de PDF : Chromium n'a pas fini en {PDF_TIMEOUT_S} s ; rapport écrit en HTML seulement"
     if not pdf_path.exists() or pdf_path.stat().st_size == 0 or pdf_path.read_bytes()[:5] != b"%PDF-":
-        return (f"pas de PDF : Chromium a échoué (code {done.returncode}) ; rapport écrit en HTML seulement"
-                f" — {done.stderr.strip()[-300:]}")
+        return (
+            f"pas de PDF : Chromium a échoué (code {done.returncode}) ; rapport écrit en HTML seulement"
+            f" — {done.stderr.strip()[-300:]}"
+        )
     return None
 
 
-def build(store, pref, start: date, end: date, out: Path, *, include_demo: bool = False, pdf: bool = True,
-          progress=None, today: date | None = None) -> dict:
+def build(
+    store,
+    pref,
+    start: date,
+    end: date,
+    out: Path,
+    *,
+    include_demo: bool = False,
+    pdf: bool = True,
+    progress=None,
+    today: date | None = None,
+) -> dict:
     """Write the committee report of [start, end] into directory `out`.
 
     Returns {"html": Path, "pdf": Path | None, "pdf_note": str | None, "timings": {step: seconds}}.
@@ -445,8 +556,7 @@ def build(store, pref, start: date, end: date, out: Path, *, include_demo: bool 
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     began = time.perf_counter()
-    data = collect(store, pref, start, end, include_demo=include_demo, today=today, progress=progress,
-                   timings=timings)
+    data = collect(store, pref, start, end, include_demo=include_demo, today=today, progress=progress, timings=timings)
     t = time.perf_counter()
     html_path = out / (report_name(pref.id, start, end) + ".html")
     html_path.write_text(render_html(data), encoding="utf-8")

@@ -4,6 +4,7 @@ Passwords are hashed with argon2 (argon2-cffi). A session is a random token (sec
 HttpOnly, SameSite=Strict cookie; only its sha256 is stored. Sessions expire after IDLE_S without
 a request and ABSOLUTE_S after login; logout deletes the row. Each session has its CSRF token.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -64,10 +65,16 @@ class Accounts:
         if self.get(name):
             raise AuthError(f"Le compte « {name} » existe déjà.")
         with self.db.conn:
-            row = self.db["agents"].insert({
-                "name": name, "role": role, "password_hash": _hasher.hash(password), "active": 1,
-                "created_at": now(), "last_login_at": None,
-            })
+            row = self.db["agents"].insert(
+                {
+                    "name": name,
+                    "role": role,
+                    "password_hash": _hasher.hash(password),
+                    "active": 1,
+                    "created_at": now(),
+                    "last_login_at": None,
+                }
+            )
         return row.last_pk
 
     def get(self, name: str) -> dict | None:
@@ -116,8 +123,15 @@ class Accounts:
         t = time.time()
         with self.db.conn:
             self.db.execute("delete from sessions where seen_ts < ? or created_ts < ?", [t - IDLE_S, t - ABSOLUTE_S])
-            self.db["sessions"].insert({"token_hash": _token_hash(token), "agent_id": agent["id"],
-                                        "csrf": secrets.token_urlsafe(32), "created_ts": t, "seen_ts": t})
+            self.db["sessions"].insert(
+                {
+                    "token_hash": _token_hash(token),
+                    "agent_id": agent["id"],
+                    "csrf": secrets.token_urlsafe(32),
+                    "created_ts": t,
+                    "seen_ts": t,
+                }
+            )
             self.db.execute("update agents set last_login_at = ? where id = ?", [now(), agent["id"]])
         return token
 
@@ -128,7 +142,9 @@ class Accounts:
         th = _token_hash(token)
         row = self.db.execute(
             "select s.agent_id, s.csrf, s.created_ts, s.seen_ts, a.name, a.role, a.active "
-            "from sessions s join agents a on a.id = s.agent_id where s.token_hash = ?", [th]).fetchone()
+            "from sessions s join agents a on a.id = s.agent_id where s.token_hash = ?",
+            [th],
+        ).fetchone()
         if not row:
             return None
         agent_id, csrf, created, seen, name, role, active = row

@@ -4,6 +4,7 @@ One row per conversation or call in the `feedback` table (migration 005): a new 
 item replaces the previous one. The comment is cut to COMMENT_MAX characters, then masked, before it
 is written; what was rated (topic, destination) is copied from the conversation or the call.
 """
+
 from __future__ import annotations
 
 from bot.core.masking import MARGIN, RAW_FACTOR, clean, mask
@@ -17,8 +18,16 @@ class FeedbackError(ValueError):
     """A rating that cannot be recorded; the message is in French, for the user."""
 
 
-def record(store: Store, kind: str, item_id: str, prefecture: str, useful: bool, comment: str | None = None,
-           topic: str | None = None, destination: str | None = None) -> dict:
+def record(
+    store: Store,
+    kind: str,
+    item_id: str,
+    prefecture: str,
+    useful: bool,
+    comment: str | None = None,
+    topic: str | None = None,
+    destination: str | None = None,
+) -> dict:
     """Record (or replace) the rating of one conversation or call; returns the stored row."""
     if kind not in KINDS:
         raise FeedbackError(f"type d'avis inconnu : « {kind} »")
@@ -26,7 +35,7 @@ def record(store: Store, kind: str, item_id: str, prefecture: str, useful: bool,
         raise FeedbackError("l'avis doit être « utile » ou « pas utile »")
     text = None
     if isinstance(comment, str):  # cut before any regular expression (issue 13), then mask
-        text = mask(clean(comment[:COMMENT_MAX * RAW_FACTOR])[:COMMENT_MAX + MARGIN])[:COMMENT_MAX] or None
+        text = mask(clean(comment[: COMMENT_MAX * RAW_FACTOR])[: COMMENT_MAX + MARGIN])[:COMMENT_MAX] or None
     ts = now()
     with store.transaction():
         store.db.execute(
@@ -34,5 +43,6 @@ def record(store: Store, kind: str, item_id: str, prefecture: str, useful: bool,
             " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " on conflict(kind, item_id) do update set useful = excluded.useful,"
             " comment = coalesce(excluded.comment, feedback.comment), updated_at = excluded.updated_at",
-            [kind, item_id, prefecture, int(useful), text, topic, destination, ts, ts])
+            [kind, item_id, prefecture, int(useful), text, topic, destination, ts, ts],
+        )
     return fetch_dict(store.db.conn, "select * from feedback where kind = ? and item_id = ?", [kind, item_id])

@@ -9,6 +9,7 @@ is sent and the rows stay `pending` (the service reads tickets in the console).
 Settings from the environment: SMTP_HOST, SMTP_PORT (default 25, or 587 with STARTTLS),
 SMTP_STARTTLS (0/1), SMTP_USER, SMTP_PASSWORD, SMTP_FROM.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,8 +52,9 @@ class SmtpSettings:
         smtp = env_settings.smtp(env)
         if smtp is None:
             return None
-        return cls(host=smtp.host, port=smtp.port, starttls=smtp.starttls, user=smtp.user, password=smtp.password,
-                   sender=smtp.sender)
+        return cls(
+            host=smtp.host, port=smtp.port, starttls=smtp.starttls, user=smtp.user, password=smtp.password, sender=smtp.sender
+        )
 
 
 def build_message(settings: SmtpSettings, row: dict) -> EmailMessage:
@@ -68,8 +70,13 @@ def build_message(settings: SmtpSettings, row: dict) -> EmailMessage:
         msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(row["body"] or "")
     if row.get("ics"):
-        msg.add_attachment(row["ics"].encode("utf-8"), maintype="text", subtype="calendar",
-                           filename="rendez-vous.ics", params={"method": "PUBLISH"})
+        msg.add_attachment(
+            row["ics"].encode("utf-8"),
+            maintype="text",
+            subtype="calendar",
+            filename="rendez-vous.ics",
+            params={"method": "PUBLISH"},
+        )
     return msg
 
 
@@ -85,8 +92,18 @@ def send(settings: SmtpSettings, msg: EmailMessage) -> None:
         smtp.send_message(msg)
 
 
-def queue(conn, kind: str, to_addr: str, subject: str, body: str, *, ticket_id: int | None = None,
-          booking_id: int | None = None, reply_to: str | None = None, ics: str | None = None) -> int:
+def queue(
+    conn,
+    kind: str,
+    to_addr: str,
+    subject: str,
+    body: str,
+    *,
+    ticket_id: int | None = None,
+    booking_id: int | None = None,
+    reply_to: str | None = None,
+    ics: str | None = None,
+) -> int:
     """Add an e-mail to the outbox, inside the caller's transaction (conn: sqlite3 connection)."""
     ts = utcnow()
     cur = conn.execute(
@@ -118,8 +135,12 @@ def deliver_pending(store, settings: "SmtpSettings | None | str" = "env", limit:
     waiting = conn.execute("select count(*) from outbox where status in ('pending', 'failed')").fetchone()[0]
     if settings is None:
         return {"sent": 0, "failed": 0, "waiting": waiting}
-    ids = [r[0] for r in conn.execute(
-        "select id from outbox where status in ('pending', 'failed', 'sending') order by id limit ?", [limit])]
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "select id from outbox where status in ('pending', 'failed', 'sending') order by id limit ?", [limit]
+        )
+    ]
     sent = failed = 0
     for row_id in ids:
         if not _claim(conn, row_id):
@@ -149,12 +170,15 @@ def _after(conn, row: dict, status: str, error: str | None) -> None:
             conn.execute(
                 "update outbox set status = 'sent', attempts = attempts + 1, last_error = null, sent_at = ?,"
                 " updated_at = ?, body = null, ics = null, subject = null, reply_to = null"
-                + (", to_addr = null" if erase_to else "") + " where id = ?",
+                + (", to_addr = null" if erase_to else "")
+                + " where id = ?",
                 [ts, ts, row["id"]],
             )
         else:
-            conn.execute("update outbox set status = 'failed', attempts = attempts + 1, last_error = ?,"
-                         " updated_at = ? where id = ?", [error, ts, row["id"]])
+            conn.execute(
+                "update outbox set status = 'failed', attempts = attempts + 1, last_error = ?, updated_at = ? where id = ?",
+                [error, ts, row["id"]],
+            )
         if row["kind"] == "ticket" and row.get("ticket_id"):
             conn.execute(
                 "update tickets set delivery_status = ?, delivery_attempts = delivery_attempts + 1, last_error = ?,"
@@ -170,7 +194,9 @@ def failures(store) -> list[dict]:
         "select o.id, o.kind, o.ticket_id, o.booking_id, o.status, o.attempts, o.last_error, o.created_at,"
         " o.updated_at, t.reference as ticket_reference, t.mailbox, t.service from outbox o"
         " left join tickets t on t.id = o.ticket_id where o.status in ('failed', 'pending', 'sending')"
-        " order by o.id", [])
+        " order by o.id",
+        [],
+    )
 
 
 def _deliver_now(path) -> dict:

@@ -11,6 +11,7 @@ from several processes. An idempotency key books once: the same key returns the 
 
 Functions for the agent console: bookings_for_day, mark_no_show.
 """
+
 from __future__ import annotations
 
 import re
@@ -87,8 +88,7 @@ def reasons(pref: Prefecture) -> dict[str, str]:
     return {k: str(v) for k, v in texts.raw("pan.reasons").items()}
 
 
-def generate_slots(pref: Prefecture, site_id: str, first_day: date, days: int,
-                   reason: str | None = None) -> list[Slot]:
+def generate_slots(pref: Prefecture, site_id: str, first_day: date, days: int, reason: str | None = None) -> list[Slot]:
     """Every slot of a site from `first_day` for `days` days (holidays skipped), in time order."""
     spec = site(pref, site_id)
     step = timedelta(minutes=int(pref.get("pan.slot_minutes")))
@@ -121,17 +121,29 @@ def _used(conn, site_id: str, keys: list[str]) -> dict[str, int]:
     marks = ",".join("?" * len(keys))
     rows = conn.execute(
         f"select slot_start, count(*) from pan_bookings where site = ? and status != 'cancelled'"
-        f" and slot_start in ({marks}) group by slot_start", [site_id, *keys]).fetchall()
+        f" and slot_start in ({marks}) group by slot_start",
+        [site_id, *keys],
+    ).fetchall()
     return dict(rows)
 
 
-def free_slots(store, pref: Prefecture, site_id: str, now: datetime | None = None, limit: int = 6,
-               reason: str | None = None, after: datetime | None = None) -> list[Slot]:
+def free_slots(
+    store,
+    pref: Prefecture,
+    site_id: str,
+    now: datetime | None = None,
+    limit: int = 6,
+    reason: str | None = None,
+    after: datetime | None = None,
+) -> list[Slot]:
     """The next free slots of a site after `now` (+ minimum notice), from `after` if given."""
     now = naive(now or paris_now())
     earliest = max(_earliest(pref, now), after or now)
-    candidates = [s for s in generate_slots(pref, site_id, now.date(), int(pref.get("pan.booking_days_ahead")), reason)
-                  if s.start >= earliest]
+    candidates = [
+        s
+        for s in generate_slots(pref, site_id, now.date(), int(pref.get("pan.booking_days_ahead")), reason)
+        if s.start >= earliest
+    ]
     cap = capacity(pref, site_id)
     used = _used(store.db.conn, site_id, [s.key for s in candidates])
     return [s for s in candidates if used.get(s.key, 0) < cap][:limit]
@@ -153,8 +165,11 @@ def validate_mobile(value: str, pref: Prefecture) -> str:
         number = phonenumbers.parse(raw, "FR")
     except phonenumbers.NumberParseException:
         raise BookingError("bad_mobile", pref) from None
-    if (number.country_code != 33 or not phonenumbers.is_valid_number(number)
-            or phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE):
+    if (
+        number.country_code != 33
+        or not phonenumbers.is_valid_number(number)
+        or phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE
+    ):
         raise BookingError("bad_mobile", pref)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 
@@ -177,9 +192,20 @@ def get_booking(store, reference: str) -> dict | None:
     return fetch_dict(store.db.conn, "select * from pan_bookings where reference = ?", [(reference or "").strip().upper()])
 
 
-def book(store, pref: Prefecture, site_id: str, slot_start: str, reason: str, *,
-         email: str | None = None, mobile: str | None = None, caller: str | None = None,
-         channel: str = "web", idempotency_key: str | None = None, now: datetime | None = None) -> dict:
+def book(
+    store,
+    pref: Prefecture,
+    site_id: str,
+    slot_start: str,
+    reason: str,
+    *,
+    email: str | None = None,
+    mobile: str | None = None,
+    caller: str | None = None,
+    channel: str = "web",
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> dict:
     """Book a slot. Returns the booking row plus `created` (False for a replayed idempotency key).
 
     Raises BookingError (French message) for a bad input or a taken slot; on `slot_taken` the
@@ -212,9 +238,12 @@ def book(store, pref: Prefecture, site_id: str, slot_start: str, reason: str, *,
             if existing:
                 conn.execute("commit")
                 return existing | {"created": False}
-        taken = {r[0] for r in conn.execute(
-            "select seat from pan_bookings where site = ? and slot_start = ? and status != 'cancelled'",
-            [site_id, slot.key])}
+        taken = {
+            r[0]
+            for r in conn.execute(
+                "select seat from pan_bookings where site = ? and slot_start = ? and status != 'cancelled'", [site_id, slot.key]
+            )
+        }
         free = [seat for seat in range(1, cap + 1) if seat not in taken]
         if not free:
             raise BookingError("slot_taken", pref)
@@ -225,8 +254,23 @@ def book(store, pref: Prefecture, site_id: str, slot_start: str, reason: str, *,
                     "insert into pan_bookings (reference, token, prefecture, site, slot_start, slot_end, seat,"
                     " reason, channel, contact_kind, contact, status, idempotency_key, created_at, updated_at)"
                     " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'booked', ?, ?, ?)",
-                    [reference, secrets.token_urlsafe(16), pref.id, site_id, slot.key, slot.end.strftime(STAMP),
-                     free[0], reason, channel, contact_kind, contact, idempotency_key, ts, ts])
+                    [
+                        reference,
+                        secrets.token_urlsafe(16),
+                        pref.id,
+                        site_id,
+                        slot.key,
+                        slot.end.strftime(STAMP),
+                        free[0],
+                        reason,
+                        channel,
+                        contact_kind,
+                        contact,
+                        idempotency_key,
+                        ts,
+                        ts,
+                    ],
+                )
                 break
             except sqlite3.IntegrityError as exc:
                 if "reference" not in str(exc):
@@ -235,9 +279,15 @@ def book(store, pref: Prefecture, site_id: str, slot_start: str, reason: str, *,
             raise RuntimeError("could not draw a booking reference")
         booking = fetch_dict(conn, "select * from pan_bookings where id = ?", [cur.lastrowid])
         if contact_kind == "email":
-            mailer.queue(conn, "booking_confirmation", contact, texts.say(
-                "pan.email_subject", pref, when=say_when(slot.start), reference=reference),
-                confirmation_text(pref, booking), booking_id=booking["id"], ics=ics(pref, booking))
+            mailer.queue(
+                conn,
+                "booking_confirmation",
+                contact,
+                texts.say("pan.email_subject", pref, when=say_when(slot.start), reference=reference),
+                confirmation_text(pref, booking),
+                booking_id=booking["id"],
+                ics=ics(pref, booking),
+            )
         conn.execute("commit")
     except BookingError as exc:
         conn.execute("rollback")
@@ -284,13 +334,20 @@ def cancel(store, pref: Prefecture, reference: str, contact: str, now: datetime 
     conn, ts = store.db.conn, mailer.utcnow()
     with conn:
         conn.execute("begin immediate")
-        conn.execute("update pan_bookings set status = 'cancelled', cancelled_at = ?, updated_at = ? where id = ?"
-                     " and status = 'booked'", [ts, ts, booking["id"]])
+        conn.execute(
+            "update pan_bookings set status = 'cancelled', cancelled_at = ?, updated_at = ? where id = ? and status = 'booked'",
+            [ts, ts, booking["id"]],
+        )
         if booking["contact_kind"] == "email":
             text = texts.say("pan.cancelled", pref, reference=booking["reference"], when=say_when(start))
-            mailer.queue(conn, "booking_cancelled", booking["contact"], texts.say(
-                "pan.email_cancel_subject", pref, reference=booking["reference"]), text + "\n",
-                booking_id=booking["id"])
+            mailer.queue(
+                conn,
+                "booking_cancelled",
+                booking["contact"],
+                texts.say("pan.email_cancel_subject", pref, reference=booking["reference"]),
+                text + "\n",
+                booking_id=booking["id"],
+            )
     return get_booking(store, reference)
 
 
@@ -319,6 +376,7 @@ def ics(pref: Prefecture, booking: dict) -> str:
 
 # ---- for the agent console -----------------------------------------------------------------
 
+
 def bookings_for_day(store, site_id: str, day: date | str) -> list[dict]:
     """A site's bookings of one day (cancelled ones included, last), in time order."""
     day = day.isoformat() if isinstance(day, date) else str(day)
@@ -326,7 +384,9 @@ def bookings_for_day(store, site_id: str, day: date | str) -> list[dict]:
         store.db.conn,
         "select id, reference, site, slot_start, slot_end, seat, reason, channel, contact_kind, contact, status,"
         " created_at, cancelled_at, no_show_at from pan_bookings where site = ? and substr(slot_start, 1, 10) = ?"
-        " order by status = 'cancelled', slot_start, seat", [site_id, day])
+        " order by status = 'cancelled', slot_start, seat",
+        [site_id, day],
+    )
 
 
 def mark_no_show(store, reference: str, no_show: bool = True) -> dict | None:
@@ -337,12 +397,14 @@ def mark_no_show(store, reference: str, no_show: bool = True) -> dict | None:
         conn.execute(
             "update pan_bookings set status = ?, no_show_at = ?, updated_at = ? where reference = ?"
             " and status in ('booked', 'no_show')",
-            ["no_show" if no_show else "booked", ts if no_show else None, ts, reference])
+            ["no_show" if no_show else "booked", ts if no_show else None, ts, reference],
+        )
     booking = get_booking(store, reference)
     return booking if booking and booking["status"] != "cancelled" else None
 
 
 # ---- building blocks for the phone offer (not yet wired into ivr/: see the report) ----------
+
 
 def next_slots_any_site(store, pref: Prefecture, now: datetime | None = None, n: int = 3) -> list[Slot]:
     """The n earliest free slots over all the préfecture's sites (for 'tapez 1, 2 ou 3')."""
@@ -352,12 +414,20 @@ def next_slots_any_site(store, pref: Prefecture, now: datetime | None = None, n:
     return sorted(found, key=lambda s: (s.start, s.site))[:n]
 
 
-def book_by_phone(store, pref: Prefecture, slot: Slot, caller_masked: str, call_sid: str,
-                  now: datetime | None = None) -> dict:
+def book_by_phone(store, pref: Prefecture, slot: Slot, caller_masked: str, call_sid: str, now: datetime | None = None) -> dict:
     """Book for a caller who accepted a slot: no e-mail; the masked caller number stays in the row only.
     A webhook Twilio sends twice books once (idempotency key = call + slot)."""
-    return book(store, pref, slot.site, slot.key, "autre", caller=caller_masked or "", channel="phone",
-                idempotency_key=f"call:{call_sid}:{slot.site}:{slot.key}", now=now)
+    return book(
+        store,
+        pref,
+        slot.site,
+        slot.key,
+        "autre",
+        caller=caller_masked or "",
+        channel="phone",
+        idempotency_key=f"call:{call_sid}:{slot.site}:{slot.key}",
+        now=now,
+    )
 
 
 def reference_digits(reference: str, number_words: list[str]) -> str:

@@ -4,6 +4,7 @@ An item is a chat conversation (`conversations`: status 'unresolved' or a turn n
 phone call (`calls`: unresolved = 1). Its review state lives in `reviews` (no row = "new");
 every action of an agent is appended to `audit_log`.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,12 @@ from bot.store.database import Store, now
 KINDS = ("chat", "phone")
 STATUSES = {"new": "Nouveau", "in_review": "En cours", "done": "Traité"}
 CHANNEL_LABELS = {"chat": "Chat", "phone": "Téléphone"}
-CALL_OUTCOMES = {"answered": "réponse donnée", "transferred": "transféré à un agent",
-                 "voicemail": "message vocal laissé", "abandoned": "raccroché avant la fin"}
+CALL_OUTCOMES = {
+    "answered": "réponse donnée",
+    "transferred": "transféré à un agent",
+    "voicemail": "message vocal laissé",
+    "abandoned": "raccroché avant la fin",
+}
 PAGE_SIZE = 20
 
 
@@ -50,8 +55,14 @@ class Filters:
             page = max(1, min(int(get("page") or 1), 100000))
         except ValueError:
             page = 1
-        return cls(channel if channel in KINDS else "", topic if topic in TOPICS + ["human_handoff"] else "",
-                   status if status in STATUSES else "", date(get("du") or ""), date(get("au") or ""), page)
+        return cls(
+            channel if channel in KINDS else "",
+            topic if topic in TOPICS + ["human_handoff"] else "",
+            status if status in STATUSES else "",
+            date(get("du") or ""),
+            date(get("au") or ""),
+            page,
+        )
 
 
 def _node_info(tree: Tree, node_id: str | None) -> tuple[str | None, str | None, str | None]:
@@ -86,9 +97,18 @@ class Queue:
                 + date_sql.format(col="c.updated_at")
             )
             for row in self.db.execute(sql, date_args).fetchall():
-                items.append({"kind": "chat", "id": row[0], "ts": row[2] or row[1] or "", "topic": row[3],
-                              "destination": row[4], "status": row[5] or "new", "label": row[6],
-                              "excerpt": row[7] or ""})
+                items.append(
+                    {
+                        "kind": "chat",
+                        "id": row[0],
+                        "ts": row[2] or row[1] or "",
+                        "topic": row[3],
+                        "destination": row[4],
+                        "status": row[5] or "new",
+                        "label": row[6],
+                        "excerpt": row[7] or "",
+                    }
+                )
         if f.channel in ("", "phone") and "calls" in self.db.table_names():
             sql = (
                 "select k.call_sid, k.started_at, k.node, k.outcome, k.inputs, r.status, r.topic "
@@ -98,9 +118,20 @@ class Queue:
             for row in self.db.execute(sql, date_args).fetchall():
                 topic, dest, _ = _node_info(self.tree, row[2])
                 speech = [i.get("speech") for i in _json_list(row[4]) if i.get("speech")]
-                items.append({"kind": "phone", "id": row[0], "ts": row[1] or "", "topic": topic,
-                              "destination": dest, "status": row[5] or "new", "label": row[6],
-                              "excerpt": speech[0] if speech else f"Appel ({CALL_OUTCOMES.get(row[3], row[3]) if row[3] else 'en cours'})"})
+                items.append(
+                    {
+                        "kind": "phone",
+                        "id": row[0],
+                        "ts": row[1] or "",
+                        "topic": topic,
+                        "destination": dest,
+                        "status": row[5] or "new",
+                        "label": row[6],
+                        "excerpt": speech[0]
+                        if speech
+                        else f"Appel ({CALL_OUTCOMES.get(row[3], row[3]) if row[3] else 'en cours'})",
+                    }
+                )
         if f.topic:
             items = [i for i in items if i["topic"] == f.topic]
         items.sort(key=lambda i: i["ts"], reverse=True)
@@ -113,8 +144,13 @@ class Queue:
             items = [i for i in items if i["status"] == f.status]
         pages = max(1, math.ceil(len(items) / PAGE_SIZE))
         page = min(f.page, pages)
-        return {"rows": items[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], "total": len(items),
-                "counts": counts, "page": page, "pages": pages}
+        return {
+            "rows": items[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
+            "total": len(items),
+            "counts": counts,
+            "page": page,
+            "pages": pages,
+        }
 
     # ---- one item ---------------------------------------------------------------------------
     def item(self, kind: str, item_id: str) -> dict:
@@ -126,12 +162,23 @@ class Queue:
             turns = list(self.db["turns"].rows_where("conversation_id = ?", [item_id], order_by="id"))
             last = next((t for t in reversed(turns) if t["topic"]), turns[-1] if turns else {})
             sentences = [t["text"] for t in turns if t["text"] and not t["text"].startswith("/")]
-            first_unresolved = next((t["text"] for t in turns if not t["resolved"] and t["text"]
-                                     and not t["text"].startswith("/")), sentences[0] if sentences else "")
-            item = {"kind": kind, "id": item_id, "started_at": conv["started_at"], "ts": conv["updated_at"],
-                    "topic": conv["last_topic"], "destination": conv["last_destination"],
-                    "confidence": last.get("confidence"), "turns": turns, "sentences": sentences,
-                    "default_example": first_unresolved, "conversation_status": conv["status"]}
+            first_unresolved = next(
+                (t["text"] for t in turns if not t["resolved"] and t["text"] and not t["text"].startswith("/")),
+                sentences[0] if sentences else "",
+            )
+            item = {
+                "kind": kind,
+                "id": item_id,
+                "started_at": conv["started_at"],
+                "ts": conv["updated_at"],
+                "topic": conv["last_topic"],
+                "destination": conv["last_destination"],
+                "confidence": last.get("confidence"),
+                "turns": turns,
+                "sentences": sentences,
+                "default_example": first_unresolved,
+                "conversation_status": conv["status"],
+            }
         elif kind == "phone":
             if "calls" not in self.db.table_names():
                 raise NotFound(item_id)
@@ -143,11 +190,22 @@ class Queue:
             path = [{"id": n, "title": _node_info(self.tree, n)[2] or n} for n in _json_list(call["path"])]
             inputs = _json_list(call["inputs"])
             sentences = [i["speech"] for i in inputs if i.get("speech")]
-            item = {"kind": kind, "id": item_id, "started_at": call["started_at"], "ts": call["started_at"],
-                    "topic": topic, "destination": dest, "confidence": call["confidence"], "path": path,
-                    "inputs": inputs, "outcome": call["outcome"], "duration_s": call["duration_s"],
-                    "caller": call["caller"], "sentences": sentences,
-                    "default_example": sentences[0] if sentences else ""}
+            item = {
+                "kind": kind,
+                "id": item_id,
+                "started_at": call["started_at"],
+                "ts": call["started_at"],
+                "topic": topic,
+                "destination": dest,
+                "confidence": call["confidence"],
+                "path": path,
+                "inputs": inputs,
+                "outcome": call["outcome"],
+                "duration_s": call["duration_s"],
+                "caller": call["caller"],
+                "sentences": sentences,
+                "default_example": sentences[0] if sentences else "",
+            }
             if "voicemails" in self.db.table_names():
                 item["voicemails"] = list(self.db["voicemails"].rows_where("call_sid = ?", [item_id], order_by="id"))
         else:
@@ -160,25 +218,48 @@ class Queue:
         rows = list(self.db["reviews"].rows_where("kind = ? and item_id = ?", [kind, item_id]))
         return rows[0] if rows else None
 
-    def label(self, kind: str, item_id: str, agent: str, topic: str, status: str, note: str,
-              as_training: bool, example: str) -> dict:
+    def label(
+        self, kind: str, item_id: str, agent: str, topic: str, status: str, note: str, as_training: bool, example: str
+    ) -> dict:
         """Save the review of an item and log it. Values must be validated by the caller."""
         item = self.item(kind, item_id)  # NotFound for an unknown id
         if example and example not in item["sentences"]:
             raise ValueError("example")
-        row = {"kind": kind, "item_id": item_id, "status": status, "topic": topic or None,
-               "example": example or None, "as_training": int(bool(as_training and example and topic)),
-               "note": note or None, "reviewer": agent, "updated_at": now()}
+        row = {
+            "kind": kind,
+            "item_id": item_id,
+            "status": status,
+            "topic": topic or None,
+            "example": example or None,
+            "as_training": int(bool(as_training and example and topic)),
+            "note": note or None,
+            "reviewer": agent,
+            "updated_at": now(),
+        }
         with self.db.conn:
             self.db["reviews"].upsert(row, pk=("kind", "item_id"))
-            self.audit(agent, "label", kind, item_id, {k: row[k] for k in ("status", "topic", "as_training", "note")},
-                       commit=False)
+            self.audit(
+                agent, "label", kind, item_id, {k: row[k] for k in ("status", "topic", "as_training", "note")}, commit=False
+            )
         return row
 
-    def audit(self, agent: str, action: str, kind: str | None = None, item_id: str | None = None,
-              detail: dict | None = None, commit: bool = True) -> None:
-        entry = {"ts": now(), "agent": agent, "action": action, "kind": kind, "item_id": item_id,
-                 "detail": json.dumps(detail or {}, ensure_ascii=False)}
+    def audit(
+        self,
+        agent: str,
+        action: str,
+        kind: str | None = None,
+        item_id: str | None = None,
+        detail: dict | None = None,
+        commit: bool = True,
+    ) -> None:
+        entry = {
+            "ts": now(),
+            "agent": agent,
+            "action": action,
+            "kind": kind,
+            "item_id": item_id,
+            "detail": json.dumps(detail or {}, ensure_ascii=False),
+        }
         if commit:
             with self.db.conn:
                 self.db["audit_log"].insert(entry)
@@ -186,8 +267,11 @@ class Queue:
             self.db["audit_log"].insert(entry)
 
     def audit_log(self, limit: int = 100) -> list[dict]:
-        return list(self.db.execute(
-            "select ts, agent, action, kind, item_id, detail from audit_log order by id desc limit ?", [limit]).fetchall())
+        return list(
+            self.db.execute(
+                "select ts, agent, action, kind, item_id, detail from audit_log order by id desc limit ?", [limit]
+            ).fetchall()
+        )
 
 
 def _day(value: str):

@@ -1,4 +1,5 @@
 """Process-wide objects, built on first use (never at import time)."""
+
 from __future__ import annotations
 
 import threading
@@ -58,8 +59,7 @@ def thread_store() -> Store:
 
 @lru_cache(maxsize=1)
 def _templates() -> Environment:
-    return Environment(loader=FileSystemLoader(str(ROOT / "web" / "templates")),
-                       autoescape=select_autoescape(["html"]))
+    return Environment(loader=FileSystemLoader(str(ROOT / "web" / "templates")), autoescape=select_autoescape(["html"]))
 
 
 def page_config() -> dict:
@@ -77,13 +77,17 @@ def page_config() -> dict:
 def render_page() -> str:
     cfg = page_config()
     pref = prefecture()
-    return _templates().get_template("chat.html").render(
-        config=cfg,
-        website=render("{prefecture.website}", pref),
-        phone=render("{prefecture.phone.display}", pref),
-        phone_number=pref.get("prefecture.phone.number"),
-        unavailable=router().message("unavailable"),
-        phone_hours=render("{prefecture.phone_hours_text}", pref),
+    return (
+        _templates()
+        .get_template("chat.html")
+        .render(
+            config=cfg,
+            website=render("{prefecture.website}", pref),
+            phone=render("{prefecture.phone.display}", pref),
+            phone_number=pref.get("prefecture.phone.number"),
+            unavailable=router().message("unavailable"),
+            phone_hours=render("{prefecture.phone_hours_text}", pref),
+        )
     )
 
 

@@ -10,6 +10,7 @@ Functions for the agent console: tickets_by_service, mark_answered, delivery_fai
 ticket: history (table `ticket_events`, migration 006), reply (an agent's e-mail through the outbox),
 reassign, reopen, voicemail; and the retention purge: purge.
 """
+
 from __future__ import annotations
 
 import json
@@ -96,9 +97,19 @@ def validate(pref: Prefecture, mailbox_id: str, subject: str, body: str, email: 
     return subject, body, email
 
 
-def create_ticket(store, pref: Prefecture, mailbox_id: str, subject: str, body: str, email: str | None = None, *,
-                  origin: str = "email", channel: str = "web", idempotency_key: str | None = None,
-                  now: datetime | None = None) -> dict:
+def create_ticket(
+    store,
+    pref: Prefecture,
+    mailbox_id: str,
+    subject: str,
+    body: str,
+    email: str | None = None,
+    *,
+    origin: str = "email",
+    channel: str = "web",
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> dict:
     """Store a ticket and queue its e-mails. Returns the row plus `created` (False for a replay).
 
     Raises TicketError (French message) on a bad input; nothing is written then.
@@ -109,8 +120,7 @@ def create_ticket(store, pref: Prefecture, mailbox_id: str, subject: str, body: 
     due = due_date(pref, received.date(), origin)
     conn = store.db.conn
     # Stored in UTC; a given `now` (a letter received by post, the time of a call) is when it was received.
-    ts = mailer.utcnow() if now is None else \
-        received.replace(tzinfo=PARIS).astimezone(UTC).isoformat(timespec="milliseconds")
+    ts = mailer.utcnow() if now is None else received.replace(tzinfo=PARIS).astimezone(UTC).isoformat(timespec="milliseconds")
     conn.execute("begin immediate")
     try:
         if idempotency_key:
@@ -126,8 +136,22 @@ def create_ticket(store, pref: Prefecture, mailbox_id: str, subject: str, body: 
                     " subject, body, contact_email, created_at, due_date, status, delivery_status,"
                     " delivery_attempts, idempotency_key) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open',"
                     " 'pending', 0, ?)",
-                    [reference, pref.id, mailbox_id, box["service"], box["email"], origin, channel, subject, body,
-                     email, ts, due.isoformat(), idempotency_key])
+                    [
+                        reference,
+                        pref.id,
+                        mailbox_id,
+                        box["service"],
+                        box["email"],
+                        origin,
+                        channel,
+                        subject,
+                        body,
+                        email,
+                        ts,
+                        due.isoformat(),
+                        idempotency_key,
+                    ],
+                )
                 break
             except sqlite3.IntegrityError as exc:
                 if "reference" not in str(exc):
@@ -142,12 +166,24 @@ def create_ticket(store, pref: Prefecture, mailbox_id: str, subject: str, body: 
             "—",
             body,
         ]
-        mailer.queue(conn, "ticket", box["email"], texts.say("tickets.service_subject", pref, reference=reference,
-                                                              subject=subject),
-                     "\n\n".join(lines) + "\n", ticket_id=ticket["id"], reply_to=email)
+        mailer.queue(
+            conn,
+            "ticket",
+            box["email"],
+            texts.say("tickets.service_subject", pref, reference=reference, subject=subject),
+            "\n\n".join(lines) + "\n",
+            ticket_id=ticket["id"],
+            reply_to=email,
+        )
         if email:
-            mailer.queue(conn, "ticket_ack", email, texts.say("tickets.ack_subject", pref, reference=reference),
-                         "\n\n".join(ack_lines(pref, ticket)) + "\n", ticket_id=ticket["id"])
+            mailer.queue(
+                conn,
+                "ticket_ack",
+                email,
+                texts.say("tickets.ack_subject", pref, reference=reference),
+                "\n\n".join(ack_lines(pref, ticket)) + "\n",
+                ticket_id=ticket["id"],
+            )
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
@@ -155,8 +191,16 @@ def create_ticket(store, pref: Prefecture, mailbox_id: str, subject: str, body: 
     return ticket | {"created": True}
 
 
-def register_paper(store, pref: Prefecture, mailbox_id: str, subject: str, body: str, email: str | None = None,
-                   received: date | None = None, today: date | None = None) -> dict:
+def register_paper(
+    store,
+    pref: Prefecture,
+    mailbox_id: str,
+    subject: str,
+    body: str,
+    email: str | None = None,
+    received: date | None = None,
+    today: date | None = None,
+) -> dict:
     """Register a letter received by post (console form, `python -m bot tickets paper`): a ticket of
     origin `paper`, due `commitments.paper_working_days` working days after the day of receipt.
     A receipt date in the future is refused (TicketError), like any bad input; nothing is written then."""
@@ -165,8 +209,7 @@ def register_paper(store, pref: Prefecture, mailbox_id: str, subject: str, body:
     if received > today:
         raise TicketError("received_in_future", pref)
     at = None if received == paris_now().date() else datetime.combine(received, datetime.min.time()).replace(hour=9)
-    return create_ticket(store, pref, mailbox_id, subject, body, email or None, origin="paper", channel="courrier",
-                         now=at)
+    return create_ticket(store, pref, mailbox_id, subject, body, email or None, origin="paper", channel="courrier", now=at)
 
 
 def ack_lines(pref: Prefecture, ticket: dict) -> list[str]:
@@ -180,6 +223,7 @@ def ack_lines(pref: Prefecture, ticket: dict) -> list[str]:
 
 # ---- for the agent console -----------------------------------------------------------------
 
+
 def tickets_by_service(store, today: date | None = None, include_answered: bool = False) -> dict[str, list[dict]]:
     """Tickets per mailbox, overdue first then by due date; each with `overdue` (bool)."""
     today = today or paris_now().date()
@@ -188,7 +232,9 @@ def tickets_by_service(store, today: date | None = None, include_answered: bool 
         store.db.conn,
         "select id, reference, mailbox, service, origin, channel, subject, contact_email, created_at, due_date,"
         f" status, delivery_status, delivery_attempts, last_error, answered_at, answer_working_days from tickets {where}"
-        " order by due_date, id", [])
+        " order by due_date, id",
+        [],
+    )
     out: dict[str, list[dict]] = {}
     for row in rows:
         row["overdue"] = row["status"] == "open" and row["due_date"] < today.isoformat()
@@ -198,8 +244,9 @@ def tickets_by_service(store, today: date | None = None, include_answered: bool 
     return out
 
 
-def mark_answered(store, reference: str, now: datetime | None = None, agent: str | None = None,
-                  answer: str | None = None, via: str = "console") -> dict | None:
+def mark_answered(
+    store, reference: str, now: datetime | None = None, agent: str | None = None, answer: str | None = None, via: str = "console"
+) -> dict | None:
     """Mark a ticket answered and keep the time to answer (seconds and working days), and the answer
     given (`answer`, by `agent`) in its history."""
     ticket = get_ticket(store, reference)
@@ -219,10 +266,11 @@ def _answer(conn, ticket: dict, now: datetime | None, agent: str | None, answer:
     paris_created = naive(created).date()
     seconds = int((when - created).total_seconds())
     stamp = when.isoformat(timespec="milliseconds")
-    done = conn.execute("update tickets set status = 'answered', answered_at = ?, answer_seconds = ?,"
-                        " answer_working_days = ? where id = ? and status = 'open'",
-                        [stamp, max(seconds, 0), working_days_between(paris_created, naive(when).date()),
-                         ticket["id"]]).rowcount
+    done = conn.execute(
+        "update tickets set status = 'answered', answered_at = ?, answer_seconds = ?,"
+        " answer_working_days = ? where id = ? and status = 'open'",
+        [stamp, max(seconds, 0), working_days_between(paris_created, naive(when).date()), ticket["id"]],
+    ).rowcount
     if done:
         add_event(conn, ticket["id"], "answered", agent=agent, body=answer or None, ts=stamp, detail={"via": via})
     return bool(done)
@@ -233,24 +281,36 @@ def _answer(conn, ticket: dict, now: datetime | None, agent: str | None, answer:
 EVENT_KINDS = ("created", "reply", "reassigned", "answered", "reopened")
 
 
-def add_event(conn, ticket_id: int, kind: str, *, agent: str | None = None, body: str | None = None,
-              detail: dict | None = None, outbox_id: int | None = None, ts: str | None = None) -> int:
+def add_event(
+    conn,
+    ticket_id: int,
+    kind: str,
+    *,
+    agent: str | None = None,
+    body: str | None = None,
+    detail: dict | None = None,
+    outbox_id: int | None = None,
+    ts: str | None = None,
+) -> int:
     """Append one event to a ticket's history (inside the caller's transaction)."""
     if kind not in EVENT_KINDS:
         raise ValueError(f"unknown ticket event: {kind}")
-    cur = conn.execute("insert into ticket_events (ticket_id, ts, kind, agent, body, detail, outbox_id)"
-                       " values (?, ?, ?, ?, ?, ?, ?)",
-                       [ticket_id, ts or mailer.utcnow(), kind, agent, body,
-                        json.dumps(detail or {}, ensure_ascii=False), outbox_id])
+    cur = conn.execute(
+        "insert into ticket_events (ticket_id, ts, kind, agent, body, detail, outbox_id) values (?, ?, ?, ?, ?, ?, ?)",
+        [ticket_id, ts or mailer.utcnow(), kind, agent, body, json.dumps(detail or {}, ensure_ascii=False), outbox_id],
+    )
     return cur.lastrowid
 
 
 def history(store, ticket_id: int) -> list[dict]:
     """The ticket's events, oldest first; a reply carries the state of its e-mail (`delivery`)."""
-    rows = fetch_dicts(store.db.conn,
-                       "select e.id, e.ts, e.kind, e.agent, e.body, e.detail, e.outbox_id, o.status as delivery,"
-                       " o.last_error from ticket_events e left join outbox o on o.id = e.outbox_id"
-                       " where e.ticket_id = ? order by e.id", [ticket_id])
+    rows = fetch_dicts(
+        store.db.conn,
+        "select e.id, e.ts, e.kind, e.agent, e.body, e.detail, e.outbox_id, o.status as delivery,"
+        " o.last_error from ticket_events e left join outbox o on o.id = e.outbox_id"
+        " where e.ticket_id = ? order by e.id",
+        [ticket_id],
+    )
     for row in rows:
         try:
             row["detail"] = json.loads(row["detail"] or "{}")
@@ -264,8 +324,11 @@ def voicemail(store, ticket: dict) -> dict | None:
     key = ticket.get("idempotency_key") or ""
     if not key.startswith("voicemail:") or "voicemails" not in store.db.table_names():
         return None
-    return fetch_dict(store.db.conn, "select recording_url, duration_s, transcription, transcription_status"
-                      " from voicemails where recording_sid = ?", [key.split(":", 1)[1]])
+    return fetch_dict(
+        store.db.conn,
+        "select recording_url, duration_s, transcription, transcription_status from voicemails where recording_sid = ?",
+        [key.split(":", 1)[1]],
+    )
 
 
 class ActionRefused(Exception):
@@ -287,16 +350,20 @@ def reply(store, pref: Prefecture, reference: str, agent: str, text: str, now: d
         raise ActionRefused("purged")
     if not ticket["contact_email"]:
         raise ActionRefused("no_email")
-    body = "\n\n".join([text, "—", texts.say("tickets.reply_footer", pref, reference=ticket["reference"],
-                                                service=ticket["service"])]) + "\n"
+    body = (
+        "\n\n".join(
+            [text, "—", texts.say("tickets.reply_footer", pref, reference=ticket["reference"], service=ticket["service"])]
+        )
+        + "\n"
+    )
     subject = texts.say("tickets.reply_subject", pref, reference=ticket["reference"], subject=ticket["subject"] or "")
     conn = store.db.conn
     with conn:
         conn.execute("begin immediate")
-        outbox_id = mailer.queue(conn, "ticket_reply", ticket["contact_email"], subject, body,
-                                 ticket_id=ticket["id"], reply_to=ticket["service_email"])
-        add_event(conn, ticket["id"], "reply", agent=agent, body=text, outbox_id=outbox_id,
-                  detail={"mailbox": ticket["mailbox"]})
+        outbox_id = mailer.queue(
+            conn, "ticket_reply", ticket["contact_email"], subject, body, ticket_id=ticket["id"], reply_to=ticket["service_email"]
+        )
+        add_event(conn, ticket["id"], "reply", agent=agent, body=text, outbox_id=outbox_id, detail={"mailbox": ticket["mailbox"]})
         _answer(conn, ticket, now, agent, None, "email")
     return get_ticket(store, reference)
 
@@ -315,9 +382,14 @@ def reassign(store, pref: Prefecture, reference: str, agent: str, mailbox_id: st
     created = naive(datetime.fromisoformat(ticket["created_at"]))
     lines = [
         texts.say("tickets.service_reassigned", pref, service=ticket["service"]),
-        texts.say("tickets.service_intro", pref, created=created.strftime("%d/%m/%Y %H:%M"),
-                  due=say_date(date.fromisoformat(ticket["due_date"]))),
-        texts.say("tickets.service_reply_to", pref, email=ticket["contact_email"]) if ticket["contact_email"]
+        texts.say(
+            "tickets.service_intro",
+            pref,
+            created=created.strftime("%d/%m/%Y %H:%M"),
+            due=say_date(date.fromisoformat(ticket["due_date"])),
+        ),
+        texts.say("tickets.service_reply_to", pref, email=ticket["contact_email"])
+        if ticket["contact_email"]
         else texts.say("tickets.service_no_email", pref),
         "—",
         ticket["body"] or "",
@@ -325,14 +397,21 @@ def reassign(store, pref: Prefecture, reference: str, agent: str, mailbox_id: st
     conn = store.db.conn
     with conn:
         conn.execute("begin immediate")
-        conn.execute("update tickets set mailbox = ?, service = ?, service_email = ?, delivery_status = 'pending',"
-                     " delivery_attempts = 0, last_error = null, delivered_at = null where id = ?",
-                     [mailbox_id, box["service"], box["email"], ticket["id"]])
-        add_event(conn, ticket["id"], "reassigned", agent=agent,
-                  detail={"from": ticket["mailbox"], "to": mailbox_id})
-        mailer.queue(conn, "ticket", box["email"], texts.say("tickets.service_subject", pref,
-                                                              reference=ticket["reference"], subject=ticket["subject"]),
-                     "\n\n".join(lines) + "\n", ticket_id=ticket["id"], reply_to=ticket["contact_email"])
+        conn.execute(
+            "update tickets set mailbox = ?, service = ?, service_email = ?, delivery_status = 'pending',"
+            " delivery_attempts = 0, last_error = null, delivered_at = null where id = ?",
+            [mailbox_id, box["service"], box["email"], ticket["id"]],
+        )
+        add_event(conn, ticket["id"], "reassigned", agent=agent, detail={"from": ticket["mailbox"], "to": mailbox_id})
+        mailer.queue(
+            conn,
+            "ticket",
+            box["email"],
+            texts.say("tickets.service_subject", pref, reference=ticket["reference"], subject=ticket["subject"]),
+            "\n\n".join(lines) + "\n",
+            ticket_id=ticket["id"],
+            reply_to=ticket["contact_email"],
+        )
     return get_ticket(store, reference)
 
 
@@ -347,8 +426,11 @@ def reopen(store, reference: str, agent: str) -> dict | None:
     conn = store.db.conn
     with conn:
         conn.execute("begin immediate")
-        conn.execute("update tickets set status = 'open', answered_at = null, answer_seconds = null,"
-                     " answer_working_days = null where id = ?", [ticket["id"]])
+        conn.execute(
+            "update tickets set status = 'open', answered_at = null, answer_seconds = null,"
+            " answer_working_days = null where id = ?",
+            [ticket["id"]],
+        )
         add_event(conn, ticket["id"], "reopened", agent=agent)
     return get_ticket(store, reference)
 
@@ -367,12 +449,20 @@ def purge(store, pref: Prefecture, now: datetime | None = None) -> dict:
     conn = store.db.conn
     with conn:
         conn.execute("begin immediate")
-        t = conn.execute("update tickets set subject = null, body = null, contact_email = null, purged_at = ?"
-                         " where created_at < ? and purged_at is null", [ts, ticket_cut]).rowcount
-        b = conn.execute("update pan_bookings set contact = null, purged_at = ? where slot_start < ?"
-                         " and purged_at is null", [ts, booking_cut]).rowcount
-        conn.execute("update ticket_events set body = null where body is not null and ticket_id in"
-                     " (select id from tickets where purged_at is not null)")
-        o = conn.execute("delete from outbox where ticket_id in (select id from tickets where purged_at is not null)"
-                         " or booking_id in (select id from pan_bookings where purged_at is not null)").rowcount
+        t = conn.execute(
+            "update tickets set subject = null, body = null, contact_email = null, purged_at = ?"
+            " where created_at < ? and purged_at is null",
+            [ts, ticket_cut],
+        ).rowcount
+        b = conn.execute(
+            "update pan_bookings set contact = null, purged_at = ? where slot_start < ? and purged_at is null", [ts, booking_cut]
+        ).rowcount
+        conn.execute(
+            "update ticket_events set body = null where body is not null and ticket_id in"
+            " (select id from tickets where purged_at is not null)"
+        )
+        o = conn.execute(
+            "delete from outbox where ticket_id in (select id from tickets where purged_at is not null)"
+            " or booking_id in (select id from pan_bookings where purged_at is not null)"
+        ).rowcount
     return {"tickets": t, "bookings": b, "outbox": o}

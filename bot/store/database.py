@@ -4,6 +4,7 @@ Every turn is written with its channel, masked text, topic, confidence, destinat
 resolved flag. The schema grows through named migrations, applied once, in order.
 Text reaching this module must already be masked; `record_turn` masks again as a safety net.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -35,17 +36,32 @@ def now() -> str:
 def _m001_conversations(db: sqlite_utils.Database) -> None:
     db["conversations"].create(
         {
-            "id": str, "channel": str, "prefecture": str, "started_at": str, "updated_at": str,
-            "turns": int, "misses": int, "last_topic": str, "last_destination": str,
+            "id": str,
+            "channel": str,
+            "prefecture": str,
+            "started_at": str,
+            "updated_at": str,
+            "turns": int,
+            "misses": int,
+            "last_topic": str,
+            "last_destination": str,
             "status": str,  # open | unresolved
         },
         pk="id",
     )
     db["turns"].create(
         {
-            "id": int, "conversation_id": str, "ts": str, "channel": str, "text": str,
-            "topic": str, "confidence": float, "destination": str, "node": str,
-            "action": str, "resolved": int,
+            "id": int,
+            "conversation_id": str,
+            "ts": str,
+            "channel": str,
+            "text": str,
+            "topic": str,
+            "confidence": float,
+            "destination": str,
+            "node": str,
+            "action": str,
+            "resolved": int,
         },
         pk="id",
         foreign_keys=[("conversation_id", "conversations", "id")],
@@ -58,13 +74,24 @@ def _m002_calls_and_voicemails(db: sqlite_utils.Database) -> None:
     """The phone channel (ivr/): one row per call (its state and record), one per voicemail."""
     db["calls"].create(
         {
-            "call_sid": str, "prefecture": str, "caller": str,  # caller: masked
-            "started_at": str, "updated_at": str, "ended_at": str,
-            "state": str, "node": str, "step": int, "retries": int, "misses": int,
-            "path": str, "inputs": str,  # JSON; inputs masked
+            "call_sid": str,
+            "prefecture": str,
+            "caller": str,  # caller: masked
+            "started_at": str,
+            "updated_at": str,
+            "ended_at": str,
+            "state": str,
+            "node": str,
+            "step": int,
+            "retries": int,
+            "misses": int,
+            "path": str,
+            "inputs": str,  # JSON; inputs masked
             "confidence": float,  # NLU confidence of the last speech
             "outcome": str,  # answered | transferred | voicemail | abandoned
-            "call_status": str, "duration_s": int, "unresolved": int,
+            "call_status": str,
+            "duration_s": int,
+            "unresolved": int,
             "flow": str,  # JSON: the rest of the call state (ivr.flow.CallState)
             "last_twiml": str,  # the last answer, replayed to a duplicated webhook
         },
@@ -73,10 +100,20 @@ def _m002_calls_and_voicemails(db: sqlite_utils.Database) -> None:
     db["calls"].create_index(["unresolved", "started_at"])
     db["voicemails"].create(
         {
-            "id": int, "call_sid": str, "recording_sid": str, "mailbox": str, "service": str,
-            "path": str, "caller": str, "recording_url": str, "duration_s": int,
-            "transcription": str, "transcription_status": str,
-            "created_at": str, "updated_at": str, "status": str,  # new | transcribed | transcription_failed
+            "id": int,
+            "call_sid": str,
+            "recording_sid": str,
+            "mailbox": str,
+            "service": str,
+            "path": str,
+            "caller": str,
+            "recording_url": str,
+            "duration_s": int,
+            "transcription": str,
+            "transcription_status": str,
+            "created_at": str,
+            "updated_at": str,
+            "status": str,  # new | transcribed | transcription_failed
         },
         pk="id",
     )
@@ -87,21 +124,40 @@ def _m002_calls_and_voicemails(db: sqlite_utils.Database) -> None:
 def _m003_console(db: sqlite_utils.Database) -> None:
     """The agent console (bot/console/): accounts, sessions, reviews of unresolved items, audit log."""
     db["agents"].create(
-        {"id": int, "name": str, "role": str,  # agent | admin
-         "password_hash": str, "active": int, "created_at": str, "last_login_at": str},
+        {
+            "id": int,
+            "name": str,
+            "role": str,  # agent | admin
+            "password_hash": str,
+            "active": int,
+            "created_at": str,
+            "last_login_at": str,
+        },
         pk="id",
     )
     db["agents"].create_index(["name"], unique=True)
     db["sessions"].create(
-        {"token_hash": str,  # sha256 of the cookie's token: the token itself is never stored
-         "agent_id": int, "csrf": str, "created_ts": float, "seen_ts": float},
+        {
+            "token_hash": str,  # sha256 of the cookie's token: the token itself is never stored
+            "agent_id": int,
+            "csrf": str,
+            "created_ts": float,
+            "seen_ts": float,
+        },
         pk="token_hash",
     )
     db["reviews"].create(
-        {"kind": str,  # chat | phone
-         "item_id": str, "status": str,  # in_review | done ("new" = no row)
-         "topic": str, "example": str, "as_training": int, "note": str,
-         "reviewer": str, "updated_at": str},
+        {
+            "kind": str,  # chat | phone
+            "item_id": str,
+            "status": str,  # in_review | done ("new" = no row)
+            "topic": str,
+            "example": str,
+            "as_training": int,
+            "note": str,
+            "reviewer": str,
+            "updated_at": str,
+        },
         pk=("kind", "item_id"),
     )
     db["reviews"].create_index(["as_training", "topic"])
@@ -203,15 +259,19 @@ class Store:
         ts = now()
         text = mask(text)
         with self.transaction():
-            conv = self.db.execute(
-                "select turns, status from conversations where id = ?", [conversation_id]
-            ).fetchone()
+            conv = self.db.execute("select turns, status from conversations where id = ?", [conversation_id]).fetchone()
             status = "unresolved" if action == "fallback" else (conv[1] if conv else "open")
             self.db["conversations"].upsert(
                 {
-                    "id": conversation_id, "channel": channel, "prefecture": prefecture,
-                    "updated_at": ts, "turns": (conv[0] if conv else 0) + 1, "misses": misses,
-                    "last_topic": topic, "last_destination": destination, "status": status,
+                    "id": conversation_id,
+                    "channel": channel,
+                    "prefecture": prefecture,
+                    "updated_at": ts,
+                    "turns": (conv[0] if conv else 0) + 1,
+                    "misses": misses,
+                    "last_topic": topic,
+                    "last_destination": destination,
+                    "status": status,
                 },
                 pk="id",
             )
@@ -219,9 +279,16 @@ class Store:
                 self.db["conversations"].update(conversation_id, {"started_at": ts})
             turn = self.db["turns"].insert(
                 {
-                    "conversation_id": conversation_id, "ts": ts, "channel": channel, "text": text,
-                    "topic": topic, "confidence": round(float(confidence), 4), "destination": destination,
-                    "node": node, "action": action, "resolved": int(bool(resolved)),
+                    "conversation_id": conversation_id,
+                    "ts": ts,
+                    "channel": channel,
+                    "text": text,
+                    "topic": topic,
+                    "confidence": round(float(confidence), 4),
+                    "destination": destination,
+                    "node": node,
+                    "action": action,
+                    "resolved": int(bool(resolved)),
                 }
             )
         return turn.last_pk

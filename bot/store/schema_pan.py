@@ -3,6 +3,7 @@
 Personal data (a contact the user chose to give for the answer, a message's text) lives ONLY in
 these rows, never in conversation logs; `bot.services.tickets.purge` erases it after the retention period.
 """
+
 from __future__ import annotations
 
 import sqlite_utils
@@ -32,10 +33,8 @@ def m004_pan_and_tickets(db: sqlite_utils.Database) -> None:
             purged_at text
         )""")
     # No double booking: one active booking per (site, slot, seat); a cancelled one frees its seat.
-    db.execute("create unique index pan_bookings_seat on pan_bookings(site, slot_start, seat) "
-               "where status != 'cancelled'")
-    db.execute("create unique index pan_bookings_idem on pan_bookings(idempotency_key) "
-               "where idempotency_key is not null")
+    db.execute("create unique index pan_bookings_seat on pan_bookings(site, slot_start, seat) where status != 'cancelled'")
+    db.execute("create unique index pan_bookings_idem on pan_bookings(idempotency_key) where idempotency_key is not null")
     db.execute("create index pan_bookings_day on pan_bookings(site, slot_start)")
     db.execute("""
         create table tickets (

@@ -7,6 +7,7 @@
   endpoints); indicators and the committee report leave them out unless asked.
 - Indexes on (prefecture, time) so that a year of traffic is read by range, not by a full scan.
 """
+
 from __future__ import annotations
 
 import sqlite_utils

@@ -10,6 +10,7 @@
   process, so one `rasa run` serves chat, actions (and later the phone). endpoints.yml points
   the action endpoint here.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -86,8 +87,9 @@ async def read_body(request: Request, limit: int) -> bytes | None:
 
 
 def too_large(request: Request) -> HTTPResponse:
-    logger.warning("refused a body over the limit on %s (declared %s)", request.path,
-                   request.headers.get("content-length", "none: chunked"))
+    logger.warning(
+        "refused a body over the limit on %s (declared %s)", request.path, request.headers.get("content-length", "none: chunked")
+    )
     return _security_headers(_error(413, say("too_large")))
 
 
@@ -127,14 +129,28 @@ def refused_page(request: Request, status: int, title: str, message: str) -> HTT
     elif request.path.startswith("/console"):
         from bot.web.console import _env
 
-        html = _env().get_template("error.html").render(
-            session=None, title=title, message=message, code=status, topic_labels={}, topics=[],
-            prefecture=runtime.prefecture().get("prefecture.name"))
+        html = (
+            _env()
+            .get_template("error.html")
+            .render(
+                session=None,
+                title=title,
+                message=message,
+                code=status,
+                topic_labels={},
+                topics=[],
+                prefecture=runtime.prefecture().get("prefecture.name"),
+            )
+        )
         resp = response.html(html, status=status)
     else:
-        html = runtime._templates().get_template("rdv.html").render(
-            name=texts.render("{prefecture.name}", runtime.prefecture()), page="error", title=title,
-            error=message, csrf="")
+        html = (
+            runtime._templates()
+            .get_template("rdv.html")
+            .render(
+                name=texts.render("{prefecture.name}", runtime.prefecture()), page="error", title=title, error=message, csrf=""
+            )
+        )
         resp = response.html(html, status=status)
     resp.headers["Cache-Control"] = "no-store"
     return _security_headers(resp)
@@ -232,7 +248,9 @@ def parse_feedback_request(body: bytes, path: str = "/chat/feedback") -> tuple[s
     payload = json_object(body, path)
     sender, useful, comment = payload.get("sender"), payload.get("useful"), payload.get("comment")
     if not isinstance(sender, str) or not SENDER_RE.match(sender):
-        raise ValueError("Le champ « sender » doit être un identifiant de conversation (lettres, chiffres, - et _, 64 caractères au plus).")
+        raise ValueError(
+            "Le champ « sender » doit être un identifiant de conversation (lettres, chiffres, - et _, 64 caractères au plus)."
+        )
     if not isinstance(useful, bool):
         raise ValueError("Le champ « useful » doit valoir true (réponse utile) ou false (pas utile).")
     if comment is not None and not isinstance(comment, str):
@@ -246,8 +264,9 @@ def parse_chat_request(body: bytes, max_chars: int) -> tuple[str, str, bool]:
     Raises ValueError with a French message for the user (sent back as a 400).
     """
     try:
-        payload = load_json(body, "La requête doit être un objet JSON avec les champs « sender » et « message ».",
-                            "/chat/webhook")
+        payload = load_json(
+            body, "La requête doit être un objet JSON avec les champs « sender » et « message ».", "/chat/webhook"
+        )
     except UnicodeDecodeError:
         logger.warning("malformed request on /chat/webhook: not UTF-8")
         raise ValueError("Le message n'est pas encodé en UTF-8.") from None
@@ -256,7 +275,9 @@ def parse_chat_request(body: bytes, max_chars: int) -> tuple[str, str, bool]:
         raise ValueError("La requête doit être un objet JSON avec les champs « sender » et « message ».")
     sender, message = payload.get("sender"), payload.get("message")
     if not isinstance(sender, str) or not SENDER_RE.match(sender):
-        raise ValueError("Le champ « sender » doit être un identifiant de conversation (lettres, chiffres, - et _, 64 caractères au plus).")
+        raise ValueError(
+            "Le champ « sender » doit être un identifiant de conversation (lettres, chiffres, - et _, 64 caractères au plus)."
+        )
     if not isinstance(message, str):
         raise ValueError("Le champ « message » doit être un texte.")
     text, truncated = prepare(message, max_chars)
@@ -323,14 +344,26 @@ class WebChatInput(InputChannel):
                 return _error(400, str(exc))
             if not text:
                 # Nothing to understand: answer at once, the conversation state is unchanged.
-                return response.json([{
-                    "recipient_id": sender, "text": router.message("empty"), "buttons": router.topic_buttons(),
-                }])
+                return response.json(
+                    [
+                        {
+                            "recipient_id": sender,
+                            "text": router.message("empty"),
+                            "buttons": router.topic_buttons(),
+                        }
+                    ]
+                )
             collector = CollectingOutputChannel()
             try:
-                await on_new_message(UserMessage(
-                    text, collector, sender, input_channel=self.name(), metadata={"truncated": truncated},
-                ))
+                await on_new_message(
+                    UserMessage(
+                        text,
+                        collector,
+                        sender,
+                        input_channel=self.name(),
+                        metadata={"truncated": truncated},
+                    )
+                )
             except Exception:  # noqa: BLE001 - the user must get an answer, never a 500
                 logger.exception("web chat: message handling failed for sender %s", sender)
                 return response.json([{"recipient_id": sender, "text": runtime.apology()}], status=200)
@@ -360,9 +393,16 @@ class WebChatInput(InputChannel):
                 conversation = store.conversation(sender)
                 if conversation is None:
                     return None
-                return feedback_mod.record(store, "chat", sender, prefecture_id, useful, comment,
-                                           topic=conversation.get("last_topic"),
-                                           destination=conversation.get("last_destination"))
+                return feedback_mod.record(
+                    store,
+                    "chat",
+                    sender,
+                    prefecture_id,
+                    useful,
+                    comment,
+                    topic=conversation.get("last_topic"),
+                    destination=conversation.get("last_destination"),
+                )
 
             try:
                 row = await asyncio.to_thread(record)
@@ -370,8 +410,9 @@ class WebChatInput(InputChannel):
                 return _error(400, str(exc))
             if row is None:
                 return _error(404, "Cette conversation est introuvable : posez d'abord une question à l'assistant.")
-            return response.json({"useful": bool(row["useful"]), "comment": row["comment"] is not None,
-                                  "message": "Merci pour votre avis."})
+            return response.json(
+                {"useful": bool(row["useful"]), "comment": row["comment"] is not None, "message": "Merci pour votre avis."}
+            )
 
         return bp
 

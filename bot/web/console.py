@@ -5,6 +5,7 @@ answer 403 to agents; every POST carries the session's CSRF token (else 403); un
 404 page and malformed forms a 400 page, never a 500. Pages are Jinja2 templates with autoescape,
 served with a Content-Security-Policy that allows no inline script or style.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -61,16 +62,28 @@ TICKET_REFUSED = {
 
 
 # Words an agent reads instead of codes: the bot's answer to a turn, and the audit log's actions.
-TURN_ACTIONS = {"answer": "réponse donnée", "clarify": "demande de précision", "fallback": "pas compris",
-                "handoff": "orientée vers un agent"}
+TURN_ACTIONS = {
+    "answer": "réponse donnée",
+    "clarify": "demande de précision",
+    "fallback": "pas compris",
+    "handoff": "orientée vers un agent",
+}
 AUDIT_ACTIONS = {
-    "login": "connexion", "logout": "déconnexion", "label": "révision d'une demande",
-    "export": "export des phrases apprises", "no_show": "rendez-vous marqué absent",
-    "no_show_undo": "absence annulée", "paper_letter": "courrier papier enregistré",
-    "ticket_answered": "message marqué comme répondu", "ticket_reply": "réponse envoyée par e-mail",
-    "ticket_reassigned": "message réaffecté", "ticket_reopened": "message rouvert",
-    "contact_viewed": "coordonnées consultées", "indicators_csv": "tableau d'indicateurs téléchargé",
-    "committee_report": "rapport du comité téléchargé", "agent_created": "compte créé",
+    "login": "connexion",
+    "logout": "déconnexion",
+    "label": "révision d'une demande",
+    "export": "export des phrases apprises",
+    "no_show": "rendez-vous marqué absent",
+    "no_show_undo": "absence annulée",
+    "paper_letter": "courrier papier enregistré",
+    "ticket_answered": "message marqué comme répondu",
+    "ticket_reply": "réponse envoyée par e-mail",
+    "ticket_reassigned": "message réaffecté",
+    "ticket_reopened": "message rouvert",
+    "contact_viewed": "coordonnées consultées",
+    "indicators_csv": "tableau d'indicateurs téléchargé",
+    "committee_report": "rapport du comité téléchargé",
+    "agent_created": "compte créé",
     "password_reset": "mot de passe réinitialisé",
 }
 
@@ -91,8 +104,9 @@ def say_confidence(value: float | None) -> str:
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(ROOT / "web" / "templates" / "console")), autoescape=True)
     env.globals.update(PREFIX=PREFIX, STATUSES=STATUSES, CHANNELS=CHANNEL_LABELS, DESTINATIONS=DESTINATIONS)
-    env.filters.update(paris_datetime=clock.stamp_datetime, paris_date=clock.stamp_date, utc_iso=clock.stamp_utc_iso,
-                       confidence=say_confidence)
+    env.filters.update(
+        paris_datetime=clock.stamp_datetime, paris_date=clock.stamp_date, utc_iso=clock.stamp_utc_iso, confidence=say_confidence
+    )
     env.globals.update(TURN_ACTIONS=TURN_ACTIONS, AUDIT_ACTIONS=AUDIT_ACTIONS, CALL_OUTCOMES=CALL_OUTCOMES)
     return env
 
@@ -138,8 +152,17 @@ class ConsoleInput(InputChannel):
         def page(template: str, status: int = 200, session: Session | None = None, **ctx) -> HTTPResponse:
             tree = runtime.tree()
             labels = {t: (tree.topic_node(t).title if tree.topic_node(t) else t) for t in TOPICS + ["human_handoff"]}
-            html = _env().get_template(template).render(session=session, topic_labels=labels, topics=topics(),
-                                                        prefecture=runtime.prefecture().get("prefecture.name"), **ctx)
+            html = (
+                _env()
+                .get_template(template)
+                .render(
+                    session=session,
+                    topic_labels=labels,
+                    topics=topics(),
+                    prefecture=runtime.prefecture().get("prefecture.name"),
+                    **ctx,
+                )
+            )
             resp = response.html(html, status=status)
             resp.headers["Cache-Control"] = "no-store"
             return _security_headers(resp)
@@ -157,10 +180,16 @@ class ConsoleInput(InputChannel):
                 if request.method == "GET":
                     target = request.path if request.path.startswith(PREFIX + "/") else PREFIX + "/file"
                     return None, response.redirect(f"{PREFIX}/connexion?{urlencode({'suite': target})}", status=303)
-                return None, error(401, None, "Session expirée", "Votre session a expiré ou vous n'êtes pas connecté. Reconnectez-vous.")
+                return None, error(
+                    401, None, "Session expirée", "Votre session a expiré ou vous n'êtes pas connecté. Reconnectez-vous."
+                )
             if request.method == "POST" and not csrf_ok(session.csrf, request.form.get("csrf") if request.form else None):
-                return session, error(403, session, "Formulaire refusé",
-                                      "Ce formulaire n'est plus valide (jeton de sécurité absent ou incorrect). Rechargez la page et recommencez.")
+                return session, error(
+                    403,
+                    session,
+                    "Formulaire refusé",
+                    "Ce formulaire n'est plus valide (jeton de sécurité absent ou incorrect). Rechargez la page et recommencez.",
+                )
             if admin and not session.is_admin:
                 return session, error(403, session, "Accès réservé", "Cette page est réservée aux administrateurs de la console.")
             return session, None
@@ -171,7 +200,11 @@ class ConsoleInput(InputChannel):
 
         def login_page(request: Request, status: int = 200, message: str = "", name: str = "") -> HTTPResponse:
             token = secrets.token_urlsafe(24)
-            suite = request.args.get("suite") or (request.form.get("suite") if request.method == "POST" and request.form else "") or ""
+            suite = (
+                request.args.get("suite")
+                or (request.form.get("suite") if request.method == "POST" and request.form else "")
+                or ""
+            )
             if not suite.startswith(PREFIX + "/") or "//" in suite or "\\" in suite:
                 suite = PREFIX + "/file"
             resp = page("login.html", status=status, login_csrf=token, message=message, name=name, suite=suite)
@@ -188,16 +221,23 @@ class ConsoleInput(InputChannel):
         async def login(request: Request) -> HTTPResponse:
             form = request.form or {}
             if not csrf_ok(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
-                return error(403, None, "Formulaire refusé",
-                             "Ce formulaire n'est plus valide (jeton de sécurité absent ou incorrect). Rechargez la page et recommencez.")
+                return error(
+                    403,
+                    None,
+                    "Formulaire refusé",
+                    "Ce formulaire n'est plus valide (jeton de sécurité absent ou incorrect). Rechargez la page et recommencez.",
+                )
             name = (form.get("identifiant") or "").strip()[:40]
             password = (form.get("mot_de_passe") or "")[:1000]
             # argon2 costs tens of milliseconds of CPU: in a worker thread, on its own connection
             agent = await asyncio.to_thread(lambda: Accounts(runtime.thread_store()).verify(name, password))
             if agent is None:
                 # The typed name may be a person's (or a password typed in the wrong field): never in clear.
-                logger.warning("console: failed login for name #%s from %s",
-                               hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:12], request.ip)
+                logger.warning(
+                    "console: failed login for name #%s from %s",
+                    hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:12],
+                    request.ip,
+                )
                 return login_page(request, status=401, name=name, message="Identifiant ou mot de passe incorrect.")
             token = accounts.open_session(agent)
             Queue(store, runtime.tree()).audit(agent["name"], "login")
@@ -227,15 +267,21 @@ class ConsoleInput(InputChannel):
                 return refused
             f = Filters.from_args(request.args.get)
             result = Queue(store, runtime.tree()).page(f)
-            base = {k: v for k, v in {"canal": f.channel, "theme": f.topic, "statut": f.status,
-                                      "du": f.date_from, "au": f.date_to}.items() if v}
+            base = {
+                k: v
+                for k, v in {"canal": f.channel, "theme": f.topic, "statut": f.status, "du": f.date_from, "au": f.date_to}.items()
+                if v
+            }
+
             def link(**changes) -> str:
                 args = {**base, **changes}
                 return f"{PREFIX}/file?" + urlencode({k: v for k, v in args.items() if v})
+
             return page("queue.html", session=session, f=f, result=result, link=link)
 
-        def item_response(request: Request, session: Session, kind: str, item_id: str, status: int = 200,
-                          message: str = "") -> HTTPResponse:
+        def item_response(
+            request: Request, session: Session, kind: str, item_id: str, status: int = 200, message: str = ""
+        ) -> HTTPResponse:
             try:
                 item = Queue(store, runtime.tree()).item(kind, item_id)
             except NotFound:
@@ -252,7 +298,9 @@ class ConsoleInput(InputChannel):
                 return refused
             if kind not in CHANNEL_LABELS or not ITEM_ID_RE.match(item_id):
                 return not_found(session)
-            return item_response(request, session, kind, item_id, message=request.args.get("ok") and "Révision enregistrée." or "")
+            return item_response(
+                request, session, kind, item_id, message=request.args.get("ok") and "Révision enregistrée." or ""
+            )
 
         @bp.route("/element/<kind>/<item_id>", methods=["POST"])
         async def item_label(request: Request, kind: str, item_id: str) -> HTTPResponse:
@@ -266,12 +314,22 @@ class ConsoleInput(InputChannel):
             status = form.get("statut") or ""
             note = (form.get("note") or "").strip()
             example = (form.get("phrase") or "").strip()
-            if topic not in TOPICS + [""] or status not in ("in_review", "done") or len(note) > MAX_NOTE \
-                    or form.get("exemple") not in (None, "1"):
-                return error(400, session, "Formulaire invalide", "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.")
+            if (
+                topic not in TOPICS + [""]
+                or status not in ("in_review", "done")
+                or len(note) > MAX_NOTE
+                or form.get("exemple") not in (None, "1")
+            ):
+                return error(
+                    400,
+                    session,
+                    "Formulaire invalide",
+                    "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.",
+                )
             try:
-                Queue(store, runtime.tree()).label(kind, item_id, session.name, topic, status, note,
-                                                   form.get("exemple") == "1", example)
+                Queue(store, runtime.tree()).label(
+                    kind, item_id, session.name, topic, status, note, form.get("exemple") == "1", example
+                )
             except NotFound:
                 return not_found(session)
             except ValueError:
@@ -285,8 +343,9 @@ class ConsoleInput(InputChannel):
 
             return pan.sites(runtime.prefecture())
 
-        def rdv_page(request: Request, session: Session, day_s: str | None, site_s: str | None,
-                     message: str = "", status: int = 200) -> HTTPResponse:
+        def rdv_page(
+            request: Request, session: Session, day_s: str | None, site_s: str | None, message: str = "", status: int = 200
+        ) -> HTTPResponse:
             from bot.services import pan
 
             today = pan.paris_now().date()
@@ -300,19 +359,35 @@ class ConsoleInput(InputChannel):
             groups = [(s, pan.bookings_for_day(store, s["id"], day)) for s in all_sites if s["id"] in chosen]
             shown = [b["reference"] for _, rows in groups for b in rows if b.get("contact")]
             if shown:  # every view of the contacts people gave is logged
-                Queue(store, runtime.tree()).audit(session.name, "contact_viewed", "pan", day.isoformat(),
-                                                   detail={"site": site_s if site_s in ids else "", "bookings": shown})
-            return page("rdv.html", status=status, session=session, day=day.isoformat(), today=today.isoformat(),
-                        site=site_s if site_s in ids else "", sites=all_sites, groups=groups,
-                        reasons=pan.reasons(runtime.prefecture()), message=message,
-                        now=pan.paris_now().strftime("%Y-%m-%dT%H:%M"))
+                Queue(store, runtime.tree()).audit(
+                    session.name,
+                    "contact_viewed",
+                    "pan",
+                    day.isoformat(),
+                    detail={"site": site_s if site_s in ids else "", "bookings": shown},
+                )
+            return page(
+                "rdv.html",
+                status=status,
+                session=session,
+                day=day.isoformat(),
+                today=today.isoformat(),
+                site=site_s if site_s in ids else "",
+                sites=all_sites,
+                groups=groups,
+                reasons=pan.reasons(runtime.prefecture()),
+                message=message,
+                now=pan.paris_now().strftime("%Y-%m-%dT%H:%M"),
+            )
 
         @bp.route("/rdv", methods=["GET"])
         async def rdv_list(request: Request) -> HTTPResponse:
             session, refused = guard(request)
             if refused:
                 return refused
-            done = {"absent": "Rendez-vous marqué « absent ».", "present": "Absence annulée."}.get(request.args.get("ok") or "", "")
+            done = {"absent": "Rendez-vous marqué « absent ».", "present": "Absence annulée."}.get(
+                request.args.get("ok") or "", ""
+            )
             return rdv_page(request, session, request.args.get("jour"), request.args.get("site"), message=done)
 
         def no_show_too_early(session: Session, reference: str, value: str) -> HTTPResponse | None:
@@ -323,9 +398,13 @@ class ConsoleInput(InputChannel):
             if booking is None or value != "1" or booking["slot_start"] <= pan.paris_now().strftime("%Y-%m-%dT%H:%M"):
                 return None
             start = booking["slot_start"]
-            return error(409, session, "Rendez-vous pas encore commencé",
-                         f"Ce rendez-vous commence le {start[8:10]}/{start[5:7]}/{start[:4]} à {start[11:16]} : "
-                         "il ne peut être marqué « absent » qu'à partir de cette heure.")
+            return error(
+                409,
+                session,
+                "Rendez-vous pas encore commencé",
+                f"Ce rendez-vous commence le {start[8:10]}/{start[5:7]}/{start[:4]} à {start[11:16]} : "
+                "il ne peut être marqué « absent » qu'à partir de cette heure.",
+            )
 
         @bp.route("/rdv/absence", methods=["POST"])
         async def rdv_no_show(request: Request) -> HTTPResponse:
@@ -338,17 +417,31 @@ class ConsoleInput(InputChannel):
             reference = (form.get("reference") or "").strip().upper()
             value = form.get("absent")
             day_s, site_s = form.get("jour") or "", form.get("site") or ""
-            if not REFERENCE_RE.match(reference) or value not in ("1", "0") \
-                    or (day_s and not DATE_RE.match(day_s)) or (site_s and site_s not in [s["id"] for s in pan_sites()]):
-                return error(400, session, "Formulaire invalide", "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.")
+            if (
+                not REFERENCE_RE.match(reference)
+                or value not in ("1", "0")
+                or (day_s and not DATE_RE.match(day_s))
+                or (site_s and site_s not in [s["id"] for s in pan_sites()])
+            ):
+                return error(
+                    400,
+                    session,
+                    "Formulaire invalide",
+                    "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.",
+                )
             early = no_show_too_early(session, reference, value)
             if early:
                 return early
             booking = pan.mark_no_show(store, reference, value == "1")
             if booking is None:
                 return not_found(session)
-            Queue(store, runtime.tree()).audit(session.name, "no_show" if value == "1" else "no_show_undo", "pan", reference,
-                                               detail={"site": booking["site"], "slot": booking["slot_start"]})
+            Queue(store, runtime.tree()).audit(
+                session.name,
+                "no_show" if value == "1" else "no_show_undo",
+                "pan",
+                reference,
+                detail={"site": booking["site"], "slot": booking["slot_start"]},
+            )
             back = {"jour": day_s or booking["slot_start"][:10], "site": site_s, "ok": "absent" if value == "1" else "present"}
             return response.redirect(f"{PREFIX}/rdv?" + urlencode({k: v for k, v in back.items() if v}), status=303)
 
@@ -365,12 +458,21 @@ class ConsoleInput(InputChannel):
             boxes = pref.get("mailboxes") or {}
             answered = request.args.get("repondus") == "1"
             by_service = tickets.tickets_by_service(store, include_answered=answered)
-            groups = [(mid, (boxes.get(mid) or {}).get("service") or rows[0]["service"], rows)
-                      for mid, rows in sorted(by_service.items(), key=lambda kv: (not any(t["overdue"] for t in kv[1]), kv[0]))]
+            groups = [
+                (mid, (boxes.get(mid) or {}).get("service") or rows[0]["service"], rows)
+                for mid, rows in sorted(by_service.items(), key=lambda kv: (not any(t["overdue"] for t in kv[1]), kv[0]))
+            ]
             ok = request.args.get("ok") or ""
             message = f"Message {ok} marqué comme répondu." if REFERENCE_RE.match(ok) else ""
-            return page("messages.html", session=session, groups=groups, failures=tickets.delivery_failures(store),
-                        today=tickets.paris_now().date().isoformat(), message=message, answered=answered)
+            return page(
+                "messages.html",
+                session=session,
+                groups=groups,
+                failures=tickets.delivery_failures(store),
+                today=tickets.paris_now().date().isoformat(),
+                message=message,
+                answered=answered,
+            )
 
         @bp.route("/messages/repondu", methods=["POST"])
         async def ticket_answered(request: Request) -> HTTPResponse:
@@ -381,13 +483,26 @@ class ConsoleInput(InputChannel):
                 return refused
             reference = (request.form.get("reference") or "").strip().upper()
             if not REFERENCE_RE.match(reference):
-                return error(400, session, "Formulaire invalide", "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.")
+                return error(
+                    400,
+                    session,
+                    "Formulaire invalide",
+                    "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.",
+                )
             return ticket_mark_answered(request, session, reference)
 
         # ---- one message: read it, reply by e-mail, reassign, mark answered, reopen ------------------
 
-        def ticket_page(session: Session, reference: str, status: int = 200, message: str = "", error_msg: str = "",
-                        confirm: str = "", values: dict | None = None, show_contact: bool = False) -> HTTPResponse:
+        def ticket_page(
+            session: Session,
+            reference: str,
+            status: int = 200,
+            message: str = "",
+            error_msg: str = "",
+            confirm: str = "",
+            values: dict | None = None,
+            show_contact: bool = False,
+        ) -> HTTPResponse:
             from bot.services import tickets
 
             ticket = tickets.get_ticket(store, reference)
@@ -396,10 +511,22 @@ class ConsoleInput(InputChannel):
             boxes = runtime.prefecture().get("mailboxes") or {}
             services = {mid: box["service"] for mid, box in boxes.items()}
             today = tickets.paris_now().date().isoformat()
-            return page("ticket.html", status=status, session=session, t=ticket, message=message, error=error_msg,
-                        confirm=confirm, values=values or {}, show_contact=show_contact, services=services,
-                        history=tickets.history(store, ticket["id"]), voicemail=tickets.voicemail(store, ticket),
-                        overdue=ticket["status"] == "open" and ticket["due_date"] < today, max_text=MAX_REPLY)
+            return page(
+                "ticket.html",
+                status=status,
+                session=session,
+                t=ticket,
+                message=message,
+                error=error_msg,
+                confirm=confirm,
+                values=values or {},
+                show_contact=show_contact,
+                services=services,
+                history=tickets.history(store, ticket["id"]),
+                voicemail=tickets.voicemail(store, ticket),
+                overdue=ticket["status"] == "open" and ticket["due_date"] < today,
+                max_text=MAX_REPLY,
+            )
 
         def ticket_reference(session: Session, reference: str) -> tuple[str, HTTPResponse | None]:
             reference = (reference or "").upper()
@@ -428,10 +555,12 @@ class ConsoleInput(InputChannel):
                 return not_found(session)
             show_contact = request.args.get("contact") == "1" and bool(ticket["contact_email"])
             if show_contact:  # each view of the person's address is logged
-                Queue(store, runtime.tree()).audit(session.name, "contact_viewed", "ticket", reference,
-                                                   detail={"mailbox": ticket["mailbox"]})
-            return ticket_page(session, reference, message=TICKET_DONE.get(request.args.get("ok") or "", ""),
-                               show_contact=show_contact)
+                Queue(store, runtime.tree()).audit(
+                    session.name, "contact_viewed", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
+                )
+            return ticket_page(
+                session, reference, message=TICKET_DONE.get(request.args.get("ok") or "", ""), show_contact=show_contact
+            )
 
         @bp.route("/messages/<reference>/repondre", methods=["POST"])
         async def ticket_reply(request: Request, reference: str) -> HTTPResponse:
@@ -446,8 +575,13 @@ class ConsoleInput(InputChannel):
                 return bad
             text = ticket_text(request, "reponse")
             if text is None:
-                return ticket_page(session, reference, 400, error_msg=f"Écrivez la réponse ({MAX_REPLY} caractères au plus).",
-                                   values={"reponse": (request.form.get("reponse") or "")[:MAX_REPLY]})
+                return ticket_page(
+                    session,
+                    reference,
+                    400,
+                    error_msg=f"Écrivez la réponse ({MAX_REPLY} caractères au plus).",
+                    values={"reponse": (request.form.get("reponse") or "")[:MAX_REPLY]},
+                )
             step = request.form.get("confirme")
             if step != "1":  # first the preview, then the sending
                 return ticket_page(session, reference, confirm="" if step == "0" else "reply", values={"reponse": text})
@@ -457,8 +591,9 @@ class ConsoleInput(InputChannel):
                 return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
             if ticket is None:
                 return not_found(session)
-            Queue(store, runtime.tree()).audit(session.name, "ticket_reply", "ticket", reference,
-                                               detail={"mailbox": ticket["mailbox"], "characters": len(text)})
+            Queue(store, runtime.tree()).audit(
+                session.name, "ticket_reply", "ticket", reference, detail={"mailbox": ticket["mailbox"], "characters": len(text)}
+            )
             await deliver(store)
             return ticket_done(reference, "reply")
 
@@ -473,16 +608,24 @@ class ConsoleInput(InputChannel):
             text = ticket_text(request, "reponse")
             step = request.form.get("confirme")
             if text is None:
-                return ticket_page(session, reference, 200 if step is None and "reponse" not in request.form else 400,
-                                   error_msg="Notez la réponse apportée (par téléphone, par courrier…) avant de marquer "
-                                             f"le message comme répondu ({MAX_REPLY} caractères au plus).",
-                                   values={"note": (request.form.get("reponse") or "")[:MAX_REPLY]})
+                return ticket_page(
+                    session,
+                    reference,
+                    200 if step is None and "reponse" not in request.form else 400,
+                    error_msg="Notez la réponse apportée (par téléphone, par courrier…) avant de marquer "
+                    f"le message comme répondu ({MAX_REPLY} caractères au plus).",
+                    values={"note": (request.form.get("reponse") or "")[:MAX_REPLY]},
+                )
             if step != "1":
                 return ticket_page(session, reference, confirm="" if step == "0" else "answered", values={"note": text})
             ticket = tickets.mark_answered(store, reference, agent=session.name, answer=text)
-            Queue(store, runtime.tree()).audit(session.name, "ticket_answered", "ticket", reference,
-                                               detail={"mailbox": ticket["mailbox"],
-                                                       "working_days": ticket["answer_working_days"]})
+            Queue(store, runtime.tree()).audit(
+                session.name,
+                "ticket_answered",
+                "ticket",
+                reference,
+                detail={"mailbox": ticket["mailbox"], "working_days": ticket["answer_working_days"]},
+            )
             return ticket_done(reference, "answered")
 
         @bp.route("/messages/<reference>/repondu", methods=["POST"])
@@ -516,8 +659,13 @@ class ConsoleInput(InputChannel):
                 return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
             if ticket is None:
                 return not_found(session)
-            Queue(store, runtime.tree()).audit(session.name, "ticket_reassigned", "ticket", reference,
-                                               detail={"from": before["mailbox"], "to": ticket["mailbox"]})
+            Queue(store, runtime.tree()).audit(
+                session.name,
+                "ticket_reassigned",
+                "ticket",
+                reference,
+                detail={"from": before["mailbox"], "to": ticket["mailbox"]},
+            )
             await deliver(store)  # the new service's copy
             return ticket_done(reference, "reassigned")
 
@@ -537,8 +685,9 @@ class ConsoleInput(InputChannel):
                 return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
             if ticket is None:
                 return not_found(session)
-            Queue(store, runtime.tree()).audit(session.name, "ticket_reopened", "ticket", reference,
-                                               detail={"mailbox": ticket["mailbox"]})
+            Queue(store, runtime.tree()).audit(
+                session.name, "ticket_reopened", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
+            )
             return ticket_done(reference, "reopened")
 
         # ---- quality indicators: page with charts, CSV of every table, the committee report ---------
@@ -561,8 +710,7 @@ class ConsoleInput(InputChannel):
                 with _INDICATORS_LOCK:  # one at a time: matplotlib's rc settings are process-wide
                     reader = Store(store.path)
                     try:
-                        return report.collect(reader, pref, start, end, include_demo=include_demo,
-                                              with_charts=with_charts)
+                        return report.collect(reader, pref, start, end, include_demo=include_demo, with_charts=with_charts)
                     finally:
                         reader.close()
 
@@ -580,15 +728,35 @@ class ConsoleInput(InputChannel):
             try:
                 start, end, demo = indicators_period(request)
             except indicators.PeriodError as exc:
-                return page("indicators.html", status=400, session=session, error=str(exc), data=None,
-                            quick=quick, start_s=(request.args.get("from") or "")[:20],
-                            end_s=(request.args.get("to") or "")[:20], demo=request.args.get("demo") == "1")
+                return page(
+                    "indicators.html",
+                    status=400,
+                    session=session,
+                    error=str(exc),
+                    data=None,
+                    quick=quick,
+                    start_s=(request.args.get("from") or "")[:20],
+                    end_s=(request.args.get("to") or "")[:20],
+                    demo=request.args.get("demo") == "1",
+                )
             data = await indicators_data(start, end, demo)
+
             def link(path: str, **extra) -> str:
                 args = {"from": start.isoformat(), "to": end.isoformat(), **({"demo": "1"} if demo else {}), **extra}
                 return f"{PREFIX}/{path}?" + urlencode(args)
-            return page("indicators.html", session=session, error="", data=data, tables=report.tables(data),
-                        quick=quick, start_s=start.isoformat(), end_s=end.isoformat(), demo=demo, link=link)
+
+            return page(
+                "indicators.html",
+                session=session,
+                error="",
+                data=data,
+                tables=report.tables(data),
+                quick=quick,
+                start_s=start.isoformat(),
+                end_s=end.isoformat(),
+                demo=demo,
+                link=link,
+            )
 
         def download_period(request: Request):
             """(session, (start, end, include_demo), None) for a download of the indicators, or
@@ -616,12 +784,15 @@ class ConsoleInput(InputChannel):
             table = next((t for t in report.tables(data) if t.id == wanted), None)
             if table is None:
                 return error(404, session, "Tableau introuvable", "Ce tableau n'existe pas pour cette période.")
-            Queue(store, runtime.tree()).audit(session.name, "indicators_csv", "indicators", table.id,
-                                               detail={"from": start.isoformat(), "to": end.isoformat()})
+            Queue(store, runtime.tree()).audit(
+                session.name, "indicators_csv", "indicators", table.id, detail={"from": start.isoformat(), "to": end.isoformat()}
+            )
             name = f"indicateurs-{table.id}-{start.isoformat()}-{end.isoformat()}.csv"
-            resp = response.raw(table.csv().encode("utf-8"), content_type="text/csv; charset=utf-8",
-                                headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                         "Cache-Control": "no-store"})
+            resp = response.raw(
+                table.csv().encode("utf-8"),
+                content_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+            )
             return _security_headers(resp)
 
         @bp.route("/indicateurs/rapport.html", methods=["GET"])
@@ -633,30 +804,44 @@ class ConsoleInput(InputChannel):
                 return refused
             start, end, demo = period
             html = report.render_html(await indicators_data(start, end, demo))
-            Queue(store, runtime.tree()).audit(session.name, "committee_report", "indicators", None,
-                                               detail={"from": start.isoformat(), "to": end.isoformat()})
+            Queue(store, runtime.tree()).audit(
+                session.name, "committee_report", "indicators", None, detail={"from": start.isoformat(), "to": end.isoformat()}
+            )
             name = report.report_name(runtime.prefecture().id, start, end) + ".html"
-            resp = response.html(html, headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                                "Cache-Control": "no-store"})
+            resp = response.html(
+                html, headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+            )
             # A standalone file with its own inline CSS: nothing else may load or run if it is opened here.
-            resp.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                                                       "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+            resp.headers["Content-Security-Policy"] = (
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+            )
             resp.headers["X-Content-Type-Options"] = "nosniff"
             resp.headers["Referrer-Policy"] = "no-referrer"
             return resp
 
         # ---- paper letters registered by an agent (a ticket of origin "paper") ---------------------
 
-        def paper_page(session: Session, status: int = 200, error_msg: str = "", values: dict | None = None,
-                       done: dict | None = None) -> HTTPResponse:
+        def paper_page(
+            session: Session, status: int = 200, error_msg: str = "", values: dict | None = None, done: dict | None = None
+        ) -> HTTPResponse:
             from bot.services import tickets
 
             pref = runtime.prefecture()
             today = tickets.paris_now().date().isoformat()
             boxes = [(mid, box["service"]) for mid, box in (pref.get("mailboxes") or {}).items()]
-            return page("paper.html", status=status, session=session, mailboxes=boxes, today=today,
-                        values=values or {"received": today}, error=error_msg, done=done,
-                        subject_max=pref.get("tickets.subject_max_chars"), body_max=pref.get("tickets.max_chars"))
+            return page(
+                "paper.html",
+                status=status,
+                session=session,
+                mailboxes=boxes,
+                today=today,
+                values=values or {"received": today},
+                error=error_msg,
+                done=done,
+                subject_max=pref.get("tickets.subject_max_chars"),
+                body_max=pref.get("tickets.max_chars"),
+            )
 
         @bp.route("/courrier", methods=["GET"])
         async def paper_form(request: Request) -> HTTPResponse:
@@ -678,8 +863,10 @@ class ConsoleInput(InputChannel):
             if refused:
                 return refused
             form = request.form
-            values = {k: (form.get(k) or "")[:limit] for k, limit in
-                      (("service", 64), ("received", 10), ("subject", 1000), ("body", 20000), ("email", 254))}
+            values = {
+                k: (form.get(k) or "")[:limit]
+                for k, limit in (("service", 64), ("received", 10), ("subject", 1000), ("body", 20000), ("email", 254))
+            }
             try:
                 received = date.fromisoformat(values["received"]) if DATE_RE.match(values["received"]) else None
             except ValueError:
@@ -687,13 +874,24 @@ class ConsoleInput(InputChannel):
             if received is None:
                 return paper_page(session, 400, "La date de réception n'est pas valide (exemple : 10/07/2026).", values)
             try:
-                ticket = tickets.register_paper(store, runtime.prefecture(), values["service"], values["subject"],
-                                                values["body"], values["email"] or None, received)
+                ticket = tickets.register_paper(
+                    store,
+                    runtime.prefecture(),
+                    values["service"],
+                    values["subject"],
+                    values["body"],
+                    values["email"] or None,
+                    received,
+                )
             except tickets.TicketError as exc:
                 return paper_page(session, 400, exc.message, values)
-            Queue(store, runtime.tree()).audit(session.name, "paper_letter", "ticket", ticket["reference"],
-                                               detail={"mailbox": ticket["mailbox"], "received": received.isoformat(),
-                                                       "due_date": ticket["due_date"]})
+            Queue(store, runtime.tree()).audit(
+                session.name,
+                "paper_letter",
+                "ticket",
+                ticket["reference"],
+                detail={"mailbox": ticket["mailbox"], "received": received.isoformat(), "due_date": ticket["due_date"]},
+            )
             await deliver(store)  # the service's copy (and the acknowledgement when an e-mail was given)
             return response.redirect(f"{PREFIX}/courrier?" + urlencode({"ok": ticket["reference"]}), status=303)
 
@@ -703,8 +901,10 @@ class ConsoleInput(InputChannel):
             if refused:
                 return refused
             name = (request.args.get("compte") or "")[:40]
-            done = {"cree": f"Compte « {name} » créé. Donnez-lui son mot de passe en main propre ; il pourra se connecter tout de suite.",
-                    "mot-de-passe": f"Mot de passe de « {name} » modifié ; ses sessions ouvertes sont fermées."}
+            done = {
+                "cree": f"Compte « {name} » créé. Donnez-lui son mot de passe en main propre ; il pourra se connecter tout de suite.",
+                "mot-de-passe": f"Mot de passe de « {name} » modifié ; ses sessions ouvertes sont fermées.",
+            }
             return admin_view(session, message=done.get(request.args.get("ok") or "", "") if accounts.get(name) else "")
 
         @bp.route("/admin/export", methods=["POST"])
@@ -722,17 +922,29 @@ class ConsoleInput(InputChannel):
                 return error(503, session, "Export impossible", f"Le fichier n'a pas pu être écrit ({exc.strerror}).")
             q.audit(session.name, "export", detail=result)
             training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
-            return page("admin.html", session=session, agents=accounts.list(), audit=q.audit_log(),
-                        training=training, result=result)
+            return page(
+                "admin.html", session=session, agents=accounts.list(), audit=q.audit_log(), training=training, result=result
+            )
 
         # ---- accounts, from the Administration page (the CLI stays for the first admin) -------------
 
-        def admin_view(session: Session, status: int = 200, message: str = "", error_msg: str = "",
-                       values: dict | None = None) -> HTTPResponse:
+        def admin_view(
+            session: Session, status: int = 200, message: str = "", error_msg: str = "", values: dict | None = None
+        ) -> HTTPResponse:
             q = Queue(store, runtime.tree())
             training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
-            return page("admin.html", status=status, session=session, agents=accounts.list(), audit=q.audit_log(),
-                        training=training, result=None, message=message, error=error_msg, values=values or {})
+            return page(
+                "admin.html",
+                status=status,
+                session=session,
+                agents=accounts.list(),
+                audit=q.audit_log(),
+                training=training,
+                result=None,
+                message=message,
+                error=error_msg,
+                values=values or {},
+            )
 
         def admin_passwords(form) -> tuple[str, str | None]:
             """(password, French error or None): both fields must match."""

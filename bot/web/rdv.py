@@ -24,6 +24,7 @@ come from this origin (bot.channels.refuse_cross_site); errors are 4xx `{"error"
   GET  /rdv/api/message?service=               texts and limits of the message form
   POST /rdv/api/message   {service, subject, body, email?, idem}      -> acknowledgement
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -59,25 +60,38 @@ logger = logging.getLogger(__name__)
 CSRF_COOKIE = "rdv_csrf"
 SLOTS_PER_PAGE = 8
 # Longest value read from a form field or a JSON member (longer input is cut, then validated).
-LIMITS = {"site": 64, "reason": 64, "slot": 20, "email": 254, "mobile": 30, "idem": 64, "service": 64,
-          "subject": 1000, "body": 20000, "reference": 20, "contact": 254}
+LIMITS = {
+    "site": 64,
+    "reason": 64,
+    "slot": 20,
+    "email": 254,
+    "mobile": 30,
+    "idem": 64,
+    "service": 64,
+    "subject": 1000,
+    "body": 20000,
+    "reference": 20,
+    "contact": 254,
+}
 
 
 # ---- shared by the pages and the JSON API -------------------------------------------------------
 
+
 def clip(value, name: str) -> str:
-    return value[:LIMITS[name]] if isinstance(value, str) else ""
+    return value[: LIMITS[name]] if isinstance(value, str) else ""
 
 
 def site_list(pref) -> list[dict]:
-    return [{"id": s["id"], "name": s["name"], "address": s["address"]["text"], "hours": format_days(s["days"])}
-            for s in pan.sites(pref)]
+    return [
+        {"id": s["id"], "name": s["name"], "address": s["address"]["text"], "hours": format_days(s["days"])}
+        for s in pan.sites(pref)
+    ]
 
 
 def slot_list(pref, slots) -> list[dict]:
     foreigners = texts.say("pan.foreigners_slot", pref)
-    return [{"key": s.key, "label": pan.say_when(s.start) + (f" ({foreigners})" if s.foreigners else "")}
-            for s in slots]
+    return [{"key": s.key, "label": pan.say_when(s.start) + (f" ({foreigners})" if s.foreigners else "")} for s in slots]
 
 
 def check_choice(pref, site_id: str, reason: str) -> dict:
@@ -90,8 +104,9 @@ def check_choice(pref, site_id: str, reason: str) -> dict:
 
 def slots_page(store, pref, site_id: str, reason: str, after: datetime | None = None) -> tuple[list, bool]:
     """One page of free slots (strictly after `after` when given) and whether more follow."""
-    found = pan.free_slots(store, pref, site_id, reason=reason, limit=SLOTS_PER_PAGE + 1,
-                           after=after + timedelta(minutes=1) if after else None)
+    found = pan.free_slots(
+        store, pref, site_id, reason=reason, limit=SLOTS_PER_PAGE + 1, after=after + timedelta(minutes=1) if after else None
+    )
     return found[:SLOTS_PER_PAGE], len(found) > SLOTS_PER_PAGE
 
 
@@ -106,10 +121,16 @@ def in_thread(fn, *args, **kwargs):
 async def make_booking(store, pref, values: dict, channel: str) -> dict:
     """Book from the submitted values (pan.book validates everything), then send the confirmation."""
     booking = await in_thread(
-        pan.book, pref, clip(values.get("site"), "site"), clip(values.get("slot"), "slot"),
-        clip(values.get("reason"), "reason"), email=clip(values.get("email"), "email"),
-        mobile=clip(values.get("mobile"), "mobile"), channel=channel,
-        idempotency_key=clip(values.get("idem"), "idem") or None)
+        pan.book,
+        pref,
+        clip(values.get("site"), "site"),
+        clip(values.get("slot"), "slot"),
+        clip(values.get("reason"), "reason"),
+        email=clip(values.get("email"), "email"),
+        mobile=clip(values.get("mobile"), "mobile"),
+        channel=channel,
+        idempotency_key=clip(values.get("idem"), "idem") or None,
+    )
     if booking["contact_kind"] == "email":
         await mailer.deliver(store)
     return booking
@@ -117,9 +138,13 @@ async def make_booking(store, pref, values: dict, channel: str) -> dict:
 
 def confirmation(pref, booking: dict) -> dict:
     note = texts.say("pan.email_sent", pref) if booking["contact_kind"] == "email" else None
-    return dict(title=texts.say("pan.confirmed_title", pref), lines=pan.confirmation_lines(pref, booking),
-                email_note=note, ics_url=f"/rdv/ics/{booking['reference']}?t={booking['token']}",
-                ics_label=texts.say("pan.ics_link", pref))
+    return dict(
+        title=texts.say("pan.confirmed_title", pref),
+        lines=pan.confirmation_lines(pref, booking),
+        email_note=note,
+        ics_url=f"/rdv/ics/{booking['reference']}?t={booking['token']}",
+        ics_label=texts.say("pan.ics_link", pref),
+    )
 
 
 async def cancel_booking(store, pref, reference: str, contact: str) -> tuple[dict, str]:
@@ -144,18 +169,29 @@ async def cancel_booking(store, pref, reference: str, contact: str) -> tuple[dic
 def message_form(pref, service_id: str) -> dict:
     """The texts and limits of the message form of a service (TicketError when unknown)."""
     box = tickets.mailbox(pref, service_id)
-    return dict(title=texts.say("tickets.page_title", pref, service=box["service"]),
-                intro=texts.say("tickets.intro", pref, service=box["service"]),
-                privacy=texts.say("tickets.privacy", pref), service_id=service_id, service=box["service"],
-                subject_max=pref.get("tickets.subject_max_chars"), body_max=pref.get("tickets.max_chars"))
+    return dict(
+        title=texts.say("tickets.page_title", pref, service=box["service"]),
+        intro=texts.say("tickets.intro", pref, service=box["service"]),
+        privacy=texts.say("tickets.privacy", pref),
+        service_id=service_id,
+        service=box["service"],
+        subject_max=pref.get("tickets.subject_max_chars"),
+        body_max=pref.get("tickets.max_chars"),
+    )
 
 
 async def leave_message(store, pref, values: dict, channel: str) -> dict:
     """Create the ticket from the submitted values (tickets.create_ticket validates), then send."""
-    ticket = await in_thread(tickets.create_ticket, pref, clip(values.get("service"), "service"),
-                             clip(values.get("subject"), "subject"), clip(values.get("body"), "body"),
-                             clip(values.get("email"), "email") or None, channel=channel,
-                             idempotency_key=clip(values.get("idem"), "idem") or None)
+    ticket = await in_thread(
+        tickets.create_ticket,
+        pref,
+        clip(values.get("service"), "service"),
+        clip(values.get("subject"), "subject"),
+        clip(values.get("body"), "body"),
+        clip(values.get("email"), "email") or None,
+        channel=channel,
+        idempotency_key=clip(values.get("idem"), "idem") or None,
+    )
     await mailer.deliver(store)  # this ticket, and any earlier one still waiting (retry at each new ticket)
     return ticket
 
@@ -166,9 +202,12 @@ def acknowledgement(pref, ticket: dict) -> dict:
         lines.append(texts.say("tickets.ack_email_sent", pref))
     if mailer.SmtpSettings.from_env() is None:
         lines.append(texts.say("tickets.pending", pref))
-    return dict(title=texts.say("tickets.ack_title", pref), lines=lines,
-                france_services_url=pref.get("france_services.url"),
-                france_services_link=texts.say("tickets.france_services_link", pref))
+    return dict(
+        title=texts.say("tickets.ack_title", pref),
+        lines=lines,
+        france_services_url=pref.get("france_services.url"),
+        france_services_link=texts.say("tickets.france_services_link", pref),
+    )
 
 
 def short_date(iso_day: str) -> str:
@@ -193,8 +232,11 @@ class BookingInput(InputChannel):
             token = request.cookies.get(CSRF_COOKIE) or ""
             if len(token) < 20:
                 token = secrets.token_urlsafe(24)
-            html = runtime._templates().get_template("rdv.html").render(
-                name=texts.render("{prefecture.name}", pref), csrf=token, **ctx)
+            html = (
+                runtime._templates()
+                .get_template("rdv.html")
+                .render(name=texts.render("{prefecture.name}", pref), csrf=token, **ctx)
+            )
             resp = _security_headers(response.html(html, status=status))
             resp.headers["Cache-Control"] = "no-store"
             resp.cookies[CSRF_COOKIE] = token
@@ -211,23 +253,36 @@ class BookingInput(InputChannel):
 
         def form(request: Request) -> dict:
             return {k: (request.form or {}).get(k) for k in LIMITS if k != "reason"} | {
-                "reason": (request.form or {}).get("motif")}
+                "reason": (request.form or {}).get("motif")
+            }
 
         def choose_ctx(pref, site_id: str | None = None, reason: str | None = None) -> dict:
             return dict(
-                page="choose", title=texts.say("pan.page_title", pref), intro=texts.say("pan.intro", pref),
-                sites=site_list(pref), reasons=pan.reasons(pref), site=site_id, reason=reason)
+                page="choose",
+                title=texts.say("pan.page_title", pref),
+                intro=texts.say("pan.intro", pref),
+                sites=site_list(pref),
+                reasons=pan.reasons(pref),
+                site=site_id,
+                reason=reason,
+            )
 
         def slots_ctx(pref, site_id: str, reason: str, slots=None, **extra) -> dict:
             spec = pan.site(pref, site_id)
             if slots is None:
                 slots, _ = slots_page(runtime.store(), pref, site_id, reason)
             return dict(
-                page="slots", title=texts.say("pan.page_title", pref), slots=slot_list(pref, slots),
+                page="slots",
+                title=texts.say("pan.page_title", pref),
+                slots=slot_list(pref, slots),
                 slots_intro=texts.say("pan.slots_intro", pref, site=spec["name"]),
                 no_slots=texts.say("pan.no_slots", pref, days=pref.get("pan.booking_days_ahead")),
-                contact_help=texts.say("pan.contact_help", pref), site=site_id, reason=reason,
-                idem=secrets.token_urlsafe(16), **extra)
+                contact_help=texts.say("pan.contact_help", pref),
+                site=site_id,
+                reason=reason,
+                idem=secrets.token_urlsafe(16),
+                **extra,
+            )
 
         @bp.route("/", methods=["GET"])
         async def choose(request: Request) -> HTTPResponse:
@@ -266,9 +321,19 @@ class BookingInput(InputChannel):
                 if exc.code in ("unknown_site", "unknown_reason"):
                     return page(request, 400, error=exc.message, **choose_ctx(pref))
                 status = 409 if exc.code == "slot_taken" else 400
-                return page(request, status, error=exc.message, **slots_ctx(
-                    pref, site_id, reason, slots=exc.next_slots or None, email=clip(values["email"], "email"),
-                    mobile=clip(values["mobile"], "mobile")))
+                return page(
+                    request,
+                    status,
+                    error=exc.message,
+                    **slots_ctx(
+                        pref,
+                        site_id,
+                        reason,
+                        slots=exc.next_slots or None,
+                        email=clip(values["email"], "email"),
+                        mobile=clip(values["mobile"], "mobile"),
+                    ),
+                )
             return page(request, page="confirmed", **confirmation(pref, booking))
 
         @bp.route("/ics/<reference>", methods=["GET"])
@@ -278,9 +343,15 @@ class BookingInput(InputChannel):
             if not booking or not hmac.compare_digest(booking["token"].encode(), token.encode()):
                 return response.text("Rendez-vous introuvable.", status=404)
             body = pan.ics(runtime.prefecture(), booking)
-            return response.raw(body.encode("utf-8"), content_type="text/calendar; charset=utf-8", headers={
-                "Content-Disposition": f'attachment; filename="{booking["reference"]}.ics"',
-                "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+            return response.raw(
+                body.encode("utf-8"),
+                content_type="text/calendar; charset=utf-8",
+                headers={
+                    "Content-Disposition": f'attachment; filename="{booking["reference"]}.ics"',
+                    "X-Content-Type-Options": "nosniff",
+                    "Cache-Control": "no-store",
+                },
+            )
 
         @bp.route("/annuler", methods=["GET", "POST"], stream=True)
         async def cancel(request: Request) -> HTTPResponse:
@@ -317,11 +388,13 @@ class BookingInput(InputChannel):
                 return page(request, 404, page="error", title=exc.message, error=None)
             if request.method == "GET":
                 return page(request, **message_ctx(pref, service_id))
-            typed = dict(subject=clip(values["subject"], "subject"), body=clip(values["body"], "body"),
-                         email=clip(values["email"], "email"))
+            typed = dict(
+                subject=clip(values["subject"], "subject"),
+                body=clip(values["body"], "body"),
+                email=clip(values["email"], "email"),
+            )
             if not csrf_ok(request):
-                return page(request, 403, error=texts.say("tickets.errors.csrf", pref),
-                            **message_ctx(pref, service_id, **typed))
+                return page(request, 403, error=texts.say("tickets.errors.csrf", pref), **message_ctx(pref, service_id, **typed))
             try:
                 ticket = await leave_message(store, pref, values, "web")
             except TicketError as exc:
@@ -353,18 +426,22 @@ class BookingInput(InputChannel):
         @bp.route("/api/sites", methods=["GET"])
         async def api_sites(request: Request) -> HTTPResponse:
             pref = runtime.prefecture()
-            return api({
-                "title": texts.say("pan.page_title", pref), "intro": texts.say("pan.intro", pref),
-                "choose_site": texts.say("pan.chat.choose_site", pref),
-                "choose_reason": texts.say("pan.chat.choose_reason", pref),
-                "sites": site_list(pref),
-                "reasons": [{"id": k, "label": v} for k, v in pan.reasons(pref).items()],
-                "contact_help": texts.say("pan.contact_help", pref),
-                "cancel_title": texts.say("pan.cancel_title", pref),
-                "cancel_intro": texts.say("pan.chat.cancel_intro", pref),
-                "errors": {code: texts.say(f"pan.errors.{code}", pref)
-                           for code in ("contact_missing", "bad_email", "bad_mobile")},
-            })
+            return api(
+                {
+                    "title": texts.say("pan.page_title", pref),
+                    "intro": texts.say("pan.intro", pref),
+                    "choose_site": texts.say("pan.chat.choose_site", pref),
+                    "choose_reason": texts.say("pan.chat.choose_reason", pref),
+                    "sites": site_list(pref),
+                    "reasons": [{"id": k, "label": v} for k, v in pan.reasons(pref).items()],
+                    "contact_help": texts.say("pan.contact_help", pref),
+                    "cancel_title": texts.say("pan.cancel_title", pref),
+                    "cancel_intro": texts.say("pan.chat.cancel_intro", pref),
+                    "errors": {
+                        code: texts.say(f"pan.errors.{code}", pref) for code in ("contact_missing", "bad_email", "bad_mobile")
+                    },
+                }
+            )
 
         @bp.route("/api/creneaux", methods=["GET"])
         async def api_slots(request: Request) -> HTTPResponse:
@@ -381,12 +458,16 @@ class BookingInput(InputChannel):
             except BookingError as exc:
                 return api_error(400, exc.message)
             found, more = slots_page(runtime.store(), pref, site_id, reason, after)
-            return api({
-                "site": site_id, "reason": reason,
-                "intro": texts.say("pan.slots_intro", pref, site=spec["name"]),
-                "slots": slot_list(pref, found), "next": found[-1].key if more else None,
-                "no_slots": None if found else texts.say("pan.no_slots", pref, days=pref.get("pan.booking_days_ahead")),
-            })
+            return api(
+                {
+                    "site": site_id,
+                    "reason": reason,
+                    "intro": texts.say("pan.slots_intro", pref, site=spec["name"]),
+                    "slots": slot_list(pref, found),
+                    "next": found[-1].key if more else None,
+                    "no_slots": None if found else texts.say("pan.no_slots", pref, days=pref.get("pan.booking_days_ahead")),
+                }
+            )
 
         @bp.route("/api/reserver", methods=["POST"], stream=True)
         async def api_reserve(request: Request) -> HTTPResponse:
@@ -400,8 +481,7 @@ class BookingInput(InputChannel):
                 if exc.code == "slot_taken":
                     return api_error(409, exc.message, code=exc.code, slots=slot_list(pref, exc.next_slots))
                 return api_error(400, exc.message, code=exc.code)
-            return api({"reference": booking["reference"], "created": booking["created"],
-                        **confirmation(pref, booking)})
+            return api({"reference": booking["reference"], "created": booking["created"], **confirmation(pref, booking)})
 
         @bp.route("/api/annuler", methods=["POST"], stream=True)
         async def api_cancel(request: Request) -> HTTPResponse:
@@ -410,8 +490,7 @@ class BookingInput(InputChannel):
             if refused:
                 return refused
             try:
-                booking, message = await cancel_booking(runtime.store(), pref, values.get("reference"),
-                                                        values.get("contact"))
+                booking, message = await cancel_booking(runtime.store(), pref, values.get("reference"), values.get("contact"))
             except BookingError as exc:
                 return api_error(400, exc.message, code=exc.code)
             return api({"reference": booking["reference"], "message": message})
@@ -423,8 +502,15 @@ class BookingInput(InputChannel):
                 ctx = message_form(pref, request.args.get("service") or "")
             except TicketError as exc:
                 return api_error(404, exc.message)
-            return api(ctx | {"errors": {code: texts.say(f"tickets.errors.{code}", pref)
-                                         for code in ("subject_missing", "body_missing", "bad_email")}})
+            return api(
+                ctx
+                | {
+                    "errors": {
+                        code: texts.say(f"tickets.errors.{code}", pref)
+                        for code in ("subject_missing", "body_missing", "bad_email")
+                    }
+                }
+            )
 
         @bp.route("/api/message", methods=["POST"], stream=True)
         async def api_message(request: Request) -> HTTPResponse:
@@ -437,8 +523,15 @@ class BookingInput(InputChannel):
             except TicketError as exc:
                 return api_error(404 if exc.code == "unknown_service" else 400, exc.message, code=exc.code)
             due = short_date(ticket["due_date"])
-            return api({"reference": ticket["reference"], "service": ticket["service"], "due_date": due,
-                        "created": ticket["created"], "due_line": texts.say("tickets.due_short", pref, due=due),
-                        **acknowledgement(pref, ticket)})
+            return api(
+                {
+                    "reference": ticket["reference"],
+                    "service": ticket["service"],
+                    "due_date": due,
+                    "created": ticket["created"],
+                    "due_line": texts.say("tickets.due_short", pref, due=due),
+                    **acknowledgement(pref, ticket),
+                }
+            )
 
         return bp
