@@ -19,7 +19,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from bot.core.config import Prefecture, e164
 from bot.core.masking import clean
 from bot.core.text import norm
-from bot.core.tree import PLACEHOLDER, Node, Tree, rates_answer, render
+from bot.core.tree import PHONE_KEYS, PLACEHOLDER, Node, Tree, rates_answer, render
 from ivr.menu import phone_tree
 
 ROOT = "root"  # the main menu (the tree's `menu` section)
@@ -72,20 +72,7 @@ class Speaker:
         self.settings = tree.phone["settings"]
         self.language = pref.get("voice.language")
         self.voice = pref.get("voice.voice")
-        self.keys = {
-            k: str(tree.phone[k])
-            for k in (
-                "repeat_key",
-                "back_key",
-                "main_menu_key",
-                "transfer_key",
-                "voicemail_key",
-                "number_key",
-                "pan_key",
-                "feedback_key",
-                "feedback_no_key",
-            )
-        }
+        self.keys = {k: str(tree.phone[k]) for k in PHONE_KEYS}
         human = tree.topic_node("human_handoff")
         self.human_id = human.id
         self.default_mailbox = human.mailbox
