@@ -7,6 +7,7 @@ Text reaching this module must already be masked; `record_turn` masks again as a
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ import sqlite_utils
 from bot import settings
 from bot.core.config import ROOT
 from bot.core.masking import mask
+from bot.store.schema_keys import m007_keys as _m007_keys
 from bot.store.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
 from bot.store.schema_quality import m005_quality as _m005_quality
 from bot.store.schema_ticket_events import m006_ticket_events as _m006_ticket_events
@@ -176,6 +178,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("004_pan_and_tickets", _m004_pan_and_tickets),
     ("005_quality", _m005_quality),
     ("006_ticket_events", _m006_ticket_events),
+    ("007_keys", _m007_keys),
 ]
 
 
@@ -223,6 +226,19 @@ class Store:
                 conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def secret(self, name: str) -> bytes:
+        """The store's secret key for `name` (32 random bytes), made on first use. Every process
+        sharing the store gets the same key: the first writer wins (insert or ignore)."""
+        row = self.db.execute("select value from secret_keys where name = ?", [name]).fetchone()
+        if row:
+            return bytes(row[0])
+        with self.transaction():
+            self.db.execute(
+                "insert or ignore into secret_keys (name, value, created_at) values (?, ?, ?)",
+                [name, secrets.token_bytes(32), now()],
+            )
+        return bytes(self.db.execute("select value from secret_keys where name = ?", [name]).fetchone()[0])
 
     def migrate(self) -> list[str]:
         """Apply pending migrations; returns the names applied now."""

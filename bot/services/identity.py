@@ -1,0 +1,44 @@
+"""Keyed hashes of a person's contact, to recognise the same person without keeping the contact.
+
+`contact_key(store, "Marie.Dupont@Gmail.com ")` and `contact_key(store, "marie.dupont@gmail.com")`
+give the same value; so do `06 12 34 56 78`, `0612345678` and `+33612345678`. The hash is an
+HMAC-SHA256 under a key kept in the store (`Store.secret`), so a copy of the table alone does not
+let anyone test guesses of e-mail addresses or phone numbers. Used to match a caller who booked by
+phone, and to count one person's appointments and messages.
+"""
+
+from __future__ import annotations
+
+import hmac
+from hashlib import sha256
+
+import phonenumbers
+
+from bot.store.database import Store
+
+KEY_NAME = "contact"
+
+
+def normalise_contact(value: str | None) -> str | None:
+    """One spelling per contact: an e-mail address in lower case, a phone number in E.164; None
+    for an empty value. Anything else is kept as typed, stripped and in lower case."""
+    raw = (value or "").strip()
+    if not raw:
+        return None
+    if "@" in raw:
+        return raw.lower()
+    try:
+        number = phonenumbers.parse(raw, "FR")
+    except phonenumbers.NumberParseException:
+        return raw.lower()
+    if phonenumbers.is_possible_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return raw.lower()
+
+
+def contact_key(store: Store, value: str | None) -> str | None:
+    """The keyed hash (64 hex characters) of a contact, or None for an empty one."""
+    normal = normalise_contact(value)
+    if normal is None:
+        return None
+    return hmac.new(store.secret(KEY_NAME), normal.encode(), sha256).hexdigest()
