@@ -129,7 +129,7 @@ class Sms:
     account_sid: str
     auth_token: str = field(repr=False)  # never printed
     messaging_service_sid: str
-    api_base_url: str | None = None  # None: the twilio library's https://api.twilio.com
+    api_base_url: str | None = None  # None: the twilio library's own (Twilio's API)
 
 
 def sms(env: Mapping[str, str] | None = None) -> Sms | None:

@@ -237,7 +237,7 @@ class Speaker:
 
     # ---- the link by SMS ---------------------------------------------------------------------
     def sms_link(self, node: Node) -> str | None:
-        """The website a leaf's answer names aloud, as an address to send ("https://ants.gouv.fr")."""
+        """The website a leaf's answer names aloud ({ants.url}), as the address to send."""
         name = website_named(node)
         return render("{%s}" % name, self.pref) if name else None
 
