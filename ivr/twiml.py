@@ -369,9 +369,7 @@ class Speaker:
         self, node_id: str, booking: dict, step: int, preface: list[str] = (), sms: bool = True
     ) -> VoiceResponse:
         """The booking confirmed, and "pour recevoir le lien par SMS, tapez 5": silence ends the call."""
-        return self._prompt(
-            "leaf", node_id, step, preface, [self.pan_booked_text(booking)], self.booked_options(sms), [node_id]
-        )
+        return self._prompt("leaf", node_id, step, preface, [self.pan_booked_text(booking)], self.booked_options(sms), [node_id])
 
     def choices_options(self, choices: list[str], back: str) -> list[Option]:
         nodes = [self.tree.node(c) for c in choices][: MAX_OPTIONS - 1]

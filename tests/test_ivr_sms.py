@@ -82,7 +82,12 @@ class FakeTwilio:
             def error(self, status: int, code: int, message: str) -> None:
                 self.reply(
                     status,
-                    {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status},
+                    {
+                        "code": code,
+                        "message": message,
+                        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                        "status": status,
+                    },
                 )
 
             def do_POST(self):

@@ -86,9 +86,7 @@ class Sender:
         from twilio.base.exceptions import TwilioException, TwilioRestException
 
         try:
-            message = self.client.messages.create(
-                to=number, body=body, messaging_service_sid=self.config.messaging_service_sid
-            )
+            message = self.client.messages.create(to=number, body=body, messaging_service_sid=self.config.messaging_service_sid)
         except TwilioRestException as exc:
             code = exc.code or exc.status
             if exc.code in NOT_A_MOBILE_CODES:
