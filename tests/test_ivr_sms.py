@@ -347,6 +347,19 @@ def leaf_says(sp: Speaker, node_id: str) -> list[str]:
     return ["".join(s.itertext()) for s in root.iter("Say")]
 
 
+def test_not_configured_the_leaf_offers_no_key_5_over_http(server):
+    """The shared test server has no TWILIO_ACCOUNT_SID nor Messaging Service: no SMS offered."""
+    call = Call(server.url, TWILIO_TEST_TOKEN, caller=MOBILE, now=OPEN)
+    call.start()
+    call.press("1")
+    leaf = call.press("1")
+    assert leaf.node == "carte_grise"
+    assert leaf.says[1:] == ["Pour entendre le numéro, tapez 3."] + CARTE_GRISE_OPTIONS[1:]
+    assert "SMS" not in leaf.xml
+    # 5 is not an option there: the caller hears that the key matches nothing, and the menu goes on.
+    assert call.press("5").says[0] == "Cette touche ne correspond à aucun choix."
+
+
 def test_not_configured_no_key_5_is_offered():
     tree, pref = load_tree(), load_prefecture("cantal")
     assert settings.sms({"TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": "t"}) is None  # no Messaging Service
