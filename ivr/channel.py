@@ -483,6 +483,11 @@ class IvrInput(InputChannel):
             try:
                 return _raw_xml(await phone.db(apply))
             except StoreBusy as exc:
+                if inp.sms is not None:  # the SMS went out: say so, and write the step when the store accepts it
+                    st = copy.deepcopy(before)
+                    twiml = phone.flow.handle(st, inp, open_now).to_xml()
+                    phone.later(f"call {call_sid} after its SMS", _save, st, step, twiml)
+                    return _raw_xml(twiml)
                 # Nothing was applied: the caller hears the same prompt again and answers again.
                 logger.warning("ivr: call %s step %s not applied (%s); prompt repeated", call_sid, step, exc)
                 return _xml(phone.flow.render(before, open_now, [phone.speaker.text("store_busy")]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import threading
 import time
 import uuid
@@ -284,6 +285,28 @@ def test_twilio_too_slow_the_caller_does_not_wait_for_it(sms_server, api):
     while len(api.requests) < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert [r["form"]["Body"] for r in api.requests] == [CARTE_GRISE_BODY]  # sent once, in the background
+
+
+def test_the_store_locked_after_the_sms_went_out_still_says_it_was_sent(sms_server, api):
+    """The SMS left, then the store refused the step (another writer holds it): the caller hears that it
+    was sent (not "je répète" with 5 offered again, which would send it twice); the step is written later."""
+    call = call_at_carte_grise(sms_server)
+    conn = sqlite3.connect(str(sms_server.db), timeout=30, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        turn = call.press("5")
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+    assert turn.says == [SENT] + CARTE_GRISE_OPTIONS
+    assert len(api.requests) == 1
+    deadline = time.monotonic() + 30
+    while (
+        time.monotonic() < deadline and {"step": 3, "sms": "sent"} not in json.loads(call_row(sms_server, call)["flow"])["inputs"]
+    ):
+        time.sleep(0.3)
+    assert {"step": 3, "sms": "sent"} in json.loads(call_row(sms_server, call)["flow"])["inputs"]
+    assert call.press("0").node == "root"  # the call goes on from the step written in the background
 
 
 @pytest.mark.parametrize("caller", ["+33145678901", "anonymous", "+266696687", "+447700900123"])
