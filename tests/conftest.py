@@ -147,6 +147,9 @@ def launch(
     env["AIGUILLAGE_REVIEW_OUT"] = str(tmp / "nlu_review.yml")  # the console's export button: never data/
     for name in (
         "TWILIO_AUTH_TOKEN",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_MESSAGING_SERVICE_SID",
+        "TWILIO_API_BASE_URL",
         "PUBLIC_BASE_URL",
         "IVR_LOCAL_DEV",
         "IVR_NOW",

@@ -91,6 +91,13 @@ PHONE_TEXTS: dict[str, set[str]] = {
     "voicemail_empty": set(),
     "feedback_offer": {"key", "no_key"},
     "feedback_thanks": set(),
+    "sms_offer": {"key"},
+    "sms_body": {"label", "url"},
+    "sms_sent": set(),
+    "sms_pending": set(),
+    "sms_no_mobile": set(),
+    "sms_refused": set(),
+    "sms_failed": set(),
     "goodbye": set(),
     "closing": set(),
     "apology": set(),
@@ -105,6 +112,7 @@ PHONE_KEYS = [
     "pan_key",
     "feedback_key",
     "feedback_no_key",
+    "sms_key",
 ]
 PHONE_SETTINGS = ["gather_timeout", "max_retries", "max_offer_retries", "record_max_length", "record_timeout", "dial_timeout"]
 KEY_CHARS = "".join(str(d) for d in range(10)) + "*#"  # keys of a phone keypad
@@ -357,7 +365,17 @@ def leaf_action_keys(tree: Tree, node: Node) -> set[str]:
         keys.add(phone["pan_key"])
     if rates_answer(node):
         keys.update((phone["feedback_key"], phone["feedback_no_key"]))
+    if website_named(node):
+        keys.add(phone["sms_key"])
     return keys
+
+
+def website_named(node: Node) -> str | None:
+    """The placeholder of the website an answer names aloud ("sur le site officiel {ants.url}"), the
+    first one; None when it names none. The phone offers to send that link by SMS (`sms_key`)."""
+    if node.destination is None:
+        return None
+    return next((name for name in placeholders(node.voice) if name.endswith(".url")), None)
 
 
 def rates_answer(node: Node) -> bool:
@@ -457,7 +475,7 @@ def check_placeholders(tree: Tree, pref: Prefecture) -> None:
         render(msg.get("screen", ""), pref)
         render(msg.get("voice", ""), pref)
     render(tree.menu_voice, pref)
-    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x"}
+    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x", "url": "x"}
     for tid in PHONE_TEXTS:
         render(tree.phone[tid], pref, sample)
     for text in tree.phone["contacts"].values():
