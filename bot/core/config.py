@@ -46,7 +46,11 @@ THROTTLE_KEYS = (
             "address_window_minutes",
         )
     ),
-    *(f"throttle.per_address.{scope}.{k}" for scope in ("book", "cancel", "message", "cancel_guess") for k in ("max", "window_minutes")),
+    *(
+        f"throttle.per_address.{scope}.{k}"
+        for scope in ("book", "cancel", "message", "cancel_guess")
+        for k in ("max", "window_minutes")
+    ),
 )
 REQUIRED_KEYS = [
     "id",
