@@ -161,7 +161,7 @@ def test_a_failed_login_logs_a_keyed_id_not_the_typed_name(srv):
 def test_one_address_waits_after_its_failures_and_another_is_not_affected(srv):
     busy = address()
     statuses = []
-    for i in range(20):  # a different name each time: only the address's count grows
+    for _ in range(20):  # a different name each time: only the address's count grows
         r = Console(srv, busy).login(f"essai-{uuid.uuid4().hex[:8]}", "mauvais-mot-de-passe")
         statuses.append(r.status_code)
         if r.status_code == 429:
@@ -179,7 +179,7 @@ def test_x_forwarded_for_is_read_from_the_right_past_the_trusted_proxies(srv):
     """A client prepending made-up addresses to X-Forwarded-For still counts as its own address."""
     real = address()
     statuses = []
-    for i in range(20):
+    for _ in range(20):
         forged = f"{address()}, {real}"  # what nginx writes: the client's header, then the address it saw
         r = Console(srv, forged).login(f"essai-{uuid.uuid4().hex[:8]}", "mauvais-mot-de-passe")
         statuses.append(r.status_code)
