@@ -2,7 +2,9 @@
 
 Every page needs a session (else: redirect to the login page, or 401 for a POST); admin pages
 answer 403 to agents; every POST carries the session's CSRF token (else 403); unknown ids get a
-404 page and malformed forms a 400 page, never a 500. Pages are Jinja2 templates with autoescape,
+404 page and malformed forms a 400 page, never a 500. Logins are throttled (bot/services/throttle.py):
+429 + Retry-After while a name or an address must wait, 403 while a name is locked (an admin lifts it
+on /console/admin). Pages are Jinja2 templates with autoescape,
 served with a Content-Security-Policy that allows no inline script or style.
 """
 

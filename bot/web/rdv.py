@@ -17,6 +17,10 @@ The chat's in-page widget (web/static/chat.js) does the same through a small JSO
 same functions and validations (the helpers below serve both). Its POSTs must be declared JSON and
 come from this origin (bot.channels.refuse_cross_site); errors are 4xx `{"error": "<French>"}`.
 
+Bookings, cancellations and messages are limited per client address (bot/web/client.py), and so are
+wrong cancellation guesses (bot/services/throttle.py, limits in the préfecture files): over a limit,
+429 with Retry-After and a French reason, on the pages and in the API (`code: "throttled"`).
+
   GET  /rdv/api/sites                          sites, reasons and the texts of the chat's prompts
   GET  /rdv/api/creneaux?site=&reason=&apres=  next free slots (a page; `next` = cursor of the next page)
   POST /rdv/api/reserver  {site, reason, slot, email | mobile, idem}  -> confirmation (409 + slots if taken)
