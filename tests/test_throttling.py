@@ -401,3 +401,38 @@ def test_throttle_rows_are_purged_after_their_period(tmp_path):
     # the lockout of a real account stays until an admin lifts it
     assert throttle.locked(store, ["agent.garde", "nom.inconnu"]).keys() == {"agent.garde"}
     store.close()
+
+
+def test_an_admin_lifts_a_lockout_from_the_command_line(tmp_path, python):
+    import os
+    import subprocess
+
+    from conftest import ROOT
+
+    db = tmp_path / "s.db"
+    store = Store(db)
+    Accounts(store).add("agent.cli", "agent", "agent-cli-pass-1")
+    t0 = time.time() - 3 * 3600
+    for k in range(10):  # 10 failures, 1000 s apart: locked
+        assert throttle.login_gate(store, CANTAL, "agent.cli", f"10.0.0.{k}", t=t0 + k * 1000).attempt is not None
+        throttle.login_failed(store, CANTAL, "agent.cli", t=t0 + k * 1000)
+    assert throttle.login_gate(store, CANTAL, "agent.cli", "10.0.1.1").locked
+    store.close()
+
+    def unlock(name: str) -> subprocess.CompletedProcess:
+        env = dict(os.environ, AIGUILLAGE_DB=str(db), PREFECTURE="cantal")
+        return subprocess.run([python, "-m", "bot", "agents", "unlock", name], cwd=ROOT, env=env, capture_output=True, text=True)
+
+    done = unlock("agent.cli")
+    assert (done.returncode, done.stdout) == (0, "Compte « agent.cli » déverrouillé : il peut de nouveau se connecter.\n")
+    again = unlock("agent.cli")
+    assert (again.returncode, again.stderr) == (1, "Le compte « agent.cli » n'est pas verrouillé.\n")
+    unknown = unlock("personne")
+    assert (unknown.returncode, unknown.stderr) == (1, "Aucun compte « personne ».\n")
+    assert db_rows(db, "select action, kind, item_id from audit_log") == [
+        {"action": "account_unlocked", "kind": "agent", "item_id": "agent.cli"}
+    ]
+    store = Store(db)
+    gate = throttle.login_gate(store, CANTAL, "agent.cli", "10.0.1.1")
+    assert not gate.locked and gate.wait_s == 0
+    store.close()
