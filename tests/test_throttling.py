@@ -436,3 +436,34 @@ def test_an_admin_lifts_a_lockout_from_the_command_line(tmp_path, python):
     gate = throttle.login_gate(store, CANTAL, "agent.cli", "10.0.1.1")
     assert not gate.locked and gate.wait_s == 0
     store.close()
+
+
+def test_30_parallel_cancellation_guesses_pass_the_limit_no_more_than_one_by_one(srv):
+    """The issue's "300 guesses at 246 per second": sent all at once, still 5 answered, the rest 429."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    guesser = address()
+
+    def guess(i: int) -> int:
+        body = {"reference": f"PAN-3000-{i:04d}", "contact": "quelquun@exemple.fr"}
+        return api(srv, "/rdv/api/annuler", body, guesser)[0]
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(guess, range(30)))
+    assert sorted(statuses) == [400] * 5 + [429] * 25
+
+
+def test_30_parallel_wrong_passwords_check_at_most_the_lockout_count(srv):
+    """Sent at once from 30 addresses: the attempts are counted before the password is checked, so
+    at most lockout_after - 1 are answered "wrong" (the others wait, or find the name locked)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = f"inconnu-{uuid.uuid4().hex[:8]}"
+
+    def attempt(i: int) -> int:
+        return Console(srv, address()).login(name, f"mauvais-{i}").status_code
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(pool.map(attempt, range(30)))
+    assert set(statuses) <= {401, 403, 429}, statuses
+    assert 1 <= statuses.count(401) <= 9, statuses

@@ -163,23 +163,24 @@ def _window_wait(conn, pref: Prefecture, scope: str, key: str, t: float) -> int:
 def take(store: Store, pref: Prefecture, scope: str, address: str, t: float | None = None) -> int:
     """Count one `scope` request of this address if its window allows it (returns 0), else return
     the seconds to wait (nothing counted)."""
+    return attempt(store, pref, scope, address, t)[0]
+
+
+def attempt(store: Store, pref: Prefecture, scope: str, address: str, t: float | None = None) -> tuple[int, int | None]:
+    """(0, the id of the event counted) when the window allows one more, else (seconds to wait, None).
+    Check and count are one transaction: parallel requests cannot all pass the check first."""
     t = time.time() if t is None else t
     key = address_key(store, address)
     with store.transaction() as conn:
         wait = _window_wait(conn, pref, scope, key, t)
-        if not wait:
-            conn.execute("insert into throttle_events (scope, key, ts) values (?, ?, ?)", [scope, key, t])
-    return wait
+        if wait:
+            return wait, None
+        cur = conn.execute("insert into throttle_events (scope, key, ts) values (?, ?, ?)", [scope, key, t])
+        return 0, cur.lastrowid
 
 
-def wait_for(store: Store, pref: Prefecture, scope: str, address: str, t: float | None = None) -> int:
-    """Seconds to wait before one more `scope` event of this address (0: none); counts nothing."""
-    t = time.time() if t is None else t
-    return _window_wait(store.db.conn, pref, scope, address_key(store, address), t)
-
-
-def record(store: Store, scope: str, address: str, t: float | None = None) -> None:
-    """Count one `scope` event (a wrong cancellation guess) of this address."""
-    t = time.time() if t is None else t
-    with store.transaction() as conn:
-        conn.execute("insert into throttle_events (scope, key, ts) values (?, ?, ?)", [scope, address_key(store, address), t])
+def forgive(store: Store, event: int | None) -> None:
+    """Take back an event counted in advance (a cancellation guess that turned out right)."""
+    if event is not None:
+        with store.transaction() as conn:
+            conn.execute("delete from throttle_events where id = ?", [event])

@@ -194,20 +194,28 @@ async def limit(request: Request, pref, scope: str) -> None:
 
 async def limited_cancel(request: Request, store, pref, reference: str, contact: str) -> tuple[dict, str]:
     """cancel_booking, throttled per client address: the cancellations, and the wrong guesses (a
-    reference with a contact that does not match it) that make up a search by trial and error."""
+    reference with a contact that does not match it) that make up a search by trial and error. Each
+    attempt is counted as a guess beforehand (parallel guesses cannot all pass), and taken back
+    when the pair was right."""
     address = client_address(request)
+    guess = None
     if not exempt(address):
-        wait = await in_thread(throttle.wait_for, pref, "cancel_guess", address)
+        wait, guess = await in_thread(throttle.attempt, pref, "cancel_guess", address)
         if wait:
             logger.warning("rdv: cancellation refused after too many wrong guesses from one address (retry in %d s)", wait)
             raise TooMany(pref, wait, "requests.too_many_guesses")
-    await limit(request, pref, "cancel")
     try:
-        return await cancel_booking(store, pref, reference, contact)
+        await limit(request, pref, "cancel")
+        result = await cancel_booking(store, pref, reference, contact)
     except BookingError as exc:
-        if exc.code == "not_found" and not exempt(address):
-            await in_thread(throttle.record, "cancel_guess", address)
+        if exc.code != "not_found":
+            await in_thread(throttle.forgive, guess)
         raise
+    except TooMany:
+        await in_thread(throttle.forgive, guess)
+        raise
+    await in_thread(throttle.forgive, guess)
+    return result
 
 
 def message_form(pref, service_id: str) -> dict:
