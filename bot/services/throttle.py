@@ -15,7 +15,8 @@ The numbers live in the préfecture files (`throttle:` in prefectures/_national.
   way, so the answers do not tell which accounts exist.
 - Per client address, sliding windows: at most `max` bookings, cancellations, messages in
   `window_minutes`, and at most `max` wrong cancellation guesses (a reference with a contact that
-  does not match it). Addresses listed in AIGUILLAGE_THROTTLE_EXEMPT (bot/settings.py: a reception
+  does not match it; each attempt is counted beforehand, in the same transaction as the check, and
+  taken back when it was right, so parallel guesses cannot all pass). Addresses listed in AIGUILLAGE_THROTTLE_EXEMPT (bot/settings.py: a reception
   desk booking for visitors) are not limited there.
 """
 
