@@ -2,7 +2,8 @@
 that name the variable. Read at call time (never at import), so a test or a command can set them.
 
 Variables (README, "Settings"): PREFECTURE, AIGUILLAGE_DB, AIGUILLAGE_MODEL, AIGUILLAGE_REVIEW_OUT,
-AIGUILLAGE_CHROMIUM, AIGUILLAGE_PURGE_FIRST_S (test servers), PUBLIC_BASE_URL, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
+AIGUILLAGE_CHROMIUM, AIGUILLAGE_PURGE_FIRST_S (test servers), AIGUILLAGE_TRUSTED_PROXIES,
+AIGUILLAGE_THROTTLE_EXEMPT, PUBLIC_BASE_URL, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
 SMTP_FROM, and the phone's SMS (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_MESSAGING_SERVICE_SID,
 TWILIO_API_BASE_URL). The phone channel's webhook settings (TWILIO_AUTH_TOKEN, IVR_*) are read by
 ivr/signature.py and ivr/hours.py.
@@ -10,6 +11,7 @@ ivr/signature.py and ivr/hours.py.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +83,35 @@ def purge_first_s(env: Mapping[str, str] | None = None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         raise SettingsError("AIGUILLAGE_PURGE_FIRST_S", f"expected a number of seconds, got {value!r}") from None
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def networks(name: str, env: Mapping[str, str] | None = None) -> tuple[Network, ...]:
+    """A comma-separated list of addresses or networks ("127.0.0.1, 10.0.0.0/8, ::1"); empty when unset."""
+    out = []
+    for part in (text(name, env) or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(name, f"expected IP addresses or networks separated by commas, got {part!r}") from None
+    return tuple(out)
+
+
+def trusted_proxies(env: Mapping[str, str] | None = None) -> tuple[Network, ...]:
+    """AIGUILLAGE_TRUSTED_PROXIES: the reverse proxies (nginx) whose X-Forwarded-For is believed.
+    Unset: the client address is the socket's, whatever the headers say."""
+    return networks("AIGUILLAGE_TRUSTED_PROXIES", env)
+
+
+def throttle_exempt(env: Mapping[str, str] | None = None) -> tuple[Network, ...]:
+    """AIGUILLAGE_THROTTLE_EXEMPT: client addresses with no per-address limit on booking,
+    cancelling and messages (a reception desk that books for visitors). Login throttling still applies."""
+    return networks("AIGUILLAGE_THROTTLE_EXEMPT", env)
 
 
 def review_out(env: Mapping[str, str] | None = None) -> Path | None:

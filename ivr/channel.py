@@ -111,8 +111,9 @@ def _float(value: Any) -> float | None:
 class PanDesk:
     """PAN slots and bookings for one phone request (bot/pan.py), at the call's clock."""
 
-    def __init__(self, phone: "Phone", store, call_sid: str, now):
+    def __init__(self, phone: "Phone", store, call_sid: str, now, caller_number: str | None = None):
         self.phone, self.store, self.call_sid, self.now = phone, store, call_sid, now
+        self.caller_number = caller_number  # Twilio's From: only its keyed hash is stored (bot.services.pan)
 
     def slots(self) -> list[dict]:
         from bot.services import pan
@@ -131,7 +132,9 @@ class PanDesk:
         slot = pan.Slot(choice["site"], start, start + timedelta(minutes=int(pref.get("pan.slot_minutes"))))
         caller = (self.phone.calls(store).row(self.call_sid) or {}).get("caller") or ""
         try:
-            booking = pan.book_by_phone(store, pref, slot, caller, self.call_sid, now=pan.naive(self.now))
+            booking = pan.book_by_phone(
+                store, pref, slot, caller, self.call_sid, now=pan.naive(self.now), caller_number=self.caller_number
+            )
         except pan.BookingError:
             return False, self.slots()
         return True, booking
@@ -475,7 +478,7 @@ class IvrInput(InputChannel):
                 inp.sms = await phone.send_sms(st, option.target, _first(params, "From") or _first(params, "Caller"))
 
             def apply(calls: Calls) -> str:
-                inp.pan = PanDesk(phone, calls.store, call_sid, when)
+                inp.pan = PanDesk(phone, calls.store, call_sid, when, _first(params, "From") or _first(params, "Caller"))
                 inp.feedback = FeedbackDesk(phone, calls.store, call_sid)
                 twiml = phone.flow.handle(st, inp, open_now).to_xml()
                 return _save(calls, st, step, twiml)
