@@ -29,6 +29,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import settings
+from bot.core import display
 from bot.core.config import ROOT
 from bot.core.masking import prepare
 from bot.nlu import patches as rasa_patches
@@ -284,6 +285,64 @@ def parse_chat_request(body: bytes, max_chars: int) -> tuple[str, str, bool]:
     return sender, text, truncated
 
 
+def shaped(messages: list[dict]) -> list[dict]:
+    """Bot messages as the page draws them: each text with its `display` runs (bot/core/display.py)."""
+    from bot.services import runtime
+
+    return display.shape(messages, runtime.prefecture(), runtime.phones())
+
+
+def transcript(events: list[dict], expiry_minutes: float, tree, now: float | None = None) -> list[dict]:
+    """The turns of the current session from Rasa's events: {"role": "user", "text"} (a button's
+    payload shown as the button's title) and {"role": "bot", "messages": [...shaped]}. Nothing when
+    the session has expired (Rasa starts a new one at the next message)."""
+    import time
+
+    from bot.core.router import NAVIGATE_INTENT
+
+    start = 0
+    for i, event in enumerate(events):
+        if event.get("event") == "session_started":
+            start = i
+    events = events[start:]
+    said = [e for e in events if e.get("event") in ("user", "bot")]
+    if not said:
+        return []
+    last = max(float(e.get("timestamp") or 0) for e in said)
+    if expiry_minutes and (now or time.time()) - last > expiry_minutes * 60:
+        return []
+    turns: list[dict] = []
+    titles: dict[str, str] = {}
+    for event in said:
+        if event["event"] == "user":
+            text = event.get("text") or ""
+            if text.startswith("/"):
+                shown = titles.get(text)
+                if shown is None and text.startswith("/" + NAVIGATE_INTENT):
+                    try:
+                        node = json.loads(text[len(NAVIGATE_INTENT) + 1 :]).get("node")
+                        shown = tree.node(node).title
+                    except (ValueError, KeyError, AttributeError):
+                        shown = None
+                text = shown or text
+            turns.append({"role": "user", "text": text})
+            continue
+        data = event.get("data") or {}
+        message = {k: v for k, v in (("text", event.get("text")), ("buttons", data.get("buttons")), ("custom", data.get("custom"))) if v}
+        for button in message.get("buttons") or []:
+            if isinstance(button, dict) and isinstance(button.get("payload"), str):
+                titles[button["payload"]] = str(button.get("title") or "")
+        if not message:
+            continue
+        if not turns or turns[-1]["role"] != "bot":
+            turns.append({"role": "bot", "messages": []})
+        turns[-1]["messages"].append(message)
+    for turn in turns:
+        if turn["role"] == "bot":
+            turn["messages"] = shaped(turn["messages"])
+    return turns
+
+
 class WebChatInput(InputChannel):
     """The website chat: page at /chat/, messages at POST /chat/webhook."""
 
@@ -345,13 +404,15 @@ class WebChatInput(InputChannel):
             if not text:
                 # Nothing to understand: answer at once, the conversation state is unchanged.
                 return response.json(
-                    [
-                        {
-                            "recipient_id": sender,
-                            "text": router.message("empty"),
-                            "buttons": router.topic_buttons(),
-                        }
-                    ]
+                    shaped(
+                        [
+                            {
+                                "recipient_id": sender,
+                                "text": router.message("empty"),
+                                "buttons": router.topic_buttons(),
+                            }
+                        ]
+                    )
                 )
             collector = CollectingOutputChannel()
             try:
@@ -366,11 +427,40 @@ class WebChatInput(InputChannel):
                 )
             except Exception:  # noqa: BLE001 - the user must get an answer, never a 500
                 logger.exception("web chat: message handling failed for sender %s", sender)
-                return response.json([{"recipient_id": sender, "text": runtime.apology()}], status=200)
+                return response.json(shaped([{"recipient_id": sender, "text": runtime.apology()}]), status=200)
             if not collector.messages:  # an action failed inside Rasa: never leave the user without an answer
                 logger.error("web chat: no answer produced for sender %s", sender)
-                return response.json([{"recipient_id": sender, "text": runtime.apology()}])
-            return response.json(collector.messages)
+                return response.json(shaped([{"recipient_id": sender, "text": runtime.apology()}]))
+            return response.json(shaped(collector.messages))
+
+        @bp.route("/history", methods=["GET"])
+        async def history(request: Request) -> HTTPResponse:
+            """The conversation of the page's sender id, as the page showed it (issue 14 item 13): a
+            reload or a return from /rdv/ draws it again. Only the id's holder knows it (random, kept
+            in the tab's sessionStorage); the texts are those Rasa keeps, masked before it saw them."""
+            sender = request.args.get("sender", "")
+            if not SENDER_RE.match(sender):
+                return _security_headers(
+                    _error(
+                        400,
+                        "Le paramètre « sender » doit être un identifiant de conversation "
+                        "(lettres, chiffres, - et _, 64 caractères au plus).",
+                    )
+                )
+            agent = getattr(request.app.ctx, "agent", None)
+            turns: list[dict] = []
+            if agent is not None and agent.tracker_store is not None:
+                try:
+                    tracker = await agent.tracker_store.retrieve(sender)
+                except Exception:  # noqa: BLE001 - no history is better than a 500
+                    logger.exception("web chat: could not read the conversation of %s", sender)
+                    tracker = None
+                if tracker is not None:
+                    expiry = getattr(getattr(agent.domain, "session_config", None), "session_expiration_time", 0)
+                    turns = transcript([e.as_dict() for e in tracker.events], expiry, runtime.tree())
+            resp = response.json({"sender": sender, "turns": turns})
+            resp.headers["Cache-Control"] = "no-store"
+            return _security_headers(resp)
 
         @bp.route("/feedback", methods=["POST"], stream=True)
         async def feedback(request: Request) -> HTTPResponse:
