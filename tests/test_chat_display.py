@@ -61,7 +61,10 @@ def test_a_prefecture_without_a_confirmed_standard_has_no_link():
 
 def test_the_pan_answer_leads_with_one_sentence_and_one_line_per_site(router):
     d = router._node_decision("aide pour une démarche en ligne", router.tree.node("rdv_pan"), 1.0, 0, "nlu")
-    assert d.display["lead"] == "Un médiateur numérique vous aide gratuitement, sur rendez-vous, à faire vous-même votre démarche en ligne :"
+    assert (
+        d.display["lead"]
+        == "Un médiateur numérique vous aide gratuitement, sur rendez-vous, à faire vous-même votre démarche en ligne :"
+    )
     assert d.display["items"] == [
         "Aurillac (préfecture) : du lundi au vendredi de 9 h à 12 h",
         "Mauriac (sous-préfecture) : le lundi et le jeudi de 9 h à 12 h",
@@ -85,7 +88,10 @@ def test_a_leaf_and_its_display_arrive_as_one_message(cantal):
     phones = display.confirmed_phones(cantal)
     collected = [
         {"recipient_id": "s", "text": "Texte complet.", "buttons": [{"title": "B", "payload": "/x"}]},
-        {"recipient_id": "s", "custom": {"display": {"lead": "Appelez le 04 71 46 23 00.", "items": ["9 h 30"], "more": "Texte complet."}}},
+        {
+            "recipient_id": "s",
+            "custom": {"display": {"lead": "Appelez le 04 71 46 23 00.", "items": ["9 h 30"], "more": "Texte complet."}},
+        },
         {"recipient_id": "s", "custom": {"links": [{"title": "L", "url": "https://x.fr"}]}},
     ]
     shaped = display.shape(collected, cantal, phones)

@@ -126,7 +126,9 @@ def test_the_pan_answer_leads_with_at_most_60_words_then_a_disclosure(desktop_pa
     pg = desktop_page
     answer = ask(pg, PAN_QUESTION)
     lead = answer.locator(".chat__lead")
-    expect(lead).to_have_text("Assistant : Un médiateur numérique vous aide gratuitement, sur rendez-vous, à faire vous-même votre démarche en ligne :")
+    expect(lead).to_have_text(
+        "Assistant : Un médiateur numérique vous aide gratuitement, sur rendez-vous, à faire vous-même votre démarche en ligne :"
+    )
     items = answer.locator(".chat__items li")
     expect(items).to_have_count(3)
     assert items.nth(0).text_content() == f"Aurillac (préfecture){NB}: du lundi au vendredi de 9{NB}h à 12{NB}h"

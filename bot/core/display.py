@@ -2,7 +2,7 @@
 short form of an answer (issue 14, items 9 and 10).
 
 Pure functions, no Rasa or Sanic import:
-- `typeset(text)`: non-breaking spaces inside times ("9 h 30") and numbers ("04 71 46 23 00"),
+- `typeset(text)`: non-breaking spaces inside times ("9 h 30") and numbers ("NN NN NN NN NN"),
   before ; : ? ! » and after «, so that none of them breaks across two lines.
 - `confirmed_phones(pref)`: the numbers of the préfecture file marked `confirmed: true`, the only
   ones that become `tel:` links.
@@ -25,7 +25,7 @@ NBSP = "\u00a0"
 
 # A time: "9 h", "12 h 30" (config.format_days writes them so).
 _TIME = re.compile(r"\b(\d{1,2}) h(?: (\d{2}))?\b")
-# A number written in groups of digits: "04 71 46 23 00", "0806 001 620", "34 00", "15 000".
+# A number written in groups of digits: "NN NN NN NN NN", "NNNN NNN NNN", "NN NN", "15 000".
 _GROUPED = re.compile(r"\b\d{1,4}(?: \d{2,3})+\b")
 # A space before the high punctuation and the closing quote, after the opening quote.
 _BEFORE = re.compile(r"[ \u00a0\u202f]+([;:?!»])")
@@ -34,7 +34,7 @@ _URL = re.compile(r"\b(?:https?|mailto|tel):\S+")
 
 
 def typeset(text: str) -> str:
-    """French typography for the screen: '9 h 30' -> '9\\u00a0h\\u00a030', '04 71 46 23 00' keeps
+    """French typography for the screen: '9 h 30' -> '9\\u00a0h\\u00a030', a number 'NN NN NN NN NN' keeps
     its groups together, 'ici ; là' -> 'ici\\u00a0; là', '« PAN »' -> '«\\u00a0PAN\\u00a0»'.
     A colon inside an address (https://...) is left alone."""
     if not text:
@@ -74,7 +74,7 @@ def _phones(node: Any, path: str = "") -> list[tuple[str, dict]]:
 
 
 def tel_uri(number: str, kind: str = "regular") -> str:
-    """'04 71 46 23 00' -> 'tel:+33471462300'; a short number ('34 00') -> 'tel:3400'."""
+    """A regular French number -> 'tel:+33...' (E.164); a short number 'NN NN' -> 'tel:NNNN'."""
     if kind == "short":
         return "tel:" + re.sub(r"\D", "", number)
     return "tel:" + e164(number)

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from rapidfuzz import fuzz
 
 from bot.core.config import Prefecture
-from bot.core.text import norm
 from bot.core.display import answer_parts, site_items
+from bot.core.text import norm
 from bot.core.tree import CONVERSATION_INTENTS, ITEMS_PAN_SITES, TOPICS, Node, Tree, render
 
 NAVIGATE_INTENT = "navigate"

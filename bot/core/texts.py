@@ -58,7 +58,4 @@ def chat_texts(pref: Prefecture) -> dict:
     """The chat page's texts ({"page": {...}, "script": {...}}), rendered for this préfecture; the
     page's own placeholders ({max}) are left for chat.js to fill."""
     keep = {"max": "{max}"}
-    return {
-        part: {key: say(f"chat.{part}.{key}", pref, **keep) for key in raw(f"chat.{part}")}
-        for part in ("page", "script")
-    }
+    return {part: {key: say(f"chat.{part}.{key}", pref, **keep) for key in raw(f"chat.{part}")} for part in ("page", "script")}

@@ -107,9 +107,5 @@ def render_page() -> str:
 
 
 def apology() -> str:
-    pref = prefecture()
-    return render(
-        "Désolé, une erreur technique m'empêche de répondre. Vous pouvez joindre la "
-        "{prefecture.name} : {prefecture.phone.display} ({prefecture.phone_hours_text}).",
-        pref,
-    )
+    """The answer when a message could not be handled (tree.yml `requests.apology`)."""
+    return texts.say("requests.apology", prefecture())

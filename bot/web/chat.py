@@ -212,8 +212,8 @@ def refuse_cross_site(request: Request) -> HTTPResponse | None:
     browser says the request comes from another site (Origin, Sec-Fetch-Site). None when accepted."""
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if ctype != "application/json":
-        return _security_headers(_error(415, "La requête doit être envoyée en JSON (Content-Type: application/json)."))
-    refused = _error(403, "Requête refusée : elle ne vient pas de la page de l'assistant.")
+        return _security_headers(_error(415, say("not_json_type")))
+    refused = _error(403, say("cross_site"))
     if (request.headers.get("sec-fetch-site") or "same-origin") not in ("same-origin", "none"):
         return _security_headers(refused)
     origin = request.headers.get("origin")
@@ -249,13 +249,11 @@ def parse_feedback_request(body: bytes, path: str = "/chat/feedback") -> tuple[s
     payload = json_object(body, path)
     sender, useful, comment = payload.get("sender"), payload.get("useful"), payload.get("comment")
     if not isinstance(sender, str) or not SENDER_RE.match(sender):
-        raise ValueError(
-            "Le champ « sender » doit être un identifiant de conversation (lettres, chiffres, - et _, 64 caractères au plus)."
-        )
+        raise ValueError(say("bad_sender"))
     if not isinstance(useful, bool):
-        raise ValueError("Le champ « useful » doit valoir true (réponse utile) ou false (pas utile).")
+        raise ValueError(say("bad_useful"))
     if comment is not None and not isinstance(comment, str):
-        raise ValueError("Le champ « comment » doit être un texte.")
+        raise ValueError(say("bad_comment"))
     return sender, useful, comment
 
 
@@ -265,22 +263,18 @@ def parse_chat_request(body: bytes, max_chars: int) -> tuple[str, str, bool]:
     Raises ValueError with a French message for the user (sent back as a 400).
     """
     try:
-        payload = load_json(
-            body, "La requête doit être un objet JSON avec les champs « sender » et « message ».", "/chat/webhook"
-        )
+        payload = load_json(body, say("chat_not_json"), "/chat/webhook")
     except UnicodeDecodeError:
         logger.warning("malformed request on /chat/webhook: not UTF-8")
-        raise ValueError("Le message n'est pas encodé en UTF-8.") from None
+        raise ValueError(say("not_utf8")) from None
     if not isinstance(payload, dict):
         logger.warning("malformed request on /chat/webhook: not an object")
-        raise ValueError("La requête doit être un objet JSON avec les champs « sender » et « message ».")
+        raise ValueError(say("chat_not_json"))
     sender, message = payload.get("sender"), payload.get("message")
     if not isinstance(sender, str) or not SENDER_RE.match(sender):
-        raise ValueError(
-            "Le champ « sender » doit être un identifiant de conversation (lettres, chiffres, - et _, 64 caractères au plus)."
-        )
+        raise ValueError(say("bad_sender"))
     if not isinstance(message, str):
-        raise ValueError("Le champ « message » doit être un texte.")
+        raise ValueError(say("bad_message"))
     text, truncated = prepare(message, max_chars)
     return sender, text, truncated
 
@@ -328,7 +322,9 @@ def transcript(events: list[dict], expiry_minutes: float, tree, now: float | Non
             turns.append({"role": "user", "text": text})
             continue
         data = event.get("data") or {}
-        message = {k: v for k, v in (("text", event.get("text")), ("buttons", data.get("buttons")), ("custom", data.get("custom"))) if v}
+        message = {
+            k: v for k, v in (("text", event.get("text")), ("buttons", data.get("buttons")), ("custom", data.get("custom"))) if v
+        }
         for button in message.get("buttons") or []:
             if isinstance(button, dict) and isinstance(button.get("payload"), str):
                 titles[button["payload"]] = str(button.get("title") or "")
@@ -440,13 +436,7 @@ class WebChatInput(InputChannel):
             in the tab's sessionStorage); the texts are those Rasa keeps, masked before it saw them."""
             sender = request.args.get("sender", "")
             if not SENDER_RE.match(sender):
-                return _security_headers(
-                    _error(
-                        400,
-                        "Le paramètre « sender » doit être un identifiant de conversation "
-                        "(lettres, chiffres, - et _, 64 caractères au plus).",
-                    )
-                )
+                return _security_headers(_error(400, say("bad_sender_param")))
             agent = getattr(request.app.ctx, "agent", None)
             turns: list[dict] = []
             if agent is not None and agent.tracker_store is not None:
@@ -499,9 +489,9 @@ class WebChatInput(InputChannel):
             except feedback_mod.FeedbackError as exc:
                 return _error(400, str(exc))
             if row is None:
-                return _error(404, "Cette conversation est introuvable : posez d'abord une question à l'assistant.")
+                return _error(404, say("unknown_conversation"))
             return response.json(
-                {"useful": bool(row["useful"]), "comment": row["comment"] is not None, "message": "Merci pour votre avis."}
+                {"useful": bool(row["useful"]), "comment": row["comment"] is not None, "message": say("feedback_thanks")}
             )
 
         return bp
