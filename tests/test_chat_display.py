@@ -129,3 +129,29 @@ def test_chat_js_holds_no_french_text():
     literals = re.findall(r"'((?:[^'\\\n]|\\.)*)'", code)
     french = [s for s in literals if re.search(r"[àâçéèêëîïôûùœÉ]", s) or re.search(r"[A-Za-z]+ [a-z]+ [a-z]+", s)]
     assert french == []
+
+
+def test_the_transcript_is_the_current_session_with_buttons_shown_by_their_title():
+    from bot.web.chat import transcript
+
+    payload = '/navigate{"node":"titres_ants"}'
+    events = [
+        {"event": "user", "text": "une ancienne question", "timestamp": 100.0},
+        {"event": "session_started", "timestamp": 5000.0},
+        {"event": "user", "text": "bonjour", "timestamp": 5001.0},
+        {"event": "bot", "text": "Bonjour !", "data": {"buttons": [{"title": "Carte grise, permis", "payload": payload}]}, "timestamp": 5002.0},
+        {"event": "user", "text": payload, "timestamp": 5003.0},
+        {"event": "bot", "text": "Quel document vous concerne ?", "data": {}, "timestamp": 5004.0},
+        {"event": "slot", "name": "misses", "value": 0.0, "timestamp": 5004.5},
+    ]
+    tree_ = tree.load_tree()
+    turns = transcript(events, 60, tree_, now=5004.0 + 59 * 60)
+    assert [(t["role"], t.get("text") or [m["text"] for m in t["messages"]]) for t in turns] == [
+        ("user", "bonjour"),
+        ("bot", ["Bonjour !"]),
+        ("user", "Carte grise, permis"),
+        ("bot", ["Quel document vous concerne ?"]),
+    ]
+    assert turns[3]["messages"][0]["display"]["lead"] == [{"text": f"Quel document vous concerne{NB}?"}]
+    # Rasa's session has expired (60 minutes without a message): nothing to restore.
+    assert transcript(events, 60, tree_, now=5004.0 + 61 * 60) == []

@@ -229,13 +229,10 @@
     // bottom (position: sticky, chat.css). After an answer, the start of the answer is brought to
     // the top of the window, so that a long answer is read from its beginning.
 
-    function reducedMotion() {
-      return window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
-    }
-
+    // An instant jump, never an animation: the answer is there at once, and motion is spared.
     function showStart(node) {
       if (node && node.scrollIntoView) {
-        node.scrollIntoView({ block: 'start', behavior: reducedMotion() ? 'auto' : 'auto' });
+        node.scrollIntoView({ block: 'start', behavior: 'auto' });
       }
     }
 
