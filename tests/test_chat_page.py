@@ -236,6 +236,21 @@ def test_a_reload_restores_the_conversation_and_a_new_one_starts_empty(desktop_p
     assert pg.problems == []
 
 
+def test_back_from_the_booking_page_in_a_new_tab_finds_the_conversation(browser, server):
+    context, pg = open_page(browser, server, DESKTOP)
+    ask(pg, PAN_QUESTION)
+    # The answer's booking link opens /rdv/ in a new tab; its "Retour à l'assistant" leads back here.
+    with context.expect_page() as opened:
+        answers(pg).last.get_by_role("link", name="Prendre rendez-vous au point d'accueil numérique").click()
+    rdv = opened.value
+    rdv.wait_for_load_state()
+    rdv.get_by_role("link", name="Retour à l'assistant").click()
+    expect(rdv.locator("#chat")).to_have_attribute("data-restored", "true", timeout=30_000)
+    expect(rdv.locator("#chat-log [data-role=user]")).to_have_text(["Vous : " + PAN_QUESTION])
+    expect(answers(rdv).first.locator(".chat__items li")).to_have_count(3)
+    context.close()
+
+
 def test_history_answers_only_a_well_formed_sender(server):
     import json
 

@@ -1193,6 +1193,9 @@
         return; // nothing kept, or the person has already started typing
       }
       var lastStart = null;
+      // Drawn again, not new: screen readers are not made to read the whole conversation out.
+      var live = log.getAttribute('aria-live');
+      log.setAttribute('aria-live', 'off');
       turns.forEach(function (turn) {
         if (!turn || typeof turn !== 'object') {
           return;
@@ -1204,6 +1207,9 @@
           lastStart = lastStart || start;
         }
       });
+      window.setTimeout(function () {
+        log.setAttribute('aria-live', live || 'polite');
+      }, 0);
       chat.setAttribute('data-restored', 'true');
       if (lastStart) {
         showStart(lastStart);
