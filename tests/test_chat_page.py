@@ -218,6 +218,7 @@ def test_a_reload_restores_the_conversation_and_a_new_one_starts_empty(desktop_p
     expect(answers(pg).first.locator(".chat__lead")).to_contain_text("Cours Monthyon, 15000 Aurillac")
     expect(answers(pg).first.locator(".chat__items a[href='tel:+33471462300']")).to_have_count(1)
     expect(pg.locator(".chat__rating--open")).to_have_count(0)  # no rating asked again
+    expect(pg.locator("#chat-log")).to_have_attribute("aria-live", "polite")  # new answers are read out
     assert pg.evaluate("localStorage.getItem('aiguillage-sender')") == sender
     # The conversation goes on where it was.
     ask(pg, "je veux parler à un agent")
