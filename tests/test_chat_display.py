@@ -139,7 +139,12 @@ def test_the_transcript_is_the_current_session_with_buttons_shown_by_their_title
         {"event": "user", "text": "une ancienne question", "timestamp": 100.0},
         {"event": "session_started", "timestamp": 5000.0},
         {"event": "user", "text": "bonjour", "timestamp": 5001.0},
-        {"event": "bot", "text": "Bonjour !", "data": {"buttons": [{"title": "Carte grise, permis", "payload": payload}]}, "timestamp": 5002.0},
+        {
+            "event": "bot",
+            "text": "Bonjour !",
+            "data": {"buttons": [{"title": "Carte grise, permis", "payload": payload}]},
+            "timestamp": 5002.0,
+        },
         {"event": "user", "text": payload, "timestamp": 5003.0},
         {"event": "bot", "text": "Quel document vous concerne ?", "data": {}, "timestamp": 5004.0},
         {"event": "slot", "name": "misses", "value": 0.0, "timestamp": 5004.5},
