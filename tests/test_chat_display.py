@@ -61,10 +61,7 @@ def test_a_prefecture_without_a_confirmed_standard_has_no_link():
 
 def test_the_pan_answer_leads_with_one_sentence_and_one_line_per_site(router):
     d = router._node_decision("aide pour une démarche en ligne", router.tree.node("rdv_pan"), 1.0, 0, "nlu")
-    assert (
-        d.display["lead"]
-        == "Un médiateur numérique vous aide gratuitement, sur rendez-vous, à faire vous-même votre démarche en ligne :"
-    )
+    assert d.display["lead"] == "Un médiateur numérique vous aide gratuitement à faire votre démarche en ligne, sur rendez-vous :"
     assert d.display["items"] == [
         "Aurillac (préfecture) : du lundi au vendredi de 9 h à 12 h",
         "Mauriac (sous-préfecture) : le lundi et le jeudi de 9 h à 12 h",
@@ -82,6 +79,28 @@ def test_every_cantal_answer_shows_at_most_60_words_before_the_disclosure(router
         shown = display.words(d.display["lead"]) + sum(display.words(i) for i in d.display["items"])
         assert shown <= 60, (node.id, shown)
         assert d.display["lead"], node.id
+
+
+@pytest.mark.parametrize("pid", config.available())
+def test_every_answer_of_every_prefecture_shows_at_most_60_words_at_once(pid):
+    pref = config.load_prefecture(pid)
+    r = Router(tree.load_tree(), pref)
+    for node in r.tree.leaves():
+        d = r._node_decision("une amende", node, 1.0, 0, "nlu")
+        shown = display.words(d.display["lead"]) + sum(display.words(i) for i in d.display["items"])
+        assert shown <= 60, (node.id, shown)
+
+
+def test_sites_past_the_budget_are_left_to_the_full_text():
+    gironde = config.load_prefecture("gironde")  # six PAN sites
+    r = Router(tree.load_tree(), gironde)
+    d = r._node_decision("x", r.tree.node("rdv_pan"), 1.0, 0, "nlu").display
+    assert [i.split(" :")[0] for i in d["items"]] == [
+        "Bordeaux (préfecture)",
+        "Arcachon (sous-préfecture)",
+        "Blaye (sous-préfecture)",
+    ]
+    assert "sous-préfecture de Libourne, le lundi" in d["more"]
 
 
 def test_a_leaf_and_its_display_arrive_as_one_message(cantal):

@@ -127,7 +127,7 @@ def test_the_pan_answer_leads_with_at_most_60_words_then_a_disclosure(desktop_pa
     answer = ask(pg, PAN_QUESTION)
     lead = answer.locator(".chat__lead")
     expect(lead).to_have_text(
-        "Assistant : Un médiateur numérique vous aide gratuitement, sur rendez-vous, à faire vous-même votre démarche en ligne :"
+        "Assistant : Un médiateur numérique vous aide gratuitement à faire votre démarche en ligne, sur rendez-vous :"
     )
     items = answer.locator(".chat__items li")
     expect(items).to_have_count(3)

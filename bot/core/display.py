@@ -120,8 +120,8 @@ def runs(text: str, phones: list[dict]) -> list[dict]:
 
 
 def words(text: str) -> int:
-    """Words as a reader counts them (a number's groups count one each)."""
-    return len(text.split())
+    """Words as a reader counts them: punctuation alone is none, a number's groups count one each."""
+    return sum(1 for token in text.split() if any(c.isalnum() for c in token))
 
 
 def short_days(days: dict[str, list[str]]) -> str:
@@ -158,16 +158,23 @@ def site_items(pref: Prefecture) -> list[str]:
 
 
 def answer_parts(lead: str, items: list[str], text: str, max_words: int) -> dict:
-    """{lead, items, more} of strings: the lead sentence and the short list shown at once, the full
-    text behind the disclosure. Without a lead, a text of at most `max_words` words is shown whole;
-    a longer one shows its first sentence."""
+    """{lead, items, more} of strings: the lead sentence and the short list shown at once (at most
+    `max_words` words together), the full text behind the disclosure. Without a lead, a text of at
+    most `max_words` words is shown whole; a longer one shows its first sentence."""
     if not lead:
         if words(text) <= max_words:
             return {"lead": text, "items": [], "more": ""}
         first = re.match(r"^(.+?[.!?])\s", text + " ")
         lead = first.group(1) if first else text
-    more = "" if text.strip() == lead.strip() else text
-    return {"lead": lead, "items": list(items), "more": more}
+    # The list stops before the line that would pass the budget: the rest is in the full text.
+    shown, budget = [], max_words - words(lead)
+    for item in items:
+        if words(item) > budget:
+            break
+        shown.append(item)
+        budget -= words(item)
+    more = "" if text.strip() == lead.strip() and len(shown) == len(items) else text
+    return {"lead": lead, "items": shown, "more": more}
 
 
 def shape(messages: list[dict], pref: Prefecture, phones: list[dict] | None = None) -> list[dict]:
