@@ -311,7 +311,7 @@ def _computed(data: dict) -> dict:
         phone["display"] = f"numéro indiqué sur {data['prefecture']['website']}"
         phone["call"] = f"le standard de la préfecture (numéro indiqué sur {data['prefecture']['website']})"
     data["prefecture"]["phone_hours_text"] = format_days(data["prefecture"]["phone_hours"]["days"])
-    data["pan"]["sites_text"] = "; ".join(f"{site['name']}, {format_days(site['days'])}" for site in data["pan"]["sites"])
+    data["pan"]["sites_text"] = " ; ".join(f"{site['name']}, {format_days(site['days'])}" for site in data["pan"]["sites"])
     data["pan"].setdefault("foreigners_summary", "")
     if not data["pan"]["foreigners_summary"]:
         data["pan"]["foreigners_summary"] = "sur rendez-vous"

@@ -61,6 +61,8 @@ MESSAGE_IDS = [
 ]
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}")
 MAX_MENU_OPTIONS = 9
+# `screen.items: pan_sites`: the short list is one line per PAN site of the préfecture, with its hours.
+ITEMS_PAN_SITES = "pan_sites"
 
 # The phone section (`phone:` in tree.yml): every text the voice menu says, with the local
 # placeholders each may use (besides the préfecture's dotted {a.b.c} ones).
@@ -143,6 +145,8 @@ class Node:
     children: list[str] = field(default_factory=list)
     parent: str | None = None
     transfer: bool = False  # phone: the contact may be dialled (see tree.yml)
+    lead: str = ""  # chat: the one sentence shown first (screen.lead)
+    items: list[str] | str = field(default_factory=list)  # chat: the short list (screen.items)
 
     @property
     def is_leaf(self) -> bool:
@@ -273,7 +277,13 @@ def load_tree(path: Path | None = None) -> Tree:
             documents=list(spec.get("documents") or []),
             children=list(spec.get("children") or []),
             transfer=spec.get("transfer", False),
+            lead=(screen.get("lead") if isinstance(screen, dict) else None) or "",
+            items=(screen.get("items") if isinstance(screen, dict) else None) or [],
         )
+        if node.items != ITEMS_PAN_SITES and (
+            not isinstance(node.items, list) or not all(isinstance(i, str) and i.strip() for i in node.items)
+        ):
+            raise TreeError(file, f"{where}.screen.items", f"must be a list of texts or '{ITEMS_PAN_SITES}'")
         if not isinstance(node.transfer, bool):
             raise TreeError(file, f"{where}.transfer", "must be true or false")
         if node.transfer and not node.contact:
@@ -484,8 +494,10 @@ def check_placeholders(tree: Tree, pref: Prefecture) -> None:
         for text in (ref.screen, ref.voice, ref.link["title"], ref.link["url"]):
             render(text, pref)
     for node in tree.nodes.values():
-        for text in (node.voice, node.screen_text, node.label, node.title):
+        for text in (node.voice, node.screen_text, node.label, node.title, node.lead):
             render(text, pref, {"referral": ""})
+        for text in node.items if isinstance(node.items, list) else []:
+            render(text, pref)
         for link in node.links:
             render(link["title"], pref)
             render(link["url"], pref)
