@@ -179,3 +179,31 @@ def sms(env: Mapping[str, str] | None = None) -> Sms | None:
     if base is not None and not base.startswith(("https://", "http://")):
         raise SettingsError("TWILIO_API_BASE_URL", f"expected an http(s):// address, got {base!r}")
     return Sms(account, token, service, base.rstrip("/") if base else None)
+
+
+# ---- the phone channel (ivr/) ---------------------------------------------------------------------
+
+
+def twilio_auth_token(env: Mapping[str, str] | None = None) -> str | None:
+    """The Twilio account's auth token: the key of every webhook's X-Twilio-Signature."""
+    return _env(env).get("TWILIO_AUTH_TOKEN") or None
+
+
+def phone_local_dev(env: Mapping[str, str] | None = None) -> bool:
+    """IVR_LOCAL_DEV=1: the phone channel accepts the local development token (never in production)."""
+    return flag("IVR_LOCAL_DEV", env)
+
+
+def phone_test_clock(env: Mapping[str, str] | None = None) -> bool:
+    """Whether a request may fix "now" with the X-Ivr-Now header: IVR_LOCAL_DEV=1 or IVR_TEST_CLOCK=1."""
+    return flag("IVR_LOCAL_DEV", env) or flag("IVR_TEST_CLOCK", env)
+
+
+def phone_fixed_now(env: Mapping[str, str] | None = None) -> str | None:
+    """IVR_NOW: an ISO time ("2026-07-14T10:00", Paris time) that fixes the phone's clock for the process."""
+    return text("IVR_NOW", env)
+
+
+def server_port(env: Mapping[str, str] | None = None) -> int:
+    """PORT: where `rasa run` listens (the Makefile's default 5005)."""
+    return port("PORT", 5005, env)

@@ -221,7 +221,7 @@ def refuse_cross_site(request: Request) -> HTTPResponse | None:
     origin = request.headers.get("origin")
     if origin is not None:
         allowed = {(request.headers.get("host") or "").lower()}
-        public = os.environ.get("PUBLIC_BASE_URL")
+        public = settings.public_base_url()
         if public:
             allowed.add(urlsplit(public).netloc.lower())
         if urlsplit(origin).netloc.lower() not in allowed:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import secrets
 import threading
@@ -28,6 +27,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import settings
 from bot.core import clock, texts
 from bot.core.config import ROOT
 from bot.core.tree import TOPICS
@@ -117,7 +117,7 @@ def _env() -> Environment:
 
 
 def _secure() -> bool:
-    return (os.environ.get("PUBLIC_BASE_URL") or "").startswith("https://")
+    return (settings.public_base_url() or "").startswith("https://")
 
 
 def _set_cookie(resp: HTTPResponse, name: str, value: str, max_age: int | None = None) -> None:
