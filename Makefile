@@ -73,7 +73,7 @@ run: setup  ## start chat (and actions) on http://localhost:$(PORT)/chat/ for $(
 	@echo "  PAN booking: http://localhost:$(PORT)/rdv/   Indicators: http://localhost:$(PORT)/console/indicateurs"
 	@echo "  Demo traffic (another terminal): $(PY) -m tools.demo_data --days 90   (phone calls too with IVR_LOCAL_DEV=1 make run)"
 	@echo ""
-	$(RASA) run --model $(MODEL) --interface $(AIGUILLAGE_HOST) --port $(PORT) --credentials credentials.yml --endpoints endpoints.yml
+	$(PY) -m bot serve --model $(MODEL) --interface $(AIGUILLAGE_HOST) --port $(PORT) --credentials credentials.yml --endpoints endpoints.yml
 
 chromium:  ## install Debian's Chromium for the browser tests, if missing
 	@test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)

@@ -3,19 +3,23 @@ that name the variable. Read at call time (never at import), so a test or a comm
 
 Variables (README, "Settings"): PREFECTURE, AIGUILLAGE_DB, AIGUILLAGE_MODEL, AIGUILLAGE_REVIEW_OUT,
 AIGUILLAGE_CHROMIUM, AIGUILLAGE_PURGE_FIRST_S (test servers), PUBLIC_BASE_URL, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
-SMTP_FROM. The phone channel's (TWILIO_AUTH_TOKEN, IVR_*) are read by ivr/signature.py and
+SMTP_FROM, AIGUILLAGE_ACTIONS_SECRET (the key Rasa sends to the in-process action endpoint; made
+at start-up when unset: ensure_actions_secret). The phone channel's (TWILIO_AUTH_TOKEN, IVR_*) are read by ivr/signature.py and
 ivr/hours.py.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 DEFAULT_SENDER = "aiguillage@localhost"
+ACTIONS_SECRET = "AIGUILLAGE_ACTIONS_SECRET"
+ACTIONS_SECRET_MIN_CHARS = 32
 
 
 class SettingsError(ValueError):
@@ -118,3 +122,23 @@ def smtp(env: Mapping[str, str] | None = None) -> Smtp | None:
         password=_env(env).get("SMTP_PASSWORD") or None,
         sender=text("SMTP_FROM", env) or DEFAULT_SENDER,
     )
+
+
+def actions_secret(env: Mapping[str, str] | None = None) -> str | None:
+    """The key Rasa sends (header X-Aiguillage-Actions-Key, endpoints.yml) with each call to the
+    in-process action endpoint; None when unset. An operator's value must be long enough to guess at."""
+    value = text(ACTIONS_SECRET, env)
+    if value is not None and len(value) < ACTIONS_SECRET_MIN_CHARS:
+        raise SettingsError(ACTIONS_SECRET, f"expected at least {ACTIONS_SECRET_MIN_CHARS} characters (a random key)")
+    return value
+
+
+def ensure_actions_secret(env: dict[str, str] | None = None) -> str:
+    """The action endpoint's key, made now (random, this process only) unless the operator set one,
+    and put in the environment (os.environ by default) BEFORE Rasa reads endpoints.yml, which names
+    it as `${AIGUILLAGE_ACTIONS_SECRET}`: `python -m bot serve` calls this first."""
+    target = os.environ if env is None else env
+    value = actions_secret(target)
+    if value is None:
+        value = target[ACTIONS_SECRET] = secrets.token_urlsafe(32)
+    return value

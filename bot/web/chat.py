@@ -8,12 +8,14 @@
   rating, posted to POST /chat/feedback (bot/feedback.py).
 - ActionsInput (`/webhooks/actions/webhook`): the Rasa action-server protocol served in the same
   process, so one `rasa run` serves chat, actions (and later the phone). endpoints.yml points
-  the action endpoint here.
+  the action endpoint here, with a key in a header (ACTIONS_KEY_HEADER): behind a reverse proxy on
+  the same host every request comes from 127.0.0.1, so the address proves nothing (issue 13).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -38,6 +40,10 @@ logger = logging.getLogger(__name__)
 WEB_DIR = ROOT / "web"
 DSFR_DIST = WEB_DIR / "node_modules" / "@gouvfr" / "dsfr" / "dist"
 SENDER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ACTIONS_PATH = "/webhooks/actions/webhook"
+# The header endpoints.yml has Rasa send with each action call; its value is
+# settings.actions_secret() (made at start-up by `python -m bot serve`).
+ACTIONS_KEY_HEADER = "X-Aiguillage-Actions-Key"
 
 # The largest body each route reads (bytes), checked on the declared Content-Length, then on what
 # arrives (issue 13: the chat webhook took an 85 MB body). A chat message is cut at 2000
@@ -51,6 +57,11 @@ BODY_LIMITS = {
     "/rdv/reserver": 8_000,
     "/rdv/annuler": 8_000,
     "/rdv/message": 64_000,
+    # Rasa's call to the in-process action: the tracker of the current session, every event with
+    # its parse data, plus the domain. Measured on 2026-12-01: 19 kB for the first turn, then ~12 kB
+    # more per 2000-character message: 501 kB after 40 such turns (tests/test_actions_endpoint.py
+    # holds 40). A session ends after session_expiration_time (domain.yml) of silence.
+    ACTIONS_PATH: 1_000_000,
 }
 
 
@@ -432,11 +443,27 @@ class ActionsInput(InputChannel):
         executor.register_package("actions")
         bp = Blueprint("aiguillage_actions", __name__)
 
-        @bp.route("/webhook", methods=["POST"])
+        key = settings.actions_secret()  # read once, when the server starts (None: every call refused)
+        if key is None:
+            logger.error("%s is not set: the action endpoint refuses every call (start with python -m bot serve)", settings.ACTIONS_SECRET)
+
+        @bp.route("/webhook", methods=["POST"], stream=True)
         async def webhook(request: Request) -> HTTPResponse:
+            # Who calls, before reading anything: the key (constant-time compare), then the size.
+            given = request.headers.get(ACTIONS_KEY_HEADER) or ""
+            if key is None or not hmac.compare_digest(given.encode("utf-8", "replace"), key.encode("utf-8")):
+                logger.warning("refused an action call without the right key (%s)", "missing" if not given else "wrong")
+                return _error(403, f"Actions are served to this process's Rasa only: missing or wrong {ACTIONS_KEY_HEADER}.")
             if request.ip not in ("127.0.0.1", "::1"):
                 return _error(403, "Actions are only served to the local Rasa server.")
-            action_call = request.json
+            body = await read_body(request, BODY_LIMITS[ACTIONS_PATH])
+            if body is None:
+                logger.warning("refused an action call over %d bytes", BODY_LIMITS[ACTIONS_PATH])
+                return _error(413, f"The action call is larger than {BODY_LIMITS[ACTIONS_PATH]} bytes.")
+            try:
+                action_call = await asyncio.to_thread(load_json, body, "Invalid body request", ACTIONS_PATH)
+            except (ValueError, UnicodeDecodeError):
+                return _error(400, "Invalid body request")
             if not isinstance(action_call, dict):
                 return _error(400, "Invalid body request")
             try:
