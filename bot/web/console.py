@@ -34,7 +34,7 @@ from bot.quality.report import DESTINATIONS
 from bot.services.accounts import Accounts, Session, csrf_ok
 from bot.services.queue import CALL_OUTCOMES, CHANNEL_LABELS, STATUSES, Filters, NotFound, Queue
 from bot.store.database import Store
-from bot.web.chat import _security_headers
+from bot.web.chat import _security_headers, read_body, refused_page, say, too_large
 
 logger = logging.getLogger(__name__)
 _INDICATORS_LOCK = threading.Lock()  # see indicators_data in ConsoleInput.blueprint
@@ -47,6 +47,17 @@ MAX_NOTE = 2000
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REFERENCE_RE = re.compile(r"^(PAN|MSG)-\d{4}-\d{4}$")
 MAX_REPLY = 10000  # characters of a reply or of the answer noted by an agent
+# The largest form each console POST reads (bytes; Sanic's own default is 100 MB, issue 13). A form
+# is URL-encoded: up to 6 bytes for an accented character. The routes that take a long text (a
+# reply: MAX_REPLY characters; a paper letter: 20 000) by their handler's name, the others 16 kB
+# (a note: MAX_NOTE characters, a password: 1000). deploy/nginx.conf lets 160 kB through.
+FORM_LIMITS = {
+    "ticket_reply": 64_000,
+    "ticket_answered": 64_000,
+    "ticket_answered_page": 64_000,
+    "paper_register": 128_000,
+}
+FORM_LIMIT = 16_000
 TICKET_DONE = {
     "reply": "Réponse envoyée : le message est marqué comme répondu.",
     "answered": "Message marqué comme répondu ; la réponse apportée est gardée dans l'historique.",
@@ -194,6 +205,19 @@ class ConsoleInput(InputChannel):
                 return session, error(403, session, "Accès réservé", "Cette page est réservée aux administrateurs de la console.")
             return session, None
 
+        @bp.middleware("request")
+        async def form_limit(request: Request) -> HTTPResponse | None:
+            """Every POST route is declared `stream=True`: its form is read here, up to its limit,
+            before the handler runs (request.form is then the usual parsed form); a larger body is
+            refused with a 413 and a French page, unread."""
+            if request.method != "POST" or request.stream is None:
+                return None
+            name = (request.route.name if request.route else "").rsplit(".", 1)[-1]
+            if await read_body(request, FORM_LIMITS.get(name, FORM_LIMIT)) is None:
+                too_large(request)  # logs it
+                return refused_page(request, 413, say("too_large_title"), say("too_large"))
+            return None
+
         @bp.route("/", methods=["GET"])
         async def home(request: Request) -> HTTPResponse:
             return response.redirect(f"{PREFIX}/file", status=303)
@@ -217,7 +241,7 @@ class ConsoleInput(InputChannel):
                 return response.redirect(f"{PREFIX}/file", status=303)
             return login_page(request)
 
-        @bp.route("/connexion", methods=["POST"])
+        @bp.route("/connexion", methods=["POST"], stream=True)
         async def login(request: Request) -> HTTPResponse:
             form = request.form or {}
             if not csrf_ok(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
@@ -249,7 +273,7 @@ class ConsoleInput(InputChannel):
             _set_cookie(resp, LOGIN_COOKIE, "", max_age=0)
             return resp
 
-        @bp.route("/deconnexion", methods=["POST"])
+        @bp.route("/deconnexion", methods=["POST"], stream=True)
         async def logout(request: Request) -> HTTPResponse:
             session, refused = guard(request)
             if refused:
@@ -302,7 +326,7 @@ class ConsoleInput(InputChannel):
                 request, session, kind, item_id, message=request.args.get("ok") and "Révision enregistrée." or ""
             )
 
-        @bp.route("/element/<kind>/<item_id>", methods=["POST"])
+        @bp.route("/element/<kind>/<item_id>", methods=["POST"], stream=True)
         async def item_label(request: Request, kind: str, item_id: str) -> HTTPResponse:
             session, refused = guard(request)
             if refused:
@@ -406,7 +430,7 @@ class ConsoleInput(InputChannel):
                 "il ne peut être marqué « absent » qu'à partir de cette heure.",
             )
 
-        @bp.route("/rdv/absence", methods=["POST"])
+        @bp.route("/rdv/absence", methods=["POST"], stream=True)
         async def rdv_no_show(request: Request) -> HTTPResponse:
             from bot.services import pan
 
@@ -474,7 +498,7 @@ class ConsoleInput(InputChannel):
                 answered=answered,
             )
 
-        @bp.route("/messages/repondu", methods=["POST"])
+        @bp.route("/messages/repondu", methods=["POST"], stream=True)
         async def ticket_answered(request: Request) -> HTTPResponse:
             """The list's former one-click button: now the same confirmation step as the message's page."""
 
@@ -562,7 +586,7 @@ class ConsoleInput(InputChannel):
                 session, reference, message=TICKET_DONE.get(request.args.get("ok") or "", ""), show_contact=show_contact
             )
 
-        @bp.route("/messages/<reference>/repondre", methods=["POST"])
+        @bp.route("/messages/<reference>/repondre", methods=["POST"], stream=True)
         async def ticket_reply(request: Request, reference: str) -> HTTPResponse:
             from bot.services import tickets
             from bot.services.mailer import deliver
@@ -628,7 +652,7 @@ class ConsoleInput(InputChannel):
             )
             return ticket_done(reference, "answered")
 
-        @bp.route("/messages/<reference>/repondu", methods=["POST"])
+        @bp.route("/messages/<reference>/repondu", methods=["POST"], stream=True)
         async def ticket_answered_page(request: Request, reference: str) -> HTTPResponse:
             session, refused = guard(request)
             if refused:
@@ -638,7 +662,7 @@ class ConsoleInput(InputChannel):
                 return bad
             return ticket_mark_answered(request, session, reference)
 
-        @bp.route("/messages/<reference>/reaffecter", methods=["POST"])
+        @bp.route("/messages/<reference>/reaffecter", methods=["POST"], stream=True)
         async def ticket_reassign(request: Request, reference: str) -> HTTPResponse:
             from bot.services import tickets
             from bot.services.mailer import deliver
@@ -669,7 +693,7 @@ class ConsoleInput(InputChannel):
             await deliver(store)  # the new service's copy
             return ticket_done(reference, "reassigned")
 
-        @bp.route("/messages/<reference>/rouvrir", methods=["POST"])
+        @bp.route("/messages/<reference>/rouvrir", methods=["POST"], stream=True)
         async def ticket_reopen(request: Request, reference: str) -> HTTPResponse:
             from bot.services import tickets
 
@@ -854,7 +878,7 @@ class ConsoleInput(InputChannel):
             done = tickets.get_ticket(store, ok) if REFERENCE_RE.match(ok) else None
             return paper_page(session, done=done if done and done["origin"] == "paper" else None)
 
-        @bp.route("/courrier", methods=["POST"])
+        @bp.route("/courrier", methods=["POST"], stream=True)
         async def paper_register(request: Request) -> HTTPResponse:
             from bot.services import tickets
             from bot.services.mailer import deliver
@@ -907,7 +931,7 @@ class ConsoleInput(InputChannel):
             }
             return admin_view(session, message=done.get(request.args.get("ok") or "", "") if accounts.get(name) else "")
 
-        @bp.route("/admin/export", methods=["POST"])
+        @bp.route("/admin/export", methods=["POST"], stream=True)
         async def admin_export(request: Request) -> HTTPResponse:
             session, refused = guard(request, admin=True)
             if refused:
@@ -953,7 +977,7 @@ class ConsoleInput(InputChannel):
                 return password, "Les deux mots de passe diffèrent."
             return password, None
 
-        @bp.route("/admin/comptes", methods=["POST"])
+        @bp.route("/admin/comptes", methods=["POST"], stream=True)
         async def admin_add_account(request: Request) -> HTTPResponse:
             from bot.services.accounts import AuthError
 
@@ -973,7 +997,7 @@ class ConsoleInput(InputChannel):
             Queue(store, runtime.tree()).audit(session.name, "agent_created", "agent", name, detail={"role": role})
             return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "cree", "compte": name}), status=303)
 
-        @bp.route("/admin/mot-de-passe", methods=["POST"])
+        @bp.route("/admin/mot-de-passe", methods=["POST"], stream=True)
         async def admin_reset_password(request: Request) -> HTTPResponse:
             from bot.services.accounts import AuthError
 
@@ -995,7 +1019,7 @@ class ConsoleInput(InputChannel):
             Queue(store, runtime.tree()).audit(session.name, "password_reset", "agent", name)
             return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "mot-de-passe", "compte": name}), status=303)
 
-        @bp.route("/<rest:path>", methods=["GET", "POST"])
+        @bp.route("/<rest:path>", methods=["GET", "POST"], stream=True)
         async def unknown(request: Request, rest: str) -> HTTPResponse:
             if request.method == "GET" and not rest.strip("/"):  # "/console/", the URL `make run` prints
                 return response.redirect(f"{PREFIX}/file", status=303)
