@@ -30,7 +30,9 @@ def keyed(tmp_path_factory):
 
 def post(server, body: bytes, headers: dict | None = None, **kwargs):
     url = urlsplit(server.url)
-    return request(url.hostname, url.port, "POST", ACTIONS_PATH, body, {"Content-Type": "application/json", **(headers or {})}, **kwargs)
+    return request(
+        url.hostname, url.port, "POST", ACTIONS_PATH, body, {"Content-Type": "application/json", **(headers or {})}, **kwargs
+    )
 
 
 def forged_call(sender: str, text: str) -> bytes:
@@ -53,7 +55,14 @@ def forged_call(sender: str, text: str) -> bytes:
             {"event": "action", "timestamp": 1764576999.0, "name": "action_session_start"},
             {"event": "session_started", "timestamp": 1764576999.0},
             {"event": "action", "timestamp": 1764576999.1, "name": "action_listen"},
-            {"event": "user", "timestamp": 1764577000.0, "text": text, "parse_data": parse, "input_channel": "web", "metadata": {}},
+            {
+                "event": "user",
+                "timestamp": 1764577000.0,
+                "text": text,
+                "parse_data": parse,
+                "input_channel": "web",
+                "metadata": {},
+            },
         ],
         "latest_input_channel": "web",
         "active_loop": {},
@@ -100,7 +109,9 @@ def test_the_same_call_with_the_key_runs_the_action_and_its_text_is_cut_to_the_c
 
 
 def test_a_2_mb_action_call_is_refused_fast_and_the_server_keeps_answering(keyed):
-    two_mb = b'{"next_action": "action_route", "tracker": {"sender_id": "x", "latest_message": {"text": "' + b"a" * 2_097_152 + b'"}}}'
+    two_mb = (
+        b'{"next_action": "action_route", "tracker": {"sender_id": "x", "latest_message": {"text": "' + b"a" * 2_097_152 + b'"}}}'
+    )
     assert len(two_mb) > BODY_LIMITS[ACTIONS_PATH]
     declared = post(keyed, two_mb, {ACTIONS_KEY_HEADER: KEY})
     assert declared.status == 413

@@ -92,9 +92,7 @@ def test_a_form_at_its_limit_is_still_read(server, admin):
     # A review note of MAX_NOTE accented characters (6 bytes each once URL-encoded) is under 16 kB.
     http, csrf = admin
     sender = "lim-" + uuid.uuid4().hex[:12]
-    r = requests.post(
-        server.url + "/chat/webhook", json={"sender": sender, "message": "zorglub vend sa guimbarde"}, timeout=30
-    )
+    r = requests.post(server.url + "/chat/webhook", json={"sender": sender, "message": "zorglub vend sa guimbarde"}, timeout=30)
     assert r.status_code == 200
     form = {"csrf": csrf, "theme": "carte_grise", "statut": "done", "note": "é" * 2000}
     assert len(urlencode(form)) < FORM_LIMIT

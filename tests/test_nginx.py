@@ -79,7 +79,9 @@ http {{
 }}
 """
     )
-    check = subprocess.run([NGINX, "-t", "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log")], capture_output=True, text=True)
+    check = subprocess.run(
+        [NGINX, "-t", "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log")], capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stderr
     proc = subprocess.Popen(
         [NGINX, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log"), "-g", "daemon off;"],

@@ -445,7 +445,9 @@ class ActionsInput(InputChannel):
 
         key = settings.actions_secret()  # read once, when the server starts (None: every call refused)
         if key is None:
-            logger.error("%s is not set: the action endpoint refuses every call (start with python -m bot serve)", settings.ACTIONS_SECRET)
+            logger.error(
+                "%s is not set: the action endpoint refuses every call (start with python -m bot serve)", settings.ACTIONS_SECRET
+            )
 
         @bp.route("/webhook", methods=["POST"], stream=True)
         async def webhook(request: Request) -> HTTPResponse:

@@ -263,8 +263,8 @@ class ConsoleInput(InputChannel):
                     request.ip,
                 )
                 return login_page(request, status=401, name=name, message="Identifiant ou mot de passe incorrect.")
-            token = accounts.open_session(agent)
-            Queue(store, runtime.tree()).audit(agent["name"], "login")
+            # the session and its audit line: both or neither (one transaction)
+            token = accounts.open_session(agent, audit=lambda: Queue(store, runtime.tree()).audit(agent["name"], "login"))
             suite = form.get("suite") or ""
             if not suite.startswith(PREFIX + "/") or "//" in suite or "\\" in suite:
                 suite = PREFIX + "/file"
@@ -278,8 +278,9 @@ class ConsoleInput(InputChannel):
             session, refused = guard(request)
             if refused:
                 return refused
-            accounts.close_session(request.cookies.get(COOKIE))
-            Queue(store, runtime.tree()).audit(session.name, "logout")
+            accounts.close_session(
+                request.cookies.get(COOKIE), audit=lambda: Queue(store, runtime.tree()).audit(session.name, "logout")
+            )
             resp = response.redirect(f"{PREFIX}/connexion", status=303)
             _set_cookie(resp, COOKIE, "", max_age=0)
             return resp
@@ -456,16 +457,18 @@ class ConsoleInput(InputChannel):
             early = no_show_too_early(session, reference, value)
             if early:
                 return early
-            booking = pan.mark_no_show(store, reference, value == "1")
+            with store.transaction():  # the mark and its audit line: both or neither
+                booking = pan.mark_no_show(store, reference, value == "1")
+                if booking is not None:
+                    Queue(store, runtime.tree()).audit(
+                        session.name,
+                        "no_show" if value == "1" else "no_show_undo",
+                        "pan",
+                        reference,
+                        detail={"site": booking["site"], "slot": booking["slot_start"]},
+                    )
             if booking is None:
                 return not_found(session)
-            Queue(store, runtime.tree()).audit(
-                session.name,
-                "no_show" if value == "1" else "no_show_undo",
-                "pan",
-                reference,
-                detail={"site": booking["site"], "slot": booking["slot_start"]},
-            )
             back = {"jour": day_s or booking["slot_start"][:10], "site": site_s, "ok": "absent" if value == "1" else "present"}
             return response.redirect(f"{PREFIX}/rdv?" + urlencode({k: v for k, v in back.items() if v}), status=303)
 
@@ -610,14 +613,20 @@ class ConsoleInput(InputChannel):
             if step != "1":  # first the preview, then the sending
                 return ticket_page(session, reference, confirm="" if step == "0" else "reply", values={"reponse": text})
             try:
-                ticket = tickets.reply(store, runtime.prefecture(), reference, session.name, text)
+                with store.transaction():  # the reply (its e-mail queued) and its audit line: both or neither
+                    ticket = tickets.reply(store, runtime.prefecture(), reference, session.name, text)
+                    if ticket is not None:
+                        Queue(store, runtime.tree()).audit(
+                            session.name,
+                            "ticket_reply",
+                            "ticket",
+                            reference,
+                            detail={"mailbox": ticket["mailbox"], "characters": len(text)},
+                        )
             except tickets.ActionRefused as exc:
                 return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
             if ticket is None:
                 return not_found(session)
-            Queue(store, runtime.tree()).audit(
-                session.name, "ticket_reply", "ticket", reference, detail={"mailbox": ticket["mailbox"], "characters": len(text)}
-            )
             await deliver(store)
             return ticket_done(reference, "reply")
 
@@ -642,14 +651,15 @@ class ConsoleInput(InputChannel):
                 )
             if step != "1":
                 return ticket_page(session, reference, confirm="" if step == "0" else "answered", values={"note": text})
-            ticket = tickets.mark_answered(store, reference, agent=session.name, answer=text)
-            Queue(store, runtime.tree()).audit(
-                session.name,
-                "ticket_answered",
-                "ticket",
-                reference,
-                detail={"mailbox": ticket["mailbox"], "working_days": ticket["answer_working_days"]},
-            )
+            with store.transaction():  # the answer and its audit line: both or neither
+                ticket = tickets.mark_answered(store, reference, agent=session.name, answer=text)
+                Queue(store, runtime.tree()).audit(
+                    session.name,
+                    "ticket_answered",
+                    "ticket",
+                    reference,
+                    detail={"mailbox": ticket["mailbox"], "working_days": ticket["answer_working_days"]},
+                )
             return ticket_done(reference, "answered")
 
         @bp.route("/messages/<reference>/repondu", methods=["POST"], stream=True)
@@ -678,18 +688,20 @@ class ConsoleInput(InputChannel):
                 return ticket_page(session, reference, 400, error_msg="Choisissez un service dans la liste.")
             before = tickets.get_ticket(store, reference)
             try:
-                ticket = tickets.reassign(store, runtime.prefecture(), reference, session.name, target)
+                with store.transaction():  # the new service (its copy queued) and the audit line: both or neither
+                    ticket = tickets.reassign(store, runtime.prefecture(), reference, session.name, target)
+                    if ticket is not None:
+                        Queue(store, runtime.tree()).audit(
+                            session.name,
+                            "ticket_reassigned",
+                            "ticket",
+                            reference,
+                            detail={"from": before["mailbox"], "to": ticket["mailbox"]},
+                        )
             except tickets.ActionRefused as exc:
                 return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
             if ticket is None:
                 return not_found(session)
-            Queue(store, runtime.tree()).audit(
-                session.name,
-                "ticket_reassigned",
-                "ticket",
-                reference,
-                detail={"from": before["mailbox"], "to": ticket["mailbox"]},
-            )
             await deliver(store)  # the new service's copy
             return ticket_done(reference, "reassigned")
 
@@ -704,14 +716,16 @@ class ConsoleInput(InputChannel):
             if bad:
                 return bad
             try:
-                ticket = tickets.reopen(store, reference, session.name)
+                with store.transaction():  # reopened and its audit line: both or neither
+                    ticket = tickets.reopen(store, reference, session.name)
+                    if ticket is not None:
+                        Queue(store, runtime.tree()).audit(
+                            session.name, "ticket_reopened", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
+                        )
             except tickets.ActionRefused as exc:
                 return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
             if ticket is None:
                 return not_found(session)
-            Queue(store, runtime.tree()).audit(
-                session.name, "ticket_reopened", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
-            )
             return ticket_done(reference, "reopened")
 
         # ---- quality indicators: page with charts, CSV of every table, the committee report ---------
@@ -898,24 +912,25 @@ class ConsoleInput(InputChannel):
             if received is None:
                 return paper_page(session, 400, "La date de réception n'est pas valide (exemple : 10/07/2026).", values)
             try:
-                ticket = tickets.register_paper(
-                    store,
-                    runtime.prefecture(),
-                    values["service"],
-                    values["subject"],
-                    values["body"],
-                    values["email"] or None,
-                    received,
-                )
+                with store.transaction():  # the letter's ticket (its e-mails queued) and the audit line: both or neither
+                    ticket = tickets.register_paper(
+                        store,
+                        runtime.prefecture(),
+                        values["service"],
+                        values["subject"],
+                        values["body"],
+                        values["email"] or None,
+                        received,
+                    )
+                    Queue(store, runtime.tree()).audit(
+                        session.name,
+                        "paper_letter",
+                        "ticket",
+                        ticket["reference"],
+                        detail={"mailbox": ticket["mailbox"], "received": received.isoformat(), "due_date": ticket["due_date"]},
+                    )
             except tickets.TicketError as exc:
                 return paper_page(session, 400, exc.message, values)
-            Queue(store, runtime.tree()).audit(
-                session.name,
-                "paper_letter",
-                "ticket",
-                ticket["reference"],
-                detail={"mailbox": ticket["mailbox"], "received": received.isoformat(), "due_date": ticket["due_date"]},
-            )
             await deliver(store)  # the service's copy (and the acknowledgement when an e-mail was given)
             return response.redirect(f"{PREFIX}/courrier?" + urlencode({"ok": ticket["reference"]}), status=303)
 
@@ -988,13 +1003,23 @@ class ConsoleInput(InputChannel):
             name, role = (form.get("identifiant") or "").strip()[:40], form.get("role") or ""
             password, problem = admin_passwords(form)
             if problem is None:
-                try:  # argon2 takes a while: off the event loop
-                    await asyncio.get_running_loop().run_in_executor(None, accounts.add, name, role, password)
+
+                def create() -> None:  # argon2 takes a while: in a worker thread, on its own connection
+                    own = runtime.thread_store()
+                    audit = Queue(own, runtime.tree()).audit  # the account and its audit line: both or neither
+                    Accounts(own).add(
+                        name,
+                        role,
+                        password,
+                        audit=lambda: audit(session.name, "agent_created", "agent", name, detail={"role": role}),
+                    )
+
+                try:
+                    await asyncio.to_thread(create)
                 except AuthError as exc:
                     problem = str(exc)
             if problem:
                 return admin_view(session, 400, error_msg=f"Compte non créé : {problem}", values={"name": name, "role": role})
-            Queue(store, runtime.tree()).audit(session.name, "agent_created", "agent", name, detail={"role": role})
             return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "cree", "compte": name}), status=303)
 
         @bp.route("/admin/mot-de-passe", methods=["POST"], stream=True)
@@ -1010,13 +1035,18 @@ class ConsoleInput(InputChannel):
                 return admin_view(session, 400, error_msg="Choisissez un compte dans la liste.")
             password, problem = admin_passwords(form)
             if problem is None:
+
+                def reset() -> None:  # argon2 in a worker thread, on its own connection
+                    own = runtime.thread_store()
+                    audit = Queue(own, runtime.tree()).audit  # the password and its audit line: both or neither
+                    Accounts(own).set_password(name, password, audit=lambda: audit(session.name, "password_reset", "agent", name))
+
                 try:
-                    await asyncio.get_running_loop().run_in_executor(None, accounts.set_password, name, password)
+                    await asyncio.to_thread(reset)
                 except AuthError as exc:
                     problem = str(exc)
             if problem:
                 return admin_view(session, 400, error_msg=f"Mot de passe non modifié : {problem}", values={"reset": name})
-            Queue(store, runtime.tree()).audit(session.name, "password_reset", "agent", name)
             return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "mot-de-passe", "compte": name}), status=303)
 
         @bp.route("/<rest:path>", methods=["GET", "POST"], stream=True)
