@@ -159,11 +159,15 @@ def test_a_transcription_that_fails_leaves_no_voicemail_and_no_ticket(store, mon
     calls.create(CallState("CAtx2"), "cantal", "+33612345678", "")
     fail_on(monkeypatch, store, "update voicemails set transcription")
     with pytest.raises(Injected):
-        calls.set_transcription("CAtx2", "REtx2", "etrangers", "Étrangers", "https://api.twilio.com/rec/REtx2", "bonjour", "completed")
+        calls.set_transcription(
+            "CAtx2", "REtx2", "etrangers", "Étrangers", "https://api.twilio.com/rec/REtx2", "bonjour", "completed"
+        )
     monkeypatch.undo()
     assert rows(store, "select * from voicemails") == []
     assert rows(store, "select * from tickets") == []
     assert rows(store, "select * from outbox") == []
-    calls.set_transcription("CAtx2", "REtx2", "etrangers", "Étrangers", "https://api.twilio.com/rec/REtx2", "bonjour", "completed")
+    calls.set_transcription(
+        "CAtx2", "REtx2", "etrangers", "Étrangers", "https://api.twilio.com/rec/REtx2", "bonjour", "completed"
+    )
     assert rows(store, "select recording_sid, transcription, status from voicemails") == [("REtx2", "bonjour", "transcribed")]
     assert rows(store, "select idempotency_key, origin from tickets") == [("voicemail:REtx2", "phone")]

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import secrets
+import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -217,6 +218,13 @@ class ConsoleInput(InputChannel):
                 too_large(request)  # logs it
                 return refused_page(request, 413, say("too_large_title"), say("too_large"))
             return None
+
+        @bp.exception(sqlite3.Error)
+        async def store_failed(request: Request, exception: Exception) -> HTTPResponse:
+            """The store refused a write (locked too long, disk full...): the action's transaction was
+            rolled back with its audit line, so the agent is told that nothing was saved."""
+            logger.error("console: store error on %s %s: %r", request.method, request.path, exception)
+            return error(503, None, say("store_failed_title"), say("store_failed"))
 
         @bp.route("/", methods=["GET"])
         async def home(request: Request) -> HTTPResponse:
