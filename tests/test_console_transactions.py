@@ -5,6 +5,7 @@ one agent's action): the action's own rows must not be left behind."""
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 import re
 import sqlite3
@@ -81,7 +82,7 @@ def test_a_paper_letter_whose_audit_line_fails_leaves_no_ticket_and_no_mail(serv
     with audit_line_fails(server, "paper_letter"):
         failed = console.post("/courrier", form)
     assert failed.status_code == 503
-    assert "Rien n'a été enregistré" in failed.text
+    assert "Rien n'a été enregistré : réessayez dans un instant." in html.unescape(failed.text)
     assert db_rows(server.db, "select reference from tickets where subject = ?", [subject]) == []
     assert db_rows(server.db, "select id from outbox where subject like ?", [f"%{subject}%"]) == []
     done = console.post("/courrier", form)  # the same form again, the store working: written, and logged
