@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ from bot import settings
 from bot.core.config import ROOT
 from bot.core.masking import prepare
 from bot.nlu import patches as rasa_patches
+from bot.nlu.model import MODEL_REFUSED_EXIT, model_refused_message, served_model
 
 logger = logging.getLogger(__name__)
 
@@ -315,6 +317,17 @@ class WebChatInput(InputChannel):
         @bp.listener("before_server_start")
         async def hooks(app, loop) -> None:
             install_app_hooks(app)
+
+        @bp.listener("after_server_start")
+        async def model_loaded(app, loop) -> None:
+            """Rasa logs a model it could not load and serves on without one (every chat answer would
+            be the apology): stop the process instead, saying why and what to do."""
+            agent = getattr(app.ctx, "agent", None)
+            if agent is None or not agent.is_ready():
+                message = model_refused_message(served_model(sys.argv) or settings.model())
+                logger.critical(message)
+                print(message, file=sys.stderr, flush=True)
+                os._exit(MODEL_REFUSED_EXIT)
 
         @bp.listener("after_server_start")
         async def purge_daily(app, loop) -> None:  # issue 13 §7: the retention purge, every day
