@@ -126,6 +126,33 @@ def test_a_2_mb_action_call_is_refused_fast_and_the_server_keeps_answering(keyed
     assert APOLOGY not in bot_texts(keyed.say("u" + uuid.uuid4().hex[:12], "je veux refaire ma carte grise"))
 
 
+def test_a_call_without_the_key_is_answered_at_once_and_its_body_never_read(server):
+    # 85 MB announced, 1 MB sent, the rest never comes: the 403 arrives and the connection closes at
+    # once (Sanic would otherwise wait to drain the announced body after answering).
+    answer = post(server, b"x" * 1_000_000, declared=85_000_000, timeout=30)
+    assert answer.status == 403
+    assert answer.seconds < 2
+
+
+def test_a_route_sanic_reads_by_itself_takes_at_most_1_mb(server):
+    # The phone's webhooks are not streamed: Sanic's own limit applies, lowered from 100 MB to the
+    # largest route limit, with the French answer of every refused body.
+    url = urlsplit(server.url)
+    answer = request(
+        url.hostname,
+        url.port,
+        "POST",
+        "/webhooks/ivr/voice",
+        b"CallSid=CA1&" + b"x" * 65536,
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        declared=85_000_000,
+        timeout=30,
+    )
+    assert answer.status == 413
+    assert json.loads(answer.body) == {"error": "Votre envoi est trop volumineux : raccourcissez votre texte et recommencez."}
+    assert answer.seconds < 2
+
+
 def test_a_long_conversation_of_long_messages_stays_under_the_cap(keyed):
     # Measured: the action call grows ~12 kB per 2000-character message (501 kB after 40).
     sender = "long" + uuid.uuid4().hex[:12]

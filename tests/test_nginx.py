@@ -175,11 +175,15 @@ def test_a_2_mb_body_gets_413_at_once_and_the_server_keeps_answering(proxy, serv
     assert chunked.status == 413
     assert json.loads(chunked.body) == {"error": TOO_LARGE}
     assert chunked.seconds < 2
-    # Under nginx's limit but over the route's own (8 kB): the server's French 413 comes through.
-    fifty_kb = json.dumps({"sender": new_sender(), "message": "a" * 50_000}).encode()
-    own = proxy.send("POST", "/chat/webhook", fifty_kb, {"Content-Type": "application/json"})
-    assert own.status == 413
-    assert json.loads(own.body) == {"error": TOO_LARGE}
+    # Under nginx's limit but over the route's own (8 kB): the server's French 413 comes through, and
+    # says `Connection: close`, so nginx never sends the next request on the connection the server
+    # closes (that request was a 502 before).
+    for _ in range(3):
+        fifty_kb = json.dumps({"sender": new_sender(), "message": "a" * 50_000}).encode()
+        own = proxy.send("POST", "/chat/webhook", fifty_kb, {"Content-Type": "application/json"})
+        assert own.status == 413
+        assert json.loads(own.body) == {"error": TOO_LARGE}
+        assert "sites payants" in bot_texts(proxy.say(new_sender(), "changement d'adresse sur ma carte grise"))
     start = time.monotonic()
     messages = proxy.say(new_sender(), "changement d'adresse sur ma carte grise")
     assert "sites payants" in bot_texts(messages)

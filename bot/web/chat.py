@@ -83,11 +83,13 @@ async def read_body(request: Request, limit: int) -> bytes | None:
     """The body of a route declared with `stream=True`, read up to `limit` bytes; None when it is
     longer: refused on the declared Content-Length before anything is read, else on the bytes that
     actually arrive (a chunked body declares no length). Sanic then closes the connection rather
-    than draining the rest."""
+    than draining the rest, and the answer says `Connection: close` (a reverse proxy keeping the
+    connection for its next request would get it closed under it: a 502 for that request)."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         if request.stream is not None:
             request.stream.request_max_size = limit
+            request.stream.keep_alive = False
         return None
     if request.stream is None:  # already read (not a streamed route)
         return None if len(request.body or b"") > limit else (request.body or b"")
@@ -201,6 +203,10 @@ def install_app_hooks(app) -> None:
             return default(request, exception)
         return too_large(request)
 
+    # Every body Sanic reads by itself (routes not declared `stream=True`: the phone's webhooks,
+    # Rasa's own) and every unread body it drains after an answer: at most the largest route limit,
+    # not Sanic's default of 100 MB. Read by each new connection.
+    app.config.REQUEST_MAX_SIZE = max(BODY_LIMITS.values())
     app.error_handler.add(NotFound, not_found)
     app.error_handler.add(MethodNotSupported, not_allowed)
     app.error_handler.add(PayloadTooLarge, payload_too_large)
@@ -468,6 +474,9 @@ class ActionsInput(InputChannel):
             given = request.headers.get(ACTIONS_KEY_HEADER) or ""
             if key is None or not hmac.compare_digest(given.encode("utf-8", "replace"), key.encode("utf-8")):
                 logger.warning("refused an action call without the right key (%s)", "missing" if not given else "wrong")
+                if request.stream is not None:  # Sanic would drain the unread body (up to 1 MB): close instead
+                    request.stream.request_max_size = 0
+                    request.stream.keep_alive = False
                 return _error(403, f"Actions are served to this process's Rasa only: missing or wrong {ACTIONS_KEY_HEADER}.")
             if request.ip not in ("127.0.0.1", "::1"):
                 return _error(403, "Actions are only served to the local Rasa server.")
