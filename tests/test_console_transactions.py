@@ -120,3 +120,23 @@ def test_a_review_whose_audit_line_fails_is_not_saved(server, console):
     assert db_rows(server.db, "select status, topic, note from reviews where item_id = ?", [sender]) == [
         {"status": "done", "topic": "carte_grise", "note": "revu"}
     ]
+
+
+def test_a_message_marked_answered_whose_audit_line_fails_stays_open(server, console):
+    # The ticket service's own transaction is a savepoint inside the console's: both are undone.
+    payload = {"service": "armes", "subject": "Permis de chasse", "body": "Où en est mon dossier ?", "idem": uuid.uuid4().hex}
+    status, answer = server.post("/rdv/api/message", payload)
+    assert status == 200, answer
+    reference = answer["reference"]
+    form = {"reponse": "Répondu par téléphone le jour même.", "confirme": "1"}
+    with audit_line_fails(server, "ticket_answered"):
+        failed = console.post(f"/messages/{reference}/repondu", form)
+    assert failed.status_code == 503
+    ticket = "select status, answered_at from tickets where reference = ?"
+    assert db_rows(server.db, ticket, [reference]) == [{"status": "open", "answered_at": None}]
+    events = "select e.kind from ticket_events e join tickets t on t.id = e.ticket_id where t.reference = ? order by e.id"
+    assert db_rows(server.db, events, [reference]) == [{"kind": "created"}]
+    assert console.post(f"/messages/{reference}/repondu", form).status_code == 303
+    assert db_rows(server.db, ticket, [reference])[0]["status"] == "answered"
+    assert [r["kind"] for r in db_rows(server.db, events, [reference])] == ["created", "answered"]
+    assert audit(server, "ticket_answered", reference) == [{"agent": "tx-admin", "action": "ticket_answered"}]
