@@ -22,6 +22,12 @@ one apology and the current prompt again (`/voice` replays a known call's last a
 store does not know gets the welcome with the automated-service notice; webhooks for a call that is
 over (status callback received, or CallStatus=completed in the request) change nothing (a
 recorded message is still kept).
+
+The link by SMS (TWILIO_ACCOUNT_SID + TWILIO_MESSAGING_SERVICE_SID set, bot.settings.sms): when an
+input picks the SMS option, the message goes to the request's own `From` (used for this request only,
+never stored: the call keeps its masked form) through bot.services.sms on a thread of its own; the
+webhook waits at most `sms_wait_ms` for Twilio's answer, then says "en cours d'envoi" and lets the
+request finish in the background.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from bot.store.database import Store
 from ivr import hours, signature
 from ivr.calls import FINAL_STATUSES, Calls, is_over, state_from_row
 from ivr.flow import CallState, Flow, Input
-from ivr.twiml import Speaker
+from ivr.twiml import BOOKING, Speaker
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +111,9 @@ def _float(value: Any) -> float | None:
 class PanDesk:
     """PAN slots and bookings for one phone request (bot/pan.py), at the call's clock."""
 
-    def __init__(self, phone: "Phone", store, call_sid: str, now):
+    def __init__(self, phone: "Phone", store, call_sid: str, now, caller_number: str | None = None):
         self.phone, self.store, self.call_sid, self.now = phone, store, call_sid, now
+        self.caller_number = caller_number  # Twilio's From: only its keyed hash is stored (bot.services.pan)
 
     def slots(self) -> list[dict]:
         from bot.services import pan
@@ -125,7 +132,9 @@ class PanDesk:
         slot = pan.Slot(choice["site"], start, start + timedelta(minutes=int(pref.get("pan.slot_minutes"))))
         caller = (self.phone.calls(store).row(self.call_sid) or {}).get("caller") or ""
         try:
-            booking = pan.book_by_phone(store, pref, slot, caller, self.call_sid, now=pan.naive(self.now))
+            booking = pan.book_by_phone(
+                store, pref, slot, caller, self.call_sid, now=pan.naive(self.now), caller_number=self.caller_number
+            )
         except pan.BookingError:
             return False, self.slots()
         return True, booking
@@ -223,12 +232,18 @@ class Phone:
         self.pref = runtime.prefecture()
         self.tree = runtime.tree()
         self.router = runtime.router()
-        self.speaker = Speaker(self.tree, self.pref, settings.base_url or "")
+        from bot.services import sms
+
+        self.sms = sms.Sender.from_env()  # None: no SMS offered (a bad value stops the start, naming the variable)
+        self.sms_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ivr-sms")
+        self.sms_busy: set[tuple[str, int]] = set()  # (call, step) being sent: a replayed webhook sends nothing more
+        self.speaker = Speaker(self.tree, self.pref, settings.base_url or "", sms=self.sms is not None)
         self.tree = self.speaker.tree  # the phone's menu (ivr/menu.py); its answers are the tree's nodes
         self.flow = Flow(self.speaker)
         s = self.speaker.settings
         self.answer_within = int(s["answer_within_ms"]) / 1000
         self.retry_for = int(s["store_retry_s"])
+        self.sms_wait = int(s.get("sms_wait_ms", 1000)) / 1000
         self.stores = PhoneStore(int(s["store_busy_ms"]))
 
     def calls(self, store: Store) -> Calls:
@@ -257,6 +272,45 @@ class Phone:
 
         logger.warning("ivr: the store is busy; %s will be written in the background", what)
         _keep(asyncio.get_running_loop().create_task(retry()))
+
+    async def send_sms(self, st: CallState, target: str, caller: str) -> str:
+        """Send the SMS of `target` (a leaf id, or BOOKING) to the caller's number; its outcome
+        (bot.services.sms.OUTCOMES, or "pending" when Twilio has not answered within `sms_wait_ms`)."""
+        if self.sms is None:
+            return "failed"
+        busy = (st.call_sid, st.step)
+        if busy in self.sms_busy:  # Twilio replayed the webhook while the first one is sending
+            return "pending"
+        if target == BOOKING:
+            from bot.services import pan
+
+            reference = (st.booked or {}).get("reference")
+            try:
+                booking = await self.db(lambda calls: pan.get_booking(calls.store, reference)) if reference else None
+            except StoreBusy:
+                booking = None
+            if not booking:
+                return "failed"
+            body = self.speaker.booking_sms_body(booking)
+        else:
+            body = self.speaker.sms_body(self.tree.node(target))
+        self.sms_busy.add(busy)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.sms_pool, self.sms.send, caller, body)
+
+        def done(f) -> None:
+            self.sms_busy.discard(busy)
+            if not f.cancelled() and f.exception() is None:
+                result = f.result()
+                logger.info("ivr: SMS of call %s (%s): %s, %s", st.call_sid, target, result.outcome, result.detail)
+
+        future.add_done_callback(done)
+        try:
+            result = await asyncio.wait_for(asyncio.shield(future), self.sms_wait)
+        except TimeoutError:
+            logger.warning("ivr: SMS of call %s: no answer from Twilio within %s s; it goes on", st.call_sid, self.sms_wait)
+            return "pending"
+        return result.outcome
 
     def open_now(self, request: Request) -> hours.OpenAt:
         """Truthy when the standard is open now; also answers for lines with their own hours (the CCC)."""
@@ -419,9 +473,12 @@ class IvrInput(InputChannel):
             elif speech.strip():
                 inp.speech = speech.strip()
             when = hours.now(request.headers.get(hours.CLOCK_HEADER))
+            option = phone.flow.chosen(st, inp, open_now)
+            if option is not None and option.kind == "sms":  # sent before the flow runs; the flow says the outcome
+                inp.sms = await phone.send_sms(st, option.target, _first(params, "From") or _first(params, "Caller"))
 
             def apply(calls: Calls) -> str:
-                inp.pan = PanDesk(phone, calls.store, call_sid, when)
+                inp.pan = PanDesk(phone, calls.store, call_sid, when, _first(params, "From") or _first(params, "Caller"))
                 inp.feedback = FeedbackDesk(phone, calls.store, call_sid)
                 twiml = phone.flow.handle(st, inp, open_now).to_xml()
                 return _save(calls, st, step, twiml)
@@ -429,6 +486,11 @@ class IvrInput(InputChannel):
             try:
                 return _raw_xml(await phone.db(apply))
             except StoreBusy as exc:
+                if inp.sms is not None:  # the SMS went out: say so, and write the step when the store accepts it
+                    st = copy.deepcopy(before)
+                    twiml = phone.flow.handle(st, inp, open_now).to_xml()
+                    phone.later(f"call {call_sid} after its SMS", _save, st, step, twiml)
+                    return _raw_xml(twiml)
                 # Nothing was applied: the caller hears the same prompt again and answers again.
                 logger.warning("ivr: call %s step %s not applied (%s); prompt repeated", call_sid, step, exc)
                 return _xml(phone.flow.render(before, open_now, [phone.speaker.text("store_busy")]))

@@ -12,7 +12,11 @@ confirmation (pan_confirm, key 1); only the confirmation books, through `Input.p
 PanDesk), and the reference is read digit by digit. After an answer, `feedback_key` records "cette
 réponse m'a aidé" (`feedback_no_key`: "elle ne m'a pas aidé") through `Input.feedback` (the channel's
 FeedbackDesk), once per call: the caller hears the thanks, then the leaf's options again (without the rating).
-Words the tree lists (`phone.spoken_keys`, `spoken_yes`, `spoken_no`, `spoken_person`) are keys at
+With the SMS configured (bot.settings.sms), an answer that names a website and a booking's confirmation
+offer `sms_key` ("pour recevoir le lien par SMS"): the channel sends it before the flow runs (`chosen`
+tells it what the input picks) and passes the outcome in `Input.sms`; the caller hears it, then the
+leaf's options again (after a booking: goodbye once sent, silence also ends the call). A link sent is not
+offered again in the call. Words the tree lists (`phone.spoken_keys`, `spoken_yes`, `spoken_no`, `spoken_person`) are keys at
 every prompt ("deux", "étoile", "retour"); "un agent" goes to the person; yes/no answer a
 confirmation. Speech whose Twilio Confidence is below `settings.confirm_below` is confirmed first
 (state confirm: "vous avez dit : ... ?", 1 or "oui" goes there, 2 or "non" asks again).
@@ -27,9 +31,10 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from bot.core.router import NAVIGATE_INTENT, Decision
 from bot.core.tree import CONVERSATION_INTENTS, KEY_CHARS
-from ivr.twiml import ROOT, Option, Speaker, button_node
+from ivr.twiml import BOOKING, ROOT, Option, Speaker, button_node
 
-PROMPT_STATES = ("menu", "leaf", "choices", "offer", "pan_slots", "pan_confirm", "confirm")
+PROMPT_STATES = ("menu", "leaf", "choices", "offer", "pan_slots", "pan_confirm", "confirm", "booked")
+SMS_DONE = ("sent", "pending", "no_mobile", "refused")  # outcomes after which the link is not offered again
 
 
 @dataclass
@@ -57,6 +62,8 @@ class CallState:
     pan_booking: str | None = None  # the reference booked by this call
     rated: bool = False  # the caller rated an answer (feedback_key / feedback_no_key); offered once per call
     called: str | None = None  # the préfecture's number the caller dialled (Twilio's To): the callerId of a transfer
+    booked: dict | None = None  # the booking just made, while its SMS is offered: {"site", "slot_start", "reference"}
+    sms_done: list[str] = field(default_factory=list)  # SMS targets (leaf ids, "booking") no longer offered
 
     @property
     def outcome(self) -> str | None:
@@ -86,6 +93,7 @@ class Input:
     decision: Decision | None = None  # the router's decision on `speech`
     pan: Any = None  # the PAN desk of this request (slots(), book(slot)); None: no booking by phone
     feedback: Any = None  # the rating desk of this request (record(node_id, useful)); None: not recorded
+    sms: str | None = None  # the outcome of the SMS the channel sent for this input (bot.services.sms.OUTCOMES, "pending")
 
 
 def key_of(inp: Input) -> str:
@@ -179,12 +187,25 @@ class Flow:
         st.path.append(ROOT)
         return self.sp.menu(ROOT, st.step, [self.sp.text("voicemail_empty")])
 
+    def chosen(self, st: CallState, inp: Input, open_now: bool) -> Option | None:
+        """The option a key (typed, or a spoken key word) picks at the current prompt, before `handle`
+        runs: the channel sends an SMS first when it is the SMS option."""
+        if st.state not in PROMPT_STATES:
+            return None
+        key = key_of(inp)
+        if not key and inp.speech.strip():
+            spoken = self.sp.spoken_input(inp.speech)
+            key = spoken[1] if spoken is not None and spoken[0] == "key" else ""
+        return self._find(st, key, open_now) if key else None
+
     # ---- prompts ---------------------------------------------------------------------------
     def options(self, st: CallState, open_now: bool) -> list[Option]:
         if st.state == "menu":
             return self.sp.menu_options(st.node)
         if st.state == "leaf":
-            return self.sp.leaf_options(self.tree.node(st.node), open_now, not st.rated)
+            return self.sp.leaf_options(self.tree.node(st.node), open_now, not st.rated, st.node not in st.sms_done)
+        if st.state == "booked":
+            return self.sp.booked_options(BOOKING not in st.sms_done)
         if st.state == "choices":
             return self.sp.choices_options(st.choices, st.back)
         if st.state == "offer":
@@ -199,7 +220,9 @@ class Flow:
 
     def render(self, st: CallState, open_now: bool, preface: list[str] = (), number_only: bool = False) -> VoiceResponse:
         if st.state == "leaf":
-            return self.sp.leaf(st.node, st.step, open_now, preface, number_only, rate=not st.rated)
+            return self.sp.leaf(st.node, st.step, open_now, preface, number_only, rate=not st.rated, sms=self._sms(st))
+        if st.state == "booked":
+            return self.sp.pan_booked_prompt(st.node, st.booked, st.step, preface, BOOKING not in st.sms_done)
         if st.state == "choices":
             return self.sp.choices(st.choices, st.back, st.step, preface)
         if st.state == "offer":
@@ -212,8 +235,12 @@ class Flow:
             return self.sp.confirm(st.choices[0], st.back, st.step, preface)
         return self.sp.menu(st.node, st.step, preface)
 
+    def _sms(self, st: CallState) -> bool:
+        """Whether the current leaf may still offer its link by SMS."""
+        return st.node not in st.sms_done
+
     def _route(self, st: CallState) -> str:
-        if st.state in ("pan_slots", "pan_confirm"):
+        if st.state in ("pan_slots", "pan_confirm", "booked"):
             return "leaf"
         if st.state == "confirm":
             return "choices"
@@ -245,8 +272,25 @@ class Flow:
             if inp is not None and inp.feedback is not None:
                 inp.feedback.record(option.target, useful=option.kind == "feedback")
             st.rated = True
-            return self.sp.leaf(st.node, st.step, open_now, [self.sp.text("feedback_thanks")], rate=False, answer=False)
+            return self.sp.leaf(
+                st.node, st.step, open_now, [self.sp.text("feedback_thanks")], rate=False, answer=False, sms=self._sms(st)
+            )
+        if option.kind == "sms":
+            return self._sent(st, option, open_now, (inp.sms if inp is not None else None) or "failed")
         raise ValueError(f"unknown option kind {option.kind}")
+
+    def _sent(self, st: CallState, option: Option, open_now: bool, outcome: str) -> VoiceResponse:
+        """After the SMS: its outcome said, then the leaf's options (after a booking, goodbye once sent)."""
+        st.inputs.append({"step": st.step, "sms": outcome})  # the audit of the call: the outcome, never the number
+        if outcome in SMS_DONE and option.target not in st.sms_done:
+            st.sms_done.append(option.target)
+        preface = [self.sp.text(f"sms_{outcome}")]
+        if st.state == "booked":
+            if outcome in ("sent", "pending"):
+                st.state, st.booked = "ended", None
+                return self.sp.goodbye(preface)
+            return self.render(st, open_now, preface)
+        return self.sp.leaf(st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st))
 
     def _pan(self, st: CallState, option: Option, open_now: bool, desk) -> VoiceResponse:
         """The PAN offer: the next slots by key, a confirmation, then the booking (never before)."""
@@ -260,6 +304,10 @@ class Flow:
             booked, result = desk.book(st.pan_choice) if desk is not None else (False, [])
             if booked:
                 st.state, st.pan_booking, st.pan_choice = "ended", result["reference"], None
+                if self.sp.sms:  # "pour recevoir le lien par SMS, tapez 5"; silence ends the call
+                    st.state = "booked"
+                    st.booked = {k: result[k] for k in ("site", "slot_start", "reference")}
+                    return self.render(st, open_now)
                 return self.sp.pan_booked(result)
             preface = [self.sp.pan_text("taken")]
             slots = result
@@ -334,6 +382,9 @@ class Flow:
         return self.sp.choices(choices, back, st.step)
 
     def _miss(self, st: CallState, reprompt: str | None, open_now: bool, counted: bool = False) -> VoiceResponse:
+        if st.state == "booked":  # the booking is made and said: nothing more wanted
+            st.state, st.booked = "ended", None
+            return self.sp.goodbye()
         if not counted:
             st.retries += 1
         preface = [self.sp.text(reprompt)] if reprompt else []

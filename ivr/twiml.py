@@ -19,7 +19,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from bot.core.config import Prefecture, e164
 from bot.core.masking import clean
 from bot.core.text import norm
-from bot.core.tree import PHONE_KEYS, PLACEHOLDER, Node, Tree, rates_answer, render
+from bot.core.tree import PHONE_KEYS, PLACEHOLDER, Node, Tree, rates_answer, render, website_named
 from ivr.menu import phone_tree
 
 ROOT = "root"  # the main menu (the tree's `menu` section)
@@ -28,6 +28,7 @@ MAX_OPTIONS = 9
 MAX_SAY_CHARS = 4000  # Twilio reads at most 4 096 characters per <Say>
 MAX_HINT_CHARS = 100  # Twilio: each hint phrase at most 100 characters
 MAX_HINTS = 100
+BOOKING = "booking"  # the target of the SMS offered after a booking by phone
 # Characters XML 1.0 cannot carry at all (ElementTree would write them and break the document).
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -45,8 +46,9 @@ class Option:
     """One key of a prompt: what it does, and what is said for it (empty: accepted, not said)."""
 
     key: str
-    kind: str  # node | transfer | voicemail | number | repeat | back | main | pan* | feedback | feedback_no
-    target: str | None = None  # node id (node, back, main), mailbox id (voicemail), contact path (transfer)
+    kind: str  # node | transfer | voicemail | number | repeat | back | main | pan* | feedback | feedback_no | sms
+    target: str | None = None  # node id (node, back, main, sms), mailbox id (voicemail), contact path (transfer);
+    # sms: the leaf whose link is sent, or BOOKING (the booking just confirmed)
     text: str = ""
 
 
@@ -65,8 +67,10 @@ class Contact:
 class Speaker:
     """Renders the phone texts of one préfecture and builds the TwiML of each prompt."""
 
-    def __init__(self, tree: Tree, pref: Prefecture, base_url: str):
+    def __init__(self, tree: Tree, pref: Prefecture, base_url: str, sms: bool = False):
+        """`sms`: the SMS is configured (bot.settings.sms): answers naming a website and bookings offer it."""
         self.tree, self.pref, self.base_url = phone_tree(tree), pref, base_url.rstrip("/")
+        self.sms = sms
         self.chat_tree = tree
         self.phone = tree.phone
         self.settings = tree.phone["settings"]
@@ -231,9 +235,39 @@ class Speaker:
             return contact
         return None
 
-    def leaf_options(self, node: Node, open_now: bool, rate: bool = True) -> list[Option]:
-        """Children (a leaf may have some), then transfer, voicemail, number, PAN, then * # 0, then the
-        rating ("si cette réponse vous a aidé", said last; `rate` False once the call has rated)."""
+    # ---- the link by SMS ---------------------------------------------------------------------
+    def sms_link(self, node: Node) -> str | None:
+        """The website a leaf's answer names aloud ({ants.url}), as the address to send."""
+        name = website_named(node)
+        return render("{%s}" % name, self.pref) if name else None
+
+    def sms_body(self, node: Node) -> str:
+        """The SMS of a leaf: the tree's `phone.sms_body` with the leaf's label and link."""
+        return self.text("sms_body", label=render(node.label, self.pref), url=self.sms_link(node))
+
+    def booking_sms_body(self, booking: dict) -> str:
+        """The SMS after a booking: when, where, the reference and the calendar link (`pan.phone.sms_body`)."""
+        from datetime import datetime
+
+        from bot.services import pan
+
+        spec = pan.site(self.pref, booking["site"])
+        return self.pan_text(
+            "sms_body",
+            when=pan.say_when(datetime.strptime(booking["slot_start"], pan.STAMP)),
+            site=spec["name"],
+            address=spec["address"]["text"],
+            reference=booking["reference"],
+            url=f"{self.base_url}/rdv/ics/{booking['reference']}?t={booking['token']}",
+        )
+
+    def sms_option(self, target: str) -> Option:
+        return Option(self.keys["sms_key"], "sms", target, self.text("sms_offer", key=self.keys["sms_key"]))
+
+    def leaf_options(self, node: Node, open_now: bool, rate: bool = True, sms: bool = True) -> list[Option]:
+        """Children (a leaf may have some), then transfer, voicemail, number, PAN, the link by SMS (when
+        configured and the answer names a website; `sms` False once sent), then * # 0, then the rating
+        ("si cette réponse vous a aidé", said last; `rate` False once the call has rated)."""
         k = self.keys
         options = self._node_options(self.tree.children(node.id)) if node.children else []
         if self.can_dial(node, open_now):
@@ -259,6 +293,8 @@ class Speaker:
             options.append(Option(k["number_key"], "number", node.contact, self.text("hear_number", key=k["number_key"])))
         if node.destination == "pan_rdv" and self.pref.get("pan.sites"):
             options.append(Option(k["pan_key"], "pan", None, self.pan_text("offer", key=k["pan_key"])))
+        if self.sms and sms and self.sms_link(node):
+            options.append(self.sms_option(node.id))
         options += self._structural(node.parent or ROOT, node.parent is None, say_back=False)
         if rate and rates_answer(node):
             options.append(
@@ -313,12 +349,27 @@ class Speaker:
     def pan_confirm(self, node_id: str, choice: dict, step: int, preface: list[str] = ()) -> VoiceResponse:
         return self._prompt("leaf", node_id, step, preface, [], self.pan_confirm_options(choice, node_id), [node_id])
 
-    def pan_booked(self, booking: dict) -> VoiceResponse:
+    def pan_booked_text(self, booking: dict) -> str:
         from bot.services import pan
 
         words = self.pan_slot_words({"site": booking["site"], "start": booking["slot_start"]})
         digits = pan.reference_digits(booking["reference"], list(self.phone["number_words"]))
-        return self.goodbye([self.pan_text("booked", digits=digits, **words)])
+        return self.pan_text("booked", digits=digits, **words)
+
+    def pan_booked(self, booking: dict) -> VoiceResponse:
+        """The booking confirmed, then goodbye (without SMS; with it, `pan_booked_prompt`)."""
+        return self.goodbye([self.pan_booked_text(booking)])
+
+    def booked_options(self, sms: bool = True) -> list[Option]:
+        k = self.keys
+        options = [self.sms_option(BOOKING)] if self.sms and sms else []
+        return options + [Option(k["repeat_key"], "repeat")]
+
+    def pan_booked_prompt(
+        self, node_id: str, booking: dict, step: int, preface: list[str] = (), sms: bool = True
+    ) -> VoiceResponse:
+        """The booking confirmed, and "pour recevoir le lien par SMS, tapez 5": silence ends the call."""
+        return self._prompt("leaf", node_id, step, preface, [self.pan_booked_text(booking)], self.booked_options(sms), [node_id])
 
     def choices_options(self, choices: list[str], back: str) -> list[Option]:
         nodes = [self.tree.node(c) for c in choices][: MAX_OPTIONS - 1]
@@ -470,10 +521,11 @@ class Speaker:
         number_only: bool = False,
         rate: bool = True,
         answer: bool = True,
+        sms: bool = True,
     ) -> VoiceResponse:
         """The leaf's answer (unless `answer` is False: only its options), its number, its options."""
         node = self.tree.node(node_id)
-        options = self.leaf_options(node, open_now, rate)
+        options = self.leaf_options(node, open_now, rate, sms)
         intro = [] if number_only or not answer else [self.node_voice(node)]
         if node.id == self.human_id and not self.can_dial(node, open_now):
             intro = []  # "je vous mets en relation" would be untrue: the notice says why not

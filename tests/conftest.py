@@ -147,6 +147,9 @@ def launch(
     env["AIGUILLAGE_REVIEW_OUT"] = str(tmp / "nlu_review.yml")  # the console's export button: never data/
     for name in (
         "TWILIO_AUTH_TOKEN",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_MESSAGING_SERVICE_SID",
+        "TWILIO_API_BASE_URL",
         "PUBLIC_BASE_URL",
         "IVR_LOCAL_DEV",
         "IVR_NOW",
@@ -157,6 +160,8 @@ def launch(
         "SMTP_USER",
         "SMTP_PASSWORD",
         "SMTP_FROM",
+        "AIGUILLAGE_TRUSTED_PROXIES",
+        "AIGUILLAGE_THROTTLE_EXEMPT",
     ):
         env.pop(name, None)
     if phone:
@@ -254,7 +259,11 @@ def smtp() -> SmtpSink:
 def server(tmp_path_factory, smtp) -> Server:
     if not MODEL.exists():
         pytest.exit(f"No trained model at {MODEL}: run the tests with `make test` (it trains first).", returncode=2)
-    running = launch(tmp_path_factory.mktemp("server"), extra_env=smtp.env)
+    # Every test of the session books, cancels and writes from this machine's address: it is exempt from
+    # the per-address limits, as a préfecture's reception desk would be (login throttling still applies).
+    # tests/test_throttling.py runs its own server, with the limits, behind a "trusted proxy".
+    exempt = {"AIGUILLAGE_THROTTLE_EXEMPT": "127.0.0.1, ::1"}
+    running = launch(tmp_path_factory.mktemp("server"), extra_env=smtp.env | exempt)
     yield running
     stop(running)
 

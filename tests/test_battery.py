@@ -318,6 +318,7 @@ def test_many_concurrent_calls_and_chats_get_no_error(server, phone, figure):
     assert errors == []
 
 
+@pytest.mark.timeout(scale(600, 3000))  # each round starts a server again (15-60 s under load)
 def test_kill_minus_nine_under_load_loses_no_acknowledged_write(tmp_path, figure):
     """The server is killed (SIGKILL) while chats, bookings and messages are being written; after
     each crash the file passes SQLite's integrity check and every acknowledged write is there."""

@@ -192,6 +192,26 @@ def get_booking(store, reference: str) -> dict | None:
     return fetch_dict(store.db.conn, "select * from pan_bookings where reference = ?", [(reference or "").strip().upper()])
 
 
+def person_key(store, contact_kind: str, contact: str | None) -> str | None:
+    """The keyed hash that recognises one person across bookings (bot.services.identity), or None
+    when there is nothing to recognise: no number, or a hidden or foreign-format caller id (every
+    "anonymous" caller is not one person)."""
+    from bot.services.identity import contact_key, normalise_contact
+
+    normal = normalise_contact(contact)
+    if normal is None or (contact_kind != "email" and not normal.startswith("+")):
+        return None
+    return contact_key(store, normal)
+
+
+def future_bookings(conn, person: str, now: datetime) -> int:
+    """How many appointments, not cancelled and not yet begun, this person holds."""
+    return conn.execute(
+        "select count(*) from pan_bookings where contact_key = ? and status = 'booked' and slot_start >= ?",
+        [person, naive(now).strftime(STAMP)],
+    ).fetchone()[0]
+
+
 def book(
     store,
     pref: Prefecture,
@@ -202,6 +222,7 @@ def book(
     email: str | None = None,
     mobile: str | None = None,
     caller: str | None = None,
+    caller_number: str | None = None,
     channel: str = "web",
     idempotency_key: str | None = None,
     now: datetime | None = None,
@@ -209,7 +230,9 @@ def book(
     """Book a slot. Returns the booking row plus `created` (False for a replayed idempotency key).
 
     Raises BookingError (French message) for a bad input or a taken slot; on `slot_taken` the
-    error carries `next_slots`. Nothing is written when it raises.
+    error carries `next_slots`; `too_many_bookings` when the same person (the keyed hash of the
+    e-mail or mobile, or of the caller's number `caller_number` by phone) already holds
+    `pan.max_future_bookings` future appointments. Nothing is written when it raises.
     """
     now = naive(now or paris_now())
     site(pref, site_id)  # raises BookingError for an unknown site
@@ -229,6 +252,7 @@ def book(
     if slot.start < _earliest(pref, now):
         raise BookingError("past_slot", pref)
     cap = capacity(pref, site_id)
+    person = person_key(store, contact_kind, caller_number if contact_kind == "caller" else contact)
     conn = store.db.conn
     ts = mailer.utcnow()
     conn.execute("begin immediate")
@@ -238,6 +262,8 @@ def book(
             if existing:
                 conn.execute("commit")
                 return existing | {"created": False}
+        if person and future_bookings(conn, person, now) >= int(pref.get("pan.max_future_bookings")):
+            raise BookingError("too_many_bookings", pref)
         taken = {
             r[0]
             for r in conn.execute(
@@ -252,8 +278,8 @@ def book(
             try:
                 cur = conn.execute(
                     "insert into pan_bookings (reference, token, prefecture, site, slot_start, slot_end, seat,"
-                    " reason, channel, contact_kind, contact, status, idempotency_key, created_at, updated_at)"
-                    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'booked', ?, ?, ?)",
+                    " reason, channel, contact_kind, contact, contact_key, status, idempotency_key, created_at,"
+                    " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'booked', ?, ?, ?)",
                     [
                         reference,
                         secrets.token_urlsafe(16),
@@ -266,6 +292,7 @@ def book(
                         channel,
                         contact_kind,
                         contact,
+                        person,
                         idempotency_key,
                         ts,
                         ts,
@@ -412,9 +439,18 @@ def next_slots_any_site(store, pref: Prefecture, now: datetime | None = None, n:
     return sorted(found, key=lambda s: (s.start, s.site))[:n]
 
 
-def book_by_phone(store, pref: Prefecture, slot: Slot, caller_masked: str, call_sid: str, now: datetime | None = None) -> dict:
-    """Book for a caller who accepted a slot: no e-mail; the masked caller number stays in the row only.
-    A webhook Twilio sends twice books once (idempotency key = call + slot)."""
+def book_by_phone(
+    store,
+    pref: Prefecture,
+    slot: Slot,
+    caller_masked: str,
+    call_sid: str,
+    now: datetime | None = None,
+    caller_number: str | None = None,
+) -> dict:
+    """Book for a caller who accepted a slot: no e-mail; the masked caller number stays in the row only,
+    with the keyed hash of the real number (`caller_number`, Twilio's From) to count one person's
+    appointments. A webhook Twilio sends twice books once (idempotency key = call + slot)."""
     return book(
         store,
         pref,
@@ -422,6 +458,7 @@ def book_by_phone(store, pref: Prefecture, slot: Slot, caller_masked: str, call_
         slot.key,
         "autre",
         caller=caller_masked or "",
+        caller_number=caller_number,
         channel="phone",
         idempotency_key=f"call:{call_sid}:{slot.site}:{slot.key}",
         now=now,
