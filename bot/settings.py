@@ -4,7 +4,8 @@ that name the variable. Read at call time (never at import), so a test or a comm
 Variables (README, "Settings"): PREFECTURE, AIGUILLAGE_DB, AIGUILLAGE_MODEL, AIGUILLAGE_REVIEW_OUT,
 AIGUILLAGE_CHROMIUM, AIGUILLAGE_PURGE_FIRST_S (test servers), AIGUILLAGE_TRUSTED_PROXIES,
 AIGUILLAGE_THROTTLE_EXEMPT, PUBLIC_BASE_URL, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
-SMTP_FROM, and the phone's SMS (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_MESSAGING_SERVICE_SID,
+SMTP_FROM, AIGUILLAGE_ACTIONS_SECRET (the key Rasa sends to the in-process action endpoint; made
+at start-up when unset: ensure_actions_secret), and the phone's SMS (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_MESSAGING_SERVICE_SID,
 TWILIO_API_BASE_URL). The phone channel's webhook settings (TWILIO_AUTH_TOKEN, IVR_*) are read by
 ivr/signature.py and ivr/hours.py.
 """
@@ -13,12 +14,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 DEFAULT_SENDER = "aiguillage@localhost"
+ACTIONS_SECRET = "AIGUILLAGE_ACTIONS_SECRET"
+ACTIONS_SECRET_MIN_CHARS = 32
 
 
 class SettingsError(ValueError):
@@ -150,6 +154,26 @@ def smtp(env: Mapping[str, str] | None = None) -> Smtp | None:
         password=_env(env).get("SMTP_PASSWORD") or None,
         sender=text("SMTP_FROM", env) or DEFAULT_SENDER,
     )
+
+
+def actions_secret(env: Mapping[str, str] | None = None) -> str | None:
+    """The key Rasa sends (header X-Aiguillage-Actions-Key, endpoints.yml) with each call to the
+    in-process action endpoint; None when unset. An operator's value must be long enough to guess at."""
+    value = text(ACTIONS_SECRET, env)
+    if value is not None and len(value) < ACTIONS_SECRET_MIN_CHARS:
+        raise SettingsError(ACTIONS_SECRET, f"expected at least {ACTIONS_SECRET_MIN_CHARS} characters (a random key)")
+    return value
+
+
+def ensure_actions_secret(env: dict[str, str] | None = None) -> str:
+    """The action endpoint's key, made now (random, this process only) unless the operator set one,
+    and put in the environment (os.environ by default) BEFORE Rasa reads endpoints.yml, which names
+    it as `${AIGUILLAGE_ACTIONS_SECRET}`: `python -m bot serve` calls this first."""
+    target = os.environ if env is None else env
+    value = actions_secret(target)
+    if value is None:
+        value = target[ACTIONS_SECRET] = secrets.token_urlsafe(32)
+    return value
 
 
 @dataclass(frozen=True)
