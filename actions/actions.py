@@ -65,11 +65,6 @@ class ActionRoute(Action):
         else:
             # A routed answer (any leaf but the person, as by phone): the chat page offers its rating
             # (POST /chat/feedback), which needs the conversation recorded above (now, not later).
-            if (
-                written
-                and decision.action == "answer"
-                and decision.node
-                and rates_answer(runtime.tree().node(decision.node))
-            ):
+            if written and decision.action == "answer" and decision.node and rates_answer(runtime.tree().node(decision.node)):
                 dispatcher.utter_message(json_message={"answer": {"topic": decision.topic, "destination": decision.destination}})
         return [SlotSet("misses", float(decision.misses))]

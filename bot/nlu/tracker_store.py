@@ -236,8 +236,11 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             reset = conn.execute(sa.select(sa.func.max(c.id)).where(*before, c.type_name.in_(RESETS))).scalar()
             after_reset = [*before, c.id > reset] if reset is not None else before
             wanted = set()
-            if reset is not None:
+            if reset is not None:  # the last restart (or slot reset): nothing before it shapes the slots
                 wanted.add(reset)
+                restart = conn.execute(sa.select(sa.func.max(c.id)).where(*before, c.type_name == "restart")).scalar()
+                if restart is not None:
+                    wanted.add(restart)
             if start is not None:
                 wanted.update(
                     r[0]
@@ -247,10 +250,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 )
             last = sa.func.max(c.id)
             wanted.update(
-                r[0]
-                for r in conn.execute(
-                    sa.select(last).where(*after_reset, c.type_name == "slot").group_by(c.action_name)
-                )
+                r[0] for r in conn.execute(sa.select(last).where(*after_reset, c.type_name == "slot").group_by(c.action_name))
             )
             for types in (("active_loop",), PAUSES):
                 found = conn.execute(sa.select(last).where(*after_reset, c.type_name.in_(types))).scalar()
@@ -420,4 +420,3 @@ def window_of(store: Any) -> WindowSQLTrackerStore | None:
         store = getattr(store, "_tracker_store", None)
         seen += 1
     return None
-
