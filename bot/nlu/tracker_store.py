@@ -182,6 +182,8 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 _Index.index.create(self.engine, checkfirst=True)
                 return
             except sa.exc.OperationalError as exc:
+                if "already exists" in str(exc).lower():  # another process created it meanwhile
+                    continue
                 if not _is_locked(exc) or attempt == 39:
                     raise
                 logger.warning("tracker store: the database is locked at start, trying again")
