@@ -235,29 +235,35 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 rows = rows[first_user - 1 :]
             cut = rows[0].id
             before = [*in_session, c.id < cut]
-            reset = conn.execute(sa.select(sa.func.max(c.id)).where(*before, c.type_name.in_(RESETS))).scalar()
+
+            def last(where: list, *types: str, name: str | None = None) -> int | None:
+                """The id of the latest row of these types (and slot name) before the window: each
+                one index seek on (sender_id, type_name, action_name, id), however long the session."""
+                found = [
+                    conn.execute(
+                        sa.select(c.id)
+                        .where(*where, c.type_name == t, *([c.action_name == name] if name is not None else []))
+                        .order_by(c.id.desc())
+                        .limit(1)
+                    ).scalar()
+                    for t in types
+                ]
+                found = [f for f in found if f is not None]
+                return max(found) if found else None
+
+            reset = last(before, *RESETS)
             after_reset = [*before, c.id > reset] if reset is not None else before
             wanted = set()
             if reset is not None:  # the last restart (or slot reset): nothing before it shapes the slots
                 wanted.add(reset)
-                restart = conn.execute(sa.select(sa.func.max(c.id)).where(*before, c.type_name == "restart")).scalar()
-                if restart is not None:
-                    wanted.add(restart)
+                wanted.add(last(before, "restart"))
             if start is not None:
-                wanted.update(
-                    r[0]
-                    for r in conn.execute(
-                        sa.select(c.id).where(*before, c.type_name == SessionStarted.type_name, c.timestamp == start)
-                    )
-                )
-            last = sa.func.max(c.id)
-            wanted.update(
-                r[0] for r in conn.execute(sa.select(last).where(*after_reset, c.type_name == "slot").group_by(c.action_name))
-            )
-            for types in (("active_loop",), PAUSES):
-                found = conn.execute(sa.select(last).where(*after_reset, c.type_name.in_(types))).scalar()
-                if found is not None:
-                    wanted.add(found)
+                wanted.add(last([*before, c.timestamp == start], SessionStarted.type_name))
+            for slot in self.domain.slots:  # the last value of each slot of the domain
+                wanted.add(last(after_reset, "slot", name=slot.name))
+            wanted.add(last(after_reset, "active_loop"))
+            wanted.add(last(after_reset, *PAUSES))
+            wanted.discard(None)
             state = []
             if wanted:
                 state = conn.execute(sa.select(*cols).where(c.id.in_(sorted(wanted))).order_by(c.id)).all()
