@@ -341,3 +341,45 @@ def stored_texts(path, sender: str) -> list[str]:
 def test_a_window_under_2_events_is_refused_at_start(tmp_path, window):
     with pytest.raises(ValueError, match="tracker_store.window must be 2 events or more"):
         window_store(tmp_path / "events.db", window=window)
+
+
+def test_turn_records_during_a_lock_are_queued_and_written_after_it_in_order(tmp_path, caplog):
+    """The chat's turn record (bot.services.deferred, used by action_route): a 250 ms wait at most,
+    then written in the background, in order per conversation, with the time the turn happened."""
+    from bot.services.deferred import Writer
+    from bot.store.database import Store
+
+    caplog.set_level(logging.INFO, logger="bot.services.deferred")
+    path = tmp_path / "store.db"
+    Store(path).close()
+    writer = Writer(path, busy_ms=250)
+
+    def record(conversation: str, text: str, ts: str):
+        def write(store):
+            store.record_turn(
+                conversation, "web", text, "carte_grise", 0.9, "ants_3400", "carte_grise", "answer", True, 0, "cantal", ts=ts
+            )
+
+        return write
+
+    async def scenario() -> list:
+        out = [await writer.write("a", "turn a1", record("a", "a1", "2026-12-01T09:00:00.000+00:00"))]
+        lock = Lock(path, 3).__enter__()
+        for key, text in [("a", "a2"), ("b", "b1"), ("a", "a3")]:
+            start = time.monotonic()
+            written = await writer.write(key, f"turn {text}", record(key, text, f"2026-12-01T09:00:0{text[1]}.000+00:00"))
+            out.append((written, time.monotonic() - start < 1.0))
+        await asyncio.to_thread(lock.thread.join)
+        await writer.drain(30)
+        return out
+
+    assert run(scenario()) == [True, (False, True), (False, True), (False, True)]
+    store = Store(path)
+    assert [(t["text"], t["ts"]) for t in store.turns("a")] == [
+        ("a1", "2026-12-01T09:00:00.000+00:00"),
+        ("a2", "2026-12-01T09:00:02.000+00:00"),
+        ("a3", "2026-12-01T09:00:03.000+00:00"),
+    ]
+    assert [t["text"] for t in store.turns("b")] == ["b1"]
+    assert store.conversation("a")["turns"] == 3
+    assert "store busy: turn a2 will be written in the background" in caplog.text
