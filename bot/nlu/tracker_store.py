@@ -213,13 +213,12 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         )
         return conn.execute(q).scalar()
 
-    def _read_window(self, sender_id: str, pending_start: float | None) -> tuple[list[dict], ReadStats]:
-        """The current session's rows: the state before the window, then the window (oldest first)."""
+    def _read_window(self, sender_id: str) -> tuple[list[dict], ReadStats]:
+        """The current session's rows: the state before the window, then the window (oldest first).
+        Three statements in one read transaction, however long the session."""
         c = EVENTS.c
         with self.engine.connect() as conn, conn.begin():  # one snapshot for every query
             start = self._session_start(conn, sender_id)
-            if pending_start is not None:
-                start = pending_start if start is None else max(start, pending_start)
             in_session = [c.sender_id == sender_id]
             if start is not None:
                 in_session.append(c.timestamp >= start)
@@ -233,42 +232,37 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             first_user = next((i for i, r in enumerate(rows) if r.type_name == "user"), None)
             if first_user:
                 rows = rows[first_user - 1 :]
-            cut = rows[0].id
-            before = [*in_session, c.id < cut]
+            before = [*in_session, c.id < rows[0].id]
 
-            def last(where: list, *types: str, name: str | None = None) -> int | None:
-                """The id of the latest row of these types (and slot name) before the window: each
-                one index seek on (sender_id, type_name, action_name, id), however long the session."""
-                found = [
-                    conn.execute(
-                        sa.select(c.id)
-                        .where(*where, c.type_name == t, *([c.action_name == name] if name is not None else []))
-                        .order_by(c.id.desc())
-                        .limit(1)
-                    ).scalar()
-                    for t in types
-                ]
-                found = [f for f in found if f is not None]
-                return max(found) if found else None
+            def last(type_name: str, name: str | None = None, *extra) -> sa.ScalarSelect:
+                """The id of the latest row of this type (and slot name) before the window: one
+                index seek on (sender_id, type_name, action_name, id)."""
+                named = [c.action_name == name] if name is not None else []
+                q = sa.select(c.id).where(*before, *extra, c.type_name == type_name, *named)
+                return q.order_by(c.id.desc()).limit(1).scalar_subquery()
 
-            reset = last(before, *RESETS)
-            after_reset = [*before, c.id > reset] if reset is not None else before
-            wanted = set()
-            if reset is not None:  # the last restart (or slot reset): nothing before it shapes the slots
-                wanted.add(reset)
-                wanted.add(last(before, "restart"))
+            lookups = {
+                "restart": last("restart"),
+                "reset_slots": last("reset_slots"),
+                "active_loop": last("active_loop"),
+                "pause": last("pause"),
+                "resume": last("resume"),
+                **{f"slot:{slot.name}": last("slot", slot.name) for slot in self.domain.slots},
+            }
             if start is not None:
-                wanted.add(last([*before, c.timestamp == start], SessionStarted.type_name))
-            for slot in self.domain.slots:  # the last value of each slot of the domain
-                wanted.add(last(after_reset, "slot", name=slot.name))
-            wanted.add(last(after_reset, "active_loop"))
-            wanted.add(last(after_reset, *PAUSES))
+                lookups["session_started"] = last(SessionStarted.type_name, None, c.timestamp == start)
+            found = dict(zip(lookups, conn.execute(sa.select(*lookups.values())).one()))
+            # Nothing before the last restart or slot reset shapes the state (but the session's start).
+            reset = max((found[k] for k in RESETS if found[k] is not None), default=None)
+            wanted = {found.get("session_started"), found["restart"], reset}
+            latest_pause = max((found[k] for k in PAUSES if found[k] is not None), default=None)
+            for key, row_id in [*found.items(), ("pause/resume", latest_pause)]:
+                if key.startswith("slot:") or key in ("active_loop", "pause/resume"):
+                    if row_id is not None and (reset is None or row_id > reset):
+                        wanted.add(row_id)
             wanted.discard(None)
-            state = []
-            if wanted:
-                state = conn.execute(sa.select(*cols).where(c.id.in_(sorted(wanted))).order_by(c.id)).all()
-            stats.state = len(state)
-            stats.window = len(rows)
+            state = conn.execute(sa.select(*cols).where(c.id.in_(sorted(wanted))).order_by(c.id)).all() if wanted else []
+            stats.state, stats.window = len(state), len(rows)
             return [r.data for r in state] + [r.data for r in rows], stats
 
     def _read_all(self, sender_id: str, whole: bool) -> list[str]:
@@ -302,7 +296,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 pending = [r for r in pending if r["timestamp"] >= max(starts)]
                 rows, stats = [], ReadStats()
             else:
-                rows, stats = await self._run(self._read_window, sender_id, None)
+                rows, stats = await self._run(self._read_window, sender_id)
             stats.pending = len(pending)
             self.last_read = stats
             return await self._run(self._tracker, sender_id, rows, pending)
