@@ -152,6 +152,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         self._room: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_read = ReadStats()
+        self._statement_cache: dict = {}
         self._create_schema()
         super().__init__(domain, event_broker, **kwargs)
 
@@ -213,18 +214,50 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         )
         return conn.execute(q).scalar()
 
+    def _statements(self, has_start: bool) -> tuple:
+        """The window's and the state's statements, built once (bound parameters: sender, start, cut)."""
+        key = (has_start, id(self.domain))
+        cached = self._statement_cache.get(key)
+        if cached is not None:
+            return cached
+        c = EVENTS.c
+        in_session = [c.sender_id == sa.bindparam("sender")]
+        if has_start:
+            in_session.append(c.timestamp >= sa.bindparam("start"))
+        cols = [c.id, c.type_name, c.data]
+        window = sa.select(*cols).where(*in_session).order_by(c.id.desc()).limit(self.window)
+        before = [*in_session, c.id < sa.bindparam("cut")]
+
+        def last(type_name: str, name: str | None = None, *extra) -> sa.ScalarSelect:
+            """The id of the latest row of this type and name before the window: one index seek on
+            (sender_id, type_name, action_name, id) (`action_name` holds a slot's or a loop's name,
+            NULL for the other types), however long the session."""
+            named = c.action_name == name if name is not None else c.action_name.is_(None)
+            q = sa.select(c.id).where(*before, *extra, c.type_name == type_name, named)
+            return q.order_by(c.id.desc()).limit(1).scalar_subquery()
+
+        lookups = {
+            "restart": last("restart"),
+            "reset_slots": last("reset_slots"),
+            "pause": last("pause"),
+            "resume": last("resume"),
+            **{f"active_loop:{loop}": last("active_loop", loop) for loop in [*self.domain.form_names, None]},
+            **{f"slot:{slot.name}": last("slot", slot.name) for slot in self.domain.slots},
+        }
+        if has_start:
+            lookups["session_started"] = last(SessionStarted.type_name, None, c.timestamp == sa.bindparam("start"))
+        rows = sa.select(*cols).where(c.id.in_(sa.bindparam("ids", expanding=True))).order_by(c.id)
+        cached = self._statement_cache[key] = (window, list(lookups), sa.select(*lookups.values()), rows)
+        return cached
+
     def _read_window(self, sender_id: str) -> tuple[list[dict], ReadStats]:
         """The current session's rows: the state before the window, then the window (oldest first).
-        Three statements in one read transaction, however long the session."""
-        c = EVENTS.c
+        Four statements in one read transaction, however long the session."""
         with self.engine.connect() as conn, conn.begin():  # one snapshot for every query
             start = self._session_start(conn, sender_id)
-            in_session = [c.sender_id == sender_id]
-            if start is not None:
-                in_session.append(c.timestamp >= start)
-            cols = [c.id, c.type_name, c.data]
-            newest = conn.execute(sa.select(*cols).where(*in_session).order_by(c.id.desc()).limit(self.window)).all()
-            rows = list(reversed(newest))
+            window, keys, lookups, by_id = self._statements(start is not None)
+            params = {"sender": sender_id} | ({"start": start} if start is not None else {})
+            rows = list(reversed(conn.execute(window, params).all()))
             stats = ReadStats(window=len(rows))
             if len(rows) < self.window:  # the whole session fits: nothing before it
                 return [r.data for r in rows], stats
@@ -232,36 +265,18 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             first_user = next((i for i, r in enumerate(rows) if r.type_name == "user"), None)
             if first_user:
                 rows = rows[first_user - 1 :]
-            before = [*in_session, c.id < rows[0].id]
-
-            def last(type_name: str, name: str | None = None, *extra) -> sa.ScalarSelect:
-                """The id of the latest row of this type (and slot name) before the window: one
-                index seek on (sender_id, type_name, action_name, id)."""
-                named = [c.action_name == name] if name is not None else []
-                q = sa.select(c.id).where(*before, *extra, c.type_name == type_name, *named)
-                return q.order_by(c.id.desc()).limit(1).scalar_subquery()
-
-            lookups = {
-                "restart": last("restart"),
-                "reset_slots": last("reset_slots"),
-                "active_loop": last("active_loop"),
-                "pause": last("pause"),
-                "resume": last("resume"),
-                **{f"slot:{slot.name}": last("slot", slot.name) for slot in self.domain.slots},
-            }
-            if start is not None:
-                lookups["session_started"] = last(SessionStarted.type_name, None, c.timestamp == start)
-            found = dict(zip(lookups, conn.execute(sa.select(*lookups.values())).one()))
+            found = dict(zip(keys, conn.execute(lookups, params | {"cut": rows[0].id}).one()))
             # Nothing before the last restart or slot reset shapes the state (but the session's start).
             reset = max((found[k] for k in RESETS if found[k] is not None), default=None)
             wanted = {found.get("session_started"), found["restart"], reset}
             latest_pause = max((found[k] for k in PAUSES if found[k] is not None), default=None)
-            for key, row_id in [*found.items(), ("pause/resume", latest_pause)]:
-                if key.startswith("slot:") or key in ("active_loop", "pause/resume"):
-                    if row_id is not None and (reset is None or row_id > reset):
-                        wanted.add(row_id)
+            loops = [v for k, v in found.items() if k.startswith("active_loop:") and v is not None]
+            slots = [v for k, v in found.items() if k.startswith("slot:")]
+            for row_id in [*slots, max(loops, default=None), latest_pause]:
+                if row_id is not None and (reset is None or row_id > reset):
+                    wanted.add(row_id)
             wanted.discard(None)
-            state = conn.execute(sa.select(*cols).where(c.id.in_(sorted(wanted))).order_by(c.id)).all() if wanted else []
+            state = conn.execute(by_id, {"ids": sorted(wanted)}).all() if wanted else []
             stats.state, stats.window = len(state), len(rows)
             return [r.data for r in state] + [r.data for r in rows], stats
 
