@@ -167,6 +167,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
             elif backend == "postgresql":
                 cur.execute(f"SET lock_timeout = {busy_ms}")
+                dbapi_conn.commit()  # a SET in a transaction that is rolled back would not last
             cur.close()
 
     def _create_schema(self) -> None:
