@@ -47,6 +47,7 @@ ACTIONS_PATH = "/webhooks/actions/webhook"
 # The header endpoints.yml has Rasa send with each action call; its value is
 # settings.actions_secret() (made at start-up by `python -m bot serve`).
 ACTIONS_KEY_HEADER = "X-Aiguillage-Actions-Key"
+STOP_DRAIN_S = 10  # at shutdown, how long writes kept while the store was locked may still take
 
 # The largest body each route reads (bytes), checked on the declared Content-Length, then on what
 # arrives (issue 13: the chat webhook took an 85 MB body). A chat message is cut at 2000
@@ -404,6 +405,23 @@ class WebChatInput(InputChannel):
             task = getattr(app.ctx, "retention_task", None)
             if task is not None:
                 task.cancel()
+
+        @bp.listener("before_server_stop")
+        async def write_pending(app, loop) -> None:
+            """Writes kept in memory while the store was locked (issue 11): a last chance to land."""
+            from bot.nlu.tracker_store import window_of
+
+            agent = getattr(app.ctx, "agent", None)
+            tracker_store = window_of(getattr(agent, "tracker_store", None))
+            if tracker_store is not None and tracker_store.pending:
+                await tracker_store.drain(STOP_DRAIN_S)
+                if tracker_store.pending:
+                    logger.error("tracker store: %d events NOT written at shutdown", tracker_store.pending)
+            writer = runtime.turn_writer() if runtime.turn_writer.cache_info().currsize else None
+            if writer is not None and writer.count:
+                await writer.drain(STOP_DRAIN_S)
+                if writer.count:
+                    logger.error("store writer: %d turns NOT written at shutdown", writer.count)
 
         bp.static("/static", str(WEB_DIR / "static"), name="chat_static")
         if DSFR_DIST.exists():
