@@ -1,6 +1,6 @@
 """Benchmark: Rasa's stock SQLTrackerStore against ours (bot.nlu.tracker_store), one run, same model.
 
-For each store, one real server (`rasa run`, its own SQLite file) and one conversation of `--turns`
+For each store, one real server (`python -m bot serve`, its own SQLite file) and one conversation of `--turns`
 chat turns over HTTP, sequential; its last 30 turns are interleaved with turns 6-15 of three short
 conversations, so both see the same load: the median latency of each ("turn 10", "turn 500") and
 their ratio (issue 16 §4 asks turn 500 <= 1.5 x turn 10). Then, still on
@@ -78,7 +78,9 @@ def hold_lock(db: Path, seconds: float, held: threading.Event) -> None:
 def measure(name: str, turns: int, lock_s: float, workdir: Path) -> dict:
     port = free_port()
     db = workdir / f"{name}.db"
-    cmd = [str(RASA), "run", "--model", str(MODEL), "--port", str(port), "--credentials", "credentials.yml"]
+    # `python -m bot serve`: `rasa run` with the action endpoint's key in its environment.
+    cmd = [str(RASA.parent / "python"), "-m", "bot", "serve", "--model", str(MODEL), "--port", str(port)]
+    cmd += ["--credentials", "credentials.yml"]
     cmd += ["--endpoints", str(endpoints(name, workdir))]
     log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env_for(port, db, MODEL), stdout=log, stderr=subprocess.STDOUT)
