@@ -515,13 +515,16 @@ class WebChatInput(InputChannel):
             except ValueError as exc:
                 return _error(400, str(exc))
             prefecture_id = runtime.prefecture().id
+            # Read the conversation (WAL: reads go on while another writer holds the file), then
+            # write through the background writer like the turns (issue 11): a locked store costs
+            # the person no wait, the rating is written once the store is free.
+            conversation = await asyncio.to_thread(lambda: runtime.thread_store().conversation(sender))
+            if conversation is None:
+                return _error(404, say("unknown_conversation"))
+            stored: dict = {}
 
-            def record() -> dict | None:  # in a worker thread, on its own connection: masking, write
-                store = runtime.thread_store()
-                conversation = store.conversation(sender)
-                if conversation is None:
-                    return None
-                return feedback_mod.record(
+            def record(store) -> None:  # in a worker thread: masking of the comment, then the write
+                stored["row"] = feedback_mod.record(
                     store,
                     "chat",
                     sender,
@@ -533,14 +536,12 @@ class WebChatInput(InputChannel):
                 )
 
             try:
-                row = await asyncio.to_thread(record)
+                await runtime.turn_writer().write(sender, f"the rating of {sender}", record)
             except feedback_mod.FeedbackError as exc:
                 return _error(400, str(exc))
-            if row is None:
-                return _error(404, say("unknown_conversation"))
-            return response.json(
-                {"useful": bool(row["useful"]), "comment": row["comment"] is not None, "message": say("feedback_thanks")}
-            )
+            row = stored.get("row")
+            kept = row["comment"] is not None if row else bool(isinstance(comment, str) and comment.strip())
+            return response.json({"useful": useful, "comment": kept, "message": say("feedback_thanks")})
 
         return bp
 
