@@ -304,3 +304,23 @@ def test_an_appointment_at_another_body_offers_both_autre_demarche_and_the_pan(r
         "Aide pour une démarche en ligne",
         "Parler à un agent",
     ]
+
+
+def test_a_long_message_is_not_answered_from_an_alias_of_another_topic_than_the_models_guess(router):
+    ranking = [{"name": "hors_perimetre", "confidence": 0.5}, {"name": "reclamation", "confidence": 0.3}]
+    text = "je voudrais faire une réclamation aux impôts parce que mon avis a doublé cette année"
+    d = router.decide(text, parse("hors_perimetre", 0.5, ranking))
+    assert (d.action, d.matched_by, d.topic) == ("clarify", "none", "hors_perimetre")
+
+
+def test_a_long_message_is_answered_from_an_alias_of_the_models_guess(router):
+    ranking = [{"name": "titre_sejour", "confidence": 0.5}, {"name": "reclamation", "confidence": 0.3}]
+    text = "ça fait trois fois que je viens et je voudrais enfin savoir pour ma naturalisaton"
+    d = router.decide(text, parse("titre_sejour", 0.5, ranking))
+    assert (d.action, d.matched_by, d.destination) == ("answer", "fuzzy", "ccc_0806")
+
+
+def test_a_short_message_is_answered_from_an_alias_whatever_the_models_guess(router):
+    ranking = [{"name": "hors_perimetre", "confidence": 0.4}, {"name": "armes", "confidence": 0.3}]
+    d = router.decide("reclamtion accueil", parse("hors_perimetre", 0.4, ranking))
+    assert (d.action, d.matched_by, d.topic, d.destination) == ("answer", "fuzzy", "reclamation", "mailbox")

@@ -62,6 +62,7 @@ class Router:
         s = tree.settings
         self.threshold = float(s["confidence_threshold"])
         self.fuzzy_cutoff = float(s["fuzzy_cutoff"])
+        self.fuzzy_max_words = int(s.get("fuzzy_max_words") or 6)
         self.max_misses = int(s["max_misses"])
         self.clarify_choices = int(s["clarify_choices"])
         self.max_chars = int(s["max_message_chars"])
@@ -299,6 +300,12 @@ class Router:
                 )
 
         fuzzy = None if vague or elsewhere else self.fuzzy_node(text)
+        if fuzzy is not None and len(norm(text).split()) > self.fuzzy_max_words:
+            # In a long message a topic's word may be context ("ma réclamation aux impôts"):
+            # the alias answers only when the model's best guess is the same topic.
+            top = next((r.get("name") for r in ranking), None)
+            if fuzzy[0].topic != top:
+                fuzzy = None
         if fuzzy is not None:
             node, score = fuzzy
             topic = node.topic

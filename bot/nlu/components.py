@@ -92,12 +92,6 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "sentence_mix": 0.0,
             "last_sentence_weight": 2.0,
             "min_sentence_words": 3,
-            # A sentence that states a need (one of `need_words`, folded, as whole words or word
-            # sequences: "comment", "je voudrais", "que faire"...) weighs `need_weight` times more
-            # than a sentence of context: "C'est une honte. Trois mois d'attente. Comment je
-            # renouvelle mon titre ?" is about the titre, not the anger.
-            "need_weight": 1.0,
-            "need_words": [],
             # Training only: a share of the examples of `framed_intents` is added again inside a
             # framing drawn from `framing_prefixes` / `framing_suffixes` (greetings, anger, distress,
             # thanks), so that such words stop pointing at one intent (anger is not a complaint
@@ -208,25 +202,14 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             return probas
         sentence_probas = iter(both[len(texts) :])
         last = float(self.config["last_sentence_weight"])
-        need = float(self.config["need_weight"])
         for i, p in enumerate(pieces):
             if len(p) < 2:
                 continue
             rows = [next(sentence_probas) for _ in p]
-            weights = [
-                row.max() * (1 + (last - 1) * k / (len(p) - 1)) * (need if self._states_need(sentence) else 1.0)
-                for k, (row, sentence) in enumerate(zip(rows, p))
-            ]
+            weights = [row.max() * (1 + (last - 1) * k / (len(p) - 1)) for k, row in enumerate(rows)]
             combined = sum(w * row for w, row in zip(weights, rows)) / sum(weights)
             probas[i] = (1 - mix) * probas[i] + mix * combined
         return probas
-
-    def _states_need(self, sentence: str) -> bool:
-        """The sentence (folded tokens) has one of the `need_words`."""
-        if not self.config["need_words"]:
-            return False
-        padded = " " + norm(sentence) + " "
-        return any(" " + norm(w) + " " in padded for w in self.config["need_words"])
 
     def process(self, messages: list[Message]) -> list[Message]:
         if self.clf is None:
