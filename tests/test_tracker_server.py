@@ -14,6 +14,8 @@ from test_tracker_store import Lock
 
 from ivr.simulate import Call
 
+pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
+
 LIVENESS_S = 2.0  # the bound for every webhook's answer while the store is locked
 STORE_BUSY = "Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète."
 # Messages whose answers depend on the conversation's state (the `misses` slot: a clarifying
