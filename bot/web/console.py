@@ -102,7 +102,9 @@ def say_confidence(value: float | None) -> str:
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(ROOT / "web" / "templates" / "console")), autoescape=True)
+    # The console's own templates first, then the shared page layout (web/templates/layout.html).
+    templates = ROOT / "web" / "templates"
+    env = Environment(loader=FileSystemLoader([str(templates / "console"), str(templates)]), autoescape=True)
     env.globals.update(PREFIX=PREFIX, STATUSES=STATUSES, CHANNELS=CHANNEL_LABELS, DESTINATIONS=DESTINATIONS)
     env.filters.update(
         paris_datetime=clock.stamp_datetime, paris_date=clock.stamp_date, utc_iso=clock.stamp_utc_iso, confidence=say_confidence
