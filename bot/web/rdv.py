@@ -264,11 +264,7 @@ class BookingInput(InputChannel):
             token = request.cookies.get(CSRF_COOKIE) or ""
             if len(token) < 20:
                 token = secrets.token_urlsafe(24)
-            html = (
-                runtime._templates()
-                .get_template("rdv.html")
-                .render(csrf=token, **(runtime.public_page_context() | ctx))
-            )
+            html = runtime._templates().get_template("rdv.html").render(csrf=token, **(runtime.public_page_context() | ctx))
             resp = _security_headers(response.html(html, status=status))
             resp.headers["Cache-Control"] = "no-store"
             resp.cookies[CSRF_COOKIE] = token
