@@ -30,8 +30,10 @@ class ActionRoute(Action):
         decision = router.decide(text, message, misses)
 
         user_event = tracker.get_last_event_for("user") or {}
+        shown = [decision.answer]
         if (user_event.get("metadata") or {}).get("truncated"):
-            dispatcher.utter_message(text=router.message("too_long"))
+            shown.insert(0, router.message("too_long"))
+            dispatcher.utter_message(text=shown[0])
         dispatcher.utter_message(text=decision.answer, buttons=decision.buttons or None)
         if decision.links:
             dispatcher.utter_message(json_message={"links": decision.links})
@@ -44,12 +46,17 @@ class ActionRoute(Action):
                     text=text,
                     topic=decision.topic,
                     confidence=decision.confidence,
-                    destination=decision.destination,
+                    destination=decision.destination_given,
                     node=decision.node,
                     action=decision.action,
                     resolved=decision.resolved,
                     misses=decision.misses,
                     prefecture=runtime.prefecture().id,
+                    reply={
+                        "texts": shown,
+                        "buttons": [b["title"] for b in decision.buttons],
+                        "links": decision.links,
+                    },
                 )
             )
         except Exception:  # noqa: BLE001 - a store failure must not cost the user the answer

@@ -40,6 +40,18 @@ class Decision:
     resolved: bool = False
     misses: int = 0
     matched_by: str = "nlu"  # nlu | fuzzy | button | none
+    fallback_destination: str | None = None  # a fallback: the destination of the node it gives
+
+    @property
+    def destination_given(self) -> str | None:
+        """Where the person was actually sent, as stored with the turn: nothing for a clarifying
+        question (`destination` keeps the best guess, for evaluation), the node given (a person)
+        for a fallback."""
+        if self.action == "clarify":
+            return None
+        if self.action == "fallback":
+            return self.fallback_destination
+        return self.destination
 
     def public(self) -> dict:
         """The fields of `python -m bot route`."""
@@ -301,6 +313,7 @@ class Router:
                 resolved=False,
                 misses=misses,
                 matched_by="none",
+                fallback_destination=human.destination,
             )
         choices: list[Node] = []
         for item in ranking:

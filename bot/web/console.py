@@ -68,6 +68,8 @@ TURN_ACTIONS = {
     "fallback": "pas compris",
     "handoff": "orientée vers un agent",
 }
+# A caller's word that meant a key (ivr/flow.py `spoken`): how the phone transcript names it.
+SPOKEN_INPUTS = {"person": "« un agent »", "yes": "« oui »", "no": "« non »", "key": "une touche"}
 AUDIT_ACTIONS = {
     "login": "connexion",
     "logout": "déconnexion",
@@ -109,7 +111,7 @@ def _env() -> Environment:
     env.filters.update(
         paris_datetime=clock.stamp_datetime, paris_date=clock.stamp_date, utc_iso=clock.stamp_utc_iso, confidence=say_confidence
     )
-    env.globals.update(TURN_ACTIONS=TURN_ACTIONS, AUDIT_ACTIONS=AUDIT_ACTIONS, CALL_OUTCOMES=CALL_OUTCOMES)
+    env.globals.update(SPOKEN=SPOKEN_INPUTS, TURN_ACTIONS=TURN_ACTIONS, AUDIT_ACTIONS=AUDIT_ACTIONS, CALL_OUTCOMES=CALL_OUTCOMES)
     return env
 
 
@@ -285,7 +287,7 @@ class ConsoleInput(InputChannel):
             request: Request, session: Session, kind: str, item_id: str, status: int = 200, message: str = ""
         ) -> HTTPResponse:
             try:
-                item = Queue(store, runtime.tree()).item(kind, item_id)
+                item = Queue(store, runtime.tree(), runtime.prefecture()).item(kind, item_id)
             except NotFound:
                 return not_found(session)
             return page("item.html", status=status, session=session, item=item, message=message)
