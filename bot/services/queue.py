@@ -89,6 +89,18 @@ def shown_reply(tree: Tree, turn: dict) -> dict:
     return {"texts": [], "buttons": [], "links": [], "recorded": False, "node_title": title}
 
 
+def clicked_button(tree: Tree, text: str) -> str | None:
+    """The title of the button a chat turn was a click on (its payload '/navigate{"node": …}'), else None."""
+    if not text.startswith("/"):
+        return None
+    try:
+        node_id = json.loads(text[text.index("{") :]).get("node") if "{" in text else None
+    except (ValueError, AttributeError):
+        node_id = None
+    title = _node_info(tree, node_id)[2] if isinstance(node_id, str) else None
+    return title or "un bouton"
+
+
 def heard(tree: Tree, pref, node_id: str) -> str:
     """What a caller heard at a step of the phone menu: the menu's question and its options, or the
     node's spoken answer (bot/tree.yml `phone` and `voice`, with the préfecture's values)."""
@@ -203,6 +215,7 @@ class Queue:
             turns = list(self.db["turns"].rows_where("conversation_id = ?", [item_id], order_by="id"))
             for t in turns:
                 t["shown"] = shown_reply(self.tree, t)
+                t["clicked"] = clicked_button(self.tree, t.get("text") or "")
             last = next((t for t in reversed(turns) if t["topic"]), turns[-1] if turns else {})
             sentences = [t["text"] for t in turns if t["text"] and not t["text"].startswith("/")]
             first_unresolved = next(
