@@ -190,15 +190,15 @@ def _m008_unresolved_by_last_turn(db: sqlite_utils.Database) -> None:
     db.execute("update turns set destination = null where action = 'clarify'")
     db.execute("update turns set destination = 'human' where action = 'fallback' and node = 'human'")
     social = ", ".join(f"'{intent}'" for intent in SOCIAL_INTENTS)
-    db.execute(
-        "update conversations set status = case coalesce((select t.resolved from turns t where t.conversation_id ="
-        f" conversations.id and not (t.resolved = 1 and coalesce(t.topic, '') in ({social})) order by t.id desc limit 1), 1)"
-        " when 0 then 'unresolved' else 'open' end"
+    last = (
+        "(select t.{col} from turns t where t.conversation_id = conversations.id"
+        f" and not (t.resolved = 1 and coalesce(t.topic, '') in ({social})) order by t.id desc limit 1)"
     )
     db.execute(
-        "update conversations set last_destination = (select t.destination from turns t where t.conversation_id ="
-        " conversations.id order by t.id desc limit 1) where exists (select 1 from turns t where t.conversation_id ="
-        " conversations.id and t.action in ('clarify', 'fallback'))"
+        f"update conversations set status = case coalesce({last.format(col='resolved')}, 1) when 0 then 'unresolved'"
+        f" else 'open' end, last_topic = coalesce({last.format(col='topic')}, last_topic),"
+        f" last_destination = {last.format(col='destination')}"
+        " where exists (select 1 from turns t where t.conversation_id = conversations.id)"
     )
 
 
@@ -322,26 +322,25 @@ class Store:
                 ensure_ascii=False,
             )
         with self.transaction():
-            conv = self.db.execute("select turns, status from conversations where id = ?", [conversation_id]).fetchone()
-            # The last turn decides, politeness aside (module docstring).
-            if resolved and topic in SOCIAL_INTENTS:
-                status = conv[1] if conv else "open"
-            else:
-                status = UNRESOLVED if not resolved else "open"
-            self.db["conversations"].upsert(
-                {
-                    "id": conversation_id,
-                    "channel": channel,
-                    "prefecture": prefecture,
-                    "updated_at": ts,
-                    "turns": (conv[0] if conv else 0) + 1,
-                    "misses": misses,
-                    "last_topic": topic,
-                    "last_destination": destination,
-                    "status": status,
-                },
-                pk="id",
-            )
+            conv = self.db.execute(
+                "select turns, status, last_topic, last_destination from conversations where id = ?", [conversation_id]
+            ).fetchone()
+            row = {
+                "id": conversation_id,
+                "channel": channel,
+                "prefecture": prefecture,
+                "updated_at": ts,
+                "turns": (conv[0] if conv else 0) + 1,
+                "misses": misses,
+                "last_topic": topic,
+                "last_destination": destination,
+                "status": UNRESOLVED if not resolved else "open",
+            }
+            # The last turn decides, politeness aside (module docstring): "merci" keeps the status, the
+            # topic and the destination of the question before it.
+            if conv and resolved and topic in SOCIAL_INTENTS:
+                row.update(status=conv[1], last_topic=conv[2], last_destination=conv[3])
+            self.db["conversations"].upsert(row, pk="id")
             if not conv:
                 self.db["conversations"].update(conversation_id, {"started_at": ts})
             turn = self.db["turns"].insert(
