@@ -355,6 +355,9 @@ def test_every_console_page_is_accessible_and_shows_transcripts(browser, server,
 
 def test_the_chat_page_is_accessible(browser, server):
     pg = new_page(browser, server.url + "/chat/")
+    has_layout(pg)  # the same layout as the booking pages and the console
+    expect(pg.locator("footer")).to_contain_text("04 71 46 23 00")
+    assert pg.locator("meta[name=robots]").count() == 0  # the public chat may be indexed
     assert_accessible(pg)
     pg.fill("#chat-input", UNROUTABLE)
     pg.press("#chat-input", "Enter")
