@@ -286,6 +286,8 @@ def test_every_console_page_is_accessible_and_shows_transcripts(browser, server,
     server.say(lost, UNROUTABLE)
     server.say(answered, UNROUTABLE)
     server.say(answered, '/navigate{"node":"carte_grise"}')
+    server.say(answered, "Merci beaucoup")
+    server.say(lost, "bonjour")
     # A call: the menu, "carte grise ou permis", then the caller hangs up.
     call = phone()
     call.start()
@@ -329,6 +331,16 @@ def test_every_console_page_is_accessible_and_shows_transcripts(browser, server,
     expect(heard.nth(1)).to_contain_text("Carte grise, tapez 1. Permis de conduire, tapez 2.")
     expect(pg.locator("#inputs")).to_contain_text("Touche : 1")
     assert_accessible(pg)
+
+    # Item 8: the committee report's top questions (downloaded with the agent's session) leave out
+    # greetings and thanks.
+    report = pg.context.request.get(server.url + "/console/indicateurs/rapport.html")
+    assert report.status == 200
+    html = report.text()
+    questions = html[html.index('id="tableau-questions"') :]
+    questions = questions[: questions.index("</section>")].lower()
+    assert UNROUTABLE in questions
+    assert "merci" not in questions and "bonjour" not in questions
 
     pg.goto(server.url + "/console/nulle-part")  # an unknown console page, once logged in
     expect(pg.locator("h1")).to_have_text("Page introuvable")
