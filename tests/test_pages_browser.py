@@ -236,7 +236,9 @@ def test_without_a_mail_server_no_page_says_an_email_is_sent(browser, mailless):
 # ---- French error pages ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/nulle-part", "/chat/nulle-part", "/rdv/nulle-part", "/static/x"])
+@pytest.mark.parametrize(
+    "path", ["/nulle-part", "/chat/nulle-part", "/rdv/nulle-part", "/static/x", "/rdv/ics/PAN-0000-0000?t=faux"]
+)
 def test_unknown_pages_get_a_french_page_with_the_layout(browser, server, path):
     pg = new_page(browser, server.url + path)
     expect(pg.locator("h1")).to_have_text("Page introuvable")

@@ -387,7 +387,7 @@ class BookingInput(InputChannel):
             booking = pan.get_booking(runtime.store(), reference)
             token = request.args.get("t") or ""
             if not booking or not hmac.compare_digest(booking["token"].encode(), token.encode()):
-                return response.text("Rendez-vous introuvable.", status=404)
+                return page(request, 404, page="error", title=say("not_found_title"), error=say("not_found"))
             body = pan.ics(runtime.prefecture(), booking)
             return response.raw(
                 body.encode("utf-8"),
