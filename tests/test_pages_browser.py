@@ -392,3 +392,23 @@ def test_the_accessibility_check_does_find_a_violation(browser, server):
     pg.evaluate("() => document.querySelector('label[for=motif]').remove()")
     assert [line.split(" ")[0] for line in axe_violations(pg)] == ["select-name"]
     pg.context.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/chat/",
+        "/rdv/",
+        "/rdv/creneaux?site=saint-flour&motif=titre_sejour",
+        "/rdv/message?service=courrier",
+        "/rdv/annuler",
+    ],
+)
+def test_the_public_pages_are_accessible_on_a_phone(browser, server, path):
+    context = browser.new_context(viewport={"width": 375, "height": 800}, locale="fr-FR", is_mobile=True, has_touch=True)
+    pg = context.new_page()
+    pg.javascript, pg.problems = True, []
+    pg.goto(server.url + path)
+    has_layout(pg)
+    assert_accessible(pg)
+    context.close()
