@@ -127,11 +127,11 @@ def test_the_top_questions_leave_out_greetings_thanks_and_goodbyes(store, router
     ]
 
 
-def test_migration_008_corrects_rows_written_before(store):
+def test_migration_010_corrects_rows_written_before(store):
     # Rows as the former code wrote them: the guessed topic's destination on a clarification, `other`
     # on a fallback, and a conversation left 'unresolved' after a later answer.
     db = store.db
-    db.execute("delete from migrations where name = '008_unresolved_by_last_turn'")
+    db.execute("delete from migrations where name = '010_unresolved_by_last_turn'")
     db.execute("alter table turns drop column reply")
     rows = [
         ("old1", "clarify", "rdv_pan", "pan_rdv", "rdv_pan", 0),
@@ -155,7 +155,7 @@ def test_migration_008_corrects_rows_written_before(store):
                 "text": "x",
             }
         )
-    assert store.migrate() == ["008_unresolved_by_last_turn"]
+    assert store.migrate() == ["010_unresolved_by_last_turn"]
     got = [(r["action"], r["destination"]) for r in db.query("select action, destination from turns order by id")]
     assert got == [
         ("clarify", None),
