@@ -54,6 +54,12 @@ def all_texts(node=None, prefix: str = "") -> list[str]:
     return out
 
 
+def page_texts(dotted: str, pref: Prefecture, **keep) -> dict[str, str]:
+    """{key: text} of one section of texts (`pan.page`...), rendered for this préfecture; `keep`
+    maps the page's own placeholders to themselves ({max}) so that the template fills them."""
+    return {key: say(f"{dotted}.{key}", pref, **keep) for key in raw(dotted)}
+
+
 def chat_texts(pref: Prefecture) -> dict:
     """The chat page's texts ({"page": {...}, "script": {...}}), rendered for this préfecture; the
     page's own placeholders ({max}) are left for chat.js to fill."""

@@ -224,7 +224,8 @@ def render(text: str, pref: Prefecture, extra: dict[str, Any] | None = None) -> 
             raise ConfigError(pref.file, match.group(1), "placeholder must name a text value, not a mapping")
         return str(value)
 
-    return re.sub(r"\s+", " ", PLACEHOLDER.sub(repl, text or "")).strip()
+    # Runs of spaces and line breaks collapse; a no-break space (U+00A0) written in the texts stays.
+    return re.sub(r"[ \t\r\n]+", " ", PLACEHOLDER.sub(repl, text or "")).strip(" ")
 
 
 def _text(raw: Any, where: str, file: str) -> str:

@@ -100,7 +100,8 @@ def page_config() -> dict:
 
 
 def public_page_context() -> dict:
-    """What the public pages' layout (web/templates/layout.html) shows in its header and footer."""
+    """What the public pages' layout (web/templates/layout.html) shows in its header and footer, and
+    the texts of the pages without JavaScript (`t`, tree.yml `pan.page`)."""
     pref = prefecture()
     return {
         "name": render("{prefecture.name}", pref),
@@ -108,6 +109,7 @@ def public_page_context() -> dict:
         "phone": render("{prefecture.phone.display}", pref),
         "phone_number": pref.get("prefecture.phone.number"),
         "phone_hours": render("{prefecture.phone_hours_text}", pref),
+        "t": texts.page_texts("pan.page", pref, max="{max}"),
     }
 
 
