@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from bot.core import config as config_mod
+from bot.core import texts as texts_mod
 from bot.core import tree as tree_mod
 from bot.core.config import ConfigError
 from bot.core.tree import TreeError
@@ -120,6 +121,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     ids = config_mod.available() if args.all else [args.prefecture or None]
     try:
         tree = tree_mod.load_tree()
+        texts_mod.console_texts()  # the agents' console's texts (bot/console_texts.yml)
+        print("ok: bot/console_texts.yml")
         for pid in ids:
             pref = config_mod.load_prefecture(pid)
             tree_mod.check_placeholders(tree, pref)
@@ -226,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.set_defaults(func=cmd_eval)
-    p = sub.add_parser("check", help="validate the routing tree and the préfecture configuration")
+    p = sub.add_parser("check", help="validate the routing tree, the console's texts and the préfecture configuration")
     p.add_argument("--all", action="store_true", help="check every préfecture file")
     p.set_defaults(func=cmd_check)
     from bot.cli.tickets import add_parsers as add_ticket_parsers

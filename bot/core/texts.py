@@ -1,15 +1,17 @@
 """Texts of the booking and message pages, e-mails and phone offer, the destinations' names and the
 answers to refused requests, the chat page: the `pan`, `tickets`, `destinations`, `requests` and `chat` sections of bot/tree.yml,
-rendered with the préfecture's {placeholders} plus local ones."""
+rendered with the préfecture's {placeholders} plus local ones; and the agents' console's texts,
+bot/console_texts.yml, with local placeholders only."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import yaml
 
 from bot.core.config import Prefecture, get_path
-from bot.core.tree import TREE_FILE, TreeError, render
+from bot.core.tree import PLACEHOLDER, TREE_FILE, TreeError, render
 
 SECTIONS = ("pan", "tickets", "destinations", "requests", "chat")
 
@@ -65,3 +67,63 @@ def chat_texts(pref: Prefecture) -> dict:
     page's own placeholders ({max}) are left for chat.js to fill."""
     keep = {"max": "{max}"}
     return {part: {key: say(f"chat.{part}.{key}", pref, **keep) for key in raw(f"chat.{part}")} for part in ("page", "script")}
+
+
+# The agents' console's texts: bot/console_texts.yml, apart from the public's routing tree.
+CONSOLE_FILE = TREE_FILE.parent / "console_texts.yml"
+CONSOLE_LABEL = "bot/console_texts.yml"
+CONSOLE_SECTIONS = (
+    "ticket_done",
+    "ticket_refused",
+    "turn_actions",
+    "spoken_inputs",
+    "audit_actions",
+    "confidence",
+    "errors",
+    "messages",
+)
+
+
+@lru_cache(maxsize=1)
+def console_texts() -> dict:
+    """bot/console_texts.yml, checked: every section present, every text a non-empty string."""
+    try:
+        raw_file = yaml.safe_load(CONSOLE_FILE.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise TreeError(CONSOLE_LABEL, "-", f"unreadable: {exc}") from None
+    if not isinstance(raw_file, dict):
+        raise TreeError(CONSOLE_LABEL, "", "missing texts")
+    for name in CONSOLE_SECTIONS:
+        if not isinstance(raw_file.get(name), dict):
+            raise TreeError(CONSOLE_LABEL, name, "missing section")
+
+    def walk(node: dict, prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            elif not isinstance(value, str) or not value.strip():
+                raise TreeError(CONSOLE_LABEL, f"{prefix}{key}", "missing text")
+
+    walk(raw_file, "")
+    return raw_file
+
+
+def console_section(name: str) -> dict[str, str]:
+    """{key: text} of one section of the console's texts (`audit_actions`...), as written."""
+    return dict(console_texts()[name])
+
+
+def console_say(dotted: str, **values) -> str:
+    """The console text at `messages.x` / `errors.x.title`, its {placeholders} filled from `values`
+    (a placeholder without a value is a TreeError: a text and its caller disagree)."""
+    try:
+        text = get_path(console_texts(), dotted)
+    except KeyError:
+        raise TreeError(CONSOLE_LABEL, dotted, "missing text") from None
+
+    def fill(match) -> str:
+        if match.group(1) not in values:
+            raise TreeError(CONSOLE_LABEL, dotted, f"placeholder {{{match.group(1)}}} has no value")
+        return str(values[match.group(1)])
+
+    return re.sub(r"[ \t\r\n]+", " ", PLACEHOLDER.sub(fill, str(text))).strip(" ")

@@ -62,49 +62,9 @@ FORM_LIMITS = {
     "paper_register": 128_000,
 }
 FORM_LIMIT = 16_000
-TICKET_DONE = {
-    "reply": "Réponse envoyée : le message est marqué comme répondu.",
-    "answered": "Message marqué comme répondu ; la réponse apportée est gardée dans l'historique.",
-    "reassigned": "Message réaffecté : le service choisi en reçoit une copie.",
-    "reopened": "Message rouvert : il est de nouveau en attente de réponse.",
-}
-TICKET_REFUSED = {
-    "no_email": "La personne n'a pas donné d'adresse électronique : la réponse ne peut pas être envoyée par e-mail.",
-    "purged": "Les données de ce message ont été effacées (durée de conservation dépassée).",
-    "same_service": "Le message est déjà affecté à ce service.",
-    "open": "Ce message n'est pas marqué comme répondu : il est déjà en attente de réponse.",
-}
-
-
-# Words an agent reads instead of codes: the bot's answer to a turn, and the audit log's actions.
-TURN_ACTIONS = {
-    "answer": "réponse donnée",
-    "clarify": "demande de précision",
-    "fallback": "pas compris",
-    "handoff": "orientée vers un agent",
-}
-# A caller's word that meant a key (ivr/flow.py `spoken`): how the phone transcript names it.
-SPOKEN_INPUTS = {"person": "« un agent »", "yes": "« oui »", "no": "« non »", "key": "une touche"}
-AUDIT_ACTIONS = {
-    "login": "connexion",
-    "logout": "déconnexion",
-    "label": "révision d'une demande",
-    "export": "export des phrases apprises",
-    "no_show": "rendez-vous marqué absent",
-    "no_show_undo": "absence annulée",
-    "paper_letter": "courrier papier enregistré",
-    "ticket_answered": "message marqué comme répondu",
-    "ticket_reply": "réponse envoyée par e-mail",
-    "ticket_reassigned": "message réaffecté",
-    "ticket_reopened": "message rouvert",
-    "contact_viewed": "coordonnées consultées",
-    "indicators_csv": "tableau d'indicateurs téléchargé",
-    "committee_report": "rapport du comité téléchargé",
-    "agent_created": "compte créé",
-    "password_reset": "mot de passe réinitialisé",
-    "account_locked": "compte verrouillé (trop d'essais manqués)",
-    "account_unlocked": "compte déverrouillé",
-}
+# The console's words (bot/console_texts.yml): an action's outcome, a refusal, the names of codes.
+def console_word(section: str, key: str, default: str = "") -> str:
+    return texts.console_section(section).get(key, default)
 
 
 def say_confidence(value: float | None) -> str:
@@ -113,10 +73,9 @@ def say_confidence(value: float | None) -> str:
     from bot.services import runtime
 
     if value is None:
-        return "—"
+        return texts.console_say("confidence.none")
     threshold = float(runtime.tree().settings["confidence_threshold"])
-    word = "sûr" if value >= threshold else "hésitant"
-    return f"{word} ({round(value * 100)}\u202f%)"
+    return texts.console_say(f"confidence.{'sure' if value >= threshold else 'unsure'}", percent=round(value * 100))
 
 
 @lru_cache(maxsize=1)
@@ -128,7 +87,12 @@ def _env() -> Environment:
     env.filters.update(
         paris_datetime=clock.stamp_datetime, paris_date=clock.stamp_date, utc_iso=clock.stamp_utc_iso, confidence=say_confidence
     )
-    env.globals.update(SPOKEN=SPOKEN_INPUTS, TURN_ACTIONS=TURN_ACTIONS, AUDIT_ACTIONS=AUDIT_ACTIONS, CALL_OUTCOMES=CALL_OUTCOMES)
+    env.globals.update(
+        SPOKEN=texts.console_section("spoken_inputs"),
+        TURN_ACTIONS=texts.console_section("turn_actions"),
+        AUDIT_ACTIONS=texts.console_section("audit_actions"),
+        CALL_OUTCOMES=CALL_OUTCOMES,
+    )
     return env
 
 
@@ -191,6 +155,11 @@ class ConsoleInput(InputChannel):
         def error(status: int, session: Session | None, title: str, message: str) -> HTTPResponse:
             return page("error.html", status=status, session=session, title=title, message=message, code=status)
 
+        def refuse(status: int, session: Session | None, key: str, **values) -> HTTPResponse:
+            """The error page `errors.<key>` of bot/console_texts.yml."""
+            title, message = (texts.console_say(f"errors.{key}.{part}", **values) for part in ("title", "message"))
+            return error(status, session, title, message)
+
         def current(request: Request) -> Session | None:
             return accounts.session(request.cookies.get(COOKIE))
 
@@ -201,18 +170,11 @@ class ConsoleInput(InputChannel):
                 if request.method == "GET":
                     target = request.path if request.path.startswith(PREFIX + "/") else PREFIX + "/file"
                     return None, response.redirect(f"{PREFIX}/connexion?{urlencode({'suite': target})}", status=303)
-                return None, error(
-                    401, None, "Session expirée", "Votre session a expiré ou vous n'êtes pas connecté. Reconnectez-vous."
-                )
+                return None, refuse(401, None, "session_expired")
             if request.method == "POST" and not csrf_ok(session.csrf, request.form.get("csrf") if request.form else None):
-                return session, error(
-                    403,
-                    session,
-                    "Formulaire refusé",
-                    "Ce formulaire n'est plus valide (jeton de sécurité absent ou incorrect). Rechargez la page et recommencez.",
-                )
+                return session, refuse(403, session, "csrf")
             if admin and not session.is_admin:
-                return session, error(403, session, "Accès réservé", "Cette page est réservée aux administrateurs de la console.")
+                return session, refuse(403, session, "admin_only")
             return session, None
 
         @bp.middleware("request")
@@ -262,12 +224,7 @@ class ConsoleInput(InputChannel):
         async def login(request: Request) -> HTTPResponse:
             form = request.form or {}
             if not csrf_ok(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
-                return error(
-                    403,
-                    None,
-                    "Formulaire refusé",
-                    "Ce formulaire n'est plus valide (jeton de sécurité absent ou incorrect). Rechargez la page et recommencez.",
-                )
+                return refuse(403, None, "csrf")
             name = (form.get("identifiant") or "").strip()[:40]
             password = (form.get("mot_de_passe") or "")[:1000]
             pref, address = runtime.prefecture(), client_address(request)
@@ -308,7 +265,7 @@ class ConsoleInput(InputChannel):
                         detail={"name_id": throttle.log_id(store, name), "address": address},
                     )
                     return login_page(request, status=403, name=name, message=texts.say("requests.login_locked", pref))
-                return login_page(request, status=401, name=name, message="Identifiant ou mot de passe incorrect.")
+                return login_page(request, status=401, name=name, message=texts.console_say("messages.bad_login"))
             await asyncio.to_thread(lambda: throttle.login_succeeded(runtime.thread_store(), name, gate.attempt))
             # the session and its audit line: both or neither (one transaction)
             token = accounts.open_session(agent, audit=lambda: Queue(store, runtime.tree()).audit(agent["name"], "login"))
@@ -361,7 +318,7 @@ class ConsoleInput(InputChannel):
             return page("item.html", status=status, session=session, item=item, message=message)
 
         def not_found(session: Session | None) -> HTTPResponse:
-            return error(404, session, "Page introuvable", "Cette page ou cet élément n'existe pas (ou plus).")
+            return refuse(404, session, "not_found")
 
         @bp.route("/element/<kind>/<item_id>", methods=["GET"])
         async def item_page(request: Request, kind: str, item_id: str) -> HTTPResponse:
@@ -371,7 +328,7 @@ class ConsoleInput(InputChannel):
             if kind not in CHANNEL_LABELS or not ITEM_ID_RE.match(item_id):
                 return not_found(session)
             return item_response(
-                request, session, kind, item_id, message=request.args.get("ok") and "Révision enregistrée." or ""
+                request, session, kind, item_id, message=request.args.get("ok") and texts.console_say("messages.labelled") or ""
             )
 
         @bp.route("/element/<kind>/<item_id>", methods=["POST"], stream=True)
@@ -392,12 +349,7 @@ class ConsoleInput(InputChannel):
                 or len(note) > MAX_NOTE
                 or form.get("exemple") not in (None, "1")
             ):
-                return error(
-                    400,
-                    session,
-                    "Formulaire invalide",
-                    "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.",
-                )
+                return refuse(400, session, "bad_form")
             try:
                 Queue(store, runtime.tree()).label(
                     kind, item_id, session.name, topic, status, note, form.get("exemple") == "1", example
@@ -405,7 +357,7 @@ class ConsoleInput(InputChannel):
             except NotFound:
                 return not_found(session)
             except ValueError:
-                return error(400, session, "Formulaire invalide", "La phrase choisie ne fait pas partie de cette conversation.")
+                return refuse(400, session, "bad_turn")
             return response.redirect(f"{PREFIX}/element/{kind}/{item_id}?ok=1", status=303)
 
         # ---- PAN appointments of the day, per site (mark no-shows) ----------------------------------
@@ -457,9 +409,8 @@ class ConsoleInput(InputChannel):
             session, refused = guard(request)
             if refused:
                 return refused
-            done = {"absent": "Rendez-vous marqué « absent ».", "present": "Absence annulée."}.get(
-                request.args.get("ok") or "", ""
-            )
+            done = {"absent": "messages.no_show", "present": "messages.no_show_undone"}.get(request.args.get("ok") or "")
+            done = texts.console_say(done) if done else ""
             return rdv_page(request, session, request.args.get("jour"), request.args.get("site"), message=done)
 
         def no_show_too_early(session: Session, reference: str, value: str) -> HTTPResponse | None:
@@ -470,13 +421,7 @@ class ConsoleInput(InputChannel):
             if booking is None or value != "1" or booking["slot_start"] <= pan.paris_now().strftime("%Y-%m-%dT%H:%M"):
                 return None
             start = booking["slot_start"]
-            return error(
-                409,
-                session,
-                "Rendez-vous pas encore commencé",
-                f"Ce rendez-vous commence le {start[8:10]}/{start[5:7]}/{start[:4]} à {start[11:16]} : "
-                "il ne peut être marqué « absent » qu'à partir de cette heure.",
-            )
+            return refuse(409, session, "too_early", day=f"{start[8:10]}/{start[5:7]}/{start[:4]}", time=start[11:16])
 
         @bp.route("/rdv/absence", methods=["POST"], stream=True)
         async def rdv_no_show(request: Request) -> HTTPResponse:
@@ -495,12 +440,7 @@ class ConsoleInput(InputChannel):
                 or (day_s and not DATE_RE.match(day_s))
                 or (site_s and site_s not in [s["id"] for s in pan_sites()])
             ):
-                return error(
-                    400,
-                    session,
-                    "Formulaire invalide",
-                    "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.",
-                )
+                return refuse(400, session, "bad_form")
             early = no_show_too_early(session, reference, value)
             if early:
                 return early
@@ -537,7 +477,7 @@ class ConsoleInput(InputChannel):
                 for mid, rows in sorted(by_service.items(), key=lambda kv: (not any(t["overdue"] for t in kv[1]), kv[0]))
             ]
             ok = request.args.get("ok") or ""
-            message = f"Message {ok} marqué comme répondu." if REFERENCE_RE.match(ok) else ""
+            message = texts.console_say("messages.answered_ok", reference=ok) if REFERENCE_RE.match(ok) else ""
             return page(
                 "messages.html",
                 session=session,
@@ -557,12 +497,7 @@ class ConsoleInput(InputChannel):
                 return refused
             reference = (request.form.get("reference") or "").strip().upper()
             if not REFERENCE_RE.match(reference):
-                return error(
-                    400,
-                    session,
-                    "Formulaire invalide",
-                    "Les valeurs envoyées ne sont pas valides. Rechargez la page et recommencez.",
-                )
+                return refuse(400, session, "bad_form")
             return ticket_mark_answered(request, session, reference)
 
         # ---- one message: read it, reply by e-mail, reassign, mark answered, reopen ------------------
@@ -633,7 +568,7 @@ class ConsoleInput(InputChannel):
                     session.name, "contact_viewed", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
                 )
             return ticket_page(
-                session, reference, message=TICKET_DONE.get(request.args.get("ok") or "", ""), show_contact=show_contact
+                session, reference, message=console_word("ticket_done", request.args.get("ok") or ""), show_contact=show_contact
             )
 
         @bp.route("/messages/<reference>/repondre", methods=["POST"], stream=True)
@@ -653,7 +588,7 @@ class ConsoleInput(InputChannel):
                     session,
                     reference,
                     400,
-                    error_msg=f"Écrivez la réponse ({MAX_REPLY} caractères au plus).",
+                    error_msg=texts.console_say("messages.reply_missing", max=MAX_REPLY),
                     values={"reponse": (request.form.get("reponse") or "")[:MAX_REPLY]},
                 )
             step = request.form.get("confirme")
@@ -671,7 +606,7 @@ class ConsoleInput(InputChannel):
                             detail={"mailbox": ticket["mailbox"], "characters": len(text)},
                         )
             except tickets.ActionRefused as exc:
-                return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
+                return ticket_page(session, reference, 409, error_msg=texts.console_say(f"ticket_refused.{exc.code}"))
             if ticket is None:
                 return not_found(session)
             await deliver(store)
@@ -692,8 +627,7 @@ class ConsoleInput(InputChannel):
                     session,
                     reference,
                     200 if step is None and "reponse" not in request.form else 400,
-                    error_msg="Notez la réponse apportée (par téléphone, par courrier…) avant de marquer "
-                    f"le message comme répondu ({MAX_REPLY} caractères au plus).",
+                    error_msg=texts.console_say("messages.answer_missing", max=MAX_REPLY),
                     values={"note": (request.form.get("reponse") or "")[:MAX_REPLY]},
                 )
             if step != "1":
@@ -732,7 +666,7 @@ class ConsoleInput(InputChannel):
                 return bad
             target = request.form.get("service") or ""
             if target not in (runtime.prefecture().get("mailboxes") or {}):
-                return ticket_page(session, reference, 400, error_msg="Choisissez un service dans la liste.")
+                return ticket_page(session, reference, 400, error_msg=texts.console_say("messages.choose_service"))
             before = tickets.get_ticket(store, reference)
             try:
                 with store.transaction():  # the new service (its copy queued) and the audit line: both or neither
@@ -746,7 +680,7 @@ class ConsoleInput(InputChannel):
                             detail={"from": before["mailbox"], "to": ticket["mailbox"]},
                         )
             except tickets.ActionRefused as exc:
-                return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
+                return ticket_page(session, reference, 409, error_msg=texts.console_say(f"ticket_refused.{exc.code}"))
             if ticket is None:
                 return not_found(session)
             await deliver(store)  # the new service's copy
@@ -770,7 +704,7 @@ class ConsoleInput(InputChannel):
                             session.name, "ticket_reopened", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
                         )
             except tickets.ActionRefused as exc:
-                return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
+                return ticket_page(session, reference, 409, error_msg=texts.console_say(f"ticket_refused.{exc.code}"))
             if ticket is None:
                 return not_found(session)
             return ticket_done(reference, "reopened")
@@ -854,7 +788,7 @@ class ConsoleInput(InputChannel):
             try:
                 return session, indicators_period(request), None
             except indicators.PeriodError as exc:
-                return session, None, error(400, session, "Période invalide", str(exc))
+                return session, None, refuse(400, session, "bad_period", reason=exc)
 
         @bp.route("/indicateurs.csv", methods=["GET"])
         async def indicators_csv(request: Request) -> HTTPResponse:
@@ -868,7 +802,7 @@ class ConsoleInput(InputChannel):
             data = await indicators_data(start, end, demo, with_charts=False)
             table = next((t for t in report.tables(data) if t.id == wanted), None)
             if table is None:
-                return error(404, session, "Tableau introuvable", "Ce tableau n'existe pas pour cette période.")
+                return refuse(404, session, "no_table")
             Queue(store, runtime.tree()).audit(
                 session.name, "indicators_csv", "indicators", table.id, detail={"from": start.isoformat(), "to": end.isoformat()}
             )
@@ -957,7 +891,7 @@ class ConsoleInput(InputChannel):
             except ValueError:
                 received = None
             if received is None:
-                return paper_page(session, 400, "La date de réception n'est pas valide (exemple : 10/07/2026).", values)
+                return paper_page(session, 400, texts.console_say("messages.bad_received_date"), values)
             try:
                 with store.transaction():  # the letter's ticket (its e-mails queued) and the audit line: both or neither
                     ticket = tickets.register_paper(
@@ -987,12 +921,11 @@ class ConsoleInput(InputChannel):
             if refused:
                 return refused
             name = (request.args.get("compte") or "")[:40]
-            done = {
-                "cree": f"Compte « {name} » créé. Donnez-lui son mot de passe en main propre ; il pourra se connecter tout de suite.",
-                "mot-de-passe": f"Mot de passe de « {name} » modifié ; ses sessions ouvertes sont fermées.",
-                "deverrouille": f"Compte « {name} » déverrouillé : il peut de nouveau se connecter.",
-            }
-            return admin_view(session, message=done.get(request.args.get("ok") or "", "") if accounts.get(name) else "")
+            done = {"cree": "account_created", "mot-de-passe": "password_changed", "deverrouille": "account_unlocked"}.get(
+                request.args.get("ok") or ""
+            )
+            message = texts.console_say(f"messages.{done}", name=name) if done and accounts.get(name) else ""
+            return admin_view(session, message=message)
 
         @bp.route("/admin/export", methods=["POST"], stream=True)
         async def admin_export(request: Request) -> HTTPResponse:
@@ -1006,7 +939,7 @@ class ConsoleInput(InputChannel):
                 result = export(store)
             except OSError as exc:
                 logger.exception("console: export failed")
-                return error(503, session, "Export impossible", f"Le fichier n'a pas pu être écrit ({exc.strerror}).")
+                return refuse(503, session, "export_failed", reason=exc.strerror)
             q.audit(session.name, "export", detail=result)
             training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
             return page(
@@ -1039,7 +972,7 @@ class ConsoleInput(InputChannel):
             """(password, French error or None): both fields must match."""
             password = (form.get("mot_de_passe") or "")[:1000]
             if password != (form.get("confirmation") or "")[:1000]:
-                return password, "Les deux mots de passe diffèrent."
+                return password, texts.console_say("messages.passwords_differ")
             return password, None
 
         @bp.route("/admin/comptes", methods=["POST"], stream=True)
@@ -1069,7 +1002,7 @@ class ConsoleInput(InputChannel):
                 except AuthError as exc:
                     problem = str(exc)
             if problem:
-                return admin_view(session, 400, error_msg=f"Compte non créé : {problem}", values={"name": name, "role": role})
+                return admin_view(session, 400, error_msg=texts.console_say("messages.account_not_created", reason=problem), values={"name": name, "role": role})
             return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "cree", "compte": name}), status=303)
 
         @bp.route("/admin/mot-de-passe", methods=["POST"], stream=True)
@@ -1082,7 +1015,7 @@ class ConsoleInput(InputChannel):
             form = request.form
             name = (form.get("identifiant") or "").strip()[:40]
             if accounts.get(name) is None:
-                return admin_view(session, 400, error_msg="Choisissez un compte dans la liste.")
+                return admin_view(session, 400, error_msg=texts.console_say("messages.choose_account"))
             password, problem = admin_passwords(form)
             if problem is None:
 
@@ -1096,7 +1029,7 @@ class ConsoleInput(InputChannel):
                 except AuthError as exc:
                     problem = str(exc)
             if problem:
-                return admin_view(session, 400, error_msg=f"Mot de passe non modifié : {problem}", values={"reset": name})
+                return admin_view(session, 400, error_msg=texts.console_say("messages.password_not_changed", reason=problem), values={"reset": name})
             return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "mot-de-passe", "compte": name}), status=303)
 
         @bp.route("/admin/deverrouiller", methods=["POST"], stream=True)
@@ -1107,13 +1040,13 @@ class ConsoleInput(InputChannel):
                 return refused
             name = (request.form.get("identifiant") or "").strip()[:40]
             if accounts.get(name) is None:
-                return admin_view(session, 400, error_msg="Choisissez un compte dans la liste.")
+                return admin_view(session, 400, error_msg=texts.console_say("messages.choose_account"))
             with store.transaction():  # the unlock and its audit line: both or neither
                 unlocked = throttle.unlock(store, name)
                 if unlocked:
                     Queue(store, runtime.tree()).audit(session.name, "account_unlocked", "agent", name)
             if not unlocked:
-                return admin_view(session, 409, error_msg=f"Le compte « {name} » n'est pas verrouillé.")
+                return admin_view(session, 409, error_msg=texts.console_say("messages.not_locked", name=name))
             return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "deverrouille", "compte": name}), status=303)
 
         @bp.route("/<rest:path>", methods=["GET", "POST"], stream=True)
