@@ -81,6 +81,7 @@ CONSOLE_SECTIONS = (
     "confidence",
     "errors",
     "messages",
+    "pages",
 )
 
 

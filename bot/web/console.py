@@ -92,6 +92,8 @@ def _env() -> Environment:
         TURN_ACTIONS=texts.console_section("turn_actions"),
         AUDIT_ACTIONS=texts.console_section("audit_actions"),
         CALL_OUTCOMES=CALL_OUTCOMES,
+        c=texts.console_section("pages"),  # the pages' texts, bot/console_texts.yml
+        csay=texts.console_say,
     )
     return env
 
