@@ -127,4 +127,5 @@ def console_say(dotted: str, **values) -> str:
             raise TreeError(CONSOLE_LABEL, dotted, f"placeholder {{{match.group(1)}}} has no value")
         return str(values[match.group(1)])
 
-    return re.sub(r"[ \t\r\n]+", " ", PLACEHOLDER.sub(fill, str(text))).strip(" ")
+    # The text's own line breaks collapse; the values are put in as they are.
+    return PLACEHOLDER.sub(fill, re.sub(r"[ \t\r\n]+", " ", str(text)).strip(" "))
