@@ -103,10 +103,11 @@ def test_eval_of_a_missing_file_is_a_clear_error(python):
     assert "Impossible de lire /nonexistent.jsonl" in out.stderr
 
 
-def test_check_validates_the_five_prefectures(python):
+def test_check_validates_the_console_texts_and_the_five_prefectures(python):
     out = run(python, "check", "--all")
     assert out.returncode == 0
     assert out.stdout.splitlines() == [
+        "ok: bot/console_texts.yml",
         "ok: prefectures/cantal.yml",
         "ok: prefectures/gironde.yml",
         "ok: prefectures/indre-et-loire.yml",

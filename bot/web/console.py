@@ -63,6 +63,8 @@ FORM_LIMITS = {
     "paper_register": 128_000,
 }
 FORM_LIMIT = 16_000
+
+
 # The console's words (bot/console_texts.yml): an action's outcome, a refusal, the names of codes.
 def console_word(section: str, key: str, default: str = "") -> str:
     return texts.console_section(section).get(key, default)
@@ -1021,7 +1023,12 @@ class ConsoleInput(InputChannel):
                 except AuthError as exc:
                     problem = str(exc)
             if problem:
-                return admin_view(session, 400, error_msg=texts.console_say("messages.account_not_created", reason=problem), values={"name": name, "role": role})
+                return admin_view(
+                    session,
+                    400,
+                    error_msg=texts.console_say("messages.account_not_created", reason=problem),
+                    values={"name": name, "role": role},
+                )
             return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "cree", "compte": name}), status=303)
 
         @bp.route("/admin/mot-de-passe", methods=["POST"], stream=True)
@@ -1048,7 +1055,12 @@ class ConsoleInput(InputChannel):
                 except AuthError as exc:
                     problem = str(exc)
             if problem:
-                return admin_view(session, 400, error_msg=texts.console_say("messages.password_not_changed", reason=problem), values={"reset": name})
+                return admin_view(
+                    session,
+                    400,
+                    error_msg=texts.console_say("messages.password_not_changed", reason=problem),
+                    values={"reset": name},
+                )
             return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "mot-de-passe", "compte": name}), status=303)
 
         @bp.route("/admin/deverrouiller", methods=["POST"], stream=True)
