@@ -406,6 +406,7 @@ def test_every_text_renders_for_every_prefecture():
         reference="x",
         digits="x",
         key="1",
+        cancel_key="6",
         days="1",
         max="1",
         length="1",

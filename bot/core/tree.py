@@ -89,6 +89,7 @@ PHONE_TEXTS: dict[str, set[str]] = {
     "voicemail_prompt": {"key"},
     "voicemail_thanks": {"service"},
     "voicemail_empty": set(),
+    "voicemail_reference": {"digits"},
     "feedback_offer": {"key", "no_key"},
     "feedback_thanks": set(),
     "goodbye": set(),
@@ -103,6 +104,7 @@ PHONE_KEYS = [
     "voicemail_key",
     "number_key",
     "pan_key",
+    "pan_cancel_key",
     "feedback_key",
     "feedback_no_key",
 ]
@@ -354,7 +356,7 @@ def leaf_action_keys(tree: Tree, node: Node) -> set[str]:
     if node.contact:
         keys.add(phone["number_key"])
     if node.destination == "pan_rdv":
-        keys.add(phone["pan_key"])
+        keys.update((phone["pan_key"], phone["pan_cancel_key"]))
     if rates_answer(node):
         keys.update((phone["feedback_key"], phone["feedback_no_key"]))
     return keys

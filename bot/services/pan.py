@@ -28,7 +28,7 @@ from bot.core import texts
 from bot.core.clock import DAYS, MONTHS, PARIS, WEEKDAYS, is_holiday, naive, paris_now
 from bot.core.config import Prefecture
 from bot.core.text import EMAIL
-from bot.services import mailer
+from bot.services import identity, mailer
 from bot.store.database import fetch_dict, fetch_dicts
 
 STAMP = "%Y-%m-%dT%H:%M"
@@ -215,10 +215,12 @@ def book(
     site(pref, site_id)  # raises BookingError for an unknown site
     if reason not in reasons(pref):
         raise BookingError("unknown_reason", pref)
-    if caller is not None:
-        contact_kind, contact = "caller", caller
+    if caller is not None:  # by phone: only the keyed hash of the caller's own number is kept
+        contact_kind, contact = "caller", None
+        contact_key = identity.contact_key(store, identity.phone_number(caller))
     else:
         contact_kind, contact = validate_contact(email, mobile, pref)
+        contact_key = identity.contact_key(store, contact)
     try:
         start = datetime.strptime(slot_start or "", STAMP)
     except ValueError:
@@ -252,8 +254,8 @@ def book(
             try:
                 cur = conn.execute(
                     "insert into pan_bookings (reference, token, prefecture, site, slot_start, slot_end, seat,"
-                    " reason, channel, contact_kind, contact, status, idempotency_key, created_at, updated_at)"
-                    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'booked', ?, ?, ?)",
+                    " reason, channel, contact_kind, contact, contact_key, status, idempotency_key, created_at,"
+                    " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'booked', ?, ?, ?)",
                     [
                         reference,
                         secrets.token_urlsafe(16),
@@ -266,6 +268,7 @@ def book(
                         channel,
                         contact_kind,
                         contact,
+                        contact_key,
                         idempotency_key,
                         ts,
                         ts,
@@ -315,16 +318,38 @@ def confirmation_text(pref: Prefecture, booking: dict) -> str:
     return "\n\n".join(confirmation_lines(pref, booking)) + "\n"
 
 
-def cancel(store, pref: Prefecture, reference: str, contact: str, now: datetime | None = None) -> dict:
-    """Cancel with the reference and the contact given at booking (e-mail or mobile)."""
-    booking = get_booking(store, reference)
+def same_contact(store, pref: Prefecture, booking: dict, contact: str | None) -> bool:
+    """Whether `contact` is the one the booking was made with: the e-mail address or mobile typed
+    online, or the number a phone booking was made from, compared on their keyed hashes
+    (bot.services.identity: '06 12 34 56 78' is '+33612345678'). A booking made before the hashes
+    (migration 009) is compared on its stored e-mail or mobile; a phone booking without a hash (made
+    from a hidden number, or before) matches nothing: an agent cancels it."""
     contact = (contact or "").strip()
-    if booking and booking["contact_kind"] == "mobile":
+    if not booking or not contact:
+        return False
+    if booking.get("contact_key"):
+        return identity.same_contact(store, contact, booking["contact_key"])
+    if booking["contact_kind"] not in ("email", "mobile") or not booking["contact"]:
+        return False
+    if booking["contact_kind"] == "mobile":
         try:
             contact = validate_mobile(contact, pref)
         except BookingError:
-            contact = None
-    if not booking or not booking["contact"] or not contact or contact.lower() != booking["contact"].lower():
+            return False
+    return contact.lower() == booking["contact"].lower()
+
+
+def find_own(store, pref: Prefecture, reference: str, contact: str | None) -> dict | None:
+    """The booking with this reference made with this contact (see same_contact), else None."""
+    booking = get_booking(store, reference)
+    return booking if booking and same_contact(store, pref, booking, contact) else None
+
+
+def cancel(store, pref: Prefecture, reference: str, contact: str, now: datetime | None = None) -> dict:
+    """Cancel with the reference and the contact given at booking (e-mail, mobile, or the number
+    called from for a booking by phone)."""
+    booking = find_own(store, pref, reference, contact)
+    if not booking:
         raise BookingError("not_found", pref)
     if booking["status"] == "cancelled":
         raise BookingError("already_cancelled", pref)
@@ -403,7 +428,7 @@ def mark_no_show(store, reference: str, no_show: bool = True) -> dict | None:
     return booking if booking and booking["status"] != "cancelled" else None
 
 
-# ---- building blocks for the phone offer (not yet wired into ivr/: see the report) ----------
+# ---- building blocks for the phone offer (ivr/channel.py PanDesk) ----------------------------
 
 
 def next_slots_any_site(store, pref: Prefecture, now: datetime | None = None, n: int = 3) -> list[Slot]:
@@ -414,8 +439,9 @@ def next_slots_any_site(store, pref: Prefecture, now: datetime | None = None, n:
     return sorted(found, key=lambda s: (s.start, s.site))[:n]
 
 
-def book_by_phone(store, pref: Prefecture, slot: Slot, caller_masked: str, call_sid: str, now: datetime | None = None) -> dict:
-    """Book for a caller who accepted a slot: no e-mail; the masked caller number stays in the row only.
+def book_by_phone(store, pref: Prefecture, slot: Slot, caller: str, call_sid: str, now: datetime | None = None) -> dict:
+    """Book for a caller who accepted a slot: no e-mail; of the caller's number (Twilio's `From`) the
+    row keeps only its keyed hash (`contact_key`), to cancel with it later, by phone or online.
     A webhook Twilio sends twice books once (idempotency key = call + slot)."""
     return book(
         store,
@@ -423,7 +449,7 @@ def book_by_phone(store, pref: Prefecture, slot: Slot, caller_masked: str, call_
         slot.site,
         slot.key,
         "autre",
-        caller=caller_masked or "",
+        caller=caller or "",
         channel="phone",
         idempotency_key=f"call:{call_sid}:{slot.site}:{slot.key}",
         now=now,
