@@ -177,7 +177,9 @@ class Calls:
 
     def voicemail_reference(self, recording_sid: str) -> str | None:
         """The reference of the ticket made from this voicemail (None before it is written)."""
-        found = self.db.execute("select reference from tickets where idempotency_key = ?", [f"voicemail:{recording_sid}"]).fetchone()
+        found = self.db.execute(
+            "select reference from tickets where idempotency_key = ?", [f"voicemail:{recording_sid}"]
+        ).fetchone()
         return found[0] if found else None
 
     def voicemail_ticket(

@@ -383,7 +383,9 @@ class Flow:
             st.state = "ended"
             when = self.sp.pan_slot_words({"site": target["site"], "start": target["start"]})["when"]
             return self.sp.goodbye([self.sp.pan_text("cancelled", when=when)])
-        return self._pan_return(st, open_now, {"already_cancelled": "cancel_already", "past_slot": "cancel_past"}.get(code, "cancel_not_found"))
+        return self._pan_return(
+            st, open_now, {"already_cancelled": "cancel_already", "past_slot": "cancel_past"}.get(code, "cancel_not_found")
+        )
 
     def _pan_return(self, st: CallState, open_now: bool, text: str) -> VoiceResponse:
         """Back where the cancellation began (the PAN leaf's options, or the menu), saying why."""

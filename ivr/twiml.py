@@ -345,7 +345,9 @@ class Speaker:
 
         when = pan.say_when_voice(datetime.strptime(target["start"], pan.STAMP))
         said = [
-            self.pan_text("booked", when=when, site=self.pan_place(target["site"]), digits=self.reference_digits(target["reference"])),
+            self.pan_text(
+                "booked", when=when, site=self.pan_place(target["site"]), digits=self.reference_digits(target["reference"])
+            ),
             self.pan_text("booked_hidden") if target.get("hidden") else "",
             texts.say("pan.bring", self.pref),
             "" if target.get("hidden") else self.pan_text("booked_cancel_how"),
