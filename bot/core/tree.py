@@ -459,7 +459,7 @@ def check_placeholders(tree: Tree, pref: Prefecture) -> None:
         render(msg.get("screen", ""), pref)
         render(msg.get("voice", ""), pref)
     render(tree.menu_voice, pref)
-    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x"}
+    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x", "digits": "x"}
     for tid in PHONE_TEXTS:
         render(tree.phone[tid], pref, sample)
     for text in tree.phone["contacts"].values():
