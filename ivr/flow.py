@@ -337,7 +337,7 @@ class Flow:
     def _pan_reference(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
         """The reference of the appointment to cancel, typed (eight keys) or said; a lone '*', '#' or
         '0' is a key as anywhere else. The booking must have been made from the caller's number."""
-        digits = "".join(c for c in (inp.digits or "") if c in "0123456789*#")
+        digits = "".join(c for c in (inp.digits or "") if c.isdigit() or c in "*#")
         if not digits and inp.speech.strip():
             spoken = self.sp.spoken_input(inp.speech)
             if spoken is not None and spoken[0] == "person":

@@ -376,8 +376,8 @@ class Speaker:
         return resp
 
     def spoken_digits(self, speech: str) -> str:
-        """The digits in what a caller said: '12 34 56 78', '1 2 3 4', 'douze trente-quatre' (the
-        tree's number_words, 0 to 99) -> '12345678', '1234', '1234'; anything else is dropped."""
+        """The digits in what a caller said: '12 45 67 89', '1 2 4 5', 'douze quarante-cinq' (the
+        tree's number_words, 0 to 99) -> '12456789', '1245', '1245'; anything else is dropped."""
         words = {norm(w): i for i, w in enumerate(self.phone["number_words"])}
         out = []
         for token in re.findall(r"[\w'-]+", speech or ""):

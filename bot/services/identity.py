@@ -1,7 +1,7 @@
 """Keyed hashes of a person's contact, to recognise the same person without keeping the contact.
 
 `contact_key(store, "Marie.Dupont@Gmail.com ")` and `contact_key(store, "marie.dupont@gmail.com")`
-give the same value; so do `06 12 34 56 78`, `0612345678` and `+33612345678`. The hash is an
+give the same value; so do a French number written in pairs, run together or in E.164. The hash is an
 HMAC-SHA256 under a key kept in the store (`Store.secret`), so a copy of the table alone does not
 let anyone test guesses of e-mail addresses or phone numbers. Used to match a caller who booked by
 phone, and to count one person's appointments and messages.
@@ -52,7 +52,8 @@ def phone_number(value: str | None) -> str | None:
 
 
 def say_phone(value: str | None) -> str | None:
-    """A number as an agent dials it: '06 12 34 56 78' for a French one, '+44 20 7946 0958' otherwise."""
+    """A number as an agent dials it: the national format in pairs for a French one, the
+    international format otherwise."""
     e164 = phone_number(value)
     if e164 is None:
         return None

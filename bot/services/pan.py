@@ -321,7 +321,7 @@ def confirmation_text(pref: Prefecture, booking: dict) -> str:
 def same_contact(store, pref: Prefecture, booking: dict, contact: str | None) -> bool:
     """Whether `contact` is the one the booking was made with: the e-mail address or mobile typed
     online, or the number a phone booking was made from, compared on their keyed hashes
-    (bot.services.identity: '06 12 34 56 78' is '+33612345678'). A booking made before the hashes
+    (bot.services.identity: a number in pairs is the same number in E.164). A booking made before the hashes
     (migration 009) is compared on its stored e-mail or mobile; a phone booking without a hash (made
     from a hidden number, or before) matches nothing: an agent cancels it."""
     contact = (contact or "").strip()
