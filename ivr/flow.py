@@ -9,7 +9,11 @@ that is not offered, speech not understood), counted in a row in `retries`:
   then max_offer_retries more misses at that offer -> goodbye with the hours (never a bare hang-up).
 After a PAN leaf, `pan_key` offers the next free slots (state pan_slots, keys 1-3), then asks for a
 confirmation (pan_confirm, key 1); only the confirmation books, through `Input.pan` (the channel's
-PanDesk), and the reference is read digit by digit. After an answer, `feedback_key` records "cette
+PanDesk); the booked message (pan_booked: when, where, the reference digit by digit, what to bring)
+is said again on the repeat key, and silence ends the call. `pan_cancel_key` after the PAN leaf, or
+"annuler un rendez-vous" said anywhere (`phone.spoken_pan_cancel`), asks for the reference's eight
+digits, typed or said (pan_cancel_ref); a booking made from the caller's own number is said and
+cancelled after a confirmation (pan_cancel_confirm, key 1). After an answer, `feedback_key` records "cette
 réponse m'a aidé" (`feedback_no_key`: "elle ne m'a pas aidé") through `Input.feedback` (the channel's
 FeedbackDesk), once per call: the caller hears the thanks, then the leaf's options again (without the rating).
 Words the tree lists (`phone.spoken_keys`, `spoken_yes`, `spoken_no`, `spoken_person`) are keys at

@@ -362,3 +362,49 @@ def test_a_hidden_number_leaves_a_message_without_a_call_back_number(server, pho
         db_rows(server.db, "select 1 from audit_log where action = 'callback_viewed' and item_id = ?", [ticket["reference"]])
         == []
     )
+
+
+# ---- bookings made before the keyed hashes (migration 009_phone_contacts) ----------------------
+
+
+def test_migration_009_leaves_old_phone_bookings_to_agents_and_old_online_ones_cancellable(tmp_path):
+    import sqlite_utils
+
+    from bot.store import database
+    from bot.store.database import Store
+
+    path = tmp_path / "before-009.db"
+    db = sqlite_utils.Database(path)
+    db["migrations"].create({"name": str, "applied_at": str}, pk="name")
+    names = [name for name, _ in database.MIGRATIONS]
+    for name, step in database.MIGRATIONS[: names.index("009_phone_contacts")]:
+        step(db)
+        db["migrations"].insert({"name": name, "applied_at": "2026-01-01T00:00:00.000+00:00"})
+    rows = [  # as the code before 009 wrote them: the masked caller, the mobile in national format
+        ("PAN-1111-1111", "phone", "caller", "[téléphone]", "2030-01-08T09:00"),
+        ("PAN-2222-2222", "web", "mobile", "06 12 34 56 78", "2030-01-08T09:30"),
+    ]
+    for ref, channel, kind, contact, start in rows:
+        db.execute(
+            "insert into pan_bookings (reference, token, prefecture, site, slot_start, slot_end, seat, reason, channel,"
+            " contact_kind, contact, status, created_at, updated_at) values (?, 't', 'cantal', 'aurillac', ?, ?, 1,"
+            " 'autre', ?, ?, ?, 'booked', '2026-01-01', '2026-01-01')",
+            [ref, start, start, channel, kind, contact],
+        )
+    db.conn.commit()
+    db.conn.close()
+    store = Store(path)  # applies 009
+    cantal = config.load_prefecture("cantal")
+    try:
+        old_phone = pan.get_booking(store, "PAN-1111-1111")
+        assert (old_phone["contact"], old_phone["contact_key"]) == (None, None)
+        for contact in ("[téléphone]", "06 12 34 56 78", "+33612345678"):
+            with pytest.raises(pan.BookingError) as refused:
+                pan.cancel(store, cantal, "PAN-1111-1111", contact)
+            assert refused.value.code == "not_found"
+        assert pan.get_booking(store, "PAN-1111-1111")["status"] == "booked"
+        with pytest.raises(pan.BookingError):
+            pan.cancel(store, cantal, "PAN-2222-2222", "[téléphone]")
+        assert pan.cancel(store, cantal, "PAN-2222-2222", "+33612345678")["status"] == "cancelled"
+    finally:
+        store.close()
