@@ -350,6 +350,32 @@ def test_a_voicemail_keeps_its_call_back_number_for_agents_only_and_the_caller_h
     assert (purged["callback"], purged["body"]) == (None, None) and purged["purged_at"]
 
 
+def test_the_call_back_number_is_kept_when_the_recording_callback_comes_before_the_record_action(server, phone):
+    """Twilio's recording-status callback carries no From; it may make the ticket first."""
+    call = phone(now="2026-07-10T10:00", caller=CALLER)
+    call.start()
+    call.press("5")
+    call.press("1")
+    record = call.press("2").record
+    rsid = "RE" + call.call_sid[2:]
+    rurl = call.recording_url(rsid)
+    status, _ = call.request(
+        record["recordingStatusCallback"],
+        call.body("recording_status", RecordingSid=rsid, RecordingUrl=rurl, RecordingDuration="9"),
+    )
+    assert status == 200
+    first = db_rows(server.db, "select reference, callback from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
+    assert len(first) == 1 and first[0]["callback"] is None
+    status, body = call.request(
+        record["action"], call.body("record_hash", RecordingSid=rsid, RecordingUrl=rurl, RecordingDuration="9")
+    )
+    assert status == 200
+    ref = first[0]["reference"]
+    assert f"Notez la référence de votre message : {digits(ref)}. Je répète : {digits(ref)}." in body
+    after = db_rows(server.db, "select reference, callback from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
+    assert after == [{"reference": ref, "callback": "06 12 34 56 78"}]
+
+
 def test_a_hidden_number_leaves_a_message_without_a_call_back_number(server, phone, agent):
     _, rsid, _ = leave_voicemail(phone, "anonymous")
     ticket = db_rows(server.db, "select reference, callback from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])[0]
