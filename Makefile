@@ -29,7 +29,7 @@ VENV_STAMP := .venv/.installed-$(shell cat requirements/lock.txt | sha256sum | c
 DEV_STAMP := .venv/.installed-dev-$(shell cat requirements/dev-lock.txt | sha256sum | cut -c1-12)
 WEB_STAMP := web/node_modules/.installed-$(shell cat web/package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: help training-hash setup run test lint train eval validate check bench bench-quick clean chromium
+.PHONY: help training-hash setup run test lint train eval validate check bench bench-quick clean chromium reliability
 
 training-hash:  ## print the hash that names the trained model's stamp (models/.trained-HASH)
 	@echo $(TRAINING_HASH)
@@ -85,6 +85,11 @@ lint: $(DEV_STAMP)  ## ruff (lint and format check) and the import-linter layer 
 
 test: setup $(DEV_STAMP) chromium lint  ## lint, then the whole test suite (starts its own Rasa server)
 	$(PY) -m pytest
+
+# The reliability battery (issue 13) at full scale: more rounds and clients than in `make test`
+# (20 kill -9 rounds, 100 concurrent calls and chats, ...), then its table -> docs/reliability.md.
+reliability: setup $(DEV_STAMP) chromium  ## the reliability battery at full scale -> docs/reliability.md
+	RELIABILITY_SCALE=full $(PY) -m pytest -m reliability -p no:cacheprovider --reliability-report docs/reliability.md
 
 validate: $(VENV_STAMP)  ## rasa data validate
 	$(RASA) data validate --fail-on-warnings

@@ -32,7 +32,9 @@ class ActionRoute(Action):
         user_event = tracker.get_last_event_for("user") or {}
         if (user_event.get("metadata") or {}).get("truncated"):
             dispatcher.utter_message(text=router.message("too_long"))
-        dispatcher.utter_message(text=decision.answer, buttons=decision.buttons or None)
+        # A leaf's short form for the chat page ({lead, items, more}: bot/core/display.py), with its text.
+        display = {"display": decision.display} if decision.display else None
+        dispatcher.utter_message(text=decision.answer, buttons=decision.buttons or None, json_message=display)
         if decision.links:
             dispatcher.utter_message(json_message={"links": decision.links})
 

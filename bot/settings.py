@@ -2,13 +2,16 @@
 that name the variable. Read at call time (never at import), so a test or a command can set them.
 
 Variables (README, "Settings"): PREFECTURE, AIGUILLAGE_DB, AIGUILLAGE_MODEL, AIGUILLAGE_REVIEW_OUT,
-AIGUILLAGE_CHROMIUM, AIGUILLAGE_PURGE_FIRST_S (test servers), PUBLIC_BASE_URL, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
-SMTP_FROM. The phone channel's (TWILIO_AUTH_TOKEN, IVR_*) are read by ivr/signature.py and
-ivr/hours.py.
+AIGUILLAGE_CHROMIUM, AIGUILLAGE_PURGE_FIRST_S (test servers), AIGUILLAGE_TRUSTED_PROXIES,
+AIGUILLAGE_THROTTLE_EXEMPT, PUBLIC_BASE_URL, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
+SMTP_FROM, and the phone's SMS (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_MESSAGING_SERVICE_SID,
+TWILIO_API_BASE_URL). The phone channel's webhook settings (TWILIO_AUTH_TOKEN, IVR_*) are read by
+ivr/signature.py and ivr/hours.py.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -82,6 +85,35 @@ def purge_first_s(env: Mapping[str, str] | None = None) -> float | None:
         raise SettingsError("AIGUILLAGE_PURGE_FIRST_S", f"expected a number of seconds, got {value!r}") from None
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def networks(name: str, env: Mapping[str, str] | None = None) -> tuple[Network, ...]:
+    """A comma-separated list of addresses or networks ("127.0.0.1, 10.0.0.0/8, ::1"); empty when unset."""
+    out = []
+    for part in (text(name, env) or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(name, f"expected IP addresses or networks separated by commas, got {part!r}") from None
+    return tuple(out)
+
+
+def trusted_proxies(env: Mapping[str, str] | None = None) -> tuple[Network, ...]:
+    """AIGUILLAGE_TRUSTED_PROXIES: the reverse proxies (nginx) whose X-Forwarded-For is believed.
+    Unset: the client address is the socket's, whatever the headers say."""
+    return networks("AIGUILLAGE_TRUSTED_PROXIES", env)
+
+
+def throttle_exempt(env: Mapping[str, str] | None = None) -> tuple[Network, ...]:
+    """AIGUILLAGE_THROTTLE_EXEMPT: client addresses with no per-address limit on booking,
+    cancelling and messages (a reception desk that books for visitors). Login throttling still applies."""
+    return networks("AIGUILLAGE_THROTTLE_EXEMPT", env)
+
+
 def review_out(env: Mapping[str, str] | None = None) -> Path | None:
     return path("AIGUILLAGE_REVIEW_OUT", env)
 
@@ -118,3 +150,32 @@ def smtp(env: Mapping[str, str] | None = None) -> Smtp | None:
         password=_env(env).get("SMTP_PASSWORD") or None,
         sender=text("SMTP_FROM", env) or DEFAULT_SENDER,
     )
+
+
+@dataclass(frozen=True)
+class Sms:
+    """Twilio's Messages API (the phone's "pour recevoir le lien par SMS"): the account, its token, the
+    Messaging Service that sends, and the API's address (Twilio's own unless a test points it elsewhere)."""
+
+    account_sid: str
+    auth_token: str = field(repr=False)  # never printed
+    messaging_service_sid: str
+    api_base_url: str | None = None  # None: the twilio library's own (Twilio's API)
+
+
+def sms(env: Mapping[str, str] | None = None) -> Sms | None:
+    """The SMS settings, or None unless TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and
+    TWILIO_MESSAGING_SERVICE_SID are all set (no SMS is offered then)."""
+    account = text("TWILIO_ACCOUNT_SID", env)
+    token = _env(env).get("TWILIO_AUTH_TOKEN") or None
+    service = text("TWILIO_MESSAGING_SERVICE_SID", env)
+    if account is None or token is None or service is None:
+        return None
+    if not account.startswith("AC"):
+        raise SettingsError("TWILIO_ACCOUNT_SID", f"expected an account SID starting with AC, got {account!r}")
+    if not service.startswith("MG"):
+        raise SettingsError("TWILIO_MESSAGING_SERVICE_SID", f"expected a Messaging Service SID starting with MG, got {service!r}")
+    base = text("TWILIO_API_BASE_URL", env)
+    if base is not None and not base.startswith(("https://", "http://")):
+        raise SettingsError("TWILIO_API_BASE_URL", f"expected an http(s):// address, got {base!r}")
+    return Sms(account, token, service, base.rstrip("/") if base else None)

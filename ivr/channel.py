@@ -22,6 +22,12 @@ one apology and the current prompt again (`/voice` replays a known call's last a
 store does not know gets the welcome with the automated-service notice; webhooks for a call that is
 over (status callback received, or CallStatus=completed in the request) change nothing (a
 recorded message is still kept).
+
+The link by SMS (TWILIO_ACCOUNT_SID + TWILIO_MESSAGING_SERVICE_SID set, bot.settings.sms): when an
+input picks the SMS option, the message goes to the request's own `From` (used for this request only,
+never stored: the call keeps its masked form) through bot.services.sms on a thread of its own; the
+webhook waits at most `sms_wait_ms` for Twilio's answer, then says "en cours d'envoi" and lets the
+request finish in the background.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from bot.store.database import Store
 from ivr import hours, signature
 from ivr.calls import FINAL_STATUSES, Calls, is_over, state_from_row
 from ivr.flow import RAW_SPEECH_STATES, CallState, Flow, Input
-from ivr.twiml import Speaker
+from ivr.twiml import BOOKING, Speaker
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +123,9 @@ class PanDesk:
         return [{"site": s.site, "start": s.key} for s in found]
 
     def book(self, choice: dict) -> tuple[bool, object]:
-        """(True, the booking) or (False, the next free slots) when the slot was taken meanwhile."""
+        """(True, the booking), (False, the next free slots) when the slot was taken meanwhile, or
+        (False, "too_many_bookings") when the caller's number already holds pan.max_future_bookings
+        appointments to come."""
         from datetime import datetime, timedelta
 
         from bot.services import pan
@@ -127,8 +135,8 @@ class PanDesk:
         slot = pan.Slot(choice["site"], start, start + timedelta(minutes=int(pref.get("pan.slot_minutes"))))
         try:
             booking = pan.book_by_phone(store, pref, slot, self.caller, self.call_sid, now=pan.naive(self.now))
-        except pan.BookingError:
-            return False, self.slots()
+        except pan.BookingError as exc:
+            return False, exc.code if exc.code == "too_many_bookings" else self.slots()
         return True, booking
 
     def identified(self) -> bool:
@@ -252,12 +260,18 @@ class Phone:
         self.pref = runtime.prefecture()
         self.tree = runtime.tree()
         self.router = runtime.router()
-        self.speaker = Speaker(self.tree, self.pref, settings.base_url or "")
+        from bot.services import sms
+
+        self.sms = sms.Sender.from_env()  # None: no SMS offered (a bad value stops the start, naming the variable)
+        self.sms_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ivr-sms")
+        self.sms_busy: set[tuple[str, int]] = set()  # (call, step) being sent: a replayed webhook sends nothing more
+        self.speaker = Speaker(self.tree, self.pref, settings.base_url or "", sms=self.sms is not None)
         self.tree = self.speaker.tree  # the phone's menu (ivr/menu.py); its answers are the tree's nodes
         self.flow = Flow(self.speaker)
         s = self.speaker.settings
         self.answer_within = int(s["answer_within_ms"]) / 1000
         self.retry_for = int(s["store_retry_s"])
+        self.sms_wait = int(s.get("sms_wait_ms", 1000)) / 1000
         self.stores = PhoneStore(int(s["store_busy_ms"]))
 
     def calls(self, store: Store) -> Calls:
@@ -286,6 +300,45 @@ class Phone:
 
         logger.warning("ivr: the store is busy; %s will be written in the background", what)
         _keep(asyncio.get_running_loop().create_task(retry()))
+
+    async def send_sms(self, st: CallState, target: str, caller: str) -> str:
+        """Send the SMS of `target` (a leaf id, or BOOKING) to the caller's number; its outcome
+        (bot.services.sms.OUTCOMES, or "pending" when Twilio has not answered within `sms_wait_ms`)."""
+        if self.sms is None:
+            return "failed"
+        busy = (st.call_sid, st.step)
+        if busy in self.sms_busy:  # Twilio replayed the webhook while the first one is sending
+            return "pending"
+        if target == BOOKING:
+            from bot.services import pan
+
+            reference = (st.pan_target or {}).get("reference") if st.state == "pan_booked" else None
+            try:
+                booking = await self.db(lambda calls: pan.get_booking(calls.store, reference)) if reference else None
+            except StoreBusy:
+                booking = None
+            if not booking:
+                return "failed"
+            body = self.speaker.booking_sms_body(booking)
+        else:
+            body = self.speaker.sms_body(self.tree.node(target))
+        self.sms_busy.add(busy)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.sms_pool, self.sms.send, caller, body)
+
+        def done(f) -> None:
+            self.sms_busy.discard(busy)
+            if not f.cancelled() and f.exception() is None:
+                result = f.result()
+                logger.info("ivr: SMS of call %s (%s): %s, %s", st.call_sid, target, result.outcome, result.detail)
+
+        future.add_done_callback(done)
+        try:
+            result = await asyncio.wait_for(asyncio.shield(future), self.sms_wait)
+        except TimeoutError:
+            logger.warning("ivr: SMS of call %s: no answer from Twilio within %s s; it goes on", st.call_sid, self.sms_wait)
+            return "pending"
+        return result.outcome
 
     def open_now(self, request: Request) -> hours.OpenAt:
         """Truthy when the standard is open now; also answers for lines with their own hours (the CCC)."""
@@ -449,8 +502,10 @@ class IvrInput(InputChannel):
             elif speech.strip():
                 inp.speech = speech.strip()
             when = hours.now(request.headers.get(hours.CLOCK_HEADER))
-
             caller = _first(params, "From") or _first(params, "Caller")
+            option = phone.flow.chosen(st, inp, open_now)
+            if option is not None and option.kind == "sms":  # sent before the flow runs; the flow says the outcome
+                inp.sms = await phone.send_sms(st, option.target, caller)
 
             def apply(calls: Calls) -> str:
                 inp.pan = PanDesk(phone, calls.store, call_sid, when, caller)
@@ -461,6 +516,11 @@ class IvrInput(InputChannel):
             try:
                 return _raw_xml(await phone.db(apply))
             except StoreBusy as exc:
+                if inp.sms is not None:  # the SMS went out: say so, and write the step when the store accepts it
+                    st = copy.deepcopy(before)
+                    twiml = phone.flow.handle(st, inp, open_now).to_xml()
+                    phone.later(f"call {call_sid} after its SMS", _save, st, step, twiml)
+                    return _raw_xml(twiml)
                 # Nothing was applied: the caller hears the same prompt again and answers again.
                 logger.warning("ivr: call %s step %s not applied (%s); prompt repeated", call_sid, step, exc)
                 return _xml(phone.flow.render(before, open_now, [phone.speaker.text("store_busy")]))

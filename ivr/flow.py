@@ -9,14 +9,21 @@ that is not offered, speech not understood), counted in a row in `retries`:
   then max_offer_retries more misses at that offer -> goodbye with the hours (never a bare hang-up).
 After a PAN leaf, `pan_key` offers the next free slots (state pan_slots, keys 1-3), then asks for a
 confirmation (pan_confirm, key 1); only the confirmation books, through `Input.pan` (the channel's
-PanDesk); the booked message (pan_booked: when, where, the reference digit by digit, what to bring)
-is said again on the repeat key, and silence ends the call. `pan_cancel_key` after the PAN leaf, or
+PanDesk); the booked message (pan_booked: when, where, the reference digit by digit, what to bring,
+how to cancel) is said again on the repeat key, 0 goes to the main menu, and silence ends the call; a
+number that already holds pan.max_future_bookings appointments to come is told so, with how to
+cancel one, and hears the PAN leaf's options again. `pan_cancel_key` after the PAN leaf, or
 "annuler un rendez-vous" said anywhere (`phone.spoken_pan_cancel`), asks for the reference's eight
 digits, typed or said (pan_cancel_ref); a booking made from the caller's own number is said and
 cancelled after a confirmation (pan_cancel_confirm, key 1). After an answer, `feedback_key` records "cette
 réponse m'a aidé" (`feedback_no_key`: "elle ne m'a pas aidé") through `Input.feedback` (the channel's
 FeedbackDesk), once per call: the caller hears the thanks, then the leaf's options again (without the rating).
-Words the tree lists (`phone.spoken_keys`, `spoken_yes`, `spoken_no`, `spoken_person`) are keys at
+With the SMS configured (bot.settings.sms), an answer that names a website and the booked message
+(unless the number is hidden) offer `sms_key` ("pour recevoir le lien par SMS"): the channel sends it
+before the flow runs (`chosen` tells it what the input picks) and passes the outcome in `Input.sms`;
+the caller hears it, then the leaf's options again (after a booking: goodbye once sent or on its way,
+else the booked message's keys). A link sent, or refused for that number, is not offered again in the
+call. Words the tree lists (`phone.spoken_keys`, `spoken_yes`, `spoken_no`, `spoken_person`) are keys at
 every prompt ("deux", "étoile", "retour"); "un agent" goes to the person; yes/no answer a
 confirmation. Speech whose Twilio Confidence is below `settings.confirm_below` is confirmed first
 (state confirm: "vous avez dit : ... ?", 1 or "oui" goes there, 2 or "non" asks again).
@@ -31,7 +38,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from bot.core.router import NAVIGATE_INTENT, Decision
 from bot.core.tree import CONVERSATION_INTENTS, KEY_CHARS
-from ivr.twiml import ROOT, Option, Speaker, button_node
+from ivr.twiml import BOOKING, ROOT, Option, Speaker, button_node
 
 PROMPT_STATES = (
     "menu",
@@ -49,6 +56,7 @@ PAN_STATES = ("pan_slots", "pan_confirm", "pan_booked", "pan_cancel_ref", "pan_c
 # Prompts whose speech is not a topic: the channel passes it as said (no NLU, see ivr/channel.py).
 RAW_SPEECH_STATES = ("pan_booked", "pan_cancel_ref")
 REFERENCE_DIGITS = 8  # PAN-1234-5678
+SMS_DONE = ("sent", "pending", "no_mobile", "refused")  # outcomes after which the link is not offered again
 
 
 @dataclass
@@ -79,6 +87,7 @@ class CallState:
     pan_target: dict | None = None
     rated: bool = False  # the caller rated an answer (feedback_key / feedback_no_key); offered once per call
     called: str | None = None  # the préfecture's number the caller dialled (Twilio's To): the callerId of a transfer
+    sms_done: list[str] = field(default_factory=list)  # SMS targets (leaf ids, "booking") no longer offered
 
     @property
     def outcome(self) -> str | None:
@@ -108,6 +117,7 @@ class Input:
     decision: Decision | None = None  # the router's decision on `speech`
     pan: Any = None  # the PAN desk of this request (slots(), book(slot), identified(), find(ref), cancel(ref)); None: no booking by phone
     feedback: Any = None  # the rating desk of this request (record(node_id, useful)); None: not recorded
+    sms: str | None = None  # the outcome of the SMS the channel sent for this input (bot.services.sms.OUTCOMES, "pending")
 
 
 def key_of(inp: Input) -> str:
@@ -207,12 +217,23 @@ class Flow:
         st.path.append(ROOT)
         return self.sp.menu(ROOT, st.step, [self.sp.text("voicemail_empty")])
 
+    def chosen(self, st: CallState, inp: Input, open_now: bool) -> Option | None:
+        """The option a key (typed, or a spoken key word) picks at the current prompt, before `handle`
+        runs: the channel sends an SMS first when it is the SMS option."""
+        if st.state not in PROMPT_STATES:
+            return None
+        key = key_of(inp)
+        if not key and inp.speech.strip():
+            spoken = self.sp.spoken_input(inp.speech)
+            key = spoken[1] if spoken is not None and spoken[0] == "key" else ""
+        return self._find(st, key, open_now) if key else None
+
     # ---- prompts ---------------------------------------------------------------------------
     def options(self, st: CallState, open_now: bool) -> list[Option]:
         if st.state == "menu":
             return self.sp.menu_options(st.node)
         if st.state == "leaf":
-            return self.sp.leaf_options(self.tree.node(st.node), open_now, not st.rated)
+            return self.sp.leaf_options(self.tree.node(st.node), open_now, not st.rated, st.node not in st.sms_done)
         if st.state == "choices":
             return self.sp.choices_options(st.choices, st.back)
         if st.state == "offer":
@@ -222,7 +243,7 @@ class Flow:
         if st.state == "pan_confirm":
             return self.sp.pan_confirm_options(st.pan_choice, st.node)
         if st.state == "pan_booked":
-            return self.sp.pan_booked_options()
+            return self.sp.pan_booked_options(st.pan_target, BOOKING not in st.sms_done)
         if st.state == "pan_cancel_confirm":
             return self.sp.pan_cancel_confirm_options(st.pan_target)
         if st.state == "confirm":
@@ -231,7 +252,7 @@ class Flow:
 
     def render(self, st: CallState, open_now: bool, preface: list[str] = (), number_only: bool = False) -> VoiceResponse:
         if st.state == "leaf":
-            return self.sp.leaf(st.node, st.step, open_now, preface, number_only, rate=not st.rated)
+            return self.sp.leaf(st.node, st.step, open_now, preface, number_only, rate=not st.rated, sms=self._sms(st))
         if st.state == "choices":
             return self.sp.choices(st.choices, st.back, st.step, preface)
         if st.state == "offer":
@@ -241,7 +262,7 @@ class Flow:
         if st.state == "pan_confirm":
             return self.sp.pan_confirm(st.node, st.pan_choice, st.step, preface)
         if st.state == "pan_booked":
-            return self.sp.pan_booked(st.pan_target, st.step, preface)
+            return self.sp.pan_booked(st.pan_target, st.step, preface, BOOKING not in st.sms_done)
         if st.state == "pan_cancel_ref":
             return self.sp.pan_cancel_ask(st.node, st.step, preface)
         if st.state == "pan_cancel_confirm":
@@ -249,6 +270,10 @@ class Flow:
         if st.state == "confirm":
             return self.sp.confirm(st.choices[0], st.back, st.step, preface)
         return self.sp.menu(st.node, st.step, preface)
+
+    def _sms(self, st: CallState) -> bool:
+        """Whether the current leaf may still offer its link by SMS."""
+        return st.node not in st.sms_done
 
     def _route(self, st: CallState) -> str:
         if st.state in PAN_STATES:
@@ -283,8 +308,26 @@ class Flow:
             if inp is not None and inp.feedback is not None:
                 inp.feedback.record(option.target, useful=option.kind == "feedback")
             st.rated = True
-            return self.sp.leaf(st.node, st.step, open_now, [self.sp.text("feedback_thanks")], rate=False, answer=False)
+            return self.sp.leaf(
+                st.node, st.step, open_now, [self.sp.text("feedback_thanks")], rate=False, answer=False, sms=self._sms(st)
+            )
+        if option.kind == "sms":
+            return self._sent(st, option, open_now, (inp.sms if inp is not None else None) or "failed")
         raise ValueError(f"unknown option kind {option.kind}")
+
+    def _sent(self, st: CallState, option: Option, open_now: bool, outcome: str) -> VoiceResponse:
+        """After the SMS: its outcome said, then the leaf's options; after a booking, goodbye once sent
+        (or on its way), else the booked message's options (without the link once it cannot be sent)."""
+        st.inputs.append({"step": st.step, "sms": outcome})  # the audit of the call: the outcome, never the number
+        if outcome in SMS_DONE and option.target not in st.sms_done:
+            st.sms_done.append(option.target)
+        preface = [self.sp.text(f"sms_{outcome}")]
+        if st.state == "pan_booked":
+            if outcome in ("sent", "pending"):
+                st.state = "ended"
+                return self.sp.goodbye(preface)
+            return self.sp.pan_booked(st.pan_target, st.step, preface, BOOKING not in st.sms_done, message=False)
+        return self.sp.leaf(st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st))
 
     def _pan(self, st: CallState, option: Option, open_now: bool, desk) -> VoiceResponse:
         """The PAN offer: the next slots by key, a confirmation, then the booking (never before)."""
@@ -306,6 +349,8 @@ class Flow:
                     "hidden": not result.get("contact_key"),
                 }
                 return self.render(st, open_now)
+            if result == "too_many_bookings":  # the caller's number already holds the most appointments
+                return self._pan_too_many(st, open_now)
             preface = [self.sp.pan_text("taken")]
             slots = result
         elif option.kind == "pan_cancel":  # the reference of the appointment to cancel
@@ -324,6 +369,13 @@ class Flow:
             return self.render(st, open_now, preface + [self.sp.pan_text("none")])
         st.state, st.pan_slots = "pan_slots", slots
         return self.render(st, open_now, preface)
+
+    def _pan_too_many(self, st: CallState, open_now: bool) -> VoiceResponse:
+        """Refused: this number already holds pan.max_future_bookings appointments to come. Said (with
+        how to cancel one), then the PAN leaf's options again; nothing booked."""
+        st.state, st.pan_choice, st.pan_slots = "leaf", None, []
+        said = self.sp.pan_text("too_many", cancel_key=self.sp.key_word(self.sp.keys["pan_cancel_key"]))
+        return self.sp.leaf(st.node, st.step, open_now, [said], rate=not st.rated, answer=False, sms=self._sms(st))
 
     def _pan_booked_answer(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
         """After the booking: the repeat key says it all again, 0 the main menu; anything else ends the call."""
@@ -399,7 +451,7 @@ class Flow:
             st.state = "menu"
             return self.sp.menu(st.node, st.step, preface)
         st.state = "leaf"
-        return self.sp.leaf(st.node, st.step, open_now, preface, rate=not st.rated, answer=False)
+        return self.sp.leaf(st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st))
 
     def _goto(self, st: CallState, node_id: str, open_now: bool, preface: list[str] = ()) -> VoiceResponse:
         st.retries = st.misses = st.offer_retries = 0

@@ -19,7 +19,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from bot.core.config import Prefecture, e164
 from bot.core.masking import clean
 from bot.core.text import norm
-from bot.core.tree import PHONE_KEYS, PLACEHOLDER, Node, Tree, rates_answer, render
+from bot.core.tree import PHONE_KEYS, PLACEHOLDER, Node, Tree, rates_answer, render, website_named
 from ivr.menu import phone_tree
 
 ROOT = "root"  # the main menu (the tree's `menu` section)
@@ -28,6 +28,7 @@ MAX_OPTIONS = 9
 MAX_SAY_CHARS = 4000  # Twilio reads at most 4 096 characters per <Say>
 MAX_HINT_CHARS = 100  # Twilio: each hint phrase at most 100 characters
 MAX_HINTS = 100
+BOOKING = "booking"  # the target of the SMS offered after a booking by phone
 # Characters XML 1.0 cannot carry at all (ElementTree would write them and break the document).
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -45,8 +46,9 @@ class Option:
     """One key of a prompt: what it does, and what is said for it (empty: accepted, not said)."""
 
     key: str
-    kind: str  # node | transfer | voicemail | number | repeat | back | main | pan* | feedback | feedback_no
-    target: str | None = None  # node id (node, back, main), mailbox id (voicemail), contact path (transfer)
+    kind: str  # node | transfer | voicemail | number | repeat | back | main | pan* | feedback | feedback_no | sms
+    target: str | None = None  # node id (node, back, main, sms), mailbox id (voicemail), contact path (transfer);
+    # sms: the leaf whose link is sent, or BOOKING (the booking just confirmed)
     text: str = ""
 
 
@@ -65,8 +67,10 @@ class Contact:
 class Speaker:
     """Renders the phone texts of one préfecture and builds the TwiML of each prompt."""
 
-    def __init__(self, tree: Tree, pref: Prefecture, base_url: str):
+    def __init__(self, tree: Tree, pref: Prefecture, base_url: str, sms: bool = False):
+        """`sms`: the SMS is configured (bot.settings.sms): answers naming a website and bookings offer it."""
         self.tree, self.pref, self.base_url = phone_tree(tree), pref, base_url.rstrip("/")
+        self.sms = sms
         self.chat_tree = tree
         self.phone = tree.phone
         self.settings = tree.phone["settings"]
@@ -231,9 +235,39 @@ class Speaker:
             return contact
         return None
 
-    def leaf_options(self, node: Node, open_now: bool, rate: bool = True) -> list[Option]:
-        """Children (a leaf may have some), then transfer, voicemail, number, PAN, then * # 0, then the
-        rating ("si cette réponse vous a aidé", said last; `rate` False once the call has rated)."""
+    # ---- the link by SMS ---------------------------------------------------------------------
+    def sms_link(self, node: Node) -> str | None:
+        """The website a leaf's answer names aloud ({ants.url}), as the address to send."""
+        name = website_named(node)
+        return render("{%s}" % name, self.pref) if name else None
+
+    def sms_body(self, node: Node) -> str:
+        """The SMS of a leaf: the tree's `phone.sms_body` with the leaf's label and link."""
+        return self.text("sms_body", label=render(node.label, self.pref), url=self.sms_link(node))
+
+    def booking_sms_body(self, booking: dict) -> str:
+        """The SMS after a booking: when, where, the reference and the calendar link (`pan.phone.sms_body`)."""
+        from datetime import datetime
+
+        from bot.services import pan
+
+        spec = pan.site(self.pref, booking["site"])
+        return self.pan_text(
+            "sms_body",
+            when=pan.say_when(datetime.strptime(booking["slot_start"], pan.STAMP)),
+            site=spec["name"],
+            address=spec["address"]["text"],
+            reference=booking["reference"],
+            url=f"{self.base_url}/rdv/ics/{booking['reference']}?t={booking['token']}",
+        )
+
+    def sms_option(self, target: str) -> Option:
+        return Option(self.keys["sms_key"], "sms", target, self.text("sms_offer", key=self.keys["sms_key"]))
+
+    def leaf_options(self, node: Node, open_now: bool, rate: bool = True, sms: bool = True) -> list[Option]:
+        """Children (a leaf may have some), then transfer, voicemail, number, PAN, the link by SMS (when
+        configured and the answer names a website; `sms` False once sent), then * # 0, then the rating
+        ("si cette réponse vous a aidé", said last; `rate` False once the call has rated)."""
         k = self.keys
         options = self._node_options(self.tree.children(node.id)) if node.children else []
         if self.can_dial(node, open_now):
@@ -261,6 +295,8 @@ class Speaker:
             offer = self.pan_text("offer", key=k["pan_key"], cancel_key=self.key_word(k["pan_cancel_key"]))
             options.append(Option(k["pan_key"], "pan", None, offer))
             options.append(Option(k["pan_cancel_key"], "pan_cancel", None))  # said in the same sentence
+        if self.sms and sms and self.sms_link(node):
+            options.append(self.sms_option(node.id))
         options += self._structural(node.parent or ROOT, node.parent is None, say_back=False)
         if rate and rates_answer(node):
             options.append(
@@ -328,16 +364,22 @@ class Speaker:
 
         return pan.reference_digits(reference, list(self.phone["number_words"]))
 
-    def pan_booked_options(self) -> list[Option]:
+    def pan_booked_options(self, target: dict | None = None, sms: bool = True) -> list[Option]:
+        """After a booking: its link by SMS (when configured, the number is not hidden, and `sms`: not
+        yet sent), the repeat key, the main menu."""
         k = self.keys
-        return [
+        options = [self.sms_option(BOOKING)] if self.sms and sms and not (target or {}).get("hidden") else []
+        return options + [
             Option(k["repeat_key"], "repeat", text=self.text("repeat", key=k["repeat_key"])),
             Option(k["main_menu_key"], "main", ROOT, self.text("main_menu", key=k["main_menu_key"])),
         ]
 
-    def pan_booked(self, target: dict, step: int, preface: list[str] = ()) -> VoiceResponse:
-        """The booking said: when, where (the site's address), the reference digit by digit, what to
-        bring, how to cancel; then the repeat key (silence ends the call, see Flow)."""
+    def pan_booked(
+        self, target: dict, step: int, preface: list[str] = (), sms: bool = True, message: bool = True
+    ) -> VoiceResponse:
+        """The booking said (unless `message` is False: after the SMS's outcome): when, where (the
+        site's address), the reference digit by digit, what to bring, how to cancel; then the link by
+        SMS (see pan_booked_options), the repeat key and the main menu (silence ends the call, see Flow)."""
         from datetime import datetime
 
         from bot.core import texts
@@ -353,7 +395,8 @@ class Speaker:
             "" if target.get("hidden") else self.pan_text("booked_cancel_how"),
         ]
         node = target.get("node") or ROOT
-        return self._prompt("leaf", node, step, preface, [t for t in said if t], self.pan_booked_options(), [node])
+        intro = [t for t in said if t] if message else []
+        return self._prompt("leaf", node, step, preface, intro, self.pan_booked_options(target, sms), [node])
 
     def pan_cancel_ask(self, node_id: str, step: int, preface: list[str] = ()) -> VoiceResponse:
         """Asks for the reference of the appointment to cancel: eight digits typed, or said."""
@@ -555,10 +598,11 @@ class Speaker:
         number_only: bool = False,
         rate: bool = True,
         answer: bool = True,
+        sms: bool = True,
     ) -> VoiceResponse:
         """The leaf's answer (unless `answer` is False: only its options), its number, its options."""
         node = self.tree.node(node_id)
-        options = self.leaf_options(node, open_now, rate)
+        options = self.leaf_options(node, open_now, rate, sms)
         intro = [] if number_only or not answer else [self.node_voice(node)]
         if node.id == self.human_id and not self.can_dial(node, open_now):
             intro = []  # "je vous mets en relation" would be untrue: the notice says why not

@@ -18,6 +18,75 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "aiguillage.tar.gz"
 
 
+# ---- the reliability battery (issue 13) ---------------------------------------------------------
+# Tests marked `reliability` make up the battery. Those that take the `figure` fixture record what
+# they did and the figure they measured; `make reliability` runs the battery at full scale
+# (RELIABILITY_SCALE=full: more rounds, more concurrent clients) and writes docs/reliability.md with
+# --reliability-report. `make test` runs the same tests at their quick scale.
+RELIABILITY_FULL = os.environ.get("RELIABILITY_SCALE", "quick") == "full"
+
+
+def scale(quick: int, full: int) -> int:
+    """How many rounds or clients a battery test uses: `full` under `make reliability`."""
+    return full if RELIABILITY_FULL else quick
+
+
+def pytest_addoption(parser):
+    parser.addoption("--reliability-report", default=None, help="write the battery's table (Markdown) to this file")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "reliability: part of the reliability battery (make reliability)")
+    config.reliability_rows = []
+
+
+@pytest.fixture()
+def figure(request):
+    """record(what, figure): one row of docs/reliability.md for this test (several allowed)."""
+
+    def record(what: str, measured: str) -> None:
+        request.node.user_properties.append(("reliability", (what, measured)))
+
+    return record
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if item.get_closest_marker("reliability") is None:
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        rows = [value for key, value in item.user_properties if key == "reliability"]
+        doc = (item.function.__doc__ or item.name.removeprefix("test_").replace("_", " ")).strip().splitlines()[0]
+        verdict = "pass" if report.passed else ("skipped" if report.skipped else "FAIL")
+        for what, measured in rows or [(doc, "")]:
+            item.config.reliability_rows.append((item.nodeid, what, measured, verdict))
+
+
+def pytest_sessionfinish(session):
+    path = session.config.getoption("--reliability-report")
+    rows = session.config.reliability_rows
+    if not path or not rows:
+        return
+    from datetime import datetime
+
+    lines = [
+        "# Reliability battery",
+        "",
+        f"Written by `make reliability` on {datetime.now().astimezone().isoformat(timespec='minutes')}"
+        f" (scale: {'full' if RELIABILITY_FULL else 'quick'}), against real servers started by the tests.",
+        f"{sum(r[3] == 'pass' for r in rows)} of {len(rows)} rows pass.",
+        "",
+        "| test | what it did | figure | pass |",
+        "|---|---|---|---|",
+    ]
+    for nodeid, what, measured, verdict in rows:
+        cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+        lines.append(f"| `{cell(nodeid.removeprefix('tests/'))}` | {cell(what)} | {cell(measured)} | {verdict} |")
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -78,6 +147,9 @@ def launch(
     env["AIGUILLAGE_REVIEW_OUT"] = str(tmp / "nlu_review.yml")  # the console's export button: never data/
     for name in (
         "TWILIO_AUTH_TOKEN",
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_MESSAGING_SERVICE_SID",
+        "TWILIO_API_BASE_URL",
         "PUBLIC_BASE_URL",
         "IVR_LOCAL_DEV",
         "IVR_NOW",
@@ -88,6 +160,8 @@ def launch(
         "SMTP_USER",
         "SMTP_PASSWORD",
         "SMTP_FROM",
+        "AIGUILLAGE_TRUSTED_PROXIES",
+        "AIGUILLAGE_THROTTLE_EXEMPT",
     ):
         env.pop(name, None)
     if phone:
@@ -183,7 +257,11 @@ def smtp() -> SmtpSink:
 def server(tmp_path_factory, smtp) -> Server:
     if not MODEL.exists():
         pytest.exit(f"No trained model at {MODEL}: run the tests with `make test` (it trains first).", returncode=2)
-    running = launch(tmp_path_factory.mktemp("server"), extra_env=smtp.env)
+    # Every test of the session books, cancels and writes from this machine's address: it is exempt from
+    # the per-address limits, as a préfecture's reception desk would be (login throttling still applies).
+    # tests/test_throttling.py runs its own server, with the limits, behind a "trusted proxy".
+    exempt = {"AIGUILLAGE_THROTTLE_EXEMPT": "127.0.0.1, ::1"}
+    running = launch(tmp_path_factory.mktemp("server"), extra_env=smtp.env | exempt)
     yield running
     stop(running)
 

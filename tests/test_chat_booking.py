@@ -362,7 +362,7 @@ def ask(pg, text: str) -> None:
 
 
 def sender_of(pg) -> str:
-    return pg.evaluate("window.sessionStorage.getItem('aiguillage-sender')")
+    return pg.evaluate("window.localStorage.getItem('aiguillage-sender')")
 
 
 def chosen_key(server, label: str) -> str:

@@ -264,6 +264,31 @@ def test_a_booking_from_a_hidden_number_says_only_an_agent_can_cancel_it(server,
     assert status_of(server, booking["reference"]) == "booked"
 
 
+def test_a_number_holding_the_most_appointments_is_told_so_and_how_to_cancel_one(server, phone):
+    """pan.max_future_bookings (2) appointments to come from one number: the third confirmation books
+    nothing and says why and how to cancel one (not "ce créneau vient d'être pris"), then the PAN
+    answer's keys; 6 goes on to the cancellation."""
+    caller, now = "+33611223399", monday_ahead(8)
+    for _ in range(2):
+        book_by_phone(server, phone, caller, now)
+    call = phone(now=now, caller=caller)
+    call.start()
+    call.press("5")
+    call.press("2")
+    call.press("4")
+    call.press("1")
+    refused = call.press("1")
+    assert refused.says[0] == (
+        "Vous avez déjà 2 rendez-vous à venir pris depuis ce numéro : c'est le nombre maximum par personne. "
+        "Pour en prendre un autre, annulez d'abord l'un d'eux : tapez 6, puis les huit chiffres de sa référence."
+    )
+    assert "Pour le prochain créneau disponible, tapez 4 ; pour annuler un rendez-vous, tapez 6." in refused.says
+    assert not any("vient d'être pris" in said for said in refused.says)
+    assert refused.node == "rdv_pan" and refused.gather is not None and not refused.hangup
+    assert db_rows(server.db, "select id from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"]) == []
+    assert call.press("6").says[-1].startswith("Pour annuler un rendez-vous pris depuis ce numéro")
+
+
 # ---- a voicemail's call-back number ----------------------------------------------------------
 
 

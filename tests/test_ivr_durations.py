@@ -5,7 +5,8 @@ A prompt's duration is its words at 2.5 words a second plus its pauses (`<Pause 
 `<break time>`). Limits (issue 11): welcome + main menu within 25 s with at most five topic keys
 plus 0; each answer says where to go or which number within its first 10 s, and all it says
 before its options within 20 s; at most four keys offered after an answer (the rating 9/8 aside).
-The table is written to docs/phone.md.
+Measured with the SMS configured, so that every option a caller may hear is counted (key 5, "pour
+recevoir le lien par SMS", after an answer that names a website). The table is written to docs/phone.md.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def answer_at(items, markers) -> float:
 
 def measure(pref_id: str) -> list[dict]:
     tree = load_tree()
-    sp = Speaker(tree, load_prefecture(pref_id), BASE)
+    sp = Speaker(tree, load_prefecture(pref_id), BASE, sms=True)  # every option, the SMS's included
     rows = []
     for node_id in walk(sp):
         if node_id == ROOT or sp.tree.node(node_id).destination is None:
@@ -166,6 +167,7 @@ def write_doc(rows: list[dict]) -> None:
         "Written by `tests/test_ivr_durations.py` from the TwiML the phone channel produces for each",
         "préfecture (`ivr/twiml.py`), at 2.5 words a second plus pauses. A menu's seconds include",
         "its options; an answer's (leaf) stop before its options, with the standard open or closed.",
+        "Measured with the SMS configured: an answer that names a website also offers key 5.",
         f"Limits: welcome + main menu ≤ {WELCOME_MAX_S} s with ≤ {MAX_TOPIC_KEYS} topic keys + 0; an answer",
         f'says where to go or which number within {ANSWER_WITHIN_S} s ("useful at") and ends within',
         f"{LEAF_MAX_S} s; ≤ {MAX_LEAF_KEYS} keys offered after an answer, the rating (9/8) aside.",

@@ -95,14 +95,18 @@ def test_the_corpus_is_large_and_labelled():
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_recall_per_kind(kind):
+@pytest.mark.reliability
+def test_recall_per_kind(kind, figure):
     per_kind, _, misses = measure()
     masked, total = per_kind[kind]
+    figure(f"masking recall, {kind}, on the synthetic corpus (tests/data/)", f"{masked} of {total} (target {TARGET[kind]:.0%})")
     assert masked / total >= TARGET[kind], (figures(), [m for m in misses if m.startswith(kind)])
 
 
-def test_false_positives_are_rare():
+@pytest.mark.reliability
+def test_false_positives_are_rare(figure):
     _, (fp, tokens), misses = measure()
+    figure("masking false positives on the corpus", f"{fp} of {tokens} ({fp / tokens:.1%}, bound {FALSE_POSITIVES_MAX:.0%})")
     assert fp / tokens <= FALSE_POSITIVES_MAX, (figures(), [m for m in misses if m.startswith("false")])
 
 

@@ -420,6 +420,7 @@ def test_every_text_renders_for_every_prefecture():
         caller="x",
         url="x",
         seconds="1",
+        wait="1 minute",
     )
     for pid in config.available():
         pref = config.load_prefecture(pid)

@@ -22,6 +22,8 @@ from bot.core import config
 from bot.services import retention
 from bot.store.database import Store
 
+pytestmark = pytest.mark.reliability
+
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 TABLES = [

@@ -15,7 +15,8 @@ def cmd_agents(args: argparse.Namespace) -> int:
     from bot.services.accounts import Accounts, AuthError
     from bot.store.database import Store
 
-    accounts = Accounts(Store())
+    store = Store()
+    accounts = Accounts(store)
     if args.agents_command == "add":
         if args.password_stdin:
             password = sys.stdin.readline().rstrip("\r\n")
@@ -42,6 +43,20 @@ def cmd_agents(args: argparse.Namespace) -> int:
             print(f"Aucun compte « {args.name} ».", file=sys.stderr)
             return 1
         print(f"Compte « {args.name} » désactivé (ses sessions sont fermées).")
+        return 0
+    if args.agents_command == "unlock":
+        from bot.services import throttle
+        from bot.services.queue import Queue
+        from bot.services.runtime import tree
+
+        if accounts.get(args.name) is None:
+            print(f"Aucun compte « {args.name} ».", file=sys.stderr)
+            return 1
+        if not throttle.unlock(store, args.name):
+            print(f"Le compte « {args.name} » n'est pas verrouillé.", file=sys.stderr)
+            return 1
+        Queue(store, tree()).audit(getpass.getuser() or "cli", "account_unlocked", "agent", args.name, detail={"from": "cli"})
+        print(f"Compte « {args.name} » déverrouillé : il peut de nouveau se connecter.")
         return 0
     return 2
 
@@ -75,7 +90,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("agents", help="console accounts: add, list, disable")
+    p = sub.add_parser("agents", help="console accounts: add, list, disable, unlock")
     asub = p.add_subparsers(dest="agents_command", required=True)
     a = asub.add_parser("add", help="create an account (password asked, or read from stdin)")
     a.add_argument("name")
@@ -84,6 +99,8 @@ def add_parsers(sub) -> None:
     asub.add_parser("list", help="list the accounts")
     d = asub.add_parser("disable", help="disable an account and close its sessions")
     d.add_argument("name")
+    u = asub.add_parser("unlock", help="lift the lockout of an account after too many failed logins")
+    u.add_argument("name")
     p.set_defaults(func=cmd_agents)
 
     p = sub.add_parser("review", help="teach the bot from the agents' reviews: export, retrain")

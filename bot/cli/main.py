@@ -6,7 +6,7 @@
   check [--all]          validate the routing tree and the préfecture file(s)
   tickets retry|purge|failures   e-mail outbox of tickets and bookings, retention purge
   purge [--dry-run]      delete every record past its retention period (turns, Rasa events, calls, ...)
-  agents add|list|disable   console accounts (bot/cli/console.py)
+  agents add|list|disable|unlock   console accounts (bot/cli/console.py)
   review export|retrain     teach the bot from the agents' reviews, with an accuracy gate
   indicators --from D --to D [--json] [--include-demo]   quality indicators of a period (bot/quality/indicators.py)
   report --from D --to D [--out DIR] [--no-pdf]   the users' committee report, HTML and PDF (bot/quality/report.py)

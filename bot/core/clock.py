@@ -48,6 +48,16 @@ def is_working_day(day: date) -> bool:
     return day.weekday() < 5 and not is_holiday(day)
 
 
+def say_duration(seconds: float) -> str:
+    """A wait in words, rounded up: '1 seconde', '45 secondes', '2 minutes', '1 heure'."""
+    seconds = max(1, int(-(-seconds // 1)))
+    for size, unit in ((3600, "heure"), (60, "minute")):
+        if seconds >= size:
+            n = -(-seconds // size)
+            return f"{n} {unit}{'s' if n > 1 else ''}"
+    return f"{seconds} seconde{'s' if seconds > 1 else ''}"
+
+
 def french_date(day: date) -> str:
     """'lundi 13 juillet 2026'."""
     return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"

@@ -31,7 +31,26 @@ _SHORT_NUMBER = re.compile(r"^3\d \d\d$")
 
 # Keys every merged configuration must have (dotted paths).
 RETENTION_KEYS = tuple(
-    f"retention.{k}_days" for k in ("conversations", "calls", "voicemails", "feedback", "audit_log", "sessions")
+    f"retention.{k}_days" for k in ("conversations", "calls", "voicemails", "feedback", "audit_log", "sessions", "throttle")
+)
+THROTTLE_KEYS = (
+    *(
+        f"throttle.login.{k}"
+        for k in (
+            "account_free_failures",
+            "address_free_failures",
+            "first_delay_s",
+            "max_delay_s",
+            "lockout_after",
+            "account_window_minutes",
+            "address_window_minutes",
+        )
+    ),
+    *(
+        f"throttle.per_address.{scope}.{k}"
+        for scope in ("book", "cancel", "message", "cancel_guess")
+        for k in ("max", "window_minutes")
+    ),
 )
 REQUIRED_KEYS = [
     "id",
@@ -64,7 +83,9 @@ REQUIRED_KEYS = [
     "pan.min_notice_hours",
     "pan.what_to_bring",
     "pan.retention_days",
+    "pan.max_future_bookings",
     *RETENTION_KEYS,
+    *THROTTLE_KEYS,
     "tickets.retention_days",
     "tickets.max_chars",
     "tickets.subject_max_chars",
@@ -255,10 +276,12 @@ def validate(data: dict, file: str) -> None:
         "pan.capacity",
         "pan.booking_days_ahead",
         "pan.retention_days",
+        "pan.max_future_bookings",
         "tickets.retention_days",
         "tickets.max_chars",
         "tickets.subject_max_chars",
         *RETENTION_KEYS,
+        *THROTTLE_KEYS,
     ):
         value = get_path(data, key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -288,7 +311,7 @@ def _computed(data: dict) -> dict:
         phone["display"] = f"numéro indiqué sur {data['prefecture']['website']}"
         phone["call"] = f"le standard de la préfecture (numéro indiqué sur {data['prefecture']['website']})"
     data["prefecture"]["phone_hours_text"] = format_days(data["prefecture"]["phone_hours"]["days"])
-    data["pan"]["sites_text"] = "; ".join(f"{site['name']}, {format_days(site['days'])}" for site in data["pan"]["sites"])
+    data["pan"]["sites_text"] = " ; ".join(f"{site['name']}, {format_days(site['days'])}" for site in data["pan"]["sites"])
     data["pan"].setdefault("foreigners_summary", "")
     if not data["pan"]["foreigners_summary"]:
         data["pan"]["foreigners_summary"] = "sur rendez-vous"

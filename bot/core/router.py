@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field
 from rapidfuzz import fuzz
 
 from bot.core.config import Prefecture
+from bot.core.display import answer_parts, site_items
 from bot.core.text import norm
-from bot.core.tree import CONVERSATION_INTENTS, TOPICS, Node, Tree, render
+from bot.core.tree import CONVERSATION_INTENTS, ITEMS_PAN_SITES, TOPICS, Node, Tree, render
 
 NAVIGATE_INTENT = "navigate"
 
@@ -40,6 +41,7 @@ class Decision:
     resolved: bool = False
     misses: int = 0
     matched_by: str = "nlu"  # nlu | fuzzy | button | none
+    display: dict = field(default_factory=dict)  # chat: {lead, items, more} of a leaf (bot/core/display.py)
 
     def public(self) -> dict:
         """The fields of `python -m bot route`."""
@@ -65,6 +67,7 @@ class Router:
         self.max_misses = int(s["max_misses"])
         self.clarify_choices = int(s["clarify_choices"])
         self.max_chars = int(s["max_message_chars"])
+        self.max_words = int(s.get("answer_max_words") or 60)
         self._pan_words = [norm(w) for w in s.get("pan_vocabulary") or [] if norm(w)]
         vague = s.get("vague_messages") or {}
         self._vague_max = int(vague.get("max_words") or 0)
@@ -119,13 +122,15 @@ class Router:
             screen_extra["referral"] = render(referral.screen, self.pref)
             voice_extra["referral"] = render(referral.voice, self.pref)
             links.insert(0, {"title": render(referral.link["title"], self.pref), "url": render(referral.link["url"], self.pref)})
+        answer = render(node.screen_text, self.pref, screen_extra)
         return Decision(
             text=text,
             topic=topic or node.topic,
             destination=node.destination,
             confidence=confidence,
             action="answer",
-            answer=render(node.screen_text, self.pref, screen_extra),
+            answer=answer,
+            display=self.display(node, answer, screen_extra),
             node=node.id,
             links=links,
             buttons=[self._button(self.tree.node(b)) for b in node.buttons],
@@ -134,6 +139,15 @@ class Router:
             misses=0,
             matched_by=matched_by,
         )
+
+    def display(self, node: Node, answer: str, extra: dict | None = None) -> dict:
+        """The short form of a leaf's answer on the chat page: {lead, items, more} (strings)."""
+        if node.items == ITEMS_PAN_SITES:
+            items = site_items(self.pref)
+        else:
+            items = [render(i, self.pref) for i in node.items]
+        lead = render(node.lead, self.pref, extra) if node.lead else ""
+        return answer_parts(lead, items, answer, self.max_words)
 
     def referral(self, text: str):
         """The body that handles an off-topic question, when the message names it."""

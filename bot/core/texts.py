@@ -1,5 +1,5 @@
 """Texts of the booking and message pages, e-mails and phone offer, the destinations' names and the
-answers to refused requests: the `pan`, `tickets`, `destinations` and `requests` sections of bot/tree.yml,
+answers to refused requests, the chat page: the `pan`, `tickets`, `destinations`, `requests` and `chat` sections of bot/tree.yml,
 rendered with the préfecture's {placeholders} plus local ones."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import yaml
 from bot.core.config import Prefecture, get_path
 from bot.core.tree import TREE_FILE, TreeError, render
 
-SECTIONS = ("pan", "tickets", "destinations", "requests")
+SECTIONS = ("pan", "tickets", "destinations", "requests", "chat")
 
 
 @lru_cache(maxsize=1)
@@ -52,3 +52,10 @@ def all_texts(node=None, prefix: str = "") -> list[str]:
         else:
             out.append(path)
     return out
+
+
+def chat_texts(pref: Prefecture) -> dict:
+    """The chat page's texts ({"page": {...}, "script": {...}}), rendered for this préfecture; the
+    page's own placeholders ({max}) are left for chat.js to fill."""
+    keep = {"max": "{max}"}
+    return {part: {key: say(f"chat.{part}.{key}", pref, **keep) for key in raw(f"chat.{part}")} for part in ("page", "script")}

@@ -61,6 +61,8 @@ MESSAGE_IDS = [
 ]
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}")
 MAX_MENU_OPTIONS = 9
+# `screen.items: pan_sites`: the short list is one line per PAN site of the préfecture, with its hours.
+ITEMS_PAN_SITES = "pan_sites"
 
 # The phone section (`phone:` in tree.yml): every text the voice menu says, with the local
 # placeholders each may use (besides the préfecture's dotted {a.b.c} ones).
@@ -92,6 +94,13 @@ PHONE_TEXTS: dict[str, set[str]] = {
     "voicemail_reference": {"digits"},
     "feedback_offer": {"key", "no_key"},
     "feedback_thanks": set(),
+    "sms_offer": {"key"},
+    "sms_body": {"label", "url"},
+    "sms_sent": set(),
+    "sms_pending": set(),
+    "sms_no_mobile": set(),
+    "sms_refused": set(),
+    "sms_failed": set(),
     "goodbye": set(),
     "closing": set(),
     "apology": set(),
@@ -107,6 +116,7 @@ PHONE_KEYS = [
     "pan_cancel_key",
     "feedback_key",
     "feedback_no_key",
+    "sms_key",
 ]
 PHONE_SETTINGS = ["gather_timeout", "max_retries", "max_offer_retries", "record_max_length", "record_timeout", "dial_timeout"]
 KEY_CHARS = "".join(str(d) for d in range(10)) + "*#"  # keys of a phone keypad
@@ -137,6 +147,8 @@ class Node:
     children: list[str] = field(default_factory=list)
     parent: str | None = None
     transfer: bool = False  # phone: the contact may be dialled (see tree.yml)
+    lead: str = ""  # chat: the one sentence shown first (screen.lead)
+    items: list[str] | str = field(default_factory=list)  # chat: the short list (screen.items)
 
     @property
     def is_leaf(self) -> bool:
@@ -267,7 +279,13 @@ def load_tree(path: Path | None = None) -> Tree:
             documents=list(spec.get("documents") or []),
             children=list(spec.get("children") or []),
             transfer=spec.get("transfer", False),
+            lead=(screen.get("lead") if isinstance(screen, dict) else None) or "",
+            items=(screen.get("items") if isinstance(screen, dict) else None) or [],
         )
+        if node.items != ITEMS_PAN_SITES and (
+            not isinstance(node.items, list) or not all(isinstance(i, str) and i.strip() for i in node.items)
+        ):
+            raise TreeError(file, f"{where}.screen.items", f"must be a list of texts or '{ITEMS_PAN_SITES}'")
         if not isinstance(node.transfer, bool):
             raise TreeError(file, f"{where}.transfer", "must be true or false")
         if node.transfer and not node.contact:
@@ -359,7 +377,17 @@ def leaf_action_keys(tree: Tree, node: Node) -> set[str]:
         keys.update((phone["pan_key"], phone["pan_cancel_key"]))
     if rates_answer(node):
         keys.update((phone["feedback_key"], phone["feedback_no_key"]))
+    if website_named(node):
+        keys.add(phone["sms_key"])
     return keys
+
+
+def website_named(node: Node) -> str | None:
+    """The placeholder of the website an answer names aloud ("sur le site officiel {ants.url}"), the
+    first one; None when it names none. The phone offers to send that link by SMS (`sms_key`)."""
+    if node.destination is None:
+        return None
+    return next((name for name in placeholders(node.voice) if name.endswith(".url")), None)
 
 
 def rates_answer(node: Node) -> bool:
@@ -459,7 +487,7 @@ def check_placeholders(tree: Tree, pref: Prefecture) -> None:
         render(msg.get("screen", ""), pref)
         render(msg.get("voice", ""), pref)
     render(tree.menu_voice, pref)
-    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x", "digits": "x"}
+    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x", "digits": "x", "url": "x"}
     for tid in PHONE_TEXTS:
         render(tree.phone[tid], pref, sample)
     for text in tree.phone["contacts"].values():
@@ -468,8 +496,10 @@ def check_placeholders(tree: Tree, pref: Prefecture) -> None:
         for text in (ref.screen, ref.voice, ref.link["title"], ref.link["url"]):
             render(text, pref)
     for node in tree.nodes.values():
-        for text in (node.voice, node.screen_text, node.label, node.title):
+        for text in (node.voice, node.screen_text, node.label, node.title, node.lead):
             render(text, pref, {"referral": ""})
+        for text in node.items if isinstance(node.items, list) else []:
+            render(text, pref)
         for link in node.links:
             render(link["title"], pref)
             render(link["url"], pref)

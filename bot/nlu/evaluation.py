@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from sklearn.metrics import precision_recall_fscore_support
+
 from bot.core import config as config_mod
 from bot.core import tree as tree_mod
 from bot.core.masking import prepare
@@ -46,15 +48,13 @@ def evaluate(items: list[dict], predictions: list[dict]) -> dict:
     topic_ok = sum(p["topic"] == i["topic"] for i, p in zip(items, predictions))
     dest_ok = sum(p["destination"] == i["destination"] for i, p in zip(items, predictions))
     labels = sorted({i["topic"] for i in items} | {p["topic"] or "-" for p in predictions})
-    per_topic = {}
-    for label in labels:
-        tp = sum(i["topic"] == label and p["topic"] == label for i, p in zip(items, predictions))
-        fp = sum(i["topic"] != label and p["topic"] == label for i, p in zip(items, predictions))
-        fn = sum(i["topic"] == label and p["topic"] != label for i, p in zip(items, predictions))
-        prec = tp / (tp + fp) if tp + fp else 0.0
-        rec = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        per_topic[label] = {"precision": prec, "recall": rec, "f1": f1, "support": tp + fn}
+    truth = [i["topic"] for i in items]
+    guess = [p["topic"] or "-" for p in predictions]
+    prec, rec, f1, support = precision_recall_fscore_support(truth, guess, labels=labels, zero_division=0)
+    per_topic = {
+        label: {"precision": float(prec[k]), "recall": float(rec[k]), "f1": float(f1[k]), "support": int(support[k])}
+        for k, label in enumerate(labels)
+    }
     confusions = Counter((i["topic"], p["topic"]) for i, p in zip(items, predictions) if i["topic"] != p["topic"])
     misses = [
         {

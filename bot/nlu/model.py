@@ -39,3 +39,27 @@ class NLU:
         if not text.strip():
             return {"text": text, "intent": {"name": None, "confidence": 0.0}, "intent_ranking": [], "entities": []}
         return self.loop.run_until_complete(self.agent.parse_message(text))
+
+
+# `rasa run` with a model it cannot load logs it and serves on without one; the chat channel stops
+# the process instead (bot.web.chat), with this message and exit status.
+MODEL_REFUSED_EXIT = 3
+
+
+def served_model(argv: list[str]) -> str | None:
+    """The model file `rasa run` was given (`--model PATH`, `-m PATH` or `--model=PATH`), if any."""
+    for i, arg in enumerate(argv):
+        if arg in ("--model", "-m") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--model="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def model_refused_message(path: Path | str | None) -> str:
+    where = f"the model file {path}" if path else "no model file"
+    return (
+        f"Aiguillage cannot start: {where} could not be loaded (missing, damaged, or trained with another "
+        "Rasa version than 3.6.21). Train it again with `make train` (or point AIGUILLAGE_MODEL / --model at "
+        "a model trained by this project), then start the server again."
+    )

@@ -1,7 +1,7 @@
 """Keyed hashes of a person's contact, to recognise the same person without keeping the contact.
 
-`contact_key(store, "Marie.Dupont@Gmail.com ")` and `contact_key(store, "marie.dupont@gmail.com")`
-give the same value; so do a French number written in pairs, run together or in E.164. The hash is an
+The same person gives the same value under any spelling of their contact: an e-mail address in any
+case, a French phone number with or without spaces, national or international. The hash is an
 HMAC-SHA256 under a key kept in the store (`Store.secret`), so a copy of the table alone does not
 let anyone test guesses of e-mail addresses or phone numbers. Used to match a caller who booked by
 phone, and to count one person's appointments and messages.

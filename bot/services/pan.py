@@ -192,6 +192,14 @@ def get_booking(store, reference: str) -> dict | None:
     return fetch_dict(store.db.conn, "select * from pan_bookings where reference = ?", [(reference or "").strip().upper()])
 
 
+def future_bookings(conn, person: str, now: datetime) -> int:
+    """How many appointments, not cancelled and not yet begun, this person holds."""
+    return conn.execute(
+        "select count(*) from pan_bookings where contact_key = ? and status = 'booked' and slot_start >= ?",
+        [person, naive(now).strftime(STAMP)],
+    ).fetchone()[0]
+
+
 def book(
     store,
     pref: Prefecture,
@@ -209,7 +217,10 @@ def book(
     """Book a slot. Returns the booking row plus `created` (False for a replayed idempotency key).
 
     Raises BookingError (French message) for a bad input or a taken slot; on `slot_taken` the
-    error carries `next_slots`. Nothing is written when it raises.
+    error carries `next_slots`; `too_many_bookings` when the same person (the keyed hash of the
+    e-mail or mobile, or of the caller's own number by phone; a hidden number is nobody in
+    particular and is not counted) already holds `pan.max_future_bookings` future appointments.
+    Nothing is written when it raises.
     """
     now = naive(now or paris_now())
     site(pref, site_id)  # raises BookingError for an unknown site
@@ -240,6 +251,8 @@ def book(
             if existing:
                 conn.execute("commit")
                 return existing | {"created": False}
+        if contact_key and future_bookings(conn, contact_key, now) >= int(pref.get("pan.max_future_bookings")):
+            raise BookingError("too_many_bookings", pref)
         taken = {
             r[0]
             for r in conn.execute(

@@ -36,6 +36,9 @@ RULES: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("feedback", "retention.feedback_days", [("feedback", "coalesce(updated_at, created_at) < ?")]),
     ("audit_log", "retention.audit_log_days", [("audit_log", "ts < ?")]),
     ("sessions", "retention.sessions_days", [("sessions", "coalesce(seen_ts, created_ts) < ?e")]),
+    # Throttling counters (keyed hashes of client addresses and typed names); a lockout of a name that
+    # is no account goes too (`_purge_lockouts`), an account's stays until an admin lifts it.
+    ("throttle", "retention.throttle_days", [("throttle_events", "ts < ?e")]),
 ]
 DAY_SECONDS = 24 * 3600
 PURGE_HOUR = 3  # Paris time: the quietest hour of both channels
@@ -70,6 +73,24 @@ def _count_tickets(conn, pref: Prefecture, now_utc: datetime) -> dict[str, int]:
     return {"tickets": t, "bookings": b, "outbox": o}
 
 
+def _purge_lockouts(store, pref: Prefecture, now_utc: datetime, dry_run: bool) -> int:
+    """Lockouts older than retention.throttle_days of names that are no console account."""
+    from bot.services import throttle
+
+    conn = store.db.conn
+    if "login_lockouts" not in _tables(conn):
+        return 0
+    cut = (now_utc - timedelta(days=int(pref.get("retention.throttle_days")))).isoformat(timespec="milliseconds")
+    names = [r[0] for r in conn.execute("select name from agents")] if "agents" in _tables(conn) else []
+    keep = [throttle.name_key(store, n) for n in names]
+    marks = ",".join("?" * len(keep)) or "null"
+    where = f"locked_at < ? and key not in ({marks})"
+    if dry_run:
+        return conn.execute(f"select count(*) from login_lockouts where {where}", [cut, *keep]).fetchone()[0]
+    with store.transaction():
+        return conn.execute(f"delete from login_lockouts where {where}", [cut, *keep]).rowcount
+
+
 def purge(store, pref: Prefecture, now: datetime | None = None, dry_run: bool = False) -> dict[str, int]:
     """Delete (or, dry_run, count) the records older than their period: {table: rows}."""
     now_utc = now.astimezone(UTC) if now and now.tzinfo else (now.replace(tzinfo=UTC) if now else datetime.now(UTC))
@@ -90,6 +111,7 @@ def purge(store, pref: Prefecture, now: datetime | None = None, dry_run: bool = 
                     counts[table] = conn.execute(f"select count(*) from {table} where {clause}", [arg]).fetchone()[0]
                 else:
                     counts[table] = conn.execute(f"delete from {table} where {clause}", [arg]).rowcount
+    counts["login_lockouts"] = _purge_lockouts(store, pref, now_utc, dry_run)
     if dry_run:
         counts |= _count_tickets(conn, pref, now_utc)
     else:

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from bot.core import config
+from bot.core import config, display, texts
 from bot.core import tree as tree_mod
 from bot.core.config import ROOT
 from bot.core.router import Router
@@ -62,15 +62,32 @@ def _templates() -> Environment:
     return Environment(loader=FileSystemLoader(str(ROOT / "web" / "templates")), autoescape=select_autoescape(["html"]))
 
 
+@lru_cache(maxsize=1)
+def phones() -> list[dict]:
+    """The préfecture's confirmed numbers, the only ones the chat page makes tappable (tel:)."""
+    return display.confirmed_phones(prefecture())
+
+
 def page_config() -> dict:
-    """What the chat page needs to start: names, welcome text, topic buttons."""
+    """What the chat page needs to start: names, welcome text, topic buttons, every text of the page
+    (tree.yml `chat`), the préfecture's phone for the error messages."""
     pref, r = prefecture(), router()
+    number = pref.get("prefecture.phone.number")
+    confirmed = pref.get("prefecture.phone").get("confirmed") is True
     return {
         "prefecture": pref.id,
         "name": render("{prefecture.name}", pref),
         "department": render("{prefecture.department}", pref),
         "welcome": r.message("welcome"),
+        "welcome_display": display.shape([{"text": r.message("welcome")}], pref, phones())[0]["display"],
         "buttons": r.topic_buttons(),
+        "texts": texts.chat_texts(pref),
+        "unavailable": r.message("unavailable"),
+        "phone": {
+            "text": display.typeset(number) if number else "",
+            "tel": display.tel_uri(number) if number and confirmed else "",
+            "hours": display.typeset(render("{prefecture.phone_hours_text}", pref)),
+        },
     }
 
 
@@ -82,19 +99,13 @@ def render_page() -> str:
         .get_template("chat.html")
         .render(
             config=cfg,
+            t=cfg["texts"]["page"],
             website=render("{prefecture.website}", pref),
             phone=render("{prefecture.phone.display}", pref),
-            phone_number=pref.get("prefecture.phone.number"),
-            unavailable=router().message("unavailable"),
-            phone_hours=render("{prefecture.phone_hours_text}", pref),
         )
     )
 
 
 def apology() -> str:
-    pref = prefecture()
-    return render(
-        "Désolé, une erreur technique m'empêche de répondre. Vous pouvez joindre la "
-        "{prefecture.name} : {prefecture.phone.display} ({prefecture.phone_hours_text}).",
-        pref,
-    )
+    """The answer when a message could not be handled (tree.yml `requests.apology`)."""
+    return texts.say("requests.apology", prefecture())

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,9 +30,11 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import settings
+from bot.core import display
 from bot.core.config import ROOT
 from bot.core.masking import prepare
 from bot.nlu import patches as rasa_patches
+from bot.nlu.model import MODEL_REFUSED_EXIT, model_refused_message, served_model
 
 logger = logging.getLogger(__name__)
 
@@ -211,8 +214,8 @@ def refuse_cross_site(request: Request) -> HTTPResponse | None:
     browser says the request comes from another site (Origin, Sec-Fetch-Site). None when accepted."""
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if ctype != "application/json":
-        return _security_headers(_error(415, "La requête doit être envoyée en JSON (Content-Type: application/json)."))
-    refused = _error(403, "Requête refusée : elle ne vient pas de la page de l'assistant.")
+        return _security_headers(_error(415, say("not_json_type")))
+    refused = _error(403, say("cross_site"))
     if (request.headers.get("sec-fetch-site") or "same-origin") not in ("same-origin", "none"):
         return _security_headers(refused)
     origin = request.headers.get("origin")
@@ -248,13 +251,11 @@ def parse_feedback_request(body: bytes, path: str = "/chat/feedback") -> tuple[s
     payload = json_object(body, path)
     sender, useful, comment = payload.get("sender"), payload.get("useful"), payload.get("comment")
     if not isinstance(sender, str) or not SENDER_RE.match(sender):
-        raise ValueError(
-            "Le champ « sender » doit être un identifiant de conversation (lettres, chiffres, - et _, 64 caractères au plus)."
-        )
+        raise ValueError(say("bad_sender"))
     if not isinstance(useful, bool):
-        raise ValueError("Le champ « useful » doit valoir true (réponse utile) ou false (pas utile).")
+        raise ValueError(say("bad_useful"))
     if comment is not None and not isinstance(comment, str):
-        raise ValueError("Le champ « comment » doit être un texte.")
+        raise ValueError(say("bad_comment"))
     return sender, useful, comment
 
 
@@ -264,24 +265,80 @@ def parse_chat_request(body: bytes, max_chars: int) -> tuple[str, str, bool]:
     Raises ValueError with a French message for the user (sent back as a 400).
     """
     try:
-        payload = load_json(
-            body, "La requête doit être un objet JSON avec les champs « sender » et « message ».", "/chat/webhook"
-        )
+        payload = load_json(body, say("chat_not_json"), "/chat/webhook")
     except UnicodeDecodeError:
         logger.warning("malformed request on /chat/webhook: not UTF-8")
-        raise ValueError("Le message n'est pas encodé en UTF-8.") from None
+        raise ValueError(say("not_utf8")) from None
     if not isinstance(payload, dict):
         logger.warning("malformed request on /chat/webhook: not an object")
-        raise ValueError("La requête doit être un objet JSON avec les champs « sender » et « message ».")
+        raise ValueError(say("chat_not_json"))
     sender, message = payload.get("sender"), payload.get("message")
     if not isinstance(sender, str) or not SENDER_RE.match(sender):
-        raise ValueError(
-            "Le champ « sender » doit être un identifiant de conversation (lettres, chiffres, - et _, 64 caractères au plus)."
-        )
+        raise ValueError(say("bad_sender"))
     if not isinstance(message, str):
-        raise ValueError("Le champ « message » doit être un texte.")
+        raise ValueError(say("bad_message"))
     text, truncated = prepare(message, max_chars)
     return sender, text, truncated
+
+
+def shaped(messages: list[dict]) -> list[dict]:
+    """Bot messages as the page draws them: each text with its `display` runs (bot/core/display.py)."""
+    from bot.services import runtime
+
+    return display.shape(messages, runtime.prefecture(), runtime.phones())
+
+
+def transcript(events: list[dict], expiry_minutes: float, tree, now: float | None = None) -> list[dict]:
+    """The turns of the current session from Rasa's events: {"role": "user", "text"} (a button's
+    payload shown as the button's title) and {"role": "bot", "messages": [...shaped]}. Nothing when
+    the session has expired (Rasa starts a new one at the next message)."""
+    import time
+
+    from bot.core.router import NAVIGATE_INTENT
+
+    start = 0
+    for i, event in enumerate(events):
+        if event.get("event") == "session_started":
+            start = i
+    events = events[start:]
+    said = [e for e in events if e.get("event") in ("user", "bot")]
+    if not said:
+        return []
+    last = max(float(e.get("timestamp") or 0) for e in said)
+    if expiry_minutes and (now or time.time()) - last > expiry_minutes * 60:
+        return []
+    turns: list[dict] = []
+    titles: dict[str, str] = {}
+    for event in said:
+        if event["event"] == "user":
+            text = event.get("text") or ""
+            if text.startswith("/"):
+                shown = titles.get(text)
+                if shown is None and text.startswith("/" + NAVIGATE_INTENT):
+                    try:
+                        node = json.loads(text[len(NAVIGATE_INTENT) + 1 :]).get("node")
+                        shown = tree.node(node).title
+                    except (ValueError, KeyError, AttributeError):
+                        shown = None
+                text = shown or text
+            turns.append({"role": "user", "text": text})
+            continue
+        data = event.get("data") or {}
+        message = {
+            k: v for k, v in (("text", event.get("text")), ("buttons", data.get("buttons")), ("custom", data.get("custom"))) if v
+        }
+        for button in message.get("buttons") or []:
+            if isinstance(button, dict) and isinstance(button.get("payload"), str):
+                titles[button["payload"]] = str(button.get("title") or "")
+        if not message:
+            continue
+        if not turns or turns[-1]["role"] != "bot":
+            turns.append({"role": "bot", "messages": []})
+        turns[-1]["messages"].append(message)
+    for turn in turns:
+        if turn["role"] == "bot":
+            turn["messages"] = shaped(turn["messages"])
+    return turns
 
 
 class WebChatInput(InputChannel):
@@ -304,6 +361,17 @@ class WebChatInput(InputChannel):
         @bp.listener("before_server_start")
         async def hooks(app, loop) -> None:
             install_app_hooks(app)
+
+        @bp.listener("after_server_start")
+        async def model_loaded(app, loop) -> None:
+            """Rasa logs a model it could not load and serves on without one (every chat answer would
+            be the apology): stop the process instead, saying why and what to do."""
+            agent = getattr(app.ctx, "agent", None)
+            if agent is None or not agent.is_ready():
+                message = model_refused_message(served_model(sys.argv) or settings.model())
+                logger.critical(message)
+                print(message, file=sys.stderr, flush=True)
+                os._exit(MODEL_REFUSED_EXIT)
 
         @bp.listener("after_server_start")
         async def purge_daily(app, loop) -> None:  # issue 13 §7: the retention purge, every day
@@ -345,13 +413,15 @@ class WebChatInput(InputChannel):
             if not text:
                 # Nothing to understand: answer at once, the conversation state is unchanged.
                 return response.json(
-                    [
-                        {
-                            "recipient_id": sender,
-                            "text": router.message("empty"),
-                            "buttons": router.topic_buttons(),
-                        }
-                    ]
+                    shaped(
+                        [
+                            {
+                                "recipient_id": sender,
+                                "text": router.message("empty"),
+                                "buttons": router.topic_buttons(),
+                            }
+                        ]
+                    )
                 )
             collector = CollectingOutputChannel()
             try:
@@ -366,11 +436,34 @@ class WebChatInput(InputChannel):
                 )
             except Exception:  # noqa: BLE001 - the user must get an answer, never a 500
                 logger.exception("web chat: message handling failed for sender %s", sender)
-                return response.json([{"recipient_id": sender, "text": runtime.apology()}], status=200)
+                return response.json(shaped([{"recipient_id": sender, "text": runtime.apology()}]), status=200)
             if not collector.messages:  # an action failed inside Rasa: never leave the user without an answer
                 logger.error("web chat: no answer produced for sender %s", sender)
-                return response.json([{"recipient_id": sender, "text": runtime.apology()}])
-            return response.json(collector.messages)
+                return response.json(shaped([{"recipient_id": sender, "text": runtime.apology()}]))
+            return response.json(shaped(collector.messages))
+
+        @bp.route("/history", methods=["GET"])
+        async def history(request: Request) -> HTTPResponse:
+            """The conversation of the page's sender id, as the page showed it (issue 14 item 13): a
+            reload or a return from /rdv/ draws it again. Only the id's holder knows it (random, kept
+            in the tab's sessionStorage); the texts are those Rasa keeps, masked before it saw them."""
+            sender = request.args.get("sender", "")
+            if not SENDER_RE.match(sender):
+                return _security_headers(_error(400, say("bad_sender_param")))
+            agent = getattr(request.app.ctx, "agent", None)
+            turns: list[dict] = []
+            if agent is not None and agent.tracker_store is not None:
+                try:
+                    tracker = await agent.tracker_store.retrieve(sender)
+                except Exception:  # noqa: BLE001 - no history is better than a 500
+                    logger.exception("web chat: could not read the conversation of %s", sender)
+                    tracker = None
+                if tracker is not None:
+                    expiry = getattr(getattr(agent.domain, "session_config", None), "session_expiration_time", 0)
+                    turns = transcript([e.as_dict() for e in tracker.events], expiry, runtime.tree())
+            resp = response.json({"sender": sender, "turns": turns})
+            resp.headers["Cache-Control"] = "no-store"
+            return _security_headers(resp)
 
         @bp.route("/feedback", methods=["POST"], stream=True)
         async def feedback(request: Request) -> HTTPResponse:
@@ -409,9 +502,9 @@ class WebChatInput(InputChannel):
             except feedback_mod.FeedbackError as exc:
                 return _error(400, str(exc))
             if row is None:
-                return _error(404, "Cette conversation est introuvable : posez d'abord une question à l'assistant.")
+                return _error(404, say("unknown_conversation"))
             return response.json(
-                {"useful": bool(row["useful"]), "comment": row["comment"] is not None, "message": "Merci pour votre avis."}
+                {"useful": bool(row["useful"]), "comment": row["comment"] is not None, "message": say("feedback_thanks")}
             )
 
         return bp

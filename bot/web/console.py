@@ -2,14 +2,15 @@
 
 Every page needs a session (else: redirect to the login page, or 401 for a POST); admin pages
 answer 403 to agents; every POST carries the session's CSRF token (else 403); unknown ids get a
-404 page and malformed forms a 400 page, never a 500. Pages are Jinja2 templates with autoescape,
+404 page and malformed forms a 400 page, never a 500. Logins are throttled (bot/services/throttle.py):
+429 + Retry-After while a name or an address must wait, 403 while a name is locked (an admin lifts it
+on /console/admin). Pages are Jinja2 templates with autoescape,
 served with a Content-Security-Policy that allows no inline script or style.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import re
@@ -27,14 +28,16 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.core import clock
+from bot.core import clock, texts
 from bot.core.config import ROOT
 from bot.core.tree import TOPICS
 from bot.quality.report import DESTINATIONS
+from bot.services import throttle
 from bot.services.accounts import Accounts, Session, csrf_ok
 from bot.services.queue import CALL_OUTCOMES, CHANNEL_LABELS, STATUSES, Filters, NotFound, Queue
 from bot.store.database import Store
 from bot.web.chat import _security_headers
+from bot.web.client import client_address
 
 logger = logging.getLogger(__name__)
 _INDICATORS_LOCK = threading.Lock()  # see indicators_data in ConsoleInput.blueprint
@@ -86,6 +89,8 @@ AUDIT_ACTIONS = {
     "committee_report": "rapport du comité téléchargé",
     "agent_created": "compte créé",
     "password_reset": "mot de passe réinitialisé",
+    "account_locked": "compte verrouillé (trop d'essais manqués)",
+    "account_unlocked": "compte déverrouillé",
 }
 
 
@@ -230,16 +235,46 @@ class ConsoleInput(InputChannel):
                 )
             name = (form.get("identifiant") or "").strip()[:40]
             password = (form.get("mot_de_passe") or "")[:1000]
+            pref, address = runtime.prefecture(), client_address(request)
+            # Throttling first (bot/services/throttle.py): a locked name, or a wait, is refused before
+            # the password is even checked; otherwise this attempt is counted until it succeeds.
+            gate = await asyncio.to_thread(lambda: throttle.login_gate(runtime.thread_store(), pref, name, address))
+            if gate.locked or gate.wait_s:
+                logger.warning(
+                    "console: login refused for name #%s from %s (%s)",
+                    throttle.log_id(store, name),
+                    address,
+                    "locked" if gate.locked else f"retry in {gate.wait_s} s",
+                )
+                if gate.locked:
+                    return login_page(request, status=403, name=name, message=texts.say("requests.login_locked", pref))
+                resp = login_page(
+                    request,
+                    status=429,
+                    name=name,
+                    message=texts.say("requests.login_wait", pref, wait=clock.say_duration(gate.wait_s)),
+                )
+                resp.headers["Retry-After"] = str(gate.wait_s)
+                return resp
             # argon2 costs tens of milliseconds of CPU: in a worker thread, on its own connection
             agent = await asyncio.to_thread(lambda: Accounts(runtime.thread_store()).verify(name, password))
             if agent is None:
-                # The typed name may be a person's (or a password typed in the wrong field): never in clear.
-                logger.warning(
-                    "console: failed login for name #%s from %s",
-                    hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()[:12],
-                    request.ip,
-                )
+                locked_now = await asyncio.to_thread(lambda: throttle.login_failed(runtime.thread_store(), pref, name))
+                # The typed name may be a person's (or a password typed in the wrong field): never in clear,
+                # only 12 characters of its keyed hash (the same name, the same id).
+                logger.warning("console: failed login for name #%s from %s", throttle.log_id(store, name), address)
+                if locked_now:
+                    known = accounts.get(name)
+                    Queue(store, runtime.tree()).audit(
+                        "—",
+                        "account_locked",
+                        "agent",
+                        known["name"] if known else None,
+                        detail={"name_id": throttle.log_id(store, name), "address": address},
+                    )
+                    return login_page(request, status=403, name=name, message=texts.say("requests.login_locked", pref))
                 return login_page(request, status=401, name=name, message="Identifiant ou mot de passe incorrect.")
+            await asyncio.to_thread(lambda: throttle.login_succeeded(runtime.thread_store(), name, gate.attempt))
             token = accounts.open_session(agent)
             Queue(store, runtime.tree()).audit(agent["name"], "login")
             suite = form.get("suite") or ""
@@ -916,6 +951,7 @@ class ConsoleInput(InputChannel):
             done = {
                 "cree": f"Compte « {name} » créé. Donnez-lui son mot de passe en main propre ; il pourra se connecter tout de suite.",
                 "mot-de-passe": f"Mot de passe de « {name} » modifié ; ses sessions ouvertes sont fermées.",
+                "deverrouille": f"Compte « {name} » déverrouillé : il peut de nouveau se connecter.",
             }
             return admin_view(session, message=done.get(request.args.get("ok") or "", "") if accounts.get(name) else "")
 
@@ -945,11 +981,13 @@ class ConsoleInput(InputChannel):
         ) -> HTTPResponse:
             q = Queue(store, runtime.tree())
             training = store.db.execute("select count(*) from reviews where as_training = 1").fetchone()[0]
+            agents = accounts.list()
             return page(
                 "admin.html",
                 status=status,
                 session=session,
-                agents=accounts.list(),
+                agents=agents,
+                locked=throttle.locked(store, [a["name"] for a in agents]),
                 audit=q.audit_log(),
                 training=training,
                 result=None,
@@ -1006,6 +1044,20 @@ class ConsoleInput(InputChannel):
                 return admin_view(session, 400, error_msg=f"Mot de passe non modifié : {problem}", values={"reset": name})
             Queue(store, runtime.tree()).audit(session.name, "password_reset", "agent", name)
             return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "mot-de-passe", "compte": name}), status=303)
+
+        @bp.route("/admin/deverrouiller", methods=["POST"])
+        async def admin_unlock(request: Request) -> HTTPResponse:
+            """Lift the lockout of an account after too many failed logins (audit-logged)."""
+            session, refused = guard(request, admin=True)
+            if refused:
+                return refused
+            name = (request.form.get("identifiant") or "").strip()[:40]
+            if accounts.get(name) is None:
+                return admin_view(session, 400, error_msg="Choisissez un compte dans la liste.")
+            if not throttle.unlock(store, name):
+                return admin_view(session, 409, error_msg=f"Le compte « {name} » n'est pas verrouillé.")
+            Queue(store, runtime.tree()).audit(session.name, "account_unlocked", "agent", name)
+            return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "deverrouille", "compte": name}), status=303)
 
         @bp.route("/<rest:path>", methods=["GET", "POST"])
         async def unknown(request: Request, rest: str) -> HTTPResponse:

@@ -17,6 +17,10 @@ The chat's in-page widget (web/static/chat.js) does the same through a small JSO
 same functions and validations (the helpers below serve both). Its POSTs must be declared JSON and
 come from this origin (bot.channels.refuse_cross_site); errors are 4xx `{"error": "<French>"}`.
 
+Bookings, cancellations and messages are limited per client address (bot/web/client.py), and so are
+wrong cancellation guesses (bot/services/throttle.py, limits in the préfecture files): over a limit,
+429 with Retry-After and a French reason, on the pages and in the API (`code: "throttled"`).
+
   GET  /rdv/api/sites                          sites, reasons and the texts of the chat's prompts
   GET  /rdv/api/creneaux?site=&reason=&apres=  next free slots (a page; `next` = cursor of the next page)
   POST /rdv/api/reserver  {site, reason, slot, email | mobile, idem}  -> confirmation (409 + slots if taken)
@@ -42,8 +46,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.core import texts
+from bot.core.clock import say_duration
 from bot.core.config import format_days
-from bot.services import mailer, pan, tickets
+from bot.services import mailer, pan, throttle, tickets
 from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
 from bot.web.chat import (
@@ -55,6 +60,7 @@ from bot.web.chat import (
     say,
     too_large,
 )
+from bot.web.client import client_address, exempt
 
 logger = logging.getLogger(__name__)
 CSRF_COOKIE = "rdv_csrf"
@@ -164,6 +170,52 @@ async def cancel_booking(store, pref, reference: str, contact: str) -> tuple[dic
     await mailer.deliver(store)
     when = pan.say_when(datetime.strptime(booking["slot_start"], pan.STAMP))
     return booking, texts.say("pan.cancelled", pref, reference=booking["reference"], when=when)
+
+
+class TooMany(Exception):
+    """A request over a per-address limit (bot/services/throttle.py): 429, Retry-After, a French reason."""
+
+    def __init__(self, pref, wait_s: int, text: str = "requests.too_many"):
+        self.wait_s = wait_s
+        self.message = texts.say(text, pref, wait=say_duration(wait_s))
+        super().__init__(self.message)
+
+
+async def limit(request: Request, pref, scope: str) -> None:
+    """Count one booking, cancellation or message of the client address, or raise TooMany."""
+    address = client_address(request)
+    if exempt(address):
+        return
+    wait = await in_thread(throttle.take, pref, scope, address)
+    if wait:
+        logger.warning("rdv: %s refused for an address over its limit (retry in %d s)", scope, wait)
+        raise TooMany(pref, wait)
+
+
+async def limited_cancel(request: Request, store, pref, reference: str, contact: str) -> tuple[dict, str]:
+    """cancel_booking, throttled per client address: the cancellations, and the wrong guesses (a
+    reference with a contact that does not match it) that make up a search by trial and error. Each
+    attempt is counted as a guess beforehand (parallel guesses cannot all pass), and taken back
+    when the pair was right."""
+    address = client_address(request)
+    guess = None
+    if not exempt(address):
+        wait, guess = await in_thread(throttle.attempt, pref, "cancel_guess", address)
+        if wait:
+            logger.warning("rdv: cancellation refused after too many wrong guesses from one address (retry in %d s)", wait)
+            raise TooMany(pref, wait, "requests.too_many_guesses")
+    try:
+        await limit(request, pref, "cancel")
+        result = await cancel_booking(store, pref, reference, contact)
+    except BookingError as exc:
+        if exc.code != "not_found":
+            await in_thread(throttle.forgive, guess)
+        raise
+    except TooMany:
+        await in_thread(throttle.forgive, guess)
+        raise
+    await in_thread(throttle.forgive, guess)
+    return result
 
 
 def message_form(pref, service_id: str) -> dict:
@@ -284,6 +336,11 @@ class BookingInput(InputChannel):
                 **extra,
             )
 
+        def too_many_page(request: Request, exc: TooMany, **ctx) -> HTTPResponse:
+            resp = page(request, 429, error=exc.message, **ctx)
+            resp.headers["Retry-After"] = str(exc.wait_s)
+            return resp
+
         @bp.route("/", methods=["GET"])
         async def choose(request: Request) -> HTTPResponse:
             return page(request, **choose_ctx(runtime.prefecture()))
@@ -316,11 +373,14 @@ class BookingInput(InputChannel):
             if not csrf_ok(request):
                 return page(request, 403, error=texts.say("pan.errors.csrf", pref), **choose_ctx(pref))
             try:
+                await limit(request, pref, "book")
                 booking = await make_booking(store, pref, values, "web")
+            except TooMany as exc:
+                return too_many_page(request, exc, **choose_ctx(pref))
             except BookingError as exc:
                 if exc.code in ("unknown_site", "unknown_reason"):
                     return page(request, 400, error=exc.message, **choose_ctx(pref))
-                status = 409 if exc.code == "slot_taken" else 400
+                status = 409 if exc.code in ("slot_taken", "too_many_bookings") else 400
                 return page(
                     request,
                     status,
@@ -366,7 +426,9 @@ class BookingInput(InputChannel):
                 return page(request, 403, error=texts.say("pan.errors.csrf", pref), **ctx)
             values = form(request)
             try:
-                _, message = await cancel_booking(runtime.store(), pref, values["reference"], values["contact"])
+                _, message = await limited_cancel(request, runtime.store(), pref, values["reference"], values["contact"])
+            except TooMany as exc:
+                return too_many_page(request, exc, reference=clip(values["reference"], "reference"), **ctx)
             except BookingError as exc:
                 return page(request, 400, error=exc.message, reference=clip(values["reference"], "reference"), **ctx)
             return page(request, page="cancelled", title=ctx["title"], message=message)
@@ -396,7 +458,10 @@ class BookingInput(InputChannel):
             if not csrf_ok(request):
                 return page(request, 403, error=texts.say("tickets.errors.csrf", pref), **message_ctx(pref, service_id, **typed))
             try:
+                await limit(request, pref, "message")
                 ticket = await leave_message(store, pref, values, "web")
+            except TooMany as exc:
+                return too_many_page(request, exc, **message_ctx(pref, service_id, **typed))
             except TicketError as exc:
                 return page(request, 400, error=exc.message, **message_ctx(pref, service_id, **typed))
             return page(request, page="ack", **acknowledgement(pref, ticket))
@@ -410,6 +475,11 @@ class BookingInput(InputChannel):
 
         def api_error(status: int, message: str, **extra) -> HTTPResponse:
             return api({"error": message, **extra}, status)
+
+        def api_too_many(exc: TooMany) -> HTTPResponse:
+            resp = api_error(429, exc.message, code="throttled", retry_after=exc.wait_s)
+            resp.headers["Retry-After"] = str(exc.wait_s)
+            return resp
 
         async def api_values(request: Request) -> tuple[dict | None, HTTPResponse | None]:
             body = await read_body(request, BODY_LIMITS[request.path])  # first: never drain a huge body
@@ -476,11 +546,14 @@ class BookingInput(InputChannel):
             if refused:
                 return refused
             try:
+                await limit(request, pref, "book")
                 booking = await make_booking(runtime.store(), pref, values, "chat")
+            except TooMany as exc:
+                return api_too_many(exc)
             except BookingError as exc:
                 if exc.code == "slot_taken":
                     return api_error(409, exc.message, code=exc.code, slots=slot_list(pref, exc.next_slots))
-                return api_error(400, exc.message, code=exc.code)
+                return api_error(409 if exc.code == "too_many_bookings" else 400, exc.message, code=exc.code)
             return api({"reference": booking["reference"], "created": booking["created"], **confirmation(pref, booking)})
 
         @bp.route("/api/annuler", methods=["POST"], stream=True)
@@ -490,7 +563,11 @@ class BookingInput(InputChannel):
             if refused:
                 return refused
             try:
-                booking, message = await cancel_booking(runtime.store(), pref, values.get("reference"), values.get("contact"))
+                booking, message = await limited_cancel(
+                    request, runtime.store(), pref, values.get("reference"), values.get("contact")
+                )
+            except TooMany as exc:
+                return api_too_many(exc)
             except BookingError as exc:
                 return api_error(400, exc.message, code=exc.code)
             return api({"reference": booking["reference"], "message": message})
@@ -519,7 +596,10 @@ class BookingInput(InputChannel):
             if refused:
                 return refused
             try:
+                await limit(request, pref, "message")
                 ticket = await leave_message(runtime.store(), pref, values, "chat")
+            except TooMany as exc:
+                return api_too_many(exc)
             except TicketError as exc:
                 return api_error(404 if exc.code == "unknown_service" else 400, exc.message, code=exc.code)
             due = short_date(ticket["due_date"])

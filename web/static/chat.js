@@ -4,15 +4,44 @@
  * `script-src 'self'; style-src 'self'`: this file never writes HTML (no innerHTML),
  * never sets a style attribute and never uses inline handlers. Every text from the
  * server or the user is written with textContent.
+ *
+ * It holds no French text: the page's texts come from the server (bot/tree.yml `chat`,
+ * in the page's JSON block #chat-config, the same as GET /chat/config).
  */
 (function () {
   'use strict';
 
   var SENDER_KEY = 'aiguillage-sender';
   var SENDER_RE = /^[A-Za-z0-9_-]{1,64}$/;
-  var UNAVAILABLE = 'Le service est momentanément indisponible. Vous pouvez appeler la préfecture.';
-  var NEW_WINDOW = ' (nouvelle fenêtre)';
+  var TEL_RE = /^tel:\+?[0-9]{3,15}$/;
   var ALLOWED_PROTOCOLS = ['https:', 'http:', 'mailto:'];
+
+  /** The page's JSON config (texts, phone, welcome); {} when missing or unreadable. */
+  function pageConfig() {
+    var node = document.getElementById('chat-config');
+    if (!node) {
+      return {};
+    }
+    try {
+      var cfg = JSON.parse(node.textContent);
+      return cfg && typeof cfg === 'object' ? cfg : {};
+    } catch (e) {
+      return {};
+    }
+  }
+
+  var CONFIG = pageConfig();
+  var T = (CONFIG.texts && CONFIG.texts.script) || {};
+  var UNAVAILABLE = typeof CONFIG.unavailable === 'string' ? CONFIG.unavailable : '';
+
+  /** A text of the page (tree.yml chat.script), with its {placeholders} filled. */
+  function t(key, values) {
+    var text = typeof T[key] === 'string' ? T[key] : '';
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split('{' + name + '}').join(String(values[name]));
+    });
+    return text;
+  }
 
   // The webhook sits beside the page: /chat/webhook. Resolve it from this script's own URL
   // (/chat/static/chat.js) so that it is right whether the page was opened as /chat/ or /chat.
@@ -46,6 +75,10 @@
 
   function feedbackUrl() {
     return siblingUrl('../feedback', '/chat/feedback');
+  }
+
+  function historyUrl(sender) {
+    return siblingUrl('../history', '/chat/history') + '?sender=' + encodeURIComponent(sender);
   }
 
   /** GET or POST JSON; resolves to {status, body} (status 0 when the network failed). */
@@ -84,6 +117,10 @@
   }
 
   // ---- sender id -------------------------------------------------------------------------
+  //
+  // Kept in localStorage, so that a reload, or "Retour à l'assistant" from a booking page opened in
+  // another tab, finds the conversation again (GET /chat/history). The server gives nothing back
+  // once Rasa's session has expired; "Nouvelle conversation" replaces the id at once.
 
   function randomId() {
     var bytes = new Uint8Array(18);
@@ -98,10 +135,32 @@
 
   var memorySender = null;
 
+  /** The id kept by this tab, or null (a first visit). */
+  function storedSender() {
+    var id = null;
+    try {
+      id = window.localStorage.getItem(SENDER_KEY);
+    } catch (e) {
+      id = memorySender;
+    }
+    return id && SENDER_RE.test(id) ? id : null;
+  }
+
+  /** "Nouvelle conversation": a fresh id, the server's conversation is left behind. */
+  function newSender() {
+    memorySender = randomId();
+    try {
+      window.localStorage.setItem(SENDER_KEY, memorySender);
+    } catch (e) {
+      // storage disabled: the in-memory id is used
+    }
+    return memorySender;
+  }
+
   function senderId() {
     var id = null;
     try {
-      id = window.sessionStorage.getItem(SENDER_KEY);
+      id = window.localStorage.getItem(SENDER_KEY);
     } catch (e) {
       id = memorySender; // storage disabled: keep the id for this page only
     }
@@ -109,7 +168,7 @@
       id = randomId();
       memorySender = id;
       try {
-        window.sessionStorage.setItem(SENDER_KEY, id);
+        window.localStorage.setItem(SENDER_KEY, id);
       } catch (e) {
         // storage disabled or full: the in-memory id is used
       }
@@ -156,22 +215,38 @@
     var input = document.getElementById('chat-input');
     var send = document.getElementById('chat-send');
     var pending = document.getElementById('chat-pending');
+    var restart = document.getElementById('chat-restart');
+    var newButton = document.getElementById('chat-new');
     if (!chat || !log || !form || !input || !send) {
       return;
     }
-    var phone = chat.getAttribute('data-phone') || '';
-    var phoneHours = chat.getAttribute('data-phone-hours') || '';
-    // The text comes from the routing tree (messages.unavailable), rendered into the page.
-    UNAVAILABLE = chat.getAttribute('data-unavailable') || UNAVAILABLE;
+    var phone = CONFIG.phone && typeof CONFIG.phone === 'object' ? CONFIG.phone : {};
     var busy = false;
 
-    function scrollToEnd() {
-      log.scrollTop = log.scrollHeight;
+    // ---- where the page scrolls ------------------------------------------------------------
+    //
+    // The page itself scrolls (no scroll box inside it); the question field stays in view at the
+    // bottom (position: sticky, chat.css). After an answer, the start of the answer is brought to
+    // the top of the window, so that a long answer is read from its beginning.
+
+    // An instant jump, never an animation: the answer is there at once, and motion is spared.
+    function showStart(node) {
+      if (node && node.scrollIntoView) {
+        node.scrollIntoView({ block: 'start', behavior: 'auto' });
+      }
+    }
+
+    /** The question field gets the focus without moving the page (it is always in view). */
+    function focusInput() {
+      try {
+        input.focus({ preventScroll: true });
+      } catch (e) {
+        input.focus();
+      }
     }
 
     function append(msg) {
       log.appendChild(msg);
-      scrollToEnd();
       return msg;
     }
 
@@ -184,17 +259,79 @@
       return { msg: msg, bubble: body };
     }
 
-    function textParagraph(prefix, text) {
+    function prefix(key) {
+      var text = t(key);
+      return text ? text + ' ' : '';
+    }
+
+    function textParagraph(start, text) {
       var p = el('p', 'chat__text');
-      p.appendChild(srOnly(prefix));
+      if (start) {
+        p.appendChild(srOnly(start));
+      }
       p.appendChild(document.createTextNode(text));
       return p;
     }
 
+    /** Runs of the server ({text} or {text, tel}) into `parent`: a confirmed number is a tel: link. */
+    function appendRuns(parent, runs) {
+      runs.forEach(function (run) {
+        if (!run || typeof run.text !== 'string') {
+          return;
+        }
+        if (typeof run.tel === 'string' && TEL_RE.test(run.tel)) {
+          var a = el('a', 'fr-link chat__tel', run.text);
+          a.href = run.tel;
+          parent.appendChild(a);
+        } else {
+          parent.appendChild(document.createTextNode(run.text));
+        }
+      });
+      return parent;
+    }
+
+    function isRuns(value) {
+      return Array.isArray(value) && value.length > 0;
+    }
+
+    /** A bot text drawn from its `display`: the lead sentence, the short list, then the full text
+     *  behind "En savoir plus" (a <details>, keyboard and screen-reader friendly). */
+    function displayNodes(display, start) {
+      var nodes = [];
+      var lead = el('p', 'chat__text chat__lead');
+      if (start) {
+        lead.appendChild(srOnly(start));
+      }
+      appendRuns(lead, isRuns(display.lead) ? display.lead : []);
+      nodes.push(lead);
+      if (Array.isArray(display.items) && display.items.length) {
+        var list = el('ul', 'chat__items');
+        display.items.forEach(function (item) {
+          if (isRuns(item)) {
+            list.appendChild(appendRuns(el('li'), item));
+          }
+        });
+        if (list.childNodes.length) {
+          nodes.push(list);
+        }
+      }
+      if (isRuns(display.more)) {
+        var details = el('details', 'chat__more');
+        details.appendChild(el('summary', 'chat__more-summary', t('more')));
+        details.appendChild(appendRuns(el('p', 'chat__text'), display.more));
+        nodes.push(details);
+      }
+      return nodes;
+    }
+
     function userBubble(text) {
       var b = bubble('user');
-      b.bubble.appendChild(textParagraph('Vous : ', text));
+      b.bubble.appendChild(textParagraph(prefix('you'), text));
       append(b.msg);
+      if (restart) {
+        restart.hidden = false;
+      }
+      return b.msg;
     }
 
     function choiceList(buttons) {
@@ -228,7 +365,7 @@
         if (url.protocol !== 'mailto:') {
           a.target = '_blank';
           a.rel = 'noopener';
-          a.appendChild(srOnly(NEW_WINDOW));
+          a.appendChild(srOnly(' ' + t('new_window')));
         }
         var li = el('li');
         li.appendChild(a);
@@ -237,8 +374,10 @@
       return list.childNodes.length ? list : null;
     }
 
-    /** Renders one webhook answer (an array of bot messages); links go to its last bubble. */
-    function renderAnswer(messages) {
+    /** Renders one answer (an array of bot messages); links go to its last bubble. Returns the
+     *  first message added (the start of the answer). `restored`: drawn again after a reload, so
+     *  no rating is asked. */
+    function renderAnswer(messages, restored) {
       var bubbles = [];
       var links = [];
       var answer = null;
@@ -256,7 +395,13 @@
         }
         if (hasText || choices) {
           var b = bubble('bot');
-          b.bubble.appendChild(hasText ? textParagraph('Assistant : ', m.text) : srOnly('Assistant : '));
+          if (hasText && m.display && typeof m.display === 'object') {
+            displayNodes(m.display, prefix('assistant')).forEach(function (node) {
+              b.bubble.appendChild(node);
+            });
+          } else {
+            b.bubble.appendChild(hasText ? textParagraph(prefix('assistant'), m.text) : srOnly(prefix('assistant')));
+          }
           if (choices) {
             b.bubble.appendChild(choices);
           }
@@ -267,14 +412,13 @@
       if (list) {
         if (!bubbles.length) {
           var only = bubble('bot');
-          only.bubble.appendChild(srOnly('Assistant : '));
+          only.bubble.appendChild(srOnly(prefix('assistant')));
           bubbles.push(only);
         }
         bubbles[bubbles.length - 1].bubble.appendChild(list);
       }
       if (!bubbles.length) {
-        errorBubble(UNAVAILABLE, true);
-        return;
+        return errorBubble(UNAVAILABLE, true);
       }
       var actions = inChatActions(links);
       if (actions) {
@@ -286,29 +430,35 @@
       if (answer && typeof answer.topic === 'string') {
         topics.push(answer.topic);
       }
-      if (answer && typeof answer.destination === 'string' && answer.destination) {
+      if (!restored && answer && typeof answer.destination === 'string' && answer.destination) {
         ratingPrompt();
       }
+      return bubbles[0].msg;
     }
 
     /** A bot message in DSFR error style (fr-alert), optionally with the préfecture's phone. */
     function errorBubble(text, withPhone) {
       var b = bubble('bot', 'chat__msg--error');
       var alert = el('div', 'fr-alert fr-alert--error fr-alert--sm chat__alert');
-      alert.appendChild(textParagraph('Assistant : ', text));
-      if (withPhone && phone) {
+      alert.appendChild(textParagraph(prefix('assistant'), text));
+      if (withPhone && phone.text) {
         var line = el('p', 'chat__text chat__phone');
-        line.appendChild(document.createTextNode('Téléphone : '));
-        var a = el('a', 'fr-link', phone);
-        a.href = 'tel:' + phone.replace(/[^0-9+]/g, '');
-        line.appendChild(a);
-        if (phoneHours) {
-          line.appendChild(document.createTextNode(' (' + phoneHours + ')'));
+        line.appendChild(document.createTextNode(prefix('phone')));
+        if (typeof phone.tel === 'string' && TEL_RE.test(phone.tel)) {
+          var a = el('a', 'fr-link chat__tel', phone.text);
+          a.href = phone.tel;
+          line.appendChild(a);
+        } else {
+          line.appendChild(document.createTextNode(phone.text));
+        }
+        if (phone.hours) {
+          line.appendChild(document.createTextNode(' (' + phone.hours + ')'));
         }
         alert.appendChild(line);
       }
       b.bubble.appendChild(alert);
       append(b.msg);
+      return b.msg;
     }
 
     function setBusy(on) {
@@ -355,7 +505,7 @@
         return;
       }
       setBusy(true);
-      userBubble(shown === undefined ? message : shown);
+      var question = userBubble(shown === undefined ? message : shown);
       var result;
       try {
         result = await post(message);
@@ -363,15 +513,17 @@
         result = { kind: 'unavailable' };
       }
       setBusy(false);
+      var start;
       if (result.kind === 'answer') {
-        renderAnswer(result.messages);
+        start = renderAnswer(result.messages);
       } else if (result.kind === 'error') {
-        errorBubble(result.text, false);
+        start = errorBubble(result.text, false);
       } else {
-        errorBubble(UNAVAILABLE, true);
+        start = errorBubble(UNAVAILABLE, true);
       }
-      scrollToEnd();
-      input.focus();
+      focusInput();
+      // The question and the start of its answer at the top of the window.
+      showStart(question || start);
     }
 
     // ---- booking and messages inside the chat (JSON API of bot/pan_channel.py) -----------------
@@ -400,14 +552,14 @@
         var btn = null;
         if (url.pathname === '/rdv/' && !seen.booking) {
           seen.booking = true;
-          btn = el('button', 'fr-btn fr-btn--sm fr-icon-calendar-line fr-btn--icon-left', 'Prendre rendez-vous ici');
+          btn = el('button', 'fr-btn fr-btn--sm fr-icon-calendar-line fr-btn--icon-left', t('book_here'));
           btn.addEventListener('click', function () {
             startBooking(btn);
           });
         } else if (url.pathname === '/rdv/message' && url.searchParams.get('service') && !seen.message) {
           seen.message = true;
           var service = url.searchParams.get('service');
-          btn = el('button', 'fr-btn fr-btn--sm fr-icon-mail-line fr-btn--icon-left', 'Laisser un message ici');
+          btn = el('button', 'fr-btn fr-btn--sm fr-icon-mail-line fr-btn--icon-left', t('message_here'));
           btn.addEventListener('click', function () {
             startMessage(btn, service);
           });
@@ -426,12 +578,12 @@
       var first = true;
       lines.forEach(function (line) {
         if (typeof line === 'string' && line) {
-          b.bubble.appendChild(textParagraph(first ? 'Assistant : ' : '', line));
+          b.bubble.appendChild(textParagraph(first ? prefix('assistant') : '', line));
           first = false;
         }
       });
       if (first) {
-        b.bubble.appendChild(srOnly('Assistant : '));
+        b.bubble.appendChild(srOnly(prefix('assistant')));
       }
       append(b.msg);
       return b;
@@ -469,8 +621,12 @@
     function focusStep(b) {
       var target = b.msg.querySelector('input:not([disabled]), textarea:not([disabled]), button:not([disabled])');
       if (target) {
-        target.focus();
-        scrollToEnd();
+        try {
+          target.focus({ preventScroll: true });
+        } catch (e) {
+          target.focus();
+        }
+        showStart(b.msg);
       } else {
         focusText(b.bubble);
       }
@@ -479,8 +635,12 @@
     /** Moves the focus to a text of the flow (a confirmation), so that it is read next. */
     function focusText(node) {
       node.setAttribute('tabindex', '-1');
-      node.focus();
-      scrollToEnd();
+      try {
+        node.focus({ preventScroll: true });
+      } catch (e) {
+        node.focus();
+      }
+      showStart(node.closest ? node.closest('.chat__msg') || node : node);
     }
 
     function problem(result) {
@@ -595,7 +755,7 @@
         problem(result);
         return;
       }
-      userBubble(origin ? origin.textContent : 'Prendre rendez-vous');
+      userBubble(origin ? origin.textContent : t('book'));
       var b = stepBubble([panTexts.intro, panTexts.choose_site]);
       var sites = panTexts.sites.map(function (s) {
         return { id: s.id, label: s.name, hint: ' — ' + s.address + ' (' + s.hours + ')' };
@@ -605,7 +765,7 @@
         chooseReason(site);
       }));
       var other = el('p', 'chat__actions');
-      var cancel = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary', 'Annuler un rendez-vous');
+      var cancel = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary', t('cancel'));
       cancel.type = 'button';
       cancel.addEventListener('click', function () {
         freeze(b, cancel);
@@ -666,7 +826,7 @@
       }
       var more = el('p', 'chat__actions');
       if (body.next) {
-        var next = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary fr-icon-arrow-right-line fr-btn--icon-right', 'Créneaux suivants');
+        var next = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary fr-icon-arrow-right-line fr-btn--icon-right', t('next_slots'));
         next.type = 'button';
         next.addEventListener('click', function () {
           freeze(b, next);
@@ -674,7 +834,7 @@
         });
         more.appendChild(next);
       }
-      var elsewhere = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary', 'Choisir un autre lieu');
+      var elsewhere = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary', t('other_site'));
       elsewhere.type = 'button';
       elsewhere.addEventListener('click', function () {
         freeze(b, elsewhere);
@@ -687,13 +847,13 @@
 
     function contactForm(site, reason, slot) {
       var b = stepBubble([panTexts.contact_help]);
-      var email = field('email', 'Adresse électronique', 'Exemple : prenom.nom@exemple.fr',
+      var email = field('email', t('email'), t('email_hint'),
         { name: 'email', autocomplete: 'email', maxlength: '254' });
-      var mobile = field('tel', 'ou téléphone portable', 'Exemple : 06 12 34 56 78',
+      var mobile = field('tel', t('mobile'), t('mobile_hint'),
         { name: 'mobile', autocomplete: 'tel', maxlength: '20' });
       var idem = randomId(); // one key per form: a double click or a retry books once
       var errors = panTexts.errors || {};
-      var frm = inlineForm(b, 'Réserver ce créneau', [email, mobile], async function (alert) {
+      var frm = inlineForm(b, t('book_submit'), [email, mobile], async function (alert) {
         var e = email.input.value.trim();
         var m = mobile.input.value.trim();
         showError(email, '');
@@ -743,7 +903,7 @@
           say(alert, UNAVAILABLE);
         }
       });
-      frm.setAttribute('aria-label', 'Vos coordonnées pour la confirmation');
+      frm.setAttribute('aria-label', t('contact_form'));
       focusStep(b);
     }
 
@@ -767,7 +927,7 @@
         b.bubble.appendChild(list);
       }
       var more = el('p', 'chat__actions');
-      var cancel = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary', 'Annuler un rendez-vous');
+      var cancel = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary', t('cancel'));
       cancel.type = 'button';
       cancel.addEventListener('click', function () {
         cancel.disabled = true;
@@ -789,11 +949,11 @@
         }
       }
       var b = stepBubble([panTexts.cancel_title, panTexts.cancel_intro]);
-      var reference = field('text', 'Référence du rendez-vous', 'Exemple : PAN-1234-5678',
+      var reference = field('text', t('reference'), t('reference_hint'),
         { name: 'reference', maxlength: '20', autocomplete: 'off' });
-      var contact = field('text', 'Adresse électronique ou téléphone portable donné lors de la réservation', '',
+      var contact = field('text', t('cancel_contact'), '',
         { name: 'contact', maxlength: '254', autocomplete: 'off' });
-      inlineForm(b, 'Annuler le rendez-vous', [reference, contact], async function (alert) {
+      inlineForm(b, t('cancel_submit'), [reference, contact], async function (alert) {
         say(alert, '');
         var result = await withBusy(function () {
           return callJson('POST', apiUrl('annuler'), {
@@ -833,14 +993,14 @@
       }
       var texts = result.body;
       var errors = texts.errors || {};
-      userBubble(origin ? origin.textContent : 'Laisser un message');
+      userBubble(origin ? origin.textContent : t('message'));
       var b = stepBubble([texts.intro, texts.privacy]);
-      var subject = field('text', 'Objet', '', { name: 'subject', maxlength: String(texts.subject_max), autocomplete: 'off' });
-      var body = field('textarea', 'Votre message', texts.body_max + ' caractères au plus', { name: 'body', rows: '5' });
-      var email = field('email', 'Adresse électronique pour la réponse (facultatif)', 'Exemple : prenom.nom@exemple.fr',
+      var subject = field('text', t('subject'), '', { name: 'subject', maxlength: String(texts.subject_max), autocomplete: 'off' });
+      var body = field('textarea', t('body'), t('body_hint', { max: texts.body_max }), { name: 'body', rows: '5' });
+      var email = field('email', t('reply_email'), t('email_hint'),
         { name: 'email', autocomplete: 'email', maxlength: '254' });
       var idem = randomId();
-      inlineForm(b, 'Envoyer le message', [subject, body, email], async function (alert) {
+      inlineForm(b, t('message_submit'), [subject, body, email], async function (alert) {
         var values = { service: service, subject: subject.input.value.trim(), body: body.input.value.trim(),
           email: email.input.value.trim(), idem: idem };
         [subject, body, email].forEach(function (f) { showError(f, ''); });
@@ -902,13 +1062,13 @@
       });
       var box = el('div', 'chat__rating chat__rating--open');
       box.setAttribute('data-role', 'rating');
-      var question = el('p', 'chat__rating-question fr-text--sm', 'Cette réponse vous a-t-elle aidé ?');
+      var question = el('p', 'chat__rating-question fr-text--sm', t('rating_question'));
       question.id = nextId('chat-avis');
       box.appendChild(question);
       var group = el('div', 'chat__rating-buttons');
       group.setAttribute('role', 'group');
       group.setAttribute('aria-labelledby', question.id);
-      [['Oui', true], ['Non', false]].forEach(function (pair) {
+      [[t('rating_yes'), true], [t('rating_no'), false]].forEach(function (pair) {
         var btn = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary', pair[0]);
         btn.type = 'button';
         btn.addEventListener('click', function () {
@@ -940,22 +1100,22 @@
         box.appendChild(el('p', 'chat__rating-question fr-text--sm fr-error-text', msg));
         return;
       }
-      var thanks = el('p', 'chat__rating-question fr-text--sm', 'Merci pour votre avis.');
+      var thanks = el('p', 'chat__rating-question fr-text--sm', t('rating_thanks'));
       thanks.setAttribute('tabindex', '-1');
       box.appendChild(thanks);
-      var comment = field('textarea', 'Un commentaire ? (facultatif)', 'N\'y écrivez pas de données personnelles.',
+      var comment = field('textarea', t('comment'), t('comment_hint'),
         { name: 'commentaire', rows: '2', maxlength: '500' });
       var f = el('form', 'chat__inline-form chat__rating-form');
       f.noValidate = true;
       f.appendChild(comment.group);
-      var send = el('button', 'fr-btn fr-btn--sm fr-btn--secondary', 'Envoyer le commentaire');
+      var send = el('button', 'fr-btn fr-btn--sm fr-btn--secondary', t('comment_submit'));
       send.type = 'submit';
       f.appendChild(send);
       f.addEventListener('submit', async function (event) {
         event.preventDefault();
         var text = comment.input.value.trim();
         if (!text) {
-          showError(comment, 'Écrivez un commentaire, ou laissez ce champ vide.');
+          showError(comment, t('comment_missing'));
           comment.input.focus();
           return;
         }
@@ -963,7 +1123,7 @@
         var sent = await sendRating(useful, text);
         if (sent.status === 200) {
           box.removeChild(f);
-          thanks.textContent = 'Merci pour votre avis et votre commentaire.';
+          thanks.textContent = t('comment_thanks');
           thanks.focus();
         } else {
           send.disabled = false;
@@ -972,7 +1132,6 @@
       });
       box.appendChild(f);
       thanks.focus();
-      scrollToEnd();
     }
 
     form.addEventListener('submit', function (event) {
@@ -1001,7 +1160,76 @@
       sendMessage(btn.getAttribute('data-payload'), btn.textContent.trim());
     });
 
-    scrollToEnd();
+    // ---- the conversation goes on after a reload or a return from /rdv/ ---------------------
+
+    var welcome = log.firstElementChild;
+
+    /** Everything after the greeting is removed (a new conversation, or before a restore). */
+    function clearLog() {
+      while (log.lastElementChild && log.lastElementChild !== welcome) {
+        log.removeChild(log.lastElementChild);
+      }
+      topics.length = 0;
+      if (restart) {
+        restart.hidden = true;
+      }
+    }
+
+    /** Draws again the turns the server kept for this tab's sender id (GET /chat/history). */
+    async function restore() {
+      var sender = storedSender();
+      if (!sender) {
+        return;
+      }
+      setBusy(true);
+      var result;
+      try {
+        result = await callJson('GET', historyUrl(sender));
+      } finally {
+        setBusy(false);
+      }
+      var turns = result.status === 200 && result.body && Array.isArray(result.body.turns) ? result.body.turns : [];
+      if (!turns.length || log.querySelector('[data-role=user]')) {
+        return; // nothing kept, or the person has already started typing
+      }
+      var lastStart = null;
+      // Drawn again, not new: screen readers are not made to read the whole conversation out.
+      var live = log.getAttribute('aria-live');
+      log.setAttribute('aria-live', 'off');
+      turns.forEach(function (turn) {
+        if (!turn || typeof turn !== 'object') {
+          return;
+        }
+        if (turn.role === 'user' && typeof turn.text === 'string') {
+          lastStart = userBubble(turn.text);
+        } else if (turn.role === 'bot' && Array.isArray(turn.messages)) {
+          var start = renderAnswer(turn.messages, true);
+          lastStart = lastStart || start;
+        }
+      });
+      window.setTimeout(function () {
+        log.setAttribute('aria-live', live || 'polite');
+      }, 0);
+      chat.setAttribute('data-restored', 'true');
+      if (lastStart) {
+        showStart(lastStart);
+      }
+    }
+
+    if (newButton) {
+      newButton.addEventListener('click', function () {
+        if (busy) {
+          return;
+        }
+        newSender();
+        clearLog();
+        chat.removeAttribute('data-restored');
+        window.scrollTo(0, 0);
+        focusInput();
+      });
+    }
+
+    restore();
   }
 
   if (document.readyState === 'loading') {

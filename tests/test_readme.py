@@ -1,0 +1,98 @@
+"""README as tests (in the spirit of sqlite-utils' documentation tests): every command of the command
+lines, every environment variable the product reads and every HTTP route it serves is documented in
+README.md. A new command, variable or route without its line in the README fails here."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import re
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+# Where the environment is read: bot/settings.py (the one place for the product) and the phone's two
+# modules that still read their own variables.
+ENV_READERS = ["bot/settings.py", "ivr/signature.py", "ivr/hours.py"]
+
+
+def commands(parser: argparse.ArgumentParser, prefix: str) -> list[str]:
+    """Every command line a parser accepts, as `prefix sub subsub`."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.append(f"{prefix} {name}")
+                found += commands(sub, f"{prefix} {name}")
+    return found
+
+
+def cli_commands() -> list[str]:
+    from bot.cli.main import build_parser
+
+    found = commands(build_parser(), "python -m bot")
+    ivr_main = (ROOT / "ivr" / "__main__.py").read_text(encoding="utf-8")
+    found += [f"python -m ivr {name}" for name in re.findall(r'^\s+\("([a-z-]+)",', ivr_main, flags=re.M)]
+    return found
+
+
+def environment_variables() -> list[str]:
+    """The names of the variables read: string constants in upper case passed to a reader."""
+    names = set()
+    for path in ENV_READERS:
+        tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if re.fullmatch(r"(?:[A-Z][A-Z0-9]*_)+[A-Z0-9]+|PREFECTURE|PORT", node.value):
+                    names.add(node.value)
+    return sorted(names)
+
+
+def http_routes() -> list[str]:
+    """Every route of every input channel named in credentials.yml, with its mount point."""
+    channels = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8"))
+    routes = set()
+
+    async def ignore(message):  # the channels' callback, never called here
+        return None
+
+    for dotted in channels:
+        module, name = dotted.rsplit(".", 1)
+        channel = getattr(importlib.import_module(module), name)()
+        mount = urljoin("/webhooks/", channel.url_prefix())  # as rasa.core.channels.channel.register does
+        blueprint = channel.blueprint(ignore)
+        for route in blueprint._future_routes:
+            if "<rest:path>" in route.uri:  # the console's catch-all (its French 404 page)
+                continue
+            routes.add(mount.rstrip("/") + route.uri)
+    return sorted(routes)
+
+
+def test_the_lists_are_read_from_the_code():
+    """The walkers find what is certainly there (so an empty list cannot pass the tests below)."""
+    assert {"python -m bot route", "python -m bot agents add", "python -m bot purge", "python -m ivr simulate"} <= set(
+        cli_commands()
+    )
+    assert {"PREFECTURE", "AIGUILLAGE_DB", "SMTP_HOST", "TWILIO_AUTH_TOKEN"} <= set(environment_variables())
+    assert {"/chat/webhook", "/rdv/api/reserver", "/console/connexion", "/webhooks/ivr/voice"} <= set(http_routes())
+
+
+@pytest.mark.parametrize("command", cli_commands())
+def test_every_command_is_in_the_readme(command):
+    assert command in README, f"README.md does not show `{command}`"
+
+
+@pytest.mark.parametrize("name", environment_variables())
+def test_every_environment_variable_is_in_the_readme(name):
+    assert re.search(rf"\b{name}\b", README), f"README.md does not document the variable {name}"
+
+
+@pytest.mark.parametrize("route", http_routes())
+def test_every_http_route_is_in_the_readme(route):
+    assert f"`{route}`" in README or f"{route} " in README or f"{route}`" in README, f"README.md does not list {route}"
