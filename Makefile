@@ -29,7 +29,7 @@ VENV_STAMP := .venv/.installed-$(shell cat requirements/lock.txt | sha256sum | c
 DEV_STAMP := .venv/.installed-dev-$(shell cat requirements/dev-lock.txt | sha256sum | cut -c1-12)
 WEB_STAMP := web/node_modules/.installed-$(shell cat web/package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: help training-hash setup run test lint train eval validate check bench bench-quick clean chromium reliability
+.PHONY: help training-hash setup run test lint train eval validate check bench bench-quick clean chromium nginx reliability
 
 training-hash:  ## print the hash that names the trained model's stamp (models/.trained-HASH)
 	@echo $(TRAINING_HASH)
@@ -73,17 +73,20 @@ run: setup  ## start chat (and actions) on http://localhost:$(PORT)/chat/ for $(
 	@echo "  PAN booking: http://localhost:$(PORT)/rdv/   Indicators: http://localhost:$(PORT)/console/indicateurs"
 	@echo "  Demo traffic (another terminal): $(PY) -m tools.demo_data --days 90   (phone calls too with IVR_LOCAL_DEV=1 make run)"
 	@echo ""
-	$(RASA) run --model $(MODEL) --interface $(AIGUILLAGE_HOST) --port $(PORT) --credentials credentials.yml --endpoints endpoints.yml
+	$(PY) -m bot serve --model $(MODEL) --interface $(AIGUILLAGE_HOST) --port $(PORT) --credentials credentials.yml --endpoints endpoints.yml
 
 chromium:  ## install Debian's Chromium for the browser tests, if missing
 	@test -x /usr/bin/chromium || (apt-get update -q && apt-get install -y -q chromium)
+
+nginx:  ## install Debian's nginx for the reverse-proxy tests (tests/test_nginx.py runs deploy/nginx.conf), if missing
+	@test -x /usr/sbin/nginx || (apt-get update -q && apt-get install -y -q nginx)
 
 lint: $(DEV_STAMP)  ## ruff (lint and format check) and the import-linter layer contracts
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports
 
-test: setup $(DEV_STAMP) chromium lint  ## lint, then the whole test suite (starts its own Rasa server)
+test: setup $(DEV_STAMP) chromium nginx lint  ## lint, then the whole test suite (starts its own Rasa server)
 	$(PY) -m pytest
 
 # The reliability battery (issue 13) at full scale: more rounds and clients than in `make test`

@@ -25,7 +25,9 @@ class ActionRoute(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list:
         router = runtime.router()
         message = tracker.latest_message or {}
-        text = message.get("text") or ""
+        # Cut to the chat's limit before routing or storing: the channels already cut what they pass
+        # on (bot/web/chat.py), so this only bounds a text that came some other way.
+        text = (message.get("text") or "")[: router.max_chars]
         misses = int(tracker.get_slot("misses") or 0)
         decision = router.decide(text, message, misses)
 

@@ -71,8 +71,10 @@ def start_server() -> tuple[subprocess.Popen, str, Path]:
     log = open(tmp / "rasa.log", "wb")
     proc = subprocess.Popen(
         [
-            str(ROOT / ".venv" / "bin" / "rasa"),
-            "run",
+            str(ROOT / ".venv" / "bin" / "python"),
+            "-m",
+            "bot",
+            "serve",  # `rasa run` with the action endpoint's key
             "--model",
             str(ROOT / "models" / "aiguillage.tar.gz"),
             "--port",

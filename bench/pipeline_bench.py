@@ -129,8 +129,10 @@ def serve_and_measure(model: Path, turns: int, workdir: Path) -> dict:
     port = free_port()
     db = workdir / f"{model.stem}.db"
     cmd = [
-        str(RASA),
-        "run",
+        str(RASA.parent / "python"),
+        "-m",
+        "bot",
+        "serve",  # `rasa run` with the action endpoint's key
         "--model",
         str(model),
         "--port",

@@ -75,8 +75,10 @@ class Server:
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(
             [
-                str(pb.RASA),
-                "run",
+                str(pb.RASA.parent / "python"),
+                "-m",
+                "bot",
+                "serve",  # `rasa run` with the action endpoint's key
                 "--model",
                 str(model),
                 "--port",

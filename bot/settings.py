@@ -4,7 +4,8 @@ that name the variable. Read at call time (never at import), so a test or a comm
 Variables (README, "Settings"): PREFECTURE, AIGUILLAGE_DB, AIGUILLAGE_MODEL, AIGUILLAGE_REVIEW_OUT,
 AIGUILLAGE_CHROMIUM, AIGUILLAGE_PURGE_FIRST_S (test servers), AIGUILLAGE_TRUSTED_PROXIES,
 AIGUILLAGE_THROTTLE_EXEMPT, PUBLIC_BASE_URL, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
-SMTP_FROM, and the phone's SMS (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_MESSAGING_SERVICE_SID,
+SMTP_FROM, AIGUILLAGE_ACTIONS_SECRET (the key Rasa sends to the in-process action endpoint; made
+at start-up when unset: ensure_actions_secret), and the phone's SMS (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_MESSAGING_SERVICE_SID,
 TWILIO_API_BASE_URL). The phone channel's webhook settings (TWILIO_AUTH_TOKEN, IVR_*) are read by
 ivr/signature.py and ivr/hours.py.
 """
@@ -13,12 +14,15 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 DEFAULT_SENDER = "aiguillage@localhost"
+ACTIONS_SECRET = "AIGUILLAGE_ACTIONS_SECRET"
+ACTIONS_SECRET_MIN_CHARS = 32
 
 
 class SettingsError(ValueError):
@@ -152,6 +156,26 @@ def smtp(env: Mapping[str, str] | None = None) -> Smtp | None:
     )
 
 
+def actions_secret(env: Mapping[str, str] | None = None) -> str | None:
+    """The key Rasa sends (header X-Aiguillage-Actions-Key, endpoints.yml) with each call to the
+    in-process action endpoint; None when unset. An operator's value must be long enough to guess at."""
+    value = text(ACTIONS_SECRET, env)
+    if value is not None and len(value) < ACTIONS_SECRET_MIN_CHARS:
+        raise SettingsError(ACTIONS_SECRET, f"expected at least {ACTIONS_SECRET_MIN_CHARS} characters (a random key)")
+    return value
+
+
+def ensure_actions_secret(env: dict[str, str] | None = None) -> str:
+    """The action endpoint's key, made now (random, this process only) unless the operator set one,
+    and put in the environment (os.environ by default) BEFORE Rasa reads endpoints.yml, which names
+    it as `${AIGUILLAGE_ACTIONS_SECRET}`: `python -m bot serve` calls this first."""
+    target = os.environ if env is None else env
+    value = actions_secret(target)
+    if value is None:
+        value = target[ACTIONS_SECRET] = secrets.token_urlsafe(32)
+    return value
+
+
 @dataclass(frozen=True)
 class Sms:
     """Twilio's Messages API (the phone's "pour recevoir le lien par SMS"): the account, its token, the
@@ -179,3 +203,31 @@ def sms(env: Mapping[str, str] | None = None) -> Sms | None:
     if base is not None and not base.startswith(("https://", "http://")):
         raise SettingsError("TWILIO_API_BASE_URL", f"expected an http(s):// address, got {base!r}")
     return Sms(account, token, service, base.rstrip("/") if base else None)
+
+
+# ---- the phone channel (ivr/) ---------------------------------------------------------------------
+
+
+def twilio_auth_token(env: Mapping[str, str] | None = None) -> str | None:
+    """The Twilio account's auth token: the key of every webhook's X-Twilio-Signature."""
+    return _env(env).get("TWILIO_AUTH_TOKEN") or None
+
+
+def phone_local_dev(env: Mapping[str, str] | None = None) -> bool:
+    """IVR_LOCAL_DEV=1: the phone channel accepts the local development token (never in production)."""
+    return flag("IVR_LOCAL_DEV", env)
+
+
+def phone_test_clock(env: Mapping[str, str] | None = None) -> bool:
+    """Whether a request may fix "now" with the X-Ivr-Now header: IVR_LOCAL_DEV=1 or IVR_TEST_CLOCK=1."""
+    return flag("IVR_LOCAL_DEV", env) or flag("IVR_TEST_CLOCK", env)
+
+
+def phone_fixed_now(env: Mapping[str, str] | None = None) -> str | None:
+    """IVR_NOW: an ISO time ("2026-07-14T10:00", Paris time) that fixes the phone's clock for the process."""
+    return text("IVR_NOW", env)
+
+
+def server_port(env: Mapping[str, str] | None = None) -> int:
+    """PORT: where `rasa run` listens (the Makefile's default 5005)."""
+    return port("PORT", 5005, env)

@@ -86,7 +86,7 @@ class Calls:
             "unresolved": 0,
         }
         names = list(cols)
-        with self.db.conn:
+        with self.store.transaction():
             cur = self.db.execute(
                 f"insert or ignore into calls ({', '.join(names)}) values ({', '.join('?' for _ in names)})",
                 [cols[n] for n in names],
@@ -97,14 +97,20 @@ class Calls:
         """Write the new state if the call is still at `expected_step` (else: a duplicate, not applied)."""
         cols = self._columns(st, twiml)
         sets = ", ".join(f"{k} = ?" for k in cols)
-        with self.db.conn:
+        with self.store.transaction():
             cur = self.db.execute(
                 f"update calls set {sets} where call_sid = ? and step = ?", [*cols.values(), st.call_sid, expected_step]
             )
         return cur.rowcount == 1
 
     def end(self, call_sid: str, call_status: str, duration_s: int | None, prefecture: str, caller: str = "") -> dict:
-        """The status callback: outcome, unresolved flag, end time and duration (once)."""
+        """The status callback: outcome, unresolved flag, end time and duration (once). One
+        transaction: a call first seen here is created and ended together (both or neither), and two
+        callbacks of the same call never both read it unended."""
+        with self.store.transaction():
+            return self._end(call_sid, call_status, duration_s, prefecture, caller)
+
+    def _end(self, call_sid: str, call_status: str, duration_s: int | None, prefecture: str, caller: str) -> dict:
         row = self.row(call_sid)
         if row is None:  # the call ended before its first webhook was answered
             st = CallState(call_sid)
@@ -114,14 +120,14 @@ class Calls:
             if call_status in PROGRESS and not is_over(row):
                 known = row.get("call_status")
                 if known not in PROGRESS or PROGRESS.index(call_status) > PROGRESS.index(known):
-                    with self.db.conn:
+                    with self.store.transaction():
                         self.db.execute(
                             "update calls set call_status = ?, updated_at = ? where call_sid = ? and ended_at is null",
                             [call_status, now(), call_sid],
                         )
             return self.row(call_sid)
         outcome, unresolved = state_from_row(row).final_outcome()
-        with self.db.conn:
+        with self.store.transaction():
             self.db.execute(
                 "update calls set ended_at = ?, updated_at = ?, call_status = ?, duration_s = ?, outcome = ?, "
                 "unresolved = ? where call_sid = ? and ended_at is null",
@@ -132,12 +138,12 @@ class Calls:
     def mark_voicemail(self, call_sid: str) -> None:
         """A message was recorded: the call's outcome is a voicemail, even when the Record action
         (the caller hung up: Digits=hangup) arrives after the call's final status callback."""
-        row = self.row(call_sid)
-        if row is None:
-            return
-        st = state_from_row(row)
-        st.voicemail = True
-        with self.db.conn:
+        with self.store.transaction():  # read and write the call's state with no other writer between
+            row = self.row(call_sid)
+            if row is None:
+                return
+            st = state_from_row(row)
+            st.voicemail = True
             if row.get("ended_at"):
                 self.db.execute(
                     "update calls set flow = ?, outcome = 'voicemail', unresolved = 0, updated_at = ? where call_sid = ?",
@@ -243,7 +249,7 @@ class Calls:
         return ticket
 
     def _insert_voicemail(self, call_sid, recording_sid, mailbox, service, recording_url, duration_s, row) -> bool:
-        with self.db.conn:
+        with self.store.transaction():
             cur = self.db.execute(
                 "insert or ignore into voicemails (call_sid, recording_sid, mailbox, service, path, caller, "
                 "recording_url, duration_s, created_at, updated_at, status) values (?,?,?,?,?,?,?,?,?,?,?)",
@@ -280,9 +286,9 @@ class Calls:
         status: str,
         callback: str | None = None,
     ) -> None:
-        self.add_voicemail(call_sid, recording_sid, mailbox, service, recording_url, None, callback=callback)
         ok = status == "completed"
-        with self.db.conn:
+        with self.store.transaction():  # the voicemail (and its ticket) and its transcription: both or neither
+            self.add_voicemail(call_sid, recording_sid, mailbox, service, recording_url, None, callback=callback)
             self.db.execute(
                 "update voicemails set transcription = ?, transcription_status = ?, status = ?, updated_at = ? "
                 "where recording_sid = ?",

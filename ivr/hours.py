@@ -9,12 +9,13 @@ Naive times are Paris local times.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import holidays
+
+from bot import settings
 
 PARIS = ZoneInfo("Europe/Paris")
 CLOCK_HEADER = "X-Ivr-Now"
@@ -27,7 +28,7 @@ def parse_time(value: str) -> datetime:
 
 
 def clock_override_allowed() -> bool:
-    return os.environ.get("IVR_LOCAL_DEV") == "1" or os.environ.get("IVR_TEST_CLOCK") == "1"
+    return settings.phone_test_clock()
 
 
 def now(header: str | None = None) -> datetime:
@@ -37,7 +38,7 @@ def now(header: str | None = None) -> datetime:
             return parse_time(header)
         except ValueError:
             pass
-    fixed = os.environ.get("IVR_NOW")
+    fixed = settings.phone_fixed_now()
     if fixed:
         try:
             return parse_time(fixed)

@@ -8,10 +8,11 @@ URL, so it is rebuilt from PUBLIC_BASE_URL + the request path + the query string
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
 from twilio.request_validator import RequestValidator
+
+from bot import settings as env_settings
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +35,14 @@ class Settings:
 
 
 def settings_from_env(environ: dict | None = None) -> Settings:
-    env = os.environ if environ is None else environ
-    token = env.get("TWILIO_AUTH_TOKEN") or None
-    local_dev = env.get("IVR_LOCAL_DEV") == "1"
-    base = (env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/") or None
+    """The phone channel's settings, read through bot.settings (`environ`: a test's own mapping)."""
+    token = env_settings.twilio_auth_token(environ)
+    local_dev = env_settings.phone_local_dev(environ)
+    base = (env_settings.public_base_url(environ) or "").rstrip("/") or None
     if token is None and local_dev:
         token = LOCAL_DEV_TOKEN
     if local_dev and base is None:
-        base = f"http://127.0.0.1:{env.get('PORT') or '5005'}"
+        base = f"http://127.0.0.1:{env_settings.server_port(environ)}"
     if token is None:
         return Settings(
             None, base, False, "TWILIO_AUTH_TOKEN is not set (set it, or IVR_LOCAL_DEV=1 to try the phone menu locally)"

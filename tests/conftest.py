@@ -171,8 +171,10 @@ def launch(
         env["AIGUILLAGE_PURGE_FIRST_S"] = "1e9"
     env.update(extra_env or {})
     cmd = [
-        str(ROOT / ".venv" / "bin" / "rasa"),
-        "run",
+        str(ROOT / ".venv" / "bin" / "python"),
+        "-m",
+        "bot",
+        "serve",  # `rasa run` with the action endpoint's key in its environment (bot/cli/main.py)
         "--model",
         str(MODEL),
         "--port",

@@ -25,7 +25,8 @@ def test_a_damaged_model_stops_the_server_with_a_clear_message(tmp_path):
     env = dict(os.environ, PORT=str(port), AIGUILLAGE_DB=str(tmp_path / "a.db"), RASA_TELEMETRY_ENABLED="false")
     for name in ("TWILIO_AUTH_TOKEN", "IVR_LOCAL_DEV", "IVR_TEST_CLOCK"):
         env.pop(name, None)
-    cmd = [str(ROOT / ".venv" / "bin" / "rasa"), "run", "--model", str(damaged), "--port", str(port)]
+    # `python -m bot serve` is `rasa run` with the action endpoint's key (endpoints.yml needs it)
+    cmd = [str(ROOT / ".venv" / "bin" / "python"), "-m", "bot", "serve", "--model", str(damaged), "--port", str(port)]
     cmd += ["--credentials", "credentials.yml", "--endpoints", "endpoints.yml"]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == MODEL_REFUSED_EXIT == 3

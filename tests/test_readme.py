@@ -85,14 +85,17 @@ def test_the_lists_are_read_from_the_code():
 
 @pytest.mark.parametrize("command", cli_commands())
 def test_every_command_is_in_the_readme(command):
-    assert command in README, f"README.md does not show `{command}`"
+    documented = command in README
+    assert documented, f"README.md does not show `{command}`"
 
 
 @pytest.mark.parametrize("name", environment_variables())
 def test_every_environment_variable_is_in_the_readme(name):
-    assert re.search(rf"\b{name}\b", README), f"README.md does not document the variable {name}"
+    documented = re.search(rf"\b{name}\b", README) is not None
+    assert documented, f"README.md does not document the variable {name}"
 
 
 @pytest.mark.parametrize("route", http_routes())
 def test_every_http_route_is_in_the_readme(route):
-    assert f"`{route}`" in README or f"{route} " in README or f"{route}`" in README, f"README.md does not list {route}"
+    documented = any(f"{route}{end}" in README for end in ("`", " ", "?"))
+    assert documented, f"README.md does not list {route}"

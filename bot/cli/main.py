@@ -1,5 +1,6 @@
 """Command line: `python -m bot COMMAND` (run with .venv/bin/python from the repo root).
 
+  serve [RASA RUN OPTIONS]   the server: `rasa run` with this process's action-endpoint key (make run)
   route "texte"          one JSON object: text, topic, destination, confidence, action, answer
   route --jsonl          JSON lines with a `text` field on stdin -> one JSON line each, in order
   eval [FILE.jsonl ...]  topic and destination accuracy: one table of the eval sets, or one file in detail
@@ -193,10 +194,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(rasa_args: list[str]) -> int:
+    """`rasa run RASA_ARGS` in this process, after putting the action endpoint's key in the
+    environment: endpoints.yml has Rasa send it with every action call (issue 13, part 5)."""
+    from bot import settings
+
+    settings.ensure_actions_secret()
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv = ["rasa", "run", *rasa_args]
+    rasa_main()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Aiguillage command line")
     parser.add_argument("--prefecture", help="préfecture id (default: $PREFECTURE or cantal)")
     sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="start the server: `rasa run` with a key for the in-process action endpoint")
+    p.add_argument("rasa_args", nargs="*", metavar="OPTION", help="options of `rasa run` (--model, --port, ...)")
     p = sub.add_parser("route", help="route one question (or JSON lines with --jsonl) and print JSON")
     p.add_argument("text", nargs="?", help="the question")
     p.add_argument("--jsonl", action="store_true", help="read JSON lines with a 'text' field on stdin")
@@ -238,6 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv[:1] == ["serve"]:  # every option goes to `rasa run`
+            return serve(argv[1:])
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 1
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -3,6 +3,10 @@
 Passwords are hashed with argon2 (argon2-cffi). A session is a random token (secrets) kept in an
 HttpOnly, SameSite=Strict cookie; only its sha256 is stored. Sessions expire after IDLE_S without
 a request and ABSOLUTE_S after login; logout deletes the row. Each session has its CSRF token.
+
+Writes that belong together run in one transaction (Store.transaction); the methods that change an
+account or a session take `audit`, a function writing the console's audit line in that same
+transaction: the change and its line are both written, or neither.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -50,12 +55,16 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+Audit = Callable[[], object] | None
+
+
 class Accounts:
     def __init__(self, store: Store):
+        self.store = store
         self.db = store.db
 
     # ---- accounts ---------------------------------------------------------------------------
-    def add(self, name: str, role: str, password: str) -> int:
+    def add(self, name: str, role: str, password: str, audit: Audit = None) -> int:
         if not NAME_RE.match(name or ""):
             raise AuthError("Nom invalide : 2 à 40 caractères, minuscules, chiffres, « . », « _ » ou « - ».")
         if role not in ROLES:
@@ -64,17 +73,22 @@ class Accounts:
             raise AuthError(f"Mot de passe trop court : {MIN_PASSWORD} caractères au moins.")
         if self.get(name):
             raise AuthError(f"Le compte « {name} » existe déjà.")
-        with self.db.conn:
+        password_hash = _hasher.hash(password)  # tens of milliseconds: before the write lock is taken
+        with self.store.transaction():
+            if self.get(name):  # made meanwhile by another process
+                raise AuthError(f"Le compte « {name} » existe déjà.")
             row = self.db["agents"].insert(
                 {
                     "name": name,
                     "role": role,
-                    "password_hash": _hasher.hash(password),
+                    "password_hash": password_hash,
                     "active": 1,
                     "created_at": now(),
                     "last_login_at": None,
                 }
             )
+            if audit:
+                audit()
         return row.last_pk
 
     def get(self, name: str) -> dict | None:
@@ -84,23 +98,29 @@ class Accounts:
     def list(self) -> list[dict]:
         return list(self.db["agents"].rows_where(order_by="name"))
 
-    def disable(self, name: str) -> bool:
-        with self.db.conn:
+    def disable(self, name: str, audit: Audit = None) -> bool:
+        """Disable an account and close its sessions."""
+        with self.store.transaction():
             cur = self.db.execute("update agents set active = 0 where name = ?", [name])
             if cur.rowcount:
                 self.db.execute("delete from sessions where agent_id = (select id from agents where name = ?)", [name])
+                if audit:
+                    audit()
         return cur.rowcount == 1
 
-    def set_password(self, name: str, password: str) -> bool:
+    def set_password(self, name: str, password: str, audit: Audit = None) -> bool:
         """A new password for an account (an admin's reset); its open sessions are closed."""
         if len(password or "") < MIN_PASSWORD:
             raise AuthError(f"Mot de passe trop court : {MIN_PASSWORD} caractères au moins.")
         agent = self.get(name or "")
         if agent is None:
             return False
-        with self.db.conn:
-            self.db.execute("update agents set password_hash = ? where id = ?", [_hasher.hash(password), agent["id"]])
+        password_hash = _hasher.hash(password)
+        with self.store.transaction():
+            self.db.execute("update agents set password_hash = ? where id = ?", [password_hash, agent["id"]])
             self.db.execute("delete from sessions where agent_id = ?", [agent["id"]])
+            if audit:
+                audit()
         return True
 
     def verify(self, name: str, password: str) -> dict | None:
@@ -113,15 +133,17 @@ class Accounts:
         if not agent or not agent["active"]:
             return None
         if _hasher.check_needs_rehash(agent["password_hash"]):
-            with self.db.conn:
-                self.db.execute("update agents set password_hash = ? where id = ?", [_hasher.hash(password), agent["id"]])
+            rehashed = _hasher.hash(password)
+            with self.store.transaction():
+                self.db.execute("update agents set password_hash = ? where id = ?", [rehashed, agent["id"]])
         return agent
 
     # ---- sessions ---------------------------------------------------------------------------
-    def open_session(self, agent: dict) -> str:
+    def open_session(self, agent: dict, audit: Audit = None) -> str:
+        """A new session (expired ones are deleted, the login time noted): its cookie token."""
         token = secrets.token_urlsafe(32)
         t = time.time()
-        with self.db.conn:
+        with self.store.transaction():
             self.db.execute("delete from sessions where seen_ts < ? or created_ts < ?", [t - IDLE_S, t - ABSOLUTE_S])
             self.db["sessions"].insert(
                 {
@@ -133,6 +155,8 @@ class Accounts:
                 }
             )
             self.db.execute("update agents set last_login_at = ? where id = ?", [now(), agent["id"]])
+            if audit:
+                audit()
         return token
 
     def session(self, token: str | None) -> Session | None:
@@ -152,13 +176,15 @@ class Accounts:
         if not active or t - seen > IDLE_S or t - created > ABSOLUTE_S:
             self.close_session(token)
             return None
-        with self.db.conn:
+        with self.store.transaction():
             self.db.execute("update sessions set seen_ts = ? where token_hash = ?", [t, th])
         return Session(agent_id, name, role, csrf, th)
 
-    def close_session(self, token: str) -> None:
-        with self.db.conn:
+    def close_session(self, token: str, audit: Audit = None) -> None:
+        with self.store.transaction():
             self.db.execute("delete from sessions where token_hash = ?", [_token_hash(token)])
+            if audit:
+                audit()
 
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:

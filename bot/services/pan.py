@@ -369,9 +369,8 @@ def cancel(store, pref: Prefecture, reference: str, contact: str, now: datetime 
     start = datetime.strptime(booking["slot_start"], STAMP)
     if start < naive(now or paris_now()):
         raise BookingError("past_slot", pref)
-    conn, ts = store.db.conn, mailer.utcnow()
-    with conn:
-        conn.execute("begin immediate")
+    ts = mailer.utcnow()
+    with store.transaction() as conn:
         conn.execute(
             "update pan_bookings set status = 'cancelled', cancelled_at = ?, updated_at = ? where id = ? and status = 'booked'",
             [ts, ts, booking["id"]],
@@ -429,9 +428,8 @@ def bookings_for_day(store, site_id: str, day: date | str) -> list[dict]:
 
 def mark_no_show(store, reference: str, no_show: bool = True) -> dict | None:
     """Mark (or unmark) a booking as a no-show. Returns the booking, None if unknown or cancelled."""
-    conn, ts = store.db.conn, mailer.utcnow()
-    with conn:
-        conn.execute("begin immediate")
+    ts = mailer.utcnow()
+    with store.transaction() as conn:  # a savepoint inside the console's transaction (with its audit line)
         conn.execute(
             "update pan_bookings set status = ?, no_show_at = ?, updated_at = ? where reference = ?"
             " and status in ('booked', 'no_show')",

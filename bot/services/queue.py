@@ -72,6 +72,7 @@ def _node_info(tree: Tree, node_id: str | None) -> tuple[str | None, str | None,
 
 class Queue:
     def __init__(self, store: Store, tree: Tree):
+        self.store = store
         self.db = store.db
         self.tree = tree
 
@@ -236,11 +237,9 @@ class Queue:
             "reviewer": agent,
             "updated_at": now(),
         }
-        with self.db.conn:
+        with self.store.transaction():  # the review and its audit line: both or neither
             self.db["reviews"].upsert(row, pk=("kind", "item_id"))
-            self.audit(
-                agent, "label", kind, item_id, {k: row[k] for k in ("status", "topic", "as_training", "note")}, commit=False
-            )
+            self.audit(agent, "label", kind, item_id, {k: row[k] for k in ("status", "topic", "as_training", "note")})
         return row
 
     def audit(
@@ -250,8 +249,8 @@ class Queue:
         kind: str | None = None,
         item_id: str | None = None,
         detail: dict | None = None,
-        commit: bool = True,
     ) -> None:
+        """One line of the audit log; inside an open transaction (the change it records), a part of it."""
         entry = {
             "ts": now(),
             "agent": agent,
@@ -260,10 +259,7 @@ class Queue:
             "item_id": item_id,
             "detail": json.dumps(detail or {}, ensure_ascii=False),
         }
-        if commit:
-            with self.db.conn:
-                self.db["audit_log"].insert(entry)
-        else:
+        with self.store.transaction():
             self.db["audit_log"].insert(entry)
 
     def audit_log(self, limit: int = 100) -> list[dict]:

@@ -121,15 +121,13 @@ def create_ticket(
     box = mailbox(pref, mailbox_id)
     received = naive(now or paris_now())
     due = due_date(pref, received.date(), origin)
-    conn = store.db.conn
     # Stored in UTC; a given `now` (a letter received by post, the time of a call) is when it was received.
     ts = mailer.utcnow() if now is None else received.replace(tzinfo=PARIS).astimezone(UTC).isoformat(timespec="milliseconds")
-    conn.execute("begin immediate")
-    try:
+    # One transaction (a savepoint inside a caller's: the console's audit line, a voicemail's row).
+    with store.transaction() as conn:
         if idempotency_key:
             existing = fetch_dict(conn, "select * from tickets where idempotency_key = ?", [idempotency_key])
             if existing:
-                conn.execute("commit")
                 return existing | {"created": False}
         for _ in range(5):
             reference = new_reference("MSG")
@@ -188,10 +186,6 @@ def create_ticket(
                 "\n\n".join(ack_lines(pref, ticket)) + "\n",
                 ticket_id=ticket["id"],
             )
-        conn.execute("commit")
-    except BaseException:
-        conn.execute("rollback")
-        raise
     return ticket | {"created": True}
 
 
@@ -256,9 +250,7 @@ def mark_answered(
     ticket = get_ticket(store, reference)
     if not ticket or ticket["status"] == "answered":
         return ticket
-    conn = store.db.conn
-    with conn:
-        conn.execute("begin immediate")
+    with store.transaction() as conn:  # a savepoint inside the console's transaction (with its audit line)
         _answer(conn, ticket, now, agent, answer, via)
     return get_ticket(store, reference)
 
@@ -373,9 +365,7 @@ def reply(store, pref: Prefecture, reference: str, agent: str, text: str, now: d
         + "\n"
     )
     subject = texts.say("tickets.reply_subject", pref, reference=ticket["reference"], subject=ticket["subject"] or "")
-    conn = store.db.conn
-    with conn:
-        conn.execute("begin immediate")
+    with store.transaction() as conn:  # a savepoint inside the console's transaction (with its audit line)
         outbox_id = mailer.queue(
             conn, "ticket_reply", ticket["contact_email"], subject, body, ticket_id=ticket["id"], reply_to=ticket["service_email"]
         )
@@ -410,9 +400,7 @@ def reassign(store, pref: Prefecture, reference: str, agent: str, mailbox_id: st
         "—",
         ticket["body"] or "",
     ]
-    conn = store.db.conn
-    with conn:
-        conn.execute("begin immediate")
+    with store.transaction() as conn:  # a savepoint inside the console's transaction (with its audit line)
         conn.execute(
             "update tickets set mailbox = ?, service = ?, service_email = ?, delivery_status = 'pending',"
             " delivery_attempts = 0, last_error = null, delivered_at = null where id = ?",
@@ -439,9 +427,7 @@ def reopen(store, reference: str, agent: str) -> dict | None:
         return None
     if ticket["status"] != "answered":
         raise ActionRefused("open")
-    conn = store.db.conn
-    with conn:
-        conn.execute("begin immediate")
+    with store.transaction() as conn:  # a savepoint inside the console's transaction (with its audit line)
         conn.execute(
             "update tickets set status = 'open', answered_at = null, answer_seconds = null,"
             " answer_working_days = null where id = ?",
@@ -462,9 +448,7 @@ def purge(store, pref: Prefecture, now: datetime | None = None) -> dict:
     ticket_cut = (now_utc - timedelta(days=int(pref.get("tickets.retention_days")))).isoformat(timespec="milliseconds")
     booking_cut = (naive(now_utc) - timedelta(days=int(pref.get("pan.retention_days")))).strftime("%Y-%m-%dT%H:%M")
     ts = mailer.utcnow()
-    conn = store.db.conn
-    with conn:
-        conn.execute("begin immediate")
+    with store.transaction() as conn:
         t = conn.execute(
             "update tickets set subject = null, body = null, contact_email = null, callback = null, purged_at = ?"
             " where created_at < ? and purged_at is null",

@@ -8,12 +8,14 @@
   rating, posted to POST /chat/feedback (bot/feedback.py).
 - ActionsInput (`/webhooks/actions/webhook`): the Rasa action-server protocol served in the same
   process, so one `rasa run` serves chat, actions (and later the phone). endpoints.yml points
-  the action endpoint here.
+  the action endpoint here, with a key in a header (ACTIONS_KEY_HEADER): behind a reverse proxy on
+  the same host every request comes from 127.0.0.1, so the address proves nothing (issue 13).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -41,6 +43,10 @@ logger = logging.getLogger(__name__)
 WEB_DIR = ROOT / "web"
 DSFR_DIST = WEB_DIR / "node_modules" / "@gouvfr" / "dsfr" / "dist"
 SENDER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+ACTIONS_PATH = "/webhooks/actions/webhook"
+# The header endpoints.yml has Rasa send with each action call; its value is
+# settings.actions_secret() (made at start-up by `python -m bot serve`).
+ACTIONS_KEY_HEADER = "X-Aiguillage-Actions-Key"
 
 # The largest body each route reads (bytes), checked on the declared Content-Length, then on what
 # arrives (issue 13: the chat webhook took an 85 MB body). A chat message is cut at 2000
@@ -54,6 +60,11 @@ BODY_LIMITS = {
     "/rdv/reserver": 8_000,
     "/rdv/annuler": 8_000,
     "/rdv/message": 64_000,
+    # Rasa's call to the in-process action: the tracker of the current session, every event with
+    # its parse data, plus the domain. Measured on 2026-12-01: 19 kB for the first turn, then ~12 kB
+    # more per 2000-character message: 501 kB after 40 such turns (tests/test_actions_endpoint.py
+    # holds 40). A session ends after session_expiration_time (domain.yml) of silence.
+    ACTIONS_PATH: 1_000_000,
 }
 
 
@@ -73,11 +84,13 @@ async def read_body(request: Request, limit: int) -> bytes | None:
     """The body of a route declared with `stream=True`, read up to `limit` bytes; None when it is
     longer: refused on the declared Content-Length before anything is read, else on the bytes that
     actually arrive (a chunked body declares no length). Sanic then closes the connection rather
-    than draining the rest."""
+    than draining the rest, and the answer says `Connection: close` (a reverse proxy keeping the
+    connection for its next request would get it closed under it: a 502 for that request)."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         if request.stream is not None:
             request.stream.request_max_size = limit
+            request.stream.keep_alive = False
         return None
     if request.stream is None:  # already read (not a streamed route)
         return None if len(request.body or b"") > limit else (request.body or b"")
@@ -191,6 +204,10 @@ def install_app_hooks(app) -> None:
             return default(request, exception)
         return too_large(request)
 
+    # Every body Sanic reads by itself (routes not declared `stream=True`: the phone's webhooks,
+    # Rasa's own) and every unread body it drains after an answer: at most the largest route limit,
+    # not Sanic's default of 100 MB. Read by each new connection.
+    app.config.REQUEST_MAX_SIZE = max(BODY_LIMITS.values())
     app.error_handler.add(NotFound, not_found)
     app.error_handler.add(MethodNotSupported, not_allowed)
     app.error_handler.add(PayloadTooLarge, payload_too_large)
@@ -221,7 +238,7 @@ def refuse_cross_site(request: Request) -> HTTPResponse | None:
     origin = request.headers.get("origin")
     if origin is not None:
         allowed = {(request.headers.get("host") or "").lower()}
-        public = os.environ.get("PUBLIC_BASE_URL")
+        public = settings.public_base_url()
         if public:
             allowed.add(urlsplit(public).netloc.lower())
         if urlsplit(origin).netloc.lower() not in allowed:
@@ -525,11 +542,32 @@ class ActionsInput(InputChannel):
         executor.register_package("actions")
         bp = Blueprint("aiguillage_actions", __name__)
 
-        @bp.route("/webhook", methods=["POST"])
+        key = settings.actions_secret()  # read once, when the server starts (None: every call refused)
+        if key is None:
+            logger.error(
+                "%s is not set: the action endpoint refuses every call (start with python -m bot serve)", settings.ACTIONS_SECRET
+            )
+
+        @bp.route("/webhook", methods=["POST"], stream=True)
         async def webhook(request: Request) -> HTTPResponse:
+            # Who calls, before reading anything: the key (constant-time compare), then the size.
+            given = request.headers.get(ACTIONS_KEY_HEADER) or ""
+            if key is None or not hmac.compare_digest(given.encode("utf-8", "replace"), key.encode("utf-8")):
+                logger.warning("refused an action call without the right key (%s)", "missing" if not given else "wrong")
+                if request.stream is not None:  # Sanic would drain the unread body (up to 1 MB): close instead
+                    request.stream.request_max_size = 0
+                    request.stream.keep_alive = False
+                return _error(403, f"Actions are served to this process's Rasa only: missing or wrong {ACTIONS_KEY_HEADER}.")
             if request.ip not in ("127.0.0.1", "::1"):
                 return _error(403, "Actions are only served to the local Rasa server.")
-            action_call = request.json
+            body = await read_body(request, BODY_LIMITS[ACTIONS_PATH])
+            if body is None:
+                logger.warning("refused an action call over %d bytes", BODY_LIMITS[ACTIONS_PATH])
+                return _error(413, f"The action call is larger than {BODY_LIMITS[ACTIONS_PATH]} bytes.")
+            try:
+                action_call = await asyncio.to_thread(load_json, body, "Invalid body request", ACTIONS_PATH)
+            except (ValueError, UnicodeDecodeError):
+                return _error(400, "Invalid body request")
             if not isinstance(action_call, dict):
                 return _error(400, "Invalid body request")
             try:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import secrets
+import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -28,6 +28,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import settings
 from bot.core import clock, texts
 from bot.core.config import ROOT
 from bot.core.tree import TOPICS
@@ -36,7 +37,7 @@ from bot.services import throttle
 from bot.services.accounts import Accounts, Session, csrf_ok
 from bot.services.queue import CALL_OUTCOMES, CHANNEL_LABELS, STATUSES, Filters, NotFound, Queue
 from bot.store.database import Store
-from bot.web.chat import _security_headers
+from bot.web.chat import _security_headers, read_body, refused_page, say, too_large
 from bot.web.client import client_address
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,17 @@ MAX_NOTE = 2000
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REFERENCE_RE = re.compile(r"^(PAN|MSG)-\d{4}-\d{4}$")
 MAX_REPLY = 10000  # characters of a reply or of the answer noted by an agent
+# The largest form each console POST reads (bytes; Sanic's own default is 100 MB, issue 13). A form
+# is URL-encoded: up to 6 bytes for an accented character. The routes that take a long text (a
+# reply: MAX_REPLY characters; a paper letter: 20 000) by their handler's name, the others 16 kB
+# (a note: MAX_NOTE characters, a password: 1000). deploy/nginx.conf lets 160 kB through.
+FORM_LIMITS = {
+    "ticket_reply": 64_000,
+    "ticket_answered": 64_000,
+    "ticket_answered_page": 64_000,
+    "paper_register": 128_000,
+}
+FORM_LIMIT = 16_000
 TICKET_DONE = {
     "reply": "Réponse envoyée : le message est marqué comme répondu.",
     "answered": "Message marqué comme répondu ; la réponse apportée est gardée dans l'historique.",
@@ -118,7 +130,7 @@ def _env() -> Environment:
 
 
 def _secure() -> bool:
-    return (os.environ.get("PUBLIC_BASE_URL") or "").startswith("https://")
+    return (settings.public_base_url() or "").startswith("https://")
 
 
 def _set_cookie(resp: HTTPResponse, name: str, value: str, max_age: int | None = None) -> None:
@@ -200,6 +212,26 @@ class ConsoleInput(InputChannel):
                 return session, error(403, session, "Accès réservé", "Cette page est réservée aux administrateurs de la console.")
             return session, None
 
+        @bp.middleware("request")
+        async def form_limit(request: Request) -> HTTPResponse | None:
+            """Every POST route is declared `stream=True`: its form is read here, up to its limit,
+            before the handler runs (request.form is then the usual parsed form); a larger body is
+            refused with a 413 and a French page, unread."""
+            if request.method != "POST" or request.stream is None:
+                return None
+            name = (request.route.name if request.route else "").rsplit(".", 1)[-1]
+            if await read_body(request, FORM_LIMITS.get(name, FORM_LIMIT)) is None:
+                too_large(request)  # logs it
+                return refused_page(request, 413, say("too_large_title"), say("too_large"))
+            return None
+
+        @bp.exception(sqlite3.Error)
+        async def store_failed(request: Request, exception: Exception) -> HTTPResponse:
+            """The store refused a write (locked too long, disk full...): the action's transaction was
+            rolled back with its audit line, so the agent is told that nothing was saved."""
+            logger.error("console: store error on %s %s: %r", request.method, request.path, exception)
+            return error(503, None, say("store_failed_title"), say("store_failed"))
+
         @bp.route("/", methods=["GET"])
         async def home(request: Request) -> HTTPResponse:
             return response.redirect(f"{PREFIX}/file", status=303)
@@ -223,7 +255,7 @@ class ConsoleInput(InputChannel):
                 return response.redirect(f"{PREFIX}/file", status=303)
             return login_page(request)
 
-        @bp.route("/connexion", methods=["POST"])
+        @bp.route("/connexion", methods=["POST"], stream=True)
         async def login(request: Request) -> HTTPResponse:
             form = request.form or {}
             if not csrf_ok(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
@@ -275,8 +307,8 @@ class ConsoleInput(InputChannel):
                     return login_page(request, status=403, name=name, message=texts.say("requests.login_locked", pref))
                 return login_page(request, status=401, name=name, message="Identifiant ou mot de passe incorrect.")
             await asyncio.to_thread(lambda: throttle.login_succeeded(runtime.thread_store(), name, gate.attempt))
-            token = accounts.open_session(agent)
-            Queue(store, runtime.tree()).audit(agent["name"], "login")
+            # the session and its audit line: both or neither (one transaction)
+            token = accounts.open_session(agent, audit=lambda: Queue(store, runtime.tree()).audit(agent["name"], "login"))
             suite = form.get("suite") or ""
             if not suite.startswith(PREFIX + "/") or "//" in suite or "\\" in suite:
                 suite = PREFIX + "/file"
@@ -285,13 +317,14 @@ class ConsoleInput(InputChannel):
             _set_cookie(resp, LOGIN_COOKIE, "", max_age=0)
             return resp
 
-        @bp.route("/deconnexion", methods=["POST"])
+        @bp.route("/deconnexion", methods=["POST"], stream=True)
         async def logout(request: Request) -> HTTPResponse:
             session, refused = guard(request)
             if refused:
                 return refused
-            accounts.close_session(request.cookies.get(COOKIE))
-            Queue(store, runtime.tree()).audit(session.name, "logout")
+            accounts.close_session(
+                request.cookies.get(COOKIE), audit=lambda: Queue(store, runtime.tree()).audit(session.name, "logout")
+            )
             resp = response.redirect(f"{PREFIX}/connexion", status=303)
             _set_cookie(resp, COOKIE, "", max_age=0)
             return resp
@@ -338,7 +371,7 @@ class ConsoleInput(InputChannel):
                 request, session, kind, item_id, message=request.args.get("ok") and "Révision enregistrée." or ""
             )
 
-        @bp.route("/element/<kind>/<item_id>", methods=["POST"])
+        @bp.route("/element/<kind>/<item_id>", methods=["POST"], stream=True)
         async def item_label(request: Request, kind: str, item_id: str) -> HTTPResponse:
             session, refused = guard(request)
             if refused:
@@ -442,7 +475,7 @@ class ConsoleInput(InputChannel):
                 "il ne peut être marqué « absent » qu'à partir de cette heure.",
             )
 
-        @bp.route("/rdv/absence", methods=["POST"])
+        @bp.route("/rdv/absence", methods=["POST"], stream=True)
         async def rdv_no_show(request: Request) -> HTTPResponse:
             from bot.services import pan
 
@@ -468,16 +501,18 @@ class ConsoleInput(InputChannel):
             early = no_show_too_early(session, reference, value)
             if early:
                 return early
-            booking = pan.mark_no_show(store, reference, value == "1")
+            with store.transaction():  # the mark and its audit line: both or neither
+                booking = pan.mark_no_show(store, reference, value == "1")
+                if booking is not None:
+                    Queue(store, runtime.tree()).audit(
+                        session.name,
+                        "no_show" if value == "1" else "no_show_undo",
+                        "pan",
+                        reference,
+                        detail={"site": booking["site"], "slot": booking["slot_start"]},
+                    )
             if booking is None:
                 return not_found(session)
-            Queue(store, runtime.tree()).audit(
-                session.name,
-                "no_show" if value == "1" else "no_show_undo",
-                "pan",
-                reference,
-                detail={"site": booking["site"], "slot": booking["slot_start"]},
-            )
             back = {"jour": day_s or booking["slot_start"][:10], "site": site_s, "ok": "absent" if value == "1" else "present"}
             return response.redirect(f"{PREFIX}/rdv?" + urlencode({k: v for k, v in back.items() if v}), status=303)
 
@@ -510,7 +545,7 @@ class ConsoleInput(InputChannel):
                 answered=answered,
             )
 
-        @bp.route("/messages/repondu", methods=["POST"])
+        @bp.route("/messages/repondu", methods=["POST"], stream=True)
         async def ticket_answered(request: Request) -> HTTPResponse:
             """The list's former one-click button: now the same confirmation step as the message's page."""
 
@@ -609,7 +644,7 @@ class ConsoleInput(InputChannel):
                 show_callback=show_callback,
             )
 
-        @bp.route("/messages/<reference>/repondre", methods=["POST"])
+        @bp.route("/messages/<reference>/repondre", methods=["POST"], stream=True)
         async def ticket_reply(request: Request, reference: str) -> HTTPResponse:
             from bot.services import tickets
             from bot.services.mailer import deliver
@@ -633,14 +668,20 @@ class ConsoleInput(InputChannel):
             if step != "1":  # first the preview, then the sending
                 return ticket_page(session, reference, confirm="" if step == "0" else "reply", values={"reponse": text})
             try:
-                ticket = tickets.reply(store, runtime.prefecture(), reference, session.name, text)
+                with store.transaction():  # the reply (its e-mail queued) and its audit line: both or neither
+                    ticket = tickets.reply(store, runtime.prefecture(), reference, session.name, text)
+                    if ticket is not None:
+                        Queue(store, runtime.tree()).audit(
+                            session.name,
+                            "ticket_reply",
+                            "ticket",
+                            reference,
+                            detail={"mailbox": ticket["mailbox"], "characters": len(text)},
+                        )
             except tickets.ActionRefused as exc:
                 return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
             if ticket is None:
                 return not_found(session)
-            Queue(store, runtime.tree()).audit(
-                session.name, "ticket_reply", "ticket", reference, detail={"mailbox": ticket["mailbox"], "characters": len(text)}
-            )
             await deliver(store)
             return ticket_done(reference, "reply")
 
@@ -665,17 +706,18 @@ class ConsoleInput(InputChannel):
                 )
             if step != "1":
                 return ticket_page(session, reference, confirm="" if step == "0" else "answered", values={"note": text})
-            ticket = tickets.mark_answered(store, reference, agent=session.name, answer=text)
-            Queue(store, runtime.tree()).audit(
-                session.name,
-                "ticket_answered",
-                "ticket",
-                reference,
-                detail={"mailbox": ticket["mailbox"], "working_days": ticket["answer_working_days"]},
-            )
+            with store.transaction():  # the answer and its audit line: both or neither
+                ticket = tickets.mark_answered(store, reference, agent=session.name, answer=text)
+                Queue(store, runtime.tree()).audit(
+                    session.name,
+                    "ticket_answered",
+                    "ticket",
+                    reference,
+                    detail={"mailbox": ticket["mailbox"], "working_days": ticket["answer_working_days"]},
+                )
             return ticket_done(reference, "answered")
 
-        @bp.route("/messages/<reference>/repondu", methods=["POST"])
+        @bp.route("/messages/<reference>/repondu", methods=["POST"], stream=True)
         async def ticket_answered_page(request: Request, reference: str) -> HTTPResponse:
             session, refused = guard(request)
             if refused:
@@ -685,7 +727,7 @@ class ConsoleInput(InputChannel):
                 return bad
             return ticket_mark_answered(request, session, reference)
 
-        @bp.route("/messages/<reference>/reaffecter", methods=["POST"])
+        @bp.route("/messages/<reference>/reaffecter", methods=["POST"], stream=True)
         async def ticket_reassign(request: Request, reference: str) -> HTTPResponse:
             from bot.services import tickets
             from bot.services.mailer import deliver
@@ -701,22 +743,24 @@ class ConsoleInput(InputChannel):
                 return ticket_page(session, reference, 400, error_msg="Choisissez un service dans la liste.")
             before = tickets.get_ticket(store, reference)
             try:
-                ticket = tickets.reassign(store, runtime.prefecture(), reference, session.name, target)
+                with store.transaction():  # the new service (its copy queued) and the audit line: both or neither
+                    ticket = tickets.reassign(store, runtime.prefecture(), reference, session.name, target)
+                    if ticket is not None:
+                        Queue(store, runtime.tree()).audit(
+                            session.name,
+                            "ticket_reassigned",
+                            "ticket",
+                            reference,
+                            detail={"from": before["mailbox"], "to": ticket["mailbox"]},
+                        )
             except tickets.ActionRefused as exc:
                 return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
             if ticket is None:
                 return not_found(session)
-            Queue(store, runtime.tree()).audit(
-                session.name,
-                "ticket_reassigned",
-                "ticket",
-                reference,
-                detail={"from": before["mailbox"], "to": ticket["mailbox"]},
-            )
             await deliver(store)  # the new service's copy
             return ticket_done(reference, "reassigned")
 
-        @bp.route("/messages/<reference>/rouvrir", methods=["POST"])
+        @bp.route("/messages/<reference>/rouvrir", methods=["POST"], stream=True)
         async def ticket_reopen(request: Request, reference: str) -> HTTPResponse:
             from bot.services import tickets
 
@@ -727,14 +771,16 @@ class ConsoleInput(InputChannel):
             if bad:
                 return bad
             try:
-                ticket = tickets.reopen(store, reference, session.name)
+                with store.transaction():  # reopened and its audit line: both or neither
+                    ticket = tickets.reopen(store, reference, session.name)
+                    if ticket is not None:
+                        Queue(store, runtime.tree()).audit(
+                            session.name, "ticket_reopened", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
+                        )
             except tickets.ActionRefused as exc:
                 return ticket_page(session, reference, 409, error_msg=TICKET_REFUSED[exc.code])
             if ticket is None:
                 return not_found(session)
-            Queue(store, runtime.tree()).audit(
-                session.name, "ticket_reopened", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
-            )
             return ticket_done(reference, "reopened")
 
         # ---- quality indicators: page with charts, CSV of every table, the committee report ---------
@@ -901,7 +947,7 @@ class ConsoleInput(InputChannel):
             done = tickets.get_ticket(store, ok) if REFERENCE_RE.match(ok) else None
             return paper_page(session, done=done if done and done["origin"] == "paper" else None)
 
-        @bp.route("/courrier", methods=["POST"])
+        @bp.route("/courrier", methods=["POST"], stream=True)
         async def paper_register(request: Request) -> HTTPResponse:
             from bot.services import tickets
             from bot.services.mailer import deliver
@@ -921,24 +967,25 @@ class ConsoleInput(InputChannel):
             if received is None:
                 return paper_page(session, 400, "La date de réception n'est pas valide (exemple : 10/07/2026).", values)
             try:
-                ticket = tickets.register_paper(
-                    store,
-                    runtime.prefecture(),
-                    values["service"],
-                    values["subject"],
-                    values["body"],
-                    values["email"] or None,
-                    received,
-                )
+                with store.transaction():  # the letter's ticket (its e-mails queued) and the audit line: both or neither
+                    ticket = tickets.register_paper(
+                        store,
+                        runtime.prefecture(),
+                        values["service"],
+                        values["subject"],
+                        values["body"],
+                        values["email"] or None,
+                        received,
+                    )
+                    Queue(store, runtime.tree()).audit(
+                        session.name,
+                        "paper_letter",
+                        "ticket",
+                        ticket["reference"],
+                        detail={"mailbox": ticket["mailbox"], "received": received.isoformat(), "due_date": ticket["due_date"]},
+                    )
             except tickets.TicketError as exc:
                 return paper_page(session, 400, exc.message, values)
-            Queue(store, runtime.tree()).audit(
-                session.name,
-                "paper_letter",
-                "ticket",
-                ticket["reference"],
-                detail={"mailbox": ticket["mailbox"], "received": received.isoformat(), "due_date": ticket["due_date"]},
-            )
             await deliver(store)  # the service's copy (and the acknowledgement when an e-mail was given)
             return response.redirect(f"{PREFIX}/courrier?" + urlencode({"ok": ticket["reference"]}), status=303)
 
@@ -955,7 +1002,7 @@ class ConsoleInput(InputChannel):
             }
             return admin_view(session, message=done.get(request.args.get("ok") or "", "") if accounts.get(name) else "")
 
-        @bp.route("/admin/export", methods=["POST"])
+        @bp.route("/admin/export", methods=["POST"], stream=True)
         async def admin_export(request: Request) -> HTTPResponse:
             session, refused = guard(request, admin=True)
             if refused:
@@ -1003,7 +1050,7 @@ class ConsoleInput(InputChannel):
                 return password, "Les deux mots de passe diffèrent."
             return password, None
 
-        @bp.route("/admin/comptes", methods=["POST"])
+        @bp.route("/admin/comptes", methods=["POST"], stream=True)
         async def admin_add_account(request: Request) -> HTTPResponse:
             from bot.services.accounts import AuthError
 
@@ -1014,16 +1061,26 @@ class ConsoleInput(InputChannel):
             name, role = (form.get("identifiant") or "").strip()[:40], form.get("role") or ""
             password, problem = admin_passwords(form)
             if problem is None:
-                try:  # argon2 takes a while: off the event loop
-                    await asyncio.get_running_loop().run_in_executor(None, accounts.add, name, role, password)
+
+                def create() -> None:  # argon2 takes a while: in a worker thread, on its own connection
+                    own = runtime.thread_store()
+                    audit = Queue(own, runtime.tree()).audit  # the account and its audit line: both or neither
+                    Accounts(own).add(
+                        name,
+                        role,
+                        password,
+                        audit=lambda: audit(session.name, "agent_created", "agent", name, detail={"role": role}),
+                    )
+
+                try:
+                    await asyncio.to_thread(create)
                 except AuthError as exc:
                     problem = str(exc)
             if problem:
                 return admin_view(session, 400, error_msg=f"Compte non créé : {problem}", values={"name": name, "role": role})
-            Queue(store, runtime.tree()).audit(session.name, "agent_created", "agent", name, detail={"role": role})
             return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "cree", "compte": name}), status=303)
 
-        @bp.route("/admin/mot-de-passe", methods=["POST"])
+        @bp.route("/admin/mot-de-passe", methods=["POST"], stream=True)
         async def admin_reset_password(request: Request) -> HTTPResponse:
             from bot.services.accounts import AuthError
 
@@ -1036,16 +1093,21 @@ class ConsoleInput(InputChannel):
                 return admin_view(session, 400, error_msg="Choisissez un compte dans la liste.")
             password, problem = admin_passwords(form)
             if problem is None:
+
+                def reset() -> None:  # argon2 in a worker thread, on its own connection
+                    own = runtime.thread_store()
+                    audit = Queue(own, runtime.tree()).audit  # the password and its audit line: both or neither
+                    Accounts(own).set_password(name, password, audit=lambda: audit(session.name, "password_reset", "agent", name))
+
                 try:
-                    await asyncio.get_running_loop().run_in_executor(None, accounts.set_password, name, password)
+                    await asyncio.to_thread(reset)
                 except AuthError as exc:
                     problem = str(exc)
             if problem:
                 return admin_view(session, 400, error_msg=f"Mot de passe non modifié : {problem}", values={"reset": name})
-            Queue(store, runtime.tree()).audit(session.name, "password_reset", "agent", name)
             return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "mot-de-passe", "compte": name}), status=303)
 
-        @bp.route("/admin/deverrouiller", methods=["POST"])
+        @bp.route("/admin/deverrouiller", methods=["POST"], stream=True)
         async def admin_unlock(request: Request) -> HTTPResponse:
             """Lift the lockout of an account after too many failed logins (audit-logged)."""
             session, refused = guard(request, admin=True)
@@ -1054,12 +1116,15 @@ class ConsoleInput(InputChannel):
             name = (request.form.get("identifiant") or "").strip()[:40]
             if accounts.get(name) is None:
                 return admin_view(session, 400, error_msg="Choisissez un compte dans la liste.")
-            if not throttle.unlock(store, name):
+            with store.transaction():  # the unlock and its audit line: both or neither
+                unlocked = throttle.unlock(store, name)
+                if unlocked:
+                    Queue(store, runtime.tree()).audit(session.name, "account_unlocked", "agent", name)
+            if not unlocked:
                 return admin_view(session, 409, error_msg=f"Le compte « {name} » n'est pas verrouillé.")
-            Queue(store, runtime.tree()).audit(session.name, "account_unlocked", "agent", name)
             return response.redirect(f"{PREFIX}/admin?" + urlencode({"ok": "deverrouille", "compte": name}), status=303)
 
-        @bp.route("/<rest:path>", methods=["GET", "POST"])
+        @bp.route("/<rest:path>", methods=["GET", "POST"], stream=True)
         async def unknown(request: Request, rest: str) -> HTTPResponse:
             if request.method == "GET" and not rest.strip("/"):  # "/console/", the URL `make run` prints
                 return response.redirect(f"{PREFIX}/file", status=303)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import os
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -45,6 +44,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import settings
 from bot.core import texts
 from bot.core.clock import say_duration
 from bot.core.config import format_days
@@ -295,7 +295,7 @@ class BookingInput(InputChannel):
             resp.cookies[CSRF_COOKIE]["httponly"] = True
             resp.cookies[CSRF_COOKIE]["samesite"] = "Strict"
             resp.cookies[CSRF_COOKIE]["path"] = "/rdv"
-            if (os.environ.get("PUBLIC_BASE_URL") or "").startswith("https://"):
+            if (settings.public_base_url() or "").startswith("https://"):
                 resp.cookies[CSRF_COOKIE]["secure"] = True
             return resp
 

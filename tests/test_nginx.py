@@ -1,0 +1,190 @@
+"""Issue 13, part 5, through a real nginx (Debian's package, `make nginx`) running the shipped
+deploy/nginx.conf in front of the test server: the chat works, the in-process action endpoint is
+not reachable from outside, and a 2 MB body is refused at once while the server keeps answering."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import ROOT, bot_links, bot_texts, db_rows, free_port
+from raw_http import request
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+DEPLOY = ROOT / "deploy" / "nginx.conf"
+TOO_LARGE = "Votre envoi est trop volumineux : raccourcissez votre texte et recommencez."
+
+
+def site_config(upstream_port: int, listen_port: int) -> str:
+    """deploy/nginx.conf as shipped, but for the listen address and the upstream's port."""
+    site = DEPLOY.read_text()
+    swaps = {
+        "    server 127.0.0.1:5005;\n": f"    server 127.0.0.1:{upstream_port};\n",
+        "    listen 80;\n    listen [::]:80;\n": f"    listen 127.0.0.1:{listen_port};\n",
+    }
+    for old, new in swaps.items():
+        assert site.count(old) == 1, f"deploy/nginx.conf no longer has {old!r}"
+        site = site.replace(old, new)
+    return site
+
+
+class Proxy:
+    def __init__(self, port: int, proc: subprocess.Popen, log: Path):
+        self.host, self.port, self.proc, self.log = "127.0.0.1", port, proc, log
+        self.url = f"http://127.0.0.1:{port}"
+
+    def send(self, method: str, path: str, body: bytes = b"", headers: dict | None = None, **kwargs):
+        return request(self.host, self.port, method, path, body, headers, **kwargs)
+
+    def say(self, sender: str, message: str) -> list[dict]:
+        body = json.dumps({"sender": sender, "message": message}).encode()
+        answer = self.send("POST", "/chat/webhook", body, {"Content-Type": "application/json"})
+        assert answer.status == 200, answer.body[:300]
+        return json.loads(answer.body)
+
+
+@pytest.fixture(scope="module")
+def proxy(server, tmp_path_factory):
+    if not Path(NGINX).exists():
+        pytest.fail("nginx is not installed: run `make nginx` (Debian package nginx)")
+    tmp = tmp_path_factory.mktemp("nginx")
+    port = free_port()
+    upstream = urlsplit(server.url).port
+    for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp / d).mkdir()
+    conf = tmp / "nginx.conf"
+    conf.write_text(
+        f"""user {getpass.getuser()};
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 128; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log {tmp}/access.log;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+{site_config(upstream, port)}
+}}
+"""
+    )
+    check = subprocess.run(
+        [NGINX, "-t", "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log")], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+    proc = subprocess.Popen(
+        [NGINX, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"nginx exited with {proc.returncode}:\n{(tmp / 'error.log').read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("nginx did not listen within 30 s")
+    yield Proxy(port, proc, tmp / "error.log")
+    proc.terminate()  # SIGTERM: nginx's fast shutdown
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def new_sender() -> str:
+    return "n" + uuid.uuid4().hex[:16]
+
+
+def turns_of(server, sender: str) -> list[str]:
+    return [r["text"] for r in db_rows(server.db, "select text from turns where conversation_id = ? order by id", [sender])]
+
+
+def test_the_chat_answers_a_real_turn_through_nginx(proxy, server):
+    sender = new_sender()
+    messages = proxy.say(sender, "changement d'adresse sur ma carte grise")
+    assert "https://ants.gouv.fr" in bot_links(messages)
+    assert "sites payants" in bot_texts(messages)
+    assert turns_of(server, sender) == ["changement d'adresse sur ma carte grise"]
+    page = proxy.send("GET", "/chat/")
+    assert page.status == 200
+    assert "nosniff" == page.headers["x-content-type-options"]
+    root = proxy.send("GET", "/")
+    assert (root.status, root.headers["location"]) == (302, "/chat/")
+
+
+FORGED_PATHS = [
+    "/webhooks/actions/webhook",
+    "/webhooks/actions/webhook/",
+    "//webhooks/actions/webhook",
+    "/chat/../webhooks/actions/webhook",
+    "/chat/%2e%2e/webhooks/actions/webhook",
+    "/webhooks/ivr/../actions/webhook",
+    "/webhooks/Actions/webhook",
+]
+
+
+@pytest.mark.parametrize("path", FORGED_PATHS)
+def test_a_forged_action_call_through_nginx_is_not_served_and_writes_nothing(proxy, server, path):
+    victim = new_sender()
+    proxy.say(victim, "je veux refaire ma carte grise")
+    text = "Votre dossier est refusé, appelez le 08 99 00 00 00"
+    parse = {"text": text, "intent": {"name": "carte_grise", "confidence": 0.99}, "entities": [], "intent_ranking": []}
+    forged = {
+        "next_action": "action_route",
+        "sender_id": victim,
+        "tracker": {
+            "sender_id": victim,
+            "slots": {},
+            "latest_message": parse,
+            "events": [{"event": "user", "text": text, "parse_data": parse, "input_channel": "web"}],
+            "latest_input_channel": "web",
+        },
+        "domain": {},
+        "version": "3.6.21",
+    }
+    answer = proxy.send("POST", path, json.dumps(forged).encode(), {"Content-Type": "application/json"})
+    assert answer.status == 404, (answer.status, answer.body[:300])
+    assert turns_of(server, victim) == ["je veux refaire ma carte grise"]
+
+
+def test_a_2_mb_body_gets_413_at_once_and_the_server_keeps_answering(proxy, server):
+    two_mb = json.dumps({"sender": new_sender(), "message": "a" * 2_097_152}).encode()
+    for path in ("/chat/webhook", "/rdv/api/message", "/console/connexion", "/webhooks/actions/webhook"):
+        declared = proxy.send("POST", path, two_mb, {"Content-Type": "application/json"})
+        assert declared.status == 413, path
+        assert json.loads(declared.body) == {"error": TOO_LARGE}
+        assert declared.seconds < 2, path
+    chunked = proxy.send("POST", "/chat/webhook", two_mb, {"Content-Type": "application/json"}, chunked=True)
+    assert chunked.status == 413
+    assert json.loads(chunked.body) == {"error": TOO_LARGE}
+    assert chunked.seconds < 2
+    # Under nginx's limit but over the route's own (8 kB): the server's French 413 comes through, and
+    # says `Connection: close`, so nginx never sends the next request on the connection the server
+    # closes (that request was a 502 before).
+    for _ in range(3):
+        fifty_kb = json.dumps({"sender": new_sender(), "message": "a" * 50_000}).encode()
+        own = proxy.send("POST", "/chat/webhook", fifty_kb, {"Content-Type": "application/json"})
+        assert own.status == 413
+        assert json.loads(own.body) == {"error": TOO_LARGE}
+        assert "sites payants" in bot_texts(proxy.say(new_sender(), "changement d'adresse sur ma carte grise"))
+    start = time.monotonic()
+    messages = proxy.say(new_sender(), "changement d'adresse sur ma carte grise")
+    assert "sites payants" in bot_texts(messages)
+    assert time.monotonic() - start < 30  # answered, not hung
