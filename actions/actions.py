@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -12,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.core.tree import rates_answer
 from bot.services import runtime
+from bot.store.database import now
 
 logger = logging.getLogger(__name__)
 
@@ -40,27 +40,35 @@ class ActionRoute(Action):
         if decision.links:
             dispatcher.utter_message(json_message={"links": decision.links})
 
-        try:  # in a worker thread, on its own connection: the event loop keeps answering (issue 13)
-            await asyncio.to_thread(
-                lambda: runtime.thread_store().record_turn(
-                    conversation_id=tracker.sender_id,
-                    channel=tracker.get_latest_input_channel() or "unknown",
-                    text=text,
-                    topic=decision.topic,
-                    confidence=decision.confidence,
-                    destination=decision.destination,
-                    node=decision.node,
-                    action=decision.action,
-                    resolved=decision.resolved,
-                    misses=decision.misses,
-                    prefecture=runtime.prefecture().id,
-                )
+        prefecture_id = runtime.prefecture().id
+        channel = tracker.get_latest_input_channel() or "unknown"
+        when = now()
+
+        def record(store) -> None:
+            store.record_turn(
+                conversation_id=tracker.sender_id,
+                channel=channel,
+                text=text,
+                topic=decision.topic,
+                confidence=decision.confidence,
+                destination=decision.destination,
+                node=decision.node,
+                action=decision.action,
+                resolved=decision.resolved,
+                misses=decision.misses,
+                prefecture=prefecture_id,
+                ts=when,
             )
+
+        # Off the event loop, on a connection that waits 250 ms at most for a locked store; then the
+        # turn is written in the background, in order (issue 11): the answer never waits for a lock.
+        try:
+            written = await runtime.turn_writer().write(tracker.sender_id, f"the turn of {tracker.sender_id}", record)
         except Exception:  # noqa: BLE001 - a store failure must not cost the user the answer
             logger.exception("could not record the turn of %s", tracker.sender_id)
         else:
             # A routed answer (any leaf but the person, as by phone): the chat page offers its rating
-            # (POST /chat/feedback), which needs the conversation recorded above.
-            if decision.action == "answer" and decision.node and rates_answer(runtime.tree().node(decision.node)):
+            # (POST /chat/feedback), which needs the conversation recorded above (now, not later).
+            if written and decision.action == "answer" and decision.node and rates_answer(runtime.tree().node(decision.node)):
                 dispatcher.utter_message(json_message={"answer": {"topic": decision.topic, "destination": decision.destination}})
         return [SlotSet("misses", float(decision.misses))]

@@ -129,7 +129,12 @@ TWILIO_TEST_TOKEN = "test-token-aiguillage"
 
 
 def launch(
-    tmp: Path, db: Path | None = None, prefecture: str = "cantal", phone: bool = True, extra_env: dict | None = None
+    tmp: Path,
+    db: Path | None = None,
+    prefecture: str = "cantal",
+    phone: bool = True,
+    extra_env: dict | None = None,
+    endpoints: Path | str = "endpoints.yml",
 ) -> Server:
     """Start `rasa run` on a free port (its own SQLite file unless `db` is given) and wait for it."""
     port = free_port()
@@ -182,7 +187,7 @@ def launch(
         "--credentials",
         "credentials.yml",
         "--endpoints",
-        "endpoints.yml",
+        str(endpoints),
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -41,6 +41,14 @@ def store() -> Store:
     return Store()
 
 
+@lru_cache(maxsize=1)
+def turn_writer():
+    """The chat's writer of turns: short busy timeout, background retry (bot.services.deferred)."""
+    from bot.services.deferred import Writer
+
+    return Writer(store().path, busy_ms=int(tree().settings.get("store_busy_ms", 250)))
+
+
 _thread = threading.local()
 
 

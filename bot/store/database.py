@@ -211,6 +211,17 @@ class Store:
         conn.execute("PRAGMA synchronous = NORMAL")
         self.migrate()
 
+    @classmethod
+    def on_connection(cls, path: Path | str, busy_ms: int) -> Store:
+        """The same Store API on a new connection that waits at most `busy_ms` for another writer's
+        lock (then "database is locked"): for work that must never hold an answer (issue 11). The
+        schema is not migrated here: the process's main Store did it at start."""
+        conn = sqlite3.connect(str(path), timeout=busy_ms / 1000, check_same_thread=False, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+        store = cls.__new__(cls)
+        store.path, store.db = Path(path), sqlite_utils.Database(conn)
+        return store
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Writes that belong together, in one transaction: BEGIN IMMEDIATE, COMMIT at the end,
@@ -274,9 +285,11 @@ class Store:
         resolved: bool,
         misses: int,
         prefecture: str,
+        ts: str | None = None,
     ) -> int:
-        """Write one turn and update its conversation, in one transaction."""
-        ts = now()
+        """Write one turn and update its conversation, in one transaction. `ts`: when the turn
+        happened, if it is written later (a locked store: bot.services.deferred)."""
+        ts = ts or now()
         text = mask(text)
         with self.transaction():
             conv = self.db.execute("select turns, status from conversations where id = ?", [conversation_id]).fetchone()

@@ -47,6 +47,7 @@ ACTIONS_PATH = "/webhooks/actions/webhook"
 # The header endpoints.yml has Rasa send with each action call; its value is
 # settings.actions_secret() (made at start-up by `python -m bot serve`).
 ACTIONS_KEY_HEADER = "X-Aiguillage-Actions-Key"
+STOP_DRAIN_S = 10  # at shutdown, how long writes kept while the store was locked may still take
 
 # The largest body each route reads (bytes), checked on the declared Content-Length, then on what
 # arrives (issue 13: the chat webhook took an 85 MB body). A chat message is cut at 2000
@@ -405,6 +406,23 @@ class WebChatInput(InputChannel):
             if task is not None:
                 task.cancel()
 
+        @bp.listener("before_server_stop")
+        async def write_pending(app, loop) -> None:
+            """Writes kept in memory while the store was locked (issue 11): a last chance to land."""
+            from bot.nlu.tracker_store import window_of
+
+            agent = getattr(app.ctx, "agent", None)
+            tracker_store = window_of(getattr(agent, "tracker_store", None))
+            if tracker_store is not None and tracker_store.pending:
+                await tracker_store.drain(STOP_DRAIN_S)
+                if tracker_store.pending:
+                    logger.error("tracker store: %d events NOT written at shutdown", tracker_store.pending)
+            writer = runtime.turn_writer() if runtime.turn_writer.cache_info().currsize else None
+            if writer is not None and writer.count:
+                await writer.drain(STOP_DRAIN_S)
+                if writer.count:
+                    logger.error("store writer: %d turns NOT written at shutdown", writer.count)
+
         bp.static("/static", str(WEB_DIR / "static"), name="chat_static")
         if DSFR_DIST.exists():
             bp.static("/dsfr", str(DSFR_DIST), name="chat_dsfr")
@@ -497,13 +515,16 @@ class WebChatInput(InputChannel):
             except ValueError as exc:
                 return _error(400, str(exc))
             prefecture_id = runtime.prefecture().id
+            # Read the conversation (WAL: reads go on while another writer holds the file), then
+            # write through the background writer like the turns (issue 11): a locked store costs
+            # the person no wait, the rating is written once the store is free.
+            conversation = await asyncio.to_thread(lambda: runtime.thread_store().conversation(sender))
+            if conversation is None:
+                return _error(404, say("unknown_conversation"))
+            stored: dict = {}
 
-            def record() -> dict | None:  # in a worker thread, on its own connection: masking, write
-                store = runtime.thread_store()
-                conversation = store.conversation(sender)
-                if conversation is None:
-                    return None
-                return feedback_mod.record(
+            def record(store) -> None:  # in a worker thread: masking of the comment, then the write
+                stored["row"] = feedback_mod.record(
                     store,
                     "chat",
                     sender,
@@ -515,14 +536,12 @@ class WebChatInput(InputChannel):
                 )
 
             try:
-                row = await asyncio.to_thread(record)
+                await runtime.turn_writer().write(sender, f"the rating of {sender}", record)
             except feedback_mod.FeedbackError as exc:
                 return _error(400, str(exc))
-            if row is None:
-                return _error(404, say("unknown_conversation"))
-            return response.json(
-                {"useful": bool(row["useful"]), "comment": row["comment"] is not None, "message": say("feedback_thanks")}
-            )
+            row = stored.get("row")
+            kept = row["comment"] is not None if row else bool(isinstance(comment, str) and comment.strip())
+            return response.json({"useful": useful, "comment": kept, "message": say("feedback_thanks")})
 
         return bp
 

@@ -1,0 +1,440 @@
+"""Rasa's tracker store for Aiguillage: never on the event loop, and a bounded read (docs/tracker.md).
+
+Rasa's stock `SQLTrackerStore` runs its SQL on the event loop (a locked SQLite file froze chat,
+phone and console together: issue 11) and reads and replays the whole session at every turn
+(RasaHQ/rasa#6334: turn 500 costs far more than turn 10: issue 16). `WindowSQLTrackerStore` keeps
+Rasa's `events` table and rows exactly (the console, the retention purge and the stock store read
+the same rows), and:
+
+- runs every statement on its own small thread pool, with a short busy timeout (SQLite) or lock
+  timeout (PostgreSQL): reads go on while another writer holds the file (WAL);
+- a save the database cannot take now (locked) is kept in memory and written in the background, in
+  order per conversation, as soon as the lock frees (bounded: past `max_pending` events a save
+  waits for room, nothing is dropped); reads of that conversation see those events meanwhile;
+- `retrieve` reads the current session's last `window` events (started at a user message), plus
+  the few older rows that rebuild the state before the window exactly: the session's start, the
+  last restart or slot reset, the last value of each slot, the last active loop, the last pause or
+  resume. `retrieve_full_tracker` (the HTTP API) still reads everything.
+
+SQL is written with SQLAlchemy Core and nothing dialect-specific but the timeouts, so the same
+class runs on PostgreSQL (`dialect: postgresql` in endpoints.yml) when the store moves there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from rasa.core.tracker_store import SerializedTrackerAsText, SQLTrackerStore, TrackerStore, create_engine_kwargs
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import Event, SessionStarted
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+logger = logging.getLogger(__name__)
+
+EVENTS = SQLTrackerStore.SQLEvent.__table__  # Rasa's own table: same name, columns and rows
+LOADED = "_aiguillage_loaded"  # attribute set on a tracker we built: how many of its events are stored
+# Rows before the window that still shape the state: resets, slots, the active loop, pause/resume.
+RESETS = ("restart", "reset_slots")
+PAUSES = ("pause", "resume")
+
+
+class _Index:
+    """An index for the state lookups (last slot values, last session start): built with its own
+    metadata so Rasa's table definition stays untouched."""
+
+    meta = sa.MetaData()
+    table = sa.Table(
+        "events",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("sender_id", sa.String(255)),
+        sa.Column("type_name", sa.String(255)),
+        sa.Column("action_name", sa.String(255)),
+    )
+    index = sa.Index("ix_events_sender_type_name", table.c.sender_id, table.c.type_name, table.c.action_name, table.c.id)
+
+
+@dataclass
+class ReadStats:
+    """What the last `retrieve` read: rows of the window, rows rebuilding the state, pending events."""
+
+    window: int = 0
+    state: int = 0
+    pending: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.window + self.state
+
+
+@dataclass
+class _Pending:
+    rows: list[dict] = field(default_factory=list)
+    since: float = field(default_factory=time.monotonic)
+
+
+def _row(sender_id: str, event: Event) -> dict:
+    data = event.as_dict()
+    return {
+        "sender_id": sender_id,
+        "type_name": event.type_name,
+        "timestamp": data.get("timestamp"),
+        "intent_name": (data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
+        "action_name": data.get("name"),
+        "data": json.dumps(data),
+    }
+
+
+def _is_locked(exc: BaseException) -> bool:
+    """A lock held by another writer (SQLite's busy timeout, PostgreSQL's lock timeout)."""
+    text = str(exc).lower()
+    return isinstance(exc, sa.exc.OperationalError) and ("locked" in text or "busy" in text or "lock timeout" in text)
+
+
+class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
+    """Rasa's SQL tracker store, off the event loop, reading a bounded window (endpoints.yml:
+    `type: bot.nlu.tracker_store.WindowSQLTrackerStore`, with `window`, `busy_ms`, `max_pending`)."""
+
+    def __init__(
+        self,
+        domain: Domain | None = None,
+        dialect: str = "sqlite",
+        host: str | None = None,
+        port: int | None = None,
+        db: str = "rasa.db",
+        username: str | None = None,
+        password: str | None = None,
+        event_broker: Any = None,
+        query: dict | None = None,
+        window: int = 60,
+        busy_ms: int = 250,
+        max_pending: int = 20_000,
+        workers: int = 2,
+        retry_s: float = 0.25,
+        **kwargs: Any,
+    ) -> None:
+        self.window = int(window)
+        self.busy_ms = int(busy_ms)
+        self.max_pending = int(max_pending)
+        self.retry_s = float(retry_s)
+        if self.window < 2:
+            raise ValueError(f"tracker_store.window must be 2 events or more, got {window}")
+        url = SQLTrackerStore.get_db_url(dialect, host, port, db, username, password, None, query)
+        engine_kwargs = create_engine_kwargs(url)
+        if sa.engine.url.make_url(url).get_backend_name() == "sqlite":
+            # One connection per pool thread (each statement runs on one of `workers` threads).
+            engine_kwargs.update(
+                connect_args={"timeout": self.busy_ms / 1000, "check_same_thread": False},
+                poolclass=sa.pool.QueuePool,
+                pool_size=int(workers) + 1,
+                max_overflow=2,
+            )
+        self.engine = sa.create_engine(url, **engine_kwargs)
+        self._install_timeouts()
+        self.pool = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="tracker-store")
+        self._pending: dict[str, _Pending] = {}
+        self._order: deque[str] = deque()  # conversations with pending events, oldest first
+        self._pending_count = 0
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._flusher: asyncio.Task | None = None
+        self._room: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.last_read = ReadStats()
+        self._statement_cache: dict = {}
+        self._create_schema()
+        super().__init__(domain, event_broker, **kwargs)
+
+    # ---- connections ----------------------------------------------------------------------------
+    def _install_timeouts(self) -> None:
+        busy_ms, backend = self.busy_ms, self.engine.dialect.name
+
+        @sa.event.listens_for(self.engine, "connect")
+        def on_connect(dbapi_conn, record) -> None:  # noqa: ARG001 - SQLAlchemy's signature
+            cur = dbapi_conn.cursor()
+            if backend == "sqlite":
+                cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            elif backend == "postgresql":
+                cur.execute(f"SET lock_timeout = {busy_ms}")
+                dbapi_conn.commit()  # a SET in a transaction that is rolled back would not last
+            cur.close()
+
+    def _create_schema(self) -> None:
+        """Rasa's `events` table (if no store made it yet), WAL on SQLite, and the lookup index. At
+        start only; a lock held at that moment is waited for (a few tries), not a reason to stop."""
+        for attempt in range(40):
+            try:
+                with self.engine.begin() as conn:
+                    if self.engine.dialect.name == "sqlite":
+                        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+                        if str(mode).lower() != "wal":
+                            conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+                EVENTS.create(self.engine, checkfirst=True)
+                _Index.index.create(self.engine, checkfirst=True)
+                return
+            except sa.exc.OperationalError as exc:
+                if "already exists" in str(exc).lower():  # another process created it meanwhile
+                    continue
+                if not _is_locked(exc) or attempt == 39:
+                    raise
+                logger.warning("tracker store: the database is locked at start, trying again")
+                time.sleep(0.5)
+
+    async def _run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def _lock(self, sender_id: str) -> asyncio.Lock:
+        self._bind_loop()
+        lock = self._locks.get(sender_id)
+        if lock is None:
+            lock = self._locks[sender_id] = asyncio.Lock()
+        return lock
+
+    def _bind_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (tests): its own locks, flusher and signal
+            self._loop, self._locks, self._flusher = loop, weakref.WeakValueDictionary(), None
+            self._room = asyncio.Event()
+
+    # ---- reads ------------------------------------------------------------------------------------
+    def _session_start(self, conn, sender_id: str) -> float | None:
+        """The timestamp of the session's start (as Rasa's SQLTrackerStore finds it), None: no session."""
+        q = sa.select(sa.func.max(EVENTS.c.timestamp)).where(
+            EVENTS.c.sender_id == sender_id, EVENTS.c.type_name == SessionStarted.type_name
+        )
+        return conn.execute(q).scalar()
+
+    def _statements(self, has_start: bool) -> tuple:
+        """The window's and the state's statements, built once (bound parameters: sender, start, cut)."""
+        key = (has_start, id(self.domain))
+        cached = self._statement_cache.get(key)
+        if cached is not None:
+            return cached
+        c = EVENTS.c
+        in_session = [c.sender_id == sa.bindparam("sender")]
+        if has_start:
+            in_session.append(c.timestamp >= sa.bindparam("start"))
+        cols = [c.id, c.type_name, c.data]
+        window = sa.select(*cols).where(*in_session).order_by(c.id.desc()).limit(self.window)
+        before = [*in_session, c.id < sa.bindparam("cut")]
+
+        def last(type_name: str, name: str | None = None, *extra) -> sa.ScalarSelect:
+            """The id of the latest row of this type and name before the window: one index seek on
+            (sender_id, type_name, action_name, id) (`action_name` holds a slot's or a loop's name,
+            NULL for the other types), however long the session."""
+            named = c.action_name == name if name is not None else c.action_name.is_(None)
+            q = sa.select(c.id).where(*before, *extra, c.type_name == type_name, named)
+            return q.order_by(c.id.desc()).limit(1).scalar_subquery()
+
+        lookups = {
+            "restart": last("restart"),
+            "reset_slots": last("reset_slots"),
+            "pause": last("pause"),
+            "resume": last("resume"),
+            **{f"active_loop:{loop}": last("active_loop", loop) for loop in [*self.domain.form_names, None]},
+            **{f"slot:{slot.name}": last("slot", slot.name) for slot in self.domain.slots},
+        }
+        if has_start:
+            lookups["session_started"] = last(SessionStarted.type_name, None, c.timestamp == sa.bindparam("start"))
+        rows = sa.select(*cols).where(c.id.in_(sa.bindparam("ids", expanding=True))).order_by(c.id)
+        cached = self._statement_cache[key] = (window, list(lookups), sa.select(*lookups.values()), rows)
+        return cached
+
+    def _read_window(self, sender_id: str) -> tuple[list[dict], ReadStats]:
+        """The current session's rows: the state before the window, then the window (oldest first).
+        Four statements in one read transaction, however long the session."""
+        with self.engine.connect() as conn, conn.begin():  # one snapshot for every query
+            start = self._session_start(conn, sender_id)
+            window, keys, lookups, by_id = self._statements(start is not None)
+            params = {"sender": sender_id} | ({"start": start} if start is not None else {})
+            rows = list(reversed(conn.execute(window, params).all()))
+            stats = ReadStats(window=len(rows))
+            if len(rows) < self.window:  # the whole session fits: nothing before it
+                return [r.data for r in rows], stats
+            # Start at a turn: the action_listen just before the first user message of the window.
+            first_user = next((i for i, r in enumerate(rows) if r.type_name == "user"), None)
+            if first_user:
+                rows = rows[first_user - 1 :]
+            found = dict(zip(keys, conn.execute(lookups, params | {"cut": rows[0].id}).one()))
+            # Nothing before the last restart or slot reset shapes the state (but the session's start).
+            reset = max((found[k] for k in RESETS if found[k] is not None), default=None)
+            wanted = {found.get("session_started"), found["restart"], reset}
+            latest_pause = max((found[k] for k in PAUSES if found[k] is not None), default=None)
+            loops = [v for k, v in found.items() if k.startswith("active_loop:") and v is not None]
+            slots = [v for k, v in found.items() if k.startswith("slot:")]
+            for row_id in [*slots, max(loops, default=None), latest_pause]:
+                if row_id is not None and (reset is None or row_id > reset):
+                    wanted.add(row_id)
+            wanted.discard(None)
+            state = conn.execute(by_id, {"ids": sorted(wanted)}).all() if wanted else []
+            stats.state, stats.window = len(state), len(rows)
+            return [r.data for r in state] + [r.data for r in rows], stats
+
+    def _read_all(self, sender_id: str, whole: bool) -> list[str]:
+        c = EVENTS.c
+        with self.engine.connect() as conn, conn.begin():
+            where = [c.sender_id == sender_id]
+            if not whole:
+                start = self._session_start(conn, sender_id)
+                if start is not None:
+                    where.append(c.timestamp >= start)
+            return [r[0] for r in conn.execute(sa.select(c.data).where(*where).order_by(c.id))]
+
+    def _tracker(self, sender_id: str, rows: list[str], pending: list[dict]) -> DialogueStateTracker | None:
+        events = [json.loads(data) for data in rows] + [json.loads(r["data"]) for r in pending]
+        if not events:
+            return None
+        tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        setattr(tracker, LOADED, len(tracker.events))
+        return tracker
+
+    def _pending_rows(self, sender_id: str) -> list[dict]:
+        entry = self._pending.get(sender_id)
+        return list(entry.rows) if entry else []
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        """The current session's bounded window, with the state before it (see the module's doc)."""
+        async with self._lock(sender_id):
+            pending = self._pending_rows(sender_id)
+            starts = [r["timestamp"] for r in pending if r["type_name"] == SessionStarted.type_name]
+            if starts:  # a session started in events not written yet: nothing stored belongs to it
+                pending = [r for r in pending if r["timestamp"] >= max(starts)]
+                rows, stats = [], ReadStats()
+            else:
+                rows, stats = await self._run(self._read_window, sender_id)
+            stats.pending = len(pending)
+            self.last_read = stats
+            return await self._run(self._tracker, sender_id, rows, pending)
+
+    async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
+        """Every event of every session (the HTTP API's full tracker): not bounded."""
+        async with self._lock(conversation_id):
+            pending = self._pending_rows(conversation_id)
+            rows = await self._run(self._read_all, conversation_id, True)
+            return await self._run(self._tracker, conversation_id, rows, pending)
+
+    async def keys(self) -> Iterable[str]:
+        def read() -> list[str]:
+            with self.engine.connect() as conn:
+                return [r[0] for r in conn.execute(sa.select(EVENTS.c.sender_id).distinct())]
+
+        stored = await self._run(read)
+        return list(dict.fromkeys([*stored, *self._pending]))
+
+    # ---- writes -----------------------------------------------------------------------------------
+    def _new_rows(self, tracker: DialogueStateTracker, pending: int) -> list[dict]:
+        loaded = getattr(tracker, LOADED, None)
+        if loaded is None:  # a tracker we did not build: what Rasa's SQLTrackerStore does (count)
+            loaded = len(self._read_all(tracker.sender_id, False)) + pending
+        new = list(itertools.islice(tracker.events, loaded, len(tracker.events)))
+        return [_row(tracker.sender_id, event) for event in new]
+
+    def _insert(self, rows: list[dict]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(EVENTS.insert(), rows)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Write the tracker's new events now; if the database is locked, in the background."""
+        await self.stream_events(tracker)
+        sender_id = tracker.sender_id
+        async with self._lock(sender_id):
+            queued = sender_id in self._pending
+            rows = await self._run(self._new_rows, tracker, len(self._pending_rows(sender_id)))
+            setattr(tracker, LOADED, len(tracker.events))
+            if not rows:
+                return
+            if not queued:
+                try:
+                    await self._run(self._insert, rows)
+                    return
+                except sa.exc.OperationalError as exc:
+                    if not _is_locked(exc):
+                        raise
+                    logger.warning(
+                        "tracker store: the database is busy; %d events of %s will be written in the background",
+                        len(rows),
+                        sender_id,
+                    )
+            self._defer(sender_id, rows)
+        while self._pending_count > self.max_pending:  # bounded: the saver waits for room, nothing is dropped
+            logger.error("tracker store: %d events wait for the database; this save waits for room", self._pending_count)
+            self._room.clear()
+            await self._room.wait()
+
+    def _defer(self, sender_id: str, rows: list[dict]) -> None:
+        entry = self._pending.get(sender_id)
+        if entry is None:
+            entry = self._pending[sender_id] = _Pending()
+            self._order.append(sender_id)
+        entry.rows.extend(rows)
+        self._pending_count += len(rows)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        """Write the pending events, conversation by conversation (oldest first), until none is left."""
+        delay = self.retry_s
+        while self._order:
+            sender_id = self._order[0]
+            async with self._lock(sender_id):
+                entry = self._pending[sender_id]
+                rows = list(entry.rows)
+                try:
+                    await self._run(self._insert, rows)
+                except Exception as exc:  # noqa: BLE001 - locked or down: try again, never drop the events
+                    if not _is_locked(exc):
+                        logger.exception("tracker store: writing %d events of %s failed; trying again", len(rows), sender_id)
+                    written = False
+                else:
+                    written = True
+                    del entry.rows[: len(rows)]
+                    self._pending_count -= len(rows)
+                    if not entry.rows:
+                        del self._pending[sender_id]
+                        self._order.popleft()
+                    logger.info(
+                        "tracker store: %d events of %s written after %.1f s in the background",
+                        len(rows),
+                        sender_id,
+                        time.monotonic() - entry.since,
+                    )
+            if self._room is not None:
+                self._room.set()
+            if written:
+                delay = self.retry_s
+            else:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    @property
+    def pending(self) -> int:
+        """Events waiting for the database (0 when everything is written)."""
+        return self._pending_count
+
+    async def drain(self, timeout_s: float = 60.0) -> None:
+        """Wait until every pending event is written (tests, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while self._pending_count and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+
+def window_of(store: Any) -> WindowSQLTrackerStore | None:
+    """Our store inside Rasa's wrappers (FailSafeTrackerStore, AwaitableTrackerStore), or None."""
+    seen = 0
+    while store is not None and seen < 5:
+        if isinstance(store, WindowSQLTrackerStore):
+            return store
+        store = getattr(store, "_tracker_store", None)
+        seen += 1
+    return None

@@ -1,0 +1,97 @@
+"""Store writes that must not hold an answer (issue 11): off the event loop, short busy timeout,
+and written in the background when another writer holds the file.
+
+`Writer.write(key, what, fn)` runs `fn(store)` on a small thread pool, each thread on its own
+connection that waits at most `busy_ms` for a lock. When the store is locked the write is queued
+and retried in the background until the store takes it: in order per key (a conversation's turns
+stay in order), never dropped (bounded: past `limit` queued writes the caller waits for room).
+The chat's turn recording uses it (actions/actions.py); the phone has its own (ivr/channel.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bot.store.database import Store
+
+logger = logging.getLogger(__name__)
+
+
+def is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+class Writer:
+    def __init__(self, path: Path | str, busy_ms: int = 250, workers: int = 2, limit: int = 5000, retry_s: float = 0.25):
+        self.path, self.busy_ms, self.limit, self.retry_s = Path(path), int(busy_ms), int(limit), float(retry_s)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store-writer")
+        self.local = threading.local()
+        self.queue: OrderedDict[str, list[tuple[str, Callable[[Store], Any], float]]] = OrderedDict()
+        self.count = 0
+        self.task: asyncio.Task | None = None
+        self.room: asyncio.Event | None = None
+
+    def _store(self) -> Store:
+        store = getattr(self.local, "store", None)
+        if store is None:
+            store = self.local.store = Store.on_connection(self.path, self.busy_ms)
+        return store
+
+    async def _run(self, fn: Callable[[Store], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: fn(self._store()))
+
+    async def write(self, key: str, what: str, fn: Callable[[Store], Any]) -> bool:
+        """Run fn(store) now (True), or queue it when the store is locked (False, written later).
+        Any other error is raised to the caller."""
+        if key not in self.queue:  # a queued write of this key goes first: same order as asked
+            try:
+                await self._run(fn)
+                return True
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc):
+                    raise
+        logger.warning("store busy: %s will be written in the background", what)
+        self.queue.setdefault(key, []).append((what, fn, time.monotonic()))
+        self.count += 1
+        if self.task is None or self.task.done():
+            self.room = asyncio.Event()
+            self.task = asyncio.get_running_loop().create_task(self._flush())
+        while self.count > self.limit:  # bounded: the caller waits for room, nothing is dropped
+            self.room.clear()
+            await self.room.wait()
+        return False
+
+    async def _flush(self) -> None:
+        delay = self.retry_s
+        while self.queue:
+            key, items = next(iter(self.queue.items()))
+            what, fn, since = items[0]
+            try:
+                await self._run(fn)
+            except Exception as exc:  # noqa: BLE001 - locked (or worse): try again, never drop it
+                if not is_locked(exc):
+                    logger.exception("store writer: %s failed; trying again", what)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            delay = self.retry_s
+            items.pop(0)
+            if not items:
+                del self.queue[key]
+            self.count -= 1
+            self.room.set()
+            logger.info("store writer: %s written after %.1f s in the background", what, time.monotonic() - since)
+
+    async def drain(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.count and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
