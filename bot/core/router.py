@@ -42,6 +42,18 @@ class Decision:
     misses: int = 0
     matched_by: str = "nlu"  # nlu | fuzzy | button | none
     display: dict = field(default_factory=dict)  # chat: {lead, items, more} of a leaf (bot/core/display.py)
+    fallback_destination: str | None = None  # a fallback: the destination of the node it gives
+
+    @property
+    def destination_given(self) -> str | None:
+        """Where the person was actually sent, as stored with the turn: nothing for a clarifying
+        question (`destination` keeps the best guess, for evaluation), the node given (a person)
+        for a fallback."""
+        if self.action == "clarify":
+            return None
+        if self.action == "fallback":
+            return self.fallback_destination
+        return self.destination
 
     def public(self) -> dict:
         """The fields of `python -m bot route`."""
@@ -347,6 +359,7 @@ class Router:
                 resolved=False,
                 misses=misses,
                 matched_by="none",
+                fallback_destination=human.destination,
             )
         choices: list[Node] = []
         for item in ranking:

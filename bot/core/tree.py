@@ -40,6 +40,9 @@ CONVERSATION_INTENTS = [
     "human_handoff",
     "other_language",
 ]
+# Politeness, not questions: left out of "Questions les plus posées", and a conversation's status
+# ("non résolu", bot/store/database.py) follows its last message that is not one of them.
+SOCIAL_INTENTS = ["greet", "goodbye", "thanks"]
 DESTINATIONS = ["ants_3400", "ccc_0806", "pan_rdv", "mailbox", "info", "other", "human"]
 MESSAGE_IDS = [
     "welcome",

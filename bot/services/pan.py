@@ -388,8 +388,37 @@ def cancel(store, pref: Prefecture, reference: str, contact: str, now: datetime 
     return get_booking(store, reference)
 
 
+def paris_vtimezone():
+    """The VTIMEZONE of Europe/Paris with its RFC 5545 rules (EU summer time since 1996): DAYLIGHT
+    from the last Sunday of March at 02:00 (+01:00 -> +02:00), STANDARD from the last Sunday of
+    October at 03:00 (+02:00 -> +01:00). DTSTART is the local time of the change in the offset it
+    changes from, as RFC 5545 3.6.5 asks."""
+    from datetime import timedelta as td
+
+    from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
+
+    tz = Timezone()
+    tz.add("tzid", "Europe/Paris")
+    daylight = TimezoneDaylight()
+    daylight.add("dtstart", datetime(1996, 3, 31, 2, 0))
+    daylight.add("rrule", {"freq": "yearly", "bymonth": 3, "byday": "-1su"})
+    daylight.add("tzoffsetfrom", td(hours=1))
+    daylight.add("tzoffsetto", td(hours=2))
+    daylight.add("tzname", "CEST")
+    standard = TimezoneStandard()
+    standard.add("dtstart", datetime(1996, 10, 27, 3, 0))
+    standard.add("rrule", {"freq": "yearly", "bymonth": 10, "byday": "-1su"})
+    standard.add("tzoffsetfrom", td(hours=2))
+    standard.add("tzoffsetto", td(hours=1))
+    standard.add("tzname", "CET")
+    tz.add_component(daylight)
+    tz.add_component(standard)
+    return tz
+
+
 def ics(pref: Prefecture, booking: dict) -> str:
-    """The iCalendar file of a booking (no personal data in it: reference, place and time)."""
+    """The iCalendar file of a booking (no personal data in it: reference, place and time), with
+    the VTIMEZONE its Paris times refer to."""
     from icalendar import Calendar, Event
 
     spec = site(pref, booking["site"])
@@ -397,6 +426,7 @@ def ics(pref: Prefecture, booking: dict) -> str:
     cal.add("prodid", "-//Aiguillage//PAN//FR")
     cal.add("version", "2.0")
     cal.add("method", "PUBLISH")
+    cal.add_component(paris_vtimezone())
     event = Event()
     event.add("uid", f"{booking['reference']}@aiguillage")
     event.add("dtstamp", datetime.now(ZoneInfo("UTC")))

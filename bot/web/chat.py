@@ -136,12 +136,12 @@ def _security_headers(resp: HTTPResponse) -> HTTPResponse:
 
 
 def refused_page(request: Request, status: int, title: str, message: str) -> HTTPResponse:
-    """A French error for a request no route takes: `{"error"}` under /rdv/api/, else a page (the
-    console's own error page under /console/, the booking pages' layout elsewhere)."""
-    from bot.core import texts
+    """A French error for a request no route takes: `{"error"}` under /rdv/api/ and /webhooks/ (the
+    machines' routes), else a page (the console's own error page under /console/, the public pages'
+    layout everywhere else)."""
     from bot.services import runtime
 
-    if request.path.startswith("/rdv/api/"):
+    if request.path.startswith(JSON_PREFIXES):
         resp = _error(status, message)
     elif request.path.startswith("/console"):
         from bot.web.console import _env
@@ -164,27 +164,26 @@ def refused_page(request: Request, status: int, title: str, message: str) -> HTT
         html = (
             runtime._templates()
             .get_template("rdv.html")
-            .render(
-                name=texts.render("{prefecture.name}", runtime.prefecture()), page="error", title=title, error=message, csrf=""
-            )
+            .render(**runtime.public_page_context(), page="error", title=title, error=message, csrf="")
         )
         resp = response.html(html, status=status)
     resp.headers["Cache-Control"] = "no-store"
     return _security_headers(resp)
 
 
-OUR_PREFIXES = ("/chat", "/rdv", "/console")
+# Routes called by programs (the chat's JSON API, Twilio's and Rasa's webhooks): errors as JSON.
+JSON_PREFIXES = ("/rdv/api/", "/webhooks/")
 
 
 def install_app_hooks(app) -> None:
     """What the whole server needs beyond one blueprint (called once, before the server starts):
-    French 404/405/413 under our prefixes, `GET /` sends to the chat page (instead of Rasa's
-    "Hello from Rasa"), `nosniff` on every response (static files included)."""
+    French 404/405/413 for every path (JSON under JSON_PREFIXES, a page elsewhere), `GET /` sends
+    to the chat page (instead of Rasa's "Hello from Rasa"), `nosniff` on every response (static
+    files included)."""
     default = app.error_handler.default
 
     def ours(request: Request | None) -> bool:
-        path = request.path if request is not None else ""
-        return any(path == p or path.startswith(p + "/") for p in OUR_PREFIXES)
+        return request is not None
 
     def not_found(request: Request, exception: Exception) -> HTTPResponse:
         if not ours(request):
