@@ -352,12 +352,15 @@ class Speaker:
         return self._prompt("leaf", node_id, step, preface, [], self.pan_confirm_options(choice, node_id), [node_id])
 
     def pan_place(self, site_id: str) -> str:
-        """Where an appointment is: the site's name, then its address unless the name says it already."""
+        """Where an appointment is: the site's name, then the parts of its address the name does not
+        say already ("Sous-préfecture, 15200 Mauriac" after "... de la sous-préfecture de Mauriac":
+        "15200 Mauriac")."""
         from bot.services import pan
 
         spec = pan.site(self.pref, site_id)
         name, address = str(spec["name"]), str((spec.get("address") or {}).get("text") or "").strip()
-        return name if not address or norm(address) in norm(name) else f"{name}, {address}"
+        parts = [p.strip() for p in address.split(",") if p.strip() and norm(p) not in norm(name)]
+        return ", ".join([name, *parts])
 
     def reference_digits(self, reference: str) -> str:
         from bot.services import pan

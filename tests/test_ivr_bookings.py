@@ -28,11 +28,11 @@ CALLER = "+33612345678"
 OTHER = "+33698765432"
 WORDS = ["zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf"]
 # Where each Cantal site is, as the booked message says it (prefectures/cantal.yml: name, then the
-# address unless the name already says it).
+# parts of the address the name does not already say).
 PLACES = {
     "aurillac": "point d'accueil numérique de la préfecture (Aurillac), Cours Monthyon, 15000 Aurillac",
-    "mauriac": "point d'accueil numérique de la sous-préfecture de Mauriac",
-    "saint-flour": "point d'accueil numérique de la sous-préfecture de Saint-Flour",
+    "mauriac": "point d'accueil numérique de la sous-préfecture de Mauriac, 15200 Mauriac",
+    "saint-flour": "point d'accueil numérique de la sous-préfecture de Saint-Flour, 15100 Saint-Flour",
 }
 BRING = (
     "À apporter : une pièce d'identité, les justificatifs de votre démarche, et si vous en avez un, votre téléphone "

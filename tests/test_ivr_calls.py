@@ -502,7 +502,7 @@ def test_pan_leaf_offers_the_next_slots_and_books_only_after_confirmation(server
     digits = ", ".join(words[int(d)] for d in ref if d.isdigit())
     assert done.says == [
         "Votre rendez-vous est confirmé le mardi 5 mai, à 9 heures, point d'accueil numérique de la sous-préfecture "
-        f"de Saint-Flour. Notez votre référence : {digits}. Je répète : {digits}.",
+        f"de Saint-Flour, 15100 Saint-Flour. Notez votre référence : {digits}. Je répète : {digits}.",
         "À apporter : une pièce d'identité, les justificatifs de votre démarche, et si vous en avez un, votre téléphone "
         "portable ou votre adresse électronique (certaines démarches envoient un code).",
         "Pour l'annuler, rappelez depuis ce numéro, ou utilisez le formulaire d'annulation en ligne avec la référence "
