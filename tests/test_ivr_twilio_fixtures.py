@@ -164,9 +164,14 @@ def test_keys_then_a_voicemail_ended_with_hash_then_its_callbacks(server):
     )
     rsid = "RE" + uuid.uuid4().hex
     done = tw.twiml(rec["action"], "record_hash", RecordingSid=rsid)
+    ref = db_rows(server.db, "select reference from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])[0]["reference"]
+    digits = ", ".join(
+        ["zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf"][int(d)] for d in ref[4:] if d != "-"
+    )
     assert says(done) == [
         "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes), qui "
         "vous répondra sous 5 jours ouvrés.",
+        f"Notez la référence de votre message : {digits}. Je répète : {digits}.",
         "Merci de votre appel. Au revoir.",
     ]
     assert done.find("Hangup") is not None

@@ -98,6 +98,7 @@ AUDIT_ACTIONS = {
     "ticket_reassigned": "message réaffecté",
     "ticket_reopened": "message rouvert",
     "contact_viewed": "coordonnées consultées",
+    "callback_viewed": "numéro de rappel consulté",
     "indicators_csv": "tableau d'indicateurs téléchargé",
     "committee_report": "rapport du comité téléchargé",
     "agent_created": "compte créé",
@@ -576,6 +577,7 @@ class ConsoleInput(InputChannel):
             confirm: str = "",
             values: dict | None = None,
             show_contact: bool = False,
+            show_callback: bool = False,
         ) -> HTTPResponse:
             from bot.services import tickets
 
@@ -595,6 +597,7 @@ class ConsoleInput(InputChannel):
                 confirm=confirm,
                 values=values or {},
                 show_contact=show_contact,
+                show_callback=show_callback,
                 services=services,
                 history=tickets.history(store, ticket["id"]),
                 voicemail=tickets.voicemail(store, ticket),
@@ -632,8 +635,17 @@ class ConsoleInput(InputChannel):
                 Queue(store, runtime.tree()).audit(
                     session.name, "contact_viewed", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
                 )
+            show_callback = request.args.get("rappel") == "1" and bool(ticket.get("callback"))
+            if show_callback:  # each view of a voicemail's call-back number is logged (the number is not)
+                Queue(store, runtime.tree()).audit(
+                    session.name, "callback_viewed", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
+                )
             return ticket_page(
-                session, reference, message=TICKET_DONE.get(request.args.get("ok") or "", ""), show_contact=show_contact
+                session,
+                reference,
+                message=TICKET_DONE.get(request.args.get("ok") or "", ""),
+                show_contact=show_contact,
+                show_callback=show_callback,
             )
 
         @bp.route("/messages/<reference>/repondre", methods=["POST"], stream=True)
