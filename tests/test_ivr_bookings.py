@@ -1,5 +1,5 @@
 """Issue 11, part 5: a caller's own bookings and messages, through the real webhooks of a real Rasa
-server, every request a complete, correctly signed Twilio body (ivr/twilio_bodies.py).
+server, every request a complete, correctly signed Twilio body (tools/ivr/twilio_bodies.py).
 
 A PAN appointment booked by phone keeps only a keyed hash of the caller's number: it is cancelled
 online with the reference + that number (any spelling), or by phone from that number, and never

@@ -1,4 +1,4 @@
-"""Whole calls replayed through the real server with signed requests (ivr.simulate.Call),
+"""Whole calls replayed through the real server with signed requests (tools.ivr.simulate.Call),
 the TwiML parsed with ElementTree, the call records read from the server's SQLite file."""
 
 import json
@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
 
-from ivr.simulate import Call
+from tools.ivr.simulate import Call
 
 OPEN = "2026-03-10T10:00"  # a Tuesday morning: the Cantal standard answers
 CLOSED = "2026-03-10T18:00"  # the same evening: closed

@@ -20,7 +20,7 @@ def walked(server):
     """BFS over the phone menus: {leaf id: (keys pressed, Say texts)}."""
     from conftest import TWILIO_TEST_TOKEN
 
-    from ivr.simulate import Call
+    from tools.ivr.simulate import Call
 
     pref = load_prefecture("cantal")
     tree = Speaker(load_tree(), pref, "").tree  # the phone's menu

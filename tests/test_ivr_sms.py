@@ -23,8 +23,8 @@ from bot import settings
 from bot.core.config import load_prefecture
 from bot.core.tree import load_tree
 from bot.services import sms
-from ivr.simulate import Call
 from ivr.twiml import Speaker
+from tools.ivr.simulate import Call
 
 ACCOUNT = "AC" + "5e" * 16
 SERVICE = "MG" + "7c" * 16

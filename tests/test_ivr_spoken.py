@@ -11,8 +11,8 @@ from conftest import db_rows
 
 from bot.core.config import load_prefecture
 from bot.core.tree import load_tree
-from ivr import twilio_bodies
 from ivr.twiml import ROOT, Speaker
+from tools.ivr import twilio_bodies
 
 OPEN = "2026-03-10T10:00"  # a Tuesday morning: the Cantal standard answers
 CLOSED = "2026-03-10T18:00"

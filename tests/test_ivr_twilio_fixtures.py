@@ -13,7 +13,7 @@ import pytest
 from conftest import TWILIO_TEST_TOKEN, db_rows
 from twilio.request_validator import RequestValidator
 
-from ivr import twilio_bodies
+from tools.ivr import twilio_bodies
 
 FIXTURES = twilio_bodies.FIXTURES
 WELCOME = "Bonjour, ici le service automatisé de la préfecture du Cantal."
@@ -335,7 +335,7 @@ def test_python_m_ivr_simulate_walks_the_menu_with_twilio_bodies(server, python)
     from conftest import ROOT
 
     result = subprocess.run(
-        [python, "-m", "ivr", "simulate", "--url", server.url, "--token", TWILIO_TEST_TOKEN],
+        [python, "-m", "tools.ivr", "simulate", "--url", server.url, "--token", TWILIO_TEST_TOKEN],
         cwd=ROOT,
         input="5\n1\n\n/quit\n",
         capture_output=True,

@@ -1,7 +1,7 @@
 """Issue 13 §6: the phone's speech goes through the same masking as the chat.
 
-A real server, Twilio's Gather and Record bodies (tests/fixtures/twilio/, ivr/twilio_bodies.py) signed
-as Twilio signs them (ivr.simulate.Call); then every column of the call's rows is read from the SQLite
+A real server, Twilio's Gather and Record bodies (tests/fixtures/twilio/, tools/ivr/twilio_bodies.py) signed
+as Twilio signs them (tools.ivr.simulate.Call); then every column of the call's rows is read from the SQLite
 file: no name, address or number said by the caller is kept in clear (`calls.inputs`, `calls.flow`,
 `calls.last_twiml`, voicemails, tickets).
 """
