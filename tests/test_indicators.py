@@ -493,7 +493,7 @@ def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
     """Signed Twilio webhooks against a real server with its own store: key 9 after an answer, replayed once."""
     from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
 
-    from ivr.simulate import Call
+    from tools.ivr.simulate import Call
 
     server = launch(tmp_path)
     try:

@@ -12,7 +12,7 @@ import yaml
 from conftest import ROOT, TWILIO_TEST_TOKEN, bot_texts, db_rows, launch, stop
 from test_tracker_store import Lock
 
-from ivr.simulate import Call
+from tools.ivr.simulate import Call
 
 pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
 

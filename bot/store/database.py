@@ -30,6 +30,7 @@ from bot.core.masking import mask
 from bot.core.tree import SOCIAL_INTENTS
 from bot.store.schema_keys import m007_keys as _m007_keys
 from bot.store.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
+from bot.store.schema_phone_contacts import m009_phone_contacts as _m009_phone_contacts
 from bot.store.schema_quality import m005_quality as _m005_quality
 from bot.store.schema_throttle import m008_throttle as _m008_throttle
 from bot.store.schema_ticket_events import m006_ticket_events as _m006_ticket_events
@@ -213,6 +214,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("006_ticket_events", _m006_ticket_events),
     ("007_keys", _m007_keys),
     ("008_throttle", _m008_throttle),
+    ("009_phone_contacts", _m009_phone_contacts),
     ("010_unresolved_by_last_turn", _m010_unresolved_by_last_turn),
 ]
 

@@ -532,6 +532,7 @@ class ConsoleInput(InputChannel):
             confirm: str = "",
             values: dict | None = None,
             show_contact: bool = False,
+            show_callback: bool = False,
         ) -> HTTPResponse:
             from bot.services import tickets
 
@@ -551,6 +552,7 @@ class ConsoleInput(InputChannel):
                 confirm=confirm,
                 values=values or {},
                 show_contact=show_contact,
+                show_callback=show_callback,
                 services=services,
                 history=tickets.history(store, ticket["id"]),
                 voicemail=tickets.voicemail(store, ticket),
@@ -588,8 +590,17 @@ class ConsoleInput(InputChannel):
                 Queue(store, runtime.tree()).audit(
                     session.name, "contact_viewed", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
                 )
+            show_callback = request.args.get("rappel") == "1" and bool(ticket.get("callback"))
+            if show_callback:  # each view of a voicemail's call-back number is logged (the number is not)
+                Queue(store, runtime.tree()).audit(
+                    session.name, "callback_viewed", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
+                )
             return ticket_page(
-                session, reference, message=console_word("ticket_done", request.args.get("ok") or ""), show_contact=show_contact
+                session,
+                reference,
+                message=console_word("ticket_done", request.args.get("ok") or ""),
+                show_contact=show_contact,
+                show_callback=show_callback,
             )
 
         @bp.route("/messages/<reference>/repondre", methods=["POST"], stream=True)
