@@ -1,4 +1,4 @@
-"""The agents' console's texts live in bot/console_texts.yml (issue 12), apart from the public tree;
+"""The agents' console's and the committee report's texts live in bot/console_texts.yml (issue 12), apart from the public tree;
 the public pages without JavaScript take theirs from bot/tree.yml's `pan.page`."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ import pytest
 
 from bot.core import config, texts
 from bot.core.tree import TreeError, render
-from bot.web import console
 
 # Every local placeholder a console text uses, with a value.
 SAMPLE = {
@@ -45,6 +44,8 @@ SAMPLE = {
     "near": 0,
     "invalid": 0,
     "file": "data/nlu_review.yml",
+    "generated": "01/08/2026 à 09:00",
+    "demo": "exclues",
 }
 
 
@@ -76,11 +77,11 @@ def test_console_messages_read_as_before():
 
 
 def test_a_page_text_is_kept_as_written_and_its_values_escaped():
-    assert console.page_texts()["login"]["help"] == (
+    assert texts.html_section("pages")["login"]["help"] == (
         "Pas encore de compte, ou mot de passe oublié ? Demandez à un administrateur de la console. "
         "La session se ferme après 30 minutes d'inactivité."
     )
-    assert str(console.page_say("pages.item.clicked", label="<b>Carte grise</b>")) == (
+    assert str(texts.html_say("pages.item.clicked", label="<b>Carte grise</b>")) == (
         "a cliqué sur le bouton « &lt;b&gt;Carte grise&lt;/b&gt; »"
     )
     # A value keeps its own spacing; the file's line breaks collapse.

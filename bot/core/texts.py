@@ -9,6 +9,7 @@ import re
 from functools import lru_cache
 
 import yaml
+from markupsafe import Markup, escape
 
 from bot.core.config import Prefecture, get_path
 from bot.core.tree import PLACEHOLDER, TREE_FILE, TreeError, render
@@ -82,6 +83,7 @@ CONSOLE_SECTIONS = (
     "errors",
     "messages",
     "pages",
+    "report",
 )
 
 
@@ -129,3 +131,19 @@ def console_say(dotted: str, **values) -> str:
 
     # The text's own line breaks collapse; the values are put in as they are.
     return PLACEHOLDER.sub(fill, re.sub(r"[ \t\r\n]+", " ", str(text)).strip(" "))
+
+
+def _trusted(node):
+    return {k: _trusted(v) for k, v in node.items()} if isinstance(node, dict) else Markup(node)
+
+
+@lru_cache(maxsize=8)
+def html_section(name: str) -> dict:
+    """A section of the console's texts for a template (`pages`, `report`): the file is trusted like
+    a template, so its texts are not escaped again (« l'agent » stays as written)."""
+    return _trusted(console_texts()[name])
+
+
+def html_say(dotted: str, **values) -> Markup:
+    """A console text with {placeholders} for a template: the values escaped, the text as written."""
+    return Markup(console_say(dotted, **{key: escape(value) for key, value in values.items()}))

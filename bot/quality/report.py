@@ -490,7 +490,8 @@ def tables(data: dict) -> list[Table]:
 @lru_cache(maxsize=1)
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True)
-    env.globals.update(fr_date=fr_date)
+    # The report's texts: the `report` section of bot/console_texts.yml (issue 12).
+    env.globals.update(fr_date=fr_date, r=texts.html_section("report"), rsay=texts.html_say)
     return env
 
 

@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader
-from markupsafe import Markup, escape
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -81,22 +80,6 @@ def say_confidence(value: float | None) -> str:
     return texts.console_say(f"confidence.{'sure' if value >= threshold else 'unsure'}", percent=round(value * 100))
 
 
-def _trusted(node):
-    """The texts file is written like a template (trusted, not escaped again: « l'agent » stays as
-    written); whatever fills a placeholder is escaped (page_say)."""
-    return {k: _trusted(v) for k, v in node.items()} if isinstance(node, dict) else Markup(node)
-
-
-@lru_cache(maxsize=1)
-def page_texts() -> dict:
-    return _trusted(texts.console_section("pages"))
-
-
-def page_say(dotted: str, **values) -> Markup:
-    """A console text with {placeholders} for a template: the values escaped, the text as written."""
-    return Markup(texts.console_say(dotted, **{key: escape(value) for key, value in values.items()}))
-
-
 @lru_cache(maxsize=1)
 def _env() -> Environment:
     # The console's own templates first, then the shared page layout (web/templates/layout.html).
@@ -111,8 +94,8 @@ def _env() -> Environment:
         TURN_ACTIONS=texts.console_section("turn_actions"),
         AUDIT_ACTIONS=texts.console_section("audit_actions"),
         CALL_OUTCOMES=CALL_OUTCOMES,
-        c=page_texts(),  # the pages' texts, bot/console_texts.yml
-        csay=page_say,
+        c=texts.html_section("pages"),  # the pages' texts, bot/console_texts.yml
+        csay=texts.html_say,
     )
     return env
 
