@@ -1,0 +1,244 @@
+"""Issue 16, first step: a cluster of real processes. PostgreSQL 15 (Rasa's tracker store, DATABASE_URL)
+and Redis (Rasa's lock store, LOCK_STORE_URL) on 127.0.0.1, two `python -m bot serve` processes sharing
+one SQLite file for the product's store, and nginx in front with both in its upstream: the same
+PostgreSQL, Redis and nginx as `make cluster` (tools/cluster.py), on free ports under this test's
+directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import MODEL, bot_buttons, bot_texts, db_rows, launch, stop
+from test_pan_http import Browser, hidden, slot_values, unescape
+
+from tools import cluster as cl
+
+HAND_OVER = "Un agent de la préfecture pourra vous répondre"
+
+
+class Cluster:
+    def __init__(self, pg: cl.Postgres, redis: cl.Redis, servers: list, proxy: cl.Nginx, db):
+        self.pg, self.redis, self.servers, self.proxy, self.db = pg, redis, servers, proxy, db
+
+    def user_texts(self, sender: str) -> list[str]:
+        """The user messages of a conversation as Rasa's tracker store keeps them, in PostgreSQL."""
+        sql = f"select data from events where sender_id = '{sender}' and type_name = 'user' order by id"
+        return [json.loads(row[0])["text"] for row in self.pg.query(sql)]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, smtp):
+    if not MODEL.exists():
+        pytest.exit(f"No trained model at {MODEL}: run the tests with `make test` (it trains first).", returncode=2)
+    absent = cl.missing()
+    if absent:
+        pytest.skip(f"not installed and `make postgres redis nginx` could not install them: {', '.join(absent)}")
+    tmp = tmp_path_factory.mktemp("cluster")
+    # PostgreSQL runs as the `postgres` user when the tests run as root: its data directory must be
+    # reachable by that user, which pytest's root-only temporary directory is not.
+    pg_home = tempfile.mkdtemp(prefix="aiguillage-pg-") if os.geteuid() == 0 else str(tmp)
+    os.chmod(pg_home, 0o755)
+    pg = cl.Postgres(cl.Path(pg_home) / "data", cl.free_port())
+    redis = cl.Redis(tmp / "redis", cl.free_port())
+    started = []
+    try:
+        pg.start()
+        started.append(pg)
+        redis.start()
+        started.append(redis)
+        db = tmp / "aiguillage.db"
+        env = smtp.env | {
+            "DATABASE_URL": pg.url,
+            "LOCK_STORE_URL": redis.url,
+            "AIGUILLAGE_TRUSTED_PROXIES": "127.0.0.1, ::1",
+            "AIGUILLAGE_THROTTLE_EXEMPT": "127.0.0.1, ::1",
+        }
+        with ThreadPoolExecutor(2) as pool:  # both processes start together, as `make cluster` does
+            servers = list(pool.map(lambda i: launch(tmp / f"server{i}", db=db, extra_env=env), range(2)))
+        started.extend(servers)
+        proxy = cl.Nginx(tmp / "nginx", cl.free_port(), [int(s.url.rsplit(":", 1)[1]) for s in servers])
+        proxy.start()
+        started.append(proxy)
+        yield Cluster(pg, redis, servers, proxy, db)
+    finally:
+        for part in reversed(started):
+            if isinstance(part, (cl.Postgres, cl.Redis, cl.Nginx)):
+                part.stop()
+            elif part.proc.poll() is None:
+                stop(part)
+        if pg_home != str(tmp):
+            shutil.rmtree(pg_home, ignore_errors=True)
+
+
+def new_sender() -> str:
+    return "c" + uuid.uuid4().hex[:16]
+
+
+def lock_store_sets(cluster) -> int:
+    """How many SET commands Redis has run: Rasa's RedisLockStore saves a conversation's lock with SET."""
+    info = cl.subprocess.run(
+        ["redis-cli", "-p", str(cluster.redis.port), "info", "commandstats"], capture_output=True, text=True, check=True
+    ).stdout
+    line = next((part for part in info.splitlines() if part.startswith("cmdstat_set:")), "cmdstat_set:calls=0,")
+    return int(line.split("calls=")[1].split(",")[0])
+
+
+def test_the_servers_keep_conversations_in_postgresql_and_locks_in_redis(cluster):
+    """`python -m bot serve` with DATABASE_URL and LOCK_STORE_URL (its generated endpoints file): a turn
+    is in PostgreSQL's `events`, not in the SQLite file, and its lock went through Redis."""
+    sender = new_sender()
+    sets = lock_store_sets(cluster)
+    messages = cluster.servers[0].say(sender, "changement d'adresse sur ma carte grise")
+    assert "sites payants" in bot_texts(messages)
+    assert cluster.user_texts(sender) == ["changement d'adresse sur ma carte grise"]
+    assert lock_store_sets(cluster) > sets
+    if db_rows(cluster.db, "select name from sqlite_master where name = 'events'"):
+        assert db_rows(cluster.db, "select count(*) as n from events where sender_id = ?", [sender]) == [{"n": 0}]
+
+
+def test_a_conversation_alternating_between_the_processes_keeps_its_state(cluster):
+    """Two vague messages in a row, the first on one process and the second on the other: the second
+    process knows of the first miss (the `misses` slot, read from PostgreSQL) and hands over to a
+    person, exactly as one process does (tests/test_chat_http.py)."""
+    one, two = cluster.servers
+    sender = new_sender()
+    first = one.say(sender, "zorglub wintz blurp")
+    assert first[0]["text"].startswith("Je ne suis pas sûr d'avoir compris.")
+    assert "Parler à un agent" in bot_buttons(first)
+    second = two.say(sender, "grumf plonk vrrr")
+    assert HAND_OVER in bot_texts(second)
+    assert "04 71 46 23 00" in bot_texts(second)
+    assert cluster.user_texts(sender) == ["zorglub wintz blurp", "grumf plonk vrrr"]
+    slots = [
+        json.loads(r[0])["value"]
+        for r in cluster.pg.query(f"select data from events where sender_id = '{sender}' and action_name = 'misses' order by id")
+    ]
+    assert slots[-1] == 2.0
+    # the product's store (one SQLite file shared by both processes) has both turns of the one conversation
+    assert db_rows(cluster.db, "select action from turns where conversation_id = ? order by id", [sender]) == [
+        {"action": "clarify"},
+        {"action": "fallback"},
+    ]
+    assert db_rows(cluster.db, "select status from conversations where id = ?", [sender]) == [{"status": "unresolved"}]
+
+
+def test_20_concurrent_bookings_of_one_slot_across_the_two_processes_give_one_success(cluster):
+    """Each form is opened on one process and sent to the other (the CSRF cookie and the slot hold
+    across processes), ten through each: exactly one booking, nineteen "vient d'être pris"."""
+    one, two = cluster.servers
+    forms = []
+    for i in range(20):
+        opened_on, sent_to = (one, two) if i % 2 == 0 else (two, one)
+        b = Browser(opened_on)
+        status, html, _ = b.get("/rdv/creneaux?site=mauriac&motif=autre")
+        assert status == 200, html
+        b.url = sent_to.url
+        forms.append((b, html))
+    slot = slot_values(forms[0][1])[-1]
+    results: list = [None] * 20
+    go = threading.Barrier(20)
+
+    def book(i: int) -> None:
+        b, html = forms[i]
+        fields = {
+            "csrf": hidden(html, "csrf"),
+            "idem": hidden(html, "idem"),
+            "site": "mauriac",
+            "motif": "autre",
+            "slot": slot,
+            "mobile": f"06 12 34 56 {i:02d}",
+        }
+        go.wait()
+        results[i] = b.post("/rdv/reserver", fields)
+
+    threads = [threading.Thread(target=book, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(r[0] for r in results) == [200] + [409] * 19
+    assert "vient d'être pris" in unescape(next(r[1] for r in results if r[0] == 409))
+    booked = db_rows(
+        cluster.db,
+        "select count(*) as n from pan_bookings where site = 'mauriac' and slot_start = ? and status = 'booked'",
+        [slot],
+    )
+    assert booked == [{"n": 1}]
+
+
+def test_kill_9_of_one_process_under_chat_load_loses_no_acknowledged_turn(cluster, figure):
+    """Six conversations send turns through nginx without pause; after a few seconds one process is
+    killed with SIGKILL. The other keeps answering through nginx, and every turn that was answered
+    (200) is in PostgreSQL, whichever process took it. Runs last: it kills a server of the module."""
+    victim, survivor = cluster.servers
+    questions = ["changement d'adresse sur ma carte grise", "je veux refaire mon passeport", "titre de séjour étudiant"]
+    acked: dict[str, list[str]] = {}
+    failed = Counter()
+    after_kill = Counter()
+    killed = threading.Event()
+    stop_at = [time.monotonic() + 60]
+    lock = threading.Lock()
+
+    def talk(n: int) -> None:
+        sender = new_sender()
+        acked[sender] = []
+        i = 0
+        while time.monotonic() < stop_at[0]:
+            text = questions[(n + i) % len(questions)]
+            i += 1
+            body = json.dumps({"sender": sender, "message": text}).encode()
+            try:
+                answer = cl_request(cluster.proxy.port, body)
+            except OSError:
+                answer = None
+            with lock:
+                if answer is not None and answer.status == 200:
+                    acked[sender].append(text)
+                    if killed.is_set():
+                        after_kill["ok"] += 1
+                else:
+                    failed[answer.status if answer is not None else "error"] += 1
+                    if killed.is_set():
+                        after_kill["failed"] += 1
+
+    threads = [threading.Thread(target=talk, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(8)
+    before = sum(len(v) for v in acked.values())
+    os.kill(victim.proc.pid, signal.SIGKILL)
+    victim.proc.wait(timeout=10)
+    killed.set()
+    time.sleep(12)
+    stop_at[0] = time.monotonic()
+    for t in threads:
+        t.join(timeout=90)
+    total = sum(len(v) for v in acked.values())
+    figure(
+        "chat turns through nginx, 2 processes, kill -9 of one after 8 s",
+        f"{total} answered ({before} before the kill), failed: {dict(failed)}",
+    )
+    assert before > 0
+    assert after_kill["ok"] >= 6, (after_kill, failed)  # the survivor answers through nginx
+    # no acknowledged turn lost: each answered message is in Rasa's events in PostgreSQL
+    lost = {s: list((Counter(texts) - Counter(cluster.user_texts(s))).elements()) for s, texts in acked.items()}
+    assert {s: v for s, v in lost.items() if v} == {}
+    # and a new conversation through nginx is answered by the survivor
+    status, body = survivor.post("/chat/webhook", {"sender": new_sender(), "message": "changement d'adresse sur ma carte grise"})
+    assert status == 200 and "sites payants" in bot_texts(body)
+
+
+def cl_request(port: int, body: bytes):
+    from raw_http import request
+
+    return request("127.0.0.1", port, "POST", "/chat/webhook", body, {"Content-Type": "application/json"})
