@@ -63,6 +63,8 @@ def cluster(tmp_path_factory, smtp):
             "AIGUILLAGE_TRUSTED_PROXIES": "127.0.0.1, ::1",
             "AIGUILLAGE_THROTTLE_EXEMPT": "127.0.0.1, ::1",
         }
+        for i in range(2):
+            (tmp / f"server{i}").mkdir()
         with ThreadPoolExecutor(2) as pool:  # both processes start together, as `make cluster` does
             servers = list(pool.map(lambda i: launch(tmp / f"server{i}", db=db, extra_env=env), range(2)))
         started.extend(servers)

@@ -35,8 +35,8 @@ def cluster_endpoints(endpoints: dict, env: MutableMapping[str, str]) -> dict | 
         env["DATABASE_URL"] = url
         tracker = dict(out.get("tracker_store") or {})
         tracker.pop("db", None)
-        # Rasa's get_db_url takes a whole URL in `host` as it is (tracker_store.py).
-        tracker.update(dialect="postgresql", host="${DATABASE_URL}")
+        # Rasa passes `url` as `host`, and get_db_url takes a whole URL there as it is (tracker_store.py).
+        tracker.update(dialect="postgresql", url="${DATABASE_URL}")
         out["tracker_store"] = tracker
     if lock is not None:
         store: dict = {"type": "redis", "url": lock.host, "port": lock.port, "db": lock.db, "key_prefix": "aiguillage"}
