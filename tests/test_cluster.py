@@ -244,3 +244,69 @@ def cl_request(port: int, body: bytes):
     from raw_http import request
 
     return request("127.0.0.1", port, "POST", "/chat/webhook", body, {"Content-Type": "application/json"})
+
+
+# ---- the settings and the generated endpoints file (no server) --------------------------------------
+
+
+def test_database_url_and_lock_store_url_are_read_with_errors_naming_the_variable():
+    from bot import settings
+
+    assert settings.database_url({}) is None and settings.lock_store({}) is None
+    assert settings.database_url({"DATABASE_URL": "postgres://a:b@db.example:5432/aig"}) == "postgresql://a:b@db.example:5432/aig"
+    lock = settings.lock_store({"LOCK_STORE_URL": "redis://:s3cret@10.0.0.5:6390/2"})
+    assert (lock.host, lock.port, lock.db, lock.password) == ("10.0.0.5", 6390, 2, "s3cret")
+    assert "s3cret" not in repr(lock)
+    assert settings.lock_store({"LOCK_STORE_URL": "redis://127.0.0.1"}) == settings.LockStore("127.0.0.1", 6379, 1, None)
+    with pytest.raises(settings.SettingsError, match="^DATABASE_URL: expected postgresql://") as bad:
+        settings.database_url({"DATABASE_URL": "mysql://u:pw@h/db"})
+    assert "pw" not in str(bad.value)
+    with pytest.raises(settings.SettingsError, match="^LOCK_STORE_URL: expected redis://"):
+        settings.lock_store({"LOCK_STORE_URL": "127.0.0.1:6379"})
+    with pytest.raises(settings.SettingsError, match="^LOCK_STORE_URL: .*the database is a number"):
+        settings.lock_store({"LOCK_STORE_URL": "redis://127.0.0.1:6379/locks"})
+
+
+def test_serve_keeps_endpoints_yml_without_the_variables_and_writes_a_copy_with_them():
+    from bot.cli.endpoints import endpoints_option
+
+    args = ["--port", "5005", "--endpoints", "endpoints.yml"]
+    assert endpoints_option(args, {}) == args  # SQLite, nothing generated
+    env = {"DATABASE_URL": "postgres://aig:pw@db:5432/aig", "LOCK_STORE_URL": "redis://:lockpw@cache:6390/3"}
+    out = endpoints_option(args, env)
+    assert out[:2] == ["--port", "5005"] and out[2] == "--endpoints" and len(out) == 4
+    generated = cl.Path(out[3])
+    text = generated.read_text()
+    assert "lockpw" not in text and "aig:pw" not in text  # secrets stay in the environment
+    import yaml
+
+    content = yaml.safe_load(text)
+    assert content["tracker_store"] == {
+        "type": "bot.nlu.tracker_store.WindowSQLTrackerStore",
+        "dialect": "postgresql",
+        "window": 60,
+        "busy_ms": 250,
+        "max_pending": 20000,
+        "url": "${DATABASE_URL}",
+    }
+    assert content["lock_store"] == {
+        "type": "redis",
+        "url": "cache",
+        "port": 6390,
+        "db": 3,
+        "key_prefix": "aiguillage",
+        "password": "${AIGUILLAGE_LOCK_STORE_PASSWORD}",
+    }
+    assert content["action_endpoint"]["url"] == "http://127.0.0.1:${PORT}/webhooks/actions/webhook"
+    assert env["DATABASE_URL"] == "postgresql://aig:pw@db:5432/aig" and env["AIGUILLAGE_LOCK_STORE_PASSWORD"] == "lockpw"
+
+
+def test_serve_with_a_wrong_database_url_stops_at_once_naming_the_variable(python):
+    env = dict(os.environ, DATABASE_URL="mysql://u:pw@db/aig")
+    done = cl.subprocess.run(
+        [python, "-m", "bot", "serve", "--port", "5999"], cwd=cl.ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "configuration error: DATABASE_URL: expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE (unset: SQLite), got 'db/aig'"
+    )
