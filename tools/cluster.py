@@ -221,19 +221,44 @@ def _stop_pidfile(pidfile: Path, proc: subprocess.Popen | None, seconds: float =
     pidfile.unlink(missing_ok=True)
 
 
-def server_env(port: int, db: Path, database_url: str, lock_url: str, base: dict | None = None) -> dict:
-    """The environment of one server process of the cluster."""
+def server_env(port: int, db: Path, database_url: str | None, lock_url: str | None, base: dict | None = None) -> dict:
+    """The environment of one server process of the cluster (None: that part stays on SQLite / in memory)."""
     env = dict(os.environ if base is None else base)
+    for name, value in (("DATABASE_URL", database_url), ("LOCK_STORE_URL", lock_url)):
+        env.pop(name, None)
+        if value is not None:
+            env[name] = value
     env.update(
         PORT=str(port),
         AIGUILLAGE_DB=str(db),
-        DATABASE_URL=database_url,
-        LOCK_STORE_URL=lock_url,
         AIGUILLAGE_TRUSTED_PROXIES="127.0.0.1,::1",  # nginx, on this host
         RASA_TELEMETRY_ENABLED="false",
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
     )
     return env
+
+
+def start_server(port: int, env: dict, log: Path) -> subprocess.Popen:
+    """One server process (`python -m bot serve`) on 127.0.0.1:`port`, its output in `log`."""
+    cmd = [sys.executable, "-m", "bot", "serve", "--model", str(ROOT / "models" / "aiguillage.tar.gz"),
+           "--interface", "127.0.0.1", "--port", str(port), "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"]  # fmt: skip
+    with open(log, "ab") as out:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_server(port: int, seconds: float = 300, proc: subprocess.Popen | None = None) -> None:
+    """Until the server on `port` answers /chat/config (the model loads in 15 to 40 s)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise ClusterError(f"the server on port {port} exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/chat/config", timeout=2)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise ClusterError(f"the server on port {port} did not answer within {seconds:.0f} s") from None
+            time.sleep(1)
 
 
 def start(directory: Path, processes: int, port: int, proxy_port: int) -> None:
@@ -247,24 +272,13 @@ def start(directory: Path, processes: int, port: int, proxy_port: int) -> None:
     db = Path(os.environ.get("AIGUILLAGE_DB") or ROOT / "var" / "aiguillage.db")
     ports = [port + i for i in range(processes)]
     for p in ports:
-        cmd = [sys.executable, "-m", "bot", "serve", "--model", str(ROOT / "models" / "aiguillage.tar.gz"),
-               "--interface", "127.0.0.1", "--port", str(p), "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"]  # fmt: skip
-        with open(directory / f"server-{p}.log", "ab") as log:
-            proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=server_env(p, db, database_url, lock_url), stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
+        proc = start_server(p, server_env(p, db, database_url, lock_url), directory / f"server-{p}.log")
         (directory / f"server-{p}.pid").write_text(str(proc.pid))
     for p in ports:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{p}/chat/config", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"the server on port {p} did not answer: {directory}/server-{p}.log") from None
-                time.sleep(1)
+        try:
+            wait_server(p)
+        except ClusterError as exc:
+            raise ClusterError(f"{exc}: see {directory}/server-{p}.log") from None
     proxy = Nginx(directory / "nginx", proxy_port, ports).start()
     print(f"PostgreSQL {database_url}\nRedis {lock_url}\nservers: {', '.join(map(str, ports))} (store {db})")
     print(f"nginx: {proxy}/chat/   stop: make cluster-stop")
