@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import MODEL, bot_buttons, bot_texts, db_rows, launch, stop
@@ -176,6 +177,37 @@ def test_20_concurrent_bookings_of_one_slot_across_the_two_processes_give_one_su
         [slot],
     )
     assert booked == [{"n": 1}]
+
+
+def test_the_retention_purge_deletes_the_old_events_in_postgresql(cluster, monkeypatch):
+    """Retention honoured with the tracker store on PostgreSQL: the purge (python -m bot purge, and the
+    server's daily one) deletes Rasa's events past `retention.conversations_days` there too."""
+    from bot.core import config
+    from bot.services import retention
+    from bot.store.database import Store
+
+    monkeypatch.setenv("DATABASE_URL", cluster.pg.url)
+    old_sender = new_sender()
+    cluster.servers[0].say(old_sender, "je veux refaire mon passeport")
+    time.sleep(1.0)
+    cut = time.time()
+    time.sleep(1.0)
+    kept_sender = new_sender()
+    cluster.servers[1].say(kept_sender, "titre de séjour étudiant")
+    older = int(cluster.pg.query(f"select count(*) from events where timestamp < {cut}")[0][0])
+    assert older > 0
+    pref = config.load_prefecture("cantal")
+    days = int(pref.get("retention.conversations_days"))
+    now = datetime.fromtimestamp(cut, UTC) + timedelta(days=days)
+    store = Store(cluster.db)
+    try:
+        assert retention.purge(store, pref, now=now, dry_run=True)["events"] == older
+        assert retention.purge(store, pref, now=now)["events"] == older
+    finally:
+        store.close()
+    assert cluster.pg.query(f"select count(*) from events where timestamp < {cut}") == [["0"]]
+    assert cluster.user_texts(old_sender) == []
+    assert cluster.user_texts(kept_sender) == ["titre de séjour étudiant"]
 
 
 def test_kill_9_of_one_process_under_chat_load_loses_no_acknowledged_turn(cluster, figure):
