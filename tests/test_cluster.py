@@ -63,6 +63,7 @@ def cluster(tmp_path_factory, smtp):
             "LOCK_STORE_URL": redis.url,
             "AIGUILLAGE_TRUSTED_PROXIES": "127.0.0.1, ::1",
             "AIGUILLAGE_THROTTLE_EXEMPT": "127.0.0.1, ::1",
+            "TICKET_LOCK_LIFETIME": cl.TICKET_LOCK_LIFETIME_S,
         }
         for i in range(2):
             (tmp / f"server{i}").mkdir()
@@ -210,6 +211,7 @@ def test_the_retention_purge_deletes_the_old_events_in_postgresql(cluster, monke
     assert cluster.user_texts(kept_sender) == ["titre de séjour étudiant"]
 
 
+@pytest.mark.reliability
 def test_kill_9_of_one_process_under_chat_load_loses_no_acknowledged_turn(cluster, figure):
     """Six conversations send turns through nginx without pause; after a few seconds one process is
     killed with SIGKILL. The other keeps answering through nginx, and every turn that was answered
@@ -222,6 +224,7 @@ def test_kill_9_of_one_process_under_chat_load_loses_no_acknowledged_turn(cluste
     killed = threading.Event()
     stop_at = [time.monotonic() + 60]
     lock = threading.Lock()
+    waits: list[tuple[float, float]] = []  # (sent at, seconds to the answer)
 
     def talk(n: int) -> None:
         sender = new_sender()
@@ -231,11 +234,13 @@ def test_kill_9_of_one_process_under_chat_load_loses_no_acknowledged_turn(cluste
             text = questions[(n + i) % len(questions)]
             i += 1
             body = json.dumps({"sender": sender, "message": text}).encode()
+            began = time.monotonic()
             try:
                 answer = cl_request(cluster.proxy.port, body)
             except OSError:
                 answer = None
             with lock:
+                waits.append((began, time.monotonic() - began))
                 if answer is not None and answer.status == 200:
                     acked[sender].append(text)
                     if killed.is_set():
@@ -250,6 +255,7 @@ def test_kill_9_of_one_process_under_chat_load_loses_no_acknowledged_turn(cluste
         t.start()
     time.sleep(8)
     before = sum(len(v) for v in acked.values())
+    killed_at = time.monotonic()
     os.kill(victim.proc.pid, signal.SIGKILL)
     victim.proc.wait(timeout=10)
     killed.set()
@@ -258,6 +264,16 @@ def test_kill_9_of_one_process_under_chat_load_loses_no_acknowledged_turn(cluste
     for t in threads:
         t.join(timeout=90)
     total = sum(len(v) for v in acked.values())
+    # Not asserted (the product's store is the next step): the answered turns whose turn record is in
+    # the shared SQLite file (a record queued while the file was locked dies with a killed process).
+    time.sleep(2)  # the survivor's queued records, if any
+    marks = ",".join("?" * len(acked))
+    recorded = db_rows(cluster.db, f"select count(*) as n from turns where conversation_id in ({marks})", list(acked))[0]["n"]
+    # A conversation whose turn was in progress on the killed process waits for that turn's ticket in
+    # Redis to expire (TICKET_LOCK_LIFETIME, tools/cluster.py) before its next turn is served.
+    longest = max(w for sent, w in waits if sent >= killed_at - 1)
+    figure("longest answer of a turn sent after the kill", f"{longest:.1f} s (ticket lifetime {cl.TICKET_LOCK_LIFETIME_S} s)")
+    figure("answered turns with their turn record in the SQLite file after the kill", f"{recorded} of {total}")
     figure(
         "chat turns through nginx, 2 processes, kill -9 of one after 8 s",
         f"{total} answered ({before} before the kill), failed: {dict(failed)}",

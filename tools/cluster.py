@@ -33,6 +33,10 @@ REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 DEPLOY = ROOT / "deploy" / "nginx.conf"
 PG_USER = PG_DB = "aiguillage"
+# Rasa's ticket lock lifetime (its own variable): a process killed during a turn leaves that turn's
+# ticket in Redis, and the conversation's next turn waits until it expires (Rasa's default: 60 s). A
+# turn takes well under a second; past this lifetime a slow turn no longer holds the conversation.
+TICKET_LOCK_LIFETIME_S = "15"
 
 
 class ClusterError(RuntimeError):
@@ -232,6 +236,7 @@ def server_env(port: int, db: Path, database_url: str | None, lock_url: str | No
         PORT=str(port),
         AIGUILLAGE_DB=str(db),
         AIGUILLAGE_TRUSTED_PROXIES="127.0.0.1,::1",  # nginx, on this host
+        TICKET_LOCK_LIFETIME=env.get("TICKET_LOCK_LIFETIME") or TICKET_LOCK_LIFETIME_S,
         RASA_TELEMETRY_ENABLED="false",
         SQLALCHEMY_SILENCE_UBER_WARNING="1",
     )
