@@ -6,6 +6,7 @@ directory."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -338,7 +339,7 @@ def test_serve_keeps_endpoints_yml_without_the_variables_and_writes_a_copy_with_
         "url": "${DATABASE_URL}",
     }
     assert content["lock_store"] == {
-        "type": "redis",
+        "type": "bot.nlu.lock_store.RedisTicketLockStore",
         "url": "cache",
         "port": 6390,
         "db": 3,
@@ -358,3 +359,43 @@ def test_serve_with_a_wrong_database_url_stops_at_once_naming_the_variable(pytho
     assert done.stderr.strip() == (
         "configuration error: DATABASE_URL: expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE (unset: SQLite), got 'db/aig'"
     )
+
+
+def in_thread(coro):
+    """asyncio.run in its own thread (Playwright's sync API may leave a loop in pytest's)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def test_a_turn_waiting_behind_a_killed_process_ticket_is_served_once_it_expires(tmp_path):
+    """A process killed during a turn leaves its ticket in Redis. Rasa's own RedisLockStore then
+    never serves the conversation's next turn (its ticket, taken just after, expires with the dead
+    one and the wait loop waits for a ticket that no longer exists: Sanic's 60 s timeout answers);
+    ours serves it once the dead ticket expires, and leaves no lock behind."""
+    from rasa.core.lock_store import RedisLockStore
+
+    from bot.nlu.lock_store import RedisTicketLockStore
+
+    redis = cl.Redis(tmp_path / "redis", cl.free_port())
+    redis.start()
+    try:
+
+        async def next_turn(store, conversation: str, bound_s: float) -> float:
+            store.issue_ticket(conversation, 2)  # the killed process's turn: never removed, expires in 2 s
+            began = time.monotonic()
+
+            async def turn() -> float:
+                async with store.lock(conversation, lock_lifetime=2):
+                    return time.monotonic() - began
+
+            return await asyncio.wait_for(turn(), bound_s)
+
+        stock = RedisLockStore(host="127.0.0.1", port=redis.port, db=1)
+        with pytest.raises(asyncio.TimeoutError):
+            in_thread(next_turn(stock, "stock-conv", 8))
+        ours = RedisTicketLockStore(host="127.0.0.1", port=redis.port, db=1, key_prefix="aiguillage")
+        waited = in_thread(next_turn(ours, "conv", 30))
+        assert waited >= 1.5  # it did wait for the dead turn's ticket
+        assert ours.get_lock("conv") is None  # nothing left for the turn after
+    finally:
+        redis.stop()

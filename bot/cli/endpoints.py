@@ -39,7 +39,13 @@ def cluster_endpoints(endpoints: dict, env: MutableMapping[str, str]) -> dict | 
         tracker.update(dialect="postgresql", url="${DATABASE_URL}")
         out["tracker_store"] = tracker
     if lock is not None:
-        store: dict = {"type": "redis", "url": lock.host, "port": lock.port, "db": lock.db, "key_prefix": "aiguillage"}
+        store: dict = {
+            "type": "bot.nlu.lock_store.RedisTicketLockStore",
+            "url": lock.host,
+            "port": lock.port,
+            "db": lock.db,
+            "key_prefix": "aiguillage",
+        }
         if lock.password is not None:
             env[LOCK_PASSWORD] = lock.password
             store["password"] = "${" + LOCK_PASSWORD + "}"
