@@ -32,8 +32,10 @@ class ActionRoute(Action):
         decision = router.decide(text, message, misses)
 
         user_event = tracker.get_last_event_for("user") or {}
+        shown = [decision.answer]
         if (user_event.get("metadata") or {}).get("truncated"):
-            dispatcher.utter_message(text=router.message("too_long"))
+            shown.insert(0, router.message("too_long"))
+            dispatcher.utter_message(text=shown[0])
         # A leaf's short form for the chat page ({lead, items, more}: bot/core/display.py), with its text.
         display = {"display": decision.display} if decision.display else None
         dispatcher.utter_message(text=decision.answer, buttons=decision.buttons or None, json_message=display)
@@ -43,6 +45,8 @@ class ActionRoute(Action):
         prefecture_id = runtime.prefecture().id
         channel = tracker.get_latest_input_channel() or "unknown"
         when = now()
+        # What the person saw in answer, kept with the turn for the agents' transcript.
+        reply = {"texts": shown, "buttons": [b["title"] for b in decision.buttons], "links": decision.links}
 
         def record(store) -> None:
             store.record_turn(
@@ -51,13 +55,14 @@ class ActionRoute(Action):
                 text=text,
                 topic=decision.topic,
                 confidence=decision.confidence,
-                destination=decision.destination,
+                destination=decision.destination_given,
                 node=decision.node,
                 action=decision.action,
                 resolved=decision.resolved,
                 misses=decision.misses,
                 prefecture=prefecture_id,
                 ts=when,
+                reply=reply,
             )
 
         # Off the event loop, on a connection that waits 250 ms at most for a locked store; then the

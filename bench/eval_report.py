@@ -3,7 +3,7 @@
     .venv/bin/python bench/eval_report.py [--folds 5] [--no-speed]
 
 Sets: the shared dev set (FAQ-style questions), the shared messages written by the public, this
-repository's own files (`eval/own_public_voice.jsonl`, and `eval/heldout.jsonl` when present), each
+repository's own files (`eval/own_public_voice.jsonl`, `eval/public_stories.jsonl`, and `eval/heldout.jsonl`), each
 with its noisy variants (bench/noisy.py: no accents, typos, SMS style, spoken fillers), and a
 stratified k-fold cross-validation of `data/`. Scores come from bench/nlu_bench.py (the components of
 config.yml and the router of the chat, trained in process: the same figures as `python -m bot eval`
@@ -32,6 +32,7 @@ SETS = [
     ("written by the public (`../shared/eval/dev_user_written.jsonl`)", SHARED / "dev_user_written.jsonl"),
     ("own, public's voice (`eval/own_public_voice.jsonl`)", ROOT / "eval" / "own_public_voice.jsonl"),
     ("held-out (`eval/heldout.jsonl`)", ROOT / "eval" / "heldout.jsonl"),
+    ("own, public's stories (`eval/public_stories.jsonl`)", ROOT / "eval" / "public_stories.jsonl"),
 ]
 
 
@@ -140,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "`eval/own_public_voice.jsonl` was written for this repository by the author of",
         "`data/nlu_public_voice.yml`: the same hand, so it flatters the model; the shared sets and the",
-        "maintainers' hidden sets are the ones to trust.",
+        "maintainers' hidden sets are the ones to trust. `eval/public_stories.jsonl` was written before",
+        "`data/nlu_public_stories.yml`, by the author of that file: less flattering, but the same hand too.",
     ]
     if not args.no_speed:
         wall, cpu = route_speed()

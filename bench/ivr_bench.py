@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ivr.signature import LOCAL_DEV_TOKEN  # noqa: E402
-from ivr.simulate import Call, SimulatorError  # noqa: E402
+from tools.ivr.simulate import Call, SimulatorError  # noqa: E402
 
 SPEECH = [
     "mon titre de séjour expire",

@@ -8,10 +8,9 @@
 - signature.py X-Twilio-Signature checking and the channel's token configuration
 - hours.py     is the préfecture standard (or another line) open now (Europe/Paris, French public
                holidays, the préfecture's closure days)
-- simulate.py  a call simulator (terminal and tests) against the real webhooks
-- twilio_bodies.py  the complete request bodies Twilio sends (tests/fixtures/twilio/), for the
-               simulator, the audit and the tests (the channel never reads them)
-- audit.py     `python -m ivr audit SCENARIOS.yml`: scripted mystery calls, pass/fail table
+
+The call simulator, Twilio's request bodies and the mystery-call audit are developer tools, in
+tools/ivr/ (the product imports none of them).
 
 Nothing the caller hears is written here: every text comes from bot/tree.yml (`phone:` section,
 node `voice` answers) and the préfecture files.

@@ -156,26 +156,51 @@ class Calls:
 
     # ---- voicemails ------------------------------------------------------------------------
     def add_voicemail(
-        self, call_sid: str, recording_sid: str, mailbox: str, service: str, recording_url: str, duration_s: int | None, when=None
+        self,
+        call_sid: str,
+        recording_sid: str,
+        mailbox: str,
+        service: str,
+        recording_url: str,
+        duration_s: int | None,
+        when=None,
+        callback: str | None = None,
     ) -> bool:
         """One voicemail per RecordingSid; False when it already exists (a replayed callback).
 
         With a préfecture, the voicemail is also a ticket for the same service mailbox (origin
-        "phone", idempotency key = the RecordingSid: a replayed callback never makes a second one)."""
+        "phone", idempotency key = the RecordingSid: a replayed callback never makes a second one).
+        `callback` (Twilio's From) is kept only in the ticket's own `callback` column, never in the
+        calls or voicemails rows (their `caller` is masked)."""
         row = self.row(call_sid) or {}
         created = self._insert_voicemail(call_sid, recording_sid, mailbox, service, recording_url, duration_s, row)
         if self.pref is not None and recording_sid:
             try:
-                self.voicemail_ticket(call_sid, recording_sid, mailbox, recording_url, duration_s, row, when)
+                self.voicemail_ticket(call_sid, recording_sid, mailbox, recording_url, duration_s, row, when, callback)
             except Exception:  # noqa: BLE001 - the voicemail is kept; a replayed callback retries the ticket
                 logger.exception("voicemail %s: the ticket could not be created", recording_sid)
         return created
 
+    def voicemail_reference(self, recording_sid: str) -> str | None:
+        """The reference of the ticket made from this voicemail (None before it is written)."""
+        found = self.db.execute(
+            "select reference from tickets where idempotency_key = ?", [f"voicemail:{recording_sid}"]
+        ).fetchone()
+        return found[0] if found else None
+
     def voicemail_ticket(
-        self, call_sid: str, recording_sid: str, mailbox: str, recording_url: str, duration_s: int | None, row: dict, when=None
+        self,
+        call_sid: str,
+        recording_sid: str,
+        mailbox: str,
+        recording_url: str,
+        duration_s: int | None,
+        row: dict,
+        when=None,
+        callback: str | None = None,
     ) -> dict:
         from bot.core import texts
-        from bot.services import tickets
+        from bot.services import identity, tickets
 
         try:
             path = json.loads(row.get("path") or "[]")
@@ -204,8 +229,9 @@ class Calls:
             ]
         )
         subject = texts.say("tickets.voicemail_subject", self.pref, when=started.strftime("%d/%m/%Y %H:%M"))
+        number = identity.say_phone(callback)  # None for a hidden number
         # The ticket is found again by its idempotency key "voicemail:<RecordingSid>".
-        return tickets.create_ticket(
+        ticket = tickets.create_ticket(
             self.store,
             self.pref,
             mailbox,
@@ -216,7 +242,11 @@ class Calls:
             channel="phone",
             idempotency_key=f"voicemail:{recording_sid}",
             now=when,
+            callback=number,
         )
+        if number and not ticket.get("callback") and tickets.set_callback(self.store, ticket["id"], number):
+            ticket["callback"] = number  # made first by the recording-status callback, which has no From
+        return ticket
 
     def _insert_voicemail(self, call_sid, recording_sid, mailbox, service, recording_url, duration_s, row) -> bool:
         with self.store.transaction():
@@ -246,11 +276,19 @@ class Calls:
         return cur.rowcount == 1
 
     def set_transcription(
-        self, call_sid: str, recording_sid: str, mailbox: str, service: str, recording_url: str, text: str, status: str
+        self,
+        call_sid: str,
+        recording_sid: str,
+        mailbox: str,
+        service: str,
+        recording_url: str,
+        text: str,
+        status: str,
+        callback: str | None = None,
     ) -> None:
         ok = status == "completed"
         with self.store.transaction():  # the voicemail (and its ticket) and its transcription: both or neither
-            self.add_voicemail(call_sid, recording_sid, mailbox, service, recording_url, None)
+            self.add_voicemail(call_sid, recording_sid, mailbox, service, recording_url, None, callback=callback)
             self.db.execute(
                 "update voicemails set transcription = ?, transcription_status = ?, status = ?, updated_at = ? "
                 "where recording_sid = ?",

@@ -56,7 +56,7 @@ from bot.core.masking import prepare
 from bot.store.database import Store
 from ivr import hours, signature
 from ivr.calls import FINAL_STATUSES, Calls, is_over, state_from_row
-from ivr.flow import CallState, Flow, Input
+from ivr.flow import RAW_SPEECH_STATES, CallState, Flow, Input
 from ivr.twiml import BOOKING, Speaker
 
 logger = logging.getLogger(__name__)
@@ -109,11 +109,12 @@ def _float(value: Any) -> float | None:
 
 
 class PanDesk:
-    """PAN slots and bookings for one phone request (bot/pan.py), at the call's clock."""
+    """PAN slots, bookings and cancellations for one phone request (bot/services/pan.py), at the
+    call's clock. `caller` is Twilio's `From` of this request: never stored as such, only its keyed
+    hash on a booking (bot.services.identity), to find the caller's own bookings again."""
 
-    def __init__(self, phone: "Phone", store, call_sid: str, now, caller_number: str | None = None):
-        self.phone, self.store, self.call_sid, self.now = phone, store, call_sid, now
-        self.caller_number = caller_number  # Twilio's From: only its keyed hash is stored (bot.services.pan)
+    def __init__(self, phone: "Phone", store, call_sid: str, now, caller: str = ""):
+        self.phone, self.store, self.call_sid, self.now, self.caller = phone, store, call_sid, now, caller
 
     def slots(self) -> list[dict]:
         from bot.services import pan
@@ -122,7 +123,9 @@ class PanDesk:
         return [{"site": s.site, "start": s.key} for s in found]
 
     def book(self, choice: dict) -> tuple[bool, object]:
-        """(True, the booking) or (False, the next free slots) when the slot was taken meanwhile."""
+        """(True, the booking), (False, the next free slots) when the slot was taken meanwhile, or
+        (False, "too_many_bookings") when the caller's number already holds pan.max_future_bookings
+        appointments to come."""
         from datetime import datetime, timedelta
 
         from bot.services import pan
@@ -130,14 +133,39 @@ class PanDesk:
         store, pref = self.store, self.phone.pref
         start = datetime.strptime(choice["start"], pan.STAMP)
         slot = pan.Slot(choice["site"], start, start + timedelta(minutes=int(pref.get("pan.slot_minutes"))))
-        caller = (self.phone.calls(store).row(self.call_sid) or {}).get("caller") or ""
         try:
-            booking = pan.book_by_phone(
-                store, pref, slot, caller, self.call_sid, now=pan.naive(self.now), caller_number=self.caller_number
-            )
-        except pan.BookingError:
-            return False, self.slots()
+            booking = pan.book_by_phone(store, pref, slot, self.caller, self.call_sid, now=pan.naive(self.now))
+        except pan.BookingError as exc:
+            return False, exc.code if exc.code == "too_many_bookings" else self.slots()
         return True, booking
+
+    def identified(self) -> bool:
+        """Whether the caller's number is known (not hidden): their bookings can be found."""
+        from bot.services import identity
+
+        return identity.phone_number(self.caller) is not None
+
+    def find(self, reference: str) -> dict | None:
+        """The booking with this reference made from the caller's number, with `past` (its time has
+        come); None when there is none (another number's booking is never found)."""
+        from datetime import datetime
+
+        from bot.services import pan
+
+        booking = pan.find_own(self.store, self.phone.pref, reference, self.caller)
+        if booking is None:
+            return None
+        return booking | {"past": datetime.strptime(booking["slot_start"], pan.STAMP) < pan.naive(self.now)}
+
+    def cancel(self, reference: str) -> str | None:
+        """Cancel the caller's booking: None when done, else the refusal's code (not_found, already_cancelled, past_slot)."""
+        from bot.services import pan
+
+        try:
+            pan.cancel(self.store, self.phone.pref, reference, self.caller, now=pan.naive(self.now))
+        except pan.BookingError as exc:
+            return exc.code
+        return None
 
 
 class FeedbackDesk:
@@ -284,7 +312,7 @@ class Phone:
         if target == BOOKING:
             from bot.services import pan
 
-            reference = (st.booked or {}).get("reference")
+            reference = (st.pan_target or {}).get("reference") if st.state == "pan_booked" else None
             try:
                 booking = await self.db(lambda calls: pan.get_booking(calls.store, reference)) if reference else None
             except StoreBusy:
@@ -462,7 +490,8 @@ class IvrInput(InputChannel):
             before = copy.deepcopy(st)
             inp = Input(digits=_first(params, "Digits"), asr_confidence=_float(_first(params, "Confidence")))
             speech = _first(params, "SpeechResult")
-            if speech.strip() and not phone.speaker.spoken_input(speech) and not inp.digits.strip():
+            topic_speech = st.state not in RAW_SPEECH_STATES  # a reference said, or words after a booking: no NLU
+            if topic_speech and speech.strip() and not phone.speaker.spoken_input(speech) and not inp.digits.strip():
                 try:
                     inp.speech, inp.decision = await phone.decide(request, speech)
                 except Exception:  # noqa: BLE001 - the keypad still works: offer it, never hang up
@@ -473,12 +502,13 @@ class IvrInput(InputChannel):
             elif speech.strip():
                 inp.speech = speech.strip()
             when = hours.now(request.headers.get(hours.CLOCK_HEADER))
+            caller = _first(params, "From") or _first(params, "Caller")
             option = phone.flow.chosen(st, inp, open_now)
             if option is not None and option.kind == "sms":  # sent before the flow runs; the flow says the outcome
-                inp.sms = await phone.send_sms(st, option.target, _first(params, "From") or _first(params, "Caller"))
+                inp.sms = await phone.send_sms(st, option.target, caller)
 
             def apply(calls: Calls) -> str:
-                inp.pan = PanDesk(phone, calls.store, call_sid, when, _first(params, "From") or _first(params, "Caller"))
+                inp.pan = PanDesk(phone, calls.store, call_sid, when, caller)
                 inp.feedback = FeedbackDesk(phone, calls.store, call_sid)
                 twiml = phone.flow.handle(st, inp, open_now).to_xml()
                 return _save(calls, st, step, twiml)
@@ -520,10 +550,13 @@ class IvrInput(InputChannel):
                 return _raw_xml(twiml)
 
         def keep_voicemail(
-            calls: Calls, call_sid: str, recording_sid: str, mailbox: str, url: str, duration: int | None, when
-        ) -> None:
-            calls.add_voicemail(call_sid, recording_sid, mailbox, phone.speaker.service(mailbox), url, duration, when=when)
+            calls: Calls, call_sid: str, recording_sid: str, mailbox: str, url: str, duration: int | None, when, caller: str
+        ) -> str | None:
+            """Keep the message (and its ticket, with the call-back number); the ticket's reference."""
+            service = phone.speaker.service(mailbox)
+            calls.add_voicemail(call_sid, recording_sid, mailbox, service, url, duration, when=when, callback=caller)
             calls.mark_voicemail(call_sid)
+            return calls.voicemail_reference(recording_sid)
 
         @webhook("voicemail")
         async def voicemail(request: Request, params: dict) -> HTTPResponse:
@@ -538,6 +571,7 @@ class IvrInput(InputChannel):
                 mailbox = phone.speaker.default_mailbox
             recording_sid = _first(params, "RecordingSid")
             recorded = bool(recording_sid) and (_int(_first(params, "RecordingDuration"), 1) or 0) > 0
+            reference = None  # the ticket's, said to the caller (unless the store is busy: written later)
             if recorded:  # keep the message whatever the step, even after hang-up: one row per RecordingSid
                 args = (
                     call_sid,
@@ -546,9 +580,10 @@ class IvrInput(InputChannel):
                     _first(params, "RecordingUrl"),
                     _int(_first(params, "RecordingDuration")),
                     hours.now(request.headers.get(hours.CLOCK_HEADER)),
+                    _first(params, "From") or _first(params, "Caller"),
                 )
                 try:
-                    await phone.db(keep_voicemail, *args)
+                    reference = await phone.db(keep_voicemail, *args)
                     _deliver_soon(phone)
                 except StoreBusy:
                     phone.later(f"voicemail {recording_sid}", keep_voicemail, *args)
@@ -556,8 +591,8 @@ class IvrInput(InputChannel):
                 return _xml(phone.speaker.hangup())
             step = _int(request.args.get("step"))
             if st is None or step != st.step:
-                return _raw_xml(last) if last else _xml(phone.speaker.voicemail_done(mailbox))
-            twiml = phone.flow.recorded(st, mailbox, recorded).to_xml()
+                return _raw_xml(last) if last else _xml(phone.speaker.voicemail_done(mailbox, reference))
+            twiml = phone.flow.recorded(st, mailbox, recorded, reference).to_xml()
             try:
                 return _raw_xml(await phone.db(_save, st, step, twiml))
             except StoreBusy:
@@ -576,8 +611,10 @@ class IvrInput(InputChannel):
                     url,
                     prepare(_first(params, "TranscriptionText"), 10_000)[0],
                     _first(params, "TranscriptionStatus"),
+                    callback=_first(params, "From"),
                 )
             elif _first(params, "RecordingStatus") == "completed" and (_int(_first(params, "RecordingDuration"), 1) or 0) > 0:
+                # Twilio's recording-status callback carries no From: the Record action brings the number.
                 calls.add_voicemail(call_sid, recording_sid, mailbox, service, url, _int(_first(params, "RecordingDuration")))
                 calls.mark_voicemail(call_sid)
 

@@ -9,14 +9,21 @@ that is not offered, speech not understood), counted in a row in `retries`:
   then max_offer_retries more misses at that offer -> goodbye with the hours (never a bare hang-up).
 After a PAN leaf, `pan_key` offers the next free slots (state pan_slots, keys 1-3), then asks for a
 confirmation (pan_confirm, key 1); only the confirmation books, through `Input.pan` (the channel's
-PanDesk), and the reference is read digit by digit. After an answer, `feedback_key` records "cette
+PanDesk); the booked message (pan_booked: when, where, the reference digit by digit, what to bring,
+how to cancel) is said again on the repeat key, 0 goes to the main menu, and silence ends the call; a
+number that already holds pan.max_future_bookings appointments to come is told so, with how to
+cancel one, and hears the PAN leaf's options again. `pan_cancel_key` after the PAN leaf, or
+"annuler un rendez-vous" said anywhere (`phone.spoken_pan_cancel`), asks for the reference's eight
+digits, typed or said (pan_cancel_ref); a booking made from the caller's own number is said and
+cancelled after a confirmation (pan_cancel_confirm, key 1). After an answer, `feedback_key` records "cette
 réponse m'a aidé" (`feedback_no_key`: "elle ne m'a pas aidé") through `Input.feedback` (the channel's
 FeedbackDesk), once per call: the caller hears the thanks, then the leaf's options again (without the rating).
-With the SMS configured (bot.settings.sms), an answer that names a website and a booking's confirmation
-offer `sms_key` ("pour recevoir le lien par SMS"): the channel sends it before the flow runs (`chosen`
-tells it what the input picks) and passes the outcome in `Input.sms`; the caller hears it, then the
-leaf's options again (after a booking: goodbye once sent, silence also ends the call). A link sent is not
-offered again in the call. Words the tree lists (`phone.spoken_keys`, `spoken_yes`, `spoken_no`, `spoken_person`) are keys at
+With the SMS configured (bot.settings.sms), an answer that names a website and the booked message
+(unless the number is hidden) offer `sms_key` ("pour recevoir le lien par SMS"): the channel sends it
+before the flow runs (`chosen` tells it what the input picks) and passes the outcome in `Input.sms`;
+the caller hears it, then the leaf's options again (after a booking: goodbye once sent or on its way,
+else the booked message's keys). A link sent, or refused for that number, is not offered again in the
+call. Words the tree lists (`phone.spoken_keys`, `spoken_yes`, `spoken_no`, `spoken_person`) are keys at
 every prompt ("deux", "étoile", "retour"); "un agent" goes to the person; yes/no answer a
 confirmation. Speech whose Twilio Confidence is below `settings.confirm_below` is confirmed first
 (state confirm: "vous avez dit : ... ?", 1 or "oui" goes there, 2 or "non" asks again).
@@ -33,7 +40,22 @@ from bot.core.router import NAVIGATE_INTENT, Decision
 from bot.core.tree import CONVERSATION_INTENTS, KEY_CHARS
 from ivr.twiml import BOOKING, ROOT, Option, Speaker, button_node
 
-PROMPT_STATES = ("menu", "leaf", "choices", "offer", "pan_slots", "pan_confirm", "confirm", "booked")
+PROMPT_STATES = (
+    "menu",
+    "leaf",
+    "choices",
+    "offer",
+    "pan_slots",
+    "pan_confirm",
+    "confirm",
+    "pan_booked",
+    "pan_cancel_ref",
+    "pan_cancel_confirm",
+)
+PAN_STATES = ("pan_slots", "pan_confirm", "pan_booked", "pan_cancel_ref", "pan_cancel_confirm")
+# Prompts whose speech is not a topic: the channel passes it as said (no NLU, see ivr/channel.py).
+RAW_SPEECH_STATES = ("pan_booked", "pan_cancel_ref")
+REFERENCE_DIGITS = 8  # PAN-1234-5678
 SMS_DONE = ("sent", "pending", "no_mobile", "refused")  # outcomes after which the link is not offered again
 
 
@@ -60,9 +82,11 @@ class CallState:
     pan_slots: list[dict] = field(default_factory=list)  # PAN slots offered: [{"site", "start"}]
     pan_choice: dict | None = None  # the slot the caller chose, not booked until confirmed
     pan_booking: str | None = None  # the reference booked by this call
+    # The appointment this call is about, no contact in it: {"reference", "site", "start", "node"}
+    # (+ "hidden": booked from a hidden number), once booked (repeated on the repeat key) or to cancel.
+    pan_target: dict | None = None
     rated: bool = False  # the caller rated an answer (feedback_key / feedback_no_key); offered once per call
     called: str | None = None  # the préfecture's number the caller dialled (Twilio's To): the callerId of a transfer
-    booked: dict | None = None  # the booking just made, while its SMS is offered: {"site", "slot_start", "reference"}
     sms_done: list[str] = field(default_factory=list)  # SMS targets (leaf ids, "booking") no longer offered
 
     @property
@@ -91,7 +115,7 @@ class Input:
     speech: str = ""  # already cleaned, cut and masked (bot.core.masking.prepare)
     asr_confidence: float | None = None
     decision: Decision | None = None  # the router's decision on `speech`
-    pan: Any = None  # the PAN desk of this request (slots(), book(slot)); None: no booking by phone
+    pan: Any = None  # the PAN desk of this request (slots(), book(slot), identified(), find(ref), cancel(ref)); None: no booking by phone
     feedback: Any = None  # the rating desk of this request (record(node_id, useful)); None: not recorded
     sms: str | None = None  # the outcome of the SMS the channel sent for this input (bot.services.sms.OUTCOMES, "pending")
 
@@ -126,6 +150,10 @@ class Flow:
         st.step += 1
         if st.state not in PROMPT_STATES:  # a late input after a transfer or a voicemail began
             return self._goto(st, ROOT, open_now)
+        if st.state == "pan_cancel_ref":
+            return self._pan_reference(st, inp, open_now)
+        if st.state == "pan_booked":
+            return self._pan_booked_answer(st, inp, open_now)
         key = key_of(inp)
         spoken = self.sp.spoken_input(inp.speech) if not key and inp.speech.strip() else None
         if spoken is not None:
@@ -134,6 +162,8 @@ class Flow:
                 st.inputs.append({"step": st.step, "spoken": kind})
             if kind == "person":  # "un agent", wherever the caller is
                 return self._goto(st, self.sp.human_id, open_now)
+            if kind == "pan_cancel":  # "annuler un rendez-vous", wherever the caller is
+                return self._pan(st, Option(self.sp.keys["pan_cancel_key"], "pan_cancel"), open_now, inp.pan)
             if kind in ("yes", "no") and st.state == "confirm":  # "vous avez dit ... ? Dites oui ou tapez 1"
                 kind, spoken_key = "key", "1" if kind == "yes" else "2"
             elif kind in ("yes", "no") and st.state == "pan_confirm":  # "pour confirmer ce rendez-vous, tapez 1"
@@ -177,12 +207,12 @@ class Flow:
         st.state, st.retries, st.offer_retries = "offer", 0, 0
         return self.sp.offer(st.node, st.step, open_now, [self.sp.text("transfer_failed")], allow_transfer=False)
 
-    def recorded(self, st: CallState, mailbox: str | None, has_recording: bool) -> VoiceResponse:
-        """After the Record verb: thanks (naming the service) or back to the main menu."""
+    def recorded(self, st: CallState, mailbox: str | None, has_recording: bool, reference: str | None = None) -> VoiceResponse:
+        """After the Record verb: thanks (naming the service, then the ticket's reference) or back to the main menu."""
         st.step += 1
         if has_recording and mailbox:
             st.voicemail, st.state = True, "ended"
-            return self.sp.voicemail_done(mailbox)
+            return self.sp.voicemail_done(mailbox, reference)
         st.state, st.node, st.retries = "menu", ROOT, 0
         st.path.append(ROOT)
         return self.sp.menu(ROOT, st.step, [self.sp.text("voicemail_empty")])
@@ -204,8 +234,6 @@ class Flow:
             return self.sp.menu_options(st.node)
         if st.state == "leaf":
             return self.sp.leaf_options(self.tree.node(st.node), open_now, not st.rated, st.node not in st.sms_done)
-        if st.state == "booked":
-            return self.sp.booked_options(BOOKING not in st.sms_done)
         if st.state == "choices":
             return self.sp.choices_options(st.choices, st.back)
         if st.state == "offer":
@@ -214,6 +242,10 @@ class Flow:
             return self.sp.pan_slot_options(st.pan_slots, st.node)
         if st.state == "pan_confirm":
             return self.sp.pan_confirm_options(st.pan_choice, st.node)
+        if st.state == "pan_booked":
+            return self.sp.pan_booked_options(st.pan_target, BOOKING not in st.sms_done)
+        if st.state == "pan_cancel_confirm":
+            return self.sp.pan_cancel_confirm_options(st.pan_target)
         if st.state == "confirm":
             return self.sp.confirm_options(st.choices[0], st.back)
         return []
@@ -221,8 +253,6 @@ class Flow:
     def render(self, st: CallState, open_now: bool, preface: list[str] = (), number_only: bool = False) -> VoiceResponse:
         if st.state == "leaf":
             return self.sp.leaf(st.node, st.step, open_now, preface, number_only, rate=not st.rated, sms=self._sms(st))
-        if st.state == "booked":
-            return self.sp.pan_booked_prompt(st.node, st.booked, st.step, preface, BOOKING not in st.sms_done)
         if st.state == "choices":
             return self.sp.choices(st.choices, st.back, st.step, preface)
         if st.state == "offer":
@@ -231,6 +261,12 @@ class Flow:
             return self.sp.pan_slots(st.node, st.pan_slots, st.step, preface)
         if st.state == "pan_confirm":
             return self.sp.pan_confirm(st.node, st.pan_choice, st.step, preface)
+        if st.state == "pan_booked":
+            return self.sp.pan_booked(st.pan_target, st.step, preface, BOOKING not in st.sms_done)
+        if st.state == "pan_cancel_ref":
+            return self.sp.pan_cancel_ask(st.node, st.step, preface)
+        if st.state == "pan_cancel_confirm":
+            return self.sp.pan_cancel_confirm(st.node, st.pan_target, st.step, preface)
         if st.state == "confirm":
             return self.sp.confirm(st.choices[0], st.back, st.step, preface)
         return self.sp.menu(st.node, st.step, preface)
@@ -240,7 +276,7 @@ class Flow:
         return st.node not in st.sms_done
 
     def _route(self, st: CallState) -> str:
-        if st.state in ("pan_slots", "pan_confirm", "booked"):
+        if st.state in PAN_STATES:
             return "leaf"
         if st.state == "confirm":
             return "choices"
@@ -280,16 +316,17 @@ class Flow:
         raise ValueError(f"unknown option kind {option.kind}")
 
     def _sent(self, st: CallState, option: Option, open_now: bool, outcome: str) -> VoiceResponse:
-        """After the SMS: its outcome said, then the leaf's options (after a booking, goodbye once sent)."""
+        """After the SMS: its outcome said, then the leaf's options; after a booking, goodbye once sent
+        (or on its way), else the booked message's options (without the link once it cannot be sent)."""
         st.inputs.append({"step": st.step, "sms": outcome})  # the audit of the call: the outcome, never the number
         if outcome in SMS_DONE and option.target not in st.sms_done:
             st.sms_done.append(option.target)
         preface = [self.sp.text(f"sms_{outcome}")]
-        if st.state == "booked":
+        if st.state == "pan_booked":
             if outcome in ("sent", "pending"):
-                st.state, st.booked = "ended", None
+                st.state = "ended"
                 return self.sp.goodbye(preface)
-            return self.render(st, open_now, preface)
+            return self.sp.pan_booked(st.pan_target, st.step, preface, BOOKING not in st.sms_done, message=False)
         return self.sp.leaf(st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st))
 
     def _pan(self, st: CallState, option: Option, open_now: bool, desk) -> VoiceResponse:
@@ -303,14 +340,27 @@ class Flow:
         if option.kind == "pan_book":
             booked, result = desk.book(st.pan_choice) if desk is not None else (False, [])
             if booked:
-                st.state, st.pan_booking, st.pan_choice = "ended", result["reference"], None
-                if self.sp.sms:  # "pour recevoir le lien par SMS, tapez 5"; silence ends the call
-                    st.state = "booked"
-                    st.booked = {k: result[k] for k in ("site", "slot_start", "reference")}
-                    return self.render(st, open_now)
-                return self.sp.pan_booked(result)
+                st.state, st.pan_booking, st.pan_choice, st.retries = "pan_booked", result["reference"], None, 0
+                st.pan_target = {
+                    "reference": result["reference"],
+                    "site": result["site"],
+                    "start": result["slot_start"],
+                    "node": st.node,
+                    "hidden": not result.get("contact_key"),
+                }
+                return self.render(st, open_now)
+            if result == "too_many_bookings":  # the caller's number already holds the most appointments
+                return self._pan_too_many(st, open_now)
             preface = [self.sp.pan_text("taken")]
             slots = result
+        elif option.kind == "pan_cancel":  # the reference of the appointment to cancel
+            st.pan_choice, st.pan_target = None, None
+            if desk is None or not desk.identified():
+                return self._pan_return(st, open_now, "cancel_hidden")
+            st.state, st.retries = "pan_cancel_ref", 0
+            return self.render(st, open_now)
+        elif option.kind == "pan_cancel_do":
+            return self._pan_cancel(st, open_now, desk)
         else:  # "pan": the offer after the leaf
             preface, slots = [], desk.slots() if desk is not None else []
         st.pan_choice = None
@@ -319,6 +369,89 @@ class Flow:
             return self.render(st, open_now, preface + [self.sp.pan_text("none")])
         st.state, st.pan_slots = "pan_slots", slots
         return self.render(st, open_now, preface)
+
+    def _pan_too_many(self, st: CallState, open_now: bool) -> VoiceResponse:
+        """Refused: this number already holds pan.max_future_bookings appointments to come. Said (with
+        how to cancel one), then the PAN leaf's options again; nothing booked."""
+        st.state, st.pan_choice, st.pan_slots = "leaf", None, []
+        said = self.sp.pan_text("too_many", cancel_key=self.sp.key_word(self.sp.keys["pan_cancel_key"]))
+        return self.sp.leaf(st.node, st.step, open_now, [said], rate=not st.rated, answer=False, sms=self._sms(st))
+
+    def _pan_booked_answer(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
+        """After the booking: the repeat key says it all again, 0 the main menu; anything else ends the call."""
+        key = key_of(inp)
+        spoken = self.sp.spoken_input(inp.speech) if not key and inp.speech.strip() else None
+        if spoken is not None and spoken[0] == "key":
+            key = spoken[1]
+        option = self._find(st, key, open_now) if key else None
+        st.inputs.append({"step": st.step, "digits": key} if key else {"step": st.step, "silence": not inp.speech.strip()})
+        if option is None:
+            st.state = "ended"
+            return self.sp.goodbye()
+        return self._choose(st, option, open_now, inp)
+
+    def _pan_reference(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
+        """The reference of the appointment to cancel, typed (eight keys) or said; a lone '*', '#' or
+        '0' is a key as anywhere else. The booking must have been made from the caller's number."""
+        digits = "".join(c for c in (inp.digits or "") if c.isdigit() or c in "*#")
+        if not digits and inp.speech.strip():
+            spoken = self.sp.spoken_input(inp.speech)
+            if spoken is not None and spoken[0] == "person":
+                return self._goto(st, self.sp.human_id, open_now)
+            digits = spoken[1] if spoken is not None and spoken[0] == "key" else self.sp.spoken_digits(inp.speech)
+        if (len(digits) == 1 and not digits.isdigit()) or digits == self.sp.keys["main_menu_key"]:
+            st.inputs.append({"step": st.step, "digits": digits})
+            if digits == self.sp.keys["repeat_key"]:
+                return self.render(st, open_now)
+            if digits == self.sp.keys["back_key"]:
+                return self._goto(st, st.node, open_now)
+            return self._goto(st, ROOT, open_now)
+        if not digits:
+            st.inputs.append({"step": st.step, "silence": True})
+            return self._pan_reference_miss(st, open_now, "reprompt_silence")
+        st.inputs.append({"step": st.step, "reference": len(digits)})  # how many digits, never which
+        target = None
+        if len(digits) == REFERENCE_DIGITS and digits.isdigit() and inp.pan is not None:
+            target = inp.pan.find(f"PAN-{digits[:4]}-{digits[4:]}")
+        if target is None:
+            return self._pan_reference_miss(st, open_now, None, self.sp.pan_text("cancel_not_found"))
+        if target["status"] == "cancelled":
+            return self._pan_return(st, open_now, "cancel_already")
+        if target["past"]:
+            return self._pan_return(st, open_now, "cancel_past")
+        st.state, st.retries = "pan_cancel_confirm", 0
+        st.pan_target = {"reference": target["reference"], "site": target["site"], "start": target["slot_start"], "node": st.node}
+        return self.render(st, open_now)
+
+    def _pan_reference_miss(self, st: CallState, open_now: bool, reprompt: str | None, said: str = "") -> VoiceResponse:
+        st.retries += 1
+        preface = ([self.sp.text(reprompt)] if reprompt else []) + ([said] if said else [])
+        if st.retries >= self.max_retries:  # as after any three misses: a person or a message
+            st.state, st.back, st.offer_retries = "offer", st.node, 0
+            return self.sp.offer(st.node, st.step, open_now, preface, not st.transfer_failed)
+        return self.render(st, open_now, preface)
+
+    def _pan_cancel(self, st: CallState, open_now: bool, desk) -> VoiceResponse:
+        """The confirmed cancellation: said, then goodbye; refused (cancelled meanwhile): back to the leaf."""
+        target, st.pan_target = st.pan_target, None
+        code = desk.cancel(target["reference"]) if desk is not None and target else "not_found"
+        if code is None:
+            st.state = "ended"
+            when = self.sp.pan_slot_words({"site": target["site"], "start": target["start"]})["when"]
+            return self.sp.goodbye([self.sp.pan_text("cancelled", when=when)])
+        return self._pan_return(
+            st, open_now, {"already_cancelled": "cancel_already", "past_slot": "cancel_past"}.get(code, "cancel_not_found")
+        )
+
+    def _pan_return(self, st: CallState, open_now: bool, text: str) -> VoiceResponse:
+        """Back where the cancellation began (the PAN leaf's options, or the menu), saying why."""
+        st.pan_target, st.retries = None, 0
+        preface = [self.sp.pan_text(text)]
+        if st.node == ROOT or self.tree.node(st.node).destination is None:
+            st.state = "menu"
+            return self.sp.menu(st.node, st.step, preface)
+        st.state = "leaf"
+        return self.sp.leaf(st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st))
 
     def _goto(self, st: CallState, node_id: str, open_now: bool, preface: list[str] = ()) -> VoiceResponse:
         st.retries = st.misses = st.offer_retries = 0
@@ -382,9 +515,6 @@ class Flow:
         return self.sp.choices(choices, back, st.step)
 
     def _miss(self, st: CallState, reprompt: str | None, open_now: bool, counted: bool = False) -> VoiceResponse:
-        if st.state == "booked":  # the booking is made and said: nothing more wanted
-            st.state, st.booked = "ended", None
-            return self.sp.goodbye()
         if not counted:
             st.retries += 1
         preface = [self.sp.text(reprompt)] if reprompt else []

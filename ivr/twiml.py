@@ -85,13 +85,13 @@ class Speaker:
         for key, phrases in (self.phone.get("spoken_keys") or {}).items():
             for phrase in phrases:
                 spoken[norm(str(phrase))] = ("key", str(key))
-        for kind in ("yes", "no", "person"):
+        for kind in ("yes", "no", "person", "pan_cancel"):
             for phrase in self.phone.get(f"spoken_{kind}") or []:
                 spoken[norm(str(phrase))] = (kind, None)
         self.spoken_words = spoken
 
     def spoken_input(self, speech: str) -> tuple[str, str | None] | None:
-        """What a short utterance means at any prompt: ("key", "1"), ("yes"|"no"|"person", None) or None."""
+        """What a short utterance means at any prompt: ("key", "1"), ("yes"|"no"|"person"|"pan_cancel", None) or None."""
         return self.spoken_words.get(norm(speech or ""))
 
     # ---- texts -----------------------------------------------------------------------------
@@ -292,7 +292,9 @@ class Speaker:
         if self.leaf_number(node) and (self.contact(node.contact).kind == "short" or self.can_dial(node, open_now)):
             options.append(Option(k["number_key"], "number", node.contact, self.text("hear_number", key=k["number_key"])))
         if node.destination == "pan_rdv" and self.pref.get("pan.sites"):
-            options.append(Option(k["pan_key"], "pan", None, self.pan_text("offer", key=k["pan_key"])))
+            offer = self.pan_text("offer", key=k["pan_key"], cancel_key=self.key_word(k["pan_cancel_key"]))
+            options.append(Option(k["pan_key"], "pan", None, offer))
+            options.append(Option(k["pan_cancel_key"], "pan_cancel", None))  # said in the same sentence
         if self.sms and sms and self.sms_link(node):
             options.append(self.sms_option(node.id))
         options += self._structural(node.parent or ROOT, node.parent is None, say_back=False)
@@ -349,27 +351,105 @@ class Speaker:
     def pan_confirm(self, node_id: str, choice: dict, step: int, preface: list[str] = ()) -> VoiceResponse:
         return self._prompt("leaf", node_id, step, preface, [], self.pan_confirm_options(choice, node_id), [node_id])
 
-    def pan_booked_text(self, booking: dict) -> str:
+    def pan_place(self, site_id: str) -> str:
+        """Where an appointment is: the site's name, then the parts of its address the name does not
+        say already ("Sous-préfecture, 15200 Mauriac" after "... de la sous-préfecture de Mauriac":
+        "15200 Mauriac")."""
         from bot.services import pan
 
-        words = self.pan_slot_words({"site": booking["site"], "start": booking["slot_start"]})
-        digits = pan.reference_digits(booking["reference"], list(self.phone["number_words"]))
-        return self.pan_text("booked", digits=digits, **words)
+        spec = pan.site(self.pref, site_id)
+        name, address = str(spec["name"]), str((spec.get("address") or {}).get("text") or "").strip()
+        parts = [p.strip() for p in address.split(",") if p.strip() and norm(p) not in norm(name)]
+        return ", ".join([name, *parts])
 
-    def pan_booked(self, booking: dict) -> VoiceResponse:
-        """The booking confirmed, then goodbye (without SMS; with it, `pan_booked_prompt`)."""
-        return self.goodbye([self.pan_booked_text(booking)])
+    def reference_digits(self, reference: str) -> str:
+        from bot.services import pan
 
-    def booked_options(self, sms: bool = True) -> list[Option]:
+        return pan.reference_digits(reference, list(self.phone["number_words"]))
+
+    def pan_booked_options(self, target: dict | None = None, sms: bool = True) -> list[Option]:
+        """After a booking: its link by SMS (when configured, the number is not hidden, and `sms`: not
+        yet sent), the repeat key, the main menu."""
         k = self.keys
-        options = [self.sms_option(BOOKING)] if self.sms and sms else []
-        return options + [Option(k["repeat_key"], "repeat")]
+        options = [self.sms_option(BOOKING)] if self.sms and sms and not (target or {}).get("hidden") else []
+        return options + [
+            Option(k["repeat_key"], "repeat", text=self.text("repeat", key=k["repeat_key"])),
+            Option(k["main_menu_key"], "main", ROOT, self.text("main_menu", key=k["main_menu_key"])),
+        ]
 
-    def pan_booked_prompt(
-        self, node_id: str, booking: dict, step: int, preface: list[str] = (), sms: bool = True
+    def pan_booked(
+        self, target: dict, step: int, preface: list[str] = (), sms: bool = True, message: bool = True
     ) -> VoiceResponse:
-        """The booking confirmed, and "pour recevoir le lien par SMS, tapez 5": silence ends the call."""
-        return self._prompt("leaf", node_id, step, preface, [self.pan_booked_text(booking)], self.booked_options(sms), [node_id])
+        """The booking said (unless `message` is False: after the SMS's outcome): when, where (the
+        site's address), the reference digit by digit, what to bring, how to cancel; then the link by
+        SMS (see pan_booked_options), the repeat key and the main menu (silence ends the call, see Flow)."""
+        from datetime import datetime
+
+        from bot.core import texts
+        from bot.services import pan
+
+        when = pan.say_when_voice(datetime.strptime(target["start"], pan.STAMP))
+        said = [
+            self.pan_text(
+                "booked", when=when, site=self.pan_place(target["site"]), digits=self.reference_digits(target["reference"])
+            ),
+            self.pan_text("booked_hidden") if target.get("hidden") else "",
+            texts.say("pan.bring", self.pref),
+            "" if target.get("hidden") else self.pan_text("booked_cancel_how"),
+        ]
+        node = target.get("node") or ROOT
+        intro = [t for t in said if t] if message else []
+        return self._prompt("leaf", node, step, preface, intro, self.pan_booked_options(target, sms), [node])
+
+    def pan_cancel_ask(self, node_id: str, step: int, preface: list[str] = ()) -> VoiceResponse:
+        """Asks for the reference of the appointment to cancel: eight digits typed, or said."""
+        resp = VoiceResponse()
+        g = resp.gather(
+            input="dtmf speech",
+            action=self.url("leaf", node=node_id, step=step),
+            method="POST",
+            language=self.language,
+            timeout=int(self.settings.get("reference_timeout", self.settings["gather_timeout"])),
+            speech_timeout=str(self.settings.get("speech_timeout", "auto")),
+            action_on_empty_result=True,
+            num_digits=8,
+            finish_on_key="",
+            hints=self.hints([node_id]),
+        )
+        for text in list(preface) + [self.pan_text("cancel_ask")]:
+            self.say(g, text)
+        self.fallback(resp, "leaf", node_id, step)
+        return resp
+
+    def spoken_digits(self, speech: str) -> str:
+        """The digits in what a caller said: '12 45 67 89', '1 2 4 5', 'douze quarante-cinq' (the
+        tree's number_words, 0 to 99) -> '12456789', '1245', '1245'; anything else is dropped."""
+        words = {norm(w): i for i, w in enumerate(self.phone["number_words"])}
+        out = []
+        for token in re.findall(r"[\w'-]+", speech or ""):
+            if token.isdigit():
+                out.append(token)
+            elif norm(token) in words:
+                value = words[norm(token)]
+                out.append(str(value) if value < 10 else f"{value:02d}")
+        return "".join(out)
+
+    def pan_cancel_confirm_options(self, target: dict) -> list[Option]:
+        from datetime import datetime
+
+        from bot.services import pan
+
+        k = self.keys
+        when = pan.say_when_voice(datetime.strptime(target["start"], pan.STAMP))
+        site = pan.site(self.pref, target["site"])["name"]
+        return [
+            Option("1", "pan_cancel_do", None, self.pan_text("cancel_confirm", key="1", when=when, site=site)),
+            Option(k["back_key"], "pan_cancel", None, self.text("back", key=k["back_key"])),
+            Option(k["main_menu_key"], "main", ROOT, self.text("main_menu", key=k["main_menu_key"])),
+        ]
+
+    def pan_cancel_confirm(self, node_id: str, target: dict, step: int, preface: list[str] = ()) -> VoiceResponse:
+        return self._prompt("leaf", node_id, step, preface, [], self.pan_cancel_confirm_options(target), [node_id])
 
     def choices_options(self, choices: list[str], back: str) -> list[Option]:
         nodes = [self.tree.node(c) for c in choices][: MAX_OPTIONS - 1]
@@ -605,9 +685,12 @@ class Speaker:
         resp.redirect(self.url("voicemail", node=node_id, mailbox=mailbox, step=step), method="POST")
         return resp
 
-    def voicemail_done(self, mailbox: str) -> VoiceResponse:
+    def voicemail_done(self, mailbox: str, reference: str | None = None) -> VoiceResponse:
+        """The thanks, then the message's reference digit by digit (when its ticket is written)."""
         resp = VoiceResponse()
         self.say(resp, self.text("voicemail_thanks", service=self.service(mailbox)))
+        if reference:
+            self.say(resp, self.text("voicemail_reference", digits=self.reference_digits(reference)))
         self.say(resp, self.text("goodbye"))
         resp.hangup()
         return resp

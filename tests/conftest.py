@@ -292,8 +292,8 @@ def python() -> str:
 
 @pytest.fixture()
 def phone(server):
-    """A factory of simulated calls (ivr.simulate.Call) to the test server, signed with its token."""
-    from ivr.simulate import Call
+    """A factory of simulated calls (tools.ivr.simulate.Call) to the test server, signed with its token."""
+    from tools.ivr.simulate import Call
 
     def make(now: str | None = None, **kwargs) -> Call:
         return Call(server.url, TWILIO_TEST_TOKEN, now=now, **kwargs)

@@ -48,10 +48,10 @@ def cantal(tmp_path, monkeypatch):
     """The action's process objects for the Cantal, on an empty store of its own."""
     monkeypatch.setenv("PREFECTURE", "cantal")
     monkeypatch.setenv("AIGUILLAGE_DB", str(tmp_path / "unit.db"))
-    for cached in (runtime.prefecture, runtime.tree, runtime.router, runtime.store):
+    for cached in (runtime.prefecture, runtime.tree, runtime.router, runtime.store, runtime.turn_writer):
         cached.cache_clear()
     yield tmp_path / "unit.db"
-    for cached in (runtime.prefecture, runtime.tree, runtime.router, runtime.store):
+    for cached in (runtime.prefecture, runtime.tree, runtime.router, runtime.store, runtime.turn_writer):
         cached.cache_clear()
 
 

@@ -16,6 +16,8 @@ from raw_http import request
 from bot import settings
 from bot.web.chat import ACTIONS_KEY_HEADER, ACTIONS_PATH, BODY_LIMITS
 
+pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
+
 KEY = "operator-set-key-" + "k" * 40  # the operator's own value (AIGUILLAGE_ACTIONS_SECRET)
 APOLOGY = "une erreur technique m'empêche de répondre"
 

@@ -24,7 +24,7 @@ import pytest
 from conftest import TWILIO_TEST_TOKEN, db_rows, launch, scale
 
 from ivr.signature import HEADER, sign
-from ivr.simulate import VOICE_PATH, Call
+from tools.ivr.simulate import VOICE_PATH, Call
 
 pytestmark = pytest.mark.reliability
 

@@ -12,6 +12,8 @@ from conftest import bot_links, db_rows
 from playwright.sync_api import expect
 from test_console import cli, login
 
+from bot.services.tickets import say_date
+
 PAPER_AGENT, PAPER_ADMIN = ("paper-agent", "paper-agent-pass-1"), ("paper-admin", "paper-admin-pass-1")
 
 REFERENCE = re.compile(r"PAN-\d{4}-\d{4}")
@@ -504,8 +506,10 @@ def test_leave_a_message_inside_the_chat(page, server, smtp):
         "subject": "Transport d'une arme zibeline",
         "contact_email": "zibeline.chat@exemple.fr",
     }
-    due = date.fromisoformat(row["due_date"]).strftime("%d/%m/%Y")
-    expect(ack).to_contain_text(f"Date limite de réponse : {due}.")
+    due = say_date(date.fromisoformat(row["due_date"]))
+    # The deadline is given once (issue 14 item 15), in the acknowledgement's first sentence.
+    expect(ack).to_contain_text(f"qui vous répondra au plus tard le {due}.")
+    assert ack.inner_text().count("Date limite") == 0 and ack.inner_text().count(due) == 1
     expect(ack).to_contain_text("« bureau des polices administratives (armes) »")
     expect(ack.get_by_role("link", name=re.compile("Trouver une maison France Services"))).to_have_attribute(
         "href", "https://www.france-services.gouv.fr/"

@@ -310,7 +310,8 @@ def test_queue_shows_phone_calls_with_path_and_speech(server, accounts):
     assert f'data-id="{sid}"' not in c.get("/file?canal=chat").text
     assert f'data-id="{sid}"' not in c.get("/file?canal=phone&du=2031-01-03").text
     page = c.get(f"/element/phone/{sid}").text
-    assert "<li>Carte grise</li>" in page
+    assert "<li><strong>Carte grise</strong> — " in page  # the path, with what the caller heard (issue 14)
+    assert "« La carte grise se fait uniquement en ligne" in page
     assert "Touche : 1" in page
     assert '<dd id="confidence">hésitant (42\u202f%)</dd>' in page  # below settings.confidence_threshold (0.45)
     assert "(reconnaissance : 80\u202f%)" in page

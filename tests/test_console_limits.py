@@ -16,6 +16,8 @@ from raw_http import request
 
 from bot.web.console import FORM_LIMIT, FORM_LIMITS
 
+pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
+
 ADMIN = ("lim-admin", "lim-admin-pass-123")
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 TOO_LARGE = "Votre envoi est trop volumineux : raccourcissez votre texte et recommencez."

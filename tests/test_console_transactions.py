@@ -17,6 +17,8 @@ import pytest
 import requests
 from conftest import ROOT, db_rows
 
+pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
+
 ADMIN = ("tx-admin", "tx-admin-pass-123")
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 

@@ -57,7 +57,7 @@ def demo(tmp_path_factory, python):
     try:
         # Real traffic first (demo = 0): a conversation, a call, a rating, a message to a service.
         server.say("real-person-1", "j'ai perdu la carte grise de ma voiture")
-        from ivr.simulate import Call
+        from tools.ivr.simulate import Call
 
         call = Call(server.url, TWILIO_TEST_TOKEN, call_sid="CA" + "f" * 32)
         call.start()

@@ -1,4 +1,4 @@
-"""`python -m ivr audit`: the shipped Cantal mystery calls pass against the test server, and a
+"""`python -m tools.ivr audit`: the shipped Cantal mystery calls pass against the test server, and a
 wrong expectation fails with exit code 1."""
 
 import subprocess
@@ -10,7 +10,7 @@ from conftest import ROOT, TWILIO_TEST_TOKEN, launch, stop
 
 def audit(python, server, path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [python, "-m", "ivr", "audit", str(path), "--url", server.url, "--token", TWILIO_TEST_TOKEN],
+        [python, "-m", "tools.ivr", "audit", str(path), "--url", server.url, "--token", TWILIO_TEST_TOKEN],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -19,7 +19,7 @@ def audit(python, server, path) -> subprocess.CompletedProcess:
 
 
 def test_the_cantal_scenarios_pass(python, server):
-    result = audit(python, server, ROOT / "ivr" / "scenarios" / "cantal.yml")
+    result = audit(python, server, ROOT / "tools" / "ivr" / "scenarios" / "cantal.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[1].split() == ["scenario", "steps", "expected", "got", "result"]
@@ -59,7 +59,7 @@ def test_a_scenario_for_another_prefecture_is_refused(python, server, tmp_path):
 @pytest.mark.parametrize("prefecture", ["gironde", "indre-et-loire", "loire", "vienne"])
 def test_the_other_prefectures_scenarios_pass_against_their_own_server(python, tmp_path, prefecture):
     """Each shipped scenario file, against a server of its préfecture, with Twilio's complete bodies."""
-    path = ROOT / "ivr" / "scenarios" / f"{prefecture}.yml"
+    path = ROOT / "tools" / "ivr" / "scenarios" / f"{prefecture}.yml"
     count = len(yaml.safe_load(path.read_text(encoding="utf-8"))["scenarios"])
     running = launch(tmp_path, prefecture=prefecture)
     try:

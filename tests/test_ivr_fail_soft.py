@@ -1,5 +1,5 @@
 """Fail soft, never freeze: the NLU failing, and the store locked by another writer for 14 s while
-calls go on. Real servers over HTTP, Twilio's complete bodies (ivr.simulate.Call)."""
+calls go on. Real servers over HTTP, Twilio's complete bodies (tools.ivr.simulate.Call)."""
 
 import sqlite3
 import threading
@@ -8,7 +8,7 @@ import time
 import pytest
 from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
 
-from ivr.simulate import Call
+from tools.ivr.simulate import Call
 
 STORE_BUSY = "Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète."
 SPEECH_UNAVAILABLE = "Désolé, je ne peux pas comprendre la parole pour le moment. Utilisez les touches de votre téléphone."

@@ -20,7 +20,7 @@ def walked(server):
     """BFS over the phone menus: {leaf id: (keys pressed, Say texts)}."""
     from conftest import TWILIO_TEST_TOKEN
 
-    from ivr.simulate import Call
+    from tools.ivr.simulate import Call
 
     pref = load_prefecture("cantal")
     tree = Speaker(load_tree(), pref, "").tree  # the phone's menu
@@ -79,7 +79,7 @@ def test_every_phone_leaf_is_a_chat_answer(server, walked):
 
 def test_every_pan_leaf_offers_the_next_slot_by_keypad_and_no_other_leaf_does(walked):
     tree = load_tree()
-    offer = "Pour le prochain créneau disponible, tapez 4."
+    offer = "Pour le prochain créneau disponible, tapez 4 ; pour annuler un rendez-vous, tapez 6."
     pan_leaves = sorted(n for n in walked if tree.node(n).destination == "pan_rdv")
     assert walked["rdv_pan"][0] == ["5", "2"]
     assert pan_leaves == sorted(leaf.id for leaf in tree.leaves() if leaf.destination == "pan_rdv")

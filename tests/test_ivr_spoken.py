@@ -11,8 +11,8 @@ from conftest import db_rows
 
 from bot.core.config import load_prefecture
 from bot.core.tree import load_tree
-from ivr import twilio_bodies
 from ivr.twiml import ROOT, Speaker
+from tools.ivr import twilio_bodies
 
 OPEN = "2026-03-10T10:00"  # a Tuesday morning: the Cantal standard answers
 CLOSED = "2026-03-10T18:00"
@@ -149,6 +149,6 @@ def test_oui_confirms_a_pan_slot_and_non_goes_back_to_the_slots(server, phone):
     assert db_rows(server.db, "select * from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"]) == []
     call.press("1")
     done = call.say("Oui.")
-    assert done.says[0].startswith("Votre rendez-vous est confirmé le ") and done.hangup
+    assert done.says[0].startswith("Votre rendez-vous est confirmé le ") and done.says[-2] == "Pour réécouter, tapez étoile."
     rows = db_rows(server.db, "select status from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"])
     assert rows == [{"status": "booked"}]

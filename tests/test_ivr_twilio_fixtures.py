@@ -13,7 +13,7 @@ import pytest
 from conftest import TWILIO_TEST_TOKEN, db_rows
 from twilio.request_validator import RequestValidator
 
-from ivr import twilio_bodies
+from tools.ivr import twilio_bodies
 
 FIXTURES = twilio_bodies.FIXTURES
 WELCOME = "Bonjour, ici le service automatisé de la préfecture du Cantal."
@@ -164,9 +164,14 @@ def test_keys_then_a_voicemail_ended_with_hash_then_its_callbacks(server):
     )
     rsid = "RE" + uuid.uuid4().hex
     done = tw.twiml(rec["action"], "record_hash", RecordingSid=rsid)
+    ref = db_rows(server.db, "select reference from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])[0]["reference"]
+    digits = ", ".join(
+        ["zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf"][int(d)] for d in ref[4:] if d != "-"
+    )
     assert says(done) == [
         "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes), qui "
         "vous répondra sous 5 jours ouvrés.",
+        f"Notez la référence de votre message : {digits}. Je répète : {digits}.",
         "Merci de votre appel. Au revoir.",
     ]
     assert done.find("Hangup") is not None
@@ -330,7 +335,7 @@ def test_python_m_ivr_simulate_walks_the_menu_with_twilio_bodies(server, python)
     from conftest import ROOT
 
     result = subprocess.run(
-        [python, "-m", "ivr", "simulate", "--url", server.url, "--token", TWILIO_TEST_TOKEN],
+        [python, "-m", "tools.ivr", "simulate", "--url", server.url, "--token", TWILIO_TEST_TOKEN],
         cwd=ROOT,
         input="5\n1\n\n/quit\n",
         capture_output=True,

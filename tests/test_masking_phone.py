@@ -1,7 +1,7 @@
 """Issue 13 §6: the phone's speech goes through the same masking as the chat.
 
-A real server, Twilio's Gather and Record bodies (tests/fixtures/twilio/, ivr/twilio_bodies.py) signed
-as Twilio signs them (ivr.simulate.Call); then every column of the call's rows is read from the SQLite
+A real server, Twilio's Gather and Record bodies (tests/fixtures/twilio/, tools/ivr/twilio_bodies.py) signed
+as Twilio signs them (tools.ivr.simulate.Call); then every column of the call's rows is read from the SQLite
 file: no name, address or number said by the caller is kept in clear (`calls.inputs`, `calls.flow`,
 `calls.last_twiml`, voicemails, tickets).
 """
@@ -57,5 +57,7 @@ def test_a_voicemail_transcription_keeps_no_name(server, phone):
     assert vm["transcription"] == "Bonjour, ici [nom], rappelez-moi au [téléphone] pour mon permis de chasser."
     dump = everything(server, call.call_sid)
     tickets = db_rows(server.db, "select * from tickets")
-    dump += json.dumps(tickets, ensure_ascii=False)
+    # A voicemail's call-back number (Twilio's From, not what was said) has its own column, shown only
+    # in the console and purged with the ticket (tests/test_ivr_bookings.py): nowhere else.
+    dump += json.dumps([{k: v for k, v in t.items() if k != "callback"} for t in tickets], ensure_ascii=False)
     assert not [w for w in CLEAR if w in dump]

@@ -18,6 +18,8 @@ import pytest
 from conftest import ROOT, bot_links, bot_texts, db_rows, free_port
 from raw_http import request
 
+pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
+
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 DEPLOY = ROOT / "deploy" / "nginx.conf"
 TOO_LARGE = "Votre envoi est trop volumineux : raccourcissez votre texte et recommencez."

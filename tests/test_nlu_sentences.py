@@ -62,3 +62,30 @@ def test_a_one_sentence_message_is_scored_the_same_with_or_without_the_mix():
     whole = classifier(sentence_mix=0.0).process(messages(text))[0].get("intent_ranking")
     mixed = classifier(sentence_mix=0.5).process(messages(text))[0].get("intent_ranking")
     assert whole == mixed
+
+
+def test_framing_adds_copies_of_a_share_of_the_chosen_intents_inside_a_greeting_or_anger():
+    clf = TfidfIntentClassifier(
+        {
+            "framing_share": 1.0,
+            "framed_intents": ["suivi_dossier"],
+            "framing_prefixes": ["C'est une honte !"],
+            "framing_suffixes": ["Merci d'avance."],
+        },
+        None,
+        None,
+    )
+    texts = [t for t, _ in EXAMPLES]
+    framed = clf._framed(texts, [i for _, i in EXAMPLES])
+    assert len(framed) == 4 and {label for _, label in framed} == {"suivi_dossier"}
+    for text, _ in framed:
+        body = text.removeprefix("c est une honte").removesuffix("merci d avance").strip()
+        assert body in texts and body != text
+
+
+def test_framing_is_off_by_default_and_the_same_on_every_training():
+    assert TfidfIntentClassifier({}, None, None)._framed(["où en est mon dossier"], ["suivi_dossier"]) == []
+    config = {"framing_share": 0.5, "framed_intents": ["suivi_dossier"], "framing_prefixes": ["bonjour"]}
+    texts, labels = [t for t, _ in EXAMPLES], [i for _, i in EXAMPLES]
+    first = TfidfIntentClassifier(config, None, None)._framed(texts, labels)
+    assert first == TfidfIntentClassifier(config, None, None)._framed(texts, labels)

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from bot.core import config, texts
-from bot.services import mailer, pan, tickets
+from bot.services import identity, mailer, pan, tickets
 from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
 from bot.store.database import MIGRATIONS, Store
@@ -406,6 +406,7 @@ def test_every_text_renders_for_every_prefecture():
         reference="x",
         digits="x",
         key="1",
+        cancel_key="6",
         days="1",
         max="1",
         length="1",
@@ -452,10 +453,12 @@ def test_phone_building_blocks(store):
         ("mauriac", "2026-07-13T10:00"),
         ("aurillac", "2026-07-13T10:30"),
     ]
-    a = pan.book_by_phone(store, CANTAL, three[0], "[téléphone]", "CA123", now=now)
-    b = pan.book_by_phone(store, CANTAL, three[0], "[téléphone]", "CA123", now=now)  # replayed webhook
+    a = pan.book_by_phone(store, CANTAL, three[0], "+33612345678", "CA123", now=now)
+    b = pan.book_by_phone(store, CANTAL, three[0], "+33612345678", "CA123", now=now)  # replayed webhook
     assert a["reference"] == b["reference"] and b["created"] is False
-    assert (a["channel"], a["contact_kind"], a["contact"]) == ("phone", "caller", "[téléphone]")
+    # no number in the row: its keyed hash, the one of the same number in any spelling
+    assert (a["channel"], a["contact_kind"], a["contact"]) == ("phone", "caller", None)
+    assert a["contact_key"] == identity.contact_key(store, "06 12 34 56 78")
     assert (
         pan.reference_digits("PAN-1204-5678", current().phone["number_words"]) == "un, deux, zéro, quatre, cinq, six, sept, huit"
     )

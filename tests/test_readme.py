@@ -37,8 +37,8 @@ def cli_commands() -> list[str]:
     from bot.cli.main import build_parser
 
     found = commands(build_parser(), "python -m bot")
-    ivr_main = (ROOT / "ivr" / "__main__.py").read_text(encoding="utf-8")
-    found += [f"python -m ivr {name}" for name in re.findall(r'^\s+\("([a-z-]+)",', ivr_main, flags=re.M)]
+    ivr_main = (ROOT / "tools" / "ivr" / "__main__.py").read_text(encoding="utf-8")
+    found += [f"python -m tools.ivr {name}" for name in re.findall(r'^\s+\("([a-z-]+)",', ivr_main, flags=re.M)]
     return found
 
 
@@ -76,7 +76,7 @@ def http_routes() -> list[str]:
 
 def test_the_lists_are_read_from_the_code():
     """The walkers find what is certainly there (so an empty list cannot pass the tests below)."""
-    assert {"python -m bot route", "python -m bot agents add", "python -m bot purge", "python -m ivr simulate"} <= set(
+    assert {"python -m bot route", "python -m bot agents add", "python -m bot purge", "python -m tools.ivr simulate"} <= set(
         cli_commands()
     )
     assert {"PREFECTURE", "AIGUILLAGE_DB", "SMTP_HOST", "TWILIO_AUTH_TOKEN"} <= set(environment_variables())

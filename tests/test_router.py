@@ -239,3 +239,88 @@ def test_a_short_vague_message_gets_a_clarification_even_when_the_model_is_sure(
 def test_a_short_message_that_names_its_subject_is_answered(router, text, topic):
     d = router.decide(text, parse(topic, 0.9, HELPLESS_RANKING))
     assert (d.action, d.topic) == ("answer", topic)
+
+
+@pytest.mark.parametrize(
+    "text, node, destination",
+    [
+        ("toujours pas de nouvelles pour mon titre depuis mars", "suivi_titre_sejour", "ccc_0806"),
+        ("ça fait des semaines que j'attends, mes empreintes ont été prises en juin", "suivi_titre_sejour", "ccc_0806"),
+        ("ma moto n'a toujours pas ses papiers définitifs", "suivi_ants", "ants_3400"),
+        ("mon dossier n'avance pas depuis l'été", "suivi_autre", "mailbox"),
+    ],
+)
+def test_a_waiting_message_finds_its_document_from_other_words(router, text, node, destination):
+    # The model is sure it is a file status and gives the documents next to nothing.
+    ranking = [{"name": "suivi_dossier", "confidence": 0.97}, {"name": "reclamation", "confidence": 0.02}]
+    d = router.decide(text, parse("suivi_dossier", 0.97, ranking))
+    assert (d.action, d.node, d.destination) == ("answer", node, destination)
+
+
+OFF_TOPIC_RANKING = [
+    {"name": "carte_grise", "confidence": 0.8},
+    {"name": "permis_conduire", "confidence": 0.1},
+    {"name": "hors_perimetre", "confidence": 0.05},
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mon contrôle technique est refusé, j'ai combien de temps pour la contre-visite",
+        "la fourrière a pris ma voiture hier soir",
+        "je veux la vignette crit'air de ma voiture",
+        "on m'a mis un PV devant chez moi",
+    ],
+)
+def test_another_bodys_words_get_a_question_offering_autre_demarche(router, text):
+    d = router.decide(text, parse("carte_grise", 0.8, OFF_TOPIC_RANKING))
+    assert (d.action, d.matched_by) == ("clarify", "none")
+    assert [b["title"] for b in d.buttons] == ["Carte grise", "Permis de conduire", "Autre démarche", "Parler à un agent"]
+
+
+def test_another_bodys_words_are_answered_when_the_model_is_sure(router):
+    d = router.decide("amende reçue pour la voiture que j'ai vendue, la carte grise", parse("carte_grise", 0.95))
+    assert (d.action, d.destination) == ("answer", "ants_3400")
+
+
+def test_a_short_word_of_another_body_must_be_a_whole_word(router):
+    # "ct" (contrôle technique) and "pv" are whole words only: "acte", "pvc" do not count.
+    d = router.decide("j'ai un acte de vente pour ma voiture en pvc", parse("carte_grise", 0.8, OFF_TOPIC_RANKING))
+    assert (d.action, d.destination) == ("answer", "ants_3400")
+
+
+def test_an_appointment_at_another_body_offers_both_autre_demarche_and_the_pan(router):
+    ranking = [
+        {"name": "cni_passeport", "confidence": 0.7},
+        {"name": "titre_sejour", "confidence": 0.2},
+        {"name": "carte_grise", "confidence": 0.05},
+    ]
+    d = router.decide("je veux un rendez-vous au consulat pour mon passeport", parse("cni_passeport", 0.7, ranking))
+    assert d.action == "clarify"
+    assert [b["title"] for b in d.buttons] == [
+        "Carte d'identité ou passeport",
+        "Autre démarche",
+        "Aide pour une démarche en ligne",
+        "Parler à un agent",
+    ]
+
+
+def test_a_long_message_is_not_answered_from_an_alias_of_another_topic_than_the_models_guess(router):
+    ranking = [{"name": "hors_perimetre", "confidence": 0.5}, {"name": "reclamation", "confidence": 0.3}]
+    text = "je voudrais faire une réclamation aux impôts parce que mon avis a doublé cette année"
+    d = router.decide(text, parse("hors_perimetre", 0.5, ranking))
+    assert (d.action, d.matched_by, d.topic) == ("clarify", "none", "hors_perimetre")
+
+
+def test_a_long_message_is_answered_from_an_alias_of_the_models_guess(router):
+    ranking = [{"name": "titre_sejour", "confidence": 0.5}, {"name": "reclamation", "confidence": 0.3}]
+    text = "ça fait trois fois que je viens et je voudrais enfin savoir pour ma naturalisaton"
+    d = router.decide(text, parse("titre_sejour", 0.5, ranking))
+    assert (d.action, d.matched_by, d.destination) == ("answer", "fuzzy", "ccc_0806")
+
+
+def test_a_short_message_is_answered_from_an_alias_whatever_the_models_guess(router):
+    ranking = [{"name": "hors_perimetre", "confidence": 0.4}, {"name": "armes", "confidence": 0.3}]
+    d = router.decide("reclamtion accueil", parse("hors_perimetre", 0.4, ranking))
+    assert (d.action, d.matched_by, d.topic, d.destination) == ("answer", "fuzzy", "reclamation", "mailbox")

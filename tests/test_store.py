@@ -25,6 +25,7 @@ def test_a_turn_is_stored_with_its_routing(tmp_path):
             "node": "carte_grise",
             "action": "answer",
             "resolved": 1,
+            "reply": None,
         }
     ]
     conv = store.conversation("c1")
@@ -37,15 +38,19 @@ def test_the_store_masks_again_as_a_safety_net(tmp_path):
     assert store.turns("c1")[0]["text"] == "rappelez moi au [téléphone]"
 
 
-def test_a_fallback_marks_the_conversation_unresolved_for_good(tmp_path):
+def test_the_last_turn_decides_whether_a_conversation_is_unresolved(tmp_path):
+    """One definition of "non résolu" (issue 14 item 5): the last turn got no answer of the tree."""
     store = Store(tmp_path / "s.db")
     turn(store, "c1", "bla", action="clarify", resolved=False, misses=1)
-    assert store.conversation("c1")["status"] == "open"
+    assert store.conversation("c1")["status"] == "unresolved"  # a clarifying question, not followed (yet)
     turn(store, "c1", "bla bla", action="fallback", resolved=False, misses=2)
     assert store.conversation("c1")["status"] == "unresolved"
     turn(store, "c1", "carte grise")
-    assert store.conversation("c1")["status"] == "unresolved"
-    assert store.conversation("c1")["turns"] == 3
+    assert store.conversation("c1")["status"] == "open"  # it ended with an answer
+    turn(store, "c1", "truc", action="clarify", resolved=False, misses=1)
+    turn(store, "c1", "merci", topic="thanks")
+    assert store.conversation("c1")["status"] == "unresolved"  # thanks do not answer the question
+    assert store.conversation("c1")["turns"] == 5
 
 
 def test_wal_mode_and_migrations_applied_once(tmp_path):

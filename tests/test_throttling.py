@@ -28,6 +28,8 @@ from bot.services.accounts import Accounts
 from bot.settings import SettingsError, networks
 from bot.store.database import Store
 
+pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
+
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 ADMIN = ("thr-admin", "admin-pass-123")
 TARGET = ("thr-cible", "cible-pass-123")
@@ -253,14 +255,14 @@ def test_phone_and_web_bookings_of_one_number_count_together(tmp_path):
     store = Store(tmp_path / "s.db")
     monday = datetime(2026, 7, 13, 8, 0)
     slots = pan.free_slots(store, CANTAL, "aurillac", now=monday, limit=3)
-    pan.book_by_phone(store, CANTAL, slots[0], "[téléphone]", "CA1", now=monday, caller_number="+33612345678")
+    pan.book_by_phone(store, CANTAL, slots[0], "+33612345678", "CA1", now=monday)
     pan.book(store, CANTAL, "aurillac", slots[1].key, "autre", mobile="06 12 34 56 78", now=monday)
     with pytest.raises(pan.BookingError) as refused:
-        pan.book_by_phone(store, CANTAL, slots[2], "[téléphone]", "CA2", now=monday, caller_number="+33 6 12 34 56 78")
+        pan.book_by_phone(store, CANTAL, slots[2], "+33 6 12 34 56 78", "CA2", now=monday)
     assert refused.value.code == "too_many_bookings"
     # a hidden caller id is nobody in particular: never counted together
     for i, slot in enumerate(pan.free_slots(store, CANTAL, "aurillac", now=monday, limit=3)):
-        pan.book_by_phone(store, CANTAL, slot, "[téléphone]", f"CA-anon-{i}", now=monday, caller_number="anonymous")
+        pan.book_by_phone(store, CANTAL, slot, "anonymous", f"CA-anon-{i}", now=monday)
     rows = db_rows(tmp_path / "s.db", "select contact_key from pan_bookings where idempotency_key like 'call:CA-anon-%'")
     assert rows == [{"contact_key": None}] * 3
     # past appointments do not count

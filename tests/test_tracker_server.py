@@ -12,7 +12,9 @@ import yaml
 from conftest import ROOT, TWILIO_TEST_TOKEN, bot_texts, db_rows, launch, stop
 from test_tracker_store import Lock
 
-from ivr.simulate import Call
+from tools.ivr.simulate import Call
+
+pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
 
 LIVENESS_S = 2.0  # the issue's bound for every webhook's answer while the store is locked
 STORE_BUSY = "Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète."
@@ -148,3 +150,22 @@ def test_a_window_smaller_than_a_turn_gives_the_answers_of_the_full_replay(two_s
     # the same rows in both stores (but ids and timestamps)
     shape = "select type_name, intent_name, action_name from events where sender_id = 'window-a' order by id"
     assert db_rows(small.db, shape) == db_rows(full.db, shape)
+
+
+def test_a_rating_during_a_14_s_lock_is_answered_at_once_and_written_after(server):
+    """POST /chat/feedback goes through the same background writer as the turns (issue 11 §3)."""
+    sender = "tracker-lock-rating"
+    server.say(sender, "j'ai perdu ma carte grise")
+    with Lock(server.db, 14):
+        (status, body), seconds = timed(
+            server.post, "/chat/feedback", {"sender": sender, "useful": False, "comment": "mon numéro 06 12 34 56 78"}
+        )
+        assert status == 200 and body == {"useful": False, "comment": True, "message": "Merci pour votre avis."}
+        assert seconds < LIVENESS_S, seconds
+        assert db_rows(server.db, "select * from feedback where item_id = ?", [sender]) == []  # not yet: locked
+    deadline = time.monotonic() + 30
+    rows = []
+    while time.monotonic() < deadline and not rows:
+        rows = db_rows(server.db, "select useful, comment, topic from feedback where item_id = ?", [sender])
+        time.sleep(0.3)
+    assert rows == [{"useful": 0, "comment": "mon numéro [téléphone]", "topic": "carte_grise"}]

@@ -5,7 +5,7 @@ The generator does not write traffic rows itself: it drives the REAL endpoints o
 
 - the chat webhook (`POST /chat/webhook`): questions on every topic of the tree in the generator's own
   phrasings, off-topic questions, messages the bot cannot understand, multi-turn conversations;
-- the phone webhooks (`/webhooks/ivr/*`), signed like Twilio (ivr.simulate.Call): keypad and speech,
+- the phone webhooks (`/webhooks/ivr/*`), signed like Twilio (tools.ivr.simulate.Call): keypad and speech,
   transfers, voicemails, PAN bookings by keypad, callers hanging up mid-menu (the final status
   callback `CallStatus=completed`, as Twilio sends it);
 - the forms of `/rdv/` (bot/web/rdv.py): messages to a service mailbox and PAN bookings;
@@ -550,7 +550,7 @@ RATING_KINDS = ("keypad", "keypad_info", "speech")  # calls that end on an answe
 def play_call(call, kind: str, rng: random.Random) -> None:
     """Play one caller's side; stops early (as a caller would) when the menu goes elsewhere."""
     from bot.core import tree as tree_mod
-    from ivr.simulate import SimulatorError
+    from tools.ivr.simulate import SimulatorError
 
     rates, finds_useful = rng.random() < 0.25, rng.random() < 0.7  # drawn first: the same for every path
     turn = call.start()
@@ -754,7 +754,7 @@ def drive(
 def drive_calls(
     http: Http, rng: random.Random, run: str, times: list[datetime], token: str, public_url: str, made: Made, bar
 ) -> None:
-    from ivr.simulate import Call, SimulatorError
+    from tools.ivr.simulate import Call, SimulatorError
 
     for i, start in enumerate(times):
         kind = CALL_FIRST[i] if i < len(CALL_FIRST) else rng.choices(CALL_KINDS, CALL_WEIGHTS)[0]

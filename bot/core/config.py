@@ -230,6 +230,10 @@ class Prefecture:
         return get_path(self.data, dotted)
 
 
+# A site's postal address ends with a French postal code and the town ("…, 15200 Mauriac").
+POSTAL_ADDRESS = re.compile(r"\b\d{5} [^\d,]+$")
+
+
 def validate(data: dict, file: str) -> None:
     for key in REQUIRED_KEYS:
         try:
@@ -269,6 +273,13 @@ def validate(data: dict, file: str) -> None:
             raise ConfigError(file, f"pan.sites[{i}].id", f"duplicate site id '{site['id']}'")
         seen.add(site["id"])
         _check_days(file, f"pan.sites[{i}].days", site["days"])
+        address = site.get("address")
+        if not isinstance(address, dict) or not POSTAL_ADDRESS.search(str(address.get("text") or "")):
+            raise ConfigError(
+                file, f"pan.sites[{i}].address.text", "must be a postal address ending with the postal code and the town"
+            )
+        if "confirmed" not in address:
+            raise ConfigError(file, f"pan.sites[{i}].address.confirmed", "missing (true once checked on an official page)")
         if "foreigners_days" in site:
             _check_days(file, f"pan.sites[{i}].foreigners_days", site["foreigners_days"])
     for key in (

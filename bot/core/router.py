@@ -42,6 +42,18 @@ class Decision:
     misses: int = 0
     matched_by: str = "nlu"  # nlu | fuzzy | button | none
     display: dict = field(default_factory=dict)  # chat: {lead, items, more} of a leaf (bot/core/display.py)
+    fallback_destination: str | None = None  # a fallback: the destination of the node it gives
+
+    @property
+    def destination_given(self) -> str | None:
+        """Where the person was actually sent, as stored with the turn: nothing for a clarifying
+        question (`destination` keeps the best guess, for evaluation), the node given (a person)
+        for a fallback."""
+        if self.action == "clarify":
+            return None
+        if self.action == "fallback":
+            return self.fallback_destination
+        return self.destination
 
     def public(self) -> dict:
         """The fields of `python -m bot route`."""
@@ -64,11 +76,18 @@ class Router:
         s = tree.settings
         self.threshold = float(s["confidence_threshold"])
         self.fuzzy_cutoff = float(s["fuzzy_cutoff"])
+        self.fuzzy_max_words = int(s.get("fuzzy_max_words") or 6)
         self.max_misses = int(s["max_misses"])
         self.clarify_choices = int(s["clarify_choices"])
         self.max_chars = int(s["max_message_chars"])
         self.max_words = int(s.get("answer_max_words") or 60)
         self._pan_words = [norm(w) for w in s.get("pan_vocabulary") or [] if norm(w)]
+        self._document_words = {
+            doc: [norm(w) for w in words if norm(w)] for doc, words in (s.get("suivi_document_words") or {}).items()
+        }
+        others = s.get("other_bodies") or {}
+        self._other_words = [norm(w) for w in others.get("words") or [] if norm(w)]
+        self._other_sure = float(others.get("sure") or 1.0)
         vague = s.get("vague_messages") or {}
         self._vague_max = int(vague.get("max_words") or 0)
         self._filler = {norm(w) for w in vague.get("filler") or []}
@@ -187,6 +206,23 @@ class Router:
         padded = " " + norm(text)
         return any(" " + word in padded for word in self._pan_words)
 
+    @staticmethod
+    def _has_word(padded: str, word: str) -> bool:
+        """`word` starts a word of `padded` (" " + normalised text + " "); short words must be whole."""
+        return (" " + word + " " in padded) if len(word) <= 3 else (" " + word in padded)
+
+    def names_other_body(self, text: str) -> bool:
+        """The message uses the words of what another body handles (settings.other_bodies)."""
+        padded = " " + norm(text) + " "
+        return any(self._has_word(padded, w) for w in self._other_words)
+
+    def document_by_words(self, text: str) -> str | None:
+        """The document a message names with settings.suivi_document_words (most words wins)."""
+        padded = " " + norm(text) + " "
+        counts = {doc: sum(self._has_word(padded, w) for w in words) for doc, words in self._document_words.items()}
+        best = max(counts, key=lambda doc: counts[doc], default=None)
+        return best if best is not None and counts[best] > 0 else None
+
     def fuzzy_node(self, text: str) -> tuple[Node, float] | None:
         hit = self._best_alias(text, self._aliases)
         return (self.tree.node(hit[0]), hit[1]) if hit else None
@@ -194,7 +230,7 @@ class Router:
     def suivi_node(self, text: str, ranking: list[dict]) -> Node:
         """The suivi_dossier child for the document asked about."""
         hit = self._best_alias(text, self._doc_aliases)
-        document = hit[0] if hit else None
+        document = hit[0] if hit else self.document_by_words(text)
         if document is None:
             for item in ranking:
                 if (
@@ -269,7 +305,9 @@ class Router:
             name, confidence = None, 0.0  # unknown node: treat as not understood
 
         vague = self.is_vague(text)
-        if name and confidence >= self.threshold and not (vague and name in TOPICS):
+        # Another body's words with one of our topics: answer only when the model is sure.
+        elsewhere = name in TOPICS and name != "hors_perimetre" and confidence < self._other_sure and self.names_other_body(text)
+        if name and confidence >= self.threshold and not (vague and name in TOPICS) and not elsewhere:
             if name in TOPICS or name == "human_handoff":
                 node = self.node_for_topic(name, text, ranking) if name in TOPICS else self.tree.topic_node(name)
                 return self._node_decision(text, node, confidence, misses, "nlu", topic=name)
@@ -287,7 +325,13 @@ class Router:
                     misses=0,
                 )
 
-        fuzzy = None if vague else self.fuzzy_node(text)
+        fuzzy = None if vague or elsewhere else self.fuzzy_node(text)
+        if fuzzy is not None and len(norm(text).split()) > self.fuzzy_max_words:
+            # In a long message a topic's word may be context ("ma réclamation aux impôts"):
+            # the alias answers only when the model's best guess is the same topic.
+            top = next((r.get("name") for r in ranking), None)
+            if fuzzy[0].topic != top:
+                fuzzy = None
         if fuzzy is not None:
             node, score = fuzzy
             topic = node.topic
@@ -315,6 +359,7 @@ class Router:
                 resolved=False,
                 misses=misses,
                 matched_by="none",
+                fallback_destination=human.destination,
             )
         choices: list[Node] = []
         for item in ranking:
@@ -324,9 +369,22 @@ class Router:
                     choices.append(node)
             if len(choices) == self.clarify_choices:
                 break
-        pan = self.tree.topic_node("rdv_pan")
-        if pan not in choices and self.asks_for_help(text):
-            choices = choices[: max(self.clarify_choices - 1, 0)] + [pan]
+        # Always offered when their words are there: "Autre démarche" for another body's words,
+        # the PAN (the only appointment the préfecture gives) for appointment or help words.
+        required = [
+            node
+            for node, wanted in (
+                (self.tree.topic_node("hors_perimetre"), elsewhere),
+                (self.tree.topic_node("rdv_pan"), self.asks_for_help(text)),
+            )
+            if wanted
+        ]
+        for node in required:
+            if node not in choices:
+                droppable = [c for c in choices if c not in required]
+                if len(choices) >= self.clarify_choices and droppable:
+                    choices.remove(droppable[-1])
+                choices.append(node)
         buttons = [self._button(n) for n in choices] + [self._button(self.tree.topic_node("human_handoff"))]
         return Decision(
             text=text,

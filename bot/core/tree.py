@@ -40,6 +40,9 @@ CONVERSATION_INTENTS = [
     "human_handoff",
     "other_language",
 ]
+# Politeness, not questions: left out of "Questions les plus posées", and a conversation's status
+# ("non résolu", bot/store/database.py) follows its last message that is not one of them.
+SOCIAL_INTENTS = ["greet", "goodbye", "thanks"]
 DESTINATIONS = ["ants_3400", "ccc_0806", "pan_rdv", "mailbox", "info", "other", "human"]
 MESSAGE_IDS = [
     "welcome",
@@ -91,6 +94,7 @@ PHONE_TEXTS: dict[str, set[str]] = {
     "voicemail_prompt": {"key"},
     "voicemail_thanks": {"service"},
     "voicemail_empty": set(),
+    "voicemail_reference": {"digits"},
     "feedback_offer": {"key", "no_key"},
     "feedback_thanks": set(),
     "sms_offer": {"key"},
@@ -112,6 +116,7 @@ PHONE_KEYS = [
     "voicemail_key",
     "number_key",
     "pan_key",
+    "pan_cancel_key",
     "feedback_key",
     "feedback_no_key",
     "sms_key",
@@ -372,7 +377,7 @@ def leaf_action_keys(tree: Tree, node: Node) -> set[str]:
     if node.contact:
         keys.add(phone["number_key"])
     if node.destination == "pan_rdv":
-        keys.add(phone["pan_key"])
+        keys.update((phone["pan_key"], phone["pan_cancel_key"]))
     if rates_answer(node):
         keys.update((phone["feedback_key"], phone["feedback_no_key"]))
     if website_named(node):
@@ -485,7 +490,7 @@ def check_placeholders(tree: Tree, pref: Prefecture) -> None:
         render(msg.get("screen", ""), pref)
         render(msg.get("voice", ""), pref)
     render(tree.menu_voice, pref)
-    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x", "url": "x"}
+    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x", "digits": "x", "url": "x"}
     for tid in PHONE_TEXTS:
         render(tree.phone[tid], pref, sample)
     for text in tree.phone["contacts"].values():

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from typing import Any
 
@@ -25,7 +26,7 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.core.text import fold
+from bot.core.text import fold, norm
 from bot.nlu.fingerprint import code_fingerprint
 
 
@@ -91,6 +92,14 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "sentence_mix": 0.0,
             "last_sentence_weight": 2.0,
             "min_sentence_words": 3,
+            # Training only: a share of the examples of `framed_intents` is added again inside a
+            # framing drawn from `framing_prefixes` / `framing_suffixes` (greetings, anger, distress,
+            # thanks), so that such words stop pointing at one intent (anger is not a complaint
+            # about the service when the message asks for a titre de séjour).
+            "framing_share": 0.0,
+            "framed_intents": [],
+            "framing_prefixes": [],
+            "framing_suffixes": [],
         }
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, clf: Any = None) -> None:
@@ -134,8 +143,27 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return self._resource
 
     def fit(self, texts: list[str], labels: list[str]) -> "TfidfIntentClassifier":
-        self.clf = self._pipeline().fit(texts, labels)
+        framed = self._framed(texts, labels)
+        self.clf = self._pipeline().fit(texts + [t for t, _ in framed], labels + [l for _, l in framed])
         return self
+
+    def _framed(self, texts: list[str], labels: list[str]) -> list[tuple[str, str]]:
+        """Copies of a share of the examples inside a greeting, anger or thanks (same seed: same copies)."""
+        c = self.config
+        intents = set(c["framed_intents"])
+        prefixes = [norm(p) for p in c["framing_prefixes"]] + [""]
+        suffixes = [norm(p) for p in c["framing_suffixes"]] + [""]
+        if float(c["framing_share"]) <= 0 or not intents or len(prefixes) + len(suffixes) <= 2:
+            return []
+        rng = random.Random(c["random_state"])
+        out = []
+        for text, label in zip(texts, labels):
+            if label in intents and rng.random() < float(c["framing_share"]):
+                prefix, suffix = rng.choice(prefixes), rng.choice(suffixes)
+                if not prefix and not suffix:
+                    prefix = rng.choice(prefixes[:-1] or [""])
+                out.append((" ".join(x for x in (prefix, text, suffix) if x), label))
+        return out
 
     @staticmethod
     def _sentences(message: Message, min_words: int) -> list[str]:

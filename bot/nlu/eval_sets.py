@@ -2,6 +2,8 @@
 
 - `eval/heldout.jsonl`, inside the repository: always there, so the retrain gate and the
   near-copy guard work in a fresh clone;
+- the other in-repository sets (`eval/own_public_voice.jsonl`, `eval/public_stories.jsonl`: messages
+  in the public's voice written for issue 15), guarded against near copies like the held-out set;
 - the shared dev sets (`../shared/eval/dev_questions.jsonl`, `dev_user_written.jsonl`), used
   as well when they are beside the checkout (the product never needs them).
 
@@ -39,13 +41,20 @@ def available(heldout: Path = HELDOUT, shared: tuple[Path, ...] = SHARED) -> lis
     return [EvalSet(p.stem, p) for p in (heldout, *shared) if p.exists()]
 
 
+def guarded_sets(heldout: Path = HELDOUT, shared: tuple[Path, ...] = SHARED) -> list[EvalSet]:
+    """Every set no training sentence may nearly copy: `available()` and every other eval/*.jsonl."""
+    sets = available(heldout, shared)
+    known = {s.path for s in sets}
+    return sets + [EvalSet(p.stem, p) for p in sorted(heldout.parent.glob("*.jsonl")) if p not in known]
+
+
 def load(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def guarded_texts(sets: list[EvalSet] | None = None) -> list[str]:
     """Every eval question, folded: no training sentence may be a near copy of one of them."""
-    return [norm(item["text"]) for s in (available() if sets is None else sets) for item in load(s.path)]
+    return [norm(item["text"]) for s in (guarded_sets() if sets is None else sets) for item in load(s.path)]
 
 
 def near_copy(text: str, guarded: list[str]) -> tuple[str, float] | None:

@@ -221,12 +221,11 @@ def chat_indicators(store, period: Period) -> list[dict]:
         f"""
         with conv as (
             select c.channel as channel, c.status as status, substr(c.started_at, 1, 13) as hour,
-                   count(t.id) as turns, coalesce(sum(coalesce(t.resolved, 0) = 0), 0) as unresolved_turns,
-                   coalesce(sum(t.destination = ?), 0) as handoffs
+                   count(t.id) as turns, coalesce(sum(t.destination = ?), 0) as handoffs
             from conversations c left join turns t on t.conversation_id = c.id
             where {where} group by c.id)
-        select channel, hour, count(*), sum(turns > 0 and unresolved_turns = 0), sum(status = 'unresolved'),
-               sum(handoffs > 0)
+        select channel, hour, count(*), sum(turns > 0 and status != 'unresolved' and handoffs = 0),
+               sum(status = 'unresolved'), sum(handoffs > 0)
         from conv group by channel, hour""",
         [HANDOFF_DESTINATION, *args],
     )
@@ -275,7 +274,7 @@ def chat_indicators(store, period: Period) -> list[dict]:
         ),
         indicator(
             "chat_self_service",
-            "Conversations résolues sans agent (tous les messages compris)",
+            "Conversations résolues sans agent",
             "chat",
             _rate(self_served, n),
             n,

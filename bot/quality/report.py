@@ -35,6 +35,7 @@ from bot.core.clock import PARIS, paris_today
 from bot.core.config import ROOT
 from bot.core.masking import clean, mask
 from bot.core.text import norm
+from bot.core.tree import SOCIAL_INTENTS
 from bot.quality import charts, indicators
 
 TEMPLATES = ROOT / "web" / "templates" / "report"
@@ -242,15 +243,16 @@ def top_questions(
 ) -> list[tuple[str, int]]:
     """What users typed (chat) or said (phone speech) most, masked, grouped without case nor accents.
 
-    Each group is shown by its most frequent spelling; buttons clicked (payloads "/...") are not questions.
+    Each group is shown by its most frequent spelling; buttons clicked (payloads "/...") are not questions,
+    nor are greetings, thanks and goodbyes (bot.core.tree.SOCIAL_INTENTS: "bonjour", "merci", "au revoir").
     """
     raw: Counter = Counter()
     period = indicators.Period(prefecture, start, end, include_demo)
     where, args = period.where("started_at", "c")
-    for (text,) in store.db.execute(
-        f"select t.text from turns t join conversations c on c.id = t.conversation_id where {where}", args
+    for text, topic in store.db.execute(
+        f"select t.text, t.topic from turns t join conversations c on c.id = t.conversation_id where {where}", args
     ):
-        if text and not text.startswith("/"):
+        if text and not text.startswith("/") and topic not in SOCIAL_INTENTS:
             raw[text] += 1
     where, args = period.where("started_at", "k")
     for (inputs,) in store.db.execute(f"select k.inputs from calls k where {where} and k.inputs like '%\"speech\"%'", args):
@@ -260,7 +262,7 @@ def top_questions(
             continue
         for step in steps if isinstance(steps, list) else []:
             speech = step.get("speech") if isinstance(step, dict) else None
-            if isinstance(speech, str) and speech.strip():
+            if isinstance(speech, str) and speech.strip() and step.get("topic") not in SOCIAL_INTENTS:
                 raw[speech] += 1
     # Texts are stored masked (bot/store/database.py, ivr/calls.py): group them as stored, and mask again only
     # what is shown, as a safety net (masking every distinct text of a year took most of the report's time).

@@ -36,6 +36,38 @@ def normalise_contact(value: str | None) -> str | None:
     return raw.lower()
 
 
+def phone_number(value: str | None) -> str | None:
+    """A caller's number (Twilio's `From`) in E.164 when it is a real, valid number; None for a
+    hidden one ('anonymous', '+266696687', blank) or anything that is not a phone number."""
+    raw = (value or "").strip()
+    if not raw or "@" in raw:
+        return None
+    try:
+        number = phonenumbers.parse(raw, "FR")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def say_phone(value: str | None) -> str | None:
+    """A number as an agent dials it: the national format in pairs for a French one, the
+    international format otherwise."""
+    e164 = phone_number(value)
+    if e164 is None:
+        return None
+    number = phonenumbers.parse(e164, None)
+    style = phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 33 else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, style)
+
+
+def same_contact(store: Store, value: str | None, key: str | None) -> bool:
+    """Whether `value` is the contact whose keyed hash is `key` (constant-time comparison)."""
+    given = contact_key(store, value)
+    return bool(key) and given is not None and hmac.compare_digest(given, key)
+
+
 def contact_key(store: Store, value: str | None) -> str | None:
     """The keyed hash (64 hex characters) of a contact, or None for an empty one."""
     normal = normalise_contact(value)

@@ -28,7 +28,7 @@ from bot.core import texts
 from bot.core.clock import DAYS, MONTHS, PARIS, WEEKDAYS, is_holiday, naive, paris_now
 from bot.core.config import Prefecture
 from bot.core.text import EMAIL
-from bot.services import mailer
+from bot.services import identity, mailer
 from bot.store.database import fetch_dict, fetch_dicts
 
 STAMP = "%Y-%m-%dT%H:%M"
@@ -192,18 +192,6 @@ def get_booking(store, reference: str) -> dict | None:
     return fetch_dict(store.db.conn, "select * from pan_bookings where reference = ?", [(reference or "").strip().upper()])
 
 
-def person_key(store, contact_kind: str, contact: str | None) -> str | None:
-    """The keyed hash that recognises one person across bookings (bot.services.identity), or None
-    when there is nothing to recognise: no number, or a hidden or foreign-format caller id (every
-    "anonymous" caller is not one person)."""
-    from bot.services.identity import contact_key, normalise_contact
-
-    normal = normalise_contact(contact)
-    if normal is None or (contact_kind != "email" and not normal.startswith("+")):
-        return None
-    return contact_key(store, normal)
-
-
 def future_bookings(conn, person: str, now: datetime) -> int:
     """How many appointments, not cancelled and not yet begun, this person holds."""
     return conn.execute(
@@ -222,7 +210,6 @@ def book(
     email: str | None = None,
     mobile: str | None = None,
     caller: str | None = None,
-    caller_number: str | None = None,
     channel: str = "web",
     idempotency_key: str | None = None,
     now: datetime | None = None,
@@ -231,17 +218,20 @@ def book(
 
     Raises BookingError (French message) for a bad input or a taken slot; on `slot_taken` the
     error carries `next_slots`; `too_many_bookings` when the same person (the keyed hash of the
-    e-mail or mobile, or of the caller's number `caller_number` by phone) already holds
-    `pan.max_future_bookings` future appointments. Nothing is written when it raises.
+    e-mail or mobile, or of the caller's own number by phone; a hidden number is nobody in
+    particular and is not counted) already holds `pan.max_future_bookings` future appointments.
+    Nothing is written when it raises.
     """
     now = naive(now or paris_now())
     site(pref, site_id)  # raises BookingError for an unknown site
     if reason not in reasons(pref):
         raise BookingError("unknown_reason", pref)
-    if caller is not None:
-        contact_kind, contact = "caller", caller
+    if caller is not None:  # by phone: only the keyed hash of the caller's own number is kept
+        contact_kind, contact = "caller", None
+        contact_key = identity.contact_key(store, identity.phone_number(caller))
     else:
         contact_kind, contact = validate_contact(email, mobile, pref)
+        contact_key = identity.contact_key(store, contact)
     try:
         start = datetime.strptime(slot_start or "", STAMP)
     except ValueError:
@@ -252,7 +242,6 @@ def book(
     if slot.start < _earliest(pref, now):
         raise BookingError("past_slot", pref)
     cap = capacity(pref, site_id)
-    person = person_key(store, contact_kind, caller_number if contact_kind == "caller" else contact)
     conn = store.db.conn
     ts = mailer.utcnow()
     conn.execute("begin immediate")
@@ -262,7 +251,7 @@ def book(
             if existing:
                 conn.execute("commit")
                 return existing | {"created": False}
-        if person and future_bookings(conn, person, now) >= int(pref.get("pan.max_future_bookings")):
+        if contact_key and future_bookings(conn, contact_key, now) >= int(pref.get("pan.max_future_bookings")):
             raise BookingError("too_many_bookings", pref)
         taken = {
             r[0]
@@ -292,7 +281,7 @@ def book(
                         channel,
                         contact_kind,
                         contact,
-                        person,
+                        contact_key,
                         idempotency_key,
                         ts,
                         ts,
@@ -342,16 +331,38 @@ def confirmation_text(pref: Prefecture, booking: dict) -> str:
     return "\n\n".join(confirmation_lines(pref, booking)) + "\n"
 
 
-def cancel(store, pref: Prefecture, reference: str, contact: str, now: datetime | None = None) -> dict:
-    """Cancel with the reference and the contact given at booking (e-mail or mobile)."""
-    booking = get_booking(store, reference)
+def same_contact(store, pref: Prefecture, booking: dict, contact: str | None) -> bool:
+    """Whether `contact` is the one the booking was made with: the e-mail address or mobile typed
+    online, or the number a phone booking was made from, compared on their keyed hashes
+    (bot.services.identity: a number in pairs is the same number in E.164). A booking made before the hashes
+    (migration 009) is compared on its stored e-mail or mobile; a phone booking without a hash (made
+    from a hidden number, or before) matches nothing: an agent cancels it."""
     contact = (contact or "").strip()
-    if booking and booking["contact_kind"] == "mobile":
+    if not booking or not contact:
+        return False
+    if booking.get("contact_key"):
+        return identity.same_contact(store, contact, booking["contact_key"])
+    if booking["contact_kind"] not in ("email", "mobile") or not booking["contact"]:
+        return False
+    if booking["contact_kind"] == "mobile":
         try:
             contact = validate_mobile(contact, pref)
         except BookingError:
-            contact = None
-    if not booking or not booking["contact"] or not contact or contact.lower() != booking["contact"].lower():
+            return False
+    return contact.lower() == booking["contact"].lower()
+
+
+def find_own(store, pref: Prefecture, reference: str, contact: str | None) -> dict | None:
+    """The booking with this reference made with this contact (see same_contact), else None."""
+    booking = get_booking(store, reference)
+    return booking if booking and same_contact(store, pref, booking, contact) else None
+
+
+def cancel(store, pref: Prefecture, reference: str, contact: str, now: datetime | None = None) -> dict:
+    """Cancel with the reference and the contact given at booking (e-mail, mobile, or the number
+    called from for a booking by phone)."""
+    booking = find_own(store, pref, reference, contact)
+    if not booking:
         raise BookingError("not_found", pref)
     if booking["status"] == "cancelled":
         raise BookingError("already_cancelled", pref)
@@ -377,8 +388,37 @@ def cancel(store, pref: Prefecture, reference: str, contact: str, now: datetime 
     return get_booking(store, reference)
 
 
+def paris_vtimezone():
+    """The VTIMEZONE of Europe/Paris with its RFC 5545 rules (EU summer time since 1996): DAYLIGHT
+    from the last Sunday of March at 02:00 (+01:00 -> +02:00), STANDARD from the last Sunday of
+    October at 03:00 (+02:00 -> +01:00). DTSTART is the local time of the change in the offset it
+    changes from, as RFC 5545 3.6.5 asks."""
+    from datetime import timedelta as td
+
+    from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
+
+    tz = Timezone()
+    tz.add("tzid", "Europe/Paris")
+    daylight = TimezoneDaylight()
+    daylight.add("dtstart", datetime(1996, 3, 31, 2, 0))
+    daylight.add("rrule", {"freq": "yearly", "bymonth": 3, "byday": "-1su"})
+    daylight.add("tzoffsetfrom", td(hours=1))
+    daylight.add("tzoffsetto", td(hours=2))
+    daylight.add("tzname", "CEST")
+    standard = TimezoneStandard()
+    standard.add("dtstart", datetime(1996, 10, 27, 3, 0))
+    standard.add("rrule", {"freq": "yearly", "bymonth": 10, "byday": "-1su"})
+    standard.add("tzoffsetfrom", td(hours=2))
+    standard.add("tzoffsetto", td(hours=1))
+    standard.add("tzname", "CET")
+    tz.add_component(daylight)
+    tz.add_component(standard)
+    return tz
+
+
 def ics(pref: Prefecture, booking: dict) -> str:
-    """The iCalendar file of a booking (no personal data in it: reference, place and time)."""
+    """The iCalendar file of a booking (no personal data in it: reference, place and time), with
+    the VTIMEZONE its Paris times refer to."""
     from icalendar import Calendar, Event
 
     spec = site(pref, booking["site"])
@@ -386,6 +426,7 @@ def ics(pref: Prefecture, booking: dict) -> str:
     cal.add("prodid", "-//Aiguillage//PAN//FR")
     cal.add("version", "2.0")
     cal.add("method", "PUBLISH")
+    cal.add_component(paris_vtimezone())
     event = Event()
     event.add("uid", f"{booking['reference']}@aiguillage")
     event.add("dtstamp", datetime.now(ZoneInfo("UTC")))
@@ -428,7 +469,7 @@ def mark_no_show(store, reference: str, no_show: bool = True) -> dict | None:
     return booking if booking and booking["status"] != "cancelled" else None
 
 
-# ---- building blocks for the phone offer (not yet wired into ivr/: see the report) ----------
+# ---- building blocks for the phone offer (ivr/channel.py PanDesk) ----------------------------
 
 
 def next_slots_any_site(store, pref: Prefecture, now: datetime | None = None, n: int = 3) -> list[Slot]:
@@ -439,26 +480,17 @@ def next_slots_any_site(store, pref: Prefecture, now: datetime | None = None, n:
     return sorted(found, key=lambda s: (s.start, s.site))[:n]
 
 
-def book_by_phone(
-    store,
-    pref: Prefecture,
-    slot: Slot,
-    caller_masked: str,
-    call_sid: str,
-    now: datetime | None = None,
-    caller_number: str | None = None,
-) -> dict:
-    """Book for a caller who accepted a slot: no e-mail; the masked caller number stays in the row only,
-    with the keyed hash of the real number (`caller_number`, Twilio's From) to count one person's
-    appointments. A webhook Twilio sends twice books once (idempotency key = call + slot)."""
+def book_by_phone(store, pref: Prefecture, slot: Slot, caller: str, call_sid: str, now: datetime | None = None) -> dict:
+    """Book for a caller who accepted a slot: no e-mail; of the caller's number (Twilio's `From`) the
+    row keeps only its keyed hash (`contact_key`), to cancel with it later, by phone or online.
+    A webhook Twilio sends twice books once (idempotency key = call + slot)."""
     return book(
         store,
         pref,
         slot.site,
         slot.key,
         "autre",
-        caller=caller_masked or "",
-        caller_number=caller_number,
+        caller=caller or "",
         channel="phone",
         idempotency_key=f"call:{call_sid}:{slot.site}:{slot.key}",
         now=now,

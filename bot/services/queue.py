@@ -1,7 +1,8 @@
 """The queue of unresolved items (chat conversations and phone calls), transcripts and reviews.
 
-An item is a chat conversation (`conversations`: status 'unresolved' or a turn not resolved) or a
-phone call (`calls`: unresolved = 1). Its review state lives in `reviews` (no row = "new");
+An item is an unresolved chat conversation (`conversations.status = 'unresolved'`: its last turn
+got no answer of the tree) or an unresolved phone call (`calls.unresolved = 1`): the one definition
+of "non résolu" (bot/store/database.py), shared with the indicators and the report. Its review state lives in `reviews` (no row = "new");
 every action of an agent is appended to `audit_log`.
 """
 
@@ -70,11 +71,63 @@ def _node_info(tree: Tree, node_id: str | None) -> tuple[str | None, str | None,
     return (node.topic, node.destination, node.title) if node else (None, None, None)
 
 
+def shown_reply(tree: Tree, turn: dict) -> dict:
+    """What the person saw in answer to a chat turn: {"texts", "buttons", "links"} as recorded
+    (turns.reply), or, for a turn recorded before replies were kept, the title of the node given."""
+    try:
+        reply = json.loads(turn.get("reply") or "null")
+    except (TypeError, json.JSONDecodeError):
+        reply = None
+    if isinstance(reply, dict):
+        return {
+            "texts": [t for t in reply.get("texts") or [] if isinstance(t, str)],
+            "buttons": [b for b in reply.get("buttons") or [] if isinstance(b, str)],
+            "links": [l for l in reply.get("links") or [] if isinstance(l, dict) and l.get("url")],
+            "recorded": True,
+        }
+    title = _node_info(tree, turn.get("node"))[2]
+    return {"texts": [], "buttons": [], "links": [], "recorded": False, "node_title": title}
+
+
+def clicked_button(tree: Tree, text: str) -> str | None:
+    """The title of the button a chat turn was a click on (its payload '/navigate{"node": …}'), else None."""
+    if not text.startswith("/"):
+        return None
+    try:
+        node_id = json.loads(text[text.index("{") :]).get("node") if "{" in text else None
+    except (ValueError, AttributeError):
+        node_id = None
+    title = _node_info(tree, node_id)[2] if isinstance(node_id, str) else None
+    return title or "un bouton"
+
+
+def heard(tree: Tree, pref, node_id: str) -> str:
+    """What a caller heard at a step of the phone menu: the menu's question and its options, or the
+    node's spoken answer (bot/tree.yml `phone` and `voice`, with the préfecture's values)."""
+    from bot.core.tree import render
+
+    phone = tree.phone or {}
+    groups = phone.get("groups") or {}
+    labels = phone.get("labels") or {}
+    spec = phone.get("menu") if node_id == "root" else groups.get(node_id)
+    node = tree.nodes.get(node_id)
+    if spec is None or (node is not None and not spec.get("options")):
+        return render(node.voice, pref) if node is not None and pref is not None else ""
+    parts = [spec.get("voice") or ""]
+    template = phone.get("option") or "{label} : {key}."
+    for key, option in (spec.get("options") or {}).items():
+        label = labels.get(option) or (tree.nodes[option].label if option in tree.nodes else option)
+        parts.append(render(template, pref, {"label": label, "key": key}) if pref is not None else f"{label} : {key}.")
+    text = " ".join(p for p in parts if p)
+    return render(text, pref) if pref is not None else text
+
+
 class Queue:
-    def __init__(self, store: Store, tree: Tree):
+    def __init__(self, store: Store, tree: Tree, pref=None):
         self.store = store
         self.db = store.db
         self.tree = tree
+        self.pref = pref  # to say the phone menu's texts with the préfecture's values (item pages)
 
     # ---- listing ----------------------------------------------------------------------------
     def _all(self, f: Filters) -> list[dict]:
@@ -92,10 +145,10 @@ class Queue:
             sql = (
                 "select c.id, c.started_at, c.updated_at, c.last_topic, c.last_destination, "
                 "r.status, r.topic as label, "
-                "(select t.text from turns t where t.conversation_id = c.id and t.resolved = 0 order by t.id limit 1) as excerpt "
+                "(select t.text from turns t where t.conversation_id = c.id and t.resolved = 0"
+                " and t.text not like '/%' order by t.id limit 1) as excerpt "
                 "from conversations c left join reviews r on r.kind = 'chat' and r.item_id = c.id "
-                "where (c.status = 'unresolved' or exists (select 1 from turns t where t.conversation_id = c.id and t.resolved = 0))"
-                + date_sql.format(col="c.updated_at")
+                "where c.status = 'unresolved'" + date_sql.format(col="c.updated_at")
             )
             for row in self.db.execute(sql, date_args).fetchall():
                 items.append(
@@ -161,6 +214,9 @@ class Queue:
                 raise NotFound(item_id)
             conv = rows[0]
             turns = list(self.db["turns"].rows_where("conversation_id = ?", [item_id], order_by="id"))
+            for t in turns:
+                t["shown"] = shown_reply(self.tree, t)
+                t["clicked"] = clicked_button(self.tree, t.get("text") or "")
             last = next((t for t in reversed(turns) if t["topic"]), turns[-1] if turns else {})
             sentences = [t["text"] for t in turns if t["text"] and not t["text"].startswith("/")]
             first_unresolved = next(
@@ -188,7 +244,11 @@ class Queue:
                 raise NotFound(item_id)
             call = rows[0]
             topic, dest, _ = _node_info(self.tree, call["node"])
-            path = [{"id": n, "title": _node_info(self.tree, n)[2] or n} for n in _json_list(call["path"])]
+            labels = (self.tree.phone or {}).get("labels") or {}
+            path = [
+                {"id": n, "title": _node_info(self.tree, n)[2] or labels.get(n) or n, "heard": heard(self.tree, self.pref, n)}
+                for n in _json_list(call["path"])
+            ]
             inputs = _json_list(call["inputs"])
             sentences = [i["speech"] for i in inputs if i.get("speech")]
             item = {

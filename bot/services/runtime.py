@@ -99,6 +99,18 @@ def page_config() -> dict:
     }
 
 
+def public_page_context() -> dict:
+    """What the public pages' layout (web/templates/layout.html) shows in its header and footer."""
+    pref = prefecture()
+    return {
+        "name": render("{prefecture.name}", pref),
+        "website": render("{prefecture.website}", pref),
+        "phone": render("{prefecture.phone.display}", pref),
+        "phone_number": pref.get("prefecture.phone.number"),
+        "phone_hours": render("{prefecture.phone_hours_text}", pref),
+    }
+
+
 def render_page() -> str:
     cfg = page_config()
     pref = prefecture()

@@ -109,10 +109,13 @@ def create_ticket(
     channel: str = "web",
     idempotency_key: str | None = None,
     now: datetime | None = None,
+    callback: str | None = None,
 ) -> dict:
     """Store a ticket and queue its e-mails. Returns the row plus `created` (False for a replay).
 
-    Raises TicketError (French message) on a bad input; nothing is written then.
+    `callback`: the number a voicemail was left from, kept in its own column (shown only in the
+    console, never e-mailed, erased by the purge). Raises TicketError (French message) on a bad
+    input; nothing is written then.
     """
     subject, body, email = validate(pref, mailbox_id, subject, body, email)
     box = mailbox(pref, mailbox_id)
@@ -131,8 +134,8 @@ def create_ticket(
             try:
                 cur = conn.execute(
                     "insert into tickets (reference, prefecture, mailbox, service, service_email, origin, channel,"
-                    " subject, body, contact_email, created_at, due_date, status, delivery_status,"
-                    " delivery_attempts, idempotency_key) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open',"
+                    " subject, body, contact_email, callback, created_at, due_date, status, delivery_status,"
+                    " delivery_attempts, idempotency_key) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open',"
                     " 'pending', 0, ?)",
                     [
                         reference,
@@ -145,6 +148,7 @@ def create_ticket(
                         subject,
                         body,
                         email,
+                        callback or None,
                         ts,
                         due.isoformat(),
                         idempotency_key,
@@ -323,6 +327,18 @@ def voicemail(store, ticket: dict) -> dict | None:
     )
 
 
+def set_callback(store, ticket_id: int, callback: str | None) -> bool:
+    """Keep the call-back number of a voicemail ticket made before it was known (Twilio's recording
+    callback, which carries no `From`, can come first); never on a purged ticket, never replaced."""
+    if not callback:
+        return False
+    with store.transaction() as conn:
+        done = conn.execute(
+            "update tickets set callback = ? where id = ? and callback is null and purged_at is null", [callback, ticket_id]
+        ).rowcount
+    return bool(done)
+
+
 class ActionRefused(Exception):
     """An action the ticket's state does not allow: `code` is no_email, purged, answered, open, same_service."""
 
@@ -434,12 +450,13 @@ def purge(store, pref: Prefecture, now: datetime | None = None) -> dict:
     ts = mailer.utcnow()
     with store.transaction() as conn:
         t = conn.execute(
-            "update tickets set subject = null, body = null, contact_email = null, purged_at = ?"
+            "update tickets set subject = null, body = null, contact_email = null, callback = null, purged_at = ?"
             " where created_at < ? and purged_at is null",
             [ts, ticket_cut],
         ).rowcount
         b = conn.execute(
-            "update pan_bookings set contact = null, purged_at = ? where slot_start < ? and purged_at is null", [ts, booking_cut]
+            "update pan_bookings set contact = null, contact_key = null, purged_at = ? where slot_start < ? and purged_at is null",
+            [ts, booking_cut],
         ).rowcount
         conn.execute(
             "update ticket_events set body = null where body is not null and ticket_id in"

@@ -1,12 +1,20 @@
 """The embedded store: one SQLite file (WAL mode) through sqlite-utils.
 
-Every turn is written with its channel, masked text, topic, confidence, destination and
-resolved flag. The schema grows through named migrations, applied once, in order.
+Every turn is written with its channel, masked text, topic, confidence, destination (where the
+person was actually sent: none for a clarifying question) and resolved flag.
+
+"Non résolu", the one definition used by the console's queue, the indicators and the report: a
+chat conversation is unresolved when its *last* turn did not end with an answer of the tree (a
+clarifying question the person did not follow, or a fallback to a person): `conversations.status`
+is then 'unresolved', else 'open'. Greetings, thanks and goodbyes (bot.core.tree.SOCIAL_INTENTS)
+leave the status as it was: "merci" after an unanswered question does not resolve it. A call is unresolved when it ended without an answer heard, a
+transfer or a voicemail (`calls.unresolved`, ivr/flow.py). The schema grows through named migrations, applied once, in order.
 Text reaching this module must already be masked; `record_turn` masks again as a safety net.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -19,13 +27,16 @@ import sqlite_utils
 from bot import settings
 from bot.core.config import ROOT
 from bot.core.masking import mask
+from bot.core.tree import SOCIAL_INTENTS
 from bot.store.schema_keys import m007_keys as _m007_keys
 from bot.store.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
+from bot.store.schema_phone_contacts import m009_phone_contacts as _m009_phone_contacts
 from bot.store.schema_quality import m005_quality as _m005_quality
 from bot.store.schema_throttle import m008_throttle as _m008_throttle
 from bot.store.schema_ticket_events import m006_ticket_events as _m006_ticket_events
 
 DEFAULT_DB = ROOT / "var" / "aiguillage.db"
+UNRESOLVED = "unresolved"  # conversations.status of an unresolved conversation (module docstring)
 
 
 def db_path() -> Path:
@@ -171,6 +182,28 @@ def _m003_console(db: sqlite_utils.Database) -> None:
     db["audit_log"].create_index(["ts"])
 
 
+def _m010_unresolved_by_last_turn(db: sqlite_utils.Database) -> None:
+    """Issue 14: rows written before the one definition of "non résolu" and of the destination given.
+    A clarifying question sent nowhere (it stored the guessed topic's destination); a fallback sent to
+    a person, the `human` node (it stored `other` or the guess); a conversation's status follows its
+    last turn (it stayed 'unresolved' after a later answer, and 'open' after a last clarification)."""
+    # What the person saw in answer to each turn (text, buttons, links), for the console's transcript.
+    db["turns"].add_column("reply", str)
+    db.execute("update turns set destination = null where action = 'clarify'")
+    db.execute("update turns set destination = 'human' where action = 'fallback' and node = 'human'")
+    social = ", ".join(f"'{intent}'" for intent in SOCIAL_INTENTS)
+    last = (
+        "(select t.{col} from turns t where t.conversation_id = conversations.id"
+        f" and not (t.resolved = 1 and coalesce(t.topic, '') in ({social})) order by t.id desc limit 1)"
+    )
+    db.execute(
+        f"update conversations set status = case coalesce({last.format(col='resolved')}, 1) when 0 then 'unresolved'"
+        f" else 'open' end, last_topic = coalesce({last.format(col='topic')}, last_topic),"
+        f" last_destination = {last.format(col='destination')}"
+        " where exists (select 1 from turns t where t.conversation_id = conversations.id)"
+    )
+
+
 # Named migrations, applied once each, in this order. Never edit one that has shipped: add a new one.
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_conversations_and_turns", _m001_conversations),
@@ -181,6 +214,8 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("006_ticket_events", _m006_ticket_events),
     ("007_keys", _m007_keys),
     ("008_throttle", _m008_throttle),
+    ("009_phone_contacts", _m009_phone_contacts),
+    ("010_unresolved_by_last_turn", _m010_unresolved_by_last_turn),
 ]
 
 
@@ -284,28 +319,45 @@ class Store:
         misses: int,
         prefecture: str,
         ts: str | None = None,
+        reply: dict | None = None,
     ) -> int:
         """Write one turn and update its conversation, in one transaction. `ts`: when the turn
-        happened, if it is written later (a locked store: bot.services.deferred)."""
+        happened, if it is written later (a locked store: bot.services.deferred). `reply` is what the
+        person saw in answer: {"texts": [...], "buttons": [titles], "links": [{"title", "url"}]}."""
         ts = ts or now()
         text = mask(text)
-        with self.transaction():
-            conv = self.db.execute("select turns, status from conversations where id = ?", [conversation_id]).fetchone()
-            status = "unresolved" if action == "fallback" else (conv[1] if conv else "open")
-            self.db["conversations"].upsert(
+        # The assistant's own words come from the tree and the préfecture file (public numbers and
+        # mailboxes), never from the person's text: stored as shown, not masked.
+        shown = None
+        if reply is not None:
+            shown = json.dumps(
                 {
-                    "id": conversation_id,
-                    "channel": channel,
-                    "prefecture": prefecture,
-                    "updated_at": ts,
-                    "turns": (conv[0] if conv else 0) + 1,
-                    "misses": misses,
-                    "last_topic": topic,
-                    "last_destination": destination,
-                    "status": status,
+                    "texts": [str(t) for t in reply.get("texts") or [] if t],
+                    "buttons": [str(b) for b in reply.get("buttons") or []],
+                    "links": [{"title": str(l["title"]), "url": str(l["url"])} for l in reply.get("links") or []],
                 },
-                pk="id",
+                ensure_ascii=False,
             )
+        with self.transaction():
+            conv = self.db.execute(
+                "select turns, status, last_topic, last_destination from conversations where id = ?", [conversation_id]
+            ).fetchone()
+            row = {
+                "id": conversation_id,
+                "channel": channel,
+                "prefecture": prefecture,
+                "updated_at": ts,
+                "turns": (conv[0] if conv else 0) + 1,
+                "misses": misses,
+                "last_topic": topic,
+                "last_destination": destination,
+                "status": UNRESOLVED if not resolved else "open",
+            }
+            # The last turn decides, politeness aside (module docstring): "merci" keeps the status, the
+            # topic and the destination of the question before it.
+            if conv and resolved and topic in SOCIAL_INTENTS:
+                row.update(status=conv[1], last_topic=conv[2], last_destination=conv[3])
+            self.db["conversations"].upsert(row, pk="id")
             if not conv:
                 self.db["conversations"].update(conversation_id, {"started_at": ts})
             turn = self.db["turns"].insert(
@@ -320,6 +372,7 @@ class Store:
                     "node": node,
                     "action": action,
                     "resolved": int(bool(resolved)),
+                    "reply": shown,
                 }
             )
         return turn.last_pk

@@ -136,12 +136,12 @@ def _security_headers(resp: HTTPResponse) -> HTTPResponse:
 
 
 def refused_page(request: Request, status: int, title: str, message: str) -> HTTPResponse:
-    """A French error for a request no route takes: `{"error"}` under /rdv/api/, else a page (the
-    console's own error page under /console/, the booking pages' layout elsewhere)."""
-    from bot.core import texts
+    """A French error for a request no route takes: `{"error"}` under /rdv/api/ and /webhooks/ (the
+    machines' routes), else a page (the console's own error page under /console/, the public pages'
+    layout everywhere else)."""
     from bot.services import runtime
 
-    if request.path.startswith("/rdv/api/"):
+    if request.path.startswith(JSON_PREFIXES):
         resp = _error(status, message)
     elif request.path.startswith("/console"):
         from bot.web.console import _env
@@ -164,27 +164,26 @@ def refused_page(request: Request, status: int, title: str, message: str) -> HTT
         html = (
             runtime._templates()
             .get_template("rdv.html")
-            .render(
-                name=texts.render("{prefecture.name}", runtime.prefecture()), page="error", title=title, error=message, csrf=""
-            )
+            .render(**runtime.public_page_context(), page="error", title=title, error=message, csrf="")
         )
         resp = response.html(html, status=status)
     resp.headers["Cache-Control"] = "no-store"
     return _security_headers(resp)
 
 
-OUR_PREFIXES = ("/chat", "/rdv", "/console")
+# Routes called by programs (the chat's JSON API, Twilio's and Rasa's webhooks): errors as JSON.
+JSON_PREFIXES = ("/rdv/api/", "/webhooks/")
 
 
 def install_app_hooks(app) -> None:
     """What the whole server needs beyond one blueprint (called once, before the server starts):
-    French 404/405/413 under our prefixes, `GET /` sends to the chat page (instead of Rasa's
-    "Hello from Rasa"), `nosniff` on every response (static files included)."""
+    French 404/405/413 for every path (JSON under JSON_PREFIXES, a page elsewhere), `GET /` sends
+    to the chat page (instead of Rasa's "Hello from Rasa"), `nosniff` on every response (static
+    files included)."""
     default = app.error_handler.default
 
     def ours(request: Request | None) -> bool:
-        path = request.path if request is not None else ""
-        return any(path == p or path.startswith(p + "/") for p in OUR_PREFIXES)
+        return request is not None
 
     def not_found(request: Request, exception: Exception) -> HTTPResponse:
         if not ours(request):
@@ -515,13 +514,16 @@ class WebChatInput(InputChannel):
             except ValueError as exc:
                 return _error(400, str(exc))
             prefecture_id = runtime.prefecture().id
+            # Read the conversation (WAL: reads go on while another writer holds the file), then
+            # write through the background writer like the turns (issue 11): a locked store costs
+            # the person no wait, the rating is written once the store is free.
+            conversation = await asyncio.to_thread(lambda: runtime.thread_store().conversation(sender))
+            if conversation is None:
+                return _error(404, say("unknown_conversation"))
+            stored: dict = {}
 
-            def record() -> dict | None:  # in a worker thread, on its own connection: masking, write
-                store = runtime.thread_store()
-                conversation = store.conversation(sender)
-                if conversation is None:
-                    return None
-                return feedback_mod.record(
+            def record(store) -> None:  # in a worker thread: masking of the comment, then the write
+                stored["row"] = feedback_mod.record(
                     store,
                     "chat",
                     sender,
@@ -533,14 +535,12 @@ class WebChatInput(InputChannel):
                 )
 
             try:
-                row = await asyncio.to_thread(record)
+                await runtime.turn_writer().write(sender, f"the rating of {sender}", record)
             except feedback_mod.FeedbackError as exc:
                 return _error(400, str(exc))
-            if row is None:
-                return _error(404, say("unknown_conversation"))
-            return response.json(
-                {"useful": bool(row["useful"]), "comment": row["comment"] is not None, "message": say("feedback_thanks")}
-            )
+            row = stored.get("row")
+            kept = row["comment"] is not None if row else bool(isinstance(comment, str) and comment.strip())
+            return response.json({"useful": useful, "comment": kept, "message": say("feedback_thanks")})
 
         return bp
 

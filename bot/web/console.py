@@ -83,6 +83,8 @@ TURN_ACTIONS = {
     "fallback": "pas compris",
     "handoff": "orientée vers un agent",
 }
+# A caller's word that meant a key (ivr/flow.py `spoken`): how the phone transcript names it.
+SPOKEN_INPUTS = {"person": "« un agent »", "yes": "« oui »", "no": "« non »", "key": "une touche"}
 AUDIT_ACTIONS = {
     "login": "connexion",
     "logout": "déconnexion",
@@ -96,6 +98,7 @@ AUDIT_ACTIONS = {
     "ticket_reassigned": "message réaffecté",
     "ticket_reopened": "message rouvert",
     "contact_viewed": "coordonnées consultées",
+    "callback_viewed": "numéro de rappel consulté",
     "indicators_csv": "tableau d'indicateurs téléchargé",
     "committee_report": "rapport du comité téléchargé",
     "agent_created": "compte créé",
@@ -119,12 +122,14 @@ def say_confidence(value: float | None) -> str:
 
 @lru_cache(maxsize=1)
 def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(ROOT / "web" / "templates" / "console")), autoescape=True)
+    # The console's own templates first, then the shared page layout (web/templates/layout.html).
+    templates = ROOT / "web" / "templates"
+    env = Environment(loader=FileSystemLoader([str(templates / "console"), str(templates)]), autoescape=True)
     env.globals.update(PREFIX=PREFIX, STATUSES=STATUSES, CHANNELS=CHANNEL_LABELS, DESTINATIONS=DESTINATIONS)
     env.filters.update(
         paris_datetime=clock.stamp_datetime, paris_date=clock.stamp_date, utc_iso=clock.stamp_utc_iso, confidence=say_confidence
     )
-    env.globals.update(TURN_ACTIONS=TURN_ACTIONS, AUDIT_ACTIONS=AUDIT_ACTIONS, CALL_OUTCOMES=CALL_OUTCOMES)
+    env.globals.update(SPOKEN=SPOKEN_INPUTS, TURN_ACTIONS=TURN_ACTIONS, AUDIT_ACTIONS=AUDIT_ACTIONS, CALL_OUTCOMES=CALL_OUTCOMES)
     return env
 
 
@@ -351,7 +356,7 @@ class ConsoleInput(InputChannel):
             request: Request, session: Session, kind: str, item_id: str, status: int = 200, message: str = ""
         ) -> HTTPResponse:
             try:
-                item = Queue(store, runtime.tree()).item(kind, item_id)
+                item = Queue(store, runtime.tree(), runtime.prefecture()).item(kind, item_id)
             except NotFound:
                 return not_found(session)
             return page("item.html", status=status, session=session, item=item, message=message)
@@ -572,6 +577,7 @@ class ConsoleInput(InputChannel):
             confirm: str = "",
             values: dict | None = None,
             show_contact: bool = False,
+            show_callback: bool = False,
         ) -> HTTPResponse:
             from bot.services import tickets
 
@@ -591,6 +597,7 @@ class ConsoleInput(InputChannel):
                 confirm=confirm,
                 values=values or {},
                 show_contact=show_contact,
+                show_callback=show_callback,
                 services=services,
                 history=tickets.history(store, ticket["id"]),
                 voicemail=tickets.voicemail(store, ticket),
@@ -628,8 +635,17 @@ class ConsoleInput(InputChannel):
                 Queue(store, runtime.tree()).audit(
                     session.name, "contact_viewed", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
                 )
+            show_callback = request.args.get("rappel") == "1" and bool(ticket.get("callback"))
+            if show_callback:  # each view of a voicemail's call-back number is logged (the number is not)
+                Queue(store, runtime.tree()).audit(
+                    session.name, "callback_viewed", "ticket", reference, detail={"mailbox": ticket["mailbox"]}
+                )
             return ticket_page(
-                session, reference, message=TICKET_DONE.get(request.args.get("ok") or "", ""), show_contact=show_contact
+                session,
+                reference,
+                message=TICKET_DONE.get(request.args.get("ok") or "", ""),
+                show_contact=show_contact,
+                show_callback=show_callback,
             )
 
         @bp.route("/messages/<reference>/repondre", methods=["POST"], stream=True)

@@ -7,7 +7,8 @@ SameSite=Strict + hidden field), the chat's Content-Security-Policy, an idempote
 form (a double click books once).
 
   GET  /rdv/                      site and reason
-  GET  /rdv/creneaux?site=&motif= next free slots + contact
+  GET  /rdv/creneaux?site=&motif=[&apres=|&jour=]  a page of free slots (after a slot, or from a
+                                  day), the days that have some, "Créneaux suivants" + contact
   POST /rdv/reserver              book -> confirmation (reference, address, what to bring, cancel, .ics)
   GET  /rdv/ics/<reference>?t=    the calendar file (t: the booking's secret token)
   GET  /rdv/annuler, POST         cancel with the reference + the contact given
@@ -36,8 +37,9 @@ import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -46,7 +48,7 @@ from sanic.response import HTTPResponse
 
 from bot import settings
 from bot.core import texts
-from bot.core.clock import say_duration
+from bot.core.clock import french_date, say_duration
 from bot.core.config import format_days
 from bot.services import mailer, pan, throttle, tickets
 from bot.services.pan import BookingError
@@ -116,6 +118,29 @@ def slots_page(store, pref, site_id: str, reason: str, after: datetime | None = 
     return found[:SLOTS_PER_PAGE], len(found) > SLOTS_PER_PAGE
 
 
+def free_days(store, pref, site_id: str, reason: str) -> list[date]:
+    """The days (Paris dates) that still have a free slot, for the page's choice of day."""
+    limit = 10_000  # every slot of the booking window: a few hundred at most
+    return sorted({s.start.date() for s in pan.free_slots(store, pref, site_id, reason=reason, limit=limit)})
+
+
+def day_label(day: date) -> str:
+    """'mardi 8 décembre 2026'."""
+    return french_date(day)
+
+
+def parse_position(pref, after: str | None, day: str | None) -> tuple[datetime | None, date | None]:
+    """The `apres=` slot key or the `jour=` date of the slots page (BookingError when malformed)."""
+    try:
+        if after:
+            return datetime.strptime(after, pan.STAMP), None
+        if day:
+            return None, date.fromisoformat(day)
+    except ValueError:
+        raise BookingError("bad_day" if day and not after else "bad_slot", pref) from None
+    return None, None
+
+
 def in_thread(fn, *args, **kwargs):
     """Run a store write in a worker thread, on that thread's own connection (runtime.thread_store),
     so that the event loop keeps answering meanwhile (issue 13)."""
@@ -142,8 +167,13 @@ async def make_booking(store, pref, values: dict, channel: str) -> dict:
     return booking
 
 
+def mail_configured() -> bool:
+    """Whether e-mails leave at all (SMTP_HOST set): else no page says one "is sent"."""
+    return mailer.SmtpSettings.from_env() is not None
+
+
 def confirmation(pref, booking: dict) -> dict:
-    note = texts.say("pan.email_sent", pref) if booking["contact_kind"] == "email" else None
+    note = texts.say("pan.email_sent", pref) if booking["contact_kind"] == "email" and mail_configured() else None
     return dict(
         title=texts.say("pan.confirmed_title", pref),
         lines=pan.confirmation_lines(pref, booking),
@@ -227,6 +257,8 @@ def message_form(pref, service_id: str) -> dict:
         privacy=texts.say("tickets.privacy", pref),
         service_id=service_id,
         service=box["service"],
+        email_label=texts.say("tickets.email_label", pref),
+        email_help=texts.say("tickets.email_help", pref),
         subject_max=pref.get("tickets.subject_max_chars"),
         body_max=pref.get("tickets.max_chars"),
     )
@@ -250,9 +282,9 @@ async def leave_message(store, pref, values: dict, channel: str) -> dict:
 
 def acknowledgement(pref, ticket: dict) -> dict:
     lines = tickets.ack_lines(pref, ticket)[:-1]  # the France Services line is a link on screen
-    if ticket["contact_email"]:
+    if ticket["contact_email"] and mail_configured():
         lines.append(texts.say("tickets.ack_email_sent", pref))
-    if mailer.SmtpSettings.from_env() is None:
+    if not mail_configured():
         lines.append(texts.say("tickets.pending", pref))
     return dict(
         title=texts.say("tickets.ack_title", pref),
@@ -280,15 +312,10 @@ class BookingInput(InputChannel):
         bp = Blueprint("aiguillage_rdv", __name__)
 
         def page(request: Request, status: int = 200, **ctx) -> HTTPResponse:
-            pref = runtime.prefecture()
             token = request.cookies.get(CSRF_COOKIE) or ""
             if len(token) < 20:
                 token = secrets.token_urlsafe(24)
-            html = (
-                runtime._templates()
-                .get_template("rdv.html")
-                .render(name=texts.render("{prefecture.name}", pref), csrf=token, **ctx)
-            )
+            html = runtime._templates().get_template("rdv.html").render(csrf=token, **(runtime.public_page_context() | ctx))
             resp = _security_headers(response.html(html, status=status))
             resp.headers["Cache-Control"] = "no-store"
             resp.cookies[CSRF_COOKIE] = token
@@ -319,15 +346,29 @@ class BookingInput(InputChannel):
                 reason=reason,
             )
 
-        def slots_ctx(pref, site_id: str, reason: str, slots=None, **extra) -> dict:
-            spec = pan.site(pref, site_id)
+        def slots_ctx(
+            pref, site_id: str, reason: str, slots=None, after: datetime | None = None, day: date | None = None, **extra
+        ) -> dict:
+            spec, store = pan.site(pref, site_id), runtime.store()
+            more = False
             if slots is None:
-                slots, _ = slots_page(runtime.store(), pref, site_id, reason)
+                start = datetime.combine(day, datetime.min.time()) - timedelta(minutes=1) if day else after
+                slots, more = slots_page(store, pref, site_id, reason, start)
+            query = {"site": site_id, "motif": reason}
+            days = free_days(store, pref, site_id, reason)
+            chosen = day or (slots[0].start.date() if slots and (after or day) else None)
             return dict(
                 page="slots",
                 title=texts.say("pan.page_title", pref),
                 slots=slot_list(pref, slots),
                 slots_intro=texts.say("pan.slots_intro", pref, site=spec["name"]),
+                days=[{"value": d.isoformat(), "label": day_label(d), "chosen": d == chosen} for d in days],
+                day_label=texts.say("pan.day_label", pref),
+                day_button=texts.say("pan.day_button", pref),
+                next_url=f"/rdv/creneaux?{urlencode(query | {'apres': slots[-1].key})}" if more else None,
+                next_label=texts.say("pan.next_slots", pref),
+                first_url=f"/rdv/creneaux?{urlencode(query)}" if (after or day) else None,
+                first_label=texts.say("pan.first_slots", pref),
                 no_slots=texts.say("pan.no_slots", pref, days=pref.get("pan.booking_days_ahead")),
                 contact_help=texts.say("pan.contact_help", pref),
                 site=site_id,
@@ -353,7 +394,11 @@ class BookingInput(InputChannel):
                 check_choice(pref, site_id, reason)
             except BookingError as exc:
                 return page(request, 400, error=exc.message, **choose_ctx(pref, site_id, reason))
-            return page(request, **slots_ctx(pref, site_id, reason))
+            try:
+                after, day = parse_position(pref, request.args.get("apres"), request.args.get("jour"))
+            except BookingError as exc:
+                return page(request, 400, error=exc.message, **slots_ctx(pref, site_id, reason))
+            return page(request, **slots_ctx(pref, site_id, reason, after=after, day=day))
 
         async def form_too_large(request: Request, **ctx) -> HTTPResponse | None:
             """None once the body of a form is read within its limit, else the 413 page."""
@@ -401,7 +446,7 @@ class BookingInput(InputChannel):
             booking = pan.get_booking(runtime.store(), reference)
             token = request.args.get("t") or ""
             if not booking or not hmac.compare_digest(booking["token"].encode(), token.encode()):
-                return response.text("Rendez-vous introuvable.", status=404)
+                return page(request, 404, page="error", title=say("not_found_title"), error=say("not_found"))
             body = pan.ics(runtime.prefecture(), booking)
             return response.raw(
                 body.encode("utf-8"),

@@ -1044,7 +1044,8 @@
 
     function ackBubble(data) {
       var lines = Array.isArray(data.lines) ? data.lines : [];
-      var b = stepBubble([data.title, lines[0], data.due_line].concat(lines.slice(1)));
+      // The first line gives the deadline already (issue 14 item 15: said once).
+      var b = stepBubble([data.title].concat(lines));
       b.msg.classList.add('chat__msg--done');
       b.msg.setAttribute('data-reference', data.reference);
       var list = linkList([{ title: data.france_services_link, url: data.france_services_url }]);

@@ -1,4 +1,4 @@
-"""Mystery-call audit: `python -m ivr audit SCENARIOS.yml` plays scripted calls through the
+"""Mystery-call audit: `python -m tools.ivr audit SCENARIOS.yml` plays scripted calls through the
 simulator against a running server and prints a pass/fail table (exit code 1 on any failure).
 
 A scenario file:
@@ -33,8 +33,8 @@ import yaml
 
 from bot.core.config import e164, load_prefecture
 from bot.core.tree import load_tree, render
-from ivr.simulate import Call, SimulatorError, Turn
 from ivr.twiml import Speaker
+from tools.ivr.simulate import Call, SimulatorError, Turn
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """What Twilio really POSTs to each webhook: complete request bodies, one JSON file per shape.
 
-The shapes live in `tests/fixtures/twilio/*.json` (one place for the tests, `python -m ivr simulate`
-and `python -m ivr audit`); each names the Twilio documentation page it follows:
+The shapes live in `tests/fixtures/twilio/*.json` (one place for the tests, `python -m tools.ivr simulate`
+and `python -m tools.ivr audit`); each names the Twilio documentation page it follows:
 
     {"doc": "<Twilio documentation URL>", "route": "voice|menu|voicemail|recording|dialed|status|any",
      "query": {<the action URL's query in the example>}, "notes": "...", "params": {<every POST parameter>}}
@@ -19,7 +19,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "twilio"
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "twilio"
 CALLER_FIELDS = ("From", "Caller")
 CALLED_FIELDS = ("To", "Called")
 

@@ -1,11 +1,11 @@
 """A call simulator: plays Twilio's part against the real webhooks, with valid signatures.
 
-`python -m ivr simulate` lets a person walk the menu in a terminal (type a key, a sentence, or
-nothing for silence, and read what would be said); the tests and `python -m ivr audit` drive
+`python -m tools.ivr simulate` lets a person walk the menu in a terminal (type a key, a sentence, or
+nothing for silence, and read what would be said); the tests and `python -m tools.ivr audit` drive
 `Call` the same way. Each answer is parsed with xml.etree.ElementTree; the simulator follows the
 Gather actions, Redirects, Dial and Record verbs exactly as Twilio would, signing each request
 with twilio's RequestValidator algorithm on the URL Twilio would call. Every request carries the
-complete body Twilio sends for that webhook (ivr/twilio_bodies.py: blank geographic fields,
+complete body Twilio sends for that webhook (tools/ivr/twilio_bodies.py: blank geographic fields,
 FinishedOnKey, Timestamp...), not only the parameters the channel reads.
 """
 
@@ -21,9 +21,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from bot.core.tree import KEY_CHARS
-from ivr import twilio_bodies
 from ivr.hours import CLOCK_HEADER
 from ivr.signature import HEADER, LOCAL_DEV_TOKEN, sign
+from tools.ivr import twilio_bodies
 
 DEFAULT_URL = "http://127.0.0.1:5005"
 VOICE_PATH = "/webhooks/ivr/voice"
@@ -135,7 +135,7 @@ class Call:
 
     # ---- HTTP ------------------------------------------------------------------------------
     def body(self, shape: str, **values: str | None) -> dict[str, str]:
-        """The complete parameters Twilio sends for `shape` (ivr/twilio_bodies.py), for this call."""
+        """The complete parameters Twilio sends for `shape` (tools/ivr/twilio_bodies.py), for this call."""
         return twilio_bodies.body(shape, self.call_sid, self.caller, self.to, **values)
 
     def recording_url(self, recording_sid: str) -> str:

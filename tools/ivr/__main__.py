@@ -1,15 +1,15 @@
-"""`python -m ivr simulate` (walk the phone menu in a terminal) and `python -m ivr audit FILE`."""
+"""`python -m tools.ivr simulate` (walk the phone menu in a terminal) and `python -m tools.ivr audit FILE`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ivr.simulate import DEFAULT_URL, default_token
+from tools.ivr.simulate import DEFAULT_URL, default_token
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ivr", description="Aiguillage phone menu tools.")
+    parser = argparse.ArgumentParser(prog="python -m tools.ivr", description="Aiguillage phone menu tools.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
         ("simulate", "walk the phone menu in the terminal, as a caller"),
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         p = sub.add_parser(name, help=help_text)
         if name == "audit":
-            p.add_argument("scenarios", help="a scenario file, e.g. ivr/scenarios/cantal.yml")
+            p.add_argument("scenarios", help="a scenario file, e.g. tools/ivr/scenarios/cantal.yml")
         p.add_argument("--url", default=DEFAULT_URL, help=f"the server (default {DEFAULT_URL})")
         p.add_argument(
             "--token", default=None, help="auth token to sign with (default: TWILIO_AUTH_TOKEN, else the local development token)"
@@ -30,10 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     token = args.token or default_token()
     if args.command == "simulate":
-        from ivr.simulate import interactive
+        from tools.ivr.simulate import interactive
 
         return interactive(args.url, token, args.public_url, args.now)
-    from ivr.audit import run
+    from tools.ivr.audit import run
 
     return run(args.scenarios, args.url, token, args.public_url)
 

@@ -1,0 +1,226 @@
+"""Issue 14, items 3, 4, 5 and 8 on a real SQLite store: one definition of "non résolu" shared by the
+queue, the indicators and the report; the destination actually given; the top questions without
+politeness; the transcript with the assistant's side and what a caller heard."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from bot.core.clock import paris_today
+from bot.core.config import load_prefecture
+from bot.core.router import Router, button_payload
+from bot.core.tree import load_tree
+from bot.quality import indicators, report
+from bot.services.queue import Filters, Queue
+from bot.store.database import Store
+
+PREF = load_prefecture("cantal")
+TREE = load_tree()
+
+
+@pytest.fixture()
+def store(tmp_path):
+    s = Store(tmp_path / "u.db")
+    yield s
+    s.close()
+
+
+def parse(name, confidence, ranking=None):
+    ranking = ranking or [{"name": name, "confidence": confidence}]
+    return {"intent": {"name": name, "confidence": confidence}, "intent_ranking": ranking, "entities": []}
+
+
+def say(store, conv, text, decision):
+    """Record a turn exactly as the chat's action does (actions/actions.py)."""
+    store.record_turn(
+        conv,
+        "web",
+        text,
+        decision.topic,
+        decision.confidence,
+        decision.destination_given,
+        decision.node,
+        decision.action,
+        decision.resolved,
+        decision.misses,
+        "cantal",
+        reply={"texts": [decision.answer], "buttons": [b["title"] for b in decision.buttons], "links": decision.links},
+    )
+
+
+@pytest.fixture()
+def router():
+    return Router(TREE, PREF)
+
+
+VAGUE = [{"name": "rdv_pan", "confidence": 0.3}, {"name": "armes", "confidence": 0.2}]
+
+
+def test_a_clarification_gives_no_destination_and_a_fallback_gives_a_person(router):
+    clarify = router.decide("bla bla truc", parse("rdv_pan", 0.3, VAGUE), misses=0)
+    assert (clarify.action, clarify.destination_given, clarify.topic) == ("clarify", None, "rdv_pan")
+    fallback = router.decide("bla bla truc", parse("rdv_pan", 0.3, VAGUE), misses=1)
+    assert (fallback.action, fallback.destination_given, fallback.node) == ("fallback", "human", "human")
+    answer = router.decide("comment refaire ma carte grise", parse("carte_grise", 0.93))
+    assert answer.destination_given == "ants_3400"
+
+
+def conversations(store, router):
+    """c1 clarified then answered; c2 left on a clarification; c3 fell back to a person; c4 asked, got no
+    answer and said thanks; c5 got an answer, then said hello and thanks."""
+    say(store, "c1", "bla bla truc", router.decide("bla bla truc", parse("rdv_pan", 0.3, VAGUE), 0))
+    say(
+        store,
+        "c1",
+        button_payload("carte_grise"),
+        router.decide(
+            button_payload("carte_grise"),
+            {"intent": {"name": "navigate", "confidence": 1.0}, "entities": [{"entity": "node", "value": "carte_grise"}]},
+            1,
+        ),
+    )
+    say(store, "c2", "zorglub", router.decide("zorglub", parse("armes", 0.2, VAGUE), 0))
+    say(store, "c3", "zorglub", router.decide("zorglub", parse("armes", 0.2, VAGUE), 0))
+    say(store, "c3", "zorglub encore", router.decide("zorglub encore", parse("armes", 0.2, VAGUE), 1))
+    say(store, "c4", "bidule", router.decide("bidule", parse("armes", 0.2, VAGUE), 0))
+    say(store, "c4", "merci", router.decide("merci", parse("thanks", 0.99), 1))
+    say(store, "c5", "bonjour", router.decide("bonjour", parse("greet", 0.99), 0))
+    say(store, "c5", "horaires de la préfecture", router.decide("horaires", parse("horaires_contact", 0.95), 0))
+    say(store, "c5", "merci", router.decide("merci", parse("thanks", 0.99), 0))
+    say(store, "c5", "Merci !", router.decide("Merci !", parse("thanks", 0.99), 0))
+
+
+def test_the_queue_the_indicators_and_the_report_count_the_same_unresolved(store, router):
+    conversations(store, router)
+    today = paris_today()
+    queue = Queue(store, TREE).page(Filters())
+    assert sorted(row["id"] for row in queue["rows"]) == ["c2", "c3", "c4"]
+    by_id = {i["id"]: i for i in indicators.compute(store, PREF, today, today, today=today, tree=TREE)}
+    assert (by_id["chat_unresolved"]["value"], by_id["chat_unresolved"]["count"]) == (0.6, 5)
+    assert (by_id["chat_self_service"]["value"], by_id["chat_self_service"]["count"]) == (0.4, 5)  # c1, c5
+    assert (by_id["chat_handoff"]["value"], by_id["chat_handoff"]["count"]) == (0.2, 5)  # c3
+    themes = report.unresolved_themes(store, "cantal", today, today)
+    assert sum(chat for _, chat, _ in themes) == 3
+    assert themes == [("Aide pour une démarche en ligne", 3, 0)]  # the guess of the unanswered question
+
+
+def test_messages_by_destination_count_what_was_given(store, router):
+    conversations(store, router)
+    today = paris_today()
+    by_id = {i["id"]: i for i in indicators.compute(store, PREF, today, today, today=today, tree=TREE)}
+    # Clarifications, greetings and thanks give no destination; the fallback gives a person.
+    assert by_id["chat_destinations"]["breakdown"] == {"(aucune)": 8, "ants_3400": 1, "info": 1, "human": 1}
+
+
+def test_the_top_questions_leave_out_greetings_thanks_and_goodbyes(store, router):
+    conversations(store, router)
+    today = paris_today()
+    assert report.top_questions(store, "cantal", today, today) == [
+        ("zorglub", 2),
+        ("bidule", 1),
+        ("bla bla truc", 1),
+        ("horaires de la préfecture", 1),
+        ("zorglub encore", 1),
+    ]
+
+
+def test_migration_010_corrects_rows_written_before(store):
+    # Rows as the former code wrote them: the guessed topic's destination on a clarification, `other`
+    # on a fallback, and a conversation left 'unresolved' after a later answer.
+    db = store.db
+    db.execute("delete from migrations where name = '010_unresolved_by_last_turn'")
+    db.execute("alter table turns drop column reply")
+    rows = [
+        ("old1", "clarify", "rdv_pan", "pan_rdv", "rdv_pan", 0),
+        ("old1", "fallback", "hors_perimetre", "other", "human", 0),
+        ("old1", "answer", "carte_grise", "ants_3400", "carte_grise", 1),
+        ("old2", "answer", "carte_grise", "ants_3400", "carte_grise", 1),
+        ("old2", "clarify", "armes", "mailbox", "armes", 0),
+        ("old2", "answer", "thanks", None, None, 1),
+    ]
+    for conv, status in (("old1", "unresolved"), ("old2", "open")):
+        db["conversations"].insert({"id": conv, "channel": "web", "prefecture": "cantal", "status": status})
+    for conv, action, topic, dest, node, resolved in rows:
+        db["turns"].insert(
+            {
+                "conversation_id": conv,
+                "action": action,
+                "topic": topic,
+                "destination": dest,
+                "node": node,
+                "resolved": resolved,
+                "text": "x",
+            }
+        )
+    assert store.migrate() == ["010_unresolved_by_last_turn"]
+    got = [(r["action"], r["destination"]) for r in db.query("select action, destination from turns order by id")]
+    assert got == [
+        ("clarify", None),
+        ("fallback", "human"),
+        ("answer", "ants_3400"),
+        ("answer", "ants_3400"),
+        ("clarify", None),
+        ("answer", None),
+    ]
+    got = {r["id"]: (r["status"], r["last_topic"]) for r in db.query("select id, status, last_topic from conversations")}
+    assert got == {"old1": ("open", "carte_grise"), "old2": ("unresolved", "armes")}  # "merci" aside
+
+
+def test_the_transcript_shows_what_the_person_saw(store, router):
+    conversations(store, router)
+    item = Queue(store, TREE, PREF).item("chat", "c1")
+    first, second = item["turns"]
+    assert first["text"] == "bla bla truc"
+    assert first["shown"]["texts"] == [router.message("clarify")]
+    assert first["shown"]["buttons"] == [
+        "Aide pour une démarche en ligne",
+        "Armes (SIA)",
+        "Parler à un agent",
+    ]
+    assert second["clicked"] == "Carte grise"
+    assert second["shown"]["texts"][0].startswith("Les démarches de carte grise")
+    assert second["shown"]["links"] == [
+        {"title": "Faire ma démarche de carte grise sur le site officiel de l'ANTS", "url": "https://ants.gouv.fr"}
+    ]
+
+
+def test_a_call_transcript_says_what_the_caller_heard(store):
+    store.db["calls"].insert(
+        {
+            "call_sid": "CA" + "1" * 32,
+            "prefecture": "cantal",
+            "started_at": "2026-12-01T08:00:00.000+00:00",
+            "node": "carte_grise",
+            "path": json.dumps(["root", "vehicule", "carte_grise"]),
+            "inputs": json.dumps([{"step": 1, "digits": "1"}, {"step": 2, "digits": "1"}]),
+            "outcome": "answered",
+            "unresolved": 1,
+        },
+        alter=True,
+    )
+    item = Queue(store, TREE, PREF).item("phone", "CA" + "1" * 32)
+    heard = [(p["title"], p["heard"]) for p in item["path"]]
+    assert heard[0][1].startswith(
+        "Dites en quelques mots l'objet de votre appel, ou choisissez : Carte grise ou permis, tapez 1."
+    )
+    assert heard[1] == (
+        "Carte grise ou permis",
+        "Carte grise ou permis de conduire. Carte grise, tapez 1. Permis de conduire, tapez 2.",
+    )
+    assert heard[2][0] == "Carte grise" and heard[2][1].startswith("La carte grise se fait uniquement en ligne")
+    assert "https://ants.gouv.fr" in heard[2][1] and "34 00" in heard[2][1]
+
+
+def test_a_turn_recorded_before_replies_were_kept_names_the_node(store):
+    store.record_turn("old", "web", "carte grise", "carte_grise", 0.9, "ants_3400", "carte_grise", "answer", True, 0, "cantal")
+    (turn,) = Queue(store, TREE, PREF).item("chat", "old")["turns"]
+    assert turn["shown"] == {"texts": [], "buttons": [], "links": [], "recorded": False, "node_title": "Carte grise"}
+
+
+def test_the_queue_filters_still_use_paris_days(store, router):
+    conversations(store, router)
+    tomorrow = (paris_today() + timedelta(days=1)).isoformat()
+    assert Queue(store, TREE).page(Filters(date_from=tomorrow))["total"] == 0
