@@ -59,7 +59,10 @@ def cluster(tmp_path_factory, smtp):
         redis.start()
         started.append(redis)
         db = tmp / "aiguillage.db"
+        proxy_port = cl.free_port()
         env = smtp.env | {
+            # Twilio calls nginx's address: the servers check the signatures on it.
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{proxy_port}",
             "DATABASE_URL": pg.url,
             "LOCK_STORE_URL": redis.url,
             "AIGUILLAGE_TRUSTED_PROXIES": "127.0.0.1, ::1",
@@ -71,7 +74,7 @@ def cluster(tmp_path_factory, smtp):
         with ThreadPoolExecutor(2) as pool:  # both processes start together, as `make cluster` does
             servers = list(pool.map(lambda i: launch(tmp / f"server{i}", db=db, extra_env=env), range(2)))
         started.extend(servers)
-        proxy = cl.Nginx(tmp / "nginx", cl.free_port(), [int(s.url.rsplit(":", 1)[1]) for s in servers])
+        proxy = cl.Nginx(tmp / "nginx", proxy_port, [int(s.url.rsplit(":", 1)[1]) for s in servers])
         proxy.start()
         started.append(proxy)
         yield Cluster(pg, redis, servers, proxy, db)
@@ -135,6 +138,30 @@ def test_a_conversation_alternating_between_the_processes_keeps_its_state(cluste
         {"action": "fallback"},
     ]
     assert db_rows(cluster.db, "select status from conversations where id = ?", [sender]) == [{"status": "unresolved"}]
+
+
+def test_a_call_whose_webhooks_alternate_between_the_processes_keeps_its_place_in_the_menu(cluster):
+    """Twilio's webhooks of one call, signed on nginx's address, sent in turn to each process: the
+    menu goes on where the other process left it (the call's state is its `calls` row)."""
+    from conftest import TWILIO_TEST_TOKEN
+    from test_ivr_calls import CARTE_GRISE, TITRES_MENU
+
+    from tools.ivr.simulate import Call
+
+    one, two = cluster.servers
+    call = Call(one.url, TWILIO_TEST_TOKEN, public_url=cluster.proxy.url)
+    first = call.start()
+    assert first.gather["action"] == f"{cluster.proxy.url}/webhooks/ivr/menu?node=root&step=0"
+    call.url = two.url
+    assert call.press("1").says == TITRES_MENU
+    call.url = one.url
+    assert call.press("1").says == CARTE_GRISE
+    call.url = cluster.proxy.url  # and through nginx, whichever process answers
+    turn = call.press("3")
+    assert turn.says[:3] == ["Voici le numéro :", "trente-quatre", "zéro zéro"]
+    rows = db_rows(cluster.db, "select path from calls where call_sid = ?", [call.call_sid])
+    assert len(rows) == 1  # one call, whichever process wrote it
+    assert json.loads(rows[0]["path"])[:3] == ["root", "vehicule", "carte_grise"]
 
 
 def test_20_concurrent_bookings_of_one_slot_across_the_two_processes_give_one_success(cluster):
