@@ -29,7 +29,7 @@ VENV_STAMP := .venv/.installed-$(shell cat requirements/lock.txt | sha256sum | c
 DEV_STAMP := .venv/.installed-dev-$(shell cat requirements/dev-lock.txt | sha256sum | cut -c1-12)
 WEB_STAMP := web/node_modules/.installed-$(shell cat web/package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: help training-hash setup run test lint train eval validate check bench bench-quick clean chromium nginx reliability
+.PHONY: help training-hash setup run test lint train eval validate check bench bench-quick clean chromium nginx redis postgres cluster cluster-stop reliability
 
 training-hash:  ## print the hash that names the trained model's stamp (models/.trained-HASH)
 	@echo $(TRAINING_HASH)
@@ -81,17 +81,36 @@ chromium:  ## install Debian's Chromium for the browser tests, if missing
 nginx:  ## install Debian's nginx for the reverse-proxy tests (tests/test_nginx.py runs deploy/nginx.conf), if missing
 	@test -x /usr/sbin/nginx || (apt-get update -q && apt-get install -y -q nginx)
 
+redis:  ## install Debian's Redis for the cluster (Rasa's lock store; tests/test_cluster.py), if missing
+	@test -x /usr/bin/redis-server || (apt-get update -q && apt-get install -y -q redis-server)
+
+postgres:  ## install Debian's PostgreSQL 15 for the cluster (Rasa's tracker store; tests/test_cluster.py), if missing
+	@test -x /usr/lib/postgresql/15/bin/pg_ctl || (apt-get update -q && apt-get install -y -q postgresql-15)
+
+# Several processes on this host (README "Several processes"): PostgreSQL and Redis on 127.0.0.1 with
+# their data under var/cluster/, CLUSTER_PROCESSES servers on ports PORT, PORT+1, ... and nginx on
+# 127.0.0.1:CLUSTER_PROXY_PORT in front. The product's own store stays the one SQLite file AIGUILLAGE_DB.
+CLUSTER_PROCESSES ?= 2
+CLUSTER_PROXY_PORT ?= 8080
+cluster: setup postgres redis nginx  ## start PostgreSQL, Redis, CLUSTER_PROCESSES servers (default 2) and nginx on :$(CLUSTER_PROXY_PORT)
+	@$(PY) -m bot check
+	@mkdir -p var
+	$(PY) -m tools.cluster start --processes $(CLUSTER_PROCESSES) --port $(PORT) --proxy-port $(CLUSTER_PROXY_PORT)
+
+cluster-stop:  ## stop what `make cluster` started
+	$(PY) -m tools.cluster stop
+
 lint: $(DEV_STAMP)  ## ruff (lint and format check) and the import-linter layer contracts
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports
 
-test: setup $(DEV_STAMP) chromium nginx lint  ## lint, then the whole test suite (starts its own Rasa server)
+test: setup $(DEV_STAMP) chromium nginx redis postgres lint  ## lint, then the whole test suite (starts its own Rasa server)
 	$(PY) -m pytest
 
 # The reliability battery (issue 13) at full scale: more rounds and clients than in `make test`
 # (20 kill -9 rounds, 100 concurrent calls and chats, ...), then its table -> docs/reliability.md.
-reliability: setup $(DEV_STAMP) chromium  ## the reliability battery at full scale -> docs/reliability.md
+reliability: setup $(DEV_STAMP) chromium nginx redis postgres  ## the reliability battery at full scale -> docs/reliability.md
 	RELIABILITY_SCALE=full $(PY) -m pytest -m reliability -p no:cacheprovider --reliability-report docs/reliability.md
 
 validate: $(VENV_STAMP)  ## rasa data validate

@@ -2,7 +2,8 @@
 that name the variable. Read at call time (never at import), so a test or a command can set them.
 
 Variables (README, "Settings"): PREFECTURE, AIGUILLAGE_DB, AIGUILLAGE_MODEL, AIGUILLAGE_REVIEW_OUT,
-AIGUILLAGE_CHROMIUM, AIGUILLAGE_PURGE_FIRST_S (test servers), AIGUILLAGE_TRUSTED_PROXIES,
+DATABASE_URL and LOCK_STORE_URL (several processes: Rasa's
+tracker store on PostgreSQL, its lock store on Redis), AIGUILLAGE_CHROMIUM, AIGUILLAGE_PURGE_FIRST_S (test servers), AIGUILLAGE_TRUSTED_PROXIES,
 AIGUILLAGE_THROTTLE_EXEMPT, PUBLIC_BASE_URL, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
 SMTP_FROM, AIGUILLAGE_ACTIONS_SECRET (the key Rasa sends to the in-process action endpoint; made
 at start-up when unset: ensure_actions_secret), and the phone's SMS (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_MESSAGING_SERVICE_SID,
@@ -18,6 +19,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 DEFAULT_SENDER = "aiguillage@localhost"
@@ -70,6 +72,56 @@ def prefecture(env: Mapping[str, str] | None = None) -> str | None:
 
 def database(env: Mapping[str, str] | None = None) -> Path | None:
     return path("AIGUILLAGE_DB", env)
+
+
+@dataclass(frozen=True)
+class LockStore:
+    """LOCK_STORE_URL split into the fields of Rasa's `lock_store: type: redis` (endpoints.yml)."""
+
+    host: str
+    port: int
+    db: int
+    password: str | None = field(repr=False)  # never printed
+
+
+def database_url(env: Mapping[str, str] | None = None) -> str | None:
+    """DATABASE_URL: where Rasa's tracker store keeps the conversations when several processes serve
+    them (postgresql://USER:PASSWORD@HOST:PORT/DATABASE); None (unset): the SQLite file AIGUILLAGE_DB.
+    `postgres://` is read as `postgresql://` (SQLAlchemy 1.4 knows only the latter)."""
+    value = text("DATABASE_URL", env)
+    if value is None:
+        return None
+    for scheme in ("postgres://", "postgresql+psycopg2://"):
+        if value.startswith(scheme):
+            value = "postgresql://" + value.removeprefix(scheme)
+    parts = urlsplit(value)
+    if parts.scheme != "postgresql" or not parts.hostname or not parts.path.strip("/"):
+        shown = value.split("@")[-1] if "@" in value else value  # never the password
+        raise SettingsError(
+            "DATABASE_URL", f"expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE (unset: SQLite), got {shown!r}"
+        )
+    return value
+
+
+def lock_store(env: Mapping[str, str] | None = None) -> LockStore | None:
+    """LOCK_STORE_URL: Rasa's lock store on Redis (redis://[:PASSWORD@]HOST[:PORT][/DB], db 1 by default),
+    which lets only one process at a time handle a turn of a conversation; None (unset): in memory,
+    one process only."""
+    value = text("LOCK_STORE_URL", env)
+    if value is None:
+        return None
+    problem = "expected redis://[:PASSWORD@]HOST[:PORT][/DB]"
+    parts = urlsplit(value)
+    if parts.scheme != "redis" or not parts.hostname:
+        raise SettingsError("LOCK_STORE_URL", f"{problem}, got {value.split('@')[-1]!r}")
+    db = parts.path.strip("/") or "1"
+    try:
+        port_number = parts.port or 6379
+    except ValueError:
+        raise SettingsError("LOCK_STORE_URL", f"{problem}: the port is not a number") from None
+    if not db.isdigit():
+        raise SettingsError("LOCK_STORE_URL", f"{problem}: the database is a number, got {db!r}")
+    return LockStore(parts.hostname, port_number, int(db), unquote(parts.password) if parts.password else None)
 
 
 def model(env: Mapping[str, str] | None = None) -> Path | None:

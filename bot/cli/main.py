@@ -199,10 +199,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def serve(rasa_args: list[str]) -> int:
     """`rasa run RASA_ARGS` in this process, after putting the action endpoint's key in the
-    environment: endpoints.yml has Rasa send it with every action call (issue 13, part 5)."""
+    environment: endpoints.yml has Rasa send it with every action call (issue 13, part 5). With
+    DATABASE_URL or LOCK_STORE_URL set, Rasa reads a copy of endpoints.yml with its tracker store on
+    PostgreSQL and its lock store on Redis (bot/cli/endpoints.py)."""
     from bot import settings
 
     settings.ensure_actions_secret()
+    from bot.cli.endpoints import endpoints_option
+
+    # DATABASE_URL / LOCK_STORE_URL (several processes): a generated copy of endpoints.yml.
+    rasa_args = endpoints_option(rasa_args)
     from rasa.__main__ import main as rasa_main
 
     sys.argv = ["rasa", "run", *rasa_args]

@@ -183,8 +183,10 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 EVENTS.create(self.engine, checkfirst=True)
                 _Index.index.create(self.engine, checkfirst=True)
                 return
-            except sa.exc.OperationalError as exc:
-                if "already exists" in str(exc).lower():  # another process created it meanwhile
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as exc:
+                # Another process created it meanwhile (PostgreSQL: a duplicate key in pg_type).
+                if "already exists" in str(exc).lower() or "duplicate key" in str(exc).lower():
+                    time.sleep(0.1)
                     continue
                 if not _is_locked(exc) or attempt == 39:
                     raise

@@ -3,8 +3,8 @@
 One period per kind of record, in days, in the préfecture file (`retention:` in
 prefectures/_national.yml, overridable per préfecture; tickets and bookings keep their own
 `tickets.retention_days` and `pan.retention_days`). `purge` deletes every record older than its
-period (Rasa's `events` in the same SQLite file included), in a transaction; with dry_run it only
-counts. It runs by hand (`python -m bot purge [--dry-run]`) and once a day in the server
+period (Rasa's `events` in the same SQLite file included, or in PostgreSQL when DATABASE_URL puts
+Rasa's tracker store there), in a transaction; with dry_run it only counts. It runs by hand (`python -m bot purge [--dry-run]`) and once a day in the server
 (`daily`, started by bot/web/chat.py).
 """
 
@@ -14,6 +14,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+from bot import settings
 from bot.core.config import Prefecture
 from bot.services import tickets
 
@@ -91,6 +92,22 @@ def _purge_lockouts(store, pref: Prefecture, now_utc: datetime, dry_run: bool) -
         return conn.execute(f"delete from login_lockouts where {where}", [cut, *keep]).rowcount
 
 
+def _purge_tracker_events(url: str, cut_epoch: float, dry_run: bool) -> int:
+    """Rasa's `events` older than the cut-off in the tracker store's own database (DATABASE_URL)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            if not sa.inspect(conn).has_table("events"):
+                return 0
+            if dry_run:
+                return conn.execute(sa.text("select count(*) from events where timestamp < :cut"), {"cut": cut_epoch}).scalar()
+            return conn.execute(sa.text("delete from events where timestamp < :cut"), {"cut": cut_epoch}).rowcount
+    finally:
+        engine.dispose()
+
+
 def purge(store, pref: Prefecture, now: datetime | None = None, dry_run: bool = False) -> dict[str, int]:
     """Delete (or, dry_run, count) the records older than their period: {table: rows}."""
     now_utc = now.astimezone(UTC) if now and now.tzinfo else (now.replace(tzinfo=UTC) if now else datetime.now(UTC))
@@ -111,6 +128,10 @@ def purge(store, pref: Prefecture, now: datetime | None = None, dry_run: bool = 
                     counts[table] = conn.execute(f"select count(*) from {table} where {clause}", [arg]).fetchone()[0]
                 else:
                     counts[table] = conn.execute(f"delete from {table} where {clause}", [arg]).rowcount
+    tracker_url = settings.database_url()
+    if tracker_url is not None:  # Rasa's events live in PostgreSQL (several processes)
+        cut = now_utc - timedelta(days=int(pref.get("retention.conversations_days")))
+        counts["events"] = counts.get("events", 0) + _purge_tracker_events(tracker_url, cut.timestamp(), dry_run)
     counts["login_lockouts"] = _purge_lockouts(store, pref, now_utc, dry_run)
     if dry_run:
         counts |= _count_tickets(conn, pref, now_utc)
