@@ -84,6 +84,9 @@ CONSOLE_SECTIONS = (
     "messages",
     "pages",
     "report",
+    "statuses",
+    "channels",
+    "call_outcomes",
 )
 
 

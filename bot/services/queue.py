@@ -12,19 +12,15 @@ import json
 import math
 from dataclasses import dataclass
 
+from bot.core import texts
 from bot.core.clock import day_range_utc
 from bot.core.tree import TOPICS, Tree
 from bot.store.database import Store, now
 
 KINDS = ("chat", "phone")
-STATUSES = {"new": "Nouveau", "in_review": "En cours", "done": "Traité"}
-CHANNEL_LABELS = {"chat": "Chat", "phone": "Téléphone"}
-CALL_OUTCOMES = {
-    "answered": "réponse donnée",
-    "transferred": "transféré à un agent",
-    "voicemail": "message vocal laissé",
-    "abandoned": "raccroché avant la fin",
-}
+# A review's statuses; their names, and those of the channels and of a call's outcomes, are in
+# bot/console_texts.yml (`statuses`, `channels`, `call_outcomes`).
+STATUSES = ("new", "in_review", "done")
 PAGE_SIZE = 20
 
 
@@ -183,7 +179,12 @@ class Queue:
                         "label": row[6],
                         "excerpt": speech[0]
                         if speech
-                        else f"Appel ({CALL_OUTCOMES.get(row[3], row[3]) if row[3] else 'en cours'})",
+                        else texts.console_say(
+                            "messages.call_excerpt",
+                            outcome=texts.console_section("call_outcomes").get(row[3], row[3])
+                            if row[3]
+                            else texts.console_say("messages.call_in_progress"),
+                        ),
                     }
                 )
         if f.topic:

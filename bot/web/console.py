@@ -35,7 +35,7 @@ from bot.core.tree import TOPICS
 from bot.quality.report import DESTINATIONS
 from bot.services import throttle
 from bot.services.accounts import Accounts, Session, csrf_ok
-from bot.services.queue import CALL_OUTCOMES, CHANNEL_LABELS, STATUSES, Filters, NotFound, Queue
+from bot.services.queue import KINDS, Filters, NotFound, Queue
 from bot.store.database import Store
 from bot.web.chat import _security_headers, read_body, refused_page, say, too_large
 from bot.web.client import client_address
@@ -85,7 +85,12 @@ def _env() -> Environment:
     # The console's own templates first, then the shared page layout (web/templates/layout.html).
     templates = ROOT / "web" / "templates"
     env = Environment(loader=FileSystemLoader([str(templates / "console"), str(templates)]), autoescape=True)
-    env.globals.update(PREFIX=PREFIX, STATUSES=STATUSES, CHANNELS=CHANNEL_LABELS, DESTINATIONS=DESTINATIONS)
+    env.globals.update(
+        PREFIX=PREFIX,
+        STATUSES=texts.console_section("statuses"),
+        CHANNELS=texts.console_section("channels"),
+        DESTINATIONS=DESTINATIONS,
+    )
     env.filters.update(
         paris_datetime=clock.stamp_datetime, paris_date=clock.stamp_date, utc_iso=clock.stamp_utc_iso, confidence=say_confidence
     )
@@ -93,7 +98,7 @@ def _env() -> Environment:
         SPOKEN=texts.console_section("spoken_inputs"),
         TURN_ACTIONS=texts.console_section("turn_actions"),
         AUDIT_ACTIONS=texts.console_section("audit_actions"),
-        CALL_OUTCOMES=CALL_OUTCOMES,
+        CALL_OUTCOMES=texts.console_section("call_outcomes"),
         c=texts.html_section("pages"),  # the pages' texts, bot/console_texts.yml
         csay=texts.html_say,
     )
@@ -329,7 +334,7 @@ class ConsoleInput(InputChannel):
             session, refused = guard(request)
             if refused:
                 return refused
-            if kind not in CHANNEL_LABELS or not ITEM_ID_RE.match(item_id):
+            if kind not in KINDS or not ITEM_ID_RE.match(item_id):
                 return not_found(session)
             return item_response(
                 request, session, kind, item_id, message=request.args.get("ok") and texts.console_say("messages.labelled") or ""
@@ -340,7 +345,7 @@ class ConsoleInput(InputChannel):
             session, refused = guard(request)
             if refused:
                 return refused
-            if kind not in CHANNEL_LABELS or not ITEM_ID_RE.match(item_id):
+            if kind not in KINDS or not ITEM_ID_RE.match(item_id):
                 return not_found(session)
             form = request.form
             topic = form.get("theme") or ""
