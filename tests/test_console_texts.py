@@ -46,6 +46,7 @@ SAMPLE = {
     "file": "data/nlu_review.yml",
     "generated": "01/08/2026 à 09:00",
     "demo": "exclues",
+    "min": 10,
 }
 
 

@@ -87,6 +87,7 @@ CONSOLE_SECTIONS = (
     "statuses",
     "channels",
     "call_outcomes",
+    "accounts",
 )
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from bot.core import texts
 from bot.store.database import Store, now
 
 ROLES = ("agent", "admin")
@@ -66,17 +67,17 @@ class Accounts:
     # ---- accounts ---------------------------------------------------------------------------
     def add(self, name: str, role: str, password: str, audit: Audit = None) -> int:
         if not NAME_RE.match(name or ""):
-            raise AuthError("Nom invalide : 2 à 40 caractères, minuscules, chiffres, « . », « _ » ou « - ».")
+            raise AuthError(texts.console_say("accounts.bad_name"))
         if role not in ROLES:
-            raise AuthError("Rôle invalide : « agent » ou « admin ».")
+            raise AuthError(texts.console_say("accounts.bad_role"))
         if len(password or "") < MIN_PASSWORD:
-            raise AuthError(f"Mot de passe trop court : {MIN_PASSWORD} caractères au moins.")
+            raise AuthError(texts.console_say("accounts.short_password", min=MIN_PASSWORD))
         if self.get(name):
-            raise AuthError(f"Le compte « {name} » existe déjà.")
+            raise AuthError(texts.console_say("accounts.exists", name=name))
         password_hash = _hasher.hash(password)  # tens of milliseconds: before the write lock is taken
         with self.store.transaction():
             if self.get(name):  # made meanwhile by another process
-                raise AuthError(f"Le compte « {name} » existe déjà.")
+                raise AuthError(texts.console_say("accounts.exists", name=name))
             row = self.db["agents"].insert(
                 {
                     "name": name,
@@ -111,7 +112,7 @@ class Accounts:
     def set_password(self, name: str, password: str, audit: Audit = None) -> bool:
         """A new password for an account (an admin's reset); its open sessions are closed."""
         if len(password or "") < MIN_PASSWORD:
-            raise AuthError(f"Mot de passe trop court : {MIN_PASSWORD} caractères au moins.")
+            raise AuthError(texts.console_say("accounts.short_password", min=MIN_PASSWORD))
         agent = self.get(name or "")
         if agent is None:
             return False
