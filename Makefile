@@ -111,7 +111,7 @@ test: setup $(DEV_STAMP) chromium nginx redis postgres lint  ## lint, then the w
 # The reliability battery (issue 13) at full scale: more rounds and clients than in `make test`
 # (20 kill -9 rounds, 100 concurrent calls and chats, ...), then its table -> docs/reliability.md.
 reliability: setup $(DEV_STAMP) chromium nginx redis postgres  ## the reliability battery at full scale -> docs/reliability.md
-	RELIABILITY_SCALE=full $(PY) -m pytest -m reliability -p no:cacheprovider --reliability-report docs/reliability.md
+	RELIABILITY_SCALE=full $(PY) -m pytest -m reliability -p no:cacheprovider --reliability-report=docs/reliability.md
 
 validate: $(VENV_STAMP)  ## rasa data validate
 	$(RASA) data validate --fail-on-warnings
