@@ -136,7 +136,7 @@ def test_concurrent_copies_of_one_booking_book_once(server, figure):
     copies = scale(10, 10)
     slot = free_slots(server.url, "saint-flour", "autre")[-1]
     key = f"battery-{uuid.uuid4().hex}"
-    body = {"site": "saint-flour", "reason": "autre", "slot": slot, "mobile": "06 12 34 56 78", "idem": key}
+    body = {"site": "saint-flour", "reason": "autre", "slot": slot, "mobile": "07 81 26 44 20", "idem": key}
     with ThreadPoolExecutor(copies) as pool:
         answers = list(pool.map(lambda _: post_json(server.url, "/rdv/api/reserver", body), range(copies)))
     references = {a[1]["reference"] for a in answers if a[0] == 200}
