@@ -134,13 +134,13 @@ class Router:
                 misses=misses,
                 matched_by=matched_by,
             )
-        links = [{"title": render(l["title"], self.pref), "url": render(l["url"], self.pref)} for l in node.links]
+        links = [self._link(l) for l in node.links]
         screen_extra, voice_extra = {"referral": ""}, {"referral": ""}
         referral = self.referral(text) if node.destination == "other" else None
         if referral is not None:
             screen_extra["referral"] = render(referral.screen, self.pref)
             voice_extra["referral"] = render(referral.voice, self.pref)
-            links.insert(0, {"title": render(referral.link["title"], self.pref), "url": render(referral.link["url"], self.pref)})
+            links.insert(0, self._link(referral.link))
         answer = render(node.screen_text, self.pref, screen_extra)
         return Decision(
             text=text,
@@ -172,6 +172,10 @@ class Router:
         """The body that handles an off-topic question, when the message names it."""
         hit = self._best_alias(text, self._referral_aliases)
         return self._referrals[hit[0]] if hit else None
+
+    def _link(self, link: dict) -> dict:
+        """A link of the tree ({"title", "url"}) with the préfecture's values filled in."""
+        return {"title": render(link["title"], self.pref), "url": render(link["url"], self.pref)}
 
     def _button(self, node: Node) -> dict:
         return {"title": render(node.title, self.pref), "payload": button_payload(node.id)}
@@ -251,6 +255,22 @@ class Router:
         return node
 
     # ---- the ladder ------------------------------------------------------------------------
+    def _nothing_to_read(self, text: str, key: str, misses: int) -> Decision:
+        """An empty message, or one with nothing to read (emoji, punctuation): the topics as buttons,
+        with the tree's message `key`; the misses are left as they were."""
+        return Decision(
+            text=text,
+            topic=None,
+            destination=None,
+            confidence=0.0,
+            action="clarify",
+            answer=self.message(key),
+            buttons=self.topic_buttons(),
+            voice=self.voice_message(key),
+            misses=misses,
+            matched_by="none",
+        )
+
     def decide(self, text: str, parse: dict, misses: int = 0) -> Decision:
         intent = parse.get("intent") or {}
         name = intent.get("name")
@@ -258,32 +278,10 @@ class Router:
         ranking = parse.get("intent_ranking") or ([intent] if name else [])
 
         if not text.strip():
-            return Decision(
-                text=text,
-                topic=None,
-                destination=None,
-                confidence=0.0,
-                action="clarify",
-                answer=self.message("empty"),
-                buttons=self.topic_buttons(),
-                voice=self.voice_message("empty"),
-                misses=misses,
-                matched_by="none",
-            )
+            return self._nothing_to_read(text, "empty", misses)
 
         if not norm(text) and not text.startswith("/"):  # emoji, punctuation only: nothing to read
-            return Decision(
-                text=text,
-                topic=None,
-                destination=None,
-                confidence=0.0,
-                action="clarify",
-                answer=self.message("not_text"),
-                buttons=self.topic_buttons(),
-                voice=self.voice_message("not_text"),
-                misses=misses,
-                matched_by="none",
-            )
+            return self._nothing_to_read(text, "not_text", misses)
 
         if name == NAVIGATE_INTENT:
             node_id = next((e.get("value") for e in parse.get("entities") or [] if e.get("entity") == "node"), None)
@@ -354,7 +352,7 @@ class Router:
                 action="fallback",
                 answer=self.message("fallback"),
                 node=human.id,
-                links=[{"title": render(l["title"], self.pref), "url": render(l["url"], self.pref)} for l in human.links],
+                links=[self._link(l) for l in human.links],
                 voice=self.voice_message("fallback"),
                 resolved=False,
                 misses=misses,
