@@ -220,6 +220,11 @@ class Speaker:
             return self.text("contact_closed_voicemail", contact=self.contact_name(contact.path))
         return None
 
+    def voicemail_option(self, mailbox: str) -> Option:
+        """ "Pour laisser un message au service …, tapez N": the voicemail of `mailbox`."""
+        key = self.keys["voicemail_key"]
+        return Option(key, "voicemail", mailbox, self.text("voicemail_offer", service=self.service(mailbox), key=key))
+
     def leaf_mailbox(self, node: Node, open_now) -> str | None:
         if node.mailbox:
             return node.mailbox
@@ -281,14 +286,7 @@ class Speaker:
             )
         mailbox = self.leaf_mailbox(node, open_now)
         if mailbox:
-            options.append(
-                Option(
-                    k["voicemail_key"],
-                    "voicemail",
-                    mailbox,
-                    self.text("voicemail_offer", service=self.service(mailbox), key=k["voicemail_key"]),
-                )
-            )
+            options.append(self.voicemail_option(mailbox))
         if self.leaf_number(node) and (self.contact(node.contact).kind == "short" or self.can_dial(node, open_now)):
             options.append(Option(k["number_key"], "number", node.contact, self.text("hear_number", key=k["number_key"])))
         if node.destination == "pan_rdv" and self.pref.get("pan.sites"):
@@ -481,14 +479,7 @@ class Speaker:
                 )
             )
         mailbox = self.offer_mailbox(node_id)
-        options.append(
-            Option(
-                k["voicemail_key"],
-                "voicemail",
-                mailbox,
-                self.text("voicemail_offer", service=self.service(mailbox), key=k["voicemail_key"]),
-            )
-        )
+        options.append(self.voicemail_option(mailbox))
         options.append(Option(k["repeat_key"], "repeat", text=self.text("repeat", key=k["repeat_key"])))
         options.append(Option(k["main_menu_key"], "main", ROOT, self.text("main_menu", key=k["main_menu_key"])))
         return options
