@@ -1,12 +1,11 @@
 """Fail soft, never freeze: the NLU failing, and the store locked by another writer for 14 s while
 calls go on. Real servers over HTTP, Twilio's complete bodies (tools.ivr.simulate.Call)."""
 
-import sqlite3
-import threading
 import time
 
 import pytest
 from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
+from store_lock import Lock
 
 from tools.ivr.simulate import Call
 
@@ -44,34 +43,6 @@ def test_the_nlu_failing_offers_the_keypad_menu_with_one_apology(nlu_down):
     again = call.say("un permis")
     assert again.says[:2] == [SPEECH_UNAVAILABLE, "Carte grise ou permis de conduire."]
     assert not again.hangup
-
-
-class Lock:
-    """Hold a write lock on the server's SQLite file (BEGIN IMMEDIATE), from the test process."""
-
-    def __init__(self, path, seconds: float):
-        self.path, self.seconds = path, seconds
-        self.held = threading.Event()
-        self.thread = threading.Thread(target=self._hold, daemon=True)
-
-    def _hold(self) -> None:
-        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            self.held.set()
-            time.sleep(self.seconds)
-            conn.execute("ROLLBACK")
-        finally:
-            conn.close()
-
-    def __enter__(self):
-        self.thread.start()
-        assert self.held.wait(10)
-        self.started = time.monotonic()
-        return self
-
-    def __exit__(self, *exc):
-        self.thread.join()
 
 
 def timed(fn, *args, **kwargs):

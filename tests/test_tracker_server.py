@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 from conftest import ROOT, TWILIO_TEST_TOKEN, bot_texts, db_rows, launch, stop
-from test_tracker_store import Lock
+from store_lock import Lock
 
 from tools.ivr.simulate import Call
 

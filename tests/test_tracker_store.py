@@ -25,6 +25,7 @@ from rasa.shared.core.events import (
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
+from store_lock import Lock
 
 from bot.nlu.tracker_store import WindowSQLTrackerStore
 
@@ -235,34 +236,6 @@ def test_a_tracker_the_store_did_not_build_is_saved_like_rasa_does(tmp_path):
     run(store.save(outside))
     full = run(stock_store(tmp_path / "events.db").retrieve("conv"))
     assert [e.as_dict() for e in full.events] == before + [e.as_dict() for e in added]
-
-
-class Lock:
-    """Another connection holds the file's write lock (BEGIN IMMEDIATE) for `seconds`."""
-
-    def __init__(self, path, seconds: float):
-        self.path, self.seconds = path, seconds
-        self.held = threading.Event()
-        self.thread = threading.Thread(target=self._hold, daemon=True)
-
-    def _hold(self) -> None:
-        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            self.held.set()
-            time.sleep(self.seconds)
-            conn.execute("ROLLBACK")
-        finally:
-            conn.close()
-
-    def __enter__(self):
-        self.thread.start()
-        assert self.held.wait(10)
-        self.started = time.monotonic()
-        return self
-
-    def __exit__(self, *exc):
-        self.thread.join()
 
 
 def test_a_write_lock_held_14_s_neither_blocks_a_turn_nor_loses_one(tmp_path, caplog):
