@@ -4,10 +4,7 @@ not reachable from outside, and a 2 MB body is refused at once while the server 
 
 from __future__ import annotations
 
-import getpass
 import json
-import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -15,27 +12,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import ROOT, bot_links, bot_texts, db_rows, free_port
+from conftest import bot_links, bot_texts, db_rows, free_port
 from raw_http import request
+
+from tools.cluster import NGINX, Nginx
 
 pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-DEPLOY = ROOT / "deploy" / "nginx.conf"
 TOO_LARGE = "Votre envoi est trop volumineux : raccourcissez votre texte et recommencez."
-
-
-def site_config(upstream_port: int, listen_port: int) -> str:
-    """deploy/nginx.conf as shipped, but for the listen address and the upstream's port."""
-    site = DEPLOY.read_text()
-    swaps = {
-        "    server 127.0.0.1:5005;\n": f"    server 127.0.0.1:{upstream_port};\n",
-        "    listen 80;\n    listen [::]:80;\n": f"    listen 127.0.0.1:{listen_port};\n",
-    }
-    for old, new in swaps.items():
-        assert site.count(old) == 1, f"deploy/nginx.conf no longer has {old!r}"
-        site = site.replace(old, new)
-    return site
 
 
 class Proxy:
@@ -55,59 +39,14 @@ class Proxy:
 
 @pytest.fixture(scope="module")
 def proxy(server, tmp_path_factory):
+    """nginx with the shipped deploy/nginx.conf in front of the test server (tools/cluster.py's Nginx)."""
     if not Path(NGINX).exists():
         pytest.fail("nginx is not installed: run `make nginx` (Debian package nginx)")
     tmp = tmp_path_factory.mktemp("nginx")
-    port = free_port()
-    upstream = urlsplit(server.url).port
-    for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp / d).mkdir()
-    conf = tmp / "nginx.conf"
-    conf.write_text(
-        f"""user {getpass.getuser()};
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 128; }}
-http {{
-    include /etc/nginx/mime.types;
-    access_log {tmp}/access.log;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-{site_config(upstream, port)}
-}}
-"""
-    )
-    check = subprocess.run(
-        [NGINX, "-t", "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log")], capture_output=True, text=True
-    )
-    assert check.returncode == 0, check.stderr
-    proc = subprocess.Popen(
-        [NGINX, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log"), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"nginx exited with {proc.returncode}:\n{(tmp / 'error.log').read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("nginx did not listen within 30 s")
-    yield Proxy(port, proc, tmp / "error.log")
-    proc.terminate()  # SIGTERM: nginx's fast shutdown
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    nginx = Nginx(tmp, free_port(), [urlsplit(server.url).port])
+    nginx.start()
+    yield Proxy(nginx.port, nginx.proc, tmp / "error.log")
+    nginx.stop()
 
 
 def new_sender() -> str:

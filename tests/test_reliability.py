@@ -8,7 +8,6 @@ another client sends the worst input it can).
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import threading
 import time
@@ -19,6 +18,7 @@ import pytest
 from conftest import scale
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from raw_http import request
 
 from bot.core.masking import PATTERNS, prepare
 
@@ -133,41 +133,11 @@ def http(
     chunked: bool = False,
     timeout: float = 60,
 ) -> tuple[int, dict, bytes]:
-    """One raw HTTP/1.1 request: any declared length, a chunked body; returns (status, headers, body)."""
+    """One raw HTTP/1.1 request (tests/raw_http.py): any declared length, a chunked body; returns
+    (status, headers, body)."""
     url = urlsplit(server.url)
-    head = {"Host": url.netloc, "Connection": "close", **(headers or {})}
-    if chunked:
-        head["Transfer-Encoding"] = "chunked"
-    else:
-        head["Content-Length"] = str(len(body) if declared is None else declared)
-    with socket.create_connection((url.hostname, url.port), timeout=timeout) as sock:
-        sock.sendall((f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head.items()) + "\r\n").encode())
-        try:
-            if chunked:
-                for i in range(0, len(body), 4096):
-                    chunk = body[i : i + 4096]
-                    sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-                sock.sendall(b"0\r\n\r\n")
-            else:
-                sock.sendall(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered and closed before the whole body was sent
-        data = b""
-        while True:
-            try:
-                part = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not part:
-                break
-            data += part
-    raw_head, _, payload = data.partition(b"\r\n\r\n")
-    lines = raw_head.decode("latin-1").split("\r\n")
-    found = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        found.setdefault(name.strip().lower(), value.strip())
-    return int(lines[0].split()[1]), found, payload
+    answer = request(url.hostname, url.port, method, path, body, headers, declared, chunked, timeout)
+    return answer.status, answer.headers, answer.body
 
 
 def content_type(path: str) -> str:
