@@ -53,9 +53,9 @@ from bot.core.config import format_days
 from bot.services import mailer, pan, throttle, tickets
 from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
-from bot.web.chat import (
+from bot.web.http import (
     BODY_LIMITS,
-    _security_headers,
+    security_headers,
     json_object,
     read_body,
     refuse_cross_site,
@@ -316,7 +316,7 @@ class BookingInput(InputChannel):
             if len(token) < 20:
                 token = secrets.token_urlsafe(24)
             html = runtime._templates().get_template("rdv.html").render(csrf=token, **(runtime.public_page_context() | ctx))
-            resp = _security_headers(response.html(html, status=status))
+            resp = security_headers(response.html(html, status=status))
             resp.headers["Cache-Control"] = "no-store"
             resp.cookies[CSRF_COOKIE] = token
             resp.cookies[CSRF_COOKIE]["httponly"] = True
@@ -514,7 +514,7 @@ class BookingInput(InputChannel):
         # ---- the JSON API of the chat's widget ---------------------------------------------------
 
         def api(body: dict, status: int = 200) -> HTTPResponse:
-            resp = _security_headers(response.json(body, status=status))
+            resp = security_headers(response.json(body, status=status))
             resp.headers["Cache-Control"] = "no-store"
             return resp
 

@@ -1,0 +1,205 @@
+"""What every area of the console shares: its templates and cookies, the Console (the store, the
+accounts, the pages and refusals every handler answers with, the action helper) and the guard
+decorators `agent_only` / `admin_only`.
+
+The guard: without a session, a GET is sent to the login page (303) and anything else gets a 401;
+a POST must carry the session's CSRF token (else 403); an admin page answers 403 to an agent. The
+guarded handler is then called as handler(request, console, session, **path parameters).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader
+from sanic import response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot import settings
+from bot.core import clock, texts
+from bot.core.config import ROOT
+from bot.core.tree import TOPICS
+from bot.quality.report import DESTINATIONS
+from bot.services import mailer, runtime
+from bot.services.accounts import Accounts, Session, csrf_ok
+from bot.services.queue import Queue
+from bot.store.database import Store
+from bot.web.http import security_headers
+
+PREFIX = "/console"
+COOKIE = "aiguillage_console"
+LOGIN_COOKIE = "aiguillage_console_login"  # double-submit CSRF token of the login form
+ITEM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+REFERENCE_RE = re.compile(r"^(PAN|MSG)-\d{4}-\d{4}$")
+
+
+# The console's words (bot/console_texts.yml): an action's outcome, a refusal, the names of codes.
+def console_word(section: str, key: str, default: str = "") -> str:
+    return texts.console_section(section).get(key, default)
+
+
+def say_confidence(value: float | None) -> str:
+    """'sûr (91 %)' at or above the routing threshold (bot/tree.yml settings.confidence_threshold),
+    'hésitant (42 %)' below it, '—' without a value."""
+    if value is None:
+        return texts.console_say("confidence.none")
+    threshold = float(runtime.tree().settings["confidence_threshold"])
+    return texts.console_say(f"confidence.{'sure' if value >= threshold else 'unsure'}", percent=round(value * 100))
+
+
+@lru_cache(maxsize=1)
+def templates() -> Environment:
+    # The console's own templates first, then the shared page layout (web/templates/layout.html).
+    folder = ROOT / "web" / "templates"
+    env = Environment(loader=FileSystemLoader([str(folder / "console"), str(folder)]), autoescape=True)
+    env.globals.update(
+        PREFIX=PREFIX,
+        STATUSES=texts.console_section("statuses"),
+        CHANNELS=texts.console_section("channels"),
+        DESTINATIONS=DESTINATIONS,
+    )
+    env.filters.update(
+        paris_datetime=clock.stamp_datetime, paris_date=clock.stamp_date, utc_iso=clock.stamp_utc_iso, confidence=say_confidence
+    )
+    env.globals.update(
+        SPOKEN=texts.console_section("spoken_inputs"),
+        TURN_ACTIONS=texts.console_section("turn_actions"),
+        AUDIT_ACTIONS=texts.console_section("audit_actions"),
+        CALL_OUTCOMES=texts.console_section("call_outcomes"),
+        c=texts.html_section("pages"),  # the pages' texts, bot/console_texts.yml
+        csay=texts.html_say,
+    )
+    return env
+
+
+def set_cookie(resp: HTTPResponse, name: str, value: str, max_age: int | None = None) -> None:
+    resp.cookies[name] = value
+    cookie = resp.cookies[name]
+    cookie["path"] = PREFIX
+    cookie["httponly"] = True
+    cookie["samesite"] = "Strict"
+    if (settings.public_base_url() or "").startswith("https://"):
+        cookie["secure"] = True
+    if max_age is not None:
+        cookie["max-age"] = max_age
+
+
+def topic_label(topic: str) -> str:
+    node = runtime.tree().topic_node(topic)
+    return node.title if node else topic
+
+
+# An audit line: (action, kind, item id, detail), as Queue.audit takes them after the agent.
+AuditLine = tuple[str, str | None, str | None, dict | None]
+
+
+class Console:
+    """The console's store and accounts, and the answers shared by its areas."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.accounts = Accounts(store)
+
+    def queue(self) -> Queue:
+        return Queue(self.store, runtime.tree())
+
+    def audit(self, agent: str, action: str, kind: str | None = None, item_id: str | None = None, detail=None) -> None:
+        self.queue().audit(agent, action, kind, item_id, detail=detail)
+
+    def page(self, template: str, status: int = 200, session: Session | None = None, **ctx) -> HTTPResponse:
+        html = (
+            templates()
+            .get_template(template)
+            .render(
+                session=session,
+                topic_labels={t: topic_label(t) for t in TOPICS + ["human_handoff"]},
+                topics=[(t, topic_label(t)) for t in TOPICS],
+                prefecture=runtime.prefecture().get("prefecture.name"),
+                **ctx,
+            )
+        )
+        resp = response.html(html, status=status)
+        resp.headers["Cache-Control"] = "no-store"
+        return security_headers(resp)
+
+    def error(self, status: int, session: Session | None, title: str, message: str) -> HTTPResponse:
+        return self.page("error.html", status=status, session=session, title=title, message=message, code=status)
+
+    def refuse(self, status: int, session: Session | None, key: str, **values) -> HTTPResponse:
+        """The error page `errors.<key>` of bot/console_texts.yml."""
+        title, message = (texts.console_say(f"errors.{key}.{part}", **values) for part in ("title", "message"))
+        return self.error(status, session, title, message)
+
+    def not_found(self, session: Session | None) -> HTTPResponse:
+        return self.refuse(404, session, "not_found")
+
+    def current(self, request: Request) -> Session | None:
+        return self.accounts.session(request.cookies.get(COOKIE))
+
+    def guard(self, request: Request, admin: bool = False) -> tuple[Session | None, HTTPResponse | None]:
+        """The session, or the response to send instead (login redirect, 401, 403)."""
+        session = self.current(request)
+        if session is None:
+            if request.method == "GET":
+                target = request.path if request.path.startswith(PREFIX + "/") else PREFIX + "/file"
+                return None, response.redirect(f"{PREFIX}/connexion?{urlencode({'suite': target})}", status=303)
+            return None, self.refuse(401, None, "session_expired")
+        if request.method == "POST" and not csrf_ok(session.csrf, request.form.get("csrf") if request.form else None):
+            return session, self.refuse(403, session, "csrf")
+        if admin and not session.is_admin:
+            return session, self.refuse(403, session, "admin_only")
+        return session, None
+
+    async def act(
+        self,
+        session: Session,
+        change: Callable[[], Any],
+        audit: Callable[[Any], AuditLine],
+        done: Callable[[Any], str],
+        missing: Callable[[], HTTPResponse] | None = None,
+        deliver: bool = False,
+    ) -> HTTPResponse:
+        """An agent's action: `change()` and its audit line `audit(result)` in one transaction (both
+        or neither), then the e-mails it queued sent when `deliver`, then a 303 to `done(result)`.
+        When change() finds nothing to change (None, False): no audit line, and `missing()` answers
+        (by default the 404 page). An exception from change() rolls both back; the caller answers it."""
+        with self.store.transaction():
+            result = change()
+            if result:
+                self.audit(session.name, *audit(result))
+        if not result:
+            return missing() if missing else self.not_found(session)
+        if deliver:
+            await mailer.deliver(self.store)
+        return response.redirect(done(result), status=303)
+
+
+Handler = Callable[..., Awaitable[HTTPResponse]]
+
+
+def _guarded(handler: Handler, admin: bool) -> Handler:
+    @functools.wraps(handler)
+    async def checked(request: Request, console: Console, **parameters: Any) -> HTTPResponse:
+        session, refused = console.guard(request, admin=admin)
+        if refused:
+            return refused
+        return await handler(request, console, session, **parameters)
+
+    return checked
+
+
+def agent_only(handler: Handler) -> Handler:
+    """For any signed-in agent (see the module's docstring)."""
+    return _guarded(handler, admin=False)
+
+
+def admin_only(handler: Handler) -> Handler:
+    """For admins only: an agent gets the 403 page."""
+    return _guarded(handler, admin=True)

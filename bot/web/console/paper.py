@@ -1,0 +1,93 @@
+"""Paper letters registered by an agent (/console/courrier): a ticket of origin "paper" for the
+service's mailbox, its copy and the acknowledgement (when the letter gives an e-mail) sent."""
+
+from __future__ import annotations
+
+from datetime import date
+from urllib.parse import urlencode
+
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.core import texts
+from bot.services import runtime, tickets
+from bot.services.accounts import Session
+from bot.web.console.pages import DATE_RE, PREFIX, REFERENCE_RE, Console, agent_only
+
+# The longest value kept of each field of the form (longer input is cut, then validated).
+FIELDS = (("service", 64), ("received", 10), ("subject", 1000), ("body", 20000), ("email", 254))
+
+
+def paper_page(
+    console: Console, session: Session, status: int = 200, error_msg: str = "", values: dict | None = None, done=None
+) -> HTTPResponse:
+    pref = runtime.prefecture()
+    today = tickets.paris_now().date().isoformat()
+    boxes = [(mid, box["service"]) for mid, box in (pref.get("mailboxes") or {}).items()]
+    return console.page(
+        "paper.html",
+        status=status,
+        session=session,
+        mailboxes=boxes,
+        today=today,
+        values=values or {"received": today},
+        error=error_msg,
+        done=done,
+        subject_max=pref.get("tickets.subject_max_chars"),
+        body_max=pref.get("tickets.max_chars"),
+    )
+
+
+@agent_only
+async def paper_form(request: Request, console: Console, session: Session) -> HTTPResponse:
+    ok = request.args.get("ok") or ""
+    done = tickets.get_ticket(console.store, ok) if REFERENCE_RE.match(ok) else None
+    return paper_page(console, session, done=done if done and done["origin"] == "paper" else None)
+
+
+def received_date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if DATE_RE.match(value) else None
+    except ValueError:
+        return None
+
+
+@agent_only
+async def paper_register(request: Request, console: Console, session: Session) -> HTTPResponse:
+    values = {k: (request.form.get(k) or "")[:limit] for k, limit in FIELDS}
+    received = received_date(values["received"])
+    if received is None:
+        return paper_page(console, session, 400, texts.console_say("messages.bad_received_date"), values)
+
+    def register() -> dict:
+        return tickets.register_paper(
+            console.store,
+            runtime.prefecture(),
+            values["service"],
+            values["subject"],
+            values["body"],
+            values["email"] or None,
+            received,
+        )
+
+    try:  # the letter's ticket (its e-mails queued) and the audit line: both or neither
+        return await console.act(
+            session,
+            register,
+            lambda ticket: (
+                "paper_letter",
+                "ticket",
+                ticket["reference"],
+                {"mailbox": ticket["mailbox"], "received": received.isoformat(), "due_date": ticket["due_date"]},
+            ),
+            lambda ticket: f"{PREFIX}/courrier?" + urlencode({"ok": ticket["reference"]}),
+            deliver=True,  # the service's copy (and the acknowledgement when an e-mail was given)
+        )
+    except tickets.TicketError as exc:
+        return paper_page(console, session, 400, exc.message, values)
+
+
+ROUTES = [
+    ("/courrier", ("GET",), paper_form),
+    ("/courrier", ("POST",), paper_register),
+]

@@ -1,0 +1,80 @@
+"""The review queue (/console/file) and one item of it, a conversation or a call, labelled by an agent
+(/console/element/<canal>/<id>)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from sanic import response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.core import texts
+from bot.core.tree import TOPICS
+from bot.services import runtime
+from bot.services.accounts import Session
+from bot.services.queue import KINDS, Filters, NotFound, Queue
+from bot.web.console.pages import ITEM_ID_RE, PREFIX, Console, agent_only
+
+MAX_NOTE = 2000
+
+
+@agent_only
+async def queue_page(request: Request, console: Console, session: Session) -> HTTPResponse:
+    f = Filters.from_args(request.args.get)
+    result = console.queue().page(f)
+    base = {
+        k: v
+        for k, v in {"canal": f.channel, "theme": f.topic, "statut": f.status, "du": f.date_from, "au": f.date_to}.items()
+        if v
+    }
+
+    def link(**changes) -> str:
+        args = {**base, **changes}
+        return f"{PREFIX}/file?" + urlencode({k: v for k, v in args.items() if v})
+
+    return console.page("queue.html", session=session, f=f, result=result, link=link)
+
+
+@agent_only
+async def item_page(request: Request, console: Console, session: Session, kind: str, item_id: str) -> HTTPResponse:
+    if kind not in KINDS or not ITEM_ID_RE.match(item_id):
+        return console.not_found(session)
+    try:
+        item = Queue(console.store, runtime.tree(), runtime.prefecture()).item(kind, item_id)
+    except NotFound:
+        return console.not_found(session)
+    message = request.args.get("ok") and texts.console_say("messages.labelled") or ""
+    return console.page("item.html", session=session, item=item, message=message)
+
+
+@agent_only
+async def item_label(request: Request, console: Console, session: Session, kind: str, item_id: str) -> HTTPResponse:
+    if kind not in KINDS or not ITEM_ID_RE.match(item_id):
+        return console.not_found(session)
+    form = request.form
+    topic = form.get("theme") or ""
+    status = form.get("statut") or ""
+    note = (form.get("note") or "").strip()
+    example = (form.get("phrase") or "").strip()
+    if (
+        topic not in TOPICS + [""]
+        or status not in ("in_review", "done")
+        or len(note) > MAX_NOTE
+        or form.get("exemple") not in (None, "1")
+    ):
+        return console.refuse(400, session, "bad_form")
+    try:
+        console.queue().label(kind, item_id, session.name, topic, status, note, form.get("exemple") == "1", example)
+    except NotFound:
+        return console.not_found(session)
+    except ValueError:
+        return console.refuse(400, session, "bad_turn")
+    return response.redirect(f"{PREFIX}/element/{kind}/{item_id}?ok=1", status=303)
+
+
+ROUTES = [
+    ("/file", ("GET",), queue_page),
+    ("/element/<kind>/<item_id>", ("GET",), item_page),
+    ("/element/<kind>/<item_id>", ("POST",), item_label),
+]

@@ -1,0 +1,250 @@
+"""HTTP helpers shared by the web channels (chat, rdv, console): the body limits and the reading of
+a streamed body, JSON bodies, the security headers (Content-Security-Policy), the French answers to
+refused requests (JSON for programs, a page for people), and the server-wide hooks (404/405/413).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from sanic import Blueprint, response
+from sanic.exceptions import MethodNotSupported, NotFound, PayloadTooLarge
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot import settings
+
+logger = logging.getLogger(__name__)
+
+ACTIONS_PATH = "/webhooks/actions/webhook"
+# Routes called by programs (the chat's JSON API, Twilio's and Rasa's webhooks): errors as JSON.
+JSON_PREFIXES = ("/rdv/api/", "/webhooks/")
+
+# The largest body each route reads (bytes), checked on the declared Content-Length, then on what
+# arrives (issue 13: the chat webhook took an 85 MB body). A chat message is cut at 2000
+# characters, a rating's comment at 500, a message to a service at 20000 (bot/web/rdv/).
+BODY_LIMITS = {
+    "/chat/webhook": 8_000,
+    "/chat/feedback": 8_000,
+    "/rdv/api/reserver": 8_000,
+    "/rdv/api/annuler": 8_000,
+    "/rdv/api/message": 64_000,
+    "/rdv/reserver": 8_000,
+    "/rdv/annuler": 8_000,
+    "/rdv/message": 64_000,
+    # Rasa's call to the in-process action: the tracker of the current session, every event with
+    # its parse data, plus the domain. Measured on 2026-12-01: 19 kB for the first turn, then ~12 kB
+    # more per 2000-character message: 501 kB after 40 such turns (tests/test_actions_endpoint.py
+    # holds 40). A session ends after session_expiration_time (domain.yml) of silence.
+    ACTIONS_PATH: 1_000_000,
+}
+
+
+def json_error(status: int, message: str) -> HTTPResponse:
+    return response.json({"error": message}, status=status)
+
+
+def say(key: str) -> str:
+    """A text of the `requests` section of bot/tree.yml (answers to refused requests)."""
+    from bot.core import texts
+    from bot.services import runtime
+
+    return texts.say(f"requests.{key}", runtime.prefecture())
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The body of a route declared with `stream=True`, read up to `limit` bytes; None when it is
+    longer: refused on the declared Content-Length before anything is read, else on the bytes that
+    actually arrive (a chunked body declares no length). Sanic then closes the connection rather
+    than draining the rest, and the answer says `Connection: close` (a reverse proxy keeping the
+    connection for its next request would get it closed under it: a 502 for that request)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        if request.stream is not None:
+            request.stream.request_max_size = limit
+            request.stream.keep_alive = False
+        return None
+    if request.stream is None:  # already read (not a streamed route)
+        return None if len(request.body or b"") > limit else (request.body or b"")
+    request.stream.request_max_size = limit
+    try:
+        await request.receive_body()
+    except PayloadTooLarge:
+        return None
+    return request.body or b""
+
+
+def too_large(request: Request) -> HTTPResponse:
+    logger.warning(
+        "refused a body over the limit on %s (declared %s)", request.path, request.headers.get("content-length", "none: chunked")
+    )
+    return security_headers(json_error(413, say("too_large")))
+
+
+def load_json(body: bytes, not_json: str, path: str = "") -> object:
+    """Parse a JSON body; ValueError(not_json) for anything unreadable, logged: invalid syntax,
+    nesting deeper than the parser allows, integers longer than Python converts, and strings with
+    a lone surrogate (valid JSON, but no text: they cannot be stored or shown)."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")  # no lone surrogate anywhere
+    except UnicodeDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, int digits, surrogates: ValueError
+        logger.warning("malformed request on %s: %s", path or "?", type(exc).__name__)
+        raise ValueError(not_json) from None
+    return payload
+
+
+def security_headers(resp: HTTPResponse) -> HTTPResponse:
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    )
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp
+
+
+def refused_page(request: Request, status: int, title: str, message: str) -> HTTPResponse:
+    """A French error for a request no route takes: `{"error"}` under /rdv/api/ and /webhooks/ (the
+    machines' routes), else a page (the console's own error page under /console/, the public pages'
+    layout everywhere else)."""
+    from bot.services import runtime
+
+    if request.path.startswith(JSON_PREFIXES):
+        resp = json_error(status, message)
+    elif request.path.startswith("/console"):
+        from bot.web.console.pages import templates
+
+        html = (
+            templates()
+            .get_template("error.html")
+            .render(
+                session=None,
+                title=title,
+                message=message,
+                code=status,
+                topic_labels={},
+                topics=[],
+                prefecture=runtime.prefecture().get("prefecture.name"),
+            )
+        )
+        resp = response.html(html, status=status)
+    else:
+        html = (
+            runtime._templates()
+            .get_template("rdv.html")
+            .render(**runtime.public_page_context(), page="error", title=title, error=message, csrf="")
+        )
+        resp = response.html(html, status=status)
+    resp.headers["Cache-Control"] = "no-store"
+    return security_headers(resp)
+
+
+def install_app_hooks(app) -> None:
+    """What the whole server needs beyond one blueprint (called once, before the server starts):
+    French 404/405/413 for every path (JSON under JSON_PREFIXES, a page elsewhere), `GET /` sends
+    to the chat page (instead of Rasa's "Hello from Rasa"), `nosniff` on every response (static
+    files included)."""
+    default = app.error_handler.default
+
+    def ours(request: Request | None) -> bool:
+        return request is not None
+
+    def not_found(request: Request, exception: Exception) -> HTTPResponse:
+        if not ours(request):
+            return default(request, exception)
+        return refused_page(request, 404, say("not_found_title"), say("not_found"))
+
+    def not_allowed(request: Request, exception: Exception) -> HTTPResponse:
+        if not ours(request):
+            return default(request, exception)
+        resp = refused_page(request, 405, say("not_allowed_title"), say("not_allowed"))
+        allowed = getattr(exception, "headers", None) or {}
+        if allowed.get("Allow"):
+            resp.headers["Allow"] = allowed["Allow"]
+        return resp
+
+    def payload_too_large(request: Request, exception: Exception) -> HTTPResponse:
+        if request is None:
+            return default(request, exception)
+        return too_large(request)
+
+    # Every body Sanic reads by itself (routes not declared `stream=True`: the phone's webhooks,
+    # Rasa's own) and every unread body it drains after an answer: at most the largest route limit,
+    # not Sanic's default of 100 MB. Read by each new connection.
+    app.config.REQUEST_MAX_SIZE = max(BODY_LIMITS.values())
+    app.error_handler.add(NotFound, not_found)
+    app.error_handler.add(MethodNotSupported, not_allowed)
+    app.error_handler.add(PayloadTooLarge, payload_too_large)
+
+    async def root_to_chat(request: Request):
+        if request.path == "/" and request.method in ("GET", "HEAD"):
+            return response.redirect("/chat/", status=302)
+        return None
+
+    async def nosniff(request: Request, resp: HTTPResponse):
+        if resp is not None and "X-Content-Type-Options" not in resp.headers:
+            resp.headers["X-Content-Type-Options"] = "nosniff"
+
+    app.register_middleware(root_to_chat, "request")
+    app.register_middleware(nosniff, "response")
+
+
+def refuse_cross_site(request: Request) -> HTTPResponse | None:
+    """For a same-origin JSON API that changes state: a 415 unless the body is declared JSON (a
+    cross-site form cannot send that without a CORS preflight, which we never grant), a 403 when the
+    browser says the request comes from another site (Origin, Sec-Fetch-Site). None when accepted."""
+    ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        return security_headers(json_error(415, say("not_json_type")))
+    refused = json_error(403, say("cross_site"))
+    if (request.headers.get("sec-fetch-site") or "same-origin") not in ("same-origin", "none"):
+        return security_headers(refused)
+    origin = request.headers.get("origin")
+    if origin is not None:
+        allowed = {(request.headers.get("host") or "").lower()}
+        public = settings.public_base_url()
+        if public:
+            allowed.add(urlsplit(public).netloc.lower())
+        if urlsplit(origin).netloc.lower() not in allowed:
+            return security_headers(refused)
+    return None
+
+
+def json_object(body: bytes, path: str = "") -> dict:
+    """The request body as a JSON object; ValueError with a French message otherwise."""
+    not_json = say("malformed")
+    try:
+        payload = load_json(body, not_json, path)
+    except UnicodeDecodeError:
+        logger.warning("malformed request on %s: not UTF-8", path or "?")
+        raise ValueError(not_json) from None
+    if not isinstance(payload, dict):
+        logger.warning("malformed request on %s: not an object", path or "?")
+        raise ValueError(not_json)
+    return payload
+
+
+# A route table's row: (path, methods, handler); the handler is called as handler(request, *context, **parameters).
+Route = tuple[str, tuple[str, ...], Callable[..., Awaitable[HTTPResponse]]]
+
+
+def add_routes(bp: Blueprint, routes: Iterable[Route], *context: Any) -> None:
+    """Register a route table on a blueprint, each route under its handler's name. A route that
+    takes a POST is declared `stream=True`: its body is read by the handler (or a middleware) up to
+    its own limit with read_body, never whole by Sanic first."""
+    for path, methods, handler in routes:
+        bp.add_route(_bound(handler, context), path, methods=list(methods), name=handler.__name__, stream="POST" in methods)
+
+
+def _bound(handler: Callable[..., Awaitable[HTTPResponse]], context: tuple) -> Callable[..., Awaitable[HTTPResponse]]:
+    async def route(request: Request, **parameters: Any) -> HTTPResponse:
+        return await handler(request, *context, **parameters)
+
+    return route

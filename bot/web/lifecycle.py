@@ -1,0 +1,73 @@
+"""What the server does when it starts and stops (registered by the chat's blueprint, once per process):
+the app-wide hooks (bot/web/http.py), the check that Rasa loaded a model, the daily retention purge,
+and a last chance for the writes kept in memory while the store was locked (issue 11)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from sanic import Blueprint
+
+from bot import settings
+from bot.nlu.model import MODEL_REFUSED_EXIT, model_refused_message, served_model
+from bot.services import runtime
+from bot.web.http import install_app_hooks
+
+logger = logging.getLogger(__name__)
+STOP_DRAIN_S = 10  # at shutdown, how long writes kept while the store was locked may still take
+
+
+async def hooks(app, loop) -> None:
+    install_app_hooks(app)
+
+
+async def model_loaded(app, loop) -> None:
+    """Rasa logs a model it could not load and serves on without one (every chat answer would
+    be the apology): stop the process instead, saying why and what to do."""
+    agent = getattr(app.ctx, "agent", None)
+    if agent is None or not agent.is_ready():
+        message = model_refused_message(served_model(sys.argv) or settings.model())
+        logger.critical(message)
+        print(message, file=sys.stderr, flush=True)
+        os._exit(MODEL_REFUSED_EXIT)
+
+
+async def purge_daily(app, loop) -> None:  # issue 13 §7: the retention purge, every day
+    from bot.services import retention
+
+    first = settings.purge_first_s()  # None: at 03:00 Paris time
+    app.ctx.retention_task = loop.create_task(retention.daily(runtime.store().path, runtime.prefecture(), first_in_s=first))
+
+
+async def purge_stop(app, loop) -> None:
+    task = getattr(app.ctx, "retention_task", None)
+    if task is not None:
+        task.cancel()
+
+
+async def write_pending(app, loop) -> None:
+    """Writes kept in memory while the store was locked (issue 11): a last chance to land."""
+    from bot.nlu.tracker_store import window_of
+
+    agent = getattr(app.ctx, "agent", None)
+    tracker_store = window_of(getattr(agent, "tracker_store", None))
+    if tracker_store is not None and tracker_store.pending:
+        await tracker_store.drain(STOP_DRAIN_S)
+        if tracker_store.pending:
+            logger.error("tracker store: %d events NOT written at shutdown", tracker_store.pending)
+    writer = runtime.turn_writer() if runtime.turn_writer.cache_info().currsize else None
+    if writer is not None and writer.count:
+        await writer.drain(STOP_DRAIN_S)
+        if writer.count:
+            logger.error("store writer: %d turns NOT written at shutdown", writer.count)
+
+
+def register(bp: Blueprint) -> None:
+    """Add the listeners, in this order, to the blueprint that carries them (the chat's)."""
+    bp.listener("before_server_start")(hooks)
+    bp.listener("after_server_start")(model_loaded)
+    bp.listener("after_server_start")(purge_daily)
+    bp.listener("before_server_stop")(purge_stop)
+    bp.listener("before_server_stop")(write_pending)
