@@ -1,0 +1,259 @@
+"""The booking pages without JavaScript under /rdv/: choose a site and a reason, a page of free
+slots, book, the calendar file, cancel, leave a message to a service. Server-rendered DSFR forms
+(web/templates/rdv.html) with a double-submit CSRF token (cookie SameSite=Strict + hidden field)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
+
+from sanic import response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot import settings
+from bot.core import texts
+from bot.services import pan, runtime, tickets
+from bot.services.pan import BookingError
+from bot.services.tickets import TicketError
+from bot.web.http import BODY_LIMITS, read_body, say, security_headers, too_large
+from bot.web.rdv.shared import (
+    LIMITS,
+    TooMany,
+    acknowledgement,
+    check_choice,
+    clip,
+    confirmation,
+    day_label,
+    free_days,
+    leave_message,
+    limit,
+    limited_cancel,
+    make_booking,
+    message_form,
+    parse_position,
+    site_list,
+    slot_list,
+    slots_page,
+)
+
+CSRF_COOKIE = "rdv_csrf"
+
+
+def page(request: Request, status: int = 200, **ctx) -> HTTPResponse:
+    token = request.cookies.get(CSRF_COOKIE) or ""
+    if len(token) < 20:
+        token = secrets.token_urlsafe(24)
+    html = runtime._templates().get_template("rdv.html").render(csrf=token, **(runtime.public_page_context() | ctx))
+    resp = security_headers(response.html(html, status=status))
+    resp.headers["Cache-Control"] = "no-store"
+    resp.cookies[CSRF_COOKIE] = token
+    resp.cookies[CSRF_COOKIE]["httponly"] = True
+    resp.cookies[CSRF_COOKIE]["samesite"] = "Strict"
+    resp.cookies[CSRF_COOKIE]["path"] = "/rdv"
+    if (settings.public_base_url() or "").startswith("https://"):
+        resp.cookies[CSRF_COOKIE]["secure"] = True
+    return resp
+
+
+def csrf_ok(request: Request) -> bool:
+    cookie, field = request.cookies.get(CSRF_COOKIE) or "", (request.form or {}).get("csrf") or ""
+    return bool(cookie) and hmac.compare_digest(cookie.encode(), field.encode())
+
+
+def form(request: Request) -> dict:
+    return {k: (request.form or {}).get(k) for k in LIMITS if k != "reason"} | {"reason": (request.form or {}).get("motif")}
+
+
+def choose_ctx(pref, site_id: str | None = None, reason: str | None = None) -> dict:
+    return dict(
+        page="choose",
+        title=texts.say("pan.page_title", pref),
+        intro=texts.say("pan.intro", pref),
+        sites=site_list(pref),
+        reasons=pan.reasons(pref),
+        site=site_id,
+        reason=reason,
+    )
+
+
+def slots_ctx(
+    pref, site_id: str, reason: str, slots=None, after: datetime | None = None, day: date | None = None, **extra
+) -> dict:
+    spec, store = pan.site(pref, site_id), runtime.store()
+    more = False
+    if slots is None:
+        start = datetime.combine(day, datetime.min.time()) - timedelta(minutes=1) if day else after
+        slots, more = slots_page(store, pref, site_id, reason, start)
+    query = {"site": site_id, "motif": reason}
+    days = free_days(store, pref, site_id, reason)
+    chosen = day or (slots[0].start.date() if slots and (after or day) else None)
+    return dict(
+        page="slots",
+        title=texts.say("pan.page_title", pref),
+        slots=slot_list(pref, slots),
+        slots_intro=texts.say("pan.slots_intro", pref, site=spec["name"]),
+        days=[{"value": d.isoformat(), "label": day_label(d), "chosen": d == chosen} for d in days],
+        day_label=texts.say("pan.day_label", pref),
+        day_button=texts.say("pan.day_button", pref),
+        next_url=f"/rdv/creneaux?{urlencode(query | {'apres': slots[-1].key})}" if more else None,
+        next_label=texts.say("pan.next_slots", pref),
+        first_url=f"/rdv/creneaux?{urlencode(query)}" if (after or day) else None,
+        first_label=texts.say("pan.first_slots", pref),
+        no_slots=texts.say("pan.no_slots", pref, days=pref.get("pan.booking_days_ahead")),
+        contact_help=texts.say("pan.contact_help", pref),
+        site=site_id,
+        reason=reason,
+        idem=secrets.token_urlsafe(16),
+        **extra,
+    )
+
+
+def too_many_page(request: Request, exc: TooMany, **ctx) -> HTTPResponse:
+    resp = page(request, 429, error=exc.message, **ctx)
+    resp.headers["Retry-After"] = str(exc.wait_s)
+    return resp
+
+
+async def choose(request: Request) -> HTTPResponse:
+    return page(request, **choose_ctx(runtime.prefecture()))
+
+
+async def slots(request: Request) -> HTTPResponse:
+    pref = runtime.prefecture()
+    site_id, reason = request.args.get("site") or "", request.args.get("motif") or ""
+    try:
+        check_choice(pref, site_id, reason)
+    except BookingError as exc:
+        return page(request, 400, error=exc.message, **choose_ctx(pref, site_id, reason))
+    try:
+        after, day = parse_position(pref, request.args.get("apres"), request.args.get("jour"))
+    except BookingError as exc:
+        return page(request, 400, error=exc.message, **slots_ctx(pref, site_id, reason))
+    return page(request, **slots_ctx(pref, site_id, reason, after=after, day=day))
+
+
+async def form_too_large(request: Request, **ctx) -> HTTPResponse | None:
+    """None once the body of a form is read within its limit, else the 413 page."""
+    if request.method != "POST" or await read_body(request, BODY_LIMITS[request.path]) is not None:
+        return None
+    too_large(request)  # logs it
+    return page(request, 413, error=say("too_large"), **ctx)
+
+
+async def reserve(request: Request) -> HTTPResponse:
+    pref, store = runtime.prefecture(), runtime.store()
+    refused = await form_too_large(request, **choose_ctx(pref))
+    if refused:
+        return refused
+    values = form(request)
+    site_id, reason = clip(values["site"], "site"), clip(values["reason"], "reason")
+    if not csrf_ok(request):
+        return page(request, 403, error=texts.say("pan.errors.csrf", pref), **choose_ctx(pref))
+    try:
+        await limit(request, pref, "book")
+        booking = await make_booking(store, pref, values, "web")
+    except TooMany as exc:
+        return too_many_page(request, exc, **choose_ctx(pref))
+    except BookingError as exc:
+        if exc.code in ("unknown_site", "unknown_reason"):
+            return page(request, 400, error=exc.message, **choose_ctx(pref))
+        status = 409 if exc.code in ("slot_taken", "too_many_bookings") else 400
+        return page(
+            request,
+            status,
+            error=exc.message,
+            **slots_ctx(
+                pref,
+                site_id,
+                reason,
+                slots=exc.next_slots or None,
+                email=clip(values["email"], "email"),
+                mobile=clip(values["mobile"], "mobile"),
+            ),
+        )
+    return page(request, page="confirmed", **confirmation(pref, booking))
+
+
+async def ics(request: Request, reference: str) -> HTTPResponse:
+    booking = pan.get_booking(runtime.store(), reference)
+    token = request.args.get("t") or ""
+    if not booking or not hmac.compare_digest(booking["token"].encode(), token.encode()):
+        return page(request, 404, page="error", title=say("not_found_title"), error=say("not_found"))
+    body = pan.ics(runtime.prefecture(), booking)
+    return response.raw(
+        body.encode("utf-8"),
+        content_type="text/calendar; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{booking["reference"]}.ics"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def cancel(request: Request) -> HTTPResponse:
+    pref = runtime.prefecture()
+    ctx = dict(page="cancel", title=texts.say("pan.cancel_title", pref))
+    refused = await form_too_large(request, **ctx)
+    if refused:
+        return refused
+    if request.method == "GET":
+        return page(request, **ctx)
+    if not csrf_ok(request):
+        return page(request, 403, error=texts.say("pan.errors.csrf", pref), **ctx)
+    values = form(request)
+    try:
+        _, message = await limited_cancel(request, runtime.store(), pref, values["reference"], values["contact"])
+    except TooMany as exc:
+        return too_many_page(request, exc, reference=clip(values["reference"], "reference"), **ctx)
+    except BookingError as exc:
+        return page(request, 400, error=exc.message, reference=clip(values["reference"], "reference"), **ctx)
+    return page(request, page="cancelled", title=ctx["title"], message=message)
+
+
+def message_ctx(pref, service_id: str, **extra) -> dict:
+    return dict(page="message", idem=secrets.token_urlsafe(16), **message_form(pref, service_id), **extra)
+
+
+async def message(request: Request) -> HTTPResponse:
+    pref, store = runtime.prefecture(), runtime.store()
+    refused = await form_too_large(request, page="error", title=texts.say("pan.page_title", pref))
+    if refused:
+        return refused
+    values = form(request)
+    service_id = (request.args.get("service") if request.method == "GET" else clip(values["service"], "service")) or ""
+    try:
+        tickets.mailbox(pref, service_id)
+    except TicketError as exc:
+        return page(request, 404, page="error", title=exc.message, error=None)
+    if request.method == "GET":
+        return page(request, **message_ctx(pref, service_id))
+    typed = dict(
+        subject=clip(values["subject"], "subject"),
+        body=clip(values["body"], "body"),
+        email=clip(values["email"], "email"),
+    )
+    if not csrf_ok(request):
+        return page(request, 403, error=texts.say("tickets.errors.csrf", pref), **message_ctx(pref, service_id, **typed))
+    try:
+        await limit(request, pref, "message")
+        ticket = await leave_message(store, pref, values, "web")
+    except TooMany as exc:
+        return too_many_page(request, exc, **message_ctx(pref, service_id, **typed))
+    except TicketError as exc:
+        return page(request, 400, error=exc.message, **message_ctx(pref, service_id, **typed))
+    return page(request, page="ack", **acknowledgement(pref, ticket))
+
+
+# The pages' routes under /rdv: (path, methods, handler).
+ROUTES = [
+    ("/", ("GET",), choose),
+    ("/creneaux", ("GET",), slots),
+    ("/reserver", ("POST",), reserve),
+    ("/ics/<reference>", ("GET",), ics),
+    ("/annuler", ("GET", "POST"), cancel),
+    ("/message", ("GET", "POST"), message),
+]
