@@ -41,6 +41,8 @@ from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+from bot.nlu.outage import db_down, retrying
+
 logger = logging.getLogger(__name__)
 
 EVENTS = SQLTrackerStore.SQLEvent.__table__  # Rasa's own table: same name, columns and rows
@@ -123,12 +125,14 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         max_pending: int = 20_000,
         workers: int = 2,
         retry_s: float = 0.25,
+        down_wait_s: float = 3.0,
         **kwargs: Any,
     ) -> None:
         self.window = int(window)
         self.busy_ms = int(busy_ms)
         self.max_pending = int(max_pending)
         self.retry_s = float(retry_s)
+        self.down_wait_s = float(down_wait_s)  # a read retried while the database restarts, then a 503
         if self.window < 2:
             raise ValueError(f"tracker_store.window must be 2 events or more, got {window}")
         url = SQLTrackerStore.get_db_url(dialect, host, port, db, username, password, None, query)
@@ -141,6 +145,9 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 pool_size=int(workers) + 1,
                 max_overflow=2,
             )
+        else:  # PostgreSQL: connections cut by a restart replaced before use; a bounded connect (issue 16)
+            connect = {**engine_kwargs.get("connect_args", {}), "connect_timeout": 2}
+            engine_kwargs.update(pool_pre_ping=True, connect_args=connect)
         self.engine = sa.create_engine(url, **engine_kwargs)
         self._install_timeouts()
         self.pool = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="tracker-store")
@@ -195,6 +202,10 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
 
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    async def _read(self, fn, *args):
+        """A read, tried again while the database is unreachable, BackendUnavailable after `down_wait_s`."""
+        return await retrying(lambda: self._run(fn, *args), db_down, "tracker store", self.down_wait_s)
 
     def _lock(self, sender_id: str) -> asyncio.Lock:
         self._bind_loop()
@@ -314,7 +325,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 pending = [r for r in pending if r["timestamp"] >= max(starts)]
                 rows, stats = [], ReadStats()
             else:
-                rows, stats = await self._run(self._read_window, sender_id)
+                rows, stats = await self._read(self._read_window, sender_id)
             stats.pending = len(pending)
             self.last_read = stats
             return await self._run(self._tracker, sender_id, rows, pending)
@@ -323,7 +334,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         """Every event of every session (the HTTP API's full tracker): not bounded."""
         async with self._lock(conversation_id):
             pending = self._pending_rows(conversation_id)
-            rows = await self._run(self._read_all, conversation_id, True)
+            rows = await self._read(self._read_all, conversation_id, True)
             return await self._run(self._tracker, conversation_id, rows, pending)
 
     async def keys(self) -> Iterable[str]:
@@ -331,7 +342,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             with self.engine.connect() as conn:
                 return [r[0] for r in conn.execute(sa.select(EVENTS.c.sender_id).distinct())]
 
-        stored = await self._run(read)
+        stored = await self._read(read)
         return list(dict.fromkeys([*stored, *self._pending]))
 
     # ---- writes -----------------------------------------------------------------------------------
@@ -360,11 +371,11 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 try:
                     await self._run(self._insert, rows)
                     return
-                except sa.exc.OperationalError as exc:
-                    if not _is_locked(exc):
+                except sa.exc.DBAPIError as exc:
+                    if not (_is_locked(exc) or db_down(exc)):
                         raise
                     logger.warning(
-                        "tracker store: the database is busy; %d events of %s will be written in the background",
+                        "tracker store: the database is busy or down; %d events of %s will be written in the background",
                         len(rows),
                         sender_id,
                     )
