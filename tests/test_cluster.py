@@ -304,12 +304,32 @@ def signal_redis(cluster, sig: int) -> None:
     os.kill(cluster.redis.proc.pid, sig)
 
 
-def test_redis_stopped_for_30_s_the_chat_answers_503_at_once_calls_go_on_and_it_recovers_alone(cluster):
+def chat_page_error(browser, url: str, message: str) -> str:
+    """What the chat page (real Chromium, through nginx) shows when `message` is refused: the text
+    of its error bubble, spaces made plain."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+    try:
+        page = context.new_page()
+        page.goto(url + "/chat/")
+        page.fill("#chat-input", message)
+        page.press("#chat-input", "Enter")
+        error = page.locator("#chat-log .chat__msg--error").last
+        expect(error).to_be_visible(timeout=30_000)
+        return " ".join(error.inner_text().replace("\u00a0", " ").replace("\u202f", " ").split())
+    finally:
+        context.close()
+
+
+@pytest.mark.reliability
+def test_redis_stopped_for_30_s_the_chat_answers_503_at_once_calls_go_on_and_it_recovers_alone(cluster, browser, figure):
     """redis-server really stopped (SIGSTOP: its connections hang, as on a frozen host) for 30 s
     while chat turns and a call go on. Every chat turn, on either process or through nginx, answers
     within a few seconds with 503, `Retry-After` and the French message; every phone webhook
-    answers its menu (the phone needs no lock); nothing answers 500. SIGCONT: the conversation's
-    next turn is served normally, no restart, its state intact (the 503 turns changed nothing).
+    answers its menu (the phone needs no lock); nothing answers 500; the chat page shows the
+    message and the préfecture's phone. SIGCONT: the conversation's next turn is served normally,
+    no restart, its state intact (the 503 turns changed nothing).
     Then Redis shut down and started again (its locks lost): the same 503 meanwhile, then served."""
     from conftest import TWILIO_TEST_TOKEN
     from test_ivr_calls import MAIN_MENU, TITRES_MENU
@@ -333,6 +353,7 @@ def test_redis_stopped_for_30_s_the_chat_answers_503_at_once_calls_go_on_and_it_
             phone.append(call.press("1" if i % 2 == 0 else "0").says)
             i += 1
             time.sleep(0.5)
+        shown = chat_page_error(browser, cluster.proxy.url, "titre de séjour étudiant")
     finally:
         signal_redis(cluster, signal.SIGCONT)
     assert len(chat) >= 6
@@ -340,6 +361,11 @@ def test_redis_stopped_for_30_s_the_chat_answers_503_at_once_calls_go_on_and_it_
         assert_unavailable(answer)
     assert max(a.seconds for a in chat) < 5, [round(a.seconds, 1) for a in chat]
     assert phone == [TITRES_MENU if n % 2 == 0 else MAIN_MENU for n in range(len(phone))]
+    assert RETRY_LATER in shown and "04 71 46 23 00" in shown, shown
+    figure(
+        "Redis stopped (SIGSTOP) 30 s, 2 processes behind nginx",
+        f"{len(chat)} chat turns: 503 in {max(a.seconds for a in chat):.1f} s at most; {len(phone)} phone webhooks: their menu",
+    )
     # Back: the next turn is served, on the other process, the conversation where it was.
     second = two.say(sender, "grumf plonk vrrr")
     assert HAND_OVER in bot_texts(second)
@@ -354,7 +380,8 @@ def test_redis_stopped_for_30_s_the_chat_answers_503_at_once_calls_go_on_and_it_
     assert "sites payants" in bot_texts(two.say(new_sender(), "changement d'adresse sur ma carte grise"))
 
 
-def test_postgresql_restarted_the_servers_reconnect_and_keep_the_conversations(cluster):
+@pytest.mark.reliability
+def test_postgresql_restarted_the_servers_reconnect_and_keep_the_conversations(cluster, figure):
     """`pg_ctl restart` (fast: it cuts the servers' connections). Right after it, a conversation
     begun before goes on where it was on each process (their pools replace the cut connections:
     no turn read as a new conversation). Then a restart while three conversations send turns
@@ -398,6 +425,11 @@ def test_postgresql_restarted_the_servers_reconnect_and_keep_the_conversations(c
             assert answer.status == 200, answer.text()
             assert "sites payants" in bot_texts(json.loads(answer.body)), answer.text()
     assert max(a.seconds for a in every) < 15, [round(a.seconds, 1) for a in every]
+    statuses = Counter(a.status for a in every)
+    figure(
+        "pg_ctl restart under chat through nginx",
+        f"{statuses[200]} turns served, {statuses[503]} answered 503, longest {max(a.seconds for a in every):.1f} s",
+    )
     acked = {sender: sum(a.status == 200 for a in sent) for sender, sent in answers.items()}
     deadline = time.monotonic() + 20  # a save the restart refused is written once PostgreSQL is back
     while {s: len(cluster.user_texts(s)) for s in answers} != acked and time.monotonic() < deadline:
@@ -608,5 +640,69 @@ def test_a_turn_waiting_behind_a_killed_process_ticket_is_served_once_it_expires
         waited = in_thread(next_turn(ours, "conv", 30))
         assert waited >= 1.5  # it did wait for the dead turn's ticket
         assert ours.get_lock("conv") is None  # nothing left for the turn after
+    finally:
+        redis.stop()
+
+
+def test_a_stopped_redis_refuses_turns_within_the_timeout_and_never_freezes_the_event_loop(tmp_path):
+    """The lock store on a Redis stopped with SIGSTOP (it accepts connections, never answers): five
+    concurrent turns are refused with BackendUnavailable within 2 s timeouts, the event loop
+    ticking all along (Rasa's store waited 10 s per call on the loop itself); while it is down,
+    turns are refused at once; after SIGCONT the next turn takes its lock, no new store."""
+    from bot.nlu.lock_store import RedisTicketLockStore
+    from bot.nlu.outage import BackendUnavailable
+
+    redis = cl.Redis(tmp_path / "redis", cl.free_port())
+    redis.start()
+    try:
+        store = RedisTicketLockStore(
+            host="127.0.0.1", port=redis.port, db=1, key_prefix="aiguillage", socket_timeout=1, socket_connect_timeout=1
+        )
+
+        async def turn(conversation: str) -> str:
+            async with store.lock(conversation):
+                return "served"
+
+        async def scenario() -> dict:
+            found = {"before": await turn("conv")}
+            os.kill(redis.proc.pid, signal.SIGSTOP)
+            ticks = [0]
+            stopped = asyncio.Event()
+
+            async def tick() -> None:
+                while not stopped.is_set():
+                    ticks[0] += 1
+                    await asyncio.sleep(0.05)
+
+            ticker = asyncio.create_task(tick())
+            began = time.monotonic()
+            outcomes = await asyncio.gather(*(turn(f"conv{i}") for i in range(5)), return_exceptions=True)
+            found["during"] = [type(o).__name__ for o in outcomes]
+            found["seconds"] = time.monotonic() - began
+            probe = asyncio.create_task(turn("conv"))  # known down: this one tries Redis again...
+            await asyncio.sleep(0.1)
+            began = time.monotonic()
+            with pytest.raises(BackendUnavailable):  # ...and meanwhile another is refused at once
+                await turn("conv")
+            found["refused_in"] = time.monotonic() - began
+            with pytest.raises(BackendUnavailable):
+                await probe
+            stopped.set()
+            await ticker
+            found["ticks_per_s"] = ticks[0] / max(found["seconds"], 0.01)
+            os.kill(redis.proc.pid, signal.SIGCONT)
+            found["after"] = await turn("conv")
+            return found
+
+        try:
+            found = in_thread(scenario())
+        finally:
+            os.kill(redis.proc.pid, signal.SIGCONT)
+        assert found["before"] == "served" and found["after"] == "served"
+        assert found["during"] == ["BackendUnavailable"] * 5
+        assert found["seconds"] < 5, found
+        assert found["ticks_per_s"] > 5, found  # the loop went on (every 50 ms when free)
+        assert found["refused_in"] < 0.5, found
+        assert store.get_lock("conv") is None
     finally:
         redis.stop()
