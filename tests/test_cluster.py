@@ -386,7 +386,8 @@ def test_postgresql_restarted_the_servers_reconnect_and_keep_the_conversations(c
     begun before goes on where it was on each process (their pools replace the cut connections:
     no turn read as a new conversation). Then a restart while three conversations send turns
     through nginx: each turn is served (after a retry) or answers the clear 503, never a 500 or
-    the apology, and every turn answered 200 is in PostgreSQL (none kept in one process's memory)."""
+    the apology, and every turn answered 200 is in PostgreSQL (none kept in one process's memory).
+    Then PostgreSQL stopped: a turn gets the clear 503; started again: the turn is served."""
     one, two = cluster.servers
     first, second = new_sender(), new_sender()
     for server, sender in ((one, first), (two, second)):
@@ -435,6 +436,17 @@ def test_postgresql_restarted_the_servers_reconnect_and_keep_the_conversations(c
     while {s: len(cluster.user_texts(s)) for s in answers} != acked and time.monotonic() < deadline:
         time.sleep(0.5)
     assert {s: len(cluster.user_texts(s)) for s in answers} == acked
+    # Stopped longer than a read's retries (down_wait_s, 3 s): the clear 503, nothing of the turn
+    # applied; started again: the conversation goes on where it was, no server restarted.
+    cluster.pg.stop()
+    try:
+        refused = chat_turn(cluster.proxy.port, first, "changement d'adresse sur ma carte grise")
+    finally:
+        cluster.pg.start()
+    assert_unavailable(refused)
+    assert refused.seconds < 10, refused.seconds
+    assert "sites payants" in bot_texts(two.say(first, "changement d'adresse sur ma carte grise"))
+    assert cluster.user_texts(first) == ["zorglub wintz blurp", "grumf plonk vrrr", "changement d'adresse sur ma carte grise"]
 
 
 @pytest.mark.reliability
