@@ -75,10 +75,11 @@ async def retrying(
         except Exception as exc:
             if not down(exc):
                 raise
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             if time.monotonic() + pause > deadline:
-                logger.error("%s: unreachable for %.1f s: %s", backend, seconds, str(exc).strip().splitlines()[0])
-                raise BackendUnavailable(backend, str(exc).strip().splitlines()[0]) from exc
-            logger.warning("%s: unreachable, trying again: %s", backend, str(exc).strip().splitlines()[0])
+                logger.error("%s: unreachable for %.1f s: %s", backend, seconds, why)
+                raise BackendUnavailable(backend, why) from exc
+            logger.warning("%s: unreachable, trying again: %s", backend, why)
             await asyncio.sleep(pause)
 
 
