@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from bot.core.config import ConfigError, Prefecture, get_path
-from bot.core.tree_model import (
+from bot.core.tree_model import (  # noqa: F401 - re-exported: bot.core.tree is the one import path
     CONVERSATION_INTENTS,
     DESTINATIONS,
     ITEMS_PAN_SITES,
@@ -33,7 +33,7 @@ from bot.core.tree_model import (
     render,
     required_text,
 )
-from bot.core.tree_phone import (
+from bot.core.tree_phone import (  # noqa: F401 - re-exported
     KEY_CHARS,
     PHONE_KEYS,
     PHONE_SETTINGS,
@@ -43,35 +43,6 @@ from bot.core.tree_phone import (
     rates_answer,
     website_named,
 )
-
-__all__ = [
-    "CONVERSATION_INTENTS",
-    "DESTINATIONS",
-    "ITEMS_PAN_SITES",
-    "KEY_CHARS",
-    "MAX_MENU_OPTIONS",
-    "MESSAGE_IDS",
-    "PHONE_KEYS",
-    "PHONE_SETTINGS",
-    "PHONE_TEXTS",
-    "PLACEHOLDER",
-    "SOCIAL_INTENTS",
-    "TOPICS",
-    "TREE_FILE",
-    "Node",
-    "Referral",
-    "Tree",
-    "TreeError",
-    "check_phone",
-    "check_placeholders",
-    "current",
-    "leaf_action_keys",
-    "load_tree",
-    "placeholders",
-    "rates_answer",
-    "render",
-    "website_named",
-]
 
 
 def load_tree(path: Path | None = None) -> Tree:

@@ -8,7 +8,7 @@ is written; what was rated (topic, destination) is copied from the conversation 
 from __future__ import annotations
 
 from bot.core.masking import MARGIN, RAW_FACTOR, clean, mask
-from bot.store.database import Store, fetch_dict, now
+from bot.store.database import Store, now
 
 COMMENT_MAX = 500
 KINDS = ("chat", "phone")
@@ -45,4 +45,4 @@ def record(
             " comment = coalesce(excluded.comment, feedback.comment), updated_at = excluded.updated_at",
             [kind, item_id, prefecture, int(useful), text, topic, destination, ts, ts],
         )
-    return fetch_dict(store.db.conn, "select * from feedback where kind = ? and item_id = ?", [kind, item_id])
+    return next(store.db.query("select * from feedback where kind = ? and item_id = ?", [kind, item_id]), None)
