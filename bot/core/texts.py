@@ -88,6 +88,7 @@ CONSOLE_SECTIONS = (
     "channels",
     "call_outcomes",
     "accounts",
+    "quality",
 )
 
 
