@@ -52,6 +52,8 @@ SAMPLE = {
     "value": "12,5",
     "path": "/usr/bin/chromium",
     "error": "crashed",
+    "scores": "heldout 0.800 -> 0.820",
+    "sets": "heldout (120 questions)",
 }
 
 

@@ -15,7 +15,7 @@ KINDS = ("chat", "phone")
 
 
 class FeedbackError(ValueError):
-    """A rating that cannot be recorded; the message is in French, for the user."""
+    """A rating that cannot be recorded: a programming error (the channels check what they pass), in English."""
 
 
 def record(
@@ -30,9 +30,9 @@ def record(
 ) -> dict:
     """Record (or replace) the rating of one conversation or call; returns the stored row."""
     if kind not in KINDS:
-        raise FeedbackError(f"type d'avis inconnu : « {kind} »")
+        raise FeedbackError(f"unknown kind of rating: {kind!r} (a programming error: the channels pass their own kind)")
     if not isinstance(useful, bool):
-        raise FeedbackError("l'avis doit être « utile » ou « pas utile »")
+        raise FeedbackError("a rating is True or False (a programming error: the chat checks it before)")
     text = None
     if isinstance(comment, str):  # cut before any regular expression (issue 13), then mask
         text = mask(clean(comment[: COMMENT_MAX * RAW_FACTOR])[: COMMENT_MAX + MARGIN])[:COMMENT_MAX] or None
