@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -141,7 +141,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="floor-bench-"))
     variants = {"in_process": ROOT / "endpoints.yml", "http": endpoints_without_in_process(workdir)}
     result: dict = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared)",
         "load_before": os.getloadavg(),
         "turns_per_phase": args.turns,
