@@ -1,10 +1,13 @@
 """Benchmark: the per-turn floor (issue 16, section 4), side by side in one run.
 
-Two real servers (`python -m bot serve`, the same model, each its own SQLite file), started one after
+Three real servers (`python -m bot serve`, the same model, each its own SQLite file), started one after
 the other: `in_process` (endpoints.yml as shipped: the custom action runs in the Rasa process,
-bot/nlu/in_process.py) and `http` (the same file without `in_process`: Rasa posts each action call to
-/webhooks/actions/webhook of its own process). For each: start-up to the first answer, RSS after it,
-whether TensorFlow is loaded. Then, alternately (A B, then B A, `--rounds` times), chat turns over
+bot/nlu/in_process.py), `http` (the same file without `in_process`: Rasa posts each action call to
+/webhooks/actions/webhook of its own process) and `no_tf_experiment` (as `in_process`, with an inert
+stand-in for TensorFlow, TF_STUB: an experiment, to measure what not loading TensorFlow would save).
+For each: start-up to the first answer, RSS after it and after the turns, whether TensorFlow's library
+is loaded. Then, alternately (A B C, then C B A: one round each, the servers started again each
+round), chat turns over
 HTTP: 1 user sending `--turns` messages one after the other, then 8 users at once sending
 `--turns` / 8 each; the wall time of each turn (p50, p95) and the server's CPU time per turn
 (/proc/PID/stat, user + system). Writes docs/floor.json; docs/floor.md quotes it.
@@ -44,6 +47,64 @@ USERS = 8
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+# The `no_tf_experiment` server: a stand-in for TensorFlow put first on sys.path as sitecustomize, to
+# measure what a server that never loads TensorFlow would save (docs/floor.md). Not product code, and
+# not a way to run the product: it answers every attribute and call with an inert class.
+TF_STUB = """
+import importlib.abc, importlib.machinery, sys, types
+
+STUBBED = ("tensorflow", "tensorflow_addons", "tensorflow_hub", "tensorflow_text", "keras", "tensorboard")
+
+
+class _Meta(type):
+    def __getattr__(cls, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _Meta(cls.__name__ + "." + name, (object,), {})
+
+    def __call__(cls, *args, **kwargs):
+        if len(args) == 1 and callable(args[0]) and not kwargs:
+            return args[0]
+        return _Meta(cls.__name__, (object,), {})
+
+    def __getitem__(cls, item):
+        return cls
+
+    def __or__(cls, other):
+        return cls
+
+    __ror__ = __or__
+
+
+class _Module(types.ModuleType):
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        value = _Meta(self.__name__ + "." + name, (object,), {})
+        setattr(self, name, value)
+        return value
+
+
+class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, fullname, path, target=None):
+        if fullname.split(".")[0] in STUBBED:
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        module = _Module(spec.name)
+        module.__path__ = []
+        module.__version__ = "2.12.0"
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+sys.meta_path.insert(0, _Finder())
+"""
+
+
 def endpoints_without_in_process(workdir: Path) -> Path:
     conf = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
     conf["action_endpoint"].pop("in_process", None)
@@ -63,15 +124,15 @@ def tf_loaded(pid: int) -> bool:
 
 
 class Server:
-    def __init__(self, name: str, endpoints: Path, workdir: Path):
+    def __init__(self, name: str, endpoints: Path, workdir: Path, extra_env: dict):
         self.name = name
         self.port = free_port()
-        env = env_for(self.port, workdir / f"{name}.db", MODEL)
+        env = env_for(self.port, workdir / f"{name}-{uuid.uuid4().hex[:6]}.db", MODEL) | extra_env
         env["PREFECTURE"] = "cantal"
         env["AIGUILLAGE_PURGE_FIRST_S"] = "1e9"
         cmd = [sys.executable, "-m", "bot", "serve", "--model", str(MODEL), "--port", str(self.port)]
         cmd += ["--credentials", "credentials.yml", "--endpoints", str(endpoints)]
-        self.log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.log = open(workdir / f"{name}-{self.port}.log", "wb")  # noqa: SIM115 - closed in stop()
         started = time.perf_counter()
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         while True:
@@ -132,44 +193,65 @@ def phase(server: Server, users: int, turns: int) -> dict:
     }
 
 
+def start_all(variants: dict, workdir: Path, reverse: bool) -> dict:
+    servers = {}
+    for name in list(variants)[:: -1 if reverse else 1]:
+        endpoints, env = variants[name]
+        servers[name] = Server(name, endpoints, workdir, env)
+        s = servers[name]
+        print(name, f"start-up {s.startup_s:.1f} s, RSS {s.rss_mb:.0f} MB, TensorFlow {s.tensorflow}", flush=True)
+    return servers
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--turns", type=int, default=160, help="turns per phase (8 users: turns / 8 each)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternations A B / B A")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds: servers started, then phases A B C / C B A")
     parser.add_argument("--out", default=str(ROOT / "docs" / "floor.json"))
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="floor-bench-"))
-    variants = {"in_process": ROOT / "endpoints.yml", "http": endpoints_without_in_process(workdir)}
+    stub = workdir / "tf_stub"
+    stub.mkdir()
+    (stub / "sitecustomize.py").write_text(TF_STUB, encoding="utf-8")
+    variants = {
+        "in_process": (ROOT / "endpoints.yml", {}),
+        "http": (endpoints_without_in_process(workdir), {}),
+        "no_tf_experiment": (ROOT / "endpoints.yml", {"PYTHONPATH": str(stub)}),
+    }
     result: dict = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared)",
         "load_before": os.getloadavg(),
         "turns_per_phase": args.turns,
-        "servers": {},
+        "starts": [],
         "rounds": [],
     }
-    servers = {}
-    try:
-        for name, endpoints in variants.items():
-            servers[name] = Server(name, endpoints, workdir)
-            s = servers[name]
-            result["servers"][name] = {
+    for r in range(args.rounds):
+        servers = start_all(variants, workdir, reverse=r % 2 == 1)
+        starts = {
+            name: {
+                "round": r + 1,
+                "variant": name,
+                "load": os.getloadavg()[0],
                 "startup_to_first_answer_s": round(s.startup_s, 1),
                 "rss_mb": round(s.rss_mb),
                 "tensorflow_loaded": s.tensorflow,
             }
-            print(name, result["servers"][name], flush=True)
-        order = list(variants)
-        for r in range(args.rounds):
-            for name in order if r % 2 == 0 else order[::-1]:
+            for name, s in servers.items()
+        }
+        try:
+            for name in list(variants)[:: -1 if r % 2 else 1]:
                 for users in (1, USERS):
                     row = {"round": r + 1, "variant": name, "users": users, "load": os.getloadavg()[0]}
                     row.update(phase(servers[name], users, args.turns))
                     result["rounds"].append(row)
                     print(row, flush=True)
-    finally:
-        for s in servers.values():
-            s.stop()
+            for name, s in servers.items():
+                starts[name]["rss_after_turns_mb"] = round(rss_mb(s.proc.pid))
+        finally:
+            for s in servers.values():
+                s.stop()
+        result["starts"].extend(starts.values())
     result["load_after"] = os.getloadavg()
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
