@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import statistics
 import sys
@@ -87,6 +88,10 @@ def main() -> int:
     os.environ.update(PREFECTURE="cantal", AIGUILLAGE_DB=str(workdir / "here.db"), RASA_TELEMETRY_ENABLED="false")
     server = Server("calls", ROOT / "endpoints.yml", workdir, {"AIGUILLAGE_ACTIONS_SECRET": KEY})
     try:
+        import structlog
+
+        # As in the server (and bot.nlu.model.NLU): Rasa's structlog debug lines are not printed.
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
         from rasa.shared.core.domain import Domain
         from rasa.utils.endpoints import EndpointConfig
 
