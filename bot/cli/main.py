@@ -194,7 +194,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def serve(rasa_args: list[str]) -> int:
     """`rasa run RASA_ARGS` in this process, after putting the action endpoint's key in the
-    environment: endpoints.yml has Rasa send it with every action call (issue 13, part 5). With
+    environment (endpoints.yml names it: the HTTP action endpoint, issue 13, part 5) and applying
+    bot/nlu/patches.py, so that the custom actions run in this process (issue 16, section 4). With
     DATABASE_URL or LOCK_STORE_URL set, Rasa reads a copy of endpoints.yml with its tracker store on
     PostgreSQL and its lock store on Redis (bot/cli/endpoints.py)."""
     from bot import settings
@@ -205,6 +206,12 @@ def serve(rasa_args: list[str]) -> int:
     # DATABASE_URL / LOCK_STORE_URL (several processes): a generated copy of endpoints.yml.
     rasa_args = endpoints_option(rasa_args)
     from rasa.__main__ import main as rasa_main
+
+    from bot.nlu import patches as rasa_patches
+
+    # Before Rasa reads endpoints.yml: its `in_process` action endpoint runs the actions in this
+    # process, without the HTTP loopback (bot/nlu/in_process.py, docs/floor.md).
+    rasa_patches.apply_before_start()
 
     sys.argv = ["rasa", "run", *rasa_args]
     rasa_main()
