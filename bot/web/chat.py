@@ -33,6 +33,7 @@ from bot.core import display
 from bot.core.config import ROOT
 from bot.core.masking import prepare
 from bot.nlu import patches as rasa_patches
+from bot.nlu.outage import BackendUnavailable
 from bot.services import runtime
 from bot.web import lifecycle
 from bot.web.http import (
@@ -207,6 +208,8 @@ async def receive(request: Request, on_new_message: Callable[[UserMessage], Awai
     collector = CollectingOutputChannel()
     try:
         await on_new_message(UserMessage(text, collector, sender, input_channel=channel, metadata={"truncated": truncated}))
+    except BackendUnavailable:
+        raise  # the turn was not run: 503, Retry-After, a French message (bot/web/degraded.py)
     except Exception:  # noqa: BLE001 - the user must get an answer, never a 500
         logger.exception("web chat: message handling failed for sender %s", sender)
         return answer_now(sender, runtime.apology())

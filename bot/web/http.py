@@ -17,6 +17,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import settings
+from bot.web import degraded
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ def install_app_hooks(app) -> None:
 
     app.register_middleware(root_to_chat, "request")
     app.register_middleware(nosniff, "response")
+    degraded.install(app)  # Redis or PostgreSQL down: a 503 with Retry-After (issue 16)
 
 
 def refuse_cross_site(request: Request) -> HTTPResponse | None:
