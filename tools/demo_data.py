@@ -8,7 +8,7 @@ The generator does not write traffic rows itself: it drives the REAL endpoints o
 - the phone webhooks (`/webhooks/ivr/*`), signed like Twilio (tools.ivr.simulate.Call): keypad and speech,
   transfers, voicemails, PAN bookings by keypad, callers hanging up mid-menu (the final status
   callback `CallStatus=completed`, as Twilio sends it);
-- the forms of `/rdv/` (bot/web/rdv.py): messages to a service mailbox and PAN bookings;
+- the forms of `/rdv/` (bot/web/rdv/): messages to a service mailbox and PAN bookings;
 - the rating endpoint `POST /chat/feedback` when the server has it (else `bot.services.feedback.record`).
 
 Agent actions (tickets answered, no-shows) go through the console's functions (bot/services/tickets.py,

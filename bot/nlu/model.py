@@ -42,7 +42,7 @@ class NLU:
 
 
 # `rasa run` with a model it cannot load logs it and serves on without one; the chat channel stops
-# the process instead (bot.web.chat), with this message and exit status.
+# the process instead (bot.web.lifecycle), with this message and exit status.
 MODEL_REFUSED_EXIT = 3
 
 
