@@ -28,6 +28,7 @@ from bot import settings
 from bot.core.config import ROOT
 from bot.core.masking import mask
 from bot.core.tree import SOCIAL_INTENTS
+from bot.store.pg import PgDatabase
 from bot.store.schema_core import m001_conversations as _m001_conversations
 from bot.store.schema_core import m002_calls_and_voicemails as _m002_calls_and_voicemails
 from bot.store.schema_core import m003_console as _m003_console
@@ -45,6 +46,16 @@ UNRESOLVED = "unresolved"  # conversations.status of an unresolved conversation 
 
 def db_path() -> Path:
     return settings.database() or DEFAULT_DB
+
+
+def location() -> Path | str:
+    """Where the product's store is: the PostgreSQL URL (settings.store_url: DATABASE_URL, unless
+    AIGUILLAGE_STORE=sqlite), else the SQLite file AIGUILLAGE_DB (var/aiguillage.db by default)."""
+    return settings.store_url() or db_path()
+
+
+def is_postgres(where: Path | str | None) -> bool:
+    return isinstance(where, str) and where.startswith("postgresql://")
 
 
 def now() -> str:
@@ -82,23 +93,36 @@ def fetch_dicts(conn: sqlite3.Connection, sql: str, args: list) -> list[dict]:
 
 class Store:
     def __init__(self, path: Path | str | None = None):
-        self.path = Path(path) if path else db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False, isolation_level=None)
-        self.db = sqlite_utils.Database(conn)
-        self.db.enable_wal()
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        """The store at `path`: a SQLite file, or a `postgresql://` URL (a string); by default the
+        configured one (location()). `store.path` is what opens the same store again."""
+        where = location() if path is None or path == "" else path
+        if is_postgres(where):
+            self.path, self.db = where, PgDatabase(where)
+        else:
+            self.path = Path(where)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            self.db.enable_wal()
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA synchronous = NORMAL")
         self.migrate()
+
+    @property
+    def backend(self) -> str:
+        return "postgresql" if isinstance(self.db, PgDatabase) else "sqlite"
 
     @classmethod
     def on_connection(cls, path: Path | str, busy_ms: int) -> Store:
         """The same Store API on a new connection that waits at most `busy_ms` for another writer's
         lock (then "database is locked"): for work that must never hold an answer (issue 11). The
         schema is not migrated here: the process's main Store did it at start."""
+        store = cls.__new__(cls)
+        if is_postgres(path):
+            store.path, store.db = path, PgDatabase(path, lock_timeout_ms=busy_ms)
+            return store
         conn = sqlite3.connect(str(path), timeout=busy_ms / 1000, check_same_thread=False, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-        store = cls.__new__(cls)
         store.path, store.db = Path(path), sqlite_utils.Database(conn)
         return store
 
@@ -138,7 +162,7 @@ class Store:
     def migrate(self) -> list[str]:
         """Apply pending migrations; returns the names applied now."""
         if "migrations" not in self.db.table_names():
-            self.db["migrations"].create({"name": str, "applied_at": str}, pk="name")
+            self.db["migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
         done = {row["name"] for row in self.db["migrations"].rows}
         applied = []
         for name, step in MIGRATIONS:
@@ -235,4 +259,4 @@ class Store:
         return self.db["turns"].count
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.db.conn.close()  # PostgreSQL: an open transaction is rolled back; the pool stays

@@ -215,6 +215,8 @@ class PgDatabase:
                 if savepoint:
                     cur.execute("savepoint aiguillage_statement")
                 cur.execute(text, params)
+                rows = cur.fetchall() if cur.description is not None else []
+                description, rowcount = cur.description, cur.rowcount
                 if savepoint:
                     cur.execute("release savepoint aiguillage_statement")
             except psycopg2.Error as exc:
@@ -222,13 +224,11 @@ class PgDatabase:
                     cur.execute("rollback to savepoint aiguillage_statement")
                     cur.execute("release savepoint aiguillage_statement")
                 raise as_sqlite_error(exc) from exc
-            rows = cur.fetchall() if cur.description is not None else []
-            if returning:
-                return Cursor([], None, cur.rowcount, rows[0][0] if rows else None)
-            description = [(c.name, None, None, None, None, None, None) for c in cur.description or []] or None
-            if dialect.is_ddl(text):
-                self._identity, self._pks = None, {}
-            return Cursor(rows, description, cur.rowcount, None)
+        if dialect.is_ddl(text):
+            self._identity, self._pks = None, {}
+        if returning:
+            return Cursor([], None, rowcount, rows[0][0] if rows else None)
+        return Cursor(rows, [(c.name, None, None, None, None, None, None) for c in description or []] or None, rowcount, None)
 
     def identity_tables(self, conn) -> set[str]:
         if self._identity is None:
