@@ -37,6 +37,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "reliability: part of the reliability battery (make reliability)")
+    config.addinivalue_line("markers", "sqlite_only: reads the SQLite file itself: runs on SQLite only (store_backend)")
     config.reliability_rows = []
 
 
@@ -299,6 +300,37 @@ def phone(server):
         return Call(server.url, TWILIO_TEST_TOKEN, now=now, **kwargs)
 
     return make
+
+
+# ---- the store on both backends (issue 16; tests/store_backends.py) ----------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL 15 for the session (tools/cluster.py's Postgres), a schema per store."""
+    from tests.store_backends import PgServer
+
+    server = PgServer(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request, monkeypatch):
+    """Run the test on SQLite, then on PostgreSQL: there, each Store(path) opens a schema of its own."""
+    if request.param == "postgresql":
+        if request.node.get_closest_marker("sqlite_only"):
+            pytest.skip("reads the SQLite file itself")
+        from bot.store.pg import close_pools
+        from tests.store_backends import redirect
+
+        server = request.getfixturevalue("postgres")
+        redirect(monkeypatch, server)
+        yield request.param
+        close_pools()
+        server.drop_schemas()
+        return
+    yield request.param
 
 
 def db_rows(db: Path, sql: str, args: list | tuple = ()) -> list[dict]:

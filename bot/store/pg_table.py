@@ -8,10 +8,18 @@ else raises, so a new use is noticed by the store tests that run on both backend
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 TYPES = {str: "text", int: "bigint", float: "double precision", bytes: "bytea", bool: "bigint"}
 NAMED_TYPES = {"text": "text", "str": "text", "int": "bigint", "integer": "bigint", "float": "double precision", "blob": "bytea"}
+
+PY_TYPES = {"text": str, "bigint": int, "integer": int, "smallint": int, "double precision": float, "real": float, "bytea": bytes}
+
+
+class Index(NamedTuple):
+    name: str
+    unique: bool
+    columns: list[str]
 
 
 def q(name: str) -> str:
@@ -150,6 +158,27 @@ class PgTable:
     @property
     def count(self) -> int:
         return self.db.execute(f"select count(*) from {q(self.name)}").fetchone()[0]
+
+    @property
+    def columns_dict(self) -> dict[str, type]:
+        rows = self.db.execute(
+            "select column_name, data_type from information_schema.columns where table_schema = current_schema()"
+            " and table_name = ? order by ordinal_position",
+            [self.name],
+        ).fetchall()
+        return {name: PY_TYPES.get(kind, str) for name, kind in rows}
+
+    @property
+    def indexes(self) -> list[Index]:
+        """The table's indexes, its primary key left out (sqlite-utils' `indexes`)."""
+        rows = self.db.execute(
+            "select ic.relname, i.indisunique, array(select a.attname from unnest(i.indkey) with ordinality k(n, o)"
+            " join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.n order by k.o)"
+            " from pg_index i join pg_class ic on ic.oid = i.indexrelid where i.indrelid = ?::regclass"
+            " and not i.indisprimary order by ic.relname",
+            [self.name],
+        ).fetchall()
+        return [Index(name, bool(unique), list(cols)) for name, unique, cols in rows]
 
     def exists(self) -> bool:
         return self.name in self.db.table_names()

@@ -1,0 +1,92 @@
+"""The store's tests on both backends (issue 16): a real PostgreSQL 15 for the session, started by
+tools/cluster.py's Postgres, and a fresh schema per store a test opens.
+
+tests/conftest.py's `store_backend` fixture (parametrized: sqlite, postgresql) makes every
+`Store(path)` of a test open, on PostgreSQL, a schema of its own for each distinct path: the
+tests written for SQLite files run unchanged against PostgreSQL. A test module opts in with
+`pytestmark = pytest.mark.usefixtures("store_backend")`; a test that reads the SQLite file itself
+(PRAGMAs, a held SQLite lock) is marked `sqlite_only` and runs once, on SQLite.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import psycopg2
+
+from tools.cluster import Postgres, free_port, missing
+
+
+class PgServer:
+    """The session's PostgreSQL: `schema_url()` is the URL of a new, empty schema."""
+
+    def __init__(self, directory: Path):
+        lacking = [m for m in missing() if m.startswith("PostgreSQL")]
+        if lacking:
+            raise RuntimeError(f"the store tests on PostgreSQL need {lacking[0]}: run `make postgres`")
+        # As root, PostgreSQL runs as the `postgres` user (tools/cluster.py), who cannot reach pytest's
+        # root-only temporary directory: then its data lives in a directory of its own (as test_cluster).
+        self.home = Path(tempfile.mkdtemp(prefix="aiguillage-pg-")) if os.geteuid() == 0 else directory
+        self.home.chmod(0o755)
+        self.pg = Postgres(self.home / "data", free_port())
+        self.url = self.pg.start()
+        self.directory = directory
+        self.counter = itertools.count(1)
+        self.schemas: list[str] = []
+
+    def schema_url(self) -> str:
+        name = f"t{next(self.counter)}"
+        conn = psycopg2.connect(self.url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"drop schema if exists {name} cascade")
+            cur.execute(f"create schema {name}")
+        conn.close()
+        self.schemas.append(name)
+        return f"{self.url}?options=-csearch_path%3D{name}"
+
+    def drop_schemas(self) -> None:
+        conn = psycopg2.connect(self.url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            for name in self.schemas:
+                cur.execute(f"drop schema if exists {name} cascade")
+        conn.close()
+        self.schemas.clear()
+
+    def stop(self) -> None:
+        self.pg.stop()
+        if self.home != self.directory:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+def redirect(monkeypatch, server: PgServer) -> dict[str, str]:
+    """Make Store(path) and Store.on_connection(path, ...) open a PostgreSQL schema per SQLite path."""
+    from bot.store import database
+
+    urls: dict[str, str] = {}
+
+    def url_for(path) -> str:
+        where = database.location() if path is None or path == "" else path
+        if database.is_postgres(where):
+            return where
+        key = str(Path(where).resolve())
+        if key not in urls:
+            urls[key] = server.schema_url()
+        return urls[key]
+
+    init, on_connection = database.Store.__init__, database.Store.on_connection.__func__
+
+    def store_init(self, path=None):
+        init(self, url_for(path))
+
+    def store_on_connection(cls, path, busy_ms):
+        return on_connection(cls, url_for(path), busy_ms)
+
+    monkeypatch.setattr(database.Store, "__init__", store_init)
+    monkeypatch.setattr(database.Store, "on_connection", classmethod(store_on_connection))
+    return urls
