@@ -15,6 +15,8 @@ from bot.nlu.review import export, gate
 from bot.store import database as store_mod
 from bot.store.database import Store
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
+
 
 def test_migration_003_keeps_data_of_a_database_made_by_the_previous_schema(tmp_path):
     path = tmp_path / "old.db"

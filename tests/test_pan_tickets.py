@@ -14,6 +14,8 @@ from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
 from bot.store.database import MIGRATIONS, Store
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
+
 CANTAL = config.load_prefecture("cantal")
 MONDAY = datetime(2026, 7, 6, 8, 0)  # a week before the week of 14 July
 
@@ -437,6 +439,8 @@ def test_cli_retry_delivers_what_waits(tmp_path, smtp, python):
     t = tickets.create_ticket(s, CANTAL, "courrier", "Objet CLI", "Texte", now=FRIDAY)
     s.close()
     env = dict(os.environ, AIGUILLAGE_DB=str(db), **smtp.env)
+    if s.backend == "postgresql":  # the command opens the same store: its PostgreSQL URL
+        env["DATABASE_URL"] = s.path
     out = subprocess.run([python, "-m", "bot", "tickets", "retry"], env=env, capture_output=True, text=True, cwd=str(config.ROOT))
     assert out.returncode == 0, out.stderr
     assert '"sent": 1' in out.stdout

@@ -17,6 +17,8 @@ from bot.core import config as config_mod
 from bot.quality import charts, report
 from bot.store.database import Store
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
+
 TITLE = "Comité local des usagers — préfecture du Cantal — rapport du 01/03/2024 au 31/03/2024"
 REACHED = "Appels aboutis (réponse, transfert ou messagerie)"
 

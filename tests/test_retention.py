@@ -22,6 +22,8 @@ from bot.core import config
 from bot.services import retention
 from bot.store.database import Store
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
+
 pytestmark = pytest.mark.reliability
 
 ROOT = Path(__file__).resolve().parent.parent

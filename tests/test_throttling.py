@@ -28,6 +28,8 @@ from bot.services.accounts import Accounts
 from bot.settings import SettingsError, networks
 from bot.store.database import Store
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
+
 pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
 
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')

@@ -14,6 +14,8 @@ from bot.store.database import Store
 from ivr.calls import Calls
 from ivr.flow import CallState
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
+
 pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
 
 
