@@ -6,6 +6,7 @@ import shutil
 import sqlite3
 import subprocess
 
+import pytest
 import sqlite_utils
 import yaml
 from conftest import ROOT

@@ -1,5 +1,7 @@
 """Keyed hashes of contacts: the same person under several spellings, never the contact itself."""
 
+import pytest
+
 from bot.services.identity import contact_key, normalise_contact
 from bot.store.database import Store
 

@@ -35,6 +35,7 @@ from bot.store.schema_core import m003_console as _m003_console
 from bot.store.schema_core import m010_unresolved_by_last_turn as _m010_unresolved_by_last_turn
 from bot.store.schema_keys import m007_keys as _m007_keys
 from bot.store.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
+from bot.store.schema_pg_compat import m011_pgstore_sqlite_compat as _m011_pgstore_sqlite_compat
 from bot.store.schema_phone_contacts import m009_phone_contacts as _m009_phone_contacts
 from bot.store.schema_quality import m005_quality as _m005_quality
 from bot.store.schema_throttle import m008_throttle as _m008_throttle
@@ -74,6 +75,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("008_throttle", _m008_throttle),
     ("009_phone_contacts", _m009_phone_contacts),
     ("010_unresolved_by_last_turn", _m010_unresolved_by_last_turn),
+    ("011_pgstore_sqlite_compat", _m011_pgstore_sqlite_compat),
 ]
 
 

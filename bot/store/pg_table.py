@@ -87,10 +87,16 @@ class PgTable:
     def pks(self) -> list[str]:
         return self.db.primary_key(self.name)
 
-    def insert(self, record: dict, pk: Any = None, **unused: Any) -> PgTable:
+    def insert(self, record: dict, pk: Any = None, alter: bool = False, **unused: Any) -> PgTable:
+        """Insert one row; `alter`: first add the columns the table lacks (typed from the values)."""
         if unused:
             raise TypeError(f"PgTable.insert: unsupported options {sorted(unused)}")
         cols = list(record)
+        if alter:
+            have = self.columns_dict
+            for c in cols:
+                if c not in have:
+                    self.add_column(c, type(record[c]) if type(record[c]) in TYPES else str)
         keys = self.pks
         sql = (
             f"insert into {q(self.name)} ({', '.join(map(q, cols))}) values ({', '.join('?' for _ in cols)})"
