@@ -308,11 +308,14 @@ def phone(server):
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory):
     """A real PostgreSQL 15 for the session (tools/cluster.py's Postgres), a schema per store."""
-    from tests.store_backends import PgServer
+    from store_backends import PgServer
 
     server = PgServer(tmp_path_factory.mktemp("postgres"))
     yield server
     server.stop()
+
+
+SERVER_FIXTURES = {"server", "srv", "phone", "cluster"}  # tests whose server shares the test's store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -321,21 +324,30 @@ def store_backend(request, monkeypatch):
     if request.param == "postgresql":
         if request.node.get_closest_marker("sqlite_only"):
             pytest.skip("reads the SQLite file itself")
+        if set(request.fixturenames) & SERVER_FIXTURES:
+            pytest.skip("its server opens the SQLite file AIGUILLAGE_DB (the server on PostgreSQL: docs/store.md)")
         from bot.store.pg import close_pools
-        from tests.store_backends import redirect
+        from store_backends import REDIRECTED, redirect
 
         server = request.getfixturevalue("postgres")
         redirect(monkeypatch, server)
         yield request.param
         close_pools()
         server.drop_schemas()
+        REDIRECTED.clear()
         return
     yield request.param
 
 
 def db_rows(db: Path, sql: str, args: list | tuple = ()) -> list[dict]:
-    """Read the server's SQLite file directly (another connection, as an agent's tool would)."""
+    """Read the server's SQLite file directly (another connection, as an agent's tool would); under
+    store_backend's PostgreSQL, the schema standing for that file."""
     import sqlite3
+
+    from store_backends import pg_rows, redirected
+
+    if url := redirected(db):
+        return pg_rows(url, sql, args)
 
     conn = sqlite3.connect(str(db))
     conn.row_factory = sqlite3.Row

@@ -64,11 +64,27 @@ class PgServer:
             shutil.rmtree(self.home, ignore_errors=True)
 
 
+REDIRECTED: dict[str, str] = {}  # the SQLite paths of the running test -> their PostgreSQL schema's URL
+
+
+def redirected(path) -> str | None:
+    """The PostgreSQL URL standing for this SQLite path in the running test, if any."""
+    return REDIRECTED.get(str(Path(path).resolve())) if REDIRECTED else None
+
+
+def pg_rows(url: str, sql: str, args) -> list[dict]:
+    """conftest.db_rows on PostgreSQL: another connection, the SQL as the store translates it."""
+    from bot.store.pg import PgDatabase
+
+    return list(PgDatabase(url).query(sql, list(args)))
+
+
 def redirect(monkeypatch, server: PgServer) -> dict[str, str]:
     """Make Store(path) and Store.on_connection(path, ...) open a PostgreSQL schema per SQLite path."""
     from bot.store import database
 
-    urls: dict[str, str] = {}
+    urls = REDIRECTED
+    urls.clear()
 
     def url_for(path) -> str:
         where = database.location() if path is None or path == "" else path
@@ -90,3 +106,15 @@ def redirect(monkeypatch, server: PgServer) -> dict[str, str]:
     monkeypatch.setattr(database.Store, "__init__", store_init)
     monkeypatch.setattr(database.Store, "on_connection", classmethod(store_on_connection))
     return urls
+
+
+def command_env(store, **more: str) -> dict[str, str]:
+    """The environment of a command (`python -m bot ...`) that must open the same store as `store`."""
+    env = dict(os.environ, **more)
+    env.pop("AIGUILLAGE_STORE", None)
+    if store.backend == "postgresql":
+        env["DATABASE_URL"] = store.path
+    else:
+        env.pop("DATABASE_URL", None)
+        env["AIGUILLAGE_DB"] = str(store.path)
+    return env

@@ -19,6 +19,7 @@ from bot.store.database import Store
 pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
 
 
+@pytest.mark.sqlite_only  # builds the old schema in a SQLite file by hand
 def test_migration_003_keeps_data_of_a_database_made_by_the_previous_schema(tmp_path):
     path = tmp_path / "old.db"
     db = sqlite_utils.Database(sqlite3.connect(str(path)))

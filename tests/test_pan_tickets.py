@@ -13,6 +13,7 @@ from bot.services import identity, mailer, pan, tickets
 from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
 from bot.store.database import MIGRATIONS, Store
+from store_backends import command_env
 
 pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
 
@@ -438,9 +439,7 @@ def test_cli_retry_delivers_what_waits(tmp_path, smtp, python):
     s = Store(db)
     t = tickets.create_ticket(s, CANTAL, "courrier", "Objet CLI", "Texte", now=FRIDAY)
     s.close()
-    env = dict(os.environ, AIGUILLAGE_DB=str(db), **smtp.env)
-    if s.backend == "postgresql":  # the command opens the same store: its PostgreSQL URL
-        env["DATABASE_URL"] = s.path
+    env = command_env(s, **smtp.env)  # the command opens the same store (SQLite file or PostgreSQL schema)
     out = subprocess.run([python, "-m", "bot", "tickets", "retry"], env=env, capture_output=True, text=True, cwd=str(config.ROOT))
     assert out.returncode == 0, out.stderr
     assert '"sent": 1' in out.stdout

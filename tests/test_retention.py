@@ -22,9 +22,7 @@ from bot.core import config
 from bot.services import retention
 from bot.store.database import Store
 
-pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
-
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.usefixtures("store_backend")]  # the battery; SQLite and PostgreSQL (tests/store_backends.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)

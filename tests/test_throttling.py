@@ -27,10 +27,9 @@ from bot.services import pan, retention, throttle
 from bot.services.accounts import Accounts
 from bot.settings import SettingsError, networks
 from bot.store.database import Store
+from store_backends import command_env
 
-pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
-
-pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
+pytestmark = [pytest.mark.reliability, pytest.mark.usefixtures("store_backend")]  # the battery (make reliability); SQLite and PostgreSQL (tests/store_backends.py)
 
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 ADMIN = ("thr-admin", "admin-pass-123")
@@ -424,7 +423,7 @@ def test_an_admin_lifts_a_lockout_from_the_command_line(tmp_path, python):
     store.close()
 
     def unlock(name: str) -> subprocess.CompletedProcess:
-        env = dict(os.environ, AIGUILLAGE_DB=str(db), PREFECTURE="cantal")
+        env = command_env(store, PREFECTURE="cantal")  # the same SQLite file or PostgreSQL schema
         return subprocess.run([python, "-m", "bot", "agents", "unlock", name], cwd=ROOT, env=env, capture_output=True, text=True)
 
     done = unlock("agent.cli")

@@ -14,9 +14,7 @@ from bot.store.database import Store
 from ivr.calls import Calls
 from ivr.flow import CallState
 
-pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
-
-pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
+pytestmark = [pytest.mark.reliability, pytest.mark.usefixtures("store_backend")]  # the battery (make reliability); SQLite and PostgreSQL (tests/store_backends.py)
 
 
 class Injected(RuntimeError):
