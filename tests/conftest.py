@@ -326,8 +326,9 @@ def store_backend(request, monkeypatch):
             pytest.skip("reads the SQLite file itself")
         if set(request.fixturenames) & SERVER_FIXTURES:
             pytest.skip("its server opens the SQLite file AIGUILLAGE_DB (the server on PostgreSQL: docs/store.md)")
-        from bot.store.pg import close_pools
         from store_backends import REDIRECTED, redirect
+
+        from bot.store.pg import close_pools
 
         server = request.getfixturevalue("postgres")
         redirect(monkeypatch, server)

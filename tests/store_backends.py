@@ -118,3 +118,14 @@ def command_env(store, **more: str) -> dict[str, str]:
         env.pop("DATABASE_URL", None)
         env["AIGUILLAGE_DB"] = str(store.path)
     return env
+
+
+def connect(path):
+    """sqlite3.connect(path), or under store_backend's PostgreSQL a connection to the schema standing
+    for that file, with the same execute / `with conn:` / close (bot/store/pg.py)."""
+    import sqlite3
+
+    from bot.store.pg import PgDatabase
+
+    url = redirected(path)
+    return PgDatabase(url) if url else sqlite3.connect(path)

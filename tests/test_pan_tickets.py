@@ -7,13 +7,13 @@ import threading
 from datetime import date, datetime, timedelta
 
 import pytest
+from store_backends import command_env
 
 from bot.core import config, texts
 from bot.services import identity, mailer, pan, tickets
 from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
 from bot.store.database import MIGRATIONS, Store
-from store_backends import command_env
 
 pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
 
@@ -432,7 +432,6 @@ def test_every_text_renders_for_every_prefecture():
 
 
 def test_cli_retry_delivers_what_waits(tmp_path, smtp, python):
-    import os
     import subprocess
 
     db = tmp_path / "cli.db"
