@@ -318,14 +318,23 @@ def postgres(tmp_path_factory):
 SERVER_FIXTURES = {"server", "srv", "phone", "cluster"}  # tests whose server shares the test's store
 
 
+def pytest_collection_modifyitems(config, items):
+    """store_backend's PostgreSQL run is skipped, before any fixture starts, for a test that reads the
+    SQLite file itself (marked sqlite_only) or whose server shares its store (AIGUILLAGE_DB)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or callspec.params.get("store_backend") != "postgresql":
+            continue
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(pytest.mark.skip(reason="reads the SQLite file itself"))
+        elif set(item.fixturenames) & SERVER_FIXTURES:
+            item.add_marker(pytest.mark.skip(reason="its server opens the SQLite file AIGUILLAGE_DB (docs/store.md)"))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_backend(request, monkeypatch):
     """Run the test on SQLite, then on PostgreSQL: there, each Store(path) opens a schema of its own."""
     if request.param == "postgresql":
-        if request.node.get_closest_marker("sqlite_only"):
-            pytest.skip("reads the SQLite file itself")
-        if set(request.fixturenames) & SERVER_FIXTURES:
-            pytest.skip("its server opens the SQLite file AIGUILLAGE_DB (the server on PostgreSQL: docs/store.md)")
         from store_backends import REDIRECTED, redirect
 
         from bot.store.pg import close_pools

@@ -12,6 +12,8 @@ from bot.core import config as config_mod
 from bot.quality import indicators
 from bot.store.database import Store
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 MARCH = (date(2026, 3, 1), date(2026, 3, 31))
 TODAY = date(2026, 3, 25)
