@@ -217,3 +217,65 @@ def test_one_idempotency_key_sent_by_four_processes_books_once(pg_url):
     assert len({ref for _, ref in results}) == 1
     s = Store(pg_url)
     assert s.db.execute("select count(*) from pan_bookings where idempotency_key = 'form-token-1'").fetchone()[0] == 1
+
+
+# ---- a real server with both stores on PostgreSQL -----------------------------------------------------
+# The server's own tests are run again against it (the same functions, called with this server): a
+# chat turn, the booking page's last-seat race over HTTP, a phone call, the agents' console.
+
+
+@pytest.fixture(scope="module")
+def pg_server(postgres, tmp_path_factory, smtp):
+    from conftest import launch, stop
+    from store_backends import REDIRECTED
+
+    url = postgres.schema_url()
+    tmp = tmp_path_factory.mktemp("pg-server")
+    db = tmp / "unused.db"  # AIGUILLAGE_DB: never opened, DATABASE_URL wins
+    REDIRECTED[str(db.resolve())] = url  # conftest.db_rows(server.db, ...) reads the schema
+    exempt = {"AIGUILLAGE_THROTTLE_EXEMPT": "127.0.0.1, ::1", "DATABASE_URL": url}
+    server = launch(tmp, db=db, extra_env=smtp.env | exempt)
+    server.store_url = url
+    yield server
+    stop(server)
+    REDIRECTED.pop(str(db.resolve()), None)
+    close_pools()
+    assert not db.exists()
+
+
+def test_a_chat_turn_on_the_postgresql_server_is_stored_there(pg_server):
+    from conftest import bot_texts, db_rows
+
+    assert "carte grise" in bot_texts(pg_server.say("pg-chat-1", "comment faire ma carte grise")).lower()
+    rows = db_rows(pg_server.db, "select channel, text, topic from turns where conversation_id = 'pg-chat-1'")
+    assert rows == [{"channel": "web", "text": "comment faire ma carte grise", "topic": "carte_grise"}]
+
+
+def test_the_booking_page_race_on_the_postgresql_server_gives_one_seat(pg_server):
+    import test_pan_http
+
+    test_pan_http.test_parallel_http_bookings_of_one_slot_give_one_success(pg_server)
+
+
+def test_a_phone_call_on_the_postgresql_server_is_stored_masked(pg_server):
+    import test_ivr_calls
+    from conftest import TWILIO_TEST_TOKEN
+
+    from tools.ivr.simulate import Call
+
+    def phone(now=None, **kwargs):
+        return Call(pg_server.url, TWILIO_TEST_TOKEN, now=now, **kwargs)
+
+    test_ivr_calls.test_speech_goes_through_the_nlu_and_is_stored_masked(pg_server, phone)
+    test_ivr_calls.test_voicemail_is_created_once_even_when_callbacks_are_replayed(pg_server, phone)
+
+
+def test_the_console_on_the_postgresql_server_labels_a_conversation(pg_server):
+    import test_console
+
+    from bot.services.accounts import Accounts
+
+    store = Store(pg_server.store_url)
+    for (name, password), role in ((test_console.ADMIN, "admin"), (test_console.AGENT, "agent")):
+        Accounts(store).add(name, role, password)
+    test_console.test_label_a_chat_conversation_and_audit(pg_server, True)
