@@ -279,3 +279,41 @@ def test_the_console_on_the_postgresql_server_labels_a_conversation(pg_server):
     for (name, password), role in ((test_console.ADMIN, "admin"), (test_console.AGENT, "agent")):
         Accounts(store).add(name, role, password)
     test_console.test_label_a_chat_conversation_and_audit(pg_server, True)
+
+
+# ---- the start: the product's store opens, or the server does not start -------------------------------
+
+
+def test_serve_stops_at_once_when_the_postgresql_store_cannot_be_opened(python):
+    import os
+
+    from tools.cluster import free_port
+
+    port = free_port()  # nothing listens there
+    env = dict(os.environ, DATABASE_URL=f"postgresql://aig:secret-pw@127.0.0.1:{port}/aig")
+    env.pop("AIGUILLAGE_STORE", None)
+    started = time.monotonic()
+    done = subprocess.run([python, "-m", "bot", "serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        f"configuration error: DATABASE_URL: the product's store cannot be opened on 127.0.0.1:{port}/aig: "
+    )
+    assert "secret-pw" not in done.stderr
+    assert time.monotonic() - started < 60  # the start stops; no server waits for its first request
+
+
+def test_a_module_left_on_sqlite_only_sql_stops_the_start_on_postgresql(monkeypatch, pg_url):
+    from bot.store import database
+
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    monkeypatch.delenv("AIGUILLAGE_STORE", raising=False)
+    assert database.check_backend() == "postgresql"  # today: every module runs on both
+    with pytest.raises(settings.SettingsError) as refused:
+        database.check_backend({"bot/quality/example.py": "julianday()"})
+    assert str(refused.value) == (
+        "DATABASE_URL: the product's store cannot run on PostgreSQL yet: bot/quality/example.py use SQL of SQLite"
+        " only (docs/store.md); set AIGUILLAGE_STORE=sqlite to keep it in the SQLite file AIGUILLAGE_DB,"
+        " Rasa's tracker store staying on PostgreSQL"
+    )
+    monkeypatch.setenv("AIGUILLAGE_STORE", "sqlite")
+    assert database.check_backend({"bot/quality/example.py": "julianday()"}) == "sqlite"

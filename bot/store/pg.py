@@ -31,6 +31,7 @@ import psycopg2.extensions
 
 from bot.store import dialect
 
+CONNECT_TIMEOUT_S = 10  # an unreachable server: "database is locked"-free error after this, never a hang
 POOL_SIZE = 16  # connections per process and database; more threads wait for one (up to the timeout)
 LOCK = "select pg_advisory_xact_lock(hashtext('aiguillage:' || current_schema()))"
 
@@ -76,7 +77,7 @@ class Pool:
         if conn is not None and not conn.closed:
             return conn
         try:
-            conn = psycopg2.connect(self.url)
+            conn = psycopg2.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg2.Error as exc:
             self.slots.release()
             raise as_sqlite_error(exc) from exc
