@@ -54,7 +54,12 @@ def as_sqlite_error(exc: psycopg2.Error) -> sqlite3.Error:
         return sqlite3.IntegrityError(message)
     if isinstance(
         exc,
-        (psycopg2.errors.LockNotAvailable, psycopg2.errors.QueryCanceled, psycopg2.errors.DeadlockDetected, psycopg2.errors.SerializationFailure),
+        (
+            psycopg2.errors.LockNotAvailable,
+            psycopg2.errors.QueryCanceled,
+            psycopg2.errors.DeadlockDetected,
+            psycopg2.errors.SerializationFailure,
+        ),
     ):
         return sqlite3.OperationalError(f"database is locked ({message})")
     if isinstance(exc, (psycopg2.OperationalError, psycopg2.ProgrammingError, psycopg2.DataError, psycopg2.InterfaceError)):

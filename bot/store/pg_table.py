@@ -70,7 +70,9 @@ class PgTable:
         self.db.execute(f"create table {exists}{q(self.name)} ({', '.join(parts)})")
         return self
 
-    def create_index(self, columns: Iterable[str], index_name: str | None = None, unique: bool = False, if_not_exists: bool = False) -> PgTable:
+    def create_index(
+        self, columns: Iterable[str], index_name: str | None = None, unique: bool = False, if_not_exists: bool = False
+    ) -> PgTable:
         cols = list(columns)
         name = index_name or f"idx_{self.name}_{'_'.join(cols)}"
         kind = "unique index" if unique else "index"
