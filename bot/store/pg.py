@@ -218,17 +218,14 @@ class PgDatabase:
             text += " returning id"
         with conn.cursor() as cur:
             try:
-                if savepoint:
-                    cur.execute("savepoint aiguillage_statement")
-                cur.execute(text, params)
+                # One round trip: the savepoint and the statement (the cursor holds the latter's result).
+                # Left to the commit, not released: a released one would keep its transaction id anyway.
+                cur.execute(("savepoint aiguillage_statement; " if savepoint else "") + text, params)
                 rows = cur.fetchall() if cur.description is not None else []
                 description, rowcount = cur.description, cur.rowcount
-                if savepoint:
-                    cur.execute("release savepoint aiguillage_statement")
             except psycopg2.Error as exc:
                 if savepoint and not conn.closed:
                     cur.execute("rollback to savepoint aiguillage_statement")
-                    cur.execute("release savepoint aiguillage_statement")
                 raise as_sqlite_error(exc) from exc
         if dialect.is_ddl(text):
             self._identity, self._pks = None, {}
@@ -252,10 +249,8 @@ class PgDatabase:
             raise sqlite3.OperationalError("cannot start a transaction within a transaction")
         conn = self.pool.get(self.lock_timeout_ms / 1000)
         try:
-            with conn.cursor() as cur:
-                cur.execute("begin")
-                cur.execute(f"set local lock_timeout = {self.lock_timeout_ms}")
-                cur.execute(LOCK)
+            with conn.cursor() as cur:  # one round trip
+                cur.execute(f"begin; set local lock_timeout = {self.lock_timeout_ms}; {LOCK}")
         except psycopg2.Error as exc:
             self.pool.put(conn, broken=True)
             raise as_sqlite_error(exc) from exc
