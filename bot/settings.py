@@ -72,6 +72,9 @@ def prefecture(env: Mapping[str, str] | None = None) -> str | None:
 
 
 def database(env: Mapping[str, str] | None = None) -> Path | None:
+    value = text("AIGUILLAGE_DB", env)
+    if value is not None and "://" in value:
+        raise SettingsError("AIGUILLAGE_DB", "expected the SQLite file's path; a PostgreSQL URL goes in DATABASE_URL")
     return path("AIGUILLAGE_DB", env)
 
 

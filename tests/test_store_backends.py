@@ -91,6 +91,8 @@ def test_database_url_moves_the_product_store_unless_aiguillage_store_keeps_it_o
         settings.store_url({"AIGUILLAGE_STORE": "postgresql"})
     with pytest.raises(settings.SettingsError, match="^AIGUILLAGE_STORE: expected sqlite or postgresql"):
         settings.store_url({"AIGUILLAGE_STORE": "mysql"})
+    with pytest.raises(settings.SettingsError, match="^AIGUILLAGE_DB: expected the SQLite file's path; a PostgreSQL URL"):
+        settings.database({"AIGUILLAGE_DB": url})  # never a SQLite file named after the URL
 
 
 def test_with_nothing_set_the_store_is_the_sqlite_file(tmp_path, monkeypatch):
