@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -176,6 +177,10 @@ def launch(
         # crossing that hour would delete rows a test dated in the past. tests/test_retention.py sets 0.
         env["AIGUILLAGE_PURGE_FIRST_S"] = "1e9"
     env.update(extra_env or {})
+    from store_backends import ALL_ON_POSTGRESQL, url_for
+
+    if ALL_ON_POSTGRESQL and "DATABASE_URL" not in (extra_env or {}):  # tests/store_backends.py
+        env["DATABASE_URL"] = url_for(_session_postgres(tmp), db, keep=True)
     cmd = [
         str(ROOT / ".venv" / "bin" / "python"),
         "-m",
@@ -305,14 +310,41 @@ def phone(server):
 # ---- the store on both backends (issue 16; tests/store_backends.py) ----------------------------
 
 
+_POSTGRES: list = []  # the session's PostgreSQL, once started
+
+
+def _session_postgres(tmp: Path):
+    from store_backends import PgServer
+
+    if not _POSTGRES:
+        _POSTGRES.append(PgServer(tmp / "postgres"))
+    return _POSTGRES[0]
+
+
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory):
     """A real PostgreSQL 15 for the session (tools/cluster.py's Postgres), a schema per store."""
-    from store_backends import PgServer
-
-    server = PgServer(tmp_path_factory.mktemp("postgres"))
+    server = _session_postgres(tmp_path_factory.mktemp("postgres"))
     yield server
     server.stop()
+    _POSTGRES.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _all_on_postgresql():
+    """AIGUILLAGE_TEST_STORE=postgresql: every Store(path) of the session on PostgreSQL (opt-in)."""
+    from store_backends import ALL_ON_POSTGRESQL, redirect
+
+    if not ALL_ON_POSTGRESQL:
+        yield
+        return
+    patch = pytest.MonkeyPatch()
+    server = _session_postgres(Path(tempfile.mkdtemp(prefix="aiguillage-pg-session-")))
+    redirect(patch, server, keep=True)
+    yield
+    patch.undo()
+    server.stop()
+    _POSTGRES.clear()
 
 
 SERVER_FIXTURES = {"server", "srv", "phone", "cluster"}  # tests whose server shares the test's store
@@ -340,11 +372,13 @@ def store_backend(request, monkeypatch):
         from bot.store.pg import close_pools
 
         server = request.getfixturevalue("postgres")
+        before = dict(REDIRECTED)
         redirect(monkeypatch, server)
         yield request.param
         close_pools()
         server.drop_schemas()
         REDIRECTED.clear()
+        REDIRECTED.update(before)
         return
     yield request.param
 

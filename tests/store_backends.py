@@ -30,6 +30,7 @@ class PgServer:
             raise RuntimeError(f"the store tests on PostgreSQL need {lacking[0]}: run `make postgres`")
         # As root, PostgreSQL runs as the `postgres` user (tools/cluster.py), who cannot reach pytest's
         # root-only temporary directory: then its data lives in a directory of its own (as test_cluster).
+        directory.mkdir(parents=True, exist_ok=True)
         self.home = Path(tempfile.mkdtemp(prefix="aiguillage-pg-")) if os.geteuid() == 0 else directory
         self.home.chmod(0o755)
         self.pg = Postgres(self.home / "data", free_port())
@@ -38,7 +39,8 @@ class PgServer:
         self.counter = itertools.count(1)
         self.schemas: list[str] = []
 
-    def schema_url(self) -> str:
+    def schema_url(self, keep: bool = False) -> str:
+        """A new, empty schema; dropped by drop_schemas() at the end of the test unless `keep`."""
         name = f"t{next(self.counter)}"
         conn = psycopg2.connect(self.url)
         conn.autocommit = True
@@ -46,7 +48,8 @@ class PgServer:
             cur.execute(f"drop schema if exists {name} cascade")
             cur.execute(f"create schema {name}")
         conn.close()
-        self.schemas.append(name)
+        if not keep:
+            self.schemas.append(name)
         return f"{self.url}?options=-csearch_path%3D{name}"
 
     def drop_schemas(self) -> None:
@@ -79,33 +82,39 @@ def pg_rows(url: str, sql: str, args) -> list[dict]:
     return list(PgDatabase(url).query(sql, list(args)))
 
 
-def redirect(monkeypatch, server: PgServer) -> dict[str, str]:
-    """Make Store(path) and Store.on_connection(path, ...) open a PostgreSQL schema per SQLite path."""
+def url_for(server: PgServer, path, keep: bool = False) -> str:
+    """The PostgreSQL schema standing for this SQLite path (made on first use)."""
     from bot.store import database
 
-    urls = REDIRECTED
-    urls.clear()
+    where = database.location() if path is None or path == "" else path
+    if database.is_postgres(where):
+        return where
+    key = str(Path(where).resolve())
+    if key not in REDIRECTED:
+        REDIRECTED[key] = server.schema_url(keep)
+    return REDIRECTED[key]
 
-    def url_for(path) -> str:
-        where = database.location() if path is None or path == "" else path
-        if database.is_postgres(where):
-            return where
-        key = str(Path(where).resolve())
-        if key not in urls:
-            urls[key] = server.schema_url()
-        return urls[key]
+
+def redirect(monkeypatch, server: PgServer, keep: bool = False) -> None:
+    """Make Store(path) and Store.on_connection(path, ...) open a PostgreSQL schema per SQLite path."""
+    from bot.store import database
 
     init, on_connection = database.Store.__init__, database.Store.on_connection.__func__
 
     def store_init(self, path=None):
-        init(self, url_for(path))
+        init(self, url_for(server, path, keep))
 
     def store_on_connection(cls, path, busy_ms):
-        return on_connection(cls, url_for(path), busy_ms)
+        return on_connection(cls, url_for(server, path, keep), busy_ms)
 
     monkeypatch.setattr(database.Store, "__init__", store_init)
     monkeypatch.setattr(database.Store, "on_connection", classmethod(store_on_connection))
-    return urls
+
+
+# AIGUILLAGE_TEST_STORE=postgresql (opt-in, e.g. `AIGUILLAGE_TEST_STORE=postgresql pytest tests/test_ivr_calls.py`):
+# the whole session on PostgreSQL. Every server conftest.launch() starts gets DATABASE_URL (the schema
+# standing for its AIGUILLAGE_DB), and every Store(path) of the tests opens that schema.
+ALL_ON_POSTGRESQL = os.environ.get("AIGUILLAGE_TEST_STORE") == "postgresql"
 
 
 def command_env(store, **more: str) -> dict[str, str]:
