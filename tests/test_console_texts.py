@@ -47,6 +47,13 @@ SAMPLE = {
     "generated": "01/08/2026 à 09:00",
     "demo": "exclues",
     "min": 10,
+    "what": "Appels reçus",
+    "paper_days": 15,
+    "value": "12,5",
+    "path": "/usr/bin/chromium",
+    "error": "crashed",
+    "scores": "heldout 0.800 -> 0.820",
+    "sets": "heldout (120 questions)",
 }
 
 

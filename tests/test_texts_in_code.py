@@ -35,7 +35,8 @@ def test_the_scanner_finds_each_kind_where_it_hides():
 
 def test_no_text_in_the_code_that_is_not_allowlisted():
     hits = scan(ROOT)
-    assert len({path for path, *_ in hits}) >= 5  # the scan read the code, not an empty folder
+    # The scan read the code, not an empty folder: the masking patterns (the allowlist's one file) are found.
+    assert len([path for path, *_ in hits if path == "bot/core/masking.py"]) >= 10
     new = [
         f"{path}:{line}: {'/'.join(found)}: {text[:100]}"
         for path, line, found, text in hits

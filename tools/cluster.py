@@ -111,6 +111,10 @@ class Postgres:
     def stop(self) -> None:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
 
+    def restart(self) -> None:
+        """`pg_ctl restart` in fast mode (the clients' connections are cut), with the same options."""
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w", "-t", "60", "restart")
+
     def query(self, sql: str) -> list[list[str]]:
         """Rows of a query through psql (tab-separated fields): what a test reads back."""
         done = self._run(

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from bot.cli.messages import say
 from bot.core.config import ROOT
 
 
@@ -21,28 +22,27 @@ def cmd_agents(args: argparse.Namespace) -> int:
         if args.password_stdin:
             password = sys.stdin.readline().rstrip("\r\n")
         else:
-            password = getpass.getpass(f"Mot de passe pour {args.name} : ")
-            if getpass.getpass("Confirmez le mot de passe : ") != password:
-                print("Les deux mots de passe diffèrent : compte non créé.", file=sys.stderr)
+            password = getpass.getpass(say("agents.password_for", name=args.name) + " ")
+            if getpass.getpass(say("agents.password_again") + " ") != password:
+                print(say("agents.passwords_differ"), file=sys.stderr)
                 return 1
         try:
             accounts.add(args.name, args.role, password)
         except AuthError as exc:
             print(str(exc), file=sys.stderr)
             return 1
-        print(f"Compte « {args.name} » créé (rôle : {args.role}).")
+        print(say("agents.created", name=args.name, role=args.role))
         return 0
     if args.agents_command == "list":
         for a in accounts.list():
-            print(
-                f"{a['name']}\t{a['role']}\t{'actif' if a['active'] else 'désactivé'}\t{a['last_login_at'] or 'jamais connecté'}"
-            )
+            state = say("agents.active") if a["active"] else say("agents.disabled_state")
+            print(f"{a['name']}\t{a['role']}\t{state}\t{a['last_login_at'] or say('agents.never_logged_in')}")
         return 0
     if args.agents_command == "disable":
         if not accounts.disable(args.name):
-            print(f"Aucun compte « {args.name} ».", file=sys.stderr)
+            print(say("agents.unknown", name=args.name), file=sys.stderr)
             return 1
-        print(f"Compte « {args.name} » désactivé (ses sessions sont fermées).")
+        print(say("agents.disabled", name=args.name))
         return 0
     if args.agents_command == "unlock":
         from bot.services import throttle
@@ -50,13 +50,13 @@ def cmd_agents(args: argparse.Namespace) -> int:
         from bot.services.runtime import tree
 
         if accounts.get(args.name) is None:
-            print(f"Aucun compte « {args.name} ».", file=sys.stderr)
+            print(say("agents.unknown", name=args.name), file=sys.stderr)
             return 1
         if not throttle.unlock(store, args.name):
-            print(f"Le compte « {args.name} » n'est pas verrouillé.", file=sys.stderr)
+            print(say("agents.not_locked", name=args.name), file=sys.stderr)
             return 1
         Queue(store, tree()).audit(getpass.getuser() or "cli", "account_unlocked", "agent", args.name, detail={"from": "cli"})
-        print(f"Compte « {args.name} » déverrouillé : il peut de nouveau se connecter.")
+        print(say("agents.unlocked", name=args.name))
         return 0
     return 2
 

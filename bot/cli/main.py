@@ -24,6 +24,7 @@ import json
 import sys
 from pathlib import Path
 
+from bot.cli.messages import say
 from bot.core import config as config_mod
 from bot.core import texts as texts_mod
 from bot.core import tree as tree_mod
@@ -50,18 +51,12 @@ def cmd_route(args: argparse.Namespace) -> int:
                 if not isinstance(raw, str):
                     raise TypeError
             except (json.JSONDecodeError, KeyError, TypeError):
-                out.write(
-                    json.dumps(
-                        {"line": lineno, "error": "ligne invalide : un objet JSON avec un champ « text » (texte) est attendu"},
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
+                out.write(json.dumps({"line": lineno, "error": say("route.bad_line")}, ensure_ascii=False) + "\n")
                 continue
             out.write(json.dumps(route_one(router, nlu, raw), ensure_ascii=False) + "\n")
         return 0
     if args.text is None:
-        print('Donnez un texte : python -m bot route "ma question" (ou --jsonl)', file=sys.stderr)
+        print(say("route.no_text"), file=sys.stderr)
         return 2
     print(json.dumps(route_one(router, NLU(), args.text), ensure_ascii=False, indent=2))
     return 0
@@ -97,7 +92,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         try:
             loaded.append((s, eval_sets.load(s.path)))
         except (OSError, json.JSONDecodeError) as exc:
-            print(f"Impossible de lire {s.path} : {exc}", file=sys.stderr)
+            print(say("eval.unreadable", path=s.path, error=exc), file=sys.stderr)
             return 2
     rt, nlu = router(args.prefecture), NLU()
     reports = [(s, measure(items, rt, nlu)) for s, items in loaded]
@@ -140,7 +135,7 @@ def cmd_indicators(args: argparse.Namespace) -> int:
     try:
         start, end = indicators.parse_period(args.start, args.end)
     except indicators.PeriodError as exc:
-        print(f"Erreur : {exc}", file=sys.stderr)
+        print(say("report.error", error=exc), file=sys.stderr)
         return 2
     pref = config_mod.current(args.prefecture)
     store = Store()
@@ -171,14 +166,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         start, end = indicators.parse_period(args.start, args.end)
         report.check_period(start, end)
     except indicators.PeriodError as exc:
-        print(f"Erreur : {exc}", file=sys.stderr)
+        print(say("report.error", error=exc), file=sys.stderr)
         return 2
     pref = config_mod.current(args.prefecture)
     store = Store()
     bar = tqdm(
         total=len(report.STEPS),
-        desc="Rapport du comité",
-        unit="étape",
+        desc=say("report.progress"),
+        unit=say("report.progress_unit"),
         file=sys.stderr,
         disable=args.quiet or not sys.stderr.isatty(),
     )
@@ -199,7 +194,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def serve(rasa_args: list[str]) -> int:
     """`rasa run RASA_ARGS` in this process, after putting the action endpoint's key in the
-    environment: endpoints.yml has Rasa send it with every action call (issue 13, part 5). With
+    environment (endpoints.yml names it: the HTTP action endpoint, issue 13, part 5) and applying
+    bot/nlu/patches.py, so that the custom actions run in this process (issue 16, section 4). With
     DATABASE_URL or LOCK_STORE_URL set, Rasa reads a copy of endpoints.yml with its tracker store on
     PostgreSQL and its lock store on Redis (bot/cli/endpoints.py)."""
     from bot import settings
@@ -213,6 +209,12 @@ def serve(rasa_args: list[str]) -> int:
     # DATABASE_URL / LOCK_STORE_URL (several processes): a generated copy of endpoints.yml.
     rasa_args = endpoints_option(rasa_args)
     from rasa.__main__ import main as rasa_main
+
+    from bot.nlu import patches as rasa_patches
+
+    # Before Rasa reads endpoints.yml: its `in_process` action endpoint runs the actions in this
+    # process, without the HTTP loopback (bot/nlu/in_process.py, docs/floor.md).
+    rasa_patches.apply_before_start()
 
     sys.argv = ["rasa", "run", *rasa_args]
     rasa_main()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from bot.cli.messages import say
+
 
 def cmd_tickets(args: argparse.Namespace) -> int:
     from bot.core import config as config_mod
@@ -16,7 +18,7 @@ def cmd_tickets(args: argparse.Namespace) -> int:
         if args.action == "retry":
             settings = mailer.SmtpSettings.from_env()
             if settings is None:
-                print("SMTP_HOST n'est pas défini : rien n'est envoyé (les messages restent en attente).")
+                print(say("tickets.no_smtp"))
             result = mailer.deliver_pending(store, settings)
             print(json.dumps(result, ensure_ascii=False))
             return 0 if result["failed"] == 0 else 1
@@ -43,15 +45,12 @@ def _paper(args: argparse.Namespace, store) -> int:
 
     pref = config_mod.load_prefecture(args.prefecture)
     if not args.service or not args.subject:
-        print(
-            "Indiquez le service (--service) et l'objet (--subject) du courrier ; le texte est lu sur l'entrée standard.",
-            file=sys.stderr,
-        )
+        print(say("tickets.paper_missing"), file=sys.stderr)
         return 2
     try:
         received = date.fromisoformat(args.received) if args.received else None
     except ValueError:
-        print(f"Date de réception invalide : {args.received!r} (attendu : AAAA-MM-JJ).", file=sys.stderr)
+        print(say("tickets.bad_received", value=repr(args.received)), file=sys.stderr)
         return 2
     body = sys.stdin.read()
     try:
@@ -75,7 +74,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     try:
         now = datetime.fromisoformat(args.now) if args.now else None
     except ValueError:
-        print(f"Date invalide : {args.now!r} (attendu : AAAA-MM-JJTHH:MM, UTC).", file=sys.stderr)
+        print(say("tickets.bad_now", value=repr(args.now)), file=sys.stderr)
         return 2
     pref = config_mod.load_prefecture(args.prefecture)
     store = Store()

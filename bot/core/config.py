@@ -54,6 +54,10 @@ THROTTLE_KEYS = (
 )
 REQUIRED_KEYS = [
     "id",
+    "wording.phone_call",
+    "wording.phone_call_unknown",
+    "wording.phone_display_unknown",
+    "wording.foreigners_summary",
     "prefecture.name",
     "prefecture.website",
     "prefecture.address.text",
@@ -312,20 +316,26 @@ def validate(data: dict, file: str) -> None:
         raise ConfigError(file, "commitments.pan_appointment_days", "must be a positive number of days")
 
 
+def _worded(data: dict, key: str, **values: str) -> str:
+    """The text `wording.<key>` (prefectures/_national.yml) with its {name} placeholders filled."""
+    return re.sub(r"\{([a-z_]+)\}", lambda m: values.get(m.group(1), m.group(0)), str(data["wording"][key]))
+
+
 def _computed(data: dict) -> dict:
     data = copy.deepcopy(data)
     phone = data["prefecture"]["phone"]
+    website = data["prefecture"]["website"]
     if phone.get("number"):
         phone["display"] = phone["number"]
-        phone["call"] = f"le {phone['number']}"
+        phone["call"] = _worded(data, "phone_call", number=phone["number"])
     else:
-        phone["display"] = f"numéro indiqué sur {data['prefecture']['website']}"
-        phone["call"] = f"le standard de la préfecture (numéro indiqué sur {data['prefecture']['website']})"
+        phone["display"] = _worded(data, "phone_display_unknown", website=website)
+        phone["call"] = _worded(data, "phone_call_unknown", website=website)
     data["prefecture"]["phone_hours_text"] = format_days(data["prefecture"]["phone_hours"]["days"])
     data["pan"]["sites_text"] = " ; ".join(f"{site['name']}, {format_days(site['days'])}" for site in data["pan"]["sites"])
     data["pan"].setdefault("foreigners_summary", "")
     if not data["pan"]["foreigners_summary"]:
-        data["pan"]["foreigners_summary"] = "sur rendez-vous"
+        data["pan"]["foreigners_summary"] = _worded(data, "foreigners_summary")
     return data
 
 

@@ -88,6 +88,8 @@ CONSOLE_SECTIONS = (
     "channels",
     "call_outcomes",
     "accounts",
+    "quality",
+    "retrain",
 )
 
 
@@ -127,14 +129,20 @@ def console_say(dotted: str, **values) -> str:
         text = get_path(console_texts(), dotted)
     except KeyError:
         raise TreeError(CONSOLE_LABEL, dotted, "missing text") from None
+    return fill(str(text), CONSOLE_LABEL, dotted, values)
 
-    def fill(match) -> str:
+
+def fill(text: str, file: str, dotted: str, values: dict) -> str:
+    """`text` (the one at `dotted` in `file`) with its {placeholders} filled from `values`: the text's
+    own line breaks collapse, the values are put in as they are; a placeholder without a value is a
+    TreeError naming the file and the text."""
+
+    def one(match) -> str:
         if match.group(1) not in values:
-            raise TreeError(CONSOLE_LABEL, dotted, f"placeholder {{{match.group(1)}}} has no value")
+            raise TreeError(file, dotted, f"placeholder {{{match.group(1)}}} has no value")
         return str(values[match.group(1)])
 
-    # The text's own line breaks collapse; the values are put in as they are.
-    return PLACEHOLDER.sub(fill, re.sub(r"[ \t\r\n]+", " ", str(text)).strip(" "))
+    return PLACEHOLDER.sub(one, re.sub(r"[ \t\r\n]+", " ", text).strip(" "))
 
 
 def _trusted(node):

@@ -12,42 +12,110 @@ that a turn whose own ticket expired while it waited takes a new one and goes on
 killed process, the conversation's next turn is served once the dead turn's ticket expires.
 endpoints: `lock_store: type: bot.nlu.lock_store.RedisTicketLockStore` with Rasa's `url`, `port`,
 `db`, `password`, `key_prefix` (bot/cli/endpoints.py writes it from LOCK_STORE_URL).
+
+Redis down (issue 16): Rasa's store talks to Redis with the blocking client, on the event loop, and
+waits 10 s for an answer (for ever to connect): a stopped Redis froze the whole process, the phone
+included. Here every Redis call runs on the store's own threads, bounded by `socket_timeout` and
+`socket_connect_timeout` (2 s each by default), and a failure raises BackendUnavailable (the chat
+answers 503: bot/web/degraded.py). While Redis is known to be down, one call at a time tries it
+again and the others are refused at once; the first call that succeeds serves turns again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+import logging
+from collections.abc import AsyncGenerator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot.nlu.outage import BackendUnavailable
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+BACKEND = "lock store (Redis)"
 
 
 class RedisTicketLockStore(RedisLockStore):
-    def __init__(self, endpoint_config: EndpointConfig | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        endpoint_config: EndpointConfig | None = None,
+        socket_timeout: float = 2,
+        socket_connect_timeout: float = 2,
+        workers: int = 4,
+        **kwargs: Any,
+    ) -> None:
         if endpoint_config is not None:  # built by Rasa from endpoints.yml
             kwargs = {"host": endpoint_config.url or "localhost", **endpoint_config.kwargs, **kwargs}
-        super().__init__(**kwargs)
+            socket_timeout = float(kwargs.pop("socket_timeout", socket_timeout))
+            socket_connect_timeout = float(kwargs.pop("socket_connect_timeout", socket_connect_timeout))
+            workers = int(kwargs.pop("workers", workers))
+        super().__init__(socket_timeout=socket_timeout, **kwargs)
+        # Rasa's client has no connect timeout: a Redis that accepts but never answers hangs a connect.
+        self.red.connection_pool.connection_kwargs["socket_connect_timeout"] = socket_connect_timeout
+        self.pool = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="lock-store")
+        self.down = False  # the last call failed: Redis is down
+        self.probing = False  # a call is trying Redis again while it is down
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(*args) on the store's threads; BackendUnavailable when Redis does not answer (at once
+        while Redis is down and another call is already trying it)."""
+        if self.down and self.probing:
+            raise BackendUnavailable(BACKEND, "down, being tried again")
+        probe = self.down
+        self.probing = self.probing or probe
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if not self.down:
+                logger.error("lock store: Redis does not answer (%s): chat turns refused until it does", exc)
+            self.down = True
+            raise BackendUnavailable(BACKEND, str(exc)) from exc
+        finally:
+            if probe:
+                self.probing = False
+        if self.down:
+            logger.warning("lock store: Redis answers again: chat turns served")
+            self.down = False
+        return result
+
+    def _issue(self, conversation_id: str, lock_lifetime: float) -> int:
+        lock = self.get_or_create_lock(conversation_id)
+        ticket = lock.issue_ticket(lock_lifetime)
+        self.save_lock(lock)
+        return ticket
+
+    def _first(self, conversation_id: str, ticket: int) -> tuple[TicketLock | None, bool]:
+        """The lock, and whether `ticket` is still in it (it expired if not)."""
+        lock = self.get_lock(conversation_id)
+        return lock, lock is not None and lock._ticket_for_ticket_number(ticket) is not None
 
     @asynccontextmanager
     async def lock(
         self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME, wait_time_in_seconds: float = 1
     ) -> AsyncGenerator[TicketLock, None]:
-        ticket = self.issue_ticket(conversation_id, lock_lifetime)
+        ticket = await self._call(self._issue, conversation_id, lock_lifetime)
         try:
             while True:
-                lock = self.get_lock(conversation_id)
-                if lock is None or lock._ticket_for_ticket_number(ticket) is None:
+                lock, held = await self._call(self._first, conversation_id, ticket)
+                if not held:
                     # Our ticket expired while we waited (behind the turn of a dead process): a new one.
-                    ticket = self.issue_ticket(conversation_id, lock_lifetime)
+                    ticket = await self._call(self._issue, conversation_id, lock_lifetime)
                     continue
                 if not lock.is_locked(ticket):
                     break
                 await asyncio.sleep(wait_time_in_seconds)
-                self.update_lock(conversation_id)
+                await self._call(self.update_lock, conversation_id)
             yield lock
         finally:
-            self.cleanup(conversation_id, ticket)
+            try:
+                await self._call(self.cleanup, conversation_id, ticket)
+            except BackendUnavailable as exc:  # the ticket expires by itself (its lifetime)
+                logger.warning("lock store: ticket %s of %s left to expire: %s", ticket, conversation_id, exc)

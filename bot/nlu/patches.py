@@ -8,6 +8,11 @@ compiles the validator once from the very same schema: a valid response is accep
 invalid one goes through Rasa's own method, which raises its usual error and message.
 
 The second patch keeps the event class found for each event type name (see _cache_event_types).
+
+The third runs the custom actions in the Rasa process when endpoints.yml's `action_endpoint` says
+`in_process: PACKAGE` (bot/nlu/in_process.py): `AvailableEndpoints.read_endpoints`, which
+`rasa run` calls once to read endpoints.yml, returns that endpoint instead of the HTTP one. It
+must be applied before Rasa reads the file: `python -m bot serve` does (bot/cli/main.py).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 RASA_VERSION = "3.6.21"  # the version whose internals these patches were written and measured against
 _APPLIED = False
+_ENDPOINTS_PATCHED = False
 
 
 def version_problem(installed: str) -> str | None:
@@ -59,7 +65,23 @@ def apply() -> None:
 
     rasa_action.RemoteAction._validate_action_result = _validate_action_result
     _cache_event_types()
+    apply_before_start()
     _APPLIED = True
+
+
+def apply_before_start() -> None:
+    """The patch that must come before `rasa run` reads endpoints.yml (_run_actions_in_process).
+    It imports no more than `rasa run` has imported by then: TensorFlow is imported later, after
+    Rasa has set its log level (the other patches import it)."""
+    global _ENDPOINTS_PATCHED
+    if _ENDPOINTS_PATCHED:
+        return
+    import rasa
+
+    if version_problem(rasa.__version__):
+        return  # apply() logs it when the channels start
+    _run_actions_in_process()
+    _ENDPOINTS_PATCHED = True
 
 
 def _cache_event_types() -> None:
@@ -82,3 +104,20 @@ def _cache_event_types() -> None:
         return cls
 
     Event.resolve_by_type = staticmethod(resolve_by_type)
+
+
+def _run_actions_in_process() -> None:
+    """endpoints.yml's action endpoint read as the in-process one when it says `in_process: PACKAGE`
+    (bot/nlu/in_process.py); without that key it stays Rasa's HTTP endpoint."""
+    from rasa.core.utils import AvailableEndpoints
+
+    from bot.nlu.in_process import in_process_endpoint
+
+    original = AvailableEndpoints.read_endpoints.__func__
+
+    def read_endpoints(cls: type, endpoint_file: str) -> Any:
+        endpoints = original(cls, endpoint_file)
+        endpoints.action = in_process_endpoint(endpoints.action)
+        return endpoints
+
+    AvailableEndpoints.read_endpoints = classmethod(read_endpoints)

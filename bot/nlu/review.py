@@ -25,6 +25,7 @@ import yaml
 from bot import settings
 from bot.core.config import ROOT
 from bot.core.text import norm
+from bot.core.texts import console_say
 from bot.core.tree import TOPICS
 from bot.nlu import eval_sets
 from bot.nlu.eval_sets import EvalSet
@@ -137,7 +138,7 @@ def train(data_dir: Path, out_dir: Path) -> Path:
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     model = out_dir / "aiguillage.tar.gz"
     if proc.returncode != 0 or not model.exists():
-        raise RuntimeError(f"l'entraînement a échoué :\n{(proc.stdout + proc.stderr)[-2000:]}")
+        raise RuntimeError(console_say("retrain.training_failed") + "\n" + (proc.stdout + proc.stderr)[-2000:])
     return model
 
 
@@ -156,20 +157,14 @@ def gate(scores: dict[str, tuple[float | None, float]], force: bool) -> tuple[bo
     new model is refused when it does worse than the current one on any set."""
     if all(current is None for current, _ in scores.values()):
         news = ", ".join(f"{name} {new:.3f}" for name, (_, new) in scores.items())
-        return True, f"Aucun modèle en service : le nouveau modèle est installé (exactitude des destinations : {news})."
+        return True, console_say("retrain.first_model", scores=news)
     changes = ", ".join(f"{name} {current:.3f} -> {new:.3f}" for name, (current, new) in scores.items())
     drops = ", ".join(f"{name} {current:.3f} -> {new:.3f}" for name, (current, new) in scores.items() if new + 1e-9 < current)
     if not drops:
-        return True, f"Exactitude des destinations : {changes}. Le nouveau modèle est installé."
+        return True, console_say("retrain.installed", scores=changes)
     if force:
-        return True, (
-            f"Exactitude des destinations en baisse : {drops}. Remplacement forcé (--force) : le nouveau modèle est installé."
-        )
-    return False, (
-        f"Réentraînement refusé : l'exactitude des destinations baisserait ({drops}). "
-        "Le modèle en service est conservé. "
-        "Corrigez les exemples (data/nlu_review.yml) ou relancez avec --force."
-    )
+        return True, console_say("retrain.forced", scores=drops)
+    return False, console_say("retrain.refused", scores=drops)
 
 
 def retrain(
@@ -188,20 +183,22 @@ def retrain(
         known = existing_examples(data_dir)
         measured = {s.name: [i for i in eval_sets.load(s.path) if norm(i["text"]) not in known] for s in sets}
     except (OSError, ValueError) as exc:
-        log(f"Jeu d'évaluation illisible : {exc}")
+        log(console_say("retrain.unreadable_set", error=exc))
         return 2
     measured = {name: items for name, items in measured.items() if items}  # never measure on trained sentences
     if not measured:
-        log("Aucune question d'évaluation : impossible de vérifier le nouveau modèle.")
+        log(console_say("retrain.no_questions"))
         return 2
-    log("Mesure sur : " + ", ".join(f"{name} ({len(items)} questions)" for name, items in measured.items()))
+    log(
+        console_say("retrain.measured_on", sets=", ".join(f"{name} ({len(items)} questions)" for name, items in measured.items()))
+    )
     baseline = baseline or target
     with tempfile.TemporaryDirectory(prefix="aiguillage-retrain-") as tmp:
-        log("Entraînement du nouveau modèle…")
+        log(console_say("retrain.training"))
         try:
             new_model = train(data_dir, Path(tmp))
         except RuntimeError as exc:
-            log(f"Réentraînement impossible : {exc}")
+            log(console_say("retrain.impossible", error=exc))
             return 1
         scores = {
             name: (

@@ -14,7 +14,7 @@ the same rows), and:
 - `retrieve` reads the current session's last `window` events (started at a user message), plus
   the few older rows that rebuild the state before the window exactly: the session's start, the
   last restart or slot reset, the last value of each slot, the last active loop, the last pause or
-  resume. `retrieve_full_tracker` (the HTTP API) still reads everything.
+  resume (bot/nlu/tracker_reads.py). `retrieve_full_tracker` (the HTTP API) still reads everything.
 
 SQL is written with SQLAlchemy Core and nothing dialect-specific but the timeouts, so the same
 class runs on PostgreSQL (`dialect: postgresql` in endpoints.yml) when the store moves there.
@@ -41,42 +41,12 @@ from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+from bot.nlu.outage import db_down, retrying
+from bot.nlu.tracker_reads import EVENTS, ReadStats, StateIndex, WindowReader
+
 logger = logging.getLogger(__name__)
 
-EVENTS = SQLTrackerStore.SQLEvent.__table__  # Rasa's own table: same name, columns and rows
 LOADED = "_aiguillage_loaded"  # attribute set on a tracker we built: how many of its events are stored
-# Rows before the window that still shape the state: resets, slots, the active loop, pause/resume.
-RESETS = ("restart", "reset_slots")
-PAUSES = ("pause", "resume")
-
-
-class _Index:
-    """An index for the state lookups (last slot values, last session start): built with its own
-    metadata so Rasa's table definition stays untouched."""
-
-    meta = sa.MetaData()
-    table = sa.Table(
-        "events",
-        meta,
-        sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("sender_id", sa.String(255)),
-        sa.Column("type_name", sa.String(255)),
-        sa.Column("action_name", sa.String(255)),
-    )
-    index = sa.Index("ix_events_sender_type_name", table.c.sender_id, table.c.type_name, table.c.action_name, table.c.id)
-
-
-@dataclass
-class ReadStats:
-    """What the last `retrieve` read: rows of the window, rows rebuilding the state, pending events."""
-
-    window: int = 0
-    state: int = 0
-    pending: int = 0
-
-    @property
-    def rows(self) -> int:
-        return self.window + self.state
 
 
 @dataclass
@@ -123,12 +93,14 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         max_pending: int = 20_000,
         workers: int = 2,
         retry_s: float = 0.25,
+        down_wait_s: float = 3.0,
         **kwargs: Any,
     ) -> None:
         self.window = int(window)
         self.busy_ms = int(busy_ms)
         self.max_pending = int(max_pending)
         self.retry_s = float(retry_s)
+        self.down_wait_s = float(down_wait_s)  # a read retried while the database restarts, then a 503
         if self.window < 2:
             raise ValueError(f"tracker_store.window must be 2 events or more, got {window}")
         url = SQLTrackerStore.get_db_url(dialect, host, port, db, username, password, None, query)
@@ -141,6 +113,9 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 pool_size=int(workers) + 1,
                 max_overflow=2,
             )
+        else:  # PostgreSQL: connections cut by a restart replaced before use; a bounded connect (issue 16)
+            connect = {**engine_kwargs.get("connect_args", {}), "connect_timeout": 2}
+            engine_kwargs.update(pool_pre_ping=True, connect_args=connect)
         self.engine = sa.create_engine(url, **engine_kwargs)
         self._install_timeouts()
         self.pool = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="tracker-store")
@@ -152,7 +127,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         self._room: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_read = ReadStats()
-        self._statement_cache: dict = {}
+        self.reader = WindowReader(self.engine, self.window)
         self._create_schema()
         super().__init__(domain, event_broker, **kwargs)
 
@@ -181,7 +156,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                         if str(mode).lower() != "wal":
                             conn.exec_driver_sql("PRAGMA journal_mode = WAL")
                 EVENTS.create(self.engine, checkfirst=True)
-                _Index.index.create(self.engine, checkfirst=True)
+                StateIndex.index.create(self.engine, checkfirst=True)
                 return
             except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as exc:
                 # Another process created it meanwhile (PostgreSQL: a duplicate key in pg_type).
@@ -195,6 +170,10 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
 
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    async def _read(self, fn, *args):
+        """A read, tried again while the database is unreachable, BackendUnavailable after `down_wait_s`."""
+        return await retrying(lambda: self._run(fn, *args), db_down, "tracker store", self.down_wait_s)
 
     def _lock(self, sender_id: str) -> asyncio.Lock:
         self._bind_loop()
@@ -210,88 +189,11 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             self._room = asyncio.Event()
 
     # ---- reads ------------------------------------------------------------------------------------
-    def _session_start(self, conn, sender_id: str) -> float | None:
-        """The timestamp of the session's start (as Rasa's SQLTrackerStore finds it), None: no session."""
-        q = sa.select(sa.func.max(EVENTS.c.timestamp)).where(
-            EVENTS.c.sender_id == sender_id, EVENTS.c.type_name == SessionStarted.type_name
-        )
-        return conn.execute(q).scalar()
-
-    def _statements(self, has_start: bool) -> tuple:
-        """The window's and the state's statements, built once (bound parameters: sender, start, cut)."""
-        key = (has_start, id(self.domain))
-        cached = self._statement_cache.get(key)
-        if cached is not None:
-            return cached
-        c = EVENTS.c
-        in_session = [c.sender_id == sa.bindparam("sender")]
-        if has_start:
-            in_session.append(c.timestamp >= sa.bindparam("start"))
-        cols = [c.id, c.type_name, c.data]
-        window = sa.select(*cols).where(*in_session).order_by(c.id.desc()).limit(self.window)
-        before = [*in_session, c.id < sa.bindparam("cut")]
-
-        def last(type_name: str, name: str | None = None, *extra) -> sa.ScalarSelect:
-            """The id of the latest row of this type and name before the window: one index seek on
-            (sender_id, type_name, action_name, id) (`action_name` holds a slot's or a loop's name,
-            NULL for the other types), however long the session."""
-            named = c.action_name == name if name is not None else c.action_name.is_(None)
-            q = sa.select(c.id).where(*before, *extra, c.type_name == type_name, named)
-            return q.order_by(c.id.desc()).limit(1).scalar_subquery()
-
-        lookups = {
-            "restart": last("restart"),
-            "reset_slots": last("reset_slots"),
-            "pause": last("pause"),
-            "resume": last("resume"),
-            **{f"active_loop:{loop}": last("active_loop", loop) for loop in [*self.domain.form_names, None]},
-            **{f"slot:{slot.name}": last("slot", slot.name) for slot in self.domain.slots},
-        }
-        if has_start:
-            lookups["session_started"] = last(SessionStarted.type_name, None, c.timestamp == sa.bindparam("start"))
-        rows = sa.select(*cols).where(c.id.in_(sa.bindparam("ids", expanding=True))).order_by(c.id)
-        cached = self._statement_cache[key] = (window, list(lookups), sa.select(*lookups.values()), rows)
-        return cached
-
     def _read_window(self, sender_id: str) -> tuple[list[dict], ReadStats]:
-        """The current session's rows: the state before the window, then the window (oldest first).
-        Four statements in one read transaction, however long the session."""
-        with self.engine.connect() as conn, conn.begin():  # one snapshot for every query
-            start = self._session_start(conn, sender_id)
-            window, keys, lookups, by_id = self._statements(start is not None)
-            params = {"sender": sender_id} | ({"start": start} if start is not None else {})
-            rows = list(reversed(conn.execute(window, params).all()))
-            stats = ReadStats(window=len(rows))
-            if len(rows) < self.window:  # the whole session fits: nothing before it
-                return [r.data for r in rows], stats
-            # Start at a turn: the action_listen just before the first user message of the window.
-            first_user = next((i for i, r in enumerate(rows) if r.type_name == "user"), None)
-            if first_user:
-                rows = rows[first_user - 1 :]
-            found = dict(zip(keys, conn.execute(lookups, params | {"cut": rows[0].id}).one()))
-            # Nothing before the last restart or slot reset shapes the state (but the session's start).
-            reset = max((found[k] for k in RESETS if found[k] is not None), default=None)
-            wanted = {found.get("session_started"), found["restart"], reset}
-            latest_pause = max((found[k] for k in PAUSES if found[k] is not None), default=None)
-            loops = [v for k, v in found.items() if k.startswith("active_loop:") and v is not None]
-            slots = [v for k, v in found.items() if k.startswith("slot:")]
-            for row_id in [*slots, max(loops, default=None), latest_pause]:
-                if row_id is not None and (reset is None or row_id > reset):
-                    wanted.add(row_id)
-            wanted.discard(None)
-            state = conn.execute(by_id, {"ids": sorted(wanted)}).all() if wanted else []
-            stats.state, stats.window = len(state), len(rows)
-            return [r.data for r in state] + [r.data for r in rows], stats
+        return self.reader.read_window(self.domain, sender_id)
 
     def _read_all(self, sender_id: str, whole: bool) -> list[str]:
-        c = EVENTS.c
-        with self.engine.connect() as conn, conn.begin():
-            where = [c.sender_id == sender_id]
-            if not whole:
-                start = self._session_start(conn, sender_id)
-                if start is not None:
-                    where.append(c.timestamp >= start)
-            return [r[0] for r in conn.execute(sa.select(c.data).where(*where).order_by(c.id))]
+        return self.reader.read_all(sender_id, whole)
 
     def _tracker(self, sender_id: str, rows: list[str], pending: list[dict]) -> DialogueStateTracker | None:
         events = [json.loads(data) for data in rows] + [json.loads(r["data"]) for r in pending]
@@ -314,7 +216,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 pending = [r for r in pending if r["timestamp"] >= max(starts)]
                 rows, stats = [], ReadStats()
             else:
-                rows, stats = await self._run(self._read_window, sender_id)
+                rows, stats = await self._read(self._read_window, sender_id)
             stats.pending = len(pending)
             self.last_read = stats
             return await self._run(self._tracker, sender_id, rows, pending)
@@ -323,7 +225,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         """Every event of every session (the HTTP API's full tracker): not bounded."""
         async with self._lock(conversation_id):
             pending = self._pending_rows(conversation_id)
-            rows = await self._run(self._read_all, conversation_id, True)
+            rows = await self._read(self._read_all, conversation_id, True)
             return await self._run(self._tracker, conversation_id, rows, pending)
 
     async def keys(self) -> Iterable[str]:
@@ -331,7 +233,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             with self.engine.connect() as conn:
                 return [r[0] for r in conn.execute(sa.select(EVENTS.c.sender_id).distinct())]
 
-        stored = await self._run(read)
+        stored = await self._read(read)
         return list(dict.fromkeys([*stored, *self._pending]))
 
     # ---- writes -----------------------------------------------------------------------------------
@@ -360,11 +262,11 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 try:
                     await self._run(self._insert, rows)
                     return
-                except sa.exc.OperationalError as exc:
-                    if not _is_locked(exc):
+                except sa.exc.DBAPIError as exc:
+                    if not (_is_locked(exc) or db_down(exc)):
                         raise
                     logger.warning(
-                        "tracker store: the database is busy; %d events of %s will be written in the background",
+                        "tracker store: the database is busy or down; %d events of %s will be written in the background",
                         len(rows),
                         sender_id,
                     )

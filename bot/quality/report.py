@@ -10,19 +10,19 @@ page, its CSV export and the HTML report show exactly the same values.
 `build(...)` writes one self-contained HTML file (CSS and SVG inlined, no external request; Jinja2
 template `web/templates/report/report.html`, autoescaped) and, when Chromium is on the machine, a PDF
 printed from it by headless Chromium. `python -m bot report --from D --to D` is its command line.
+
+The tables and their cells are built in bot/quality/report_tables.py (re-exported here); every text
+is in the `quality` and `report` sections of bot/console_texts.yml.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import subprocess
 import tempfile
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -31,12 +31,33 @@ from jinja2 import Environment, FileSystemLoader
 
 from bot import settings
 from bot.core import texts
-from bot.core.clock import PARIS, paris_today
+from bot.core.clock import PARIS, paris_today  # noqa: F401 - report.paris_today, used by the console
 from bot.core.config import ROOT
 from bot.core.masking import clean, mask
 from bot.core.text import norm
 from bot.core.tree import SOCIAL_INTENTS
 from bot.quality import charts, indicators
+from bot.quality.indicators import say
+from bot.quality.report_tables import (  # noqa: F401 - re-exported: import from bot.quality.report
+    DASH,
+    DESTINATIONS,
+    Table,
+    breakdown_table,
+    commitments_table,
+    evolution_table,
+    evolution_text,
+    fr_date,
+    fr_int,
+    key_labels,
+    met_text,
+    note_text,
+    questions_table,
+    safe_cell,
+    summary_table,
+    target_text,
+    themes_table,
+    value_text,
+)
 
 TEMPLATES = ROOT / "web" / "templates" / "report"
 PDF_TIMEOUT_S = 180
@@ -44,64 +65,6 @@ TOP_QUESTIONS = 20
 DEFAULT_DAYS = 30  # the console's default period: the last 30 days
 MAX_DAYS = 3653
 STEPS = ("indicateurs", "période précédente", "questions et thèmes", "graphiques", "HTML", "PDF")
-NONE_YET = indicators.NO_DATA  # "pas encore de données"
-DASH = "—"
-
-# French names of the channels (the minutes' "Thématique" column) and of the breakdown keys.
-CHANNELS = {
-    "chat": "Accueil écrit (chat)",
-    "téléphone": "Accueil téléphonique",
-    "courriel": "Courriels",
-    "PAN": "Accueil au PAN",
-    "tous": "Tous canaux",
-}
-DESTINATIONS = texts.destination_labels()  # bot/tree.yml, section `destinations`
-KEYS_BY_FAMILY = {
-    "phone": {
-        "answered": "Réponse donnée",
-        "transferred": "Transféré",
-        "voicemail": "Messagerie vocale",
-        "abandoned": "Abandonné",
-    },
-    "tickets": {"open": "Ouvert", "answered": "Répondu"},
-    "pan": {"booked": "Réservé", "no_show": "Absent", "cancelled": "Annulé"},
-    "chat": {
-        "web": "Site web",
-        "console": "Console",
-        "rest": "API",
-        "(aucun)": "(aucun thème)",
-        "(aucune)": "(aucune orientation)",
-        # the conversation intents (bot.core.tree.CONVERSATION_INTENTS): what a message was when not a question
-        "greet": "Salutation",
-        "goodbye": "Au revoir",
-        "thanks": "Remerciement",
-        "affirm": "Oui (confirmation)",
-        "deny": "Non (refus)",
-        "bot_challenge": "« Êtes-vous un robot ? »",
-        "human_handoff": "Demande à parler à une personne",
-        "other_language": "Autre langue",
-    },
-}
-NO_THEME = "(thème non reconnu)"
-UNIT_SUFFIX = {"jours ouvrés": " j", "jours": " j", "secondes": " s", "étapes": " étapes"}
-
-
-@dataclass
-class Table:
-    id: str
-    title: str
-    columns: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    note: str = ""
-    chart: str = ""  # inline SVG, when the table has one
-
-    def csv(self) -> str:
-        """The table as CSV for French spreadsheets: UTF-8 with BOM, `;` separator, cells as shown."""
-        buf = io.StringIO()
-        writer = csv.writer(buf, delimiter=";", lineterminator="\r\n")
-        writer.writerow(self.columns)
-        writer.writerows(self.rows)
-        return "\ufeff" + buf.getvalue()
 
 
 def previous_period(start: date, end: date) -> tuple[date, date]:
@@ -113,9 +76,9 @@ def previous_period(start: date, end: date) -> tuple[date, date]:
 def check_period(start: date, end: date) -> None:
     """A period the report can compare with its previous one (raises indicators.PeriodError, French)."""
     if (end - start).days + 1 > MAX_DAYS:
-        raise indicators.PeriodError(f"période trop longue : {MAX_DAYS} jours au plus (dix ans)")
+        raise indicators.PeriodError(say("period_errors.too_long", max=MAX_DAYS))
     if start.year < 1900 or end.year > 9998:
-        raise indicators.PeriodError("période hors limites : les dates doivent être comprises entre 1900 et 9998")
+        raise indicators.PeriodError(say("period_errors.out_of_range"))
 
 
 def console_period(start_s: str | None, end_s: str | None, today: date | None = None) -> tuple[date, date]:
@@ -131,78 +94,16 @@ def console_period(start_s: str | None, end_s: str | None, today: date | None = 
 def quick_periods(today: date) -> list[tuple[str, date, date]]:
     """The console's quick choices: (French label, first day, last day)."""
     return [
-        (f"{DEFAULT_DAYS} derniers jours", today - timedelta(days=DEFAULT_DAYS - 1), today),
-        ("Mois en cours", today.replace(day=1), today),
-        ("Année en cours", today.replace(month=1, day=1), today),
+        (say("quick_periods.last_days", days=DEFAULT_DAYS), today - timedelta(days=DEFAULT_DAYS - 1), today),
+        (say("quick_periods.month"), today.replace(day=1), today),
+        (say("quick_periods.year"), today.replace(month=1, day=1), today),
     ]
-
-
-def fr_date(d: date) -> str:
-    return d.strftime("%d/%m/%Y")
-
-
-def fr_int(n: int | None) -> str:
-    return DASH if n is None else str(n)
-
-
-def _fr_decimal(x: float) -> str:
-    return f"{x:.1f}".replace(".", ",").replace("-", "−")
-
-
-def _signed(x: float, suffix: str) -> str:
-    """Worded like the minutes (« en baisse de 2 % »); no leading sign, which a spreadsheet would read
-    as the start of a formula."""
-    text = _fr_decimal(abs(x))
-    if text == "0,0":
-        return "stable"
-    return ("en hausse de " if x > 0 else "en baisse de ") + text + suffix
-
-
-def safe_cell(text: str) -> str:
-    """User text that a spreadsheet would take for a formula (=, +, -, @) starts with an apostrophe."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def value_text(ind: dict) -> str:
-    return NONE_YET if ind["value"] is None else indicators.format_value(ind)
-
-
-def target_text(ind: dict) -> str:
-    target = ind.get("target")
-    if target is None:
-        return DASH
-    sign = "<" if ind.get("higher_is_better") is False else ">"
-    shown = indicators.format_value({**ind, "value": target})
-    return f"{sign} {shown}"
-
-
-def met_text(ind: dict) -> str:
-    return {True: "oui", False: "non"}.get(ind.get("met"), DASH)
-
-
-def note_text(ind: dict) -> str:
-    note = ind.get("note") or ""
-    return "" if note == NONE_YET else note
-
-
-def evolution_text(now: dict, before: dict | None) -> str:
-    """Rates: difference in points; delays, durations, steps: difference in their unit; counts: change in %."""
-    if before is None or now["value"] is None or before["value"] is None:
-        return DASH
-    a, b = float(now["value"]), float(before["value"])
-    if now["unit"] == "%":
-        return _signed((a - b) * 100, " pts")
-    if now["unit"] in UNIT_SUFFIX:
-        return _signed(a - b, UNIT_SUFFIX[now["unit"]])
-    if b == 0:
-        return DASH
-    return _signed((a - b) / b * 100, " %")
 
 
 def compute_indicators(store, pref, start: date, end: date, today: date | None, include_demo: bool) -> list[dict]:
     """`indicators.compute`, ordered by section (indicators.GROUPS) like the minutes' themes; stable inside."""
     inds = indicators.compute(store, pref, start, end, today, include_demo=include_demo)
-    order = {g: i for i, g in enumerate(getattr(indicators, "GROUPS", {}))}
+    order = {g: i for i, g in enumerate(indicators.GROUPS)}
     return sorted(inds, key=lambda ind: order.get(ind.get("group"), len(order)))
 
 
@@ -212,30 +113,16 @@ def _tree():
     return tree_mod.current()
 
 
-def key_labels(indicator_id: str) -> dict[str, str]:
-    """French names of the breakdown keys of one indicator (unknown keys are shown as they are)."""
-    tree = _tree()
-    labels = {}
-    for topic in {node.topic for node in tree.nodes.values() if node.topic}:
-        top = tree.topic_node(topic)
-        if top is not None:
-            labels[topic] = top.title
-    labels.update(DESTINATIONS)
-    labels.update(KEYS_BY_FAMILY["chat"])
-    labels.update(KEYS_BY_FAMILY.get(indicator_id.split("_", 1)[0], {}))
-    return labels
-
-
 def _theme_of_topic(tree, topic: str | None) -> str:
     node = tree.topic_node(topic) if topic else None
-    return node.title if node else NO_THEME
+    return node.title if node else say("no_theme")
 
 
 def _theme_of_node(tree, node_id: str | None) -> str:
     node = tree.nodes.get(node_id) if node_id else None
     while node is not None and not node.topic and node.parent:
         node = tree.nodes.get(node.parent)
-    return _theme_of_topic(tree, node.topic) if node is not None and node.topic else NO_THEME
+    return _theme_of_topic(tree, node.topic) if node is not None and node.topic else say("no_theme")
 
 
 def top_questions(
@@ -298,122 +185,9 @@ def unresolved_themes(
     return sorted(((t, chat[t], phone[t]) for t in themes), key=lambda r: (-(r[1] + r[2]), r[0]))
 
 
-def theme_text(ind: dict) -> str:
-    groups = getattr(indicators, "GROUPS", {})
-    return groups.get(ind.get("group")) or CHANNELS.get(ind["channel"], ind["channel"])
-
-
-def summary_table(inds: list[dict]) -> Table:
-    table = Table(
-        "indicateurs",
-        "Indicateurs de qualité",
-        ["Thématique", "Canal", "Indicateur", "Valeur", "Base", "Cible", "Atteinte", "Commentaire"],
-    )
-    for ind in inds:
-        table.rows.append(
-            [
-                theme_text(ind),
-                CHANNELS.get(ind["channel"], ind["channel"]),
-                ind["label"],
-                value_text(ind),
-                fr_int(ind.get("count")),
-                target_text(ind),
-                met_text(ind),
-                note_text(ind),
-            ]
-        )
-    return table
-
-
-def commitments_table(inds: list[dict], before: list[dict], start, end, prev_start, prev_end) -> Table:
-    """The indicators Qual-e-pref sets a target for, first, as the minutes present them: commitment,
-    target, the previous period, this period, met or not."""
-    by_id = {b["id"]: b for b in before}
-    table = Table(
-        "engagements",
-        "Engagements Qual-e-pref",
-        [
-            "Canal",
-            "Engagement",
-            "Cible",
-            f"Du {fr_date(prev_start)} au {fr_date(prev_end)}",
-            f"Du {fr_date(start)} au {fr_date(end)}",
-            "Atteinte",
-        ],
-        note="Les indicateurs pour lesquels le référentiel Qual-e-pref fixe une cible ; le détail et les "
-        "autres indicateurs suivent.",
-    )
-    for ind in inds:
-        if ind.get("target") is None:
-            continue
-        old = by_id.get(ind["id"])
-        table.rows.append(
-            [
-                CHANNELS.get(ind["channel"], ind["channel"]),
-                ind["label"],
-                target_text(ind),
-                value_text(old) if old else NONE_YET,
-                value_text(ind),
-                met_text(ind),
-            ]
-        )
-    return table
-
-
-def evolution_table(inds: list[dict], before: list[dict], start, end, prev_start, prev_end) -> Table:
-    by_id = {b["id"]: b for b in before}
-    table = Table(
-        "evolution",
-        "Évolution par rapport à la période précédente",
-        [
-            "Thématique",
-            "Indicateur",
-            f"Du {fr_date(prev_start)} au {fr_date(prev_end)}",
-            f"Du {fr_date(start)} au {fr_date(end)}",
-            "Évolution",
-        ],
-        note="Taux : écart en points (pts) ; délais, durées et étapes : écart dans leur unité ; volumes : variation en %.",
-    )
-    for ind in inds:
-        old = by_id.get(ind["id"])
-        table.rows.append(
-            [theme_text(ind), ind["label"], value_text(old) if old else NONE_YET, value_text(ind), evolution_text(ind, old)]
-        )
-    return table
-
-
-def breakdown_table(ind: dict) -> Table:
-    labels = key_labels(ind["id"])
-    data = ind.get("breakdown") or {}
-    total = sum(v for v in data.values() if isinstance(v, (int, float)))
-    table = Table(ind["id"], f"{ind['label']} : répartition", ["Répartition", "Nombre", "Part"])
-    for key, n in data.items():
-        share = indicators.format_value({"unit": "%", "value": n / total, "note": None}) if total else DASH
-        table.rows.append([str(labels.get(key, key)), fr_int(n), share])
-    return table
-
-
-def questions_table(rows: list[tuple[str, int]]) -> Table:
-    table = Table(
-        "questions",
-        "Questions les plus posées par les usagers",
-        ["Rang", "Question (texte masqué)", "Nombre"],
-        note="Textes écrits dans le chat et phrases dites au serveur vocal, données personnelles masquées, "
-        "regroupés sans tenir compte des majuscules ni des accents.",
-    )
-    table.rows = [[str(i), safe_cell(text), str(n)] for i, (text, n) in enumerate(rows, 1)]
-    return table
-
-
-def themes_table(rows: list[tuple[str, int, int]]) -> Table:
-    table = Table(
-        "non_resolus",
-        "Thèmes non résolus",
-        ["Thème", "Conversations écrites", "Appels", "Total"],
-        note="Conversations terminées sans réponse (clarification ou repli) et appels marqués non résolus, par thème deviné.",
-    )
-    table.rows = [[theme, str(c), str(p), str(c + p)] for theme, c, p in rows]
-    return table
+def _generated(when: datetime) -> str:
+    """When the report was made, as its lead says it: « 01/08/2026 à 09:00 »."""
+    return say("generated", day=when.strftime("%d/%m/%Y"), time=when.strftime("%H:%M"))
 
 
 def collect(
@@ -478,7 +252,7 @@ def collect(
         "breakdowns": breakdowns,
         "questions": questions_table(questions),
         "themes": themes_table(themes),
-        "generated": datetime.now(PARIS).strftime("%d/%m/%Y à %H:%M"),
+        "generated": _generated(datetime.now(PARIS)),
     }
 
 
@@ -508,7 +282,7 @@ def print_pdf(html_path: Path, pdf_path: Path) -> str | None:
     """Print the HTML file to PDF with headless Chromium; None when done, else why not (French)."""
     exe = Path(settings.chromium())
     if not exe.exists():
-        return f"pas de PDF : Chromium est absent de cette machine ({exe}) ; rapport écrit en HTML seulement"
+        return say("pdf.no_chromium", path=exe)
     pdf_path.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="aiguillage-pdf-") as profile:
         cmd = [
@@ -529,12 +303,9 @@ def print_pdf(html_path: Path, pdf_path: Path) -> str | None:
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=PDF_TIMEOUT_S)
         except subprocess.TimeoutExpired:
-            return f"pas de PDF : Chromium n'a pas fini en {PDF_TIMEOUT_S} s ; rapport écrit en HTML seulement"
+            return say("pdf.timeout", seconds=PDF_TIMEOUT_S)
     if not pdf_path.exists() or pdf_path.stat().st_size == 0 or pdf_path.read_bytes()[:5] != b"%PDF-":
-        return (
-            f"pas de PDF : Chromium a échoué (code {done.returncode}) ; rapport écrit en HTML seulement"
-            f" — {done.stderr.strip()[-300:]}"
-        )
+        return say("pdf.failed", code=done.returncode, error=done.stderr.strip()[-300:])
     return None
 
 
@@ -575,7 +346,7 @@ def build(
         pdf_path = None if note else candidate
         timings["PDF"] = round(time.perf_counter() - t, 3)
     else:
-        note = "pas de PDF : demandé avec --no-pdf"
+        note = say("pdf.not_asked")
     if progress is not None:
         progress.update(1)
     timings["total"] = round(time.perf_counter() - began, 3)

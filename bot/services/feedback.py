@@ -8,14 +8,14 @@ is written; what was rated (topic, destination) is copied from the conversation 
 from __future__ import annotations
 
 from bot.core.masking import MARGIN, RAW_FACTOR, clean, mask
-from bot.store.database import Store, fetch_dict, now
+from bot.store.database import Store, now
 
 COMMENT_MAX = 500
 KINDS = ("chat", "phone")
 
 
 class FeedbackError(ValueError):
-    """A rating that cannot be recorded; the message is in French, for the user."""
+    """A rating that cannot be recorded: a programming error (the channels check what they pass), in English."""
 
 
 def record(
@@ -30,9 +30,9 @@ def record(
 ) -> dict:
     """Record (or replace) the rating of one conversation or call; returns the stored row."""
     if kind not in KINDS:
-        raise FeedbackError(f"type d'avis inconnu : « {kind} »")
+        raise FeedbackError(f"unknown kind of rating: {kind!r} (a programming error: the channels pass their own kind)")
     if not isinstance(useful, bool):
-        raise FeedbackError("l'avis doit être « utile » ou « pas utile »")
+        raise FeedbackError("a rating is True or False (a programming error: the chat checks it before)")
     text = None
     if isinstance(comment, str):  # cut before any regular expression (issue 13), then mask
         text = mask(clean(comment[: COMMENT_MAX * RAW_FACTOR])[: COMMENT_MAX + MARGIN])[:COMMENT_MAX] or None
@@ -45,4 +45,4 @@ def record(
             " comment = coalesce(excluded.comment, feedback.comment), updated_at = excluded.updated_at",
             [kind, item_id, prefecture, int(useful), text, topic, destination, ts, ts],
         )
-    return fetch_dict(store.db.conn, "select * from feedback where kind = ? and item_id = ?", [kind, item_id])
+    return next(store.db.query("select * from feedback where kind = ? and item_id = ?", [kind, item_id]), None)

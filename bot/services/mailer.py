@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from bot import settings as env_settings
-from bot.store.database import Store, fetch_dict, fetch_dicts
+from bot.store.database import Store
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def deliver_pending(store, settings: "SmtpSettings | None | str" = "env", limit:
     for row_id in ids:
         if not _claim(conn, row_id):
             continue
-        row = fetch_dict(conn, "select * from outbox where id = ?", [row_id])
+        row = next(store.db.query("select * from outbox where id = ?", [row_id]), None)
         try:
             send(settings, build_message(settings, row))
         except (TimeoutError, smtplib.SMTPException, OSError, ValueError) as exc:
@@ -189,13 +189,14 @@ def _after(conn, row: dict, status: str, error: str | None) -> None:
 
 def failures(store) -> list[dict]:
     """E-mails that could not be delivered yet (for the console): no body, no user address."""
-    return fetch_dicts(
-        store.db.conn,
-        "select o.id, o.kind, o.ticket_id, o.booking_id, o.status, o.attempts, o.last_error, o.created_at,"
-        " o.updated_at, t.reference as ticket_reference, t.mailbox, t.service from outbox o"
-        " left join tickets t on t.id = o.ticket_id where o.status in ('failed', 'pending', 'sending')"
-        " order by o.id",
-        [],
+    return list(
+        store.db.query(
+            "select o.id, o.kind, o.ticket_id, o.booking_id, o.status, o.attempts, o.last_error, o.created_at,"
+            " o.updated_at, t.reference as ticket_reference, t.mailbox, t.service from outbox o"
+            " left join tickets t on t.id = o.ticket_id where o.status in ('failed', 'pending', 'sending')"
+            " order by o.id",
+            [],
+        )
     )
 
 

@@ -10,6 +10,9 @@ UNIQUE index on (site, slot_start, seat) of active bookings makes a double booki
 from several processes. An idempotency key books once: the same key returns the same booking.
 
 Functions for the agent console: bookings_for_day, mark_no_show.
+
+The sites and slots are in bot/services/pan_slots.py, the confirmation and the iCalendar file in
+bot/services/pan_calendar.py; both are re-exported here (`pan.free_slots`, `pan.ics`...).
 """
 
 from __future__ import annotations
@@ -18,135 +21,31 @@ import re
 import secrets
 import sqlite3
 import string
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 import phonenumbers
 
 from bot.core import texts
-from bot.core.clock import DAYS, MONTHS, PARIS, WEEKDAYS, is_holiday, naive, paris_now
+from bot.core.clock import PARIS, naive, paris_now  # noqa: F401 - pan.PARIS, used by the channels
 from bot.core.config import Prefecture
 from bot.core.text import EMAIL
 from bot.services import identity, mailer
-from bot.store.database import fetch_dict, fetch_dicts
-
-STAMP = "%Y-%m-%dT%H:%M"
-FOREIGNERS_REASON = "titre_sejour"
-
-
-class BookingError(Exception):
-    """A refused booking or cancellation: `code` names the text under pan.errors in tree.yml."""
-
-    def __init__(self, code: str, pref: Prefecture | None = None, **extra):
-        self.code = code
-        self.message = texts.say(f"pan.errors.{code}", pref, **extra) if pref else code
-        self.next_slots: list[Slot] = []
-        super().__init__(self.message)
-
-
-@dataclass(frozen=True)
-class Slot:
-    site: str
-    start: datetime
-    end: datetime
-    foreigners: bool = False
-
-    @property
-    def key(self) -> str:
-        return self.start.strftime(STAMP)
-
-
-def say_when(start: datetime) -> str:
-    """'lundi 13 juillet 2026 à 9 h 30'."""
-    minutes = f"{start.minute:02d}" if start.minute else ""
-    hour = f"{start.hour} h {minutes}".strip()
-    return f"{WEEKDAYS[start.weekday()]} {start.day} {MONTHS[start.month - 1]} {start.year} à {hour}"
-
-
-def say_when_voice(start: datetime) -> str:
-    minutes = f" {start.minute}" if start.minute else ""
-    return f"{WEEKDAYS[start.weekday()]} {start.day} {MONTHS[start.month - 1]}, à {start.hour} heures{minutes}"
-
-
-def sites(pref: Prefecture) -> list[dict]:
-    return list(pref.get("pan.sites"))
-
-
-def site(pref: Prefecture, site_id: str) -> dict:
-    for s in sites(pref):
-        if s["id"] == site_id:
-            return s
-    raise BookingError("unknown_site", pref)
-
-
-def capacity(pref: Prefecture, site_id: str) -> int:
-    return int(site(pref, site_id).get("capacity") or pref.get("pan.capacity"))
-
-
-def reasons(pref: Prefecture) -> dict[str, str]:
-    return {k: str(v) for k, v in texts.raw("pan.reasons").items()}
-
-
-def generate_slots(pref: Prefecture, site_id: str, first_day: date, days: int, reason: str | None = None) -> list[Slot]:
-    """Every slot of a site from `first_day` for `days` days (holidays skipped), in time order."""
-    spec = site(pref, site_id)
-    step = timedelta(minutes=int(pref.get("pan.slot_minutes")))
-    out: list[Slot] = []
-    for offset in range(days):
-        day = first_day + timedelta(days=offset)
-        if is_holiday(day):
-            continue
-        key = DAYS[day.weekday()]
-        ranges = [(r, False) for r in (spec.get("days") or {}).get(key) or []]
-        if reason == FOREIGNERS_REASON:
-            ranges += [(r, True) for r in (spec.get("foreigners_days") or {}).get(key) or []]
-        for span, foreigners in ranges:
-            start_s, end_s = span.split("-")
-            start = datetime.combine(day, datetime.strptime(start_s, "%H:%M").time())
-            end = datetime.combine(day, datetime.strptime(end_s, "%H:%M").time())
-            while start + step <= end:
-                out.append(Slot(site_id, start, start + step, foreigners))
-                start += step
-    return sorted(out, key=lambda s: s.start)
-
-
-def _earliest(pref: Prefecture, now: datetime) -> datetime:
-    return naive(now) + timedelta(hours=int(pref.get("pan.min_notice_hours")))
-
-
-def _used(conn, site_id: str, keys: list[str]) -> dict[str, int]:
-    if not keys:
-        return {}
-    marks = ",".join("?" * len(keys))
-    rows = conn.execute(
-        f"select slot_start, count(*) from pan_bookings where site = ? and status != 'cancelled'"
-        f" and slot_start in ({marks}) group by slot_start",
-        [site_id, *keys],
-    ).fetchall()
-    return dict(rows)
-
-
-def free_slots(
-    store,
-    pref: Prefecture,
-    site_id: str,
-    now: datetime | None = None,
-    limit: int = 6,
-    reason: str | None = None,
-    after: datetime | None = None,
-) -> list[Slot]:
-    """The next free slots of a site after `now` (+ minimum notice), from `after` if given."""
-    now = naive(now or paris_now())
-    earliest = max(_earliest(pref, now), after or now)
-    candidates = [
-        s
-        for s in generate_slots(pref, site_id, now.date(), int(pref.get("pan.booking_days_ahead")), reason)
-        if s.start >= earliest
-    ]
-    cap = capacity(pref, site_id)
-    used = _used(store.db.conn, site_id, [s.key for s in candidates])
-    return [s for s in candidates if used.get(s.key, 0) < cap][:limit]
+from bot.services.pan_calendar import confirmation_lines, confirmation_text, ics, paris_vtimezone  # noqa: F401 - re-exported
+from bot.services.pan_slots import (  # noqa: F401 - re-exported: import from bot.services.pan
+    FOREIGNERS_REASON,
+    STAMP,
+    BookingError,
+    Slot,
+    capacity,
+    earliest,
+    free_slots,
+    generate_slots,
+    reasons,
+    say_when,
+    say_when_voice,
+    site,
+    sites,
+)
 
 
 def validate_email(value: str, pref: Prefecture, code: str = "bad_email") -> str:
@@ -189,7 +88,7 @@ def new_reference(prefix: str) -> str:
 
 
 def get_booking(store, reference: str) -> dict | None:
-    return fetch_dict(store.db.conn, "select * from pan_bookings where reference = ?", [(reference or "").strip().upper()])
+    return next(store.db.query("select * from pan_bookings where reference = ?", [(reference or "").strip().upper()]), None)
 
 
 def future_bookings(conn, person: str, now: datetime) -> int:
@@ -232,74 +131,36 @@ def book(
     else:
         contact_kind, contact = validate_contact(email, mobile, pref)
         contact_key = identity.contact_key(store, contact)
-    try:
-        start = datetime.strptime(slot_start or "", STAMP)
-    except ValueError:
-        raise BookingError("bad_slot", pref) from None
-    slot = next((s for s in generate_slots(pref, site_id, start.date(), 1, reason) if s.start == start), None)
-    if slot is None:
-        raise BookingError("bad_slot", pref)
-    if slot.start < _earliest(pref, now):
-        raise BookingError("past_slot", pref)
-    cap = capacity(pref, site_id)
+    slot = _bookable_slot(pref, site_id, slot_start, reason, now)
+    row = {
+        "prefecture": pref.id,
+        "site": site_id,
+        "slot_start": slot.key,
+        "slot_end": slot.end.strftime(STAMP),
+        "reason": reason,
+        "channel": channel,
+        "contact_kind": contact_kind,
+        "contact": contact,
+        "contact_key": contact_key,
+        "idempotency_key": idempotency_key,
+    }
     conn = store.db.conn
-    ts = mailer.utcnow()
     conn.execute("begin immediate")
     try:
         if idempotency_key:
-            existing = fetch_dict(conn, "select * from pan_bookings where idempotency_key = ?", [idempotency_key])
+            existing = next(store.db.query("select * from pan_bookings where idempotency_key = ?", [idempotency_key]), None)
             if existing:
                 conn.execute("commit")
                 return existing | {"created": False}
         if contact_key and future_bookings(conn, contact_key, now) >= int(pref.get("pan.max_future_bookings")):
             raise BookingError("too_many_bookings", pref)
-        taken = {
-            r[0]
-            for r in conn.execute(
-                "select seat from pan_bookings where site = ? and slot_start = ? and status != 'cancelled'", [site_id, slot.key]
-            )
-        }
-        free = [seat for seat in range(1, cap + 1) if seat not in taken]
-        if not free:
-            raise BookingError("slot_taken", pref)
-        for _ in range(5):
-            reference = new_reference("PAN")
-            try:
-                cur = conn.execute(
-                    "insert into pan_bookings (reference, token, prefecture, site, slot_start, slot_end, seat,"
-                    " reason, channel, contact_kind, contact, contact_key, status, idempotency_key, created_at,"
-                    " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'booked', ?, ?, ?)",
-                    [
-                        reference,
-                        secrets.token_urlsafe(16),
-                        pref.id,
-                        site_id,
-                        slot.key,
-                        slot.end.strftime(STAMP),
-                        free[0],
-                        reason,
-                        channel,
-                        contact_kind,
-                        contact,
-                        contact_key,
-                        idempotency_key,
-                        ts,
-                        ts,
-                    ],
-                )
-                break
-            except sqlite3.IntegrityError as exc:
-                if "reference" not in str(exc):
-                    raise BookingError("slot_taken", pref) from None
-        else:  # pragma: no cover - 5 collisions of 8 random digits
-            raise RuntimeError("could not draw a booking reference")
-        booking = fetch_dict(conn, "select * from pan_bookings where id = ?", [cur.lastrowid])
+        booking = _insert_booking(store, pref, row, capacity(pref, site_id))
         if contact_kind == "email":
             mailer.queue(
                 conn,
                 "booking_confirmation",
                 contact,
-                texts.say("pan.email_subject", pref, when=say_when(slot.start), reference=reference),
+                texts.say("pan.email_subject", pref, when=say_when(slot.start), reference=booking["reference"]),
                 confirmation_text(pref, booking),
                 booking_id=booking["id"],
                 ics=ics(pref, booking),
@@ -316,19 +177,51 @@ def book(
     return booking | {"created": True}
 
 
-def confirmation_lines(pref: Prefecture, booking: dict) -> list[str]:
-    spec = site(pref, booking["site"])
-    start = datetime.strptime(booking["slot_start"], STAMP)
-    return [
-        texts.say("pan.confirmed", pref, when=say_when(start), site=spec["name"], address=spec["address"]["text"]),
-        texts.say("pan.reference", pref, reference=booking["reference"]),
-        texts.say("pan.bring", pref),
-        texts.say("pan.cancel_how", pref),
-    ]
+def _bookable_slot(pref: Prefecture, site_id: str, slot_start: str, reason: str, now: datetime) -> Slot:
+    """The slot starting at `slot_start` ('2026-07-13T09:30') if the site offers it for this reason
+    and it is not too soon; BookingError `bad_slot` / `past_slot` otherwise."""
+    try:
+        start = datetime.strptime(slot_start or "", STAMP)
+    except ValueError:
+        raise BookingError("bad_slot", pref) from None
+    slot = next((s for s in generate_slots(pref, site_id, start.date(), 1, reason) if s.start == start), None)
+    if slot is None:
+        raise BookingError("bad_slot", pref)
+    if slot.start < earliest(pref, now):
+        raise BookingError("past_slot", pref)
+    return slot
 
 
-def confirmation_text(pref: Prefecture, booking: dict) -> str:
-    return "\n\n".join(confirmation_lines(pref, booking)) + "\n"
+def _insert_booking(store, pref: Prefecture, row: dict, cap: int) -> dict:
+    """Insert the booking on the first free seat of its slot, under a fresh reference, inside the
+    caller's transaction; BookingError `slot_taken` when every seat is taken (also when another
+    process took the last one first: the UNIQUE index on the seat refuses the second)."""
+    conn = store.db.conn
+    taken = {
+        r[0]
+        for r in conn.execute(
+            "select seat from pan_bookings where site = ? and slot_start = ? and status != 'cancelled'",
+            [row["site"], row["slot_start"]],
+        )
+    }
+    free = [seat for seat in range(1, cap + 1) if seat not in taken]
+    if not free:
+        raise BookingError("slot_taken", pref)
+    ts = mailer.utcnow()
+    for _ in range(5):
+        values = row | {"reference": new_reference("PAN"), "token": secrets.token_urlsafe(16), "seat": free[0]}
+        values |= {"status": "booked", "created_at": ts, "updated_at": ts}
+        try:
+            cur = conn.execute(
+                f"insert into pan_bookings ({', '.join(values)}) values ({', '.join('?' * len(values))})", list(values.values())
+            )
+            break
+        except sqlite3.IntegrityError as exc:
+            if "reference" not in str(exc):
+                raise BookingError("slot_taken", pref) from None
+    else:  # pragma: no cover - 5 collisions of 8 random digits
+        raise RuntimeError("could not draw a booking reference")
+    return next(store.db.query("select * from pan_bookings where id = ?", [cur.lastrowid]))
 
 
 def same_contact(store, pref: Prefecture, booking: dict, contact: str | None) -> bool:
@@ -388,71 +281,19 @@ def cancel(store, pref: Prefecture, reference: str, contact: str, now: datetime 
     return get_booking(store, reference)
 
 
-def paris_vtimezone():
-    """The VTIMEZONE of Europe/Paris with its RFC 5545 rules (EU summer time since 1996): DAYLIGHT
-    from the last Sunday of March at 02:00 (+01:00 -> +02:00), STANDARD from the last Sunday of
-    October at 03:00 (+02:00 -> +01:00). DTSTART is the local time of the change in the offset it
-    changes from, as RFC 5545 3.6.5 asks."""
-    from datetime import timedelta as td
-
-    from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
-
-    tz = Timezone()
-    tz.add("tzid", "Europe/Paris")
-    daylight = TimezoneDaylight()
-    daylight.add("dtstart", datetime(1996, 3, 31, 2, 0))
-    daylight.add("rrule", {"freq": "yearly", "bymonth": 3, "byday": "-1su"})
-    daylight.add("tzoffsetfrom", td(hours=1))
-    daylight.add("tzoffsetto", td(hours=2))
-    daylight.add("tzname", "CEST")
-    standard = TimezoneStandard()
-    standard.add("dtstart", datetime(1996, 10, 27, 3, 0))
-    standard.add("rrule", {"freq": "yearly", "bymonth": 10, "byday": "-1su"})
-    standard.add("tzoffsetfrom", td(hours=2))
-    standard.add("tzoffsetto", td(hours=1))
-    standard.add("tzname", "CET")
-    tz.add_component(daylight)
-    tz.add_component(standard)
-    return tz
-
-
-def ics(pref: Prefecture, booking: dict) -> str:
-    """The iCalendar file of a booking (no personal data in it: reference, place and time), with
-    the VTIMEZONE its Paris times refer to."""
-    from icalendar import Calendar, Event
-
-    spec = site(pref, booking["site"])
-    cal = Calendar()
-    cal.add("prodid", "-//Aiguillage//PAN//FR")
-    cal.add("version", "2.0")
-    cal.add("method", "PUBLISH")
-    cal.add_component(paris_vtimezone())
-    event = Event()
-    event.add("uid", f"{booking['reference']}@aiguillage")
-    event.add("dtstamp", datetime.now(ZoneInfo("UTC")))
-    event.add("dtstart", datetime.strptime(booking["slot_start"], STAMP).replace(tzinfo=PARIS))
-    event.add("dtend", datetime.strptime(booking["slot_end"], STAMP).replace(tzinfo=PARIS))
-    event.add("summary", texts.say("pan.ics_summary", pref, reference=booking["reference"]))
-    event.add("location", f"{spec['name']}, {spec['address']['text']}")
-    event.add("description", "\n".join(confirmation_lines(pref, booking)))
-    if booking["status"] == "cancelled":
-        event.add("status", "CANCELLED")
-    cal.add_component(event)
-    return cal.to_ical().decode("utf-8")
-
-
 # ---- for the agent console -----------------------------------------------------------------
 
 
 def bookings_for_day(store, site_id: str, day: date | str) -> list[dict]:
     """A site's bookings of one day (cancelled ones included, last), in time order."""
     day = day.isoformat() if isinstance(day, date) else str(day)
-    return fetch_dicts(
-        store.db.conn,
-        "select id, reference, site, slot_start, slot_end, seat, reason, channel, contact_kind, contact, status,"
-        " created_at, cancelled_at, no_show_at from pan_bookings where site = ? and substr(slot_start, 1, 10) = ?"
-        " order by status = 'cancelled', slot_start, seat",
-        [site_id, day],
+    return list(
+        store.db.query(
+            "select id, reference, site, slot_start, slot_end, seat, reason, channel, contact_kind, contact, status,"
+            " created_at, cancelled_at, no_show_at from pan_bookings where site = ? and substr(slot_start, 1, 10) = ?"
+            " order by status = 'cancelled', slot_start, seat",
+            [site_id, day],
+        )
     )
 
 

@@ -9,20 +9,23 @@ in one transaction; delivery happens after, by bot/services/mailer.py, with retr
 Functions for the agent console: tickets_by_service, mark_answered, delivery_failures, and for one
 ticket: history (table `ticket_events`, migration 006), reply (an agent's e-mail through the outbox),
 reassign, reopen, voicemail; and the retention purge: purge.
+
+The working-day arithmetic is in bot/services/ticket_dates.py and the history in
+bot/services/ticket_history.py; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 
 from bot.core import texts
-from bot.core.clock import PARIS, french_date, is_working_day, naive, paris_now
+from bot.core.clock import PARIS, naive, paris_now
 from bot.core.config import Prefecture
 from bot.services import mailer
 from bot.services.pan import BookingError, new_reference, validate_email
-from bot.store.database import fetch_dict, fetch_dicts
+from bot.services.ticket_dates import add_working_days, due_date, say_date, working_days_between  # noqa: F401 - re-exported
+from bot.services.ticket_history import EVENT_KINDS, add_event, history, voicemail  # noqa: F401 - re-exported
 
 
 class TicketError(Exception):
@@ -34,35 +37,6 @@ class TicketError(Exception):
         super().__init__(self.message)
 
 
-def add_working_days(start: date, n: int) -> date:
-    """The n-th working day after `start` (the day of receipt itself does not count)."""
-    day, count = start, 0
-    while count < n:
-        day += timedelta(days=1)
-        if is_working_day(day):
-            count += 1
-    return day
-
-
-def working_days_between(start: date, end: date) -> int:
-    """Working days after `start` up to and including `end` (0 when answered the same day)."""
-    count, day = 0, start
-    while day < end:
-        day += timedelta(days=1)
-        if is_working_day(day):
-            count += 1
-    return count
-
-
-def due_date(pref: Prefecture, received: date, origin: str = "email") -> date:
-    key = "commitments.paper_working_days" if origin == "paper" else "commitments.email_working_days"
-    return add_working_days(received, int(pref.get(key)))
-
-
-def say_date(day: date) -> str:
-    return french_date(day)
-
-
 def mailbox(pref: Prefecture, mailbox_id: str) -> dict:
     boxes = pref.get("mailboxes")
     if not isinstance(mailbox_id, str) or mailbox_id not in boxes:
@@ -71,7 +45,7 @@ def mailbox(pref: Prefecture, mailbox_id: str) -> dict:
 
 
 def get_ticket(store, reference: str) -> dict | None:
-    return fetch_dict(store.db.conn, "select * from tickets where reference = ?", [(reference or "").strip().upper()])
+    return next(store.db.query("select * from tickets where reference = ?", [(reference or "").strip().upper()]), None)
 
 
 def validate(pref: Prefecture, mailbox_id: str, subject: str, body: str, email: str | None) -> tuple[str, str, str | None]:
@@ -126,67 +100,86 @@ def create_ticket(
     # One transaction (a savepoint inside a caller's: the console's audit line, a voicemail's row).
     with store.transaction() as conn:
         if idempotency_key:
-            existing = fetch_dict(conn, "select * from tickets where idempotency_key = ?", [idempotency_key])
+            existing = next(store.db.query("select * from tickets where idempotency_key = ?", [idempotency_key]), None)
             if existing:
                 return existing | {"created": False}
-        for _ in range(5):
-            reference = new_reference("MSG")
-            try:
-                cur = conn.execute(
-                    "insert into tickets (reference, prefecture, mailbox, service, service_email, origin, channel,"
-                    " subject, body, contact_email, callback, created_at, due_date, status, delivery_status,"
-                    " delivery_attempts, idempotency_key) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open',"
-                    " 'pending', 0, ?)",
-                    [
-                        reference,
-                        pref.id,
-                        mailbox_id,
-                        box["service"],
-                        box["email"],
-                        origin,
-                        channel,
-                        subject,
-                        body,
-                        email,
-                        callback or None,
-                        ts,
-                        due.isoformat(),
-                        idempotency_key,
-                    ],
-                )
-                break
-            except sqlite3.IntegrityError as exc:
-                if "reference" not in str(exc):
-                    raise
-        else:  # pragma: no cover
-            raise RuntimeError("could not draw a ticket reference")
-        ticket = fetch_dict(conn, "select * from tickets where id = ?", [cur.lastrowid])
+        row = {
+            "prefecture": pref.id,
+            "mailbox": mailbox_id,
+            "service": box["service"],
+            "service_email": box["email"],
+            "origin": origin,
+            "channel": channel,
+            "subject": subject,
+            "body": body,
+            "contact_email": email,
+            "callback": callback or None,
+            "created_at": ts,
+            "due_date": due.isoformat(),
+            "status": "open",
+            "delivery_status": "pending",
+            "delivery_attempts": 0,
+            "idempotency_key": idempotency_key,
+        }
+        ticket = _insert_ticket(store, row)
         add_event(conn, ticket["id"], "created", ts=ts, detail={"mailbox": mailbox_id})
-        lines = [
-            texts.say("tickets.service_intro", pref, created=received.strftime("%d/%m/%Y %H:%M"), due=say_date(due)),
-            texts.say("tickets.service_reply_to", pref, email=email) if email else texts.say("tickets.service_no_email", pref),
-            "—",
-            body,
-        ]
-        mailer.queue(
-            conn,
-            "ticket",
-            box["email"],
-            texts.say("tickets.service_subject", pref, reference=reference, subject=subject),
-            "\n\n".join(lines) + "\n",
-            ticket_id=ticket["id"],
-            reply_to=email,
-        )
+        _queue_service_copy(conn, pref, ticket, box, [])
         if email:
             mailer.queue(
                 conn,
                 "ticket_ack",
                 email,
-                texts.say("tickets.ack_subject", pref, reference=reference),
+                texts.say("tickets.ack_subject", pref, reference=ticket["reference"]),
                 "\n\n".join(ack_lines(pref, ticket)) + "\n",
                 ticket_id=ticket["id"],
             )
     return ticket | {"created": True}
+
+
+def _insert_ticket(store, row: dict) -> dict:
+    """Insert the ticket under a fresh reference (drawn again on the rare collision), inside the
+    caller's transaction; the row as stored."""
+    for _ in range(5):
+        values = row | {"reference": new_reference("MSG")}
+        try:
+            cur = store.db.conn.execute(
+                f"insert into tickets ({', '.join(values)}) values ({', '.join('?' * len(values))})", list(values.values())
+            )
+            break
+        except sqlite3.IntegrityError as exc:
+            if "reference" not in str(exc):
+                raise
+    else:  # pragma: no cover
+        raise RuntimeError("could not draw a ticket reference")
+    return next(store.db.query("select * from tickets where id = ?", [cur.lastrowid]))
+
+
+def _queue_service_copy(conn, pref: Prefecture, ticket: dict, box: dict, preface: list[str]) -> None:
+    """Queue the message's copy for the service's mailbox `box` (Reply-To the person's address when
+    given): `preface` (why it is sent again), when it came and is due, how to answer, the text."""
+    created = naive(datetime.fromisoformat(ticket["created_at"]))
+    email = ticket["contact_email"]
+    lines = [
+        *preface,
+        texts.say(
+            "tickets.service_intro",
+            pref,
+            created=created.strftime("%d/%m/%Y %H:%M"),
+            due=say_date(date.fromisoformat(ticket["due_date"])),
+        ),
+        texts.say("tickets.service_reply_to", pref, email=email) if email else texts.say("tickets.service_no_email", pref),
+        "—",
+        ticket["body"] or "",
+    ]
+    mailer.queue(
+        conn,
+        "ticket",
+        box["email"],
+        texts.say("tickets.service_subject", pref, reference=ticket["reference"], subject=ticket["subject"]),
+        "\n\n".join(lines) + "\n",
+        ticket_id=ticket["id"],
+        reply_to=email,
+    )
 
 
 def register_paper(
@@ -226,12 +219,13 @@ def tickets_by_service(store, today: date | None = None, include_answered: bool 
     """Tickets per mailbox, overdue first then by due date; each with `overdue` (bool)."""
     today = today or paris_now().date()
     where = "" if include_answered else "where status = 'open'"
-    rows = fetch_dicts(
-        store.db.conn,
-        "select id, reference, mailbox, service, origin, channel, subject, contact_email, created_at, due_date,"
-        f" status, delivery_status, delivery_attempts, last_error, answered_at, answer_working_days from tickets {where}"
-        " order by due_date, id",
-        [],
+    rows = list(
+        store.db.query(
+            "select id, reference, mailbox, service, origin, channel, subject, contact_email, created_at, due_date,"
+            f" status, delivery_status, delivery_attempts, last_error, answered_at, answer_working_days from tickets {where}"
+            " order by due_date, id",
+            [],
+        )
     )
     out: dict[str, list[dict]] = {}
     for row in rows:
@@ -270,61 +264,6 @@ def _answer(conn, ticket: dict, now: datetime | None, agent: str | None, answer:
     if done:
         add_event(conn, ticket["id"], "answered", agent=agent, body=answer or None, ts=stamp, detail={"via": via})
     return bool(done)
-
-
-# ---- one ticket in the console: its history, a reply, reassignment, reopening ---------------
-
-EVENT_KINDS = ("created", "reply", "reassigned", "answered", "reopened")
-
-
-def add_event(
-    conn,
-    ticket_id: int,
-    kind: str,
-    *,
-    agent: str | None = None,
-    body: str | None = None,
-    detail: dict | None = None,
-    outbox_id: int | None = None,
-    ts: str | None = None,
-) -> int:
-    """Append one event to a ticket's history (inside the caller's transaction)."""
-    if kind not in EVENT_KINDS:
-        raise ValueError(f"unknown ticket event: {kind}")
-    cur = conn.execute(
-        "insert into ticket_events (ticket_id, ts, kind, agent, body, detail, outbox_id) values (?, ?, ?, ?, ?, ?, ?)",
-        [ticket_id, ts or mailer.utcnow(), kind, agent, body, json.dumps(detail or {}, ensure_ascii=False), outbox_id],
-    )
-    return cur.lastrowid
-
-
-def history(store, ticket_id: int) -> list[dict]:
-    """The ticket's events, oldest first; a reply carries the state of its e-mail (`delivery`)."""
-    rows = fetch_dicts(
-        store.db.conn,
-        "select e.id, e.ts, e.kind, e.agent, e.body, e.detail, e.outbox_id, o.status as delivery,"
-        " o.last_error from ticket_events e left join outbox o on o.id = e.outbox_id"
-        " where e.ticket_id = ? order by e.id",
-        [ticket_id],
-    )
-    for row in rows:
-        try:
-            row["detail"] = json.loads(row["detail"] or "{}")
-        except json.JSONDecodeError:
-            row["detail"] = {}
-    return rows
-
-
-def voicemail(store, ticket: dict) -> dict | None:
-    """The voicemail a phone ticket was made from (recording link, Twilio's transcription), if any."""
-    key = ticket.get("idempotency_key") or ""
-    if not key.startswith("voicemail:") or "voicemails" not in store.db.table_names():
-        return None
-    return fetch_dict(
-        store.db.conn,
-        "select recording_url, duration_s, transcription, transcription_status from voicemails where recording_sid = ?",
-        [key.split(":", 1)[1]],
-    )
 
 
 def set_callback(store, ticket_id: int, callback: str | None) -> bool:
@@ -385,21 +324,6 @@ def reassign(store, pref: Prefecture, reference: str, agent: str, mailbox_id: st
         raise ActionRefused("same_service")
     if ticket["purged_at"]:
         raise ActionRefused("purged")
-    created = naive(datetime.fromisoformat(ticket["created_at"]))
-    lines = [
-        texts.say("tickets.service_reassigned", pref, service=ticket["service"]),
-        texts.say(
-            "tickets.service_intro",
-            pref,
-            created=created.strftime("%d/%m/%Y %H:%M"),
-            due=say_date(date.fromisoformat(ticket["due_date"])),
-        ),
-        texts.say("tickets.service_reply_to", pref, email=ticket["contact_email"])
-        if ticket["contact_email"]
-        else texts.say("tickets.service_no_email", pref),
-        "—",
-        ticket["body"] or "",
-    ]
     with store.transaction() as conn:  # a savepoint inside the console's transaction (with its audit line)
         conn.execute(
             "update tickets set mailbox = ?, service = ?, service_email = ?, delivery_status = 'pending',"
@@ -407,15 +331,8 @@ def reassign(store, pref: Prefecture, reference: str, agent: str, mailbox_id: st
             [mailbox_id, box["service"], box["email"], ticket["id"]],
         )
         add_event(conn, ticket["id"], "reassigned", agent=agent, detail={"from": ticket["mailbox"], "to": mailbox_id})
-        mailer.queue(
-            conn,
-            "ticket",
-            box["email"],
-            texts.say("tickets.service_subject", pref, reference=ticket["reference"], subject=ticket["subject"]),
-            "\n\n".join(lines) + "\n",
-            ticket_id=ticket["id"],
-            reply_to=ticket["contact_email"],
-        )
+        preface = [texts.say("tickets.service_reassigned", pref, service=ticket["service"])]
+        _queue_service_copy(conn, pref, ticket, box, preface)
     return get_ticket(store, reference)
 
 

@@ -37,6 +37,8 @@ from bot.core.config import ROOT
 from bot.core.masking import prepare
 from bot.nlu import patches as rasa_patches
 from bot.nlu.model import MODEL_REFUSED_EXIT, model_refused_message, served_model
+from bot.nlu.outage import BackendUnavailable
+from bot.web import degraded
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +225,7 @@ def install_app_hooks(app) -> None:
 
     app.register_middleware(root_to_chat, "request")
     app.register_middleware(nosniff, "response")
+    degraded.install(app)  # Redis or PostgreSQL down: a 503 with Retry-After (issue 16)
 
 
 def refuse_cross_site(request: Request) -> HTTPResponse | None:
@@ -468,6 +471,8 @@ class WebChatInput(InputChannel):
                         metadata={"truncated": truncated},
                     )
                 )
+            except BackendUnavailable:
+                raise  # the turn was not run: 503, Retry-After, a French message (bot/web/degraded.py)
             except Exception:  # noqa: BLE001 - the user must get an answer, never a 500
                 logger.exception("web chat: message handling failed for sender %s", sender)
                 return response.json(shaped([{"recipient_id": sender, "text": runtime.apology()}]), status=200)

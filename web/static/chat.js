@@ -489,6 +489,11 @@
       } catch (e) {
         body = null;
       }
+      if (resp.status === 503) {
+        // A back end down (bot/web/degraded.py): the server's French message, with the phone.
+        var later = body && typeof body.error === 'string' && body.error ? body.error : t('retry_later');
+        return { kind: 'error', text: later || UNAVAILABLE, phone: true };
+      }
       if (resp.status >= 400 && resp.status < 500) {
         var reason = body && typeof body.error === 'string' && body.error ? body.error : UNAVAILABLE;
         return { kind: 'error', text: reason };
@@ -517,7 +522,7 @@
       if (result.kind === 'answer') {
         start = renderAnswer(result.messages);
       } else if (result.kind === 'error') {
-        start = errorBubble(result.text, false);
+        start = errorBubble(result.text, result.phone === true);
       } else {
         start = errorBubble(UNAVAILABLE, true);
       }

@@ -1,0 +1,196 @@
+"""What every quality indicator is built with: the period (Paris days, read by range on the stored
+timestamps, demo rows left out), the indicator's dict, rates, means, percentiles, the weekday and
+hour breakdowns, and the labels (the `quality` section of bot/console_texts.yml).
+bot/quality/indicators.py re-exports them: import from there.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+
+from bot.core import texts
+from bot.core.clock import PARIS, WEEKDAYS, day_start_utc
+
+CALLS_REACHED_TARGET = 0.90  # Qual-e-pref: taux d'appels aboutis > 90 %
+TICKETS_ON_TIME_TARGET = 0.80  # Qual-e-pref: courriels traités dans les 5 jours ouvrés > 80 %
+SATISFACTION_TARGET = 0.75  # Qual-e-pref: satisfaction 75 %
+PAN_WITHIN_TARGET = 0.80  # Qual-e-pref: rendez-vous dans les 10 jours > 80 % (days: commitments.pan_appointment_days)
+HANDOFF_DESTINATION = "human"
+HOURS = [f"{h} h" for h in range(24)]
+# Sections of the report, in order; their titles are `quality.groups` in bot/console_texts.yml.
+GROUPS = ("volumes", "routing", "phone", "tickets", "pan", "satisfaction")
+
+
+def say(key: str, **values) -> str:
+    """The text `quality.<key>` of bot/console_texts.yml, its {placeholders} filled."""
+    return texts.console_say(f"quality.{key}", **values)
+
+
+def label(indicator_id: str, **values) -> str:
+    """An indicator's French label (`quality.labels.<id>`)."""
+    return say(f"labels.{indicator_id}", **values)
+
+
+def no_data() -> str:
+    """The note of an indicator without a figure: « pas encore de données »."""
+    return texts.console_say("report.no_data")
+
+
+def group_title(group: str) -> str:
+    return say(f"groups.{group}")
+
+
+class PeriodError(ValueError):
+    """A bad period; the message is in French, for the user."""
+
+
+def parse_period(start: str, end: str) -> tuple[date, date]:
+    try:
+        first = date.fromisoformat(start)
+    except (TypeError, ValueError):
+        raise PeriodError(say("period_errors.bad_start", value=start)) from None
+    try:
+        last = date.fromisoformat(end)
+    except (TypeError, ValueError):
+        raise PeriodError(say("period_errors.bad_end", value=end)) from None
+    if first > last:
+        raise PeriodError(say("period_errors.start_after_end", start=first.isoformat(), end=last.isoformat()))
+    return first, last
+
+
+def indicator(
+    id: str,
+    label: str,
+    channel: str,
+    value,
+    count: int,
+    *,
+    unit: str,
+    group: str,
+    target: float | None = None,
+    note: str | None = None,
+    breakdown: dict | None = None,
+    higher_is_better: bool = True,
+) -> dict:
+    if value is None:
+        met = None
+        note = note or no_data()
+    elif target is None:
+        met = None
+    else:
+        met = value > target if higher_is_better else value < target
+    out = {
+        "id": id,
+        "group": group,
+        "label": label,
+        "channel": channel,
+        "value": value,
+        "count": count,
+        "target": target,
+        "met": met,
+        "unit": unit,
+        "note": note,
+    }
+    if breakdown is not None:
+        out["breakdown"] = breakdown
+    return out
+
+
+def rate(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def mean(total: float, n: int) -> float | None:
+    return total / n if n else None
+
+
+class Period:
+    """The SQL range of a period on one timestamp column, with the demo filter."""
+
+    PARIS_COLUMNS = ("slot_start",)  # stored in Paris local time; every other time is stored in UTC
+
+    def __init__(self, prefecture: str, start: date, end: date, include_demo: bool):
+        self.prefecture, self.start, self.end = prefecture, start, end
+        self.lo, self.hi = start.isoformat(), (end + timedelta(days=1)).isoformat()
+        self.utc_lo, self.utc_hi = day_start_utc(start), day_start_utc(end + timedelta(days=1))
+        self.include_demo = include_demo
+
+    def where(self, column: str, alias: str = "") -> tuple[str, list]:
+        a = f"{alias}." if alias else ""
+        sql = f"{a}prefecture = ? and {a}{column} >= ? and {a}{column} < ?"
+        if not self.include_demo:
+            sql += f" and {a}demo = 0"
+        lo, hi = (self.lo, self.hi) if column in self.PARIS_COLUMNS else (self.utc_lo, self.utc_hi)
+        return sql, [self.prefecture, lo, hi]
+
+
+def rows(store, sql: str, args: list) -> list[tuple]:
+    return store.db.execute(sql, args).fetchall()
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile: the smallest value with at least q of the values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
+
+
+def median_of_counts(counts: dict) -> float | None:
+    """The median of values given as {value: how many times} (the middle two averaged)."""
+    n = sum(counts.values())
+    if not n:
+        return None
+    ordered = sorted(counts.items())
+
+    def nth(k: int):  # the k-th value, 0-based
+        seen = 0
+        for value, c in ordered:
+            seen += c
+            if k < seen:
+                return value
+        return ordered[-1][0]
+
+    return nth(n // 2) if n % 2 else (nth(n // 2 - 1) + nth(n // 2)) / 2
+
+
+def local_buckets(hour_counts: list[tuple[str, int]]) -> tuple[dict, dict]:
+    """Counts by UTC hour ('2026-03-02T23', n) -> ({weekday: n}, {hour: n}) in Paris time, all keys present."""
+    weekdays = dict.fromkeys(WEEKDAYS, 0)
+    hours = dict.fromkeys(HOURS, 0)
+    for stamp, n in hour_counts:
+        try:
+            when = datetime.strptime(stamp, "%Y-%m-%dT%H").replace(tzinfo=UTC).astimezone(PARIS)
+        except (TypeError, ValueError):
+            continue  # a malformed timestamp is not placed rather than placed wrongly
+        weekdays[WEEKDAYS[when.weekday()]] += n
+        hours[HOURS[when.hour]] += n
+    return weekdays, hours
+
+
+def time_indicators(prefix: str, channel: str, what: str, hour_counts: list[tuple[str, int]]) -> list[dict]:
+    weekdays, hours = local_buckets(hour_counts)
+    total = sum(weekdays.values())
+    return [
+        indicator(
+            f"{prefix}_by_weekday",
+            label("by_weekday", what=what),
+            channel,
+            total or None,
+            total,
+            unit="nombre",
+            group="volumes",
+            breakdown=weekdays,
+        ),
+        indicator(
+            f"{prefix}_by_hour",
+            label("by_hour", what=what),
+            channel,
+            total or None,
+            total,
+            unit="nombre",
+            group="volumes",
+            breakdown=hours,
+        ),
+    ]

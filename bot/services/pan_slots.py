@@ -1,0 +1,129 @@
+"""PAN sites and their slots: each site's `days` (and `foreigners_days`, offered only for a titre de
+séjour), cut in `pan.slot_minutes`, `capacity` people per slot, never on a French public holiday,
+never within `pan.min_notice_hours`; which of them are still free. And BookingError, the refusal
+every PAN function raises. Part of bot/services/pan.py, which re-exports it: import from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from bot.core import texts
+from bot.core.clock import DAYS, MONTHS, WEEKDAYS, is_holiday, naive, paris_now
+from bot.core.config import Prefecture
+
+STAMP = "%Y-%m-%dT%H:%M"
+FOREIGNERS_REASON = "titre_sejour"
+
+
+class BookingError(Exception):
+    """A refused booking or cancellation: `code` names the text under pan.errors in tree.yml."""
+
+    def __init__(self, code: str, pref: Prefecture | None = None, **extra):
+        self.code = code
+        self.message = texts.say(f"pan.errors.{code}", pref, **extra) if pref else code
+        self.next_slots: list[Slot] = []
+        super().__init__(self.message)
+
+
+@dataclass(frozen=True)
+class Slot:
+    site: str
+    start: datetime
+    end: datetime
+    foreigners: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.start.strftime(STAMP)
+
+
+def say_when(start: datetime) -> str:
+    """'lundi 13 juillet 2026 à 9 h 30'."""
+    minutes = f"{start.minute:02d}" if start.minute else ""
+    hour = f"{start.hour} h {minutes}".strip()
+    return f"{WEEKDAYS[start.weekday()]} {start.day} {MONTHS[start.month - 1]} {start.year} à {hour}"
+
+
+def say_when_voice(start: datetime) -> str:
+    minutes = f" {start.minute}" if start.minute else ""
+    return f"{WEEKDAYS[start.weekday()]} {start.day} {MONTHS[start.month - 1]}, à {start.hour} heures{minutes}"
+
+
+def sites(pref: Prefecture) -> list[dict]:
+    return list(pref.get("pan.sites"))
+
+
+def site(pref: Prefecture, site_id: str) -> dict:
+    for s in sites(pref):
+        if s["id"] == site_id:
+            return s
+    raise BookingError("unknown_site", pref)
+
+
+def capacity(pref: Prefecture, site_id: str) -> int:
+    return int(site(pref, site_id).get("capacity") or pref.get("pan.capacity"))
+
+
+def reasons(pref: Prefecture) -> dict[str, str]:
+    return {k: str(v) for k, v in texts.raw("pan.reasons").items()}
+
+
+def generate_slots(pref: Prefecture, site_id: str, first_day: date, days: int, reason: str | None = None) -> list[Slot]:
+    """Every slot of a site from `first_day` for `days` days (holidays skipped), in time order."""
+    spec = site(pref, site_id)
+    step = timedelta(minutes=int(pref.get("pan.slot_minutes")))
+    out: list[Slot] = []
+    for offset in range(days):
+        day = first_day + timedelta(days=offset)
+        if is_holiday(day):
+            continue
+        key = DAYS[day.weekday()]
+        ranges = [(r, False) for r in (spec.get("days") or {}).get(key) or []]
+        if reason == FOREIGNERS_REASON:
+            ranges += [(r, True) for r in (spec.get("foreigners_days") or {}).get(key) or []]
+        for span, foreigners in ranges:
+            start_s, end_s = span.split("-")
+            start = datetime.combine(day, datetime.strptime(start_s, "%H:%M").time())
+            end = datetime.combine(day, datetime.strptime(end_s, "%H:%M").time())
+            while start + step <= end:
+                out.append(Slot(site_id, start, start + step, foreigners))
+                start += step
+    return sorted(out, key=lambda s: s.start)
+
+
+def earliest(pref: Prefecture, now: datetime) -> datetime:
+    return naive(now) + timedelta(hours=int(pref.get("pan.min_notice_hours")))
+
+
+def _used(conn, site_id: str, keys: list[str]) -> dict[str, int]:
+    if not keys:
+        return {}
+    marks = ",".join("?" * len(keys))
+    rows = conn.execute(
+        f"select slot_start, count(*) from pan_bookings where site = ? and status != 'cancelled'"
+        f" and slot_start in ({marks}) group by slot_start",
+        [site_id, *keys],
+    ).fetchall()
+    return dict(rows)
+
+
+def free_slots(
+    store,
+    pref: Prefecture,
+    site_id: str,
+    now: datetime | None = None,
+    limit: int = 6,
+    reason: str | None = None,
+    after: datetime | None = None,
+) -> list[Slot]:
+    """The next free slots of a site after `now` (+ minimum notice), from `after` if given."""
+    now = naive(now or paris_now())
+    first = max(earliest(pref, now), after or now)
+    candidates = [
+        s for s in generate_slots(pref, site_id, now.date(), int(pref.get("pan.booking_days_ahead")), reason) if s.start >= first
+    ]
+    cap = capacity(pref, site_id)
+    used = _used(store.db.conn, site_id, [s.key for s in candidates])
+    return [s for s in candidates if used.get(s.key, 0) < cap][:limit]

@@ -1,0 +1,65 @@
+"""A message's history (table `ticket_events`, migration 006): its events appended inside the
+writer's transaction, read back with the state of each reply's e-mail; and the voicemail a phone
+message was made from. Part of bot/services/tickets.py, which re-exports them: import from there.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bot.services import mailer
+
+EVENT_KINDS = ("created", "reply", "reassigned", "answered", "reopened")
+
+
+def add_event(
+    conn,
+    ticket_id: int,
+    kind: str,
+    *,
+    agent: str | None = None,
+    body: str | None = None,
+    detail: dict | None = None,
+    outbox_id: int | None = None,
+    ts: str | None = None,
+) -> int:
+    """Append one event to a ticket's history (inside the caller's transaction)."""
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown ticket event: {kind}")
+    cur = conn.execute(
+        "insert into ticket_events (ticket_id, ts, kind, agent, body, detail, outbox_id) values (?, ?, ?, ?, ?, ?, ?)",
+        [ticket_id, ts or mailer.utcnow(), kind, agent, body, json.dumps(detail or {}, ensure_ascii=False), outbox_id],
+    )
+    return cur.lastrowid
+
+
+def history(store, ticket_id: int) -> list[dict]:
+    """The ticket's events, oldest first; a reply carries the state of its e-mail (`delivery`)."""
+    rows = list(
+        store.db.query(
+            "select e.id, e.ts, e.kind, e.agent, e.body, e.detail, e.outbox_id, o.status as delivery,"
+            " o.last_error from ticket_events e left join outbox o on o.id = e.outbox_id"
+            " where e.ticket_id = ? order by e.id",
+            [ticket_id],
+        )
+    )
+    for row in rows:
+        try:
+            row["detail"] = json.loads(row["detail"] or "{}")
+        except json.JSONDecodeError:
+            row["detail"] = {}
+    return rows
+
+
+def voicemail(store, ticket: dict) -> dict | None:
+    """The voicemail a phone ticket was made from (recording link, Twilio's transcription), if any."""
+    key = ticket.get("idempotency_key") or ""
+    if not key.startswith("voicemail:") or "voicemails" not in store.db.table_names():
+        return None
+    return next(
+        store.db.query(
+            "select recording_url, duration_s, transcription, transcription_status from voicemails where recording_sid = ?",
+            [key.split(":", 1)[1]],
+        ),
+        None,
+    )
