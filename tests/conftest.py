@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -331,7 +330,7 @@ def postgres(tmp_path_factory):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _all_on_postgresql():
+def _all_on_postgresql(tmp_path_factory):
     """AIGUILLAGE_TEST_STORE=postgresql: every Store(path) of the session on PostgreSQL (opt-in)."""
     from store_backends import ALL_ON_POSTGRESQL, redirect
 
@@ -339,7 +338,7 @@ def _all_on_postgresql():
         yield
         return
     patch = pytest.MonkeyPatch()
-    server = _session_postgres(Path(tempfile.mkdtemp(prefix="aiguillage-pg-session-")))
+    server = _session_postgres(tmp_path_factory.mktemp("postgres"))
     redirect(patch, server, keep=True)
     yield
     patch.undo()
