@@ -1,7 +1,8 @@
 """The one place the product reads its environment: typed values, secrets never shown, and errors
 that name the variable. Read at call time (never at import), so a test or a command can set them.
 
-Variables (README, "Settings"): PREFECTURE, AIGUILLAGE_DB, AIGUILLAGE_MODEL, AIGUILLAGE_REVIEW_OUT,
+Variables (README, "Settings"): PREFECTURE, AIGUILLAGE_DB, AIGUILLAGE_STORE (sqlite: keep the product's
+store in AIGUILLAGE_DB when DATABASE_URL is set), AIGUILLAGE_MODEL, AIGUILLAGE_REVIEW_OUT,
 DATABASE_URL and LOCK_STORE_URL (several processes: Rasa's
 tracker store on PostgreSQL, its lock store on Redis), AIGUILLAGE_CHROMIUM, AIGUILLAGE_PURGE_FIRST_S (test servers), AIGUILLAGE_TRUSTED_PROXIES,
 AIGUILLAGE_THROTTLE_EXEMPT, PUBLIC_BASE_URL, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
@@ -71,6 +72,9 @@ def prefecture(env: Mapping[str, str] | None = None) -> str | None:
 
 
 def database(env: Mapping[str, str] | None = None) -> Path | None:
+    value = text("AIGUILLAGE_DB", env)
+    if value is not None and "://" in value:
+        raise SettingsError("AIGUILLAGE_DB", "expected the SQLite file's path; a PostgreSQL URL goes in DATABASE_URL")
     return path("AIGUILLAGE_DB", env)
 
 
@@ -101,6 +105,19 @@ def database_url(env: Mapping[str, str] | None = None) -> str | None:
             "DATABASE_URL", f"expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE (unset: SQLite), got {shown!r}"
         )
     return value
+
+
+def store_url(env: Mapping[str, str] | None = None) -> str | None:
+    """Where the product's own store goes (bot/store, docs/store.md): the PostgreSQL of DATABASE_URL,
+    unless AIGUILLAGE_STORE=sqlite keeps it in the SQLite file AIGUILLAGE_DB (Rasa's tracker store
+    still on PostgreSQL); None: SQLite. AIGUILLAGE_STORE=postgresql without DATABASE_URL is an error."""
+    backend = (text("AIGUILLAGE_STORE", env) or "").lower()
+    if backend not in ("", "sqlite", "postgresql"):
+        raise SettingsError("AIGUILLAGE_STORE", f"expected sqlite or postgresql (unset: where DATABASE_URL is), got {backend!r}")
+    url = database_url(env)
+    if backend == "postgresql" and url is None:
+        raise SettingsError("AIGUILLAGE_STORE", "postgresql needs DATABASE_URL=postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
+    return None if backend == "sqlite" else url
 
 
 def lock_store(env: Mapping[str, str] | None = None) -> LockStore | None:

@@ -46,7 +46,6 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -217,9 +216,9 @@ class PhoneStore:
         self.busy_ms = busy_ms
         self.local = threading.local()
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ivr-store")
-        self._path: Path | None = None
+        self._path: Path | str | None = None
 
-    def path(self) -> Path:
+    def path(self) -> Path | str:
         if self._path is None:
             from bot.services import runtime
 
@@ -228,12 +227,8 @@ class PhoneStore:
 
     def store(self) -> Store:
         store = getattr(self.local, "store", None)
-        if store is None:
-            conn = sqlite3.connect(str(self.path()), timeout=self.busy_ms / 1000, check_same_thread=False, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_ms)}")
-            store = Store.__new__(Store)  # the same Store API, on this thread's connection
-            store.path, store.db = self.path(), sqlite_utils.Database(conn)
-            self.local.store = store
+        if store is None:  # the same Store API on this thread's connection, short lock wait (SQLite or PostgreSQL)
+            store = self.local.store = Store.on_connection(self.path(), self.busy_ms)
         return store
 
     async def run(self, timeout_s: float, fn, *args):

@@ -37,6 +37,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "reliability: part of the reliability battery (make reliability)")
+    config.addinivalue_line("markers", "sqlite_only: reads the SQLite file itself: runs on SQLite only (store_backend)")
     config.reliability_rows = []
 
 
@@ -175,6 +176,10 @@ def launch(
         # crossing that hour would delete rows a test dated in the past. tests/test_retention.py sets 0.
         env["AIGUILLAGE_PURGE_FIRST_S"] = "1e9"
     env.update(extra_env or {})
+    from store_backends import ALL_ON_POSTGRESQL, url_for
+
+    if ALL_ON_POSTGRESQL and "DATABASE_URL" not in (extra_env or {}):  # tests/store_backends.py
+        env["DATABASE_URL"] = url_for(_session_postgres(tmp), db, keep=True)
     cmd = [
         str(ROOT / ".venv" / "bin" / "python"),
         "-m",
@@ -301,9 +306,91 @@ def phone(server):
     return make
 
 
+# ---- the store on both backends (issue 16; tests/store_backends.py) ----------------------------
+
+
+_POSTGRES: list = []  # the session's PostgreSQL, once started
+
+
+def _session_postgres(tmp: Path):
+    from store_backends import PgServer
+
+    if not _POSTGRES:
+        _POSTGRES.append(PgServer(tmp / "postgres"))
+    return _POSTGRES[0]
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL 15 for the session (tools/cluster.py's Postgres), a schema per store."""
+    server = _session_postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+    _POSTGRES.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _all_on_postgresql(tmp_path_factory):
+    """AIGUILLAGE_TEST_STORE=postgresql: every Store(path) of the session on PostgreSQL (opt-in)."""
+    from store_backends import ALL_ON_POSTGRESQL, redirect
+
+    if not ALL_ON_POSTGRESQL:
+        yield
+        return
+    patch = pytest.MonkeyPatch()
+    server = _session_postgres(tmp_path_factory.mktemp("postgres"))
+    redirect(patch, server, keep=True)
+    yield
+    patch.undo()
+    server.stop()
+    _POSTGRES.clear()
+
+
+SERVER_FIXTURES = {"server", "srv", "phone", "cluster"}  # tests whose server shares the test's store
+
+
+def pytest_collection_modifyitems(config, items):
+    """store_backend's PostgreSQL run is skipped, before any fixture starts, for a test that reads the
+    SQLite file itself (marked sqlite_only) or whose server shares its store (AIGUILLAGE_DB)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or callspec.params.get("store_backend") != "postgresql":
+            continue
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(pytest.mark.skip(reason="reads the SQLite file itself"))
+        elif set(item.fixturenames) & SERVER_FIXTURES:
+            item.add_marker(pytest.mark.skip(reason="its server opens the SQLite file AIGUILLAGE_DB (docs/store.md)"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request, monkeypatch):
+    """Run the test on SQLite, then on PostgreSQL: there, each Store(path) opens a schema of its own."""
+    if request.param == "postgresql":
+        from store_backends import REDIRECTED, redirect
+
+        from bot.store.pg import close_pools
+
+        server = request.getfixturevalue("postgres")
+        before = dict(REDIRECTED)
+        redirect(monkeypatch, server)
+        yield request.param
+        close_pools()
+        server.drop_schemas()
+        REDIRECTED.clear()
+        REDIRECTED.update(before)
+        return
+    yield request.param
+
+
 def db_rows(db: Path, sql: str, args: list | tuple = ()) -> list[dict]:
-    """Read the server's SQLite file directly (another connection, as an agent's tool would)."""
+    """Read the server's SQLite file directly (another connection, as an agent's tool would); under
+    store_backend's PostgreSQL, the schema standing for that file."""
     import sqlite3
+
+    from store_backends import pg_rows, redirected
+
+    if url := redirected(db):
+        return pg_rows(url, sql, args)
 
     conn = sqlite3.connect(str(db))
     conn.row_factory = sqlite3.Row

@@ -19,6 +19,8 @@ from actions.actions import ActionRoute
 from bot.services import runtime
 from bot.store.database import Store
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
+
 TRACKERS = Path(__file__).parent / "fixtures" / "trackers"
 TOO_LONG = (
     "Votre message est très long : je n'en ai lu que le début. Si ma réponse ne convient pas, "

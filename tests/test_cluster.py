@@ -65,6 +65,9 @@ def cluster(tmp_path_factory, smtp):
             # Twilio calls nginx's address: the servers check the signatures on it.
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{proxy_port}",
             "DATABASE_URL": pg.url,
+            # This cluster keeps the product's store in one shared SQLite file (read below with db_rows);
+            # the product's store on PostgreSQL is tests/test_store_backends.py's.
+            "AIGUILLAGE_STORE": "sqlite",
             "LOCK_STORE_URL": redis.url,
             "AIGUILLAGE_TRUSTED_PROXIES": "127.0.0.1, ::1",
             "AIGUILLAGE_THROTTLE_EXEMPT": "127.0.0.1, ::1",

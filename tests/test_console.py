@@ -11,6 +11,7 @@ import pytest
 import requests
 from conftest import ROOT, db_rows
 from markupsafe import escape
+from store_backends import redirected
 
 ADMIN, AGENT = ("cons-admin", "admin-pass-123"), ("cons-agent", "agent-pass-123")
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
@@ -27,6 +28,8 @@ def cli(python, db, *args, stdin: str = "") -> subprocess.CompletedProcess:
     import os
 
     env = dict(os.environ, AIGUILLAGE_DB=str(db))
+    if url := redirected(db):  # AIGUILLAGE_TEST_STORE=postgresql: the schema standing for that file
+        env["DATABASE_URL"] = url
     return subprocess.run([python, "-m", "bot", *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True)
 
 

@@ -6,6 +6,7 @@ import shutil
 import sqlite3
 import subprocess
 
+import pytest
 import sqlite_utils
 import yaml
 from conftest import ROOT
@@ -15,7 +16,10 @@ from bot.nlu.review import export, gate
 from bot.store import database as store_mod
 from bot.store.database import Store
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
 
+
+@pytest.mark.sqlite_only  # builds the old schema in a SQLite file by hand
 def test_migration_003_keeps_data_of_a_database_made_by_the_previous_schema(tmp_path):
     path = tmp_path / "old.db"
     db = sqlite_utils.Database(sqlite3.connect(str(path)))

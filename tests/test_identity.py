@@ -1,7 +1,11 @@
 """Keyed hashes of contacts: the same person under several spellings, never the contact itself."""
 
+import pytest
+
 from bot.services.identity import contact_key, normalise_contact
 from bot.store.database import Store
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
 
 
 def test_spellings_of_one_contact_share_a_key_and_differ_from_another(tmp_path):

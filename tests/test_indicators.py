@@ -7,10 +7,13 @@ from datetime import UTC, date
 from pathlib import Path
 
 import pytest
+from store_backends import command_env
 
 from bot.core import config as config_mod
 from bot.quality import indicators
 from bot.store.database import Store
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 MARCH = (date(2026, 3, 1), date(2026, 3, 31))
@@ -461,7 +464,7 @@ def test_bad_dates_are_refused_in_french(python, tmp_path, start, end, message):
 
 
 def test_the_command_prints_a_table_and_json(python, full):
-    env = os.environ | {"AIGUILLAGE_DB": str(full.path), "PREFECTURE": "cantal"}
+    env = command_env(full, PREFECTURE="cantal")  # the same SQLite file or PostgreSQL schema
     args = [python, "-m", "bot", "indicators", "--from", "2026-03-01", "--to", "2026-03-31"]
     out = subprocess.run(args + ["--json"], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
@@ -481,7 +484,7 @@ def test_the_command_prints_a_table_and_json(python, full):
 
 def test_the_command_counts_demo_rows_only_when_asked(python, full):
     add_conversation(full, "d1", "2026-03-03T09:00:00.000+00:00", "open", [("permis", "ants_3400", 1)], demo=1)
-    env = os.environ | {"AIGUILLAGE_DB": str(full.path), "PREFECTURE": "cantal"}
+    env = command_env(full, PREFECTURE="cantal")  # the same SQLite file or PostgreSQL schema
     args = [python, "-m", "bot", "indicators", "--from", "2026-03-01", "--to", "2026-03-31", "--json"]
     for extra, expected in (([], 4), (["--include-demo"], 5)):
         out = subprocess.run(args + extra, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
@@ -489,6 +492,7 @@ def test_the_command_counts_demo_rows_only_when_asked(python, full):
         assert by_id(json.loads(out.stdout)["indicators"])["chat_volume"]["value"] == expected
 
 
+@pytest.mark.sqlite_only  # its own server opens the SQLite file
 def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
     """Signed Twilio webhooks against a real server with its own store: key 9 after an answer, replayed once."""
     from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop

@@ -7,12 +7,15 @@ import threading
 from datetime import date, datetime, timedelta
 
 import pytest
+from store_backends import command_env
 
 from bot.core import config, texts
 from bot.services import identity, mailer, pan, tickets
 from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
 from bot.store.database import MIGRATIONS, Store
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
 
 CANTAL = config.load_prefecture("cantal")
 MONDAY = datetime(2026, 7, 6, 8, 0)  # a week before the week of 14 July
@@ -429,14 +432,13 @@ def test_every_text_renders_for_every_prefecture():
 
 
 def test_cli_retry_delivers_what_waits(tmp_path, smtp, python):
-    import os
     import subprocess
 
     db = tmp_path / "cli.db"
     s = Store(db)
     t = tickets.create_ticket(s, CANTAL, "courrier", "Objet CLI", "Texte", now=FRIDAY)
     s.close()
-    env = dict(os.environ, AIGUILLAGE_DB=str(db), **smtp.env)
+    env = command_env(s, **smtp.env)  # the command opens the same store (SQLite file or PostgreSQL schema)
     out = subprocess.run([python, "-m", "bot", "tickets", "retry"], env=env, capture_output=True, text=True, cwd=str(config.ROOT))
     assert out.returncode == 0, out.stderr
     assert '"sent": 1' in out.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -11,11 +10,14 @@ import pytest
 from conftest import ROOT
 from html_tables import read
 from report_rows import END, START, fill
+from store_backends import command_env
 
 from bot import settings
 from bot.core import config as config_mod
 from bot.quality import charts, report
 from bot.store.database import Store
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
 
 TITLE = "Comité local des usagers — préfecture du Cantal — rapport du 01/03/2024 au 31/03/2024"
 REACHED = "Appels aboutis (réponse, transfert ou messagerie)"
@@ -198,14 +200,14 @@ def test_without_chromium_the_report_is_html_only_and_says_so(store, cantal, tmp
     assert not list(tmp_path.glob("*.pdf"))
 
 
-def run_cli(python, db, *args):
-    env = dict(os.environ, AIGUILLAGE_DB=str(db), PREFECTURE="cantal")
+def run_cli(python, store, *args):
+    env = command_env(store, PREFECTURE="cantal")  # the same SQLite file or PostgreSQL schema
     return subprocess.run([python, "-m", "bot", "report", *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 def test_cli_writes_the_report_and_prints_its_path(store, python, tmp_path):
     done = run_cli(
-        python, store.path, "--from", "2024-03-01", "--to", "2024-03-31", "--out", str(tmp_path / "r"), "--no-pdf", "--quiet"
+        python, store, "--from", "2024-03-01", "--to", "2024-03-31", "--out", str(tmp_path / "r"), "--no-pdf", "--quiet"
     )
     assert done.returncode == 0, done.stderr
     path = tmp_path / "r" / "rapport-clu-cantal-2024-03-01-2024-03-31.html"
@@ -227,7 +229,7 @@ def test_cli_writes_the_report_and_prints_its_path(store, python, tmp_path):
     ],
 )
 def test_cli_bad_period_is_a_french_error(store, python, tmp_path, start, end, message):
-    done = run_cli(python, store.path, "--from", start, "--to", end, "--out", str(tmp_path), "--no-pdf")
+    done = run_cli(python, store, "--from", start, "--to", end, "--out", str(tmp_path), "--no-pdf")
     assert done.returncode == 2
     assert done.stderr == message + "\n"
     assert not list(tmp_path.glob("*.html"))

@@ -8,7 +8,6 @@ on records dated from before the period.
 import asyncio
 import json
 import shutil
-import sqlite3
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +16,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from store_backends import connect, redirected
 
 from bot.core import config
 from bot.services import retention
 from bot.store.database import Store
 
-pytestmark = pytest.mark.reliability
+pytestmark = [
+    pytest.mark.reliability,
+    pytest.mark.usefixtures("store_backend"),
+]  # the battery; SQLite and PostgreSQL (tests/store_backends.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
@@ -48,7 +51,7 @@ def stamp(when: datetime) -> str:
 def fill(db: Path, when: datetime, n: int = 1) -> None:
     """One record of each kind at `when` (as the server writes them), plus Rasa's events table."""
     s, e = stamp(when), when.timestamp()
-    conn = sqlite3.connect(db)
+    conn = connect(db)  # the SQLite file, or the PostgreSQL schema standing for it
     with conn:
         conn.execute(
             "create table if not exists events (id integer primary key, sender_id text, type_name text,"
@@ -91,7 +94,7 @@ def fill(db: Path, when: datetime, n: int = 1) -> None:
 
 
 def counts(db: Path) -> dict[str, int]:
-    conn = sqlite3.connect(db)
+    conn = connect(db)  # the SQLite file, or the PostgreSQL schema standing for it
     try:
         return {t: conn.execute(f"select count(*) from {t}").fetchone()[0] for t in TABLES}
     finally:
@@ -170,6 +173,8 @@ def test_a_dry_run_counts_and_deletes_nothing(db, pref):
 
 def test_by_hand_python_m_bot_purge(db):
     env = {"AIGUILLAGE_DB": str(db), "PATH": "/usr/bin:/bin", "PREFECTURE": "cantal"}
+    if url := redirected(db):  # store_backend's PostgreSQL: the command opens the same schema
+        env["DATABASE_URL"] = url
     run = [sys.executable, "-m", "bot", "purge", "--now", "2026-12-31T12:00"]
     dry = subprocess.run([*run, "--dry-run"], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     out = json.loads(dry.stdout)
@@ -215,6 +220,7 @@ def test_a_prefecture_may_shorten_a_period_and_a_bad_one_is_refused(tmp_path):
         config.load_prefecture("cantal", tmp_path)
 
 
+@pytest.mark.sqlite_only  # its server opens the SQLite file
 def test_a_real_server_runs_the_purge_by_itself(tmp_path):
     """The daily task, in a real server: started with the test clock allowed and the first run at once."""
     import time

@@ -2,7 +2,11 @@
 
 import sqlite3
 
+import pytest
+
 from bot.store.database import MIGRATIONS, Store
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
 
 
 def turn(store, conv, text, action="answer", resolved=True, topic="carte_grise", misses=0):
@@ -53,6 +57,7 @@ def test_the_last_turn_decides_whether_a_conversation_is_unresolved(tmp_path):
     assert store.conversation("c1")["turns"] == 5
 
 
+@pytest.mark.sqlite_only
 def test_wal_mode_and_migrations_applied_once(tmp_path):
     path = tmp_path / "s.db"
     store = Store(path)
@@ -64,6 +69,7 @@ def test_wal_mode_and_migrations_applied_once(tmp_path):
     assert again.db["migrations"].count == len(MIGRATIONS)
 
 
+@pytest.mark.sqlite_only
 def test_data_survives_a_reopen(tmp_path):
     path = tmp_path / "s.db"
     store = Store(path)

@@ -20,6 +20,7 @@ import pytest
 import requests
 from conftest import db_rows, launch, stop
 from sanic.compat import Header
+from store_backends import command_env
 
 from bot.core import config
 from bot.core.clock import say_duration
@@ -28,7 +29,10 @@ from bot.services.accounts import Accounts
 from bot.settings import SettingsError, networks
 from bot.store.database import Store
 
-pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
+pytestmark = [
+    pytest.mark.reliability,
+    pytest.mark.usefixtures("store_backend"),
+]  # the battery (make reliability); SQLite and PostgreSQL (tests/store_backends.py)
 
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 ADMIN = ("thr-admin", "admin-pass-123")
@@ -406,7 +410,6 @@ def test_throttle_rows_are_purged_after_their_period(tmp_path):
 
 
 def test_an_admin_lifts_a_lockout_from_the_command_line(tmp_path, python):
-    import os
     import subprocess
 
     from conftest import ROOT
@@ -422,7 +425,7 @@ def test_an_admin_lifts_a_lockout_from_the_command_line(tmp_path, python):
     store.close()
 
     def unlock(name: str) -> subprocess.CompletedProcess:
-        env = dict(os.environ, AIGUILLAGE_DB=str(db), PREFECTURE="cantal")
+        env = command_env(store, PREFECTURE="cantal")  # the same SQLite file or PostgreSQL schema
         return subprocess.run([python, "-m", "bot", "agents", "unlock", name], cwd=ROOT, env=env, capture_output=True, text=True)
 
     done = unlock("agent.cli")

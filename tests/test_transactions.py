@@ -14,7 +14,7 @@ from bot.store.database import Store
 from ivr.calls import Calls
 from ivr.flow import CallState
 
-pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
+pytestmark = [pytest.mark.reliability, pytest.mark.usefixtures("store_backend")]  # battery; SQLite and PostgreSQL
 
 
 class Injected(RuntimeError):

@@ -17,6 +17,8 @@ from bot.quality import indicators, report
 from bot.services.queue import Filters, Queue
 from bot.store.database import Store
 
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
+
 PREF = load_prefecture("cantal")
 TREE = load_tree()
 

@@ -202,6 +202,9 @@ def serve(rasa_args: list[str]) -> int:
 
     settings.ensure_actions_secret()
     from bot.cli.endpoints import endpoints_option
+    from bot.store.database import check_backend
+
+    check_backend()  # the product's store opens where the settings put it, or the start stops here
 
     # DATABASE_URL / LOCK_STORE_URL (several processes): a generated copy of endpoints.yml.
     rasa_args = endpoints_option(rasa_args)

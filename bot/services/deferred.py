@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bot.store.database import Store
+from bot.store.database import Store, is_postgres
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,8 @@ def is_locked(exc: BaseException) -> bool:
 
 class Writer:
     def __init__(self, path: Path | str, busy_ms: int = 250, workers: int = 2, limit: int = 5000, retry_s: float = 0.25):
-        self.path, self.busy_ms, self.limit, self.retry_s = Path(path), int(busy_ms), int(limit), float(retry_s)
+        self.path = path if is_postgres(path) else Path(path)  # a SQLite file, or a PostgreSQL URL (docs/store.md)
+        self.busy_ms, self.limit, self.retry_s = int(busy_ms), int(limit), float(retry_s)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store-writer")
         self.local = threading.local()
         self.queue: OrderedDict[str, list[tuple[str, Callable[[Store], Any], float]]] = OrderedDict()

@@ -129,7 +129,7 @@ def purge(store, pref: Prefecture, now: datetime | None = None, dry_run: bool = 
                 else:
                     counts[table] = conn.execute(f"delete from {table} where {clause}", [arg]).rowcount
     tracker_url = settings.database_url()
-    if tracker_url is not None:  # Rasa's events live in PostgreSQL (several processes)
+    if tracker_url is not None and tracker_url != store.path:  # Rasa's events in PostgreSQL, not in this store
         cut = now_utc - timedelta(days=int(pref.get("retention.conversations_days")))
         counts["events"] = counts.get("events", 0) + _purge_tracker_events(tracker_url, cut.timestamp(), dry_run)
     counts["login_lockouts"] = _purge_lockouts(store, pref, now_utc, dry_run)

@@ -28,8 +28,14 @@ from bot import settings
 from bot.core.config import ROOT
 from bot.core.masking import mask
 from bot.core.tree import SOCIAL_INTENTS
+from bot.store.pg import PgDatabase
+from bot.store.schema_core import m001_conversations as _m001_conversations
+from bot.store.schema_core import m002_calls_and_voicemails as _m002_calls_and_voicemails
+from bot.store.schema_core import m003_console as _m003_console
+from bot.store.schema_core import m010_unresolved_by_last_turn as _m010_unresolved_by_last_turn
 from bot.store.schema_keys import m007_keys as _m007_keys
 from bot.store.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
+from bot.store.schema_pg_compat import m011_pgstore_sqlite_compat as _m011_pgstore_sqlite_compat
 from bot.store.schema_phone_contacts import m009_phone_contacts as _m009_phone_contacts
 from bot.store.schema_quality import m005_quality as _m005_quality
 from bot.store.schema_throttle import m008_throttle as _m008_throttle
@@ -43,165 +49,47 @@ def db_path() -> Path:
     return settings.database() or DEFAULT_DB
 
 
+def location() -> Path | str:
+    """Where the product's store is: the PostgreSQL URL (settings.store_url: DATABASE_URL, unless
+    AIGUILLAGE_STORE=sqlite), else the SQLite file AIGUILLAGE_DB (var/aiguillage.db by default)."""
+    return settings.store_url() or db_path()
+
+
+def is_postgres(where: Path | str | None) -> bool:
+    return isinstance(where, str) and where.startswith("postgresql://")
+
+
+# Modules whose SQL runs on SQLite only (docs/store.md, "What is SQLite-only"), with what ties them to
+# it. A server whose product store is on PostgreSQL would reach them: while this is not empty,
+# check_backend() refuses to start it. Empty since issue 16: every module's SQL runs on both.
+SQLITE_ONLY: dict[str, str] = {}
+
+
+def check_backend(sqlite_only: dict[str, str] | None = None) -> str:
+    """At start-up (`python -m bot serve`): open (and migrate) the product's store where the settings
+    put it, and return its backend; a store that cannot serve every request stops the start with a
+    SettingsError naming the variable, never at the first request."""
+    url = settings.store_url()
+    if url is None:
+        return "sqlite"
+    unported = SQLITE_ONLY if sqlite_only is None else sqlite_only
+    if unported:
+        raise settings.SettingsError(
+            "DATABASE_URL",
+            f"the product's store cannot run on PostgreSQL yet: {', '.join(sorted(unported))} use SQL of SQLite"
+            " only (docs/store.md); set AIGUILLAGE_STORE=sqlite to keep it in the SQLite file AIGUILLAGE_DB,"
+            " Rasa's tracker store staying on PostgreSQL",
+        )
+    try:
+        Store(url).close()
+    except sqlite3.Error as exc:
+        shown = url.split("@")[-1]  # never the password
+        raise settings.SettingsError("DATABASE_URL", f"the product's store cannot be opened on {shown}: {exc}") from None
+    return "postgresql"
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _m001_conversations(db: sqlite_utils.Database) -> None:
-    db["conversations"].create(
-        {
-            "id": str,
-            "channel": str,
-            "prefecture": str,
-            "started_at": str,
-            "updated_at": str,
-            "turns": int,
-            "misses": int,
-            "last_topic": str,
-            "last_destination": str,
-            "status": str,  # open | unresolved
-        },
-        pk="id",
-    )
-    db["turns"].create(
-        {
-            "id": int,
-            "conversation_id": str,
-            "ts": str,
-            "channel": str,
-            "text": str,
-            "topic": str,
-            "confidence": float,
-            "destination": str,
-            "node": str,
-            "action": str,
-            "resolved": int,
-        },
-        pk="id",
-        foreign_keys=[("conversation_id", "conversations", "id")],
-    )
-    db["turns"].create_index(["conversation_id", "id"])
-    db["conversations"].create_index(["status", "updated_at"])
-
-
-def _m002_calls_and_voicemails(db: sqlite_utils.Database) -> None:
-    """The phone channel (ivr/): one row per call (its state and record), one per voicemail."""
-    db["calls"].create(
-        {
-            "call_sid": str,
-            "prefecture": str,
-            "caller": str,  # caller: masked
-            "started_at": str,
-            "updated_at": str,
-            "ended_at": str,
-            "state": str,
-            "node": str,
-            "step": int,
-            "retries": int,
-            "misses": int,
-            "path": str,
-            "inputs": str,  # JSON; inputs masked
-            "confidence": float,  # NLU confidence of the last speech
-            "outcome": str,  # answered | transferred | voicemail | abandoned
-            "call_status": str,
-            "duration_s": int,
-            "unresolved": int,
-            "flow": str,  # JSON: the rest of the call state (ivr.flow.CallState)
-            "last_twiml": str,  # the last answer, replayed to a duplicated webhook
-        },
-        pk="call_sid",
-    )
-    db["calls"].create_index(["unresolved", "started_at"])
-    db["voicemails"].create(
-        {
-            "id": int,
-            "call_sid": str,
-            "recording_sid": str,
-            "mailbox": str,
-            "service": str,
-            "path": str,
-            "caller": str,
-            "recording_url": str,
-            "duration_s": int,
-            "transcription": str,
-            "transcription_status": str,
-            "created_at": str,
-            "updated_at": str,
-            "status": str,  # new | transcribed | transcription_failed
-        },
-        pk="id",
-    )
-    db["voicemails"].create_index(["recording_sid"], unique=True)
-    db["voicemails"].create_index(["mailbox", "created_at"])
-
-
-def _m003_console(db: sqlite_utils.Database) -> None:
-    """The agent console (bot/console/): accounts, sessions, reviews of unresolved items, audit log."""
-    db["agents"].create(
-        {
-            "id": int,
-            "name": str,
-            "role": str,  # agent | admin
-            "password_hash": str,
-            "active": int,
-            "created_at": str,
-            "last_login_at": str,
-        },
-        pk="id",
-    )
-    db["agents"].create_index(["name"], unique=True)
-    db["sessions"].create(
-        {
-            "token_hash": str,  # sha256 of the cookie's token: the token itself is never stored
-            "agent_id": int,
-            "csrf": str,
-            "created_ts": float,
-            "seen_ts": float,
-        },
-        pk="token_hash",
-    )
-    db["reviews"].create(
-        {
-            "kind": str,  # chat | phone
-            "item_id": str,
-            "status": str,  # in_review | done ("new" = no row)
-            "topic": str,
-            "example": str,
-            "as_training": int,
-            "note": str,
-            "reviewer": str,
-            "updated_at": str,
-        },
-        pk=("kind", "item_id"),
-    )
-    db["reviews"].create_index(["as_training", "topic"])
-    db["audit_log"].create(
-        {"id": int, "ts": str, "agent": str, "action": str, "kind": str, "item_id": str, "detail": str},
-        pk="id",
-    )
-    db["audit_log"].create_index(["ts"])
-
-
-def _m010_unresolved_by_last_turn(db: sqlite_utils.Database) -> None:
-    """Issue 14: rows written before the one definition of "non résolu" and of the destination given.
-    A clarifying question sent nowhere (it stored the guessed topic's destination); a fallback sent to
-    a person, the `human` node (it stored `other` or the guess); a conversation's status follows its
-    last turn (it stayed 'unresolved' after a later answer, and 'open' after a last clarification)."""
-    # What the person saw in answer to each turn (text, buttons, links), for the console's transcript.
-    db["turns"].add_column("reply", str)
-    db.execute("update turns set destination = null where action = 'clarify'")
-    db.execute("update turns set destination = 'human' where action = 'fallback' and node = 'human'")
-    social = ", ".join(f"'{intent}'" for intent in SOCIAL_INTENTS)
-    last = (
-        "(select t.{col} from turns t where t.conversation_id = conversations.id"
-        f" and not (t.resolved = 1 and coalesce(t.topic, '') in ({social})) order by t.id desc limit 1)"
-    )
-    db.execute(
-        f"update conversations set status = case coalesce({last.format(col='resolved')}, 1) when 0 then 'unresolved'"
-        f" else 'open' end, last_topic = coalesce({last.format(col='topic')}, last_topic),"
-        f" last_destination = {last.format(col='destination')}"
-        " where exists (select 1 from turns t where t.conversation_id = conversations.id)"
-    )
 
 
 # Named migrations, applied once each, in this order. Never edit one that has shipped: add a new one.
@@ -216,6 +104,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("008_throttle", _m008_throttle),
     ("009_phone_contacts", _m009_phone_contacts),
     ("010_unresolved_by_last_turn", _m010_unresolved_by_last_turn),
+    ("011_pgstore_sqlite_compat", _m011_pgstore_sqlite_compat),
 ]
 
 
@@ -235,23 +124,36 @@ def fetch_dicts(conn: sqlite3.Connection, sql: str, args: list) -> list[dict]:
 
 class Store:
     def __init__(self, path: Path | str | None = None):
-        self.path = Path(path) if path else db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False, isolation_level=None)
-        self.db = sqlite_utils.Database(conn)
-        self.db.enable_wal()
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        """The store at `path`: a SQLite file, or a `postgresql://` URL (a string); by default the
+        configured one (location()). `store.path` is what opens the same store again."""
+        where = location() if path is None or path == "" else path
+        if is_postgres(where):
+            self.path, self.db = where, PgDatabase(where)
+        else:
+            self.path = Path(where)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            self.db.enable_wal()
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA synchronous = NORMAL")
         self.migrate()
+
+    @property
+    def backend(self) -> str:
+        return "postgresql" if isinstance(self.db, PgDatabase) else "sqlite"
 
     @classmethod
     def on_connection(cls, path: Path | str, busy_ms: int) -> Store:
         """The same Store API on a new connection that waits at most `busy_ms` for another writer's
         lock (then "database is locked"): for work that must never hold an answer (issue 11). The
         schema is not migrated here: the process's main Store did it at start."""
+        store = cls.__new__(cls)
+        if is_postgres(path):
+            store.path, store.db = path, PgDatabase(path, lock_timeout_ms=busy_ms)
+            return store
         conn = sqlite3.connect(str(path), timeout=busy_ms / 1000, check_same_thread=False, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-        store = cls.__new__(cls)
         store.path, store.db = Path(path), sqlite_utils.Database(conn)
         return store
 
@@ -291,7 +193,7 @@ class Store:
     def migrate(self) -> list[str]:
         """Apply pending migrations; returns the names applied now."""
         if "migrations" not in self.db.table_names():
-            self.db["migrations"].create({"name": str, "applied_at": str}, pk="name")
+            self.db["migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
         done = {row["name"] for row in self.db["migrations"].rows}
         applied = []
         for name, step in MIGRATIONS:
@@ -388,4 +290,4 @@ class Store:
         return self.db["turns"].count
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.db.conn.close()  # PostgreSQL: an open transaction is rolled back; the pool stays

@@ -1,0 +1,169 @@
+"""Migrations 001-003 and 010 (applied by bot/store/database.py): conversations and turns, calls and
+voicemails, the agents' console, and issue 14's one definition of "non résolu" (database.py's docstring).
+
+They run on both backends: `db` is a sqlite-utils Database or a bot.store.pg.PgDatabase (the same
+`create` / `create_index` / `add_column` / `execute`).
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from bot.core.tree import SOCIAL_INTENTS
+
+
+def m001_conversations(db: sqlite_utils.Database) -> None:
+    db["conversations"].create(
+        {
+            "id": str,
+            "channel": str,
+            "prefecture": str,
+            "started_at": str,
+            "updated_at": str,
+            "turns": int,
+            "misses": int,
+            "last_topic": str,
+            "last_destination": str,
+            "status": str,  # open | unresolved
+        },
+        pk="id",
+    )
+    db["turns"].create(
+        {
+            "id": int,
+            "conversation_id": str,
+            "ts": str,
+            "channel": str,
+            "text": str,
+            "topic": str,
+            "confidence": float,
+            "destination": str,
+            "node": str,
+            "action": str,
+            "resolved": int,
+        },
+        pk="id",
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db["turns"].create_index(["conversation_id", "id"])
+    db["conversations"].create_index(["status", "updated_at"])
+
+
+def m002_calls_and_voicemails(db: sqlite_utils.Database) -> None:
+    """The phone channel (ivr/): one row per call (its state and record), one per voicemail."""
+    db["calls"].create(
+        {
+            "call_sid": str,
+            "prefecture": str,
+            "caller": str,  # caller: masked
+            "started_at": str,
+            "updated_at": str,
+            "ended_at": str,
+            "state": str,
+            "node": str,
+            "step": int,
+            "retries": int,
+            "misses": int,
+            "path": str,
+            "inputs": str,  # JSON; inputs masked
+            "confidence": float,  # NLU confidence of the last speech
+            "outcome": str,  # answered | transferred | voicemail | abandoned
+            "call_status": str,
+            "duration_s": int,
+            "unresolved": int,
+            "flow": str,  # JSON: the rest of the call state (ivr.flow.CallState)
+            "last_twiml": str,  # the last answer, replayed to a duplicated webhook
+        },
+        pk="call_sid",
+    )
+    db["calls"].create_index(["unresolved", "started_at"])
+    db["voicemails"].create(
+        {
+            "id": int,
+            "call_sid": str,
+            "recording_sid": str,
+            "mailbox": str,
+            "service": str,
+            "path": str,
+            "caller": str,
+            "recording_url": str,
+            "duration_s": int,
+            "transcription": str,
+            "transcription_status": str,
+            "created_at": str,
+            "updated_at": str,
+            "status": str,  # new | transcribed | transcription_failed
+        },
+        pk="id",
+    )
+    db["voicemails"].create_index(["recording_sid"], unique=True)
+    db["voicemails"].create_index(["mailbox", "created_at"])
+
+
+def m003_console(db: sqlite_utils.Database) -> None:
+    """The agent console (bot/console/): accounts, sessions, reviews of unresolved items, audit log."""
+    db["agents"].create(
+        {
+            "id": int,
+            "name": str,
+            "role": str,  # agent | admin
+            "password_hash": str,
+            "active": int,
+            "created_at": str,
+            "last_login_at": str,
+        },
+        pk="id",
+    )
+    db["agents"].create_index(["name"], unique=True)
+    db["sessions"].create(
+        {
+            "token_hash": str,  # sha256 of the cookie's token: the token itself is never stored
+            "agent_id": int,
+            "csrf": str,
+            "created_ts": float,
+            "seen_ts": float,
+        },
+        pk="token_hash",
+    )
+    db["reviews"].create(
+        {
+            "kind": str,  # chat | phone
+            "item_id": str,
+            "status": str,  # in_review | done ("new" = no row)
+            "topic": str,
+            "example": str,
+            "as_training": int,
+            "note": str,
+            "reviewer": str,
+            "updated_at": str,
+        },
+        pk=("kind", "item_id"),
+    )
+    db["reviews"].create_index(["as_training", "topic"])
+    db["audit_log"].create(
+        {"id": int, "ts": str, "agent": str, "action": str, "kind": str, "item_id": str, "detail": str},
+        pk="id",
+    )
+    db["audit_log"].create_index(["ts"])
+
+
+def m010_unresolved_by_last_turn(db: sqlite_utils.Database) -> None:
+    """Issue 14: rows written before the one definition of "non résolu" and of the destination given.
+    A clarifying question sent nowhere (it stored the guessed topic's destination); a fallback sent to
+    a person, the `human` node (it stored `other` or the guess); a conversation's status follows its
+    last turn (it stayed 'unresolved' after a later answer, and 'open' after a last clarification)."""
+    # What the person saw in answer to each turn (text, buttons, links), for the console's transcript.
+    db["turns"].add_column("reply", str)
+    db.execute("update turns set destination = null where action = 'clarify'")
+    db.execute("update turns set destination = 'human' where action = 'fallback' and node = 'human'")
+    social = ", ".join(f"'{intent}'" for intent in SOCIAL_INTENTS)
+    last = (
+        "(select t.{col} from turns t where t.conversation_id = conversations.id"
+        f" and not (t.resolved = 1 and coalesce(t.topic, '') in ({social})) order by t.id desc limit 1)"
+    )
+    db.execute(
+        f"update conversations set status = case coalesce({last.format(col='resolved')}, 1) when 0 then 'unresolved'"
+        f" else 'open' end, last_topic = coalesce({last.format(col='topic')}, last_topic),"
+        f" last_destination = {last.format(col='destination')}"
+        " where exists (select 1 from turns t where t.conversation_id = conversations.id)"
+    )
