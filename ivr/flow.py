@@ -50,6 +50,11 @@ class Flow(PanFlow):
             st.path.append(ROOT)
         return self.sp.welcome(st.step)
 
+    def welcome_xml(self, st: CallState) -> str:
+        """`welcome` as TwiML text, built once per step number (it depends on nothing else)."""
+        self.welcome(st)
+        return self.sp.welcome_xml(st.step)
+
     def handle(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
         """One answer to a Gather (keys, speech or nothing)."""
         st.step += 1

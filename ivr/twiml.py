@@ -49,6 +49,8 @@ class Speaker(Voice, Options, PanPrompts):
             for phrase in self.phone.get(f"spoken_{kind}") or []:
                 spoken[norm(str(phrase))] = (kind, None)
         self.spoken_words = spoken
+        self._welcome: dict[int, str] = {}  # welcome_xml, by step
+        self._hints: dict[tuple, str] = {}  # hints, by the prompt's nodes
 
     # ---- TwiML -----------------------------------------------------------------------------
     def say(self, parent, text: str) -> None:
@@ -110,6 +112,11 @@ class Speaker(Voice, Options, PanPrompts):
 
     def welcome(self, step: int) -> VoiceResponse:
         return self.menu(ROOT, step, [self.text("automated_welcome")])
+
+    def welcome_xml(self, step: int) -> str:
+        if step not in self._welcome:
+            self._welcome[step] = self.welcome(step).to_xml()
+        return self._welcome[step]
 
     def say_number(self, parent, number: str) -> None:
         self.say(parent, self.text("number_is"))

@@ -151,18 +151,28 @@ class Voice:
     # ---- hints -----------------------------------------------------------------------------
     def hints(self, first: list[str] | None = None) -> str:
         """Speech hints of one prompt: the vocabulary of its own node and options (`phone.hints`, else
-        their spoken labels), then the words every prompt understands (`phone.hints_always`)."""
+        their spoken labels), then the words every prompt understands (`phone.hints_always`). They
+        depend only on the tree: made once per list of nodes."""
+        key = tuple(first or ())
+        if key not in self._hints:
+            self._hints[key] = self._make_hints(key)
+        return self._hints[key]
+
+    def _make_hints(self, first: tuple) -> str:
         table = self.phone.get("hints") or {}
         phrases: list[str] = []
-        for node_id in first or []:
+        seen: set[str] = set()
+        for node_id in first:
             node = self.tree.nodes.get(node_id)
             if node is None:
                 continue
             for phrase in table.get(node_id) or [render(node.label, self.pref)]:
                 phrase = xml_safe(str(phrase).replace(",", " "), MAX_HINT_CHARS).strip()
-                if phrase and phrase.lower() not in (p.lower() for p in phrases):
+                if phrase and phrase.lower() not in seen:
                     phrases.append(phrase)
+                    seen.add(phrase.lower())
         for phrase in self.phone.get("hints_always") or []:
-            if phrase.lower() not in (p.lower() for p in phrases):
+            if phrase.lower() not in seen:
                 phrases.append(str(phrase))
+                seen.add(phrase.lower())
         return ", ".join(phrases[:MAX_HINTS])
