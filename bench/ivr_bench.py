@@ -119,11 +119,16 @@ async def _exchange(conn: list, host: str, port: int, raw: bytes) -> tuple[int, 
     return int(head[0].split()[1]), body.decode("utf-8", "replace")
 
 
-async def _caller(host: str, port: int, pool: list, stop_at: float, out: dict) -> None:
+async def _caller(host: str, port: int, pool: list, stop_at: float, out: dict, pace: float = 0) -> None:
+    """Closed loop (`pace` 0): the next webhook as soon as the answer arrives. Paced: the next one
+    `pace` seconds after the previous one was sent (at once when its answer came later)."""
     conn: list = []
+    sent = 0.0
     while pool and time.monotonic() < stop_at:
         for kind, raw, expect in pool.pop():
-            t0 = time.perf_counter()
+            if pace:
+                await asyncio.sleep(max(0.0, sent + pace - time.perf_counter()))
+            t0 = sent = time.perf_counter()
             try:
                 status, text = await _exchange(conn, host, port, raw)
             except (OSError, asyncio.IncompleteReadError, ValueError):
@@ -140,18 +145,18 @@ async def _caller(host: str, port: int, pool: list, stop_at: float, out: dict) -
         conn[1].close()
 
 
-async def _run(url: str, callers: int, pools: list[list], seconds: float) -> dict:
+async def _run(url: str, callers: int, pools: list[list], seconds: float, pace: float) -> dict:
     parts = urllib.parse.urlsplit(url)
     out: dict = {kind: [] for kind in KINDS} | {"requests": 0, "errors": 0, "off_script": 0, "samples": []}
     t0 = time.perf_counter()
     stop_at = time.monotonic() + seconds
-    await asyncio.gather(*(_caller(parts.hostname, parts.port, pools[k], stop_at, out) for k in range(callers)))
+    await asyncio.gather(*(_caller(parts.hostname, parts.port, pools[k], stop_at, out, pace) for k in range(callers)))
     out["elapsed"] = time.perf_counter() - t0
     out["exhausted"] = any(not p for p in pools) and time.monotonic() < stop_at
     return out
 
 
-def client(url: str, token: str, callers: int, calls: int, seconds: float) -> dict:
+def client(url: str, token: str, callers: int, calls: int, seconds: float, pace: float = 0) -> dict:
     """Sign `calls` calls per caller, then play them (closed loop) for at most `seconds`."""
     paths = probe(url, token)
     base = url.rstrip("/")
@@ -162,13 +167,13 @@ def client(url: str, token: str, callers: int, calls: int, seconds: float) -> di
         uvloop.install()
     except ImportError:  # pragma: no cover - the plain asyncio loop works too
         pass
-    return asyncio.run(_run(url, callers, pools, seconds))
+    return asyncio.run(_run(url, callers, pools, seconds, pace))
 
 
-def in_process(url: str, token: str, callers: int, calls: int, seconds: float) -> dict:
+def in_process(url: str, token: str, callers: int, calls: int, seconds: float, pace: float = 0) -> dict:
     """Run the client in a process of its own (it shares no GIL with the caller of this function)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--client", "--url", url, "--token", token]
-    cmd += ["--callers", str(callers), "--calls", str(calls), "--seconds", str(seconds)]
+    cmd += ["--callers", str(callers), "--calls", str(calls), "--seconds", str(seconds), "--pace-ms", str(pace * 1000)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -221,18 +226,20 @@ def start_server(root: Path = ROOT) -> tuple[subprocess.Popen, str, Path]:
     raise SystemExit(f"the server of {root} did not start (see {tmp / 'rasa.log'})")
 
 
-def measure(url: str, token: str, calls: int, callers: int, seconds: float) -> dict:
-    """Warm-up, 1 caller for `calls` calls, then `callers` callers for `seconds`."""
+def measure(url: str, token: str, calls: int, callers: int, seconds: float, pace: float = 0) -> dict:
+    """Warm-up, 1 caller for `calls` calls, `callers` closed-loop callers for `seconds`, then (`pace`)
+    as many paced callers, one webhook each every `pace` seconds, for `seconds`."""
     in_process(url, token, 1, 5, 3600)
     one = in_process(url, token, 1, calls, 3600)
     many = in_process(url, token, callers, max(20, int(seconds * 12)), seconds)
-    return {"1": one, str(callers): many, "load": os.getloadavg()[0]}
+    paced = in_process(url, token, callers, max(20, int(seconds / pace / 6) + 2), seconds, pace) if pace else None
+    return {"1": one, str(callers): many, "paced": paced, "load": os.getloadavg()[0]}
 
 
 def measure_checkout(root: Path, args) -> dict:
     proc, url, _ = start_server(root)
     try:
-        return measure(url, LOCAL_DEV_TOKEN, args.calls, args.callers, args.seconds)
+        return measure(url, LOCAL_DEV_TOKEN, args.calls, args.callers, args.seconds, args.pace_ms / 1000)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -278,7 +285,31 @@ def report(results: list[tuple[str, dict]], args) -> str:
             f"({'met' if pct(many['speech'], 95) <= 80 else '**missed**'})"
             + (" — the signed calls ran out before the end" if many.get("exhausted") else "")
         )
+    if any(m.get("paced") for _, m in results):
+        lines += paced_rows(results, args)
     return "\n".join(lines) + "\n"
+
+
+def paced_rows(results: list[tuple[str, dict]], args) -> list[str]:
+    """The other load model, beside (never instead of) the closed loop."""
+    c, pace = args.callers, args.pace_ms
+    lines = [
+        "",
+        f"Paced callers (another load model): {c} callers, each sending its next webhook {pace:.0f} ms after the "
+        f"previous one was sent (at once if the answer came later), i.e. about {c * 1000 / pace:.0f} requests/s "
+        "offered, below saturation:",
+        "",
+        "| run | call | keypad | speech | served | errors, prompts repeated |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, m in results:
+        p = m.get("paced")
+        if p:
+            lines.append(
+                f"| {name} | {_cell(p['call'])} | {_cell(p['keypad'])} | {_cell(p['speech'])} "
+                f"| {p['requests'] / p['elapsed']:.0f} req/s | {p['errors']}, {p['off_script']} |"
+            )
+    return lines
 
 
 def main() -> int:
@@ -291,16 +322,19 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, default=None, help="another checkout (its .venv, models): run both")
     parser.add_argument("--rounds", type=int, default=2, help="with --compare: rounds of (other, this), alternately")
     parser.add_argument("--out", default=None, help="also write the report (markdown) to this file")
+    parser.add_argument(
+        "--pace-ms", type=float, default=100, help="paced callers (reported beside): one webhook per caller every N ms"
+    )
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)  # the client process (JSON out)
     args = parser.parse_args()
     token = args.token or os.environ.get("TWILIO_AUTH_TOKEN") or LOCAL_DEV_TOKEN
     if args.client:
-        print(json.dumps(client(args.url, token, args.callers, args.calls, args.seconds)))
+        print(json.dumps(client(args.url, token, args.callers, args.calls, args.seconds, args.pace_ms / 1000)))
         return 0
     results: list[tuple[str, dict]] = []
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if args.url:
-        results.append((args.url, measure(args.url, token, args.calls, args.callers, args.seconds)))
+        results.append((args.url, measure(args.url, token, args.calls, args.callers, args.seconds, args.pace_ms / 1000)))
     elif args.compare:
         for r in range(1, args.rounds + 1):
             results.append((f"{args.compare.name} #{r}", measure_checkout(args.compare.resolve(), args)))
