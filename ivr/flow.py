@@ -45,15 +45,19 @@ class Flow(PanFlow):
 
     # ---- entry points ----------------------------------------------------------------------
     def welcome(self, st: CallState) -> VoiceResponse:
-        st.state, st.node = "menu", ROOT
-        if not st.path:
-            st.path.append(ROOT)
+        self._at_welcome(st)
         return self.sp.welcome(st.step)
 
     def welcome_xml(self, st: CallState) -> str:
         """`welcome` as TwiML text, built once per step number (it depends on nothing else)."""
-        self.welcome(st)
+        self._at_welcome(st)
         return self.sp.welcome_xml(st.step)
+
+    @staticmethod
+    def _at_welcome(st: CallState) -> None:
+        st.state, st.node = "menu", ROOT
+        if not st.path:
+            st.path.append(ROOT)
 
     def handle(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
         """One answer to a Gather (keys, speech or nothing)."""
