@@ -15,10 +15,11 @@ from dataclasses import fields
 
 from bot.core.masking import mask
 from bot.store.database import Store, now
-from ivr.flow import CallState
+from ivr.state import CallState
 
 logger = logging.getLogger(__name__)
-_STATE_FIELDS = {f.name for f in fields(CallState)}
+_FIELD_NAMES = tuple(f.name for f in fields(CallState))  # in order: the `flow` JSON keeps its key order
+_STATE_FIELDS = set(_FIELD_NAMES)
 FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
 # Twilio's call statuses in the order a call goes through them: a callback that arrives late
 # (out of order) never moves a call back.
@@ -50,17 +51,21 @@ class Calls:
 
     # ---- calls -----------------------------------------------------------------------------
     def row(self, call_sid: str) -> dict | None:
-        rows = list(self.db["calls"].rows_where("call_sid = ?", [call_sid]))
-        return rows[0] if rows else None
+        return next(self.db.query("select * from calls where call_sid = ?", [call_sid]), None)
 
     def load(self, call_sid: str) -> tuple[CallState | None, str | None]:
         row = self.row(call_sid)
         return (state_from_row(row), row.get("last_twiml")) if row else (None, None)
 
-    def _columns(self, st: CallState, twiml: str) -> dict:
+    def _columns(self, st: CallState, twiml: str, saved_step: int = -1) -> dict:
         # Speech arrives masked (bot.core.masking.prepare, ivr/channel.py); masked again here as a safety
         # net, in `inputs` and in the `flow` copy of the state alike (issue 13 §6: both kept names in clear).
-        inputs = [{k: (mask(v) if isinstance(v, str) else v) for k, v in i.items()} for i in st.inputs]
+        # The inputs of steps up to `saved_step` were masked when that step was saved (the state is read
+        # back from `flow`): only the new ones are.
+        inputs = [
+            i if i.get("step", 0) <= saved_step else {k: (mask(v) if isinstance(v, str) else v) for k, v in i.items()}
+            for i in st.inputs
+        ]
         return {
             "updated_at": now(),
             "state": st.state,
@@ -72,7 +77,7 @@ class Calls:
             "inputs": _dumps(inputs),
             "confidence": st.confidence,
             "outcome": st.outcome,
-            "flow": _dumps(st.as_dict() | {"inputs": inputs}),
+            "flow": _dumps({name: getattr(st, name) for name in _FIELD_NAMES} | {"inputs": inputs}),
             "last_twiml": twiml,
         }
 
@@ -95,7 +100,7 @@ class Calls:
 
     def save(self, st: CallState, expected_step: int, twiml: str) -> bool:
         """Write the new state if the call is still at `expected_step` (else: a duplicate, not applied)."""
-        cols = self._columns(st, twiml)
+        cols = self._columns(st, twiml, expected_step)
         sets = ", ".join(f"{k} = ?" for k in cols)
         with self.store.transaction():
             cur = self.db.execute(

@@ -7,15 +7,7 @@ that is not offered, speech not understood), counted in a row in `retries`:
   silence / wrong key       -> a reprompt (what was not heard or not offered) and the prompt again;
   3rd miss (max_retries)    -> a person (transfer when the standard is open) or the voicemail;
   then max_offer_retries more misses at that offer -> goodbye with the hours (never a bare hang-up).
-After a PAN leaf, `pan_key` offers the next free slots (state pan_slots, keys 1-3), then asks for a
-confirmation (pan_confirm, key 1); only the confirmation books, through `Input.pan` (the channel's
-PanDesk); the booked message (pan_booked: when, where, the reference digit by digit, what to bring,
-how to cancel) is said again on the repeat key, 0 goes to the main menu, and silence ends the call; a
-number that already holds pan.max_future_bookings appointments to come is told so, with how to
-cancel one, and hears the PAN leaf's options again. `pan_cancel_key` after the PAN leaf, or
-"annuler un rendez-vous" said anywhere (`phone.spoken_pan_cancel`), asks for the reference's eight
-digits, typed or said (pan_cancel_ref); a booking made from the caller's own number is said and
-cancelled after a confirmation (pan_cancel_confirm, key 1). After an answer, `feedback_key` records "cette
+The PAN booking and cancellation by phone: ivr/flow_pan.py. After an answer, `feedback_key` records "cette
 réponse m'a aidé" (`feedback_no_key`: "elle ne m'a pas aidé") through `Input.feedback` (the channel's
 FeedbackDesk), once per call: the caller hears the thanks, then the leaf's options again (without the rating).
 With the SMS configured (bot.settings.sms), an answer that names a website and the booked message
@@ -31,105 +23,18 @@ confirmation. Speech whose Twilio Confidence is below `settings.confirm_below` i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
 from twilio.twiml.voice_response import VoiceResponse
 
 from bot.core.router import NAVIGATE_INTENT, Decision
-from bot.core.tree import CONVERSATION_INTENTS, KEY_CHARS
+from bot.core.tree import CONVERSATION_INTENTS
+from ivr.flow_pan import PanFlow
+from ivr.state import PAN_STATES, PROMPT_STATES, RAW_SPEECH_STATES, SMS_DONE, CallState, Input, key_of
 from ivr.twiml import BOOKING, ROOT, Option, Speaker, button_node
 
-PROMPT_STATES = (
-    "menu",
-    "leaf",
-    "choices",
-    "offer",
-    "pan_slots",
-    "pan_confirm",
-    "confirm",
-    "pan_booked",
-    "pan_cancel_ref",
-    "pan_cancel_confirm",
-)
-PAN_STATES = ("pan_slots", "pan_confirm", "pan_booked", "pan_cancel_ref", "pan_cancel_confirm")
-# Prompts whose speech is not a topic: the channel passes it as said (no NLU, see ivr/channel.py).
-RAW_SPEECH_STATES = ("pan_booked", "pan_cancel_ref")
-REFERENCE_DIGITS = 8  # PAN-1234-5678
-SMS_DONE = ("sent", "pending", "no_mobile", "refused")  # outcomes after which the link is not offered again
+__all__ = ["RAW_SPEECH_STATES", "CallState", "Flow", "Input", "key_of"]
 
 
-@dataclass
-class CallState:
-    call_sid: str
-    step: int = 0  # inputs processed; the next action URL carries this number
-    state: str = "menu"  # menu | leaf | choices | offer | transfer | voicemail | ended
-    node: str = ROOT
-    back: str = ROOT  # where '#' leads from the likely-topics menu or the offer
-    retries: int = 0  # misses in a row, of any kind
-    misses: int = 0  # speech not understood, in a row
-    offer_retries: int = 0
-    path: list[str] = field(default_factory=list)
-    inputs: list[dict] = field(default_factory=list)
-    choices: list[str] = field(default_factory=list)
-    confidence: float | None = None  # last speech: the NLU's confidence
-    mailbox: str | None = None
-    reached_leaf: bool = False
-    transferred: bool = False
-    voicemail: bool = False
-    unmatched: bool = False  # the last speech was not understood and nothing was reached since
-    transfer_failed: bool = False
-    pan_slots: list[dict] = field(default_factory=list)  # PAN slots offered: [{"site", "start"}]
-    pan_choice: dict | None = None  # the slot the caller chose, not booked until confirmed
-    pan_booking: str | None = None  # the reference booked by this call
-    # The appointment this call is about, no contact in it: {"reference", "site", "start", "node"}
-    # (+ "hidden": booked from a hidden number), once booked (repeated on the repeat key) or to cancel.
-    pan_target: dict | None = None
-    rated: bool = False  # the caller rated an answer (feedback_key / feedback_no_key); offered once per call
-    called: str | None = None  # the préfecture's number the caller dialled (Twilio's To): the callerId of a transfer
-    sms_done: list[str] = field(default_factory=list)  # SMS targets (leaf ids, "booking") no longer offered
-
-    @property
-    def outcome(self) -> str | None:
-        if self.voicemail:
-            return "voicemail"
-        if self.transferred:
-            return "transferred"
-        if self.reached_leaf:
-            return "answered"
-        return None
-
-    def final_outcome(self) -> tuple[str, int]:
-        """(outcome, unresolved) when the call ends."""
-        outcome = self.outcome or "abandoned"
-        unresolved = int(outcome == "abandoned" or (self.unmatched and outcome not in ("transferred", "voicemail")))
-        return outcome, unresolved
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Input:
-    digits: str = ""
-    speech: str = ""  # already cleaned, cut and masked (bot.core.masking.prepare)
-    asr_confidence: float | None = None
-    decision: Decision | None = None  # the router's decision on `speech`
-    pan: Any = None  # the PAN desk of this request (slots(), book(slot), identified(), find(ref), cancel(ref)); None: no booking by phone
-    feedback: Any = None  # the rating desk of this request (record(node_id, useful)); None: not recorded
-    sms: str | None = None  # the outcome of the SMS the channel sent for this input (bot.services.sms.OUTCOMES, "pending")
-
-
-def key_of(inp: Input) -> str:
-    """The key pressed; a lone digit, '*' or '#' recognised as speech counts as a key too."""
-    digits = (inp.digits or "").strip()
-    if digits:
-        return digits[0] if digits[0] in KEY_CHARS else "?"
-    spoken = (inp.speech or "").strip().rstrip(".")
-    return spoken if len(spoken) == 1 and spoken in KEY_CHARS else ""
-
-
-class Flow:
+class Flow(PanFlow):
     def __init__(self, speaker: Speaker):
         self.sp = speaker
         self.tree = speaker.tree
@@ -140,10 +45,19 @@ class Flow:
 
     # ---- entry points ----------------------------------------------------------------------
     def welcome(self, st: CallState) -> VoiceResponse:
+        self._at_welcome(st)
+        return self.sp.welcome(st.step)
+
+    def welcome_xml(self, st: CallState) -> str:
+        """`welcome` as TwiML text, built once per step number (it depends on nothing else)."""
+        self._at_welcome(st)
+        return self.sp.welcome_xml(st.step)
+
+    @staticmethod
+    def _at_welcome(st: CallState) -> None:
         st.state, st.node = "menu", ROOT
         if not st.path:
             st.path.append(ROOT)
-        return self.sp.welcome(st.step)
 
     def handle(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
         """One answer to a Gather (keys, speech or nothing)."""
@@ -327,130 +241,6 @@ class Flow:
                 st.state = "ended"
                 return self.sp.goodbye(preface)
             return self.sp.pan_booked(st.pan_target, st.step, preface, BOOKING not in st.sms_done, message=False)
-        return self.sp.leaf(st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st))
-
-    def _pan(self, st: CallState, option: Option, open_now: bool, desk) -> VoiceResponse:
-        """The PAN offer: the next slots by key, a confirmation, then the booking (never before)."""
-        if option.kind == "pan_slot":
-            st.pan_choice, st.state = st.pan_slots[int(option.target)], "pan_confirm"
-            return self.render(st, open_now)
-        if option.kind == "pan_back":
-            st.state, st.pan_choice = "pan_slots", None
-            return self.render(st, open_now)
-        if option.kind == "pan_book":
-            booked, result = desk.book(st.pan_choice) if desk is not None else (False, [])
-            if booked:
-                st.state, st.pan_booking, st.pan_choice, st.retries = "pan_booked", result["reference"], None, 0
-                st.pan_target = {
-                    "reference": result["reference"],
-                    "site": result["site"],
-                    "start": result["slot_start"],
-                    "node": st.node,
-                    "hidden": not result.get("contact_key"),
-                }
-                return self.render(st, open_now)
-            if result == "too_many_bookings":  # the caller's number already holds the most appointments
-                return self._pan_too_many(st, open_now)
-            preface = [self.sp.pan_text("taken")]
-            slots = result
-        elif option.kind == "pan_cancel":  # the reference of the appointment to cancel
-            st.pan_choice, st.pan_target = None, None
-            if desk is None or not desk.identified():
-                return self._pan_return(st, open_now, "cancel_hidden")
-            st.state, st.retries = "pan_cancel_ref", 0
-            return self.render(st, open_now)
-        elif option.kind == "pan_cancel_do":
-            return self._pan_cancel(st, open_now, desk)
-        else:  # "pan": the offer after the leaf
-            preface, slots = [], desk.slots() if desk is not None else []
-        st.pan_choice = None
-        if not slots:
-            st.state, st.pan_slots = "leaf", []
-            return self.render(st, open_now, preface + [self.sp.pan_text("none")])
-        st.state, st.pan_slots = "pan_slots", slots
-        return self.render(st, open_now, preface)
-
-    def _pan_too_many(self, st: CallState, open_now: bool) -> VoiceResponse:
-        """Refused: this number already holds pan.max_future_bookings appointments to come. Said (with
-        how to cancel one), then the PAN leaf's options again; nothing booked."""
-        st.state, st.pan_choice, st.pan_slots = "leaf", None, []
-        said = self.sp.pan_text("too_many", cancel_key=self.sp.key_word(self.sp.keys["pan_cancel_key"]))
-        return self.sp.leaf(st.node, st.step, open_now, [said], rate=not st.rated, answer=False, sms=self._sms(st))
-
-    def _pan_booked_answer(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
-        """After the booking: the repeat key says it all again, 0 the main menu; anything else ends the call."""
-        key = key_of(inp)
-        spoken = self.sp.spoken_input(inp.speech) if not key and inp.speech.strip() else None
-        if spoken is not None and spoken[0] == "key":
-            key = spoken[1]
-        option = self._find(st, key, open_now) if key else None
-        st.inputs.append({"step": st.step, "digits": key} if key else {"step": st.step, "silence": not inp.speech.strip()})
-        if option is None:
-            st.state = "ended"
-            return self.sp.goodbye()
-        return self._choose(st, option, open_now, inp)
-
-    def _pan_reference(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
-        """The reference of the appointment to cancel, typed (eight keys) or said; a lone '*', '#' or
-        '0' is a key as anywhere else. The booking must have been made from the caller's number."""
-        digits = "".join(c for c in (inp.digits or "") if c.isdigit() or c in "*#")
-        if not digits and inp.speech.strip():
-            spoken = self.sp.spoken_input(inp.speech)
-            if spoken is not None and spoken[0] == "person":
-                return self._goto(st, self.sp.human_id, open_now)
-            digits = spoken[1] if spoken is not None and spoken[0] == "key" else self.sp.spoken_digits(inp.speech)
-        if (len(digits) == 1 and not digits.isdigit()) or digits == self.sp.keys["main_menu_key"]:
-            st.inputs.append({"step": st.step, "digits": digits})
-            if digits == self.sp.keys["repeat_key"]:
-                return self.render(st, open_now)
-            if digits == self.sp.keys["back_key"]:
-                return self._goto(st, st.node, open_now)
-            return self._goto(st, ROOT, open_now)
-        if not digits:
-            st.inputs.append({"step": st.step, "silence": True})
-            return self._pan_reference_miss(st, open_now, "reprompt_silence")
-        st.inputs.append({"step": st.step, "reference": len(digits)})  # how many digits, never which
-        target = None
-        if len(digits) == REFERENCE_DIGITS and digits.isdigit() and inp.pan is not None:
-            target = inp.pan.find(f"PAN-{digits[:4]}-{digits[4:]}")
-        if target is None:
-            return self._pan_reference_miss(st, open_now, None, self.sp.pan_text("cancel_not_found"))
-        if target["status"] == "cancelled":
-            return self._pan_return(st, open_now, "cancel_already")
-        if target["past"]:
-            return self._pan_return(st, open_now, "cancel_past")
-        st.state, st.retries = "pan_cancel_confirm", 0
-        st.pan_target = {"reference": target["reference"], "site": target["site"], "start": target["slot_start"], "node": st.node}
-        return self.render(st, open_now)
-
-    def _pan_reference_miss(self, st: CallState, open_now: bool, reprompt: str | None, said: str = "") -> VoiceResponse:
-        st.retries += 1
-        preface = ([self.sp.text(reprompt)] if reprompt else []) + ([said] if said else [])
-        if st.retries >= self.max_retries:  # as after any three misses: a person or a message
-            st.state, st.back, st.offer_retries = "offer", st.node, 0
-            return self.sp.offer(st.node, st.step, open_now, preface, not st.transfer_failed)
-        return self.render(st, open_now, preface)
-
-    def _pan_cancel(self, st: CallState, open_now: bool, desk) -> VoiceResponse:
-        """The confirmed cancellation: said, then goodbye; refused (cancelled meanwhile): back to the leaf."""
-        target, st.pan_target = st.pan_target, None
-        code = desk.cancel(target["reference"]) if desk is not None and target else "not_found"
-        if code is None:
-            st.state = "ended"
-            when = self.sp.pan_slot_words({"site": target["site"], "start": target["start"]})["when"]
-            return self.sp.goodbye([self.sp.pan_text("cancelled", when=when)])
-        return self._pan_return(
-            st, open_now, {"already_cancelled": "cancel_already", "past_slot": "cancel_past"}.get(code, "cancel_not_found")
-        )
-
-    def _pan_return(self, st: CallState, open_now: bool, text: str) -> VoiceResponse:
-        """Back where the cancellation began (the PAN leaf's options, or the menu), saying why."""
-        st.pan_target, st.retries = None, 0
-        preface = [self.sp.pan_text(text)]
-        if st.node == ROOT or self.tree.node(st.node).destination is None:
-            st.state = "menu"
-            return self.sp.menu(st.node, st.step, preface)
-        st.state = "leaf"
         return self.sp.leaf(st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st))
 
     def _goto(self, st: CallState, node_id: str, open_now: bool, preface: list[str] = ()) -> VoiceResponse:

@@ -167,3 +167,14 @@ def test_a_gather_action_with_a_blank_finished_on_key_is_accepted(server):
     gather = call | {"CallStatus": "in-progress", "Digits": "1", "FinishedOnKey": ""}
     status, body = post(menu, gather, sign(TWILIO_TEST_TOKEN, menu, gather))
     assert status == 200 and "<Response>" in body
+
+
+def test_a_signature_on_the_url_with_or_without_its_port_is_accepted_as_twilio_says():
+    """Twilio signs some requests on the URL with the default port (":443"), some without: both pass,
+    whichever the server rebuilt (the URL as called is checked first, then Twilio's two variants)."""
+    as_lists = {k: [v] for k, v in VECTOR_PARAMS.items()}
+    with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2"
+    assert is_valid("12345", VECTOR_URL, as_lists, sign("12345", with_port, VECTOR_PARAMS))
+    assert is_valid("12345", with_port, as_lists, VECTOR_SIGNATURE)
+    assert not is_valid("12345", "https://other.example.com/myapp.php?foo=1&bar=2", as_lists, VECTOR_SIGNATURE)
+    assert not is_valid("12345", VECTOR_URL, as_lists, "RSOYDt4T1cUTdK1PDd93/VVr8B8=é")  # not ASCII: refused, no error

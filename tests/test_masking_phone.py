@@ -61,3 +61,25 @@ def test_a_voicemail_transcription_keeps_no_name(server, phone):
     # in the console and purged with the ticket (tests/test_ivr_bookings.py): nowhere else.
     dump += json.dumps([{k: v for k, v in t.items() if k != "callback"} for t in tickets], ensure_ascii=False)
     assert not [w for w in CLEAR if w in dump]
+
+
+def test_every_step_of_a_long_call_stays_masked_in_the_store(tmp_path):
+    """Each save masks the inputs of its own step (the earlier ones were masked when their step was
+    saved, and the state is read back from the row): after three steps, all three are masked, in
+    `inputs` and in the `flow` copy alike."""
+    from bot.store.database import Store
+    from ivr.calls import Calls
+    from ivr.state import CallState
+
+    calls = Calls(Store(tmp_path / "s.db"))
+    assert calls.create(CallState("CAlong", path=["root"]), "cantal", "+33612345678", "<Response/>")
+    said = [SAID[0][0], "1", SAID[1][0]]
+    for step, words in enumerate(said, start=1):
+        st, _ = calls.load("CAlong")
+        st.step = step
+        st.inputs.append({"step": step, "speech": words})
+        assert calls.save(st, step - 1, "<Response/>")
+    row = calls.row("CAlong")
+    expected = [{"step": 1, "speech": SAID[0][1]}, {"step": 2, "speech": "1"}, {"step": 3, "speech": SAID[1][1]}]
+    assert json.loads(row["inputs"]) == expected
+    assert json.loads(row["flow"])["inputs"] == expected

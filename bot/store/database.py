@@ -154,6 +154,8 @@ class Store:
             return store
         conn = sqlite3.connect(str(path), timeout=busy_ms / 1000, check_same_thread=False, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+        # As the main Store: in WAL mode a commit survives a crash of the process (not of the machine).
+        conn.execute("PRAGMA synchronous = NORMAL")
         store.path, store.db = Path(path), sqlite_utils.Database(conn)
         return store
 

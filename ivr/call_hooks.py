@@ -1,0 +1,232 @@
+"""The webhooks of a call in progress: the incoming call (`voice`), the answers to a Gather (`menu`,
+`leaf`, `choices`, `offer`) and the end of a transfer (`dialed`).
+
+One visit to the store per webhook where the input allows it: an incoming call reads the call (a
+replay) or inserts it in one pool task; a keypad step (keys, silence, a spoken key word) reads the
+call, runs the flow and writes the new state in one task (one UPDATE, compare-and-set on the step:
+a duplicated or late webhook gets the answer already given and changes nothing). A sentence goes
+to the NLU on the event loop between the read and the write (two tasks), as does the SMS option
+(sent before the flow runs). Fail soft: a write the store refuses leaves the step unapplied and
+the caller hears the same prompt again (`store_busy`); a store that does not answer at all gives
+`Speaker.hold` (one sentence, then the call's current prompt again, through `/voice`).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from ivr import hours
+from ivr.calls import FINAL_STATUSES, Calls, is_over, state_from_row
+from ivr.desks import FeedbackDesk, PanDesk
+from ivr.flow import RAW_SPEECH_STATES, CallState, Input
+from ivr.form import first, raw_xml, to_float, to_int, xml
+from ivr.phone import Phone, StoreBusy
+
+logger = logging.getLogger(__name__)
+
+
+def over(row: dict | None, params: dict) -> bool:
+    """The caller is gone (status callback received, or CallStatus final in this request)."""
+    return is_over(row) or first(params, "CallStatus") in FINAL_STATUSES
+
+
+def load(calls: Calls, call_sid: str) -> dict | None:
+    return calls.row(call_sid)
+
+
+def create(calls: Calls, st: CallState, prefecture: str, caller: str, twiml: str) -> str | None:
+    """Insert a new call; None when created, else the answer already given (a replayed webhook)."""
+    if calls.create(st, prefecture, caller, twiml):
+        return None
+    return (calls.row(st.call_sid) or {}).get("last_twiml") or twiml
+
+
+def save(calls: Calls, st: CallState, step: int, twiml: str) -> str:
+    """Save the new state (compare-and-set on the step); a duplicate gets the answer already given."""
+    if calls.save(st, step, twiml):
+        return twiml
+    return (calls.row(st.call_sid) or {}).get("last_twiml") or twiml
+
+
+@dataclass
+class Step:
+    """One answer to a Gather, as the request carries it (read on the event loop)."""
+
+    call_sid: str
+    step: int | None
+    params: dict
+    inp: Input
+    speech: str
+    nlu: bool  # a sentence for the NLU (not a key, not a word the tree lists), unless the prompt takes it as said
+    open_now: hours.OpenAt
+    when: datetime
+    caller: str
+
+
+class CallHooks:
+    def __init__(self, phone: Phone):
+        self.phone = phone
+
+    # ---- the incoming call -------------------------------------------------------------------
+    def _arrival(self, call_sid: str, params: dict) -> tuple[CallState, str, str]:
+        st = CallState(call_sid, called=first(params, "To") or first(params, "Called") or None)
+        return st, self.phone.flow.welcome_xml(st), first(params, "From") or first(params, "Caller")
+
+    def _start(self, calls: Calls, call_sid: str, params: dict, replay: bool) -> tuple[str, object]:
+        """(on the pool) A known call's last answer (`replay`: Twilio retried the first webhook, or a
+        hold came back), else the welcome, the call recorded; ("later", ...) when the store refuses it."""
+        if replay:
+            row = calls.row(call_sid)
+            if row is not None and row.get("last_twiml"):
+                return "xml", row["last_twiml"]
+        st, twiml, caller = self._arrival(call_sid, params)
+        try:
+            with self.phone.stores.writing():
+                return "xml", create(calls, st, self.phone.pref.id, caller, twiml) or twiml
+        except sqlite3.OperationalError:
+            return "later", (st, caller, twiml)
+
+    def _started(self, call_sid: str, kind: str, value) -> HTTPResponse:
+        if kind == "later":
+            st, caller, twiml = value
+            self.phone.later(f"call {call_sid}", create, st, self.phone.pref.id, caller, twiml)
+            return raw_xml(twiml)
+        return raw_xml(value)
+
+    async def voice(self, request: Request, params: dict) -> HTTPResponse:
+        """The automated-service notice and the main menu; the call is recorded (later if the store is busy)."""
+        call_sid = first(params, "CallSid")
+        if not call_sid:
+            return xml(self.phone.speaker.apology())
+        try:
+            kind, value = await self.phone.db(self._start, call_sid, params, True)
+        except StoreBusy:
+            st, twiml, caller = self._arrival(call_sid, params)
+            kind, value = "later", (st, caller, twiml)
+        return self._started(call_sid, kind, value)
+
+    # ---- an answer to a Gather ---------------------------------------------------------------
+    def _read(self, request: Request, params: dict) -> Step:
+        phone = self.phone
+        inp = Input(digits=first(params, "Digits"), asr_confidence=to_float(first(params, "Confidence")))
+        speech = first(params, "SpeechResult")
+        nlu = bool(speech.strip()) and not phone.speaker.spoken_input(speech) and not inp.digits.strip()
+        return Step(
+            call_sid=first(params, "CallSid"),
+            step=to_int(request.args.get("step")),
+            params=params,
+            inp=inp,
+            speech=speech,
+            nlu=nlu,
+            open_now=phone.open_now(request),
+            when=hours.now(request.headers.get(hours.CLOCK_HEADER)),
+            caller=first(params, "From") or first(params, "Caller"),
+        )
+
+    def _visit(self, calls: Calls, s: Step) -> tuple[str, object]:
+        """(on the pool) Read the call; for a keypad step, also run the flow and save: ("xml", twiml).
+        ("nlu", state) or ("sms", (state, option)) when the event loop has work to do first."""
+        phone = self.phone
+        row = calls.row(s.call_sid)
+        if row is None:  # a call the store does not know (lost, or never recorded): start over, notice first
+            return self._start(calls, s.call_sid, s.params, False)
+        if over(row, s.params):  # the caller is gone: nothing is booked, rated or changed
+            return "xml", phone.speaker.hangup().to_xml()
+        st, last = state_from_row(row), row.get("last_twiml")
+        if s.step != st.step:  # a duplicated or late webhook: answer as before, change nothing
+            return "xml", last or phone.flow.render(st, s.open_now).to_xml()
+        if s.speech.strip():
+            if s.nlu and st.state not in RAW_SPEECH_STATES:  # a reference said, or words after a booking: no NLU
+                return "nlu", st
+            s.inp.speech = s.speech.strip()
+        option = phone.flow.chosen(st, s.inp, s.open_now)
+        if option is not None and option.kind == "sms":  # sent before the flow runs; the flow says the outcome
+            return "sms", (st, option)
+        try:
+            return "xml", self._apply(calls, st, s)
+        except sqlite3.OperationalError as exc:
+            return "xml", self._unapplied(state_from_row(row), s, exc).to_xml()
+
+    def _apply(self, calls: Calls, st: CallState, s: Step) -> str:
+        """(on the pool) The flow on this input, then the new state saved: the answer to give."""
+        s.inp.pan = PanDesk(self.phone, calls.store, s.call_sid, s.when, s.caller)
+        s.inp.feedback = FeedbackDesk(self.phone, calls.store, s.call_sid)
+        twiml = self.phone.flow.handle(st, s.inp, s.open_now).to_xml()
+        with self.phone.stores.writing():
+            return save(calls, st, s.step, twiml)
+
+    def _unapplied(self, before: CallState, s: Step, exc: Exception):
+        # Nothing was applied: the caller hears the same prompt again and answers again.
+        logger.warning("ivr: call %s step %s not applied (%s); prompt repeated", s.call_sid, s.step, exc)
+        return self.phone.flow.render(before, s.open_now, [self.phone.speaker.text("store_busy")])
+
+    async def gathered(self, request: Request, params: dict) -> HTTPResponse:
+        phone, s = self.phone, self._read(request, params)
+        try:
+            kind, value = await phone.db(self._visit, s)
+        except StoreBusy:
+            return xml(phone.speaker.hold())
+        if kind in ("xml", "later"):
+            return self._started(s.call_sid, kind, value)
+        if kind == "sms":
+            st, option = value
+            return await self._finish(st, s, option)
+        st, before = value, copy.deepcopy(value)
+        try:
+            s.inp.speech, s.inp.decision = await phone.decide(request, s.speech)
+        except Exception:  # noqa: BLE001 - the keypad still works: offer it, never hang up
+            logger.exception("ivr: the NLU failed for call %s; keypad menu offered", s.call_sid)
+            sp = phone.speaker
+            return xml(sp.keypad_only(phone.flow.render(before, s.open_now, [sp.text("speech_unavailable")])))
+        return await self._finish(st, s, phone.flow.chosen(st, s.inp, s.open_now))
+
+    async def _finish(self, st: CallState, s: Step, option) -> HTTPResponse:
+        """After the event loop's part (NLU, SMS): the flow and the save, in a second pool task."""
+        phone = self.phone
+        if option is not None and option.kind == "sms":
+            s.inp.sms = await phone.send_sms(st, option.target, s.caller)
+        before = copy.deepcopy(st)
+        try:
+            return raw_xml(await phone.db(self._apply, st, s))
+        except StoreBusy as exc:
+            if s.inp.sms is None:
+                return xml(self._unapplied(before, s, exc))
+            # The SMS went out: say so, and write the step when the store accepts it.
+            st = copy.deepcopy(before)
+            twiml = phone.flow.handle(st, s.inp, s.open_now).to_xml()
+            phone.later(f"call {s.call_sid} after its SMS", save, st, s.step, twiml)
+            return raw_xml(twiml)
+
+    # ---- the end of a transfer ---------------------------------------------------------------
+    def _dialed(self, calls: Calls, call_sid: str, params: dict, step: int | None, open_now) -> tuple[str, object]:
+        row = calls.row(call_sid)
+        if over(row, params):
+            return "xml", self.phone.speaker.hangup().to_xml()
+        st, last = (state_from_row(row), row.get("last_twiml")) if row else (None, None)
+        if st is None or step != st.step:
+            return "xml", last or self.phone.speaker.goodbye().to_xml()
+        twiml = self.phone.flow.dialed(st, first(params, "DialCallStatus"), open_now).to_xml()
+        try:
+            with self.phone.stores.writing():
+                return "xml", save(calls, st, step, twiml)
+        except sqlite3.OperationalError:
+            return "later", (st, twiml)
+
+    async def dialed(self, request: Request, params: dict) -> HTTPResponse:
+        phone, call_sid, step = self.phone, first(params, "CallSid"), to_int(request.args.get("step"))
+        try:
+            kind, value = await phone.db(self._dialed, call_sid, params, step, phone.open_now(request))
+        except StoreBusy:
+            return xml(phone.speaker.hold())
+        if kind == "later":
+            st, twiml = value
+            phone.later(f"call {call_sid} after its transfer", save, st, step, twiml)
+            return raw_xml(twiml)
+        return raw_xml(value)

@@ -1,0 +1,87 @@
+"""What the call state machine may do in the store for one request: book, find and cancel a PAN
+appointment (bot/services/pan.py), record the caller's rating (bot/services/feedback.py).
+
+Used on the phone's store threads (ivr/phone.py), with that thread's connection.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ivr.phone import Phone
+
+
+class PanDesk:
+    """PAN slots, bookings and cancellations for one phone request (bot/services/pan.py), at the
+    call's clock. `caller` is Twilio's `From` of this request: never stored as such, only its keyed
+    hash on a booking (bot.services.identity), to find the caller's own bookings again."""
+
+    def __init__(self, phone: "Phone", store, call_sid: str, now, caller: str = ""):
+        self.phone, self.store, self.call_sid, self.now, self.caller = phone, store, call_sid, now, caller
+
+    def slots(self) -> list[dict]:
+        from bot.services import pan
+
+        found = pan.next_slots_any_site(self.store, self.phone.pref, pan.naive(self.now))
+        return [{"site": s.site, "start": s.key} for s in found]
+
+    def book(self, choice: dict) -> tuple[bool, object]:
+        """(True, the booking), (False, the next free slots) when the slot was taken meanwhile, or
+        (False, "too_many_bookings") when the caller's number already holds pan.max_future_bookings
+        appointments to come."""
+        from datetime import datetime, timedelta
+
+        from bot.services import pan
+
+        store, pref = self.store, self.phone.pref
+        start = datetime.strptime(choice["start"], pan.STAMP)
+        slot = pan.Slot(choice["site"], start, start + timedelta(minutes=int(pref.get("pan.slot_minutes"))))
+        try:
+            booking = pan.book_by_phone(store, pref, slot, self.caller, self.call_sid, now=pan.naive(self.now))
+        except pan.BookingError as exc:
+            return False, exc.code if exc.code == "too_many_bookings" else self.slots()
+        return True, booking
+
+    def identified(self) -> bool:
+        """Whether the caller's number is known (not hidden): their bookings can be found."""
+        from bot.services import identity
+
+        return identity.phone_number(self.caller) is not None
+
+    def find(self, reference: str) -> dict | None:
+        """The booking with this reference made from the caller's number, with `past` (its time has
+        come); None when there is none (another number's booking is never found)."""
+        from datetime import datetime
+
+        from bot.services import pan
+
+        booking = pan.find_own(self.store, self.phone.pref, reference, self.caller)
+        if booking is None:
+            return None
+        return booking | {"past": datetime.strptime(booking["slot_start"], pan.STAMP) < pan.naive(self.now)}
+
+    def cancel(self, reference: str) -> str | None:
+        """Cancel the caller's booking: None when done, else the refusal's code (not_found, already_cancelled, past_slot)."""
+        from bot.services import pan
+
+        try:
+            pan.cancel(self.store, self.phone.pref, reference, self.caller, now=pan.naive(self.now))
+        except pan.BookingError as exc:
+            return exc.code
+        return None
+
+
+class FeedbackDesk:
+    """The caller's "cette réponse m'a aidé" or not (bot/feedback.py): one rating per call, a replay rewrites the same row."""
+
+    def __init__(self, phone: "Phone", store, call_sid: str):
+        self.phone, self.store, self.call_sid = phone, store, call_sid
+
+    def record(self, node_id: str, useful: bool = True) -> None:
+        from bot.services import feedback
+
+        node = self.phone.tree.node(node_id)
+        feedback.record(
+            self.store, "phone", self.call_sid, self.phone.pref.id, useful, topic=node.topic, destination=node.destination
+        )

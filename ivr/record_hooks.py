@@ -1,0 +1,121 @@
+"""The webhooks that keep what Twilio reports: the end of a Record (`voicemail`: the message, its
+ticket and the thanks), the Record's callbacks (`recording`: transcription and recording status) and
+the call's status callback (`status`: outcome, duration, end).
+
+A message is never lost to a busy store: what the store refuses now is written in the background
+(`Phone.later`), one voicemail per RecordingSid whatever the order or the replays of the callbacks.
+"""
+
+from __future__ import annotations
+
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.core.masking import prepare
+from ivr import hours
+from ivr.call_hooks import load, over, save
+from ivr.calls import Calls, state_from_row
+from ivr.form import first, raw_xml, to_int, xml
+from ivr.phone import Phone, StoreBusy, deliver_soon
+
+
+class RecordHooks:
+    def __init__(self, phone: Phone):
+        self.phone = phone
+
+    def _mailbox(self, wanted: str | None) -> str:
+        return wanted if wanted in (self.phone.pref.get("mailboxes") or {}) else self.phone.speaker.default_mailbox
+
+    def keep_voicemail(
+        self, calls: Calls, call_sid: str, recording_sid: str, mailbox: str, url: str, duration: int | None, when, caller: str
+    ) -> str | None:
+        """Keep the message (and its ticket, with the call-back number); the ticket's reference."""
+        service = self.phone.speaker.service(mailbox)
+        calls.add_voicemail(call_sid, recording_sid, mailbox, service, url, duration, when=when, callback=caller)
+        calls.mark_voicemail(call_sid)
+        return calls.voicemail_reference(recording_sid)
+
+    async def _keep_message(self, request: Request, params: dict, mailbox: str) -> str | None:
+        """The message kept whatever the step, even after hang-up; its ticket's reference, said to the
+        caller (None when nothing was recorded, or the store is busy: written later)."""
+        phone, recording_sid = self.phone, first(params, "RecordingSid")
+        args = (
+            first(params, "CallSid"),
+            recording_sid,
+            mailbox,
+            first(params, "RecordingUrl"),
+            to_int(first(params, "RecordingDuration")),
+            hours.now(request.headers.get(hours.CLOCK_HEADER)),
+            first(params, "From") or first(params, "Caller"),
+        )
+        try:
+            reference = await phone.db(self.keep_voicemail, *args, write=True)
+            deliver_soon(phone)
+            return reference
+        except StoreBusy:
+            phone.later(f"voicemail {recording_sid}", self.keep_voicemail, *args)
+            return None
+
+    async def voicemail(self, request: Request, params: dict) -> HTTPResponse:
+        phone, call_sid = self.phone, first(params, "CallSid")
+        try:
+            row = await phone.db(load, call_sid)
+        except StoreBusy:
+            row = None
+        st, last = (state_from_row(row), row.get("last_twiml")) if row else (None, None)
+        mailbox = self._mailbox((st.mailbox if st is not None else None) or request.args.get("mailbox"))
+        recorded = bool(first(params, "RecordingSid")) and (to_int(first(params, "RecordingDuration"), 1) or 0) > 0
+        reference = await self._keep_message(request, params, mailbox) if recorded else None
+        if over(row, params):  # Digits=hangup: the caller is gone, nothing to say
+            return xml(phone.speaker.hangup())
+        step = to_int(request.args.get("step"))
+        if st is None or step != st.step:
+            return raw_xml(last) if last else xml(phone.speaker.voicemail_done(mailbox, reference))
+        twiml = phone.flow.recorded(st, mailbox, recorded, reference).to_xml()
+        try:
+            return raw_xml(await phone.db(save, st, step, twiml, write=True))
+        except StoreBusy:
+            phone.later(f"call {call_sid} after its voicemail", save, st, step, twiml)
+            return raw_xml(twiml)
+
+    def keep_recording(self, calls: Calls, params: dict, mailbox: str) -> None:
+        call_sid, recording_sid = first(params, "CallSid"), first(params, "RecordingSid")
+        service, url = self.phone.speaker.service(mailbox), first(params, "RecordingUrl")
+        if first(params, "TranscriptionStatus"):  # transcribeCallback
+            calls.set_transcription(
+                call_sid,
+                recording_sid,
+                mailbox,
+                service,
+                url,
+                prepare(first(params, "TranscriptionText"), 10_000)[0],
+                first(params, "TranscriptionStatus"),
+                callback=first(params, "From"),
+            )
+        elif first(params, "RecordingStatus") == "completed" and (to_int(first(params, "RecordingDuration"), 1) or 0) > 0:
+            # Twilio's recording-status callback carries no From: the Record action brings the number.
+            calls.add_voicemail(call_sid, recording_sid, mailbox, service, url, to_int(first(params, "RecordingDuration")))
+            calls.mark_voicemail(call_sid)
+
+    async def recording(self, request: Request, params: dict) -> HTTPResponse:
+        """The Record verb's callbacks: the transcription, and the recording's status."""
+        if first(params, "RecordingSid"):
+            mailbox = self._mailbox(request.args.get("mailbox"))
+            try:
+                await self.phone.db(self.keep_recording, params, mailbox, write=True)
+            except StoreBusy:
+                self.phone.later(f"recording {first(params, 'RecordingSid')}", self.keep_recording, params, mailbox)
+        return xml(self.phone.speaker.empty())
+
+    def end_call(self, calls: Calls, call_sid: str, status: str, duration: int | None, caller: str) -> None:
+        calls.end(call_sid, status, duration, self.phone.pref.id, caller)
+
+    async def status(self, request: Request, params: dict) -> HTTPResponse:
+        call_sid = first(params, "CallSid")
+        if call_sid:
+            args = (call_sid, first(params, "CallStatus"), to_int(first(params, "CallDuration")), first(params, "From"))
+            try:
+                await self.phone.db(self.end_call, *args, write=True)
+            except StoreBusy:
+                self.phone.later(f"status of call {call_sid}", self.end_call, *args)
+        return xml(self.phone.speaker.empty())
