@@ -3,7 +3,8 @@
 - FrenchTokenizer: a whitespace tokenizer that makes French text accent- and case-insensitive,
   so that "prefecture", "préfecture" and "PREFECTURE" give the same features. Offsets still
   point into the original text (only the token text and lemma are folded).
-- TfidfIntentClassifier: TF-IDF word and char n-grams + logistic regression; a message of several
+- TfidfIntentClassifier: TF-IDF word and char n-grams (+ optionally the IDF-weighted mean of the
+  message's word vectors, bot/nlu/word_vectors.py) and a logistic regression; a message of several
   sentences is also scored sentence by sentence and the two are mixed, so that a need stated after
   some context is not drowned by the context's words.
 """
@@ -100,12 +101,23 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "framed_intents": [],
             "framing_prefixes": [],
             "framing_suffixes": [],
+            # Dense features next to the TF-IDF ones: the IDF-weighted mean of the word vectors of a
+            # spaCy pipeline package read as data (bot/nlu/word_vectors.py), l2-normalised, times
+            # `dense_weight`. The table is built at training and kept in the model. `word_vectors_dir`:
+            # an unzipped wheel instead of the installed package (experiments). null: no dense features.
+            "word_vectors": None,
+            "word_vectors_dir": None,
+            "dense_weight": 1.0,
         }
 
-    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, clf: Any = None) -> None:
+    def __init__(
+        self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, clf: Any = None, vectors: Any = None
+    ) -> None:
         self.config = {**self.get_default_config(), **config}
         self._model_storage, self._resource = model_storage, resource
         self.clf = clf
+        self.vectors = vectors  # WordVectors when config's word_vectors is set
+        self._idf: dict[str, float] | None = None
 
     @classmethod
     def create(
@@ -119,6 +131,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return " ".join(t.text for t in tokens) or fold(message.get(TEXT) or "")
 
     def _pipeline(self) -> Any:
+        """(TF-IDF of words + TF-IDF of character n-grams, logistic regression), as make_pipeline names them."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline, make_union
@@ -134,6 +147,29 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             LogisticRegression(C=c["C"], max_iter=c["max_iter"], class_weight="balanced", random_state=c["random_state"]),
         )
 
+    def _features(self, texts: list[str]) -> Any:
+        """The logistic regression's input: the TF-IDF union's, then the dense block when there are vectors."""
+        sparse = self.clf.steps[0][1].transform(texts)
+        if self.vectors is None:
+            return sparse
+        from scipy.sparse import csr_matrix, hstack
+
+        return hstack([sparse, csr_matrix(self._dense(texts))], format="csr")
+
+    def _dense(self, texts: list[str]) -> Any:
+        """Each text's IDF-weighted mean word vector (unknown words skipped), times dense_weight."""
+        import numpy as np
+
+        if self._idf is None:
+            words = self.clf.steps[0][1].transformer_list[0][1]
+            self._idf = {w: float(words.idf_[i]) for w, i in words.vocabulary_.items() if " " not in w}
+        default = max(self._idf.values(), default=1.0)  # a word never seen in training: as rare as the rarest
+        weight = float(self.config["dense_weight"])
+        return np.vstack([self.vectors.mean(t.split(), self._idf, default) for t in texts]) * weight
+
+    def predict_proba(self, texts: list[str]) -> Any:
+        return self.clf.steps[-1][1].predict_proba(self._features(texts))
+
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(INTENT)]
         if len({e.get(INTENT) for e in examples}) < 2:
@@ -144,7 +180,16 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
     def fit(self, texts: list[str], labels: list[str]) -> "TfidfIntentClassifier":
         framed = self._framed(texts, labels)
-        self.clf = self._pipeline().fit(texts + [t for t, _ in framed], labels + [l for _, l in framed])
+        texts, labels = texts + [t for t, _ in framed], labels + [l for _, l in framed]
+        if not self.config["word_vectors"]:
+            self.clf = self._pipeline().fit(texts, labels)
+            return self
+        from bot.nlu.word_vectors import WordVectors
+
+        self.vectors = WordVectors.from_package(self.config["word_vectors"], self.config["word_vectors_dir"])
+        self.clf, self._idf = self._pipeline(), None
+        self.clf.steps[0][1].fit(texts)
+        self.clf.steps[-1][1].fit(self._features(texts), labels)
         return self
 
     def _framed(self, texts: list[str], labels: list[str]) -> list[tuple[str, str]]:
@@ -193,10 +238,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def _mixed_probas(self, messages: list[Message], texts: list[str]) -> Any:
         mix = float(self.config["sentence_mix"])
         if mix <= 0:
-            return self.clf.predict_proba(texts)
+            return self.predict_proba(texts)
         pieces = [self._sentences(m, int(self.config["min_sentence_words"])) for m in messages]
         flat = [s for p in pieces if len(p) > 1 for s in p]
-        both = self.clf.predict_proba(texts + flat)  # one call: most of the cost is per call
+        both = self.predict_proba(texts + flat)  # one call: most of the cost is per call
         probas = both[: len(texts)]
         if not flat:
             return probas
@@ -244,6 +289,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
         with self._model_storage.write_to(self._resource) as model_dir:
             sio.dump(self.clf, model_dir / "tfidf_intent_classifier.skops")
+            if self.vectors is not None:
+                self.vectors.save(model_dir / VECTORS_FILE)
 
     @classmethod
     def load(
@@ -263,10 +310,18 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                 unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
                 if unexpected:
                     raise ValueError(f"unexpected types in {path}: {unexpected}")
-                return cls(config, model_storage, resource, clf=sio.load(path, trusted=untrusted))
+                vectors = None
+                if (model_dir / VECTORS_FILE).is_file():
+                    from bot.nlu.word_vectors import WordVectors
+
+                    vectors = WordVectors.load(model_dir / VECTORS_FILE)
+                return cls(config, model_storage, resource, clf=sio.load(path, trusted=untrusted), vectors=vectors)
         except ValueError:
             return cls.create(config, model_storage, resource, execution_context)
 
+
+# The word vectors' table in the model (bot/nlu/word_vectors.py), when the classifier has them.
+VECTORS_FILE = "word_vectors.npz"
 
 # Where a sentence ends: . ! ? ; (one or more) or a line break.
 SENTENCE_END = re.compile(r"[.!?;\n]+")
