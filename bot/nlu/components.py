@@ -108,15 +108,27 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "word_vectors": None,
             "word_vectors_dir": None,
             "dense_weight": 1.0,
+            # 0: the dense block is concatenated to the TF-IDF features (one logistic regression).
+            # Above 0: a second logistic regression (C = dense_C) on the dense block alone, its
+            # probabilities mixed in with this share.
+            "dense_mix": 0.0,
+            "dense_C": 10.0,
         }
 
     def __init__(
-        self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, clf: Any = None, vectors: Any = None
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        clf: Any = None,
+        vectors: Any = None,
+        dense_clf: Any = None,
     ) -> None:
         self.config = {**self.get_default_config(), **config}
         self._model_storage, self._resource = model_storage, resource
         self.clf = clf
         self.vectors = vectors  # WordVectors when config's word_vectors is set
+        self.dense_clf = dense_clf  # the dense block's own model when dense_mix > 0
         self._idf: dict[str, float] | None = None
 
     @classmethod
@@ -150,7 +162,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def _features(self, texts: list[str]) -> Any:
         """The logistic regression's input: the TF-IDF union's, then the dense block when there are vectors."""
         sparse = self.clf.steps[0][1].transform(texts)
-        if self.vectors is None:
+        if self.vectors is None or float(self.config["dense_mix"]) > 0:
             return sparse
         from scipy.sparse import csr_matrix, hstack
 
@@ -168,7 +180,11 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return np.vstack([self.vectors.mean(t.split(), self._idf, default) for t in texts]) * weight
 
     def predict_proba(self, texts: list[str]) -> Any:
-        return self.clf.steps[-1][1].predict_proba(self._features(texts))
+        probas = self.clf.steps[-1][1].predict_proba(self._features(texts))
+        if self.dense_clf is None:
+            return probas
+        mix = float(self.config["dense_mix"])
+        return (1 - mix) * probas + mix * self.dense_clf.predict_proba(self._dense(texts))
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(INTENT)]
@@ -190,6 +206,13 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         self.clf, self._idf = self._pipeline(), None
         self.clf.steps[0][1].fit(texts)
         self.clf.steps[-1][1].fit(self._features(texts), labels)
+        if float(self.config["dense_mix"]) > 0:
+            from sklearn.linear_model import LogisticRegression
+
+            c = self.config
+            self.dense_clf = LogisticRegression(
+                C=c["dense_C"], max_iter=c["max_iter"], class_weight="balanced", random_state=c["random_state"]
+            ).fit(self._dense(texts), labels)
         return self
 
     def _framed(self, texts: list[str], labels: list[str]) -> list[tuple[str, str]]:
@@ -291,6 +314,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             sio.dump(self.clf, model_dir / "tfidf_intent_classifier.skops")
             if self.vectors is not None:
                 self.vectors.save(model_dir / VECTORS_FILE)
+            if self.dense_clf is not None:
+                sio.dump(self.dense_clf, model_dir / DENSE_FILE)
 
     @classmethod
     def load(
@@ -301,27 +326,35 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> "TfidfIntentClassifier":
-        import skops.io as sio
-
         try:
             with model_storage.read_from(resource) as model_dir:
-                path = model_dir / "tfidf_intent_classifier.skops"
-                untrusted = sio.get_untrusted_types(file=path)
-                unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-                if unexpected:
-                    raise ValueError(f"unexpected types in {path}: {unexpected}")
                 vectors = None
                 if (model_dir / VECTORS_FILE).is_file():
                     from bot.nlu.word_vectors import WordVectors
 
                     vectors = WordVectors.load(model_dir / VECTORS_FILE)
-                return cls(config, model_storage, resource, clf=sio.load(path, trusted=untrusted), vectors=vectors)
+                dense = model_dir / DENSE_FILE
+                dense_clf = load_skops(dense) if dense.is_file() else None
+                clf = load_skops(model_dir / "tfidf_intent_classifier.skops")
+                return cls(config, model_storage, resource, clf, vectors, dense_clf)
         except ValueError:
             return cls.create(config, model_storage, resource, execution_context)
 
 
+def load_skops(path: Any) -> Any:
+    """A scikit-learn object saved with skops, refused (ValueError) if it holds types outside TRUSTED_PREFIXES."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if unexpected:
+        raise ValueError(f"unexpected types in {path}: {unexpected}")
+    return sio.load(path, trusted=untrusted)
+
+
 # The word vectors' table in the model (bot/nlu/word_vectors.py), when the classifier has them.
 VECTORS_FILE = "word_vectors.npz"
+DENSE_FILE = "dense_classifier.skops"  # the dense block's own logistic regression (dense_mix > 0)
 
 # Where a sentence ends: . ! ? ; (one or more) or a line break.
 SENTENCE_END = re.compile(r"[.!?;\n]+")
