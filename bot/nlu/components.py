@@ -113,6 +113,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             # probabilities mixed in with this share.
             "dense_mix": 0.0,
             "dense_C": 10.0,
+            # Above 0 (with word_vectors): at inference a word unseen in training is completed by its
+            # nearest training word when their vectors' cosine reaches this. dense_weight 0: no dense block.
+            "substitute_unseen": 0.0,
         }
 
     def __init__(
@@ -130,6 +133,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         self.vectors = vectors  # WordVectors when config's word_vectors is set
         self.dense_clf = dense_clf  # the dense block's own model when dense_mix > 0
         self._idf: dict[str, float] | None = None
+        self._nearest: Any = None  # NearestKnown, built on first use from the vectors and the vocabulary
 
     @classmethod
     def create(
@@ -162,7 +166,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def _features(self, texts: list[str]) -> Any:
         """The logistic regression's input: the TF-IDF union's, then the dense block when there are vectors."""
         sparse = self.clf.steps[0][1].transform(texts)
-        if self.vectors is None or float(self.config["dense_mix"]) > 0:
+        if self.vectors is None or float(self.config["dense_mix"]) > 0 or float(self.config["dense_weight"]) <= 0:
             return sparse
         from scipy.sparse import csr_matrix, hstack
 
@@ -179,7 +183,20 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         weight = float(self.config["dense_weight"])
         return np.vstack([self.vectors.mean(t.split(), self._idf, default) for t in texts]) * weight
 
+    def _expand(self, text: str) -> str:
+        """The text with the nearest training word of each unseen word (substitute_unseen), else as is."""
+        minimum = float(self.config["substitute_unseen"])
+        if self.vectors is None or minimum <= 0:
+            return text
+        if self._nearest is None:
+            from bot.nlu.word_vectors import NearestKnown
+
+            words = self.clf.steps[0][1].transformer_list[0][1].vocabulary_
+            self._nearest = NearestKnown(self.vectors, [w for w in words if " " not in w], minimum)
+        return self._nearest.expand(text)
+
     def predict_proba(self, texts: list[str]) -> Any:
+        texts = [self._expand(t) for t in texts]
         probas = self.clf.steps[-1][1].predict_proba(self._features(texts))
         if self.dense_clf is None:
             return probas
@@ -197,6 +214,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def fit(self, texts: list[str], labels: list[str]) -> "TfidfIntentClassifier":
         framed = self._framed(texts, labels)
         texts, labels = texts + [t for t, _ in framed], labels + [l for _, l in framed]
+        self._nearest = None
         if not self.config["word_vectors"]:
             self.clf = self._pipeline().fit(texts, labels)
             return self
@@ -286,7 +304,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         probas = self._mixed_probas(messages, texts)
         classes = self.clf.classes_
         for message, text, row in zip(messages, texts, probas):
-            scale = self._familiarity(text)
+            scale = self._familiarity(self._expand(text))
             order = sorted(zip(classes, row), key=lambda kv: -kv[1])  # rank on the model's probabilities
             ranking = [{"name": str(k), "confidence": float(v) * scale} for k, v in order]
             message.set(INTENT, ranking[0], add_to_output=True)

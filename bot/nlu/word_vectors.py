@@ -146,3 +146,37 @@ def _from_vocab(directory: str) -> WordVectors:
     keys = np.array([k for k, _ in pairs], dtype=np.uint64)
     rows = np.array([r for _, r in pairs], dtype=np.int32)
     return WordVectors(keys, rows, vectors[used].astype(np.float16))
+
+
+class NearestKnown:
+    """A word unseen in training, replaced by its nearest word of the training vocabulary (cosine of
+    their vectors, from `min_similarity` up), added to the text at inference: "bagnole" -> "voiture"."""
+
+    def __init__(self, vectors: WordVectors, known: list[str], min_similarity: float):
+        pairs = [(w, vectors.row(w)) for w in known]
+        pairs = [(w, r) for w, r in pairs if r >= 0]
+        self.vectors, self.known, self.min_similarity = vectors, set(known), min_similarity
+        self.words = [w for w, _ in pairs]
+        matrix = vectors.vectors[[r for _, r in pairs]].astype(np.float32)
+        self.matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-6)
+        self._cache: dict[str, str | None] = {}
+
+    def nearest(self, word: str) -> str | None:
+        if word not in self._cache:
+            if len(self._cache) > 20000:
+                self._cache.clear()
+            self._cache[word] = self._nearest(word)
+        return self._cache[word]
+
+    def _nearest(self, word: str) -> str | None:
+        row = self.vectors.row(word)
+        if row < 0 or not self.words:
+            return None
+        v = self.vectors.vectors[row].astype(np.float32)
+        scores = self.matrix @ (v / max(float(np.linalg.norm(v)), 1e-6))
+        best = int(scores.argmax())
+        return self.words[best] if scores[best] >= self.min_similarity else None
+
+    def expand(self, text: str) -> str:
+        extra = [self.nearest(w) for w in text.split() if w not in self.known and len(w) > 2]
+        return " ".join([text, *[w for w in extra if w]])
