@@ -5,6 +5,7 @@ labelled JSONL files, through the same components (bot/nlu/components.py) and ro
     .venv/bin/python bench/nlu_bench.py eval FILE.jsonl [FILE.jsonl ...] [--noisy]
     .venv/bin/python bench/nlu_bench.py ... --set sentence_mix=0.5   (try a classifier setting)
     .venv/bin/python bench/nlu_bench.py ... --threshold 0.5          (try a router threshold)
+    .venv/bin/python bench/nlu_bench.py speed [--messages 600]        (training time, messages/s one at a time)
 
 Prints summaries only (accuracy, actions, calibration, confusion counts), never the texts of the
 items: the evaluation sets are for measuring, and reading their misses is how a model gets tuned
@@ -151,6 +152,31 @@ def cross_validation(params: dict, threshold: float | None, folds: int, seed: in
     return summary(expected, decisions) | {"folds": folds, "examples": len(examples)}
 
 
+def speed(params: dict, count: int) -> dict:
+    """Training time, then `count` examples of data/ routed one at a time (parse + router) after a warm-up."""
+    import time
+
+    examples = training_examples()
+    start = time.process_time(), time.perf_counter()
+    pipeline = Pipeline(params).fit(examples)
+    trained = time.process_time() - start[0], time.perf_counter() - start[1]
+    router = make_router(None)
+    texts = [t for t, _ in random.Random(7).sample(examples, min(count, len(examples)))]
+    route(router, pipeline, texts[:20])
+    start = time.process_time(), time.perf_counter()
+    for text in texts:
+        route(router, pipeline, [text])
+    cpu, wall = time.process_time() - start[0], time.perf_counter() - start[1]
+    return {
+        "training_cpu_s": round(trained[0], 1),
+        "training_wall_s": round(trained[1], 1),
+        "messages": len(texts),
+        "per_cpu_second": round(len(texts) / cpu),
+        "per_wall_second": round(len(texts) / wall),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
+
+
 def load_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -164,7 +190,8 @@ def noisy(path: Path) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["cv", "eval"])
+    parser.add_argument("mode", choices=["cv", "eval", "speed"])
+    parser.add_argument("--messages", type=int, default=600, help="speed: how many examples of data/ to route")
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--noisy", action="store_true", help="also score the noisy variants of each file")
@@ -180,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     params = classifier_config(args.set)
     results: dict[str, dict] = {}
-    if args.mode == "cv":
+    if args.mode == "speed":
+        results["speed"] = speed(params, args.messages)
+    elif args.mode == "cv":
         for threshold in args.threshold or [None]:
             name = "cv" if threshold is None else f"cv @{threshold}"
             results[name] = cross_validation(params, threshold, args.folds)
@@ -202,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=2))
         return 0
     for name, r in results.items():
+        if name == "speed":
+            print("speed: " + " ".join(f"{k}={v}" for k, v in r.items()))
+            continue
         dest = f"{r['destination_accuracy']:.3f}" if r["destination_accuracy"] is not None else "-"
         right = f"{r['answered_right']:.3f}" if r["answered_right"] is not None else "-"
         print(

@@ -324,3 +324,23 @@ def test_a_short_message_is_answered_from_an_alias_whatever_the_models_guess(rou
     ranking = [{"name": "hors_perimetre", "confidence": 0.4}, {"name": "armes", "confidence": 0.3}]
     d = router.decide("reclamtion accueil", parse("hors_perimetre", 0.4, ranking))
     assert (d.action, d.matched_by, d.topic, d.destination) == ("answer", "fuzzy", "reclamation", "mailbox")
+
+
+ALIASES = [("titre de sejour", "titre", 3), ("carte grise", "grise", 2), ("cni", "cni", 1), ("carte grise", "second", 2)]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("je veux mon titre de sejuor svp", ("titre", 93.33333333333333)),  # a typo: fuzz.ratio of the window
+        ("Ma CARTE GRISE", ("grise", 100.0)),  # the same alias later in the list does not win a tie
+        ("ma cni", ("cni", 100.0)),
+        ("ma cn", None),  # aliases of four letters or less match exactly
+        ("carte", None),  # no window of as many words
+        ("un chien perdu", None),  # below the cutoff
+    ],
+)
+def test_the_alias_matcher_scores_windows_of_as_many_words(text, expected):
+    from bot.core.text import best_alias
+
+    assert best_alias(text, ALIASES, 85.0) == expected

@@ -12,11 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from rapidfuzz import fuzz
-
 from bot.core.config import Prefecture
 from bot.core.display import answer_parts, site_items
-from bot.core.text import norm
+from bot.core.text import best_alias, norm
 from bot.core.tree import CONVERSATION_INTENTS, ITEMS_PAN_SITES, TOPICS, Node, Tree, render
 
 NAVIGATE_INTENT = "navigate"
@@ -170,7 +168,7 @@ class Router:
 
     def referral(self, text: str):
         """The body that handles an off-topic question, when the message names it."""
-        hit = self._best_alias(text, self._referral_aliases)
+        hit = best_alias(text, self._referral_aliases, self.fuzzy_cutoff)
         return self._referrals[hit[0]] if hit else None
 
     def _link(self, link: dict) -> dict:
@@ -184,22 +182,6 @@ class Router:
         return [self._button(n) for n in self.tree.children(None)]
 
     # ---- matching --------------------------------------------------------------------------
-    def _best_alias(self, text: str, aliases: list[tuple[str, str, int]]) -> tuple[str, float] | None:
-        words = norm(text).split()
-        best: tuple[str, float] | None = None
-        for alias, target, n in aliases:
-            if n > len(words):
-                continue
-            for i in range(len(words) - n + 1):
-                window = " ".join(words[i : i + n])
-                if len(alias) <= 4:  # short aliases (CNI, SIA, PAN) must match exactly
-                    score = 100.0 if window == alias else 0.0
-                else:
-                    score = fuzz.ratio(alias, window)
-                if score >= self.fuzzy_cutoff and (best is None or score > best[1]):
-                    best = (target, score)
-        return best
-
     def is_vague(self, text: str) -> bool:
         """A short message made only of vague words (settings.vague_messages)."""
         words = [w for w in norm(text).split() if w not in self._filler]
@@ -228,12 +210,12 @@ class Router:
         return best if best is not None and counts[best] > 0 else None
 
     def fuzzy_node(self, text: str) -> tuple[Node, float] | None:
-        hit = self._best_alias(text, self._aliases)
+        hit = best_alias(text, self._aliases, self.fuzzy_cutoff)
         return (self.tree.node(hit[0]), hit[1]) if hit else None
 
     def suivi_node(self, text: str, ranking: list[dict]) -> Node:
         """The suivi_dossier child for the document asked about."""
-        hit = self._best_alias(text, self._doc_aliases)
+        hit = best_alias(text, self._doc_aliases, self.fuzzy_cutoff)
         document = hit[0] if hit else self.document_by_words(text)
         if document is None:
             for item in ranking:
@@ -337,7 +319,10 @@ class Router:
                 node = self.suivi_node(text, ranking)
             return self._node_decision(text, node, confidence, misses, "fuzzy", topic=topic)
 
-        # Not understood: best guess for reporting, then clarify or fall back.
+        return self._not_understood(text, confidence, ranking, misses, elsewhere)
+
+    def _not_understood(self, text: str, confidence: float, ranking: list[dict], misses: int, elsewhere: bool) -> Decision:
+        """Not understood: best guess for reporting, then a clarifying question or, after `max_misses`, the fallback."""
         guess = next((r for r in ranking if r.get("name") in TOPICS), None)
         guess_topic = guess["name"] if guess else "hors_perimetre"
         guess_node = self.node_for_topic(guess_topic, text, ranking)

@@ -1,9 +1,12 @@
-"""Text helpers with one definition each: accent folding, the matching key, the e-mail address check."""
+"""Text helpers with one definition each: accent folding, the matching key, the e-mail address check, the
+typo-tolerant alias matcher."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from rapidfuzz import fuzz, process
 
 # An e-mail address as a user or a préfecture file gives it (validation, not search: the masking
 # of free text has its own, looser, pattern).
@@ -19,3 +22,27 @@ def fold(text: str) -> str:
 def norm(text: str) -> str:
     """The matching key: folded, every run of other characters than a-z and 0-9 made one space."""
     return re.sub(r"[^a-z0-9]+", " ", fold(text)).strip()
+
+
+def best_alias(text: str, aliases: list[tuple[str, str, int]], cutoff: float) -> tuple[str, float] | None:
+    """The best (target, score) of `aliases` ((normalised alias, target, word count)) against the windows
+    of as many words of `text`, scored by `fuzz.ratio` from `cutoff` up; None when nothing reaches it.
+
+    Alias by alias in the given order, the first best window of each (`process.extractOne`); a later
+    alias wins only with a strictly higher score. Short aliases (CNI, SIA, PAN) must match exactly.
+    """
+    words = norm(text).split()
+    windows = {n: [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)] for n in {a[2] for a in aliases}}
+    best: tuple[str, float] | None = None
+    for alias, target, n in aliases:
+        choices = windows[n]
+        if not choices:
+            continue
+        if len(alias) <= 4:
+            score = 100.0 if alias in choices else None
+        else:
+            hit = process.extractOne(alias, choices, scorer=fuzz.ratio, score_cutoff=max(cutoff, best[1] if best else 0.0))
+            score = hit[1] if hit else None
+        if score is not None and (best is None or score > best[1]):
+            best = (target, score)
+    return best

@@ -3,7 +3,8 @@
 - FrenchTokenizer: a whitespace tokenizer that makes French text accent- and case-insensitive,
   so that "prefecture", "préfecture" and "PREFECTURE" give the same features. Offsets still
   point into the original text (only the token text and lemma are folded).
-- TfidfIntentClassifier: TF-IDF word and char n-grams + logistic regression; a message of several
+- TfidfIntentClassifier: TF-IDF word and char n-grams (+ optionally the IDF-weighted mean of the
+  message's word vectors, bot/nlu/word_vectors.py) and a logistic regression; a message of several
   sentences is also scored sentence by sentence and the two are mixed, so that a need stated after
   some context is not drowned by the context's words.
 """
@@ -100,12 +101,39 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "framed_intents": [],
             "framing_prefixes": [],
             "framing_suffixes": [],
+            # Dense features next to the TF-IDF ones: the IDF-weighted mean of the word vectors of a
+            # spaCy pipeline package read as data (bot/nlu/word_vectors.py), l2-normalised, times
+            # `dense_weight`. The table is built at training and kept in the model. `word_vectors_dir`:
+            # an unzipped wheel instead of the installed package (experiments). null: no dense features.
+            "word_vectors": None,
+            "word_vectors_dir": None,
+            "dense_weight": 1.0,
+            # 0: the dense block is concatenated to the TF-IDF features (one logistic regression).
+            # Above 0: a second logistic regression (C = dense_C) on the dense block alone, its
+            # probabilities mixed in with this share.
+            "dense_mix": 0.0,
+            "dense_C": 10.0,
+            # Above 0 (with word_vectors): at inference a word unseen in training is completed by its
+            # nearest training word when their vectors' cosine reaches this. dense_weight 0: no dense block.
+            "substitute_unseen": 0.0,
         }
 
-    def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, clf: Any = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        clf: Any = None,
+        vectors: Any = None,
+        dense_clf: Any = None,
+    ) -> None:
         self.config = {**self.get_default_config(), **config}
         self._model_storage, self._resource = model_storage, resource
         self.clf = clf
+        self.vectors = vectors  # WordVectors when config's word_vectors is set
+        self.dense_clf = dense_clf  # the dense block's own model when dense_mix > 0
+        self._idf: dict[str, float] | None = None
+        self._nearest: Any = None  # NearestKnown, built on first use from the vectors and the vocabulary
 
     @classmethod
     def create(
@@ -119,6 +147,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return " ".join(t.text for t in tokens) or fold(message.get(TEXT) or "")
 
     def _pipeline(self) -> Any:
+        """(TF-IDF of words + TF-IDF of character n-grams, logistic regression), as make_pipeline names them."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline, make_union
@@ -134,6 +163,46 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             LogisticRegression(C=c["C"], max_iter=c["max_iter"], class_weight="balanced", random_state=c["random_state"]),
         )
 
+    def _features(self, texts: list[str]) -> Any:
+        """The logistic regression's input: the TF-IDF union's, then the dense block when there are vectors."""
+        sparse = self.clf.steps[0][1].transform(texts)
+        if self.vectors is None or float(self.config["dense_mix"]) > 0 or float(self.config["dense_weight"]) <= 0:
+            return sparse
+        from scipy.sparse import csr_matrix, hstack
+
+        return hstack([sparse, csr_matrix(self._dense(texts))], format="csr")
+
+    def _dense(self, texts: list[str]) -> Any:
+        """Each text's IDF-weighted mean word vector (unknown words skipped), times dense_weight."""
+        import numpy as np
+
+        if self._idf is None:
+            words = self.clf.steps[0][1].transformer_list[0][1]
+            self._idf = {w: float(words.idf_[i]) for w, i in words.vocabulary_.items() if " " not in w}
+        default = max(self._idf.values(), default=1.0)  # a word never seen in training: as rare as the rarest
+        weight = float(self.config["dense_weight"])
+        return np.vstack([self.vectors.mean(t.split(), self._idf, default) for t in texts]) * weight
+
+    def _expand(self, text: str) -> str:
+        """The text with the nearest training word of each unseen word (substitute_unseen), else as is."""
+        minimum = float(self.config["substitute_unseen"])
+        if self.vectors is None or minimum <= 0:
+            return text
+        if self._nearest is None:
+            from bot.nlu.word_vectors import NearestKnown
+
+            words = self.clf.steps[0][1].transformer_list[0][1].vocabulary_
+            self._nearest = NearestKnown(self.vectors, [w for w in words if " " not in w], minimum)
+        return self._nearest.expand(text)
+
+    def predict_proba(self, texts: list[str]) -> Any:
+        texts = [self._expand(t) for t in texts]
+        probas = self.clf.steps[-1][1].predict_proba(self._features(texts))
+        if self.dense_clf is None:
+            return probas
+        mix = float(self.config["dense_mix"])
+        return (1 - mix) * probas + mix * self.dense_clf.predict_proba(self._dense(texts))
+
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(INTENT)]
         if len({e.get(INTENT) for e in examples}) < 2:
@@ -144,7 +213,24 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
     def fit(self, texts: list[str], labels: list[str]) -> "TfidfIntentClassifier":
         framed = self._framed(texts, labels)
-        self.clf = self._pipeline().fit(texts + [t for t, _ in framed], labels + [l for _, l in framed])
+        texts, labels = texts + [t for t, _ in framed], labels + [l for _, l in framed]
+        self._nearest = None
+        if not self.config["word_vectors"]:
+            self.clf = self._pipeline().fit(texts, labels)
+            return self
+        from bot.nlu.word_vectors import WordVectors
+
+        self.vectors = WordVectors.from_package(self.config["word_vectors"], self.config["word_vectors_dir"])
+        self.clf, self._idf = self._pipeline(), None
+        self.clf.steps[0][1].fit(texts)
+        self.clf.steps[-1][1].fit(self._features(texts), labels)
+        if float(self.config["dense_mix"]) > 0:
+            from sklearn.linear_model import LogisticRegression
+
+            c = self.config
+            self.dense_clf = LogisticRegression(
+                C=c["dense_C"], max_iter=c["max_iter"], class_weight="balanced", random_state=c["random_state"]
+            ).fit(self._dense(texts), labels)
         return self
 
     def _framed(self, texts: list[str], labels: list[str]) -> list[tuple[str, str]]:
@@ -193,10 +279,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def _mixed_probas(self, messages: list[Message], texts: list[str]) -> Any:
         mix = float(self.config["sentence_mix"])
         if mix <= 0:
-            return self.clf.predict_proba(texts)
+            return self.predict_proba(texts)
         pieces = [self._sentences(m, int(self.config["min_sentence_words"])) for m in messages]
         flat = [s for p in pieces if len(p) > 1 for s in p]
-        both = self.clf.predict_proba(texts + flat)  # one call: most of the cost is per call
+        both = self.predict_proba(texts + flat)  # one call: most of the cost is per call
         probas = both[: len(texts)]
         if not flat:
             return probas
@@ -218,7 +304,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         probas = self._mixed_probas(messages, texts)
         classes = self.clf.classes_
         for message, text, row in zip(messages, texts, probas):
-            scale = self._familiarity(text)
+            scale = self._familiarity(self._expand(text))
             order = sorted(zip(classes, row), key=lambda kv: -kv[1])  # rank on the model's probabilities
             ranking = [{"name": str(k), "confidence": float(v) * scale} for k, v in order]
             message.set(INTENT, ranking[0], add_to_output=True)
@@ -244,6 +330,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
         with self._model_storage.write_to(self._resource) as model_dir:
             sio.dump(self.clf, model_dir / "tfidf_intent_classifier.skops")
+            if self.vectors is not None:
+                self.vectors.save(model_dir / VECTORS_FILE)
+            if self.dense_clf is not None:
+                sio.dump(self.dense_clf, model_dir / DENSE_FILE)
 
     @classmethod
     def load(
@@ -254,19 +344,35 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         execution_context: ExecutionContext,
         **kwargs: Any,
     ) -> "TfidfIntentClassifier":
-        import skops.io as sio
-
         try:
             with model_storage.read_from(resource) as model_dir:
-                path = model_dir / "tfidf_intent_classifier.skops"
-                untrusted = sio.get_untrusted_types(file=path)
-                unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-                if unexpected:
-                    raise ValueError(f"unexpected types in {path}: {unexpected}")
-                return cls(config, model_storage, resource, clf=sio.load(path, trusted=untrusted))
+                vectors = None
+                if (model_dir / VECTORS_FILE).is_file():
+                    from bot.nlu.word_vectors import WordVectors
+
+                    vectors = WordVectors.load(model_dir / VECTORS_FILE)
+                dense = model_dir / DENSE_FILE
+                dense_clf = load_skops(dense) if dense.is_file() else None
+                clf = load_skops(model_dir / "tfidf_intent_classifier.skops")
+                return cls(config, model_storage, resource, clf, vectors, dense_clf)
         except ValueError:
             return cls.create(config, model_storage, resource, execution_context)
 
+
+def load_skops(path: Any) -> Any:
+    """A scikit-learn object saved with skops, refused (ValueError) if it holds types outside TRUSTED_PREFIXES."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if unexpected:
+        raise ValueError(f"unexpected types in {path}: {unexpected}")
+    return sio.load(path, trusted=untrusted)
+
+
+# The word vectors' table in the model (bot/nlu/word_vectors.py), when the classifier has them.
+VECTORS_FILE = "word_vectors.npz"
+DENSE_FILE = "dense_classifier.skops"  # the dense block's own logistic regression (dense_mix > 0)
 
 # Where a sentence ends: . ! ? ; (one or more) or a line break.
 SENTENCE_END = re.compile(r"[.!?;\n]+")
