@@ -10,7 +10,11 @@ from functools import lru_cache
 
 from bot.core.config import ROOT
 
-CODE = ("bot/nlu/components.py", "bot/core/text.py")  # keep in step with TRAINING_FILES in the Makefile
+CODE = (
+    "bot/nlu/components.py",
+    "bot/nlu/word_vectors.py",
+    "bot/core/text.py",
+)  # keep in step with TRAINING_FILES in the Makefile
 
 
 @lru_cache(maxsize=1)
