@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -205,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     res["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    res["machine"] = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
+    res["command"] = "python bench/cluster_bench.py" + (" --quick" if args.quick else "")
     scaling_doc.write(res, Path(args.out), extra={})
     print(scaling_doc.table(res))
     return 0
