@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,51 +52,12 @@ def met(values: list[float], target: float) -> str:
 
 
 def start_server() -> tuple[subprocess.Popen, str, Path]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from bench import servers  # the one server launcher of bench/ (local dev mode: IVR_LOCAL_DEV=1)
+
     tmp = Path(tempfile.mkdtemp(prefix="ivr-bench-"))
-    env = dict(
-        os.environ,
-        PORT=str(port),
-        AIGUILLAGE_DB=str(tmp / "bench.db"),
-        IVR_LOCAL_DEV="1",
-        RASA_TELEMETRY_ENABLED="false",
-        SQLALCHEMY_SILENCE_UBER_WARNING="1",
-    )
-    for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "IVR_NOW"):
-        env.pop(name, None)
-    log = open(tmp / "rasa.log", "wb")
-    proc = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "python"),
-            "-m",
-            "bot",
-            "serve",  # `rasa run` with the action endpoint's key
-            "--model",
-            str(ROOT / "models" / "aiguillage.tar.gz"),
-            "--port",
-            str(port),
-            "--credentials",
-            "credentials.yml",
-            "--endpoints",
-            "endpoints.yml",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/chat/config", timeout=2)
-            return proc, url, tmp
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("the server did not start")
+    server = servers.ours(servers.MODEL, tmp / "bench.db", tmp / "rasa.log", wait=False)
+    server.wait_ready(180)
+    return server.proc, server.url, tmp
 
 
 def sequential(url: str, token: str, n: int) -> tuple[list[float], list[float]]:

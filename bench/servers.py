@@ -14,6 +14,7 @@ Not imported by the product.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.pipeline_bench import data_hash, post, rss_mb  # noqa: E402,F401 - re-exported for the bench modules
 from tools import cluster as cl  # noqa: E402
 
 PY = ROOT / ".venv" / "bin" / "python"
@@ -35,6 +35,25 @@ CHAT_PATH = "/chat/webhook"
 UNSET = ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "IVR_NOW", "IVR_TEST_CLOCK", "SMTP_HOST", "DATABASE_URL", "LOCK_STORE_URL")
 
 free_port = cl.free_port
+
+
+def post(conn: http.client.HTTPConnection, sender: str, text: str, path: str = CHAT_PATH) -> list:
+    """One chat turn on a kept connection: the bot's messages, or RuntimeError on a status other than 200."""
+    body = json.dumps({"sender": sender, "message": text})
+    conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    data = resp.read()
+    if resp.status != 200:
+        raise RuntimeError(f"HTTP {resp.status}: {data[:200]!r}")
+    return json.loads(data)
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory (VmRSS), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def base_env(port: int, db: Path, model: Path | None = None) -> dict:
@@ -100,7 +119,7 @@ class Launched:
                 raise RuntimeError(f"{self.proc.args[0]} exited with {self.proc.returncode}; see {self.log_path}")
             try:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-                self._post("startup-probe", "bonjour")
+                post(self.conn, "startup-probe", "bonjour", self.chat_path)
                 self.startup_s = time.perf_counter() - self.started
                 return self.startup_s
             except (ConnectionError, OSError, http.client.HTTPException):
@@ -111,26 +130,12 @@ class Launched:
     def wait_ready(self, seconds: float = 300) -> None:
         wait_http(self.port, "/chat/config", seconds, self.proc)
 
-    def _post(self, sender: str, text: str) -> None:
-        import json
-
-        self.conn.request(
-            "POST",
-            self.chat_path,
-            body=json.dumps({"sender": sender, "message": text}),
-            headers={"Content-Type": "application/json"},
-        )
-        resp = self.conn.getresponse()
-        data = resp.read()
-        if resp.status != 200:
-            raise RuntimeError(f"HTTP {resp.status}: {data[:200]!r}")
-
     def say(self, sender: str, text: str) -> float:
         """One chat turn on a kept connection: its latency in ms."""
         if self.conn is None:
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         t0 = time.perf_counter()
-        self._post(sender, text)
+        post(self.conn, sender, text, self.chat_path)
         return (time.perf_counter() - t0) * 1000
 
     def rss_mb(self) -> float:

@@ -31,6 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import servers  # noqa: E402
+from bench.pipeline_bench import data_hash  # noqa: E402
 
 SOURCES = ROOT / "bench" / "stock"
 CONFIG = SOURCES / "config.yml"
@@ -40,7 +41,7 @@ CHAT_PATH = "/webhooks/rest/webhook"  # the REST channel
 
 def model_key() -> str:
     """`stock-deployed-HASH`: the hash of data/*.yml, domain.yml and bench/stock/config.yml."""
-    return "stock-deployed-" + servers.data_hash(CONFIG)
+    return "stock-deployed-" + data_hash(CONFIG)
 
 
 def train(out: Path, reuse: bool = True) -> tuple[Path, float, bool]:
