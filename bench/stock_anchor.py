@@ -97,6 +97,7 @@ def endpoints(work: Path, actions_port: int, tracker_db: Path, database_url: str
             "db": url.path.lstrip("/"),
             "username": url.username,
             "password": url.password or "",
+            "login_db": "postgres",  # Rasa connects there first and creates `db` when it is missing
         }
     path = work / "endpoints.yml"
     path.write_text(yaml.safe_dump(conf))
@@ -113,10 +114,11 @@ class StockAnchor:
         # The product's store the action writes its turn records to, and Rasa's tracker file.
         env = servers.base_env(port, work / "aiguillage.db")
         started = time.perf_counter()
-        self.actions = servers.launch(
+        self.actions = servers.Launched(
             [str(RASA), "run", "actions", "--actions", "actions", "--port", str(self.actions_port)],
             env,
             work / "actions.log",
+            self.actions_port,
         )
         conf = endpoints(work, self.actions_port, work / "tracker.db", database_url)
         cmd = [str(RASA), "run", "--model", str(model), "--port", str(port), "--interface", "127.0.0.1"]

@@ -54,6 +54,7 @@ def test_stock_endpoints_sqlite_and_postgresql(tmp_path):
         "db": "stock",
         "username": "aiguillage",
         "password": "",
+        "login_db": "postgres",
     }
 
 
