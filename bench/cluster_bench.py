@@ -61,8 +61,25 @@ def cell(url: str, seconds: float, tag: str, phone: bool = True, path: str = ser
     row = {"chat": load.chat_for(url, USERS, seconds, tag, path)}
     if phone:
         row["phone"] = load.phone_for(url, CALLERS, seconds)
+        if row["phone"]["errors"]:  # what one failing call says, for the reader of the table
+            row["phone"]["error_sample"] = probe_call(url)
     row["load_avg"] = round(os.getloadavg()[0], 2)
     return row
+
+
+def probe_call(url: str) -> str:
+    """One call (incoming, a key, hang-up) through `url`: "ok", or the error it met."""
+    from ivr.signature import LOCAL_DEV_TOKEN
+    from tools.ivr.simulate import Call
+
+    try:
+        call = Call(url, LOCAL_DEV_TOKEN)
+        call.start()
+        call.press("1")
+        call.hangup()
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - a benchmark reports what happened
+        return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def start_group(work: Path, n: int, db: Path, database_url: str | None, lock_url: str | None) -> list[servers.Launched]:

@@ -35,6 +35,18 @@ def head(res: dict) -> list[str]:
         "`rasa run` with the REST channel and Rasa's SQL tracker store on a SQLite file; our action served by a separate "
         "`rasa run actions` (rasa-sdk). None of our patches, components or channels. Its memory is that of both processes.",
         "",
+    ]
+    epochs = (res.get("stock") or {}).get("epochs", 100)
+    if epochs != 100:
+        L += [
+            f"**This run's stock model was trained with {epochs} epochs instead of Rasa's default 100** (`--stock-epochs "
+            f"{epochs}`: the shared machine could not train 100 epochs before the run). The number of epochs changes the "
+            "weights, not the size of DIET and TED nor the work of a turn, so latency, throughput and memory are those of "
+            "the real anchor; its training time is not, and its answers may differ (every intent goes to our action "
+            "either way). `make bench-stock` trains the real one (~30 min on a quiet machine), used by the next run.",
+            "",
+        ]
+    L += [
         "## Targets (issue 7)",
         "",
         "| target | value | goal | |",

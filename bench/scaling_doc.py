@@ -184,6 +184,14 @@ def render(res: dict, kept: str = "") -> str:
         "chat only (it has no phone channel), without nginx. The load generators run in the benchmark's process, on the "
         "same 2 cores as the servers.",
         "",
+    ]
+    if res.get("stock_epochs", 100) != 100:
+        L += [
+            f"This run's stock model was trained with {res['stock_epochs']} epochs instead of Rasa's 100 (the shared machine "
+            "could not train 100 in time): the same DIET and TED, the same work per turn; its answers may differ.",
+            "",
+        ]
+    L += [
         table(res),
         "",
         "## Targets (issue 16)",

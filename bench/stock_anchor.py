@@ -39,25 +39,46 @@ RASA = ROOT / ".venv" / "bin" / "rasa"
 CHAT_PATH = "/webhooks/rest/webhook"  # the REST channel
 
 
-def model_key() -> str:
-    """`stock-deployed-HASH`: the hash of data/*.yml, domain.yml and bench/stock/config.yml."""
-    return "stock-deployed-" + data_hash(CONFIG)
+def model_key(epochs: int | None = None) -> str:
+    """`stock-deployed-HASH`: the hash of data/*.yml, domain.yml and bench/stock/config.yml
+    (`stock-deployed-eN-HASH` for a model trained with N epochs instead of Rasa's 100, see `config_text`)."""
+    return "stock-deployed-" + (f"e{epochs}-" if epochs else "") + data_hash(CONFIG)
 
 
-def train(out: Path, reuse: bool = True) -> tuple[Path, float, bool]:
+def config_text(epochs: int | None = None) -> str:
+    """bench/stock/config.yml as committed; with `epochs`, the pipeline and policies Rasa would fill in
+    (rasa/engine/recipes/config_files/default_config.yml) written out with that number of epochs.
+
+    Fewer epochs change the weights, not the size of DIET and TED nor the work of a turn: a model that
+    trains in minutes for a latency and throughput figure when the machine cannot train 100 epochs in
+    time. Its answers may differ from the real one's (every intent goes to our action either way)."""
+    if not epochs:
+        return CONFIG.read_text()
+    import rasa
+
+    conf = yaml.safe_load(CONFIG.read_text())
+    default = yaml.safe_load(
+        (Path(rasa.__file__).parent / "engine" / "recipes" / "config_files" / "default_config.yml").read_text()
+    )
+    for part in ("pipeline", "policies"):
+        conf[part] = [dict(c, epochs=epochs) if "epochs" in c else c for c in default[part]]
+    return yaml.safe_dump(conf, sort_keys=False)
+
+
+def train(out: Path, reuse: bool = True, epochs: int | None = None) -> tuple[Path, float, bool]:
     """(model, training seconds, reused): plain `rasa train` on a copy of the config.
 
     Rasa writes the defaults it filled in back into a config file that has none: a copy in a
     temporary directory takes that, so bench/stock/config.yml (and its hash) stays as committed.
     """
-    key = model_key()
+    key = model_key(epochs)
     out.mkdir(parents=True, exist_ok=True)
     model, meta = out / f"{key}.tar.gz", out / f"{key}.json"
     if reuse and model.exists() and meta.exists():
         return model, json.loads(meta.read_text())["train_s"], True
     work = Path(tempfile.mkdtemp(prefix="aiguillage-stock-train-"))
     try:
-        shutil.copy(CONFIG, work / "config.yml")
+        (work / "config.yml").write_text(config_text(epochs))
         start = time.perf_counter()
         subprocess.run(
             [str(RASA), "train", "--config", str(work / "config.yml"), "--domain", "domain.yml", "--data", "data"]
@@ -71,12 +92,12 @@ def train(out: Path, reuse: bool = True) -> tuple[Path, float, bool]:
         train_s = time.perf_counter() - start
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    meta.write_text(json.dumps({"train_s": train_s, "date": time.strftime("%Y-%m-%d %H:%M")}))
+    meta.write_text(json.dumps({"train_s": train_s, "epochs": epochs or 100, "date": time.strftime("%Y-%m-%d %H:%M")}))
     return model, train_s, False
 
 
-def cached(out: Path) -> bool:
-    return (out / f"{model_key()}.tar.gz").exists()
+def cached(out: Path, epochs: int | None = None) -> bool:
+    return (out / f"{model_key(epochs)}.tar.gz").exists()
 
 
 def endpoints(work: Path, actions_port: int, tracker_db: Path, database_url: str | None = None) -> Path:
@@ -146,12 +167,13 @@ class StockAnchor:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bench.stock_anchor train [--retrain]`: train (or find) the stock model, print its path."""
+    """`python -m bench.stock_anchor train [--retrain] [--epochs N]`: train (or find) the stock model."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] != ["train"]:
-        print("usage: python -m bench.stock_anchor train [--retrain]", file=sys.stderr)
+        print("usage: python -m bench.stock_anchor train [--retrain] [--epochs N]", file=sys.stderr)
         return 2
-    model, train_s, reused = train(ROOT / "models" / "bench", reuse="--retrain" not in argv)
+    epochs = int(argv[argv.index("--epochs") + 1]) if "--epochs" in argv else None
+    model, train_s, reused = train(ROOT / "models" / "bench", reuse="--retrain" not in argv, epochs=epochs)
     print(f"{model} ({'cached' if reused else 'trained'}; training {train_s:.0f} s)")
     return 0
 
