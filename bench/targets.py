@@ -60,6 +60,10 @@ EXPLAIN = {
         "jobs' processes: see the load average of the row), so 2 processes cannot double one process's figure here; "
         "each process brings its own core on a machine with more of them."
     ),
+    "errors in the scaling table": (
+        "see the rows' errors and, for the phone, the `error_sample` of the row in scaling.json (what one call met "
+        "right after): an error under load is a bug to fix, not a tuning matter."
+    ),
     "keypad p95 at 16 callers": (
         "a keypad step costs ~2 ms alone; at 16 callers the 16 client threads (signing each request, parsing TwiML) "
         "share the 2 cores with the servers and nginx, so most of the p95 is queueing on the CPU. Reaching it: the "

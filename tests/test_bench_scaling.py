@@ -113,7 +113,7 @@ def _row(backend, n, turns, p95, keypad=None, rps=None, stock=False):
     row = {"backend": backend, "processes": n, "lock": "redis" if n > 1 else "memory", "load_avg": 1.5}
     row["chat"] = {"turns_per_s": turns, "p50_ms": p95 / 2, "p95_ms": p95, "errors": 0}
     if keypad is not None:
-        row["phone"] = {"requests_per_s": rps, "keypad": {"p95_ms": keypad}, "errors": 0}
+        row["phone"] = {"requests_per_s": rps, "keypad": {"p95_ms": keypad, "n": 100}, "errors": 0}
     return row | ({"stock": True} if stock else {})
 
 
@@ -140,6 +140,7 @@ def test_scaling_doc_targets_table_and_national_peak(tmp_path):
         ("turn 500 / turn 10 of one conversation (p50)", 1.2, True),
         ("keypad p95 at 16 callers (sqlite, 1 process(es), ms)", 12.0, True),
         ("keypad p95 at 16 callers (sqlite, 2 process(es), ms)", 25.0, False),
+        ("errors in the scaling table (chat and phone, every row)", 0, True),
     ]
     # 3 000 000 calls / 250 days x 3 x 12 % / 3600 s = 1.2 calls/s; x 7 requests x 10 = 84 requests/s
     # and x 3 turns x 10 = 36 turns/s; 84/400 + 36/80 = 0.66 of a process -> 1 + 1 processes, 2 hosts.
