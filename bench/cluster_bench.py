@@ -83,14 +83,22 @@ def probe_call(url: str) -> str:
 
 
 def start_group(work: Path, n: int, db: Path, database_url: str | None, lock_url: str | None) -> list[servers.Launched]:
-    """n processes started together (the model loads in parallel), returned once all answer; nginx, started
-    later in front of some of them, will listen on the port of their PUBLIC_BASE_URL (`group[0].proxy_port`)."""
+    """n processes, returned once all answer. The first starts alone: it creates the tables (the product's
+    migrations, Rasa's `events`), which several processes starting at once on a new file would race to
+    do; then the others together (their models load in parallel). nginx, started later in front of some
+    of them, listens on the port of their PUBLIC_BASE_URL (`group[0].proxy_port`)."""
     proxy_port = servers.free_port()
-    group = [servers.cluster_server(db, work / f"server-{i}.log", database_url, lock_url, proxy_port) for i in range(n)]
-    for s in group:
+
+    def launch(i: int) -> servers.Launched:
+        s = servers.cluster_server(db, work / f"server-{i}.log", database_url, lock_url, proxy_port)
         s.proxy_port = proxy_port
+        return s
+
+    group = [launch(0)]
     try:
-        for s in group:
+        group[0].wait_ready(600)
+        group += [launch(i) for i in range(1, n)]
+        for s in group[1:]:
             s.wait_ready(600)
     except Exception:
         stop_all(group)
