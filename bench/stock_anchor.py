@@ -73,9 +73,12 @@ def train(out: Path, reuse: bool = True, epochs: int | None = None) -> tuple[Pat
     """
     key = model_key(epochs)
     out.mkdir(parents=True, exist_ok=True)
-    model, meta = out / f"{key}.tar.gz", out / f"{key}.json"
-    if reuse and model.exists() and meta.exists():
-        return model, json.loads(meta.read_text())["train_s"], True
+    model, meta, busy = out / f"{key}.tar.gz", out / f"{key}.json", out / f"{key}.training"
+    if reuse:
+        _wait_for_other(busy)
+        if model.exists() and meta.exists():
+            return model, json.loads(meta.read_text())["train_s"], True
+    busy.write_text(str(os.getpid()))
     work = Path(tempfile.mkdtemp(prefix="aiguillage-stock-train-"))
     try:
         (work / "config.yml").write_text(config_text(epochs))
@@ -92,8 +95,20 @@ def train(out: Path, reuse: bool = True, epochs: int | None = None) -> tuple[Pat
         train_s = time.perf_counter() - start
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        busy.unlink(missing_ok=True)
     meta.write_text(json.dumps({"train_s": train_s, "epochs": epochs or 100, "date": time.strftime("%Y-%m-%d %H:%M")}))
     return model, train_s, False
+
+
+def _wait_for_other(busy: Path) -> None:
+    """While another process trains the same model (`busy` holds its pid), wait for it rather than train twice."""
+    while busy.exists():
+        try:
+            os.kill(int(busy.read_text()), 0)
+        except (ProcessLookupError, ValueError):
+            busy.unlink(missing_ok=True)  # a training that died
+            return
+        time.sleep(5)
 
 
 def cached(out: Path, epochs: int | None = None) -> bool:
