@@ -236,6 +236,17 @@ def run(mode: str, out: Path, stock_policy: str, stock_epochs: int | None = None
     return finish(res, out)
 
 
+def notes(res: dict) -> list[str]:
+    """Why each missed target is missed (bench/targets.py EXPLAIN), for the closing note."""
+    return [
+        f"- **{t['target']}** ({t['value']}, goal {t['goal']}): {EXPLAIN[k]}"
+        for t in res["targets"] + res.get("scaling", {}).get("targets", [])
+        if t["met"] is False
+        for k in EXPLAIN
+        if t["target"].startswith(k)
+    ]
+
+
 def finish(res: dict, out: Path) -> dict:
     """Targets, notes, and the files: benchmarks.md/json, and scaling.md/json in full mode or another --out."""
     m = res["meta"]
@@ -248,13 +259,7 @@ def finish(res: dict, out: Path) -> dict:
         "command": "python -m bench" + ("" if m["mode"] == "full" else " --" + m["mode"]),
     }
     sc["targets"] = scaling_doc.targets(sc, res["ours"]["length"])
-    res["notes"] = [
-        f"- **{t['target']}** ({t['value']}, goal {t['goal']}): {EXPLAIN[k]}"
-        for t in res["targets"] + sc["targets"]
-        if t["met"] is False
-        for k in EXPLAIN
-        if t["target"].startswith(k)
-    ]
+    res["notes"] = notes(res)
     render.write_report(res, out)
     if m["mode"] == "full" or out.resolve() != DOCS.resolve():
         scaling_doc.write(sc, out)
@@ -310,9 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     """`python bench/suite.py [...]`; `--render DIR` only rewrites DIR/benchmarks.md from DIR/benchmarks.json."""
     if argv is None:
         argv = sys.argv[1:]
-    if argv[:1] == ["--render"]:
+    if argv[:1] == ["--render"]:  # the notes from today's EXPLAIN, the scaling doc's hand-written part kept
         out = Path(argv[1])
-        render.write_report(json.loads((out / "benchmarks.json").read_text()), out)
+        res = json.loads((out / "benchmarks.json").read_text())
+        res["notes"] = notes(res)
+        render.write_report(res, out)
+        if res.get("scaling", {}).get("rows") and (res["meta"]["mode"] == "full" or out.resolve() != DOCS.resolve()):
+            scaling_doc.write(res["scaling"], out)
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
