@@ -207,6 +207,7 @@ def run(mode: str, out: Path, stock_policy: str, stock_epochs: int | None = None
     do_stock, total = plan(mode, stock_policy, stock_epochs)
     res: dict = {"meta": meta(mode)}
     tmp = Path(tempfile.mkdtemp(prefix="aiguillage-bench-"))
+    os.chmod(tmp, 0o755)  # PostgreSQL (the scaling table) runs as `postgres` when this runs as root
     bar = tqdm(total=total, desc="bench", unit="step", file=sys.stderr, dynamic_ncols=True)
     try:
         bar.set_postfix_str("training ours")
@@ -228,7 +229,10 @@ def run(mode: str, out: Path, stock_policy: str, stock_epochs: int | None = None
         import report_bench
 
         res["report"] = report_bench.run(*cfg["report"], progress=bar)
-        res["scaling"] = cluster_bench.run(mode, tmp / "scaling", stock_model if mode == "full" else None, stock_rows, bar)
+        try:
+            res["scaling"] = cluster_bench.run(mode, tmp / "scaling", stock_model if mode == "full" else None, stock_rows, bar)
+        except Exception as exc:  # noqa: BLE001 - the rest of the run is still written, with what failed
+            res["scaling"] = {"rows": stock_rows, "users": 8, "callers": 16, "note": f"failed: {type(exc).__name__}: {exc}"}
         bar.set_postfix_str("done")
     finally:
         bar.close()
