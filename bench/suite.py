@@ -232,7 +232,12 @@ def run(mode: str, out: Path, stock_policy: str, stock_epochs: int | None = None
         try:
             res["scaling"] = cluster_bench.run(mode, tmp / "scaling", stock_model if mode == "full" else None, stock_rows, bar)
         except Exception as exc:  # noqa: BLE001 - the rest of the run is still written, with what failed
-            res["scaling"] = {"rows": stock_rows, "users": 8, "callers": 16, "note": f"failed: {type(exc).__name__}: {exc}"}
+            res["scaling"] = {"rows": stock_rows, "note": f"failed: {type(exc).__name__}: {exc}"}
+            res["scaling"] |= {
+                "users": cluster_bench.USERS,
+                "callers": cluster_bench.CALLERS,
+                "seconds": cluster_bench.PLANS[mode]["seconds"],
+            }
         bar.set_postfix_str("done")
     finally:
         bar.close()
