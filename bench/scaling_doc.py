@@ -203,6 +203,8 @@ def render(res: dict, kept: str = "") -> str:
     ]
     for t in res.get("targets", []):
         L.append(f"| {t['target']} | {t['value'] if t['value'] is not None else '–'} | {t['goal']} | {mark(t['met'])} |")
+    if res.get("notes"):
+        L += ["", "Why a target is missed (bench/targets.py):", ""] + res["notes"]
     L += [""] + peak_section(res)
     if kept:
         L.append(kept.rstrip("\n"))

@@ -268,7 +268,9 @@ def finish(res: dict, out: Path) -> dict:
         "command": "python -m bench" + ("" if m["mode"] == "full" else " --" + m["mode"]),
     }
     sc["targets"] = scaling_doc.targets(sc, res["ours"]["length"])
+    sc["stock_epochs"] = (res.get("stock") or {}).get("epochs", 100)
     res["notes"] = notes(res)
+    sc["notes"] = [n for n in res["notes"] if any(n.startswith(f"- **{t['target']}**") for t in sc["targets"])]
     render.write_report(res, out)
     if m["mode"] == "full" or out.resolve() != DOCS.resolve():
         scaling_doc.write(sc, out)
@@ -328,6 +330,11 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(argv[1])
         res = json.loads((out / "benchmarks.json").read_text())
         res["notes"] = notes(res)
+        if res.get("scaling"):
+            res["scaling"]["stock_epochs"] = (res.get("stock") or {}).get("epochs", 100)
+            res["scaling"]["notes"] = [
+                n for n in res["notes"] if any(n.startswith(f"- **{t['target']}**") for t in res["scaling"]["targets"])
+            ]
         render.write_report(res, out)
         if res.get("scaling", {}).get("rows") and (res["meta"]["mode"] == "full" or out.resolve() != DOCS.resolve()):
             scaling_doc.write(res["scaling"], out)
