@@ -29,7 +29,7 @@ VENV_STAMP := .venv/.installed-$(shell cat requirements/lock.txt | sha256sum | c
 DEV_STAMP := .venv/.installed-dev-$(shell cat requirements/dev-lock.txt | sha256sum | cut -c1-12)
 WEB_STAMP := web/node_modules/.installed-$(shell cat web/package-lock.json 2>/dev/null | sha256sum | cut -c1-12)
 
-.PHONY: help training-hash setup run test lint train eval validate check bench bench-quick clean chromium nginx redis postgres cluster cluster-stop reliability
+.PHONY: help training-hash setup run test lint train eval validate check bench bench-quick bench-stock clean chromium nginx redis postgres cluster cluster-stop reliability
 
 training-hash:  ## print the hash that names the trained model's stamp (models/.trained-HASH)
 	@echo $(TRAINING_HASH)
@@ -122,11 +122,16 @@ check: $(VENV_STAMP)  ## validate the routing tree and the five préfecture file
 eval: setup  ## routing accuracy on every evaluation set, noisy variants, k-fold CV -> docs/eval.md
 	$(PY) -m bench.eval_report
 
-bench: setup  ## benchmark suite -> docs/benchmarks.md (ARGS=--quick, --retrain-stock, --out DIR)
+# The suite, then the scaling table (nginx, Redis, PostgreSQL: installed when missing) next to the stock
+# anchor (stock Rasa 3.6 as deployed, bench/stock/): docs/benchmarks.md, and docs/scaling.md in full mode.
+bench: setup postgres redis nginx  ## benchmark suite + scaling table -> docs/benchmarks.md, docs/scaling.md (ARGS=--quick, --retrain-stock, --no-stock, --out DIR)
 	$(PY) -m bench $(ARGS)
 
-bench-quick: setup  ## the benchmark suite in quick mode (under 3 minutes)
+bench-quick: setup postgres redis nginx  ## the benchmark suite in quick mode (about 3 minutes; stock anchor only if cached)
 	$(PY) -m bench --quick $(ARGS)
+
+bench-stock: setup  ## train the stock anchor (rasa init's pipeline on our data, ~30 min) once; cached in models/bench/
+	$(PY) -m bench.stock_anchor train
 
 clean:  ## remove the trained model and the local store
 	rm -rf models var

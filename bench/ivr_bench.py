@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -196,34 +195,16 @@ def concurrent(url: str, token: str, callers: int, seconds: float) -> tuple[int,
 
 def start_server(root: Path = ROOT) -> tuple[subprocess.Popen, str, Path]:
     """`python -m bot serve` of the checkout at `root` (its .venv and model), local dev mode, own store."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from bench import servers  # the one server launcher of bench/
+
     tmp = Path(tempfile.mkdtemp(prefix="ivr-bench-"))
-    env = dict(
-        os.environ,
-        PORT=str(port),
-        AIGUILLAGE_DB=str(tmp / "bench.db"),
-        IVR_LOCAL_DEV="1",
-        RASA_TELEMETRY_ENABLED="false",
-        SQLALCHEMY_SILENCE_UBER_WARNING="1",
-    )
-    for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "IVR_NOW", "TWILIO_ACCOUNT_SID", "TWILIO_MESSAGING_SERVICE_SID"):
-        env.pop(name, None)
-    args = ["-m", "bot", "serve", "--model", str(root / "models" / "aiguillage.tar.gz"), "--port", str(port)]
-    args += ["--credentials", "credentials.yml", "--endpoints", "endpoints.yml"]
-    with open(tmp / "rasa.log", "wb") as log:
-        proc = subprocess.Popen([str(root / ".venv" / "bin" / "python"), *args], cwd=root, env=env, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/chat/config", timeout=2)
-            return proc, url, tmp
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit(f"the server of {root} did not start (see {tmp / 'rasa.log'})")
+    server = servers.ours(root / "models" / "aiguillage.tar.gz", tmp / "bench.db", tmp / "rasa.log", wait=False, root=root)
+    try:
+        server.wait_ready(240)
+    except RuntimeError as exc:
+        server.stop()
+        raise SystemExit(f"the server of {root} did not start ({exc}; see {tmp / 'rasa.log'})") from None
+    return server.proc, server.url, tmp
 
 
 def measure(url: str, token: str, calls: int, callers: int, seconds: float, pace: float = 0) -> dict:

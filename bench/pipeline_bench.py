@@ -126,38 +126,12 @@ def rss_mb(pid: int) -> float:
 
 
 def serve_and_measure(model: Path, turns: int, workdir: Path) -> dict:
-    port = free_port()
-    db = workdir / f"{model.stem}.db"
-    cmd = [
-        str(RASA.parent / "python"),
-        "-m",
-        "bot",
-        "serve",  # `rasa run` with the action endpoint's key
-        "--model",
-        str(model),
-        "--port",
-        str(port),
-        "--credentials",
-        "credentials.yml",
-        "--endpoints",
-        "endpoints.yml",
-    ]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env_for(port, db, model), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from bench import servers  # the one server launcher of bench/
+
+    server = servers.ours(model, workdir / f"{model.stem}.db", workdir / f"{model.stem}.log")
+    proc, first_answer = server.proc, server.startup_s
     try:
-        first_answer = None
-        while time.perf_counter() - start < 300:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                post(conn, "warmup0", "bonjour")
-                first_answer = time.perf_counter() - start
-                break
-            except (ConnectionError, OSError, http.client.HTTPException):
-                time.sleep(0.2)
-        if first_answer is None:
-            raise RuntimeError("server did not answer within 300 s")
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         for i in range(30):  # warm-up
             post(conn, f"warm{i % 5}", QUESTIONS[i % len(QUESTIONS)])
         latencies = []
@@ -175,11 +149,7 @@ def serve_and_measure(model: Path, turns: int, workdir: Path) -> dict:
             "rss_mb": round(rss_mb(proc.pid), 0),
         }
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
 
 
 def accuracy(model: Path) -> dict:

@@ -22,7 +22,6 @@ import json
 import platform
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,7 +32,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.pipeline_bench import RASA, env_for, free_port, post  # noqa: E402
+from bench import servers  # noqa: E402
+from bench.servers import free_port, post  # noqa: E402
 
 MODEL = ROOT / "models" / "aiguillage.tar.gz"
 STORES = {
@@ -79,22 +79,11 @@ def measure(name: str, turns: int, lock_s: float, workdir: Path) -> dict:
     port = free_port()
     db = workdir / f"{name}.db"
     # `python -m bot serve`: `rasa run` with the action endpoint's key in its environment.
-    cmd = [str(RASA.parent / "python"), "-m", "bot", "serve", "--model", str(MODEL), "--port", str(port)]
-    cmd += ["--credentials", "credentials.yml"]
-    cmd += ["--endpoints", str(endpoints(name, workdir))]
-    log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env_for(port, db, MODEL), stdout=log, stderr=subprocess.STDOUT)
+    cmd = servers.ours_cmd(port, MODEL, endpoints=str(endpoints(name, workdir)))
+    server = servers.Launched(cmd, servers.base_env(port, db, MODEL), workdir / f"{name}.log", port)
     try:
-        start = time.perf_counter()
-        while True:
-            if proc.poll() is not None or time.perf_counter() - start > 300:
-                raise RuntimeError(f"{name}: the server did not start (see {workdir / f'{name}.log'})")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-                post(conn, "warmup", "bonjour")
-                break
-            except (ConnectionError, OSError, http.client.HTTPException):
-                time.sleep(0.3)
+        server.wait_answer(300)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         for i in range(20):
             post(conn, f"warm{i % 4}", MESSAGES[i % len(MESSAGES)])
         # The long conversation up to 30 turns before the end; three short ones up to turn 5.
@@ -146,12 +135,7 @@ def measure(name: str, turns: int, lock_s: float, workdir: Path) -> dict:
             "answers_during_lock_s": locked,
         }
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.stop()
 
 
 def main() -> int:

@@ -24,7 +24,7 @@ def test_make_bench_target_exists():
 
 def test_quick_bench_writes_well_formed_report(tmp_path, python):
     out = subprocess.run(
-        [python, "-m", "bench", "--quick", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600
+        [python, "-m", "bench", "--quick", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=1200
     )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     report = json.loads((tmp_path / "benchmarks.json").read_text())
@@ -55,3 +55,15 @@ def test_quick_bench_writes_well_formed_report(tmp_path, python):
         assert _positive(report["stock"]["chat"]["8"]["p95_ms"])
     assert report["targets"] and all({"target", "value", "goal", "met"} <= set(t) for t in report["targets"])
     assert all(t["met"] in (True, False, None) for t in report["targets"])
+    # The scaling table (issue 16): quick mode has 1 and 2 processes on SQLite, through nginx, and it is printed.
+    scaling = report["scaling"]
+    ours_rows = [r for r in scaling["rows"] if not r.get("stock")]
+    assert [(r["backend"], r["processes"]) for r in ours_rows] == [("sqlite", 1), ("sqlite", 2)]
+    for row in ours_rows:
+        assert row["chat"]["errors"] == 0 and _positive(row["chat"]["turns_per_s"]) and _positive(row["chat"]["p95_ms"])
+        assert row["phone"]["errors"] == 0 and _positive(row["phone"]["keypad"]["p95_ms"])
+    assert "| ours, nginx | sqlite | redis | 2 |" in out.stdout
+    assert "| ours, nginx | sqlite | redis | 2 |" in (tmp_path / "scaling.md").read_text()
+    assert "## Scaling (issue 16)" in (tmp_path / "benchmarks.md").read_text()
+    if "stock" in report:
+        assert [r["backend"] for r in scaling["rows"] if r.get("stock")] == ["sqlite"]

@@ -1,0 +1,125 @@
+"""The suite's targets (issue 7; issue 16's are in bench/scaling_doc.py): each one's value on a run, met or
+missed, and why a missed one is missed (printed under the closing note of docs/benchmarks.md).
+Not imported by the product.
+"""
+
+from __future__ import annotations
+
+# Why a target is missed and what would reach it (printed under the closing note when it is missed).
+EXPLAIN = {
+    "chat turn p95 at 8 users": (
+        "both pipelines pay the same per-turn cost outside the NLU (one `rasa run` process: tracker read and write in "
+        "SQLite, rule policy, the in-process action call over HTTP, our store's write), and at 8 users the turns queue "
+        "behind each other in that single process, so a cheaper NLU shrinks only part of each turn. Reaching 0.4 needs "
+        "a cheaper turn path (a tracker store that loads only the last events, no HTTP hop for the action) or several "
+        "server processes behind the reverse proxy."
+    ),
+    "chat turns/s sustained": (
+        "one `rasa run` process handles a turn on one core at a time (~10 ms of CPU per turn, mostly Rasa's own "
+        "tracker and policy work), and the load generator shares the machine's 2 cores; the ceiling is about "
+        "100 turns/s per process. Reaching it with margin: two or more server processes on a bigger machine, or the "
+        "cheaper turn path above."
+    ),
+    "keypad step p95": (
+        "a keypad step costs ~2 ms alone (1 caller); at 16 callers the 16 Python client threads (signing each request, "
+        "parsing TwiML) and the single server process share 2 cores, so the p95 is mostly queueing. Reaching it: the "
+        "load generator on another machine, or a second server process."
+    ),
+    "speech step p95": "as for keypad steps, plus the NLU (~5 ms alone): queueing on 2 shared cores.",
+    "start-up to first answer": (
+        "most of the start-up is importing Rasa and TensorFlow and loading the graph, common to both pipelines; our "
+        "lighter NLU saves only its own load. Reaching 0.4 needs Rasa to stop importing TensorFlow for a pipeline that "
+        "does not use it (lazy imports), which is a change inside Rasa."
+    ),
+    "server memory": (
+        "the server's memory is dominated by Rasa and TensorFlow, imported whatever the pipeline; the stock DIET "
+        "weights add less than that baseline. Reaching 0.6 needs the same lazy imports as for start-up."
+    ),
+    "turn ": (
+        "Rasa's SQL tracker store reads every event of the current session on each turn and the policies walk the "
+        "whole tracker, so a turn's cost grows linearly with the conversation. Reaching it: a tracker store that "
+        "loads only the last events the policies need (max_history), or a new session after N turns."
+    ),
+    "p95 with": "the store's lookups are by indexed id; a miss here is noise or SQLite cache pressure (see the figures).",
+    "chat errors": "see the server log: errors under load are a bug to fix, not a tuning matter.",
+    "annual report": (
+        "see the per-step timings in the Rapport annuel section: the step that grows with the data is the one to "
+        "move into SQL aggregates (bot/indicators.py, bot/report.py)."
+    ),
+    "phone errors": "see the server log: errors under load are a bug to fix, not a tuning matter.",
+    # Issue 16's targets (bench/scaling_doc.py), on the scaling table's rows.
+    "chat p95 at 8 users, ours": (
+        "at 8 users one process queues the turns: the p95 is about 8 x the CPU time of a turn on a core shared with the "
+        "load generator. The stock anchor pays DIET and TED on top of the same Rasa turn (tracker, rule policy, the "
+        "action call), so ours is cheaper per turn but not 4 times: Rasa's own per-turn work is common to both. "
+        "Reaching 0.25 needs a cheaper Rasa turn (fewer events written and read, no HTTP hop for the action) or more "
+        "processes, which the 2-process rows show."
+    ),
+    "chat turns/s with 2 processes": (
+        "two server processes, nginx and the load generator share this machine's 2 cores (and, in a shared run, other "
+        "jobs' processes: see the load average of the row), so 2 processes cannot double one process's figure here; "
+        "each process brings its own core on a machine with more of them."
+    ),
+    "errors in the scaling table": (
+        "see the rows' errors and, for the phone, the `error_sample` of the row in scaling.json (what one call met "
+        "right after): an error under load is a bug to fix, not a tuning matter."
+    ),
+    "keypad p95 at 16 callers": (
+        "a keypad step costs ~2 ms alone; at 16 callers the 16 client threads (signing each request, parsing TwiML) "
+        "share the 2 cores with the servers and nginx, so most of the p95 is queueing on the CPU. Reaching it: the "
+        "load generator on another machine, or more cores."
+    ),
+}
+
+
+def mark(ok: bool | None) -> str:
+    return "–" if ok is None else ("met" if ok else "**missed**")
+
+
+def ratio(a, b):
+    return round(a / b, 3) if a is not None and b else None
+
+
+def targets(r: dict) -> list[dict]:
+    ours, stock = r["ours"], r.get("stock")
+    out = []
+
+    def add(name, value, target, ok):
+        out.append({"target": name, "value": value, "goal": target, "met": ok})
+
+    p95_8 = ours["chat"]["8"]["p95_ms"]
+    sp95 = stock["chat"]["8"]["p95_ms"] if stock else None
+    add("chat turn p95 at 8 users, ours/stock", ratio(p95_8, sp95), "<= 0.4", None if not stock else p95_8 / sp95 <= 0.4)
+    c32 = ours["chat"]["32"]
+    add("chat turns/s sustained at 32 users", c32["turns_per_s"], ">= 100", c32["turns_per_s"] >= 100)
+    add("chat errors at 32 users", c32["errors"], "0", c32["errors"] == 0)
+    ph = ours["phone"]["16"]
+    add("keypad step p95 at 16 callers (ms)", ph["keypad"]["p95_ms"], "<= 20", ph["keypad"]["p95_ms"] <= 20)
+    add("speech step p95 at 16 callers (ms)", ph["speech"]["p95_ms"], "<= 80", ph["speech"]["p95_ms"] <= 80)
+    add("phone errors at 16 callers", ph["errors"], "0", ph["errors"] == 0)
+    add(
+        "start-up to first answer, ours/stock",
+        ratio(ours["startup_s"], stock and stock["startup_s"]),
+        "<= 0.4",
+        None if not stock else ours["startup_s"] / stock["startup_s"] <= 0.4,
+    )
+    add(
+        "server memory, ours/stock",
+        ratio(ours["rss_mb"], stock and stock["rss_mb"]),
+        "<= 0.6",
+        None if not stock else ours["rss_mb"] / stock["rss_mb"] <= 0.6,
+    )
+    ln = ours["length"]
+    add(f"turn {ln['long_turn']} / turn 10 of one conversation (p50)", ln["ratio"], "<= 1.5", ln["ratio"] <= 1.5)
+    st = ours["store"]
+    add(f"p95 with {st['large']} / {st['small']} stored conversations", st["ratio_p95"], "<= 1.2", st["ratio_p95"] <= 1.2)
+    rep = r.get("report")
+    if rep:
+        full = rep["full"]
+        add(
+            f"annual report build (s), {full['rows']['conversations']} conversations + {full['rows']['calls']} calls",
+            rep.get("report_s"),
+            "< 60 (150000 + 110000)",
+            rep.get("met"),
+        )
+    return out
