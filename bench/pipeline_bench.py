@@ -108,23 +108,6 @@ def train(name: str, config: Path, out: Path, reuse: bool) -> tuple[Path, float,
     return model, train_s, False
 
 
-def post(conn: http.client.HTTPConnection, sender: str, text: str) -> list:
-    body = json.dumps({"sender": sender, "message": text})
-    conn.request("POST", "/chat/webhook", body=body, headers={"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    data = resp.read()
-    if resp.status != 200:
-        raise RuntimeError(f"HTTP {resp.status}: {data[:200]!r}")
-    return json.loads(data)
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def serve_and_measure(model: Path, turns: int, workdir: Path) -> dict:
     from bench import servers  # the one server launcher of bench/
 
@@ -133,12 +116,12 @@ def serve_and_measure(model: Path, turns: int, workdir: Path) -> dict:
     try:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         for i in range(30):  # warm-up
-            post(conn, f"warm{i % 5}", QUESTIONS[i % len(QUESTIONS)])
+            servers.post(conn, f"warm{i % 5}", QUESTIONS[i % len(QUESTIONS)])
         latencies = []
         for i in range(turns):
             sender = f"user{i // 5}"  # conversations of five turns
             t0 = time.perf_counter()
-            post(conn, sender, QUESTIONS[i % len(QUESTIONS)])
+            servers.post(conn, sender, QUESTIONS[i % len(QUESTIONS)])
             latencies.append((time.perf_counter() - t0) * 1000)
         latencies.sort()
         return {
@@ -146,7 +129,7 @@ def serve_and_measure(model: Path, turns: int, workdir: Path) -> dict:
             "turn_p50_ms": round(statistics.median(latencies), 1),
             "turn_p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
             "turns": turns,
-            "rss_mb": round(rss_mb(proc.pid), 0),
+            "rss_mb": round(servers.rss_mb(proc.pid), 0),
         }
     finally:
         server.stop()
