@@ -292,6 +292,12 @@ def phone_test_clock(env: Mapping[str, str] | None = None) -> bool:
     return flag("IVR_LOCAL_DEV", env) or flag("IVR_TEST_CLOCK", env)
 
 
+def phone_nlu_fault(env: Mapping[str, str] | None = None) -> bool:
+    """IVR_TEST_FAULT=nlu: the phone's NLU raises on every utterance (honoured on test servers only,
+    see phone_test_clock), to test the keypad fallback."""
+    return text("IVR_TEST_FAULT", env) == "nlu" and phone_test_clock(env)
+
+
 def phone_fixed_now(env: Mapping[str, str] | None = None) -> str | None:
     """IVR_NOW: an ISO time ("2026-07-14T10:00", Paris time) that fixes the phone's clock for the process."""
     return text("IVR_NOW", env)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from sanic.request import Request
 
+from bot import settings
 from bot.core.masking import prepare
 from bot.store.database import Store
 from ivr import hours, signature
@@ -214,7 +214,7 @@ class Phone:
         return hours.OpenAt(when, self.days, self.closures)
 
     async def decide(self, request: Request, raw: str):
-        if os.environ.get("IVR_TEST_FAULT") == "nlu" and hours.clock_override_allowed():
+        if settings.phone_nlu_fault():
             raise RuntimeError("IVR_TEST_FAULT=nlu: the NLU fails (test servers only)")
         text, _ = prepare(raw, self.router.max_chars)
         text = text.lstrip("/")  # a leading '/' would make Rasa read an intent payload

@@ -108,20 +108,6 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 ]
 
 
-def fetch_dict(conn: sqlite3.Connection, sql: str, args: list) -> dict | None:
-    """The first row of a query as a dict of column -> value, or None."""
-    cur = conn.execute(sql, args)
-    row = cur.fetchone()
-    return dict(zip([c[0] for c in cur.description], row)) if row else None
-
-
-def fetch_dicts(conn: sqlite3.Connection, sql: str, args: list) -> list[dict]:
-    """Every row of a query as a dict of column -> value."""
-    cur = conn.execute(sql, args)
-    cols = [c[0] for c in cur.description]
-    return [dict(zip(cols, r)) for r in cur.fetchall()]
-
-
 class Store:
     def __init__(self, path: Path | str | None = None):
         """The store at `path`: a SQLite file, or a `postgresql://` URL (a string); by default the
