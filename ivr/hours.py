@@ -11,16 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from zoneinfo import ZoneInfo
-
-import holidays
 
 from bot import settings
+from bot.core import clock
+from bot.core.clock import DAYS, PARIS
 
-PARIS = ZoneInfo("Europe/Paris")
 CLOCK_HEADER = "X-Ivr-Now"
-DAY_KEYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAY_KEYS = DAYS
 
 
 def parse_time(value: str) -> datetime:
@@ -48,14 +45,8 @@ def now(header: str | None = None) -> datetime:
     return datetime.now(PARIS)
 
 
-@lru_cache(maxsize=8)
-def _holidays(year: int) -> holidays.HolidayBase:
-    """France's public holidays of one year, computed once (building them takes ~0.5 ms)."""
-    return holidays.France(years=year)
-
-
 def is_holiday(when: datetime) -> bool:
-    return when.date() in _holidays(when.year)
+    return clock.is_holiday(when.date())
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ import sys
 import urllib.error
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
+from bot.core.clock import PARIS
 from tools.demo_marking import finish, purge, spread_times
 from tools.demo_phrases import (  # noqa: F401 - re-exported: bench/report_bench.py reads them here
     DEMO_CALLERS,
@@ -67,7 +67,6 @@ from tools.demo_traffic import (
     send_ticket,
 )
 
-PARIS = ZoneInfo("Europe/Paris")
 DEFAULT_CONVERSATIONS = 300
 DEFAULT_CALLS = 150
 DEFAULT_DAYS = 90

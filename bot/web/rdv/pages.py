@@ -15,7 +15,7 @@ from sanic.response import HTTPResponse
 
 from bot import settings
 from bot.core import texts
-from bot.services import pan, runtime, tickets
+from bot.services import accounts, pan, runtime, tickets
 from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
 from bot.web.http import BODY_LIMITS, read_body, say, security_headers, too_large
@@ -59,8 +59,8 @@ def page(request: Request, status: int = 200, **ctx) -> HTTPResponse:
 
 
 def csrf_ok(request: Request) -> bool:
-    cookie, field = request.cookies.get(CSRF_COOKIE) or "", (request.form or {}).get("csrf") or ""
-    return bool(cookie) and hmac.compare_digest(cookie.encode(), field.encode())
+    """The form's token equals the cookie's (double submit), compared as the console compares its own."""
+    return accounts.csrf_ok(request.cookies.get(CSRF_COOKIE), (request.form or {}).get("csrf"))
 
 
 def form(request: Request) -> dict:
