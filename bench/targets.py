@@ -9,10 +9,10 @@ from __future__ import annotations
 EXPLAIN = {
     "chat turn p95 at 8 users": (
         "both pipelines pay the same per-turn cost outside the NLU (one `rasa run` process: tracker read and write in "
-        "SQLite, rule policy, the in-process action call over HTTP, our store's write), and at 8 users the turns queue "
-        "behind each other in that single process, so a cheaper NLU shrinks only part of each turn. Reaching 0.4 needs "
-        "a cheaper turn path (a tracker store that loads only the last events, no HTTP hop for the action) or several "
-        "server processes behind the reverse proxy."
+        "SQLite, rule policy, the action call, our store's write), and at 8 users the turns queue behind each other in "
+        "that single process, so a cheaper NLU shrinks only part of each turn. Reaching 0.4 needs a still cheaper turn "
+        "path (the bounded tracker store and the in-process action are in; Rasa's own per-turn work is left) or "
+        "several server processes behind the reverse proxy."
     ),
     "chat turns/s sustained": (
         "one `rasa run` process handles a turn on one core at a time (~10 ms of CPU per turn, mostly Rasa's own "
@@ -21,9 +21,10 @@ EXPLAIN = {
         "cheaper turn path above."
     ),
     "keypad step p95": (
-        "a keypad step costs ~2 ms alone (1 caller); at 16 callers the 16 Python client threads (signing each request, "
-        "parsing TwiML) and the single server process share 2 cores, so the p95 is mostly queueing. Reaching it: the "
-        "load generator on another machine, or a second server process."
+        "a keypad step costs ~2 ms alone (1 caller); the 16 callers are closed-loop (each sends its next webhook when "
+        "the answer arrives), so the latency is about 16 / throughput: 20 ms needs some 800 requests/s, on 2 cores "
+        "shared with the load generator (docs/ivr-bench.md). Reaching it: more cores or processes, the load generator "
+        "on another machine."
     ),
     "speech step p95": "as for keypad steps, plus the NLU (~5 ms alone): queueing on 2 shared cores.",
     "start-up to first answer": (
@@ -52,8 +53,8 @@ EXPLAIN = {
         "at 8 users one process queues the turns: the p95 is about 8 x the CPU time of a turn on a core shared with the "
         "load generator. The stock anchor pays DIET and TED on top of the same Rasa turn (tracker, rule policy, the "
         "action call), so ours is cheaper per turn but not 4 times: Rasa's own per-turn work is common to both. "
-        "Reaching 0.25 needs a cheaper Rasa turn (fewer events written and read, no HTTP hop for the action) or more "
-        "processes, which the 2-process rows show."
+        "Reaching 0.25 needs a cheaper Rasa turn (Rasa's own events and policy work; the action already runs in "
+        "process) or more processes, which the 2-process rows show."
     ),
     "chat turns/s with 2 processes": (
         "two server processes, nginx and the load generator share this machine's 2 cores (and, in a shared run, other "
@@ -65,9 +66,9 @@ EXPLAIN = {
         "right after): an error under load is a bug to fix, not a tuning matter."
     ),
     "keypad p95 at 16 callers": (
-        "a keypad step costs ~2 ms alone; at 16 callers the 16 client threads (signing each request, parsing TwiML) "
-        "share the 2 cores with the servers and nginx, so most of the p95 is queueing on the CPU. Reaching it: the "
-        "load generator on another machine, or more cores."
+        "a keypad step costs ~2 ms alone; the 16 callers are closed-loop, so the latency is about 16 / throughput and "
+        "the servers, nginx and the load generator share the 2 cores: most of the p95 is queueing on the CPU. "
+        "Reaching it: the load generator on another machine, or more cores."
     ),
 }
 
