@@ -6,10 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from bot.core.config import get_path
-from bot.core.texts import fill
+from bot.core.texts import fill, read_texts_file
 from bot.core.tree import TreeError
 
 MESSAGES_FILE = Path(__file__).resolve().parent / "messages.yml"
@@ -19,13 +17,7 @@ LABEL = "bot/cli/messages.yml"
 @lru_cache(maxsize=1)
 def messages() -> dict:
     """bot/cli/messages.yml as a mapping (a TreeError naming the file when it cannot be read)."""
-    try:
-        data = yaml.safe_load(MESSAGES_FILE.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise TreeError(LABEL, "-", f"unreadable: {exc}") from None
-    if not isinstance(data, dict):
-        raise TreeError(LABEL, "-", "missing messages")
-    return data
+    return read_texts_file(MESSAGES_FILE, LABEL)
 
 
 def say(dotted: str, **values) -> str:

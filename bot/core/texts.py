@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 
 import yaml
 from markupsafe import Markup, escape
@@ -93,15 +94,22 @@ CONSOLE_SECTIONS = (
 )
 
 
+def read_texts_file(path: Path, label: str) -> dict:
+    """A YAML file of texts as a mapping; a TreeError naming the file (`label`) when it cannot be
+    read or holds no mapping."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise TreeError(label, "-", f"unreadable: {exc}") from None
+    if not isinstance(data, dict):
+        raise TreeError(label, "-", "missing texts")
+    return data
+
+
 @lru_cache(maxsize=1)
 def console_texts() -> dict:
     """bot/console_texts.yml, checked: every section present, every text a non-empty string."""
-    try:
-        raw_file = yaml.safe_load(CONSOLE_FILE.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise TreeError(CONSOLE_LABEL, "-", f"unreadable: {exc}") from None
-    if not isinstance(raw_file, dict):
-        raise TreeError(CONSOLE_LABEL, "", "missing texts")
+    raw_file = read_texts_file(CONSOLE_FILE, CONSOLE_LABEL)
     for name in CONSOLE_SECTIONS:
         if not isinstance(raw_file.get(name), dict):
             raise TreeError(CONSOLE_LABEL, name, "missing section")
