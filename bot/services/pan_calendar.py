@@ -39,7 +39,7 @@ def paris_vtimezone():
     from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
 
     tz = Timezone()
-    tz.add("tzid", "Europe/Paris")
+    tz.add("tzid", PARIS.key)
     daylight = TimezoneDaylight()
     daylight.add("dtstart", datetime(1996, 3, 31, 2, 0))
     daylight.add("rrule", {"freq": "yearly", "bymonth": 3, "byday": "-1su"})
