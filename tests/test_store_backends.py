@@ -313,18 +313,11 @@ def test_serve_stops_at_once_when_the_postgresql_store_cannot_be_opened(python):
     assert time.monotonic() - started < 60  # the start stops; no server waits for its first request
 
 
-def test_a_module_left_on_sqlite_only_sql_stops_the_start_on_postgresql(monkeypatch, pg_url):
+def test_the_start_check_opens_the_store_on_postgresql_or_keeps_it_on_sqlite(monkeypatch, pg_url):
     from bot.store import database
 
     monkeypatch.setenv("DATABASE_URL", pg_url)
     monkeypatch.delenv("AIGUILLAGE_STORE", raising=False)
-    assert database.check_backend() == "postgresql"  # today: every module runs on both
-    with pytest.raises(settings.SettingsError) as refused:
-        database.check_backend({"bot/quality/example.py": "julianday()"})
-    assert str(refused.value) == (
-        "DATABASE_URL: the product's store cannot run on PostgreSQL yet: bot/quality/example.py use SQL of SQLite"
-        " only (docs/store.md); set AIGUILLAGE_STORE=sqlite to keep it in the SQLite file AIGUILLAGE_DB,"
-        " Rasa's tracker store staying on PostgreSQL"
-    )
+    assert database.check_backend() == "postgresql"  # every module's SQL runs on both
     monkeypatch.setenv("AIGUILLAGE_STORE", "sqlite")
-    assert database.check_backend({"bot/quality/example.py": "julianday()"}) == "sqlite"
+    assert database.check_backend() == "sqlite"

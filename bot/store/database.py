@@ -59,27 +59,13 @@ def is_postgres(where: Path | str | None) -> bool:
     return isinstance(where, str) and where.startswith("postgresql://")
 
 
-# Modules whose SQL runs on SQLite only (docs/store.md, "What is SQLite-only"), with what ties them to
-# it. A server whose product store is on PostgreSQL would reach them: while this is not empty,
-# check_backend() refuses to start it. Empty since issue 16: every module's SQL runs on both.
-SQLITE_ONLY: dict[str, str] = {}
-
-
-def check_backend(sqlite_only: dict[str, str] | None = None) -> str:
+def check_backend() -> str:
     """At start-up (`python -m bot serve`): open (and migrate) the product's store where the settings
-    put it, and return its backend; a store that cannot serve every request stops the start with a
+    put it, and return its backend; a store that cannot be opened stops the start with a
     SettingsError naming the variable, never at the first request."""
     url = settings.store_url()
     if url is None:
         return "sqlite"
-    unported = SQLITE_ONLY if sqlite_only is None else sqlite_only
-    if unported:
-        raise settings.SettingsError(
-            "DATABASE_URL",
-            f"the product's store cannot run on PostgreSQL yet: {', '.join(sorted(unported))} use SQL of SQLite"
-            " only (docs/store.md); set AIGUILLAGE_STORE=sqlite to keep it in the SQLite file AIGUILLAGE_DB,"
-            " Rasa's tracker store staying on PostgreSQL",
-        )
     try:
         Store(url).close()
     except sqlite3.Error as exc:
