@@ -5,7 +5,8 @@ Slots: each site's `days` (and `foreigners_days`, offered only for a titre de s√
 public holiday (the `holidays` package), never in the past or within `pan.min_notice_hours`, at
 most `pan.booking_days_ahead` days ahead. Times are Paris local times, naive.
 
-Booking runs in one `BEGIN IMMEDIATE` transaction (one writer at a time in SQLite), and a partial
+Booking runs in one `BEGIN IMMEDIATE` transaction (one writer at a time in SQLite; on PostgreSQL,
+under the locks of its slot, its person and its idempotency key: docs/store.md), and a partial
 UNIQUE index on (site, slot_start, seat) of active bookings makes a double booking impossible even
 from several processes. An idempotency key books once: the same key returns the same booking.
 
@@ -30,6 +31,7 @@ from bot.core.clock import PARIS, naive, paris_now  # noqa: F401 - pan.PARIS, us
 from bot.core.config import Prefecture
 from bot.core.text import EMAIL
 from bot.services import identity, mailer
+from bot.store.database import lock_key
 from bot.services.pan_calendar import confirmation_lines, confirmation_text, ics, paris_vtimezone  # noqa: F401 - re-exported
 from bot.services.pan_slots import (  # noqa: F401 - re-exported: import from bot.services.pan
     FOREIGNERS_REASON,
@@ -145,7 +147,11 @@ def book(
         "idempotency_key": idempotency_key,
     }
     conn = store.db.conn
-    conn.execute("begin immediate")
+    # What the checks below read: the key, the person's bookings, the slot's seats (on PostgreSQL,
+    # bookings of other slots and people run in parallel: docs/store.md).
+    keys = [lock_key("booking", idempotency_key)] if idempotency_key else []
+    keys += [lock_key("slot", site_id, slot.key)] + ([lock_key("contact", contact_key)] if contact_key else [])
+    store.begin(*keys)
     try:
         if idempotency_key:
             existing = next(store.db.query("select * from pan_bookings where idempotency_key = ?", [idempotency_key]), None)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from hashlib import sha256
 
 from bot.core.config import Prefecture
-from bot.store.database import Store, now
+from bot.store.database import Store, lock_key, now
 
 KEY_NAME = "throttle"
 SCOPES = ("book", "cancel", "message", "cancel_guess")  # the per-address windows of throttle.per_address
@@ -89,7 +89,7 @@ def login_gate(store: Store, pref: Prefecture, name: str, address: str, t: float
     t = time.time() if t is None else t
     nk, ak = name_key(store, name), address_key(store, address)
     first, cap = _int(pref, "login.first_delay_s"), _int(pref, "login.max_delay_s")
-    with store.transaction() as conn:
+    with store.transaction(lock_key("throttle", "login_account", nk), lock_key("throttle", "login_address", ak)) as conn:
         if conn.execute("select 1 from login_lockouts where key = ?", [nk]).fetchone():
             return Gate(locked=True)
         wait = 0.0
@@ -111,7 +111,7 @@ def login_failed(store: Store, pref: Prefecture, name: str, t: float | None = No
     """The password was wrong (the attempt is already counted): True when the name is now locked."""
     t = time.time() if t is None else t
     nk = name_key(store, name)
-    with store.transaction() as conn:
+    with store.transaction(lock_key("throttle", "login_account", nk)) as conn:
         count, _ = _failures(conn, "login_account", nk, t - _int(pref, "login.account_window_minutes") * 60)
         if count < _int(pref, "login.lockout_after"):
             return False
@@ -172,7 +172,7 @@ def attempt(store: Store, pref: Prefecture, scope: str, address: str, t: float |
     Check and count are one transaction: parallel requests cannot all pass the check first."""
     t = time.time() if t is None else t
     key = address_key(store, address)
-    with store.transaction() as conn:
+    with store.transaction(lock_key("throttle", scope, key)) as conn:
         wait = _window_wait(conn, pref, scope, key, t)
         if wait:
             return wait, None

@@ -16,6 +16,7 @@ bot/services/ticket_history.py; both are re-exported here.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 
@@ -24,6 +25,7 @@ from bot.core.clock import PARIS, naive, paris_now
 from bot.core.config import Prefecture
 from bot.services import mailer
 from bot.services.pan import BookingError, new_reference, validate_email
+from bot.store.database import lock_key
 from bot.services.ticket_dates import add_working_days, due_date, say_date, working_days_between  # noqa: F401 - re-exported
 from bot.services.ticket_history import EVENT_KINDS, add_event, history, voicemail  # noqa: F401 - re-exported
 
@@ -98,7 +100,9 @@ def create_ticket(
     # Stored in UTC; a given `now` (a letter received by post, the time of a call) is when it was received.
     ts = mailer.utcnow() if now is None else received.replace(tzinfo=PARIS).astimezone(UTC).isoformat(timespec="milliseconds")
     # One transaction (a savepoint inside a caller's: the console's audit line, a voicemail's row).
-    with store.transaction() as conn:
+    # Only the key is read before the insert (the reference is drawn again on a collision): tickets of
+    # other keys are written in parallel on PostgreSQL (docs/store.md).
+    with store.transaction(lock_key("ticket", idempotency_key or secrets.token_hex(8))) as conn:
         if idempotency_key:
             existing = next(store.db.query("select * from tickets where idempotency_key = ?", [idempotency_key]), None)
             if existing:

@@ -28,7 +28,7 @@ from bot import settings
 from bot.core.config import ROOT
 from bot.core.masking import mask
 from bot.core.tree import SOCIAL_INTENTS
-from bot.store.pg import PgDatabase
+from bot.store.pg import PgDatabase, lock_key
 from bot.store.schema_core import m001_conversations as _m001_conversations
 from bot.store.schema_core import m002_calls_and_voicemails as _m002_calls_and_voicemails
 from bot.store.schema_core import m003_console as _m003_console
@@ -132,17 +132,21 @@ class Store:
         return store
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *keys: str) -> Iterator[sqlite3.Connection]:
         """Writes that belong together, in one transaction: BEGIN IMMEDIATE, COMMIT at the end,
         ROLLBACK on any error. The connection is in autocommit mode (isolation_level=None), where
         `with conn:` opens no transaction at all (issue 13: a turn and its conversation counter were
-        seen out of step). Inside an open transaction, a savepoint (sqlite-utils' `atomic`)."""
+        seen out of step). Inside an open transaction, a savepoint (sqlite-utils' `atomic`).
+        `keys` (bot.store.pg.lock_key): what the transaction reads to decide what it writes (a
+        conversation, a slot, a person). SQLite has one writer at a time anyway; on PostgreSQL, a
+        transaction with keys waits only for those of the same keys and for unkeyed ones, one with none
+        for every other (docs/store.md)."""
         conn = self.db.conn
         if conn.in_transaction:
-            with self.db.atomic():
+            with self.db.atomic(keys) if keys and self.backend == "postgresql" else self.db.atomic():
                 yield conn
             return
-        conn.execute("BEGIN IMMEDIATE")
+        self.begin(*keys)
         try:
             yield conn
         except BaseException:
@@ -150,6 +154,13 @@ class Store:
                 conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def begin(self, *keys: str) -> None:
+        """BEGIN IMMEDIATE, on PostgreSQL under the locks of `keys` (transaction())."""
+        if self.backend == "postgresql":
+            self.db.begin(keys)
+        else:
+            self.db.conn.execute("BEGIN IMMEDIATE")
 
     def secret(self, name: str) -> bytes:
         """The store's secret key for `name` (32 random bytes), made on first use. Every process
@@ -214,7 +225,7 @@ class Store:
                 },
                 ensure_ascii=False,
             )
-        with self.transaction():
+        with self.transaction(lock_key("conversation", conversation_id)):
             conv = self.db.execute(
                 "select turns, status, last_topic, last_destination from conversations where id = ?", [conversation_id]
             ).fetchone()

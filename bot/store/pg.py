@@ -6,9 +6,13 @@ on psycopg2 and a pool of connections shared by the process (docs/store.md).
   `PgTable` (bot/store/pg_table.py), `table_names()`, `atomic()`; `db.conn` is the same object, so
   `conn.execute("begin immediate")`, `conn.in_transaction` and `with conn:` keep working.
 - Outside a transaction a statement borrows a pooled connection in autocommit mode and gives it back.
-  `begin` pins one connection to the calling thread until `commit`/`rollback` and takes the store's
-  write lock (`pg_advisory_xact_lock` keyed by the schema): writers take turns, as in SQLite's
-  BEGIN IMMEDIATE, across every process that shares the database. Readers never wait for it.
+  `begin(keys)` pins one connection to the calling thread until `commit`/`rollback` and takes
+  transaction-scoped advisory locks, across every process that shares the database:
+  with no key, the store's lock in exclusive mode (writers take turns, as in SQLite's BEGIN
+  IMMEDIATE: what every transaction that names no key gets); with keys (a conversation, a slot, a
+  person, a throttle window), the store's lock in shared mode and one exclusive lock per key, in
+  sorted order: transactions of different keys run in parallel, those of one key take turns, and an
+  unkeyed one still excludes them all. Readers never wait for any of them.
 - Inside a transaction each write runs under a savepoint, so a failed statement (a unique key
   taken) undoes itself only and the transaction goes on, as in SQLite.
 - Errors are raised as sqlite3's classes (IntegrityError; OperationalError "database is locked"
@@ -33,7 +37,25 @@ from bot.store import dialect
 
 CONNECT_TIMEOUT_S = 10  # an unreachable server: "database is locked"-free error after this, never a hang
 POOL_SIZE = 16  # connections per process and database; more threads wait for one (up to the timeout)
-LOCK = "select pg_advisory_xact_lock(hashtext('aiguillage:' || current_schema()))"
+STORE_LOCK = "hashtext('aiguillage:' || current_schema())"
+# A key's lock: the two-integer form of the advisory locks (a space apart from the store's one-bigint
+# lock), the schema's hash and the key's. Two keys of the same hash only share a lock (never wrong).
+KEY_LOCK = "pg_advisory_xact_lock(hashtext(current_schema()), hashtext(%s))"
+
+
+def lock_statement(keys) -> tuple[str, list[str]]:
+    """The statement (and its parameters) taking the locks of a transaction on `keys` (see the module
+    docstring): the store's lock exclusive when there is no key, else shared and each key's, sorted
+    (so that two transactions wanting the same keys never wait for each other in a cycle)."""
+    names = sorted({str(k) for k in keys or ()})
+    if not names:
+        return f"select pg_advisory_xact_lock({STORE_LOCK})", []
+    return f"select pg_advisory_xact_lock_shared({STORE_LOCK}), " + ", ".join(KEY_LOCK for _ in names), names
+
+
+def lock_key(*parts) -> str:
+    """One key from its parts: lock_key('slot', 'mauriac', '2026-07-13T09:30')."""
+    return ":".join(str(p) for p in parts)
 
 
 def _number(value: str | None, _cur) -> int | float | None:
@@ -244,23 +266,38 @@ class PgDatabase:
         return self._identity
 
     # -- transactions --
-    def begin(self) -> None:
+    def begin(self, keys=()) -> None:
+        """A transaction pinned to this thread, under the locks of `keys` (the module docstring)."""
         if self.in_transaction:
             raise sqlite3.OperationalError("cannot start a transaction within a transaction")
         conn = self.pool.get(self.lock_timeout_ms / 1000)
+        lock, params = lock_statement(keys)
         try:
             with conn.cursor() as cur:  # one round trip
-                cur.execute(f"begin; set local lock_timeout = {self.lock_timeout_ms}; {LOCK}")
+                cur.execute(f"begin; set local lock_timeout = {self.lock_timeout_ms}; {lock}", params or None)
         except psycopg2.Error as exc:
             self.pool.put(conn, broken=True)
             raise as_sqlite_error(exc) from exc
-        self.local.conn = conn
+        self.local.conn, self.local.exclusive = conn, not params
+
+    def lock(self, keys=()) -> None:
+        """Inside the open transaction, the locks of `keys` too (a nested transaction's); with no key,
+        the store's lock in exclusive mode unless the transaction already holds it."""
+        if not keys and getattr(self.local, "exclusive", False):
+            return
+        lock, params = lock_statement(keys)
+        with self.local.conn.cursor() as cur:
+            try:
+                cur.execute(lock, params or None)
+            except psycopg2.Error as exc:
+                raise as_sqlite_error(exc) from exc
+        self.local.exclusive = self.local.exclusive or not params
 
     def _end(self, how: str) -> None:
         conn = getattr(self.local, "conn", None)
         if conn is None:
             return  # as lenient as the call sites need: nothing to end
-        self.local.conn = None
+        self.local.conn, self.local.exclusive = None, False
         broken = False
         try:
             with conn.cursor() as cur:
@@ -278,10 +315,11 @@ class PgDatabase:
         self._end("rollback")
 
     @contextmanager
-    def atomic(self) -> Iterator[PgDatabase]:
-        """A savepoint inside the open transaction, else a transaction of its own."""
+    def atomic(self, keys=()) -> Iterator[PgDatabase]:
+        """A savepoint inside the open transaction (with the locks of `keys` too), else a transaction
+        of its own."""
         if not self.in_transaction:
-            self.begin()
+            self.begin(keys)
             try:
                 yield self
             except BaseException:
@@ -289,6 +327,7 @@ class PgDatabase:
                 raise
             self.commit()
             return
+        self.lock(keys)  # before the savepoint: a lock stays held to the end of the transaction anyway
         name = f"aiguillage_atomic_{int(time.monotonic_ns())}"
         self.execute(f"savepoint {name}")
         try:
