@@ -1,0 +1,103 @@
+"""Issue 16 §2: the PostgreSQL store's locks per key instead of one store-wide write lock
+(bot/store/pg.py, docs/store.md). A transaction naming keys (a conversation, a slot, a person, a
+throttle window) waits only for those of the same keys and for the unkeyed ones; an unkeyed one
+still waits for every other, as SQLite's BEGIN IMMEDIATE. The guarantees the keys protect (one
+booking per seat, one row per idempotency key, throttle windows) are tested on both backends by
+test_store_backends, test_pan_tickets and test_throttling; these are the waits themselves.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from bot.core import config
+from bot.services import throttle
+from bot.store.database import Store, lock_key
+from bot.store.pg import close_pools, lock_statement
+
+CANTAL = config.load_prefecture("cantal")
+LOCKED = "database is locked"
+
+
+@pytest.fixture()
+def pg_url(postgres):
+    url = postgres.schema_url()
+    Store(url).close()  # migrated once, before the stores of the test
+    yield url
+    close_pools()
+
+
+def turn(store: Store, conversation: str) -> int:
+    return store.record_turn(conversation, "web", "carte grise", "carte_grise", 0.9, "ants", "cg", "answer", True, 0, "cantal")
+
+
+def test_the_lock_statement_is_the_store_lock_alone_or_shared_with_sorted_keys():
+    assert lock_statement(()) == ("select pg_advisory_xact_lock(hashtext('aiguillage:' || current_schema()))", [])
+    sql, params = lock_statement(["slot:b", "contact:a", "slot:b"])
+    assert sql.startswith("select pg_advisory_xact_lock_shared(hashtext('aiguillage:' || current_schema())), ")
+    assert sql.count("pg_advisory_xact_lock(hashtext(current_schema()), hashtext(%s))") == 2
+    assert params == ["contact:a", "slot:b"]  # sorted, once each: no two transactions wait in a cycle
+    assert lock_key("slot", "mauriac", "2026-07-13T09:30") == "slot:mauriac:2026-07-13T09:30"
+
+
+def test_a_turn_of_another_conversation_is_written_while_one_is_held_and_of_the_same_waits(pg_url):
+    holder = Store(pg_url)
+    quick = Store.on_connection(pg_url, busy_ms=300)
+    with holder.transaction(lock_key("conversation", "c1")):
+        turn(holder, "c1")
+        assert turn(quick, "c2") > 0  # not blocked by c1's open transaction
+        with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+            turn(quick, "c1")
+        with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+            with quick.transaction():  # an unkeyed writer waits for every keyed one
+                pass
+    assert turn(quick, "c1") > 0
+    assert [c["turns"] for c in quick.db.query("select turns from conversations order by id")] == [2, 1]
+
+
+def test_an_unkeyed_transaction_holds_off_every_keyed_one(pg_url):
+    holder = Store(pg_url)
+    quick = Store.on_connection(pg_url, busy_ms=300)
+    with holder.transaction():
+        with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+            turn(quick, "c3")
+    assert turn(quick, "c3") > 0
+
+
+def test_a_nested_transaction_adds_its_keys_and_an_unkeyed_one_takes_the_store_lock(pg_url):
+    holder = Store(pg_url)
+    quick = Store.on_connection(pg_url, busy_ms=300)
+    with holder.transaction(lock_key("conversation", "a")):
+        with holder.transaction(lock_key("conversation", "b")):
+            turn(holder, "b")
+        with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+            turn(quick, "b")  # the savepoint's key is held to the end of the outer transaction
+        assert turn(quick, "c") > 0
+        with holder.transaction():  # unkeyed inside keyed: now exclusive
+            with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+                turn(quick, "d")
+    assert turn(quick, "d") > 0
+
+
+def test_twenty_threads_on_one_throttle_window_count_exactly_its_limit(pg_url):
+    """per_address.cancel_guess: 5 in the window. The check and the count are one transaction under
+    the window's key: 20 parallel attempts from one address, 5 pass; another address is not held."""
+    limit = int(CANTAL.get("throttle.per_address.cancel_guess.max"))
+    barrier = threading.Barrier(20)
+    waits: list[int] = []
+
+    def guess() -> None:
+        store = Store(pg_url)
+        barrier.wait()
+        waits.append(throttle.take(store, CANTAL, "cancel_guess", "10.9.9.9", t=1000.0))
+
+    threads = [threading.Thread(target=guess) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(w == 0 for w in waits) == [False] * (20 - limit) + [True] * limit
+    assert throttle.take(Store(pg_url), CANTAL, "cancel_guess", "10.9.9.8", t=1000.0) == 0
