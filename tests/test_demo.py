@@ -26,6 +26,10 @@ def run_demo(python: str, db: Path, *args: str, **extra_env: str) -> subprocess.
     for name in ("TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "PORT", "SMTP_HOST"):
         env.pop(name, None)
     env.update(extra_env)
+    from store_backends import redirected
+
+    if url := redirected(db):  # AIGUILLAGE_TEST_STORE=postgresql: the server's schema (tests/store_backends.py)
+        env["DATABASE_URL"] = url
     return subprocess.run(
         [python, "-m", "tools.demo_data", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )

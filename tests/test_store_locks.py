@@ -15,7 +15,7 @@ import pytest
 
 from bot.core import config
 from bot.services import throttle
-from bot.store.database import Store, lock_key
+from bot.store.database import MIGRATIONS, Store, lock_key
 from bot.store.pg import close_pools, lock_statement
 
 CANTAL = config.load_prefecture("cantal")
@@ -101,3 +101,28 @@ def test_twenty_threads_on_one_throttle_window_count_exactly_its_limit(pg_url):
         t.join(timeout=120)
     assert sorted(w == 0 for w in waits) == [False] * (20 - limit) + [True] * limit
     assert throttle.take(Store(pg_url), CANTAL, "cancel_guess", "10.9.9.8", t=1000.0) == 0
+
+
+def test_eight_stores_opened_at_once_on_an_empty_schema_migrate_it_once(postgres):
+    """Processes starting together (make cluster, test_cluster) each open the store: the first
+    creates the `migrations` table and applies every migration, the others wait and find them."""
+    url = postgres.schema_url()
+    barrier = threading.Barrier(8)
+    errors: list[str] = []
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            Store(url).close()
+        except sqlite3.Error as exc:
+            errors.append(str(exc).splitlines()[0])
+
+    threads = [threading.Thread(target=open_store) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    close_pools()
+    assert errors == []
+    names = [r["name"] for r in Store(url).db.query("select name from migrations order by name")]
+    assert names == sorted(name for name, _ in MIGRATIONS)

@@ -73,6 +73,12 @@ DEFAULT_DAYS = 90
 MAX_SESSIONS = 20_000  # per kind: the marking step lists the ids it made in one SQL statement each
 
 
+def shown(store) -> str:
+    """Where the store is, for a message: the SQLite file, or PostgreSQL's host and database (never
+    the URL's password)."""
+    return str(store.path) if store.backend == "sqlite" else "PostgreSQL " + str(store.path).split("@")[-1].split("?")[0]
+
+
 def default_url() -> str:
     return f"http://127.0.0.1:{os.environ.get('PORT') or '5005'}"
 
@@ -178,8 +184,9 @@ def drive(
             row = store.db.execute("select prefecture from conversations where id = ?", [sender]).fetchone()
             if row is None:
                 raise DemoError(
-                    f"La base {store.path} ne contient pas les conversations envoyées au serveur {http.url} : lancez "
-                    "cette commande avec la même AIGUILLAGE_DB que le serveur (make run : var/aiguillage.db)."
+                    f"La base {shown(store)} ne contient pas les conversations envoyées au serveur {http.url} : lancez "
+                    "cette commande avec la même base que le serveur (DATABASE_URL, sinon AIGUILLAGE_DB ; make run : "
+                    "var/aiguillage.db)."
                 )
             state["pref"] = config_mod.load_prefecture(row[0])
         pref = state["pref"]
@@ -337,7 +344,7 @@ def cmd_demo_data(args) -> int:
         finally:
             store.close()
         print(
-            f"Données de démonstration supprimées de {store.path} : {done['conversations']} conversations "
+            f"Données de démonstration supprimées de {shown(store)} : {done['conversations']} conversations "
             f"({done['turns']} messages), {done['calls']} appels ({done['voicemails']} messages vocaux), "
             f"{done['tickets']} messages aux services, {done['pan_bookings']} rendez-vous PAN, "
             f"{done['feedback']} avis. Les données réelles n'ont pas été touchées."

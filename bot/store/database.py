@@ -178,7 +178,10 @@ class Store:
     def migrate(self) -> list[str]:
         """Apply pending migrations; returns the names applied now."""
         if "migrations" not in self.db.table_names():
-            self.db["migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+            # Under the store's lock: two processes starting together on an empty PostgreSQL database
+            # would both create it ("if not exists" is no lock there: one fails on pg_type's key).
+            with self.transaction():
+                self.db["migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
         done = {row["name"] for row in self.db["migrations"].rows}
         applied = []
         for name, step in MIGRATIONS:
