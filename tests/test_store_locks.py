@@ -126,3 +126,28 @@ def test_eight_stores_opened_at_once_on_an_empty_schema_migrate_it_once(postgres
     assert errors == []
     names = [r["name"] for r in Store(url).db.query("select name from migrations order by name")]
     assert names == sorted(name for name, _ in MIGRATIONS)
+
+
+def test_after_a_postgresql_restart_the_next_turn_is_written_and_while_down_it_is_locked(postgres):
+    """`pg_ctl restart` cuts the pooled connections: the next transaction and the next read take new
+    ones (no "server closed the connection" for the first writer after it, which lost a chat turn's
+    record in tests/test_cluster.py). While PostgreSQL is down, a write fails with "database is
+    locked (PostgreSQL unreachable ...)": what the turn writer and the phone queue and write later."""
+    url = postgres.schema_url()
+    store = Store(url)
+    quick = Store.on_connection(url, busy_ms=250)
+    turn(store, "r1")
+    assert quick.conversation("r1")["turns"] == 1
+    postgres.pg.restart()
+    try:
+        assert turn(quick, "r1") > 0  # a transaction on a cut connection: begun again on a new one
+        assert quick.conversation("r1")["turns"] == 2  # a read, likewise
+        postgres.pg.stop()
+        with pytest.raises(sqlite3.OperationalError, match="^database is locked \\(PostgreSQL unreachable: "):
+            turn(quick, "r1")
+        with pytest.raises(sqlite3.OperationalError, match="^database is locked \\(PostgreSQL unreachable: "):
+            quick.conversation("r1")
+    finally:
+        postgres.pg.start()
+    assert turn(quick, "r1") > 0 and [t["conversation_id"] for t in store.turns("r1")] == ["r1"] * 3
+    close_pools()

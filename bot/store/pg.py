@@ -22,6 +22,7 @@ on psycopg2 and a pool of connections shared by the process (docs/store.md).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -89,6 +90,22 @@ def as_sqlite_error(exc: psycopg2.Error) -> sqlite3.Error:
     return sqlite3.DatabaseError(message)
 
 
+UNREACHABLE = re.compile(
+    r"refused|could not connect|timeout expired|starting up|shutting down|closed the connection|terminat|no route to host",
+    re.I,
+)
+
+
+def unreachable(exc: psycopg2.Error) -> sqlite3.Error:
+    """A connection that could not be made or was lost (a restart, an outage): "database is locked"
+    (...), the error the call sites already wait out or write later (the chat's turn writer, the
+    phone's StoreBusy), as for a lock held too long; any other error as as_sqlite_error."""
+    message = str(exc).strip()
+    if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) and UNREACHABLE.search(message):
+        return sqlite3.OperationalError(f"database is locked (PostgreSQL unreachable: {message})")
+    return as_sqlite_error(exc)
+
+
 class Pool:
     """Connections to one database, shared by the process's stores; waits up to `timeout_s` for one."""
 
@@ -96,18 +113,19 @@ class Pool:
         self.url, self.idle, self.lock = url, [], threading.Lock()
         self.slots = threading.BoundedSemaphore(size)
 
-    def get(self, timeout_s: float) -> psycopg2.extensions.connection:
+    def get(self, timeout_s: float, fresh: bool = False) -> psycopg2.extensions.connection:
+        """An idle connection (unless `fresh`), else a new one."""
         if not self.slots.acquire(timeout=timeout_s):
             raise sqlite3.OperationalError("database is locked (no free connection to PostgreSQL)")
         with self.lock:
-            conn = self.idle.pop() if self.idle else None
+            conn = self.idle.pop() if self.idle and not fresh else None
         if conn is not None and not conn.closed:
             return conn
         try:
             conn = psycopg2.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg2.Error as exc:
             self.slots.release()
-            raise as_sqlite_error(exc) from exc
+            raise unreachable(exc) from exc
         conn.autocommit = True  # transactions are explicit: `begin` ... `commit`
         psycopg2.extensions.register_type(NUMERIC, conn)
         return conn
@@ -124,6 +142,7 @@ class Pool:
         self.slots.release()
 
     def close(self) -> None:
+        """Close the idle connections (also after a restart of the server cut them all)."""
         with self.lock:
             idle, self.idle = self.idle, []
         for conn in idle:
@@ -223,15 +242,19 @@ class PgDatabase:
         conn = getattr(self.local, "conn", None)
         if conn is not None:
             return self._run(conn, text, _adapt(params), savepoint=dialect.is_write(text) or dialect.is_ddl(text))
-        conn = self.pool.get(self.lock_timeout_ms / 1000)
-        broken = False
-        try:
-            return self._run(conn, text, _adapt(params))
-        except sqlite3.OperationalError:
-            broken = conn.closed != 0
-            raise
-        finally:
-            self.pool.put(conn, broken)
+        for fresh in (False, True):
+            conn = self.pool.get(self.lock_timeout_ms / 1000, fresh)
+            broken = False
+            try:
+                return self._run(conn, text, _adapt(params))
+            except sqlite3.OperationalError:
+                broken = conn.closed != 0
+                if not broken or fresh or dialect.is_write(text):  # a write may have run: never twice
+                    raise
+                self.pool.close()  # a restart cut every idle connection: not one retry each
+            finally:
+                self.pool.put(conn, broken)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _run(self, conn, text: str, params: tuple, savepoint: bool = False) -> Cursor:
         table = dialect.inserted_table(text)
@@ -248,7 +271,7 @@ class PgDatabase:
             except psycopg2.Error as exc:
                 if savepoint and not conn.closed:
                     cur.execute("rollback to savepoint aiguillage_statement")
-                raise as_sqlite_error(exc) from exc
+                raise (unreachable(exc) if conn.closed else as_sqlite_error(exc)) from exc
         if dialect.is_ddl(text):
             self._identity, self._pks = None, {}
         if returning:
@@ -270,14 +293,19 @@ class PgDatabase:
         """A transaction pinned to this thread, under the locks of `keys` (the module docstring)."""
         if self.in_transaction:
             raise sqlite3.OperationalError("cannot start a transaction within a transaction")
-        conn = self.pool.get(self.lock_timeout_ms / 1000)
         lock, params = lock_statement(keys)
-        try:
-            with conn.cursor() as cur:  # one round trip
-                cur.execute(f"begin; set local lock_timeout = {self.lock_timeout_ms}; {lock}", params or None)
-        except psycopg2.Error as exc:
-            self.pool.put(conn, broken=True)
-            raise as_sqlite_error(exc) from exc
+        for fresh in (False, True):  # a pooled connection a restart cut: once more on a new one
+            conn = self.pool.get(self.lock_timeout_ms / 1000, fresh)
+            try:
+                with conn.cursor() as cur:  # one round trip
+                    cur.execute(f"begin; set local lock_timeout = {self.lock_timeout_ms}; {lock}", params or None)
+                break
+            except psycopg2.Error as exc:
+                cut = conn.closed != 0
+                self.pool.put(conn, broken=True)
+                if not cut or fresh:
+                    raise (unreachable(exc) if cut else as_sqlite_error(exc)) from exc
+                self.pool.close()
         self.local.conn, self.local.exclusive = conn, not params
 
     def lock(self, keys=()) -> None:
@@ -304,7 +332,9 @@ class PgDatabase:
                 cur.execute(how)
         except psycopg2.Error as exc:
             broken = True
-            raise as_sqlite_error(exc) from exc
+            if how == "rollback" and conn.closed:
+                return  # the server ended the transaction with the connection: nothing to undo
+            raise (unreachable(exc) if conn.closed else as_sqlite_error(exc)) from exc
         finally:
             self.pool.put(conn, broken)
 
