@@ -158,8 +158,8 @@ def peak_section(res: dict) -> list[str]:
         f"process measured here serves {pp['phone_requests_per_s']} webhook requests/s (at {res['callers']} callers) and "
         f"{pp['chat_turns_per_s']} chat turns/s (at {res['users']} users): both loads at once take {peak['process_load']} "
         f"of one process, so **{peak['processes']} processes** (the load, rounded up, + 1 that may be lost) on "
-        f"**{peak['hosts']} hosts** of 2 cores (at least 2, so that one may fail). On several hosts the product's store must "
-        'leave the SQLite file first (README "Several processes"); Rasa\'s events and locks already go to PostgreSQL and Redis.',
+        f"**{peak['hosts']} hosts** of 2 cores (at least 2, so that one may fail). On several hosts every process reaches "
+        'the same PostgreSQL (Rasa\'s events and the product\'s store) and Redis (the locks): README "Several processes".',
         "",
         "Every `confirmed: false` figure above is an assumption to replace by the 34 00's real traffic (ANTS). Were they "
         f"ten times too low, the same sum gives {peak['tenfold_processes']} processes.",

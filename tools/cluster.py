@@ -8,8 +8,9 @@
 Redis and nginx (the classes below) on free ports under its own directory. Not imported by the product.
 
 Rasa's tracker store and the product's own store go to PostgreSQL (DATABASE_URL; docs/store.md) and
-Rasa's lock store to Redis (LOCK_STORE_URL). AIGUILLAGE_STORE=sqlite keeps the product's store in ONE
-SQLite file (AIGUILLAGE_DB) shared by the processes of this host, as tests/test_cluster.py does.
+Rasa's lock store to Redis (LOCK_STORE_URL), as in tests/test_cluster.py: nothing the processes share
+is a file, so they could run on several hosts. AIGUILLAGE_STORE=sqlite keeps the product's store in ONE
+SQLite file (AIGUILLAGE_DB) shared by the processes of this host instead.
 The local PostgreSQL trusts connections from 127.0.0.1 without a password (a development cluster):
 on separate hosts, see README "Several processes".
 """
