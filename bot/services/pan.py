@@ -31,7 +31,6 @@ from bot.core.clock import PARIS, naive, paris_now  # noqa: F401 - pan.PARIS, us
 from bot.core.config import Prefecture
 from bot.core.text import EMAIL
 from bot.services import identity, mailer
-from bot.store.database import lock_key
 from bot.services.pan_calendar import confirmation_lines, confirmation_text, ics, paris_vtimezone  # noqa: F401 - re-exported
 from bot.services.pan_slots import (  # noqa: F401 - re-exported: import from bot.services.pan
     FOREIGNERS_REASON,
@@ -48,6 +47,7 @@ from bot.services.pan_slots import (  # noqa: F401 - re-exported: import from bo
     site,
     sites,
 )
+from bot.store.database import lock_key
 
 
 def validate_email(value: str, pref: Prefecture, code: str = "bad_email") -> str:

@@ -25,9 +25,9 @@ from bot.core.clock import PARIS, naive, paris_now
 from bot.core.config import Prefecture
 from bot.services import mailer
 from bot.services.pan import BookingError, new_reference, validate_email
-from bot.store.database import lock_key
 from bot.services.ticket_dates import add_working_days, due_date, say_date, working_days_between  # noqa: F401 - re-exported
 from bot.services.ticket_history import EVENT_KINDS, add_event, history, voicemail  # noqa: F401 - re-exported
+from bot.store.database import lock_key
 
 
 class TicketError(Exception):
