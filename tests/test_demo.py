@@ -246,6 +246,8 @@ def test_purge_removes_demo_rows_only(demo):
     assert [r["text"] for r in db_rows(db, "select text from turns")] == ["j'ai perdu la carte grise de ma voiture"]
     assert db_rows(db, "select count(*) as n from turns where conversation_id like 'demo-%'")[0]["n"] == 0
     assert db_rows(db, "select count(*) as n from voicemails")[0]["n"] == 0
+    # a demo ticket's history goes with it (a foreign key PostgreSQL enforces; left behind on SQLite before)
+    assert db_rows(db, "select count(*) as n from ticket_events where ticket_id not in (select id from tickets)")[0]["n"] == 0
     assert db_rows(db, "select count(*) as n from events where sender_id like 'demo-%'")[0]["n"] == 0
     assert db_rows(db, "select count(*) as n from events where sender_id = 'real-person-1'")[0]["n"] > 0
 

@@ -51,7 +51,8 @@ def stamp(when: datetime) -> str:
 
 
 def _marks(n: int) -> str:
-    return ",".join("?" * n)
+    """n placeholders; none: `null` (`x in (null)` matches nothing; `in ()` is SQLite's only)."""
+    return ",".join("?" * n) or "null"
 
 
 def working_time_after(rng: random.Random, start: datetime, max_days: int) -> datetime:
@@ -322,6 +323,10 @@ def purge(store) -> dict:
             "delete from outbox where ticket_id in (select id from tickets where demo = 1)"
             " or booking_id in (select id from pan_bookings where demo = 1)"
         ).rowcount
+        if "ticket_events" in tables:  # before their tickets (a foreign key, enforced on PostgreSQL)
+            out["ticket_events"] = conn.execute(
+                "delete from ticket_events where ticket_id in (select id from tickets where demo = 1)"
+            ).rowcount
         for table in ("feedback", "tickets", "pan_bookings", "calls", "conversations"):
             out[table] = conn.execute(f"delete from {table} where demo = 1").rowcount
         conn.execute("commit")
