@@ -15,6 +15,9 @@ on psycopg2 and a pool of connections shared by the process (docs/store.md).
   unkeyed one still excludes them all. Readers never wait for any of them.
 - Inside a transaction each write runs under a savepoint, so a failed statement (a unique key
   taken) undoes itself only and the transaction goes on, as in SQLite.
+- A pooled connection a restart of the server cut is replaced at its next use (a `begin` or a read
+  tried once more; a write never sent twice), and an unreachable server is "database is locked
+  (PostgreSQL unreachable: ...)", which the turn writer and the phone write later.
 - Errors are raised as sqlite3's classes (IntegrityError; OperationalError "database is locked"
   when the write lock or a connection is not had within the timeout), so the call sites and their
   `except sqlite3.IntegrityError` work on both backends.
@@ -35,28 +38,10 @@ import psycopg2.errors
 import psycopg2.extensions
 
 from bot.store import dialect
+from bot.store.pg_locks import lock_key, lock_statement  # noqa: F401 - lock_key: bot.store.database's
 
 CONNECT_TIMEOUT_S = 10  # an unreachable server: "database is locked"-free error after this, never a hang
 POOL_SIZE = 16  # connections per process and database; more threads wait for one (up to the timeout)
-STORE_LOCK = "hashtext('aiguillage:' || current_schema())"
-# A key's lock: the two-integer form of the advisory locks (a space apart from the store's one-bigint
-# lock), the schema's hash and the key's. Two keys of the same hash only share a lock (never wrong).
-KEY_LOCK = "pg_advisory_xact_lock(hashtext(current_schema()), hashtext(%s))"
-
-
-def lock_statement(keys) -> tuple[str, list[str]]:
-    """The statement (and its parameters) taking the locks of a transaction on `keys` (see the module
-    docstring): the store's lock exclusive when there is no key, else shared and each key's, sorted
-    (so that two transactions wanting the same keys never wait for each other in a cycle)."""
-    names = sorted({str(k) for k in keys or ()})
-    if not names:
-        return f"select pg_advisory_xact_lock({STORE_LOCK})", []
-    return f"select pg_advisory_xact_lock_shared({STORE_LOCK}), " + ", ".join(KEY_LOCK for _ in names), names
-
-
-def lock_key(*parts) -> str:
-    """One key from its parts: lock_key('slot', 'mauriac', '2026-07-13T09:30')."""
-    return ":".join(str(p) for p in parts)
 
 
 def _number(value: str | None, _cur) -> int | float | None:
