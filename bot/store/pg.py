@@ -19,7 +19,7 @@ on psycopg2 and a pool of connections shared by the process (docs/store.md).
   tried once more; a write never sent twice), and an unreachable server is "database is locked
   (PostgreSQL unreachable: ...)", which the turn writer and the phone write later.
 - Errors are raised as sqlite3's classes (IntegrityError; OperationalError "database is locked"
-  when the write lock or a connection is not had within the timeout), so the call sites and their
+  when a lock or a connection is not had within the timeout), so the call sites and their
   `except sqlite3.IntegrityError` work on both backends.
 """
 
