@@ -2,7 +2,8 @@
 the turns of its own conversation (`Store.record_turn`: one transaction, its lock(s), a read, an
 upsert, an insert) for a few seconds, on a fresh schema of a PostgreSQL 15 started for the run
 (tools/cluster.py's Postgres, fsync on). Each checkout given is measured in turn, in the same run, in
-a process of its own (its own `bot` package): this one and a baseline (the store-wide write lock).
+a process of its own (its own `bot` package): this one and a baseline (the store-wide write lock);
+`--sqlite` adds this checkout on a SQLite file (WAL, `synchronous = NORMAL`) for comparison.
 
     .venv/bin/python -m bench.store_writers --baseline /work/main --writers 1 8 --seconds 8
 
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--writers", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--rounds", type=int, default=2, help="each measure this many times, interleaved")
+    ap.add_argument("--sqlite", action="store_true", help="also this checkout on a SQLite file (WAL), for comparison")
     args = ap.parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="aiguillage-pg-bench-"))
     home.chmod(0o755)
@@ -88,9 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for r in range(args.rounds):
             for writers in args.writers:
-                for label, checkout in checkouts:
+                runs = [(label, checkout, None) for label, checkout in checkouts]
+                runs += [("sqlite", ROOT, home / "sqlite")] if args.sqlite else []
+                for label, checkout, files in runs:
                     n += 1
-                    res = measure(checkout, schema(pg, f"b{n}"), writers, args.seconds)
+                    where = str(files / f"b{n}.db") if files else schema(pg, f"b{n}")
+                    if files:
+                        files.mkdir(exist_ok=True)
+                    res = measure(checkout, where, writers, args.seconds)
                     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
                     print(
                         f"round {r + 1} {label:8} {writers} writers: {res['turns_per_s']:7.1f} turns/s, "
