@@ -2,7 +2,7 @@
 
 The store's and the services' own tests run on both backends (the `store_backend` fixture,
 tests/store_backends.py). These are the parts only PostgreSQL has: the dialect translation, the
-settings that choose the backend, the store's write lock across processes (no double booking, one
+settings that choose the backend, the store's locks across processes (no double booking, one
 row per idempotency key), the errors the call sites expect, and a real server whose product store
 and tracker store are both on PostgreSQL.
 """
