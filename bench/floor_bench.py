@@ -39,10 +39,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.pipeline_bench import env_for, free_port, post, rss_mb  # noqa: E402
+from bench.pipeline_bench import env_for, free_port  # noqa: E402
+from bench.servers import post, rss_mb  # noqa: E402
 from bench.tracker_bench import MESSAGES  # noqa: E402
 
-MODEL = ROOT / "models" / "aiguillage.tar.gz"
 USERS = 8
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -124,17 +124,21 @@ def tf_loaded(pid: int) -> bool:
 
 
 class Server:
-    def __init__(self, name: str, endpoints: Path, workdir: Path, extra_env: dict):
+    def __init__(self, name: str, endpoints: Path, workdir: Path, extra_env: dict, root: Path = ROOT):
+        """A server of the checkout `root` (its own bot/, models/ and .venv: `--compare`)."""
         self.name = name
         self.port = free_port()
-        env = env_for(self.port, workdir / f"{name}-{uuid.uuid4().hex[:6]}.db", MODEL) | extra_env
+        model = root / "models" / "aiguillage.tar.gz"
+        env = env_for(self.port, workdir / f"{name}-{uuid.uuid4().hex[:6]}.db", model) | extra_env
         env["PREFECTURE"] = "cantal"
         env["AIGUILLAGE_PURGE_FIRST_S"] = "1e9"
-        cmd = [sys.executable, "-m", "bot", "serve", "--model", str(MODEL), "--port", str(self.port)]
+        python = root / ".venv" / "bin" / "python"
+        cmd = [str(python if python.exists() else sys.executable), "-m", "bot", "serve", "--model", str(model)]
+        cmd += ["--port", str(self.port)]
         cmd += ["--credentials", "credentials.yml", "--endpoints", str(endpoints)]
         self.log = open(workdir / f"{name}-{self.port}.log", "wb")  # noqa: SIM115 - closed in stop()
         started = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{name}: the server exited ({self.proc.returncode}), see {self.log.name}")
