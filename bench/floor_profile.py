@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.floor_bench import Server, cpu_s  # noqa: E402
+from bench.floor_bench import TICK, Server  # noqa: E402
 from bench.servers import post  # noqa: E402
 from bench.tracker_bench import MESSAGES  # noqa: E402
 
@@ -44,11 +44,17 @@ PARTS = [
     ("action call: copy of the call and answer", "bot.nlu.in_process", "_json_copy"),
     ("action call: rasa_sdk Tracker built", "rasa_sdk.interfaces", "Tracker.from_dict"),
     ("action: routing (Router.decide)", "bot.core.router", "Router.decide"),
-    ("action answer: schema check", "rasa.core.actions.action", "RemoteAction._validate_action_result"),
     ("action answer: events parsed", "rasa.shared.core.events", "deserialise_events"),
     ("turn record (product store)", "bot.store.database", "Store.record_turn"),
     ("tracker save: rows serialised", "bot.nlu.tracker_store", "WindowSQLTrackerStore._new_rows"),
     ("tracker save: INSERT + commit", "bot.nlu.tracker_store", "WindowSQLTrackerStore._insert"),
+]
+# Details inside the parts above (not added to the covered sum).
+INNER = [
+    ("  of NLU: the TF-IDF classifier", "bot.nlu.components", "TfidfIntentClassifier.process"),
+    ("  of NLU: the tokenizer", "rasa.nlu.tokenizers.tokenizer", "Tokenizer.process"),
+    ("  of policy: RulePolicy's prediction", "rasa.core.policies.rule_policy", "RulePolicy.predict_action_probabilities"),
+    ("  of policy: the tracker's past states", "rasa.shared.core.trackers", "DialogueStateTracker.past_states"),
 ]
 
 PROBE = """
@@ -63,14 +69,10 @@ local = threading.local()
 def wrap(name, fn):
     @functools.wraps(fn)
     def probe(*args, **kwargs):
-        if getattr(local, "inside", False):  # nested probes: the outer one counts
-            return fn(*args, **kwargs)
-        local.inside = True
         t0 = time.thread_time()
         try:
             return fn(*args, **kwargs)
         finally:
-            local.inside = False
             entry = totals[name]
             entry[0] += time.thread_time() - t0
             entry[1] += 1
@@ -129,18 +131,27 @@ def turns(server: Server, count: int) -> float:
     return time.perf_counter() - started
 
 
+def user_system_s(pid: int) -> tuple[float, float]:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
 def measure(server: Server, probe_out: Path, count: int) -> dict:
-    before, cpu0 = read_probe(probe_out), cpu_s(server.proc.pid)
+    before, (user0, sys0) = read_probe(probe_out), user_system_s(server.proc.pid)
     wall = turns(server, count)
-    cpu = cpu_s(server.proc.pid) - cpu0
+    user1, sys1 = user_system_s(server.proc.pid)
+    cpu = user1 - user0 + sys1 - sys0
     after = read_probe(probe_out)
     parts = {
         name: round((after["totals"][name][0] - before["totals"][name][0]) / count * 1000, 2)
         for name in after["totals"]
     }
-    covered = sum(parts.values())
+    inner = {name for name, _, _ in INNER}
+    covered = sum(v for k, v in parts.items() if k not in inner)
     return {
         "cpu_ms_per_turn": round(cpu / count * 1000, 2),
+        "user_ms_per_turn": round((user1 - user0) / count * 1000, 2),
+        "system_ms_per_turn": round((sys1 - sys0) / count * 1000, 2),
         "parts_ms_per_turn": parts,
         "remainder_ms_per_turn": round(cpu / count * 1000 - covered, 2),
         "unpatched": after["unpatched"],
@@ -156,7 +167,7 @@ def start(name: str, root: Path, workdir: Path, turns_warm: int = 10) -> tuple[S
     out = probe_dir / "totals.json"
     env = {
         "PYTHONPATH": str(probe_dir),
-        "FLOOR_PROBE_PARTS": json.dumps(PARTS),
+        "FLOOR_PROBE_PARTS": json.dumps(PARTS + INNER),
         "FLOOR_PROBE_OUT": str(out),
     }
     server = Server(name, root / "endpoints.yml", workdir, env, root=root)
