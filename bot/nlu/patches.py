@@ -9,6 +9,12 @@ invalid one goes through Rasa's own method, which raises its usual error and mes
 
 The second patch keeps the event class found for each event type name (see _cache_event_types).
 
+The fourth runs the model's prediction graph node after node in the calling thread instead of
+through dask (bot/nlu/graph_runner.py): `rasa.core.processor` names `DaskGraphRunner` when it loads
+the model, and no setting chooses another runner, so the processor module's name is pointed at
+`SequentialGraphRunner` (a subclass keeping its nodes and contract). Applied with the first two,
+before the server loads its model.
+
 The third runs the custom actions in the Rasa process when endpoints.yml's `action_endpoint` says
 `in_process: PACKAGE` (bot/nlu/in_process.py): `AvailableEndpoints.read_endpoints`, which
 `rasa run` calls once to read endpoints.yml, returns that endpoint instead of the HTTP one. It
@@ -34,8 +40,9 @@ def version_problem(installed: str) -> str | None:
     return (
         f"bot/nlu/patches.py was written for Rasa {RASA_VERSION}, but Rasa {installed} is installed: "
         "the patches are not applied (the bot works, slower under load). Check that "
-        "RemoteAction._validate_action_result and the event type lookup are unchanged in this "
-        "version, then set RASA_VERSION; or install the version of requirements/lock.txt."
+        "RemoteAction._validate_action_result, the event type lookup, the processor's graph runner "
+        "and AvailableEndpoints.read_endpoints are unchanged in this version, then set RASA_VERSION; "
+        "or install the version of requirements/lock.txt."
     )
 
 
@@ -65,6 +72,7 @@ def apply() -> None:
 
     rasa_action.RemoteAction._validate_action_result = _validate_action_result
     _cache_event_types()
+    _run_graph_in_order()
     apply_before_start()
     _APPLIED = True
 
@@ -104,6 +112,16 @@ def _cache_event_types() -> None:
         return cls
 
     Event.resolve_by_type = staticmethod(resolve_by_type)
+
+
+def _run_graph_in_order() -> None:
+    """The processor's graph runner: SequentialGraphRunner instead of DaskGraphRunner (its subclass)."""
+    from rasa.core import processor
+
+    from bot.nlu.graph_runner import SequentialGraphRunner
+
+    if processor.DaskGraphRunner.__name__ == "DaskGraphRunner":
+        processor.DaskGraphRunner = SequentialGraphRunner
 
 
 def _run_actions_in_process() -> None:

@@ -1,0 +1,113 @@
+"""Issue 16, sections 4 and 5: what a chat turn no longer spends (docs/floor.md, "Where a turn's CPU
+goes") gives the same results. The model's own graph run by Rasa's DaskGraphRunner and by our
+SequentialGraphRunner (real model, real components); the in-process action call's copy against the
+JSON round trip it replaces."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from bot.nlu.in_process import _json_copy
+
+MODEL = ROOT / "models" / "aiguillage.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def runners():
+    """The model loaded twice, with each runner (as rasa.core.processor loads it)."""
+    from rasa.engine import loader
+    from rasa.engine.runner.dask import DaskGraphRunner
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+    from bot.nlu.graph_runner import SequentialGraphRunner
+
+    if not MODEL.exists():
+        pytest.skip("no trained model (make train)")
+    loaded = {}
+    for name, cls in (("dask", DaskGraphRunner), ("sequential", SequentialGraphRunner)):
+        with tempfile.TemporaryDirectory() as tmp:
+            loaded[name] = loader.load_predict_graph_runner(Path(tmp), MODEL, LocalModelStorage, cls)
+    return loaded
+
+
+def tracker_after(text: str, parse_data: dict):
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    events = [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")]
+    events.append(UserUttered(text, intent=parse_data["intent"], parse_data=parse_data))
+    return DialogueStateTracker.from_events("floor-graph", events, slots=domain.slots)
+
+
+@pytest.mark.parametrize(
+    "text", ["j'ai vendu ma voiture que dois-je faire pour la carte grise", "le papier", "bonjour", "/navigate{\"node\": \"cg\"}"]
+)
+def test_the_sequential_runner_parses_and_predicts_as_dask_does(runners, text):
+    from rasa.core.channels.channel import UserMessage
+    from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    outputs = {}
+    for name, (metadata, runner) in runners.items():
+        message = UserMessage(text, sender_id="floor-graph")
+        parsed = runner.run(
+            inputs={PLACEHOLDER_MESSAGE: [message], PLACEHOLDER_TRACKER: DialogueStateTracker("floor-graph", [])},
+            targets=[metadata.nlu_target],
+        )[metadata.nlu_target][0]
+        data = parsed.as_dict(only_output_properties=True)
+        data.pop("message_id", None)
+        prediction = runner.run(inputs={PLACEHOLDER_TRACKER: tracker_after(text, data)}, targets=[metadata.core_target])[
+            metadata.core_target
+        ]
+        outputs[name] = (data, prediction.max_confidence_index, prediction.probabilities, prediction.policy_name)
+    dask_data, sequential_data = outputs["dask"][0], outputs["sequential"][0]
+    assert sequential_data == dask_data
+    assert outputs["sequential"][1:] == outputs["dask"][1:]
+    assert outputs["sequential"][3] == "RulePolicy"
+
+
+def test_the_sequential_runner_refuses_an_input_named_like_a_node(runners):
+    from rasa.engine.constants import PLACEHOLDER_TRACKER
+    from rasa.engine.exceptions import GraphRunError
+
+    for name in ("dask", "sequential"):
+        metadata, runner = runners[name]
+        with pytest.raises(GraphRunError, match="clashes with a node name"):
+            runner.run(inputs={PLACEHOLDER_TRACKER: metadata.core_target}, targets=[metadata.core_target])
+
+
+def test_the_action_call_copy_is_what_the_json_round_trip_gives():
+    import numpy as np
+
+    call = {
+        "next_action": "action_route",
+        "tracker": {
+            "events": [
+                {"event": "user", "text": "ma carte grise\ud83d\ude00 é", "parse_data": {"text_tokens": [(0, 2), (3, 8)]}},
+                {"event": "slot", "name": "misses", "value": 1.0, "timestamp": 1796136859.6996422},
+                {"event": "bot", "data": {"buttons": None, "custom": {"n": 3, "ok": True, "x": float("inf")}}},
+            ],
+            "paused": False,
+        },
+        "confidence": np.float64(0.25),  # a float subclass: written by JSON as a plain float
+        "ids": {1: "a"},  # a key that JSON writes as a string
+    }
+    copied = _json_copy(call)
+    expected = json.loads(json.dumps(call))
+    assert copied == expected
+    assert copied["tracker"]["events"][0]["parse_data"]["text_tokens"] == [[0, 2], [3, 8]]
+    assert type(copied["confidence"]) is float and copied["ids"] == {"1": "a"}
+    assert math.isinf(copied["tracker"]["events"][2]["data"]["custom"]["x"])
+    # Nothing shared: changing the copy leaves the original as it was.
+    copied["tracker"]["events"][1]["value"] = 2.0
+    copied["tracker"]["events"][2]["data"]["custom"]["n"] = 4
+    assert call["tracker"]["events"][1]["value"] == 1.0
+    assert call["tracker"]["events"][2]["data"]["custom"]["n"] == 3
