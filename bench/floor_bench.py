@@ -12,7 +12,10 @@ HTTP: 1 user sending `--turns` messages one after the other, then 8 users at onc
 `--turns` / 8 each; the wall time of each turn (p50, p95) and the server's CPU time per turn
 (/proc/PID/stat, user + system). Writes docs/floor.json; docs/floor.md quotes it.
 
-    .venv/bin/python bench/floor_bench.py [--turns 160] [--rounds 2]
+    .venv/bin/python bench/floor_bench.py [--turns 160] [--rounds 2] [--compare DIR --out FILE]
+
+With `--compare DIR`, two servers instead of the three variants: this checkout and DIR's (a worktree
+of main with its .venv and models/, for a before/after in one run).
 
 This is a benchmark, not a test: nothing here asserts a timing. The machine is shared and noisy:
 compare the columns of one run, and read the load average written with them.
@@ -200,8 +203,8 @@ def phase(server: Server, users: int, turns: int) -> dict:
 def start_all(variants: dict, workdir: Path, reverse: bool) -> dict:
     servers = {}
     for name in list(variants)[:: -1 if reverse else 1]:
-        endpoints, env = variants[name]
-        servers[name] = Server(name, endpoints, workdir, env)
+        endpoints, env, root = variants[name]
+        servers[name] = Server(name, endpoints, workdir, env, root=root)
         s = servers[name]
         print(name, f"start-up {s.startup_s:.1f} s, RSS {s.rss_mb:.0f} MB, TensorFlow {s.tensorflow}", flush=True)
     return servers
@@ -212,21 +215,32 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=160, help="turns per phase (8 users: turns / 8 each)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds: servers started, then phases A B C / C B A")
     parser.add_argument("--out", default=str(ROOT / "docs" / "floor.json"))
+    parser.add_argument(
+        "--compare",
+        metavar="DIR",
+        help="instead of the three variants: this checkout (`this`) against another one (`compare`: its own "
+        "bot/, endpoints.yml, models/ and .venv), e.g. a worktree of main",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="floor-bench-"))
     stub = workdir / "tf_stub"
     stub.mkdir()
     (stub / "sitecustomize.py").write_text(TF_STUB, encoding="utf-8")
-    variants = {
-        "in_process": (ROOT / "endpoints.yml", {}),
-        "http": (endpoints_without_in_process(workdir), {}),
-        "no_tf_experiment": (ROOT / "endpoints.yml", {"PYTHONPATH": str(stub)}),
-    }
+    if args.compare:
+        other = Path(args.compare).resolve()
+        variants = {"this": (ROOT / "endpoints.yml", {}, ROOT), "compare": (other / "endpoints.yml", {}, other)}
+    else:
+        variants = {
+            "in_process": (ROOT / "endpoints.yml", {}, ROOT),
+            "http": (endpoints_without_in_process(workdir), {}, ROOT),
+            "no_tf_experiment": (ROOT / "endpoints.yml", {"PYTHONPATH": str(stub)}, ROOT),
+        }
     result: dict = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared)",
         "load_before": os.getloadavg(),
         "turns_per_phase": args.turns,
+        "compare": str(Path(args.compare).resolve()) if args.compare else None,
         "starts": [],
         "rounds": [],
     }

@@ -239,14 +239,6 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             rows = await self._read(self._read_all, conversation_id, True)
             return await self._run(self._tracker, conversation_id, rows, pending)
 
-    async def retrieve_session(self, sender_id: str) -> DialogueStateTracker | None:
-        """Every event of the current session, not only the window (the chat page's history: a
-        reload draws the whole conversation, whatever the window)."""
-        async with self._lock(sender_id):
-            pending = self._pending_rows(sender_id)
-            rows = await self._read(self._read_all, sender_id, False)
-            return await self._run(self._tracker, sender_id, rows, pending)
-
     async def keys(self) -> Iterable[str]:
         def read() -> list[str]:
             with self.engine.connect() as conn:

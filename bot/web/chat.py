@@ -219,14 +219,6 @@ async def receive(request: Request, on_new_message: Callable[[UserMessage], Awai
     return response.json(shaped(collector.messages))
 
 
-async def _session_tracker(tracker_store: Any, sender: str) -> Any:
-    """The current session whole: our tracker store reads only a window of it for a turn."""
-    from bot.nlu.tracker_store import window_of
-
-    ours = window_of(tracker_store)
-    return await (ours.retrieve_session(sender) if ours is not None else tracker_store.retrieve(sender))
-
-
 async def history(request: Request, *_) -> HTTPResponse:
     """The conversation of the page's sender id, as the page showed it (issue 14 item 13): a
     reload or a return from /rdv/ draws it again. Only the id's holder knows it (random, kept
@@ -238,7 +230,7 @@ async def history(request: Request, *_) -> HTTPResponse:
     turns: list[dict] = []
     if agent is not None and agent.tracker_store is not None:
         try:
-            tracker = await _session_tracker(agent.tracker_store, sender)
+            tracker = await agent.tracker_store.retrieve(sender)
         except Exception:  # noqa: BLE001 - no history is better than a 500
             logger.exception("web chat: could not read the conversation of %s", sender)
             tracker = None
