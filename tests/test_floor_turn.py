@@ -111,3 +111,25 @@ def test_the_action_call_copy_is_what_the_json_round_trip_gives():
     copied["tracker"]["events"][2]["data"]["custom"]["n"] = 4
     assert call["tracker"]["events"][1]["value"] == 1.0
     assert call["tracker"]["events"][2]["data"]["custom"]["n"] == 3
+
+
+def test_a_turn_runs_the_policies_once_and_still_routes_every_message(server):
+    """action_route ends the turn with FollowupAction(action_listen): the listen that closes each turn
+    is the action's follow-up, not a second prediction; the next message is routed by RulePolicy."""
+    import uuid
+
+    from conftest import db_rows
+
+    sender = "floor" + uuid.uuid4().hex[:12]
+    first = server.say(sender, "j'ai vendu ma voiture que dois-je faire pour la carte grise")
+    second = server.say(sender, "mon titre de sejour arrive a expiration")
+    assert "ANTS" in first[0]["text"]
+    assert "titre" in second[0]["text"].lower() or "séjour" in second[0]["text"].lower()
+    rows = db_rows(server.db, "select data from events where sender_id = ? and type_name = 'action' order by id", [sender])
+    actions = [(json.loads(r["data"])["name"], json.loads(r["data"])["policy"]) for r in rows]
+    assert actions[-4:] == [
+        ("action_route", "RulePolicy"),
+        ("action_listen", "followup_action"),
+        ("action_route", "RulePolicy"),
+        ("action_listen", "followup_action"),
+    ]
