@@ -133,3 +133,36 @@ def test_a_turn_runs_the_policies_once_and_still_routes_every_message(server):
         ("action_route", "RulePolicy"),
         ("action_listen", "followup_action"),
     ]
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"events": [{"event": "slot", "timestamp": None, "name": "misses", "value": 0.0}], "responses": [{"text": "x"}]},
+        {"events": [{"event": "slot", "timestamp": None, "name": "misses", "value": 0.0}, {"event": "followup", "name": "action_listen"}]},
+        {"events": [], "responses": []},
+        {},
+        {"events": [{"event": "no_such_event"}]},
+        {"events": [{"name": "misses", "value": 1.0}]},  # no "event"
+        {"events": [{"event": "slot", "timestamp": "today", "name": "misses", "value": 0.0}]},
+        {"events": {"event": "slot"}},  # not a list
+        {"events": ({"event": "followup", "name": "action_listen"},)},  # a tuple is no JSON array
+        {"responses": [{"text": "x"}, "not an object"]},
+        {"responses": {"text": "x"}},
+        ["not", "an", "object"],
+    ],
+)
+def test_the_answer_check_keeps_the_verdicts_of_rasas_schema(result):
+    """The patched check of an action's answer (bot/nlu/patches.py, _events_kept) says what
+    jsonschema says of Rasa's own schema, the first time and when the verdict was kept."""
+    import jsonschema
+    from rasa.core.actions.action import RemoteAction
+
+    from bot.nlu.patches import _events_kept
+
+    schema = RemoteAction.action_response_format_spec()
+    validator_class = jsonschema.validators.validator_for(schema)
+    is_valid = _events_kept(schema, validator_class)
+    expected = validator_class(schema).is_valid(result)
+    assert is_valid(result) is expected
+    assert is_valid(result) is expected

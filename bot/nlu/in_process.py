@@ -47,6 +47,16 @@ def _plain_copy(value: Any) -> Any:
     raise _NotPlain(kind)  # a subclass (numpy's float64, an enum...): as JSON writes it
 
 
+def is_plain(value: Any) -> bool:
+    """Made of dicts with string keys, lists, str, int, float, bool and None only (exact types)."""
+    kind = type(value)
+    if kind is dict:
+        return all(type(k) is str and is_plain(v) for k, v in value.items())
+    if kind is list:
+        return all(is_plain(v) for v in value)
+    return kind is str or kind is float or kind is int or kind is bool or value is None
+
+
 def _json_copy(value: Any) -> Any:
     """What the other side of the HTTP hop would have read: plain JSON types, nothing shared with
     the caller (an action may change its tracker without touching Rasa's, and the reverse).
