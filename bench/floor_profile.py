@@ -108,6 +108,22 @@ def install():
         time.sleep(0.2)
 
 
+import gc
+
+gc_started = {}
+
+
+def gc_probe(phase, info):
+    name = "garbage collector, generation %d" % info["generation"]
+    if phase == "start":
+        gc_started[threading.get_ident()] = time.thread_time()
+        return
+    entry = totals.setdefault(name, [0.0, 0])
+    entry[0] += time.thread_time() - gc_started.pop(threading.get_ident(), time.thread_time())
+    entry[1] += 1
+
+
+gc.callbacks.append(gc_probe)
 threading.Thread(target=install, daemon=True, name="floor-probe").start()
 """
 
@@ -143,11 +159,11 @@ def measure(server: Server, probe_out: Path, count: int) -> dict:
     cpu = user1 - user0 + sys1 - sys0
     after = read_probe(probe_out)
     parts = {
-        name: round((after["totals"][name][0] - before["totals"][name][0]) / count * 1000, 2)
+        name: round((after["totals"][name][0] - before["totals"].get(name, [0.0, 0])[0]) / count * 1000, 2)
         for name in after["totals"]
     }
     inner = {name for name, _, _ in INNER}
-    covered = sum(v for k, v in parts.items() if k not in inner)
+    covered = sum(v for k, v in parts.items() if k not in inner and not k.startswith("garbage"))
     return {
         "cpu_ms_per_turn": round(cpu / count * 1000, 2),
         "user_ms_per_turn": round((user1 - user0) / count * 1000, 2),
