@@ -48,7 +48,7 @@ def tracker_after(text: str, parse_data: dict):
 
 
 @pytest.mark.parametrize(
-    "text", ["j'ai vendu ma voiture que dois-je faire pour la carte grise", "le papier", "bonjour", "/navigate{\"node\": \"cg\"}"]
+    "text", ["j'ai vendu ma voiture que dois-je faire pour la carte grise", "le papier", "bonjour", '/navigate{"node": "cg"}']
 )
 def test_the_sequential_runner_parses_and_predicts_as_dask_does(runners, text):
     from rasa.core.channels.channel import UserMessage
@@ -139,7 +139,12 @@ def test_a_turn_runs_the_policies_once_and_still_routes_every_message(server):
     "result",
     [
         {"events": [{"event": "slot", "timestamp": None, "name": "misses", "value": 0.0}], "responses": [{"text": "x"}]},
-        {"events": [{"event": "slot", "timestamp": None, "name": "misses", "value": 0.0}, {"event": "followup", "name": "action_listen"}]},
+        {
+            "events": [
+                {"event": "slot", "timestamp": None, "name": "misses", "value": 0.0},
+                {"event": "followup", "name": "action_listen"},
+            ]
+        },
         {"events": [], "responses": []},
         {},
         {"events": [{"event": "no_such_event"}]},
