@@ -176,9 +176,8 @@ def measure(server: Server, probe_out: Path, count: int) -> dict:
     }
 
 
-def start(name: str, root: Path, workdir: Path, turns_warm: int = 10) -> tuple[Server, Path]:
-    probe_dir = workdir / f"probe-{name}"
-    probe_dir.mkdir()
+def start(name: str, root: Path, workdir: Path) -> tuple[Server, Path]:
+    probe_dir = Path(tempfile.mkdtemp(prefix=f"probe-{name}-", dir=workdir))
     (probe_dir / "sitecustomize.py").write_text(PROBE, encoding="utf-8")
     out = probe_dir / "totals.json"
     env = {
