@@ -60,7 +60,7 @@ def is_plain(value: Any) -> bool:
 def _json_copy(value: Any) -> Any:
     """What the other side of the HTTP hop would have read: plain JSON types, nothing shared with
     the caller (an action may change its tracker without touching Rasa's, and the reverse).
-    Three times cheaper than the JSON round trip it equals (docs/floor.md), which stays for
+    About half the CPU of the JSON round trip it equals (docs/floor.md), which stays for
     anything else."""
     try:
         return _plain_copy(value)
