@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.core.tree import rates_answer
@@ -14,6 +14,7 @@ from bot.services import runtime
 from bot.store.database import now
 
 logger = logging.getLogger(__name__)
+ACTION_LISTEN = "action_listen"
 
 
 class ActionRoute(Action):
@@ -76,4 +77,6 @@ class ActionRoute(Action):
             # (POST /chat/feedback), which needs the conversation recorded above (now, not later).
             if written and decision.action == "answer" and decision.node and rates_answer(runtime.tree().node(decision.node)):
                 dispatcher.utter_message(json_message={"answer": {"topic": decision.topic, "destination": decision.destination}})
-        return [SlotSet("misses", float(decision.misses))]
+        # The turn ends here, as config.yml's rule says (action_route, then listen): said by the action,
+        # Rasa listens without running the policies a second time for the turn (docs/floor.md).
+        return [SlotSet("misses", float(decision.misses)), FollowupAction(ACTION_LISTEN)]

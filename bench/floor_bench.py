@@ -12,7 +12,10 @@ HTTP: 1 user sending `--turns` messages one after the other, then 8 users at onc
 `--turns` / 8 each; the wall time of each turn (p50, p95) and the server's CPU time per turn
 (/proc/PID/stat, user + system). Writes docs/floor.json; docs/floor.md quotes it.
 
-    .venv/bin/python bench/floor_bench.py [--turns 160] [--rounds 2]
+    .venv/bin/python bench/floor_bench.py [--turns 160] [--rounds 2] [--compare DIR --out FILE]
+
+With `--compare DIR`, two servers instead of the three variants: this checkout and DIR's (a worktree
+of main with its .venv and models/, for a before/after in one run).
 
 This is a benchmark, not a test: nothing here asserts a timing. The machine is shared and noisy:
 compare the columns of one run, and read the load average written with them.
@@ -39,10 +42,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.pipeline_bench import env_for, free_port, post, rss_mb  # noqa: E402
+from bench.pipeline_bench import env_for, free_port  # noqa: E402
+from bench.servers import post, rss_mb  # noqa: E402
 from bench.tracker_bench import MESSAGES  # noqa: E402
 
-MODEL = ROOT / "models" / "aiguillage.tar.gz"
 USERS = 8
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -124,17 +127,21 @@ def tf_loaded(pid: int) -> bool:
 
 
 class Server:
-    def __init__(self, name: str, endpoints: Path, workdir: Path, extra_env: dict):
+    def __init__(self, name: str, endpoints: Path, workdir: Path, extra_env: dict, root: Path = ROOT):
+        """A server of the checkout `root` (its own bot/, models/ and .venv: `--compare`)."""
         self.name = name
         self.port = free_port()
-        env = env_for(self.port, workdir / f"{name}-{uuid.uuid4().hex[:6]}.db", MODEL) | extra_env
+        model = root / "models" / "aiguillage.tar.gz"
+        env = env_for(self.port, workdir / f"{name}-{uuid.uuid4().hex[:6]}.db", model) | extra_env
         env["PREFECTURE"] = "cantal"
         env["AIGUILLAGE_PURGE_FIRST_S"] = "1e9"
-        cmd = [sys.executable, "-m", "bot", "serve", "--model", str(MODEL), "--port", str(self.port)]
+        python = root / ".venv" / "bin" / "python"
+        cmd = [str(python if python.exists() else sys.executable), "-m", "bot", "serve", "--model", str(model)]
+        cmd += ["--port", str(self.port)]
         cmd += ["--credentials", "credentials.yml", "--endpoints", str(endpoints)]
         self.log = open(workdir / f"{name}-{self.port}.log", "wb")  # noqa: SIM115 - closed in stop()
         started = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{name}: the server exited ({self.proc.returncode}), see {self.log.name}")
@@ -196,8 +203,8 @@ def phase(server: Server, users: int, turns: int) -> dict:
 def start_all(variants: dict, workdir: Path, reverse: bool) -> dict:
     servers = {}
     for name in list(variants)[:: -1 if reverse else 1]:
-        endpoints, env = variants[name]
-        servers[name] = Server(name, endpoints, workdir, env)
+        endpoints, env, root = variants[name]
+        servers[name] = Server(name, endpoints, workdir, env, root=root)
         s = servers[name]
         print(name, f"start-up {s.startup_s:.1f} s, RSS {s.rss_mb:.0f} MB, TensorFlow {s.tensorflow}", flush=True)
     return servers
@@ -208,21 +215,32 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=160, help="turns per phase (8 users: turns / 8 each)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds: servers started, then phases A B C / C B A")
     parser.add_argument("--out", default=str(ROOT / "docs" / "floor.json"))
+    parser.add_argument(
+        "--compare",
+        metavar="DIR",
+        help="instead of the three variants: this checkout (`this`) against another one (`compare`: its own "
+        "bot/, endpoints.yml, models/ and .venv), e.g. a worktree of main",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="floor-bench-"))
     stub = workdir / "tf_stub"
     stub.mkdir()
     (stub / "sitecustomize.py").write_text(TF_STUB, encoding="utf-8")
-    variants = {
-        "in_process": (ROOT / "endpoints.yml", {}),
-        "http": (endpoints_without_in_process(workdir), {}),
-        "no_tf_experiment": (ROOT / "endpoints.yml", {"PYTHONPATH": str(stub)}),
-    }
+    if args.compare:
+        other = Path(args.compare).resolve()
+        variants = {"this": (ROOT / "endpoints.yml", {}, ROOT), "compare": (other / "endpoints.yml", {}, other)}
+    else:
+        variants = {
+            "in_process": (ROOT / "endpoints.yml", {}, ROOT),
+            "http": (endpoints_without_in_process(workdir), {}, ROOT),
+            "no_tf_experiment": (ROOT / "endpoints.yml", {"PYTHONPATH": str(stub)}, ROOT),
+        }
     result: dict = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared)",
         "load_before": os.getloadavg(),
         "turns_per_phase": args.turns,
+        "compare": str(Path(args.compare).resolve()) if args.compare else None,
         "starts": [],
         "rounds": [],
     }

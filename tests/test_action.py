@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.actions import ActionRoute
@@ -59,7 +59,7 @@ def cantal(tmp_path, monkeypatch):
 
 def test_a_sure_question_gets_the_answer_its_link_and_the_rating_offer(cantal):
     events, messages = run(ActionRoute(), "carte_grise")
-    assert events == [SlotSet("misses", 0.0)]
+    assert events == [SlotSet("misses", 0.0), FollowupAction("action_listen")]
     assert len(messages) == 3
     answer, links, rating = messages
     assert "ANTS" in answer["text"] and "34 00" in answer["text"]
@@ -75,7 +75,7 @@ def test_a_sure_question_gets_the_answer_its_link_and_the_rating_offer(cantal):
 def test_a_vague_message_after_a_miss_hands_over_to_the_prefecture(cantal):
     """The second miss in a row: no more guessing, the préfecture's number and its written channel."""
     events, messages = run(ActionRoute(), "vague_second_miss")
-    assert events == [SlotSet("misses", 2.0)]
+    assert events == [SlotSet("misses", 2.0), FollowupAction("action_listen")]
     assert len(messages) == 2
     assert "04 71 46 23 00" in messages[0]["text"] and "5 jours ouvrés" in messages[0]["text"]
     assert [link["url"] for link in messages[1]["custom"]["links"]] == [
@@ -90,7 +90,7 @@ def test_a_vague_message_after_a_miss_hands_over_to_the_prefecture(cantal):
 
 def test_a_cut_message_is_said_so_first_and_stored_masked(cantal):
     events, messages = run(ActionRoute(), "truncated_with_phone")
-    assert events == [SlotSet("misses", 0.0)]
+    assert events == [SlotSet("misses", 0.0), FollowupAction("action_listen")]
     assert messages[0]["text"] == TOO_LONG
     assert "0806 001 620" in messages[1]["text"]
     stored = Store(cantal).turns("unit-truncated")[0]["text"]
@@ -100,7 +100,7 @@ def test_a_cut_message_is_said_so_first_and_stored_masked(cantal):
 def test_a_store_that_cannot_be_written_costs_the_answer_nothing(cantal, monkeypatch, tmp_path):
     monkeypatch.setattr(Store, "record_turn", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
     events, messages = run(ActionRoute(), "carte_grise")
-    assert events == [SlotSet("misses", 0.0)]
+    assert events == [SlotSet("misses", 0.0), FollowupAction("action_listen")]
     assert "34 00" in messages[0]["text"]
     # Without a recorded conversation there is nothing to rate: no rating offer.
     assert not any(m["custom"].get("answer") for m in messages)

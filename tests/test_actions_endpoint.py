@@ -103,7 +103,10 @@ def test_the_same_call_with_the_key_runs_the_action_and_its_text_is_cut_to_the_c
     sender = "k" + uuid.uuid4().hex[:12]
     answered = post(keyed, forged_call(sender, "carte grise " + "a" * 19_988), {ACTIONS_KEY_HEADER: KEY})
     assert answered.status == 200, answered.body[:300]
-    assert json.loads(answered.body)["events"] == [{"event": "slot", "timestamp": None, "name": "misses", "value": 0.0}]
+    assert json.loads(answered.body)["events"] == [
+        {"event": "slot", "timestamp": None, "name": "misses", "value": 0.0},
+        {"event": "followup", "timestamp": None, "name": "action_listen"},
+    ]
     stored = turns_of(keyed, sender)
     assert len(stored) == 1
     assert stored[0].startswith("carte grise aaaa")

@@ -81,9 +81,12 @@ def test_the_rasa_patches_apply_only_to_the_version_they_were_written_for():
     assert patches.version_problem("3.6.21") is None
     assert patches.version_problem("3.7.0") == (
         "bot/nlu/patches.py was written for Rasa 3.6.21, but Rasa 3.7.0 is installed: the patches are not "
-        "applied (the bot works, slower under load). Check that RemoteAction._validate_action_result and the "
-        "event type lookup are unchanged in this version, then set RASA_VERSION; or install the version of "
-        "requirements/lock.txt."
+        "applied (the bot works, slower under load). Check that RemoteAction._validate_action_result, the "
+        "event type lookup, the processor's graph runner and AvailableEndpoints.read_endpoints are unchanged "
+        "in this version, then set RASA_VERSION; or install the version of requirements/lock.txt."
     )
     patches.apply()
     assert RemoteAction._validate_action_result.__module__ == "bot.nlu.patches"
+    from rasa.core import processor
+
+    assert processor.DaskGraphRunner.__name__ == "SequentialGraphRunner"

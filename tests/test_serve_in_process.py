@@ -149,7 +149,7 @@ def test_the_action_run_in_process_gives_the_events_and_messages_of_the_http_end
         "action_route", InProcessActions(EndpointConfig(url=url), "actions"), sender, text, intent, confidence
     )
     assert shown(in_process) == shown(over_http)
-    assert [type(e).__name__ for e in in_process][-1] == "SlotSet"
+    assert [type(e).__name__ for e in in_process][-2:] == ["SlotSet", "FollowupAction"]
     assert len(in_process) >= 2
     # Each path recorded the turn in its own store: the server's file, and this test's.
     assert [r["text"] for r in db_rows(wrong_http_key.db, "select text from turns where conversation_id = ?", [sender])] == [text]

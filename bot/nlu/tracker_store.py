@@ -140,6 +140,10 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             cur = dbapi_conn.cursor()
             if backend == "sqlite":
                 cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                # As the product store's connections to the same file (bot/store/database.py): in WAL
+                # mode a commit no longer waits for an fsync; a crash of the process loses nothing, a
+                # power cut at most the last commits, never the file's consistency (docs/floor.md).
+                cur.execute("PRAGMA synchronous = NORMAL")
             elif backend == "postgresql":
                 cur.execute(f"SET lock_timeout = {busy_ms}")
                 dbapi_conn.commit()  # a SET in a transaction that is rolled back would not last
@@ -195,6 +199,10 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
     def _read_all(self, sender_id: str, whole: bool) -> list[str]:
         return self.reader.read_all(sender_id, whole)
 
+    def _load_window(self, sender_id: str, pending: list[dict]) -> tuple[DialogueStateTracker | None, ReadStats]:
+        rows, stats = self._read_window(sender_id)
+        return self._tracker(sender_id, rows, pending), stats
+
     def _tracker(self, sender_id: str, rows: list[str], pending: list[dict]) -> DialogueStateTracker | None:
         events = [json.loads(data) for data in rows] + [json.loads(r["data"]) for r in pending]
         if not events:
@@ -215,11 +223,14 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             if starts:  # a session started in events not written yet: nothing stored belongs to it
                 pending = [r for r in pending if r["timestamp"] >= max(starts)]
                 rows, stats = [], ReadStats()
-            else:
-                rows, stats = await self._read(self._read_window, sender_id)
+                stats.pending = len(pending)
+                self.last_read = stats
+                return await self._run(self._tracker, sender_id, rows, pending)
+            # The SELECT and the tracker rebuilt in one trip to the pool (a hop costs CPU: docs/floor.md).
+            tracker, stats = await self._read(self._load_window, sender_id, pending)
             stats.pending = len(pending)
             self.last_read = stats
-            return await self._run(self._tracker, sender_id, rows, pending)
+            return tracker
 
     async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
         """Every event of every session (the HTTP API's full tracker): not bounded."""
@@ -244,6 +255,16 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         new = list(itertools.islice(tracker.events, loaded, len(tracker.events)))
         return [_row(tracker.sender_id, event) for event in new]
 
+    def _write_new(self, tracker: DialogueStateTracker, pending: int, insert: bool) -> tuple[list[dict], Exception | None]:
+        """The tracker's new rows, inserted when `insert`; the database's error is returned, not raised."""
+        rows = self._new_rows(tracker, pending)
+        if rows and insert:
+            try:
+                self._insert(rows)
+            except sa.exc.DBAPIError as exc:
+                return rows, exc
+        return rows, None
+
     def _insert(self, rows: list[dict]) -> None:
         with self.engine.begin() as conn:
             conn.execute(EVENTS.insert(), rows)
@@ -254,22 +275,21 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         sender_id = tracker.sender_id
         async with self._lock(sender_id):
             queued = sender_id in self._pending
-            rows = await self._run(self._new_rows, tracker, len(self._pending_rows(sender_id)))
+            # The rows made and (nothing queued before them) inserted in one trip to the pool.
+            rows, failed = await self._run(self._write_new, tracker, len(self._pending_rows(sender_id)), not queued)
             setattr(tracker, LOADED, len(tracker.events))
             if not rows:
                 return
             if not queued:
-                try:
-                    await self._run(self._insert, rows)
+                if failed is None:
                     return
-                except sa.exc.DBAPIError as exc:
-                    if not (_is_locked(exc) or db_down(exc)):
-                        raise
-                    logger.warning(
-                        "tracker store: the database is busy or down; %d events of %s will be written in the background",
-                        len(rows),
-                        sender_id,
-                    )
+                if not (_is_locked(failed) or db_down(failed)):
+                    raise failed
+                logger.warning(
+                    "tracker store: the database is busy or down; %d events of %s will be written in the background",
+                    len(rows),
+                    sender_id,
+                )
             self._defer(sender_id, rows)
         while self._pending_count > self.max_pending:  # bounded: the saver waits for room, nothing is dropped
             logger.error("tracker store: %d events wait for the database; this save waits for room", self._pending_count)
