@@ -89,3 +89,16 @@ def test_framing_is_off_by_default_and_the_same_on_every_training():
     texts, labels = [t for t, _ in EXAMPLES], [i for _, i in EXAMPLES]
     first = TfidfIntentClassifier(config, None, None)._framed(texts, labels)
     assert first == TfidfIntentClassifier(config, None, None)._framed(texts, labels)
+
+
+def test_the_fast_parse_gives_the_probabilities_of_the_scikit_learn_pipeline():
+    """The classifier stacks the TF-IDF blocks itself and keeps the weights column by column (a third of
+    the CPU of a parse): the probabilities are those of the pipeline's own predict_proba."""
+    import numpy as np
+
+    clf = classifier(sentence_mix=0.0)
+    assert clf.clf.steps[-1][1].coef_.flags.f_contiguous
+    texts = ["où en est mon dossier", "personne ne répond, c'est une honte", "bonjour", "zzz"]
+    folded = [clf._text(m) for m in messages(*texts)]
+    assert np.array_equal(clf.predict_proba(folded), clf.clf.predict_proba(folded))
+    assert [clf.clf.classes_[i] for i in clf.predict_proba(folded)[:2].argmax(axis=1)] == ["suivi_dossier", "reclamation"]
