@@ -207,20 +207,39 @@ def start_server(root: Path = ROOT) -> tuple[subprocess.Popen, str, Path]:
     return server.proc, server.url, tmp
 
 
-def measure(url: str, token: str, calls: int, callers: int, seconds: float, pace: float = 0) -> dict:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a server process and its children, in seconds."""
+    if pid is None:
+        return float("nan")
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def measure(url: str, token: str, calls: int, callers: int, seconds: float, pace: float = 0, pid: int | None = None) -> dict:
     """Warm-up, 1 caller for `calls` calls, `callers` closed-loop callers for `seconds`, then (`pace`)
-    as many paced callers, one webhook each every `pace` seconds, for `seconds`."""
+    as many paced callers, one webhook each every `pace` seconds, for `seconds`. `pid`: the server's
+    process, whose CPU time (with its children's) per request of the closed loop is reported."""
     in_process(url, token, 1, 5, 3600)
     one = in_process(url, token, 1, calls, 3600)
+    cpu = cpu_seconds(pid)
     many = in_process(url, token, callers, max(20, int(seconds * 12)), seconds)
+    many["cpu_ms"] = (cpu_seconds(pid) - cpu) * 1000 / max(1, many["requests"])
+    load = os.getloadavg()[0]
     paced = in_process(url, token, callers, max(20, int(seconds / pace / 6) + 2), seconds, pace) if pace else None
-    return {"1": one, str(callers): many, "paced": paced, "load": os.getloadavg()[0]}
+    return {"1": one, str(callers): many, "paced": paced, "load": load}
 
 
 def measure_checkout(root: Path, args) -> dict:
     proc, url, _ = start_server(root)
     try:
-        return measure(url, LOCAL_DEV_TOKEN, args.calls, args.callers, args.seconds, args.pace_ms / 1000)
+        return measure(url, LOCAL_DEV_TOKEN, args.calls, args.callers, args.seconds, args.pace_ms / 1000, proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -238,7 +257,7 @@ def rows(name: str, m: dict, callers: int) -> list[str]:
         f"| {_cell(many['call'])} | {_cell(many['keypad'])} | {_cell(many['speech'])} "
         f"| {many['requests'] / many['elapsed']:.0f} req/s, {many['errors'] + one['errors']} errors, "
         f"{many['off_script'] + one['off_script']} prompts repeated "
-        f"| {m['load']:.2f} |"
+        f"| {many.get('cpu_ms', float('nan')):.2f} | {m['load']:.2f} |"
     ]
 
 
@@ -247,8 +266,8 @@ def report(results: list[tuple[str, dict]], args) -> str:
     lines = [
         "| run | call, 1 caller | keypad, 1 caller | speech, 1 caller "
         f"| call, {c} callers | keypad, {c} callers | speech, {c} callers | throughput ({c} callers, {args.seconds:.0f} s) "
-        "| load avg (1 min) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| server CPU per request (ms) | load avg (1 min) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in results:
         lines += rows(name, m, c)
