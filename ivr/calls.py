@@ -14,7 +14,7 @@ import logging
 from dataclasses import fields
 
 from bot.core.masking import mask
-from bot.store.database import Store, now
+from bot.store.database import Store, lock_key, now
 from ivr.state import CallState
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Calls:
             "unresolved": 0,
         }
         names = list(cols)
-        with self.store.transaction():
+        with self.store.transaction(lock_key("call", st.call_sid)):
             cur = self.db.execute(
                 f"insert or ignore into calls ({', '.join(names)}) values ({', '.join('?' for _ in names)})",
                 [cols[n] for n in names],
@@ -102,7 +102,7 @@ class Calls:
         """Write the new state if the call is still at `expected_step` (else: a duplicate, not applied)."""
         cols = self._columns(st, twiml, expected_step)
         sets = ", ".join(f"{k} = ?" for k in cols)
-        with self.store.transaction():
+        with self.store.transaction(lock_key("call", st.call_sid)):
             cur = self.db.execute(
                 f"update calls set {sets} where call_sid = ? and step = ?", [*cols.values(), st.call_sid, expected_step]
             )
@@ -112,7 +112,7 @@ class Calls:
         """The status callback: outcome, unresolved flag, end time and duration (once). One
         transaction: a call first seen here is created and ended together (both or neither), and two
         callbacks of the same call never both read it unended."""
-        with self.store.transaction():
+        with self.store.transaction(lock_key("call", call_sid)):
             return self._end(call_sid, call_status, duration_s, prefecture, caller)
 
     def _end(self, call_sid: str, call_status: str, duration_s: int | None, prefecture: str, caller: str) -> dict:
@@ -143,7 +143,9 @@ class Calls:
     def mark_voicemail(self, call_sid: str) -> None:
         """A message was recorded: the call's outcome is a voicemail, even when the Record action
         (the caller hung up: Digits=hangup) arrives after the call's final status callback."""
-        with self.store.transaction():  # read and write the call's state with no other writer between
+        # Read and write the call's state with no other writer of the call between (on PostgreSQL, the
+        # call's own lock: other calls are written in parallel, docs/store.md).
+        with self.store.transaction(lock_key("call", call_sid)):
             row = self.row(call_sid)
             if row is None:
                 return
