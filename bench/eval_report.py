@@ -33,6 +33,7 @@ SETS = [
     ("own, public's voice (`eval/own_public_voice.jsonl`)", ROOT / "eval" / "own_public_voice.jsonl"),
     ("held-out (`eval/heldout.jsonl`)", ROOT / "eval" / "heldout.jsonl"),
     ("own, public's stories (`eval/public_stories.jsonl`)", ROOT / "eval" / "public_stories.jsonl"),
+    ("own, public's letters (`eval/public_letters.jsonl`)", ROOT / "eval" / "public_letters.jsonl"),
 ]
 
 
