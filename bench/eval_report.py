@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         "`data/nlu_public_voice.yml`: the same hand, so it flatters the model; the shared sets and the",
         "maintainers' hidden sets are the ones to trust. `eval/public_stories.jsonl` was written before",
         "`data/nlu_public_stories.yml`, by the author of that file: less flattering, but the same hand too.",
+        "`eval/public_letters.jsonl` (the border of `hors_perimetre`) was written by a fourth hand, whose",
+        "training examples were then left out (docs/pipeline.md, fourth pass): no example in `data/` was",
+        "written against it.",
     ]
     if not args.no_speed:
         wall, cpu = route_speed()
