@@ -27,6 +27,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PY = ROOT / ".venv" / "bin" / "python"
 SHARED = ROOT.parent / "shared" / "eval"
+# Who wrote the repository's own evaluation files, printed under the table.
+HANDS = [
+    "`eval/own_public_voice.jsonl` was written for this repository by the author of",
+    "`data/nlu_public_voice.yml`: the same hand, so it flatters the model; the shared sets and the",
+    "maintainers' hidden sets are the ones to trust. `eval/public_stories.jsonl` was written before",
+    "`data/nlu_public_stories.yml`, by the author of that file: less flattering, but the same hand too.",
+    "`eval/public_letters.jsonl` (the border of `hors_perimetre`) was written by a fourth hand, whose",
+    "training examples were then left out (docs/pipeline.md, fourth pass): no example in `data/` was",
+    "written against it.",
+]
+
 SETS = [
     ("dev (`../shared/eval/dev_questions.jsonl`)", SHARED / "dev_questions.jsonl"),
     ("written by the public (`../shared/eval/dev_user_written.jsonl`)", SHARED / "dev_user_written.jsonl"),
@@ -138,16 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} {v}" for k, v in dropped.items())
         + ".",
     ]
-    lines += [
-        "",
-        "`eval/own_public_voice.jsonl` was written for this repository by the author of",
-        "`data/nlu_public_voice.yml`: the same hand, so it flatters the model; the shared sets and the",
-        "maintainers' hidden sets are the ones to trust. `eval/public_stories.jsonl` was written before",
-        "`data/nlu_public_stories.yml`, by the author of that file: less flattering, but the same hand too.",
-        "`eval/public_letters.jsonl` (the border of `hors_perimetre`) was written by a fourth hand, whose",
-        "training examples were then left out (docs/pipeline.md, fourth pass): no example in `data/` was",
-        "written against it.",
-    ]
+    lines += ["", *HANDS]
     if not args.no_speed:
         wall, cpu = route_speed()
         load = os.getloadavg()[0]
