@@ -116,6 +116,9 @@ class Calls:
             return self._end(call_sid, call_status, duration_s, prefecture, caller)
 
     def _end(self, call_sid: str, call_status: str, duration_s: int | None, prefecture: str, caller: str) -> dict:
+        """end()'s work, inside its transaction on the call's lock. Its writes take no transaction of
+        their own: an unkeyed one nested here would ask PostgreSQL for the store's exclusive lock while
+        this one holds it shared, and two calls ending at once would deadlock."""
         row = self.row(call_sid)
         if row is None:  # the call ended before its first webhook was answered
             st = CallState(call_sid)
@@ -125,19 +128,17 @@ class Calls:
             if call_status in PROGRESS and not is_over(row):
                 known = row.get("call_status")
                 if known not in PROGRESS or PROGRESS.index(call_status) > PROGRESS.index(known):
-                    with self.store.transaction():
-                        self.db.execute(
-                            "update calls set call_status = ?, updated_at = ? where call_sid = ? and ended_at is null",
-                            [call_status, now(), call_sid],
-                        )
+                    self.db.execute(
+                        "update calls set call_status = ?, updated_at = ? where call_sid = ? and ended_at is null",
+                        [call_status, now(), call_sid],
+                    )
             return self.row(call_sid)
         outcome, unresolved = state_from_row(row).final_outcome()
-        with self.store.transaction():
-            self.db.execute(
-                "update calls set ended_at = ?, updated_at = ?, call_status = ?, duration_s = ?, outcome = ?, "
-                "unresolved = ? where call_sid = ? and ended_at is null",
-                [now(), now(), call_status, duration_s, outcome, unresolved, call_sid],
-            )
+        self.db.execute(
+            "update calls set ended_at = ?, updated_at = ?, call_status = ?, duration_s = ?, outcome = ?, "
+            "unresolved = ? where call_sid = ? and ended_at is null",
+            [now(), now(), call_status, duration_s, outcome, unresolved, call_sid],
+        )
         return self.row(call_sid)
 
     def mark_voicemail(self, call_sid: str) -> None:

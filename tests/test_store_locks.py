@@ -151,3 +151,20 @@ def test_after_a_postgresql_restart_the_next_turn_is_written_and_while_down_it_i
         postgres.pg.start()
     assert turn(quick, "r1") > 0 and [t["conversation_id"] for t in store.turns("r1")] == ["r1"] * 3
     close_pools()
+
+
+def test_a_call_ends_beside_a_keyed_transaction_without_asking_for_the_whole_store(pg_url):
+    """A status callback takes its call's lock only: before, its writes nested an unkeyed transaction,
+    which asked for the store's exclusive lock while holding it shared (waiting here for the chat's
+    keyed transaction; two calls ending at once would have deadlocked)."""
+    from ivr.calls import Calls
+
+    holder = Store(pg_url)
+    quick = Store.on_connection(pg_url, busy_ms=300)
+    calls = Calls(quick)
+    with holder.transaction(lock_key("conversation", "c1")):
+        turn(holder, "c1")
+        assert calls.end("CA1", "ringing", None, "cantal")["call_status"] == "ringing"
+        ended = calls.end("CA1", "completed", 42, "cantal")
+    assert (ended["call_status"], ended["duration_s"]) == ("completed", 42)
+    assert ended["ended_at"]
