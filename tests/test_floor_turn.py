@@ -27,8 +27,8 @@ def runners():
 
     from bot.nlu.graph_runner import SequentialGraphRunner
 
-    if not MODEL.exists():
-        pytest.skip("no trained model (make train)")
+    if not MODEL.exists():  # as the session's server fixture: a missing model is an error, not a skip
+        pytest.exit(f"No trained model at {MODEL}: run the tests with `make test` (it trains first).", returncode=2)
     loaded = {}
     for name, cls in (("dask", DaskGraphRunner), ("sequential", SequentialGraphRunner)):
         with tempfile.TemporaryDirectory() as tmp:
