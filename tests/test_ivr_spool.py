@@ -96,7 +96,11 @@ def test_a_voicemail_thanked_while_the_store_is_locked_survives_a_kill_9(tmp_pat
                 break
             time.sleep(0.5)
         assert vms == [
-            {"transcription": "Merci de me rappeler au sujet de mon permis de chasser.", "status": "transcribed", "mailbox": "armes"}
+            {
+                "transcription": "Merci de me rappeler au sujet de mon permis de chasser.",
+                "status": "transcribed",
+                "mailbox": "armes",
+            }
         ]
         assert ended == [{"duration_s": 40}]
         tickets = db_rows(db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
