@@ -122,6 +122,12 @@ class IvrInput(InputChannel):
                     settings.base_url,
                 )
             phone = Phone(settings)
+            resume = phone.resume
+
+            @bp.listener("after_server_start")
+            async def take_over_the_spool(app, loop) -> None:  # what a crashed process had promised callers
+                await resume()
+
         table = routes(phone) if phone is not None else [(r, None, "twiml") for r in ROUTES]
         for route, handler, kind in table:
             bp.add_route(endpoint(settings, phone, route, handler, kind), f"/{route}", methods=["POST"], name=f"ivr_{route}")

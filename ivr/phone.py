@@ -3,7 +3,9 @@ store threads, the SMS sender, the clock and the speech understanding.
 
 Fail soft, never freeze: store work runs off the event loop on the phone's own connections
 (PhoneStore: short busy timeout) and every webhook answers within `answer_within_ms`; a write the
-store refuses now is retried in the background (`Phone.later`) until `store_retry_s`.
+store refuses now is retried in the background (`Phone.later`) until `store_retry_s`; one the caller
+was told is kept (a voicemail, its callbacks, a call's end: `Phone.keep`) is first put on local disk
+(ivr/spool.py) and retried for as long as the process lives, or by the next one after a crash.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from sanic.request import Request
 
 from bot import settings
 from bot.core.masking import prepare
-from bot.store.database import Store
+from bot.store.database import Store, db_path
 from ivr import hours, signature
 from ivr.calls import Calls
 from ivr.flow import CallState, Flow
+from ivr.spool import Spool
 from ivr.twiml import BOOKING, Speaker
 
 logger = logging.getLogger(__name__)
@@ -45,6 +48,13 @@ def deliver_soon(phone: "Phone") -> None:
         _keep(asyncio.get_running_loop().create_task(deliver(phone.runtime.store())))
     except RuntimeError:  # pragma: no cover - no loop (called outside the server)
         pass
+
+
+def spool_path() -> Path:
+    """The phone's spool: beside the SQLite file AIGUILLAGE_DB (var/aiguillage.db by default), which
+    every process of a host shares, also when the store is on PostgreSQL."""
+    db = db_path()
+    return db.with_name(f"{db.stem}.phone-spool.db")
 
 
 class StoreBusy(Exception):
@@ -135,6 +145,9 @@ class Phone:
         self.retry_for = int(s["store_retry_s"])
         self.sms_wait = int(s.get("sms_wait_ms", 1000)) / 1000
         self.stores = PhoneStore(int(s["store_busy_ms"]))
+        self.spool = Spool(spool_path())
+        self.spool_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr-spool")
+        self.kept: dict = {}  # kind -> fn(calls, *args): the writes the spool keeps (ivr/record_hooks.py registers them)
         self.days = self.pref.get("prefecture.phone_hours.days")
         try:
             self.closures = tuple(str(day) for day in self.pref.get("prefecture.phone_hours.closures") or ())
@@ -150,24 +163,49 @@ class Phone:
         return await self.stores.run(self.answer_within, lambda store, *a: fn(self.calls(store), *a), *args, write=write)
 
     def later(self, what: str, fn, *args) -> None:
-        """Write in the background until the store accepts it (a voicemail is never lost to a lock)."""
-
-        async def retry() -> None:
-            deadline, delay = time.monotonic() + self.retry_for, 0.25
-            while True:
-                try:
-                    await self.stores.run(30, lambda store, *a: fn(self.calls(store), *a), *args, write=True)
-                    logger.info("ivr: %s written after a retry", what)
-                    return
-                except StoreBusy as exc:
-                    if time.monotonic() > deadline:
-                        logger.error("ivr: %s NOT written after %s s: %s", what, self.retry_for, exc)
-                        return
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5)
-
+        """Write in the background until the store accepts it, or `store_retry_s` has passed (a
+        call's place in the menu: losing it costs the caller a menu, not a message)."""
         logger.warning("ivr: the store is busy; %s will be written in the background", what)
-        _keep(asyncio.get_running_loop().create_task(retry()))
+        _keep(asyncio.get_running_loop().create_task(self._retry(what, fn, args, None)))
+
+    async def keep(self, kind: str, what: str, *args) -> None:
+        """A write the caller is told is done (a voicemail, its callbacks, a call's end): on local disk
+        before the answer (ivr/spool.py), then written in the background; never given up while this
+        process lives, taken over by the next process if it dies (`resume`)."""
+        loop = asyncio.get_running_loop()
+        try:
+            entry = await loop.run_in_executor(self.spool_pool, self.spool.add, kind, args)
+        except (sqlite3.Error, OSError):
+            logger.exception("ivr: %s could not be put in the spool %s; kept in memory only", what, self.spool.path)
+            entry = None
+        logger.warning("ivr: the store is busy; %s will be written in the background", what)
+        _keep(loop.create_task(self._retry(what, self.kept[kind], args, entry)))
+
+    async def resume(self) -> None:
+        """At start: write what stopped processes of this host left in the spool."""
+        loop = asyncio.get_running_loop()
+        for entry, kind, args in await loop.run_in_executor(self.spool_pool, self.spool.orphans):
+            if kind not in self.kept:
+                logger.error("ivr: spool entry %s of unknown kind %r left in %s", entry, kind, self.spool.path)
+                continue
+            logger.warning("ivr: a %s left in the spool by a stopped process will be written", kind)
+            _keep(loop.create_task(self._retry(f"{kind} (spool entry {entry})", self.kept[kind], tuple(args), entry)))
+
+    async def _retry(self, what: str, fn, args: tuple, entry: int | None) -> None:
+        deadline, delay = time.monotonic() + self.retry_for, 0.25
+        while True:
+            try:
+                await self.stores.run(30, lambda store, *a: fn(self.calls(store), *a), *args, write=True)
+                break
+            except StoreBusy as exc:
+                if entry is None and time.monotonic() > deadline:
+                    logger.error("ivr: %s NOT written after %s s: %s", what, self.retry_for, exc)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+        logger.info("ivr: %s written after a retry", what)
+        if entry is not None:
+            await asyncio.get_running_loop().run_in_executor(self.spool_pool, self.spool.remove, entry)
 
     async def send_sms(self, st: CallState, target: str, caller: str) -> str:
         """Send the SMS of `target` (a leaf id, or BOOKING) to the caller's number; its outcome

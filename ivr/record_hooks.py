@@ -2,8 +2,9 @@
 ticket and the thanks), the Record's callbacks (`recording`: transcription and recording status) and
 the call's status callback (`status`: outcome, duration, end).
 
-A message is never lost to a busy store: what the store refuses now is written in the background
-(`Phone.later`), one voicemail per RecordingSid whatever the order or the replays of the callbacks.
+A message is never lost to a busy store: what the store refuses now is kept on local disk and
+written in the background (`Phone.keep`, ivr/spool.py), even by another process if this one dies;
+one voicemail per RecordingSid whatever the order or the replays of the callbacks.
 """
 
 from __future__ import annotations
@@ -18,10 +19,32 @@ from ivr.calls import Calls, state_from_row
 from ivr.form import first, raw_xml, to_int, xml
 from ivr.phone import Phone, StoreBusy, deliver_soon
 
+# What a spooled recording callback keeps of Twilio's parameters (keep_recording reads no others).
+RECORDING_FIELDS = (
+    "CallSid",
+    "RecordingSid",
+    "RecordingUrl",
+    "RecordingStatus",
+    "RecordingDuration",
+    "TranscriptionStatus",
+    "TranscriptionText",
+    "From",
+)
+
+
+def spooled(params: dict) -> dict:
+    """The recording callback's parameters as the spool keeps them: only those used, the
+    transcription masked (as the store would keep it; masking again changes nothing)."""
+    kept = {name: params[name] for name in RECORDING_FIELDS if name in params}
+    if "TranscriptionText" in kept:
+        kept["TranscriptionText"] = [prepare(first(params, "TranscriptionText"), 10_000)[0]]
+    return kept
+
 
 class RecordHooks:
     def __init__(self, phone: Phone):
         self.phone = phone
+        phone.kept.update(voicemail=self.keep_voicemail, recording=self.keep_recording, status=self.end_call)
 
     def _mailbox(self, wanted: str | None) -> str:
         return wanted if wanted in (self.phone.pref.get("mailboxes") or {}) else self.phone.speaker.default_mailbox
@@ -53,7 +76,7 @@ class RecordHooks:
             deliver_soon(phone)
             return reference
         except StoreBusy:
-            phone.later(f"voicemail {recording_sid}", self.keep_voicemail, *args)
+            await phone.keep("voicemail", f"voicemail {recording_sid}", *args)
             return None
 
     async def voicemail(self, request: Request, params: dict) -> HTTPResponse:
@@ -104,7 +127,7 @@ class RecordHooks:
             try:
                 await self.phone.db(self.keep_recording, params, mailbox, write=True)
             except StoreBusy:
-                self.phone.later(f"recording {first(params, 'RecordingSid')}", self.keep_recording, params, mailbox)
+                await self.phone.keep("recording", f"recording {first(params, 'RecordingSid')}", spooled(params), mailbox)
         return xml(self.phone.speaker.empty())
 
     def end_call(self, calls: Calls, call_sid: str, status: str, duration: int | None, caller: str) -> None:
@@ -117,5 +140,5 @@ class RecordHooks:
             try:
                 await self.phone.db(self.end_call, *args, write=True)
             except StoreBusy:
-                self.phone.later(f"status of call {call_sid}", self.end_call, *args)
+                await self.phone.keep("status", f"status of call {call_sid}", *args)
         return xml(self.phone.speaker.empty())

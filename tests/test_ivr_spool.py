@@ -1,0 +1,111 @@
+"""A voicemail the caller was thanked for survives the death of the process that took it while the
+store refused the write (ivr/spool.py): real servers over HTTP, Twilio's complete bodies, a real
+SQLite write lock held by another connection, a real kill -9."""
+
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from conftest import ROOT, TWILIO_TEST_TOKEN, db_rows, launch, stop
+from store_lock import Lock
+
+from ivr.spool import Spool
+from tools.ivr.simulate import Call
+
+THANKS = "Merci. Votre message a été transmis au service concerné"
+
+
+def spool_rows(path: Path) -> list[dict]:
+    return db_rows(path, "select kind from spool order by id")
+
+
+def test_what_a_dead_process_left_in_the_spool_is_taken_over_once(tmp_path):
+    path = tmp_path / "aiguillage.phone-spool.db"
+    when = "2026-03-02T10:15:00+01:00"
+    # another process keeps a voicemail, then dies (its pid is gone)
+    script = (
+        "import sys; from datetime import datetime; from pathlib import Path; from ivr.spool import Spool; "
+        f"Spool(Path(sys.argv[1])).add('voicemail', ['CA1', 'RE1', 'armes', 'https://api.twilio.com/r/RE1', 12, "
+        f"datetime.fromisoformat('{when}'), '+33612345678'])"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], cwd=ROOT, check=True)
+    # a live process (sleeping) keeps a call's end: not ours to take
+    sleeper = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from ivr.spool import Spool; "
+            "Spool(Path(sys.argv[1])).add('status', ['CA2', 'completed', 30, '+33612345678']); print('kept', flush=True); time.sleep(60)",
+            str(path),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sleeper.stdout.readline().strip() == "kept"
+        ours, beside = Spool(path), Spool(path)
+        taken = ours.orphans()
+        assert taken == [
+            (
+                1,
+                "voicemail",
+                ["CA1", "RE1", "armes", "https://api.twilio.com/r/RE1", 12, datetime.fromisoformat(when), "+33612345678"],
+            )
+        ]
+        assert beside.orphans() == []  # taken once: the other process starting beside us gets nothing
+        assert ours.pending() == 2
+        ours.remove(1)
+        assert spool_rows(path) == [{"kind": "status"}]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert Spool(path).orphans() == [(2, "status", ["CA2", "completed", 30, "+33612345678"])]  # its owner is gone now
+
+
+def test_a_voicemail_thanked_while_the_store_is_locked_survives_a_kill_9(tmp_path):
+    db = tmp_path / "aiguillage.db"
+    spool = tmp_path / "aiguillage.phone-spool.db"
+    first = launch(tmp_path, db=db)
+    try:
+        caller = Call(first.url, TWILIO_TEST_TOKEN, timeout=15)
+        caller.start()
+        caller.press("5")
+        caller.press("1")
+        assert caller.press("2").record is not None  # the weapons service's voicemail (Cantal)
+        rsid = "RE" + caller.call_sid[2:]
+        with Lock(db, 10):
+            done = caller.record("Merci de me rappeler au sujet de mon permis de chasser.", recording_sid=rsid)
+            assert done.says[0].startswith(THANKS)
+            assert caller.hangup(duration=40) == 200
+            first.proc.kill()  # kill -9 while the store still refuses the writes
+            first.proc.wait(timeout=10)
+        assert db_rows(db, "select recording_sid from voicemails where recording_sid = ?", [rsid]) == []
+        assert spool_rows(spool) == [{"kind": "voicemail"}, {"kind": "recording"}, {"kind": "recording"}, {"kind": "status"}]
+    finally:
+        stop(first)
+    second = launch(tmp_path, db=db)  # the next process on this host
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            vms = db_rows(db, "select transcription, status, mailbox from voicemails where recording_sid = ?", [rsid])
+            ended = db_rows(db, "select duration_s from calls where call_sid = ?", [caller.call_sid])
+            if vms and vms[0]["status"] == "transcribed" and ended and ended[0]["duration_s"] == 40 and not spool_rows(spool):
+                break
+            time.sleep(0.5)
+        assert vms == [
+            {
+                "transcription": "Merci de me rappeler au sujet de mon permis de chasser.",
+                "status": "transcribed",
+                "mailbox": "armes",
+            }
+        ]
+        assert ended == [{"duration_s": 40}]
+        tickets = db_rows(db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
+        assert tickets == [{"mailbox": "armes"}]
+        assert spool_rows(spool) == []
+        assert "left in the spool by a stopped process will be written" in second.log.read_text()
+    finally:
+        stop(second)
