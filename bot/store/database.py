@@ -247,10 +247,10 @@ class Store:
             # topic and the destination of the question before it.
             if conv and resolved and topic in SOCIAL_INTENTS:
                 row.update(status=conv[1], last_topic=conv[2], last_destination=conv[3])
-            self.db["conversations"].upsert(row, pk="id")
             if not conv:
-                self.db["conversations"].update(conversation_id, {"started_at": ts})
-            turn = self.db["turns"].insert(
+                row["started_at"] = ts
+            return self._write_turn(
+                row,
                 {
                     "conversation_id": conversation_id,
                     "ts": ts,
@@ -263,9 +263,17 @@ class Store:
                     "action": action,
                     "resolved": int(bool(resolved)),
                     "reply": shown,
-                }
+                },
             )
-        return turn.last_pk
+
+    def _write_turn(self, conversation: dict, turn: dict) -> int:
+        """The conversation's row (upsert) and the turn's (insert; its id returned): on PostgreSQL in
+        one round trip (docs/store.md, "Round trips")."""
+        if self.backend == "postgresql":
+            statements = [self.db["conversations"].upsert_sql(conversation, "id"), self.db["turns"].insert_sql(turn)]
+            return self.db.batch(statements).fetchone()[0]
+        self.db["conversations"].upsert(conversation, pk="id")
+        return self.db["turns"].insert(turn).last_pk
 
     def turns(self, conversation_id: str) -> list[dict]:
         return list(self.db["turns"].rows_where("conversation_id = ?", [conversation_id], order_by="id"))
