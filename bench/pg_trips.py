@@ -136,7 +136,9 @@ def measure(checkout: Path, turns: int, calls: int, pause: float, show: bool = F
         port = servers.free_port()
         env = cl.server_env(port, work / "unused.db", url, None, base=servers.base_env(port, work / "unused.db", servers.MODEL))
         env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
-        server = servers.Launched(servers.ours_cmd(port, servers.MODEL, root=checkout), env, work / "server.log", port, root=checkout)
+        server = servers.Launched(
+            servers.ours_cmd(port, servers.MODEL, root=checkout), env, work / "server.log", port, root=checkout
+        )
         server.wait_answer(600)
         import asyncio
 

@@ -244,3 +244,38 @@ def test_a_transaction_whose_first_trip_fails_on_its_locks_is_rolled_back_and_th
             turn(quick, "x")
         assert not quick.db.in_transaction
     assert turn(quick, "x") > 0 and quick.conversation("x")["turns"] == 2
+
+
+def test_an_agents_action_on_a_ticket_waits_only_for_that_ticket(pg_url):
+    """The console's ticket actions take the ticket's key (was the store's exclusive lock): reopening one
+    ticket goes on while a chat turn's transaction is held, and waits while the same ticket's is."""
+    from bot.services import tickets
+
+    holder = Store(pg_url)
+    quick = Store.on_connection(pg_url, busy_ms=300)
+    ticket = tickets.create_ticket(holder, CANTAL, next(iter(CANTAL.get("mailboxes"))), "Objet", "Bonjour, ma demande.")
+    tickets.mark_answered(holder, ticket["reference"], agent="agent1")
+    with holder.transaction(lock_key("conversation", "c1")):
+        turn(holder, "c1")
+        assert tickets.reopen(quick, ticket["reference"], "agent2")["status"] == "open"
+    tickets.mark_answered(holder, ticket["reference"], agent="agent1")
+    with holder.transaction(tickets.ticket_lock(ticket["reference"].lower())):
+        holder.db.execute("select 1")
+        with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+            tickets.reopen(quick, ticket["reference"], "agent2")
+    assert tickets.get_ticket(quick, ticket["reference"])["status"] == "answered"
+
+
+def test_the_outbox_records_a_delivery_beside_a_keyed_transaction(pg_url, smtp):
+    """The outbox's result of one e-mail takes that row's key (was the store's exclusive lock): it is
+    written while a chat turn's transaction is held."""
+    from bot.services import mailer, tickets
+
+    holder = Store(pg_url)
+    quick = Store.on_connection(pg_url, busy_ms=300)
+    tickets.create_ticket(holder, CANTAL, next(iter(CANTAL.get("mailboxes"))), "Objet", "Bonjour.", "a@example.org")
+    with holder.transaction(lock_key("conversation", "c1")):
+        turn(holder, "c1")
+        sent = mailer.deliver_pending(quick, mailer.SmtpSettings.from_env(smtp.env))
+    assert (sent["sent"], sent["failed"]) == (2, 0)  # the service's copy and the acknowledgement
+    assert [r["status"] for r in quick.db.query("select status from outbox order by id")] == ["sent", "sent"]

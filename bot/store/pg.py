@@ -224,6 +224,7 @@ class PgDatabase:
             raise (unreachable(exc) if conn.closed else as_sqlite_error(exc)) from exc
         finally:
             self.pool.put(conn, broken)
+
     def commit(self) -> None:
         self._end("commit")
 
