@@ -41,6 +41,7 @@ from tools import cluster as cl  # noqa: E402
 LINE = re.compile(r"duration: ([0-9.]+) ms\s+statement: (.*)")
 TICKS = os.sysconf("SC_CLK_TCK")
 KEYS = ("1", "1", "*", "0")
+SQLALCHEMY = {"SELECT 1", "BEGIN", "COMMIT", "ROLLBACK"}  # its ping and transactions
 
 
 def cpu_s(pids: list[int]) -> float:
@@ -95,7 +96,8 @@ class Probe:
         for m in LINE.finditer(text):
             ms, sql = float(m.group(1)), m.group(2)
             out["lines"].append(f"{ms:7.3f} ms  {sql[:160]}")
-            part = "tracker" if re.search(r"\bevents\b", sql) else "store"
+            # Rasa's tracker store (SQLAlchemy: upper case, its `events` table) or the product's (lower case).
+            part = "tracker" if re.search(r"\bevents\b", sql) or sql.strip() in SQLALCHEMY else "store"
             out["trips"][part] += 1
             out["statements"][part] += max(1, len([s for s in sql.split(";") if s.strip()]))
             out["ms"][part] += ms
@@ -123,9 +125,8 @@ def row(label: str, t: dict) -> str:
 
 
 def measure(checkout: Path, turns: int, calls: int, pause: float, show: bool = False) -> list[str]:
-    from tools.ivr.simulate import Call
-
     from ivr.signature import LOCAL_DEV_TOKEN
+    from tools.ivr.simulate import Call
 
     work = Path(tempfile.mkdtemp(prefix="aiguillage-trips-"))
     work.chmod(0o755)
