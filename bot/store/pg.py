@@ -12,7 +12,9 @@ on psycopg2 and a pool of connections shared by the process (docs/store.md).
   IMMEDIATE: what every transaction that names no key gets); with keys (a conversation, a slot, a
   person, a throttle window), the store's lock in shared mode and one exclusive lock per key, in
   sorted order: transactions of different keys run in parallel, those of one key take turns, and an
-  unkeyed one still excludes them all. Readers never wait for any of them.
+  unkeyed one still excludes them all. Readers never wait for any of them. An unkeyed transaction
+  nested in a keyed one is refused (NestedLockError). The `begin` and the locks travel with the
+  transaction's first statement (or its commit): one round trip fewer per transaction.
 - Inside a transaction each write runs under a savepoint, so a failed statement (a unique key
   taken) undoes itself only and the transaction goes on, as in SQLite.
 - A pooled connection a restart of the server cut is replaced at its next use (a `begin` or a read
