@@ -140,7 +140,8 @@ class Store:
         `keys` (bot.store.pg.lock_key): what the transaction reads to decide what it writes (a
         conversation, a slot, a person). SQLite has one writer at a time anyway; on PostgreSQL, a
         transaction with keys waits only for those of the same keys and for unkeyed ones, one with none
-        for every other (docs/store.md)."""
+        for every other, and one with none inside one with keys is refused (NestedLockError: it would
+        wait for every keyed writer); the locks go with the first statement (docs/store.md)."""
         conn = self.db.conn
         if conn.in_transaction:
             with self.db.atomic(keys) if keys and self.backend == "postgresql" else self.db.atomic():

@@ -144,7 +144,10 @@ class PgDatabase:
     def _run(self, conn, text: str, params: tuple, savepoint: bool = False, plain: bool = False, begin=None) -> Cursor:
         """One round trip: [the transaction's begin and locks;] [a savepoint;] the statement(s)."""
         table = None if plain else dialect.inserted_table(text)
-        returning = table is not None and " returning " not in text.lower() and self.catalog.has_identity(conn, table)
+        try:
+            returning = table is not None and " returning " not in text.lower() and self.catalog.has_identity(conn, table)
+        except psycopg2.Error as exc:  # the catalogue's read: on a cut connection, as the statement's would be
+            raise (unreachable(exc) if conn.closed else as_sqlite_error(exc)) from exc
         if returning:
             text += " returning id"
         head, head_params = begin or ("", [])
