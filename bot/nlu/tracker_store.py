@@ -244,6 +244,8 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 self._empty[sender_id] = None
                 while len(self._empty) > EMPTY_KEPT:
                     del self._empty[next(iter(self._empty))]
+            else:  # stored since (another process): a mark left by a turn that never saved is void
+                self._empty.pop(sender_id, None)
             return tracker
 
     async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
