@@ -279,3 +279,12 @@ def test_the_outbox_records_a_delivery_beside_a_keyed_transaction(pg_url, smtp):
         sent = mailer.deliver_pending(quick, mailer.SmtpSettings.from_env(smtp.env))
     assert (sent["sent"], sent["failed"]) == (2, 0)  # the service's copy and the acknowledgement
     assert [r["status"] for r in quick.db.query("select status from outbox order by id")] == ["sent", "sent"]
+
+
+def test_a_secret_made_for_the_first_time_inside_a_keyed_transaction(pg_url):
+    """A keyed hash (a caller's number, an account name) first made inside a call's or a booking's
+    transaction: the store's secret is one `insert or ignore`, no transaction nested in the keyed one."""
+    store = Store(pg_url)
+    with store.transaction(lock_key("call", "CA1")):
+        key = store.secret("nouvelle")
+    assert len(key) == 32 and Store(pg_url).secret("nouvelle") == key

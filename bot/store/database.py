@@ -169,11 +169,12 @@ class Store:
         row = self.db.execute("select value from secret_keys where name = ?", [name]).fetchone()
         if row:
             return bytes(row[0])
-        with self.transaction():
-            self.db.execute(
-                "insert or ignore into secret_keys (name, value, created_at) values (?, ?, ?)",
-                [name, secrets.token_bytes(32), now()],
-            )
+        # One statement, atomic alone: no transaction of its own, so none nested in a keyed one (a key
+        # hashed for the first time inside a call's or a booking's transaction).
+        self.db.execute(
+            "insert or ignore into secret_keys (name, value, created_at) values (?, ?, ?)",
+            [name, secrets.token_bytes(32), now()],
+        )
         return bytes(self.db.execute("select value from secret_keys where name = ?", [name]).fetchone()[0])
 
     def migrate(self) -> list[str]:
