@@ -82,7 +82,9 @@ def probe_call(url: str) -> str:
         return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def start_group(work: Path, n: int, db: Path, database_url: str | None, lock_url: str | None) -> list[servers.Launched]:
+def start_group(
+    work: Path, n: int, db: Path, database_url: str | None, lock_url: str | None, root: Path = ROOT
+) -> list[servers.Launched]:
     """n processes, returned once all answer. The first starts alone: it creates the tables (the product's
     migrations, Rasa's `events`), which several processes starting at once on a new file would race to
     do; then the others together (their models load in parallel). nginx, started later in front of some
@@ -90,7 +92,7 @@ def start_group(work: Path, n: int, db: Path, database_url: str | None, lock_url
     proxy_port = servers.free_port()
 
     def launch(i: int) -> servers.Launched:
-        s = servers.cluster_server(db, work / f"server-{i}.log", database_url, lock_url, proxy_port)
+        s = servers.cluster_server(db, work / f"server-{i}.log", database_url, lock_url, proxy_port, root=root)
         s.proxy_port = proxy_port
         return s
 
@@ -213,6 +215,42 @@ def run(mode: str, work: Path, stock_model: Path | None = None, stock_rows: list
     return res
 
 
+def postgres_compare(checkouts: list[tuple[str, Path]], counts: list[int], seconds: float, rounds: int) -> None:
+    """The PostgreSQL + Redis rows only, for each checkout in turn (its own database, same PostgreSQL and
+    Redis), `rounds` times alternately: printed, docs/scaling.* left as they are (issue 16 §4)."""
+    tmp = Path(tempfile.mkdtemp(prefix="aiguillage-pgrows-"))
+    os.chmod(tmp, 0o755)
+    redis, pg = cl.Redis(tmp / "redis", servers.free_port()), cl.Postgres(tmp / "postgres", servers.free_port())
+    n = 0
+    try:
+        lock_url, base_url = redis.start(), pg.start()
+        for r in range(rounds):
+            for label, root in checkouts:
+                n += 1
+                pg._run(str(cl.PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", cl.PG_USER, f"run{n}")
+                work = tmp / f"run{n}"
+                work.mkdir()
+                group = start_group(
+                    work, max(counts), work / "aiguillage.db", base_url.rsplit("/", 1)[0] + f"/run{n}", lock_url, root
+                )
+                try:
+                    for row in sweep(work, "postgresql+redis", "redis", group, counts, seconds):
+                        chat, phone = row["chat"], row["phone"]
+                        print(
+                            f"round {r + 1} {label:8} {row['processes']} process(es): chat {chat['turns_per_s']} turns/s,"
+                            f" p50 {chat['p50_ms']} ms, p95 {chat['p95_ms']} ms, errors {chat['errors']}; phone"
+                            f" {phone['requests_per_s']} req/s, keypad p95 {phone['keypad']['p95_ms']} ms,"
+                            f" errors {phone['errors']}; load {row['load_avg']} ({time.strftime('%H:%M UTC', time.gmtime())})",
+                            flush=True,
+                        )
+                finally:
+                    stop_all(group)
+    finally:
+        redis.stop()
+        pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Alone: the scaling table only (the stock anchor too when its model is cached) -> docs/scaling.*"""
     import scaling_doc
@@ -220,7 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 and 2 processes, SQLite only, 4 s a cell")
     parser.add_argument("--out", default=str(ROOT / "docs"), help="directory of scaling.md and scaling.json")
+    parser.add_argument("--postgresql-only", action="store_true", help="the PostgreSQL rows only, printed (not written)")
+    parser.add_argument("--baseline", type=Path, help="with --postgresql-only: another checkout, measured alternately")
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2], help="with --postgresql-only")
+    parser.add_argument("--seconds", type=float, default=20, help="with --postgresql-only: each cell")
+    parser.add_argument("--rounds", type=int, default=1, help="with --postgresql-only")
     args = parser.parse_args(argv)
+    if args.postgresql_only:
+        checkouts = [("this", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
+        postgres_compare(checkouts, args.processes, args.seconds, args.rounds)
+        return 0
     mode = "quick" if args.quick else "full"
     models = ROOT / "models" / "bench"
     model = models / f"{stock_anchor.model_key()}.tar.gz" if stock_anchor.cached(models) else None

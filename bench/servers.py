@@ -187,11 +187,12 @@ def ours(model: Path, db: Path, log: Path, wait: bool = True, root: Path = ROOT)
 
 
 def cluster_server(
-    db: Path, log: Path, database_url: str | None, lock_url: str | None, proxy_port: int, model: Path = MODEL
+    db: Path, log: Path, database_url: str | None, lock_url: str | None, proxy_port: int, model: Path = MODEL, root: Path = ROOT
 ) -> Launched:
     """One process of a cluster (not waited for): tools/cluster.py's environment on our base one; Twilio
-    calls nginx's address (`proxy_port`), on which the phone channel checks the signatures."""
+    calls nginx's address (`proxy_port`), on which the phone channel checks the signatures. `root`:
+    another checkout (its .venv), to compare two versions in one run."""
     port = free_port()
     env = cl.server_env(port, db, database_url, lock_url, base=base_env(port, db, model))
     env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{proxy_port}"
-    return Launched(ours_cmd(port, model), env, log, port)
+    return Launched(ours_cmd(port, model, root=root), env, log, port, root=root)

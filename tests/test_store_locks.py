@@ -11,12 +11,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 
+import psycopg2.extensions
 import pytest
 
 from bot.core import config
 from bot.services import throttle
 from bot.store.database import MIGRATIONS, Store, lock_key
-from bot.store.pg import close_pools, lock_statement
+from bot.store.pg import NestedLockError, Pool, close_pools, lock_statement
 
 CANTAL = config.load_prefecture("cantal")
 LOCKED = "database is locked"
@@ -62,12 +63,13 @@ def test_an_unkeyed_transaction_holds_off_every_keyed_one(pg_url):
     holder = Store(pg_url)
     quick = Store.on_connection(pg_url, busy_ms=300)
     with holder.transaction():
+        holder.db.execute("select 1")  # the locks go with the first statement (in its round trip)
         with pytest.raises(sqlite3.OperationalError, match=LOCKED):
             turn(quick, "c3")
     assert turn(quick, "c3") > 0
 
 
-def test_a_nested_transaction_adds_its_keys_and_an_unkeyed_one_takes_the_store_lock(pg_url):
+def test_a_nested_transaction_adds_its_keys_to_the_outer_ones(pg_url):
     holder = Store(pg_url)
     quick = Store.on_connection(pg_url, busy_ms=300)
     with holder.transaction(lock_key("conversation", "a")):
@@ -76,10 +78,29 @@ def test_a_nested_transaction_adds_its_keys_and_an_unkeyed_one_takes_the_store_l
         with pytest.raises(sqlite3.OperationalError, match=LOCKED):
             turn(quick, "b")  # the savepoint's key is held to the end of the outer transaction
         assert turn(quick, "c") > 0
-        with holder.transaction():  # unkeyed inside keyed: now exclusive
-            with pytest.raises(sqlite3.OperationalError, match=LOCKED):
-                turn(quick, "d")
-    assert turn(quick, "d") > 0
+    assert turn(quick, "b") > 0
+
+
+def test_an_unkeyed_transaction_nested_in_a_keyed_one_is_refused_naming_the_keys(pg_url):
+    """It would need the store's lock exclusively while holding it shared: a wait for every keyed
+    writer, and two such transactions would deadlock. Before, it upgraded silently; now it is refused,
+    and the outer transaction goes on (its keys, its writes)."""
+    holder = Store(pg_url)
+    quick = Store.on_connection(pg_url, busy_ms=300)
+    with holder.transaction(lock_key("conversation", "a")):
+        turn(holder, "a")
+        with pytest.raises(NestedLockError, match=r"unkeyed transaction inside one holding \['conversation:a'\]"):
+            with holder.transaction():
+                pass
+        assert turn(quick, "d") > 0  # nothing took the store's lock exclusively
+        turn(holder, "a")
+    assert holder.conversation("a")["turns"] == 2
+    with holder.transaction():  # unkeyed inside unkeyed, keyed inside unkeyed: as before
+        with holder.transaction():
+            turn(holder, "e")
+        with holder.transaction(lock_key("conversation", "e")):
+            turn(holder, "e")
+    assert holder.conversation("e")["turns"] == 2
 
 
 def test_twenty_threads_on_one_throttle_window_count_exactly_its_limit(pg_url):
@@ -168,3 +189,102 @@ def test_a_call_ends_beside_a_keyed_transaction_without_asking_for_the_whole_sto
         ended = calls.end("CA1", "completed", 42, "cantal")
     assert (ended["call_status"], ended["duration_s"]) == ("completed", 42)
     assert ended["ended_at"]
+
+
+class Trips(psycopg2.extensions.cursor):
+    """A real cursor that writes down what it sends: one `execute` is one round trip."""
+
+    sent: list[str] = []
+
+    def execute(self, query, vars=None):  # noqa: A002 - psycopg2's name
+        Trips.sent.append(query.split(";")[0].split()[0].lower() if isinstance(query, str) else "?")
+        return super().execute(query, vars)
+
+
+@pytest.fixture()
+def trips(monkeypatch):
+    """The round trips of the pool's connections (PostgreSQL's own, counted on the client side)."""
+    get = Pool.get
+
+    def counting(self, *args, **kwargs):
+        conn = get(self, *args, **kwargs)
+        conn.cursor_factory = Trips
+        return conn
+
+    monkeypatch.setattr(Pool, "get", counting)
+    Trips.sent = []
+    yield Trips.sent
+
+
+def test_a_turn_is_written_in_three_round_trips_its_locks_with_its_first_statement(pg_url, trips):
+    """begin, the locks and the conversation's read in one trip; the conversation's upsert and the
+    turn's insert in one; the commit (was 6 to 7: begin and locks alone, then each statement alone,
+    the table's primary key read again by each new store)."""
+    store = Store.on_connection(pg_url, busy_ms=300)
+    turn(store, "t0")  # the process's first turn reads the tables' primary keys, once
+    assert trips == ["begin", "select", "savepoint", "commit"]
+    trips.clear()
+    turn(store, "t1")  # a new conversation (its first turn also sets started_at)
+    assert trips == ["begin", "savepoint", "commit"]
+    trips.clear()
+    second = Store.on_connection(pg_url, busy_ms=300)  # a new store, as the turn writer makes: no catalogue read
+    turn(second, "t1")
+    assert trips == ["begin", "savepoint", "commit"]
+    conv = second.conversation("t1")
+    assert (conv["turns"], conv["started_at"] is not None) == (2, True)
+    assert [t["conversation_id"] for t in second.turns("t1")] == ["t1", "t1"]
+
+
+def test_a_transaction_whose_first_trip_fails_on_its_locks_is_rolled_back_and_the_next_one_runs(pg_url):
+    holder = Store(pg_url)
+    quick = Store.on_connection(pg_url, busy_ms=300)
+    with holder.transaction(lock_key("conversation", "x")):
+        turn(holder, "x")
+        with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+            turn(quick, "x")
+        assert not quick.db.in_transaction
+    assert turn(quick, "x") > 0 and quick.conversation("x")["turns"] == 2
+
+
+def test_an_agents_action_on_a_ticket_waits_only_for_that_ticket(pg_url):
+    """The console's ticket actions take the ticket's key (was the store's exclusive lock): reopening one
+    ticket goes on while a chat turn's transaction is held, and waits while the same ticket's is."""
+    from bot.services import tickets
+
+    holder = Store(pg_url)
+    quick = Store.on_connection(pg_url, busy_ms=300)
+    ticket = tickets.create_ticket(holder, CANTAL, next(iter(CANTAL.get("mailboxes"))), "Objet", "Bonjour, ma demande.")
+    tickets.mark_answered(holder, ticket["reference"], agent="agent1")
+    with holder.transaction(lock_key("conversation", "c1")):
+        turn(holder, "c1")
+        assert tickets.reopen(quick, ticket["reference"], "agent2")["status"] == "open"
+    tickets.mark_answered(holder, ticket["reference"], agent="agent1")
+    with holder.transaction(tickets.ticket_lock(ticket["reference"].lower())):
+        holder.db.execute("select 1")
+        with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+            tickets.reopen(quick, ticket["reference"], "agent2")
+    assert tickets.get_ticket(quick, ticket["reference"])["status"] == "answered"
+
+
+def test_the_outbox_records_a_delivery_beside_a_keyed_transaction(pg_url, smtp):
+    """The outbox's result of one e-mail takes that row's key (was the store's exclusive lock): it is
+    written while a chat turn's transaction is held."""
+    from bot.services import mailer, tickets
+
+    holder = Store(pg_url)
+    quick = Store.on_connection(pg_url, busy_ms=300)
+    tickets.create_ticket(holder, CANTAL, next(iter(CANTAL.get("mailboxes"))), "Objet", "Bonjour.", "a@example.org")
+    with holder.transaction(lock_key("conversation", "c1")):
+        turn(holder, "c1")
+        sent = mailer.deliver_pending(quick, mailer.SmtpSettings.from_env(smtp.env))
+    assert (sent["sent"], sent["failed"]) == (2, 0)  # the service's copy and the acknowledgement
+    assert [r["status"] for r in quick.db.query("select status from outbox order by id")] == ["sent", "sent"]
+
+
+def test_a_secret_made_for_the_first_time_inside_a_keyed_transaction(pg_url):
+    """A keyed hash (a caller's number, an account name) first made inside a call's or a booking's
+    transaction: the store's secret is one `insert or ignore`, no transaction nested in the keyed one."""
+    store = Store(pg_url)
+    with store.transaction(lock_key("call", "CA1")):
+        key = store.secret("nouvelle")
+    assert len(key) == 32 and Store(pg_url).secret("nouvelle") == key

@@ -356,3 +356,24 @@ def test_turn_records_during_a_lock_are_queued_and_written_after_it_in_order(tmp
     assert [t["text"] for t in store.turns("b")] == ["b1"]
     assert store.conversation("a")["turns"] == 3
     assert "store busy: turn a2 will be written in the background" in caplog.text
+
+
+def test_a_new_conversation_is_read_once_and_written_whole_and_a_known_one_read_once(tmp_path):
+    """Issue 16 §2: Rasa asks for the tracker, finds none, makes one and saves it. The save no longer
+    reads the conversation again to count what is stored (nothing, `retrieve` just saw): one SELECT
+    for the window (with the session's start in it: it was a query of its own) and the events'
+    INSERT; then each turn the same."""
+    import sqlalchemy as sa
+
+    store = window_store(tmp_path / "events.db", window=20)
+    sent: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda c, cur, sql, *a: sent.append(sql.split()[0].upper()))
+    clock = Clock()
+    run(play(store, "nouveau", [session_start(clock)]))
+    assert sent == ["SELECT", "INSERT", "SELECT"]  # found nothing, saved the whole tracker; play's read back
+    sent.clear()
+    last = run(play(store, "nouveau", [turn(clock, 0, 1.0)]))
+    assert sent == ["SELECT", "INSERT", "SELECT"]
+    stored = run(stock_store(tmp_path / "events.db").retrieve("nouveau"))
+    assert [e.as_dict() for e in stored.events] == [e.as_dict() for e in last.events]
+    assert state(stored)["slots"]["misses"] == 1.0

@@ -78,8 +78,10 @@ def _as_postgres() -> list[str]:
 class Postgres:
     """A PostgreSQL 15 cluster of its own (initdb) in `data`, on 127.0.0.1:`port`, TCP only."""
 
-    def __init__(self, data: Path, port: int):
-        self.data, self.port = Path(data), port
+    def __init__(self, data: Path, port: int, settings: dict[str, str] | None = None):
+        """`settings`: more server settings (`-c name=value`), e.g. {"log_min_duration_statement": "0"}
+        to log every round trip (bench/pg_trips.py)."""
+        self.data, self.port, self.settings = Path(data), port, dict(settings or {})
         self.log = self.data.parent / "postgres.log"
         self.url = f"postgresql://{PG_USER}@127.0.0.1:{port}/{PG_DB}"
 
@@ -100,6 +102,7 @@ class Postgres:
         if os.geteuid() == 0:
             shutil.chown(self.log, "postgres", "postgres")
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=on"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
         exists = self._run(
             str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, "-d", "postgres", "-tAc",

@@ -18,6 +18,7 @@ EVENTS = SQLTrackerStore.SQLEvent.__table__  # Rasa's own table: same name, colu
 # Rows before the window that still shape the state: resets, slots, the active loop, pause/resume.
 RESETS = ("restart", "reset_slots")
 PAUSES = ("pause", "resume")
+NO_START = -1e300  # below any timestamp: the whole conversation when no session_started row exists
 
 
 class StateIndex:
@@ -56,6 +57,7 @@ class WindowReader:
     def __init__(self, engine: sa.engine.Engine, window: int) -> None:
         self.engine, self.window = engine, window
         self._statement_cache: dict = {}
+        self._window: sa.Select | None = None
 
     def session_start(self, conn, sender_id: str) -> float | None:
         """The timestamp of the session's start (as Rasa's SQLTrackerStore finds it), None: no session."""
@@ -75,7 +77,6 @@ class WindowReader:
         if has_start:
             in_session.append(c.timestamp >= sa.bindparam("start"))
         cols = [c.id, c.type_name, c.data]
-        window = sa.select(*cols).where(*in_session).order_by(c.id.desc()).limit(self.window)
         before = [*in_session, c.id < sa.bindparam("cut")]
 
         def last(type_name: str, name: str | None = None, *extra) -> sa.ScalarSelect:
@@ -97,20 +98,35 @@ class WindowReader:
         if has_start:
             lookups["session_started"] = last(SessionStarted.type_name, None, c.timestamp == sa.bindparam("start"))
         rows = sa.select(*cols).where(c.id.in_(sa.bindparam("ids", expanding=True))).order_by(c.id)
-        cached = self._statement_cache[key] = (window, list(lookups), sa.select(*lookups.values()), rows)
+        cached = self._statement_cache[key] = (list(lookups), sa.select(*lookups.values()), rows)
         return cached
+
+    def window_statement(self) -> sa.Select:
+        """The session's last `window` rows, each with the session's start (NULL: no session_started
+        row): one statement, where the start was a query of its own (one round trip fewer a turn)."""
+        if self._window is None:
+            c = EVENTS.c
+            start = (
+                sa.select(sa.func.max(c.timestamp))
+                .where(c.sender_id == sa.bindparam("sender"), c.type_name == SessionStarted.type_name)
+                .scalar_subquery()
+            )
+            since = c.timestamp >= sa.func.coalesce(start, NO_START)
+            q = sa.select(c.id, c.type_name, c.data, start.label("start")).where(c.sender_id == sa.bindparam("sender"), since)
+            self._window = q.order_by(c.id.desc()).limit(self.window)
+        return self._window
 
     def read_window(self, domain: Domain, sender_id: str) -> tuple[list[dict], ReadStats]:
         """The current session's rows: the state before the window, then the window (oldest first).
-        Four statements in one read transaction, however long the session."""
+        At most three statements in one read transaction, however long the session."""
         with self.engine.connect() as conn, conn.begin():  # one snapshot for every query
-            start = self.session_start(conn, sender_id)
-            window, keys, lookups, by_id = self.statements(domain, start is not None)
-            params = {"sender": sender_id} | ({"start": start} if start is not None else {})
-            rows = list(reversed(conn.execute(window, params).all()))
+            rows = list(reversed(conn.execute(self.window_statement(), {"sender": sender_id}).all()))
             stats = ReadStats(window=len(rows))
             if len(rows) < self.window:  # the whole session fits: nothing before it
                 return [r.data for r in rows], stats
+            start = rows[0].start
+            keys, lookups, by_id = self.statements(domain, start is not None)
+            params = {"sender": sender_id} | ({"start": start} if start is not None else {})
             # Start at a turn: the action_listen just before the first user message of the window.
             first_user = next((i for i, r in enumerate(rows) if r.type_name == "user"), None)
             if first_user:

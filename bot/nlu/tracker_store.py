@@ -46,6 +46,7 @@ from bot.nlu.tracker_reads import EVENTS, ReadStats, StateIndex, WindowReader
 
 logger = logging.getLogger(__name__)
 
+EMPTY_KEPT = 10_000  # conversations remembered as new between their `retrieve` and their first `save`
 LOADED = "_aiguillage_loaded"  # attribute set on a tracker we built: how many of its events are stored
 
 
@@ -113,15 +114,24 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 pool_size=int(workers) + 1,
                 max_overflow=2,
             )
-        else:  # PostgreSQL: connections cut by a restart replaced before use; a bounded connect (issue 16)
+        else:  # PostgreSQL (issue 16): a bounded connect; the round trips of a turn cut (docs/store.md)
             connect = {**engine_kwargs.get("connect_args", {}), "connect_timeout": 2}
-            engine_kwargs.update(pool_pre_ping=True, connect_args=connect)
+            # Autocommit: a read is its SELECTs alone (no BEGIN, no COMMIT: each statement sees the
+            # committed rows anyway, as in a READ COMMITTED transaction), and the new events of a save
+            # are one multi-row INSERT (psycopg2's execute_values, one page however many), atomic by
+            # itself. No ping before each use: a connection a restart cut fails its statement, the pool
+            # is then replaced (SQLAlchemy's disconnect handling), a read is tried again (`_read`) and
+            # an insert once at once, then in the background (`_write_new`).
+            engine_kwargs.update(
+                connect_args=connect, isolation_level="AUTOCOMMIT", executemany_values_page_size=max_pending + 1000
+            )
         self.engine = sa.create_engine(url, **engine_kwargs)
         self._install_timeouts()
         self.pool = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="tracker-store")
         self._pending: dict[str, _Pending] = {}
         self._order: deque[str] = deque()  # conversations with pending events, oldest first
         self._pending_count = 0
+        self._empty: dict[str, None] = {}  # conversations `retrieve` found nothing of (oldest first)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._flusher: asyncio.Task | None = None
         self._room: asyncio.Event | None = None
@@ -230,6 +240,12 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             tracker, stats = await self._read(self._load_window, sender_id, pending)
             stats.pending = len(pending)
             self.last_read = stats
+            if tracker is None:  # a new conversation: Rasa creates its tracker and saves it next
+                self._empty[sender_id] = None
+                while len(self._empty) > EMPTY_KEPT:
+                    del self._empty[next(iter(self._empty))]
+            else:  # stored since (another process): a mark left by a turn that never saved is void
+                self._empty.pop(sender_id, None)
             return tracker
 
     async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
@@ -255,14 +271,23 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         new = list(itertools.islice(tracker.events, loaded, len(tracker.events)))
         return [_row(tracker.sender_id, event) for event in new]
 
-    def _write_new(self, tracker: DialogueStateTracker, pending: int, insert: bool) -> tuple[list[dict], Exception | None]:
-        """The tracker's new rows, inserted when `insert`; the database's error is returned, not raised."""
+    def _write_new(
+        self, tracker: DialogueStateTracker, pending: int, insert: bool, empty: bool = False
+    ) -> tuple[list[dict], Exception | None]:
+        """The tracker's new rows, inserted when `insert`; the database's error is returned, not raised.
+        `empty`: nothing is stored for this conversation (its `retrieve` found nothing): no count read.
+        A connection a restart cut (SQLAlchemy invalidated it and the pool) is tried once more at once."""
+        if empty and getattr(tracker, LOADED, None) is None:
+            setattr(tracker, LOADED, 0)
         rows = self._new_rows(tracker, pending)
         if rows and insert:
-            try:
-                self._insert(rows)
-            except sa.exc.DBAPIError as exc:
-                return rows, exc
+            for attempt in (1, 2):
+                try:
+                    self._insert(rows)
+                    break
+                except sa.exc.DBAPIError as exc:
+                    if attempt == 2 or not exc.connection_invalidated:
+                        return rows, exc
         return rows, None
 
     def _insert(self, rows: list[dict]) -> None:
@@ -275,8 +300,9 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         sender_id = tracker.sender_id
         async with self._lock(sender_id):
             queued = sender_id in self._pending
+            empty = self._empty.pop(sender_id, False) is None and not queued
             # The rows made and (nothing queued before them) inserted in one trip to the pool.
-            rows, failed = await self._run(self._write_new, tracker, len(self._pending_rows(sender_id)), not queued)
+            rows, failed = await self._run(self._write_new, tracker, len(self._pending_rows(sender_id)), not queued, empty)
             setattr(tracker, LOADED, len(tracker.events))
             if not rows:
                 return

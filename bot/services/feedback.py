@@ -37,12 +37,12 @@ def record(
     if isinstance(comment, str):  # cut before any regular expression (issue 13), then mask
         text = mask(clean(comment[: COMMENT_MAX * RAW_FACTOR])[: COMMENT_MAX + MARGIN])[:COMMENT_MAX] or None
     ts = now()
-    with store.transaction():
-        store.db.execute(
-            "insert into feedback (kind, item_id, prefecture, useful, comment, topic, destination, created_at,"
-            " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " on conflict(kind, item_id) do update set useful = excluded.useful,"
-            " comment = coalesce(excluded.comment, feedback.comment), updated_at = excluded.updated_at",
-            [kind, item_id, prefecture, int(useful), text, topic, destination, ts, ts],
-        )
+    # One statement: atomic alone (no transaction, so none nested in the phone's keyed one).
+    store.db.execute(
+        "insert into feedback (kind, item_id, prefecture, useful, comment, topic, destination, created_at,"
+        " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " on conflict(kind, item_id) do update set useful = excluded.useful,"
+        " comment = coalesce(excluded.comment, feedback.comment), updated_at = excluded.updated_at",
+        [kind, item_id, prefecture, int(useful), text, topic, destination, ts, ts],
+    )
     return next(store.db.query("select * from feedback where kind = ? and item_id = ?", [kind, item_id]), None)

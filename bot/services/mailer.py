@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from bot import settings as env_settings
-from bot.store.database import Store
+from bot.store.database import Store, lock_key
 
 logger = logging.getLogger(__name__)
 
@@ -152,18 +152,19 @@ def deliver_pending(store, settings: "SmtpSettings | None | str" = "env", limit:
             failed += 1
             error = f"{type(exc).__name__}: {exc}"[:300]
             logger.warning("outbox %s (%s): delivery failed: %s", row_id, row["kind"], error)
-            _after(conn, row, "failed", error)
+            _after(store, row, "failed", error)
             continue
         sent += 1
-        _after(conn, row, "sent", None)
+        _after(store, row, "sent", None)
     remaining = conn.execute("select count(*) from outbox where status in ('pending', 'failed')").fetchone()[0]
     return {"sent": sent, "failed": failed, "waiting": remaining}
 
 
-def _after(conn, row: dict, status: str, error: str | None) -> None:
+def _after(store, row: dict, status: str, error: str | None) -> None:
+    """The outcome of one claimed row (and of its ticket's delivery), in one transaction under the row's
+    key: on PostgreSQL other writers go on meanwhile (the ticket's counters are updated in place)."""
     ts = utcnow()
-    with conn:
-        conn.execute("begin immediate")
+    with store.transaction(lock_key("outbox", row["id"])) as conn:
         if status == "sent":
             # What was sent is kept in the ticket/booking row; the copy here is erased.
             erase_to = row["kind"] in USER_KINDS

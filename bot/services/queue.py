@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bot.core import texts
 from bot.core.clock import day_range_utc
 from bot.core.tree import TOPICS, Tree
-from bot.store.database import Store, now
+from bot.store.database import Store, lock_key, now
 
 KINDS = ("chat", "phone")
 # A review's statuses; their names, and those of the channels and of a call's outcomes, are in
@@ -298,7 +298,8 @@ class Queue:
             "reviewer": agent,
             "updated_at": now(),
         }
-        with self.store.transaction():  # the review and its audit line: both or neither
+        # The review and its audit line: both or neither; other items' reviews are written beside it.
+        with self.store.transaction(lock_key("review", kind, item_id)):
             self.db["reviews"].upsert(row, pk=("kind", "item_id"))
             self.audit(agent, "label", kind, item_id, {k: row[k] for k in ("status", "topic", "as_training", "note")})
         return row
@@ -320,8 +321,9 @@ class Queue:
             "item_id": item_id,
             "detail": json.dumps(detail or {}, ensure_ascii=False),
         }
-        with self.store.transaction():
-            self.db["audit_log"].insert(entry)
+        # One insert: atomic alone, and a part of the caller's transaction when one is open (no
+        # transaction of its own, so none nested unkeyed in a keyed one: docs/store.md).
+        self.db["audit_log"].insert(entry)
 
     def audit_log(self, limit: int = 100) -> list[dict]:
         return list(

@@ -121,8 +121,9 @@ def login_failed(store: Store, pref: Prefecture, name: str, t: float | None = No
 
 def login_succeeded(store: Store, name: str, attempt: int | None) -> None:
     """The right password: the name's failures are forgotten, the address's attempt taken back."""
-    with store.transaction() as conn:
-        conn.execute("delete from throttle_events where scope = 'login_account' and key = ?", [name_key(store, name)])
+    nk = name_key(store, name)
+    with store.transaction(lock_key("throttle", "login_account", nk)) as conn:
+        conn.execute("delete from throttle_events where scope = 'login_account' and key = ?", [nk])
         if attempt is not None:
             conn.execute("delete from throttle_events where id = ?", [attempt])
 
@@ -140,7 +141,7 @@ def locked(store: Store, names: list[str]) -> dict[str, str]:
 def unlock(store: Store, name: str) -> bool:
     """Lift the lockout of a name (an admin's decision) and forget its failures: True if it was locked."""
     nk = name_key(store, name)
-    with store.transaction() as conn:
+    with store.transaction(lock_key("throttle", "login_account", nk)) as conn:
         cur = conn.execute("delete from login_lockouts where key = ?", [nk])
         conn.execute("delete from throttle_events where scope = 'login_account' and key = ?", [nk])
     return cur.rowcount == 1
@@ -182,6 +183,5 @@ def attempt(store: Store, pref: Prefecture, scope: str, address: str, t: float |
 
 def forgive(store: Store, event: int | None) -> None:
     """Take back an event counted in advance (a cancellation guess that turned out right)."""
-    if event is not None:
-        with store.transaction() as conn:
-            conn.execute("delete from throttle_events where id = ?", [event])
+    if event is not None:  # one statement: atomic alone
+        store.db.execute("delete from throttle_events where id = ?", [event])

@@ -50,6 +50,12 @@ def get_ticket(store, reference: str) -> dict | None:
     return next(store.db.query("select * from tickets where reference = ?", [(reference or "").strip().upper()]), None)
 
 
+def ticket_lock(reference: str) -> str:
+    """The lock key of one ticket's changes (an agent's action, its e-mail, its audit line): on
+    PostgreSQL they wait only for the same ticket's (docs/store.md)."""
+    return lock_key("ticket_ref", reference.upper())
+
+
 def validate(pref: Prefecture, mailbox_id: str, subject: str, body: str, email: str | None) -> tuple[str, str, str | None]:
     mailbox(pref, mailbox_id)
     subject = " ".join((subject or "").split())
@@ -248,7 +254,7 @@ def mark_answered(
     ticket = get_ticket(store, reference)
     if not ticket or ticket["status"] == "answered":
         return ticket
-    with store.transaction() as conn:  # a savepoint inside the console's transaction (with its audit line)
+    with store.transaction(ticket_lock(ticket["reference"])) as conn:  # a savepoint inside the console's (its audit line)
         _answer(conn, ticket, now, agent, answer, via)
     return get_ticket(store, reference)
 
@@ -275,10 +281,10 @@ def set_callback(store, ticket_id: int, callback: str | None) -> bool:
     callback, which carries no `From`, can come first); never on a purged ticket, never replaced."""
     if not callback:
         return False
-    with store.transaction() as conn:
-        done = conn.execute(
-            "update tickets set callback = ? where id = ? and callback is null and purged_at is null", [callback, ticket_id]
-        ).rowcount
+    # One statement: atomic alone (no transaction, so none nested in the caller's keyed one).
+    done = store.db.execute(
+        "update tickets set callback = ? where id = ? and callback is null and purged_at is null", [callback, ticket_id]
+    ).rowcount
     return bool(done)
 
 
@@ -308,7 +314,7 @@ def reply(store, pref: Prefecture, reference: str, agent: str, text: str, now: d
         + "\n"
     )
     subject = texts.say("tickets.reply_subject", pref, reference=ticket["reference"], subject=ticket["subject"] or "")
-    with store.transaction() as conn:  # a savepoint inside the console's transaction (with its audit line)
+    with store.transaction(ticket_lock(ticket["reference"])) as conn:  # a savepoint inside the console's (its audit line)
         outbox_id = mailer.queue(
             conn, "ticket_reply", ticket["contact_email"], subject, body, ticket_id=ticket["id"], reply_to=ticket["service_email"]
         )
@@ -328,7 +334,7 @@ def reassign(store, pref: Prefecture, reference: str, agent: str, mailbox_id: st
         raise ActionRefused("same_service")
     if ticket["purged_at"]:
         raise ActionRefused("purged")
-    with store.transaction() as conn:  # a savepoint inside the console's transaction (with its audit line)
+    with store.transaction(ticket_lock(ticket["reference"])) as conn:  # a savepoint inside the console's (its audit line)
         conn.execute(
             "update tickets set mailbox = ?, service = ?, service_email = ?, delivery_status = 'pending',"
             " delivery_attempts = 0, last_error = null, delivered_at = null where id = ?",
@@ -348,7 +354,7 @@ def reopen(store, reference: str, agent: str) -> dict | None:
         return None
     if ticket["status"] != "answered":
         raise ActionRefused("open")
-    with store.transaction() as conn:  # a savepoint inside the console's transaction (with its audit line)
+    with store.transaction(ticket_lock(ticket["reference"])) as conn:  # a savepoint inside the console's (its audit line)
         conn.execute(
             "update tickets set status = 'open', answered_at = null, answer_seconds = null,"
             " answer_working_days = null where id = ?",

@@ -140,7 +140,8 @@ class Store:
         `keys` (bot.store.pg.lock_key): what the transaction reads to decide what it writes (a
         conversation, a slot, a person). SQLite has one writer at a time anyway; on PostgreSQL, a
         transaction with keys waits only for those of the same keys and for unkeyed ones, one with none
-        for every other (docs/store.md)."""
+        for every other, and one with none inside one with keys is refused (NestedLockError: it would
+        wait for every keyed writer); the locks go with the first statement (docs/store.md)."""
         conn = self.db.conn
         if conn.in_transaction:
             with self.db.atomic(keys) if keys and self.backend == "postgresql" else self.db.atomic():
@@ -168,11 +169,12 @@ class Store:
         row = self.db.execute("select value from secret_keys where name = ?", [name]).fetchone()
         if row:
             return bytes(row[0])
-        with self.transaction():
-            self.db.execute(
-                "insert or ignore into secret_keys (name, value, created_at) values (?, ?, ?)",
-                [name, secrets.token_bytes(32), now()],
-            )
+        # One statement, atomic alone: no transaction of its own, so none nested in a keyed one (a key
+        # hashed for the first time inside a call's or a booking's transaction).
+        self.db.execute(
+            "insert or ignore into secret_keys (name, value, created_at) values (?, ?, ?)",
+            [name, secrets.token_bytes(32), now()],
+        )
         return bytes(self.db.execute("select value from secret_keys where name = ?", [name]).fetchone()[0])
 
     def migrate(self) -> list[str]:
@@ -247,10 +249,10 @@ class Store:
             # topic and the destination of the question before it.
             if conv and resolved and topic in SOCIAL_INTENTS:
                 row.update(status=conv[1], last_topic=conv[2], last_destination=conv[3])
-            self.db["conversations"].upsert(row, pk="id")
             if not conv:
-                self.db["conversations"].update(conversation_id, {"started_at": ts})
-            turn = self.db["turns"].insert(
+                row["started_at"] = ts
+            return self._write_turn(
+                row,
                 {
                     "conversation_id": conversation_id,
                     "ts": ts,
@@ -263,9 +265,17 @@ class Store:
                     "action": action,
                     "resolved": int(bool(resolved)),
                     "reply": shown,
-                }
+                },
             )
-        return turn.last_pk
+
+    def _write_turn(self, conversation: dict, turn: dict) -> int:
+        """The conversation's row (upsert) and the turn's (insert; its id returned): on PostgreSQL in
+        one round trip (docs/store.md, "Round trips")."""
+        if self.backend == "postgresql":
+            statements = [self.db["conversations"].upsert_sql(conversation, "id"), self.db["turns"].insert_sql(turn)]
+            return self.db.batch(statements).fetchone()[0]
+        self.db["conversations"].upsert(conversation, pk="id")
+        return self.db["turns"].insert(turn).last_pk
 
     def turns(self, conversation_id: str) -> list[dict]:
         return list(self.db["turns"].rows_where("conversation_id = ?", [conversation_id], order_by="id"))

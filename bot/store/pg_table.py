@@ -99,31 +99,46 @@ class PgTable:
             for c in cols:
                 if c not in have:
                     self.add_column(c, type(record[c]) if type(record[c]) in TYPES else str)
-        keys = self.pks
+        sql, params = self.insert_sql(record)
+        row = self.db.execute(sql, params).fetchone()
+        self.pk_from(record, row)
+        return self
+
+    def insert_sql(self, record: dict) -> tuple[str, list]:
+        """The statement inserting `record`, `returning` its primary key (for PgDatabase.batch)."""
+        cols = list(record)
         sql = (
             f"insert into {q(self.name)} ({', '.join(map(q, cols))}) values ({', '.join('?' for _ in cols)})"
-            f" returning {', '.join(map(q, keys))}"
+            f" returning {', '.join(map(q, self.pks))}"
         )
-        row = self.db.execute(sql, [record[c] for c in cols]).fetchone()
-        self.last_pk = row[0] if len(keys) == 1 else tuple(row)
+        return sql, [record[c] for c in cols]
+
+    def pk_from(self, record: dict, row: tuple) -> None:
+        """`last_pk` (and `last_rowid`) from the row `insert_sql` returned."""
+        self.last_pk = row[0] if len(self.pks) == 1 else tuple(row)
         self.last_rowid = self.last_pk if isinstance(self.last_pk, int) else None
-        return self
 
     def upsert(self, record: dict, pk: Any = None, **unused: Any) -> PgTable:
         """Insert the row, or update the given columns of the row with the same primary key."""
         if unused:
             raise TypeError(f"PgTable.upsert: unsupported options {sorted(unused)}")
+        sql, params = self.upsert_sql(record, pk)
+        self.db.execute(sql, params)
+        keys = [pk] if isinstance(pk, str) else list(pk or self.pks)
+        self.last_pk = record[keys[0]] if len(keys) == 1 else tuple(record[k] for k in keys)
+        return self
+
+    def upsert_sql(self, record: dict, pk: Any = None) -> tuple[str, list]:
+        """The statement of `upsert` (for PgDatabase.batch)."""
         keys = [pk] if isinstance(pk, str) else list(pk or self.pks)
         cols = list(record)
         rest = [c for c in cols if c not in keys]
         action = f"update set {', '.join(f'{q(c)} = excluded.{q(c)}' for c in rest)}" if rest else "nothing"
-        self.db.execute(
+        sql = (
             f"insert into {q(self.name)} ({', '.join(map(q, cols))}) values ({', '.join('?' for _ in cols)})"
-            f" on conflict ({', '.join(map(q, keys))}) do {action}",
-            [record[c] for c in cols],
+            f" on conflict ({', '.join(map(q, keys))}) do {action}"
         )
-        self.last_pk = record[keys[0]] if len(keys) == 1 else tuple(record[k] for k in keys)
-        return self
+        return sql, [record[c] for c in cols]
 
     def update(self, pk_values: Any, updates: dict | None = None, **unused: Any) -> PgTable:
         if unused:

@@ -110,6 +110,7 @@ async def ticket_action(
             lambda ticket: (action, "ticket", reference, detail(ticket)),
             lambda ticket: done_url(reference, ok),
             deliver=deliver,
+            keys=(tickets.ticket_lock(reference),),
         )
     except tickets.ActionRefused as exc:
         return ticket_page(console, session, reference, 409, error=texts.console_say(f"ticket_refused.{exc.code}"))

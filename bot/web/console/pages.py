@@ -165,12 +165,15 @@ class Console:
         done: Callable[[Any], str],
         missing: Callable[[], HTTPResponse] | None = None,
         deliver: bool = False,
+        keys: tuple[str, ...] = (),
     ) -> HTTPResponse:
         """An agent's action: `change()` and its audit line `audit(result)` in one transaction (both
         or neither), then the e-mails it queued sent when `deliver`, then a 303 to `done(result)`.
         When change() finds nothing to change (None, False): no audit line, and `missing()` answers
-        (by default the 404 page). An exception from change() rolls both back; the caller answers it."""
-        with self.store.transaction():
+        (by default the 404 page). An exception from change() rolls both back; the caller answers it.
+        `keys` (bot.store.pg.lock_key): what change() reads to decide what it writes (a ticket); on
+        PostgreSQL the action then waits only for those (docs/store.md), else for every other writer."""
+        with self.store.transaction(*keys):
             result = change()
             if result:
                 self.audit(session.name, *audit(result))
