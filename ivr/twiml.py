@@ -21,7 +21,38 @@ from ivr.options import Options
 from ivr.pan_prompts import PanPrompts
 from ivr.voice import BOOKING, MAX_OPTIONS, ROOT, WEBHOOK_PREFIX, Contact, Option, Voice, xml_safe
 
-__all__ = ["BOOKING", "MAX_OPTIONS", "ROOT", "WEBHOOK_PREFIX", "Contact", "Option", "Speaker", "button_node", "xml_safe"]
+__all__ = [
+    "BOOKING",
+    "MAX_OPTIONS",
+    "ROOT",
+    "WEBHOOK_PREFIX",
+    "Contact",
+    "Option",
+    "Prompt",
+    "Speaker",
+    "button_node",
+    "xml_safe",
+]
+
+STEP_MARK = 987654321987  # the step a kept prompt is built with; the call's own replaces it in the URLs
+PROMPTS_KEPT = 2048  # prompts kept per préfecture (all are forgotten at once beyond: the tree has far fewer)
+
+
+class Prompt:
+    """A prompt's TwiML as text, built once per préfecture and prompt (`Speaker._prompt`) and kept:
+    only the step in its URLs (the Gather's action, the Redirect) changes from call to call.
+    `response()` builds the VoiceResponse itself, for what changes its verbs (`keypad_only`)."""
+
+    __slots__ = ("text", "step", "build")
+
+    def __init__(self, text: str, step: int, build):
+        self.text, self.step, self.build = text, step, build
+
+    def to_xml(self) -> str:
+        return self.text.replace(f"step={STEP_MARK}", f"step={self.step}")
+
+    def response(self) -> VoiceResponse:
+        return self.build(self.step)
 
 
 class Speaker(Voice, Options, PanPrompts):
@@ -29,6 +60,8 @@ class Speaker(Voice, Options, PanPrompts):
 
     def __init__(self, tree: Tree, pref: Prefecture, base_url: str, sms: bool = False):
         """`sms`: the SMS is configured (bot.settings.sms): answers naming a website and bookings offer it."""
+        self._texts: dict[tuple, str] = {}  # Voice.text's sentences that take only a key and a label
+        self._spoken_texts: dict[str, str] = {}  # Voice.spoken, by the tree's text
         self.tree, self.pref, self.base_url = phone_tree(tree), pref, base_url.rstrip("/")
         self.sms = sms
         self.chat_tree = tree
@@ -51,6 +84,7 @@ class Speaker(Voice, Options, PanPrompts):
         self.spoken_words = spoken
         self._welcome: dict[int, str] = {}  # welcome_xml, by step
         self._hints: dict[tuple, str] = {}  # hints, by the prompt's nodes
+        self._prompts: dict[tuple, str] = {}  # kept prompts' TwiML (step STEP_MARK), by what they say
 
     # ---- TwiML -----------------------------------------------------------------------------
     def say(self, parent, text: str) -> None:
@@ -87,14 +121,34 @@ class Speaker(Voice, Options, PanPrompts):
         intro: list[str],
         options: list[Option],
         hint_nodes: list[str],
-        after: list | None = None,
-    ) -> VoiceResponse:
+        after: tuple = (),
+        keep: bool = True,
+    ) -> Prompt | VoiceResponse:
+        """A Gather saying the preface, the intro, `after` (("number", digits) or ("say", text)
+        items) and the options, then the fallback Redirect. `keep`: the TwiML depends only on
+        these arguments and the tree (not on a caller's booking), so its text is kept and reused."""
+        parts = (route, node, tuple(preface), tuple(intro), tuple(options), tuple(hint_nodes), tuple(after))
+        if not keep:
+            return self._prompt_response(parts, step)
+        text = self._prompts.get(parts)
+        if text is None:
+            text = self._prompt_response(parts, STEP_MARK).to_xml()
+            if len(self._prompts) >= PROMPTS_KEPT:
+                self._prompts.clear()
+            self._prompts[parts] = text
+        return Prompt(text, step, lambda s: self._prompt_response(parts, s))
+
+    def _prompt_response(self, parts: tuple, step: int) -> VoiceResponse:
+        route, node, preface, intro, options, hint_nodes, after = parts
         resp = VoiceResponse()
-        g = self.gather(resp, route, node, step, hint_nodes)
-        for text in list(preface) + list(intro):
+        g = self.gather(resp, route, node, step, list(hint_nodes))
+        for text in preface + intro:
             self.say(g, text)
-        for item in after or []:
-            item(g)
+        for kind, value in after:
+            if kind == "number":
+                self.say_number(g, value)
+            else:
+                self.say(g, value)
         for option in options:
             if option.text:
                 self.say(g, option.text)
@@ -147,9 +201,9 @@ class Speaker(Voice, Options, PanPrompts):
         contact = self.leaf_number(node)
         after = []
         if contact and (number_only or (answer and contact.kind == "short" and not self.says_number(node))):
-            after.append(lambda g: self.say_number(g, contact.number))
+            after.append(("number", contact.number))
         if notice and not number_only and answer:
-            after.append(lambda g: self.say(g, notice))
+            after.append(("say", notice))
         return self._prompt(
             "leaf", node_id, step, preface, intro, options, [o.target for o in options if o.kind == "node"] + [node_id], after
         )
@@ -261,9 +315,11 @@ class Speaker(Voice, Options, PanPrompts):
         resp.hangup()
         return resp
 
-    def keypad_only(self, resp: VoiceResponse) -> VoiceResponse:
+    def keypad_only(self, resp: Prompt | VoiceResponse) -> VoiceResponse:
         """The same prompt listening to keys only (speech cannot be understood right now), without
         the main menu's invitation to speak."""
+        if isinstance(resp, Prompt):
+            resp = resp.response()
         invitation = xml_safe(render(self.tree.menu_voice, self.pref))
         for verb in resp.verbs:
             if getattr(verb, "name", "") == "Gather":
