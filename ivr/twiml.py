@@ -155,7 +155,7 @@ class Speaker(Voice, Options, PanPrompts):
         self.fallback(resp, route, node, step)
         return resp
 
-    def menu(self, node_id: str, step: int, preface: list[str] = ()) -> VoiceResponse:
+    def menu(self, node_id: str, step: int, preface: list[str] = ()) -> Prompt:
         intro = render(self.tree.menu_voice, self.pref) if node_id == ROOT else self.node_voice(self.tree.node(node_id))
         options = self.menu_options(node_id)
         targets = [o.target for o in options if o.kind == "node"]
@@ -164,7 +164,7 @@ class Speaker(Voice, Options, PanPrompts):
         hint_nodes += [c for t in targets for c in self.tree.node(t).children]
         return self._prompt("menu", node_id, step, preface, [intro], options, hint_nodes)
 
-    def welcome(self, step: int) -> VoiceResponse:
+    def welcome(self, step: int) -> Prompt:
         return self.menu(ROOT, step, [self.text("automated_welcome")])
 
     def welcome_xml(self, step: int) -> str:
@@ -190,7 +190,7 @@ class Speaker(Voice, Options, PanPrompts):
         rate: bool = True,
         answer: bool = True,
         sms: bool = True,
-    ) -> VoiceResponse:
+    ) -> Prompt:
         """The leaf's answer (unless `answer` is False: only its options), its number, its options."""
         node = self.tree.node(node_id)
         options = self.leaf_options(node, open_now, rate, sms)
@@ -208,16 +208,14 @@ class Speaker(Voice, Options, PanPrompts):
             "leaf", node_id, step, preface, intro, options, [o.target for o in options if o.kind == "node"] + [node_id], after
         )
 
-    def choices(self, choices: list[str], back: str, step: int, preface: list[str] = ()) -> VoiceResponse:
+    def choices(self, choices: list[str], back: str, step: int, preface: list[str] = ()) -> Prompt:
         options = self.choices_options(choices, back)
         return self._prompt("choices", back, step, preface, [self.text("likely_topics")], options, choices)
 
-    def confirm(self, node_id: str, back: str, step: int, preface: list[str] = ()) -> VoiceResponse:
+    def confirm(self, node_id: str, back: str, step: int, preface: list[str] = ()) -> Prompt:
         return self._prompt("choices", back, step, preface, [], self.confirm_options(node_id, back), [node_id])
 
-    def offer(
-        self, node_id: str, step: int, open_now: bool, preface: list[str] = (), allow_transfer: bool = True
-    ) -> VoiceResponse:
+    def offer(self, node_id: str, step: int, open_now: bool, preface: list[str] = (), allow_transfer: bool = True) -> Prompt:
         options = self.offer_options(node_id, open_now, allow_transfer)
         notice = self.offer_notice(open_now, allow_transfer)
         # After a failed transfer the preface says why; otherwise the caller missed three times.
