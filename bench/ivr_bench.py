@@ -170,11 +170,17 @@ def client(url: str, token: str, callers: int, calls: int, seconds: float, pace:
 
 
 def in_process(url: str, token: str, callers: int, calls: int, seconds: float, pace: float = 0) -> dict:
-    """Run the client in a process of its own (it shares no GIL with the caller of this function)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--client", "--url", url, "--token", token]
-    cmd += ["--callers", str(callers), "--calls", str(calls), "--seconds", str(seconds), "--pace-ms", str(pace * 1000)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """Run the client in a process of its own (it shares no GIL with the caller of this function). Its
+    figures come back in a file, not on its standard output (a pipe once gave back the first 128 KiB
+    of a longer answer)."""
+    with tempfile.TemporaryDirectory(prefix="ivr-bench-client-") as tmp:
+        result = Path(tmp) / "result.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--client", "--url", url, "--token", token]
+        cmd += ["--callers", str(callers), "--calls", str(calls), "--seconds", str(seconds), "--pace-ms", str(pace * 1000)]
+        done = subprocess.run([*cmd, "--out", str(result)], capture_output=True, text=True, cwd=ROOT)
+        if done.returncode != 0 or not result.exists():
+            raise RuntimeError(f"the bench client failed ({done.returncode}): {done.stderr[-2000:]}")
+        return json.loads(result.read_text(encoding="utf-8"))
 
 
 def sequential(url: str, token: str, n: int) -> tuple[list[float], list[float]]:
@@ -328,8 +334,9 @@ def main() -> int:
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)  # the client process (JSON out)
     args = parser.parse_args()
     token = args.token or os.environ.get("TWILIO_AUTH_TOKEN") or LOCAL_DEV_TOKEN
-    if args.client:
-        print(json.dumps(client(args.url, token, args.callers, args.calls, args.seconds, args.pace_ms / 1000)))
+    if args.client:  # the figures go to --out (in_process reads them there)
+        figures = client(args.url, token, args.callers, args.calls, args.seconds, args.pace_ms / 1000)
+        Path(args.out).write_text(json.dumps(figures), encoding="utf-8")
         return 0
     results: list[tuple[str, dict]] = []
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -49,11 +49,18 @@ class PanPrompts:
 
     def pan_slots(self, node_id: str, slots: list[dict], step: int, preface: list[str] = ()) -> VoiceResponse:
         return self._prompt(
-            "leaf", node_id, step, preface, [self.pan_text("slots_intro")], self.pan_slot_options(slots, node_id), [node_id]
+            "leaf",
+            node_id,
+            step,
+            preface,
+            [self.pan_text("slots_intro")],
+            self.pan_slot_options(slots, node_id),
+            [node_id],
+            keep=False,
         )
 
     def pan_confirm(self, node_id: str, choice: dict, step: int, preface: list[str] = ()) -> VoiceResponse:
-        return self._prompt("leaf", node_id, step, preface, [], self.pan_confirm_options(choice, node_id), [node_id])
+        return self._prompt("leaf", node_id, step, preface, [], self.pan_confirm_options(choice, node_id), [node_id], keep=False)
 
     def pan_place(self, site_id: str) -> str:
         """Where an appointment is: the site's name, then the parts of its address the name does not
@@ -103,7 +110,7 @@ class PanPrompts:
         ]
         node = target.get("node") or ROOT
         intro = [t for t in said if t] if message else []
-        return self._prompt("leaf", node, step, preface, intro, self.pan_booked_options(target, sms), [node])
+        return self._prompt("leaf", node, step, preface, intro, self.pan_booked_options(target, sms), [node], keep=False)
 
     def pan_cancel_ask(self, node_id: str, step: int, preface: list[str] = ()) -> VoiceResponse:
         """Asks for the reference of the appointment to cancel: eight digits typed, or said."""
@@ -140,7 +147,7 @@ class PanPrompts:
         ]
 
     def pan_cancel_confirm(self, node_id: str, target: dict, step: int, preface: list[str] = ()) -> VoiceResponse:
-        return self._prompt("leaf", node_id, step, preface, [], self.pan_cancel_confirm_options(target), [node_id])
+        return self._prompt("leaf", node_id, step, preface, [], self.pan_cancel_confirm_options(target), [node_id], keep=False)
 
     def booking_sms_body(self, booking: dict) -> str:
         """The SMS after a booking: when, where, the reference and the calendar link (`pan.phone.sms_body`)."""

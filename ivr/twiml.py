@@ -21,7 +21,38 @@ from ivr.options import Options
 from ivr.pan_prompts import PanPrompts
 from ivr.voice import BOOKING, MAX_OPTIONS, ROOT, WEBHOOK_PREFIX, Contact, Option, Voice, xml_safe
 
-__all__ = ["BOOKING", "MAX_OPTIONS", "ROOT", "WEBHOOK_PREFIX", "Contact", "Option", "Speaker", "button_node", "xml_safe"]
+__all__ = [
+    "BOOKING",
+    "MAX_OPTIONS",
+    "ROOT",
+    "WEBHOOK_PREFIX",
+    "Contact",
+    "Option",
+    "Prompt",
+    "Speaker",
+    "button_node",
+    "xml_safe",
+]
+
+STEP_MARK = 987654321987  # the step a kept prompt is built with; the call's own replaces it in the URLs
+PROMPTS_KEPT = 2048  # prompts kept per préfecture (all are forgotten at once beyond: the tree has far fewer)
+
+
+class Prompt:
+    """A prompt's TwiML as text, built once per préfecture and prompt (`Speaker._prompt`) and kept:
+    only the step in its URLs (the Gather's action, the Redirect) changes from call to call.
+    `response()` builds the VoiceResponse itself, for what changes its verbs (`keypad_only`)."""
+
+    __slots__ = ("text", "step", "build")
+
+    def __init__(self, text: str, step: int, build):
+        self.text, self.step, self.build = text, step, build
+
+    def to_xml(self) -> str:
+        return self.text.replace(f"step={STEP_MARK}", f"step={self.step}")
+
+    def response(self) -> VoiceResponse:
+        return self.build(self.step)
 
 
 class Speaker(Voice, Options, PanPrompts):
@@ -29,6 +60,8 @@ class Speaker(Voice, Options, PanPrompts):
 
     def __init__(self, tree: Tree, pref: Prefecture, base_url: str, sms: bool = False):
         """`sms`: the SMS is configured (bot.settings.sms): answers naming a website and bookings offer it."""
+        self._texts: dict[tuple, str] = {}  # Voice.text's sentences that take only a key and a label
+        self._spoken_texts: dict[str, str] = {}  # Voice.spoken, by the tree's text
         self.tree, self.pref, self.base_url = phone_tree(tree), pref, base_url.rstrip("/")
         self.sms = sms
         self.chat_tree = tree
@@ -51,6 +84,7 @@ class Speaker(Voice, Options, PanPrompts):
         self.spoken_words = spoken
         self._welcome: dict[int, str] = {}  # welcome_xml, by step
         self._hints: dict[tuple, str] = {}  # hints, by the prompt's nodes
+        self._prompts: dict[tuple, str] = {}  # kept prompts' TwiML (step STEP_MARK), by what they say
 
     # ---- TwiML -----------------------------------------------------------------------------
     def say(self, parent, text: str) -> None:
@@ -87,21 +121,41 @@ class Speaker(Voice, Options, PanPrompts):
         intro: list[str],
         options: list[Option],
         hint_nodes: list[str],
-        after: list | None = None,
-    ) -> VoiceResponse:
+        after: tuple = (),
+        keep: bool = True,
+    ) -> Prompt | VoiceResponse:
+        """A Gather saying the preface, the intro, `after` (("number", digits) or ("say", text)
+        items) and the options, then the fallback Redirect. `keep`: the TwiML depends only on
+        these arguments and the tree (not on a caller's booking), so its text is kept and reused."""
+        parts = (route, node, tuple(preface), tuple(intro), tuple(options), tuple(hint_nodes), tuple(after))
+        if not keep:
+            return self._prompt_response(parts, step)
+        text = self._prompts.get(parts)
+        if text is None:
+            text = self._prompt_response(parts, STEP_MARK).to_xml()
+            if len(self._prompts) >= PROMPTS_KEPT:
+                self._prompts.clear()
+            self._prompts[parts] = text
+        return Prompt(text, step, lambda s: self._prompt_response(parts, s))
+
+    def _prompt_response(self, parts: tuple, step: int) -> VoiceResponse:
+        route, node, preface, intro, options, hint_nodes, after = parts
         resp = VoiceResponse()
-        g = self.gather(resp, route, node, step, hint_nodes)
-        for text in list(preface) + list(intro):
+        g = self.gather(resp, route, node, step, list(hint_nodes))
+        for text in preface + intro:
             self.say(g, text)
-        for item in after or []:
-            item(g)
+        for kind, value in after:
+            if kind == "number":
+                self.say_number(g, value)
+            else:
+                self.say(g, value)
         for option in options:
             if option.text:
                 self.say(g, option.text)
         self.fallback(resp, route, node, step)
         return resp
 
-    def menu(self, node_id: str, step: int, preface: list[str] = ()) -> VoiceResponse:
+    def menu(self, node_id: str, step: int, preface: list[str] = ()) -> Prompt:
         intro = render(self.tree.menu_voice, self.pref) if node_id == ROOT else self.node_voice(self.tree.node(node_id))
         options = self.menu_options(node_id)
         targets = [o.target for o in options if o.kind == "node"]
@@ -110,7 +164,7 @@ class Speaker(Voice, Options, PanPrompts):
         hint_nodes += [c for t in targets for c in self.tree.node(t).children]
         return self._prompt("menu", node_id, step, preface, [intro], options, hint_nodes)
 
-    def welcome(self, step: int) -> VoiceResponse:
+    def welcome(self, step: int) -> Prompt:
         return self.menu(ROOT, step, [self.text("automated_welcome")])
 
     def welcome_xml(self, step: int) -> str:
@@ -136,7 +190,7 @@ class Speaker(Voice, Options, PanPrompts):
         rate: bool = True,
         answer: bool = True,
         sms: bool = True,
-    ) -> VoiceResponse:
+    ) -> Prompt:
         """The leaf's answer (unless `answer` is False: only its options), its number, its options."""
         node = self.tree.node(node_id)
         options = self.leaf_options(node, open_now, rate, sms)
@@ -147,23 +201,21 @@ class Speaker(Voice, Options, PanPrompts):
         contact = self.leaf_number(node)
         after = []
         if contact and (number_only or (answer and contact.kind == "short" and not self.says_number(node))):
-            after.append(lambda g: self.say_number(g, contact.number))
+            after.append(("number", contact.number))
         if notice and not number_only and answer:
-            after.append(lambda g: self.say(g, notice))
+            after.append(("say", notice))
         return self._prompt(
             "leaf", node_id, step, preface, intro, options, [o.target for o in options if o.kind == "node"] + [node_id], after
         )
 
-    def choices(self, choices: list[str], back: str, step: int, preface: list[str] = ()) -> VoiceResponse:
+    def choices(self, choices: list[str], back: str, step: int, preface: list[str] = ()) -> Prompt:
         options = self.choices_options(choices, back)
         return self._prompt("choices", back, step, preface, [self.text("likely_topics")], options, choices)
 
-    def confirm(self, node_id: str, back: str, step: int, preface: list[str] = ()) -> VoiceResponse:
+    def confirm(self, node_id: str, back: str, step: int, preface: list[str] = ()) -> Prompt:
         return self._prompt("choices", back, step, preface, [], self.confirm_options(node_id, back), [node_id])
 
-    def offer(
-        self, node_id: str, step: int, open_now: bool, preface: list[str] = (), allow_transfer: bool = True
-    ) -> VoiceResponse:
+    def offer(self, node_id: str, step: int, open_now: bool, preface: list[str] = (), allow_transfer: bool = True) -> Prompt:
         options = self.offer_options(node_id, open_now, allow_transfer)
         notice = self.offer_notice(open_now, allow_transfer)
         # After a failed transfer the preface says why; otherwise the caller missed three times.
@@ -261,9 +313,11 @@ class Speaker(Voice, Options, PanPrompts):
         resp.hangup()
         return resp
 
-    def keypad_only(self, resp: VoiceResponse) -> VoiceResponse:
+    def keypad_only(self, resp: Prompt | VoiceResponse) -> VoiceResponse:
         """The same prompt listening to keys only (speech cannot be understood right now), without
         the main menu's invitation to speak."""
+        if isinstance(resp, Prompt):
+            resp = resp.response()
         invitation = xml_safe(render(self.tree.menu_voice, self.pref))
         for verb in resp.verbs:
             if getattr(verb, "name", "") == "Gather":

@@ -68,9 +68,19 @@ class Voice:
 
     # ---- texts -----------------------------------------------------------------------------
     def text(self, tid: str, **local) -> str:
+        """The tree's phone text `tid` for the préfecture. Those that take nothing but a key and a
+        label (the same few sentences, prompt after prompt) are rendered once and kept."""
+        memo = self._texts
+        kept = (tid, *sorted(local.items())) if local.keys() <= {"key", "label"} else None
+        said = memo.get(kept) if kept is not None else None
+        if said is not None:
+            return said
         if "key" in local:
             local["key"] = self.key_word(str(local["key"]))
-        return render(self.phone[tid], self.pref, local)
+        said = render(self.phone[tid], self.pref, local)
+        if kept is not None:
+            memo[kept] = said
+        return said
 
     def key_word(self, key: str) -> str:
         return str(self.phone["key_names"].get(key, key))
@@ -113,7 +123,15 @@ class Voice:
         return " ".join(words.get(p, p) for p in parts if p)
 
     def spoken(self, text: str) -> str:
-        """The tree's text as the phone says it: {x.number} group by group, {x.url} spelt out."""
+        """The tree's text as the phone says it: {x.number} group by group, {x.url} spelt out
+        (rendered once per text and kept: they are the tree's own)."""
+        memo = self._spoken_texts
+        said = memo.get(text)
+        if said is None:
+            said = memo[text] = self._spoken(text)
+        return said
+
+    def _spoken(self, text: str) -> str:
         extra: dict = {"referral": ""}
         for name in PLACEHOLDER.findall(text or ""):
             if name.endswith(".number") or name.endswith(".url"):

@@ -466,6 +466,30 @@ def test_the_keypad_only_prompt_listens_to_keys_only(tree):
     assert says(root)[:2] == ["Désolé.", "Carte grise ou permis, tapez 1."]  # no invitation to speak
 
 
+def test_a_kept_prompt_carries_each_calls_own_step(tree):
+    """Prompts are built once per préfecture and kept as text: the step in their URLs is the call's."""
+    sp = speaker(tree)
+    first, again = parse(sp.menu("vehicule", 3)), parse(sp.menu("vehicule", 41))
+    assert first.find("Gather").attrib["action"] == f"{BASE}/webhooks/ivr/menu?node=vehicule&step=3"
+    assert again.find("Gather").attrib["action"] == f"{BASE}/webhooks/ivr/menu?node=vehicule&step=41"
+    assert again.find("Redirect").text == f"{BASE}/webhooks/ivr/menu?node=vehicule&step=41"
+    assert says(first) == says(again) == says(parse(speaker(tree).menu("vehicule", 41)))
+    # What changes its verbs gets a prompt of its own: the kept text is not changed.
+    keypad = parse(sp.keypad_only(sp.menu(ROOT, 5, ["Désolé."])))
+    assert keypad.find("Gather").attrib["input"] == "dtmf"
+    assert keypad.find("Gather").attrib["action"] == f"{BASE}/webhooks/ivr/menu?node=root&step=5"
+    assert parse(sp.menu(ROOT, 6, ["Désolé."])).find("Gather").attrib["input"] == "dtmf speech"
+
+
+def test_a_callers_booking_prompts_are_not_kept(tree):
+    sp = speaker(tree)
+    slot = {"site": "aurillac", "start": "2026-05-05T09:00"}
+    node = next(n.id for n in sp.tree.nodes.values() if n.destination is not None)
+    kept = len(sp._prompts)
+    sp.pan_slots(node, [slot], 1).to_xml()
+    assert len(sp._prompts) == kept
+
+
 # ---- transfers only while the line answers; callerId and timeout ----------------------------------
 
 

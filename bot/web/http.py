@@ -195,7 +195,19 @@ def install_app_hooks(app) -> None:
 
     app.register_middleware(root_to_chat, "request")
     app.register_middleware(nosniff, "response")
+    quiet_access_log(app)
     degraded.install(app)  # Redis or PostgreSQL down: a 503 with Retry-After (issue 16)
+
+
+def quiet_access_log(app) -> None:
+    """Sanic builds an access record for every response (the request's URL and address) and only then
+    hands it to its `sanic.access` logger, which Rasa sets to LOG_LEVEL_LIBRARIES (ERROR unless set):
+    the record is dropped. Not built at all then (Sanic's ACCESS_LOG, read by each new connection);
+    with LOG_LEVEL_LIBRARIES=INFO or DEBUG the access log is written as before."""
+    from sanic.log import access_logger
+
+    if not access_logger.isEnabledFor(logging.INFO):
+        app.config.ACCESS_LOG = False
 
 
 def refuse_cross_site(request: Request) -> HTTPResponse | None:
