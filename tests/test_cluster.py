@@ -685,6 +685,7 @@ def test_kill_9_of_one_process_under_load_loses_no_acknowledged_write(cluster, f
     assert status == 200 and "sites payants" in bot_texts(body)
 
 
+STORE_BUSY = "Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète."
 VOICEMAIL_THANKS = [
     "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes), qui "
     "vous répondra sous 5 jours ouvrés.",
@@ -697,16 +698,22 @@ def test_a_voicemail_left_while_postgresql_is_down_is_thanked_then_lost_to_a_kil
     """TODAY'S LIMIT, shown as it is (docs/scaling.md, "PostgreSQL unreachable: what is acknowledged"):
     while PostgreSQL is unreachable the chat acknowledges nothing (503), but a caller who leaves a
     message hears that it "a été transmis au service concerné" (without its reference: the ticket is
-    not written). The message is then only in that process's memory (`Phone.later`, retried for
+    not written); a caller in a menu who presses a key hears the apology, then the welcome and the
+    main menu again (the call's row cannot be read: their place in the menu is lost, nothing else).
+    The message is then only in that process's memory (`Phone.later`, retried for
     `store_retry_s`); a kill -9 of the process before PostgreSQL is back loses it: no voicemail row,
     no ticket. (Twilio still holds the recording itself.) The expected values below are today's
     behaviour, not the wanted one: a spool on disk would change them.
     Runs after the kill -9 test: it kills the module's last server."""
     from conftest import TWILIO_TEST_TOKEN
+    from test_ivr_calls import MAIN_MENU, TITRES_MENU, WELCOME
 
     from tools.ivr.simulate import Call
 
     server = next(s for s in cluster.servers if s.proc.poll() is None)
+    browsing = Call(server.url, TWILIO_TEST_TOKEN, public_url=cluster.proxy.url)
+    browsing.start()
+    assert browsing.press("1").says == TITRES_MENU
     port = int(server.url.rsplit(":", 1)[1])
     call = Call(server.url, TWILIO_TEST_TOKEN, public_url=cluster.proxy.url)
     call.start()
@@ -717,13 +724,20 @@ def test_a_voicemail_left_while_postgresql_is_down_is_thanked_then_lost_to_a_kil
     cluster.pg.stop()
     try:
         thanked = call.record("Bonjour, rappelez-moi.", recording_sid=rsid)
+        pressed = browsing.press("1")  # carte grise, in the menu it was in
         refused = chat_turn(port, new_sender(), "changement d'adresse sur ma carte grise")
         os.kill(server.proc.pid, signal.SIGKILL)
         server.proc.wait(timeout=10)
     finally:
         cluster.pg.start()
     assert_unavailable(refused)  # the chat: nothing acknowledged
-    assert (thanked.says, thanked.hangup) == (VOICEMAIL_THANKS, True)  # the phone: acknowledged...
+    # the keypress: the apology (its Redirect followed, as Twilio does), then the welcome, no hang-up
+    assert [menu_step(turn) for turn in browsing.turns[-2:]] == [
+        ([STORE_BUSY], "voice", False),
+        ([WELCOME, *MAIN_MENU], "menu", False),
+    ]
+    assert pressed is browsing.turns[-1]
+    assert (thanked.says, thanked.hangup) == (VOICEMAIL_THANKS, True)  # the message: acknowledged...
     # ...and lost with the process (the limit): neither the message nor its ticket is in PostgreSQL.
     assert cluster.rows("select count(*) as n from voicemails where recording_sid = ?", [rsid]) == [{"n": 0}]
     assert cluster.rows("select count(*) as n from tickets where idempotency_key = ?", [f"voicemail:{rsid}"]) == [{"n": 0}]
