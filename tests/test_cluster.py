@@ -436,14 +436,23 @@ def test_postgresql_restarted_the_servers_reconnect_and_keep_the_conversations(c
     no turn read as a new conversation). Then a restart while three conversations send turns
     through nginx: each turn is served (after a retry) or answers the clear 503, never a 500 or
     the apology, and every turn answered 200 is in PostgreSQL (none kept in one process's memory).
-    Then PostgreSQL stopped: a turn gets the clear 503; started again: the turn is served."""
+    Then PostgreSQL stopped: a turn gets the clear 503; started again: the turn is served.
+    A call in progress through nginx: its keypresses after each restart go on in the menu."""
+    from conftest import TWILIO_TEST_TOKEN
+    from test_ivr_calls import CARTE_GRISE, MAIN_MENU, TITRES_MENU
+
+    from tools.ivr.simulate import Call
+
     one, two = cluster.servers
     first, second = new_sender(), new_sender()
     for server, sender in ((one, first), (two, second)):
         assert server.say(sender, "zorglub wintz blurp")[0]["text"].startswith("Je ne suis pas sûr d'avoir compris.")
+    call = Call(cluster.proxy.url, TWILIO_TEST_TOKEN, public_url=cluster.proxy.url)
+    call.start()
     cluster.pg.restart()
     assert HAND_OVER in bot_texts(one.say(first, "grumf plonk vrrr"))
     assert HAND_OVER in bot_texts(two.say(second, "grumf plonk vrrr"))
+    assert menu_step(call.press("1")) == (TITRES_MENU, "menu", False)  # the call's row read and written again
     for sender in (first, second):
         assert cluster.user_texts(sender) == ["zorglub wintz blurp", "grumf plonk vrrr"]
 
@@ -505,6 +514,8 @@ def test_postgresql_restarted_the_servers_reconnect_and_keep_the_conversations(c
     assert refused.seconds < 10, refused.seconds
     assert "sites payants" in bot_texts(two.say(first, "changement d'adresse sur ma carte grise"))
     assert cluster.user_texts(first) == ["zorglub wintz blurp", "grumf plonk vrrr", "changement d'adresse sur ma carte grise"]
+    assert menu_step(call.press("1")) == (CARTE_GRISE, "leaf", False)  # the call goes on, in the menu it was in
+    assert menu_step(call.press("0")) == (MAIN_MENU, "menu", False)
 
 
 class Booker:
@@ -545,7 +556,7 @@ class Booker:
 @pytest.mark.reliability
 def test_kill_9_of_one_process_under_load_loses_no_acknowledged_write(cluster, figure):
     """Six conversations send turns through nginx without pause, and a booker books slots; once each
-    conversation has 3 turns answered and 3 bookings are confirmed, one process is killed with SIGKILL. The other keeps answering through nginx, and
+    conversation has 20 turns answered and 5 bookings are confirmed, one process is killed with SIGKILL. The other keeps answering through nginx, and
     every write that was acknowledged, whichever process took it, is in PostgreSQL: each turn
     answered 200 in Rasa's events and in the product's `turns`, each booking answered with its
     reference in `pan_bookings`. Four calls in progress, two of them on the killed process until
@@ -613,11 +624,11 @@ def test_kill_9_of_one_process_under_load_loses_no_acknowledged_write(cluster, f
             assert call.press("1").says == TITRES_MENU
             call.url = cluster.proxy.url  # from now on as Twilio calls: through nginx
             calls.append(call)
-        # Load on both processes first: each conversation answered a few times, bookings confirmed.
+        # Load on both processes first: each conversation answered 20 times, 5 bookings confirmed.
         until(
-            lambda: len(acked) == 6 and all(len(acked[s]) >= 3 for s in list(acked)) and len(booker.acked) >= 3,
+            lambda: len(acked) == 6 and all(len(acked[s]) >= 20 for s in list(acked)) and len(booker.acked) >= 5,
             120,
-            "3 turns of each of the 6 conversations and 3 bookings answered before the kill",
+            "20 turns of each of the 6 conversations and 5 bookings answered before the kill",
         )
         before, booked_before = sum(len(v) for v in acked.values()), len(booker.acked)
         killed_at[0] = time.monotonic()
