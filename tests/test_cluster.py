@@ -556,12 +556,14 @@ class Booker:
 @pytest.mark.reliability
 def test_kill_9_of_one_process_under_load_loses_no_acknowledged_write(cluster, figure):
     """Six conversations send turns through nginx without pause, and a booker books slots; once each
-    conversation has 20 turns answered and 5 bookings are confirmed, one process is killed with SIGKILL. The other keeps answering through nginx, and
-    every write that was acknowledged, whichever process took it, is in PostgreSQL: each turn
-    answered 200 in Rasa's events and in the product's `turns`, each booking answered with its
-    reference in `pan_bookings`. Four calls in progress, two of them on the killed process until
-    then, go on through nginx: their next webhook answers from the menu where they were, and their
-    `calls` rows have the whole path. Runs last: it kills a server of the module.
+    conversation has 20 turns answered and 5 bookings are confirmed, one process is killed with
+    SIGKILL. The other keeps answering through nginx (the load goes on until each conversation is
+    served again), and every write that was acknowledged, whichever process took it, is in
+    PostgreSQL: each turn answered 200 in Rasa's events and in the product's `turns`, each booking
+    answered with its reference in `pan_bookings`. Four calls in progress, two of them on the killed
+    process until then, go on through nginx: their next webhook answers from the menu where they
+    were, and their `calls` rows have the whole path. It kills a server of the module: only the
+    voicemail test below runs after it.
     Size: one scenario (load, kill, the checks of each kind of write) read top to bottom."""
     from conftest import TWILIO_TEST_TOKEN
     from test_ivr_calls import CARTE_GRISE, TITRES_MENU
