@@ -467,18 +467,20 @@ def test_postgresql_restarted_the_servers_reconnect_and_keep_the_conversations(c
             answers[sender].append(chat_turn(cluster.proxy.port, sender, question))
             time.sleep(0.2)
 
-    def served_since(moment: float) -> bool:
-        """Each conversation has a turn sent after `moment` and answered 200."""
-        return all(any(at > moment and a.status == 200 for at, a in zip(list(sent[s]), list(answers[s]))) for s in answers)
+    def served_since(moment: float, turns: int) -> bool:
+        """Each conversation has `turns` turns sent after `moment` and answered 200."""
+        return all(
+            sum(at > moment and a.status == 200 for at, a in zip(list(sent[s]), list(answers[s]))) >= turns for s in answers
+        )
 
     talkers = [threading.Thread(target=talk, args=(sender,)) for sender in answers]
     for t in talkers:
         t.start()
     try:
-        until(lambda: served_since(0), 60, "a turn of each of the 3 conversations served before the restart")
+        until(lambda: served_since(0, 2), 60, "2 turns of each of the 3 conversations served before the restart")
         cluster.pg.restart()
         restarted = time.monotonic()
-        until(lambda: served_since(restarted), 60, "a turn of each of the 3 conversations served after the restart")
+        until(lambda: served_since(restarted, 5), 60, "5 turns of each of the 3 conversations served after the restart")
     finally:
         done.set()
         for t in talkers:
