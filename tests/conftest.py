@@ -39,6 +39,14 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "reliability: part of the reliability battery (make reliability)")
     config.addinivalue_line("markers", "sqlite_only: reads the SQLite file itself: runs on SQLite only (store_backend)")
     config.reliability_rows = []
+    config.reliability_began = (time.time(), os.getloadavg()[0], _commit())  # docs/reliability.md: span, load, commit
+
+
+def _commit() -> str:
+    """The commit the tests run at (taken when they start), and whether tracked files differ from it."""
+    run = lambda *args: subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731
+    dirty = run("status", "--porcelain", "--untracked-files=no")
+    return (run("rev-parse", "--short", "HEAD") or "unknown") + (" with local changes" if dirty else "")
 
 
 @pytest.fixture()
@@ -72,11 +80,15 @@ def pytest_sessionfinish(session):
         return
     from datetime import datetime
 
+    began, load_began, commit = session.config.reliability_began
     lines = [
         "# Reliability battery",
         "",
         f"Written by `make reliability` on {datetime.now().astimezone().isoformat(timespec='minutes')}"
-        f" (scale: {'full' if RELIABILITY_FULL else 'quick'}), against real servers started by the tests.",
+        f" (scale: {'full' if RELIABILITY_FULL else 'quick'}), against real servers started by the tests,"
+        f" at commit {commit};"
+        f" {time.time() - began:.0f} s of wall time, load average {load_began:.2f} at the start and"
+        f" {os.getloadavg()[0]:.2f} at the end ({os.cpu_count()} cores).",
         f"{sum(r[3] == 'pass' for r in rows)} of {len(rows)} rows pass.",
         "",
         "| test | what it did | figure | pass |",
