@@ -99,10 +99,16 @@ def make_router(threshold: float | None):
 
 
 def route(router, pipeline: Pipeline, texts: list[str]) -> list:
+    return route_all([router], pipeline, texts)[0]
+
+
+def route_all(routers: list, pipeline: Pipeline, texts: list[str]) -> list[list]:
+    """The decisions of each router (e.g. several thresholds) on one parse of the texts."""
     from bot.core.masking import prepare
 
-    prepared = [prepare(t, router.max_chars)[0] for t in texts]
-    return [router.decide(t, p) for t, p in zip(prepared, pipeline.parse(prepared))]
+    prepared = [prepare(t, routers[0].max_chars)[0] for t in texts]
+    parses = pipeline.parse(prepared)
+    return [[router.decide(t, p) for t, p in zip(prepared, parses)] for router in routers]
 
 
 def summary(expected: list[dict], decisions: list) -> dict:
@@ -127,8 +133,9 @@ def summary(expected: list[dict], decisions: list) -> dict:
     }
 
 
-def cross_validation(params: dict, threshold: float | None, folds: int, seed: int = 20261201) -> dict:
-    """Stratified k-fold over data/: each example is scored by a model trained without it."""
+def cross_validation(params: dict, thresholds: list, folds: int, seed: int = 20261201) -> dict[str, dict]:
+    """Stratified k-fold over data/: each example is scored by a model trained without it (one training
+    per fold, routed at each threshold; None: bot/tree.yml's)."""
     from bot.core.tree import TOPICS
 
     examples = training_examples()
@@ -141,15 +148,20 @@ def cross_validation(params: dict, threshold: float | None, folds: int, seed: in
         rng.shuffle(indices)
         for k, i in enumerate(indices):
             fold_of[i] = k % folds
-    router = make_router(threshold)
-    expected, decisions = [], []
+    routers = [make_router(t) for t in thresholds]
+    expected: list[dict] = []
+    decisions: list[list] = [[] for _ in routers]
     for k in range(folds):
         train = [e for e, f in zip(examples, fold_of) if f != k]
         test = [e for e, f in zip(examples, fold_of) if f == k and e[1] in TOPICS]
         pipeline = Pipeline(params).fit(train)
-        decisions += route(router, pipeline, [t for t, _ in test])
+        for out, got in zip(decisions, route_all(routers, pipeline, [t for t, _ in test])):
+            out += got
         expected += [{"topic": i} for _, i in test]
-    return summary(expected, decisions) | {"folds": folds, "examples": len(examples)}
+    return {
+        ("cv" if t is None else f"cv @{t}"): summary(expected, d) | {"folds": folds, "examples": len(examples)}
+        for t, d in zip(thresholds, decisions)
+    }
 
 
 def speed(params: dict, count: int) -> dict:
@@ -210,23 +222,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "speed":
         results["speed"] = speed(params, args.messages)
     elif args.mode == "cv":
-        for threshold in args.threshold or [None]:
-            name = "cv" if threshold is None else f"cv @{threshold}"
-            results[name] = cross_validation(params, threshold, args.folds)
+        results |= cross_validation(params, args.threshold or [None], args.folds)
     else:
         from bot.core.text import norm
 
         training = {norm(t) for t, _ in training_examples()}
         pipeline = Pipeline(params).fit(training_examples())
-        for threshold in args.threshold or [None]:
-            router = make_router(threshold)
-            suffix = "" if threshold is None else f" @{threshold}"
-            for path in args.files:
-                sets = [(path.name, load_jsonl(path))] + ([(path.name + " noisy", noisy(path))] if args.noisy else [])
-                for name, items in sets:
-                    kept = [i for i in items if norm(i["text"]) not in training]
-                    results[name + suffix] = summary(kept, route(router, pipeline, [i["text"] for i in kept]))
-                    results[name + suffix]["dropped_found_in_training_data"] = len(items) - len(kept)
+        thresholds = args.threshold or [None]
+        routers = [make_router(t) for t in thresholds]
+        for path in args.files:
+            sets = [(path.name, load_jsonl(path))] + ([(path.name + " noisy", noisy(path))] if args.noisy else [])
+            for name, items in sets:
+                kept = [i for i in items if norm(i["text"]) not in training]
+                for t, got in zip(thresholds, route_all(routers, pipeline, [i["text"] for i in kept])):
+                    key = name + ("" if t is None else f" @{t}")
+                    results[key] = summary(kept, got) | {"dropped_found_in_training_data": len(items) - len(kept)}
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

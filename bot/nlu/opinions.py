@@ -1,0 +1,143 @@
+"""Other ways for TfidfIntentClassifier (bot/nlu/components.py) to score a message, measured in
+docs/pipeline.md (fifth pass): a second, differently built model whose disagreement lowers the
+confidence (the router then asks, with both models' topics as buttons); extra logistic regressions
+(bootstrap samples or other C) averaged with the main one; a temperature on the main model's logits;
+and the text the word TF-IDF sees (digits folded, a light French suffix stripping).
+
+Pure functions of numpy / scikit-learn objects: the component holds the fitted models.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Second models, each on one block of the main TF-IDF features (no vectorizer of its own).
+SECOND_KINDS = ("cnb_word", "lr_word", "lr_char", "svm_word")
+
+DIGITS = re.compile(r"\d+")
+
+# Light French suffix stripping on folded words (no accents): plural, feminine, common noun and verb
+# endings; the stem keeps at least `MIN_STEM` letters. Longest suffix first.
+SUFFIXES = sorted(
+    ("issements", "issement", "ements", "ement", "ations", "ation", "atrice", "ateur", "euses", "euse", "ees", "ee",
+     "es", "er", "ez", "e", "s", "x"),
+    key=len,
+    reverse=True,
+)  # fmt: skip
+MIN_STEM = 4
+
+
+def light_stem(word: str) -> str:
+    """The word without its ending ("renouvellements" -> "renouvell", "cartes" -> "cart")."""
+    for suffix in SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= MIN_STEM:
+            return word[: -len(suffix)]
+    return word
+
+
+def word_text(text: str, digits: bool, stem: bool) -> str:
+    """What the word TF-IDF reads: digit runs as one token `0` (`digits`), words stemmed (`stem`)."""
+    if digits:
+        text = DIGITS.sub("0", text)
+    if stem:
+        text = " ".join(light_stem(w) for w in text.split())
+    return text
+
+
+def block(features: Any, n_word: int, kind: str) -> Any:
+    """The columns a second model reads: the word block (the first `n_word`) or the char block."""
+    return features[:, :n_word] if kind.endswith("_word") else features[:, n_word:]
+
+
+def fit_second(kind: str, features: Any, labels: list[str], n_word: int, config: dict) -> Any:
+    """A second model of `kind` on its block of the features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import ComplementNB
+    from sklearn.svm import LinearSVC
+
+    x = block(features, n_word, kind)
+    if kind == "cnb_word":
+        return ComplementNB(alpha=float(config["second_alpha"])).fit(x, labels)
+    if kind == "svm_word":
+        return LinearSVC(C=float(config["second_C"]), class_weight="balanced", random_state=config["random_state"]).fit(
+            x, labels
+        )
+    if kind in ("lr_word", "lr_char"):
+        return LogisticRegression(
+            C=float(config["second_C"]), max_iter=config["max_iter"], class_weight="balanced", random_state=config["random_state"]
+        ).fit(x, labels)
+    raise ValueError(f"second_model must be one of {SECOND_KINDS}, not {kind!r}")
+
+
+def second_probas(model: Any, features: Any, n_word: int, kind: str, classes: Any) -> Any:
+    """The second model's probabilities in the main model's class order (an SVM: 1 on its choice)."""
+    import numpy as np
+
+    x = block(features, n_word, kind)
+    index = {c: i for i, c in enumerate(model.classes_)}
+    order = [index[c] for c in classes]
+    if hasattr(model, "predict_proba") and not isinstance(model, _svm_type()):
+        return model.predict_proba(x)[:, order]
+    scores = model.decision_function(x)[:, order]
+    out = np.zeros_like(scores)
+    out[np.arange(len(scores)), scores.argmax(axis=1)] = 1.0
+    return out
+
+
+def _svm_type() -> type:
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC
+
+
+def gate(main: Any, second: Any, scale: float) -> Any:
+    """Rows where the two models' best classes differ: the mean of the two, times `scale` (so the
+    router asks, with both best classes first); rows where they agree: the main model's."""
+    import numpy as np
+
+    out = main.copy()
+    differ = main.argmax(axis=1) != second.argmax(axis=1)
+    out[differ] = (main[differ] + second[differ]) / 2 * scale
+    return out
+
+
+def fit_members(features: Any, labels: list[str], config: dict) -> list[Any]:
+    """Extra logistic regressions averaged with the main one: `bags` on bootstrap samples of the
+    examples (C as the main one), then one per value of `ensemble_C` on all of them."""
+    import numpy as np
+
+    labels_array = np.asarray(labels)
+    rng = np.random.default_rng(config["random_state"])
+    members = []
+    for _ in range(int(config["bags"])):
+        rows = rng.integers(0, features.shape[0], features.shape[0])
+        members.append(_lr(config, config["C"]).fit(features[rows], labels_array[rows]))
+    for c in config["ensemble_C"] or []:
+        members.append(_lr(config, c).fit(features, labels_array))
+    return members
+
+
+def _lr(config: dict, c: float) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=float(c), max_iter=config["max_iter"], class_weight="balanced", random_state=config["random_state"])
+
+
+def member_probas(members: list[Any], main: Any, features: Any, classes: Any) -> Any:
+    """The mean of the main probabilities and each member's (in the main model's class order)."""
+    total = main.copy()
+    for model in members:
+        probas = model.predict_proba(features)
+        for j, c in enumerate(model.classes_):  # a bootstrap sample may lack a rare class
+            total[:, list(classes).index(c)] += probas[:, j]
+    return total / (1 + len(members))
+
+
+def tempered(model: Any, features: Any, temperature: float) -> Any:
+    """A logistic regression's probabilities with its logits divided by `temperature` (1: unchanged)."""
+    if temperature == 1.0:
+        return model.predict_proba(features)
+    from scipy.special import softmax
+
+    return softmax(model.decision_function(features) / temperature, axis=1)
