@@ -6,6 +6,7 @@ labelled JSONL files, through the same components (bot/nlu/components.py) and ro
     .venv/bin/python bench/nlu_bench.py ... --set sentence_mix=0.5   (try a classifier setting)
     .venv/bin/python bench/nlu_bench.py ... --threshold 0.5          (try a router threshold)
     .venv/bin/python bench/nlu_bench.py speed [--messages 600]        (training time, messages/s one at a time)
+    .venv/bin/python bench/nlu_bench.py calibrate [--folds 5]         (the main model's temperature by CV)
 
 Prints summaries only (accuracy, actions, calibration, confusion counts), never the texts of the
 items: the evaluation sets are for measuring, and reading their misses is how a model gets tuned
@@ -164,6 +165,39 @@ def cross_validation(params: dict, thresholds: list, folds: int, seed: int = 202
     }
 
 
+def calibrate(params: dict, folds: int, seed: int = 20261201) -> dict:
+    """The temperature of the main model's logits that minimises the log loss of the k-fold CV's
+    out-of-fold predictions (every intent's examples, whole messages), on a grid from 0.5 to 8."""
+    import numpy as np
+    from scipy.special import log_softmax
+
+    examples = training_examples()
+    fold_of = [0] * len(examples)
+    by_intent: dict[str, list[int]] = collections.defaultdict(list)
+    for i, (_, intent) in enumerate(examples):
+        by_intent[intent].append(i)
+    rng = random.Random(seed)
+    for indices in by_intent.values():
+        rng.shuffle(indices)
+        for k, i in enumerate(indices):
+            fold_of[i] = k % folds
+    logits, truth = [], []
+    for k in range(folds):
+        pipeline = Pipeline(params).fit([e for e, f in zip(examples, fold_of) if f != k])
+        test = [e for e, f in zip(examples, fold_of) if f == k]
+        clf = pipeline.classifier
+        texts = [clf._text(m) for m in pipeline._messages([t for t, _ in test])]
+        model = clf.clf.steps[-1][1]
+        logits.append(model.decision_function(clf._features(texts)))
+        index = {c: j for j, c in enumerate(model.classes_)}
+        truth.append(np.array([index[i] for _, i in test]))
+    z, y = np.vstack(logits), np.concatenate(truth)
+    grid = [round(0.5 + 0.25 * i, 2) for i in range(31)]
+    losses = {t: float(-log_softmax(z / t, axis=1)[np.arange(len(y)), y].mean()) for t in grid}
+    best = min(losses, key=losses.get)
+    return {"temperature": best, "log_loss": round(losses[best], 4), "log_loss_at_1": round(losses[1.0], 4), "n": len(y)}
+
+
 def speed(params: dict, count: int) -> dict:
     """Training time, then `count` examples of data/ routed one at a time (parse + router) after a warm-up."""
     import time
@@ -202,7 +236,7 @@ def noisy(path: Path) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["cv", "eval", "speed"])
+    parser.add_argument("mode", choices=["cv", "eval", "speed", "calibrate"])
     parser.add_argument("--messages", type=int, default=600, help="speed: how many examples of data/ to route")
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--folds", type=int, default=5)
@@ -221,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict] = {}
     if args.mode == "speed":
         results["speed"] = speed(params, args.messages)
+    elif args.mode == "calibrate":
+        results["calibrate"] = calibrate(params, args.folds)
     elif args.mode == "cv":
         results |= cross_validation(params, args.threshold or [None], args.folds)
     else:
@@ -241,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=2))
         return 0
     for name, r in results.items():
-        if name == "speed":
-            print("speed: " + " ".join(f"{k}={v}" for k, v in r.items()))
+        if name in ("speed", "calibrate"):
+            print(f"{name}: " + " ".join(f"{k}={v}" for k, v in r.items()))
             continue
         dest = f"{r['destination_accuracy']:.3f}" if r["destination_accuracy"] is not None else "-"
         right = f"{r['answered_right']:.3f}" if r["answered_right"] is not None else "-"
