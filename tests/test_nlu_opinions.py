@@ -1,4 +1,4 @@
-"""The classifier's other ways to score a message (bot/nlu/opinions.py, docs/pipeline.md fifth pass): a
+"""The classifier's other ways to score a message (bot/nlu/scoring.py, docs/pipeline.md fifth pass): a
 second model whose disagreement makes the bot ask, extra logistic regressions averaged in, a temperature,
 and the word TF-IDF's text (digits, light stemming). A tiny model trained in the test, no model on disk."""
 
@@ -10,7 +10,7 @@ from rasa.engine.storage.resource import Resource  # noqa: E402
 from rasa.shared.nlu.training_data.message import Message  # noqa: E402
 
 from bot.nlu.components import OPINIONS_FILE, FrenchTokenizer, TfidfIntentClassifier  # noqa: E402
-from bot.nlu.opinions import gate, light_stem, word_text  # noqa: E402
+from bot.nlu.scoring import gate, light_stem, word_text  # noqa: E402
 
 EXAMPLES = [
     ("personne ne répond au téléphone", "reclamation"),

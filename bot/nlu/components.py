@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import random
-import re
 from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -27,9 +25,9 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.core.text import fold, norm
+from bot.core.text import fold
+from bot.nlu import scoring
 from bot.nlu.fingerprint import code_fingerprint
-from bot.nlu.opinions import fit_members, fit_second, gate, member_probas, second_probas, tempered, word_text
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
@@ -117,7 +115,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             # Above 0 (with word_vectors): at inference a word unseen in training is completed by its
             # nearest training word when their vectors' cosine reaches this. dense_weight 0: no dense block.
             "substitute_unseen": 0.0,
-            # Fifth pass (bot/nlu/opinions.py, docs/pipeline.md): a second model on one block of the
+            # Fifth pass (bot/nlu/scoring.py, docs/pipeline.md): a second model on one block of the
             # features (cnb_word, lr_word, lr_char, svm_word); where its best intent differs from the
             # main model's, the confidences are the two models' mean times `disagree_scale`.
             "second_model": None,
@@ -148,7 +146,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     ) -> None:
         self.config = {**self.get_default_config(), **config}
         self._model_storage, self._resource = model_storage, resource
-        self.clf = columns_first(clf)
+        self.clf = scoring.columns_first(clf)
         self.vectors = vectors  # WordVectors when config's word_vectors is set
         self.dense_clf = dense_clf  # the dense block's own model when dense_mix > 0
         self._idf: dict[str, float] | None = None
@@ -234,7 +232,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
     def _word_texts(self, texts: list[str]) -> list[str]:
         digits, stem = bool(self.config["word_digits"]), bool(self.config["word_stem"])
-        return [word_text(t, digits, stem) for t in texts] if digits or stem else texts
+        return [scoring.word_text(t, digits, stem) for t in texts] if digits or stem else texts
 
     def predict_proba(self, texts: list[str]) -> Any:
         return self._scores(texts)[0]
@@ -244,16 +242,16 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         texts = [self._expand(t) for t in texts]
         features = self._features(texts)
         model = self.clf.steps[-1][1]
-        probas = tempered(model, features, float(self.config["temperature"]))
+        probas = scoring.tempered(model, features, float(self.config["temperature"]))
         if self.members:
-            probas = member_probas(self.members, probas, features, model.classes_)
+            probas = scoring.member_probas(self.members, probas, features, model.classes_)
         if self.dense_clf is not None:
             mix = float(self.config["dense_mix"])
             probas = (1 - mix) * probas + mix * self.dense_clf.predict_proba(self._dense(texts))
         if self.second is None:
             return probas, None
         n_word = len(self.clf.steps[0][1].transformer_list[0][1].vocabulary_)
-        return probas, second_probas(self.second, features, n_word, self.config["second_model"], model.classes_)
+        return probas, scoring.second_probas(self.second, features, n_word, self.config["second_model"], model.classes_)
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(INTENT)]
@@ -278,10 +276,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         chars.fit(texts)
         features = self._features(texts)
         self.clf.steps[-1][1].fit(features, labels)
-        columns_first(self.clf)
-        self.members = fit_members(features, labels, c)
+        scoring.columns_first(self.clf)
+        self.members = scoring.fit_members(features, labels, c)
         if c["second_model"]:
-            self.second = fit_second(c["second_model"], features, labels, len(words.vocabulary_), c)
+            self.second = scoring.fit_second(c["second_model"], features, labels, len(words.vocabulary_), c)
         if float(self.config["dense_mix"]) > 0:
             from sklearn.linear_model import LogisticRegression
 
@@ -292,47 +290,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return self
 
     def _framed(self, texts: list[str], labels: list[str]) -> list[tuple[str, str]]:
-        """Copies of a share of the examples inside a greeting, anger or thanks (same seed: same copies)."""
-        c = self.config
-        intents = set(c["framed_intents"])
-        prefixes = [norm(p) for p in c["framing_prefixes"]] + [""]
-        suffixes = [norm(p) for p in c["framing_suffixes"]] + [""]
-        if float(c["framing_share"]) <= 0 or not intents or len(prefixes) + len(suffixes) <= 2:
-            return []
-        rng = random.Random(c["random_state"])
-        out = []
-        for text, label in zip(texts, labels):
-            if label in intents and rng.random() < float(c["framing_share"]):
-                prefix, suffix = rng.choice(prefixes), rng.choice(suffixes)
-                if not prefix and not suffix:
-                    prefix = rng.choice(prefixes[:-1] or [""])
-                out.append((" ".join(x for x in (prefix, text, suffix) if x), label))
-        return out
+        return scoring.framed(self.config, texts, labels)
 
-    @staticmethod
-    def _sentences(message: Message, min_words: int) -> list[str]:
-        """The message's folded tokens grouped by sentence (short pieces join the next one)."""
-        tokens = message.get(TOKENS_NAMES[TEXT]) or []
-        raw = message.get(TEXT) or ""
-        cuts = [m.end() for m in SENTENCE_END.finditer(raw)]
-        groups: list[list[str]] = [[]]
-        cut = 0
-        for token in tokens:
-            while cut < len(cuts) and token.start >= cuts[cut]:
-                cut += 1
-                if groups[-1]:
-                    groups.append([])
-            groups[-1].append(token.text)
-        sentences: list[list[str]] = []
-        for group in groups:
-            if sentences and len(sentences[-1]) < min_words:
-                sentences[-1] += group
-            elif group:
-                sentences.append(group)
-        if len(sentences) > 1 and len(sentences[-1]) < min_words:
-            tail = sentences.pop()
-            sentences[-1] += tail
-        return [" ".join(g) for g in sentences]
+    _sentences = staticmethod(scoring.sentences)
 
     def _mixed_probas(self, messages: list[Message], texts: list[str]) -> Any:
         """The probabilities of each message (sentence mix), gated by the second model when there is one."""
@@ -344,7 +304,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         probas = self._sentence_mix(main, pieces, len(texts))
         if second is None:
             return probas
-        return gate(probas, self._sentence_mix(second, pieces, len(texts)), float(self.config["disagree_scale"]))
+        return scoring.gate(probas, self._sentence_mix(second, pieces, len(texts)), float(self.config["disagree_scale"]))
 
     def _sentence_mix(self, both: Any, pieces: list[list[str]], n: int) -> Any:
         """Rows of `both`: the n messages' then their sentences'; each message's row mixed with its sentences'."""
@@ -420,46 +380,18 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
                     vectors = WordVectors.load(model_dir / VECTORS_FILE)
                 dense = model_dir / DENSE_FILE
-                dense_clf = load_skops(dense) if dense.is_file() else None
-                clf = load_skops(model_dir / "tfidf_intent_classifier.skops")
+                dense_clf = scoring.load_skops(dense) if dense.is_file() else None
+                clf = scoring.load_skops(model_dir / "tfidf_intent_classifier.skops")
                 loaded = cls(config, model_storage, resource, clf, vectors, dense_clf)
                 if (model_dir / OPINIONS_FILE).is_file():
-                    opinions = load_skops(model_dir / OPINIONS_FILE)
+                    opinions = scoring.load_skops(model_dir / OPINIONS_FILE)
                     loaded.second, loaded.members = opinions["second"], list(opinions["members"])
                 return loaded
         except ValueError:
             return cls.create(config, model_storage, resource, execution_context)
 
 
-def columns_first(clf: Any) -> Any:
-    """The pipeline, its logistic regression's weights kept column by column (same values): scikit-learn
-    multiplies the features by `coef_.T`, which scipy copied whole at every parse when `coef_` was kept
-    row by row (half of a one-message parse's CPU)."""
-    if clf is not None and hasattr(clf.steps[-1][1], "coef_"):
-        import numpy as np
-
-        clf.steps[-1][1].coef_ = np.asfortranarray(clf.steps[-1][1].coef_)
-    return clf
-
-
-def load_skops(path: Any) -> Any:
-    """A scikit-learn object saved with skops, refused (ValueError) if it holds types outside TRUSTED_PREFIXES."""
-    import skops.io as sio
-
-    untrusted = sio.get_untrusted_types(file=path)
-    unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-    if unexpected:
-        raise ValueError(f"unexpected types in {path}: {unexpected}")
-    return sio.load(path, trusted=untrusted)
-
-
 # The word vectors' table in the model (bot/nlu/word_vectors.py), when the classifier has them.
 VECTORS_FILE = "word_vectors.npz"
 DENSE_FILE = "dense_classifier.skops"  # the dense block's own logistic regression (dense_mix > 0)
-OPINIONS_FILE = "opinions.skops"  # the second model and the extra logistic regressions (bot/nlu/opinions.py)
-
-# Where a sentence ends: . ! ? ; (one or more) or a line break.
-SENTENCE_END = re.compile(r"[.!?;\n]+")
-
-# Types a trained scikit-learn pipeline is made of; anything else in a model file is refused.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+OPINIONS_FILE = "opinions.skops"  # the second model and the extra logistic regressions (bot/nlu/scoring.py)
