@@ -70,6 +70,16 @@ def test_where_the_models_disagree_both_best_classes_lead_with_a_lower_confidenc
     assert sorted(range(3), key=lambda i: -gated[1][i])[:2] == [0, 2]
 
 
+def test_keeping_the_main_guess_lowers_its_confidence_and_puts_the_second_guess_next():
+    import numpy as np
+
+    main = np.array([[0.8, 0.15, 0.05]])
+    second = np.array([[0.1, 0.2, 0.7]])
+    gated = gate(main, second, 0.5, keep=True)
+    assert gated[0].tolist() == pytest.approx([0.4, 0.075, 0.3996])
+    assert gated[0].argmax() == 0 and sorted(range(3), key=lambda i: -gated[0][i])[1] == 2
+
+
 @pytest.mark.parametrize("kind", ["cnb_word", "lr_word", "lr_char", "svm_word"])
 def test_a_second_model_never_raises_the_confidence_and_keeps_the_ranking_of_agreed_messages(kind):
     alone = classifier()

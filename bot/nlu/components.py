@@ -122,6 +122,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "second_C": 10.0,
             "second_alpha": 0.3,
             "disagree_scale": 0.5,
+            "disagree_keep": False,  # True: the main model's best guess stays first (only the confidence falls)
             # Extra logistic regressions averaged with the main one: on `bags` bootstrap samples, and one per C.
             "bags": 0,
             "ensemble_C": [],
@@ -304,7 +305,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         probas = self._sentence_mix(main, pieces, len(texts))
         if second is None:
             return probas
-        return scoring.gate(probas, self._sentence_mix(second, pieces, len(texts)), float(self.config["disagree_scale"]))
+        second = self._sentence_mix(second, pieces, len(texts))
+        return scoring.gate(probas, second, float(self.config["disagree_scale"]), bool(self.config["disagree_keep"]))
 
     def _sentence_mix(self, both: Any, pieces: list[list[str]], n: int) -> Any:
         """Rows of `both`: the n messages' then their sentences'; each message's row mixed with its sentences'."""

@@ -97,13 +97,20 @@ def _svm_type() -> type:
     return LinearSVC
 
 
-def gate(main: Any, second: Any, scale: float) -> Any:
+def gate(main: Any, second: Any, scale: float, keep: bool = False) -> Any:
     """Rows where the two models' best classes differ: the mean of the two, times `scale` (so the
-    router asks, with both best classes first); rows where they agree: the main model's."""
-
+    router asks, with both best classes first); or, with `keep`, the main row times `scale` with the
+    second model's best class raised just below the main one's (the main best guess kept); rows where
+    they agree: the main model's."""
     out = main.copy()
     differ = main.argmax(axis=1) != second.argmax(axis=1)
-    out[differ] = (main[differ] + second[differ]) / 2 * scale
+    if not keep:
+        out[differ] = (main[differ] + second[differ]) / 2 * scale
+        return out
+    out[differ] = main[differ] * scale
+    for row in differ.nonzero()[0]:
+        best = second[row].argmax()
+        out[row, best] = max(out[row, best], out[row].max() * 0.999)
     return out
 
 
