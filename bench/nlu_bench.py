@@ -6,6 +6,7 @@ labelled JSONL files, through the same components (bot/nlu/components.py) and ro
     .venv/bin/python bench/nlu_bench.py ... --set sentence_mix=0.5   (try a classifier setting)
     .venv/bin/python bench/nlu_bench.py ... --threshold 0.5          (try a router threshold)
     .venv/bin/python bench/nlu_bench.py speed [--messages 600]        (training time, messages/s one at a time)
+    .venv/bin/python bench/nlu_bench.py calibrate [--folds 5]         (the main model's temperature by CV)
 
 Prints summaries only (accuracy, actions, calibration, confusion counts), never the texts of the
 items: the evaluation sets are for measuring, and reading their misses is how a model gets tuned
@@ -99,10 +100,16 @@ def make_router(threshold: float | None):
 
 
 def route(router, pipeline: Pipeline, texts: list[str]) -> list:
+    return route_all([router], pipeline, texts)[0]
+
+
+def route_all(routers: list, pipeline: Pipeline, texts: list[str]) -> list[list]:
+    """The decisions of each router (e.g. several thresholds) on one parse of the texts."""
     from bot.core.masking import prepare
 
-    prepared = [prepare(t, router.max_chars)[0] for t in texts]
-    return [router.decide(t, p) for t, p in zip(prepared, pipeline.parse(prepared))]
+    prepared = [prepare(t, routers[0].max_chars)[0] for t in texts]
+    parses = pipeline.parse(prepared)
+    return [[router.decide(t, p) for t, p in zip(prepared, parses)] for router in routers]
 
 
 def summary(expected: list[dict], decisions: list) -> dict:
@@ -127,8 +134,9 @@ def summary(expected: list[dict], decisions: list) -> dict:
     }
 
 
-def cross_validation(params: dict, threshold: float | None, folds: int, seed: int = 20261201) -> dict:
-    """Stratified k-fold over data/: each example is scored by a model trained without it."""
+def cross_validation(params: dict, thresholds: list, folds: int, seed: int = 20261201) -> dict[str, dict]:
+    """Stratified k-fold over data/: each example is scored by a model trained without it (one training
+    per fold, routed at each threshold; None: bot/tree.yml's)."""
     from bot.core.tree import TOPICS
 
     examples = training_examples()
@@ -141,15 +149,53 @@ def cross_validation(params: dict, threshold: float | None, folds: int, seed: in
         rng.shuffle(indices)
         for k, i in enumerate(indices):
             fold_of[i] = k % folds
-    router = make_router(threshold)
-    expected, decisions = [], []
+    routers = [make_router(t) for t in thresholds]
+    expected: list[dict] = []
+    decisions: list[list] = [[] for _ in routers]
     for k in range(folds):
         train = [e for e, f in zip(examples, fold_of) if f != k]
         test = [e for e, f in zip(examples, fold_of) if f == k and e[1] in TOPICS]
         pipeline = Pipeline(params).fit(train)
-        decisions += route(router, pipeline, [t for t, _ in test])
+        for out, got in zip(decisions, route_all(routers, pipeline, [t for t, _ in test])):
+            out += got
         expected += [{"topic": i} for _, i in test]
-    return summary(expected, decisions) | {"folds": folds, "examples": len(examples)}
+    return {
+        ("cv" if t is None else f"cv @{t}"): summary(expected, d) | {"folds": folds, "examples": len(examples)}
+        for t, d in zip(thresholds, decisions)
+    }
+
+
+def calibrate(params: dict, folds: int, seed: int = 20261201) -> dict:
+    """The temperature of the main model's logits that minimises the log loss of the k-fold CV's
+    out-of-fold predictions (every intent's examples, whole messages), on a grid from 0.5 to 8."""
+    import numpy as np
+    from scipy.special import log_softmax
+
+    examples = training_examples()
+    fold_of = [0] * len(examples)
+    by_intent: dict[str, list[int]] = collections.defaultdict(list)
+    for i, (_, intent) in enumerate(examples):
+        by_intent[intent].append(i)
+    rng = random.Random(seed)
+    for indices in by_intent.values():
+        rng.shuffle(indices)
+        for k, i in enumerate(indices):
+            fold_of[i] = k % folds
+    logits, truth = [], []
+    for k in range(folds):
+        pipeline = Pipeline(params).fit([e for e, f in zip(examples, fold_of) if f != k])
+        test = [e for e, f in zip(examples, fold_of) if f == k]
+        clf = pipeline.classifier
+        texts = [clf._text(m) for m in pipeline._messages([t for t, _ in test])]
+        model = clf.clf.steps[-1][1]
+        logits.append(model.decision_function(clf._features(texts)))
+        index = {c: j for j, c in enumerate(model.classes_)}
+        truth.append(np.array([index[i] for _, i in test]))
+    z, y = np.vstack(logits), np.concatenate(truth)
+    grid = [round(0.5 + 0.25 * i, 2) for i in range(31)]
+    losses = {t: float(-log_softmax(z / t, axis=1)[np.arange(len(y)), y].mean()) for t in grid}
+    best = min(losses, key=losses.get)
+    return {"temperature": best, "log_loss": round(losses[best], 4), "log_loss_at_1": round(losses[1.0], 4), "n": len(y)}
 
 
 def speed(params: dict, count: int) -> dict:
@@ -190,7 +236,7 @@ def noisy(path: Path) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["cv", "eval", "speed"])
+    parser.add_argument("mode", choices=["cv", "eval", "speed", "calibrate"])
     parser.add_argument("--messages", type=int, default=600, help="speed: how many examples of data/ to route")
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--folds", type=int, default=5)
@@ -209,30 +255,30 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict] = {}
     if args.mode == "speed":
         results["speed"] = speed(params, args.messages)
+    elif args.mode == "calibrate":
+        results["calibrate"] = calibrate(params, args.folds)
     elif args.mode == "cv":
-        for threshold in args.threshold or [None]:
-            name = "cv" if threshold is None else f"cv @{threshold}"
-            results[name] = cross_validation(params, threshold, args.folds)
+        results |= cross_validation(params, args.threshold or [None], args.folds)
     else:
         from bot.core.text import norm
 
         training = {norm(t) for t, _ in training_examples()}
         pipeline = Pipeline(params).fit(training_examples())
-        for threshold in args.threshold or [None]:
-            router = make_router(threshold)
-            suffix = "" if threshold is None else f" @{threshold}"
-            for path in args.files:
-                sets = [(path.name, load_jsonl(path))] + ([(path.name + " noisy", noisy(path))] if args.noisy else [])
-                for name, items in sets:
-                    kept = [i for i in items if norm(i["text"]) not in training]
-                    results[name + suffix] = summary(kept, route(router, pipeline, [i["text"] for i in kept]))
-                    results[name + suffix]["dropped_found_in_training_data"] = len(items) - len(kept)
+        thresholds = args.threshold or [None]
+        routers = [make_router(t) for t in thresholds]
+        for path in args.files:
+            sets = [(path.name, load_jsonl(path))] + ([(path.name + " noisy", noisy(path))] if args.noisy else [])
+            for name, items in sets:
+                kept = [i for i in items if norm(i["text"]) not in training]
+                for t, got in zip(thresholds, route_all(routers, pipeline, [i["text"] for i in kept])):
+                    key = name + ("" if t is None else f" @{t}")
+                    results[key] = summary(kept, got) | {"dropped_found_in_training_data": len(items) - len(kept)}
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for name, r in results.items():
-        if name == "speed":
-            print("speed: " + " ".join(f"{k}={v}" for k, v in r.items()))
+        if name in ("speed", "calibrate"):
+            print(f"{name}: " + " ".join(f"{k}={v}" for k, v in r.items()))
             continue
         dest = f"{r['destination_accuracy']:.3f}" if r["destination_accuracy"] is not None else "-"
         right = f"{r['answered_right']:.3f}" if r["answered_right"] is not None else "-"

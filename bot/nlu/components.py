@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import random
-import re
 from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -27,7 +25,8 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.core.text import fold, norm
+from bot.core.text import fold
+from bot.nlu import scoring
 from bot.nlu.fingerprint import code_fingerprint
 
 
@@ -116,6 +115,25 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             # Above 0 (with word_vectors): at inference a word unseen in training is completed by its
             # nearest training word when their vectors' cosine reaches this. dense_weight 0: no dense block.
             "substitute_unseen": 0.0,
+            # Fifth pass (bot/nlu/scoring.py, docs/pipeline.md): a second model on one block of the
+            # features (cnb_word, lr_word, lr_char, svm_word); where its best intent differs from the
+            # main model's, the confidences are the two models' mean times `disagree_scale`.
+            "second_model": None,
+            "second_C": 10.0,
+            "second_alpha": 0.3,
+            "disagree_scale": 0.5,
+            "disagree_keep": False,  # True: the main model's best guess stays first (only the confidence falls)
+            # Extra logistic regressions averaged with the main one: on `bags` bootstrap samples, and one per C.
+            "bags": 0,
+            "ensemble_C": [],
+            # The main model's logits divided by this before the softmax (calibration).
+            "temperature": 1.0,
+            # What the word TF-IDF reads: digit runs folded to one token, a light French suffix stripping.
+            "word_digits": False,
+            "word_stem": False,
+            "word_min_df": 1,
+            "char_min_df": 1,
+            "max_df": 1.0,
         }
 
     def __init__(
@@ -129,11 +147,13 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     ) -> None:
         self.config = {**self.get_default_config(), **config}
         self._model_storage, self._resource = model_storage, resource
-        self.clf = columns_first(clf)
+        self.clf = scoring.columns_first(clf)
         self.vectors = vectors  # WordVectors when config's word_vectors is set
         self.dense_clf = dense_clf  # the dense block's own model when dense_mix > 0
         self._idf: dict[str, float] | None = None
         self._nearest: Any = None  # NearestKnown, built on first use from the vectors and the vocabulary
+        self.second: Any = None  # the second model (second_model)
+        self.members: list[Any] = []  # extra logistic regressions (bags, ensemble_C)
 
     @classmethod
     def create(
@@ -156,9 +176,20 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return make_pipeline(
             make_union(
                 TfidfVectorizer(
-                    analyzer="word", ngram_range=(1, c["word_ngram_max"]), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b"
+                    analyzer="word",
+                    ngram_range=(1, c["word_ngram_max"]),
+                    sublinear_tf=True,
+                    token_pattern=r"(?u)\b\w+\b",
+                    min_df=c["word_min_df"],
+                    max_df=c["max_df"],
                 ),
-                TfidfVectorizer(analyzer="char_wb", ngram_range=(c["char_ngram_min"], c["char_ngram_max"]), sublinear_tf=True),
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=(c["char_ngram_min"], c["char_ngram_max"]),
+                    sublinear_tf=True,
+                    min_df=c["char_min_df"],
+                    max_df=c["max_df"],
+                ),
             ),
             LogisticRegression(C=c["C"], max_iter=c["max_iter"], class_weight="balanced", random_state=c["random_state"]),
         )
@@ -169,7 +200,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         dropped), without its joblib dispatch: a third of a one-message parse."""
         from scipy.sparse import hstack
 
-        sparse = hstack([t.transform(texts) for _, t in self.clf.steps[0][1].transformer_list], format="csr")
+        (_, words), (_, chars) = self.clf.steps[0][1].transformer_list
+        sparse = hstack([words.transform(self._word_texts(texts)), chars.transform(texts)], format="csr")
         if self.vectors is None or float(self.config["dense_mix"]) > 0 or float(self.config["dense_weight"]) <= 0:
             return sparse
         from scipy.sparse import csr_matrix
@@ -199,13 +231,28 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             self._nearest = NearestKnown(self.vectors, [w for w in words if " " not in w], minimum)
         return self._nearest.expand(text)
 
+    def _word_texts(self, texts: list[str]) -> list[str]:
+        digits, stem = bool(self.config["word_digits"]), bool(self.config["word_stem"])
+        return [scoring.word_text(t, digits, stem) for t in texts] if digits or stem else texts
+
     def predict_proba(self, texts: list[str]) -> Any:
+        return self._scores(texts)[0]
+
+    def _scores(self, texts: list[str]) -> tuple[Any, Any]:
+        """The main probabilities (members averaged in, dense mix) and the second model's (or None)."""
         texts = [self._expand(t) for t in texts]
-        probas = self.clf.steps[-1][1].predict_proba(self._features(texts))
-        if self.dense_clf is None:
-            return probas
-        mix = float(self.config["dense_mix"])
-        return (1 - mix) * probas + mix * self.dense_clf.predict_proba(self._dense(texts))
+        features = self._features(texts)
+        model = self.clf.steps[-1][1]
+        probas = scoring.tempered(model, features, float(self.config["temperature"]))
+        if self.members:
+            probas = scoring.member_probas(self.members, probas, features, model.classes_)
+        if self.dense_clf is not None:
+            mix = float(self.config["dense_mix"])
+            probas = (1 - mix) * probas + mix * self.dense_clf.predict_proba(self._dense(texts))
+        if self.second is None:
+            return probas, None
+        n_word = len(self.clf.steps[0][1].transformer_list[0][1].vocabulary_)
+        return probas, scoring.second_probas(self.second, features, n_word, self.config["second_model"], model.classes_)
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [e for e in training_data.intent_examples if e.get(INTENT)]
@@ -219,16 +266,21 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         framed = self._framed(texts, labels)
         texts, labels = texts + [t for t, _ in framed], labels + [l for _, l in framed]
         self._nearest = None
-        if not self.config["word_vectors"]:
-            self.clf = columns_first(self._pipeline().fit(texts, labels))
-            return self
-        from bot.nlu.word_vectors import WordVectors
+        c = self.config
+        if c["word_vectors"]:
+            from bot.nlu.word_vectors import WordVectors
 
-        self.vectors = WordVectors.from_package(self.config["word_vectors"], self.config["word_vectors_dir"])
+            self.vectors = WordVectors.from_package(c["word_vectors"], c["word_vectors_dir"])
         self.clf, self._idf = self._pipeline(), None
-        self.clf.steps[0][1].fit(texts)
-        self.clf.steps[-1][1].fit(self._features(texts), labels)
-        columns_first(self.clf)
+        (_, words), (_, chars) = self.clf.steps[0][1].transformer_list
+        words.fit(self._word_texts(texts))
+        chars.fit(texts)
+        features = self._features(texts)
+        self.clf.steps[-1][1].fit(features, labels)
+        scoring.columns_first(self.clf)
+        self.members = scoring.fit_members(features, labels, c)
+        if c["second_model"]:
+            self.second = scoring.fit_second(c["second_model"], features, labels, len(words.vocabulary_), c)
         if float(self.config["dense_mix"]) > 0:
             from sklearn.linear_model import LogisticRegression
 
@@ -239,59 +291,30 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return self
 
     def _framed(self, texts: list[str], labels: list[str]) -> list[tuple[str, str]]:
-        """Copies of a share of the examples inside a greeting, anger or thanks (same seed: same copies)."""
-        c = self.config
-        intents = set(c["framed_intents"])
-        prefixes = [norm(p) for p in c["framing_prefixes"]] + [""]
-        suffixes = [norm(p) for p in c["framing_suffixes"]] + [""]
-        if float(c["framing_share"]) <= 0 or not intents or len(prefixes) + len(suffixes) <= 2:
-            return []
-        rng = random.Random(c["random_state"])
-        out = []
-        for text, label in zip(texts, labels):
-            if label in intents and rng.random() < float(c["framing_share"]):
-                prefix, suffix = rng.choice(prefixes), rng.choice(suffixes)
-                if not prefix and not suffix:
-                    prefix = rng.choice(prefixes[:-1] or [""])
-                out.append((" ".join(x for x in (prefix, text, suffix) if x), label))
-        return out
+        return scoring.framed(self.config, texts, labels)
 
-    @staticmethod
-    def _sentences(message: Message, min_words: int) -> list[str]:
-        """The message's folded tokens grouped by sentence (short pieces join the next one)."""
-        tokens = message.get(TOKENS_NAMES[TEXT]) or []
-        raw = message.get(TEXT) or ""
-        cuts = [m.end() for m in SENTENCE_END.finditer(raw)]
-        groups: list[list[str]] = [[]]
-        cut = 0
-        for token in tokens:
-            while cut < len(cuts) and token.start >= cuts[cut]:
-                cut += 1
-                if groups[-1]:
-                    groups.append([])
-            groups[-1].append(token.text)
-        sentences: list[list[str]] = []
-        for group in groups:
-            if sentences and len(sentences[-1]) < min_words:
-                sentences[-1] += group
-            elif group:
-                sentences.append(group)
-        if len(sentences) > 1 and len(sentences[-1]) < min_words:
-            tail = sentences.pop()
-            sentences[-1] += tail
-        return [" ".join(g) for g in sentences]
+    _sentences = staticmethod(scoring.sentences)
 
     def _mixed_probas(self, messages: list[Message], texts: list[str]) -> Any:
-        mix = float(self.config["sentence_mix"])
-        if mix <= 0:
-            return self.predict_proba(texts)
+        """The probabilities of each message (sentence mix), gated by the second model when there is one."""
         pieces = [self._sentences(m, int(self.config["min_sentence_words"])) for m in messages]
+        if float(self.config["sentence_mix"]) <= 0:
+            pieces = [[] for _ in messages]
         flat = [s for p in pieces if len(p) > 1 for s in p]
-        both = self.predict_proba(texts + flat)  # one call: most of the cost is per call
-        probas = both[: len(texts)]
-        if not flat:
+        main, second = self._scores(texts + flat)  # one call: most of the cost is per call
+        probas = self._sentence_mix(main, pieces, len(texts))
+        if second is None:
             return probas
-        sentence_probas = iter(both[len(texts) :])
+        second = self._sentence_mix(second, pieces, len(texts))
+        return scoring.gate(probas, second, float(self.config["disagree_scale"]), bool(self.config["disagree_keep"]))
+
+    def _sentence_mix(self, both: Any, pieces: list[list[str]], n: int) -> Any:
+        """Rows of `both`: the n messages' then their sentences'; each message's row mixed with its sentences'."""
+        mix = float(self.config["sentence_mix"])
+        probas = both[:n].copy()
+        if len(both) == n:
+            return probas
+        sentence_probas = iter(both[n:])
         last = float(self.config["last_sentence_weight"])
         for i, p in enumerate(pieces):
             if len(p) < 2:
@@ -339,6 +362,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                 self.vectors.save(model_dir / VECTORS_FILE)
             if self.dense_clf is not None:
                 sio.dump(self.dense_clf, model_dir / DENSE_FILE)
+            if self.second is not None or self.members:
+                sio.dump({"second": self.second, "members": self.members}, model_dir / OPINIONS_FILE)
 
     @classmethod
     def load(
@@ -357,41 +382,18 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
                     vectors = WordVectors.load(model_dir / VECTORS_FILE)
                 dense = model_dir / DENSE_FILE
-                dense_clf = load_skops(dense) if dense.is_file() else None
-                clf = load_skops(model_dir / "tfidf_intent_classifier.skops")
-                return cls(config, model_storage, resource, clf, vectors, dense_clf)
+                dense_clf = scoring.load_skops(dense) if dense.is_file() else None
+                clf = scoring.load_skops(model_dir / "tfidf_intent_classifier.skops")
+                loaded = cls(config, model_storage, resource, clf, vectors, dense_clf)
+                if (model_dir / OPINIONS_FILE).is_file():
+                    opinions = scoring.load_skops(model_dir / OPINIONS_FILE)
+                    loaded.second, loaded.members = opinions["second"], list(opinions["members"])
+                return loaded
         except ValueError:
             return cls.create(config, model_storage, resource, execution_context)
-
-
-def columns_first(clf: Any) -> Any:
-    """The pipeline, its logistic regression's weights kept column by column (same values): scikit-learn
-    multiplies the features by `coef_.T`, which scipy copied whole at every parse when `coef_` was kept
-    row by row (half of a one-message parse's CPU)."""
-    if clf is not None and hasattr(clf.steps[-1][1], "coef_"):
-        import numpy as np
-
-        clf.steps[-1][1].coef_ = np.asfortranarray(clf.steps[-1][1].coef_)
-    return clf
-
-
-def load_skops(path: Any) -> Any:
-    """A scikit-learn object saved with skops, refused (ValueError) if it holds types outside TRUSTED_PREFIXES."""
-    import skops.io as sio
-
-    untrusted = sio.get_untrusted_types(file=path)
-    unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-    if unexpected:
-        raise ValueError(f"unexpected types in {path}: {unexpected}")
-    return sio.load(path, trusted=untrusted)
 
 
 # The word vectors' table in the model (bot/nlu/word_vectors.py), when the classifier has them.
 VECTORS_FILE = "word_vectors.npz"
 DENSE_FILE = "dense_classifier.skops"  # the dense block's own logistic regression (dense_mix > 0)
-
-# Where a sentence ends: . ! ? ; (one or more) or a line break.
-SENTENCE_END = re.compile(r"[.!?;\n]+")
-
-# Types a trained scikit-learn pipeline is made of; anything else in a model file is refused.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+OPINIONS_FILE = "opinions.skops"  # the second model and the extra logistic regressions (bot/nlu/scoring.py)

@@ -13,6 +13,7 @@ from bot.core.config import ROOT
 CODE = (
     "bot/nlu/components.py",
     "bot/nlu/word_vectors.py",
+    "bot/nlu/scoring.py",
     "bot/core/text.py",
 )  # keep in step with TRAINING_FILES in the Makefile
 

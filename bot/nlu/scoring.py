@@ -1,0 +1,230 @@
+"""The scoring and training pieces of TfidfIntentClassifier (bot/nlu/components.py) that are not the
+Rasa component: a long message's sentences, the framing of training examples, the model files.
+
+And the fifth pass's other ways to score a message (docs/pipeline.md): a second, differently built model whose disagreement lowers the
+confidence (the router then asks, with both models' topics as buttons); extra logistic regressions
+(bootstrap samples or other C) averaged with the main one; a temperature on the main model's logits;
+and the text the word TF-IDF sees (digits folded, a light French suffix stripping).
+
+Functions of numpy / scikit-learn objects and Rasa messages: the component holds the fitted models.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.shared.nlu.constants import TEXT
+
+from bot.core.text import norm
+
+# Second models, each on one block of the main TF-IDF features (no vectorizer of its own).
+SECOND_KINDS = ("cnb_word", "lr_word", "lr_char", "svm_word")
+
+DIGITS = re.compile(r"\d+")
+
+# Light French suffix stripping on folded words (no accents): plural, feminine, common noun and verb
+# endings; the stem keeps at least `MIN_STEM` letters. Longest suffix first.
+SUFFIXES = sorted(
+    ("issements", "issement", "ements", "ement", "ations", "ation", "atrice", "ateur", "euses", "euse", "ees", "ee",
+     "es", "er", "ez", "e", "s", "x"),
+    key=len,
+    reverse=True,
+)  # fmt: skip
+MIN_STEM = 4
+
+
+def light_stem(word: str) -> str:
+    """The word without its ending ("renouvellements" -> "renouvell", "cartes" -> "cart")."""
+    for suffix in SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= MIN_STEM:
+            return word[: -len(suffix)]
+    return word
+
+
+def word_text(text: str, digits: bool, stem: bool) -> str:
+    """What the word TF-IDF reads: digit runs as one token `0` (`digits`), words stemmed (`stem`)."""
+    if digits:
+        text = DIGITS.sub("0", text)
+    if stem:
+        text = " ".join(light_stem(w) for w in text.split())
+    return text
+
+
+def block(features: Any, n_word: int, kind: str) -> Any:
+    """The columns a second model reads: the word block (the first `n_word`) or the char block."""
+    return features[:, :n_word] if kind.endswith("_word") else features[:, n_word:]
+
+
+def fit_second(kind: str, features: Any, labels: list[str], n_word: int, config: dict) -> Any:
+    """A second model of `kind` on its block of the features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import ComplementNB
+    from sklearn.svm import LinearSVC
+
+    x = block(features, n_word, kind)
+    if kind == "cnb_word":
+        return ComplementNB(alpha=float(config["second_alpha"])).fit(x, labels)
+    if kind == "svm_word":
+        return LinearSVC(C=float(config["second_C"]), class_weight="balanced", random_state=config["random_state"]).fit(x, labels)
+    if kind in ("lr_word", "lr_char"):
+        return LogisticRegression(
+            C=float(config["second_C"]), max_iter=config["max_iter"], class_weight="balanced", random_state=config["random_state"]
+        ).fit(x, labels)
+    raise ValueError(f"second_model must be one of {SECOND_KINDS}, not {kind!r}")
+
+
+def second_probas(model: Any, features: Any, n_word: int, kind: str, classes: Any) -> Any:
+    """The second model's probabilities in the main model's class order (an SVM: 1 on its choice)."""
+    import numpy as np
+
+    x = block(features, n_word, kind)
+    index = {c: i for i, c in enumerate(model.classes_)}
+    order = [index[c] for c in classes]
+    if hasattr(model, "predict_proba") and not isinstance(model, _svm_type()):
+        return model.predict_proba(x)[:, order]
+    scores = model.decision_function(x)[:, order]
+    out = np.zeros_like(scores)
+    out[np.arange(len(scores)), scores.argmax(axis=1)] = 1.0
+    return out
+
+
+def _svm_type() -> type:
+    from sklearn.svm import LinearSVC
+
+    return LinearSVC
+
+
+def gate(main: Any, second: Any, scale: float, keep: bool = False) -> Any:
+    """Rows where the two models' best classes differ: the mean of the two, times `scale` (so the
+    router asks, with both best classes first); or, with `keep`, the main row times `scale` with the
+    second model's best class raised just below the main one's (the main best guess kept); rows where
+    they agree: the main model's."""
+    out = main.copy()
+    differ = main.argmax(axis=1) != second.argmax(axis=1)
+    if not keep:
+        out[differ] = (main[differ] + second[differ]) / 2 * scale
+        return out
+    out[differ] = main[differ] * scale
+    for row in differ.nonzero()[0]:
+        best = second[row].argmax()
+        out[row, best] = max(out[row, best], out[row].max() * 0.999)
+    return out
+
+
+def fit_members(features: Any, labels: list[str], config: dict) -> list[Any]:
+    """Extra logistic regressions averaged with the main one: `bags` on bootstrap samples of the
+    examples (C as the main one), then one per value of `ensemble_C` on all of them."""
+    import numpy as np
+
+    labels_array = np.asarray(labels)
+    rng = np.random.default_rng(config["random_state"])
+    members = []
+    for _ in range(int(config["bags"])):
+        rows = rng.integers(0, features.shape[0], features.shape[0])
+        members.append(_lr(config, config["C"]).fit(features[rows], labels_array[rows]))
+    for c in config["ensemble_C"] or []:
+        members.append(_lr(config, c).fit(features, labels_array))
+    return members
+
+
+def _lr(config: dict, c: float) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(
+        C=float(c), max_iter=config["max_iter"], class_weight="balanced", random_state=config["random_state"]
+    )
+
+
+def member_probas(members: list[Any], main: Any, features: Any, classes: Any) -> Any:
+    """The mean of the main probabilities and each member's (in the main model's class order)."""
+    total = main.copy()
+    for model in members:
+        probas = model.predict_proba(features)
+        for j, c in enumerate(model.classes_):  # a bootstrap sample may lack a rare class
+            total[:, list(classes).index(c)] += probas[:, j]
+    return total / (1 + len(members))
+
+
+def tempered(model: Any, features: Any, temperature: float) -> Any:
+    """A logistic regression's probabilities with its logits divided by `temperature` (1: unchanged)."""
+    if temperature == 1.0:
+        return model.predict_proba(features)
+    from scipy.special import softmax
+
+    return softmax(model.decision_function(features) / temperature, axis=1)
+
+
+def framed(config: dict, texts: list[str], labels: list[str]) -> list[tuple[str, str]]:
+    """Copies of a share of the examples inside a greeting, anger or thanks (same seed: same copies)."""
+    c = config
+    intents = set(c["framed_intents"])
+    prefixes = [norm(p) for p in c["framing_prefixes"]] + [""]
+    suffixes = [norm(p) for p in c["framing_suffixes"]] + [""]
+    if float(c["framing_share"]) <= 0 or not intents or len(prefixes) + len(suffixes) <= 2:
+        return []
+    rng = random.Random(c["random_state"])
+    out = []
+    for text, label in zip(texts, labels):
+        if label in intents and rng.random() < float(c["framing_share"]):
+            prefix, suffix = rng.choice(prefixes), rng.choice(suffixes)
+            if not prefix and not suffix:
+                prefix = rng.choice(prefixes[:-1] or [""])
+            out.append((" ".join(x for x in (prefix, text, suffix) if x), label))
+    return out
+
+
+def sentences(message: Any, min_words: int) -> list[str]:
+    """The message's folded tokens grouped by sentence (short pieces join the next one)."""
+    tokens = message.get(TOKENS_NAMES[TEXT]) or []
+    raw = message.get(TEXT) or ""
+    cuts = [m.end() for m in SENTENCE_END.finditer(raw)]
+    groups: list[list[str]] = [[]]
+    cut = 0
+    for token in tokens:
+        while cut < len(cuts) and token.start >= cuts[cut]:
+            cut += 1
+            if groups[-1]:
+                groups.append([])
+        groups[-1].append(token.text)
+    sentences: list[list[str]] = []
+    for group in groups:
+        if sentences and len(sentences[-1]) < min_words:
+            sentences[-1] += group
+        elif group:
+            sentences.append(group)
+    if len(sentences) > 1 and len(sentences[-1]) < min_words:
+        tail = sentences.pop()
+        sentences[-1] += tail
+    return [" ".join(g) for g in sentences]
+
+
+def columns_first(clf: Any) -> Any:
+    """The pipeline, its logistic regression's weights kept column by column (same values): scikit-learn
+    multiplies the features by `coef_.T`, which scipy copied whole at every parse when `coef_` was kept
+    row by row (half of a one-message parse's CPU)."""
+    if clf is not None and hasattr(clf.steps[-1][1], "coef_"):
+        import numpy as np
+
+        clf.steps[-1][1].coef_ = np.asfortranarray(clf.steps[-1][1].coef_)
+    return clf
+
+
+def load_skops(path: Any) -> Any:
+    """A scikit-learn object saved with skops, refused (ValueError) if it holds types outside TRUSTED_PREFIXES."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    unexpected = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+    if unexpected:
+        raise ValueError(f"unexpected types in {path}: {unexpected}")
+    return sio.load(path, trusted=untrusted)
+
+
+# Where a sentence ends: . ! ? ; (one or more) or a line break.
+SENTENCE_END = re.compile(r"[.!?;\n]+")
+
+# Types a trained scikit-learn pipeline is made of; anything else in a model file is refused.
+TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
