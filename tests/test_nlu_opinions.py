@@ -7,20 +7,14 @@ import pytest
 pytest.importorskip("rasa")
 from rasa.engine.storage.local_model_storage import LocalModelStorage  # noqa: E402
 from rasa.engine.storage.resource import Resource  # noqa: E402
-from rasa.shared.nlu.training_data.message import Message  # noqa: E402
+from tiny_classifier import EXAMPLES as COMPLAINTS_AND_FILES  # noqa: E402
+from tiny_classifier import messages, trained  # noqa: E402
 
-from bot.nlu.components import OPINIONS_FILE, FrenchTokenizer, TfidfIntentClassifier  # noqa: E402
+from bot.nlu.components import OPINIONS_FILE, TfidfIntentClassifier  # noqa: E402
 from bot.nlu.scoring import gate, light_stem, word_text  # noqa: E402
 
 EXAMPLES = [
-    ("personne ne répond au téléphone", "reclamation"),
-    ("c'est une honte, aucune réponse", "reclamation"),
-    ("je suis en colère contre votre accueil", "reclamation"),
-    ("l'attente est inadmissible", "reclamation"),
-    ("où en est mon dossier", "suivi_dossier"),
-    ("je veux savoir où en est ma demande", "suivi_dossier"),
-    ("toujours rien reçu pour mon dossier", "suivi_dossier"),
-    ("état de ma demande", "suivi_dossier"),
+    *COMPLAINTS_AND_FILES,
     ("renouveler ma carte grise", "carte_grise"),
     ("changement d'adresse sur la carte grise", "carte_grise"),
     ("j'ai acheté une voiture d'occasion", "carte_grise"),
@@ -28,17 +22,8 @@ EXAMPLES = [
 ]
 
 
-def messages(*texts):
-    tokenizer = FrenchTokenizer(FrenchTokenizer.get_default_config())
-    out = [Message(data={"text": t}) for t in texts]
-    tokenizer.process(out)
-    return out
-
-
 def classifier(storage=None, resource=None, **config):
-    clf = TfidfIntentClassifier(config, storage, resource)
-    train = messages(*[t for t, _ in EXAMPLES])
-    return clf.fit([clf._text(m) for m in train], [i for _, i in EXAMPLES])
+    return trained(EXAMPLES, storage, resource, **config)
 
 
 def ranking(clf, text):

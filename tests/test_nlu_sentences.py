@@ -4,33 +4,13 @@ model trained in the test: no trained model on disk needed."""
 import pytest
 
 pytest.importorskip("rasa")
-from rasa.shared.nlu.training_data.message import Message  # noqa: E402
+from tiny_classifier import EXAMPLES, messages, trained  # noqa: E402
 
-from bot.nlu.components import FrenchTokenizer, TfidfIntentClassifier  # noqa: E402
-
-EXAMPLES = [
-    ("personne ne répond au téléphone", "reclamation"),
-    ("c'est une honte, aucune réponse", "reclamation"),
-    ("je suis en colère contre votre accueil", "reclamation"),
-    ("l'attente est inadmissible", "reclamation"),
-    ("où en est mon dossier", "suivi_dossier"),
-    ("je veux savoir où en est ma demande", "suivi_dossier"),
-    ("toujours rien reçu pour mon dossier", "suivi_dossier"),
-    ("état de ma demande", "suivi_dossier"),
-]
-
-
-def messages(*texts):
-    tokenizer = FrenchTokenizer(FrenchTokenizer.get_default_config())
-    out = [Message(data={"text": t}) for t in texts]
-    tokenizer.process(out)
-    return out
+from bot.nlu.components import TfidfIntentClassifier  # noqa: E402
 
 
 def classifier(**config):
-    clf = TfidfIntentClassifier(config, None, None)
-    train = messages(*[t for t, _ in EXAMPLES])
-    return clf.fit([clf._text(m) for m in train], [i for _, i in EXAMPLES])
+    return trained(EXAMPLES, **config)
 
 
 @pytest.mark.parametrize(
