@@ -21,6 +21,8 @@ import json
 import os
 import sqlite3
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -77,36 +79,34 @@ class Spool:
         with self._connect() as conn:
             conn.execute(SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one operation, closed after it (autocommit: each statement on disk)."""
         conn = sqlite3.connect(str(self.path), timeout=10, isolation_level=None)
-        conn.execute("pragma journal_mode = wal")
-        conn.execute("pragma synchronous = full")  # on disk before the caller hears the thanks
-        return conn
+        try:
+            conn.execute("pragma journal_mode = wal")
+            conn.execute("pragma synchronous = full")  # on disk before the caller hears the thanks
+            yield conn
+        finally:
+            conn.close()
 
     def add(self, kind: str, args: tuple | list) -> int:
         """Keep a write (its kind and arguments); its entry's id. On disk when this returns."""
         text = json.dumps(list(args), default=_encode, ensure_ascii=False)
-        conn = self._connect()
-        try:
+        with self._connect() as conn:
             cursor = conn.execute(
                 "insert into spool (kind, args, owner, created) values (?, ?, ?, ?)",
                 (kind, text, self.owner, datetime.now().astimezone().isoformat(timespec="seconds")),
             )
             return int(cursor.lastrowid)
-        finally:
-            conn.close()
 
     def remove(self, entry_id: int) -> None:
-        conn = self._connect()
-        try:
+        with self._connect() as conn:
             conn.execute("delete from spool where id = ?", (entry_id,))
-        finally:
-            conn.close()
 
     def orphans(self) -> list[tuple[int, str, list]]:
         """The entries of processes that are gone, now ours: (id, kind, args), oldest first."""
-        conn = self._connect()
-        try:
+        with self._connect() as conn:
             rows = conn.execute("select id, kind, args, owner from spool where owner != ? order by id", (self.owner,)).fetchall()
             taken = []
             for entry_id, kind, text, owner in rows:
@@ -116,12 +116,7 @@ class Spool:
                 if claimed.rowcount == 1:  # another process starting beside us may have taken it first
                     taken.append((entry_id, kind, json.loads(text, object_hook=_decode)))
             return taken
-        finally:
-            conn.close()
 
     def pending(self) -> int:
-        conn = self._connect()
-        try:
+        with self._connect() as conn:
             return int(conn.execute("select count(*) from spool").fetchone()[0])
-        finally:
-            conn.close()
