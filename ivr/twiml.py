@@ -82,7 +82,6 @@ class Speaker(Voice, Options, PanPrompts):
             for phrase in self.phone.get(f"spoken_{kind}") or []:
                 spoken[norm(str(phrase))] = (kind, None)
         self.spoken_words = spoken
-        self._welcome: dict[int, str] = {}  # welcome_xml, by step
         self._hints: dict[tuple, str] = {}  # hints, by the prompt's nodes
         self._prompts: dict[tuple, str] = {}  # kept prompts' TwiML (step STEP_MARK), by what they say
 
@@ -168,9 +167,7 @@ class Speaker(Voice, Options, PanPrompts):
         return self.menu(ROOT, step, [self.text("automated_welcome")])
 
     def welcome_xml(self, step: int) -> str:
-        if step not in self._welcome:
-            self._welcome[step] = self.welcome(step).to_xml()
-        return self._welcome[step]
+        return self.welcome(step).to_xml()  # the kept prompt's text, this step in its URLs
 
     def say_number(self, parent, number: str) -> None:
         self.say(parent, self.text("number_is"))
