@@ -111,17 +111,11 @@ def purge_conversations(store, cut: str, dry_run: bool = False) -> dict[str, int
             "conversations": conn.execute(f"select count(*) from conversations where {CONVERSATION_CUT}", [cut]).fetchone()[0],
         }
     counts = {"turns": 0, "conversations": 0}
-    after = ""
-    while True:
-        ids = [
-            r[0]
-            for r in conn.execute(
-                f"select id from conversations where {CONVERSATION_CUT} and id > ? order by id limit ?", [cut, after, BATCH]
-            )
-        ]
-        if not ids:
-            return counts
-        after, marks = ids[-1], ",".join("?" * len(ids))
+    # Read once (one scan of the table, not one per batch), then BATCH at a time.
+    found = [r[0] for r in conn.execute(f"select id from conversations where {CONVERSATION_CUT} order by id", [cut])]
+    for start in range(0, len(found), BATCH):
+        ids = found[start : start + BATCH]
+        marks = ",".join("?" * len(ids))
         with store.transaction(*(lock_key("conversation", i) for i in ids)):
             old = [
                 r[0]
@@ -131,6 +125,7 @@ def purge_conversations(store, cut: str, dry_run: bool = False) -> dict[str, int
                 marks = ",".join("?" * len(old))
                 counts["turns"] += conn.execute(f"delete from turns where conversation_id in ({marks})", old).rowcount
                 counts["conversations"] += conn.execute(f"delete from conversations where id in ({marks})", old).rowcount
+    return counts
 
 
 def _purge_tracker_events(url: str, cut_epoch: float, dry_run: bool) -> int:

@@ -27,7 +27,7 @@ def purge(store, pref: Prefecture, now: datetime | None = None) -> dict:
     ts = mailer.utcnow()
     t, o1 = _purge_batches(
         store,
-        "select id, reference from tickets where created_at < ? and purged_at is null and id > ? order by id limit ?",
+        "select id, reference from tickets where created_at < ? and purged_at is null order by id",
         ticket_cut,
         ticket_lock,
         [
@@ -40,7 +40,7 @@ def purge(store, pref: Prefecture, now: datetime | None = None) -> dict:
     )
     b, o2 = _purge_batches(
         store,
-        "select id, reference from pan_bookings where slot_start < ? and purged_at is null and id > ? order by id limit ?",
+        "select id, reference from pan_bookings where slot_start < ? and purged_at is null order by id",
         booking_cut,
         booking_lock,
         [
@@ -58,15 +58,14 @@ def _purge_batches(store, select: str, cut: str, key, statements: list[str], ts:
     `purged_at` again under the keys) counts the records, the last (the outbox's delete) the e-mails."""
     conn = store.db.conn
     records = mails = 0
-    after = 0
-    while True:
-        rows = conn.execute(select, [cut, after, PURGE_BATCH]).fetchall()
-        if not rows:
-            return records, mails
-        after, ids = rows[-1][0], [r[0] for r in rows]
+    found = conn.execute(select, [cut]).fetchall()  # read once, then PURGE_BATCH at a time
+    for start in range(0, len(found), PURGE_BATCH):
+        rows = found[start : start + PURGE_BATCH]
+        ids = [r[0] for r in rows]
         marks = ",".join("?" * len(ids))
         with store.transaction(*(key(r[1]) for r in rows)):
             records += conn.execute(statements[0].format(ids=marks), [ts, *ids]).rowcount
             for sql in statements[1:-1]:
                 conn.execute(sql.format(ids=marks), ids)
             mails += conn.execute(statements[-1].format(ids=marks), ids).rowcount
+    return records, mails
