@@ -10,6 +10,7 @@ import pytest
 import sqlite_utils
 import yaml
 from conftest import ROOT
+from store_backends import ALL_ON_POSTGRESQL
 
 from bot.nlu.eval_sets import EvalSet
 from bot.nlu.review import export, gate
@@ -20,6 +21,11 @@ pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (
 
 
 @pytest.mark.sqlite_only  # builds the old schema in a SQLite file by hand
+@pytest.mark.skipif(
+    ALL_ON_POSTGRESQL,
+    reason="AIGUILLAGE_TEST_STORE=postgresql: a SQLite file of the schema before migration 003, built by hand;"
+    " no PostgreSQL store has that schema (PostgreSQL came with issue 16: every migration applied from the first)",
+)
 def test_migration_003_keeps_data_of_a_database_made_by_the_previous_schema(tmp_path):
     path = tmp_path / "old.db"
     db = sqlite_utils.Database(sqlite3.connect(str(path)))

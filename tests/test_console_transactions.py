@@ -1,6 +1,7 @@
 """Issue 13, leftovers, through the real console: an action and its audit line are one transaction.
-The failure is injected in the server's own SQLite file (a trigger that refuses the audit line of
-one agent's action): the action's own rows must not be left behind."""
+The failure is injected in the server's own store (a trigger that refuses the audit line of one
+agent's action: in its SQLite file, or with AIGUILLAGE_TEST_STORE=postgresql in the PostgreSQL
+schema standing for it): the action's own rows must not be left behind."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import subprocess
 import uuid
 from datetime import date, timedelta
 
+import psycopg2
 import pytest
 import requests
 from conftest import ROOT, db_rows
+from store_backends import redirected
 
 pytestmark = pytest.mark.reliability  # part of the battery (make reliability, docs/reliability.md)
 
@@ -41,7 +44,7 @@ def console(server, python):
     done = subprocess.run(
         [python, "-m", "bot", "agents", "add", ADMIN[0], "--role", "admin", "--password-stdin"],
         cwd=ROOT,
-        env=dict(os.environ, AIGUILLAGE_DB=str(server.db)),
+        env=server_env(server),
         input=ADMIN[1] + "\n",
         capture_output=True,
         text=True,
@@ -50,9 +53,22 @@ def console(server, python):
     return Console(server)
 
 
+def server_env(server) -> dict[str, str]:
+    """A command's environment on the server's store (its PostgreSQL schema when the session is there)."""
+    env = dict(os.environ, AIGUILLAGE_DB=str(server.db))
+    if url := redirected(server.db):
+        env["DATABASE_URL"] = url
+    return env
+
+
 @contextlib.contextmanager
 def audit_line_fails(server, action: str):
     """While open, the audit line of `action` by ADMIN cannot be written (the write after the action's)."""
+    url = redirected(server.db)
+    if url:
+        with pg_audit_line_fails(url, action):
+            yield
+        return
     conn = sqlite3.connect(server.db, timeout=30)
     conn.execute(
         f"create trigger tx_fail_{action} before insert on audit_log"
@@ -65,6 +81,29 @@ def audit_line_fails(server, action: str):
     finally:
         conn.execute(f"drop trigger tx_fail_{action}")
         conn.commit()
+        conn.close()
+
+
+@contextlib.contextmanager
+def pg_audit_line_fails(url: str, action: str):
+    """audit_line_fails on PostgreSQL: the same trigger in PL/pgSQL, in the server's schema."""
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    name = f"tx_fail_{action}"
+    with conn.cursor() as cur:
+        cur.execute(
+            f"create function {name}() returns trigger language plpgsql as $$ begin raise exception 'injected failure'; end $$"
+        )
+        cur.execute(
+            f"create trigger {name} before insert on audit_log for each row"
+            f" when (new.action = '{action}' and new.agent = '{ADMIN[0]}') execute function {name}()"
+        )
+    try:
+        yield
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"drop trigger {name} on audit_log")
+            cur.execute(f"drop function {name}()")
         conn.close()
 
 

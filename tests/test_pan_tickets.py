@@ -212,6 +212,34 @@ def test_cancel_needs_the_reference_and_the_contact_and_frees_the_slot(store):
     assert again["seat"] == 1  # the seat is free again
 
 
+def test_ten_cancellations_of_one_booking_at_once_cancel_it_once_with_one_email(store):
+    """The person presses "Annuler" on two devices, or a retried request arrives beside the first: the
+    status is read again under the booking's key, so one cancellation is done and one e-mail queued;
+    the others are told it is already cancelled (they all read it booked before)."""
+    b = pan.book(store, CANTAL, "aurillac", "2026-07-15T11:00", "autre", email="deux@exemple.fr", now=MONDAY)
+    barrier = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def cancel() -> None:
+        own = Store(store.path)
+        barrier.wait()
+        try:
+            outcomes.append(pan.cancel(own, CANTAL, b["reference"], "deux@exemple.fr", now=MONDAY)["status"])
+        except BookingError as exc:
+            outcomes.append(exc.code)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=cancel) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["already_cancelled"] * 9 + ["cancelled"]
+    mails = store.db.execute("select to_addr from outbox where kind = 'booking_cancelled'").fetchall()
+    assert [m[0] for m in mails] == ["deux@exemple.fr"]
+
+
 def test_day_view_and_no_show_for_the_console(store):
     a = pan.book(store, CANTAL, "aurillac", "2026-07-15T10:00", "carte_grise", email="a@exemple.fr", now=MONDAY)
     b = pan.book(store, CANTAL, "aurillac", "2026-07-15T09:00", "permis_conduire", email="b@exemple.fr", now=MONDAY)

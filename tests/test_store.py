@@ -3,6 +3,7 @@
 import sqlite3
 
 import pytest
+from store_backends import ALL_ON_POSTGRESQL
 
 from bot.store.database import MIGRATIONS, Store
 
@@ -58,6 +59,11 @@ def test_the_last_turn_decides_whether_a_conversation_is_unresolved(tmp_path):
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.skipif(
+    ALL_ON_POSTGRESQL,
+    reason="AIGUILLAGE_TEST_STORE=postgresql: WAL is the journal mode of a SQLite file, which PostgreSQL has not"
+    " (its migrations applied once: test_store_backends, test_store_locks)",
+)
 def test_wal_mode_and_migrations_applied_once(tmp_path):
     path = tmp_path / "s.db"
     store = Store(path)
@@ -70,6 +76,11 @@ def test_wal_mode_and_migrations_applied_once(tmp_path):
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.skipif(
+    ALL_ON_POSTGRESQL,
+    reason="AIGUILLAGE_TEST_STORE=postgresql: opens the SQLite file with sqlite3 itself, and there is no file"
+    " (PostgreSQL's reopen: test_store_backends::test_data_and_migrations_survive_a_reopen_on_postgresql)",
+)
 def test_data_survives_a_reopen(tmp_path):
     path = tmp_path / "s.db"
     store = Store(path)

@@ -321,3 +321,69 @@ def test_the_start_check_opens_the_store_on_postgresql_or_keeps_it_on_sqlite(mon
     assert database.check_backend() == "postgresql"  # every module's SQL runs on both
     monkeypatch.setenv("AIGUILLAGE_STORE", "sqlite")
     assert database.check_backend() == "sqlite"
+
+
+def test_the_console_and_a_cancellation_are_served_while_a_chat_turns_transaction_is_held(pg_server):
+    """Issue 16 §1: an agent's login, no-show and paper letter, an admin's new account and a person's
+    cancellation on the web, each served by the PostgreSQL server while the test holds one chat
+    turn's transaction open (its conversation's key) on the same schema. Before, each took the store's
+    lock exclusively (a session's "seen" time on every console request too) and waited for it: 10 s,
+    then "database is locked"."""
+    import test_console
+    from conftest import db_rows
+
+    from bot.services.accounts import Accounts
+    from bot.store.database import lock_key
+
+    store = Store(pg_server.store_url)
+    Accounts(store).add("verrou-admin", "admin", "verrou-admin-pass")
+    past = pan.book(
+        store,
+        CANTAL,
+        "mauriac",
+        "2026-01-08T10:30",
+        "permis_conduire",
+        email="absent@exemple.fr",
+        now=MONDAY.replace(month=1, day=5),
+    )
+    future = pan.book(
+        store, CANTAL, "mauriac", "2030-01-10T10:30", "permis_conduire", email="annule@exemple.fr", now=datetime(2030, 1, 7, 8, 0)
+    )
+    with store.transaction(lock_key("conversation", "tenue")):
+        store.record_turn("tenue", "web", "carte grise", "carte_grise", 0.9, "ants", "cg", "answer", True, 0, "cantal")
+        admin = test_console.login(pg_server, ("verrou-admin", "verrou-admin-pass"))
+        r = admin.post("/rdv/absence", {"csrf": admin.csrf, "reference": past["reference"], "absent": "1", "jour": "2026-01-08"})
+        assert r.status_code == 303, r.text
+        form = {
+            "csrf": admin.csrf,
+            "service": "armes",
+            "received": "2026-01-05",
+            "subject": "Lettre tenue",
+            "body": "Une lettre.",
+        }
+        r = admin.post("/courrier", form)
+        assert r.status_code == 303, r.text
+        form = {
+            "identifiant": "verrou.agent",
+            "role": "agent",
+            "mot_de_passe": "verrou-agent-pass",
+            "confirmation": "verrou-agent-pass",
+        }
+        r = admin.post("/admin/comptes", form | {"csrf": admin.csrf})
+        assert r.status_code == 303, r.text
+        status, body = pg_server.post("/rdv/api/annuler", {"reference": future["reference"], "contact": "annule@exemple.fr"})
+        assert status == 200, body
+    rows = db_rows(
+        pg_server.db,
+        "select reference, status from pan_bookings where reference in (?, ?) order by slot_start",
+        [past["reference"], future["reference"]],
+    )
+    assert rows == [
+        {"reference": past["reference"], "status": "no_show"},
+        {"reference": future["reference"], "status": "cancelled"},
+    ]
+    assert db_rows(pg_server.db, "select origin, mailbox from tickets where subject = 'Lettre tenue'") == [
+        {"origin": "paper", "mailbox": "armes"}
+    ]
+    assert db_rows(pg_server.db, "select role from agents where name = 'verrou.agent'") == [{"role": "agent"}]
+    assert store.conversation("tenue")["turns"] == 1

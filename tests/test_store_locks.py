@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from datetime import UTC, datetime, timedelta
 
 import psycopg2.extensions
 import pytest
 
 from bot.core import config
-from bot.services import throttle
+from bot.services import pan, throttle
 from bot.store.database import MIGRATIONS, Store, lock_key
 from bot.store.pg import NestedLockError, Pool, close_pools, lock_statement
 
@@ -29,6 +30,10 @@ def pg_url(postgres):
     Store(url).close()  # migrated once, before the stores of the test
     yield url
     close_pools()
+
+
+def stamp(when: datetime) -> str:
+    return when.isoformat(timespec="milliseconds")
 
 
 def turn(store: Store, conversation: str) -> int:
@@ -288,3 +293,114 @@ def test_a_secret_made_for_the_first_time_inside_a_keyed_transaction(pg_url):
     with store.transaction(lock_key("call", "CA1")):
         key = store.secret("nouvelle")
     assert len(key) == 32 and Store(pg_url).secret("nouvelle") == key
+
+
+# ---- issue 16 §1-§3: cancellations, the console's other actions, the purge -----------------------
+
+BEFORE = datetime(2030, 1, 7, 8, 0)  # three days before the appointments below (Paris time)
+LATER = datetime.now(UTC) + timedelta(days=2 * 366)  # past every retention period of what the tests write now
+
+
+def appointment(store: Store, email: str, start: str = "2030-01-10T09:00") -> dict:
+    return pan.book(store, CANTAL, "mauriac", start, "permis_conduire", email=email, now=BEFORE)
+
+
+def test_a_cancellation_goes_on_beside_a_chat_turn_and_takes_turns_with_a_no_show_of_its_booking(pg_url):
+    """A cancellation takes its booking's key and its slot's (was the store's exclusive lock): it is
+    written while a chat turn's transaction is held, and waits while an agent's no-show of the same
+    booking is open; then it is refused (the appointment is marked missed): no "cancelled" e-mail."""
+    holder = Store(pg_url)
+    quick = Store.on_connection(pg_url, busy_ms=300)
+    first = appointment(holder, "premier@exemple.fr")
+    second = appointment(holder, "second@exemple.fr", "2030-01-10T09:30")
+    with holder.transaction(lock_key("conversation", "c1")):
+        turn(holder, "c1")
+        assert pan.cancel(quick, CANTAL, first["reference"], "premier@exemple.fr", now=BEFORE)["status"] == "cancelled"
+    with holder.transaction(pan.booking_lock(second["reference"])):  # the console's no-show, not committed yet
+        assert pan.mark_no_show(holder, second["reference"])["status"] == "no_show"
+        with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+            pan.cancel(quick, CANTAL, second["reference"], "second@exemple.fr", now=BEFORE)
+    with pytest.raises(pan.BookingError) as refused:
+        pan.cancel(quick, CANTAL, second["reference"], "second@exemple.fr", now=BEFORE)
+    assert refused.value.code == "past_slot"
+    rows = quick.db.query("select reference, status from pan_bookings order by id")
+    assert [(r["reference"], r["status"]) for r in rows] == [(first["reference"], "cancelled"), (second["reference"], "no_show")]
+    mails = quick.db.query("select to_addr from outbox where kind = 'booking_cancelled'")
+    assert [m["to_addr"] for m in mails] == ["premier@exemple.fr"]
+
+
+def test_an_account_added_and_its_session_beside_a_chat_turn_and_one_name_added_once(pg_url):
+    """An account's transactions take its key, a session's "seen" time is one statement: the console
+    goes on while a chat turn's transaction is held; two admins adding one name take turns."""
+    from bot.services.accounts import Accounts, AuthError, agent_lock
+
+    holder = Store(pg_url)
+    quick = Accounts(Store.on_connection(pg_url, busy_ms=300))
+    with holder.transaction(lock_key("conversation", "c1")):
+        turn(holder, "c1")
+        quick.add("agent.nouveau", "agent", "mot-de-passe-1")
+        token = quick.open_session(quick.verify("agent.nouveau", "mot-de-passe-1"))
+        assert quick.session(token).name == "agent.nouveau"
+        quick.close_session(token)
+        assert quick.session(token) is None
+    with holder.transaction(agent_lock("agent.double")):
+        Accounts(holder).add("agent.double", "agent", "mot-de-passe-1")
+        with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+            quick.add("agent.double", "admin", "mot-de-passe-2")
+    with pytest.raises(AuthError, match="existe déjà"):
+        quick.add("agent.double", "admin", "mot-de-passe-2")
+    assert [(a["name"], a["role"]) for a in quick.list()] == [("agent.double", "agent"), ("agent.nouveau", "agent")]
+
+
+def test_the_purge_goes_on_beside_a_chat_turn_and_takes_turns_with_a_reply_to_its_ticket(pg_url):
+    """The purge takes the keys of the records it erases, per batch (was the store's exclusive lock
+    for the whole purge): it runs while a chat turn's transaction is held; an agent's reply to a ticket,
+    open, holds that ticket's erasure off, and the ticket is left whole (nothing half erased); the
+    next run erases it with the reply's text and e-mails."""
+    from bot.services import retention, tickets
+
+    holder = Store(pg_url)
+    quick = Store.on_connection(pg_url, busy_ms=300)
+    tickets.create_ticket(holder, CANTAL, "armes", "Objet", "Texte perso", "p@exemple.fr")
+    turn(holder, "ancienne")
+    with holder.transaction(lock_key("conversation", "c1")):
+        turn(holder, "c1")
+        done = retention.purge(quick, CANTAL, now=LATER)
+    assert (done["conversations"], done["turns"], done["tickets"], done["outbox"]) == (1, 1, 1, 2)
+    ticket = tickets.create_ticket(holder, CANTAL, "armes", "Autre objet", "Autre texte", "q@exemple.fr")
+    with holder.transaction(tickets.ticket_lock(ticket["reference"])):  # an agent's reply, as the console sends it
+        tickets.reply(holder, CANTAL, ticket["reference"], "agent1", "Votre réponse personnelle")
+        with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+            retention.purge(quick, CANTAL, now=LATER)
+    row = tickets.get_ticket(quick, ticket["reference"])
+    assert (row["subject"], row["contact_email"], row["status"], row["purged_at"]) == (
+        "Autre objet",
+        "q@exemple.fr",
+        "answered",
+        None,
+    )
+    assert [e["body"] for e in tickets.history(quick, ticket["id"]) if e["kind"] == "reply"] == ["Votre réponse personnelle"]
+    done = retention.purge(quick, CANTAL, now=LATER)
+    assert (done["tickets"], done["outbox"]) == (1, 3)  # the service's copy, the acknowledgement, the reply
+    row = tickets.get_ticket(quick, ticket["reference"])
+    assert (row["subject"], row["body"], row["contact_email"]) == (None, None, None)
+    assert [e["body"] for e in tickets.history(quick, ticket["id"])] == [None, None, None]
+
+
+def test_the_purge_keeps_a_conversation_whole_when_its_person_comes_back_meanwhile(pg_url):
+    """A conversation past its period and a new turn of it, not committed yet: the purge waits for it
+    (the conversation's key), then keeps the conversation with both turns."""
+    from bot.services import retention
+
+    holder = Store(pg_url)
+    quick = Store.on_connection(pg_url, busy_ms=300)
+    turn(holder, "revenue")
+    later = datetime.now(UTC) + timedelta(days=int(CANTAL.get("retention.conversations_days")) + 1)
+    with holder.transaction(lock_key("conversation", "revenue")):
+        holder.record_turn(
+            "revenue", "web", "merci", "carte_grise", 0.9, "ants", "cg", "answer", True, 0, "cantal", ts=stamp(later)
+        )
+        with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+            retention.purge(quick, CANTAL, now=later)
+    assert retention.purge(quick, CANTAL, now=later)["conversations"] == 0
+    assert (quick.conversation("revenue")["turns"], len(quick.turns("revenue"))) == (2, 2)

@@ -6,7 +6,9 @@ a request and ABSOLUTE_S after login; logout deletes the row. Each session has i
 
 Writes that belong together run in one transaction (Store.transaction); the methods that change an
 account or a session take `audit`, a function writing the console's audit line in that same
-transaction: the change and its line are both written, or neither.
+transaction: the change and its line are both written, or neither. On PostgreSQL an account's
+transactions take its key (`agent_lock`), a logout its session's: they wait only for the same
+account's, never for a chat turn or a call (docs/store.md). A session's "seen" time is one statement.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from bot.core import texts
-from bot.store.database import Store, now
+from bot.store.database import Store, lock_key, now
 
 ROLES = ("agent", "admin")
 IDLE_S = 30 * 60
@@ -56,6 +58,11 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def agent_lock(name: str) -> str:
+    """The lock key of one account's changes (its creation, password, sessions opened)."""
+    return lock_key("agent", name)
+
+
 Audit = Callable[[], object] | None
 
 
@@ -75,7 +82,7 @@ class Accounts:
         if self.get(name):
             raise AuthError(texts.console_say("accounts.exists", name=name))
         password_hash = _hasher.hash(password)  # tens of milliseconds: before the write lock is taken
-        with self.store.transaction():
+        with self.store.transaction(agent_lock(name)):
             if self.get(name):  # made meanwhile by another process
                 raise AuthError(texts.console_say("accounts.exists", name=name))
             row = self.db["agents"].insert(
@@ -101,7 +108,7 @@ class Accounts:
 
     def disable(self, name: str, audit: Audit = None) -> bool:
         """Disable an account and close its sessions."""
-        with self.store.transaction():
+        with self.store.transaction(agent_lock(name)):
             cur = self.db.execute("update agents set active = 0 where name = ?", [name])
             if cur.rowcount:
                 self.db.execute("delete from sessions where agent_id = (select id from agents where name = ?)", [name])
@@ -117,7 +124,7 @@ class Accounts:
         if agent is None:
             return False
         password_hash = _hasher.hash(password)
-        with self.store.transaction():
+        with self.store.transaction(agent_lock(name)):
             self.db.execute("update agents set password_hash = ? where id = ?", [password_hash, agent["id"]])
             self.db.execute("delete from sessions where agent_id = ?", [agent["id"]])
             if audit:
@@ -134,9 +141,8 @@ class Accounts:
         if not agent or not agent["active"]:
             return None
         if _hasher.check_needs_rehash(agent["password_hash"]):
-            rehashed = _hasher.hash(password)
-            with self.store.transaction():
-                self.db.execute("update agents set password_hash = ? where id = ?", [rehashed, agent["id"]])
+            rehashed = _hasher.hash(password)  # one statement: atomic alone
+            self.db.execute("update agents set password_hash = ? where id = ?", [rehashed, agent["id"]])
         return agent
 
     # ---- sessions ---------------------------------------------------------------------------
@@ -144,7 +150,7 @@ class Accounts:
         """A new session (expired ones are deleted, the login time noted): its cookie token."""
         token = secrets.token_urlsafe(32)
         t = time.time()
-        with self.store.transaction():
+        with self.store.transaction(agent_lock(agent["name"])):
             self.db.execute("delete from sessions where seen_ts < ? or created_ts < ?", [t - IDLE_S, t - ABSOLUTE_S])
             self.db["sessions"].insert(
                 {
@@ -177,13 +183,14 @@ class Accounts:
         if not active or t - seen > IDLE_S or t - created > ABSOLUTE_S:
             self.close_session(token)
             return None
-        with self.store.transaction():
-            self.db.execute("update sessions set seen_ts = ? where token_hash = ?", [t, th])
+        # One statement, atomic alone: no transaction (every console request passes here).
+        self.db.execute("update sessions set seen_ts = ? where token_hash = ?", [t, th])
         return Session(agent_id, name, role, csrf, th)
 
     def close_session(self, token: str, audit: Audit = None) -> None:
-        with self.store.transaction():
-            self.db.execute("delete from sessions where token_hash = ?", [_token_hash(token)])
+        th = _token_hash(token)
+        with self.store.transaction(lock_key("session", th)):
+            self.db.execute("delete from sessions where token_hash = ?", [th])
             if audit:
                 audit()
 

@@ -257,19 +257,28 @@ def find_own(store, pref: Prefecture, reference: str, contact: str | None) -> di
     return booking if booking and same_contact(store, pref, booking, contact) else None
 
 
+def booking_lock(reference: str) -> str:
+    """The lock key of one booking's changes after it is made (a cancellation, a no-show, the purge of
+    its contact): on PostgreSQL they wait only for the same booking's (docs/store.md)."""
+    return lock_key("booking_ref", (reference or "").strip().upper())
+
+
 def cancel(store, pref: Prefecture, reference: str, contact: str, now: datetime | None = None) -> dict:
     """Cancel with the reference and the contact given at booking (e-mail, mobile, or the number
-    called from for a booking by phone)."""
+    called from for a booking by phone). The status is read again under the booking's key (and its
+    slot's: the seat it frees), so two cancellations, or a cancellation and a no-show, of one booking
+    take turns: one e-mail at most, never for a booking that is not cancelled."""
     booking = find_own(store, pref, reference, contact)
     if not booking:
         raise BookingError("not_found", pref)
-    if booking["status"] == "cancelled":
-        raise BookingError("already_cancelled", pref)
     start = datetime.strptime(booking["slot_start"], STAMP)
-    if start < naive(now or paris_now()):
-        raise BookingError("past_slot", pref)
     ts = mailer.utcnow()
-    with store.transaction() as conn:
+    with store.transaction(booking_lock(booking["reference"]), lock_key("slot", booking["site"], booking["slot_start"])) as conn:
+        status = conn.execute("select status from pan_bookings where id = ?", [booking["id"]]).fetchone()[0]
+        if status == "cancelled":
+            raise BookingError("already_cancelled", pref)
+        if status != "booked" or start < naive(now or paris_now()):
+            raise BookingError("past_slot", pref)
         conn.execute(
             "update pan_bookings set status = 'cancelled', cancelled_at = ?, updated_at = ? where id = ? and status = 'booked'",
             [ts, ts, booking["id"]],
@@ -306,7 +315,8 @@ def bookings_for_day(store, site_id: str, day: date | str) -> list[dict]:
 def mark_no_show(store, reference: str, no_show: bool = True) -> dict | None:
     """Mark (or unmark) a booking as a no-show. Returns the booking, None if unknown or cancelled."""
     ts = mailer.utcnow()
-    with store.transaction() as conn:  # a savepoint inside the console's transaction (with its audit line)
+    # Under the booking's key: a savepoint inside the console's transaction (with its audit line).
+    with store.transaction(booking_lock(reference)) as conn:
         conn.execute(
             "update pan_bookings set status = ?, no_show_at = ?, updated_at = ? where reference = ?"
             " and status in ('booked', 'no_show')",

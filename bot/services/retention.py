@@ -4,8 +4,16 @@ One period per kind of record, in days, in the préfecture file (`retention:` in
 prefectures/_national.yml, overridable per préfecture; tickets and bookings keep their own
 `tickets.retention_days` and `pan.retention_days`). `purge` deletes every record older than its
 period (Rasa's `events` in the same SQLite file included, or in PostgreSQL when DATABASE_URL puts
-Rasa's tracker store there), in a transaction; with dry_run it only counts. It runs by hand (`python -m bot purge [--dry-run]`) and once a day in the server
+Rasa's tracker store there); with dry_run it only counts. It runs by hand (`python -m bot purge [--dry-run]`) and once a day in the server
 (`daily`, started by bot/web/chat.py).
+
+It never holds the whole store (issue 16): a record of one row (a call, a voicemail, a rating, an
+audit line, a session, a throttle event, a lockout, Rasa's event) goes in one statement of its own,
+atomic alone, which re-checks its cut-off on the row it deletes; a conversation and its turns go
+together, BATCH conversations per transaction under their keys (`conversation:ID`, the turn
+writer's), the cut-off checked again under them, so a turn written meanwhile keeps its conversation
+whole. Tickets and bookings: tickets.purge, per batch under their keys too. On PostgreSQL nothing
+of it waits for a chat turn, a call or an agent working on another record.
 """
 
 from __future__ import annotations
@@ -17,20 +25,18 @@ from datetime import UTC, datetime, timedelta
 from bot import settings
 from bot.core.config import Prefecture
 from bot.services import tickets
+from bot.store.database import lock_key
 
 logger = logging.getLogger(__name__)
 
 # (kind, préfecture key, [(table, where clause on the cut-off ISO stamp "?" or epoch seconds "?e")]).
-# Children first: turns before their conversation, ticket events with their tickets (tickets.purge).
+# Records of one row each; conversations (with their turns) are purge_conversations', ticket events
+# go with their tickets (tickets.purge).
 RULES: list[tuple[str, str, list[tuple[str, str]]]] = [
     (
         "conversations",
         "retention.conversations_days",
-        [
-            ("turns", "conversation_id in (select id from conversations where coalesce(updated_at, started_at) < ?)"),
-            ("conversations", "coalesce(updated_at, started_at) < ?"),
-            ("events", "timestamp < ?e"),  # Rasa's tracker store: one row per event, epoch seconds
-        ],
+        [("events", "timestamp < ?e")],  # Rasa's tracker store: one row per event, epoch seconds
     ),
     ("calls", "retention.calls_days", [("calls", "coalesce(ended_at, updated_at, started_at) < ?")]),
     ("voicemails", "retention.voicemails_days", [("voicemails", "coalesce(updated_at, created_at) < ?")]),
@@ -41,6 +47,8 @@ RULES: list[tuple[str, str, list[tuple[str, str]]]] = [
     # is no account goes too (`_purge_lockouts`), an account's stays until an admin lifts it.
     ("throttle", "retention.throttle_days", [("throttle_events", "ts < ?e")]),
 ]
+CONVERSATION_CUT = "coalesce(updated_at, started_at) < ?"
+BATCH = 100  # conversations (tickets, bookings) per transaction, each with its key
 DAY_SECONDS = 24 * 3600
 PURGE_HOUR = 3  # Paris time: the quietest hour of both channels
 
@@ -88,8 +96,36 @@ def _purge_lockouts(store, pref: Prefecture, now_utc: datetime, dry_run: bool) -
     where = f"locked_at < ? and key not in ({marks})"
     if dry_run:
         return conn.execute(f"select count(*) from login_lockouts where {where}", [cut, *keep]).fetchone()[0]
-    with store.transaction():
-        return conn.execute(f"delete from login_lockouts where {where}", [cut, *keep]).rowcount
+    # One statement, atomic alone (no store-wide transaction): a lockout written meanwhile is newer.
+    return conn.execute(f"delete from login_lockouts where {where}", [cut, *keep]).rowcount
+
+
+def purge_conversations(store, cut: str, dry_run: bool = False) -> dict[str, int]:
+    """The conversations last written before `cut` and their turns: {turns, conversations}. BATCH per
+    transaction under their keys, the cut-off read again under them (module docstring)."""
+    conn = store.db.conn
+    if dry_run:
+        within = f"conversation_id in (select id from conversations where {CONVERSATION_CUT})"
+        return {
+            "turns": conn.execute(f"select count(*) from turns where {within}", [cut]).fetchone()[0],
+            "conversations": conn.execute(f"select count(*) from conversations where {CONVERSATION_CUT}", [cut]).fetchone()[0],
+        }
+    counts = {"turns": 0, "conversations": 0}
+    # Read once (one scan of the table, not one per batch), then BATCH at a time.
+    found = [r[0] for r in conn.execute(f"select id from conversations where {CONVERSATION_CUT} order by id", [cut])]
+    for start in range(0, len(found), BATCH):
+        ids = found[start : start + BATCH]
+        marks = ",".join("?" * len(ids))
+        with store.transaction(*(lock_key("conversation", i) for i in ids)):
+            old = [
+                r[0]
+                for r in conn.execute(f"select id from conversations where id in ({marks}) and {CONVERSATION_CUT}", [*ids, cut])
+            ]
+            if old:
+                marks = ",".join("?" * len(old))
+                counts["turns"] += conn.execute(f"delete from turns where conversation_id in ({marks})", old).rowcount
+                counts["conversations"] += conn.execute(f"delete from conversations where id in ({marks})", old).rowcount
+    return counts
 
 
 def _purge_tracker_events(url: str, cut_epoch: float, dry_run: bool) -> int:
@@ -113,21 +149,20 @@ def purge(store, pref: Prefecture, now: datetime | None = None, dry_run: bool = 
     now_utc = now.astimezone(UTC) if now and now.tzinfo else (now.replace(tzinfo=UTC) if now else datetime.now(UTC))
     conn = store.db.conn
     present = _tables(conn)
-    counts: dict[str, int] = {}
-    with conn:
-        if not dry_run:
-            conn.execute("begin immediate")
-        for _kind, key, targets in RULES:
-            cut = now_utc - timedelta(days=int(pref.get(key)))
-            for table, where in targets:
-                if table not in present:
-                    continue  # Rasa's events exist only once Rasa has written a tracker
-                arg = cut.timestamp() if where.endswith("?e") else cut.isoformat(timespec="milliseconds")
-                clause = where.replace("?e", "?")
-                if dry_run:
-                    counts[table] = conn.execute(f"select count(*) from {table} where {clause}", [arg]).fetchone()[0]
-                else:
-                    counts[table] = conn.execute(f"delete from {table} where {clause}", [arg]).rowcount
+    cut = now_utc - timedelta(days=int(pref.get("retention.conversations_days")))
+    counts: dict[str, int] = purge_conversations(store, cut.isoformat(timespec="milliseconds"), dry_run)
+    for _kind, key, targets in RULES:
+        cut = now_utc - timedelta(days=int(pref.get(key)))
+        for table, where in targets:
+            if table not in present:
+                continue  # Rasa's events exist only once Rasa has written a tracker
+            arg = cut.timestamp() if where.endswith("?e") else cut.isoformat(timespec="milliseconds")
+            clause = where.replace("?e", "?")
+            # One statement each, atomic alone: records of one row (module docstring).
+            if dry_run:
+                counts[table] = conn.execute(f"select count(*) from {table} where {clause}", [arg]).fetchone()[0]
+            else:
+                counts[table] = conn.execute(f"delete from {table} where {clause}", [arg]).rowcount
     tracker_url = settings.database_url()
     if tracker_url is not None and tracker_url != store.path:  # Rasa's events in PostgreSQL, not in this store
         cut = now_utc - timedelta(days=int(pref.get("retention.conversations_days")))

@@ -138,10 +138,15 @@ def locked(store: Store, names: list[str]) -> dict[str, str]:
     return {by_key[k]: at for k, at in rows}
 
 
+def account_lock(store: Store, name: str) -> str:
+    """The lock key of a name's failures and lockout (login_failed, login_succeeded, unlock)."""
+    return lock_key("throttle", "login_account", name_key(store, name))
+
+
 def unlock(store: Store, name: str) -> bool:
     """Lift the lockout of a name (an admin's decision) and forget its failures: True if it was locked."""
     nk = name_key(store, name)
-    with store.transaction(lock_key("throttle", "login_account", nk)) as conn:
+    with store.transaction(account_lock(store, name)) as conn:
         cur = conn.execute("delete from login_lockouts where key = ?", [nk])
         conn.execute("delete from throttle_events where scope = 'login_account' and key = ?", [nk])
     return cur.rowcount == 1

@@ -1,6 +1,6 @@
 """A message's history (table `ticket_events`, migration 006): its events appended inside the
 writer's transaction, read back with the state of each reply's e-mail; and the voicemail a phone
-message was made from. Part of bot/services/tickets.py, which re-exports them: import from there.
+message was made from; the lock keys of a ticket's changes. Part of bot/services/tickets.py, which re-exports them: import from there.
 """
 
 from __future__ import annotations
@@ -8,8 +8,20 @@ from __future__ import annotations
 import json
 
 from bot.services import mailer
+from bot.store.database import lock_key
 
 EVENT_KINDS = ("created", "reply", "reassigned", "answered", "reopened")
+
+
+def creation_lock(idempotency_key: str) -> str:
+    """The lock key of a ticket's creation: its idempotency key (read before the insert)."""
+    return lock_key("ticket", idempotency_key)
+
+
+def ticket_lock(reference: str) -> str:
+    """The lock key of one ticket's changes (an agent's action, its e-mail, its audit line): on
+    PostgreSQL they wait only for the same ticket's (docs/store.md)."""
+    return lock_key("ticket_ref", reference.upper())
 
 
 def add_event(

@@ -10,15 +10,16 @@ Functions for the agent console: tickets_by_service, mark_answered, delivery_fai
 ticket: history (table `ticket_events`, migration 006), reply (an agent's e-mail through the outbox),
 reassign, reopen, voicemail; and the retention purge: purge.
 
-The working-day arithmetic is in bot/services/ticket_dates.py and the history in
-bot/services/ticket_history.py; both are re-exported here.
+The working-day arithmetic is in bot/services/ticket_dates.py, the history and the tickets' lock
+keys in bot/services/ticket_history.py, the purge in bot/services/ticket_purge.py; all are
+re-exported here.
 """
 
 from __future__ import annotations
 
 import secrets
 import sqlite3
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from bot.core import texts
 from bot.core.clock import PARIS, naive, paris_now
@@ -26,8 +27,15 @@ from bot.core.config import Prefecture
 from bot.services import mailer
 from bot.services.pan import BookingError, new_reference, validate_email
 from bot.services.ticket_dates import add_working_days, due_date, say_date, working_days_between  # noqa: F401 - re-exported
-from bot.services.ticket_history import EVENT_KINDS, add_event, history, voicemail  # noqa: F401 - re-exported
-from bot.store.database import lock_key
+from bot.services.ticket_history import (  # noqa: F401 - re-exported
+    EVENT_KINDS,
+    add_event,
+    creation_lock,
+    history,
+    ticket_lock,
+    voicemail,
+)
+from bot.services.ticket_purge import purge  # noqa: F401 - re-exported
 
 
 class TicketError(Exception):
@@ -48,12 +56,6 @@ def mailbox(pref: Prefecture, mailbox_id: str) -> dict:
 
 def get_ticket(store, reference: str) -> dict | None:
     return next(store.db.query("select * from tickets where reference = ?", [(reference or "").strip().upper()]), None)
-
-
-def ticket_lock(reference: str) -> str:
-    """The lock key of one ticket's changes (an agent's action, its e-mail, its audit line): on
-    PostgreSQL they wait only for the same ticket's (docs/store.md)."""
-    return lock_key("ticket_ref", reference.upper())
 
 
 def validate(pref: Prefecture, mailbox_id: str, subject: str, body: str, email: str | None) -> tuple[str, str, str | None]:
@@ -108,7 +110,7 @@ def create_ticket(
     # One transaction (a savepoint inside a caller's: the console's audit line, a voicemail's row).
     # Only the key is read before the insert (the reference is drawn again on a collision): tickets of
     # other keys are written in parallel on PostgreSQL (docs/store.md).
-    with store.transaction(lock_key("ticket", idempotency_key or secrets.token_hex(8))) as conn:
+    with store.transaction(creation_lock(idempotency_key or secrets.token_hex(8))) as conn:
         if idempotency_key:
             existing = next(store.db.query("select * from tickets where idempotency_key = ?", [idempotency_key]), None)
             if existing:
@@ -201,16 +203,29 @@ def register_paper(
     email: str | None = None,
     received: date | None = None,
     today: date | None = None,
+    idempotency_key: str | None = None,
 ) -> dict:
     """Register a letter received by post (console form, `python -m bot tickets paper`): a ticket of
     origin `paper`, due `commitments.paper_working_days` working days after the day of receipt.
-    A receipt date in the future is refused (TicketError), like any bad input; nothing is written then."""
+    A receipt date in the future is refused (TicketError), like any bad input; nothing is written then.
+    `idempotency_key`: the console's, whose key (creation_lock) its transaction already holds."""
     today = today or paris_now().date()
     received = received or today
     if received > today:
         raise TicketError("received_in_future", pref)
     at = None if received == paris_now().date() else datetime.combine(received, datetime.min.time()).replace(hour=9)
-    return create_ticket(store, pref, mailbox_id, subject, body, email or None, origin="paper", channel="courrier", now=at)
+    return create_ticket(
+        store,
+        pref,
+        mailbox_id,
+        subject,
+        body,
+        email or None,
+        origin="paper",
+        channel="courrier",
+        now=at,
+        idempotency_key=idempotency_key,
+    )
 
 
 def ack_lines(pref: Prefecture, ticket: dict) -> list[str]:
@@ -367,30 +382,3 @@ def reopen(store, reference: str, agent: str) -> dict | None:
 def delivery_failures(store) -> list[dict]:
     """E-mails not delivered yet (failed or waiting), for the console."""
     return mailer.failures(store)
-
-
-def purge(store, pref: Prefecture, now: datetime | None = None) -> dict:
-    """Erase personal data older than the retention periods (tickets, bookings, outbox copies)."""
-    now_utc = now.astimezone(UTC) if now and now.tzinfo else datetime.now(UTC)
-    ticket_cut = (now_utc - timedelta(days=int(pref.get("tickets.retention_days")))).isoformat(timespec="milliseconds")
-    booking_cut = (naive(now_utc) - timedelta(days=int(pref.get("pan.retention_days")))).strftime("%Y-%m-%dT%H:%M")
-    ts = mailer.utcnow()
-    with store.transaction() as conn:
-        t = conn.execute(
-            "update tickets set subject = null, body = null, contact_email = null, callback = null, purged_at = ?"
-            " where created_at < ? and purged_at is null",
-            [ts, ticket_cut],
-        ).rowcount
-        b = conn.execute(
-            "update pan_bookings set contact = null, contact_key = null, purged_at = ? where slot_start < ? and purged_at is null",
-            [ts, booking_cut],
-        ).rowcount
-        conn.execute(
-            "update ticket_events set body = null where body is not null and ticket_id in"
-            " (select id from tickets where purged_at is not null)"
-        )
-        o = conn.execute(
-            "delete from outbox where ticket_id in (select id from tickets where purged_at is not null)"
-            " or booking_id in (select id from pan_bookings where purged_at is not null)"
-        ).rowcount
-    return {"tickets": t, "bookings": b, "outbox": o}

@@ -150,6 +150,7 @@ async def admin_unlock(request: Request, console: Console, session: Session) -> 
         lambda unlocked: ("account_unlocked", "agent", name, None),
         lambda unlocked: f"{PREFIX}/admin?" + urlencode({"ok": "deverrouille", "compte": name}),
         missing=lambda: admin_view(console, session, 409, error_msg=texts.console_say("messages.not_locked", name=name)),
+        keys=(throttle.account_lock(console.store, name),),
     )
 
 

@@ -90,6 +90,7 @@ async def rdv_no_show(request: Request, console: Console, session: Session) -> H
             {"site": booking["site"], "slot": booking["slot_start"]},
         ),
         back,
+        keys=(pan.booking_lock(reference),),  # the booking's status, read and written
     )
 
 

@@ -3,6 +3,7 @@ service's mailbox, its copy and the acknowledgement (when the letter gives an e-
 
 from __future__ import annotations
 
+import secrets
 from datetime import date
 from urllib.parse import urlencode
 
@@ -59,6 +60,9 @@ async def paper_register(request: Request, console: Console, session: Session) -
     if received is None:
         return paper_page(console, session, 400, texts.console_say("messages.bad_received_date"), values)
 
+    # The ticket's own key: its transaction (with the audit line) waits for no other writer on PostgreSQL.
+    key = f"paper:{secrets.token_hex(12)}"
+
     def register() -> dict:
         return tickets.register_paper(
             console.store,
@@ -68,6 +72,7 @@ async def paper_register(request: Request, console: Console, session: Session) -
             values["body"],
             values["email"] or None,
             received,
+            idempotency_key=key,
         )
 
     try:  # the letter's ticket (its e-mails queued) and the audit line: both or neither
@@ -82,6 +87,7 @@ async def paper_register(request: Request, console: Console, session: Session) -
             ),
             lambda ticket: f"{PREFIX}/courrier?" + urlencode({"ok": ticket["reference"]}),
             deliver=True,  # the service's copy (and the acknowledgement when an e-mail was given)
+            keys=(tickets.creation_lock(key),),
         )
     except tickets.TicketError as exc:
         return paper_page(console, session, 400, exc.message, values)
