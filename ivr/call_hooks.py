@@ -209,6 +209,8 @@ class CallHooks:
         row = calls.row(call_sid)
         if over(row, params):
             return "xml", self.phone.speaker.hangup().to_xml()
+        if row is None and first(params, "DialCallStatus") != "completed":  # unknown call: start over, notice first
+            return "started", self._start(calls, call_sid, params, False)
         st, last = (state_from_row(row), row.get("last_twiml")) if row else (None, None)
         if st is None or step != st.step:
             return "xml", last or self.phone.speaker.goodbye().to_xml()
@@ -225,6 +227,8 @@ class CallHooks:
             kind, value = await phone.db(self._dialed, call_sid, params, step, phone.open_now(request))
         except StoreBusy:
             return xml(phone.speaker.hold())
+        if kind == "started":
+            return self._started(call_sid, *value)
         if kind == "later":
             st, twiml = value
             phone.later(f"call {call_sid} after its transfer", save, st, step, twiml)

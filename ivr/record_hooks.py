@@ -93,7 +93,11 @@ class RecordHooks:
             return xml(phone.speaker.hangup())
         step = to_int(request.args.get("step"))
         if st is None or step != st.step:
-            return raw_xml(last) if last else xml(phone.speaker.voicemail_done(mailbox, reference))
+            if last:
+                return raw_xml(last)
+            if not recorded:  # a call the store does not know (or cannot read now): nothing was kept
+                return xml(phone.speaker.hold("voicemail_empty"))  # then /voice: the welcome, or the call's prompt
+            return xml(phone.speaker.voicemail_done(mailbox, reference))
         twiml = phone.flow.recorded(st, mailbox, recorded, reference).to_xml()
         try:
             return raw_xml(await phone.db(save, st, step, twiml, write=True))

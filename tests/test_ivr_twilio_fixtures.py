@@ -294,6 +294,30 @@ def test_an_unknown_call_in_mid_call_is_welcomed_with_the_notice(server, route):
     assert "node=titre_sejour" in action(tw.twiml(action(root), "gather_digits", Digits="3"))
 
 
+def test_the_end_of_a_record_for_an_unknown_call_with_nothing_recorded_thanks_nobody(server):
+    """The Record's fallback Redirect (no RecordingSid) for a call the store does not know: the caller
+    is told no message was kept, then welcomed with the notice; never "votre message a été transmis"."""
+    tw = Twilio(server)
+    root = tw.twiml("/webhooks/ivr/voicemail?node=armes&mailbox=armes&step=3", "redirect")
+    assert says(root) == ["Aucun message n'a été enregistré."]
+    assert [e.tag for e in root] == ["Say", "Pause", "Redirect"]
+    welcome = tw.twiml(root.find("Redirect").text, "redirect")
+    assert says(welcome)[0] == WELCOME
+    assert action(welcome) == f"{server.url}/webhooks/ivr/menu?node=root&step=0"
+    assert db_rows(server.db, "select count(*) as n from voicemails where call_sid = ?", [tw.call_sid]) == [{"n": 0}]
+
+
+def test_a_transfer_not_answered_for_an_unknown_call_is_welcomed_with_the_notice(server):
+    tw = Twilio(server, now="2026-03-10T10:00")
+    root = tw.twiml("/webhooks/ivr/dialed?node=human&step=1", "dial_no_answer")
+    assert says(root)[0] == WELCOME
+    assert action(root) == f"{server.url}/webhooks/ivr/menu?node=root&step=0"
+    assert (call_row(server, tw.call_sid)["step"], call_row(server, tw.call_sid)["state"]) == (0, "menu")
+    # an answered transfer of an unknown call: the conversation took place, the call ends
+    ended = Twilio(server, now="2026-03-10T10:00").twiml("/webhooks/ivr/dialed?node=human&step=1", "dial_completed")
+    assert ([e.tag for e in ended], says(ended)) == (["Say", "Hangup"], ["Merci de votre appel. Au revoir."])
+
+
 def test_a_key_pressed_after_the_hang_up_books_nothing(server):
     tw = Twilio(server, now="2026-05-18T10:00")
     other = tw.twiml(action(tw.start()), "gather_digits", Digits="5")
