@@ -580,6 +580,7 @@ def test_the_fail_soft_texts_and_settings_are_in_the_tree(tree, pref_id):
     )
     s = sp.settings
     assert (s["store_busy_ms"], s["answer_within_ms"], s["store_retry_s"]) == (250, 1500, 120)
+    assert (s["store_wait_s"], s["store_waits"]) == (5, 12)  # a held call waits a minute for its row
     assert int(s["store_busy_ms"]) < int(s["answer_within_ms"]) < 2000  # answered well before Twilio's 15 s
 
 
