@@ -11,7 +11,8 @@ the caller hears the same prompt again (`store_busy`); a call whose row cannot b
 unreachable, a store not answering in time) hears the same sentence and the prompt its Gather's URL
 names, at the same step (`_in_place`: menus, leaves, the offer), or, for the prompts the URL cannot
 rebuild, `Speaker.hold` (one sentence, then the call's stored prompt again through `/voice`, which
-waits while the row still cannot be read).
+waits while the row still cannot be read). A step whose caller was answered without it (the store
+too slow) is not applied when its pool task ends (`Step.answered`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,14 @@ class Step:
     open_now: hours.OpenAt
     when: datetime
     caller: str
+    # Set on the event loop once the caller was answered without this step (the store did not answer in
+    # time): the pool task still under way then applies nothing (`_apply`), or the caller's next key,
+    # at the step they were told, would only replay the answer to this one.
+    answered: bool = False
+
+
+class Answered(Exception):
+    """The caller was answered without this step (Step.answered): it is not applied."""
 
 
 class CallHooks:
@@ -162,12 +171,21 @@ class CallHooks:
             return "xml", self._unapplied(state_from_row(row), s, exc).to_xml()
 
     def _apply(self, calls: Calls, st: CallState, s: Step) -> str:
-        """(on the pool) The flow on this input, then the new state saved: the answer to give."""
+        """(on the pool) The flow on this input, then the new state saved: the answer to give. Nothing
+        once the caller was answered without it (Step.answered: checked before the flow and the save)."""
+        self._unanswered(s)
         s.inp.pan = PanDesk(self.phone, calls.store, s.call_sid, s.when, s.caller)
         s.inp.feedback = FeedbackDesk(self.phone, calls.store, s.call_sid)
         twiml = self.phone.flow.handle(st, s.inp, s.open_now).to_xml()
         with self.phone.stores.writing():
+            self._unanswered(s)
             return save(calls, st, s.step, twiml)
+
+    @staticmethod
+    def _unanswered(s: Step) -> None:
+        if s.answered:
+            logger.warning("ivr: call %s step %s came too late: the caller was answered without it", s.call_sid, s.step)
+            raise Answered(s.call_sid)
 
     def _unapplied(self, before: CallState, s: Step, exc: Exception):
         # Nothing was applied: the caller hears the same prompt again and answers again.
@@ -194,6 +212,7 @@ class CallHooks:
         try:
             kind, value = await phone.db(self._visit, s)
         except StoreBusy:
+            s.answered = True  # a task still under way (the store slow, not refusing) applies nothing
             return xml(self._in_place(request, s))
         if kind in ("xml", "later"):
             return self._started(s.call_sid, kind, value)
@@ -219,6 +238,7 @@ class CallHooks:
             return raw_xml(await phone.db(self._apply, st, s))
         except StoreBusy as exc:
             if s.inp.sms is None:
+                s.answered = True  # "Je répète": the step must not land later
                 return xml(self._unapplied(before, s, exc))
             # The SMS went out: say so, and write the step when the store accepts it.
             st = copy.deepcopy(before)

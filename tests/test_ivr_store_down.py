@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg2
@@ -108,6 +110,54 @@ def test_a_key_pressed_in_a_submenu_while_postgresql_is_stopped_repeats_that_sub
         "step": 2,
         "path": ["root", "vehicule", "carte_grise"],
     }
+
+
+def postgres_processes(pg: cl.Postgres) -> list[int]:
+    """The test's own PostgreSQL: its postmaster (postmaster.pid) and every backend it started."""
+    postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == postmaster:
+            children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+def test_a_key_pressed_while_postgresql_is_frozen_repeats_the_submenu_and_is_not_applied_later(pg_phone):
+    """PostgreSQL frozen (SIGSTOP on its processes, as a host that stops answering): the read of the call
+    does not come back within `answer_within_ms`; the caller hears the apology and the sub-menu they
+    are in. When PostgreSQL answers again, the read still under way must not apply that key behind the
+    caller's back: their next key means what it means in the sub-menu they were told they are in.
+    (Before Step.answered, the late task saved "carte grise", and the next key replayed it.)"""
+    call = pg_phone.call(timeout=15)
+    call.start()
+    assert call.press("1").says == TITRES_MENU
+    where = call.last.gather["action"]
+    frozen = postgres_processes(pg_phone.pg)
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        pressed = call.press("1")  # carte grise
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    assert pressed.says == [STORE_BUSY, *TITRES_MENU]
+    assert pressed.gather["action"] == where and not pressed.hangup
+    # the read under way since the freeze ends now: it must leave the call where the caller was told
+    late = f"ivr: call {call.call_sid} step 1 came too late: the caller was answered without it"
+    deadline = time.monotonic() + 30  # a condition polled (the late task is over), not a time asserted
+    while time.monotonic() < deadline:
+        if late in pg_phone.server.log.read_text() or pg_phone.call_row(call)["step"] != 1:
+            break
+        time.sleep(0.2)
+    assert pg_phone.call_row(call) == {"state": "menu", "node": "vehicule", "step": 1, "path": ["root", "vehicule"]}
+    permis = call.press("2")
+    assert (permis.route, permis.node) == ("leaf", "permis_conduire")
+    assert permis.says[0].startswith("Le permis de conduire")
+    assert late in pg_phone.server.log.read_text()
 
 
 def test_a_key_pressed_at_an_answer_while_postgresql_is_stopped_repeats_that_answer(pg_phone):
