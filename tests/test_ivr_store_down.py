@@ -1,12 +1,12 @@
 """A caller keeps their place in the phone menu while PostgreSQL is stopped (issues 11 §3, 16 §3).
 
 One real server on a real PostgreSQL (DATABASE_URL: the product's store and Rasa's tracker store),
-stopped with `pg_ctl stop` mid-call and started again; Twilio's complete bodies, signed
-(tools.ivr.simulate.Call). While the call's row cannot be read, a key press or a sentence in a menu or
-at an answer gets one apology and the prompt the caller was at, at the same step (never the
-welcome); a PAN booking step, which the URL alone cannot rebuild, is held until the row can be read,
-then replayed. Nothing is applied while PostgreSQL is away: once it is back the call goes on from
-the step it was at."""
+stopped with `pg_ctl stop -m fast` mid-call and started again, or frozen (SIGSTOP) and thawed;
+Twilio's complete bodies, signed (tools.ivr.simulate.Call). While the call's row cannot be read, a
+key press or a sentence in a menu or at an answer gets one apology and the prompt the caller was
+at, at the same step (never the welcome); a PAN booking step, which the URL alone cannot rebuild,
+is held until the row can be read, then replayed. Nothing is applied while PostgreSQL is away, nor
+later by a read that was under way: once it is back the call goes on from the step it was at."""
 
 from __future__ import annotations
 
