@@ -7,8 +7,12 @@ call, runs the flow and writes the new state in one task (one UPDATE, compare-an
 a duplicated or late webhook gets the answer already given and changes nothing). A sentence goes
 to the NLU on the event loop between the read and the write (two tasks), as does the SMS option
 (sent before the flow runs). Fail soft: a write the store refuses leaves the step unapplied and
-the caller hears the same prompt again (`store_busy`); a store that does not answer at all gives
-`Speaker.hold` (one sentence, then the call's current prompt again, through `/voice`).
+the caller hears the same prompt again (`store_busy`); a call whose row cannot be read (PostgreSQL
+unreachable, a store not answering in time) hears the same sentence and the prompt its Gather's URL
+names, at the same step (`_in_place`: menus, leaves, the offer), or, for the prompts the URL cannot
+rebuild, `Speaker.hold` (one sentence, then the call's stored prompt again through `/voice`, which
+waits while the row still cannot be read). A step whose caller was answered without it (the store
+too slow) is not applied when its pool task ends (`Step.answered`).
 """
 
 from __future__ import annotations
@@ -68,6 +72,14 @@ class Step:
     open_now: hours.OpenAt
     when: datetime
     caller: str
+    # Set on the event loop once the caller was answered without this step (the store did not answer in
+    # time): the pool task still under way then applies nothing (`_apply`), or the caller's next key,
+    # at the step they were told, would only replay the answer to this one.
+    answered: bool = False
+
+
+class Answered(Exception):
+    """The caller was answered without this step (Step.answered): it is not applied."""
 
 
 class CallHooks:
@@ -101,13 +113,17 @@ class CallHooks:
         return raw_xml(value)
 
     async def voice(self, request: Request, params: dict) -> HTTPResponse:
-        """The automated-service notice and the main menu; the call is recorded (later if the store is busy)."""
-        call_sid = first(params, "CallSid")
+        """The automated-service notice and the main menu; the call is recorded (later if the store is
+        busy). A known call's last answer again (a replayed first webhook, or a hold come back: `held`);
+        a held call whose row cannot be read waits for it (`Speaker.waiting`), `store_waits` times at most."""
+        phone, call_sid, held = self.phone, first(params, "CallSid"), to_int(request.args.get("held"), 0)
         if not call_sid:
-            return xml(self.phone.speaker.apology())
+            return xml(phone.speaker.apology())
         try:
-            kind, value = await self.phone.db(self._start, call_sid, params, True)
+            kind, value = await phone.db(self._start, call_sid, params, True)
         except StoreBusy:
+            if 0 < held <= phone.store_waits:
+                return xml(phone.speaker.waiting(held))
             st, twiml, caller = self._arrival(call_sid, params)
             kind, value = "later", (st, caller, twiml)
         return self._started(call_sid, kind, value)
@@ -155,24 +171,49 @@ class CallHooks:
             return "xml", self._unapplied(state_from_row(row), s, exc).to_xml()
 
     def _apply(self, calls: Calls, st: CallState, s: Step) -> str:
-        """(on the pool) The flow on this input, then the new state saved: the answer to give."""
+        """(on the pool) The flow on this input, then the new state saved: the answer to give. Nothing
+        once the caller was answered without it (Step.answered: checked before the flow and the save)."""
+        self._unanswered(s)
         s.inp.pan = PanDesk(self.phone, calls.store, s.call_sid, s.when, s.caller)
         s.inp.feedback = FeedbackDesk(self.phone, calls.store, s.call_sid)
         twiml = self.phone.flow.handle(st, s.inp, s.open_now).to_xml()
         with self.phone.stores.writing():
+            self._unanswered(s)
             return save(calls, st, s.step, twiml)
+
+    @staticmethod
+    def _unanswered(s: Step) -> None:
+        if s.answered:
+            logger.warning("ivr: call %s step %s came too late: the caller was answered without it", s.call_sid, s.step)
+            raise Answered(s.call_sid)
 
     def _unapplied(self, before: CallState, s: Step, exc: Exception):
         # Nothing was applied: the caller hears the same prompt again and answers again.
         logger.warning("ivr: call %s step %s not applied (%s); prompt repeated", s.call_sid, s.step, exc)
         return self.phone.flow.render(before, s.open_now, [self.phone.speaker.text("store_busy")])
 
+    def _in_place(self, request: Request, s: Step):
+        """The call's row cannot be read (the store unreachable, or not answering in time): one apology
+        and the prompt the Gather's URL names (its route and node), at the same step, so that the next
+        key, once the store answers, is read against the stored step; nothing is applied or written.
+        A prompt the URL cannot rebuild (`Flow.placed`: likely topics, confirmations, PAN steps): the
+        hold, which replays the stored prompt as soon as the row can be read."""
+        phone = self.phone
+        route = request.path.rstrip("/").rsplit("/", 1)[-1]
+        st = phone.flow.placed(s.call_sid, route, request.args.get("node"), s.step)
+        if st is None:
+            logger.warning("ivr: call %s unreadable at a %s prompt; held until it can be read", s.call_sid, route)
+            return phone.speaker.hold()
+        logger.warning("ivr: call %s unreadable; its %s prompt at %s repeated from the URL", s.call_sid, route, st.node)
+        return phone.flow.render(st, s.open_now, [phone.speaker.text("store_busy")])
+
     async def gathered(self, request: Request, params: dict) -> HTTPResponse:
         phone, s = self.phone, self._read(request, params)
         try:
             kind, value = await phone.db(self._visit, s)
         except StoreBusy:
-            return xml(phone.speaker.hold())
+            s.answered = True  # a task still under way (the store slow, not refusing) applies nothing
+            return xml(self._in_place(request, s))
         if kind in ("xml", "later"):
             return self._started(s.call_sid, kind, value)
         if kind == "sms":
@@ -197,6 +238,7 @@ class CallHooks:
             return raw_xml(await phone.db(self._apply, st, s))
         except StoreBusy as exc:
             if s.inp.sms is None:
+                s.answered = True  # "Je répète": the step must not land later
                 return xml(self._unapplied(before, s, exc))
             # The SMS went out: say so, and write the step when the store accepts it.
             st = copy.deepcopy(before)
@@ -226,7 +268,9 @@ class CallHooks:
         try:
             kind, value = await phone.db(self._dialed, call_sid, params, step, phone.open_now(request))
         except StoreBusy:
-            return xml(phone.speaker.hold())
+            if first(params, "DialCallStatus") == "completed":  # the conversation took place: the call ends
+                return xml(phone.speaker.hangup())  # (its end and outcome come with the status callback)
+            return xml(phone.speaker.hold())  # the offer after a failed transfer needs the row: held
         if kind == "started":
             return self._started(call_sid, *value)
         if kind == "later":

@@ -3,11 +3,12 @@
   POST voice       incoming call (the URL a Twilio number points at): welcome + main menu
   POST menu        answer to a menu's Gather          POST leaf     answer to a leaf's Gather
   POST choices     answer to the likely-topics menu   POST offer    answer to the person/voicemail offer
+  POST pan         answer to a PAN booking or cancellation step (slots, confirmation, reference...)
   POST dialed      end of a transfer (Dial action)    POST voicemail end of a Record (Record action)
   POST recording   the Record's transcription and recording-status callbacks
   POST status      call status callback
 
-The handlers live in ivr/call_hooks.py (voice, menu, leaf, choices, offer, dialed) and
+The handlers live in ivr/call_hooks.py (voice, menu, leaf, choices, offer, pan, dialed) and
 ivr/record_hooks.py (voicemail, recording, status), on what ivr/phone.py builds once at start.
 
 Every request must carry a valid X-Twilio-Signature computed on PUBLIC_BASE_URL + path + query
@@ -20,8 +21,10 @@ Fail soft, never freeze: store work runs off the event loop on the phone's own c
 (PhoneStore: short busy timeout) and every webhook answers within `answer_within_ms`; when the
 store is locked the caller hears the same prompt again (nothing applied: they answer again), and a
 voicemail, transcription or call record is written in the background as soon as the store accepts
-it. The NLU failing gives the current prompt on the keypad only; any other error in mid-call says
-one apology and the current prompt again (`/voice` replays a known call's last answer). A call the
+it; when the call's row cannot be read at all (PostgreSQL unreachable), the prompt the Gather's URL
+names, or a hold (ivr/call_hooks.py). The NLU failing gives the current prompt on the keypad only;
+any other error in mid-call says one apology and the current prompt again (`/voice?held=1` replays a
+known call's last answer). A call the
 store does not know gets the welcome with the automated-service notice; webhooks for a call that is
 over (status callback received, or CallStatus=completed in the request) change nothing (a
 recorded message is still kept).
@@ -52,7 +55,7 @@ from ivr.phone import Phone
 from ivr.record_hooks import RecordHooks
 
 logger = logging.getLogger(__name__)
-ROUTES = ("voice", "menu", "leaf", "choices", "offer", "dialed", "voicemail", "recording", "status")
+ROUTES = ("voice", "menu", "leaf", "choices", "offer", "pan", "dialed", "voicemail", "recording", "status")
 
 
 def routes(phone: Phone) -> list[tuple[str, Callable, str]]:
@@ -64,6 +67,7 @@ def routes(phone: Phone) -> list[tuple[str, Callable, str]]:
         ("leaf", calls.gathered, "twiml"),
         ("choices", calls.gathered, "twiml"),
         ("offer", calls.gathered, "twiml"),
+        ("pan", calls.gathered, "twiml"),
         ("dialed", calls.dialed, "twiml"),
         ("voicemail", records.voicemail, "twiml"),
         ("recording", records.recording, "callback"),

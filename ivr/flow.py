@@ -131,6 +131,18 @@ class Flow(PanFlow):
         st.path.append(ROOT)
         return self.sp.menu(ROOT, st.step, [self.sp.text("voicemail_empty")])
 
+    def placed(self, call_sid: str, route: str, node: str | None, step: int | None) -> CallState | None:
+        """The state a prompt's action URL alone rebuilds (its route, node and step), for when the call's
+        row cannot be read: a menu, a leaf's answer, the person/voicemail offer. None for the prompts
+        whose options live only in the row (the likely topics and "vous avez dit ... ?" on `choices`,
+        the PAN booking and cancellation steps on `pan`): their keys mean something else there."""
+        if step is None or route not in ("menu", "leaf", "offer") or not (node == ROOT or node in self.tree.nodes):
+            return None
+        is_menu = node == ROOT or self.tree.node(node).destination is None
+        if route != "offer" and (route == "menu") != is_menu:
+            return None
+        return CallState(call_sid, step=step, state=route, node=node)
+
     def chosen(self, st: CallState, inp: Input, open_now: bool) -> Option | None:
         """The option a key (typed, or a spoken key word) picks at the current prompt, before `handle`
         runs: the channel sends an SMS first when it is the SMS option."""
@@ -191,7 +203,7 @@ class Flow(PanFlow):
 
     def _route(self, st: CallState) -> str:
         if st.state in PAN_STATES:
-            return "leaf"
+            return "pan"
         if st.state == "confirm":
             return "choices"
         return st.state if st.state in PROMPT_STATES else "menu"

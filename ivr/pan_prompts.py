@@ -1,6 +1,8 @@
 """The PAN appointment by phone: the next slots by key, the confirmation, the booking said (the
 reference digit by digit), its SMS, and the cancellation by reference. Pure; part of
-`ivr.twiml.Speaker` (its texts come from the préfecture file's `pan.phone` section).
+`ivr.twiml.Speaker` (its texts come from the préfecture file's `pan.phone` section). Their Gathers
+post to the `pan` route (not `leaf`): the URL alone tells a booking step from a leaf's answer, whose
+keys mean other things (ivr/call_hooks.py, when the call's row cannot be read).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class PanPrompts:
 
     def pan_slots(self, node_id: str, slots: list[dict], step: int, preface: list[str] = ()) -> VoiceResponse:
         return self._prompt(
-            "leaf",
+            "pan",
             node_id,
             step,
             preface,
@@ -60,7 +62,7 @@ class PanPrompts:
         )
 
     def pan_confirm(self, node_id: str, choice: dict, step: int, preface: list[str] = ()) -> VoiceResponse:
-        return self._prompt("leaf", node_id, step, preface, [], self.pan_confirm_options(choice, node_id), [node_id], keep=False)
+        return self._prompt("pan", node_id, step, preface, [], self.pan_confirm_options(choice, node_id), [node_id], keep=False)
 
     def pan_place(self, site_id: str) -> str:
         """Where an appointment is: the site's name, then the parts of its address the name does not
@@ -110,14 +112,14 @@ class PanPrompts:
         ]
         node = target.get("node") or ROOT
         intro = [t for t in said if t] if message else []
-        return self._prompt("leaf", node, step, preface, intro, self.pan_booked_options(target, sms), [node], keep=False)
+        return self._prompt("pan", node, step, preface, intro, self.pan_booked_options(target, sms), [node], keep=False)
 
     def pan_cancel_ask(self, node_id: str, step: int, preface: list[str] = ()) -> VoiceResponse:
         """Asks for the reference of the appointment to cancel: eight digits typed, or said."""
         resp = VoiceResponse()
         g = resp.gather(
             input="dtmf speech",
-            action=self.url("leaf", node=node_id, step=step),
+            action=self.url("pan", node=node_id, step=step),
             method="POST",
             language=self.language,
             timeout=int(self.settings.get("reference_timeout", self.settings["gather_timeout"])),
@@ -129,7 +131,7 @@ class PanPrompts:
         )
         for text in list(preface) + [self.pan_text("cancel_ask")]:
             self.say(g, text)
-        self.fallback(resp, "leaf", node_id, step)
+        self.fallback(resp, "pan", node_id, step)
         return resp
 
     def pan_cancel_confirm_options(self, target: dict) -> list[Option]:
@@ -147,7 +149,7 @@ class PanPrompts:
         ]
 
     def pan_cancel_confirm(self, node_id: str, target: dict, step: int, preface: list[str] = ()) -> VoiceResponse:
-        return self._prompt("leaf", node_id, step, preface, [], self.pan_cancel_confirm_options(target), [node_id], keep=False)
+        return self._prompt("pan", node_id, step, preface, [], self.pan_cancel_confirm_options(target), [node_id], keep=False)
 
     def booking_sms_body(self, booking: dict) -> str:
         """The SMS after a booking: when, where, the reference and the calendar link (`pan.phone.sms_body`)."""

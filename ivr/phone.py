@@ -143,6 +143,7 @@ class Phone:
         s = self.speaker.settings
         self.answer_within = int(s["answer_within_ms"]) / 1000
         self.retry_for = int(s["store_retry_s"])
+        self.store_waits = int(s["store_waits"])  # tries of a held call whose row cannot be read (Speaker.waiting)
         self.sms_wait = int(s.get("sms_wait_ms", 1000)) / 1000
         self.stores = PhoneStore(int(s["store_busy_ms"]))
         self.spool = Spool(spool_path())

@@ -297,11 +297,21 @@ class Speaker(Voice, Options, PanPrompts):
 
     def hold(self, preface: str = "store_busy") -> VoiceResponse:
         """A technical problem in mid-call: one sentence, then the call's current prompt again
-        (the incoming-call route replays a known call's last answer), never a hang-up."""
+        (the incoming-call route replays a known call's last answer), never a hang-up. `held=1`
+        tells that route the call is known: while its row cannot be read it waits (`waiting`)
+        rather than start the call over."""
         resp = VoiceResponse()
         self.say(resp, self.text(preface))
         resp.pause(length=1)
-        resp.redirect(self.url("voice"), method="POST")
+        resp.redirect(self.url("voice", held=1), method="POST")
+        return resp
+
+    def waiting(self, held: int) -> VoiceResponse:
+        """A held call whose row still cannot be read: `store_wait_s` of silence, then the replay
+        is tried again (the `held`-th try so far)."""
+        resp = VoiceResponse()
+        resp.pause(length=int(self.settings["store_wait_s"]))
+        resp.redirect(self.url("voice", held=held + 1), method="POST")
         return resp
 
     def hangup(self) -> VoiceResponse:

@@ -115,7 +115,7 @@ def number_spellings(number: str) -> list[str]:
 def test_booked_by_phone_the_caller_hears_the_address_what_to_bring_and_can_repeat(server, phone):
     call, done, booking = book_by_phone(server, phone, CALLER, monday_ahead(4))
     assert done.says == booked_says(booking)
-    assert done.gather["action"] == f"{server.url}/webhooks/ivr/leaf?node=rdv_pan&step=5" and not done.hangup
+    assert done.gather["action"] == f"{server.url}/webhooks/ivr/pan?node=rdv_pan&step=5" and not done.hangup
     assert call.press("*").says == booked_says(booking)  # "pour réécouter, tapez étoile"
     assert call.say("répéter").says == booked_says(booking)  # the same, said
     bye = call.silence()

@@ -403,11 +403,11 @@ def test_an_internal_error_still_answers_twiml_with_an_apology(server, phone):
     conn.close()
     action = call.last.gather["action"]
     turn = call.press("1")
-    # One apology, then the current prompt again (the Redirect to /voice replays the call's last
+    # One apology, then the current prompt again (the Redirect to /voice?held=1 replays the call's last
     # answer): never a hang-up on a technical error.
     hold = call.turns[-2]
     assert hold.says == ["Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète."]
-    assert (hold.redirect, hold.hangup, hold.gather) == (f"{server.url}/webhooks/ivr/voice", False, None)
+    assert (hold.redirect, hold.hangup, hold.gather) == (f"{server.url}/webhooks/ivr/voice?held=1", False, None)
     assert turn.says == TITRES_MENU and not turn.hangup
     assert "ivr: menu failed for call" in server.log.read_text()
     # Twilio replays the failed webhook: the same, never a hang-up

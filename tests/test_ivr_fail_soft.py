@@ -105,3 +105,20 @@ def test_a_store_locked_for_14_s_never_freezes_the_phone(server, figure):
     tickets = db_rows(server.db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
     assert tickets == [{"mailbox": "armes"}]
     assert "will be written in the background" in server.log.read_text()
+
+
+def test_a_key_pressed_in_a_submenu_while_sqlite_is_locked_repeats_that_submenu(server):
+    """SQLite locked for writing by another process (reads go on under WAL): the row is read, the step
+    cannot be written; the caller hears the apology and the sub-menu they are in, at the same step,
+    as when PostgreSQL is unreachable (tests/test_ivr_store_down.py), and goes on from it afterwards."""
+    from test_ivr_calls import CARTE_GRISE, TITRES_MENU
+
+    waiting = Call(server.url, TWILIO_TEST_TOKEN, timeout=15)
+    waiting.start()
+    assert waiting.press("1").says == TITRES_MENU
+    where = waiting.last.gather["action"]
+    with Lock(server.db, 4):
+        turn = waiting.press("1")
+    assert turn.says == [STORE_BUSY, *TITRES_MENU]
+    assert turn.gather["action"] == where and not turn.hangup
+    assert waiting.press("1").says == CARTE_GRISE

@@ -67,6 +67,7 @@ CALL = {"CallSid": "CAsig0001", "From": "+33612345678", "To": "+33400000000", "C
         "leaf?node=armes&step=1",
         "choices?node=root&step=1",
         "offer?node=root&step=1",
+        "pan?node=rdv_pan&step=1",
         "dialed?node=human&step=1",
         "voicemail?node=armes&mailbox=armes&step=1",
         "recording?node=armes&mailbox=armes",

@@ -281,7 +281,14 @@ def test_a_status_callback_for_a_call_never_seen_records_it(server):
 
 
 @pytest.mark.parametrize(
-    "route", ["menu?node=root&step=3", "leaf?node=armes&step=5", "choices?node=root&step=2", "offer?node=root&step=4"]
+    "route",
+    [
+        "menu?node=root&step=3",
+        "leaf?node=armes&step=5",
+        "choices?node=root&step=2",
+        "offer?node=root&step=4",
+        "pan?node=rdv_pan&step=4",
+    ],
 )
 def test_an_unknown_call_in_mid_call_is_welcomed_with_the_notice(server, route):
     tw = Twilio(server)

@@ -580,14 +580,58 @@ def test_the_fail_soft_texts_and_settings_are_in_the_tree(tree, pref_id):
     )
     s = sp.settings
     assert (s["store_busy_ms"], s["answer_within_ms"], s["store_retry_s"]) == (250, 1500, 120)
+    assert (s["store_wait_s"], s["store_waits"]) == (5, 12)  # a held call waits a minute for its row
     assert int(s["store_busy_ms"]) < int(s["answer_within_ms"]) < 2000  # answered well before Twilio's 15 s
 
 
 def test_a_hold_says_one_sentence_then_replays_the_current_prompt(tree):
     root = parse(speaker(tree).hold())
     assert [e.tag for e in root] == ["Say", "Pause", "Redirect"]
-    assert root.find("Redirect").text == BASE + "/webhooks/ivr/voice"
+    assert root.find("Redirect").text == BASE + "/webhooks/ivr/voice?held=1"
     assert root.find("Hangup") is None
+    # still unreadable: 5 s of silence (`store_wait_s`), then the next try, never a hang-up
+    waiting = parse(speaker(tree).waiting(3))
+    assert [e.tag for e in waiting] == ["Pause", "Redirect"]
+    assert waiting.find("Pause").attrib == {"length": "5"}
+    assert waiting.find("Redirect").text == BASE + "/webhooks/ivr/voice?held=4"
+
+
+def test_the_url_of_a_prompt_rebuilds_a_menu_an_answer_or_the_offer_never_a_booking_step(tree):
+    """What Flow.placed rebuilds when the call's row cannot be read (ivr/call_hooks.py `_in_place`)."""
+    flow = flow_for(tree, "cantal")
+
+    def rebuilt(url: str):
+        st = flow.placed("CA1", *url.split(":"), 4)
+        return None if st is None else (st.state, st.node, st.step)
+
+    placed = {
+        url: rebuilt(url)
+        for url in (
+            "menu:root",
+            "menu:vehicule",
+            "leaf:carte_grise",
+            "offer:vehicule",
+            "offer:carte_grise",
+            "menu:carte_grise",  # a leaf named on the menu route: not a prompt we sent
+            "leaf:vehicule",
+            "menu:no_such_node",
+            "choices:root",  # the likely topics: listed in the row only
+            "pan:rdv_pan",  # a booking step: its "tapez 1" confirms a slot
+        )
+    }
+    assert placed == {
+        "menu:root": ("menu", "root", 4),
+        "menu:vehicule": ("menu", "vehicule", 4),
+        "leaf:carte_grise": ("leaf", "carte_grise", 4),
+        "offer:vehicule": ("offer", "vehicule", 4),
+        "offer:carte_grise": ("offer", "carte_grise", 4),
+        "menu:carte_grise": None,
+        "leaf:vehicule": None,
+        "menu:no_such_node": None,
+        "choices:root": None,
+        "pan:rdv_pan": None,
+    }
+    assert flow.placed("CA1", "menu", "vehicule", None) is None  # no step in the URL
 
 
 def test_nothing_the_caller_hears_is_written_in_the_phone_code():

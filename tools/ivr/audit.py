@@ -110,7 +110,7 @@ class Auditor:
                 else:
                     raise SimulatorError(f"step {i}: unknown step {step!r}")
                 turn = call.last
-                node = turn.node if (turn.route in ("leaf",) or turn.dial or turn.record is not None) else None
+                node = turn.node if (turn.route in ("leaf", "pan") or turn.dial or turn.record is not None) else None
                 if node and node in self.tree.nodes and self.tree.node(node).destination:
                     got["node"] = node
                     got["destination"] = self.tree.node(node).destination

@@ -1,0 +1,229 @@
+"""A caller keeps their place in the phone menu while PostgreSQL is stopped (issues 11 §3, 16 §3).
+
+One real server on a real PostgreSQL (DATABASE_URL: the product's store and Rasa's tracker store),
+stopped with `pg_ctl stop -m fast` mid-call and started again, or frozen (SIGSTOP) and thawed;
+Twilio's complete bodies, signed (tools.ivr.simulate.Call). While the call's row cannot be read, a
+key press or a sentence in a menu or at an answer gets one apology and the prompt the caller was
+at, at the same step (never the welcome); a PAN booking step, which the URL alone cannot rebuild,
+is held until the row can be read, then replayed. Nothing is applied while PostgreSQL is away, nor
+later by a read that was under way: once it is back the call goes on from the step it was at."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+from conftest import MODEL, TWILIO_TEST_TOKEN, launch, stop
+from test_ivr_calls import CARTE_GRISE, CONFIRM_SAINT_FLOUR, MAIN_MENU, OPEN, PAN_NOW, SLOTS, TITRES_MENU, WELCOME
+from test_ivr_fail_soft import STORE_BUSY
+
+from bot.store import dialect
+from tools import cluster as cl
+from tools.ivr.simulate import Call, parse_twiml
+
+
+class PgPhone:
+    def __init__(self, pg: cl.Postgres, server):
+        self.pg, self.server = pg, server
+
+    def call(self, **kwargs) -> Call:
+        return Call(self.server.url, TWILIO_TEST_TOKEN, **kwargs)
+
+    def rows(self, sql: str, args: list | tuple = ()) -> list[dict]:
+        conn = psycopg2.connect(self.pg.url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(dialect.translate(sql), list(args))
+                names = [c.name for c in cur.description]
+                return [dict(zip(names, row)) for row in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def call_row(self, call: Call) -> dict:
+        (row,) = self.rows("select state, node, step, path from calls where call_sid = ?", [call.call_sid])
+        return row | {"path": json.loads(row["path"])}
+
+
+@pytest.fixture(scope="module")
+def pg_phone(tmp_path_factory):
+    if not MODEL.exists():
+        pytest.exit(f"No trained model at {MODEL}: run the tests with `make test` (it trains first).", returncode=2)
+    absent = [m for m in cl.missing() if m.startswith("PostgreSQL")]
+    if absent:  # `make test` installs it (make postgres): missing here is a broken set-up, not a pass
+        pytest.fail(f"not installed: {', '.join(absent)}; run `make postgres`")
+    tmp = tmp_path_factory.mktemp("store-down")
+    # As root, PostgreSQL runs as `postgres`, who cannot reach pytest's root-only temporary directory.
+    home = Path(tempfile.mkdtemp(prefix="aiguillage-pg-")) if os.geteuid() == 0 else tmp
+    home.chmod(0o755)
+    pg = cl.Postgres(home / "data", cl.free_port())
+    server = None
+    try:
+        pg.start()
+        server = launch(tmp, extra_env={"DATABASE_URL": pg.url})
+        yield PgPhone(pg, server)
+    finally:
+        if server is not None:
+            stop(server)
+        pg.stop()
+        if home != tmp:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def stopped(pg_phone, *calls_made):
+    """Run each `calls_made` (no argument) with PostgreSQL stopped; PostgreSQL started again after."""
+    pg_phone.pg.stop()
+    try:
+        return [made() for made in calls_made]
+    finally:
+        pg_phone.pg.start()
+
+
+def test_a_key_pressed_in_a_submenu_while_postgresql_is_stopped_repeats_that_submenu_not_the_welcome(pg_phone):
+    call = pg_phone.call()
+    call.start()
+    assert call.press("1").says == TITRES_MENU
+    where = call.last.gather["action"]
+    assert where.endswith("/webhooks/ivr/menu?node=vehicule&step=1")
+    pressed, said, again = stopped(
+        pg_phone, lambda: call.press("1"), lambda: call.say("permis de conduire"), lambda: call.press("2")
+    )
+    for turn in (pressed, said, again):
+        # one apology, then the sub-menu the caller was in (not "Bonjour, ici le service automatisé...")
+        assert turn.says == [STORE_BUSY, *TITRES_MENU]
+        assert WELCOME not in turn.says and MAIN_MENU[0] not in turn.says
+        assert turn.gather["action"] == where and turn.redirect == where  # same node, same step
+        assert not turn.hangup
+    # nothing applied meanwhile; PostgreSQL back: the next key goes on from that sub-menu
+    assert pg_phone.call_row(call) == {"state": "menu", "node": "vehicule", "step": 1, "path": ["root", "vehicule"]}
+    leaf = call.press("1")
+    assert leaf.says == CARTE_GRISE and (leaf.route, leaf.node) == ("leaf", "carte_grise")
+    assert pg_phone.call_row(call) == {
+        "state": "leaf",
+        "node": "carte_grise",
+        "step": 2,
+        "path": ["root", "vehicule", "carte_grise"],
+    }
+
+
+def postgres_processes(pg: cl.Postgres) -> list[int]:
+    """The test's own PostgreSQL: its postmaster (postmaster.pid) and every backend it started."""
+    postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == postmaster:
+            children.append(int(stat.parent.name))
+    return [postmaster, *children]
+
+
+def test_a_key_pressed_while_postgresql_is_frozen_repeats_the_submenu_and_is_not_applied_later(pg_phone):
+    """PostgreSQL frozen (SIGSTOP on its processes, as a host that stops answering): the read of the call
+    does not come back within `answer_within_ms`; the caller hears the apology and the sub-menu they
+    are in. When PostgreSQL answers again, the read still under way must not apply that key behind the
+    caller's back: their next key means what it means in the sub-menu they were told they are in.
+    (Before Step.answered, the late task saved "carte grise", and the next key replayed it.)"""
+    call = pg_phone.call(timeout=15)
+    call.start()
+    assert call.press("1").says == TITRES_MENU
+    where = call.last.gather["action"]
+    frozen = postgres_processes(pg_phone.pg)
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        pressed = call.press("1")  # carte grise
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    assert pressed.says == [STORE_BUSY, *TITRES_MENU]
+    assert pressed.gather["action"] == where and not pressed.hangup
+    # the read under way since the freeze ends now: it must leave the call where the caller was told
+    late = f"ivr: call {call.call_sid} step 1 came too late: the caller was answered without it"
+    deadline = time.monotonic() + 30  # a condition polled (the late task is over), not a time asserted
+    while time.monotonic() < deadline:
+        if late in pg_phone.server.log.read_text() or pg_phone.call_row(call)["step"] != 1:
+            break
+        time.sleep(0.2)
+    assert pg_phone.call_row(call) == {"state": "menu", "node": "vehicule", "step": 1, "path": ["root", "vehicule"]}
+    permis = call.press("2")
+    assert (permis.route, permis.node) == ("leaf", "permis_conduire")
+    assert permis.says[0].startswith("Le permis de conduire")
+    assert late in pg_phone.server.log.read_text()
+
+
+def test_a_key_pressed_at_an_answer_while_postgresql_is_stopped_repeats_that_answer(pg_phone):
+    call = pg_phone.call()
+    call.start()
+    call.press("1")
+    assert call.press("1").says == CARTE_GRISE
+    where = call.last.gather["action"]
+    (pressed,) = stopped(pg_phone, lambda: call.press("3"))
+    assert pressed.says == [STORE_BUSY, *CARTE_GRISE]
+    assert pressed.gather["action"] == where and not pressed.hangup
+    # back: the key means what it meant at that answer ("Pour entendre le numéro, tapez 3.")
+    number = call.press("3")
+    assert number.says[0] == "Voici le numéro :" and number.route == "leaf" and number.node == "carte_grise"
+    assert pg_phone.call_row(call)["step"] == 3
+
+
+def test_a_pan_booking_step_while_postgresql_is_stopped_is_held_then_replayed_never_rebuilt(pg_phone):
+    """The slots and the slot chosen live in the call's row only: a key there cannot be answered from
+    the URL (a leaf's "tapez 1" is not "pour confirmer ce rendez-vous, tapez 1"). The caller hears the
+    apology, waits in silence (5 s a try, `store_wait_s`), and hears the slots again, at the same
+    step, once the row can be read; after 12 tries (`store_waits`) the welcome, as a new call would."""
+    call = pg_phone.call(now=PAN_NOW, caller="+33612345672")
+    call.start()
+    call.press("5")
+    assert call.press("2").node == "rdv_pan"
+    slots = call.press("4")
+    assert slots.says == SLOTS and (slots.route, slots.node) == ("pan", "rdv_pan")
+    where = slots.gather["action"]
+    assert where.endswith("/webhooks/ivr/pan?node=rdv_pan&step=3")
+
+    def request(url: str, params: dict):
+        status, body = call.request(url, params)
+        assert status == 200, body
+        return parse_twiml(body)
+
+    base = pg_phone.server.url + "/webhooks/ivr/voice"
+    held, waited, last_wait, given_up = stopped(
+        pg_phone,
+        lambda: request(where, call.body("gather_digits", Digits="2")),
+        lambda: request(base + "?held=1", call.body("redirect")),
+        lambda: request(base + "?held=12", call.body("redirect")),
+        lambda: request(base + "?held=13", call.body("redirect")),
+    )
+    assert held.says == [STORE_BUSY] and held.gather is None and not held.hangup
+    assert held.redirect == base + "?held=1"
+    for n, turn in ((1, waited), (12, last_wait)):
+        assert turn.says == [] and turn.pauses == 1 and not turn.hangup
+        assert '<Pause length="5" />' in turn.xml
+        assert turn.redirect == f"{base}?held={n + 1}"
+    assert given_up.says == [WELCOME, *MAIN_MENU]  # a minute without the store: the welcome
+    # PostgreSQL back: the hold's next try replays the slots at the same step
+    replayed = request(base + "?held=2", call.body("redirect"))
+    assert replayed.says == SLOTS and replayed.gather["action"] == where
+    call.turns.append(replayed)
+    assert call.press("2").says == CONFIRM_SAINT_FLOUR
+    booked = pg_phone.rows("select count(*) as n from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"])
+    assert booked == [{"n": 0}]  # nothing booked before the confirmation
+
+
+def test_the_end_of_a_transfer_while_postgresql_is_stopped_ends_the_call(pg_phone):
+    """DialCallStatus=completed: the caller spoke with the agent; the call ends without reading its
+    row (its outcome comes with the status callback). Before, the hold's replay dialled the agent again."""
+    call = pg_phone.call(now=OPEN)
+    call.start()
+    assert call.press("0").says == ["Je vous mets en relation avec un agent de la préfecture."]
+    assert call.last.dial == "+33471462300"
+    (ended,) = stopped(pg_phone, lambda: call.dial_ended("completed"))
+    assert ended.hangup and ended.dial is None and ended.says == []
