@@ -16,6 +16,17 @@ DAY_NAMES = dict(zip(DAYS, WEEKDAYS, strict=True))
 MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"]
 
 
+# A test server's clock (IVR_TEST_CLOCK=1 or IVR_LOCAL_DEV=1): a request's "now", for the phone's
+# webhooks and the chat's webhook alike (bot.services.runtime.opening_now).
+TEST_CLOCK_HEADER = "X-Ivr-Now"
+
+
+def parse_paris(value: str) -> datetime:
+    """An ISO time as an aware Paris time; a naive one is a Paris local time. ValueError if unreadable."""
+    when = datetime.fromisoformat(value.strip())
+    return when.replace(tzinfo=PARIS) if when.tzinfo is None else when.astimezone(PARIS)
+
+
 def paris_now() -> datetime:
     """Now in Paris, naive, to the minute (the store's and the slots' clock)."""
     return datetime.now(PARIS).replace(tzinfo=None, second=0, microsecond=0)

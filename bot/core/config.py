@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ DEFAULT_PREFECTURE = "cantal"
 
 _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 _SHORT_NUMBER = re.compile(r"^3\d \d\d$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+CLOSURES = "prefecture.phone_hours.closures"
 
 # Keys every merged configuration must have (dotted paths).
 RETENTION_KEYS = tuple(
@@ -199,6 +202,27 @@ def _check_days(file: str, key: str, days: Any) -> None:
                 raise ConfigError(file, f"{key}.{day}", f"'{r}' is not a time range like '08:30-12:00'")
 
 
+def _iso_day(value: Any) -> str | None:
+    """A closure day as 'YYYY-MM-DD' (YAML reads an unquoted 2026-05-15 as a date), or None."""
+    if isinstance(value, date):
+        return value.isoformat()
+    try:
+        return date.fromisoformat(value).isoformat() if _ISO_DATE.match(str(value)) else None
+    except ValueError:
+        return None
+
+
+def _check_closures(file: str, hours: dict) -> None:
+    """`closures`: days written YYYY-MM-DD; `closures_notice_days`: how many days ahead the chat tells."""
+    if not isinstance(days := hours.get("closures") or [], list):
+        raise ConfigError(file, CLOSURES, "must be a list of dates written YYYY-MM-DD")
+    for day in (d for d in days if _iso_day(d) is None):
+        raise ConfigError(file, CLOSURES, f"'{day}' is not a date written YYYY-MM-DD")
+    notice = hours.get("closures_notice_days")
+    if not isinstance(notice, int) or isinstance(notice, bool) or notice < 0:
+        raise ConfigError(file, f"{CLOSURES}_notice_days", "must be a whole number of days (0 or more)")
+
+
 def _check_phone(file: str, key: str, phone: Any) -> None:
     if not isinstance(phone, dict):
         raise ConfigError(file, key, "must be a mapping with 'number' and 'kind'")
@@ -257,6 +281,7 @@ def validate(data: dict, file: str) -> None:
             continue  # unknown standard number, said so in the file: answers point to the website
         _check_phone(file, key, phone)
     _check_days(file, "prefecture.phone_hours.days", get_path(data, "prefecture.phone_hours.days"))
+    _check_closures(file, data["prefecture"]["phone_hours"])
     for mid, box in data["mailboxes"].items():
         if not isinstance(box, dict) or not EMAIL.match(str(box.get("email", ""))):
             raise ConfigError(file, f"mailboxes.{mid}.email", "not a valid e-mail address")
@@ -332,6 +357,8 @@ def _computed(data: dict) -> dict:
         phone["display"] = _worded(data, "phone_display_unknown", website=website)
         phone["call"] = _worded(data, "phone_call_unknown", website=website)
     data["prefecture"]["phone_hours_text"] = format_days(data["prefecture"]["phone_hours"]["days"])
+    hours = data["prefecture"]["phone_hours"]
+    hours["closures"] = sorted({_iso_day(day) for day in hours.get("closures") or []})  # ISO strings
     data["pan"]["sites_text"] = " ; ".join(f"{site['name']}, {format_days(site['days'])}" for site in data["pan"]["sites"])
     data["pan"].setdefault("foreigners_summary", "")
     if not data["pan"]["foreigners_summary"]:
@@ -339,13 +366,17 @@ def _computed(data: dict) -> dict:
     return data
 
 
+def prefectures_dir() -> Path:  # AIGUILLAGE_PREFECTURES, else prefectures/ of the checkout
+    return settings.prefectures_dir() or PREFECTURES_DIR
+
+
 def available() -> list[str]:
-    return sorted(p.stem for p in PREFECTURES_DIR.glob("*.yml") if not p.name.startswith("_"))
+    return sorted(p.stem for p in prefectures_dir().glob("*.yml") if not p.name.startswith("_"))
 
 
 def load_prefecture(pref_id: str | None = None, directory: Path | None = None) -> Prefecture:
     """Load, merge and validate one préfecture. Raises ConfigError."""
-    directory = directory or PREFECTURES_DIR
+    directory = directory or prefectures_dir()
     pref_id = pref_id or settings.prefecture() or DEFAULT_PREFECTURE
     if not re.match(r"^[a-z0-9-]+$", pref_id):
         raise ConfigError("PREFECTURE", "PREFECTURE", f"'{pref_id}' is not a préfecture id")
