@@ -19,7 +19,8 @@ import phonenumbers
 import yaml
 
 from bot import settings
-from bot.core.clock import DAY_NAMES, DAYS
+from bot.core import clock
+from bot.core.clock import DAYS
 from bot.core.text import EMAIL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,16 +150,15 @@ def _rel(path: Path) -> str:
 
 
 def format_ranges(ranges: list[str]) -> str:
-    parts = []
-    for r in ranges:
-        start, end = r.split("-")
-        parts.append(f"de {_hm(start)} à {_hm(end)}")
-    return " et ".join(parts)
+    """'de 8 h 30 à 12 h et de 13 h 30 à 16 h 30' (the tree's `calendar.hours` patterns)."""
+    words = clock.words()["hours"]
+    parts = [words["range"].format(start=_hm(r.split("-")[0]), end=_hm(r.split("-")[1])) for r in ranges]
+    return words["last_separator"].join(parts)
 
 
 def _hm(value: str) -> str:
     h, m = value.split(":")
-    return f"{int(h)} h" if m == "00" else f"{int(h)} h {m}"
+    return clock.say_time(int(h), int(m))
 
 
 def format_days(days: dict[str, list[str]]) -> str:
@@ -172,20 +172,19 @@ def format_days(days: dict[str, list[str]]) -> str:
             groups[-1][0].append(day)
         else:
             groups.append(([day], list(ranges)))
+    words = clock.words()["hours"]
     texts = []
     for group_days, ranges in groups:
-        if len(group_days) == 1:
-            when = f"le {DAY_NAMES[group_days[0]]}"
-        elif len(group_days) == 2:
-            when = f"le {DAY_NAMES[group_days[0]]} et le {DAY_NAMES[group_days[1]]}"
-        else:
-            when = f"du {DAY_NAMES[group_days[0]]} au {DAY_NAMES[group_days[-1]]}"
+        when = words["span"].format(first=clock.day_name(group_days[0]), last=clock.day_name(group_days[-1]))
+        if len(group_days) <= 2:
+            when = words["last_separator"].join(words["one_day"].format(day=clock.day_name(d)) for d in group_days)
         texts.append(f"{when} {format_ranges(ranges)}")
-    if not texts:
-        return "sur rendez-vous"
-    if len(texts) == 1:
-        return texts[0]
-    return ", ".join(texts[:-1]) + " et " + texts[-1]
+    return join_words(texts) if texts else words["none"]
+
+
+def join_words(items: list[str]) -> str:  # 'a, b et c' (the tree's `calendar.hours` separators)
+    words = clock.words()["hours"]
+    return words["separator"].join(items[:-1]) + words["last_separator"] + items[-1] if len(items) > 1 else items[0]
 
 
 def _check_days(file: str, key: str, days: Any) -> None:
