@@ -9,6 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.core import closures
 from bot.core.tree import rates_answer
 from bot.services import runtime
 from bot.store.database import now
@@ -33,6 +34,9 @@ class ActionRoute(Action):
         decision = router.decide(text, message, misses)
 
         user_event = tracker.get_last_event_for("user") or {}
+        # A closure day today or soon: said before the hours (a test server's clock in the metadata).
+        today = runtime.opening_now((user_event.get("metadata") or {}).get("now")).date()
+        decision = closures.with_closures(decision, router.pref, today)
         shown = [decision.answer]
         if (user_event.get("metadata") or {}).get("truncated"):
             shown.insert(0, router.message("too_long"))

@@ -71,6 +71,11 @@ def prefecture(env: Mapping[str, str] | None = None) -> str | None:
     return text("PREFECTURE", env)
 
 
+def prefectures_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """AIGUILLAGE_PREFECTURES: the folder of the préfecture files (default: prefectures/ of the checkout)."""
+    return path("AIGUILLAGE_PREFECTURES", env)
+
+
 def database(env: Mapping[str, str] | None = None) -> Path | None:
     value = text("AIGUILLAGE_DB", env)
     if value is not None and "://" in value:

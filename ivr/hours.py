@@ -15,14 +15,13 @@ from datetime import datetime
 from bot import settings
 from bot.core import clock
 from bot.core.clock import DAYS, PARIS
+from bot.services import runtime
 
-CLOCK_HEADER = "X-Ivr-Now"
+CLOCK_HEADER = clock.TEST_CLOCK_HEADER
 DAY_KEYS = DAYS
 
 
-def parse_time(value: str) -> datetime:
-    when = datetime.fromisoformat(value.strip())
-    return when.replace(tzinfo=PARIS) if when.tzinfo is None else when.astimezone(PARIS)
+parse_time = clock.parse_paris
 
 
 def clock_override_allowed() -> bool:
@@ -31,18 +30,7 @@ def clock_override_allowed() -> bool:
 
 def now(header: str | None = None) -> datetime:
     """Paris time now: the header (when allowed), else IVR_NOW, else the real clock."""
-    if header and clock_override_allowed():
-        try:
-            return parse_time(header)
-        except ValueError:
-            pass
-    fixed = settings.phone_fixed_now()
-    if fixed:
-        try:
-            return parse_time(fixed)
-        except ValueError:
-            pass
-    return datetime.now(PARIS)
+    return runtime.opening_now(header)
 
 
 def is_holiday(when: datetime) -> bool:

@@ -11,20 +11,30 @@ long as it lives; what a dead process left is taken over by the next process sta
 host (`orphans`), and written.
 
 Entries hold only what the write needs, masked as the store would mask it (a transcription goes
-through `prepare` first); the caller's number is there because the voicemail keeps it for the call
-back, and leaves with the entry. A host lost with its disk loses its spool (docs/scaling.md).
+through `prepare` first). The caller's number is there because the voicemail keeps it for the call
+back: so an entry's arguments are encrypted (Fernet: AES-128-CBC and HMAC-SHA256, from
+`cryptography`) with the spool's own key, `<spool stem>.key` beside it (mode 0600, made on first use,
+shared by the host's processes so that the next one can read what a dead one left), and the file
+runs with `secure_delete`: a removed entry's bytes are overwritten with zeros, not left in free
+pages. The key beside the file protects a copy of the spool file alone (a backup, a disk image of
+that file), not a reader of the whole directory. A host lost with its disk loses its spool
+(docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
 
 SCHEMA = """create table if not exists spool (
     id integer primary key,
@@ -33,6 +43,9 @@ SCHEMA = """create table if not exists spool (
     owner text not null,
     created text not null
 )"""
+
+
+logger = logging.getLogger(__name__)
 
 
 def _encode(value):
@@ -68,6 +81,26 @@ def alive(owner: str) -> bool:
     return True
 
 
+def _key(path: Path) -> bytes:
+    """The spool's key (a Fernet key), made on first use by whichever process comes first."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another process is writing it: 44 bytes, at once
+            key = path.read_bytes().strip()
+            if key:
+                return key
+            time.sleep(0.01)
+        raise ValueError(f"the spool's key {path} is empty") from None
+    key = Fernet.generate_key()
+    try:
+        os.write(fd, key)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return key
+
+
 class Spool:
     """A local file of writes acknowledged to callers and not yet in the store."""
 
@@ -76,6 +109,7 @@ class Spool:
         self.owner = f"{os.getpid()}:{uuid.uuid4().hex}"
         _OURS.add(self.owner)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fernet = Fernet(_key(self.path.with_suffix(".key")))
         with self._connect() as conn:
             conn.execute(SCHEMA)
 
@@ -86,13 +120,14 @@ class Spool:
         try:
             conn.execute("pragma journal_mode = wal")
             conn.execute("pragma synchronous = full")  # on disk before the caller hears the thanks
+            conn.execute("pragma secure_delete = on")  # a removed entry's bytes zeroed, not left in free pages
             yield conn
         finally:
             conn.close()
 
     def add(self, kind: str, args: tuple | list) -> int:
         """Keep a write (its kind and arguments); its entry's id. On disk when this returns."""
-        text = json.dumps(list(args), default=_encode, ensure_ascii=False)
+        text = self.fernet.encrypt(json.dumps(list(args), default=_encode).encode()).decode()
         with self._connect() as conn:
             cursor = conn.execute(
                 "insert into spool (kind, args, owner, created) values (?, ?, ?, ?)",
@@ -114,8 +149,20 @@ class Spool:
                     continue
                 claimed = conn.execute("update spool set owner = ? where id = ? and owner = ?", (self.owner, entry_id, owner))
                 if claimed.rowcount == 1:  # another process starting beside us may have taken it first
-                    taken.append((entry_id, kind, json.loads(text, object_hook=_decode)))
+                    args = self._read(entry_id, text)
+                    if args is not None:
+                        taken.append((entry_id, kind, args))
             return taken
+
+    def _read(self, entry_id: int, text: str) -> list | None:
+        """An entry's arguments; None (logged, the entry left in the file) when the key cannot read them."""
+        try:
+            return json.loads(self.fernet.decrypt(text.encode()), object_hook=_decode)
+        except InvalidToken:
+            logger.error(
+                "ivr: spool entry %s of %s cannot be read with the key %s", entry_id, self.path, self.path.with_suffix(".key")
+            )
+            return None
 
     def pending(self) -> int:
         with self._connect() as conn:

@@ -84,6 +84,7 @@ def test_a_voicemail_thanked_while_the_store_is_locked_survives_a_kill_9(tmp_pat
             first.proc.wait(timeout=10)
         assert db_rows(db, "select recording_sid from voicemails where recording_sid = ?", [rsid]) == []
         assert spool_rows(spool) == [{"kind": "voicemail"}, {"kind": "recording"}, {"kind": "recording"}, {"kind": "status"}]
+        assert [form for form in CALLER_FORMS if form in spool_bytes(spool)] == []  # the caller's From, encrypted
     finally:
         stop(first)
     second = launch(tmp_path, db=db)  # the next process on this host
@@ -109,3 +110,49 @@ def test_a_voicemail_thanked_while_the_store_is_locked_survives_a_kill_9(tmp_pat
         assert "left in the spool by a stopped process will be written" in second.log.read_text()
     finally:
         stop(second)
+
+
+CALLER_FORMS = (b"+33612345678", b"0612345678", b"06 12 34 56 78", b"612345678")
+
+
+def spool_bytes(path: Path) -> bytes:
+    """Every byte the spool left on disk: the file, its write-ahead log and its shared memory."""
+    return b"".join(
+        p.read_bytes() for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")) if p.exists()
+    )
+
+
+def test_the_spool_never_holds_the_callers_number_in_clear(tmp_path):
+    """The caller's number (the call-back number a voicemail keeps) is on local disk while the store is
+    busy: not in clear there, and nothing of a removed entry lingers in the file's free pages."""
+    path = tmp_path / "aiguillage.phone-spool.db"
+    when = "2026-03-02T10:15:00+01:00"
+    script = (  # a process keeps a voicemail and a call's end, then dies
+        "import sys; from datetime import datetime; from pathlib import Path; from ivr.spool import Spool; "
+        "s = Spool(Path(sys.argv[1])); "
+        f"s.add('voicemail', ['CA1', 'RE1', 'armes', 'https://api.twilio.com/r/RE1', 12, datetime.fromisoformat('{when}'), "
+        "'+33612345678']); s.add('status', ['CA1', 'completed', 30, '+33612345678'])"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], cwd=ROOT, check=True)
+    assert [form for form in CALLER_FORMS if form in spool_bytes(path)] == []
+    assert [row["kind"] for row in spool_rows(path)] == ["voicemail", "status"]
+    # the next process reads the entries back as they were given, writes them, removes them
+    spool = Spool(path)
+    assert spool.orphans() == [
+        (
+            1,
+            "voicemail",
+            ["CA1", "RE1", "armes", "https://api.twilio.com/r/RE1", 12, datetime.fromisoformat(when), "+33612345678"],
+        ),
+        (2, "status", ["CA1", "completed", 30, "+33612345678"]),
+    ]
+    spool.remove(1)
+    spool.remove(2)
+    assert spool.pending() == 0
+    left = spool_bytes(path)
+    assert [form for form in CALLER_FORMS if form in left] == []
+    # the removed rows are wiped, not left in free pages: neither their kind nor their owner remains
+    assert (b"voicemail" in left, spool.owner.encode() in left) == (False, False)
+    # This host's SQLite (Debian's) wipes deleted rows by default; the spool asks for it on every build.
+    with spool._connect() as conn:
+        assert conn.execute("pragma secure_delete").fetchone() == (1,)

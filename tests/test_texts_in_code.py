@@ -1,7 +1,8 @@
 """Every text a user reads lives in bot/tree.yml or the préfecture files, not in the code (issue 12).
 
 The guard covers bot/**, ivr/**, actions/** (Python string literals, docstrings aside),
-web/static/*.js and web/templates/** for phone numbers, URLs, e-mail addresses and French sentences.
+web/static/*.js and web/templates/** for phone numbers, URLs, e-mail addresses, French sentences,
+and the French words of dates, times and waits however short (day and month names, "à", "heures").
 What it accepts is listed, file by file with the reason, in tests/data/texts_in_code_allowlist.yml;
 a new text fails, and so does an allowlisted one that has left the code (the list only shrinks).
 """
@@ -27,6 +28,12 @@ def test_the_scanner_finds_each_kind_where_it_hides():
     assert kinds("voir https://www.ants.gouv.fr") == ["url"]
     assert kinds("pref-courrier@cantal.gouv.fr") == ["url", "email"]
     assert kinds("log: could not record the turn") == []
+    # Dates, times and waits in French, however short: a day or month name, " à ", "heures", " h ".
+    when = 'def f(start):\n    return f"{DAYS[start.weekday()]} {start.day}, à {start.hour} h {start.minute}"\n'
+    assert [text for _, text in python_strings(when) if kinds(text)] == [", à ", " h "]
+    assert [kinds(t) for t in ("vendredi", "secondes", "aujourd'hui", " heures")] == [["french"]] * 4
+    # ...and no alarm on what merely looks alike: format letters, keys, English words, a bare "h".
+    assert [kinds(t) for t in ("%H:%M", "h", "jour", "ms", "mars", "second", "minute", "hour")] == [[]] * 8
     script = "// un commentaire pour les lecteurs de ce code\nconst a = 'Merci pour votre avis sur la réponse';\n"
     assert [text for _, text in javascript_strings(script) if kinds(text)] == ["Merci pour votre avis sur la réponse"]
     template = '{# une note pour les lecteurs de ce modèle #}<p title="Aller à la page des rendez-vous">{{ t.x }}</p>\n'

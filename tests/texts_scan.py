@@ -1,5 +1,7 @@
 """Find user-facing texts in code (issue 12): phone numbers, URLs, e-mail addresses and French
-sentences (four words or more with a French stop word) in the string literals of Python and
+sentences (four words or more with a French stop word), and French words of dates, times and
+waits in shorter literals (a day or month name, "à", "heures", "secondes", the hour unit " h ")
+in the string literals of Python and
 JavaScript, and in the text and attributes of the Jinja templates. Docstrings, comments and Jinja
 comments are skipped; so are the parts of a template between {{ }} and {% %}."""
 
@@ -15,6 +17,13 @@ FRENCH_WORDS = {
     "la", "les", "des", "du", "une", "vous", "votre", "vos", "pour", "est", "sont", "pas", "avec",
     "dans", "sur", "qui", "que", "nous", "au", "aux", "cette", "et", "à", "il", "elle", "ne", "leur",
 }  # fmt: skip
+# Words of a date, a time or a wait that are French only: found even alone (say_when's " à ").
+FRENCH_CALENDAR = {
+    "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "janvier", "février", "avril", "mai",
+    "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre", "à", "heure", "heures", "seconde",
+    "secondes", "aujourd'hui", "demain", "hier",
+}  # fmt: skip
+HOUR_UNIT = re.compile(r"^\s*h\s*$")  # the " h " of "9 h 30" (not a bare "h", a format letter or a key)
 PHONE = re.compile(r"\b0\d(?:[ .]?\d{2}){4}\b|\b3\d \d\d\b|\b0806")
 URL = re.compile(r"https?://[a-z]|\b[a-z0-9-]+\.gouv\.fr\b")
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
@@ -34,6 +43,8 @@ def kinds(text: str) -> list[str]:
         found.append("email")
     words = [w.lower() for w in WORD.findall(text)]
     if len(words) >= 4 and any(w in FRENCH_WORDS for w in words):
+        found.append("french")
+    elif any(w in FRENCH_CALENDAR for w in words) or (" " in text and HOUR_UNIT.match(text)):
         found.append("french")
     return found
 

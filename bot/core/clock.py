@@ -1,19 +1,62 @@
 """Paris time and the French calendar: the one home for the time zone, day and month names,
-public holidays and working days. Pure: nothing here reads the environment."""
+public holidays and working days. Pure: nothing here reads the environment. The French words
+(day and month names, the patterns of a date, a time, a wait) are the `calendar` section of
+bot/tree.yml, read once."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
+import yaml
 
 PARIS = ZoneInfo("Europe/Paris")
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]  # the keys of opening hours in the préfecture files
-WEEKDAYS = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
-DAY_NAMES = dict(zip(DAYS, WEEKDAYS, strict=True))
-MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"]
+TREE_FILE = Path(__file__).resolve().parents[1] / "tree.yml"
+
+
+@lru_cache(maxsize=1)
+def words() -> dict:
+    """The `calendar` section of bot/tree.yml: names and patterns of dates, times and waits in French."""
+    section = yaml.safe_load(TREE_FILE.read_text(encoding="utf-8"))["calendar"]
+    if len(section["days"]) != 7 or len(section["months"]) != 12:
+        raise ValueError("bot/tree.yml: key 'calendar': 7 day names and 12 month names expected")
+    return section
+
+
+def weekdays() -> list[str]:
+    """The days' names, Monday first ('lundi'...)."""
+    return list(words()["days"])
+
+
+def day_name(key: str) -> str:
+    """The name of a day key of the préfecture files ('mon' -> 'lundi')."""
+    return words()["days"][DAYS.index(key)]
+
+
+def month_name(month: int) -> str:
+    return words()["months"][month - 1]
+
+
+def say_time(hour: int, minute: int) -> str:
+    """'9 h 30', '9 h' (the tree's `calendar.time` patterns)."""
+    if minute:
+        return words()["time"].format(hour=hour, minutes=f"{minute:02d}")
+    return words()["time_on_the_hour"].format(hour=hour)
+
+
+# A test server's clock (IVR_TEST_CLOCK=1 or IVR_LOCAL_DEV=1): a request's "now", for the phone's
+# webhooks and the chat's webhook alike (bot.services.runtime.opening_now).
+TEST_CLOCK_HEADER = "X-Ivr-Now"
+
+
+def parse_paris(value: str) -> datetime:
+    """An ISO time as an aware Paris time; a naive one is a Paris local time. ValueError if unreadable."""
+    when = datetime.fromisoformat(value.strip())
+    return when.replace(tzinfo=PARIS) if when.tzinfo is None else when.astimezone(PARIS)
 
 
 def paris_now() -> datetime:
@@ -51,16 +94,17 @@ def is_working_day(day: date) -> bool:
 def say_duration(seconds: float) -> str:
     """A wait in words, rounded up: '1 seconde', '45 secondes', '2 minutes', '1 heure'."""
     seconds = max(1, int(-(-seconds // 1)))
-    for size, unit in ((3600, "heure"), (60, "minute")):
+    units = words()["units"]
+    for size, unit in ((3600, "hour"), (60, "minute"), (1, "second")):
         if seconds >= size:
             n = -(-seconds // size)
-            return f"{n} {unit}{'s' if n > 1 else ''}"
-    return f"{seconds} seconde{'s' if seconds > 1 else ''}"
+            return f"{n} {units[unit][1 if n > 1 else 0]}"
+    raise AssertionError("unreachable: seconds >= 1")
 
 
 def french_date(day: date) -> str:
     """'lundi 13 juillet 2026'."""
-    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+    return words()["date"].format(weekday=weekdays()[day.weekday()], day=day.day, month=month_name(day.month), year=day.year)
 
 
 # Stored timestamps (UTC, ISO 8601) shown and filtered in Paris time, summer time included.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import phonenumbers
 import yaml
 
 from bot import settings
-from bot.core.clock import DAY_NAMES, DAYS
+from bot.core import clock
+from bot.core.clock import DAYS
 from bot.core.text import EMAIL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +30,8 @@ DEFAULT_PREFECTURE = "cantal"
 
 _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 _SHORT_NUMBER = re.compile(r"^3\d \d\d$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+CLOSURES = "prefecture.phone_hours.closures"
 
 # Keys every merged configuration must have (dotted paths).
 RETENTION_KEYS = tuple(
@@ -146,16 +150,15 @@ def _rel(path: Path) -> str:
 
 
 def format_ranges(ranges: list[str]) -> str:
-    parts = []
-    for r in ranges:
-        start, end = r.split("-")
-        parts.append(f"de {_hm(start)} à {_hm(end)}")
-    return " et ".join(parts)
+    """'de 8 h 30 à 12 h et de 13 h 30 à 16 h 30' (the tree's `calendar.hours` patterns)."""
+    words = clock.words()["hours"]
+    parts = [words["range"].format(start=_hm(r.split("-")[0]), end=_hm(r.split("-")[1])) for r in ranges]
+    return words["last_separator"].join(parts)
 
 
 def _hm(value: str) -> str:
     h, m = value.split(":")
-    return f"{int(h)} h" if m == "00" else f"{int(h)} h {m}"
+    return clock.say_time(int(h), int(m))
 
 
 def format_days(days: dict[str, list[str]]) -> str:
@@ -169,20 +172,19 @@ def format_days(days: dict[str, list[str]]) -> str:
             groups[-1][0].append(day)
         else:
             groups.append(([day], list(ranges)))
+    words = clock.words()["hours"]
     texts = []
     for group_days, ranges in groups:
-        if len(group_days) == 1:
-            when = f"le {DAY_NAMES[group_days[0]]}"
-        elif len(group_days) == 2:
-            when = f"le {DAY_NAMES[group_days[0]]} et le {DAY_NAMES[group_days[1]]}"
-        else:
-            when = f"du {DAY_NAMES[group_days[0]]} au {DAY_NAMES[group_days[-1]]}"
+        when = words["span"].format(first=clock.day_name(group_days[0]), last=clock.day_name(group_days[-1]))
+        if len(group_days) <= 2:
+            when = words["last_separator"].join(words["one_day"].format(day=clock.day_name(d)) for d in group_days)
         texts.append(f"{when} {format_ranges(ranges)}")
-    if not texts:
-        return "sur rendez-vous"
-    if len(texts) == 1:
-        return texts[0]
-    return ", ".join(texts[:-1]) + " et " + texts[-1]
+    return join_words(texts) if texts else words["none"]
+
+
+def join_words(items: list[str]) -> str:  # 'a, b et c' (the tree's `calendar.hours` separators)
+    words = clock.words()["hours"]
+    return words["separator"].join(items[:-1]) + words["last_separator"] + items[-1] if len(items) > 1 else items[0]
 
 
 def _check_days(file: str, key: str, days: Any) -> None:
@@ -197,6 +199,27 @@ def _check_days(file: str, key: str, days: Any) -> None:
             m = _RANGE.match(str(r))
             if not m or (m.group(1), m.group(2)) >= (m.group(3), m.group(4)):
                 raise ConfigError(file, f"{key}.{day}", f"'{r}' is not a time range like '08:30-12:00'")
+
+
+def _iso_day(value: Any) -> str | None:
+    """A closure day as 'YYYY-MM-DD' (YAML reads an unquoted 2026-05-15 as a date), or None."""
+    if isinstance(value, date):
+        return value.isoformat()
+    try:
+        return date.fromisoformat(value).isoformat() if _ISO_DATE.match(str(value)) else None
+    except ValueError:
+        return None
+
+
+def _check_closures(file: str, hours: dict) -> None:
+    """`closures`: days written YYYY-MM-DD; `closures_notice_days`: how many days ahead the chat tells."""
+    if not isinstance(days := hours.get("closures") or [], list):
+        raise ConfigError(file, CLOSURES, "must be a list of dates written YYYY-MM-DD")
+    for day in (d for d in days if _iso_day(d) is None):
+        raise ConfigError(file, CLOSURES, f"'{day}' is not a date written YYYY-MM-DD")
+    notice = hours.get("closures_notice_days")
+    if not isinstance(notice, int) or isinstance(notice, bool) or notice < 0:
+        raise ConfigError(file, f"{CLOSURES}_notice_days", "must be a whole number of days (0 or more)")
 
 
 def _check_phone(file: str, key: str, phone: Any) -> None:
@@ -257,6 +280,7 @@ def validate(data: dict, file: str) -> None:
             continue  # unknown standard number, said so in the file: answers point to the website
         _check_phone(file, key, phone)
     _check_days(file, "prefecture.phone_hours.days", get_path(data, "prefecture.phone_hours.days"))
+    _check_closures(file, data["prefecture"]["phone_hours"])
     for mid, box in data["mailboxes"].items():
         if not isinstance(box, dict) or not EMAIL.match(str(box.get("email", ""))):
             raise ConfigError(file, f"mailboxes.{mid}.email", "not a valid e-mail address")
@@ -332,6 +356,8 @@ def _computed(data: dict) -> dict:
         phone["display"] = _worded(data, "phone_display_unknown", website=website)
         phone["call"] = _worded(data, "phone_call_unknown", website=website)
     data["prefecture"]["phone_hours_text"] = format_days(data["prefecture"]["phone_hours"]["days"])
+    hours = data["prefecture"]["phone_hours"]
+    hours["closures"] = sorted({_iso_day(day) for day in hours.get("closures") or []})  # ISO strings
     data["pan"]["sites_text"] = " ; ".join(f"{site['name']}, {format_days(site['days'])}" for site in data["pan"]["sites"])
     data["pan"].setdefault("foreigners_summary", "")
     if not data["pan"]["foreigners_summary"]:
@@ -339,13 +365,17 @@ def _computed(data: dict) -> dict:
     return data
 
 
+def prefectures_dir() -> Path:  # AIGUILLAGE_PREFECTURES, else prefectures/ of the checkout
+    return settings.prefectures_dir() or PREFECTURES_DIR
+
+
 def available() -> list[str]:
-    return sorted(p.stem for p in PREFECTURES_DIR.glob("*.yml") if not p.name.startswith("_"))
+    return sorted(p.stem for p in prefectures_dir().glob("*.yml") if not p.name.startswith("_"))
 
 
 def load_prefecture(pref_id: str | None = None, directory: Path | None = None) -> Prefecture:
     """Load, merge and validate one préfecture. Raises ConfigError."""
-    directory = directory or PREFECTURES_DIR
+    directory = directory or prefectures_dir()
     pref_id = pref_id or settings.prefecture() or DEFAULT_PREFECTURE
     if not re.match(r"^[a-z0-9-]+$", pref_id):
         raise ConfigError("PREFECTURE", "PREFECTURE", f"'{pref_id}' is not a préfecture id")

@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.core.clock import DAY_NAMES, DAYS
-from bot.core.config import Prefecture, e164, format_days, format_ranges
+from bot.core import clock
+from bot.core.clock import DAYS
+from bot.core.config import Prefecture, e164, format_days, format_ranges, join_words
 
 NBSP = "\u00a0"
 
@@ -142,10 +143,9 @@ def short_days(days: dict[str, list[str]]) -> str:
     for group_days, ranges in groups:
         index = [DAYS.index(d) for d in group_days]
         if len(group_days) >= 3 and index == list(range(index[0], index[0] + len(index))):
-            when = f"du {DAY_NAMES[group_days[0]]} au {DAY_NAMES[group_days[-1]]}"
+            when = clock.words()["hours"]["span"].format(first=clock.day_name(group_days[0]), last=clock.day_name(group_days[-1]))
         else:
-            names = [f"le {DAY_NAMES[d]}" for d in group_days]
-            when = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " et " + names[-1]
+            when = join_words([clock.words()["hours"]["one_day"].format(day=clock.day_name(d)) for d in group_days])
         texts.append(f"{when} {format_ranges(ranges)}")
     if not texts:
         return format_days({})

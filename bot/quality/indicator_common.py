@@ -10,7 +10,7 @@ import math
 from datetime import UTC, date, datetime, timedelta
 
 from bot.core import texts
-from bot.core.clock import PARIS, WEEKDAYS, day_start_utc
+from bot.core.clock import PARIS, day_start_utc, weekdays
 
 CALLS_REACHED_TARGET = 0.90  # Qual-e-pref: taux d'appels aboutis > 90 %
 TICKETS_ON_TIME_TARGET = 0.80  # Qual-e-pref: courriels traités dans les 5 jours ouvrés > 80 %
@@ -157,16 +157,17 @@ def median_of_counts(counts: dict) -> float | None:
 
 def local_buckets(hour_counts: list[tuple[str, int]]) -> tuple[dict, dict]:
     """Counts by UTC hour ('2026-03-02T23', n) -> ({weekday: n}, {hour: n}) in Paris time, all keys present."""
-    weekdays = dict.fromkeys(WEEKDAYS, 0)
+    names = weekdays()
+    by_day = dict.fromkeys(names, 0)
     hours = dict.fromkeys(HOURS, 0)
     for stamp, n in hour_counts:
         try:
             when = datetime.strptime(stamp, "%Y-%m-%dT%H").replace(tzinfo=UTC).astimezone(PARIS)
         except (TypeError, ValueError):
             continue  # a malformed timestamp is not placed rather than placed wrongly
-        weekdays[WEEKDAYS[when.weekday()]] += n
+        by_day[names[when.weekday()]] += n
         hours[HOURS[when.hour]] += n
-    return weekdays, hours
+    return by_day, hours
 
 
 def time_indicators(prefix: str, channel: str, what: str, hour_counts: list[tuple[str, int]]) -> list[dict]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from bot.core import texts
-from bot.core.clock import DAYS, MONTHS, WEEKDAYS, is_holiday, naive, paris_now
+from bot.core import clock, texts
+from bot.core.clock import DAYS, french_date, is_holiday, naive, paris_now, say_time
 from bot.core.config import Prefecture
 
 STAMP = "%Y-%m-%dT%H:%M"
@@ -40,15 +40,15 @@ class Slot:
 
 
 def say_when(start: datetime) -> str:
-    """'lundi 13 juillet 2026 à 9 h 30'."""
-    minutes = f"{start.minute:02d}" if start.minute else ""
-    hour = f"{start.hour} h {minutes}".strip()
-    return f"{WEEKDAYS[start.weekday()]} {start.day} {MONTHS[start.month - 1]} {start.year} à {hour}"
+    """'lundi 13 juillet 2026 à 9 h 30' (the tree's `calendar` patterns)."""
+    return clock.words()["when"].format(date=french_date(start.date()), time=say_time(start.hour, start.minute))
 
 
 def say_when_voice(start: datetime) -> str:
-    minutes = f" {start.minute}" if start.minute else ""
-    return f"{WEEKDAYS[start.weekday()]} {start.day} {MONTHS[start.month - 1]}, à {start.hour} heures{minutes}"
+    """'lundi 13 juillet, à 9 heures 30', as the phone says it."""
+    pattern = clock.words()["when_voice_minutes" if start.minute else "when_voice"]
+    weekday, month = clock.weekdays()[start.weekday()], clock.month_name(start.month)
+    return pattern.format(weekday=weekday, day=start.day, month=month, hour=start.hour, minutes=start.minute)
 
 
 def sites(pref: Prefecture) -> list[dict]:

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from functools import lru_cache
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from bot.core import config, display, texts
+from bot import settings
+from bot.core import clock, config, display, texts
 from bot.core import tree as tree_mod
 from bot.core.config import ROOT
 from bot.core.router import Router
 from bot.core.tree import render
 from bot.store.database import Store
+
+
+def opening_now(header: str | None = None) -> datetime:
+    """Paris time now, for opening hours and closure days (phone and chat): a request's test clock
+    header (clock.TEST_CLOCK_HEADER, honoured only with IVR_TEST_CLOCK=1 or IVR_LOCAL_DEV=1), else
+    IVR_NOW (the whole process), else the real clock."""
+    if header and settings.phone_test_clock():
+        try:
+            return clock.parse_paris(header)
+        except ValueError:
+            pass
+    fixed = settings.phone_fixed_now()
+    if fixed:
+        try:
+            return clock.parse_paris(fixed)
+        except ValueError:
+            pass
+    return datetime.now(clock.PARIS)
 
 
 @lru_cache(maxsize=1)

@@ -29,7 +29,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import settings
-from bot.core import display
+from bot.core import clock, display
 from bot.core.config import ROOT
 from bot.core.masking import prepare
 from bot.nlu import patches as rasa_patches
@@ -207,7 +207,10 @@ async def receive(request: Request, on_new_message: Callable[[UserMessage], Awai
         return answer_now(sender, router.message("empty"), router.topic_buttons())
     collector = CollectingOutputChannel()
     try:
-        await on_new_message(UserMessage(text, collector, sender, input_channel=channel, metadata={"truncated": truncated}))
+        metadata = {"truncated": truncated}
+        if settings.phone_test_clock() and request.headers.get(clock.TEST_CLOCK_HEADER):
+            metadata["now"] = request.headers[clock.TEST_CLOCK_HEADER]  # a test server's clock (the action reads it)
+        await on_new_message(UserMessage(text, collector, sender, input_channel=channel, metadata=metadata))
     except BackendUnavailable:
         raise  # the turn was not run: 503, Retry-After, a French message (bot/web/degraded.py)
     except Exception:  # noqa: BLE001 - the user must get an answer, never a 500

@@ -1,0 +1,155 @@
+"""Closure days (ponts, exceptional closures; issue 11 §4): declared in the préfecture file under
+`prefecture.phone_hours.closures`, checked when the file is loaded, honoured by the phone (no
+transfer to the standard that day, the voicemail offered) and said by the chat's hours answers
+(today, or within `prefecture.phone_hours.closures_notice_days`).
+
+No préfecture declares any yet (neither the seeds nor the domain facts give one): these tests run a
+temporary copy of cantal.yml, through `AIGUILLAGE_PREFECTURES` (the folder of the préfecture files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import MODEL, ROOT, TWILIO_TEST_TOKEN, bot_texts, free_port, launch, stop
+
+from bot.core.config import ConfigError, load_prefecture
+from tools.ivr.simulate import Call
+
+PREFECTURES = ROOT / "prefectures"
+PONT = "2026-05-15"  # the Friday after Ascension (Thursday 14 May 2026)
+
+
+def prefectures_with(folder: Path, **phone_hours) -> Path:
+    """A copy of the préfecture files where cantal.yml's `prefecture.phone_hours` has these keys added."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PREFECTURES / "_national.yml", folder / "_national.yml")
+    text = (PREFECTURES / "cantal.yml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    data["prefecture"]["phone_hours"].update(phone_hours)
+    (folder / "cantal.yml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return folder
+
+
+def test_a_closure_day_that_is_not_an_iso_date_is_refused_with_the_file_and_the_value(tmp_path):
+    # Unquoted, YAML reads 2026-05-15 as a date; quoted, "2026-05-15" is a string: both are fine.
+    good = prefectures_with(tmp_path / "good", closures=["2026-05-15"])
+    (good / "cantal.yml").write_text(
+        (good / "cantal.yml").read_text(encoding="utf-8").replace("- '2026-05-15'", "- 2026-05-15\n    - '2026-12-24'"),
+        encoding="utf-8",
+    )
+    assert load_prefecture("cantal", good).get("prefecture.phone_hours.closures") == ["2026-05-15", "2026-12-24"]
+    bad = prefectures_with(tmp_path / "bad", closures=["2026-05-15", "15/05/2026"])
+    with pytest.raises(ConfigError) as refused:
+        load_prefecture("cantal", bad)
+    assert str(refused.value) == (
+        f"{bad / 'cantal.yml'}: key 'prefecture.phone_hours.closures': '15/05/2026' is not a date written YYYY-MM-DD"
+    )
+    for value, problem in (
+        ("2026-02-30", "'2026-02-30' is not a date written YYYY-MM-DD"),
+        ("20260515", "'20260515' is not a date written YYYY-MM-DD"),
+    ):
+        with pytest.raises(ConfigError, match=problem):
+            load_prefecture("cantal", prefectures_with(tmp_path / value, closures=[value]))
+    with pytest.raises(ConfigError, match="must be a list of dates"):
+        load_prefecture("cantal", prefectures_with(tmp_path / "one", closures="2026-05-15"))
+    with pytest.raises(ConfigError, match="closures_notice_days': must be a whole number of days"):
+        load_prefecture("cantal", prefectures_with(tmp_path / "notice", closures_notice_days=-1))
+
+
+def test_bot_check_and_the_server_start_refuse_a_bad_closure_day(tmp_path):
+    bad = prefectures_with(tmp_path / "bad", closures=["15/05/2026"])
+    env = {"AIGUILLAGE_PREFECTURES": str(bad), "PREFECTURE": "cantal"}
+    checked = subprocess.run(
+        [sys.executable, "-m", "bot", "check"], cwd=ROOT, env=dict(os.environ, **env), capture_output=True, text=True
+    )
+    assert (checked.returncode, checked.stderr.strip()) == (
+        1,
+        f"configuration error: {bad / 'cantal.yml'}: key 'prefecture.phone_hours.closures': "
+        "'15/05/2026' is not a date written YYYY-MM-DD",
+    )
+    serve = [sys.executable, "-m", "bot", "serve", "--model", str(MODEL), "--port", str(free_port())]
+    env = dict(os.environ, AIGUILLAGE_DB=str(tmp_path / "aiguillage.db"), RASA_TELEMETRY_ENABLED="false", **env)
+    served = subprocess.run(
+        serve + ["--credentials", "credentials.yml"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert served.returncode != 0
+    assert "'15/05/2026' is not a date written YYYY-MM-DD" in served.stdout + served.stderr
+
+
+@pytest.fixture(scope="module")
+def closing(tmp_path_factory):
+    """A server of a Cantal that closes on the pont of 15 May 2026, telling it 7 days ahead."""
+    tmp = tmp_path_factory.mktemp("closures")
+    folder = prefectures_with(tmp / "prefectures", closures=[PONT], closures_notice_days=7)
+    server = launch(tmp, extra_env={"AIGUILLAGE_PREFECTURES": str(folder)})
+    yield server
+    stop(server)
+
+
+def chat_at(server, sender: str, message: str, now: str) -> str:
+    """The chat's answer to `message` with the test clock (X-Ivr-Now, honoured with IVR_TEST_CLOCK=1) at `now`."""
+    req = urllib.request.Request(
+        server.url + "/chat/webhook",
+        data=json.dumps({"sender": sender, "message": message}).encode(),
+        headers={"Content-Type": "application/json", "X-Ivr-Now": now},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return bot_texts(json.loads(resp.read().decode()))
+
+
+def test_the_chats_hours_answer_says_the_closure_today_and_days_ahead(closing):
+    notice = "Attention : la préfecture du Cantal sera fermée le vendredi 15 mai 2026."
+    today = "Attention : la préfecture du Cantal est fermée aujourd'hui, vendredi 15 mai 2026."
+    ahead = chat_at(closing, "closures-1", "quels sont les horaires de la préfecture ?", "2026-05-11T10:00")
+    assert ahead.startswith(notice)
+    assert today not in ahead
+    on_the_day = chat_at(closing, "closures-2", "quels sont les horaires de la préfecture ?", "2026-05-15T10:00")
+    assert on_the_day.startswith(today)
+    too_early = chat_at(closing, "closures-3", "quels sont les horaires de la préfecture ?", "2026-05-07T10:00")
+    after = chat_at(closing, "closures-4", "quels sont les horaires de la préfecture ?", "2026-05-18T10:00")
+    assert ("Attention" in too_early, "Attention" in after) == (False, False)
+    assert "du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30" in too_early
+    # Another answer that gives the standard's hours (the person to talk to) says it too.
+    human = chat_at(closing, "closures-5", "je veux parler à un agent", "2026-05-15T10:00")
+    assert human.startswith(today)
+
+
+def test_the_phone_does_not_transfer_to_the_standard_on_a_closure_day(closing):
+    open_day = Call(closing.url, TWILIO_TEST_TOKEN, now="2026-05-13T10:00")
+    open_day.start()
+    assert open_day.press("0").dial is not None  # a Wednesday at 10:00: the standard answers
+    pont = Call(closing.url, TWILIO_TEST_TOKEN, now=f"{PONT}T10:00")
+    pont.start()
+    turn = pont.press("0")
+    assert turn.dial is None
+    said = " ".join(turn.says)
+    assert "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2." in said
+    assert "du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30" in said
+    assert pont.press("2").record is not None  # the voicemail
+
+
+def test_several_closure_days_ahead_are_said_in_one_sentence(tmp_path):
+    from datetime import date
+
+    from bot.core.closures import notice
+
+    folder = prefectures_with(tmp_path / "p", closures=["2026-05-15", "2026-05-18", "2026-12-24"], closures_notice_days=7)
+    pref = load_prefecture("cantal", folder)
+    assert notice(pref, date(2026, 5, 11)) == (
+        "Attention : la préfecture du Cantal sera fermée le vendredi 15 mai 2026 et le lundi 18 mai 2026."
+    )
+    assert notice(pref, date(2026, 5, 15)) == (
+        "Attention : la préfecture du Cantal est fermée aujourd'hui, vendredi 15 mai 2026. "
+        "Attention : la préfecture du Cantal sera fermée le lundi 18 mai 2026."
+    )
+    assert (notice(pref, date(2026, 5, 19)), notice(pref, date(2026, 12, 16))) == ("", "")
