@@ -4,7 +4,10 @@ The TwiML is the channel's own (ivr/twiml.py Speaker, the same code the webhooks
 A prompt's duration is its words at 2.5 words a second plus its pauses (`<Pause length>` and SSML
 `<break time>`). Limits (issue 11): welcome + main menu within 25 s with at most five topic keys
 plus 0; each answer says where to go or which number within its first 10 s, and all it says
-before its options within 20 s; at most four keys offered after an answer (the rating 9/8 aside).
+before its options within 20 s; at most four option keys after an answer: every key its prompt names
+("tapez 4", "dites ou tapez 1", the answer's own sentences included), the rating's 9/8 apart — the
+issue sets the rating apart ("the 9/8 rating only after a real answer"): it asks about the answer and
+leads nowhere, so it is checked to come last and only after a real answer, not counted as an option.
 Measured with the SMS configured, so that every option a caller may hear is counted (key 5, "pour
 recevoir le lien par SMS", after an answer that names a website). The table is written to docs/phone.md.
 """
@@ -88,6 +91,21 @@ def useful_markers(sp: Speaker, node) -> list[str]:
     return markers
 
 
+KEY_NAMED = re.compile(r"\btapez\s+(\d|\*|#|étoile|dièse)", re.IGNORECASE)
+
+
+def keys_named(texts) -> list[str]:
+    """Every key the caller hears named ("tapez 4", "dites ou tapez 1", "tapez étoile"), in order, once each."""
+    names = {"étoile": "*", "dièse": "#"}
+    found = []
+    for text in texts:
+        for word in KEY_NAMED.findall(text):
+            key = names.get(word.lower(), word)
+            if key not in found:
+                found.append(key)
+    return found
+
+
 def answer_at(items, markers) -> float:
     """Seconds before the first marker starts; without markers, the end of the answer's first sentence."""
     elapsed = 0.0
@@ -136,7 +154,10 @@ def measure(pref_id: str) -> list[dict]:
                 if text in said:
                     break
                 before.append((text, secs))
-            option_keys = [o.key for o in options if o.text and not o.kind.startswith("feedback")]
+            # What the caller hears: every key named in the prompt (the answer's text too), the
+            # rating's two keys apart (a question about the answer, not an option: issue 11 §2).
+            rating = {o.key for o in options if o.kind.startswith("feedback")}
+            heard = keys_named(t for t, _ in items)
             rows.append(
                 {
                     "prefecture": pref_id,
@@ -145,9 +166,10 @@ def measure(pref_id: str) -> list[dict]:
                     "words": sum(words(t) for t, _ in before),
                     "seconds": seconds(before),
                     "answer_at": answer_at(before, useful_markers(sp, node)),
-                    "keys": [o.key for o in options if o.text] + (["8"] if any(o.kind == "feedback" for o in options) else []),
+                    "keys": heard,
                     "topic_keys": [],
-                    "option_keys": option_keys,
+                    "option_keys": [k for k in heard if k not in rating],
+                    "rating_last": not rating or heard[-len(rating) :] == sorted(rating, key=heard.index),
                 }
             )
     return rows
@@ -170,7 +192,9 @@ def write_doc(rows: list[dict]) -> None:
         "Measured with the SMS configured: an answer that names a website also offers key 5.",
         f"Limits: welcome + main menu ≤ {WELCOME_MAX_S} s with ≤ {MAX_TOPIC_KEYS} topic keys + 0; an answer",
         f'says where to go or which number within {ANSWER_WITHIN_S} s ("useful at") and ends within',
-        f"{LEAF_MAX_S} s; ≤ {MAX_LEAF_KEYS} keys offered after an answer, the rating (9/8) aside.",
+        f"{LEAF_MAX_S} s; ≤ {MAX_LEAF_KEYS} option keys after an answer: every key its prompt names",
+        '("tapez X"), the rating (9/8) counted apart: it is said last, and only after a real answer.',
+        'The "keys said" column lists every key the caller hears named, in order, the rating included.',
         "",
         "| préfecture | node | words | seconds | useful at (s) | keys said |",
         "|---|---|---:|---:|---:|---|",
@@ -181,10 +205,19 @@ def write_doc(rows: list[dict]) -> None:
     (ROOT_DIR / "docs" / "phone.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_every_prefecture_is_measured(table):
+def test_every_prefecture_and_every_answer_is_measured(table):
+    """Checked against the tree itself, not the walk: every answer of the tree, open and closed, and
+    every menu of the phone's own (bot/tree.yml `phone.menu` and `phone.groups`) in each préfecture."""
     assert PREFECTURES == ["cantal", "gironde", "indre-et-loire", "loire", "vienne"]
-    assert {r["prefecture"] for r in table} == set(PREFECTURES)
-    assert "| cantal | accueil + menu |" in (ROOT_DIR / "docs" / "phone.md").read_text(encoding="utf-8")
+    tree = load_tree()
+    answers = {n.id for n in tree.nodes.values() if n.destination is not None and n.id != "suivi_dossier"}
+    menus = {"accueil + menu"} | set(tree.phone["groups"])
+    for pref_id in PREFECTURES:
+        rows = [r["node"] for r in table if r["prefecture"] == pref_id]
+        measured = {n.split(" (")[0] for n in rows if n.endswith(" (ouvert)")}
+        assert measured == answers, pref_id
+        assert {n.split(" (")[0] for n in rows if n.endswith(" (fermé)")} == answers, pref_id
+        assert {r["node"] for r in table if r["prefecture"] == pref_id and r["kind"] == "menu"} == menus, pref_id
 
 
 def test_welcome_and_main_menu_within_25_seconds_with_five_topics_and_zero(table):
@@ -209,6 +242,22 @@ def test_every_answer_is_useful_within_10_seconds_and_done_within_20(table):
 def test_at_most_four_keys_after_an_answer(table):
     for r in (r for r in table if r["kind"] == "leaf"):
         assert len(r["option_keys"]) <= MAX_LEAF_KEYS, r
+
+
+def test_the_rating_is_said_last_and_only_after_a_real_answer(table):
+    for r in (r for r in table if r["kind"] == "leaf"):
+        assert r["rating_last"], r
+        assert ("9" in r["keys"]) == (not r["node"].startswith("human ")), r
+
+
+def test_keys_named_counts_every_key_a_sentence_names():
+    said = [
+        "Pour le prochain créneau disponible, tapez 4 ; pour annuler un rendez-vous, tapez 6.",
+        "C'est bien cela ? Dites oui ou tapez 1.",
+        "Pour réécouter, tapez étoile.",
+        "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",
+    ]
+    assert keys_named(said) == ["4", "6", "1", "*", "9", "8"]
 
 
 def test_the_measure_counts_words_and_pauses():
