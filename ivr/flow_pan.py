@@ -71,11 +71,15 @@ class PanFlow:
         return self.sp.leaf(st.node, st.step, open_now, [said], rate=not st.rated, answer=False, sms=self._sms(st))
 
     def _pan_booked_answer(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
-        """After the booking: the repeat key says it all again, 0 the main menu; anything else ends the call."""
+        """After the booking: the repeat key says it all again, 0 the main menu, "un agent" the person;
+        anything else ends the call."""
         key = key_of(inp)
         spoken = self.sp.spoken_input(inp.speech) if not key and inp.speech.strip() else None
         if spoken is not None and spoken[0] == "key":
             key = spoken[1]
+        elif spoken is not None and spoken[0] == "person":  # "un agent": a person, as at every prompt
+            st.inputs.append({"step": st.step, "spoken": "person"})
+            return self._goto(st, self.sp.human_id, open_now)
         option = self._find(st, key, open_now) if key else None
         st.inputs.append({"step": st.step, "digits": key} if key else {"step": st.step, "silence": not inp.speech.strip()})
         if option is None:
