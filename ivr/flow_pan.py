@@ -16,7 +16,7 @@ from __future__ import annotations
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.state import REFERENCE_DIGITS, CallState, Input, key_of
-from ivr.voice import ROOT, Option
+from ivr.voice import BOOKING, ROOT, Option
 
 
 class PanFlow:
@@ -27,6 +27,8 @@ class PanFlow:
         if option.kind == "pan_slot":
             st.pan_choice, st.state = st.pan_slots[int(option.target)], "pan_confirm"
             return self.render(st, open_now)
+        if option.kind == "pan_details":  # after the booking: what to bring and how to cancel
+            return self.sp.pan_booked(st.pan_target, st.step, sms=BOOKING not in st.sms_done, details=True)
         if option.kind == "pan_back":
             st.state, st.pan_choice = "pan_slots", None
             return self.render(st, open_now)

@@ -149,7 +149,10 @@ def test_oui_confirms_a_pan_slot_and_non_goes_back_to_the_slots(server, phone):
     assert db_rows(server.db, "select * from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"]) == []
     call.press("1")
     done = call.say("Oui.")
-    assert done.says[0].startswith("Votre rendez-vous est confirmé le ") and done.says[-2] == "Pour réécouter, tapez étoile."
+    assert (
+        done.says[0].startswith("Votre rendez-vous est confirmé le ")
+        and done.says[-1] == "Pour revenir au menu principal, tapez 0."
+    )
     rows = db_rows(server.db, "select status from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"])
     assert rows == [{"status": "booked"}]
 

@@ -292,7 +292,7 @@ def test_number_words_cover_0_to_99(tree):
 @pytest.mark.parametrize("pref_id", PREFECTURES)
 def test_every_phone_text_renders_in_every_prefecture(tree, pref_id):
     pref = load_prefecture(pref_id)
-    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x", "digits": "x", "url": "x"}
+    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x", "digits": "x", "url": "x", "hours": "x"}
     for tid in tree.phone:
         if isinstance(tree.phone[tid], str) and not tid.endswith("_key"):
             text = render(tree.phone[tid], pref, sample)

@@ -30,6 +30,8 @@ PHONE_TEXTS: dict[str, set[str]] = {
     "confirm": {"label", "key"},
     "confirm_no": set(),
     "no_transfer_voicemail": set(),
+    "contact_closed_voicemail": {"contact", "hours"},
+    "contact_closed_unconfirmed": {"contact", "hours"},
     "voicemail_prompt": {"key"},
     "voicemail_thanks": {"service"},
     "voicemail_empty": set(),
