@@ -33,10 +33,15 @@ class PanPrompts:
         }
 
     def pan_slot_options(self, slots: list[dict], node_id: str) -> list[Option]:
-        options = [
-            Option(str(i), "pan_slot", str(i - 1), self.pan_text("choice", key=str(i), **self.pan_slot_words(s)))
-            for i, s in enumerate(slots, start=1)
-        ]
+        """The choices name each site by its short name (`short_name`, as the chat's list does; its
+        full name and address come with the confirmation), so that three choices fit in 25 s."""
+        from bot.services import pan
+
+        options = []
+        for i, slot in enumerate(slots, start=1):
+            spec = pan.site(self.pref, slot["site"])
+            words = {**self.pan_slot_words(slot), "site": spec.get("short_name") or spec["name"]}
+            options.append(Option(str(i), "pan_slot", str(i - 1), self.pan_text("choice", key=str(i), **words)))
         return options + self._structural(node_id, False)
 
     def pan_confirm_options(self, choice: dict, node_id: str) -> list[Option]:
@@ -112,6 +117,8 @@ class PanPrompts:
         else:
             digits = self.reference_digits(target["reference"])
             said = [self.pan_text("booked", when=when, site=self.pan_place(target["site"]), digits=digits)]
+            if target.get("hidden"):  # they cannot cancel it themselves: said at once, not only on the key
+                said.append(self.pan_text("booked_hidden"))
         node = target.get("node") or ROOT
         intro = [t for t in said if t] if message else []
         return self._prompt("leaf", node, step, preface, intro, self.pan_booked_options(target, sms), [node], keep=False)

@@ -81,7 +81,8 @@ def booked_says(booking: dict, hidden: bool = False) -> list[str]:
     first = (
         f"Votre rendez-vous est confirmé le {when}, {PLACES[booking['site']]}. Notez votre référence : {ref}. Je répète : {ref}."
     )
-    return [first, DETAILS, MAIN]  # what to bring and how to cancel: on key 1 (details_says)
+    hidden_notice = ["Votre numéro étant masqué, seul un agent de la préfecture pourra annuler ce rendez-vous."]
+    return [first] + (hidden_notice if hidden else []) + [DETAILS, MAIN]  # what to bring, how to cancel: key 1
 
 
 def details_says(hidden: bool = False) -> list[str]:

@@ -93,7 +93,7 @@ def test_silence_gets_a_reprompt_and_three_misses_offer_a_person_or_the_voicemai
     turn = call.silence()
     assert turn.says == [
         "Je n'ai rien entendu.",
-        "Je ne parviens pas à comprendre votre choix. Voici comment obtenir de l'aide.",
+        "Je ne parviens pas à comprendre votre choix.",
         "Pour être mis en relation avec un agent de la préfecture du Cantal, tapez 1.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",
@@ -110,9 +110,8 @@ def test_three_misses_when_closed_offer_the_voicemail_only(phone):
     call.silence()
     turn = call.silence()
     assert turn.says[1:] == [
-        "Je ne parviens pas à comprendre votre choix. Voici comment obtenir de l'aide.",
-        "Le standard de la préfecture est fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 "
-        "à 16 h 30, sauf les jours fériés.",
+        "Je ne parviens pas à comprendre votre choix.",
+        "Le standard est fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf les jours fériés.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",
     ]
@@ -443,9 +442,9 @@ def test_the_call_state_survives_a_restart(server, phone, tmp_path):
 PAN_NOW = "2026-05-04T10:00"  # a Monday: nothing left today after the 2 hours' notice
 SLOTS = [
     "Voici les prochains créneaux libres au point d'accueil numérique.",
-    "Le mardi 5 mai, à 9 heures, point d'accueil numérique de la préfecture (Aurillac) : tapez 1.",
-    "Le mardi 5 mai, à 9 heures, point d'accueil numérique de la sous-préfecture de Saint-Flour : tapez 2.",
-    "Le mardi 5 mai, à 9 heures 30, point d'accueil numérique de la préfecture (Aurillac) : tapez 3.",
+    "Le mardi 5 mai, à 9 heures, Aurillac (préfecture) : tapez 1.",
+    "Le mardi 5 mai, à 9 heures, Saint-Flour (sous-préfecture) : tapez 2.",
+    "Le mardi 5 mai, à 9 heures 30, Aurillac (préfecture) : tapez 3.",
     "Pour revenir au menu précédent, tapez dièse.",
     "Pour revenir au menu principal, tapez 0.",
 ]
@@ -522,7 +521,7 @@ def test_pan_slot_taken_meanwhile_offers_the_next_ones(server, phone):
     call.press("5")
     call.press("2")
     slots = call.press("4").says
-    assert slots[1] == "Le mardi 12 mai, à 9 heures, point d'accueil numérique de la préfecture (Aurillac) : tapez 1."
+    assert slots[1] == "Le mardi 12 mai, à 9 heures, Aurillac (préfecture) : tapez 1."
     call.press("1")
     store = Store(server.db)
     try:  # someone else takes the slot between the offer and the confirmation
@@ -541,7 +540,7 @@ def test_pan_slot_taken_meanwhile_offers_the_next_ones(server, phone):
     assert again.says[:3] == [
         "Désolé, ce créneau vient d'être pris.",
         "Voici les prochains créneaux libres au point d'accueil numérique.",
-        "Le mardi 12 mai, à 9 heures, point d'accueil numérique de la sous-préfecture de Saint-Flour : tapez 1.",
+        "Le mardi 12 mai, à 9 heures, Saint-Flour (sous-préfecture) : tapez 1.",
     ]
     assert phone_bookings(server, call) == []
     call.press("0")

@@ -435,11 +435,13 @@ def test_not_configured_no_key_5_is_offered():
     assert settings.sms({"TWILIO_MESSAGING_SERVICE_SID": SERVICE, "TWILIO_AUTH_TOKEN": "t"}) is None  # no account
     off = Speaker(tree, pref, "https://svi.prefecture.example")
     on = Speaker(tree, pref, "https://svi.prefecture.example", sms=True)
-    for node_id in ("carte_grise", "permis_conduire", "cni_passeport", "armes", "suivi_ants"):
+    websites = ["carte_grise", "permis_conduire", "cni_passeport", "armes", "suivi_ants", "titre_sejour"]
+    websites += ["suivi_titre_sejour", "rdv_pan", "hors_perimetre"]
+    for node_id in websites:
         assert OFFER not in leaf_says(off, node_id), node_id
         assert OFFER in leaf_says(on, node_id), node_id
     # An answer that names no website offers no SMS, configured or not.
-    for node_id in ("reclamation", "human", "titre_sejour", "horaires_contact"):
+    for node_id in ("reclamation", "human", "horaires_contact", "suivi_autre", "passeport_urgence"):
         assert OFFER not in leaf_says(on, node_id), node_id
 
 
