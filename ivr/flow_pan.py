@@ -16,7 +16,7 @@ from __future__ import annotations
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.state import REFERENCE_DIGITS, CallState, Input, key_of
-from ivr.voice import ROOT, Option
+from ivr.voice import BOOKING, ROOT, Option
 
 
 class PanFlow:
@@ -27,6 +27,8 @@ class PanFlow:
         if option.kind == "pan_slot":
             st.pan_choice, st.state = st.pan_slots[int(option.target)], "pan_confirm"
             return self.render(st, open_now)
+        if option.kind == "pan_details":  # after the booking: what to bring and how to cancel
+            return self.sp.pan_booked(st.pan_target, st.step, sms=BOOKING not in st.sms_done, details=True)
         if option.kind == "pan_back":
             st.state, st.pan_choice = "pan_slots", None
             return self.render(st, open_now)
@@ -71,11 +73,15 @@ class PanFlow:
         return self.sp.leaf(st.node, st.step, open_now, [said], rate=not st.rated, answer=False, sms=self._sms(st))
 
     def _pan_booked_answer(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
-        """After the booking: the repeat key says it all again, 0 the main menu; anything else ends the call."""
+        """After the booking: the repeat key says it all again, 0 the main menu, "un agent" the person;
+        anything else ends the call."""
         key = key_of(inp)
         spoken = self.sp.spoken_input(inp.speech) if not key and inp.speech.strip() else None
         if spoken is not None and spoken[0] == "key":
             key = spoken[1]
+        elif spoken is not None and spoken[0] == "person":  # "un agent": a person, as at every prompt
+            st.inputs.append({"step": st.step, "spoken": "person"})
+            return self._goto(st, self.sp.human_id, open_now)
         option = self._find(st, key, open_now) if key else None
         st.inputs.append({"step": st.step, "digits": key} if key else {"step": st.step, "silence": not inp.speech.strip()})
         if option is None:

@@ -68,7 +68,11 @@ class Options:
             # The hours are said once: by the person's leaf; the other answers only say it is closed.
             return self.text("closed_voicemail" if node.id == self.human_id else "closed_now_voicemail")
         if contact.dialable:
-            return self.text("contact_closed_voicemail", contact=self.contact_name(contact.path))
+            # Its hours stated as a fact only once confirmed; else the préfecture file's own wording
+            # (`hours_text`, which then says where to find them), in the tree's sentence for that case.
+            data = self.pref.get(contact.path)
+            tid = "contact_closed_voicemail" if data.get("hours_confirmed") is True else "contact_closed_unconfirmed"
+            return self.text(tid, contact=self.contact_name(contact.path), hours=data.get("hours_text") or "")
         return None
 
     def voicemail_option(self, mailbox: str) -> Option:
@@ -80,8 +84,17 @@ class Options:
         if node.mailbox:
             return node.mailbox
         if self.leaf_notice(node, open_now):  # the line cannot be reached now: a message instead
-            return self.default_mailbox
+            return self.closed_mailbox(node)
         return None
+
+    def closed_mailbox(self, node: Node | None) -> str:
+        """Where a message goes when the node's line cannot be reached: its own mailbox, else the
+        service the tree names for it (`phone.closed_mailbox`, where the préfecture has that mailbox),
+        else the general one."""
+        if node is None:
+            return self.default_mailbox
+        wanted = node.mailbox or node.phone.get("closed_mailbox")
+        return wanted if wanted in (self.pref.get("mailboxes") or {}) else self.default_mailbox
 
     def leaf_number(self, node: Node) -> Contact | None:
         contact = self.contact(node.contact)
@@ -171,7 +184,7 @@ class Options:
             )
         mailbox = self.offer_mailbox(node_id)
         options.append(self.voicemail_option(mailbox))
-        options.append(Option(k["repeat_key"], "repeat", text=self.text("repeat", key=k["repeat_key"])))
+        options.append(Option(k["repeat_key"], "repeat"))  # '*' is announced once, in the main menu
         options.append(Option(k["main_menu_key"], "main", ROOT, self.text("main_menu", key=k["main_menu_key"])))
         return options
 
@@ -183,5 +196,4 @@ class Options:
         return None if open_now else self.text("closed_voicemail")
 
     def offer_mailbox(self, node_id: str) -> str:
-        node = self.tree.nodes.get(node_id)
-        return (node.mailbox if node is not None and node.mailbox else None) or self.default_mailbox
+        return self.closed_mailbox(self.tree.nodes.get(node_id))

@@ -35,10 +35,15 @@ class PanPrompts:
         }
 
     def pan_slot_options(self, slots: list[dict], node_id: str) -> list[Option]:
-        options = [
-            Option(str(i), "pan_slot", str(i - 1), self.pan_text("choice", key=str(i), **self.pan_slot_words(s)))
-            for i, s in enumerate(slots, start=1)
-        ]
+        """The choices name each site by its short name (`short_name`, as the chat's list does; its
+        full name and address come with the confirmation), so that three choices fit in 25 s."""
+        from bot.services import pan
+
+        options = []
+        for i, slot in enumerate(slots, start=1):
+            spec = pan.site(self.pref, slot["site"])
+            words = {**self.pan_slot_words(slot), "site": spec.get("short_name") or spec["name"]}
+            options.append(Option(str(i), "pan_slot", str(i - 1), self.pan_text("choice", key=str(i), **words)))
         return options + self._structural(node_id, False)
 
     def pan_confirm_options(self, choice: dict, node_id: str) -> list[Option]:
@@ -84,32 +89,38 @@ class PanPrompts:
         """After a booking: its link by SMS (when configured, the number is not hidden, and `sms`: not
         yet sent), the repeat key, the main menu."""
         k = self.keys
-        options = [self.sms_option(BOOKING)] if self.sms and sms and not (target or {}).get("hidden") else []
+        details = self.phone["pan_details_key"]
+        options = [Option(details, "pan_details", None, self.pan_text("details_offer", key=details))]
+        if self.sms and sms and not (target or {}).get("hidden"):
+            options.append(self.sms_option(BOOKING))
         return options + [
-            Option(k["repeat_key"], "repeat", text=self.text("repeat", key=k["repeat_key"])),
+            Option(k["repeat_key"], "repeat"),  # '*' is announced once, in the main menu
             Option(k["main_menu_key"], "main", ROOT, self.text("main_menu", key=k["main_menu_key"])),
         ]
 
     def pan_booked(
-        self, target: dict, step: int, preface: list[str] = (), sms: bool = True, message: bool = True
+        self, target: dict, step: int, preface: list[str] = (), sms: bool = True, message: bool = True, details: bool = False
     ) -> VoiceResponse:
         """The booking said (unless `message` is False: after the SMS's outcome): when, where (the
-        site's address), the reference digit by digit, what to bring, how to cancel; then the link by
-        SMS (see pan_booked_options), the repeat key and the main menu (silence ends the call, see Flow)."""
+        site's address), the reference digit by digit; `details` (its key): what to bring and how to
+        cancel instead. Then the details' key, the link by SMS (see pan_booked_options) and the main
+        menu ('*' says it again; silence ends the call, see Flow)."""
         from datetime import datetime
 
         from bot.core import texts
         from bot.services import pan
 
         when = pan.say_when_voice(datetime.strptime(target["start"], pan.STAMP))
-        said = [
-            self.pan_text(
-                "booked", when=when, site=self.pan_place(target["site"]), digits=self.reference_digits(target["reference"])
-            ),
-            self.pan_text("booked_hidden") if target.get("hidden") else "",
-            texts.say("pan.bring", self.pref),
-            "" if target.get("hidden") else self.pan_text("booked_cancel_how"),
-        ]
+        if details:  # what to bring and how to cancel: said on its key, not in the first message
+            said = [
+                texts.say("pan.bring", self.pref),
+                self.pan_text("booked_hidden") if target.get("hidden") else self.pan_text("booked_cancel_how"),
+            ]
+        else:
+            digits = self.reference_digits(target["reference"])
+            said = [self.pan_text("booked", when=when, site=self.pan_place(target["site"]), digits=digits)]
+            if target.get("hidden"):  # they cannot cancel it themselves: said at once, not only on the key
+                said.append(self.pan_text("booked_hidden"))
         node = target.get("node") or ROOT
         intro = [t for t in said if t] if message else []
         return self._prompt("pan", node, step, preface, intro, self.pan_booked_options(target, sms), [node], keep=False)

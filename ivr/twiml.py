@@ -75,9 +75,11 @@ class Speaker(Voice, Options, PanPrompts):
         self.default_mailbox = human.mailbox
         self.standard = self.contact(human.contact)
         spoken = {}
+        prefixes = [""] + [norm(str(p)) + " " for p in self.phone.get("spoken_key_prefixes") or []]
         for key, phrases in (self.phone.get("spoken_keys") or {}).items():
             for phrase in phrases:
-                spoken[norm(str(phrase))] = ("key", str(key))
+                for prefix in prefixes:  # "1", "touche 1", "le un", "numero 3"
+                    spoken.setdefault((prefix + norm(str(phrase))).strip(), ("key", str(key)))
         for kind in ("yes", "no", "person", "pan_cancel"):
             for phrase in self.phone.get(f"spoken_{kind}") or []:
                 spoken[norm(str(phrase))] = (kind, None)

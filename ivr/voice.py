@@ -89,7 +89,9 @@ class Voice:
         if not path:
             return None
         data = self.pref.get(path)
-        return Contact(path, data.get("number"), data.get("kind", "regular"), data.get("days") or None)
+        # Its own hours are followed only once confirmed (`hours_confirmed`); until then, the standard's.
+        days = (data.get("days") or None) if data.get("hours_confirmed") is True else None
+        return Contact(path, data.get("number"), data.get("kind", "regular"), days)
 
     def contact_name(self, path: str) -> str:
         return render(self.phone["contacts"][path], self.pref)

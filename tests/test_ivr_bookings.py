@@ -38,11 +38,8 @@ BRING = (
     "À apporter : une pièce d'identité, les justificatifs de votre démarche, et si vous en avez un, votre téléphone "
     "portable ou votre adresse électronique (certaines démarches envoient un code)."
 )
-CANCEL_HOW = (
-    "Pour l'annuler, rappelez depuis ce numéro, ou utilisez le formulaire d'annulation en ligne avec la référence "
-    "et ce numéro de téléphone."
-)
-REPEAT = "Pour réécouter, tapez étoile."
+CANCEL_HOW = "Pour l'annuler, rappelez depuis ce numéro et dites « annuler un rendez-vous »."
+DETAILS = "Pour savoir quoi apporter et comment annuler, tapez 1."
 MAIN = "Pour revenir au menu principal, tapez 0."
 GOODBYE = "Merci de votre appel. Au revoir."
 AGENT = ("rappel-agent", "rappel-agent-pass-1")
@@ -84,15 +81,13 @@ def booked_says(booking: dict, hidden: bool = False) -> list[str]:
     first = (
         f"Votre rendez-vous est confirmé le {when}, {PLACES[booking['site']]}. Notez votre référence : {ref}. Je répète : {ref}."
     )
-    if hidden:
-        return [
-            first,
-            "Votre numéro étant masqué, seul un agent de la préfecture pourra annuler ce rendez-vous.",
-            BRING,
-            REPEAT,
-            MAIN,
-        ]
-    return [first, BRING, CANCEL_HOW, REPEAT, MAIN]
+    hidden_notice = ["Votre numéro étant masqué, seul un agent de la préfecture pourra annuler ce rendez-vous."]
+    return [first] + (hidden_notice if hidden else []) + [DETAILS, MAIN]  # what to bring, how to cancel: key 1
+
+
+def details_says(hidden: bool = False) -> list[str]:
+    cancel = "Votre numéro étant masqué, seul un agent de la préfecture pourra annuler ce rendez-vous." if hidden else CANCEL_HOW
+    return [BRING, cancel, DETAILS, MAIN]
 
 
 def status_of(server, reference: str) -> str:
@@ -116,8 +111,10 @@ def test_booked_by_phone_the_caller_hears_the_address_what_to_bring_and_can_repe
     call, done, booking = book_by_phone(server, phone, CALLER, monday_ahead(4))
     assert done.says == booked_says(booking)
     assert done.gather["action"] == f"{server.url}/webhooks/ivr/pan?node=rdv_pan&step=5" and not done.hangup
-    assert call.press("*").says == booked_says(booking)  # "pour réécouter, tapez étoile"
+    assert call.press("*").says == booked_says(booking)  # '*' works, announced in the main menu only
     assert call.say("répéter").says == booked_says(booking)  # the same, said
+    assert call.press("1").says == details_says()  # what to bring and how to cancel, on its key
+    assert call.press("*").says == booked_says(booking)
     bye = call.silence()
     assert (bye.says, bye.hangup) == ([GOODBYE], True)
     # The row keeps no number: a keyed hash of it (64 hex characters), no placeholder
@@ -258,6 +255,7 @@ def test_a_booking_from_a_hidden_number_says_only_an_agent_can_cancel_it(server,
     call, done, booking = book_by_phone(server, phone, "anonymous", monday_ahead(6))
     assert booking["contact_key"] is None and booking["contact"] is None
     assert done.says == booked_says(booking, hidden=True)
+    assert call.press("1").says == details_says(hidden=True)
     for contact in ("anonymous", "[téléphone]", ""):
         status, _ = server.post("/rdv/api/annuler", {"reference": booking["reference"], "contact": contact})
         assert status == 400

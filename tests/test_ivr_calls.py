@@ -81,7 +81,7 @@ def test_star_repeats_hash_goes_back_zero_to_the_main_menu(phone):
     assert call.press("*").says == TITRES_MENU
     assert call.press("0").says == MAIN_MENU
     assert call.press("4").says[0] == "Pour quel document voulez-vous suivre votre demande ?"
-    assert call.press("2").says[0].startswith("Ce service ne donne pas l'état d'un dossier")
+    assert call.press("2").says[0].startswith("Suivez votre dossier dans votre compte sur administration tiret")
     assert call.press("#").says[0] == "Pour quel document voulez-vous suivre votre demande ?"
 
 
@@ -93,10 +93,9 @@ def test_silence_gets_a_reprompt_and_three_misses_offer_a_person_or_the_voicemai
     turn = call.silence()
     assert turn.says == [
         "Je n'ai rien entendu.",
-        "Je ne parviens pas à comprendre votre choix. Voici comment obtenir de l'aide.",
+        "Je ne parviens pas à comprendre votre choix.",
         "Pour être mis en relation avec un agent de la préfecture du Cantal, tapez 1.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
-        "Pour réécouter, tapez étoile.",
         "Pour revenir au menu principal, tapez 0.",
     ]
     assert turn.route == "offer"
@@ -111,11 +110,9 @@ def test_three_misses_when_closed_offer_the_voicemail_only(phone):
     call.silence()
     turn = call.silence()
     assert turn.says[1:] == [
-        "Je ne parviens pas à comprendre votre choix. Voici comment obtenir de l'aide.",
-        "Le standard de la préfecture est fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 "
-        "à 16 h 30, sauf les jours fériés.",
+        "Je ne parviens pas à comprendre votre choix.",
+        "Le standard est fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf les jours fériés.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
-        "Pour réécouter, tapez étoile.",
         "Pour revenir au menu principal, tapez 0.",
     ]
     assert call.press("1").says[0] == "Cette touche ne correspond à aucun choix."
@@ -127,8 +124,8 @@ def test_speech_goes_through_the_nlu_and_is_stored_masked(server, phone):
     turn = call.say("bonjour je vous appelle du 06 12 34 56 78 parce que mon titre de séjour expire")
     assert turn.node == "titre_sejour" and turn.route == "leaf"
     assert turn.says[:2] == [
-        "Les démarches des étrangers se font sur le site de l'administration numérique des étrangers. En "
-        "difficulté, appelez le centre de contact citoyen au zéro huit zéro six, zéro zéro un, six deux zéro.",
+        "Les démarches des étrangers se font sur administration tiret etrangers tiret en tiret france point interieur "
+        "point gouv point fr. En difficulté : centre de contact citoyen, zéro huit zéro six, zéro zéro un, six deux zéro.",
         "Pour être mis en relation avec le centre de contact citoyen, tapez 1.",
     ]
     assert call.press("1").dial == "+33806001620"
@@ -353,7 +350,6 @@ def test_a_busy_transfer_offers_the_voicemail(server, phone):
     assert turn.says == [
         "La ligne est occupée ou ne répond pas.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
-        "Pour réécouter, tapez étoile.",
         "Pour revenir au menu principal, tapez 0.",
     ]
     assert call.press("1").says[0] == "Cette touche ne correspond à aucun choix."  # no second transfer
@@ -446,9 +442,9 @@ def test_the_call_state_survives_a_restart(server, phone, tmp_path):
 PAN_NOW = "2026-05-04T10:00"  # a Monday: nothing left today after the 2 hours' notice
 SLOTS = [
     "Voici les prochains créneaux libres au point d'accueil numérique.",
-    "Le mardi 5 mai, à 9 heures, point d'accueil numérique de la préfecture (Aurillac) : tapez 1.",
-    "Le mardi 5 mai, à 9 heures, point d'accueil numérique de la sous-préfecture de Saint-Flour : tapez 2.",
-    "Le mardi 5 mai, à 9 heures 30, point d'accueil numérique de la préfecture (Aurillac) : tapez 3.",
+    "Le mardi 5 mai, à 9 heures, Aurillac (préfecture) : tapez 1.",
+    "Le mardi 5 mai, à 9 heures, Saint-Flour (sous-préfecture) : tapez 2.",
+    "Le mardi 5 mai, à 9 heures 30, Aurillac (préfecture) : tapez 3.",
     "Pour revenir au menu précédent, tapez dièse.",
     "Pour revenir au menu principal, tapez 0.",
 ]
@@ -503,11 +499,7 @@ def test_pan_leaf_offers_the_next_slots_and_books_only_after_confirmation(server
     assert done.says == [
         "Votre rendez-vous est confirmé le mardi 5 mai, à 9 heures, point d'accueil numérique de la sous-préfecture "
         f"de Saint-Flour, 15100 Saint-Flour. Notez votre référence : {digits}. Je répète : {digits}.",
-        "À apporter : une pièce d'identité, les justificatifs de votre démarche, et si vous en avez un, votre téléphone "
-        "portable ou votre adresse électronique (certaines démarches envoient un code).",
-        "Pour l'annuler, rappelez depuis ce numéro, ou utilisez le formulaire d'annulation en ligne avec la référence "
-        "et ce numéro de téléphone.",
-        "Pour réécouter, tapez étoile.",
+        "Pour savoir quoi apporter et comment annuler, tapez 1.",
         "Pour revenir au menu principal, tapez 0.",
     ]
     assert not done.hangup and done.gather["numDigits"] == "1"
@@ -529,7 +521,7 @@ def test_pan_slot_taken_meanwhile_offers_the_next_ones(server, phone):
     call.press("5")
     call.press("2")
     slots = call.press("4").says
-    assert slots[1] == "Le mardi 12 mai, à 9 heures, point d'accueil numérique de la préfecture (Aurillac) : tapez 1."
+    assert slots[1] == "Le mardi 12 mai, à 9 heures, Aurillac (préfecture) : tapez 1."
     call.press("1")
     store = Store(server.db)
     try:  # someone else takes the slot between the offer and the confirmation
@@ -548,7 +540,7 @@ def test_pan_slot_taken_meanwhile_offers_the_next_ones(server, phone):
     assert again.says[:3] == [
         "Désolé, ce créneau vient d'être pris.",
         "Voici les prochains créneaux libres au point d'accueil numérique.",
-        "Le mardi 12 mai, à 9 heures, point d'accueil numérique de la sous-préfecture de Saint-Flour : tapez 1.",
+        "Le mardi 12 mai, à 9 heures, Saint-Flour (sous-préfecture) : tapez 1.",
     ]
     assert phone_bookings(server, call) == []
     call.press("0")

@@ -3,8 +3,12 @@
 The TwiML is the channel's own (ivr/twiml.py Speaker, the same code the webhooks answer with).
 A prompt's duration is its words at 2.5 words a second plus its pauses (`<Pause length>` and SSML
 `<break time>`). Limits (issue 11): welcome + main menu within 25 s with at most five topic keys
-plus 0; each answer says where to go or which number within its first 10 s, and all it says
-before its options within 20 s; at most four keys offered after an answer (the rating 9/8 aside).
+plus 0; each answer says where to go or which number within its first 10 s (the words the tree marks
+as its useful part, `phone.useful` of each answer node), and all it says
+before its options within 20 s; at most four option keys after an answer: every key its prompt names
+("tapez 4", "dites ou tapez 1", the answer's own sentences included), the rating's 9/8 apart — the
+issue sets the rating apart ("the 9/8 rating only after a real answer"): it asks about the answer and
+leads nowhere, so it is checked to come last and only after a real answer, not counted as an option.
 Measured with the SMS configured, so that every option a caller may hear is counted (key 5, "pour
 recevoir le lien par SMS", after an answer that names a website). The table is written to docs/phone.md.
 """
@@ -74,32 +78,42 @@ def walk(sp: Speaker):
     return seen
 
 
-def useful_markers(sp: Speaker, node) -> list[str]:
-    """What tells the caller where to go or which number: the numbers, addresses and places the answer says."""
-    markers = []
-    contact = sp.contact(node.contact)
-    if contact and contact.number and sp.says_number(node):
-        markers.append(sp.spoken_number(contact.number))
-    for name in re.findall(r"\{([a-z_.]+)\}", node.voice):
-        if name.endswith(".url"):
-            markers.append(sp.spoken_url(sp.pref.get(name)))
-        elif name.endswith("address.text"):
-            markers.append(sp.pref.get(name))
+def useful_markers(sp: Speaker, node, open_now: bool) -> list[str]:
+    """What tells the caller where to go or which number: the tree's own marker of each answer
+    (`phone.useful`, words of its `voice`), as the phone says it. Where the answer itself is not said
+    (the person's leaf when no one can take the call), the notice that says what to do instead."""
+    marker = node.phone.get("useful")
+    assert marker and marker in node.voice, f"{node.id}: phone.useful must be words of its voice text"
+    markers = [sp.spoken(marker)]
+    if node.id == sp.human_id and not sp.can_dial(node, open_now):
+        markers.append(sp.leaf_notice(node, open_now))
     return markers
 
 
+KEY_NAMED = re.compile(r"\btapez\s+(\d|\*|#|étoile|dièse)", re.IGNORECASE)
+
+
+def keys_named(texts) -> list[str]:
+    """Every key the caller hears named ("tapez 4", "dites ou tapez 1", "tapez étoile"), in order, once each."""
+    names = {"étoile": "*", "dièse": "#"}
+    found = []
+    for text in texts:
+        for word in KEY_NAMED.findall(text):
+            key = names.get(word.lower(), word)
+            if key not in found:
+                found.append(key)
+    return found
+
+
 def answer_at(items, markers) -> float:
-    """Seconds before the first marker starts; without markers, the end of the answer's first sentence."""
+    """Seconds before the first marker starts; never said: infinite (the check fails)."""
     elapsed = 0.0
     for text, secs in items:
         found = [text.find(m) for m in markers if m and m in text]
         if found:
             return elapsed + words(text[: min(found)]) / WORDS_PER_SECOND
-        if not markers and text:
-            first = re.split(r"(?<=[.?!])\s", text, maxsplit=1)[0]
-            return elapsed + words(first) / WORDS_PER_SECOND
         elapsed += secs
-    return float("inf") if markers else elapsed
+    return float("inf")
 
 
 def measure(pref_id: str) -> list[dict]:
@@ -136,7 +150,10 @@ def measure(pref_id: str) -> list[dict]:
                 if text in said:
                     break
                 before.append((text, secs))
-            option_keys = [o.key for o in options if o.text and not o.kind.startswith("feedback")]
+            # What the caller hears: every key named in the prompt (the answer's text too), the
+            # rating's two keys apart (a question about the answer, not an option: issue 11 §2).
+            rating = {o.key for o in options if o.kind.startswith("feedback")}
+            heard = keys_named(t for t, _ in items)
             rows.append(
                 {
                     "prefecture": pref_id,
@@ -144,20 +161,84 @@ def measure(pref_id: str) -> list[dict]:
                     "kind": "leaf",
                     "words": sum(words(t) for t, _ in before),
                     "seconds": seconds(before),
-                    "answer_at": answer_at(before, useful_markers(sp, node)),
-                    "keys": [o.key for o in options if o.text] + (["8"] if any(o.kind == "feedback" for o in options) else []),
+                    "answer_at": answer_at(before, useful_markers(sp, node, open_now)),
+                    "keys": heard,
                     "topic_keys": [],
-                    "option_keys": option_keys,
+                    "option_keys": [k for k in heard if k not in rating],
+                    "rating_last": not rating or heard[-len(rating) :] == sorted(rating, key=heard.index),
                 }
             )
     return rows
 
 
+# The other prompts, each with its limit (docs/phone.md says why): a prompt that lists choices to
+# hold in mind (the likely topics, the offer of a person, the PAN slots) as a menu, 25 s with its
+# options; a question about one thing (the confirmation of speech, of a PAN slot) and the booked
+# message before its options as an answer, 20 s. `None`: measured, limit not met today (docs/phone.md).
+OTHER_LIMITS = {
+    "thèmes probables": WELCOME_MAX_S,
+    "confirmation de la parole": LEAF_MAX_S,
+    "offre (ouvert)": WELCOME_MAX_S,
+    "offre (fermé)": WELCOME_MAX_S,
+    "pan : créneaux": WELCOME_MAX_S,
+    "pan : confirmation": LEAF_MAX_S,
+    "pan : réservé": LEAF_MAX_S,
+    "pan : réservé, détails": LEAF_MAX_S,
+}
+
+
+def measure_other(pref_id: str) -> list[dict]:
+    """The likely topics, the confirmation of speech, the offer of a person, the PAN slots, their
+    confirmation and the booked message (at its longest site name), timed like the menus."""
+    sp = Speaker(load_tree(), load_prefecture(pref_id), BASE, sms=True)
+    sites = [site["id"] for site in sp.pref.get("pan.sites")]
+    slots = [{"site": sites[i % len(sites)], "start": "2026-05-05T09:00"} for i in range(3)]
+    longest = max(sites, key=lambda site: len(sp.pan_place(site)))
+    booked = {"reference": "PAN-1234-5678", "site": longest, "start": "2026-05-05T09:00", "node": "rdv_pan"}
+    prompts = {
+        "thèmes probables": (sp.choices(["carte_grise", "titre_sejour", "armes"], ROOT, 1), True),
+        "confirmation de la parole": (sp.confirm("titre_sejour", ROOT, 1), True),
+        "offre (ouvert)": (sp.offer("titre_sejour", 1, True), True),
+        "offre (fermé)": (sp.offer("titre_sejour", 1, False), True),
+        "pan : créneaux": (sp.pan_slots("rdv_pan", slots, 1), True),
+        "pan : confirmation": (sp.pan_confirm("rdv_pan", slots[0], 1), True),
+        "pan : réservé": (sp.pan_booked(booked, 1), False),
+        "pan : réservé, détails": (sp.pan_booked(booked, 1, details=True), False),
+    }
+    rows = []
+    for name, (resp, with_options) in prompts.items():
+        items = spoken(ET.fromstring(resp.to_xml()))
+        if not with_options:  # an answer: what it says before its options
+            said = {o.text for o in sp.pan_booked_options(booked) if o.text}
+            items = items[: next((i for i, (t, _) in enumerate(items) if t in said), len(items))]
+        rows.append(
+            {
+                "prefecture": pref_id,
+                "node": name,
+                "kind": "other",
+                "words": sum(words(t) for t, _ in items),
+                "seconds": seconds(items),
+                "answer_at": None,
+                "keys": keys_named(t for t, _ in spoken(ET.fromstring(resp.to_xml()))),
+                "topic_keys": [],
+                "option_keys": [],
+                "limit": OTHER_LIMITS[name],
+            }
+        )
+    return rows
+
+
 @pytest.fixture(scope="module")
 def table():
-    rows = [row for pref_id in PREFECTURES for row in measure(pref_id)]
+    rows = [row for pref_id in PREFECTURES for row in measure(pref_id) + measure_other(pref_id)]
     write_doc(rows)
     return rows
+
+
+def test_the_other_prompts_within_their_limits(table):
+    for r in (r for r in table if r["kind"] == "other" and r["limit"] is not None):
+        assert r["seconds"] <= r["limit"], r
+    assert {r["node"] for r in table if r["kind"] == "other"} == set(OTHER_LIMITS)
 
 
 def write_doc(rows: list[dict]) -> None:
@@ -169,22 +250,46 @@ def write_doc(rows: list[dict]) -> None:
         "its options; an answer's (leaf) stop before its options, with the standard open or closed.",
         "Measured with the SMS configured: an answer that names a website also offers key 5.",
         f"Limits: welcome + main menu ≤ {WELCOME_MAX_S} s with ≤ {MAX_TOPIC_KEYS} topic keys + 0; an answer",
-        f'says where to go or which number within {ANSWER_WITHIN_S} s ("useful at") and ends within',
-        f"{LEAF_MAX_S} s; ≤ {MAX_LEAF_KEYS} keys offered after an answer, the rating (9/8) aside.",
+        f'says where to go or which number within {ANSWER_WITHIN_S} s ("useful at": where the words the tree',
+        "marks as its useful part, the node's `phone.useful`, start) and ends within",
+        f"{LEAF_MAX_S} s; ≤ {MAX_LEAF_KEYS} option keys after an answer: every key its prompt names",
+        '("tapez X"), the rating (9/8) counted apart: issue 11 names it apart ("the 9/8 rating only after',
+        'a real answer"), it asks about the answer and leads nowhere; it is checked to be said last, and',
+        "only after a real answer.",
+        'The "keys said" column lists every key the caller hears named, in order, the rating included.',
         "",
-        "| préfecture | node | words | seconds | useful at (s) | keys said |",
-        "|---|---|---:|---:|---:|---|",
+        "The other prompts (kind `other`): the likely topics, the offer of a person and the PAN slots",
+        f"hold choices in mind like a menu: ≤ {WELCOME_MAX_S} s with their options; the confirmation of",
+        f"speech or of a PAN slot asks about one thing, and the booked message is an answer: ≤ {LEAF_MAX_S} s",
+        "(the booked message and its details before their options): a caller must hold the choices of the",
+        "first kind until the key, as in a menu, and note what the second says, as in an answer.",
+        "",
+        "| préfecture | node | words | seconds | useful at (s) | keys said | limit (s) |",
+        "|---|---|---:|---:|---:|---|---|",
     ]
     for r in rows:
         at = "" if r["answer_at"] is None else f"{r['answer_at']:.1f}"
-        lines.append(f"| {r['prefecture']} | {r['node']} | {r['words']} | {r['seconds']:.1f} | {at} | {' '.join(r['keys'])} |")
+        limit = r.get("limit", "")
+        limit = "not met" if r["kind"] == "other" and limit is None else limit
+        lines.append(
+            f"| {r['prefecture']} | {r['node']} | {r['words']} | {r['seconds']:.1f} | {at} | {' '.join(r['keys'])} | {limit} |"
+        )
     (ROOT_DIR / "docs" / "phone.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_every_prefecture_is_measured(table):
+def test_every_prefecture_and_every_answer_is_measured(table):
+    """Checked against the tree itself, not the walk: every answer of the tree, open and closed, and
+    every menu of the phone's own (bot/tree.yml `phone.menu` and `phone.groups`) in each préfecture."""
     assert PREFECTURES == ["cantal", "gironde", "indre-et-loire", "loire", "vienne"]
-    assert {r["prefecture"] for r in table} == set(PREFECTURES)
-    assert "| cantal | accueil + menu |" in (ROOT_DIR / "docs" / "phone.md").read_text(encoding="utf-8")
+    tree = load_tree()
+    answers = {n.id for n in tree.nodes.values() if n.destination is not None and n.id != "suivi_dossier"}
+    menus = {"accueil + menu"} | set(tree.phone["groups"])
+    for pref_id in PREFECTURES:
+        rows = [r["node"] for r in table if r["prefecture"] == pref_id and r["kind"] == "leaf"]
+        measured = {n.split(" (")[0] for n in rows if n.endswith(" (ouvert)")}
+        assert measured == answers, pref_id
+        assert {n.split(" (")[0] for n in rows if n.endswith(" (fermé)")} == answers, pref_id
+        assert {r["node"] for r in table if r["prefecture"] == pref_id and r["kind"] == "menu"} == menus, pref_id
 
 
 def test_welcome_and_main_menu_within_25_seconds_with_five_topics_and_zero(table):
@@ -209,6 +314,22 @@ def test_every_answer_is_useful_within_10_seconds_and_done_within_20(table):
 def test_at_most_four_keys_after_an_answer(table):
     for r in (r for r in table if r["kind"] == "leaf"):
         assert len(r["option_keys"]) <= MAX_LEAF_KEYS, r
+
+
+def test_the_rating_is_said_last_and_only_after_a_real_answer(table):
+    for r in (r for r in table if r["kind"] == "leaf"):
+        assert r["rating_last"], r
+        assert ("9" in r["keys"]) == (not r["node"].startswith("human ")), r
+
+
+def test_keys_named_counts_every_key_a_sentence_names():
+    said = [
+        "Pour le prochain créneau disponible, tapez 4 ; pour annuler un rendez-vous, tapez 6.",
+        "C'est bien cela ? Dites oui ou tapez 1.",
+        "Pour réécouter, tapez étoile.",
+        "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",
+    ]
+    assert keys_named(said) == ["4", "6", "1", "*", "9", "8"]
 
 
 def test_the_measure_counts_words_and_pauses():

@@ -38,7 +38,7 @@ PENDING = "Le SMS est en cours d'envoi : vous devriez le recevoir dans quelques 
 NO_MOBILE = "Désolé, je ne peux envoyer un SMS qu'à un téléphone portable français dont le numéro n'est pas masqué."
 REFUSED = "Désolé, votre numéro a refusé les SMS de ce service : je ne peux pas vous en envoyer."
 FAILED = "Désolé, le SMS n'a pas pu être envoyé pour le moment."
-REPEAT = "Pour réécouter, tapez étoile."
+DETAILS = "Pour savoir quoi apporter et comment annuler, tapez 1."
 MAIN = "Pour revenir au menu principal, tapez 0."
 CARTE_GRISE_BODY = "Message de la préfecture du Cantal. Carte grise : https://ants.gouv.fr"
 # What the carte grise leaf offers after its answer once the SMS was sent (no second offer).
@@ -332,7 +332,7 @@ def test_a_booking_confirmation_offers_its_link_by_sms(sms_server, api):
     assert len(rows) == 1
     ref = rows[0]["reference"]
     assert booked.says[0].startswith("Votre rendez-vous est confirmé le mardi 5 mai, à 9 heures, point d'accueil numérique")
-    assert booked.says[-3:] == [OFFER, REPEAT, MAIN]  # the booked message, then its keys
+    assert booked.says[-3:] == [DETAILS, OFFER, MAIN]  # the booked message, then its keys
     assert booked.gather is not None and not booked.hangup
     done = call.press("5")
     assert done.says == [SENT, "Merci de votre appel. Au revoir."] and done.hangup
@@ -358,7 +358,7 @@ def test_silence_after_a_booking_ends_the_call_politely(sms_server, api):
     call.press("2")
     call.press("4")
     call.press("2")
-    assert call.press("1").says[-3:] == [OFFER, REPEAT, MAIN]
+    assert call.press("1").says[-3:] == [DETAILS, OFFER, MAIN]
     end = call.silence()
     assert end.says == ["Merci de votre appel. Au revoir."] and end.hangup
     assert api.requests == []
@@ -379,10 +379,10 @@ def test_after_a_booking_a_failed_sms_says_so_then_the_booked_keys_and_5_again(s
     """The booked message offers 5 among its keys; a failure is said, then its keys (5 included: it
     may be tried again), without the whole message; sent, the call ends."""
     call, booked = book_first_slot(sms_server, "+33611223344")
-    assert booked.says[-3:] == [OFFER, REPEAT, MAIN]
+    assert booked.says[-3:] == [DETAILS, OFFER, MAIN]
     api.answer = ("error", 429, 20429, "Too Many Requests")
     failed = call.press("5")
-    assert failed.says == [FAILED, OFFER, REPEAT, MAIN]
+    assert failed.says == [FAILED, DETAILS, OFFER, MAIN]
     assert failed.gather is not None and not failed.hangup
     api.answer = "accept"
     done = call.press("5")
@@ -392,12 +392,12 @@ def test_after_a_booking_a_failed_sms_says_so_then_the_booked_keys_and_5_again(s
 
 def test_after_a_booking_from_a_landline_5_is_not_offered_twice(sms_server, api):
     call, booked = book_first_slot(sms_server, "+33145678902")
-    assert booked.says[-3:] == [OFFER, REPEAT, MAIN]
+    assert booked.says[-3:] == [DETAILS, OFFER, MAIN]
     refused = call.press("5")
-    assert refused.says == [NO_MOBILE, REPEAT, MAIN] and not refused.hangup
+    assert refused.says == [NO_MOBILE, DETAILS, MAIN] and not refused.hangup
     again = call.press("*")  # the booked message again, without the link
     assert again.says[0].startswith("Votre rendez-vous est confirmé le mardi 5 mai")
-    assert again.says[-2:] == [REPEAT, MAIN] and OFFER not in again.says
+    assert again.says[-2:] == [DETAILS, MAIN] and OFFER not in again.says
     assert call.silence().hangup
     assert api.requests == []
 
@@ -405,7 +405,7 @@ def test_after_a_booking_from_a_landline_5_is_not_offered_twice(sms_server, api)
 def test_after_a_booking_from_a_hidden_number_no_sms_is_offered(sms_server, api):
     _, booked = book_first_slot(sms_server, "anonymous")
     assert "Votre numéro étant masqué, seul un agent de la préfecture pourra annuler ce rendez-vous." in booked.says
-    assert booked.says[-2:] == [REPEAT, MAIN] and OFFER not in booked.says
+    assert booked.says[-2:] == [DETAILS, MAIN] and OFFER not in booked.says
 
 
 # ---- without the SMS settings, and the pieces on their own --------------------------------------
@@ -435,11 +435,13 @@ def test_not_configured_no_key_5_is_offered():
     assert settings.sms({"TWILIO_MESSAGING_SERVICE_SID": SERVICE, "TWILIO_AUTH_TOKEN": "t"}) is None  # no account
     off = Speaker(tree, pref, "https://svi.prefecture.example")
     on = Speaker(tree, pref, "https://svi.prefecture.example", sms=True)
-    for node_id in ("carte_grise", "permis_conduire", "cni_passeport", "armes", "suivi_ants"):
+    websites = ["carte_grise", "permis_conduire", "cni_passeport", "armes", "suivi_ants", "titre_sejour"]
+    websites += ["suivi_titre_sejour", "rdv_pan", "hors_perimetre"]
+    for node_id in websites:
         assert OFFER not in leaf_says(off, node_id), node_id
         assert OFFER in leaf_says(on, node_id), node_id
     # An answer that names no website offers no SMS, configured or not.
-    for node_id in ("reclamation", "human", "titre_sejour", "horaires_contact"):
+    for node_id in ("reclamation", "human", "horaires_contact", "suivi_autre", "passeport_urgence"):
         assert OFFER not in leaf_says(on, node_id), node_id
 
 

@@ -149,6 +149,39 @@ def test_oui_confirms_a_pan_slot_and_non_goes_back_to_the_slots(server, phone):
     assert db_rows(server.db, "select * from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"]) == []
     call.press("1")
     done = call.say("Oui.")
-    assert done.says[0].startswith("Votre rendez-vous est confirmé le ") and done.says[-2] == "Pour réécouter, tapez étoile."
+    assert (
+        done.says[0].startswith("Votre rendez-vous est confirmé le ")
+        and done.says[-1] == "Pour revenir au menu principal, tapez 0."
+    )
     rows = db_rows(server.db, "select status from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"])
     assert rows == [{"status": "booked"}]
+
+
+def test_keys_said_as_twilio_writes_them_are_keys(server, phone):
+    # Twilio writes digits as digits and keeps the word before them: "Touche 1.", "Le deux.", "Numéro 3."
+    call = phone(now=OPEN)
+    call.start()
+    assert call.say("Touche 1.").node == "vehicule"
+    turn = call.say("Le deux.")
+    assert (turn.route, turn.node) == ("leaf", "permis_conduire")
+    number = call.say("Numéro 3.")
+    assert number.says[:2] == ["Voici le numéro :", "trente-quatre"]
+    assert call.say("La touche étoile.").node == "permis_conduire"
+    assert call.say("Le zéro.").node == ROOT
+    assert call.say("Le un.").node == "vehicule"
+    assert [i.get("digits") for i in inputs(server, call)] == ["1", "2", "3", "*", "0", "1"]
+    assert REPHRASE not in [s for t in call.turns for s in t.says]
+
+
+def test_un_agent_after_a_pan_booking_reaches_a_person(server, phone):
+    call = phone(now=OPEN, caller="+33612345669")
+    call.start()
+    call.press("5")
+    call.press("2")
+    call.press("4")
+    call.press("1")
+    done = call.press("1")
+    assert done.says[0].startswith("Votre rendez-vous est confirmé le ")
+    turn = call.say("Un agent.")
+    assert not turn.hangup and turn.node == "human"
+    assert turn.dial == "+33471462300"  # the standard is open: the person, not goodbye

@@ -1,5 +1,6 @@
 """The phone menu's TwiML, built without a server: attributes, texts, numbers, injection, hours."""
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
@@ -184,8 +185,7 @@ def test_human_is_transferred_to_the_standard_only_when_open(tree):
     st, root = walk(flow_for(tree), ["0"], open_now=False)
     assert root.find("Dial") is None
     assert says(root) == [
-        "Le standard de la préfecture est fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de "
-        "13 h 30 à 16 h 30, sauf les jours fériés.",
+        "Le standard est fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf les jours fériés.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",
     ]
@@ -234,10 +234,9 @@ def test_three_misses_offer_a_person_or_the_voicemail_then_close_politely(tree):
     third = parse(flow.handle(st, Input(), True))
     assert says(third) == [
         "Je n'ai rien entendu.",
-        "Je ne parviens pas à comprendre votre choix. Voici comment obtenir de l'aide.",
+        "Je ne parviens pas à comprendre votre choix.",
         "Pour être mis en relation avec un agent de la préfecture du Cantal, tapez 1.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
-        "Pour réécouter, tapez étoile.",
         "Pour revenir au menu principal, tapez 0.",
     ]
     assert third.find("Gather").attrib["action"] == BASE + "/webhooks/ivr/offer?node=root&step=3"
@@ -500,8 +499,8 @@ def test_the_ccc_is_dialled_only_while_it_answers_else_the_voicemail(tree):
     assert (bool(christmas_night), bool(tuesday_morning)) == (False, True)
     st, root = walk(flow_for(tree), ["3"], open_now=christmas_night)
     assert says(root)[1:] == [
-        "À cette heure-ci, je ne peux pas vous passer le centre de contact citoyen.",
-        "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
+        "Transfert impossible à cette heure-ci : appelez-le aux horaires indiqués sur le site de l'ANEF.",
+        "Pour laisser un message au service concerné, bureau des migrations et de l'intégration, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",
         "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",
     ]
@@ -575,8 +574,9 @@ def test_the_fail_soft_texts_and_settings_are_in_the_tree(tree, pref_id):
     sp = speaker(tree, pref_id)
     assert sp.text("store_busy") == "Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète."
     assert sp.text("speech_unavailable").startswith("Désolé, je ne peux pas comprendre la parole")
-    assert sp.text("contact_closed_voicemail", contact=sp.contact_name("ccc.phone")) == (
-        "À cette heure-ci, je ne peux pas vous passer le centre de contact citoyen."
+    hours_text = sp.pref.get("ccc.phone.hours_text")
+    assert sp.text("contact_closed_unconfirmed", contact=sp.contact_name("ccc.phone"), hours=hours_text) == (
+        "Transfert impossible à cette heure-ci : appelez-le aux horaires indiqués sur le site de l'ANEF."
     )
     s = sp.settings
     assert (s["store_busy_ms"], s["answer_within_ms"], s["store_retry_s"]) == (250, 1500, 120)
@@ -661,3 +661,79 @@ def test_nothing_the_caller_hears_is_written_in_the_phone_code():
                 if french.search(node.value):
                     found.append(f"{path.name}:{node.lineno}: {node.value[:60]!r}")
     assert found == []
+
+
+# ---- the web addresses the chat gives are said on the phone ------------------------------------
+
+
+def chat_urls(node) -> list[str]:
+    """The `*.url` placeholders of a node's chat answer (its text, lead and links)."""
+    texts = [node.screen_text, node.lead] + [link.get("url", "") for link in node.links]
+    return list(dict.fromkeys(n for t in texts for n in re.findall(r"\{([a-z_.]+\.url)\}", t or "")))
+
+
+@pytest.mark.parametrize("pref_id", ["cantal", "gironde", "indre-et-loire", "loire", "vienne"])
+def test_every_address_the_chat_gives_is_said_on_the_phone_then_offered_by_sms(tree, pref_id):
+    sp = Speaker(tree, load_prefecture(pref_id), BASE, sms=True)
+    said = {}
+    for node in tree.nodes.values():
+        if node.destination is None or not chat_urls(node):
+            continue
+        exempt = node.phone.get("unspoken_urls") or {}
+        voice = " ".join(says(parse(sp.leaf(node.id, 1, True))))
+        missing = [u for u in chat_urls(node) if u not in exempt and sp.spoken_url(sp.pref.get(u)) not in voice]
+        assert missing == [], node.id
+        assert all(str(reason).strip() for reason in exempt.values()), node.id  # an exemption says why
+        said[node.id] = [u for u in chat_urls(node) if u not in exempt]
+        sms = [o for o in sp.leaf_options(node, True) if o.kind == "sms"]
+        assert len(sms) == 1 and "Pour recevoir le lien par SMS, tapez 5." in voice, node.id
+    assert said["titre_sejour"] == ["anef.url"] and said["suivi_titre_sejour"] == ["anef.url"]
+    assert said["hors_perimetre"] == ["service_public.url", "france_services.url"]
+    assert said["rdv_pan"] == ["france_services.url"]
+
+
+def test_titre_sejour_says_the_anef_address():
+    sp = Speaker(load_tree(), load_prefecture("cantal"), BASE, sms=True)
+    voice = " ".join(says(parse(sp.leaf("titre_sejour", 1, True))))
+    assert "administration tiret etrangers tiret en tiret france point interieur point gouv point fr" in voice
+    assert sp.sms_body(sp.tree.node("titre_sejour")).endswith("https://administration-etrangers-en-france.interieur.gouv.fr")
+
+
+def test_the_booked_message_names_no_online_form_without_its_address(tree):
+    sp = Speaker(tree, load_prefecture("cantal"), BASE)
+    target = {"reference": "PAN-1234-5678", "site": "saint-flour", "start": "2026-05-05T09:00", "node": "rdv_pan"}
+    said = " ".join(says(parse(sp.pan_booked(target, 1))))
+    assert "en ligne" not in said or "point" in said.split("en ligne", 1)[1][:80]
+
+
+# ---- outside the CCC's hours: its hours said, the message to the foreigners' service ------------
+
+
+def with_ccc(pref, **phone):
+    import copy
+
+    data = copy.deepcopy(pref.data)
+    data["ccc"]["phone"].update(phone)
+    return type(pref)(pref.id, data, pref.file)
+
+
+def test_outside_its_hours_the_ccc_is_named_with_its_hours_and_the_message_goes_to_the_foreigners_service(tree):
+    cantal = load_prefecture("cantal")
+    sp = Speaker(tree, cantal, BASE)
+    said = says(parse(sp.leaf("titre_sejour", 1, False)))
+    # hours_confirmed: false in _national.yml: the tree's wording that points to the source, no hour stated
+    assert "Transfert impossible à cette heure-ci : appelez-le aux horaires indiqués sur le site de l'ANEF." in said
+    assert "Pour laisser un message au service concerné, bureau des migrations et de l'intégration, tapez 2." in said
+    assert [o.target for o in sp.leaf_options(tree.node("titre_sejour"), False) if o.kind == "voicemail"] == ["etrangers"]
+    assert [o.target for o in sp.leaf_options(tree.node("suivi_titre_sejour"), False) if o.kind == "voicemail"] == ["etrangers"]
+    confirmed = with_ccc(cantal, hours_confirmed=True, hours_text="du lundi au vendredi de 9 heures à 17 heures")
+    said = says(parse(Speaker(tree, confirmed, BASE).leaf("titre_sejour", 1, False)))
+    assert "Transfert impossible à cette heure-ci : il répond du lundi au vendredi de 9 heures à 17 heures." in said
+
+
+def test_unconfirmed_ccc_days_are_not_followed(tree):
+    days = {d: ["00:00-23:59"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    sp = Speaker(tree, with_ccc(load_prefecture("cantal"), days=days, hours_confirmed=False), BASE)
+    assert sp.contact("ccc.phone").days is None  # the standard's hours rule until the CCC's are confirmed
+    sp = Speaker(tree, with_ccc(load_prefecture("cantal"), days=days, hours_confirmed=True), BASE)
+    assert sp.contact("ccc.phone").days == days

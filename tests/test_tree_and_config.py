@@ -260,6 +260,23 @@ def test_phone_keys_are_single_and_distinct(tmp_path):
     assert (err.value.where, err.value.problem) == ("phone.pan_key", "key '3' already used by 'number_key'")
 
 
+def test_the_booked_message_details_key_is_one_key_not_shared_with_its_other_keys(tmp_path):
+    path = tree_variant(tmp_path, lambda d: d["phone"].update(pan_details_key="5"))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert (err.value.where, err.value.problem) == (
+        "phone.pan_details_key",
+        "must be one key, not the booked message's SMS, repeat or main-menu key",
+    )
+
+
+def test_a_node_phone_section_holds_only_its_known_fields(tmp_path):
+    path = tree_variant(tmp_path, lambda d: d["nodes"]["armes"].update(phone={"usefull": "{sia.url}"}))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert err.value.where == "nodes.armes.phone"
+
+
 def test_a_child_of_a_leaf_cannot_take_a_key_of_the_leaf_actions(tmp_path):
     path = tree_variant(tmp_path, lambda d: d["nodes"]["passeport_urgence"].update(key=3))
     with pytest.raises(TreeError) as err:
@@ -292,7 +309,7 @@ def test_number_words_cover_0_to_99(tree):
 @pytest.mark.parametrize("pref_id", PREFECTURES)
 def test_every_phone_text_renders_in_every_prefecture(tree, pref_id):
     pref = load_prefecture(pref_id)
-    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x", "digits": "x", "url": "x"}
+    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x", "digits": "x", "url": "x", "hours": "x"}
     for tid in tree.phone:
         if isinstance(tree.phone[tid], str) and not tid.endswith("_key"):
             text = render(tree.phone[tid], pref, sample)

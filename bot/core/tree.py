@@ -119,7 +119,10 @@ def _node(nid: str, spec: Any, file: str) -> Node:
         transfer=spec.get("transfer", False),
         lead=screen.get("lead") or "",
         items=screen.get("items") or [],
+        phone=spec.get("phone") or {},
     )
+    if not isinstance(node.phone, dict) or not set(node.phone) <= {"useful", "unspoken_urls", "closed_mailbox"}:
+        raise TreeError(file, f"{where}.phone", "may only hold 'useful', 'unspoken_urls' and 'closed_mailbox'")
     if node.items != ITEMS_PAN_SITES and (
         not isinstance(node.items, list) or not all(isinstance(i, str) and i.strip() for i in node.items)
     ):
@@ -227,7 +230,7 @@ def check_placeholders(tree: Tree, pref: Prefecture) -> None:
         render(msg.get("screen", ""), pref)
         render(msg.get("voice", ""), pref)
     render(tree.menu_voice, pref)
-    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x", "digits": "x", "url": "x"}
+    sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x", "digits": "x", "url": "x", "hours": "x"}
     for tid in PHONE_TEXTS:
         render(tree.phone[tid], pref, sample)
     for text in tree.phone["contacts"].values():

@@ -91,6 +91,10 @@ class Node:
     transfer: bool = False  # phone: the contact may be dialled (see tree.yml)
     lead: str = ""  # chat: the one sentence shown first (screen.lead)
     items: list[str] | str = field(default_factory=list)  # chat: the short list (screen.items)
+    # phone only: `useful` (the words of `voice` that say where to go or which number),
+    # `unspoken_urls` ({placeholder: why} for a chat address the phone does not say) and
+    # `closed_mailbox` (the service a message goes to when the node's line cannot be reached)
+    phone: dict = field(default_factory=dict)
 
     @property
     def is_leaf(self) -> bool:

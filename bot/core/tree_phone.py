@@ -30,6 +30,8 @@ PHONE_TEXTS: dict[str, set[str]] = {
     "confirm": {"label", "key"},
     "confirm_no": set(),
     "no_transfer_voicemail": set(),
+    "contact_closed_voicemail": {"contact", "hours"},
+    "contact_closed_unconfirmed": {"contact", "hours"},
     "voicemail_prompt": {"key"},
     "voicemail_thanks": {"service"},
     "voicemail_empty": set(),
@@ -115,6 +117,10 @@ def check_phone(tree: Tree) -> None:
         if key in keys:
             raise TreeError(file, f"phone.{kid}", f"key '{key}' already used by '{keys[key]}'")
         keys[key] = kid
+    details = phone.get("pan_details_key")  # said only in the booked message, beside these keys
+    booked_keys = {phone["sms_key"], phone["repeat_key"], phone["main_menu_key"]}
+    if not isinstance(details, str) or len(details) != 1 or details not in KEY_CHARS or details in booked_keys:
+        raise TreeError(file, "phone.pan_details_key", "must be one key, not the booked message's SMS, repeat or main-menu key")
     names = phone.get("key_names")
     if not isinstance(names, dict):
         raise TreeError(file, "phone.key_names", "must map '*' and '#' to the words said for them")
