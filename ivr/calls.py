@@ -31,8 +31,14 @@ def is_over(row: dict | None) -> bool:
     return bool(row) and (bool(row.get("ended_at")) or row.get("call_status") in FINAL_STATUSES)
 
 
-def _dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+# json.dumps(value, ensure_ascii=False, separators=(",", ":")), without building an encoder per call.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _masked(value: str) -> str:
+    """mask(value); a single character (a key: the flow keeps one key per input) is no personal data
+    and masks to itself (tests/test_masking_phone.py checks every one): not run through the masking."""
+    return mask(value) if len(value) > 1 else value
 
 
 def state_from_row(row: dict) -> CallState:
@@ -51,7 +57,10 @@ class Calls:
 
     # ---- calls -----------------------------------------------------------------------------
     def row(self, call_sid: str) -> dict | None:
-        return next(self.db.query("select * from calls where call_sid = ?", [call_sid]), None)
+        # One statement: sqlite-utils' query() wraps a SELECT in a SAVEPOINT and its RELEASE.
+        cur = self.db.execute("select * from calls where call_sid = ?", [call_sid])
+        rows = cur.fetchall()  # all fetched: the statement is done, no read left open on the connection
+        return dict(zip([d[0] for d in cur.description], rows[0])) if rows else None
 
     def load(self, call_sid: str) -> tuple[CallState | None, str | None]:
         row = self.row(call_sid)
@@ -63,9 +72,10 @@ class Calls:
         # The inputs of steps up to `saved_step` were masked when that step was saved (the state is read
         # back from `flow`): only the new ones are.
         inputs = [
-            i if i.get("step", 0) <= saved_step else {k: (mask(v) if isinstance(v, str) else v) for k, v in i.items()}
+            i if i.get("step", 0) <= saved_step else {k: (_masked(v) if isinstance(v, str) else v) for k, v in i.items()}
             for i in st.inputs
         ]
+        state = st.__dict__  # the dataclass's fields, read without one getattr each
         return {
             "updated_at": now(),
             "state": st.state,
@@ -77,7 +87,7 @@ class Calls:
             "inputs": _dumps(inputs),
             "confidence": st.confidence,
             "outcome": st.outcome,
-            "flow": _dumps({name: getattr(st, name) for name in _FIELD_NAMES} | {"inputs": inputs}),
+            "flow": _dumps({name: state[name] for name in _FIELD_NAMES} | {"inputs": inputs}),
             "last_twiml": twiml,
         }
 
