@@ -18,13 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg2
 import pytest
 from conftest import MODEL, TWILIO_TEST_TOKEN, launch, stop
+from store_backends import pg_rows
 from test_ivr_calls import CARTE_GRISE, CONFIRM_SAINT_FLOUR, MAIN_MENU, OPEN, PAN_NOW, SLOTS, TITRES_MENU, WELCOME
 from test_ivr_fail_soft import STORE_BUSY
 
-from bot.store import dialect
 from tools import cluster as cl
 from tools.ivr.simulate import Call, parse_twiml
 
@@ -37,14 +36,7 @@ class PgPhone:
         return Call(self.server.url, TWILIO_TEST_TOKEN, **kwargs)
 
     def rows(self, sql: str, args: list | tuple = ()) -> list[dict]:
-        conn = psycopg2.connect(self.pg.url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(dialect.translate(sql), list(args))
-                names = [c.name for c in cur.description]
-                return [dict(zip(names, row)) for row in cur.fetchall()]
-        finally:
-            conn.close()
+        return pg_rows(self.pg.url, sql, args)
 
     def call_row(self, call: Call) -> dict:
         (row,) = self.rows("select state, node, step, path from calls where call_sid = ?", [call.call_sid])
