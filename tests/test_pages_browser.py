@@ -372,6 +372,30 @@ def test_every_console_page_is_accessible_and_shows_transcripts(browser, server,
     pg.context.close()
 
 
+def test_a_day_of_future_bookings_scrolls_with_the_keyboard_on_a_phone(browser, server, admin):
+    """A day whose bookings are all to come has no button in its table (nothing to mark absent yet):
+    on a phone's width the table scrolls sideways and must itself take the keyboard's focus."""
+    status, text, _ = server.get("/rdv/api/creneaux?site=aurillac&reason=permis_conduire")
+    assert status == 200, text
+    body = json.loads(text)
+    slot = body["slots"][-1]["key"]  # the furthest slot offered: still to come while the test runs
+    values = {"site": "aurillac", "reason": "permis_conduire", "slot": slot, "email": "", "mobile": "0612345678"}
+    status, booked = server.post("/rdv/api/reserver", {**values, "idem": uuid.uuid4().hex})
+    assert status == 200, booked
+    context = browser.new_context(viewport={"width": 375, "height": 800}, locale="fr-FR")
+    pg = context.new_page()
+    pg.javascript, pg.problems = True, []
+    pg.goto(f"{server.url}/console/")
+    login(pg, admin)
+    pg.goto(f"{server.url}/console/rdv?jour={slot[:10]}&site=aurillac")
+    row = pg.locator(f"tr[data-reference='{booked['reference']}']")
+    expect(row).to_have_count(1)
+    assert row.locator("button").count() == 0
+    assert pg.evaluate("() => { const t = document.querySelector('table[data-site=aurillac]'); return t.scrollWidth > t.clientWidth; }")
+    assert_accessible(pg)
+    context.close()
+
+
 def test_the_chat_page_is_accessible(browser, server):
     pg = new_page(browser, server.url + "/chat/")
     has_layout(pg)  # the same layout as the booking pages and the console
