@@ -391,7 +391,9 @@ def test_a_day_of_future_bookings_scrolls_with_the_keyboard_on_a_phone(browser, 
     row = pg.locator(f"tr[data-reference='{booked['reference']}']")
     expect(row).to_have_count(1)
     assert row.locator("button").count() == 0
-    assert pg.evaluate("() => { const t = document.querySelector('table[data-site=aurillac]'); return t.scrollWidth > t.clientWidth; }")
+    assert pg.evaluate(
+        "() => { const t = document.querySelector('table[data-site=aurillac]'); return t.scrollWidth > t.clientWidth; }"
+    )
     assert_accessible(pg)
     context.close()
 
