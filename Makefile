@@ -105,8 +105,8 @@ lint: $(DEV_STAMP)  ## ruff (lint and format check) and the import-linter layer 
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports
 
-test: setup $(DEV_STAMP) chromium nginx redis postgres lint  ## lint, then the whole test suite (starts its own Rasa server)
-	$(PY) -m pytest
+test: setup $(DEV_STAMP) chromium nginx redis postgres lint  ## lint, then the whole test suite (starts its own Rasa server; PYTEST_ARGS=... passed on)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The reliability battery (issue 13) at full scale: more rounds and clients than in `make test`
 # (20 kill -9 rounds, 100 concurrent calls and chats, ...), then its table -> docs/reliability.md.

@@ -1,12 +1,12 @@
 """The scaling benchmark's parts (issue 16): the stock anchor is stock Rasa 3.6 as deployed (rasa init's
 configuration, the REST channel, Rasa's SQL tracker store, our action under plain rasa-sdk), the
-scaling table runs through nginx on real processes, and docs/scaling.md says what the figures mean.
+scaling table's rows are rendered and docs/scaling.md says what the figures mean (a real row through
+nginx is measured by tests/test_bench.py's smoke run).
 No timing is asserted: the figures depend on the machine and its load."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import urllib.request
@@ -17,7 +17,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import cluster_bench, scaling_doc, servers, stock_anchor  # noqa: E402
+from bench import scaling_doc, servers, stock_anchor  # noqa: E402
 
 
 def test_stock_config_is_rasa_inits_own():
@@ -165,15 +165,3 @@ def test_scaling_doc_targets_table_and_national_peak(tmp_path):
     assert "| keypad p95 at 16 callers (sqlite, 2 process(es), ms) | 25.0 | <= 20 | **missed** |" in md
     assert "**2 processes**" in md and "| calls per year | 3000000 | false |" in md
     assert md.endswith("## What runs where\n\nBy hand.\n") and "old figures" not in md
-
-
-def test_scaling_smoke_row_through_nginx(tmp_path):
-    """The smallest scaling table: one real server behind nginx, chat and signed phone webhooks, no error."""
-    res = cluster_bench.run("smoke", tmp_path / "work")
-    assert "note" not in res, res.get("note")
-    (row,) = res["rows"]
-    assert (row["backend"], row["processes"], row["lock"]) == ("sqlite", 1, "memory")
-    assert row["chat"]["errors"] == 0 and row["chat"]["n"] > 0 and row["chat"]["turns_per_s"] > 0
-    assert row["phone"]["errors"] == 0 and row["phone"]["keypad"]["n"] > 0 and row["phone"]["requests_per_s"] > 0
-    assert os.getloadavg()  # the row records the load average it ran under
-    assert row["load_avg"] >= 0
