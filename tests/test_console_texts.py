@@ -12,6 +12,7 @@ from bot.core.tree import TreeError, render
 SAMPLE = {
     "name": "marie.dupont",
     "max": 10000,
+    "hour": 9,
     "reference": "MSG-2026-0001",
     "reason": "la date de fin précède la date de début",
     "day": "10/07/2026",

@@ -17,7 +17,6 @@ TICKETS_ON_TIME_TARGET = 0.80  # Qual-e-pref: courriels traités dans les 5 jour
 SATISFACTION_TARGET = 0.75  # Qual-e-pref: satisfaction 75 %
 PAN_WITHIN_TARGET = 0.80  # Qual-e-pref: rendez-vous dans les 10 jours > 80 % (days: commitments.pan_appointment_days)
 HANDOFF_DESTINATION = "human"
-HOURS = [f"{h} h" for h in range(24)]
 # Sections of the report, in order; their titles are `quality.groups` in bot/console_texts.yml.
 GROUPS = ("volumes", "routing", "phone", "tickets", "pan", "satisfaction")
 
@@ -25,6 +24,17 @@ GROUPS = ("volumes", "routing", "phone", "tickets", "pan", "satisfaction")
 def say(key: str, **values) -> str:
     """The text `quality.<key>` of bot/console_texts.yml, its {placeholders} filled."""
     return texts.console_say(f"quality.{key}", **values)
+
+
+def unit_name(key: str) -> str:
+    """An indicator's unit as the indicator carries it (`quality.unit_names.<key>`: "secondes"...)."""
+    return say(f"unit_names.{key}")
+
+
+COUNT, PERCENT, WORKING_DAYS, DAYS, SECONDS, STEPS = (
+    unit_name(key) for key in ("count", "percent", "working_days", "days", "seconds", "steps")
+)
+HOURS = [say("hour", hour=h) for h in range(24)]  # the hour breakdowns' keys, "0 h"..."23 h"
 
 
 def label(indicator_id: str, **values) -> str:
@@ -180,7 +190,7 @@ def time_indicators(prefix: str, channel: str, what: str, hour_counts: list[tupl
             channel,
             total or None,
             total,
-            unit="nombre",
+            unit=COUNT,
             group="volumes",
             breakdown=weekdays,
         ),
@@ -190,7 +200,7 @@ def time_indicators(prefix: str, channel: str, what: str, hour_counts: list[tupl
             channel,
             total or None,
             total,
-            unit="nombre",
+            unit=COUNT,
             group="volumes",
             breakdown=hours,
         ),

@@ -12,10 +12,11 @@ stable order, each of this shape:
      "count":     the base of the value (the denominator of a rate, the rows it was computed on),
      "target":    the Qual-e-pref target (a fraction for a rate) or None when there is none,
      "met":       True / False against the target, None without a target or without a value,
-     "unit":      "nombre" | "%" | "jours ouvrés" | "jours" | "secondes" | "étapes",
+     "unit":      COUNT | PERCENT | WORKING_DAYS | DAYS | SECONDS | STEPS: "nombre", "%", "jours ouvrés",
+                  "jours", "secondes", "étapes" (`quality.unit_names` of bot/console_texts.yml),
      "note":      None, or a French remark (`report.no_data` of bot/console_texts.yml when value is None),
      "breakdown": optional {French key: number}: an ordered table the report draws as a bar chart.
-                  Weekday ("lundi"…"dimanche") and hour ("0 h"…"23 h") breakdowns always carry
+                  Weekday ("lundi"…"dimanche") and hour ("0 h"…"23 h", `quality.hour`) breakdowns always carry
                   every key, zeros included, so charts stay comparable between periods.}
 
 Rates are fractions (0.75 = 75 %); a target is met when the value is above it (strictly).
@@ -40,11 +41,17 @@ from datetime import date
 
 from bot.quality.indicator_common import (  # noqa: F401 - re-exported: import from bot.quality.indicators
     CALLS_REACHED_TARGET,
+    COUNT,
+    DAYS,
     GROUPS,
     HOURS,
     PAN_WITHIN_TARGET,
+    PERCENT,
     SATISFACTION_TARGET,
+    SECONDS,
+    STEPS,
     TICKETS_ON_TIME_TARGET,
+    WORKING_DAYS,
     Period,
     PeriodError,
     group_title,
@@ -88,13 +95,13 @@ def format_value(ind: dict) -> str:
     if value is None:
         return (ind["note"] or no_data()).split(" :")[0]
     unit = ind["unit"]
-    if unit == "%":
+    if unit == PERCENT:
         return say("units.percent", value=f"{value * 100:.1f}".replace(".", ","))
-    if unit in ("jours ouvrés", "jours"):
+    if unit in (WORKING_DAYS, DAYS):
         return say("units.days", value=f"{value:.1f}".replace(".", ","))
-    if unit == "secondes":
+    if unit == SECONDS:
         return say("units.seconds", value=f"{value:.0f}")
-    if unit == "étapes":
+    if unit == STEPS:
         return say("units.steps", value=f"{value:.1f}".replace(".", ","))
     return str(value)
 

@@ -10,7 +10,11 @@ from collections import Counter
 
 from bot.quality.indicator_common import (
     CALLS_REACHED_TARGET,
+    COUNT,
     HANDOFF_DESTINATION,
+    PERCENT,
+    SECONDS,
+    STEPS,
     Period,
     indicator,
     label,
@@ -63,13 +67,13 @@ def chat_indicators(store, period: Period) -> list[dict]:
         return indicator(id, label(id), "chat", value, count, **kw)
 
     return [
-        chat("chat_volume", n or None, n, unit="nombre", group="volumes", breakdown=dict(sorted(by_channel.items()))),
+        chat("chat_volume", n or None, n, unit=COUNT, group="volumes", breakdown=dict(sorted(by_channel.items()))),
         *time_indicators("chat", "chat", label("chat_what"), sorted(by_hour.items())),
-        chat("chat_topics", turns or None, turns, unit="nombre", group="routing", breakdown=topics),
-        chat("chat_destinations", turns or None, turns, unit="nombre", group="routing", breakdown=destinations),
-        chat("chat_self_service", rate(self_served, n), n, unit="%", group="routing"),
-        chat("chat_unresolved", rate(unresolved, n), n, unit="%", group="routing"),
-        chat("chat_handoff", rate(handed_off, n), n, unit="%", group="routing"),
+        chat("chat_topics", turns or None, turns, unit=COUNT, group="routing", breakdown=topics),
+        chat("chat_destinations", turns or None, turns, unit=COUNT, group="routing", breakdown=destinations),
+        chat("chat_self_service", rate(self_served, n), n, unit=PERCENT, group="routing"),
+        chat("chat_unresolved", rate(unresolved, n), n, unit=PERCENT, group="routing"),
+        chat("chat_handoff", rate(handed_off, n), n, unit=PERCENT, group="routing"),
     ]
 
 
@@ -194,25 +198,23 @@ def phone_indicators(store, period: Period, tree) -> tuple[list[dict], tuple[int
             "phone_volume",
             n or None,
             n,
-            unit="nombre",
+            unit=COUNT,
             group="volumes",
             breakdown={"terminés": e, "en cours": n - e} if n else {},
         ),
         *time_indicators("phone", "téléphone", label("phone_what"), sorted(hours)),
-        phone("phone_topics", with_leaf or None, n, unit="nombre", group="routing", breakdown=_by_count(paths["topics"])),
+        phone("phone_topics", with_leaf or None, n, unit=COUNT, group="routing", breakdown=_by_count(paths["topics"])),
         phone(
-            "phone_destinations", with_leaf or None, n, unit="nombre", group="routing", breakdown=_by_count(paths["destinations"])
+            "phone_destinations", with_leaf or None, n, unit=COUNT, group="routing", breakdown=_by_count(paths["destinations"])
         ),
-        phone("phone_outcomes", e or None, e, unit="nombre", group="phone", breakdown=dict(sorted(outcomes.items()))),
-        phone("phone_reached", rate(reached, e), e, unit="%", group="phone", target=CALLS_REACHED_TARGET),
-        phone("phone_self_service", rate(outcomes["answered"], e), e, unit="%", group="routing"),
-        phone("phone_unresolved", rate(unresolved, e), e, unit="%", group="routing"),
-        phone("phone_handoff", rate(outcomes["transferred"] + outcomes["voicemail"], e), e, unit="%", group="routing"),
-        phone("phone_abandoned", rate(outcomes["abandoned"], e), e, unit="%", group="phone"),
-        phone(
-            "phone_abandon_points", outcomes["abandoned"] or None, e, unit="nombre", group="phone", breakdown=_by_count(points)
-        ),
-        phone("phone_path_length", mean(paths["steps_total"], paths["steps_n"]), paths["steps_n"], unit="étapes", group="phone"),
-        phone("phone_duration_avg", mean(sum(d * c for d, c in durations.items()), d_n), d_n, unit="secondes", group="phone"),
-        phone("phone_duration_median", median_of_counts(durations), d_n, unit="secondes", group="phone"),
+        phone("phone_outcomes", e or None, e, unit=COUNT, group="phone", breakdown=dict(sorted(outcomes.items()))),
+        phone("phone_reached", rate(reached, e), e, unit=PERCENT, group="phone", target=CALLS_REACHED_TARGET),
+        phone("phone_self_service", rate(outcomes["answered"], e), e, unit=PERCENT, group="routing"),
+        phone("phone_unresolved", rate(unresolved, e), e, unit=PERCENT, group="routing"),
+        phone("phone_handoff", rate(outcomes["transferred"] + outcomes["voicemail"], e), e, unit=PERCENT, group="routing"),
+        phone("phone_abandoned", rate(outcomes["abandoned"], e), e, unit=PERCENT, group="phone"),
+        phone("phone_abandon_points", outcomes["abandoned"] or None, e, unit=COUNT, group="phone", breakdown=_by_count(points)),
+        phone("phone_path_length", mean(paths["steps_total"], paths["steps_n"]), paths["steps_n"], unit=STEPS, group="phone"),
+        phone("phone_duration_avg", mean(sum(d * c for d, c in durations.items()), d_n), d_n, unit=SECONDS, group="phone"),
+        phone("phone_duration_median", median_of_counts(durations), d_n, unit=SECONDS, group="phone"),
     ], (paths["heard"], paths["rated"], paths["useful"])

@@ -10,9 +10,13 @@ from datetime import date, datetime, timedelta
 
 from bot.core.clock import PARIS
 from bot.quality.indicator_common import (
+    COUNT,
+    DAYS,
     PAN_WITHIN_TARGET,
+    PERCENT,
     SATISFACTION_TARGET,
     TICKETS_ON_TIME_TARGET,
+    WORKING_DAYS,
     Period,
     indicator,
     label,
@@ -48,11 +52,11 @@ def ticket_indicators(store, pref, period: Period, today: date) -> list[dict]:
 
     limit_days = {"days": limits["email"], "paper_days": limits["paper"]}
     return [
-        ticket("tickets_volume", total or None, total, "nombre", breakdown=dict(sorted(statuses.items()))),
-        ticket("tickets_on_time", rate(on_time, judged), judged, "%", limit_days, target=TICKETS_ON_TIME_TARGET),
-        ticket("tickets_avg_days", mean(sum(days), len(days)), len(days), "jours ouvrés"),
-        ticket("tickets_p90_days", percentile(days, 0.9), len(days), "jours ouvrés"),
-        ticket("tickets_overdue", overdue if total else None, total, "nombre", {"day": today.strftime("%d/%m/%Y")}),
+        ticket("tickets_volume", total or None, total, COUNT, breakdown=dict(sorted(statuses.items()))),
+        ticket("tickets_on_time", rate(on_time, judged), judged, PERCENT, limit_days, target=TICKETS_ON_TIME_TARGET),
+        ticket("tickets_avg_days", mean(sum(days), len(days)), len(days), WORKING_DAYS),
+        ticket("tickets_p90_days", percentile(days, 0.9), len(days), WORKING_DAYS),
+        ticket("tickets_overdue", overdue if total else None, total, COUNT, {"day": today.strftime("%d/%m/%Y")}),
     ]
 
 
@@ -112,16 +116,16 @@ def pan_indicators(store, period: Period, today: date, within_days: int) -> list
         return indicator(id, label(id, **(values or {})), "PAN", value, count, unit=unit, group="pan", **kw)
 
     return [
-        pan("pan_bookings", kept if total else None, total, "nombre", breakdown=dict(sorted(statuses.items()))),
-        pan("pan_no_shows", rate(no_shows, past), past, "%"),
-        pan("pan_lead_time_avg", mean(sum(d * c for d, c in leads.items()), n_leads), n_leads, "jours"),
-        pan("pan_lead_time_median", median_of_counts(leads), n_leads, "jours"),
+        pan("pan_bookings", kept if total else None, total, COUNT, breakdown=dict(sorted(statuses.items()))),
+        pan("pan_no_shows", rate(no_shows, past), past, PERCENT),
+        pan("pan_lead_time_avg", mean(sum(d * c for d, c in leads.items()), n_leads), n_leads, DAYS),
+        pan("pan_lead_time_median", median_of_counts(leads), n_leads, DAYS),
         # No figure before an appointment took place: a booking for next week is not yet "tenu".
         pan(
             "pan_within_days",
             rate(sum(c for d, c in held.items() if d <= within_days), n_held),
             n_held,
-            "%",
+            PERCENT,
             {"days": within_days},
             target=PAN_WITHIN_TARGET,
         ),
@@ -139,7 +143,7 @@ def satisfaction_indicators(store, period: Period, phone_heard: int, phone_rated
     chat_useful = chat.get(1, 0)
 
     def rated(id: str, channel: str, value, count: int, **kw) -> dict:
-        return indicator(id, label(id), channel, value, count, unit="%", group="satisfaction", **kw)
+        return indicator(id, label(id), channel, value, count, unit=PERCENT, group="satisfaction", **kw)
 
     both = chat_n + phone_rated
     return [

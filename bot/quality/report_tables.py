@@ -16,10 +16,10 @@ from bot.quality.indicators import say
 
 DASH = "—"
 UNIT_SUFFIX = {
-    "jours ouvrés": "days",
-    "jours": "days",
-    "secondes": "seconds",
-    "étapes": "steps",
+    indicators.WORKING_DAYS: "days",
+    indicators.DAYS: "days",
+    indicators.SECONDS: "seconds",
+    indicators.STEPS: "steps",
 }  # a unit's text in `quality.units`
 DESTINATIONS = texts.destination_labels()  # bot/tree.yml, section `destinations`
 
@@ -95,7 +95,7 @@ def evolution_text(now: dict, before: dict | None) -> str:
     if before is None or now["value"] is None or before["value"] is None:
         return DASH
     a, b = float(now["value"]), float(before["value"])
-    if now["unit"] == "%":
+    if now["unit"] == indicators.PERCENT:
         return _signed((a - b) * 100, "points")
     if now["unit"] in UNIT_SUFFIX:
         return _signed(a - b, UNIT_SUFFIX[now["unit"]])
@@ -210,7 +210,7 @@ def breakdown_table(ind: dict) -> Table:
     total = sum(v for v in data.values() if isinstance(v, (int, float)))
     table = _table("breakdown", ind["id"], title=say("tables.breakdown.title", label=ind["label"]))
     for key, n in data.items():
-        share = indicators.format_value({"unit": "%", "value": n / total, "note": None}) if total else DASH
+        share = indicators.format_value({"unit": indicators.PERCENT, "value": n / total, "note": None}) if total else DASH
         table.rows.append([str(labels.get(key, key)), fr_int(n), share])
     return table
 
