@@ -119,29 +119,103 @@ def test_body_fills_the_call_and_the_step():
     assert "DialCallDuration" not in params and params["FromZip"] == ""
 
 
-def test_the_simulator_sends_the_same_complete_bodies(server, phone):
-    call = phone()
-    sent = []
+# The fixture bodies the simulator (and so the audit, which plays its calls with it) never sends, and why.
+STATUS_EVENTS = (
+    "a call progress event: Twilio sends initiated, ringing and answered (in-progress) only to a StatusCallback "
+    "that asks for them with StatusCallbackEvent (calls made through the REST API, <Dial><Number "
+    "statusCallbackEvent>); the channel asks for none (its <Dial> has no statusCallbackEvent) and the number's "
+    "'Call status changes' webhook of an incoming call gets its end, completed. The simulator plays incoming "
+    "calls, so it sends completed only; the status route is still tested with these bodies below "
+    "(test_status_callbacks_in_order_then_duplicated, test_status_callbacks_out_of_order_never_move_a_call_back)"
+)
+GATHER_ROUTES = ("menu", "leaf", "offer", "choices", "pan")
+NOT_SIMULATED = {"status_initiated": STATUS_EVENTS, "status_ringing": STATUS_EVENTS, "status_in_progress": STATUS_EVENTS}
+
+
+def spied(call, sent: list[tuple[str, dict]]):
+    """Appends to `sent` the (route, parameters) of every request the simulated call sends, in order."""
     original = call.request
 
     def spy(url, params, *args, **kwargs):
-        sent.append(params)
+        sent.append((urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1], params))
         return original(url, params, *args, **kwargs)
 
     call.request = spy
+    return call
+
+
+def test_the_simulator_sends_every_body_the_channel_receives(server, phone):
+    """Every fixture body is sent by the simulator with exactly its parameters (blank ones included) to
+    its route, or is listed in NOT_SIMULATED with the reason."""
+    assert set(NOT_SIMULATED) < set(twilio_bodies.names()) and all(NOT_SIMULATED.values())
+    sent = []
+    # A sentence, a silence, a message not recorded (Twilio follows the Record's Redirect), then the hang-up.
+    call = phone()
+    spied(call, sent)
     call.start()
-    call.press("3")
     call.say("une question sur mon arme")
     call.silence()
+    assert call.press("2").record is not None
+    call.record(None)
     call.hangup()
-    assert [set(p) for p in sent] == [
-        set(twilio_bodies.load("incoming_call")["params"]),
-        set(twilio_bodies.load("gather_digits")["params"]),
-        set(twilio_bodies.load("gather_speech")["params"]),
-        set(twilio_bodies.load("gather_empty")["params"]),
-        set(twilio_bodies.load("status_completed")["params"]),
+    # The standard open: a transfer not answered, then a message ended with # and its two callbacks.
+    call = phone(now="2026-03-10T10:00")
+    spied(call, sent)
+    call.start()
+    assert call.press("0").dial is not None
+    call.dial_ended("busy")
+    assert call.press("2").record is not None
+    call.record("Bone jury, mercy the rap lay.")
+    # A transfer answered.
+    call = phone(now="2026-03-10T10:00")
+    spied(call, sent)
+    call.start()
+    call.press("0")
+    call.dial_ended("completed")
+    # The caller hangs up while recording: the Record action with Digits=hangup, then the callbacks.
+    call = phone()
+    spied(call, sent)
+    call.start()
+    call.press("5")
+    call.press("1")
+    assert call.press("2").record is not None
+    call.record("Bone jury, mercy the rap lay.", hangup=True)
+    expected = [
+        ("voice", "incoming_call"),
+        ("menu", "gather_speech"),
+        ("leaf", "gather_empty"),
+        ("leaf", "gather_digits"),
+        ("voicemail", "redirect"),
+        ("status", "status_completed"),
+        ("voice", "incoming_call"),
+        ("menu", "gather_digits"),
+        ("dialed", "dial_no_answer"),
+        ("offer", "gather_digits"),
+        ("voicemail", "record_hash"),
+        ("recording", "recording_status"),
+        ("recording", "transcription"),
+        ("voice", "incoming_call"),
+        ("menu", "gather_digits"),
+        ("dialed", "dial_completed"),
+        ("voice", "incoming_call"),
+        ("menu", "gather_digits"),
+        ("menu", "gather_digits"),
+        ("leaf", "gather_digits"),
+        ("voicemail", "record_hangup"),
+        ("recording", "recording_status"),
+        ("recording", "transcription"),
     ]
-    assert sent[1]["Digits"] == "3" and sent[1]["FinishedOnKey"] == "" and sent[0]["FromZip"] == ""
+    assert [(route, sorted(params)) for route, params in sent] == [
+        (route, sorted(twilio_bodies.load(shape)["params"])) for route, shape in expected
+    ]
+    for route, shape in expected:  # a Gather's body goes to the action of whichever prompt gathered
+        example = twilio_bodies.load(shape)["route"]
+        assert route == example or example == "any" or (shape.startswith("gather_") and route in GATHER_ROUTES), shape
+    assert {shape for _, shape in expected} | set(NOT_SIMULATED) == set(twilio_bodies.names())
+    assert [params["Digits"] for _, params in sent if "Digits" in params] == ["2", "0", "2", "#", "0", "5", "1", "2", "hangup"]
+    keys = [params for (_, params), (_, shape) in zip(sent, expected, strict=True) if shape == "gather_digits"]
+    assert [p["FinishedOnKey"] for p in keys] == [""] * 7
+    assert all(p["FromZip"] == "" and p["CalledCity"] == "" for _, p in sent if "FromZip" in p)
 
 
 # ---- whole calls with Twilio's bodies --------------------------------------------------------------

@@ -28,6 +28,8 @@ from tools.ivr import twilio_bodies
 DEFAULT_URL = "http://127.0.0.1:5005"
 VOICE_PATH = "/webhooks/ivr/voice"
 STATUS_PATH = "/webhooks/ivr/status"
+# What Twilio's transcription (English only) writes for a French message: the fixture's own text.
+TRANSCRIPTION = twilio_bodies.load("transcription")["params"]["TranscriptionText"]
 
 
 class SimulatorError(Exception):
@@ -204,9 +206,15 @@ class Call:
         return self._twiml(self._gather_action(), self.body("gather_empty"))
 
     def record(
-        self, transcription: str | None = "Bonjour, merci de me rappeler.", duration: int = 12, recording_sid: str | None = None
+        self,
+        transcription: str | None = TRANSCRIPTION,
+        duration: int = 12,
+        recording_sid: str | None = None,
+        hangup: bool = False,
     ) -> Turn:
-        """Finish the Record verb: a message (then its transcription callback), or nothing said."""
+        """Finish the Record verb: a message (then its recording and transcription callbacks), or
+        nothing said. `hangup`: the caller hangs up instead of pressing # (Twilio still requests the
+        action, with Digits=hangup, and the call is over)."""
         turn = self.last
         if turn is None or turn.record is None:
             raise SimulatorError("the call is not recording a message")
@@ -216,8 +224,11 @@ class Call:
         rsid = recording_sid or f"RE{uuid.uuid4().hex}"
         rurl = self.recording_url(rsid)
         # The caller ends the message with '#' (finishOnKey) and hears the thanks.
-        params = self.body("record_hash", RecordingSid=rsid, RecordingUrl=rurl, RecordingDuration=str(duration))
+        shape = "record_hangup" if hangup else "record_hash"
+        params = self.body(shape, RecordingSid=rsid, RecordingUrl=rurl, RecordingDuration=str(duration))
         result = self._twiml(turn.record["action"], params)
+        if hangup:
+            self.ended = True
         callback = turn.record.get("recordingStatusCallback")
         if callback:
             self.request(
