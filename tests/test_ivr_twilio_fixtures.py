@@ -3,11 +3,13 @@ fields, FinishedOnKey, Timestamp, ...), signed exactly as Twilio signs them (Req
 full public URL + every parameter, blank ones included), POSTed url-encoded to the real server."""
 
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
+from html import unescape
 
 import pytest
 from conftest import TWILIO_TEST_TOKEN, db_rows
@@ -17,6 +19,9 @@ from tools.ivr import twilio_bodies
 
 FIXTURES = twilio_bodies.FIXTURES
 WELCOME = "Bonjour, ici le service automatisé de la préfecture du Cantal."
+# What Twilio's recogniser (English only) writes for "Bonjour, je vous appelle pour mon titre de
+# séjour, merci de me rappeler." (tests/fixtures/twilio/transcription.json).
+GARBLED = "Bone jury, she was a pale poor moan teeter the say sure. Mercy the mirror play."
 GEOGRAPHIC = [f"{who}{what}" for who in ("From", "Caller", "To", "Called") for what in ("City", "State", "Zip")]
 
 
@@ -165,7 +170,7 @@ def test_the_simulator_sends_every_body_the_channel_receives(server, phone):
     assert call.press("0").dial is not None
     call.dial_ended("busy")
     assert call.press("2").record is not None
-    call.record("Bone jury, mercy the rap lay.")
+    call.record()  # Twilio's English words for a French message (TRANSCRIPTION, the fixture's)
     # A transfer answered.
     call = phone(now="2026-03-10T10:00")
     spied(call, sent)
@@ -179,7 +184,7 @@ def test_the_simulator_sends_every_body_the_channel_receives(server, phone):
     call.press("5")
     call.press("1")
     assert call.press("2").record is not None
-    call.record("Bone jury, mercy the rap lay.", hangup=True)
+    call.record(hangup=True)
     expected = [
         ("voice", "incoming_call"),
         ("menu", "gather_speech"),
@@ -256,9 +261,7 @@ def test_keys_then_a_voicemail_ended_with_hash_then_its_callbacks(server):
     vms = db_rows(
         server.db, "select mailbox, duration_s, transcription, status from voicemails where call_sid = ?", [tw.call_sid]
     )
-    assert vms == [
-        {"mailbox": "armes", "duration_s": 12, "transcription": "Bonjour, merci de me rappeler.", "status": "transcribed"}
-    ]
+    assert vms == [{"mailbox": "armes", "duration_s": 12, "transcription": GARBLED, "status": "transcribed"}]
     row = call_row(server, tw.call_sid)
     assert (row["outcome"], row["unresolved"], row["call_status"], row["duration_s"]) == ("voicemail", 0, "completed", 42)
 
@@ -312,6 +315,57 @@ def test_a_transfer_not_answered_offers_the_voicemail_and_an_answered_one_ends(s
     ended = other.twiml(dialing.find("Dial").attrib["action"], "dial_completed")
     assert [e.tag for e in ended] == ["Hangup"]
     assert call_row(server, other.call_sid)["outcome"] == "transferred"
+
+
+# ---- Twilio's English-only transcription of a French message, in the agents' console ------------------
+
+AGENT = ("fixtures-agent", "fixtures-agent-pass-1")
+
+
+def visible(html: str) -> str:
+    """A page's text as a person reads it: no tags, entities decoded, spaces collapsed."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def test_a_french_message_transcribed_in_english_is_shown_with_the_note_and_the_recording(server, python):
+    from test_console import cli, login
+
+    done = cli(python, server.db, "agents", "add", AGENT[0], "--role", "agent", "--password-stdin", stdin=AGENT[1] + "\n")
+    assert done.returncode == 0, done.stderr
+    assert twilio_bodies.load("transcription")["params"]["TranscriptionText"] == GARBLED
+    tw = Twilio(server)
+    other = tw.twiml(action(tw.start()), "gather_digits", Digits="5")
+    leaf = tw.twiml(action(other), "gather_digits", Digits="1")
+    rec = tw.twiml(action(leaf), "gather_digits", Digits="2").find("Record").attrib
+    rsid = "RE" + uuid.uuid4().hex
+    example = twilio_bodies.load("record_hash")["params"]
+    recording = example["RecordingUrl"].replace(example["RecordingSid"], rsid)
+    tw.twiml(rec["action"], "record_hash", RecordingSid=rsid, RecordingUrl=recording)
+    for shape in ("recording_status", "transcription"):
+        assert tw.post(rec["transcribeCallback"], shape, RecordingSid=rsid, RecordingUrl=recording)[0] == 200
+    assert tw.post("/webhooks/ivr/status", "status_completed")[0] == 200
+    ref = db_rows(server.db, "select reference from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])[0]["reference"]
+    console = login(server, AGENT)
+    note = (
+        "La transcription automatique de Twilio ne reconnaît que l'anglais : pour un message en français, "
+        "elle est le plus souvent fausse ou vide. Écoutez l'enregistrement."
+    )
+    # The message page: the recording first, then the note, then Twilio's words as they came.
+    message = console.get(f"/messages/{ref}")
+    assert message.status_code == 200
+    assert (
+        f"Message vocal Écouter l'enregistrement (12 secondes) (nouvelle fenêtre) {note} Transcription automatique : {GARBLED}"
+        in visible(message.text)
+    )
+    assert f'href="{recording}"' in message.text
+    # The call's page: its message with the same note beside Twilio's words and the recording.
+    call = console.get(f"/element/phone/{tw.call_sid}")
+    assert call.status_code == 200
+    assert (
+        f"Message vocal pour bureau des polices administratives (armes) : Transcription automatique : {GARBLED} "
+        f"— écouter l'enregistrement (nouvelle fenêtre) {note}"
+    ) in visible(call.text)
+    assert f'href="{recording}"' in call.text
 
 
 # ---- status callbacks: in order, duplicated, out of order ----------------------------------------
