@@ -7,6 +7,8 @@ of `ivr.twiml.Speaker` (uses its texts, `ivr.voice.Voice`).
 
 from __future__ import annotations
 
+from bot.core import closures
+from bot.core.clock import french_date_voice, paris_date
 from bot.core.tree import Node, rates_answer, render, website_named
 from ivr.voice import MAX_OPTIONS, ROOT, Contact, Option
 
@@ -74,6 +76,21 @@ class Options:
             tid = "contact_closed_voicemail" if data.get("hours_confirmed") is True else "contact_closed_unconfirmed"
             return self.text(tid, contact=self.contact_name(contact.path), hours=data.get("hours_text") or "")
         return None
+
+    def closure_notice(self, open_now, said: list[str], notice: str | None) -> tuple[str, str | None]:
+        """(The closure days' notice, the leaf's notice): the first (tree `phone.closures`, as the
+        chat's `chat.closures`) when what is said (`said`, `notice`) gives the standard's hours and a
+        closure day is today or within `closures_notice_days`, "" otherwise and when `open_now`
+        carries no moment (a bare True/False); on the day itself, "fermée aujourd'hui" already says
+        the standard is closed, so the leaf's "fermé en ce moment" is left out (None)."""
+        when = getattr(open_now, "when", None)
+        hours = render("{prefecture.phone_hours_text}", self.pref)
+        if when is None or not any(hours in text for text in said + ([notice] if notice else [])):
+            return "", notice
+        day = paris_date(when)
+        if notice == self.text("closed_now_voicemail") and closures.closed_on(self.pref, day):
+            notice = None
+        return closures.notice(self.pref, day, self.phone["closures"], french_date_voice), notice
 
     def voicemail_option(self, mailbox: str) -> Option:
         """ "Pour laisser un message au service …, tapez N": the voicemail of `mailbox`."""

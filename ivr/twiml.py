@@ -196,12 +196,15 @@ class Speaker(Voice, Options, PanPrompts):
         intro = [] if number_only or not answer else [self.node_voice(node)]
         if node.id == self.human_id and not self.can_dial(node, open_now):
             intro = []  # "je vous mets en relation" would be untrue: the notice says why not
-        notice = self.leaf_notice(node, open_now)
+        notice = self.leaf_notice(node, open_now) if answer and not number_only else None
+        closure, notice = self.closure_notice(open_now, intro, notice)
+        if closure:  # said first, as the chat puts it before its answer
+            intro = [closure] + intro
         contact = self.leaf_number(node)
         after = []
         if contact and (number_only or (answer and contact.kind == "short" and not self.says_number(node))):
             after.append(("number", contact.number))
-        if notice and not number_only and answer:
+        if notice:
             after.append(("say", notice))
         return self._prompt(
             "leaf", node_id, step, preface, intro, options, [o.target for o in options if o.kind == "node"] + [node_id], after

@@ -138,6 +138,37 @@ def test_the_phone_does_not_transfer_to_the_standard_on_a_closure_day(closing):
     assert pont.press("2").record is not None  # the voicemail
 
 
+def test_the_phones_hours_answer_says_the_closure_today_and_days_ahead(closing):
+    """The phone's own hours answer (5, then 3: les horaires et l'adresse) says the closure the way the
+    chat's does: on the day, and `closures_notice_days` days before, first, then the answer."""
+    today = "Attention : la préfecture du Cantal est fermée aujourd'hui, vendredi 15 mai."
+    ahead = "Attention : la préfecture du Cantal sera fermée le vendredi 15 mai."
+    answer = "La préfecture du Cantal se trouve "
+    heard = {}
+    for now in ("2026-05-07T10:00", "2026-05-11T10:00", f"{PONT}T10:00", "2026-05-18T10:00"):
+        call = Call(closing.url, TWILIO_TEST_TOKEN, now=now)
+        call.start()
+        call.press("5")
+        heard[now] = call.press("3").says
+        assert call.last.node == "horaires_contact"
+    assert heard["2026-05-11T10:00"][0] == ahead
+    assert heard[f"{PONT}T10:00"][0] == today
+    # On the day, "fermée aujourd'hui" says the standard is closed: not again in other words.
+    assert "Le standard de la préfecture est fermé en ce moment." not in heard[f"{PONT}T10:00"]
+    assert "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2." in heard[f"{PONT}T10:00"]
+    saturday = Call(closing.url, TWILIO_TEST_TOKEN, now="2026-05-16T10:00")
+    saturday.start()
+    saturday.press("5")
+    assert "Le standard de la préfecture est fermé en ce moment." in saturday.press("3").says
+    assert heard["2026-05-11T10:00"][1].startswith(answer) and heard[f"{PONT}T10:00"][1].startswith(answer)
+    assert [says[0].startswith(answer) for says in (heard["2026-05-07T10:00"], heard["2026-05-18T10:00"])] == [True, True]
+    assert not any("Attention" in s for s in heard["2026-05-07T10:00"] + heard["2026-05-18T10:00"])
+    # The person's leaf, which says the standard's hours when it cannot transfer, says it too.
+    pont = Call(closing.url, TWILIO_TEST_TOKEN, now=f"{PONT}T10:00")
+    pont.start()
+    assert pont.press("0").says[0] == today
+
+
 def test_several_closure_days_ahead_are_said_in_one_sentence(tmp_path):
     from datetime import date
 

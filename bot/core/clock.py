@@ -107,6 +107,11 @@ def french_date(day: date) -> str:
     return words()["date"].format(weekday=weekdays()[day.weekday()], day=day.day, month=month_name(day.month), year=day.year)
 
 
+def french_date_voice(day: date) -> str:
+    """'lundi 13 juillet', as the phone says a day (the tree's `calendar.date_voice`)."""
+    return words()["date_voice"].format(weekday=weekdays()[day.weekday()], day=day.day, month=month_name(day.month))
+
+
 # Stored timestamps (UTC, ISO 8601) shown and filtered in Paris time, summer time included.
 
 

@@ -1,14 +1,17 @@
-"""Closure days (ponts, exceptional closures) in the chat's answers.
+"""Closure days (ponts, exceptional closures) in the chat's answers and the phone's.
 
 A préfecture lists them under `prefecture.phone_hours.closures` (days written YYYY-MM-DD, checked
 when the file is loaded: bot/core/config.py). The phone does not transfer to the standard on those
 days (ivr/hours.py); the chat puts a notice before every answer that gives the standard's hours, on
 the day itself and `closures_notice_days` days before it. The notice's words are the tree's
-`chat.closures` texts; the day is said in French (bot/core/clock.py `french_date`).
+`chat.closures` texts; the day is said in French (bot/core/clock.py `french_date`). The phone says
+the same notice before its answers that say the standard's hours, with its own texts
+(`phone.closures`) and days said without the year (`french_date_voice`): ivr/options.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 
@@ -16,22 +19,30 @@ from bot.core import texts
 from bot.core.clock import french_date
 from bot.core.config import Prefecture
 from bot.core.router import Decision
+from bot.core.tree import render
 
 
-def notice(pref: Prefecture, today: date) -> str:
+def closed_on(pref: Prefecture, day: date) -> bool:
+    """Whether `day` is one of the préfecture's closure days."""
+    return day.isoformat() in (pref.get("prefecture.phone_hours").get("closures") or [])
+
+
+def notice(pref: Prefecture, today: date, words: dict | None = None, say_day: Callable[[date], str] = french_date) -> str:
     """What the chat says of the closure days of `today` and the `closures_notice_days` days after
-    it; "" when there are none."""
+    it; "" when there are none. `words`: the texts `today`, `ahead`, `and_more`, `and_last` (the
+    chat's `chat.closures` by default; the phone passes its own), `say_day`: how a day is said."""
+    words = words if words is not None else dict(texts.raw("chat.closures"))
     hours = pref.get("prefecture.phone_hours")
     last = today + timedelta(days=int(hours["closures_notice_days"]))
     days = [date.fromisoformat(day) for day in hours.get("closures") or []]
     said = []
     if today in days:
-        said.append(texts.say("chat.closures.today", pref, when=french_date(today)))
-    ahead = [french_date(day) for day in days if today < day <= last]
+        said.append(render(str(words["today"]), pref, {"when": say_day(today)}))
+    ahead = [say_day(day) for day in days if today < day <= last]
     if ahead:
-        more, final = str(texts.raw("chat.closures.and_more")), str(texts.raw("chat.closures.and_last"))
+        more, final = str(words["and_more"]), str(words["and_last"])
         when = more.join(ahead[:-1]) + final + ahead[-1] if len(ahead) > 1 else ahead[0]
-        said.append(texts.say("chat.closures.ahead", pref, when=when))
+        said.append(render(str(words["ahead"]), pref, {"when": when}))
     return " ".join(said)
 
 
