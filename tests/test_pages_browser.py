@@ -379,7 +379,13 @@ def test_a_day_of_future_bookings_scrolls_with_the_keyboard_on_a_phone(browser, 
     assert status == 200, text
     body = json.loads(text)
     slot = body["slots"][-1]["key"]  # the furthest slot offered: still to come while the test runs
-    values = {"site": "aurillac", "reason": "permis_conduire", "slot": slot, "email": "", "mobile": "0612345678"}
+    values = {
+        "site": "aurillac",
+        "reason": "permis_conduire",
+        "slot": slot,
+        "email": f"rdv-{uuid.uuid4().hex[:8]}@exemple.fr",
+        "mobile": "",
+    }
     status, booked = server.post("/rdv/api/reserver", {**values, "idem": uuid.uuid4().hex})
     assert status == 200, booked
     context = browser.new_context(viewport={"width": 375, "height": 800}, locale="fr-FR")
