@@ -126,7 +126,7 @@ def test_a_key_pressed_in_a_submenu_while_sqlite_is_locked_repeats_that_submenu(
     assert waiting.press("1").says == CARTE_GRISE
 
 
-INCOMING_FAILED = "Désolé, un incident technique limite ce service pour le moment. Utilisez les touches de votre téléphone."
+INCOMING_FAILED = "Désolé, suite à un incident technique, utilisez les touches de votre téléphone."
 
 
 @contextmanager

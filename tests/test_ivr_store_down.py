@@ -222,7 +222,7 @@ def test_the_end_of_a_transfer_while_postgresql_is_stopped_ends_the_call(pg_phon
 
 
 TRANSFER_FAILED = "La ligne est occupée ou ne répond pas."
-VOICEMAIL_NOW = "Je vous propose de laisser un message au service concerné, {service}."
+VOICEMAIL_NOW = "Vous pouvez laisser un message au service concerné, {service}."
 VOICEMAIL_PROMPT = (
     "Après le bip, dites votre nom, un numéro pour vous rappeler et l'objet de votre appel. "
     "Tapez dièse ou raccrochez quand vous avez terminé."
