@@ -348,7 +348,9 @@ class CallHooks:
         phone, call_sid, step = self.phone, first(params, "CallSid"), to_int(request.args.get("step"))
         try:
             kind, value = await phone.db(self._dialed, call_sid, params, step, phone.open_now(request))
-        except StoreBusy:
+        except Exception as exc:  # noqa: BLE001 - the store busy, or answering with an error (a call it cannot record)
+            if not isinstance(exc, StoreBusy):
+                logger.exception("ivr: the end of the transfer of call %s could not be read or recorded", call_sid)
             if first(params, "DialCallStatus") == "completed":  # the conversation took place: the call ends
                 return xml(phone.speaker.hangup())  # (its end and outcome come with the status callback)
             # The offer after a failed transfer needs the row (its keys could not be applied): the

@@ -175,6 +175,18 @@ def test_an_incoming_call_the_store_cannot_record_gets_the_keypad_menu_and_its_k
         agent = call.press("0")  # a person: the standard is open
         assert agent.says == ["Je vous mets en relation avec un agent de la préfecture."]
         assert agent.dial == "+33471462300" and 'callerId="+33400000000"' in agent.xml  # the number dialled
+        # nobody answers: the voicemail at once (the offer's keys would need the call's row), then thanks
+        missed = call.dial_ended("no-answer")
+        assert missed.says[:2] == [
+            "La ligne est occupée ou ne répond pas.",
+            "Vous pouvez laisser un message au service concerné, courrier de la préfecture.",
+        ]
+        assert missed.record is not None and missed.dial is None and not missed.hangup
+        rsid = "RE" + call.call_sid[2:]
+        thanked = call.record("Merci de me rappeler.", recording_sid=rsid)
+        assert thanked.says[0].startswith("Merci. Votre message a été transmis au service concerné, courrier de la préfecture")
+    kept = db_rows(server.db, "select mailbox, transcription from voicemails where recording_sid = ?", [rsid])
+    assert kept == [{"mailbox": "courrier", "transcription": "Merci de me rappeler."}]
     assert db_rows(server.db, "select count(*) as n from calls where call_sid = ?", [call.call_sid]) == [{"n": 0}]
     log = server.log.read_text()
     assert f"ivr: voice failed for call {call.call_sid}" in log
