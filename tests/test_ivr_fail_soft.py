@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import pytest
 from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
+from store_backends import ALL_ON_POSTGRESQL
 from store_lock import Lock
 
 from tools.ivr.simulate import Call
@@ -129,6 +130,14 @@ def test_a_key_pressed_in_a_submenu_while_sqlite_is_locked_repeats_that_submenu(
 INCOMING_FAILED = "Désolé, suite à un incident technique, utilisez les touches de votre téléphone."
 
 
+# These tests act on the server's SQLite file itself (a trigger, a write lock).
+ON_THE_SQLITE_FILE = pytest.mark.skipif(
+    ALL_ON_POSTGRESQL,
+    reason="AIGUILLAGE_TEST_STORE=postgresql: the test makes the server's SQLite file refuse rows or holds its lock;"
+    " test_ivr_store_down.py covers PostgreSQL",
+)
+
+
 @contextmanager
 def calls_refused(db):
     """SQLite refuses every new call row (a trigger: sqlite3.IntegrityError, the store answering with an
@@ -146,6 +155,7 @@ def calls_refused(db):
         conn.close()
 
 
+@ON_THE_SQLITE_FILE
 def test_an_incoming_call_the_store_cannot_record_gets_the_keypad_menu_and_its_keys_lead_on(server):
     """Issue 11 §3: an exception while answering the incoming call. Before: the apology with the
     hours and <Hangup/>. Now: the notice, one apology, the main menu on the keypad (built once at
@@ -193,6 +203,7 @@ def test_an_incoming_call_the_store_cannot_record_gets_the_keypad_menu_and_its_k
     assert f"ivr: call {call.call_sid} cannot be recorded" in log
 
 
+@ON_THE_SQLITE_FILE
 def test_a_key_after_the_keypad_welcome_once_the_store_takes_the_call_is_applied_not_the_welcome_again(server):
     """The store refused the call at its welcome, then takes rows again before the caller's first key:
     the call is recorded at its welcome and the key applied (the caller heard the notice already)."""
@@ -207,6 +218,7 @@ def test_a_key_after_the_keypad_welcome_once_the_store_takes_the_call_is_applied
     assert row == {"state": "menu", "node": "vehicule", "step": 1, "path": '["root","vehicule"]'}
 
 
+@ON_THE_SQLITE_FILE
 def test_a_key_at_the_offer_after_a_transfer_not_answered_while_sqlite_is_locked_never_dials_again(server):
     """SQLite locked for writing (reads go on): the Dial action is answered with the offer (the voicemail),
     its state written in the background. The caller's key at that offer, still during the lock, reads
