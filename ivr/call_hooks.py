@@ -12,7 +12,11 @@ unreachable, a store not answering in time) hears the same sentence and the prom
 names, at the same step (`_in_place`: menus, leaves, the offer), or, for the prompts the URL cannot
 rebuild, `Speaker.hold` (one sentence, then the call's stored prompt again through `/voice`, which
 waits while the row still cannot be read). A step whose caller was answered without it (the store
-too slow) is not applied when its pool task ends (`Step.answered`).
+too slow) is not applied when its pool task ends (`Step.answered`). A call whose row can be neither
+read nor created, the store answering with an error (`_unrecorded`), is served from its Gather's URL
+on the keypad, nothing written. The end of a transfer not answered while the row cannot be read
+starts the voicemail at once (`Speaker.voicemail_now`); a call still at a transfer is never dialled
+again by a replay (`_transfer_over`, `_offer_unwritten`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from ivr.desks import FeedbackDesk, PanDesk
 from ivr.flow import RAW_SPEECH_STATES, CallState, Input
 from ivr.form import first, raw_xml, to_float, to_int, xml
 from ivr.phone import Phone, StoreBusy
+from ivr.twiml import ROOT
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +77,8 @@ class Step:
     open_now: hours.OpenAt
     when: datetime
     caller: str
+    route: str = ""  # the Gather's route and node, as its action URL names them
+    node: str | None = None
     # Set on the event loop once the caller was answered without this step (the store did not answer in
     # time): the pool task still under way then applies nothing (`_apply`), or the caller's next key,
     # at the step they were told, would only replay the answer to this one.
@@ -91,11 +98,15 @@ class CallHooks:
         st = CallState(call_sid, called=first(params, "To") or first(params, "Called") or None)
         return st, self.phone.flow.welcome_xml(st), first(params, "From") or first(params, "Caller")
 
-    def _start(self, calls: Calls, call_sid: str, params: dict, replay: bool) -> tuple[str, object]:
+    def _start(self, calls: Calls, call_sid: str, params: dict, replay: bool, open_now=False) -> tuple[str, object]:
         """(on the pool) A known call's last answer (`replay`: Twilio retried the first webhook, or a
-        hold came back), else the welcome, the call recorded; ("later", ...) when the store refuses it."""
+        hold came back) — but never its Dial again: a call still in a transfer is back here because that
+        transfer ended unheard (`_transfer_over`) —, else the welcome, the call recorded; ("later", ...)
+        when the store refuses it."""
         if replay:
             row = calls.row(call_sid)
+            if row is not None and row.get("state") == "transfer" and not over(row, params):
+                return "xml", self._transfer_over(calls, row, open_now)
             if row is not None and row.get("last_twiml"):
                 return "xml", row["last_twiml"]
         st, twiml, caller = self._arrival(call_sid, params)
@@ -104,6 +115,16 @@ class CallHooks:
                 return "xml", create(calls, st, self.phone.pref.id, caller, twiml) or twiml
         except sqlite3.OperationalError:
             return "later", (st, caller, twiml)
+
+    def _transfer_over(self, calls: Calls, row: dict, open_now) -> str:
+        """(on the pool) A hold come back for a call whose last answer was a transfer (its Dial action
+        came while the row could not be read, and no message was left): the offer after a failed
+        transfer (the voicemail), saved, rather than dial the line again."""
+        st = state_from_row(row)
+        step = st.step
+        twiml = self.phone.flow.dialed(st, "no-answer", open_now).to_xml()
+        with self.phone.stores.writing():
+            return save(calls, st, step, twiml)
 
     def _started(self, call_sid: str, kind: str, value) -> HTTPResponse:
         if kind == "later":
@@ -120,7 +141,7 @@ class CallHooks:
         if not call_sid:
             return xml(phone.speaker.apology())
         try:
-            kind, value = await phone.db(self._start, call_sid, params, True)
+            kind, value = await phone.db(self._start, call_sid, params, True, phone.open_now(request))
         except StoreBusy:
             if 0 < held <= phone.store_waits:
                 return xml(phone.speaker.waiting(held))
@@ -144,18 +165,28 @@ class CallHooks:
             open_now=phone.open_now(request),
             when=hours.now(request.headers.get(hours.CLOCK_HEADER)),
             caller=first(params, "From") or first(params, "Caller"),
+            route=request.path.rstrip("/").rsplit("/", 1)[-1],
+            node=request.args.get("node"),
         )
 
     def _visit(self, calls: Calls, s: Step) -> tuple[str, object]:
         """(on the pool) Read the call; for a keypad step, also run the flow and save: ("xml", twiml).
         ("nlu", state) or ("sms", (state, option)) when the event loop has work to do first."""
         phone = self.phone
-        row = calls.row(s.call_sid)
-        if row is None:  # a call the store does not know (lost, or never recorded): start over, notice first
-            return self._start(calls, s.call_sid, s.params, False)
+        try:
+            row, started = self._known(calls, s)
+        except sqlite3.OperationalError:
+            raise  # locked or unreachable: StoreBusy, the prompt repeated (`_in_place`)
+        except Exception:  # noqa: BLE001 - the store answers with an error: serve the caller without it
+            logger.exception("ivr: call %s cannot be recorded; its %s prompt served from the URL", s.call_sid, s.route)
+            return "xml", self._unrecorded(calls, s)
+        if row is None:
+            return started
         if over(row, s.params):  # the caller is gone: nothing is booked, rated or changed
             return "xml", phone.speaker.hangup().to_xml()
         st, last = state_from_row(row), row.get("last_twiml")
+        if s.step == st.step + 1 and st.state == "transfer":  # the offer after it, not written yet
+            return "xml", self._offer_unwritten(st, s).to_xml()
         if s.step != st.step:  # a duplicated or late webhook: answer as before, change nothing
             return "xml", last or phone.flow.render(st, s.open_now).to_xml()
         if s.speech.strip():
@@ -169,6 +200,52 @@ class CallHooks:
             return "xml", self._apply(calls, st, s)
         except sqlite3.OperationalError as exc:
             return "xml", self._unapplied(state_from_row(row), s, exc).to_xml()
+
+    def _offer_unwritten(self, st: CallState, s: Step):
+        """A key at the offer after a transfer not answered, whose state is still to be written (the
+        store was locked: `Phone.later`): not applied, that offer again with the apology (the caller
+        answers again), never the row's last answer, which is the Dial."""
+        phone = self.phone
+        phone.flow.dialed(st, "no-answer", s.open_now)  # the state the write under way brings
+        logger.warning("ivr: call %s step %s: the end of its transfer is not written yet; offer repeated", s.call_sid, s.step)
+        return phone.flow.render(st, s.open_now, [phone.speaker.text("store_busy"), phone.speaker.text("transfer_failed")])
+
+    def _known(self, calls: Calls, s: Step) -> tuple[dict | None, tuple | None]:
+        """(on the pool) (the call's row, None); for a call the store does not know (lost, or never
+        recorded), (None, the welcome with the notice: the call starts over) — except at the welcome
+        itself (menu, root, step 0: the caller heard the notice), where the call is recorded at its
+        welcome and the input applies to it."""
+        row = calls.row(s.call_sid)
+        if row is not None:
+            return row, None
+        started = self._start(calls, s.call_sid, s.params, False)
+        if started[0] != "xml" or (s.route, s.node, s.step) != ("menu", ROOT, 0):
+            return None, started
+        row = calls.row(s.call_sid)
+        return row, (None if row is not None else started)
+
+    def _unrecorded(self, calls: Calls, s: Step) -> str:
+        """(on the pool) The call's row can be neither read nor created, the store answering with an
+        error (not busy: then `_in_place`): the key applied to the prompt the Gather's URL names, on the
+        keypad only (no NLU), nothing written to the call (a rating or the PAN slots are asked of the
+        store as in any call, and fail the same way if it refuses them too); speech there
+        gets that prompt again on the keypad; a prompt the URL cannot rebuild (the likely topics, the
+        PAN steps, whose keys live in the row), the keypad welcome."""
+        phone = self.phone
+        if first(s.params, "CallStatus") in FINAL_STATUSES:
+            return phone.speaker.hangup().to_xml()
+        st = phone.flow.placed(s.call_sid, s.route, s.node, s.step)
+        if st is None:
+            return phone.keypad_welcome
+        st.called = first(s.params, "To") or first(s.params, "Called") or None
+        if s.speech.strip() and not s.inp.digits.strip():
+            said = phone.flow.render(st, s.open_now, [phone.speaker.text("speech_unavailable")])
+        else:
+            inp = Input(digits=s.inp.digits)
+            inp.pan = PanDesk(phone, calls.store, s.call_sid, s.when, s.caller)
+            inp.feedback = FeedbackDesk(phone, calls.store, s.call_sid)
+            said = phone.flow.handle(st, inp, s.open_now)
+        return phone.speaker.keypad_only(said).to_xml()
 
     def _apply(self, calls: Calls, st: CallState, s: Step) -> str:
         """(on the pool) The flow on this input, then the new state saved: the answer to give. Nothing
@@ -263,14 +340,22 @@ class CallHooks:
         except sqlite3.OperationalError:
             return "later", (st, twiml)
 
+    def _dial_node(self, request: Request) -> str:
+        node = request.args.get("node")
+        return node if node in self.phone.tree.nodes else self.phone.speaker.human_id
+
     async def dialed(self, request: Request, params: dict) -> HTTPResponse:
         phone, call_sid, step = self.phone, first(params, "CallSid"), to_int(request.args.get("step"))
         try:
             kind, value = await phone.db(self._dialed, call_sid, params, step, phone.open_now(request))
-        except StoreBusy:
+        except Exception as exc:  # noqa: BLE001 - the store busy, or answering with an error (a call it cannot record)
+            if not isinstance(exc, StoreBusy):
+                logger.exception("ivr: the end of the transfer of call %s could not be read or recorded", call_sid)
             if first(params, "DialCallStatus") == "completed":  # the conversation took place: the call ends
                 return xml(phone.speaker.hangup())  # (its end and outcome come with the status callback)
-            return xml(phone.speaker.hold())  # the offer after a failed transfer needs the row: held
+            # The offer after a failed transfer needs the row (its keys could not be applied): the
+            # voicemail at once, which the spool keeps (never the hold, whose replay dialled again).
+            return xml(phone.speaker.voicemail_now(self._dial_node(request), step or 0))
         if kind == "started":
             return self._started(call_sid, *value)
         if kind == "later":

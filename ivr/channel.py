@@ -24,8 +24,11 @@ voicemail, transcription or call record is written in the background as soon as 
 it; when the call's row cannot be read at all (PostgreSQL unreachable), the prompt the Gather's URL
 names, or a hold (ivr/call_hooks.py). The NLU failing gives the current prompt on the keypad only;
 any other error in mid-call says one apology and the current prompt again (`/voice?held=1` replays a
-known call's last answer). A call the
-store does not know gets the welcome with the automated-service notice; webhooks for a call that is
+known call's last answer, never a Dial). An incoming call that fails gets the notice, one apology and
+the main menu on the keypad (`Phone.keypad_welcome`, built at start), never a hang-up; its keys are
+served from the Gather's URL while the call cannot be recorded. A call the
+store does not know gets the welcome with the automated-service notice (a key at the welcome itself
+is applied); webhooks for a call that is
 over (status callback received, or CallStatus=completed in the request) change nothing (a
 recorded message is still kept).
 
@@ -50,7 +53,7 @@ from sanic_cors.core import SANIC_CORS_EVALUATED
 
 from ivr import signature
 from ivr.call_hooks import CallHooks
-from ivr.form import first, params_of, xml
+from ivr.form import first, params_of, raw_xml, xml
 from ivr.phone import Phone
 from ivr.record_hooks import RecordHooks
 
@@ -101,8 +104,8 @@ def endpoint(settings: signature.Settings, phone: Phone | None, route: str, hand
             logger.exception("ivr: %s failed for call %s", route, first(params, "CallSid", "?"))
             if kind == "callback":
                 return xml(phone.speaker.empty())
-            if route == "voice":  # no call to go back to: the hours, then goodbye
-                return xml(phone.speaker.apology())
+            if route == "voice":  # no call recorded to go back to: the main menu on the keypad, built at start
+                return raw_xml(phone.keypad_welcome)
             return xml(phone.speaker.hold())  # one apology, then the current prompt again
 
     serve.__name__ = f"ivr_{route}"

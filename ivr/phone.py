@@ -140,6 +140,8 @@ class Phone:
         self.speaker = Speaker(self.tree, self.pref, settings.base_url or "", sms=self.sms is not None)
         self.tree = self.speaker.tree  # the phone's menu (ivr/menu.py); its answers are the tree's nodes
         self.flow = Flow(self.speaker)
+        # The answer to an incoming call that failed: built now, so that it needs nothing then.
+        self.keypad_welcome = self.speaker.keypad_welcome()
         s = self.speaker.settings
         self.answer_within = int(s["answer_within_ms"]) / 1000
         self.retry_for = int(s["store_retry_s"])

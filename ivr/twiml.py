@@ -171,6 +171,13 @@ class Speaker(Voice, Options, PanPrompts):
     def welcome_xml(self, step: int) -> str:
         return self.welcome(step).to_xml()  # the kept prompt's text, this step in its URLs
 
+    def keypad_welcome(self) -> str:
+        """The answer to an incoming call that failed (the call could not be recorded): the notice, one
+        apology, then the main menu on the keypad only, at step 0. Built once, at start (`Phone`): it
+        needs no store and no NLU; its keys are served from the Gather's URL (ivr/call_hooks.py)."""
+        preface = [self.text("automated_welcome"), self.text("incoming_failed")]
+        return self.keypad_only(self.menu(ROOT, 0, preface)).to_xml()
+
     def say_number(self, parent, number: str) -> None:
         self.say(parent, self.text("number_is"))
         for i, group in enumerate(self.spoken_groups(number)):
@@ -257,8 +264,10 @@ class Speaker(Voice, Options, PanPrompts):
         )
         return resp
 
-    def record(self, node_id: str, mailbox: str, step: int) -> VoiceResponse:
+    def record(self, node_id: str, mailbox: str, step: int, preface: list[str] = ()) -> VoiceResponse:
         resp = VoiceResponse()
+        for text in preface:
+            self.say(resp, text)
         self.say(resp, self.text("voicemail_prompt", key=self.keys["back_key"]))
         resp.record(
             action=self.url("voicemail", node=node_id, mailbox=mailbox, step=step),
@@ -275,6 +284,14 @@ class Speaker(Voice, Options, PanPrompts):
         # Nothing recorded: Twilio goes on to the next verb, which comes back to us.
         resp.redirect(self.url("voicemail", node=node_id, mailbox=mailbox, step=step), method="POST")
         return resp
+
+    def voicemail_now(self, node_id: str, step: int) -> VoiceResponse:
+        """A transfer not answered while the call's row cannot be read: why, then the voicemail the
+        offer would name (`offer_mailbox`) at once, at the Dial's step (the row's, should the store
+        answer again before the message ends: `Flow.recorded` then applies to it)."""
+        mailbox = self.offer_mailbox(node_id)
+        why = [self.text("transfer_failed"), self.text("transfer_failed_voicemail", service=self.service(mailbox))]
+        return self.record(node_id, mailbox, step, why)
 
     def voicemail_done(self, mailbox: str, reference: str | None = None) -> VoiceResponse:
         """The thanks, then the message's reference digit by digit (when its ticket is written)."""

@@ -184,6 +184,10 @@ OTHER_LIMITS = {
     "pan : confirmation": LEAF_MAX_S,
     "pan : réservé": LEAF_MAX_S,
     "pan : réservé, détails": LEAF_MAX_S,
+    # Fail soft (docs/phone.md, "Fail soft"): the incoming call failed, a menu; the voicemail started at
+    # once after a transfer not answered while the store is down, a message before the beep.
+    "accueil dégradé (clavier) + menu": WELCOME_MAX_S,
+    "transfert sans réponse, stockage indisponible": LEAF_MAX_S,
 }
 
 
@@ -204,10 +208,13 @@ def measure_other(pref_id: str) -> list[dict]:
         "pan : confirmation": (sp.pan_confirm("rdv_pan", slots[0], 1), True),
         "pan : réservé": (sp.pan_booked(booked, 1), False),
         "pan : réservé, détails": (sp.pan_booked(booked, 1, details=True), False),
+        "accueil dégradé (clavier) + menu": (sp.keypad_welcome(), True),
+        "transfert sans réponse, stockage indisponible": (sp.voicemail_now(sp.human_id, 1), True),
     }
     rows = []
     for name, (resp, with_options) in prompts.items():
-        items = spoken(ET.fromstring(resp.to_xml()))
+        text = resp if isinstance(resp, str) else resp.to_xml()
+        items = spoken(ET.fromstring(text))
         if not with_options:  # an answer: what it says before its options
             said = {o.text for o in sp.pan_booked_options(booked) if o.text}
             items = items[: next((i for i, (t, _) in enumerate(items) if t in said), len(items))]
@@ -219,7 +226,7 @@ def measure_other(pref_id: str) -> list[dict]:
                 "words": sum(words(t) for t, _ in items),
                 "seconds": seconds(items),
                 "answer_at": None,
-                "keys": keys_named(t for t, _ in spoken(ET.fromstring(resp.to_xml()))),
+                "keys": keys_named(t for t, _ in spoken(ET.fromstring(text))),
                 "topic_keys": [],
                 "option_keys": [],
                 "limit": OTHER_LIMITS[name],
@@ -271,6 +278,35 @@ def write_doc(rows: list[dict]) -> None:
         "declared in a copy of each file: useful words within 10 s everywhere; horaires_contact within",
         "20 s but in the Gironde (23.6 s) and the Vienne (20.8 s), whose answer also says the standard",
         "cannot be reached by phone: limit not met on those days, not shortened yet.",
+        "",
+        "## Fail soft (issue 11 §3/§4)",
+        "",
+        "No technical error hangs up on a caller (ivr/channel.py, ivr/call_hooks.py; README, Telephone):",
+        "",
+        "- The incoming call fails (the call cannot be recorded: the store answers with an error rather",
+        "  than busy): the notice, one apology (`phone.incoming_failed`) and the main menu on the keypad",
+        "  only, built once at start (no store, no NLU): row `accueil dégradé (clavier) + menu` below,",
+        f"  within the welcome's {WELCOME_MAX_S} s. While the call still cannot be recorded, each key is applied",
+        "  to the prompt its Gather's URL names (menus, answers, the offer), keypad only, nothing written to",
+        "  the call: the caller reaches the node the key names, a person or the voicemail, never the welcome",
+        "  again in a loop. The likely topics and the PAN steps, whose keys only the call's row knows, lead",
+        "  back to that keypad menu (no PAN booking by phone then). A key at the welcome of a call the store",
+        "  does not know records the call at its welcome and applies the key.",
+        "- A transfer not answered (`busy`, `no-answer`, `failed`) while the call's row cannot be read or",
+        '  recorded (PostgreSQL stopped, or a call the store refused as above): "La ligne est occupée',
+        '  ou ne répond pas. Vous pouvez laisser un message au service concerné, …" and the voicemail',
+        "  at once (a key at an offer could not be",
+        "  applied; the message is kept by the spool): row `transfert sans réponse, stockage indisponible`,",
+        "  up to the beep. A call still at a transfer is never dialled again by a replay: a hold that comes",
+        "  back gets the offer after a failed transfer, and a key at that offer before its state is written",
+        "  (SQLite locked) gets the apology and the offer again.",
+        "- Not done: after such a transfer, a caller who hangs up without a message before the store is",
+        "  back leaves the call's outcome at `transferred` (its row is not written while the store is down);",
+        "  a call that could never be recorded has a row only from its status callback (outcome `abandoned`,",
+        "  no path); a rating given then is kept only if the store takes the `feedback` row.",
+        "",
+        "Tests: `tests/test_ivr_fail_soft.py` (a trigger makes SQLite refuse every new call row; SQLite",
+        "locked at the offer), `tests/test_ivr_store_down.py` (PostgreSQL stopped at the Dial action).",
         "",
         "| préfecture | node | words | seconds | useful at (s) | keys said | limit (s) |",
         "|---|---|---:|---:|---:|---|---|",

@@ -1,10 +1,13 @@
 """Fail soft, never freeze: the NLU failing, and the store locked by another writer for 14 s while
 calls go on. Real servers over HTTP, Twilio's complete bodies (tools.ivr.simulate.Call)."""
 
+import sqlite3
 import time
+from contextlib import contextmanager
 
 import pytest
 from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
+from store_backends import ALL_ON_POSTGRESQL
 from store_lock import Lock
 
 from tools.ivr.simulate import Call
@@ -122,3 +125,122 @@ def test_a_key_pressed_in_a_submenu_while_sqlite_is_locked_repeats_that_submenu(
     assert turn.says == [STORE_BUSY, *TITRES_MENU]
     assert turn.gather["action"] == where and not turn.hangup
     assert waiting.press("1").says == CARTE_GRISE
+
+
+INCOMING_FAILED = "Désolé, suite à un incident technique, utilisez les touches de votre téléphone."
+
+
+# These tests act on the server's SQLite file itself (a trigger, a write lock).
+ON_THE_SQLITE_FILE = pytest.mark.skipif(
+    ALL_ON_POSTGRESQL,
+    reason="AIGUILLAGE_TEST_STORE=postgresql: the test makes the server's SQLite file refuse rows or holds its lock;"
+    " test_ivr_store_down.py covers PostgreSQL",
+)
+
+
+@contextmanager
+def calls_refused(db):
+    """SQLite refuses every new call row (a trigger: sqlite3.IntegrityError, the store answering with an
+    error rather than busy, as a broken schema or PostgreSQL's RAISE would); other tables still take rows."""
+    conn = sqlite3.connect(str(db))
+    conn.execute(
+        "create trigger test_refuse_calls before insert on calls begin select raise(abort, 'calls refused by the test'); end"
+    )
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.execute("drop trigger if exists test_refuse_calls")
+        conn.commit()
+        conn.close()
+
+
+@ON_THE_SQLITE_FILE
+def test_an_incoming_call_the_store_cannot_record_gets_the_keypad_menu_and_its_keys_lead_on(server):
+    """Issue 11 §3: an exception while answering the incoming call. Before: the apology with the
+    hours and <Hangup/>. Now: the notice, one apology, the main menu on the keypad (built once at
+    start, no store); each key is served from the prompt its Gather's URL names while the call cannot
+    be recorded (never the welcome again in a loop), up to a transfer and a message."""
+    from test_ivr_calls import CARTE_GRISE, MAIN_MENU, OPEN, TITRES_MENU, WELCOME
+
+    keypad_menu = MAIN_MENU[1:]  # without "Dites en quelques mots l'objet de votre appel, ou choisissez :"
+    with calls_refused(server.db):
+        call = Call(server.url, TWILIO_TEST_TOKEN, now=OPEN)
+        welcome = call.start()
+        assert welcome.says == [WELCOME, INCOMING_FAILED, *keypad_menu]
+        assert welcome.says.count(INCOMING_FAILED) == 1 and not welcome.hangup
+        assert welcome.gather["input"] == "dtmf" and "hints" not in welcome.gather
+        assert welcome.gather["action"] == f"{server.url}/webhooks/ivr/menu?node=root&step=0"
+        assert welcome.redirect == welcome.gather["action"]
+        # Twilio replays the incoming call: the same
+        status, body = call.request(f"{server.url}/webhooks/ivr/voice", call.body("incoming_call"))
+        assert status == 200 and body == welcome.xml
+        # the key leads where it says, on the keypad
+        submenu = call.press("1")
+        assert submenu.says == TITRES_MENU and submenu.gather["input"] == "dtmf"
+        assert submenu.gather["action"] == f"{server.url}/webhooks/ivr/menu?node=vehicule&step=1"
+        leaf = call.press("1")
+        assert leaf.says == CARTE_GRISE and (leaf.route, leaf.node) == ("leaf", "carte_grise")
+        assert call.press("0").says == keypad_menu  # the main menu, keypad only
+        agent = call.press("0")  # a person: the standard is open
+        assert agent.says == ["Je vous mets en relation avec un agent de la préfecture."]
+        assert agent.dial == "+33471462300" and 'callerId="+33400000000"' in agent.xml  # the number dialled
+        # nobody answers: the voicemail at once (the offer's keys would need the call's row), then thanks
+        missed = call.dial_ended("no-answer")
+        assert missed.says[:2] == [
+            "La ligne est occupée ou ne répond pas.",
+            "Vous pouvez laisser un message au service concerné, courrier de la préfecture.",
+        ]
+        assert missed.record is not None and missed.dial is None and not missed.hangup
+        rsid = "RE" + call.call_sid[2:]
+        thanked = call.record("Merci de me rappeler.", recording_sid=rsid)
+        assert thanked.says[0].startswith("Merci. Votre message a été transmis au service concerné, courrier de la préfecture")
+    kept = db_rows(server.db, "select mailbox, transcription from voicemails where recording_sid = ?", [rsid])
+    assert kept == [{"mailbox": "courrier", "transcription": "Merci de me rappeler."}]
+    assert db_rows(server.db, "select count(*) as n from calls where call_sid = ?", [call.call_sid]) == [{"n": 0}]
+    log = server.log.read_text()
+    assert f"ivr: voice failed for call {call.call_sid}" in log
+    assert f"ivr: call {call.call_sid} cannot be recorded" in log
+
+
+@ON_THE_SQLITE_FILE
+def test_a_key_after_the_keypad_welcome_once_the_store_takes_the_call_is_applied_not_the_welcome_again(server):
+    """The store refused the call at its welcome, then takes rows again before the caller's first key:
+    the call is recorded at its welcome and the key applied (the caller heard the notice already)."""
+    from test_ivr_calls import MAIN_MENU, TITRES_MENU, WELCOME
+
+    with calls_refused(server.db):
+        call = Call(server.url, TWILIO_TEST_TOKEN)
+        assert call.start().says == [WELCOME, INCOMING_FAILED, *MAIN_MENU[1:]]
+    submenu = call.press("1")
+    assert submenu.says == TITRES_MENU and submenu.gather["input"] == "dtmf speech"
+    (row,) = db_rows(server.db, "select state, node, step, path from calls where call_sid = ?", [call.call_sid])
+    assert row == {"state": "menu", "node": "vehicule", "step": 1, "path": '["root","vehicule"]'}
+
+
+@ON_THE_SQLITE_FILE
+def test_a_key_at_the_offer_after_a_transfer_not_answered_while_sqlite_is_locked_never_dials_again(server):
+    """SQLite locked for writing (reads go on): the Dial action is answered with the offer (the voicemail),
+    its state written in the background. The caller's key at that offer, still during the lock, reads
+    the row still at the transfer: it must not replay the row's last answer, the Dial."""
+    from test_ivr_calls import OPEN
+
+    call = Call(server.url, TWILIO_TEST_TOKEN, now=OPEN, timeout=15)
+    call.start()
+    assert call.press("0").dial == "+33471462300"
+    with Lock(server.db, 5):
+        offer = call.dial_ended("no-answer")
+        assert offer.says[0] == "La ligne est occupée ou ne répond pas." and offer.dial is None
+        assert "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2." in offer.says
+        pressed = call.press("2")
+    # not applied (the offer's state is not written yet): the apology and that offer again, never the Dial
+    assert pressed.dial is None and "<Dial" not in pressed.xml and not pressed.hangup
+    assert pressed.says == [STORE_BUSY, *offer.says] and pressed.gather["action"] == offer.gather["action"]
+    deadline = time.monotonic() + 30  # the offer's state written in the background (a condition polled)
+    while time.monotonic() < deadline and db_rows(server.db, "select state from calls where call_sid = ?", [call.call_sid]) != [
+        {"state": "offer"}
+    ]:
+        time.sleep(0.2)
+    message = call.press("2")  # the same key, once written: the voicemail
+    assert message.record is not None and message.dial is None
+    assert message.record["action"].endswith("/webhooks/ivr/voicemail?node=human&mailbox=courrier&step=3")

@@ -219,3 +219,78 @@ def test_the_end_of_a_transfer_while_postgresql_is_stopped_ends_the_call(pg_phon
     assert call.last.dial == "+33471462300"
     (ended,) = stopped(pg_phone, lambda: call.dial_ended("completed"))
     assert ended.hangup and ended.dial is None and ended.says == []
+
+
+TRANSFER_FAILED = "La ligne est occupée ou ne répond pas."
+VOICEMAIL_NOW = "Vous pouvez laisser un message au service concerné, {service}."
+VOICEMAIL_PROMPT = (
+    "Après le bip, dites votre nom, un numéro pour vous rappeler et l'objet de votre appel. "
+    "Tapez dièse ou raccrochez quand vous avez terminé."
+)
+
+
+@pytest.mark.parametrize("status", ["no-answer", "busy", "failed"])
+def test_a_transfer_not_answered_while_postgresql_is_stopped_records_a_message_never_dials_again(pg_phone, status):
+    """Issue 11 §4, "no answer → the voicemail", with the store down. Before: the hold (one apology, then
+    /voice?held=1), whose replay of the call's last answer dialled the line again. Now: why, then the
+    voicemail at once (a key would need the call's row); the message left while PostgreSQL is still
+    stopped is thanked, kept in the spool and written once it is back."""
+    call = pg_phone.call(now=OPEN)
+    call.start()
+    assert call.press("0").says == ["Je vous mets en relation avec un agent de la préfecture."]
+    assert call.last.dial == "+33471462300"
+    dial_action = call.last.dial_action
+    rsid = "RE" + call.call_sid[2:]
+
+    def not_answered():
+        code, body = call.request(dial_action, call.body("dial_no_answer", DialCallStatus=status))
+        assert code == 200, body
+        call.turns.append(parse_twiml(body))
+        return call.last
+
+    def message_left():
+        return call.record("Rappelez-moi au sujet de mon permis.", recording_sid=rsid)
+
+    missed, thanked = stopped(pg_phone, not_answered, message_left)
+    assert missed.dial is None and "<Dial" not in missed.xml and not missed.hangup
+    courrier = "courrier de la préfecture"
+    assert missed.says == [TRANSFER_FAILED, VOICEMAIL_NOW.format(service=courrier), VOICEMAIL_PROMPT]
+    assert missed.record["action"] == f"{pg_phone.server.url}/webhooks/ivr/voicemail?node=human&mailbox=courrier&step=1"
+    assert thanked.says[0].startswith(f"Merci. Votre message a été transmis au service concerné, {courrier}")
+    assert "<Dial" not in thanked.xml
+    deadline = time.monotonic() + 30  # the spool's retries (a condition polled, not a time asserted)
+    while time.monotonic() < deadline:
+        kept = pg_phone.rows("select mailbox, transcription from voicemails where recording_sid = ?", [rsid])
+        if kept and kept[0]["transcription"]:
+            break
+        time.sleep(0.5)
+    assert kept == [{"mailbox": "courrier", "transcription": "Rappelez-moi au sujet de mon permis."}]
+    assert call.hangup(duration=40) == 200  # the status callback, PostgreSQL back: the call's outcome
+    assert pg_phone.rows("select outcome from calls where call_sid = ?", [call.call_sid]) == [{"outcome": "voicemail"}]
+
+
+def test_a_transfer_not_answered_then_no_message_while_postgresql_is_stopped_offers_the_voicemail_once_back(pg_phone):
+    """Nothing said after the beep while PostgreSQL is stopped: the hold; once the row can be read, its
+    replay is the offer after a failed transfer (the voicemail), not the call's last answer (the Dial)."""
+    call = pg_phone.call(now=OPEN)
+    call.start()
+    call.press("0")
+    dial_action = call.last.dial_action
+
+    def post(url: str, shape: str, **values):
+        code, body = call.request(url, call.body(shape, **values))
+        assert code == 200, body
+        return parse_twiml(body)
+
+    def silence_after_the_beep():
+        missed = post(dial_action, "dial_no_answer")
+        assert missed.record is not None and missed.redirect  # the Record's fallback when nothing is said
+        return post(missed.redirect, "redirect")
+
+    (silent,) = stopped(pg_phone, silence_after_the_beep)
+    assert silent.says == ["Aucun message n'a été enregistré."] and silent.redirect.endswith("/webhooks/ivr/voice?held=1")
+    replayed = post(silent.redirect, "redirect")  # PostgreSQL is back
+    assert replayed.dial is None and "<Dial" not in replayed.xml
+    assert replayed.says[0] == TRANSFER_FAILED
+    assert "tapez 2" in replayed.says[1] and replayed.gather["action"].endswith("/webhooks/ivr/offer?node=human&step=2")
+    assert pg_phone.call_row(call)["step"] == 2

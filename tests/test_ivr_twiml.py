@@ -80,6 +80,7 @@ def test_every_say_of_every_prompt_uses_the_prefecture_voice(tree):
         sp.offer(ROOT, 1, True),
         sp.offer(ROOT, 1, False),
         sp.record("armes", "armes", 1),
+        sp.voicemail_now("human", 1),
         sp.voicemail_done("armes"),
         sp.apology(),
         sp.goodbye(),
