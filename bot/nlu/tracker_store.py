@@ -28,7 +28,7 @@ import json
 import logging
 import time
 import weakref
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,8 +41,8 @@ from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
-from bot.nlu.outage import db_down, retrying
-from bot.nlu.tracker_reads import EVENTS, ReadStats, StateIndex, WindowReader
+from bot.nlu.outage import db_down, maybe_written, retrying
+from bot.nlu.tracker_reads import EVENTS, ReadStats, StateIndex, WindowReader, not_stored
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +67,6 @@ def _row(sender_id: str, event: Event) -> dict:
         "action_name": data.get("name"),
         "data": json.dumps(data),
     }
-
-
-def _maybe_written(exc: BaseException) -> bool:
-    """An insert that failed this way may have committed: its connection was cut or lost, possibly
-    after the commit and before its acknowledgement reached us (a lock timeout or a refused statement
-    wrote nothing)."""
-    return isinstance(exc, sa.exc.DBAPIError) and (exc.connection_invalidated or db_down(exc))
 
 
 def _is_locked(exc: BaseException) -> bool:
@@ -129,8 +122,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             # are one multi-row INSERT (psycopg2's execute_values, one page however many), atomic by
             # itself. No ping before each use: a connection a restart cut fails its statement, the pool
             # is then replaced (SQLAlchemy's disconnect handling), a read is tried again (`_read`) and
-            # an insert once at once, then in the background (`_write_new`); such a retry first reads
-            # which of its rows the cut insert committed (`_insert`): never written twice.
+            # an insert once at once, then in the background (`_write_new`, never twice: `_insert`).
             engine_kwargs.update(
                 connect_args=connect, isolation_level="AUTOCOMMIT", executemany_values_page_size=max_pending + 1000
             )
@@ -284,10 +276,9 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         self, tracker: DialogueStateTracker, pending: int, insert: bool, empty: bool = False
     ) -> tuple[list[dict], Exception | None, bool]:
         """The tracker's new rows, inserted when `insert`; the database's error is returned, not raised,
-        with whether the failed insert may have committed them (`_maybe_written`).
+        with whether the failed insert may have committed them (`maybe_written`).
         `empty`: nothing is stored for this conversation (its `retrieve` found nothing): no count read.
-        A connection a restart cut (SQLAlchemy invalidated it and the pool) is tried once more at once,
-        after reading which rows the cut insert committed (only then: no read on the normal path)."""
+        A connection a restart cut (SQLAlchemy invalidated it and the pool) is tried once more at once."""
         if empty and getattr(tracker, LOADED, None) is None:
             setattr(tracker, LOADED, 0)
         rows = self._new_rows(tracker, pending)
@@ -298,17 +289,15 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                     break
                 except sa.exc.DBAPIError as exc:
                     if attempt == 2 or not exc.connection_invalidated:
-                        return rows, exc, attempt == 2 or _maybe_written(exc)
+                        return rows, exc, attempt == 2 or maybe_written(exc)
         return rows, None, False
 
     def _insert(self, rows: list[dict], unsure: bool = False) -> None:
-        """One multi-row INSERT (autocommitted on PostgreSQL: all the rows or none). `unsure`: an
-        earlier insert of these rows was cut and may have committed before its acknowledgement was
-        lost; the conversation's rows since the earliest of them are read first, and only those not
-        there are inserted (a row is its event's JSON, timestamp included: no two events are equal)."""
+        """One multi-row INSERT (all the rows or none). `unsure`: an earlier one of these rows was cut and
+        may have committed: only those not stored are inserted (`not_stored`: a read, on this path only)."""
         with self.engine.begin() as conn:
             if unsure:
-                rows = _not_stored(conn, rows)
+                rows = not_stored(conn, rows)
             if rows:
                 conn.execute(EVENTS.insert(), rows)
 
@@ -320,9 +309,8 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             queued = sender_id in self._pending
             empty = self._empty.pop(sender_id, False) is None and not queued
             # The rows made and (nothing queued before them) inserted in one trip to the pool.
-            rows, failed, unsure = await self._run(
-                self._write_new, tracker, len(self._pending_rows(sender_id)), not queued, empty
-            )
+            pending = len(self._pending_rows(sender_id))
+            rows, failed, unsure = await self._run(self._write_new, tracker, pending, not queued, empty)
             setattr(tracker, LOADED, len(tracker.events))
             if not rows:
                 return
@@ -366,7 +354,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 except Exception as exc:  # noqa: BLE001 - locked or down: try again, never drop the events
                     if not _is_locked(exc):
                         logger.exception("tracker store: writing %d events of %s failed; trying again", len(rows), sender_id)
-                    entry.unsure = entry.unsure or _maybe_written(exc)
+                    entry.unsure = entry.unsure or maybe_written(exc)
                     written = False
                 else:
                     written, entry.unsure = True, False
@@ -399,26 +387,6 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         deadline = time.monotonic() + timeout_s
         while self._pending_count and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-
-
-def _not_stored(conn: sa.engine.Connection, rows: list[dict]) -> list[dict]:
-    """Those of `rows` (one conversation's, or several's) not in the table: an insert cut after its
-    commit wrote all of them, one cut before wrote none; read by conversation and timestamp (Rasa's
-    index on sender_id), compared on the event's JSON."""
-    left: list[dict] = []
-    for sender_id in dict.fromkeys(r["sender_id"] for r in rows):
-        mine = [r for r in rows if r["sender_id"] == sender_id]
-        query = sa.select(EVENTS.c.data).where(EVENTS.c.sender_id == sender_id)
-        stamps = [r["timestamp"] for r in mine]
-        if None not in stamps:
-            query = query.where(EVENTS.c.timestamp >= min(stamps))
-        there = Counter(conn.execute(query).scalars())
-        for row in mine:
-            if there[row["data"]] > 0:
-                there[row["data"]] -= 1
-            else:
-                left.append(row)
-    return left
 
 
 def window_of(store: Any) -> WindowSQLTrackerStore | None:
