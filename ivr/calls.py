@@ -41,6 +41,11 @@ def _masked(value: str) -> str:
     return mask(value) if len(value) > 1 else value
 
 
+def _ticket_key(recording_sid: str) -> str:
+    """The idempotency key of a voicemail's ticket: one ticket per RecordingSid."""
+    return f"voicemail:{recording_sid}"
+
+
 def state_from_row(row: dict) -> CallState:
     data = json.loads(row.get("flow") or "{}")
     data = {k: v for k, v in data.items() if k in _STATE_FIELDS}
@@ -202,7 +207,7 @@ class Calls:
     def voicemail_reference(self, recording_sid: str) -> str | None:
         """The reference of the ticket made from this voicemail (None before it is written)."""
         found = self.db.execute(
-            "select reference from tickets where idempotency_key = ?", [f"voicemail:{recording_sid}"]
+            "select reference from tickets where idempotency_key = ?", [_ticket_key(recording_sid)]
         ).fetchone()
         return found[0] if found else None
 
@@ -258,7 +263,7 @@ class Calls:
             None,
             origin="phone",
             channel="phone",
-            idempotency_key=f"voicemail:{recording_sid}",
+            idempotency_key=_ticket_key(recording_sid),
             now=when,
             callback=number,
         )
@@ -267,7 +272,9 @@ class Calls:
         return ticket
 
     def _insert_voicemail(self, call_sid, recording_sid, mailbox, service, recording_url, duration_s, row) -> bool:
-        with self.store.transaction():
+        # The call's key, as its other writes (docs/store.md): the row is written beside other calls'
+        # and chats' transactions; a replay of the same RecordingSid meets the unique key (no duplicate).
+        with self.store.transaction(lock_key("call", call_sid)):
             cur = self.db.execute(
                 "insert or ignore into voicemails (call_sid, recording_sid, mailbox, service, path, caller, "
                 "recording_url, duration_s, created_at, updated_at, status) values (?,?,?,?,?,?,?,?,?,?,?)",
@@ -305,7 +312,14 @@ class Calls:
         callback: str | None = None,
     ) -> None:
         ok = status == "completed"
-        with self.store.transaction():  # the voicemail (and its ticket) and its transcription: both or neither
+        # The voicemail (and its ticket) and its transcription: both or neither, under the call's key
+        # and the ticket's (taken together, sorted: the ticket's creation nested here adds nothing).
+        from bot.services.tickets import creation_lock
+
+        keys = [lock_key("call", call_sid)]
+        if self.pref is not None and recording_sid:
+            keys.append(creation_lock(_ticket_key(recording_sid)))
+        with self.store.transaction(*keys):
             self.add_voicemail(call_sid, recording_sid, mailbox, service, recording_url, None, callback=callback)
             self.db.execute(
                 "update voicemails set transcription = ?, transcription_status = ?, status = ?, updated_at = ? "

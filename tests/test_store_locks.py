@@ -404,3 +404,41 @@ def test_the_purge_keeps_a_conversation_whole_when_its_person_comes_back_meanwhi
             retention.purge(quick, CANTAL, now=later)
     assert retention.purge(quick, CANTAL, now=later)["conversations"] == 0
     assert (quick.conversation("revenue")["turns"], len(quick.turns("revenue"))) == (2, 2)
+
+
+# ---- issue 16, review: the voicemail's transactions ------------------------------------------------
+
+SERVICE = "bureau des polices administratives (armes)"
+RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC0123/Recordings/"
+
+
+def test_a_voicemail_and_its_transcription_are_kept_beside_a_chat_turn_and_wait_only_for_their_call(pg_url):
+    """A voicemail's row (with its ticket) and its transcription take the call's key and the ticket's
+    (they took the store's exclusive lock): a message is kept while a chat turn's transaction is held,
+    and waits while its own call's state is being written (a keypad step, a status callback)."""
+    from ivr.calls import Calls
+    from ivr.state import CallState
+
+    holder = Store(pg_url)
+    calls = Calls(Store.on_connection(pg_url, busy_ms=300), CANTAL)
+    for sid in ("CA1", "CA2"):
+        Calls(holder).create(CallState(sid), "cantal", "+33612345678", "")
+    with holder.transaction(lock_key("conversation", "c1")):
+        turn(holder, "c1")
+        assert calls.add_voicemail("CA1", "RE1", "armes", SERVICE, RECORDING + "RE1", 12, callback="+33612345678") is True
+        calls.set_transcription("CA1", "RE1", "armes", SERVICE, RECORDING + "RE1", "Rappelez-moi au 06 12 34 56 78.", "completed")
+    with holder.transaction(lock_key("call", "CA2")):  # the call's own state being written, not committed yet
+        holder.db.execute("select 1")
+        with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+            calls.add_voicemail("CA2", "RE2", "armes", SERVICE, RECORDING + "RE2", 7)
+        with pytest.raises(sqlite3.OperationalError, match=LOCKED):
+            calls.set_transcription("CA2", "RE2", "armes", SERVICE, RECORDING + "RE2", "Bonjour.", "completed")
+    calls.set_transcription("CA2", "RE2", "armes", SERVICE, RECORDING + "RE2", "Bonjour.", "completed")
+    assert calls.add_voicemail("CA2", "RE2", "armes", SERVICE, RECORDING + "RE2", 7) is False  # kept once
+    rows = calls.db.query("select call_sid, recording_sid, duration_s, status, transcription from voicemails order by id")
+    assert [tuple(r.values()) for r in rows] == [
+        ("CA1", "RE1", 12, "transcribed", "Rappelez-moi au [téléphone]."),
+        ("CA2", "RE2", 7, "transcribed", "Bonjour."),
+    ]
+    made = calls.db.query("select idempotency_key, mailbox, callback from tickets order by id")
+    assert [tuple(r.values()) for r in made] == [("voicemail:RE1", "armes", "06 12 34 56 78"), ("voicemail:RE2", "armes", None)]

@@ -94,3 +94,11 @@ def db_down(exc: BaseException) -> bool:
     if "locked" in text or "busy" in text or "lock timeout" in text:
         return False
     return exc.connection_invalidated or isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
+
+
+def maybe_written(exc: BaseException) -> bool:
+    """A write that failed this way may have committed: its connection was cut or lost, possibly after
+    the commit and before the answer came back (a lock timeout or a refused statement wrote nothing)."""
+    import sqlalchemy as sa
+
+    return isinstance(exc, sa.exc.DBAPIError) and (exc.connection_invalidated or db_down(exc))

@@ -7,6 +7,7 @@ Blocking (SQLAlchemy Core): the store runs them on its own thread pool.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -156,3 +157,24 @@ class WindowReader:
                 if start is not None:
                     where.append(c.timestamp >= start)
             return [r[0] for r in conn.execute(sa.select(c.data).where(*where).order_by(c.id))]
+
+
+def not_stored(conn: sa.engine.Connection, rows: list[dict]) -> list[dict]:
+    """Those of `rows` (one conversation's, or several's) not in the table, for a retry after an insert
+    whose connection was cut: cut after its commit it wrote them all, before it none. Read by
+    conversation and timestamp (Rasa's index on sender_id); a row is compared on its event's JSON,
+    timestamp included: no two events of a conversation are equal (docs/tracker.md)."""
+    left: list[dict] = []
+    for sender_id in dict.fromkeys(r["sender_id"] for r in rows):
+        mine = [r for r in rows if r["sender_id"] == sender_id]
+        query = sa.select(EVENTS.c.data).where(EVENTS.c.sender_id == sender_id)
+        stamps = [r["timestamp"] for r in mine]
+        if None not in stamps:
+            query = query.where(EVENTS.c.timestamp >= min(stamps))
+        there = Counter(conn.execute(query).scalars())
+        for row in mine:
+            if there[row["data"]] > 0:
+                there[row["data"]] -= 1
+            else:
+                left.append(row)
+    return left

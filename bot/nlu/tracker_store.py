@@ -41,8 +41,8 @@ from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
-from bot.nlu.outage import db_down, retrying
-from bot.nlu.tracker_reads import EVENTS, ReadStats, StateIndex, WindowReader
+from bot.nlu.outage import db_down, maybe_written, retrying
+from bot.nlu.tracker_reads import EVENTS, ReadStats, StateIndex, WindowReader, not_stored
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ LOADED = "_aiguillage_loaded"  # attribute set on a tracker we built: how many o
 class _Pending:
     rows: list[dict] = field(default_factory=list)
     since: float = field(default_factory=time.monotonic)
+    unsure: bool = False  # an insert of some of these rows was cut: it may have committed (`_insert`)
 
 
 def _row(sender_id: str, event: Event) -> dict:
@@ -121,7 +122,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             # are one multi-row INSERT (psycopg2's execute_values, one page however many), atomic by
             # itself. No ping before each use: a connection a restart cut fails its statement, the pool
             # is then replaced (SQLAlchemy's disconnect handling), a read is tried again (`_read`) and
-            # an insert once at once, then in the background (`_write_new`).
+            # an insert once at once, then in the background (`_write_new`, never twice: `_insert`).
             engine_kwargs.update(
                 connect_args=connect, isolation_level="AUTOCOMMIT", executemany_values_page_size=max_pending + 1000
             )
@@ -273,8 +274,9 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
 
     def _write_new(
         self, tracker: DialogueStateTracker, pending: int, insert: bool, empty: bool = False
-    ) -> tuple[list[dict], Exception | None]:
-        """The tracker's new rows, inserted when `insert`; the database's error is returned, not raised.
+    ) -> tuple[list[dict], Exception | None, bool]:
+        """The tracker's new rows, inserted when `insert`; the database's error is returned, not raised,
+        with whether the failed insert may have committed them (`maybe_written`).
         `empty`: nothing is stored for this conversation (its `retrieve` found nothing): no count read.
         A connection a restart cut (SQLAlchemy invalidated it and the pool) is tried once more at once."""
         if empty and getattr(tracker, LOADED, None) is None:
@@ -283,16 +285,21 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         if rows and insert:
             for attempt in (1, 2):
                 try:
-                    self._insert(rows)
+                    self._insert(rows, unsure=attempt == 2)
                     break
                 except sa.exc.DBAPIError as exc:
                     if attempt == 2 or not exc.connection_invalidated:
-                        return rows, exc
-        return rows, None
+                        return rows, exc, attempt == 2 or maybe_written(exc)
+        return rows, None, False
 
-    def _insert(self, rows: list[dict]) -> None:
+    def _insert(self, rows: list[dict], unsure: bool = False) -> None:
+        """One multi-row INSERT (all the rows or none). `unsure`: an earlier one of these rows was cut and
+        may have committed: only those not stored are inserted (`not_stored`: a read, on this path only)."""
         with self.engine.begin() as conn:
-            conn.execute(EVENTS.insert(), rows)
+            if unsure:
+                rows = not_stored(conn, rows)
+            if rows:
+                conn.execute(EVENTS.insert(), rows)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Write the tracker's new events now; if the database is locked, in the background."""
@@ -302,7 +309,8 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             queued = sender_id in self._pending
             empty = self._empty.pop(sender_id, False) is None and not queued
             # The rows made and (nothing queued before them) inserted in one trip to the pool.
-            rows, failed = await self._run(self._write_new, tracker, len(self._pending_rows(sender_id)), not queued, empty)
+            pending = len(self._pending_rows(sender_id))
+            rows, failed, unsure = await self._run(self._write_new, tracker, pending, not queued, empty)
             setattr(tracker, LOADED, len(tracker.events))
             if not rows:
                 return
@@ -316,18 +324,19 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                     len(rows),
                     sender_id,
                 )
-            self._defer(sender_id, rows)
+            self._defer(sender_id, rows, unsure)
         while self._pending_count > self.max_pending:  # bounded: the saver waits for room, nothing is dropped
             logger.error("tracker store: %d events wait for the database; this save waits for room", self._pending_count)
             self._room.clear()
             await self._room.wait()
 
-    def _defer(self, sender_id: str, rows: list[dict]) -> None:
+    def _defer(self, sender_id: str, rows: list[dict], unsure: bool = False) -> None:
         entry = self._pending.get(sender_id)
         if entry is None:
             entry = self._pending[sender_id] = _Pending()
             self._order.append(sender_id)
         entry.rows.extend(rows)
+        entry.unsure = entry.unsure or unsure
         self._pending_count += len(rows)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
@@ -341,13 +350,14 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 entry = self._pending[sender_id]
                 rows = list(entry.rows)
                 try:
-                    await self._run(self._insert, rows)
+                    await self._run(self._insert, rows, entry.unsure)
                 except Exception as exc:  # noqa: BLE001 - locked or down: try again, never drop the events
                     if not _is_locked(exc):
                         logger.exception("tracker store: writing %d events of %s failed; trying again", len(rows), sender_id)
+                    entry.unsure = entry.unsure or maybe_written(exc)
                     written = False
                 else:
-                    written = True
+                    written, entry.unsure = True, False
                     del entry.rows[: len(rows)]
                     self._pending_count -= len(rows)
                     if not entry.rows:

@@ -1,0 +1,158 @@
+"""Rasa's tracker store on a real PostgreSQL (bot/nlu/tracker_store.py, docs/store.md): the events of
+a turn are stored once when the acknowledgement of their INSERT is lost after the commit.
+
+The INSERT is autocommitted; when its connection is cut, the store tries it once more at once (the
+cut may be a restart that killed an idle pooled connection: nothing was written) and, if that fails
+too, in the background. But a connection cut after the commit (a failover, a network cut while the
+answer travels) leaves the rows written and the client told "connection closed".
+
+How the tests lose the acknowledgement after the commit, deterministically: `synchronous_standby_names`
+names a standby that does not exist, so PostgreSQL commits locally and then waits for it (wait event
+`SyncRep`) before answering; `pg_terminate_backend` then ends that connection ("The transaction has
+already committed locally"); the client reads a closed connection, as after a cut. Resetting the
+setting releases any commit still waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import psycopg2
+import pytest
+from test_tracker_store import DOMAIN, Clock, run, session_start, turn
+
+from bot.nlu.tracker_store import WindowSQLTrackerStore
+
+FIRST = ["action", "session_started", "slot", "action", "user", "action", "bot", "slot", "action"]
+SECOND = ["user", "action", "bot", "slot", "action"]
+
+
+class SyncRep:
+    """The PostgreSQL server's commits waiting for a standby that does not exist, until `off()`."""
+
+    def __init__(self, postgres, url: str):
+        self.admin = psycopg2.connect(postgres.url)
+        self.admin.autocommit = True
+        self.url = url
+
+    def sql(self, statement: str, args=()) -> list:
+        with self.admin.cursor() as cur:
+            cur.execute(statement, args)
+            return cur.fetchall() if cur.description else []
+
+    def waiting(self, like: str, seconds: float = 30) -> int:
+        """The backend whose statement (`like`) waits for the standby, its commit done locally."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            found = self.sql("select pid from pg_stat_activity where wait_event = 'SyncRep' and query ilike %s", [like])
+            if found:
+                return found[0][0]
+            time.sleep(0.02)
+        raise AssertionError(f"no statement like {like!r} waited for the standby within {seconds} s")
+
+    def on(self) -> None:
+        """Set, then wait until a commit really waits (the checkpointer applies the reload a little later)."""
+        probe = psycopg2.connect(self.url)
+        probe.autocommit = True
+        with probe.cursor() as cur:
+            cur.execute("create table if not exists probe (n integer)")  # before: its commit would wait
+        self.sql("alter system set synchronous_standby_names = 'absent_standby'")
+        self.sql("select pg_reload_conf()")
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                writer = threading.Thread(target=lambda: probe.cursor().execute("insert into probe values (1)"))
+                writer.start()
+                writer.join(0.5)
+                if writer.is_alive():  # waiting for the standby: every commit from now on does
+                    self.sql("select pg_cancel_backend(%s)", [probe.get_backend_pid()])
+                    writer.join()
+                    return
+            raise AssertionError("the commits never waited for the standby")
+        finally:
+            probe.close()
+
+    def off(self) -> None:
+        self.sql("alter system reset synchronous_standby_names")
+        self.sql("select pg_reload_conf()")
+
+    def close(self) -> None:
+        self.off()
+        self.admin.close()
+
+
+@pytest.fixture()
+def pg(postgres):
+    url = postgres.schema_url()
+    sync = SyncRep(postgres, url)
+    yield postgres, url, sync
+    sync.close()
+
+
+def stored(url: str, sender: str) -> list[str]:
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select type_name from events where sender_id = %s order by id", [sender])
+            return [r[0] for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+async def save_turn(store: WindowSQLTrackerStore, sender: str, events: list) -> None:
+    tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
+    for event in events:
+        tracker.update(event, DOMAIN)
+    await store.save(tracker)
+
+
+def test_a_turn_whose_insert_loses_its_acknowledgement_after_the_commit_is_stored_once(pg):
+    """The store's immediate retry of a cut insert: it wrote the turn's 9 events a second time."""
+    _postgres, url, sync = pg
+    store = WindowSQLTrackerStore(DOMAIN, dialect="postgresql", host=url)
+    clock = Clock()
+    sync.on()
+    saving = threading.Thread(target=run, args=(save_turn(store, "c1", session_start(clock) + turn(clock, 0, 0.0)),))
+    saving.start()
+    cut = sync.waiting("insert into events%")
+    assert sync.sql("select pg_terminate_backend(%s)", [cut]) == [(True,)]
+    sync.off()  # a second insert, if any, then commits too
+    saving.join()
+    assert store.pending == 0
+    assert stored(url, "c1") == FIRST
+    tracker = run(store.retrieve("c1"))
+    assert [e.type_name for e in tracker.events] == FIRST[1:]  # the session's window: from its start
+
+
+def test_a_deferred_turn_whose_background_insert_loses_its_acknowledgement_is_stored_once(pg):
+    """The background writer's retry: a turn deferred while the table was locked, then its insert cut
+    after the commit, was written again at the next try."""
+    _postgres, url, sync = pg
+    store = WindowSQLTrackerStore(DOMAIN, dialect="postgresql", host=url, busy_ms=250, retry_s=0.05)
+    clock = Clock()
+    blocker = psycopg2.connect(url)
+
+    async def scenario() -> int:
+        await save_turn(store, "c2", session_start(clock) + turn(clock, 0, 0.0))
+        with blocker.cursor() as cur:  # another writer holds the table (e.g. a long migration)
+            cur.execute("lock table events in exclusive mode")
+        await save_turn(store, "c2", turn(clock, 1, 1.0))  # the insert waits 250 ms, then is deferred
+        deferred = store.pending
+        await asyncio.to_thread(sync.on)
+        blocker.rollback()  # the table free: the background insert goes, and waits for the standby
+        cut = await asyncio.to_thread(sync.waiting, "insert into events%")
+        await asyncio.to_thread(sync.sql, "select pg_terminate_backend(%s)", [cut])
+        await asyncio.to_thread(sync.off)
+        await store.drain(30)
+        return deferred
+
+    try:
+        assert run(scenario()) == 5
+    finally:
+        blocker.close()
+    assert store.pending == 0
+    assert stored(url, "c2") == FIRST + SECOND
+    tracker = run(store.retrieve("c2"))
+    assert [e.type_name for e in tracker.events] == FIRST[1:] + SECOND  # the session's window: from its start
