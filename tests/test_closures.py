@@ -141,8 +141,8 @@ def test_the_phone_does_not_transfer_to_the_standard_on_a_closure_day(closing):
 def test_the_phones_hours_answer_says_the_closure_today_and_days_ahead(closing):
     """The phone's own hours answer (5, then 3: les horaires et l'adresse) says the closure the way the
     chat's does: on the day, and `closures_notice_days` days before, first, then the answer."""
-    today = "Attention : la préfecture du Cantal est fermée aujourd'hui, vendredi 15 mai."
-    ahead = "Attention : la préfecture du Cantal sera fermée le vendredi 15 mai."
+    today = "Attention : préfecture fermée aujourd'hui."
+    ahead = "Attention : préfecture fermée le vendredi 15 mai."
     answer = "La préfecture du Cantal se trouve "
     heard = {}
     for now in ("2026-05-07T10:00", "2026-05-11T10:00", f"{PONT}T10:00", "2026-05-18T10:00"):

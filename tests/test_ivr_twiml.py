@@ -200,7 +200,7 @@ def test_a_prefecture_without_a_standard_number_never_transfers_to_it(tree, pref
         assert root.find(".//Dial") is None, keys
         assert not any("mis en relation avec un agent" in s for s in says(root)), keys
     st, root = walk(flow, ["0"], open_now=True)
-    assert says(root)[0] == "Je ne peux pas vous passer le standard de la préfecture par téléphone."
+    assert says(root)[0] == "Je ne peux pas vous passer le standard."
     st, root = walk(flow, ["0", "2"], open_now=True)
     assert root.find("Record") is not None
     # The CCC (a national number) is still dialled.
