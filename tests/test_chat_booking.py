@@ -368,7 +368,7 @@ def sender_of(pg) -> str:
 
 
 def chosen_key(server, label: str) -> str:
-    """The slot key of a label shown in the chat ('mardi 1 décembre 2026 à 9 h 30'), from the API."""
+    """The slot key of a label shown in the chat ('mardi 1er décembre 2026 à 9 h 30'), from the API."""
     after = None
     for _ in range(10):
         status, body = get_json(

@@ -26,6 +26,19 @@ def test_working_days_skip_weekends_and_french_public_holidays():
     assert clock.french_date(date(2028, 2, 29)) == "mardi 29 février 2028"
 
 
+def test_the_first_of_the_month_is_written_1er_in_the_chat_and_on_the_phone():
+    """French writes the first day of a month "1er" ("premier" when read aloud), never "1": a PAN slot on
+    the 1st, a closure day on the 1st."""
+    from bot.services.pan_slots import say_when, say_when_voice
+
+    assert clock.french_date(date(2026, 5, 1)) == "vendredi 1er mai 2026"
+    assert clock.french_date_voice(date(2026, 5, 1)) == "vendredi 1er mai"
+    assert clock.french_date_voice(date(2026, 5, 2)) == "samedi 2 mai"
+    assert say_when(datetime(2026, 6, 1, 9, 30)) == "lundi 1er juin 2026 à 9 h 30"
+    assert say_when_voice(datetime(2026, 6, 1, 9, 30)) == "lundi 1er juin, à 9 heures 30"
+    assert say_when_voice(datetime(2026, 6, 11, 14, 0)) == "jeudi 11 juin, à 14 heures"
+
+
 def test_paris_time_is_naive_local_time():
     assert clock.naive(datetime(2026, 1, 15, 12, 0, tzinfo=clock.ZoneInfo("UTC"))) == datetime(2026, 1, 15, 13, 0)
     assert clock.naive(datetime(2026, 7, 15, 12, 0, tzinfo=clock.ZoneInfo("UTC"))) == datetime(2026, 7, 15, 14, 0)

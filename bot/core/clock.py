@@ -41,6 +41,11 @@ def month_name(month: int) -> str:
     return words()["months"][month - 1]
 
 
+def day_of_month(day: int) -> str:
+    """'1er', '2', … '31' (the tree's `calendar.days_of_month`, else the number)."""
+    return str((words().get("days_of_month") or {}).get(day, day))
+
+
 def say_time(hour: int, minute: int) -> str:
     """'9 h 30', '9 h' (the tree's `calendar.time` patterns)."""
     if minute:
@@ -104,12 +109,14 @@ def say_duration(seconds: float) -> str:
 
 def french_date(day: date) -> str:
     """'lundi 13 juillet 2026'."""
-    return words()["date"].format(weekday=weekdays()[day.weekday()], day=day.day, month=month_name(day.month), year=day.year)
+    return words()["date"].format(
+        weekday=weekdays()[day.weekday()], day=day_of_month(day.day), month=month_name(day.month), year=day.year
+    )
 
 
 def french_date_voice(day: date) -> str:
     """'lundi 13 juillet', as the phone says a day (the tree's `calendar.date_voice`)."""
-    return words()["date_voice"].format(weekday=weekdays()[day.weekday()], day=day.day, month=month_name(day.month))
+    return words()["date_voice"].format(weekday=weekdays()[day.weekday()], day=day_of_month(day.day), month=month_name(day.month))
 
 
 # Stored timestamps (UTC, ISO 8601) shown and filtered in Paris time, summer time included.

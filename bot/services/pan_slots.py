@@ -48,7 +48,7 @@ def say_when_voice(start: datetime) -> str:
     """'lundi 13 juillet, à 9 heures 30', as the phone says it."""
     pattern = clock.words()["when_voice_minutes" if start.minute else "when_voice"]
     weekday, month = clock.weekdays()[start.weekday()], clock.month_name(start.month)
-    return pattern.format(weekday=weekday, day=start.day, month=month, hour=start.hour, minutes=start.minute)
+    return pattern.format(weekday=weekday, day=clock.day_of_month(start.day), month=month, hour=start.hour, minutes=start.minute)
 
 
 def sites(pref: Prefecture) -> list[dict]:
