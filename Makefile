@@ -54,10 +54,13 @@ $(WEB_STAMP): web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --silent
 	@rm -f web/node_modules/.installed-*; touch $@
 
+# The stamp holds the training's start and end (epoch seconds): the benchmark's smoke and quick modes
+# reuse this model and report its training time (bench/pipeline_bench.py made_model).
 $(MODEL_STAMP): $(VENV_STAMP) $(TRAINING_FILES)
 	@mkdir -p models
+	@date +%s > models/.training-started
 	$(RASA) train --fixed-model-name aiguillage --out models --quiet
-	@rm -f models/.trained-*; touch $@
+	@rm -f models/.trained-*; echo "$$(cat models/.training-started) $$(date +%s)" > $@; rm -f models/.training-started
 
 setup: $(VENV_STAMP) $(WEB_STAMP) $(MODEL_STAMP)  ## install what is missing and train if the data changed
 

@@ -77,19 +77,37 @@ def env_for(port: int, db: Path, model: Path) -> dict:
 
 
 def data_hash(config: Path) -> str:
+    """What a model trained with `config` depends on: for our pipeline, the Makefile's TRAINING_HASH
+    (the components' code included: bot.nlu.review.training_hash); for another, data, domain, config."""
     import hashlib
 
+    from bot.nlu.review import training_hash
+
+    if config.resolve() == PIPELINES["ours"].resolve():
+        return training_hash(ROOT / "data")
     h = hashlib.sha256()
-    files = sorted((ROOT / "data").glob("*.yml")) + [ROOT / "domain.yml", config]
-    if "bot.nlu.components" in config.read_text():
-        files.append(ROOT / "bot" / "nlu" / "components.py")
-    for path in files:
+    for path in sorted((ROOT / "data").glob("*.yml")) + [ROOT / "domain.yml", config]:
         h.update(path.read_bytes())
     return h.hexdigest()[:12]
 
 
+def made_model(models: Path = ROOT / "models") -> tuple[Path, float, bool] | None:
+    """The model `make train` made (models/aiguillage.tar.gz) if its stamp names today's training hash,
+    with the training's time the stamp holds (its start and end, epoch seconds); None otherwise."""
+    stamp = models / f".trained-{data_hash(PIPELINES['ours'])}"
+    model = models / "aiguillage.tar.gz"
+    try:
+        start, end = (float(x) for x in stamp.read_text().split())
+    except (OSError, ValueError):  # no stamp, or one written before it held the times
+        return None
+    return (model, end - start, True) if model.exists() and end > start else None
+
+
 def train(name: str, config: Path, out: Path, reuse: bool) -> tuple[Path, float, bool]:
-    """Train (or, with --reuse, take the model trained earlier on the same data and config)."""
+    """Train (or, with --reuse, take the model trained earlier on the same data and config: ours may
+    be the one `make train` made)."""
+    if reuse and name == "ours" and config == PIPELINES["ours"] and (made := made_model()):
+        return made
     key = f"{name}-{data_hash(config)}"
     model, meta = out / f"{key}.tar.gz", out / f"{key}.json"
     if reuse and model.exists() and meta.exists():

@@ -65,3 +65,23 @@ def test_smoke_bench_writes_well_formed_report(tmp_path, python):
     assert "| ours, nginx | sqlite | memory | 1 |" in out.stdout
     assert "| ours, nginx | sqlite | memory | 1 |" in (tmp_path / "scaling.md").read_text()
     assert "## Scaling (issue 16)" in (tmp_path / "benchmarks.md").read_text()
+
+
+def test_the_bench_reuses_the_model_make_train_made_only_when_its_stamp_names_todays_training(tmp_path):
+    """`make bench-quick` and the smoke run serve the model `make train` made (no second training of
+    the same pipeline); the bench names our pipeline's models with the Makefile's own hash, so a change
+    of the components' code (bot/nlu/scoring.py, ...) is never served from a stale model."""
+    from bench import pipeline_bench as pb
+
+    made = subprocess.run(["make", "-s", "training-hash"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    today = made.stdout.strip()
+    assert pb.data_hash(pb.PIPELINES["ours"]) == today
+    (tmp_path / "aiguillage.tar.gz").write_bytes(b"a model")
+    stamp = tmp_path / f".trained-{today}"
+    stamp.write_text("1796171749 1796171794\n")  # as the Makefile writes it: start, end
+    assert pb.made_model(tmp_path) == (tmp_path / "aiguillage.tar.gz", 45.0, True)
+    stamp.write_text("")  # a stamp of a Makefile that did not write the times: the bench trains its own
+    assert pb.made_model(tmp_path) is None
+    stamp.write_text("1796171749 1796171794\n")
+    stamp.rename(tmp_path / ".trained-0123456789ab")  # a model of other data or code
+    assert pb.made_model(tmp_path) is None
