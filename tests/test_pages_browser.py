@@ -9,6 +9,7 @@ as it is); 0 violations. Items: 3 (transcripts), 4/5 (non résolu), 14 (slots wi
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 import urllib.request
@@ -342,7 +343,10 @@ def test_every_console_page_is_accessible_and_shows_transcripts(browser, server,
     questions = html[html.index('id="tableau-questions"') :]
     questions = questions[: questions.index("</section>")].lower()
     assert UNROUTABLE in questions
-    assert "merci" not in questions and "bonjour" not in questions
+    # Whole greetings and thanks (this test's "bonjour" and "Merci beaucoup") are not questions; a
+    # question of another test that starts with "bonjour" may be listed (the session's server is shared).
+    cells = {html_lib.unescape(c).strip() for c in re.findall(r"<td[^>]*>([^<]*)</td>", questions)}
+    assert cells and not cells & {"bonjour", "merci beaucoup"}, cells
 
     pg.goto(server.url + "/console/nulle-part")  # an unknown console page, once logged in
     expect(pg.locator("h1")).to_have_text("Page introuvable")
