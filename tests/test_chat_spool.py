@@ -22,8 +22,9 @@ import uuid
 
 import psycopg2
 import pytest
-from conftest import bot_texts, launch, stop
+from conftest import bot_texts, db_rows, launch, stop
 from store_backends import pg_rows
+from store_lock import Lock
 
 MESSAGES = [
     "changement d'adresse sur ma carte grise",
@@ -166,3 +167,44 @@ def spool_entries(path) -> int:
         return conn.execute("select count(*) from spool").fetchone()[0]
     finally:
         conn.close()
+
+
+PERSONAL = "mon numéro est le 06 12 34 56 78, je dois refaire mon passeport"
+
+
+@pytest.mark.sqlite_only
+def test_chat_turns_answered_while_sqlite_is_locked_survive_a_kill_9_masked_on_disk(tmp_path):
+    """The default store: another writer holds the SQLite file past the busy timeout; the chat answers,
+    the turns wait on local disk (masked, encrypted), the next process writes them."""
+    db = tmp_path / "aiguillage.db"
+    spool = tmp_path / "aiguillage.chat-spool.db"
+    sender = new_sender()
+    first = launch(tmp_path, db=db)
+    try:
+        status, greeting = post(first, sender, "bonjour")
+        assert status == 200
+        with Lock(db, 20):  # a console export, a migration: the file's write lock held
+            answers = [post(first, sender, message) for message in (MESSAGES[0], PERSONAL)]
+            assert [status for status, _ in answers] == [200, 200]
+            kill_9(first)
+        assert [t["text"] for t in db_rows(db, "select text from turns where conversation_id = ?", [sender])] == ["bonjour"]
+        assert spool_entries(spool) == 4  # two turn records, two saves of Rasa's events
+        on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("aiguillage.chat-spool.db*"))
+        assert [form for form in (b"06 12 34 56 78", b"0612345678", b"passeport") if form in on_disk] == []
+    finally:
+        if first.proc.poll() is None:
+            kill_9(first)
+    second = launch(tmp_path, db=db)  # the next process on this host
+    try:
+        sql = "select text, reply from turns where conversation_id = ? order by id"
+        turns = until(lambda: (rows := db_rows(db, sql, [sender])) and len(rows) == 3 and rows, 60, "the turns written")
+        masked = "mon numéro est le [téléphone], je dois refaire mon passeport"
+        assert [t["text"] for t in turns] == ["bonjour", MESSAGES[0], masked]
+        assert replies(turns) == shown([greeting, *[messages for _, messages in answers]])
+        events = "select data from events where sender_id = ? and type_name = 'user' order by id"
+        texts = lambda: [json.loads(r["data"])["text"] for r in db_rows(db, events, [sender])]  # noqa: E731
+        until(lambda: len(texts()) == 3, 60, "Rasa's events written")
+        assert texts() == ["bonjour", MESSAGES[0], masked]
+        until(lambda: spool_entries(spool) == 0, 60, "the spool emptied")
+    finally:
+        stop(second)
