@@ -175,7 +175,7 @@ PERSONAL = "mon numéro est le 06 12 34 56 78, je dois refaire mon passeport"
 @pytest.mark.sqlite_only
 def test_chat_turns_answered_while_sqlite_is_locked_survive_a_kill_9_masked_on_disk(tmp_path):
     """The default store: another writer holds the SQLite file past the busy timeout; the chat answers,
-    the turns wait on local disk (masked, encrypted), the next process writes them."""
+    the turns and the rating wait on local disk (masked, encrypted), the next process writes them."""
     db = tmp_path / "aiguillage.db"
     spool = tmp_path / "aiguillage.chat-spool.db"
     sender = new_sender()
@@ -186,9 +186,12 @@ def test_chat_turns_answered_while_sqlite_is_locked_survive_a_kill_9_masked_on_d
         with Lock(db, 20):  # a console export, a migration: the file's write lock held
             answers = [post(first, sender, message) for message in (MESSAGES[0], PERSONAL)]
             assert [status for status, _ in answers] == [200, 200]
+            rated = first.post("/chat/feedback", {"sender": sender, "useful": True, "comment": "Rappelez-moi au 0612345678"})
+            assert rated == (200, {"useful": True, "comment": True, "message": "Merci pour votre avis."})
             kill_9(first)
         assert [t["text"] for t in db_rows(db, "select text from turns where conversation_id = ?", [sender])] == ["bonjour"]
-        assert spool_entries(spool) == 4  # two turn records, two saves of Rasa's events
+        assert db_rows(db, "select useful from feedback where item_id = ?", [sender]) == []
+        assert spool_entries(spool) == 5  # two turn records, two saves of Rasa's events, the rating
         on_disk = b"".join(p.read_bytes() for p in tmp_path.glob("aiguillage.chat-spool.db*"))
         assert [form for form in (b"06 12 34 56 78", b"0612345678", b"passeport") if form in on_disk] == []
     finally:
@@ -206,5 +209,7 @@ def test_chat_turns_answered_while_sqlite_is_locked_survive_a_kill_9_masked_on_d
         until(lambda: len(texts()) == 3, 60, "Rasa's events written")
         assert texts() == ["bonjour", MESSAGES[0], masked]
         until(lambda: spool_entries(spool) == 0, 60, "the spool emptied")
+        rating = db_rows(db, "select kind, useful, comment from feedback where item_id = ?", [sender])
+        assert rating == [{"kind": "chat", "useful": 1, "comment": "Rappelez-moi au [téléphone]"}]
     finally:
         stop(second)

@@ -39,9 +39,22 @@ def _turn(store: Store, args: dict) -> Any:
     return store.record_turn(**args, once=True)
 
 
+def _rating(store: Store, args: dict) -> Any:  # an upsert of the conversation's rating: twice is once
+    from bot.services import feedback
+
+    return feedback.record(store, **args)
+
+
+def _rating_masked(args: dict) -> dict:
+    from bot.services import feedback
+
+    return {**args, "comment": feedback.masked_comment(args.get("comment"))}
+
+
 # The writes a spool keeps: kind -> (the write, from its arguments; the arguments as spooled: masked).
 KEPT: dict[str, tuple[Callable[[Store, dict], Any], Callable[[dict], dict]]] = {
     "turn": (_turn, lambda args: {**args, "text": mask(str(args["text"]))}),
+    "rating": (_rating, _rating_masked),
 }
 
 
