@@ -79,12 +79,17 @@ async def write_pending(app, loop) -> None:
     if tracker_store is not None and tracker_store.pending:
         await tracker_store.drain(STOP_DRAIN_S)
         if tracker_store.pending:
-            logger.error("tracker store: %d events NOT written at shutdown", tracker_store.pending)
+            logger.error(
+                "tracker store: %d events NOT written at shutdown (those in the chat's spool: by the next process)",
+                tracker_store.pending,
+            )
     writer = runtime.turn_writer() if runtime.turn_writer.cache_info().currsize else None
     if writer is not None and writer.count:
         await writer.drain(STOP_DRAIN_S)
         if writer.count:
-            logger.error("store writer: %d turns NOT written at shutdown", writer.count)
+            logger.error(
+                "store writer: %d writes NOT written at shutdown (those in the chat's spool: by the next process)", writer.count
+            )
 
 
 def register(bp: Blueprint) -> None:
