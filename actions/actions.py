@@ -53,27 +53,31 @@ class ActionRoute(Action):
         # What the person saw in answer, kept with the turn for the agents' transcript.
         reply = {"texts": shown, "buttons": [b["title"] for b in decision.buttons], "links": decision.links}
 
+        turn = {  # JSON values only: what the spool keeps if the turn has to wait (issue 16)
+            "conversation_id": tracker.sender_id,
+            "channel": channel,
+            "text": text,
+            "topic": decision.topic,
+            "confidence": float(decision.confidence),
+            "destination": decision.destination_given,
+            "node": decision.node,
+            "action": decision.action,
+            "resolved": bool(decision.resolved),
+            "misses": int(decision.misses),
+            "prefecture": prefecture_id,
+            "ts": when,
+            "reply": reply,
+        }
+
         def record(store) -> None:
-            store.record_turn(
-                conversation_id=tracker.sender_id,
-                channel=channel,
-                text=text,
-                topic=decision.topic,
-                confidence=decision.confidence,
-                destination=decision.destination_given,
-                node=decision.node,
-                action=decision.action,
-                resolved=decision.resolved,
-                misses=decision.misses,
-                prefecture=prefecture_id,
-                ts=when,
-                reply=reply,
-            )
+            store.record_turn(**turn)
 
         # Off the event loop, on a connection that waits 250 ms at most for a locked store; then the
-        # turn is written in the background, in order (issue 11): the answer never waits for a lock.
+        # turn is written in the background, in order (issue 11): the answer never waits for a lock,
+        # and the waiting turn is on local disk first (the chat's spool, issue 16: a kill -9 loses it not).
         try:
-            written = await runtime.turn_writer().write(tracker.sender_id, f"the turn of {tracker.sender_id}", record)
+            what = f"the turn of {tracker.sender_id}"
+            written = await runtime.turn_writer().write(tracker.sender_id, what, record, kept=("turn", turn))
         except Exception:  # noqa: BLE001 - a store failure must not cost the user the answer
             logger.exception("could not record the turn of %s", tracker.sender_id)
         else:

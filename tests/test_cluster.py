@@ -822,6 +822,7 @@ def test_serve_keeps_endpoints_yml_without_the_variables_and_writes_a_copy_with_
         "window": 60,
         "busy_ms": 250,
         "max_pending": 20000,
+        "spool": True,  # the chat's spool (issue 16): on PostgreSQL too
         "url": "${DATABASE_URL}",
     }
     assert content["lock_store"] == {

@@ -11,6 +11,8 @@ the same rows), and:
 - a save the database cannot take now (locked) is kept in memory and written in the background, in
   order per conversation, as soon as the lock frees (bounded: past `max_pending` events a save
   waits for room, nothing is dropped); reads of that conversation see those events meanwhile;
+  with `spool: true` (endpoints.yml) those events are first put in the chat's spool on local disk
+  (bot/store/spool.py), so that the next process writes them if this one is killed (`resume`);
 - `retrieve` reads the current session's last `window` events (started at a user message), plus
   the few older rows that rebuild the state before the window exactly: the session's start, the
   last restart or slot reset, the last value of each slot, the last active loop, the last pause or
@@ -31,48 +33,25 @@ import weakref
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SerializedTrackerAsText, SQLTrackerStore, TrackerStore, create_engine_kwargs
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import Event, SessionStarted
+from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from bot.nlu.outage import db_down, maybe_written, retrying
+from bot.nlu.tracker_pending import Pending as _Pending
+from bot.nlu.tracker_pending import is_locked as _is_locked
+from bot.nlu.tracker_pending import row as _row
+from bot.nlu.tracker_pending import spool_forget, spool_keep
 from bot.nlu.tracker_reads import EVENTS, ReadStats, StateIndex, WindowReader, not_stored
 
 logger = logging.getLogger(__name__)
 
 EMPTY_KEPT = 10_000  # conversations remembered as new between their `retrieve` and their first `save`
 LOADED = "_aiguillage_loaded"  # attribute set on a tracker we built: how many of its events are stored
-
-
-@dataclass
-class _Pending:
-    rows: list[dict] = field(default_factory=list)
-    since: float = field(default_factory=time.monotonic)
-    unsure: bool = False  # an insert of some of these rows was cut: it may have committed (`_insert`)
-
-
-def _row(sender_id: str, event: Event) -> dict:
-    data = event.as_dict()
-    return {
-        "sender_id": sender_id,
-        "type_name": event.type_name,
-        "timestamp": data.get("timestamp"),
-        "intent_name": (data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
-        "action_name": data.get("name"),
-        "data": json.dumps(data),
-    }
-
-
-def _is_locked(exc: BaseException) -> bool:
-    """A lock held by another writer (SQLite's busy timeout, PostgreSQL's lock timeout)."""
-    text = str(exc).lower()
-    return isinstance(exc, sa.exc.OperationalError) and ("locked" in text or "busy" in text or "lock timeout" in text)
 
 
 class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
@@ -96,8 +75,10 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         workers: int = 2,
         retry_s: float = 0.25,
         down_wait_s: float = 3.0,
+        spool: bool = False,
         **kwargs: Any,
     ) -> None:
+        self.spool = bool(spool)  # events that wait for the database: on local disk first (bot/store/spool.py)
         self.window = int(window)
         self.busy_ms = int(busy_ms)
         self.max_pending = int(max_pending)
@@ -324,18 +305,29 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                     len(rows),
                     sender_id,
                 )
-            self._defer(sender_id, rows, unsure)
+            entry = await self._run(spool_keep, sender_id, rows) if self.spool else None
+            self._defer(sender_id, rows, unsure, () if entry is None else (entry,))
         while self._pending_count > self.max_pending:  # bounded: the saver waits for room, nothing is dropped
             logger.error("tracker store: %d events wait for the database; this save waits for room", self._pending_count)
             self._room.clear()
             await self._room.wait()
 
-    def _defer(self, sender_id: str, rows: list[dict], unsure: bool = False) -> None:
+    def resume(self, entry: int, args: list) -> None:
+        """Events a stopped process left in the spool (entry, now ours): written in the background,
+        each only if not stored yet (the process may have written them before it stopped)."""
+        sender_id, rows = args
+        logger.warning(
+            "tracker store: %d events of %s left in the spool by a stopped process will be written", len(rows), sender_id
+        )
+        self._defer(sender_id, rows, True, (entry,))
+
+    def _defer(self, sender_id: str, rows: list[dict], unsure: bool = False, entries: Iterable[int] = ()) -> None:
         entry = self._pending.get(sender_id)
         if entry is None:
             entry = self._pending[sender_id] = _Pending()
             self._order.append(sender_id)
         entry.rows.extend(rows)
+        entry.entries.extend(entries)
         entry.unsure = entry.unsure or unsure
         self._pending_count += len(rows)
         if self._flusher is None or self._flusher.done():
@@ -358,6 +350,9 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                     written = False
                 else:
                     written, entry.unsure = True, False
+                    if entry.entries:
+                        await self._run(spool_forget, list(entry.entries))
+                        entry.entries.clear()
                     del entry.rows[: len(rows)]
                     self._pending_count -= len(rows)
                     if not entry.rows:

@@ -18,6 +18,13 @@ class FeedbackError(ValueError):
     """A rating that cannot be recorded: a programming error (the channels check what they pass), in English."""
 
 
+def masked_comment(comment: object) -> str | None:
+    """A rating's comment as it is stored: cut before any regular expression (issue 13), then masked."""
+    if not isinstance(comment, str):
+        return None
+    return mask(clean(comment[: COMMENT_MAX * RAW_FACTOR])[: COMMENT_MAX + MARGIN])[:COMMENT_MAX] or None
+
+
 def record(
     store: Store,
     kind: str,
@@ -33,9 +40,7 @@ def record(
         raise FeedbackError(f"unknown kind of rating: {kind!r} (a programming error: the channels pass their own kind)")
     if not isinstance(useful, bool):
         raise FeedbackError("a rating is True or False (a programming error: the chat checks it before)")
-    text = None
-    if isinstance(comment, str):  # cut before any regular expression (issue 13), then mask
-        text = mask(clean(comment[: COMMENT_MAX * RAW_FACTOR])[: COMMENT_MAX + MARGIN])[:COMMENT_MAX] or None
+    text = masked_comment(comment)
     ts = now()
     # One statement: atomic alone (no transaction, so none nested in the phone's keyed one).
     store.db.execute(

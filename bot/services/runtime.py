@@ -66,7 +66,16 @@ def turn_writer():
     """The chat's writer of turns: short busy timeout, background retry (bot.services.deferred)."""
     from bot.services.deferred import Writer
 
-    return Writer(store().path, busy_ms=int(tree().settings.get("store_busy_ms", 250)))
+    return Writer(store().path, busy_ms=int(tree().settings.get("store_busy_ms", 250)), spool=chat_spool)
+
+
+@lru_cache(maxsize=1)
+def chat_spool():
+    """The chat's spool (bot/store/spool.py), made on first use: the turns and the tracker events that
+    wait for the store, on local disk."""
+    from bot.store.spool import Spool, chat_spool_path
+
+    return Spool(chat_spool_path())
 
 
 _thread = threading.local()

@@ -212,10 +212,13 @@ class Store:
         prefecture: str,
         ts: str | None = None,
         reply: dict | None = None,
+        once: bool = False,
     ) -> int:
         """Write one turn and update its conversation, in one transaction. `ts`: when the turn
         happened, if it is written later (a locked store: bot.services.deferred). `reply` is what the
-        person saw in answer: {"texts": [...], "buttons": [titles], "links": [{"title", "url"}]}."""
+        person saw in answer: {"texts": [...], "buttons": [titles], "links": [{"title", "url"}]}.
+        `once`: a write that may already be stored (replayed from the spool, bot/store/spool.py): if
+        the conversation has a turn at `ts` with this text, nothing is written and its id returned."""
         ts = ts or now()
         text = mask(text)
         # The assistant's own words come from the tree and the préfecture file (public numbers and
@@ -231,6 +234,9 @@ class Store:
                 ensure_ascii=False,
             )
         with self.transaction(lock_key("conversation", conversation_id)):
+            done = self._stored_turn(conversation_id, ts, text) if once else None
+            if done is not None:
+                return done
             conv = self.db.execute(
                 "select turns, status, last_topic, last_destination from conversations where id = ?", [conversation_id]
             ).fetchone()
@@ -267,6 +273,12 @@ class Store:
                     "reply": shown,
                 },
             )
+
+    def _stored_turn(self, conversation_id: str, ts: str, text: str) -> int | None:
+        row = self.db.execute(
+            "select id from turns where conversation_id = ? and ts = ? and text = ?", [conversation_id, ts, text]
+        ).fetchone()
+        return int(row[0]) if row else None
 
     def _write_turn(self, conversation: dict, turn: dict) -> int:
         """The conversation's row (upsert) and the turn's (insert; its id returned): on PostgreSQL in

@@ -267,21 +267,21 @@ async def feedback(request: Request, *_) -> HTTPResponse:
     if conversation is None:
         return json_error(404, say("unknown_conversation"))
     stored: dict = {}
+    rating = {  # JSON values only: what the chat's spool keeps if the rating has to wait (issue 16)
+        "kind": "chat",
+        "item_id": sender,
+        "prefecture": prefecture_id,
+        "useful": useful,
+        "comment": comment if isinstance(comment, str) else None,
+        "topic": conversation.get("last_topic"),
+        "destination": conversation.get("last_destination"),
+    }
 
     def record(store) -> None:  # in a worker thread: masking of the comment, then the write
-        stored["row"] = feedback_mod.record(
-            store,
-            "chat",
-            sender,
-            prefecture_id,
-            useful,
-            comment,
-            topic=conversation.get("last_topic"),
-            destination=conversation.get("last_destination"),
-        )
+        stored["row"] = feedback_mod.record(store, **rating)
 
     try:
-        await runtime.turn_writer().write(sender, f"the rating of {sender}", record)
+        await runtime.turn_writer().write(sender, f"the rating of {sender}", record, kept=("rating", rating))
     except feedback_mod.FeedbackError as exc:
         return json_error(400, str(exc))
     row = stored.get("row")

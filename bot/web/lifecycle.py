@@ -1,6 +1,7 @@
 """What the server does when it starts and stops (registered by the chat's blueprint, once per process):
 the app-wide hooks (bot/web/http.py), the check that Rasa loaded a model, the daily retention purge,
-and a last chance for the writes kept in memory while the store was locked (issue 11)."""
+what a stopped process left in the chat's spool (issue 16), and a last chance for the writes kept
+in memory while the store was locked (issue 11)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,28 @@ async def purge_daily(app, loop) -> None:  # issue 13 §7: the retention purge, 
     app.ctx.retention_task = loop.create_task(retention.daily(runtime.store().path, runtime.prefecture(), first_in_s=first))
 
 
+async def take_over_the_spool(app, loop) -> None:
+    """The chat's writes a stopped process of this host left in its spool (bot/store/spool.py): turn
+    records and Rasa events acknowledged to the person, not in the store yet: written in the
+    background by this process, each once."""
+    from bot.nlu.tracker_store import window_of
+    from bot.services.deferred import KEPT
+    from bot.store.spool import chat_spool_path
+
+    if not chat_spool_path().exists():  # nothing ever waited on this host
+        return
+    taken = await loop.run_in_executor(None, runtime.chat_spool().orphans)
+    tracker_store = window_of(getattr(getattr(app.ctx, "agent", None), "tracker_store", None))
+    for entry, kind, args in taken:
+        if kind == "events" and tracker_store is not None:
+            tracker_store.resume(entry, args)
+        elif kind in KEPT:
+            logger.warning("store writer: a %s left in the spool by a stopped process will be written", kind)
+            runtime.turn_writer().resume(entry, kind, args)
+        else:
+            logger.error("spool entry %s of kind %r left in %s: no writer for it here", entry, kind, chat_spool_path())
+
+
 async def purge_stop(app, loop) -> None:
     task = getattr(app.ctx, "retention_task", None)
     if task is not None:
@@ -56,12 +79,17 @@ async def write_pending(app, loop) -> None:
     if tracker_store is not None and tracker_store.pending:
         await tracker_store.drain(STOP_DRAIN_S)
         if tracker_store.pending:
-            logger.error("tracker store: %d events NOT written at shutdown", tracker_store.pending)
+            logger.error(
+                "tracker store: %d events NOT written at shutdown (those in the chat's spool: by the next process)",
+                tracker_store.pending,
+            )
     writer = runtime.turn_writer() if runtime.turn_writer.cache_info().currsize else None
     if writer is not None and writer.count:
         await writer.drain(STOP_DRAIN_S)
         if writer.count:
-            logger.error("store writer: %d turns NOT written at shutdown", writer.count)
+            logger.error(
+                "store writer: %d writes NOT written at shutdown (those in the chat's spool: by the next process)", writer.count
+            )
 
 
 def register(bp: Blueprint) -> None:
@@ -69,5 +97,6 @@ def register(bp: Blueprint) -> None:
     bp.listener("before_server_start")(hooks)
     bp.listener("after_server_start")(model_loaded)
     bp.listener("after_server_start")(purge_daily)
+    bp.listener("after_server_start")(take_over_the_spool)
     bp.listener("before_server_stop")(purge_stop)
     bp.listener("before_server_stop")(write_pending)
