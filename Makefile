@@ -108,8 +108,11 @@ lint: $(DEV_STAMP)  ## ruff (lint and format check) and the import-linter layer 
 	.venv/bin/ruff format --check .
 	.venv/bin/lint-imports
 
-test: setup $(DEV_STAMP) chromium nginx redis postgres lint  ## lint, then the whole test suite (starts its own Rasa server; PYTEST_ARGS=... passed on)
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Two pytest workers (pytest-xdist), a test module each at a time: most of a module's time is a Rasa
+# server starting or a real component waiting, so two modules side by side use the 2 cores (docs/testing.md).
+TEST_WORKERS ?= 2
+test: setup $(DEV_STAMP) chromium nginx redis postgres lint  ## lint, then the whole test suite on TEST_WORKERS workers (starts its own Rasa servers; PYTEST_ARGS=... passed on)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The reliability battery (issue 13) at full scale: more rounds and clients than in `make test`
 # (20 kill -9 rounds, 100 concurrent calls and chats, ...), then its table -> docs/reliability.md.
