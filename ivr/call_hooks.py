@@ -92,6 +92,12 @@ class Answered(Exception):
 class CallHooks:
     def __init__(self, phone: Phone):
         self.phone = phone
+        phone.kept.update(unanswered=self.keep_unanswered)
+
+    @staticmethod
+    def keep_unanswered(calls: Calls, call_sid: str, step: int) -> bool:
+        """(spooled) The end of a transfer not answered, heard while the call's row could not be read."""
+        return calls.transfer_unanswered(call_sid, step)
 
     # ---- the incoming call -------------------------------------------------------------------
     def _arrival(self, call_sid: str, params: dict) -> tuple[CallState, str, str]:
@@ -355,6 +361,9 @@ class CallHooks:
                 return xml(phone.speaker.hangup())  # (its end and outcome come with the status callback)
             # The offer after a failed transfer needs the row (its keys could not be applied): the
             # voicemail at once, which the spool keeps (never the hold, whose replay dialled again).
+            # That nobody answered is kept too: a caller who leaves no message is not counted transferred.
+            if step is not None:
+                await phone.keep("unanswered", f"the unanswered transfer of call {call_sid}", call_sid, step)
             return xml(phone.speaker.voicemail_now(self._dial_node(request), step or 0))
         if kind == "started":
             return self._started(call_sid, *value)
