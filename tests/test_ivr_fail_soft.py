@@ -244,3 +244,62 @@ def test_a_key_at_the_offer_after_a_transfer_not_answered_while_sqlite_is_locked
     message = call.press("2")  # the same key, once written: the voicemail
     assert message.record is not None and message.dial is None
     assert message.record["action"].endswith("/webhooks/ivr/voicemail?node=human&mailbox=courrier&step=3")
+
+
+@contextmanager
+def call_rows_refused(db):
+    """SQLite refuses every new call row and every change to one (triggers: sqlite3.IntegrityError, an
+    error rather than busy); other tables still take rows."""
+    conn = sqlite3.connect(str(db))
+    for when in ("insert", "update"):
+        conn.execute(
+            f"create trigger test_refuse_call_{when} before {when} on calls "
+            f"begin select raise(abort, 'calls {when} refused by the test'); end"
+        )
+    conn.commit()
+    try:
+        yield
+    finally:
+        for when in ("insert", "update"):
+            conn.execute(f"drop trigger if exists test_refuse_call_{when}")
+        conn.commit()
+        conn.close()
+
+
+def call_ends(db, call_sid: str) -> list[dict]:
+    """The call's end as the status callback writes it, once it is written (polled: the spool's retries)."""
+    deadline = time.monotonic() + 30  # a condition polled, not a time asserted
+    while time.monotonic() < deadline:
+        rows = db_rows(db, "select call_status, duration_s, outcome, unresolved from calls where call_sid = ?", [call_sid])
+        if rows and rows[0]["duration_s"] is not None:
+            break
+        time.sleep(0.5)
+    return rows
+
+
+@ON_THE_SQLITE_FILE
+def test_a_status_callback_the_store_refuses_with_an_error_is_spooled_and_written_once_it_takes_rows(server):
+    """Issue 11 (helper brief left11, item 2): a status callback (Twilio's documented body) that the store
+    answers with an error that is not "busy" (a trigger refusing the calls table). Before: Twilio got its
+    200 and the outcome and duration were lost. Now: 200 at once, the write spooled and done once the
+    store takes rows again; for a call it knew, and for one it could never record."""
+    from test_ivr_calls import CARTE_GRISE
+
+    known = Call(server.url, TWILIO_TEST_TOKEN)
+    known.start()
+    known.press("1")
+    assert known.press("1").says == CARTE_GRISE
+    with call_rows_refused(server.db):
+        never = Call(server.url, TWILIO_TEST_TOKEN)
+        assert never.start().says[1] == INCOMING_FAILED  # the store refused the call's row
+        assert known.hangup(duration=61) == 200
+        assert never.hangup(duration=7, status="no-answer") == 200
+        unchanged = db_rows(server.db, "select duration_s, outcome from calls where call_sid = ?", [known.call_sid])
+        assert unchanged == [{"duration_s": None, "outcome": "answered"}]
+    assert call_ends(server.db, known.call_sid) == [
+        {"call_status": "completed", "duration_s": 61, "outcome": "answered", "unresolved": 0}
+    ]
+    assert call_ends(server.db, never.call_sid) == [
+        {"call_status": "no-answer", "duration_s": 7, "outcome": "abandoned", "unresolved": 1}
+    ]
+    assert f"status of call {known.call_sid}" in server.log.read_text()
