@@ -145,7 +145,7 @@ class CallHooks:
         a held call whose row cannot be read waits for it (`Speaker.waiting`), `store_waits` times at most."""
         phone, call_sid, held = self.phone, first(params, "CallSid"), to_int(request.args.get("held"), 0)
         if not call_sid:
-            return xml(phone.speaker.apology())
+            return xml(phone.speaker.apology(phone.open_now(request)))
         try:
             kind, value = await phone.db(self._start, call_sid, params, True, phone.open_now(request))
         except StoreBusy:
