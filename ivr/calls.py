@@ -148,7 +148,9 @@ class Calls:
                         [call_status, now(), call_sid],
                     )
             return self.row(call_sid)
-        outcome, unresolved = state_from_row(row).final_outcome()
+        st = state_from_row(row)
+        st.voicemail = st.voicemail or self.has_voicemail(call_sid)  # kept while the call had no row
+        outcome, unresolved = st.final_outcome()
         self.db.execute(
             "update calls set ended_at = ?, updated_at = ?, call_status = ?, duration_s = ?, outcome = ?, "
             "unresolved = ? where call_sid = ? and ended_at is null",
@@ -156,29 +158,8 @@ class Calls:
         )
         return self.row(call_sid)
 
-    def transfer_unanswered(self, call_sid: str, step: int) -> bool:
-        """A transfer not answered, learnt while the call's row could not be read (the spool keeps it:
-        ivr/call_hooks.py `dialed`): the call no longer counts as transferred, as when the offer after
-        the failed transfer is written (Flow.dialed). The row keeps its place (state `transfer`, at the
-        Dial's step: a hold's replay gives that offer, a Record action at that step is applied); a call
-        already ended gets its outcome again. False when the row is gone or has moved on."""
-        with self.store.transaction(lock_key("call", call_sid)):
-            row = self.row(call_sid)
-            if row is None:
-                return False
-            st = state_from_row(row)
-            if st.state != "transfer" or st.step != step or not st.transferred:
-                return False
-            st.transferred, st.transfer_failed = False, True
-            if row.get("ended_at"):
-                outcome, unresolved = st.final_outcome()
-            else:
-                outcome, unresolved = st.outcome, row.get("unresolved") or 0
-            self.db.execute(
-                "update calls set flow = ?, outcome = ?, unresolved = ?, updated_at = ? where call_sid = ? and step = ?",
-                [_dumps(st.as_dict()), outcome, unresolved, now(), call_sid, step],
-            )
-            return True
+    def has_voicemail(self, call_sid: str) -> bool:
+        return self.db.execute("select 1 from voicemails where call_sid = ? limit 1", [call_sid]).fetchone() is not None
 
     def mark_voicemail(self, call_sid: str) -> None:
         """A message was recorded: the call's outcome is a voicemail, even when the Record action

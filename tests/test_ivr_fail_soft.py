@@ -1,6 +1,7 @@
 """Fail soft, never freeze: the NLU failing, and the store locked by another writer for 14 s while
 calls go on. Real servers over HTTP, Twilio's complete bodies (tools.ivr.simulate.Call)."""
 
+import json
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -303,3 +304,44 @@ def test_a_status_callback_the_store_refuses_with_an_error_is_spooled_and_writte
         {"call_status": "no-answer", "duration_s": 7, "outcome": "abandoned", "unresolved": 1}
     ]
     assert f"status of call {known.call_sid}" in server.log.read_text()
+
+
+@ON_THE_SQLITE_FILE
+def test_a_call_the_store_could_never_record_shows_its_keys_and_its_message_once_it_takes_rows(server):
+    """Issue 11 (helper brief left11, item 3): the store refuses the call's row from the incoming call on;
+    the caller goes on on the keypad (served from the Gather's URLs), is not answered by the standard and
+    leaves a message. Once the store takes rows again, the call's row (what the agents' console shows:
+    its path, its keys, its outcome, its message) holds the keys pressed and the voicemail, not only the
+    final status. Before: a row made by the status callback alone, no path, no keys, `abandoned`."""
+    from test_ivr_calls import OPEN
+
+    with calls_refused(server.db):
+        call = Call(server.url, TWILIO_TEST_TOKEN, now=OPEN)
+        assert call.start().says[1] == INCOMING_FAILED
+        call.press("1")
+        call.press("1")  # carte grise
+        call.press("0")  # the main menu
+        assert call.press("0").dial == "+33471462300"  # a person
+        assert call.dial_ended("no-answer").record is not None  # nobody answers: the voicemail at once
+        rsid = "RE" + call.call_sid[2:]
+        assert call.record("Merci de me rappeler.", recording_sid=rsid).says[0].startswith("Merci.")
+    assert call.hangup(duration=75) == 200
+    deadline = time.monotonic() + 30  # the spooled keys written once the store takes rows (a condition polled)
+    while time.monotonic() < deadline:
+        rows = db_rows(
+            server.db, "select path, inputs, outcome, unresolved, duration_s from calls where call_sid = ?", [call.call_sid]
+        )
+        if rows and len(json.loads(rows[0]["inputs"])) == 4:
+            break
+        time.sleep(0.5)
+    (row,) = rows
+    assert json.loads(row["inputs"]) == [
+        {"step": 1, "digits": "1", "reached": ["vehicule"]},
+        {"step": 2, "digits": "1", "reached": ["carte_grise"]},
+        {"step": 3, "digits": "0", "reached": ["root"]},
+        {"step": 4, "digits": "0", "reached": ["human"]},
+    ]
+    assert json.loads(row["path"]) == ["root", "vehicule", "carte_grise", "root", "human"]
+    assert (row["outcome"], row["unresolved"], row["duration_s"]) == ("voicemail", 0, 75)
+    kept = db_rows(server.db, "select call_sid, mailbox from voicemails where recording_sid = ?", [rsid])
+    assert kept == [{"call_sid": call.call_sid, "mailbox": "courrier"}]
