@@ -345,3 +345,13 @@ def test_a_call_the_store_could_never_record_shows_its_keys_and_its_message_once
     assert (row["outcome"], row["unresolved"], row["duration_s"]) == ("voicemail", 0, 75)
     kept = db_rows(server.db, "select call_sid, mailbox from voicemails where recording_sid = ?", [rsid])
     assert kept == [{"call_sid": call.call_sid, "mailbox": "courrier"}]
+    # What the agents' console's page of the call reads (bot/services/queue.py), on the server's file
+    from bot.core.tree import load_tree
+    from bot.services.queue import Queue
+    from bot.store.database import Store
+
+    item = Queue(Store(server.db), load_tree()).item("phone", call.call_sid)
+    assert [i["digits"] for i in item["inputs"]] == ["1", "1", "0", "0"]
+    assert [n["id"] for n in item["path"]] == ["root", "vehicule", "carte_grise", "root", "human"]
+    assert (item["outcome"], item["duration_s"]) == ("voicemail", 75)
+    assert [(v["recording_sid"], v["transcription"]) for v in item["voicemails"]] == [(rsid, "Merci de me rappeler.")]
