@@ -14,7 +14,7 @@ rebuild, `Speaker.hold` (one sentence, then the call's stored prompt again throu
 waits while the row still cannot be read). A step whose caller was answered without it (the store
 too slow) is not applied when its pool task ends (`Step.answered`). A call whose row can be neither
 read nor created, the store answering with an error (`_unrecorded`), is served from its Gather's URL
-on the keypad, nothing written. The end of a transfer not answered while the row cannot be read
+on the keypad, each key kept by the spool for the row (ivr/kept_steps.py). The end of a transfer not answered while the row cannot be read
 starts the voicemail at once (`Speaker.voicemail_now`); a call still at a transfer is never dialled
 again by a replay (`_transfer_over`, `_offer_unwritten`).
 """
@@ -30,7 +30,7 @@ from datetime import datetime
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from ivr import hours
+from ivr import hours, kept_steps
 from ivr.calls import FINAL_STATUSES, Calls, is_over, state_from_row
 from ivr.desks import FeedbackDesk, PanDesk
 from ivr.flow import RAW_SPEECH_STATES, CallState, Input
@@ -92,6 +92,7 @@ class Answered(Exception):
 class CallHooks:
     def __init__(self, phone: Phone):
         self.phone = phone
+        phone.kept.update(unanswered=kept_steps.transfer_unanswered, unrecorded=kept_steps.add_unrecorded)
 
     # ---- the incoming call -------------------------------------------------------------------
     def _arrival(self, call_sid: str, params: dict) -> tuple[CallState, str, str]:
@@ -139,7 +140,7 @@ class CallHooks:
         a held call whose row cannot be read waits for it (`Speaker.waiting`), `store_waits` times at most."""
         phone, call_sid, held = self.phone, first(params, "CallSid"), to_int(request.args.get("held"), 0)
         if not call_sid:
-            return xml(phone.speaker.apology())
+            return xml(phone.speaker.apology(phone.open_now(request)))
         try:
             kind, value = await phone.db(self._start, call_sid, params, True, phone.open_now(request))
         except StoreBusy:
@@ -179,7 +180,7 @@ class CallHooks:
             raise  # locked or unreachable: StoreBusy, the prompt repeated (`_in_place`)
         except Exception:  # noqa: BLE001 - the store answers with an error: serve the caller without it
             logger.exception("ivr: call %s cannot be recorded; its %s prompt served from the URL", s.call_sid, s.route)
-            return "xml", self._unrecorded(calls, s)
+            return "unrecorded", self._unrecorded(calls, s)
         if row is None:
             return started
         if over(row, s.params):  # the caller is gone: nothing is booked, rated or changed
@@ -224,28 +225,29 @@ class CallHooks:
         row = calls.row(s.call_sid)
         return row, (None if row is not None else started)
 
-    def _unrecorded(self, calls: Calls, s: Step) -> str:
+    def _unrecorded(self, calls: Calls, s: Step) -> tuple[str, dict | None]:
         """(on the pool) The call's row can be neither read nor created, the store answering with an
         error (not busy: then `_in_place`): the key applied to the prompt the Gather's URL names, on the
-        keypad only (no NLU), nothing written to the call (a rating or the PAN slots are asked of the
+        keypad only (no NLU), the call's row written later from the spool (a rating or the PAN slots are asked of the
         store as in any call, and fail the same way if it refuses them too); speech there
         gets that prompt again on the keypad; a prompt the URL cannot rebuild (the likely topics, the
-        PAN steps, whose keys live in the row), the keypad welcome."""
+        PAN steps, whose keys live in the row), the keypad welcome. With the answer, what the key did
+        (`unrecorded_step`), for the spool: the call's row gets it once the store takes rows again."""
         phone = self.phone
         if first(s.params, "CallStatus") in FINAL_STATUSES:
-            return phone.speaker.hangup().to_xml()
+            return phone.speaker.hangup().to_xml(), None
         st = phone.flow.placed(s.call_sid, s.route, s.node, s.step)
         if st is None:
-            return phone.keypad_welcome
+            return phone.keypad_welcome, None
         st.called = first(s.params, "To") or first(s.params, "Called") or None
         if s.speech.strip() and not s.inp.digits.strip():
             said = phone.flow.render(st, s.open_now, [phone.speaker.text("speech_unavailable")])
-        else:
-            inp = Input(digits=s.inp.digits)
-            inp.pan = PanDesk(phone, calls.store, s.call_sid, s.when, s.caller)
-            inp.feedback = FeedbackDesk(phone, calls.store, s.call_sid)
-            said = phone.flow.handle(st, inp, s.open_now)
-        return phone.speaker.keypad_only(said).to_xml()
+            return phone.speaker.keypad_only(said).to_xml(), None
+        inp = Input(digits=s.inp.digits)
+        inp.pan = PanDesk(phone, calls.store, s.call_sid, s.when, s.caller)
+        inp.feedback = FeedbackDesk(phone, calls.store, s.call_sid)
+        said = phone.flow.handle(st, inp, s.open_now)
+        return phone.speaker.keypad_only(said).to_xml(), kept_steps.unrecorded_step(st, s.step)
 
     def _apply(self, calls: Calls, st: CallState, s: Step) -> str:
         """(on the pool) The flow on this input, then the new state saved: the answer to give. Nothing
@@ -293,6 +295,12 @@ class CallHooks:
             return xml(self._in_place(request, s))
         if kind in ("xml", "later"):
             return self._started(s.call_sid, kind, value)
+        if kind == "unrecorded":
+            twiml, step = value
+            if step is not None:  # kept on disk, written to the call's row once the store takes it
+                what = f"the key of step {s.step} of unrecorded call {s.call_sid}"
+                await phone.keep("unrecorded", what, s.call_sid, phone.pref.id, s.caller, step)
+            return raw_xml(twiml)
         if kind == "sms":
             st, option = value
             return await self._finish(st, s, option)
@@ -355,6 +363,9 @@ class CallHooks:
                 return xml(phone.speaker.hangup())  # (its end and outcome come with the status callback)
             # The offer after a failed transfer needs the row (its keys could not be applied): the
             # voicemail at once, which the spool keeps (never the hold, whose replay dialled again).
+            # That nobody answered is kept too: a caller who leaves no message is not counted transferred.
+            if step is not None:
+                await phone.keep("unanswered", f"the unanswered transfer of call {call_sid}", call_sid, step)
             return xml(phone.speaker.voicemail_now(self._dial_node(request), step or 0))
         if kind == "started":
             return self._started(call_sid, *value)

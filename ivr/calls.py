@@ -148,13 +148,18 @@ class Calls:
                         [call_status, now(), call_sid],
                     )
             return self.row(call_sid)
-        outcome, unresolved = state_from_row(row).final_outcome()
+        st = state_from_row(row)
+        st.voicemail = st.voicemail or self.has_voicemail(call_sid)  # kept while the call had no row
+        outcome, unresolved = st.final_outcome()
         self.db.execute(
             "update calls set ended_at = ?, updated_at = ?, call_status = ?, duration_s = ?, outcome = ?, "
             "unresolved = ? where call_sid = ? and ended_at is null",
             [now(), now(), call_status, duration_s, outcome, unresolved, call_sid],
         )
         return self.row(call_sid)
+
+    def has_voicemail(self, call_sid: str) -> bool:
+        return self.db.execute("select 1 from voicemails where call_sid = ? limit 1", [call_sid]).fetchone() is not None
 
     def mark_voicemail(self, call_sid: str) -> None:
         """A message was recorded: the call's outcome is a voicemail, even when the Record action

@@ -324,7 +324,7 @@ class Flow(PanFlow):
             st.offer_retries += 1
             if st.offer_retries >= self.max_offer_retries:
                 st.state = "ended"
-                return self.sp.goodbye(preface + [self.sp.text("closing")])
+                return self.sp.goodbye(preface + self.sp.with_closure(open_now, self.sp.text("closing")))
             return self.render(st, open_now, preface)
         if st.retries >= self.max_retries:
             back = st.back if st.state == "choices" else st.node

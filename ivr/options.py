@@ -92,6 +92,13 @@ class Options:
             notice = None
         return closures.notice(self.pref, day, self.phone["closures"], french_date_voice), notice
 
+    def with_closure(self, open_now, text: str) -> list[str]:
+        """`text`, a sentence that says the standard's hours (the offer's "le standard est fermé", the
+        closing words, the apology), after the closure notice when one applies (`closure_notice`: on a
+        closure day and the `closures_notice_days` before it), as the hours answer says it."""
+        closure, _ = self.closure_notice(open_now, [text], None)
+        return [closure, text] if closure else [text]
+
     def voicemail_option(self, mailbox: str) -> Option:
         """ "Pour laisser un message au service …, tapez N": the voicemail of `mailbox`."""
         key = self.keys["voicemail_key"]

@@ -195,12 +195,18 @@ class Phone:
             _keep(loop.create_task(self._retry(f"{kind} (spool entry {entry})", self.kept[kind], tuple(args), entry)))
 
     async def _retry(self, what: str, fn, args: tuple, entry: int | None) -> None:
-        deadline, delay = time.monotonic() + self.retry_for, 0.25
+        """Write until the store takes it: busy, or answering with an error (a constraint, a trigger, a
+        schema being migrated), both are tried again, every 5 s at most; a spooled write (`entry`) is
+        never given up, the others after `store_retry_s`. An error is logged when it first appears."""
+        deadline, delay, seen = time.monotonic() + self.retry_for, 0.25, ""
         while True:
             try:
                 await self.stores.run(30, lambda store, *a: fn(self.calls(store), *a), *args, write=True)
                 break
-            except StoreBusy as exc:
+            except Exception as exc:  # noqa: BLE001 - kept for the caller: tried again, never dropped at once
+                if not isinstance(exc, StoreBusy) and str(exc) != seen:
+                    logger.error("ivr: the store refused %s (%s: %s); tried again", what, type(exc).__name__, exc)
+                seen = str(exc)
                 if entry is None and time.monotonic() > deadline:
                     logger.error("ivr: %s NOT written after %s s: %s", what, self.retry_for, exc)
                     return

@@ -9,6 +9,8 @@ one voicemail per RecordingSid whatever the order or the replays of the callback
 
 from __future__ import annotations
 
+import logging
+
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -30,6 +32,8 @@ RECORDING_FIELDS = (
     "TranscriptionText",
     "From",
 )
+
+logger = logging.getLogger(__name__)
 
 
 def spooled(params: dict) -> dict:
@@ -143,6 +147,8 @@ class RecordHooks:
             args = (call_sid, first(params, "CallStatus"), to_int(first(params, "CallDuration")), first(params, "From"))
             try:
                 await self.phone.db(self.end_call, *args, write=True)
-            except StoreBusy:
+            except Exception as exc:  # noqa: BLE001 - busy, or an error: Twilio does not usefully retry a status callback
+                if not isinstance(exc, StoreBusy):
+                    logger.exception("ivr: the store refused the status of call %s; spooled", call_sid)
                 await self.phone.keep("status", f"status of call {call_sid}", *args)
         return xml(self.phone.speaker.empty())

@@ -228,7 +228,9 @@ class Speaker(Voice, Options, PanPrompts):
         options = self.offer_options(node_id, open_now, allow_transfer)
         notice = self.offer_notice(open_now, allow_transfer)
         # After a failed transfer the preface says why; otherwise the caller missed three times.
-        intro = ([self.text("offer_person_or_voicemail")] if allow_transfer else []) + ([notice] if notice else [])
+        intro = ([self.text("offer_person_or_voicemail")] if allow_transfer else []) + (
+            self.with_closure(open_now, notice) if notice else []
+        )
         return self._prompt("offer", node_id, step, preface, intro, options, [self.human_id])
 
     def rephrase(self, route: str, node_id: str, step: int, hint_nodes: list[str] | None = None) -> VoiceResponse:
@@ -310,10 +312,12 @@ class Speaker(Voice, Options, PanPrompts):
         resp.hangup()
         return resp
 
-    def apology(self) -> VoiceResponse:
-        """Only where no call can be served at all (the incoming call itself failed)."""
+    def apology(self, open_now=None) -> VoiceResponse:
+        """Only where no call can be served at all (a request without its CallSid). It says the
+        standard's hours: after the closure notice on a closure day and the days before it."""
         resp = VoiceResponse()
-        self.say(resp, self.text("apology"))
+        for text in self.with_closure(open_now, self.text("apology")):
+            self.say(resp, text)
         resp.hangup()
         return resp
 

@@ -184,3 +184,36 @@ def test_several_closure_days_ahead_are_said_in_one_sentence(tmp_path):
         "Attention : la préfecture du Cantal sera fermée le lundi 18 mai 2026."
     )
     assert (notice(pref, date(2026, 5, 19)), notice(pref, date(2026, 12, 16))) == ("", "")
+
+
+def test_the_phones_other_sentences_that_say_the_hours_say_the_closure_too(closing):
+    """Issue 11 (helper brief left11, item 4). The offer of a person after three misses while the
+    standard is closed ("Standard fermé. Il répond …") and the closing words after the misses
+    at that offer ("Je n'ai pas pu vous orienter. Le standard … répond …") say the standard's hours:
+    on the closure day and the days before it, the closure notice comes first, as in the hours answer.
+    Before: only the hours answer (and the person's leaf) said it."""
+    today = "Attention : préfecture fermée aujourd'hui."
+    ahead = "Attention : préfecture fermée le vendredi 15 mai."
+    closed = "Standard fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf jours fériés."
+    closing_words = (
+        "Je n'ai pas pu vous orienter. Le standard répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30."
+    )
+    heard = {}
+    # 4 days before in the evening (closed: the offer says the hours), the day itself, a week after
+    for now in ("2026-05-11T19:00", f"{PONT}T10:00", "2026-05-22T19:00"):
+        call = Call(closing.url, TWILIO_TEST_TOKEN, now=now)
+        call.start()
+        call.silence()
+        call.silence()
+        offer = call.silence()  # the third miss: a person, or the voicemail (the standard is closed)
+        assert offer.route == "offer" and closed in offer.says
+        call.silence()
+        goodbye = call.silence()  # two misses at the offer: the call is closed politely, with the hours
+        assert goodbye.hangup and closing_words in goodbye.says
+        heard[now] = (offer.says, goodbye.says)
+    offer, goodbye = heard["2026-05-11T19:00"]
+    assert offer[offer.index(closed) - 1] == ahead and goodbye[goodbye.index(closing_words) - 1] == ahead
+    offer, goodbye = heard[f"{PONT}T10:00"]
+    assert offer[offer.index(closed) - 1] == today and goodbye[goodbye.index(closing_words) - 1] == today
+    offer, goodbye = heard["2026-05-22T19:00"]
+    assert not any(s.startswith("Attention") for s in offer + goodbye)

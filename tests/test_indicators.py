@@ -198,6 +198,18 @@ def test_chat_indicators_on_the_hand_built_store(full):
     assert r["chat_self_service"]["target"] is None and r["chat_self_service"]["met"] is None
 
 
+def test_the_phone_volume_breakdown_says_its_labels_from_the_console_texts(full):
+    """The calls "terminés" / "en cours" of the phone's volume are `quality.call_states` in
+    bot/console_texts.yml, as the other indicator labels (they were Python literals)."""
+    import yaml
+
+    texts = yaml.safe_load((Path(__file__).resolve().parent.parent / "bot" / "console_texts.yml").read_text(encoding="utf-8"))
+    assert texts["quality"]["call_states"] == {"ended": "terminés", "in_progress": "en cours"}
+    assert compute(full)["phone_volume"]["breakdown"] == {"terminés": 5, "en cours": 1}
+    source = (Path(indicators.__file__).parent / "indicators_chat_phone.py").read_text(encoding="utf-8")
+    assert '"terminés"' not in source and '"en cours"' not in source
+
+
 def test_phone_indicators_on_the_hand_built_store(full):
     r = compute(full)
     assert r["phone_volume"]["value"] == 6 and r["phone_volume"]["breakdown"] == {"terminés": 5, "en cours": 1}

@@ -93,7 +93,7 @@ def test_silence_gets_a_reprompt_and_three_misses_offer_a_person_or_the_voicemai
     turn = call.silence()
     assert turn.says == [
         "Je n'ai rien entendu.",
-        "Je ne parviens pas à comprendre votre choix.",
+        "Je n'ai pas compris votre choix.",
         "Pour être mis en relation avec un agent de la préfecture du Cantal, tapez 1.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",
@@ -110,8 +110,8 @@ def test_three_misses_when_closed_offer_the_voicemail_only(phone):
     call.silence()
     turn = call.silence()
     assert turn.says[1:] == [
-        "Je ne parviens pas à comprendre votre choix.",
-        "Le standard est fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf les jours fériés.",
+        "Je n'ai pas compris votre choix.",
+        "Standard fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf jours fériés.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",
     ]

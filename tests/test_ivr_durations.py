@@ -277,7 +277,12 @@ def write_doc(rows: list[dict]) -> None:
         "aujourd'hui.\"; shorter than the chat's, as the answer that follows names the préfecture);",
         "`test_on_a_closure_day_the_hours_answers_stay_within_their_limits` measures them with a pont",
         f"declared in a copy of each file: useful words within {ANSWER_WITHIN_S} s and the whole answer within",
-        f"{LEAF_MAX_S} s in every préfecture on those days too.",
+        f"{LEAF_MAX_S} s in every préfecture on those days too. The other sentences that say the standard's",
+        "hours (the offer of a person while it is closed, the closing words after the misses, the apology)",
+        "say the notice just before them;",
+        "`test_on_a_closure_day_the_other_sentences_that_say_the_hours_say_it_within_their_limits` times",
+        f"them 4 days before (in the evening) and on the day: the offer within {WELCOME_MAX_S} s with its options,",
+        f"the closing words and the apology within {LEAF_MAX_S} s, in every préfecture.",
         "",
         "## Fail soft (issue 11 §3/§4)",
         "",
@@ -287,9 +292,12 @@ def write_doc(rows: list[dict]) -> None:
         "  than busy): the notice, one apology (`phone.incoming_failed`) and the main menu on the keypad",
         "  only, built once at start (no store, no NLU): row `accueil dégradé (clavier) + menu` below,",
         f"  within the welcome's {WELCOME_MAX_S} s. While the call still cannot be recorded, each key is applied",
-        "  to the prompt its Gather's URL names (menus, answers, the offer), keypad only, nothing written to",
-        "  the call: the caller reaches the node the key names, a person or the voicemail, never the welcome",
-        "  again in a loop. The likely topics and the PAN steps, whose keys only the call's row knows, lead",
+        "  to the prompt its Gather's URL names (menus, answers, the offer), keypad only: the caller reaches",
+        "  the node the key names, a person or the voicemail, never the welcome again in a loop. Each key so",
+        "  applied is kept by the spool (`ivr/kept_steps.py`) and added to the call's row once the store takes",
+        "  rows: the agents' console then shows its keys, its path (rebuilt in the order of the steps) and its",
+        "  outcome (`voicemail` when a message was kept meanwhile, also when only the status callback makes",
+        "  the row). The likely topics and the PAN steps, whose keys only the call's row knows, lead",
         "  back to that keypad menu (no PAN booking by phone then). A key at the welcome of a call the store",
         "  does not know records the call at its welcome and applies the key.",
         "- A transfer not answered (`busy`, `no-answer`, `failed`) while the call's row cannot be read or",
@@ -300,10 +308,12 @@ def write_doc(rows: list[dict]) -> None:
         "  up to the beep. A call still at a transfer is never dialled again by a replay: a hold that comes",
         "  back gets the offer after a failed transfer, and a key at that offer before its state is written",
         "  (SQLite locked) gets the apology and the offer again.",
-        "- Not done: after such a transfer, a caller who hangs up without a message before the store is",
-        "  back leaves the call's outcome at `transferred` (its row is not written while the store is down);",
-        "  a call that could never be recorded has a row only from its status callback (outcome `abandoned`,",
-        "  no path); a rating given then is kept only if the store takes the `feedback` row.",
+        "- That nobody answered is kept by the spool too (`ivr/kept_steps.py`, written once the store",
+        "  is back, before or after the call's end): a caller who hangs up without a message gets the outcome",
+        "  the store up would give (not `transferred`).",
+        "- Not done: for a call that could never be recorded, a transfer nobody answered is not told to the",
+        "  row (it may have none then): with no message left, its outcome may stay `transferred`; speech is not",
+        "  kept (keypad only); a rating given then is kept only if the store takes the `feedback` row.",
         "",
         "Tests: `tests/test_ivr_fail_soft.py` (a trigger makes SQLite refuse every new call row; SQLite",
         "locked at the offer), `tests/test_ivr_store_down.py` (PostgreSQL stopped at the Dial action).",
@@ -387,6 +397,36 @@ def test_the_measure_counts_words_and_pauses():
     assert words("Carte grise, tapez 1.") == 4
 
 
+PONT = "2026-05-15"
+
+
+def closing_speakers(tmp_path: Path) -> dict[str, Speaker]:
+    """Each préfecture's Speaker on a copy of its file declaring the pont of 15 May 2026, said 7 days ahead."""
+    import yaml
+
+    tree = load_tree()
+    folder = tmp_path / "prefectures"
+    folder.mkdir()
+    (folder / "_national.yml").write_text((ROOT_DIR / "prefectures" / "_national.yml").read_text(encoding="utf-8"))
+    speakers = {}
+    for pref_id in PREFECTURES:
+        data = yaml.safe_load((ROOT_DIR / "prefectures" / f"{pref_id}.yml").read_text(encoding="utf-8"))
+        data["prefecture"]["phone_hours"].update(closures=[PONT], closures_notice_days=7)
+        (folder / f"{pref_id}.yml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        speakers[pref_id] = Speaker(tree, load_prefecture(pref_id, folder), BASE, sms=True)
+    return speakers
+
+
+def at_time(sp: Speaker, moment: str):
+    """The clock of a call at `moment` (Paris time) for `sp`'s préfecture, its pont included."""
+    from datetime import datetime
+
+    from bot.core.clock import PARIS
+    from ivr.hours import OpenAt
+
+    return OpenAt(datetime.fromisoformat(moment).replace(tzinfo=PARIS), sp.pref.get("prefecture.phone_hours.days"), (PONT,))
+
+
 # Measured, limit not met (docs/phone.md): with the closure notice (4.8 s) the hours answer of the two
 # préfectures whose standard cannot be reached by phone ("je ne peux pas vous passer le standard",
 # 5.2 s) passes 20 s before its options, on the closure day and the days before it.
@@ -395,30 +435,10 @@ def test_on_a_closure_day_the_hours_answers_stay_within_their_limits(tmp_path):
     `closures_notice_days` before it (tests/test_closures.py): in every préfecture, with a pont declared
     in a copy of its file, they still say where to go within 10 s, and all before their options within
     20 s. On the day, the notice replaces "le standard est fermé en ce moment" (it says so already)."""
-    from datetime import datetime
-
-    import yaml
-
-    from bot.core.clock import PARIS
-    from ivr.hours import OpenAt
-
-    tree = load_tree()
-    folder = tmp_path / "prefectures"
-    folder.mkdir()
-    (folder / "_national.yml").write_text((ROOT_DIR / "prefectures" / "_national.yml").read_text(encoding="utf-8"))
     measured = []
-    for pref_id in PREFECTURES:
-        data = yaml.safe_load((ROOT_DIR / "prefectures" / f"{pref_id}.yml").read_text(encoding="utf-8"))
-        data["prefecture"]["phone_hours"].update(closures=["2026-05-15"], closures_notice_days=7)
-        (folder / f"{pref_id}.yml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-        pref = load_prefecture(pref_id, folder)
-        sp = Speaker(tree, pref, BASE, sms=True)
+    for pref_id, sp in closing_speakers(tmp_path).items():
         for day in ("2026-05-11", "2026-05-15"):  # 4 days before (open at 10:00), the day (closed)
-            at = OpenAt(
-                datetime.fromisoformat(f"{day}T10:00").replace(tzinfo=PARIS),
-                pref.get("prefecture.phone_hours.days"),
-                ("2026-05-15",),
-            )
+            at = at_time(sp, f"{day}T10:00")
             for node_id in ("horaires_contact", sp.human_id):
                 node = sp.tree.node(node_id)
                 said = {o.text for o in sp.leaf_options(node, at) if o.text}
@@ -438,3 +458,37 @@ def test_on_a_closure_day_the_hours_answers_stay_within_their_limits(tmp_path):
     assert [(p, d, n, round(at, 1)) for p, d, n, _, at, _ in measured if at > ANSWER_WITHIN_S] == []
     over = {(p, n): round(total, 1) for p, _, n, _, _, total in measured if total > LEAF_MAX_S}
     assert over == {}
+
+
+def test_on_a_closure_day_the_other_sentences_that_say_the_hours_say_it_within_their_limits(tmp_path):
+    """The offer of a person while the standard is closed (after three misses), the closing words after
+    the misses at that offer and the apology say the standard's hours: on the pont and the days before
+    it (here 4 days before, in the evening: closed), the closure notice first, and each prompt within
+    its limit (the offer: a menu, 25 s with its options; the closing words and the apology: 20 s). In
+    the two préfectures whose standard has no number, the offer says no hours, hence no notice."""
+    from ivr.flow import Flow
+    from ivr.state import CallState, Input
+
+    rows = []
+    for pref_id, sp in closing_speakers(tmp_path).items():
+        flow = Flow(sp)
+        for moment in ("2026-05-11T19:00", f"{PONT}T10:00"):
+            at = at_time(sp, moment)
+            st = CallState("CA1", state="offer", node="titre_sejour", step=4, offer_retries=flow.max_offer_retries - 1)
+            prompts = {
+                "offre (fermé)": (sp.offer("titre_sejour", 4, at), WELCOME_MAX_S),
+                "fin après les essais": (flow.handle(st, Input(), at), LEAF_MAX_S),
+                "excuses": (sp.apology(at), LEAF_MAX_S),
+            }
+            for name, (resp, limit) in prompts.items():
+                items = spoken(ET.fromstring(resp.to_xml()))
+                texts = [t for t, _ in items]
+                hours = next((i for i, t in enumerate(texts) if sp.pref.get("prefecture.phone_hours_text") in t), None)
+                notice = hours is not None and texts[hours - 1].startswith("Attention : préfecture fermée ")
+                rows.append((pref_id, moment, name, hours is not None, notice, round(seconds(items), 1), limit))
+    assert [r for r in rows if r[3] != r[4]] == []  # the hours said, the closure said just before them
+    assert {(p, n) for p, _, n, hours, _, _, _ in rows if not hours} == {
+        ("gironde", "offre (fermé)"),
+        ("vienne", "offre (fermé)"),
+    }
+    assert [r for r in rows if r[5] > r[6]] == []

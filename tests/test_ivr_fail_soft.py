@@ -1,6 +1,7 @@
 """Fail soft, never freeze: the NLU failing, and the store locked by another writer for 14 s while
 calls go on. Real servers over HTTP, Twilio's complete bodies (tools.ivr.simulate.Call)."""
 
+import json
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -244,3 +245,113 @@ def test_a_key_at_the_offer_after_a_transfer_not_answered_while_sqlite_is_locked
     message = call.press("2")  # the same key, once written: the voicemail
     assert message.record is not None and message.dial is None
     assert message.record["action"].endswith("/webhooks/ivr/voicemail?node=human&mailbox=courrier&step=3")
+
+
+@contextmanager
+def call_rows_refused(db):
+    """SQLite refuses every new call row and every change to one (triggers: sqlite3.IntegrityError, an
+    error rather than busy); other tables still take rows."""
+    conn = sqlite3.connect(str(db))
+    for when in ("insert", "update"):
+        conn.execute(
+            f"create trigger test_refuse_call_{when} before {when} on calls "
+            f"begin select raise(abort, 'calls {when} refused by the test'); end"
+        )
+    conn.commit()
+    try:
+        yield
+    finally:
+        for when in ("insert", "update"):
+            conn.execute(f"drop trigger if exists test_refuse_call_{when}")
+        conn.commit()
+        conn.close()
+
+
+def call_ends(db, call_sid: str) -> list[dict]:
+    """The call's end as the status callback writes it, once it is written (polled: the spool's retries)."""
+    deadline = time.monotonic() + 30  # a condition polled, not a time asserted
+    while time.monotonic() < deadline:
+        rows = db_rows(db, "select call_status, duration_s, outcome, unresolved from calls where call_sid = ?", [call_sid])
+        if rows and rows[0]["duration_s"] is not None:
+            break
+        time.sleep(0.5)
+    return rows
+
+
+@ON_THE_SQLITE_FILE
+def test_a_status_callback_the_store_refuses_with_an_error_is_spooled_and_written_once_it_takes_rows(server):
+    """Issue 11 (helper brief left11, item 2): a status callback (Twilio's documented body) that the store
+    answers with an error that is not "busy" (a trigger refusing the calls table). Before: Twilio got its
+    200 and the outcome and duration were lost. Now: 200 at once, the write spooled and done once the
+    store takes rows again; for a call it knew, and for one it could never record."""
+    from test_ivr_calls import CARTE_GRISE
+
+    known = Call(server.url, TWILIO_TEST_TOKEN)
+    known.start()
+    known.press("1")
+    assert known.press("1").says == CARTE_GRISE
+    with call_rows_refused(server.db):
+        never = Call(server.url, TWILIO_TEST_TOKEN)
+        assert never.start().says[1] == INCOMING_FAILED  # the store refused the call's row
+        assert known.hangup(duration=61) == 200
+        assert never.hangup(duration=7, status="no-answer") == 200
+        unchanged = db_rows(server.db, "select duration_s, outcome from calls where call_sid = ?", [known.call_sid])
+        assert unchanged == [{"duration_s": None, "outcome": "answered"}]
+    assert call_ends(server.db, known.call_sid) == [
+        {"call_status": "completed", "duration_s": 61, "outcome": "answered", "unresolved": 0}
+    ]
+    assert call_ends(server.db, never.call_sid) == [
+        {"call_status": "no-answer", "duration_s": 7, "outcome": "abandoned", "unresolved": 1}
+    ]
+    assert f"status of call {known.call_sid}" in server.log.read_text()
+
+
+@ON_THE_SQLITE_FILE
+def test_a_call_the_store_could_never_record_shows_its_keys_and_its_message_once_it_takes_rows(server):
+    """Issue 11 (helper brief left11, item 3): the store refuses the call's row from the incoming call on;
+    the caller goes on on the keypad (served from the Gather's URLs), is not answered by the standard and
+    leaves a message. Once the store takes rows again, the call's row (what the agents' console shows:
+    its path, its keys, its outcome, its message) holds the keys pressed and the voicemail, not only the
+    final status. Before: a row made by the status callback alone, no path, no keys, `abandoned`."""
+    from test_ivr_calls import OPEN
+
+    with calls_refused(server.db):
+        call = Call(server.url, TWILIO_TEST_TOKEN, now=OPEN)
+        assert call.start().says[1] == INCOMING_FAILED
+        call.press("1")
+        call.press("1")  # carte grise
+        call.press("0")  # the main menu
+        assert call.press("0").dial == "+33471462300"  # a person
+        assert call.dial_ended("no-answer").record is not None  # nobody answers: the voicemail at once
+        rsid = "RE" + call.call_sid[2:]
+        assert call.record("Merci de me rappeler.", recording_sid=rsid).says[0].startswith("Merci.")
+    assert call.hangup(duration=75) == 200
+    deadline = time.monotonic() + 30  # the spooled keys written once the store takes rows (a condition polled)
+    while time.monotonic() < deadline:
+        rows = db_rows(
+            server.db, "select path, inputs, outcome, unresolved, duration_s from calls where call_sid = ?", [call.call_sid]
+        )
+        if rows and len(json.loads(rows[0]["inputs"])) == 4:
+            break
+        time.sleep(0.5)
+    (row,) = rows
+    assert json.loads(row["inputs"]) == [
+        {"step": 1, "digits": "1", "reached": ["vehicule"]},
+        {"step": 2, "digits": "1", "reached": ["carte_grise"]},
+        {"step": 3, "digits": "0", "reached": ["root"]},
+        {"step": 4, "digits": "0", "reached": ["human"]},
+    ]
+    assert json.loads(row["path"]) == ["root", "vehicule", "carte_grise", "root", "human"]
+    assert (row["outcome"], row["unresolved"], row["duration_s"]) == ("voicemail", 0, 75)
+    kept = db_rows(server.db, "select call_sid, mailbox from voicemails where recording_sid = ?", [rsid])
+    assert kept == [{"call_sid": call.call_sid, "mailbox": "courrier"}]
+    # What the agents' console's page of the call reads (bot/services/queue.py), on the server's file
+    from bot.core.tree import load_tree
+    from bot.services.queue import Queue
+    from bot.store.database import Store
+
+    item = Queue(Store(server.db), load_tree()).item("phone", call.call_sid)
+    assert [i["digits"] for i in item["inputs"]] == ["1", "1", "0", "0"]
+    assert [n["id"] for n in item["path"]] == ["root", "vehicule", "carte_grise", "root", "human"]
+    assert (item["outcome"], item["duration_s"]) == ("voicemail", 75)
+    assert [(v["recording_sid"], v["transcription"]) for v in item["voicemails"]] == [(rsid, "Merci de me rappeler.")]

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MODEL, TWILIO_TEST_TOKEN, launch, stop
+from conftest import MODEL, TWILIO_TEST_TOKEN, db_rows, launch, stop
 from store_backends import pg_rows
 from test_ivr_calls import CARTE_GRISE, CONFIRM_SAINT_FLOUR, MAIN_MENU, OPEN, PAN_NOW, SLOTS, TITRES_MENU, WELCOME
 from test_ivr_fail_soft import STORE_BUSY
@@ -294,3 +294,52 @@ def test_a_transfer_not_answered_then_no_message_while_postgresql_is_stopped_off
     assert replayed.says[0] == TRANSFER_FAILED
     assert "tapez 2" in replayed.says[1] and replayed.gather["action"].endswith("/webhooks/ivr/offer?node=human&step=2")
     assert pg_phone.call_row(call)["step"] == 2
+
+
+def spool_pending(server) -> int:
+    """The entries of the server's phone spool (ivr/spool.py) not yet written to the store."""
+    spool = server.db.with_name(f"{server.db.stem}.phone-spool.db")
+    return db_rows(spool, "select count(*) as n from spool")[0]["n"]
+
+
+def ended(pg_phone, call: Call) -> dict:
+    """The call's outcome once its status callback and whatever the spool held are written."""
+    deadline = time.monotonic() + 60  # the spool's retries (a condition polled, not a time asserted)
+    while time.monotonic() < deadline:
+        rows = pg_phone.rows("select outcome, unresolved, duration_s from calls where call_sid = ?", [call.call_sid])
+        if rows and rows[0]["duration_s"] is not None and spool_pending(pg_phone.server) == 0:
+            return rows[0]
+        time.sleep(0.5)
+    return rows[0] if rows else {}
+
+
+def test_a_transfer_not_answered_while_postgresql_is_stopped_then_a_hang_up_without_message_counts_as_with_the_store_up(
+    pg_phone,
+):
+    """Issue 11 (helper brief left11, item 1). The store up: the transfer not answered, the offer, the
+    voicemail chosen, and the caller hangs up before leaving a message (Twilio sends only the status
+    callback): the call is not counted `transferred` but by what it reached before (`answered`: the
+    person's node is an answer; Flow.dialed clears the flag). PostgreSQL stopped at the Dial action: the
+    voicemail at once, and the caller hangs up the same way, PostgreSQL still stopped or back: the same
+    outcome, for the console and the indicators. Before: the row, never told that the transfer failed,
+    ended `transferred`."""
+    up = pg_phone.call(now=OPEN)
+    up.start()
+    assert up.press("0").dial == "+33471462300"
+    assert up.dial_ended("no-answer").says[0] == TRANSFER_FAILED
+    assert up.press("2").record is not None  # the voicemail offered; the caller hangs up before the beep
+    assert up.hangup(duration=35) == 200
+    assert ended(pg_phone, up) == {"outcome": "answered", "unresolved": 0, "duration_s": 35}
+
+    for hang_up_while_stopped in (True, False):
+        down = pg_phone.call(now=OPEN)
+        down.start()
+        assert down.press("0").dial == "+33471462300"
+        turns = [lambda down=down: down.dial_ended("no-answer")]
+        if hang_up_while_stopped:
+            turns.append(lambda down=down: down.hangup(duration=35))
+        missed, *_ = stopped(pg_phone, *turns)
+        assert missed.record is not None and missed.says[0] == TRANSFER_FAILED  # the voicemail at once
+        if not hang_up_while_stopped:
+            assert down.hangup(duration=35) == 200
+        assert ended(pg_phone, down) == {"outcome": "answered", "unresolved": 0, "duration_s": 35}

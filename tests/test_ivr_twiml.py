@@ -186,7 +186,7 @@ def test_human_is_transferred_to_the_standard_only_when_open(tree):
     st, root = walk(flow_for(tree), ["0"], open_now=False)
     assert root.find("Dial") is None
     assert says(root) == [
-        "Le standard est fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf les jours fériés.",
+        "Standard fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf jours fériés.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",
     ]
@@ -235,7 +235,7 @@ def test_three_misses_offer_a_person_or_the_voicemail_then_close_politely(tree):
     third = parse(flow.handle(st, Input(), True))
     assert says(third) == [
         "Je n'ai rien entendu.",
-        "Je ne parviens pas à comprendre votre choix.",
+        "Je n'ai pas compris votre choix.",
         "Pour être mis en relation avec un agent de la préfecture du Cantal, tapez 1.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",
@@ -244,8 +244,7 @@ def test_three_misses_offer_a_person_or_the_voicemail_then_close_politely(tree):
     parse(flow.handle(st, Input(), True))
     last = parse(flow.handle(st, Input(), True))
     assert says(last)[-2:] == [
-        "Je n'ai pas pu vous orienter. Le standard de la préfecture du Cantal répond du lundi au vendredi de "
-        "8 h 30 à 12 h et de 13 h 30 à 16 h 30.",
+        "Je n'ai pas pu vous orienter. Le standard répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30.",
         "Merci de votre appel. Au revoir.",
     ]
     assert last.find("Hangup") is not None

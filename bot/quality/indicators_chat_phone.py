@@ -200,7 +200,7 @@ def phone_indicators(store, period: Period, tree) -> tuple[list[dict], tuple[int
             n,
             unit=COUNT,
             group="volumes",
-            breakdown={"terminés": e, "en cours": n - e} if n else {},
+            breakdown={say("call_states.ended"): e, say("call_states.in_progress"): n - e} if n else {},
         ),
         *time_indicators("phone", "téléphone", label("phone_what"), sorted(hours)),
         phone("phone_topics", with_leaf or None, n, unit=COUNT, group="routing", breakdown=_by_count(paths["topics"])),
