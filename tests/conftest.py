@@ -100,6 +100,19 @@ def pytest_sessionfinish(session):
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def until(condition, seconds: float, what: str, every: float = 0.1):
+    """Poll `condition` until it returns a true value (returned); past `seconds`, fail saying `what`
+    did not happen. The tests' waits: a generous deadline, never a fixed sleep."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {seconds:.0f} s")
+        time.sleep(every)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

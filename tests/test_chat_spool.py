@@ -16,13 +16,12 @@ import os
 import shutil
 import signal
 import sqlite3
-import time
 import urllib.request
 import uuid
 
 import psycopg2
 import pytest
-from conftest import bot_texts, db_rows, launch, stop
+from conftest import bot_texts, db_rows, launch, stop, until
 from store_backends import pg_rows
 from store_lock import Lock
 
@@ -44,17 +43,6 @@ def post(server, sender: str, message: str) -> tuple[int, list[dict]]:
     )
     with urllib.request.urlopen(request, timeout=60) as answer:
         return answer.status, json.loads(answer.read())
-
-
-def until(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {seconds:.0f} s")
-        time.sleep(0.2)
 
 
 def kill_9(server) -> None:

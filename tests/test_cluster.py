@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
-from conftest import MODEL, bot_buttons, bot_texts, launch, stop
+from conftest import MODEL, bot_buttons, bot_texts, launch, stop, until
 from test_pan_http import Browser, hidden, slot_values, unescape
 
 from bot.store import dialect
@@ -107,19 +107,6 @@ def cluster(tmp_path_factory, smtp):
 
 def new_sender() -> str:
     return "c" + uuid.uuid4().hex[:16]
-
-
-def until(condition, seconds: float, what: str, every: float = 0.1):
-    """Poll `condition` until it returns a true value (returned); past `seconds`, fail saying `what`
-    did not happen. The waits of this module: a generous deadline, never a fixed sleep."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {seconds:.0f} s")
-        time.sleep(every)
 
 
 def lock_store_sets(cluster) -> int:
