@@ -108,7 +108,9 @@ class RecordHooks:
         twiml = phone.flow.recorded(st, mailbox, recorded, reference).to_xml()
         try:
             return raw_xml(await phone.db(save, st, step, twiml, write=True))
-        except StoreBusy:
+        except Exception as exc:  # noqa: BLE001 - busy, or an error: the message is kept, the thanks said
+            if not isinstance(exc, StoreBusy):
+                logger.exception("ivr: the store refused the step of call %s after its voicemail", call_sid)
             phone.later(f"call {call_sid} after its voicemail", save, st, step, twiml)
             return raw_xml(twiml)
 

@@ -424,3 +424,30 @@ def test_a_voicemail_the_store_refuses_with_an_error_is_spooled_and_written_once
     tickets = db_rows(server.db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
     assert tickets == [{"mailbox": "armes"}]
     assert f"voicemail {rsid}" in server.log.read_text()
+
+
+@ON_THE_SQLITE_FILE
+def test_a_voicemail_left_while_the_store_refuses_the_call_row_is_thanked_and_kept(server):
+    """Issue 11 (helper brief vmerr): the Record action while the store refuses any change to the call's
+    row with an error (triggers on the calls table): the message and the call's next step cannot be
+    written. The caller hears the thanks, and the voicemail and its ticket are written once the store
+    takes rows again."""
+    caller = Call(server.url, TWILIO_TEST_TOKEN)
+    caller.start()
+    caller.press("5")
+    caller.press("1")
+    assert caller.press("2").record is not None  # the weapons service's voicemail (Cantal)
+    rsid = "RE" + caller.call_sid[2:]
+    with call_rows_refused(server.db):
+        done = caller.record("Rappelez-moi demain.", duration=9, recording_sid=rsid)
+        assert done.says == [
+            "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes),"
+            " qui vous répondra sous 5 jours ouvrés.",
+            "Merci de votre appel. Au revoir.",
+        ]
+        assert done.hangup
+    assert transcribed(server.db, rsid) == [
+        {"mailbox": "armes", "duration_s": 9, "transcription": "Rappelez-moi demain.", "status": "transcribed"}
+    ]
+    tickets = db_rows(server.db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
+    assert tickets == [{"mailbox": "armes"}]
