@@ -2,7 +2,8 @@
 ticket and the thanks), the Record's callbacks (`recording`: transcription and recording status) and
 the call's status callback (`status`: outcome, duration, end).
 
-A message is never lost to a busy store: what the store refuses now is kept on local disk and
+A message is never lost to a busy store, nor to one answering with an error (a trigger, a constraint,
+PostgreSQL refusing): what the store refuses now is kept on local disk and
 written in the background (`Phone.keep`, ivr/spool.py), even by another process if this one dies;
 one voicemail per RecordingSid whatever the order or the replays of the callbacks.
 """
@@ -79,7 +80,9 @@ class RecordHooks:
             reference = await phone.db(self.keep_voicemail, *args, write=True)
             deliver_soon(phone)
             return reference
-        except StoreBusy:
+        except Exception as exc:  # noqa: BLE001 - busy, or an error: the caller is thanked, the message kept
+            if not isinstance(exc, StoreBusy):
+                logger.exception("ivr: the store refused voicemail %s; spooled", recording_sid)
             await phone.keep("voicemail", f"voicemail {recording_sid}", *args)
             return None
 
@@ -105,7 +108,9 @@ class RecordHooks:
         twiml = phone.flow.recorded(st, mailbox, recorded, reference).to_xml()
         try:
             return raw_xml(await phone.db(save, st, step, twiml, write=True))
-        except StoreBusy:
+        except Exception as exc:  # noqa: BLE001 - busy, or an error: the message is kept, the thanks said
+            if not isinstance(exc, StoreBusy):
+                logger.exception("ivr: the store refused the step of call %s after its voicemail", call_sid)
             phone.later(f"call {call_sid} after its voicemail", save, st, step, twiml)
             return raw_xml(twiml)
 
@@ -134,7 +139,9 @@ class RecordHooks:
             mailbox = self._mailbox(request.args.get("mailbox"))
             try:
                 await self.phone.db(self.keep_recording, params, mailbox, write=True)
-            except StoreBusy:
+            except Exception as exc:  # noqa: BLE001 - busy, or an error: spooled rather than lost to a replay
+                if not isinstance(exc, StoreBusy):
+                    logger.exception("ivr: the store refused recording %s; spooled", first(params, "RecordingSid"))
                 await self.phone.keep("recording", f"recording {first(params, 'RecordingSid')}", spooled(params), mailbox)
         return xml(self.phone.speaker.empty())
 

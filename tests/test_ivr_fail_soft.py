@@ -355,3 +355,99 @@ def test_a_call_the_store_could_never_record_shows_its_keys_and_its_message_once
     assert [n["id"] for n in item["path"]] == ["root", "vehicule", "carte_grise", "root", "human"]
     assert (item["outcome"], item["duration_s"]) == ("voicemail", 75)
     assert [(v["recording_sid"], v["transcription"]) for v in item["voicemails"]] == [(rsid, "Merci de me rappeler.")]
+
+
+@contextmanager
+def voicemail_rows_refused(db):
+    """SQLite refuses every new voicemail row and every change to one (triggers: sqlite3.IntegrityError,
+    an error rather than busy); the calls and tickets tables still take rows."""
+    conn = sqlite3.connect(str(db))
+    for when in ("insert", "update"):
+        conn.execute(
+            f"create trigger test_refuse_voicemail_{when} before {when} on voicemails "
+            f"begin select raise(abort, 'voicemails {when} refused by the test'); end"
+        )
+    conn.commit()
+    try:
+        yield
+    finally:
+        for when in ("insert", "update"):
+            conn.execute(f"drop trigger if exists test_refuse_voicemail_{when}")
+        conn.commit()
+        conn.close()
+
+
+def transcribed(db, recording_sid: str) -> list[dict]:
+    """The voicemail once its transcription is written (polled: the spool's retries)."""
+    deadline = time.monotonic() + 30  # a condition polled, not a time asserted
+    while time.monotonic() < deadline:
+        rows = db_rows(
+            db, "select mailbox, duration_s, transcription, status from voicemails where recording_sid = ?", [recording_sid]
+        )
+        if rows and rows[0]["status"] == "transcribed":
+            break
+        time.sleep(0.5)
+    return rows
+
+
+@ON_THE_SQLITE_FILE
+def test_a_voicemail_the_store_refuses_with_an_error_is_spooled_and_written_once_it_takes_rows(server):
+    """Issue 11 (helper brief vmerr): the Record action (Twilio's documented body: RecordingUrl,
+    RecordingSid, RecordingDuration) and its recording-status and transcription callbacks, while the
+    store answers with an error that is not "busy" (triggers refusing the voicemails table). Before: the
+    caller was thanked and the message lost. Now: the same thanks, 200 to each callback, the writes
+    spooled and done once the store takes rows again: the voicemail, its ticket, its transcription,
+    once each."""
+    caller = Call(server.url, TWILIO_TEST_TOKEN)
+    caller.start()
+    caller.press("5")
+    caller.press("1")
+    record_turn = caller.press("2")  # the weapons service's voicemail (Cantal)
+    assert record_turn.record is not None
+    rsid = "RE" + caller.call_sid[2:]
+    rurl = caller.recording_url(rsid)
+    with voicemail_rows_refused(server.db):
+        done = caller.record("Merci de me rappeler.", duration=23, recording_sid=rsid)
+        assert done.says == [
+            "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes),"
+            " qui vous répondra sous 5 jours ouvrés.",
+            "Merci de votre appel. Au revoir.",
+        ]
+        assert done.hangup
+        # Twilio replays its callbacks when they fail: each answers 200 (the simulator sent them once already)
+        status_cb = caller.body("recording_status", RecordingSid=rsid, RecordingUrl=rurl, RecordingDuration="23")
+        assert caller.request(record_turn.record["recordingStatusCallback"], status_cb)[0] == 200
+        assert db_rows(server.db, "select recording_sid from voicemails where recording_sid = ?", [rsid]) == []
+    assert transcribed(server.db, rsid) == [
+        {"mailbox": "armes", "duration_s": 23, "transcription": "Merci de me rappeler.", "status": "transcribed"}
+    ]
+    tickets = db_rows(server.db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
+    assert tickets == [{"mailbox": "armes"}]
+    assert f"voicemail {rsid}" in server.log.read_text()
+
+
+@ON_THE_SQLITE_FILE
+def test_a_voicemail_left_while_the_store_refuses_the_call_row_is_thanked_and_kept(server):
+    """Issue 11 (helper brief vmerr): the Record action while the store refuses any change to the call's
+    row with an error (triggers on the calls table): the message and the call's next step cannot be
+    written. The caller hears the thanks, and the voicemail and its ticket are written once the store
+    takes rows again."""
+    caller = Call(server.url, TWILIO_TEST_TOKEN)
+    caller.start()
+    caller.press("5")
+    caller.press("1")
+    assert caller.press("2").record is not None  # the weapons service's voicemail (Cantal)
+    rsid = "RE" + caller.call_sid[2:]
+    with call_rows_refused(server.db):
+        done = caller.record("Rappelez-moi demain.", duration=9, recording_sid=rsid)
+        assert done.says == [
+            "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes),"
+            " qui vous répondra sous 5 jours ouvrés.",
+            "Merci de votre appel. Au revoir.",
+        ]
+        assert done.hangup
+    assert transcribed(server.db, rsid) == [
+        {"mailbox": "armes", "duration_s": 9, "transcription": "Rappelez-moi demain.", "status": "transcribed"}
+    ]
+    tickets = db_rows(server.db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
+    assert tickets == [{"mailbox": "armes"}]
