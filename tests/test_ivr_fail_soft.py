@@ -248,21 +248,21 @@ def test_a_key_at_the_offer_after_a_transfer_not_answered_while_sqlite_is_locked
 
 
 @contextmanager
-def call_rows_refused(db):
-    """SQLite refuses every new call row and every change to one (triggers: sqlite3.IntegrityError, an
-    error rather than busy); other tables still take rows."""
+def rows_refused(db, table: str):
+    """SQLite refuses every new row of `table` and every change to one (triggers: sqlite3.IntegrityError,
+    an error rather than busy); the other tables still take rows."""
     conn = sqlite3.connect(str(db))
     for when in ("insert", "update"):
         conn.execute(
-            f"create trigger test_refuse_call_{when} before {when} on calls "
-            f"begin select raise(abort, 'calls {when} refused by the test'); end"
+            f"create trigger test_refuse_{table}_{when} before {when} on {table} "
+            f"begin select raise(abort, '{table} {when} refused by the test'); end"
         )
     conn.commit()
     try:
         yield
     finally:
         for when in ("insert", "update"):
-            conn.execute(f"drop trigger if exists test_refuse_call_{when}")
+            conn.execute(f"drop trigger if exists test_refuse_{table}_{when}")
         conn.commit()
         conn.close()
 
@@ -290,7 +290,7 @@ def test_a_status_callback_the_store_refuses_with_an_error_is_spooled_and_writte
     known.start()
     known.press("1")
     assert known.press("1").says == CARTE_GRISE
-    with call_rows_refused(server.db):
+    with rows_refused(server.db, "calls"):
         never = Call(server.url, TWILIO_TEST_TOKEN)
         assert never.start().says[1] == INCOMING_FAILED  # the store refused the call's row
         assert known.hangup(duration=61) == 200
@@ -357,26 +357,6 @@ def test_a_call_the_store_could_never_record_shows_its_keys_and_its_message_once
     assert [(v["recording_sid"], v["transcription"]) for v in item["voicemails"]] == [(rsid, "Merci de me rappeler.")]
 
 
-@contextmanager
-def voicemail_rows_refused(db):
-    """SQLite refuses every new voicemail row and every change to one (triggers: sqlite3.IntegrityError,
-    an error rather than busy); the calls and tickets tables still take rows."""
-    conn = sqlite3.connect(str(db))
-    for when in ("insert", "update"):
-        conn.execute(
-            f"create trigger test_refuse_voicemail_{when} before {when} on voicemails "
-            f"begin select raise(abort, 'voicemails {when} refused by the test'); end"
-        )
-    conn.commit()
-    try:
-        yield
-    finally:
-        for when in ("insert", "update"):
-            conn.execute(f"drop trigger if exists test_refuse_voicemail_{when}")
-        conn.commit()
-        conn.close()
-
-
 def transcribed(db, recording_sid: str) -> list[dict]:
     """The voicemail once its transcription is written (polled: the spool's retries)."""
     deadline = time.monotonic() + 30  # a condition polled, not a time asserted
@@ -406,7 +386,7 @@ def test_a_voicemail_the_store_refuses_with_an_error_is_spooled_and_written_once
     assert record_turn.record is not None
     rsid = "RE" + caller.call_sid[2:]
     rurl = caller.recording_url(rsid)
-    with voicemail_rows_refused(server.db):
+    with rows_refused(server.db, "voicemails"):
         done = caller.record("Merci de me rappeler.", duration=23, recording_sid=rsid)
         assert done.says == [
             "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes),"
@@ -438,7 +418,7 @@ def test_a_voicemail_left_while_the_store_refuses_the_call_row_is_thanked_and_ke
     caller.press("1")
     assert caller.press("2").record is not None  # the weapons service's voicemail (Cantal)
     rsid = "RE" + caller.call_sid[2:]
-    with call_rows_refused(server.db):
+    with rows_refused(server.db, "calls"):
         done = caller.record("Rappelez-moi demain.", duration=9, recording_sid=rsid)
         assert done.says == [
             "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes),"
