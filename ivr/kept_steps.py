@@ -44,10 +44,7 @@ def transfer_unanswered(calls: Calls, call_sid: str, step: int) -> bool:
         if st.state != "transfer" or st.step != step or not st.transferred:
             return False
         st.transferred, st.transfer_failed = False, True
-        if row.get("ended_at"):
-            outcome, unresolved = st.final_outcome()
-        else:
-            outcome, unresolved = st.outcome, row.get("unresolved") or 0
+        outcome, unresolved = _outcome(row, st)
         calls.db.execute(
             "update calls set flow = ?, outcome = ?, unresolved = ?, updated_at = ? where call_sid = ? and step = ?",
             [_dumps(st.as_dict()), outcome, unresolved, now(), call_sid, step],
@@ -87,10 +84,15 @@ def add_unrecorded(calls: Calls, call_sid: str, prefecture: str, caller: str, ke
 
 def _write_merged(calls: Calls, row: dict, st: CallState) -> None:
     """add_unrecorded's write: the state, and the outcome (final once the call has ended)."""
-    if row.get("ended_at"):
-        outcome, unresolved = st.final_outcome()
-    else:
-        outcome, unresolved = st.outcome, row.get("unresolved") or 0
+    outcome, unresolved = _outcome(row, st)
     cols = calls._columns(st, row.get("last_twiml") or "") | {"outcome": outcome, "unresolved": unresolved}
     sets = ", ".join(f"{k} = ?" for k in cols)
     calls.db.execute(f"update calls set {sets} where call_sid = ?", [*cols.values(), st.call_sid])
+
+
+def _outcome(row: dict, st: CallState) -> tuple[str | None, int]:
+    """The outcome and `unresolved` to write with `st`: final once the call has ended (its row's
+    `ended_at`), else the state's outcome so far with the row's `unresolved` as it is."""
+    if row.get("ended_at"):
+        return st.final_outcome()
+    return st.outcome, row.get("unresolved") or 0
