@@ -173,13 +173,22 @@ def test_the_retrain_stamp_uses_the_makefiles_training_hash_which_covers_the_tok
     assert training_hash(copy) == training_hash(ROOT / "data")
     makefile = (ROOT / "Makefile").read_text()
     training_files = makefile.split("TRAINING_FILES :=")[1].splitlines()[0]
-    assert "config.yml bot/nlu/components.py bot/nlu/word_vectors.py bot/nlu/scoring.py bot/core/text.py" in training_files
+    assert (
+        "config.yml bot/nlu/components.py bot/nlu/word_vectors.py bot/nlu/scoring.py bot/nlu/tfidf_fast.py bot/core/text.py"
+        in training_files
+    )
 
 
 def test_rasas_fingerprint_of_the_components_includes_their_code():
     from bot.nlu import components, fingerprint
 
-    assert fingerprint.CODE == ("bot/nlu/components.py", "bot/nlu/word_vectors.py", "bot/nlu/scoring.py", "bot/core/text.py")
+    assert fingerprint.CODE == (
+        "bot/nlu/components.py",
+        "bot/nlu/word_vectors.py",
+        "bot/nlu/scoring.py",
+        "bot/nlu/tfidf_fast.py",
+        "bot/core/text.py",
+    )
     for component in (components.FrenchTokenizer, components.TfidfIntentClassifier):
         assert component.fingerprint_addon({}) == fingerprint.code_fingerprint()
     assert len(fingerprint.code_fingerprint()) == 64

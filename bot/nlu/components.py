@@ -26,7 +26,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.core.text import fold
-from bot.nlu import scoring
+from bot.nlu import scoring, tfidf_fast
 from bot.nlu.fingerprint import code_fingerprint
 
 
@@ -150,7 +150,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         self.clf = scoring.columns_first(clf)
         self.vectors = vectors  # WordVectors when config's word_vectors is set
         self.dense_clf = dense_clf  # the dense block's own model when dense_mix > 0
-        self._idf: dict[str, float] | None = None
+        self._idf, self._fast = None, None  # word -> IDF (dense block); (model, its TF-IDF union's transform)
         self._nearest: Any = None  # NearestKnown, built on first use from the vectors and the vocabulary
         self.second: Any = None  # the second model (second_model)
         self.members: list[Any] = []  # extra logistic regressions (bags, ensemble_C)
@@ -195,18 +195,19 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         )
 
     def _features(self, texts: list[str]) -> Any:
-        """The logistic regression's input: the TF-IDF union's, then the dense block when there are vectors.
-        The union's blocks side by side, as `FeatureUnion.transform` stacks them (no weights, nothing
-        dropped), without its joblib dispatch: a third of a one-message parse."""
-        from scipy.sparse import hstack
-
-        (_, words), (_, chars) = self.clf.steps[0][1].transformer_list
-        sparse = hstack([words.transform(self._word_texts(texts)), chars.transform(texts)], format="csr")
+        """The logistic regression's input: the TF-IDF union's blocks side by side, as `FeatureUnion.transform`
+        stacks them (bot/nlu/tfidf_fast.py), then the dense block when there are vectors."""
+        sparse = self._union()([self._word_texts(texts), texts])
         if self.vectors is None or float(self.config["dense_mix"]) > 0 or float(self.config["dense_weight"]) <= 0:
             return sparse
-        from scipy.sparse import csr_matrix
+        from scipy.sparse import csr_matrix, hstack
 
         return hstack([sparse, csr_matrix(self._dense(texts))], format="csr")
+
+    def _union(self) -> Any:
+        if self._fast is None or self._fast[0] is not self.clf:  # made once per model
+            self._fast = (self.clf, tfidf_fast.union_of([v for _, v in self.clf.steps[0][1].transformer_list]))
+        return self._fast[1]
 
     def _dense(self, texts: list[str]) -> Any:
         """Each text's IDF-weighted mean word vector (unknown words skipped), times dense_weight."""

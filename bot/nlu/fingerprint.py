@@ -14,6 +14,7 @@ CODE = (
     "bot/nlu/components.py",
     "bot/nlu/word_vectors.py",
     "bot/nlu/scoring.py",
+    "bot/nlu/tfidf_fast.py",
     "bot/core/text.py",
 )  # keep in step with TRAINING_FILES in the Makefile
 
