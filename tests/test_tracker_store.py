@@ -377,3 +377,68 @@ def test_a_new_conversation_is_read_once_and_written_whole_and_a_known_one_read_
     stored = run(stock_store(tmp_path / "events.db").retrieve("nouveau"))
     assert [e.as_dict() for e in stored.events] == [e.as_dict() for e in last.events]
     assert state(stored)["slots"]["misses"] == 1.0
+
+
+def test_events_taken_over_while_a_background_write_runs_stay_spooled_and_are_not_doubled(tmp_path, monkeypatch):
+    """A server starting up takes over a stopped process's spooled events of a conversation (`resume`)
+    while its own background write of that conversation's events is under way. That write's success
+    must remove from the spool only the entries it wrote, and must not drop the "only if not stored
+    yet" check the taken-over events need (the stopped process may have written them)."""
+    from bot.nlu.tracker_pending import row
+    from bot.services import runtime
+
+    monkeypatch.setenv("AIGUILLAGE_DB", str(tmp_path / "aiguillage.db"))  # the chat's spool beside it
+    path = tmp_path / "events.db"
+    store = window_store(path, window=20, spool=True)
+    clock = Clock()
+    run(play(store, "alice", [session_start(clock), turn(clock, 0, 0.0)]))
+    # The stopped process's two entries: turn 2, written before it was killed (its entry not removed
+    # yet), and turn 3, never written.
+    written, unwritten = ([row("alice", e) for e in turn(clock, i, 0.0)] for i in (2, 3))
+    with sqlite3.connect(str(path)) as conn:
+        conn.executemany(
+            "insert into events (sender_id, type_name, timestamp, intent_name, action_name, data) "
+            "values (:sender_id, :type_name, :timestamp, :intent_name, :action_name, :data)",
+            written,
+        )
+    spool = runtime.chat_spool()
+    stopped = [(spool.add("events", ["alice", rows]), rows) for rows in (written, unwritten)]
+    relock: list = []
+
+    async def scenario() -> list[int]:
+        loop = asyncio.get_running_loop()
+        taken_over = threading.Event()
+        insert = store._insert
+        left_in_spool: list[int] = []
+
+        def take_over() -> None:
+            for entry, rows in stopped:
+                store.resume(entry, ["alice", rows])
+            taken_over.set()
+
+        def insert_then_take_over(rows, unsure=False):
+            insert(rows, unsure)  # raises while the lock is held: retried
+            if not relock:  # the first write that succeeds: the take-over comes while it is awaited
+                loop.call_soon_threadsafe(take_over)
+                assert taken_over.wait(10)
+                relock.append(Lock(path, 1.5).__enter__())  # the taken-over events must wait
+
+        store._insert = insert_then_take_over
+        with Lock(path, 1.0):
+            tracker = await store.get_or_create_tracker("alice", append_action_listen=False)
+            for event in turn(clock, 1, 0.0):
+                tracker.update(event, DOMAIN)
+            await store.save(tracker)  # deferred: in the spool and in memory
+            assert spool.pending() == 3  # the stopped process's two entries and ours
+        while not relock:
+            await asyncio.sleep(0.05)
+        left_in_spool.append(await asyncio.to_thread(spool.pending))  # ours written, theirs waiting
+        await asyncio.to_thread(relock[0].thread.join)
+        await store.drain(30)
+        left_in_spool.append(await asyncio.to_thread(spool.pending))
+        return left_in_spool
+
+    assert run(scenario()) == [2, 0]
+    assert store.pending == 0
+    # each turn once: 2 was written by the stopped process before this one wrote 1
+    assert stored_texts(path, "alice") == ["message 0", "message 2", "message 1", "message 3"]

@@ -23,6 +23,7 @@ class Pending:
     since: float = field(default_factory=time.monotonic)
     unsure: bool = False  # an insert of some of these rows was cut: it may have committed (`_insert`)
     entries: list[int] = field(default_factory=list)  # their entries in the chat's spool
+    unsure_added: int = 0  # rows added as unsure so far (a write succeeding clears `unsure` only if none came meanwhile)
 
 
 def row(sender_id: str, event: Event) -> dict:

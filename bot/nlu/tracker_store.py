@@ -329,6 +329,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         entry.rows.extend(rows)
         entry.entries.extend(entries)
         entry.unsure = entry.unsure or unsure
+        entry.unsure_added += bool(unsure)
         self._pending_count += len(rows)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
@@ -340,7 +341,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             sender_id = self._order[0]
             async with self._lock(sender_id):
                 entry = self._pending[sender_id]
-                rows = list(entry.rows)
+                rows, entries, marks = list(entry.rows), list(entry.entries), entry.unsure_added  # what this write covers
                 try:
                     await self._run(self._insert, rows, entry.unsure)
                 except Exception as exc:  # noqa: BLE001 - locked or down: try again, never drop the events
@@ -349,10 +350,10 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                     entry.unsure = entry.unsure or maybe_written(exc)
                     written = False
                 else:
-                    written, entry.unsure = True, False
-                    if entry.entries:
-                        await self._run(spool_forget, list(entry.entries))
-                        entry.entries.clear()
+                    written, entry.unsure = True, entry.unsure_added != marks  # rows added meanwhile may be stored
+                    del entry.entries[: len(entries)]  # entries taken over meanwhile (`resume`) stay
+                    if entries:
+                        await self._run(spool_forget, entries)
                     del entry.rows[: len(rows)]
                     self._pending_count -= len(rows)
                     if not entry.rows:
