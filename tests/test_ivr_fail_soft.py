@@ -486,3 +486,50 @@ def test_a_call_never_recorded_whose_transfer_nobody_answered_then_no_message_co
     (row,) = db_rows(server.db, "select path, inputs from calls where call_sid = ?", [call.call_sid])
     assert json.loads(row["path"]) == ["root", "human"]
     assert json.loads(row["inputs"]) == [{"step": 1, "digits": "0", "reached": ["human"]}]
+
+
+@contextmanager
+def reads_refused(db, table: str):
+    """SQLite answers every read of a `table` row, and every change to one, with an error that is not
+    "busy": a virtual generated column too big to compute (sqlite3.DataError "string or blob too big"),
+    as a damaged page or PostgreSQL's internal error would be. (A trigger cannot refuse a read: SQLite
+    fires triggers on insert, update and delete only.) The other tables still take rows."""
+    conn = sqlite3.connect(str(db))
+    conn.execute(f"alter table {table} add column test_refused blob generated always as (zeroblob(2000000000)) virtual")
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.execute(f"alter table {table} drop column test_refused")
+        conn.commit()
+        conn.close()
+
+
+@ON_THE_SQLITE_FILE
+def test_a_voicemail_left_while_the_store_cannot_read_the_call_row_is_thanked_and_kept(server):
+    """Issue 11 (helper brief left11c, item 2): the Record action (Twilio's documented body) reads the
+    call's row first; the store answers that read with an error that is not "busy" (the calls table
+    refused, reads included). Before: only "busy" was handled there; the caller heard the apology and
+    the keypad welcome again, and the message was lost (never written, nothing kept). Now: the thanks
+    as on a busy store, Twilio's callbacks answered 200, the voicemail, its ticket and its transcription
+    written once the store reads the call again."""
+    caller = Call(server.url, TWILIO_TEST_TOKEN)
+    caller.start()
+    caller.press("5")
+    caller.press("1")
+    assert caller.press("2").record is not None  # the weapons service's voicemail (Cantal)
+    rsid = "RE" + caller.call_sid[2:]
+    with reads_refused(server.db, "calls"):
+        done = caller.record("Rappelez-moi, permis de chasser.", duration=14, recording_sid=rsid)
+        assert done.says == [
+            "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes),"
+            " qui vous répondra sous 5 jours ouvrés.",
+            "Merci de votre appel. Au revoir.",
+        ]
+        assert done.hangup
+    assert transcribed(server.db, rsid) == [
+        {"mailbox": "armes", "duration_s": 14, "transcription": "Rappelez-moi, permis de chasser.", "status": "transcribed"}
+    ]
+    tickets = db_rows(server.db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
+    assert tickets == [{"mailbox": "armes"}]
+    assert f"ivr: the row of call {caller.call_sid} could not be read at its voicemail" in server.log.read_text()
