@@ -346,8 +346,9 @@ No technical error hangs up on a caller (ivr/channel.py, ivr/call_hooks.py; READ
   a virtual generated column on `calls` too big to compute: `sqlite3.DataError` on every read and
   change of a row; a trigger cannot refuse a read): the thanks, the message kept by the spool.
   Before, only "busy" was handled at that read: the caller heard the apology and the keypad
-  welcome, and the message was lost. PostgreSQL stopped is "busy" there (`bot/store/pg_pool.py`
-  `unreachable`), tested in `tests/test_ivr_store_down.py`.
+  welcome, and the message was lost. Also tested on PostgreSQL, the `calls` table behind a view
+  whose column raises (`tests/test_ivr_store_down.py`). PostgreSQL stopped is "busy" there
+  (`bot/store/pg_pool.py` `unreachable`), tested in the same file.
 - Not done: for a call that could never be recorded, speech is not kept (keypad only); a rating
   given then is kept only if the store takes the `feedback` row. For a recorded call whose key that
   led to the transfer was still being written in the background (`Phone.later`, SQLite locked) when
