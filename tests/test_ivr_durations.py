@@ -535,7 +535,7 @@ def test_on_a_closure_day_the_other_sentences_that_say_the_hours_say_it_within_t
     it (here 4 days before and the evening before, closed), the closure notice first, and each prompt
     within its limit (the offer: a menu, 25 s with its options; the closing words and the apology:
     20 s). The offer is timed as the caller hears it, after the sentence of the miss that brings it
-    (`offers_after_a_miss`: "Je n'ai rien entendu.", "Cette touche …"), at every node of the menu (the
+    (`offers_after_a_miss`: "Je n'ai rien entendu.", "Touche non valide."), at every node of the menu (the
     voicemail it offers names the node's service). In the two préfectures whose standard has no
     number, the offer says no hours, hence no notice."""
     from ivr.flow import Flow
