@@ -333,7 +333,7 @@ No technical error hangs up on a caller (ivr/channel.py, ivr/call_hooks.py; READ
   order: a fact that comes first makes the row if needed and is kept in its state (`unanswered_dial`,
   the Dial's step) until the keys reach that Dial. Tested over HTTP (the caller hanging up while the
   store still refuses the row, and once it takes rows) and, every one of the six orders of the keys,
-  the fact and the call's end, on a SQLite store (`tests/test_ivr_kept_steps.py`).
+  the fact and the call's end, on a SQLite and a PostgreSQL store (`tests/test_ivr_kept_steps.py`).
 - A message left while the store answers with an error rather than busy (a trigger or constraint
   refusing a table, PostgreSQL refusing; tested with SQLite triggers on the voicemails table): the Record action, the
   recording-status callback and the transcription callback each spool their write as on a busy store

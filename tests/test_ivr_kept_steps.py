@@ -1,8 +1,8 @@
 """What the spool keeps for a call whose row the store could not write (ivr/kept_steps.py), written
 in whatever order its retries bring the entries: the keys applied while the call had no row
 (`add_unrecorded`), the transfer nobody answered (`transfer_unanswered`) and the call's end (the
-status callback, `Calls.end`). Real SQLite store, the real flow of the Cantal's phone menu; the
-webhooks that keep them are tested over HTTP in tests/test_ivr_fail_soft.py, where the order the
+status callback, `Calls.end`). Real stores (SQLite and PostgreSQL), the real flow of the Cantal's
+phone menu; the webhooks that keep them are tested over HTTP in tests/test_ivr_fail_soft.py, where the order the
 retries take is not chosen by the test: here every order is."""
 
 import itertools
@@ -17,6 +17,8 @@ from ivr import hours, kept_steps
 from ivr.calls import Calls
 from ivr.flow import Flow, Input
 from ivr.twiml import Speaker
+
+pytestmark = pytest.mark.usefixtures("store_backend")  # SQLite and PostgreSQL (tests/store_backends.py)
 
 CALLER = "+33612345678"
 WRITES = ("keys", "unanswered", "end")
@@ -56,6 +58,6 @@ def test_a_transfer_nobody_answered_for_a_call_never_recorded_counts_the_same_in
             writes[write]()
         row = calls.row("CA1")
     finally:
-        store.db.conn.close()
+        store.close()
     assert (row["outcome"], row["unresolved"], row["duration_s"]) == ("answered", 0, 35)
     assert (row["path"], row["inputs"]) == ('["root","human"]', '[{"step":1,"digits":"0","reached":["human"]}]')
