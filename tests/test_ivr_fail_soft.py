@@ -358,13 +358,15 @@ def test_a_call_the_store_could_never_record_shows_its_keys_and_its_message_once
 
 
 def transcribed(db, recording_sid: str) -> list[dict]:
-    """The voicemail once its transcription is written (polled: the spool's retries)."""
+    """The voicemail once its transcription and its duration are written (polled: the spool's retries
+    write the Record action, the recording-status and the transcription callbacks in any order, and
+    the transcription's carries no duration)."""
     deadline = time.monotonic() + 30  # a condition polled, not a time asserted
     while time.monotonic() < deadline:
         rows = db_rows(
             db, "select mailbox, duration_s, transcription, status from voicemails where recording_sid = ?", [recording_sid]
         )
-        if rows and rows[0]["status"] == "transcribed":
+        if rows and rows[0]["status"] == "transcribed" and rows[0]["duration_s"] is not None:
             break
         time.sleep(0.5)
     return rows
