@@ -365,7 +365,8 @@ class CallHooks:
             # voicemail at once, which the spool keeps (never the hold, whose replay dialled again).
             # That nobody answered is kept too: a caller who leaves no message is not counted transferred.
             if step is not None:
-                await phone.keep("unanswered", f"the unanswered transfer of call {call_sid}", call_sid, step)
+                caller = first(params, "From") or first(params, "Caller")  # for a call the store never recorded
+                await phone.keep("unanswered", f"the unanswered transfer of call {call_sid}", call_sid, step, caller)
             return xml(phone.speaker.voicemail_now(self._dial_node(request), step or 0))
         if kind == "started":
             return self._started(call_sid, *value)

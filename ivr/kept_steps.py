@@ -1,7 +1,9 @@
 """What the spool keeps of a call whose row the store could not read or write at the time, written
 to that row once it can (ivr/phone.py `Phone.keep`, ivr/spool.py): the end of a transfer nobody
 answered (`transfer_unanswered`) and the keys applied from the Gather's URL while the call could not be
-recorded (`add_unrecorded`: the agents' console then shows its keys, its path and its outcome).
+recorded (`add_unrecorded`: the agents' console then shows its keys, its path and its outcome). The
+two are written in whatever order the spool's retries bring them: a call the store could never record
+gets the same outcome as a recorded one either way.
 """
 
 from __future__ import annotations
@@ -30,26 +32,41 @@ def unrecorded_step(st: CallState, step: int | None) -> dict:
     }
 
 
-def transfer_unanswered(calls: Calls, call_sid: str, step: int) -> bool:
-    """A transfer not answered, learnt while the call's row could not be read (the spool keeps it:
-    ivr/call_hooks.py `dialed`): the call no longer counts as transferred, as when the offer after
-    the failed transfer is written (Flow.dialed). The row keeps its place (state `transfer`, at the
-    Dial's step: a hold's replay gives that offer, a Record action at that step is applied); a call
-    already ended gets its outcome again. False when the row is gone or has moved on."""
+def transfer_unanswered(calls: Calls, call_sid: str, step: int, caller: str = "") -> bool:
+    """A transfer not answered, learnt while the call's row could not be read or written (the spool
+    keeps it: ivr/call_hooks.py `dialed`): the call no longer counts as transferred, as when the offer
+    after the failed transfer is written (Flow.dialed). The row keeps its place (state `transfer`, at
+    the Dial's step: a hold's replay gives that offer, a Record action at that step is applied); a call
+    already ended gets its outcome again. A row that has not reached that Dial yet, or none (a call the
+    store could never record: the keys that led to the Dial are kept by the spool too, `add_unrecorded`,
+    written in any order with this), keeps the fact (`unanswered_dial`) for when those keys reach it.
+    False when the row has moved on."""
     with calls.store.transaction(lock_key("call", call_sid)):
         row = calls.row(call_sid)
-        if row is None:
-            return False
+        if row is None:  # made here, as add_unrecorded and the status callback would
+            calls.create(CallState(call_sid, path=[ROOT]), calls.pref.id, caller, "")
+            row = calls.row(call_sid)
         st = state_from_row(row)
+        if st.step < step:
+            st.unanswered_dial = step
+            calls.db.execute(
+                "update calls set flow = ?, updated_at = ? where call_sid = ?", [_dumps(st.as_dict()), now(), call_sid]
+            )
+            return True
         if st.state != "transfer" or st.step != step or not st.transferred:
             return False
-        st.transferred, st.transfer_failed = False, True
+        _unanswered(st)
         outcome, unresolved = _outcome(row, st)
         calls.db.execute(
             "update calls set flow = ?, outcome = ?, unresolved = ?, updated_at = ? where call_sid = ? and step = ?",
             [_dumps(st.as_dict()), outcome, unresolved, now(), call_sid, step],
         )
         return True
+
+
+def _unanswered(st: CallState) -> None:
+    """The transfer the call is at was not answered: not counted transferred (as Flow.dialed does)."""
+    st.transferred, st.transfer_failed = False, True
 
 
 def add_unrecorded(calls: Calls, call_sid: str, prefecture: str, caller: str, kept: dict) -> bool:
@@ -77,6 +94,8 @@ def add_unrecorded(calls: Calls, call_sid: str, prefecture: str, caller: str, ke
         if kept["next_step"] >= st.step:  # the latest step: where the call is now
             st.step, st.state, st.node = kept["next_step"], kept["state"], kept["node"]
             st.mailbox, st.transferred = kept["mailbox"], kept["transferred"]
+        if st.state == "transfer" and st.transferred and st.unanswered_dial == st.step:  # told before this key
+            _unanswered(st)
         st.voicemail = st.voicemail or calls.has_voicemail(call_sid)
         _write_merged(calls, row, st)
         return True

@@ -90,7 +90,9 @@ class RecordHooks:
         phone, call_sid = self.phone, first(params, "CallSid")
         try:
             row = await phone.db(load, call_sid)
-        except StoreBusy:
+        except Exception as exc:  # noqa: BLE001 - busy, or an error: the message is still kept, the thanks said
+            if not isinstance(exc, StoreBusy):
+                logger.exception("ivr: the row of call %s could not be read at its voicemail; served without it", call_sid)
             row = None
         st, last = (state_from_row(row), row.get("last_twiml")) if row else (None, None)
         mailbox = self._mailbox((st.mailbox if st is not None else None) or request.args.get("mailbox"))

@@ -141,8 +141,8 @@ def test_the_phone_does_not_transfer_to_the_standard_on_a_closure_day(closing):
 def test_the_phones_hours_answer_says_the_closure_today_and_days_ahead(closing):
     """The phone's own hours answer (5, then 3: les horaires et l'adresse) says the closure the way the
     chat's does: on the day, and `closures_notice_days` days before, first, then the answer."""
-    today = "Attention : préfecture fermée aujourd'hui."
-    ahead = "Attention : préfecture fermée le vendredi 15 mai."
+    today = "Préfecture fermée aujourd'hui."
+    ahead = "Préfecture fermée le vendredi 15 mai."
     answer = "La préfecture du Cantal se trouve "
     heard = {}
     for now in ("2026-05-07T10:00", "2026-05-11T10:00", f"{PONT}T10:00", "2026-05-18T10:00"):
@@ -188,13 +188,13 @@ def test_several_closure_days_ahead_are_said_in_one_sentence(tmp_path):
 
 def test_the_phones_other_sentences_that_say_the_hours_say_the_closure_too(closing):
     """Issue 11 (helper brief left11, item 4). The offer of a person after three misses while the
-    standard is closed ("Standard fermé. Il répond …") and the closing words after the misses
+    standard is closed ("Standard fermé, ouvert …") and the closing words after the misses
     at that offer ("Je n'ai pas pu vous orienter. Le standard … répond …") say the standard's hours:
     on the closure day and the days before it, the closure notice comes first, as in the hours answer.
     Before: only the hours answer (and the person's leaf) said it."""
-    today = "Attention : préfecture fermée aujourd'hui."
-    ahead = "Attention : préfecture fermée le vendredi 15 mai."
-    closed = "Standard fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf jours fériés."
+    today = "Préfecture fermée aujourd'hui."
+    ahead = "Préfecture fermée le vendredi 15 mai."
+    closed = "Standard fermé, ouvert du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf jours fériés."
     closing_words = (
         "Je n'ai pas pu vous orienter. Le standard répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30."
     )

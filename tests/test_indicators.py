@@ -532,7 +532,7 @@ def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
         status, body = rated.request(leaf.gather["action"], rated._params({"Digits": "9", "CallStatus": "in-progress"}))
         assert (status, body) == (200, thanks.xml)
         # Once rated, 9 is no longer offered in this call.
-        assert rated.press("9").says[0] == "Cette touche ne correspond à aucun choix."
+        assert rated.press("9").says[0] == "Touche non valide."
         assert rated.press("0").says[-1] == "Pour réécouter, tapez étoile."  # the main menu
         rated.press("5")  # autre demande
         assert rated.press("3").says[-1] == "Pour revenir au menu principal, tapez 0."  # horaires: no rating again

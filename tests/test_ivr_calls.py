@@ -89,11 +89,11 @@ def test_silence_gets_a_reprompt_and_three_misses_offer_a_person_or_the_voicemai
     call = phone(now=OPEN)
     call.start()
     assert call.silence().says == ["Je n'ai rien entendu."] + MAIN_MENU
-    assert call.press("9").says == ["Cette touche ne correspond à aucun choix."] + MAIN_MENU
+    assert call.press("9").says == ["Touche non valide."] + MAIN_MENU
     turn = call.silence()
     assert turn.says == [
         "Je n'ai rien entendu.",
-        "Je n'ai pas compris votre choix.",
+        "Je n'ai pas compris.",
         "Pour être mis en relation avec un agent de la préfecture du Cantal, tapez 1.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",
@@ -110,12 +110,12 @@ def test_three_misses_when_closed_offer_the_voicemail_only(phone):
     call.silence()
     turn = call.silence()
     assert turn.says[1:] == [
-        "Je n'ai pas compris votre choix.",
-        "Standard fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf jours fériés.",
+        "Je n'ai pas compris.",
+        "Standard fermé, ouvert du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf jours fériés.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",
     ]
-    assert call.press("1").says[0] == "Cette touche ne correspond à aucun choix."
+    assert call.press("1").says[0] == "Touche non valide."
 
 
 def test_speech_goes_through_the_nlu_and_is_stored_masked(server, phone):
@@ -352,7 +352,7 @@ def test_a_busy_transfer_offers_the_voicemail(server, phone):
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",
     ]
-    assert call.press("1").says[0] == "Cette touche ne correspond à aucun choix."  # no second transfer
+    assert call.press("1").says[0] == "Touche non valide."  # no second transfer
     assert call.press("2").record is not None
     call.record("Rappelez-moi.")
     call.hangup()

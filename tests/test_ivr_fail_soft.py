@@ -7,7 +7,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
+from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop, until
 from store_backends import ALL_ON_POSTGRESQL
 from store_lock import Lock
 
@@ -358,13 +358,15 @@ def test_a_call_the_store_could_never_record_shows_its_keys_and_its_message_once
 
 
 def transcribed(db, recording_sid: str) -> list[dict]:
-    """The voicemail once its transcription is written (polled: the spool's retries)."""
+    """The voicemail once its transcription and its duration are written (polled: the spool's retries
+    write the Record action, the recording-status and the transcription callbacks in any order, and
+    the transcription's carries no duration)."""
     deadline = time.monotonic() + 30  # a condition polled, not a time asserted
     while time.monotonic() < deadline:
         rows = db_rows(
             db, "select mailbox, duration_s, transcription, status from voicemails where recording_sid = ?", [recording_sid]
         )
-        if rows and rows[0]["status"] == "transcribed":
+        if rows and rows[0]["status"] == "transcribed" and rows[0]["duration_s"] is not None:
             break
         time.sleep(0.5)
     return rows
@@ -431,3 +433,105 @@ def test_a_voicemail_left_while_the_store_refuses_the_call_row_is_thanked_and_ke
     ]
     tickets = db_rows(server.db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
     assert tickets == [{"mailbox": "armes"}]
+
+
+def phone_spool_pending(server) -> int:
+    """The entries of the server's phone spool (ivr/spool.py) not yet written to the store."""
+    spool = server.db.with_name(f"{server.db.stem}.phone-spool.db")
+    return db_rows(spool, "select count(*) as n from spool")[0]["n"]
+
+
+def ended_row(server, call: Call) -> dict:
+    """The call's outcome once its status callback and whatever the spool held for it are written."""
+
+    def written():
+        rows = db_rows(server.db, "select outcome, unresolved, duration_s from calls where call_sid = ?", [call.call_sid])
+        return rows[0] if rows and rows[0]["duration_s"] is not None and phone_spool_pending(server) == 0 else None
+
+    return until(written, 60, f"the end of call {call.call_sid} and the spool written")
+
+
+@ON_THE_SQLITE_FILE
+@pytest.mark.parametrize("hang_up_while_refused", [True, False], ids=["hang-up-while-refused", "hang-up-once-back"])
+def test_a_call_never_recorded_whose_transfer_nobody_answered_then_no_message_counts_as_a_recorded_one(
+    server, hang_up_while_refused
+):
+    """Issue 11 (helper brief left11c, item 1). A recorded call: the transfer not answered, the offer, the
+    voicemail chosen, and the caller hangs up before the beep (Twilio sends only the status callback):
+    `answered`, not `transferred` (the person's node is an answer; Flow.dialed clears the flag; as
+    tests/test_ivr_store_down.py with PostgreSQL stopped). A call whose row the store refused from its
+    incoming call on (a trigger), in the same situation, the caller hanging up while the store still
+    refuses it or once it takes rows: the same outcome, for the console and the indicators. Before: the
+    "transfer not answered" fact, kept while the call had no row, was dropped at its first try (no row
+    to tell), and the row made later from the kept keys ended `transferred`."""
+    from test_ivr_calls import OPEN
+
+    recorded = Call(server.url, TWILIO_TEST_TOKEN, now=OPEN)
+    recorded.start()
+    assert recorded.press("0").dial == "+33471462300"
+    assert recorded.dial_ended("no-answer").says[0] == "La ligne est occupée ou ne répond pas."
+    assert recorded.press("2").record is not None  # the voicemail offered; the caller hangs up before the beep
+    assert recorded.hangup(duration=35) == 200
+    assert ended_row(server, recorded) == {"outcome": "answered", "unresolved": 0, "duration_s": 35}
+
+    with calls_refused(server.db):
+        call = Call(server.url, TWILIO_TEST_TOKEN, now=OPEN)
+        assert call.start().says[1] == INCOMING_FAILED  # the store refused the call's row
+        assert call.press("0").dial == "+33471462300"
+        missed = call.dial_ended("no-answer")  # nobody answers: the voicemail at once
+        assert missed.says[0] == "La ligne est occupée ou ne répond pas." and missed.record is not None
+        if hang_up_while_refused:  # before the beep, the store still refusing the call's row
+            assert call.hangup(duration=35) == 200
+    if not hang_up_while_refused:  # before the beep, the store taking rows again
+        assert call.hangup(duration=35) == 200
+    assert ended_row(server, call) == {"outcome": "answered", "unresolved": 0, "duration_s": 35}
+    (row,) = db_rows(server.db, "select path, inputs from calls where call_sid = ?", [call.call_sid])
+    assert json.loads(row["path"]) == ["root", "human"]
+    assert json.loads(row["inputs"]) == [{"step": 1, "digits": "0", "reached": ["human"]}]
+
+
+@contextmanager
+def reads_refused(db, table: str):
+    """SQLite answers every read of a `table` row, and every change to one, with an error that is not
+    "busy": a virtual generated column too big to compute (sqlite3.DataError "string or blob too big"),
+    as a damaged page or PostgreSQL's internal error would be. (A trigger cannot refuse a read: SQLite
+    fires triggers on insert, update and delete only.) The other tables still take rows."""
+    conn = sqlite3.connect(str(db))
+    conn.execute(f"alter table {table} add column test_refused blob generated always as (zeroblob(2000000000)) virtual")
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.execute(f"alter table {table} drop column test_refused")
+        conn.commit()
+        conn.close()
+
+
+@ON_THE_SQLITE_FILE
+def test_a_voicemail_left_while_the_store_cannot_read_the_call_row_is_thanked_and_kept(server):
+    """Issue 11 (helper brief left11c, item 2): the Record action (Twilio's documented body) reads the
+    call's row first; the store answers that read with an error that is not "busy" (the calls table
+    refused, reads included). Before: only "busy" was handled there; the caller heard the apology and
+    the keypad welcome again, and the message was lost (never written, nothing kept). Now: the thanks
+    as on a busy store, Twilio's callbacks answered 200, the voicemail, its ticket and its transcription
+    written once the store reads the call again."""
+    caller = Call(server.url, TWILIO_TEST_TOKEN)
+    caller.start()
+    caller.press("5")
+    caller.press("1")
+    assert caller.press("2").record is not None  # the weapons service's voicemail (Cantal)
+    rsid = "RE" + caller.call_sid[2:]
+    with reads_refused(server.db, "calls"):
+        done = caller.record("Rappelez-moi, permis de chasser.", duration=14, recording_sid=rsid)
+        assert done.says == [
+            "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes),"
+            " qui vous répondra sous 5 jours ouvrés.",
+            "Merci de votre appel. Au revoir.",
+        ]
+        assert done.hangup
+    assert transcribed(server.db, rsid) == [
+        {"mailbox": "armes", "duration_s": 14, "transcription": "Rappelez-moi, permis de chasser.", "status": "transcribed"}
+    ]
+    tickets = db_rows(server.db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
+    assert tickets == [{"mailbox": "armes"}]
+    assert f"ivr: the row of call {caller.call_sid} could not be read at its voicemail" in server.log.read_text()

@@ -426,7 +426,7 @@ def test_not_configured_the_leaf_offers_no_key_5_over_http(server):
     assert leaf.says[1:] == ["Pour entendre le numéro, tapez 3."] + CARTE_GRISE_OPTIONS[1:]
     assert "SMS" not in leaf.xml
     # 5 is not an option there: the caller hears that the key matches nothing, and the menu goes on.
-    assert call.press("5").says[0] == "Cette touche ne correspond à aucun choix."
+    assert call.press("5").says[0] == "Touche non valide."
 
 
 def test_not_configured_no_key_5_is_offered():

@@ -16,6 +16,7 @@ import shutil
 import signal
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -343,3 +344,59 @@ def test_a_transfer_not_answered_while_postgresql_is_stopped_then_a_hang_up_with
         if not hang_up_while_stopped:
             assert down.hangup(duration=35) == 200
         assert ended(pg_phone, down) == {"outcome": "answered", "unresolved": 0, "duration_s": 35}
+
+
+@contextmanager
+def calls_unreadable(pg: cl.Postgres):
+    """PostgreSQL answers every read of a `calls` row with an error that is not "busy": the table
+    stands behind a view whose column raises (RAISE EXCEPTION: psycopg2's InternalError, the store's
+    sqlite3.DatabaseError), as a damaged page would. (Row security cannot: the test's role is a
+    superuser, which bypasses it.) Writes to the view fail too; the other tables take rows."""
+    import psycopg2
+
+    conn = psycopg2.connect(pg.url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            "create function test_refuse_read() returns text language plpgsql volatile as "
+            "$$ begin raise exception 'calls read refused by the test'; end $$; "
+            "alter table calls rename to test_calls_kept; "
+            "create view calls as select *, test_refuse_read() as test_refused from test_calls_kept"
+        )
+    try:
+        yield
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("drop view calls; alter table test_calls_kept rename to calls; drop function test_refuse_read()")
+        conn.close()
+
+
+def test_a_voicemail_left_while_postgresql_cannot_read_the_call_row_is_thanked_and_kept(pg_phone):
+    """Issue 11 (helper brief left11c, item 2), on PostgreSQL: the Record action (Twilio's documented
+    body) reads the call's row first, and PostgreSQL answers that read with an error that is not
+    "busy". Before: the apology and the keypad welcome again, the message lost. Now: the thanks, the
+    voicemail and its transcription written once the row can be read again. (PostgreSQL stopped is
+    "busy" at that read: test_a_transfer_not_answered_while_postgresql_is_stopped_records_a_message_never_dials_again.)"""
+    caller = pg_phone.call()
+    caller.start()
+    caller.press("5")
+    caller.press("1")
+    assert caller.press("2").record is not None  # the weapons service's voicemail (Cantal)
+    rsid = "RE" + caller.call_sid[2:]
+    with calls_unreadable(pg_phone.pg):
+        done = caller.record("Rappelez-moi, permis de chasser.", duration=14, recording_sid=rsid)
+        assert done.says == [
+            "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes),"
+            " qui vous répondra sous 5 jours ouvrés.",
+            "Merci de votre appel. Au revoir.",
+        ]
+        assert done.hangup
+    deadline = time.monotonic() + 60  # the spool's retries (a condition polled, not a time asserted)
+    while time.monotonic() < deadline:
+        kept = pg_phone.rows("select mailbox, duration_s, transcription from voicemails where recording_sid = ?", [rsid])
+        if kept and kept[0]["transcription"] and kept[0]["duration_s"] is not None:  # written in any order
+            break
+        time.sleep(0.5)
+    assert kept == [{"mailbox": "armes", "duration_s": 14, "transcription": "Rappelez-moi, permis de chasser."}]
+    tickets = pg_phone.rows("select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
+    assert tickets == [{"mailbox": "armes"}]

@@ -186,7 +186,7 @@ def test_human_is_transferred_to_the_standard_only_when_open(tree):
     st, root = walk(flow_for(tree), ["0"], open_now=False)
     assert root.find("Dial") is None
     assert says(root) == [
-        "Standard fermé. Il répond du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf jours fériés.",
+        "Standard fermé, ouvert du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30, sauf jours fériés.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",
     ]
@@ -231,11 +231,11 @@ def test_three_misses_offer_a_person_or_the_voicemail_then_close_politely(tree):
     first = parse(flow.handle(st, Input(), True))
     assert says(first)[0] == "Je n'ai rien entendu."
     second = parse(flow.handle(st, Input(digits="9"), True))
-    assert says(second)[0] == "Cette touche ne correspond à aucun choix."
+    assert says(second)[0] == "Touche non valide."
     third = parse(flow.handle(st, Input(), True))
     assert says(third) == [
         "Je n'ai rien entendu.",
-        "Je n'ai pas compris votre choix.",
+        "Je n'ai pas compris.",
         "Pour être mis en relation avec un agent de la préfecture du Cantal, tapez 1.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",
@@ -505,7 +505,7 @@ def test_the_ccc_is_dialled_only_while_it_answers_else_the_voicemail(tree):
         "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",
     ]
     st, root = walk(flow_for(tree), ["3", "1"], open_now=christmas_night)
-    assert root.find("Dial") is None and says(root)[0] == "Cette touche ne correspond à aucun choix."
+    assert root.find("Dial") is None and says(root)[0] == "Touche non valide."
     st, root = walk(flow_for(tree), ["3", "1"], open_now=tuesday_morning)
     assert root.find("Dial").text == "+33806001620"
 
