@@ -55,7 +55,7 @@ PARTS = [
     ("pool", "  flow + TwiML text (keypad)", "ivr.call_hooks", "CallHooks._apply"),
     ("pool", "    flow + TwiML text alone", "ivr.flow", "Flow.handle"),
     ("pool", "    state saved (mask, JSON, UPDATE, COMMIT)", "ivr.calls", "Calls.save"),
-    ("pool", "      columns (mask + JSON)", "ivr.calls", "Calls._columns"),
+    ("pool", "      columns (mask + JSON)", "ivr.calls", "Calls.columns"),
     ("pool", "  welcome + INSERT (incoming call)", "ivr.call_hooks", "create"),
     ("pool", "  call end (status callback)", "ivr.calls", "Calls.end"),
 ]

@@ -32,7 +32,7 @@ def is_over(row: dict | None) -> bool:
 
 
 # json.dumps(value, ensure_ascii=False, separators=(",", ":")), without building an encoder per call.
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _masked(value: str) -> str:
@@ -71,7 +71,7 @@ class Calls:
         row = self.row(call_sid)
         return (state_from_row(row), row.get("last_twiml")) if row else (None, None)
 
-    def _columns(self, st: CallState, twiml: str, saved_step: int = -1) -> dict:
+    def columns(self, st: CallState, twiml: str, saved_step: int = -1) -> dict:
         # Speech arrives masked (bot.core.masking.prepare, ivr/channel.py); masked again here as a safety
         # net, in `inputs` and in the `flow` copy of the state alike (issue 13 §6: both kept names in clear).
         # The inputs of steps up to `saved_step` were masked when that step was saved (the state is read
@@ -88,17 +88,17 @@ class Calls:
             "step": st.step,
             "retries": st.retries,
             "misses": st.misses,
-            "path": _dumps(st.path),
-            "inputs": _dumps(inputs),
+            "path": dumps(st.path),
+            "inputs": dumps(inputs),
             "confidence": st.confidence,
             "outcome": st.outcome,
-            "flow": _dumps({name: state[name] for name in _FIELD_NAMES} | {"inputs": inputs}),
+            "flow": dumps({name: state[name] for name in _FIELD_NAMES} | {"inputs": inputs}),
             "last_twiml": twiml,
         }
 
     def create(self, st: CallState, prefecture: str, caller: str, twiml: str) -> bool:
         """Insert a new call; False when the CallSid is already known (a replayed first webhook)."""
-        cols = self._columns(st, twiml) | {
+        cols = self.columns(st, twiml) | {
             "call_sid": st.call_sid,
             "prefecture": prefecture,
             "caller": mask(caller or ""),
@@ -115,7 +115,7 @@ class Calls:
 
     def save(self, st: CallState, expected_step: int, twiml: str) -> bool:
         """Write the new state if the call is still at `expected_step` (else: a duplicate, not applied)."""
-        cols = self._columns(st, twiml, expected_step)
+        cols = self.columns(st, twiml, expected_step)
         sets = ", ".join(f"{k} = ?" for k in cols)
         with self.store.transaction(lock_key("call", st.call_sid)):
             cur = self.db.execute(
@@ -175,11 +175,11 @@ class Calls:
             if row.get("ended_at"):
                 self.db.execute(
                     "update calls set flow = ?, outcome = 'voicemail', unresolved = 0, updated_at = ? where call_sid = ?",
-                    [_dumps(st.as_dict()), now(), call_sid],
+                    [dumps(st.as_dict()), now(), call_sid],
                 )
             else:
                 self.db.execute(
-                    "update calls set flow = ?, updated_at = ? where call_sid = ?", [_dumps(st.as_dict()), now(), call_sid]
+                    "update calls set flow = ?, updated_at = ? where call_sid = ?", [dumps(st.as_dict()), now(), call_sid]
                 )
 
     # ---- voicemails ------------------------------------------------------------------------

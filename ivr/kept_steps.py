@@ -9,7 +9,7 @@ gets the same outcome as a recorded one either way.
 from __future__ import annotations
 
 from bot.store.database import lock_key, now
-from ivr.calls import Calls, _dumps, state_from_row
+from ivr.calls import Calls, dumps, state_from_row
 from ivr.state import CallState
 from ivr.voice import ROOT
 
@@ -50,7 +50,7 @@ def transfer_unanswered(calls: Calls, call_sid: str, step: int, caller: str = ""
         if st.step < step:
             st.unanswered_dial = step
             calls.db.execute(
-                "update calls set flow = ?, updated_at = ? where call_sid = ?", [_dumps(st.as_dict()), now(), call_sid]
+                "update calls set flow = ?, updated_at = ? where call_sid = ?", [dumps(st.as_dict()), now(), call_sid]
             )
             return True
         if st.state != "transfer" or st.step != step or not st.transferred:
@@ -59,7 +59,7 @@ def transfer_unanswered(calls: Calls, call_sid: str, step: int, caller: str = ""
         outcome, unresolved = _outcome(row, st)
         calls.db.execute(
             "update calls set flow = ?, outcome = ?, unresolved = ?, updated_at = ? where call_sid = ? and step = ?",
-            [_dumps(st.as_dict()), outcome, unresolved, now(), call_sid, step],
+            [dumps(st.as_dict()), outcome, unresolved, now(), call_sid, step],
         )
         return True
 
@@ -104,7 +104,7 @@ def add_unrecorded(calls: Calls, call_sid: str, prefecture: str, caller: str, ke
 def _write_merged(calls: Calls, row: dict, st: CallState) -> None:
     """add_unrecorded's write: the state, and the outcome (final once the call has ended)."""
     outcome, unresolved = _outcome(row, st)
-    cols = calls._columns(st, row.get("last_twiml") or "") | {"outcome": outcome, "unresolved": unresolved}
+    cols = calls.columns(st, row.get("last_twiml") or "") | {"outcome": outcome, "unresolved": unresolved}
     sets = ", ".join(f"{k} = ?" for k in cols)
     calls.db.execute(f"update calls set {sets} where call_sid = ?", [*cols.values(), st.call_sid])
 
