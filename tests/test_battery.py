@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import TWILIO_TEST_TOKEN, db_rows, launch, scale
+from conftest import TWILIO_TEST_TOKEN, db_rows, launch, scale, stop, until
 
 from ivr.signature import HEADER, sign
 from tools.ivr.simulate import VOICE_PATH, Call
@@ -325,7 +325,7 @@ def test_kill_minus_nine_under_load_loses_no_acknowledged_write(tmp_path, figure
     rounds = scale(1, 20)
     db = tmp_path / "crash.db"
     acked = {"turns": set(), "bookings": set(), "tickets": set()}
-    lost_total = 0
+    lost_total = spooled = 0
     for round_ in range(rounds):
         (tmp_path / f"round{round_}").mkdir()
         server = launch(tmp_path / f"round{round_}", db=db)
@@ -380,20 +380,37 @@ def test_kill_minus_nine_under_load_loses_no_acknowledged_write(tmp_path, figure
         server.proc.wait(30)
         for t in threads:
             t.join(30)
-        conn = sqlite3.connect(str(db))
-        try:
-            assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
-            turns = {r[0] for r in conn.execute("select distinct conversation_id from turns")}
-            bookings = {r[0] for r in conn.execute("select reference from pan_bookings")}
-            tickets = {r[0] for r in conn.execute("select reference from tickets")}
-        finally:
-            conn.close()
-        lost = (acked["turns"] - turns) | (acked["bookings"] - bookings) | (acked["tickets"] - tickets)
+        missing = not_stored(db, acked)
+        if missing:
+            # A turn record that waited for the store past its busy timeout was answered from the
+            # chat's spool on local disk (docs/store.md): the next server started on the host writes it.
+            assert (db.parent / f"{db.stem}.chat-spool.db").exists(), sorted(missing)[:5]
+            spooled += len(missing)
+            takeover = launch(tmp_path / f"round{round_}-takeover", db=db)
+            try:
+                until(lambda: not not_stored(db, acked), 60, f"the spooled writes {sorted(missing)[:5]} written")
+            finally:
+                stop(takeover)
+        lost = not_stored(db, acked)
         lost_total += len(lost)
         assert lost == set(), sorted(lost)[:5]
     writes = sum(len(v) for v in acked.values())
     figure(
         f"kill -9 of the server under load (6 clients: chat, bookings, messages), {rounds} round(s)",
-        f"integrity ok, {writes} acknowledged writes, {lost_total} lost",
+        f"integrity ok, {writes} acknowledged writes, {lost_total} lost ({spooled} in the spool at the kill, "
+        "written by the next server)",
     )
     assert writes > 0
+
+
+def not_stored(db, acked: dict) -> set:
+    """The acknowledged writes not in the SQLite file (checked whole first)."""
+    conn = sqlite3.connect(str(db))
+    try:
+        assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
+        turns = {r[0] for r in conn.execute("select distinct conversation_id from turns")}
+        bookings = {r[0] for r in conn.execute("select reference from pan_bookings")}
+        tickets = {r[0] for r in conn.execute("select reference from tickets")}
+    finally:
+        conn.close()
+    return (acked["turns"] - turns) | (acked["bookings"] - bookings) | (acked["tickets"] - tickets)
