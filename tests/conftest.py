@@ -113,6 +113,25 @@ def until(condition, seconds: float, what: str, every: float = 0.1):
         time.sleep(every)
 
 
+# What a caller hears once their message to the weapons service's voicemail (Cantal) is kept.
+ARMES_THANKS = [
+    "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes),"
+    " qui vous répondra sous 5 jours ouvrés.",
+    "Merci de votre appel. Au revoir.",
+]
+
+
+def to_armes_voicemail(caller):
+    """Start the call and take it to the weapons service's voicemail (Cantal: keys 5, 1, 2): the
+    Record step's answer and the RecordingSid the simulator gives its message."""
+    caller.start()
+    caller.press("5")
+    caller.press("1")
+    record_turn = caller.press("2")
+    assert record_turn.record is not None
+    return record_turn, "RE" + caller.call_sid[2:]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

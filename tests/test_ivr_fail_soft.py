@@ -7,7 +7,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop, until
+from conftest import ARMES_THANKS, TWILIO_TEST_TOKEN, db_rows, launch, stop, to_armes_voicemail, until
 from store_backends import ALL_ON_POSTGRESQL
 from store_lock import Lock
 
@@ -357,6 +357,15 @@ def test_a_call_the_store_could_never_record_shows_its_keys_and_its_message_once
     assert [(v["recording_sid"], v["transcription"]) for v in item["voicemails"]] == [(rsid, "Merci de me rappeler.")]
 
 
+def assert_kept_for_armes(db, rsid: str, duration: int, transcription: str) -> None:
+    """The message is in the weapons service's mailbox, transcribed, with its one ticket."""
+    assert transcribed(db, rsid) == [
+        {"mailbox": "armes", "duration_s": duration, "transcription": transcription, "status": "transcribed"}
+    ]
+    tickets = db_rows(db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
+    assert tickets == [{"mailbox": "armes"}]
+
+
 def transcribed(db, recording_sid: str) -> list[dict]:
     """The voicemail once its transcription and its duration are written (polled: the spool's retries
     write the Record action, the recording-status and the transcription callbacks in any order, and
@@ -381,30 +390,17 @@ def test_a_voicemail_the_store_refuses_with_an_error_is_spooled_and_written_once
     spooled and done once the store takes rows again: the voicemail, its ticket, its transcription,
     once each."""
     caller = Call(server.url, TWILIO_TEST_TOKEN)
-    caller.start()
-    caller.press("5")
-    caller.press("1")
-    record_turn = caller.press("2")  # the weapons service's voicemail (Cantal)
-    assert record_turn.record is not None
-    rsid = "RE" + caller.call_sid[2:]
+    record_turn, rsid = to_armes_voicemail(caller)
     rurl = caller.recording_url(rsid)
     with rows_refused(server.db, "voicemails"):
         done = caller.record("Merci de me rappeler.", duration=23, recording_sid=rsid)
-        assert done.says == [
-            "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes),"
-            " qui vous répondra sous 5 jours ouvrés.",
-            "Merci de votre appel. Au revoir.",
-        ]
+        assert done.says == ARMES_THANKS
         assert done.hangup
         # Twilio replays its callbacks when they fail: each answers 200 (the simulator sent them once already)
         status_cb = caller.body("recording_status", RecordingSid=rsid, RecordingUrl=rurl, RecordingDuration="23")
         assert caller.request(record_turn.record["recordingStatusCallback"], status_cb)[0] == 200
         assert db_rows(server.db, "select recording_sid from voicemails where recording_sid = ?", [rsid]) == []
-    assert transcribed(server.db, rsid) == [
-        {"mailbox": "armes", "duration_s": 23, "transcription": "Merci de me rappeler.", "status": "transcribed"}
-    ]
-    tickets = db_rows(server.db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
-    assert tickets == [{"mailbox": "armes"}]
+    assert_kept_for_armes(server.db, rsid, 23, "Merci de me rappeler.")
     assert f"voicemail {rsid}" in server.log.read_text()
 
 
@@ -415,24 +411,12 @@ def test_a_voicemail_left_while_the_store_refuses_the_call_row_is_thanked_and_ke
     written. The caller hears the thanks, and the voicemail and its ticket are written once the store
     takes rows again."""
     caller = Call(server.url, TWILIO_TEST_TOKEN)
-    caller.start()
-    caller.press("5")
-    caller.press("1")
-    assert caller.press("2").record is not None  # the weapons service's voicemail (Cantal)
-    rsid = "RE" + caller.call_sid[2:]
+    _, rsid = to_armes_voicemail(caller)
     with rows_refused(server.db, "calls"):
         done = caller.record("Rappelez-moi demain.", duration=9, recording_sid=rsid)
-        assert done.says == [
-            "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes),"
-            " qui vous répondra sous 5 jours ouvrés.",
-            "Merci de votre appel. Au revoir.",
-        ]
+        assert done.says == ARMES_THANKS
         assert done.hangup
-    assert transcribed(server.db, rsid) == [
-        {"mailbox": "armes", "duration_s": 9, "transcription": "Rappelez-moi demain.", "status": "transcribed"}
-    ]
-    tickets = db_rows(server.db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
-    assert tickets == [{"mailbox": "armes"}]
+    assert_kept_for_armes(server.db, rsid, 9, "Rappelez-moi demain.")
 
 
 def phone_spool_pending(server) -> int:
@@ -516,22 +500,10 @@ def test_a_voicemail_left_while_the_store_cannot_read_the_call_row_is_thanked_an
     as on a busy store, Twilio's callbacks answered 200, the voicemail, its ticket and its transcription
     written once the store reads the call again."""
     caller = Call(server.url, TWILIO_TEST_TOKEN)
-    caller.start()
-    caller.press("5")
-    caller.press("1")
-    assert caller.press("2").record is not None  # the weapons service's voicemail (Cantal)
-    rsid = "RE" + caller.call_sid[2:]
+    _, rsid = to_armes_voicemail(caller)
     with reads_refused(server.db, "calls"):
         done = caller.record("Rappelez-moi, permis de chasser.", duration=14, recording_sid=rsid)
-        assert done.says == [
-            "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes),"
-            " qui vous répondra sous 5 jours ouvrés.",
-            "Merci de votre appel. Au revoir.",
-        ]
+        assert done.says == ARMES_THANKS
         assert done.hangup
-    assert transcribed(server.db, rsid) == [
-        {"mailbox": "armes", "duration_s": 14, "transcription": "Rappelez-moi, permis de chasser.", "status": "transcribed"}
-    ]
-    tickets = db_rows(server.db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"])
-    assert tickets == [{"mailbox": "armes"}]
+    assert_kept_for_armes(server.db, rsid, 14, "Rappelez-moi, permis de chasser.")
     assert f"ivr: the row of call {caller.call_sid} could not be read at its voicemail" in server.log.read_text()

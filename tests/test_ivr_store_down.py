@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import MODEL, TWILIO_TEST_TOKEN, db_rows, launch, stop
+from conftest import ARMES_THANKS, MODEL, TWILIO_TEST_TOKEN, db_rows, launch, stop, to_armes_voicemail
 from store_backends import pg_rows
 from test_ivr_calls import CARTE_GRISE, CONFIRM_SAINT_FLOUR, MAIN_MENU, OPEN, PAN_NOW, SLOTS, TITRES_MENU, WELCOME
 from test_ivr_fail_soft import STORE_BUSY
@@ -378,18 +378,10 @@ def test_a_voicemail_left_while_postgresql_cannot_read_the_call_row_is_thanked_a
     voicemail and its transcription written once the row can be read again. (PostgreSQL stopped is
     "busy" at that read: test_a_transfer_not_answered_while_postgresql_is_stopped_records_a_message_never_dials_again.)"""
     caller = pg_phone.call()
-    caller.start()
-    caller.press("5")
-    caller.press("1")
-    assert caller.press("2").record is not None  # the weapons service's voicemail (Cantal)
-    rsid = "RE" + caller.call_sid[2:]
+    _, rsid = to_armes_voicemail(caller)
     with calls_unreadable(pg_phone.pg):
         done = caller.record("Rappelez-moi, permis de chasser.", duration=14, recording_sid=rsid)
-        assert done.says == [
-            "Merci. Votre message a été transmis au service concerné, bureau des polices administratives (armes),"
-            " qui vous répondra sous 5 jours ouvrés.",
-            "Merci de votre appel. Au revoir.",
-        ]
+        assert done.says == ARMES_THANKS
         assert done.hangup
     deadline = time.monotonic() + 60  # the spool's retries (a condition polled, not a time asserted)
     while time.monotonic() < deadline:
