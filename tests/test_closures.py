@@ -186,6 +186,32 @@ def test_several_closure_days_ahead_are_said_in_one_sentence(tmp_path):
     assert (notice(pref, date(2026, 5, 19)), notice(pref, date(2026, 12, 16))) == ("", "")
 
 
+def test_the_phone_names_one_closure_day_today_first_then_the_nearest_ahead(tmp_path):
+    """The phone's prompts are timed (tests/test_ivr_durations.py): a second day named would take the
+    offer of a person past its 25 s, so the phone names one (`phone.closures.days_said`), where the
+    chat names them all. Days declared out of order are still said nearest first."""
+    from datetime import date
+
+    from bot.core import tree
+    from bot.core.clock import french_date_voice
+    from bot.core.closures import notice
+
+    folder = prefectures_with(tmp_path / "p", closures=["2026-05-15", "2026-05-12"], closures_notice_days=7)
+    pref = load_prefecture("cantal", folder)
+    phone = tree.current().phone["closures"]
+    said = {day: notice(pref, date(2026, 5, day), phone, french_date_voice) for day in (11, 12, 13, 15, 16)}
+    assert said == {
+        11: "Préfecture fermée le mardi 12 mai.",
+        12: "Préfecture fermée aujourd'hui.",
+        13: "Préfecture fermée le vendredi 15 mai.",
+        15: "Préfecture fermée aujourd'hui.",
+        16: "",
+    }
+    assert notice(pref, date(2026, 5, 11)) == (
+        "Attention : la préfecture du Cantal sera fermée le mardi 12 mai 2026 et le vendredi 15 mai 2026."
+    )
+
+
 def test_the_phones_other_sentences_that_say_the_hours_say_the_closure_too(closing):
     """Issue 11 (helper brief left11, item 4). The offer of a person after three misses while the
     standard is closed ("Standard fermé, ouvert …") and the closing words after the misses

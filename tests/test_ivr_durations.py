@@ -299,8 +299,11 @@ touche ne correspond à aucun choix." → "Touche non valide."; `offer_person_or
 pas compris votre choix." → "Je n'ai pas compris."; `closed_voicemail` "Standard fermé. Il répond
 …" → "Standard fermé, ouvert …"; `closures` "Attention : préfecture fermée …" → "Préfecture
 fermée …". Now the longest is 24.8 s (the Cantal at `titre_sejour`, Indre-et-Loire at the main
-menu, the evening before, after a silence): 0.2 s under the limit. Not timed: two closure days
-within the notice days (the notice then names both, and is longer).
+menu, the evening before, after a silence): 0.2 s under the limit. Both tests run again with two
+closure days within the notice days (a training day on Tuesday 12 May, then the pont), timed the
+evening before them both and on each: naming both days ("… le mardi 12 mai et le vendredi 15 mai.")
+took the Cantal's offer to 26.8 s and Gironde's hours answer to 20.4 s, so the phone names one day
+(`phone.closures.days_said`: today's closure, else the nearest ahead); the chat names them all.
 
 ## Fail soft (issue 11 §3/§4)
 
@@ -444,10 +447,16 @@ def test_the_measure_counts_words_and_pauses():
 
 
 PONT = "2026-05-15"
+# A second closure day within the notice days before the pont (a staff training day, say): the notice
+# then names both days ("Préfecture fermée le mardi 12 mai et le vendredi 15 mai."), and on that day
+# says today's closure and the pont's.
+TRAINING_DAY = "2026-05-12"
+CLOSURES = {"one closure day": (PONT,), "two closure days": (TRAINING_DAY, PONT)}
 
 
-def closing_speakers(tmp_path: Path) -> dict[str, Speaker]:
-    """Each préfecture's Speaker on a copy of its file declaring the pont of 15 May 2026, said 7 days ahead."""
+def closing_speakers(tmp_path: Path, closures: tuple[str, ...] = (PONT,)) -> dict[str, Speaker]:
+    """Each préfecture's Speaker on a copy of its file declaring `closures` (the pont of 15 May 2026),
+    said 7 days ahead."""
     import yaml
 
     tree = load_tree()
@@ -457,34 +466,37 @@ def closing_speakers(tmp_path: Path) -> dict[str, Speaker]:
     speakers = {}
     for pref_id in PREFECTURES:
         data = yaml.safe_load((ROOT_DIR / "prefectures" / f"{pref_id}.yml").read_text(encoding="utf-8"))
-        data["prefecture"]["phone_hours"].update(closures=[PONT], closures_notice_days=7)
+        data["prefecture"]["phone_hours"].update(closures=list(closures), closures_notice_days=7)
         (folder / f"{pref_id}.yml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
         speakers[pref_id] = Speaker(tree, load_prefecture(pref_id, folder), BASE, sms=True)
     return speakers
 
 
-def at_time(sp: Speaker, moment: str):
-    """The clock of a call at `moment` (Paris time) for `sp`'s préfecture, its pont included."""
+def at_time(sp: Speaker, moment: str, closures: tuple[str, ...] = (PONT,)):
+    """The clock of a call at `moment` (Paris time) for `sp`'s préfecture, its `closures` included."""
     from datetime import datetime
 
     from bot.core.clock import PARIS
     from ivr.hours import OpenAt
 
-    return OpenAt(datetime.fromisoformat(moment).replace(tzinfo=PARIS), sp.pref.get("prefecture.phone_hours.days"), (PONT,))
+    return OpenAt(datetime.fromisoformat(moment).replace(tzinfo=PARIS), sp.pref.get("prefecture.phone_hours.days"), closures)
 
 
 # Measured, limit not met (docs/phone.md): with the closure notice (4.8 s) the hours answer of the two
 # préfectures whose standard cannot be reached by phone ("je ne peux pas vous passer le standard",
 # 5.2 s) passes 20 s before its options, on the closure day and the days before it.
-def test_on_a_closure_day_the_hours_answers_stay_within_their_limits(tmp_path):
+@pytest.mark.parametrize("closures", CLOSURES.values(), ids=CLOSURES.keys())
+def test_on_a_closure_day_the_hours_answers_stay_within_their_limits(tmp_path, closures):
     """The answers that say the standard's hours start with the closure notice on a closure day and the
-    `closures_notice_days` before it (tests/test_closures.py): in every préfecture, with a pont declared
-    in a copy of its file, they still say where to go within 10 s, and all before their options within
-    20 s. On the day, the notice replaces "le standard est fermé en ce moment" (it says so already)."""
+    `closures_notice_days` before it (tests/test_closures.py): in every préfecture, with a pont (and a
+    second closure day before it) declared in a copy of its file, they still say where to go within
+    10 s, and all before their options within 20 s. On the day, the notice replaces "le standard est
+    fermé en ce moment" (it says so already)."""
     measured = []
-    for pref_id, sp in closing_speakers(tmp_path).items():
-        for day in ("2026-05-11", "2026-05-15"):  # 4 days before (open at 10:00), the day (closed)
-            at = at_time(sp, f"{day}T10:00")
+    days = ("2026-05-11", *closures)  # before them all (open at 10:00), each closure day (closed)
+    for pref_id, sp in closing_speakers(tmp_path, closures).items():
+        for day in days:
+            at = at_time(sp, f"{day}T10:00", closures)
             for node_id in ("horaires_contact", sp.human_id):
                 node = sp.tree.node(node_id)
                 said = {o.text for o in sp.leaf_options(node, at) if o.text}
@@ -499,7 +511,7 @@ def test_on_a_closure_day_the_hours_answers_stay_within_their_limits(tmp_path):
     heard = {(p, d, n): notice for p, d, n, notice, _, _ in measured}
     # Where the closure is said: the hours answer both days; the person's leaf only when it says the hours (closed).
     assert {k: v for k, v in heard.items() if k[2] == "horaires_contact"} == {
-        (p, d, "horaires_contact"): True for p in PREFECTURES for d in ("2026-05-11", "2026-05-15")
+        (p, d, "horaires_contact"): True for p in PREFECTURES for d in days
     }
     assert [(p, d, n, round(at, 1)) for p, d, n, _, at, _ in measured if at > ANSWER_WITHIN_S] == []
     over = {(p, n): round(total, 1) for p, _, n, _, _, total in measured if total > LEAF_MAX_S}
@@ -529,7 +541,8 @@ def offers_after_a_miss(sp: Speaker, node_id: str, open_now) -> dict:
     return offers
 
 
-def test_on_a_closure_day_the_other_sentences_that_say_the_hours_say_it_within_their_limits(tmp_path):
+@pytest.mark.parametrize("closures", CLOSURES.values(), ids=CLOSURES.keys())
+def test_on_a_closure_day_the_other_sentences_that_say_the_hours_say_it_within_their_limits(tmp_path, closures):
     """The offer of a person while the standard is closed (after three misses), the closing words after
     the misses at that offer and the apology say the standard's hours: on the pont and the days before
     it (here 4 days before and the evening before, closed), the closure notice first, and each prompt
@@ -542,10 +555,11 @@ def test_on_a_closure_day_the_other_sentences_that_say_the_hours_say_it_within_t
     from ivr.state import CallState, Input
 
     rows = []
-    for pref_id, sp in closing_speakers(tmp_path).items():
+    moments = ("2026-05-11T19:00", "2026-05-14T19:00", *(f"{day}T10:00" for day in closures))
+    for pref_id, sp in closing_speakers(tmp_path, closures).items():
         flow = Flow(sp)
-        for moment in ("2026-05-11T19:00", "2026-05-14T19:00", f"{PONT}T10:00"):
-            at = at_time(sp, moment)
+        for moment in moments:
+            at = at_time(sp, moment, closures)
             st = CallState("CA1", state="offer", node="titre_sejour", step=4, offer_retries=flow.max_offer_retries - 1)
             prompts = {
                 f"offre (fermé) à {node_id} après {miss}": (resp, WELCOME_MAX_S)

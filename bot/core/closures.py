@@ -30,18 +30,22 @@ def closed_on(pref: Prefecture, day: date) -> bool:
 def notice(pref: Prefecture, today: date, words: dict | None = None, say_day: Callable[[date], str] = french_date) -> str:
     """What the chat says of the closure days of `today` and the `closures_notice_days` days after
     it; "" when there are none. `words`: the texts `today`, `ahead`, `and_more`, `and_last` (the
-    chat's `chat.closures` by default; the phone passes its own), `say_day`: how a day is said."""
+    chat's `chat.closures` by default; the phone passes its own), and optionally `days_said`, the
+    most days named (today first, then the nearest ahead: the phone names one, its prompts being
+    timed); `say_day`: how a day is said."""
     words = words if words is not None else dict(texts.raw("chat.closures"))
     hours = pref.get("prefecture.phone_hours")
     last = today + timedelta(days=int(hours["closures_notice_days"]))
-    days = [date.fromisoformat(day) for day in hours.get("closures") or []]
+    days = sorted(date.fromisoformat(day) for day in hours.get("closures") or [])
+    most = int(words.get("days_said") or len(days))
     said = []
     if today in days:
         said.append(render(str(words["today"]), pref, {"when": say_day(today)}))
-    ahead = [say_day(day) for day in days if today < day <= last]
-    if ahead:
-        more, final = str(words["and_more"]), str(words["and_last"])
-        when = more.join(ahead[:-1]) + final + ahead[-1] if len(ahead) > 1 else ahead[0]
+    ahead = [say_day(day) for day in days if today < day <= last][: max(most - len(said), 0)]
+    if len(ahead) == 1:
+        said.append(render(str(words["ahead"]), pref, {"when": ahead[0]}))
+    elif ahead:
+        when = str(words["and_more"]).join(ahead[:-1]) + str(words["and_last"]) + ahead[-1]
         said.append(render(str(words["ahead"]), pref, {"when": when}))
     return " ".join(said)
 
