@@ -353,10 +353,14 @@ No technical error hangs up on a caller (ivr/channel.py, ivr/call_hooks.py; READ
   whose column raises (`tests/test_ivr_store_down.py`). PostgreSQL stopped is "busy" there
   (`bot/store/pg_pool.py` `unreachable`), tested in the same file.
 - Not done: for a call that could never be recorded, speech is not kept (keypad only); a rating
-  given then is kept only if the store takes the `feedback` row. For a recorded call whose key that
-  led to the transfer was still being written in the background (`Phone.later`, SQLite locked) when
-  the Dial action found the store refusing with an error, that later write replaces the state and the
-  "not answered" fact with it (not seen in a test).
+  given then is kept only if the store takes the `feedback` row.
+- Reviewed (2026-12-02), a race the previous note feared: the key that led to a transfer written in
+  the background while the Dial action spools "not answered", the later write then replacing that
+  fact. It cannot arise: a Dial is only sent for a key whose state is stored (a key the store cannot
+  take in time gets its prompt again and no Dial; a save that lands after that answer gives its Dial
+  only as the stored answer to the next webhook), and the writes left to `Phone.later` are
+  the call's first row (`insert or ignore`: a row the spool made first is kept), the step after an
+  SMS (which stays at its leaf), after a voicemail, and the Dial action's own offer.
 
 Tests: `tests/test_ivr_fail_soft.py` (a trigger makes SQLite refuse every new call row; triggers
 refuse the voicemails table, or the calls table, during a message and its callbacks; SQLite locked at the offer), `tests/test_ivr_store_down.py` (PostgreSQL stopped at the Dial action).
