@@ -295,6 +295,19 @@ def test_a_transfer_needs_a_contact_and_a_name_for_it(tmp_path):
     assert err.value.where == "phone.contacts.ccc.phone"
 
 
+def test_the_phones_closure_notice_says_how_many_days_it_names(tmp_path):
+    """`phone.closures.days_said` (1 in bot/tree.yml: a second day would take the offer past 25 s) must be
+    a positive whole number; without it every day is named, which needs the words that join them."""
+    path = tree_variant(tmp_path, lambda d: d["phone"]["closures"].update(days_said="un"))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert (err.value.where, err.value.problem) == ("phone.closures.days_said", "must be a positive whole number")
+    path = tree_variant(tmp_path, lambda d: d["phone"]["closures"].pop("days_said"))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert err.value.where == "phone.closures.and_more"
+
+
 def test_number_words_cover_0_to_99(tree):
     words = tree.phone["number_words"]
     assert (words[0], words[34], words[71], words[80], words[99]) == (

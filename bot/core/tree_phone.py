@@ -137,6 +137,7 @@ def check_phone(tree: Tree) -> None:
     words = phone.get("number_words")
     if not isinstance(words, list) or len(words) != 100 or not all(isinstance(w, str) and w.strip() for w in words):
         raise TreeError(file, "phone.number_words", "must list the words for 0 to 99 (100 texts)")
+    check_closures(phone.get("closures"), file)
     contacts = phone.get("contacts")
     if not isinstance(contacts, dict):
         raise TreeError(file, "phone.contacts", "must map a node's contact to who a transfer reaches")
@@ -157,3 +158,16 @@ def check_phone(tree: Tree) -> None:
     for node in tree.nodes.values():
         if node.transfer:
             required_text(contacts.get(node.contact), f"phone.contacts.{node.contact}", file)
+
+
+def check_closures(closures: object, file: str) -> None:
+    """`phone.closures`: the notice's texts (`today`, `ahead` with {when}) and `days_said`, how many
+    closure days it names at most (absent: all, which needs `and_more` and `and_last` to join them)."""
+    if not isinstance(closures, dict):
+        raise TreeError(file, "phone.closures", "must hold the closure notice's texts")
+    most = closures.get("days_said")
+    if most is not None and (not isinstance(most, int) or isinstance(most, bool) or most <= 0):
+        raise TreeError(file, "phone.closures.days_said", "must be a positive whole number")
+    joined = ("and_more", "and_last") if most is None or most > 1 else ()
+    for tid in ("today", "ahead", *joined):
+        required_text(closures.get(tid), f"phone.closures.{tid}", file)
