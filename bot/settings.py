@@ -163,6 +163,19 @@ def purge_first_s(env: Mapping[str, str] | None = None) -> float | None:
         raise SettingsError("AIGUILLAGE_PURGE_FIRST_S", f"expected a number of seconds, got {value!r}") from None
 
 
+def spool_sweep_s(env: Mapping[str, str] | None = None) -> float:
+    """How often a running server takes over what stopped processes of its host left in the spools
+    (bot/store/spool.py `sweep_every`): a sibling writes them without waiting for a restart."""
+    value = _env(env).get("AIGUILLAGE_SPOOL_SWEEP_S") or "30"
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise SettingsError("AIGUILLAGE_SPOOL_SWEEP_S", f"expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 

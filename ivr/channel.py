@@ -51,6 +51,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic_cors.core import SANIC_CORS_EVALUATED
 
+from bot import settings as bot_settings
+from bot.store.spool import sweep_every
 from ivr import signature
 from ivr.call_hooks import CallHooks
 from ivr.form import first, params_of, raw_xml, xml
@@ -138,7 +140,14 @@ class IvrInput(InputChannel):
 
             @bp.listener("after_server_start")
             async def take_over_the_spool(app, loop) -> None:  # what a crashed process had promised callers
-                await resume()
+                await resume()  # at the start, then every AIGUILLAGE_SPOOL_SWEEP_S (a sibling killed meanwhile)
+                app.ctx.phone_spool_sweep = loop.create_task(sweep_every(bot_settings.spool_sweep_s(), resume, "ivr"))
+
+            @bp.listener("before_server_stop")
+            async def stop_the_sweep(app, loop) -> None:
+                task = getattr(app.ctx, "phone_spool_sweep", None)
+                if task is not None:
+                    task.cancel()
 
         table = routes(phone) if phone is not None else [(r, None, "twiml") for r in ROUTES]
         for route, handler, kind in table:

@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import time
 import urllib.request
 import uuid
 
@@ -201,3 +202,36 @@ def test_chat_turns_answered_while_sqlite_is_locked_survive_a_kill_9_masked_on_d
         assert rating == [{"kind": "chat", "useful": 1, "comment": "Rappelez-moi au [téléphone]"}]
     finally:
         stop(second)
+
+
+@pytest.mark.sqlite_only
+def test_a_running_sibling_writes_what_a_killed_process_left_in_the_spool_without_a_restart(tmp_path):
+    """Two server processes on one host (a cluster's, or `make cluster`'s): one is killed with turns it
+    answered still in the spool (SQLite locked by another writer). The other, running all along, takes
+    them over at its next sweep (AIGUILLAGE_SPOOL_SWEEP_S) and writes them, once; no process is started."""
+    db = tmp_path / "aiguillage.db"
+    spool = tmp_path / "aiguillage.chat-spool.db"
+    env = {"AIGUILLAGE_SPOOL_SWEEP_S": "1"}
+    sender = new_sender()
+    first = launch(tmp_path, db=db, extra_env=env)
+    sibling = launch(tmp_path, db=db, extra_env=env)
+    try:
+        assert post(first, sender, "bonjour")[0] == 200
+        with Lock(db, 20):
+            assert post(first, sender, MESSAGES[0])[0] == 200
+            until(lambda: spool_entries(spool) == 2, 30, "the turn and its events in the spool")
+            time.sleep(2)  # two sweeps of the sibling while the first process lives: its entries are not taken
+            assert spool_entries(spool) == 2
+            kill_9(first)
+        sql = "select text from turns where conversation_id = ? order by id"
+        until(lambda: len(db_rows(db, sql, [sender])) == 2, 30, "the turns written by the sibling")
+        assert [t["text"] for t in db_rows(db, sql, [sender])] == ["bonjour", MESSAGES[0]]
+        events = "select data from events where sender_id = ? and type_name = 'user' order by id"
+        until(lambda: len(db_rows(db, events, [sender])) == 2, 30, "Rasa's events written by the sibling")
+        assert [json.loads(r["data"])["text"] for r in db_rows(db, events, [sender])] == ["bonjour", MESSAGES[0]]
+        until(lambda: spool_entries(spool) == 0, 30, "the spool emptied")
+        assert sibling.proc.poll() is None  # the same process, not a restart
+    finally:
+        if first.proc.poll() is None:
+            kill_9(first)
+        stop(sibling)

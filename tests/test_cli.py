@@ -195,6 +195,18 @@ def test_a_bad_smtp_port_is_a_message_naming_the_variable(python, tmp_path):
     assert out.stderr == "configuration error: SMTP_PORT: expected a port number (1-65535), got 'vingt-cinq'\n"
 
 
+def test_a_bad_spool_sweep_stops_the_start_with_a_message_naming_the_variable(python, tmp_path):
+    """AIGUILLAGE_SPOOL_SWEEP_S is read when `bot serve` starts, before Rasa loads: not at the first
+    sweep, 30 s into a running server."""
+    env = dict(os.environ, AIGUILLAGE_DB=str(tmp_path / "s.db"), AIGUILLAGE_SPOOL_SWEEP_S="0")
+    out = subprocess.run([python, "-m", "bot", "serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr == "configuration error: AIGUILLAGE_SPOOL_SWEEP_S: expected a positive number of seconds, got '0'\n"
+    from bot import settings
+
+    assert (settings.spool_sweep_s({}), settings.spool_sweep_s({"AIGUILLAGE_SPOOL_SWEEP_S": "2.5"})) == (30.0, 2.5)
+
+
 def test_settings_are_typed_and_hide_the_password():
     from bot import settings
 

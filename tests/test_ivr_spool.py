@@ -8,6 +8,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, TWILIO_TEST_TOKEN, db_rows, launch, stop
 from store_lock import Lock
 
@@ -65,10 +66,18 @@ def test_what_a_dead_process_left_in_the_spool_is_taken_over_once(tmp_path):
     assert Spool(path).orphans() == [(2, "status", ["CA2", "completed", 30, "+33612345678"])]  # its owner is gone now
 
 
-def test_a_voicemail_thanked_while_the_store_is_locked_survives_a_kill_9(tmp_path):
+TAKERS = ("the next process", "a running sibling")
+
+
+@pytest.mark.parametrize("taker", TAKERS)
+def test_a_voicemail_thanked_while_the_store_is_locked_survives_a_kill_9(tmp_path, taker):
+    """Taken over by the next process started on the host, or by a sibling process that runs all
+    along (a cluster's other process), at its next sweep (AIGUILLAGE_SPOOL_SWEEP_S)."""
     db = tmp_path / "aiguillage.db"
     spool = tmp_path / "aiguillage.phone-spool.db"
-    first = launch(tmp_path, db=db)
+    env = {"AIGUILLAGE_SPOOL_SWEEP_S": "1"}
+    first = launch(tmp_path, db=db, extra_env=env)
+    sibling = launch(tmp_path, db=db, extra_env=env) if taker == "a running sibling" else None
     try:
         caller = Call(first.url, TWILIO_TEST_TOKEN, timeout=15)
         caller.start()
@@ -82,12 +91,17 @@ def test_a_voicemail_thanked_while_the_store_is_locked_survives_a_kill_9(tmp_pat
             assert caller.hangup(duration=40) == 200
             first.proc.kill()  # kill -9 while the store still refuses the writes
             first.proc.wait(timeout=10)
-        assert db_rows(db, "select recording_sid from voicemails where recording_sid = ?", [rsid]) == []
-        assert spool_rows(spool) == [{"kind": "voicemail"}, {"kind": "recording"}, {"kind": "recording"}, {"kind": "status"}]
-        assert [form for form in CALLER_FORMS if form in spool_bytes(spool)] == []  # the caller's From, encrypted
+            assert db_rows(db, "select recording_sid from voicemails where recording_sid = ?", [rsid]) == []
+            kept = [{"kind": "voicemail"}, {"kind": "recording"}, {"kind": "recording"}, {"kind": "status"}]
+            assert spool_rows(spool) == kept
+            assert [form for form in CALLER_FORMS if form in spool_bytes(spool)] == []  # the caller's From, encrypted
+    except BaseException:
+        if sibling is not None:
+            stop(sibling)
+        raise
     finally:
         stop(first)
-    second = launch(tmp_path, db=db)  # the next process on this host
+    second = sibling or launch(tmp_path, db=db)  # the sibling running all along, or the next process
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -201,6 +201,7 @@ def serve(rasa_args: list[str]) -> int:
     from bot import settings
 
     settings.ensure_actions_secret()
+    settings.spool_sweep_s()  # a bad value stops the start here, not at the first sweep
     from bot.cli.endpoints import endpoints_option
     from bot.store.database import check_backend
 

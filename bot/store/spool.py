@@ -8,8 +8,9 @@ by a kill -9, a crash or an OOM kill of the process before the store comes back.
 voicemail, its recording's callbacks, a call's end; a chat turn's record and its Rasa events) is
 first appended to a spool, a small SQLite file beside the store (`synchronous = FULL`: on disk
 before the person is answered), and deleted once the store has it. The process keeps retrying it for
-as long as it lives; what a dead process left is taken over by the next process started on the same
-host (`orphans`), and written. Two spools, one per channel, beside AIGUILLAGE_DB:
+as long as it lives; what a dead process left is taken over (`orphans`) and written by a server of
+the same host: the next one started, or a running sibling within `AIGUILLAGE_SPOOL_SWEEP_S`
+(`sweep_every`). Two spools, one per channel, beside AIGUILLAGE_DB:
 `<stem>.phone-spool.db` (ivr/phone.py) and `<stem>.chat-spool.db` (`chat_spool_path`).
 
 Entries hold only what the write needs, masked as the store would mask it (a transcription or a
@@ -25,13 +26,14 @@ spool (docs/scaling.md).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -178,3 +180,17 @@ def chat_spool_path() -> Path:
 
     db = db_path()
     return db.with_name(f"{db.stem}.chat-spool.db")
+
+
+async def sweep_every(seconds: float, take_over: Callable[[], Awaitable[None]], what: str) -> None:
+    """Run `take_over` (what stopped processes of this host left in a spool: `orphans`, then written)
+    every `seconds`, for as long as the server runs: a process killed beside a running sibling (a
+    cluster's other process) has its acknowledged writes written by that sibling, without waiting
+    for a restart. Entries of a live process are never taken (`alive`), and two siblings sweeping at
+    once never take the same entry (`orphans` claims each with a compare-and-set)."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await take_over()
+        except Exception:  # noqa: BLE001 - the next sweep tries again; the entries stay on disk
+            logger.exception("%s: taking over the spool of a stopped process failed; tried again in %s s", what, seconds)

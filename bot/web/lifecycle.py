@@ -1,6 +1,7 @@
 """What the server does when it starts and stops (registered by the chat's blueprint, once per process):
 the app-wide hooks (bot/web/http.py), the check that Rasa loaded a model, the daily retention purge,
-what a stopped process left in the chat's spool (issue 16), and a last chance for the writes kept
+what a stopped process left in the chat's spool (issue 16: at the start, then every
+`AIGUILLAGE_SPOOL_SWEEP_S`), and a last chance for the writes kept
 in memory while the store was locked (issue 11)."""
 
 from __future__ import annotations
@@ -45,7 +46,15 @@ async def purge_daily(app, loop) -> None:  # issue 13 §7: the retention purge, 
 async def take_over_the_spool(app, loop) -> None:
     """The chat's writes a stopped process of this host left in its spool (bot/store/spool.py): turn
     records and Rasa events acknowledged to the person, not in the store yet: written in the
-    background by this process, each once."""
+    background by this process, each once; at the start, then every `AIGUILLAGE_SPOOL_SWEEP_S` (a
+    sibling process killed while this one runs)."""
+    from bot.store.spool import sweep_every
+
+    await _take_over(app, loop)
+    app.ctx.chat_spool_sweep = loop.create_task(sweep_every(settings.spool_sweep_s(), lambda: _take_over(app, loop), "chat"))
+
+
+async def _take_over(app, loop) -> None:
     from bot.nlu.tracker_store import window_of
     from bot.services.deferred import KEPT
     from bot.store.spool import chat_spool_path
@@ -65,9 +74,10 @@ async def take_over_the_spool(app, loop) -> None:
 
 
 async def purge_stop(app, loop) -> None:
-    task = getattr(app.ctx, "retention_task", None)
-    if task is not None:
-        task.cancel()
+    for name in ("retention_task", "chat_spool_sweep"):
+        task = getattr(app.ctx, name, None)
+        if task is not None:
+            task.cancel()
 
 
 async def write_pending(app, loop) -> None:
