@@ -36,7 +36,7 @@ def notice(pref: Prefecture, today: date, words: dict | None = None, say_day: Ca
     words = words if words is not None else dict(texts.raw("chat.closures"))
     hours = pref.get("prefecture.phone_hours")
     last = today + timedelta(days=int(hours["closures_notice_days"]))
-    days = sorted(date.fromisoformat(day) for day in hours.get("closures") or [])
+    days = [date.fromisoformat(day) for day in hours.get("closures") or []]  # sorted when the file loads
     most = int(words.get("days_said") or len(days))
     said = []
     if today in days:

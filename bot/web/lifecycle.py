@@ -73,7 +73,8 @@ async def _take_over(app, loop) -> None:
             logger.error("spool entry %s of kind %r left in %s: no writer for it here", entry, kind, chat_spool_path())
 
 
-async def purge_stop(app, loop) -> None:
+async def stop_background_tasks(app, loop) -> None:
+    """The daily purge and the spool's sweep (`take_over_the_spool`) end with the server."""
     for name in ("retention_task", "chat_spool_sweep"):
         task = getattr(app.ctx, name, None)
         if task is not None:
@@ -108,5 +109,5 @@ def register(bp: Blueprint) -> None:
     bp.listener("after_server_start")(model_loaded)
     bp.listener("after_server_start")(purge_daily)
     bp.listener("after_server_start")(take_over_the_spool)
-    bp.listener("before_server_stop")(purge_stop)
+    bp.listener("before_server_stop")(stop_background_tasks)
     bp.listener("before_server_stop")(write_pending)
