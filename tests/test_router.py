@@ -313,11 +313,23 @@ def test_a_long_message_is_not_answered_from_an_alias_of_another_topic_than_the_
     assert (d.action, d.matched_by, d.topic) == ("clarify", "none", "hors_perimetre")
 
 
-def test_a_long_message_is_answered_from_an_alias_of_the_models_guess(router):
+def test_a_long_message_below_the_threshold_is_asked_about_even_with_an_alias_of_the_models_guess(router):
+    # The alias is the model's best guess, but in a long message the model is not sure: a question,
+    # the guess first. Before, this was answered (right 37 times in 42 on our files and the dev sets:
+    # below the 95 % an answer must reach; docs/pipeline.md).
     ranking = [{"name": "titre_sejour", "confidence": 0.5}, {"name": "reclamation", "confidence": 0.3}]
     text = "ça fait trois fois que je viens et je voudrais enfin savoir pour ma naturalisaton"
     d = router.decide(text, parse("titre_sejour", 0.5, ranking))
-    assert (d.action, d.matched_by, d.destination) == ("answer", "fuzzy", "ccc_0806")
+    assert (d.action, d.matched_by, d.topic, d.destination) == ("clarify", "none", "titre_sejour", "ccc_0806")
+    assert [b["title"] for b in d.buttons] == ["Titre de séjour, naturalisation", "Réclamation ou suggestion", "Parler à un agent"]
+    assert d.destination_given is None
+
+
+def test_a_long_message_above_the_threshold_is_answered_by_the_model(router):
+    ranking = [{"name": "titre_sejour", "confidence": 0.9}, {"name": "reclamation", "confidence": 0.05}]
+    text = "ça fait trois fois que je viens et je voudrais enfin savoir pour ma naturalisaton"
+    d = router.decide(text, parse("titre_sejour", 0.9, ranking))
+    assert (d.action, d.matched_by, d.destination) == ("answer", "nlu", "ccc_0806")
 
 
 def test_a_short_message_is_answered_from_an_alias_whatever_the_models_guess(router):

@@ -2,8 +2,8 @@
 
 Pure logic, no Rasa import: the chat action, the phone channel and the CLI all call `decide`.
 
-Ladder: NLU intent above the confidence threshold -> answer; else typo-tolerant alias match
-(rapidfuzz) -> answer; else a clarifying question with buttons for the likely topics; after
+Ladder: NLU intent above the confidence threshold -> answer; else, for a short message, typo-tolerant
+alias match (rapidfuzz) -> answer; else a clarifying question with buttons for the likely topics; after
 `max_misses` clarifications in a row -> fallback (a person or the mailbox), stored as unresolved.
 """
 
@@ -305,13 +305,11 @@ class Router:
                     misses=0,
                 )
 
-        fuzzy = None if vague or elsewhere else self.fuzzy_node(text)
-        if fuzzy is not None and len(norm(text).split()) > self.fuzzy_max_words:
-            # In a long message a topic's word may be context ("ma réclamation aux impôts"):
-            # the alias answers only when the model's best guess is the same topic.
-            top = next((r.get("name") for r in ranking), None)
-            if fuzzy[0].topic != top:
-                fuzzy = None
+        # Only a short message is answered from an alias (a typo: "naturalisaton ?"). In a long one a
+        # topic's word is often context ("ma réclamation aux impôts"), and the model, unsure, is asked
+        # about: its best guesses are the clarification's buttons (docs/pipeline.md, "long messages").
+        short = len(norm(text).split()) <= self.fuzzy_max_words
+        fuzzy = self.fuzzy_node(text) if short and not (vague or elsewhere) else None
         if fuzzy is not None:
             node, score = fuzzy
             topic = node.topic
