@@ -321,7 +321,11 @@ def test_a_long_message_below_the_threshold_is_asked_about_even_with_an_alias_of
     text = "ça fait trois fois que je viens et je voudrais enfin savoir pour ma naturalisaton"
     d = router.decide(text, parse("titre_sejour", 0.5, ranking))
     assert (d.action, d.matched_by, d.topic, d.destination) == ("clarify", "none", "titre_sejour", "ccc_0806")
-    assert [b["title"] for b in d.buttons] == ["Titre de séjour, naturalisation", "Réclamation ou suggestion", "Parler à un agent"]
+    assert [b["title"] for b in d.buttons] == [
+        "Titre de séjour, naturalisation",
+        "Réclamation ou suggestion",
+        "Parler à un agent",
+    ]
     assert d.destination_given is None
 
 
