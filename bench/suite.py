@@ -116,6 +116,27 @@ def ours_single(model: Path, cfg: dict, tmp: Path, bar) -> tuple[dict, dict]:
     return out, tpl
 
 
+def conversation_length(srv, turns: int, bar) -> tuple[list[float], list[float]]:
+    """Latencies of turns 6-15 of three short conversations and of the last 30 turns of one of
+    `turns`, interleaved so that both see the same load of a shared machine (as bench/tracker_bench.py
+    measures them): sent minutes apart, "turn 10" and "turn 500" also measured the machine's mood."""
+    ask = pb.QUESTIONS
+    for i in range(turns - 30):
+        srv.say("long-conversation", ask[i % len(ask)])
+        bar.update(1)
+    shorts = [f"short-conversation-{n}" for n in range(3)]
+    for sender in shorts:
+        for i in range(5):
+            srv.say(sender, ask[i % len(ask)])
+    near10, near_last = [], []
+    for k in range(10):
+        for n, sender in enumerate(shorts):
+            near10.append(srv.say(sender, ask[(5 + k) % len(ask)]))
+            near_last.append(srv.say("long-conversation", ask[(turns - 30 + 3 * k + n) % len(ask)]))
+            bar.update(1)
+    return near10, near_last
+
+
 def store_and_length(model: Path, cfg: dict, tpl: dict, tmp: Path, bar) -> dict:
     """Latency with a small then a large store, and along one long conversation."""
     small, large = cfg["store"]
@@ -133,14 +154,11 @@ def store_and_length(model: Path, cfg: dict, tpl: dict, tmp: Path, bar) -> dict:
         lat_large = store_bench.new_conversations(srv, cfg["store_turns"], "large")
         bar.update(cfg["store_turns"])
         bar.set_postfix_str("conversation length")
-        lengths = []
-        for i in range(cfg["length"]):
-            lengths.append(srv.say("long-conversation", pb.QUESTIONS[i % len(pb.QUESTIONS)]))
-            bar.update(1)
+        near10, near_last = conversation_length(srv, cfg["length"], bar)
     finally:
         srv.stop()
     per_conv = len(tpl["events"])
-    first, last = summary(lengths[:10]), summary(lengths[-10:])
+    first, last = summary(near10), summary(near_last)
     return {
         "store": {
             "small": small,

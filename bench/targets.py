@@ -37,9 +37,9 @@ EXPLAIN = {
         "weights add less than that baseline. Reaching 0.6 needs the same lazy imports as for start-up."
     ),
     "turn ": (
-        "Rasa's SQL tracker store reads every event of the current session on each turn and the policies walk the "
-        "whole tracker, so a turn's cost grows linearly with the conversation. Reaching it: a tracker store that "
-        "loads only the last events the policies need (max_history), or a new session after N turns."
+        "the product's tracker store reads a bounded window of the session's last events (bot/nlu/tracker_store.py, "
+        "docs/tracker.md), so a turn's cost should not grow with the conversation: look for what reads more as it "
+        "grows (the server's log, bench/tracker_bench.py's run, which also interleaves both kinds of turns)."
     ),
     "p95 with": "the store's lookups are by indexed id; a miss here is noise or SQLite cache pressure (see the figures).",
     "chat errors": "see the server log: errors under load are a bug to fix, not a tuning matter.",

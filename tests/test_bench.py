@@ -51,6 +51,10 @@ def test_smoke_bench_writes_well_formed_report(tmp_path, python):
     assert _positive(store["small_lat"]["p95_ms"]) and _positive(store["large_lat"]["p95_ms"])
     length = ours["length"]
     assert _positive(length["first"]["p50_ms"]) and _positive(length["last"]["p50_ms"]) and length["long_turn"] >= 10
+    # "turn 10" and "turn 500" are sent in turn, one of each: 10 rounds of three short conversations'
+    # turns 6-15 and three of the long one's last 30 (bench/suite.py conversation_length).
+    assert length["first"]["n"] == length["last"]["n"] == 30
+    assert "| 6–15 of three short conversations |" in (tmp_path / "benchmarks.md").read_text()
     assert "stock" not in report and report["stock_note"] == "smoke mode"  # the stock anchor: quick and full modes
     assert report["targets"] and all({"target", "value", "goal", "met"} <= set(t) for t in report["targets"])
     assert all(t["met"] in (True, False, None) for t in report["targets"])
