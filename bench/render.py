@@ -151,7 +151,8 @@ def store_and_length(ours: dict, mode: str) -> list[str]:
     L += [
         f"\nRatio p95 large/small: {st['ratio_p95']} (target <= 1.2: {mark(st['ratio_p95'] <= 1.2)}). The store is "
         "pre-filled with copies (new ids, spread timestamps) of a real conversation written by the warm-up: its "
-        "`conversations` and `turns` rows and its Rasa tracker `events`.",
+        "`conversations` and `turns` rows and its Rasa tracker `events`. One server on each store, their turns sent in "
+        "turn (one to each), so that both sizes see the same load of the shared machine.",
         "",
         "## Latency against the length of one conversation",
         "",

@@ -138,21 +138,28 @@ def conversation_length(srv, turns: int, bar) -> tuple[list[float], list[float]]
 
 
 def store_and_length(model: Path, cfg: dict, tpl: dict, tmp: Path, bar) -> dict:
-    """Latency with a small then a large store, and along one long conversation."""
+    """Latency with a small and a large store, side by side, then along one long conversation.
+
+    Two servers, one on each store, their new conversations' turns sent in turn (one to each), so
+    that both sizes see the same load of a shared machine: measured minutes apart, the ratio also
+    measured the machine's mood (0.991 then 1.275 on the same code, docs/scaling.md)."""
     small, large = cfg["store"]
-    bar.set_postfix_str(f"store: {small} conversations")
-    db = tmp / "store.db"
-    store_bench.fill(db, tpl, 0, small, bar)
-    srv = servers.ours(model, db, tmp / "store.log")
+    bar.set_postfix_str(f"store: {small} and {large} conversations")
+    store_bench.fill(tmp / "store-small.db", tpl, 0, small)
+    store_bench.fill(tmp / "store.db", tpl, 0, large, bar)
+    srv_small = servers.ours(model, tmp / "store-small.db", tmp / "store-small.log")
     try:
-        load.warm_up(srv)
-        lat_small = store_bench.new_conversations(srv, cfg["store_turns"], "small")
-        bar.update(cfg["store_turns"])
-        bar.set_postfix_str(f"store: filling to {large}")
-        store_bench.fill(db, tpl, small, large, bar)
-        load.warm_up(srv, 10)
-        lat_large = store_bench.new_conversations(srv, cfg["store_turns"], "large")
-        bar.update(cfg["store_turns"])
+        srv = servers.ours(model, tmp / "store.db", tmp / "store.log")
+    except BaseException:
+        srv_small.stop()
+        raise
+    try:
+        try:
+            load.warm_up(srv_small, 10)
+            load.warm_up(srv, 10)
+            lat_small, lat_large = store_bench.side_by_side(srv_small, srv, cfg["store_turns"], bar)
+        finally:
+            srv_small.stop()
         bar.set_postfix_str("conversation length")
         near10, near_last = conversation_length(srv, cfg["length"], bar)
     finally:

@@ -49,6 +49,8 @@ def test_smoke_bench_writes_well_formed_report(tmp_path, python):
     store = ours["store"]
     assert store["large"] > store["small"] > 0
     assert _positive(store["small_lat"]["p95_ms"]) and _positive(store["large_lat"]["p95_ms"])
+    # Both sizes side by side, a turn to each in turn (bench/store_bench.py side_by_side).
+    assert store["small_lat"]["n"] == store["large_lat"]["n"] == 30
     length = ours["length"]
     assert _positive(length["first"]["p50_ms"]) and _positive(length["last"]["p50_ms"]) and length["long_turn"] >= 10
     # "turn 10" and "turn 500" are sent in turn, one of each: 10 rounds of three short conversations'
