@@ -89,11 +89,6 @@ def fill(db: Path, tpl: dict, start: int, stop: int, bar=None) -> int:
     return stop - start
 
 
-def new_conversations(server, n: int, tag: str) -> list[float]:
-    """`n` turns, two per new conversation: the latency of each (ms)."""
-    return [server.say(f"{tag}-{i // 2}", QUESTIONS[i % len(QUESTIONS)]) for i in range(n)]
-
-
 def side_by_side(small, large, n: int, bar=None) -> tuple[list[float], list[float]]:
     """`n` turns on each server, two per new conversation, sent in turn (one to each): the latencies
     (ms) on the small store and on the large one."""
