@@ -184,6 +184,19 @@ class Phone:
         logger.warning("ivr: the store is busy; %s will be written in the background", what)
         _keep(loop.create_task(self._retry(what, self.kept[kind], args, entry)))
 
+    async def write_or_keep(self, kind: str, what: str, *args) -> tuple[bool, object]:
+        """A write the caller is told is done (`kind`, one of `kept`): now if the store takes it within
+        `answer_within_ms`, else spooled (`keep`) and written in the background. (True, what the write
+        returned), or (False, None) when spooled; a refusal other than a busy store is logged with its
+        traceback."""
+        try:
+            return True, await self.db(self.kept[kind], *args, write=True)
+        except Exception as exc:  # noqa: BLE001 - busy, or an error: the caller is answered, the write kept
+            if not isinstance(exc, StoreBusy):
+                logger.exception("ivr: the store refused %s; spooled", what)
+            await self.keep(kind, what, *args)
+            return False, None
+
     async def resume(self) -> None:
         """At start: write what stopped processes of this host left in the spool."""
         loop = asyncio.get_running_loop()

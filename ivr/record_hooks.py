@@ -76,15 +76,10 @@ class RecordHooks:
             hours.now(request.headers.get(hours.CLOCK_HEADER)),
             first(params, "From") or first(params, "Caller"),
         )
-        try:
-            reference = await phone.db(self.keep_voicemail, *args, write=True)
+        written, reference = await phone.write_or_keep("voicemail", f"voicemail {recording_sid}", *args)
+        if written:
             deliver_soon(phone)
-            return reference
-        except Exception as exc:  # noqa: BLE001 - busy, or an error: the caller is thanked, the message kept
-            if not isinstance(exc, StoreBusy):
-                logger.exception("ivr: the store refused voicemail %s; spooled", recording_sid)
-            await phone.keep("voicemail", f"voicemail {recording_sid}", *args)
-            return None
+        return reference
 
     async def voicemail(self, request: Request, params: dict) -> HTTPResponse:
         phone, call_sid = self.phone, first(params, "CallSid")
@@ -139,12 +134,8 @@ class RecordHooks:
         """The Record verb's callbacks: the transcription, and the recording's status."""
         if first(params, "RecordingSid"):
             mailbox = self._mailbox(request.args.get("mailbox"))
-            try:
-                await self.phone.db(self.keep_recording, params, mailbox, write=True)
-            except Exception as exc:  # noqa: BLE001 - busy, or an error: spooled rather than lost to a replay
-                if not isinstance(exc, StoreBusy):
-                    logger.exception("ivr: the store refused recording %s; spooled", first(params, "RecordingSid"))
-                await self.phone.keep("recording", f"recording {first(params, 'RecordingSid')}", spooled(params), mailbox)
+            # Written (or spooled rather than lost to a replay) as the spool keeps it: the fields used, masked.
+            await self.phone.write_or_keep("recording", f"recording {first(params, 'RecordingSid')}", spooled(params), mailbox)
         return xml(self.phone.speaker.empty())
 
     def end_call(self, calls: Calls, call_sid: str, status: str, duration: int | None, caller: str) -> None:
@@ -154,10 +145,6 @@ class RecordHooks:
         call_sid = first(params, "CallSid")
         if call_sid:
             args = (call_sid, first(params, "CallStatus"), to_int(first(params, "CallDuration")), first(params, "From"))
-            try:
-                await self.phone.db(self.end_call, *args, write=True)
-            except Exception as exc:  # noqa: BLE001 - busy, or an error: Twilio does not usefully retry a status callback
-                if not isinstance(exc, StoreBusy):
-                    logger.exception("ivr: the store refused the status of call %s; spooled", call_sid)
-                await self.phone.keep("status", f"status of call {call_sid}", *args)
+            # Spooled if refused: Twilio does not usefully retry a status callback.
+            await self.phone.write_or_keep("status", f"the status of call {call_sid}", *args)
         return xml(self.phone.speaker.empty())
