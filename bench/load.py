@@ -22,6 +22,32 @@ from bench.pipeline_bench import QUESTIONS  # noqa: E402
 LEVELS = (1, 8, 32)
 
 
+def long_and_short(send, turns: int, messages, long: str = "long", short: str = "short", tick=None):
+    """Turn 10 against turn `turns` of one conversation, side by side (docs/tracker.md).
+
+    The long conversation is grown to 30 turns before its end (`grow`: those latencies), three short
+    ones to turn 5; then turns 6-15 of the short ones and the long one's last 30 are sent in turn, one
+    of each, so that both see the same load of a shared machine (sent minutes apart, "turn 10" and
+    "turn 500" also measured the machine's mood). `send(sender, text)`: one turn, its latency in ms;
+    `tick()`: after each turn of the long conversation. Returns (grow, near10, near_last)."""
+    tick = tick or (lambda: None)
+    grow = []
+    for i in range(turns - 30):
+        grow.append(send(long, messages[i % len(messages)]))
+        tick()
+    shorts = [f"{short}{n}" for n in range(3)]
+    for sender in shorts:
+        for i in range(5):
+            send(sender, messages[i % len(messages)])
+    near10, near_last = [], []
+    for k in range(10):
+        for n, sender in enumerate(shorts):
+            near10.append(send(sender, messages[(5 + k) % len(messages)]))
+            near_last.append(send(long, messages[(turns - 30 + 3 * k + n) % len(messages)]))
+            tick()
+    return grow, near10, near_last
+
+
 def pct(values: list[float], p: float) -> float:
     values = sorted(values)
     if not values:

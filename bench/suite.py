@@ -118,22 +118,10 @@ def ours_single(model: Path, cfg: dict, tmp: Path, bar) -> tuple[dict, dict]:
 
 def conversation_length(srv, turns: int, bar) -> tuple[list[float], list[float]]:
     """Latencies of turns 6-15 of three short conversations and of the last 30 turns of one of
-    `turns`, interleaved so that both see the same load of a shared machine (as bench/tracker_bench.py
-    measures them): sent minutes apart, "turn 10" and "turn 500" also measured the machine's mood."""
-    ask = pb.QUESTIONS
-    for i in range(turns - 30):
-        srv.say("long-conversation", ask[i % len(ask)])
-        bar.update(1)
-    shorts = [f"short-conversation-{n}" for n in range(3)]
-    for sender in shorts:
-        for i in range(5):
-            srv.say(sender, ask[i % len(ask)])
-    near10, near_last = [], []
-    for k in range(10):
-        for n, sender in enumerate(shorts):
-            near10.append(srv.say(sender, ask[(5 + k) % len(ask)]))
-            near_last.append(srv.say("long-conversation", ask[(turns - 30 + 3 * k + n) % len(ask)]))
-            bar.update(1)
+    `turns`, sent in turn (`load.long_and_short`, as bench/tracker_bench.py measures them)."""
+    _, near10, near_last = load.long_and_short(
+        srv.say, turns, pb.QUESTIONS, long="long-conversation", short="short-conversation-", tick=lambda: bar.update(1)
+    )
     return near10, near_last
 
 

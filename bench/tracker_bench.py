@@ -32,7 +32,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench import servers  # noqa: E402
+from bench import load, servers  # noqa: E402
 from bench.servers import free_port, post  # noqa: E402
 
 MODEL = ROOT / "models" / "aiguillage.tar.gz"
@@ -86,27 +86,15 @@ def measure(name: str, turns: int, lock_s: float, workdir: Path) -> dict:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         for i in range(20):
             post(conn, f"warm{i % 4}", MESSAGES[i % len(MESSAGES)])
-        # The long conversation up to 30 turns before the end; three short ones up to turn 5.
-        grow = []
-        for i in range(turns - 30):
+
+        def send(sender: str, text: str) -> float:
             t0 = time.perf_counter()
-            post(conn, "long", MESSAGES[i % len(MESSAGES)])
-            grow.append((time.perf_counter() - t0) * 1000)
-        shorts = [f"short{n}" for n in range(3)]
-        for sender in shorts:
-            for i in range(5):
-                post(conn, sender, MESSAGES[i])
-        # Side by side, so that both see the same load of a shared machine: turns 6-15 of the short
-        # conversations and the last 30 turns of the long one, interleaved.
-        near10, near_last = [], []
-        for k in range(10):
-            for n, sender in enumerate(shorts):
-                t0 = time.perf_counter()
-                post(conn, sender, MESSAGES[(5 + k) % len(MESSAGES)])
-                near10.append((time.perf_counter() - t0) * 1000)
-                t0 = time.perf_counter()
-                post(conn, "long", MESSAGES[(turns - 30 + 3 * k + n) % len(MESSAGES)])
-                near_last.append((time.perf_counter() - t0) * 1000)
+            post(conn, sender, text)
+            return (time.perf_counter() - t0) * 1000
+
+        # The long conversation up to 30 turns before the end, three short ones up to turn 5; then
+        # turns 6-15 of the short ones and the last 30 of the long one, side by side.
+        grow, near10, near_last = load.long_and_short(send, turns, MESSAGES)
         latencies = grow + near_last
         turn10 = statistics.median(near10)
         turn_last = statistics.median(near_last)
