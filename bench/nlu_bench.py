@@ -7,10 +7,20 @@ labelled JSONL files, through the same components (bot/nlu/components.py) and ro
     .venv/bin/python bench/nlu_bench.py ... --threshold 0.5          (try a router threshold)
     .venv/bin/python bench/nlu_bench.py speed [--messages 600]        (training time, messages/s one at a time)
     .venv/bin/python bench/nlu_bench.py calibrate [--folds 5]         (the main model's temperature by CV)
+    .venv/bin/python bench/nlu_bench.py eval ... --seeds 42 1 2 3 4  (one training per framing draw, and the mean)
+    .venv/bin/python bench/nlu_bench.py audit [--folds 5]             (examples of data/ whose label the CV contradicts)
 
 Prints summaries only (accuracy, actions, calibration, confusion counts), never the texts of the
 items: the evaluation sets are for measuring, and reading their misses is how a model gets tuned
 to them. `--json` prints the same summaries as JSON (bench/eval_report.py reads them).
+
+`--seeds`: the training-only framing (config.yml's `framing_share`) copies examples drawn from one
+generator seeded by `random_state`, and that draw alone moves the public's shared set by up to three
+messages (docs/pipeline.md, seventh pass). A change to `data/` is judged on the mean over several draws.
+
+`audit` prints training examples of `data/` (never an evaluation item) whose label is contradicted by
+the models trained without them, in every fold draw: mislabelled lines, or two hands labelling one
+border differently. Its output is a list to read against the labelling conventions, not a fix.
 
 Calibration: among the items the router answers directly (action `answer`), the share routed to the
 right destination; the others get a clarifying question.
@@ -20,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import json
 import logging
 import os
@@ -35,18 +46,37 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def training_examples() -> list[tuple[str, str]]:
-    """(text, intent) for every example of data/*.yml."""
+def training_records(data: Path = ROOT / "data") -> list[tuple[str, str, str]]:
+    """(text, intent, file name) for every example of data/*.yml, in the order Rasa reads them."""
     out = []
-    for path in sorted((ROOT / "data").glob("*.yml")):
+    for path in sorted(data.glob("*.yml")):
         for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
             if "intent" not in block:
                 continue
             for line in str(block.get("examples") or "").splitlines():
                 line = line.strip()
                 if line.startswith("- "):
-                    out.append((line[2:], block["intent"]))
+                    out.append((line[2:], block["intent"], path.name))
     return out
+
+
+def training_examples() -> list[tuple[str, str]]:
+    """(text, intent) for every example of data/*.yml."""
+    return [(text, intent) for text, intent, _ in training_records()]
+
+
+def fold_assignment(labels: list[str], folds: int, seed: int) -> list[int]:
+    """Stratified folds: each intent's examples shuffled by `seed`, then dealt round the folds."""
+    by_intent: dict[str, list[int]] = collections.defaultdict(list)
+    for i, intent in enumerate(labels):
+        by_intent[intent].append(i)
+    fold_of = [0] * len(labels)
+    rng = random.Random(seed)
+    for indices in by_intent.values():
+        rng.shuffle(indices)
+        for k, i in enumerate(indices):
+            fold_of[i] = k % folds
+    return fold_of
 
 
 def classifier_config(overrides: list[str]) -> dict:
@@ -140,15 +170,7 @@ def cross_validation(params: dict, thresholds: list, folds: int, seed: int = 202
     from bot.core.tree import TOPICS
 
     examples = training_examples()
-    by_intent: dict[str, list[int]] = collections.defaultdict(list)
-    for i, (_, intent) in enumerate(examples):
-        by_intent[intent].append(i)
-    fold_of = [0] * len(examples)
-    rng = random.Random(seed)
-    for indices in by_intent.values():
-        rng.shuffle(indices)
-        for k, i in enumerate(indices):
-            fold_of[i] = k % folds
+    fold_of = fold_assignment([i for _, i in examples], folds, seed)
     routers = [make_router(t) for t in thresholds]
     expected: list[dict] = []
     decisions: list[list] = [[] for _ in routers]
@@ -172,15 +194,7 @@ def calibrate(params: dict, folds: int, seed: int = 20261201) -> dict:
     from scipy.special import log_softmax
 
     examples = training_examples()
-    fold_of = [0] * len(examples)
-    by_intent: dict[str, list[int]] = collections.defaultdict(list)
-    for i, (_, intent) in enumerate(examples):
-        by_intent[intent].append(i)
-    rng = random.Random(seed)
-    for indices in by_intent.values():
-        rng.shuffle(indices)
-        for k, i in enumerate(indices):
-            fold_of[i] = k % folds
+    fold_of = fold_assignment([i for _, i in examples], folds, seed)
     logits, truth = [], []
     for k in range(folds):
         pipeline = Pipeline(params).fit([e for e, f in zip(examples, fold_of) if f != k])
@@ -196,6 +210,62 @@ def calibrate(params: dict, folds: int, seed: int = 20261201) -> dict:
     losses = {t: float(-log_softmax(z / t, axis=1)[np.arange(len(y)), y].mean()) for t in grid}
     best = min(losses, key=losses.get)
     return {"temperature": best, "log_loss": round(losses[best], 4), "log_loss_at_1": round(losses[1.0], 4), "n": len(y)}
+
+
+def audit(
+    params: dict,
+    records: list[tuple[str, str, str]],
+    folds: int = 5,
+    draws: tuple[int, ...] = (20261201, 7),
+    min_confidence: float = 0.5,
+    max_own: float = 0.2,
+) -> list[dict]:
+    """Examples whose label the out-of-fold models contradict in every fold draw: the model's first
+    intent is another one at `min_confidence` or more, and the label gets less than `max_own`
+    (the classifier's parse, before the router). Sorted by label, then by the intent found."""
+    labels = [intent for _, intent, _ in records]
+    parses: list[list[dict]] = [[] for _ in records]
+    for seed in draws:
+        fold_of = fold_assignment(labels, folds, seed)
+        for k in range(folds):
+            train = [(t, i) for (t, i, _), f in zip(records, fold_of) if f != k]
+            test = [n for n, f in enumerate(fold_of) if f == k]
+            pipeline = Pipeline(params).fit(train)
+            for n, parse in zip(test, pipeline.parse([records[n][0] for n in test])):
+                parses[n].append(parse)
+    flagged = []
+    for (text, label, name), runs in zip(records, parses):
+        own = max(next((r["confidence"] for r in p["intent_ranking"] if r["name"] == label), 0.0) for p in runs)
+        if own >= max_own:
+            continue
+        if all(p["intent"]["name"] != label and p["intent"]["confidence"] >= min_confidence for p in runs):
+            found = collections.Counter(p["intent"]["name"] for p in runs).most_common(1)[0][0]
+            confidence = min(p["intent"]["confidence"] for p in runs)
+            flagged.append(
+                {
+                    "file": name,
+                    "text": text,
+                    "label": label,
+                    "found": found,
+                    "confidence": round(confidence, 3),
+                    "label_confidence": round(own, 3),
+                }
+            )
+    return sorted(flagged, key=lambda f: (f["label"], f["found"], -f["confidence"]))
+
+
+def seeds_mean(per_seed: dict[int, dict]) -> dict:
+    """One set's summaries over several framing draws: each seed's figures, and their mean."""
+
+    def figures(key: str) -> list:
+        return [per_seed[s][key] for s in per_seed if per_seed[s][key] is not None]
+
+    out: dict = {"seeds": list(per_seed), "n": next(iter(per_seed.values()))["n"]}
+    for key in ("destination_accuracy", "topic_accuracy", "answered_right", "answered"):
+        values = figures(key)
+        out[key + "_by_seed"] = values
+        out[key] = sum(values) / len(values) if values else None
+    return out
 
 
 def speed(params: dict, count: int) -> dict:
@@ -234,9 +304,56 @@ def noisy(path: Path) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
+def score_files(params: dict, files: list[Path], thresholds: list, with_noisy: bool) -> dict[str, dict]:
+    """One training on all of data/, then each file (and its noisy variants) routed at each threshold;
+    items found word for word in data/ are dropped."""
+    from bot.core.text import norm
+
+    training = {norm(t) for t, _ in training_examples()}
+    pipeline = Pipeline(params).fit(training_examples())
+    routers = [make_router(t) for t in thresholds]
+    results: dict[str, dict] = {}
+    for path in files:
+        sets = [(path.name, load_jsonl(path))] + ([(path.name + " noisy", noisy(path))] if with_noisy else [])
+        for name, items in sets:
+            kept = [i for i in items if norm(i["text"]) not in training]
+            for t, got in zip(thresholds, route_all(routers, pipeline, [i["text"] for i in kept])):
+                key = name + ("" if t is None else f" @{t}")
+                results[key] = summary(kept, got) | {"dropped_found_in_training_data": len(items) - len(kept)}
+    return results
+
+
+def over_seeds(run, params: dict, seeds: list[int]) -> dict[str, dict]:
+    """`run(params)` once per framing seed (`random_state`); each set's figures by seed and their mean."""
+    by_seed = {seed: run(params | {"random_state": seed}) for seed in seeds}
+    first = by_seed[seeds[0]]
+    return {name: seeds_mean({seed: by_seed[seed][name] for seed in seeds}) for name in first}
+
+
+def _print(results: dict[str, dict]) -> None:
+    for name, r in results.items():
+        if name in ("speed", "calibrate"):
+            print(f"{name}: " + " ".join(f"{k}={v}" for k, v in r.items()))
+            continue
+        dest = f"{r['destination_accuracy']:.3f}" if r["destination_accuracy"] is not None else "-"
+        right = f"{r['answered_right']:.3f}" if r["answered_right"] is not None else "-"
+        if "seeds" in r:
+            spread = " / ".join(f"{v:.3f}" for v in r["destination_accuracy_by_seed"]) or "-"
+            print(
+                f"{name}: n={r['n']} seeds={r['seeds']} destination mean={dest} ({spread}) "
+                f"topic mean={r['topic_accuracy']:.3f} answered right mean={right} answered mean={r['answered']:.1f}"
+            )
+            continue
+        print(
+            f"{name}: n={r['n']} destination={dest} topic={r['topic_accuracy']:.3f} actions={r['actions']} "
+            f"answered right={right} clarify with PAN={r['clarify_with_pan_button']}"
+        )
+        print("   confusions: " + "; ".join(f"{a}->{b}:{c}" for a, b, c in r["confusions"][:10]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["cv", "eval", "speed", "calibrate"])
+    parser.add_argument("mode", choices=["cv", "eval", "speed", "calibrate", "audit"])
     parser.add_argument("--messages", type=int, default=600, help="speed: how many examples of data/ to route")
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--folds", type=int, default=5)
@@ -249,44 +366,43 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="router confidence threshold (repeat to compare several; default: bot/tree.yml)",
     )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="eval, cv: one training per framing seed, and the mean"
+    )
+    parser.add_argument("--min-confidence", type=float, default=0.5, help="audit: the other intent's confidence in every draw")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     params = classifier_config(args.set)
+    thresholds = args.threshold or [None]
     results: dict[str, dict] = {}
     if args.mode == "speed":
         results["speed"] = speed(params, args.messages)
     elif args.mode == "calibrate":
         results["calibrate"] = calibrate(params, args.folds)
-    elif args.mode == "cv":
-        results |= cross_validation(params, args.threshold or [None], args.folds)
+    elif args.mode == "audit":
+        flagged = audit(params, training_records(), args.folds, min_confidence=args.min_confidence)
+        if args.json:
+            print(json.dumps(flagged, indent=2, ensure_ascii=False))
+            return 0
+        pairs = collections.Counter((f["label"], f["found"]) for f in flagged)
+        print(f"{len(flagged)} examples of data/ whose label the {args.folds}-fold models contradict in every draw")
+        print("   by label -> intent found: " + "; ".join(f"{a}->{b}:{c}" for (a, b), c in pairs.most_common()))
+        for f in flagged:
+            print(
+                f"{f['label']} -> {f['found']} {f['confidence']:.2f} (label {f['label_confidence']:.2f}) "
+                f"[{f['file']}] {f['text']}"
+            )
+        return 0
     else:
-        from bot.core.text import norm
-
-        training = {norm(t) for t, _ in training_examples()}
-        pipeline = Pipeline(params).fit(training_examples())
-        thresholds = args.threshold or [None]
-        routers = [make_router(t) for t in thresholds]
-        for path in args.files:
-            sets = [(path.name, load_jsonl(path))] + ([(path.name + " noisy", noisy(path))] if args.noisy else [])
-            for name, items in sets:
-                kept = [i for i in items if norm(i["text"]) not in training]
-                for t, got in zip(thresholds, route_all(routers, pipeline, [i["text"] for i in kept])):
-                    key = name + ("" if t is None else f" @{t}")
-                    results[key] = summary(kept, got) | {"dropped_found_in_training_data": len(items) - len(kept)}
+        if args.mode == "cv":
+            run = functools.partial(cross_validation, thresholds=thresholds, folds=args.folds)
+        else:
+            run = functools.partial(score_files, files=args.files, thresholds=thresholds, with_noisy=args.noisy)
+        results |= over_seeds(run, params, args.seeds) if args.seeds else run(params)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    for name, r in results.items():
-        if name in ("speed", "calibrate"):
-            print(f"{name}: " + " ".join(f"{k}={v}" for k, v in r.items()))
-            continue
-        dest = f"{r['destination_accuracy']:.3f}" if r["destination_accuracy"] is not None else "-"
-        right = f"{r['answered_right']:.3f}" if r["answered_right"] is not None else "-"
-        print(
-            f"{name}: n={r['n']} destination={dest} topic={r['topic_accuracy']:.3f} actions={r['actions']} "
-            f"answered right={right} clarify with PAN={r['clarify_with_pan_button']}"
-        )
-        print("   confusions: " + "; ".join(f"{a}->{b}:{c}" for a, b, c in r["confusions"][:10]))
+    _print(results)
     return 0
 
 
