@@ -8,7 +8,6 @@ labelled JSONL files, through the same components (bot/nlu/components.py) and ro
     .venv/bin/python bench/nlu_bench.py speed [--messages 600]        (training time, messages/s one at a time)
     .venv/bin/python bench/nlu_bench.py calibrate [--folds 5]         (the main model's temperature by CV)
     .venv/bin/python bench/nlu_bench.py eval ... --seeds 42 1 2 3 4  (one training per framing draw, and the mean)
-    .venv/bin/python bench/nlu_bench.py audit [--folds 5]             (examples of data/ whose label the CV contradicts)
 
 Prints summaries only (accuracy, actions, calibration, confusion counts), never the texts of the
 items: the evaluation sets are for measuring, and reading their misses is how a model gets tuned
@@ -18,9 +17,7 @@ to them. `--json` prints the same summaries as JSON (bench/eval_report.py reads 
 generator seeded by `random_state`, and that draw alone moves the public's shared set by up to three
 messages (docs/pipeline.md, seventh pass). A change to `data/` is judged on the mean over several draws.
 
-`audit` prints training examples of `data/` (never an evaluation item) whose label is contradicted by
-the models trained without them, in every fold draw: mislabelled lines, or two hands labelling one
-border differently. Its output is a list to read against the labelling conventions, not a fix.
+`bench/nlu_audit.py` lists the examples of `data/` whose label the out-of-fold models contradict.
 
 Calibration: among the items the router answers directly (action `answer`), the share routed to the
 right destination; the others get a clarifying question.
@@ -212,48 +209,6 @@ def calibrate(params: dict, folds: int, seed: int = 20261201) -> dict:
     return {"temperature": best, "log_loss": round(losses[best], 4), "log_loss_at_1": round(losses[1.0], 4), "n": len(y)}
 
 
-def audit(
-    params: dict,
-    records: list[tuple[str, str, str]],
-    folds: int = 5,
-    draws: tuple[int, ...] = (20261201, 7),
-    min_confidence: float = 0.5,
-    max_own: float = 0.2,
-) -> list[dict]:
-    """Examples whose label the out-of-fold models contradict in every fold draw: the model's first
-    intent is another one at `min_confidence` or more, and the label gets less than `max_own`
-    (the classifier's parse, before the router). Sorted by label, then by the intent found."""
-    labels = [intent for _, intent, _ in records]
-    parses: list[list[dict]] = [[] for _ in records]
-    for seed in draws:
-        fold_of = fold_assignment(labels, folds, seed)
-        for k in range(folds):
-            train = [(t, i) for (t, i, _), f in zip(records, fold_of) if f != k]
-            test = [n for n, f in enumerate(fold_of) if f == k]
-            pipeline = Pipeline(params).fit(train)
-            for n, parse in zip(test, pipeline.parse([records[n][0] for n in test])):
-                parses[n].append(parse)
-    flagged = []
-    for (text, label, name), runs in zip(records, parses):
-        own = max(next((r["confidence"] for r in p["intent_ranking"] if r["name"] == label), 0.0) for p in runs)
-        if own >= max_own:
-            continue
-        if all(p["intent"]["name"] != label and p["intent"]["confidence"] >= min_confidence for p in runs):
-            found = collections.Counter(p["intent"]["name"] for p in runs).most_common(1)[0][0]
-            confidence = min(p["intent"]["confidence"] for p in runs)
-            flagged.append(
-                {
-                    "file": name,
-                    "text": text,
-                    "label": label,
-                    "found": found,
-                    "confidence": round(confidence, 3),
-                    "label_confidence": round(own, 3),
-                }
-            )
-    return sorted(flagged, key=lambda f: (f["label"], f["found"], -f["confidence"]))
-
-
 def seeds_mean(per_seed: dict[int, dict]) -> dict:
     """One set's summaries over several framing draws: each seed's figures, and their mean."""
 
@@ -353,7 +308,7 @@ def _print(results: dict[str, dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["cv", "eval", "speed", "calibrate", "audit"])
+    parser.add_argument("mode", choices=["cv", "eval", "speed", "calibrate"])
     parser.add_argument("--messages", type=int, default=600, help="speed: how many examples of data/ to route")
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--folds", type=int, default=5)
@@ -369,7 +324,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=None, help="eval, cv: one training per framing seed, and the mean"
     )
-    parser.add_argument("--min-confidence", type=float, default=0.5, help="audit: the other intent's confidence in every draw")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     params = classifier_config(args.set)
@@ -379,20 +333,6 @@ def main(argv: list[str] | None = None) -> int:
         results["speed"] = speed(params, args.messages)
     elif args.mode == "calibrate":
         results["calibrate"] = calibrate(params, args.folds)
-    elif args.mode == "audit":
-        flagged = audit(params, training_records(), args.folds, min_confidence=args.min_confidence)
-        if args.json:
-            print(json.dumps(flagged, indent=2, ensure_ascii=False))
-            return 0
-        pairs = collections.Counter((f["label"], f["found"]) for f in flagged)
-        print(f"{len(flagged)} examples of data/ whose label the {args.folds}-fold models contradict in every draw")
-        print("   by label -> intent found: " + "; ".join(f"{a}->{b}:{c}" for (a, b), c in pairs.most_common()))
-        for f in flagged:
-            print(
-                f"{f['label']} -> {f['found']} {f['confidence']:.2f} (label {f['label_confidence']:.2f}) "
-                f"[{f['file']}] {f['text']}"
-            )
-        return 0
     else:
         if args.mode == "cv":
             run = functools.partial(cross_validation, thresholds=thresholds, folds=args.folds)

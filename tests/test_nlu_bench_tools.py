@@ -1,10 +1,11 @@
-"""The routing bench's tools for judging a change to data/ (bench/nlu_bench.py): stratified folds,
+"""The routing bench's tools for judging a change to data/ (bench/nlu_bench.py, bench/nlu_audit.py): stratified folds,
 the label audit (examples the out-of-fold models contradict) and the mean over framing seeds."""
 
 import pytest
 
 pytest.importorskip("rasa")
-from bench.nlu_bench import audit, classifier_config, fold_assignment, seeds_mean  # noqa: E402
+from bench.nlu_audit import audit  # noqa: E402
+from bench.nlu_bench import classifier_config, fold_assignment, seeds_mean  # noqa: E402
 
 VEHICLE = [
     "refaire ma carte grise après un déménagement",
