@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.nlu_bench import Pipeline, classifier_config, fold_assignment, training_records  # noqa: E402
+from bench.nlu_bench import FOLD_SEED, Pipeline, classifier_config, fold_assignment, training_records  # noqa: E402
 
 
 def audit(
     params: dict,
     records: list[tuple[str, str, str]],
     folds: int = 5,
-    draws: tuple[int, ...] = (20261201, 7),
+    draws: tuple[int, ...] = (FOLD_SEED, 7),
     min_confidence: float = 0.5,
     max_own: float = 0.2,
 ) -> list[dict]:

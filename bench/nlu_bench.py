@@ -43,10 +43,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def training_records(data: Path = ROOT / "data") -> list[tuple[str, str, str]]:
+def training_records() -> list[tuple[str, str, str]]:
     """(text, intent, file name) for every example of data/*.yml, in the order Rasa reads them."""
     out = []
-    for path in sorted(data.glob("*.yml")):
+    for path in sorted((ROOT / "data").glob("*.yml")):
         for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
             if "intent" not in block:
                 continue
@@ -60,6 +60,9 @@ def training_records(data: Path = ROOT / "data") -> list[tuple[str, str, str]]:
 def training_examples() -> list[tuple[str, str]]:
     """(text, intent) for every example of data/*.yml."""
     return [(text, intent) for text, intent, _ in training_records()]
+
+
+FOLD_SEED = 20261201  # the folds' draw of `cv`, `calibrate` and the first of bench/nlu_audit.py's
 
 
 def fold_assignment(labels: list[str], folds: int, seed: int) -> list[int]:
@@ -161,7 +164,7 @@ def summary(expected: list[dict], decisions: list) -> dict:
     }
 
 
-def cross_validation(params: dict, thresholds: list, folds: int, seed: int = 20261201) -> dict[str, dict]:
+def cross_validation(params: dict, thresholds: list, folds: int, seed: int = FOLD_SEED) -> dict[str, dict]:
     """Stratified k-fold over data/: each example is scored by a model trained without it (one training
     per fold, routed at each threshold; None: bot/tree.yml's)."""
     from bot.core.tree import TOPICS
@@ -184,7 +187,7 @@ def cross_validation(params: dict, thresholds: list, folds: int, seed: int = 202
     }
 
 
-def calibrate(params: dict, folds: int, seed: int = 20261201) -> dict:
+def calibrate(params: dict, folds: int, seed: int = FOLD_SEED) -> dict:
     """The temperature of the main model's logits that minimises the log loss of the k-fold CV's
     out-of-fold predictions (every intent's examples, whole messages), on a grid from 0.5 to 8."""
     import numpy as np
@@ -264,8 +267,9 @@ def score_files(params: dict, files: list[Path], thresholds: list, with_noisy: b
     items found word for word in data/ are dropped."""
     from bot.core.text import norm
 
-    training = {norm(t) for t, _ in training_examples()}
-    pipeline = Pipeline(params).fit(training_examples())
+    examples = training_examples()
+    training = {norm(t) for t, _ in examples}
+    pipeline = Pipeline(params).fit(examples)
     routers = [make_router(t) for t in thresholds]
     results: dict[str, dict] = {}
     for path in files:
