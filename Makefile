@@ -13,6 +13,9 @@ export PORT ?= 5005
 export AIGUILLAGE_HOST ?= 127.0.0.1
 export PREFECTURE ?= cantal
 export AIGUILLAGE_DB ?= $(CURDIR)/var/aiguillage.db
+# The shared dev sets, measured as well when their folder is beside the checkout (empty otherwise):
+# `make eval`, `bot eval`, the retrain gate and the near-copy guard read it; the product never needs it.
+export AIGUILLAGE_DEV_EVAL ?= $(wildcard $(abspath $(CURDIR)/../shared/eval))
 export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 3

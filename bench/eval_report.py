@@ -23,9 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bot.nlu import eval_sets
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = ROOT / ".venv" / "bin" / "python"
-SHARED = ROOT.parent / "shared" / "eval"
 # Who wrote the repository's own evaluation files, printed under the table.
 HANDS = [
     "`eval/own_public_voice.jsonl` was written for this repository by the author of",
@@ -39,9 +40,12 @@ HANDS = [
     "out as near copies of training examples written earlier, and were dropped (docs/pipeline.md).",
 ]
 
-SETS = [
-    ("dev (`../shared/eval/dev_questions.jsonl`)", SHARED / "dev_questions.jsonl"),
-    ("written by the public (`../shared/eval/dev_user_written.jsonl`)", SHARED / "dev_user_written.jsonl"),
+# The shared dev sets (AIGUILLAGE_DEV_EVAL: `../shared/eval` when the Makefile finds it), then ours.
+SHARED_LABELS = (
+    "dev (`../shared/eval/dev_questions.jsonl`)",
+    "written by the public (`../shared/eval/dev_user_written.jsonl`)",
+)
+OWN = [
     ("own, public's voice (`eval/own_public_voice.jsonl`)", ROOT / "eval" / "own_public_voice.jsonl"),
     ("held-out (`eval/heldout.jsonl`)", ROOT / "eval" / "heldout.jsonl"),
     ("own, public's stories (`eval/public_stories.jsonl`)", ROOT / "eval" / "public_stories.jsonl"),
@@ -125,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--no-speed", action="store_true")
     args = parser.parse_args(argv)
-    present = [(label, path) for label, path in SETS if path.exists()]
+    shared = eval_sets.shared_paths()
+    sets = list(zip(SHARED_LABELS, shared)) + OWN
+    present = [(label, path) for label, path in sets if path.exists()]
     if not present:
         print("no evaluation set found", file=sys.stderr)
         return 2
@@ -172,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{os.cpu_count()} cores, load average {load:.1f} at the end of the run: on a busy machine "
             "the wall-clock figure falls, the CPU one much less).",
         ]
-    dev = dev_per_topic(SETS[0][1]) if SETS[0][1].exists() else None
+    dev = dev_per_topic(shared[0]) if shared and shared[0].exists() else None
     if dev:
         lines += [
             "",

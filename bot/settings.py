@@ -3,6 +3,7 @@ that name the variable. Read at call time (never at import), so a test or a comm
 
 Variables (README, "Settings"): PREFECTURE, AIGUILLAGE_DB, AIGUILLAGE_STORE (sqlite: keep the product's
 store in AIGUILLAGE_DB when DATABASE_URL is set), AIGUILLAGE_MODEL, AIGUILLAGE_REVIEW_OUT,
+AIGUILLAGE_DEV_EVAL (the folder of the shared dev sets, when the Makefile finds one),
 DATABASE_URL and LOCK_STORE_URL (several processes: Rasa's
 tracker store on PostgreSQL, its lock store on Redis), AIGUILLAGE_CHROMIUM, AIGUILLAGE_PURGE_FIRST_S (test servers), AIGUILLAGE_TRUSTED_PROXIES,
 AIGUILLAGE_THROTTLE_EXEMPT, PUBLIC_BASE_URL, SMTP_HOST, SMTP_PORT, SMTP_STARTTLS, SMTP_USER, SMTP_PASSWORD,
@@ -207,6 +208,12 @@ def throttle_exempt(env: Mapping[str, str] | None = None) -> tuple[Network, ...]
 
 def review_out(env: Mapping[str, str] | None = None) -> Path | None:
     return path("AIGUILLAGE_REVIEW_OUT", env)
+
+
+def dev_eval_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """The folder of the shared dev sets (`dev_questions.jsonl`, `dev_user_written.jsonl`), or None:
+    the Makefile sets it when `../shared/eval` is beside the checkout; the product never needs it."""
+    return path("AIGUILLAGE_DEV_EVAL", env)
 
 
 def chromium(env: Mapping[str, str] | None = None) -> str:

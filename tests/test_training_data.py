@@ -1,7 +1,8 @@
 """Training data hygiene: the eval sets are for measuring, never for training.
 
 The in-repository held-out set (eval/heldout.jsonl) is always checked, so the guard runs in a
-fresh clone; each shared dev set is checked as well when it is beside the checkout.
+fresh clone; each shared dev set is checked as well when AIGUILLAGE_DEV_EVAL names its folder (the
+Makefile does when `../shared/eval` is beside the checkout).
 """
 
 import yaml
@@ -65,3 +66,16 @@ def test_no_example_is_listed_twice():
             twice.append((text, seen[key], intent))
         seen[key] = intent
     assert twice == []
+
+
+def test_the_shared_dev_sets_are_measured_and_guarded_only_where_aiguillage_dev_eval_names_them(tmp_path, monkeypatch):
+    shared = tmp_path / "eval"
+    shared.mkdir()
+    line = '{"id": "q1", "text": "carte grise perdue", "topic": "carte_grise", "destination": "ants_3400"}\n'
+    (shared / "dev_questions.jsonl").write_text(line)  # dev_user_written.jsonl absent: skipped
+    monkeypatch.setenv("AIGUILLAGE_DEV_EVAL", str(shared))
+    assert [s.name for s in eval_sets.available()] == ["heldout", "dev_questions"]
+    assert "carte grise perdue" in eval_sets.guarded_texts()
+    monkeypatch.delenv("AIGUILLAGE_DEV_EVAL")
+    assert [s.name for s in eval_sets.available()] == ["heldout"]  # a fresh clone: no ../shared looked for
+    assert "carte grise perdue" not in eval_sets.guarded_texts()

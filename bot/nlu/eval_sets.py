@@ -4,8 +4,9 @@
   near-copy guard work in a fresh clone;
 - the other in-repository sets (`eval/own_public_voice.jsonl`, `eval/public_stories.jsonl`: messages
   in the public's voice written for issue 15), guarded against near copies like the held-out set;
-- the shared dev sets (`../shared/eval/dev_questions.jsonl`, `dev_user_written.jsonl`), used
-  as well when they are beside the checkout (the product never needs them).
+- the shared dev sets (`dev_questions.jsonl`, `dev_user_written.jsonl`), used as well when
+  AIGUILLAGE_DEV_EVAL names their folder (the Makefile does when one is beside the checkout; the
+  product never needs them).
 
 Every set is JSON lines with `id`, `text`, `topic`, `destination` (and optional `subtopic`,
 `kind`).
@@ -19,12 +20,12 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
+from bot import settings
 from bot.core.config import ROOT
 from bot.core.text import norm
 
 HELDOUT = ROOT / "eval" / "heldout.jsonl"
-SHARED_DIR = ROOT.parent / "shared" / "eval"
-SHARED = (SHARED_DIR / "dev_questions.jsonl", SHARED_DIR / "dev_user_written.jsonl")
+SHARED_FILES = ("dev_questions.jsonl", "dev_user_written.jsonl")
 NEAR_COPY = 85  # rapidfuzz ratio (0-100) from which a training sentence is a near copy of an eval question
 
 
@@ -34,14 +35,21 @@ class EvalSet:
     path: Path
 
 
-def available(heldout: Path = HELDOUT, shared: tuple[Path, ...] = SHARED) -> list[EvalSet]:
+def shared_paths() -> tuple[Path, ...]:
+    """The shared dev sets' paths in the folder AIGUILLAGE_DEV_EVAL names; none when it is unset."""
+    folder = settings.dev_eval_dir()
+    return tuple(folder / name for name in SHARED_FILES) if folder else ()
+
+
+def available(heldout: Path = HELDOUT, shared: tuple[Path, ...] | None = None) -> list[EvalSet]:
     """The in-repository held-out set (must exist), then each shared dev set that is present."""
+    shared = shared_paths() if shared is None else shared
     if not heldout.exists():
         raise FileNotFoundError(f"The held-out set {heldout} is missing: it is part of the repository.")
     return [EvalSet(p.stem, p) for p in (heldout, *shared) if p.exists()]
 
 
-def guarded_sets(heldout: Path = HELDOUT, shared: tuple[Path, ...] = SHARED) -> list[EvalSet]:
+def guarded_sets(heldout: Path = HELDOUT, shared: tuple[Path, ...] | None = None) -> list[EvalSet]:
     """Every set no training sentence may nearly copy: `available()` and every other eval/*.jsonl."""
     sets = available(heldout, shared)
     known = {s.path for s in sets}
