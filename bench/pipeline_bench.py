@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RASA = ROOT / ".venv" / "bin" / "rasa"
 PY = ROOT / ".venv" / "bin" / "python"
-DEV_SET = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
 
 PIPELINES = {
     "ours": ROOT / "config.yml",
@@ -153,11 +152,20 @@ def serve_and_measure(model: Path, turns: int, workdir: Path) -> dict:
         server.stop()
 
 
+def dev_set() -> Path | None:
+    """The shared FAQ-style dev set (AIGUILLAGE_DEV_EVAL, set by the Makefile), when it is there."""
+    from bot.nlu import eval_sets
+
+    path = next(iter(eval_sets.shared_paths()), None)
+    return path if path is not None and path.exists() else None
+
+
 def accuracy(model: Path) -> dict:
-    if not DEV_SET.exists():
+    dev = dev_set()
+    if dev is None:
         return {}
     out = subprocess.run(
-        [str(PY), "-m", "bot", "eval", str(DEV_SET), "--json"],
+        [str(PY), "-m", "bot", "eval", str(dev), "--json"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -59,9 +59,9 @@ MODES = {
 
 def nlu_alone(n: int) -> dict:
     """`python -m bot route --jsonl`: time to the first answer (model load), then questions/s for the rest."""
-    texts = []
-    if pb.DEV_SET.exists():
-        texts = [json.loads(line)["text"] for line in pb.DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts, dev = [], pb.dev_set()
+    if dev is not None:
+        texts = [json.loads(line)["text"] for line in dev.read_text(encoding="utf-8").splitlines() if line.strip()]
     texts = texts or pb.QUESTIONS
     lines = [json.dumps({"text": texts[i % len(texts)]}, ensure_ascii=False) + "\n" for i in range(n)]
     t0 = time.perf_counter()
