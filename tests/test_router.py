@@ -360,3 +360,32 @@ def test_the_alias_matcher_scores_windows_of_as_many_words(text, expected):
     from bot.core.text import best_alias
 
     assert best_alias(text, ALIASES, 85.0) == expected
+
+
+COMPLAINT_RANKING = [
+    {"name": "reclamation", "confidence": 0.93},
+    {"name": "suivi_dossier", "confidence": 0.03},
+    {"name": "hors_perimetre", "confidence": 0.02},
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "trois courriers à la caisse de retraite et personne ne répond, c'est honteux",
+        "ma banque ne répond jamais à mes mails depuis un mois",
+    ],
+)
+def test_a_complaint_about_another_body_is_asked_about_with_autre_demarche_first(router, text):
+    # The conventions: "réclamation" is about the préfecture's service; a complaint about taxes, a
+    # pension fund or a bank is hors_perimetre. Even a sure model does not send it to the mailbox.
+    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
+    assert (d.action, d.topic, d.destination) == ("clarify", "hors_perimetre", "other")
+    assert [b["title"] for b in d.buttons][:2] == ["Autre démarche", "Réclamation ou suggestion"]
+    assert d.buttons[-1]["title"] == "Parler à un agent"
+
+
+def test_a_complaint_naming_the_prefecture_stays_a_complaint(router):
+    text = "j'ai écrit trois fois à la préfecture pour mon dossier de banque et personne ne répond"
+    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
+    assert (d.action, d.topic, d.destination) == ("answer", "reclamation", "mailbox")

@@ -86,6 +86,7 @@ class Router:
         others = s.get("other_bodies") or {}
         self._other_words = [norm(w) for w in others.get("words") or [] if norm(w)]
         self._other_sure = float(others.get("sure") or 1.0)
+        self._our_words = [norm(w) for w in others.get("ours") or [] if norm(w)]
         vague = s.get("vague_messages") or {}
         self._vague_max = int(vague.get("max_words") or 0)
         self._filler = {norm(w) for w in vague.get("filler") or []}
@@ -202,6 +203,15 @@ class Router:
         padded = " " + norm(text) + " "
         return any(self._has_word(padded, w) for w in self._other_words)
 
+    def complains_about_another_body(self, name: str | None, text: str) -> bool:
+        """A complaint that names another body's words and none of the préfecture's (settings.other_bodies.ours)."""
+        padded = " " + norm(text) + " "
+        return (
+            name == "reclamation"
+            and self.names_other_body(text)
+            and not any(self._has_word(padded, w) for w in self._our_words)
+        )
+
     def document_by_words(self, text: str) -> str | None:
         """The document a message names with settings.suivi_document_words (most words wins)."""
         padded = " " + norm(text) + " "
@@ -283,6 +293,11 @@ class Router:
                     misses=0,
                 )
             name, confidence = None, 0.0  # unknown node: treat as not understood
+
+        if self.complains_about_another_body(name, text):
+            hors = next((r for r in ranking if r.get("name") == "hors_perimetre"), {"name": "hors_perimetre"})
+            ranking = [hors] + [r for r in ranking if r is not hors]
+            return self._not_understood(text, confidence, ranking, misses, elsewhere=True)
 
         vague = self.is_vague(text)
         # Another body's words with one of our topics: answer only when the model is sure.
