@@ -207,9 +207,7 @@ class Router:
         """A complaint that names another body's words and none of the préfecture's (settings.other_bodies.ours)."""
         padded = " " + norm(text) + " "
         return (
-            name == "reclamation"
-            and self.names_other_body(text)
-            and not any(self._has_word(padded, w) for w in self._our_words)
+            name == "reclamation" and self.names_other_body(text) and not any(self._has_word(padded, w) for w in self._our_words)
         )
 
     def document_by_words(self, text: str) -> str | None:
