@@ -46,12 +46,6 @@ def test_titre_de_sejour_gives_the_ccc_then_the_prefecture(router):
             "suivi_ants",
             "ants_3400",
         ),
-        (
-            "toujours rien reçu",
-            [{"name": "suivi_dossier", "confidence": 0.97}, {"name": "greet", "confidence": 0.02}],
-            "suivi_autre",
-            "mailbox",
-        ),
     ],
 )
 def test_file_status_follows_the_document_and_never_gives_a_status(router, text, ranking, node, destination):
@@ -154,6 +148,16 @@ def test_other_language_answers_in_french_and_english(router):
     assert "Je comprends uniquement le français" in d.answer and "I only understand French" in d.answer
 
 
+@pytest.mark.parametrize("text", ["مرحبا أريد تجديد بطاقة الإقامة", "我想预约", "Здравствуйте, мне нужен вид на жительство"])
+def test_a_message_in_another_script_gets_the_other_language_answer_not_the_emoji_one(router, text):
+    # Our tokens are Latin letters and digits, so such a message leaves nothing for the model; it is
+    # still words, and the person is told that only French is read, in French and in English.
+    d = router.decide(text, parse(None, 0.0, ranking=[]))
+    assert (d.topic, d.action) == ("other_language", "answer")
+    assert "Je comprends uniquement le français" in d.answer and "I only understand French" in d.answer
+    assert "Je ne peux lire que du texte" not in d.answer
+
+
 def test_human_handoff_gives_the_phone_and_the_mailbox(router):
     d = router.decide("je veux parler à quelqu'un", parse("human_handoff", 0.9))
     assert (d.destination, d.node) == ("human", "human")
@@ -247,7 +251,6 @@ def test_a_short_message_that_names_its_subject_is_answered(router, text, topic)
         ("toujours pas de nouvelles pour mon titre depuis mars", "suivi_titre_sejour", "ccc_0806"),
         ("ça fait des semaines que j'attends, mes empreintes ont été prises en juin", "suivi_titre_sejour", "ccc_0806"),
         ("ma moto n'a toujours pas ses papiers définitifs", "suivi_ants", "ants_3400"),
-        ("mon dossier n'avance pas depuis l'été", "suivi_autre", "mailbox"),
     ],
 )
 def test_a_waiting_message_finds_its_document_from_other_words(router, text, node, destination):
@@ -389,3 +392,28 @@ def test_a_complaint_naming_the_prefecture_stays_a_complaint(router):
     text = "j'ai écrit trois fois à la préfecture pour mon dossier de banque et personne ne répond"
     d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
     assert (d.action, d.topic, d.destination) == ("answer", "reclamation", "mailbox")
+
+
+@pytest.mark.parametrize(
+    "text", ["toujours rien reçu", "suivi d'un dossier", "où en est ma demande", "mon dossier n'avance pas depuis l'été"]
+)
+def test_a_file_status_question_naming_no_document_asks_which_document(router, text):
+    # Not the "other file" leaf (a mailbox): a titre de séjour applicant belongs with ANEF and the
+    # CCC, a carte grise owner with the ANTS. The suivi menu asks, its three choices as buttons.
+    ranking = [{"name": "suivi_dossier", "confidence": 0.97}, {"name": "greet", "confidence": 0.02}]
+    d = router.decide(text, parse("suivi_dossier", 0.97, ranking))
+    assert (d.topic, d.node, d.action, d.destination) == ("suivi_dossier", "suivi_dossier", "clarify", None)
+    assert d.answer == "Pour quel document voulez-vous suivre votre demande ?"
+    assert [b["title"] for b in d.buttons] == [
+        "Suivi : carte grise, permis, carte d'identité, passeport",
+        "Suivi : titre de séjour, naturalisation",
+        "Suivi : autre dossier",
+    ]
+
+
+def test_the_suivi_button_asks_which_document_with_its_three_choices(router):
+    d = router.decide(
+        '/navigate{"node":"suivi_dossier"}', parse("navigate", 1.0, entities=[{"entity": "node", "value": "suivi_dossier"}])
+    )
+    assert (d.node, d.action, d.answer) == ("suivi_dossier", "clarify", "Pour quel document voulez-vous suivre votre demande ?")
+    assert [b["payload"] for b in d.buttons] == [button_payload(n) for n in ("suivi_ants", "suivi_titre_sejour", "suivi_autre")]

@@ -233,10 +233,9 @@ class Router:
                 ):
                     document = item["name"]
                     break
-        for child in self.tree.children(self.tree.topic_node("suivi_dossier").id):
-            if document in child.documents:
-                return child
-        return next(c for c in self.tree.children(self.tree.topic_node("suivi_dossier").id) if not c.documents)
+        menu = self.tree.topic_node("suivi_dossier")
+        # No document named nor guessed: the menu asks which one (not the "other file" leaf).
+        return next((child for child in self.tree.children(menu.id) if document in child.documents), menu)
 
     def node_for_topic(self, topic: str, text: str, ranking: list[dict]) -> Node:
         node = self.tree.topic_node(topic)
@@ -270,8 +269,11 @@ class Router:
         if not text.strip():
             return self._nothing_to_read(text, "empty", misses)
 
-        if not norm(text) and not text.startswith("/"):  # emoji, punctuation only: nothing to read
-            return self._nothing_to_read(text, "not_text", misses)
+        if not norm(text) and not text.startswith("/"):
+            if any(c.isalpha() for c in text):  # words in another script (Arabic, Chinese...)
+                name, confidence = "other_language", 1.0
+            else:  # emoji, punctuation only: nothing to read
+                return self._nothing_to_read(text, "not_text", misses)
 
         if name == NAVIGATE_INTENT:
             node_id = next((e.get("value") for e in parse.get("entities") or [] if e.get("entity") == "node"), None)
