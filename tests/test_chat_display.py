@@ -68,6 +68,12 @@ def test_the_pan_answer_leads_with_one_sentence_and_one_line_per_site(router):
         "Saint-Flour (sous-préfecture) : le mardi et le vendredi de 9 h à 12 h",
     ]
     assert d.display["more"] == d.answer  # the full text, behind "En savoir plus"
+    # The foreigners' afternoon (cantal.yml, foreigners_days) is in the full text (the short list has
+    # no room for it within the 60 words).
+    assert (
+        "point d'accueil numérique de la préfecture (Aurillac), du lundi au vendredi de 9 h à 12 h ; "
+        "le mardi de 14 h à 16 h pour les démarches des étrangers ; " in d.answer
+    )
     shown = display.words(d.display["lead"]) + sum(display.words(i) for i in d.display["items"])
     assert shown <= 60, shown
     assert display.words(d.answer) > 100  # the wall of text it replaces at first sight
