@@ -171,6 +171,41 @@ def test_bad_booking_input_gets_a_french_400_and_writes_nothing(server, change, 
     assert count(server, "select count(*) as n from pan_bookings where idempotency_key = ?", [key]) == 0
 
 
+TOO_FAR = "Les rendez-vous se prennent au plus 21 jours à l'avance : choisissez un des créneaux proposés."
+
+
+def first_open_day_beyond_the_window() -> date:
+    """The first weekday that is not a holiday past Cantal's 21 days (today counted): Aurillac opens then."""
+    from bot.core.clock import is_working_day, paris_now
+
+    day = paris_now().date() + timedelta(days=21)
+    while not is_working_day(day):
+        day += timedelta(days=1)
+    return day
+
+
+def test_a_slot_beyond_the_booking_window_is_refused_and_the_last_one_offered_is_booked(server):
+    far = first_open_day_beyond_the_window()
+    before = count(server, "select count(*) as n from pan_bookings")
+    for slot in (f"{far.isoformat()}T09:00", "2099-06-01T09:00", "9999-12-31T09:00"):
+        values = {"site": "aurillac", "reason": "autre", "slot": slot, "email": "far@example.fr", "idem": f"far-{slot}"}
+        assert server.post("/rdv/api/reserver", values) == (400, {"error": TOO_FAR, "code": "too_far"}), slot
+    assert count(server, "select count(*) as n from pan_bookings") == before
+    # the window ends where the offered slots end: the last one offered is booked
+    after, last = None, None
+    while True:
+        status, body = get_json(server, "/rdv/api/creneaux?site=aurillac&reason=autre" + (f"&apres={after}" if after else ""))
+        assert status == 200, body
+        last = body["slots"][-1]["key"] if body["slots"] else last
+        if not body["next"]:
+            break
+        after = body["next"]
+    assert last < far.isoformat()
+    values = {"site": "aurillac", "reason": "autre", "slot": last, "email": "last.slot@example.fr", "idem": "far-last"}
+    status, booked = server.post("/rdv/api/reserver", values)
+    assert status == 200 and REFERENCE.fullmatch(booked["reference"]), booked
+
+
 def test_the_api_wants_json_from_its_own_origin(server):
     slot = first_slots(server, "mauriac", "autre")[0]
     values = {"site": "mauriac", "reason": "autre", "slot": slot, "mobile": "06 12 34 56 70", "idem": "api-origin"}

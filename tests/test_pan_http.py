@@ -182,6 +182,19 @@ def test_bad_booking_inputs_get_french_errors_and_nothing_is_written(server):
     assert db_rows(server.db, "select count(*) as n from pan_bookings") == before
 
 
+def test_a_slot_beyond_the_booking_window_is_refused_without_javascript(server):
+    from test_chat_booking import TOO_FAR, first_open_day_beyond_the_window
+
+    b, html, _ = open_slots(server, site="aurillac", reason="autre")
+    before = db_rows(server.db, "select count(*) as n from pan_bookings")
+    base = {"csrf": hidden(html, "csrf"), "site": "aurillac", "motif": "autre", "email": "far.page@example.fr"}
+    for slot in (f"{first_open_day_beyond_the_window().isoformat()}T09:00", "9999-12-31T09:00"):
+        status, page, _ = b.post("/rdv/reserver", dict(base, idem=f"far-page-{slot}", slot=slot))
+        assert status == 400 and TOO_FAR in unescape(page), slot
+        assert slot_values(page)  # the slots offered are shown again
+    assert db_rows(server.db, "select count(*) as n from pan_bookings") == before
+
+
 def test_a_message_to_a_service_is_delivered_and_acknowledged(server, smtp):
     b = Browser(server)
     status, html, _ = b.get("/rdv/message?service=armes")
