@@ -206,6 +206,32 @@ def test_a_slot_beyond_the_booking_window_is_refused_and_the_last_one_offered_is
     assert status == 200 and REFERENCE.fullmatch(booked["reference"]), booked
 
 
+def test_slot_positions_at_the_ends_of_the_calendar_get_a_french_answer_never_a_500(server):
+    import json
+
+    base = "/rdv/api/creneaux?site=aurillac&reason=autre"
+    status, first = get_json(server, base)
+    assert status == 200 and first["slots"]
+    far = first_open_day_beyond_the_window().isoformat()
+    for after in ("9999-12-31T23:59", f"{far}T09:00"):
+        status, body, _ = server.get(f"{base}&apres={after}")
+        assert status == 400, body
+        assert json.loads(body) == {"error": TOO_FAR}, after
+    for after in ("0001-01-01T00:00", "2020-01-01T09:00"):  # before today: the first page
+        status, body, _ = server.get(f"{base}&apres={after}")
+        assert status == 200, body
+        assert json.loads(body) == first, after
+    values = {"site": "aurillac", "reason": "autre", "email": "ends@example.fr"}
+    assert server.post("/rdv/api/reserver", values | {"slot": "0001-01-01T00:00", "idem": "ends-1"}) == (
+        400,
+        {"error": PAST_SLOT, "code": "past_slot"},
+    )
+    assert server.post("/rdv/api/reserver", values | {"slot": "9999-12-31T23:59", "idem": "ends-2"}) == (
+        400,
+        {"error": TOO_FAR, "code": "too_far"},
+    )
+
+
 def test_the_api_wants_json_from_its_own_origin(server):
     slot = first_slots(server, "mauriac", "autre")[0]
     values = {"site": "mauriac", "reason": "autre", "slot": slot, "mobile": "06 12 34 56 70", "idem": "api-origin"}

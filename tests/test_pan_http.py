@@ -195,6 +195,21 @@ def test_a_slot_beyond_the_booking_window_is_refused_without_javascript(server):
     assert db_rows(server.db, "select count(*) as n from pan_bookings") == before
 
 
+def test_slot_positions_at_the_ends_of_the_calendar_get_a_french_page_never_a_500(server):
+    from test_chat_booking import TOO_FAR, first_open_day_beyond_the_window
+
+    b, first, _ = open_slots(server, site="aurillac", reason="autre")
+    offered = slot_values(first)
+    far = first_open_day_beyond_the_window().isoformat()
+    for query in ("apres=9999-12-31T23:59", "jour=9999-12-31", f"jour={far}", f"apres={far}T09:00"):
+        status, page, _ = b.get(f"/rdv/creneaux?site=aurillac&motif=autre&{query}")
+        assert (status, TOO_FAR in unescape(page)) == (400, True), query
+        assert slot_values(page) == offered, query  # and the first free slots
+    for query in ("apres=0001-01-01T00:00", "jour=0001-01-01", "jour=2020-01-01"):  # before today: the first page
+        status, page, _ = b.get(f"/rdv/creneaux?site=aurillac&motif=autre&{query}")
+        assert (status, slot_values(page)) == (200, offered), query
+
+
 def test_a_message_to_a_service_is_delivered_and_acknowledged(server, smtp):
     b = Browser(server)
     status, html, _ = b.get("/rdv/message?service=armes")

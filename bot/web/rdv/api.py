@@ -4,8 +4,6 @@ this origin (refuse_cross_site); errors are 4xx `{"error": "<French>"}`, 429 wit
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -25,6 +23,7 @@ from bot.web.rdv.shared import (
     limited_cancel,
     make_booking,
     message_form,
+    parse_position,
     short_date,
     site_list,
     slot_list,
@@ -82,14 +81,9 @@ async def api_sites(request: Request) -> HTTPResponse:
 async def api_slots(request: Request) -> HTTPResponse:
     pref = runtime.prefecture()
     site_id, reason = request.args.get("site") or "", request.args.get("reason") or ""
-    after = None
     try:
         spec = check_choice(pref, site_id, reason)
-        if request.args.get("apres"):
-            try:
-                after = datetime.strptime(request.args.get("apres"), pan.STAMP)
-            except ValueError:
-                raise BookingError("bad_slot", pref) from None
+        after, _ = parse_position(pref, request.args.get("apres"), None)
     except BookingError as exc:
         return api_error(400, exc.message)
     found, more = slots_page(runtime.store(), pref, site_id, reason, after)

@@ -80,15 +80,21 @@ def day_label(day: date) -> str:
 
 
 def parse_position(pref, after: str | None, day: str | None) -> tuple[datetime | None, date | None]:
-    """The `apres=` slot key or the `jour=` date of the slots page (BookingError when malformed)."""
+    """The `apres=` slot key or the `jour=` date of a slots page, kept inside the booking window so
+    that the arithmetic on it stays in range (year 1 and 9999 are valid dates): BookingError
+    `bad_slot` / `bad_day` when malformed, `too_far` past the window's last day; before today it
+    is no position at all (the first page: a page opened yesterday still works)."""
     try:
-        if after:
-            return datetime.strptime(after, pan.STAMP), None
-        if day:
-            return None, date.fromisoformat(day)
+        position = (datetime.strptime(after, pan.STAMP), None) if after else (None, date.fromisoformat(day) if day else None)
     except ValueError:
         raise BookingError("bad_day" if day and not after else "bad_slot", pref) from None
-    return None, None
+    now = pan.paris_now()
+    when = position[0].date() if position[0] else position[1]
+    if when is None or when < now.date():
+        return None, None
+    if when > pan.last_day(pref, now):
+        raise BookingError("too_far", pref)
+    return position
 
 
 def in_thread(fn, *args, **kwargs):
