@@ -339,6 +339,44 @@ def test_a_message_too_long_or_badly_addressed_is_refused_and_not_stored(server)
     )
 
 
+SUBJECT_MISSING = "Indiquez l'objet de votre message."
+BODY_MISSING = "Écrivez votre message."
+
+
+@pytest.mark.parametrize(
+    "subject, body, error, code",
+    [
+        ("\u0000\u0000", "\u0000", SUBJECT_MISSING, "subject_missing"),
+        ("\u200b\u200b", "\u200b", SUBJECT_MISSING, "subject_missing"),
+        ("\u0007\u0001", "\u0007\u0001", SUBJECT_MISSING, "subject_missing"),
+        ("Objet lisible", "\u0000\u200b\ufeff\u0007", BODY_MISSING, "body_missing"),
+    ],
+)
+def test_a_message_of_control_or_invisible_characters_is_refused_like_an_empty_one(server, subject, body, error, code):
+    key = "api-msg-invisible-" + code + str(len(body)) + str(ord(body[0]))
+    values = {"service": "armes", "subject": subject, "body": body, "idem": key}
+    assert server.post("/rdv/api/message", values) == (400, {"error": error, "code": code})
+    assert count(server, "select count(*) as n from tickets where idempotency_key = ?", [key]) == 0
+
+
+def test_control_characters_are_removed_from_a_message_and_its_lines_kept(server, smtp):
+    values = {
+        "service": "armes",
+        "subject": "Carte\u0000 européenne\u0007",
+        "body": "Bonjour,\u0000\n\tligne deux\u200b\r\nligne trois\u0001",
+        "idem": "api-msg-controls",
+    }
+    status, ack = server.post("/rdv/api/message", values)
+    assert status == 200, ack
+    reference = ack["reference"]
+    assert db_rows(server.db, "select subject, body from tickets where reference = ?", [reference]) == [
+        {"subject": "Carte européenne", "body": "Bonjour,\n\tligne deux\nligne trois"}
+    ]
+    to_service = next(m for m in smtp.to("pref-armes@cantal.gouv.fr") if reference in m["Subject"])
+    assert to_service["Subject"] == f"[{reference}] Carte européenne"
+    assert "Bonjour,\n\tligne deux\nligne trois" in to_service.get_content().replace("\r\n", "\n")
+
+
 # ---- the rating ---------------------------------------------------------------------------------------
 
 

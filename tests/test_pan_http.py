@@ -234,6 +234,20 @@ def test_a_message_to_a_service_is_delivered_and_acknowledged(server, smtp):
     assert row == [{"delivery_status": "sent", "mailbox": "armes", "status": "open"}]
 
 
+def test_a_message_of_control_characters_is_refused_without_javascript(server):
+    b = Browser(server)
+    status, html, _ = b.get("/rdv/message?service=armes")
+    base = {"csrf": hidden(html, "csrf"), "service": "armes"}
+    cases = [
+        ("\u0000\u0000", "\u0000", "Indiquez l'objet de votre message."),
+        ("Objet", "\u200b\u0007", "Écrivez votre message."),
+    ]
+    for i, (subject, body, error) in enumerate(cases):
+        status, page, _ = b.post("/rdv/message", dict(base, idem=f"m-invisible-{i}", subject=subject, body=body))
+        assert (status, error in unescape(page)) == (400, True), error
+    assert db_rows(server.db, "select count(*) as n from tickets where idempotency_key like 'm-invisible-%'") == [{"n": 0}]
+
+
 def test_an_unknown_service_is_a_404(server):
     status, page, _ = Browser(server).get("/rdv/message?service=impots")
     assert status == 404 and "Ce service n'existe pas" in unescape(page)
