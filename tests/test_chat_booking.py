@@ -619,6 +619,66 @@ def test_leave_a_message_inside_the_chat(page, server, smtp):
     assert page.problems == []
 
 
+def book_in_the_chat(pg, mobile: str) -> str:
+    """Book the first free slot of Mauriac from the chat's widget with a mobile number: the reference."""
+    ask(pg, "je n'ai pas d'ordinateur, je voudrais l'aide d'un médiateur au point d'accueil numérique")
+    pg.locator("#chat-log [data-role=bot]").last.get_by_role("button", name="Prendre rendez-vous ici").click()
+    pg.locator("#chat-log [data-role=bot]").last.get_by_role("button", name=re.compile("sous-préfecture de Mauriac")).click()
+    pg.locator("#chat-log [data-role=bot]").last.get_by_role("button", name="Autre démarche en ligne").click()
+    slots = pg.locator("#chat-log [data-role=bot]").last
+    expect(slots).to_contain_text("Prochains créneaux libres, point d'accueil numérique de la sous-préfecture de Mauriac")
+    slots.locator(".chat__steps button").first.click()
+    form = pg.locator("#chat-log [data-role=bot]").last
+    expect(form.get_by_role("button", name="Réserver ce créneau")).to_be_visible()
+    form.get_by_label("ou téléphone portable").fill(mobile)
+    form.get_by_role("button", name="Réserver ce créneau").click()
+    confirmation = pg.locator("#chat-log .chat__msg--done").last
+    expect(confirmation).to_contain_text("Votre rendez-vous est confirmé")
+    return REFERENCE.search(confirmation.inner_text()).group(0)
+
+
+def test_a_reload_shows_the_confirmations_and_their_references_again(page, server):
+    reference = book_in_the_chat(page, "06 55 44 33 22")
+    booked_text = page.locator("#chat-log .chat__msg--done").last.inner_text()
+    ask(page, "j'ai une question sur la détention d'une arme de chasse")
+    page.locator("#chat-log [data-role=bot]").last.get_by_role("button", name="Laisser un message ici").click()
+    step = page.locator("#chat-log [data-role=bot]").last
+    step.get_by_label("Objet").fill("Prêt d'une arme")
+    step.get_by_label("Votre message").fill("Puis-je prêter mon fusil à mon frère ?")
+    step.get_by_role("button", name="Envoyer le message").click()
+    ack = page.locator("#chat-log .chat__msg--done").last
+    expect(ack).to_contain_text("Votre message est bien reçu")
+    message_reference = MESSAGE_REFERENCE.search(ack.inner_text()).group(0)
+
+    page.reload()
+    expect(page.locator("#chat")).to_have_attribute("data-restored", "true")
+    done = page.locator("#chat-log .chat__msg--done")
+    expect(done).to_have_count(2)
+    # the booking's confirmation as it was shown: reference, date, place, how to cancel
+    assert done.nth(0).inner_text() == booked_text
+    assert f"Référence du rendez-vous : {reference}. Gardez-la : elle sert à annuler." in booked_text
+    assert "sous-préfecture de Mauriac, Sous-préfecture, 15200 Mauriac." in booked_text
+    assert "Pour annuler, utilisez le formulaire d'annulation" in booked_text
+    expect(done.nth(1)).to_contain_text(f"Votre message {message_reference} est transmis au service")
+    # its cancel button still works after the reload, and the cancellation is kept too
+    done.nth(0).get_by_role("button", name="Annuler un rendez-vous").click()
+    cancel = page.locator("#chat-log [data-role=bot]").last
+    cancel.get_by_label("Référence du rendez-vous").fill(reference)
+    cancel.get_by_label("Adresse électronique ou téléphone portable donné lors de la réservation").fill("0655443322")
+    cancel.get_by_role("button", name="Annuler le rendez-vous").click()
+    expect(done.last).to_contain_text(f"Le rendez-vous {reference} du ")
+    page.reload()
+    expect(done).to_have_count(3)
+    expect(done.last).to_contain_text(f"Le rendez-vous {reference} du ")
+    # a new conversation leaves them behind, also after a reload
+    page.get_by_role("button", name="Nouvelle conversation").click()
+    expect(done).to_have_count(0)
+    page.reload()
+    expect(page.locator("#chat-log [data-role=user]")).to_have_count(0)
+    assert reference not in page.locator("#chat-log").inner_text()
+    assert page.problems == []
+
+
 def test_rate_an_answer_in_the_chat(page, server):
     ask(page, "quels sont les horaires de la préfecture ?")
     rating = page.locator("#chat-log [data-role=rating]")

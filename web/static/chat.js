@@ -176,6 +176,62 @@
     return id;
   }
 
+  // ---- confirmations kept for a reload --------------------------------------------------------
+  //
+  // A booking's confirmation, a message's acknowledgement and a cancellation come from /rdv/api/,
+  // not from Rasa: GET /chat/history cannot draw them again. They are kept in the same localStorage
+  // as the conversation id, with that id, and drawn again after the restored turns; « Nouvelle
+  // conversation » forgets them with the id. What is kept is what was shown (no contact detail).
+
+  var DONE_KEY = 'aiguillage-confirmations';
+  var DONE_MAX = 20;
+  var DONE_FIELDS = {
+    booking: ['reference', 'title', 'lines', 'email_note', 'ics_url', 'ics_label'],
+    message: ['reference', 'title', 'lines', 'france_services_link', 'france_services_url'],
+    cancelled: ['message']
+  };
+
+  /** The confirmations kept for this conversation id, oldest first ([] when none or unreadable). */
+  function keptConfirmations(sender) {
+    var kept = null;
+    try {
+      kept = JSON.parse(window.localStorage.getItem(DONE_KEY) || 'null');
+    } catch (e) {
+      kept = null;
+    }
+    if (!kept || typeof kept !== 'object' || kept.sender !== sender || !Array.isArray(kept.items)) {
+      return [];
+    }
+    return kept.items.filter(function (item) {
+      return item && typeof item === 'object' && DONE_FIELDS.hasOwnProperty(item.kind) && item.data && typeof item.data === 'object';
+    });
+  }
+
+  /** Keeps one confirmation (`kind`: booking, message or cancelled) of the current conversation. */
+  function keepConfirmation(kind, data) {
+    var sender = senderId();
+    var shown = {};
+    DONE_FIELDS[kind].forEach(function (name) {
+      if (data[name] !== undefined) {
+        shown[name] = data[name];
+      }
+    });
+    var items = keptConfirmations(sender).concat([{ kind: kind, data: shown }]).slice(-DONE_MAX);
+    try {
+      window.localStorage.setItem(DONE_KEY, JSON.stringify({ sender: sender, items: items }));
+    } catch (e) {
+      // storage disabled or full: shown on this page only
+    }
+  }
+
+  function forgetConfirmations() {
+    try {
+      window.localStorage.removeItem(DONE_KEY);
+    } catch (e) {
+      // storage disabled: nothing was kept
+    }
+  }
+
   // ---- DOM helpers -----------------------------------------------------------------------
 
   function el(tag, className, text) {
@@ -890,6 +946,7 @@
         var data = result.body || {};
         if (result.status === 200 && data.reference) {
           freeze(b);
+          keepConfirmation('booking', data);
           confirmationBubble(data);
         } else if (result.status === 409 && Array.isArray(data.slots)) {
           freeze(b);
@@ -912,7 +969,8 @@
       focusStep(b);
     }
 
-    function confirmationBubble(data) {
+    /** The booking's confirmation; `restored`: drawn again after a reload (the focus stays). */
+    function confirmationBubble(data, restored) {
       var lines = Array.isArray(data.lines) ? data.lines.slice() : [];
       if (data.email_note) {
         lines.push(data.email_note);
@@ -940,7 +998,19 @@
       });
       more.appendChild(cancel);
       b.bubble.appendChild(more);
-      focusText(b.bubble.firstChild);
+      if (!restored) {
+        focusText(b.bubble.firstChild);
+      }
+      return b.msg;
+    }
+
+    function cancelledBubble(message, restored) {
+      var done = stepBubble([message]);
+      done.msg.classList.add('chat__msg--done');
+      if (!restored) {
+        focusText(done.bubble.firstChild);
+      }
+      return done.msg;
     }
 
     async function cancelForm() {
@@ -970,9 +1040,8 @@
         }
         if (result.status === 200 && result.body && result.body.message) {
           freeze(b);
-          var done = stepBubble([result.body.message]);
-          done.msg.classList.add('chat__msg--done');
-          focusText(done.bubble.firstChild);
+          keepConfirmation('cancelled', result.body);
+          cancelledBubble(result.body.message);
         } else if (result.status >= 400 && result.status < 500 && result.body && result.body.error) {
           say(alert, result.body.error);
           reference.input.focus();
@@ -1034,6 +1103,7 @@
           body_too_long: body, bad_email: email }[data.code];
         if (sent.status === 200 && data.reference) {
           freeze(b);
+          keepConfirmation('message', data);
           ackBubble(data);
         } else if (target && typeof data.error === 'string') {
           showError(target, data.error);
@@ -1047,7 +1117,7 @@
       focusStep(b);
     }
 
-    function ackBubble(data) {
+    function ackBubble(data, restored) {
       var lines = Array.isArray(data.lines) ? data.lines : [];
       // The first line gives the deadline already (issue 14 item 15: said once).
       var b = stepBubble([data.title].concat(lines));
@@ -1057,7 +1127,24 @@
       if (list) {
         b.bubble.appendChild(list);
       }
-      focusText(b.bubble.firstChild);
+      if (!restored) {
+        focusText(b.bubble.firstChild);
+      }
+      return b.msg;
+    }
+
+    /** A kept confirmation drawn again (keptConfirmations); its first node. */
+    function redrawConfirmation(item) {
+      if (item.kind === 'booking' && typeof item.data.reference === 'string') {
+        return confirmationBubble(item.data, true);
+      }
+      if (item.kind === 'message' && typeof item.data.reference === 'string') {
+        return ackBubble(item.data, true);
+      }
+      if (item.kind === 'cancelled' && typeof item.data.message === 'string') {
+        return cancelledBubble(item.data.message, true);
+      }
+      return null;
     }
 
     // -- "cette réponse vous a-t-elle aidé ?" after a routed answer
@@ -1195,7 +1282,8 @@
         setBusy(false);
       }
       var turns = result.status === 200 && result.body && Array.isArray(result.body.turns) ? result.body.turns : [];
-      if (!turns.length || log.querySelector('[data-role=user]')) {
+      var kept = keptConfirmations(sender);
+      if ((!turns.length && !kept.length) || log.querySelector('[data-role=user]')) {
         return; // nothing kept, or the person has already started typing
       }
       var lastStart = null;
@@ -1213,6 +1301,13 @@
           lastStart = lastStart || start;
         }
       });
+      // Then the confirmations, in their order: the last one is brought into view.
+      kept.forEach(function (item) {
+        lastStart = redrawConfirmation(item) || lastStart;
+      });
+      if (kept.length && restart) {
+        restart.hidden = false;
+      }
       window.setTimeout(function () {
         log.setAttribute('aria-live', live || 'polite');
       }, 0);
@@ -1228,6 +1323,7 @@
           return;
         }
         newSender();
+        forgetConfirmations();
         clearLog();
         chat.removeAttribute('data-restored');
         window.scrollTo(0, 0);
