@@ -23,6 +23,19 @@ BAD_MOBILE = "Le numéro de téléphone portable n'est pas valide : indiquez un 
 UNKNOWN_SITE = "Ce lieu n'existe pas : choisissez un des points d'accueil numériques de la liste."
 PAST_SLOT = "Ce créneau est déjà passé ou trop proche : choisissez un des créneaux proposés."
 SLOT_TAKEN = "Désolé, ce créneau vient d'être pris par une autre personne. Voici les prochains créneaux libres."
+CONTACT_HELP = (
+    "Indiquez une adresse électronique : la confirmation du rendez-vous vous y est envoyée. À défaut, un numéro de"
+    " téléphone portable : aucune confirmation n'y est envoyée, il permet seulement au service de vous prévenir si le"
+    " rendez-vous change ; notez alors la référence donnée après la réservation. Ces coordonnées servent uniquement à"
+    " ce rendez-vous et sont effacées 90 jours après."
+)
+CONTACT_MISSING = (
+    "Indiquez une adresse électronique ou un numéro de téléphone portable : l'un des deux est nécessaire pour réserver."
+)
+
+
+def note_reference(reference: str) -> str:
+    return f"Aucune confirmation ne vous est envoyée (ni SMS, ni courriel) : notez dès maintenant la référence {reference}, elle sert à annuler."
 
 
 def get_json(server, path: str) -> tuple[int, dict]:
@@ -112,6 +125,7 @@ def test_book_twice_with_one_key_then_cancel_by_reference(server, smtp):
     assert first["lines"][2].startswith("À apporter : une pièce d'identité")
     assert first["lines"][3].startswith("Pour annuler, utilisez le formulaire d'annulation")
     assert first["email_note"] == "Une confirmation vous est envoyée par courriel."
+    assert first["reference_note"] is None
     assert first["ics_url"].startswith(f"/rdv/ics/{reference}?t=")
     status, again = server.post("/rdv/api/reserver", values)
     assert status == 200 and again["reference"] == reference and again["created"] is False
@@ -147,16 +161,23 @@ def test_book_twice_with_one_key_then_cancel_by_reference(server, smtp):
     assert smtp.to("api.rdv@exemple.fr")[-1]["Subject"] == f"Rendez-vous {reference} annulé"
 
 
+def test_the_contact_texts_say_what_each_contact_is_for_and_a_mobile_gets_nothing(server):
+    status, body = get_json(server, "/rdv/api/sites")
+    assert status == 200
+    assert (body["contact_help"], body["errors"]["contact_missing"]) == (CONTACT_HELP, CONTACT_MISSING)
+    slot = first_slots(server, "mauriac", "cni_passeport")[0]
+    values = {"site": "mauriac", "reason": "cni_passeport", "slot": slot, "mobile": "06 23 45 67 81", "idem": "api-mobile-only"}
+    status, booked = server.post("/rdv/api/reserver", values)
+    assert status == 200, booked
+    assert (booked["email_note"], booked["reference_note"]) == (None, note_reference(booked["reference"]))
+
+
 @pytest.mark.parametrize(
     "change, status, message",
     [
         ({"email": "pas-une-adresse"}, 400, BAD_EMAIL),
         ({"email": "", "mobile": "01 23 45 67 89"}, 400, BAD_MOBILE),
-        (
-            {"email": "", "mobile": ""},
-            400,
-            "Indiquez une adresse électronique ou un numéro de téléphone portable pour recevoir la confirmation.",
-        ),
+        ({"email": "", "mobile": ""}, 400, CONTACT_MISSING),
         ({"site": "paris"}, 400, UNKNOWN_SITE),
         ({"slot": "2020-01-06T09:00"}, 400, PAST_SLOT),
         ({"slot": "demain matin"}, 400, "Ce créneau n'existe pas : choisissez un des créneaux proposés."),
@@ -515,7 +536,7 @@ def test_book_then_cancel_inside_the_chat(page, server):
     slot_button.click()
     expect(page.locator("#chat-log [data-role=user]").last).to_contain_text(slot_label)
     form = page.locator("#chat-log [data-role=bot]").last
-    expect(form).to_contain_text("Indiquez une adresse électronique ou un numéro de téléphone portable")
+    expect(form).to_contain_text(CONTACT_HELP)
     form.get_by_label("Adresse électronique").fill("pas-une-adresse")
     form.get_by_role("button", name="Réserver ce créneau").click()
     expect(form.locator(".fr-error-text:visible")).to_have_text(BAD_EMAIL)  # checked in the page first
@@ -547,6 +568,7 @@ def test_book_then_cancel_inside_the_chat(page, server):
     expect(confirmation).to_contain_text("Votre rendez-vous est confirmé")
     text = confirmation.inner_text()
     reference = REFERENCE.search(text).group(0)
+    assert note_reference(reference) in text  # booked with a mobile: nothing is sent
     assert "sous-préfecture de Saint-Flour" in text and "À apporter : une pièce d'identité" in text
     assert "Pour annuler" in text
     expect(confirmation.get_by_role("link", name="Ajouter à mon agenda (fichier .ics)")).to_have_attribute(

@@ -186,7 +186,7 @@
   var DONE_KEY = 'aiguillage-confirmations';
   var DONE_MAX = 20;
   var DONE_FIELDS = {
-    booking: ['reference', 'title', 'lines', 'email_note', 'ics_url', 'ics_label'],
+    booking: ['reference', 'title', 'lines', 'email_note', 'reference_note', 'ics_url', 'ics_label'],
     message: ['reference', 'title', 'lines', 'france_services_link', 'france_services_url'],
     cancelled: ['message']
   };
@@ -974,6 +974,9 @@
       var lines = Array.isArray(data.lines) ? data.lines.slice() : [];
       if (data.email_note) {
         lines.push(data.email_note);
+      }
+      if (data.reference_note) {
+        lines.push(data.reference_note); // nothing is sent: the reference shown is the only copy
       }
       var b = stepBubble([data.title].concat(lines));
       b.msg.classList.add('chat__msg--done');

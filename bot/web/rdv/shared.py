@@ -126,12 +126,21 @@ def mail_configured() -> bool:
     return mailer.SmtpSettings.from_env() is not None
 
 
+def contact_help(pref) -> str:
+    """What the contact fields are for: the e-mail gets the confirmation (when e-mails leave at all),
+    the mobile nothing (it lets the service reach the person)."""
+    return texts.say("pan.contact_help" if mail_configured() else "pan.contact_help_no_mail", pref)
+
+
 def confirmation(pref, booking: dict) -> dict:
-    note = texts.say("pan.email_sent", pref) if booking["contact_kind"] == "email" and mail_configured() else None
+    """The confirmation's texts; `email_note` when an e-mail is sent, else `reference_note`: nothing
+    is sent (a mobile, or no mail server), the reference shown is the person's only copy."""
+    sent = booking["contact_kind"] == "email" and mail_configured()
     return dict(
         title=texts.say("pan.confirmed_title", pref),
         lines=pan.confirmation_lines(pref, booking),
-        email_note=note,
+        email_note=texts.say("pan.email_sent", pref) if sent else None,
+        reference_note=None if sent else texts.say("pan.note_reference", pref, reference=booking["reference"]),
         ics_url=f"/rdv/ics/{booking['reference']}?t={booking['token']}",
         ics_label=texts.say("pan.ics_link", pref),
     )
