@@ -701,6 +701,27 @@ def test_a_reload_shows_the_confirmations_and_their_references_again(page, serve
     assert page.problems == []
 
 
+CHAT_NOTE = (
+    "Vous échangez avec un assistant automatique, pas avec un agent. Il vous oriente mais ne traite pas votre dossier."
+    " N'écrivez pas de données personnelles dans vos questions (numéro de téléphone, adresse électronique, numéro de"
+    " dossier ou d'immatriculation…) : elles y sont de toute façon masquées."
+)
+SENT_AS_WRITTEN = (
+    "Ce message est transmis tel quel au service, sans masquage : n'y écrivez que ce qui est utile à la réponse."
+    " Il est effacé, avec votre adresse, 365 jours après."
+)
+
+
+def test_the_chat_note_speaks_of_the_questions_and_the_message_form_says_it_is_sent_as_written(page, server):
+    expect(page.locator("#chat-note")).to_have_text(CHAT_NOTE)
+    ask(page, "j'ai une question sur la détention d'une arme de chasse")
+    page.locator("#chat-log [data-role=bot]").last.get_by_role("button", name="Laisser un message ici").click()
+    step = page.locator("#chat-log [data-role=bot]").last
+    expect(step.locator(".chat__notice")).to_have_text(SENT_AS_WRITTEN)
+    assert get_json(server, "/rdv/api/message?service=armes")[1]["privacy"] == SENT_AS_WRITTEN
+    assert page.problems == []
+
+
 def test_rate_an_answer_in_the_chat(page, server):
     ask(page, "quels sont les horaires de la préfecture ?")
     rating = page.locator("#chat-log [data-role=rating]")

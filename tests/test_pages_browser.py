@@ -194,6 +194,10 @@ def test_the_message_form_says_what_an_empty_email_means_before_sending(browser,
     expect(help_text).to_contain_text("appeler la préfecture (04 71 46 23 00")
     expect(help_text).to_contain_text("écrire par courrier : préfecture du Cantal, Cours Monthyon, 15000 Aurillac.")
     assert pg.locator("#email").get_attribute("aria-describedby") == "email-sans"
+    expect(pg.locator("main")).to_contain_text(
+        "Ce message est transmis tel quel au service, sans masquage : n'y écrivez que ce qui est utile à la réponse."
+        " Il est effacé, avec votre adresse, 365 jours après."
+    )
     assert_accessible(pg)
     pg.fill("#subject", "Renouvellement")
     pg.fill("#body", "Bonjour, comment renouveler ma carte européenne d'arme à feu ?")

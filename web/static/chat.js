@@ -650,6 +650,16 @@
       return b;
     }
 
+    /** A notice in a step, drawn as the page's note under the field (an info icon, small text). */
+    function notice(text) {
+      var p = el('p', 'chat__note chat__notice fr-text--xs');
+      var icon = el('span', 'fr-icon-info-line fr-icon--sm');
+      icon.setAttribute('aria-hidden', 'true');
+      p.appendChild(icon);
+      p.appendChild(el('span', null, text));
+      return p;
+    }
+
     /** Buttons of one step; `onPick(item, button)` on a click. */
     function stepButtons(items, onPick, primary) {
       var list = el('ul', 'fr-btns-group fr-btns-group--inline fr-btns-group--sm chat__choices chat__steps');
@@ -1071,7 +1081,8 @@
       var texts = result.body;
       var errors = texts.errors || {};
       userBubble(origin ? origin.textContent : t('message'));
-      var b = stepBubble([texts.intro, texts.privacy]);
+      var b = stepBubble([texts.intro]);
+      b.bubble.appendChild(notice(texts.privacy)); // sent as written, unlike the questions (#chat-note)
       var subject = field('text', t('subject'), '', { name: 'subject', maxlength: String(texts.subject_max), autocomplete: 'off' });
       var body = field('textarea', t('body'), t('body_hint', { max: texts.body_max }), { name: 'body', rows: '5' });
       var email = field('email', t('reply_email'), t('email_hint'),
