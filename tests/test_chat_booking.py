@@ -722,6 +722,34 @@ def test_the_chat_note_speaks_of_the_questions_and_the_message_form_says_it_is_s
     assert page.problems == []
 
 
+EMAIL_HELP = (
+    "Sans adresse électronique, le service ne pourra pas vous répondre par écrit. Vous pourrez appeler la préfecture"
+    " (04 71 46 23 00, du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30) en rappelant la référence de votre"
+    " message, ou écrire par courrier : préfecture du Cantal, Cours Monthyon, 15000 Aurillac."
+)
+
+
+def test_the_message_form_in_the_chat_says_what_an_empty_email_means_before_sending(page, server):
+    ask(page, "j'ai une question sur la détention d'une arme de chasse")
+    page.locator("#chat-log [data-role=bot]").last.get_by_role("button", name="Laisser un message ici").click()
+    step = page.locator("#chat-log [data-role=bot]").last
+    email = step.get_by_label("Adresse électronique pour la réponse (facultatif)")
+    # (the DSFR's message adds a hidden ", " or "." after its text)
+    expect(email).to_have_accessible_description(re.compile("^" + re.escape(EMAIL_HELP)))
+    expect(step.locator(".chat__field-help")).to_have_text(EMAIL_HELP)
+    step.get_by_role("button", name="Envoyer le message").click()  # an error on the subject keeps the help
+    expect(step.locator(".fr-error-text:visible")).to_have_text("Indiquez l'objet de votre message.")
+    email.fill("pas-une-adresse")
+    step.get_by_label("Objet").fill("Objet")
+    step.get_by_label("Votre message").fill("Texte")
+    step.get_by_role("button", name="Envoyer le message").click()
+    expect(email).to_have_accessible_description(re.compile("^" + re.escape(BAD_EMAIL + " " + EMAIL_HELP)))
+    email.fill("")
+    step.get_by_role("button", name="Envoyer le message").click()
+    expect(page.locator("#chat-log .chat__msg--done").last).to_contain_text("Votre message est bien reçu")
+    assert page.problems == []
+
+
 def test_rate_an_answer_in_the_chat(page, server):
     ask(page, "quels sont les horaires de la préfecture ?")
     rating = page.locator("#chat-log [data-role=rating]")

@@ -735,8 +735,9 @@
       }
     }
 
-    /** A labelled field of an inline form; returns {group, input, error}. */
-    function field(kind, label, hint, attrs) {
+    /** A labelled field of an inline form; returns {group, input, error}. `help`: a sentence said
+     *  under the field and read with it (aria-describedby), before any error. */
+    function field(kind, label, hint, attrs, help) {
       var id = nextId('chat-' + (attrs.name || 'champ'));
       var group = el('div', 'fr-input-group chat__field');
       var lab = el('label', 'fr-label', label);
@@ -758,19 +759,30 @@
       group.appendChild(lab);
       group.appendChild(control);
       group.appendChild(error);
-      return { group: group, input: control, error: error };
+      var helpId = '';
+      if (help) {
+        var note = el('p', 'fr-message fr-message--info chat__field-help', help);
+        note.id = helpId = id + '-aide';
+        group.appendChild(note);
+        control.setAttribute('aria-describedby', helpId);
+      }
+      return { group: group, input: control, error: error, helpId: helpId };
     }
 
     function showError(f, text) {
       f.error.textContent = text || '';
       f.error.hidden = !text;
+      var described = ((text ? f.error.id : '') + ' ' + (f.helpId || '')).trim();
+      if (described) {
+        f.input.setAttribute('aria-describedby', described);
+      } else {
+        f.input.removeAttribute('aria-describedby');
+      }
       if (text) {
         f.input.setAttribute('aria-invalid', 'true');
-        f.input.setAttribute('aria-describedby', f.error.id);
         f.group.classList.add('fr-input-group--error');
       } else {
         f.input.removeAttribute('aria-invalid');
-        f.input.removeAttribute('aria-describedby');
         f.group.classList.remove('fr-input-group--error');
       }
     }
@@ -1085,8 +1097,9 @@
       b.bubble.appendChild(notice(texts.privacy)); // sent as written, unlike the questions (#chat-note)
       var subject = field('text', t('subject'), '', { name: 'subject', maxlength: String(texts.subject_max), autocomplete: 'off' });
       var body = field('textarea', t('body'), t('body_hint', { max: texts.body_max }), { name: 'body', rows: '5' });
+      // What an empty address means, said before sending (tickets.email_help), as on the page.
       var email = field('email', t('reply_email'), t('email_hint'),
-        { name: 'email', autocomplete: 'email', maxlength: '254' });
+        { name: 'email', autocomplete: 'email', maxlength: '254' }, texts.email_help);
       var idem = randomId();
       inlineForm(b, t('message_submit'), [subject, body, email], async function (alert) {
         var values = { service: service, subject: subject.input.value.trim(), body: body.input.value.trim(),
