@@ -360,6 +360,18 @@ def test_a_message_too_long_or_badly_addressed_is_refused_and_not_stored(server)
     )
 
 
+def test_a_message_longer_than_the_fields_clip_is_refused_with_its_real_length(server):
+    values = {"service": "armes", "subject": "Très long", "body": "x" * 30_000, "idem": "api-msg-30000"}
+    assert server.post("/rdv/api/message", values) == (
+        400,
+        {
+            "error": "Votre message est trop long (30000 caractères) : 5000 caractères au plus. Résumez-le en quelques phrases.",
+            "code": "body_too_long",
+        },
+    )
+    assert count(server, "select count(*) as n from tickets where idempotency_key = 'api-msg-30000'") == 0
+
+
 SUBJECT_MISSING = "Indiquez l'objet de votre message."
 BODY_MISSING = "Écrivez votre message."
 

@@ -217,7 +217,9 @@ def test_a_message_to_a_service_is_delivered_and_acknowledged(server, smtp):
     base = {"csrf": hidden(html, "csrf"), "service": "armes", "subject": "Carte européenne", "email": "chasseur@exemple.fr"}
     status, page, _ = b.post("/rdv/message", dict(base, idem="m-long", body="a" * 10000))
     assert status == 400 and "Votre message est trop long (10000 caractères)" in unescape(page)
-    assert db_rows(server.db, "select count(*) as n from tickets where idempotency_key = 'm-long'") == [{"n": 0}]
+    status, page, _ = b.post("/rdv/message", dict(base, idem="m-longer", body="a" * 30000))
+    assert status == 400 and "Votre message est trop long (30000 caractères) : 5000 caractères au plus." in unescape(page)
+    assert db_rows(server.db, "select count(*) as n from tickets where idempotency_key in ('m-long', 'm-longer')") == [{"n": 0}]
     status, page, _ = b.post("/rdv/message", dict(base, idem="m-bad", body="Bonjour", email="chasseur@"))
     assert status == 400 and "L'adresse électronique n'est pas valide" in unescape(page)
     status, page, _ = b.post("/rdv/message", dict(base, idem="m-ok", body="Ma carte expire le mois prochain."))

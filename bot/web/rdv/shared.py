@@ -16,11 +16,13 @@ from bot.core.config import format_days
 from bot.services import mailer, pan, runtime, throttle, tickets
 from bot.services.pan import BookingError
 from bot.web.client import client_address, exempt
+from bot.web.http import BODY_LIMITS
 
 logger = logging.getLogger(__name__)
 CSRF_COOKIE = "rdv_csrf"
 SLOTS_PER_PAGE = 8
-# Longest value read from a form field or a JSON member (longer input is cut, then validated).
+# Longest value read from a form field or a JSON member (longer input is cut, then validated). A
+# message's text is never cut: its request's own limit bounds it, and its refusal says its real length.
 LIMITS = {
     "site": 64,
     "reason": 64,
@@ -30,7 +32,7 @@ LIMITS = {
     "idem": 64,
     "service": 64,
     "subject": 1000,
-    "body": 20000,
+    "body": max(BODY_LIMITS["/rdv/message"], BODY_LIMITS["/rdv/api/message"]),
     "reference": 20,
     "contact": 254,
 }
