@@ -578,7 +578,7 @@ def test_book_then_cancel_inside_the_chat(page, server):
     form.get_by_role("button", name="Réserver ce créneau").click()
     confirmation = page.locator("#chat-log .chat__msg--done").last
     expect(confirmation).to_contain_text("Votre rendez-vous est confirmé")
-    text = confirmation.inner_text()
+    text = confirmation.inner_text().replace("\u00a0", " ")  # French typography, as in the answers
     reference = REFERENCE.search(text).group(0)
     assert note_reference(reference) in text  # booked with a mobile: nothing is sent
     assert "sous-préfecture de Saint-Flour" in text and "À apporter : une pièce d'identité" in text
@@ -690,6 +690,7 @@ def test_a_reload_shows_the_confirmations_and_their_references_again(page, serve
     expect(done).to_have_count(2)
     # the booking's confirmation as it was shown: reference, date, place, how to cancel
     assert done.nth(0).inner_text() == booked_text
+    booked_text = booked_text.replace("\u00a0", " ")  # French typography, as in the answers
     assert f"Référence du rendez-vous : {reference}. Gardez-la : elle sert à annuler." in booked_text
     assert "sous-préfecture de Mauriac, Sous-préfecture, 15200 Mauriac." in booked_text
     assert "Pour annuler, utilisez le formulaire d'annulation" in booked_text
@@ -760,6 +761,63 @@ def test_the_message_form_in_the_chat_says_what_an_empty_email_means_before_send
     step.get_by_role("button", name="Envoyer le message").click()
     expect(page.locator("#chat-log .chat__msg--done").last).to_contain_text("Votre message est bien reçu")
     assert page.problems == []
+
+
+# How many lines a text of the element takes on screen (the rectangles of its characters' range).
+LINES_OF = """(node, text) => {
+  const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+  const chars = [];
+  while (walker.nextNode()) {
+    for (let i = 0; i < walker.currentNode.length; i++) chars.push([walker.currentNode, i]);
+  }
+  const all = chars.map(([n, i]) => n.data[i]).join('');
+  const at = all.indexOf(text);
+  if (at < 0) return -1;
+  const tops = new Set();
+  for (let k = at; k < at + text.length; k++) {
+    const range = document.createRange();
+    range.setStart(chars[k][0], chars[k][1]);
+    range.setEnd(chars[k][0], chars[k][1] + 1);
+    for (const r of range.getClientRects()) tops.add(Math.round(r.top));
+  }
+  return tops.size;
+}"""
+
+
+def test_on_a_phone_a_confirmation_keeps_its_reference_on_one_line_and_links_the_prefecture_number(browser, server):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="fr-FR", is_mobile=True, has_touch=True)
+    pg = context.new_page()
+    pg.problems = []
+    pg.on("pageerror", lambda e: pg.problems.append(str(e)))
+    pg.goto(server.url + "/chat/")
+    reference = book_in_the_chat(pg, "06 23 45 67 98")
+    confirmation = pg.locator("#chat-log .chat__msg--done").last
+    for width in range(300, 421, 4):  # wherever the line breaks, never inside the reference
+        pg.set_viewport_size({"width": width, "height": 740})
+        assert confirmation.evaluate(LINES_OF, reference) == 1, width
+    tel = confirmation.locator("a[href^='tel:']")
+    expect(tel).to_have_count(1)  # the préfecture's number in "Pour annuler, ... appelez la préfecture (...)"
+    expect(tel).to_have_attribute("href", "tel:+33471462300")
+    assert tel.text_content() == "04\u00a071\u00a046\u00a023\u00a000"
+    # and the message's acknowledgement: its MSG- reference, and the number to call without an e-mail
+    ask(pg, "j'ai une question sur la détention d'une arme de chasse")
+    pg.locator("#chat-log [data-role=bot]").last.get_by_role("button", name="Laisser un message ici").click()
+    step = pg.locator("#chat-log [data-role=bot]").last
+    step.get_by_label("Objet").fill("Sans adresse")
+    step.get_by_label("Votre message").fill("Je n'ai pas d'adresse électronique.")
+    step.get_by_role("button", name="Envoyer le message").click()
+    ack = pg.locator("#chat-log .chat__msg--done").last
+    expect(ack).to_contain_text("Votre message est bien reçu")
+    message_reference = MESSAGE_REFERENCE.search(ack.inner_text()).group(0)
+    for width in range(300, 421, 4):
+        pg.set_viewport_size({"width": width, "height": 740})
+        assert ack.evaluate(LINES_OF, message_reference) == 1, width
+    expect(ack.locator("a[href='tel:+33471462300']")).to_have_count(1)
+    # drawn the same after a reload
+    pg.reload()
+    expect(pg.locator("#chat-log .chat__msg--done a[href='tel:+33471462300']")).to_have_count(2)
+    assert pg.problems == []
+    context.close()
 
 
 def test_rate_an_answer_in_the_chat(page, server):

@@ -186,9 +186,9 @@
   var DONE_KEY = 'aiguillage-confirmations';
   var DONE_MAX = 20;
   var DONE_FIELDS = {
-    booking: ['reference', 'title', 'lines', 'email_note', 'reference_note', 'ics_url', 'ics_label'],
-    message: ['reference', 'title', 'lines', 'france_services_link', 'france_services_url'],
-    cancelled: ['message']
+    booking: ['reference', 'title', 'lines', 'runs', 'email_note', 'reference_note', 'ics_url', 'ics_label'],
+    message: ['reference', 'title', 'lines', 'runs', 'france_services_link', 'france_services_url'],
+    cancelled: ['message', 'reference']
   };
 
   /** The confirmations kept for this conversation id, oldest first ([] when none or unreadable). */
@@ -329,8 +329,9 @@
       return p;
     }
 
-    /** Runs of the server ({text} or {text, tel}) into `parent`: a confirmed number is a tel: link. */
-    function appendRuns(parent, runs) {
+    /** Runs of the server ({text} or {text, tel}) into `parent`: a confirmed number is a tel: link.
+     *  `reference` (PAN-…, MSG-…), when given, is kept on one line wherever it appears (.chat__ref). */
+    function appendRuns(parent, runs, reference) {
       runs.forEach(function (run) {
         if (!run || typeof run.text !== 'string') {
           return;
@@ -339,9 +340,17 @@
           var a = el('a', 'fr-link chat__tel', run.text);
           a.href = run.tel;
           parent.appendChild(a);
-        } else {
-          parent.appendChild(document.createTextNode(run.text));
+          return;
         }
+        var parts = reference ? run.text.split(reference) : [run.text];
+        parts.forEach(function (part, i) {
+          if (i > 0) {
+            parent.appendChild(el('span', 'chat__ref', reference));
+          }
+          if (part) {
+            parent.appendChild(document.createTextNode(part));
+          }
+        });
       });
       return parent;
     }
@@ -993,16 +1002,8 @@
 
     /** The booking's confirmation; `restored`: drawn again after a reload (the focus stays). */
     function confirmationBubble(data, restored) {
-      var lines = Array.isArray(data.lines) ? data.lines.slice() : [];
-      if (data.email_note) {
-        lines.push(data.email_note);
-      }
-      if (data.reference_note) {
-        lines.push(data.reference_note); // nothing is sent: the reference shown is the only copy
-      }
-      var b = stepBubble([data.title].concat(lines));
-      b.msg.classList.add('chat__msg--done');
-      b.msg.setAttribute('data-reference', data.reference);
+      var notes = [data.email_note, data.reference_note]; // reference_note: nothing is sent, note it
+      var b = doneBubble(data, notes);
       var list = el('ul', 'chat__links');
       var url = safeUrl(data.ics_url);
       if (url && url.origin === window.location.origin) {
@@ -1029,9 +1030,42 @@
       return b.msg;
     }
 
-    function cancelledBubble(message, restored) {
-      var done = stepBubble([message]);
-      done.msg.classList.add('chat__msg--done');
+    /** A confirmation's bubble: its title, its lines (drawn from the server's `runs` when they match
+     *  them: typography, the préfecture's number as a tel: link, as in the answers), then `notes`;
+     *  its reference never cut across two lines. */
+    function doneBubble(data, notes) {
+      var b = bubble('bot', 'chat__msg--step chat__msg--done');
+      var reference = typeof data.reference === 'string' ? data.reference : '';
+      var lines = Array.isArray(data.lines) ? data.lines : [];
+      var runs = Array.isArray(data.runs) && data.runs.length === lines.length ? data.runs : null;
+      var items = [[{ text: data.title }]];
+      lines.forEach(function (line, i) {
+        items.push(runs && isRuns(runs[i]) ? runs[i] : [{ text: line }]);
+      });
+      (notes || []).forEach(function (note) {
+        items.push([{ text: note }]);
+      });
+      var start = prefix('assistant');
+      items.forEach(function (runsOfLine) {
+        if (!runsOfLine.some(function (run) { return run && typeof run.text === 'string' && run.text; })) {
+          return;
+        }
+        var p = el('p', 'chat__text');
+        if (start) {
+          p.appendChild(srOnly(start));
+          start = '';
+        }
+        b.bubble.appendChild(appendRuns(p, runsOfLine, reference));
+      });
+      if (reference) {
+        b.msg.setAttribute('data-reference', reference);
+      }
+      append(b.msg);
+      return b;
+    }
+
+    function cancelledBubble(message, restored, reference) {
+      var done = doneBubble({ title: message, reference: reference });
       if (!restored) {
         focusText(done.bubble.firstChild);
       }
@@ -1066,7 +1100,7 @@
         if (result.status === 200 && result.body && result.body.message) {
           freeze(b);
           keepConfirmation('cancelled', result.body);
-          cancelledBubble(result.body.message);
+          cancelledBubble(result.body.message, false, result.body.reference);
         } else if (result.status >= 400 && result.status < 500 && result.body && result.body.error) {
           say(alert, result.body.error);
           reference.input.focus();
@@ -1145,11 +1179,8 @@
     }
 
     function ackBubble(data, restored) {
-      var lines = Array.isArray(data.lines) ? data.lines : [];
       // The first line gives the deadline already (issue 14 item 15: said once).
-      var b = stepBubble([data.title].concat(lines));
-      b.msg.classList.add('chat__msg--done');
-      b.msg.setAttribute('data-reference', data.reference);
+      var b = doneBubble(data);
       var list = linkList([{ title: data.france_services_link, url: data.france_services_url }]);
       if (list) {
         b.bubble.appendChild(list);
@@ -1169,7 +1200,7 @@
         return ackBubble(item.data, true);
       }
       if (item.kind === 'cancelled' && typeof item.data.message === 'string') {
-        return cancelledBubble(item.data.message, true);
+        return cancelledBubble(item.data.message, true, item.data.reference);
       }
       return null;
     }

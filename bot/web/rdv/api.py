@@ -1,6 +1,8 @@
 """The JSON API of the chat's booking widget (web/static/chat.js) under /rdv/api/: the same
 functions and validations as the pages (shared.py). Its POSTs must be declared JSON and come from
-this origin (refuse_cross_site); errors are 4xx `{"error": "<French>"}`, 429 with `code: "throttled"`."""
+this origin (refuse_cross_site); errors are 4xx `{"error": "<French>"}`, 429 with `code: "throttled"`.
+A confirmation or an acknowledgement gives its `lines` and their `runs` (shared.line_runs), which the
+widget draws as it draws the answers (a confirmed number is a tel: link)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from bot.web.rdv.shared import (
     leave_message,
     limit,
     limited_cancel,
+    line_runs,
     make_booking,
     message_form,
     parse_position,
@@ -114,7 +117,8 @@ async def api_reserve(request: Request) -> HTTPResponse:
         if exc.code == "slot_taken":
             return api_error(409, exc.message, code=exc.code, slots=slot_list(pref, exc.next_slots))
         return api_error(409 if exc.code == "too_many_bookings" else 400, exc.message, code=exc.code)
-    return api({"reference": booking["reference"], "created": booking["created"], **confirmation(pref, booking)})
+    shown = confirmation(pref, booking)
+    return api({"reference": booking["reference"], "created": booking["created"], "runs": line_runs(shown["lines"]), **shown})
 
 
 async def api_cancel(request: Request) -> HTTPResponse:
@@ -160,6 +164,7 @@ async def api_message(request: Request) -> HTTPResponse:
     except TicketError as exc:
         return api_error(404 if exc.code == "unknown_service" else 400, exc.message, code=exc.code)
     due = short_date(ticket["due_date"])
+    shown = acknowledgement(pref, ticket)
     return api(
         {
             "reference": ticket["reference"],
@@ -167,7 +172,8 @@ async def api_message(request: Request) -> HTTPResponse:
             "due_date": due,
             "created": ticket["created"],
             "due_line": texts.say("tickets.due_short", pref, due=due),
-            **acknowledgement(pref, ticket),
+            "runs": line_runs(shown["lines"]),
+            **shown,
         }
     )
 

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 from sanic.request import Request
 
-from bot.core import texts
+from bot.core import display, texts
 from bot.core.clock import french_date, say_duration
 from bot.core.config import format_days
 from bot.services import mailer, pan, runtime, throttle, tickets
@@ -40,6 +40,13 @@ LIMITS = {
 
 def clip(value, name: str) -> str:
     return value[: LIMITS[name]] if isinstance(value, str) else ""
+
+
+def line_runs(lines: list[str]) -> list[list[dict]]:
+    """Each line as the chat's answers are drawn (bot/core/display.py runs): French typography, and
+    a confirmed number of the préfecture files as a tel: link."""
+    phones = runtime.phones()
+    return [display.runs(line, phones) for line in lines]
 
 
 def site_list(pref) -> list[dict]:
