@@ -23,6 +23,19 @@ BAD_MOBILE = "Le numéro de téléphone portable n'est pas valide : indiquez un 
 UNKNOWN_SITE = "Ce lieu n'existe pas : choisissez un des points d'accueil numériques de la liste."
 PAST_SLOT = "Ce créneau est déjà passé ou trop proche : choisissez un des créneaux proposés."
 SLOT_TAKEN = "Désolé, ce créneau vient d'être pris par une autre personne. Voici les prochains créneaux libres."
+CONTACT_HELP = (
+    "Indiquez une adresse électronique : la confirmation du rendez-vous vous y est envoyée. À défaut, un numéro de"
+    " téléphone portable : aucune confirmation n'y est envoyée, il permet seulement au service de vous prévenir si le"
+    " rendez-vous change ; notez alors la référence donnée après la réservation. Ces coordonnées servent uniquement à"
+    " ce rendez-vous et sont effacées 90 jours après."
+)
+CONTACT_MISSING = (
+    "Indiquez une adresse électronique ou un numéro de téléphone portable : l'un des deux est nécessaire pour réserver."
+)
+
+
+def note_reference(reference: str) -> str:
+    return f"Aucune confirmation ne vous est envoyée (ni SMS, ni courriel) : notez dès maintenant la référence {reference}, elle sert à annuler."
 
 
 def get_json(server, path: str) -> tuple[int, dict]:
@@ -112,6 +125,7 @@ def test_book_twice_with_one_key_then_cancel_by_reference(server, smtp):
     assert first["lines"][2].startswith("À apporter : une pièce d'identité")
     assert first["lines"][3].startswith("Pour annuler, utilisez le formulaire d'annulation")
     assert first["email_note"] == "Une confirmation vous est envoyée par courriel."
+    assert first["reference_note"] is None
     assert first["ics_url"].startswith(f"/rdv/ics/{reference}?t=")
     status, again = server.post("/rdv/api/reserver", values)
     assert status == 200 and again["reference"] == reference and again["created"] is False
@@ -147,16 +161,23 @@ def test_book_twice_with_one_key_then_cancel_by_reference(server, smtp):
     assert smtp.to("api.rdv@exemple.fr")[-1]["Subject"] == f"Rendez-vous {reference} annulé"
 
 
+def test_the_contact_texts_say_what_each_contact_is_for_and_a_mobile_gets_nothing(server):
+    status, body = get_json(server, "/rdv/api/sites")
+    assert status == 200
+    assert (body["contact_help"], body["errors"]["contact_missing"]) == (CONTACT_HELP, CONTACT_MISSING)
+    slot = first_slots(server, "mauriac", "cni_passeport")[0]
+    values = {"site": "mauriac", "reason": "cni_passeport", "slot": slot, "mobile": "06 23 45 67 81", "idem": "api-mobile-only"}
+    status, booked = server.post("/rdv/api/reserver", values)
+    assert status == 200, booked
+    assert (booked["email_note"], booked["reference_note"]) == (None, note_reference(booked["reference"]))
+
+
 @pytest.mark.parametrize(
     "change, status, message",
     [
         ({"email": "pas-une-adresse"}, 400, BAD_EMAIL),
         ({"email": "", "mobile": "01 23 45 67 89"}, 400, BAD_MOBILE),
-        (
-            {"email": "", "mobile": ""},
-            400,
-            "Indiquez une adresse électronique ou un numéro de téléphone portable pour recevoir la confirmation.",
-        ),
+        ({"email": "", "mobile": ""}, 400, CONTACT_MISSING),
         ({"site": "paris"}, 400, UNKNOWN_SITE),
         ({"slot": "2020-01-06T09:00"}, 400, PAST_SLOT),
         ({"slot": "demain matin"}, 400, "Ce créneau n'existe pas : choisissez un des créneaux proposés."),
@@ -169,6 +190,67 @@ def test_bad_booking_input_gets_a_french_400_and_writes_nothing(server, change, 
     answer_status, body = server.post("/rdv/api/reserver", values)
     assert (answer_status, body["error"]) == (status, message)
     assert count(server, "select count(*) as n from pan_bookings where idempotency_key = ?", [key]) == 0
+
+
+TOO_FAR = "Les rendez-vous se prennent au plus 21 jours à l'avance : choisissez un des créneaux proposés."
+
+
+def first_open_day_beyond_the_window() -> date:
+    """The first weekday that is not a holiday past Cantal's 21 days (today counted): Aurillac opens then."""
+    from bot.core.clock import is_working_day, paris_now
+
+    day = paris_now().date() + timedelta(days=21)
+    while not is_working_day(day):
+        day += timedelta(days=1)
+    return day
+
+
+def test_a_slot_beyond_the_booking_window_is_refused_and_the_last_one_offered_is_booked(server):
+    far = first_open_day_beyond_the_window()
+    before = count(server, "select count(*) as n from pan_bookings")
+    for slot in (f"{far.isoformat()}T09:00", "2099-06-01T09:00", "9999-12-31T09:00"):
+        values = {"site": "aurillac", "reason": "autre", "slot": slot, "email": "far@example.fr", "idem": f"far-{slot}"}
+        assert server.post("/rdv/api/reserver", values) == (400, {"error": TOO_FAR, "code": "too_far"}), slot
+    assert count(server, "select count(*) as n from pan_bookings") == before
+    # the window ends where the offered slots end: the last one offered is booked
+    after, last = None, None
+    while True:
+        status, body = get_json(server, "/rdv/api/creneaux?site=aurillac&reason=autre" + (f"&apres={after}" if after else ""))
+        assert status == 200, body
+        last = body["slots"][-1]["key"] if body["slots"] else last
+        if not body["next"]:
+            break
+        after = body["next"]
+    assert last < far.isoformat()
+    values = {"site": "aurillac", "reason": "autre", "slot": last, "email": "last.slot@example.fr", "idem": "far-last"}
+    status, booked = server.post("/rdv/api/reserver", values)
+    assert status == 200 and REFERENCE.fullmatch(booked["reference"]), booked
+
+
+def test_slot_positions_at_the_ends_of_the_calendar_get_a_french_answer_never_a_500(server):
+    import json
+
+    base = "/rdv/api/creneaux?site=aurillac&reason=autre"
+    status, first = get_json(server, base)
+    assert status == 200 and first["slots"]
+    far = first_open_day_beyond_the_window().isoformat()
+    for after in ("9999-12-31T23:59", f"{far}T09:00"):
+        status, body, _ = server.get(f"{base}&apres={after}")
+        assert status == 400, body
+        assert json.loads(body) == {"error": TOO_FAR}, after
+    for after in ("0001-01-01T00:00", "2020-01-01T09:00"):  # before today: the first page
+        status, body, _ = server.get(f"{base}&apres={after}")
+        assert status == 200, body
+        assert json.loads(body) == first, after
+    values = {"site": "aurillac", "reason": "autre", "email": "ends@example.fr"}
+    assert server.post("/rdv/api/reserver", values | {"slot": "0001-01-01T00:00", "idem": "ends-1"}) == (
+        400,
+        {"error": PAST_SLOT, "code": "past_slot"},
+    )
+    assert server.post("/rdv/api/reserver", values | {"slot": "9999-12-31T23:59", "idem": "ends-2"}) == (
+        400,
+        {"error": TOO_FAR, "code": "too_far"},
+    )
 
 
 def test_the_api_wants_json_from_its_own_origin(server):
@@ -276,6 +358,56 @@ def test_a_message_too_long_or_badly_addressed_is_refused_and_not_stored(server)
         )
         == 0
     )
+
+
+def test_a_message_longer_than_the_fields_clip_is_refused_with_its_real_length(server):
+    values = {"service": "armes", "subject": "Très long", "body": "x" * 30_000, "idem": "api-msg-30000"}
+    assert server.post("/rdv/api/message", values) == (
+        400,
+        {
+            "error": "Votre message est trop long (30000 caractères) : 5000 caractères au plus. Résumez-le en quelques phrases.",
+            "code": "body_too_long",
+        },
+    )
+    assert count(server, "select count(*) as n from tickets where idempotency_key = 'api-msg-30000'") == 0
+
+
+SUBJECT_MISSING = "Indiquez l'objet de votre message."
+BODY_MISSING = "Écrivez votre message."
+
+
+@pytest.mark.parametrize(
+    "subject, body, error, code",
+    [
+        ("\u0000\u0000", "\u0000", SUBJECT_MISSING, "subject_missing"),
+        ("\u200b\u200b", "\u200b", SUBJECT_MISSING, "subject_missing"),
+        ("\u0007\u0001", "\u0007\u0001", SUBJECT_MISSING, "subject_missing"),
+        ("Objet lisible", "\u0000\u200b\ufeff\u0007", BODY_MISSING, "body_missing"),
+    ],
+)
+def test_a_message_of_control_or_invisible_characters_is_refused_like_an_empty_one(server, subject, body, error, code):
+    key = "api-msg-invisible-" + code + str(len(body)) + str(ord(body[0]))
+    values = {"service": "armes", "subject": subject, "body": body, "idem": key}
+    assert server.post("/rdv/api/message", values) == (400, {"error": error, "code": code})
+    assert count(server, "select count(*) as n from tickets where idempotency_key = ?", [key]) == 0
+
+
+def test_control_characters_are_removed_from_a_message_and_its_lines_kept(server, smtp):
+    values = {
+        "service": "armes",
+        "subject": "Carte\u0000 européenne\u0007",
+        "body": "Bonjour,\u0000\n\tligne deux\u200b\r\nligne trois\u0001",
+        "idem": "api-msg-controls",
+    }
+    status, ack = server.post("/rdv/api/message", values)
+    assert status == 200, ack
+    reference = ack["reference"]
+    assert db_rows(server.db, "select subject, body from tickets where reference = ?", [reference]) == [
+        {"subject": "Carte européenne", "body": "Bonjour,\n\tligne deux\nligne trois"}
+    ]
+    to_service = next(m for m in smtp.to("pref-armes@cantal.gouv.fr") if reference in m["Subject"])
+    assert to_service["Subject"] == f"[{reference}] Carte européenne"
+    assert "Bonjour,\n\tligne deux\nligne trois" in to_service.get_content().replace("\r\n", "\n")
 
 
 # ---- the rating ---------------------------------------------------------------------------------------
@@ -416,7 +548,7 @@ def test_book_then_cancel_inside_the_chat(page, server):
     slot_button.click()
     expect(page.locator("#chat-log [data-role=user]").last).to_contain_text(slot_label)
     form = page.locator("#chat-log [data-role=bot]").last
-    expect(form).to_contain_text("Indiquez une adresse électronique ou un numéro de téléphone portable")
+    expect(form).to_contain_text(CONTACT_HELP)
     form.get_by_label("Adresse électronique").fill("pas-une-adresse")
     form.get_by_role("button", name="Réserver ce créneau").click()
     expect(form.locator(".fr-error-text:visible")).to_have_text(BAD_EMAIL)  # checked in the page first
@@ -446,8 +578,9 @@ def test_book_then_cancel_inside_the_chat(page, server):
     form.get_by_role("button", name="Réserver ce créneau").click()
     confirmation = page.locator("#chat-log .chat__msg--done").last
     expect(confirmation).to_contain_text("Votre rendez-vous est confirmé")
-    text = confirmation.inner_text()
+    text = confirmation.inner_text().replace("\u00a0", " ")  # French typography, as in the answers
     reference = REFERENCE.search(text).group(0)
+    assert note_reference(reference) in text  # booked with a mobile: nothing is sent
     assert "sous-préfecture de Saint-Flour" in text and "À apporter : une pièce d'identité" in text
     assert "Pour annuler" in text
     expect(confirmation.get_by_role("link", name="Ajouter à mon agenda (fichier .ics)")).to_have_attribute(
@@ -518,6 +651,173 @@ def test_leave_a_message_inside_the_chat(page, server, smtp):
     assert any(reference in m["Subject"] for m in smtp.to("zibeline.chat@exemple.fr"))
     assert_nothing_personal_in_rasa(server, "zibeline", reference)
     assert page.problems == []
+
+
+def book_in_the_chat(pg, mobile: str) -> str:
+    """Book the first free slot of Mauriac from the chat's widget with a mobile number: the reference."""
+    ask(pg, "je n'ai pas d'ordinateur, je voudrais l'aide d'un médiateur au point d'accueil numérique")
+    pg.locator("#chat-log [data-role=bot]").last.get_by_role("button", name="Prendre rendez-vous ici").click()
+    pg.locator("#chat-log [data-role=bot]").last.get_by_role("button", name=re.compile("sous-préfecture de Mauriac")).click()
+    pg.locator("#chat-log [data-role=bot]").last.get_by_role("button", name="Autre démarche en ligne").click()
+    slots = pg.locator("#chat-log [data-role=bot]").last
+    expect(slots).to_contain_text("Prochains créneaux libres, point d'accueil numérique de la sous-préfecture de Mauriac")
+    slots.locator(".chat__steps button").first.click()
+    form = pg.locator("#chat-log [data-role=bot]").last
+    expect(form.get_by_role("button", name="Réserver ce créneau")).to_be_visible()
+    form.get_by_label("ou téléphone portable").fill(mobile)
+    form.get_by_role("button", name="Réserver ce créneau").click()
+    confirmation = pg.locator("#chat-log .chat__msg--done").last
+    expect(confirmation).to_contain_text("Votre rendez-vous est confirmé")
+    return REFERENCE.search(confirmation.inner_text()).group(0)
+
+
+def test_a_reload_shows_the_confirmations_and_their_references_again(page, server):
+    reference = book_in_the_chat(page, "06 55 44 33 22")
+    booked_text = page.locator("#chat-log .chat__msg--done").last.inner_text()
+    ask(page, "j'ai une question sur la détention d'une arme de chasse")
+    page.locator("#chat-log [data-role=bot]").last.get_by_role("button", name="Laisser un message ici").click()
+    step = page.locator("#chat-log [data-role=bot]").last
+    step.get_by_label("Objet").fill("Prêt d'une arme")
+    step.get_by_label("Votre message").fill("Puis-je prêter mon fusil à mon frère ?")
+    step.get_by_role("button", name="Envoyer le message").click()
+    ack = page.locator("#chat-log .chat__msg--done").last
+    expect(ack).to_contain_text("Votre message est bien reçu")
+    message_reference = MESSAGE_REFERENCE.search(ack.inner_text()).group(0)
+
+    page.reload()
+    expect(page.locator("#chat")).to_have_attribute("data-restored", "true")
+    done = page.locator("#chat-log .chat__msg--done")
+    expect(done).to_have_count(2)
+    # the booking's confirmation as it was shown: reference, date, place, how to cancel
+    assert done.nth(0).inner_text() == booked_text
+    booked_text = booked_text.replace("\u00a0", " ")  # French typography, as in the answers
+    assert f"Référence du rendez-vous : {reference}. Gardez-la : elle sert à annuler." in booked_text
+    assert "sous-préfecture de Mauriac, Sous-préfecture, 15200 Mauriac." in booked_text
+    assert "Pour annuler, utilisez le formulaire d'annulation" in booked_text
+    expect(done.nth(1)).to_contain_text(f"Votre message {message_reference} est transmis au service")
+    # its cancel button still works after the reload, and the cancellation is kept too
+    done.nth(0).get_by_role("button", name="Annuler un rendez-vous").click()
+    cancel = page.locator("#chat-log [data-role=bot]").last
+    cancel.get_by_label("Référence du rendez-vous").fill(reference)
+    cancel.get_by_label("Adresse électronique ou téléphone portable donné lors de la réservation").fill("0655443322")
+    cancel.get_by_role("button", name="Annuler le rendez-vous").click()
+    expect(done.last).to_contain_text(f"Le rendez-vous {reference} du ")
+    page.reload()
+    expect(done).to_have_count(3)
+    expect(done.last).to_contain_text(f"Le rendez-vous {reference} du ")
+    # a new conversation leaves them behind, also after a reload
+    page.get_by_role("button", name="Nouvelle conversation").click()
+    expect(done).to_have_count(0)
+    page.reload()
+    expect(page.locator("#chat-log [data-role=user]")).to_have_count(0)
+    assert reference not in page.locator("#chat-log").inner_text()
+    assert page.problems == []
+
+
+CHAT_NOTE = (
+    "Vous échangez avec un assistant automatique, pas avec un agent. Il vous oriente mais ne traite pas votre dossier."
+    " N'écrivez pas de données personnelles dans vos questions (numéro de téléphone, adresse électronique, numéro de"
+    " dossier ou d'immatriculation…) : elles y sont de toute façon masquées."
+)
+SENT_AS_WRITTEN = (
+    "Ce message est transmis tel quel au service, sans masquage : n'y écrivez que ce qui est utile à la réponse."
+    " Il est effacé, avec votre adresse, 365 jours après."
+)
+
+
+def test_the_chat_note_speaks_of_the_questions_and_the_message_form_says_it_is_sent_as_written(page, server):
+    expect(page.locator("#chat-note")).to_have_text(CHAT_NOTE)
+    ask(page, "j'ai une question sur la détention d'une arme de chasse")
+    page.locator("#chat-log [data-role=bot]").last.get_by_role("button", name="Laisser un message ici").click()
+    step = page.locator("#chat-log [data-role=bot]").last
+    expect(step.locator(".chat__notice")).to_have_text(SENT_AS_WRITTEN)
+    assert get_json(server, "/rdv/api/message?service=armes")[1]["privacy"] == SENT_AS_WRITTEN
+    assert page.problems == []
+
+
+EMAIL_HELP = (
+    "Sans adresse électronique, le service ne pourra pas vous répondre par écrit. Vous pourrez appeler la préfecture"
+    " (04 71 46 23 00, du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30) en rappelant la référence de votre"
+    " message, ou écrire par courrier : préfecture du Cantal, Cours Monthyon, 15000 Aurillac."
+)
+
+
+def test_the_message_form_in_the_chat_says_what_an_empty_email_means_before_sending(page, server):
+    ask(page, "j'ai une question sur la détention d'une arme de chasse")
+    page.locator("#chat-log [data-role=bot]").last.get_by_role("button", name="Laisser un message ici").click()
+    step = page.locator("#chat-log [data-role=bot]").last
+    email = step.get_by_label("Adresse électronique pour la réponse (facultatif)")
+    # (the DSFR's message adds a hidden ", " or "." after its text)
+    expect(email).to_have_accessible_description(re.compile("^" + re.escape(EMAIL_HELP)))
+    expect(step.locator(".chat__field-help")).to_have_text(EMAIL_HELP)
+    step.get_by_role("button", name="Envoyer le message").click()  # an error on the subject keeps the help
+    expect(step.locator(".fr-error-text:visible")).to_have_text("Indiquez l'objet de votre message.")
+    email.fill("pas-une-adresse")
+    step.get_by_label("Objet").fill("Objet")
+    step.get_by_label("Votre message").fill("Texte")
+    step.get_by_role("button", name="Envoyer le message").click()
+    expect(email).to_have_accessible_description(re.compile("^" + re.escape(BAD_EMAIL + " " + EMAIL_HELP)))
+    email.fill("")
+    step.get_by_role("button", name="Envoyer le message").click()
+    expect(page.locator("#chat-log .chat__msg--done").last).to_contain_text("Votre message est bien reçu")
+    assert page.problems == []
+
+
+# How many lines a text of the element takes on screen (the rectangles of its characters' range).
+LINES_OF = """(node, text) => {
+  const walker = document.createTreeWalker(node, NodeFilter.SHOW_TEXT);
+  const chars = [];
+  while (walker.nextNode()) {
+    for (let i = 0; i < walker.currentNode.length; i++) chars.push([walker.currentNode, i]);
+  }
+  const all = chars.map(([n, i]) => n.data[i]).join('');
+  const at = all.indexOf(text);
+  if (at < 0) return -1;
+  const tops = new Set();
+  for (let k = at; k < at + text.length; k++) {
+    const range = document.createRange();
+    range.setStart(chars[k][0], chars[k][1]);
+    range.setEnd(chars[k][0], chars[k][1] + 1);
+    for (const r of range.getClientRects()) tops.add(Math.round(r.top));
+  }
+  return tops.size;
+}"""
+
+
+def test_on_a_phone_a_confirmation_keeps_its_reference_on_one_line_and_links_the_prefecture_number(browser, server):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="fr-FR", is_mobile=True, has_touch=True)
+    pg = context.new_page()
+    pg.problems = []
+    pg.on("pageerror", lambda e: pg.problems.append(str(e)))
+    pg.goto(server.url + "/chat/")
+    reference = book_in_the_chat(pg, "06 23 45 67 98")
+    confirmation = pg.locator("#chat-log .chat__msg--done").last
+    for width in range(300, 421, 4):  # wherever the line breaks, never inside the reference
+        pg.set_viewport_size({"width": width, "height": 740})
+        assert confirmation.evaluate(LINES_OF, reference) == 1, width
+    tel = confirmation.locator("a[href^='tel:']")
+    expect(tel).to_have_count(1)  # the préfecture's number in "Pour annuler, ... appelez la préfecture (...)"
+    expect(tel).to_have_attribute("href", "tel:+33471462300")
+    assert tel.text_content() == "04\u00a071\u00a046\u00a023\u00a000"
+    # and the message's acknowledgement: its MSG- reference, and the number to call without an e-mail
+    ask(pg, "j'ai une question sur la détention d'une arme de chasse")
+    pg.locator("#chat-log [data-role=bot]").last.get_by_role("button", name="Laisser un message ici").click()
+    step = pg.locator("#chat-log [data-role=bot]").last
+    step.get_by_label("Objet").fill("Sans adresse")
+    step.get_by_label("Votre message").fill("Je n'ai pas d'adresse électronique.")
+    step.get_by_role("button", name="Envoyer le message").click()
+    ack = pg.locator("#chat-log .chat__msg--done").last
+    expect(ack).to_contain_text("Votre message est bien reçu")
+    message_reference = MESSAGE_REFERENCE.search(ack.inner_text()).group(0)
+    for width in range(300, 421, 4):
+        pg.set_viewport_size({"width": width, "height": 740})
+        assert ack.evaluate(LINES_OF, message_reference) == 1, width
+    expect(ack.locator("a[href='tel:+33471462300']")).to_have_count(1)
+    # drawn the same after a reload
+    pg.reload()
+    expect(pg.locator("#chat-log .chat__msg--done a[href='tel:+33471462300']")).to_have_count(2)
+    assert pg.problems == []
+    context.close()
 
 
 def test_rate_an_answer_in_the_chat(page, server):

@@ -329,6 +329,14 @@ def test_queue_filters_ignore_bad_values_and_paginate(server, accounts):
     assert r.status_code == 200
 
 
+def test_queue_dates_at_the_ends_of_the_calendar_are_open_bounds(server, accounts):
+    sender = unresolved_chat(server, "zorglub lustre sa guimbarde")
+    c = login(server, AGENT)
+    for query in ("du=0001-01-01&au=9999-12-31", "du=0001-01-01", "au=9999-12-31"):
+        r = c.get(f"/file?canal=chat&{query}")
+        assert (r.status_code, f'data-id="{sender}"' in r.text) == (200, True), query
+
+
 def test_admin_export_button_writes_the_review_file(server, accounts):
     sender = unresolved_chat(server, "zorglub brade sa guimbarde cabossee")
     admin = login(server, ADMIN)

@@ -194,6 +194,10 @@ def test_the_message_form_says_what_an_empty_email_means_before_sending(browser,
     expect(help_text).to_contain_text("appeler la préfecture (04 71 46 23 00")
     expect(help_text).to_contain_text("écrire par courrier : préfecture du Cantal, Cours Monthyon, 15000 Aurillac.")
     assert pg.locator("#email").get_attribute("aria-describedby") == "email-sans"
+    expect(pg.locator("main")).to_contain_text(
+        "Ce message est transmis tel quel au service, sans masquage : n'y écrivez que ce qui est utile à la réponse."
+        " Il est effacé, avec votre adresse, 365 jours après."
+    )
     assert_accessible(pg)
     pg.fill("#subject", "Renouvellement")
     pg.fill("#body", "Bonjour, comment renouveler ma carte européenne d'arme à feu ?")
@@ -217,10 +221,21 @@ def mailless(tmp_path_factory):
 
 def test_without_a_mail_server_no_page_says_an_email_is_sent(browser, mailless):
     pg = new_page(browser, mailless.url + "/rdv/creneaux?site=aurillac&motif=autre", javascript=False)
+    expect(pg.locator("main")).to_contain_text(
+        "Indiquez une adresse électronique ou un numéro de téléphone portable. Aucune confirmation n'y est envoyée :"
+        " ces coordonnées permettent seulement au service de vous prévenir si le rendez-vous change ; notez la référence"
+        " donnée après la réservation. Elles servent uniquement à ce rendez-vous et sont effacées 90 jours après."
+    )
     pg.fill("#email", "pages.sans-smtp@exemple.fr")
     pg.get_by_role("button", name="Réserver ce créneau").click()
     expect(pg.locator("h1")).to_have_text("Votre rendez-vous est confirmé")
-    assert "courriel" not in pg.locator("main").inner_text()
+    text = pg.locator("main").inner_text()
+    reference = re.search(r"PAN-\d{4}-\d{4}", text).group(0)
+    assert "vous est envoyée par courriel" not in text
+    assert (
+        f"Aucune confirmation ne vous est envoyée (ni SMS, ni courriel) : notez dès maintenant la référence {reference},"
+        " elle sert à annuler." in text
+    )
     pg.goto(mailless.url + "/rdv/message?service=qualite")
     pg.fill("#subject", "Suggestion")
     pg.fill("#body", "Des horaires le samedi matin seraient utiles.")

@@ -182,6 +182,34 @@ def test_bad_booking_inputs_get_french_errors_and_nothing_is_written(server):
     assert db_rows(server.db, "select count(*) as n from pan_bookings") == before
 
 
+def test_a_slot_beyond_the_booking_window_is_refused_without_javascript(server):
+    from test_chat_booking import TOO_FAR, first_open_day_beyond_the_window
+
+    b, html, _ = open_slots(server, site="aurillac", reason="autre")
+    before = db_rows(server.db, "select count(*) as n from pan_bookings")
+    base = {"csrf": hidden(html, "csrf"), "site": "aurillac", "motif": "autre", "email": "far.page@example.fr"}
+    for slot in (f"{first_open_day_beyond_the_window().isoformat()}T09:00", "9999-12-31T09:00"):
+        status, page, _ = b.post("/rdv/reserver", dict(base, idem=f"far-page-{slot}", slot=slot))
+        assert status == 400 and TOO_FAR in unescape(page), slot
+        assert slot_values(page)  # the slots offered are shown again
+    assert db_rows(server.db, "select count(*) as n from pan_bookings") == before
+
+
+def test_slot_positions_at_the_ends_of_the_calendar_get_a_french_page_never_a_500(server):
+    from test_chat_booking import TOO_FAR, first_open_day_beyond_the_window
+
+    b, first, _ = open_slots(server, site="aurillac", reason="autre")
+    offered = slot_values(first)
+    far = first_open_day_beyond_the_window().isoformat()
+    for query in ("apres=9999-12-31T23:59", "jour=9999-12-31", f"jour={far}", f"apres={far}T09:00"):
+        status, page, _ = b.get(f"/rdv/creneaux?site=aurillac&motif=autre&{query}")
+        assert (status, TOO_FAR in unescape(page)) == (400, True), query
+        assert slot_values(page) == offered, query  # and the first free slots
+    for query in ("apres=0001-01-01T00:00", "jour=0001-01-01", "jour=2020-01-01"):  # before today: the first page
+        status, page, _ = b.get(f"/rdv/creneaux?site=aurillac&motif=autre&{query}")
+        assert (status, slot_values(page)) == (200, offered), query
+
+
 def test_a_message_to_a_service_is_delivered_and_acknowledged(server, smtp):
     b = Browser(server)
     status, html, _ = b.get("/rdv/message?service=armes")
@@ -189,7 +217,9 @@ def test_a_message_to_a_service_is_delivered_and_acknowledged(server, smtp):
     base = {"csrf": hidden(html, "csrf"), "service": "armes", "subject": "Carte européenne", "email": "chasseur@exemple.fr"}
     status, page, _ = b.post("/rdv/message", dict(base, idem="m-long", body="a" * 10000))
     assert status == 400 and "Votre message est trop long (10000 caractères)" in unescape(page)
-    assert db_rows(server.db, "select count(*) as n from tickets where idempotency_key = 'm-long'") == [{"n": 0}]
+    status, page, _ = b.post("/rdv/message", dict(base, idem="m-longer", body="a" * 30000))
+    assert status == 400 and "Votre message est trop long (30000 caractères) : 5000 caractères au plus." in unescape(page)
+    assert db_rows(server.db, "select count(*) as n from tickets where idempotency_key in ('m-long', 'm-longer')") == [{"n": 0}]
     status, page, _ = b.post("/rdv/message", dict(base, idem="m-bad", body="Bonjour", email="chasseur@"))
     assert status == 400 and "L'adresse électronique n'est pas valide" in unescape(page)
     status, page, _ = b.post("/rdv/message", dict(base, idem="m-ok", body="Ma carte expire le mois prochain."))
@@ -204,6 +234,20 @@ def test_a_message_to_a_service_is_delivered_and_acknowledged(server, smtp):
     assert reference in smtp.to("chasseur@exemple.fr")[-1]["Subject"]
     row = db_rows(server.db, "select delivery_status, mailbox, status from tickets where reference = ?", [reference])
     assert row == [{"delivery_status": "sent", "mailbox": "armes", "status": "open"}]
+
+
+def test_a_message_of_control_characters_is_refused_without_javascript(server):
+    b = Browser(server)
+    status, html, _ = b.get("/rdv/message?service=armes")
+    base = {"csrf": hidden(html, "csrf"), "service": "armes"}
+    cases = [
+        ("\u0000\u0000", "\u0000", "Indiquez l'objet de votre message."),
+        ("Objet", "\u200b\u0007", "Écrivez votre message."),
+    ]
+    for i, (subject, body, error) in enumerate(cases):
+        status, page, _ = b.post("/rdv/message", dict(base, idem=f"m-invisible-{i}", subject=subject, body=body))
+        assert (status, error in unescape(page)) == (400, True), error
+    assert db_rows(server.db, "select count(*) as n from tickets where idempotency_key like 'm-invisible-%'") == [{"n": 0}]
 
 
 def test_an_unknown_service_is_a_404(server):

@@ -164,5 +164,9 @@ def day_start_utc(day: date) -> str:
 
 
 def day_range_utc(first: date | None, last: date | None) -> tuple[str | None, str | None]:
-    """[from, to) in stored UTC stamps for the Paris days first..last (both included); None = open."""
-    return (day_start_utc(first) if first else None, day_start_utc(last + timedelta(days=1)) if last else None)
+    """[from, to) in stored UTC stamps for the Paris days first..last (both included); None = open.
+    The calendar's own ends (1 January of year 1, 31 December 9999: valid dates a filter may be
+    given) are open too, as no stamp lies beyond them and their UTC bounds are out of range."""
+    lo = day_start_utc(first) if first and first > date.min else None
+    hi = day_start_utc(last + timedelta(days=1)) if last and last < date.max else None
+    return lo, hi

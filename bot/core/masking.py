@@ -286,9 +286,15 @@ RAW_FACTOR = 4
 MARGIN = 250
 
 
+def drop_controls(text: str) -> str:
+    """Each control or invisible character (NUL, BEL, zero-width space, BOM...) as a space; tabs
+    and line breaks stay (a message's lines, bot/services/tickets.py)."""
+    return _CONTROL.sub(" ", text)
+
+
 def clean(text: str) -> str:
     """Drop control characters and collapse whitespace (keeps accents and emoji)."""
-    return re.sub(r"\s+", " ", _CONTROL.sub(" ", text)).strip()
+    return re.sub(r"\s+", " ", drop_controls(text)).strip()
 
 
 def find(text: str) -> list[tuple[int, int, str]]:

@@ -41,6 +41,7 @@ from bot.services.pan_slots import (  # noqa: F401 - re-exported: import from bo
     earliest,
     free_slots,
     generate_slots,
+    last_day,
     reasons,
     say_when,
     say_when_voice,
@@ -184,12 +185,17 @@ def book(
 
 
 def _bookable_slot(pref: Prefecture, site_id: str, slot_start: str, reason: str, now: datetime) -> Slot:
-    """The slot starting at `slot_start` ('2026-07-13T09:30') if the site offers it for this reason
-    and it is not too soon; BookingError `bad_slot` / `past_slot` otherwise."""
+    """The slot starting at `slot_start` ('2026-07-13T09:30') if the site offers it for this reason,
+    it is not too soon and not past the booking window (the days free_slots offers); BookingError
+    `bad_slot` / `past_slot` / `too_far` otherwise."""
     try:
         start = datetime.strptime(slot_start or "", STAMP)
     except ValueError:
         raise BookingError("bad_slot", pref) from None
+    if start.date() > last_day(pref, now):
+        raise BookingError("too_far", pref)
+    if start.date() < now.date():
+        raise BookingError("past_slot", pref)
     slot = next((s for s in generate_slots(pref, site_id, start.date(), 1, reason) if s.start == start), None)
     if slot is None:
         raise BookingError("bad_slot", pref)

@@ -1,6 +1,6 @@
 """PAN sites and their slots: each site's `days` (and `foreigners_days`, offered only for a titre de
 séjour), cut in `pan.slot_minutes`, `capacity` people per slot, never on a French public holiday,
-never within `pan.min_notice_hours`; which of them are still free. And BookingError, the refusal
+never within `pan.min_notice_hours`, never past `pan.booking_days_ahead` (last_day); which of them are still free. And BookingError, the refusal
 every PAN function raises. Part of bot/services/pan.py, which re-exports it: import from there.
 """
 
@@ -97,6 +97,12 @@ def earliest(pref: Prefecture, now: datetime) -> datetime:
     return naive(now) + timedelta(hours=int(pref.get("pan.min_notice_hours")))
 
 
+def last_day(pref: Prefecture, now: datetime) -> date:
+    """The last day of the booking window: `pan.booking_days_ahead` days, today included (the days
+    free_slots offers). A slot after it is refused (BookingError `too_far`)."""
+    return naive(now).date() + timedelta(days=int(pref.get("pan.booking_days_ahead")) - 1)
+
+
 def _used(conn, site_id: str, keys: list[str]) -> dict[str, int]:
     if not keys:
         return {}
@@ -121,9 +127,8 @@ def free_slots(
     """The next free slots of a site after `now` (+ minimum notice), from `after` if given."""
     now = naive(now or paris_now())
     first = max(earliest(pref, now), after or now)
-    candidates = [
-        s for s in generate_slots(pref, site_id, now.date(), int(pref.get("pan.booking_days_ahead")), reason) if s.start >= first
-    ]
+    days = (last_day(pref, now) - now.date()).days + 1
+    candidates = [s for s in generate_slots(pref, site_id, now.date(), days, reason) if s.start >= first]
     cap = capacity(pref, site_id)
     used = _used(store.db.conn, site_id, [s.key for s in candidates])
     return [s for s in candidates if used.get(s.key, 0) < cap][:limit]

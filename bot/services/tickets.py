@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from bot.core import texts
 from bot.core.clock import PARIS, naive, paris_now
 from bot.core.config import Prefecture
+from bot.core.masking import clean, drop_controls
 from bot.services import mailer
 from bot.services.pan import BookingError, new_reference, validate_email
 from bot.services.ticket_dates import add_working_days, due_date, say_date, working_days_between  # noqa: F401 - re-exported
@@ -59,9 +60,13 @@ def get_ticket(store, reference: str) -> dict | None:
 
 
 def validate(pref: Prefecture, mailbox_id: str, subject: str, body: str, email: str | None) -> tuple[str, str, str | None]:
+    """The message as stored and sent, or TicketError: control and invisible characters removed as
+    the chat removes them (bot.core.masking), the subject on one line, the body with its lines and
+    tabs; a message left empty by that is refused as an empty one."""
     mailbox(pref, mailbox_id)
-    subject = " ".join((subject or "").split())
-    body = (body or "").replace("\r\n", "\n").strip()
+    subject = clean(subject or "")
+    lines = drop_controls((body or "").replace("\r\n", "\n").replace("\r", "\n")).split("\n")
+    body = "\n".join(line.rstrip(" ") for line in lines).strip()
     if not subject:
         raise TicketError("subject_missing", pref)
     max_subject = int(pref.get("tickets.subject_max_chars"))

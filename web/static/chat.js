@@ -176,6 +176,62 @@
     return id;
   }
 
+  // ---- confirmations kept for a reload --------------------------------------------------------
+  //
+  // A booking's confirmation, a message's acknowledgement and a cancellation come from /rdv/api/,
+  // not from Rasa: GET /chat/history cannot draw them again. They are kept in the same localStorage
+  // as the conversation id, with that id, and drawn again after the restored turns; « Nouvelle
+  // conversation » forgets them with the id. What is kept is what was shown (no contact detail).
+
+  var DONE_KEY = 'aiguillage-confirmations';
+  var DONE_MAX = 20;
+  var DONE_FIELDS = {
+    booking: ['reference', 'title', 'lines', 'runs', 'email_note', 'reference_note', 'ics_url', 'ics_label'],
+    message: ['reference', 'title', 'lines', 'runs', 'france_services_link', 'france_services_url'],
+    cancelled: ['message', 'reference']
+  };
+
+  /** The confirmations kept for this conversation id, oldest first ([] when none or unreadable). */
+  function keptConfirmations(sender) {
+    var kept = null;
+    try {
+      kept = JSON.parse(window.localStorage.getItem(DONE_KEY) || 'null');
+    } catch (e) {
+      kept = null;
+    }
+    if (!kept || typeof kept !== 'object' || kept.sender !== sender || !Array.isArray(kept.items)) {
+      return [];
+    }
+    return kept.items.filter(function (item) {
+      return item && typeof item === 'object' && DONE_FIELDS.hasOwnProperty(item.kind) && item.data && typeof item.data === 'object';
+    });
+  }
+
+  /** Keeps one confirmation (`kind`: booking, message or cancelled) of the current conversation. */
+  function keepConfirmation(kind, data) {
+    var sender = senderId();
+    var shown = {};
+    DONE_FIELDS[kind].forEach(function (name) {
+      if (data[name] !== undefined) {
+        shown[name] = data[name];
+      }
+    });
+    var items = keptConfirmations(sender).concat([{ kind: kind, data: shown }]).slice(-DONE_MAX);
+    try {
+      window.localStorage.setItem(DONE_KEY, JSON.stringify({ sender: sender, items: items }));
+    } catch (e) {
+      // storage disabled or full: shown on this page only
+    }
+  }
+
+  function forgetConfirmations() {
+    try {
+      window.localStorage.removeItem(DONE_KEY);
+    } catch (e) {
+      // storage disabled: nothing was kept
+    }
+  }
+
   // ---- DOM helpers -----------------------------------------------------------------------
 
   function el(tag, className, text) {
@@ -273,8 +329,9 @@
       return p;
     }
 
-    /** Runs of the server ({text} or {text, tel}) into `parent`: a confirmed number is a tel: link. */
-    function appendRuns(parent, runs) {
+    /** Runs of the server ({text} or {text, tel}) into `parent`: a confirmed number is a tel: link.
+     *  `reference` (PAN-…, MSG-…), when given, is kept on one line wherever it appears (.chat__ref). */
+    function appendRuns(parent, runs, reference) {
       runs.forEach(function (run) {
         if (!run || typeof run.text !== 'string') {
           return;
@@ -283,9 +340,17 @@
           var a = el('a', 'fr-link chat__tel', run.text);
           a.href = run.tel;
           parent.appendChild(a);
-        } else {
-          parent.appendChild(document.createTextNode(run.text));
+          return;
         }
+        var parts = reference ? run.text.split(reference) : [run.text];
+        parts.forEach(function (part, i) {
+          if (i > 0) {
+            parent.appendChild(el('span', 'chat__ref', reference));
+          }
+          if (part) {
+            parent.appendChild(document.createTextNode(part));
+          }
+        });
       });
       return parent;
     }
@@ -594,6 +659,16 @@
       return b;
     }
 
+    /** A notice in a step, drawn as the page's note under the field (an info icon, small text). */
+    function notice(text) {
+      var p = el('p', 'chat__note chat__notice fr-text--xs');
+      var icon = el('span', 'fr-icon-info-line fr-icon--sm');
+      icon.setAttribute('aria-hidden', 'true');
+      p.appendChild(icon);
+      p.appendChild(el('span', null, text));
+      return p;
+    }
+
     /** Buttons of one step; `onPick(item, button)` on a click. */
     function stepButtons(items, onPick, primary) {
       var list = el('ul', 'fr-btns-group fr-btns-group--inline fr-btns-group--sm chat__choices chat__steps');
@@ -669,8 +744,9 @@
       }
     }
 
-    /** A labelled field of an inline form; returns {group, input, error}. */
-    function field(kind, label, hint, attrs) {
+    /** A labelled field of an inline form; returns {group, input, error}. `help`: a sentence said
+     *  under the field and read with it (aria-describedby), before any error. */
+    function field(kind, label, hint, attrs, help) {
       var id = nextId('chat-' + (attrs.name || 'champ'));
       var group = el('div', 'fr-input-group chat__field');
       var lab = el('label', 'fr-label', label);
@@ -692,19 +768,30 @@
       group.appendChild(lab);
       group.appendChild(control);
       group.appendChild(error);
-      return { group: group, input: control, error: error };
+      var helpId = '';
+      if (help) {
+        var note = el('p', 'fr-message fr-message--info chat__field-help', help);
+        note.id = helpId = id + '-aide';
+        group.appendChild(note);
+        control.setAttribute('aria-describedby', helpId);
+      }
+      return { group: group, input: control, error: error, helpId: helpId };
     }
 
     function showError(f, text) {
       f.error.textContent = text || '';
       f.error.hidden = !text;
+      var described = ((text ? f.error.id : '') + ' ' + (f.helpId || '')).trim();
+      if (described) {
+        f.input.setAttribute('aria-describedby', described);
+      } else {
+        f.input.removeAttribute('aria-describedby');
+      }
       if (text) {
         f.input.setAttribute('aria-invalid', 'true');
-        f.input.setAttribute('aria-describedby', f.error.id);
         f.group.classList.add('fr-input-group--error');
       } else {
         f.input.removeAttribute('aria-invalid');
-        f.input.removeAttribute('aria-describedby');
         f.group.classList.remove('fr-input-group--error');
       }
     }
@@ -890,6 +977,7 @@
         var data = result.body || {};
         if (result.status === 200 && data.reference) {
           freeze(b);
+          keepConfirmation('booking', data);
           confirmationBubble(data);
         } else if (result.status === 409 && Array.isArray(data.slots)) {
           freeze(b);
@@ -912,14 +1000,10 @@
       focusStep(b);
     }
 
-    function confirmationBubble(data) {
-      var lines = Array.isArray(data.lines) ? data.lines.slice() : [];
-      if (data.email_note) {
-        lines.push(data.email_note);
-      }
-      var b = stepBubble([data.title].concat(lines));
-      b.msg.classList.add('chat__msg--done');
-      b.msg.setAttribute('data-reference', data.reference);
+    /** The booking's confirmation; `restored`: drawn again after a reload (the focus stays). */
+    function confirmationBubble(data, restored) {
+      var notes = [data.email_note, data.reference_note]; // reference_note: nothing is sent, note it
+      var b = doneBubble(data, notes);
       var list = el('ul', 'chat__links');
       var url = safeUrl(data.ics_url);
       if (url && url.origin === window.location.origin) {
@@ -940,7 +1024,52 @@
       });
       more.appendChild(cancel);
       b.bubble.appendChild(more);
-      focusText(b.bubble.firstChild);
+      if (!restored) {
+        focusText(b.bubble.firstChild);
+      }
+      return b.msg;
+    }
+
+    /** A confirmation's bubble: its title, its lines (drawn from the server's `runs` when they match
+     *  them: typography, the préfecture's number as a tel: link, as in the answers), then `notes`;
+     *  its reference never cut across two lines. */
+    function doneBubble(data, notes) {
+      var b = bubble('bot', 'chat__msg--step chat__msg--done');
+      var reference = typeof data.reference === 'string' ? data.reference : '';
+      var lines = Array.isArray(data.lines) ? data.lines : [];
+      var runs = Array.isArray(data.runs) && data.runs.length === lines.length ? data.runs : null;
+      var items = [[{ text: data.title }]];
+      lines.forEach(function (line, i) {
+        items.push(runs && isRuns(runs[i]) ? runs[i] : [{ text: line }]);
+      });
+      (notes || []).forEach(function (note) {
+        items.push([{ text: note }]);
+      });
+      var start = prefix('assistant');
+      items.forEach(function (runsOfLine) {
+        if (!runsOfLine.some(function (run) { return run && typeof run.text === 'string' && run.text; })) {
+          return;
+        }
+        var p = el('p', 'chat__text');
+        if (start) {
+          p.appendChild(srOnly(start));
+          start = '';
+        }
+        b.bubble.appendChild(appendRuns(p, runsOfLine, reference));
+      });
+      if (reference) {
+        b.msg.setAttribute('data-reference', reference);
+      }
+      append(b.msg);
+      return b;
+    }
+
+    function cancelledBubble(message, restored, reference) {
+      var done = doneBubble({ title: message, reference: reference });
+      if (!restored) {
+        focusText(done.bubble.firstChild);
+      }
+      return done.msg;
     }
 
     async function cancelForm() {
@@ -970,9 +1099,8 @@
         }
         if (result.status === 200 && result.body && result.body.message) {
           freeze(b);
-          var done = stepBubble([result.body.message]);
-          done.msg.classList.add('chat__msg--done');
-          focusText(done.bubble.firstChild);
+          keepConfirmation('cancelled', result.body);
+          cancelledBubble(result.body.message, false, result.body.reference);
         } else if (result.status >= 400 && result.status < 500 && result.body && result.body.error) {
           say(alert, result.body.error);
           reference.input.focus();
@@ -999,11 +1127,13 @@
       var texts = result.body;
       var errors = texts.errors || {};
       userBubble(origin ? origin.textContent : t('message'));
-      var b = stepBubble([texts.intro, texts.privacy]);
+      var b = stepBubble([texts.intro]);
+      b.bubble.appendChild(notice(texts.privacy)); // sent as written, unlike the questions (#chat-note)
       var subject = field('text', t('subject'), '', { name: 'subject', maxlength: String(texts.subject_max), autocomplete: 'off' });
       var body = field('textarea', t('body'), t('body_hint', { max: texts.body_max }), { name: 'body', rows: '5' });
+      // What an empty address means, said before sending (tickets.email_help), as on the page.
       var email = field('email', t('reply_email'), t('email_hint'),
-        { name: 'email', autocomplete: 'email', maxlength: '254' });
+        { name: 'email', autocomplete: 'email', maxlength: '254' }, texts.email_help);
       var idem = randomId();
       inlineForm(b, t('message_submit'), [subject, body, email], async function (alert) {
         var values = { service: service, subject: subject.input.value.trim(), body: body.input.value.trim(),
@@ -1034,6 +1164,7 @@
           body_too_long: body, bad_email: email }[data.code];
         if (sent.status === 200 && data.reference) {
           freeze(b);
+          keepConfirmation('message', data);
           ackBubble(data);
         } else if (target && typeof data.error === 'string') {
           showError(target, data.error);
@@ -1047,17 +1178,31 @@
       focusStep(b);
     }
 
-    function ackBubble(data) {
-      var lines = Array.isArray(data.lines) ? data.lines : [];
+    function ackBubble(data, restored) {
       // The first line gives the deadline already (issue 14 item 15: said once).
-      var b = stepBubble([data.title].concat(lines));
-      b.msg.classList.add('chat__msg--done');
-      b.msg.setAttribute('data-reference', data.reference);
+      var b = doneBubble(data);
       var list = linkList([{ title: data.france_services_link, url: data.france_services_url }]);
       if (list) {
         b.bubble.appendChild(list);
       }
-      focusText(b.bubble.firstChild);
+      if (!restored) {
+        focusText(b.bubble.firstChild);
+      }
+      return b.msg;
+    }
+
+    /** A kept confirmation drawn again (keptConfirmations); its first node. */
+    function redrawConfirmation(item) {
+      if (item.kind === 'booking' && typeof item.data.reference === 'string') {
+        return confirmationBubble(item.data, true);
+      }
+      if (item.kind === 'message' && typeof item.data.reference === 'string') {
+        return ackBubble(item.data, true);
+      }
+      if (item.kind === 'cancelled' && typeof item.data.message === 'string') {
+        return cancelledBubble(item.data.message, true, item.data.reference);
+      }
+      return null;
     }
 
     // -- "cette réponse vous a-t-elle aidé ?" after a routed answer
@@ -1195,7 +1340,8 @@
         setBusy(false);
       }
       var turns = result.status === 200 && result.body && Array.isArray(result.body.turns) ? result.body.turns : [];
-      if (!turns.length || log.querySelector('[data-role=user]')) {
+      var kept = keptConfirmations(sender);
+      if ((!turns.length && !kept.length) || log.querySelector('[data-role=user]')) {
         return; // nothing kept, or the person has already started typing
       }
       var lastStart = null;
@@ -1213,6 +1359,13 @@
           lastStart = lastStart || start;
         }
       });
+      // Then the confirmations, in their order: the last one is brought into view.
+      kept.forEach(function (item) {
+        lastStart = redrawConfirmation(item) || lastStart;
+      });
+      if (kept.length && restart) {
+        restart.hidden = false;
+      }
       window.setTimeout(function () {
         log.setAttribute('aria-live', live || 'polite');
       }, 0);
@@ -1228,6 +1381,7 @@
           return;
         }
         newSender();
+        forgetConfirmations();
         clearLog();
         chat.removeAttribute('data-restored');
         window.scrollTo(0, 0);

@@ -1,10 +1,10 @@
 """The JSON API of the chat's booking widget (web/static/chat.js) under /rdv/api/: the same
 functions and validations as the pages (shared.py). Its POSTs must be declared JSON and come from
-this origin (refuse_cross_site); errors are 4xx `{"error": "<French>"}`, 429 with `code: "throttled"`."""
+this origin (refuse_cross_site); errors are 4xx `{"error": "<French>"}`, 429 with `code: "throttled"`.
+A confirmation or an acknowledgement gives its `lines` and their `runs` (shared.line_runs), which the
+widget draws as it draws the answers (a confirmed number is a tel: link)."""
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from sanic import response
 from sanic.request import Request
@@ -20,11 +20,14 @@ from bot.web.rdv.shared import (
     acknowledgement,
     check_choice,
     confirmation,
+    contact_help,
     leave_message,
     limit,
     limited_cancel,
+    line_runs,
     make_booking,
     message_form,
+    parse_position,
     short_date,
     site_list,
     slot_list,
@@ -71,7 +74,7 @@ async def api_sites(request: Request) -> HTTPResponse:
             "choose_reason": texts.say("pan.chat.choose_reason", pref),
             "sites": site_list(pref),
             "reasons": [{"id": k, "label": v} for k, v in pan.reasons(pref).items()],
-            "contact_help": texts.say("pan.contact_help", pref),
+            "contact_help": contact_help(pref),
             "cancel_title": texts.say("pan.cancel_title", pref),
             "cancel_intro": texts.say("pan.chat.cancel_intro", pref),
             "errors": {code: texts.say(f"pan.errors.{code}", pref) for code in ("contact_missing", "bad_email", "bad_mobile")},
@@ -82,14 +85,9 @@ async def api_sites(request: Request) -> HTTPResponse:
 async def api_slots(request: Request) -> HTTPResponse:
     pref = runtime.prefecture()
     site_id, reason = request.args.get("site") or "", request.args.get("reason") or ""
-    after = None
     try:
         spec = check_choice(pref, site_id, reason)
-        if request.args.get("apres"):
-            try:
-                after = datetime.strptime(request.args.get("apres"), pan.STAMP)
-            except ValueError:
-                raise BookingError("bad_slot", pref) from None
+        after, _ = parse_position(pref, request.args.get("apres"), None)
     except BookingError as exc:
         return api_error(400, exc.message)
     found, more = slots_page(runtime.store(), pref, site_id, reason, after)
@@ -119,7 +117,8 @@ async def api_reserve(request: Request) -> HTTPResponse:
         if exc.code == "slot_taken":
             return api_error(409, exc.message, code=exc.code, slots=slot_list(pref, exc.next_slots))
         return api_error(409 if exc.code == "too_many_bookings" else 400, exc.message, code=exc.code)
-    return api({"reference": booking["reference"], "created": booking["created"], **confirmation(pref, booking)})
+    shown = confirmation(pref, booking)
+    return api({"reference": booking["reference"], "created": booking["created"], "runs": line_runs(shown["lines"]), **shown})
 
 
 async def api_cancel(request: Request) -> HTTPResponse:
@@ -165,6 +164,7 @@ async def api_message(request: Request) -> HTTPResponse:
     except TicketError as exc:
         return api_error(404 if exc.code == "unknown_service" else 400, exc.message, code=exc.code)
     due = short_date(ticket["due_date"])
+    shown = acknowledgement(pref, ticket)
     return api(
         {
             "reference": ticket["reference"],
@@ -172,7 +172,8 @@ async def api_message(request: Request) -> HTTPResponse:
             "due_date": due,
             "created": ticket["created"],
             "due_line": texts.say("tickets.due_short", pref, due=due),
-            **acknowledgement(pref, ticket),
+            "runs": line_runs(shown["lines"]),
+            **shown,
         }
     )
 

@@ -10,17 +10,19 @@ from datetime import date, datetime, timedelta
 
 from sanic.request import Request
 
-from bot.core import texts
+from bot.core import display, texts
 from bot.core.clock import french_date, say_duration
 from bot.core.config import format_days
 from bot.services import mailer, pan, runtime, throttle, tickets
 from bot.services.pan import BookingError
 from bot.web.client import client_address, exempt
+from bot.web.http import BODY_LIMITS
 
 logger = logging.getLogger(__name__)
 CSRF_COOKIE = "rdv_csrf"
 SLOTS_PER_PAGE = 8
-# Longest value read from a form field or a JSON member (longer input is cut, then validated).
+# Longest value read from a form field or a JSON member (longer input is cut, then validated). A
+# message's text is never cut: its request's own limit bounds it, and its refusal says its real length.
 LIMITS = {
     "site": 64,
     "reason": 64,
@@ -30,7 +32,7 @@ LIMITS = {
     "idem": 64,
     "service": 64,
     "subject": 1000,
-    "body": 20000,
+    "body": max(BODY_LIMITS["/rdv/message"], BODY_LIMITS["/rdv/api/message"]),
     "reference": 20,
     "contact": 254,
 }
@@ -38,6 +40,13 @@ LIMITS = {
 
 def clip(value, name: str) -> str:
     return value[: LIMITS[name]] if isinstance(value, str) else ""
+
+
+def line_runs(lines: list[str]) -> list[list[dict]]:
+    """Each line as the chat's answers are drawn (bot/core/display.py runs): French typography, and
+    a confirmed number of the préfecture files as a tel: link."""
+    phones = runtime.phones()
+    return [display.runs(line, phones) for line in lines]
 
 
 def site_list(pref) -> list[dict]:
@@ -80,15 +89,21 @@ def day_label(day: date) -> str:
 
 
 def parse_position(pref, after: str | None, day: str | None) -> tuple[datetime | None, date | None]:
-    """The `apres=` slot key or the `jour=` date of the slots page (BookingError when malformed)."""
+    """The `apres=` slot key or the `jour=` date of a slots page, kept inside the booking window so
+    that the arithmetic on it stays in range (year 1 and 9999 are valid dates): BookingError
+    `bad_slot` / `bad_day` when malformed, `too_far` past the window's last day; before today it
+    is no position at all (the first page: a page opened yesterday still works)."""
     try:
-        if after:
-            return datetime.strptime(after, pan.STAMP), None
-        if day:
-            return None, date.fromisoformat(day)
+        position = (datetime.strptime(after, pan.STAMP), None) if after else (None, date.fromisoformat(day) if day else None)
     except ValueError:
         raise BookingError("bad_day" if day and not after else "bad_slot", pref) from None
-    return None, None
+    now = pan.paris_now()
+    when = position[0].date() if position[0] else position[1]
+    if when is None or when < now.date():
+        return None, None
+    if when > pan.last_day(pref, now):
+        raise BookingError("too_far", pref)
+    return position
 
 
 def in_thread(fn, *args, **kwargs):
@@ -120,12 +135,21 @@ def mail_configured() -> bool:
     return mailer.SmtpSettings.from_env() is not None
 
 
+def contact_help(pref) -> str:
+    """What the contact fields are for: the e-mail gets the confirmation (when e-mails leave at all),
+    the mobile nothing (it lets the service reach the person)."""
+    return texts.say("pan.contact_help" if mail_configured() else "pan.contact_help_no_mail", pref)
+
+
 def confirmation(pref, booking: dict) -> dict:
-    note = texts.say("pan.email_sent", pref) if booking["contact_kind"] == "email" and mail_configured() else None
+    """The confirmation's texts; `email_note` when an e-mail is sent, else `reference_note`: nothing
+    is sent (a mobile, or no mail server), the reference shown is the person's only copy."""
+    sent = booking["contact_kind"] == "email" and mail_configured()
     return dict(
         title=texts.say("pan.confirmed_title", pref),
         lines=pan.confirmation_lines(pref, booking),
-        email_note=note,
+        email_note=texts.say("pan.email_sent", pref) if sent else None,
+        reference_note=None if sent else texts.say("pan.note_reference", pref, reference=booking["reference"]),
         ics_url=f"/rdv/ics/{booking['reference']}?t={booking['token']}",
         ics_label=texts.say("pan.ics_link", pref),
     )
