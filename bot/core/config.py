@@ -358,17 +358,11 @@ def _computed(data: dict) -> dict:
     data["prefecture"]["phone_hours_text"] = format_days(data["prefecture"]["phone_hours"]["days"])
     hours = data["prefecture"]["phone_hours"]
     hours["closures"] = sorted({_iso_day(day) for day in hours.get("closures") or []})  # ISO strings
-    for site in data["pan"]["sites"]:
-        site["foreigners_text"] = (
-            _worded(data, "foreigners_hours", days=format_days(site["foreigners_days"])) if site.get("foreigners_days") else ""
-        )
-    data["pan"]["sites_text"] = " ; ".join(
-        f"{site['name']}, " + " ; ".join(filter(None, [format_days(site["days"]), site["foreigners_text"]]))
-        for site in data["pan"]["sites"]
-    )
-    data["pan"].setdefault("foreigners_summary", "")
-    if not data["pan"]["foreigners_summary"]:
-        data["pan"]["foreigners_summary"] = _worded(data, "foreigners_summary")
+    for site in data["pan"]["sites"]:  # its hours, then those kept for the foreigners' procedures
+        extra = site.get("foreigners_days") and _worded(data, "foreigners_hours", days=format_days(site["foreigners_days"]))
+        site["hours_text"] = " ; ".join(filter(None, [format_days(site["days"]), extra]))
+    data["pan"]["sites_text"] = " ; ".join(f"{site['name']}, {site['hours_text']}" for site in data["pan"]["sites"])
+    data["pan"]["foreigners_summary"] = data["pan"].get("foreigners_summary") or _worded(data, "foreigners_summary")
     return data
 
 
