@@ -247,3 +247,33 @@ def test_the_words_said_around_yes_no_and_keys_are_in_the_tree():
     fillers = load_tree().phone["spoken_fillers"]
     assert {"euh", "ben", "s'il vous plait", "madame", "merci"} <= set(fillers)
     assert not {"oui", "non", "un", "de", "le", "la"} & set(fillers)  # never a word that means something here
+
+
+@pytest.mark.parametrize(
+    "said, key, route, node",
+    [
+        ("euh deux", "2", "leaf", "cni_passeport"),  # was the NLU's "réclamation"
+        ("Euh, trois.", "3", "leaf", "titre_sejour"),
+        ("euh 3", "3", "leaf", "titre_sejour"),
+        ("euh le trois", "3", "leaf", "titre_sejour"),
+        ("Trois, s'il vous plaît.", "3", "leaf", "titre_sejour"),
+        ("euh cinq", "5", "menu", "autre"),
+        ("Ben, le un.", "1", "menu", "vehicule"),
+    ],
+)
+def test_a_key_said_with_hesitations_or_politeness_is_that_key(server, phone, said, key, route, node):
+    call = phone(now=CLOSED)
+    call.start()
+    turn = call.say(said)
+    assert (turn.route, turn.node) == (route, node)
+    assert REPHRASE not in turn.says
+    assert inputs(server, call) == [{"step": 1, "digits": key}]  # a key, never sent to the NLU
+
+
+def test_zero_said_with_a_hesitation_at_the_main_menu_is_the_person(server, phone):
+    call = phone(now=CLOSED)
+    call.start()
+    turn = call.say("euh zéro")
+    assert turn.node == "human" and turn.dial is None
+    assert "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2." in turn.says
+    assert inputs(server, call)[-1] == {"step": 1, "digits": "0"}
