@@ -334,7 +334,10 @@ class CallHooks:
     # ---- the end of a transfer ---------------------------------------------------------------
     def _dialed(self, calls: Calls, call_sid: str, params: dict, step: int | None, open_now) -> tuple[str, object]:
         row = calls.row(call_sid)
-        if over(row, params):
+        if over(row, params):  # the caller hung up (while the line rang, unless it answered): nothing to say
+            if row is not None and step is not None and first(params, "DialCallStatus") != "completed":
+                with self.phone.stores.writing():  # nobody answered: not counted transferred (the outcome again if ended)
+                    kept_steps.transfer_unanswered(calls, call_sid, step)
             return "xml", self.phone.speaker.hangup().to_xml()
         if row is None and first(params, "DialCallStatus") != "completed":  # unknown call: start over, notice first
             return "started", self._start(calls, call_sid, params, False)

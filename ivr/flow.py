@@ -264,7 +264,9 @@ class Flow(PanFlow):
             st.state = "menu"
             return self.sp.menu(node_id, st.step, preface)
         node = self.tree.node(node_id)
-        st.state, st.reached_leaf, st.unmatched = "leaf", True, False
+        st.state, st.unmatched = "leaf", False
+        # The person's node is no answer ("je vous mets en relation"): the transfer, or its failure, tells.
+        st.reached_leaf = st.reached_leaf or node.id != self.sp.human_id
         if node.id == self.sp.human_id and self.sp.can_dial(node, open_now):
             st.state, st.transferred = "transfer", True
             # The tree's own answer ("je vous mets en relation...") announces the transfer.

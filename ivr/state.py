@@ -46,7 +46,7 @@ class CallState:
     choices: list[str] = field(default_factory=list)
     confidence: float | None = None  # last speech: the NLU's confidence
     mailbox: str | None = None
-    reached_leaf: bool = False
+    reached_leaf: bool = False  # an answer was said (a leaf other than the person's "je vous mets en relation")
     transferred: bool = False
     voicemail: bool = False
     unmatched: bool = False  # the last speech was not understood and nothing was reached since
@@ -75,9 +75,11 @@ class CallState:
         return None
 
     def final_outcome(self) -> tuple[str, int]:
-        """(outcome, unresolved) when the call ends."""
+        """(outcome, unresolved) when the call ends. A call whose last transfer nobody answered, and
+        that left no message nor reached anything since, is unresolved too (the agents review it)."""
         outcome = self.outcome or "abandoned"
-        unresolved = int(outcome == "abandoned" or (self.unmatched and outcome not in ("transferred", "voicemail")))
+        missed = self.unmatched or self.transfer_failed
+        unresolved = int(outcome == "abandoned" or (missed and outcome not in ("transferred", "voicemail")))
         return outcome, unresolved
 
     def as_dict(self) -> dict[str, Any]:

@@ -359,6 +359,49 @@ def test_a_busy_transfer_offers_the_voicemail(server, phone):
     assert call_row(server, call)["outcome"] == "voicemail"
 
 
+@pytest.mark.parametrize("dial_status", ["no-answer", "busy", "failed", "canceled"])
+@pytest.mark.parametrize("status_first", [False, True])
+def test_a_caller_who_hangs_up_while_the_transfer_rings_is_not_counted_transferred(server, phone, dial_status, status_first):
+    """Pressed 0 with the standard open, hung up before anybody answered: Twilio posts the Dial action
+    (DialCallStatus, DialCallSid, DialCallDuration 0, DialBridged false) with CallStatus=completed, and
+    the status callback, before or after it. Nobody reached the caller:
+    not `transferred`, and in the agents' unresolved review."""
+    call = phone(now=OPEN)
+    call.start()
+    assert call.press("0").dial == "+33471462300"
+    if status_first:
+        assert call.hangup(duration=31) == 200
+    assert call.dial_ended(dial_status, hung_up=True).hangup  # Twilio's body: dial_no_answer.json
+    if not status_first:
+        assert call.hangup(duration=31) == 200
+    row = call_row(server, call)
+    assert (row["outcome"], row["unresolved"], row["duration_s"]) == ("abandoned", 1, 31)
+
+
+def test_a_caller_who_hangs_up_at_the_offer_after_an_unanswered_transfer_is_unresolved(server, phone):
+    """No answer, the caller still on the line: the voicemail offered, and they hang up without a
+    message. Not `answered` (the person's node says only "je vous mets en relation"): unresolved.
+    After a real answer first, the call stays `answered`, but unresolved all the same."""
+    call = phone(now=OPEN)
+    call.start()
+    call.press("0")
+    assert call.dial_ended("no-answer").says[0] == "La ligne est occupée ou ne répond pas."
+    assert call.hangup(duration=44) == 200
+    row = call_row(server, call)
+    assert (row["outcome"], row["unresolved"]) == ("abandoned", 1)
+
+    answered_first = phone(now=OPEN)
+    answered_first.start()
+    answered_first.press("1")
+    assert answered_first.press("1").says == CARTE_GRISE
+    answered_first.press("0")
+    assert answered_first.press("0").dial == "+33471462300"  # the main menu's 0: a person
+    answered_first.dial_ended("no-answer")
+    assert answered_first.hangup(duration=60) == 200
+    row = call_row(server, answered_first)
+    assert (row["outcome"], row["unresolved"]) == ("answered", 1)
+
+
 INJECTIONS = [
     "</Say><Redirect>https://evil.example/twiml</Redirect><Say>",
     "Tom & Jerry <carte grise>",
