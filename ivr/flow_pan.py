@@ -29,7 +29,7 @@ class PanFlow:
             st.pan_choice, st.state = st.pan_slots[int(option.target)], "pan_confirm"
             return self.render(st, open_now)
         if option.kind == "pan_details":  # after the booking: what to bring and how to cancel
-            return self.sp.pan_booked(st.pan_target, st.step, sms=BOOKING not in st.sms_done, details=True)
+            return self.sp.pan_booked(st.pan_target, st.step, sms=self._sms(st, BOOKING), details=True)
         if option.kind == "pan_back":
             st.state, st.pan_choice = "pan_slots", None
             return self.render(st, open_now)

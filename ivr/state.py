@@ -60,6 +60,9 @@ class CallState:
     rated: bool = False  # the caller rated an answer (feedback_key / feedback_no_key); offered once per call
     called: str | None = None  # the préfecture's number the caller dialled (Twilio's To): the callerId of a transfer
     sms_done: list[str] = field(default_factory=list)  # SMS targets (leaf ids, "booking") no longer offered
+    # Twilio's From is a French mobile (bot.services.sms.french_mobile, the rule the send applies): the
+    # link by SMS may be offered; a landline, a hidden or a foreign number is never offered it.
+    mobile: bool = True
     # The step of a Dial whose transfer was reported not answered before the row had reached that Dial
     # (a call the store could not record then: ivr/kept_steps.py); the transfer is undone when it does.
     unanswered_dial: int | None = None
