@@ -298,7 +298,7 @@ class Flow(PanFlow):
                 self.sp.say(resp, d.voice)
                 resp.hangup()
                 return resp
-            return self.render(st, open_now, [d.voice] if d.voice else [])
+            return self.render(st, open_now, self.sp.conversation(d.topic, d.voice))
         # Not understood.
         st.unmatched = True
         st.misses += 1

@@ -43,6 +43,16 @@ def filler_pattern(words: list | None) -> re.Pattern | None:
 
 
 @dataclass(frozen=True)
+class Foreign:
+    """A sentence said in another language than the préfecture's, by a voice of that language (an item
+    of a prompt's preface: `Speaker.say` gives it its own <Say voice language>)."""
+
+    text: str
+    language: str
+    voice: str
+
+
+@dataclass(frozen=True)
 class Option:
     """One key of a prompt: what it does, and what is said for it (empty: accepted, not said)."""
 
@@ -80,6 +90,17 @@ class Voice:
         return found
 
     # ---- texts -----------------------------------------------------------------------------
+    def conversation(self, topic: str | None, voice: str) -> list:
+        """What the phone says for a conversation message (the router's `voice`, in French), then the
+        tree's English sentence for it (`phone.also_in_english`), said by the English voice."""
+        said: list = [voice] if voice else []
+        english = (self.phone.get("also_in_english") or {}).get(topic or "")
+        if english:
+            said.append(
+                Foreign(render(english, self.pref), self.pref.get("voice.english.language"), self.pref.get("voice.english.voice"))
+            )
+        return said
+
     def text(self, tid: str, **local) -> str:
         """The tree's phone text `tid` for the préfecture. Those that take nothing but a key and a
         label (the same few sentences, prompt after prompt) are rendered once and kept."""

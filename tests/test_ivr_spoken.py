@@ -277,3 +277,21 @@ def test_zero_said_with_a_hesitation_at_the_main_menu_is_the_person(server, phon
     assert turn.node == "human" and turn.dial is None
     assert "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2." in turn.says
     assert inputs(server, call)[-1] == {"step": 1, "digits": "0"}
+
+
+def test_i_only_understand_french_is_said_in_english_by_an_english_voice(server, phone):
+    """A caller speaking English hears the French sentence in the French voice, then the English one
+    in an English voice (`<Say language="en-GB">`), never English read by the French voice."""
+    import xml.etree.ElementTree as ET
+
+    call = phone()
+    call.start()
+    turn = call.say("Hello, how do I renew my residence permit?")
+    says = [(s.text, s.attrib) for s in ET.fromstring(turn.xml).iter("Say")]
+    assert says[:2] == [
+        ("Je comprends uniquement le français.", {"voice": "Polly.Lea", "language": "fr-FR"}),
+        ("I only understand French.", {"voice": "Polly.Amy", "language": "en-GB"}),
+    ]
+    assert all(a == {"voice": "Polly.Lea", "language": "fr-FR"} for _, a in says[2:])
+    assert (turn.route, turn.node) == ("menu", ROOT)  # the main menu again
+    assert inputs(server, call)[-1]["topic"] == "other_language"
