@@ -5,6 +5,7 @@ Pure: the channel reads the state from the store, routes speech through the NLU 
 that is not offered, speech not understood), counted in a row in `retries`:
   1st speech not understood -> one rephrase request; 2nd -> the menu of the likely topics;
   silence / wrong key       -> a reprompt (what was not heard or not offered) and the prompt again;
+  (silence after an answer  -> its number once more, then goodbye: `_silent_after_answer`)
   3rd miss (max_retries)    -> a person (transfer when the standard is open) or the voicemail;
   then max_offer_retries more misses at that offer -> goodbye with the hours (never a bare hang-up).
 The PAN booking and cancellation by phone: ivr/flow_pan.py. After an answer, `feedback_key` records "cette
@@ -107,6 +108,8 @@ class Flow(PanFlow):
             )
             return self._speech(st, d, open_now, inp.asr_confidence)
         st.inputs.append({"step": st.step, "silence": True})
+        if st.state == "leaf" and st.node != self.sp.human_id:
+            return self._silent_after_answer(st, open_now)
         return self._miss(st, "reprompt_silence", open_now)
 
     def dialed(self, st: CallState, status: str, open_now: bool) -> VoiceResponse:
@@ -319,6 +322,17 @@ class Flow(PanFlow):
         back = st.back if st.state == "choices" else st.node
         st.state, st.choices, st.back = "choices", choices, back
         return self.sp.choices(choices, back, st.step)
+
+    def _silent_after_answer(self, st: CallState, open_now: bool) -> VoiceResponse:
+        """Silence after a real answer: the caller was oriented. Its number once more (group by group,
+        as key 3 says it), or the answer again when it names none; at the next miss, goodbye. Never
+        the offer of a person nor "je n'ai pas pu vous orienter": the call stays answered."""
+        preface = [self.sp.text("reprompt_silence")]
+        if st.retries >= 1:
+            st.state = "ended"
+            return self.sp.goodbye(preface)
+        st.retries += 1
+        return self.render(st, open_now, preface, number_only=self.sp.leaf_number(self.tree.node(st.node)) is not None)
 
     def _miss(self, st: CallState, reprompt: str | None, open_now: bool, counted: bool = False) -> VoiceResponse:
         if not counted:

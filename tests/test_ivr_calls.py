@@ -102,6 +102,38 @@ def test_silence_gets_a_reprompt_and_three_misses_offer_a_person_or_the_voicemai
     assert call.press("1").dial == "+33471462300"
 
 
+def test_silence_after_an_answer_repeats_the_number_once_then_says_goodbye(server, phone):
+    """The caller heard the answer (carte grise, 34 00) and says nothing more: the number once more,
+    then goodbye. Never "je n'ai pas compris" nor "je n'ai pas pu vous orienter": the call was
+    answered, and stays so."""
+    call = phone(now=OPEN)
+    call.start()
+    call.press("1")
+    assert call.press("1").says == CARTE_GRISE
+    again = call.silence()
+    assert again.says == ["Je n'ai rien entendu.", "Voici le numéro :", "trente-quatre", "zéro zéro"] + CARTE_GRISE[1:]
+    assert again.gather is not None and again.pauses == 2
+    bye = call.silence()
+    assert bye.says == ["Je n'ai rien entendu.", "Merci de votre appel. Au revoir."] and bye.hangup
+    assert call.hangup(duration=48) == 200
+    row = call_row(server, call)
+    assert (row["outcome"], row["unresolved"]) == ("answered", 0)
+
+
+def test_silence_after_an_answer_without_a_number_repeats_it_once_then_says_goodbye(server, phone):
+    call = phone(now=OPEN)
+    call.start()
+    call.press("5")
+    answer = call.press("4")  # réclamation: the service's mailbox, no number to repeat
+    assert answer.node == "reclamation"
+    again = call.silence()
+    assert again.says == ["Je n'ai rien entendu."] + answer.says
+    bye = call.silence()
+    assert bye.says == ["Je n'ai rien entendu.", "Merci de votre appel. Au revoir."] and bye.hangup
+    assert call.hangup(duration=40) == 200
+    assert (call_row(server, call)["outcome"], call_row(server, call)["unresolved"]) == ("answered", 0)
+
+
 def test_three_misses_when_closed_offer_the_voicemail_only(phone):
     call = phone(now=CLOSED)
     call.start()

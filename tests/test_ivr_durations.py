@@ -538,6 +538,8 @@ def offers_after_a_miss(sp: Speaker, node_id: str, open_now) -> dict:
     is_menu = node_id == ROOT or sp.tree.node(node_id).destination is None
     offers = {}
     for miss, keys in MISSES.items():
+        if miss == "silence" and not is_menu and node_id != sp.human_id:
+            continue  # silence after a real answer ends the call politely (Flow._silent_after_answer): no offer
         st = CallState("CA1", state="menu" if is_menu else "leaf", node=node_id, step=4, retries=flow.max_retries - 1)
         resp = flow.handle(st, Input(**keys), open_now)
         assert st.state == "offer", (node_id, miss, st.state)
