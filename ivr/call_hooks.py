@@ -30,6 +30,7 @@ from datetime import datetime
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.services import sms
 from ivr import hours, kept_steps
 from ivr.calls import FINAL_STATUSES, Calls, is_over, state_from_row
 from ivr.desks import FeedbackDesk, PanDesk
@@ -39,6 +40,11 @@ from ivr.phone import Phone, StoreBusy
 from ivr.twiml import ROOT
 
 logger = logging.getLogger(__name__)
+
+
+def mobile(params: dict) -> bool:
+    """Whether the caller's number (Twilio's From) can receive the link by SMS: a French mobile."""
+    return sms.french_mobile(first(params, "From") or first(params, "Caller")) is not None
 
 
 def over(row: dict | None, params: dict) -> bool:
@@ -96,7 +102,7 @@ class CallHooks:
 
     # ---- the incoming call -------------------------------------------------------------------
     def _arrival(self, call_sid: str, params: dict) -> tuple[CallState, str, str]:
-        st = CallState(call_sid, called=first(params, "To") or first(params, "Called") or None)
+        st = CallState(call_sid, called=first(params, "To") or first(params, "Called") or None, mobile=mobile(params))
         return st, self.phone.flow.welcome_xml(st), first(params, "From") or first(params, "Caller")
 
     def _start(self, calls: Calls, call_sid: str, params: dict, replay: bool, open_now=False) -> tuple[str, object]:
@@ -239,7 +245,7 @@ class CallHooks:
         st = phone.flow.placed(s.call_sid, s.route, s.node, s.step)
         if st is None:
             return phone.keypad_welcome, None
-        st.called = first(s.params, "To") or first(s.params, "Called") or None
+        st.called, st.mobile = first(s.params, "To") or first(s.params, "Called") or None, mobile(s.params)
         if s.speech.strip() and not s.inp.digits.strip():
             said = phone.flow.render(st, s.open_now, [phone.speaker.text("speech_unavailable")])
             return phone.speaker.keypad_only(said).to_xml(), None
@@ -284,6 +290,7 @@ class CallHooks:
             logger.warning("ivr: call %s unreadable at a %s prompt; held until it can be read", s.call_sid, route)
             return phone.speaker.hold()
         logger.warning("ivr: call %s unreadable; its %s prompt at %s repeated from the URL", s.call_sid, route, st.node)
+        st.mobile = mobile(s.params)
         return phone.flow.render(st, s.open_now, [phone.speaker.text("store_busy")])
 
     async def gathered(self, request: Request, params: dict) -> HTTPResponse:
@@ -334,7 +341,10 @@ class CallHooks:
     # ---- the end of a transfer ---------------------------------------------------------------
     def _dialed(self, calls: Calls, call_sid: str, params: dict, step: int | None, open_now) -> tuple[str, object]:
         row = calls.row(call_sid)
-        if over(row, params):
+        if over(row, params):  # the caller hung up (while the line rang, unless it answered): nothing to say
+            if row is not None and step is not None and first(params, "DialCallStatus") != "completed":
+                with self.phone.stores.writing():  # nobody answered: not counted transferred (the outcome again if ended)
+                    kept_steps.transfer_unanswered(calls, call_sid, step)
             return "xml", self.phone.speaker.hangup().to_xml()
         if row is None and first(params, "DialCallStatus") != "completed":  # unknown call: start over, notice first
             return "started", self._start(calls, call_sid, params, False)

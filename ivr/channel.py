@@ -12,7 +12,8 @@ The handlers live in ivr/call_hooks.py (voice, menu, leaf, choices, offer, pan, 
 ivr/record_hooks.py (voicemail, recording, status), on what ivr/phone.py builds once at start.
 
 Every request must carry a valid X-Twilio-Signature computed on PUBLIC_BASE_URL + path + query
-and every POST parameter as sent, blank ones included (403 otherwise). Without TWILIO_AUTH_TOKEN
+and every POST parameter as sent, blank ones included (403 otherwise), and a CallSid (400 otherwise:
+Twilio sends one with every voice webhook). Without TWILIO_AUTH_TOKEN
 the routes answer 503 unless IVR_LOCAL_DEV=1. Keys never reach the NLU; speech is cleaned, cut
 and masked (bot.core.masking.prepare) then parsed by the server's own agent (NLU only, no tracker) and
 routed by bot.core.router, as the chat does.
@@ -100,6 +101,9 @@ def endpoint(settings: signature.Settings, phone: Phone | None, route: str, hand
                 request.ip,
             )
             return response.text("Invalid Twilio signature.", status=403)
+        if not first(params, "CallSid").strip():  # Twilio sends it with every voice webhook: no call to serve
+            logger.warning("ivr: refused %s: a signed request without CallSid (from %s)", request.path, request.ip)
+            return response.text("Missing CallSid: every Twilio voice webhook carries one.", status=400)
         try:
             return await handler(request, params)
         except Exception:  # noqa: BLE001 - Twilio must always get TwiML, never a 500

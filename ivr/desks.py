@@ -12,6 +12,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ivr.phone import Phone
 
 
+REFUSALS = ("too_many_bookings", "hidden_numbers_full")  # bookings refused to this caller, whatever the slot
+
+
 class PanDesk:
     """PAN slots, bookings and cancellations for one phone request (bot/services/pan.py), at the
     call's clock. `caller` is Twilio's `From` of this request: never stored as such, only its keyed
@@ -28,8 +31,9 @@ class PanDesk:
 
     def book(self, choice: dict) -> tuple[bool, object]:
         """(True, the booking), (False, the next free slots) when the slot was taken meanwhile, or
-        (False, "too_many_bookings") when the caller's number already holds pan.max_future_bookings
-        appointments to come."""
+        (False, "too_many_bookings") when the caller's number (a hidden number: this call) already holds
+        pan.max_future_bookings appointments to come, or (False, "hidden_numbers_full") when hidden
+        numbers together booked pan.hidden_numbers.max_bookings lately (bot.services.pan.book)."""
         from datetime import datetime, timedelta
 
         from bot.services import pan
@@ -40,7 +44,7 @@ class PanDesk:
         try:
             booking = pan.book_by_phone(store, pref, slot, self.caller, self.call_sid, now=pan.naive(self.now))
         except pan.BookingError as exc:
-            return False, exc.code if exc.code == "too_many_bookings" else self.slots()
+            return False, exc.code if exc.code in REFUSALS else self.slots()
         return True, booking
 
     def identified(self) -> bool:

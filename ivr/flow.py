@@ -5,13 +5,14 @@ Pure: the channel reads the state from the store, routes speech through the NLU 
 that is not offered, speech not understood), counted in a row in `retries`:
   1st speech not understood -> one rephrase request; 2nd -> the menu of the likely topics;
   silence / wrong key       -> a reprompt (what was not heard or not offered) and the prompt again;
+  (silence after an answer  -> its number once more, then goodbye: `_silent_after_answer`)
   3rd miss (max_retries)    -> a person (transfer when the standard is open) or the voicemail;
   then max_offer_retries more misses at that offer -> goodbye with the hours (never a bare hang-up).
 The PAN booking and cancellation by phone: ivr/flow_pan.py. After an answer, `feedback_key` records "cette
 réponse m'a aidé" (`feedback_no_key`: "elle ne m'a pas aidé") through `Input.feedback` (the channel's
 FeedbackDesk), once per call: the caller hears the thanks, then the leaf's options again (without the rating).
-With the SMS configured (bot.settings.sms), an answer that names a website and the booked message
-(unless the number is hidden) offer `sms_key` ("pour recevoir le lien par SMS"): the channel sends it
+With the SMS configured (bot.settings.sms) and the caller on a French mobile (CallState.mobile), an
+answer that names a website and the booked message offer `sms_key` ("pour recevoir le lien par SMS"): the channel sends it
 before the flow runs (`chosen` tells it what the input picks) and passes the outcome in `Input.sms`;
 the caller hears it, then the leaf's options again (after a booking: goodbye once sent or on its way,
 else the booked message's keys). A link sent, or refused for that number, is not offered again in the
@@ -107,6 +108,8 @@ class Flow(PanFlow):
             )
             return self._speech(st, d, open_now, inp.asr_confidence)
         st.inputs.append({"step": st.step, "silence": True})
+        if st.state == "leaf" and st.node != self.sp.human_id:
+            return self._silent_after_answer(st, open_now)
         return self._miss(st, "reprompt_silence", open_now)
 
     def dialed(self, st: CallState, status: str, open_now: bool) -> VoiceResponse:
@@ -159,7 +162,7 @@ class Flow(PanFlow):
         if st.state == "menu":
             return self.sp.menu_options(st.node)
         if st.state == "leaf":
-            return self.sp.leaf_options(self.tree.node(st.node), open_now, not st.rated, st.node not in st.sms_done)
+            return self.sp.leaf_options(self.tree.node(st.node), open_now, not st.rated, self._sms(st))
         if st.state == "choices":
             return self.sp.choices_options(st.choices, st.back)
         if st.state == "offer":
@@ -169,7 +172,7 @@ class Flow(PanFlow):
         if st.state == "pan_confirm":
             return self.sp.pan_confirm_options(st.pan_choice, st.node)
         if st.state == "pan_booked":
-            return self.sp.pan_booked_options(st.pan_target, BOOKING not in st.sms_done)
+            return self.sp.pan_booked_options(st.pan_target, self._sms(st, BOOKING))
         if st.state == "pan_cancel_confirm":
             return self.sp.pan_cancel_confirm_options(st.pan_target)
         if st.state == "confirm":
@@ -188,7 +191,7 @@ class Flow(PanFlow):
         if st.state == "pan_confirm":
             return self.sp.pan_confirm(st.node, st.pan_choice, st.step, preface)
         if st.state == "pan_booked":
-            return self.sp.pan_booked(st.pan_target, st.step, preface, BOOKING not in st.sms_done)
+            return self.sp.pan_booked(st.pan_target, st.step, preface, self._sms(st, BOOKING))
         if st.state == "pan_cancel_ref":
             return self.sp.pan_cancel_ask(st.node, st.step, preface)
         if st.state == "pan_cancel_confirm":
@@ -197,9 +200,11 @@ class Flow(PanFlow):
             return self.sp.confirm(st.choices[0], st.back, st.step, preface)
         return self.sp.menu(st.node, st.step, preface)
 
-    def _sms(self, st: CallState) -> bool:
-        """Whether the current leaf may still offer its link by SMS."""
-        return st.node not in st.sms_done
+    @staticmethod
+    def _sms(st: CallState, target: str | None = None) -> bool:
+        """Whether the current leaf (or `target`: BOOKING) may still offer its link by SMS: the caller's
+        number can receive one (`CallState.mobile`) and it was not sent or refused yet."""
+        return st.mobile and (target or st.node) not in st.sms_done
 
     def _route(self, st: CallState) -> str:
         if st.state in PAN_STATES:
@@ -252,7 +257,7 @@ class Flow(PanFlow):
             if outcome in ("sent", "pending"):
                 st.state = "ended"
                 return self.sp.goodbye(preface)
-            return self.sp.pan_booked(st.pan_target, st.step, preface, BOOKING not in st.sms_done, message=False)
+            return self.sp.pan_booked(st.pan_target, st.step, preface, self._sms(st, BOOKING), message=False)
         return self.sp.leaf(st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st))
 
     def _goto(self, st: CallState, node_id: str, open_now: bool, preface: list[str] = ()) -> VoiceResponse:
@@ -264,14 +269,16 @@ class Flow(PanFlow):
             st.state = "menu"
             return self.sp.menu(node_id, st.step, preface)
         node = self.tree.node(node_id)
-        st.state, st.reached_leaf, st.unmatched = "leaf", True, False
+        st.state, st.unmatched = "leaf", False
+        # The person's node is no answer ("je vous mets en relation"): the transfer, or its failure, tells.
+        st.reached_leaf = st.reached_leaf or node.id != self.sp.human_id
         if node.id == self.sp.human_id and self.sp.can_dial(node, open_now):
             st.state, st.transferred = "transfer", True
             # The tree's own answer ("je vous mets en relation...") announces the transfer.
             return self.sp.dial(
                 node.id, node.contact, st.step, list(preface) + [self.sp.node_voice(node)], announce=False, caller_id=st.called
             )
-        return self.sp.leaf(node_id, st.step, open_now, preface, rate=not st.rated)
+        return self.sp.leaf(node_id, st.step, open_now, preface, rate=not st.rated, sms=self._sms(st))
 
     def _speech(self, st: CallState, d: Decision, open_now: bool, asr: float | None = None) -> VoiceResponse:
         st.confidence = d.confidence
@@ -294,7 +301,7 @@ class Flow(PanFlow):
                 self.sp.say(resp, d.voice)
                 resp.hangup()
                 return resp
-            return self.render(st, open_now, [d.voice] if d.voice else [])
+            return self.render(st, open_now, self.sp.conversation(d.topic, d.voice))
         # Not understood.
         st.unmatched = True
         st.misses += 1
@@ -315,6 +322,17 @@ class Flow(PanFlow):
         back = st.back if st.state == "choices" else st.node
         st.state, st.choices, st.back = "choices", choices, back
         return self.sp.choices(choices, back, st.step)
+
+    def _silent_after_answer(self, st: CallState, open_now: bool) -> VoiceResponse:
+        """Silence after a real answer: the caller was oriented. Its number once more (group by group,
+        as key 3 says it), or the answer again when it names none; at the next miss, goodbye. Never
+        the offer of a person nor "je n'ai pas pu vous orienter": the call stays answered."""
+        preface = [self.sp.text("reprompt_silence")]
+        if st.retries >= 1:
+            st.state = "ended"
+            return self.sp.goodbye(preface)
+        st.retries += 1
+        return self.render(st, open_now, preface, number_only=self.sp.leaf_number(self.tree.node(st.node)) is not None)
 
     def _miss(self, st: CallState, reprompt: str | None, open_now: bool, counted: bool = False) -> VoiceResponse:
         if not counted:

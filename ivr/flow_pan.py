@@ -5,7 +5,8 @@ confirmation (pan_confirm, key 1); only the confirmation books, through `Input.p
 PanDesk); the booked message (pan_booked: when, where, the reference digit by digit, what to bring,
 how to cancel) is said again on the repeat key, 0 goes to the main menu, and silence ends the call;
 a number that already holds pan.max_future_bookings appointments to come is told so, with how to
-cancel one, and hears the PAN leaf's options again. `pan_cancel_key` after the PAN leaf, or "annuler
+cancel one, and hears the PAN leaf's options again (a hidden number: the call is the person, and
+hidden numbers together are capped, bot.services.pan.book). `pan_cancel_key` after the PAN leaf, or "annuler
 un rendez-vous" said anywhere (`phone.spoken_pan_cancel`), asks for the reference's eight digits,
 typed or said (pan_cancel_ref); a booking made from the caller's own number is said and cancelled
 after a confirmation (pan_cancel_confirm, key 1).
@@ -28,7 +29,7 @@ class PanFlow:
             st.pan_choice, st.state = st.pan_slots[int(option.target)], "pan_confirm"
             return self.render(st, open_now)
         if option.kind == "pan_details":  # after the booking: what to bring and how to cancel
-            return self.sp.pan_booked(st.pan_target, st.step, sms=BOOKING not in st.sms_done, details=True)
+            return self.sp.pan_booked(st.pan_target, st.step, sms=self._sms(st, BOOKING), details=True)
         if option.kind == "pan_back":
             st.state, st.pan_choice = "pan_slots", None
             return self.render(st, open_now)
@@ -44,8 +45,8 @@ class PanFlow:
                     "hidden": not result.get("contact_key"),
                 }
                 return self.render(st, open_now)
-            if result == "too_many_bookings":  # the caller's number already holds the most appointments
-                return self._pan_too_many(st, open_now)
+            if result in ("too_many_bookings", "hidden_numbers_full"):  # the caller may book no more now
+                return self._pan_too_many(st, open_now, result, hidden=not desk.identified())
             preface = [self.sp.pan_text("taken")]
             slots = result
         elif option.kind == "pan_cancel":  # the reference of the appointment to cancel
@@ -65,11 +66,18 @@ class PanFlow:
         st.state, st.pan_slots = "pan_slots", slots
         return self.render(st, open_now, preface)
 
-    def _pan_too_many(self, st: CallState, open_now: bool) -> VoiceResponse:
-        """Refused: this number already holds pan.max_future_bookings appointments to come. Said (with
-        how to cancel one), then the PAN leaf's options again; nothing booked."""
+    def _pan_too_many(self, st: CallState, open_now: bool, code: str, hidden: bool) -> VoiceResponse:
+        """Refused: this number (a hidden one: this call) already holds pan.max_future_bookings
+        appointments to come, or hidden numbers together booked the most lately (`code`
+        hidden_numbers_full). Said (with how to cancel one, when the number is shown), then the PAN
+        leaf's options again; nothing booked."""
         st.state, st.pan_choice, st.pan_slots = "leaf", None, []
-        said = self.sp.pan_text("too_many", cancel_key=self.sp.key_word(self.sp.keys["pan_cancel_key"]))
+        if code == "hidden_numbers_full":
+            said = self.sp.pan_text("hidden_full")
+        elif hidden:
+            said = self.sp.pan_text("too_many_hidden")
+        else:
+            said = self.sp.pan_text("too_many", cancel_key=self.sp.key_word(self.sp.keys["pan_cancel_key"]))
         return self.sp.leaf(st.node, st.step, open_now, [said], rate=not st.rated, answer=False, sms=self._sms(st))
 
     def _pan_booked_answer(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:

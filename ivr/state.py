@@ -46,7 +46,7 @@ class CallState:
     choices: list[str] = field(default_factory=list)
     confidence: float | None = None  # last speech: the NLU's confidence
     mailbox: str | None = None
-    reached_leaf: bool = False
+    reached_leaf: bool = False  # an answer was said (a leaf other than the person's "je vous mets en relation")
     transferred: bool = False
     voicemail: bool = False
     unmatched: bool = False  # the last speech was not understood and nothing was reached since
@@ -60,6 +60,9 @@ class CallState:
     rated: bool = False  # the caller rated an answer (feedback_key / feedback_no_key); offered once per call
     called: str | None = None  # the préfecture's number the caller dialled (Twilio's To): the callerId of a transfer
     sms_done: list[str] = field(default_factory=list)  # SMS targets (leaf ids, "booking") no longer offered
+    # Twilio's From is a French mobile (bot.services.sms.french_mobile, the rule the send applies): the
+    # link by SMS may be offered; a landline, a hidden or a foreign number is never offered it.
+    mobile: bool = True
     # The step of a Dial whose transfer was reported not answered before the row had reached that Dial
     # (a call the store could not record then: ivr/kept_steps.py); the transfer is undone when it does.
     unanswered_dial: int | None = None
@@ -75,9 +78,11 @@ class CallState:
         return None
 
     def final_outcome(self) -> tuple[str, int]:
-        """(outcome, unresolved) when the call ends."""
+        """(outcome, unresolved) when the call ends. A call whose last transfer nobody answered, and
+        that left no message nor reached anything since, is unresolved too (the agents review it)."""
         outcome = self.outcome or "abandoned"
-        unresolved = int(outcome == "abandoned" or (self.unmatched and outcome not in ("transferred", "voicemail")))
+        missed = self.unmatched or self.transfer_failed
+        unresolved = int(outcome == "abandoned" or (missed and outcome not in ("transferred", "voicemail")))
         return outcome, unresolved
 
     def as_dict(self) -> dict[str, Any]:

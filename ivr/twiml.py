@@ -19,7 +19,7 @@ from bot.core.tree import PHONE_KEYS, Tree, render
 from ivr.menu import phone_tree
 from ivr.options import Options
 from ivr.pan_prompts import PanPrompts
-from ivr.voice import BOOKING, MAX_OPTIONS, ROOT, WEBHOOK_PREFIX, Contact, Option, Voice, xml_safe
+from ivr.voice import BOOKING, MAX_OPTIONS, ROOT, WEBHOOK_PREFIX, Contact, Foreign, Option, Voice, filler_pattern, xml_safe
 
 __all__ = [
     "BOOKING",
@@ -84,14 +84,16 @@ class Speaker(Voice, Options, PanPrompts):
             for phrase in self.phone.get(f"spoken_{kind}") or []:
                 spoken[norm(str(phrase))] = (kind, None)
         self.spoken_words = spoken
+        self.fillers = filler_pattern(self.phone.get("spoken_fillers"))
         self._hints: dict[tuple, str] = {}  # hints, by the prompt's nodes
         self._prompts: dict[tuple, str] = {}  # kept prompts' TwiML (step STEP_MARK), by what they say
 
     # ---- TwiML -----------------------------------------------------------------------------
-    def say(self, parent, text: str) -> None:
-        text = xml_safe(text)
+    def say(self, parent, text: "str | Foreign") -> None:
+        voice, language = (text.voice, text.language) if isinstance(text, Foreign) else (self.voice, self.language)
+        text = xml_safe(text.text if isinstance(text, Foreign) else text)
         if text:
-            parent.say(text, voice=self.voice, language=self.language)
+            parent.say(text, voice=voice, language=language)
 
     def gather(self, resp: VoiceResponse, route: str, node: str, step: int, hint_nodes: list[str] | None = None) -> Gather:
         return resp.gather(

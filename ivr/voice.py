@@ -36,6 +36,22 @@ def xml_safe(text: str, limit: int = MAX_SAY_CHARS) -> str:
     return text
 
 
+def filler_pattern(words: list | None) -> re.Pattern | None:
+    """The words of `phone.spoken_fillers` as whole words of a normalised utterance (longest first)."""
+    said = sorted({norm(str(w)) for w in words or []} - {""}, key=len, reverse=True)
+    return re.compile(r"\b(?:%s)\b" % "|".join(re.escape(w) for w in said)) if said else None
+
+
+@dataclass(frozen=True)
+class Foreign:
+    """A sentence said in another language than the préfecture's, by a voice of that language (an item
+    of a prompt's preface: `Speaker.say` gives it its own <Say voice language>)."""
+
+    text: str
+    language: str
+    voice: str
+
+
 @dataclass(frozen=True)
 class Option:
     """One key of a prompt: what it does, and what is said for it (empty: accepted, not said)."""
@@ -63,10 +79,28 @@ class Voice:
     """The words of the phone (a part of Speaker: `self.tree`, `self.pref`, `self.phone`, `self.keys`)."""
 
     def spoken_input(self, speech: str) -> tuple[str, str | None] | None:
-        """What a short utterance means at any prompt: ("key", "1"), ("yes"|"no"|"person"|"pan_cancel", None) or None."""
-        return self.spoken_words.get(norm(speech or ""))
+        """What a short utterance means at any prompt: ("key", "1"), ("yes"|"no"|"person"|"pan_cancel", None) or None.
+        The utterance as said, else without the words said around it (`phone.spoken_fillers`: "euh oui",
+        "trois s'il vous plaît"); what is left must be one of the tree's words exactly."""
+        said = norm(speech or "")
+        found = self.spoken_words.get(said)
+        if found is None and said and self.fillers is not None:
+            bare = " ".join(self.fillers.sub(" ", said).split())
+            found = self.spoken_words.get(bare) if bare else None
+        return found
 
     # ---- texts -----------------------------------------------------------------------------
+    def conversation(self, topic: str | None, voice: str) -> list:
+        """What the phone says for a conversation message (the router's `voice`, in French), then the
+        tree's English sentence for it (`phone.also_in_english`), said by the English voice."""
+        said: list = [voice] if voice else []
+        english = (self.phone.get("also_in_english") or {}).get(topic or "")
+        if english:
+            said.append(
+                Foreign(render(english, self.pref), self.pref.get("voice.english.language"), self.pref.get("voice.english.voice"))
+            )
+        return said
+
     def text(self, tid: str, **local) -> str:
         """The tree's phone text `tid` for the préfecture. Those that take nothing but a key and a
         label (the same few sentences, prompt after prompt) are rendered once and kept."""

@@ -220,6 +220,22 @@ def test_a_caller_cancels_by_saying_so_and_the_reference_aloud(server, phone):
     assert status_of(server, ref) == "cancelled"
 
 
+@pytest.mark.parametrize(
+    "said",
+    ["Euh, je voudrais annuler un rendez-vous.", "Annuler un rendez-vous, s'il vous plaît.", "Bonjour, annuler un rendez vous."],
+)
+def test_annuler_un_rendez_vous_said_with_the_words_around_it_asks_for_the_reference(server, phone, said):
+    call = phone(now=monday_ahead(5), caller=CALLER)
+    call.start()
+    ask = call.say(said)  # at the main menu
+    assert ask.says == [
+        "Pour annuler un rendez-vous pris depuis ce numéro de téléphone, tapez ou dites les huit chiffres de sa référence."
+    ]
+    assert (ask.route, ask.gather["numDigits"]) == ("pan", "8")
+    row = db_rows(server.db, "select inputs from calls where call_sid = ?", [call.call_sid])[0]
+    assert json.loads(row["inputs"]) == [{"step": 1, "spoken": "pan_cancel"}]  # never sent to the NLU
+
+
 def test_another_number_or_a_hidden_one_cancels_nothing_by_phone(server, phone):
     _, _, booking = book_by_phone(server, phone, CALLER, monday_ahead(6))
     ref = booking["reference"]

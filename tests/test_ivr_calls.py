@@ -102,6 +102,38 @@ def test_silence_gets_a_reprompt_and_three_misses_offer_a_person_or_the_voicemai
     assert call.press("1").dial == "+33471462300"
 
 
+def test_silence_after_an_answer_repeats_the_number_once_then_says_goodbye(server, phone):
+    """The caller heard the answer (carte grise, 34 00) and says nothing more: the number once more,
+    then goodbye. Never "je n'ai pas compris" nor "je n'ai pas pu vous orienter": the call was
+    answered, and stays so."""
+    call = phone(now=OPEN)
+    call.start()
+    call.press("1")
+    assert call.press("1").says == CARTE_GRISE
+    again = call.silence()
+    assert again.says == ["Je n'ai rien entendu.", "Voici le numéro :", "trente-quatre", "zéro zéro"] + CARTE_GRISE[1:]
+    assert again.gather is not None and again.pauses == 2
+    bye = call.silence()
+    assert bye.says == ["Je n'ai rien entendu.", "Merci de votre appel. Au revoir."] and bye.hangup
+    assert call.hangup(duration=48) == 200
+    row = call_row(server, call)
+    assert (row["outcome"], row["unresolved"]) == ("answered", 0)
+
+
+def test_silence_after_an_answer_without_a_number_repeats_it_once_then_says_goodbye(server, phone):
+    call = phone(now=OPEN)
+    call.start()
+    call.press("5")
+    answer = call.press("4")  # réclamation: the service's mailbox, no number to repeat
+    assert answer.node == "reclamation"
+    again = call.silence()
+    assert again.says == ["Je n'ai rien entendu."] + answer.says
+    bye = call.silence()
+    assert bye.says == ["Je n'ai rien entendu.", "Merci de votre appel. Au revoir."] and bye.hangup
+    assert call.hangup(duration=40) == 200
+    assert (call_row(server, call)["outcome"], call_row(server, call)["unresolved"]) == ("answered", 0)
+
+
 def test_three_misses_when_closed_offer_the_voicemail_only(phone):
     call = phone(now=CLOSED)
     call.start()
@@ -357,6 +389,49 @@ def test_a_busy_transfer_offers_the_voicemail(server, phone):
     call.record("Rappelez-moi.")
     call.hangup()
     assert call_row(server, call)["outcome"] == "voicemail"
+
+
+@pytest.mark.parametrize("dial_status", ["no-answer", "busy", "failed", "canceled"])
+@pytest.mark.parametrize("status_first", [False, True])
+def test_a_caller_who_hangs_up_while_the_transfer_rings_is_not_counted_transferred(server, phone, dial_status, status_first):
+    """Pressed 0 with the standard open, hung up before anybody answered: Twilio posts the Dial action
+    (DialCallStatus, DialCallSid, DialCallDuration 0, DialBridged false) with CallStatus=completed, and
+    the status callback, before or after it. Nobody reached the caller:
+    not `transferred`, and in the agents' unresolved review."""
+    call = phone(now=OPEN)
+    call.start()
+    assert call.press("0").dial == "+33471462300"
+    if status_first:
+        assert call.hangup(duration=31) == 200
+    assert call.dial_ended(dial_status, hung_up=True).hangup  # Twilio's body: dial_no_answer.json
+    if not status_first:
+        assert call.hangup(duration=31) == 200
+    row = call_row(server, call)
+    assert (row["outcome"], row["unresolved"], row["duration_s"]) == ("abandoned", 1, 31)
+
+
+def test_a_caller_who_hangs_up_at_the_offer_after_an_unanswered_transfer_is_unresolved(server, phone):
+    """No answer, the caller still on the line: the voicemail offered, and they hang up without a
+    message. Not `answered` (the person's node says only "je vous mets en relation"): unresolved.
+    After a real answer first, the call stays `answered`, but unresolved all the same."""
+    call = phone(now=OPEN)
+    call.start()
+    call.press("0")
+    assert call.dial_ended("no-answer").says[0] == "La ligne est occupée ou ne répond pas."
+    assert call.hangup(duration=44) == 200
+    row = call_row(server, call)
+    assert (row["outcome"], row["unresolved"]) == ("abandoned", 1)
+
+    answered_first = phone(now=OPEN)
+    answered_first.start()
+    answered_first.press("1")
+    assert answered_first.press("1").says == CARTE_GRISE
+    answered_first.press("0")
+    assert answered_first.press("0").dial == "+33471462300"  # the main menu's 0: a person
+    answered_first.dial_ended("no-answer")
+    assert answered_first.hangup(duration=60) == 200
+    row = call_row(server, answered_first)
+    assert (row["outcome"], row["unresolved"]) == ("answered", 1)
 
 
 INJECTIONS = [

@@ -331,7 +331,7 @@ No technical error hangs up on a caller (ivr/channel.py, ivr/call_hooks.py; READ
   (SQLite locked) gets the apology and the offer again.
 - That nobody answered is kept by the spool too (`ivr/kept_steps.py`, written once the store
   is back, before or after the call's end): a caller who hangs up without a message gets the outcome
-  the store up would give (`answered`, not `transferred`). For a call the store never recorded, the
+  the store up would give (`abandoned` and unresolved, not `transferred`). For a call the store never recorded, the
   keys that led to the transfer are in the spool too, and its retries write them and that fact in any
   order: a fact that comes first makes the row if needed and is kept in its state (`unanswered_dial`,
   the Dial's step) until the keys reach that Dial. Tested over HTTP (the caller hanging up while the
@@ -538,6 +538,8 @@ def offers_after_a_miss(sp: Speaker, node_id: str, open_now) -> dict:
     is_menu = node_id == ROOT or sp.tree.node(node_id).destination is None
     offers = {}
     for miss, keys in MISSES.items():
+        if miss == "silence" and not is_menu and node_id != sp.human_id:
+            continue  # silence after a real answer ends the call politely (Flow._silent_after_answer): no offer
         st = CallState("CA1", state="menu" if is_menu else "leaf", node=node_id, step=4, retries=flow.max_retries - 1)
         resp = flow.handle(st, Input(**keys), open_now)
         assert st.state == "offer", (node_id, miss, st.state)

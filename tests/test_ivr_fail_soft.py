@@ -442,7 +442,7 @@ def test_a_call_never_recorded_whose_transfer_nobody_answered_then_no_message_co
 ):
     """Issue 11 (helper brief left11c, item 1). A recorded call: the transfer not answered, the offer, the
     voicemail chosen, and the caller hangs up before the beep (Twilio sends only the status callback):
-    `answered`, not `transferred` (the person's node is an answer; Flow.dialed clears the flag; as
+    `abandoned` and unresolved, not `transferred` (the person's node is no answer; Flow.dialed clears the flag; as
     tests/test_ivr_store_down.py with PostgreSQL stopped). A call whose row the store refused from its
     incoming call on (a trigger), in the same situation, the caller hanging up while the store still
     refuses it or once it takes rows: the same outcome, for the console and the indicators. Before: the
@@ -456,7 +456,7 @@ def test_a_call_never_recorded_whose_transfer_nobody_answered_then_no_message_co
     assert recorded.dial_ended("no-answer").says[0] == "La ligne est occupée ou ne répond pas."
     assert recorded.press("2").record is not None  # the voicemail offered; the caller hangs up before the beep
     assert recorded.hangup(duration=35) == 200
-    assert ended_row(server, recorded) == {"outcome": "answered", "unresolved": 0, "duration_s": 35}
+    assert ended_row(server, recorded) == {"outcome": "abandoned", "unresolved": 1, "duration_s": 35}
 
     with calls_refused(server.db):
         call = Call(server.url, TWILIO_TEST_TOKEN, now=OPEN)
@@ -468,7 +468,7 @@ def test_a_call_never_recorded_whose_transfer_nobody_answered_then_no_message_co
             assert call.hangup(duration=35) == 200
     if not hang_up_while_refused:  # before the beep, the store taking rows again
         assert call.hangup(duration=35) == 200
-    assert ended_row(server, call) == {"outcome": "answered", "unresolved": 0, "duration_s": 35}
+    assert ended_row(server, call) == {"outcome": "abandoned", "unresolved": 1, "duration_s": 35}
     (row,) = db_rows(server.db, "select path, inputs from calls where call_sid = ?", [call.call_sid])
     assert json.loads(row["path"]) == ["root", "human"]
     assert json.loads(row["inputs"]) == [{"step": 1, "digits": "0", "reached": ["human"]}]

@@ -35,8 +35,8 @@ def cantal():
 def test_a_transfer_nobody_answered_for_a_call_never_recorded_counts_the_same_in_every_order(tmp_path, cantal, order):
     """Issue 11 (helper brief left11c, item 1): "0" at the keypad welcome of a call the store refused
     (the standard open: the transfer), nobody answers, the caller hangs up without a message. However
-    the spool's three writes come in, the row ends `answered` as a recorded call's does (not
-    `transferred`), with its key and its path. Before, `transfer_unanswered` before `add_unrecorded`
+    the spool's three writes come in, the row ends `abandoned` and unresolved as a recorded call's
+    does (not `transferred`; the person's node is no answer), with its key and its path. Before, `transfer_unanswered` before `add_unrecorded`
     found no row, and the fact was dropped."""
     pref, speaker = cantal
     flow = Flow(speaker)
@@ -59,5 +59,5 @@ def test_a_transfer_nobody_answered_for_a_call_never_recorded_counts_the_same_in
         row = calls.row("CA1")
     finally:
         store.close()
-    assert (row["outcome"], row["unresolved"], row["duration_s"]) == ("answered", 0, 35)
+    assert (row["outcome"], row["unresolved"], row["duration_s"]) == ("abandoned", 1, 35)
     assert (row["path"], row["inputs"]) == ('["root","human"]', '[{"step":1,"digits":"0","reached":["human"]}]')

@@ -179,3 +179,30 @@ def test_a_signature_on_the_url_with_or_without_its_port_is_accepted_as_twilio_s
     assert is_valid("12345", with_port, as_lists, VECTOR_SIGNATURE)
     assert not is_valid("12345", "https://other.example.com/myapp.php?foo=1&bar=2", as_lists, VECTOR_SIGNATURE)
     assert not is_valid("12345", VECTOR_URL, as_lists, "RSOYDt4T1cUTdK1PDd93/VVr8B8=é")  # not ASCII: refused, no error
+
+
+@pytest.mark.parametrize(
+    "route, shape",
+    [
+        ("voice", "incoming_call"),
+        ("menu?node=root&step=0", "gather_digits"),
+        ("menu?node=root&step=0", "gather_speech"),
+        ("dialed?node=human&step=1", "dial_no_answer"),
+        ("voicemail?node=armes&mailbox=armes&step=1", "record_hash"),
+        ("recording?node=armes&mailbox=armes", "recording_status"),
+        ("status", "status_completed"),
+    ],
+)
+def test_a_signed_request_without_a_callsid_is_refused_with_its_reason(server, route, shape):
+    """Twilio sends CallSid with every voice webhook: a body without it (Twilio's own, CallSid taken
+    out, correctly signed) is no call. 400 with the reason; no call row (none with call_sid '')."""
+    from conftest import db_rows
+
+    from tools.ivr import twilio_bodies
+
+    url = f"{server.url}/webhooks/ivr/{route}"
+    body = twilio_bodies.body(shape, CallSid=None)
+    assert "CallSid" not in body
+    status, text = post(url, body, sign(TWILIO_TEST_TOKEN, url, body))
+    assert (status, text) == (400, "Missing CallSid: every Twilio voice webhook carries one.")
+    assert db_rows(server.db, "select call_sid from calls where call_sid = ''") == []

@@ -185,3 +185,113 @@ def test_un_agent_after_a_pan_booking_reaches_a_person(server, phone):
     turn = call.say("Un agent.")
     assert not turn.hangup and turn.node == "human"
     assert turn.dial == "+33471462300"  # the standard is open: the person, not goodbye
+
+
+# ---- yes, no and keys said as callers say them: hesitations and politeness around them ----------
+
+NATURAL_YES = ["euh oui", "Oui oui.", "Ben oui.", "Oui, s'il vous plaît.", "Oui madame.", "Euh, oui, merci."]
+NATURAL_NO = ["euh non", "Non non.", "Ben non, merci."]
+
+
+@pytest.mark.parametrize("said", NATURAL_YES)
+def test_a_natural_yes_confirms_what_twilio_was_unsure_of(server, phone, said):
+    call = phone()
+    call.start()
+    assert call.say("carte de grâce", confidence=0.12).says[0] == CONFIRM_TITRE
+    turn = call.say(said)
+    assert (turn.route, turn.node) == ("leaf", "titre_sejour")
+    assert REPHRASE not in turn.says
+    assert [i.get("spoken") for i in inputs(server, call) if "spoken" in i] == ["yes"]
+    assert all("topic" not in i for i in inputs(server, call)[1:])  # never sent to the NLU
+
+
+@pytest.mark.parametrize("said", NATURAL_NO)
+def test_a_natural_no_asks_again(server, phone, said):
+    call = phone()
+    call.start()
+    call.say("carte de grâce", confidence=0.12)
+    turn = call.say(said)
+    assert turn.says[0] == "D'accord. Dites en quelques mots l'objet de votre appel, ou utilisez les touches."
+    assert (turn.route, turn.node) == ("menu", ROOT)
+
+
+def test_a_question_that_starts_with_oui_at_the_confirmation_is_answered_as_a_question(server, phone):
+    # "Vous avez dit : carte grise ?" - "oui je voudrais renouveler mon titre de séjour": the caller
+    # asks about the titre de séjour, not for the carte grise.
+    call = phone()
+    call.start()
+    confirm = call.say("ma carte grise", confidence=0.2)
+    assert confirm.says[0] == "Vous avez dit : carte grise. C'est bien cela ? Dites oui ou tapez 1."
+    turn = call.say("oui je voudrais renouveler mon titre de séjour", confidence=0.9)
+    assert (turn.route, turn.node) == ("leaf", "titre_sejour")
+    assert inputs(server, call)[-1]["topic"] is not None  # went through the NLU
+
+
+def test_a_natural_yes_books_a_pan_slot_and_a_natural_no_goes_back_to_the_slots(server, phone):
+    call = phone(now="2026-05-25T10:00", caller="+33612345571")
+    call.start()
+    call.press("5")
+    call.press("2")
+    slots = call.press("4")
+    call.press("1")
+    assert call.say("Euh non.").says == slots.says  # back to the slots, nothing booked
+    assert db_rows(server.db, "select * from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"]) == []
+    call.press("1")
+    done = call.say("Euh oui, s'il vous plaît.")
+    assert done.says[0].startswith("Votre rendez-vous est confirmé le ")
+    rows = db_rows(server.db, "select status from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"])
+    assert rows == [{"status": "booked"}]
+
+
+def test_the_words_said_around_yes_no_and_keys_are_in_the_tree():
+    fillers = load_tree().phone["spoken_fillers"]
+    assert {"euh", "ben", "s'il vous plait", "madame", "merci"} <= set(fillers)
+    assert not {"oui", "non", "un", "de", "le", "la"} & set(fillers)  # never a word that means something here
+
+
+@pytest.mark.parametrize(
+    "said, key, route, node",
+    [
+        ("euh deux", "2", "leaf", "cni_passeport"),  # was the NLU's "réclamation"
+        ("Euh, trois.", "3", "leaf", "titre_sejour"),
+        ("euh 3", "3", "leaf", "titre_sejour"),
+        ("euh le trois", "3", "leaf", "titre_sejour"),
+        ("Trois, s'il vous plaît.", "3", "leaf", "titre_sejour"),
+        ("euh cinq", "5", "menu", "autre"),
+        ("Ben, le un.", "1", "menu", "vehicule"),
+    ],
+)
+def test_a_key_said_with_hesitations_or_politeness_is_that_key(server, phone, said, key, route, node):
+    call = phone(now=CLOSED)
+    call.start()
+    turn = call.say(said)
+    assert (turn.route, turn.node) == (route, node)
+    assert REPHRASE not in turn.says
+    assert inputs(server, call) == [{"step": 1, "digits": key}]  # a key, never sent to the NLU
+
+
+def test_zero_said_with_a_hesitation_at_the_main_menu_is_the_person(server, phone):
+    call = phone(now=CLOSED)
+    call.start()
+    turn = call.say("euh zéro")
+    assert turn.node == "human" and turn.dial is None
+    assert "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2." in turn.says
+    assert inputs(server, call)[-1] == {"step": 1, "digits": "0"}
+
+
+def test_i_only_understand_french_is_said_in_english_by_an_english_voice(server, phone):
+    """A caller speaking English hears the French sentence in the French voice, then the English one
+    in an English voice (`<Say language="en-GB">`), never English read by the French voice."""
+    import xml.etree.ElementTree as ET
+
+    call = phone()
+    call.start()
+    turn = call.say("Hello, how do I renew my residence permit?")
+    says = [(s.text, s.attrib) for s in ET.fromstring(turn.xml).iter("Say")]
+    assert says[:2] == [
+        ("Je comprends uniquement le français.", {"voice": "Polly.Lea", "language": "fr-FR"}),
+        ("I only understand French.", {"voice": "Polly.Amy", "language": "en-GB"}),
+    ]
+    assert all(a == {"voice": "Polly.Lea", "language": "fr-FR"} for _, a in says[2:])
+    assert (turn.route, turn.node) == ("menu", ROOT)  # the main menu again
+    assert inputs(server, call)[-1]["topic"] == "other_language"

@@ -319,8 +319,8 @@ def test_a_transfer_not_answered_while_postgresql_is_stopped_then_a_hang_up_with
 ):
     """Issue 11 (helper brief left11, item 1). The store up: the transfer not answered, the offer, the
     voicemail chosen, and the caller hangs up before leaving a message (Twilio sends only the status
-    callback): the call is not counted `transferred` but by what it reached before (`answered`: the
-    person's node is an answer; Flow.dialed clears the flag). PostgreSQL stopped at the Dial action: the
+    callback): the call is not counted `transferred` but by what it reached before (nothing: the
+    person's node is no answer; Flow.dialed clears the flag): `abandoned`, in the unresolved review. PostgreSQL stopped at the Dial action: the
     voicemail at once, and the caller hangs up the same way, PostgreSQL still stopped or back: the same
     outcome, for the console and the indicators. Before: the row, never told that the transfer failed,
     ended `transferred`."""
@@ -330,7 +330,7 @@ def test_a_transfer_not_answered_while_postgresql_is_stopped_then_a_hang_up_with
     assert up.dial_ended("no-answer").says[0] == TRANSFER_FAILED
     assert up.press("2").record is not None  # the voicemail offered; the caller hangs up before the beep
     assert up.hangup(duration=35) == 200
-    assert ended(pg_phone, up) == {"outcome": "answered", "unresolved": 0, "duration_s": 35}
+    assert ended(pg_phone, up) == {"outcome": "abandoned", "unresolved": 1, "duration_s": 35}
 
     for hang_up_while_stopped in (True, False):
         down = pg_phone.call(now=OPEN)
@@ -343,7 +343,7 @@ def test_a_transfer_not_answered_while_postgresql_is_stopped_then_a_hang_up_with
         assert missed.record is not None and missed.says[0] == TRANSFER_FAILED  # the voicemail at once
         if not hang_up_while_stopped:
             assert down.hangup(duration=35) == 200
-        assert ended(pg_phone, down) == {"outcome": "answered", "unresolved": 0, "duration_s": 35}
+        assert ended(pg_phone, down) == {"outcome": "abandoned", "unresolved": 1, "duration_s": 35}
 
 
 @contextmanager

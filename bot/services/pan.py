@@ -22,7 +22,7 @@ import re
 import secrets
 import sqlite3
 import string
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import phonenumbers
 
@@ -115,13 +115,15 @@ def book(
     channel: str = "web",
     idempotency_key: str | None = None,
     now: datetime | None = None,
+    call: str | None = None,
 ) -> dict:
     """Book a slot. Returns the booking row plus `created` (False for a replayed idempotency key).
 
     Raises BookingError (French message) for a bad input or a taken slot; on `slot_taken` the
     error carries `next_slots`; `too_many_bookings` when the same person (the keyed hash of the
-    e-mail or mobile, or of the caller's own number by phone; a hidden number is nobody in
-    particular and is not counted) already holds `pan.max_future_bookings` future appointments.
+    e-mail or mobile, or of the caller's own number by phone) already holds `pan.max_future_bookings`
+    future appointments. A hidden number has no hash: by phone its `call` is the person
+    (`_hidden_number_caps`), and hidden numbers together are capped (`hidden_numbers_full`).
     Nothing is written when it raises.
     """
     now = naive(now or paris_now())
@@ -152,6 +154,8 @@ def book(
     # bookings of other slots and people run in parallel: docs/store.md).
     keys = [lock_key("booking", idempotency_key)] if idempotency_key else []
     keys += [lock_key("slot", site_id, slot.key)] + ([lock_key("contact", contact_key)] if contact_key else [])
+    hidden = caller is not None and not contact_key
+    keys += [lock_key("hidden_numbers")] if hidden else []
     store.begin(*keys)
     try:
         if idempotency_key:
@@ -161,17 +165,11 @@ def book(
                 return existing | {"created": False}
         if contact_key and future_bookings(conn, contact_key, now) >= int(pref.get("pan.max_future_bookings")):
             raise BookingError("too_many_bookings", pref)
+        if hidden:
+            _hidden_number_caps(conn, pref, call or "", now)
         booking = _insert_booking(store, pref, row, capacity(pref, site_id))
         if contact_kind == "email":
-            mailer.queue(
-                conn,
-                "booking_confirmation",
-                contact,
-                texts.say("pan.email_subject", pref, when=say_when(slot.start), reference=booking["reference"]),
-                confirmation_text(pref, booking),
-                booking_id=booking["id"],
-                ics=ics(pref, booking),
-            )
+            _queue_confirmation(conn, pref, contact, slot, booking)
         conn.execute("commit")
     except BookingError as exc:
         conn.execute("rollback")
@@ -182,6 +180,42 @@ def book(
         conn.execute("rollback")
         raise
     return booking | {"created": True}
+
+
+def _queue_confirmation(conn, pref: Prefecture, email: str, slot: Slot, booking: dict) -> None:
+    """The confirmation e-mail of a booking made with an e-mail address, queued in its transaction."""
+    mailer.queue(
+        conn,
+        "booking_confirmation",
+        email,
+        texts.say("pan.email_subject", pref, when=say_when(slot.start), reference=booking["reference"]),
+        confirmation_text(pref, booking),
+        booking_id=booking["id"],
+        ics=ics(pref, booking),
+    )
+
+
+def _hidden_number_caps(conn, pref: Prefecture, call_sid: str, now: datetime) -> None:
+    """A booking by phone from a hidden number, which no hash can count as one person. A call is one
+    person: it holds at most `pan.max_future_bookings` appointments to come (`too_many_bookings`).
+    Hidden numbers together book at most `pan.hidden_numbers.max_bookings` in the last `window_hours`
+    (by the bookings' `created_at`, cancelled ones aside: `hidden_numbers_full`), so that a robocaller
+    cannot empty the agenda."""
+    prefix = f"call:{call_sid}:"  # book_by_phone's idempotency keys
+    held = conn.execute(
+        "select count(*) from pan_bookings where substr(idempotency_key, 1, ?) = ? and status = 'booked' and slot_start >= ?",
+        [len(prefix), prefix, naive(now).strftime(STAMP)],
+    ).fetchone()[0]
+    if held >= int(pref.get("pan.max_future_bookings")):
+        raise BookingError("too_many_bookings", pref)
+    since = datetime.now(UTC) - timedelta(hours=float(pref.get("pan.hidden_numbers.window_hours")))
+    recent = conn.execute(
+        "select count(*) from pan_bookings where channel = 'phone' and contact_kind = 'caller' and contact_key is null"
+        " and status != 'cancelled' and created_at >= ?",
+        [since.isoformat(timespec="milliseconds")],
+    ).fetchone()[0]
+    if recent >= int(pref.get("pan.hidden_numbers.max_bookings")):
+        raise BookingError("hidden_numbers_full", pref)
 
 
 def _bookable_slot(pref: Prefecture, site_id: str, slot_start: str, reason: str, now: datetime) -> Slot:
@@ -357,6 +391,7 @@ def book_by_phone(store, pref: Prefecture, slot: Slot, caller: str, call_sid: st
         channel="phone",
         idempotency_key=f"call:{call_sid}:{slot.site}:{slot.key}",
         now=now,
+        call=call_sid,
     )
 
 

@@ -250,7 +250,9 @@ class Call:
             )
         return result
 
-    def dial_ended(self, status: str = "completed") -> Turn:
+    def dial_ended(self, status: str = "completed", hung_up: bool = False) -> Turn:
+        """The Dial action: `status` is Twilio's DialCallStatus; `hung_up`: the caller hung up while the
+        line rang (the parent call's CallStatus is then `completed`)."""
         turn = self.last
         if turn is None or turn.dial is None:
             raise SimulatorError("the call is not being transferred")
@@ -258,6 +260,9 @@ class Call:
             params = self.body("dial_completed")
         else:
             params = self.body("dial_no_answer", DialCallStatus=status)
+        if hung_up:
+            params["CallStatus"] = "completed"
+            self.ended = True
         return self._twiml(turn.dial_action, params)
 
     def hangup(self, duration: int = 42, status: str = "completed") -> int:
