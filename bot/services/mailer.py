@@ -22,6 +22,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from bot import settings as env_settings
+from bot.core.masking import clean, mask
 from bot.store.database import Store, lock_key
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def deliver_pending(store, settings: "SmtpSettings | None | str" = "env", limit:
             send(settings, build_message(settings, row))
         except (TimeoutError, smtplib.SMTPException, OSError, ValueError) as exc:
             failed += 1
-            error = f"{type(exc).__name__}: {exc}"[:300]
+            error = describe(exc, row["to_addr"])
             logger.warning("outbox %s (%s): delivery failed: %s", row_id, row["kind"], error)
             _after(store, row, "failed", error)
             continue
@@ -158,6 +159,25 @@ def deliver_pending(store, settings: "SmtpSettings | None | str" = "env", limit:
         _after(store, row, "sent", None)
     remaining = conn.execute("select count(*) from outbox where status in ('pending', 'failed')").fetchone()[0]
     return {"sent": sent, "failed": failed, "waiting": remaining}
+
+
+def describe(exc: BaseException, to_addr: str | None) -> str:
+    """A delivery error as stored (`outbox.last_error`, shown to agents) and logged: its type, the SMTP
+    code when there is one, and a text with no address in it. The recipient's address (and any other
+    personal data: bot/core/masking.py) is masked: agents see a person's address only through the
+    message's audited contact view."""
+    name = type(exc).__name__
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({str(code) for code, _ in exc.recipients.values()})
+        return f"{name}: {', '.join(codes)} [e-mail]"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        said = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        text = f"{exc.smtp_code} {said}"
+    else:
+        text = str(exc)
+    if to_addr:
+        text = text.replace(to_addr, "[e-mail]")
+    return f"{name}: {mask(clean(text))}"[:300]
 
 
 def _after(store, row: dict, status: str, error: str | None) -> None:
