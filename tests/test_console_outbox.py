@@ -83,3 +83,30 @@ def test_every_delivery_error_keeps_its_type_and_code_never_an_address():
         == "ConnectionRefusedError: [Errno 111] Connection refused"
     )
     assert describe(TimeoutError("timed out"), None) == "TimeoutError: timed out"
+
+
+def test_a_permanent_refusal_is_not_retried_and_says_so_a_temporary_one_is_retried(server, smtp, agent):
+    refused, full = (f"{start}.{uuid.uuid4().hex[:8]}@exemple.fr" for start in ("refuse", "boite-pleine"))
+    ref_refused = public_message(server, "titres", "Question permis", "Bonjour, ma question.", refused)
+    ref_full = public_message(server, "titres", "Question carte grise", "Bonjour, une autre question.", full)
+    public_message(server, "armes", "Question armes", "Bonjour, une troisième question.")
+    # Each new message's delivery tries again what waits: the mailbox full twice, the unknown user once.
+    assert (smtp.rcpts.count(refused), smtp.rcpts.count(full)) == (1, 2)
+    assert [r for r in outbox_rows(server, ref_refused) if r["kind"] == "ticket_ack"] == [
+        {"kind": "ticket_ack", "status": "rejected", "attempts": 1, "last_error": "SMTPRecipientsRefused: 550 [e-mail]"}
+    ]
+    assert [r for r in outbox_rows(server, ref_full) if r["kind"] == "ticket_ack"] == [
+        {"kind": "ticket_ack", "status": "failed", "attempts": 2, "last_error": "SMTPRecipientsRefused: 452 [e-mail]"}
+    ]
+
+    page = http_login(server, agent).get("/messages").text
+    assert failure_row(page, ref_refused, "Accusé de réception")[3:6] == [
+        "refusé par le serveur de messagerie : pas de nouvel essai",
+        "1",
+        "SMTPRecipientsRefused: 550 [e-mail]",
+    ]
+    assert failure_row(page, ref_full, "Accusé de réception")[3:6] == [
+        "échec",
+        "2",
+        "SMTPRecipientsRefused: 452 [e-mail]",
+    ]
