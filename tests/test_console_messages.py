@@ -255,7 +255,8 @@ def test_a_voicemail_message_links_its_recording_and_offers_no_reply_by_mail(ser
     assert "Aucune adresse électronique donnée : pas de réponse possible par e-mail." in page
     assert 'id="reply-form"' not in page and 'id="show-contact"' not in page
     assert 'id="answered-form"' in page  # answered by phone, noted here
-    r = c.post(f"/messages/{ref}/repondre", {"csrf": c.csrf, "reponse": "Bonjour", "confirme": "1"})
+    form = {"csrf": c.csrf, "reponse": "Bonjour", "confirme": "1", "idem": uuid.uuid4().hex, "vu": "0"}
+    r = c.post(f"/messages/{ref}/repondre", form)
     assert r.status_code == 409
     assert "La personne n&#39;a pas donné d&#39;adresse électronique" in r.text
     assert db_rows(server.db, "select status from tickets where reference = ?", [ref]) == [{"status": "open"}]
