@@ -4,6 +4,7 @@ real Chromium."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -342,11 +343,12 @@ def test_a_letter_received_days_ago_shows_the_day_it_was_received(server, agent)
 
     received = datetime.now(ZoneInfo("Europe/Paris")).date() - timedelta(days=4)
     c = http_login(server, agent)
-    c.get("/courrier")
+    idem = re.search(r'name="idem" value="([^"]+)"', c.get("/courrier").text).group(1)  # drawn with the form
     r = c.post(
         "/courrier",
         {
             "csrf": c.csrf,
+            "idem": idem,
             "service": "armes",
             "received": received.isoformat(),
             "subject": "Lettre reçue",

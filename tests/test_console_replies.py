@@ -27,12 +27,14 @@ def agents(server, python):
 
 
 class Forms(HTMLParser):
-    """The forms of a page: [{"action", "id", "fields": {name: value}, "buttons": {id: (name, value)}}]."""
+    """The forms of a page: [{"action", "id", "fields": {name: value}, "buttons": {id: (name, value)}}],
+    the values a browser would send untouched (a select's selected option, else its first)."""
 
     def __init__(self, html: str):
         super().__init__(convert_charrefs=True)
         self.forms: list[dict] = []
         self.textarea: str | None = None
+        self.select: str | None = None
         self.feed(html)
 
     def handle_starttag(self, tag, attrs):
@@ -41,6 +43,11 @@ class Forms(HTMLParser):
             self.forms.append({"action": a.get("action"), "id": a.get("id"), "fields": {}, "buttons": {}})
         elif tag == "input" and self.forms and a.get("name"):
             self.forms[-1]["fields"][a["name"]] = a.get("value") or ""
+        elif tag == "select" and self.forms:
+            self.select = a["name"]
+            self.forms[-1]["fields"][self.select] = None
+        elif tag == "option" and self.select and (self.forms[-1]["fields"][self.select] is None or "selected" in a):
+            self.forms[-1]["fields"][self.select] = a.get("value") or ""
         elif tag == "textarea" and self.forms:
             self.textarea = a["name"]
             self.forms[-1]["fields"][self.textarea] = ""
@@ -54,6 +61,8 @@ class Forms(HTMLParser):
     def handle_endtag(self, tag):
         if tag == "textarea":
             self.textarea = None
+        elif tag == "select":
+            self.select = None
 
 
 def submit(c, html: str, button: str, **typed) -> "requests.Response":  # noqa: F821
