@@ -271,7 +271,7 @@ def test_label_a_chat_conversation_and_audit(server, accounts):
             "agent": "cons-agent",
             "action": "label",
             "kind": "chat",
-            "detail": '{"status": "done", "topic": "carte_grise", "as_training": 1, "note": "vend sa voiture"}',
+            "detail": '{"status": "done", "topic": "carte_grise", "as_training": 1, "with_note": true}',
         }
     ]
     page = c.get(f"/element/chat/{sender}?ok=1").text
