@@ -143,3 +143,18 @@ def test_a_confirmation_without_its_key_is_shown_again_and_sends_nothing(server,
     assert replies_to(smtp, email) == []
     assert submit(c, r.text, "confirm-send").status_code == 303  # the preview shown again sends it
     assert replies_to(smtp, email) == ["Réponse"]
+
+
+def test_an_answered_message_cannot_be_reassigned(server, smtp, agents):
+    ref = public_message(server, "armes", "Détention", "Bonjour, ma question.", f"reaff-{uuid.uuid4().hex[:8]}@exemple.fr")
+    a, b = http_login(server, agents[0]), http_login(server, agents[1])
+    page = b.get(f"/messages/{ref}").text  # open when the second agent's page is drawn
+    answered = submit(a, a.get(f"/messages/{ref}").text, "answered-submit", reponse="Répondu au guichet.")
+    assert submit(a, answered.text, "confirm-answered").status_code == 303
+    r = submit(b, page, "reassign-submit", service="qualite")
+    assert r.status_code == 409
+    assert "Ce message a déjà reçu une réponse : il ne peut plus être réaffecté. Rouvrez-le d&#39;abord" in r.text
+    assert db_rows(server.db, "select mailbox, status from tickets where reference = ?", [ref]) == [
+        {"mailbox": "armes", "status": "answered"}
+    ]
+    assert [m for m in smtp.to("pref-qualite@cantal.gouv.fr") if ref in m["Subject"]] == []

@@ -353,7 +353,7 @@ def reply(
 
 def reassign(store, pref: Prefecture, reference: str, agent: str, mailbox_id: str) -> dict | None:
     """Move a ticket to another service mailbox (its due date stays) and send that service its copy.
-    Raises TicketError("unknown_service") or ActionRefused("same_service" | "purged")."""
+    Raises TicketError("unknown_service") or ActionRefused("same_service" | "purged" | "answered")."""
     ticket = get_ticket(store, reference)
     if ticket is None:
         return None
@@ -362,6 +362,8 @@ def reassign(store, pref: Prefecture, reference: str, agent: str, mailbox_id: st
         raise ActionRefused("same_service")
     if ticket["purged_at"]:
         raise ActionRefused("purged")
+    if ticket["status"] == "answered":  # reopen it first
+        raise ActionRefused("answered")
     with store.transaction(ticket_lock(ticket["reference"])) as conn:  # a savepoint inside the console's (its audit line)
         conn.execute(
             "update tickets set mailbox = ?, service = ?, service_email = ?, delivery_status = 'pending',"
