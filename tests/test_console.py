@@ -494,6 +494,8 @@ def test_day_bookings_per_site_and_mark_a_no_show(server, accounts):
     r = c.post("/rdv/absence", form | {"csrf": c.csrf, "reference": "PAN-0000-0000"})
     assert r.status_code == 404
     r = c.get("/rdv?jour=nimporte&site=<script>")
+    assert r.status_code == 400 and "<script>" not in r.text and "Date invalide" in r.text  # not today's
+    r = c.get("/rdv?site=<script>")
     assert r.status_code == 200 and "<script>" not in r.text
 
 
