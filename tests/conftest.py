@@ -264,11 +264,22 @@ def stop(server: Server) -> None:
 
 
 class SmtpSink:
-    """A real local SMTP server (aiosmtpd) that keeps what it receives; stop()/start() simulate an outage."""
+    """A real local SMTP server (aiosmtpd) that keeps what it receives; stop()/start() simulate an outage.
+
+    Like a real server, it refuses some recipients at RCPT TO: an address starting with "refuse" for
+    good (550, unknown user), one starting with "boite-pleine" for now (452, mailbox full). `rcpts`
+    lists every recipient asked for, accepted or not, in order.
+    """
+
+    REFUSALS = (
+        ("refuse", "550 5.1.1 <{address}>: Recipient address rejected: User unknown"),
+        ("boite-pleine", "452 4.2.2 <{address}>: Mailbox full, try again later"),
+    )
 
     def __init__(self):
         self.port = free_port()
         self.messages: list = []
+        self.rcpts: list[str] = []
         self.controller = None
         self.start()
 
@@ -281,6 +292,14 @@ class SmtpSink:
         sink = self
 
         class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                sink.rcpts.append(address)
+                for start, answer in sink.REFUSALS:
+                    if address.startswith(start):
+                        return answer.format(address=address)
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, server, session, envelope):
                 msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
                 sink.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "message": msg})

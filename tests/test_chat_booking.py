@@ -869,6 +869,7 @@ def test_register_a_paper_letter_from_the_console(server, smtp, paper_accounts):
         "subject": "Courrier papier zibeline",
         "body": "Lettre manuscrite de M. X au sujet de son arme.",
         "email": "",
+        "idem": re.search(r'name="idem" value="([^"]+)"', r.text).group(1),  # drawn with the form
     }
     assert c.post("/courrier", form).status_code == 403  # no CSRF token
     assert count(server, "select count(*) as n from tickets where subject = 'Courrier papier zibeline'") == 0

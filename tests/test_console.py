@@ -271,7 +271,7 @@ def test_label_a_chat_conversation_and_audit(server, accounts):
             "agent": "cons-agent",
             "action": "label",
             "kind": "chat",
-            "detail": '{"status": "done", "topic": "carte_grise", "as_training": 1, "note": "vend sa voiture"}',
+            "detail": '{"status": "done", "topic": "carte_grise", "as_training": 1, "with_note": true}',
         }
     ]
     page = c.get(f"/element/chat/{sender}?ok=1").text
@@ -502,6 +502,8 @@ def test_day_bookings_per_site_and_mark_a_no_show(server, accounts):
     r = c.post("/rdv/absence", form | {"csrf": c.csrf, "reference": "PAN-0000-0000"})
     assert r.status_code == 404
     r = c.get("/rdv?jour=nimporte&site=<script>")
+    assert r.status_code == 400 and "<script>" not in r.text and "Date invalide" in r.text  # not today's
+    r = c.get("/rdv?site=<script>")
     assert r.status_code == 200 and "<script>" not in r.text
 
 

@@ -106,3 +106,80 @@ def test_an_item_says_the_bot_s_answer_and_confidence_in_words(server, people):
     assert re.search(r"— (pas compris|demande de précision)</p>", page), page[page.find('id="transcript"') :][:600]
     assert re.search(r'<dd id="confidence">(sûr|hésitant) \(\d{1,3}\u202f%\)</dd>', page)
     assert "Phrase de la personne" in page and "exemples d&#39;entraînement" not in page
+
+
+def audit_rows(page: str) -> list[list[str]]:
+    """The cells of the audit log's rows on the admin page, as read."""
+    import re
+    from html import unescape
+
+    if 'id="audit"' not in page:
+        return []
+    table = page[page.index('id="audit"') : page.index("</table>", page.index('id="audit"'))]
+    rows = re.findall(r"<tr>(.*?)</tr>", table[table.index("<tbody>") :], re.S)
+    return [[unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)] for r in rows]
+
+
+def test_the_audit_log_is_filtered_by_reference_and_agent_paged_and_said_in_french(server, people):
+    import uuid
+    from datetime import datetime
+
+    from test_chat_booking import first_slots
+    from test_console_messages import public_message
+
+    ref = public_message(server, "armes", "Objet", "Texte.", f"journal-{uuid.uuid4().hex[:8]}@exemple.fr")
+    clerk, boss = logged(server, *CLERK), logged(server, *BOSS)
+    for _ in range(51):  # the clerk looks at the person's address 51 times, the admin once
+        assert clerk.get(f"/messages/{ref}?contact=1").status_code == 200
+    boss.get(f"/messages/{ref}?contact=1")
+    slot = first_slots(server, "aurillac", "permis_conduire")[0]
+    booking = {"site": "aurillac", "reason": "permis_conduire", "slot": slot, "email": f"j-{uuid.uuid4().hex[:8]}@exemple.fr"}
+    status, booked = server.post("/rdv/api/reserver", booking | {"idem": uuid.uuid4().hex})
+    assert status == 200, booked
+    clerk.get(f"/rdv?jour={slot[:10]}&site=aurillac")  # the day's appointments, their contacts shown
+    sender = "journal-" + uuid.uuid4().hex[:8]
+    server.say(sender, "zorglub troque sa guimbarde")
+    clerk.get(f"/element/chat/{sender}")
+    clerk.post(f"/element/chat/{sender}", {"csrf": clerk.csrf, "theme": "carte_grise", "statut": "done", "note": ""})
+
+    page = boss.get(f"/admin?qui={CLERK[0]}&element={ref}").text
+    rows = audit_rows(page)
+    assert len(rows) == 50  # a page of 50, newest first
+    assert rows[0][1:] == [
+        CLERK[0],
+        "coordonnées consultées",
+        f"message {ref}",
+        "Service : bureau des polices administratives (armes)",
+    ]
+    assert "Page 1 sur 2" in page
+    assert f'href="/console/admin?qui={CLERK[0]}&amp;element={ref}&amp;page=2#journal"' in page
+    second = audit_rows(boss.get(f"/admin?qui={CLERK[0]}&element={ref}&page=2").text)
+    assert [r[1:3] for r in second] == [[CLERK[0], "coordonnées consultées"]]
+    # by reference only: the admin's view too
+    assert [r[1] for r in audit_rows(boss.get(f"/admin?element={ref}").text)][:2] == [BOSS[0], CLERK[0]]
+    # a booking's reference finds the views of the day's appointments that showed its contact
+    day = datetime.fromisoformat(slot).strftime("%d/%m/%Y")
+    pan = audit_rows(boss.get(f"/admin?element={booked['reference']}").text)
+    assert [r[1:] for r in pan] == [
+        [
+            CLERK[0],
+            "coordonnées consultées",
+            f"rendez-vous {day}",
+            f"Site : point d'accueil numérique de la préfecture (Aurillac) ; Rendez-vous : {booked['reference']}",
+        ]
+    ]
+    # a review in words: status, topic, taught or not, note or not
+    label = audit_rows(boss.get(f"/admin?element={sender}").text)
+    assert [r[1:] for r in label] == [
+        [
+            CLERK[0],
+            "révision d'une demande",
+            f"chat {sender}",
+            "Statut : Traité ; Thème : Carte grise ; Phrase apprise à l'assistant : non ; Note : non",
+        ]
+    ]
+    assert '"mailbox"' not in page and "{" not in "".join(c for r in rows for c in r)
+    # by agent only, and a filter that finds nothing
+    assert {r[1] for r in audit_rows(boss.get(f"/admin?qui={BOSS[0]}").text)} == {BOSS[0]}
+    assert audit_rows(boss.get("/admin?element=MSG-0000-0000").text) == []
+    assert "Aucune action ne correspond à ces critères." in boss.get("/admin?element=MSG-0000-0000").text

@@ -156,3 +156,24 @@ def test_charts_render_under_the_csp_in_chromium(browser, ind_server):
     expect(pg.locator("#periode")).to_contain_text("Du ")
     assert problems == []
     context.close()
+
+
+def test_the_pan_appointments_line_says_it_counts_them_by_the_appointments_date(ind_server):
+    import sqlite3
+
+    conn = sqlite3.connect(str(ind_server.db))
+    with conn:  # May 2024: one appointment in May booked in April, one booked in May for June, one cancelled
+        for ref, slot, status, created in (
+            ("PAN-5001-0001", "2024-05-06T09:00", "booked", "2024-04-20T08:00:00.000+00:00"),
+            ("PAN-5001-0002", "2024-06-03T09:00", "booked", "2024-05-10T08:00:00.000+00:00"),
+            ("PAN-5001-0003", "2024-05-13T09:00", "cancelled", "2024-05-02T08:00:00.000+00:00"),
+        ):
+            conn.execute(
+                "insert into pan_bookings (reference, token, prefecture, site, slot_start, slot_end, seat, reason, channel,"
+                " status, created_at, updated_at, demo) values (?, 't', 'cantal', 'aurillac', ?, ?, 1, 'autre', 'web', ?, ?, ?, 0)",
+                [ref, slot, slot, status, created, created],
+            )
+    conn.close()
+    page = read(login(ind_server, AGENT).get("/indicateurs?from=2024-05-01&to=2024-05-31").text)
+    label = "Rendez-vous PAN prévus pendant la période (comptés à la date du rendez-vous, hors annulés)"
+    assert [row[2:5] for row in page.tables["indicateurs"] if row[2].startswith("Rendez-vous PAN p")] == [[label, "1", "2"]]

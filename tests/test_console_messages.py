@@ -4,6 +4,7 @@ real Chromium."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -255,7 +256,8 @@ def test_a_voicemail_message_links_its_recording_and_offers_no_reply_by_mail(ser
     assert "Aucune adresse électronique donnée : pas de réponse possible par e-mail." in page
     assert 'id="reply-form"' not in page and 'id="show-contact"' not in page
     assert 'id="answered-form"' in page  # answered by phone, noted here
-    r = c.post(f"/messages/{ref}/repondre", {"csrf": c.csrf, "reponse": "Bonjour", "confirme": "1"})
+    form = {"csrf": c.csrf, "reponse": "Bonjour", "confirme": "1", "idem": uuid.uuid4().hex, "vu": "0"}
+    r = c.post(f"/messages/{ref}/repondre", form)
     assert r.status_code == 409
     assert "La personne n&#39;a pas donné d&#39;adresse électronique" in r.text
     assert db_rows(server.db, "select status from tickets where reference = ?", [ref]) == [{"status": "open"}]
@@ -341,11 +343,12 @@ def test_a_letter_received_days_ago_shows_the_day_it_was_received(server, agent)
 
     received = datetime.now(ZoneInfo("Europe/Paris")).date() - timedelta(days=4)
     c = http_login(server, agent)
-    c.get("/courrier")
+    idem = re.search(r'name="idem" value="([^"]+)"', c.get("/courrier").text).group(1)  # drawn with the form
     r = c.post(
         "/courrier",
         {
             "csrf": c.csrf,
+            "idem": idem,
             "service": "armes",
             "received": received.isoformat(),
             "subject": "Lettre reçue",

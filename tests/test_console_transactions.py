@@ -119,6 +119,8 @@ def test_a_paper_letter_whose_audit_line_fails_leaves_no_ticket_and_no_mail(serv
         "subject": subject,
         "body": "Texte de la lettre",
         "email": "lettre@example.org",
+        # the form's key, drawn when it is shown
+        "idem": re.search(r'name="idem" value="([^"]+)"', console.http.get(console.url + "/courrier").text).group(1),
     }
     with audit_line_fails(server, "paper_letter"):
         failed = console.post("/courrier", form)

@@ -38,6 +38,7 @@ TABLES = [
     "feedback",
     "audit_log",
     "sessions",
+    "reviews",
     "tickets",
     "pan_bookings",
     "outbox",
@@ -90,6 +91,12 @@ def fill(db: Path, when: datetime, n: int = 1) -> None:
                 "insert into sessions (token_hash, agent_id, csrf, created_ts, seen_ts) values (?, 1, 'x', ?, ?)",
                 ["h" + cid, e, e],
             )
+            for kind, item in (("chat", cid), ("phone", "CA" + cid)):  # an agent's review of each, with a note
+                conn.execute(
+                    "insert into reviews (kind, item_id, status, topic, example, as_training, note, reviewer, updated_at)"
+                    " values (?, ?, 'done', 'carte_grise', 'je m''appelle [nom]', 1, 'rappeler [nom]', 'agent1', ?)",
+                    [kind, item, s],
+                )
     conn.close()
 
 
@@ -137,6 +144,7 @@ def test_each_kind_goes_once_its_period_is_past(db, pref):
     retention.purge(store, pref, now=T0 + timedelta(days=days["sessions"], hours=1))
     c = counts(db)
     assert c["sessions"] == 0 and c["turns"] == c["conversations"] == c["events"] == c["calls"] == 1
+    assert c["reviews"] == 2  # the conversation's and the call's: kept with them
     # past the conversations', calls' and voicemails' periods (180 days), not the feedback's (365)
     later = T0 + timedelta(days=max(days["conversations"], days["calls"], days["voicemails"]), hours=1)
     assert later < T0 + timedelta(days=days["feedback"])
@@ -144,6 +152,7 @@ def test_each_kind_goes_once_its_period_is_past(db, pref):
     c = counts(db)
     assert (c["turns"], c["conversations"], c["events"], c["calls"], c["voicemails"]) == (0, 0, 0, 0, 0)
     assert (deleted["turns"], deleted["conversations"], deleted["events"]) == (1, 1, 1)
+    assert (c["reviews"], deleted["reviews"]) == (0, 2)  # the agents' reviews (sentence, note) went with them
     assert c["feedback"] == 1 and c["audit_log"] == 1
     # past every period
     retention.purge(store, pref, now=T0 + timedelta(days=max(days.values()) + 1))
@@ -157,7 +166,21 @@ def test_records_newer_than_the_period_are_kept(db, pref):
     retention.purge(store, pref, now=T0 + timedelta(days=181))
     store.close()
     c = counts(db)
-    assert (c["turns"], c["conversations"], c["events"], c["calls"], c["voicemails"]) == (1, 1, 1, 1, 1)
+    assert (c["turns"], c["conversations"], c["events"], c["calls"], c["voicemails"], c["reviews"]) == (1, 1, 1, 1, 1, 2)
+
+
+def test_a_review_left_without_its_conversation_or_call_goes_at_the_next_purge(db, pref):
+    conn = connect(db)
+    with conn:  # written before reviews went with their item: their conversation and call purged long ago
+        conn.execute("delete from turns")
+        conn.execute("delete from conversations")
+        conn.execute("delete from calls")
+    conn.close()
+    store = Store(db)
+    assert retention.purge(store, pref, now=T0 + timedelta(days=1), dry_run=True)["reviews"] == 2
+    assert retention.purge(store, pref, now=T0 + timedelta(days=1))["reviews"] == 2
+    store.close()
+    assert counts(db)["reviews"] == 0
 
 
 def test_a_dry_run_counts_and_deletes_nothing(db, pref):
@@ -169,6 +192,7 @@ def test_a_dry_run_counts_and_deletes_nothing(db, pref):
     assert {
         k: would[k] for k in ("turns", "conversations", "events", "calls", "voicemails", "feedback", "audit_log", "sessions")
     } == dict.fromkeys(["turns", "conversations", "events", "calls", "voicemails", "feedback", "audit_log", "sessions"], 1)
+    assert would["reviews"] == 2
 
 
 def test_by_hand_python_m_bot_purge(db):

@@ -80,6 +80,8 @@ CONSOLE_SECTIONS = (
     "turn_actions",
     "spoken_inputs",
     "audit_actions",
+    "audit_details",
+    "audit_values",
     "confidence",
     "errors",
     "messages",

@@ -96,6 +96,8 @@ def _lead_times(store, period: Period, today: date) -> tuple[Counter, Counter]:
 
 
 def pan_indicators(store, period: Period, today: date, within_days: int) -> list[dict]:
+    """PAN appointments whose date falls in the period (their count and no-shows: by slot_start, not by
+    the day they were booked), and the bookings made in the period (lead times, held within N days)."""
     where, args = period.where("slot_start")
     found = rows(
         store,

@@ -22,6 +22,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from bot import settings as env_settings
+from bot.core.masking import clean, mask
 from bot.store.database import Store, lock_key
 
 logger = logging.getLogger(__name__)
@@ -150,14 +151,45 @@ def deliver_pending(store, settings: "SmtpSettings | None | str" = "env", limit:
             send(settings, build_message(settings, row))
         except (TimeoutError, smtplib.SMTPException, OSError, ValueError) as exc:
             failed += 1
-            error = f"{type(exc).__name__}: {exc}"[:300]
-            logger.warning("outbox %s (%s): delivery failed: %s", row_id, row["kind"], error)
-            _after(store, row, "failed", error)
+            error, status = describe(exc, row["to_addr"]), "rejected" if permanent(exc) else "failed"
+            logger.warning("outbox %s (%s): delivery %s: %s", row_id, row["kind"], status, error)
+            _after(store, row, status, error)
             continue
         sent += 1
         _after(store, row, "sent", None)
     remaining = conn.execute("select count(*) from outbox where status in ('pending', 'failed')").fetchone()[0]
     return {"sent": sent, "failed": failed, "waiting": remaining}
+
+
+def permanent(exc: BaseException) -> bool:
+    """Whether a delivery failure is final for this e-mail: the recipient refused for good (5xx at RCPT
+    TO), the message itself refused (5xx after DATA), or a message that cannot be built. A 4xx, a
+    connection, a timeout, or a sender or login refused (the server's settings, for every e-mail) are
+    tried again."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(500 <= code < 600 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPDataError):
+        return 500 <= exc.smtp_code < 600
+    return isinstance(exc, ValueError)
+
+
+def describe(exc: BaseException, to_addr: str | None) -> str:
+    """A delivery error as stored (`outbox.last_error`, shown to agents) and logged: its type, the SMTP
+    code when there is one, and a text with no address in it. The recipient's address (and any other
+    personal data: bot/core/masking.py) is masked: agents see a person's address only through the
+    message's audited contact view."""
+    name = type(exc).__name__
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({str(code) for code, _ in exc.recipients.values()})
+        return f"{name}: {', '.join(codes)} [e-mail]"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        said = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        text = f"{exc.smtp_code} {said}"
+    else:
+        text = str(exc)
+    if to_addr:
+        text = text.replace(to_addr, "[e-mail]")
+    return f"{name}: {mask(clean(text))}"[:300]
 
 
 def _after(store, row: dict, status: str, error: str | None) -> None:
@@ -175,10 +207,10 @@ def _after(store, row: dict, status: str, error: str | None) -> None:
                 + " where id = ?",
                 [ts, ts, row["id"]],
             )
-        else:
+        else:  # failed (tried again) or rejected (never again)
             conn.execute(
-                "update outbox set status = 'failed', attempts = attempts + 1, last_error = ?, updated_at = ? where id = ?",
-                [error, ts, row["id"]],
+                "update outbox set status = ?, attempts = attempts + 1, last_error = ?, updated_at = ? where id = ?",
+                [status, error, ts, row["id"]],
             )
         if row["kind"] == "ticket" and row.get("ticket_id"):
             conn.execute(
@@ -189,12 +221,13 @@ def _after(store, row: dict, status: str, error: str | None) -> None:
 
 
 def failures(store) -> list[dict]:
-    """E-mails that could not be delivered yet (for the console): no body, no user address."""
+    """E-mails not delivered (for the console): waiting, failed (tried again) or rejected for good; no
+    body, no user address."""
     return list(
         store.db.query(
             "select o.id, o.kind, o.ticket_id, o.booking_id, o.status, o.attempts, o.last_error, o.created_at,"
             " o.updated_at, t.reference as ticket_reference, t.mailbox, t.service from outbox o"
-            " left join tickets t on t.id = o.ticket_id where o.status in ('failed', 'pending', 'sending')"
+            " left join tickets t on t.id = o.ticket_id where o.status in ('failed', 'rejected', 'pending', 'sending')"
             " order by o.id",
             [],
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.core import texts
 from bot.core.clock import day_range_utc
+from bot.core.masking import mask
 from bot.core.tree import TOPICS, Tree
 from bot.store.database import Store, lock_key, now
 
@@ -283,10 +284,13 @@ class Queue:
     def label(
         self, kind: str, item_id: str, agent: str, topic: str, status: str, note: str, as_training: bool, example: str
     ) -> dict:
-        """Save the review of an item and log it. Values must be validated by the caller."""
+        """Save the review of an item and log it. Values must be validated by the caller. The note is
+        masked before it is stored (an agent may write a name or a number in it), and the audit line
+        says whether there is one, never its text."""
         item = self.item(kind, item_id)  # NotFound for an unknown id
         if example and example not in item["sentences"]:
             raise ValueError("example")
+        note = mask(note) if note else note
         row = {
             "kind": kind,
             "item_id": item_id,
@@ -301,7 +305,8 @@ class Queue:
         # The review and its audit line: both or neither; other items' reviews are written beside it.
         with self.store.transaction(lock_key("review", kind, item_id)):
             self.db["reviews"].upsert(row, pk=("kind", "item_id"))
-            self.audit(agent, "label", kind, item_id, {k: row[k] for k in ("status", "topic", "as_training", "note")})
+            detail = {k: row[k] for k in ("status", "topic", "as_training")} | {"with_note": bool(note)}
+            self.audit(agent, "label", kind, item_id, detail)
         return row
 
     def audit(

@@ -8,9 +8,9 @@ Rasa's tracker store there); with dry_run it only counts. It runs by hand (`pyth
 (`daily`, started by bot/web/chat.py).
 
 It never holds the whole store (issue 16): a record of one row (a call, a voicemail, a rating, an
-audit line, a session, a throttle event, a lockout, Rasa's event) goes in one statement of its own,
-atomic alone, which re-checks its cut-off on the row it deletes; a conversation and its turns go
-together, BATCH conversations per transaction under their keys (`conversation:ID`, the turn
+audit line, a session, a throttle event, a lockout, Rasa's event, a call's review once its call is
+gone) goes in one statement of its own, atomic alone, which re-checks its cut-off on the row it
+deletes; a conversation, its turns and its review (an agent's topic, sentence and note) go together, BATCH conversations per transaction under their keys (`conversation:ID`, the turn
 writer's), the cut-off checked again under them, so a turn written meanwhile keeps its conversation
 whole. Tickets and bookings: tickets.purge, per batch under their keys too. On PostgreSQL nothing
 of it waits for a chat turn, a call or an agent working on another record.
@@ -30,8 +30,8 @@ from bot.store.database import lock_key
 logger = logging.getLogger(__name__)
 
 # (kind, préfecture key, [(table, where clause on the cut-off ISO stamp "?" or epoch seconds "?e")]).
-# Records of one row each; conversations (with their turns) are purge_conversations', ticket events
-# go with their tickets (tickets.purge).
+# Records of one row each; conversations (with their turns and reviews) are purge_conversations', a
+# call's review goes after its call (_purge_reviews), ticket events go with their tickets (tickets.purge).
 RULES: list[tuple[str, str, list[tuple[str, str]]]] = [
     (
         "conversations",
@@ -100,9 +100,28 @@ def _purge_lockouts(store, pref: Prefecture, now_utc: datetime, dry_run: bool) -
     return conn.execute(f"delete from login_lockouts where {where}", [cut, *keep]).rowcount
 
 
+def _purge_reviews(store, pref: Prefecture, now_utc: datetime, dry_run: bool) -> int:
+    """The agents' reviews (topic, sentence, note) of items no longer kept: a call's once the call is
+    purged (a conversation's go with it, purge_conversations), and any left without its item. One
+    statement, atomic alone: a review written meanwhile for a purged item goes the next day."""
+    conn = store.db.conn
+    if dry_run:  # the reviews whose item would not be left
+        chat_cut = (now_utc - timedelta(days=int(pref.get("retention.conversations_days")))).isoformat(timespec="milliseconds")
+        call_cut = (now_utc - timedelta(days=int(pref.get("retention.calls_days")))).isoformat(timespec="milliseconds")
+        kept_chats = f"select id from conversations where not ({CONVERSATION_CUT})"
+        kept_calls = "select call_sid from calls where not (coalesce(ended_at, updated_at, started_at) < ?)"
+        where = f"(kind = 'chat' and item_id not in ({kept_chats})) or (kind = 'phone' and item_id not in ({kept_calls}))"
+        return conn.execute(f"select count(*) from reviews where {where}", [chat_cut, call_cut]).fetchone()[0]
+    return conn.execute(
+        "delete from reviews where (kind = 'chat' and item_id not in (select id from conversations))"
+        " or (kind = 'phone' and item_id not in (select call_sid from calls))"
+    ).rowcount
+
+
 def purge_conversations(store, cut: str, dry_run: bool = False) -> dict[str, int]:
-    """The conversations last written before `cut` and their turns: {turns, conversations}. BATCH per
-    transaction under their keys, the cut-off read again under them (module docstring)."""
+    """The conversations last written before `cut`, their turns and their reviews: {turns,
+    conversations, reviews}. BATCH per transaction under their keys, the cut-off read again under them
+    (module docstring)."""
     conn = store.db.conn
     if dry_run:
         within = f"conversation_id in (select id from conversations where {CONVERSATION_CUT})"
@@ -110,7 +129,7 @@ def purge_conversations(store, cut: str, dry_run: bool = False) -> dict[str, int
             "turns": conn.execute(f"select count(*) from turns where {within}", [cut]).fetchone()[0],
             "conversations": conn.execute(f"select count(*) from conversations where {CONVERSATION_CUT}", [cut]).fetchone()[0],
         }
-    counts = {"turns": 0, "conversations": 0}
+    counts = {"turns": 0, "conversations": 0, "reviews": 0}
     # Read once (one scan of the table, not one per batch), then BATCH at a time.
     found = [r[0] for r in conn.execute(f"select id from conversations where {CONVERSATION_CUT} order by id", [cut])]
     for start in range(0, len(found), BATCH):
@@ -124,6 +143,9 @@ def purge_conversations(store, cut: str, dry_run: bool = False) -> dict[str, int
             if old:
                 marks = ",".join("?" * len(old))
                 counts["turns"] += conn.execute(f"delete from turns where conversation_id in ({marks})", old).rowcount
+                counts["reviews"] += conn.execute(
+                    f"delete from reviews where kind = 'chat' and item_id in ({marks})", old
+                ).rowcount
                 counts["conversations"] += conn.execute(f"delete from conversations where id in ({marks})", old).rowcount
     return counts
 
@@ -167,6 +189,7 @@ def purge(store, pref: Prefecture, now: datetime | None = None, dry_run: bool = 
     if tracker_url is not None and tracker_url != store.path:  # Rasa's events in PostgreSQL, not in this store
         cut = now_utc - timedelta(days=int(pref.get("retention.conversations_days")))
         counts["events"] = counts.get("events", 0) + _purge_tracker_events(tracker_url, cut.timestamp(), dry_run)
+    counts["reviews"] = counts.get("reviews", 0) + _purge_reviews(store, pref, now_utc, dry_run)
     counts["login_lockouts"] = _purge_lockouts(store, pref, now_utc, dry_run)
     if dry_run:
         counts |= _count_tickets(conn, pref, now_utc)

@@ -1,5 +1,6 @@
 """A message's history (table `ticket_events`, migration 006): its events appended inside the
-writer's transaction, read back with the state of each reply's e-mail; and the voicemail a phone
+writer's transaction, read back with the state of each reply's e-mail; what a reply checks (sent
+already under its idempotency key, answered since the agent's page was drawn); the voicemail a phone
 message was made from; the lock keys of a ticket's changes. Part of bot/services/tickets.py, which re-exports them: import from there.
 """
 
@@ -61,6 +62,25 @@ def history(store, ticket_id: int) -> list[dict]:
         except json.JSONDecodeError:
             row["detail"] = {}
     return rows
+
+
+def last_answer(store, ticket_id: int) -> int:
+    """The id of the ticket's latest answer (a reply sent, an answer noted), 0 without one: what a
+    page showed as answered when it was drawn (the reply form's `vu`)."""
+    row = store.db.execute(
+        "select max(id) from ticket_events where ticket_id = ? and kind in ('reply', 'answered')", [ticket_id]
+    ).fetchone()
+    return int(row[0] or 0)
+
+
+def answers_since(store, ticket_id: int, seen: int) -> list[dict]:
+    """The answers given after the event `seen` (last_answer when the agent's page was drawn)."""
+    return [e for e in history(store, ticket_id) if e["kind"] in ("reply", "answered") and e["id"] > seen]
+
+
+def replayed(store, ticket_id: int, key: str, text: str) -> bool:
+    """Whether the reply of idempotency key `key` and text `text` was already sent (a double submission)."""
+    return any(e["kind"] == "reply" and e["detail"].get("idem") == key and e["body"] == text for e in history(store, ticket_id))
 
 
 def voicemail(store, ticket: dict) -> dict | None:

@@ -31,8 +31,11 @@ from bot.services.ticket_dates import add_working_days, due_date, say_date, work
 from bot.services.ticket_history import (  # noqa: F401 - re-exported
     EVENT_KINDS,
     add_event,
+    answers_since,
     creation_lock,
     history,
+    last_answer,
+    replayed,
     ticket_lock,
     voicemail,
 )
@@ -309,17 +312,22 @@ def set_callback(store, ticket_id: int, callback: str | None) -> bool:
 
 
 class ActionRefused(Exception):
-    """An action the ticket's state does not allow: `code` is no_email, purged, answered, open, same_service."""
+    """An action the ticket's state does not allow: `code` is no_email, purged, answered, answered_since,
+    open, same_service."""
 
     def __init__(self, code: str):
         self.code = code
         super().__init__(code)
 
 
-def reply(store, pref: Prefecture, reference: str, agent: str, text: str, now: datetime | None = None) -> dict | None:
+def reply(
+    store, pref: Prefecture, reference: str, agent: str, text: str, now: datetime | None = None, *, key=None, seen=None
+) -> dict | None:
     """Queue an agent's reply to the person's e-mail address (subject with the reference, Reply-To the
     service mailbox), keep it in the history and mark the ticket answered. Returns the ticket, None when
-    unknown; raises ActionRefused("no_email" | "purged"). `text` is validated by the caller."""
+    unknown; raises ActionRefused("no_email" | "purged"). `text` is validated by the caller. The same
+    `key` and text again (a double submission) send nothing and return the ticket with `replayed`;
+    any answer after `seen` (last_answer when the agent's page was drawn) raises "answered_since"."""
     ticket = get_ticket(store, reference)
     if ticket is None:
         return None
@@ -335,17 +343,22 @@ def reply(store, pref: Prefecture, reference: str, agent: str, text: str, now: d
     )
     subject = texts.say("tickets.reply_subject", pref, reference=ticket["reference"], subject=ticket["subject"] or "")
     with store.transaction(ticket_lock(ticket["reference"])) as conn:  # a savepoint inside the console's (its audit line)
+        if key and replayed(store, ticket["id"], key, text):
+            return get_ticket(store, reference) | {"replayed": True}
+        if seen is not None and answers_since(store, ticket["id"], seen):
+            raise ActionRefused("answered_since")
         outbox_id = mailer.queue(
             conn, "ticket_reply", ticket["contact_email"], subject, body, ticket_id=ticket["id"], reply_to=ticket["service_email"]
         )
-        add_event(conn, ticket["id"], "reply", agent=agent, body=text, outbox_id=outbox_id, detail={"mailbox": ticket["mailbox"]})
+        detail = {"mailbox": ticket["mailbox"]} | ({"idem": key} if key else {})
+        add_event(conn, ticket["id"], "reply", agent=agent, body=text, outbox_id=outbox_id, detail=detail)
         _answer(conn, ticket, now, agent, None, "email")
     return get_ticket(store, reference)
 
 
 def reassign(store, pref: Prefecture, reference: str, agent: str, mailbox_id: str) -> dict | None:
     """Move a ticket to another service mailbox (its due date stays) and send that service its copy.
-    Raises TicketError("unknown_service") or ActionRefused("same_service" | "purged")."""
+    Raises TicketError("unknown_service") or ActionRefused("same_service" | "purged" | "answered")."""
     ticket = get_ticket(store, reference)
     if ticket is None:
         return None
@@ -354,6 +367,8 @@ def reassign(store, pref: Prefecture, reference: str, agent: str, mailbox_id: st
         raise ActionRefused("same_service")
     if ticket["purged_at"]:
         raise ActionRefused("purged")
+    if ticket["status"] == "answered":  # reopen it first
+        raise ActionRefused("answered")
     with store.transaction(ticket_lock(ticket["reference"])) as conn:  # a savepoint inside the console's (its audit line)
         conn.execute(
             "update tickets set mailbox = ?, service = ?, service_email = ?, delivery_status = 'pending',"

@@ -38,6 +38,7 @@ from bot.store.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
 from bot.store.schema_pg_compat import m011_pgstore_sqlite_compat as _m011_pgstore_sqlite_compat
 from bot.store.schema_phone_contacts import m009_phone_contacts as _m009_phone_contacts
 from bot.store.schema_quality import m005_quality as _m005_quality
+from bot.store.schema_review_notes import m012_review_notes_masked as _m012_review_notes_masked
 from bot.store.schema_throttle import m008_throttle as _m008_throttle
 from bot.store.schema_ticket_events import m006_ticket_events as _m006_ticket_events
 
@@ -91,6 +92,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("009_phone_contacts", _m009_phone_contacts),
     ("010_unresolved_by_last_turn", _m010_unresolved_by_last_turn),
     ("011_pgstore_sqlite_compat", _m011_pgstore_sqlite_compat),
+    ("012_review_notes_masked", _m012_review_notes_masked),
 ]
 
 

@@ -1,6 +1,6 @@
 """The administration page (/console/admin), for admins only: the agents' accounts (create one, set
-a password, lift a lockout after too many failed logins), the audit log, and the export of the
-labelled examples for training. Each change is audit-logged with it (both or neither)."""
+a password, lift a lockout after too many failed logins), the audit log (filtered and paged, in
+French words: journal.py), and the export of the labelled examples for training. Each change is audit-logged with it (both or neither)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bot.core import texts
 from bot.services import runtime, throttle
 from bot.services.accounts import Accounts, AuthError, Session
 from bot.services.queue import Queue
+from bot.web.console import journal
 from bot.web.console.pages import PREFIX, Console, admin_only
 
 logger = logging.getLogger(__name__)
@@ -28,18 +29,28 @@ def training_count(console: Console) -> int:
 
 
 def admin_view(
-    console: Console, session: Session, status: int = 200, message: str = "", error_msg: str = "", values: dict | None = None
+    console: Console,
+    session: Session,
+    status: int = 200,
+    message: str = "",
+    error_msg: str = "",
+    values: dict | None = None,
+    shown: journal.Filter | None = None,
+    result: dict | None = None,
 ) -> HTTPResponse:
+    """The page: accounts, training, the audit log (`shown`: its filter and page) and an export's `result`."""
     agents = console.accounts.list()
+    shown = shown or journal.Filter()
     return console.page(
         "admin.html",
         status=status,
         session=session,
         agents=agents,
         locked=throttle.locked(console.store, [a["name"] for a in agents]),
-        audit=console.queue().audit_log(),
+        log=journal.lines(console.store, shown),
+        shown=shown,
         training=training_count(console),
-        result=None,
+        result=result,
         message=message,
         error=error_msg,
         values=values or {},
@@ -55,7 +66,7 @@ async def admin_page(request: Request, console: Console, session: Session) -> HT
     name = (request.args.get("compte") or "")[:40]
     key = DONE.get(request.args.get("ok") or "")
     message = texts.console_say(f"messages.{key}", name=name) if key and console.accounts.get(name) else ""
-    return admin_view(console, session, message=message)
+    return admin_view(console, session, message=message, shown=journal.Filter.from_args(request.args.get))
 
 
 @admin_only
@@ -68,14 +79,7 @@ async def admin_export(request: Request, console: Console, session: Session) -> 
         logger.exception("console: export failed")
         return console.refuse(503, session, "export_failed", reason=exc.strerror)
     console.audit(session.name, "export", detail=result)
-    return console.page(
-        "admin.html",
-        session=session,
-        agents=console.accounts.list(),
-        audit=console.queue().audit_log(),
-        training=training_count(console),
-        result=result,
-    )
+    return admin_view(console, session, result=result)
 
 
 def passwords(form) -> tuple[str, str | None]:

@@ -15,12 +15,22 @@ from bot.services.accounts import Session
 from bot.web.console.pages import DATE_RE, PREFIX, REFERENCE_RE, Console, agent_only
 
 
+def asked_day(day_s: str | None, today: date) -> date | None:
+    """The day asked for (`jour=YYYY-MM-DD`), today when none is; None for a day that does not exist
+    or is not written so (2026-02-31, 31/12/2026): never silently another day."""
+    if not day_s:
+        return today
+    try:
+        return date.fromisoformat(day_s) if DATE_RE.match(day_s) else None
+    except ValueError:
+        return None
+
+
 def rdv_page(console: Console, session: Session, day_s: str | None, site_s: str | None, message: str = "") -> HTTPResponse:
     today = pan.paris_now().date()
-    try:
-        day = date.fromisoformat(day_s) if day_s and DATE_RE.match(day_s) else today
-    except ValueError:
-        day = today
+    day = asked_day(day_s, today)
+    if day is None:  # a French 400: nothing shown, nothing audit-logged
+        return console.refuse(400, session, "bad_day")
     all_sites = pan.sites(runtime.prefecture())
     ids = [s["id"] for s in all_sites]
     chosen = [site_s] if site_s in ids else ids

@@ -6,6 +6,8 @@ voicemail's call-back number is audit-logged."""
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Callable
 from urllib.parse import urlencode
 
@@ -19,6 +21,8 @@ from bot.services.accounts import Session
 from bot.web.console.pages import PREFIX, REFERENCE_RE, Console, agent_only, console_word
 
 MAX_REPLY = 10000  # characters of a reply or of the answer noted by an agent
+IDEM_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # a reply form's idempotency key (drawn with the page)
+SEEN_RE = re.compile(r"^\d{1,12}$")  # the latest answer a page showed (tickets.last_answer)
 
 
 @agent_only
@@ -54,13 +58,24 @@ async def ticket_answered(request: Request, console: Console, session: Session) 
 
 def ticket_page(console: Console, session: Session, reference: str, status: int = 200, **shown) -> HTTPResponse:
     """The message's page; `shown`: message, error, confirm ("reply", "answered"), values (the
-    typed text), show_contact, show_callback."""
+    typed text), show_contact, show_callback, answered_since (the answer a refused reply missed), and
+    the reply form's idem and seen (by default drawn now: a new key, the latest answer shown)."""
     ticket = tickets.get_ticket(console.store, reference)
     if ticket is None:
         return console.not_found(session)
     boxes = runtime.prefecture().get("mailboxes") or {}
     today = tickets.paris_now().date().isoformat()
-    shown = {"message": "", "error": "", "confirm": "", "values": {}, "show_contact": False, "show_callback": False} | shown
+    shown = {
+        "message": "",
+        "error": "",
+        "confirm": "",
+        "values": {},
+        "show_contact": False,
+        "show_callback": False,
+        "answered_since": None,
+        "idem": secrets.token_urlsafe(16),
+        "seen": tickets.last_answer(console.store, ticket["id"]),
+    } | shown
     return console.page(
         "ticket.html",
         status=status,
@@ -100,20 +115,24 @@ async def ticket_action(
     detail: Callable[[dict], dict],
     ok: str,
     deliver: bool = False,
+    refused: Callable[[tickets.ActionRefused], HTTPResponse | None] = lambda exc: None,
 ) -> HTTPResponse:
-    """A change to one message and its audit line (Console.act), then back to its page saying `ok`;
-    a change its state refuses (tickets.ActionRefused) shows the page again with the reason (409)."""
+    """A change to one message and its audit line (Console.act; none for a replayed reply), then back
+    to its page saying `ok`; a change its state refuses (tickets.ActionRefused) shows the page again
+    with the reason (409), unless `refused(exc)` answers otherwise."""
     try:
         return await console.act(
             session,
             change,
-            lambda ticket: (action, "ticket", reference, detail(ticket)),
+            lambda ticket: None if ticket.get("replayed") else (action, "ticket", reference, detail(ticket)),
             lambda ticket: done_url(reference, ok),
             deliver=deliver,
             keys=(tickets.ticket_lock(reference),),
         )
     except tickets.ActionRefused as exc:
-        return ticket_page(console, session, reference, 409, error=texts.console_say(f"ticket_refused.{exc.code}"))
+        return refused(exc) or ticket_page(
+            console, session, reference, 409, error=texts.console_say(f"ticket_refused.{exc.code}")
+        )
 
 
 @agent_only
@@ -132,28 +151,56 @@ async def ticket_view(request: Request, console: Console, session: Session, refe
     return ticket_page(console, session, reference, message=message, show_contact=show_contact, show_callback=show_callback)
 
 
+def reply_keys(request: Request) -> dict:
+    """The reply form's hidden fields as posted, those that are valid: its idempotency key (`idem`,
+    drawn with the page) and the latest answer the page showed (`vu`, as `seen`)."""
+    idem, seen = request.form.get("idem") or "", request.form.get("vu") or ""
+    return ({"idem": idem} if IDEM_RE.match(idem) else {}) | ({"seen": int(seen)} if SEEN_RE.match(seen) else {})
+
+
+def answered_meanwhile(console: Console, session: Session, reference: str, seen: int, text: str) -> HTTPResponse:
+    """A reply refused because the message was answered after the agent's page was drawn: the page
+    again (409), saying who answered, showing that answer, the agent's text kept in the reply form (a
+    new key and the answer now seen: sending it again is a complement, on purpose)."""
+    ticket = tickets.get_ticket(console.store, reference)
+    answers = tickets.answers_since(console.store, ticket["id"], seen)
+    shown = next((e for e in reversed(answers) if e["body"]), answers[-1] if answers else None)
+    agent = (shown or {}).get("agent")
+    error = texts.console_say("messages.answered_since_by" if agent else "messages.answered_since", agent=agent)
+    return ticket_page(console, session, reference, 409, error=error, answered_since=shown, values={"reponse": text})
+
+
 @agent_only
 async def ticket_reply(request: Request, console: Console, session: Session, reference: str) -> HTTPResponse:
     reference = message_reference(reference)
     if reference is None:
         return console.not_found(session)
+    keys = reply_keys(request)
     text = typed_text(request, "reponse")
     if text is None:
         error = texts.console_say("messages.reply_missing", max=MAX_REPLY)
         typed = (request.form.get("reponse") or "")[:MAX_REPLY]
-        return ticket_page(console, session, reference, 400, error=error, values={"reponse": typed})
+        return ticket_page(console, session, reference, 400, error=error, values={"reponse": typed}, **keys)
     step = request.form.get("confirme")
     if step != "1":  # first the preview, then the sending
-        return ticket_page(console, session, reference, confirm="" if step == "0" else "reply", values={"reponse": text})
+        return ticket_page(console, session, reference, confirm="" if step == "0" else "reply", values={"reponse": text}, **keys)
+    if len(keys) != 2:  # a form without its key or what it showed: the preview again, as the page is now
+        error = texts.console_say("messages.reply_check_again")
+        return ticket_page(console, session, reference, 400, error=error, confirm="reply", values={"reponse": text})
     return await ticket_action(  # the reply (its e-mail queued) and its audit line: both or neither
         console,
         session,
         reference,
-        lambda: tickets.reply(console.store, runtime.prefecture(), reference, session.name, text),
+        lambda: tickets.reply(
+            console.store, runtime.prefecture(), reference, session.name, text, key=keys["idem"], seen=keys["seen"]
+        ),
         "ticket_reply",
         lambda ticket: {"mailbox": ticket["mailbox"], "characters": len(text)},
         "reply",
         deliver=True,
+        refused=lambda exc: (
+            answered_meanwhile(console, session, reference, keys["seen"], text) if exc.code == "answered_since" else None
+        ),
     )
 
 

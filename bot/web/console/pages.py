@@ -97,7 +97,7 @@ def topic_label(topic: str) -> str:
 
 
 # An audit line: (action, kind, item id, detail), as Queue.audit takes them after the agent.
-AuditLine = tuple[str, str | None, str | None, dict | None]
+AuditLine = tuple[str, str | None, str | None, dict | None] | None
 
 
 class Console:
@@ -167,16 +167,18 @@ class Console:
         deliver: bool = False,
         keys: tuple[str, ...] = (),
     ) -> HTTPResponse:
-        """An agent's action: `change()` and its audit line `audit(result)` in one transaction (both
-        or neither), then the e-mails it queued sent when `deliver`, then a 303 to `done(result)`.
+        """An agent's action: `change()` and its audit line `audit(result)` (None: no line) in one
+        transaction (both or neither), then the e-mails it queued sent when `deliver`, then a 303 to
+        `done(result)`.
         When change() finds nothing to change (None, False): no audit line, and `missing()` answers
         (by default the 404 page). An exception from change() rolls both back; the caller answers it.
         `keys` (bot.store.pg.lock_key): what change() reads to decide what it writes (a ticket); on
         PostgreSQL the action then waits only for those (docs/store.md), else for every other writer."""
         with self.store.transaction(*keys):
             result = change()
-            if result:
-                self.audit(session.name, *audit(result))
+            line = audit(result) if result else None
+            if line:  # None: nothing done (a double submission's replay), nothing to log
+                self.audit(session.name, *line)
         if not result:
             return missing() if missing else self.not_found(session)
         if deliver:

@@ -3,6 +3,7 @@ service's mailbox, its copy and the acknowledgement (when the letter gives an e-
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import date
 from urllib.parse import urlencode
@@ -16,7 +17,10 @@ from bot.services.accounts import Session
 from bot.web.console.pages import DATE_RE, PREFIX, REFERENCE_RE, Console, agent_only
 
 # The longest value kept of each field of the form (longer input is cut, then validated).
-FIELDS = (("service", 64), ("received", 10), ("subject", 1000), ("body", 20000), ("email", 254))
+FIELDS = (("service", 64), ("received", 10), ("subject", 1000), ("body", 20000), ("email", 254), ("idem", 64))
+# The form's idempotency key, drawn when the form is shown (as the booking form's, bot/web/rdv/): the
+# same form posted twice (a double click) registers one letter.
+IDEM_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 def paper_page(
@@ -25,13 +29,16 @@ def paper_page(
     pref = runtime.prefecture()
     today = tickets.paris_now().date().isoformat()
     boxes = [(mid, box["service"]) for mid, box in (pref.get("mailboxes") or {}).items()]
+    values = values or {"received": today}
+    if not IDEM_RE.match(values.get("idem") or ""):  # a new form: a new key (kept while it is refused)
+        values = values | {"idem": secrets.token_urlsafe(16)}
     return console.page(
         "paper.html",
         status=status,
         session=session,
         mailboxes=boxes,
         today=today,
-        values=values or {"received": today},
+        values=values,
         error=error_msg,
         done=done,
         subject_max=pref.get("tickets.subject_max_chars"),
@@ -56,12 +63,16 @@ def received_date(value: str) -> date | None:
 @agent_only
 async def paper_register(request: Request, console: Console, session: Session) -> HTTPResponse:
     values = {k: (request.form.get(k) or "")[:limit] for k, limit in FIELDS}
+    if not IDEM_RE.match(values["idem"]):  # a form without its key: shown again, with a new one
+        return paper_page(console, session, 400, texts.console_say("messages.paper_check_again"), values)
     received = received_date(values["received"])
     if received is None:
         return paper_page(console, session, 400, texts.console_say("messages.bad_received_date"), values)
 
-    # The ticket's own key: its transaction (with the audit line) waits for no other writer on PostgreSQL.
-    key = f"paper:{secrets.token_hex(12)}"
+    # The form's key, drawn when it was shown: the same form posted again finds its ticket (no second
+    # one, no second audit line); its transaction (with the audit line) waits for no other writer on
+    # PostgreSQL.
+    key = f"paper:{values['idem']}"
 
     def register() -> dict:
         return tickets.register_paper(
@@ -80,10 +91,14 @@ async def paper_register(request: Request, console: Console, session: Session) -
             session,
             register,
             lambda ticket: (
-                "paper_letter",
-                "ticket",
-                ticket["reference"],
-                {"mailbox": ticket["mailbox"], "received": received.isoformat(), "due_date": ticket["due_date"]},
+                (
+                    "paper_letter",
+                    "ticket",
+                    ticket["reference"],
+                    {"mailbox": ticket["mailbox"], "received": received.isoformat(), "due_date": ticket["due_date"]},
+                )
+                if ticket["created"]
+                else None
             ),
             lambda ticket: f"{PREFIX}/courrier?" + urlencode({"ok": ticket["reference"]}),
             deliver=True,  # the service's copy (and the acknowledgement when an e-mail was given)
