@@ -98,3 +98,36 @@ def test_a_phone_screen_shows_the_whole_form(browser, server):
     width = pg.evaluate("document.documentElement.scrollWidth")
     assert width <= 390
     context.close()
+
+
+TOO_LONG = "Votre message est très long : je n'en ai lu que le début."
+TOO_LARGE = "Votre envoi est trop volumineux : raccourcissez votre texte et recommencez."
+
+
+@pytest.mark.parametrize(
+    "paste",
+    [
+        "je veux renouveler ma carte grise " + "a" * 9_000,  # was refused: 413 « trop volumineux »
+        "je veux renouveler ma carte grise " + "é" * 9_000,  # 2 bytes a character
+        "je veux renouveler ma carte grise " + "🚗" * 8_000,  # 4 bytes a character, the most UTF-8 takes
+    ],
+    ids=["ascii", "accents", "emoji"],
+)
+def test_a_long_paste_gets_the_too_long_notice_whatever_its_size(page, paste):
+    before = bot_bubbles(page).count()
+    page.fill("#chat-input", paste)
+    page.press("#chat-input", "Enter")
+    # the notice, then the answer to the start of the message
+    expect(bot_bubbles(page)).to_have_count(before + 2)
+    expect(bot_bubbles(page).nth(before)).to_contain_text(TOO_LONG)
+    expect(bot_bubbles(page).last).to_contain_text("carte grise")
+    expect(page.locator("#chat-log")).not_to_contain_text("trop volumineux")
+    assert page.problems == []
+
+
+def test_a_hostile_body_is_still_refused_with_a_french_413(server):
+    import json
+
+    two_mb = json.dumps({"sender": "web-hostile", "message": "a" * 2_000_000})
+    status, answer = server.post("/chat/webhook", two_mb)
+    assert (status, answer) == (413, {"error": TOO_LARGE})

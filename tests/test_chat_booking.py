@@ -854,6 +854,26 @@ def paper_accounts(server, python):
         assert done.returncode == 0, done.stderr
 
 
+# A Friday before a week with a public holiday (14 July, 15 August), the due date 10 working days
+# later with the holiday not counted, and that date in words. A letter must have been received
+# within the tickets' retention (365 days: an older one would be purged at once, so the form refuses
+# it): the test takes the latest row inside that window, by the real clock of the server.
+FRIDAYS_BEFORE_A_HOLIDAY = [
+    (date(2025, 7, 11), date(2025, 7, 28), "lundi 28 juillet 2025"),  # Monday 14 July not counted
+    (date(2026, 7, 10), date(2026, 7, 27), "lundi 27 juillet 2026"),  # Tuesday 14 July
+    (date(2027, 7, 9), date(2027, 7, 26), "lundi 26 juillet 2027"),  # Wednesday 14 July
+    (date(2028, 7, 7), date(2028, 7, 24), "lundi 24 juillet 2028"),  # Friday 14 July
+    (date(2029, 8, 10), date(2029, 8, 27), "lundi 27 août 2029"),  # Wednesday 15 August
+    (date(2030, 8, 9), date(2030, 8, 26), "lundi 26 août 2030"),  # Thursday 15 August
+]
+
+
+def a_friday_before_a_holiday(today: date) -> tuple[date, date, str]:
+    inside = [row for row in FRIDAYS_BEFORE_A_HOLIDAY if today - timedelta(days=364) <= row[0] < today]
+    assert inside, f"no row of FRIDAYS_BEFORE_A_HOLIDAY within 365 days before {today}: add the next year's"
+    return inside[-1]
+
+
 def test_register_a_paper_letter_from_the_console(server, smtp, paper_accounts):
     c = login(server, PAPER_AGENT)
     r = c.get("/messages")
@@ -863,9 +883,10 @@ def test_register_a_paper_letter_from_the_console(server, smtp, paper_accounts):
     today = datetime.now().astimezone().date()  # the server runs on the same machine (Paris dates may differ at night)
     assert '<option value="armes">bureau des polices administratives (armes)</option>' in r.text
     assert 'type="date" id="received" name="received"' in r.text
+    received, due, due_words = a_friday_before_a_holiday(today)
     form = {
         "service": "armes",
-        "received": "2020-07-10",
+        "received": received.isoformat(),
         "subject": "Courrier papier zibeline",
         "body": "Lettre manuscrite de M. X au sujet de son arme.",
         "email": "",
@@ -877,7 +898,7 @@ def test_register_a_paper_letter_from_the_console(server, smtp, paper_accounts):
     assert r.status_code == 303
     reference = r.headers["Location"].split("ok=")[1]
     assert MESSAGE_REFERENCE.fullmatch(reference)
-    # received on Friday 10 July 2020: 10 working days, Tuesday 14 July (fête nationale) not counted
+    # received on a Friday: 10 working days, the public holiday of the week after not counted
     assert db_rows(
         server.db, "select mailbox, origin, channel, subject, due_date from tickets where reference = ?", [reference]
     ) == [
@@ -886,23 +907,23 @@ def test_register_a_paper_letter_from_the_console(server, smtp, paper_accounts):
             "origin": "paper",
             "channel": "courrier",
             "subject": "Courrier papier zibeline",
-            "due_date": "2020-07-27",
+            "due_date": due.isoformat(),
         }
     ]
     to_service = next(m for m in smtp.to("pref-armes@cantal.gouv.fr") if reference in m["Subject"])
     assert (
-        "Message reçu par l'assistant de la préfecture du Cantal le 10/07/2020 09:00, à traiter avant le lundi 27 juillet 2020."
+        f"Message reçu par l'assistant de la préfecture du Cantal le {received:%d/%m/%Y} 09:00, à traiter avant le {due_words}."
     ) in to_service.get_content()
     page = c.get(f"/courrier?ok={reference}").text
     assert f"Courrier enregistré : {reference}" in page
-    assert 'À traiter au plus tard le <span id="due">27/07/2020</span>.' in page
+    assert f'À traiter au plus tard le <span id="due">{due:%d/%m/%Y}</span>.' in page
     audit = db_rows(server.db, "select agent, action, kind, detail from audit_log where item_id = ?", [reference])
     assert audit == [
         {
             "agent": "paper-agent",
             "action": "paper_letter",
             "kind": "ticket",
-            "detail": '{"mailbox": "armes", "received": "2020-07-10", "due_date": "2020-07-27"}',
+            "detail": f'{{"mailbox": "armes", "received": "{received}", "due_date": "{due}"}}',
         }
     ]
 

@@ -279,3 +279,59 @@ def test_the_page_texts_are_served_with_the_config(server):
         "tel": "tel:+33471462300",
         "hours": f"du lundi au vendredi de 8{NB}h{NB}30 à 12{NB}h et de 13{NB}h{NB}30 à 16{NB}h{NB}30",
     }
+
+
+# ---- a phone with its on-screen keyboard open: the docked field stays small ---------------------
+
+KEYBOARD_OPEN = {"width": 360, "height": 330}  # what a 360×640 phone leaves once its keyboard is up
+PHONE_360 = {"width": 360, "height": 640}
+INPUT_NAME = "Votre question Par exemple : « renouveler ma carte grise », « horaires de la préfecture »"
+
+
+def dock_layout(pg) -> dict:
+    """What the person sees of the dock: its height, and the height of each of its parts drawn on
+    screen (0 when hidden or clipped away)."""
+    return pg.evaluate(
+        """() => {
+            const seen = sel => { const r = document.querySelector(sel).getBoundingClientRect();
+                                  return r.width > 1 && r.height > 1 ? Math.round(r.height) : 0; };
+            const dock = document.querySelector('#chat-dock').getBoundingClientRect();
+            const log = document.querySelector('#chat-log').getBoundingClientRect();
+            return {dock: Math.round(dock.height), shown: Math.round(dock.top - Math.max(0, log.top)),
+                    label: seen('label[for=chat-input]'), hint: seen('.chat__hint-text'),
+                    restart: seen('#chat-restart'), input: seen('#chat-input'), send: seen('#chat-send')};
+        }"""
+    )
+
+
+def test_with_the_phone_keyboard_open_the_dock_keeps_only_the_field_and_send(browser, server):
+    context, pg = open_page(browser, server, KEYBOARD_OPEN, mobile=True)
+    ask(pg, "je veux parler à un agent")
+    ask(pg, "titre de sejour renouvellement")
+    seen = dock_layout(pg)
+    assert seen["dock"] <= 80, seen  # was 172 of the 330 px
+    assert seen["shown"] >= 240, seen  # the answers keep most of the window (was about 90 px)
+    assert (seen["label"], seen["hint"], seen["restart"]) == (0, 0, 0), seen
+    assert seen["input"] >= 40 and seen["send"] >= 40, seen
+    # the field keeps its name for screen readers, and « Nouvelle conversation » is still reached
+    # with the keyboard: it shows when it has the focus
+    expect(pg.locator("#chat-input")).to_have_accessible_name(INPUT_NAME)
+    expect(pg.get_by_role("button", name="Nouvelle conversation")).to_have_count(1)
+    pg.focus("#chat-send")
+    pg.keyboard.press("Tab")
+    expect(pg.locator("#chat-new")).to_be_focused()
+    expect(pg.locator("#chat-new")).to_be_in_viewport()
+    assert dock_layout(pg)["restart"] >= 30
+    assert pg.evaluate("document.documentElement.scrollWidth") <= KEYBOARD_OPEN["width"]
+    assert pg.problems == []
+    context.close()
+
+
+def test_with_the_keyboard_closed_the_dock_is_unchanged(browser, server):
+    context, pg = open_page(browser, server, PHONE_360, mobile=True)
+    ask(pg, "je veux parler à un agent")
+    seen = dock_layout(pg)
+    del seen["shown"]
+    assert seen == {"dock": 172, "label": 68, "hint": 40, "restart": 32, "input": 40, "send": 40}
+    expect(pg.locator("#chat-input")).to_have_accessible_name(INPUT_NAME)
+    context.close()

@@ -360,3 +360,35 @@ def test_a_letter_received_days_ago_shows_the_day_it_was_received(server, agent)
     page = c.get(f"/messages/{ref}").text
     assert '<dd id="ticket-created"><time datetime="' in page
     assert f">{received.strftime('%d/%m/%Y')} 09:00</time></dd>" in page  # not the day it was typed in
+
+
+def test_a_paper_letter_received_in_the_future_or_before_the_retention_is_refused(server, agent):
+    """A letter received before the tickets' retention (tickets.retention_days, 365 days in the
+    Cantal) would be purged at once, and year 1 gave « lundi 15 janvier 1 » as its due date: both
+    refused, like a date in the future, with the form shown again as it was typed."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo("Europe/Paris")).date()
+    oldest = today - timedelta(days=364)  # kept until the purge 365 days after its receipt
+    too_old = (
+        f"La date de réception ne peut pas être antérieure au {oldest.strftime('%d/%m/%Y')} : un courrier "
+        "reçu plus tôt serait effacé aussitôt (les messages sont conservés 365 jours)."
+    )
+    c = http_login(server, agent)
+    c.get("/courrier")
+    typed = {"csrf": c.csrf, "service": "armes", "subject": "Lettre hors délai", "body": "Texte tapé de la lettre"}
+    for received, reason in (
+        ("0001-01-01", too_old),
+        ((oldest - timedelta(days=1)).isoformat(), too_old),
+        ((today + timedelta(days=1)).isoformat(), "La date de réception ne peut pas être dans le futur."),
+        ("9999-12-31", "La date de réception ne peut pas être dans le futur."),
+    ):
+        r = c.post("/courrier", typed | {"received": received})
+        assert r.status_code == 400, received
+        assert reason.replace("'", "&#39;") in r.text, received
+        assert f'name="received" max="{today.isoformat()}" value="{received}"' in r.text
+        assert 'value="Lettre hors délai"' in r.text and ">Texte tapé de la lettre</textarea>" in r.text
+    assert db_rows(server.db, "select count(*) as n from tickets where subject = 'Lettre hors délai'") == [{"n": 0}]
+    r = c.post("/courrier", typed | {"received": oldest.isoformat(), "subject": "Lettre au bord du délai"})
+    assert r.status_code == 303

@@ -51,6 +51,7 @@ SAMPLE = {
     "min": 10,
     "what": "Appels reçus",
     "paper_days": 15,
+    "oldest": "03/12/2025",
     "value": "12,5",
     "path": "/usr/bin/chromium",
     "error": "crashed",

@@ -106,9 +106,10 @@ def test_a_long_text_is_cut_before_it_is_masked():
 
 JSON_ROUTES = ["/chat/webhook", "/chat/feedback", "/rdv/api/reserver", "/rdv/api/annuler", "/rdv/api/message"]
 FORM_ROUTES = ["/rdv/reserver", "/rdv/annuler", "/rdv/message"]
-# The body limit of each route (bytes), as the issue asks: low, the chat's 8 KB.
+# The body limit of each route (bytes), as the issue asks: low. The chat's follows max_message_chars
+# (2000): the 4 × 2000 characters the server reads, at 4 bytes each, plus 2000 for the JSON.
 BODY_LIMITS = {
-    "/chat/webhook": 8_000,
+    "/chat/webhook": 34_000,
     "/chat/feedback": 8_000,
     "/rdv/api/reserver": 8_000,
     "/rdv/api/annuler": 8_000,

@@ -369,6 +369,89 @@ def test_messages_are_limited_per_address(srv):
     assert api(srv, "/rdv/api/message", body, address())[0] == 200
 
 
+SUBJECT_MISSING = "Indiquez l'objet de votre message."
+BAD_EMAIL = "L'adresse électronique n'est pas valide (exemple : prenom.nom@exemple.fr)."
+TOO_MANY = "Trop de demandes venues de votre connexion en peu de temps. Réessayez dans "
+
+
+def message_page(http: requests.Session, srv, **fields) -> requests.Response:
+    """The message form as a browser without JavaScript sends it: its page first (token, key)."""
+    page = http.get(srv.url + "/rdv/message?service=armes", timeout=60)
+    form = {"csrf": CSRF_RE.search(page.text).group(1), "service": "armes", "idem": uuid.uuid4().hex, "email": ""}
+    return http.post(srv.url + "/rdv/message", data=form | fields, timeout=60)
+
+
+def test_refused_messages_do_not_use_the_hourly_messages_of_the_address(srv):
+    """A shared connection (a France Services desk): 7 messages refused by validation, then the 10
+    of the hour (throttle.per_address.message.max) all accepted, the 11th refused."""
+    sender = address()
+    http = requests.Session()
+    http.headers["X-Forwarded-For"] = sender
+    refused = [
+        api(srv, "/rdv/api/message", {"service": "armes", "subject": "", "body": "Bonjour.", "idem": uuid.uuid4().hex}, sender)[
+            :2
+        ]
+        for _ in range(4)
+    ]
+    assert refused == [(400, {"error": SUBJECT_MISSING, "code": "subject_missing"})] * 4
+    pages = [message_page(http, srv, subject="Objet", body="Bonjour.", email="pas-une-adresse") for _ in range(3)]
+    assert [(r.status_code, message_of(r)) for r in pages] == [(400, BAD_EMAIL)] * 3
+    accepted = [
+        api(
+            srv,
+            "/rdv/api/message",
+            {"service": "armes", "subject": f"Objet {i}", "body": "Bonjour.", "idem": uuid.uuid4().hex},
+            sender,
+        )[0]
+        for i in range(5)
+    ]
+    accepted += [message_page(http, srv, subject=f"Objet page {i}", body="Bonjour.").status_code for i in range(5)]
+    assert accepted == [200] * 10
+    status, body, headers = api(
+        srv, "/rdv/api/message", {"service": "armes", "subject": "Objet", "body": "Bonjour.", "idem": uuid.uuid4().hex}, sender
+    )
+    assert status == 429 and body["code"] == "throttled" and body["error"].startswith(TOO_MANY)
+    assert int(headers["Retry-After"]) >= 1
+
+
+def test_refused_bookings_do_not_use_the_hourly_bookings_of_the_address(srv):
+    addr = address()
+    slots = [(site, slot) for site in ("aurillac", "mauriac", "saint-flour") for slot in free_slots(srv, site)[4:8]]
+    for _ in range(7):
+        status, refused, _ = book(srv, slots[0][1], addr, email="pas-une-adresse")
+        assert (status, refused["error"]) == (400, BAD_EMAIL)
+    statuses = []
+    for i, (site, slot) in enumerate(slots[:11]):
+        body = {
+            "site": site,
+            "reason": "autre",
+            "slot": slot,
+            "idem": uuid.uuid4().hex,
+            "email": f"p{i}.{uuid.uuid4().hex[:6]}@exemple.fr",
+        }
+        status, answer, _ = api(srv, "/rdv/api/reserver", body, addr)
+        statuses.append(status)
+    assert statuses == [200] * 10 + [429]  # per_address.book.max
+    assert answer["error"].startswith(TOO_MANY)
+
+
+def test_a_flood_of_refused_submissions_is_still_limited(srv):
+    """Refused submissions use no message nor booking of the hour, but every submission counts in
+    the address's general guard (throttle.per_address.submit: 60 in 10 minutes)."""
+    sender = address()
+    statuses = []
+    for _ in range(61):
+        body = {"service": "armes", "subject": "", "body": "Bonjour.", "idem": uuid.uuid4().hex}
+        status, answer, headers = api(srv, "/rdv/api/message", body, sender)
+        statuses.append(status)
+    assert statuses == [400] * 60 + [429]
+    assert answer["error"].startswith(TOO_MANY) and 1 <= int(headers["Retry-After"]) <= 600
+    # the guard counts the address's bookings too; another address is not affected
+    assert book(srv, free_slots(srv)[0], sender, email="flot@exemple.fr")[0] == 429
+    body = {"service": "armes", "subject": "Objet", "body": "Bonjour.", "idem": uuid.uuid4().hex}
+    assert api(srv, "/rdv/api/message", body, address())[0] == 200
+
+
 # ---- client address, settings, wording, retention ----------------------------------------------
 
 

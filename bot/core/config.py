@@ -52,7 +52,7 @@ THROTTLE_KEYS = (
     ),
     *(
         f"throttle.per_address.{scope}.{k}"
-        for scope in ("book", "cancel", "message", "cancel_guess")
+        for scope in ("book", "cancel", "message", "cancel_guess", "submit")
         for k in ("max", "window_minutes")
     ),
 )

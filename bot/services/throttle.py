@@ -14,7 +14,9 @@ The numbers live in the préfecture files (`throttle:` in prefectures/_national.
   `python -m bot agents unlock NAME`). Names that are not accounts are counted and locked the same
   way, so the answers do not tell which accounts exist.
 - Per client address, sliding windows: at most `max` bookings, cancellations, messages in
-  `window_minutes`, and at most `max` wrong cancellation guesses (a reference with a contact that
+  `window_minutes` (only the accepted ones: a submission refused by validation is taken back),
+  at most `max` submissions of any of them, refused ones included (`submit`, against a flood),
+  and at most `max` wrong cancellation guesses (a reference with a contact that
   does not match it; each attempt is counted beforehand, in the same transaction as the check, and
   taken back when it was right, so parallel guesses cannot all pass). Addresses listed in AIGUILLAGE_THROTTLE_EXEMPT (bot/settings.py: a reception
   desk booking for visitors) are not limited there.
@@ -32,7 +34,7 @@ from bot.core.config import Prefecture
 from bot.store.database import Store, lock_key, now
 
 KEY_NAME = "throttle"
-SCOPES = ("book", "cancel", "message", "cancel_guess")  # the per-address windows of throttle.per_address
+SCOPES = ("book", "cancel", "message", "cancel_guess", "submit")  # the per-address windows of throttle.per_address
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,9 @@ French public holidays (the `holidays` package). The ticket and its e-mails (to 
 functional mailbox; an acknowledgement to the user when an e-mail address was given) are written
 in one transaction; delivery happens after, by bot/services/mailer.py, with retries.
 
-Functions for the agent console: tickets_by_service, mark_answered, delivery_failures, and for one
-ticket: history (table `ticket_events`, migration 006), reply (an agent's e-mail through the outbox),
-reassign, reopen, voicemail; and the retention purge: purge.
-
-The working-day arithmetic is in bot/services/ticket_dates.py, the history and the tickets' lock
-keys in bot/services/ticket_history.py, the purge in bot/services/ticket_purge.py; all are
-re-exported here.
+For the agent console: tickets_by_service, mark_answered, delivery_failures, and for one ticket:
+reply (an agent's e-mail through the outbox), reassign, reopen. Re-exported here: the working days
+(ticket_dates.py), the history, voicemail and lock keys (ticket_history.py), the purge (ticket_purge.py).
 """
 
 from __future__ import annotations
@@ -312,8 +308,7 @@ def set_callback(store, ticket_id: int, callback: str | None) -> bool:
 
 
 class ActionRefused(Exception):
-    """An action the ticket's state does not allow: `code` is no_email, purged, answered, answered_since,
-    open, same_service."""
+    """A refused action: `code` is no_email, purged, answered, answered_since, open, same_service."""
 
     def __init__(self, code: str):
         self.code = code

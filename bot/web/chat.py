@@ -31,7 +31,7 @@ from sanic.response import HTTPResponse
 from bot import settings
 from bot.core import clock, display
 from bot.core.config import ROOT
-from bot.core.masking import prepare
+from bot.core.masking import RAW_FACTOR, prepare
 from bot.nlu import patches as rasa_patches
 from bot.nlu.outage import BackendUnavailable
 from bot.services import runtime
@@ -74,6 +74,14 @@ def parse_feedback_request(body: bytes, path: str = "/chat/feedback") -> tuple[s
     if comment is not None and not isinstance(comment, str):
         raise ValueError(say("bad_comment"))
     return sender, useful, comment
+
+
+def webhook_limit(max_chars: int) -> int:
+    """The chat webhook's body limit (bytes): every message whose text the server reads in full
+    (RAW_FACTOR × max_message_chars characters; a longer paste is cut, answered with the "too long"
+    notice) at UTF-8's worst, 4 bytes a character, plus the JSON around it. 34 kB for 2000: a
+    9000-character paste gets the notice, a hostile 2 MB body a French 413."""
+    return max_chars * RAW_FACTOR * 4 + 2_000
 
 
 def parse_chat_request(body: bytes, max_chars: int) -> tuple[str, str, bool]:
@@ -195,7 +203,7 @@ def answer_now(sender: str, text: str, buttons: list | None = None) -> HTTPRespo
 async def receive(request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]], channel: str) -> HTTPResponse:
     """POST /chat/webhook {sender, message}: the bot's answers (always some, never a 500)."""
     router = runtime.router()
-    body = await read_body(request, BODY_LIMITS["/chat/webhook"])
+    body = await read_body(request, webhook_limit(router.max_chars))
     if body is None:
         return too_large(request)
     try:  # masking runs in a worker thread: a long text never holds the event loop

@@ -26,10 +26,10 @@ ACTIONS_PATH = "/webhooks/actions/webhook"
 JSON_PREFIXES = ("/rdv/api/", "/webhooks/")
 
 # The largest body each route reads (bytes), checked on the declared Content-Length, then on what
-# arrives (issue 13: the chat webhook took an 85 MB body). A chat message is cut at 2000
-# characters, a rating's comment at 500, a message to a service at 20000 (bot/web/rdv/).
+# arrives (issue 13: the chat webhook took an 85 MB body). A rating's comment is cut at 500
+# characters, a message to a service at 20000 (bot/web/rdv/). The chat webhook's limit follows
+# the routing tree's max_message_chars: bot.web.chat.webhook_limit.
 BODY_LIMITS = {
-    "/chat/webhook": 8_000,
     "/chat/feedback": 8_000,
     "/rdv/api/reserver": 8_000,
     "/rdv/api/annuler": 8_000,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date
+from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from sanic.request import Request
@@ -60,6 +60,18 @@ def received_date(value: str) -> date | None:
         return None
 
 
+def received_refusal(received: date, today: date, retention_days: int) -> str | None:
+    """Why a letter's date of receipt is refused (a console text), or None: not in the future, and
+    not older than the tickets' retention (its ticket would be purged at once: the oldest day kept
+    is the one whose ticket reaches its retention after the next purge)."""
+    if received > today:
+        return texts.console_say("messages.received_in_future")
+    oldest = today - timedelta(days=retention_days - 1)
+    if received < oldest:
+        return texts.console_say("messages.received_too_old", oldest=oldest.strftime("%d/%m/%Y"), days=retention_days)
+    return None
+
+
 @agent_only
 async def paper_register(request: Request, console: Console, session: Session) -> HTTPResponse:
     values = {k: (request.form.get(k) or "")[:limit] for k, limit in FIELDS}
@@ -68,6 +80,10 @@ async def paper_register(request: Request, console: Console, session: Session) -
     received = received_date(values["received"])
     if received is None:
         return paper_page(console, session, 400, texts.console_say("messages.bad_received_date"), values)
+    retention = int(runtime.prefecture().get("tickets.retention_days"))
+    refusal = received_refusal(received, tickets.paris_now().date(), retention)
+    if refusal:
+        return paper_page(console, session, 400, refusal, values)
 
     # The form's key, drawn when it was shown: the same form posted again finds its ticket (no second
     # one, no second audit line); its transaction (with the audit line) waits for no other writer on

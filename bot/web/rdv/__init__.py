@@ -19,7 +19,8 @@ same functions and validations (shared.py serves both; pages.py and api.py hold 
 POSTs must be declared JSON and come from this origin (bot.web.http.refuse_cross_site); errors are
 4xx `{"error": "<French>"}`.
 
-Bookings, cancellations and messages are limited per client address (bot/web/client.py), and so are
+Bookings, cancellations and messages are limited per client address (bot/web/client.py; the
+accepted ones only, and every submission in a looser guard against floods), and so are
 wrong cancellation guesses (bot/services/throttle.py, limits in the préfecture files): over a limit,
 429 with Retry-After and a French reason, on the pages and in the API (`code: "throttled"`).
 

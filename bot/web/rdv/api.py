@@ -21,8 +21,8 @@ from bot.web.rdv.shared import (
     check_choice,
     confirmation,
     contact_help,
+    counted,
     leave_message,
-    limit,
     limited_cancel,
     line_runs,
     make_booking,
@@ -109,8 +109,8 @@ async def api_reserve(request: Request) -> HTTPResponse:
     if refused:
         return refused
     try:
-        await limit(request, pref, "book")
-        booking = await make_booking(runtime.store(), pref, values, "chat")
+        async with counted(request, pref, "book"):
+            booking = await make_booking(runtime.store(), pref, values, "chat")
     except TooMany as exc:
         return api_too_many(exc)
     except BookingError as exc:
@@ -157,8 +157,8 @@ async def api_message(request: Request) -> HTTPResponse:
     if refused:
         return refused
     try:
-        await limit(request, pref, "message")
-        ticket = await leave_message(runtime.store(), pref, values, "chat")
+        async with counted(request, pref, "message"):
+            ticket = await leave_message(runtime.store(), pref, values, "chat")
     except TooMany as exc:
         return api_too_many(exc)
     except TicketError as exc:

@@ -27,10 +27,10 @@ from bot.web.rdv.shared import (
     clip,
     confirmation,
     contact_help,
+    counted,
     day_label,
     free_days,
     leave_message,
-    limit,
     limited_cancel,
     make_booking,
     message_form,
@@ -154,8 +154,8 @@ async def reserve(request: Request) -> HTTPResponse:
     if not csrf_ok(request):
         return page(request, 403, error=texts.say("pan.errors.csrf", pref), **choose_ctx(pref))
     try:
-        await limit(request, pref, "book")
-        booking = await make_booking(store, pref, values, "web")
+        async with counted(request, pref, "book"):
+            booking = await make_booking(store, pref, values, "web")
     except TooMany as exc:
         return too_many_page(request, exc, **choose_ctx(pref))
     except BookingError as exc:
@@ -240,8 +240,8 @@ async def message(request: Request) -> HTTPResponse:
     if not csrf_ok(request):
         return page(request, 403, error=texts.say("tickets.errors.csrf", pref), **message_ctx(pref, service_id, **typed))
     try:
-        await limit(request, pref, "message")
-        ticket = await leave_message(store, pref, values, "web")
+        async with counted(request, pref, "message"):
+            ticket = await leave_message(store, pref, values, "web")
     except TooMany as exc:
         return too_many_page(request, exc, **message_ctx(pref, service_id, **typed))
     except TicketError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 
 from sanic.request import Request
@@ -183,15 +184,34 @@ class TooMany(Exception):
         super().__init__(self.message)
 
 
-async def limit(request: Request, pref, scope: str) -> None:
-    """Count one booking, cancellation or message of the client address, or raise TooMany."""
-    address = client_address(request)
-    if exempt(address):
-        return
-    wait = await in_thread(throttle.take, pref, scope, address)
+async def _take(pref, scope: str, address: str) -> int | None:
+    """Count one `scope` event of the address (its id), or raise TooMany over the scope's limit."""
+    wait, event = await in_thread(throttle.attempt, pref, scope, address)
     if wait:
         logger.warning("rdv: %s refused for an address over its limit (retry in %d s)", scope, wait)
         raise TooMany(pref, wait)
+    return event
+
+
+@asynccontextmanager
+async def counted(request: Request, pref, scope: str):
+    """One booking, cancellation or message of the client address, within its limits (TooMany).
+
+    Every submission counts in the address's general guard (`submit`, refused ones included: a
+    flood); only an accepted one uses one of the `scope` window's (README "Throttling"). That one
+    is counted beforehand (parallel requests cannot all pass the check) and taken back when the
+    submission is refused by validation (BookingError, TicketError: a French 4xx with its reason)."""
+    address = client_address(request)
+    if exempt(address):
+        yield
+        return
+    await _take(pref, "submit", address)
+    event = await _take(pref, scope, address)
+    try:
+        yield
+    except (BookingError, tickets.TicketError):
+        await in_thread(throttle.forgive, event)
+        raise
 
 
 async def limited_cancel(request: Request, store, pref, reference: str, contact: str) -> tuple[dict, str]:
@@ -207,8 +227,8 @@ async def limited_cancel(request: Request, store, pref, reference: str, contact:
             logger.warning("rdv: cancellation refused after too many wrong guesses from one address (retry in %d s)", wait)
             raise TooMany(pref, wait, "requests.too_many_guesses")
     try:
-        await limit(request, pref, "cancel")
-        result = await cancel_booking(store, pref, reference, contact)
+        async with counted(request, pref, "cancel"):
+            result = await cancel_booking(store, pref, reference, contact)
     except BookingError as exc:
         if exc.code != "not_found":
             await in_thread(throttle.forgive, guess)
