@@ -376,8 +376,8 @@ def test_a_paper_letter_received_in_the_future_or_before_the_retention_is_refuse
         "reçu plus tôt serait effacé aussitôt (les messages sont conservés 365 jours)."
     )
     c = http_login(server, agent)
-    c.get("/courrier")
-    typed = {"csrf": c.csrf, "service": "armes", "subject": "Lettre hors délai", "body": "Texte tapé de la lettre"}
+    idem = re.search(r'name="idem" value="([^"]+)"', c.get("/courrier").text).group(1)  # drawn with the form
+    typed = {"csrf": c.csrf, "service": "armes", "subject": "Lettre hors délai", "body": "Texte tapé de la lettre", "idem": idem}
     for received, reason in (
         ("0001-01-01", too_old),
         ((oldest - timedelta(days=1)).isoformat(), too_old),
@@ -389,6 +389,7 @@ def test_a_paper_letter_received_in_the_future_or_before_the_retention_is_refuse
         assert reason.replace("'", "&#39;") in r.text, received
         assert f'name="received" max="{today.isoformat()}" value="{received}"' in r.text
         assert 'value="Lettre hors délai"' in r.text and ">Texte tapé de la lettre</textarea>" in r.text
+        assert f'name="idem" value="{idem}"' in r.text  # the same form: its key kept while it is refused
     assert db_rows(server.db, "select count(*) as n from tickets where subject = 'Lettre hors délai'") == [{"n": 0}]
     r = c.post("/courrier", typed | {"received": oldest.isoformat(), "subject": "Lettre au bord du délai"})
     assert r.status_code == 303

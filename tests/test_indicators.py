@@ -333,7 +333,9 @@ def test_abandon_points_name_the_menu_in_french(store):
     add_call(store, "a2", "2026-03-02T09:00:00.000+00:00", "abandoned", 1, path=["root"], duration=4)
     add_call(store, "a3", "2026-03-02T10:00:00.000+00:00", "abandoned", 1, path=["root", "titres_ants"])
     add_call(store, "a4", "2026-03-02T11:00:00.000+00:00", "answered", 0, path=["root", "armes"])
-    add_call(store, "a5", "2026-03-02T12:00:00.000+00:00", None, 0, ended=False, path=["root", "suivi_dossier"])
+    add_call(
+        store, "a5", "2026-03-02T12:00:00.000+00:00", None, 0, ended=False, path=["root", "suivi_dossier", "suivi_titre_sejour"]
+    )
     r = compute(store)
     assert r["phone_abandon_points"]["breakdown"] == {
         "Menu principal": 2,

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
+import uuid
+from datetime import date, datetime, timedelta
 
 import psycopg2
 import pytest
@@ -357,8 +358,9 @@ def test_the_console_and_a_cancellation_are_served_while_a_chat_turns_transactio
         form = {
             "csrf": admin.csrf,
             "service": "armes",
-            "received": "2026-01-05",
+            "received": (date.today() - timedelta(days=3)).isoformat(),
             "subject": "Lettre tenue",
+            "idem": "lettre-tenue-" + uuid.uuid4().hex,
             "body": "Une lettre.",
         }
         r = admin.post("/courrier", form)
