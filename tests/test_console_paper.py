@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 
 import pytest
 from conftest import db_rows
@@ -51,7 +52,8 @@ def test_a_letter_form_without_its_key_is_shown_again_and_registers_nothing(serv
     subject = f"Courrier sans clé {uuid.uuid4().hex[:6]}"
     c = http_login(server, agent)
     c.get("/courrier")
-    r = c.post("/courrier", {"csrf": c.csrf, "service": "armes", "received": "2026-01-05", "subject": subject, "body": "x"})
+    received = (date.today() - timedelta(days=3)).isoformat()  # inside the retention window
+    r = c.post("/courrier", {"csrf": c.csrf, "service": "armes", "received": received, "subject": subject, "body": "x"})
     assert r.status_code == 400 and "Ce formulaire n&#39;est plus valide" in r.text
     assert f'value="{subject}"' in r.text  # what was typed is kept
     assert db_rows(server.db, "select count(*) as n from tickets where subject = ?", [subject]) == [{"n": 0}]
