@@ -81,7 +81,7 @@ class Flow(PanFlow):
                 return self._pan(st, Option(self.sp.keys["pan_cancel_key"], "pan_cancel"), open_now, inp.pan)
             if kind in ("yes", "no") and st.state == "confirm":  # "vous avez dit ... ? Dites oui ou tapez 1"
                 kind, spoken_key = "key", "1" if kind == "yes" else "2"
-            elif kind in ("yes", "no") and st.state == "pan_confirm":  # "pour confirmer ce rendez-vous, tapez 1"
+            elif kind in ("yes", "no") and st.state in ("pan_confirm", "pan_cancel_confirm"):  # "pour confirmer ..., tapez 1"
                 kind, spoken_key = "key", "1" if kind == "yes" else self.sp.keys["back_key"]
             if kind in ("yes", "no"):  # understood, nothing to confirm here: the same prompt again
                 st.retries = st.misses = 0

@@ -220,6 +220,27 @@ def test_a_caller_cancels_by_saying_so_and_the_reference_aloud(server, phone):
     assert status_of(server, ref) == "cancelled"
 
 
+def test_oui_confirms_a_cancellation_and_non_asks_for_the_reference_again(server, phone):
+    # "Pour confirmer l'annulation, tapez 1." - many callers answer "oui", as at the booking's confirmation
+    _, _, booking = book_by_phone(server, phone, CALLER, monday_ahead(5))
+    ref = booking["reference"]
+    call = phone(now=monday_ahead(5), caller=CALLER)
+    call.start()
+    call.say("annuler un rendez-vous")
+    spoken = f"{ref[4:6]} {ref[6:8]} {ref[9:11]} {ref[11:13]}"
+    assert call.say(spoken).says[0].startswith("Vous allez annuler le rendez-vous du")
+    again = call.say("Euh non.")  # not that one: the reference is asked again, nothing cancelled
+    assert again.says == [
+        "Pour annuler un rendez-vous pris depuis ce numéro de téléphone, tapez ou dites les huit chiffres de sa référence."
+    ]
+    assert status_of(server, ref) == "booked"
+    assert call.say(spoken).says[0].startswith("Vous allez annuler le rendez-vous du")
+    done = call.say("Oui, s'il vous plaît.")
+    assert done.says[0].endswith("est annulé. Le créneau est libéré pour une autre personne.")
+    assert done.hangup
+    assert status_of(server, ref) == "cancelled"
+
+
 @pytest.mark.parametrize(
     "said",
     ["Euh, je voudrais annuler un rendez-vous.", "Annuler un rendez-vous, s'il vous plaît.", "Bonjour, annuler un rendez vous."],
