@@ -388,6 +388,26 @@ def test_a_complaint_about_another_body_is_asked_about_with_autre_demarche_first
     assert d.buttons[-1]["title"] == "Parler à un agent"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "j'ai une suggestion pour améliorer votre site",
+        "une amélioration serait d'indiquer le délai de réponse",
+    ],
+)
+def test_a_word_of_four_or_five_letters_of_another_body_is_no_prefix(router, text):
+    # "ameli" (the health insurance's site) is not "améliorer": a word of the list that short is found
+    # whole or as its plural ("impôts", "radars"), longer ones as the start of a word.
+    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
+    assert (d.action, d.topic, d.destination) == ("answer", "reclamation", "mailbox")
+
+
+@pytest.mark.parametrize("text", ["mes impôts ne répondent pas", "les radars me flashent", "j'ai écrit à ameli sans réponse"])
+def test_the_plural_of_a_short_word_of_another_body_still_counts(router, text):
+    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
+    assert (d.action, d.topic) == ("clarify", "hors_perimetre")
+
+
 def test_a_complaint_naming_the_prefecture_stays_a_complaint(router):
     text = "j'ai écrit trois fois à la préfecture pour mon dossier de banque et personne ne répond"
     d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))

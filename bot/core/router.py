@@ -195,8 +195,10 @@ class Router:
 
     @staticmethod
     def _has_word(padded: str, word: str) -> bool:
-        """`word` starts a word of `padded` (" " + normalised text + " "); short words must be whole."""
-        return (" " + word + " " in padded) if len(word) <= 3 else (" " + word in padded)
+        """`word` starts a word of `padded` (" " + normalised text + " "). Short words must be whole
+        ("ct" is not "acte"), words of 4 or 5 letters whole or plural ("ameli" is not "ameliorer")."""
+        ends = ("",) if len(word) <= 3 else ("", "s", "x") if len(word) <= 5 else None
+        return " " + word in padded if ends is None else any(f" {word}{end} " in padded for end in ends)
 
     def names_other_body(self, text: str) -> bool:
         """The message uses the words of what another body handles (settings.other_bodies)."""
