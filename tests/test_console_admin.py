@@ -180,3 +180,49 @@ def test_the_audit_log_is_filtered_by_reference_and_agent_paged_and_said_in_fren
     assert {r[1] for r in audit_rows(boss.get(f"/admin?qui={BOSS[0]}").text)} == {BOSS[0]}
     assert audit_rows(boss.get("/admin?element=MSG-0000-0000").text) == []
     assert "Aucune action ne correspond à ces critères." in boss.get("/admin?element=MSG-0000-0000").text
+
+
+def test_an_admin_finds_a_persons_references_by_e_mail_or_phone_and_the_search_is_logged_without_it(server, people):
+    """A person asks who saw their data and gives their e-mail or mobile, not a reference: the admin
+    finds their message and appointment, each a link to the log filtered by it."""
+    import random
+    import uuid
+
+    from test_chat_booking import first_slots
+    from test_console_messages import public_message
+
+    email = f"Qui-A-Vu-{uuid.uuid4().hex[:8]}@Exemple.fr"
+    mobile = f"06 12 {random.randint(10, 99)} {random.randint(10, 99)} {random.randint(10, 99)}"
+    ref = public_message(server, "armes", "Objet", "Texte.", email)
+    slot, other = first_slots(server, "aurillac", "cni_passeport")[:2]
+    booking = {"site": "aurillac", "reason": "cni_passeport", "slot": slot, "email": email.lower(), "idem": uuid.uuid4().hex}
+    status, booked = server.post("/rdv/api/reserver", booking)
+    assert status == 200, booked
+    booking = {"site": "aurillac", "reason": "cni_passeport", "slot": other, "mobile": mobile, "idem": uuid.uuid4().hex}
+    status, by_mobile = server.post("/rdv/api/reserver", booking)
+    assert status == 200, by_mobile
+
+    admin, clerk = logged(server, *BOSS), logged(server, *CLERK)
+    admin.get("/admin")
+    assert clerk.post("/admin/contact", {"csrf": clerk.csrf, "contact": email}).status_code == 403  # admins only
+    assert admin.post("/admin/contact", {"contact": email}).status_code == 403  # no CSRF token
+
+    page = admin.post("/admin/contact", {"csrf": admin.csrf, "contact": f"  {email.upper()} "}).text
+    assert "2 référence(s) pour ce contact ; choisissez-en une pour voir son journal :" in page
+    links = {r: f'<a class="fr-link" href="/console/admin?element={r}#journal">{r}</a>' for r in (ref, booked["reference"])}
+    assert all(link in page for link in links.values())
+    assert by_mobile["reference"] not in page
+    # the mobile in another spelling finds its appointment only
+    page = admin.post("/admin/contact", {"csrf": admin.csrf, "contact": "+33" + mobile.replace(" ", "")[1:]}).text
+    assert "1 référence(s) pour ce contact" in page and f"element={by_mobile['reference']}#journal" in page
+    page = admin.post("/admin/contact", {"csrf": admin.csrf, "contact": "personne@nulle-part.fr"}).text
+    assert "Aucun message ni rendez-vous conservé ne porte ce contact." in page
+    r = admin.post("/admin/contact", {"csrf": admin.csrf, "contact": "pas un contact"})
+    assert r.status_code == 400
+    assert "Saisissez une adresse e-mail (exemple : nom@exemple.fr) ou un numéro de téléphone" in r.text
+
+    searches = db_rows(server.db, "select agent, detail from audit_log where action = 'contact_search' order by id")
+    assert searches[-3:] == [{"agent": BOSS[0], "detail": d} for d in ('{"found": 2}', '{"found": 1}', '{"found": 0}')]
+    assert email.lower()[:12] not in str(db_rows(server.db, "select * from audit_log")).lower()
+    log = admin.get(f"/admin?qui={BOSS[0]}").text
+    assert "recherche des références d&#39;un contact" in log and "Références trouvées : 2" in log

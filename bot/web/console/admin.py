@@ -37,8 +37,10 @@ def admin_view(
     values: dict | None = None,
     shown: journal.Filter | None = None,
     result: dict | None = None,
+    found: list[str] | None = None,
 ) -> HTTPResponse:
-    """The page: accounts, training, the audit log (`shown`: its filter and page) and an export's `result`."""
+    """The page: accounts, training, the audit log (`shown`: its filter and page), an export's `result`
+    and the references `found` for a contact."""
     agents = console.accounts.list()
     shown = shown or journal.Filter()
     return console.page(
@@ -51,6 +53,7 @@ def admin_view(
         shown=shown,
         training=training_count(console),
         result=result,
+        found=found,
         message=message,
         error=error_msg,
         values=values or {},
@@ -80,6 +83,20 @@ async def admin_export(request: Request, console: Console, session: Session) -> 
         return console.refuse(503, session, "export_failed", reason=exc.strerror)
     console.audit(session.name, "export", detail=result)
     return admin_view(console, session, result=result)
+
+
+@admin_only
+async def admin_contact(request: Request, console: Console, session: Session) -> HTTPResponse:
+    """The references of a person known by their e-mail or phone number (a request "who saw my
+    data?"), each a link to the log filtered by it. Posted, so that the contact is in no URL nor
+    access log; the search is audit-logged with the number found, never the contact."""
+    value = (request.form.get("contact") or "")[:254]
+    found = journal.references_of_contact(console.store, value)
+    if found is None:
+        error = texts.console_say("messages.contact_invalid")
+        return admin_view(console, session, 400, error_msg=error, values={"contact": value})
+    console.audit(session.name, "contact_search", detail={"found": len(found)})
+    return admin_view(console, session, values={"contact": value}, found=found)
 
 
 def passwords(form) -> tuple[str, str | None]:
@@ -164,4 +181,5 @@ ROUTES = [
     ("/admin/comptes", ("POST",), admin_add_account),
     ("/admin/mot-de-passe", ("POST",), admin_reset_password),
     ("/admin/deverrouiller", ("POST",), admin_unlock),
+    ("/admin/contact", ("POST",), admin_contact),
 ]

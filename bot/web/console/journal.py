@@ -2,7 +2,8 @@
 reference (`element`: a message, a booking, a conversation, a call, an account — a booking is also
 found in the views of its day's appointments that showed its contact, so "who saw this person's
 data?" has one answer), PAGE_SIZE lines a page (`page`), newest first; each line's detail in French
-words (bot/console_texts.yml `audit_details`), never its JSON."""
+words (bot/console_texts.yml `audit_details`), never its JSON. A person known by their contact only
+(an e-mail, a phone number) is found through the references still holding it: references_of_contact."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from datetime import date, datetime
 from urllib.parse import urlencode
 
 from bot.core import texts
-from bot.services import pan, runtime
+from bot.services import identity, pan, runtime
 from bot.web.console.pages import ITEM_ID_RE, PREFIX, topic_label
 
 PAGE_SIZE = 50
@@ -123,3 +124,24 @@ def day(value: str) -> str:
         return date.fromisoformat(value).strftime("%d/%m/%Y") if DAY_RE.match(value or "") else value
     except ValueError:
         return value
+
+
+def references_of_contact(store, value: str) -> list[str] | None:
+    """The references of the messages and appointments that still hold this contact, newest first:
+    an e-mail address in any case, a phone number in any spelling (a message's address or the
+    number a voicemail was left from; an appointment's keyed hash, bot.services.identity). None when
+    `value` is neither an e-mail address nor a phone number. A purged record holds no contact any
+    more: only its reference stays in the log."""
+    value = (value or "").strip()
+    phone = identity.phone_number(value)
+    if phone is None and not pan.EMAIL.match(value):
+        return None
+    db = store.db
+    found = db.execute(
+        "select reference, created_at from tickets where lower(contact_email) = ? or callback = ?",
+        [value.lower(), identity.say_phone(phone) or ""],  # a voicemail's number is kept as it is dialled
+    ).fetchall()
+    found += db.execute(
+        "select reference, created_at from pan_bookings where contact_key = ?", [identity.contact_key(store, value)]
+    ).fetchall()
+    return [reference for reference, _ in sorted(found, key=lambda row: row[1] or "", reverse=True)]
