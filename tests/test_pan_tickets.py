@@ -492,3 +492,21 @@ def test_phone_building_blocks(store):
     assert (
         pan.reference_digits("PAN-1204-5678", current().phone["number_words"]) == "un, deux, zéro, quatre, cinq, six, sept, huit"
     )
+
+
+def test_a_contact_finds_the_references_still_holding_it_newest_first(store):
+    """The admin's "who saw my data?" search (bot/web/console/journal.py): a message's e-mail in any
+    case, the number a voicemail was left from in any spelling, a booking's keyed hash."""
+    from bot.web.console.journal import references_of_contact
+
+    mail = tickets.create_ticket(store, CANTAL, "armes", "Objet", "Texte", "Jean.Dupont@Exemple.fr", now=MONDAY)
+    voicemail = tickets.create_ticket(
+        store, CANTAL, "armes", "Message vocal", "[message vocal]", None, origin="phone", channel="phone",
+        now=MONDAY + timedelta(hours=1), callback=identity.say_phone("+33612345678"),
+    )  # fmt: skip
+    later = MONDAY + timedelta(hours=2)
+    booked = pan.book(store, CANTAL, "aurillac", "2026-07-15T11:00", "permis_conduire", email="jean.dupont@exemple.fr", now=later)
+    assert references_of_contact(store, " JEAN.DUPONT@exemple.fr ") == [booked["reference"], mail["reference"]]
+    assert references_of_contact(store, "06.12.34.56.78") == [voicemail["reference"]]
+    assert references_of_contact(store, "autre@exemple.fr") == []
+    assert references_of_contact(store, "Jean Dupont") is None  # neither an e-mail nor a number
