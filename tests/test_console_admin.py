@@ -226,3 +226,29 @@ def test_an_admin_finds_a_persons_references_by_e_mail_or_phone_and_the_search_i
     assert email.lower()[:12] not in str(db_rows(server.db, "select * from audit_log")).lower()
     log = admin.get(f"/admin?qui={BOSS[0]}").text
     assert "recherche des références d&#39;un contact" in log and "Références trouvées : 2" in log
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_contact_search_in_chromium_leads_to_the_log_of_each_reference(browser, server, people, width):
+    import uuid
+
+    from playwright.sync_api import expect
+    from test_console_browser import console_login, new_page
+    from test_console_messages import public_message
+
+    email = f"navigateur-{uuid.uuid4().hex[:8]}@exemple.fr"
+    ref = public_message(server, "armes", "Objet", "Texte.", email)
+    pg = new_page(browser, server, "/console/file")
+    pg.set_viewport_size({"width": width, "height": 800})
+    console_login(pg, BOSS)
+    pg.goto(server.url + "/console/admin")
+    pg.get_by_label("Adresse e-mail ou numéro de téléphone").fill(email.upper())
+    pg.get_by_role("button", name="Chercher").click()
+    expect(pg.locator("#contact-found")).to_have_text("1 référence(s) pour ce contact ; choisissez-en une pour voir son journal :")
+    assert pg.evaluate("document.documentElement.scrollWidth") == width
+    assert pg.url == server.url + "/console/admin/contact#journal"  # posted: the contact in no URL
+    pg.get_by_role("link", name=ref).click()
+    expect(pg.locator("#element")).to_have_value(ref)
+    expect(pg.locator("#journal-empty")).to_be_visible()  # nobody has seen this person's message yet
+    assert pg.problems == []
+    pg.context.close()
