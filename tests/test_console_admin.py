@@ -244,7 +244,9 @@ def test_the_contact_search_in_chromium_leads_to_the_log_of_each_reference(brows
     pg.goto(server.url + "/console/admin")
     pg.get_by_label("Adresse e-mail ou numéro de téléphone").fill(email.upper())
     pg.get_by_role("button", name="Chercher").click()
-    expect(pg.locator("#contact-found")).to_have_text("1 référence(s) pour ce contact ; choisissez-en une pour voir son journal :")
+    expect(pg.locator("#contact-found")).to_have_text(
+        "1 référence(s) pour ce contact ; choisissez-en une pour voir son journal :"
+    )
     assert pg.evaluate("document.documentElement.scrollWidth") == width
     assert pg.url == server.url + "/console/admin/contact#journal"  # posted: the contact in no URL
     pg.get_by_role("link", name=ref).click()
