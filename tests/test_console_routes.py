@@ -45,6 +45,7 @@ ROUTES = {
     ("/console/admin/comptes", "POST"): "admin",
     ("/console/admin/mot-de-passe", "POST"): "admin",
     ("/console/admin/deverrouiller", "POST"): "admin",
+    ("/console/admin/contact", "POST"): "admin",
 }
 SAMPLE = {"<kind>": "chat", "<item_id>": "abc", "<reference>": "MSG-2026-0001"}
 GUARDED = sorted(route for route, who in ROUTES.items() if who != "anyone")
