@@ -144,21 +144,26 @@ def main(argv: list[str] | None = None) -> int:
         "of `config.yml` trained on `data/`, through the router of the chat (NLU, then the fallback ladder;",
         'the destination of a `clarify` is the bot\'s best guess). "Answered right": among the first turns',
         "the bot answers directly (action `answer`), the share sent to the right destination; the others",
-        "get a clarifying question with the likely topics as buttons.",
+        'get a clarifying question with the likely topics as buttons. "Asked: right offered": among',
+        "those clarifying questions, the share whose buttons include the right topic or destination (the",
+        'button to a person not counted). "Served": the first turns that either answer right or offer',
+        "the right button, out of all.",
         "",
-        "| set | questions | destination | topic | answered right | first-turn actions |",
-        "|---|---|---|---|---|---|",
+        "| set | questions | destination | topic | answered right | asked: right offered | served | first-turn actions |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, path in present:
         for name, suffix in ((path.name, ""), (path.name + " noisy", ", noisy variants")):
             r = scores[name]
             lines.append(
                 f"| {label}{suffix} | {r['n']} | {fmt(r['destination_accuracy'])} | {fmt(r['topic_accuracy'])} "
-                f"| {fmt(r['answered_right'])} | {fmt_actions(r['actions'])} |"
+                f"| {fmt(r['answered_right'])} | {fmt(r['asked_offered_right'])} | {fmt(r['served_first_turn'])} "
+                f"| {fmt_actions(r['actions'])} |"
             )
     lines.append(
         f"| {args.folds}-fold cross-validation of `data/` (topic intents) | {cv['n']} | - | "
-        f"{fmt(cv['topic_accuracy'])} | {fmt(cv['answered_right'])} | {fmt_actions(cv['actions'])} |"
+        f"{fmt(cv['topic_accuracy'])} | {fmt(cv['answered_right'])} | {fmt(cv['asked_offered_right'])} "
+        f"| {fmt(cv['served_first_turn'])} | {fmt_actions(cv['actions'])} |"
     )
     dropped = {path.name: scores[path.name]["dropped_found_in_training_data"] for _, path in present}
     lines += [

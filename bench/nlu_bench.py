@@ -142,8 +142,11 @@ def route_all(routers: list, pipeline: Pipeline, texts: list[str]) -> list[list]
     return [[router.decide(t, p) for t, p in zip(prepared, parses)] for router in routers]
 
 
-def summary(expected: list[dict], decisions: list) -> dict:
-    """Accuracy, actions, calibration and confusion counts; no item text."""
+def summary(expected: list[dict], decisions: list, router=None) -> dict:
+    """Accuracy, actions, calibration and confusion counts; no item text. With the router: among the
+    clarifying questions, the share whose buttons offer the right way on (`asked_offered_right`)."""
+    from bot.nlu.evaluation import offers
+
     n = len(expected)
     has_dest = [e for e in expected if e.get("destination")]
     dest_ok = [d.destination == e["destination"] for e, d in zip(expected, decisions) if e.get("destination")]
@@ -152,6 +155,11 @@ def summary(expected: list[dict], decisions: list) -> dict:
     answered = [ok for ok, d in zip(right, decisions) if d.action == "answer"]
     confusions = collections.Counter((e["topic"], d.topic) for e, d in zip(expected, decisions) if e["topic"] != d.topic)
     pan_offered = [any("pan" in b["payload"] for b in d.buttons) for d in decisions if d.action == "clarify"]
+    asked = [
+        offers(router, d, e["topic"], e.get("destination"))
+        for e, d in zip(expected, decisions)
+        if d.action == "clarify" and router is not None
+    ]
     return {
         "n": n,
         "destination_accuracy": sum(dest_ok) / len(dest_ok) if dest_ok else None,
@@ -160,6 +168,9 @@ def summary(expected: list[dict], decisions: list) -> dict:
         "answered": len(answered),
         "answered_right": sum(answered) / len(answered) if answered else None,
         "clarify_with_pan_button": sum(pan_offered),
+        "asked_offered_right": sum(asked) / len(asked) if asked else None,
+        # the first turn either answers right or offers the right button
+        "served_first_turn": (sum(answered) + sum(asked)) / n if n and router is not None else None,
         "confusions": [[a, b, c] for (a, b), c in confusions.most_common()],
     }
 
@@ -182,8 +193,8 @@ def cross_validation(params: dict, thresholds: list, folds: int, seed: int = FOL
             out += got
         expected += [{"topic": i} for _, i in test]
     return {
-        ("cv" if t is None else f"cv @{t}"): summary(expected, d) | {"folds": folds, "examples": len(examples)}
-        for t, d in zip(thresholds, decisions)
+        ("cv" if t is None else f"cv @{t}"): summary(expected, d, r) | {"folds": folds, "examples": len(examples)}
+        for t, d, r in zip(thresholds, decisions, routers)
     }
 
 
@@ -216,10 +227,17 @@ def seeds_mean(per_seed: dict[int, dict]) -> dict:
     """One set's summaries over several framing draws: each seed's figures, and their mean."""
 
     def figures(key: str) -> list:
-        return [per_seed[s][key] for s in per_seed if per_seed[s][key] is not None]
+        return [per_seed[s][key] for s in per_seed if per_seed[s].get(key) is not None]
 
     out: dict = {"seeds": list(per_seed), "n": next(iter(per_seed.values()))["n"]}
-    for key in ("destination_accuracy", "topic_accuracy", "answered_right", "answered"):
+    for key in (
+        "destination_accuracy",
+        "topic_accuracy",
+        "answered_right",
+        "answered",
+        "asked_offered_right",
+        "served_first_turn",
+    ):
         values = figures(key)
         out[key + "_by_seed"] = values
         out[key] = sum(values) / len(values) if values else None
@@ -276,9 +294,9 @@ def score_files(params: dict, files: list[Path], thresholds: list, with_noisy: b
         sets = [(path.name, load_jsonl(path))] + ([(path.name + " noisy", noisy(path))] if with_noisy else [])
         for name, items in sets:
             kept = [i for i in items if norm(i["text"]) not in training]
-            for t, got in zip(thresholds, route_all(routers, pipeline, [i["text"] for i in kept])):
+            for t, r, got in zip(thresholds, routers, route_all(routers, pipeline, [i["text"] for i in kept])):
                 key = name + ("" if t is None else f" @{t}")
-                results[key] = summary(kept, got) | {"dropped_found_in_training_data": len(items) - len(kept)}
+                results[key] = summary(kept, got, r) | {"dropped_found_in_training_data": len(items) - len(kept)}
     return results
 
 
@@ -287,6 +305,10 @@ def over_seeds(run, params: dict, seeds: list[int]) -> dict[str, dict]:
     by_seed = {seed: run(params | {"random_state": seed}) for seed in seeds}
     first = by_seed[seeds[0]]
     return {name: seeds_mean({seed: by_seed[seed][name] for seed in seeds}) for name in first}
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _print(results: dict[str, dict]) -> None:
@@ -300,12 +322,14 @@ def _print(results: dict[str, dict]) -> None:
             spread = " / ".join(f"{v:.3f}" for v in r["destination_accuracy_by_seed"]) or "-"
             print(
                 f"{name}: n={r['n']} seeds={r['seeds']} destination mean={dest} ({spread}) "
-                f"topic mean={r['topic_accuracy']:.3f} answered right mean={right} answered mean={r['answered']:.1f}"
+                f"topic mean={r['topic_accuracy']:.3f} answered right mean={right} answered mean={r['answered']:.1f} "
+                f"asked, right offered mean={_fmt(r['asked_offered_right'])}"
             )
             continue
         print(
             f"{name}: n={r['n']} destination={dest} topic={r['topic_accuracy']:.3f} actions={r['actions']} "
-            f"answered right={right} clarify with PAN={r['clarify_with_pan_button']}"
+            f"answered right={right} clarify with PAN={r['clarify_with_pan_button']} "
+            f"asked, right offered={_fmt(r['asked_offered_right'])}"
         )
         print("   confusions: " + "; ".join(f"{a}->{b}:{c}" for a, b, c in r["confusions"][:10]))
 

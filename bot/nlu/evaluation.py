@@ -5,6 +5,7 @@ Used by `python -m bot eval`, the retrain gate (bot/console/export.py) and the b
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from sklearn.metrics import precision_recall_fscore_support
@@ -12,7 +13,7 @@ from sklearn.metrics import precision_recall_fscore_support
 from bot.core import config as config_mod
 from bot.core import tree as tree_mod
 from bot.core.masking import prepare
-from bot.core.router import Router
+from bot.core.router import NAVIGATE_INTENT, Router
 from bot.core.text import norm
 
 
@@ -26,6 +27,22 @@ def router(prefecture: str | None) -> Router:
 def route_one(router: Router, nlu, raw: str) -> dict:
     text, _ = prepare(raw, router.max_chars)
     return router.decide(text, nlu.parse(text)).public() | {"text": raw}
+
+
+def offers(router: Router, decision, topic: str, destination: str | None = None) -> bool:
+    """Whether a clarifying question offers the right way on: a button to a node of the expected
+    topic, or of the expected destination (a file's follow-up about a residence permit is served by
+    the "Titre de séjour" button too). The button to a person is not counted."""
+    prefix = "/" + NAVIGATE_INTENT
+    for button in decision.buttons:
+        if not button["payload"].startswith(prefix):
+            continue
+        node = router.tree.nodes.get(json.loads(button["payload"][len(prefix) :]).get("node"))
+        if node is None or node.topic == "human_handoff":
+            continue
+        if node.topic == topic or (destination is not None and node.destination == destination):
+            return True
+    return False
 
 
 def training_texts() -> set[str]:

@@ -1,0 +1,79 @@
+"""What a clarifying question offers, as `make eval` counts it (`bot/nlu/evaluation.offers`,
+`bench/nlu_bench.summary`): the right topic or destination among the buttons, the person not counted."""
+
+import pytest
+
+from bot.core.config import load_prefecture
+from bot.core.router import Router
+from bot.core.tree import load_tree
+from bot.nlu.evaluation import offers
+
+
+@pytest.fixture(scope="module")
+def router():
+    return Router(load_tree(), load_prefecture("cantal"))
+
+
+def parse(ranking):
+    top = ranking[0]
+    return {"intent": dict(top), "intent_ranking": ranking, "entities": []}
+
+
+# A long story the model is unsure of: a complaint first, then a residence permit, then a file.
+STORY = "je suis venu trois fois et personne ne m'a rien expliqué, je ne sais plus quoi faire de ma vie"
+UNSURE = [
+    {"name": "reclamation", "confidence": 0.40},
+    {"name": "titre_sejour", "confidence": 0.30},
+    {"name": "suivi_dossier", "confidence": 0.20},
+    {"name": "carte_grise", "confidence": 0.10},
+]
+
+
+def test_a_clarification_offers_the_topics_of_its_buttons_and_not_the_others(router):
+    d = router.decide(STORY, parse(UNSURE))
+    assert d.action == "clarify"
+    titles = [b["title"] for b in d.buttons]
+    assert len(titles) == 4 and titles[-1] == router.tree.topic_node("human_handoff").title
+    assert offers(router, d, "reclamation", "mailbox")
+    assert offers(router, d, "titre_sejour", "ccc_0806")
+    assert offers(router, d, "suivi_dossier", "ants_3400")  # the "suivi" button, whatever the document
+    assert not offers(router, d, "carte_grise", "ants_3400")  # fourth in the ranking: no button
+
+
+def test_a_follow_up_about_a_residence_permit_is_offered_by_the_titre_de_sejour_button(router):
+    d = router.decide(STORY, parse(UNSURE))
+    # expected suivi_dossier -> ccc_0806: the "Titre de séjour" button leads to the CCC as well
+    assert offers(router, d, "suivi_dossier", "ccc_0806")
+    # without a destination (the cross-validation knows only the topic) only the topic counts
+    assert not offers(router, d, "hors_perimetre")
+
+
+def test_the_button_to_a_person_and_an_answer_offer_nothing(router):
+    d = router.decide(STORY, parse(UNSURE))
+    assert not offers(router, d, "human_handoff")
+    answered = router.decide("comment refaire ma carte grise", parse([{"name": "carte_grise", "confidence": 0.95}]))
+    assert answered.action == "answer"
+    # an answer's buttons (the PAN's help) are not a clarification's choices, but `offers` reads
+    # buttons only: the bench asks it about clarifications alone
+    assert offers(router, answered, "rdv_pan", "pan_rdv")
+
+
+def test_the_bench_counts_the_clarifications_that_offer_the_right_way_and_the_turns_served(router):
+    pytest.importorskip("rasa")
+    from bench.nlu_bench import summary
+
+    clarified = router.decide(STORY, parse(UNSURE))
+    right = router.decide("comment refaire ma carte grise", parse([{"name": "carte_grise", "confidence": 0.95}]))
+    wrong = router.decide("ma carte grise", parse([{"name": "titre_sejour", "confidence": 0.95}]))
+    expected = [
+        {"topic": "titre_sejour", "destination": "ccc_0806"},  # asked, offered
+        {"topic": "carte_grise", "destination": "ants_3400"},  # asked, not offered
+        {"topic": "carte_grise", "destination": "ants_3400"},  # answered right
+        {"topic": "carte_grise", "destination": "ants_3400"},  # answered wrong
+    ]
+    s = summary(expected, [clarified, clarified, right, wrong], router)
+    assert s["actions"] == {"clarify": 2, "answer": 2}
+    assert s["answered_right"] == 0.5
+    assert s["asked_offered_right"] == 0.5
+    assert s["served_first_turn"] == 0.5  # one right answer and one right button out of four
+    assert summary(expected, [clarified, clarified, right, wrong])["asked_offered_right"] is None
