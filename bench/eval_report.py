@@ -124,6 +124,14 @@ def fmt_actions(actions: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(actions.items()))
 
 
+def row(label: str, r: dict, destination: str) -> str:
+    """One line of the table: a set's (or the CV's) figures."""
+    return (
+        f"| {label} | {r['n']} | {destination} | {fmt(r['topic_accuracy'])} | {fmt(r['answered_right'])} "
+        f"| {fmt(r['asked_offered_right'])} | {fmt(r['served_first_turn'])} | {fmt_actions(r['actions'])} |"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=5)
@@ -154,17 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for label, path in present:
         for name, suffix in ((path.name, ""), (path.name + " noisy", ", noisy variants")):
-            r = scores[name]
-            lines.append(
-                f"| {label}{suffix} | {r['n']} | {fmt(r['destination_accuracy'])} | {fmt(r['topic_accuracy'])} "
-                f"| {fmt(r['answered_right'])} | {fmt(r['asked_offered_right'])} | {fmt(r['served_first_turn'])} "
-                f"| {fmt_actions(r['actions'])} |"
-            )
-    lines.append(
-        f"| {args.folds}-fold cross-validation of `data/` (topic intents) | {cv['n']} | - | "
-        f"{fmt(cv['topic_accuracy'])} | {fmt(cv['answered_right'])} | {fmt(cv['asked_offered_right'])} "
-        f"| {fmt(cv['served_first_turn'])} | {fmt_actions(cv['actions'])} |"
-    )
+            lines.append(row(label + suffix, scores[name], fmt(scores[name]["destination_accuracy"])))
+    lines.append(row(f"{args.folds}-fold cross-validation of `data/` (topic intents)", cv, "-"))
     dropped = {path.name: scores[path.name]["dropped_found_in_training_data"] for _, path in present}
     lines += [
         "",

@@ -10,7 +10,7 @@ import pytest
 from bot.nlu.evaluation import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
-FIELDS = ["text", "topic", "destination", "confidence", "action", "answer"]
+FIELDS = ["text", "topic", "destination", "confidence", "action", "answer", "choices"]
 
 
 def run(python, *args, stdin=None):
@@ -51,6 +51,12 @@ def test_route_jsonl_answers_every_line_in_order(python):
     assert (results[2]["topic"], results[2]["destination"]) == ("suivi_dossier", "ccc_0806")
     assert results[3]["line"] == 4 and "error" in results[3]
     assert results[4]["action"] == "clarify" and results[4]["topic"] is not None
+    # a clarifying question lists what its buttons offer (the person left out); an answer offers none
+    offered = results[4]["choices"]
+    assert 1 <= len(offered) <= 3 and all(list(c) == ["node", "topic", "destination"] for c in offered)
+    assert results[4]["topic"] in [c["topic"] for c in offered]  # the best guess is among the buttons
+    assert "human_handoff" not in [c["topic"] for c in offered]
+    assert results[0]["choices"] == []
     assert results[5]["answer"].startswith("Votre message est vide.")
 
 
@@ -216,3 +222,24 @@ def test_settings_are_typed_and_hide_the_password():
     assert settings.smtp({}) is None
     with pytest.raises(settings.SettingsError, match="^SMTP_STARTTLS: expected 0 or 1, got 'oui'$"):
         settings.smtp({"SMTP_HOST": "h", "SMTP_STARTTLS": "oui"})
+
+
+def test_evaluate_counts_the_clarifications_that_offer_the_right_way():
+    items = [
+        {"text": "x", "topic": "titre_sejour", "destination": "ccc_0806"},
+        {"text": "y", "topic": "suivi_dossier", "destination": "ccc_0806"},
+        {"text": "z", "topic": "armes", "destination": "mailbox"},
+        {"text": "w", "topic": "carte_grise", "destination": "ants_3400"},
+    ]
+    sejour = {"node": "titre_sejour", "topic": "titre_sejour", "destination": "ccc_0806"}
+    pan = {"node": "rdv_pan", "topic": "rdv_pan", "destination": "pan_rdv"}
+    preds = [
+        {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.4, "action": "clarify", "choices": [pan, sejour]},
+        # a residence permit's follow-up: the "Titre de séjour" button leads to the CCC as well
+        {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.4, "action": "clarify", "choices": [pan, sejour]},
+        {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.4, "action": "clarify", "choices": [pan, sejour]},
+        {"topic": "carte_grise", "destination": "ants_3400", "confidence": 0.9, "action": "answer", "choices": []},
+    ]
+    report = evaluate(items, preds)
+    assert (report["asked"], report["asked_offered_right"]) == (3, 2)
+    assert report["destination_accuracy"] == 0.25  # the best guesses, wrong all three times

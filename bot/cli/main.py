@@ -68,6 +68,8 @@ def _print_details(path: Path, report: dict) -> None:
     print(f"destination accuracy: {report['destination_accuracy']:.3f}")
     print(f"topic accuracy:       {report['topic_accuracy']:.3f}")
     print(f"first-turn actions:   {report['actions']}")
+    if report["asked"]:
+        print(f"clarifications offering the right topic: {report['asked_offered_right']} of {report['asked']}")
     print("\nper topic               precision  recall     f1  support")
     for label, m in report["per_topic"].items():
         print(f"  {label:<20} {m['precision']:>9.2f} {m['recall']:>7.2f} {m['f1']:>6.2f} {m['support']:>8}")

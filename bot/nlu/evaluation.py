@@ -25,24 +25,39 @@ def router(prefecture: str | None) -> Router:
 
 
 def route_one(router: Router, nlu, raw: str) -> dict:
+    """The fields of `python -m bot route`: the decision, and for a clarifying question the choices
+    its buttons offer (`choices`: node, topic, destination; empty for any other action)."""
     text, _ = prepare(raw, router.max_chars)
-    return router.decide(text, nlu.parse(text)).public() | {"text": raw}
+    decision = router.decide(text, nlu.parse(text))
+    offered = choices(router, decision) if decision.action == "clarify" else []
+    return (
+        decision.public()
+        | {"text": raw}
+        | {"choices": [{"node": n.id, "topic": n.topic, "destination": n.destination} for n in offered]}
+    )
+
+
+def choices(router: Router, decision) -> list:
+    """The nodes a decision's buttons lead to, the button to a person left out."""
+    prefix, nodes = "/" + NAVIGATE_INTENT, []
+    for button in decision.buttons:
+        if button["payload"].startswith(prefix):
+            node = router.tree.nodes.get(json.loads(button["payload"][len(prefix) :]).get("node"))
+            if node is not None and node.topic != "human_handoff":
+                nodes.append(node)
+    return nodes
+
+
+def offered(pairs: list[tuple], topic: str, destination: str | None = None) -> bool:
+    """Whether choices, as (topic, destination) pairs, include the right way on: the expected topic,
+    or the expected destination (a file's follow-up about a residence permit is served by the
+    "Titre de séjour" button too)."""
+    return any(t == topic or (destination is not None and d == destination) for t, d in pairs)
 
 
 def offers(router: Router, decision, topic: str, destination: str | None = None) -> bool:
-    """Whether a clarifying question offers the right way on: a button to a node of the expected
-    topic, or of the expected destination (a file's follow-up about a residence permit is served by
-    the "Titre de séjour" button too). The button to a person is not counted."""
-    prefix = "/" + NAVIGATE_INTENT
-    for button in decision.buttons:
-        if not button["payload"].startswith(prefix):
-            continue
-        node = router.tree.nodes.get(json.loads(button["payload"][len(prefix) :]).get("node"))
-        if node is None or node.topic == "human_handoff":
-            continue
-        if node.topic == topic or (destination is not None and node.destination == destination):
-            return True
-    return False
+    """Whether a clarifying question's buttons offer the right way on (the person not counted)."""
+    return offered([(n.topic, n.destination) for n in choices(router, decision)], topic, destination)
 
 
 def training_texts() -> set[str]:
@@ -86,6 +101,11 @@ def evaluate(items: list[dict], predictions: list[dict]) -> dict:
         if i["topic"] != p["topic"] or i["destination"] != p["destination"]
     ]
     actions = Counter(p["action"] for p in predictions)
+    asked = [
+        offered([(c["topic"], c["destination"]) for c in p.get("choices") or []], i["topic"], i["destination"])
+        for i, p in zip(items, predictions)
+        if p["action"] == "clarify"
+    ]
     return {
         "n": n,
         "topic_accuracy": topic_ok / n if n else 0.0,
@@ -94,6 +114,9 @@ def evaluate(items: list[dict], predictions: list[dict]) -> dict:
         "per_topic": per_topic,
         "confusions": [{"expected": a, "got": b, "count": c} for (a, b), c in confusions.most_common()],
         "misses": misses,
+        # among the clarifying questions, those whose buttons offer the right way on
+        "asked": len(asked),
+        "asked_offered_right": sum(asked),
     }
 
 
