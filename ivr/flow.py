@@ -30,7 +30,7 @@ from bot.core.router import NAVIGATE_INTENT, Decision
 from bot.core.tree import CONVERSATION_INTENTS
 from ivr.flow_pan import PanFlow
 from ivr.state import PAN_STATES, PROMPT_STATES, RAW_SPEECH_STATES, SMS_DONE, CallState, Input, key_of
-from ivr.twiml import BOOKING, ROOT, Option, Speaker, button_node
+from ivr.twiml import BOOKING, ROOT, Option, Speaker
 
 __all__ = ["RAW_SPEECH_STATES", "CallState", "Flow", "Input", "key_of"]
 
@@ -315,7 +315,7 @@ class Flow(PanFlow):
                 st.step,
                 [o.target for o in self.options(st, open_now) if o.kind == "node"],
             )
-        choices = [n for n in (button_node(b.get("payload", "")) for b in d.buttons) if n in self.tree.nodes]
+        choices = [n.id for n in (self.tree.button_target(b.get("payload", "")) for b in d.buttons) if n is not None]
         choices = list(dict.fromkeys(choices))
         if not choices:
             return self.render(st, open_now, [self.sp.text("rephrase")])

@@ -9,8 +9,6 @@ PUBLIC_BASE_URL whose query carries only the node and the step.
 
 from __future__ import annotations
 
-import json
-
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from bot.core.config import Prefecture, e164
@@ -30,7 +28,6 @@ __all__ = [
     "Option",
     "Prompt",
     "Speaker",
-    "button_node",
     "xml_safe",
 ]
 
@@ -365,17 +362,6 @@ class Speaker(Voice, Options, PanPrompts):
     @staticmethod
     def empty() -> VoiceResponse:
         return VoiceResponse()
-
-
-def button_node(payload: str) -> str | None:
-    """The node id of a router button payload ('/navigate{"node": "armes"}')."""
-    start = payload.find("{")
-    if start < 0:
-        return None
-    try:
-        return json.loads(payload[start:]).get("node")
-    except (json.JSONDecodeError, AttributeError):
-        return None
 
 
 def to_xml(resp: VoiceResponse) -> str:

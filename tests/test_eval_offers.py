@@ -48,7 +48,7 @@ def test_a_follow_up_about_a_residence_permit_is_offered_by_the_titre_de_sejour_
     assert not offers(router, d, "hors_perimetre")
 
 
-def test_the_button_to_a_person_and_an_answer_offer_nothing(router):
+def test_the_button_to_a_person_is_not_counted_and_offers_reads_only_buttons(router):
     d = router.decide(STORY, parse(UNSURE))
     assert not offers(router, d, "human_handoff")
     answered = router.decide("comment refaire ma carte grise", parse([{"name": "carte_grise", "confidence": 0.95}]))

@@ -118,6 +118,22 @@ def test_unknown_button_node_is_not_understood(router):
     assert d.action == "clarify"
 
 
+def test_a_button_payload_leads_back_to_its_node_and_nothing_else_does(router):
+    # the one reading of a button's payload, for the phone, the chat's transcript, the queue and the eval
+    tree = router.tree
+    assert tree.button_target(button_payload("armes")) is tree.node("armes")
+    assert tree.button_target('/navigate{"node": "titres_ants"}').id == "titres_ants"  # as a client may space it
+    for payload in (
+        '/navigate{"node":"nope"}',
+        "/navigate",
+        "/navigate{not json",
+        "/navigate[1]",
+        '/navigate{"node":["armes"]}',
+        "",
+    ):
+        assert tree.button_target(payload) is None, payload
+
+
 def test_typed_menu_shows_the_topics(router):
     d = router.decide("menu", parse("navigate", 0.9))
     assert d.action == "answer" and len(d.buttons) == 9

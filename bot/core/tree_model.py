@@ -6,6 +6,7 @@ bot/core/tree.py loads bot/tree.yml into these (and re-exports them: import from
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,16 @@ class Tree:
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
+
+    def button_target(self, payload: str) -> Node | None:
+        """The node a router button's payload ('/navigate{"node": "armes"}') leads to; None for a
+        payload that names no node of this tree."""
+        start = payload.find("{")
+        try:
+            node_id = json.loads(payload[start:]).get("node") if start >= 0 else None
+        except (ValueError, AttributeError):
+            return None
+        return self.nodes.get(node_id) if isinstance(node_id, str) else None
 
     def children(self, node_id: str | None) -> list[Node]:
         ids = self.menu if node_id is None else self.nodes[node_id].children

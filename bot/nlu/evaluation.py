@@ -5,7 +5,6 @@ Used by `python -m bot eval`, the retrain gate (bot/console/export.py) and the b
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 from sklearn.metrics import precision_recall_fscore_support
@@ -13,7 +12,7 @@ from sklearn.metrics import precision_recall_fscore_support
 from bot.core import config as config_mod
 from bot.core import tree as tree_mod
 from bot.core.masking import prepare
-from bot.core.router import NAVIGATE_INTENT, Router
+from bot.core.router import Router
 from bot.core.text import norm
 
 
@@ -39,13 +38,8 @@ def route_one(router: Router, nlu, raw: str) -> dict:
 
 def choices(router: Router, decision) -> list:
     """The nodes a decision's buttons lead to, the button to a person left out."""
-    prefix, nodes = "/" + NAVIGATE_INTENT, []
-    for button in decision.buttons:
-        if button["payload"].startswith(prefix):
-            node = router.tree.nodes.get(json.loads(button["payload"][len(prefix) :]).get("node"))
-            if node is not None and node.topic != "human_handoff":
-                nodes.append(node)
-    return nodes
+    nodes = [router.tree.button_target(b["payload"]) for b in decision.buttons]
+    return [n for n in nodes if n is not None and n.topic != "human_handoff"]
 
 
 def offered(pairs: list[tuple], topic: str, destination: str | None = None) -> bool:

@@ -90,12 +90,8 @@ def clicked_button(tree: Tree, text: str) -> str | None:
     """The title of the button a chat turn was a click on (its payload '/navigate{"node": …}'), else None."""
     if not text.startswith("/"):
         return None
-    try:
-        node_id = json.loads(text[text.index("{") :]).get("node") if "{" in text else None
-    except (ValueError, AttributeError):
-        node_id = None
-    title = _node_info(tree, node_id)[2] if isinstance(node_id, str) else None
-    return title or "un bouton"
+    node = tree.button_target(text)
+    return (node.title if node else None) or "un bouton"
 
 
 def heard(tree: Tree, pref, node_id: str) -> str:

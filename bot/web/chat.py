@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -138,11 +137,8 @@ def transcript(events: list[dict], expiry_minutes: float, tree, now: float | Non
             if text.startswith("/"):
                 shown = titles.get(text)
                 if shown is None and text.startswith("/" + NAVIGATE_INTENT):
-                    try:
-                        node = json.loads(text[len(NAVIGATE_INTENT) + 1 :]).get("node")
-                        shown = tree.node(node).title
-                    except (ValueError, KeyError, AttributeError):
-                        shown = None
+                    node = tree.button_target(text)
+                    shown = node.title if node else None
                 text = shown or text
             turns.append({"role": "user", "text": text})
             continue
