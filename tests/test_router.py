@@ -431,6 +431,28 @@ def test_a_complaint_naming_the_prefecture_stays_a_complaint(router):
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "impossible de joindre un opérateur, je tombe toujours sur le serveur vocal",
+        "j'appelle depuis ce matin, ça sonne dans le vide, pas un seul opérateur",
+    ],
+)
+def test_no_operator_on_the_phone_is_a_complaint_about_the_service(router, text):
+    # A caller's "opérateur" is the person who should answer, not a telephone company.
+    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
+    assert (d.action, d.topic, d.destination) == ("answer", "reclamation", "mailbox")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["mon opérateur mobile me facture des appels jamais passés", "mon opérateur téléphonique ne répond à aucune réclamation"],
+)
+def test_a_telephone_company_is_another_body(router, text):
+    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
+    assert (d.action, d.topic) == ("clarify", "hors_perimetre")
+
+
+@pytest.mark.parametrize(
     "text", ["toujours rien reçu", "suivi d'un dossier", "où en est ma demande", "mon dossier n'avance pas depuis l'été"]
 )
 def test_a_file_status_question_naming_no_document_asks_which_document(router, text):
