@@ -38,6 +38,9 @@ HANDS = [
     "written against it. `eval/faq_titles.jsonl` (questions titled as an administration's FAQ) was",
     "written by a fifth hand that read neither `data/` nor any evaluation file; 10 of its 160 lines came",
     "out as near copies of training examples written earlier, and were dropped (docs/pipeline.md).",
+    "`eval/public_testimonies.jsonl` (fragments of testimonies: told, not asked) was written by a sixth",
+    "hand that read neither `data/` nor any evaluation file, at the same time as, and apart from, the",
+    "author of `data/nlu_public_testimonies.yml` (docs/pipeline.md, twelfth pass).",
 ]
 
 # The shared dev sets (AIGUILLAGE_DEV_EVAL: `../shared/eval` when the Makefile finds it), then ours.
@@ -51,6 +54,7 @@ OWN = [
     ("own, public's stories (`eval/public_stories.jsonl`)", ROOT / "eval" / "public_stories.jsonl"),
     ("own, public's letters (`eval/public_letters.jsonl`)", ROOT / "eval" / "public_letters.jsonl"),
     ("own, FAQ titles (`eval/faq_titles.jsonl`)", ROOT / "eval" / "faq_titles.jsonl"),
+    ("own, testimonies (`eval/public_testimonies.jsonl`)", ROOT / "eval" / "public_testimonies.jsonl"),
 ]
 
 
