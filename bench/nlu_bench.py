@@ -142,10 +142,11 @@ def route_all(routers: list, pipeline: Pipeline, texts: list[str]) -> list[list]
     return [[router.decide(t, p) for t, p in zip(prepared, parses)] for router in routers]
 
 
-def summary(expected: list[dict], decisions: list, router=None) -> dict:
-    """Accuracy, actions, calibration and confusion counts; no item text. With the router: among the
-    clarifying questions, the share whose buttons offer the right way on (`asked_offered_right`)."""
-    from bot.nlu.evaluation import offers
+def summary(expected: list[dict], decisions: list, router) -> dict:
+    """Accuracy, actions, calibration and confusion counts; no item text. Among the clarifying
+    questions, the share whose buttons offer the right way on (`asked_offered_right`), and how many
+    offer the PAN (`clarify_with_pan_button`), read through the router's tree."""
+    from bot.nlu.evaluation import choices, offered
 
     n = len(expected)
     has_dest = [e for e in expected if e.get("destination")]
@@ -154,12 +155,11 @@ def summary(expected: list[dict], decisions: list, router=None) -> dict:
     right = dest_ok if len(has_dest) == n else topic_ok
     answered = [ok for ok, d in zip(right, decisions) if d.action == "answer"]
     confusions = collections.Counter((e["topic"], d.topic) for e, d in zip(expected, decisions) if e["topic"] != d.topic)
-    pan_offered = [any("pan" in b["payload"] for b in d.buttons) for d in decisions if d.action == "clarify"]
-    asked = [
-        offers(router, d, e["topic"], e.get("destination"))
-        for e, d in zip(expected, decisions)
-        if d.action == "clarify" and router is not None
+    clarified = [
+        (e, [(n.topic, n.destination) for n in choices(router, d)]) for e, d in zip(expected, decisions) if d.action == "clarify"
     ]
+    pan_offered = [any(topic == "rdv_pan" for topic, _ in pairs) for _, pairs in clarified]
+    asked = [offered(pairs, e["topic"], e.get("destination")) for e, pairs in clarified]
     return {
         "n": n,
         "destination_accuracy": sum(dest_ok) / len(dest_ok) if dest_ok else None,
@@ -170,7 +170,7 @@ def summary(expected: list[dict], decisions: list, router=None) -> dict:
         "clarify_with_pan_button": sum(pan_offered),
         "asked_offered_right": sum(asked) / len(asked) if asked else None,
         # the first turn either answers right or offers the right button
-        "served_first_turn": (sum(answered) + sum(asked)) / n if n and router is not None else None,
+        "served_first_turn": (sum(answered) + sum(asked)) / n if n else None,
         "confusions": [[a, b, c] for (a, b), c in confusions.most_common()],
     }
 

@@ -76,4 +76,18 @@ def test_the_bench_counts_the_clarifications_that_offer_the_right_way_and_the_tu
     assert s["answered_right"] == 0.5
     assert s["asked_offered_right"] == 0.5
     assert s["served_first_turn"] == 0.5  # one right answer and one right button out of four
-    assert summary(expected, [clarified, clarified, right, wrong])["asked_offered_right"] is None
+    assert s["clarify_with_pan_button"] == 0
+
+
+def test_the_bench_counts_the_clarifications_that_offer_the_pan(router):
+    pytest.importorskip("rasa")
+    from bench.nlu_bench import summary
+
+    # help words: the PAN is among the buttons, whatever the model's ranking
+    helped = router.decide("je ne sais pas me servir d'un ordinateur, aidez-moi", parse(UNSURE))
+    story = router.decide(STORY, parse(UNSURE))
+    assert (helped.action, story.action) == ("clarify", "clarify")
+    expected = [{"topic": "rdv_pan", "destination": "pan_rdv"}, {"topic": "reclamation", "destination": "mailbox"}]
+    s = summary(expected, [helped, story], router)
+    assert s["clarify_with_pan_button"] == 1
+    assert s["asked_offered_right"] == 1.0
