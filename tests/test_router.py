@@ -475,3 +475,36 @@ def test_the_suivi_button_asks_which_document_with_its_three_choices(router):
     )
     assert (d.node, d.action, d.answer) == ("suivi_dossier", "clarify", "Pour quel document voulez-vous suivre votre demande ?")
     assert [b["payload"] for b in d.buttons] == [button_payload(n) for n in ("suivi_ants", "suivi_titre_sejour", "suivi_autre")]
+
+
+UNSURE_COMPLAINT = [
+    {"name": "reclamation", "confidence": 0.45},
+    {"name": "horaires_contact", "confidence": 0.25},
+    {"name": "carte_grise", "confidence": 0.15},
+    {"name": "hors_perimetre", "confidence": 0.10},
+]
+
+
+def test_an_unsure_complaint_naming_a_document_asks_with_the_document_first(router):
+    # Anger about one's own papers is told around the need: the document, not the mailbox, is the guess.
+    text = "trois fois à la préfecture pour le changement d'adresse de ma carte grise et trois fois fermé"
+    d = router.decide(text, parse("reclamation", 0.45, UNSURE_COMPLAINT))
+    assert (d.action, d.topic, d.destination) == ("clarify", "carte_grise", "ants_3400")
+    assert [b["title"] for b in d.buttons] == [
+        "Carte grise",
+        "Réclamation ou suggestion",
+        "Horaires et adresse",
+        "Parler à un agent",
+    ]
+
+
+def test_an_unsure_complaint_naming_no_document_keeps_the_complaint_first(router):
+    d = router.decide("trois fois à la préfecture et trois fois fermé", parse("reclamation", 0.45, UNSURE_COMPLAINT))
+    assert (d.action, d.topic, d.destination) == ("clarify", "reclamation", "mailbox")
+    assert [b["title"] for b in d.buttons][0] == "Réclamation ou suggestion"
+
+
+def test_a_sure_complaint_naming_a_document_is_answered_as_a_complaint(router):
+    text = "personne ne répond jamais au téléphone de la préfecture, pour ma carte grise comme pour le reste"
+    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
+    assert (d.action, d.topic, d.destination) == ("answer", "reclamation", "mailbox")

@@ -16,6 +16,7 @@ from bot.core.config import Prefecture
 from bot.core.display import answer_parts, site_items
 from bot.core.text import best_alias, norm
 from bot.core.tree import CONVERSATION_INTENTS, ITEMS_PAN_SITES, TOPICS, Node, Tree, render
+from bot.core.wording import Wording
 
 NAVIGATE_INTENT = "navigate"
 
@@ -79,18 +80,7 @@ class Router:
         self.clarify_choices = int(s["clarify_choices"])
         self.max_chars = int(s["max_message_chars"])
         self.max_words = int(s.get("answer_max_words") or 60)
-        self._pan_words = [norm(w) for w in s.get("pan_vocabulary") or [] if norm(w)]
-        self._document_words = {
-            doc: [norm(w) for w in words if norm(w)] for doc, words in (s.get("suivi_document_words") or {}).items()
-        }
-        others = s.get("other_bodies") or {}
-        self._other_words = [norm(w) for w in others.get("words") or [] if norm(w)]
-        self._other_sure = float(others.get("sure") or 1.0)
-        self._our_words = [norm(w) for w in others.get("ours") or [] if norm(w)]
-        vague = s.get("vague_messages") or {}
-        self._vague_max = int(vague.get("max_words") or 0)
-        self._filler = {norm(w) for w in vague.get("filler") or []}
-        self._vague = {norm(w) for w in vague.get("vague") or []}
+        self.words = Wording(s)
         # (normalised alias, node id, word count) for the fuzzy matcher
         self._aliases = [
             (norm(alias), node.id, len(norm(alias).split()))
@@ -183,42 +173,6 @@ class Router:
         return [self._button(n) for n in self.tree.children(None)]
 
     # ---- matching --------------------------------------------------------------------------
-    def is_vague(self, text: str) -> bool:
-        """A short message made only of vague words (settings.vague_messages)."""
-        words = [w for w in norm(text).split() if w not in self._filler]
-        return 0 < len(words) <= self._vague_max and all(w in self._vague for w in words)
-
-    def asks_for_help(self, text: str) -> bool:
-        """The message uses appointment or help vocabulary (settings.pan_vocabulary)."""
-        padded = " " + norm(text)
-        return any(" " + word in padded for word in self._pan_words)
-
-    @staticmethod
-    def _has_word(padded: str, word: str) -> bool:
-        """`word` starts a word of `padded` (" " + normalised text + " "). Short words must be whole
-        ("ct" is not "acte"), words of 4 or 5 letters whole or plural ("ameli" is not "ameliorer")."""
-        ends = ("",) if len(word) <= 3 else ("", "s", "x") if len(word) <= 5 else None
-        return " " + word in padded if ends is None else any(f" {word}{end} " in padded for end in ends)
-
-    def names_other_body(self, text: str) -> bool:
-        """The message uses the words of what another body handles (settings.other_bodies)."""
-        padded = " " + norm(text) + " "
-        return any(self._has_word(padded, w) for w in self._other_words)
-
-    def complains_about_another_body(self, name: str | None, text: str) -> bool:
-        """A complaint that names another body's words and none of the préfecture's (settings.other_bodies.ours)."""
-        padded = " " + norm(text) + " "
-        return (
-            name == "reclamation" and self.names_other_body(text) and not any(self._has_word(padded, w) for w in self._our_words)
-        )
-
-    def document_by_words(self, text: str) -> str | None:
-        """The document a message names with settings.suivi_document_words (most words wins)."""
-        padded = " " + norm(text) + " "
-        counts = {doc: sum(self._has_word(padded, w) for w in words) for doc, words in self._document_words.items()}
-        best = max(counts, key=lambda doc: counts[doc], default=None)
-        return best if best is not None and counts[best] > 0 else None
-
     def fuzzy_node(self, text: str) -> tuple[Node, float] | None:
         hit = best_alias(text, self._aliases, self.fuzzy_cutoff)
         return (self.tree.node(hit[0]), hit[1]) if hit else None
@@ -226,7 +180,7 @@ class Router:
     def suivi_node(self, text: str, ranking: list[dict]) -> Node:
         """The suivi_dossier child for the document asked about."""
         hit = best_alias(text, self._doc_aliases, self.fuzzy_cutoff)
-        document = hit[0] if hit else self.document_by_words(text)
+        document = hit[0] if hit else self.words.document_by_words(text)
         if document is None:
             for item in ranking:
                 if (
@@ -296,14 +250,19 @@ class Router:
                 )
             name, confidence = None, 0.0  # unknown node: treat as not understood
 
-        if self.complains_about_another_body(name, text):
+        if self.words.complains_about_another_body(name, text):
             hors = next((r for r in ranking if r.get("name") == "hors_perimetre"), {"name": "hors_perimetre"})
             ranking = [hors] + [r for r in ranking if r is not hors]
             return self._not_understood(text, confidence, ranking, misses, elsewhere=True)
 
-        vague = self.is_vague(text)
+        vague = self.words.is_vague(text)
         # Another body's words with one of our topics: answer only when the model is sure.
-        elsewhere = name in TOPICS and name != "hors_perimetre" and confidence < self._other_sure and self.names_other_body(text)
+        elsewhere = (
+            name in TOPICS
+            and name != "hors_perimetre"
+            and confidence < self.words.other_sure
+            and self.words.names_other_body(text)
+        )
         if name and confidence >= self.threshold and not (vague and name in TOPICS) and not elsewhere:
             if name in TOPICS or name == "human_handoff":
                 node = self.node_for_topic(name, text, ranking) if name in TOPICS else self.tree.topic_node(name)
@@ -336,8 +295,22 @@ class Router:
 
         return self._not_understood(text, confidence, ranking, misses, elsewhere)
 
+    def _document_before_complaint(self, text: str, ranking: list[dict], elsewhere: bool) -> list[dict]:
+        """Unsure, a complaint first, and the message names one of our documents: the document first.
+        A complaint is about the préfecture's service; anger about one's own papers is told around the
+        need (docs/pipeline.md, twelfth pass). Not for another body's words (`elsewhere`)."""
+        first = next((r for r in ranking if r.get("name") in TOPICS), None)
+        if elsewhere or first is None or first["name"] != "reclamation":
+            return ranking
+        document = self.words.document_by_words(text)
+        if document is None:
+            return ranking
+        hit = next((r for r in ranking if r.get("name") == document), {"name": document, "confidence": 0.0})
+        return [hit] + [r for r in ranking if r is not hit]
+
     def _not_understood(self, text: str, confidence: float, ranking: list[dict], misses: int, elsewhere: bool) -> Decision:
         """Not understood: best guess for reporting, then a clarifying question or, after `max_misses`, the fallback."""
+        ranking = self._document_before_complaint(text, ranking, elsewhere)
         guess = next((r for r in ranking if r.get("name") in TOPICS), None)
         guess_topic = guess["name"] if guess else "hors_perimetre"
         guess_node = self.node_for_topic(guess_topic, text, ranking)
@@ -373,7 +346,7 @@ class Router:
             node
             for node, wanted in (
                 (self.tree.topic_node("hors_perimetre"), elsewhere),
-                (self.tree.topic_node("rdv_pan"), self.asks_for_help(text)),
+                (self.tree.topic_node("rdv_pan"), self.words.asks_for_help(text)),
             )
             if wanted
         ]
