@@ -508,3 +508,34 @@ def test_a_sure_complaint_naming_a_document_is_answered_as_a_complaint(router):
     text = "personne ne répond jamais au téléphone de la préfecture, pour ma carte grise comme pour le reste"
     d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
     assert (d.action, d.topic, d.destination) == ("answer", "reclamation", "mailbox")
+
+
+UNSURE_HELP = [
+    {"name": "rdv_pan", "confidence": 0.50},
+    {"name": "hors_perimetre", "confidence": 0.25},
+    {"name": "titre_sejour", "confidence": 0.15},
+]
+
+
+def test_unsure_help_on_another_bodys_site_asks_with_autre_demarche_first(router):
+    # The PAN helps with the préfecture's procedures online, not with the family allowance's site.
+    text = "impossible de me connecter sur le site de la caf, je ne sais pas me servir d'internet"
+    d = router.decide(text, parse("rdv_pan", 0.50, UNSURE_HELP))
+    assert (d.action, d.topic, d.destination) == ("clarify", "hors_perimetre", "other")
+    titles = [b["title"] for b in d.buttons]
+    assert titles[0] == "Autre démarche" and "Aide pour une démarche en ligne" in titles
+
+
+def test_unsure_help_naming_one_of_our_documents_keeps_the_pan_first(router):
+    text = "je n'arrive pas à faire ma carte grise sur internet et ma banque ne répond pas"
+    d = router.decide(text, parse("rdv_pan", 0.50, UNSURE_HELP))
+    assert (d.action, d.topic, d.destination) == ("clarify", "rdv_pan", "pan_rdv")
+
+
+def test_a_driving_school_is_not_a_school(router):
+    # "auto-école" is the licence's word; "école" alone (a child's school) is another body's.
+    licence = router.decide("mon auto-école n'a plus aucune place d'examen avant l'été", parse("permis_conduire", 0.85))
+    assert (licence.action, licence.topic) == ("answer", "permis_conduire")
+    school = router.decide("le directeur de l'école refuse d'inscrire mon fils", parse("titre_sejour", 0.85))
+    assert school.action == "clarify"
+    assert "Autre démarche" in [b["title"] for b in school.buttons]

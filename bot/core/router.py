@@ -295,22 +295,27 @@ class Router:
 
         return self._not_understood(text, confidence, ranking, misses, elsewhere)
 
-    def _document_before_complaint(self, text: str, ranking: list[dict], elsewhere: bool) -> list[dict]:
-        """Unsure, a complaint first, and the message names one of our documents: the document first.
-        A complaint is about the préfecture's service; anger about one's own papers is told around the
-        need (docs/pipeline.md, twelfth pass). Not for another body's words (`elsewhere`)."""
+    def _unsure_reading(self, text: str, ranking: list[dict], elsewhere: bool) -> list[dict]:
+        """The model unsure, its first topic read again with the message's words (docs/pipeline.md,
+        twelfth pass):
+        - a complaint, and the message names one of our documents: the document first (a complaint is
+          about the préfecture's service; anger about one's own papers is told around the need);
+        - help (the PAN), with another body's words and none of our documents: "Autre démarche" first
+          (the PAN helps with the préfecture's procedures, not with another body's site)."""
         first = next((r for r in ranking if r.get("name") in TOPICS), None)
-        if elsewhere or first is None or first["name"] != "reclamation":
-            return ranking
         document = self.words.document_by_words(text)
-        if document is None:
+        if first is not None and first["name"] == "reclamation" and not elsewhere and document is not None:
+            lead = document
+        elif first is not None and first["name"] == "rdv_pan" and elsewhere and document is None:
+            lead = "hors_perimetre"
+        else:
             return ranking
-        hit = next((r for r in ranking if r.get("name") == document), {"name": document, "confidence": 0.0})
+        hit = next((r for r in ranking if r.get("name") == lead), {"name": lead, "confidence": 0.0})
         return [hit] + [r for r in ranking if r is not hit]
 
     def _not_understood(self, text: str, confidence: float, ranking: list[dict], misses: int, elsewhere: bool) -> Decision:
         """Not understood: best guess for reporting, then a clarifying question or, after `max_misses`, the fallback."""
-        ranking = self._document_before_complaint(text, ranking, elsewhere)
+        ranking = self._unsure_reading(text, ranking, elsewhere)
         guess = next((r for r in ranking if r.get("name") in TOPICS), None)
         guess_topic = guess["name"] if guess else "hors_perimetre"
         guess_node = self.node_for_topic(guess_topic, text, ranking)
