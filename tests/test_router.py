@@ -539,3 +539,10 @@ def test_a_driving_school_is_not_a_school(router):
     school = router.decide("le directeur de l'école refuse d'inscrire mon fils", parse("titre_sejour", 0.85))
     assert school.action == "clarify"
     assert "Autre démarche" in [b["title"] for b in school.buttons]
+
+
+def test_a_vehicles_owner_is_not_a_landlord(router):
+    car = router.decide("le site refuse le changement de propriétaire de la voiture", parse("carte_grise", 0.85))
+    assert (car.action, car.topic) == ("answer", "carte_grise")
+    landlord = router.decide("mon propriétaire garde ma caution depuis trois mois", parse("reclamation", 0.93, COMPLAINT_RANKING))
+    assert (landlord.action, landlord.topic) == ("clarify", "hors_perimetre")
