@@ -21,6 +21,12 @@ from bot.core.wording import Wording
 NAVIGATE_INTENT = "navigate"
 
 
+def put_first(ranking: list[dict], name: str) -> list[dict]:
+    """The NLU ranking with intent `name` first (added with confidence 0 when the model ranked it not)."""
+    hit = next((r for r in ranking if r.get("name") == name), {"name": name, "confidence": 0.0})
+    return [hit] + [r for r in ranking if r is not hit]
+
+
 def button_payload(node_id: str) -> str:
     return "/" + NAVIGATE_INTENT + json.dumps({"node": node_id}, separators=(",", ":"))
 
@@ -251,9 +257,7 @@ class Router:
             name, confidence = None, 0.0  # unknown node: treat as not understood
 
         if self.words.complains_about_another_body(name, text):
-            hors = next((r for r in ranking if r.get("name") == "hors_perimetre"), {"name": "hors_perimetre"})
-            ranking = [hors] + [r for r in ranking if r is not hors]
-            return self._not_understood(text, confidence, ranking, misses, elsewhere=True)
+            return self._not_understood(text, confidence, put_first(ranking, "hors_perimetre"), misses, elsewhere=True)
 
         vague = self.words.is_vague(text)
         # Another body's words with one of our topics: answer only when the model is sure.
@@ -302,16 +306,13 @@ class Router:
           about the préfecture's service; anger about one's own papers is told around the need);
         - help (the PAN), with another body's words and none of our documents: "Autre démarche" first
           (the PAN helps with the préfecture's procedures, not with another body's site)."""
-        first = next((r for r in ranking if r.get("name") in TOPICS), None)
-        document = self.words.document_by_words(text)
-        if first is not None and first["name"] == "reclamation" and not elsewhere and document is not None:
-            lead = document
-        elif first is not None and first["name"] == "rdv_pan" and elsewhere and document is None:
-            lead = "hors_perimetre"
-        else:
-            return ranking
-        hit = next((r for r in ranking if r.get("name") == lead), {"name": lead, "confidence": 0.0})
-        return [hit] + [r for r in ranking if r is not hit]
+        first = next((r["name"] for r in ranking if r.get("name") in TOPICS), None)
+        if first == "reclamation" and not elsewhere:
+            document = self.words.document_by_words(text)
+            return put_first(ranking, document) if document is not None else ranking
+        if first == "rdv_pan" and elsewhere and self.words.document_by_words(text) is None:
+            return put_first(ranking, "hors_perimetre")
+        return ranking
 
     def _not_understood(self, text: str, confidence: float, ranking: list[dict], misses: int, elsewhere: bool) -> Decision:
         """Not understood: best guess for reporting, then a clarifying question or, after `max_misses`, the fallback."""
