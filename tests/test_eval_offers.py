@@ -1,4 +1,4 @@
-"""What a clarifying question offers, as `make eval` counts it (`bot/nlu/evaluation.offers`,
+"""What a clarifying question offers, as `make eval` counts it (`bot/nlu/evaluation.choices` and `offered`,
 `bench/nlu_bench.summary`): the right topic or destination among the buttons, the person not counted."""
 
 import pytest
@@ -6,12 +6,17 @@ import pytest
 from bot.core.config import load_prefecture
 from bot.core.router import Router
 from bot.core.tree import load_tree
-from bot.nlu.evaluation import offers
+from bot.nlu.evaluation import choices, offered
 
 
 @pytest.fixture(scope="module")
 def router():
     return Router(load_tree(), load_prefecture("cantal"))
+
+
+def offers(router, decision, topic, destination=None):
+    """Whether a decision's buttons offer the right way on, as the bench counts it for a clarification."""
+    return offered([(n.topic, n.destination) for n in choices(router, decision)], topic, destination)
 
 
 def parse(ranking):

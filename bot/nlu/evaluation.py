@@ -49,11 +49,6 @@ def offered(pairs: list[tuple], topic: str, destination: str | None = None) -> b
     return any(t == topic or (destination is not None and d == destination) for t, d in pairs)
 
 
-def offers(router: Router, decision, topic: str, destination: str | None = None) -> bool:
-    """Whether a clarifying question's buttons offer the right way on (the person not counted)."""
-    return offered([(n.topic, n.destination) for n in choices(router, decision)], topic, destination)
-
-
 def training_texts() -> set[str]:
     import yaml
 
