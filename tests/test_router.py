@@ -453,6 +453,29 @@ def test_a_telephone_company_is_another_body(router, text):
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "la sécu ne me rembourse rien depuis trois mois et personne ne répond",
+        "les allocs m'ont coupé l'aide au logement sans prévenir, c'est honteux",
+        "chez free personne ne répond, ma freebox est en panne depuis dix jours",
+        "la sncf a débité deux fois mon navigo et ne répond à aucun mail",
+    ],
+)
+def test_the_everyday_names_of_other_bodies_are_another_bodys(router, text):
+    # What people call other bodies (docs/pipeline.md, thirteenth pass): "la sécu", "les allocs",
+    # a telephone company's or a transport company's brand.
+    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
+    assert (d.action, d.topic) == ("clarify", "hors_perimetre")
+
+
+def test_security_is_not_the_secu(router):
+    # "sécu" (four letters) is a whole word or its plural: "sécurité" does not count.
+    text = "pour la sécurité de mes armes, aucune réponse de la préfecture depuis deux mois"
+    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
+    assert (d.action, d.topic, d.destination) == ("answer", "reclamation", "mailbox")
+
+
+@pytest.mark.parametrize(
     "text", ["toujours rien reçu", "suivi d'un dossier", "où en est ma demande", "mon dossier n'avance pas depuis l'été"]
 )
 def test_a_file_status_question_naming_no_document_asks_which_document(router, text):
