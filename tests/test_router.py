@@ -393,6 +393,18 @@ COMPLAINT_RANKING = [
     [
         "trois courriers à la caisse de retraite et personne ne répond, c'est honteux",
         "ma banque ne répond jamais à mes mails depuis un mois",
+        # a word of four or five letters counts whole or as its plural
+        pytest.param("mes impôts ne répondent pas", id="plural-impots"),
+        pytest.param("les radars me flashent", id="plural-radars"),
+        pytest.param("j'ai écrit à ameli sans réponse", id="whole-ameli"),
+        # a telephone company, named as one
+        pytest.param("mon opérateur mobile me facture des appels jamais passés", id="operateur-mobile"),
+        pytest.param("mon opérateur téléphonique ne répond à aucune réclamation", id="operateur-telephonique"),
+        # what people call other bodies (docs/pipeline.md, thirteenth pass)
+        pytest.param("la sécu ne me rembourse rien depuis trois mois et personne ne répond", id="everyday-secu"),
+        pytest.param("les allocs m'ont coupé l'aide au logement sans prévenir, c'est honteux", id="everyday-allocs"),
+        pytest.param("chez free personne ne répond, ma freebox est en panne depuis dix jours", id="brand-free"),
+        pytest.param("la sncf a débité deux fois mon navigo et ne répond à aucun mail", id="brand-sncf"),
     ],
 )
 def test_a_complaint_about_another_body_is_asked_about_with_autre_demarche_first(router, text):
@@ -407,70 +419,21 @@ def test_a_complaint_about_another_body_is_asked_about_with_autre_demarche_first
 @pytest.mark.parametrize(
     "text",
     [
-        "j'ai une suggestion pour améliorer votre site",
-        "une amélioration serait d'indiquer le délai de réponse",
+        # "ameli" (the health insurance's site) is not "améliorer", "sécu" is not "sécurité": a word of
+        # the list of four or five letters is found whole or as its plural, longer ones as a word's start
+        pytest.param("j'ai une suggestion pour améliorer votre site", id="ameliorer"),
+        pytest.param("une amélioration serait d'indiquer le délai de réponse", id="amelioration"),
+        pytest.param("pour la sécurité de mes armes, aucune réponse depuis deux mois", id="securite"),
+        # the préfecture named: the complaint is about its service
+        pytest.param(
+            "j'ai écrit trois fois à la préfecture pour mon dossier de banque et personne ne répond", id="prefecture-named"
+        ),
+        # a caller's "opérateur" is the person who should answer, not a telephone company
+        pytest.param("impossible de joindre un opérateur, je tombe toujours sur le serveur vocal", id="operateur-joindre"),
+        pytest.param("j'appelle depuis ce matin, ça sonne dans le vide, pas un seul opérateur", id="operateur-seul"),
     ],
 )
-def test_a_word_of_four_or_five_letters_of_another_body_is_no_prefix(router, text):
-    # "ameli" (the health insurance's site) is not "améliorer": a word of the list that short is found
-    # whole or as its plural ("impôts", "radars"), longer ones as the start of a word.
-    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
-    assert (d.action, d.topic, d.destination) == ("answer", "reclamation", "mailbox")
-
-
-@pytest.mark.parametrize("text", ["mes impôts ne répondent pas", "les radars me flashent", "j'ai écrit à ameli sans réponse"])
-def test_the_plural_of_a_short_word_of_another_body_still_counts(router, text):
-    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
-    assert (d.action, d.topic) == ("clarify", "hors_perimetre")
-
-
-def test_a_complaint_naming_the_prefecture_stays_a_complaint(router):
-    text = "j'ai écrit trois fois à la préfecture pour mon dossier de banque et personne ne répond"
-    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
-    assert (d.action, d.topic, d.destination) == ("answer", "reclamation", "mailbox")
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "impossible de joindre un opérateur, je tombe toujours sur le serveur vocal",
-        "j'appelle depuis ce matin, ça sonne dans le vide, pas un seul opérateur",
-    ],
-)
-def test_no_operator_on_the_phone_is_a_complaint_about_the_service(router, text):
-    # A caller's "opérateur" is the person who should answer, not a telephone company.
-    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
-    assert (d.action, d.topic, d.destination) == ("answer", "reclamation", "mailbox")
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["mon opérateur mobile me facture des appels jamais passés", "mon opérateur téléphonique ne répond à aucune réclamation"],
-)
-def test_a_telephone_company_is_another_body(router, text):
-    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
-    assert (d.action, d.topic) == ("clarify", "hors_perimetre")
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "la sécu ne me rembourse rien depuis trois mois et personne ne répond",
-        "les allocs m'ont coupé l'aide au logement sans prévenir, c'est honteux",
-        "chez free personne ne répond, ma freebox est en panne depuis dix jours",
-        "la sncf a débité deux fois mon navigo et ne répond à aucun mail",
-    ],
-)
-def test_the_everyday_names_of_other_bodies_are_another_bodys(router, text):
-    # What people call other bodies (docs/pipeline.md, thirteenth pass): "la sécu", "les allocs",
-    # a telephone company's or a transport company's brand.
-    d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
-    assert (d.action, d.topic) == ("clarify", "hors_perimetre")
-
-
-def test_security_is_not_the_secu(router):
-    # "sécu" (four letters) is a whole word or its plural: "sécurité" does not count.
-    text = "pour la sécurité de mes armes, aucune réponse de la préfecture depuis deux mois"
+def test_a_complaint_about_the_prefectures_service_stays_a_complaint(router, text):
     d = router.decide(text, parse("reclamation", 0.93, COMPLAINT_RANKING))
     assert (d.action, d.topic, d.destination) == ("answer", "reclamation", "mailbox")
 

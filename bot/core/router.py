@@ -321,21 +321,24 @@ class Router:
         guess_topic = guess["name"] if guess else "hors_perimetre"
         guess_node = self.node_for_topic(guess_topic, text, ranking)
         misses += 1
+        unsure = dict(
+            text=text,
+            topic=guess_topic,
+            destination=guess_node.destination,
+            confidence=confidence,
+            resolved=False,
+            misses=misses,
+            matched_by="none",
+        )
         if misses >= self.max_misses:
             human = self.tree.topic_node("human_handoff")
             return Decision(
-                text=text,
-                topic=guess_topic,
-                destination=guess_node.destination,
-                confidence=confidence,
+                **unsure,
                 action="fallback",
                 answer=self.message("fallback"),
                 node=human.id,
                 links=[self._link(l) for l in human.links],
                 voice=self.voice_message("fallback"),
-                resolved=False,
-                misses=misses,
-                matched_by="none",
                 fallback_destination=human.destination,
             )
         choices: list[Node] = []
@@ -364,15 +367,5 @@ class Router:
                 choices.append(node)
         buttons = [self._button(n) for n in choices] + [self._button(self.tree.topic_node("human_handoff"))]
         return Decision(
-            text=text,
-            topic=guess_topic,
-            destination=guess_node.destination,
-            confidence=confidence,
-            action="clarify",
-            answer=self.message("clarify"),
-            buttons=buttons,
-            voice=self.voice_message("clarify"),
-            resolved=False,
-            misses=misses,
-            matched_by="none",
+            **unsure, action="clarify", answer=self.message("clarify"), buttons=buttons, voice=self.voice_message("clarify")
         )
