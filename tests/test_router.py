@@ -518,6 +518,56 @@ def test_unsure_help_naming_one_of_our_documents_keeps_the_pan_first(router):
     assert (d.action, d.topic, d.destination) == ("clarify", "rdv_pan", "pan_rdv")
 
 
+FAR_FROM_SURE = [
+    {"name": "suivi_dossier", "confidence": 0.45},
+    {"name": "hors_perimetre", "confidence": 0.20},
+    {"name": "titre_sejour", "confidence": 0.15},
+    {"name": "reclamation", "confidence": 0.10},
+]
+
+
+def test_a_topic_far_from_sure_with_another_bodys_words_asks_with_autre_demarche_first(router):
+    # Below settings.other_bodies.guess_below (0.5), another body named, none of our documents, not the
+    # préfecture: "Autre démarche" is the best guess and the first button (docs/pipeline.md, thirteenth pass).
+    d = router.decide("je n'arrive pas à me connecter à l'appli de ma banque", parse("suivi_dossier", 0.45, FAR_FROM_SURE))
+    assert (d.action, d.topic, d.destination) == ("clarify", "hors_perimetre", "other")
+    assert [b["title"] for b in d.buttons] == [
+        "Autre démarche",
+        "Suivi de mon dossier",
+        "Titre de séjour, naturalisation",
+        "Parler à un agent",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, confidence, topic",
+    [
+        # the model less unsure: its guess stays first, "Autre démarche" still offered
+        pytest.param("je n'arrive pas à me connecter à l'appli de ma banque", 0.55, "suivi_dossier", id="above-guess-below"),
+        # one of our documents named: the document is likely the need, the other body its context
+        pytest.param("ma banque bloque mon compte car mon titre de séjour a expiré", 0.45, "suivi_dossier", id="document"),
+        # the préfecture named
+        pytest.param("la préfecture ne répond pas et ma banque non plus", 0.45, "suivi_dossier", id="prefecture"),
+    ],
+)
+def test_the_models_guess_stays_first_when_another_body_may_be_context(router, text, confidence, topic):
+    ranking = [{"name": "suivi_dossier", "confidence": confidence}] + FAR_FROM_SURE[1:]
+    d = router.decide(text, parse("suivi_dossier", confidence, ranking))
+    assert (d.action, d.topic) == ("clarify", topic)
+    assert "Autre démarche" in [b["title"] for b in d.buttons]
+
+
+def test_a_work_permit_is_a_residence_permits_file(router):
+    # The conventions put the autorisation de travail with the titres de séjour (ANEF and the CCC),
+    # however much the employer is its context: it is one of suivi_document_words' titre de séjour
+    # words, so that a model far from sure does not make "Autre démarche" the guess.
+    text = "toujours pas de réponse pour l'autorisation de travail, mon employeur attend"
+    sure = router.decide(text, parse("suivi_dossier", 0.93))
+    assert (sure.action, sure.node, sure.destination) == ("answer", "suivi_titre_sejour", "ccc_0806")
+    unsure = router.decide(text, parse("suivi_dossier", 0.45, FAR_FROM_SURE))
+    assert (unsure.action, unsure.topic, unsure.destination) == ("clarify", "suivi_dossier", "ccc_0806")
+
+
 def test_a_driving_school_is_not_a_school(router):
     # "auto-école" is the licence's word; "école" alone (a child's school) is another body's.
     licence = router.decide("mon auto-école n'a plus aucune place d'examen avant l'été", parse("permis_conduire", 0.85))

@@ -305,14 +305,18 @@ class Router:
         - a complaint, and the message names one of our documents: the document first (a complaint is
           about the préfecture's service; anger about one's own papers is told around the need);
         - help (the PAN), with another body's words and none of our documents: "Autre démarche" first
-          (the PAN helps with the préfecture's procedures, not with another body's site)."""
-        first = next((r["name"] for r in ranking if r.get("name") in TOPICS), None)
-        if first == "reclamation" and not elsewhere:
+          (the PAN helps with the préfecture's procedures, not with another body's site);
+        - any topic far from sure (below settings.other_bodies.guess_below), with another body's words,
+          none of our documents and not the préfecture: "Autre démarche" first (thirteenth pass)."""
+        first = next((r for r in ranking if r.get("name") in TOPICS), None)
+        name = first["name"] if first else None
+        if name == "reclamation" and not elsewhere:
             document = self.words.document_by_words(text)
             return put_first(ranking, document) if document is not None else ranking
-        if first == "rdv_pan" and elsewhere and self.words.document_by_words(text) is None:
-            return put_first(ranking, "hors_perimetre")
-        return ranking
+        if not elsewhere or self.words.document_by_words(text) is not None:
+            return ranking
+        far = float(first.get("confidence") or 0) < self.words.other_guess_below and not self.words.names_ours(text)
+        return put_first(ranking, "hors_perimetre") if name == "rdv_pan" or far else ranking
 
     def _not_understood(self, text: str, confidence: float, ranking: list[dict], misses: int, elsewhere: bool) -> Decision:
         """Not understood: best guess for reporting, then a clarifying question or, after `max_misses`, the fallback."""

@@ -29,6 +29,7 @@ class Wording:
         self.other_words = _norms(others.get("words"))
         self.other_sure = float(others.get("sure") or 1.0)
         self.our_words = _norms(others.get("ours"))
+        self.other_guess_below = float(others.get("guess_below") or 0.0)
         vague = settings.get("vague_messages") or {}
         self.vague_max = int(vague.get("max_words") or 0)
         self.filler = set(_norms(vague.get("filler")))
@@ -49,10 +50,14 @@ class Wording:
         padded = " " + norm(text) + " "
         return any(has_word(padded, w) for w in self.other_words)
 
+    def names_ours(self, text: str) -> bool:
+        """The message names the préfecture itself (settings.other_bodies.ours)."""
+        padded = " " + norm(text) + " "
+        return any(has_word(padded, w) for w in self.our_words)
+
     def complains_about_another_body(self, name: str | None, text: str) -> bool:
         """A complaint that names another body's words and none of the préfecture's (settings.other_bodies.ours)."""
-        padded = " " + norm(text) + " "
-        return name == "reclamation" and self.names_other_body(text) and not any(has_word(padded, w) for w in self.our_words)
+        return name == "reclamation" and self.names_other_body(text) and not self.names_ours(text)
 
     def document_by_words(self, text: str) -> str | None:
         """The document a message names with settings.suivi_document_words (most words wins)."""
