@@ -548,6 +548,8 @@ def test_a_topic_far_from_sure_with_another_bodys_words_asks_with_autre_demarche
         pytest.param("ma banque bloque mon compte car mon titre de séjour a expiré", 0.45, "suivi_dossier", id="document"),
         # the préfecture named
         pytest.param("la préfecture ne répond pas et ma banque non plus", 0.45, "suivi_dossier", id="prefecture"),
+        # an obligation to leave the territory is the foreigners' service's (suivi_document_words)
+        pytest.param("j'ai une OQTF et mes enfants vont à l'école ici", 0.45, "suivi_dossier", id="oqtf"),
     ],
 )
 def test_the_models_guess_stays_first_when_another_body_may_be_context(router, text, confidence, topic):
