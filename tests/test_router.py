@@ -584,3 +584,16 @@ def test_a_vehicles_owner_is_not_a_landlord(router):
     assert (car.action, car.topic) == ("answer", "carte_grise")
     landlord = router.decide("mon propriétaire garde ma caution depuis trois mois", parse("reclamation", 0.93, COMPLAINT_RANKING))
     assert (landlord.action, landlord.topic) == ("clarify", "hors_perimetre")
+
+
+def test_a_ranking_without_the_intent_named_is_still_asked_about(router):
+    # A parse whose ranking lacks its own intent (another NLU server, a hand-written request) must not
+    # break the unsure readings: the message is asked about, "Autre démarche" offered.
+    parsed = {
+        "intent": {"name": "suivi_dossier", "confidence": 0.45},
+        "intent_ranking": [{"name": "greet", "confidence": 0.45}],
+        "entities": [],
+    }
+    d = router.decide("je n'arrive pas à me connecter à l'appli de ma banque", parsed)
+    assert d.action == "clarify"
+    assert "Autre démarche" in [b["title"] for b in d.buttons]

@@ -313,7 +313,7 @@ class Router:
         if name == "reclamation" and not elsewhere:
             document = self.words.document_by_words(text)
             return put_first(ranking, document) if document is not None else ranking
-        if not elsewhere or self.words.document_by_words(text) is not None:
+        if first is None or not elsewhere or self.words.document_by_words(text) is not None:
             return ranking
         far = float(first.get("confidence") or 0) < self.words.other_guess_below and not self.words.names_ours(text)
         return put_first(ranking, "hors_perimetre") if name == "rdv_pan" or far else ranking
