@@ -314,7 +314,11 @@ class Flow(PanFlow):
                 st.node if st.state != "choices" else st.back,
                 st.step,
                 [o.target for o in self.options(st, open_now) if o.kind == "node"],
+                question=d.voice if d.action == "clarify" else "",
             )
+        if d.menu:  # nothing named twice: the phone's own main menu (the chat's menu buttons are not the phone's)
+            st.state, st.node = "menu", ROOT
+            return self.sp.menu(ROOT, st.step)
         choices = [n.id for n in (self.tree.button_target(b.get("payload", "")) for b in d.buttons) if n is not None]
         choices = list(dict.fromkeys(choices))
         if not choices:

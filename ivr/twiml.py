@@ -232,10 +232,14 @@ class Speaker(Voice, Options, PanPrompts):
         )
         return self._prompt("offer", node_id, step, preface, intro, options, [self.human_id])
 
-    def rephrase(self, route: str, node_id: str, step: int, hint_nodes: list[str] | None = None) -> VoiceResponse:
+    def rephrase(
+        self, route: str, node_id: str, step: int, hint_nodes: list[str] | None = None, question: str = ""
+    ) -> VoiceResponse:
+        """Speech not understood: `question` (the router's, e.g. "De quelle démarche s'agit-il ?"), else
+        the phone's request to rephrase."""
         resp = VoiceResponse()
         g = self.gather(resp, route, node_id, step, hint_nodes)
-        self.say(g, self.text("rephrase"))
+        self.say(g, question or self.text("rephrase"))
         self.fallback(resp, route, node_id, step)
         return resp
 

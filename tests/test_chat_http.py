@@ -72,6 +72,30 @@ def test_two_misses_lead_to_a_person_and_an_unresolved_conversation(server):
     ]
 
 
+def test_a_question_without_a_subject_is_asked_which_procedure_never_sent_elsewhere(server):
+    sender = new_sender()
+    messages = server.say(sender, "bonjour, je voudrais un renseignement svp")
+    assert messages[0]["text"] == "De quelle démarche s'agit-il ? Dites-le en quelques mots, ou choisissez un thème :"
+    assert "ne relève pas de la préfecture" not in bot_texts(messages)
+    assert bot_buttons(messages) == [
+        "Carte grise, permis, carte d'identité ou passeport",
+        "Titre de séjour, naturalisation",
+        "Armes (SIA)",
+        "Aide pour une démarche en ligne",
+        "Suivi de mon dossier",
+        "Horaires et adresse",
+        "Réclamation ou suggestion",
+        "Autre démarche",
+        "Parler à un agent",
+    ]
+    messages = server.say(sender, '/navigate{"node":"titre_sejour"}')
+    assert "0806 001 620" in bot_texts(messages)
+    assert rows(server, "select action, destination from turns where conversation_id = ? order by id", (sender,)) == [
+        ("clarify", None),
+        ("answer", "ccc_0806"),
+    ]
+
+
 def test_personal_data_never_reaches_the_store_or_the_tracker(server):
     sender = new_sender()
     server.say(sender, "ma carte grise AB-123-CD, rappelez moi au 06 12 34 56 78 ou jean.dupont@gmail.com")

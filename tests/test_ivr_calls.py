@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
 
+from ivr.twiml import ROOT
 from tools.ivr.simulate import Call
 
 OPEN = "2026-03-10T10:00"  # a Tuesday morning: the Cantal standard answers
@@ -195,6 +196,20 @@ def test_speech_not_understood_rephrase_then_likely_topics_then_unresolved(serve
     row = call_row(server, call)
     assert (row["outcome"], row["unresolved"], row["misses"]) == ("abandoned", 1, 2)
     assert row["confidence"] < 0.45
+
+
+def test_a_caller_who_names_no_procedure_is_asked_which_one_then_given_the_main_menu(server, phone):
+    call = phone()
+    menu = call.start()
+    turn = call.say("Oui bonjour, c'est pour un renseignement.")
+    assert turn.says == ["De quelle démarche s'agit-il ? Dites-le en quelques mots."]
+    turn = call.say("c'est pour ma mère")
+    assert (turn.route, turn.node) == ("menu", ROOT)
+    assert turn.says == menu.says[-len(turn.says) :]  # the main menu again, without the welcome
+    assert turn.says[0] == "Dites en quelques mots l'objet de votre appel, ou choisissez :"
+    assert call.press("3").node == "titre_sejour"
+    row = call_row(server, call)
+    assert row["unresolved"] == 0  # oriented in the end
 
 
 def test_a_likely_topic_is_chosen_by_key(phone):

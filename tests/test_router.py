@@ -261,6 +261,49 @@ def test_a_short_message_that_names_its_subject_is_answered(router, text, topic)
     assert (d.action, d.topic) == ("answer", topic)
 
 
+# What the model gives a request without a subject: the vague intent first, the topics next to nothing
+# (hors_perimetre, the catch-all, first among them).
+VAGUE_RANKING = [
+    {"name": "vague_request", "confidence": 0.86},
+    {"name": "hors_perimetre", "confidence": 0.07},
+    {"name": "rdv_pan", "confidence": 0.03},
+    {"name": "titre_sejour", "confidence": 0.02},
+]
+
+
+@pytest.mark.parametrize("text", ["je voudrais un renseignement", "oui allô euh c'est pour mon fils"])
+def test_a_request_without_a_subject_is_asked_which_procedure_with_the_menu(router, text):
+    d = router.decide(text, parse("vague_request", 0.86, VAGUE_RANKING))
+    assert (d.action, d.matched_by, d.resolved, d.misses) == ("clarify", "none", False, 1)
+    assert d.answer.startswith("De quelle démarche s'agit-il ?")
+    assert "pas de la préfecture" not in d.answer
+    assert [b["title"] for b in d.buttons] == [b["title"] for b in router.topic_buttons()]
+    assert [b["title"] for b in d.buttons][:3] == [
+        "Carte grise, permis, carte d'identité ou passeport",
+        "Titre de séjour, naturalisation",
+        "Armes (SIA)",
+    ]
+    # Reported under the model's best topic, as any clarification.
+    assert (d.topic, d.destination, d.confidence) == ("hors_perimetre", "other", 0.07)
+
+
+def test_a_request_without_a_subject_asked_about_twice_offers_a_person(router):
+    d = router.decide("c'est pour un papier", parse("vague_request", 0.9, VAGUE_RANKING), misses=1)
+    assert (d.action, d.fallback_destination) == ("fallback", "human")
+
+
+def test_an_unsure_vague_reading_is_an_ordinary_clarification(router):
+    # Below the threshold the vague intent is only one more reading: the topics are the buttons.
+    ranking = [
+        {"name": "vague_request", "confidence": 0.5},
+        {"name": "titre_sejour", "confidence": 0.3},
+        {"name": "cni_passeport", "confidence": 0.1},
+    ]
+    d = router.decide("c'est pour ma carte euh", parse("vague_request", 0.5, ranking))
+    assert d.action == "clarify" and d.answer.startswith("Je ne suis pas sûr d'avoir compris")
+    assert [b["title"] for b in d.buttons][:2] == ["Titre de séjour, naturalisation", "Carte d'identité ou passeport"]
+
+
 @pytest.mark.parametrize(
     "text, node, destination",
     [

@@ -80,6 +80,16 @@ def test_every_topic_intent_has_a_node_and_forty_examples(tree):
         assert counts.get(intent, 0) >= 20, (intent, counts.get(intent))
 
 
+def test_every_intent_the_model_learns_is_in_the_domain_and_routed_by_the_rule():
+    # An intent missing from the rule gets no action: the person would get the technical apology.
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text())["intents"]
+    rule = yaml.safe_load((ROOT / "data" / "rules.yml").read_text())["rules"][0]["steps"]
+    routed = [step["intent"] for step in rule[0]["or"]]
+    assert rule[1] == {"action": "action_route"}
+    assert sorted(training_examples()) == sorted(domain) == sorted(routed)
+    assert "vague_request" in routed
+
+
 def test_every_destination_is_reachable_in_the_tree(tree):
     assert {leaf.destination for leaf in tree.leaves()} == set(DESTINATIONS)
 

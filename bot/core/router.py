@@ -19,6 +19,8 @@ from bot.core.tree import CONVERSATION_INTENTS, ITEMS_PAN_SITES, TOPICS, Node, T
 from bot.core.wording import Wording
 
 NAVIGATE_INTENT = "navigate"
+# A request without a subject ("j'ai une question"): asked which procedure, with the menu of topics.
+VAGUE_INTENT = "vague_request"
 
 
 def put_first(ranking: list[dict], name: str) -> list[dict]:
@@ -48,6 +50,7 @@ class Decision:
     matched_by: str = "nlu"  # nlu | fuzzy | button | none
     display: dict = field(default_factory=dict)  # chat: {lead, items, more} of a leaf (bot/core/display.py)
     fallback_destination: str | None = None  # a fallback: the destination of the node it gives
+    menu: bool = False  # a clarification with the menu of topics: a request without a subject
 
     @property
     def destination_given(self) -> str | None:
@@ -259,6 +262,9 @@ class Router:
         if self.words.complains_about_another_body(name, text):
             return self._not_understood(text, confidence, put_first(ranking, "hors_perimetre"), misses, elsewhere=True)
 
+        if name == VAGUE_INTENT and confidence >= self.threshold:  # reported with its best topic's confidence
+            best = next((float(r.get("confidence") or 0) for r in ranking if r.get("name") in TOPICS), 0.0)
+            return self._not_understood(text, best, ranking, misses, elsewhere=False, menu=True)
         vague = self.words.is_vague(text)
         # Another body's words with one of our topics: answer only when the model is sure.
         elsewhere = (
@@ -318,8 +324,11 @@ class Router:
         far = float(first.get("confidence") or 0) < self.words.other_guess_below and not self.words.names_ours(text)
         return put_first(ranking, "hors_perimetre") if name == "rdv_pan" or far else ranking
 
-    def _not_understood(self, text: str, confidence: float, ranking: list[dict], misses: int, elsewhere: bool) -> Decision:
-        """Not understood: best guess for reporting, then a clarifying question or, after `max_misses`, the fallback."""
+    def _not_understood(
+        self, text: str, confidence: float, ranking: list[dict], misses: int, elsewhere: bool, menu: bool = False
+    ) -> Decision:
+        """Not understood: best guess for reporting, then a clarifying question or, after `max_misses`, the
+        fallback. `menu`: a request without a subject, asked which procedure with the menu of topics."""
         ranking = self._unsure_reading(text, ranking, elsewhere)
         guess = next((r for r in ranking if r.get("name") in TOPICS), None)
         guess_topic = guess["name"] if guess else "hors_perimetre"
@@ -344,6 +353,15 @@ class Router:
                 links=[self._link(l) for l in human.links],
                 voice=self.voice_message("fallback"),
                 fallback_destination=human.destination,
+            )
+        if menu:
+            return Decision(
+                **unsure,
+                action="clarify",
+                answer=self.message("vague"),
+                buttons=self.topic_buttons(),
+                voice=self.voice_message("vague"),
+                menu=True,
             )
         choices: list[Node] = []
         for item in ranking:

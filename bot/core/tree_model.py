@@ -54,6 +54,7 @@ MESSAGE_IDS = [
     "not_text",
     "too_long",
     "clarify",
+    "vague",
     "fallback",
     "menu",
     "unavailable",
