@@ -41,6 +41,10 @@ HANDS = [
     "`eval/public_testimonies.jsonl` (fragments of testimonies: told, not asked) was written by a sixth",
     "hand that read neither `data/` nor any evaluation file, at the same time as, and apart from, the",
     "author of `data/nlu_public_testimonies.yml` (docs/pipeline.md, twelfth pass).",
+    "`eval/short_requests.jsonl` (short requests, typed or spoken, with or without a subject) was written",
+    "by a seventh hand that read neither `data/` nor any evaluation file, apart from the author of",
+    "`data/nlu_vague.yml`; 12 of its 120 lines came out as near copies of training examples and were",
+    "dropped, and 5 that ask about a file without naming its document (docs/pipeline.md, fourteenth pass).",
 ]
 
 # The shared dev sets (AIGUILLAGE_DEV_EVAL: `../shared/eval` when the Makefile finds it), then ours.
@@ -55,6 +59,7 @@ OWN = [
     ("own, public's letters (`eval/public_letters.jsonl`)", ROOT / "eval" / "public_letters.jsonl"),
     ("own, FAQ titles (`eval/faq_titles.jsonl`)", ROOT / "eval" / "faq_titles.jsonl"),
     ("own, testimonies (`eval/public_testimonies.jsonl`)", ROOT / "eval" / "public_testimonies.jsonl"),
+    ("own, short requests that name their subject (`eval/short_requests.jsonl`)", ROOT / "eval" / "short_requests.jsonl"),
 ]
 
 
@@ -136,6 +141,30 @@ def row(label: str, r: dict, destination: str) -> str:
     )
 
 
+def no_subject_table(present: list[tuple[str, Path]], scores: dict) -> list[str]:
+    """How the requests that name no procedure (items without a topic) were met at the first turn."""
+    rows = [
+        (path.name + suffix, scores[path.name + key]["no_subject"])
+        for _, path in present
+        for key, suffix in (("", ""), (" noisy", ", noisy variants"))
+        if "no_subject" in scores[path.name + key]
+    ]
+    if not rows:
+        return []
+    lines = [
+        "",
+        'Requests that name no procedure ("j\'ai une question", "c\'est pour mon fils"): nothing in them says',
+        "where to go, so every answer is a wrong one. The bot should ask which procedure, with the menu of",
+        "topics (or, less well, with the topics the model finds likely).",
+        "",
+        "| set | requests | asked which procedure, with the menu | asked, with the likely topics | answered |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in rows:
+        lines.append(f"| {name} | {r['n']} | {r['menu']} | {r['likely_topics']} | {r['answered']} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=5)
@@ -175,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{k} {v}" for k, v in dropped.items())
         + ".",
     ]
+    lines += no_subject_table(present, scores)
     lines += ["", *HANDS]
     if not args.no_speed:
         wall, cpu = route_speed()

@@ -263,12 +263,12 @@ def test_a_short_message_that_names_its_subject_is_answered(router, text, topic)
 
 # What the model gives a request without a subject: the vague intent first, the topics next to nothing
 # (hors_perimetre, the catch-all, first among them).
-VAGUE_RANKING = [
-    {"name": "vague_request", "confidence": 0.86},
-    {"name": "hors_perimetre", "confidence": 0.07},
-    {"name": "rdv_pan", "confidence": 0.03},
-    {"name": "titre_sejour", "confidence": 0.02},
-]
+def ranked(**confidences):
+    """An intent ranking, in the order given."""
+    return [{"name": name, "confidence": c} for name, c in confidences.items()]
+
+
+VAGUE_RANKING = ranked(vague_request=0.86, hors_perimetre=0.07, rdv_pan=0.03, titre_sejour=0.02)
 
 
 @pytest.mark.parametrize("text", ["je voudrais un renseignement", "oui allô euh c'est pour mon fils"])
@@ -292,13 +292,17 @@ def test_a_request_without_a_subject_asked_about_twice_offers_a_person(router):
     assert (d.action, d.fallback_destination) == ("fallback", "human")
 
 
+def test_the_vague_reading_beside_a_topic_does_not_lower_the_topics_confidence(router):
+    # "euh bonjour je vous appelle parce que j'ai perdu ma carte grise": the openings' words give the
+    # vague intent a share, which says how specific the message is, not which topic it is about.
+    ranking = ranked(carte_grise=0.63, vague_request=0.2, cni_passeport=0.1)
+    d = router.decide("euh bonjour je vous appelle parce que j'ai perdu ma carte grise", parse("carte_grise", 0.63, ranking))
+    assert (d.action, d.topic, round(d.confidence, 4)) == ("answer", "carte_grise", 0.7875)
+
+
 def test_an_unsure_vague_reading_is_an_ordinary_clarification(router):
     # Below the threshold the vague intent is only one more reading: the topics are the buttons.
-    ranking = [
-        {"name": "vague_request", "confidence": 0.5},
-        {"name": "titre_sejour", "confidence": 0.3},
-        {"name": "cni_passeport", "confidence": 0.1},
-    ]
+    ranking = ranked(vague_request=0.5, titre_sejour=0.3, cni_passeport=0.1)
     d = router.decide("c'est pour ma carte euh", parse("vague_request", 0.5, ranking))
     assert d.action == "clarify" and d.answer.startswith("Je ne suis pas sûr d'avoir compris")
     assert [b["title"] for b in d.buttons][:2] == ["Titre de séjour, naturalisation", "Carte d'identité ou passeport"]

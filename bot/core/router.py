@@ -14,19 +14,12 @@ from dataclasses import asdict, dataclass, field
 
 from bot.core.config import Prefecture
 from bot.core.display import answer_parts, site_items
+from bot.core.ranking import VAGUE_INTENT, put_first, without_vague
 from bot.core.text import best_alias, norm
 from bot.core.tree import CONVERSATION_INTENTS, ITEMS_PAN_SITES, TOPICS, Node, Tree, render
 from bot.core.wording import Wording
 
 NAVIGATE_INTENT = "navigate"
-# A request without a subject ("j'ai une question"): asked which procedure, with the menu of topics.
-VAGUE_INTENT = "vague_request"
-
-
-def put_first(ranking: list[dict], name: str) -> list[dict]:
-    """The NLU ranking with intent `name` first (added with confidence 0 when the model ranked it not)."""
-    hit = next((r for r in ranking if r.get("name") == name), {"name": name, "confidence": 0.0})
-    return [hit] + [r for r in ranking if r is not hit]
 
 
 def button_payload(node_id: str) -> str:
@@ -230,6 +223,7 @@ class Router:
         name = intent.get("name")
         confidence = float(intent.get("confidence") or 0.0)
         ranking = parse.get("intent_ranking") or ([intent] if name else [])
+        confidence, ranking = without_vague(name, confidence, ranking)
 
         if not text.strip():
             return self._nothing_to_read(text, "empty", misses)

@@ -31,9 +31,21 @@ def route_one(router: Router, nlu, raw: str) -> dict:
     offered = choices(router, decision) if decision.action == "clarify" else []
     return (
         decision.public()
-        | {"text": raw}
+        | {"text": raw, "menu": decision.menu}
         | {"choices": [{"node": n.id, "topic": n.topic, "destination": n.destination} for n in offered]}
     )
+
+
+def no_subject(turns: list[tuple[str, bool]]) -> dict:
+    """How requests that name no procedure (eval items without a `topic`) were met, from each first
+    turn's (action, asked with the menu): asked which procedure with the menu of topics, asked with
+    the likely topics, or answered (a wrong answer: nothing in them says where to go)."""
+    return {
+        "n": len(turns),
+        "menu": sum(1 for action, menu in turns if action == "clarify" and menu),
+        "likely_topics": sum(1 for action, menu in turns if action == "clarify" and not menu),
+        "answered": sum(1 for action, _ in turns if action != "clarify"),
+    }
 
 
 def choices(router: Router, decision) -> list:
@@ -113,6 +125,10 @@ def measure(items: list[dict], router: Router, nlu, training: set[str] | None = 
     """`evaluate` on the items not found in the training data (never measure on trained sentences)."""
     training = training_texts() if training is None else training
     kept = [i for i in items if norm(i["text"]) not in training]
-    report = evaluate(kept, [route_one(router, nlu, i["text"]) for i in kept])
+    subject = [i for i in kept if i.get("topic")]
+    report = evaluate(subject, [route_one(router, nlu, i["text"]) for i in subject])
     report["dropped_found_in_training_data"] = len(items) - len(kept)
+    if len(subject) < len(kept):  # requests without a subject: no topic to score, only how they were met
+        turns = [route_one(router, nlu, i["text"]) for i in kept if not i.get("topic")]
+        report["no_subject"] = no_subject([(t["action"], t["menu"]) for t in turns])
     return report
