@@ -6,7 +6,7 @@ import pytest
 from bot.core.config import load_prefecture
 from bot.core.router import Router
 from bot.core.tree import load_tree
-from bot.nlu.evaluation import choices, offered
+from bot.nlu.evaluation import choices, measure, offered
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +96,26 @@ def test_the_bench_counts_the_clarifications_that_offer_the_pan(router):
     s = summary(expected, [helped, story], router)
     assert s["clarify_with_pan_button"] == 1
     assert s["asked_offered_right"] == 1.0
+
+
+class ReadsTheWords:
+    """Stands for the model in a scoring test: a parse from the message's words."""
+
+    def parse(self, text):
+        if "question" in text or "fils" in text:
+            return parse([{"name": "vague_request", "confidence": 0.9}, {"name": "hors_perimetre", "confidence": 0.1}])
+        if "grise" in text:
+            return parse([{"name": "carte_grise", "confidence": 0.95}])
+        return parse([{"name": "hors_perimetre", "confidence": 0.8}])
+
+
+def test_requests_without_a_topic_are_counted_apart_by_how_they_were_met(router):
+    items = [
+        {"id": "a", "text": "refaire ma carte grise", "topic": "carte_grise", "destination": "ants_3400"},
+        {"id": "b", "text": "j'ai une question", "kind": "no_subject"},
+        {"id": "c", "text": "c'est pour mon fils", "kind": "no_subject"},
+        {"id": "d", "text": "je fais comment", "kind": "no_subject"},
+    ]
+    report = measure(items, router, ReadsTheWords(), training=set())
+    assert (report["n"], report["destination_accuracy"], report["actions"]) == (1, 1.0, {"answer": 1})
+    assert report["no_subject"] == {"n": 3, "menu": 2, "likely_topics": 0, "answered": 1}

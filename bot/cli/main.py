@@ -70,6 +70,12 @@ def _print_details(path: Path, report: dict) -> None:
     print(f"first-turn actions:   {report['actions']}")
     if report["asked"]:
         print(f"clarifications offering the right topic: {report['asked_offered_right']} of {report['asked']}")
+    if "no_subject" in report:  # items without a topic: requests that name no procedure
+        ns = report["no_subject"]
+        print(
+            f"requests naming no procedure: {ns['n']}: asked with the menu {ns['menu']}, "
+            f"with the likely topics {ns['likely_topics']}, answered {ns['answered']}"
+        )
     print("\nper topic               precision  recall     f1  support")
     for label, m in report["per_topic"].items():
         print(f"  {label:<20} {m['precision']:>9.2f} {m['recall']:>7.2f} {m['f1']:>6.2f} {m['support']:>8}")
