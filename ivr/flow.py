@@ -3,7 +3,9 @@
 Pure: the channel reads the state from the store, routes speech through the NLU and the router
 (`Input.decision`), calls `Flow`, and saves the state. The ladder for misses (silence, a key
 that is not offered, speech not understood), counted in a row in `retries`:
-  1st speech not understood -> one rephrase request; 2nd -> the menu of the likely topics;
+  1st speech not understood -> one rephrase request; 2nd -> the menu of the likely topics
+                               (a request naming no procedure: "De quelle démarche s'agit-il ?",
+                               then the main menu);
   silence / wrong key       -> a reprompt (what was not heard or not offered) and the prompt again;
   (silence after an answer  -> its number once more, then goodbye: `_silent_after_answer`)
   3rd miss (max_retries)    -> a person (transfer when the standard is open) or the voicemail;
@@ -314,7 +316,7 @@ class Flow(PanFlow):
                 st.node if st.state != "choices" else st.back,
                 st.step,
                 [o.target for o in self.options(st, open_now) if o.kind == "node"],
-                question=d.voice if d.action == "clarify" else "",
+                question=d.voice if d.menu else "",  # "De quelle démarche s'agit-il ?"
             )
         if d.menu:  # nothing named twice: the phone's own main menu (the chat's menu buttons are not the phone's)
             st.state, st.node = "menu", ROOT
