@@ -320,6 +320,7 @@ class Flow(PanFlow):
             )
         if d.menu:  # nothing named twice: the phone's own main menu (the chat's menu buttons are not the phone's)
             st.state, st.node = "menu", ROOT
+            st.path.append(ROOT)
             return self.sp.menu(ROOT, st.step)
         choices = [n.id for n in (self.tree.button_target(b.get("payload", "")) for b in d.buttons) if n is not None]
         choices = list(dict.fromkeys(choices))

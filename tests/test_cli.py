@@ -10,7 +10,7 @@ import pytest
 from bot.nlu.evaluation import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
-FIELDS = ["text", "topic", "destination", "confidence", "action", "answer", "choices"]
+FIELDS = ["text", "topic", "destination", "confidence", "action", "answer", "menu", "choices"]
 
 
 def run(python, *args, stdin=None):

@@ -6,7 +6,7 @@ import pytest
 from bot.core.config import load_prefecture
 from bot.core.router import Router
 from bot.core.tree import load_tree
-from bot.nlu.evaluation import choices, measure, offered
+from bot.nlu.evaluation import choices, evaluate, measure, offered
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +119,25 @@ def test_requests_without_a_topic_are_counted_apart_by_how_they_were_met(router)
     report = measure(items, router, ReadsTheWords(), training=set())
     assert (report["n"], report["destination_accuracy"], report["actions"]) == (1, 1.0, {"answer": 1})
     assert report["no_subject"] == {"n": 3, "menu": 2, "likely_topics": 0, "answered": 1}
+
+
+def test_the_menu_offers_every_topic_even_those_under_a_menu_button(router):
+    d = router.decide("j'ai une question", parse([{"name": "vague_request", "confidence": 0.9}]))
+    assert d.menu and d.buttons[0]["title"] == "Carte grise, permis, carte d'identité ou passeport"
+    for topic in ("carte_grise", "permis_conduire", "cni_passeport", "titre_sejour", "armes", "hors_perimetre"):
+        assert offers(router, d, topic), topic
+
+
+def test_the_retrain_gates_scoring_takes_a_file_with_requests_without_a_subject(router):
+    # bot/nlu/review.destination_accuracy calls evaluate() on a whole file, as `--eval-set` names it.
+    items = [
+        {"id": "a", "text": "refaire ma carte grise", "topic": "carte_grise", "destination": "ants_3400"},
+        {"id": "b", "text": "j'ai une question", "kind": "no_subject"},
+    ]
+    predictions = [
+        {"topic": "carte_grise", "destination": "ants_3400", "confidence": 0.9, "action": "answer", "menu": False},
+        {"topic": None, "destination": None, "confidence": 0.9, "action": "clarify", "menu": True},
+    ]
+    report = evaluate(items, predictions)
+    assert (report["n"], report["destination_accuracy"]) == (1, 1.0)
+    assert report["no_subject"] == {"n": 1, "menu": 1, "likely_topics": 0, "answered": 0}

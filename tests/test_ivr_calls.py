@@ -210,6 +210,7 @@ def test_a_caller_who_names_no_procedure_is_asked_which_one_then_given_the_main_
     assert call.press("3").node == "titre_sejour"
     row = call_row(server, call)
     assert row["unresolved"] == 0  # oriented in the end
+    assert json.loads(row["path"]) == ["root", "root", "titre_sejour"]  # the main menu said again, then the choice
 
 
 def test_a_likely_topic_is_chosen_by_key(phone):

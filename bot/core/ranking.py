@@ -12,13 +12,15 @@ def put_first(ranking: list[dict], name: str) -> list[dict]:
     return [hit] + [r for r in ranking if r is not hit]
 
 
-def without_vague(name: str | None, confidence: float, ranking: list[dict]) -> tuple[float, list[dict]]:
-    """When the model's first intent is not the vague one: the confidences as if the vague intent were
-    not there (each divided by the share left to the others). Its share says how specific the message
-    is, not which topic it is about: the openings of a call ("euh bonjour je vous appelle parce que")
-    would otherwise take a named topic below the threshold (docs/pipeline.md, fourteenth pass)."""
+def without_vague(name: str | None, confidence: float, ranking: list[dict], below: float) -> tuple[float, list[dict]]:
+    """When the model's first intent is not the vague one and gives it less than `below`: the
+    confidences as if the vague intent were not there (each divided by the share left to the others).
+    A small share says how specific the message is, not which topic it is about: the openings of a
+    call ("euh bonjour je vous appelle parce que") would otherwise take a named topic below the
+    threshold. A larger one is left as it is: the message may name no subject, and a near tie must not
+    become a sure answer (docs/pipeline.md, fourteenth pass)."""
     vague = next((float(r.get("confidence") or 0) for r in ranking if r.get("name") == VAGUE_INTENT), 0.0)
-    if name == VAGUE_INTENT or not 0 < vague < 1:
+    if name == VAGUE_INTENT or not 0 < vague < min(below, 1.0):
         return confidence, ranking
     rest = 1 - vague
     kept = [dict(r, confidence=float(r.get("confidence") or 0) / rest) for r in ranking if r.get("name") != VAGUE_INTENT]

@@ -5,6 +5,8 @@ Pure logic, no Rasa import: the chat action, the phone channel and the CLI all c
 Ladder: NLU intent above the confidence threshold -> answer; else, for a short message, typo-tolerant
 alias match (rapidfuzz) -> answer; else a clarifying question with buttons for the likely topics; after
 `max_misses` clarifications in a row -> fallback (a person or the mailbox), stored as unresolved.
+A request that names no procedure (the model's `vague_request` above the threshold) is asked which
+procedure, with the menu of topics, and reported without a topic.
 """
 
 from __future__ import annotations
@@ -223,7 +225,7 @@ class Router:
         name = intent.get("name")
         confidence = float(intent.get("confidence") or 0.0)
         ranking = parse.get("intent_ranking") or ([intent] if name else [])
-        confidence, ranking = without_vague(name, confidence, ranking)
+        confidence, ranking = without_vague(name, confidence, ranking, self.words.vague_set_aside_below)
 
         if not text.strip():
             return self._nothing_to_read(text, "empty", misses)
@@ -256,9 +258,8 @@ class Router:
         if self.words.complains_about_another_body(name, text):
             return self._not_understood(text, confidence, put_first(ranking, "hors_perimetre"), misses, elsewhere=True)
 
-        if name == VAGUE_INTENT and confidence >= self.threshold:  # reported with its best topic's confidence
-            best = next((float(r.get("confidence") or 0) for r in ranking if r.get("name") in TOPICS), 0.0)
-            return self._not_understood(text, best, ranking, misses, elsewhere=False, menu=True)
+        if name == VAGUE_INTENT and confidence >= self.threshold:
+            return self._not_understood(text, confidence, ranking, misses, elsewhere=False, menu=True)
         vague = self.words.is_vague(text)
         # Another body's words with one of our topics: answer only when the model is sure.
         elsewhere = (
@@ -322,7 +323,8 @@ class Router:
         self, text: str, confidence: float, ranking: list[dict], misses: int, elsewhere: bool, menu: bool = False
     ) -> Decision:
         """Not understood: best guess for reporting, then a clarifying question or, after `max_misses`, the
-        fallback. `menu`: a request without a subject, asked which procedure with the menu of topics."""
+        fallback. `menu`: a request without a subject, asked which procedure with the menu of topics,
+        and reported without a topic (as an empty message: any guess would be made up)."""
         ranking = self._unsure_reading(text, ranking, elsewhere)
         guess = next((r for r in ranking if r.get("name") in TOPICS), None)
         guess_topic = guess["name"] if guess else "hors_perimetre"
@@ -330,8 +332,8 @@ class Router:
         misses += 1
         unsure = dict(
             text=text,
-            topic=guess_topic,
-            destination=guess_node.destination,
+            topic=None if menu else guess_topic,
+            destination=None if menu else guess_node.destination,
             confidence=confidence,
             resolved=False,
             misses=misses,

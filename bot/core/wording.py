@@ -34,6 +34,7 @@ class Wording:
         self.vague_max = int(vague.get("max_words") or 0)
         self.filler = set(_norms(vague.get("filler")))
         self.vague = set(_norms(vague.get("vague")))
+        self.vague_set_aside_below = float(vague.get("intent_set_aside_below") or 0.0)
 
     def is_vague(self, text: str) -> bool:
         """A short message made only of vague words (settings.vague_messages)."""

@@ -9,7 +9,8 @@
   product never needs them).
 
 Every set is JSON lines with `id`, `text`, `topic`, `destination` (and optional `subtopic`,
-`kind`).
+`kind`); an item without `topic` is a request that names no procedure (`kind: no_subject`,
+`eval/short_requests.jsonl`), scored apart by how the first turn met it (bot/nlu/evaluation.py).
 """
 
 from __future__ import annotations

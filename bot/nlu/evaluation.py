@@ -49,9 +49,11 @@ def no_subject(turns: list[tuple[str, bool]]) -> dict:
 
 
 def choices(router: Router, decision) -> list:
-    """The nodes a decision's buttons lead to, the button to a person left out."""
+    """The nodes a decision's buttons lead to, the button to a person left out; a button to a menu
+    without a topic of its own ("Carte grise, permis, carte d'identité ou passeport") offers its children."""
     nodes = [router.tree.button_target(b["payload"]) for b in decision.buttons]
-    return [n for n in nodes if n is not None and n.topic != "human_handoff"]
+    nodes = [n for n in nodes if n is not None and n.topic != "human_handoff"]
+    return [c for n in nodes for c in ([n] if n.topic else [n, *router.tree.children(n.id)])]
 
 
 def offered(pairs: list[tuple], topic: str, destination: str | None = None) -> bool:
@@ -76,7 +78,13 @@ def training_texts() -> set[str]:
 
 
 def evaluate(items: list[dict], predictions: list[dict]) -> dict:
-    """Accuracy, per-topic precision/recall/F1, confusions and misses (pure, testable)."""
+    """Accuracy, per-topic precision/recall/F1, confusions and misses (pure, testable). Items without
+    a `topic` (requests that name no procedure) are not scored: `no_subject` counts how they were met."""
+    pairs = list(zip(items, predictions))
+    met = [(p["action"], bool(p.get("menu"))) for i, p in pairs if not i.get("topic")]
+    if met:
+        report = evaluate([i for i, _ in pairs if i.get("topic")], [p for i, p in pairs if i.get("topic")])
+        return report | {"no_subject": no_subject(met)}
     n = len(items)
     topic_ok = sum(p["topic"] == i["topic"] for i, p in zip(items, predictions))
     dest_ok = sum(p["destination"] == i["destination"] for i, p in zip(items, predictions))
@@ -125,10 +133,6 @@ def measure(items: list[dict], router: Router, nlu, training: set[str] | None = 
     """`evaluate` on the items not found in the training data (never measure on trained sentences)."""
     training = training_texts() if training is None else training
     kept = [i for i in items if norm(i["text"]) not in training]
-    subject = [i for i in kept if i.get("topic")]
-    report = evaluate(subject, [route_one(router, nlu, i["text"]) for i in subject])
+    report = evaluate(kept, [route_one(router, nlu, i["text"]) for i in kept])
     report["dropped_found_in_training_data"] = len(items) - len(kept)
-    if len(subject) < len(kept):  # requests without a subject: no topic to score, only how they were met
-        turns = [route_one(router, nlu, i["text"]) for i in kept if not i.get("topic")]
-        report["no_subject"] = no_subject([(t["action"], t["menu"]) for t in turns])
     return report
