@@ -163,6 +163,23 @@ def test_retrain_gate_refuses_a_drop_on_any_eval_set():
     )
 
 
+def test_retrain_on_a_set_of_requests_without_a_subject_says_there_is_nothing_to_measure(tmp_path):
+    # Such requests have no destination to score: the gate must not read them as 0 % right (no
+    # training is started, the model in service is kept).
+    from bot.nlu.review import retrain
+
+    only = tmp_path / "no_subject.jsonl"
+    only.write_text('{"id": "v1", "text": "j\'ai une question", "kind": "no_subject"}\n', encoding="utf-8")
+    said = []
+    target = tmp_path / "models" / "aiguillage.tar.gz"
+    code = retrain(ROOT / "data", target, sets=[EvalSet("no_subject", only)], log=said.append)
+    assert (code, said, target.exists()) == (
+        2,
+        ["Aucune question d'évaluation : impossible de vérifier le nouveau modèle."],
+        False,
+    )
+
+
 def test_the_retrain_stamp_uses_the_makefiles_training_hash_which_covers_the_tokenizer_code(tmp_path):
     from bot.nlu.review import training_hash
 

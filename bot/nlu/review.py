@@ -181,7 +181,8 @@ def retrain(
     try:
         sets = eval_sets.available() if sets is None else sets
         known = existing_examples(data_dir)
-        measured = {s.name: [i for i in eval_sets.load(s.path) if norm(i["text"]) not in known] for s in sets}
+        # Labelled questions only: a request that names no procedure (no `topic`) has no destination to score.
+        measured = {s.name: [i for i in eval_sets.load(s.path) if i.get("topic") and norm(i["text"]) not in known] for s in sets}
     except (OSError, ValueError) as exc:
         log(console_say("retrain.unreadable_set", error=exc))
         return 2
