@@ -284,7 +284,7 @@ def score_files(params: dict, files: list[Path], thresholds: list, with_noisy: b
     """One training on all of data/, then each file (and its noisy variants) routed at each threshold;
     items found word for word in data/ are dropped."""
     from bot.core.text import norm
-    from bot.nlu.evaluation import no_subject
+    from bot.nlu.evaluation import apart_no_subject, no_subject
 
     examples = training_examples()
     training = {norm(t) for t, _ in examples}
@@ -297,13 +297,10 @@ def score_files(params: dict, files: list[Path], thresholds: list, with_noisy: b
             kept = [i for i in items if norm(i["text"]) not in training]
             for t, r, got in zip(thresholds, routers, route_all(routers, pipeline, [i["text"] for i in kept])):
                 key = name + ("" if t is None else f" @{t}")
-                scored = [(i, d) for i, d in zip(kept, got) if i.get("topic")]  # items without one: no subject
-                results[key] = summary([i for i, _ in scored], [d for _, d in scored], r) | {
-                    "dropped_found_in_training_data": len(items) - len(kept)
-                }
-                if len(scored) < len(kept):
-                    met = [(d.action, d.menu) for i, d in zip(kept, got) if not i.get("topic")]
-                    results[key]["no_subject"] = no_subject(met)
+                scored, decisions, rest = apart_no_subject(kept, got)
+                results[key] = summary(scored, decisions, r) | {"dropped_found_in_training_data": len(items) - len(kept)}
+                if rest:
+                    results[key]["no_subject"] = no_subject([(d.action, d.menu) for d in rest])
     return results
 
 

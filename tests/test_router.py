@@ -519,12 +519,7 @@ def test_the_suivi_button_asks_which_document_with_its_three_choices(router):
     assert [b["payload"] for b in d.buttons] == [button_payload(n) for n in ("suivi_ants", "suivi_titre_sejour", "suivi_autre")]
 
 
-UNSURE_COMPLAINT = [
-    {"name": "reclamation", "confidence": 0.45},
-    {"name": "horaires_contact", "confidence": 0.25},
-    {"name": "carte_grise", "confidence": 0.15},
-    {"name": "hors_perimetre", "confidence": 0.10},
-]
+UNSURE_COMPLAINT = ranked(reclamation=0.45, horaires_contact=0.25, carte_grise=0.15, hors_perimetre=0.10)
 
 
 def test_an_unsure_complaint_naming_a_document_asks_with_the_document_first(router):
@@ -552,11 +547,7 @@ def test_a_sure_complaint_naming_a_document_is_answered_as_a_complaint(router):
     assert (d.action, d.topic, d.destination) == ("answer", "reclamation", "mailbox")
 
 
-UNSURE_HELP = [
-    {"name": "rdv_pan", "confidence": 0.50},
-    {"name": "hors_perimetre", "confidence": 0.25},
-    {"name": "titre_sejour", "confidence": 0.15},
-]
+UNSURE_HELP = ranked(rdv_pan=0.50, hors_perimetre=0.25, titre_sejour=0.15)
 
 
 def test_unsure_help_on_another_bodys_site_asks_with_autre_demarche_first(router):
@@ -574,12 +565,7 @@ def test_unsure_help_naming_one_of_our_documents_keeps_the_pan_first(router):
     assert (d.action, d.topic, d.destination) == ("clarify", "rdv_pan", "pan_rdv")
 
 
-FAR_FROM_SURE = [
-    {"name": "suivi_dossier", "confidence": 0.45},
-    {"name": "hors_perimetre", "confidence": 0.20},
-    {"name": "titre_sejour", "confidence": 0.15},
-    {"name": "reclamation", "confidence": 0.10},
-]
+FAR_FROM_SURE = ranked(suivi_dossier=0.45, hors_perimetre=0.20, titre_sejour=0.15, reclamation=0.10)
 
 
 def test_a_topic_far_from_sure_with_another_bodys_words_asks_with_autre_demarche_first(router):

@@ -48,6 +48,14 @@ def no_subject(turns: list[tuple[str, bool]]) -> dict:
     }
 
 
+def apart_no_subject(items: list[dict], predictions: list) -> tuple[list[dict], list, list]:
+    """The items that have a `topic` and their predictions, then the predictions of those without one
+    (requests that name no procedure: not scored, counted by `no_subject`)."""
+    pairs = list(zip(items, predictions))
+    scored = [(i, p) for i, p in pairs if i.get("topic")]
+    return [i for i, _ in scored], [p for _, p in scored], [p for i, p in pairs if not i.get("topic")]
+
+
 def choices(router: Router, decision) -> list:
     """The nodes a decision's buttons lead to, the button to a person left out; a button to a menu
     without a topic of its own ("Carte grise, permis, carte d'identité ou passeport") offers its children."""
@@ -80,11 +88,10 @@ def training_texts() -> set[str]:
 def evaluate(items: list[dict], predictions: list[dict]) -> dict:
     """Accuracy, per-topic precision/recall/F1, confusions and misses (pure, testable). Items without
     a `topic` (requests that name no procedure) are not scored: `no_subject` counts how they were met."""
-    pairs = list(zip(items, predictions))
-    met = [(p["action"], bool(p.get("menu"))) for i, p in pairs if not i.get("topic")]
-    if met:
-        report = evaluate([i for i, _ in pairs if i.get("topic")], [p for i, p in pairs if i.get("topic")])
-        return report | {"no_subject": no_subject(met)}
+    scored, scored_predictions, rest = apart_no_subject(items, predictions)
+    if rest:
+        met = [(p["action"], bool(p.get("menu"))) for p in rest]
+        return evaluate(scored, scored_predictions) | {"no_subject": no_subject(met)}
     n = len(items)
     topic_ok = sum(p["topic"] == i["topic"] for i, p in zip(items, predictions))
     dest_ok = sum(p["destination"] == i["destination"] for i, p in zip(items, predictions))
