@@ -89,6 +89,19 @@ def test_eval_prints_accuracies_confusions_and_misses(python, tmp_path):
     assert "[d] armes -> mailbox  got horaires_contact -> info" in out.stdout
 
 
+def test_eval_of_a_file_of_requests_naming_no_procedure_prints_no_accuracy(python, tmp_path):
+    # Nothing in such a request says where to go: there is no accuracy to print, not "0.000".
+    items = [{"id": "v1", "text": "oui alors voilà c'est pour ma voisine du troisième", "kind": "no_subject"}]
+    f = tmp_path / "vague.jsonl"
+    f.write_text("\n".join(json.dumps(i, ensure_ascii=False) for i in items))
+    out = run(python, "eval", str(f))
+    assert out.returncode == 0, out.stderr
+    assert "destination accuracy: -" in out.stdout
+    assert "topic accuracy:       -" in out.stdout
+    assert "0.000" not in out.stdout
+    assert "requests naming no procedure: 1: " in out.stdout
+
+
 def test_eval_without_a_file_prints_one_table_of_the_available_sets(python):
     from bot.nlu import eval_sets
 

@@ -62,11 +62,16 @@ def cmd_route(args: argparse.Namespace) -> int:
     return 0
 
 
+def _share(value: float | None, width: int = 0) -> str:
+    """An accuracy to three decimals, or "-" when nothing was scored."""
+    return f"{value:>{width}.3f}" if value is not None else f"{'-':>{width}}"
+
+
 def _print_details(path: Path, report: dict) -> None:
     dropped = report["dropped_found_in_training_data"]
     print(f"{path}: {report['n']} questions ({dropped} dropped: found in data/)")
-    print(f"destination accuracy: {report['destination_accuracy']:.3f}")
-    print(f"topic accuracy:       {report['topic_accuracy']:.3f}")
+    print(f"destination accuracy: {_share(report['destination_accuracy'])}")
+    print(f"topic accuracy:       {_share(report['topic_accuracy'])}")
     print(f"first-turn actions:   {report['actions']}")
     if report["asked"]:
         print(f"clarifications offering the right topic: {report['asked_offered_right']} of {report['asked']}")
@@ -115,7 +120,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for s, r in reports:
         print(
             f"{s.name:<22} {r['n']:>9} {r['dropped_found_in_training_data']:>8} "
-            f"{r['destination_accuracy']:>12.3f} {r['topic_accuracy']:>7.3f}"
+            f"{_share(r['destination_accuracy'], 12)} {_share(r['topic_accuracy'], 7)}"
         )
     return 0
 

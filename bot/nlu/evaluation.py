@@ -124,8 +124,9 @@ def evaluate(items: list[dict], predictions: list[dict]) -> dict:
     ]
     return {
         "n": n,
-        "topic_accuracy": topic_ok / n if n else 0.0,
-        "destination_accuracy": dest_ok / n if n else 0.0,
+        # None when nothing is scored (a file of requests that name no procedure): no accuracy, not 0
+        "topic_accuracy": topic_ok / n if n else None,
+        "destination_accuracy": dest_ok / n if n else None,
         "actions": dict(actions),
         "per_topic": per_topic,
         "confusions": [{"expected": a, "got": b, "count": c} for (a, b), c in confusions.most_common()],
