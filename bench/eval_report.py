@@ -45,6 +45,10 @@ HANDS = [
     "by a seventh hand that read neither `data/` nor any evaluation file, apart from the author of",
     "`data/nlu_vague.yml`; 12 of its 120 lines came out as near copies of training examples and were",
     "dropped, and 5 that ask about a file without naming its document (docs/pipeline.md, fourteenth pass).",
+    "`eval/public_appointments.jsonl` (appointment and website words about every procedure) was written by",
+    "an eighth hand that read neither `data/` nor any evaluation file, at the same time as, and apart from,",
+    "training examples that were then left out (docs/pipeline.md, fifteenth pass): none of `data/` was",
+    "written against it.",
 ]
 
 # The shared dev sets (AIGUILLAGE_DEV_EVAL: `../shared/eval` when the Makefile finds it), then ours.
@@ -60,6 +64,7 @@ OWN = [
     ("own, FAQ titles (`eval/faq_titles.jsonl`)", ROOT / "eval" / "faq_titles.jsonl"),
     ("own, testimonies (`eval/public_testimonies.jsonl`)", ROOT / "eval" / "public_testimonies.jsonl"),
     ("own, short requests that name their subject (`eval/short_requests.jsonl`)", ROOT / "eval" / "short_requests.jsonl"),
+    ("own, appointments and websites (`eval/public_appointments.jsonl`)", ROOT / "eval" / "public_appointments.jsonl"),
 ]
 
 

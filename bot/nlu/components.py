@@ -28,6 +28,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot.core.text import fold
 from bot.nlu import scoring, tfidf_fast
 from bot.nlu.fingerprint import code_fingerprint
+from bot.nlu.spelling import Speller
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
@@ -115,6 +116,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             # Above 0 (with word_vectors): at inference a word unseen in training is completed by its
             # nearest training word when their vectors' cosine reaches this. dense_weight 0: no dense block.
             "substitute_unseen": 0.0,
+            # From this many letters, an unseen word one edit from training words is read as the most
+            # common of them (bot/nlu/spelling.py: typos). 0: words are read as written.
+            "spelling_min_length": 0,
             # Fifth pass (bot/nlu/scoring.py, docs/pipeline.md): a second model on one block of the
             # features (cnb_word, lr_word, lr_char, svm_word); where its best intent differs from the
             # main model's, the confidences are the two models' mean times `disagree_scale`.
@@ -152,6 +156,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         self.dense_clf = dense_clf  # the dense block's own model when dense_mix > 0
         self._idf, self._fast = None, None  # word -> IDF (dense block); (model, its TF-IDF union's transform)
         self._nearest: Any = None  # NearestKnown, built on first use from the vectors and the vocabulary
+        self._speller: Speller | None = None  # built on first use from the vocabulary
         self.second: Any = None  # the second model (second_model)
         self.members: list[Any] = []  # extra logistic regressions (bags, ensemble_C)
 
@@ -214,22 +219,24 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         import numpy as np
 
         if self._idf is None:
-            words = self.clf.steps[0][1].transformer_list[0][1]
-            self._idf = {w: float(words.idf_[i]) for w, i in words.vocabulary_.items() if " " not in w}
+            self._idf = scoring.unigram_idf(self.clf)
         default = max(self._idf.values(), default=1.0)  # a word never seen in training: as rare as the rarest
         weight = float(self.config["dense_weight"])
         return np.vstack([self.vectors.mean(t.split(), self._idf, default) for t in texts]) * weight
 
     def _expand(self, text: str) -> str:
-        """The text with the nearest training word of each unseen word (substitute_unseen), else as is."""
+        """The text with each typo spelled as its training word (spelling_min_length), then with the nearest
+        training word of each unseen word added (substitute_unseen), else as is."""
+        if self._speller is None:
+            self._speller = Speller(scoring.unigram_idf(self.clf), int(self.config["spelling_min_length"]))
+        text = self._speller.correct(text)
         minimum = float(self.config["substitute_unseen"])
         if self.vectors is None or minimum <= 0:
             return text
         if self._nearest is None:
             from bot.nlu.word_vectors import NearestKnown
 
-            words = self.clf.steps[0][1].transformer_list[0][1].vocabulary_
-            self._nearest = NearestKnown(self.vectors, [w for w in words if " " not in w], minimum)
+            self._nearest = NearestKnown(self.vectors, list(scoring.unigram_idf(self.clf)), minimum)
         return self._nearest.expand(text)
 
     def _word_texts(self, texts: list[str]) -> list[str]:
@@ -266,7 +273,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def fit(self, texts: list[str], labels: list[str]) -> "TfidfIntentClassifier":
         framed = self._framed(texts, labels)
         texts, labels = texts + [t for t, _ in framed], labels + [l for _, l in framed]
-        self._nearest = None
+        self._nearest = self._speller = None
         c = self.config
         if c["word_vectors"]:
             from bot.nlu.word_vectors import WordVectors
@@ -310,21 +317,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return scoring.gate(probas, second, float(self.config["disagree_scale"]), bool(self.config["disagree_keep"]))
 
     def _sentence_mix(self, both: Any, pieces: list[list[str]], n: int) -> Any:
-        """Rows of `both`: the n messages' then their sentences'; each message's row mixed with its sentences'."""
-        mix = float(self.config["sentence_mix"])
-        probas = both[:n].copy()
-        if len(both) == n:
-            return probas
-        sentence_probas = iter(both[n:])
-        last = float(self.config["last_sentence_weight"])
-        for i, p in enumerate(pieces):
-            if len(p) < 2:
-                continue
-            rows = [next(sentence_probas) for _ in p]
-            weights = [row.max() * (1 + (last - 1) * k / (len(p) - 1)) for k, row in enumerate(rows)]
-            combined = sum(w * row for w, row in zip(weights, rows)) / sum(weights)
-            probas[i] = (1 - mix) * probas[i] + mix * combined
-        return probas
+        c = self.config
+        return scoring.sentence_mix(both, pieces, n, float(c["sentence_mix"]), float(c["last_sentence_weight"]))
 
     def process(self, messages: list[Message]) -> list[Message]:
         if self.clf is None:

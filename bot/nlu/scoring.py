@@ -201,6 +201,27 @@ def sentences(message: Any, min_words: int) -> list[str]:
     return [" ".join(g) for g in sentences]
 
 
+def sentence_mix(both: Any, pieces: list[list[str]], n: int, mix: float, last: float) -> Any:
+    """Rows of `both`: the n messages' then their sentences'; each message's row mixed (`mix`) with its
+    sentences', each sentence weighed by its top probability and its place (the last `last` times the first)."""
+    probas = both[:n].copy()
+    sentence_probas = iter(both[n:])
+    for i, p in enumerate(pieces):
+        if len(p) < 2:
+            continue
+        rows = [next(sentence_probas) for _ in p]
+        weights = [row.max() * (1 + (last - 1) * k / (len(p) - 1)) for k, row in enumerate(rows)]
+        combined = sum(w * row for w, row in zip(weights, rows)) / sum(weights)
+        probas[i] = (1 - mix) * probas[i] + mix * combined
+    return probas
+
+
+def unigram_idf(clf: Any) -> dict[str, float]:
+    """Each single word of the trained word TF-IDF and its IDF (the lower, the more examples hold it)."""
+    words = clf.steps[0][1].transformer_list[0][1]
+    return {w: float(words.idf_[i]) for w, i in words.vocabulary_.items() if " " not in w}
+
+
 def columns_first(clf: Any) -> Any:
     """The pipeline, its logistic regression's weights kept column by column (same values): scikit-learn
     multiplies the features by `coef_.T`, which scipy copied whole at every parse when `coef_` was kept

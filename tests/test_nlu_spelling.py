@@ -1,0 +1,75 @@
+"""Typos in words the model never saw (bot/nlu/spelling.py, the classifier's `spelling_min_length`): a word
+one edit away from training words is read as the most common of them; anything else stays as written."""
+
+import pytest
+
+from bot.nlu.spelling import Speller
+
+pytest.importorskip("rasa")
+from rasa.shared.nlu.training_data.message import Message  # noqa: E402
+
+from bot.nlu.components import FrenchTokenizer, TfidfIntentClassifier  # noqa: E402
+
+# IDF: the lower, the more training examples hold the word.
+IDF = {"passeport": 1.5, "passeports": 3.0, "carte": 1.2, "grise": 1.4, "mairie": 2.0, "marie": 4.0, "perdu": 2.5}
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("mon pasesport perdu", "mon passeport perdu"),  # two letters swapped
+        ("mon passepor perdu", "mon passeport perdu"),  # one dropped
+        ("carrte grisse", "carte grise"),  # letters doubled
+        ("la mairrie", "la mairie"),
+        ("passeportz", "passeport"),  # one added: "passeports" is one edit away too, but rarer
+    ],
+)
+def test_a_word_one_edit_from_training_words_is_read_as_the_most_common(written, read):
+    assert Speller(IDF, min_length=5).correct(written) == read
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "zorglub wintz",  # nothing near: stays unseen, so the model's familiarity still falls
+        "pasprt",  # two edits from "passeport"
+        "cart",  # shorter than min_length
+        "perdu1",  # digits: a number, a reference, not a word misspelled
+        "marie",  # a training word is never changed, even one edit from a commoner one ("mairie")
+    ],
+)
+def test_other_words_stay_as_written(written):
+    assert Speller(IDF, min_length=5).correct(written) == written
+
+
+EXAMPLES = [
+    ("je veux renouveler mon passeport", "cni_passeport"),
+    ("passeport perdu avant un voyage", "cni_passeport"),
+    ("refaire un passeport pour ma fille", "cni_passeport"),
+    ("je veux vendre ma voiture", "carte_grise"),
+    ("carte grise de la voiture", "carte_grise"),
+    ("immatriculer une voiture achetée", "carte_grise"),
+]
+
+
+def ranking(classifier, text):
+    message = Message(data={"text": text})
+    FrenchTokenizer(FrenchTokenizer.get_default_config()).process([message])
+    classifier.process([message])
+    return [(r["name"], round(r["confidence"], 6)) for r in message.get("intent_ranking")]
+
+
+def trained(min_length):
+    config = {"word_ngram_max": 2, "spelling_min_length": min_length}
+    classifier = TfidfIntentClassifier(config, None, None)
+    tokenizer = FrenchTokenizer(FrenchTokenizer.get_default_config())
+    messages = [Message(data={"text": t}) for t, _ in EXAMPLES]
+    tokenizer.process(messages)
+    return classifier.fit([classifier._text(m) for m in messages], [i for _, i in EXAMPLES])
+
+
+def test_the_classifier_reads_a_misspelt_word_as_the_training_word():
+    on, off = trained(5), trained(0)
+    assert ranking(on, "mon pasesport a expiré") == ranking(on, "mon passeport a expiré")
+    assert ranking(off, "mon pasesport a expiré") != ranking(off, "mon passeport a expiré")  # off: as before
+    assert ranking(on, "mon passeport a expiré")[0][0] == "cni_passeport"
