@@ -11,7 +11,9 @@ from rasa.shared.nlu.training_data.message import Message  # noqa: E402
 from bot.nlu.components import FrenchTokenizer, TfidfIntentClassifier  # noqa: E402
 
 # IDF: the lower, the more training examples hold the word.
-IDF = {"passeport": 1.5, "passeports": 3.0, "carte": 1.2, "grise": 1.4, "mairie": 2.0, "marie": 4.0, "perdu": 2.5}
+# The rarer spelling listed first: the choice is by IDF, not by order.
+IDF = {"passeports": 3.0, "passeport": 1.5, "carte": 1.2, "grise": 1.4, "mairie": 2.0, "marie": 4.0, "perdu": 2.5}
+IDF |= {"roues": 2.2, "tous": 1.1}
 
 
 @pytest.mark.parametrize(
@@ -36,10 +38,41 @@ def test_a_word_one_edit_from_training_words_is_read_as_the_most_common(written,
         "cart",  # shorter than min_length
         "perdu1",  # digits: a number, a reference, not a word misspelled
         "marie",  # a training word is never changed, even one edit from a commoner one ("mairie")
+        "tours",  # one edit from "tous", a training word shorter than min_length
     ],
 )
 def test_other_words_stay_as_written(written):
     assert Speller(IDF, min_length=5).correct(written) == written
+
+
+def test_a_name_written_with_its_capital_inside_a_sentence_stays():
+    text = "Pasesport perdu. Je pars à Rouen avec Marie, pasesport perdu\nRouen encore"
+    message = Message(data={"text": text})
+    tokens = FrenchTokenizer(FrenchTokenizer.get_default_config()).tokenize(message, "text")
+    Speller(IDF, min_length=5).correct_tokens(tokens, text)
+    assert [t.text for t in tokens] == [
+        "passeport",  # a capital that starts the message: a word, spelled
+        "perdu",
+        "je",
+        "pars",
+        "a",
+        "rouen",  # "à Rouen": a name, left as written (folded by the tokenizer)
+        "avec",
+        "marie",
+        "passeport",
+        "perdu",
+        "roues",  # a capital at the start of a line: read as a word (the limit of the rule)
+        "encore",
+    ]
+
+
+def test_a_message_of_gibberish_looks_up_a_bounded_number_of_words(monkeypatch):
+    from bot.nlu import spelling
+
+    monkeypatch.setattr(spelling, "LOOKUPS_PER_MESSAGE", 2)
+    speller = Speller(IDF, min_length=5)
+    assert speller.correct("pasesport carrte grisse") == "passeport carte grisse"  # the third is not looked up
+    assert speller.correct("grisse") == "grise"  # a new message, a new budget
 
 
 EXAMPLES = [

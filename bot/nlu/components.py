@@ -26,9 +26,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.core.text import fold
-from bot.nlu import scoring, tfidf_fast
+from bot.nlu import scoring, spelling, tfidf_fast
 from bot.nlu.fingerprint import code_fingerprint
-from bot.nlu.spelling import Speller
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
@@ -156,7 +155,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         self.dense_clf = dense_clf  # the dense block's own model when dense_mix > 0
         self._idf, self._fast = None, None  # word -> IDF (dense block); (model, its TF-IDF union's transform)
         self._nearest: Any = None  # NearestKnown, built on first use from the vectors and the vocabulary
-        self._speller: Speller | None = None  # built on first use from the vocabulary
+        self._speller: spelling.Speller | None = None  # built on first use from the vocabulary
         self.second: Any = None  # the second model (second_model)
         self.members: list[Any] = []  # extra logistic regressions (bags, ensemble_C)
 
@@ -225,11 +224,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return np.vstack([self.vectors.mean(t.split(), self._idf, default) for t in texts]) * weight
 
     def _expand(self, text: str) -> str:
-        """The text with each typo spelled as its training word (spelling_min_length), then with the nearest
-        training word of each unseen word added (substitute_unseen), else as is."""
-        if self._speller is None:
-            self._speller = Speller(scoring.unigram_idf(self.clf), int(self.config["spelling_min_length"]))
-        text = self._speller.correct(text)
+        """The text with the nearest training word of each unseen word (substitute_unseen), else as is."""
         minimum = float(self.config["substitute_unseen"])
         if self.vectors is None or minimum <= 0:
             return text
@@ -323,6 +318,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def process(self, messages: list[Message]) -> list[Message]:
         if self.clf is None:
             return messages
+        if self._speller is None:  # typos read as training words (spelling_min_length; bot/nlu/spelling.py)
+            self._speller = spelling.Speller(scoring.unigram_idf(self.clf), spelling.min_length(self.config))
+        for m in messages:
+            self._speller.correct_tokens(m.get(TOKENS_NAMES[TEXT]) or [], m.get(TEXT) or "")
         texts = [self._text(m) for m in messages]
         probas = self._mixed_probas(messages, texts)
         classes = self.clf.classes_

@@ -142,7 +142,8 @@ def train(data_dir: Path, out_dir: Path) -> Path:
     return model
 
 
-def destination_accuracy(model: Path, items: list[dict], prefecture: str | None = None) -> float:
+def destination_accuracy(model: Path, items: list[dict], prefecture: str | None = None) -> float | None:
+    """None when no item has a topic (the gate keeps only those, so it does not happen there)."""
     from bot.nlu.evaluation import evaluate, route_one, router
     from bot.nlu.model import NLU
 

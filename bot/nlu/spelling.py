@@ -2,39 +2,74 @@
 fifteenth pass): "mon pasesport" -> "mon passeport", "carrte grisse" -> "carte grise".
 
 A word unseen in training, of `min_length` letters or more and without digits, that is one edit away
-from words of the training vocabulary (a letter dropped, added, replaced, doubled, or two neighbours
-swapped: rapidfuzz's Damerau-Levenshtein distance) is replaced by the most common of them (the lowest
-IDF). Training words are never changed and nothing two edits away is guessed; a word nothing is near
-stays unseen, so the classifier's familiarity still falls ("zorglub wintz"). Inference only: the
-vocabulary is the trained word TF-IDF's, so a change here needs no retraining (bot/nlu/fingerprint.py)."""
+from training words of `min_length` letters or more (a letter dropped, added, replaced, doubled, or two
+neighbours swapped: rapidfuzz's Damerau-Levenshtein distance) is replaced by the most common of them
+(the lowest IDF). Training words are never changed and nothing two edits away is guessed; a word
+nothing is near stays unseen, so the classifier's familiarity still falls ("zorglub wintz"). A name
+written with its capital inside a sentence ("à Rouen", "Marine") is left as written; the same name
+typed in lower case is not told from a typo ("rouen" is read "roues").
+
+Inference only: the vocabulary is the trained word TF-IDF's, so a change here needs no retraining
+(bot/nlu/fingerprint.py). With `word_stem`, `word_min_df` or `max_df` set, that vocabulary is not the
+words as written, and the spelling is off (`min_length`)."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
 WORD = re.compile(r"(?u)\b\w+\b")  # the word TF-IDF's token pattern (bot/nlu/components.py)
+SENTENCE_START = re.compile(r"(?:^|[.!?;:\n«\"(•*–—-])\s*$")  # what may come before a sentence's first word
 CACHE_SIZE = 20000  # words looked up; cleared when full (a chat server's lifetime of typos)
+LOOKUPS_PER_MESSAGE = 40  # new words looked up in one message; the rest stay as written (a flood of gibberish)
+
+
+def min_length(config: dict[str, Any]) -> int:
+    """The classifier config's `spelling_min_length`, or 0 when its word vocabulary is not the words as written."""
+    altered = config["word_stem"] or int(config["word_min_df"]) > 1 or float(config["max_df"]) < 1.0
+    return 0 if altered else int(config["spelling_min_length"])
+
+
+def is_name(raw: str, start: int, end: int) -> bool:
+    """The word raw[start:end] is written with a capital, not at the start of a sentence, nor all in capitals."""
+    word = raw[start:end]
+    return word[:1].isupper() and not word.isupper() and not SENTENCE_START.search(raw[:start])
 
 
 class Speller:
     def __init__(self, idf: dict[str, float], min_length: int):
         self.known = idf
-        self.words = sorted(idf, key=lambda w: (idf[w], w))  # most common first: the first at one edit wins
+        # most common first: the first at one edit wins
+        self.words = [w for w in sorted(idf, key=lambda w: (idf[w], w)) if len(w) >= min_length]
         self.min_length = min_length
         self._cache: dict[str, str] = {}
 
     def correct(self, text: str) -> str:
-        return WORD.sub(lambda m: self.spell(m.group(0)), text) if self.min_length > 0 else text
+        budget = [LOOKUPS_PER_MESSAGE]
+        return WORD.sub(lambda m: self.spell(m.group(0), budget), text) if self.min_length > 0 else text
 
-    def spell(self, word: str) -> str:
+    def correct_tokens(self, tokens: list[Any], raw: str) -> None:
+        """Each token's text (folded, as the tokenizer left it) spelled, unless the raw text shows a name."""
+        if self.min_length <= 0:
+            return
+        budget = [LOOKUPS_PER_MESSAGE]
+        for token in tokens:
+            if not is_name(raw, token.start, token.end):
+                token.text = WORD.sub(lambda m: self.spell(m.group(0), budget), token.text)
+
+    def spell(self, word: str, budget: list[int]) -> str:
         if word in self.known or len(word) < self.min_length or any(c.isdigit() for c in word):
             return word
-        if word not in self._cache:
+        found = self._cache.get(word)
+        if found is None:
+            if budget[0] <= 0:
+                return word
+            budget[0] -= 1
             if len(self._cache) >= CACHE_SIZE:
                 self._cache.clear()
-            found = process.extractOne(word, self.words, scorer=DamerauLevenshtein.distance, score_cutoff=1)
-            self._cache[word] = found[0] if found else word
-        return self._cache[word]
+            best = process.extractOne(word, self.words, scorer=DamerauLevenshtein.distance, score_cutoff=1)
+            found = self._cache[word] = best[0] if best else word
+        return found
