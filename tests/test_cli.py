@@ -66,6 +66,12 @@ def test_route_without_text_says_how_to_use_it(python):
     assert "Donnez un texte" in out.stderr
 
 
+def run_eval(python, path, items):
+    """`bot eval` on `items` written as a JSONL file at `path`."""
+    path.write_text("\n".join(json.dumps(i, ensure_ascii=False) for i in items))
+    return run(python, "eval", str(path))
+
+
 def test_eval_prints_accuracies_confusions_and_misses(python, tmp_path):
     items = [
         {"id": "a", "text": "je veux changer l'adresse de ma carte grise", "topic": "carte_grise", "destination": "ants_3400"},
@@ -78,9 +84,7 @@ def test_eval_prints_accuracies_confusions_and_misses(python, tmp_path):
         {"id": "c", "text": "quels sont vos horaires le mardi", "topic": "horaires_contact", "destination": "info"},
         {"id": "d", "text": "quels sont vos horaires le mardi", "topic": "armes", "destination": "mailbox"},  # wrong on purpose
     ]
-    f = tmp_path / "mini.jsonl"
-    f.write_text("\n".join(json.dumps(i, ensure_ascii=False) for i in items))
-    out = run(python, "eval", str(f))
+    out = run_eval(python, tmp_path / "mini.jsonl", items)
     assert out.returncode == 0, out.stderr
     assert "4 questions (0 dropped: found in data/)" in out.stdout
     assert "destination accuracy: 0.750" in out.stdout
@@ -92,9 +96,7 @@ def test_eval_prints_accuracies_confusions_and_misses(python, tmp_path):
 def test_eval_of_a_file_of_requests_naming_no_procedure_prints_no_accuracy(python, tmp_path):
     # Nothing in such a request says where to go: there is no accuracy to print, not "0.000".
     items = [{"id": "v1", "text": "oui alors voilà c'est pour ma voisine du troisième", "kind": "no_subject"}]
-    f = tmp_path / "vague.jsonl"
-    f.write_text("\n".join(json.dumps(i, ensure_ascii=False) for i in items))
-    out = run(python, "eval", str(f))
+    out = run_eval(python, tmp_path / "vague.jsonl", items)
     assert out.returncode == 0, out.stderr
     assert "destination accuracy: -" in out.stdout
     assert "topic accuracy:       -" in out.stdout

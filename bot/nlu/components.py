@@ -153,7 +153,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         self.clf = scoring.columns_first(clf)
         self.vectors = vectors  # WordVectors when config's word_vectors is set
         self.dense_clf = dense_clf  # the dense block's own model when dense_mix > 0
-        self._idf, self._fast = None, None  # word -> IDF (dense block); (model, its TF-IDF union's transform)
+        self._idf, self._fast = None, None  # word -> IDF (`_word_idf`); (model, its TF-IDF union's transform)
         self._nearest: Any = None  # NearestKnown, built on first use from the vectors and the vocabulary
         self._speller: spelling.Speller | None = None  # built on first use from the vocabulary
         self.second: Any = None  # the second model (second_model)
@@ -217,11 +217,16 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         """Each text's IDF-weighted mean word vector (unknown words skipped), times dense_weight."""
         import numpy as np
 
+        idf = self._word_idf()
+        default = max(idf.values(), default=1.0)  # a word never seen in training: as rare as the rarest
+        weight = float(self.config["dense_weight"])
+        return np.vstack([self.vectors.mean(t.split(), idf, default) for t in texts]) * weight
+
+    def _word_idf(self) -> dict[str, float]:
+        """The trained words and their IDF, read once per model (the dense block, the spelling, NearestKnown)."""
         if self._idf is None:
             self._idf = scoring.unigram_idf(self.clf)
-        default = max(self._idf.values(), default=1.0)  # a word never seen in training: as rare as the rarest
-        weight = float(self.config["dense_weight"])
-        return np.vstack([self.vectors.mean(t.split(), self._idf, default) for t in texts]) * weight
+        return self._idf
 
     def _expand(self, text: str) -> str:
         """The text with the nearest training word of each unseen word (substitute_unseen), else as is."""
@@ -231,7 +236,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         if self._nearest is None:
             from bot.nlu.word_vectors import NearestKnown
 
-            self._nearest = NearestKnown(self.vectors, list(scoring.unigram_idf(self.clf)), minimum)
+            self._nearest = NearestKnown(self.vectors, list(self._word_idf()), minimum)
         return self._nearest.expand(text)
 
     def _word_texts(self, texts: list[str]) -> list[str]:
@@ -319,7 +324,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         if self.clf is None:
             return messages
         if self._speller is None:  # typos read as training words (spelling_min_length; bot/nlu/spelling.py)
-            self._speller = spelling.Speller(scoring.unigram_idf(self.clf), spelling.min_length(self.config))
+            self._speller = spelling.Speller(self._word_idf(), spelling.min_length(self.config))
         for m in messages:
             self._speller.correct_tokens(m.get(TOKENS_NAMES[TEXT]) or [], m.get(TEXT) or "")
         texts = [self._text(m) for m in messages]

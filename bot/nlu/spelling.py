@@ -48,17 +48,18 @@ class Speller:
         self._cache: dict[str, str] = {}
 
     def correct(self, text: str) -> str:
-        budget = [LOOKUPS_PER_MESSAGE]
-        return WORD.sub(lambda m: self.spell(m.group(0), budget), text) if self.min_length > 0 else text
+        """`text` (folded) as one message, each word spelled."""
+        return self._spelled(text, [LOOKUPS_PER_MESSAGE])
 
     def correct_tokens(self, tokens: list[Any], raw: str) -> None:
         """Each token's text (folded, as the tokenizer left it) spelled, unless the raw text shows a name."""
-        if self.min_length <= 0:
-            return
-        budget = [LOOKUPS_PER_MESSAGE]
+        budget = [LOOKUPS_PER_MESSAGE]  # one message
         for token in tokens:
             if not is_name(raw, token.start, token.end):
-                token.text = WORD.sub(lambda m: self.spell(m.group(0), budget), token.text)
+                token.text = self._spelled(token.text, budget)
+
+    def _spelled(self, text: str, budget: list[int]) -> str:
+        return WORD.sub(lambda m: self.spell(m.group(0), budget), text) if self.min_length > 0 else text
 
     def spell(self, word: str, budget: list[int]) -> str:
         if word in self.known or len(word) < self.min_length or any(c.isdigit() for c in word):
