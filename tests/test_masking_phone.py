@@ -23,7 +23,9 @@ SAID = [
         "oui bonjour [nom] à l'appareil c'est pour ma carte grise",
     ),
 ]
-CLEAR = ["Dupont", "Lilas", "Aurillac", "gall", "yann", "Marie", "Durand", "06 12", "0612"]
+# The number said, in the forms a transcription writes it. Not a bare "0612": the rows hold Twilio's
+# identifiers (CallSid, RecordingSid: 32 random hex digits), where four digits turn up by chance.
+CLEAR = ["Dupont", "Lilas", "Aurillac", "gall", "yann", "Marie", "Durand", "06 12", "0612345678", "34 56 78"]
 
 
 def everything(server, call_sid: str) -> str:
