@@ -89,6 +89,12 @@ def classifier_config(overrides: list[str]) -> dict:
     return params
 
 
+def tokenizer_config() -> dict:
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    step = next(s for s in config["pipeline"] if s["name"].endswith("FrenchTokenizer"))
+    return {k: v for k, v in step.items() if k != "name"}
+
+
 class Pipeline:
     """Tokenizer + classifier of config.yml, trained in process; `parse` gives Rasa's parse dict."""
 
@@ -97,7 +103,7 @@ class Pipeline:
             logging.getLogger(name).setLevel(logging.ERROR)
         from bot.nlu.components import FrenchTokenizer, TfidfIntentClassifier
 
-        self.tokenizer = FrenchTokenizer(FrenchTokenizer.get_default_config())
+        self.tokenizer = FrenchTokenizer({**FrenchTokenizer.get_default_config(), **tokenizer_config()})
         self.classifier = TfidfIntentClassifier(params, None, None)
 
     def _messages(self, texts: list[str]) -> list:
@@ -113,9 +119,17 @@ class Pipeline:
         return self
 
     def parse(self, texts: list[str]) -> list[dict]:
+        from bot.core.text import READING
+
         messages = self.classifier.process(self._messages(texts))
         return [
-            {"text": m.get("text"), "intent": m.get("intent"), "intent_ranking": m.get("intent_ranking"), "entities": []}
+            {
+                "text": m.get("text"),
+                "intent": m.get("intent"),
+                "intent_ranking": m.get("intent_ranking"),
+                "entities": [],
+                READING: m.get(READING),
+            }
             for m in messages
         ]
 

@@ -639,3 +639,20 @@ def test_a_ranking_without_the_intent_named_is_still_asked_about(router):
     d = router.decide("je n'arrive pas à me connecter à l'appli de ma banque", parsed)
     assert d.action == "clarify"
     assert "Autre démarche" in [b["title"] for b in d.buttons]
+
+
+def test_the_words_are_read_in_the_nlus_reading_and_the_message_kept_as_written(router):
+    """The NLU's reading of the message (bot/nlu/components.py: folded words, spoken fillers dropped, typos
+    read as training words) is what the router's word lists read: "ma carte euh grise" names the carte grise."""
+    said = "Euh ma carte euh grise, toujours rien reçu depuis juin"
+    reading = "ma carte grise toujours rien recu depuis juin"
+    as_typed = router.decide(said, parse("suivi_dossier", 0.8))
+    read = router.decide(said, parse("suivi_dossier", 0.8) | {"text_read": reading})
+    assert (as_typed.node, as_typed.destination) == ("suivi_dossier", None)  # which document? asked
+    assert (read.node, read.destination, read.action) == ("suivi_ants", "ants_3400", "answer")
+    assert read.text == said  # stored and shown as written
+
+
+def test_an_empty_reading_leaves_the_message_as_written(router):
+    d = router.decide("où en est ma carte grise", parse("suivi_dossier", 0.8) | {"text_read": ""})
+    assert (d.node, d.destination) == ("suivi_ants", "ants_3400")

@@ -12,12 +12,12 @@ procedure, with the menu of topics, and reported without a topic.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from bot.core.config import Prefecture
 from bot.core.display import answer_parts, site_items
 from bot.core.ranking import VAGUE_INTENT, put_first, without_vague
-from bot.core.text import best_alias, norm
+from bot.core.text import READING, best_alias, norm
 from bot.core.tree import CONVERSATION_INTENTS, ITEMS_PAN_SITES, TOPICS, Node, Tree, render
 from bot.core.wording import Wording
 
@@ -221,6 +221,15 @@ class Router:
         )
 
     def decide(self, text: str, parse: dict, misses: int = 0) -> Decision:
+        """The decision for `text` (kept as written in the decision) on the NLU's `parse`; the word lists
+        read the NLU's reading of the text when the parse has one (READING: "ma carte euh grise" is read
+        "ma carte grise")."""
+        reading = parse.get(READING)
+        if not reading or not text.strip():
+            return self._decide(text, parse, misses)
+        return replace(self._decide(reading, parse, misses), text=text)
+
+    def _decide(self, text: str, parse: dict, misses: int) -> Decision:
         intent = parse.get("intent") or {}
         name = intent.get("name")
         confidence = float(intent.get("confidence") or 0.0)

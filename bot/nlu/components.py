@@ -1,8 +1,8 @@
 """Custom Rasa NLU components (registered with Rasa's graph recipe, named in config.yml).
 
 - FrenchTokenizer: a whitespace tokenizer that makes French text accent- and case-insensitive,
-  so that "prefecture", "préfecture" and "PREFECTURE" give the same features. Offsets still
-  point into the original text (only the token text and lemma are folded).
+  so that "prefecture", "préfecture" and "PREFECTURE" give the same features, and drops the spoken
+  fillers of config.yml. Offsets still point into the original text (only token text and lemma are folded).
 - TfidfIntentClassifier: TF-IDF word and char n-grams (+ optionally the IDF-weighted mean of the
   message's word vectors, bot/nlu/word_vectors.py) and a logistic regression; a message of several
   sentences is also scored sentence by sentence and the two are mixed, so that a need stated after
@@ -25,14 +25,22 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.core.text import fold
+from bot.core.text import READING, fold
 from bot.nlu import scoring, spelling, tfidf_fast
 from bot.nlu.fingerprint import code_fingerprint
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
 class FrenchTokenizer(WhitespaceTokenizer):
-    """WhitespaceTokenizer + accent and case folding of every token."""
+    """WhitespaceTokenizer + accent and case folding; spoken `fillers` ("euh", "du coup") dropped (16th pass)."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {**WhitespaceTokenizer.get_default_config(), "fillers": []}
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.fillers = scoring.filler_sequences(config.get("fillers") or [])
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str:
@@ -53,7 +61,7 @@ class FrenchTokenizer(WhitespaceTokenizer):
         for token in tokens:
             token.text = fold(token.text)
             token.lemma = token.text  # featurizers read the lemma (set from the raw text at creation)
-        return tokens
+        return scoring.without_fillers(tokens, self.fillers)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -100,27 +108,20 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "framed_intents": [],
             "framing_prefixes": [],
             "framing_suffixes": [],
-            # Dense features next to the TF-IDF ones: the IDF-weighted mean of the word vectors of a
-            # spaCy pipeline package read as data (bot/nlu/word_vectors.py), l2-normalised, times
-            # `dense_weight`. The table is built at training and kept in the model. `word_vectors_dir`:
-            # an unzipped wheel instead of the installed package (experiments). null: no dense features.
+            # Dense features (third pass, off): the IDF-weighted mean of a spaCy package's word vectors
+            # (bot/nlu/word_vectors.py) times `dense_weight`; `word_vectors_dir`: an unzipped wheel instead.
             "word_vectors": None,
             "word_vectors_dir": None,
             "dense_weight": 1.0,
-            # 0: the dense block is concatenated to the TF-IDF features (one logistic regression).
-            # Above 0: a second logistic regression (C = dense_C) on the dense block alone, its
-            # probabilities mixed in with this share.
+            # 0: the dense block joins the TF-IDF features; above 0: its own regression (dense_C), mixed in.
             "dense_mix": 0.0,
             "dense_C": 10.0,
-            # Above 0 (with word_vectors): at inference a word unseen in training is completed by its
-            # nearest training word when their vectors' cosine reaches this. dense_weight 0: no dense block.
+            # Above 0 (with word_vectors): an unseen word is completed by its nearest training word from this cosine.
             "substitute_unseen": 0.0,
-            # From this many letters, an unseen word one edit from training words is read as the most
-            # common of them (bot/nlu/spelling.py: typos). 0: words are read as written.
+            # From this many letters, an unseen word one edit from training words is read as it (0: off).
             "spelling_min_length": 0,
-            # Fifth pass (bot/nlu/scoring.py, docs/pipeline.md): a second model on one block of the
-            # features (cnb_word, lr_word, lr_char, svm_word); where its best intent differs from the
-            # main model's, the confidences are the two models' mean times `disagree_scale`.
+            # Fifth pass (off): a second model on one block of the features (cnb_word, lr_word, lr_char,
+            # svm_word); where its best intent differs, the confidences are the mean times `disagree_scale`.
             "second_model": None,
             "second_C": 10.0,
             "second_alpha": 0.3,
@@ -325,8 +326,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             return messages
         if self._speller is None:  # typos read as training words (spelling_min_length; bot/nlu/spelling.py)
             self._speller = spelling.Speller(self._word_idf(), spelling.min_length(self.config))
-        for m in messages:
+        for m in messages:  # the reading (folded, fillers dropped, spelled) is the router's too (READING)
             self._speller.correct_tokens(m.get(TOKENS_NAMES[TEXT]) or [], m.get(TEXT) or "")
+            m.set(READING, " ".join(t.text for t in m.get(TOKENS_NAMES[TEXT]) or []), add_to_output=True)
         texts = [self._text(m) for m in messages]
         probas = self._mixed_probas(messages, texts)
         classes = self.clf.classes_

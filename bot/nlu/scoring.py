@@ -262,3 +262,24 @@ TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
 # The types of a trained model that skops does not trust by default (the TF-IDF's sparse matrices),
 # each under TRUSTED_PREFIXES: a model file of these loads in one pass (load_skops).
 USUAL_TYPES = ("scipy.sparse._csr.csr_matrix",)
+
+
+def filler_sequences(fillers: list[str]) -> list[tuple[str, ...]]:
+    """The tokenizer's `fillers` as folded word sequences, the longest first ("du coup" -> ("du", "coup"))."""
+    out = {tuple(norm(f).split()) for f in fillers if norm(f)}
+    return sorted(out, key=lambda f: (-len(f), f))
+
+
+def without_fillers(tokens: list[Any], fillers: list[tuple[str, ...]]) -> list[Any]:
+    """The tokens but those that make up a filler sequence; all of them if nothing else is left."""
+    if not fillers:
+        return tokens
+    kept, i = [], 0
+    while i < len(tokens):
+        n = next((len(f) for f in fillers if tuple(t.text for t in tokens[i : i + len(f)]) == f), 0)
+        if n:
+            i += n
+        else:
+            kept.append(tokens[i])
+            i += 1
+    return kept or tokens

@@ -1,0 +1,53 @@
+"""Spoken fillers ("euh", "bah", "du coup") said or written in the middle of a request (bot/nlu/components.py,
+the tokenizer's `fillers` in config.yml): dropped before anything reads the words, in training and at
+inference alike, so that "ma carte euh grise" is read as "ma carte grise"."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("rasa")
+from rasa.shared.nlu.training_data.message import Message  # noqa: E402
+
+from bot.nlu.components import FrenchTokenizer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FILLERS = ["euh", "bah", "voilà", "du coup", "en fait"]
+
+
+def words(text: str, fillers=FILLERS) -> list[str]:
+    tokenizer = FrenchTokenizer({**FrenchTokenizer.get_default_config(), "fillers": fillers})
+    message = Message(data={"text": text})
+    tokenizer.process([message])
+    return [t.text for t in message.get("text_tokens")]
+
+
+def test_fillers_are_dropped_and_the_words_around_them_kept_with_their_offsets():
+    text = "Euh bah ma carte euh grise, du coup je l'ai perdue en fait. Voilà"
+    assert words(text) == ["ma", "carte", "grise", "je", "l", "ai", "perdue"]
+    tokenizer = FrenchTokenizer({**FrenchTokenizer.get_default_config(), "fillers": FILLERS})
+    message = Message(data={"text": text})
+    tokenizer.process([message])
+    carte = message.get("text_tokens")[1]
+    assert text[carte.start : carte.end] == "carte"  # offsets still point into the text as written
+
+
+def test_a_word_of_a_two_word_filler_alone_is_a_word():
+    assert words("un coup de fil, ils ont fait une erreur en relisant") == [
+        "un", "coup", "de", "fil", "ils", "ont", "fait", "une", "erreur", "en", "relisant",
+    ]  # fmt: skip
+
+
+def test_a_message_of_fillers_only_keeps_its_words():
+    assert words("euh... bah") == ["euh", "bah"]  # nothing else to read: the model sees what was said
+
+
+def test_without_fillers_configured_every_word_is_kept():
+    assert words("euh ma carte grise", fillers=[]) == ["euh", "ma", "carte", "grise"]
+
+
+def test_the_product_drops_the_fillers_people_say_and_no_word_of_a_request():
+    step = next(s for s in yaml.safe_load((ROOT / "config.yml").read_text())["pipeline"] if "Tokenizer" in s["name"])
+    said = "euh bonjour bah en fait du coup j'ai perdu mon permis hein"
+    assert words(said, step["fillers"]) == ["bonjour", "j", "ai", "perdu", "mon", "permis"]
