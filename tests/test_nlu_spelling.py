@@ -106,3 +106,17 @@ def test_the_classifier_reads_a_misspelt_word_as_the_training_word():
     assert ranking(on, "mon pasesport a expiré") == ranking(on, "mon passeport a expiré")
     assert ranking(off, "mon pasesport a expiré") != ranking(off, "mon passeport a expiré")  # off: as before
     assert ranking(on, "mon passeport a expiré")[0][0] == "cni_passeport"
+
+
+def test_the_reading_given_to_the_router_keeps_the_words_as_written():
+    """The parse's reading (text_read) drops the fillers but spells nothing: the router's own word lists
+    hold words the model never saw ("orange", one edit from "grange"; "autosur" from "autour"), which
+    the spelling would turn into training words. The classifier still reads the typo as the word."""
+    from bot.core.text import READING
+
+    on = trained(5)
+    message = Message(data={"text": "Euh mon pasesport, réclamation chez orange"})
+    FrenchTokenizer({**FrenchTokenizer.get_default_config(), "fillers": ["euh"]}).process([message])
+    on.process([message])
+    assert message.get(READING) == "mon pasesport reclamation chez orange"
+    assert [t.text for t in message.get("text_tokens")][:2] == ["mon", "passeport"]

@@ -118,7 +118,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "dense_C": 10.0,
             # Above 0 (with word_vectors): an unseen word is completed by its nearest training word from this cosine.
             "substitute_unseen": 0.0,
-            # From this many letters, an unseen word one edit from training words is read as it (0: off).
+            # From this many letters, an unseen word one edit from training words is read as one (0: off).
             "spelling_min_length": 0,
             # Fifth pass (off): a second model on one block of the features (cnb_word, lr_word, lr_char,
             # svm_word); where its best intent differs, the confidences are the mean times `disagree_scale`.
@@ -326,9 +326,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             return messages
         if self._speller is None:  # typos read as training words (spelling_min_length; bot/nlu/spelling.py)
             self._speller = spelling.Speller(self._word_idf(), spelling.min_length(self.config))
-        for m in messages:  # the reading (folded, fillers dropped, spelled) is the router's too (READING)
-            self._speller.correct_tokens(m.get(TOKENS_NAMES[TEXT]) or [], m.get(TEXT) or "")
+        for m in messages:  # the router reads the words folded, fillers dropped, not spelled (READING)
             m.set(READING, " ".join(t.text for t in m.get(TOKENS_NAMES[TEXT]) or []), add_to_output=True)
+            self._speller.correct_tokens(m.get(TOKENS_NAMES[TEXT]) or [], m.get(TEXT) or "")
         texts = [self._text(m) for m in messages]
         probas = self._mixed_probas(messages, texts)
         classes = self.clf.classes_

@@ -3,12 +3,15 @@ fifteenth pass): "mon pasesport" -> "mon passeport", "carrte grisse" -> "carte g
 
 A word unseen in training, of `min_length` letters or more and without digits, that is one edit away
 from training words of `min_length` letters or more (a letter dropped, added, replaced, doubled, or two
-neighbours swapped: rapidfuzz's optimal string alignment distance, the Damerau-Levenshtein distance at one
-edit, four times as fast) is replaced by the most common of them
-(the lowest IDF). Training words are never changed and nothing two edits away is guessed; a word
+neighbours swapped: rapidfuzz's optimal string alignment distance, which at one edit is the
+Damerau-Levenshtein distance, over the training words one letter longer, shorter or as long) is replaced
+by the most common of them (the lowest IDF). Training words are never changed and nothing two edits away is guessed; a word
 nothing is near stays unseen, so the classifier's familiarity still falls ("zorglub wintz"). A name
 written with its capital inside a sentence ("à Rouen", "Marine") is left as written; the same name
 typed in lower case is not told from a typo ("rouen" is read "roues").
+
+The classifier reads the spelled words; the router's word lists read the words as written (the parse's
+`text_read`: they hold names the model never saw, "orange" is one edit from "grange").
 
 Inference only: the vocabulary is the trained word TF-IDF's, so a change here needs no retraining
 (bot/nlu/fingerprint.py). With `word_stem`, `word_min_df` or `max_df` set, that vocabulary is not the
