@@ -8,11 +8,12 @@ import unicodedata
 
 from rapidfuzz import fuzz, process
 
-# An e-mail address as a user or a préfecture file gives it (validation, not search: the masking
-# of free text has its own, looser, pattern).
 # The key of a parse that holds the NLU's reading of the message: its words folded, spoken fillers dropped,
 # typos left as written (bot/nlu/components.py). The router reads its word lists in it.
 READING = "text_read"
+
+# An e-mail address as a user or a préfecture file gives it (validation, not search: the masking
+# of free text has its own, looser, pattern).
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 
 

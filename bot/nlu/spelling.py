@@ -5,8 +5,9 @@ A word unseen in training, of `min_length` letters or more and without digits, t
 from training words of `min_length` letters or more (a letter dropped, added, replaced, doubled, or two
 neighbours swapped: rapidfuzz's optimal string alignment distance, which at one edit is the
 Damerau-Levenshtein distance, over the training words one letter longer, shorter or as long) is replaced
-by the most common of them (the lowest IDF). Training words are never changed and nothing two edits away is guessed; a word
-nothing is near stays unseen, so the classifier's familiarity still falls ("zorglub wintz"). A name
+by the most common of them (the lowest IDF). Training words are never changed and nothing two edits
+away is guessed; a word nothing is near stays unseen, so the classifier's familiarity still falls
+("zorglub wintz"). A name
 written with its capital inside a sentence ("à Rouen", "Marine") is left as written; the same name
 typed in lower case is not told from a typo ("rouen" is read "roues").
 
