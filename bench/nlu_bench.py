@@ -79,20 +79,19 @@ def fold_assignment(labels: list[str], folds: int, seed: int) -> list[int]:
     return fold_of
 
 
-def classifier_config(overrides: list[str]) -> dict:
+def pipeline_step(component: str) -> dict:
+    """The settings config.yml gives the pipeline's `component` (its name left out)."""
     config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
-    step = next(s for s in config["pipeline"] if s["name"].endswith("TfidfIntentClassifier"))
-    params = {k: v for k, v in step.items() if k != "name"}
+    step = next(s for s in config["pipeline"] if s["name"].endswith(component))
+    return {k: v for k, v in step.items() if k != "name"}
+
+
+def classifier_config(overrides: list[str]) -> dict:
+    params = pipeline_step("TfidfIntentClassifier")
     for item in overrides:
         key, value = item.split("=", 1)
         params[key] = yaml.safe_load(value)
     return params
-
-
-def tokenizer_config() -> dict:
-    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
-    step = next(s for s in config["pipeline"] if s["name"].endswith("FrenchTokenizer"))
-    return {k: v for k, v in step.items() if k != "name"}
 
 
 class Pipeline:
@@ -103,7 +102,7 @@ class Pipeline:
             logging.getLogger(name).setLevel(logging.ERROR)
         from bot.nlu.components import FrenchTokenizer, TfidfIntentClassifier
 
-        self.tokenizer = FrenchTokenizer({**FrenchTokenizer.get_default_config(), **tokenizer_config()})
+        self.tokenizer = FrenchTokenizer({**FrenchTokenizer.get_default_config(), **pipeline_step("FrenchTokenizer")})
         self.classifier = TfidfIntentClassifier(params, None, None)
 
     def _messages(self, texts: list[str]) -> list:

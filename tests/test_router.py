@@ -643,7 +643,7 @@ def test_a_ranking_without_the_intent_named_is_still_asked_about(router):
 
 def test_the_words_are_read_in_the_nlus_reading_and_the_message_kept_as_written(router):
     """The NLU's reading of the message (bot/nlu/components.py: folded words, spoken fillers dropped, typos
-    read as training words) is what the router's word lists read: "ma carte euh grise" names the carte grise."""
+    as written) is what the router's word lists read: "ma carte euh grise" names the carte grise."""
     said = "Euh ma carte euh grise, toujours rien reçu depuis juin"
     reading = "ma carte grise toujours rien recu depuis juin"
     as_typed = router.decide(said, parse("suivi_dossier", 0.8))

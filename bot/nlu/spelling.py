@@ -48,9 +48,10 @@ class Speller:
     def __init__(self, idf: dict[str, float], min_length: int):
         self.known = idf
         # By length (a word one edit away is one letter longer, shorter or as long), most common first.
-        self.rank = {w: i for i, w in enumerate(sorted(idf, key=lambda w: (idf[w], w)))}
+        ordered = sorted(idf, key=lambda w: (idf[w], w))
+        self.rank = {w: i for i, w in enumerate(ordered)}
         self.by_length: dict[int, list[str]] = {}
-        for word in sorted(self.rank, key=self.rank.get):
+        for word in ordered:
             if len(word) >= min_length:
                 self.by_length.setdefault(len(word), []).append(word)
         self.min_length = min_length
