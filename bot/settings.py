@@ -212,7 +212,7 @@ def review_out(env: Mapping[str, str] | None = None) -> Path | None:
 
 def dev_eval_dir(env: Mapping[str, str] | None = None) -> Path | None:
     """The folder of the shared dev sets (`dev_questions.jsonl`, `dev_user_written.jsonl`), or None:
-    the Makefile sets it when `../shared/eval` is beside the checkout; the product never needs it."""
+    the Makefile sets it when it finds those sets beside the checkout; the product never needs it."""
     return path("AIGUILLAGE_DEV_EVAL", env)
 
 
