@@ -52,3 +52,14 @@ def test_the_product_drops_the_fillers_people_say_and_no_word_of_a_request():
     step = next(s for s in yaml.safe_load((ROOT / "config.yml").read_text())["pipeline"] if "Tokenizer" in s["name"])
     said = "euh bonjour bah en fait du coup j'ai perdu mon permis hein"
     assert words(said, step["fillers"]) == ["bonjour", "j", "ai", "perdu", "mon", "permis"]
+
+
+def test_letters_drawn_out_are_read_as_written_twice_at_most():
+    # Typed or transcribed with a held key: a run of three or more of a letter is read as two, so the
+    # word meets its training spelling (double letters kept) or is one edit from it (the spelling's job).
+    assert words("passsseport perduuuu merciiii") == ["passeport", "perduu", "mercii"]
+    assert words("appelle allô") == ["appelle", "allo"]  # double letters as French writes them: unchanged
+
+
+def test_a_filler_drawn_out_is_still_a_filler():
+    assert words("euuuuh hmmmm ma carte euuuh grise bahhh voilààà", FILLERS + ["hmm"]) == ["ma", "carte", "grise"]

@@ -27,3 +27,10 @@ def test_a_request_broken_by_fillers_is_routed_in_the_chat_and_at_the_phone(serv
     call.start()
     assert call.say(said, confidence=0.92).node == node
     assert call.hangup(duration=20) == 200
+
+
+def test_a_request_typed_with_drawn_out_letters_and_fillers_is_answered(server):
+    # Typed in the chat with a held key (written for this test): read as "ma carte grise".
+    server.say("drawn-out", "euuuuh hmmmm ma carte euuuh griiise")
+    turn = db_rows(server.db, "select action, node from turns where conversation_id = ? order by id", ["drawn-out"])[-1]
+    assert (turn["action"], turn["node"]) == ("answer", "carte_grise")

@@ -59,7 +59,7 @@ class FrenchTokenizer(WhitespaceTokenizer):
     def tokenize(self, message: Message, attribute: str) -> list[Token]:
         tokens = super().tokenize(message, attribute)
         for token in tokens:
-            token.text = fold(token.text)
+            token.text = scoring.drawn_in(fold(token.text))  # "passsseport" -> "passeport"
             token.lemma = token.text  # featurizers read the lemma (set from the raw text at creation)
         return scoring.without_fillers(tokens, self.fillers)
 

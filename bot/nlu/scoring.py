@@ -264,19 +264,26 @@ TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
 USUAL_TYPES = ("scipy.sparse._csr.csr_matrix",)
 
 
+def drawn_in(word: str, keep: int = 2) -> str:
+    """`word` with every run of more than `keep` of a letter cut to `keep` ("merciiii" -> "mercii")."""
+    return re.sub(r"([^\W\d_])\1{%d,}" % keep, r"\1" * keep, word)
+
+
 def filler_sequences(fillers: list[str]) -> list[tuple[str, ...]]:
-    """The tokenizer's `fillers` as folded word sequences, the longest first ("du coup" -> ("du", "coup"))."""
-    out = {tuple(norm(f).split()) for f in fillers if norm(f)}
+    """The tokenizer's `fillers` as folded word sequences, the longest first ("du coup" -> ("du", "coup")),
+    their repeated letters written once ("hmm" -> "hm"), as `without_fillers` reads the words."""
+    out = {tuple(drawn_in(w, 1) for w in norm(f).split()) for f in fillers if norm(f)}
     return sorted(out, key=lambda f: (-len(f), f))
 
 
 def without_fillers(tokens: list[Any], fillers: list[tuple[str, ...]]) -> list[Any]:
-    """The tokens but those that make up a filler sequence; all of them if nothing else is left."""
+    """The tokens but those that make up a filler sequence, however drawn out ("euuuh"); all of them if
+    nothing else is left."""
     if not fillers:
         return tokens
-    kept, i = [], 0
+    kept, i, said = [], 0, [drawn_in(t.text, 1) for t in tokens]
     while i < len(tokens):
-        n = next((len(f) for f in fillers if tuple(t.text for t in tokens[i : i + len(f)]) == f), 0)
+        n = next((len(f) for f in fillers if tuple(said[i : i + len(f)]) == f), 0)
         if n:
             i += n
         else:
