@@ -48,7 +48,9 @@ HANDS = [
     "`eval/public_appointments.jsonl` (appointment and website words about every procedure) was written by",
     "an eighth hand that read neither `data/` nor any evaluation file, at the same time as, and apart from,",
     "training examples that were then left out (docs/pipeline.md, fifteenth pass): none of `data/` was",
-    "written against it.",
+    "written against it. `eval/public_forums.jsonl` (posts on public help forums: long, several paragraphs,",
+    "context first) was written by a ninth hand that read neither `data/` nor any evaluation file; no example",
+    "of `data/` was written against it (docs/pipeline.md, seventeenth pass).",
 ]
 
 # The shared dev sets (AIGUILLAGE_DEV_EVAL: `../shared/eval` when the Makefile finds it), then ours.
@@ -65,6 +67,7 @@ OWN = [
     ("own, testimonies (`eval/public_testimonies.jsonl`)", ROOT / "eval" / "public_testimonies.jsonl"),
     ("own, short requests that name their subject (`eval/short_requests.jsonl`)", ROOT / "eval" / "short_requests.jsonl"),
     ("own, appointments and websites (`eval/public_appointments.jsonl`)", ROOT / "eval" / "public_appointments.jsonl"),
+    ("own, forum posts (`eval/public_forums.jsonl`)", ROOT / "eval" / "public_forums.jsonl"),
 ]
 
 
