@@ -83,3 +83,31 @@ def test_the_fast_parse_gives_the_probabilities_of_the_scikit_learn_pipeline():
     # Equal to the last bits but for the order of the sums (the BLAS may split a dot product by threads).
     np.testing.assert_allclose(clf.predict_proba(folded), clf.clf.predict_proba(folded), rtol=1e-12, atol=1e-15)
     assert [clf.clf.classes_[i] for i in clf.predict_proba(folded)[:2].argmax(axis=1)] == ["suivi_dossier", "reclamation"]
+
+
+def test_a_greeting_or_a_sign_off_sentence_weighs_nothing_in_the_mix():
+    import numpy as np
+
+    from bot.nlu import scoring
+
+    # Columns: a topic, then "goodbye". Rows: the whole message, its two sentences (need, then sign-off).
+    both = np.array([[0.6, 0.4], [0.9, 0.1], [0.05, 0.95]])
+    pieces = [["ma carte grise", "bonne soiree a tous"]]
+    counted = scoring.sentence_mix(both, pieces, 1, 0.5, 2.0)
+    assert counted[0] == pytest.approx([0.4616, 0.5384], abs=1e-4)  # the sign-off, last, weighed twice
+    skipped = scoring.sentence_mix(both, pieces, 1, 0.5, 2.0, skip=[1])
+    assert skipped[0] == pytest.approx([0.75, 0.25])  # only the need's sentence mixed in
+    social_only = np.array([[0.3, 0.7], [0.2, 0.8], [0.1, 0.9]])
+    assert scoring.sentence_mix(social_only, pieces, 1, 0.5, 2.0, skip=[1])[0] == pytest.approx(
+        scoring.sentence_mix(social_only, pieces, 1, 0.5, 2.0)[0]
+    )  # nothing but greetings: weighed as before
+
+
+def test_the_product_skips_the_sentences_that_only_greet_thank_or_take_leave():
+    from pathlib import Path
+
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "config.yml").read_text(encoding="utf-8"))
+    step = next(s for s in config["pipeline"] if s["name"].endswith("TfidfIntentClassifier"))
+    assert set(step["sentence_mix_skip"]) == {"greet", "goodbye", "thanks", "affirm", "deny"}

@@ -93,17 +93,16 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             # ("zorglub wintz"), so the router's ladder (fuzzy match, clarify) takes over.
             "min_known_words": 0.5,
             # Messages of several sentences (split on . ! ? ; and line breaks): share of the
-            # sentence-by-sentence scores in the final probabilities (0 = whole message only).
-            # Each sentence weighs by how sure the model is about it (its top probability) and by
-            # its position (the last sentence counts `last_sentence_weight` times more than the
-            # first, linearly in between): people tell the context first and ask last.
+            # sentence-by-sentence scores in the final probabilities (0 = whole message only), each
+            # sentence weighed by its top probability and its place (the last `last_sentence_weight`
+            # times the first): people tell the context first and ask last. A sentence whose best
+            # intent is one of `sentence_mix_skip` (a greeting, thanks, a goodbye) weighs nothing.
             "sentence_mix": 0.0,
             "last_sentence_weight": 2.0,
             "min_sentence_words": 3,
-            # Training only: a share of the examples of `framed_intents` is added again inside a
-            # framing drawn from `framing_prefixes` / `framing_suffixes` (greetings, anger, distress,
-            # thanks), so that such words stop pointing at one intent (anger is not a complaint
-            # about the service when the message asks for a titre de séjour).
+            "sentence_mix_skip": [],
+            # Training only: a share of `framed_intents`' examples added again inside a framing of `framing_prefixes`
+            # / `framing_suffixes` (greetings, anger, thanks), so that such words stop pointing at one intent.
             "framing_share": 0.0,
             "framed_intents": [],
             "framing_prefixes": [],
@@ -319,7 +318,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
     def _sentence_mix(self, both: Any, pieces: list[list[str]], n: int) -> Any:
         c = self.config
-        return scoring.sentence_mix(both, pieces, n, float(c["sentence_mix"]), float(c["last_sentence_weight"]))
+        skip = [k for k, name in enumerate(self.clf.classes_) if name in c["sentence_mix_skip"]]
+        return scoring.sentence_mix(both, pieces, n, float(c["sentence_mix"]), float(c["last_sentence_weight"]), skip)
 
     def process(self, messages: list[Message]) -> list[Message]:
         if self.clf is None:

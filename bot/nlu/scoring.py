@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from rasa.nlu.constants import TOKENS_NAMES
@@ -201,9 +202,10 @@ def sentences(message: Any, min_words: int) -> list[str]:
     return [" ".join(g) for g in sentences]
 
 
-def sentence_mix(both: Any, pieces: list[list[str]], n: int, mix: float, last: float) -> Any:
+def sentence_mix(both: Any, pieces: list[list[str]], n: int, mix: float, last: float, skip: Sequence[int] = ()) -> Any:
     """Rows of `both`: the n messages' then their sentences'; each message's row mixed (`mix`) with its
-    sentences', each sentence weighed by its top probability and its place (the last `last` times the first)."""
+    sentences', each sentence weighed by its top probability and its place (the last `last` times the first),
+    but a sentence whose best column is one of `skip` (a greeting, thanks) weighs nothing, unless all do."""
     probas = both[:n].copy()
     sentence_probas = iter(both[n:])
     for i, p in enumerate(pieces):
@@ -211,6 +213,8 @@ def sentence_mix(both: Any, pieces: list[list[str]], n: int, mix: float, last: f
             continue
         rows = [next(sentence_probas) for _ in p]
         weights = [row.max() * (1 + (last - 1) * k / (len(p) - 1)) for k, row in enumerate(rows)]
+        if any(int(row.argmax()) not in skip for row in rows):
+            weights = [0.0 if int(row.argmax()) in skip else w for w, row in zip(weights, rows)]
         combined = sum(w * row for w, row in zip(weights, rows)) / sum(weights)
         probas[i] = (1 - mix) * probas[i] + mix * combined
     return probas
