@@ -61,5 +61,16 @@ def test_letters_drawn_out_are_read_as_written_twice_at_most():
     assert words("appelle allô") == ["appelle", "allo"]  # double letters as French writes them: unchanged
 
 
+def test_held_letters_is_a_setting_and_zero_reads_the_words_as_written():
+    def read(held: int) -> list[str]:
+        message = Message(data={"text": "passsseport perduuuu 0806001620"})
+        FrenchTokenizer({**FrenchTokenizer.get_default_config(), "held_letters": held}).process([message])
+        return [t.text for t in message.get("text_tokens")]
+
+    assert read(0) == ["passsseport", "perduuuu", "0806001620"]
+    assert read(1) == ["paseport", "perdu", "0806001620"]  # digits are never cut
+    assert FrenchTokenizer.get_default_config()["held_letters"] == 2
+
+
 def test_a_filler_drawn_out_is_still_a_filler():
     assert words("euuuuh hmmmm ma carte euuuh grise bahhh voilààà", FILLERS + ["hmm"]) == ["ma", "carte", "grise"]

@@ -101,6 +101,8 @@ def test_a_greeting_or_a_sign_off_sentence_weighs_nothing_in_the_mix():
     assert scoring.sentence_mix(social_only, pieces, 1, 0.5, 2.0, skip=[1])[0] == pytest.approx(
         scoring.sentence_mix(social_only, pieces, 1, 0.5, 2.0)[0]
     )  # nothing but greetings: weighed as before
+    last_weighs_nothing = scoring.sentence_mix(both, pieces, 1, 0.5, 0.0, skip=[0])  # no sentence left to count
+    assert last_weighs_nothing[0] == pytest.approx([0.6, 0.4])  # the whole message's own scores, not NaN
 
 
 def test_the_product_skips_the_sentences_that_only_greet_thank_or_take_leave():
@@ -111,3 +113,5 @@ def test_the_product_skips_the_sentences_that_only_greet_thank_or_take_leave():
     config = yaml.safe_load((Path(__file__).resolve().parent.parent / "config.yml").read_text(encoding="utf-8"))
     step = next(s for s in config["pipeline"] if s["name"].endswith("TfidfIntentClassifier"))
     assert set(step["sentence_mix_skip"]) == {"greet", "goodbye", "thanks", "affirm", "deny"}
+    domain = yaml.safe_load((Path(__file__).resolve().parent.parent / "domain.yml").read_text(encoding="utf-8"))
+    assert set(step["sentence_mix_skip"]) <= set(domain["intents"])  # a misspelt name would skip nothing

@@ -45,6 +45,20 @@ def test_other_words_stay_as_written(written):
     assert Speller(IDF, min_length=5).correct(written) == written
 
 
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("ouii", "oui"),  # "ouiiii" after the tokenizer (a run of 3 or more kept as 2): shorter than min_length
+        ("svpp", "svp"),
+        ("okk", "ok"),
+        ("mercii", "merci"),  # from min_length, one edit away: the most common such word, as before
+    ],
+)
+def test_a_letter_held_down_in_a_short_word_is_read_as_the_training_word(written, read):
+    speller = Speller(IDF | {"oui": 1.3, "svp": 1.6, "ok": 1.4, "merci": 1.2}, min_length=5)
+    assert speller.correct(written) == read
+
+
 def test_a_name_written_with_its_capital_inside_a_sentence_stays():
     text = "Pasesport perdu. Je pars à Rouen avec Marie, pasesport perdu\nRouen encore"
     message = Message(data={"text": text})
@@ -71,8 +85,8 @@ def test_a_message_of_gibberish_looks_up_a_bounded_number_of_words(monkeypatch):
 
     monkeypatch.setattr(spelling, "LOOKUPS_PER_MESSAGE", 2)
     speller = Speller(IDF, min_length=5)
-    assert speller.correct("pasesport carrte grisse") == "passeport carte grisse"  # the third is not looked up
-    assert speller.correct("grisse") == "grise"  # a new message, a new budget
+    assert speller.correct("pasesport mairei grsie") == "passeport mairie grsie"  # the third is not looked up
+    assert speller.correct("grsie") == "grise"  # a new message, a new budget
 
 
 EXAMPLES = [

@@ -32,15 +32,17 @@ from bot.nlu.fingerprint import code_fingerprint
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
 class FrenchTokenizer(WhitespaceTokenizer):
-    """WhitespaceTokenizer + accent and case folding; spoken `fillers` ("euh", "du coup") dropped (16th pass)."""
+    """WhitespaceTokenizer + accent and case folding, a letter held down cut to `held_letters` ("passsseport" ->
+    "passeport", 17th pass); spoken `fillers` ("euh", "du coup") dropped, however drawn out (16th pass)."""
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {**WhitespaceTokenizer.get_default_config(), "fillers": []}
+        return {**WhitespaceTokenizer.get_default_config(), "fillers": [], "held_letters": 2}
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
         self.fillers = scoring.filler_sequences(config.get("fillers") or [])
+        self.held = int(config.get("held_letters") or 0)  # a run of more letters is cut to this (0: off)
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str:
@@ -48,18 +50,14 @@ class FrenchTokenizer(WhitespaceTokenizer):
 
     @classmethod
     def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
+        cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, execution_context: ExecutionContext
     ) -> "FrenchTokenizer":
         return cls(config)
 
     def tokenize(self, message: Message, attribute: str) -> list[Token]:
         tokens = super().tokenize(message, attribute)
         for token in tokens:
-            token.text = scoring.drawn_in(fold(token.text))  # "passsseport" -> "passeport"
+            token.text = scoring.drawn_in(fold(token.text), self.held) if self.held else fold(token.text)
             token.lemma = token.text  # featurizers read the lemma (set from the raw text at creation)
         return scoring.without_fillers(tokens, self.fillers)
 
@@ -88,9 +86,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "max_iter": 5000,
             "random_state": 42,
             "ranking_length": 10,
-            # Below this share of words seen in training, confidences are scaled down in
-            # proportion: the model cannot be sure about a message made of words it never saw
-            # ("zorglub wintz"), so the router's ladder (fuzzy match, clarify) takes over.
+            # Below this share of words seen in training, confidences are scaled down in proportion: the model
+            # cannot be sure of a message of words it never saw ("zorglub wintz"); the router's ladder takes over.
             "min_known_words": 0.5,
             # Messages of several sentences (split on . ! ? ; and line breaks): share of the
             # sentence-by-sentence scores in the final probabilities (0 = whole message only), each

@@ -26,6 +26,8 @@ from typing import Any
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from bot.nlu.scoring import drawn_in
+
 WORD = re.compile(r"(?u)\b\w+\b")  # the word TF-IDF's token pattern (bot/nlu/components.py)
 SENTENCE_START = re.compile(r"(?:^|[.!?;:\n«\"(•*–—-])\s*$")  # what may come before a sentence's first word
 CACHE_SIZE = 20000  # words looked up; cleared when full (a chat server's lifetime of typos)
@@ -72,8 +74,11 @@ class Speller:
         return WORD.sub(lambda m: self.spell(m.group(0), budget), text) if self.min_length > 0 else text
 
     def spell(self, word: str, budget: list[int]) -> str:
-        if word in self.known or len(word) < self.min_length or any(c.isdigit() for c in word):
+        if word in self.known or any(c.isdigit() for c in word):
             return word
+        if len(word) < self.min_length:  # too short to guess an edit; a letter held down is read once ("ouii")
+            once = drawn_in(word, 1)
+            return once if once in self.known else word
         found = self._cache.get(word)
         if found is None:
             if budget[0] <= 0:
