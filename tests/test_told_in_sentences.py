@@ -19,8 +19,7 @@ MESSAGES = [
         "permis_conduire",
     ),
     (
-        "On m'a volé ma carte d'identité dans le train. Je dois prendre l'avion dans trois semaines. "
-        "Je fais comment ?",
+        "On m'a volé ma carte d'identité dans le train. Je dois prendre l'avion dans trois semaines. Je fais comment ?",
         "cni_passeport",
     ),
 ]
