@@ -33,16 +33,18 @@ from bot.nlu.fingerprint import code_fingerprint
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
 class FrenchTokenizer(WhitespaceTokenizer):
     """WhitespaceTokenizer + accent and case folding, a letter held down cut to `held_letters` ("passsseport" ->
-    "passeport", 17th pass); spoken `fillers` ("euh", "du coup") dropped, however drawn out (16th pass)."""
+    "passeport", 17th pass), `sms_words` written out ("jsp" -> "je sais pas", 19th pass); spoken `fillers`
+    ("euh", "du coup") dropped, however drawn out (16th pass)."""
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {**WhitespaceTokenizer.get_default_config(), "fillers": [], "held_letters": 2}
+        return {**WhitespaceTokenizer.get_default_config(), "fillers": [], "held_letters": 2, "sms_words": {}}
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
         self.fillers = scoring.filler_sequences(config.get("fillers") or [])
         self.held = int(config.get("held_letters") or 0)  # a run of more letters is cut to this (0: off)
+        self.sms = {fold(k): fold(v) for k, v in (config.get("sms_words") or {}).items()}  # "jsp" -> "je sais pas"
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str:
@@ -58,6 +60,7 @@ class FrenchTokenizer(WhitespaceTokenizer):
         tokens = super().tokenize(message, attribute)
         for token in tokens:
             token.text = scoring.drawn_in(fold(token.text), self.held) if self.held else fold(token.text)
+            token.text = self.sms.get(token.text, token.text)
             token.lemma = token.text  # featurizers read the lemma (set from the raw text at creation)
         return scoring.without_fillers(tokens, self.fillers)
 

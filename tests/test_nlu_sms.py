@@ -1,0 +1,52 @@
+"""SMS spellings ("jsp", "pk", "tjrs", "bjr"): the tokenizer writes out the words of config.yml's `sms_words`
+before anything reads them, in training and at inference (issue 15; docs/pipeline.md, nineteenth pass).
+Only forms that are no other word: "ds", "vs", "pr", "tt", "mr" are left as written (a car, "versus", a
+person's initials...)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("rasa")
+from rasa.shared.nlu.training_data.message import Message  # noqa: E402
+
+from bot.nlu.components import FrenchTokenizer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def product_words(text: str) -> list[str]:
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    step = next(s for s in config["pipeline"] if s["name"].endswith("FrenchTokenizer"))
+    message = Message(data={"text": text})
+    FrenchTokenizer({**FrenchTokenizer.get_default_config(), **step}).process([message])
+    return [t.text for t in message.get("text_tokens")]
+
+
+def test_sms_spellings_are_read_as_the_words():
+    assert product_words("Bjr jsp pk jai TJRS rien") == ["bonjour", "je sais pas", "pourquoi", "j ai", "toujours", "rien"]
+
+
+def test_short_forms_that_are_other_words_stay_as_written():
+    assert product_words("ma ds pr vs tt mr") == ["ma", "ds", "pr", "vs", "tt", "mr"]
+
+
+def test_without_sms_words_configured_every_word_is_kept():
+    message = Message(data={"text": "jsp pk"})
+    FrenchTokenizer(FrenchTokenizer.get_default_config()).process([message])
+    assert [t.text for t in message.get("text_tokens")] == ["jsp", "pk"]
+
+
+def test_a_follow_up_written_in_sms_is_read_as_written_out(server):
+    """Before: the SMS form was read as a question about the licence (clarify, 0.675), the words written
+    out as the follow-up of a file (0.737)."""
+    from conftest import db_rows
+
+    server.say("sms-1", "bsr pk jai tjrs pas de nouvelles de mon permis dc jsp koi faire")
+    server.say("sms-2", "bonsoir pourquoi j'ai toujours pas de nouvelles de mon permis donc je sais pas quoi faire")
+    query = "select action, topic, destination, confidence from turns where conversation_id = ? order by id"
+    sms, words = (db_rows(server.db, query, [sender])[-1] for sender in ("sms-1", "sms-2"))
+    assert (sms["action"], sms["topic"]) == (words["action"], words["topic"])
+    assert sms["topic"] == "suivi_dossier"
+    assert sms["confidence"] == pytest.approx(words["confidence"], abs=1e-3)
