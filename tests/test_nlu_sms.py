@@ -1,7 +1,7 @@
 """SMS spellings ("jsp", "pk", "tjrs", "bjr"): the tokenizer writes out the words of config.yml's `sms_words`
 before anything reads them, in training and at inference (issue 15; docs/pipeline.md, nineteenth pass).
-Only forms that are no other word: "ds", "vs", "pr", "tt", "mr" are left as written (a car, "versus", a
-person's initials...)."""
+Only forms that are no other word: "ds", "vs", "pr", "tt", "mr", "avc" are left as written (a car,
+"versus", a person's initials, a stroke...)."""
 
 from pathlib import Path
 
@@ -29,7 +29,7 @@ def test_sms_spellings_are_read_as_the_words():
 
 
 def test_short_forms_that_are_other_words_stay_as_written():
-    assert product_words("ma ds pr vs tt mr") == ["ma", "ds", "pr", "vs", "tt", "mr"]
+    assert product_words("ma ds pr vs tt mr avc") == ["ma", "ds", "pr", "vs", "tt", "mr", "avc"]  # avc: a stroke
 
 
 def test_without_sms_words_configured_every_word_is_kept():

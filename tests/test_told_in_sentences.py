@@ -40,4 +40,4 @@ def test_the_whole_message_weighs_more_than_its_sentences():
 
     config = yaml.safe_load((Path(__file__).resolve().parent.parent / "config.yml").read_text(encoding="utf-8"))
     step = next(s for s in config["pipeline"] if s["name"].endswith("TfidfIntentClassifier"))
-    assert step["sentence_mix"] == 0.3
+    assert 0 < step["sentence_mix"] < 0.5  # 0.5 asked about the messages above; 0 loses long stories

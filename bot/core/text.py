@@ -9,7 +9,7 @@ import unicodedata
 from rapidfuzz import fuzz, process
 
 # The key of a parse that holds the NLU's reading of the message: its words folded, spoken fillers dropped,
-# typos left as written (bot/nlu/components.py). The router reads its word lists in it.
+# SMS spellings written out, typos left as written (bot/nlu/components.py). The router reads its word lists in it.
 READING = "text_read"
 
 # An e-mail address as a user or a préfecture file gives it (validation, not search: the masking

@@ -11,8 +11,8 @@ away is guessed; a word nothing is near stays unseen, so the classifier's famili
 written with its capital inside a sentence ("à Rouen", "Marine") is left as written; the same name
 typed in lower case is not told from a typo ("rouen" is read "roues").
 
-The classifier reads the spelled words; the router's word lists read the words as written (the parse's
-`text_read`: they hold names the model never saw, "orange" is one edit from "grange").
+The classifier reads the spelled words; the router's word lists read the words with their typos as written
+(the parse's `text_read`: they hold names the model never saw, "orange" is one edit from "grange").
 
 Inference only: the vocabulary is the trained word TF-IDF's, so a change here needs no retraining
 (bot/nlu/fingerprint.py). With `word_stem`, `word_min_df` or `max_df` set, that vocabulary is not the
