@@ -2,17 +2,13 @@
 the tokenizer's `fillers` in config.yml): dropped before anything reads the words, in training and at
 inference alike, so that "ma carte euh grise" is read as "ma carte grise"."""
 
-from pathlib import Path
-
 import pytest
-import yaml
 
 pytest.importorskip("rasa")
 from rasa.shared.nlu.training_data.message import Message  # noqa: E402
 
 from bot.nlu.components import FrenchTokenizer  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 FILLERS = ["euh", "bah", "voilà", "du coup", "en fait"]
 
 
@@ -49,7 +45,9 @@ def test_without_fillers_configured_every_word_is_kept():
 
 
 def test_the_product_drops_the_fillers_people_say_and_no_word_of_a_request():
-    step = next(s for s in yaml.safe_load((ROOT / "config.yml").read_text())["pipeline"] if "Tokenizer" in s["name"])
+    from bench.nlu_bench import pipeline_step
+
+    step = pipeline_step("FrenchTokenizer")
     said = "euh bonjour bah en fait du coup j'ai perdu mon permis hein"
     assert words(said, step["fillers"]) == ["bonjour", "j", "ai", "perdu", "mon", "permis"]
 

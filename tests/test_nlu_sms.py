@@ -3,24 +3,18 @@ before anything reads them, in training and at inference (issue 15; docs/pipelin
 Only forms that are no other word: "ds", "vs", "pr", "tt", "mr", "avc" are left as written (a car,
 "versus", a person's initials, a stroke...)."""
 
-from pathlib import Path
-
 import pytest
-import yaml
 
 pytest.importorskip("rasa")
 from rasa.shared.nlu.training_data.message import Message  # noqa: E402
 
+from bench.nlu_bench import pipeline_step  # noqa: E402
 from bot.nlu.components import FrenchTokenizer  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def product_words(text: str) -> list[str]:
-    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
-    step = next(s for s in config["pipeline"] if s["name"].endswith("FrenchTokenizer"))
     message = Message(data={"text": text})
-    FrenchTokenizer({**FrenchTokenizer.get_default_config(), **step}).process([message])
+    FrenchTokenizer({**FrenchTokenizer.get_default_config(), **pipeline_step("FrenchTokenizer")}).process([message])
     return [t.text for t in message.get("text_tokens")]
 
 

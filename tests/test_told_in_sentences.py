@@ -34,10 +34,7 @@ def test_a_request_told_in_a_few_sentences_is_answered(server, message, node):
 
 
 def test_the_whole_message_weighs_more_than_its_sentences():
-    from pathlib import Path
+    from bench.nlu_bench import pipeline_step
 
-    import yaml
-
-    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "config.yml").read_text(encoding="utf-8"))
-    step = next(s for s in config["pipeline"] if s["name"].endswith("TfidfIntentClassifier"))
+    step = pipeline_step("TfidfIntentClassifier")
     assert 0 < step["sentence_mix"] < 0.5  # 0.5 asked about the messages above; 0 loses long stories

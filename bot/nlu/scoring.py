@@ -213,8 +213,9 @@ def sentence_mix(both: Any, pieces: list[list[str]], n: int, mix: float, last: f
             continue
         rows = [next(sentence_probas) for _ in p]
         weights = [row.max() * (1 + (last - 1) * k / (len(p) - 1)) for k, row in enumerate(rows)]
-        if any(int(row.argmax()) not in skip for row in rows):
-            weights = [0.0 if int(row.argmax()) in skip else w for w, row in zip(weights, rows)]
+        skipped = [int(row.argmax()) in skip for row in rows]
+        if not all(skipped):
+            weights = [0.0 if s else w for w, s in zip(weights, skipped)]
         if sum(weights) <= 0:  # nothing left to count (a last sentence weighed 0, the others skipped)
             continue
         combined = sum(w * row for w, row in zip(weights, rows)) / sum(weights)
