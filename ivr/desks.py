@@ -47,6 +47,24 @@ class PanDesk:
             return False, exc.code if exc.code in REFUSALS else self.slots()
         return True, booking
 
+    def refusal(self) -> str | None:
+        """Why this caller may book nothing now, before any slot is offered (the same checks as `book`,
+        read only): "too_many_bookings", "hidden_numbers_full", or None."""
+        from bot.services import identity, pan
+
+        now, pref, conn = pan.naive(self.now), self.phone.pref, self.store.db.conn
+        number = identity.phone_number(self.caller)
+        try:
+            if number is None:
+                pan.hidden_number_caps(conn, pref, self.call_sid, now)
+            elif pan.future_bookings(conn, identity.contact_key(self.store, number), now) >= int(
+                pref.get("pan.max_future_bookings")
+            ):
+                return "too_many_bookings"
+        except pan.BookingError as exc:
+            return exc.code
+        return None
+
     def identified(self) -> bool:
         """Whether the caller's number is known (not hidden): their bookings can be found."""
         from bot.services import identity

@@ -81,6 +81,10 @@ class Flow(PanFlow):
                 return self._goto(st, self.sp.human_id, open_now)
             if kind == "pan_cancel":  # "annuler un rendez-vous", wherever the caller is
                 return self._pan(st, Option(self.sp.keys["pan_cancel_key"], "pan_cancel"), open_now, inp.pan)
+            if kind == "done" and st.state == "leaf":  # "non merci" after an answer: the caller has it
+                st.state = "ended"
+                return self.sp.goodbye()
+            kind = "no" if kind == "done" else kind  # elsewhere, a no
             if kind in ("yes", "no") and st.state == "confirm":  # "vous avez dit ... ? Dites oui ou tapez 1"
                 kind, spoken_key = "key", "1" if kind == "yes" else "2"
             elif kind in ("yes", "no") and st.state in ("pan_confirm", "pan_cancel_confirm"):  # "pour confirmer ..., tapez 1"
@@ -88,8 +92,10 @@ class Flow(PanFlow):
             if kind in ("yes", "no"):  # understood, nothing to confirm here: the same prompt again
                 st.retries = st.misses = 0
                 message = self.tree.messages["affirm" if kind == "yes" else "deny"].get("voice") or ""
-                return self.render(st, open_now, [self.sp.spoken(message)] if message else [])
+                return self._again(st, open_now, [self.sp.spoken(message)] if message else [])
             key = spoken_key
+        elif not key:
+            key = self._asked_option(st, inp, open_now)
         if key:
             st.inputs.append({"step": st.step, "digits": key})
             option = self._find(st, key, open_now)
@@ -157,7 +163,22 @@ class Flow(PanFlow):
         if not key and inp.speech.strip():
             spoken = self.sp.spoken_input(inp.speech)
             key = spoken[1] if spoken is not None and spoken[0] == "key" else ""
+            key = key or ("" if spoken is not None else self._asked_option(st, inp, open_now))
         return self._find(st, key, open_now) if key else None
+
+    def _asked_option(self, st: CallState, inp: Input, open_now: bool) -> str:
+        """The key of the answer's own option asked for aloud (its number, its link by SMS:
+        `phone.spoken_options`), when this answer offers it; else ''."""
+        kind = self.sp.spoken_option(inp.speech) if st.state == "leaf" and inp.speech.strip() else None
+        option = next((o for o in self.options(st, open_now) if o.kind == kind), None) if kind else None
+        return option.key if option is not None else ""
+
+    def _again(self, st: CallState, open_now: bool, preface: list) -> VoiceResponse:
+        """The same prompt after words understood that ask for nothing (oui, non, merci): after an
+        answer, its options only (the answer was just said; "merci" is no wish to hear it again)."""
+        if st.state == "leaf":
+            return self.sp.leaf(st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st))
+        return self.render(st, open_now, preface)
 
     # ---- prompts ---------------------------------------------------------------------------
     def options(self, st: CallState, open_now: bool) -> list[Option]:
@@ -303,13 +324,15 @@ class Flow(PanFlow):
                 self.sp.say(resp, d.voice)
                 resp.hangup()
                 return resp
-            return self.render(st, open_now, self.sp.conversation(d.topic, d.voice))
+            return self._again(st, open_now, self.sp.conversation(d.topic, d.voice))
         # Not understood.
         st.unmatched = True
         st.misses += 1
         st.retries += 1
         if st.retries >= self.max_retries or st.state == "offer":
             return self._miss(st, None, open_now, counted=True)
+        if st.state in ("pan_slots", "pan_confirm", "pan_cancel_confirm"):  # "celui de 9 h 30": the keys again
+            return self._miss(st, "not_a_choice", open_now, counted=True)
         if st.misses == 1:
             return self.sp.rephrase(
                 self._route(st),

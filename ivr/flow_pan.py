@@ -57,7 +57,10 @@ class PanFlow:
             return self.render(st, open_now)
         elif option.kind == "pan_cancel_do":
             return self._pan_cancel(st, open_now, desk)
-        else:  # "pan": the offer after the leaf
+        else:  # "pan": the offer after the leaf; a caller who may book no more is told so at once
+            refused = desk.refusal() if desk is not None else None
+            if refused:
+                return self._pan_too_many(st, open_now, refused, hidden=not desk.identified())
             preface, slots = [], desk.slots() if desk is not None else []
         st.pan_choice = None
         if not slots:
@@ -113,9 +116,9 @@ class PanFlow:
             if digits == self.sp.keys["back_key"]:
                 return self._goto(st, st.node, open_now)
             return self._goto(st, ROOT, open_now)
-        if not digits:
-            st.inputs.append({"step": st.step, "silence": True})
-            return self._pan_reference_miss(st, open_now, "reprompt_silence")
+        if not digits:  # nothing said, or words without a digit ("attendez, je cherche")
+            st.inputs.append({"step": st.step, "silence": not inp.speech.strip()})
+            return self._pan_reference_miss(st, open_now, "reference_no_digits" if inp.speech.strip() else "reprompt_silence")
         st.inputs.append({"step": st.step, "reference": len(digits)})  # how many digits, never which
         target = None
         if len(digits) == REFERENCE_DIGITS and digits.isdigit() and inp.pan is not None:

@@ -77,7 +77,7 @@ class Speaker(Voice, Options, PanPrompts):
             for phrase in phrases:
                 for prefix in prefixes:  # "1", "touche 1", "le un", "numero 3"
                     spoken.setdefault((prefix + norm(str(phrase))).strip(), ("key", str(key)))
-        for kind in ("yes", "no", "person", "pan_cancel"):
+        for kind in ("yes", "no", "done", "person", "pan_cancel"):
             for phrase in self.phone.get(f"spoken_{kind}") or []:
                 spoken[norm(str(phrase))] = (kind, None)
         self.spoken_words = spoken
@@ -226,8 +226,9 @@ class Speaker(Voice, Options, PanPrompts):
     def offer(self, node_id: str, step: int, open_now: bool, preface: list[str] = (), allow_transfer: bool = True) -> Prompt:
         options = self.offer_options(node_id, open_now, allow_transfer)
         notice = self.offer_notice(open_now, allow_transfer)
-        # After a failed transfer the preface says why; otherwise the caller missed three times.
-        intro = ([self.text("offer_person_or_voicemail")] if allow_transfer else []) + (
+        # After a failed transfer the preface says why; otherwise the caller missed three times, and a
+        # miss that says why ("Je n'ai rien entendu.") is not followed by "Je n'ai pas compris.".
+        intro = ([self.text("offer_person_or_voicemail")] if allow_transfer and not preface else []) + (
             self.with_closure(open_now, notice) if notice else []
         )
         return self._prompt("offer", node_id, step, preface, intro, options, [self.human_id])

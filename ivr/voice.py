@@ -78,8 +78,22 @@ class Contact:
 class Voice:
     """The words of the phone (a part of Speaker: `self.tree`, `self.pref`, `self.phone`, `self.keys`)."""
 
+    def spoken_option(self, speech: str) -> str | None:
+        """The kind of an answer's own option a short utterance asks for (`phone.spoken_options`):
+        "number" ("pouvez-vous répéter le numéro ?"), "sms" ("envoyez-moi le lien par SMS"), else None."""
+        table = self.phone.get("spoken_options") or {}
+        said = norm(speech or "")
+        words = (self.fillers.sub(" ", said) if self.fillers is not None else said).split()
+        if (
+            not words
+            or len(words) > int(table.get("max_words", 0))
+            or set(words) & {norm(str(w)) for w in table.get("not") or []}
+        ):
+            return None
+        return next((kind for kind in ("number", "sms") if set(words) & {norm(str(w)) for w in table.get(kind) or []}), None)
+
     def spoken_input(self, speech: str) -> tuple[str, str | None] | None:
-        """What a short utterance means at any prompt: ("key", "1"), ("yes"|"no"|"person"|"pan_cancel", None) or None.
+        """What a short utterance means at any prompt: ("key", "1"), ("yes"|"no"|"done"|"person"|"pan_cancel", None) or None.
         The utterance as said, else without the words said around it (`phone.spoken_fillers`: "euh oui",
         "trois s'il vous plaît"); what is left must be one of the tree's words exactly."""
         said = norm(speech or "")
@@ -195,8 +209,8 @@ class Voice:
         words = {norm(w): i for i, w in enumerate(self.phone["number_words"])}
         out = []
         for token in re.findall(r"[\w'-]+", speech or ""):
-            if token.isdigit():
-                out.append(token)
+            if all(part.isdigit() for part in token.split("-")):  # "12", and "12-34-56-78" as some write it
+                out.extend(token.split("-"))
             elif norm(token) in words:
                 value = words[norm(token)]
                 out.append(str(value) if value < 10 else f"{value:02d}")

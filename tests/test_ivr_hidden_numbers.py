@@ -65,7 +65,7 @@ def test_a_hidden_number_books_two_per_call_and_four_in_a_day_with_the_others(hi
         assert first.press("0").node == "root"
         first.press("5")
         first.press("2")
-    refused = book_next(first)  # a call is one person: the third is refused
+    refused = first.press("4")  # a call is one person: the third is refused, before any slot is offered
     assert refused.says[:2] == [PER_CALL, OFFER]
     assert (refused.route, refused.node) == ("leaf", "rdv_pan")
     assert len(booked(hidden_server)) == 2
@@ -79,7 +79,7 @@ def test_a_hidden_number_books_two_per_call_and_four_in_a_day_with_the_others(hi
     assert len(booked(hidden_server)) == 4
 
     third = pan_leaf(hidden_server, HIDDEN)  # hidden numbers together: four in 24 hours
-    refused = book_next(third)
+    refused = third.press("4")
     assert refused.says[:2] == [PERIOD, OFFER]
     assert (refused.route, refused.node) == ("leaf", "rdv_pan")
     rows = booked(hidden_server)

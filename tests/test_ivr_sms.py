@@ -232,6 +232,14 @@ def test_saying_cinq_sends_it_too(sms_server, api):
     assert turn.says[0] == SENT
 
 
+@pytest.mark.parametrize("said", ["Envoyez-moi le lien par SMS.", "Par texto, s'il vous plaît.", "Euh, le lien ?"])
+def test_asking_for_the_link_aloud_sends_it_too(sms_server, api, said):
+    call = call_at_carte_grise(sms_server)
+    turn = call.say(said)
+    assert [r["form"]["Body"] for r in api.requests] == [CARTE_GRISE_BODY]
+    assert turn.says == [SENT] + CARTE_GRISE_OPTIONS
+
+
 @pytest.mark.parametrize(
     "answer, heard, offered_again",
     [

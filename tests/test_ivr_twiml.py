@@ -234,8 +234,7 @@ def test_three_misses_offer_a_person_or_the_voicemail_then_close_politely(tree):
     assert says(second)[0] == "Touche non valide."
     third = parse(flow.handle(st, Input(), True))
     assert says(third) == [
-        "Je n'ai rien entendu.",
-        "Je n'ai pas compris.",
+        "Je n'ai rien entendu.",  # the miss says why; never "je n'ai pas compris" after it
         "Pour être mis en relation avec un agent de la préfecture du Cantal, tapez 1.",
         "Pour laisser un message au service concerné, courrier de la préfecture, tapez 2.",
         "Pour revenir au menu principal, tapez 0.",

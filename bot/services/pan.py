@@ -123,7 +123,7 @@ def book(
     error carries `next_slots`; `too_many_bookings` when the same person (the keyed hash of the
     e-mail or mobile, or of the caller's own number by phone) already holds `pan.max_future_bookings`
     future appointments. A hidden number has no hash: by phone its `call` is the person
-    (`_hidden_number_caps`), and hidden numbers together are capped (`hidden_numbers_full`).
+    (`hidden_number_caps`), and hidden numbers together are capped (`hidden_numbers_full`).
     Nothing is written when it raises.
     """
     now = naive(now or paris_now())
@@ -166,7 +166,7 @@ def book(
         if contact_key and future_bookings(conn, contact_key, now) >= int(pref.get("pan.max_future_bookings")):
             raise BookingError("too_many_bookings", pref)
         if hidden:
-            _hidden_number_caps(conn, pref, call or "", now)
+            hidden_number_caps(conn, pref, call or "", now)
         booking = _insert_booking(store, pref, row, capacity(pref, site_id))
         if contact_kind == "email":
             _queue_confirmation(conn, pref, contact, slot, booking)
@@ -195,7 +195,7 @@ def _queue_confirmation(conn, pref: Prefecture, email: str, slot: Slot, booking:
     )
 
 
-def _hidden_number_caps(conn, pref: Prefecture, call_sid: str, now: datetime) -> None:
+def hidden_number_caps(conn, pref: Prefecture, call_sid: str, now: datetime) -> None:
     """A booking by phone from a hidden number, which no hash can count as one person. A call is one
     person: it holds at most `pan.max_future_bookings` appointments to come (`too_many_bookings`).
     Hidden numbers together book at most `pan.hidden_numbers.max_bookings` in the last `window_hours`
