@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from bot.core import texts
 from bot.store.database import Store, lock_key, now
+
+logger = logging.getLogger(__name__)
 
 ROLES = ("agent", "admin")
 IDLE_S = 30 * 60
@@ -183,8 +187,12 @@ class Accounts:
         if not active or t - seen > IDLE_S or t - created > ABSOLUTE_S:
             self.close_session(token)
             return None
-        # One statement, atomic alone: no transaction (every console request passes here).
-        self.db.execute("update sessions set seen_ts = ? where token_hash = ?", [t, th])
+        # One statement, atomic alone: no transaction (every console request passes here). A store
+        # locked by another writer leaves the session as it was: the page is served (reads go on).
+        try:
+            self.db.execute("update sessions set seen_ts = ? where token_hash = ?", [t, th])
+        except sqlite3.OperationalError:
+            logger.warning("console: session not touched, the store is locked")
         return Session(agent_id, name, role, csrf, th)
 
     def close_session(self, token: str, audit: Audit = None) -> None:

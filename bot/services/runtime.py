@@ -62,6 +62,14 @@ def store() -> Store:
 
 
 @lru_cache(maxsize=1)
+def loop_store() -> Store:
+    """The store of the work done on the event loop itself (the agents' console): a connection of its
+    own that waits at most `settings.store_busy_ms` for another writer's lock, so that a locked store
+    holds one request a moment, never every request of the server for the whole busy timeout."""
+    return Store.on_connection(store().path, busy_ms=int(tree().settings.get("store_busy_ms", 250)))
+
+
+@lru_cache(maxsize=1)
 def turn_writer():
     """The chat's writer of turns: short busy timeout, background retry (bot.services.deferred)."""
     from bot.services.deferred import Writer

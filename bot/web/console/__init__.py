@@ -100,7 +100,9 @@ class ConsoleInput(InputChannel):
         return PREFIX
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        console = Console(runtime.store())  # the store applies pending migrations (003_console) at start
+        # The loop's own connection, short busy timeout (runtime.loop_store); runtime.store() under it
+        # applies pending migrations (003_console) at start.
+        console = Console(runtime.loop_store())
         bp = Blueprint("aiguillage_console", __name__)
         bp.middleware("request")(form_limit)
 
@@ -109,7 +111,15 @@ class ConsoleInput(InputChannel):
             """The store refused a write (locked too long, disk full...): the action's transaction was
             rolled back with its audit line, so the agent is told that nothing was saved."""
             logger.error("console: store error on %s %s: %r", request.method, request.path, exception)
-            return console.error(503, None, say("store_failed_title"), say("store_failed"))
+            try:
+                session = console.current(request)  # the agent's navigation on the error page
+            except sqlite3.Error:
+                session = None
+            reading = request.method == "GET"  # a page that only reads: nothing was to be saved
+            title, message = ("store_busy_read_title", "store_busy_read") if reading else ("store_failed_title", "store_failed")
+            resp = console.error(503, session, say(title), say(message))
+            resp.headers["Retry-After"] = str(runtime.tree().settings.get("store_busy_retry_after_s", 30))
+            return resp
 
         add_routes(bp, ROUTES, console)
         return bp

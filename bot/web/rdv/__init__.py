@@ -34,14 +34,31 @@ wrong cancellation guesses (bot/services/throttle.py, limits in the préfecture 
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint
+from sanic.request import Request
+from sanic.response import HTTPResponse
 
-from bot.web.http import add_routes
+from bot.services import runtime
+from bot.web.http import add_routes, refused_page, say
 from bot.web.rdv import api, pages
+
+logger = logging.getLogger(__name__)
+
+
+def store_busy(request: Request, exception: Exception) -> HTTPResponse:
+    """The store stayed locked by another writer for the whole busy timeout (or refused the write):
+    nothing of the booking, cancellation or message was written (each is one transaction). 503, a
+    French reason and Retry-After; the same form sent again goes through (its idempotency key)."""
+    logger.error("rdv: store error on %s %s: %r", request.method, request.path, exception)
+    resp = refused_page(request, 503, say("store_busy_title"), say("store_busy"))
+    resp.headers["Retry-After"] = str(runtime.tree().settings.get("store_busy_retry_after_s", 30))
+    return resp
 
 
 class BookingInput(InputChannel):
@@ -54,5 +71,6 @@ class BookingInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("aiguillage_rdv", __name__)
+        bp.exception(sqlite3.Error)(store_busy)
         add_routes(bp, pages.ROUTES + api.ROUTES)
         return bp
