@@ -57,6 +57,20 @@ def test_clicking_a_button_follows_the_tree(server):
     assert "mailto:pref-titres@cantal.gouv.fr" in bot_links(messages)
 
 
+@pytest.mark.parametrize("typed", ["/restart", "/session_start", "/back", "/nlu_fallback", "/out_of_scope", "/"])
+def test_a_typed_command_is_read_as_text_never_run(server, typed):
+    """A person who types "/restart" (Rasa's command syntax) is answered as any message, and the
+    conversation goes on (an outside-in audit, 2026-12-04: "erreur technique" and the history emptied).
+    Only the tree's own button payloads (/navigate{"node": ...}) are read as payloads."""
+    sender = new_sender()
+    server.say(sender, "je dois refaire mon passeport")
+    messages = server.say(sender, typed)
+    assert messages and "erreur technique" not in bot_texts(messages)
+    status, body, _ = server.get(f"/chat/history?sender={sender}")
+    turns = [t for t in json.loads(body)["turns"] if t["role"] == "user"]
+    assert status == 200 and turns[0]["text"] == "je dois refaire mon passeport"
+
+
 def test_two_misses_lead_to_a_person_and_an_unresolved_conversation(server):
     sender = new_sender()
     first = server.say(sender, "zorglub wintz blurp")

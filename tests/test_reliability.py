@@ -499,6 +499,14 @@ def test_the_root_sends_to_the_chat_page(server):
         ("GET", "/chat/webhook", 405),
         ("PUT", "/rdv/reserver", 405),
         ("DELETE", "/console/file", 405),
+        # the static folders themselves and a NUL in a file name (an outside-in audit, 2026-12-04: Sanic's
+        # English 500, IsADirectoryError / "embedded null byte")
+        ("GET", "/chat/static/", 404),
+        ("GET", "/chat/dsfr/", 404),
+        ("GET", "/chat/dsfr/utility/", 404),
+        ("GET", "/chat/dsfr/utility", 404),
+        ("GET", "/chat/static/%00", 404),
+        ("GET", "/chat/static/chat.js%00.png", 404),
     ],
 )
 def test_unknown_pages_and_methods_get_french_pages(server, method, path, status):

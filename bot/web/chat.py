@@ -102,7 +102,16 @@ def parse_chat_request(body: bytes, max_chars: int) -> tuple[str, str, bool]:
     if not isinstance(message, str):
         raise ValueError(say("bad_message"))
     text, truncated = prepare(message, max_chars)
-    return sender, text, truncated
+    return sender, typed_as_text(text), truncated
+
+
+def typed_as_text(text: str) -> str:
+    """Rasa reads a message starting with "/" as an intent to run ("/restart" empties the
+    conversation): only the tree's own button payloads (/navigate{"node": ...}) are kept so; a person
+    who types "/restart" or "/" is read as the words typed."""
+    if not text.startswith("/") or runtime.tree().button_target(text) is not None:
+        return text
+    return text.lstrip("/ ").strip()
 
 
 def shaped(messages: list[dict]) -> list[dict]:

@@ -181,12 +181,15 @@ def install_app_hooks(app) -> None:
     # not Sanic's default of 100 MB. Read by each new connection.
     app.config.REQUEST_MAX_SIZE = max(BODY_LIMITS.values())
     app.error_handler.add(NotFound, not_found)
+    app.error_handler.add(IsADirectoryError, not_found)  # a static folder itself (/chat/dsfr/utility/)
     app.error_handler.add(MethodNotSupported, not_allowed)
     app.error_handler.add(PayloadTooLarge, payload_too_large)
 
     async def root_to_chat(request: Request):
         if request.path == "/" and request.method in ("GET", "HEAD"):
             return response.redirect("/chat/", status=302)
+        if "\x00" in request.path or b"%00" in request.raw_url.lower():  # no file or route has a NUL in its name
+            return refused_page(request, 404, say("not_found_title"), say("not_found"))
         return None
 
     async def nosniff(request: Request, resp: HTTPResponse):
