@@ -252,6 +252,21 @@ def test_back_from_the_booking_page_in_a_new_tab_finds_the_conversation(browser,
     context.close()
 
 
+def test_history_gives_every_turn_of_the_session_not_only_the_last_ones(server):
+    """A reload draws the whole current session (an outside-in audit, 2026-12-04: after 12 questions
+    only the last 6 came back, the tracker store's per-turn window of 60 events)."""
+    import json
+    import uuid
+
+    sender = "web-" + uuid.uuid4().hex[:12]
+    asked = [f"question numéro {n} sur ma carte grise" for n in range(1, 13)]
+    for text in asked:
+        server.say(sender, text)
+    status, body, _ = server.get(f"/chat/history?sender={sender}")
+    assert status == 200
+    assert [t["text"] for t in json.loads(body)["turns"] if t["role"] == "user"] == asked
+
+
 def test_history_answers_only_a_well_formed_sender(server):
     import json
 

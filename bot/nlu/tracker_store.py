@@ -230,11 +230,12 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 self._empty.pop(sender_id, None)
             return tracker
 
-    async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
-        """Every event of every session (the HTTP API's full tracker): not bounded."""
+    async def retrieve_full_tracker(self, conversation_id: str, whole: bool = True) -> DialogueStateTracker | None:
+        """Every event of every session (the HTTP API's full tracker), or of the current session only
+        (`whole` False: the chat page's history after a reload): not bounded by `window`."""
         async with self._lock(conversation_id):
             pending = self._pending_rows(conversation_id)
-            rows = await self._read(self._read_all, conversation_id, True)
+            rows = await self._read(self._read_all, conversation_id, whole)
             return await self._run(self._tracker, conversation_id, rows, pending)
 
     async def keys(self) -> Iterable[str]:

@@ -33,6 +33,7 @@ from bot.core.config import ROOT
 from bot.core.masking import RAW_FACTOR, prepare
 from bot.nlu import patches as rasa_patches
 from bot.nlu.outage import BackendUnavailable
+from bot.nlu.tracker_store import window_of
 from bot.services import runtime
 from bot.web import lifecycle
 from bot.web.http import (
@@ -248,7 +249,9 @@ async def history(request: Request, *_) -> HTTPResponse:
     turns: list[dict] = []
     if agent is not None and agent.tracker_store is not None:
         try:
-            tracker = await agent.tracker_store.retrieve(sender)
+            # The whole current session (the per-turn window would give only its last exchanges).
+            store = window_of(agent.tracker_store)
+            tracker = await (store.retrieve_full_tracker(sender, whole=False) if store else agent.tracker_store.retrieve(sender))
         except Exception:  # noqa: BLE001 - no history is better than a 500
             logger.exception("web chat: could not read the conversation of %s", sender)
             tracker = None
