@@ -167,6 +167,14 @@ def test_control_characters_are_removed(server):
     assert rows(server, "select text from turns where conversation_id = ?", (sender,)) == [("permis de conduire perdu",)]
 
 
+def test_text_direction_overrides_are_removed(server):
+    """U+202E turns what follows around on screen: the console and a reload showed "mon passeport"
+    reversed (an outside-in audit, 2026-12-04). The direction marks go, the words stay."""
+    sender = new_sender()
+    server.say(sender, "j'ai perdu \u202emon passeport\u202c et \u2066ma carte\u2069")
+    assert rows(server, "select text from turns where conversation_id = ?", (sender,)) == [("j'ai perdu mon passeport et ma carte",)]
+
+
 def test_english_gets_an_answer_saying_french_is_understood(server):
     messages = server.say(new_sender(), "Hello, do you speak English? I need help with my residence permit")
     assert "I only understand French" in bot_texts(messages)

@@ -358,6 +358,8 @@ def test_admin_export_button_writes_the_review_file(server, accounts):
     r = admin.post("/admin/export", {"csrf": admin.csrf})
     assert r.status_code == 200
     assert 'id="export-result"' in r.text
+    # every count of the summary said (an outside-in audit: "0 en double, trop proche(s)..." had lost its number)
+    assert re.search(r"\d+ en double, \d+ trop proche\(s\) d.une question", r.text), r.text
     out = server.db.parent / "nlu_review.yml"
     assert "    - zorglub brade sa guimbarde cabossee\n" in out.read_text()
     assert db_rows(server.db, "select action from audit_log where agent = ? and action = 'export'", [ADMIN[0]]) == [

@@ -153,11 +153,37 @@ def test_each_kind_goes_once_its_period_is_past(db, pref):
     assert (c["turns"], c["conversations"], c["events"], c["calls"], c["voicemails"]) == (0, 0, 0, 0, 0)
     assert (deleted["turns"], deleted["conversations"], deleted["events"]) == (1, 1, 1)
     assert (c["reviews"], deleted["reviews"]) == (0, 2)  # the agents' reviews (sentence, note) went with them
-    assert c["feedback"] == 1 and c["audit_log"] == 1
-    # past every period
+    assert c["feedback"] == 1 and c["audit_log"] == 1 + 2  # the fixture's line, and each purge's own
+    # past every period: what is left is purges' own lines (dated at the purge's time, after its deletes)
     retention.purge(store, pref, now=T0 + timedelta(days=max(days.values()) + 1))
     store.close()
-    assert counts(db) == dict.fromkeys(TABLES, 0)
+    left = counts(db)
+    assert left | {"audit_log": 0} == dict.fromkeys(TABLES, 0)
+    conn = connect(db)
+    actions = {r[0] for r in conn.execute("select action from audit_log").fetchall()}
+    conn.close()
+    assert left["audit_log"] >= 1 and actions == {"retention_purge"}
+
+
+def test_each_purge_that_erases_leaves_a_line_in_the_audit_log(db, pref):
+    """The audit log says when records were erased and how many of each kind (an outside-in audit,
+    2026-12-04: nothing showed that a purge had run); a purge that erases nothing, or a dry run,
+    writes none."""
+    store = Store(db)
+    retention.purge(store, pref, now=T0 + timedelta(days=400), dry_run=True)
+    retention.purge(store, pref, now=T0 + timedelta(hours=1))  # nothing past its period yet
+    assert [r["action"] for r in store.db.query("select action from audit_log")] == ["view"]  # the fixture's
+    deleted = retention.purge(store, pref, now=T0 + timedelta(days=181))
+    lines = list(store.db.query("select agent, action, kind, item_id, detail from audit_log where action = 'retention_purge'"))
+    store.close()
+    erased = {k: v for k, v in deleted.items() if v}
+    assert len(lines) == 1
+    assert (lines[0]["agent"], lines[0]["kind"], lines[0]["item_id"]) == ("(purge automatique)", None, None)
+    assert json.loads(lines[0]["detail"]) == {
+        "records": sum(erased.values()),
+        "tables": ", ".join(f"{k} {v}" for k, v in sorted(erased.items())),
+    }
+    assert {"turns", "conversations", "calls"} <= set(erased)
 
 
 def test_records_newer_than_the_period_are_kept(db, pref):
@@ -262,7 +288,8 @@ def test_a_real_server_runs_the_purge_by_itself(tmp_path):
             time.sleep(0.2)
         c = counts(path)
         assert c["turns"] == c["conversations"] == c["calls"] == c["voicemails"] == c["feedback"] == 1
-        assert c["audit_log"] == c["sessions"] == 1
+        assert c["sessions"] == 1
+        assert c["audit_log"] == 1 + 1  # the recent line kept, and the purge's own
         assert "retention: purged" in server.log.read_text()
     finally:
         stop(server)

@@ -276,7 +276,7 @@ def _checked(label: str, text: str, start: int, end: int) -> tuple[int, int] | N
     return start, end
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 # Before any regular expression, a text is cut to a few times its limit (cleaning collapses runs of
@@ -287,7 +287,7 @@ MARGIN = 250
 
 
 def drop_controls(text: str) -> str:
-    """Each control or invisible character (NUL, BEL, zero-width space, BOM...) as a space; tabs
+    """Each control or invisible character (NUL, BEL, zero-width space, BOM, text direction overrides...) as a space; tabs
     and line breaks stay (a message's lines, bot/services/tickets.py)."""
     return _CONTROL.sub(" ", text)
 

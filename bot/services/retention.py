@@ -19,6 +19,7 @@ of it waits for a chat turn, a call or an agent working on another record.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -195,7 +196,24 @@ def purge(store, pref: Prefecture, now: datetime | None = None, dry_run: bool = 
         counts |= _count_tickets(conn, pref, now_utc)
     else:
         counts |= tickets.purge(store, pref, now_utc)
+        _audit(conn, counts, now_utc)
     return counts
+
+
+PURGE_AGENT = "(purge automatique)"  # no account can have this name (bot/services/accounts.py NAME_RE)
+
+
+def _audit(conn, counts: dict[str, int], now_utc: datetime) -> None:
+    """One line of the audit log when records were erased: how many, of which kind, dated at the
+    purge's time. Nothing else: what was erased is gone."""
+    erased = {k: v for k, v in counts.items() if v}
+    if not erased:
+        return
+    detail = {"records": sum(erased.values()), "tables": ", ".join(f"{k} {v}" for k, v in sorted(erased.items()))}
+    conn.execute(
+        "insert into audit_log (ts, agent, action, kind, item_id, detail) values (?, ?, ?, ?, ?, ?)",
+        [now_utc.isoformat(timespec="milliseconds"), PURGE_AGENT, "retention_purge", None, None, json.dumps(detail)],
+    )
 
 
 def seconds_until(hour: int, now: datetime | None = None) -> float:

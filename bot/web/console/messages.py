@@ -16,6 +16,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.core import texts
+from bot.core.masking import drop_controls
 from bot.services import runtime, tickets
 from bot.services.accounts import Session
 from bot.web.console.pages import PREFIX, REFERENCE_RE, Console, agent_only, console_word
@@ -98,7 +99,7 @@ def message_reference(reference: str) -> str | None:
 
 def typed_text(request: Request, name: str) -> str | None:
     """A text typed by the agent (reply, answer given): stripped, None when missing or too long."""
-    text = (request.form.get(name) or "").replace("\r\n", "\n").strip()
+    text = drop_controls((request.form.get(name) or "").replace("\r\n", "\n")).strip()  # invisible characters: none
     return text if text and len(text) <= MAX_REPLY else None
 
 
