@@ -172,7 +172,9 @@ def test_text_direction_overrides_are_removed(server):
     reversed (an outside-in audit, 2026-12-04). The direction marks go, the words stay."""
     sender = new_sender()
     server.say(sender, "j'ai perdu \u202emon passeport\u202c et \u2066ma carte\u2069")
-    assert rows(server, "select text from turns where conversation_id = ?", (sender,)) == [("j'ai perdu mon passeport et ma carte",)]
+    assert rows(server, "select text from turns where conversation_id = ?", (sender,)) == [
+        ("j'ai perdu mon passeport et ma carte",)
+    ]
 
 
 def test_english_gets_an_answer_saying_french_is_understood(server):
