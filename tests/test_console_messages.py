@@ -288,7 +288,13 @@ def test_message_actions_need_their_token_valid_values_and_a_known_message(serve
     assert c.post("/messages/MSG-0000-0000/rouvrir", {"csrf": c.csrf}).status_code == 404
     assert c.post("/messages/MSG-0000-0000/reaffecter", {"csrf": c.csrf, "service": "qualite"}).status_code == 404
     # invisible characters only (zero-width spaces, a BOM: an outside-in audit sent an empty e-mail)
-    for bad in ({"reponse": ""}, {"reponse": "   "}, {"reponse": "x" * 10001}, {"reponse": "\u200b\u200b"}, {"reponse": "\ufeff \u200d"}):
+    for bad in (
+        {"reponse": ""},
+        {"reponse": "   "},
+        {"reponse": "x" * 10001},
+        {"reponse": "\u200b\u200b"},
+        {"reponse": "\ufeff \u200d"},
+    ):
         r = c.post(f"/messages/{ref}/repondre", {"csrf": c.csrf, "confirme": "1"} | bad)
         assert r.status_code == 400 and "Écrivez la réponse (10000 caractères au plus)." in r.text
     for bad in ("", "paris", "armes"):
