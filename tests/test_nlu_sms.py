@@ -42,5 +42,8 @@ def test_a_follow_up_written_in_sms_is_read_as_written_out(server):
     query = "select action, topic, destination, confidence from turns where conversation_id = ? order by id"
     sms, words = (db_rows(server.db, query, [sender])[-1] for sender in ("sms-1", "sms-2"))
     assert (sms["action"], sms["topic"]) == (words["action"], words["topic"])
-    assert sms["topic"] == "suivi_dossier"
+    # The follow-up of the licence's file (0.737 before the twentieth pass), the licence itself (0.71)
+    # since its exam data ("toujours pas de date", "je sais pas quoi faire"): asked about either way,
+    # both lead to the ANTS (docs/pipeline.md, twentieth pass).
+    assert sms["action"] == "clarify" and sms["topic"] in ("suivi_dossier", "permis_conduire")
     assert sms["confidence"] == pytest.approx(words["confidence"], abs=1e-3)

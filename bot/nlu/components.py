@@ -34,7 +34,7 @@ from bot.nlu.fingerprint import code_fingerprint
 class FrenchTokenizer(WhitespaceTokenizer):
     """WhitespaceTokenizer + accent and case folding, a letter held down cut to `held_letters` ("passsseport" ->
     "passeport", 17th pass), `sms_words` written out ("jsp" -> "je sais pas", 19th pass); spoken `fillers`
-    ("euh", "du coup") dropped, however drawn out (16th pass)."""
+    ("euh", "du coup") dropped, however drawn out (16th pass); the masking's placeholders ("[adresse]") dropped."""
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
@@ -62,7 +62,7 @@ class FrenchTokenizer(WhitespaceTokenizer):
             token.text = scoring.drawn_in(fold(token.text), self.held) if self.held else fold(token.text)
             token.text = self.sms.get(token.text, token.text)
             token.lemma = token.text  # featurizers read the lemma (set from the raw text at creation)
-        return scoring.without_fillers(tokens, self.fillers)
+        return scoring.without_fillers(scoring.without_placeholders(tokens, message.get(attribute)), self.fillers)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
