@@ -94,6 +94,17 @@ def icon_shown(pg, selector: str) -> bool:
     return mask.startswith("url(")
 
 
+def text_fits(pg, selector: str) -> bool:
+    """Whether an element shows all of its text: not cut by its own box (scrollWidth within clientWidth)."""
+    page = with_script(pg)
+    try:
+        sizes = page.evaluate("(sel) => { const e = document.querySelector(sel); return [e.scrollWidth, e.clientWidth]; }", selector)
+    finally:
+        if page is not pg:
+            page.context.close()
+    return sizes[0] <= sizes[1]
+
+
 def has_layout(pg) -> None:
     """The one layout: DSFR header, main, footer, the icon stylesheet."""
     expect(pg.locator("header.fr-header")).to_have_count(1)
@@ -122,6 +133,8 @@ def test_slots_are_paginated_and_a_day_can_be_chosen_without_javascript(browser,
     assert_accessible(pg)
     next_link = pg.get_by_role("link", name="Créneaux suivants")
     assert icon_shown(pg, "#creneaux-suivants")  # the arrow of the icon stylesheet, not a square
+    # its whole text too (an outside-in audit, 2026-12-04: a 40 px square showing "Cré", at every width)
+    assert text_fits(pg, "#creneaux-suivants")
     next_link.click()
     second = slot_keys(pg)
     assert len(second) == 8
