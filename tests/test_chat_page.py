@@ -342,6 +342,34 @@ def test_with_the_phone_keyboard_open_the_dock_keeps_only_the_field_and_send(bro
     context.close()
 
 
+def focus_seen(pg) -> dict:
+    """Where the focused control is drawn, and the top of the docked field (which covers what is under it)."""
+    return pg.evaluate(
+        """() => { const r = document.activeElement.getBoundingClientRect();
+                   return {top: r.top, bottom: r.bottom, dock: document.querySelector('#chat-dock').getBoundingClientRect().top}; }"""
+    )
+
+
+def test_with_the_keyboard_open_the_booking_steps_keep_the_focused_control_above_the_dock(browser, server):
+    """An outside-in audit (2026-12-04) at 360×330: the focused first site button half under the dock,
+    the e-mail field below the window. Each step of the in-page booking now shows its focused control."""
+    context, pg = open_page(browser, server, KEYBOARD_OPEN, mobile=True)
+    answer = ask(pg, PAN_QUESTION)
+    answer.get_by_role("button", name="Prendre rendez-vous ici").click()
+    step = pg.locator("#chat-log [data-role=bot]").last
+    expect(step.get_by_role("button").first).to_be_focused()
+    for _ in range(3):  # the site, the reason, a slot: each step's first control has the focus
+        seen = focus_seen(pg)
+        assert seen["top"] >= 0 and seen["bottom"] <= seen["dock"] + 0.5, seen
+        pg.keyboard.press("Enter")
+        pg.wait_for_timeout(300)
+    seen = focus_seen(pg)
+    assert pg.evaluate("document.activeElement.tagName") in ("INPUT", "BUTTON"), seen
+    assert seen["top"] >= 0 and seen["bottom"] <= seen["dock"] + 0.5, seen
+    assert pg.problems == []
+    context.close()
+
+
 def test_with_the_keyboard_closed_the_dock_is_unchanged(browser, server):
     context, pg = open_page(browser, server, PHONE_360, mobile=True)
     ask(pg, "je veux parler à un agent")

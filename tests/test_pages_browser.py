@@ -98,7 +98,9 @@ def text_fits(pg, selector: str) -> bool:
     """Whether an element shows all of its text: not cut by its own box (scrollWidth within clientWidth)."""
     page = with_script(pg)
     try:
-        sizes = page.evaluate("(sel) => { const e = document.querySelector(sel); return [e.scrollWidth, e.clientWidth]; }", selector)
+        sizes = page.evaluate(
+            "(sel) => { const e = document.querySelector(sel); return [e.scrollWidth, e.clientWidth]; }", selector
+        )
     finally:
         if page is not pg:
             page.context.close()

@@ -707,8 +707,17 @@
           target.focus();
         }
         showStart(b.msg);
+        keepInView(target);
       } else {
         focusText(b.bubble);
+      }
+    }
+
+    /** The focused control drawn above the docked field (html's scroll-padding-bottom, chat.css): a
+        step taller than a short window (the keyboard open) scrolls just enough to show it. */
+    function keepInView(node) {
+      if (node && node.scrollIntoView) {
+        node.scrollIntoView({ block: 'nearest', behavior: 'auto' });
       }
     }
 
