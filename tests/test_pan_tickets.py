@@ -212,6 +212,16 @@ def test_cancel_needs_the_reference_and_the_contact_and_frees_the_slot(store):
     assert again["seat"] == 1  # the seat is free again
 
 
+@pytest.mark.parametrize("written", ["PAN {a} {b}", "{a}{b}", "pan.{a}.{b}", " PAN-{a}-{b} ", "{a} {b}", "PAN{a}{b}"])
+def test_the_reference_is_found_however_its_dashes_are_written(store, written):
+    """An outside-in audit (2026-12-04): "PAN 7070 0716" and "70700716" were refused, and each try
+    counted as a wrong guess. The eight digits, with or without "PAN" and the dashes, are the reference."""
+    b = pan.book(store, CANTAL, "aurillac", "2026-07-16T09:00", "carte_grise", mobile="0612345679", now=MONDAY)
+    a, rest = b["reference"][4:8], b["reference"][9:]
+    done = pan.cancel(store, CANTAL, written.format(a=a, b=rest), "06 12 34 56 79", now=MONDAY)
+    assert (done["reference"], done["status"]) == (b["reference"], "cancelled")
+
+
 def test_ten_cancellations_of_one_booking_at_once_cancel_it_once_with_one_email(store):
     """The person presses "Annuler" on two devices, or a retried request arrives beside the first: the
     status is read again under the booking's key, so one cancellation is done and one e-mail queued;

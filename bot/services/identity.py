@@ -10,6 +10,7 @@ phone, and to count one person's appointments and messages.
 from __future__ import annotations
 
 import hmac
+import re
 from hashlib import sha256
 
 import phonenumbers
@@ -74,3 +75,17 @@ def contact_key(store: Store, value: str | None) -> str | None:
     if normal is None:
         return None
     return hmac.new(store.secret(KEY_NAME), normal.encode(), sha256).hexdigest()
+
+
+_REFERENCE = re.compile(r"^([A-Z]{2,4})?[\s.\-_]*(\d{4})[\s.\-_]*(\d{4})$")
+
+
+def written_reference(text: str | None, prefix: str = "PAN") -> str:
+    """A booking's reference as it is stored ("PAN-1234-5678"), however the person typed it: lower
+    case, spaces or dots for the dashes, no dash, no prefix ("pan 1234 5678", "12345678"). Anything
+    else is returned stripped and in upper case (it matches no reference)."""
+    said = (text or "").strip().upper()
+    found = _REFERENCE.match(said)
+    if found is None or (found.group(1) or prefix) != prefix:
+        return said
+    return f"{prefix}-{found.group(2)}-{found.group(3)}"

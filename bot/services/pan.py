@@ -91,7 +91,7 @@ def new_reference(prefix: str) -> str:
 
 
 def get_booking(store, reference: str) -> dict | None:
-    return next(store.db.query("select * from pan_bookings where reference = ?", [(reference or "").strip().upper()]), None)
+    return next(store.db.query("select * from pan_bookings where reference = ?", [identity.written_reference(reference)]), None)
 
 
 def future_bookings(conn, person: str, now: datetime) -> int:
@@ -300,7 +300,7 @@ def find_own(store, pref: Prefecture, reference: str, contact: str | None) -> di
 def booking_lock(reference: str) -> str:
     """The lock key of one booking's changes after it is made (a cancellation, a no-show, the purge of
     its contact): on PostgreSQL they wait only for the same booking's (docs/store.md)."""
-    return lock_key("booking_ref", (reference or "").strip().upper())
+    return lock_key("booking_ref", identity.written_reference(reference))
 
 
 def cancel(store, pref: Prefecture, reference: str, contact: str, now: datetime | None = None) -> dict:
