@@ -400,3 +400,9 @@ def test_a_paper_letter_received_in_the_future_or_before_the_retention_is_refuse
     assert db_rows(server.db, "select count(*) as n from tickets where subject = 'Lettre hors délai'") == [{"n": 0}]
     r = c.post("/courrier", typed | {"received": oldest.isoformat(), "subject": "Lettre au bord du délai"})
     assert r.status_code == 303
+    # as the refusal's example writes it, and as a browser without a date picker sends what was typed
+    # (an outside-in audit: "03/12/2026" was refused with a message whose example had that form)
+    idem = re.search(r'name="idem" value="([^"]+)"', c.get("/courrier").text).group(1)
+    typed_fr = typed | {"idem": idem, "received": today.strftime("%d/%m/%Y"), "subject": "Lettre datée à la française"}
+    assert c.post("/courrier", typed_fr).status_code == 303
+    assert db_rows(server.db, "select count(*) as n from tickets where subject = 'Lettre datée à la française'") == [{"n": 1}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 from sanic.request import Request
@@ -54,10 +54,18 @@ async def paper_form(request: Request, console: Console, session: Session) -> HT
 
 
 def received_date(value: str) -> date | None:
+    """The date of receipt: as a date field sends it (2026-07-10), or as typed where a browser has no
+    date picker, the form the refusal's example shows (10/07/2026)."""
+    value = (value or "").strip()
     try:
-        return date.fromisoformat(value) if DATE_RE.match(value) else None
+        if DATE_RE.match(value):
+            return date.fromisoformat(value)
+        return datetime.strptime(value, "%d/%m/%Y").date() if FRENCH_DATE_RE.match(value) else None
     except ValueError:
         return None
+
+
+FRENCH_DATE_RE = re.compile(r"^\d{2}/\d{2}/\d{4}$")
 
 
 def received_refusal(received: date, today: date, retention_days: int) -> str | None:
