@@ -231,6 +231,20 @@ def test_owasp_payloads_are_shown_as_text(server, accounts):
     assert "&lt;img src=x onerror=alert(&#39;xss2&#39;)&gt;" in c.get(f"/element/chat/{senders[1]}").text
 
 
+def test_an_items_confidence_is_its_question_not_a_thanks_after_it(server, accounts):
+    """An outside-in audit (2026-12-04): "Confiance sûr (100 %)" on a conversation not understood,
+    the 100 % of the "merci" that ended it. The header's confidence is the last question's, as the
+    conversation's status follows its last message that is not politeness."""
+    sender = unresolved_chat(server, "qsdfqsdf lkjlkj")
+    server.say(sender, "merci")
+    rows = db_rows(server.db, "select topic, confidence from turns where conversation_id = ? order by id", [sender])
+    assert rows[-1]["topic"] == "thanks"
+    asked = rows[0]["confidence"]
+    page = login(server, AGENT).get(f"/element/chat/{sender}").text
+    shown = re.search(r'<dd id="confidence">([^<]*)</dd>', page).group(1)
+    assert re.search(r"\((\d+)\W%\)$", shown).group(1) == str(round(asked * 100)), shown
+
+
 def test_label_a_chat_conversation_and_audit(server, accounts):
     sender = unresolved_chat(server)
     c = login(server, AGENT)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from bot.core import texts
 from bot.core.clock import day_range_utc
 from bot.core.masking import mask
-from bot.core.tree import TOPICS, Tree
+from bot.core.tree import SOCIAL_INTENTS, TOPICS, Tree
 from bot.store.database import Store, lock_key, now
 
 KINDS = ("chat", "phone")
@@ -215,7 +215,10 @@ class Queue:
             for t in turns:
                 t["shown"] = shown_reply(self.tree, t)
                 t["clicked"] = clicked_button(self.tree, t.get("text") or "")
-            last = next((t for t in reversed(turns) if t["topic"]), turns[-1] if turns else {})
+            # The last question's: not the "merci" or "bonjour" after it (its status follows it too).
+            last = next(
+                (t for t in reversed(turns) if t["topic"] and t["topic"] not in SOCIAL_INTENTS), turns[-1] if turns else {}
+            )
             sentences = [t["text"] for t in turns if t["text"] and not t["text"].startswith("/")]
             first_unresolved = next(
                 (t["text"] for t in turns if not t["resolved"] and t["text"] and not t["text"].startswith("/")),
