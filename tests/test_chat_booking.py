@@ -447,6 +447,19 @@ def test_a_routed_answer_can_be_rated_once_per_conversation(server):
     ]
 
 
+def test_a_changed_rating_does_not_keep_the_comment_of_the_other(server):
+    """ "Non" with a comment, then "Oui": the comment said why it was not useful, it does not stay on a
+    useful rating (an outside-in audit, 2026-12-04). The same rating again keeps its comment."""
+    server.say("rate-change-1", "je dois refaire ma carte grise")
+    comment = "Je ne trouve pas le formulaire."
+    for body in ({"useful": False}, {"useful": False, "comment": comment}, {"useful": False}):
+        assert server.post("/chat/feedback", {"sender": "rate-change-1"} | body)[0] == 200
+    query = "select useful, comment from feedback where item_id = 'rate-change-1'"
+    assert db_rows(server.db, query) == [{"useful": 0, "comment": comment}]
+    assert server.post("/chat/feedback", {"sender": "rate-change-1", "useful": True})[0] == 200
+    assert db_rows(server.db, query) == [{"useful": 1, "comment": None}]
+
+
 @pytest.mark.parametrize(
     "body, status, error",
     [
@@ -931,8 +944,9 @@ def test_register_a_paper_letter_from_the_console(server, smtp, paper_accounts):
     r = c.post("/courrier", form | {"csrf": c.csrf, "received": future, "subject": "Courrier du futur"})
     assert r.status_code == 400
     assert "La date de réception ne peut pas être dans le futur." in r.text
-    r = c.post("/courrier", form | {"csrf": c.csrf, "received": "10/07/2020", "subject": "Courrier mal daté"})
-    assert r.status_code == 400 and "La date de réception n&#39;est pas valide" in r.text
+    for bad in ("10 juillet 2026", "31/02/2026", "2026-02-31"):  # dd/mm/yyyy is read since 2026-12-04 (test_console_messages)
+        r = c.post("/courrier", form | {"csrf": c.csrf, "received": bad, "subject": "Courrier mal daté"})
+        assert r.status_code == 400 and "La date de réception n&#39;est pas valide" in r.text, bad
     r = c.post("/courrier", form | {"csrf": c.csrf, "service": "nulle-part", "subject": "Courrier perdu"})
     assert r.status_code == 400 and "Ce service n&#39;existe pas" in r.text
     assert (

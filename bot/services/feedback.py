@@ -47,7 +47,9 @@ def record(
         "insert into feedback (kind, item_id, prefecture, useful, comment, topic, destination, created_at,"
         " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " on conflict(kind, item_id) do update set useful = excluded.useful,"
-        " comment = coalesce(excluded.comment, feedback.comment), updated_at = excluded.updated_at",
+        # a comment given alone keeps its rating's; a changed rating drops the comment of the other
+        " comment = case when excluded.comment is not null then excluded.comment"
+        " when feedback.useful = excluded.useful then feedback.comment end, updated_at = excluded.updated_at",
         [kind, item_id, prefecture, int(useful), text, topic, destination, ts, ts],
     )
     return next(store.db.query("select * from feedback where kind = ? and item_id = ?", [kind, item_id]), None)
