@@ -50,7 +50,10 @@ HANDS = [
     "training examples that were then left out (docs/pipeline.md, fifteenth pass): none of `data/` was",
     "written against it. `eval/public_forums.jsonl` (posts on public help forums: long, several paragraphs,",
     "context first) was written by a ninth hand that read neither `data/` nor any evaluation file; no example",
-    "of `data/` was written against it (docs/pipeline.md, seventeenth pass).",
+    "of `data/` was written against it (docs/pipeline.md, seventeenth pass). `eval/public_exams.jsonl` (the",
+    "driving test told as a grievance, and other bodies' near misses) was written by a tenth hand that read",
+    "nothing of the repository, apart from the author of `data/nlu_exams.yml`; it decided whether that data",
+    "was kept (docs/pipeline.md, twentieth pass): a development set since.",
 ]
 
 # The shared dev sets (AIGUILLAGE_DEV_EVAL: `../shared/eval` when the Makefile finds it), then ours.
@@ -68,6 +71,7 @@ OWN = [
     ("own, short requests that name their subject (`eval/short_requests.jsonl`)", ROOT / "eval" / "short_requests.jsonl"),
     ("own, appointments and websites (`eval/public_appointments.jsonl`)", ROOT / "eval" / "public_appointments.jsonl"),
     ("own, forum posts (`eval/public_forums.jsonl`)", ROOT / "eval" / "public_forums.jsonl"),
+    ("own, the driving test (`eval/public_exams.jsonl`)", ROOT / "eval" / "public_exams.jsonl"),
 ]
 
 
