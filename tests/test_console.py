@@ -95,6 +95,11 @@ def test_nothing_is_reachable_without_login(server, accounts):
         assert r.status_code == 303, path
         assert r.headers["Location"].startswith("/console/"), path
     assert c.get("/file").headers["Location"] == "/console/connexion?suite=%2Fconsole%2Ffile"
+    # the page's filters come back after signing in (an outside-in audit: they were dropped)
+    assert (
+        c.get("/file?statut=new&canal=chat").headers["Location"]
+        == "/console/connexion?suite=%2Fconsole%2Ffile%3Fstatut%3Dnew%26canal%3Dchat"
+    )
     for path in CONSOLE_POSTS:
         r = c.post(path, {"csrf": "x"})
         assert r.status_code == 401, path
@@ -126,6 +131,15 @@ def test_login_without_its_csrf_token_is_refused(server, accounts):
     assert r.status_code == 403
     r = c.post("/connexion", {"csrf": "forged", "identifiant": ADMIN[0], "mot_de_passe": ADMIN[1]})
     assert r.status_code == 403
+
+
+def test_signing_in_returns_to_the_page_asked_with_its_filters(server, accounts):
+    c = Console(server.url)
+    page = c.http.get(c.url + "/connexion?suite=%2Fconsole%2Ffile%3Fstatut%3Dnew%26canal%3Dchat", timeout=30)
+    token = CSRF_RE.search(page.text).group(1)
+    form = {"csrf": token, "identifiant": AGENT[0], "mot_de_passe": AGENT[1], "suite": "/console/file?statut=new&canal=chat"}
+    r = c.post("/connexion", form)
+    assert (r.status_code, r.headers["Location"]) == (303, "/console/file?statut=new&canal=chat")
 
 
 def test_login_then_logout(server, accounts):

@@ -149,6 +149,7 @@ class Console:
         if session is None:
             if request.method == "GET":
                 target = request.path if request.path.startswith(PREFIX + "/") else PREFIX + "/file"
+                target += f"?{request.query_string}" if request.query_string and target == request.path else ""  # its filters
                 return None, response.redirect(f"{PREFIX}/connexion?{urlencode({'suite': target})}", status=303)
             return None, self.refuse(401, None, "session_expired")
         if request.method == "POST" and not csrf_ok(session.csrf, request.form.get("csrf") if request.form else None):
