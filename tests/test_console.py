@@ -357,6 +357,19 @@ def test_queue_filters_ignore_bad_values_and_paginate(server, accounts):
     assert r.status_code == 200
 
 
+def test_queue_dates_that_cannot_filter_are_said_so(server, accounts):
+    """An outside-in audit (2026-12-04): "du" after "au" showed "0 demandes" and a date that is none
+    was ignored, both without a word. The page still answers (200) and says why."""
+    c = login(server, AGENT)
+    r = c.get("/file?du=2026-05-10&au=2026-05-01")
+    assert r.status_code == 200
+    assert 'id="filter-notice"' in r.text and "La date « Du » (10/05/2026) est après la date « Au » (01/05/2026)" in r.text
+    r = c.get("/file?du=hier")
+    assert r.status_code == 200
+    assert "La date « hier » n&#39;est pas une date (exemple : 2026-05-10) : elle n&#39;est pas prise en compte." in r.text
+    assert 'id="filter-notice"' not in c.get("/file?du=2026-05-01&au=2026-05-10").text
+
+
 def test_queue_dates_at_the_ends_of_the_calendar_are_open_bounds(server, accounts):
     sender = unresolved_chat(server, "zorglub lustre sa guimbarde")
     c = login(server, AGENT)

@@ -25,6 +25,7 @@ SAMPLE = {
     "page": 2,
     "pages": 3,
     "start": "01/07/2026",
+    "typed": "hier",
     "end": "31/07/2026",
     "title": "Accueil écrit",
     "service": "Service des étrangers",

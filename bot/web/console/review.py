@@ -33,7 +33,20 @@ async def queue_page(request: Request, console: Console, session: Session) -> HT
         args = {**base, **changes}
         return f"{PREFIX}/file?" + urlencode({k: v for k, v in args.items() if v})
 
-    return console.page("queue.html", session=session, f=f, result=result, link=link)
+    return console.page("queue.html", session=session, f=f, result=result, link=link, notice=date_notice(request, f))
+
+
+def date_notice(request: Request, f: Filters) -> str:
+    """Why the dates asked cannot filter, in words (the page still answers): a date that is none
+    (left out), or "Du" after "Au" (nothing can match)."""
+    for arg in ("du", "au"):
+        typed = (request.args.get(arg) or "").strip()
+        if typed and not (f.date_from if arg == "du" else f.date_to):
+            return texts.console_say("pages.queue.not_a_date", typed=typed[:40])
+    if f.date_from and f.date_to and f.date_from > f.date_to:
+        day = lambda iso: f"{iso[8:10]}/{iso[5:7]}/{iso[:4]}"  # noqa: E731 - two uses, here only
+        return texts.console_say("pages.queue.dates_reversed", start=day(f.date_from), end=day(f.date_to))
+    return ""
 
 
 @agent_only
