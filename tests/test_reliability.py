@@ -518,6 +518,15 @@ def test_unknown_pages_and_methods_get_french_pages(server, method, path, status
     assert '<html lang="fr"' in page
 
 
+def test_a_static_folder_asked_leaves_no_traceback_in_the_log(server):
+    """The folder's French 404 comes before Sanic's file handler, which logged an IsADirectoryError
+    traceback for each such request (the README check of a fresh clone, 2026-12-04)."""
+    for path in ("/chat/static/", "/chat/dsfr/utility/", "/chat/dsfr/utility", "/chat/static"):
+        assert http(server, "GET", path)[0] == 404, path
+    assert "Exception in static request handler" not in server.log.read_text(errors="replace")
+    assert http(server, "GET", "/chat/static/chat.js")[0] == 200  # the files themselves are served
+
+
 @pytest.mark.parametrize("method, path, status", [("GET", "/rdv/api/nulle-part", 404), ("GET", "/rdv/api/reserver", 405)])
 def test_unknown_api_routes_and_methods_get_french_json(server, method, path, status):
     got, _, payload = http(server, method, path)

@@ -147,6 +147,9 @@ def refused_page(request: Request, status: int, title: str, message: str) -> HTT
     return security_headers(resp)
 
 
+STATIC_PREFIXES = ("/chat/static", "/chat/dsfr")  # bot/web/chat.py's static folders
+
+
 def install_app_hooks(app) -> None:
     """What the whole server needs beyond one blueprint (called once, before the server starts):
     French 404/405/413 for every path (JSON under JSON_PREFIXES, a page elsewhere), `GET /` sends
@@ -189,6 +192,10 @@ def install_app_hooks(app) -> None:
         if request.path == "/" and request.method in ("GET", "HEAD"):
             return response.redirect("/chat/", status=302)
         if "\x00" in request.path or b"%00" in request.raw_url.lower():  # no file or route has a NUL in its name
+            return refused_page(request, 404, say("not_found_title"), say("not_found"))
+        if request.path.startswith(STATIC_PREFIXES) and "." not in request.path.rsplit("/", 1)[-1]:
+            # a static folder itself: no file is named without an extension there (Sanic's file handler
+            # would log an IsADirectoryError traceback before the 404)
             return refused_page(request, 404, say("not_found_title"), say("not_found"))
         return None
 
