@@ -7,6 +7,7 @@ A scenario file:
     scenarios:
       - name: "keypad: carte grise"
         now: "2026-03-10T10:00"   # optional, Paris time; needs a server with IVR_TEST_CLOCK=1 or IVR_LOCAL_DEV=1
+        caller: "+33611220066"    # optional: the number the call comes from (the simulator's own otherwise)
         steps:                    # what the caller does, in order
           - "1"                   # a key: 0-9, * or #
           - say: "ma carte grise" # a sentence (speech)
@@ -79,7 +80,8 @@ class Auditor:
         steps = list(sc.get("steps") or [])
         expect = dict(sc.get("expect") or {})
         max_steps = int(sc.get("max_steps") or len(steps))
-        call = Call(self.url, self.token, public_url=self.public_url, now=sc.get("now"))
+        caller = {"caller": str(sc["caller"])} if sc.get("caller") else {}
+        call = Call(self.url, self.token, public_url=self.public_url, now=sc.get("now"), **caller)
         got: dict = {"node": None, "destination": None, "number": None, "transfer": False, "voicemail": False}
         problems: list[str] = []
         reached_at = None
