@@ -45,12 +45,14 @@ def test_an_admin_creates_an_account(server, people):
         ({"confirmation": "autre-pass-123"}, "Les deux mots de passe diffèrent."),
         ({"mot_de_passe": "court", "confirmation": "court"}, "Mot de passe trop court : 10 caractères au moins."),
         ({"identifiant": "Marie Dupont"}, "Nom invalide"),
+        # 41 characters: refused, not cut to 40 and created under another name (an outside-in audit)
+        ({"identifiant": "marie.dupont." + "x" * 28}, "Nom invalide"),
         ({"role": "chef"}, "Rôle invalide"),
     ):
         r = admin.post("/admin/comptes", form | {"csrf": admin.csrf} | bad)
         assert r.status_code == 400, bad
         assert f"Compte non créé : {reason}" in r.text.replace("&#39;", "'").replace("&lt;", "<")
-    assert db_rows(server.db, "select count(*) as n from agents where name = 'marie.dupont'") == [{"n": 0}]
+    assert db_rows(server.db, "select count(*) as n from agents where name like 'marie.dupont%'") == [{"n": 0}]
     r = admin.post("/admin/comptes", form | {"csrf": admin.csrf})
     assert r.status_code == 303 and r.headers["Location"] == "/console/admin?ok=cree&compte=marie.dupont"
     assert "Compte « marie.dupont » créé." in admin.get("/admin?ok=cree&compte=marie.dupont").text

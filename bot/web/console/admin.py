@@ -126,7 +126,8 @@ async def in_own_thread(change) -> str | None:
 @admin_only
 async def admin_add_account(request: Request, console: Console, session: Session) -> HTTPResponse:
     form = request.form
-    name, role = (form.get("identifiant") or "").strip()[:40], form.get("role") or ""
+    # 200: past any name (accounts.NAME_RE, 40), so a longer one is refused, never cut into another name
+    name, role = (form.get("identifiant") or "").strip()[:200], form.get("role") or ""
     password, problem = passwords(form)
     if problem is None:
         problem = await in_own_thread(
@@ -143,7 +144,7 @@ async def admin_add_account(request: Request, console: Console, session: Session
 @admin_only
 async def admin_reset_password(request: Request, console: Console, session: Session) -> HTTPResponse:
     form = request.form
-    name = (form.get("identifiant") or "").strip()[:40]
+    name = (form.get("identifiant") or "").strip()[:200]
     if console.accounts.get(name) is None:
         return admin_view(console, session, 400, error_msg=texts.console_say("messages.choose_account"))
     password, problem = passwords(form)
@@ -162,7 +163,7 @@ async def admin_reset_password(request: Request, console: Console, session: Sess
 @admin_only
 async def admin_unlock(request: Request, console: Console, session: Session) -> HTTPResponse:
     """Lift the lockout of an account after too many failed logins (audit-logged)."""
-    name = (request.form.get("identifiant") or "").strip()[:40]
+    name = (request.form.get("identifiant") or "").strip()[:200]
     if console.accounts.get(name) is None:
         return admin_view(console, session, 400, error_msg=texts.console_say("messages.choose_account"))
     return await console.act(
