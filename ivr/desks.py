@@ -48,19 +48,13 @@ class PanDesk:
         return True, booking
 
     def refusal(self) -> str | None:
-        """Why this caller may book nothing now, before any slot is offered (the same checks as `book`,
-        read only): "too_many_bookings", "hidden_numbers_full", or None."""
+        """Why this caller may book nothing now, before any slot is offered (`pan.person_caps`, the
+        checks `book` makes, read only): "too_many_bookings", "hidden_numbers_full", or None."""
         from bot.services import identity, pan
 
-        now, pref, conn = pan.naive(self.now), self.phone.pref, self.store.db.conn
-        number = identity.phone_number(self.caller)
+        key = identity.contact_key(self.store, identity.phone_number(self.caller))
         try:
-            if number is None:
-                pan.hidden_number_caps(conn, pref, self.call_sid, now)
-            elif pan.future_bookings(conn, identity.contact_key(self.store, number), now) >= int(
-                pref.get("pan.max_future_bookings")
-            ):
-                return "too_many_bookings"
+            pan.person_caps(self.store.db.conn, self.phone.pref, key, self.call_sid, pan.naive(self.now))
         except pan.BookingError as exc:
             return exc.code
         return None

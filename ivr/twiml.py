@@ -81,6 +81,9 @@ class Speaker(Voice, Options, PanPrompts):
             for phrase in self.phone.get(f"spoken_{kind}") or []:
                 spoken[norm(str(phrase))] = (kind, None)
         self.spoken_words = spoken
+        table = self.phone.get("spoken_options") or {}  # an answer's own options asked for aloud (Voice.spoken_option)
+        self.option_words = {k: {norm(str(w)) for w in table.get(k) or []} for k in ("number", "sms", "not")}
+        self.option_max_words = int(table.get("max_words", 0))
         self.fillers = filler_pattern(self.phone.get("spoken_fillers"))
         self._hints: dict[tuple, str] = {}  # hints, by the prompt's nodes
         self._prompts: dict[tuple, str] = {}  # kept prompts' TwiML (step STEP_MARK), by what they say

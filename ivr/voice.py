@@ -76,21 +76,17 @@ class Contact:
 
 
 class Voice:
-    """The words of the phone (a part of Speaker: `self.tree`, `self.pref`, `self.phone`, `self.keys`)."""
+    """The words of the phone (a part of Speaker: `self.tree`, `self.pref`, `self.phone`, `self.keys`,
+    and what Speaker makes once of the tree's spoken words: `spoken_words`, `option_words`...)."""
 
     def spoken_option(self, speech: str) -> str | None:
         """The kind of an answer's own option a short utterance asks for (`phone.spoken_options`):
         "number" ("pouvez-vous répéter le numéro ?"), "sms" ("envoyez-moi le lien par SMS"), else None."""
-        table = self.phone.get("spoken_options") or {}
         said = norm(speech or "")
         words = (self.fillers.sub(" ", said) if self.fillers is not None else said).split()
-        if (
-            not words
-            or len(words) > int(table.get("max_words", 0))
-            or set(words) & {norm(str(w)) for w in table.get("not") or []}
-        ):
+        if not words or len(words) > self.option_max_words or set(words) & self.option_words["not"]:
             return None
-        return next((kind for kind in ("number", "sms") if set(words) & {norm(str(w)) for w in table.get(kind) or []}), None)
+        return next((kind for kind in ("number", "sms") if set(words) & self.option_words[kind]), None)
 
     def spoken_input(self, speech: str) -> tuple[str, str | None] | None:
         """What a short utterance means at any prompt: ("key", "1"), ("yes"|"no"|"done"|"person"|"pan_cancel", None) or None.

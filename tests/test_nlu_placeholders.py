@@ -10,17 +10,9 @@ import pytest
 
 pytest.importorskip("rasa")
 from conftest import db_rows  # noqa: E402
-from rasa.shared.nlu.training_data.message import Message  # noqa: E402
+from test_nlu_sms import product_words  # noqa: E402 - the product's tokenizer on a text
 
-from bench.nlu_bench import pipeline_step  # noqa: E402
 from bot.core.masking import prepare  # noqa: E402
-from bot.nlu.components import FrenchTokenizer  # noqa: E402
-
-
-def product_words(text: str) -> list[str]:
-    message = Message(data={"text": text})
-    FrenchTokenizer({**FrenchTokenizer.get_default_config(), **pipeline_step("FrenchTokenizer")}).process([message])
-    return [t.text for t in message.get("text_tokens")]
 
 
 def test_the_masked_text_keeps_only_the_persons_words():

@@ -123,7 +123,7 @@ def book(
     error carries `next_slots`; `too_many_bookings` when the same person (the keyed hash of the
     e-mail or mobile, or of the caller's own number by phone) already holds `pan.max_future_bookings`
     future appointments. A hidden number has no hash: by phone its `call` is the person
-    (`hidden_number_caps`), and hidden numbers together are capped (`hidden_numbers_full`).
+    (`person_caps`), and hidden numbers together are capped (`hidden_numbers_full`).
     Nothing is written when it raises.
     """
     now = naive(now or paris_now())
@@ -163,10 +163,7 @@ def book(
             if existing:
                 conn.execute("commit")
                 return existing | {"created": False}
-        if contact_key and future_bookings(conn, contact_key, now) >= int(pref.get("pan.max_future_bookings")):
-            raise BookingError("too_many_bookings", pref)
-        if hidden:
-            hidden_number_caps(conn, pref, call or "", now)
+        person_caps(conn, pref, contact_key, (call or "") if hidden else None, now)
         booking = _insert_booking(store, pref, row, capacity(pref, site_id))
         if contact_kind == "email":
             _queue_confirmation(conn, pref, contact, slot, booking)
@@ -195,12 +192,15 @@ def _queue_confirmation(conn, pref: Prefecture, email: str, slot: Slot, booking:
     )
 
 
-def hidden_number_caps(conn, pref: Prefecture, call_sid: str, now: datetime) -> None:
-    """A booking by phone from a hidden number, which no hash can count as one person. A call is one
-    person: it holds at most `pan.max_future_bookings` appointments to come (`too_many_bookings`).
-    Hidden numbers together book at most `pan.hidden_numbers.max_bookings` in the last `window_hours`
-    (by the bookings' `created_at`, cancelled ones aside: `hidden_numbers_full`), so that a robocaller
-    cannot empty the agenda."""
+def person_caps(conn, pref: Prefecture, contact_key: str | None, call_sid: str | None, now: datetime) -> None:
+    """One person's limits before a booking (book; the phone's key 4): `pan.max_future_bookings` appointments
+    to come per keyed hash of a contact, or per call from a hidden number (`call_sid`, no hash):
+    `too_many_bookings`; hidden numbers together at most `pan.hidden_numbers.max_bookings` in `window_hours`
+    (by `created_at`, cancelled aside: `hidden_numbers_full`), so that a robocaller cannot empty the agenda."""
+    if contact_key or call_sid is None:
+        if contact_key and future_bookings(conn, contact_key, now) >= int(pref.get("pan.max_future_bookings")):
+            raise BookingError("too_many_bookings", pref)
+        return
     prefix = f"call:{call_sid}:"  # book_by_phone's idempotency keys
     held = conn.execute(
         "select count(*) from pan_bookings where substr(idempotency_key, 1, ?) = ? and status = 'booked' and slot_start >= ?",

@@ -147,6 +147,14 @@ def refused_page(request: Request, status: int, title: str, message: str) -> HTT
     return security_headers(resp)
 
 
+def retry_after_store_busy(resp: HTTPResponse) -> HTTPResponse:
+    """`resp` (a 503: the store stayed locked) with `Retry-After` (bot/tree.yml settings.store_busy_retry_after_s)."""
+    from bot.services import runtime
+
+    resp.headers["Retry-After"] = str(runtime.tree().settings.get("store_busy_retry_after_s", 30))
+    return resp
+
+
 STATIC_PREFIXES = ("/chat/static", "/chat/dsfr")  # bot/web/chat.py's static folders
 
 

@@ -29,7 +29,7 @@ from bot.services import runtime
 from bot.services.accounts import Session
 from bot.web.console import admin, auth, bookings, indicators, messages, paper, review
 from bot.web.console.pages import PREFIX, Console, agent_only
-from bot.web.http import add_routes, read_body, refused_page, say, too_large
+from bot.web.http import add_routes, read_body, refused_page, retry_after_store_busy, say, too_large
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +117,7 @@ class ConsoleInput(InputChannel):
                 session = None
             reading = request.method == "GET"  # a page that only reads: nothing was to be saved
             title, message = ("store_busy_read_title", "store_busy_read") if reading else ("store_failed_title", "store_failed")
-            resp = console.error(503, session, say(title), say(message))
-            resp.headers["Retry-After"] = str(runtime.tree().settings.get("store_busy_retry_after_s", 30))
-            return resp
+            return retry_after_store_busy(console.error(503, session, say(title), say(message)))
 
         add_routes(bp, ROUTES, console)
         return bp

@@ -53,6 +53,9 @@ async def paper_form(request: Request, console: Console, session: Session) -> HT
     return paper_page(console, session, done=done if done and done["origin"] == "paper" else None)
 
 
+FRENCH_DATE_RE = re.compile(r"^\d{2}/\d{2}/\d{4}$")  # beside pages.DATE_RE (ISO)
+
+
 def received_date(value: str) -> date | None:
     """The date of receipt: as a date field sends it (2026-07-10), or as typed where a browser has no
     date picker, the form the refusal's example shows (10/07/2026)."""
@@ -63,9 +66,6 @@ def received_date(value: str) -> date | None:
         return datetime.strptime(value, "%d/%m/%Y").date() if FRENCH_DATE_RE.match(value) else None
     except ValueError:
         return None
-
-
-FRENCH_DATE_RE = re.compile(r"^\d{2}/\d{2}/\d{4}$")
 
 
 def received_refusal(received: date, today: date, retention_days: int) -> str | None:

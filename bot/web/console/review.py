@@ -14,6 +14,7 @@ from bot.core.tree import TOPICS
 from bot.services import runtime
 from bot.services.accounts import Session
 from bot.services.queue import KINDS, Filters, NotFound, Queue
+from bot.web.console.journal import day
 from bot.web.console.pages import ITEM_ID_RE, PREFIX, Console, agent_only
 
 MAX_NOTE = 2000
@@ -44,7 +45,6 @@ def date_notice(request: Request, f: Filters) -> str:
         if typed and not (f.date_from if arg == "du" else f.date_to):
             return texts.console_say("pages.queue.not_a_date", typed=typed[:40])
     if f.date_from and f.date_to and f.date_from > f.date_to:
-        day = lambda iso: f"{iso[8:10]}/{iso[5:7]}/{iso[:4]}"  # noqa: E731 - two uses, here only
         return texts.console_say("pages.queue.dates_reversed", start=day(f.date_from), end=day(f.date_to))
     return ""
 

@@ -44,8 +44,7 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.services import runtime
-from bot.web.http import add_routes, refused_page, say
+from bot.web.http import add_routes, refused_page, retry_after_store_busy, say
 from bot.web.rdv import api, pages
 
 logger = logging.getLogger(__name__)
@@ -56,9 +55,7 @@ def store_busy(request: Request, exception: Exception) -> HTTPResponse:
     nothing of the booking, cancellation or message was written (each is one transaction). 503, a
     French reason and Retry-After; the same form sent again goes through (its idempotency key)."""
     logger.error("rdv: store error on %s %s: %r", request.method, request.path, exception)
-    resp = refused_page(request, 503, say("store_busy_title"), say("store_busy"))
-    resp.headers["Retry-After"] = str(runtime.tree().settings.get("store_busy_retry_after_s", 30))
-    return resp
+    return retry_after_store_busy(refused_page(request, 503, say("store_busy_title"), say("store_busy")))
 
 
 class BookingInput(InputChannel):
