@@ -452,6 +452,57 @@ def test_a_flood_of_refused_submissions_is_still_limited(srv):
     assert api(srv, "/rdv/api/message", body, address())[0] == 200
 
 
+def chat(srv, addr: str, message: str = "carte grise", sender: str | None = None) -> requests.Response:
+    body = {"sender": sender or uuid.uuid4().hex, "message": message}
+    return requests.post(srv.url + "/chat/webhook", json=body, headers={"X-Forwarded-For": addr}, timeout=60)
+
+
+def test_a_flood_of_chat_messages_from_one_address_is_limited(srv):
+    """A script posting to the chat from one address (an audit wrote 400 new conversations in 3 s):
+    past throttle.per_address.chat (60 in 10 minutes), a French 429 with Retry-After; malformed
+    bodies count too; ratings of that address are refused the same way; another address is served."""
+    addr = address()
+    limit = int(CANTAL.get("throttle.per_address.chat.max"))
+    assert limit == 60
+    bad = [
+        requests.post(srv.url + "/chat/webhook", data=b"{", headers={"X-Forwarded-For": addr}, timeout=60).status_code
+        for _ in range(limit - 2)
+    ]
+    assert bad == [400] * (limit - 2)
+    sender = uuid.uuid4().hex
+    answered = chat(srv, addr, "je voudrais refaire ma carte grise", sender)
+    assert answered.status_code == 200 and "ANTS" in " ".join(m.get("text", "") for m in answered.json())
+    rated = requests.post(
+        srv.url + "/chat/feedback", json={"sender": sender, "useful": True}, headers={"X-Forwarded-For": addr}, timeout=60
+    )
+    assert rated.status_code == 200
+    refused = chat(srv, addr, "et mon permis ?", sender)
+    assert refused.status_code == 429
+    assert refused.json()["error"].startswith(TOO_MANY)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 600
+    again = requests.post(
+        srv.url + "/chat/feedback", json={"sender": sender, "useful": False}, headers={"X-Forwarded-For": addr}, timeout=60
+    )
+    assert again.status_code == 429 and again.json()["error"].startswith(TOO_MANY)
+    other = chat(srv, address(), "je voudrais refaire ma carte grise")
+    assert other.status_code == 200 and "ANTS" in " ".join(m.get("text", "") for m in other.json())
+
+
+def test_ipv6_chat_addresses_of_one_network_share_a_window():
+    """Anyone holds a whole /64 of IPv6 addresses: the chat's window counts the network, not each address."""
+    from bot.web.flood import Windows, window_key
+
+    assert window_key("2001:db8:1:2::1") == window_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert window_key("2001:db8:1:3::1") != window_key("2001:db8:1:2::1")
+    assert window_key("10.1.2.3") == window_key("::ffff:10.1.2.3") == "10.1.2.3"
+    windows = Windows(capacity=3)
+    assert [windows.take("a", 2, 600, t=0.0), windows.take("a", 2, 600, t=1.0), windows.take("a", 2, 600, t=2.0)] == [0, 0, 598]
+    assert windows.take("a", 2, 600, t=600.5) == 0  # the first left the window
+    for key in ("b", "c", "d"):  # past its capacity, the least recently seen address is forgotten first
+        windows.take(key, 2, 600, t=700.0)
+    assert len(windows) == 3 and "a" not in windows
+
+
 # ---- client address, settings, wording, retention ----------------------------------------------
 
 

@@ -52,7 +52,7 @@ THROTTLE_KEYS = (
     ),
     *(
         f"throttle.per_address.{scope}.{k}"
-        for scope in ("book", "cancel", "message", "cancel_guess", "submit")
+        for scope in ("book", "cancel", "message", "cancel_guess", "submit", "chat")
         for k in ("max", "window_minutes")
     ),
 )

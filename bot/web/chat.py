@@ -28,14 +28,15 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import settings
-from bot.core import clock, display
+from bot.core import clock, display, texts
 from bot.core.config import ROOT
 from bot.core.masking import RAW_FACTOR, prepare
 from bot.nlu import patches as rasa_patches
 from bot.nlu.outage import BackendUnavailable
 from bot.nlu.tracker_store import window_of
 from bot.services import runtime
-from bot.web import lifecycle
+from bot.web import flood, lifecycle
+from bot.web.client import client_address, exempt
 from bot.web.http import (
     ACTIONS_PATH,
     BODY_LIMITS,
@@ -206,12 +207,37 @@ def answer_now(sender: str, text: str, buttons: list | None = None) -> HTTPRespo
     return response.json(shaped([message]))
 
 
+CHAT_WINDOWS = flood.Windows()  # this process's chat messages per client address (bot/web/flood.py)
+
+
+def flooded(request: Request) -> HTTPResponse | None:
+    """A 429 in French with Retry-After when the client address is past throttle.per_address.chat
+    (messages and ratings of the chat together), else None (and the request is counted)."""
+    address = client_address(request)
+    if exempt(address):
+        return None
+    pref = runtime.prefecture()
+    limit, minutes = int(pref.get("throttle.per_address.chat.max")), float(pref.get("throttle.per_address.chat.window_minutes"))
+    wait = CHAT_WINDOWS.take(flood.window_key(address), limit, minutes * 60)
+    if not wait:
+        return None
+    logger.warning("web chat: a request refused for an address over its limit (retry in %d s)", wait)
+    resp = response.json(
+        {"error": texts.say("requests.too_many", pref, wait=clock.say_duration(wait)), "code": "throttled"}, status=429
+    )
+    resp.headers["Retry-After"] = str(wait)
+    return resp
+
+
 async def receive(request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]], channel: str) -> HTTPResponse:
     """POST /chat/webhook {sender, message}: the bot's answers (always some, never a 500)."""
     router = runtime.router()
     body = await read_body(request, webhook_limit(router.max_chars))
     if body is None:
         return too_large(request)
+    refused = flooded(request)
+    if refused:
+        return refused
     try:  # masking runs in a worker thread: a long text never holds the event loop
         sender, text, truncated = await asyncio.to_thread(parse_chat_request, body, router.max_chars)
     except ValueError as exc:
@@ -270,7 +296,7 @@ async def feedback(request: Request, *_) -> HTTPResponse:
     body = await read_body(request, BODY_LIMITS["/chat/feedback"])  # first: never drain a huge body
     if body is None:
         return too_large(request)
-    refused = refuse_cross_site(request)
+    refused = refuse_cross_site(request) or flooded(request)
     if refused:
         return refused
     try:
