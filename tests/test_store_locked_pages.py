@@ -83,3 +83,74 @@ def test_an_agents_page_during_a_lock_does_not_hold_the_publics_pages(locked_ser
     if page.status_code == 503:  # a read refused: said as such, with the agent's navigation
         assert "La base de données est occupée" in page.text and "Se déconnecter" in page.text
         assert "Rien n'a été enregistré" not in page.text
+
+
+def test_the_message_form_sent_during_a_lock_comes_back_with_what_was_typed(locked_server):
+    """A browser without JavaScript (the /rdv/message form): the 503 page is the form again, with the
+    subject, the text and the e-mail as typed and the same idempotency key, so that sending it once
+    more goes through once; before, it was a bare error page and the typed text was lost."""
+    import html
+    import re
+
+    import requests
+
+    server = locked_server
+    http = requests.Session()
+    page = http.get(server.url + "/rdv/message?service=armes", timeout=60)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    idem = uuid.uuid4().hex
+    typed = {
+        "subject": "Carabine de mon père",
+        "body": "Bonjour,\nmon père est décédé en mars ; il détenait une carabine. Que dois-je faire ?",
+        "email": "claire.morel@exemple.fr",
+    }
+    form = {"csrf": csrf, "service": "armes", "idem": idem} | typed
+    with Lock(server.db, 15):
+        refused = http.post(server.url + "/rdv/message", data=form, timeout=60)
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "30"
+    shown = html.unescape(refused.text)
+    assert "Le service est momentanément surchargé : votre envoi n'a pas été enregistré. Réessayez dans un instant." in shown
+    assert f'value="{typed["subject"]}"' in shown and f'value="{typed["email"]}"' in shown
+    assert typed["body"] in shown.replace("\r\n", "\n")
+    assert f'name="idem" value="{idem}"' in shown
+    assert db_rows(server.db, "select id from tickets where subject = ?", [typed["subject"]]) == []
+    csrf = re.search(r'name="csrf" value="([^"]+)"', refused.text).group(1)
+    for _ in range(2):  # sent again (twice: a double click) from the page that came back
+        again = http.post(server.url + "/rdv/message", data=form | {"csrf": csrf}, timeout=60)
+        assert again.status_code == 200
+    assert len(db_rows(server.db, "select id from tickets where subject = ?", [typed["subject"]])) == 1
+
+
+def test_the_booking_form_sent_during_a_lock_comes_back_with_the_slot_and_contact_chosen(locked_server):
+    """The /rdv booking form without JavaScript, during a lock: 503, the slots page again with the
+    slot chosen checked (not the first), the e-mail typed and the same idempotency key; sent again,
+    one booking."""
+    import html
+    import re
+
+    import requests
+
+    server = locked_server
+    http = requests.Session()
+    page = http.get(server.url + "/rdv/creneaux?site=aurillac&motif=autre", timeout=60)
+    assert page.status_code == 200
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    keys = re.findall(r'name="slot" value="([^"]+)"', page.text)
+    chosen = keys[2]
+    idem = uuid.uuid4().hex
+    form = {"csrf": csrf, "idem": idem, "site": "aurillac", "motif": "autre", "slot": chosen}
+    form |= {"email": "jeanne.roux@exemple.fr", "mobile": ""}
+    with Lock(server.db, 15):
+        refused = http.post(server.url + "/rdv/reserver", data=form, timeout=60)
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "30"
+    shown = html.unescape(refused.text)
+    assert "votre envoi n'a pas été enregistré" in shown
+    assert re.findall(r'name="slot" value="([^"]+)" checked', shown) == [chosen]
+    assert 'value="jeanne.roux@exemple.fr"' in shown and f'name="idem" value="{idem}"' in shown
+    assert db_rows(server.db, "select reference from pan_bookings where idempotency_key = ?", [idem]) == []
+    csrf = re.search(r'name="csrf" value="([^"]+)"', refused.text).group(1)
+    for _ in range(2):
+        again = http.post(server.url + "/rdv/reserver", data=form | {"csrf": csrf}, timeout=60)
+        assert again.status_code == 200
+    assert len(db_rows(server.db, "select reference from pan_bookings where idempotency_key = ?", [idem])) == 1

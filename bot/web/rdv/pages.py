@@ -5,7 +5,9 @@ slots, book, the calendar file, cancel, leave a message to a service. Server-ren
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
+import sqlite3
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -18,7 +20,7 @@ from bot.core import texts
 from bot.services import accounts, pan, runtime, tickets
 from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
-from bot.web.http import BODY_LIMITS, read_body, say, security_headers, too_large
+from bot.web.http import BODY_LIMITS, read_body, retry_after_store_busy, say, security_headers, too_large
 from bot.web.rdv.shared import (
     LIMITS,
     TooMany,
@@ -41,6 +43,7 @@ from bot.web.rdv.shared import (
 )
 
 CSRF_COOKIE = "rdv_csrf"
+logger = logging.getLogger(__name__)
 
 
 def page(request: Request, status: int = 200, **ctx) -> HTTPResponse:
@@ -81,7 +84,15 @@ def choose_ctx(pref, site_id: str | None = None, reason: str | None = None) -> d
 
 
 def slots_ctx(
-    pref, site_id: str, reason: str, slots=None, after: datetime | None = None, day: date | None = None, **extra
+    pref,
+    site_id: str,
+    reason: str,
+    slots=None,
+    after: datetime | None = None,
+    day: date | None = None,
+    idem: str | None = None,
+    checked_slot: str = "",
+    **extra,
 ) -> dict:
     spec, store = pan.site(pref, site_id), runtime.store()
     more = False
@@ -107,7 +118,8 @@ def slots_ctx(
         contact_help=contact_help(pref),
         site=site_id,
         reason=reason,
-        idem=secrets.token_urlsafe(16),
+        idem=idem or secrets.token_urlsafe(16),
+        checked_slot=checked_slot,  # the slot checked (the first when it is not among them)
         **extra,
     )
 
@@ -158,6 +170,13 @@ async def reserve(request: Request) -> HTTPResponse:
             booking = await make_booking(store, pref, values, "web")
     except TooMany as exc:
         return too_many_page(request, exc, **choose_ctx(pref))
+    except sqlite3.Error as exc:
+        typed = dict(
+            email=clip(values["email"], "email"),
+            mobile=clip(values["mobile"], "mobile"),
+            checked_slot=clip(values["slot"], "slot"),
+        )
+        return store_busy_form(request, exc, **slots_ctx(pref, site_id, reason, idem=clip(values["idem"], "idem"), **typed))
     except BookingError as exc:
         if exc.code in ("unknown_site", "unknown_reason"):
             return page(request, 400, error=exc.message, **choose_ctx(pref))
@@ -215,8 +234,16 @@ async def cancel(request: Request) -> HTTPResponse:
     return page(request, page="cancelled", title=ctx["title"], message=message)
 
 
-def message_ctx(pref, service_id: str, **extra) -> dict:
-    return dict(page="message", idem=secrets.token_urlsafe(16), **message_form(pref, service_id), **extra)
+def message_ctx(pref, service_id: str, idem: str | None = None, **extra) -> dict:
+    return dict(page="message", idem=idem or secrets.token_urlsafe(16), **message_form(pref, service_id), **extra)
+
+
+def store_busy_form(request: Request, exc: sqlite3.Error, **ctx) -> HTTPResponse:
+    """The form again, as it was typed, when the store stayed locked for the whole busy timeout: 503,
+    Retry-After and the French reason; nothing was written (one transaction), and the form keeps its
+    idempotency key, so sending it again goes through once (the JSON API: bot/web/rdv/__init__.py)."""
+    logger.error("rdv: store error on %s %s: %r", request.method, request.path, exc)
+    return retry_after_store_busy(page(request, 503, error=say("store_busy"), **ctx))
 
 
 async def message(request: Request) -> HTTPResponse:
@@ -246,6 +273,8 @@ async def message(request: Request) -> HTTPResponse:
         return too_many_page(request, exc, **message_ctx(pref, service_id, **typed))
     except TicketError as exc:
         return page(request, 400, error=exc.message, **message_ctx(pref, service_id, **typed))
+    except sqlite3.Error as exc:
+        return store_busy_form(request, exc, **message_ctx(pref, service_id, clip(values["idem"], "idem"), **typed))
     return page(request, page="ack", **acknowledgement(pref, ticket))
 
 
