@@ -4,7 +4,7 @@ real local SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from store_backends import command_env
@@ -386,6 +386,25 @@ def test_purge_erases_personal_data_after_the_retention(store):
     row = tickets.get_ticket(store, t["reference"])
     assert (row["subject"], row["body"], row["contact_email"], row["due_date"]) == (None, None, None, "2026-07-20")
     assert pan.get_booking(store, b["reference"])["contact"] is None
+
+
+def test_a_message_erased_unanswered_leaves_the_waiting_queue(store):
+    """A message still open when its retention period ends is erased (subject, text, contact): nothing
+    is left to answer it with nor anyone to answer, so the agents' waiting queue no longer lists it
+    (before, a row with no subject stayed there, overdue for ever, and its page offered no action);
+    the list with the answered ones still shows it, marked as erased."""
+    kept = tickets.create_ticket(store, CANTAL, "armes", "Récent", "Texte", now=FRIDAY)
+    erased = tickets.create_ticket(store, CANTAL, "armes", "Ancien", "Texte perso", "p@exemple.fr", now=FRIDAY)
+    old = (datetime.now(UTC) - timedelta(days=400)).isoformat(timespec="milliseconds")
+    store.db.execute("update tickets set created_at = ? where reference = ?", [old, erased["reference"]])
+    assert tickets.purge(store, CANTAL)["tickets"] == 1
+    waiting = tickets.tickets_by_service(store, today=date(2026, 7, 13))
+    assert [t["reference"] for t in waiting["armes"]] == [kept["reference"]]
+    everything = tickets.tickets_by_service(store, today=date(2026, 7, 13), include_answered=True)
+    rows = {t["reference"]: t for t in everything["armes"]}
+    assert set(rows) == {kept["reference"], erased["reference"]}
+    assert rows[erased["reference"]]["purged_at"] and rows[erased["reference"]]["subject"] is None
+    assert rows[erased["reference"]]["overdue"] is False and rows[kept["reference"]]["purged_at"] is None
 
 
 # ---- SMTP delivery (a real local SMTP server) --------------------------------------------

@@ -245,20 +245,23 @@ def ack_lines(pref: Prefecture, ticket: dict) -> list[str]:
 
 
 def tickets_by_service(store, today: date | None = None, include_answered: bool = False) -> dict[str, list[dict]]:
-    """Tickets per mailbox, overdue first then by due date; each with `overdue` (bool)."""
+    """Tickets per mailbox, overdue first then by due date; each with `overdue` (bool). The waiting
+    queue leaves out the open ones the retention purge erased (nothing left to answer with, nobody to
+    answer: they stay unanswered in the indicators); `include_answered` lists them, `purged_at` set."""
     today = today or paris_now().date()
-    where = "" if include_answered else "where status = 'open'"
+    where = "" if include_answered else "where status = 'open' and purged_at is null"
     rows = list(
         store.db.query(
             "select id, reference, mailbox, service, origin, channel, subject, contact_email, created_at, due_date,"
-            f" status, delivery_status, delivery_attempts, last_error, answered_at, answer_working_days from tickets {where}"
+            " status, delivery_status, delivery_attempts, last_error, answered_at, answer_working_days, purged_at"
+            f" from tickets {where}"
             " order by due_date, id",
             [],
         )
     )
     out: dict[str, list[dict]] = {}
     for row in rows:
-        row["overdue"] = row["status"] == "open" and row["due_date"] < today.isoformat()
+        row["overdue"] = row["status"] == "open" and not row["purged_at"] and row["due_date"] < today.isoformat()
         out.setdefault(row["mailbox"], []).append(row)
     for rows in out.values():
         rows.sort(key=lambda t: (not t["overdue"], t["due_date"], t["id"]))
