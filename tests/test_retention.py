@@ -179,11 +179,16 @@ def test_each_purge_that_erases_leaves_a_line_in_the_audit_log(db, pref):
     erased = {k: v for k, v in deleted.items() if v}
     assert len(lines) == 1
     assert (lines[0]["agent"], lines[0]["kind"], lines[0]["item_id"]) == ("(purge automatique)", None, None)
-    assert json.loads(lines[0]["detail"]) == {
-        "records": sum(erased.values()),
-        "tables": ", ".join(f"{k} {v}" for k, v in sorted(erased.items())),
-    }
+    assert json.loads(lines[0]["detail"]) == {"records": sum(erased.values()), "tables": dict(sorted(erased.items()))}
     assert {"turns", "conversations", "calls"} <= set(erased)
+    # The admin page says it in French (bot/web/console/journal.py), not with the tables' names.
+    from bot.web.console.journal import said
+
+    shown = dict(said(lines[0]["detail"]))
+    assert shown["Enregistrements effacés"] == str(sum(erased.values()))
+    assert f"appels {erased['calls']}" in shown["Par table"]
+    assert f"messages des conversations {erased['turns']}" in shown["Par table"]
+    assert "turns" not in shown["Par table"] and "calls" not in shown["Par table"]
 
 
 def test_records_newer_than_the_period_are_kept(db, pref):

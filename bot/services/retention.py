@@ -209,7 +209,8 @@ def _audit(conn, counts: dict[str, int], now_utc: datetime) -> None:
     erased = {k: v for k, v in counts.items() if v}
     if not erased:
         return
-    detail = {"records": sum(erased.values()), "tables": ", ".join(f"{k} {v}" for k, v in sorted(erased.items()))}
+    # {table: rows}: the admin page says each table in French (console_texts.yml audit_values)
+    detail = {"records": sum(erased.values()), "tables": dict(sorted(erased.items()))}
     conn.execute(
         "insert into audit_log (ts, agent, action, kind, item_id, detail) values (?, ?, ?, ?, ?, ?)",
         [now_utc.isoformat(timespec="milliseconds"), PURGE_AGENT, "retention_purge", None, None, json.dumps(detail)],
