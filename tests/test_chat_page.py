@@ -219,6 +219,10 @@ def test_a_reload_restores_the_conversation_and_a_new_one_starts_empty(desktop_p
     expect(answers(pg).first.locator(".chat__items a[href='tel:+33471462300']")).to_have_count(1)
     expect(pg.locator(".chat__rating--open")).to_have_count(0)  # no rating asked again
     expect(pg.locator("#chat-log")).to_have_attribute("aria-live", "polite")  # new answers are read out
+    # The turns drawn again are not read out; a screen reader is told, once, that the conversation came back.
+    status = pg.locator("#chat-status")
+    expect(status).to_have_attribute("role", "status")
+    expect(status).to_have_text("Votre conversation en cours a été reprise.")
     assert pg.evaluate("localStorage.getItem('aiguillage-sender')") == sender
     # The conversation goes on where it was.
     ask(pg, "je veux parler à un agent")
@@ -227,6 +231,7 @@ def test_a_reload_restores_the_conversation_and_a_new_one_starts_empty(desktop_p
     pg.get_by_role("button", name="Nouvelle conversation").click()
     expect(pg.locator("#chat-log [data-role=user]")).to_have_count(0)
     expect(answers(pg)).to_have_count(0)
+    expect(status).to_have_text("")
     expect(pg.locator(".chat__msg--welcome")).to_be_visible()
     expect(pg.locator("#chat-input")).to_be_focused()
     expect(pg.locator("#chat-new")).not_to_be_visible()

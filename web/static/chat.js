@@ -272,6 +272,7 @@
     var send = document.getElementById('chat-send');
     var pending = document.getElementById('chat-pending');
     var restart = document.getElementById('chat-restart');
+    var statusLine = document.getElementById('chat-status'); // said once to screen readers (restore)
     var newButton = document.getElementById('chat-new');
     if (!chat || !log || !form || !input || !send) {
       return;
@@ -1377,6 +1378,9 @@
       }
       window.setTimeout(function () {
         log.setAttribute('aria-live', live || 'polite');
+        if (statusLine) { // said once instead: the conversation is back
+          statusLine.textContent = t('restored');
+        }
       }, 0);
       chat.setAttribute('data-restored', 'true');
       if (lastStart) {
@@ -1393,6 +1397,9 @@
         forgetConfirmations();
         clearLog();
         chat.removeAttribute('data-restored');
+        if (statusLine) {
+          statusLine.textContent = '';
+        }
         window.scrollTo(0, 0);
         focusInput();
       });
