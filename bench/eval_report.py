@@ -53,7 +53,10 @@ HANDS = [
     "of `data/` was written against it (docs/pipeline.md, seventeenth pass). `eval/public_exams.jsonl` (the",
     "driving test told as a grievance, and other bodies' near misses) was written by a tenth hand that read",
     "nothing of the repository, apart from the author of `data/nlu_exams.yml`; it decided whether that data",
-    "was kept (docs/pipeline.md, twentieth pass): a development set since.",
+    "was kept (docs/pipeline.md, twentieth pass): a development set since. `eval/public_waits.jsonl` (one's",
+    "own file waiting, told as a grievance, against complaints about the service) was written by an",
+    "eleventh hand that read only `bot/tree.yml`, apart from training examples that were then left out; it",
+    "decided a router change (docs/pipeline.md, twenty-first pass): a development set since.",
 ]
 
 # The shared dev sets (AIGUILLAGE_DEV_EVAL: `../shared/eval` when the Makefile finds it), then ours.
@@ -72,6 +75,7 @@ OWN = [
     ("own, appointments and websites (`eval/public_appointments.jsonl`)", ROOT / "eval" / "public_appointments.jsonl"),
     ("own, forum posts (`eval/public_forums.jsonl`)", ROOT / "eval" / "public_forums.jsonl"),
     ("own, the driving test (`eval/public_exams.jsonl`)", ROOT / "eval" / "public_exams.jsonl"),
+    ("own, files waiting, told as grievances (`eval/public_waits.jsonl`)", ROOT / "eval" / "public_waits.jsonl"),
 ]
 
 

@@ -46,6 +46,16 @@ def test_titre_de_sejour_gives_the_ccc_then_the_prefecture(router):
             "suivi_ants",
             "ants_3400",
         ),
+        # An arms holder's file: the service that instructs it (before, no document was found for it
+        # and the person was asked which file, though the message said it).
+        ("autorisation de détention déposée en mars, toujours rien et personne ne répond", [], "suivi_autre", "mailbox"),
+        ("mon renouvellement SIA pour mes 2 fusils est bloqué depuis 5 mois", [], "suivi_autre", "mailbox"),
+        (
+            "toujours pas de nouvelles depuis le dépôt",
+            [{"name": "suivi_dossier", "confidence": 0.8}, {"name": "armes", "confidence": 0.1}],
+            "suivi_autre",
+            "mailbox",
+        ),
     ],
 )
 def test_file_status_follows_the_document_and_never_gives_a_status(router, text, ranking, node, destination):

@@ -96,9 +96,12 @@ class Router:
             (norm(alias), ref.id, len(norm(alias).split())) for ref in tree.referrals for alias in ref.aliases
         ]
         self._referrals = {ref.id: ref for ref in tree.referrals}
+        # The documents whose file a "where is my file" message may be about: those of the
+        # suivi_dossier menu's leaves (bot/tree.yml `documents`), each with its topic's aliases.
+        self._documents = [d for child in tree.children(tree.topic_node("suivi_dossier").id) for d in child.documents]
         self._doc_aliases = [
             (norm(alias), topic, len(norm(alias).split()))
-            for topic in ("carte_grise", "permis_conduire", "cni_passeport", "titre_sejour")
+            for topic in self._documents
             for alias in tree.topic_node(topic).aliases
         ]
 
@@ -187,10 +190,7 @@ class Router:
         document = hit[0] if hit else self.words.document_by_words(text)
         if document is None:
             for item in ranking:
-                if (
-                    item.get("name") in ("carte_grise", "permis_conduire", "cni_passeport", "titre_sejour")
-                    and float(item.get("confidence") or 0) >= 0.05
-                ):
+                if item.get("name") in self._documents and float(item.get("confidence") or 0) >= 0.05:
                     document = item["name"]
                     break
         menu = self.tree.topic_node("suivi_dossier")
