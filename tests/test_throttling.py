@@ -526,6 +526,26 @@ def test_x_forwarded_for_counts_only_from_a_trusted_proxy(monkeypatch):
     assert exempt("10.2.3.4") and not exempt("11.2.3.4") and not exempt("")
 
 
+def test_a_proxy_not_listed_as_trusted_is_said_once_in_the_log(monkeypatch, caplog):
+    """Behind nginx without AIGUILLAGE_TRUSTED_PROXIES the whole public shares the proxy's address,
+    and the per-address limits (the chat's 60 messages in 10 minutes) would stop everyone together:
+    the first such request says so in the log, naming the variable; later ones do not repeat it."""
+    import logging
+
+    from bot.web import client
+
+    monkeypatch.delenv("AIGUILLAGE_TRUSTED_PROXIES", raising=False)
+    monkeypatch.setattr(client, "_proxy_warned", False)
+    with caplog.at_level(logging.WARNING, logger="bot.web.client"):
+        assert client.client_address(request_from("203.0.113.5")) == "203.0.113.5"  # no header: nothing said
+        assert client.client_address(request_from("93.184.216.34", "10.0.0.1")) == "93.184.216.34"  # not a local proxy
+        assert caplog.records == []
+        for _ in range(3):
+            assert client.client_address(request_from("127.0.0.1", "203.0.113.9")) == "127.0.0.1"
+    assert len(caplog.records) == 1
+    assert "AIGUILLAGE_TRUSTED_PROXIES" in caplog.records[0].getMessage()
+
+
 def test_a_bad_network_setting_names_the_variable():
     with pytest.raises(SettingsError, match="AIGUILLAGE_TRUSTED_PROXIES: expected IP addresses or networks"):
         networks("AIGUILLAGE_TRUSTED_PROXIES", {"AIGUILLAGE_TRUSTED_PROXIES": "127.0.0.1, nginx"})

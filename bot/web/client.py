@@ -10,6 +10,7 @@ header, so without that setting (or from a peer not listed) it is ignored: the s
 from __future__ import annotations
 
 import ipaddress
+import logging
 
 from sanic.request import Request
 
@@ -27,9 +28,30 @@ def _within(ip, networks) -> bool:
     return ip is not None and any(ip in net for net in networks)
 
 
+logger = logging.getLogger(__name__)
+_proxy_warned = False  # said once per process
+
+
+def _untrusted_proxy(peer: str, request: Request) -> None:
+    """Log once that a local proxy forwards requests while AIGUILLAGE_TRUSTED_PROXIES is unset: then
+    the whole public shares its address, and the per-address limits stop everyone together."""
+    global _proxy_warned
+    ip = _ip(peer)
+    if _proxy_warned or ip is None or not (ip.is_loopback or ip.is_private) or not request.headers.get("x-forwarded-for"):
+        return
+    _proxy_warned = True
+    logger.warning(
+        "requests come through a proxy at %s (X-Forwarded-For) but AIGUILLAGE_TRUSTED_PROXIES is unset: every "
+        "client counts as that one address for the per-address limits; list the proxy there (README 'Throttling')",
+        peer,
+    )
+
+
 def client_address(request: Request) -> str:
     peer = request.ip or ""
     trusted = settings.trusted_proxies()
+    if not trusted:
+        _untrusted_proxy(peer, request)
     if not trusted or not _within(_ip(peer), trusted):
         return peer
     hops = [h.strip() for value in request.headers.getall("x-forwarded-for", []) for h in value.split(",") if h.strip()]
