@@ -177,7 +177,9 @@ class Flow(PanFlow):
         """The same prompt after words understood that ask for nothing (oui, non, merci): after an
         answer, its options only (the answer was just said; "merci" is no wish to hear it again)."""
         if st.state == "leaf":
-            return self.sp.leaf(st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st))
+            return self.sp.leaf(
+                st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st), pan=self._pan_offer(st)
+            )
         return self.render(st, open_now, preface)
 
     # ---- prompts ---------------------------------------------------------------------------
@@ -185,7 +187,7 @@ class Flow(PanFlow):
         if st.state == "menu":
             return self.sp.menu_options(st.node)
         if st.state == "leaf":
-            return self.sp.leaf_options(self.tree.node(st.node), open_now, not st.rated, self._sms(st))
+            return self.sp.leaf_options(self.tree.node(st.node), open_now, not st.rated, self._sms(st), self._pan_offer(st))
         if st.state == "choices":
             return self.sp.choices_options(st.choices, st.back)
         if st.state == "offer":
@@ -204,7 +206,9 @@ class Flow(PanFlow):
 
     def render(self, st: CallState, open_now: bool, preface: list[str] = (), number_only: bool = False) -> VoiceResponse:
         if st.state == "leaf":
-            return self.sp.leaf(st.node, st.step, open_now, preface, number_only, rate=not st.rated, sms=self._sms(st))
+            return self.sp.leaf(
+                st.node, st.step, open_now, preface, number_only, rate=not st.rated, sms=self._sms(st), pan=self._pan_offer(st)
+            )
         if st.state == "choices":
             return self.sp.choices(st.choices, st.back, st.step, preface)
         if st.state == "offer":
@@ -228,6 +232,12 @@ class Flow(PanFlow):
         """Whether the current leaf (or `target`: BOOKING) may still offer its link by SMS: the caller's
         number can receive one (`CallState.mobile`) and it was not sent or refused yet."""
         return st.mobile and (target or st.node) not in st.sms_done
+
+    @staticmethod
+    def _pan_offer(st: CallState) -> str:
+        """The PAN leaf's offer for this call (Speaker.leaf_options): booking refused to it at key 4 is
+        not offered again; a hidden number cannot cancel either (only an agent can)."""
+        return {None: "book", "shown": "cancel"}.get(st.pan_refused, "none")
 
     def _route(self, st: CallState) -> str:
         if st.state in PAN_STATES:
@@ -263,7 +273,14 @@ class Flow(PanFlow):
                 inp.feedback.record(option.target, useful=option.kind == "feedback")
             st.rated = True
             return self.sp.leaf(
-                st.node, st.step, open_now, [self.sp.text("feedback_thanks")], rate=False, answer=False, sms=self._sms(st)
+                st.node,
+                st.step,
+                open_now,
+                [self.sp.text("feedback_thanks")],
+                rate=False,
+                answer=False,
+                sms=self._sms(st),
+                pan=self._pan_offer(st),
             )
         if option.kind == "sms":
             return self._sent(st, option, open_now, (inp.sms if inp is not None else None) or "failed")
@@ -281,7 +298,9 @@ class Flow(PanFlow):
                 st.state = "ended"
                 return self.sp.goodbye(preface)
             return self.sp.pan_booked(st.pan_target, st.step, preface, self._sms(st, BOOKING), message=False)
-        return self.sp.leaf(st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st))
+        return self.sp.leaf(
+            st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st), pan=self._pan_offer(st)
+        )
 
     def _goto(self, st: CallState, node_id: str, open_now: bool, preface: list[str] = ()) -> VoiceResponse:
         st.retries = st.misses = st.offer_retries = 0
@@ -301,7 +320,7 @@ class Flow(PanFlow):
             return self.sp.dial(
                 node.id, node.contact, st.step, list(preface) + [self.sp.node_voice(node)], announce=False, caller_id=st.called
             )
-        return self.sp.leaf(node_id, st.step, open_now, preface, rate=not st.rated, sms=self._sms(st))
+        return self.sp.leaf(node_id, st.step, open_now, preface, rate=not st.rated, sms=self._sms(st), pan=self._pan_offer(st))
 
     def _speech(self, st: CallState, d: Decision, open_now: bool, asr: float | None = None) -> VoiceResponse:
         st.confidence = d.confidence

@@ -75,13 +75,16 @@ class PanFlow:
         hidden_numbers_full). Said (with how to cancel one, when the number is shown), then the PAN
         leaf's options again; nothing booked."""
         st.state, st.pan_choice, st.pan_slots = "leaf", None, []
+        st.pan_refused = "hidden" if hidden else "shown"
         if code == "hidden_numbers_full":
             said = self.sp.pan_text("hidden_full")
         elif hidden:
             said = self.sp.pan_text("too_many_hidden")
         else:
             said = self.sp.pan_text("too_many", cancel_key=self.sp.key_word(self.sp.keys["pan_cancel_key"]))
-        return self.sp.leaf(st.node, st.step, open_now, [said], rate=not st.rated, answer=False, sms=self._sms(st))
+        return self.sp.leaf(
+            st.node, st.step, open_now, [said], rate=not st.rated, answer=False, sms=self._sms(st), pan=self._pan_offer(st)
+        )
 
     def _pan_booked_answer(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
         """After the booking: the repeat key says it all again, 0 the main menu, "un agent" the person;
@@ -161,4 +164,6 @@ class PanFlow:
             st.state = "menu"
             return self.sp.menu(st.node, st.step, preface)
         st.state = "leaf"
-        return self.sp.leaf(st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st))
+        return self.sp.leaf(
+            st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st), pan=self._pan_offer(st)
+        )

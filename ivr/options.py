@@ -141,10 +141,12 @@ class Options:
     def sms_option(self, target: str) -> Option:
         return Option(self.keys["sms_key"], "sms", target, self.text("sms_offer", key=self.keys["sms_key"]))
 
-    def leaf_options(self, node: Node, open_now: bool, rate: bool = True, sms: bool = True) -> list[Option]:
+    def leaf_options(self, node: Node, open_now: bool, rate: bool = True, sms: bool = True, pan: str = "book") -> list[Option]:
         """Children (a leaf may have some), then transfer, voicemail, number, PAN, the link by SMS (when
         configured and the answer names a website; `sms` False once sent), then * # 0, then the rating
-        ("si cette réponse vous a aidé", said last; `rate` False once the call has rated)."""
+        ("si cette réponse vous a aidé", said last; `rate` False once the call has rated). `pan`: the
+        PAN leaf's offer, "book" (the next slot, or cancel one), "cancel" (cancel one only: booking was
+        refused to this call) or "none" (a hidden number refused: it can cancel nothing either)."""
         k = self.keys
         options = self._node_options(self.tree.children(node.id)) if node.children else []
         if self.can_dial(node, open_now):
@@ -161,10 +163,13 @@ class Options:
             options.append(self.voicemail_option(mailbox))
         if self.leaf_number(node) and (self.contact(node.contact).kind == "short" or self.can_dial(node, open_now)):
             options.append(Option(k["number_key"], "number", node.contact, self.text("hear_number", key=k["number_key"])))
-        if node.destination == "pan_rdv" and self.pref.get("pan.sites"):
+        if node.destination == "pan_rdv" and self.pref.get("pan.sites") and pan == "book":
             offer = self.pan_text("offer", key=k["pan_key"], cancel_key=self.key_word(k["pan_cancel_key"]))
             options.append(Option(k["pan_key"], "pan", None, offer))
             options.append(Option(k["pan_cancel_key"], "pan_cancel", None))  # said in the same sentence
+        elif node.destination == "pan_rdv" and self.pref.get("pan.sites") and pan == "cancel":
+            offer = self.pan_text("offer_cancel_only", cancel_key=self.key_word(k["pan_cancel_key"]))
+            options.append(Option(k["pan_cancel_key"], "pan_cancel", None, offer))
         if self.sms and sms and self.sms_link(node):
             options.append(self.sms_option(node.id))
         options += self._structural(node.parent or ROOT, node.parent is None, say_back=False)

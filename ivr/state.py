@@ -57,6 +57,9 @@ class CallState:
     # The appointment this call is about, no contact in it: {"reference", "site", "start", "node"}
     # (+ "hidden": booked from a hidden number), once booked (repeated on the repeat key) or to cancel.
     pan_target: dict | None = None
+    # Booking refused to this call (key 4: the number holds the most appointments, or hidden numbers are
+    # capped): "shown" (it may still cancel one) or "hidden"; the PAN leaf then offers no booking again.
+    pan_refused: str | None = None
     rated: bool = False  # the caller rated an answer (feedback_key / feedback_no_key); offered once per call
     called: str | None = None  # the préfecture's number the caller dialled (Twilio's To): the callerId of a transfer
     sms_done: list[str] = field(default_factory=list)  # SMS targets (leaf ids, "booking") no longer offered

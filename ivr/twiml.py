@@ -198,10 +198,12 @@ class Speaker(Voice, Options, PanPrompts):
         rate: bool = True,
         answer: bool = True,
         sms: bool = True,
+        pan: str = "book",
     ) -> Prompt:
-        """The leaf's answer (unless `answer` is False: only its options), its number, its options."""
+        """The leaf's answer (unless `answer` is False: only its options), its number, its options
+        (`pan`: the PAN leaf's offer, leaf_options)."""
         node = self.tree.node(node_id)
-        options = self.leaf_options(node, open_now, rate, sms)
+        options = self.leaf_options(node, open_now, rate, sms, pan)
         intro = [] if number_only or not answer else [self.node_voice(node)]
         if node.id == self.human_id and not self.can_dial(node, open_now):
             intro = []  # "je vous mets en relation" would be untrue: the notice says why not

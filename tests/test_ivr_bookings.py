@@ -315,9 +315,18 @@ def test_a_number_holding_the_most_appointments_is_told_so_and_how_to_cancel_one
         "Vous avez déjà 2 rendez-vous à venir pris depuis ce numéro : c'est le nombre maximum par personne. "
         "Pour en prendre un autre, annulez d'abord l'un d'eux : tapez 6, puis les huit chiffres de sa référence."
     )
-    assert "Pour le prochain créneau disponible, tapez 4 ; pour annuler un rendez-vous, tapez 6." in refused.says
+    # Booking is not offered again to this call (it was, and 4 said the refusal again); cancelling is.
+    assert "Pour annuler un rendez-vous, tapez 6." in refused.says
+    assert not any("tapez 4" in said for said in refused.says)
     assert not any("vient d'être pris" in said for said in refused.says)
     assert refused.node == "rdv_pan" and refused.gather is not None and not refused.hangup
+    again = call.press("4")  # no longer a key of this prompt
+    assert again.says[0] != refused.says[0] and not any("tapez 4" in said for said in again.says)
+    assert "Pour annuler un rendez-vous, tapez 6." in again.says
+    assert call.press("0").node == "root"  # back to the PAN leaf by the menu: still no booking offered
+    call.press("5")
+    leaf = call.press("2")
+    assert leaf.node == "rdv_pan" and not any("tapez 4" in said for said in leaf.says)
     assert db_rows(server.db, "select id from pan_bookings where idempotency_key like ?", [f"call:{call.call_sid}:%"]) == []
     assert call.press("6").says[-1].startswith("Pour annuler un rendez-vous pris depuis ce numéro")
 
