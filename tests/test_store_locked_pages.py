@@ -154,3 +154,35 @@ def test_the_booking_form_sent_during_a_lock_comes_back_with_the_slot_and_contac
         again = http.post(server.url + "/rdv/reserver", data=form | {"csrf": csrf}, timeout=60)
         assert again.status_code == 200
     assert len(db_rows(server.db, "select reference from pan_bookings where idempotency_key = ?", [idem])) == 1
+
+
+def test_the_chat_widgets_message_form_during_a_lock_says_so_and_keeps_what_was_typed(locked_server, browser):
+    """The message form inside the chat (real Chromium), sent while another writer holds the store:
+    the server's French reason is shown (nothing recorded, try again), not the generic "service
+    unavailable"; the typed text stays in the form, and sending it again once the lock is gone
+    records it once."""
+    from playwright.sync_api import expect
+
+    server = locked_server
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/chat/")
+        page.fill("#chat-input", "j'ai une question sur la détention d'une arme de chasse")
+        page.press("#chat-input", "Enter")
+        bots = page.locator("#chat-log [data-role=bot]")
+        expect(bots).to_have_count(2, timeout=60_000)
+        bots.last.get_by_role("button", name="Laisser un message ici").click()
+        step = page.locator("#chat-log [data-role=bot]").last
+        step.get_by_label("Objet").fill("Fusil de mon grand-père")
+        step.get_by_label("Votre message").fill("Bonjour, j'ai trouvé un fusil au grenier, que dois-je faire ?")
+        with Lock(server.db, 15):
+            step.get_by_role("button", name="Envoyer le message").click()
+            expect(step.get_by_role("alert")).to_have_text(BUSY, timeout=30_000)
+        expect(step.get_by_label("Objet")).to_have_value("Fusil de mon grand-père")
+        assert db_rows(server.db, "select id from tickets where subject = ?", ["Fusil de mon grand-père"]) == []
+        step.get_by_role("button", name="Envoyer le message").click()
+        expect(page.locator("#chat-log .chat__msg--done").last).to_contain_text("Votre message est bien reçu", timeout=30_000)
+        assert len(db_rows(server.db, "select id from tickets where subject = ?", ["Fusil de mon grand-père"])) == 1
+    finally:
+        context.close()

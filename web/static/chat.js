@@ -733,6 +733,13 @@
       showStart(node.closest ? node.closest('.chat__msg') || node : node);
     }
 
+    /** A form's refusal whose French reason the server gives: its 4xx, and the 503 of a store locked by
+     *  another writer ("votre envoi n'a pas été enregistré. Réessayez dans un instant": the form keeps
+     *  what was typed, to be sent again). */
+    function refusedWithReason(status) {
+      return (status >= 400 && status < 500) || status === 503;
+    }
+
     function problem(result) {
       if (result.status >= 400 && result.status < 500 && result.body && typeof result.body.error === 'string') {
         errorBubble(result.body.error, false);
@@ -1000,7 +1007,7 @@
         } else if (result.status === 400 && data.code === 'bad_mobile') {
           showError(mobile, data.error);
           mobile.input.focus();
-        } else if (result.status >= 400 && result.status < 500 && typeof data.error === 'string') {
+        } else if (refusedWithReason(result.status) && typeof data.error === 'string') {
           say(alert, data.error);
         } else {
           say(alert, UNAVAILABLE);
@@ -1111,7 +1118,7 @@
           freeze(b);
           keepConfirmation('cancelled', result.body);
           cancelledBubble(result.body.message, false, result.body.reference);
-        } else if (result.status >= 400 && result.status < 500 && result.body && result.body.error) {
+        } else if (refusedWithReason(result.status) && result.body && result.body.error) {
           say(alert, result.body.error);
           reference.input.focus();
         } else {
@@ -1179,7 +1186,7 @@
         } else if (target && typeof data.error === 'string') {
           showError(target, data.error);
           target.input.focus();
-        } else if (sent.status >= 400 && sent.status < 500 && typeof data.error === 'string') {
+        } else if (refusedWithReason(sent.status) && typeof data.error === 'string') {
           say(alert, data.error);
         } else {
           say(alert, UNAVAILABLE);
