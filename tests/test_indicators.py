@@ -3,13 +3,14 @@
 import json
 import os
 import subprocess
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from store_backends import command_env
 
 from bot.core import config as config_mod
+from bot.core.clock import PARIS
 from bot.quality import indicators
 from bot.store.database import Store
 
@@ -238,6 +239,33 @@ def test_pan_indicators_on_the_hand_built_store(full):
     assert (r["pan_bookings"]["value"], r["pan_bookings"]["count"]) == (3, 4)
     assert r["pan_bookings"]["breakdown"] == {"booked": 2, "cancelled": 1, "no_show": 1}
     assert (r["pan_no_shows"]["value"], r["pan_no_shows"]["count"]) == (0.5, 2)
+
+
+def test_a_no_show_marked_today_counts_in_the_rate(store):
+    """An agent marks a 9:00 appointment absent at 14:46 the same day: the rate of past slots counts
+    it (an outside-in audit saw "Absent 1" in the breakdown and "pas encore de données" as the rate:
+    only days before today counted); a later slot of the day is not judged yet."""
+    add_booking(store, "n1", "2026-03-25T09:00", "no_show", created="2026-03-20T08:00:00.000+00:00")
+    add_booking(store, "n2", "2026-03-25T16:00", "booked", seat=2, created="2026-03-20T08:00:00.000+00:00")
+    now = datetime(2026, 3, 25, 14, 46, tzinfo=PARIS)
+    r = by_id(indicators.compute(store, config_mod.load_prefecture("cantal"), *MARCH, now=now))
+    assert r["pan_bookings"]["breakdown"] == {"booked": 1, "no_show": 1}
+    assert (r["pan_no_shows"]["value"], r["pan_no_shows"]["count"]) == (1.0, 1)
+
+
+@pytest.mark.parametrize("tz", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_today_is_the_paris_date_whatever_the_machines_time_zone(python, full, tz):
+    """What is overdue is judged on the Paris date, not the machine's (a server in UTC was a day
+    behind every night until 1:00 or 2:00; one far east, a day ahead). At any hour one of the two
+    zones is on another date than Paris."""
+    from bot.core.clock import paris_today
+
+    env = command_env(full, PREFECTURE="cantal") | {"TZ": tz}
+    args = [python, "-m", "bot", "indicators", "--from", "2026-03-01", "--to", "2026-03-31", "--json"]
+    out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    overdue = by_id(json.loads(out.stdout)["indicators"])["tickets_overdue"]
+    assert overdue["label"] == f"Messages en retard (ouverts, échéance avant le {paris_today():%d/%m/%Y})"
 
 
 def test_satisfaction_by_channel_pooled_and_phone_participation(full):

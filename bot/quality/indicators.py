@@ -37,8 +37,9 @@ bot/quality/indicators_services.py; all re-exported here.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
+from bot.core.clock import PARIS, paris_now
 from bot.quality.indicator_common import (  # noqa: F401 - re-exported: import from bot.quality.indicators
     CALLS_REACHED_TARGET,
     COUNT,
@@ -70,12 +71,26 @@ from bot.quality.indicators_services import pan_indicators, satisfaction_indicat
 
 
 def compute(
-    store, pref, start: date, end: date, today: date | None = None, *, include_demo: bool = False, tree=None
+    store,
+    pref,
+    start: date,
+    end: date,
+    today: date | None = None,
+    *,
+    include_demo: bool = False,
+    tree=None,
+    now: datetime | None = None,
 ) -> list[dict]:
-    """Every indicator of `pref` (a config.Prefecture) for [start, end]; `today` decides what is overdue."""
+    """Every indicator of `pref` (a config.Prefecture) for [start, end]. `today` decides what is
+    overdue and which PAN slots are past (the days before it); by default it is the Paris date (never
+    the machine's), and the PAN slots past are those before the Paris time `now` (a 9:00 appointment
+    marked absent in the afternoon counts the same day)."""
     from bot.core import tree as tree_mod
 
-    today = today or date.today()
+    if today is None:
+        now = now or paris_now()
+        today = now.date()
+    past_before = now.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M") if now is not None else today.isoformat()
     tree = tree or tree_mod.current()
     period = Period(pref.id, start, end, include_demo)
     phone, (heard, rated, useful) = phone_indicators(store, period, tree)
@@ -83,7 +98,7 @@ def compute(
         chat_indicators(store, period)
         + phone
         + ticket_indicators(store, pref, period, today)
-        + pan_indicators(store, period, today, int(pref.get("commitments.pan_appointment_days")))
+        + pan_indicators(store, period, past_before, int(pref.get("commitments.pan_appointment_days")))
         + satisfaction_indicators(store, period, heard, rated, useful)
     )
     order = list(GROUPS)

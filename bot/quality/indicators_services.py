@@ -68,41 +68,44 @@ def _paris_date(stamp: str) -> date | None:
     return (when.astimezone(PARIS) if when.tzinfo else when).date()
 
 
-def _lead_times(store, period: Period, today: date) -> tuple[Counter, Counter]:
+def _lead_times(store, period: Period, past_before: str) -> tuple[Counter, Counter]:
     """({days from booking to appointment: n} of the bookings made in the period, the same of the
-    appointments that took place: day passed, not cancelled, not absent)."""
+    appointments that took place: slot passed (before `past_before`, pan_indicators), not cancelled,
+    not absent)."""
     # created_at is UTC, read by range on the UTC day bounds widened by a day, then cut on the Paris date.
     demo = "" if period.include_demo else " and demo = 0"
     made = rows(
         store,
-        "select created_at, substr(slot_start, 1, 10), status, count(*) from pan_bookings"
+        "select created_at, slot_start, status, count(*) from pan_bookings"
         f" where prefecture = ? and created_at >= ? and created_at < ?{demo} group by 1, 2, 3",
         [period.prefecture, (period.start - timedelta(days=1)).isoformat(), (period.end + timedelta(days=2)).isoformat()],
     )
     leads: Counter = Counter()
     held: Counter = Counter()
-    for created, slot_day, status, count in made:
+    for created, slot_start, status, count in made:
         booked_on = _paris_date(created)
         try:
-            slot_on = date.fromisoformat(slot_day)
+            slot_on = date.fromisoformat(str(slot_start)[:10])
         except (TypeError, ValueError):
             continue
         if booked_on is None or not period.start <= booked_on <= period.end:
             continue
         leads[(slot_on - booked_on).days] += count
-        if status == "booked" and slot_on < today:
+        if status == "booked" and str(slot_start) < past_before:
             held[(slot_on - booked_on).days] += count
     return leads, held
 
 
-def pan_indicators(store, period: Period, today: date, within_days: int) -> list[dict]:
+def pan_indicators(store, period: Period, past_before: str, within_days: int) -> list[dict]:
     """PAN appointments whose date falls in the period (their count and no-shows: by slot_start, not by
-    the day they were booked), and the bookings made in the period (lead times, held within N days)."""
+    the day they were booked), and the bookings made in the period (lead times, held within N days).
+    A slot is past when its start (Paris, "YYYY-MM-DDTHH:MM") sorts before `past_before`: a Paris
+    time, or a day ("YYYY-MM-DD": the slots of the days before it)."""
     where, args = period.where("slot_start")
     found = rows(
         store,
-        f"select status, substr(slot_start, 1, 10) < ?, count(*) from pan_bookings where {where} group by 1, 2",
-        [today.isoformat(), *args],
+        f"select status, slot_start < ?, count(*) from pan_bookings where {where} group by 1, 2",
+        [past_before, *args],
     )
     total = sum(r[2] for r in found)
     statuses: Counter = Counter()
@@ -111,7 +114,7 @@ def pan_indicators(store, period: Period, today: date, within_days: int) -> list
     kept = total - statuses["cancelled"]
     past = sum(r[2] for r in found if r[0] != "cancelled" and r[1])
     no_shows = sum(r[2] for r in found if r[0] == "no_show" and r[1])
-    leads, held = _lead_times(store, period, today)
+    leads, held = _lead_times(store, period, past_before)
     n_leads, n_held = sum(leads.values()), sum(held.values())
 
     def pan(id: str, value, count: int, unit: str, values: dict | None = None, **kw) -> dict:
