@@ -109,6 +109,25 @@ def test_the_queue_the_indicators_and_the_report_count_the_same_unresolved(store
     assert themes == [("Aide pour une démarche en ligne", 3, 0)]  # the guess of the unanswered question
 
 
+@pytest.mark.parametrize(
+    "text, intent",
+    [("d'accord, merci bien", "affirm"), ("ok", "affirm"), ("non", "deny"), ("êtes-vous un robot ?", "bot_challenge")],
+)
+def test_a_yes_no_or_are_you_a_robot_after_a_clarification_leaves_it_unresolved(store, router, text, intent):
+    """An outside-in audit of the indicators: "ok" or "d'accord, merci bien" (read as yes), "non", or
+    "êtes-vous un robot ?" after a clarifying question counted the conversation as resolved without an
+    agent, and it left the agents' queue. Like "merci", they answer nothing: the question before decides."""
+    say(store, "y1", "où en est mon dossier", router.decide("où en est mon dossier", parse("rdv_pan", 0.3, VAGUE), 0))
+    say(store, "y1", text, router.decide(text, parse(intent, 0.99), 1))
+    assert store.db.execute("select status, last_topic from conversations where id = 'y1'").fetchone() == (
+        "unresolved",
+        "rdv_pan",
+    )
+    assert [row["id"] for row in Queue(store, TREE).page(Filters())["rows"]] == ["y1"]
+    today = paris_today()
+    assert report.top_questions(store, "cantal", today, today) == [("où en est mon dossier", 1)]
+
+
 def test_messages_by_destination_count_what_was_given(store, router):
     conversations(store, router)
     today = paris_today()
@@ -169,6 +188,19 @@ def test_migration_010_corrects_rows_written_before(store):
     ]
     got = {r["id"]: (r["status"], r["last_topic"]) for r in db.query("select id, status, last_topic from conversations")}
     assert got == {"old1": ("open", "carte_grise"), "old2": ("unresolved", "armes")}  # "merci" aside
+
+
+def test_migration_013_reopens_conversations_left_on_a_yes_after_a_clarification(store, router):
+    say(store, "m1", "où en est mon dossier", router.decide("où en est mon dossier", parse("rdv_pan", 0.3, VAGUE), 0))
+    say(store, "m1", "ok", router.decide("ok", parse("affirm", 0.99), 1))
+    say(store, "m2", "horaires", router.decide("horaires", parse("horaires_contact", 0.95), 0))
+    say(store, "m2", "ok", router.decide("ok", parse("affirm", 0.99), 0))
+    # As the code before it wrote them: the "ok" decided.
+    store.db.execute("update conversations set status = 'open', last_topic = 'affirm', last_destination = null")
+    store.db.execute("delete from migrations where name = '013_small_talk_leaves_the_status'")
+    assert store.migrate() == ["013_small_talk_leaves_the_status"]
+    got = {r["id"]: (r["status"], r["last_topic"], r["last_destination"]) for r in store.db.query("select * from conversations")}
+    assert got == {"m1": ("unresolved", "rdv_pan", None), "m2": ("open", "horaires_contact", "info")}
 
 
 def test_the_transcript_shows_what_the_person_saw(store, router):

@@ -37,9 +37,10 @@ CONVERSATION_INTENTS = [
     "human_handoff",
     "other_language",
 ]
-# Politeness, not questions: left out of "Questions les plus posées", and a conversation's status
-# ("non résolu", bot/store/database.py) follows its last message that is not one of them.
-SOCIAL_INTENTS = ["greet", "goodbye", "thanks"]
+# Politeness and small talk, not questions: left out of "Questions les plus posées", and a
+# conversation's status ("non résolu", bot/store/database.py) follows its last message that is not one
+# of them ("ok", "non" or "êtes-vous un robot ?" after a clarifying question answer nothing either).
+SOCIAL_INTENTS = ["greet", "goodbye", "thanks", "affirm", "deny", "bot_challenge"]
 DESTINATIONS = ["ants_3400", "ccc_0806", "pan_rdv", "mailbox", "info", "other", "human"]
 MESSAGE_IDS = [
     "welcome",

@@ -6,8 +6,9 @@ person was actually sent: none for a clarifying question) and resolved flag.
 "Non résolu", the one definition used by the console's queue, the indicators and the report: a
 chat conversation is unresolved when its *last* turn did not end with an answer of the tree (a
 clarifying question the person did not follow, or a fallback to a person): `conversations.status`
-is then 'unresolved', else 'open'. Greetings, thanks and goodbyes (bot.core.tree.SOCIAL_INTENTS)
-leave the status as it was: "merci" after an unanswered question does not resolve it. A call is unresolved when it ended without an answer heard, a
+is then 'unresolved', else 'open'. Greetings, thanks, goodbyes, yes, no and "êtes-vous un robot ?"
+(bot.core.tree.SOCIAL_INTENTS) leave the status as it was: "merci" or "ok" after an unanswered question
+does not resolve it. A call is unresolved when it ended without an answer heard, a
 transfer or a voicemail (`calls.unresolved`, ivr/flow.py). The schema grows through named migrations, applied once, in order.
 Text reaching this module must already be masked; `record_turn` masks again as a safety net.
 """
@@ -33,6 +34,7 @@ from bot.store.schema_core import m001_conversations as _m001_conversations
 from bot.store.schema_core import m002_calls_and_voicemails as _m002_calls_and_voicemails
 from bot.store.schema_core import m003_console as _m003_console
 from bot.store.schema_core import m010_unresolved_by_last_turn as _m010_unresolved_by_last_turn
+from bot.store.schema_core import m013_small_talk_leaves_the_status as _m013_small_talk_leaves_the_status
 from bot.store.schema_keys import m007_keys as _m007_keys
 from bot.store.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
 from bot.store.schema_pg_compat import m011_pgstore_sqlite_compat as _m011_pgstore_sqlite_compat
@@ -93,6 +95,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("010_unresolved_by_last_turn", _m010_unresolved_by_last_turn),
     ("011_pgstore_sqlite_compat", _m011_pgstore_sqlite_compat),
     ("012_review_notes_masked", _m012_review_notes_masked),
+    ("013_small_talk_leaves_the_status", _m013_small_talk_leaves_the_status),
 ]
 
 

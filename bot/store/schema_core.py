@@ -156,6 +156,19 @@ def m010_unresolved_by_last_turn(db: sqlite_utils.Database) -> None:
     db["turns"].add_column("reply", str)
     db.execute("update turns set destination = null where action = 'clarify'")
     db.execute("update turns set destination = 'human' where action = 'fallback' and node = 'human'")
+    status_by_last_turn(db)
+
+
+def m013_small_talk_leaves_the_status(db: sqlite_utils.Database) -> None:
+    """ "ok", "non" and "êtes-vous un robot ?" became politeness (SOCIAL_INTENTS) on 2026-12-04: after a
+    clarifying question they had counted the conversation as resolved. Each status again, by its last
+    turn that is not politeness (the same statement as m010's)."""
+    status_by_last_turn(db)
+
+
+def status_by_last_turn(db: sqlite_utils.Database) -> None:
+    """Every conversation's status, last topic and last destination from its last turn that is not
+    politeness (bot.core.tree.SOCIAL_INTENTS; bot/store/database.py's one definition of "non résolu")."""
     social = ", ".join(f"'{intent}'" for intent in SOCIAL_INTENTS)
     last = (
         "(select t.{col} from turns t where t.conversation_id = conversations.id"
