@@ -361,12 +361,17 @@ def test_abandon_points_name_the_menu_in_french(store):
     add_call(store, "a2", "2026-03-02T09:00:00.000+00:00", "abandoned", 1, path=["root"], duration=4)
     add_call(store, "a3", "2026-03-02T10:00:00.000+00:00", "abandoned", 1, path=["root", "titres_ants"])
     add_call(store, "a4", "2026-03-02T11:00:00.000+00:00", "answered", 0, path=["root", "armes"])
+    # The phone's own submenus (phone.groups, not nodes of the tree): their label, not their id.
+    add_call(store, "a6", "2026-03-02T13:00:00.000+00:00", "abandoned", 1, path=["root", "vehicule"])
+    add_call(store, "a7", "2026-03-02T14:00:00.000+00:00", "abandoned", 1, path=["root", "autre"])
     add_call(
         store, "a5", "2026-03-02T12:00:00.000+00:00", None, 0, ended=False, path=["root", "suivi_dossier", "suivi_titre_sejour"]
     )
     r = compute(store)
     assert r["phone_abandon_points"]["breakdown"] == {
         "Menu principal": 2,
+        "Autre demande": 1,
+        "Carte grise ou permis": 1,
         "Carte grise, permis, carte d'identité ou passeport": 1,
     }
     assert r["phone_topics"]["breakdown"] == {"armes": 1, "suivi_dossier": 1}

@@ -107,7 +107,10 @@ def _node_label(tree, node_id: str | None) -> str:
     if not node_id or node_id == "root":
         return say("root_label")
     node = tree.nodes.get(node_id)
-    return node.title if node is not None else node_id
+    if node is not None:
+        return node.title
+    # A submenu of the phone's own (bot/tree.yml phone.groups: "vehicule", "autre"): its spoken label.
+    return str((tree.phone.get("labels") or {}).get(node_id) or node_id)
 
 
 def _call_paths(store, period: Period, tree) -> dict:
