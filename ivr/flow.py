@@ -235,8 +235,7 @@ class Flow(PanFlow):
 
     @staticmethod
     def _pan_offer(st: CallState) -> str:
-        """The PAN leaf's offer for this call (Speaker.leaf_options): booking refused to it at key 4 is
-        not offered again; a hidden number cannot cancel either (only an agent can)."""
+        """The PAN leaf's offer (Speaker.leaf_options): no booking once refused at key 4; nothing for a hidden number."""
         return {None: "book", "shown": "cancel"}.get(st.pan_refused, "none")
 
     def _route(self, st: CallState) -> str:

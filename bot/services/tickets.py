@@ -245,16 +245,14 @@ def ack_lines(pref: Prefecture, ticket: dict) -> list[str]:
 
 
 def tickets_by_service(store, today: date | None = None, include_answered: bool = False) -> dict[str, list[dict]]:
-    """Tickets per mailbox, overdue first then by due date; each with `overdue` (bool). The waiting
-    queue leaves out the open ones the retention purge erased (nothing left to answer with, nobody to
-    answer: they stay unanswered in the indicators); `include_answered` lists them, `purged_at` set."""
+    """Tickets per mailbox, overdue first then by due date, with `overdue`; the waiting queue leaves out
+    open ones the purge erased (nothing to answer: unanswered in the indicators), listed with the others."""
     today = today or paris_now().date()
     where = "" if include_answered else "where status = 'open' and purged_at is null"
     rows = list(
         store.db.query(
-            "select id, reference, mailbox, service, origin, channel, subject, contact_email, created_at, due_date,"
-            " status, delivery_status, delivery_attempts, last_error, answered_at, answer_working_days, purged_at"
-            f" from tickets {where}"
+            "select id, reference, mailbox, service, origin, channel, subject, contact_email, created_at, due_date, status,"
+            f" delivery_status, delivery_attempts, last_error, answered_at, answer_working_days, purged_at from tickets {where}"
             " order by due_date, id",
             [],
         )
