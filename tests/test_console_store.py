@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
+from pathlib import Path
 
 import pytest
 import sqlite_utils
@@ -138,29 +139,147 @@ def test_export_with_nothing_to_teach_is_a_valid_empty_file(tmp_path):
     store.close()
 
 
-def test_retrain_gate_refuses_a_drop_on_any_eval_set():
-    assert gate({"heldout": (0.80, 0.82), "dev_questions": (0.90, 0.90)}, force=False) == (
+def test_export_never_writes_rasas_entity_markup_nor_the_maskings_placeholders(tmp_path):
+    """The public's own brackets and braces ("ma [carte grise]{perdue}", a masked plate followed by
+    "{urgent}") were written as Rasa's entity markup: the export said "0 invalide(s)" and every
+    training, `make run` included, then failed (an outside-in audit). The masking's placeholders go too:
+    the tokenizer drops them at training anyway."""
+    store = Store(tmp_path / "s.db")
+    _review(store, "a", "carte_grise", "ma [carte grise]{perdue} je fais comment")
+    _review(store, "b", "carte_grise", "j'ai perdu ma plaque [immatriculation]{urgent}")
+    _review(store, "c", "titre_sejour", "titre de sejour [expiré][aide] (urgent)")
+    _review(store, "d", "carte_grise", "[immatriculation]")  # nothing of the person's own left
+    out = tmp_path / "data" / "nlu_review.yml"
+    result = export(store, out=out, data_dir=ROOT / "data", guard=[])
+    assert result["written"] == {"carte_grise": 2, "titre_sejour": 1} and result["skipped"]["invalid"] == 1
+    examples = [line[6:] for line in out.read_text().splitlines() if line.startswith("    - ")]
+    assert examples == [
+        "j'ai perdu ma plaque urgent",
+        "ma carte grise perdue je fais comment",
+        "titre de sejour expiré aide (urgent)",
+    ]
+    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
+
+    read = RasaYAMLReader().read(out)
+    assert sorted(m.get("text") for m in read.training_examples) == sorted(examples)
+    assert all(not m.get("entities") for m in read.training_examples)
+    store.close()
+
+
+def hits(right: int, total: int = 100) -> list[bool]:
+    return [True] * right + [False] * (total - right)
+
+
+def test_retrain_gate_compares_the_models_question_by_question_over_every_set():
+    """Every set the gate measures counts (the in-repository ones, not the held-out set alone: an audit
+    taught 50 carte grise questions as a residence permit and the held-out set did not move). Paired,
+    over all the sets: refused when the new model loses 3 questions or more than it wins (one taught
+    sentence moved 1 question of 1,265; 30 wrong labels, 11 lost for 4 won)."""
+    assert gate({"heldout": (hits(80), hits(82)), "dev_questions": (hits(90), hits(90))}, force=False) == (
         True,
-        ("Exactitude des destinations : heldout 0.800 -> 0.820, dev_questions 0.900 -> 0.900. Le nouveau modèle est installé."),
+        (
+            "Exactitude des destinations : heldout 0.800 -> 0.820 (en tout 170 -> 172 questions bien "
+            "orientées sur 200 : 0 perdues, 2 gagnées). Le nouveau modèle est installé."
+        ),
     )
-    assert gate({"heldout": (0.80, 0.82), "dev_questions": (0.90, 0.85)}, force=False) == (
+    # Two lost, or many each way: installed; three lost: refused.
+    assert gate({"a": (hits(90), hits(89)), "b": (hits(90), hits(89))}, force=False)[0] is True
+    assert gate({"a": (hits(90), hits(80)), "b": (hits(80), hits(89))}, force=False)[0] is True
+    assert gate({"a": (hits(90), hits(88)), "b": (hits(90), hits(89))}, force=False)[0] is False
+    # Many lost for few won: refused, with what moved.
+    refused = gate({"heldout": (hits(80), hits(82)), "dev_questions": (hits(90), hits(80))}, force=False)
+    assert refused == (
         False,
         (
-            "Réentraînement refusé : l'exactitude des destinations baisserait (dev_questions 0.900 -> 0.850). "
-            "Le modèle en service est conservé. Corrigez les exemples (data/nlu_review.yml) ou relancez avec --force."
+            "Réentraînement refusé : l'exactitude des destinations baisserait (heldout 0.800 -> 0.820, "
+            "dev_questions 0.900 -> 0.800 ; en tout 170 -> 162 questions bien orientées sur 200 : 10 perdues, "
+            "2 gagnées). Le modèle en service est conservé, et les phrases refusées sont mises de côté dans "
+            "var/nlu_review.refused.yml. Corrigez les révisions dans la console, ou relancez avec --force."
         ),
     )
-    assert gate({"heldout": (0.80, 0.75)}, force=True) == (
-        True,
-        (
-            "Exactitude des destinations en baisse : heldout 0.800 -> 0.750. "
-            "Remplacement forcé (--force) : le nouveau modèle est installé."
-        ),
-    )
-    assert gate({"heldout": (None, 0.5)}, force=False) == (
+    spread = {f"set{i}": (hits(90), hits(88)) for i in range(4)}  # two lost in each set: 8 in all, none won
+    assert gate(spread, force=False)[0] is False
+    forced = gate({"heldout": (hits(80), hits(70))}, force=True)
+    assert forced[0] is True and forced[1].startswith("Exactitude des destinations en baisse : heldout 0.800 -> 0.700")
+    assert forced[1].endswith("Remplacement forcé (--force) : le nouveau modèle est installé.")
+    assert gate({"heldout": (None, hits(5, 10))}, force=False) == (
         True,
         ("Aucun modèle en service : le nouveau modèle est installé (exactitude des destinations : heldout 0.500)."),
     )
+
+
+def test_a_refused_retrain_sets_its_sentences_aside_and_an_installed_one_keeps_the_previous_model(tmp_path, monkeypatch):
+    """Refused, the review file stayed in data/: the next `make train` (and `make run`) installed the
+    refused model without any gate (an outside-in audit). It now goes to var/, and the review file of
+    the model in service comes back. Installed: the model replaced is kept as `.previous`, and the
+    message says the server must be restarted (it keeps the model it loaded)."""
+    from bot.nlu import review
+
+    root = tmp_path / "repo"
+    data = root / "data"
+    shutil.copytree(ROOT / "data", data)
+    target = root / "models" / "aiguillage.tar.gz"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"model in service")
+    questions = tmp_path / "set.jsonl"
+    questions.write_text('{"id": "q1", "text": "zorglub", "topic": "carte_grise", "destination": "ants_3400"}\n')
+    accuracy = {}
+
+    def fake_train(data_dir, out_dir):
+        model = out_dir / "aiguillage.tar.gz"
+        model.write_bytes((data_dir / review.REVIEW_FILE).read_bytes())
+        return model
+
+    monkeypatch.setattr(review, "train", fake_train)
+    monkeypatch.setattr(
+        review,
+        "destination_hits",
+        lambda model, measured, pref=None: {n: accuracy[Path(model).read_bytes()[:5]] for n in measured},
+    )
+    said = []
+    sets = [EvalSet("set", questions)]
+    (data / review.REVIEW_FILE).write_text('version: "3.1"\n# good\nnlu: []\n')
+    accuracy.update({b"model": [True, False, False, False], b"versi": [True, True, True, True]})
+    assert review.retrain(data, target, sets=sets, log=said.append) == 0
+    assert (
+        target.read_bytes().startswith(b"version")
+        and (root / "models" / "aiguillage.previous.tar.gz").read_bytes() == b"model in service"
+    )
+    assert said[-1].startswith("Redémarrez le serveur pour mettre le nouveau modèle en service")
+    assert (root / "models" / "aiguillage.review.yml").read_text().endswith("# good\nnlu: []\n")
+
+    (data / review.REVIEW_FILE).write_text('version: "3.1"\n# bad\nnlu: []\n')
+    installed = target.read_bytes()
+    monkeypatch.setattr(
+        review, "destination_hits", lambda model, measured, pref=None: {n: [Path(model) == target] * 10 for n in measured}
+    )
+    assert review.retrain(data, target, sets=sets, log=said.append) == 1
+    assert said[-1].startswith("Réentraînement refusé")
+    assert target.read_bytes() == installed
+    assert (root / "var" / "nlu_review.refused.yml").read_text().endswith("# bad\nnlu: []\n")
+    assert (data / review.REVIEW_FILE).read_text().endswith("# good\nnlu: []\n")  # the model in service's
+
+
+def test_two_retrains_at_once_the_second_is_told_to_wait(tmp_path):
+    import fcntl
+
+    from bot.nlu import review
+
+    target = tmp_path / "models" / "aiguillage.tar.gz"
+    target.parent.mkdir()
+    said = []
+    with open(target.parent / ".retrain.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert review.retrain(ROOT / "data", target, log=said.append) == 2
+    assert said == ["Un réentraînement est déjà en cours : attendez sa fin avant d'en lancer un autre."]
+
+
+def test_the_retrain_gate_measures_every_in_repository_set_by_default():
+    from bot.nlu import eval_sets
+
+    names = {s.name for s in eval_sets.gate_sets()}
+    assert {"heldout", "public_letters", "public_forums", "faq_titles", "public_waits"} <= names
+    assert names >= {p.stem for p in (ROOT / "eval").glob("*.jsonl")}
 
 
 def test_retrain_on_a_set_of_requests_without_a_subject_says_there_is_nothing_to_measure(tmp_path):

@@ -129,7 +129,7 @@ def test_the_menu_offers_every_topic_even_those_under_a_menu_button(router):
 
 
 def test_the_retrain_gates_scoring_takes_a_file_with_requests_without_a_subject(router):
-    # bot/nlu/review.destination_accuracy calls evaluate() on a whole file, as `--eval-set` names it.
+    # `python -m bot eval` scores a whole file; the retrain gate keeps only the questions with a topic.
     items = [
         {"id": "a", "text": "refaire ma carte grise", "topic": "carte_grise", "destination": "ants_3400"},
         {"id": "b", "text": "j'ai une question", "kind": "no_subject"},

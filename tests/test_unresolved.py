@@ -203,6 +203,17 @@ def test_migration_013_reopens_conversations_left_on_a_yes_after_a_clarification
     assert got == {"m1": ("unresolved", "rdv_pan", None), "m2": ("open", "horaires_contact", "info")}
 
 
+def test_the_sentence_offered_to_teach_is_the_last_unanswered_one_not_the_greeting(store, router):
+    """An outside-in audit: with "bonjour j'ai un souci" / "c'est compliqué à expliquer" / "mon titre
+    expire et j'ai pas de rdv" all unanswered, the form chose the first, and ticking "Apprendre" taught
+    the greeting as a residence permit. The need is told last: the last unanswered sentence is chosen."""
+    for text in ("bonjour j'ai un souci", "c'est compliqué à expliquer", "mon titre expire et j'ai pas de rdv"):
+        say(store, "s1", text, router.decide(text, parse("rdv_pan", 0.3, VAGUE), 0))
+    say(store, "s1", "merci", router.decide("merci", parse("thanks", 0.99), 1))
+    item = Queue(store, TREE, PREF).item("chat", "s1")
+    assert item["default_example"] == "mon titre expire et j'ai pas de rdv"
+
+
 def test_the_transcript_shows_what_the_person_saw(store, router):
     conversations(store, router)
     item = Queue(store, TREE, PREF).item("chat", "c1")

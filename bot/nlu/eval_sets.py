@@ -57,6 +57,12 @@ def guarded_sets(heldout: Path = HELDOUT, shared: tuple[Path, ...] | None = None
     return sets + [EvalSet(p.stem, p) for p in sorted(heldout.parent.glob("*.jsonl")) if p not in known]
 
 
+def gate_sets(heldout: Path = HELDOUT, shared: tuple[Path, ...] | None = None) -> list[EvalSet]:
+    """What the retrain gate measures: the sets of `make eval` (every eval/*.jsonl, and the shared dev
+    sets when AIGUILLAGE_DEV_EVAL names them), the same as the near-copy guard's."""
+    return guarded_sets(heldout, shared)
+
+
 def load(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 

@@ -220,8 +220,10 @@ class Queue:
                 (t for t in reversed(turns) if t["topic"] and t["topic"] not in SOCIAL_INTENTS), turns[-1] if turns else {}
             )
             sentences = [t["text"] for t in turns if t["text"] and not t["text"].startswith("/")]
-            first_unresolved = next(
-                (t["text"] for t in turns if not t["resolved"] and t["text"] and not t["text"].startswith("/")),
+            # The sentence offered to teach: the last one left unanswered (the need is told after the
+            # context and the greeting), else the first.
+            last_unresolved = next(
+                (t["text"] for t in reversed(turns) if not t["resolved"] and t["text"] and not t["text"].startswith("/")),
                 sentences[0] if sentences else "",
             )
             item = {
@@ -234,7 +236,7 @@ class Queue:
                 "confidence": last.get("confidence"),
                 "turns": turns,
                 "sentences": sentences,
-                "default_example": first_unresolved,
+                "default_example": last_unresolved,
                 "conversation_status": conv["status"],
             }
         elif kind == "phone":
