@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import uuid
+from html import unescape
 
 import pytest
 import requests
@@ -257,6 +258,30 @@ def test_an_items_confidence_is_its_question_not_a_thanks_after_it(server, accou
     page = login(server, AGENT).get(f"/element/chat/{sender}").text
     shown = re.search(r'<dd id="confidence">([^<]*)</dd>', page).group(1)
     assert re.search(r"\((\d+)\W%\)$", shown).group(1) == str(round(asked * 100)), shown
+
+
+def test_answers_rated_not_useful_have_a_queue_and_show_the_comment(server, accounts):
+    """A confident answer the person said did not help is answered, so in no unresolved queue: the
+    link « Voir les réponses jugées « pas utiles » par le public » lists it with the person's comment
+    (masked), the filters keep that view, and its page says the rating."""
+    sender = new_sender()
+    server.say(sender, "je veux refaire ma carte grise")
+    status, _ = server.post(
+        "/chat/feedback", {"sender": sender, "useful": False, "comment": "je parlais de ma moto, rappelez-moi au 06 12 34 56 78"}
+    )
+    assert status == 200
+    agent = login(server, AGENT)
+    assert sender not in agent.get("/file").text
+    page = agent.get("/file")
+    assert "Voir les réponses jugées « pas utiles » par le public" in unescape(page.text)
+    rated = agent.get("/file?avis=pas_utile&canal=chat")
+    shown = unescape(rated.text)
+    assert "<h1>Réponses jugées « pas utiles » par le public</h1>" in shown
+    assert f'data-id="{sender}"' in rated.text
+    assert "je parlais de ma moto, rappelez-moi au [téléphone]" in shown and "06 12 34 56 78" not in shown
+    assert '<input type="hidden" name="avis" value="pas_utile">' in rated.text
+    item = unescape(agent.get(f"/element/chat/{sender}").text)
+    assert re.search(r'<dd id="rating">réponse pas utile — « je parlais de ma moto, rappelez-moi au \[téléphone\] »</dd>', item)
 
 
 def test_label_a_chat_conversation_and_audit(server, accounts):

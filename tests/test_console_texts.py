@@ -58,6 +58,13 @@ SAMPLE = {
     "error": "crashed",
     "scores": "heldout 0.800 -> 0.820",
     "sets": "heldout (120 questions)",
+    "totals": "en tout 96 -> 98 questions bien orientées sur 120 : 0 perdues, 2 gagnées",
+    "before": 96,
+    "after": 98,
+    "total": 120,
+    "lost": 0,
+    "won": 2,
+    "previous": "models/aiguillage.previous.tar.gz",
 }
 
 

@@ -214,6 +214,31 @@ def test_the_sentence_offered_to_teach_is_the_last_unanswered_one_not_the_greeti
     assert item["default_example"] == "mon titre expire et j'ai pas de rdv"
 
 
+def test_answers_the_public_said_did_not_help_are_a_queue_of_their_own(store, router):
+    """An outside-in audit: "jai plus de droit au travail a cause de vous" got « ne relève pas de la
+    préfecture », rated « pas utile » with "nul, je parlais de mon titre de séjour": the conversation
+    was answered, so it was in no queue, and its comment on no page. `avis=pas_utile` lists the
+    answers rated not useful (chat and phone), with the person's comment, whatever their status; the
+    queue of unresolved items is unchanged (the indicators' definition)."""
+    from bot.services import feedback as feedback_mod
+
+    say(store, "f1", "jai plus de droit au travail", router.decide("x", parse("hors_perimetre", 0.97), 0))
+    say(store, "f2", "horaires de la préfecture", router.decide("horaires", parse("horaires_contact", 0.95), 0))
+    say(store, "f3", "zorglub", router.decide("zorglub", parse("armes", 0.2, VAGUE), 0))
+    feedback_mod.record(
+        store, kind="chat", item_id="f1", prefecture="cantal", useful=False, comment="nul, je parlais de mon titre de séjour"
+    )
+    feedback_mod.record(store, kind="chat", item_id="f2", prefecture="cantal", useful=True, comment=None)
+    queue = Queue(store, TREE)
+    assert [r["id"] for r in queue.page(Filters())["rows"]] == ["f3"]
+    rated = queue.page(Filters(rated="pas_utile"))["rows"]
+    assert [(r["id"], r["excerpt"]) for r in rated] == [("f1", "nul, je parlais de mon titre de séjour")]
+    assert Filters.from_args({"avis": "pas_utile"}.get).rated == "pas_utile"
+    assert Filters.from_args({"avis": "n'importe quoi"}.get).rated == ""
+    item = queue.item("chat", "f1")
+    assert (item["rating"]["useful"], item["rating"]["comment"]) == (0, "nul, je parlais de mon titre de séjour")
+
+
 def test_the_transcript_shows_what_the_person_saw(store, router):
     conversations(store, router)
     item = Queue(store, TREE, PREF).item("chat", "c1")

@@ -37,6 +37,9 @@ class Filters:
     date_from: str = ""  # YYYY-MM-DD
     date_to: str = ""
     page: int = 1
+    # "pas_utile": instead of the unresolved items, the answers the public rated not useful (whatever
+    # their status: a confident mistake is answered, so it is no unresolved item).
+    rated: str = ""
 
     @classmethod
     def from_args(cls, get) -> "Filters":
@@ -60,6 +63,7 @@ class Filters:
             date(get("du") or ""),
             date(get("au") or ""),
             page,
+            "pas_utile" if get("avis") == "pas_utile" else "",
         )
 
 
@@ -134,14 +138,24 @@ class Queue:
         if hi:
             date_sql += " and {col} < ?"
             date_args.append(hi)
+        # Unresolved items; or, rated "pas utile", the answers the public said did not help (the excerpt:
+        # their comment, else their first question).
+        rated = f.rated == "pas_utile"
+        chat_where = (
+            "exists (select 1 from feedback b where b.kind = 'chat' and b.item_id = c.id and b.useful = 0)"
+            if rated
+            else "c.status = 'unresolved'"
+        )
+        first = "t.resolved = 0 and " if not rated else ""
         if f.channel in ("", "chat"):
             sql = (
                 "select c.id, c.started_at, c.updated_at, c.last_topic, c.last_destination, "
                 "r.status, r.topic as label, "
-                "(select t.text from turns t where t.conversation_id = c.id and t.resolved = 0"
-                " and t.text not like '/%' order by t.id limit 1) as excerpt "
+                + ("(select b.comment from feedback b where b.kind = 'chat' and b.item_id = c.id), " if rated else "null, ")
+                + f"(select t.text from turns t where t.conversation_id = c.id and {first}t.text not like '/%'"
+                " order by t.id limit 1) as excerpt "
                 "from conversations c left join reviews r on r.kind = 'chat' and r.item_id = c.id "
-                "where c.status = 'unresolved'" + date_sql.format(col="c.updated_at")
+                f"where {chat_where}" + date_sql.format(col="c.updated_at")
             )
             for row in self.db.execute(sql, date_args).fetchall():
                 items.append(
@@ -153,14 +167,19 @@ class Queue:
                         "destination": row[4],
                         "status": row[5] or "new",
                         "label": row[6],
-                        "excerpt": row[7] or "",
+                        "excerpt": row[7] or row[8] or "",
                     }
                 )
         if f.channel in ("", "phone") and "calls" in self.db.table_names():
             sql = (
                 "select k.call_sid, k.started_at, k.node, k.outcome, k.inputs, r.status, r.topic "
-                "from calls k left join reviews r on r.kind = 'phone' and r.item_id = k.call_sid "
-                "where k.unresolved = 1" + date_sql.format(col="k.started_at")
+                "from calls k left join reviews r on r.kind = 'phone' and r.item_id = k.call_sid where "
+                + (
+                    "exists (select 1 from feedback b where b.kind = 'phone' and b.item_id = k.call_sid and b.useful = 0)"
+                    if rated
+                    else "k.unresolved = 1"
+                )
+                + date_sql.format(col="k.started_at")
             )
             for row in self.db.execute(sql, date_args).fetchall():
                 topic, dest, _ = _node_info(self.tree, row[2])
@@ -204,6 +223,11 @@ class Queue:
             "pages": pages,
         }
 
+    def _rating(self, kind: str, item_id: str) -> dict | None:
+        """The public's rating of the item's answer ({useful, comment}: masked when written), or None."""
+        row = self.db.execute("select useful, comment from feedback where kind = ? and item_id = ?", [kind, item_id]).fetchone()
+        return {"useful": row[0], "comment": row[1]} if row else None
+
     # ---- one item ---------------------------------------------------------------------------
     def item(self, kind: str, item_id: str) -> dict:
         if kind == "chat":
@@ -238,6 +262,7 @@ class Queue:
                 "sentences": sentences,
                 "default_example": last_unresolved,
                 "conversation_status": conv["status"],
+                "rating": self._rating("chat", item_id),
             }
         elif kind == "phone":
             if "calls" not in self.db.table_names():
@@ -269,6 +294,7 @@ class Queue:
                 "caller": call["caller"],
                 "sentences": sentences,
                 "default_example": sentences[0] if sentences else "",
+                "rating": self._rating("phone", item_id),
             }
             if "voicemails" in self.db.table_names():
                 item["voicemails"] = list(self.db["voicemails"].rows_where("call_sid = ?", [item_id], order_by="id"))

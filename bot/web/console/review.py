@@ -26,7 +26,14 @@ async def queue_page(request: Request, console: Console, session: Session) -> HT
     result = console.queue().page(f)
     base = {
         k: v
-        for k, v in {"canal": f.channel, "theme": f.topic, "statut": f.status, "du": f.date_from, "au": f.date_to}.items()
+        for k, v in {
+            "canal": f.channel,
+            "theme": f.topic,
+            "statut": f.status,
+            "du": f.date_from,
+            "au": f.date_to,
+            "avis": f.rated,
+        }.items()
         if v
     }
 
