@@ -378,6 +378,17 @@ def test_abandon_points_name_the_menu_in_french(store):
     assert (r["phone_duration_median"]["value"], r["phone_duration_median"]["count"]) == (4, 1)
 
 
+def test_message_delays_say_working_days_and_pan_delays_calendar_days():
+    """An outside-in audit: the messages' delays (working days) and the PAN's (calendar days) were both
+    shown "6,0 j", and the evolution "en baisse de 1,0 j": the unit now says which."""
+    from bot.quality.report_tables import evolution_text
+
+    assert indicators.format_value({"unit": indicators.WORKING_DAYS, "value": 6.0, "note": None}) == "6,0 j ouvrés"
+    assert indicators.format_value({"unit": indicators.DAYS, "value": 6.0, "note": None}) == "6,0 j"
+    now, before = {"unit": indicators.WORKING_DAYS, "value": 5.0}, {"unit": indicators.WORKING_DAYS, "value": 6.0}
+    assert evolution_text(now, before) == "en baisse de 1,0 j ouvrés"
+
+
 def test_median_of_counts():
     assert indicators.median_of_counts({}) is None
     assert indicators.median_of_counts({7: 1}) == 7

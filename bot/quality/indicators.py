@@ -113,7 +113,7 @@ def format_value(ind: dict) -> str:
     if unit == PERCENT:
         return say("units.percent", value=f"{value * 100:.1f}".replace(".", ","))
     if unit in (WORKING_DAYS, DAYS):
-        return say("units.days", value=f"{value:.1f}".replace(".", ","))
+        return say("units.working_days" if unit == WORKING_DAYS else "units.days", value=f"{value:.1f}".replace(".", ","))
     if unit == SECONDS:
         return say("units.seconds", value=f"{value:.0f}")
     if unit == STEPS:

@@ -16,7 +16,7 @@ from bot.quality.indicators import say
 
 DASH = "—"
 UNIT_SUFFIX = {
-    indicators.WORKING_DAYS: "days",
+    indicators.WORKING_DAYS: "working_days",
     indicators.DAYS: "days",
     indicators.SECONDS: "seconds",
     indicators.STEPS: "steps",
