@@ -497,7 +497,9 @@ def test_ipv6_chat_addresses_of_one_network_share_a_window():
     assert window_key("10.1.2.3") == window_key("::ffff:10.1.2.3") == "10.1.2.3"
     windows = Windows(capacity=3)
     assert [windows.take("a", 2, 600, t=0.0), windows.take("a", 2, 600, t=1.0), windows.take("a", 2, 600, t=2.0)] == [0, 0, 598]
+    assert windows.first_refusal("a") and not windows.first_refusal("a")  # the log says it once
     assert windows.take("a", 2, 600, t=600.5) == 0  # the first left the window
+    assert windows.first_refusal("a")  # let through since: a new refusal is said again
     for key in ("b", "c", "d"):  # past its capacity, the least recently seen address is forgotten first
         windows.take(key, 2, 600, t=700.0)
     assert len(windows) == 3 and "a" not in windows

@@ -218,10 +218,12 @@ def flooded(request: Request) -> HTTPResponse | None:
         return None
     pref = runtime.prefecture()
     limit, minutes = int(pref.get("throttle.per_address.chat.max")), float(pref.get("throttle.per_address.chat.window_minutes"))
-    wait = CHAT_WINDOWS.take(flood.window_key(address), limit, minutes * 60)
+    key = flood.window_key(address)
+    wait = CHAT_WINDOWS.take(key, limit, minutes * 60)
     if not wait:
         return None
-    logger.warning("web chat: a request refused for an address over its limit (retry in %d s)", wait)
+    if CHAT_WINDOWS.first_refusal(key):  # once, not at each request of a flood
+        logger.warning("web chat: an address over its limit, refused until it is under (retry in %d s)", wait)
     resp = response.json(
         {"error": texts.say("requests.too_many", pref, wait=clock.say_duration(wait)), "code": "throttled"}, status=429
     )

@@ -43,6 +43,7 @@ class Windows:
     def __init__(self, capacity: int = 50_000):
         self.capacity = capacity
         self._times: OrderedDict[str, deque[float]] = OrderedDict()
+        self._refused: set[str] = set()  # refused since last let through (logged once: a flood is no log flood)
 
     def __len__(self) -> int:
         return len(self._times)
@@ -58,11 +59,19 @@ class Windows:
         if times is None:
             times = self._times[key] = deque()
             while len(self._times) > self.capacity:
-                self._times.popitem(last=False)
+                self._refused.discard(self._times.popitem(last=False)[0])
         self._times.move_to_end(key)
         while times and times[0] <= t - window_s:
             times.popleft()
         if len(times) >= limit:
             return max(1, math.ceil(times[-limit] + window_s - t))
         times.append(t)
+        self._refused.discard(key)
         return 0
+
+    def first_refusal(self, key: str) -> bool:
+        """True once for a key refused by `take`, until it is let through again."""
+        if key in self._refused:
+            return False
+        self._refused.add(key)
+        return True
