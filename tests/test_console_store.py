@@ -260,6 +260,26 @@ def test_a_refused_retrain_sets_its_sentences_aside_and_an_installed_one_keeps_t
     assert (data / review.REVIEW_FILE).read_text().endswith("# good\nnlu: []\n")  # the model in service's
 
 
+def test_a_first_model_installed_names_no_previous_one(tmp_path, monkeypatch):
+    from bot.nlu import review
+
+    target = tmp_path / "models" / "aiguillage.tar.gz"
+    questions = tmp_path / "set.jsonl"
+    questions.write_text('{"id": "q1", "text": "zorglub", "topic": "carte_grise", "destination": "ants_3400"}\n')
+
+    def fake_train(data_dir, out_dir):
+        (out_dir / "aiguillage.tar.gz").write_bytes(b"new")
+        return out_dir / "aiguillage.tar.gz"
+
+    monkeypatch.setattr(review, "train", fake_train)
+    monkeypatch.setattr(review, "destination_hits", lambda model, measured, pref=None: {n: [True] for n in measured})
+    said = []
+    assert review.retrain(ROOT / "data", target, sets=[EvalSet("set", questions)], log=said.append) == 0
+    assert said[-2].startswith("Aucun modèle en service : le nouveau modèle est installé")
+    assert said[-1] == "Redémarrez le serveur pour mettre le nouveau modèle en service."
+    assert not (tmp_path / "models" / "aiguillage.previous.tar.gz").exists()
+
+
 def test_two_retrains_at_once_the_second_is_told_to_wait(tmp_path):
     import fcntl
 

@@ -266,7 +266,8 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
             _set_aside(review_file, installed_review)
             return 1
         previous = target.with_name(target.name.split(".")[0] + ".previous.tar.gz")
-        if target.exists():
+        replaced = target.exists()
+        if replaced:
             shutil.copyfile(target, previous)
         shutil.copyfile(new_model, target.with_suffix(".part"))
         target.with_suffix(".part").replace(target)
@@ -274,7 +275,7 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
             installed_review.write_bytes(reviewed)
         else:
             installed_review.unlink(missing_ok=True)
-    log(console_say("retrain.restart", previous=previous))
+    log(console_say("retrain.restart", previous=previous) if replaced else console_say("retrain.restart_first"))
     if target.resolve() == (ROOT / "models" / "aiguillage.tar.gz").resolve() and data_dir.resolve() == (ROOT / "data").resolve():
         for stamp in (ROOT / "models").glob(".trained-*"):
             stamp.unlink()
