@@ -284,6 +284,34 @@ def test_answers_rated_not_useful_have_a_queue_and_show_the_comment(server, acco
     assert re.search(r'<dd id="rating">réponse pas utile — « je parlais de ma moto, rappelez-moi au \[téléphone\] »</dd>', item)
 
 
+def test_a_review_saved_meanwhile_by_another_agent_is_not_overwritten(server, accounts):
+    """Two agents open the same item; the admin saves "Traité, carte grise, à apprendre", then the agent
+    saves from the page they opened before: before, the last save won and the first was lost without a
+    word (an outside-in audit). Now the second is refused with a 409 that says who saved what, the
+    first review stays, and the page shows it; saved again from that page, it goes through."""
+    sender = unresolved_chat(server, "zorglub revend sa guimbarde au voisin")
+    first, second = login(server, ADMIN), login(server, AGENT)
+    assert first.get(f"/element/chat/{sender}").status_code == 200
+    opened = second.get(f"/element/chat/{sender}")
+    assert '<input type="hidden" name="vu" value="-">' in opened.text
+    stale_csrf = second.csrf
+    body = {"statut": "done", "theme": "carte_grise", "exemple": "1", "phrase": "zorglub revend sa guimbarde au voisin"}
+    saved = first.post(f"/element/chat/{sender}", {"csrf": first.csrf, "vu": "-"} | body)
+    assert saved.status_code == 303
+    late = second.post(f"/element/chat/{sender}", {"csrf": stale_csrf, "vu": "-", "statut": "in_review", "theme": "armes"})
+    assert late.status_code == 409
+    shown = unescape(late.text)
+    assert "« cons-admin » a enregistré une révision de cette demande pendant que vous la consultiez" in shown
+    assert '<dd id="review-status">Traité</dd>' in late.text
+    rows = db_rows(server.db, "select status, topic, as_training, reviewer from reviews where item_id = ?", [sender])
+    assert rows == [{"status": "done", "topic": "carte_grise", "as_training": 1, "reviewer": "cons-admin"}]
+    seen = re.search(r'name="vu" value="([^"]+)"', late.text).group(1)
+    again = second.post(f"/element/chat/{sender}", {"csrf": second.csrf, "vu": seen, "statut": "in_review", "theme": "armes"})
+    assert again.status_code == 303
+    rows = db_rows(server.db, "select status, topic, reviewer from reviews where item_id = ?", [sender])
+    assert rows == [{"status": "in_review", "topic": "armes", "reviewer": "cons-agent"}]
+
+
 def test_label_a_chat_conversation_and_audit(server, accounts):
     sender = unresolved_chat(server)
     c = login(server, AGENT)

@@ -29,6 +29,14 @@ class NotFound(LookupError):
     pass
 
 
+class ReviewConflict(Exception):
+    """Another review of the item was saved after the page the agent saved from was shown."""
+
+    def __init__(self, current: dict):
+        super().__init__(current.get("reviewer"))
+        self.current = current
+
+
 @dataclass
 class Filters:
     channel: str = ""
@@ -37,9 +45,7 @@ class Filters:
     date_from: str = ""  # YYYY-MM-DD
     date_to: str = ""
     page: int = 1
-    # "pas_utile": instead of the unresolved items, the answers the public rated not useful (whatever
-    # their status: a confident mistake is answered, so it is no unresolved item).
-    rated: str = ""
+    rated: str = ""  # "pas_utile": the answers rated not useful instead (a confident mistake is no unresolved item)
 
     @classmethod
     def from_args(cls, get) -> "Filters":
@@ -138,9 +144,7 @@ class Queue:
         if hi:
             date_sql += " and {col} < ?"
             date_args.append(hi)
-        # Unresolved items; or, rated "pas utile", the answers the public said did not help (the excerpt:
-        # their comment, else their first question).
-        rated = f.rated == "pas_utile"
+        rated = f.rated == "pas_utile"  # the answers rated not useful (excerpt: the comment, else the first question)
         chat_where = (
             "exists (select 1 from feedback b where b.kind = 'chat' and b.item_id = c.id and b.useful = 0)"
             if rated
@@ -309,11 +313,21 @@ class Queue:
         return rows[0] if rows else None
 
     def label(
-        self, kind: str, item_id: str, agent: str, topic: str, status: str, note: str, as_training: bool, example: str
+        self,
+        kind: str,
+        item_id: str,
+        agent: str,
+        topic: str,
+        status: str,
+        note: str,
+        as_training: bool,
+        example: str,
+        seen: str | None = None,
     ) -> dict:
         """Save the review of an item and log it. Values must be validated by the caller. The note is
         masked before it is stored (an agent may write a name or a number in it), and the audit line
-        says whether there is one, never its text."""
+        says whether there is one, never its text. `seen`: the review's `updated_at` when the page was
+        shown ("-": none yet); another review saved since raises ReviewConflict (nothing written)."""
         item = self.item(kind, item_id)  # NotFound for an unknown id
         if example and example not in item["sentences"]:
             raise ValueError("example")
@@ -331,6 +345,9 @@ class Queue:
         }
         # The review and its audit line: both or neither; other items' reviews are written beside it.
         with self.store.transaction(lock_key("review", kind, item_id)):
+            current = self.review(kind, item_id)
+            if seen is not None and ((current or {}).get("updated_at") or "-") != seen:
+                raise ReviewConflict(current or {})
             self.db["reviews"].upsert(row, pk=("kind", "item_id"))
             detail = {k: row[k] for k in ("status", "topic", "as_training")} | {"with_note": bool(note)}
             self.audit(agent, "label", kind, item_id, detail)

@@ -9,11 +9,11 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.core import texts
+from bot.core import clock, texts
 from bot.core.tree import TOPICS
 from bot.services import runtime
 from bot.services.accounts import Session
-from bot.services.queue import KINDS, Filters, NotFound, Queue
+from bot.services.queue import KINDS, Filters, NotFound, Queue, ReviewConflict
 from bot.web.console.journal import day
 from bot.web.console.pages import ITEM_ID_RE, PREFIX, Console, agent_only
 
@@ -84,12 +84,19 @@ async def item_label(request: Request, console: Console, session: Session, kind:
         or form.get("exemple") not in (None, "1")
     ):
         return console.refuse(400, session, "bad_form")
+    seen = form.get("vu")  # the review as the page showed it (absent: a form without it, no check)
+    queue = console.queue()
     try:
-        console.queue().label(kind, item_id, session.name, topic, status, note, form.get("exemple") == "1", example)
+        queue.label(kind, item_id, session.name, topic, status, note, form.get("exemple") == "1", example, seen)
     except NotFound:
         return console.not_found(session)
     except ValueError:
         return console.refuse(400, session, "bad_turn")
+    except ReviewConflict as exc:  # another agent saved meanwhile: say so, show theirs, keep it
+        item = Queue(console.store, runtime.tree(), runtime.prefecture()).item(kind, item_id)
+        when = clock.stamp_datetime(exc.current.get("updated_at") or "")
+        conflict = texts.console_say("messages.review_conflict", agent=exc.current.get("reviewer") or "—", when=when)
+        return console.page("item.html", 409, session=session, item=item, conflict=conflict)
     return response.redirect(f"{PREFIX}/element/{kind}/{item_id}?ok=1", status=303)
 
 
