@@ -177,9 +177,7 @@ class Flow(PanFlow):
         """The same prompt after words understood that ask for nothing (oui, non, merci): after an
         answer, its options only (the answer was just said; "merci" is no wish to hear it again)."""
         if st.state == "leaf":
-            return self.sp.leaf(
-                st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st), pan=self._pan_offer(st)
-            )
+            return self.sp.leaf(st.node, st.step, open_now, preface, answer=False, **self._for_call(st))
         return self.render(st, open_now, preface)
 
     # ---- prompts ---------------------------------------------------------------------------
@@ -187,7 +185,7 @@ class Flow(PanFlow):
         if st.state == "menu":
             return self.sp.menu_options(st.node)
         if st.state == "leaf":
-            return self.sp.leaf_options(self.tree.node(st.node), open_now, not st.rated, self._sms(st), self._pan_offer(st))
+            return self.sp.leaf_options(self.tree.node(st.node), open_now, **self._for_call(st))
         if st.state == "choices":
             return self.sp.choices_options(st.choices, st.back)
         if st.state == "offer":
@@ -206,9 +204,7 @@ class Flow(PanFlow):
 
     def render(self, st: CallState, open_now: bool, preface: list[str] = (), number_only: bool = False) -> VoiceResponse:
         if st.state == "leaf":
-            return self.sp.leaf(
-                st.node, st.step, open_now, preface, number_only, rate=not st.rated, sms=self._sms(st), pan=self._pan_offer(st)
-            )
+            return self.sp.leaf(st.node, st.step, open_now, preface, number_only, **self._for_call(st))
         if st.state == "choices":
             return self.sp.choices(st.choices, st.back, st.step, preface)
         if st.state == "offer":
@@ -233,10 +229,11 @@ class Flow(PanFlow):
         number can receive one (`CallState.mobile`) and it was not sent or refused yet."""
         return st.mobile and (target or st.node) not in st.sms_done
 
-    @staticmethod
-    def _pan_offer(st: CallState) -> str:
-        """The PAN leaf's offer (Speaker.leaf_options): no booking once refused at key 4; nothing for a hidden number."""
-        return {None: "book", "shown": "cancel"}.get(st.pan_refused, "none")
+    def _for_call(self, st: CallState) -> dict:
+        """A leaf's options as this call may still have them (Speaker.leaf_options): the rating until it
+        rated, the link by SMS until sent, the PAN's booking until refused at key 4 (a hidden number: nothing)."""
+        pan = {None: "book", "shown": "cancel"}.get(st.pan_refused, "none")
+        return {"rate": not st.rated, "sms": self._sms(st), "pan": pan}
 
     def _route(self, st: CallState) -> str:
         if st.state in PAN_STATES:
@@ -271,16 +268,7 @@ class Flow(PanFlow):
             if inp is not None and inp.feedback is not None:
                 inp.feedback.record(option.target, useful=option.kind == "feedback")
             st.rated = True
-            return self.sp.leaf(
-                st.node,
-                st.step,
-                open_now,
-                [self.sp.text("feedback_thanks")],
-                rate=False,
-                answer=False,
-                sms=self._sms(st),
-                pan=self._pan_offer(st),
-            )
+            return self.sp.leaf(st.node, st.step, open_now, [self.sp.text("feedback_thanks")], answer=False, **self._for_call(st))
         if option.kind == "sms":
             return self._sent(st, option, open_now, (inp.sms if inp is not None else None) or "failed")
         raise ValueError(f"unknown option kind {option.kind}")
@@ -297,9 +285,7 @@ class Flow(PanFlow):
                 st.state = "ended"
                 return self.sp.goodbye(preface)
             return self.sp.pan_booked(st.pan_target, st.step, preface, self._sms(st, BOOKING), message=False)
-        return self.sp.leaf(
-            st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st), pan=self._pan_offer(st)
-        )
+        return self.sp.leaf(st.node, st.step, open_now, preface, answer=False, **self._for_call(st))
 
     def _goto(self, st: CallState, node_id: str, open_now: bool, preface: list[str] = ()) -> VoiceResponse:
         st.retries = st.misses = st.offer_retries = 0
@@ -319,7 +305,7 @@ class Flow(PanFlow):
             return self.sp.dial(
                 node.id, node.contact, st.step, list(preface) + [self.sp.node_voice(node)], announce=False, caller_id=st.called
             )
-        return self.sp.leaf(node_id, st.step, open_now, preface, rate=not st.rated, sms=self._sms(st), pan=self._pan_offer(st))
+        return self.sp.leaf(node_id, st.step, open_now, preface, **self._for_call(st))
 
     def _speech(self, st: CallState, d: Decision, open_now: bool, asr: float | None = None) -> VoiceResponse:
         st.confidence = d.confidence

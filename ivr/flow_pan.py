@@ -82,9 +82,7 @@ class PanFlow:
             said = self.sp.pan_text("too_many_hidden")
         else:
             said = self.sp.pan_text("too_many", cancel_key=self.sp.key_word(self.sp.keys["pan_cancel_key"]))
-        return self.sp.leaf(
-            st.node, st.step, open_now, [said], rate=not st.rated, answer=False, sms=self._sms(st), pan=self._pan_offer(st)
-        )
+        return self.sp.leaf(st.node, st.step, open_now, [said], answer=False, **self._for_call(st))
 
     def _pan_booked_answer(self, st: CallState, inp: Input, open_now: bool) -> VoiceResponse:
         """After the booking: the repeat key says it all again, 0 the main menu, "un agent" the person;
@@ -164,6 +162,4 @@ class PanFlow:
             st.state = "menu"
             return self.sp.menu(st.node, st.step, preface)
         st.state = "leaf"
-        return self.sp.leaf(
-            st.node, st.step, open_now, preface, rate=not st.rated, answer=False, sms=self._sms(st), pan=self._pan_offer(st)
-        )
+        return self.sp.leaf(st.node, st.step, open_now, preface, answer=False, **self._for_call(st))
