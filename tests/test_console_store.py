@@ -297,7 +297,7 @@ def test_two_retrains_at_once_the_second_is_told_to_wait(tmp_path):
 def test_the_retrain_gate_measures_every_in_repository_set_by_default():
     from bot.nlu import eval_sets
 
-    names = {s.name for s in eval_sets.gate_sets()}
+    names = {s.name for s in eval_sets.guarded_sets()}
     assert {"heldout", "public_letters", "public_forums", "faq_titles", "public_waits"} <= names
     assert names >= {p.stem for p in (ROOT / "eval").glob("*.jsonl")}
 

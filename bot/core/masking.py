@@ -167,6 +167,12 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
     ),
 ]
 
+# Any of the placeholders the masking writes ("[adresse]", "[immatriculation]"...), longest first: what the
+# tokenizer leaves out at training and inference (bot/nlu/scoring.py), and the review export (bot/nlu/review.py).
+PLACEHOLDER_RE = re.compile(
+    "|".join(re.escape(label) for label in sorted({label for label, _ in PATTERNS}, key=len, reverse=True))
+)
+
 # Words that end a name found after a strong cue ("je m'appelle marie et je voudrais ..."), and small
 # words or units that are not the letters of a plate ("2 h 30", "100 km 20").
 _NOT_A_NAME = frozenset(

@@ -51,16 +51,11 @@ def available(heldout: Path = HELDOUT, shared: tuple[Path, ...] | None = None) -
 
 
 def guarded_sets(heldout: Path = HELDOUT, shared: tuple[Path, ...] | None = None) -> list[EvalSet]:
-    """Every set no training sentence may nearly copy: `available()` and every other eval/*.jsonl."""
+    """Every set no training sentence may nearly copy: `available()` and every other eval/*.jsonl; the
+    sets of `make eval`, which the retrain gate measures too (bot/nlu/review.py)."""
     sets = available(heldout, shared)
     known = {s.path for s in sets}
     return sets + [EvalSet(p.stem, p) for p in sorted(heldout.parent.glob("*.jsonl")) if p not in known]
-
-
-def gate_sets(heldout: Path = HELDOUT, shared: tuple[Path, ...] | None = None) -> list[EvalSet]:
-    """What the retrain gate measures: the sets of `make eval` (every eval/*.jsonl, and the shared dev
-    sets when AIGUILLAGE_DEV_EVAL names them), the same as the near-copy guard's."""
-    return guarded_sets(heldout, shared)
 
 
 def load(path: Path) -> list[dict]:

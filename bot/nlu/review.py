@@ -27,7 +27,7 @@ import yaml
 
 from bot import settings
 from bot.core.config import ROOT
-from bot.core.masking import PATTERNS
+from bot.core.masking import PLACEHOLDER_RE
 from bot.core.text import norm
 from bot.core.texts import console_say
 from bot.core.tree import TOPICS
@@ -55,10 +55,6 @@ def existing_examples(data_dir: Path, skip: Path | None = None) -> set[str]:
     return texts
 
 
-# The masking's placeholders ("[immatriculation]", "[téléphone]"...: bot/core/masking.py).
-_PLACEHOLDERS = re.compile(
-    "|".join(re.escape(label) for label in sorted({label for label, _ in PATTERNS}, key=len, reverse=True))
-)
 _MARKUP = re.compile(r"[\[\]{}]")  # Rasa's entity markup ("[text](entity)", "[text]{...}"): never a sentence's
 
 
@@ -66,7 +62,7 @@ def _clean(text: str) -> str:
     """A sentence as it is written to the review file: without the masking's placeholders (the
     tokenizer drops them at training: scoring.without_placeholders) nor brackets and braces, which
     Rasa reads as entity markup (one of the public's "[carte grise]{perdue}" stopped every training)."""
-    return " ".join(_MARKUP.sub(" ", _PLACEHOLDERS.sub(" ", str(text))).split())
+    return " ".join(_MARKUP.sub(" ", PLACEHOLDER_RE.sub(" ", str(text))).split())
 
 
 def export(store: Store, out: Path | None = None, data_dir: Path | None = None, guard: list[EvalSet] | None = None) -> dict:
@@ -216,7 +212,7 @@ def retrain(
 ) -> int:
     """Train on `data_dir`; install the model at `target` if the gate lets it (0), else 1; 2 when
     there is nothing to measure on, or another retrain runs. `sets` default: those of `make eval`
-    (eval_sets.gate_sets). Installed: the model replaced is kept beside it (`.previous`), with the
+    (eval_sets.guarded_sets). Installed: the model replaced is kept beside it (`.previous`), with the
     review file it was trained on; refused: the review file is set aside in var/, and the one of the
     model in service put back, so that `make train` and `make run` do not install what was refused."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -231,7 +227,7 @@ def retrain(
 
 def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | None, prefecture, log) -> int:
     try:
-        sets = eval_sets.gate_sets() if sets is None else sets
+        sets = eval_sets.guarded_sets() if sets is None else sets
         known = existing_examples(data_dir)
         # Labelled questions only: a request that names no procedure (no `topic`) has no destination to score.
         measured = {s.name: [i for i in eval_sets.load(s.path) if i.get("topic") and norm(i["text"]) not in known] for s in sets}

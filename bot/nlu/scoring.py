@@ -19,7 +19,7 @@ from typing import Any
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import TEXT
 
-from bot.core.masking import PATTERNS
+from bot.core.masking import PLACEHOLDER_RE
 from bot.core.text import norm
 
 # Second models, each on one block of the main TF-IDF features (no vectorizer of its own).
@@ -300,16 +300,13 @@ def without_fillers(tokens: list[Any], fillers: list[tuple[str, ...]]) -> list[A
     return kept or tokens
 
 
-# The masking's placeholders ("[adresse]", "[e-mail]", "[immatriculation]", bot/core/masking.py), put in the
-# text before the model reads it: their words are the masking's, not the person's ("adresse" is no
-# question about the préfecture's address, "immatriculation" no carte grise).
-_PLACEHOLDERS = re.compile(
-    "|".join(re.escape(label) for label in sorted({label for label, _ in PATTERNS}, key=len, reverse=True))
-)
+# The masking's placeholders (masking.PLACEHOLDER_RE), put in the text before the model reads it: their
+# words are the masking's, not the person's ("adresse" is no question about the préfecture's address,
+# "immatriculation" no carte grise).
 
 
 def without_placeholders(tokens: list[Any], text: str) -> list[Any]:
     """The tokens but those inside one of the masking's placeholders; all of them if nothing else is left."""
-    spans = [m.span() for m in _PLACEHOLDERS.finditer(text or "")] if "[" in (text or "") else []
+    spans = [m.span() for m in PLACEHOLDER_RE.finditer(text or "")] if "[" in (text or "") else []
     kept = [t for t in tokens if not any(start <= t.start < end for start, end in spans)]
     return kept or tokens
