@@ -165,34 +165,21 @@ async def reserve(request: Request) -> HTTPResponse:
     site_id, reason = clip(values["site"], "site"), clip(values["reason"], "reason")
     if not csrf_ok(request):
         return page(request, 403, error=texts.say("pan.errors.csrf", pref), **choose_ctx(pref))
+    contact = dict(email=clip(values["email"], "email"), mobile=clip(values["mobile"], "mobile"))  # shown again if refused
     try:
         async with counted(request, pref, "book"):
             booking = await make_booking(store, pref, values, "web")
     except TooMany as exc:
         return too_many_page(request, exc, **choose_ctx(pref))
     except sqlite3.Error as exc:
-        typed = dict(
-            email=clip(values["email"], "email"),
-            mobile=clip(values["mobile"], "mobile"),
-            checked_slot=clip(values["slot"], "slot"),
-        )
-        return store_busy_form(request, exc, **slots_ctx(pref, site_id, reason, idem=clip(values["idem"], "idem"), **typed))
+        typed = contact | dict(checked_slot=clip(values["slot"], "slot"), idem=clip(values["idem"], "idem"))
+        return store_busy_form(request, exc, **slots_ctx(pref, site_id, reason, **typed))
     except BookingError as exc:
         if exc.code in ("unknown_site", "unknown_reason"):
             return page(request, 400, error=exc.message, **choose_ctx(pref))
         status = 409 if exc.code in ("slot_taken", "too_many_bookings") else 400
         return page(
-            request,
-            status,
-            error=exc.message,
-            **slots_ctx(
-                pref,
-                site_id,
-                reason,
-                slots=exc.next_slots or None,
-                email=clip(values["email"], "email"),
-                mobile=clip(values["mobile"], "mobile"),
-            ),
+            request, status, error=exc.message, **slots_ctx(pref, site_id, reason, slots=exc.next_slots or None, **contact)
         )
     return page(request, page="confirmed", **confirmation(pref, booking))
 
