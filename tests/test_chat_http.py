@@ -195,7 +195,6 @@ def test_english_gets_an_answer_saying_french_is_understood(server):
             "Le champ « sender » doit être un identifiant",
         ),
         (json.dumps({"sender": "abc", "message": 42}).encode(), "application/json", "Le champ « message » doit être un texte."),
-        (b"sender=abc&message=bonjour", "application/x-www-form-urlencoded", "La requête doit être un objet JSON"),
     ],
 )
 def test_malformed_requests_get_a_400_with_a_french_reason_and_lose_nothing(server, body, content_type, reason):
@@ -204,6 +203,53 @@ def test_malformed_requests_get_a_400_with_a_french_reason_and_lose_nothing(serv
     assert status == 400
     assert answer["error"].startswith(reason)
     assert rows(server, "select count(*) from turns")[0][0] == before
+
+
+def chat_post(server, body: bytes, headers: dict) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(server.url + "/chat/webhook", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read().decode())
+
+
+CROSS_SITE = (403, {"error": "Requête refusée : elle ne vient pas de la page de l'assistant."})
+
+
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        # a form on another site (no preflight needed for these content types)
+        (
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            (415, {"error": "La requête doit être envoyée en JSON (Content-Type: application/json)."}),
+        ),
+        (
+            {"Content-Type": "text/plain"},
+            (415, {"error": "La requête doit être envoyée en JSON (Content-Type: application/json)."}),
+        ),
+        # a script on another site, as browsers label it
+        ({"Content-Type": "application/json", "Origin": "https://pirate.example"}, CROSS_SITE),
+        ({"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, CROSS_SITE),
+    ],
+)
+def test_the_chat_takes_messages_only_from_its_own_page(server, headers, expected):
+    # Another site's page could make its visitors' browsers talk to the bot (and fill the store and the
+    # indicators with their conversations): the chat webhook is refused as /chat/feedback is.
+    sender = new_sender()
+    body = json.dumps({"sender": sender, "message": "je voudrais refaire ma carte grise"}).encode()
+    assert chat_post(server, body, headers) == expected
+    assert rows(server, "select count(*) from turns where conversation_id = ?", (sender,)) == [(0,)]
+    # the same message from the page's own origin (the widget sends Origin and same-origin) is answered
+    host = server.url.split("//", 1)[1]
+    own = {"Content-Type": "application/json", "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}
+    status, messages = chat_post(server, body, own)
+    assert status == 200 and "34 00" in bot_texts(messages)
+    assert rows(server, "select topic from turns where conversation_id = ?", (sender,)) == [("carte_grise",)]
 
 
 def test_the_page_is_served_with_a_content_security_policy(server):

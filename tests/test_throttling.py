@@ -465,7 +465,12 @@ def test_a_flood_of_chat_messages_from_one_address_is_limited(srv):
     limit = int(CANTAL.get("throttle.per_address.chat.max"))
     assert limit == 60
     bad = [
-        requests.post(srv.url + "/chat/webhook", data=b"{", headers={"X-Forwarded-For": addr}, timeout=60).status_code
+        requests.post(
+            srv.url + "/chat/webhook",
+            data=b"{",
+            headers={"X-Forwarded-For": addr, "Content-Type": "application/json"},
+            timeout=60,
+        ).status_code
         for _ in range(limit - 2)
     ]
     assert bad == [400] * (limit - 2)
@@ -480,6 +485,8 @@ def test_a_flood_of_chat_messages_from_one_address_is_limited(srv):
     assert refused.status_code == 429
     assert refused.json()["error"].startswith(TOO_MANY)
     assert 1 <= int(refused.headers["Retry-After"]) <= 600
+    # the same 429 body as the /rdv API's (README "Throttling"): a script reads the wait in either
+    assert (refused.json()["code"], refused.json()["retry_after"]) == ("throttled", int(refused.headers["Retry-After"]))
     again = requests.post(
         srv.url + "/chat/feedback", json={"sender": sender, "useful": False}, headers={"X-Forwarded-For": addr}, timeout=60
     )

@@ -49,6 +49,7 @@ from bot.web.http import (
     say,
     security_headers,
     too_large,
+    too_many_requests,
 )
 
 logger = logging.getLogger(__name__)
@@ -224,20 +225,17 @@ def flooded(request: Request) -> HTTPResponse | None:
         return None
     if CHAT_WINDOWS.first_refusal(key):  # once, not at each request of a flood
         logger.warning("web chat: an address over its limit, refused until it is under (retry in %d s)", wait)
-    resp = response.json(
-        {"error": texts.say("requests.too_many", pref, wait=clock.say_duration(wait)), "code": "throttled"}, status=429
-    )
-    resp.headers["Retry-After"] = str(wait)
-    return resp
+    return too_many_requests(texts.say("requests.too_many", pref, wait=clock.say_duration(wait)), wait)
 
 
 async def receive(request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]], channel: str) -> HTTPResponse:
-    """POST /chat/webhook {sender, message}: the bot's answers (always some, never a 500)."""
+    """POST /chat/webhook {sender, message}: the bot's answers (always some, never a 500). JSON from the
+    chat page's own origin only, as /chat/feedback (bot/web/http.refuse_cross_site)."""
     router = runtime.router()
     body = await read_body(request, webhook_limit(router.max_chars))
     if body is None:
         return too_large(request)
-    refused = flooded(request)
+    refused = refuse_cross_site(request) or flooded(request)  # another site's page is refused, not counted
     if refused:
         return refused
     try:  # masking runs in a worker thread: a long text never holds the event loop

@@ -14,7 +14,7 @@ from bot.core import texts
 from bot.services import pan, runtime
 from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
-from bot.web.http import BODY_LIMITS, json_object, read_body, refuse_cross_site, security_headers, too_large
+from bot.web.http import BODY_LIMITS, json_object, read_body, refuse_cross_site, security_headers, too_large, too_many_requests
 from bot.web.rdv.shared import (
     TooMany,
     acknowledgement,
@@ -46,9 +46,7 @@ def api_error(status: int, message: str, **extra) -> HTTPResponse:
 
 
 def api_too_many(exc: TooMany) -> HTTPResponse:
-    resp = api_error(429, exc.message, code="throttled", retry_after=exc.wait_s)
-    resp.headers["Retry-After"] = str(exc.wait_s)
-    return resp
+    return too_many_requests(exc.message, exc.wait_s)
 
 
 async def api_values(request: Request) -> tuple[dict | None, HTTPResponse | None]:
