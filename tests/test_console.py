@@ -431,6 +431,23 @@ def test_queue_dates_at_the_ends_of_the_calendar_are_open_bounds(server, account
         assert (r.status_code, f'data-id="{sender}"' in r.text) == (200, True), query
 
 
+def test_a_request_that_names_no_procedure_can_be_labelled_as_such(server, accounts):
+    # "c'est pour ma fille" names no procedure: the bot must ask which one. An agent had to choose a
+    # topic (teaching a wrong one) or leave the review without one; the list now offers it.
+    sender = unresolved_chat(server, "bonjour c'est pour ma fille")
+    c = login(server, AGENT)
+    page = c.get(f"/element/chat/{sender}").text
+    assert '<option value="vague_request">Aucune démarche nommée (l&#39;assistant doit demander laquelle)</option>' in page
+    form = {"csrf": c.csrf, "theme": "vague_request", "statut": "done", "exemple": "1", "phrase": "bonjour c'est pour ma fille"}
+    assert c.post(f"/element/chat/{sender}", form).status_code == 303
+    review = db_rows(server.db, "select topic, example, as_training from reviews where item_id = ?", [sender])
+    assert review == [{"topic": "vague_request", "example": "bonjour c'est pour ma fille", "as_training": 1}]
+    page = c.get(f"/element/chat/{sender}?ok=1").text
+    assert '<option value="vague_request" selected>' in page
+    # the queue's filter is by the bot's own topic: not this label
+    assert 'value="vague_request"' not in c.get("/file").text
+
+
 def test_admin_export_button_writes_the_review_file(server, accounts):
     sender = unresolved_chat(server, "zorglub brade sa guimbarde cabossee")
     admin = login(server, ADMIN)

@@ -131,6 +131,16 @@ def test_export_writes_rasa_format_without_duplicates(tmp_path):
     store.close()
 
 
+def test_export_teaches_requests_that_name_no_procedure_to_the_models_own_intent(tmp_path):
+    store = Store(tmp_path / "s.db")
+    _review(store, "a", "vague_request", "bonjour c'est pour ma fille")
+    out = tmp_path / "data" / "nlu_review.yml"
+    result = export(store, out=out, data_dir=ROOT / "data", guard=[])
+    assert result["written"] == {"vague_request": 1}
+    assert "- intent: vague_request\n  examples: |\n    - bonjour c'est pour ma fille\n" in out.read_text()
+    store.close()
+
+
 def test_export_with_nothing_to_teach_is_a_valid_empty_file(tmp_path):
     store = Store(tmp_path / "s.db")
     out = tmp_path / "nlu_review.yml"

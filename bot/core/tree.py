@@ -22,6 +22,7 @@ from bot.core.tree_model import (  # noqa: F401 - re-exported: bot.core.tree is 
     MAX_MENU_OPTIONS,
     MESSAGE_IDS,
     PLACEHOLDER,
+    REVIEW_LABELS,
     SOCIAL_INTENTS,
     TOPICS,
     TREE_FILE,

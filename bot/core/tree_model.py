@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.config import ConfigError, Prefecture, get_path
+from bot.core.ranking import VAGUE_INTENT
 
 TREE_FILE = Path(__file__).resolve().parents[1] / "tree.yml"
 TOPICS = [
@@ -27,6 +28,10 @@ TOPICS = [
     "suivi_dossier",
     "hors_perimetre",
 ]
+# What an agent may teach the bot a sentence is (the console's review, bot/nlu/review.py's export): a
+# topic, or a request that names no procedure (the model's own intent, bot/core/ranking.VAGUE_INTENT:
+# the bot asks which procedure).
+REVIEW_LABELS = [*TOPICS, VAGUE_INTENT]
 CONVERSATION_INTENTS = [
     "greet",
     "goodbye",

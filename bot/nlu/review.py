@@ -30,7 +30,7 @@ from bot.core.config import ROOT
 from bot.core.masking import PLACEHOLDER_RE
 from bot.core.text import norm
 from bot.core.texts import console_say
-from bot.core.tree import TOPICS
+from bot.core.tree import REVIEW_LABELS
 from bot.nlu import eval_sets
 from bot.nlu.eval_sets import EvalSet
 from bot.nlu.fingerprint import CODE
@@ -83,7 +83,7 @@ def export(store: Store, out: Path | None = None, data_dir: Path | None = None, 
     for topic, example in rows:
         text = _clean(example)
         key = norm(text)
-        if topic not in TOPICS or not key or text.startswith("/"):
+        if topic not in REVIEW_LABELS or not key or text.startswith("/"):
             skipped["invalid"] += 1
         elif key in known:
             skipped["in_data"] += 1

@@ -24,7 +24,7 @@ from sanic.response import HTTPResponse
 from bot import settings
 from bot.core import clock, texts
 from bot.core.config import ROOT
-from bot.core.tree import TOPICS
+from bot.core.tree import REVIEW_LABELS, TOPICS
 from bot.quality.report import DESTINATIONS
 from bot.services import mailer, runtime
 from bot.services.accounts import Accounts, Session, csrf_ok
@@ -92,6 +92,9 @@ def set_cookie(resp: HTTPResponse, name: str, value: str, max_age: int | None = 
 
 
 def topic_label(topic: str) -> str:
+    """A topic's title in the tree; a request that names no procedure (a review's label) says so."""
+    if topic not in TOPICS + ["human_handoff"] and topic in REVIEW_LABELS:
+        return texts.console_say("pages.item.no_procedure")
     node = runtime.tree().topic_node(topic)
     return node.title if node else topic
 
@@ -119,8 +122,9 @@ class Console:
             .get_template(template)
             .render(
                 session=session,
-                topic_labels={t: topic_label(t) for t in TOPICS + ["human_handoff"]},
-                topics=[(t, topic_label(t)) for t in TOPICS],
+                topic_labels={t: topic_label(t) for t in REVIEW_LABELS + ["human_handoff"]},
+                topics=[(t, topic_label(t)) for t in TOPICS],  # the bot's topics (the queue's filter)
+                review_labels=[(t, topic_label(t)) for t in REVIEW_LABELS],  # what an agent may teach
                 prefecture=runtime.prefecture().get("prefecture.name"),
                 **ctx,
             )

@@ -10,7 +10,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.core import clock, texts
-from bot.core.tree import TOPICS
+from bot.core.tree import REVIEW_LABELS
 from bot.services import runtime
 from bot.services.accounts import Session
 from bot.services.queue import KINDS, Filters, NotFound, Queue, ReviewConflict
@@ -78,7 +78,7 @@ async def item_label(request: Request, console: Console, session: Session, kind:
     note = (form.get("note") or "").strip()
     example = (form.get("phrase") or "").strip()
     if (
-        topic not in TOPICS + [""]
+        topic not in REVIEW_LABELS + [""]
         or status not in ("in_review", "done")
         or len(note) > MAX_NOTE
         or form.get("exemple") not in (None, "1")
