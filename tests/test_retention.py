@@ -191,6 +191,35 @@ def test_each_purge_that_erases_leaves_a_line_in_the_audit_log(db, pref):
     assert "turns" not in shown["Par table"] and "calls" not in shown["Par table"]
 
 
+def test_a_returning_visitors_old_turns_go_once_their_own_period_is_past(db, pref):
+    """The chat keeps its sender id in the browser: one new message within the period kept every earlier
+    turn of the conversation (and the agent's review of them) for as long as the visitor came back. An
+    outside-in audit found a turn with a name, an address and a passport 381 days after it was written.
+    Each turn now goes at its own date; the conversation and its recent turns stay."""
+    days = retention.periods(pref)["conversations"]
+    cid = f"c{T0.timestamp()}-0"
+    back = T0 + timedelta(days=days - 5)  # the visitor comes back before the conversation's period is over
+    conn = connect(db)
+    with conn:
+        conn.execute(
+            "insert into turns (conversation_id, ts, channel, text) values (?, ?, 'web', 'et pour mon permis ?')",
+            [cid, stamp(back)],
+        )
+        conn.execute("update conversations set updated_at = ?, turns = 2 where id = ?", [stamp(back), cid])
+    conn.close()
+    store = Store(db)
+    deleted = retention.purge(store, pref, now=T0 + timedelta(days=days, hours=1))
+    store.close()
+    conn = connect(db)
+    left = conn.execute("select text from turns where conversation_id = ?", [cid]).fetchall()
+    reviews = conn.execute("select count(*) from reviews where kind = 'chat' and item_id = ?", [cid]).fetchone()[0]
+    kept = conn.execute("select count(*) from conversations where id = ?", [cid]).fetchone()[0]
+    conn.close()
+    assert [tuple(r) for r in left] == [("et pour mon permis ?",)]
+    assert (deleted["turns"], kept) == (1, 1)
+    assert reviews == 0  # the agent's review (the old turn's sentence, a note) was written within the old turns' time
+
+
 def test_records_newer_than_the_period_are_kept(db, pref):
     fill(db, T0 + timedelta(days=100))
     store = Store(db)

@@ -12,7 +12,7 @@ audit line, a session, a throttle event, a lockout, Rasa's event, a call's revie
 gone) goes in one statement of its own, atomic alone, which re-checks its cut-off on the row it
 deletes; a conversation, its turns and its review (an agent's topic, sentence and note) go together, BATCH conversations per transaction under their keys (`conversation:ID`, the turn
 writer's), the cut-off checked again under them, so a turn written meanwhile keeps its conversation
-whole. Tickets and bookings: tickets.purge, per batch under their keys too. On PostgreSQL nothing
+whole; a turn of a conversation still kept goes at its own date (purge_old_turns). Tickets and bookings: tickets.purge, per batch under their keys too. On PostgreSQL nothing
 of it waits for a chat turn, a call or an agent working on another record.
 """
 
@@ -151,6 +151,23 @@ def purge_conversations(store, cut: str, dry_run: bool = False) -> dict[str, int
     return counts
 
 
+def purge_old_turns(store, cut: str, dry_run: bool = False) -> dict[str, int]:
+    """The turns written before `cut` in conversations still kept, and the chat reviews saved before it:
+    {turns, reviews}. The page keeps its sender id in the browser, so one new message within the period
+    kept every earlier turn (and the agent's review of them) for as long as the visitor came back. Each
+    goes at its own date (one statement each, atomic alone: a turn being written now is newer)."""
+    conn = store.db.conn
+    where = {"turns": "ts < ?", "reviews": "kind = 'chat' and updated_at < ?"}
+    if dry_run:  # those of the conversations kept (purge_conversations counts the others')
+        kept = f"select id from conversations where not ({CONVERSATION_CUT})"
+        column = {"turns": "conversation_id", "reviews": "item_id"}
+        return {
+            t: conn.execute(f"select count(*) from {t} where {w} and {column[t]} in ({kept})", [cut, cut]).fetchone()[0]
+            for t, w in where.items()
+        }
+    return {t: conn.execute(f"delete from {t} where {w}", [cut]).rowcount for t, w in where.items()}
+
+
 def _purge_tracker_events(url: str, cut_epoch: float, dry_run: bool) -> int:
     """Rasa's `events` older than the cut-off in the tracker store's own database (DATABASE_URL)."""
     import sqlalchemy as sa
@@ -174,6 +191,8 @@ def purge(store, pref: Prefecture, now: datetime | None = None, dry_run: bool = 
     present = _tables(conn)
     cut = now_utc - timedelta(days=int(pref.get("retention.conversations_days")))
     counts: dict[str, int] = purge_conversations(store, cut.isoformat(timespec="milliseconds"), dry_run)
+    for table, n in purge_old_turns(store, cut.isoformat(timespec="milliseconds"), dry_run).items():
+        counts[table] = counts.get(table, 0) + n
     for _kind, key, targets in RULES:
         cut = now_utc - timedelta(days=int(pref.get(key)))
         for table, where in targets:

@@ -35,6 +35,7 @@ from bot.store.schema_core import m002_calls_and_voicemails as _m002_calls_and_v
 from bot.store.schema_core import m003_console as _m003_console
 from bot.store.schema_core import m010_unresolved_by_last_turn as _m010_unresolved_by_last_turn
 from bot.store.schema_core import m013_small_talk_leaves_the_status as _m013_small_talk_leaves_the_status
+from bot.store.schema_core import m014_turns_by_date as _m014_turns_by_date
 from bot.store.schema_keys import m007_keys as _m007_keys
 from bot.store.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
 from bot.store.schema_pg_compat import m011_pgstore_sqlite_compat as _m011_pgstore_sqlite_compat
@@ -96,6 +97,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("011_pgstore_sqlite_compat", _m011_pgstore_sqlite_compat),
     ("012_review_notes_masked", _m012_review_notes_masked),
     ("013_small_talk_leaves_the_status", _m013_small_talk_leaves_the_status),
+    ("014_turns_by_date", _m014_turns_by_date),
 ]
 
 

@@ -166,6 +166,12 @@ def m013_small_talk_leaves_the_status(db: sqlite_utils.Database) -> None:
     status_by_last_turn(db)
 
 
+def m014_turns_by_date(db: sqlite_utils.Database) -> None:
+    """The purge deletes each turn at its own date (bot/services/retention.purge_old_turns): found by an
+    index, not by reading every turn while it holds the SQLite file's write lock."""
+    db["turns"].create_index(["ts"], if_not_exists=True)
+
+
 def status_by_last_turn(db: sqlite_utils.Database) -> None:
     """Every conversation's status, last topic and last destination from its last turn that is not
     politeness (bot.core.tree.SOCIAL_INTENTS; bot/store/database.py's one definition of "non résolu")."""
