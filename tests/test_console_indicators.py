@@ -57,6 +57,7 @@ def test_agent_sees_the_reports_figures_charts_and_links(ind_server):
     assert [r_ for r_ in summary if r_[2] == REACHED] == [
         ["Téléphone", "Accueil téléphonique", REACHED, "75,0 %", "4", "> 90,0 %", "non", ""]
     ]
+    assert "<td>75,0\u00a0%</td>" in r.text  # a no-break space before "%" (html_tables collapses it)
     assert [r_ for r_ in page.tables["evolution"] if r_[1] == REACHED] == [
         ["Téléphone", REACHED, "50,0 %", "75,0 %", "en hausse de 25,0 pts"]
     ]
@@ -83,6 +84,7 @@ def test_csv_of_every_table_equals_the_page(ind_server):
         assert read_csv(resp.content) == rows, table_id
     body = c.get("/indicateurs.csv?table=indicateurs&from=2024-03-01&to=2024-03-31").content.decode("utf-8-sig")
     assert body.splitlines()[0] == "Thématique;Canal;Indicateur;Valeur;Base;Cible;Atteinte;Commentaire"
+    # a spreadsheet's numbers: an ordinary space before "%", no digit grouping (tests/test_indicator_numbers.py)
     assert f"Téléphone;Accueil téléphonique;{REACHED};75,0 %;4;> 90,0 %;non;" in body.splitlines()
     assert c.get("/indicateurs.csv?table=inconnu&from=2024-03-01&to=2024-03-31").status_code == 404
 

@@ -383,10 +383,10 @@ def test_message_delays_say_working_days_and_pan_delays_calendar_days():
     shown "6,0 j", and the evolution "en baisse de 1,0 j": the unit now says which."""
     from bot.quality.report_tables import evolution_text
 
-    assert indicators.format_value({"unit": indicators.WORKING_DAYS, "value": 6.0, "note": None}) == "6,0 j ouvrés"
-    assert indicators.format_value({"unit": indicators.DAYS, "value": 6.0, "note": None}) == "6,0 j"
+    assert indicators.format_value({"unit": indicators.WORKING_DAYS, "value": 6.0, "note": None}) == "6,0\u00a0j ouvrés"
+    assert indicators.format_value({"unit": indicators.DAYS, "value": 6.0, "note": None}) == "6,0\u00a0j"
     now, before = {"unit": indicators.WORKING_DAYS, "value": 5.0}, {"unit": indicators.WORKING_DAYS, "value": 6.0}
-    assert evolution_text(now, before) == "en baisse de 1,0 j ouvrés"
+    assert evolution_text(now, before) == "en baisse de 1,0\u00a0j ouvrés"
 
 
 def test_median_of_counts():
@@ -535,9 +535,9 @@ def test_the_command_prints_a_table_and_json(python, full):
     assert out.returncode == 0, out.stderr
     assert "Indicateurs de qualité — préfecture du Cantal — du 01/03/2026 au 31/03/2026" in out.stdout
     assert "Appels aboutis (réponse, transfert ou messagerie)" in out.stdout
-    assert "80,0 %" in out.stdout and "> 90 %" in out.stdout
-    assert "## Satisfaction" in out.stdout and "66,7 %" in out.stdout and "> 75 %" in out.stdout
-    assert "1,6 étapes" in out.stdout and "· mardi" in out.stdout
+    assert "80,0\u00a0%" in out.stdout and "> 90\u00a0%" in out.stdout  # French typography: tests/test_indicator_numbers.py
+    assert "## Satisfaction" in out.stdout and "66,7\u00a0%" in out.stdout and "> 75\u00a0%" in out.stdout
+    assert "1,6\u00a0étapes" in out.stdout and "· mardi" in out.stdout
 
 
 def test_the_command_counts_demo_rows_only_when_asked(python, full):

@@ -212,7 +212,7 @@ def test_cli_writes_the_report_and_prints_its_path(store, python, tmp_path):
     assert done.returncode == 0, done.stderr
     path = tmp_path / "r" / "rapport-clu-cantal-2024-03-01-2024-03-31.html"
     assert done.stdout == f"{path}\n"
-    assert "75,0 %" in path.read_text(encoding="utf-8")
+    assert "75,0\u00a0%" in path.read_text(encoding="utf-8")
     assert "Rapport du comité" not in done.stderr  # no progress bar when not a terminal
 
 
@@ -269,7 +269,8 @@ def test_user_text_cannot_become_a_spreadsheet_formula(store, cantal, tmp_path):
     data = report.collect(store, cantal, START, END, with_charts=False)
     assert ["2", '\'=HYPERLINK("x";"carte")', "1"] in data["questions"].rows
     assert data["questions"].csv().splitlines()[2] == '2;"\'=HYPERLINK(""x"";""carte"")";1'
-    assert ["Orientation", "Conversations orientées vers un agent", "0,0 %", "0,0 %", "stable"] in data["evolution"].rows
+    zero = "0,0\u00a0%"
+    assert ["Orientation", "Conversations orientées vers un agent", zero, zero, "stable"] in data["evolution"].rows
 
 
 def test_every_conversation_intent_has_a_french_label_in_the_charts():

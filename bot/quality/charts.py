@@ -22,6 +22,8 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from bot.core.numbers import fr_number  # "12 345", "2,5": the charts' values and axes
+
 # DSFR colours: bleu France (sun-113), grey text and rules.
 BAR = "#000091"
 TEXT = "#3a3a3a"
@@ -63,13 +65,6 @@ PRESENTATION = {
     "alignment-baseline",
     "fill-rule",
 }
-
-
-def fr_number(value: float) -> str:
-    """French writing of a count: 12 345 (narrow no-break space), 2,5."""
-    if float(value).is_integer():
-        return f"{int(value):,}".replace(",", "\u202f")
-    return f"{value:,.1f}".replace(",", "\u202f").replace(".", ",")
 
 
 def _short(label: str) -> str:

@@ -40,6 +40,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from bot.core.clock import PARIS, paris_now
+from bot.core.numbers import fr_decimal, fr_int, fr_number, fr_percent
 from bot.quality.indicator_common import (  # noqa: F401 - re-exported: import from bot.quality.indicators
     CALLS_REACHED_TARGET,
     COUNT,
@@ -68,6 +69,10 @@ from bot.quality.indicator_common import (  # noqa: F401 - re-exported: import f
 )
 from bot.quality.indicators_chat_phone import chat_indicators, phone_indicators
 from bot.quality.indicators_services import pan_indicators, satisfaction_indicators, ticket_indicators
+
+# A unit's text in `quality.units` of bot/console_texts.yml ({value} and its unit); a percentage and a
+# count have none (bot/core/numbers.py writes them whole).
+UNIT_TEXTS = {WORKING_DAYS: "working_days", DAYS: "days", SECONDS: "seconds", STEPS: "steps"}
 
 
 def compute(
@@ -106,19 +111,17 @@ def compute(
 
 
 def format_value(ind: dict) -> str:
+    """The value as people read it, in its unit and the French way (bot/core/numbers.py): "3 194",
+    "97,3 %", "6,0 j ouvrés"."""
     value = ind["value"]
     if value is None:
         return (ind["note"] or no_data()).split(" :")[0]
     unit = ind["unit"]
     if unit == PERCENT:
-        return say("units.percent", value=f"{value * 100:.1f}".replace(".", ","))
-    if unit in (WORKING_DAYS, DAYS):
-        return say("units.working_days" if unit == WORKING_DAYS else "units.days", value=f"{value:.1f}".replace(".", ","))
-    if unit == SECONDS:
-        return say("units.seconds", value=f"{value:.0f}")
-    if unit == STEPS:
-        return say("units.steps", value=f"{value:.1f}".replace(".", ","))
-    return str(value)
+        return fr_percent(value)
+    if unit in UNIT_TEXTS:
+        return say(f"units.{UNIT_TEXTS[unit]}", value=fr_decimal(value, 0 if unit == SECONDS else 1))
+    return fr_number(value)
 
 
 def format_table(indicators: list[dict], pref_name: str, start: date, end: date) -> str:
@@ -132,14 +135,14 @@ def format_table(indicators: list[dict], pref_name: str, start: date, end: date)
         if ind.get("group") != group:
             group = ind.get("group")
             lines += ["", f"## {group_title(group) if group in GROUPS else group or ''}", header]
-        target = "" if ind["target"] is None else "> " + say("units.percent", value=f"{ind['target'] * 100:.0f}")
+        target = "" if ind["target"] is None else "> " + fr_percent(ind["target"], 0)
         lines.append(
-            f"{ind['channel']:<10} {ind['label'][:72]:<72} {format_value(ind):>22} {ind['count']:>6} {target:>7}"
+            f"{ind['channel']:<10} {ind['label'][:72]:<72} {format_value(ind):>22} {fr_int(ind['count']):>6} {target:>7}"
             f" {met_words[ind['met']]:>8}"
         )
         if ind["value"] is not None:
             for key, count in (ind.get("breakdown") or {}).items():
-                lines.append(f"{'':<10}   · {key:<68} {count:>22}")
+                lines.append(f"{'':<10}   · {key:<68} {fr_number(count):>22}")
         if ind["note"] and ind["note"] != empty:
             lines.append(f"{'':<10}   ({ind['note']})")
     return "\n".join(lines)

@@ -1,5 +1,6 @@
-"""The report's tables: every cell a French string (the same in the console page, its CSV export and
-the HTML report), from the indicators of a period and of the previous one. The texts are in the
+"""The report's tables: every cell a French string (the same in the console page and the HTML report;
+the CSV export writes its figures as a spreadsheet reads them), from the indicators of a period and
+of the previous one. Numbers are written by bot/core/numbers.py. The texts are in the
 `quality` section of bot/console_texts.yml. bot/quality/report.py re-exports them.
 """
 
@@ -11,16 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from bot.core import texts
+from bot.core.numbers import for_spreadsheet, fr_decimal, fr_number, fr_percent
 from bot.quality import indicators
 from bot.quality.indicators import say
 
 DASH = "—"
-UNIT_SUFFIX = {
-    indicators.WORKING_DAYS: "working_days",
-    indicators.DAYS: "days",
-    indicators.SECONDS: "seconds",
-    indicators.STEPS: "steps",
-}  # a unit's text in `quality.units`
 DESTINATIONS = texts.destination_labels()  # bot/tree.yml, section `destinations`
 
 
@@ -34,11 +30,12 @@ class Table:
     chart: str = ""  # inline SVG, when the table has one
 
     def csv(self) -> str:
-        """The table as CSV for French spreadsheets: UTF-8 with BOM, `;` separator, cells as shown."""
+        """The table as CSV for French spreadsheets: UTF-8 with BOM, `;` separator, the cells as shown
+        but their figures as a spreadsheet reads numbers ("3194", "75,0 %": numbers.for_spreadsheet)."""
         buf = io.StringIO()
         writer = csv.writer(buf, delimiter=";", lineterminator="\r\n")
         writer.writerow(self.columns)
-        writer.writerows(self.rows)
+        writer.writerows([for_spreadsheet(cell) for cell in row] for row in self.rows)
         return "\ufeff" + buf.getvalue()
 
 
@@ -47,20 +44,17 @@ def fr_date(d: date) -> str:
 
 
 def fr_int(n: int | None) -> str:
-    return DASH if n is None else str(n)
+    """A count in a cell: "3 194" (bot/core/numbers.py), "—" without one."""
+    return DASH if n is None else fr_number(n)
 
 
-def _fr_decimal(x: float) -> str:
-    return f"{x:.1f}".replace(".", ",").replace("-", "−")
-
-
-def _signed(x: float, unit: str) -> str:
+def _signed(x: float, unit: str | None) -> str:
     """Worded like the minutes (« en baisse de 2 % »); no leading sign, which a spreadsheet would read
-    as the start of a formula. `unit`: the key of its text in `quality.units`."""
-    text = _fr_decimal(abs(x))
-    if text == "0,0":
+    as the start of a formula. `unit`: the key of its text in `quality.units`, None for a change in %."""
+    if fr_decimal(abs(x)) == fr_decimal(0):
         return say("evolution.stable")
-    return say("evolution.up" if x > 0 else "evolution.down", value=say(f"units.{unit}", value=text))
+    shown = fr_percent(abs(x) / 100) if unit is None else say(f"units.{unit}", value=fr_decimal(abs(x)))
+    return say("evolution.up" if x > 0 else "evolution.down", value=shown)
 
 
 def safe_cell(text: str) -> str:
@@ -97,11 +91,11 @@ def evolution_text(now: dict, before: dict | None) -> str:
     a, b = float(now["value"]), float(before["value"])
     if now["unit"] == indicators.PERCENT:
         return _signed((a - b) * 100, "points")
-    if now["unit"] in UNIT_SUFFIX:
-        return _signed(a - b, UNIT_SUFFIX[now["unit"]])
+    if now["unit"] in indicators.UNIT_TEXTS:
+        return _signed(a - b, indicators.UNIT_TEXTS[now["unit"]])
     if b == 0:
         return DASH
-    return _signed((a - b) / b * 100, "percent")
+    return _signed((a - b) / b * 100, None)
 
 
 def channel_name(ind: dict) -> str:
@@ -210,18 +204,18 @@ def breakdown_table(ind: dict) -> Table:
     total = sum(v for v in data.values() if isinstance(v, (int, float)))
     table = _table("breakdown", ind["id"], title=say("tables.breakdown.title", label=ind["label"]))
     for key, n in data.items():
-        share = indicators.format_value({"unit": indicators.PERCENT, "value": n / total, "note": None}) if total else DASH
+        share = fr_percent(n / total) if total else DASH
         table.rows.append([str(labels.get(key, key)), fr_int(n), share])
     return table
 
 
 def questions_table(rows: list[tuple[str, int]]) -> Table:
     table = _table("questions", "questions", note=True)
-    table.rows = [[str(i), safe_cell(text), str(n)] for i, (text, n) in enumerate(rows, 1)]
+    table.rows = [[str(i), safe_cell(text), fr_int(n)] for i, (text, n) in enumerate(rows, 1)]
     return table
 
 
 def themes_table(rows: list[tuple[str, int, int]]) -> Table:
     table = _table("themes", "non_resolus", note=True)
-    table.rows = [[theme, str(c), str(p), str(c + p)] for theme, c, p in rows]
+    table.rows = [[theme, fr_int(c), fr_int(p), fr_int(c + p)] for theme, c, p in rows]
     return table
