@@ -147,8 +147,8 @@ def full(store):
     add_ticket(store, "t6", "2026-03-26T09:00:00.000+00:00", "email", "open", "2026-04-02", None)  # not yet due
     add_ticket(store, "t7", "2026-04-02T09:00:00.000+00:00", "email", "open", "2026-04-09", None)  # outside
     add_ticket(store, "t8", "2026-03-02T09:00:00.000+00:00", "email", "open", "2026-03-09", None, prefecture="vienne")
-    # Lead times (booked on, Paris date -> appointment): b1 2 days, b2 2, b3 3 (booked 23:30 UTC = next day in
-    # Paris), b4 8; b5 booked 31/03 22:30 UTC = 1 April in Paris: not a March booking.
+    # Lead times (booked on, Paris date -> appointment): b1 2 days, b2 2, b4 8; b3 (3 days: booked 23:30 UTC =
+    # next day in Paris) is cancelled; b5 booked 31/03 22:30 UTC = 1 April in Paris: not a March booking.
     add_booking(store, "b1", "2026-03-03T09:00", "booked", created="2026-03-01T10:00:00.000+00:00")
     add_booking(store, "b2", "2026-03-04T09:00", "no_show", created="2026-03-02T10:00:00.000+00:00")
     add_booking(store, "b3", "2026-03-05T09:00", "cancelled", created="2026-03-01T23:30:00.000+00:00")
@@ -399,12 +399,31 @@ def test_median_of_counts():
 def test_pan_lead_time_over_bookings_made_in_the_period(full):
     r = compute(full)
     avg, median = r["pan_lead_time_avg"], r["pan_lead_time_median"]
-    assert (avg["value"], avg["count"], avg["unit"]) == (3.75, 4, "jours")  # 2, 2, 3, 8
-    assert (median["value"], median["count"]) == (2.5, 4)
+    assert (avg["value"], avg["count"], avg["unit"]) == (4.0, 3, "jours")  # 2, 2, 8 (b3 cancelled)
+    assert (median["value"], median["count"]) == (2, 3)
     assert "pris pendant la période" in avg["label"]
     within = r["pan_within_days"]  # held: only b1 (b2 absent, b3 cancelled, b4 after TODAY): 2 days
     assert (within["value"], within["count"], within["target"], within["met"]) == (1.0, 1, 0.8, True)
     assert within["label"].startswith("Rendez-vous PAN tenus dans les 10 jours")
+
+
+def test_a_cancelled_booking_is_no_appointment_given_in_the_lead_time(store):
+    """A booking the person cancelled is no appointment given: it counts neither in the lead time nor
+    in « tenus dans les 10 jours » (as the appointments line leaves it aside); a no-show was given."""
+    booked = "2026-03-02T08:00:00.000+00:00"  # Monday 2 March, Paris
+    add_booking(store, "l1", "2026-03-04T09:00", "booked", created=booked)  # 2 days, held
+    add_booking(store, "l2", "2026-03-06T09:00", "no_show", created=booked)  # 4 days, given but not held
+    add_booking(store, "l3", "2026-03-12T09:00", "booked", created=booked)  # 10 days, held
+    add_booking(store, "l4", "2026-03-16T09:00", "booked", created=booked)  # 14 days, held
+    add_booking(store, "l5", "2026-03-22T09:00", "cancelled", created=booked)  # 20 days: cancelled
+    add_booking(store, "l6", "2026-03-14T09:00", "cancelled", seat=2, created=booked)  # 12 days: cancelled
+    r = compute(store)
+    avg, median, within = r["pan_lead_time_avg"], r["pan_lead_time_median"], r["pan_within_days"]
+    assert (avg["value"], avg["count"]) == (7.5, 4)  # (2 + 4 + 10 + 14) / 4, not (… + 20 + 12) / 6
+    assert (median["value"], median["count"]) == (7.0, 4)  # between 4 and 10
+    assert (within["value"], within["count"]) == (2 / 3, 3)  # l1 and l3 of l1, l3, l4
+    assert (r["pan_bookings"]["value"], r["pan_bookings"]["count"]) == (4, 6)  # cancelled aside, the same way
+    assert "hors annulés" in avg["label"] and "hors annulés" in median["label"]
 
 
 def test_no_appointment_held_yet_gives_no_figure(store):
@@ -430,10 +449,10 @@ def test_demo_rows_are_left_out_unless_asked(full):
     add_feedback(full, "chat", "d1", 0, "2026-03-03T09:05:00.000+00:00", demo=1)
     r = compute(full)
     assert (r["chat_volume"]["value"], r["phone_volume"]["value"], r["tickets_volume"]["value"]) == (4, 6, 6)
-    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction_chat"]["count"]) == (3, 4, 3)
+    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction_chat"]["count"]) == (3, 3, 3)
     r = by_id(indicators.compute(full, config_mod.load_prefecture("cantal"), *MARCH, today=TODAY, include_demo=True))
     assert (r["chat_volume"]["value"], r["phone_volume"]["value"], r["tickets_volume"]["value"]) == (5, 7, 7)
-    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction_chat"]["count"]) == (4, 5, 4)
+    assert (r["pan_bookings"]["value"], r["pan_lead_time_avg"]["count"], r["satisfaction_chat"]["count"]) == (4, 4, 4)
     assert (r["chat_unresolved"]["value"], r["phone_abandoned"]["value"]) == (0.4, 2 / 6)
     assert r["tickets_overdue"]["value"] == 2
 

@@ -69,15 +69,16 @@ def _paris_date(stamp: str) -> date | None:
 
 
 def _lead_times(store, period: Period, past_before: str) -> tuple[Counter, Counter]:
-    """({days from booking to appointment: n} of the bookings made in the period, the same of the
-    appointments that took place: slot passed (before `past_before`, pan_indicators), not cancelled,
-    not absent)."""
+    """({days from booking to appointment: n} of the appointments given in the period — the bookings
+    made in it, cancelled ones aside: a booking the person cancelled is no appointment given, as
+    `pan_bookings` leaves it aside; a no-show was given —, the same of the appointments that took
+    place: slot passed (before `past_before`, pan_indicators), not absent)."""
     # created_at is UTC, read by range on the UTC day bounds widened by a day, then cut on the Paris date.
     demo = "" if period.include_demo else " and demo = 0"
     made = rows(
         store,
         "select created_at, slot_start, status, count(*) from pan_bookings"
-        f" where prefecture = ? and created_at >= ? and created_at < ?{demo} group by 1, 2, 3",
+        f" where prefecture = ? and created_at >= ? and created_at < ? and status != 'cancelled'{demo} group by 1, 2, 3",
         [period.prefecture, (period.start - timedelta(days=1)).isoformat(), (period.end + timedelta(days=2)).isoformat()],
     )
     leads: Counter = Counter()
@@ -98,7 +99,8 @@ def _lead_times(store, period: Period, past_before: str) -> tuple[Counter, Count
 
 def pan_indicators(store, period: Period, past_before: str, within_days: int) -> list[dict]:
     """PAN appointments whose date falls in the period (their count and no-shows: by slot_start, not by
-    the day they were booked), and the bookings made in the period (lead times, held within N days).
+    the day they were booked), and the bookings made in the period (lead times, held within N days),
+    cancelled ones aside in all of them.
     A slot is past when its start (Paris, "YYYY-MM-DDTHH:MM") sorts before `past_before`: a Paris
     time, or a day ("YYYY-MM-DD": the slots of the days before it)."""
     where, args = period.where("slot_start")
