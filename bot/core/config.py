@@ -56,6 +56,20 @@ THROTTLE_KEYS = (
         for k in ("max", "window_minutes")
     ),
 )
+# Keys whose value is a positive whole number.
+POSITIVE_KEYS = (
+    "pan.slot_minutes",
+    "pan.capacity",
+    "pan.booking_days_ahead",
+    "pan.retention_days",
+    "pan.max_future_bookings",
+    "tickets.retention_days",
+    "tickets.max_chars",
+    "tickets.subject_max_chars",
+    "report.question_min_count",
+    *RETENTION_KEYS,
+    *THROTTLE_KEYS,
+)
 REQUIRED_KEYS = [
     "id",
     "wording.phone_call",
@@ -85,18 +99,9 @@ REQUIRED_KEYS = [
     "commitments.email_working_days",
     "commitments.paper_working_days",
     "commitments.pan_appointment_days",
-    "pan.slot_minutes",
-    "pan.capacity",
-    "pan.booking_days_ahead",
     "pan.min_notice_hours",
     "pan.what_to_bring",
-    "pan.retention_days",
-    "pan.max_future_bookings",
-    *RETENTION_KEYS,
-    *THROTTLE_KEYS,
-    "tickets.retention_days",
-    "tickets.max_chars",
-    "tickets.subject_max_chars",
+    *POSITIVE_KEYS,
 ]
 
 
@@ -310,18 +315,7 @@ def validate(data: dict, file: str) -> None:
             raise ConfigError(file, f"pan.sites[{i}].address.confirmed", "missing (true once checked on an official page)")
         if "foreigners_days" in site:
             _check_days(file, f"pan.sites[{i}].foreigners_days", site["foreigners_days"])
-    for key in (
-        "pan.slot_minutes",
-        "pan.capacity",
-        "pan.booking_days_ahead",
-        "pan.retention_days",
-        "pan.max_future_bookings",
-        "tickets.retention_days",
-        "tickets.max_chars",
-        "tickets.subject_max_chars",
-        *RETENTION_KEYS,
-        *THROTTLE_KEYS,
-    ):
+    for key in POSITIVE_KEYS:
         value = get_path(data, key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(file, key, "must be a positive whole number")

@@ -126,9 +126,17 @@ def _theme_of_node(tree, node_id: str | None) -> str:
 
 
 def top_questions(
-    store, prefecture: str, start: date, end: date, *, include_demo: bool = False, limit: int = TOP_QUESTIONS
+    store,
+    prefecture: str,
+    start: date,
+    end: date,
+    *,
+    include_demo: bool = False,
+    limit: int = TOP_QUESTIONS,
+    min_count: int = 1,
 ) -> list[tuple[str, int]]:
-    """What users typed (chat) or said (phone speech) most, masked, grouped without case nor accents.
+    """What users typed (chat) or said (phone speech) most, masked, grouped without case nor accents;
+    a group said fewer than `min_count` times is not cited (the préfecture's report.question_min_count).
 
     Each group is shown by its most frequent spelling; buttons clicked (payloads "/...") are not questions,
     nor are greetings, thanks and goodbyes (bot.core.tree.SOCIAL_INTENTS: "bonjour", "merci", "au revoir").
@@ -159,7 +167,9 @@ def top_questions(
         key = norm(shown)
         if key:
             groups[key][shown] += n
-    ranked = sorted(((sum(c.values()), key, c) for key, c in groups.items()), key=lambda g: (-g[0], g[1]))
+    ranked = sorted(
+        ((sum(c.values()), key, c) for key, c in groups.items() if sum(c.values()) >= min_count), key=lambda g: (-g[0], g[1])
+    )
     return [(mask(min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0]), total) for total, _key, c in ranked[:limit]]
 
 
@@ -221,7 +231,8 @@ def collect(
     step("indicateurs")
     before = compute_indicators(store, pref, prev_start, prev_end, today, include_demo)
     step("période précédente")
-    questions = top_questions(store, pref.id, start, end, include_demo=include_demo)
+    min_count = int(pref.get("report.question_min_count"))
+    questions = top_questions(store, pref.id, start, end, include_demo=include_demo, min_count=min_count)
     themes = unresolved_themes(store, pref.id, start, end, include_demo=include_demo)
     step("questions et thèmes")
     breakdowns = []
@@ -250,7 +261,7 @@ def collect(
         "summary": summary_table(now_inds),
         "evolution": evolution_table(now_inds, before, start, end, prev_start, prev_end),
         "breakdowns": breakdowns,
-        "questions": questions_table(questions),
+        "questions": questions_table(questions, min_count),
         "themes": themes_table(themes),
         "generated": _generated(datetime.now(PARIS)),
     }

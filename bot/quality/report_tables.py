@@ -209,8 +209,9 @@ def breakdown_table(ind: dict) -> Table:
     return table
 
 
-def questions_table(rows: list[tuple[str, int]]) -> Table:
-    table = _table("questions", "questions", note=True)
+def questions_table(rows: list[tuple[str, int]], min_count: int = 1) -> Table:
+    table = _table("questions", "questions")
+    table.note = say("tables.questions.note", min=fr_int(min_count))
     table.rows = [[str(i), safe_cell(text), fr_int(n)] for i, (text, n) in enumerate(rows, 1)]
     return table
 
