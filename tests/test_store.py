@@ -64,6 +64,32 @@ def test_the_last_turn_decides_whether_a_conversation_is_unresolved(tmp_path):
     reason="AIGUILLAGE_TEST_STORE=postgresql: WAL is the journal mode of a SQLite file, which PostgreSQL has not"
     " (its migrations applied once: test_store_backends, test_store_locks)",
 )
+def test_the_store_file_is_readable_by_its_owner_only(tmp_path):
+    """The store holds the contacts of bookings and messages and the masked texts: an outside-in audit
+    found var/aiguillage.db created 0644 (any local user could read it) in a 0755 folder."""
+    import os
+    import stat
+
+    folder = tmp_path / "var"
+    store = Store(folder / "s.db")
+    store.db.execute("insert into audit_log (ts, agent, action) values ('x', 'a', 'b')")  # the WAL file exists
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+    store.close()
+    assert modes == {"s.db": 0o600, "s.db-wal": 0o600, "s.db-shm": 0o600}
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    # a file made before (0644) is no longer readable by other users once opened; its group keeps reading
+    old = tmp_path / "old.db"
+    Store(old).close()
+    os.chmod(old, 0o644)
+    Store(old).close()
+    assert stat.S_IMODE(old.stat().st_mode) == 0o640
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(
+    ALL_ON_POSTGRESQL,
+    reason="AIGUILLAGE_TEST_STORE=postgresql: the store is a PostgreSQL database, not a file",
+)
 def test_wal_mode_and_migrations_applied_once(tmp_path):
     path = tmp_path / "s.db"
     store = Store(path)

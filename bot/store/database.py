@@ -16,8 +16,11 @@ Text reaching this module must already be masked; `record_turn` masks again as a
 from __future__ import annotations
 
 import json
+import logging
+import os
 import secrets
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -44,6 +47,8 @@ from bot.store.schema_quality import m005_quality as _m005_quality
 from bot.store.schema_review_notes import m012_review_notes_masked as _m012_review_notes_masked
 from bot.store.schema_throttle import m008_throttle as _m008_throttle
 from bot.store.schema_ticket_events import m006_ticket_events as _m006_ticket_events
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DB = ROOT / "var" / "aiguillage.db"
 UNRESOLVED = "unresolved"  # conversations.status of an unresolved conversation (module docstring)
@@ -101,6 +106,28 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 ]
 
 
+def private_file(path: Path) -> None:
+    """The SQLite file of the store readable by its owner only: it holds the contacts of bookings and
+    messages and the masked texts. Created 0600 (SQLite gives its -wal and -shm files the same mode), in a
+    new folder 0700; a file made before loses other users' rights (its group keeps them: a backup's)."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    except FileExistsError:
+        pass
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o007:
+                os.chmod(file, mode & ~0o007)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # another user's file: said, not fatal
+            logger.warning("store: %s is readable by other users and could not be changed", file.name)
+
+
 class Store:
     def __init__(self, path: Path | str | None = None):
         """The store at `path`: a SQLite file, or a `postgresql://` URL (a string); by default the
@@ -110,12 +137,13 @@ class Store:
             self.path, self.db = where, PgDatabase(where)
         else:
             self.path = Path(where)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)
             conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False, isolation_level=None)
             self.db = sqlite_utils.Database(conn)
             self.db.enable_wal()
             conn.execute("PRAGMA busy_timeout = 10000")
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA secure_delete = ON")  # erased rows zeroed, not left in free pages (every build)
         self.migrate()
 
     @property
@@ -135,6 +163,7 @@ class Store:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
         # As the main Store: in WAL mode a commit survives a crash of the process (not of the machine).
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA secure_delete = ON")
         store.path, store.db = Path(path), sqlite_utils.Database(conn)
         return store
 
