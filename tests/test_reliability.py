@@ -56,6 +56,16 @@ ADVERSARIAL = {
     "relative then capitals": "mon père Ab ",
     "words then almost on the line": "a à l",
     "capitals then a capitalised word": "AB Ab, ",
+    # The masking audit's patterns: spelled e-mails, lower-case names after a civility, birth dates,
+    # identity card numbers after a cue, passports, phone numbers said in words.
+    "spelled local part": "a point b tiret ",
+    "spelled e-mail": "a point b arobase c point ",
+    "civility then lower words": "madame a ",
+    "birth cue then a date": "née le 1/",
+    "birth cue then a place": "né à a a a ",
+    "identity card cue then letters and digits": "CNI n° A1",
+    "passport-like": "18 AB 1",
+    "spoken numbers": "zéro six ",
 }
 
 

@@ -15,6 +15,8 @@ import yaml
 
 from bot.core.masking_patterns import (
     ACRONYMS,
+    CIVILITY_NAME,
+    COMMON_WORDS,
     LEADING,
     NAME_PARTICLES,
     NOT_A_NAME,
@@ -80,7 +82,32 @@ def _public_numbers() -> frozenset[str]:
     return frozenset(n for n in found if n)
 
 
+# The values of the words of a number said in words (masking_patterns: a phone number said by a caller).
+_SPOKEN_WORDS = "zéro un deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize".split()
+_SPOKEN_VALUES = {word: value for value, word in enumerate(_SPOKEN_WORDS)} | {"zero": 0, "une": 1, "vingt": 20, "vingts": 20}
+_SPOKEN_VALUES |= {"trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60}
+
+
+def _spoken_digits(number: str) -> str:
+    """The digits of a number said in words and figures: "zéro quatre soixante et onze" -> "0471"."""
+    digits = []
+    for token in re.sub(r"\set\s", "-", number.lower()).split():
+        total = 0
+        for atom in token.split("-"):
+            if atom.isdigit():
+                total += int(atom)
+            elif atom in ("vingt", "vingts") and total == 4:
+                total = 80  # quatre-vingt(s)
+            else:
+                total += _SPOKEN_VALUES.get(atom, 0)
+        digits.append(str(total))
+    return "".join(digits)
+
+
 def _national(number: str) -> str:
+    """A phone number's national significant number, to compare with the public ones ("0471462300" -> "471462300")."""
+    if re.search(r"[^\W\d_]", number):
+        number = _spoken_digits(number)
     try:
         return str(phonenumbers.parse(number, "FR").national_number)
     except phonenumbers.NumberParseException:
@@ -94,12 +121,18 @@ def _checked(label: str, text: str, start: int, end: int) -> tuple[int, int] | N
         return None  # the préfecture's, the CCC's, the ANTS's number
     if label in ("[n° étranger]", "[numéro]") and PUBLIC_CUES.search(text, max(0, start - 25), start):
         return None  # a SIRET, an order or invoice number, a legal reference: not a person's
+    if label == "[n° carte d'identité]" and PUBLIC_CUES.search(text, max(0, start - 25), start):
+        if not re.search(r"(?i)identit|\bcni", text[max(0, start - 40) : start]):
+            return None  # "facture n° 2024FA001": after "n°" or "numéro" alone, an invoice's, an order's
     if label == "[immatriculation]" and not value.isupper():
         groups = [g.lower() for g in re.findall(r"[A-Za-z]+", value)]
         if len(groups) == 1 and groups[0] in NOT_PLATE_LETTERS:
             return None
         if len(groups) == 2 and (any(g in UNITS for g in groups) or all(g in NOT_PLATE_LETTERS for g in groups)):
             return None  # "2 h 30", "de 800 kg", "le 100 km": small words and units, in lower case
+    if label == "[n° passeport]" and not value.isupper() and re.search(r"[ -]", value):
+        if value.strip("0123456789 -").lower() in NOT_PLATE_LETTERS:
+            return None  # "le 12 au 15000": a small word between numbers
     if label == "[adresse]":
         words = value.rstrip(" ,").split(" ")
         while words and words[-1].lower() in PARTICLES:
@@ -119,6 +152,27 @@ def _checked(label: str, text: str, start: int, end: int) -> tuple[int, int] | N
             return None  # "Monsieur le Préfet", "Merci Madame": a title, not a name
         return (start, start + len(name)) if name else None
     return start, end
+
+
+def _civility_name(start: int, value: str) -> tuple[int, int] | None:
+    """The name after a civility (CIVILITY_NAME): cut at the first common word, None if it starts
+    with one ("madame la préfète", "merci madame pour votre aide", "monsieur l'agent"). A capitalised
+    name stops at the first word in lower case ("M. Martin prend rendez-vous": the verb is kept)."""
+    kept: list[str] = []
+    for word in value.split(" "):
+        low = word.lower().replace("’", "'")
+        head, _, rest = low.partition("'") if "'" in low else low.partition("-")
+        if low in NAME_PARTICLES and kept:
+            kept.append(word)  # "jean de la roche", "Jean de La Fontaine"
+            continue
+        if low in COMMON_WORDS or (head in COMMON_WORDS and not (head == "n" and rest not in COMMON_WORDS)):
+            break  # "n'diaye" is a name, "n'est" is not
+        if kept and kept[0][0].isupper() and not word[0].isupper():
+            break
+        kept.append(word)
+    while kept and kept[-1].lower() in NAME_PARTICLES:
+        kept.pop()
+    return (start, start + len(" ".join(kept))) if kept else None
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -151,7 +205,10 @@ def find(text: str) -> list[tuple[int, int, str]]:
     taken = bytearray(len(text))  # 1 where a match was kept: checking an overlap costs its length only
     for label, pattern in PATTERNS:
         for m in pattern.finditer(text):
-            span = _checked(label, text, *m.span("pii" if "pii" in pattern.groupindex else 0))
+            if pattern is CIVILITY_NAME:
+                span = _civility_name(m.start("pii"), m.group("pii"))
+            else:
+                span = _checked(label, text, *m.span("pii" if "pii" in pattern.groupindex else 0))
             if span is None:
                 continue
             start, end = span
