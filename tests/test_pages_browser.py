@@ -321,6 +321,8 @@ def test_every_console_page_is_accessible_and_shows_transcripts(browser, server,
     server.say(answered, '/navigate{"node":"carte_grise"}')
     server.say(answered, "Merci beaucoup")
     server.say(lost, "bonjour")
+    # said a third time, so that the committee report cites it (report.question_min_count: 3)
+    server.say("pages-" + uuid.uuid4().hex[:8], UNROUTABLE + " !")
     # A call: the menu, "carte grise ou permis", then the caller hangs up.
     call = phone()
     call.start()
