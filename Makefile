@@ -71,7 +71,7 @@ train: $(MODEL_STAMP)  ## (re)train the model when data/, domain.yml, config.yml
 
 run: setup  ## start chat (and actions) on http://localhost:$(PORT)/chat/ for $(PREFECTURE)
 	@$(PY) -m bot check
-	@mkdir -p var
+	@mkdir -p -m 700 var  # the store, its spools, the reports: its owner's only (bot/store/database.private_file)
 	@echo ""
 	@echo "  Aiguillage — préfecture: $(PREFECTURE) — store: $(AIGUILLAGE_DB)"
 	@echo "  Chat page: http://localhost:$(PORT)/chat/   (ready when Rasa says 'Rasa server is up and running')"
@@ -100,7 +100,7 @@ CLUSTER_PROCESSES ?= 2
 CLUSTER_PROXY_PORT ?= 8080
 cluster: setup postgres redis nginx  ## start PostgreSQL, Redis, CLUSTER_PROCESSES servers (default 2) and nginx on :$(CLUSTER_PROXY_PORT)
 	@$(PY) -m bot check
-	@mkdir -p var
+	@mkdir -p -m 700 var  # the store, its spools, the reports: its owner's only (bot/store/database.private_file)
 	$(PY) -m tools.cluster start --processes $(CLUSTER_PROCESSES) --port $(PORT) --proxy-port $(CLUSTER_PROXY_PORT)
 
 cluster-stop:  ## stop what `make cluster` started
