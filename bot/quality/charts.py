@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from bot.core.numbers import fr_number  # "12 345", "2,5": the charts' values and axes
+from bot.quality.indicator_common import no_data, say
 
 # DSFR colours: bleu France (sun-113), grey text and rules.
 BAR = "#000091"
@@ -117,11 +118,12 @@ def _clean_svg(svg: str, chart_id: str, title: str, desc: str) -> str:
     return svg[:first_close] + a11y + svg[first_close:]
 
 
-def bar_chart(chart_id: str, title: str, data: dict, *, value_label: str = "Nombre", labels: dict | None = None) -> str:
+def bar_chart(chart_id: str, title: str, data: dict, *, value_label: str | None = None, labels: dict | None = None) -> str:
     """A bar chart of `data` ({key: number}, drawn in the given key order) as inline SVG text.
 
     `chart_id` must be unique in the page (it prefixes every id of the SVG); `labels` maps keys to
     the French text shown. Short keys (weekdays, hours) give vertical columns, long ones horizontal bars.
+    The axis' label is `value_label`, by default the breakdown tables' « Nombre » (bot/console_texts.yml).
     """
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", chart_id):
         raise ValueError(f"bad chart id: {chart_id!r}")
@@ -129,7 +131,8 @@ def bar_chart(chart_id: str, title: str, data: dict, *, value_label: str = "Nomb
     names = [_short(str(labels.get(k, k))) for k in data]
     drawn = [n.replace("$", r"\$") for n in names]  # a "$" would start matplotlib's mathtext
     values = [float(v or 0) for v in data.values()]
-    desc = " ; ".join(f"{n} : {fr_number(v)}" for n, v in zip(names, values)) or "aucune donnée"
+    desc = " ; ".join(f"{n} : {fr_number(v)}" for n, v in zip(names, values)) or no_data()
+    value_label = value_label or say("tables.breakdown.columns.count")
     vertical = len(names) > 1 and all(len(n) <= 9 for n in names)
     with matplotlib.rc_context({**RC, "svg.hashsalt": chart_id}):  # ids unique per chart, stable per run
         if vertical:
