@@ -156,3 +156,35 @@ def test_a_deferred_turn_whose_background_insert_loses_its_acknowledgement_is_st
     assert stored(url, "c2") == FIRST + SECOND
     tracker = run(store.retrieve("c2"))
     assert [e.type_name for e in tracker.events] == FIRST[1:] + SECOND  # the session's window: from its start
+
+
+def test_a_read_blocked_by_a_table_lock_waits_for_it_then_says_unavailable_never_loses_the_place(pg):
+    """An outside-in audit of the cluster held `LOCK TABLE events IN ACCESS EXCLUSIVE MODE` for 30 s (what
+    a maintenance's ALTER TABLE or VACUUM FULL takes): the window's SELECT failed on its lock timeout, Rasa
+    fell back to a new tracker and to its in-memory store, and 124 answered turns never reached `events`;
+    people answering a clarification were asked it again. A read now waits for the lock like for a
+    restart (`down_wait_s`): the conversation when the lock goes meanwhile, else BackendUnavailable (the
+    chat's French 503 with Retry-After), never a conversation started over."""
+    from bot.nlu.outage import BackendUnavailable
+
+    _postgres, url, _sync = pg
+    store = WindowSQLTrackerStore(DOMAIN, dialect="postgresql", host=url, busy_ms=250, down_wait_s=2.0)
+    clock = Clock()
+    run(save_turn(store, "c3", session_start(clock) + turn(clock, 0, 0.0)))
+    blocker = psycopg2.connect(url)
+    try:
+        with blocker.cursor() as cur:
+            cur.execute("lock table events in access exclusive mode")
+        releasing = threading.Timer(0.8, blocker.rollback)  # the maintenance ends within the wait
+        releasing.start()
+        tracker = run(store.retrieve("c3"))
+        releasing.join()
+        assert [e.type_name for e in tracker.events] == FIRST[1:]
+        with blocker.cursor() as cur:  # held past the wait
+            cur.execute("lock table events in access exclusive mode")
+        with pytest.raises(BackendUnavailable):
+            run(store.retrieve("c3"))
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert [e.type_name for e in run(store.retrieve("c3")).events] == FIRST[1:]

@@ -96,6 +96,13 @@ def db_down(exc: BaseException) -> bool:
     return exc.connection_invalidated or isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
 
 
+def down_or_locked(exc: BaseException) -> bool:
+    """`db_down`, or a lock held by another writer past the lock timeout (a read waits for it too)."""
+    from bot.nlu.tracker_pending import is_locked
+
+    return db_down(exc) or is_locked(exc)
+
+
 def maybe_written(exc: BaseException) -> bool:
     """A write that failed this way may have committed: its connection was cut or lost, possibly after
     the commit and before the answer came back (a lock timeout or a refused statement wrote nothing)."""

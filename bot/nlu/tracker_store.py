@@ -41,7 +41,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.nlu.outage import db_down, maybe_written, retrying
+from bot.nlu.outage import db_down, down_or_locked, maybe_written, retrying
 from bot.nlu.tracker_pending import Pending as _Pending
 from bot.nlu.tracker_pending import is_locked as _is_locked
 from bot.nlu.tracker_pending import row as _row
@@ -168,8 +168,10 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     async def _read(self, fn, *args):
-        """A read, tried again while the database is unreachable, BackendUnavailable after `down_wait_s`."""
-        return await retrying(lambda: self._run(fn, *args), db_down, "tracker store", self.down_wait_s)
+        """A read, tried again while the database is unreachable or its table locked (a maintenance's
+        ALTER TABLE or VACUUM FULL blocks reads too), BackendUnavailable after `down_wait_s`: never an
+        error that Rasa's fail-safe store answers with a new, empty conversation."""
+        return await retrying(lambda: self._run(fn, *args), down_or_locked, "tracker store", self.down_wait_s)
 
     def _lock(self, sender_id: str) -> asyncio.Lock:
         self._bind_loop()
