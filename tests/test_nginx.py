@@ -129,3 +129,53 @@ def test_a_2_mb_body_gets_413_at_once_and_the_server_keeps_answering(proxy, serv
     messages = proxy.say(new_sender(), "changement d'adresse sur ma carte grise")
     assert "sites payants" in bot_texts(messages)
     assert time.monotonic() - start < 30  # answered, not hung
+
+
+def slow_body(port: int, source: str = "127.0.0.1"):
+    """A connection that sent a chat request's headers and one byte of its 30 kB body, and drips no more."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", port))
+    head = f"POST /chat/webhook HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: 30000\r\n\r\n{{"
+    sock.sendall(head.encode())
+    return sock
+
+
+def from_address(port: int, source: str) -> tuple[int, bytes]:
+    """GET /chat/config from a client address of the loopback network (Linux answers all of 127/8)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((source, 0))
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(f"GET /chat/config HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    status = int(data.split(b" ", 2)[1])
+    return status, data.split(b"\r\n\r\n", 1)[1]
+
+
+def test_one_address_dripping_request_bodies_cannot_take_nginx_from_everyone(proxy):
+    """An outside-in audit opened 600 connections that sent a request's headers, then its body a byte a
+    second (`client_body_timeout` counts between two reads): nginx ran out of worker connections and
+    every other person's request was reset while it lasted. One client address now holds at most 32
+    requests at once (`limit_conn`); past that it gets a French 429 at once and its connection is closed."""
+    held = []
+    try:
+        for _ in range(600):
+            held.append(slow_body(proxy.port))
+        status, body = from_address(proxy.port, "127.0.0.2")  # another person
+        assert status == 200 and "welcome" in json.loads(body), body[:200]
+        status, body = from_address(proxy.port, "127.0.0.1")  # the same address: over its share
+        assert status == 429
+        assert json.loads(body) == {"error": "Trop de connexions ouvertes depuis votre adresse : réessayez dans un instant."}
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.5)
+    assert from_address(proxy.port, "127.0.0.1")[0] == 200
