@@ -170,3 +170,14 @@ def test_the_spool_never_holds_the_callers_number_in_clear(tmp_path):
     # This host's SQLite (Debian's) wipes deleted rows by default; the spool asks for it on every build.
     with spool._connect() as conn:
         assert conn.execute("pragma secure_delete").fetchone() == (1,)
+
+
+def test_the_spool_files_are_readable_by_their_owner_only(tmp_path):
+    """An outside-in audit found var/aiguillage.phone-spool.db made 0644 beside the store's 0600: its rows
+    are encrypted (its key is 0600), but who called and when is in the file's own metadata too."""
+    import stat
+
+    spool = Spool(tmp_path / "var" / "phone-spool.db")
+    spool.add("status", ["CA9", "completed", 30, "+33612345678"])
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "var").iterdir() if p.name.startswith("phone-spool")}
+    assert modes and set(modes.values()) == {0o600}, modes

@@ -112,7 +112,9 @@ class Spool:
         self.path = Path(path)
         self.owner = f"{os.getpid()}:{uuid.uuid4().hex}"
         _OURS.add(self.owner)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from bot.store.database import private_file
+
+        private_file(self.path)  # its owner's only, as the store (its -wal and -shm take its mode)
         self.fernet = Fernet(_key(self.path.with_suffix(".key")))
         with self._connect() as conn:
             conn.execute(SCHEMA)
