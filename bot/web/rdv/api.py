@@ -22,6 +22,7 @@ from bot.web.rdv.shared import (
     confirmation,
     contact_help,
     counted,
+    in_thread,
     leave_message,
     limited_cancel,
     line_runs,
@@ -88,7 +89,7 @@ async def api_slots(request: Request) -> HTTPResponse:
         after, _ = parse_position(pref, request.args.get("apres"), None)
     except BookingError as exc:
         return api_error(400, exc.message)
-    found, more = slots_page(runtime.store(), pref, site_id, reason, after)
+    found, more = await in_thread(slots_page, pref, site_id, reason, after)  # off the event loop (pages.slots_ctx)
     return api(
         {
             "site": site_id,

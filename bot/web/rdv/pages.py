@@ -32,6 +32,7 @@ from bot.web.rdv.shared import (
     counted,
     day_label,
     free_days,
+    in_thread,
     leave_message,
     limited_cancel,
     make_booking,
@@ -83,7 +84,7 @@ def choose_ctx(pref, site_id: str | None = None, reason: str | None = None) -> d
     )
 
 
-def slots_ctx(
+async def slots_ctx(
     pref,
     site_id: str,
     reason: str,
@@ -94,13 +95,18 @@ def slots_ctx(
     checked_slot: str = "",
     **extra,
 ) -> dict:
-    spec, store = pan.site(pref, site_id), runtime.store()
-    more = False
-    if slots is None:
-        start = datetime.combine(day, datetime.min.time()) - timedelta(minutes=1) if day else after
-        slots, more = slots_page(store, pref, site_id, reason, start)
+    """The slots page's context. The free slots and days are read in a worker thread, on its own
+    connection (in_thread): a store that waits (a locked table, a frozen database) holds this page, never
+    the event loop and with it every other request of the process (an outside-in audit of the cluster)."""
+    spec = pan.site(pref, site_id)
+    start = datetime.combine(day, datetime.min.time()) - timedelta(minutes=1) if day else after
+
+    def read(store) -> tuple[list, bool, list]:
+        found, more = (slots, False) if slots is not None else slots_page(store, pref, site_id, reason, start)
+        return found, more, free_days(store, pref, site_id, reason)
+
+    slots, more, days = await in_thread(read)
     query = {"site": site_id, "motif": reason}
-    days = free_days(store, pref, site_id, reason)
     chosen = day or (slots[0].start.date() if slots and (after or day) else None)
     return dict(
         page="slots",
@@ -144,8 +150,8 @@ async def slots(request: Request) -> HTTPResponse:
     try:
         after, day = parse_position(pref, request.args.get("apres"), request.args.get("jour"))
     except BookingError as exc:
-        return page(request, 400, error=exc.message, **slots_ctx(pref, site_id, reason))
-    return page(request, **slots_ctx(pref, site_id, reason, after=after, day=day))
+        return page(request, 400, error=exc.message, **(await slots_ctx(pref, site_id, reason)))
+    return page(request, **(await slots_ctx(pref, site_id, reason, after=after, day=day)))
 
 
 async def form_too_large(request: Request, **ctx) -> HTTPResponse | None:
@@ -173,19 +179,22 @@ async def reserve(request: Request) -> HTTPResponse:
         return too_many_page(request, exc, **choose_ctx(pref))
     except sqlite3.Error as exc:
         typed = contact | dict(checked_slot=clip(values["slot"], "slot"), idem=clip(values["idem"], "idem"))
-        return store_busy_form(request, exc, **slots_ctx(pref, site_id, reason, **typed))
+        return store_busy_form(request, exc, **(await slots_ctx(pref, site_id, reason, **typed)))
     except BookingError as exc:
         if exc.code in ("unknown_site", "unknown_reason"):
             return page(request, 400, error=exc.message, **choose_ctx(pref))
         status = 409 if exc.code in ("slot_taken", "too_many_bookings") else 400
         return page(
-            request, status, error=exc.message, **slots_ctx(pref, site_id, reason, slots=exc.next_slots or None, **contact)
+            request,
+            status,
+            error=exc.message,
+            **(await slots_ctx(pref, site_id, reason, slots=exc.next_slots or None, **contact)),
         )
     return page(request, page="confirmed", **confirmation(pref, booking))
 
 
 async def ics(request: Request, reference: str) -> HTTPResponse:
-    booking = pan.get_booking(runtime.store(), reference)
+    booking = await in_thread(pan.get_booking, reference)
     token = request.args.get("t") or ""
     if not booking or not hmac.compare_digest(booking["token"].encode(), token.encode()):
         return page(request, 404, page="error", title=say("not_found_title"), error=say("not_found"))
