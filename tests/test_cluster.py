@@ -875,6 +875,36 @@ def test_a_turn_waiting_behind_a_killed_process_ticket_is_served_once_it_expires
         redis.stop()
 
 
+def test_turns_of_one_conversation_arriving_together_at_two_processes_never_share_a_ticket(tmp_path):
+    """An outside-in audit sent two messages of one conversation at once, one to each process: in 9 of 25
+    pairs both read an empty lock in Redis and both wrote ticket 0, so both turns ran at once and one
+    answered from the state before the other (Rasa's read-then-write). Issuing is now one atomic change
+    (WATCH, MULTI/EXEC): 40 turns taking their tickets at once from two processes get 40 numbers."""
+    import threading
+
+    from bot.nlu.lock_store import RedisTicketLockStore
+
+    redis = cl.Redis(tmp_path / "redis", cl.free_port())
+    redis.start()
+    try:
+        stores = [RedisTicketLockStore(host="127.0.0.1", port=redis.port, db=1, key_prefix="aiguillage") for _ in range(2)]
+        start = threading.Barrier(40)
+        numbers: list[int] = []
+
+        def take(i: int) -> None:
+            start.wait()
+            numbers.append(stores[i % 2]._issue("together", 30))
+
+        with ThreadPoolExecutor(40) as pool:
+            list(pool.map(take, range(40)))
+        assert sorted(numbers) == list(range(40))
+        for n in numbers:  # each turn done: the lock goes with the last one
+            stores[n % 2].cleanup("together", n)
+        assert stores[0].get_lock("together") is None
+    finally:
+        redis.stop()
+
+
 def test_a_stopped_redis_refuses_turns_within_the_timeout_and_never_freezes_the_event_loop(tmp_path):
     """The lock store on a Redis stopped with SIGSTOP (it accepts connections, never answers): five
     concurrent turns are refused with BackendUnavailable within 2 s timeouts, the event loop

@@ -9,7 +9,9 @@ the turn hangs until Sanic's 60 s response timeout (a 503), whatever the lifetim
 
 `RedisTicketLockStore` is Rasa's `RedisLockStore` (same keys, same tickets, same Redis), except
 that a turn whose own ticket expired while it waited takes a new one and goes on waiting: after a
-killed process, the conversation's next turn is served once the dead turn's ticket expires.
+killed process, the conversation's next turn is served once the dead turn's ticket expires, and
+that issuing, expiring and removing a ticket are each one atomic change in Redis (`_change`: WATCH,
+MULTI/EXEC), where Rasa reads then writes and two processes could both take the first ticket.
 endpoints: `lock_store: type: bot.nlu.lock_store.RedisTicketLockStore` with Rasa's `url`, `port`,
 `db`, `password`, `key_prefix` (bot/cli/endpoints.py writes it from LOCK_STORE_URL).
 
@@ -24,6 +26,7 @@ again and the others are refused at once; the first call that succeeds serves tu
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +38,7 @@ from rasa.core.lock_store import LOCK_LIFETIME, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 
 from bot.nlu.outage import BackendUnavailable
 
@@ -86,11 +90,54 @@ class RedisTicketLockStore(RedisLockStore):
             self.down = False
         return result
 
+    def _change(self, conversation_id: str, change: Callable[[TicketLock | None], tuple[TicketLock | None, T]]) -> T:
+        """Read the conversation's lock, change it, write it back (None: delete it) as one atomic change:
+        WATCH, then MULTI/EXEC, again if another process wrote it meanwhile. Rasa reads then writes: two
+        processes issuing at once both read an empty lock and both took ticket 0, and their turns ran
+        together (an outside-in audit: 9 of 25 pairs); a removal could also drop a ticket just issued."""
+        key = self.key_prefix + conversation_id
+        with self.red.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    lock, result = change(TicketLock.from_dict(json.loads(raw)) if raw else None)
+                    pipe.multi()
+                    if lock is None:
+                        pipe.delete(key)
+                    else:
+                        pipe.set(key, lock.dumps())
+                    pipe.execute()
+                    return result
+                except WatchError:
+                    continue
+
     def _issue(self, conversation_id: str, lock_lifetime: float) -> int:
-        lock = self.get_or_create_lock(conversation_id)
-        ticket = lock.issue_ticket(lock_lifetime)
-        self.save_lock(lock)
-        return ticket
+        def issue(lock: TicketLock | None) -> tuple[TicketLock, int]:
+            lock = lock or self.create_lock(conversation_id)
+            return lock, lock.issue_ticket(lock_lifetime)
+
+        return self._change(conversation_id, issue)
+
+    def update_lock(self, conversation_id: str) -> None:
+        """The conversation's expired tickets removed (Rasa's, as one atomic change)."""
+
+        def expire(lock: TicketLock | None) -> tuple[TicketLock | None, None]:
+            if lock is not None:
+                lock.remove_expired_tickets()
+            return lock, None
+
+        self._change(conversation_id, expire)
+
+    def cleanup(self, conversation_id: str, ticket_number: int) -> None:
+        """Our ticket removed, and the lock with it when nobody else waits (Rasa's, as one atomic change)."""
+
+        def finish(lock: TicketLock | None) -> tuple[TicketLock | None, None]:
+            if lock is not None:
+                lock.remove_ticket_for(ticket_number)
+            return (lock if lock is not None and lock.is_someone_waiting() else None), None
+
+        self._change(conversation_id, finish)
 
     def _first(self, conversation_id: str, ticket: int) -> tuple[TicketLock | None, bool]:
         """The lock, and whether `ticket` is still in it (it expired if not)."""
