@@ -105,7 +105,7 @@ def _spoken_digits(number: str) -> str:
 
 
 def _national(number: str) -> str:
-    """A phone number's national significant number, to compare with the public ones ("0471462300" -> "471462300")."""
+    """A phone number's national significant number (no trunk 0, no country code), to compare with the public ones."""
     if re.search(r"[^\W\d_]", number):
         number = _spoken_digits(number)
     try:
@@ -131,7 +131,7 @@ def _checked(label: str, text: str, start: int, end: int) -> tuple[int, int] | N
         if len(groups) == 2 and (any(g in UNITS for g in groups) or all(g in NOT_PLATE_LETTERS for g in groups)):
             return None  # "2 h 30", "de 800 kg", "le 100 km": small words and units, in lower case
     if label == "[n° passeport]" and not value.isupper() and re.search(r"[ -]", value):
-        if value.strip("0123456789 -").lower() in NOT_PLATE_LETTERS:
+        if re.sub(r"[\d -]", "", value).lower() in NOT_PLATE_LETTERS:
             return None  # "le 12 au 15000": a small word between numbers
     if label == "[adresse]":
         words = value.rstrip(" ,").split(" ")
