@@ -24,6 +24,7 @@ from sanic.response import HTTPResponse
 from bot import settings
 from bot.core import clock, texts
 from bot.core.config import ROOT
+from bot.core.ranking import VAGUE_INTENT
 from bot.core.tree import REVIEW_LABELS, TOPICS
 from bot.quality.report import DESTINATIONS
 from bot.services import mailer, runtime
@@ -93,7 +94,7 @@ def set_cookie(resp: HTTPResponse, name: str, value: str, max_age: int | None = 
 
 def topic_label(topic: str) -> str:
     """A topic's title in the tree; a request that names no procedure (a review's label) says so."""
-    if topic not in TOPICS + ["human_handoff"] and topic in REVIEW_LABELS:
+    if topic == VAGUE_INTENT:
         return texts.console_say("pages.item.no_procedure")
     node = runtime.tree().topic_node(topic)
     return node.title if node else topic
