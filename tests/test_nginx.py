@@ -202,3 +202,29 @@ def test_one_address_dripping_request_bodies_cannot_take_nginx_from_everyone(pro
         for sock in held:
             sock.close()
     until(lambda: from_address(proxy.port, "127.0.0.1")[0] == 200, 30, "the address served again once it stopped")
+
+
+def test_while_the_server_is_down_nginx_answers_in_french_with_retry_after(tmp_path):
+    """The server restarting or stopped (nothing listens on the upstream's port): nginx's own English
+    "502 Bad Gateway" page became a French 503 with Retry-After, a page for the pages and JSON for the
+    chat's and the booking API's calls (the chat widget shows its `error`, with the phone number)."""
+    nginx = Nginx(tmp_path, free_port(), [free_port()])
+    nginx.start()
+    try:
+        down = "Le service redémarre ou est momentanément indisponible. Réessayez dans un instant."
+        for method, path, body, wants_json in (
+            ("GET", "/chat/", b"", False),
+            ("GET", "/rdv/creneaux?site=aurillac&motif=autre", b"", False),
+            ("POST", "/chat/webhook", json.dumps({"sender": new_sender(), "message": "carte grise"}).encode(), True),
+            ("GET", "/rdv/api/sites", b"", True),
+        ):
+            answer = request("127.0.0.1", nginx.port, method, path, body, {"Content-Type": "application/json"})
+            assert (answer.status, answer.headers.get("retry-after")) == (503, "30"), path
+            if wants_json:
+                assert answer.headers["content-type"].startswith("application/json"), path
+                assert json.loads(answer.body) == {"error": down}, path
+            else:
+                assert answer.headers["content-type"].startswith("text/html"), path
+                assert down in answer.text() and "Bad Gateway" not in answer.text(), path
+    finally:
+        nginx.stop()
