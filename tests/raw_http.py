@@ -57,7 +57,27 @@ def request(
             if not part:
                 break
             data += part
-    seconds = time.monotonic() - start
+    return parse(data, time.monotonic() - start)
+
+
+def send(host: str, port: int, data: bytes, timeout: float = 30) -> Answer:
+    """Bytes as they are (a request no HTTP client would write), then the answer until the server closes."""
+    start = time.monotonic()
+    received = b""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(data)
+        while True:
+            try:
+                part = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not part:
+                break
+            received += part
+    return parse(received, time.monotonic() - start)
+
+
+def parse(data: bytes, seconds: float) -> Answer:
     raw_head, _, payload = data.partition(b"\r\n\r\n")
     lines = raw_head.decode("latin-1").split("\r\n")
     found = {}

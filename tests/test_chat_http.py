@@ -1,11 +1,13 @@
 """End to end through the running Rasa server's HTTP chat channel (real server, real SQLite)."""
 
+import html
 import json
 import sqlite3
 import uuid
 
 import pytest
-from conftest import bot_buttons, bot_links, bot_texts
+import raw_http
+from conftest import bot_buttons, bot_links, bot_texts, launch, stop
 
 # (question as a user would type it, expected topic, expected destination, text the answer must hold)
 EVERY_TOPIC = [
@@ -203,6 +205,43 @@ def test_malformed_requests_get_a_400_with_a_french_reason_and_lose_nothing(serv
     assert status == 400
     assert answer["error"].startswith(reason)
     assert rows(server, "select count(*) from turns")[0][0] == before
+
+
+@pytest.mark.parametrize(
+    "raw, wants_json",
+    [
+        (b"GARBAGE\r\n\r\n", False),  # no request line
+        (b"GET /chat/ HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", False),  # a header without its colon
+        (  # a chunk size that is no number, in a JSON post to the chat
+            b"POST /chat/webhook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            b"Content-Type: application/json\r\n\r\nZZ\r\n",
+            True,
+        ),
+    ],
+)
+def test_a_request_that_is_not_valid_http_gets_a_french_400(server, raw, wants_json):
+    """What no browser sends, but a broken client or a scanner does: Sanic answered "⚠️ 400 — Bad Request"."""
+    host, port = server.url.split("//", 1)[1].split(":")
+    answer = raw_http.send(host, int(port), raw)
+    assert answer.status == 400
+    reason = "La requête est mal formée : elle n'a pas pu être lue."
+    if wants_json:
+        assert json.loads(answer.text()) == {"error": reason}
+    else:
+        page = html.unescape(answer.text())
+        assert reason in page and "Bad Request" not in page
+
+
+def test_a_request_whose_headers_come_too_slowly_gets_a_french_408(tmp_path):
+    """Sanic's request timeout (`SANIC_REQUEST_TIMEOUT`, 60 s; 1 s here): half a request line, then nothing."""
+    slow = launch(tmp_path, phone=False, extra_env={"SANIC_REQUEST_TIMEOUT": "1"})
+    try:
+        host, port = slow.url.split("//", 1)[1].split(":")
+        answer = raw_http.send(host, int(port), b"GET /chat/ HTT")
+        assert answer.status == 408
+        assert "Votre envoi est arrivé trop lentement : réessayez." in html.unescape(answer.text())
+    finally:
+        stop(slow)
 
 
 def chat_post(server, body: bytes, headers: dict) -> tuple[int, dict]:

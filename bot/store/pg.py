@@ -106,11 +106,14 @@ class PgDatabase:
         conn = getattr(self.local, "conn", None)
         if conn is not None:
             return self._in_transaction(text, params, dialect.is_write(text) or dialect.is_ddl(text), plain)
+        # A statement outside a transaction waits for a table's lock (a maintenance's ALTER TABLE) as long
+        # as a transaction would, then "database is locked": a page's read, not a hung request.
+        head = (f"set lock_timeout = {self.lock_timeout_ms}; ", [])
         for fresh in (False, True):
             conn = self.pool.get(self.lock_timeout_ms / 1000, fresh)
             broken = False
             try:
-                return self._run(conn, text, params, plain=plain)
+                return self._run(conn, text, params, plain=plain, begin=head)
             except sqlite3.OperationalError:
                 broken = conn.closed != 0
                 if not broken or fresh or dialect.is_write(text):  # a write may have run: never twice
@@ -142,7 +145,8 @@ class PgDatabase:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _run(self, conn, text: str, params: tuple, savepoint: bool = False, plain: bool = False, begin=None) -> Cursor:
-        """One round trip: [the transaction's begin and locks;] [a savepoint;] the statement(s)."""
+        """One round trip: [the transaction's begin and locks, or a lone statement's lock timeout;] [a savepoint;]
+        the statement(s)."""
         table = None if plain else dialect.inserted_table(text)
         try:
             returning = table is not None and " returning " not in text.lower() and self.catalog.has_identity(conn, table)

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sanic import Blueprint, response
-from sanic.exceptions import MethodNotSupported, NotFound, PayloadTooLarge
+from sanic.exceptions import InvalidUsage, MethodNotSupported, NotFound, PayloadTooLarge, RequestTimeout, ServiceUnavailable
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -169,7 +169,7 @@ STATIC_PREFIXES = ("/chat/static", "/chat/dsfr")  # bot/web/chat.py's static fol
 
 def install_app_hooks(app) -> None:
     """What the whole server needs beyond one blueprint (called once, before the server starts):
-    French 404/405/413 for every path (JSON under JSON_PREFIXES, a page elsewhere), `GET /` sends
+    French 400/404/405/408/413/503 for every path (JSON under JSON_PREFIXES, a page elsewhere), `GET /` sends
     to the chat page (instead of Rasa's "Hello from Rasa"), `nosniff` on every response (static
     files included)."""
     default = app.error_handler.default
@@ -196,6 +196,26 @@ def install_app_hooks(app) -> None:
             return default(request, exception)
         return too_large(request)
 
+    def unreadable(request: Request, exception: Exception) -> HTTPResponse:
+        """A request that is not valid HTTP (a request line or header that cannot be read, a broken chunk),
+        or that came too slowly (Sanic's request timeout): French, in JSON to a client that sent JSON."""
+        if request is None:
+            return default(request, exception)
+        slow = isinstance(exception, RequestTimeout)
+        status, title, message = (
+            (408, "too_slow_title", "request_too_slow") if slow else (400, "bad_request_title", "bad_request")
+        )
+        if "json" in (request.headers.get("content-type") or ""):
+            return security_headers(json_error(status, say(message)))
+        return refused_page(request, status, say(title), say(message))
+
+    def too_slow(request: Request, exception: Exception) -> HTTPResponse:
+        """Sanic's response timeout (`SANIC_RESPONSE_TIMEOUT`, 60 s): the request was given up on, in French."""
+        if request is None:
+            return default(request, exception)
+        logger.error("gave up on %s %s: %s", request.method, request.path, exception)
+        return retry_after_store_busy(refused_page(request, 503, say("too_slow_title"), say("too_slow")))
+
     # Every body Sanic reads by itself (routes not declared `stream=True`: the phone's webhooks,
     # Rasa's own) and every unread body it drains after an answer: at most the largest route limit,
     # not Sanic's default of 100 MB. Read by each new connection.
@@ -204,6 +224,9 @@ def install_app_hooks(app) -> None:
     app.error_handler.add(IsADirectoryError, not_found)  # a static folder itself (/chat/dsfr/utility/)
     app.error_handler.add(MethodNotSupported, not_allowed)
     app.error_handler.add(PayloadTooLarge, payload_too_large)
+    app.error_handler.add(ServiceUnavailable, too_slow)
+    app.error_handler.add(InvalidUsage, unreadable)
+    app.error_handler.add(RequestTimeout, unreadable)
 
     async def root_to_chat(request: Request):
         if request.path == "/" and request.method in ("GET", "HEAD"):

@@ -53,9 +53,11 @@ logger = logging.getLogger(__name__)
 def store_busy(request: Request, exception: Exception) -> HTTPResponse:
     """The store stayed locked by another writer for the whole busy timeout (or refused the write):
     nothing of the booking, cancellation or message was written (each is one transaction). 503, a
-    French reason and Retry-After; the same form sent again goes through (its idempotency key)."""
+    French reason and Retry-After; the same form sent again goes through (its idempotency key). A page
+    that only reads (GET) says to reload it: nothing was sent."""
     logger.error("rdv: store error on %s %s: %r", request.method, request.path, exception)
-    return retry_after_store_busy(refused_page(request, 503, say("store_busy_title"), say("store_busy")))
+    message = say("store_busy_reading" if request.method in ("GET", "HEAD") else "store_busy")
+    return retry_after_store_busy(refused_page(request, 503, say("store_busy_title"), message))
 
 
 class BookingInput(InputChannel):
