@@ -154,6 +154,36 @@ def test_capacity_two_gives_two_seats(store):
     assert exc.value.code == "slot_taken"
 
 
+def test_the_last_free_slot_taken_meanwhile_says_none_is_left_not_here_are_the_next(store):
+    """Two people on the last free slot of a site: the second was told "Voici les prochains créneaux
+    libres" and shown none. A slot taken with free ones before it offers those."""
+    data = dict(CANTAL.data, pan=dict(CANTAL.data["pan"], booking_days_ahead=3))
+    pref = config.Prefecture("cantal", data, CANTAL.file)
+    free = pan.free_slots(store, pref, "mauriac", MONDAY, limit=100)
+    assert len(free) >= 3
+    for i, slot in enumerate(free[1:-1]):
+        pan.book(store, pref, "mauriac", slot.key, "autre", email=f"p{i}@exemple.fr", now=MONDAY)
+    # the last slot taken, the first still free: offered
+    pan.book(store, pref, "mauriac", free[-1].key, "autre", email="a@exemple.fr", now=MONDAY)
+    with pytest.raises(BookingError) as exc:
+        pan.book(store, pref, "mauriac", free[-1].key, "autre", email="b@exemple.fr", now=MONDAY)
+    assert exc.value.code == "slot_taken"
+    assert (
+        exc.value.message == "Désolé, ce créneau vient d'être pris par une autre personne. Voici les prochains créneaux libres."
+    )
+    assert keys(exc.value.next_slots) == [free[0].key]
+    # the first one taken too: nothing left, and said so
+    pan.book(store, pref, "mauriac", free[0].key, "autre", email="c@exemple.fr", now=MONDAY)
+    with pytest.raises(BookingError) as exc:
+        pan.book(store, pref, "mauriac", free[0].key, "autre", email="d@exemple.fr", now=MONDAY)
+    assert (exc.value.code, exc.value.next_slots) == ("slot_taken", [])
+    assert exc.value.message == (
+        "Désolé, ce créneau vient d'être pris par une autre personne, et aucun autre n'est libre dans les 3 "
+        "prochains jours à cet endroit. Choisissez un autre lieu, ou appelez la préfecture (04 71 46 23 00, "
+        "du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30)."
+    )
+
+
 @pytest.mark.parametrize(
     "kwargs, code",
     [
