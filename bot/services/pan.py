@@ -42,6 +42,7 @@ from bot.services.pan_slots import (  # noqa: F401 - re-exported: import from bo
     free_slots,
     generate_slots,
     last_day,
+    offer_others,
     reasons,
     say_when,
     say_when_voice,
@@ -119,12 +120,11 @@ def book(
 ) -> dict:
     """Book a slot. Returns the booking row plus `created` (False for a replayed idempotency key).
 
-    Raises BookingError (French message) for a bad input or a taken slot; on `slot_taken` the
-    error carries `next_slots` (after the slot, else from the first; none: its message says so); `too_many_bookings` when the same person (the keyed hash of the
-    e-mail or mobile, or of the caller's own number by phone) already holds `pan.max_future_bookings`
-    future appointments. A hidden number has no hash: by phone its `call` is the person
-    (`person_caps`), and hidden numbers together are capped (`hidden_numbers_full`).
-    Nothing is written when it raises.
+    Raises BookingError (French message) for a bad input or a taken slot (with `next_slots`:
+    `offer_others`); `too_many_bookings` when the same person (the keyed hash of the e-mail or mobile,
+    or of the caller's own number by phone) already holds `pan.max_future_bookings` future
+    appointments. A hidden number has no hash: by phone its `call` is the person (`person_caps`), and
+    hidden numbers together are capped (`hidden_numbers_full`). Nothing is written when it raises.
     """
     now = naive(now or paris_now())
     site(pref, site_id)  # raises BookingError for an unknown site
@@ -170,12 +170,8 @@ def book(
         conn.execute("commit")
     except BookingError as exc:
         conn.execute("rollback")
-        if exc.code == "slot_taken":  # the next free slots, else the first ones, else said that none is left
-            exc.next_slots = free_slots(store, pref, site_id, now, reason=reason, after=slot.start)
-            exc.next_slots = exc.next_slots or free_slots(store, pref, site_id, now, reason=reason)
-            if not exc.next_slots:
-                exc.message = texts.say("pan.errors.slot_taken_none", pref)
-                exc.args = (exc.message,)
+        if exc.code == "slot_taken":
+            offer_others(exc, store, pref, site_id, now, reason, slot.start)
         raise
     except BaseException:
         conn.execute("rollback")

@@ -115,6 +115,16 @@ def _used(conn, site_id: str, keys: list[str]) -> dict[str, int]:
     return dict(rows)
 
 
+def offer_others(exc: BookingError, store, pref: Prefecture, site_id: str, now: datetime, reason: str, after: datetime) -> None:
+    """A slot taken meanwhile (`exc`, slot_taken): the free slots after it, else the first free ones, else
+    its message says that none is left (pan.errors.slot_taken_none)."""
+    exc.next_slots = free_slots(store, pref, site_id, now, reason=reason, after=after)
+    exc.next_slots = exc.next_slots or free_slots(store, pref, site_id, now, reason=reason)
+    if not exc.next_slots:
+        exc.message = texts.say("pan.errors.slot_taken_none", pref)
+        exc.args = (exc.message,)
+
+
 def free_slots(
     store,
     pref: Prefecture,
