@@ -57,8 +57,9 @@ def test_framing_adds_copies_of_a_share_of_the_chosen_intents_inside_a_greeting_
     )
     texts = [t for t, _ in EXAMPLES]
     framed = clf._framed(texts, [i for _, i in EXAMPLES])
-    assert len(framed) == 4 and {label for _, label in framed} == {"suivi_dossier"}
-    for text, _ in framed:
+    assert len(framed) == 4 and {label for _, label, _ in framed} == {"suivi_dossier"}
+    assert {weight for _, _, weight in framed} == {1.0}
+    for text, _, _ in framed:
         body = text.removeprefix("c est une honte").removesuffix("merci d avance").strip()
         assert body in texts and body != text
 
@@ -69,6 +70,18 @@ def test_framing_is_off_by_default_and_the_same_on_every_training():
     texts, labels = [t for t, _ in EXAMPLES], [i for _, i in EXAMPLES]
     first = TfidfIntentClassifier(config, None, None)._framed(texts, labels)
     assert first == TfidfIntentClassifier(config, None, None)._framed(texts, labels)
+
+
+def test_several_framing_draws_weigh_together_as_one_and_the_first_is_the_single_draw():
+    """`framing_draws` (docs/pipeline.md, twenty-second pass; off): the model of the draws' mean. Each draw
+    copies its own examples, each copy weighing 1/draws; the first draw is the one of `random_state`."""
+    config = {"framing_share": 0.5, "framed_intents": ["suivi_dossier"], "framing_prefixes": ["bonjour", "merci"]}
+    texts, labels = [t for t, _ in EXAMPLES] * 5, [i for _, i in EXAMPLES] * 5
+    one = TfidfIntentClassifier(config, None, None)._framed(texts, labels)
+    three = TfidfIntentClassifier(config | {"framing_draws": 3}, None, None)._framed(texts, labels)
+    assert {w for _, _, w in one} == {1.0} and {w for _, _, w in three} == {1 / 3}
+    assert [t for t, _, _ in three[: len(one)]] == [t for t, _, _ in one]  # the first draw: the single one
+    assert len(three) > len(one) and [t for t, _, _ in three[len(one) :]] != [t for t, _, _ in one]
 
 
 def test_the_fast_parse_gives_the_probabilities_of_the_scikit_learn_pipeline():

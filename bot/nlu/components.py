@@ -104,6 +104,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             # Training only: a share of `framed_intents`' examples added again inside a framing of `framing_prefixes`
             # / `framing_suffixes` (greetings, anger, thanks), so that such words stop pointing at one intent.
             "framing_share": 0.0,
+            "framing_draws": 1,  # draws of it, each copy weighing 1/draws: the draws' mean (twenty-second pass)
             "framed_intents": [],
             "framing_prefixes": [],
             "framing_suffixes": [],
@@ -271,8 +272,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return self._resource
 
     def fit(self, texts: list[str], labels: list[str]) -> "TfidfIntentClassifier":
-        framed = self._framed(texts, labels)
-        texts, labels = texts + [t for t, _ in framed], labels + [l for _, l in framed]
+        texts, labels, weights = scoring.with_copies(texts, labels, self._framed(texts, labels))
         self._nearest = self._speller = None
         c = self.config
         if c["word_vectors"]:
@@ -284,7 +284,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         words.fit(self._word_texts(texts))
         chars.fit(texts)
         features = self._features(texts)
-        self.clf.steps[-1][1].fit(features, labels)
+        self.clf.steps[-1][1].fit(features, labels, sample_weight=weights)
         scoring.columns_first(self.clf)
         self.members = scoring.fit_members(features, labels, c)
         if c["second_model"]:
@@ -298,7 +298,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             ).fit(self._dense(texts), labels)
         return self
 
-    def _framed(self, texts: list[str], labels: list[str]) -> list[tuple[str, str]]:
+    def _framed(self, texts: list[str], labels: list[str]) -> list[tuple[str, str, float]]:
         return scoring.framed(self.config, texts, labels)
 
     _sentences = staticmethod(scoring.sentences)

@@ -159,23 +159,32 @@ def tempered(model: Any, features: Any, temperature: float) -> Any:
     return softmax(model.decision_function(features) / temperature, axis=1)
 
 
-def framed(config: dict, texts: list[str], labels: list[str]) -> list[tuple[str, str]]:
-    """Copies of a share of the examples inside a greeting, anger or thanks (same seed: same copies)."""
+def framed(config: dict, texts: list[str], labels: list[str]) -> list[tuple[str, str, float]]:
+    """Copies of a share of the examples inside a greeting, anger or thanks, with their weight: one draw
+    per `framing_draws`, the first seeded by `random_state` (same seed: same copies), each weighing 1/draws."""
     c = config
     intents = set(c["framed_intents"])
     prefixes = [norm(p) for p in c["framing_prefixes"]] + [""]
     suffixes = [norm(p) for p in c["framing_suffixes"]] + [""]
     if float(c["framing_share"]) <= 0 or not intents or len(prefixes) + len(suffixes) <= 2:
         return []
-    rng = random.Random(c["random_state"])
+    draws = max(1, int(c.get("framing_draws", 1)))
     out = []
-    for text, label in zip(texts, labels):
-        if label in intents and rng.random() < float(c["framing_share"]):
-            prefix, suffix = rng.choice(prefixes), rng.choice(suffixes)
-            if not prefix and not suffix:
-                prefix = rng.choice(prefixes[:-1] or [""])
-            out.append((" ".join(x for x in (prefix, text, suffix) if x), label))
+    for draw in range(draws):
+        rng = random.Random(c["random_state"] if draw == 0 else f"{c['random_state']}/{draw}")
+        for text, label in zip(texts, labels):
+            if label in intents and rng.random() < float(c["framing_share"]):
+                prefix, suffix = rng.choice(prefixes), rng.choice(suffixes)
+                if not prefix and not suffix:
+                    prefix = rng.choice(prefixes[:-1] or [""])
+                out.append((" ".join(x for x in (prefix, text, suffix) if x), label, 1.0 / draws))
     return out
+
+
+def with_copies(texts: list[str], labels: list[str], copies: list[tuple[str, str, float]]) -> tuple[list, list, list]:
+    """The examples (weight 1) and the framed copies (their weight), as texts, labels and weights."""
+    weights = [1.0] * len(texts) + [w for _, _, w in copies]
+    return texts + [t for t, _, _ in copies], labels + [label for _, label, _ in copies], weights
 
 
 def sentences(message: Any, min_words: int) -> list[str]:
