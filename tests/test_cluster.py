@@ -875,6 +875,55 @@ def test_a_turn_waiting_behind_a_killed_process_ticket_is_served_once_it_expires
         redis.stop()
 
 
+def test_a_turn_cancelled_at_any_point_leaves_no_ticket_for_the_next_one(tmp_path):
+    """Sanic cancels a turn whose client went away (a phone's browser losing the network). Cancelled while
+    its ticket was being issued in Redis, the turn never learnt its number and left the ticket there: the
+    conversation's next message waited for it to expire (the turn's lifetime). Cancelled while waiting
+    behind another turn, or during its own, it removes its ticket as before."""
+    from bot.nlu.lock_store import RedisTicketLockStore
+
+    redis = cl.Redis(tmp_path / "redis", cl.free_port())
+    redis.start()
+    try:
+        store = RedisTicketLockStore(host="127.0.0.1", port=redis.port, db=1, key_prefix="aiguillage")
+
+        async def turn(conversation: str, entered: asyncio.Event | None = None) -> None:
+            async with store.lock(conversation, lock_lifetime=60, wait_time_in_seconds=0.05):
+                if entered:
+                    entered.set()
+                await asyncio.sleep(30)
+
+        async def cancelled(conversation: str, when: str) -> None:
+            entered = asyncio.Event()
+            task = asyncio.create_task(turn(conversation, entered))
+            if when == "issuing":
+                await asyncio.sleep(0)  # the task waits for its ticket, being issued on the store's thread
+            elif when == "waiting":
+                await asyncio.sleep(0.3)  # behind the other turn's ticket
+            else:
+                await entered.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        async def scenario() -> list:
+            left = []
+            for i in range(20):
+                await cancelled(f"issuing-{i}", "issuing")
+                left.append(store.get_lock(f"issuing-{i}"))
+            await cancelled("running", "running")
+            left.append(store.get_lock("running"))
+            other = store.issue_ticket("waiting", 60)  # another turn of the conversation, running
+            await cancelled("waiting", "waiting")
+            store.cleanup("waiting", other)  # that turn ends
+            left.append(store.get_lock("waiting"))
+            return left
+
+        assert in_thread(scenario()) == [None] * 22
+    finally:
+        redis.stop()
+
+
 def test_turns_of_one_conversation_arriving_together_at_two_processes_never_share_a_ticket(tmp_path):
     """An outside-in audit sent two messages of one conversation at once, one to each process: in 9 of 25
     pairs both read an empty lock in Redis and both wrote ticket 0, so both turns ran at once and one

@@ -11,7 +11,8 @@ the turn hangs until Sanic's 60 s response timeout (a 503), whatever the lifetim
 that a turn whose own ticket expired while it waited takes a new one and goes on waiting: after a
 killed process, the conversation's next turn is served once the dead turn's ticket expires, and
 that issuing, expiring and removing a ticket are each one atomic change in Redis (`_change`: WATCH,
-MULTI/EXEC), where Rasa reads then writes and two processes could both take the first ticket.
+MULTI/EXEC), where Rasa reads then writes and two processes could both take the first ticket; and a
+turn cancelled while its ticket was being issued removes it (`_issued`).
 endpoints: `lock_store: type: bot.nlu.lock_store.RedisTicketLockStore` with Rasa's `url`, `port`,
 `db`, `password`, `key_prefix` (bot/cli/endpoints.py writes it from LOCK_STORE_URL).
 
@@ -144,17 +145,29 @@ class RedisTicketLockStore(RedisLockStore):
         lock = self.get_lock(conversation_id)
         return lock, lock is not None and lock._ticket_for_ticket_number(ticket) is not None
 
+    async def _issued(self, conversation_id: str, lock_lifetime: float) -> int:
+        """A new ticket. A turn cancelled meanwhile (Sanic cancels the turn of a client that went away) gets
+        its ticket all the same from Redis: it is removed before the cancellation goes on, or the
+        conversation's next turn would wait for it to expire."""
+        issuing = asyncio.ensure_future(self._call(self._issue, conversation_id, lock_lifetime))
+        try:
+            return await asyncio.shield(issuing)
+        except asyncio.CancelledError:
+            ticket = await issuing
+            await self._call(self.cleanup, conversation_id, ticket)
+            raise
+
     @asynccontextmanager
     async def lock(
         self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME, wait_time_in_seconds: float = 1
     ) -> AsyncGenerator[TicketLock, None]:
-        ticket = await self._call(self._issue, conversation_id, lock_lifetime)
+        ticket = await self._issued(conversation_id, lock_lifetime)
         try:
             while True:
                 lock, held = await self._call(self._first, conversation_id, ticket)
                 if not held:
                     # Our ticket expired while we waited (behind the turn of a dead process): a new one.
-                    ticket = await self._call(self._issue, conversation_id, lock_lifetime)
+                    ticket = await self._issued(conversation_id, lock_lifetime)
                     continue
                 if not lock.is_locked(ticket):
                     break
