@@ -232,6 +232,16 @@ def test_a_request_that_is_not_valid_http_gets_a_french_400(server, raw, wants_j
         assert reason in page and "Bad Request" not in page
 
 
+def test_a_request_with_headers_over_the_limit_gets_a_french_431(server):
+    """Headers over Sanic's 8 kB (in a browser: a pile of cookies) were answered as a body too large (413)."""
+    host, port = server.url.split("//", 1)[1].split(":")
+    cookie = "; ".join(f"c{i}={'x' * 90}" for i in range(120))
+    answer = raw_http.send(host, int(port), f"GET /chat/ HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n".encode())
+    assert answer.status == 431
+    page = html.unescape(answer.text())
+    assert "Les en-têtes de la requête sont trop volumineux : effacez les cookies de ce site, puis réessayez." in page
+
+
 def test_a_request_whose_headers_come_too_slowly_gets_a_french_408(tmp_path):
     """Sanic's request timeout (`SANIC_REQUEST_TIMEOUT`, 60 s; 1 s here): half a request line, then nothing."""
     slow = launch(tmp_path, phone=False, extra_env={"SANIC_REQUEST_TIMEOUT": "1"})

@@ -194,6 +194,8 @@ def install_app_hooks(app) -> None:
     def payload_too_large(request: Request, exception: Exception) -> HTTPResponse:
         if request is None:
             return default(request, exception)
+        if "header" in str(exception):  # Sanic's "Request header exceeds the size limit" (8 kB)
+            return refused_page(request, 431, say("too_large_title"), say("headers_too_large"))
         return too_large(request)
 
     def unreadable(request: Request, exception: Exception) -> HTTPResponse:
