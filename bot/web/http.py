@@ -167,68 +167,72 @@ def retry_after_store_busy(resp: HTTPResponse) -> HTTPResponse:
 STATIC_PREFIXES = ("/chat/static", "/chat/dsfr")  # bot/web/chat.py's static folders
 
 
-def install_app_hooks(app) -> None:
-    """What the whole server needs beyond one blueprint (called once, before the server starts):
-    French 400/404/405/408/413/503 for every path (JSON under JSON_PREFIXES, a page elsewhere), `GET /` sends
-    to the chat page (instead of Rasa's "Hello from Rasa"), `nosniff` on every response (static
-    files included)."""
+def _not_found(request: Request, exception: Exception) -> HTTPResponse:
+    return refused_page(request, 404, say("not_found_title"), say("not_found"))
+
+
+def _not_allowed(request: Request, exception: Exception) -> HTTPResponse:
+    resp = refused_page(request, 405, say("not_allowed_title"), say("not_allowed"))
+    allowed = getattr(exception, "headers", None) or {}
+    if allowed.get("Allow"):
+        resp.headers["Allow"] = allowed["Allow"]
+    return resp
+
+
+def _payload_too_large(request: Request, exception: Exception) -> HTTPResponse:
+    if "header" in str(exception):  # Sanic's "Request header exceeds the size limit" (8 kB)
+        return refused_page(request, 431, say("too_large_title"), say("headers_too_large"))
+    return too_large(request)
+
+
+def _unreadable(request: Request, exception: Exception) -> HTTPResponse:
+    """A request that is not valid HTTP (a request line or header that cannot be read, a broken chunk),
+    or that came too slowly (Sanic's request timeout): French, in JSON to a client that sent JSON."""
+    slow = isinstance(exception, RequestTimeout)
+    status, title, message = (408, "too_slow_title", "request_too_slow") if slow else (400, "bad_request_title", "bad_request")
+    if "json" in (request.headers.get("content-type") or ""):
+        return security_headers(json_error(status, say(message)))
+    return refused_page(request, status, say(title), say(message))
+
+
+def _too_slow(request: Request, exception: Exception) -> HTTPResponse:
+    """Sanic's response timeout (`SANIC_RESPONSE_TIMEOUT`, 60 s): the request was given up on, in French."""
+    logger.error("gave up on %s %s: %s", request.method, request.path, exception)
+    return retry_after_store_busy(refused_page(request, 503, say("too_slow_title"), say("too_slow")))
+
+
+ERROR_PAGES = (
+    (NotFound, _not_found),
+    (IsADirectoryError, _not_found),  # a static folder itself (/chat/dsfr/utility/)
+    (MethodNotSupported, _not_allowed),
+    (PayloadTooLarge, _payload_too_large),
+    (ServiceUnavailable, _too_slow),
+    (InvalidUsage, _unreadable),
+    (RequestTimeout, _unreadable),
+)
+
+
+def install_error_pages(app) -> None:
+    """French 400/404/405/408/413/431/503 for every path (JSON under JSON_PREFIXES, a page elsewhere);
+    Sanic's own answer when it has no request to answer."""
     default = app.error_handler.default
 
-    def ours(request: Request | None) -> bool:
-        return request is not None
+    def ours(handler: Callable[[Request, Exception], HTTPResponse]) -> Callable[[Request, Exception], HTTPResponse]:
+        return lambda request, exception: default(request, exception) if request is None else handler(request, exception)
 
-    def not_found(request: Request, exception: Exception) -> HTTPResponse:
-        if not ours(request):
-            return default(request, exception)
-        return refused_page(request, 404, say("not_found_title"), say("not_found"))
+    for kind, handler in ERROR_PAGES:
+        app.error_handler.add(kind, ours(handler))
 
-    def not_allowed(request: Request, exception: Exception) -> HTTPResponse:
-        if not ours(request):
-            return default(request, exception)
-        resp = refused_page(request, 405, say("not_allowed_title"), say("not_allowed"))
-        allowed = getattr(exception, "headers", None) or {}
-        if allowed.get("Allow"):
-            resp.headers["Allow"] = allowed["Allow"]
-        return resp
 
-    def payload_too_large(request: Request, exception: Exception) -> HTTPResponse:
-        if request is None:
-            return default(request, exception)
-        if "header" in str(exception):  # Sanic's "Request header exceeds the size limit" (8 kB)
-            return refused_page(request, 431, say("too_large_title"), say("headers_too_large"))
-        return too_large(request)
-
-    def unreadable(request: Request, exception: Exception) -> HTTPResponse:
-        """A request that is not valid HTTP (a request line or header that cannot be read, a broken chunk),
-        or that came too slowly (Sanic's request timeout): French, in JSON to a client that sent JSON."""
-        if request is None:
-            return default(request, exception)
-        slow = isinstance(exception, RequestTimeout)
-        status, title, message = (
-            (408, "too_slow_title", "request_too_slow") if slow else (400, "bad_request_title", "bad_request")
-        )
-        if "json" in (request.headers.get("content-type") or ""):
-            return security_headers(json_error(status, say(message)))
-        return refused_page(request, status, say(title), say(message))
-
-    def too_slow(request: Request, exception: Exception) -> HTTPResponse:
-        """Sanic's response timeout (`SANIC_RESPONSE_TIMEOUT`, 60 s): the request was given up on, in French."""
-        if request is None:
-            return default(request, exception)
-        logger.error("gave up on %s %s: %s", request.method, request.path, exception)
-        return retry_after_store_busy(refused_page(request, 503, say("too_slow_title"), say("too_slow")))
-
+def install_app_hooks(app) -> None:
+    """What the whole server needs beyond one blueprint (called once, before the server starts): the
+    French error pages (install_error_pages), `GET /` sends to the chat page (instead of Rasa's "Hello
+    from Rasa"), `nosniff` on every response (static files included)."""
     # Every body Sanic reads by itself (routes not declared `stream=True`: the phone's webhooks,
     # Rasa's own) and every unread body it drains after an answer: at most the largest route limit,
     # not Sanic's default of 100 MB. Read by each new connection.
     app.config.REQUEST_MAX_SIZE = max(BODY_LIMITS.values())
-    app.error_handler.add(NotFound, not_found)
-    app.error_handler.add(IsADirectoryError, not_found)  # a static folder itself (/chat/dsfr/utility/)
-    app.error_handler.add(MethodNotSupported, not_allowed)
-    app.error_handler.add(PayloadTooLarge, payload_too_large)
-    app.error_handler.add(ServiceUnavailable, too_slow)
-    app.error_handler.add(InvalidUsage, unreadable)
-    app.error_handler.add(RequestTimeout, unreadable)
+    install_error_pages(app)
 
     async def root_to_chat(request: Request):
         if request.path == "/" and request.method in ("GET", "HEAD"):
