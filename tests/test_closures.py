@@ -15,17 +15,34 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+import uuid
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import MODEL, ROOT, TWILIO_TEST_TOKEN, bot_texts, free_port, launch, stop
 
+from bot.core.clock import PARIS, is_holiday
 from bot.core.config import ConfigError, load_prefecture
 from tools.ivr.simulate import Call
 
 PREFECTURES = ROOT / "prefectures"
 PONT = "2026-05-15"  # the Friday after Ascension (Thursday 14 May 2026)
+
+
+def open_day_from(day: date) -> date:
+    """`day`, or the first day after it when Aurillac's PAN and the standard are open (Monday to Friday,
+    not a public holiday)."""
+    while day.weekday() >= 5 or is_holiday(day):
+        day += timedelta(days=1)
+    return day
+
+
+# A closure day within the PAN's booking window of the real date (the /rdv pages run on the real
+# clock): an open day at least 3 days ahead, so that the window has open days before and after it.
+AHEAD = open_day_from(datetime.now(PARIS).date() + timedelta(days=3))
+AFTER_AHEAD = open_day_from(AHEAD + timedelta(days=1))
 
 
 def prefectures_with(folder: Path, **phone_hours) -> Path:
@@ -87,9 +104,10 @@ def test_bot_check_and_the_server_start_refuse_a_bad_closure_day(tmp_path):
 
 @pytest.fixture(scope="module")
 def closing(tmp_path_factory):
-    """A server of a Cantal that closes on the pont of 15 May 2026, telling it 7 days ahead."""
+    """A server of a Cantal that closes on the pont of 15 May 2026 and on AHEAD (a day of the real
+    date's booking window), telling it 7 days ahead."""
     tmp = tmp_path_factory.mktemp("closures")
-    folder = prefectures_with(tmp / "prefectures", closures=[PONT], closures_notice_days=7)
+    folder = prefectures_with(tmp / "prefectures", closures=[PONT, AHEAD.isoformat()], closures_notice_days=7)
     server = launch(tmp, extra_env={"AIGUILLAGE_PREFECTURES": str(folder)})
     yield server
     stop(server)
@@ -243,3 +261,35 @@ def test_the_phones_other_sentences_that_say_the_hours_say_the_closure_too(closi
     assert offer[offer.index(closed) - 1] == today and goodbye[goodbye.index(closing_words) - 1] == today
     offer, goodbye = heard["2026-05-22T19:00"]
     assert not any(s.startswith("Attention") for s in offer + goodbye)
+
+
+def test_no_pan_slot_is_offered_nor_booked_on_a_closure_day(closing):
+    """The préfecture closed (the chat says « la préfecture du Cantal est fermée … ») offers no PAN
+    appointment that day, by phone, on the /rdv pages and in their API. Before: the slots of the closure
+    day were offered and booked like any other (only public holidays were skipped)."""
+    # By phone on Wednesday 13 May 2026 at 10:00 (too late for that morning): Thursday is Ascension,
+    # Friday the pont, so the next slots are on Monday 18 May (Aurillac and Mauriac open on Mondays).
+    call = Call(closing.url, TWILIO_TEST_TOKEN, now="2026-05-13T10:00")
+    call.start()
+    call.press("5")
+    call.press("2")
+    assert " ".join(call.press("4").says).startswith(
+        "Voici les prochains créneaux libres au point d'accueil numérique."
+        " Le lundi 18 mai, à 9 heures, Aurillac (préfecture) : tapez 1."
+        " Le lundi 18 mai, à 9 heures, Mauriac (sous-préfecture) : tapez 2."
+        " Le lundi 18 mai, à 9 heures 30, Aurillac (préfecture) : tapez 3."
+    )
+    # Online (the real clock): the slots after the day before AHEAD go on with the open day after it.
+    before = (AHEAD - timedelta(days=1)).isoformat()
+    status, body, _ = closing.get(f"/rdv/api/creneaux?site=aurillac&reason=autre&apres={before}T11:30")
+    keys = [slot["key"] for slot in json.loads(body)["slots"]]
+    assert (status, keys[0]) == (200, f"{AFTER_AHEAD.isoformat()}T09:00")
+    assert not [key for key in keys if key.startswith(AHEAD.isoformat())]
+    # The page without JavaScript: the closure day is not among the days to choose, nor its slots shown.
+    status, page, _ = closing.get(f"/rdv/creneaux?site=aurillac&motif=autre&jour={AHEAD.isoformat()}")
+    assert status == 200 and f'value="{AHEAD.isoformat()}' not in page
+    assert f'value="{AFTER_AHEAD.isoformat()}T09:00"' in page
+    # A slot of the closure day sent all the same is refused, and nothing is booked.
+    slot = {"site": "aurillac", "reason": "autre", "slot": f"{AHEAD.isoformat()}T09:00", "idem": uuid.uuid4().hex}
+    status, answer = closing.post("/rdv/api/reserver", slot | {"email": "fermeture@example.org"})
+    assert (status, answer["error"]) == (400, "Ce créneau n'existe pas : choisissez un des créneaux proposés.")

@@ -1,6 +1,6 @@
 """PAN sites and their slots: each site's `days` (and `foreigners_days`, offered only for a titre de
-séjour), cut in `pan.slot_minutes`, `capacity` people per slot, never on a French public holiday,
-never within `pan.min_notice_hours`, never past `pan.booking_days_ahead` (last_day); which of them are still free. And BookingError, the refusal
+séjour), cut in `pan.slot_minutes`, `capacity` people per slot, never on a French public holiday nor
+on one of the préfecture's closure days (`prefecture.phone_hours.closures`), never within `pan.min_notice_hours`, never past `pan.booking_days_ahead` (last_day); which of them are still free. And BookingError, the refusal
 every PAN function raises. Part of bot/services/pan.py, which re-exports it: import from there.
 """
 
@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 from bot.core import clock, texts
 from bot.core.clock import DAYS, french_date, is_holiday, naive, paris_now, say_time
+from bot.core.closures import closed_on
 from bot.core.config import Prefecture
 
 STAMP = "%Y-%m-%dT%H:%M"
@@ -71,13 +72,14 @@ def reasons(pref: Prefecture) -> dict[str, str]:
 
 
 def generate_slots(pref: Prefecture, site_id: str, first_day: date, days: int, reason: str | None = None) -> list[Slot]:
-    """Every slot of a site from `first_day` for `days` days (holidays skipped), in time order."""
+    """Every slot of a site from `first_day` for `days` days (public holidays and the préfecture's
+    closure days skipped), in time order."""
     spec = site(pref, site_id)
     step = timedelta(minutes=int(pref.get("pan.slot_minutes")))
     out: list[Slot] = []
     for offset in range(days):
         day = first_day + timedelta(days=offset)
-        if is_holiday(day):
+        if is_holiday(day) or closed_on(pref, day):
             continue
         key = DAYS[day.weekday()]
         ranges = [(r, False) for r in (spec.get("days") or {}).get(key) or []]
