@@ -19,6 +19,7 @@ import yaml
 from store_backends import connect, redirected
 
 from bot.core import config
+from bot.core.clock import PARIS
 from bot.services import retention
 from bot.store.database import Store
 
@@ -288,6 +289,50 @@ def test_the_daily_task_purges_old_records(tmp_path, pref):
 def test_the_daily_task_waits_for_three_in_the_morning_paris_time():
     assert retention.seconds_until(3, datetime(2026, 3, 10, 1, 0, tzinfo=UTC)) == 3600  # 02:00 in Paris (winter)
     assert retention.seconds_until(3, datetime(2026, 7, 10, 1, 30, tzinfo=UTC)) == 23 * 3600 + 1800  # 03:30 summer
+    # Saturday 27 March 2027 12:00 (CET) -> Sunday 03:00 (CEST): 14 hours, the night being an hour shorter
+    assert retention.seconds_until(3, datetime(2027, 3, 27, 11, 0, tzinfo=UTC)) == 14 * 3600
+    # Saturday 30 October 2027 12:00 (CEST) -> Sunday 03:00 (CET): 16 hours, the night an hour longer
+    assert retention.seconds_until(3, datetime(2027, 10, 30, 10, 0, tzinfo=UTC)) == 16 * 3600
+
+
+@pytest.mark.parametrize(
+    ("start", "days"),
+    [
+        # Friday 26 March 2027, 03:00 in Paris (CET); summer time from Sunday 28 March 02:00 (03:00 CEST)
+        (datetime(2027, 3, 26, 2, 0, tzinfo=UTC), ["27/03", "28/03", "29/03", "30/03"]),
+        # Friday 29 October 2027, 03:00 in Paris (CEST); winter time from Sunday 31 October 03:00 (02:00 CET)
+        (datetime(2027, 10, 29, 1, 0, tzinfo=UTC), ["30/10", "31/10", "01/11", "02/11"]),
+        # Saturday 24 October 2026, 12:00 in Paris; winter time the next night
+        (datetime(2026, 10, 24, 10, 0, tzinfo=UTC), ["25/10", "26/10", "27/10", "28/10"]),
+    ],
+)
+def test_the_daily_purge_runs_at_three_in_the_morning_paris_time_across_the_clock_changes(db, pref, monkeypatch, start, days):
+    """The server's daily purge (retention.daily, on a real store) runs at 03:00 Paris time every day,
+    the night of a summer-time change and every night after it. Before: the first wait was counted in
+    wall-clock hours (the night of a change it woke at 04:00, or at 02:00 in winter time), then every
+    24 hours (after the change, at 04:00 all summer long, or at 02:00 all winter)."""
+    clock, runs = [start], []
+
+    async def sleep(seconds: float) -> None:  # the server's waits, taken at once on the test's clock
+        clock[0] += timedelta(seconds=seconds)
+
+    class Clock(datetime):  # the module's clock (its datetime.now) reads the test's
+        @classmethod
+        def now(cls, tz=None):
+            return clock[0].astimezone(tz)
+
+    real_purge = retention.purge
+
+    def purge(store, pref, *args, **kwargs):
+        runs.append(clock[0].astimezone(PARIS).strftime("%d/%m %H:%M"))
+        return real_purge(store, pref, *args, **kwargs)
+
+    monkeypatch.setattr(retention, "datetime", Clock)
+    monkeypatch.setattr(retention.asyncio, "sleep", sleep)
+    monkeypatch.setattr(retention, "purge", purge)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # a thread of its own, as the other daily test
+        pool.submit(asyncio.run, retention.daily(db, pref, runs=4)).result()
+    assert runs == [f"{day} 03:00" for day in days]
 
 
 def test_a_prefecture_may_shorten_a_period_and_a_bad_one_is_refused(tmp_path):

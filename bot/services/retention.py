@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from bot import settings
 from bot.core.config import Prefecture
@@ -50,7 +50,6 @@ RULES: list[tuple[str, str, list[tuple[str, str]]]] = [
 ]
 CONVERSATION_CUT = "coalesce(updated_at, started_at) < ?"
 BATCH = 100  # conversations (tickets, bookings) per transaction, each with its key
-DAY_SECONDS = 24 * 3600
 PURGE_HOUR = 3  # Paris time: the quietest hour of both channels
 
 
@@ -237,21 +236,25 @@ def _audit(conn, counts: dict[str, int], now_utc: datetime) -> None:
 
 
 def seconds_until(hour: int, now: datetime | None = None) -> float:
-    """Seconds from now to the next `hour`:00, Paris time."""
+    """Seconds from now to the next `hour`:00, Paris time: counted in UTC, so that the night of a
+    summer-time change (an hour shorter or longer) still ends at `hour`:00 (two aware times of one
+    zone subtract as wall-clock times)."""
     from bot.core.clock import PARIS
 
-    here = (now or datetime.now(UTC)).astimezone(PARIS)
-    nxt = here.replace(hour=hour, minute=0, second=0, microsecond=0)
-    if nxt <= here:
-        nxt += timedelta(days=1)
-    return (nxt - here).total_seconds()
+    here = (now or datetime.now(UTC)).astimezone(UTC)
+    day = here.astimezone(PARIS).date()
+    for nxt in (datetime.combine(day + timedelta(days=n), time(hour), tzinfo=PARIS).astimezone(UTC) for n in (0, 1)):
+        if nxt > here:
+            return (nxt - here).total_seconds()
+    raise AssertionError("unreachable: tomorrow's hour is ahead")
 
 
 async def daily(
-    db_path, pref: Prefecture, first_in_s: float | None = None, every_s: float = DAY_SECONDS, runs: int | None = None
+    db_path, pref: Prefecture, first_in_s: float | None = None, every_s: float | None = None, runs: int | None = None
 ) -> None:
-    """The server's purge: at PURGE_HOUR (Paris) then every day, in a worker thread on its own
-    connection (never on the event loop). `first_in_s` and `runs` are for tests."""
+    """The server's purge: at PURGE_HOUR (Paris) every day, the wait counted again after each run (24
+    hours apart would move it an hour at each summer-time change), in a worker thread on its own
+    connection (never on the event loop). `first_in_s`, `every_s` and `runs` are for tests."""
     from bot.store.database import Store
 
     def once() -> dict[str, int]:
@@ -271,4 +274,4 @@ async def daily(
             logger.exception("retention: the purge failed")
         done += 1
         if runs is None or done < runs:
-            await asyncio.sleep(every_s)
+            await asyncio.sleep(seconds_until(PURGE_HOUR) if every_s is None else every_s)
