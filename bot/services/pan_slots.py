@@ -7,10 +7,10 @@ every PAN function raises. Part of bot/services/pan.py, which re-exports it: imp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from bot.core import clock, texts
-from bot.core.clock import DAYS, french_date, is_holiday, naive, paris_now, say_time
+from bot.core.clock import DAYS, PARIS, french_date, is_holiday, naive, paris_now, say_time
 from bot.core.closures import closed_on
 from bot.core.config import Prefecture
 
@@ -96,7 +96,11 @@ def generate_slots(pref: Prefecture, site_id: str, first_day: date, days: int, r
 
 
 def earliest(pref: Prefecture, now: datetime) -> datetime:
-    return naive(now) + timedelta(hours=int(pref.get("pan.min_notice_hours")))
+    """The first start far enough ahead: `pan.min_notice_hours` hours of real time after `now` (a naive
+    `now` is Paris time), as a Paris time; counted in UTC, so a notice over the night of a summer-time
+    change is neither an hour short nor an hour long."""
+    aware = now if now.tzinfo else now.replace(tzinfo=PARIS)
+    return naive(aware.astimezone(UTC) + timedelta(hours=int(pref.get("pan.min_notice_hours"))))
 
 
 def last_day(pref: Prefecture, now: datetime) -> date:
