@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import MODEL, ROOT, TWILIO_TEST_TOKEN, bot_texts, free_port, launch, stop
+from conftest import MODEL, ROOT, TWILIO_TEST_TOKEN, bot_texts, db_rows, free_port, launch, stop
 
 from bot.core.clock import PARIS, is_holiday
 from bot.core.config import ConfigError, load_prefecture
@@ -293,3 +293,46 @@ def test_no_pan_slot_is_offered_nor_booked_on_a_closure_day(closing):
     slot = {"site": "aurillac", "reason": "autre", "slot": f"{AHEAD.isoformat()}T09:00", "idem": uuid.uuid4().hex}
     status, answer = closing.post("/rdv/api/reserver", slot | {"email": "fermeture@example.org"})
     assert (status, answer["error"]) == (400, "Ce créneau n'existe pas : choisissez un des créneaux proposés.")
+
+
+def test_a_message_is_due_five_working_days_after_it_came_the_closure_days_not_counted(closing, tmp_path):
+    """« Réponse sous 5 jours ouvrés »: a day the préfecture is closed is no working day of its services,
+    like a public holiday. Before: the pont counted as a working day, and a message was due a day early.
+    Written first: online (the real clock, the closure AHEAD), by phone (a voicemail at the test clock),
+    and the time to answer kept for the indicators."""
+    from bot.core.clock import french_date
+    from bot.quality import indicators
+    from bot.services import tickets
+    from bot.store.database import Store
+
+    # Online, now: due the 5th open day after today, AHEAD (a closure within them) not counted.
+    today = datetime.now(PARIS).date()
+    open_days = [day for day in (today + timedelta(days=n) for n in range(1, 20)) if open_day_from(day) == day]
+    assert AHEAD in open_days[:5]  # the closure falls within the five days
+    due = [day for day in open_days if day != AHEAD][4]
+    status, ack = closing.post(
+        "/rdv/api/message", {"service": "armes", "subject": "Un pont", "body": "Bonjour, une question.", "idem": uuid.uuid4().hex}
+    )
+    assert status == 200 and ack["due_date"] == due.strftime("%d/%m/%Y")
+    assert f"qui vous répondra au plus tard le {french_date(due)}." in ack["lines"][0]
+    # By phone on Wednesday 13 May 2026 at 18:00 (Thursday Ascension, Friday the pont): due Friday 22 May.
+    call = Call(closing.url, TWILIO_TEST_TOKEN, now="2026-05-13T18:00")
+    call.start()
+    call.press("5")
+    call.press("1")
+    call.press("2")
+    call.record(recording_sid="RE" + call.call_sid[2:])
+    row = db_rows(closing.db, "select due_date from tickets where idempotency_key = ?", ["voicemail:RE" + call.call_sid[2:]])
+    assert row == [{"due_date": "2026-05-22"}]
+    # Answered on its due date, it was answered on time: 5 working days, the target met.
+    pref = load_prefecture("cantal", prefectures_with(tmp_path / "p", closures=[PONT]))
+    store = Store(tmp_path / "store.db")
+    when = datetime(2026, 5, 13, 18, 0, tzinfo=PARIS)
+    ticket = tickets.create_ticket(store, pref, "armes", "Un pont", "Bonjour.", None, now=when)
+    assert ticket["due_date"] == "2026-05-22"
+    done = tickets.mark_answered(store, ticket["reference"], now=datetime(2026, 5, 22, 10, 0, tzinfo=PARIS), pref=pref)
+    assert done["answer_working_days"] == 5
+    on_time = next(
+        i for i in indicators.compute(store, pref, date(2026, 5, 1), date(2026, 5, 31)) if i["id"] == "tickets_on_time"
+    )
+    assert (on_time["value"], on_time["met"]) == (1.0, True)

@@ -21,7 +21,7 @@ from bot.core import texts
 from bot.core.clock import PARIS, naive, paris_now
 from bot.core.config import Prefecture
 from bot.core.masking import clean, drop_controls
-from bot.services import mailer
+from bot.services import mailer, ticket_dates
 from bot.services.pan import BookingError, new_reference, validate_email
 from bot.services.ticket_dates import add_working_days, due_date, say_date, working_days_between  # noqa: F401 - re-exported
 from bot.services.ticket_history import (  # noqa: F401 - re-exported
@@ -266,30 +266,28 @@ def tickets_by_service(store, today: date | None = None, include_answered: bool 
     return out
 
 
-def mark_answered(
-    store, reference: str, now: datetime | None = None, agent: str | None = None, answer: str | None = None, via: str = "console"
-) -> dict | None:
-    """Mark a ticket answered and keep the time to answer (seconds and working days), and the answer
-    given (`answer`, by `agent`) in its history."""
+def mark_answered(store, reference: str, now=None, agent=None, answer=None, via: str = "console", pref=None) -> dict | None:
+    """Mark a ticket answered and keep the time to answer (seconds and working days: `pref`'s closure
+    days not counted, the ticket's préfecture by default), and the answer given (`answer`, by `agent`)."""
     ticket = get_ticket(store, reference)
     if not ticket or ticket["status"] == "answered":
         return ticket
     with store.transaction(ticket_lock(ticket["reference"])) as conn:  # a savepoint inside the console's (its audit line)
-        _answer(conn, ticket, now, agent, answer, via)
+        _answer(conn, ticket, now, agent, answer, via, pref)
     return get_ticket(store, reference)
 
 
-def _answer(conn, ticket: dict, now: datetime | None, agent: str | None, answer: str | None, via: str) -> bool:
+def _answer(conn, ticket: dict, now: datetime | None, agent: str | None, answer: str | None, via: str, pref=None) -> bool:
     """Inside a transaction: the ticket answered now (unless it already is), with its event."""
     when = now.astimezone(UTC) if now and now.tzinfo else datetime.now(UTC)
     created = datetime.fromisoformat(ticket["created_at"])
-    paris_created = naive(created).date()
+    days = working_days_between(naive(created).date(), naive(when).date(), pref or ticket_dates.prefecture_of(ticket))
     seconds = int((when - created).total_seconds())
     stamp = when.isoformat(timespec="milliseconds")
     done = conn.execute(
         "update tickets set status = 'answered', answered_at = ?, answer_seconds = ?,"
         " answer_working_days = ? where id = ? and status = 'open'",
-        [stamp, max(seconds, 0), working_days_between(paris_created, naive(when).date()), ticket["id"]],
+        [stamp, max(seconds, 0), days, ticket["id"]],
     ).rowcount
     if done:
         add_event(conn, ticket["id"], "answered", agent=agent, body=answer or None, ts=stamp, detail={"via": via})
@@ -348,7 +346,7 @@ def reply(
         )
         detail = {"mailbox": ticket["mailbox"]} | ({"idem": key} if key else {})
         add_event(conn, ticket["id"], "reply", agent=agent, body=text, outbox_id=outbox_id, detail=detail)
-        _answer(conn, ticket, now, agent, None, "email")
+        _answer(conn, ticket, now, agent, None, "email", pref)
     return get_ticket(store, reference)
 
 
