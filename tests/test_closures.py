@@ -336,3 +336,28 @@ def test_a_message_is_due_five_working_days_after_it_came_the_closure_days_not_c
         i for i in indicators.compute(store, pref, date(2026, 5, 1), date(2026, 5, 31)) if i["id"] == "tickets_on_time"
     )
     assert (on_time["value"], on_time["met"]) == (1.0, True)
+
+
+def test_on_a_public_holiday_the_chats_hours_answer_says_the_prefecture_is_closed_today(closing):
+    """On a public holiday that falls on a day the standard answers, the chat's answers that give the
+    standard's hours say first that the préfecture is closed today, as on a closure day (the phone says
+    « Le standard de la préfecture est fermé en ce moment. » and does not transfer). Before: the chat gave
+    « répond du lundi au vendredi … » as on any day, and people called a closed standard."""
+    hours = "La préfecture du Cantal se trouve Cours Monthyon, 15000 Aurillac. Son standard téléphonique"
+    question = "quels sont les horaires de la préfecture ?"
+    ascension = chat_at(closing, "holiday-1", question, "2026-05-14T10:00")  # Thursday; the pont is the next day
+    assert ascension.startswith(
+        "Attention : la préfecture du Cantal est fermée aujourd'hui, jeudi 14 mai 2026."
+        " Attention : la préfecture du Cantal sera fermée le vendredi 15 mai 2026. " + hours
+    )
+    for now, day in (("2026-05-25T10:00", "lundi 25 mai 2026"), ("2027-03-29T10:00", "lundi 29 mars 2027")):
+        answer = chat_at(closing, f"holiday-{now[:10]}", question, now)  # lundi de Pentecôte, lundi de Pâques
+        assert answer.startswith(f"Attention : la préfecture du Cantal est fermée aujourd'hui, {day}. {hours}")
+    # A holiday on a Saturday (the standard is closed anyway) and the day after a holiday: the answer alone.
+    for now in ("2026-08-15T10:00", "2026-05-26T10:00"):
+        assert chat_at(closing, f"holiday-{now[:10]}", question, now).startswith(hours)
+    # The phone on Whit Monday: no transfer, and its hours answer says the standard is closed now.
+    call = Call(closing.url, TWILIO_TEST_TOKEN, now="2026-05-25T10:00")
+    call.start()
+    call.press("5")
+    assert "Le standard de la préfecture est fermé en ce moment." in call.press("3").says

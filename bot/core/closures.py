@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 from bot.core import texts
-from bot.core.clock import french_date
+from bot.core.clock import DAYS, french_date, is_holiday
 from bot.core.config import Prefecture
 from bot.core.router import Decision
 from bot.core.tree import render
@@ -27,16 +27,27 @@ def closed_on(pref: Prefecture, day: date) -> bool:
     return day.isoformat() in (pref.get("prefecture.phone_hours").get("closures") or [])
 
 
-def notice(pref: Prefecture, today: date, words: dict | None = None, say_day: Callable[[date], str] = french_date) -> str:
+def holiday_closed(pref: Prefecture, day: date) -> bool:
+    """Whether `day` is a public holiday on which the standard would otherwise answer (a weekday of its
+    `prefecture.phone_hours.days`): closed that day, unlike what its hours say."""
+    return is_holiday(day) and bool((pref.get("prefecture.phone_hours").get("days") or {}).get(DAYS[day.weekday()]))
+
+
+def notice(
+    pref: Prefecture, today: date, words: dict | None = None, say_day: Callable[[date], str] = french_date, holidays: bool = False
+) -> str:
     """What the chat says of the closure days of `today` and the `closures_notice_days` days after
     it; "" when there are none. `words`: the texts `today`, `ahead`, `and_more`, `and_last` (the
     chat's `chat.closures` by default; the phone passes its own), and optionally `days_said`, the
     most days named (today first, then the nearest ahead: the phone names one, its prompts being
-    timed); `say_day`: how a day is said."""
+    timed); `say_day`: how a day is said; `holidays`: a public holiday today is said as a closure
+    today (the chat: its hours answer knows no "now", where the phone says the standard is closed now)."""
     words = words if words is not None else dict(texts.raw("chat.closures"))
     hours = pref.get("prefecture.phone_hours")
     last = today + timedelta(days=int(hours["closures_notice_days"]))
     days = [date.fromisoformat(day) for day in hours.get("closures") or []]  # sorted when the file loads
+    if holidays and today not in days and holiday_closed(pref, today):
+        days.insert(0, today)
     most = int(words.get("days_said") or len(days))
     said = []
     if today in days:
@@ -52,10 +63,10 @@ def notice(pref: Prefecture, today: date, words: dict | None = None, say_day: Ca
 
 def with_closures(decision: Decision, pref: Prefecture, today: date) -> Decision:
     """The chat's answer with the closure notice first (in its text and its short form) when it gives
-    the standard's hours; the same answer otherwise."""
+    the standard's hours, a public holiday today said as a closure today; the same answer otherwise."""
     if pref.get("prefecture.phone_hours_text") not in decision.answer:
         return decision
-    said = notice(pref, today)
+    said = notice(pref, today, holidays=True)
     if not said:
         return decision
     shown = dict(decision.display)
