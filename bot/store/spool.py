@@ -27,11 +27,12 @@ spool (docs/scaling.md).
 from __future__ import annotations
 
 import asyncio
+import errno
+import fcntl
 import json
 import logging
 import os
 import sqlite3
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -86,23 +87,27 @@ def alive(owner: str) -> bool:
 
 
 def _key(path: Path) -> bytes:
-    """The spool's key (a Fernet key), made on first use by whichever process comes first."""
+    """The spool's key (a Fernet key), made on first use by whichever process comes first, under an
+    exclusive lock of its file (flock): no process reads a key being written. A key that could not be
+    written whole (the disk full: ENOSPC) is not left behind: the file is emptied again and the next
+    use makes it (an empty file, also one an earlier version left, has never encrypted anything)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):  # another process is writing it: 44 bytes, at once
-            key = path.read_bytes().strip()
-            if key:
-                return key
-            time.sleep(0.01)
-        raise ValueError(f"the spool's key {path} is empty") from None
-    key = Fernet.generate_key()
-    try:
-        os.write(fd, key)
-        os.fsync(fd)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        key = os.read(fd, 1024).strip()
+        if key:
+            return key
+        key = Fernet.generate_key()
+        try:
+            if os.write(fd, key) != len(key):  # a short write: the disk is full
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, 0)
+            raise
+        return key
     finally:
-        os.close(fd)
-    return key
+        os.close(fd)  # the lock goes with it
 
 
 class Spool:

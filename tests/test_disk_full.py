@@ -1,0 +1,112 @@
+"""The disk that holds the store fills up under the running product (a préfecture's server whose logs
+or backups filled it), then space is freed, without a restart. Found by an outside-in audit
+(2026-12-04) on a real server whose store (AIGUILLAGE_DB) and spools sat on a small tmpfs, filled
+with a file and freed by deleting it. Real servers over HTTP, real SQLite, a real full filesystem
+(ENOSPC, SQLite's "database or disk is full")."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import db_rows, launch, stop, until
+
+SIZE = "16m"  # room for the store's WAL to grow over a module's tests (never checkpointed on a full disk)
+
+
+@contextmanager
+def tmpfs(path: Path, size: str = SIZE):
+    """A small filesystem of its own at `path` (unmounted at the end, whatever happens)."""
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(
+            f"mounting a tmpfs is not permitted here ({done.stderr.strip() or done.returncode}): the disk-full tests need one"
+        )
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@contextmanager
+def full(mount: Path):
+    """The filesystem at `mount` made full by a file of all its free space, deleted at the end."""
+    filler = mount / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        st = os.statvfs(mount)
+        os.posix_fallocate(fd, 0, st.f_bavail * st.f_frsize)
+        try:  # the last bytes a block-sized allocation leaves
+            while os.write(fd, b"\0" * 512):
+                pass
+        except OSError:
+            pass
+    finally:
+        os.close(fd)
+    assert os.statvfs(mount).f_bavail == 0
+    try:
+        yield
+    finally:
+        filler.unlink()
+
+
+def chat(server, sender: str, message: str) -> tuple[int, list]:
+    """A turn as the chat page posts it: JSON, from the page's own origin."""
+    body = json.dumps({"sender": sender, "message": message}).encode()
+    headers = {"Content-Type": "application/json", "Origin": server.url}
+    request = urllib.request.Request(server.url + "/chat/webhook", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except (urllib.error.URLError, ConnectionError) as exc:
+        return 0, repr(exc)
+
+
+QUESTIONS = [
+    ("changement d'adresse sur ma carte grise", "Les démarches de carte grise"),
+    ("je veux refaire mon passeport", "La carte d'identité et le passeport ne sont pas délivrés par la préfecture"),
+    ("quels sont vos horaires", "La préfecture du Cantal se trouve Cours Monthyon, 15000 Aurillac."),
+]
+
+
+def test_after_a_full_disk_is_freed_the_server_starts_again_and_spools_again(tmp_path):
+    """The chat's spool was first needed while the disk was full: its key file was created and its 44
+    bytes could not be written. Before: that empty key stayed, every later use of the spool failed
+    ("the spool's key … is empty", a traceback every 30 s), and the next server start on the freed
+    disk crashed at once on it (connection reset, the process gone). Now the key is made whole or not
+    at all: the server started on the freed disk answers, and the spool keeps a turn again."""
+    with tmpfs(tmp_path / "disk") as mount:
+        db = mount / "aiguillage.db"
+        server = launch(tmp_path, db=db)
+        try:
+            with full(mount):
+                status, answer = chat(server, "plein-" + uuid.uuid4().hex[:8], QUESTIONS[0][0])
+                assert status == 200 and answer[0]["text"].startswith(QUESTIONS[0][1])
+        finally:
+            stop(server)
+        again = launch(tmp_path, db=db)
+        try:
+            sender = "apres-" + uuid.uuid4().hex[:8]
+            status, answer = chat(again, sender, QUESTIONS[2][0])
+            assert status == 200, answer
+            assert answer[0]["text"].startswith(QUESTIONS[2][1])
+            until(
+                lambda: db_rows(db, "select count(*) as n from turns where conversation_id = ?", [sender])[0]["n"] == 1,
+                30,
+                "the turn stored",
+            )
+            assert len(db.with_name("aiguillage.chat-spool.key").read_bytes().strip()) == 44
+            assert "is empty" not in again.log.read_text()
+        finally:
+            stop(again)
