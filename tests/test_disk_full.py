@@ -110,3 +110,60 @@ def test_after_a_full_disk_is_freed_the_server_starts_again_and_spools_again(tmp
             assert "is empty" not in again.log.read_text()
         finally:
             stop(again)
+
+
+@pytest.fixture(scope="module")
+def disk(tmp_path_factory):
+    """A server whose store and spools are on a small filesystem of their own: (server, mount)."""
+    tmp = tmp_path_factory.mktemp("disk_full")
+    with tmpfs(tmp / "disk") as mount:
+        server = launch(tmp, db=mount / "aiguillage.db")
+        try:
+            yield server, mount
+        finally:
+            stop(server)
+
+
+def rate(server, sender: str, useful: bool, comment: str | None = None) -> tuple[int, object]:
+    body = json.dumps({"sender": sender, "useful": useful, "comment": comment}).encode()
+    headers = {"Content-Type": "application/json", "Origin": server.url}
+    request = urllib.request.Request(server.url + "/chat/feedback", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def count(db: Path, sql: str, args=()) -> int:
+    return db_rows(db, sql, args)[0]["n"]
+
+
+def test_chat_turns_and_a_rating_answered_while_the_disk_is_full_are_stored_once_space_is_freed(disk):
+    """Before: each turn was answered (200) and its record lost ("could not record the turn": the
+    store's "database or disk is full" is no lock, so the turn was not kept to be written later): 3
+    of 3 turns missing from the console and the indicators once space was back; a rating was an
+    error. Now they wait in memory (the spool is on the full disk too) and are written, once each,
+    when the store takes rows again, without a restart."""
+    server, mount = disk
+    rated = "note-" + uuid.uuid4().hex[:8]
+    assert chat(server, rated, QUESTIONS[1][0])[0] == 200
+    until(lambda: count(server.db, "select count(*) as n from turns where conversation_id = ?", [rated]) == 1, 30, "stored")
+    senders = ["plein-" + uuid.uuid4().hex[:8] for _ in QUESTIONS]
+    with full(mount):
+        for sender, (question, answer) in zip(senders, QUESTIONS, strict=True):
+            status, shown = chat(server, sender, question)
+            assert status == 200 and shown[0]["text"].startswith(answer)
+        assert rate(server, rated, True, "Très clair, merci") == (
+            200,
+            {"useful": True, "comment": True, "message": "Merci pour votre avis."},
+        )
+    marks = ",".join("?" * len(senders))
+    until(
+        lambda: count(server.db, f"select count(*) as n from turns where conversation_id in ({marks})", senders) == 3,
+        30,
+        "the 3 turns answered while the disk was full, stored",
+    )
+    assert count(server.db, "select count(*) as n from feedback where item_id = ? and useful = 1", [rated]) == 1
+    assert count(server.db, f"select count(*) as n from events where type_name = 'user' and sender_id in ({marks})", senders) == 3
+    assert "could not record the turn" not in server.log.read_text()

@@ -2,8 +2,9 @@
 and written in the background when another writer holds the file.
 
 `Writer.write(key, what, fn)` runs `fn(store)` on a small thread pool, each thread on its own
-connection that waits at most `busy_ms` for a lock. When the store is locked the write is queued
-and retried in the background until the store takes it: in order per key (a conversation's turns
+connection that waits at most `busy_ms` for a lock. When the store is locked, or its disk full
+(`disk_full`: the same write goes through once space is freed), the write is queued and retried
+in the background until the store takes it: in order per key (a conversation's turns
 stay in order), never dropped (bounded: past `limit` queued writes the caller waits for room).
 The chat's turn recording uses it (actions/actions.py); the phone has its own (ivr/channel.py).
 
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.masking import mask
-from bot.store.database import Store, is_postgres
+from bot.store.database import Store, disk_full, is_postgres
 from bot.store.spool import Spool
 
 logger = logging.getLogger(__name__)
@@ -93,17 +94,20 @@ class Writer:
         return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: fn(self._store()))
 
     async def write(self, key: str, what: str, fn: Callable[[Store], Any], kept: tuple[str, dict] | None = None) -> bool:
-        """Run fn(store) now (True), or queue it when the store is locked (False, written later).
+        """Run fn(store) now (True), or queue it when the store is locked or full (False, written later).
         `kept` (kind, arguments): the same write as `KEPT[kind]` does it, put in the spool if it waits.
         Any other error is raised to the caller."""
+        busy = "busy"
         if key not in self.queue:  # a queued write of this key goes first: same order as asked
             try:
                 await self._run(fn)
                 return True
             except sqlite3.OperationalError as exc:
-                if not is_locked(exc):
+                if disk_full(exc):  # as a lock: the same write goes through once space is freed
+                    busy = "full"
+                elif not is_locked(exc):
                     raise
-        logger.warning("store busy: %s will be written in the background", what)
+        logger.warning("store %s: %s will be written in the background", busy, what)
         entry = None
         if kept is not None:
             kind, args = kept

@@ -15,6 +15,7 @@ Text reaching this module must already be masked; `record_turn` masks again as a
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -66,6 +67,20 @@ def location() -> Path | str:
 
 def is_postgres(where: Path | str | None) -> bool:
     return isinstance(where, str) and where.startswith("postgresql://")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """The store's disk is full: SQLite's SQLITE_FULL ("database or disk is full"), PostgreSQL's "No
+    space left on device" (bot.store.pg_pool raises it as sqlite3.OperationalError), ENOSPC. No lock
+    and no broken store: the same write goes through once space is freed, so what the person was
+    answered waits for it, as for a lock (bot.services.deferred)."""
+    exc = getattr(exc, "orig", None) or exc  # SQLAlchemy's wrapper (Rasa's tracker store)
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.Error) and (
+        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in text or "no space left" in text
+    )
 
 
 def check_backend() -> str:
