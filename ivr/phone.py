@@ -182,7 +182,7 @@ class Phone:
             logger.exception("ivr: %s could not be put in the spool %s; kept in memory only", what, self.spool.path)
             entry = None
         logger.warning("ivr: the store is busy; %s will be written in the background", what)
-        _keep(loop.create_task(self._retry(what, self.kept[kind], args, entry)))
+        _keep(loop.create_task(self._retry(what, self.kept[kind], args, entry, kept=True)))
 
     async def write_or_keep(self, kind: str, what: str, *args) -> tuple[bool, object]:
         """A write the caller is told is done (`kind`, one of `kept`): now if the store takes it within
@@ -207,10 +207,12 @@ class Phone:
             logger.warning("ivr: a %s left in the spool by a stopped process will be written", kind)
             _keep(loop.create_task(self._retry(f"{kind} (spool entry {entry})", self.kept[kind], tuple(args), entry)))
 
-    async def _retry(self, what: str, fn, args: tuple, entry: int | None) -> None:
+    async def _retry(self, what: str, fn, args: tuple, entry: int | None, kept: bool = False) -> None:
         """Write until the store takes it: busy, or answering with an error (a constraint, a trigger, a
-        schema being migrated), both are tried again, every 5 s at most; a spooled write (`entry`) is
-        never given up, the others after `store_retry_s`. An error is logged when it first appears."""
+        schema being migrated, the disk full), both are tried again, every 5 s at most; a write the
+        caller was told is kept (`kept`: spooled, `entry`, or in memory only when the spool could not
+        take it, on a full disk beside the store) is never given up, the others after `store_retry_s`.
+        An error is logged when it first appears."""
         deadline, delay, seen = time.monotonic() + self.retry_for, 0.25, ""
         while True:
             try:
@@ -220,7 +222,7 @@ class Phone:
                 if not isinstance(exc, StoreBusy) and str(exc) != seen:
                     logger.error("ivr: the store refused %s (%s: %s); tried again", what, type(exc).__name__, exc)
                 seen = str(exc)
-                if entry is None and time.monotonic() > deadline:
+                if not (kept or entry is not None) and time.monotonic() > deadline:
                     logger.error("ivr: %s NOT written after %s s: %s", what, self.retry_for, exc)
                     return
                 await asyncio.sleep(delay)

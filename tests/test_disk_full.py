@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import urllib.request
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import db_rows, launch, stop, until
+import yaml
+from conftest import ARMES_THANKS, ROOT, TWILIO_TEST_TOKEN, db_rows, launch, stop, to_armes_voicemail, until
+
+from tools.ivr.simulate import Call
 
 SIZE = "16m"  # room for the store's WAL to grow over a module's tests (never checkpointed on a full disk)
 
@@ -167,3 +171,48 @@ def test_chat_turns_and_a_rating_answered_while_the_disk_is_full_are_stored_once
     assert count(server.db, "select count(*) as n from feedback where item_id = ? and useful = 1", [rated]) == 1
     assert count(server.db, f"select count(*) as n from events where type_name = 'user' and sender_id in ({marks})", senders) == 3
     assert "could not record the turn" not in server.log.read_text()
+
+
+def test_a_voicemail_left_while_the_disk_is_full_is_kept_until_space_is_freed(disk):
+    """A caller at the weapons service's voicemail when the disk fills: they are thanked, Twilio gets
+    its 200s (Record action, recording and transcription callbacks, the call's end). The phone's spool
+    sits on the same full disk, so the writes wait in memory. Before: they were given up after
+    `phone.settings.store_retry_s` (120 s, "NOT written after 120 s"), and the message, its ticket, its
+    transcription and the call's end were lost. Now they are kept for as long as the process lives, and
+    written once space is freed."""
+    server, mount = disk
+    retry_s = yaml.safe_load((ROOT / "bot" / "tree.yml").read_text(encoding="utf-8"))["phone"]["settings"]["store_retry_s"]
+    caller = Call(server.url, TWILIO_TEST_TOKEN, caller="+33698765432")
+    _, rsid = to_armes_voicemail(caller)
+    with full(mount):
+        done = caller.record("Bonjour, je voudrais déclarer une carabine héritée, rappelez-moi.", duration=14, recording_sid=rsid)
+        assert done.says == ARMES_THANKS
+        assert caller.hangup(duration=58) == 200
+        time.sleep(retry_s + 5)  # longer than the store's retries of a call's place in the menu
+        assert db_rows(server.db, "select id from voicemails where recording_sid = ?", [rsid]) == []
+    until(
+        lambda: (
+            db_rows(server.db, "select status from voicemails where recording_sid = ?", [rsid]) == [{"status": "transcribed"}]
+        ),
+        30,
+        "the message written",
+    )
+    kept = db_rows(server.db, "select mailbox, duration_s, transcription from voicemails where recording_sid = ?", [rsid])
+    assert kept == [
+        {
+            "mailbox": "armes",
+            "duration_s": 14,
+            "transcription": "Bonjour, je voudrais déclarer une carabine héritée, rappelez-moi.",
+        }
+    ]
+    assert db_rows(server.db, "select mailbox from tickets where idempotency_key = ?", [f"voicemail:{rsid}"]) == [
+        {"mailbox": "armes"}
+    ]
+    until(
+        lambda: db_rows(server.db, "select duration_s from calls where call_sid = ?", [caller.call_sid]) == [{"duration_s": 58}],
+        30,
+        "the call's end written",
+    )
+    assert db_rows(server.db, "select call_status, outcome from calls where call_sid = ?", [caller.call_sid]) == [
+        {"call_status": "completed", "outcome": "voicemail"}
+    ]
