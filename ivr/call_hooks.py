@@ -13,7 +13,7 @@ names, at the same step (`_in_place`: menus, leaves, the offer), or, for the pro
 rebuild, `Speaker.hold` (one sentence, then the call's stored prompt again through `/voice`, which
 waits while the row still cannot be read). A step whose caller was answered without it (the store
 too slow) is not applied when its pool task ends (`Step.answered`). A call whose row can be neither
-read nor created, the store answering with an error (`_unrecorded`), is served from its Gather's URL
+read nor created, the store answering with an error (a full disk too: `disk_full`; `_unrecorded`), is served from its Gather's URL
 on the keypad, each key kept by the spool for the row (ivr/kept_steps.py). The end of a transfer not answered while the row cannot be read
 starts the voicemail at once (`Speaker.voicemail_now`); a call still at a transfer is never dialled
 again by a replay (`_transfer_over`, `_offer_unwritten`).
@@ -31,6 +31,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.services import sms
+from bot.store.database import disk_full
 from ivr import hours, kept_steps
 from ivr.calls import FINAL_STATUSES, Calls, is_over, state_from_row
 from ivr.desks import FeedbackDesk, PanDesk
@@ -120,7 +121,9 @@ class CallHooks:
         try:
             with self.phone.stores.writing():
                 return "xml", create(calls, st, self.phone.pref.id, caller, twiml) or twiml
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
+            if disk_full(exc):  # an error, not a lock: the keypad welcome, the keys served from the URLs
+                raise
             return "later", (st, caller, twiml)
 
     def _transfer_over(self, calls: Calls, row: dict, open_now) -> str:
@@ -182,9 +185,9 @@ class CallHooks:
         phone = self.phone
         try:
             row, started = self._known(calls, s)
-        except sqlite3.OperationalError:
-            raise  # locked or unreachable: StoreBusy, the prompt repeated (`_in_place`)
-        except Exception:  # noqa: BLE001 - the store answers with an error: serve the caller without it
+        except Exception as exc:  # noqa: BLE001 - the store answers with an error: serve the caller without it
+            if isinstance(exc, sqlite3.OperationalError) and not disk_full(exc):
+                raise  # locked or unreachable: StoreBusy, the prompt repeated (`_in_place`)
             logger.exception("ivr: call %s cannot be recorded; its %s prompt served from the URL", s.call_sid, s.route)
             return "unrecorded", self._unrecorded(calls, s)
         if row is None:

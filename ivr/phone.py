@@ -23,7 +23,7 @@ from sanic.request import Request
 
 from bot import settings
 from bot.core.masking import prepare
-from bot.store.database import Store, db_path
+from bot.store.database import Store, db_path, disk_full
 from ivr import hours, signature
 from ivr.calls import Calls
 from ivr.flow import CallState, Flow
@@ -118,6 +118,8 @@ class PhoneStore:
         except TimeoutError:
             raise StoreBusy(f"{getattr(fn, '__name__', fn)} took more than {timeout_s} s") from None
         except sqlite3.OperationalError as exc:  # "database is locked" after the short busy timeout
+            if disk_full(exc):  # no lock to wait for: the store answers with an error (the call unrecorded)
+                raise
             raise StoreBusy(str(exc)) from exc
 
 

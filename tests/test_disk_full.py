@@ -216,3 +216,43 @@ def test_a_voicemail_left_while_the_disk_is_full_is_kept_until_space_is_freed(di
     assert db_rows(server.db, "select call_status, outcome from calls where call_sid = ?", [caller.call_sid]) == [
         {"call_status": "completed", "outcome": "voicemail"}
     ]
+
+
+INCOMING_FAILED = "Désolé, suite à un incident technique, utilisez les touches de votre téléphone."
+
+
+def test_a_call_that_comes_while_the_disk_is_full_goes_on_on_the_keypad_and_is_recorded_once_space_is_freed(disk):
+    """Before: the store's "database or disk is full" was taken for a lock: the caller heard the
+    ordinary welcome, and every key (5, then 3, then 9) gave the same welcome again, in a loop, for as
+    long as the disk stayed full; the call could reach nothing. Now a call the store cannot record is
+    served as when the store refuses its row with an error: the notice, one apology and the main menu on
+    the keypad, each key leading where it says (served from its Gather's URL); its keys are kept and
+    the call's row (path, keys, end) is written once space is freed."""
+    server, mount = disk
+    caller = Call(server.url, TWILIO_TEST_TOKEN, caller="+33612345678")
+    with full(mount):
+        welcome = caller.start()
+        assert welcome.says[1] == INCOMING_FAILED
+        assert welcome.gather["input"] == "dtmf"
+        assert caller.press("5").says[0] == "Autres demandes."
+        hours = caller.press("3")
+        assert hours.says[0].startswith("La préfecture du Cantal se trouve Cours Monthyon, 15000 Aurillac.")
+        assert caller.hangup(duration=40) == 200
+        assert db_rows(server.db, "select call_sid from calls where call_sid = ?", [caller.call_sid]) == []
+    until(
+        lambda: db_rows(server.db, "select duration_s from calls where call_sid = ?", [caller.call_sid]) == [{"duration_s": 40}],
+        30,
+        "the call written",
+    )
+    until(
+        lambda: (
+            len(json.loads(db_rows(server.db, "select inputs from calls where call_sid = ?", [caller.call_sid])[0]["inputs"]))
+            == 2
+        ),
+        30,
+        "its keys written",
+    )
+    (row,) = db_rows(server.db, "select path, inputs, call_status from calls where call_sid = ?", [caller.call_sid])
+    assert json.loads(row["path"]) == ["root", "autre", "horaires_contact"]
+    assert [i["digits"] for i in json.loads(row["inputs"])] == ["5", "3"]
+    assert row["call_status"] == "completed"
