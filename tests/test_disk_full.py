@@ -121,7 +121,8 @@ def disk(tmp_path_factory):
     """A server whose store and spools are on a small filesystem of their own: (server, mount)."""
     tmp = tmp_path_factory.mktemp("disk_full")
     with tmpfs(tmp / "disk") as mount:
-        server = launch(tmp, db=mount / "aiguillage.db")
+        # The spools' sweep every 2 s (30 s by default): what it logs while the disk is full shows at once.
+        server = launch(tmp, db=mount / "aiguillage.db", extra_env={"AIGUILLAGE_SPOOL_SWEEP_S": "2"})
         try:
             yield server, mount
         finally:
@@ -256,3 +257,23 @@ def test_a_call_that_comes_while_the_disk_is_full_goes_on_on_the_keypad_and_is_r
     assert json.loads(row["path"]) == ["root", "autre", "horaires_contact"]
     assert [i["digits"] for i in json.loads(row["inputs"])] == ["5", "3"]
     assert row["call_status"] == "completed"
+
+
+def test_writes_waiting_for_a_full_disk_do_not_fill_the_log_with_a_traceback_at_each_retry(disk):
+    """The server's log (on the same disk, often) while writes wait for space: before, the background
+    writers logged a full traceback at every retry (every 2 s for a chat turn's events, again for its
+    record, every sweep of the spools): 49 KB in 30 s for one waiting conversation in the audit. Now
+    each error is logged once, with its traceback, until it changes: nothing more while it lasts."""
+    server, mount = disk
+    sender = "journal-" + uuid.uuid4().hex[:8]
+    with full(mount):
+        assert chat(server, sender, QUESTIONS[0][0])[0] == 200
+        caller = Call(server.url, TWILIO_TEST_TOKEN)
+        caller.start()
+        assert caller.hangup(duration=12) == 200
+        time.sleep(6)  # the first failures of each writer and of each spool's sweep are logged
+        before = server.log.stat().st_size
+        time.sleep(20)  # nothing asked meanwhile: only the retries
+        grown = server.log.read_bytes()[before:].decode("utf-8", "replace")
+    assert grown.count("Traceback") == 0, f"{len(grown)} bytes logged in 20 s:\n{grown[:3000]}"
+    until(lambda: count(server.db, "select count(*) as n from turns where conversation_id = ?", [sender]) == 1, 30, "stored")

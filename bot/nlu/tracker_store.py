@@ -339,7 +339,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
 
     async def _flush(self) -> None:
         """Write the pending events, conversation by conversation (oldest first), until none is left."""
-        delay = self.retry_s
+        delay, seen = self.retry_s, ""
         while self._order:
             sender_id = self._order[0]
             async with self._lock(sender_id):
@@ -348,8 +348,9 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 try:
                     await self._run(self._insert, rows, entry.unsure)
                 except Exception as exc:  # noqa: BLE001 - locked or down: try again, never drop the events
-                    if not _is_locked(exc):
+                    if not _is_locked(exc) and str(exc) != seen:  # once until it changes: no traceback per retry
                         logger.exception("tracker store: writing %d events of %s failed; trying again", len(rows), sender_id)
+                    seen = str(exc)
                     entry.unsure = entry.unsure or maybe_written(exc)
                     written = False
                 else:
@@ -371,7 +372,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             if self._room is not None:
                 self._room.set()
             if written:
-                delay = self.retry_s
+                delay, seen = self.retry_s, ""
             else:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

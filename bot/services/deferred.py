@@ -156,19 +156,20 @@ class Writer:
             logger.exception("store writer: spool entry %s written but not removed", entry)
 
     async def _flush(self) -> None:
-        delay = self.retry_s
+        delay, seen = self.retry_s, ""
         while self.queue:
             key, items = next(iter(self.queue.items()))
             what, fn, since, entry = items[0]
             try:
                 await self._run(fn)
             except Exception as exc:  # noqa: BLE001 - locked (or worse): try again, never drop it
-                if not is_locked(exc):
+                if not is_locked(exc) and str(exc) != seen:  # once until it changes: no traceback per retry
                     logger.exception("store writer: %s failed; trying again", what)
+                seen = str(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
-            delay = self.retry_s
+            delay, seen = self.retry_s, ""
             if entry is not None:
                 await self._forget(entry)
             items.pop(0)

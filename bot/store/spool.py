@@ -195,9 +195,13 @@ async def sweep_every(seconds: float, take_over: Callable[[], Awaitable[None]], 
     cluster's other process) has its acknowledged writes written by that sibling, without waiting
     for a restart. Entries of a live process are never taken (`alive`), and two siblings sweeping at
     once never take the same entry (`orphans` claims each with a compare-and-set)."""
+    seen = ""
     while True:
         await asyncio.sleep(seconds)
         try:
             await take_over()
-        except Exception:  # noqa: BLE001 - the next sweep tries again; the entries stay on disk
-            logger.exception("%s: taking over the spool of a stopped process failed; tried again in %s s", what, seconds)
+            seen = ""
+        except Exception as exc:  # noqa: BLE001 - the next sweep tries again; the entries stay on disk
+            if str(exc) != seen:  # once until it changes (a full disk): no traceback at every sweep
+                logger.exception("%s: taking over the spool of a stopped process failed; tried again in %s s", what, seconds)
+            seen = str(exc)
