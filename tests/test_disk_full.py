@@ -277,3 +277,33 @@ def test_writes_waiting_for_a_full_disk_do_not_fill_the_log_with_a_traceback_at_
         grown = server.log.read_bytes()[before:].decode("utf-8", "replace")
     assert grown.count("Traceback") == 0, f"{len(grown)} bytes logged in 20 s:\n{grown[:3000]}"
     until(lambda: count(server.db, "select count(*) as n from turns where conversation_id = ?", [sender]) == 1, 30, "stored")
+
+
+def serve(db: Path, **env) -> subprocess.CompletedProcess:
+    """`python -m bot serve` with the phone served, waited for until it stops (it should, at once)."""
+    from conftest import free_port
+
+    port = free_port()
+    environ = dict(os.environ, PORT=str(port), AIGUILLAGE_DB=str(db), RASA_TELEMETRY_ENABLED="false", **env)
+    environ.update(TWILIO_AUTH_TOKEN=TWILIO_TEST_TOKEN, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}")  # the phone served
+    environ.pop("IVR_LOCAL_DEV", None)
+    cmd = [str(ROOT / ".venv" / "bin" / "python"), "-m", "bot", "serve", "--model", str(ROOT / "models" / "aiguillage.tar.gz")]
+    cmd += ["--port", str(port), "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"]
+    return subprocess.run(cmd, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=180)
+
+
+def test_the_server_started_on_a_full_disk_says_so_and_stops(tmp_path):
+    """Before: a start on the full disk (the préfecture's server rebooted with its disk still full)
+    ended on a Python traceback, "sqlite3.OperationalError: disk I/O error" from the phone's spool, or
+    "OSError: [Errno 28] No space left on device" for a new store. Now: one sentence that names the
+    folder, says its disk is full and what to do, and exit status 4."""
+    with tmpfs(tmp_path / "disk") as mount:
+        used = mount / "aiguillage.db"
+        stop(launch(tmp_path, db=used))  # a store and spools that exist, as on a server that ran
+        with full(mount):
+            for db in (used, mount / "nouveau.db"):
+                done = serve(db)
+                assert done.returncode == 4, done.stderr[-2000:]
+                assert f"Aiguillage cannot start: the disk holding {mount} is full (0 bytes free" in done.stderr
+                assert "free some space on it (old logs, backups), then start the server again." in done.stderr
+                assert "Traceback" not in done.stderr

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -235,7 +236,16 @@ def serve(rasa_args: list[str]) -> int:
     rasa_patches.apply_before_start()
 
     sys.argv = ["rasa", "run", *rasa_args]
-    rasa_main()
+    try:
+        rasa_main()
+    except (sqlite3.Error, OSError) as exc:  # the store's disk full (a reboot with it still full): said, not a traceback
+        from bot.store.database import DISK_FULL_EXIT, full_disk_message
+
+        message = full_disk_message(exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr, flush=True)
+        return DISK_FULL_EXIT
     return 0
 
 

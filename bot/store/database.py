@@ -83,6 +83,28 @@ def disk_full(exc: BaseException) -> bool:
     )
 
 
+DISK_FULL_EXIT = 4  # `python -m bot serve` stopped at its start: the disk of the store's folder is full
+
+
+def full_disk_message(exc: BaseException, folder: Path | None = None) -> str | None:
+    """What the start says when it failed on the store's folder (AIGUILLAGE_DB's: the store, its
+    spools) because its disk is full: `disk_full`, or an I/O error with no byte left there (SQLite's
+    -shm file that cannot grow, a spool's key that cannot be written); None for any other failure."""
+    folder = folder or db_path().parent
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    free = st.f_bavail * st.f_frsize
+    io_error = isinstance(exc, OSError) or (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_IOERR
+    if not (disk_full(exc) or (free == 0 and io_error)):
+        return None
+    return (
+        f"Aiguillage cannot start: the disk holding {folder} is full ({free} bytes free; {type(exc).__name__}: {exc}):"
+        " free some space on it (old logs, backups), then start the server again."
+    )
+
+
 def check_backend() -> str:
     """At start-up (`python -m bot serve`): open (and migrate) the product's store where the settings
     put it, and return its backend; a store that cannot be opened stops the start with a
