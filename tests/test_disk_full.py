@@ -307,3 +307,26 @@ def test_the_server_started_on_a_full_disk_says_so_and_stops(tmp_path):
                 assert f"Aiguillage cannot start: the disk holding {mount} is full (0 bytes free" in done.stderr
                 assert "free some space on it (old logs, backups), then start the server again." in done.stderr
                 assert "Traceback" not in done.stderr
+
+
+def test_a_temporary_directory_without_room_for_the_model_is_said_so_not_a_damaged_model(tmp_path):
+    """Rasa unpacks the model into the temporary directory (TMPDIR, /tmp) at each start. Before: when
+    its files did not fit there ("No space left on device" in Rasa's log), the server stopped saying
+    the model file was "missing, damaged, or trained with another Rasa version" and to run `make
+    train`, which cannot help (and writes more). Now it says the temporary directory lacks room, with
+    the figures, and what to do; the same exit status 3."""
+    import tarfile
+
+    model = ROOT / "models" / "aiguillage.tar.gz"
+    with tarfile.open(model) as archive:
+        need = sum(member.size for member in archive.getmembers())
+    with tmpfs(tmp_path / "tmp", size="16m") as tmp:
+        assert need > 16 * 1024 * 1024  # the model's files do not fit there
+        done = serve(tmp_path / "aiguillage.db", TMPDIR=str(tmp))
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert (
+        f"Aiguillage cannot start: the model file {model} could not be unpacked in the temporary directory {tmp}:"
+        f" its files take {need / 1e6:.0f} MB and 17 MB are free there. Free some space there, or point TMPDIR"
+        " at a folder with room, then start the server again."
+    ) in done.stderr
+    assert "make train" not in done.stderr

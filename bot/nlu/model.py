@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 from bot import settings
@@ -63,4 +64,31 @@ def model_refused_message(path: Path | str | None) -> str:
         f"Aiguillage cannot start: {where} could not be loaded (missing, damaged, or trained with another "
         "Rasa version than 3.6.21). Train it again with `make train` (or point AIGUILLAGE_MODEL / --model at "
         "a model trained by this project), then start the server again."
+    )
+
+
+def unpack_room_message(path: Path | str | None) -> str | None:
+    """Rasa unpacks the model into the temporary directory (tempfile's: TMPDIR, else /tmp) at each
+    start and only logs a "No space left on device" there, so the model looks damaged: when its files
+    do not fit in what is free there, the message that says so; None when they fit, or when the
+    archive cannot be read (then it is damaged: model_refused_message)."""
+    import tarfile
+    import tempfile
+
+    if path is None:
+        return None
+    try:
+        with tarfile.open(path) as archive:
+            need = sum(member.size for member in archive.getmembers())
+        folder = tempfile.gettempdir()
+        st = os.statvfs(folder)
+    except (OSError, EOFError, tarfile.TarError):
+        return None
+    free = st.f_bavail * st.f_frsize
+    if free >= need:
+        return None
+    return (
+        f"Aiguillage cannot start: the model file {path} could not be unpacked in the temporary directory {folder}:"
+        f" its files take {need / 1e6:.0f} MB and {free / 1e6:.0f} MB are free there. Free some space there, or point"
+        " TMPDIR at a folder with room, then start the server again."
     )

@@ -13,7 +13,7 @@ import sys
 from sanic import Blueprint
 
 from bot import settings
-from bot.nlu.model import MODEL_REFUSED_EXIT, model_refused_message, served_model
+from bot.nlu.model import MODEL_REFUSED_EXIT, model_refused_message, served_model, unpack_room_message
 from bot.services import runtime
 from bot.web.http import install_app_hooks
 
@@ -27,10 +27,12 @@ async def hooks(app, loop) -> None:
 
 async def model_loaded(app, loop) -> None:
     """Rasa logs a model it could not load and serves on without one (every chat answer would
-    be the apology): stop the process instead, saying why and what to do."""
+    be the apology): stop the process instead, saying why and what to do (no room to unpack it in
+    the temporary directory is said as such: retraining would not help)."""
     agent = getattr(app.ctx, "agent", None)
     if agent is None or not agent.is_ready():
-        message = model_refused_message(served_model(sys.argv) or settings.model())
+        path = served_model(sys.argv) or settings.model()
+        message = unpack_room_message(path) or model_refused_message(path)
         logger.critical(message)
         print(message, file=sys.stderr, flush=True)
         os._exit(MODEL_REFUSED_EXIT)
