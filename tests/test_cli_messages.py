@@ -13,6 +13,7 @@ from bot.core.tree import TreeError
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = {"name": "marie.dupont", "role": "agent", "path": "/tmp/x.jsonl", "error": "illisible", "value": "'2026-13-01'"}
+SAMPLE |= {"folder": "/srv/aiguillage/var", "free": "0 octet libre", "n": 0}
 
 
 def leaves(node: dict, prefix: str = "") -> list[str]:

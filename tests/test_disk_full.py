@@ -330,3 +330,57 @@ def test_a_temporary_directory_without_room_for_the_model_is_said_so_not_a_damag
         " at a folder with room, then start the server again."
     ) in done.stderr
     assert "make train" not in done.stderr
+
+
+def purge(db: Path) -> subprocess.CompletedProcess:
+    env = {"AIGUILLAGE_DB": str(db), "PATH": "/usr/bin:/bin", "PREFECTURE": "cantal"}
+    cmd = [str(ROOT / ".venv" / "bin" / "python"), "-m", "bot", "purge", "--now", "2026-12-31T12:00"]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_retention_purge_on_a_full_disk_says_it_needs_room_and_deletes_once_space_is_freed(tmp_path):
+    """Deleting needs room too: SQLite appends each change to its write-ahead log (the -wal file) before
+    the store's file, and erased rows are overwritten with zeros (secure_delete). Before: on a full
+    disk `python -m bot purge` ended on an English traceback (sqlite3.OperationalError: database or
+    disk is full, at the first COMMIT), exit status 1. Now one French sentence says why and what to
+    do, exit status 4; the store is intact, and the same purge deletes the rows once space is freed."""
+    from bot.store.database import Store
+
+    with tmpfs(tmp_path / "disk") as mount:
+        db = mount / "aiguillage.db"
+        store = Store(db)
+        for i in range(3):  # conversations a year and a half old: past the 180 days kept
+            store.record_turn(
+                f"ancienne-{i}",
+                "web",
+                "quels sont vos horaires",
+                "horaires_contact",
+                0.9,
+                "info",
+                "horaires_contact",
+                "answer",
+                True,
+                0,
+                "cantal",
+                ts="2025-06-01T10:00:00.000+00:00",
+            )
+        # The server running (its connection open: the store's -wal and -shm exist, the purge fails at its
+        # first COMMIT), then stopped (the purge cannot even open the store: its -shm needs room).
+        for running in (True, False):
+            if not running:
+                store.close()
+            with full(mount):
+                done = purge(db)
+                assert done.returncode == 4, done.stderr[-2000:]
+                assert done.stderr.strip() == (
+                    f"Purge impossible : le disque de {mount} est plein (0 octet libre). Effacer des lignes demande"
+                    " aussi de la place (SQLite écrit chaque suppression dans son journal, le fichier -wal, avant de"
+                    " libérer la place) : libérez de la place sur ce disque (anciens journaux, sauvegardes), puis"
+                    " relancez « python -m bot purge ». Ce qui n'a pas pu être effacé le sera à la prochaine purge."
+                )
+        assert count(db, "select count(*) as n from turns") == 3  # read once space is back: the store's -shm needs room too
+        assert db_rows(db, "pragma integrity_check") == [{"integrity_check": "ok"}]
+        again = purge(db)
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert json.loads(again.stdout)["rows"]["turns"] == 3
+        assert count(db, "select count(*) as n from turns") == 0

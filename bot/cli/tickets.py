@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
+import sys
 
 from bot.cli.messages import say
 
@@ -37,7 +39,6 @@ def cmd_tickets(args: argparse.Namespace) -> int:
 
 def _paper(args: argparse.Namespace, store) -> int:
     """Register a letter received by post: a ticket due in the paper commitment (working days)."""
-    import sys
     from datetime import date
 
     from bot.core import config as config_mod
@@ -64,7 +65,6 @@ def _paper(args: argparse.Namespace, store) -> int:
 
 def cmd_purge(args: argparse.Namespace) -> int:
     """`python -m bot purge [--dry-run] [--now ISO]`: every record past its retention period (issue 13 §7)."""
-    import sys
     from datetime import datetime
 
     from bot.core import config as config_mod
@@ -77,13 +77,30 @@ def cmd_purge(args: argparse.Namespace) -> int:
         print(say("tickets.bad_now", value=repr(args.now)), file=sys.stderr)
         return 2
     pref = config_mod.load_prefecture(args.prefecture)
-    store = Store()
     try:
-        counts = retention.purge(store, pref, now, dry_run=args.dry_run)
-    finally:
-        store.close()
+        store = Store()
+        try:
+            counts = retention.purge(store, pref, now, dry_run=args.dry_run)
+        finally:
+            store.close()
+    except (sqlite3.Error, OSError) as exc:
+        return _purge_without_room(exc)
     print(json.dumps({"dry_run": args.dry_run, "days": retention.periods(pref), "rows": counts}, ensure_ascii=False))
     return 0
+
+
+def _purge_without_room(exc: BaseException) -> int:
+    """Deleting needs room too (SQLite's -wal file): a full disk said in one sentence, not a traceback
+    (any other failure is raised)."""
+    from bot.store.database import DISK_FULL_EXIT, db_path, free_if_full, is_postgres, location
+
+    folder = db_path().parent
+    free = None if is_postgres(location()) else free_if_full(exc, folder)
+    if free is None:
+        raise exc
+    shown = say("purge.free_one" if free <= 1 else "purge.free_many", n=free)
+    print(say("purge.disk_full", folder=folder, free=shown), file=sys.stderr)
+    return DISK_FULL_EXIT
 
 
 def add_parsers(sub) -> None:

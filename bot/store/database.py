@@ -86,18 +86,25 @@ def disk_full(exc: BaseException) -> bool:
 DISK_FULL_EXIT = 4  # `python -m bot serve` stopped at its start: the disk of the store's folder is full
 
 
-def full_disk_message(exc: BaseException, folder: Path | None = None) -> str | None:
-    """What the start says when it failed on the store's folder (AIGUILLAGE_DB's: the store, its
-    spools) because its disk is full: `disk_full`, or an I/O error with no byte left there (SQLite's
-    -shm file that cannot grow, a spool's key that cannot be written); None for any other failure."""
-    folder = folder or db_path().parent
+def free_if_full(exc: BaseException, folder: Path) -> int | None:
+    """The bytes free in `folder` when `exc` is a failure for lack of room there: `disk_full`, or an I/O
+    error with no byte left (SQLite's -shm file that cannot grow, a spool's key that cannot be
+    written); None for any other failure."""
     try:
         st = os.statvfs(folder)
     except OSError:
         return None
     free = st.f_bavail * st.f_frsize
     io_error = isinstance(exc, OSError) or (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_IOERR
-    if not (disk_full(exc) or (free == 0 and io_error)):
+    return free if disk_full(exc) or (free == 0 and io_error) else None
+
+
+def full_disk_message(exc: BaseException, folder: Path | None = None) -> str | None:
+    """What the start says when it failed on the store's folder (AIGUILLAGE_DB's: the store, its
+    spools) because its disk is full (`free_if_full`); None for any other failure."""
+    folder = folder or db_path().parent
+    free = free_if_full(exc, folder)
+    if free is None:
         return None
     return (
         f"Aiguillage cannot start: the disk holding {folder} is full ({free} bytes free; {type(exc).__name__}: {exc}):"
