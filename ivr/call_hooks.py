@@ -14,7 +14,8 @@ rebuild, `Speaker.hold` (one sentence, then the call's stored prompt again throu
 waits while the row still cannot be read). A step whose caller was answered without it (the store
 too slow) is not applied when its pool task ends (`Step.answered`). A call whose row can be neither
 read nor created, the store answering with an error (a full disk too: `disk_full`; `_unrecorded`), is served from its Gather's URL
-on the keypad, each key kept by the spool for the row (ivr/kept_steps.py). The end of a transfer not answered while the row cannot be read
+on the keypad, each key kept by the spool for the row (ivr/kept_steps.py); so does a call under way whose
+step a full disk refuses, until its row has its keys (`Phone.unrecorded`). The end of a transfer not answered while the row cannot be read
 starts the voicemail at once (`Speaker.voicemail_now`); a call still at a transfer is never dialled
 again by a replay (`_transfer_over`, `_offer_unwritten`).
 """
@@ -197,6 +198,9 @@ class CallHooks:
         st, last = state_from_row(row), row.get("last_twiml")
         if s.step == st.step + 1 and st.state == "transfer":  # the offer after it, not written yet
             return "xml", self._offer_unwritten(st, s).to_xml()
+        if s.call_sid in phone.unrecorded and (s.step or 0) > st.step:  # on the keypad since a full disk: so on
+            return "unrecorded", self._unrecorded(calls, s)
+        phone.unrecorded.discard(s.call_sid)  # its row has caught up (the spool's keys written), or never fell behind
         if s.step != st.step:  # a duplicated or late webhook: answer as before, change nothing
             return "xml", last or phone.flow.render(st, s.open_now).to_xml()
         if s.speech.strip():
@@ -209,6 +213,9 @@ class CallHooks:
         try:
             return "xml", self._apply(calls, st, s)
         except sqlite3.OperationalError as exc:
+            if disk_full(exc):  # no lock to wait for: the key served from the URL and kept, as for a call unrecorded
+                phone.unrecorded.add(s.call_sid)
+                return "unrecorded", self._unrecorded(calls, s)
             return "xml", self._unapplied(state_from_row(row), s, exc).to_xml()
 
     def _offer_unwritten(self, st: CallState, s: Step):

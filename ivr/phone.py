@@ -153,6 +153,7 @@ class Phone:
         self.spool = Spool(spool_path())
         self.spool_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr-spool")
         self.kept: dict = {}  # kind -> fn(calls, *args): the writes the spool keeps (ivr/record_hooks.py registers them)
+        self.unrecorded: set[str] = set()  # calls under way served from their Gathers' URLs since the disk filled
         self.days = self.pref.get("prefecture.phone_hours.days")
         try:
             self.closures = tuple(str(day) for day in self.pref.get("prefecture.phone_hours.closures") or ())

@@ -384,3 +384,39 @@ def test_the_retention_purge_on_a_full_disk_says_it_needs_room_and_deletes_once_
         assert again.returncode == 0, again.stderr[-2000:]
         assert json.loads(again.stdout)["rows"]["turns"] == 3
         assert count(db, "select count(*) as n from turns") == 0
+
+
+def test_a_call_under_way_when_the_disk_fills_goes_on_on_the_keypad(disk):
+    """A caller in the menu when the disk fills. Before: every key got « Désolé, un incident technique
+    m'a empêché d'enregistrer votre choix. Je répète. » and the same menu again, 0 and the voicemail's
+    key included, for as long as the disk stayed full: the caller could reach nothing, not even the
+    main menu. Now the key is applied as for a call the store cannot record (served from its Gather's
+    URL, on the keypad) and the call goes on; its keys are added to its row once space is freed."""
+    server, mount = disk
+    caller = Call(server.url, TWILIO_TEST_TOKEN, caller="+33611112222")
+    caller.start()
+    assert caller.press("5").says[0] == "Autres demandes."
+    with full(mount):
+        hours = caller.press("3")
+        assert hours.says[0].startswith("La préfecture du Cantal se trouve Cours Monthyon, 15000 Aurillac.")
+        assert hours.gather["input"] == "dtmf"
+        menu = caller.press("0")
+        assert menu.node == "root" and "Autre demande, tapez 5." in menu.says
+        assert caller.press("5").says[0] == "Autres demandes."
+        assert caller.hangup(duration=70) == 200
+    until(
+        lambda: (
+            len(json.loads(db_rows(server.db, "select inputs from calls where call_sid = ?", [caller.call_sid])[0]["inputs"]))
+            == 4
+        ),
+        30,
+        "the keys pressed while the disk was full, added to the call's row",
+    )
+    (row,) = db_rows(server.db, "select path, inputs, duration_s from calls where call_sid = ?", [caller.call_sid])
+    assert [i["digits"] for i in json.loads(row["inputs"])] == ["5", "3", "0", "5"]
+    assert json.loads(row["path"]) == ["root", "autre", "horaires_contact", "root", "autre"]
+    until(
+        lambda: db_rows(server.db, "select duration_s from calls where call_sid = ?", [caller.call_sid]) == [{"duration_s": 70}],
+        30,
+        "the call's end written",
+    )
