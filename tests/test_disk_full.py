@@ -420,3 +420,56 @@ def test_a_call_under_way_when_the_disk_fills_goes_on_on_the_keypad(disk):
         30,
         "the call's end written",
     )
+
+
+FULL_TITLE, FULL = (
+    "Disque du serveur plein",
+    (
+        "Le disque du serveur est plein : rien n'a été enregistré. Prévenez l'administrateur du serveur, qui doit libérer"
+        " de la place, puis réessayez."
+    ),
+)
+
+
+def test_the_agents_console_says_the_disk_is_full_and_to_warn_the_administrator(disk, python):
+    """An agent working when the disk fills: pages that only read still open; a reply, or a download the
+    console must note in its audit log, cannot be saved. Before: « La base de données n'a pas pu
+    enregistrer cette action. Rien n'a été enregistré : réessayez dans un instant. » for the reply and
+    « La base de données est occupée par une autre opération. Rechargez la page dans un instant. » for
+    the indicators' CSV: the agent retried and reloaded, though only freeing space helps. Now both say
+    the disk is full and to warn the administrator; once space is freed the same reply goes through."""
+    import html
+
+    from test_console import Console, cli
+    from test_console_replies import submit
+
+    server, mount = disk
+    agent = ("disque-agent", "disque-agent-pass-123")
+    done = cli(python, server.db, "agents", "add", agent[0], "--role", "agent", "--password-stdin", stdin=agent[1] + "\n")
+    assert done.returncode == 0, done.stderr
+    body = {
+        "service": "armes",
+        "subject": "Carabine",
+        "body": "Bonjour, une question.",
+        "email": "a@exemple.fr",
+        "idem": uuid.uuid4().hex,
+    }
+    request = urllib.request.Request(
+        server.url + "/rdv/api/message", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        reference = json.loads(answer.read())["reference"]
+    console = Console(server.url)
+    assert console.login(*agent).status_code == 303
+    page = console.get(f"/messages/{reference}")
+    preview = submit(console, page.text, "reply-submit", reponse="Votre demande est complète.")
+    assert preview.status_code == 200
+    with full(mount):
+        assert console.get(f"/messages/{reference}").status_code == 200  # reading still works
+        for refused in (submit(console, preview.text, "confirm-send"), console.get("/indicateurs.csv?table=indicateurs")):
+            assert refused.status_code == 503
+            shown = html.unescape(refused.text)
+            assert FULL_TITLE in shown
+            assert FULL in shown
+    sent = submit(console, preview.text, "confirm-send")
+    assert (sent.status_code, sent.headers["Location"]) == (303, f"/console/messages/{reference}?ok=reply")

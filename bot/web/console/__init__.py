@@ -27,6 +27,7 @@ from sanic.response import HTTPResponse
 
 from bot.services import runtime
 from bot.services.accounts import Session
+from bot.store.database import disk_full
 from bot.web.console import admin, auth, bookings, indicators, messages, paper, review
 from bot.web.console.pages import PREFIX, Console, agent_only
 from bot.web.http import add_routes, read_body, refused_page, retry_after_store_busy, say, too_large
@@ -117,6 +118,8 @@ class ConsoleInput(InputChannel):
                 session = None
             reading = request.method == "GET"  # a page that only reads: nothing was to be saved
             title, message = ("store_busy_read_title", "store_busy_read") if reading else ("store_failed_title", "store_failed")
+            if disk_full(exception):  # reloading cannot help: someone must free space
+                title, message = "store_full_title", "store_full"
             return retry_after_store_busy(console.error(503, session, say(title), say(message)))
 
         add_routes(bp, ROUTES, console)
