@@ -32,7 +32,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.services import sms
-from bot.store.database import disk_full
+from bot.store.disk import disk_full, log_refusal
 from ivr import hours, kept_steps
 from ivr.calls import FINAL_STATUSES, Calls, is_over, state_from_row
 from ivr.desks import FeedbackDesk, PanDesk
@@ -189,7 +189,7 @@ class CallHooks:
         except Exception as exc:  # noqa: BLE001 - the store answers with an error: serve the caller without it
             if isinstance(exc, sqlite3.OperationalError) and not disk_full(exc):
                 raise  # locked or unreachable: StoreBusy, the prompt repeated (`_in_place`)
-            logger.exception("ivr: call %s cannot be recorded; its %s prompt served from the URL", s.call_sid, s.route)
+            log_refusal(logger, exc, "ivr: call %s cannot be recorded; its %s prompt served from the URL", s.call_sid, s.route)
             return "unrecorded", self._unrecorded(calls, s)
         if row is None:
             return started

@@ -53,6 +53,7 @@ from sanic.response import HTTPResponse
 from sanic_cors.core import SANIC_CORS_EVALUATED
 
 from bot import settings as bot_settings
+from bot.store.disk import log_refusal
 from bot.store.spool import sweep_every
 from ivr import signature
 from ivr.call_hooks import CallHooks
@@ -106,8 +107,8 @@ def endpoint(settings: signature.Settings, phone: Phone | None, route: str, hand
             return response.text("Missing CallSid: every Twilio voice webhook carries one.", status=400)
         try:
             return await handler(request, params)
-        except Exception:  # noqa: BLE001 - Twilio must always get TwiML, never a 500
-            logger.exception("ivr: %s failed for call %s", route, first(params, "CallSid", "?"))
+        except Exception as exc:  # noqa: BLE001 - Twilio must always get TwiML, never a 500
+            log_refusal(logger, exc, "ivr: %s failed for call %s", route, first(params, "CallSid", "?"))
             if kind == "callback":
                 return xml(phone.speaker.empty())
             if route == "voice":  # no call recorded to go back to: the main menu on the keypad, built at start

@@ -23,7 +23,8 @@ from sanic.request import Request
 
 from bot import settings
 from bot.core.masking import prepare
-from bot.store.database import Store, db_path, disk_full
+from bot.store.database import Store, db_path
+from bot.store.disk import disk_full, log_refusal
 from ivr import hours, signature
 from ivr.calls import Calls
 from ivr.flow import CallState, Flow
@@ -181,8 +182,8 @@ class Phone:
         loop = asyncio.get_running_loop()
         try:
             entry = await loop.run_in_executor(self.spool_pool, self.spool.add, kind, args)
-        except (sqlite3.Error, OSError):
-            logger.exception("ivr: %s could not be put in the spool %s; kept in memory only", what, self.spool.path)
+        except (sqlite3.Error, OSError) as exc:
+            log_refusal(logger, exc, "ivr: %s could not be put in the spool %s; kept in memory only", what, self.spool.path)
             entry = None
         logger.warning("ivr: the store is busy; %s will be written in the background", what)
         _keep(loop.create_task(self._retry(what, self.kept[kind], args, entry, kept=True)))
@@ -196,7 +197,7 @@ class Phone:
             return True, await self.db(self.kept[kind], *args, write=True)
         except Exception as exc:  # noqa: BLE001 - busy, or an error: the caller is answered, the write kept
             if not isinstance(exc, StoreBusy):
-                logger.exception("ivr: the store refused %s; spooled", what)
+                log_refusal(logger, exc, "ivr: the store refused %s; spooled", what)
             await self.keep(kind, what, *args)
             return False, None
 

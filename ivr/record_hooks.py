@@ -16,6 +16,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.core.masking import prepare
+from bot.store.disk import log_refusal
 from ivr import hours
 from ivr.call_hooks import load, over, save
 from ivr.calls import Calls, state_from_row
@@ -87,7 +88,9 @@ class RecordHooks:
             row = await phone.db(load, call_sid)
         except Exception as exc:  # noqa: BLE001 - busy, or an error: the message is still kept, the thanks said
             if not isinstance(exc, StoreBusy):
-                logger.exception("ivr: the row of call %s could not be read at its voicemail; served without it", call_sid)
+                log_refusal(
+                    logger, exc, "ivr: the row of call %s could not be read at its voicemail; served without it", call_sid
+                )
             row = None
         st, last = (state_from_row(row), row.get("last_twiml")) if row else (None, None)
         mailbox = self._mailbox((st.mailbox if st is not None else None) or request.args.get("mailbox"))
@@ -107,7 +110,7 @@ class RecordHooks:
             return raw_xml(await phone.db(save, st, step, twiml, write=True))
         except Exception as exc:  # noqa: BLE001 - busy, or an error: the message is kept, the thanks said
             if not isinstance(exc, StoreBusy):
-                logger.exception("ivr: the store refused the step of call %s after its voicemail", call_sid)
+                log_refusal(logger, exc, "ivr: the store refused the step of call %s after its voicemail", call_sid)
             phone.later(f"call {call_sid} after its voicemail", save, st, step, twiml)
             return raw_xml(twiml)
 

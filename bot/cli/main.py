@@ -239,7 +239,7 @@ def serve(rasa_args: list[str]) -> int:
     try:
         rasa_main()
     except (sqlite3.Error, OSError) as exc:  # the store's disk full (a reboot with it still full): said, not a traceback
-        from bot.store.database import DISK_FULL_EXIT, full_disk_message
+        from bot.store.disk import DISK_FULL_EXIT, full_disk_message
 
         message = full_disk_message(exc)
         if message is None:

@@ -92,7 +92,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
 def _purge_without_room(exc: BaseException) -> int:
     """Deleting needs room too (SQLite's -wal file): a full disk said in one sentence, not a traceback
     (any other failure is raised)."""
-    from bot.store.database import DISK_FULL_EXIT, db_path, free_if_full, is_postgres, location
+    from bot.store.database import db_path, is_postgres, location
+    from bot.store.disk import DISK_FULL_EXIT, free_if_full
 
     folder = db_path().parent
     free = None if is_postgres(location()) else free_if_full(exc, folder)

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from rasa.shared.core.events import Event
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+from bot.store.disk import log_refusal
+
 logger = logging.getLogger("bot.nlu.tracker_store")
 
 
@@ -44,6 +46,12 @@ def is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.OperationalError) and ("locked" in text or "busy" in text or "lock timeout" in text)
 
 
+def write_failed(exc: BaseException, count: int, sender_id: str) -> None:
+    """A background write of a conversation's events failed on something else than a lock: logged (in one
+    line when the disk is full, bot.store.disk.log_refusal); tried again."""
+    log_refusal(logger, exc, "tracker store: writing %d events of %s failed; trying again", count, sender_id)
+
+
 def spool_keep(sender_id: str, rows: list[dict]) -> int | None:
     """The rows put in the chat's spool (on disk when this returns; their texts were masked before
     Rasa saw them: bot/web/chat.py); None if the spool cannot take them (then in memory only)."""
@@ -51,9 +59,9 @@ def spool_keep(sender_id: str, rows: list[dict]) -> int | None:
 
     try:
         return runtime.chat_spool().add("events", [sender_id, rows])
-    except (sqlite3.Error, OSError, ValueError):
-        logger.exception(
-            "tracker store: %d events of %s could not be put in the spool; kept in memory only", len(rows), sender_id
+    except (sqlite3.Error, OSError, ValueError) as exc:
+        log_refusal(
+            logger, exc, "tracker store: %d events of %s could not be put in the spool; kept in memory only", len(rows), sender_id
         )
         return None
 

@@ -45,7 +45,7 @@ from bot.nlu.outage import db_down, down_or_locked, maybe_written, retrying
 from bot.nlu.tracker_pending import Pending as _Pending
 from bot.nlu.tracker_pending import is_locked as _is_locked
 from bot.nlu.tracker_pending import row as _row
-from bot.nlu.tracker_pending import spool_forget, spool_keep
+from bot.nlu.tracker_pending import spool_forget, spool_keep, write_failed
 from bot.nlu.tracker_reads import EVENTS, ReadStats, StateIndex, WindowReader, not_stored
 
 logger = logging.getLogger(__name__)
@@ -349,7 +349,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                     await self._run(self._insert, rows, entry.unsure)
                 except Exception as exc:  # noqa: BLE001 - locked or down: try again, never drop the events
                     if not _is_locked(exc) and str(exc) != seen:  # once until it changes: no traceback per retry
-                        logger.exception("tracker store: writing %d events of %s failed; trying again", len(rows), sender_id)
+                        write_failed(exc, len(rows), sender_id)
                     seen = str(exc)
                     entry.unsure = entry.unsure or maybe_written(exc)
                     written = False

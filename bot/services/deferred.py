@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.core.masking import mask
-from bot.store.database import Store, disk_full, is_postgres
+from bot.store.database import Store, is_postgres
+from bot.store.disk import disk_full, log_refusal
 from bot.store.spool import Spool
 
 logger = logging.getLogger(__name__)
@@ -140,8 +141,8 @@ class Writer:
             return await asyncio.get_running_loop().run_in_executor(
                 self.spool_pool, lambda: self.spool().add(kind, [key, prepare(args)])
             )
-        except (sqlite3.Error, OSError, ValueError):
-            logger.exception("store writer: %s could not be put in the spool; kept in memory only", what)
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            log_refusal(logger, exc, "store writer: %s could not be put in the spool; kept in memory only", what)
             return None
 
     def resume(self, entry: int, kind: str, args: list) -> None:
@@ -164,7 +165,7 @@ class Writer:
                 await self._run(fn)
             except Exception as exc:  # noqa: BLE001 - locked (or worse): try again, never drop it
                 if not is_locked(exc) and str(exc) != seen:  # once until it changes: no traceback per retry
-                    logger.exception("store writer: %s failed; trying again", what)
+                    log_refusal(logger, exc, "store writer: %s failed; trying again", what)
                 seen = str(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

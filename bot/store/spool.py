@@ -41,6 +41,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from bot.store.disk import log_refusal
+
 SCHEMA = """create table if not exists spool (
     id integer primary key,
     kind text not null,
@@ -202,6 +204,8 @@ async def sweep_every(seconds: float, take_over: Callable[[], Awaitable[None]], 
             await take_over()
             seen = ""
         except Exception as exc:  # noqa: BLE001 - the next sweep tries again; the entries stay on disk
-            if str(exc) != seen:  # once until it changes (a full disk): no traceback at every sweep
-                logger.exception("%s: taking over the spool of a stopped process failed; tried again in %s s", what, seconds)
+            if str(exc) != seen:  # once until it changes (a full disk: one line, bot.store.disk.log_refusal)
+                log_refusal(
+                    logger, exc, "%s: taking over the spool of a stopped process failed; tried again in %s s", what, seconds
+                )
             seen = str(exc)

@@ -27,7 +27,7 @@ from sanic.response import HTTPResponse
 
 from bot.services import runtime
 from bot.services.accounts import Session
-from bot.store.database import disk_full
+from bot.store.disk import disk_full
 from bot.web.console import admin, auth, bookings, indicators, messages, paper, review
 from bot.web.console.pages import PREFIX, Console, agent_only
 from bot.web.http import add_routes, read_body, refused_page, retry_after_store_busy, say, too_large
