@@ -122,7 +122,9 @@ def disk(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("disk_full")
     with tmpfs(tmp / "disk") as mount:
         # The spools' sweep every 2 s (30 s by default): what it logs while the disk is full shows at once.
-        server = launch(tmp, db=mount / "aiguillage.db", extra_env={"AIGUILLAGE_SPOOL_SWEEP_S": "2"})
+        # The console's export button writes beside the store.
+        env = {"AIGUILLAGE_SPOOL_SWEEP_S": "2", "AIGUILLAGE_REVIEW_OUT": str(mount / "nlu_review.yml")}
+        server = launch(tmp, db=mount / "aiguillage.db", extra_env=env)
         try:
             yield server, mount
         finally:
@@ -500,3 +502,37 @@ def test_requests_served_while_the_disk_is_full_log_one_line_each_without_a_trac
         30,
         "the call written",
     )
+
+
+def test_the_review_export_on_a_full_disk_says_so_in_french_and_leaves_no_partial_file(disk, python):
+    """The administrators' « Exporter » button writes the reviewed sentences (AIGUILLAGE_REVIEW_OUT).
+    Before, on a full disk: « Le fichier n'a pas pu être écrit (No space left on device). », the
+    system's English words in the French page, a traceback in the log, and the half-written
+    nlu_review.tmp left on the full disk. Now the page says the disk is full and to warn the
+    administrator, and nothing is left behind; once space is freed the export writes its file."""
+    import html
+
+    from test_console import Console, cli
+
+    server, mount = disk
+    admin = ("disque-admin", "disque-admin-pass-123")
+    done = cli(python, server.db, "agents", "add", admin[0], "--role", "admin", "--password-stdin", stdin=admin[1] + "\n")
+    assert done.returncode == 0, done.stderr
+    console = Console(server.url)
+    assert console.login(*admin).status_code == 303
+    assert console.get("/admin").status_code == 200
+    (mount / "nlu_review.yml").unlink(missing_ok=True)
+    with full(mount):
+        before = server.log.stat().st_size
+        refused = console.post("/admin/export", {"csrf": console.csrf})
+        assert refused.status_code == 503
+        shown = html.unescape(refused.text)
+        assert "Export impossible" in shown
+        assert (
+            "Le fichier n'a pas pu être écrit : le disque du serveur est plein. Prévenez l'administrateur du serveur,"
+            " qui doit libérer de la place, puis réessayez."
+        ) in shown
+        assert sorted(p.name for p in mount.glob("nlu_review*")) == []
+        assert "Traceback" not in server.log.read_bytes()[before:].decode("utf-8", "replace")
+    assert console.post("/admin/export", {"csrf": console.csrf}).status_code == 200
+    assert (mount / "nlu_review.yml").exists()

@@ -107,12 +107,16 @@ def export(store: Store, out: Path | None = None, data_dir: Path | None = None, 
         lines[-1] = "nlu: []"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    yaml.safe_load(tmp.read_text(encoding="utf-8"))  # never leave a file Rasa cannot read
-    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
+    try:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        yaml.safe_load(tmp.read_text(encoding="utf-8"))  # never leave a file Rasa cannot read
+        from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
 
-    RasaYAMLReader().read(tmp)  # Rasa's own reader, as the training will read it
-    tmp.replace(out)
+        RasaYAMLReader().read(tmp)  # Rasa's own reader, as the training will read it
+        tmp.replace(out)
+    except BaseException:  # a disk full midway: no half-written file left on it
+        tmp.unlink(missing_ok=True)
+        raise
     return {"file": str(out), "written": {k: len(v) for k, v in sorted(by_intent.items())}, "skipped": skipped}
 
 

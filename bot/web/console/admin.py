@@ -16,6 +16,7 @@ from bot.core import texts
 from bot.services import runtime, throttle
 from bot.services.accounts import Accounts, AuthError, Session
 from bot.services.queue import Queue
+from bot.store.disk import free_if_full, log_refusal
 from bot.web.console import journal
 from bot.web.console.pages import PREFIX, Console, admin_only
 
@@ -74,12 +75,14 @@ async def admin_page(request: Request, console: Console, session: Session) -> HT
 
 @admin_only
 async def admin_export(request: Request, console: Console, session: Session) -> HTTPResponse:
-    from bot.nlu.review import export
+    from bot.nlu.review import default_out, export
 
     try:
         result = export(console.store)
     except OSError as exc:
-        logger.exception("console: export failed")
+        log_refusal(logger, exc, "console: export failed")
+        if free_if_full(exc, default_out().parent) is not None:  # reloading cannot help: someone must free space
+            return console.refuse(503, session, "export_full")
         return console.refuse(503, session, "export_failed", reason=exc.strerror)
     console.audit(session.name, "export", detail=result)
     return admin_view(console, session, result=result)
