@@ -536,3 +536,53 @@ def test_the_review_export_on_a_full_disk_says_so_in_french_and_leaves_no_partia
         assert "Traceback" not in server.log.read_bytes()[before:].decode("utf-8", "replace")
     assert console.post("/admin/export", {"csrf": console.csrf}).status_code == 200
     assert (mount / "nlu_review.yml").exists()
+
+
+def bot_command(db: Path, *args: str, **env) -> subprocess.CompletedProcess:
+    environ = {"AIGUILLAGE_DB": str(db), "PATH": "/usr/bin:/bin", "PREFECTURE": "cantal", **env}
+    cmd = [str(ROOT / ".venv" / "bin" / "python"), "-m", "bot", *args]
+    return subprocess.run(cmd, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
+
+
+COMMAND_FULL = (
+    "Commande interrompue : le disque où elle écrit est plein. Libérez de la place sur ce disque (anciens journaux,"
+    " sauvegardes), puis relancez la commande."
+)
+
+
+def test_the_commands_that_write_a_file_on_a_full_disk_say_so_and_leave_no_truncated_file(tmp_path):
+    """The committee report (`python -m bot report --out …`) and the review export (`python -m bot
+    review export`, AIGUILLAGE_REVIEW_OUT) written to a full disk. Before: an English traceback
+    ("OSError: [Errno 28] No space left on device"), exit status 1, and for the report an empty
+    rapport-clu-cantal-….html left under its final name, as if the report had been written. Now one
+    French sentence, exit status 4, and no file left behind."""
+    from bot.store.database import Store
+
+    db = tmp_path / "aiguillage.db"  # the store has room; the folder written to has none
+    Store(db).close()
+    with tmpfs(tmp_path / "disk") as mount:
+        (mount / "rapports").mkdir()
+        with full(mount):
+            report = bot_command(
+                db,
+                "report",
+                "--from",
+                "2026-11-01",
+                "--to",
+                "2026-11-30",
+                "--out",
+                str(mount / "rapports"),
+                "--no-pdf",
+                "--quiet",
+            )
+            export = bot_command(db, "review", "export", AIGUILLAGE_REVIEW_OUT=str(mount / "nlu_review.yml"))
+        for done in (report, export):
+            assert done.returncode == 4, done.stderr[-2000:]
+            assert done.stderr.strip() == COMMAND_FULL
+        assert list((mount / "rapports").iterdir()) == []
+        assert sorted(p.name for p in mount.glob("nlu_review*")) == []
+        again = bot_command(
+            db, "report", "--from", "2026-11-01", "--to", "2026-11-30", "--out", str(mount / "rapports"), "--no-pdf", "--quiet"
+        )
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert [p.name for p in (mount / "rapports").iterdir()] == ["rapport-clu-cantal-2026-11-01-2026-11-30.html"]

@@ -312,3 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    except (OSError, sqlite3.Error) as exc:  # a report, an export... on a full disk: said, not a traceback
+        from bot.store.database import db_path
+        from bot.store.disk import DISK_FULL_EXIT, free_if_full
+
+        if free_if_full(exc, db_path().parent) is None:
+            raise
+        print(say("command.disk_full"), file=sys.stderr)
+        return DISK_FULL_EXIT

@@ -344,7 +344,13 @@ def build(
     data = collect(store, pref, start, end, include_demo=include_demo, today=today, progress=progress, timings=timings)
     t = time.perf_counter()
     html_path = out / (report_name(pref.id, start, end) + ".html")
-    html_path.write_text(render_html(data), encoding="utf-8")
+    written = html_path.with_suffix(".tmp")  # never a truncated report under its final name (a full disk)
+    try:
+        written.write_text(render_html(data), encoding="utf-8")
+        written.replace(html_path)
+    except BaseException:
+        written.unlink(missing_ok=True)
+        raise
     timings["HTML"] = round(time.perf_counter() - t, 3)
     if progress is not None:
         progress.set_postfix_str("PDF" if pdf else "fin", refresh=False)

@@ -47,7 +47,9 @@ def free_if_full(exc: BaseException, folder: Path) -> int | None:
     except OSError:
         return None
     free = st.f_bavail * st.f_frsize
-    io_error = isinstance(exc, OSError) or (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_IOERR
+    io_error = (
+        getattr(exc, "errno", None) == errno.EIO or (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_IOERR
+    )
     return free if disk_full(exc) or (free == 0 and io_error) else None
 
 
