@@ -23,8 +23,10 @@ NO_START = -1e300  # below any timestamp: the whole conversation when no session
 
 
 class StateIndex:
-    """An index for the state lookups (last slot values, last session start): built with its own
-    metadata so Rasa's table definition stays untouched."""
+    """An index for the state lookups (last slot values, last session start), and one on the events'
+    time for the retention purge (bot/services/retention.py: a batch of events past their period found
+    by a range of this index, not by reading the table): built with their own metadata so Rasa's table
+    definition stays untouched."""
 
     meta = sa.MetaData()
     table = sa.Table(
@@ -34,8 +36,10 @@ class StateIndex:
         sa.Column("sender_id", sa.String(255)),
         sa.Column("type_name", sa.String(255)),
         sa.Column("action_name", sa.String(255)),
+        sa.Column("timestamp", sa.Float),
     )
     index = sa.Index("ix_events_sender_type_name", table.c.sender_id, table.c.type_name, table.c.action_name, table.c.id)
+    by_time = sa.Index("ix_events_timestamp", table.c.timestamp)
 
 
 @dataclass

@@ -142,8 +142,8 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             cur.close()
 
     def _create_schema(self) -> None:
-        """Rasa's `events` table (if no store made it yet), WAL on SQLite, and the lookup index. At
-        start only; a lock held at that moment is waited for (a few tries), not a reason to stop."""
+        """Rasa's `events` table (if no store made it yet), WAL on SQLite, the lookup and time indexes. At start
+        only; a lock held at that moment is waited for (a few tries), not a reason to stop."""
         for attempt in range(40):
             try:
                 with self.engine.begin() as conn:
@@ -153,6 +153,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                             conn.exec_driver_sql("PRAGMA journal_mode = WAL")
                 EVENTS.create(self.engine, checkfirst=True)
                 StateIndex.index.create(self.engine, checkfirst=True)
+                StateIndex.by_time.create(self.engine, checkfirst=True)  # a year of events: ~3 s, at the first start
                 return
             except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as exc:
                 # Another process created it meanwhile (PostgreSQL: a duplicate key in pg_type).
@@ -363,11 +364,9 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                     if not entry.rows:
                         del self._pending[sender_id]
                         self._order.popleft()
+                    since = time.monotonic() - entry.since
                     logger.info(
-                        "tracker store: %d events of %s written after %.1f s in the background",
-                        len(rows),
-                        sender_id,
-                        time.monotonic() - entry.since,
+                        "tracker store: %d events of %s written after %.1f s in the background", len(rows), sender_id, since
                     )
             if self._room is not None:
                 self._room.set()

@@ -7,10 +7,11 @@ period (Rasa's `events` in the same SQLite file included, or in PostgreSQL when 
 Rasa's tracker store there); with dry_run it only counts. It runs by hand (`python -m bot purge [--dry-run]`) and once a day in the server
 (`daily`, started by bot/web/chat.py).
 
-It never holds the whole store (issue 16): a record of one row (a call, a voicemail, a rating, an
-audit line, a session, a throttle event, a lockout, Rasa's event, a call's review once its call is
-gone) goes in one statement of its own, atomic alone, which re-checks its cut-off on the row it
-deletes; a conversation, its turns and its review (an agent's topic, sentence and note) go together, BATCH conversations per transaction under their keys (`conversation:ID`, the turn
+It never holds the whole store (issue 16): records of one row (calls, voicemails, ratings, audit
+lines, sessions, throttle events, Rasa's events, turns of conversations still kept) go in statements
+atomic alone, each deleting at most `retention.rows_per_statement` rows and re-checking its cut-off on
+the rows it deletes, with `retention.pause_ms` between two (in_batches: the write lock is held for a
+batch, never for a whole table); a lockout, a call's review once its call is gone, in one statement; a conversation, its turns and its review (an agent's topic, sentence and note) go together, BATCH conversations per transaction under their keys (`conversation:ID`, the turn
 writer's), the cut-off checked again under them, so a turn written meanwhile keeps its conversation
 whole; a turn of a conversation still kept goes at its own date (purge_old_turns). Tickets and bookings: tickets.purge, per batch under their keys too. On PostgreSQL nothing
 of it waits for a chat turn, a call or an agent working on another record.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time as _time
 from datetime import UTC, datetime, time, timedelta
 
 from bot import settings
@@ -30,23 +32,23 @@ from bot.store.database import lock_key
 
 logger = logging.getLogger(__name__)
 
-# (kind, préfecture key, [(table, where clause on the cut-off ISO stamp "?" or epoch seconds "?e")]).
+# (kind, préfecture key, [(table, its key, where clause on the cut-off ISO stamp "?" or epoch seconds "?e")]).
 # Records of one row each; conversations (with their turns and reviews) are purge_conversations', a
 # call's review goes after its call (_purge_reviews), ticket events go with their tickets (tickets.purge).
-RULES: list[tuple[str, str, list[tuple[str, str]]]] = [
+RULES: list[tuple[str, str, list[tuple[str, str, str]]]] = [
     (
         "conversations",
         "retention.conversations_days",
-        [("events", "timestamp < ?e")],  # Rasa's tracker store: one row per event, epoch seconds
+        [("events", "id", "timestamp < ?e")],  # Rasa's tracker store: one row per event, epoch seconds
     ),
-    ("calls", "retention.calls_days", [("calls", "coalesce(ended_at, updated_at, started_at) < ?")]),
-    ("voicemails", "retention.voicemails_days", [("voicemails", "coalesce(updated_at, created_at) < ?")]),
-    ("feedback", "retention.feedback_days", [("feedback", "coalesce(updated_at, created_at) < ?")]),
-    ("audit_log", "retention.audit_log_days", [("audit_log", "ts < ?")]),
-    ("sessions", "retention.sessions_days", [("sessions", "coalesce(seen_ts, created_ts) < ?e")]),
-    # Throttling counters (keyed hashes of client addresses and typed names); a lockout of a name that
+    ("calls", "retention.calls_days", [("calls", "call_sid", "coalesce(ended_at, updated_at, started_at) < ?")]),
+    ("voicemails", "retention.voicemails_days", [("voicemails", "id", "coalesce(updated_at, created_at) < ?")]),
+    ("feedback", "retention.feedback_days", [("feedback", "id", "coalesce(updated_at, created_at) < ?")]),
+    ("audit_log", "retention.audit_log_days", [("audit_log", "id", "ts < ?")]),
+    ("sessions", "retention.sessions_days", [("sessions", "token_hash", "coalesce(seen_ts, created_ts) < ?e")]),
+    # Throttling counters (keyed hashes of client addresses and typed login names); a lockout of a name that
     # is no account goes too (`_purge_lockouts`), an account's stays until an admin lifts it.
-    ("throttle", "retention.throttle_days", [("throttle_events", "ts < ?e")]),
+    ("throttle", "retention.throttle_days", [("throttle_events", "id", "ts < ?e")]),
 ]
 CONVERSATION_CUT = "coalesce(updated_at, started_at) < ?"
 BATCH = 100  # conversations (tickets, bookings) per transaction, each with its key
@@ -63,6 +65,24 @@ def periods(pref: Prefecture) -> dict[str, int]:
 
 def _tables(conn) -> set[str]:
     return {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+
+
+def in_batches(store, table: str, key: str, where: str, args: list, pref: Prefecture) -> int:
+    """Delete the rows of `table` that `where` finds, `retention.rows_per_statement` at a time, each
+    statement atomic alone (committed before the next), with `retention.pause_ms` between two: the
+    store's write lock is held for one batch, never for a whole table (a year of Rasa's events was one
+    statement holding it 17 s: the console's writes and the public's bookings and messages were refused
+    meanwhile, docs/store.md), and another writer gets it between two. The rows deleted."""
+    conn = store.db.conn
+    size, pause = int(pref.get("retention.rows_per_statement")), int(pref.get("retention.pause_ms")) / 1000
+    sql = f"delete from {table} where ({key}) in (select {key} from {table} where {where} limit ?)"
+    total = 0
+    while True:
+        done = conn.execute(sql, [*args, size]).rowcount
+        total += done
+        if done < size:
+            return total
+        _time.sleep(pause)
 
 
 def _count_tickets(conn, pref: Prefecture, now_utc: datetime) -> dict[str, int]:
@@ -150,11 +170,11 @@ def purge_conversations(store, cut: str, dry_run: bool = False) -> dict[str, int
     return counts
 
 
-def purge_old_turns(store, cut: str, dry_run: bool = False) -> dict[str, int]:
+def purge_old_turns(store, cut: str, pref: Prefecture, dry_run: bool = False) -> dict[str, int]:
     """The turns written before `cut` in conversations still kept, and the chat reviews saved before it:
     {turns, reviews}. The page keeps its sender id in the browser, so one new message within the period
     kept every earlier turn (and the agent's review of them) for as long as the visitor came back. Each
-    goes at its own date (one statement each, atomic alone: a turn being written now is newer)."""
+    goes at its own date (statements atomic alone, a batch each: in_batches; a turn being written now is newer)."""
     conn = store.db.conn
     where = {"turns": "ts < ?", "reviews": "kind = 'chat' and updated_at < ?"}
     if dry_run:  # those of the conversations kept (purge_conversations counts the others')
@@ -164,13 +184,17 @@ def purge_old_turns(store, cut: str, dry_run: bool = False) -> dict[str, int]:
             t: conn.execute(f"select count(*) from {t} where {w} and {column[t]} in ({kept})", [cut, cut]).fetchone()[0]
             for t, w in where.items()
         }
-    return {t: conn.execute(f"delete from {t} where {w}", [cut]).rowcount for t, w in where.items()}
+    keys = {"turns": "id", "reviews": "kind, item_id"}
+    return {t: in_batches(store, t, keys[t], w, [cut], pref) for t, w in where.items()}
 
 
-def _purge_tracker_events(url: str, cut_epoch: float, dry_run: bool) -> int:
-    """Rasa's `events` older than the cut-off in the tracker store's own database (DATABASE_URL)."""
+def _purge_tracker_events(url: str, cut_epoch: float, dry_run: bool, pref: Prefecture) -> int:
+    """Rasa's `events` older than the cut-off in the tracker store's own database (DATABASE_URL), a
+    batch per transaction (in_batches)."""
     import sqlalchemy as sa
 
+    size, pause = int(pref.get("retention.rows_per_statement")), int(pref.get("retention.pause_ms")) / 1000
+    batch = sa.text("delete from events where id in (select id from events where timestamp < :cut limit :size)")
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         with engine.begin() as conn:
@@ -178,7 +202,14 @@ def _purge_tracker_events(url: str, cut_epoch: float, dry_run: bool) -> int:
                 return 0
             if dry_run:
                 return conn.execute(sa.text("select count(*) from events where timestamp < :cut"), {"cut": cut_epoch}).scalar()
-            return conn.execute(sa.text("delete from events where timestamp < :cut"), {"cut": cut_epoch}).rowcount
+        total = 0
+        while True:
+            with engine.begin() as conn:
+                done = conn.execute(batch, {"cut": cut_epoch, "size": size}).rowcount
+            total += done
+            if done < size:
+                return total
+            _time.sleep(pause)
     finally:
         engine.dispose()
 
@@ -190,24 +221,24 @@ def purge(store, pref: Prefecture, now: datetime | None = None, dry_run: bool = 
     present = _tables(conn)
     cut = now_utc - timedelta(days=int(pref.get("retention.conversations_days")))
     counts: dict[str, int] = purge_conversations(store, cut.isoformat(timespec="milliseconds"), dry_run)
-    for table, n in purge_old_turns(store, cut.isoformat(timespec="milliseconds"), dry_run).items():
+    for table, n in purge_old_turns(store, cut.isoformat(timespec="milliseconds"), pref, dry_run).items():
         counts[table] = counts.get(table, 0) + n
     for _kind, key, targets in RULES:
         cut = now_utc - timedelta(days=int(pref.get(key)))
-        for table, where in targets:
+        for table, row_key, where in targets:
             if table not in present:
                 continue  # Rasa's events exist only once Rasa has written a tracker
             arg = cut.timestamp() if where.endswith("?e") else cut.isoformat(timespec="milliseconds")
             clause = where.replace("?e", "?")
-            # One statement each, atomic alone: records of one row (module docstring).
+            # Records of one row: statements atomic alone, a batch each (module docstring).
             if dry_run:
                 counts[table] = conn.execute(f"select count(*) from {table} where {clause}", [arg]).fetchone()[0]
             else:
-                counts[table] = conn.execute(f"delete from {table} where {clause}", [arg]).rowcount
+                counts[table] = in_batches(store, table, row_key, clause, [arg], pref)
     tracker_url = settings.database_url()
     if tracker_url is not None and tracker_url != store.path:  # Rasa's events in PostgreSQL, not in this store
         cut = now_utc - timedelta(days=int(pref.get("retention.conversations_days")))
-        counts["events"] = counts.get("events", 0) + _purge_tracker_events(tracker_url, cut.timestamp(), dry_run)
+        counts["events"] = counts.get("events", 0) + _purge_tracker_events(tracker_url, cut.timestamp(), dry_run, pref)
     counts["reviews"] = counts.get("reviews", 0) + _purge_reviews(store, pref, now_utc, dry_run)
     counts["login_lockouts"] = _purge_lockouts(store, pref, now_utc, dry_run)
     if dry_run:
