@@ -67,6 +67,10 @@ POSITIVE_KEYS = (
     "tickets.max_chars",
     "tickets.subject_max_chars",
     "report.question_min_count",
+    "retention.rows_per_statement",
+    "console.queue_per_page",
+    "console.messages_per_page",
+    "console.page_links_around",
     *RETENTION_KEYS,
     *THROTTLE_KEYS,
 )
@@ -100,6 +104,7 @@ REQUIRED_KEYS = [
     "commitments.paper_working_days",
     "commitments.pan_appointment_days",
     "pan.min_notice_hours",
+    "retention.pause_ms",
     "pan.what_to_bring",
     *POSITIVE_KEYS,
 ]
@@ -319,9 +324,10 @@ def validate(data: dict, file: str) -> None:
         value = get_path(data, key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(file, key, "must be a positive whole number")
-    notice = get_path(data, "pan.min_notice_hours")
-    if not isinstance(notice, int) or isinstance(notice, bool) or notice < 0:
-        raise ConfigError(file, "pan.min_notice_hours", "must be a whole number of hours (0 or more)")
+    for key, what in (("pan.min_notice_hours", "hours"), ("retention.pause_ms", "milliseconds")):
+        value = get_path(data, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(file, key, f"must be a whole number of {what} (0 or more)")
     for i, site in enumerate(sites):
         if "capacity" in site and (not isinstance(site["capacity"], int) or site["capacity"] <= 0):
             raise ConfigError(file, f"pan.sites[{i}].capacity", "must be a positive whole number")

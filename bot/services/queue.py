@@ -9,20 +9,12 @@ every action of an agent is appended to `audit_log`.
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass
 
-from bot.core import texts
-from bot.core.clock import day_range_utc
+from bot.core import config
 from bot.core.masking import mask
-from bot.core.tree import SOCIAL_INTENTS, TOPICS, Tree
+from bot.core.tree import SOCIAL_INTENTS, Tree
+from bot.services.queue_list import KINDS, STATUSES, Filters, json_list, listing  # noqa: F401 - re-exported
 from bot.store.database import Store, lock_key, now
-
-KINDS = ("chat", "phone")
-# A review's statuses; their names, and those of the channels and of a call's outcomes, are in
-# bot/console_texts.yml (`statuses`, `channels`, `call_outcomes`).
-STATUSES = ("new", "in_review", "done")
-PAGE_SIZE = 20
 
 
 class NotFound(LookupError):
@@ -35,42 +27,6 @@ class ReviewConflict(Exception):
     def __init__(self, current: dict):
         super().__init__(current.get("reviewer"))
         self.current = current
-
-
-@dataclass
-class Filters:
-    channel: str = ""
-    topic: str = ""
-    status: str = ""
-    date_from: str = ""  # YYYY-MM-DD
-    date_to: str = ""
-    page: int = 1
-    rated: str = ""  # "pas_utile": the answers rated not useful instead (a confident mistake is no unresolved item)
-
-    @classmethod
-    def from_args(cls, get) -> "Filters":
-        """From query arguments; unknown values are ignored (never an error)."""
-        import re
-
-        def date(v: str) -> str:
-            return v if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v or "") else ""
-
-        channel = get("canal") or ""
-        topic = get("theme") or ""
-        status = get("statut") or ""
-        try:
-            page = max(1, min(int(get("page") or 1), 100000))
-        except ValueError:
-            page = 1
-        return cls(
-            channel if channel in KINDS else "",
-            topic if topic in TOPICS + ["human_handoff"] else "",
-            status if status in STATUSES else "",
-            date(get("du") or ""),
-            date(get("au") or ""),
-            page,
-            "pas_utile" if get("avis") == "pas_utile" else "",
-        )
 
 
 def _node_info(tree: Tree, node_id: str | None) -> tuple[str | None, str | None, str | None]:
@@ -133,99 +89,10 @@ class Queue:
         self.pref = pref  # to say the phone menu's texts with the préfecture's values (item pages)
 
     # ---- listing ----------------------------------------------------------------------------
-    def _all(self, f: Filters) -> list[dict]:
-        items: list[dict] = []
-        # The dates of the filter are Paris days; stored times are UTC.
-        lo, hi = day_range_utc(_day(f.date_from), _day(f.date_to))
-        date_sql, date_args = "", []
-        if lo:
-            date_sql += " and {col} >= ?"
-            date_args.append(lo)
-        if hi:
-            date_sql += " and {col} < ?"
-            date_args.append(hi)
-        rated = f.rated == "pas_utile"  # the answers rated not useful (excerpt: the comment, else the first question)
-        chat_where = (
-            "exists (select 1 from feedback b where b.kind = 'chat' and b.item_id = c.id and b.useful = 0)"
-            if rated
-            else "c.status = 'unresolved'"
-        )
-        first = "t.resolved = 0 and " if not rated else ""
-        if f.channel in ("", "chat"):
-            sql = (
-                "select c.id, c.started_at, c.updated_at, c.last_topic, c.last_destination, "
-                "r.status, r.topic as label, "
-                + ("(select b.comment from feedback b where b.kind = 'chat' and b.item_id = c.id), " if rated else "null, ")
-                + f"(select t.text from turns t where t.conversation_id = c.id and {first}t.text not like '/%'"
-                " order by t.id limit 1) as excerpt "
-                "from conversations c left join reviews r on r.kind = 'chat' and r.item_id = c.id "
-                f"where {chat_where}" + date_sql.format(col="c.updated_at")
-            )
-            for row in self.db.execute(sql, date_args).fetchall():
-                items.append(
-                    {
-                        "kind": "chat",
-                        "id": row[0],
-                        "ts": row[2] or row[1] or "",
-                        "topic": row[3],
-                        "destination": row[4],
-                        "status": row[5] or "new",
-                        "label": row[6],
-                        "excerpt": row[7] or row[8] or "",
-                    }
-                )
-        if f.channel in ("", "phone") and "calls" in self.db.table_names():
-            sql = (
-                "select k.call_sid, k.started_at, k.node, k.outcome, k.inputs, r.status, r.topic "
-                "from calls k left join reviews r on r.kind = 'phone' and r.item_id = k.call_sid where "
-                + (
-                    "exists (select 1 from feedback b where b.kind = 'phone' and b.item_id = k.call_sid and b.useful = 0)"
-                    if rated
-                    else "k.unresolved = 1"
-                )
-                + date_sql.format(col="k.started_at")
-            )
-            for row in self.db.execute(sql, date_args).fetchall():
-                topic, dest, _ = _node_info(self.tree, row[2])
-                speech = [i.get("speech") for i in _json_list(row[4]) if i.get("speech")]
-                items.append(
-                    {
-                        "kind": "phone",
-                        "id": row[0],
-                        "ts": row[1] or "",
-                        "topic": topic,
-                        "destination": dest,
-                        "status": row[5] or "new",
-                        "label": row[6],
-                        "excerpt": speech[0]
-                        if speech
-                        else texts.console_say(
-                            "messages.call_excerpt",
-                            outcome=texts.console_section("call_outcomes").get(row[3], row[3])
-                            if row[3]
-                            else texts.console_say("messages.call_in_progress"),
-                        ),
-                    }
-                )
-        if f.topic:
-            items = [i for i in items if i["topic"] == f.topic]
-        items.sort(key=lambda i: i["ts"], reverse=True)
-        return items
-
-    def page(self, f: Filters) -> dict:
-        items = self._all(f)
-        counts = {s: sum(i["status"] == s for i in items) for s in STATUSES}
-        if f.status:
-            items = [i for i in items if i["status"] == f.status]
-        pages = max(1, math.ceil(len(items) / PAGE_SIZE))
-        page = min(f.page, pages)
-        return {
-            "rows": items[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
-            "total": len(items),
-            "counts": counts,
-            "page": page,
-            "pages": pages,
-        }
+    def page(self, f: Filters, per_page: int | None = None) -> dict:
+        """A page of the queue (bot/services/queue_list.py): `console.queue_per_page` items unless given."""
+        size = per_page or int((self.pref or config.current()).get("console.queue_per_page"))
+        return listing(self.db, self.tree, f, size)
 
     def _rating(self, kind: str, item_id: str) -> dict | None:
         """The public's rating of the item's answer ({useful, comment}: masked when written), or None."""
@@ -279,9 +146,9 @@ class Queue:
             labels = (self.tree.phone or {}).get("labels") or {}
             path = [
                 {"id": n, "title": _node_info(self.tree, n)[2] or labels.get(n) or n, "heard": heard(self.tree, self.pref, n)}
-                for n in _json_list(call["path"])
+                for n in json_list(call["path"])
             ]
-            inputs = _json_list(call["inputs"])
+            inputs = json_list(call["inputs"])
             sentences = [i["speech"] for i in inputs if i.get("speech")]
             item = {
                 "kind": kind,
@@ -380,20 +247,3 @@ class Queue:
                 "select ts, agent, action, kind, item_id, detail from audit_log order by id desc limit ?", [limit]
             ).fetchall()
         )
-
-
-def _day(value: str):
-    from datetime import date
-
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-def _json_list(raw: str | None) -> list:
-    try:
-        value = json.loads(raw or "[]")
-    except (TypeError, json.JSONDecodeError):
-        return []
-    return value if isinstance(value, list) else []

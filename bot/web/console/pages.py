@@ -100,6 +100,27 @@ def topic_label(topic: str) -> str:
     return node.title if node else topic
 
 
+def page_links(page: int, pages: int) -> list[int | None]:
+    """The page numbers a pagination links to: the first, the last, and `console.page_links_around`
+    either side of `page`; None where numbers are left out (a gap, shown as such)."""
+    around = int(runtime.prefecture().get("console.page_links_around"))
+    kept = sorted({1, pages} | set(range(max(1, page - around), min(pages, page + around) + 1)))
+    links: list[int | None] = []
+    for number in kept:
+        if links and number - links[-1] > 1:
+            links.append(None)
+        links.append(number)
+    return links
+
+
+def asked_page(value: str | None) -> int:
+    """The page asked for (`page=N`): 1 for anything that is not a page number."""
+    try:
+        return max(1, min(int(value or 1), 1_000_000))
+    except ValueError:
+        return 1
+
+
 # An audit line: (action, kind, item id, detail), as Queue.audit takes them after the agent.
 AuditLine = tuple[str, str | None, str | None, dict | None] | None
 

@@ -15,7 +15,7 @@ from bot.services import runtime
 from bot.services.accounts import Session
 from bot.services.queue import KINDS, Filters, NotFound, Queue, ReviewConflict
 from bot.web.console.journal import day
-from bot.web.console.pages import ITEM_ID_RE, PREFIX, Console, agent_only
+from bot.web.console.pages import ITEM_ID_RE, PREFIX, Console, agent_only, page_links
 
 MAX_NOTE = 2000
 
@@ -41,6 +41,7 @@ async def queue_page(request: Request, console: Console, session: Session) -> HT
         args = {**base, **changes}
         return f"{PREFIX}/file?" + urlencode({k: v for k, v in args.items() if v})
 
+    result["links"] = page_links(result["page"], result["pages"])
     return console.page("queue.html", session=session, f=f, result=result, link=link, notice=date_notice(request, f))
 
 

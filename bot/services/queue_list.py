@@ -1,0 +1,184 @@
+"""The queue's list (/console/file): a page of the unresolved items (or of the answers the public rated
+not useful), newest first, with the count of each review status. The store counts, orders and cuts the
+items; only the page's rows are then read in full (their excerpt, their call's path). A year of a large
+préfecture is 37,000 unresolved items: they were all read, made Python rows, sorted and cut to 20 on
+the server's event loop (0.35 s a page, during which the server's chat turns and phone steps waited).
+Part of bot/services/queue.py, which re-exports Filters, KINDS and STATUSES.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from bot.core import texts
+from bot.core.clock import day_range_utc
+from bot.core.tree import TOPICS, Tree
+
+KINDS = ("chat", "phone")
+# A review's statuses; their names, and those of the channels and of a call's outcomes, are in
+# bot/console_texts.yml (`statuses`, `channels`, `call_outcomes`).
+STATUSES = ("new", "in_review", "done")
+
+
+@dataclass
+class Filters:
+    channel: str = ""
+    topic: str = ""
+    status: str = ""
+    date_from: str = ""  # YYYY-MM-DD
+    date_to: str = ""
+    page: int = 1
+    rated: str = ""  # "pas_utile": the answers rated not useful instead (a confident mistake is no unresolved item)
+
+    @classmethod
+    def from_args(cls, get) -> Filters:
+        """From query arguments; unknown values are ignored (never an error)."""
+
+        def day(v: str) -> str:
+            return v if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v or "") else ""
+
+        channel = get("canal") or ""
+        topic = get("theme") or ""
+        status = get("statut") or ""
+        try:
+            page = max(1, min(int(get("page") or 1), 100000))
+        except ValueError:
+            page = 1
+        return cls(
+            channel if channel in KINDS else "",
+            topic if topic in TOPICS + ["human_handoff"] else "",
+            status if status in STATUSES else "",
+            day(get("du") or ""),
+            day(get("au") or ""),
+            page,
+            "pas_utile" if get("avis") == "pas_utile" else "",
+        )
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def json_list(raw: str | None) -> list:
+    try:
+        value = json.loads(raw or "[]")
+    except (TypeError, json.JSONDecodeError):
+        return []
+    return value if isinstance(value, list) else []
+
+
+def _sources(tree: Tree, f: Filters) -> list[tuple[str, str, list]]:
+    """The items the filters keep, chats and calls: each a select of (kind, id, ts, status), its `from
+    ... where ...` and their arguments. The dates of the filter are Paris days; stored times are UTC."""
+    lo, hi = day_range_utc(_day(f.date_from), _day(f.date_to))
+    rated = f.rated == "pas_utile"
+    out = []
+    if f.channel in ("", "chat"):
+        where = [
+            "c.id in (select item_id from feedback where kind = 'chat' and useful = 0)" if rated else "c.status = 'unresolved'"
+        ]
+        where += [w for w, v in (("c.updated_at >= ?", lo), ("c.updated_at < ?", hi), ("c.last_topic = ?", f.topic)) if v]
+        out.append(
+            (
+                "select 'chat' as kind, c.id as id, c.updated_at as ts, coalesce(r.status, 'new') as status",
+                " from conversations c left join reviews r on r.kind = 'chat' and r.item_id = c.id where " + " and ".join(where),
+                [v for v in (lo, hi, f.topic) if v],
+            )
+        )
+    # A call's topic is its node's (bot/tree.yml): the nodes of the topic asked for.
+    nodes = [nid for nid, node in tree.nodes.items() if node.topic == f.topic] if f.topic else []
+    if f.channel in ("", "phone") and (nodes or not f.topic):
+        where = [
+            "k.call_sid in (select item_id from feedback where kind = 'phone' and useful = 0)" if rated else "k.unresolved = 1"
+        ]
+        where += [w for w, v in (("k.started_at >= ?", lo), ("k.started_at < ?", hi)) if v]
+        if nodes:
+            where.append(f"k.node in ({', '.join('?' * len(nodes))})")
+        out.append(
+            (
+                "select 'phone' as kind, k.call_sid as id, k.started_at as ts, coalesce(r.status, 'new') as status",
+                " from calls k left join reviews r on r.kind = 'phone' and r.item_id = k.call_sid where " + " and ".join(where),
+                [v for v in (lo, hi) if v] + nodes,
+            )
+        )
+    return out
+
+
+def listing(db, tree: Tree, f: Filters, per_page: int) -> dict:
+    """{"rows": the page's items (kind, id, ts, topic, destination, status, label, excerpt), "total",
+    "counts" (per review status, before the status filter), "page", "pages"}. The page is one compound
+    select ordered by time and cut by the store: each part read backwards along its index (conversations
+    by status and time, calls by unresolved and time) and merged, so that page 1 reads 20 rows, not the
+    whole queue."""
+    parts = _sources(tree, f)
+    counts = dict.fromkeys(STATUSES, 0)
+    for _, source, args in parts:
+        for status, n in db.execute(f"select coalesce(r.status, 'new'), count(*){source} group by 1", args).fetchall():
+            counts[status] = counts.get(status, 0) + n
+    total = counts.get(f.status, 0) if f.status else sum(counts.values())
+    pages = max(1, math.ceil(total / per_page))
+    page = min(f.page, pages)
+    found = []
+    if parts and total:
+        status = " and coalesce(r.status, 'new') = ?" if f.status else ""
+        union = " union all ".join(select + source + status for select, source, _ in parts)
+        args = [a for _, _, part in parts for a in [*part, *([f.status] if f.status else [])]]
+        found = db.execute(f"{union} order by ts desc limit ? offset ?", [*args, per_page, (page - 1) * per_page]).fetchall()
+    rows = _details(db, tree, found, f.rated == "pas_utile")
+    return {"rows": rows, "total": total, "counts": counts, "page": page, "pages": pages}
+
+
+def _details(db, tree: Tree, found: list, rated: bool) -> list[dict]:
+    """The page's items in full, in the order found: a chat's topic, destination and excerpt (the rating's
+    comment, else its first question: for the queue, the first one left unanswered), a call's topic and
+    destination (its node's) and excerpt (the first sentence said, else its outcome)."""
+    chats = [i for k, i, _, _ in found if k == "chat"]
+    calls = [i for k, i, _, _ in found if k == "phone"]
+    shown: dict[tuple[str, str], dict] = {}
+    if chats:
+        first = "" if rated else "t.resolved = 0 and "
+        comment = "(select b.comment from feedback b where b.kind = 'chat' and b.item_id = c.id)" if rated else "null"
+        for cid, started, topic, dest, label, said, text in db.execute(
+            f"select c.id, c.started_at, c.last_topic, c.last_destination, r.topic, {comment}, (select t.text from turns t"
+            f" where t.conversation_id = c.id and {first}t.text not like '/%' order by t.id limit 1) from conversations c"
+            " left join reviews r on r.kind = 'chat' and r.item_id = c.id"
+            f" where c.id in ({', '.join('?' * len(chats))})",
+            chats,
+        ).fetchall():
+            shown[("chat", cid)] = {
+                "topic": topic,
+                "destination": dest,
+                "label": label,
+                "excerpt": said or text or "",
+                "at": started,
+            }
+    if calls:
+        outcomes = texts.console_section("call_outcomes")
+        for sid, node_id, outcome, inputs, label in db.execute(
+            "select k.call_sid, k.node, k.outcome, k.inputs, r.topic from calls k left join reviews r on r.kind = 'phone'"
+            f" and r.item_id = k.call_sid where k.call_sid in ({', '.join('?' * len(calls))})",
+            calls,
+        ).fetchall():
+            node = tree.nodes.get(node_id or "")
+            speech = [i.get("speech") for i in json_list(inputs) if isinstance(i, dict) and i.get("speech")]
+            heard = outcomes.get(outcome, outcome) if outcome else texts.console_say("messages.call_in_progress")
+            excerpt = speech[0] if speech else texts.console_say("messages.call_excerpt", outcome=heard)
+            shown[("phone", sid)] = {
+                "topic": node.topic if node else None,
+                "destination": node.destination if node else None,
+                "label": label,
+                "excerpt": excerpt,
+            }
+    rows = []
+    for kind, item_id, ts, status in found:
+        row = {"kind": kind, "id": item_id, "ts": ts, "status": status} | shown.get((kind, item_id), {})
+        started = row.pop("at", None)  # a conversation never written to since it started: its start
+        rows.append(row | {"ts": ts or started or ""})
+    return rows
