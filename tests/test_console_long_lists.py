@@ -79,6 +79,33 @@ def agent(crowded):
     return login(crowded, AGENT)
 
 
+def test_the_messages_come_a_page_at_a_time_with_a_next_page_link(agent):
+    first = agent.get("/messages")
+    assert first.status_code == 200
+    shown = ROW.findall(first.text)
+    assert len(shown) == PER_PAGE
+    assert "MSG-1000-0000" in shown and f"MSG-1000-{PER_PAGE:04d}" not in shown  # due last: on the next page
+    total = PER_PAGE + 1 + 3
+    assert f"{total} messages, page 1 sur 2" in first.text
+    assert (
+        '<a class="fr-pagination__link fr-pagination__link--next fr-pagination__link--lg-label" href="/console/messages?page=2" rel="next">Page suivante</a>'
+        in first.text
+    )
+    second = agent.get("/messages?page=2")
+    assert f"MSG-1000-{PER_PAGE:04d}" in ROW.findall(second.text)
+    assert len(ROW.findall(second.text)) == total - PER_PAGE
+    assert "Page suivante" not in second.text and 'href="/console/messages" rel="prev">Page précédente</a>' in second.text
+
+
+def test_the_messages_of_one_service(agent):
+    page = agent.get("/messages?service=etrangers")
+    assert ROW.findall(page.text) == ["MSG-2000-0000", "MSG-2000-0001", "MSG-2000-0002"]
+    assert "3 messages, page 1 sur 1" in page.text
+    assert '<option value="armes">bureau des polices administratives (armes) (51, dont 0 en retard)</option>' in page.text
+    assert '<option value="etrangers" selected>' in page.text
+    assert "fr-pagination" not in page.text
+
+
 def test_the_queue_links_to_the_first_last_and_nearby_pages_only(agent):
     first = agent.get("/file")
     rows = QUEUE_ROW.findall(first.text)

@@ -65,6 +65,7 @@ SAMPLE = {
     "lost": 0,
     "won": 2,
     "previous": "models/aiguillage.previous.tar.gz",
+    "overdue": 1,
 }
 
 

@@ -6,9 +6,10 @@ French public holidays (the `holidays` package). The ticket and its e-mails (to 
 functional mailbox; an acknowledgement to the user when an e-mail address was given) are written
 in one transaction; delivery happens after, by bot/services/mailer.py, with retries.
 
-For the agent console: tickets_by_service, mark_answered, delivery_failures, and for one ticket:
-reply (an agent's e-mail through the outbox), reassign, reopen. Re-exported here: the working days
-(ticket_dates.py), the history, voicemail and lock keys (ticket_history.py), the purge (ticket_purge.py).
+For the agent console: mark_answered, delivery_failures, and for one ticket: reply (an agent's e-mail
+through the outbox), reassign, reopen. Re-exported here: the working days (ticket_dates.py), the
+history, voicemail and lock keys (ticket_history.py), the list a page at a time (ticket_list.py), the
+purge (ticket_purge.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from bot.services.ticket_history import (  # noqa: F401 - re-exported
     ticket_lock,
     voicemail,
 )
+from bot.services.ticket_list import tickets_by_service, tickets_page  # noqa: F401 - re-exported
 from bot.services.ticket_purge import purge  # noqa: F401 - re-exported
 
 
@@ -242,28 +244,6 @@ def ack_lines(pref: Prefecture, ticket: dict) -> list[str]:
 
 
 # ---- for the agent console -----------------------------------------------------------------
-
-
-def tickets_by_service(store, today: date | None = None, include_answered: bool = False) -> dict[str, list[dict]]:
-    """Tickets per mailbox, overdue first then by due date, with `overdue`; the waiting queue leaves out
-    open ones the purge erased (nothing to answer: unanswered in the indicators), listed with the others."""
-    today = today or paris_now().date()
-    where = "" if include_answered else "where status = 'open' and purged_at is null"
-    rows = list(
-        store.db.query(
-            "select id, reference, mailbox, service, origin, channel, subject, contact_email, created_at, due_date, status,"
-            f" delivery_status, delivery_attempts, last_error, answered_at, answer_working_days, purged_at from tickets {where}"
-            " order by due_date, id",
-            [],
-        )
-    )
-    out: dict[str, list[dict]] = {}
-    for row in rows:
-        row["overdue"] = row["status"] == "open" and not row["purged_at"] and row["due_date"] < today.isoformat()
-        out.setdefault(row["mailbox"], []).append(row)
-    for rows in out.values():
-        rows.sort(key=lambda t: (not t["overdue"], t["due_date"], t["id"]))
-    return out
 
 
 def mark_answered(store, reference: str, now=None, agent=None, answer=None, via: str = "console", pref=None) -> dict | None:

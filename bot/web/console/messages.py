@@ -19,7 +19,7 @@ from bot.core import texts
 from bot.core.masking import drop_controls
 from bot.services import runtime, tickets
 from bot.services.accounts import Session
-from bot.web.console.pages import PREFIX, REFERENCE_RE, Console, agent_only, console_word
+from bot.web.console.pages import PREFIX, REFERENCE_RE, Console, agent_only, asked_page, console_word, page_links
 
 MAX_REPLY = 10000  # characters of a reply or of the answer noted by an agent
 IDEM_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # a reply form's idempotency key (drawn with the page)
@@ -28,19 +28,38 @@ SEEN_RE = re.compile(r"^\d{1,12}$")  # the latest answer a page showed (tickets.
 
 @agent_only
 async def tickets_list(request: Request, console: Console, session: Session) -> HTTPResponse:
-    boxes = runtime.prefecture().get("mailboxes") or {}
+    """A page of the messages (`console.messages_per_page`), of every service or of one (`service`),
+    the waiting ones or all (`repondus=1`)."""
+    pref = runtime.prefecture()
+    boxes = pref.get("mailboxes") or {}
     answered = request.args.get("repondus") == "1"
-    by_service = tickets.tickets_by_service(console.store, include_answered=answered)
-    groups = [
-        (mid, (boxes.get(mid) or {}).get("service") or rows[0]["service"], rows)
-        for mid, rows in sorted(by_service.items(), key=lambda kv: (not any(t["overdue"] for t in kv[1]), kv[0]))
-    ]
+    service = request.args.get("service") or ""
+    service = service if service in boxes else ""
+    listed = tickets.tickets_page(
+        console.store,
+        include_answered=answered,
+        mailbox=service,
+        page=asked_page(request.args.get("page")),
+        per_page=int(pref.get("console.messages_per_page")),
+    )
+    name = {s["mailbox"]: (boxes.get(s["mailbox"]) or {}).get("service") or s["service"] for s in listed["services"]}
+    groups = [(mid, name.get(mid) or rows[0]["service"], rows) for mid, rows in listed["groups"]]
+
+    def link(**changes) -> str:
+        args = {"repondus": "1" if answered else "", "service": service} | changes
+        query = urlencode({k: v for k, v in args.items() if v and v != 1})  # page 1: no page=
+        return f"{PREFIX}/messages" + (f"?{query}" if query else "")
+
     ok = request.args.get("ok") or ""
     message = texts.console_say("messages.answered_ok", reference=ok) if REFERENCE_RE.match(ok) else ""
     return console.page(
         "messages.html",
         session=session,
         groups=groups,
+        listed=listed | {"links": page_links(listed["page"], listed["pages"])},
+        names=name,
+        chosen_service=service,
+        link=link,
         failures=tickets.delivery_failures(console.store),
         today=tickets.paris_now().date().isoformat(),
         message=message,
