@@ -122,8 +122,10 @@ def disk(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("disk_full")
     with tmpfs(tmp / "disk") as mount:
         # The spools' sweep every 2 s (30 s by default): what it logs while the disk is full shows at once.
-        # The console's export button writes beside the store.
+        # The console's export button writes beside the store; this machine books as a reception desk would
+        # (no per-address counter written before the booking itself, as in the session's server).
         env = {"AIGUILLAGE_SPOOL_SWEEP_S": "2", "AIGUILLAGE_REVIEW_OUT": str(mount / "nlu_review.yml")}
+        env["AIGUILLAGE_THROTTLE_EXEMPT"] = "127.0.0.1, ::1"
         server = launch(tmp, db=mount / "aiguillage.db", extra_env=env)
         try:
             yield server, mount
@@ -586,3 +588,39 @@ def test_the_commands_that_write_a_file_on_a_full_disk_say_so_and_leave_no_trunc
         )
         assert again.returncode == 0, again.stderr[-2000:]
         assert [p.name for p in (mount / "rapports").iterdir()] == ["rapport-clu-cantal-2026-11-01-2026-11-30.html"]
+
+
+def test_a_booking_refused_by_a_full_disk_is_logged_with_its_cause(disk):
+    """A PAN booking while the disk is full: the person gets the 503 and its French sentence, nothing is
+    booked, the same form goes through later. Before, the server's log named another error, "cannot
+    rollback - no transaction is active" (SQLite had already ended the transaction on the full disk and
+    the booking's rollback failed over the cause), leaving the administrator to guess. Now the log
+    says "database or disk is full"."""
+    server, mount = disk
+    with urllib.request.urlopen(server.url + "/rdv/api/creneaux?site=aurillac&reason=carte_grise", timeout=60) as answer:
+        first, slot = (s["key"] for s in json.loads(answer.read())["slots"][:2])
+
+    def booking(key: str, email: str) -> urllib.request.Request:
+        body = {"site": "aurillac", "reason": "carte_grise", "slot": key, "email": email, "mobile": "", "idem": uuid.uuid4().hex}
+        headers = {"Content-Type": "application/json"}
+        return urllib.request.Request(server.url + "/rdv/api/reserver", data=json.dumps(body).encode(), headers=headers)
+
+    with urllib.request.urlopen(booking(first, "avant@exemple.fr"), timeout=60) as answer:  # a booking before, as any day
+        assert answer.status == 200
+    request = booking(slot, "plein@exemple.fr")
+    with full(mount):
+        before = server.log.stat().st_size
+        try:
+            urllib.request.urlopen(request, timeout=60)
+            raise AssertionError("a booking was acknowledged on a full disk")
+        except urllib.error.HTTPError as exc:
+            assert (exc.code, json.loads(exc.read())) == (
+                503,
+                {
+                    "error": "Le service est momentanément surchargé : votre envoi n'a pas été enregistré. Réessayez dans un instant."
+                },
+            )
+        logged = server.log.read_bytes()[before:].decode("utf-8", "replace")
+    assert "rdv: store error on POST /rdv/api/reserver: OperationalError('database or disk is full')" in logged
+    assert "cannot rollback" not in logged
+    assert db_rows(server.db, "select count(*) as n from pan_bookings where contact = ?", ["plein@exemple.fr"]) == [{"n": 0}]

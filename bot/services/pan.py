@@ -168,13 +168,11 @@ def book(
         if contact_kind == "email":
             _queue_confirmation(conn, pref, contact, slot, booking)
         conn.execute("commit")
-    except BookingError as exc:
-        conn.execute("rollback")
-        if exc.code == "slot_taken":
+    except BaseException as exc:
+        if conn.in_transaction:  # SQLite ends it itself when its COMMIT fails on a full disk: that error is said
+            conn.execute("rollback")
+        if isinstance(exc, BookingError) and exc.code == "slot_taken":
             offer_others(exc, store, pref, site_id, now, reason, slot.start)
-        raise
-    except BaseException:
-        conn.execute("rollback")
         raise
     return booking | {"created": True}
 
