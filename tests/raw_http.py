@@ -48,33 +48,31 @@ def request(
                 sock.sendall(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered and closed before the whole body was sent
-        data = b""
-        while True:
-            try:
-                part = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not part:
-                break
-            data += part
+        data = until_closed(sock)
     return parse(data, time.monotonic() - start)
 
 
 def send(host: str, port: int, data: bytes, timeout: float = 30) -> Answer:
     """Bytes as they are (a request no HTTP client would write), then the answer until the server closes."""
     start = time.monotonic()
-    received = b""
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(data)
-        while True:
-            try:
-                part = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not part:
-                break
-            received += part
+        received = until_closed(sock)
     return parse(received, time.monotonic() - start)
+
+
+def until_closed(sock: socket.socket) -> bytes:
+    """What the server sends until it closes the connection (or resets it)."""
+    data = b""
+    while True:
+        try:
+            part = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not part:
+            break
+        data += part
+    return data
 
 
 def parse(data: bytes, seconds: float) -> Answer:

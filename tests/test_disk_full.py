@@ -84,6 +84,11 @@ QUESTIONS = [
 ]
 
 
+def keys_written(server, call_sid: str) -> int:
+    """How many of the call's keys its row in the store holds."""
+    return len(json.loads(db_rows(server.db, "select inputs from calls where call_sid = ?", [call_sid])[0]["inputs"]))
+
+
 def test_after_a_full_disk_is_freed_the_server_starts_again_and_spools_again(tmp_path):
     """The chat's spool was first needed while the disk was full: its key file was created and its 44
     bytes could not be written. Before: that empty key stayed, every later use of the spool failed
@@ -250,10 +255,7 @@ def test_a_call_that_comes_while_the_disk_is_full_goes_on_on_the_keypad_and_is_r
         "the call written",
     )
     until(
-        lambda: (
-            len(json.loads(db_rows(server.db, "select inputs from calls where call_sid = ?", [caller.call_sid])[0]["inputs"]))
-            == 2
-        ),
+        lambda: keys_written(server, caller.call_sid) == 2,
         30,
         "its keys written",
     )
@@ -409,10 +411,7 @@ def test_a_call_under_way_when_the_disk_fills_goes_on_on_the_keypad(disk):
         assert caller.press("5").says[0] == "Autres demandes."
         assert caller.hangup(duration=70) == 200
     until(
-        lambda: (
-            len(json.loads(db_rows(server.db, "select inputs from calls where call_sid = ?", [caller.call_sid])[0]["inputs"]))
-            == 4
-        ),
+        lambda: keys_written(server, caller.call_sid) == 4,
         30,
         "the keys pressed while the disk was full, added to the call's row",
     )
