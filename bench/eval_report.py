@@ -57,6 +57,10 @@ HANDS = [
     "own file waiting, told as a grievance, against complaints about the service) was written by an",
     "eleventh hand that read only `bot/tree.yml`, apart from training examples that were then left out; it",
     "decided a router change (docs/pipeline.md, twenty-first pass): a development set since.",
+    "`eval/phone_speech.jsonl` (what callers say at the phone menu's spoken prompt, as Twilio's French speech",
+    "recognition writes it) was written by a twelfth hand that read neither `data/` nor any evaluation file;",
+    "4 of its 120 lines came out as near copies of training examples and were dropped; no example of `data/`",
+    "was written against it (docs/pipeline.md, twenty-third pass).",
 ]
 
 # The shared dev sets (AIGUILLAGE_DEV_EVAL: `../shared/eval` when the Makefile finds it), then ours.
@@ -76,6 +80,7 @@ OWN = [
     ("own, forum posts (`eval/public_forums.jsonl`)", ROOT / "eval" / "public_forums.jsonl"),
     ("own, the driving test (`eval/public_exams.jsonl`)", ROOT / "eval" / "public_exams.jsonl"),
     ("own, files waiting, told as grievances (`eval/public_waits.jsonl`)", ROOT / "eval" / "public_waits.jsonl"),
+    ("own, said at the phone menu (`eval/phone_speech.jsonl`)", ROOT / "eval" / "phone_speech.jsonl"),
 ]
 
 
