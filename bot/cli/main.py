@@ -135,6 +135,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for pid in ids:
             pref = config_mod.load_prefecture(pid)
             tree_mod.check_placeholders(tree, pref)
+            texts_mod.check_placeholders(pref)
             print(f"ok: {pref.file}")
     except (ConfigError, TreeError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

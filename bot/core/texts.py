@@ -58,6 +58,17 @@ def all_texts(node=None, prefix: str = "") -> list[str]:
     return out
 
 
+def check_placeholders(pref: Prefecture) -> None:
+    """Every {a.b.c} of these sections' texts (the pages, e-mails, the chat page: `chat.page.tagline`
+    names the département) is a text of the préfecture's files: raises ConfigError naming the missing
+    key, at `python -m bot check` and at the server's start rather than a page that fails. The pages'
+    own placeholders ({max}, {reference}...) have no dot and are filled where the text is said."""
+    for path in all_texts():
+        for name in PLACEHOLDER.findall(str(raw(path))):
+            if "." in name:
+                render("{" + name + "}", pref)
+
+
 def page_texts(dotted: str, pref: Prefecture, **keep) -> dict[str, str]:
     """{key: text} of one section of texts (`pan.page`...), rendered for this préfecture; `keep`
     maps the page's own placeholders to themselves ({max}) so that the template fills them."""

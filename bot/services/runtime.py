@@ -48,6 +48,7 @@ def tree() -> tree_mod.Tree:
 def startup_check() -> None:
     """Load and validate the tree and the préfecture; raises TreeError / ConfigError."""
     tree_mod.check_placeholders(tree(), prefecture())
+    texts.check_placeholders(prefecture())  # the pages' and e-mails' texts too (chat.page names the département)
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,72 @@
+"""A new deployer's préfecture: the invented Préfecture de Test-sur-Mer (tests/fixtures/prefectures/),
+written from the README as a sixth préfecture would be, in a temporary folder of préfecture files
+(`AIGUILLAGE_PREFECTURES`). The mistakes a deployer makes in such a file stop `python -m bot check`
+and the server's start with one line naming the file, the key and the problem: never a traceback,
+never a product that starts and then fails or answers wrongly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from conftest import MODEL, ROOT, free_port
+
+FIXTURE = ROOT / "tests" / "fixtures" / "prefectures" / "test-sur-mer.yml"
+ID = "test-sur-mer"
+
+
+def folder_with(tmp_path: Path, change=None) -> Path:
+    """A folder of préfecture files: the national file and Test-sur-Mer's, changed by `change(data)`."""
+    folder = tmp_path / "prefectures"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "prefectures" / "_national.yml", folder / "_national.yml")
+    data = yaml.safe_load(FIXTURE.read_text(encoding="utf-8"))
+    if change:
+        change(data)
+    (folder / f"{ID}.yml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return folder
+
+
+def check(folder: Path) -> tuple[int, str]:
+    """`python -m bot check` for Test-sur-Mer, as `make run` does first: its exit status and what it printed."""
+    env = dict(os.environ, AIGUILLAGE_PREFECTURES=str(folder), PREFECTURE=ID)
+    done = subprocess.run([sys.executable, "-m", "bot", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    return done.returncode, (done.stdout + done.stderr).strip()
+
+
+def refused(folder: Path, key: str, problem: str) -> None:
+    """The check stops on the file with exactly this line."""
+    assert check(folder) == (
+        1,
+        f"ok: bot/console_texts.yml\nconfiguration error: {folder / (ID + '.yml')}: key '{key}': {problem}",
+    )
+
+
+def test_the_invented_prefecture_file_passes_the_check(tmp_path):
+    folder = folder_with(tmp_path)
+    assert check(folder) == (0, f"ok: bot/console_texts.yml\nok: {folder / (ID + '.yml')}")
+
+
+def test_a_file_without_its_department_is_refused_before_the_chat_page_fails(tmp_path):
+    # The chat page's tagline says "(Côte-d'Essai)": without the key, the check said "ok", the server
+    # started, and /chat/ and /chat/config answered 500.
+    folder = folder_with(tmp_path, lambda data: data["prefecture"].pop("department"))
+    refused(folder, "prefecture.department", "placeholder used by the routing tree is missing")
+    env = dict(
+        os.environ,
+        AIGUILLAGE_PREFECTURES=str(folder),
+        PREFECTURE=ID,
+        AIGUILLAGE_DB=str(tmp_path / "aiguillage.db"),
+        RASA_TELEMETRY_ENABLED="false",
+    )
+    serve = [sys.executable, "-m", "bot", "serve", "--model", str(MODEL), "--port", str(free_port())]
+    served = subprocess.run(
+        serve + ["--credentials", "credentials.yml"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert served.returncode != 0
+    assert "key 'prefecture.department': placeholder used by the routing tree is missing" in served.stdout + served.stderr
