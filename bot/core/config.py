@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -21,112 +20,21 @@ import yaml
 from bot import settings
 from bot.core import clock
 from bot.core.clock import DAYS
-from bot.core.text import EMAIL
+from bot.core.config_checks import (  # noqa: F401 - re-exported (bot.core.config.ConfigError...)
+    CLOSURES,
+    POSITIVE_KEYS,
+    POSTAL_ADDRESS,
+    REQUIRED_KEYS,
+    ConfigError,
+    get_path,
+    iso_day,
+    validate,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECTURES_DIR = ROOT / "prefectures"
 NATIONAL_FILE = "_national.yml"
 DEFAULT_PREFECTURE = "cantal"
-
-_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
-_SHORT_NUMBER = re.compile(r"^3\d \d\d$")
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-CLOSURES = "prefecture.phone_hours.closures"
-
-# Keys every merged configuration must have (dotted paths).
-RETENTION_KEYS = tuple(
-    f"retention.{k}_days" for k in ("conversations", "calls", "voicemails", "feedback", "audit_log", "sessions", "throttle")
-)
-THROTTLE_KEYS = (
-    *(
-        f"throttle.login.{k}"
-        for k in (
-            "account_free_failures",
-            "address_free_failures",
-            "first_delay_s",
-            "max_delay_s",
-            "lockout_after",
-            "account_window_minutes",
-            "address_window_minutes",
-        )
-    ),
-    *(
-        f"throttle.per_address.{scope}.{k}"
-        for scope in ("book", "cancel", "message", "cancel_guess", "submit", "chat")
-        for k in ("max", "window_minutes")
-    ),
-)
-# Keys whose value is a positive whole number.
-POSITIVE_KEYS = (
-    "pan.slot_minutes",
-    "pan.capacity",
-    "pan.booking_days_ahead",
-    "pan.retention_days",
-    "pan.max_future_bookings",
-    "tickets.retention_days",
-    "tickets.max_chars",
-    "tickets.subject_max_chars",
-    "report.question_min_count",
-    "retention.rows_per_statement",
-    "console.queue_per_page",
-    "console.messages_per_page",
-    "console.page_links_around",
-    *RETENTION_KEYS,
-    *THROTTLE_KEYS,
-)
-REQUIRED_KEYS = [
-    "id",
-    "wording.phone_call",
-    "wording.phone_call_unknown",
-    "wording.phone_display_unknown",
-    "wording.foreigners_summary",
-    "prefecture.name",
-    "prefecture.website",
-    "prefecture.address.text",
-    "prefecture.phone_hours.days",
-    "mailboxes.etrangers.email",
-    "mailboxes.armes.email",
-    "mailboxes.titres.email",
-    "mailboxes.qualite.email",
-    "mailboxes.courrier.email",
-    "pan.summary",
-    "pan.sites",
-    "voice.language",
-    "voice.voice",
-    "ants.url",
-    "ants.phone.number",
-    "anef.url",
-    "ccc.phone.number",
-    "sia.url",
-    "service_public.url",
-    "france_services.url",
-    "commitments.email_working_days",
-    "commitments.paper_working_days",
-    "commitments.pan_appointment_days",
-    "pan.min_notice_hours",
-    "retention.pause_ms",
-    "pan.what_to_bring",
-    *POSITIVE_KEYS,
-]
-
-
-class ConfigError(Exception):
-    """A configuration file is invalid. The message names the file, the key and the problem."""
-
-    def __init__(self, file: str, key: str, problem: str):
-        self.file, self.key, self.problem = file, key, problem
-        super().__init__(f"{file}: key '{key}': {problem}")
-
-
-def get_path(data: Any, dotted: str) -> Any:
-    """Return the value at a dotted path, or raise KeyError naming the first missing part."""
-    node = data
-    for part in dotted.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            raise KeyError(part)
-    return node
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
@@ -197,61 +105,6 @@ def join_words(items: list[str]) -> str:  # 'a, b et c' (the tree's `calendar.ho
     return words["separator"].join(items[:-1]) + words["last_separator"] + items[-1] if len(items) > 1 else items[0]
 
 
-def _check_days(file: str, key: str, days: Any) -> None:
-    if not isinstance(days, dict):
-        raise ConfigError(file, key, "must map days (mon..sun) to lists of 'HH:MM-HH:MM'")
-    for day, ranges in days.items():
-        if day not in DAYS:
-            raise ConfigError(file, f"{key}.{day}", f"unknown day (expected one of {', '.join(DAYS)})")
-        if not isinstance(ranges, list):
-            raise ConfigError(file, f"{key}.{day}", "must be a list of 'HH:MM-HH:MM'")
-        for r in ranges:
-            m = _RANGE.match(str(r))
-            if not m or (m.group(1), m.group(2)) >= (m.group(3), m.group(4)):
-                raise ConfigError(file, f"{key}.{day}", f"'{r}' is not a time range like '08:30-12:00'")
-
-
-def _iso_day(value: Any) -> str | None:
-    """A closure day as 'YYYY-MM-DD' (YAML reads an unquoted 2026-05-15 as a date), or None."""
-    if isinstance(value, date):
-        return value.isoformat()
-    try:
-        return date.fromisoformat(value).isoformat() if _ISO_DATE.match(str(value)) else None
-    except ValueError:
-        return None
-
-
-def _check_closures(file: str, hours: dict) -> None:
-    """`closures`: days written YYYY-MM-DD; `closures_notice_days`: how many days ahead the chat tells."""
-    if not isinstance(days := hours.get("closures") or [], list):
-        raise ConfigError(file, CLOSURES, "must be a list of dates written YYYY-MM-DD")
-    for day in (d for d in days if _iso_day(d) is None):
-        raise ConfigError(file, CLOSURES, f"'{day}' is not a date written YYYY-MM-DD")
-    notice = hours.get("closures_notice_days")
-    if not isinstance(notice, int) or isinstance(notice, bool) or notice < 0:
-        raise ConfigError(file, f"{CLOSURES}_notice_days", "must be a whole number of days (0 or more)")
-
-
-def _check_phone(file: str, key: str, phone: Any) -> None:
-    if not isinstance(phone, dict):
-        raise ConfigError(file, key, "must be a mapping with 'number' and 'kind'")
-    number, kind = phone.get("number"), phone.get("kind", "regular")
-    if not isinstance(number, str):
-        raise ConfigError(file, f"{key}.number", "missing phone number")
-    if kind == "short":
-        if not _SHORT_NUMBER.match(number):
-            raise ConfigError(file, f"{key}.number", f"'{number}' is not a French 4-digit short number written 'NN NN'")
-    elif kind == "regular":
-        try:
-            parsed = phonenumbers.parse(number, "FR")
-        except phonenumbers.NumberParseException:
-            parsed = None
-        if parsed is None or not phonenumbers.is_valid_number(parsed):
-            raise ConfigError(file, f"{key}.number", f"'{number}' is not a valid French phone number")
-    else:
-        raise ConfigError(file, f"{key}.kind", f"'{kind}' must be 'regular' or 'short'")
-
-
 def e164(number: str) -> str:
     """A French number in national format -> E.164 (for a transfer with Dial)."""
     return phonenumbers.format_number(phonenumbers.parse(number, "FR"), phonenumbers.PhoneNumberFormat.E164)
@@ -265,79 +118,6 @@ class Prefecture:
 
     def get(self, dotted: str) -> Any:
         return get_path(self.data, dotted)
-
-
-# A site's postal address ends with a French postal code and the town ("…, 15200 Mauriac").
-POSTAL_ADDRESS = re.compile(r"\b\d{5} [^\d,]+$")
-
-
-def validate(data: dict, file: str) -> None:
-    for key in REQUIRED_KEYS:
-        try:
-            value = get_path(data, key)
-        except KeyError:
-            raise ConfigError(file, key, "missing") from None
-        if value is None or value == "":
-            raise ConfigError(file, key, "empty")
-    for key in ("prefecture.phone", "ants.phone", "ccc.phone"):
-        phone = get_path(data, key)
-        if (
-            key == "prefecture.phone"
-            and isinstance(phone, dict)
-            and phone.get("number") is None
-            and phone.get("confirmed") is False
-        ):
-            continue  # unknown standard number, said so in the file: answers point to the website
-        _check_phone(file, key, phone)
-    _check_days(file, "prefecture.phone_hours.days", get_path(data, "prefecture.phone_hours.days"))
-    _check_closures(file, data["prefecture"]["phone_hours"])
-    for mid, box in data["mailboxes"].items():
-        if not isinstance(box, dict) or not EMAIL.match(str(box.get("email", ""))):
-            raise ConfigError(file, f"mailboxes.{mid}.email", "not a valid e-mail address")
-        if not box.get("service"):
-            raise ConfigError(file, f"mailboxes.{mid}.service", "missing service name")
-    for key in ("prefecture.website", "ants.url", "anef.url", "sia.url", "service_public.url", "france_services.url"):
-        if not str(get_path(data, key)).startswith("https://"):
-            raise ConfigError(file, key, "must be an https:// URL")
-    sites = data["pan"]["sites"]
-    if not isinstance(sites, list) or not sites:
-        raise ConfigError(file, "pan.sites", "must list at least one site")
-    seen = set()
-    for i, site in enumerate(sites):
-        for field in ("id", "name", "days"):
-            if not site.get(field):
-                raise ConfigError(file, f"pan.sites[{i}].{field}", "missing")
-        if site["id"] in seen:
-            raise ConfigError(file, f"pan.sites[{i}].id", f"duplicate site id '{site['id']}'")
-        seen.add(site["id"])
-        _check_days(file, f"pan.sites[{i}].days", site["days"])
-        address = site.get("address")
-        if not isinstance(address, dict) or not POSTAL_ADDRESS.search(str(address.get("text") or "")):
-            raise ConfigError(
-                file, f"pan.sites[{i}].address.text", "must be a postal address ending with the postal code and the town"
-            )
-        if "confirmed" not in address:
-            raise ConfigError(file, f"pan.sites[{i}].address.confirmed", "missing (true once checked on an official page)")
-        if "foreigners_days" in site:
-            _check_days(file, f"pan.sites[{i}].foreigners_days", site["foreigners_days"])
-    for key in POSITIVE_KEYS:
-        value = get_path(data, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(file, key, "must be a positive whole number")
-    for key, what in (("pan.min_notice_hours", "hours"), ("retention.pause_ms", "milliseconds")):
-        value = get_path(data, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ConfigError(file, key, f"must be a whole number of {what} (0 or more)")
-    for i, site in enumerate(sites):
-        if "capacity" in site and (not isinstance(site["capacity"], int) or site["capacity"] <= 0):
-            raise ConfigError(file, f"pan.sites[{i}].capacity", "must be a positive whole number")
-    for key in ("commitments.email_working_days", "commitments.paper_working_days"):
-        value = get_path(data, key)
-        if not isinstance(value, int) or value <= 0:
-            raise ConfigError(file, key, "must be a positive number of working days")
-    value = get_path(data, "commitments.pan_appointment_days")
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError(file, "commitments.pan_appointment_days", "must be a positive number of days")
 
 
 def _worded(data: dict, key: str, **values: str) -> str:
@@ -357,7 +137,7 @@ def _computed(data: dict) -> dict:
         phone["call"] = _worded(data, "phone_call_unknown", website=website)
     data["prefecture"]["phone_hours_text"] = format_days(data["prefecture"]["phone_hours"]["days"])
     hours = data["prefecture"]["phone_hours"]
-    hours["closures"] = sorted({_iso_day(day) for day in hours.get("closures") or []})  # ISO strings
+    hours["closures"] = sorted({iso_day(day) for day in hours.get("closures") or []})  # ISO strings
     for site in data["pan"]["sites"]:  # its hours, then those kept for the foreigners' procedures
         extra = site.get("foreigners_days") and _worded(data, "foreigners_hours", days=format_days(site["foreigners_days"]))
         site["hours_text"] = " ; ".join(filter(None, [format_days(site["days"]), extra]))
