@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import MODEL, ROOT, free_port
 
@@ -70,3 +71,27 @@ def test_a_file_without_its_department_is_refused_before_the_chat_page_fails(tmp
     )
     assert served.returncode != 0
     assert "key 'prefecture.department': placeholder used by the routing tree is missing" in served.stdout + served.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "problem"),
+    [
+        # The standard's phone forgotten: was a traceback (KeyError: 'phone').
+        (lambda data: data["prefecture"].pop("phone"), "prefecture.phone", "missing"),
+        # A site written as its name alone: was a traceback (AttributeError: 'str' object has no attribute 'get').
+        (
+            lambda data: data["pan"]["sites"].__setitem__(1, "bourg"),
+            "pan.sites[1]",
+            "must be a mapping with id, name, address and days",
+        ),
+        # 01 99 00 12 34 written 0199001234 without quotes: YAML reads the whole number 199001234; was "missing phone number".
+        (
+            lambda data: data["prefecture"]["phone"].update(number=199001234),
+            "prefecture.phone.number",
+            "must be written in quotes (without them YAML reads the whole number 199001234)",
+        ),
+    ],
+    ids=["no phone", "site not a mapping", "number not quoted"],
+)
+def test_a_file_of_the_wrong_shape_is_named_without_a_traceback(tmp_path, change, key, problem):
+    refused(folder_with(tmp_path, change), key, problem)

@@ -69,6 +69,7 @@ REQUIRED_KEYS = [
     "prefecture.name",
     "prefecture.website",
     "prefecture.address.text",
+    "prefecture.phone",
     "prefecture.phone_hours.days",
     "mailboxes.etrangers.email",
     "mailboxes.armes.email",
@@ -154,6 +155,8 @@ def _check_phone(file: str, key: str, phone: Any) -> None:
     if not isinstance(phone, dict):
         raise ConfigError(file, key, "must be a mapping with 'number' and 'kind'")
     number, kind = phone.get("number"), phone.get("kind", "regular")
+    if isinstance(number, int) and not isinstance(number, bool):  # a number written without quotes
+        raise ConfigError(file, f"{key}.number", f"must be written in quotes (without them YAML reads the whole number {number})")
     if not isinstance(number, str):
         raise ConfigError(file, f"{key}.number", "missing phone number")
     if kind == "short":
@@ -207,6 +210,8 @@ def validate(data: dict, file: str) -> None:
         raise ConfigError(file, "pan.sites", "must list at least one site")
     seen = set()
     for i, site in enumerate(sites):
+        if not isinstance(site, dict):
+            raise ConfigError(file, f"pan.sites[{i}]", "must be a mapping with id, name, address and days")
         for field in ("id", "name", "days"):
             if not site.get(field):
                 raise ConfigError(file, f"pan.sites[{i}].{field}", "missing")
