@@ -95,3 +95,42 @@ def test_a_file_without_its_department_is_refused_before_the_chat_page_fails(tmp
 )
 def test_a_file_of_the_wrong_shape_is_named_without_a_traceback(tmp_path, change, key, problem):
     refused(folder_with(tmp_path, change), key, problem)
+
+
+def site_days(index: int, **days):
+    """A change: PAN site `index`'s days become `days`."""
+    return lambda data: data["pan"]["sites"][index].update(days=days)
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "problem"),
+    [
+        # The chat said "le lundi de 9 h à 12 h et de 11 h à 13 h".
+        (
+            lambda data: data["prefecture"]["phone_hours"]["days"].update(mon=["09:00-12:00", "11:00-13:00"]),
+            "prefecture.phone_hours.days.mon",
+            "'11:00-13:00' starts before '09:00-12:00' ends: write the ranges in order, without overlap",
+        ),
+        # Bourg-d'Essai's slots of 9 h 20 and 9 h 40 were generated twice on Fridays.
+        (
+            site_days(1, fri=["09:20-11:40", "09:20-10:00"]),
+            "pan.sites[1].days.fri",
+            "'09:20-10:00' starts before '09:20-11:40' ends: write the ranges in order, without overlap",
+        ),
+        # Written backwards, the hours were said afternoon first.
+        (
+            site_days(1, fri=["14:00-16:00", "09:20-11:40"]),
+            "pan.sites[1].days.fri",
+            "'09:20-11:40' starts before '14:00-16:00' ends: write the ranges in order, without overlap",
+        ),
+        # A titre de séjour's slots at the quai on Thursdays: 10 h, 10 h 20 and 10 h 40 were generated twice.
+        (
+            lambda data: data["pan"]["sites"][0].update(foreigners_days={"thu": ["10:00-12:00"]}),
+            "pan.sites[0].foreigners_days.thu",
+            "'10:00-12:00' overlaps the site's other hours that day ('09:00-11:00')",
+        ),
+    ],
+    ids=["standard", "site", "site backwards", "foreigners' hours"],
+)
+def test_overlapping_hours_are_refused(tmp_path, change, key, problem):
+    refused(folder_with(tmp_path, change), key, problem)

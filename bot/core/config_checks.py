@@ -124,10 +124,23 @@ def _check_days(file: str, key: str, days: Any) -> None:
             raise ConfigError(file, f"{key}.{day}", f"unknown day (expected one of {', '.join(DAYS)})")
         if not isinstance(ranges, list):
             raise ConfigError(file, f"{key}.{day}", "must be a list of 'HH:MM-HH:MM'")
-        for r in ranges:
+        for n, r in enumerate(ranges):
             m = _RANGE.match(str(r))
             if not m or (m.group(1), m.group(2)) >= (m.group(3), m.group(4)):
                 raise ConfigError(file, f"{key}.{day}", f"'{r}' is not a time range like '08:30-12:00'")
+            if n and str(r).split("-")[0] < str(ranges[n - 1]).split("-")[1]:  # 'HH:MM' texts compare as times
+                problem = f"'{r}' starts before '{ranges[n - 1]}' ends: write the ranges in order, without overlap"
+                raise ConfigError(file, f"{key}.{day}", problem)
+
+
+def _check_foreigners_days(file: str, key: str, site: dict) -> None:
+    """A site's hours kept for the foreigners' procedures do not overlap its other hours (the slots
+    of a titre de séjour are both)."""
+    for day, ranges in site["foreigners_days"].items():
+        for r in ranges:
+            for other in site["days"].get(day) or []:
+                if str(r).split("-")[0] < str(other).split("-")[1] and str(other).split("-")[0] < str(r).split("-")[1]:
+                    raise ConfigError(file, f"{key}.{day}", f"'{r}' overlaps the site's other hours that day ('{other}')")
 
 
 def iso_day(value: Any) -> str | None:
@@ -228,6 +241,7 @@ def validate(data: dict, file: str) -> None:
             raise ConfigError(file, f"pan.sites[{i}].address.confirmed", "missing (true once checked on an official page)")
         if "foreigners_days" in site:
             _check_days(file, f"pan.sites[{i}].foreigners_days", site["foreigners_days"])
+            _check_foreigners_days(file, f"pan.sites[{i}].foreigners_days", site)
     for key in POSITIVE_KEYS:
         value = get_path(data, key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
