@@ -134,3 +134,28 @@ def site_days(index: int, **days):
 )
 def test_overlapping_hours_are_refused(tmp_path, change, key, problem):
     refused(folder_with(tmp_path, change), key, problem)
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "problem"),
+    [
+        # Each was accepted: the /rdv pages offered the site, which never had a free slot.
+        (site_days(1, fri=[]), "pan.sites[1].days", "holds no slot of 20 minutes (pan.slot_minutes): give the site its hours"),
+        (
+            site_days(1, fri=["09:20-09:30"]),
+            "pan.sites[1].days",
+            "holds no slot of 20 minutes (pan.slot_minutes): give the site its hours",
+        ),
+        # Was accepted: the chat said the standard « répond sur rendez-vous », the phone never transferred.
+        (
+            lambda data: data["prefecture"]["phone_hours"].update(days={"mon": [], "tue": []}),
+            "prefecture.phone_hours.days",
+            "lists no opening hours",
+        ),
+        # Was accepted as a capacity of 1.
+        (lambda data: data["pan"]["sites"][0].update(capacity=True), "pan.sites[0].capacity", "must be a positive whole number"),
+    ],
+    ids=["site without hours", "site hours shorter than a slot", "standard without hours", "capacity true"],
+)
+def test_a_site_or_a_standard_without_hours_is_refused(tmp_path, change, key, problem):
+    refused(folder_with(tmp_path, change), key, problem)

@@ -143,6 +143,27 @@ def _check_foreigners_days(file: str, key: str, site: dict) -> None:
                     raise ConfigError(file, f"{key}.{day}", f"'{r}' overlaps the site's other hours that day ('{other}')")
 
 
+def _minutes(span: str) -> int:
+    """How long a checked range 'HH:MM-HH:MM' lasts, in minutes."""
+    (h1, m1), (h2, m2) = (map(int, end.split(":")) for end in span.split("-"))
+    return (h2 - h1) * 60 + m2 - m1
+
+
+def _check_open_hours(file: str, data: dict) -> None:
+    """The standard has opening hours; each PAN site a capacity and hours that hold at least one slot
+    (a site without them was offered on the /rdv pages and never had a free slot)."""
+    if not any(get_path(data, "prefecture.phone_hours.days").values()):
+        raise ConfigError(file, "prefecture.phone_hours.days", "lists no opening hours")
+    slot = data["pan"]["slot_minutes"]
+    for i, site in enumerate(data["pan"]["sites"]):
+        capacity = site.get("capacity", 1)
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity <= 0:
+            raise ConfigError(file, f"pan.sites[{i}].capacity", "must be a positive whole number")
+        if not any(_minutes(str(r)) >= slot for ranges in site["days"].values() for r in ranges):
+            problem = f"holds no slot of {slot} minutes (pan.slot_minutes): give the site its hours"
+            raise ConfigError(file, f"pan.sites[{i}].days", problem)
+
+
 def iso_day(value: Any) -> str | None:
     """A closure day as 'YYYY-MM-DD' (YAML reads an unquoted 2026-05-15 as a date), or None."""
     if isinstance(value, date):
@@ -250,9 +271,7 @@ def validate(data: dict, file: str) -> None:
         value = get_path(data, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(file, key, f"must be a whole number of {what} (0 or more)")
-    for i, site in enumerate(sites):
-        if "capacity" in site and (not isinstance(site["capacity"], int) or site["capacity"] <= 0):
-            raise ConfigError(file, f"pan.sites[{i}].capacity", "must be a positive whole number")
+    _check_open_hours(file, data)
     for key in ("commitments.email_working_days", "commitments.paper_working_days"):
         value = get_path(data, key)
         if not isinstance(value, int) or value <= 0:
