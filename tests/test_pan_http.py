@@ -91,7 +91,11 @@ def test_booking_confirmation_email_ics_replay_and_cancel(server, smtp):
     # the confirmation e-mail, with the calendar file
     mail = smtp.to("usager.rdv@exemple.fr")[-1]
     assert reference in mail["Subject"]
-    assert any(p.get_content_type() == "text/calendar" for p in mail.walk())
+    calendar = next(p for p in mail.walk() if p.get_content_type() == "text/calendar")
+    # RFC 5545 3.1.4: the charset is said in a MIME transport; without it a mail reader takes the
+    # attachment for US-ASCII and shows "num��rique" (the .ics download said it already).
+    assert calendar.get_content_charset() == "utf-8"
+    assert f"SUMMARY:Rendez-vous au point d'accueil numérique ({reference})" in calendar.get_content()
     # the .ics download needs the booking's token
     ics_url = re.search(r'href="(/rdv/ics/[^"]+)"', page).group(1)
     status, ics, headers = b.get(ics_url)

@@ -76,7 +76,7 @@ def build_message(settings: SmtpSettings, row: dict) -> EmailMessage:
             maintype="text",
             subtype="calendar",
             filename="rendez-vous.ics",
-            params={"method": "PUBLISH"},
+            params={"method": "PUBLISH", "charset": "utf-8"},  # RFC 5545 3.1.4: said in a MIME transport
         )
     return msg
 
