@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import MODEL, ROOT, free_port
+from conftest import MODEL, ROOT, db_rows, free_port, launch, stop, until
 
 FIXTURE = ROOT / "tests" / "fixtures" / "prefectures" / "test-sur-mer.yml"
 ID = "test-sur-mer"
@@ -159,3 +159,28 @@ def test_overlapping_hours_are_refused(tmp_path, change, key, problem):
 )
 def test_a_site_or_a_standard_without_hours_is_refused(tmp_path, change, key, problem):
     refused(folder_with(tmp_path, change), key, problem)
+
+
+# ---- the product run on it ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def test_sur_mer(tmp_path_factory):
+    """A server of the invented préfecture, its files in a folder outside the checkout."""
+    tmp = tmp_path_factory.mktemp("test-sur-mer")
+    running = launch(tmp, prefecture=ID, extra_env={"AIGUILLAGE_PREFECTURES": str(folder_with(tmp))})
+    yield running
+    stop(running)
+
+
+def test_the_prefectures_own_number_written_in_the_chat_is_kept_a_callers_is_masked(test_sur_mer):
+    # The public numbers the masking keeps were read from the checkout's prefectures/, not from
+    # AIGUILLAGE_PREFECTURES: Test-sur-Mer's standard was masked, Cantal's kept.
+    sender = "masquage-test-sur-mer"
+    test_sur_mer.say(sender, "j'ai appelé le 01 99 00 12 34 sans réponse, rappelez-moi au 06 12 34 56 78")
+    rows = until(
+        lambda: db_rows(test_sur_mer.db, "select text from turns where conversation_id = ?", [sender]),
+        30,
+        "the turn written",
+    )
+    assert [row["text"] for row in rows] == ["j'ai appelé le 01 99 00 12 34 sans réponse, rappelez-moi au [téléphone]"]

@@ -59,8 +59,9 @@ def _trim_name(name: str) -> tuple[int, str]:
 
 @lru_cache(maxsize=1)
 def _public_numbers() -> frozenset[str]:
-    """National significant numbers of every phone number in the préfecture files (public: never masked)."""
-    from bot.core.config import PREFECTURES_DIR  # the files, read once; config is data
+    """National significant numbers of every phone number in the préfecture files (public: never masked):
+    the deployment's folder (AIGUILLAGE_PREFECTURES, else prefectures/), where its own préfecture is."""
+    from bot.core.config import prefectures_dir  # the files, read once; config is data
 
     found: set[str] = set()
 
@@ -74,7 +75,7 @@ def _public_numbers() -> frozenset[str]:
             for value in node:
                 walk(value, under_phone)
 
-    for path in sorted(PREFECTURES_DIR.glob("*.yml")):
+    for path in sorted(prefectures_dir().glob("*.yml")):
         try:
             walk(yaml.safe_load(path.read_text(encoding="utf-8")))
         except (OSError, yaml.YAMLError):
