@@ -162,6 +162,39 @@ def row(label: str, r: dict, destination: str) -> str:
     )
 
 
+def phone_table(present: list[tuple[str, Path]]) -> list[str]:
+    """The sets said at the phone's welcome (bench/phone_eval.py: a real server, Twilio's signed bodies)."""
+    out = subprocess.run(
+        [str(PY), str(ROOT / "bench" / "phone_eval.py"), *[str(p) for _, p in present], "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(out.stdout)
+    lines = [
+        "",
+        "## By phone (`bench/phone_eval.py`)",
+        "",
+        "Each item said at the voice menu's welcome, in a new call to a server of this checkout (the trained",
+        "model `models/aiguillage.tar.gz`; Twilio's complete, signed bodies, speech Confidence 0.9): where the",
+        'TwiML goes next. "Destination": an answer with the right destination, out of all (a question asked',
+        'again counts as not right). "Likely topics: right offered": among the calls offered the likely topics',
+        'as keys, those with the right one. "Served": a right answer or the right key at the first utterance.',
+        'Otherwise the caller hears "reformulez" (nothing understood) or a topic\'s own menu.',
+        "",
+        "| set | calls | destination | topic | answered right | likely topics: right offered | served | outcomes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for label, path in present:
+        r = report[path.name]
+        lines.append(
+            f"| {label} | {r['n']} | {fmt(r['destination'])} | {fmt(r['topic'])} | {fmt(r['answered_right'])} "
+            f"| {fmt(r['choices_right_offered'])} | {fmt(r['served'])} | {fmt_actions(r['kinds'])} |"
+        )
+    return lines
+
+
 def no_subject_table(present: list[tuple[str, Path]], scores: dict) -> list[str]:
     """How the requests that name no procedure (items without a topic) were met at the first turn."""
     rows = [
@@ -190,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--no-phone", action="store_true", help="skip the table by phone (a server is started)")
     args = parser.parse_args(argv)
     shared = eval_sets.shared_paths()
     sets = list(zip(SHARED_LABELS, shared)) + OWN
@@ -237,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{os.cpu_count()} cores, load average {load:.1f} at the end of the run: on a busy machine "
             "the wall-clock figure falls, the CPU one much less).",
         ]
+    if not args.no_phone:
+        lines += phone_table(present)
     dev = dev_per_topic(shared[0]) if shared and shared[0].exists() else None
     if dev:
         lines += [

@@ -21,7 +21,9 @@ else the booked message's keys). A link sent, or refused for that number, is not
 call. Words the tree lists (`phone.spoken_keys`, `spoken_yes`, `spoken_no`, `spoken_person`) are keys at
 every prompt ("deux", "étoile", "retour"); "un agent" goes to the person; yes/no answer a
 confirmation. Speech whose Twilio Confidence is below `settings.confirm_below` is confirmed first
-(state confirm: "vous avez dit : ... ?", 1 or "oui" goes there, 2 or "non" asks again).
+(state confirm: "vous avez dit : ... ?", 1 or "oui" goes there, 2 or "non" asks again). Speech the router
+is unsure of gets its likely topics as keys (state choices) when its best guess has a confidence of at
+least `settings.likely_topics_from`; below, one request to rephrase first.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Flow(PanFlow):
         self.tree = speaker.tree
         s = speaker.settings
         self.confirm_below = float(s.get("confirm_below", 0))
+        self.likely_topics_from = float(s["likely_topics_from"])
         self.max_retries = int(s["max_retries"])
         self.max_offer_retries = int(s["max_offer_retries"])
 
@@ -337,7 +340,10 @@ class Flow(PanFlow):
             return self._miss(st, None, open_now, counted=True)
         if st.state in ("pan_slots", "pan_confirm", "pan_cancel_confirm"):  # "celui de 9 h 30": the keys again
             return self._miss(st, "not_a_choice", open_now, counted=True)
-        if st.misses == 1:
+        choices = [n.id for n in (self.tree.button_target(b.get("payload", "")) for b in d.buttons) if n is not None]
+        choices = list(dict.fromkeys(choices))
+        guessed = bool(choices) and not d.menu and d.confidence >= self.likely_topics_from
+        if st.misses == 1 and not guessed:  # nothing understood: once "reformulez", then the likely topics
             return self.sp.rephrase(
                 self._route(st),
                 st.node if st.state != "choices" else st.back,
@@ -349,8 +355,6 @@ class Flow(PanFlow):
             st.state, st.node = "menu", ROOT
             st.path.append(ROOT)
             return self.sp.menu(ROOT, st.step)
-        choices = [n.id for n in (self.tree.button_target(b.get("payload", "")) for b in d.buttons) if n is not None]
-        choices = list(dict.fromkeys(choices))
         if not choices:
             return self.render(st, open_now, [self.sp.text("rephrase")])
         back = st.back if st.state == "choices" else st.node

@@ -197,6 +197,26 @@ def test_speech_not_understood_rephrase_then_likely_topics_then_unresolved(serve
     assert row["confidence"] < 0.45
 
 
+def test_a_story_the_bot_is_unsure_of_gets_the_likely_topics_at_once_with_the_pan_first(server, phone):
+    """Said at the welcome, a story the router is unsure of (the chat answers it with the likely topics as
+    buttons) is met the same way by phone: the likely topics as keys, the PAN first, never "reformulez"."""
+    call = phone()
+    call.start()
+    turn = call.say(
+        "Alors voilà, j'ai reçu un courrier que je comprends pas du tout, il faut que je fasse quelque chose sur internet."
+    )
+    assert turn.route == "choices"
+    assert turn.says[0] == "Votre appel concerne peut-être l'un de ces thèmes."
+    assert turn.says[1].startswith("Aide pour une démarche en ligne") and turn.says[1].endswith("tapez 1.")
+    assert turn.says[-2:] == [f"Parler à un agent, tapez {len(turn.says) - 2}.", "Pour revenir au menu principal, tapez 0."]
+    turn = call.press("1")
+    assert (turn.route, turn.node) == ("leaf", "rdv_pan")
+    assert turn.says[0].startswith("Un médiateur numérique vous aide gratuitement")
+    row = call_row(server, call)
+    assert (row["unresolved"], row["outcome"]) == (0, "answered")  # oriented by the choice
+    assert json.loads(row["path"]) == ["root", "rdv_pan"]
+
+
 def test_a_caller_who_names_no_procedure_is_asked_which_one_then_given_the_main_menu(server, phone):
     call = phone()
     menu = call.start()

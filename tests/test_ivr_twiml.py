@@ -306,6 +306,31 @@ def test_speech_not_understood_rephrase_then_likely_topics(tree):
     assert says(third)[0].startswith("La carte grise se fait")
 
 
+def test_a_likely_guess_is_offered_at_once_not_a_request_to_rephrase(tree):
+    """The router has a likely guess (confidence from phone.settings.likely_topics_from): the caller hears
+    the likely topics at the first miss, as the chat shows them as buttons; nothing understood (above:
+    confidence 0.1) still gets one request to rephrase first."""
+    assert tree.phone["settings"]["likely_topics_from"] == 0.2
+    flow = flow_for(tree)
+    st = CallState("CAguess")
+    flow.welcome(st)
+    first = parse(flow.handle(st, Input(speech="une histoire", decision=decision(confidence=0.48)), True))
+    assert says(first) == [
+        "Votre appel concerne peut-être l'un de ces thèmes.",
+        "Détention d'une arme, tapez 1.",
+        "Carte grise, tapez 2.",
+        "Parler à un agent, tapez 3.",
+        "Pour revenir au menu principal, tapez 0.",
+    ]
+    assert (st.state, st.misses) == ("choices", 1)
+    parse(flow.handle(st, Input(digits="2"), True))
+    assert (st.state, st.node) == ("leaf", "carte_grise")
+    low = CallState("CAlow")
+    flow.welcome(low)
+    said = parse(flow.handle(low, Input(speech="une histoire", decision=decision(confidence=0.19)), True))
+    assert says(said) == ["Je ne suis pas sûr d'avoir compris. Pouvez-vous reformuler en quelques mots ?"]
+
+
 # ---- robustness: nothing the caller says can become a verb ----------------------------------
 
 PAYLOADS = [

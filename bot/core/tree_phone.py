@@ -63,6 +63,7 @@ PHONE_KEYS = [
     "sms_key",
 ]
 PHONE_SETTINGS = ["gather_timeout", "max_retries", "max_offer_retries", "record_max_length", "record_timeout", "dial_timeout"]
+PHONE_FRACTIONS = ["confirm_below", "likely_topics_from"]  # confidences, from 0 to 1
 KEY_CHARS = "".join(str(d) for d in range(10)) + "*#"  # keys of a phone keypad
 
 
@@ -134,6 +135,10 @@ def check_phone(tree: Tree) -> None:
         value = settings.get(sid)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise TreeError(file, f"phone.settings.{sid}", "must be a positive whole number")
+    for sid in PHONE_FRACTIONS:
+        value = settings.get(sid)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+            raise TreeError(file, f"phone.settings.{sid}", "must be a number from 0 to 1 (a confidence)")
     words = phone.get("number_words")
     if not isinstance(words, list) or len(words) != 100 or not all(isinstance(w, str) and w.strip() for w in words):
         raise TreeError(file, "phone.number_words", "must list the words for 0 to 99 (100 texts)")
