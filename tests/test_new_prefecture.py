@@ -184,3 +184,49 @@ def test_the_prefectures_own_number_written_in_the_chat_is_kept_a_callers_is_mas
         "the turn written",
     )
     assert [row["text"] for row in rows] == ["j'ai appelé le 01 99 00 12 34 sans réponse, rappelez-moi au [téléphone]"]
+
+
+# ---- what the files' data say -------------------------------------------------------------------
+
+
+def answer(folder: Path, node: str) -> str:
+    """The chat's full answer of a tree node for Test-sur-Mer, loaded from `folder`."""
+    from bot.core import config, tree
+    from bot.core.router import Router
+
+    router = Router(tree.load_tree(), config.load_prefecture(ID, folder))
+    return router._node_decision("x", router.tree.node(node), 1.0, 0, "nlu").answer
+
+
+def test_the_foreigners_hours_the_chat_gives_are_those_of_the_sites(tmp_path):
+    # The deployer's first draft said « le mardi après-midi » in pan.foreigners_summary while the quai
+    # kept Thursday 11 h-12 h (foreigners_days): the chat said Tuesday, the slots were on Thursdays.
+    # The words are now made from foreigners_days; the free text is refused.
+    def draft(data):
+        data["pan"]["foreigners_summary"] = "le mardi après-midi, pour les démarches des étrangers"
+
+    refused(
+        folder_with(tmp_path, draft),
+        "pan.foreigners_summary",
+        "is no longer read: the foreigners' hours are said from each site's foreigners_days; remove the key",
+    )
+    folder = folder_with(tmp_path, lambda data: data["pan"].pop("foreigners_summary", None))
+    assert (
+        "Un rendez-vous au point d'accueil numérique peut alors vous être proposé, pour les démarches des "
+        "étrangers, le jeudi de 11 h à 12 h à Quai des Essais : un agent vous accompagne" in answer(folder, "titre_sejour")
+    )
+
+    def two_sites(data):
+        data["pan"].pop("foreigners_summary", None)
+        data["pan"]["sites"][1]["foreigners_days"] = {"wed": ["14:00-15:00"]}
+
+    assert (
+        "proposé, pour les démarches des étrangers, le jeudi de 11 h à 12 h à Quai des Essais et le mercredi "
+        "de 14 h à 15 h à Bourg-d'Essai : un agent" in answer(folder_with(tmp_path, two_sites), "titre_sejour")
+    )
+
+    def none_kept(data):
+        data["pan"].pop("foreigners_summary", None)
+        data["pan"]["sites"][0].pop("foreigners_days")
+
+    assert "proposé, sur rendez-vous : un agent" in answer(folder_with(tmp_path, none_kept), "titre_sejour")

@@ -142,8 +142,20 @@ def _computed(data: dict) -> dict:
         extra = site.get("foreigners_days") and _worded(data, "foreigners_hours", days=format_days(site["foreigners_days"]))
         site["hours_text"] = " ; ".join(filter(None, [format_days(site["days"]), extra]))
     data["pan"]["sites_text"] = " ; ".join(f"{site['name']}, {site['hours_text']}" for site in data["pan"]["sites"])
-    data["pan"]["foreigners_summary"] = data["pan"].get("foreigners_summary") or _worded(data, "foreigners_summary")
+    data["pan"]["foreigners_summary"] = _foreigners_summary(data)
     return data
+
+
+def _foreigners_summary(data: dict) -> str:
+    """The sites' hours kept for the foreigners' procedures, said from their `foreigners_days`
+    ('pour les démarches des étrangers, le mardi de 14 h à 16 h à Aurillac (préfecture)'), else
+    `wording.foreigners_summary`."""
+    kept = [
+        _worded(data, "foreigners_site", days=format_days(site["foreigners_days"]), site=site.get("short_name") or site["name"])
+        for site in data["pan"]["sites"]
+        if site.get("foreigners_days") and any(site["foreigners_days"].values())
+    ]
+    return _worded(data, "foreigners_sites", sites=join_words(kept)) if kept else _worded(data, "foreigners_summary")
 
 
 def prefectures_dir() -> Path:  # AIGUILLAGE_PREFECTURES, else prefectures/ of the checkout
