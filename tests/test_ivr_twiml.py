@@ -135,8 +135,8 @@ def test_carte_grise_leaf_for_cantal_says_the_answer_and_34_00_by_groups(tree):
     assert root.find("Gather").attrib["action"] == BASE + "/webhooks/ivr/leaf?node=carte_grise&step=2"
     assert says(root) == [
         "La carte grise se fait uniquement en ligne, sur le site officiel ants point gouv point fr. "
-        "Renseignements au trente-quatre, zéro zéro. Méfiez-vous des sites payants. Besoin d'aide ? Le point "
-        "d'accueil numérique de la préfecture vous reçoit sur rendez-vous.",
+        "Renseignements au trente-quatre, zéro zéro. Méfiez-vous des sites payants. Besoin d'aide ? Un point "
+        "d'accueil numérique vous reçoit sur rendez-vous.",
         "Pour entendre le numéro, tapez 3.",
         "Pour revenir au menu principal, tapez 0.",
         "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",

@@ -230,3 +230,35 @@ def test_the_foreigners_hours_the_chat_gives_are_those_of_the_sites(tmp_path):
         data["pan"]["sites"][0].pop("foreigners_days")
 
     assert "proposé, sur rendez-vous : un agent" in answer(folder_with(tmp_path, none_kept), "titre_sejour")
+
+
+def test_the_phones_pan_answer_names_the_files_pan_sites(test_sur_mer, tmp_path):
+    # Test-sur-Mer's two PAN sites are at the quai des Essais and in Bourg-d'Essai, neither at the
+    # préfecture nor at a sous-préfecture: the caller heard « au point d'accueil numérique de la
+    # préfecture ou d'une sous-préfecture », whatever the file's sites.
+    from conftest import TWILIO_TEST_TOKEN
+
+    from tools.ivr.simulate import Call
+
+    call = Call(test_sur_mer.url, TWILIO_TEST_TOKEN)
+    call.start()
+    call.press("5")
+    pan_answer = call.press("2")
+    assert pan_answer.node == "rdv_pan"
+    assert (
+        "Un médiateur numérique vous aide gratuitement à faire votre démarche en ligne, sur rendez-vous, dans "
+        "l'un des points d'accueil numériques, à Test-sur-Mer ou Bourg-d'Essai." in pan_answer.text
+    )
+    assert "sous-préfecture" not in pan_answer.text
+    # A préfecture with one site: one place, no choice.
+    from bot.core import config
+    from bot.core.tree import load_tree
+    from bot.core.tree_model import render
+
+    pref = config.load_prefecture(ID, folder_with(tmp_path, lambda data: data["pan"]["sites"].pop(1)))
+    tree = load_tree()
+    assert "sur rendez-vous, au point d'accueil numérique, à Test-sur-Mer." in render(tree.node("rdv_pan").voice, pref)
+    # The carte grise's and the permis's answers no longer say the PAN is the préfecture's.
+    assert "Besoin d'aide ? Un point d'accueil numérique vous reçoit sur rendez-vous." in render(
+        tree.node("carte_grise").voice, pref
+    )

@@ -143,6 +143,7 @@ def _computed(data: dict) -> dict:
         site["hours_text"] = " ; ".join(filter(None, [format_days(site["days"]), extra]))
     data["pan"]["sites_text"] = " ; ".join(f"{site['name']}, {site['hours_text']}" for site in data["pan"]["sites"])
     data["pan"]["foreigners_summary"] = _foreigners_summary(data)
+    data["pan"]["places_voice"] = _places_voice(data)
     return data
 
 
@@ -156,6 +157,17 @@ def _foreigners_summary(data: dict) -> str:
         if site.get("foreigners_days") and any(site["foreigners_days"].values())
     ]
     return _worded(data, "foreigners_sites", sites=join_words(kept)) if kept else _worded(data, "foreigners_summary")
+
+
+def _places_voice(data: dict) -> str:
+    """Where the PAN sites are, as the phone says it: the towns of their addresses (the postal code's
+    town, checked), 'au point d'accueil numérique, à Tours' or 'dans l'un des points d'accueil
+    numériques, à Aurillac, Mauriac ou Saint-Flour' (`wording.pan_places_one` / `pan_places_many`)."""
+    towns = list(dict.fromkeys(POSTAL_ADDRESS.search(site["address"]["text"]).group(1) for site in data["pan"]["sites"]))
+    if len(towns) == 1:
+        return _worded(data, "pan_places_one", towns=towns[0])
+    joined = ", ".join(towns[:-1]) + str(data["wording"]["pan_places_last"]) + towns[-1]
+    return _worded(data, "pan_places_many", towns=joined)
 
 
 def prefectures_dir() -> Path:  # AIGUILLAGE_PREFECTURES, else prefectures/ of the checkout

@@ -68,6 +68,9 @@ REQUIRED_KEYS = [
     "wording.foreigners_summary",
     "wording.foreigners_sites",
     "wording.foreigners_site",
+    "wording.pan_places_one",
+    "wording.pan_places_many",
+    "wording.pan_places_last",
     "prefecture.name",
     "prefecture.website",
     "prefecture.address.text",
@@ -210,7 +213,7 @@ def _check_phone(file: str, key: str, phone: Any) -> None:
 
 
 # A site's postal address ends with a French postal code and the town ("…, 15200 Mauriac").
-POSTAL_ADDRESS = re.compile(r"\b\d{5} [^\d,]+$")
+POSTAL_ADDRESS = re.compile(r"\b\d{5} ([^\d,]+)$")
 
 
 def validate(data: dict, file: str) -> None:
