@@ -262,3 +262,69 @@ def test_the_phones_pan_answer_names_the_files_pan_sites(test_sur_mer, tmp_path)
     assert "Besoin d'aide ? Un point d'accueil numérique vous reçoit sur rendez-vous." in render(
         tree.node("carte_grise").voice, pref
     )
+
+
+def change(dotted: str, value):
+    """A change: the value at `dotted` ('a.b.c', or a site 'pan.sites.0.id') becomes `value`."""
+
+    def apply(data):
+        *path, last = dotted.split(".")
+        node = data
+        for part in path:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[last] = value
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    ("change_", "key", "problem"),
+    [
+        # Each was accepted: Twilio failed every <Say> of the calls (language or voice it does not know),
+        (
+            change("voice.language", "english"),
+            "voice.language",
+            "'english' is not a French language of Twilio's <Say>: write fr-FR, fr-CA or fr-BE",
+        ),
+        (
+            change("voice.voice", "Celine"),
+            "voice.voice",
+            "'Celine' is not a French voice of Twilio's <Say>: write Polly.<name> (fr-FR: Celine, Lea, Mathieu, "
+            "Remi; fr-CA: Chantal, Gabrielle, Liam; fr-BE: Isabelle) or Google.<language>-<name>",
+        ),
+        (
+            change("voice.voice", "Polly.Chantal"),
+            "voice.voice",
+            "'Polly.Chantal' speaks fr-CA, not the file's voice.language fr-FR",
+        ),
+        # the page's title became "42",
+        (change("prefecture.name", 42), "prefecture.name", "must be text (in quotes), not 42"),
+        # the /rdv pages' links held the space (/rdv/creneaux?site=quai des essais),
+        (
+            change("pan.sites.0.id", "quai des essais"),
+            "pan.sites[0].id",
+            "'quai des essais' is not a slug (lowercase letters, digits and hyphens): site ids appear in URLs",
+        ),
+        # and the chat and the phone sent the public to a mobile or to a premium-rate line.
+        (
+            change("prefecture.phone.number", "06 12 34 56 78"),
+            "prefecture.phone.number",
+            "'06 12 34 56 78' is a mobile number: give the standard's landline",
+        ),
+        (
+            change("prefecture.phone.number", "08 99 12 34 56"),
+            "prefecture.phone.number",
+            "'08 99 12 34 56' is a premium-rate number (08 9x): the public must reach the standard without a surcharge",
+        ),
+    ],
+    ids=["language", "voice", "voice of another language", "name not text", "site id with spaces", "mobile", "premium rate"],
+)
+def test_values_twilio_urls_and_the_public_cannot_use_are_refused(tmp_path, change_, key, problem):
+    refused(folder_with(tmp_path, change_), key, problem)
+
+
+def test_the_shipped_prefectures_pass_the_new_checks():
+    from bot.core import config
+
+    for pid in ("cantal", "gironde", "indre-et-loire", "loire", "vienne"):
+        assert config.load_prefecture(pid, ROOT / "prefectures").id == pid

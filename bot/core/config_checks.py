@@ -212,7 +212,78 @@ def _check_phone(file: str, key: str, phone: Any) -> None:
         raise ConfigError(file, f"{key}.kind", f"'{kind}' must be 'regular' or 'short'")
 
 
+# The French voices of Twilio's <Say> (twilio.com/docs/voice/twiml/say/text-speech): the languages, and
+# the Amazon Polly voices with the language each speaks (a Polly voice speaks only its own); a Google
+# voice names its language ("Google.fr-FR-Neural2-A").
+SAY_LANGUAGES = ("fr-FR", "fr-CA", "fr-BE")
+POLLY_VOICES = {
+    "Celine": "fr-FR",
+    "Lea": "fr-FR",
+    "Mathieu": "fr-FR",
+    "Remi": "fr-FR",
+    "Chantal": "fr-CA",
+    "Gabrielle": "fr-CA",
+    "Liam": "fr-CA",
+    "Isabelle": "fr-BE",
+}
+_POLLY = re.compile(r"^Polly\.([A-Za-z]+)(?:-Neural|-Generative)?$")
+_GOOGLE = re.compile(r"^Google\.([a-z]{2}-[A-Z]{2})-[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Texts the pages and answers show as they are written (a number there became "42" on the page).
+TEXT_KEYS = ("prefecture.name", "prefecture.department", "prefecture.address.text", "pan.summary", "pan.what_to_bring")
+
+
+def _check_voice(file: str, voice: dict) -> None:
+    """voice.language and voice.voice: a French language and voice Twilio's <Say> speaks, matching."""
+    language, name = voice.get("language"), str(voice.get("voice"))
+    if language not in SAY_LANGUAGES:
+        problem = f"'{language}' is not a French language of Twilio's <Say>: write {', '.join(SAY_LANGUAGES[:-1])} or {SAY_LANGUAGES[-1]}"
+        raise ConfigError(file, "voice.language", problem)
+    polly, google = _POLLY.match(name), _GOOGLE.match(name)
+    speaks = POLLY_VOICES.get(polly.group(1)) if polly else google.group(1) if google else None
+    if speaks is None:
+        by_language = "; ".join(
+            f"{lang}: {', '.join(sorted(v for v, lg in POLLY_VOICES.items() if lg == lang))}" for lang in SAY_LANGUAGES
+        )
+        problem = (
+            f"'{name}' is not a French voice of Twilio's <Say>: write Polly.<name> ({by_language}) or Google.<language>-<name>"
+        )
+        raise ConfigError(file, "voice.voice", problem)
+    if speaks != language:
+        raise ConfigError(file, "voice.voice", f"'{name}' speaks {speaks}, not the file's voice.language {language}")
+
+
+def _check_texts_and_ids(file: str, data: dict) -> None:
+    """Texts are text (in quotes), site ids slugs (they are in the /rdv pages' URLs)."""
+    for key in TEXT_KEYS:
+        try:
+            value = get_path(data, key)
+        except KeyError:
+            continue  # a required key is named missing above; the department, by the tree's placeholders
+        if not isinstance(value, str):
+            raise ConfigError(file, key, f"must be text (in quotes), not {value}")
+    for i, site in enumerate(data["pan"]["sites"]):
+        for field in ("name", "short_name"):
+            if field in site and not isinstance(site[field], str):
+                raise ConfigError(file, f"pan.sites[{i}].{field}", f"must be text (in quotes), not {site[field]}")
+        if not _SLUG.match(str(site["id"])):
+            problem = f"'{site['id']}' is not a slug (lowercase letters, digits and hyphens): site ids appear in URLs"
+            raise ConfigError(file, f"pan.sites[{i}].id", problem)
+
+
+def _check_standard_line(file: str, number: str) -> None:
+    """The standard's number is one the public can call at the price of a call: no mobile, no 08 9x."""
+    kind = phonenumbers.number_type(phonenumbers.parse(number, "FR"))
+    if kind == phonenumbers.PhoneNumberType.MOBILE:
+        raise ConfigError(file, "prefecture.phone.number", f"'{number}' is a mobile number: give the standard's landline")
+    if kind == phonenumbers.PhoneNumberType.PREMIUM_RATE:
+        problem = f"'{number}' is a premium-rate number (08 9x): the public must reach the standard without a surcharge"
+        raise ConfigError(file, "prefecture.phone.number", problem)
+
+
 # A site's postal address ends with a French postal code and the town ("…, 15200 Mauriac").
+# The préfecture's own address (prefecture.address.text) is not held to it: it is a postal address,
+# which two shipped files write with its Cedex ("…, 42022 Saint-Étienne Cedex 1", loire, indre-et-loire).
 POSTAL_ADDRESS = re.compile(r"\b\d{5} ([^\d,]+)$")
 
 
@@ -237,6 +308,8 @@ def validate(data: dict, file: str) -> None:
         ):
             continue  # unknown standard number, said so in the file: answers point to the website
         _check_phone(file, key, phone)
+        if key == "prefecture.phone" and phone.get("kind", "regular") == "regular":
+            _check_standard_line(file, phone["number"])
     _check_days(file, "prefecture.phone_hours.days", get_path(data, "prefecture.phone_hours.days"))
     _check_closures(file, data["prefecture"]["phone_hours"])
     for mid, box in data["mailboxes"].items():
@@ -280,6 +353,8 @@ def validate(data: dict, file: str) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(file, key, f"must be a whole number of {what} (0 or more)")
     _check_open_hours(file, data)
+    _check_texts_and_ids(file, data)
+    _check_voice(file, data["voice"])
     for key in ("commitments.email_working_days", "commitments.paper_working_days"):
         value = get_path(data, key)
         if not isinstance(value, int) or value <= 0:
