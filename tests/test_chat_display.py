@@ -106,7 +106,7 @@ def test_sites_past_the_budget_are_left_to_the_full_text():
         "Arcachon (sous-préfecture)",
         "Blaye (sous-préfecture)",
     ]
-    assert "sous-préfecture de Libourne, le lundi" in d["more"]
+    assert "sous-préfecture de Libourne, les lundi, mercredi et vendredi de 9 h à 12 h" in d["more"]
 
 
 def test_a_leaf_and_its_display_arrive_as_one_message(cantal):

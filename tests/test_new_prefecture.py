@@ -328,3 +328,23 @@ def test_the_shipped_prefectures_pass_the_new_checks():
 
     for pid in ("cantal", "gironde", "indre-et-loire", "loire", "vienne"):
         assert config.load_prefecture(pid, ROOT / "prefectures").id == pid
+
+
+def test_days_with_the_same_hours_are_said_together_in_the_chat_the_phone_and_the_pages(test_sur_mer):
+    # Test-sur-Mer's standard answers Monday, Tuesday, Thursday and Friday, 9 h-12 h: everything said
+    # « le lundi et le mardi de 9 h à 12 h et le jeudi et le vendredi de 9 h à 12 h ».
+    from conftest import TWILIO_TEST_TOKEN, bot_texts
+
+    from tools.ivr.simulate import Call
+
+    hours = "les lundi, mardi, jeudi et vendredi de 9 h à 12 h"
+    chat = bot_texts(test_sur_mer.say("horaires-test-sur-mer", "quels sont les horaires du standard de la préfecture ?"))
+    assert f"Son standard téléphonique (01 99 00 12 34) répond {hours}." in chat.replace("\u00a0", " ")
+    call = Call(test_sur_mer.url, TWILIO_TEST_TOKEN)
+    call.start()
+    call.press("5")
+    said = call.press("3")
+    assert said.node == "horaires_contact"
+    assert f"Le standard répond {hours}." in said.text
+    status, page, _ = test_sur_mer.get("/rdv/")
+    assert status == 200 and f"01 99 00 12 34</a> ({hours})." in page

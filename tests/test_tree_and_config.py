@@ -227,7 +227,16 @@ def test_opening_hours_are_said_in_french():
     days = {d: ["08:30-12:00", "13:30-16:30"] for d in ("mon", "tue", "wed", "thu", "fri")}
     assert format_days(days) == "du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30"
     assert format_days({"tue": ["14:00-16:00"]}) == "le mardi de 14 h à 16 h"
-    assert format_days({"mon": ["09:00-12:00"], "thu": ["09:00-12:00"]}) == "le lundi de 9 h à 12 h et le jeudi de 9 h à 12 h"
+    # Days with the same hours are said together, in a row or not (was "le lundi de 9 h à 12 h et le
+    # jeudi de 9 h à 12 h"); three days in a row or more make a range.
+    assert format_days({"mon": ["09:00-12:00"], "thu": ["09:00-12:00"]}) == "le lundi et le jeudi de 9 h à 12 h"
+    nine_to_noon = ["09:00-12:00"]
+    four = {"mon": nine_to_noon, "tue": nine_to_noon, "thu": nine_to_noon, "fri": nine_to_noon}
+    assert format_days(four) == "les lundi, mardi, jeudi et vendredi de 9 h à 12 h"
+    assert format_days({**four, "wed": nine_to_noon, "tue": ["14:00-16:00"]}) == (
+        "le lundi et du mercredi au vendredi de 9 h à 12 h et le mardi de 14 h à 16 h"
+    )
+    assert format_days({**four, "wed": nine_to_noon, "thu": []}) == "du lundi au mercredi et le vendredi de 9 h à 12 h"
 
 
 def test_unknown_standard_number_points_to_the_website():

@@ -80,24 +80,43 @@ def _hm(value: str) -> str:
 
 
 def format_days(days: dict[str, list[str]]) -> str:
-    """French text for opening hours: 'du lundi au vendredi de 8 h 30 à 12 h'."""
-    groups: list[tuple[list[str], list[str]]] = []
+    """French text for opening hours: days with the same hours said together, in a row or not;
+    three days in a row or more as a range ('du lundi au vendredi de 8 h 30 à 12 h', 'le lundi et le
+    jeudi de 9 h à 12 h', 'les lundi, mardi, jeudi et vendredi de 9 h à 12 h', 'du lundi au mercredi
+    et le vendredi de 9 h à 12 h'; the tree's `calendar.hours` patterns)."""
+    groups: list[tuple[list[str], list[str]]] = []  # (days, their ranges), in the order of the first day
     for day in DAYS:
-        ranges = days.get(day) or []
-        if not ranges:
-            continue
-        if groups and groups[-1][1] == ranges and DAYS.index(groups[-1][0][-1]) == DAYS.index(day) - 1:
-            groups[-1][0].append(day)
-        else:
-            groups.append(([day], list(ranges)))
+        ranges = list(days.get(day) or [])
+        if ranges:
+            same = next((group for group in groups if group[1] == ranges), None)
+            if same:
+                same[0].append(day)
+            else:
+                groups.append(([day], ranges))
+    texts = [f"{_say_days(group_days)} {format_ranges(ranges)}" for group_days, ranges in groups]
+    return join_words(texts) if texts else clock.words()["hours"]["none"]
+
+
+def _say_days(group: list[str]) -> str:
+    """'le lundi', 'le lundi et le jeudi', 'les lundi, mardi et jeudi', 'du lundi au mercredi et le vendredi'."""
     words = clock.words()["hours"]
-    texts = []
-    for group_days, ranges in groups:
-        when = words["span"].format(first=clock.day_name(group_days[0]), last=clock.day_name(group_days[-1]))
-        if len(group_days) <= 2:
-            when = words["last_separator"].join(words["one_day"].format(day=clock.day_name(d)) for d in group_days)
-        texts.append(f"{when} {format_ranges(ranges)}")
-    return join_words(texts) if texts else words["none"]
+    runs: list[list[str]] = []  # the days that follow each other
+    for day in group:
+        if runs and DAYS.index(runs[-1][-1]) == DAYS.index(day) - 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    if all(len(run) < 3 for run in runs):
+        if len(group) >= 3:
+            return words["some_days"].format(days=join_words([clock.day_name(d) for d in group]))
+        return join_words([words["one_day"].format(day=clock.day_name(d)) for d in group])
+    parts = []
+    for run in runs:
+        if len(run) >= 3:
+            parts.append(words["span"].format(first=clock.day_name(run[0]), last=clock.day_name(run[-1])))
+        else:
+            parts += [words["one_day"].format(day=clock.day_name(d)) for d in run]
+    return join_words(parts)
 
 
 def join_words(items: list[str]) -> str:  # 'a, b et c' (the tree's `calendar.hours` separators)

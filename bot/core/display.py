@@ -18,9 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.core import clock
-from bot.core.clock import DAYS
-from bot.core.config import Prefecture, e164, format_days, format_ranges, join_words
+from bot.core.config import Prefecture, e164, format_days
 
 NBSP = "\u00a0"
 
@@ -126,30 +124,9 @@ def words(text: str) -> int:
 
 
 def short_days(days: dict[str, list[str]]) -> str:
-    """Opening hours in few words: days with the same hours are named together, whether they follow
-    each other or not ('le lundi et le jeudi de 9 h à 12 h'); three days or more in a row make a
-    range ('du lundi au vendredi de 9 h à 12 h')."""
-    groups: list[tuple[list[str], list[str]]] = []
-    for day in DAYS:
-        ranges = list(days.get(day) or [])
-        if not ranges:
-            continue
-        same = next((g for g in groups if g[1] == ranges), None)
-        if same is None:
-            groups.append(([day], ranges))
-        else:
-            same[0].append(day)
-    texts = []
-    for group_days, ranges in groups:
-        index = [DAYS.index(d) for d in group_days]
-        if len(group_days) >= 3 and index == list(range(index[0], index[0] + len(index))):
-            when = clock.words()["hours"]["span"].format(first=clock.day_name(group_days[0]), last=clock.day_name(group_days[-1]))
-        else:
-            when = join_words([clock.words()["hours"]["one_day"].format(day=clock.day_name(d)) for d in group_days])
-        texts.append(f"{when} {format_ranges(ranges)}")
-    if not texts:
-        return format_days({})
-    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " et " + texts[-1]
+    """Opening hours in few words: config.format_days, which names the days with the same hours
+    together ('le lundi et le jeudi de 9 h à 12 h', 'du lundi au vendredi de 9 h à 12 h')."""
+    return format_days(days)
 
 
 def site_items(pref: Prefecture) -> list[str]:
