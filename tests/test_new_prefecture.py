@@ -348,3 +348,24 @@ def test_days_with_the_same_hours_are_said_together_in_the_chat_the_phone_and_th
     assert f"Le standard répond {hours}." in said.text
     status, page, _ = test_sur_mer.get("/rdv/")
     assert status == 200 and f"01 99 00 12 34</a> ({hours})." in page
+
+
+def test_the_sites_api_and_page_give_the_foreigners_hours(test_sur_mer):
+    # The quai keeps Thursday 11 h-12 h for the foreigners' procedures (foreigners_days): the chat's
+    # answer said so, /rdv/api/sites's `hours` (the chat's booking widget) and the /rdv page did not.
+    import html
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(test_sur_mer.url + "/rdv/api/sites", timeout=30) as resp:
+        sites = json.loads(resp.read().decode())["sites"]
+    assert [(s["id"], s["hours"]) for s in sites] == [
+        ("quai", "le lundi et le jeudi de 9 h à 11 h ; le jeudi de 11 h à 12 h pour les démarches des étrangers"),
+        ("bourg", "le vendredi de 9 h 20 à 11 h 40"),
+    ]
+    with urllib.request.urlopen(test_sur_mer.url + "/rdv/", timeout=30) as resp:
+        page = html.unescape(resp.read().decode())
+    assert (
+        "7 quai des Essais, 99123 Test-sur-Mer — le lundi et le jeudi de 9 h à 11 h ; "
+        "le jeudi de 11 h à 12 h pour les démarches des étrangers" in page
+    )

@@ -13,7 +13,6 @@ from sanic.request import Request
 
 from bot.core import display, texts
 from bot.core.clock import french_date, say_duration
-from bot.core.config import format_days
 from bot.services import mailer, pan, runtime, throttle, tickets
 from bot.services.pan import BookingError
 from bot.web.client import client_address, exempt
@@ -52,7 +51,8 @@ def line_runs(lines: list[str]) -> list[list[dict]]:
 
 def site_list(pref) -> list[dict]:
     return [
-        {"id": s["id"], "name": s["name"], "address": s["address"]["text"], "hours": format_days(s["days"])}
+        # `hours_text`: its hours, then those kept for the foreigners' procedures (config._computed)
+        {"id": s["id"], "name": s["name"], "address": s["address"]["text"], "hours": s["hours_text"]}
         for s in pan.sites(pref)
     ]
 
