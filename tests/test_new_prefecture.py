@@ -369,3 +369,34 @@ def test_the_sites_api_and_page_give_the_foreigners_hours(test_sur_mer):
         "7 quai des Essais, 99123 Test-sur-Mer — le lundi et le jeudi de 9 h à 11 h ; "
         "le jeudi de 11 h à 12 h pour les démarches des étrangers" in page
     )
+
+
+def test_every_key_of_the_prefecture_block_is_read_by_the_product():
+    # `prefecture.contact_url` was in every file and in Test-sur-Mer's, and nothing read it: a deployer
+    # looked for the préfecture's contact page and filled a link no user would ever see.
+    product = "\n".join(
+        path.read_text(encoding="utf-8")
+        for folder in ("bot", "ivr", "web/templates", "web/static")
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in (".py", ".yml", ".html", ".js") and "node_modules" not in path.parts
+    )
+
+    def keys(block: dict, prefix: str):
+        for key, value in block.items():
+            if key in ("source", "confirmed"):  # notes for the people who keep the file
+                continue
+            if isinstance(value, dict):
+                yield from keys(value, f"{prefix}.{key}")
+            else:
+                yield f"{prefix}.{key}"
+
+    files = [*sorted((ROOT / "prefectures").glob("[!_]*.yml")), FIXTURE]
+    unread = sorted(
+        {
+            dotted
+            for file in files
+            for dotted in keys(yaml.safe_load(file.read_text(encoding="utf-8"))["prefecture"], "prefecture")
+            if not any(form in product for form in (dotted, f'"{dotted.rsplit(".", 1)[1]}"'))
+        }
+    )
+    assert unread == []
