@@ -207,6 +207,15 @@ def test_indicators_leave_demo_out_unless_asked(demo):
     assert everything["phone_volume"]["value"] == 1 + 12
 
 
+def test_without_url_it_drives_the_server_on_port(python, tmp_path):
+    # `PORT=8080 make run` serves on 8080: the generator, given the same PORT and no --url, goes there
+    # (no server listens on that free port here, and the message names it).
+    port = free_port()
+    out = run_demo(python, tmp_path / "none.db", "--conversations", "2", "--calls", "0", PORT=str(port))
+    assert out.returncode == 2
+    assert f"Aucun serveur Aiguillage ne répond sur http://127.0.0.1:{port} : lancez d'abord `make run`" in out.stderr
+
+
 def test_no_server_exit_2_with_french_message(python, tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     out = run_demo(python, tmp_path / "none.db", "--url", url, "--conversations", "2", "--calls", "0")

@@ -28,6 +28,38 @@ def test_the_cantal_scenarios_pass(python, server):
     assert any(l.startswith("keypad: carte grise, hears 34 00") and l.rstrip().endswith("PASS") for l in lines)
 
 
+def test_without_url_it_calls_the_server_on_port(python, server):
+    # `PORT=8080 make run` serves on 8080: `python -m tools.ivr audit` without --url called 5005 anyway
+    # (a traceback, connection refused). With the server's PORT it plays the Cantal calls there.
+    import os
+
+    port = server.url.rsplit(":", 1)[1]
+    env = dict(os.environ, PORT=port, TWILIO_AUTH_TOKEN=TWILIO_TEST_TOKEN)
+    out = subprocess.run(
+        [python, "-m", "tools.ivr", "audit", str(ROOT / "tools" / "ivr" / "scenarios" / "cantal.yml")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"Mystery calls: {ROOT / 'tools' / 'ivr' / 'scenarios' / 'cantal.yml'} against {server.url}" in out.stdout
+    # No server on PORT: one line naming the address, no traceback.
+    out = subprocess.run(
+        [python, "-m", "tools.ivr", "audit", "tools/ivr/scenarios/cantal.yml"],
+        cwd=ROOT,
+        env=dict(env, PORT="9"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (out.returncode, out.stdout + out.stderr) == (
+        2,
+        "No Aiguillage server answers on http://127.0.0.1:9: start it first (`make run`), or give its address with --url.\n",
+    )
+
+
 def test_a_wrong_scenario_fails_with_exit_code_1(python, server, tmp_path):
     path = tmp_path / "wrong.yml"
     path.write_text(

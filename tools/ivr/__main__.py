@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import urllib.error
 
-from tools.ivr.simulate import DEFAULT_URL, default_token
+from tools.ivr.simulate import default_token, default_url
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help_text)
         if name == "audit":
             p.add_argument("scenarios", help="a scenario file, e.g. tools/ivr/scenarios/cantal.yml")
-        p.add_argument("--url", default=DEFAULT_URL, help=f"the server (default {DEFAULT_URL})")
+        p.add_argument("--url", default=None, help="the server (default http://127.0.0.1:$PORT, PORT=5005)")
         p.add_argument(
             "--token", default=None, help="auth token to sign with (default: TWILIO_AUTH_TOKEN, else the local development token)"
         )
@@ -28,14 +29,20 @@ def main(argv: list[str] | None = None) -> int:
         if name == "simulate":
             p.add_argument("--now", default=None, help="fix the clock, e.g. 2026-07-14T10:00 (server in local dev or test clock)")
     args = parser.parse_args(argv)
-    token = args.token or default_token()
-    if args.command == "simulate":
-        from tools.ivr.simulate import interactive
+    token, url = args.token or default_token(), args.url or default_url()
+    try:
+        if args.command == "simulate":
+            from tools.ivr.simulate import interactive
 
-        return interactive(args.url, token, args.public_url, args.now)
-    from tools.ivr.audit import run
+            return interactive(url, token, args.public_url, args.now)
+        from tools.ivr.audit import run
 
-    return run(args.scenarios, args.url, token, args.public_url)
+        return run(args.scenarios, url, token, args.public_url)
+    except urllib.error.URLError as exc:
+        if isinstance(exc, urllib.error.HTTPError) or not isinstance(exc.reason, OSError):
+            raise
+        print(f"No Aiguillage server answers on {url}: start it first (`make run`), or give its address with --url.")
+        return 2
 
 
 if __name__ == "__main__":

@@ -25,7 +25,12 @@ from ivr.hours import CLOCK_HEADER
 from ivr.signature import HEADER, LOCAL_DEV_TOKEN, sign
 from tools.ivr import twilio_bodies
 
-DEFAULT_URL = "http://127.0.0.1:5005"
+
+def default_url() -> str:
+    """The server `make run` starts: its PORT (5005 unless set), as tools/demo_data.py does."""
+    return f"http://127.0.0.1:{os.environ.get('PORT') or '5005'}"
+
+
 VOICE_PATH = "/webhooks/ivr/voice"
 STATUS_PATH = "/webhooks/ivr/status"
 # What Twilio's transcription (English only) writes for a French message: the fixture's own text.
@@ -113,7 +118,7 @@ class Call:
 
     def __init__(
         self,
-        url: str = DEFAULT_URL,
+        url: str | None = None,
         token: str = LOCAL_DEV_TOKEN,
         public_url: str | None = None,
         caller: str = "+33612345678",
@@ -122,6 +127,7 @@ class Call:
         now: str | None = None,
         timeout: float = 30,
     ):
+        url = url or default_url()
         self.url = url.rstrip("/")
         self.public_url = (public_url or url).rstrip("/")
         self.token, self.caller, self.to, self.now, self.timeout = token, caller, to, now, timeout
