@@ -99,3 +99,17 @@ def test_every_environment_variable_is_in_the_readme(name):
 def test_every_http_route_is_in_the_readme(route):
     documented = any(f"{route}{end}" in README for end in ("`", " ", "?"))
     assert documented, f"README.md does not list {route}"
+
+
+def test_the_section_on_adding_a_prefecture_names_every_block_and_runs_what_it_says(tmp_path):
+    """ "Adding a préfecture": each block and each mailbox of a new préfecture's file (the invented
+    Test-sur-Mer's, tests/fixtures/prefectures/) is explained, and the file the steps copy exists."""
+    match = re.search(r"^## Adding a préfecture\n(.*?)^## ", README, flags=re.M | re.S)
+    assert match, "README.md has no section '## Adding a préfecture'"
+    section = match.group(1)
+    fixture = yaml.safe_load((ROOT / "tests" / "fixtures" / "prefectures" / "test-sur-mer.yml").read_text(encoding="utf-8"))
+    named = [*fixture, *fixture["mailboxes"], *fixture["pan"]["sites"][0]]  # blocks, mailboxes, a site's keys
+    assert [name for name in named if f"`{name}`" not in section] == []
+    assert "cp prefectures/cantal.yml prefectures/" in section and (ROOT / "prefectures" / "cantal.yml").exists()
+    for command in ("python -m bot check", "PREFECTURE=", "AIGUILLAGE_PREFECTURES"):
+        assert command in section
