@@ -26,8 +26,8 @@ MAIN_MENU = [
 ]
 CARTE_GRISE = [
     "La carte grise se fait uniquement en ligne, sur le site officiel ants point gouv point fr. Renseignements "
-    "au trente-quatre, zéro zéro. Méfiez-vous des sites payants. Besoin d'aide ? Le point d'accueil numérique de "
-    "la préfecture vous reçoit sur rendez-vous.",
+    "au trente-quatre, zéro zéro. Méfiez-vous des sites payants. Besoin d'aide ? Un point d'accueil numérique vous "
+    "reçoit sur rendez-vous.",
     "Pour entendre le numéro, tapez 3.",
     "Pour revenir au menu principal, tapez 0.",
     "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8.",
