@@ -25,8 +25,6 @@ from __future__ import annotations
 import copy
 import logging
 import sqlite3
-from dataclasses import dataclass
-from datetime import datetime
 
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -35,10 +33,11 @@ from bot.services import sms
 from bot.store.disk import disk_full, log_refusal
 from ivr import hours, kept_steps
 from ivr.calls import FINAL_STATUSES, Calls, is_over, state_from_row
-from ivr.desks import FeedbackDesk, PanDesk
+from ivr.desks import FeedbackDesk, PanDesk, kept_rating
 from ivr.flow import RAW_SPEECH_STATES, CallState, Input
 from ivr.form import first, raw_xml, to_float, to_int, xml
 from ivr.phone import Phone, StoreBusy
+from ivr.state import Step
 from ivr.twiml import ROOT
 
 logger = logging.getLogger(__name__)
@@ -72,27 +71,6 @@ def save(calls: Calls, st: CallState, step: int, twiml: str) -> str:
     return (calls.row(st.call_sid) or {}).get("last_twiml") or twiml
 
 
-@dataclass
-class Step:
-    """One answer to a Gather, as the request carries it (read on the event loop)."""
-
-    call_sid: str
-    step: int | None
-    params: dict
-    inp: Input
-    speech: str
-    nlu: bool  # a sentence for the NLU (not a key, not a word the tree lists), unless the prompt takes it as said
-    open_now: hours.OpenAt
-    when: datetime
-    caller: str
-    route: str = ""  # the Gather's route and node, as its action URL names them
-    node: str | None = None
-    # Set on the event loop once the caller was answered without this step (the store did not answer in
-    # time): the pool task still under way then applies nothing (`_apply`), or the caller's next key,
-    # at the step they were told, would only replay the answer to this one.
-    answered: bool = False
-
-
 class Answered(Exception):
     """The caller was answered without this step (Step.answered): it is not applied."""
 
@@ -100,7 +78,7 @@ class Answered(Exception):
 class CallHooks:
     def __init__(self, phone: Phone):
         self.phone = phone
-        phone.kept.update(unanswered=kept_steps.transfer_unanswered, unrecorded=kept_steps.add_unrecorded)
+        phone.kept.update(unanswered=kept_steps.transfer_unanswered, unrecorded=kept_steps.add_unrecorded, rating=kept_rating)
 
     # ---- the incoming call -------------------------------------------------------------------
     def _arrival(self, call_sid: str, params: dict) -> tuple[CallState, str, str]:
@@ -244,8 +222,9 @@ class CallHooks:
     def _unrecorded(self, calls: Calls, s: Step) -> tuple[str, dict | None]:
         """(on the pool) The call's row can be neither read nor created, the store answering with an
         error (not busy: then `_in_place`): the key applied to the prompt the Gather's URL names, on the
-        keypad only (no NLU), the call's row written later from the spool (a rating or the PAN slots are asked of the
-        store as in any call, and fail the same way if it refuses them too); speech there
+        keypad only (no NLU), the call's row written later from the spool (the PAN slots are asked of the store
+        as in any call, and fail the same way if it refuses them too; a rating a full disk refuses is thanked
+        and kept, `FeedbackDesk`, `gathered`); speech there
         gets that prompt again on the keypad; a prompt the URL cannot rebuild (the likely topics, the
         PAN steps, whose keys live in the row), the keypad welcome. With the answer, what the key did
         (`unrecorded_step`), for the spool: the call's row gets it once the store takes rows again."""
@@ -261,7 +240,7 @@ class CallHooks:
             return phone.speaker.keypad_only(said).to_xml(), None
         inp = Input(digits=s.inp.digits)
         inp.pan = PanDesk(phone, calls.store, s.call_sid, s.when, s.caller)
-        inp.feedback = FeedbackDesk(phone, calls.store, s.call_sid)
+        inp.feedback = FeedbackDesk(phone, calls.store, s.call_sid, s.rating)
         said = phone.flow.handle(st, inp, s.open_now)
         return phone.speaker.keypad_only(said).to_xml(), kept_steps.unrecorded_step(st, s.step)
 
@@ -270,7 +249,7 @@ class CallHooks:
         once the caller was answered without it (Step.answered: checked before the flow and the save)."""
         self._unanswered(s)
         s.inp.pan = PanDesk(self.phone, calls.store, s.call_sid, s.when, s.caller)
-        s.inp.feedback = FeedbackDesk(self.phone, calls.store, s.call_sid)
+        s.inp.feedback = FeedbackDesk(self.phone, calls.store, s.call_sid, s.rating)
         twiml = self.phone.flow.handle(st, s.inp, s.open_now).to_xml()
         with self.phone.stores.writing():
             self._unanswered(s)
@@ -304,7 +283,14 @@ class CallHooks:
         return phone.flow.render(st, s.open_now, [phone.speaker.text("store_busy")])
 
     async def gathered(self, request: Request, params: dict) -> HTTPResponse:
-        phone, s = self.phone, self._read(request, params)
+        s = self._read(request, params)
+        answer = await self._gathered(request, s)
+        if s.rating:  # refused by a full disk: the caller is thanked, the spool writes it once space is freed
+            await self.phone.keep("rating", f"the rating of call {s.call_sid}", s.call_sid, *s.rating)
+        return answer
+
+    async def _gathered(self, request: Request, s: Step) -> HTTPResponse:
+        phone = self.phone
         try:
             kind, value = await phone.db(self._visit, s)
         except StoreBusy:

@@ -1,14 +1,19 @@
 """What the call state machine may do in the store for one request: book, find and cancel a PAN
-appointment (bot/services/pan.py), record the caller's rating (bot/services/feedback.py).
+appointment (bot/services/pan.py), record the caller's rating (bot/services/feedback.py), or keep it
+for the spool when a full disk refuses it (`kept_rating`).
 
 Used on the phone's store threads (ivr/phone.py), with that thread's connection.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
 
+from bot.store.disk import disk_full
+
 if TYPE_CHECKING:  # pragma: no cover
+    from ivr.calls import Calls
     from ivr.phone import Phone
 
 
@@ -89,15 +94,31 @@ class PanDesk:
 
 
 class FeedbackDesk:
-    """The caller's "cette réponse m'a aidé" or not (bot/feedback.py): one rating per call, a replay rewrites the same row."""
+    """The caller's "cette réponse m'a aidé" or not (bot/feedback.py): one rating per call, a replay rewrites the same row.
+    `waiting` (the step's, ivr/call_hooks.py `Step.rating`): where a rating the store refuses for a full
+    disk is put, [node id, useful], for the spool to write once space is freed (`kept_rating`): the
+    caller is thanked as with a free disk."""
 
-    def __init__(self, phone: "Phone", store, call_sid: str):
-        self.phone, self.store, self.call_sid = phone, store, call_sid
+    def __init__(self, phone: "Phone", store, call_sid: str, waiting: list | None = None):
+        self.phone, self.store, self.call_sid, self.waiting = phone, store, call_sid, waiting
 
     def record(self, node_id: str, useful: bool = True) -> None:
-        from bot.services import feedback
+        try:
+            rate(self.store, self.phone.pref.id, self.phone.tree, self.call_sid, node_id, useful)
+        except sqlite3.Error as exc:
+            if self.waiting is None or not disk_full(exc):
+                raise
+            self.waiting[:] = [node_id, useful]
 
-        node = self.phone.tree.node(node_id)
-        feedback.record(
-            self.store, "phone", self.call_sid, self.phone.pref.id, useful, topic=node.topic, destination=node.destination
-        )
+
+def rate(store, prefecture: str, tree, call_sid: str, node_id: str, useful: bool) -> None:
+    """The call's rating of the answer at `node_id`, with what was rated (its topic and destination)."""
+    from bot.services import feedback
+
+    node = tree.node(node_id)
+    feedback.record(store, "phone", call_sid, prefecture, useful, topic=node.topic, destination=node.destination)
+
+
+def kept_rating(calls: "Calls", call_sid: str, node_id: str, useful: bool) -> None:
+    """A rating a full disk refused (`FeedbackDesk.waiting`), written from the spool (ivr/phone.py `Phone.keep`)."""
+    rate(calls.store, calls.pref.id, calls.tree, call_sid, node_id, useful)

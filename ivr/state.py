@@ -1,16 +1,22 @@
-"""The state of a call (saved in its `calls` row between two webhooks) and one caller's input.
+"""The state of a call (saved in its `calls` row between two webhooks), one caller's input, and one
+answer to a Gather as its webhook carries it (`Step`).
 
-Pure data: ivr/flow.py moves a CallState on an Input; ivr/calls.py stores it.
+Pure data: ivr/flow.py moves a CallState on an Input; ivr/calls.py stores it; ivr/call_hooks.py reads a Step.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.core.router import Decision
 from bot.core.tree import KEY_CHARS
 from ivr.voice import ROOT
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
+    from ivr.hours import OpenAt
 
 PROMPT_STATES = (
     "menu",
@@ -101,6 +107,28 @@ class Input:
     pan: Any = None  # the PAN desk of this request (slots(), book(slot), identified(), find(ref), cancel(ref)); None: no booking by phone
     feedback: Any = None  # the rating desk of this request (record(node_id, useful)); None: not recorded
     sms: str | None = None  # the outcome of the SMS the channel sent for this input (bot.services.sms.OUTCOMES, "pending")
+
+
+@dataclass
+class Step:
+    """One answer to a Gather, as the request carries it (read on the event loop: ivr/call_hooks.py)."""
+
+    call_sid: str
+    step: int | None
+    params: dict
+    inp: Input
+    speech: str
+    nlu: bool  # a sentence for the NLU (not a key, not a word the tree lists), unless the prompt takes it as said
+    open_now: OpenAt
+    when: datetime
+    caller: str
+    route: str = ""  # the Gather's route and node, as its action URL names them
+    node: str | None = None
+    # Set on the event loop once the caller was answered without this step (the store did not answer in
+    # time): the pool task still under way then applies nothing (`_apply`), or the caller's next key,
+    # at the step they were told, would only replay the answer to this one.
+    answered: bool = False
+    rating: list = field(default_factory=list)  # a rating a full disk refused, [node, useful]: kept (FeedbackDesk)
 
 
 def key_of(inp: Input) -> str:

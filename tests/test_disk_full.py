@@ -425,6 +425,44 @@ def test_a_call_under_way_when_the_disk_fills_goes_on_on_the_keypad(disk):
     )
 
 
+RATING_OFFER = "Si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8."
+RATED = "select useful, topic, destination from feedback where kind = 'phone' and item_id = ?"
+
+
+def test_a_rating_given_on_the_phone_while_the_disk_is_full_is_thanked_and_kept_until_space_is_freed(disk):
+    """A caller at an answer when the disk fills presses 9 (« cette réponse m'a aidé »), and another,
+    whose call came while the disk was full, presses 8. Before: the rating's row was asked of the store
+    even on the keypad served from the Gather's URL, the full disk refused it, and instead of the thanks
+    each heard « Désolé, un incident technique m'a empêché d'enregistrer votre choix. Je répète. », then
+    the first the answer and its rating offer again, the second the welcome and the main menu (the call
+    started over); the ratings were lost. Now each caller hears « Merci pour votre avis. » and the
+    answer's keys without the rating, as with a free disk; the rating waits with the call's keys and
+    is written once space is freed."""
+    server, mount = disk
+    recorded = Call(server.url, TWILIO_TEST_TOKEN, caller="+33611113333")
+    recorded.start()
+    recorded.press("5")
+    assert RATING_OFFER in recorded.press("3").says
+    later = Call(server.url, TWILIO_TEST_TOKEN, caller="+33611114444")
+    with full(mount):
+        later.start()
+        later.press("5")
+        assert RATING_OFFER in later.press("3").says
+        for caller, key in ((recorded, "9"), (later, "8")):
+            thanked = caller.press(key)
+            assert thanked.says[0] == "Merci pour votre avis."
+            assert RATING_OFFER not in thanked.says
+            assert thanked.gather["input"] == "dtmf"
+            assert caller.hangup(duration=45) == 200
+        assert db_rows(server.db, RATED, [recorded.call_sid]) == db_rows(server.db, RATED, [later.call_sid]) == []
+    for caller, useful in ((recorded, 1), (later, 0)):
+        until(lambda caller=caller: db_rows(server.db, RATED, [caller.call_sid]), 30, "the rating written")
+        assert db_rows(server.db, RATED, [caller.call_sid]) == [
+            {"useful": useful, "topic": "horaires_contact", "destination": "info"}
+        ]
+        until(lambda caller=caller: keys_written(server, caller.call_sid) == 3, 30, "the call's keys written")
+
+
 FULL_TITLE, FULL = (
     "Disque du serveur plein",
     (

@@ -352,8 +352,13 @@ No technical error hangs up on a caller (ivr/channel.py, ivr/call_hooks.py; READ
   welcome, and the message was lost. Also tested on PostgreSQL, the `calls` table behind a view
   whose column raises (`tests/test_ivr_store_down.py`). PostgreSQL stopped is "busy" there
   (`bot/store/pg_pool.py` `unreachable`), tested in the same file.
-- Not done: for a call that could never be recorded, speech is not kept (keypad only); a rating
-  given then is kept only if the store takes the `feedback` row.
+- A rating (key 9 or 8 after an answer) that the store refuses because its disk is full: the caller
+  hears « Merci pour votre avis. » and the answer's keys, as with a free disk, and the rating waits
+  in the spool (in memory when the spool, on the same full disk, cannot take it) until the store
+  takes rows (`ivr/desks.py` `FeedbackDesk`, `kept_rating`), for a call recorded before the disk
+  filled as for one that came while it was full (`tests/test_disk_full.py`). Before, the caller heard
+  the apology and the answer again, and the rating was lost.
+- Not done: for a call that could never be recorded, speech is not kept (keypad only).
 - Reviewed (2026-12-02), a race the previous note feared: the key that led to a transfer written in
   the background while the Dial action spools "not answered", the later write then replacing that
   fact. It cannot arise: a Dial is only sent for a key whose state is stored (a key the store cannot
