@@ -35,6 +35,8 @@ def router(cantal):
         ("le service « armes » : réponse", f"le service «{NB}armes{NB}»{NB}: réponse"),
         ("voir https://www.cantal.gouv.fr/Contact?x=1 : ici", f"voir https://www.cantal.gouv.fr/Contact?x=1{NB}: ici"),
         ("5 jours ouvrés", "5 jours ouvrés"),
+        # "%" as bot/core/numbers.py writes every percentage: after a no-break space (U+00A0)
+        ("une réduction de 50 % ; 75\u202f% sinon", f"une réduction de 50{NB}%{NB}; 75{NB}% sinon"),
     ],
 )
 def test_typeset_keeps_times_numbers_and_punctuation_on_one_line(raw, expected):

@@ -397,8 +397,9 @@ def test_queue_shows_phone_calls_with_path_and_speech(server, accounts):
     assert "<li><strong>Carte grise</strong> — " in page  # the path, with what the caller heard (issue 14)
     assert "« La carte grise se fait uniquement en ligne" in page
     assert "Touche : 1" in page
-    assert '<dd id="confidence">hésitant (42\u202f%)</dd>' in page  # below settings.confidence_threshold (0.45)
-    assert "(reconnaissance : 80\u202f%)" in page
+    # Below settings.confidence_threshold (0.45); "%" after a no-break space, as every percent of the product.
+    assert '<dd id="confidence">hésitant (42\u00a0%)</dd>' in page
+    assert "(reconnaissance : 80\u00a0%)" in page
     assert "Issue de l'appel : raccroché avant la fin" in page
 
 

@@ -106,7 +106,7 @@ def test_an_item_says_the_bot_s_answer_and_confidence_in_words(server, people):
     page = logged(server, *CLERK).get(f"/element/chat/{sender}").text
     assert "réponse : " not in page and "fallback" not in page and "clarify" not in page
     assert re.search(r"— (pas compris|demande de précision)</p>", page), page[page.find('id="transcript"') :][:600]
-    assert re.search(r'<dd id="confidence">(sûr|hésitant) \(\d{1,3}\u202f%\)</dd>', page)
+    assert re.search(r'<dd id="confidence">(sûr|hésitant) \(\d{1,3}\u00a0%\)</dd>', page)
     assert "Phrase de la personne" in page and "exemples d&#39;entraînement" not in page
 
 

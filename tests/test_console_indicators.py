@@ -71,6 +71,19 @@ def test_agent_sees_the_reports_figures_charts_and_links(ind_server):
     assert ">Année en cours</a>" in r.text
 
 
+def test_an_item_s_confidence_is_written_as_the_indicators_percents(ind_server):
+    """One product, one typography: before, a conversation's page said the router's confidence
+    « sûr (90 %) » with a narrow no-break space (U+202F) before "%", while the indicators page wrote
+    « 75,0 % » with a no-break space (U+00A0). Both now come from bot/core/numbers.py's fr_percent: a
+    no-break space, the same character in both pages."""
+    c = login(ind_server, AGENT)
+    assert "<td>75,0\u00a0%</td>" in c.get(MARCH).text
+    item = c.get("/element/chat/rep-c3")
+    assert item.status_code == 200
+    assert '<dd id="confidence">sûr (90\u00a0%)</dd>' in item.text  # its last turn's confidence, 0.9
+    assert "\u202f%" not in item.text
+
+
 def test_csv_of_every_table_equals_the_page(ind_server):
     c = login(ind_server, ADMIN)
     r = c.get(MARCH)

@@ -3,7 +3,8 @@ short form of an answer (issue 14, items 9 and 10).
 
 Pure functions, no Rasa or Sanic import:
 - `typeset(text)`: non-breaking spaces inside times ("9 h 30") and numbers ("NN NN NN NN NN"),
-  before ; : ? ! » and after «, so that none of them breaks across two lines.
+  before ; : ? ! » and "%" (as bot/core/numbers.py writes a percentage) and after «, so that none of
+  them breaks across two lines.
 - `confirmed_phones(pref)`: the numbers of the préfecture file marked `confirmed: true`, the only
   ones that become `tel:` links.
 - `runs(text, phones)`: a text cut into runs `{"text"}` and `{"text", "tel"}` (a link to call).
@@ -19,6 +20,7 @@ import re
 from typing import Any
 
 from bot.core.config import Prefecture, e164, format_days
+from bot.core.numbers import PERCENT_SPACE
 
 NBSP = "\u00a0"
 
@@ -26,8 +28,9 @@ NBSP = "\u00a0"
 _TIME = re.compile(r"\b(\d{1,2}) h(?: (\d{2}))?\b")
 # A number written in groups of digits: "NN NN NN NN NN", "NNNN NNN NNN", "NN NN", "15 000".
 _GROUPED = re.compile(r"\b\d{1,4}(?: \d{2,3})+\b")
-# A space before the high punctuation and the closing quote, after the opening quote.
-_BEFORE = re.compile(r"[ \u00a0\u202f]+([;:?!»])")
+# A space before the high punctuation, the closing quote and "%" (the space of every percentage the
+# product writes, bot/core/numbers.py PERCENT_SPACE), after the opening quote.
+_BEFORE = re.compile(r"[ \u00a0\u202f]+([;:?!»%])")
 _AFTER = re.compile(r"(«)[ \u00a0\u202f]+")
 _URL = re.compile(r"\b(?:https?|mailto|tel):\S+")
 
@@ -52,7 +55,7 @@ def typeset(text: str) -> str:
         start = match.start()
         if start == 0 or out[start - 1] == "\n":
             return match.group(1)
-        return NBSP + match.group(1)
+        return (PERCENT_SPACE if match.group(1) == "%" else NBSP) + match.group(1)
 
     out = _BEFORE.sub(before, out)
     out = _AFTER.sub(lambda m: m.group(1) + NBSP, out)

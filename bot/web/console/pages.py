@@ -24,6 +24,7 @@ from sanic.response import HTTPResponse
 from bot import settings
 from bot.core import clock, texts
 from bot.core.config import ROOT
+from bot.core.numbers import fr_percent
 from bot.core.ranking import VAGUE_INTENT
 from bot.core.tree import REVIEW_LABELS, TOPICS
 from bot.quality.report import DESTINATIONS
@@ -52,7 +53,12 @@ def say_confidence(value: float | None) -> str:
     if value is None:
         return texts.console_say("confidence.none")
     threshold = float(runtime.tree().settings["confidence_threshold"])
-    return texts.console_say(f"confidence.{'sure' if value >= threshold else 'unsure'}", percent=round(value * 100))
+    return texts.console_say(f"confidence.{'sure' if value >= threshold else 'unsure'}", percent=whole_percent(value))
+
+
+def whole_percent(fraction: float) -> str:
+    """A fraction as a whole percentage ("42 %"), written as every percentage of the product (bot/core/numbers.py)."""
+    return fr_percent(fraction, 0)
 
 
 @lru_cache(maxsize=1)
@@ -67,7 +73,11 @@ def templates() -> Environment:
         DESTINATIONS=DESTINATIONS,
     )
     env.filters.update(
-        paris_datetime=clock.stamp_datetime, paris_date=clock.stamp_date, utc_iso=clock.stamp_utc_iso, confidence=say_confidence
+        paris_datetime=clock.stamp_datetime,
+        paris_date=clock.stamp_date,
+        utc_iso=clock.stamp_utc_iso,
+        confidence=say_confidence,
+        percent=whole_percent,
     )
     env.globals.update(
         SPOKEN=texts.console_section("spoken_inputs"),
