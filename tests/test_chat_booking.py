@@ -486,6 +486,38 @@ def test_bad_ratings_are_refused_with_a_reason(server, body, status, error):
     assert server.post("/chat/feedback", body) == (status, {"error": error})
 
 
+NOTHING_TO_RATE = "Il n'y a pas de réponse à évaluer : un avis se donne après une réponse de l'assistant à votre question."
+
+
+def test_a_clarification_or_a_hand_off_cannot_be_rated(server):
+    """The chat page asks « Cette réponse vous a-t-elle aidé ? » only after an answer (its `answer`
+    marker), never after a clarification or a hand-off to a person. Before, POST /chat/feedback took a
+    rating of a conversation whose last turn was one of them all the same: 200, « Merci pour votre
+    avis. », and a row in `feedback` that the satisfaction indicators counted. Now 409 with the French
+    reason and nothing stored; once the conversation has an answer, its rating is taken, also after a
+    « merci »."""
+    clarified, handed = "rate-clarify-1", "rate-handoff-1"
+    messages = server.say(clarified, "zorglub vend sa guimbarde")
+    assert answer_marker(messages) is None
+    assert server.post("/chat/feedback", {"sender": clarified, "useful": True}) == (409, {"error": NOTHING_TO_RATE})
+    messages = server.say(handed, "je veux parler à un agent")
+    assert answer_marker(messages) is None
+    for body in ({"useful": False}, {"useful": True, "comment": "Merci"}):
+        assert server.post("/chat/feedback", {"sender": handed} | body) == (409, {"error": NOTHING_TO_RATE})
+    query = "select item_id from feedback where kind = 'chat' and item_id in (?, ?)"
+    assert db_rows(server.db, query, [clarified, handed]) == []
+    assert answer_marker(server.say(handed, "je dois refaire ma carte grise")) == {
+        "topic": "carte_grise",
+        "destination": "ants_3400",
+    }
+    server.say(handed, "merci")
+    assert server.post("/chat/feedback", {"sender": handed, "useful": True}) == (
+        200,
+        {"useful": True, "comment": False, "message": "Merci pour votre avis."},
+    )
+    assert db_rows(server.db, query, [clarified, handed]) == [{"item_id": handed}]
+
+
 # ---- in real Chromium -----------------------------------------------------------------------------------
 
 

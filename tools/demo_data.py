@@ -70,6 +70,7 @@ from tools.demo_traffic import (
 DEFAULT_CONVERSATIONS = 300
 DEFAULT_CALLS = 150
 DEFAULT_DAYS = 90
+NOTHING_TO_RATE = 409  # POST /chat/feedback on a conversation whose last turn is no answer: not rated
 MAX_SESSIONS = 20_000  # per kind: the marking step lists the ids it made in one SQL statement each
 
 
@@ -203,11 +204,13 @@ def drive(
         if rng.random() < 0.35:
             useful = rng.random() < 0.78
             comment = rng.choice(FEEDBACK_COMMENTS)
-            if feedback_ok is not False:
-                feedback_ok = feedback_endpoint(http, sender, useful, comment) == 200
-                if feedback_ok:
-                    made.feedback_via = "POST /chat/feedback"
-            made.ratings.append(("chat-sent" if feedback_ok else "chat", sender, useful, comment))
+            status = feedback_endpoint(http, sender, useful, comment) if feedback_ok is not False else None
+            if status != NOTHING_TO_RATE:  # ended on a clarification or a hand-off: the page offers no rating
+                if status is not None:
+                    feedback_ok = status == 200
+                    if feedback_ok:
+                        made.feedback_via = "POST /chat/feedback"
+                made.ratings.append(("chat-sent" if feedback_ok else "chat", sender, useful, comment))
         if bar:
             bar.update(1)
     if calls:

@@ -94,6 +94,10 @@ class Writer:
     async def _run(self, fn: Callable[[Store], Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: fn(self._store()))
 
+    def waiting(self, key: str) -> bool:
+        """Whether writes of `key` (a conversation) wait to be written (the store locked or full)."""
+        return key in self.queue
+
     async def write(self, key: str, what: str, fn: Callable[[Store], Any], kept: tuple[str, dict] | None = None) -> bool:
         """Run fn(store) now (True), or queue it when the store is locked or full (False, written later).
         `kept` (kind, arguments): the same write as `KEPT[kind]` does it, put in the spool if it waits.

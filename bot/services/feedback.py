@@ -1,13 +1,15 @@
 """Satisfaction ratings (issue 6): "cette réponse vous a-t-elle aidé ?" by chat and by phone.
 
 One row per conversation or call in the `feedback` table (migration 005): a new rating of the same
-item replaces the previous one. The comment is cut to COMMENT_MAX characters, then masked, before it
+item replaces the previous one. A conversation is rated only after an answer (`to_rate`), as the chat
+page offers it. The comment is cut to COMMENT_MAX characters, then masked, before it
 is written; what was rated (topic, destination) is copied from the conversation or the call.
 """
 
 from __future__ import annotations
 
 from bot.core.masking import MARGIN, RAW_FACTOR, clean, mask
+from bot.core.tree import SOCIAL_INTENTS, Tree, rates_answer
 from bot.store.database import Store, now
 
 COMMENT_MAX = 500
@@ -53,3 +55,21 @@ def record(
         [kind, item_id, prefecture, int(useful), text, topic, destination, ts, ts],
     )
     return next(store.db.query("select * from feedback where kind = ? and item_id = ?", [kind, item_id]), None)
+
+
+def to_rate(store: Store, conversation_id: str, tree: Tree) -> tuple[dict | None, bool]:
+    """The conversation (None when unknown) and whether its last turn, politeness aside ("merci", as its
+    status: bot/store/schema_core.py status_by_last_turn), is an answer the chat page offers to rate:
+    a routed answer other than the person (bot.core.tree.rates_answer, actions/actions.py's marker),
+    never a clarification, a menu, a hand-off or a message not understood."""
+    conversation = store.conversation(conversation_id)
+    if conversation is None:
+        return None, False
+    marks = ",".join("?" * len(SOCIAL_INTENTS))
+    last = store.db.execute(
+        "select node, action from turns where conversation_id = ?"
+        f" and not (resolved = 1 and coalesce(topic, '') in ({marks})) order by id desc limit 1",
+        [conversation_id, *SOCIAL_INTENTS],
+    ).fetchone()
+    node = tree.nodes.get(last[0]) if last is not None and last[1] == "answer" else None
+    return conversation, node is not None and rates_answer(node)

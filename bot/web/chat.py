@@ -290,7 +290,7 @@ async def history(request: Request, *_) -> HTTPResponse:
 
 
 async def feedback(request: Request, *_) -> HTTPResponse:
-    """POST /chat/feedback {sender, useful, comment?}: the rating of the conversation's last answer."""
+    """POST /chat/feedback {sender, useful, comment?}: the rating of the conversation's last answer (feedback.to_rate)."""
     from bot.services import feedback as feedback_mod
 
     body = await read_body(request, BODY_LIMITS["/chat/feedback"])  # first: never drain a huge body
@@ -307,9 +307,11 @@ async def feedback(request: Request, *_) -> HTTPResponse:
     # Read the conversation (WAL: reads go on while another writer holds the file), then
     # write through the background writer like the turns (issue 11): a locked store costs
     # the person no wait, the rating is written once the store is free.
-    conversation = await asyncio.to_thread(lambda: runtime.thread_store().conversation(sender))
+    conversation, answered = await asyncio.to_thread(lambda: feedback_mod.to_rate(runtime.thread_store(), sender, runtime.tree()))
     if conversation is None:
         return json_error(404, say("unknown_conversation"))
+    if not answered and not runtime.turn_writer().waiting(sender):  # turns still to write: its last one is not known
+        return json_error(409, say("nothing_to_rate"))
     stored: dict = {}
     rating = {  # JSON values only: what the chat's spool keeps if the rating has to wait (issue 16)
         "kind": "chat",
