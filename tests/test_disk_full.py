@@ -651,13 +651,67 @@ def test_a_booking_refused_by_a_full_disk_is_logged_with_its_cause(disk):
             urllib.request.urlopen(request, timeout=60)
             raise AssertionError("a booking was acknowledged on a full disk")
         except urllib.error.HTTPError as exc:
-            assert (exc.code, json.loads(exc.read())) == (
-                503,
-                {
-                    "error": "Le service est momentanément surchargé : votre envoi n'a pas été enregistré. Réessayez dans un instant."
-                },
-            )
+            assert (exc.code, json.loads(exc.read())) == (503, {"error": BOOKING_NOT_RECORDED})
         logged = server.log.read_bytes()[before:].decode("utf-8", "replace")
     assert "rdv: store error on POST /rdv/api/reserver: OperationalError('database or disk is full')" in logged
     assert "cannot rollback" not in logged
     assert db_rows(server.db, "select count(*) as n from pan_bookings where contact = ?", ["plein@exemple.fr"]) == [{"n": 0}]
+
+
+BOOKING_NOT_RECORDED = (
+    "Votre rendez-vous n'a pas pu être enregistré pour le moment. Réessayez plus tard, ou appelez la préfecture du"
+    " Cantal au 04 71 46 23 00 (du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30)."
+)
+
+
+MESSAGE_NOT_RECORDED = (
+    "Votre message n'a pas pu être enregistré pour le moment. Réessayez plus tard, ou appelez la préfecture du"
+    " Cantal au 04 71 46 23 00 (du lundi au vendredi de 8 h 30 à 12 h et de 13 h 30 à 16 h 30)."
+)
+
+
+def test_a_booking_form_sent_while_the_disk_is_full_says_it_was_not_recorded_and_to_call(disk):
+    """The /rdv/ booking page sent while the store's disk is full. Before: 503 « Service momentanément
+    surchargé », « Le service est momentanément surchargé : votre envoi n'a pas été enregistré.
+    Réessayez dans un instant. »: the person retried at once, though the disk stays full until someone
+    frees it. Now the page says the appointment could not be recorded for now, to try again later or
+    to call the préfecture (its number and hours), the form kept as typed; nothing is booked, and the
+    same form goes through once space is freed. A message to a service sent from its page likewise."""
+    from test_pan_http import hidden, open_slots, slot_values, unescape
+
+    server, mount = disk
+    browser, html, _ = open_slots(server)
+    form = {
+        "csrf": hidden(html, "csrf"),
+        "idem": hidden(html, "idem"),
+        "site": "aurillac",
+        "motif": "carte_grise",
+        "slot": slot_values(html)[2],
+        "email": "page-plein@exemple.fr",
+        "mobile": "",
+    }
+    with full(mount):
+        status, page, headers = browser.post("/rdv/reserver", form)
+    shown = unescape(page)
+    assert status == 503
+    assert BOOKING_NOT_RECORDED in shown
+    assert "surchargé" not in shown
+    assert 'value="page-plein@exemple.fr"' in shown  # the form as it was typed
+    assert db_rows(server.db, "select count(*) as n from pan_bookings where contact = ?", ["page-plein@exemple.fr"]) == [{"n": 0}]
+    status, page, _ = browser.post("/rdv/reserver", form)
+    assert status == 200, page
+    assert db_rows(server.db, "select count(*) as n from pan_bookings where contact = ?", ["page-plein@exemple.fr"]) == [{"n": 1}]
+    # A message to a service sent from its page: the same, said of the message.
+    status, html, _ = browser.get("/rdv/message?service=armes")
+    assert status == 200
+    message = {"csrf": hidden(html, "csrf"), "idem": hidden(html, "idem"), "service": "armes", "subject": "Carabine"}
+    message |= {"body": "Bonjour, une question sur une carabine héritée.", "email": "message-plein@exemple.fr"}
+    with full(mount):
+        status, page, _ = browser.post("/rdv/message", message)
+    shown = unescape(page)
+    assert status == 503
+    assert MESSAGE_NOT_RECORDED in shown and "surchargé" not in shown
+    assert db_rows(server.db, "select count(*) as n from tickets where contact_email = ?", ["message-plein@exemple.fr"]) == [
+        {"n": 0}
+    ]
+    assert browser.post("/rdv/message", message)[0] == 200

@@ -44,20 +44,20 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.web.http import add_routes, refused_page, retry_after_store_busy, say
+from bot.web.http import add_routes, refused_page, retry_after_store_busy
 from bot.web.rdv import api, pages
+from bot.web.rdv.shared import store_refusal
 
 logger = logging.getLogger(__name__)
 
 
 def store_busy(request: Request, exception: Exception) -> HTTPResponse:
-    """The store stayed locked by another writer for the whole busy timeout (or refused the write):
-    nothing of the booking, cancellation or message was written (each is one transaction). 503, a
-    French reason and Retry-After; the same form sent again goes through (its idempotency key). A page
-    that only reads (GET) says to reload it: nothing was sent."""
+    """The store stayed locked by another writer for the whole busy timeout (or refused the write, its
+    disk full): nothing of the booking, cancellation or message was written (each is one transaction).
+    503, a French reason (shared.store_refusal) and Retry-After; the same form sent again goes through
+    (its idempotency key). A page that only reads (GET) says to reload it: nothing was sent."""
     logger.error("rdv: store error on %s %s: %r", request.method, request.path, exception)
-    message = say("store_busy_reading" if request.method in ("GET", "HEAD") else "store_busy")
-    return retry_after_store_busy(refused_page(request, 503, say("store_busy_title"), message))
+    return retry_after_store_busy(refused_page(request, 503, *store_refusal(request, exception)))
 
 
 class BookingInput(InputChannel):

@@ -41,6 +41,7 @@ from bot.web.rdv.shared import (
     site_list,
     slot_list,
     slots_page,
+    store_refusal,
 )
 
 CSRF_COOKIE = "rdv_csrf"
@@ -235,11 +236,12 @@ def message_ctx(pref, service_id: str, idem: str | None = None, **extra) -> dict
 
 
 def store_busy_form(request: Request, exc: sqlite3.Error, **ctx) -> HTTPResponse:
-    """The form again, as it was typed, when the store stayed locked for the whole busy timeout: 503,
-    Retry-After and the French reason; nothing was written (one transaction), and the form keeps its
-    idempotency key, so sending it again goes through once (the JSON API: bot/web/rdv/__init__.py)."""
+    """The form again, as it was typed, when the store stayed locked for the whole busy timeout or its
+    disk is full: 503, Retry-After and the French reason (shared.store_refusal); nothing was written
+    (one transaction), and the form keeps its idempotency key, so sending it again goes through once
+    (the JSON API: bot/web/rdv/__init__.py)."""
     logger.error("rdv: store error on %s %s: %r", request.method, request.path, exc)
-    return retry_after_store_busy(page(request, 503, error=say("store_busy"), **ctx))
+    return retry_after_store_busy(page(request, 503, error=store_refusal(request, exc)[1], **ctx))
 
 
 async def message(request: Request) -> HTTPResponse:

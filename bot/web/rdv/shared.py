@@ -15,8 +15,9 @@ from bot.core import display, texts
 from bot.core.clock import french_date, say_duration
 from bot.services import mailer, pan, runtime, throttle, tickets
 from bot.services.pan import BookingError
+from bot.store.disk import disk_full
 from bot.web.client import client_address, exempt
-from bot.web.http import BODY_LIMITS
+from bot.web.http import BODY_LIMITS, say
 
 logger = logging.getLogger(__name__)
 CSRF_COOKIE = "rdv_csrf"
@@ -36,6 +37,22 @@ LIMITS = {
     "reference": 20,
     "contact": 254,
 }
+
+
+# What a write refused by a full disk was, by its route's last part (/rdv/reserver, /rdv/api/reserver...).
+FULL_DISK_TEXTS = {"reserver": "not_recorded_booking", "annuler": "not_recorded_cancel", "message": "not_recorded_message"}
+
+
+def store_refusal(request: Request, exc: BaseException) -> tuple[str, str]:
+    """The title and the text of the 503 for a request the store refused (nothing written: each write
+    is one transaction). Locked past its busy timeout: « momentanément surchargé », send again in an
+    instant (a page that only reads: reload it). Its disk full (bot.store.disk): not recorded for now,
+    try again later or call the préfecture; sending again at once cannot help until space is freed."""
+    reading = request.method in ("GET", "HEAD")
+    written = FULL_DISK_TEXTS.get(request.path.rstrip("/").rsplit("/", 1)[-1])
+    if written and not reading and disk_full(exc):
+        return say("not_recorded_title"), say(written)
+    return say("store_busy_title"), say("store_busy_reading" if reading else "store_busy")
 
 
 def clip(value, name: str) -> str:
