@@ -5,6 +5,7 @@ bot/services/tickets.py, which re-exports `purge`; bot/services/retention.py run
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.core.clock import naive
@@ -52,7 +53,7 @@ def purge(store, pref: Prefecture, now: datetime | None = None) -> dict:
     return {"tickets": t, "bookings": b, "outbox": o1 + o2}
 
 
-def _purge_batches(store, select: str, cut: str, key, statements: list[str], ts: str) -> tuple[int, int]:
+def _purge_batches(store, select: str, cut: str, key: Callable[[str], str], statements: list[str], ts: str) -> tuple[int, int]:
     """purge()'s batches of one kind: the rows `select` finds older than `cut`, each batch in one
     transaction under its rows' keys; the first statement (the erasure, given `ts`, which checks
     `purged_at` again under the keys) counts the records, the last (the outbox's delete) the e-mails."""

@@ -8,8 +8,9 @@ in one transaction; delivery happens after, by bot/services/mailer.py, with retr
 
 For the agent console: mark_answered, delivery_failures, and for one ticket: reply (an agent's e-mail
 through the outbox), reassign, reopen. Re-exported here: the working days (ticket_dates.py), the
-history, voicemail and lock keys (ticket_history.py), the list a page at a time (ticket_list.py), the
-purge (ticket_purge.py).
+history, voicemail and lock keys (ticket_history.py), the list a page at a time (ticket_list.py), what
+the e-mails say (ticket_mail.py: the service's copy, the acknowledgement, an agent's reply), the purge
+(ticket_purge.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from bot.services.ticket_history import (  # noqa: F401 - re-exported
     voicemail,
 )
 from bot.services.ticket_list import tickets_by_service, tickets_page  # noqa: F401 - re-exported
+from bot.services.ticket_mail import ack_lines, queue_ack, queue_reply, queue_service_copy  # noqa: F401 - ack_lines re-exported
 from bot.services.ticket_purge import purge  # noqa: F401 - re-exported
 
 
@@ -141,16 +143,9 @@ def create_ticket(
         }
         ticket = _insert_ticket(store, row)
         add_event(conn, ticket["id"], "created", ts=ts, detail={"mailbox": mailbox_id})
-        _queue_service_copy(conn, pref, ticket, box, [])
+        queue_service_copy(conn, pref, ticket, box, [])
         if email:
-            mailer.queue(
-                conn,
-                "ticket_ack",
-                email,
-                texts.say("tickets.ack_subject", pref, reference=ticket["reference"]),
-                "\n\n".join(ack_lines(pref, ticket)) + "\n",
-                ticket_id=ticket["id"],
-            )
+            queue_ack(conn, pref, ticket)
     return ticket | {"created": True}
 
 
@@ -170,34 +165,6 @@ def _insert_ticket(store, row: dict) -> dict:
     else:  # pragma: no cover
         raise RuntimeError("could not draw a ticket reference")
     return next(store.db.query("select * from tickets where id = ?", [cur.lastrowid]))
-
-
-def _queue_service_copy(conn, pref: Prefecture, ticket: dict, box: dict, preface: list[str]) -> None:
-    """Queue the message's copy for the service's mailbox `box` (Reply-To the person's address when
-    given): `preface` (why it is sent again), when it came and is due, how to answer, the text."""
-    created = naive(datetime.fromisoformat(ticket["created_at"]))
-    email = ticket["contact_email"]
-    lines = [
-        *preface,
-        texts.say(
-            "tickets.service_intro",
-            pref,
-            created=created.strftime("%d/%m/%Y %H:%M"),
-            due=say_date(date.fromisoformat(ticket["due_date"])),
-        ),
-        texts.say("tickets.service_reply_to", pref, email=email) if email else texts.say("tickets.service_no_email", pref),
-        "—",
-        ticket["body"] or "",
-    ]
-    mailer.queue(
-        conn,
-        "ticket",
-        box["email"],
-        texts.say("tickets.service_subject", pref, reference=ticket["reference"], subject=ticket["subject"]),
-        "\n\n".join(lines) + "\n",
-        ticket_id=ticket["id"],
-        reply_to=email,
-    )
 
 
 def register_paper(
@@ -234,19 +201,18 @@ def register_paper(
     )
 
 
-def ack_lines(pref: Prefecture, ticket: dict) -> list[str]:
-    due = date.fromisoformat(ticket["due_date"])
-    lines = [texts.say("tickets.ack", pref, reference=ticket["reference"], service=ticket["service"], due=say_date(due))]
-    if not ticket["contact_email"]:
-        lines.append(texts.say("tickets.ack_no_email", pref, reference=ticket["reference"]))
-    lines.append(texts.say("tickets.france_services", pref) + " " + str(pref.get("france_services.url")))
-    return lines
-
-
 # ---- for the agent console -----------------------------------------------------------------
 
 
-def mark_answered(store, reference: str, now=None, agent=None, answer=None, via: str = "console", pref=None) -> dict | None:
+def mark_answered(
+    store,
+    reference: str,
+    now: datetime | None = None,
+    agent: str | None = None,
+    answer: str | None = None,
+    via: str = "console",
+    pref: Prefecture | None = None,
+) -> dict | None:
     """Mark a ticket answered and keep the time to answer (seconds and working days: `pref`'s closure
     days not counted, the ticket's préfecture by default), and the answer given (`answer`, by `agent`)."""
     ticket = get_ticket(store, reference)
@@ -257,7 +223,9 @@ def mark_answered(store, reference: str, now=None, agent=None, answer=None, via:
     return get_ticket(store, reference)
 
 
-def _answer(conn, ticket: dict, now: datetime | None, agent: str | None, answer: str | None, via: str, pref=None) -> bool:
+def _answer(
+    conn, ticket: dict, now: datetime | None, agent: str | None, answer: str | None, via: str, pref: Prefecture | None = None
+) -> bool:
     """Inside a transaction: the ticket answered now (unless it already is), with its event."""
     when = now.astimezone(UTC) if now and now.tzinfo else datetime.now(UTC)
     created = datetime.fromisoformat(ticket["created_at"])
@@ -295,7 +263,15 @@ class ActionRefused(Exception):
 
 
 def reply(
-    store, pref: Prefecture, reference: str, agent: str, text: str, now: datetime | None = None, *, key=None, seen=None
+    store,
+    pref: Prefecture,
+    reference: str,
+    agent: str,
+    text: str,
+    now: datetime | None = None,
+    *,
+    key: str | None = None,
+    seen: int | None = None,
 ) -> dict | None:
     """Queue an agent's reply to the person's e-mail address (subject with the reference, Reply-To the
     service mailbox), keep it in the history and mark the ticket answered. Returns the ticket, None when
@@ -309,21 +285,12 @@ def reply(
         raise ActionRefused("purged")
     if not ticket["contact_email"]:
         raise ActionRefused("no_email")
-    body = (
-        "\n\n".join(
-            [text, "—", texts.say("tickets.reply_footer", pref, reference=ticket["reference"], service=ticket["service"])]
-        )
-        + "\n"
-    )
-    subject = texts.say("tickets.reply_subject", pref, reference=ticket["reference"], subject=ticket["subject"] or "")
     with store.transaction(ticket_lock(ticket["reference"])) as conn:  # a savepoint inside the console's (its audit line)
         if key and replayed(store, ticket["id"], key, text):
             return get_ticket(store, reference) | {"replayed": True}
         if seen is not None and answers_since(store, ticket["id"], seen):
             raise ActionRefused("answered_since")
-        outbox_id = mailer.queue(
-            conn, "ticket_reply", ticket["contact_email"], subject, body, ticket_id=ticket["id"], reply_to=ticket["service_email"]
-        )
+        outbox_id = queue_reply(conn, pref, ticket, text)
         detail = {"mailbox": ticket["mailbox"]} | ({"idem": key} if key else {})
         add_event(conn, ticket["id"], "reply", agent=agent, body=text, outbox_id=outbox_id, detail=detail)
         _answer(conn, ticket, now, agent, None, "email", pref)
@@ -351,7 +318,7 @@ def reassign(store, pref: Prefecture, reference: str, agent: str, mailbox_id: st
         )
         add_event(conn, ticket["id"], "reassigned", agent=agent, detail={"from": ticket["mailbox"], "to": mailbox_id})
         preface = [texts.say("tickets.service_reassigned", pref, service=ticket["service"])]
-        _queue_service_copy(conn, pref, ticket, box, preface)
+        queue_service_copy(conn, pref, ticket, box, preface)
     return get_ticket(store, reference)
 
 
