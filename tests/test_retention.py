@@ -374,3 +374,44 @@ def test_a_real_server_runs_the_purge_by_itself(tmp_path):
         assert "retention: purged" in server.log.read_text()
     finally:
         stop(server)
+
+
+def test_undelivered_e_mails_left_on_erased_records_go_with_the_daily_purge(db, pref):
+    """The e-mails that could not be delivered (the outbox's failed rows, shown to agents as « Envois non
+    encore remis ») keep the person's address and the text. They go with their ticket or booking when
+    the purge erases it; but one queued for a record already erased stayed for ever: an agent's reply
+    or reassignment checks that its ticket is not erased before it takes the ticket's key, so one sent
+    while the purge erased that ticket is queued after the erasure, and the purge never looked at an
+    erased record again (its dry run counted those e-mails, the purge did not delete them). Now the
+    daily purge deletes every e-mail of a ticket or a booking past its retention, erased or not; an
+    e-mail of a record still kept stays, failed or not."""
+    from bot.core.clock import naive
+    from bot.services import mailer, pan, tickets
+
+    store = Store(db)
+    now = naive(datetime.now(UTC))
+    old = tickets.create_ticket(
+        store, pref, "armes", "Carabine", "Mon adresse : 3 rue X", "vieux@exemple.fr", now=now - timedelta(days=400)
+    )
+    then = now - timedelta(days=200)  # a booking whose appointment is past pan.retention_days (90)
+    slot = pan.next_slots_any_site(store, pref, then)[0]
+    booking = pan.book(store, pref, slot.site, slot.key, "autre", email="rdv@exemple.fr", now=then)
+    kept = tickets.create_ticket(store, pref, "armes", "Permis", "Récent", "recent@exemple.fr", now=now - timedelta(days=3))
+    store.db.execute("update outbox set status = 'failed', attempts = 5, last_error = 'SMTPServerDisconnected: down'")
+    retention.purge(store, pref)  # the night before: the old ticket and booking erased with their e-mails
+    assert {r["ticket_id"] for r in store.db.query("select ticket_id from outbox")} == {kept["id"]}
+    with store.transaction() as conn:  # queued after the erasure, then not delivered
+        mailer.queue(conn, "ticket_reply", "vieux@exemple.fr", "Re: Carabine", "Votre réponse", ticket_id=old["id"])
+        mailer.queue(conn, "booking_cancelled", "rdv@exemple.fr", "Annulation", "Annulé", booking_id=booking["id"])
+    store.db.execute("update outbox set status = 'failed', attempts = 1, last_error = 'SMTPServerDisconnected: down'")
+    assert retention.purge(store, pref, dry_run=True)["outbox"] == 2
+    store.close()
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the server's daily task, in a thread as the other daily test
+        pool.submit(asyncio.run, retention.daily(db, pref, first_in_s=0, every_s=0, runs=1)).result()
+    conn = connect(db)
+    left = conn.execute("select kind, ticket_id, booking_id, to_addr, status from outbox order by id").fetchall()
+    conn.close()
+    assert [tuple(r) for r in left] == [
+        ("ticket", kept["id"], None, "pref-armes@cantal.gouv.fr", "failed"),
+        ("ticket_ack", kept["id"], None, "recent@exemple.fr", "failed"),
+    ]

@@ -93,10 +93,11 @@ def _count_tickets(conn, pref: Prefecture, now_utc: datetime) -> dict[str, int]:
     b_cut = (naive(now_utc) - timedelta(days=int(pref.get("pan.retention_days")))).strftime("%Y-%m-%dT%H:%M")
     t = conn.execute("select count(*) from tickets where created_at < ? and purged_at is null", [t_cut]).fetchone()[0]
     b = conn.execute("select count(*) from pan_bookings where slot_start < ? and purged_at is null", [b_cut]).fetchone()[0]
-    o = conn.execute(
-        "select count(*) from outbox where ticket_id in (select id from tickets where purged_at is not null"
-        " or (created_at < ?)) or booking_id in (select id from pan_bookings where purged_at is not null"
-        " or slot_start < ?)",
+    o = conn.execute(  # the e-mails of the records erased now or before (tickets.purge's LEFT_BEHIND)
+        "select count(*) from outbox o where (o.ticket_id is not null and not exists (select 1 from tickets t"
+        " where t.id = o.ticket_id and t.purged_at is null and t.created_at >= ?)) or (o.booking_id is not null"
+        " and not exists (select 1 from pan_bookings b where b.id = o.booking_id and b.purged_at is null"
+        " and b.slot_start >= ?))",
         [t_cut, b_cut],
     ).fetchone()[0]
     return {"tickets": t, "bookings": b, "outbox": o}

@@ -1,5 +1,6 @@
 """The purge of tickets' and bookings' personal data past their retention periods (issue 13 §7, issue
-16): a ticket with its history's texts and its e-mails, a booking's contact with its e-mails. Part of
+16): a ticket with its history's texts and its e-mails, a booking's contact with its e-mails (the
+outbox's rows, sent, waiting or failed: an e-mail is kept as long as its record). Part of
 bot/services/tickets.py, which re-exports `purge`; bot/services/retention.py runs it with the rest.
 """
 
@@ -21,7 +22,8 @@ def purge(store, pref: Prefecture, now: datetime | None = None) -> dict:
     """Erase personal data older than the retention periods (tickets, bookings, outbox copies): a
     ticket with its history's texts and its e-mails, a booking with its e-mails, PURGE_BATCH per
     transaction under their keys (an agent's action on one of them waits, or is waited for: never
-    half of each), never the whole store (docs/store.md)."""
+    half of each), never the whole store (docs/store.md); then any e-mail left on a record already
+    erased (LEFT_BEHIND). Every e-mail, delivered or not, is kept as long as its ticket or booking."""
     now_utc = now.astimezone(UTC) if now and now.tzinfo else datetime.now(UTC)
     ticket_cut = (now_utc - timedelta(days=int(pref.get("tickets.retention_days")))).isoformat(timespec="milliseconds")
     booking_cut = (naive(now_utc) - timedelta(days=int(pref.get("pan.retention_days")))).strftime("%Y-%m-%dT%H:%M")
@@ -50,7 +52,29 @@ def purge(store, pref: Prefecture, now: datetime | None = None) -> dict:
         ],
         ts,
     )
-    return {"tickets": t, "bookings": b, "outbox": o1 + o2}
+    return {"tickets": t, "bookings": b, "outbox": o1 + o2 + _purge_left_behind(store)}
+
+
+# The e-mails of a ticket or a booking already erased (or gone): one queued after its record's erasure
+# (an agent's reply or reassignment that read the ticket before the purge erased it), or left by an
+# older purge. Its record's retention is past: it goes too, whatever its status (waiting, failed, sent).
+LEFT_BEHIND = (
+    "(o.ticket_id is not null and not exists (select 1 from tickets t where t.id = o.ticket_id and t.purged_at is null))"
+    " or (o.booking_id is not null and not exists"
+    " (select 1 from pan_bookings b where b.id = o.booking_id and b.purged_at is null))"
+)
+
+
+def _purge_left_behind(store) -> int:
+    """Delete the e-mails left on erased records (LEFT_BEHIND), PURGE_BATCH a statement, each atomic
+    alone (an e-mail being sent meanwhile finds its row gone: nothing is written back)."""
+    conn, total = store.db.conn, 0
+    while True:
+        sql = f"delete from outbox where id in (select o.id from outbox o where {LEFT_BEHIND} limit ?)"
+        done = conn.execute(sql, [PURGE_BATCH]).rowcount
+        total += done
+        if done < PURGE_BATCH:
+            return total
 
 
 def _purge_batches(store, select: str, cut: str, key: Callable[[str], str], statements: list[str], ts: str) -> tuple[int, int]:
