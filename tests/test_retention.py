@@ -415,3 +415,33 @@ def test_undelivered_e_mails_left_on_erased_records_go_with_the_daily_purge(db, 
         ("ticket", kept["id"], None, "pref-armes@cantal.gouv.fr", "failed"),
         ("ticket_ack", kept["id"], None, "recent@exemple.fr", "failed"),
     ]
+
+
+@pytest.mark.parametrize("action", ["reply", "reassign"])
+def test_an_agent_action_that_read_the_ticket_before_the_purge_erased_it_sends_nothing(db, pref, monkeypatch, action):
+    """An agent's reply (or reassignment) reads the ticket, then waits for its key while the purge erases it
+    (the purge holds the same key per batch). The action then ran on what it had read: the reply went into
+    the outbox to the erased person's address, with the text, and the sender would deliver it. Now the
+    action looks again under the key: refused as erased (« purged »), nothing queued."""
+    from bot.core.clock import naive
+    from bot.services import tickets
+
+    store = Store(db)
+    now = naive(datetime.now(UTC))
+    old = tickets.create_ticket(
+        store, pref, "armes", "Carabine", "Mon adresse : 3 rue X", "vieux@exemple.fr", now=now - timedelta(days=400)
+    )
+    read = tickets.get_ticket(store, old["reference"])  # what the agent's action read, before the purge
+    retention.purge(store, pref)  # the purge erases it meanwhile
+    assert tickets.get_ticket(store, old["reference"])["purged_at"]
+    monkeypatch.setattr(tickets, "get_ticket", lambda _store, _ref: dict(read))
+    with pytest.raises(tickets.ActionRefused) as refused:
+        if action == "reply":
+            tickets.reply(store, pref, old["reference"], "agent1", "Votre réponse personnelle")
+        else:
+            tickets.reassign(store, pref, old["reference"], "agent1", "courrier")
+    assert refused.value.code == "purged"
+    assert store.db.execute("select count(*) from outbox").fetchone()[0] == 0
+    kinds = [r[0] for r in store.db.execute("select kind from ticket_events where ticket_id = ?", [old["id"]]).fetchall()]
+    assert "reply" not in kinds and "reassigned" not in kinds
+    store.close()
