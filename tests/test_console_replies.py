@@ -158,3 +158,18 @@ def test_an_answered_message_cannot_be_reassigned(server, smtp, agents):
         {"mailbox": "armes", "status": "answered"}
     ]
     assert [m for m in smtp.to("pref-qualite@cantal.gouv.fr") if ref in m["Subject"]] == []
+
+
+def test_the_reply_subject_keeps_every_space_of_an_accented_subject(server, smtp, agents):
+    # Python's header folding dropped the space where it cut an accented subject between two encoded
+    # words: the person received « Armeshéritées — démarche à suivre ? ».
+    email = f"objet-{uuid.uuid4().hex[:8]}@exemple.fr"
+    subject = "Armes héritées — démarche à suivre ?"
+    ref = public_message(server, "armes", subject, "Bonjour, mon père m'a laissé deux fusils.", email)
+    copy = [m for m in smtp.to("pref-armes@cantal.gouv.fr") if ref in m["Subject"]]
+    assert [m["Subject"] for m in copy] == [f"[{ref}] {subject}"]
+    c = http_login(server, agents[0])
+    preview = submit(c, c.get(f"/messages/{ref}").text, "reply-submit", reponse="Déclarez-les sur le SIA.")
+    assert submit(c, preview.text, "confirm-send").status_code == 303
+    received = [m["Subject"] for m in smtp.to(email) if m["Subject"].startswith("Réponse")]
+    assert received == [f"Réponse à votre message {ref} : Armes héritées — démarche à suivre ?"]

@@ -18,6 +18,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -26,6 +27,11 @@ from bot.core.masking import clean, mask
 from bot.store.database import Store, lock_key
 
 logger = logging.getLogger(__name__)
+
+# Headers written unfolded (up to RFC 5322's 998 characters): Python 3.11's folding drops the space
+# where it cuts an accented subject between two encoded words (« Armeshéritées »). Set once the body
+# is encoded, so the body's transfer encoding stays the default policy's.
+UNFOLDED = email_policy.default.clone(max_line_length=998)
 
 # Kinds whose recipient is the user: their address and text are erased once sent.
 USER_KINDS = {"ticket_ack", "ticket_reply", "booking_confirmation", "booking_cancelled"}
@@ -78,6 +84,7 @@ def build_message(settings: SmtpSettings, row: dict) -> EmailMessage:
             filename="rendez-vous.ics",
             params={"method": "PUBLISH", "charset": "utf-8"},  # RFC 5545 3.1.4: said in a MIME transport
         )
+    msg.policy = UNFOLDED
     return msg
 
 
