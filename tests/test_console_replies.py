@@ -173,3 +173,16 @@ def test_the_reply_subject_keeps_every_space_of_an_accented_subject(server, smtp
     assert submit(c, preview.text, "confirm-send").status_code == 303
     received = [m["Subject"] for m in smtp.to(email) if m["Subject"].startswith("Réponse")]
     assert received == [f"Réponse à votre message {ref} : Armes héritées — démarche à suivre ?"]
+
+
+def test_an_address_with_an_apostrophe_leaves_a_message_and_gets_the_reply(server, smtp, agents):
+    # « helene.o'connor@… » is a valid address (RFC 5322 allows ' in the local part): it was refused
+    # as « L'adresse électronique n'est pas valide », and the person could not leave the message.
+    email = f"helene.o'connor-{uuid.uuid4().hex[:6]}@exemple.fr"
+    ref = public_message(server, "armes", "Détention d'armes", "Bonjour,\nJe m'appelle Hélène O'Connor-Lefèvre.", email)
+    c = http_login(server, agents[0])
+    shown = email.replace("'", "&#39;")  # as Jinja escapes it
+    assert f'<span id="contact-email">{shown}</span>' in c.get(f"/messages/{ref}?contact=1").text
+    preview = submit(c, c.get(f"/messages/{ref}").text, "reply-submit", reponse="Bonjour Madame O'Connor-Lefèvre,\nc'est noté.")
+    assert submit(c, preview.text, "confirm-send").status_code == 303
+    assert replies_to(smtp, email) == ["Bonjour Madame O'Connor-Lefèvre,\nc'est noté."]

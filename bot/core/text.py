@@ -13,8 +13,8 @@ from rapidfuzz import fuzz, process
 READING = "text_read"
 
 # An e-mail address as a user or a préfecture file gives it (validation, not search: the masking
-# of free text has its own, looser, pattern).
-EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+# of free text has its own, looser, pattern). The apostrophe is RFC 5322's too: « helene.o'connor@… ».
+EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 
 
 def fold(text: str) -> str:

@@ -104,7 +104,7 @@
   }
 
   // What the contact fields accept, as the server checks it (bot/pan.py): the server has the last word.
-  var EMAIL_RE = /^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/;
+  var EMAIL_RE = /^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/;
   var MOBILE_RE = /^(?:\+33|0033|0)[67][0-9]{8}$/;
 
   function emailOk(value) {
