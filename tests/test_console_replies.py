@@ -5,6 +5,7 @@ the forms as the pages give them (HTTP) and real Chromium."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
@@ -186,3 +187,26 @@ def test_an_address_with_an_apostrophe_leaves_a_message_and_gets_the_reply(serve
     preview = submit(c, c.get(f"/messages/{ref}").text, "reply-submit", reponse="Bonjour Madame O'Connor-Lefèvre,\nc'est noté.")
     assert submit(c, preview.text, "confirm-send").status_code == 303
     assert replies_to(smtp, email) == ["Bonjour Madame O'Connor-Lefèvre,\nc'est noté."]
+
+
+def test_an_answer_typed_when_the_session_expires_is_given_back_not_lost(browser, server, smtp, agents):
+    # The session ended (30 minutes without a request) while the agent wrote: « Vérifier la réponse »
+    # gave the 401 page and nothing else, and the answer typed was lost without a word.
+    email = f"expire-{uuid.uuid4().hex[:8]}@exemple.fr"
+    ref = public_message(server, "armes", "Carte européenne", "Je voudrais une carte européenne d'arme à feu.", email)
+    pg = browser_login(browser, server, agents[1], f"/console/messages/{ref}")
+    answer = "Bonjour,\nla carte européenne se demande sur le SIA.\nCordialement."
+    pg.fill("#reponse", answer)
+    conn = sqlite3.connect(str(server.db))  # 31 minutes without a request, as tests/test_console.py ages a session
+    with conn:
+        agent_id = "(select id from agents where name = ?)"
+        conn.execute(f"update sessions set seen_ts = seen_ts - ? where agent_id = {agent_id}", [31 * 60, agents[1][0]])
+    conn.close()
+    pg.locator("#reply-submit").click()
+    expect(pg.locator("h1")).to_have_text("Session expirée")
+    expect(pg.locator("#kept-text-label")).to_have_text(
+        "Ce que vous aviez écrit n'a pas été envoyé. Copiez-le avant de vous reconnecter :"
+    )
+    expect(pg.locator("#kept-text")).to_have_value(answer)
+    assert replies_to(smtp, email) == []
+    pg.context.close()

@@ -165,13 +165,13 @@ class Console:
         resp.headers["Cache-Control"] = "no-store"
         return security_headers(resp)
 
-    def error(self, status: int, session: Session | None, title: str, message: str) -> HTTPResponse:
-        return self.page("error.html", status=status, session=session, title=title, message=message, code=status)
+    def error(self, status: int, session: Session | None, title: str, message: str, kept: str = "") -> HTTPResponse:
+        return self.page("error.html", status=status, session=session, title=title, message=message, code=status, kept=kept)
 
-    def refuse(self, status: int, session: Session | None, key: str, **values) -> HTTPResponse:
-        """The error page `errors.<key>` of bot/console_texts.yml."""
+    def refuse(self, status: int, session: Session | None, key: str, kept: str = "", **values) -> HTTPResponse:
+        """The error page `errors.<key>` of bot/console_texts.yml; `kept`: what the agent had typed, given back."""
         title, message = (texts.console_say(f"errors.{key}.{part}", **values) for part in ("title", "message"))
-        return self.error(status, session, title, message)
+        return self.error(status, session, title, message, kept=kept)
 
     def not_found(self, session: Session | None) -> HTTPResponse:
         return self.refuse(404, session, "not_found")
@@ -187,7 +187,7 @@ class Console:
                 target = request.path if request.path.startswith(PREFIX + "/") else PREFIX + "/file"
                 target += f"?{request.query_string}" if request.query_string and target == request.path else ""  # its filters
                 return None, response.redirect(f"{PREFIX}/connexion?{urlencode({'suite': target})}", status=303)
-            return None, self.refuse(401, None, "session_expired")
+            return None, self.refuse(401, None, "session_expired", kept=typed(request))
         if request.method == "POST" and not csrf_ok(session.csrf, request.form.get("csrf") if request.form else None):
             return session, self.refuse(403, session, "csrf")
         if admin and not session.is_admin:
@@ -224,6 +224,16 @@ class Console:
 
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
+
+# The forms' fields an agent writes in (a reply, an answer noted, a review's note, a paper letter):
+# given back on the page of an expired session, so that the text is not lost with it.
+TYPED_FIELDS = ("subject", "body", "reponse", "note")
+
+
+def typed(request: Request) -> str:
+    """What the agent had typed in the form posted, its fields one after the other."""
+    form = request.form or {}
+    return "\n\n".join(text for name in TYPED_FIELDS if (text := (form.get(name) or "").strip()))
 
 
 def _guarded(handler: Handler, admin: bool) -> Handler:
