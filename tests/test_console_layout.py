@@ -55,3 +55,33 @@ def test_no_console_page_is_wider_than_the_screen_and_filtrer_is_in_sight(browse
     assert 0 <= box["x"] and box["x"] + box["width"] <= width
     assert pg.problems == []
     pg.context.close()
+
+
+LINES_OF = """(cell, word) => {
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  let node = walker.nextNode();
+  while (!node.textContent.includes(word)) node = walker.nextNode();
+  const range = document.createRange();
+  const start = node.textContent.indexOf(word);
+  range.setStart(node, start);
+  range.setEnd(node, start + word.length);
+  return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+}"""
+
+
+@pytest.mark.parametrize("width", [768, 1280])
+def test_a_reference_and_the_words_of_a_subject_are_never_cut_across_lines(browser, server, agent, width):
+    # At 768 px the list of messages gave the subject column the width of a letter (« Renouv / elleme /
+    # nt »), and at 1280 px a reference read « MSG-2803- / 6164 » on two lines: the agent reads it out
+    # on the phone and types it in the log's search.
+    ref = public_message(server, "armes", "Renouvellement d'autorisation de détention", "Texte.", "coupe@exemple.fr")
+    pg = new_page(browser, server, "/console/file")
+    pg.set_viewport_size({"width": width, "height": 900})
+    console_login(pg, agent)
+    pg.goto(server.url + "/console/messages?service=armes")
+    cells = pg.locator(f'tr[data-reference="{ref}"] td')
+    assert cells.nth(1).evaluate(LINES_OF, ref) == 1
+    for word in ("Renouvellement", "d'autorisation", "détention"):
+        assert cells.nth(4).evaluate(LINES_OF, word) == 1, word
+    assert pg.problems == []
+    pg.context.close()
