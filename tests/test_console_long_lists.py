@@ -15,6 +15,7 @@ from conftest import launch, stop
 from test_console import AGENT, cli
 
 from bot.core import config
+from bot.core.clock import paris_now
 
 CANTAL = config.load_prefecture("cantal")
 PER_PAGE = int(CANTAL.get("console.messages_per_page"))
@@ -38,19 +39,20 @@ def crowded(tmp_path_factory, python):
     running = launch(tmp)
     conn = sqlite3.connect(running.db)
     now = datetime.now(UTC)
+    today = paris_now().date()  # due dates are Paris days: the UTC date is yesterday's from 23:00 or 22:00 UTC
     for i in range(PER_PAGE + 1):  # due in i days: the arms service's (i + 1)-th message
         conn.execute(
             "insert into tickets (reference, prefecture, mailbox, service, service_email, origin, channel, subject,"
             " body, created_at, due_date, status, delivery_status) values (?, 'cantal', 'armes', 'armes',"
             " 'pref-armes@cantal.gouv.fr', 'email', 'web', 'Objet', 'Texte', ?, ?, 'open', 'sent')",
-            [f"MSG-1000-{i:04d}", stamp(now), (now + timedelta(days=i)).date().isoformat()],
+            [f"MSG-1000-{i:04d}", stamp(now), (today + timedelta(days=i)).isoformat()],
         )
     for i in range(3):
         conn.execute(
             "insert into tickets (reference, prefecture, mailbox, service, service_email, origin, channel, subject,"
             " body, created_at, due_date, status, delivery_status) values (?, 'cantal', 'etrangers', 'étrangers',"
             " 'pref-etrangers@cantal.gouv.fr', 'email', 'web', 'Objet', 'Texte', ?, ?, 'open', 'sent')",
-            [f"MSG-2000-{i:04d}", stamp(now), (now + timedelta(days=1)).date().isoformat()],
+            [f"MSG-2000-{i:04d}", stamp(now), (today + timedelta(days=1)).isoformat()],
         )
     for i in range(QUEUE_PAGES * QUEUE_PER_PAGE):  # the i-th is i minutes old: newest first
         at = stamp(now - timedelta(minutes=i))
