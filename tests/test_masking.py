@@ -14,6 +14,9 @@ CASES = [
     ("mon numero anglais +44 20 7946 0958", "mon numero anglais [téléphone]"),
     # e-mails
     ("ecrivez a jean.dupont+pref@gmail.com merci", "ecrivez a [e-mail] merci"),
+    # an apostrophe in the local part (accepted by the message form since 0656ec0): the whole address
+    ("mon adresse : helene.o'connor@exemple.fr merci", "mon adresse : [e-mail] merci"),
+    ("écrivez à o’brien.marie@gmail.com", "écrivez à [e-mail]"),
     # plates, SIV and old FNI formats
     ("ma voiture AB-123-CD est vendue", "ma voiture [immatriculation] est vendue"),
     ("plaque ab 123 cd", "plaque [immatriculation]"),

@@ -51,10 +51,11 @@ _TOWN = r"\d{5}\s?" + _CAP + r"(?:\s(?:(?i:cedex)(?:\s\d{1,2}(?!\d))?|" + _CAP +
 # (or "@", "(at)", " at " before a spelled domain), then a domain ending with a known top-level domain
 # ("gmail point com", "free.fr") or a known mailbox provider alone ("arobase gmail"). The words before the
 # local part are left: "jean dupont arobase gmail point com" masks "dupont" onwards only; a local part that is
-# a small word is none ("c'est arobase gmail point com": no address was given).
+# a small word is none ("c'est arobase gmail point com": no address was given). Never from the middle of a
+# word after an apostrophe: "helene.o'connor@exemple.fr" is one written address (below), not "connor@...".
 _SPELLED_SEP = r"\s(?:point|dot|tiret(?:\s(?:du\s)?(?:bas|six|6|huit|8))?|underscore|trait\sd['’]union)\s"
 _LOCAL = (
-    r"(?<![\w.+-])(?!(?:est|le|la|un|une|mon|ma|mail|e-mail|email|adresse|signe|sans|avec|et|de|du)\s)[\w+-][\w.+-]{0,63}(?:"
+    r"(?<![\w.+'’-])(?!(?:est|le|la|un|une|mon|ma|mail|e-mail|email|adresse|signe|sans|avec|et|de|du)\s)[\w+-][\w.+-]{0,63}(?:"
     + _SPELLED_SEP
     + r"[\w+-][\w.+-]{0,63}){0,2}"
 )
@@ -113,11 +114,12 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
         re.compile(_LOCAL + r"(?:" + _AROBASE + r"(?:" + _DOMAIN + r"|" + _PROVIDER_ALONE + r")|\sat\s" + _DOMAIN + r")", re.I),
     ),
     # E-mails, also written to dodge robots: "marie (at) gmail.com", "pierre @ hotmail.fr", "x arobase y.fr",
-    # or without the end of the domain after a real "@" ("luc.robert@gmail").
+    # or without the end of the domain after a real "@" ("luc.robert@gmail"); an apostrophe inside the local
+    # part is part of it ("helene.o'connor@exemple.fr", which the message form accepts).
     (
         "[e-mail]",
         re.compile(
-            r"(?<![\w.+-])[\w.+-]{1,64}(?:\s?@{1,2}\s?[\w-]{1,63}|\s?(?:\(at\)|\[at\]|\(arobase\)|\barobase\b)\s?[\w-]{1,63}(?=\.))"
+            r"(?<![\w.+'’-])[\w.+-][\w.+'’-]{0,63}(?:\s?@{1,2}\s?[\w-]{1,63}|\s?(?:\(at\)|\[at\]|\(arobase\)|\barobase\b)\s?[\w-]{1,63}(?=\.))"
             r"(?:\.[\w-]{1,63}){0,8}",
             re.IGNORECASE,
         ),
