@@ -126,6 +126,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def checked_prefecture(tree: tree_mod.Tree, pid: str | None) -> config_mod.Prefecture:
+    """The préfecture `pid`, loaded and checked with the texts that name its keys; raises ConfigError."""
+    pref = config_mod.load_prefecture(pid)
+    tree_mod.check_placeholders(tree, pref)
+    texts_mod.check_placeholders(pref)
+    return pref
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     ids = config_mod.available() if args.all else [args.prefecture or None]
     try:
@@ -133,9 +141,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         texts_mod.console_texts()  # the agents' console's texts (bot/console_texts.yml)
         print("ok: bot/console_texts.yml")
         for pid in ids:
-            pref = config_mod.load_prefecture(pid)
-            tree_mod.check_placeholders(tree, pref)
-            texts_mod.check_placeholders(pref)
+            pref = checked_prefecture(tree, pid)
             print(f"ok: {pref.file}")
     except (ConfigError, TreeError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
@@ -221,6 +227,7 @@ def serve(rasa_args: list[str]) -> int:
     from bot.store.database import check_backend
 
     check_backend()  # the product's store opens where the settings put it, or the start stops here
+    checked_prefecture(tree_mod.load_tree(), None)  # a bad file stops the start with its one line, before Rasa
 
     # DATABASE_URL / LOCK_STORE_URL (several processes): a generated copy of endpoints.yml.
     rasa_args = endpoints_option(rasa_args)
@@ -301,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["serve"]:  # every option goes to `rasa run`
             return serve(argv[1:])
-    except SettingsError as exc:
+    except (ConfigError, TreeError, SettingsError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 1
     args = build_parser().parse_args(argv)

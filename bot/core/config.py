@@ -30,6 +30,7 @@ from bot.core.config_checks import (  # noqa: F401 - re-exported (bot.core.confi
     iso_day,
     validate,
 )
+from bot.core.config_schema import check_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECTURES_DIR = ROOT / "prefectures"
@@ -210,6 +211,8 @@ def load_prefecture(pref_id: str | None = None, directory: Path | None = None) -
     national = _load_yaml(directory / NATIONAL_FILE)
     local = _load_yaml(path)
     file = _rel(path)
+    check_keys(national, _rel(directory / NATIONAL_FILE))  # a misspelt key is refused, not ignored
+    check_keys(local, file)
     if local.get("id") != pref_id:
         raise ConfigError(file, "id", f"must be '{pref_id}' (the file name)")
     data = _deep_merge(national, local)

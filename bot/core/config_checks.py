@@ -288,9 +288,6 @@ POSTAL_ADDRESS = re.compile(r"\b\d{5} ([^\d,]+)$")
 
 
 def validate(data: dict, file: str) -> None:
-    if "foreigners_summary" in (data.get("pan") or {}):  # a free text that contradicted the sites' data
-        problem = "is no longer read: the foreigners' hours are said from each site's foreigners_days; remove the key"
-        raise ConfigError(file, "pan.foreigners_summary", problem)
     for key in REQUIRED_KEYS:
         try:
             value = get_path(data, key)
