@@ -126,11 +126,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def checked_prefecture(tree: tree_mod.Tree, pid: str | None) -> config_mod.Prefecture:
-    """The préfecture `pid`, loaded and checked with the texts that name its keys; raises ConfigError."""
+def checked_prefecture(tree: tree_mod.Tree, pid: str | None, phone: bool = False) -> config_mod.Prefecture:
+    """The préfecture `pid`, loaded and checked with the texts that name its keys, and with `phone`
+    its phone prompts measured against their limits (ivr/durations.py); raises ConfigError."""
     pref = config_mod.load_prefecture(pid)
     tree_mod.check_placeholders(tree, pref)
     texts_mod.check_placeholders(pref)
+    if phone:
+        from ivr import durations
+
+        problem = durations.check(pref)
+        if problem:
+            raise ConfigError(pref.file, None, problem)
     return pref
 
 
@@ -141,7 +148,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         texts_mod.console_texts()  # the agents' console's texts (bot/console_texts.yml)
         print("ok: bot/console_texts.yml")
         for pid in ids:
-            pref = checked_prefecture(tree, pid)
+            pref = checked_prefecture(tree, pid, phone=True)
             print(f"ok: {pref.file}")
     except (ConfigError, TreeError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

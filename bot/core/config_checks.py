@@ -105,9 +105,9 @@ REQUIRED_KEYS = [
 class ConfigError(Exception):
     """A configuration file is invalid. The message names the file, the key and the problem."""
 
-    def __init__(self, file: str, key: str, problem: str):
-        self.file, self.key, self.problem = file, key, problem
-        super().__init__(f"{file}: key '{key}': {problem}")
+    def __init__(self, file: str, key: str | None, problem: str):
+        self.file, self.key, self.problem = file, key, problem  # key None: the file as a whole (its phone prompts)
+        super().__init__(f"{file}: key '{key}': {problem}" if key else f"{file}: {problem}")
 
 
 def get_path(data: Any, dotted: str) -> Any:
