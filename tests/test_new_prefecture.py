@@ -400,3 +400,20 @@ def test_every_key_of_the_prefecture_block_is_read_by_the_product():
         }
     )
     assert unread == []
+
+
+@pytest.mark.parametrize("cedex", ["Cedex 1", "Cedex", "CEDEX 09"])
+def test_the_phones_pan_answer_names_the_town_without_its_cedex(tmp_path, cedex):
+    # A site's postal address may end with its Cedex (« 42022 Saint-Étienne Cedex 1 »): the phone
+    # said « à Test-sur-Mer Cedex » (and a Cedex with its number refused the address).
+    from bot.core import config
+    from bot.core.tree import load_tree
+    from bot.core.tree_model import render
+
+    def with_cedex(data):
+        data["pan"]["sites"][0]["address"]["text"] = f"BP 12, 7 quai des Essais, 99123 Test-sur-Mer {cedex}"
+
+    pref = config.load_prefecture(ID, folder_with(tmp_path, with_cedex))
+    assert "dans l'un des points d'accueil numériques, à Test-sur-Mer ou Bourg-d'Essai." in render(
+        load_tree().node("rdv_pan").voice, pref
+    )

@@ -281,10 +281,11 @@ def _check_standard_line(file: str, number: str) -> None:
         raise ConfigError(file, "prefecture.phone.number", problem)
 
 
-# A site's postal address ends with a French postal code and the town ("…, 15200 Mauriac").
-# The préfecture's own address (prefecture.address.text) is not held to it: it is a postal address,
-# which two shipped files write with its Cedex ("…, 42022 Saint-Étienne Cedex 1", loire, indre-et-loire).
-POSTAL_ADDRESS = re.compile(r"\b\d{5} ([^\d,]+)$")
+# A site's postal address ends with a French postal code and the town ("…, 15200 Mauriac"), maybe
+# with its Cedex ("…, 42022 Saint-Étienne Cedex 1"), which is no part of the town the phone says.
+# The préfecture's own address (prefecture.address.text) is not held to it (loire, indre-et-loire
+# write theirs with its Cedex).
+POSTAL_ADDRESS = re.compile(r"\b\d{5} ([^\d,]+?)(?: cedex(?: \d{1,2})?)?$", re.IGNORECASE)
 
 
 def validate(data: dict, file: str) -> None:
