@@ -417,3 +417,24 @@ def test_the_phones_pan_answer_names_the_town_without_its_cedex(tmp_path, cedex)
     assert "dans l'un des points d'accueil numériques, à Test-sur-Mer ou Bourg-d'Essai." in render(
         load_tree().node("rdv_pan").voice, pref
     )
+
+
+def test_hours_of_several_groups_are_said_without_two_et_in_one_phrase(tmp_path):
+    # The standard answers Monday and Wednesday to Friday 9 h-12 h, Tuesday 14 h-16 h: the chat and the
+    # phone said « le lundi et du mercredi au vendredi de 9 h à 12 h et le mardi de 14 h à 16 h ».
+    from bot.core import config
+    from bot.core.tree import load_tree
+    from bot.core.tree_model import render
+
+    days = {"mon": ["09:00-12:00"], "tue": ["14:00-16:00"], "wed": ["09:00-12:00"]}
+    days |= {"thu": ["09:00-12:00"], "fri": ["09:00-12:00"]}
+    folder = folder_with(tmp_path, lambda data: data["prefecture"]["phone_hours"].update(days=days))
+    hours = "le lundi et du mercredi au vendredi de 9 h à 12 h ; le mardi de 14 h à 16 h"
+    assert f"Son standard téléphonique (01 99 00 12 34) répond {hours}." in answer(folder, "horaires_contact").replace(
+        "\u00a0", " "
+    )
+    pref = config.load_prefecture(ID, folder)
+    assert f"Le standard répond {hours}." in render(load_tree().node("horaires_contact").voice, pref)
+    # One group keeps its words.
+    one = folder_with(tmp_path, lambda data: data["prefecture"]["phone_hours"].update(days={d: ["09:00-12:00"] for d in days}))
+    assert "répond du lundi au vendredi de 9 h à 12 h." in answer(one, "horaires_contact").replace("\u00a0", " ")

@@ -234,7 +234,7 @@ def test_opening_hours_are_said_in_french():
     four = {"mon": nine_to_noon, "tue": nine_to_noon, "thu": nine_to_noon, "fri": nine_to_noon}
     assert format_days(four) == "les lundi, mardi, jeudi et vendredi de 9 h à 12 h"
     assert format_days({**four, "wed": nine_to_noon, "tue": ["14:00-16:00"]}) == (
-        "le lundi et du mercredi au vendredi de 9 h à 12 h et le mardi de 14 h à 16 h"
+        "le lundi et du mercredi au vendredi de 9 h à 12 h ; le mardi de 14 h à 16 h"
     )
     assert format_days({**four, "wed": nine_to_noon, "thu": []}) == "du lundi au mercredi et le vendredi de 9 h à 12 h"
 

@@ -84,7 +84,8 @@ def format_days(days: dict[str, list[str]]) -> str:
     """French text for opening hours: days with the same hours said together, in a row or not;
     three days in a row or more as a range ('du lundi au vendredi de 8 h 30 à 12 h', 'le lundi et le
     jeudi de 9 h à 12 h', 'les lundi, mardi, jeudi et vendredi de 9 h à 12 h', 'du lundi au mercredi
-    et le vendredi de 9 h à 12 h'; the tree's `calendar.hours` patterns)."""
+    et le vendredi de 9 h à 12 h'); groups with different hours apart, 'le lundi de 9 h à 12 h ; le
+    mardi de 14 h à 16 h' (the tree's `calendar.hours` patterns)."""
     groups: list[tuple[list[str], list[str]]] = []  # (days, their ranges), in the order of the first day
     for day in DAYS:
         ranges = list(days.get(day) or [])
@@ -95,7 +96,8 @@ def format_days(days: dict[str, list[str]]) -> str:
             else:
                 groups.append(([day], ranges))
     texts = [f"{_say_days(group_days)} {format_ranges(ranges)}" for group_days, ranges in groups]
-    return join_words(texts) if texts else clock.words()["hours"]["none"]
+    words = clock.words()["hours"]
+    return words["group_separator"].join(texts) if texts else words["none"]
 
 
 def _say_days(group: list[str]) -> str:
