@@ -53,11 +53,8 @@ def test_the_invented_prefecture_file_passes_the_check(tmp_path):
     assert check(folder) == (0, f"ok: bot/console_texts.yml\nok: {folder / (ID + '.yml')}")
 
 
-def test_a_file_without_its_department_is_refused_before_the_chat_page_fails(tmp_path):
-    # The chat page's tagline says "(Côte-d'Essai)": without the key, the check said "ok", the server
-    # started, and /chat/ and /chat/config answered 500.
-    folder = folder_with(tmp_path, lambda data: data["prefecture"].pop("department"))
-    refused(folder, "prefecture.department", "placeholder used by the routing tree is missing")
+def serve_refused(folder: Path, tmp_path: Path) -> str:
+    """`python -m bot serve` on the préfecture file of `folder`: it must stop (non-zero); what it said."""
     env = dict(
         os.environ,
         AIGUILLAGE_PREFECTURES=str(folder),
@@ -70,7 +67,16 @@ def test_a_file_without_its_department_is_refused_before_the_chat_page_fails(tmp
         serve + ["--credentials", "credentials.yml"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
     assert served.returncode != 0
-    assert "key 'prefecture.department': placeholder used by the routing tree is missing" in served.stdout + served.stderr
+    return served.stdout + served.stderr
+
+
+def test_a_file_without_its_department_is_refused_before_the_chat_page_fails(tmp_path):
+    # The chat page's tagline says "(Côte-d'Essai)": without the key, the check said "ok", the server
+    # started, and /chat/ and /chat/config answered 500.
+    folder = folder_with(tmp_path, lambda data: data["prefecture"].pop("department"))
+    refused(folder, "prefecture.department", "placeholder used by the routing tree is missing")
+    said = serve_refused(folder, tmp_path)
+    assert "key 'prefecture.department': placeholder used by the routing tree is missing" in said
 
 
 @pytest.mark.parametrize(

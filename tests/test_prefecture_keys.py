@@ -9,14 +9,9 @@ temporary folder given in `AIGUILLAGE_PREFECTURES`; tests/test_new_prefecture.py
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import yaml
-from conftest import MODEL, ROOT, free_port
-from test_new_prefecture import ID, check, folder_with, refused
+from test_new_prefecture import ID, check, folder_with, refused, serve_refused
 
 UNKNOWN = "unknown key (the product does not read it)"
 
@@ -105,19 +100,7 @@ def test_free_maps_take_any_id(tmp_path):
 
 def test_the_server_does_not_start_on_a_misspelt_key(tmp_path):
     folder = folder_with(tmp_path, rename("prefecture.phone_hours.closures", "closure", ["2026-05-15"]))
-    env = dict(
-        os.environ,
-        AIGUILLAGE_PREFECTURES=str(folder),
-        PREFECTURE=ID,
-        AIGUILLAGE_DB=str(tmp_path / "aiguillage.db"),
-        RASA_TELEMETRY_ENABLED="false",
-    )
-    serve = [sys.executable, "-m", "bot", "serve", "--model", str(MODEL), "--port", str(free_port())]
-    served = subprocess.run(
-        serve + ["--credentials", "credentials.yml"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert served.returncode != 0
-    said = served.stdout + served.stderr
+    said = serve_refused(folder, tmp_path)
     assert f"key 'prefecture.phone_hours.closure': {UNKNOWN}: did you mean 'closures'?" in said
     assert "Traceback" not in said
 

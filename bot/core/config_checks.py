@@ -19,28 +19,24 @@ _SHORT_NUMBER = re.compile(r"^3\d \d\d$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CLOSURES = "prefecture.phone_hours.closures"
 
-# Keys every merged configuration must have (dotted paths).
-RETENTION_KEYS = tuple(
-    f"retention.{k}_days" for k in ("conversations", "calls", "voicemails", "feedback", "audit_log", "sessions", "throttle")
+# The retention periods, the login limits and the per-address scopes: named once here, read by these
+# checks and by the schema of known keys (bot/core/config_schema.py).
+RETENTION = ("conversations", "calls", "voicemails", "feedback", "audit_log", "sessions", "throttle")
+LOGIN_LIMITS = (
+    "account_free_failures",
+    "address_free_failures",
+    "first_delay_s",
+    "max_delay_s",
+    "lockout_after",
+    "account_window_minutes",
+    "address_window_minutes",
 )
+THROTTLE_SCOPES = ("book", "cancel", "message", "cancel_guess", "submit", "chat")
+# Keys every merged configuration must have (dotted paths).
+RETENTION_KEYS = tuple(f"retention.{k}_days" for k in RETENTION)
 THROTTLE_KEYS = (
-    *(
-        f"throttle.login.{k}"
-        for k in (
-            "account_free_failures",
-            "address_free_failures",
-            "first_delay_s",
-            "max_delay_s",
-            "lockout_after",
-            "account_window_minutes",
-            "address_window_minutes",
-        )
-    ),
-    *(
-        f"throttle.per_address.{scope}.{k}"
-        for scope in ("book", "cancel", "message", "cancel_guess", "submit", "chat")
-        for k in ("max", "window_minutes")
-    ),
+    *(f"throttle.login.{k}" for k in LOGIN_LIMITS),
+    *(f"throttle.per_address.{scope}.{k}" for scope in THROTTLE_SCOPES for k in ("max", "window_minutes")),
 )
 # Keys whose value is a positive whole number.
 POSITIVE_KEYS = (

@@ -19,7 +19,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from bot.core.clock import DAYS
-from bot.core.config_checks import ConfigError
+from bot.core.config_checks import LOGIN_LIMITS, RETENTION, THROTTLE_SCOPES, ConfigError
 
 ANY = None
 NOTES = ("source", "confirmed")
@@ -55,17 +55,6 @@ SITE = block(
     days=DAYS_MAP,
     foreigners_days=DAYS_MAP,
 )
-THROTTLE_SCOPES = ("book", "cancel", "message", "cancel_guess", "submit", "chat")
-LOGIN_LIMITS = (
-    "account_free_failures",
-    "address_free_failures",
-    "first_delay_s",
-    "max_delay_s",
-    "lockout_after",
-    "account_window_minutes",
-    "address_window_minutes",
-)
-RETENTION = ("conversations", "calls", "voicemails", "feedback", "audit_log", "sessions", "throttle")
 WORDING = (
     "phone_call",
     "phone_call_unknown",
