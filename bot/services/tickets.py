@@ -262,12 +262,14 @@ class ActionRefused(Exception):
         super().__init__(code)
 
 
-def _not_erased_since(conn, ticket: dict) -> None:
-    """Under the ticket's key: the purge (which takes the same key) may have erased it since it was read;
-    then nothing may be sent to the address that was read. Raises ActionRefused("purged")."""
-    row = conn.execute("select purged_at from tickets where id = ?", [ticket["id"]]).fetchone()
-    if row is None or row[0]:
+def _read_under_key(store, reference: str) -> dict:
+    """The ticket read again inside the transaction that holds its key: the purge (which takes the same
+    key) may have erased it since it was first read, and nothing may then go to the address read before.
+    Raises ActionRefused("purged")."""
+    ticket = get_ticket(store, reference)
+    if ticket is None or ticket["purged_at"]:
         raise ActionRefused("purged")
+    return ticket
 
 
 def reply(
@@ -294,7 +296,7 @@ def reply(
     if not ticket["contact_email"]:
         raise ActionRefused("no_email")
     with store.transaction(ticket_lock(ticket["reference"])) as conn:  # a savepoint inside the console's (its audit line)
-        _not_erased_since(conn, ticket)
+        ticket = _read_under_key(store, reference)
         if key and replayed(store, ticket["id"], key, text):
             return get_ticket(store, reference) | {"replayed": True}
         if seen is not None and answers_since(store, ticket["id"], seen):
@@ -320,7 +322,7 @@ def reassign(store, pref: Prefecture, reference: str, agent: str, mailbox_id: st
     if ticket["status"] == "answered":  # reopen it first
         raise ActionRefused("answered")
     with store.transaction(ticket_lock(ticket["reference"])) as conn:  # a savepoint inside the console's (its audit line)
-        _not_erased_since(conn, ticket)
+        ticket = _read_under_key(store, reference)
         conn.execute(
             "update tickets set mailbox = ?, service = ?, service_email = ?, delivery_status = 'pending',"
             " delivery_attempts = 0, last_error = null, delivered_at = null where id = ?",
