@@ -63,11 +63,12 @@ def full(mount: Path):
         filler.unlink()
 
 
-def chat(server, sender: str, message: str) -> tuple[int, list]:
-    """A turn as the chat page posts it: JSON, from the page's own origin."""
-    body = json.dumps({"sender": sender, "message": message}).encode()
+def post_json(server, path: str, fields: dict) -> tuple[int, object]:
+    """A POST as the chat page sends it: JSON, from the page's own origin; (status, JSON or text), 0 when
+    the connection failed."""
+    body = json.dumps(fields).encode()
     headers = {"Content-Type": "application/json", "Origin": server.url}
-    request = urllib.request.Request(server.url + "/chat/webhook", data=body, headers=headers, method="POST")
+    request = urllib.request.Request(server.url + path, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, json.loads(answer.read())
@@ -75,6 +76,11 @@ def chat(server, sender: str, message: str) -> tuple[int, list]:
         return exc.code, exc.read().decode()
     except (urllib.error.URLError, ConnectionError) as exc:
         return 0, repr(exc)
+
+
+def chat(server, sender: str, message: str) -> tuple[int, list]:
+    """A turn as the chat page posts it."""
+    return post_json(server, "/chat/webhook", {"sender": sender, "message": message})
 
 
 QUESTIONS = [
@@ -139,14 +145,7 @@ def disk(tmp_path_factory):
 
 
 def rate(server, sender: str, useful: bool, comment: str | None = None) -> tuple[int, object]:
-    body = json.dumps({"sender": sender, "useful": useful, "comment": comment}).encode()
-    headers = {"Content-Type": "application/json", "Origin": server.url}
-    request = urllib.request.Request(server.url + "/chat/feedback", data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    return post_json(server, "/chat/feedback", {"sender": sender, "useful": useful, "comment": comment})
 
 
 def count(db: Path, sql: str, args=()) -> int:
@@ -495,11 +494,9 @@ def test_the_agents_console_says_the_disk_is_full_and_to_warn_the_administrator(
         "email": "a@exemple.fr",
         "idem": uuid.uuid4().hex,
     }
-    request = urllib.request.Request(
-        server.url + "/rdv/api/message", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        reference = json.loads(answer.read())["reference"]
+    status, left = post_json(server, "/rdv/api/message", body)
+    assert status == 200, left
+    reference = left["reference"]
     console = Console(server.url)
     assert console.login(*agent).status_code == 303
     page = console.get(f"/messages/{reference}")
