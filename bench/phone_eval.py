@@ -3,8 +3,9 @@
     .venv/bin/python bench/phone_eval.py FILE.jsonl [FILE.jsonl ...] [--confidence 0.9] [--json]
 
 `bench/nlu_bench.py` scores the router as the chat uses it. The phone uses it its own way (ivr/flow.py):
-a best guess the chat would only offer as a button is taken as understood, an utterance that is a key's
-word ("deux", "le trois") is that key, and a low speech Confidence is confirmed first. This plays
+an utterance that is a key's word ("deux", "le trois") is that key, a low speech Confidence is confirmed
+first, and a clarification is said as keys (the likely topics) or, when nothing was understood, as a
+request to rephrase. This plays
 Twilio's side against a real server of this checkout (`python -m bot serve`, the model in
 models/aiguillage.tar.gz, its own SQLite file): for each item, a new call (the complete, signed bodies
 of tools/ivr/simulate.py), then the item's text as the `SpeechResult` of the welcome's Gather, and reads
@@ -33,7 +34,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bench import servers  # noqa: E402
+from bench.eval_report import fmt  # noqa: E402
 from bot.core.tree import load_tree  # noqa: E402
+from bot.nlu.evaluation import offered as offered_right  # noqa: E402
 from ivr.signature import LOCAL_DEV_TOKEN  # noqa: E402
 from tools.ivr.simulate import Call  # noqa: E402
 
@@ -76,7 +79,7 @@ def score(items: list[dict], outcomes: list[dict]) -> dict:
     topic = sum(o["topic"] == i["topic"] for i, o in leaves)
     wrong = collections.Counter(f"{i['topic']}->{o['topic']}" for i, o in leaves if o["destination"] != i["destination"])
     asked = [(i, o) for i, o in zip(items, outcomes) if o["kind"] == "choices"]
-    good = sum(any(t == i["topic"] or d == i["destination"] for t, d in o["offered"]) for i, o in asked)
+    good = sum(offered_right(o["offered"], i["topic"], i["destination"]) for i, o in asked)
     return {
         "n": n,
         "kinds": dict(kinds),
@@ -87,10 +90,6 @@ def score(items: list[dict], outcomes: list[dict]) -> dict:
         "served": (right + good) / n if n else None,  # a right answer, or the right key among the likely topics
         "confusions": dict(wrong.most_common()),
     }
-
-
-def fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:
