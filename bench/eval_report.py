@@ -84,11 +84,16 @@ OWN = [
 ]
 
 
-def nlu_bench(*args: str) -> dict:
+def bench_json(script: str, *args: str) -> dict:
+    """What bench/`script` prints with --json (bench/nlu_bench.py, bench/phone_eval.py), run by the venv's Python."""
     out = subprocess.run(
-        [str(PY), str(ROOT / "bench" / "nlu_bench.py"), *args, "--json"], cwd=ROOT, capture_output=True, text=True, check=True
+        [str(PY), str(ROOT / "bench" / script), *args, "--json"], cwd=ROOT, capture_output=True, text=True, check=True
     )
     return json.loads(out.stdout)
+
+
+def nlu_bench(*args: str) -> dict:
+    return bench_json("nlu_bench.py", *args)
 
 
 def dev_per_topic(path: Path) -> dict:
@@ -164,14 +169,7 @@ def row(label: str, r: dict, destination: str) -> str:
 
 def phone_table(present: list[tuple[str, Path]]) -> list[str]:
     """The sets said at the phone's welcome (bench/phone_eval.py: a real server, Twilio's signed bodies)."""
-    out = subprocess.run(
-        [str(PY), str(ROOT / "bench" / "phone_eval.py"), *[str(p) for _, p in present], "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    report = json.loads(out.stdout)
+    report = bench_json("phone_eval.py", *[str(p) for _, p in present])
     lines = [
         "",
         "## By phone (`bench/phone_eval.py`)",
