@@ -126,15 +126,9 @@ def words(text: str) -> int:
     return sum(1 for token in text.split() if any(c.isalnum() for c in token))
 
 
-def short_days(days: dict[str, list[str]]) -> str:
-    """Opening hours in few words: config.format_days, which names the days with the same hours
-    together ('le lundi et le jeudi de 9 h à 12 h', 'du lundi au vendredi de 9 h à 12 h')."""
-    return format_days(days)
-
-
 def site_items(pref: Prefecture) -> list[str]:
     """One line per PAN site: its short name (`short_name`, else its name) and its hours."""
-    return [f"{site.get('short_name') or site['name']} : {short_days(site['days'])}" for site in pref.data["pan"]["sites"]]
+    return [f"{site.get('short_name') or site['name']} : {format_days(site['days'])}" for site in pref.data["pan"]["sites"]]
 
 
 def answer_parts(lead: str, items: list[str], text: str, max_words: int) -> dict:
