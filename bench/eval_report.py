@@ -60,7 +60,11 @@ HANDS = [
     "`eval/phone_speech.jsonl` (what callers say at the phone menu's spoken prompt, as Twilio's French speech",
     "recognition writes it) was written by a twelfth hand that read neither `data/` nor any evaluation file;",
     "4 of its 120 lines came out as near copies of training examples and were dropped; no example of `data/`",
-    "was written against it (docs/pipeline.md, twenty-third pass).",
+    "was written against it (docs/pipeline.md, twenty-third pass). `eval/public_hard_writing.jsonl` (French",
+    "written by people for whom writing it is hard: second-language and low-literacy writers) was written by a",
+    "thirteenth hand that read neither `data/` nor any evaluation file; 2 of its 120 lines came out as near",
+    "copies of training examples and were dropped; no example of `data/` was written against it",
+    "(docs/pipeline.md, twenty-fourth pass).",
 ]
 
 # The shared dev sets (AIGUILLAGE_DEV_EVAL: `../shared/eval` when the Makefile finds it), then ours.
@@ -81,6 +85,7 @@ OWN = [
     ("own, the driving test (`eval/public_exams.jsonl`)", ROOT / "eval" / "public_exams.jsonl"),
     ("own, files waiting, told as grievances (`eval/public_waits.jsonl`)", ROOT / "eval" / "public_waits.jsonl"),
     ("own, said at the phone menu (`eval/phone_speech.jsonl`)", ROOT / "eval" / "phone_speech.jsonl"),
+    ("own, hard-to-write French (`eval/public_hard_writing.jsonl`)", ROOT / "eval" / "public_hard_writing.jsonl"),
 ]
 
 
