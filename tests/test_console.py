@@ -132,6 +132,9 @@ def test_login_without_its_csrf_token_is_refused(server, accounts):
     assert r.status_code == 403
     r = c.post("/connexion", {"csrf": "forged", "identifiant": ADMIN[0], "mot_de_passe": ADMIN[1]})
     assert r.status_code == 403
+    # a login form left open past its token's hour: its page leads to a new form, for the same page asked
+    r = c.post("/connexion", {"csrf": "forged", "identifiant": ADMIN[0], "mot_de_passe": "x", "suite": "/console/rdv"})
+    assert '<a class="fr-btn" href="/console/connexion?suite=%2Fconsole%2Frdv">Se connecter</a>' in r.text
 
 
 def test_signing_in_returns_to_the_page_asked_with_its_filters(server, accounts):
@@ -141,6 +144,49 @@ def test_signing_in_returns_to_the_page_asked_with_its_filters(server, accounts)
     form = {"csrf": token, "identifiant": AGENT[0], "mot_de_passe": AGENT[1], "suite": "/console/file?statut=new&canal=chat"}
     r = c.post("/connexion", form)
     assert (r.status_code, r.headers["Location"]) == (303, "/console/file?statut=new&canal=chat")
+
+
+# Return addresses that are not a console page: another site, a scheme, a path a browser reads as
+# another host, or a path that leaves /console once its dot segments are resolved.
+HOSTILE_SUITES = [
+    "https://evil.example/console/file",
+    "//evil.example/console/file",
+    "/console//evil.example",
+    "/\\evil.example/console/",
+    "/console/\\evil.example",
+    "javascript:alert(1)",
+    "http:/console/file",
+    "/chat/",
+    "/console",
+    "/consolex/file",
+    "/console/../chat/",
+    "/console/./../rdv/",
+    "/console/%2e%2e/chat/",
+    "/console/%2E%2E/chat/",
+    "/console/file\r\nSet-Cookie: x=1",
+    "/console/\tfile",
+]
+
+
+def test_a_return_address_that_is_not_a_console_page_leads_to_the_queue(server, accounts):
+    for suite in HOSTILE_SUITES:
+        c = Console(server.url)
+        page = c.get("/connexion", params={"suite": suite})
+        assert '<input type="hidden" name="suite" value="/console/file">' in page.text, suite
+        form = {"csrf": CSRF_RE.search(page.text).group(1), "identifiant": AGENT[0], "mot_de_passe": AGENT[1]}
+        r = c.post("/connexion", form | {"suite": suite})  # validated again when posted
+        assert (r.status_code, r.headers["Location"]) == (303, "/console/file"), suite
+        # already signed in (another tab did): the login page leads on at once, to the queue
+        r = c.get("/connexion", params={"suite": suite})
+        assert (r.status_code, r.headers["Location"]) == (303, "/console/file"), suite
+
+
+def test_a_login_page_opened_when_already_signed_in_leads_to_the_page_asked(server, accounts):
+    # Two tabs: the agent signed in again in one; « Se connecter » on the other's expired page led to
+    # the queue instead of that page.
+    c = login(server, AGENT)
+    r = c.get("/connexion", params={"suite": "/console/messages/MSG-2026-0001"})
+    assert (r.status_code, r.headers["Location"]) == (303, "/console/messages/MSG-2026-0001")
 
 
 def test_login_then_logout(server, accounts):

@@ -5,7 +5,6 @@ the forms as the pages give them (HTTP) and real Chromium."""
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
@@ -13,6 +12,7 @@ from html.parser import HTMLParser
 import pytest
 from conftest import db_rows
 from playwright.sync_api import expect
+from store_backends import connect
 from test_console import cli
 from test_console_messages import browser_login, http_login, public_message
 
@@ -72,6 +72,23 @@ def submit(c, html: str, button: str, **typed) -> "requests.Response":  # noqa: 
     name, value = form["buttons"][button]
     data = form["fields"] | typed | ({name: value} if name else {})
     return c.http.post(c.url.removesuffix("/console") + form["action"], data=data, allow_redirects=False, timeout=30)
+
+
+def sign_in(pg, who) -> None:
+    """The login page shown: the name and password typed, « Se connecter » clicked."""
+    expect(pg.locator("h1")).to_have_text("Connexion à la console des agents")
+    pg.fill("#identifiant", who[0])
+    pg.fill("#mot_de_passe", who[1])
+    pg.get_by_role("button", name="Se connecter").click()
+
+
+def age_sessions(server, who) -> None:
+    """31 minutes without a request for every session of `who`, as tests/test_console.py ages a session."""
+    conn = connect(server.db)
+    with conn:
+        agent_id = "(select id from agents where name = ?)"
+        conn.execute(f"update sessions set seen_ts = seen_ts - ? where agent_id = {agent_id}", [31 * 60, who[0]])
+    conn.close()
 
 
 def replies_to(smtp, email: str) -> list[str]:
@@ -197,11 +214,7 @@ def test_an_answer_typed_when_the_session_expires_is_given_back_not_lost(browser
     pg = browser_login(browser, server, agents[1], f"/console/messages/{ref}")
     answer = "Bonjour,\nla carte européenne se demande sur le SIA.\nCordialement."
     pg.fill("#reponse", answer)
-    conn = sqlite3.connect(str(server.db))  # 31 minutes without a request, as tests/test_console.py ages a session
-    with conn:
-        agent_id = "(select id from agents where name = ?)"
-        conn.execute(f"update sessions set seen_ts = seen_ts - ? where agent_id = {agent_id}", [31 * 60, agents[1][0]])
-    conn.close()
+    age_sessions(server, agents[1])
     pg.locator("#reply-submit").click()
     expect(pg.locator("h1")).to_have_text("Session expirée")
     expect(pg.locator("#kept-text-label")).to_have_text(
@@ -209,4 +222,34 @@ def test_an_answer_typed_when_the_session_expires_is_given_back_not_lost(browser
     )
     expect(pg.locator("#kept-text")).to_have_value(answer)
     assert replies_to(smtp, email) == []
+    pg.context.close()
+
+
+def test_signing_in_again_after_the_session_expired_returns_to_the_message(browser, server, smtp, agents):
+    # The session ended on a message's page: signing in again led to the queue (« File des demandes
+    # non résolues ») when the agent had just posted its reply form, and they had to find the message again.
+    email = f"retour-{uuid.uuid4().hex[:8]}@exemple.fr"
+    ref = public_message(server, "armes", "Carte européenne", "Je voudrais une carte européenne d'arme à feu.", email)
+    pg = browser_login(browser, server, agents[1], f"/console/messages/{ref}")
+    expect(pg.locator("h1")).to_have_text(f"Message {ref}")
+
+    # Expired while reading: the page reloaded asks to sign in, then shows the message again.
+    age_sessions(server, agents[1])
+    pg.reload()
+    sign_in(pg, agents[1])
+    expect(pg.locator("h1")).to_have_text(f"Message {ref}")
+    assert pg.url == f"{server.url}/console/messages/{ref}"
+
+    # Expired while answering: the answer is given back, and signing in again leads to the message.
+    pg.fill("#reponse", "Bonjour,\nla carte européenne se demande sur le SIA.")
+    age_sessions(server, agents[1])
+    pg.locator("#reply-submit").click()
+    expect(pg.locator("h1")).to_have_text("Session expirée")
+    expect(pg.locator("#kept-text")).to_have_value("Bonjour,\nla carte européenne se demande sur le SIA.")
+    pg.get_by_role("link", name="Se connecter").click()
+    sign_in(pg, agents[1])
+    expect(pg.locator("h1")).to_have_text(f"Message {ref}")
+    assert pg.url == f"{server.url}/console/messages/{ref}"
+    assert replies_to(smtp, email) == []
+    assert pg.problems == ["Failed to load resource: the server responded with a status of 401 (Unauthorized)"]
     pg.context.close()

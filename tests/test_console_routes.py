@@ -138,3 +138,35 @@ def test_an_agent_is_refused_every_admin_route(server, accounts):
         assert "Cette page est réservée aux administrateurs de la console." in r.text, route
     admin, _ = signed_in(server, ADMIN)
     assert send(admin, server, ("/console/admin", "GET")).status_code == 200
+
+
+# The page each form is on: where signing in again leads after its session expired (the forms of a
+# message's page lead back to that message, an admin form to the admin page).
+FORM_PAGES = {
+    "/console/deconnexion": "/console/file",
+    "/console/element/chat/abc": "/console/element/chat/abc",
+    "/console/rdv/absence": "/console/rdv",
+    "/console/messages/repondu": "/console/messages",
+    "/console/messages/MSG-2026-0001/repondre": "/console/messages/MSG-2026-0001",
+    "/console/messages/MSG-2026-0001/repondu": "/console/messages/MSG-2026-0001",
+    "/console/messages/MSG-2026-0001/reaffecter": "/console/messages/MSG-2026-0001",
+    "/console/messages/MSG-2026-0001/rouvrir": "/console/messages/MSG-2026-0001",
+    "/console/courrier": "/console/courrier",
+    "/console/admin/export": "/console/admin",
+    "/console/admin/comptes": "/console/admin",
+    "/console/admin/mot-de-passe": "/console/admin",
+    "/console/admin/deverrouiller": "/console/admin",
+    "/console/admin/contact": "/console/admin",
+}
+
+
+def test_a_form_posted_after_the_session_expired_offers_to_sign_in_back_to_its_page(server, accounts):
+    assert sorted(FORM_PAGES) == sorted(url_of(path) for path, method in GUARDED if method == "POST")
+    http = requests.Session()
+    for path, page in FORM_PAGES.items():
+        r = http.post(server.url + path, data={"csrf": "x"}, allow_redirects=False, timeout=60)
+        assert r.status_code == 401, path
+        link = f'<a class="fr-btn" href="/console/connexion?{urlencode({"suite": page})}">Se connecter</a>'
+        assert link in r.text, path
+        login = http.get(server.url + "/console/connexion", params={"suite": page}, timeout=60)
+        assert f'<input type="hidden" name="suite" value="{page}">' in login.text, path

@@ -2,7 +2,8 @@
 
 Logins are throttled (bot/services/throttle.py): 429 + Retry-After while a name or an address must
 wait, 403 while a name is locked (an admin lifts it on /console/admin). The login form carries its
-own double-submit CSRF token (a cookie and a hidden field), since there is no session yet.
+own double-submit CSRF token (a cookie and a hidden field), since there is no session yet, and the
+page to go on to once signed in (`suite`, a hidden field), checked again when posted (pages.safe_suite).
 """
 
 from __future__ import annotations
@@ -19,16 +20,9 @@ from bot.core import clock, texts
 from bot.services import runtime, throttle
 from bot.services.accounts import Accounts, Session, csrf_ok
 from bot.web.client import client_address
-from bot.web.console.pages import COOKIE, LOGIN_COOKIE, PREFIX, Console, agent_only, set_cookie
+from bot.web.console.pages import COOKIE, LOGIN_COOKIE, PREFIX, Console, agent_only, safe_suite, set_cookie
 
 logger = logging.getLogger(__name__)
-
-
-def safe_suite(suite: str) -> str:
-    """Where to go after signing in: a console page, never another site."""
-    if not suite.startswith(PREFIX + "/") or "//" in suite or "\\" in suite:
-        return PREFIX + "/file"
-    return suite
 
 
 def login_page(console: Console, request: Request, status: int = 200, message: str = "", name: str = "") -> HTTPResponse:
@@ -40,15 +34,15 @@ def login_page(console: Console, request: Request, status: int = 200, message: s
 
 
 async def login_form(request: Request, console: Console) -> HTTPResponse:
-    if console.current(request):
-        return response.redirect(f"{PREFIX}/file", status=303)
+    if console.current(request):  # signed in meanwhile (in another tab): on to the page asked
+        return response.redirect(safe_suite(request.args.get("suite")), status=303)
     return login_page(console, request)
 
 
 async def login(request: Request, console: Console) -> HTTPResponse:
     form = request.form or {}
-    if not csrf_ok(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):
-        return console.refuse(403, None, "csrf")
+    if not csrf_ok(request.cookies.get(LOGIN_COOKIE), form.get("csrf")):  # its link: a new form, same page asked
+        return console.refuse(403, None, "csrf", suite=form.get("suite") or "")
     name = (form.get("identifiant") or "").strip()[:40]
     password = (form.get("mot_de_passe") or "")[:1000]
     pref, address = runtime.prefecture(), client_address(request)

@@ -5,6 +5,11 @@ decorators `agent_only` / `admin_only`.
 The guard: without a session, a GET is sent to the login page (303) and anything else gets a 401;
 a POST must carry the session's CSRF token (else 403); an admin page answers 403 to an agent. The
 guarded handler is then called as handler(request, console, session, **path parameters).
+
+Signing in leads back to the page the agent was on (`suite`, checked by `safe_suite`): the GET page
+that asked for the login, or for a form posted after the session expired, the page of that form
+(`form_page`: a message's reply form leads back to the message), its 401 page linking to the login
+with it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import re
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from jinja2 import Environment, FileSystemLoader
 from sanic import response
@@ -40,6 +45,37 @@ LOGIN_COOKIE = "aiguillage_console_login"  # double-submit CSRF token of the log
 ITEM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REFERENCE_RE = re.compile(r"^(PAN|MSG)-\d{4}-\d{4}$")
+DEFAULT_PAGE = PREFIX + "/file"  # the queue: where signing in leads when no other page is asked
+# The forms posted to their own page's address (a queue item's label, a paper letter); every other
+# form posts to an address under its page's (a message's reply: /console/messages/<reference>/repondre).
+FORMS_ON_THEIR_PAGE = re.compile(rf"^{PREFIX}/(element/[^/]+/[^/]+|courrier)$")
+
+
+def safe_suite(suite: str | None) -> str:
+    """Where to go after signing in: `suite` when it is a path of this console (with its query), else
+    the queue. Never another site, nor a page outside /console: an absolute URL, `//host`, a
+    backslash, a scheme, a space or control character, a dot segment (plain or %2e) are refused."""
+    suite = suite or ""
+    path = unquote(suite.split("?", 1)[0])
+    if (
+        len(suite) > 2000
+        or not suite.startswith(PREFIX + "/")
+        or any(not "!" <= char <= "~" for char in suite)
+        or any(mark in text for mark in ("//", "\\") for text in (suite, path))
+        or {".", ".."} & set(path.split("/"))
+    ):
+        return DEFAULT_PAGE
+    return suite
+
+
+def login_url(suite: str | None) -> str:
+    """The login page, leading on to `suite` once signed in (the queue if it is not a console page)."""
+    return f"{PREFIX}/connexion?{urlencode({'suite': safe_suite(suite)})}"
+
+
+def form_page(path: str) -> str:
+    """The page a form posted to `path` is on: where signing in again leads after its session expired."""
+    return safe_suite(path if FORMS_ON_THEIR_PAGE.match(path) else path.rsplit("/", 1)[0])
 
 
 # The console's words (bot/console_texts.yml): an action's outcome, a refusal, the names of codes.
@@ -165,13 +201,18 @@ class Console:
         resp.headers["Cache-Control"] = "no-store"
         return security_headers(resp)
 
-    def error(self, status: int, session: Session | None, title: str, message: str, kept: str = "") -> HTTPResponse:
-        return self.page("error.html", status=status, session=session, title=title, message=message, code=status, kept=kept)
+    def error(
+        self, status: int, session: Session | None, title: str, message: str, kept: str = "", suite: str = ""
+    ) -> HTTPResponse:
+        """An error page; without a session, its login link leads on to `suite` (by default the queue)."""
+        ctx = {"title": title, "message": message, "code": status, "kept": kept, "login_url": login_url(suite)}
+        return self.page("error.html", status=status, session=session, **ctx)
 
-    def refuse(self, status: int, session: Session | None, key: str, kept: str = "", **values) -> HTTPResponse:
-        """The error page `errors.<key>` of bot/console_texts.yml; `kept`: what the agent had typed, given back."""
+    def refuse(self, status: int, session: Session | None, key: str, kept: str = "", suite: str = "", **values) -> HTTPResponse:
+        """The error page `errors.<key>` of bot/console_texts.yml; `kept`: what the agent had typed, given
+        back; `suite`: the page its login link leads back to."""
         title, message = (texts.console_say(f"errors.{key}.{part}", **values) for part in ("title", "message"))
-        return self.error(status, session, title, message, kept=kept)
+        return self.error(status, session, title, message, kept=kept, suite=suite)
 
     def not_found(self, session: Session | None) -> HTTPResponse:
         return self.refuse(404, session, "not_found")
@@ -183,11 +224,10 @@ class Console:
         """The session, or the response to send instead (login redirect, 401, 403)."""
         session = self.current(request)
         if session is None:
-            if request.method == "GET":
-                target = request.path if request.path.startswith(PREFIX + "/") else PREFIX + "/file"
-                target += f"?{request.query_string}" if request.query_string and target == request.path else ""  # its filters
-                return None, response.redirect(f"{PREFIX}/connexion?{urlencode({'suite': target})}", status=303)
-            return None, self.refuse(401, None, "session_expired", kept=typed(request))
+            if request.method == "GET":  # the page asked, with its filters
+                target = request.path + (f"?{request.query_string}" if request.query_string else "")
+                return None, response.redirect(login_url(target), status=303)
+            return None, self.refuse(401, None, "session_expired", kept=typed(request), suite=form_page(request.path))
         if request.method == "POST" and not csrf_ok(session.csrf, request.form.get("csrf") if request.form else None):
             return session, self.refuse(403, session, "csrf")
         if admin and not session.is_admin:
