@@ -302,7 +302,8 @@ class SmtpSink:
 
             async def handle_DATA(self, server, session, envelope):
                 msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-                sink.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "message": msg})
+                received = {"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "message": msg}
+                sink.messages.append(received | {"raw": envelope.content})  # the bytes as received
                 return "250 OK"
 
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
@@ -319,6 +320,10 @@ class SmtpSink:
 
     def to(self, address: str) -> list:
         return [m["message"] for m in self.messages if address in m["to"]]
+
+    def raw_to(self, address: str) -> list[bytes]:
+        """The messages to `address` as the server received them (bytes, CRLF line ends)."""
+        return [m["raw"] for m in self.messages if address in m["to"]]
 
 
 @pytest.fixture(scope="session")

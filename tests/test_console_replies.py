@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from store_backends import connect
 from test_console import cli
 from test_console_messages import browser_login, http_login, public_message
+from test_mail_subjects import ENCODED_WORD
 
 AGENTS = (("reply-agent-a", "reply-agent-a-pass"), ("reply-agent-b", "reply-agent-b-pass"))
 
@@ -191,6 +192,12 @@ def test_the_reply_subject_keeps_every_space_of_an_accented_subject(server, smtp
     assert submit(c, preview.text, "confirm-send").status_code == 303
     received = [m["Subject"] for m in smtp.to(email) if m["Subject"].startswith("Réponse")]
     assert received == [f"Réponse à votre message {ref} : Armes héritées — démarche à suivre ?"]
+    # ... in encoded words a strict mail reader accepts (RFC 2047: 75 characters at most), in lines of
+    # 78 at most (RFC 5322), for the acknowledgement and the reply alike (tests/test_mail_subjects.py)
+    raws = smtp.raw_to(email)
+    assert len(raws) == 2
+    assert [w for raw in raws for w in ENCODED_WORD.findall(raw) if len(w) > 75] == []
+    assert [line for raw in raws for line in raw.split(b"\r\n") if len(line) > 78] == []
 
 
 def test_an_address_with_an_apostrophe_leaves_a_message_and_gets_the_reply(server, smtp, agents):

@@ -19,6 +19,8 @@ import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import policy as email_policy
+from email.header import Header
+from email.headerregistry import HeaderRegistry, UniqueUnstructuredHeader
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -28,10 +30,31 @@ from bot.store.database import Store, lock_key
 
 logger = logging.getLogger(__name__)
 
-# Headers written unfolded (up to RFC 5322's 998 characters): Python 3.11's folding drops the space
-# where it cuts an accented subject between two encoded words (« Armeshéritées »). Set once the body
-# is encoded, so the body's transfer encoding stays the default policy's.
-UNFOLDED = email_policy.default.clone(max_line_length=998)
+# An RFC 2047 encoded word is at most 75 characters: 76 with the space that folds the line before it.
+ENCODED_LINE = 76
+
+
+class Subject(UniqueUnstructuredHeader):
+    """The Subject header, folded without loss and within the RFCs. Python 3.11's own folding drops
+    the space where it cuts an accented subject between two encoded words (« Armeshéritées »), writes
+    encoded words longer than 75 characters, and gives a long subject without accents a leading space.
+    Here a subject that fits on its line without accents is written as it is; any other is encoded
+    whole by email.header.Header (the standard library's RFC 2047 encoder), cut between characters
+    into encoded words of at most 75 characters, one a line: readers join adjacent encoded words
+    without the folding space, so every space of the subject is inside an encoded word and kept."""
+
+    def fold(self, *, policy) -> str:
+        text = str(self)
+        if text.isascii() and len(self.name) + 2 + len(text) <= ENCODED_LINE:
+            return f"{self.name}: {text}{policy.linesep}"
+        folded = Header(text, "utf-8", maxlinelen=ENCODED_LINE, header_name=self.name).encode(linesep=policy.linesep)
+        return f"{self.name}: {folded}{policy.linesep}"
+
+
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("subject", Subject)
+# The messages' policy: the default one (headers folded at 78 characters, RFC 5322), with that Subject.
+MAIL = email_policy.default.clone(header_factory=_HEADERS)
 
 # Kinds whose recipient is the user: their address and text are erased once sent.
 USER_KINDS = {"ticket_ack", "ticket_reply", "booking_confirmation", "booking_cancelled"}
@@ -65,7 +88,7 @@ class SmtpSettings:
 
 
 def build_message(settings: SmtpSettings, row: dict) -> EmailMessage:
-    msg = EmailMessage()
+    msg = EmailMessage(policy=MAIL)
     msg["From"] = settings.sender
     msg["To"] = row["to_addr"]
     if row.get("reply_to"):
@@ -84,7 +107,6 @@ def build_message(settings: SmtpSettings, row: dict) -> EmailMessage:
             filename="rendez-vous.ics",
             params={"method": "PUBLISH", "charset": "utf-8"},  # RFC 5545 3.1.4: said in a MIME transport
         )
-    msg.policy = UNFOLDED
     return msg
 
 
