@@ -23,8 +23,9 @@ from sanic.request import Request
 
 from bot import settings
 from bot.core.masking import prepare
-from bot.store.database import Store, db_path
+from bot.store.database import Store
 from bot.store.disk import disk_full, log_refusal
+from bot.store.spool import phone_spool_path
 from ivr import hours, signature
 from ivr.calls import Calls
 from ivr.flow import CallState, Flow
@@ -53,9 +54,9 @@ def deliver_soon(phone: "Phone") -> None:
 
 def spool_path() -> Path:
     """The phone's spool: beside the SQLite file AIGUILLAGE_DB (var/aiguillage.db by default), which
-    every process of a host shares, also when the store is on PostgreSQL."""
-    db = db_path()
-    return db.with_name(f"{db.stem}.phone-spool.db")
+    every process of a host shares, also when the store is on PostgreSQL (bot/store/spool.py, where
+    the readiness probe finds it too)."""
+    return phone_spool_path()
 
 
 class StoreBusy(Exception):

@@ -70,6 +70,25 @@ def test_the_chat_answers_a_real_turn_through_nginx(proxy, server):
     assert (root.status, root.headers["location"]) == (302, "/chat/")
 
 
+READINESS_SPELLINGS = ["/readyz", "/readyz?full=1", "//readyz", "/chat/../readyz", "/chat/%2e%2e/readyz", "/%72eadyz"]
+
+
+def test_readiness_details_are_for_the_local_probe_only_and_liveness_for_everyone(proxy):
+    """deploy/nginx.conf: `GET /readyz` (the checks' counts and ages) from this host only (`allow 127.0.0.1;
+    allow ::1; deny all;`): another address gets nginx's 403 under every spelling of the path; `GET
+    /healthz` (no detail) is served to anyone, e.g. an outside monitoring service."""
+    status, body = from_address(proxy.port, "127.0.0.1", "/readyz")
+    assert status == 200, body[:300]
+    assert set(json.loads(body)["checks"]) == {"model", "store", "disk", "spool", "outbox"}
+    for path in READINESS_SPELLINGS:
+        status, body = from_address(proxy.port, "127.0.0.2", path)
+        assert status == 403, (path, body[:300])
+        assert b"checks" not in body
+    for source in ("127.0.0.1", "127.0.0.2"):
+        status, body = from_address(proxy.port, source, "/healthz")
+        assert (status, json.loads(body)) == (200, {"status": "ok"})
+
+
 FORGED_PATHS = [
     "/webhooks/actions/webhook",
     "/webhooks/actions/webhook/",
@@ -144,15 +163,15 @@ def slow_body(port: int, source: str = "127.0.0.1"):
     return sock
 
 
-def from_address(port: int, source: str) -> tuple[int, bytes]:
-    """GET /chat/config from a client address of the loopback network (Linux answers all of 127/8)."""
+def from_address(port: int, source: str, path: str = "/chat/config") -> tuple[int, bytes]:
+    """GET `path` from a client address of the loopback network (Linux answers all of 127/8)."""
     import socket
 
     with socket.socket() as sock:
         sock.bind((source, 0))
         sock.settimeout(10)
         sock.connect(("127.0.0.1", port))
-        sock.sendall(f"GET /chat/config HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while chunk := sock.recv(65536):
             data += chunk

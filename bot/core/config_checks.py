@@ -32,6 +32,16 @@ LOGIN_LIMITS = (
     "address_window_minutes",
 )
 THROTTLE_SCOPES = ("book", "cancel", "message", "cancel_guess", "submit", "chat")
+# The readiness probe's timeout and thresholds (bot/services/health.py), each a positive whole number.
+HEALTH = (
+    "check_timeout_ms",
+    "disk_degraded_below_mb",
+    "disk_failing_below_mb",
+    "spool_degraded_rows",
+    "spool_degraded_age_s",
+    "outbox_degraded_failed",
+    "outbox_degraded_age_minutes",
+)
 # Keys every merged configuration must have (dotted paths).
 RETENTION_KEYS = tuple(f"retention.{k}_days" for k in RETENTION)
 THROTTLE_KEYS = (
@@ -55,6 +65,7 @@ POSITIVE_KEYS = (
     "console.page_links_around",
     *RETENTION_KEYS,
     *THROTTLE_KEYS,
+    *(f"health.{k}" for k in HEALTH),
 )
 REQUIRED_KEYS = [
     "id",
@@ -342,6 +353,9 @@ def validate(data: dict, file: str) -> None:
         value = get_path(data, key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(file, key, "must be a positive whole number")
+    degraded, failing = get_path(data, "health.disk_degraded_below_mb"), get_path(data, "health.disk_failing_below_mb")
+    if degraded < failing:
+        raise ConfigError(file, "health.disk_degraded_below_mb", f"must be at least health.disk_failing_below_mb ({failing})")
     for key, what in (("pan.min_notice_hours", "hours"), ("retention.pause_ms", "milliseconds")):
         value = get_path(data, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:

@@ -11,7 +11,7 @@ before the person is answered), and deleted once the store has it. The process k
 as long as it lives; what a dead process left is taken over (`orphans`) and written by a server of
 the same host: the next one started, or a running sibling within `AIGUILLAGE_SPOOL_SWEEP_S`
 (`sweep_every`). Two spools, one per channel, beside AIGUILLAGE_DB:
-`<stem>.phone-spool.db` (ivr/phone.py) and `<stem>.chat-spool.db` (`chat_spool_path`).
+`<stem>.phone-spool.db` (ivr/phone.py, `phone_spool_path`) and `<stem>.chat-spool.db` (`chat_spool_path`).
 
 Entries hold only what the write needs, masked as the store would mask it (a transcription or a
 chat message goes through the masking first). The caller's number is there because the voicemail
@@ -189,6 +189,14 @@ def chat_spool_path() -> Path:
 
     db = db_path()
     return db.with_name(f"{db.stem}.chat-spool.db")
+
+
+def phone_spool_path() -> Path:
+    """The phone's spool (ivr/phone.py), beside the chat's."""
+    from bot.store.database import db_path
+
+    db = db_path()
+    return db.with_name(f"{db.stem}.phone-spool.db")
 
 
 async def sweep_every(seconds: float, take_over: Callable[[], Awaitable[None]], what: str) -> None:
