@@ -3,7 +3,9 @@ the same figures as the committee report, a CSV per table equal to the page, per
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
+from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -194,3 +196,46 @@ def test_the_pan_appointments_line_says_it_counts_them_by_the_appointments_date(
     page = read(login(ind_server, AGENT).get("/indicateurs?from=2024-05-01&to=2024-05-31").text)
     label = "Rendez-vous PAN prévus pendant la période (comptés à la date du rendez-vous, hors annulés)"
     assert [row[2:5] for row in page.tables["indicateurs"] if row[2].startswith("Rendez-vous PAN p")] == [[label, "1", "2"]]
+
+
+def _chart(html: str, chart_id: str) -> tuple[str, list[str]]:
+    """A chart of the page: (its <desc>, the values written beside its bars, the 8px texts, in order)."""
+    svg = re.search(rf'<svg id="{chart_id}".*?</svg>', html, flags=re.S)
+    assert svg, chart_id
+    desc = re.search(rf'<desc id="{chart_id}-desc">(.*?)</desc>', svg.group(0), flags=re.S).group(1)
+    return unescape(desc), re.findall(r'<text[^>]*font-size="8px"[^>]*>([^<]*)</text>', svg.group(0))
+
+
+def test_a_call_added_shows_at_once_in_the_chart_and_its_table(ind_server):
+    """The charts are drawn for the figures of the request: a call ended between two loads of the page
+    changes its table and its chart at the next load (July 2024: no other test's rows)."""
+    import sqlite3
+
+    def add_call(sid: str, day: str, outcome: str) -> None:
+        conn = sqlite3.connect(str(ind_server.db))
+        with conn:
+            conn.execute(
+                "insert into calls (call_sid, prefecture, caller, started_at, updated_at, ended_at, node, path, inputs,"
+                " outcome, unresolved, duration_s, demo) values (?, 'cantal', '[téléphone]', ?, ?, ?, 'carte_grise',"
+                " '[\"carte_grise\"]', '[]', ?, 0, 60, 0)",
+                [sid, f"{day}T09:00:00.000+00:00", f"{day}T09:00:00.000+00:00", f"{day}T09:01:00.000+00:00", outcome],
+            )
+        conn.close()
+
+    c = login(ind_server, AGENT)
+    july = "from=2024-07-01&to=2024-07-31"
+    add_call("JULk1", "2024-07-02", "answered")
+    r = c.get(f"/indicateurs?{july}")
+    assert read(r.text).tables["phone_outcomes"][1:] == [["Réponse donnée", "1", "100,0 %"]]
+    assert _chart(r.text, "graphique-phone_outcomes") == ("Réponse donnée : 1", ["1"])
+    add_call("JULk2", "2024-07-03", "transferred")
+    add_call("JULk3", "2024-07-04", "answered")
+    r = c.get(f"/indicateurs?{july}")
+    assert read(r.text).tables["phone_outcomes"][1:] == [["Réponse donnée", "2", "66,7 %"], ["Transféré", "1", "33,3 %"]]
+    assert _chart(r.text, "graphique-phone_outcomes") == ("Réponse donnée : 2 ; Transféré : 1", ["2", "1"])
+    report = c.get(f"/indicateurs/rapport.html?{july}")  # the committee report of the period: the same chart
+    assert _chart(report.text, "graphique-phone_outcomes") == ("Réponse donnée : 2 ; Transféré : 1", ["2", "1"])
+    add_call("JULk4", "2024-07-05", "transferred")
+    r = c.get(f"/indicateurs?{july}")
+    assert read(r.text).tables["phone_outcomes"][1:] == [["Réponse donnée", "2", "50,0 %"], ["Transféré", "2", "50,0 %"]]
+    assert _chart(r.text, "graphique-phone_outcomes") == ("Réponse donnée : 2 ; Transféré : 2", ["2", "2"])
