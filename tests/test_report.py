@@ -249,6 +249,27 @@ def test_bar_chart_keeps_key_order_and_escapes_labels():
     assert texts.index("z") < texts.index("a")
 
 
+def test_a_chart_asked_again_is_the_one_drawn_and_other_figures_are_drawn_anew():
+    """charts.bar_chart keeps what it drew by everything the chart shows: the same figures give the same
+    SVG without drawing again; another value, label or title gives its own chart."""
+
+    def values_beside_bars(svg: str) -> list[str]:
+        return re.findall(r'<text[^>]*font-size="8px"[^>]*>([^<]*)</text>', svg)
+
+    charts._drawn.cache_clear()
+    first = charts.bar_chart("essai-cache", "Essai", {"a": 1, "b": 2})
+    assert charts.bar_chart("essai-cache", "Essai", {"a": 1, "b": 2}) is first  # kept, not drawn again
+    assert charts._drawn.cache_info().hits == 1
+    other = charts.bar_chart("essai-cache", "Essai", {"a": 1, "b": 3})
+    assert '<desc id="essai-cache-desc">a : 1 ; b : 3</desc>' in other and values_beside_bars(other) == ["1", "3"]
+    labelled = charts.bar_chart("essai-cache", "Essai", {"a": 1, "b": 2}, labels={"b": "Bureau"})
+    assert '<desc id="essai-cache-desc">a : 1 ; Bureau : 2</desc>' in labelled and ">Bureau</text>" in labelled
+    retitled = charts.bar_chart("essai-cache", "Autre titre", {"a": 1, "b": 2})
+    assert '<title id="essai-cache-title">Autre titre</title>' in retitled
+    charts._drawn.cache_clear()
+    assert charts.bar_chart("essai-cache", "Essai", {"a": 1, "b": 2}) == first  # the same SVG as drawn afresh
+
+
 def test_user_text_cannot_become_a_spreadsheet_formula(store, cantal, tmp_path):
     for i in range(3):  # asked three times: cited (report.question_min_count)
         store.db["conversations"].insert(

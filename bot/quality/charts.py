@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import io
 import re
+from functools import lru_cache
 
 import matplotlib
 from matplotlib.backends.backend_svg import FigureCanvasSVG
@@ -32,6 +33,8 @@ GRID = "#dddddd"
 FONT_FAMILY = "Marianne, Arial, 'DejaVu Sans', sans-serif"  # what the browser uses; DejaVu measures
 MAX_LABEL = 42
 MAX_VALUE_LABELS = 12
+# Charts kept drawn (_drawn): a page or report has 14, of about 10 kB each.
+CACHED_CHARTS = 256
 RC = {
     "svg.fonttype": "none",  # text stays <text>, searchable and readable by screen readers
     "font.family": "sans-serif",
@@ -124,15 +127,23 @@ def bar_chart(chart_id: str, title: str, data: dict, *, value_label: str | None 
     `chart_id` must be unique in the page (it prefixes every id of the SVG); `labels` maps keys to
     the French text shown. Short keys (weekdays, hours) give vertical columns, long ones horizontal bars.
     The axis' label is `value_label`, by default the breakdown tables' « Nombre » (bot/console_texts.yml).
+    The SVG is drawn once for what it shows (`_drawn`): the same figures asked again give it back at once.
     """
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", chart_id):
         raise ValueError(f"bad chart id: {chart_id!r}")
     labels = labels or {}
-    names = [_short(str(labels.get(k, k))) for k in data]
-    drawn = [n.replace("$", r"\$") for n in names]  # a "$" would start matplotlib's mathtext
-    values = [float(v or 0) for v in data.values()]
+    names = tuple(_short(str(labels.get(k, k))) for k in data)
+    values = tuple(float(v or 0) for v in data.values())
     desc = " ; ".join(f"{n} : {fr_number(v)}" for n, v in zip(names, values)) or no_data()
-    value_label = value_label or say("tables.breakdown.columns.count")
+    return _drawn(chart_id, title, desc, names, values, value_label or say("tables.breakdown.columns.count"))
+
+
+@lru_cache(maxsize=CACHED_CHARTS)
+def _drawn(chart_id: str, title: str, desc: str, names: tuple[str, ...], values: tuple[float, ...], value_label: str) -> str:
+    """The chart's SVG, a pure function of its arguments (every text and number it shows), cached by them:
+    a figure that changed is drawn anew at once, the same figures are not drawn again. Drawing with
+    matplotlib is most of the time of the console's indicators page on a small store (docs/store.md)."""
+    drawn = [n.replace("$", r"\$") for n in names]  # a "$" would start matplotlib's mathtext
     vertical = len(names) > 1 and all(len(n) <= 9 for n in names)
     with matplotlib.rc_context({**RC, "svg.hashsalt": chart_id}):  # ids unique per chart, stable per run
         if vertical:
