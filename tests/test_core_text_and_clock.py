@@ -1,6 +1,8 @@
 """One home per concept: accent folding and the matching key (bot/core/text.py), Paris time and the
 French calendar (bot/core/clock.py), used by the router, the tokenizer, pan, tickets and the reports."""
 
+import sys
+import unicodedata
 from datetime import date, datetime
 
 from bot.core import clock, router, text
@@ -12,6 +14,25 @@ def test_the_router_and_the_tokenizer_fold_the_same_way():
     assert router.norm is text.norm and components.fold is text.fold
     assert text.fold("Sœur, RÉCÉPISSÉ, ex æquo") == "soeur, recepisse, ex aequo"
     assert text.norm("  Ma sœur a perdu son récépissé !!") == "ma soeur a perdu son recepisse"
+
+
+def test_fold_is_its_definition_for_every_character():
+    """fold's fast paths (ASCII as lowered, a translate table of combining marks) give what its definition
+    gives: lowercase, œ/æ written out, NFKD, combining marks dropped; for each code point alone and mixed."""
+
+    def defined(s: str) -> str:
+        s = s.lower().replace("œ", "oe").replace("æ", "ae")
+        return "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
+
+    every = [chr(i) for i in range(sys.maxunicode + 1) if not 0xD800 <= i <= 0xDFFF]
+    assert [c for c in every if text.fold(c) != defined(c)] == []
+    assert text.fold("".join(every)) == defined("".join(every))
+    assert len(text._UNMARKED) == text.UNMARKED_KEPT  # the table stops growing there
+    assert (
+        text.fold("Ça coûte 2 € — ﬁn, İSTANBUL, Œuvre, e\u0301te\u0301, ΟΔΟΣ")
+        == "ca coute 2 € — fin, istanbul, oeuvre, ete, οδος"
+    )
+    assert text.fold("Carte GRISE perdue") == "carte grise perdue"
 
 
 def test_one_email_check_for_users_and_prefecture_files():

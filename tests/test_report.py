@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from store_backends import command_env
 
 from bot import settings
 from bot.core import config as config_mod
+from bot.core.masking import clean
+from bot.core.text import norm
 from bot.quality import charts, report
 from bot.store.database import Store
 
@@ -314,3 +317,30 @@ def test_every_conversation_intent_has_a_french_label_in_the_charts():
         "Demande à parler à une personne",
         "Autre langue",
     ]
+
+
+def test_texts_apart_by_spaces_or_control_characters_are_one_question_in_its_most_frequent_spelling(store):
+    """The top questions group texts by their matching key and cite a group by its most frequent spelling
+    once cleaned (controls and runs of spaces made one space): here « Carte grise volée », 4 times, with
+    the text that only differs by a zero-width space, a double space or a line break."""
+    said = ["Carte grise volée", "Carte  grise volée", "Carte grise\nvolée", "carte\u200bgrise volée", "CARTE GRISE VOLÉE"]
+    for i, text in enumerate(said):
+        store.db["conversations"].insert(
+            {"id": f"rep-v{i}", "channel": "web", "prefecture": "cantal", "status": "open"}
+            | {"started_at": "2024-03-10T10:00:00.000+00:00", "demo": 0}
+        )
+        store.db["turns"].insert(
+            {"conversation_id": f"rep-v{i}", "ts": "2024-03-10T10:00:00.000+00:00", "channel": "web", "text": text}
+            | {"topic": "carte_grise", "resolved": 1}
+        )
+    assert report.top_questions(store, "cantal", START, END, min_count=3) == [("Carte grise volée", 5), ("Carte grise perdue", 4)]
+
+
+def test_a_text_s_key_is_the_key_of_its_cleaned_text():
+    """top_questions keys a text by norm(text), not norm(clean(text)): the same for every character that
+    clean changes (controls, spaces, invisible marks), between letters, accents and a Greek final sigma."""
+    changed = [chr(i) for i in range(sys.maxunicode + 1) if not 0xD800 <= i <= 0xDFFF and clean(f"a{chr(i)}b") != f"a{chr(i)}b"]
+    assert len(changed) == 67
+    for c in changed:
+        for t in (f"É{c}\u0301x{c}{c}ΑΣ{c}", f"{c}a{c}", f"ΑΣ{c}Α", f"e{c}\u0327\u0301{c}", f"{c}{c}"):
+            assert norm(clean(t)) == norm(t), (hex(ord(c)), t)

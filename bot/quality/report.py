@@ -161,16 +161,25 @@ def top_questions(
                 raw[speech] += 1
     # Texts are stored masked (bot/store/database.py, ivr/calls.py): group them as stored, and mask again only
     # what is shown, as a safety net (masking every distinct text of a year took most of the report's time).
+    # A group's key is norm(text), which is norm(clean(text)): clean only turns controls and runs of spaces
+    # into one space, which norm does too. So only the groups cited are cleaned, to choose their spelling.
     groups: dict[str, Counter] = defaultdict(Counter)
     for text, n in raw.items():
-        shown = clean(text)
-        key = norm(shown)
+        key = norm(text)
         if key:
-            groups[key][shown] += n
+            groups[key][text] += n
     ranked = sorted(
         ((sum(c.values()), key, c) for key, c in groups.items() if sum(c.values()) >= min_count), key=lambda g: (-g[0], g[1])
     )
-    return [(mask(min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0]), total) for total, _key, c in ranked[:limit]]
+    return [(mask(_spelling(c)), total) for total, _key, c in ranked[:limit]]
+
+
+def _spelling(texts: Counter) -> str:
+    """A group's most frequent spelling once cleaned (the first in alphabetical order among equals)."""
+    shown: Counter = Counter()
+    for text, n in texts.items():
+        shown[clean(text)] += n
+    return min(shown.items(), key=lambda kv: (-kv[1], kv[0]))[0]
 
 
 def unresolved_themes(
