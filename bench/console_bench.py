@@ -1,6 +1,7 @@
 """Benchmark: the agents' console and the operators' commands on a year of a large préfecture.
 
     python bench/console_bench.py [--baseline DIR] [--rounds 3] [--gets 5] [--only pages,commands,purge] [--stores 1/10,year]
+                                  [--names indicators,report]
 
 The stores (bench/console_store.py): a year of 150,000 conversations and 110,000 calls with what agents and
 Rasa add to it (4 million of Rasa's events), and 1/10 of it, the baseline of how things scale. For this
@@ -9,7 +10,8 @@ commit before a change) when given, in turn, each round on fresh copies of the s
 
 - pages: a real server (`python -m bot serve`, bench/servers.py) on a copy, an admin signed in, each page
   an agent opens in a day got `--gets` times: the median server time (HTTP round trip on the loopback),
-  the page's size, its table rows and whether it links to a next page;
+  the page's size, its table rows and whether it links to a next page; the first of the gets apart too
+  (`first_s`: what the server keeps, the indicators' charts, is not kept yet);
 - commands: `python -m bot indicators`, `report --no-pdf`, `review export`, `tickets failures`,
   `purge --dry-run`, each run `--gets` times (median wall time; the interpreter's start-up alone is given);
 - purge: `python -m bot purge` past every period on the year, with a server on the same copy answering a
@@ -159,7 +161,7 @@ def serve(checkout: Path, db: Path, tmp: Path) -> servers.Launched:
     return server
 
 
-def measure_pages(checkout: Path, db: Path, tmp: Path, gets: int) -> dict:
+def measure_pages(checkout: Path, db: Path, tmp: Path, gets: int, names: list[str]) -> dict:
     work = copy_store(db, tmp, "pages")
     done = cli(checkout, work, "agents", "add", ADMIN[0], "--role", "admin", "--password-stdin", stdin=ADMIN[1] + "\n")
     if done.returncode:
@@ -170,6 +172,8 @@ def measure_pages(checkout: Path, db: Path, tmp: Path, gets: int) -> dict:
         agent = Agent(server.url)
         agent.login()
         for name, path, form, origin in pages(work):
+            if not chosen(name, names):
+                continue
             times = []
             for _ in range(gets):
                 if origin:  # a form posted from its page, with that page's token
@@ -180,6 +184,7 @@ def measure_pages(checkout: Path, db: Path, tmp: Path, gets: int) -> dict:
             out[name] = {
                 "status": status,
                 "median_s": round(statistics.median(times), 3),
+                "first_s": round(times[0], 3),
                 "kb": round(len(body) / 1024, 1),
                 "rows": text.count("<tr"),
                 "next_page": "Page suivante" in text,
@@ -203,11 +208,13 @@ COMMANDS = {
 }
 
 
-def measure_commands(checkout: Path, db: Path, tmp: Path, gets: int) -> dict:
+def measure_commands(checkout: Path, db: Path, tmp: Path, gets: int, names: list[str]) -> dict:
     work = copy_store(db, tmp, "commands")
     out = {}
     try:
         for name, args in COMMANDS.items():
+            if not chosen(name, names):
+                continue
             times = []
             for _ in range(gets):
                 began = time.perf_counter()
@@ -222,6 +229,11 @@ def measure_commands(checkout: Path, db: Path, tmp: Path, gets: int) -> dict:
     finally:
         drop_store(work)
     return out
+
+
+def chosen(name: str, names: list[str]) -> bool:
+    """Whether a page or command is measured: `--names` empty, or one of its words in the name."""
+    return not names or any(word in name for word in names)
 
 
 def every(seconds: float, probe, into: list, phase: list, stop: threading.Event) -> None:
@@ -318,12 +330,14 @@ def main() -> None:
     parser.add_argument("--gets", type=int, default=5)
     parser.add_argument("--only", default="pages,commands,purge")
     parser.add_argument("--stores", default="1/10,year", help="which stores: 1/10, year")
+    parser.add_argument("--names", default="", help="only the pages and commands whose name has one of these words")
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
     sizes = {"1/10": TENTH, "year": FULL}
     stores = {name: console_store(*sizes[name])[0] for name in args.stores.split(",")}
     checkouts = {"this": ROOT} | ({"baseline": args.baseline.resolve()} if args.baseline else {})
     wanted = args.only.split(",")
+    names = [w for w in args.names.split(",") if w]
     results: list[dict] = []
     tmp = Path(tempfile.mkdtemp(prefix="aiguillage-console-bench-"))
     try:
@@ -333,9 +347,9 @@ def main() -> None:
                     entry = {"round": round_, "checkout": label, "store": size, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
                     print(json.dumps(entry), flush=True)
                     if "pages" in wanted:
-                        entry["pages"] = measure_pages(checkout, db, tmp, args.gets)
+                        entry["pages"] = measure_pages(checkout, db, tmp, args.gets, names)
                     if "commands" in wanted:
-                        entry["commands"] = measure_commands(checkout, db, tmp, args.gets)
+                        entry["commands"] = measure_commands(checkout, db, tmp, args.gets, names)
                     if "purge" in wanted and size == "year":
                         entry["purge"] = measure_purge(checkout, db, tmp)
                         print(json.dumps(entry["purge"]), flush=True)
