@@ -242,6 +242,27 @@ def test_a_request_with_headers_over_the_limit_gets_a_french_431(server):
     assert "Les en-têtes de la requête sont trop volumineux : effacez les cookies de ce site, puis réessayez." in page
 
 
+def test_every_refusal_of_the_chat_webhook_is_french_json_for_the_page(server):
+    """The chat page posts JSON and reads `{"error"}` from whatever comes back (web/static/chat.js): the
+    refusals no route handler writes (a wrong method, a body not valid HTTP whatever its Content-Type)
+    were the public pages' HTML, which the page cannot read. Sanic's response timeout answers the same
+    way (bot/web/http.py `_too_slow`). Headers over the limit are refused before the request line is
+    read: no path to go by, the page of any route."""
+    host, port = server.url.split("//", 1)[1].split(":")
+    refused = {
+        405: b"GET /chat/webhook HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        400: b"POST /chat/webhook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\nZZ\r\n",
+    }
+    reasons = {
+        405: "Cette adresse n'accepte pas ce type de requête.",
+        400: "La requête est mal formée : elle n'a pas pu être lue.",
+    }
+    for status, raw in refused.items():
+        answer = raw_http.send(host, int(port), raw)
+        assert (answer.status, answer.headers["content-type"]) == (status, "application/json"), answer.text()[:200]
+        assert json.loads(answer.text()) == {"error": reasons[status]}
+
+
 def test_a_request_whose_headers_come_too_slowly_gets_a_french_408(tmp_path):
     """Sanic's request timeout (`SANIC_REQUEST_TIMEOUT`, 60 s; 1 s here): half a request line, then nothing."""
     slow = launch(tmp_path, phone=False, extra_env={"SANIC_REQUEST_TIMEOUT": "1"})

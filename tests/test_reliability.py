@@ -506,7 +506,6 @@ def test_the_root_sends_to_the_chat_page(server):
     [
         ("GET", "/chat/nulle-part", 404),
         ("GET", "/rdv/nulle-part", 404),
-        ("GET", "/chat/webhook", 405),
         ("PUT", "/rdv/reserver", 405),
         ("DELETE", "/console/file", 405),
         # the static folders themselves and a NUL in a file name (an outside-in audit, 2026-12-04: Sanic's
@@ -537,10 +536,21 @@ def test_a_static_folder_asked_leaves_no_traceback_in_the_log(server):
     assert http(server, "GET", "/chat/static/chat.js")[0] == 200  # the files themselves are served
 
 
-@pytest.mark.parametrize("method, path, status", [("GET", "/rdv/api/nulle-part", 404), ("GET", "/rdv/api/reserver", 405)])
+@pytest.mark.parametrize(
+    "method, path, status",
+    [
+        ("GET", "/rdv/api/nulle-part", 404),
+        ("GET", "/rdv/api/reserver", 405),
+        # the chat page's own JSON routes (an HTML page before: the page's fetch could not read its reason)
+        ("GET", "/chat/webhook", 405),
+        ("GET", "/chat/feedback", 405),
+        ("POST", "/chat/history", 405),
+    ],
+)
 def test_unknown_api_routes_and_methods_get_french_json(server, method, path, status):
-    got, _, payload = http(server, method, path)
+    got, headers, payload = http(server, method, path)
     assert got == status
+    assert headers["content-type"].startswith("application/json")
     assert error_of(payload) == (NOT_FOUND if status == 404 else NOT_ALLOWED)
 
 

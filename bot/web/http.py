@@ -22,8 +22,9 @@ from bot.web import degraded
 logger = logging.getLogger(__name__)
 
 ACTIONS_PATH = "/webhooks/actions/webhook"
-# Routes called by programs (the chat's JSON API, Twilio's and Rasa's webhooks): errors as JSON.
-JSON_PREFIXES = ("/rdv/api/", "/webhooks/")
+# Routes called by programs (the booking's and the chat page's JSON APIs, Twilio's and Rasa's
+# webhooks): errors as JSON, `{"error": the French reason}`, which web/static/chat.js shows.
+JSON_PREFIXES = ("/rdv/api/", "/webhooks/", "/chat/webhook", "/chat/feedback", "/chat/history", "/chat/config")
 
 # The largest body each route reads (bytes), checked on the declared Content-Length, then on what
 # arrives (issue 13: the chat webhook took an 85 MB body). A rating's comment is cut at 500
@@ -121,8 +122,8 @@ def security_headers(resp: HTTPResponse) -> HTTPResponse:
 
 
 def refused_page(request: Request, status: int, title: str, message: str) -> HTTPResponse:
-    """A French error for a request no route takes: `{"error"}` under /rdv/api/ and /webhooks/ (the
-    machines' routes), else a page (the console's own error page under /console/, the public pages'
+    """A French error for a request no route takes: `{"error"}` under JSON_PREFIXES (the machines' and
+    the chat page's routes), else a page (the console's own error page under /console/, the public pages'
     layout everywhere else)."""
     from bot.services import runtime
 
