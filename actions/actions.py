@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.core import closures
 from bot.core.tree import rates_answer
-from bot.services import runtime
+from bot.services import late_turns, runtime
 from bot.store.database import now
 
 logger = logging.getLogger(__name__)
@@ -69,15 +69,19 @@ class ActionRoute(Action):
             "reply": reply,
         }
 
+        def late() -> bool:  # the person was answered 503 without this turn: it records nothing (issue 16)
+            return late_turns.drop(tracker.sender_id, [user_event.get("message_id")], "its record is not written")
+
         def record(store) -> None:
-            store.record_turn(**turn)
+            if not late():  # checked again in the writer's thread, just before the write
+                store.record_turn(**turn)
 
         # Off the event loop, on a connection that waits 250 ms at most for a locked store; then the
         # turn is written in the background, in order (issue 11): the answer never waits for a lock,
         # and the waiting turn is on local disk first (the chat's spool, issue 16: a kill -9 loses it not).
         try:
             what = f"the turn of {tracker.sender_id}"
-            written = await runtime.turn_writer().write(tracker.sender_id, what, record, kept=("turn", turn))
+            written = not late() and await runtime.turn_writer().write(tracker.sender_id, what, record, kept=("turn", turn))
         except Exception:  # noqa: BLE001 - a store failure must not cost the user the answer
             logger.exception("could not record the turn of %s", tracker.sender_id)
         else:

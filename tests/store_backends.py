@@ -14,6 +14,8 @@ import itertools
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -138,3 +140,33 @@ def connect(path):
 
     url = redirected(path)
     return PgDatabase(url) if url else sqlite3.connect(path)
+
+
+@contextmanager
+def server_on_postgresql(tmp: Path) -> Iterator[tuple]:
+    """A test server (conftest.launch, `python -m bot serve`) whose stores, the product's and Rasa's, are in a
+    PostgreSQL of its own (DATABASE_URL): (server, pg), both stopped at the end. PostgreSQL missing fails the
+    test (`make test` installs it: `make postgres`), a missing model stops the run."""
+    import pytest
+    from conftest import MODEL, launch, stop
+
+    if not MODEL.exists():
+        pytest.exit(f"No trained model at {MODEL}: run the tests with `make test` (it trains first).", returncode=2)
+    absent = [m for m in missing() if m.startswith("PostgreSQL")]
+    if absent:  # a broken set-up, not a pass
+        pytest.fail(f"not installed: {', '.join(absent)}; run `make postgres`")
+    # As root, PostgreSQL runs as `postgres`, who cannot reach pytest's root-only temporary directory.
+    home = Path(tempfile.mkdtemp(prefix="aiguillage-pg-")) if os.geteuid() == 0 else tmp
+    home.chmod(0o755)
+    pg = Postgres(home / "data", free_port())
+    server = None
+    try:
+        pg.start()
+        server = launch(tmp, extra_env={"DATABASE_URL": pg.url})
+        yield server, pg
+    finally:
+        if server is not None:
+            stop(server)
+        pg.stop()
+        if home != tmp:
+            shutil.rmtree(home, ignore_errors=True)

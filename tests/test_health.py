@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 import uuid
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import MODEL, ROOT, TWILIO_TEST_TOKEN, free_port, launch, stop, until
+from store_backends import server_on_postgresql
 from store_lock import Lock
 from test_disk_full import chat, tmpfs
 from test_ivr_calls import TITRES_MENU
@@ -245,25 +245,8 @@ def test_a_store_on_a_read_only_filesystem_is_said_read_only(tmp_path):
 @pytest.fixture(scope="module")
 def on_postgresql(tmp_path_factory):
     """A server whose stores (the product's and Rasa's) are in a PostgreSQL of its own: (server, pg)."""
-    absent = [m for m in cl.missing() if m.startswith("PostgreSQL")]
-    if absent:  # `make test` installs it (make postgres): missing here is a broken set-up, not a pass
-        pytest.fail(f"not installed: {', '.join(absent)}; run `make postgres`")
-    tmp = tmp_path_factory.mktemp("health-pg")
-    # As root, PostgreSQL runs as `postgres`, who cannot reach pytest's root-only temporary directory.
-    home = Path(tempfile.mkdtemp(prefix="aiguillage-pg-")) if os.geteuid() == 0 else tmp
-    home.chmod(0o755)
-    pg = cl.Postgres(home / "data", cl.free_port())
-    server = None
-    try:
-        pg.start()
-        server = started(tmp, extra_env={"DATABASE_URL": pg.url})
-        yield server, pg
-    finally:
-        if server is not None:
-            stop(server)
-        pg.stop()
-        if home != tmp:
-            shutil.rmtree(home, ignore_errors=True)
+    with server_on_postgresql(tmp_path_factory.mktemp("health-pg")) as both:
+        yield both
 
 
 @contextmanager

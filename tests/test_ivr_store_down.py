@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import ARMES_THANKS, MODEL, TWILIO_TEST_TOKEN, db_rows, launch, stop, to_armes_voicemail
-from store_backends import pg_rows
+from conftest import ARMES_THANKS, TWILIO_TEST_TOKEN, db_rows, to_armes_voicemail
+from store_backends import pg_rows, server_on_postgresql
 from test_ivr_calls import CARTE_GRISE, CONFIRM_SAINT_FLOUR, MAIN_MENU, OPEN, PAN_NOW, SLOTS, TITRES_MENU, WELCOME
 from test_ivr_fail_soft import STORE_BUSY
 
@@ -46,27 +44,8 @@ class PgPhone:
 
 @pytest.fixture(scope="module")
 def pg_phone(tmp_path_factory):
-    if not MODEL.exists():
-        pytest.exit(f"No trained model at {MODEL}: run the tests with `make test` (it trains first).", returncode=2)
-    absent = [m for m in cl.missing() if m.startswith("PostgreSQL")]
-    if absent:  # `make test` installs it (make postgres): missing here is a broken set-up, not a pass
-        pytest.fail(f"not installed: {', '.join(absent)}; run `make postgres`")
-    tmp = tmp_path_factory.mktemp("store-down")
-    # As root, PostgreSQL runs as `postgres`, who cannot reach pytest's root-only temporary directory.
-    home = Path(tempfile.mkdtemp(prefix="aiguillage-pg-")) if os.geteuid() == 0 else tmp
-    home.chmod(0o755)
-    pg = cl.Postgres(home / "data", cl.free_port())
-    server = None
-    try:
-        pg.start()
-        server = launch(tmp, extra_env={"DATABASE_URL": pg.url})
+    with server_on_postgresql(tmp_path_factory.mktemp("store-down")) as (server, pg):
         yield PgPhone(pg, server)
-    finally:
-        if server is not None:
-            stop(server)
-        pg.stop()
-        if home != tmp:
-            shutil.rmtree(home, ignore_errors=True)
 
 
 def stopped(pg_phone, *calls_made):

@@ -188,3 +188,47 @@ def test_a_read_blocked_by_a_table_lock_waits_for_it_then_says_unavailable_never
         blocker.rollback()
         blocker.close()
     assert [e.type_name for e in run(store.retrieve("c3")).events] == FIRST[1:]
+
+
+def given_up_turn(clock: Clock, message_id: str) -> list:
+    """A turn whose `user` event carries the chat's message id, as Rasa writes it, marked given up (the chat
+    answered the person 503 without it: bot/services/late_turns.py, bot/web/degraded.py)."""
+    from bot.services import late_turns
+
+    events = turn(clock, 1, 1.0)
+    events[0].message_id = message_id
+    late_turns.give_up(message_id)
+    return events
+
+
+def test_a_turn_answered_503_writes_no_events_and_those_its_insert_stored_meanwhile_are_deleted(pg):
+    """The chat's check before the save (the phone's Step.answered): a turn the person was answered 503
+    without writes nothing, neither now nor deferred behind a conversation's waiting events. And when the
+    503 comes while the turn's INSERT is under way (sent to a PostgreSQL that answers late: here its
+    commit waits for an absent standby), the rows it stored are deleted once it ends: the conversation
+    is the one the person was told."""
+    from bot.services import late_turns
+
+    _postgres, url, sync = pg
+    store = WindowSQLTrackerStore(DOMAIN, dialect="postgresql", host=url)
+    clock = Clock()
+    run(save_turn(store, "c4", session_start(clock) + turn(clock, 0, 0.0)))
+    try:
+        run(save_turn(store, "c4", given_up_turn(clock, "m-before")))
+        assert (stored(url, "c4"), store.pending) == (FIRST, 0)
+        sync.on()
+        events = turn(clock, 1, 1.0)
+        events[0].message_id = "m-during"
+        saving = threading.Thread(target=run, args=(save_turn(store, "c4", events),))
+        saving.start()
+        sync.waiting("insert into events%")  # committed locally, visible and acknowledged once let go
+        late_turns.give_up("m-during")
+        sync.off()
+        saving.join()
+    finally:
+        late_turns.ended("m-before")
+        late_turns.ended("m-during")
+    assert (stored(url, "c4"), store.pending) == (FIRST, 0)
+    assert [e.type_name for e in run(store.retrieve("c4")).events] == FIRST[1:]
+    run(save_turn(store, "c4", turn(clock, 2, 1.0)))  # the conversation goes on from the turn before
+    assert stored(url, "c4") == FIRST + SECOND

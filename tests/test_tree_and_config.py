@@ -327,6 +327,19 @@ def test_the_phones_closure_notice_says_how_many_days_it_names(tmp_path):
     assert err.value.where == "phone.closures.and_more"
 
 
+def test_the_chat_answers_within_a_positive_number_of_milliseconds(tmp_path, tree):
+    """`settings.chat_answer_within_ms`: past it a chat turn gets the French 503 (bot/web/degraded.py). No
+    default in the code: missing, or not a positive whole number, the tree is refused at start."""
+    assert tree.settings["chat_answer_within_ms"] == 10_000
+    for change in (
+        lambda d: d["settings"].pop("chat_answer_within_ms"),
+        lambda d: d["settings"].update(chat_answer_within_ms="10 s"),
+    ):
+        with pytest.raises(TreeError) as err:
+            load_tree(tree_variant(tmp_path, change))
+        assert (err.value.where, err.value.problem) == ("settings.chat_answer_within_ms", "must be a positive whole number")
+
+
 def test_number_words_cover_0_to_99(tree):
     words = tree.phone["number_words"]
     assert (words[0], words[34], words[71], words[80], words[99]) == (

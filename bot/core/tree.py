@@ -64,8 +64,20 @@ def load_tree(path: Path | None = None) -> Tree:
         referrals=_referrals(raw.get("referrals") or [], file),
     )
     _check_structure(tree)
+    _check_settings(tree.settings, file)
     check_phone(tree)
     return tree
+
+
+# `settings` the chat's routes read without a default: each a positive whole number.
+CHAT_SETTINGS = ("chat_answer_within_ms",)
+
+
+def _check_settings(settings: dict, file: str) -> None:
+    for sid in CHAT_SETTINGS:
+        value = settings.get(sid)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise TreeError(file, f"settings.{sid}", "must be a positive whole number")
 
 
 def _read(path: Path, file: str) -> dict:

@@ -40,6 +40,17 @@ def row(sender_id: str, event: Event) -> dict:
     }
 
 
+def late(rows: list[dict], what: str) -> bool:
+    """Whether these rows are a chat turn's that the person was answered 503 without (its `user` event's
+    message id marked by the chat route: bot/services/late_turns.py), logged with `what` when they are."""
+    from bot.services import late_turns
+
+    if not late_turns.any_given_up():  # the usual case: no JSON read on a turn's path
+        return False
+    ids = [json.loads(r["data"]).get("message_id") for r in rows if r["type_name"] == "user"]
+    return bool(ids) and late_turns.drop(rows[0]["sender_id"], ids, what)
+
+
 def is_locked(exc: BaseException) -> bool:
     """A lock held by another writer (SQLite's busy timeout, PostgreSQL's lock timeout)."""
     text = str(exc).lower()

@@ -1,12 +1,15 @@
 """The reads of bot/nlu/tracker_store.py's WindowSQLTrackerStore, on Rasa's own `events` table: the
 current session's last `window` events plus the few older rows that rebuild the state before the
 window exactly (the session's start, the last restart or slot reset, the last value of each slot,
-the last active loop, the last pause or resume), in one read transaction; or every event.
+the last active loop, the last pause or resume), in one read transaction; or every event. And the
+table and its indexes, made at the store's start (`create_schema`).
 Blocking (SQLAlchemy Core): the store runs them on its own thread pool.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -20,6 +23,7 @@ EVENTS = SQLTrackerStore.SQLEvent.__table__  # Rasa's own table: same name, colu
 RESETS = ("restart", "reset_slots")
 PAUSES = ("pause", "resume")
 NO_START = -1e300  # below any timestamp: the whole conversation when no session_started row exists
+logger = logging.getLogger("bot.nlu.tracker_store")
 
 
 class StateIndex:
@@ -40,6 +44,33 @@ class StateIndex:
     )
     index = sa.Index("ix_events_sender_type_name", table.c.sender_id, table.c.type_name, table.c.action_name, table.c.id)
     by_time = sa.Index("ix_events_timestamp", table.c.timestamp)
+
+
+def create_schema(engine: sa.engine.Engine) -> None:
+    """Rasa's `events` table (if no store made it yet), WAL on SQLite, the lookup and time indexes: at the
+    store's start only. A lock held at that moment is waited for (a few tries), not a reason to stop."""
+    from bot.nlu.tracker_pending import is_locked
+
+    for attempt in range(40):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "sqlite":
+                    mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+                    if str(mode).lower() != "wal":
+                        conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+            EVENTS.create(engine, checkfirst=True)
+            StateIndex.index.create(engine, checkfirst=True)
+            StateIndex.by_time.create(engine, checkfirst=True)  # a year of events: ~3 s, at the first start
+            return
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as exc:
+            # Another process created it meanwhile (PostgreSQL: a duplicate key in pg_type).
+            if "already exists" in str(exc).lower() or "duplicate key" in str(exc).lower():
+                time.sleep(0.1)
+                continue
+            if not is_locked(exc) or attempt == 39:
+                raise
+            logger.warning("tracker store: the database is locked at start, trying again")
+            time.sleep(0.5)
 
 
 @dataclass

@@ -44,9 +44,9 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.nlu.outage import db_down, down_or_locked, maybe_written, retrying
 from bot.nlu.tracker_pending import Pending as _Pending
 from bot.nlu.tracker_pending import is_locked as _is_locked
+from bot.nlu.tracker_pending import late, spool_forget, spool_keep, write_failed
 from bot.nlu.tracker_pending import row as _row
-from bot.nlu.tracker_pending import spool_forget, spool_keep, write_failed
-from bot.nlu.tracker_reads import EVENTS, ReadStats, StateIndex, WindowReader, not_stored
+from bot.nlu.tracker_reads import EVENTS, ReadStats, WindowReader, create_schema, not_stored
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_read = ReadStats()
         self.reader = WindowReader(self.engine, self.window)
-        self._create_schema()
+        create_schema(self.engine)
         super().__init__(domain, event_broker, **kwargs)
 
     # ---- connections ----------------------------------------------------------------------------
@@ -140,30 +140,6 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 cur.execute(f"SET lock_timeout = {busy_ms}")
                 dbapi_conn.commit()  # a SET in a transaction that is rolled back would not last
             cur.close()
-
-    def _create_schema(self) -> None:
-        """Rasa's `events` table (if no store made it yet), WAL on SQLite, the lookup and time indexes. At start
-        only; a lock held at that moment is waited for (a few tries), not a reason to stop."""
-        for attempt in range(40):
-            try:
-                with self.engine.begin() as conn:
-                    if self.engine.dialect.name == "sqlite":
-                        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
-                        if str(mode).lower() != "wal":
-                            conn.exec_driver_sql("PRAGMA journal_mode = WAL")
-                EVENTS.create(self.engine, checkfirst=True)
-                StateIndex.index.create(self.engine, checkfirst=True)
-                StateIndex.by_time.create(self.engine, checkfirst=True)  # a year of events: ~3 s, at the first start
-                return
-            except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as exc:
-                # Another process created it meanwhile (PostgreSQL: a duplicate key in pg_type).
-                if "already exists" in str(exc).lower() or "duplicate key" in str(exc).lower():
-                    time.sleep(0.1)
-                    continue
-                if not _is_locked(exc) or attempt == 39:
-                    raise
-                logger.warning("tracker store: the database is locked at start, trying again")
-                time.sleep(0.5)
 
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -263,10 +239,14 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         """The tracker's new rows, inserted when `insert`; the database's error is returned, not raised,
         with whether the failed insert may have committed them (`maybe_written`).
         `empty`: nothing is stored for this conversation (its `retrieve` found nothing): no count read.
-        A connection a restart cut (SQLAlchemy invalidated it and the pool) is tried once more at once."""
+        A connection a restart cut (SQLAlchemy invalidated it and the pool) is tried once more at once.
+        None (nothing to write or defer) for a turn the chat answered 503 without (`late`), checked just
+        before the insert and again after it: rows stored meanwhile are deleted (docs/scaling.md)."""
         if empty and getattr(tracker, LOADED, None) is None:
             setattr(tracker, LOADED, 0)
-        rows = self._new_rows(tracker, pending)
+        rows, failed, unsure = self._new_rows(tracker, pending), None, False
+        if late(rows, "its events are not written"):
+            return [], None, False
         if rows and insert:
             for attempt in (1, 2):
                 try:
@@ -274,8 +254,23 @@ class WindowSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                     break
                 except sa.exc.DBAPIError as exc:
                     if attempt == 2 or not exc.connection_invalidated:
-                        return rows, exc, attempt == 2 or maybe_written(exc)
-        return rows, None, False
+                        failed, unsure = exc, attempt == 2 or maybe_written(exc)
+                        break
+            if late(rows, "its events, sent before the 503, are not kept"):
+                if failed is None or unsure:
+                    self._delete(rows)
+                return [], None, False
+        return rows, failed, unsure
+
+    def _delete(self, rows: list[dict]) -> None:
+        """Rows of a turn given up while their insert was under way, deleted (the insert may have
+        committed them); a failure is logged: they then stay, the window docs/scaling.md describes."""
+        try:
+            with self.engine.begin() as conn:
+                where = EVENTS.c.data.in_([r["data"] for r in rows])
+                conn.execute(EVENTS.delete().where(EVENTS.c.sender_id == rows[0]["sender_id"], where))
+        except sa.exc.DBAPIError:
+            logger.exception("tracker store: the events of a turn of %s answered 503 could not be deleted", rows[0]["sender_id"])
 
     def _insert(self, rows: list[dict], unsure: bool = False) -> None:
         """One multi-row INSERT (all the rows or none). `unsure`: an earlier one of these rows was cut and

@@ -35,7 +35,7 @@ from bot.nlu import patches as rasa_patches
 from bot.nlu.outage import BackendUnavailable
 from bot.nlu.tracker_store import window_of
 from bot.services import runtime
-from bot.web import flood, lifecycle
+from bot.web import degraded, flood, lifecycle
 from bot.web.client import client_address, exempt
 from bot.web.http import (
     ACTIONS_PATH,
@@ -229,8 +229,8 @@ def flooded(request: Request) -> HTTPResponse | None:
 
 
 async def receive(request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]], channel: str) -> HTTPResponse:
-    """POST /chat/webhook {sender, message}: the bot's answers (always some, never a 500). JSON from the
-    chat page's own origin only, as /chat/feedback (bot/web/http.refuse_cross_site)."""
+    """POST /chat/webhook {sender, message}: the bot's answers (never a 500; a 503 past chat_answer_within_ms).
+    JSON from the chat page's own origin only, as /chat/feedback (bot/web/http.refuse_cross_site)."""
     router = runtime.router()
     body = await read_body(request, webhook_limit(router.max_chars))
     if body is None:
@@ -250,9 +250,10 @@ async def receive(request: Request, on_new_message: Callable[[UserMessage], Awai
         metadata = {"truncated": truncated}
         if settings.phone_test_clock() and request.headers.get(clock.TEST_CLOCK_HEADER):
             metadata["now"] = request.headers[clock.TEST_CLOCK_HEADER]  # a test server's clock (the action reads it)
-        await on_new_message(UserMessage(text, collector, sender, input_channel=channel, metadata=metadata))
-    except BackendUnavailable:
-        raise  # the turn was not run: 503, Retry-After, a French message (bot/web/degraded.py)
+        message = UserMessage(text, collector, sender, input_channel=channel, metadata=metadata)
+        await degraded.answered_within(on_new_message(message), message.message_id, sender)
+    except BackendUnavailable:  # not run, or not over in time (then it changes nothing when it ends):
+        raise  # 503, Retry-After, a French message (bot/web/degraded.py)
     except Exception:  # noqa: BLE001 - the user must get an answer, never a 500
         logger.exception("web chat: message handling failed for sender %s", sender)
         return answer_now(sender, runtime.apology())

@@ -7,20 +7,30 @@ chat route lets BackendUnavailable go up, and this handler answers 503 with `Ret
 person sends the same message again. The phone's webhooks need neither back end (a call's state
 is its `calls` row): they go on answering their menus.
 
+A back end that does not answer at all (a frozen host, a network dropping packets: no error comes
+back) gets the same 503 once the turn has waited `settings.chat_answer_within_ms` (`answered_within`),
+as the phone answers within `answer_within_ms`; the turn, still under way, then writes nothing when it
+ends (bot/services/late_turns.py).
+
 `install(app)` is called once, before the server starts (bot/web/http.py `install_app_hooks`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.nlu.outage import BackendUnavailable, strict_tracker_store
+from bot.services import late_turns
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def retry_later() -> tuple[str, int]:
@@ -30,6 +40,33 @@ def retry_later() -> tuple[str, int]:
 
     seconds = int(runtime.tree().settings.get("chat_retry_after_s", 10))
     return texts.say("chat.script.retry_later", runtime.prefecture()), seconds
+
+
+async def answered_within(turn: Awaitable[T], message_id: str, sender_id: str) -> T:
+    """The chat turn's result, or BackendUnavailable (the 503 above) when it is not over within
+    `settings.chat_answer_within_ms`: the turn is then marked given up (late_turns.give_up) and left to
+    end on its own, writing nothing. A request cancelled (the client gone) cancels its turn, as before."""
+    from bot.services import runtime
+
+    within_ms = int(runtime.tree().settings["chat_answer_within_ms"])
+    task = asyncio.ensure_future(turn)
+    try:
+        await asyncio.wait({task}, timeout=within_ms / 1000)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if task.done():  # over in time (its answer, or its error for the route)
+        return task.result()
+    late_turns.give_up(message_id)  # on the event loop: the turn cannot end between the check and this
+    task.add_done_callback(lambda done: _late_end(done, message_id, sender_id))
+    raise BackendUnavailable("chat turn", f"no answer within {within_ms} ms")
+
+
+def _late_end(task: asyncio.Future, message_id: str, sender_id: str) -> None:
+    """A given-up turn is over: its mark is dropped, its error (if any) logged, never left unretrieved."""
+    late_turns.ended(message_id)
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("web chat: a turn of %s ended after its 503 with %r", sender_id, task.exception())
 
 
 def unavailable(request: Request, exception: Exception) -> HTTPResponse:
