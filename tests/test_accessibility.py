@@ -88,7 +88,21 @@ def axe_problems(pg) -> list[str]:
 
 
 def assert_axe_clean(pg, where: str) -> None:
+    """axe finds nothing, and every button and link shows its whole label."""
     assert axe_problems(pg) == [], where
+    assert cut_labels(pg) == [], where
+
+
+# Buttons and links whose own label is cut by their box, with no tooltip to say it (the DSFR draws a
+# button with an icon class as an icon-only square unless told which side the icon goes).
+CUT_LABELS = """() => Array.from(document.querySelectorAll('a, button')).filter((e) => {
+  const r = e.getBoundingClientRect();
+  return r.width > 0 && !e.closest('.fr-sr-only') && !e.title && e.scrollWidth > e.clientWidth + 1;
+}).map((e) => (e.id ? '#' + e.id : e.tagName) + ' ' + e.innerText.trim())"""
+
+
+def cut_labels(pg) -> list[str]:
+    return pg.evaluate(CUT_LABELS)
 
 
 def sideways(pg) -> int:
@@ -220,6 +234,32 @@ def test_the_console_login_queue_and_a_request_pass_axe(browser, server, admin):
     expect(pg.locator("#transcript")).to_contain_text(UNROUTABLE)
     assert_axe_clean(pg, "a request")
     assert pg.problems == []
+    pg.context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, {"width": 375, "height": 800}], ids=["1280", "375"])
+def test_every_console_button_shows_its_label(browser, server, admin, viewport):
+    """An outside-in audit (2026-12-05): « Enregistrer un courrier papier », on the list of messages, was
+    a 40 px square showing only a mail icon, with no tooltip: its DSFR button group did not say which
+    side icons go (fr-btns-group--icon-left), so the button was drawn icon-only."""
+    pg = open_page(browser, server, "/console/", viewport)
+    pg.fill("#identifiant", admin[0])
+    pg.fill("#mot_de_passe", admin[1])
+    pg.get_by_role("button", name="Se connecter").click()
+    expect(pg.locator("h1")).to_have_text("File des demandes non résolues")
+    for path in (
+        "/console/file",
+        "/console/messages",
+        "/console/rdv",
+        "/console/courrier",
+        "/console/indicateurs",
+        "/console/admin",
+    ):
+        pg.goto(server.url + path)
+        assert cut_labels(pg) == [], path
+    pg.goto(server.url + "/console/messages")
+    expect(pg.locator("#paper-link")).to_have_text("Enregistrer un courrier papier")
+    assert pg.locator("#paper-link").bounding_box()["width"] > 200
     pg.context.close()
 
 
