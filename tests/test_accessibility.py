@@ -408,3 +408,26 @@ def test_the_public_pages_reflow_without_sideways_scrolling(browser, server, vie
         pg.goto(server.url + path)
         assert sideways(pg) == 0, path
     pg.context.close()
+
+
+def test_the_console_reflows_at_320_px(browser, server, admin):
+    """An outside-in audit (2026-12-05): at 320 px (1280 px at 400 %) the queue scrolled sideways by
+    8 px: its two date fields sat side by side, and a date field is wider than half the screen. Tables
+    may scroll inside their own box (WCAG 1.4.10 allows it, and they take the keyboard's focus); the
+    page itself must not."""
+    server.say("a11y-reflow-chat", UNROUTABLE)
+    pg = open_page(browser, server, "/console/", NARROW)
+    assert sideways(pg) == 0
+    pg.fill("#identifiant", admin[0])
+    pg.fill("#mot_de_passe", admin[1])
+    pg.get_by_role("button", name="Se connecter").click()
+    expect(pg.locator("h1")).to_have_text("File des demandes non résolues")
+    paths = ["/console/file", "/console/element/chat/a11y-reflow-chat", "/console/messages", "/console/rdv"]
+    for path in paths + ["/console/courrier", "/console/indicateurs", "/console/admin"]:
+        pg.goto(server.url + path)
+        assert sideways(pg) == 0, path
+    pg.goto(server.url + "/console/file")
+    for field in ("#du", "#au"):
+        box = pg.locator(field).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= NARROW["width"], field
+    pg.context.close()
