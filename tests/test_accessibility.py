@@ -343,13 +343,10 @@ def test_a_booking_inside_the_chat_with_the_keyboard_alone(browser, server):
     pg = open_page(browser, server, "/chat/")
     ask(pg, PAN_QUESTION)
     tab_until(pg, lambda f: f["text"] == "Prendre rendez-vous ici", key="Shift+Tab")
-    pg.keyboard.press("Enter")
-    step = pg.locator("#chat-log [data-role=bot]").last
-    expect(step.get_by_role("button").first).to_be_focused()  # the first site
-    pg.keyboard.press("Enter")
-    expect(pg.get_by_role("button", name="Carte grise", exact=True)).to_be_focused()  # the first reason
-    pg.keyboard.press("Enter")
-    expect(pg.locator("#chat-log .chat__steps").last.get_by_role("button").first).to_be_focused()  # the first slot
+    steps = pg.locator("#chat-log .chat__steps")  # the sites, the reasons, the slots: each step's first button
+    for step in range(3):  # has the focus, and Enter chooses it
+        pg.keyboard.press("Enter")
+        expect(steps.nth(step).get_by_role("button").first).to_be_focused()
     pg.keyboard.press("Enter")
     email = pg.get_by_role("textbox", name="Adresse électronique Exemple : prenom.nom@exemple.fr")
     expect(email).to_be_focused()
@@ -369,6 +366,28 @@ def test_a_booking_inside_the_chat_with_the_keyboard_alone(browser, server):
     expect(confirmation).to_have_text("Assistant : Votre rendez-vous est confirmé")
     assert_axe_clean(pg, "chat, booking confirmed")
     assert pg.problems == []
+    pg.context.close()
+
+
+SEEN = """(sel) => { const r = document.querySelector(sel).getBoundingClientRect();
+                       return r.width > 1 && r.height > 1 ? [Math.round(r.width), Math.round(r.height)] : null; }"""
+INPUT_NAME = "Votre question Par exemple : « renouveler ma carte grise », « horaires de la préfecture »"
+
+
+@pytest.mark.parametrize("viewport", [ZOOM_200, {"width": 360, "height": 330}], ids=["zoom-200", "phone-keyboard-open"])
+def test_in_a_short_window_the_question_field_keeps_a_visible_label(browser, server, viewport):
+    """An outside-in audit (2026-12-05): at 200 % zoom (a 1280×900 window is 640×450 CSS pixels) the
+    question field was a bare box beside « Envoyer »: the short-window layout made for a phone with
+    its keyboard open (height ≤ 30em) hid the label with its example, leaving the name to screen
+    readers only (WCAG 3.3.2, RGAA 11.1: a visible label). The example is still folded away there."""
+    pg = open_page(browser, server, "/chat/", viewport)
+    ask(pg, "je veux parler à un agent")
+    label = pg.evaluate(SEEN, "label[for=chat-input]")
+    assert label is not None and label[0] >= 100 and label[1] <= 30, label  # "Votre question", one line
+    assert pg.evaluate(SEEN, ".chat__hint-text") is None  # the example folded away
+    expect(pg.locator("label[for=chat-input]")).to_be_in_viewport()
+    expect(pg.locator("#chat-input")).to_have_accessible_name(INPUT_NAME)
+    assert pg.evaluate("document.getElementById('chat-dock').getBoundingClientRect().height") <= 80
     pg.context.close()
 
 
