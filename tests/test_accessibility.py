@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, until
 from playwright.sync_api import expect
 from test_console import cli
 
@@ -365,6 +365,29 @@ def test_a_booking_inside_the_chat_with_the_keyboard_alone(browser, server):
     expect(confirmation).to_be_focused()
     expect(confirmation).to_have_text("Assistant : Votre rendez-vous est confirmé")
     assert_axe_clean(pg, "chat, booking confirmed")
+    assert pg.problems == []
+    pg.context.close()
+
+
+def test_the_wait_for_an_answer_is_said_as_a_status(browser, server):
+    """An outside-in audit (2026-12-05): while the assistant prepared its answer the page showed « L'assistant
+    prépare sa réponse… » under the field, but only to the eye: it was no status message (WCAG 4.1.3),
+    and the question's own bubble waits in the log while it is busy, so a screen reader said nothing
+    until the answer came (seconds on a loaded server). The line is now a polite status, said once."""
+    pg = open_page(browser, server, "/chat/")
+    held = []
+    pg.route("**/chat/webhook", lambda route: held.append(route))  # held until the status is checked
+    pending = pg.locator("#chat-pending")
+    expect(pending).to_have_attribute("role", "status")
+    expect(pending).to_have_text("")
+    pg.fill("#chat-input", "horaires de la prefecture")
+    pg.press("#chat-input", "Enter")
+    until(lambda: held or pg.wait_for_timeout(50), 30, "the question sent")
+    expect(pending).to_have_text("L'assistant prépare sa réponse…")
+    expect(pending).to_be_visible()
+    held[0].continue_()
+    expect(wait_answer(pg, 0)).to_contain_text("du lundi au vendredi")
+    expect(pending).to_have_text("")
     assert pg.problems == []
     pg.context.close()
 

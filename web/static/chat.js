@@ -32,6 +32,7 @@
 
   var CONFIG = pageConfig();
   var T = (CONFIG.texts && CONFIG.texts.script) || {};
+  var PENDING = CONFIG.texts && CONFIG.texts.page && typeof CONFIG.texts.page.pending === 'string' ? CONFIG.texts.page.pending : '';
   var UNAVAILABLE = typeof CONFIG.unavailable === 'string' ? CONFIG.unavailable : '';
 
   /** A text of the page (tree.yml chat.script), with its {placeholders} filled. */
@@ -532,7 +533,8 @@
       send.disabled = on;
       log.setAttribute('aria-busy', on ? 'true' : 'false');
       if (pending) {
-        pending.hidden = !on;
+        // Written, not shown or hidden: a live region's new text is said; one that appears is often not.
+        pending.textContent = on ? PENDING : '';
       }
     }
 
