@@ -970,8 +970,8 @@
         showError(email, '');
         showError(mobile, '');
         say(alert, '');
-        if (!e && !m) {
-          say(alert, errors.contact_missing);
+        if (!e && !m) { // tied to the e-mail field, as the server's refusal of an empty contact is
+          showError(email, errors.contact_missing);
           email.input.focus();
           return;
         }
