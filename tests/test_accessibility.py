@@ -446,6 +446,59 @@ def test_a_booking_on_the_pages_with_the_keyboard_alone(browser, server):
     pg.context.close()
 
 
+def assert_refused_on(pg, field: str, reason: str) -> None:
+    """The page came back with `reason` on `field`: in the alert at the top, under the field (its
+    description) and on the field itself (invalid, with the focus, so that it is read first)."""
+    expect(pg.locator("#erreur")).to_have_text(reason)
+    control = pg.locator(field)
+    expect(control).to_be_focused()
+    expect(control).to_have_attribute("aria-invalid", "true")
+    expect(pg.locator(f"{field}-erreur")).to_have_text(reason)
+    expect(pg.locator(f"{field}-erreur")).to_be_visible()
+    assert control.get_attribute("aria-describedby").split()[0] == f"{field[1:]}-erreur"
+
+
+def test_a_form_refused_by_the_server_ties_its_reason_to_the_field(browser, server):
+    """An outside-in audit (2026-12-05): the booking, cancellation and message pages work without
+    JavaScript, and a refusal of the server (no contact, a landline for a mobile, a badly formed
+    address, an unknown reference) came back as an alert at the top of the page only: the field was
+    not marked, its description said nothing, and the focus was back at the top (WCAG 3.3.1, RGAA
+    11.10, 11.11). A person who tabbed back to the field heard nothing of the error."""
+    pg = open_page(browser, server, "/rdv/creneaux?site=aurillac&motif=autre")
+    pg.get_by_role("button", name="Réserver ce créneau").click()
+    missing = "Indiquez une adresse électronique ou un numéro de téléphone portable : l'un des deux est nécessaire pour réserver."
+    assert_refused_on(pg, "#email", missing)
+    assert pg.locator("#mobile").get_attribute("aria-invalid") is None
+    pg.fill("#mobile", "04 71 46 23 00")  # a landline
+    pg.get_by_role("button", name="Réserver ce créneau").click()
+    assert_refused_on(
+        pg,
+        "#mobile",
+        "Le numéro de téléphone portable n'est pas valide : indiquez un portable français, par exemple 06 12 34 56 78.",
+    )
+    expect(pg.locator("#mobile")).to_have_value("04 71 46 23 00")  # what was typed is kept
+    assert pg.locator("#email").get_attribute("aria-invalid") is None
+    assert_axe_clean(pg, "slots, a refused mobile")
+
+    pg.goto(server.url + "/rdv/message?service=armes")
+    pg.fill("#subject", "Détention")
+    pg.fill("#body", "Une question sur ma carte européenne.")
+    pg.fill("#email", "nom@exemple")  # accepted by the browser, refused by the server
+    pg.get_by_role("button", name="Envoyer le message").click()
+    assert_refused_on(pg, "#email", "L'adresse électronique n'est pas valide (exemple : prenom.nom@exemple.fr).")
+    # the reason first, then what an empty address means (the field's own help)
+    assert pg.locator("#email").get_attribute("aria-describedby") == "email-erreur email-sans"
+    assert_axe_clean(pg, "message, a refused address")
+
+    pg.goto(server.url + "/rdv/annuler")
+    pg.fill("#reference", "PAN-0000-0000")
+    pg.fill("#contact", "personne@exemple.fr")
+    pg.get_by_role("button", name="Annuler le rendez-vous").click()
+    assert_refused_on(pg, "#reference", "Aucun rendez-vous ne correspond à cette référence et à ce contact.")
+    assert_axe_clean(pg, "cancel, refused")
+    pg.context.close()
+
+
 # ---- reflow: 320 px and 200 % zoom ----------------------------------------------------------------------
 
 

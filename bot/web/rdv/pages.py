@@ -47,6 +47,19 @@ from bot.web.rdv.shared import (
 CSRF_COOKIE = "rdv_csrf"
 logger = logging.getLogger(__name__)
 
+# The field a refusal is about (its id on the page), by the refusal's code: rdv.html marks it invalid,
+# says the reason under it (aria-describedby) and gives it the focus, as the chat's widget does.
+FIELD_OF = {
+    "contact_missing": "email",
+    "bad_email": "email",
+    "bad_mobile": "mobile",
+    "not_found": "reference",
+    "subject_missing": "subject",
+    "subject_too_long": "subject",
+    "body_missing": "body",
+    "body_too_long": "body",
+}
+
 
 def page(request: Request, status: int = 200, **ctx) -> HTTPResponse:
     token = request.cookies.get(CSRF_COOKIE) or ""
@@ -189,6 +202,7 @@ async def reserve(request: Request) -> HTTPResponse:
             request,
             status,
             error=exc.message,
+            invalid=FIELD_OF.get(exc.code),
             **(await slots_ctx(pref, site_id, reason, slots=exc.next_slots or None, **contact)),
         )
     return page(request, page="confirmed", **confirmation(pref, booking))
@@ -227,7 +241,8 @@ async def cancel(request: Request) -> HTTPResponse:
     except TooMany as exc:
         return too_many_page(request, exc, reference=clip(values["reference"], "reference"), **ctx)
     except BookingError as exc:
-        return page(request, 400, error=exc.message, reference=clip(values["reference"], "reference"), **ctx)
+        reference = clip(values["reference"], "reference")
+        return page(request, 400, error=exc.message, invalid=FIELD_OF.get(exc.code), reference=reference, **ctx)
     return page(request, page="cancelled", title=ctx["title"], message=message)
 
 
@@ -270,7 +285,7 @@ async def message(request: Request) -> HTTPResponse:
     except TooMany as exc:
         return too_many_page(request, exc, **message_ctx(pref, service_id, **typed))
     except TicketError as exc:
-        return page(request, 400, error=exc.message, **message_ctx(pref, service_id, **typed))
+        return page(request, 400, error=exc.message, invalid=FIELD_OF.get(exc.code), **message_ctx(pref, service_id, **typed))
     except sqlite3.Error as exc:
         return store_busy_form(request, exc, **message_ctx(pref, service_id, clip(values["idem"], "idem"), **typed))
     return page(request, page="ack", **acknowledgement(pref, ticket))
