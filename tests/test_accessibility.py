@@ -88,9 +88,12 @@ def axe_problems(pg) -> list[str]:
 
 
 def assert_axe_clean(pg, where: str) -> None:
-    """axe finds nothing, and every button and link shows its whole label."""
+    """axe finds nothing, every button and link shows its whole label, and a link that opens a new
+    window says so (an audit, 2026-12-05: « Trouver une maison France Services » on the message's
+    acknowledgement did not, where the chat's links and the footers do)."""
     assert axe_problems(pg) == [], where
     assert cut_labels(pg) == [], where
+    assert pg.evaluate(NEW_WINDOW_UNSAID) == [], where
 
 
 # Buttons and links whose own label is cut by their box, with no tooltip to say it (the DSFR draws a
@@ -103,6 +106,11 @@ CUT_LABELS = """() => Array.from(document.querySelectorAll('a, button')).filter(
 
 def cut_labels(pg) -> list[str]:
     return pg.evaluate(CUT_LABELS)
+
+
+# Links that open a new window without saying so, in their text (the DSFR's .fr-sr-only) or their title.
+NEW_WINDOW_UNSAID = """() => Array.from(document.querySelectorAll('a[target=_blank]'))
+  .filter((a) => !(a.textContent + ' ' + a.title).includes('nouvelle fenêtre')).map((a) => a.textContent.trim())"""
 
 
 def sideways(pg) -> int:
