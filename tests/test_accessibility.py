@@ -408,6 +408,26 @@ def test_the_wait_for_an_answer_is_said_as_a_status(browser, server):
     pg.context.close()
 
 
+def test_a_restored_conversation_is_said_once_not_as_an_answer_in_preparation(browser, server):
+    """While a reload fetches the conversation kept for this tab (GET /chat/history), nothing is being
+    answered: the status stays silent, then says once that the conversation is back. (The pending line
+    became a status in this audit; drawn during the fetch as before, it would have been read out on
+    every reload as an answer in preparation.)"""
+    pg = open_page(browser, server, "/chat/")
+    ask(pg, "horaires de la prefecture")
+    held = []
+    pg.route("**/chat/history*", lambda route: held.append(route))  # held until the status is checked
+    pg.reload()
+    until(lambda: held or pg.wait_for_timeout(50), 30, "the conversation asked again")
+    expect(pg.locator("#chat-pending")).to_have_text("")
+    held[0].continue_()
+    expect(pg.locator("#chat-status")).to_have_text("Votre conversation en cours a été reprise.")
+    expect(pg.locator("#chat-log [data-role=user]")).to_have_text(["Vous : horaires de la prefecture"])
+    expect(pg.locator("#chat-pending")).to_have_text("")
+    assert pg.problems == []
+    pg.context.close()
+
+
 SEEN = """(sel) => { const r = document.querySelector(sel).getBoundingClientRect();
                        return r.width > 1 && r.height > 1 ? [Math.round(r.width), Math.round(r.height)] : null; }"""
 INPUT_NAME = "Votre question Par exemple : « renouveler ma carte grise », « horaires de la préfecture »"

@@ -528,13 +528,14 @@
       return b.msg;
     }
 
-    function setBusy(on) {
+    /** `quiet`: busy without an answer in preparation (the conversation fetched again on load). */
+    function setBusy(on, quiet) {
       busy = on;
       send.disabled = on;
       log.setAttribute('aria-busy', on ? 'true' : 'false');
       if (pending) {
         // Written, not shown or hidden: a live region's new text is said; one that appears is often not.
-        pending.textContent = on ? PENDING : '';
+        pending.textContent = on && !quiet ? PENDING : '';
       }
     }
 
@@ -1351,7 +1352,7 @@
       if (!sender) {
         return;
       }
-      setBusy(true);
+      setBusy(true, true);
       var result;
       try {
         result = await callJson('GET', historyUrl(sender));
