@@ -2,16 +2,21 @@
 Chromium against the real server: the public chat page, the booking pages (/rdv/) and the agents'
 console, as a disabled member of the public or an agent meets them.
 
-- axe-core (web/node_modules/axe-core: a devDependency pinned in web/package-lock.json, installed by
-  `make test` with the other web packages) runs its WCAG 2.0 and 2.1 A and AA rules on each page, in
-  the state a person reaches it (after answers, with a form's error, a confirmation), at 1280 and
-  320 px and in the dark theme: 0 violations, no rule left out (EXCLUDED_RULES). Where axe cannot
+- axe-core (web/node_modules/axe-core: a devDependency pinned in web/package-lock.json, installed with
+  the other web packages by the Makefile's `npm ci`) runs its WCAG 2.0 and 2.1 A and AA rules on each
+  page, in the state a person reaches it (after answers, with a form's error, a confirmation), at 1280
+  and 320 px and in the dark theme: 0 violations, no rule left out (EXCLUDED_RULES). Where axe cannot
   decide a contrast (the DSFR draws link underlines as background gradients), the text is measured
-  against its nearest opaque background instead.
+  against its nearest opaque background instead. Each page checked also shows every button's whole
+  label and says which links open a new window.
 - What axe cannot see: keyboard paths through a whole chat exchange and a whole booking (in the chat
   and on the pages), where the focus lands after an answer (it stays in the question field, by
-  design), a visible focus at every stop, no sideways scrolling at 320 px and at 200 % zoom, the
-  semantics a screen reader is given (landmarks, names, the conversation as a polite live log).
+  design) or after a refused form (on the field, which the reason describes), a visible focus at every
+  stop, no sideways scrolling at 320 px and at 200 % zoom, the question field's visible label in a
+  short window, the semantics a screen reader is given (landmarks, names, the conversation as a polite
+  live log, the wait for an answer as a status).
+
+The tests named after an audit finding failed before its fix (see each docstring and commit).
 """
 
 from __future__ import annotations
