@@ -151,7 +151,9 @@ def public_page_context() -> dict:
     }
 
 
-def render_page() -> str:
+def render_page(no_script: bool = False, typed: str = "") -> str:
+    """The chat page; `no_script`: its form was posted without JavaScript (bot/web/chat_page.py), the
+    notice shown in place of its <noscript> copy, `typed` given back in the field."""
     cfg = page_config()
     pref = prefecture()
     return (
@@ -162,6 +164,8 @@ def render_page() -> str:
             t=cfg["texts"]["page"],
             website=render("{prefecture.website}", pref),
             phone=render("{prefecture.phone.display}", pref),
+            no_script=no_script,
+            typed=typed,
         )
     )
 

@@ -1,6 +1,6 @@
 """Rasa input channels served by `rasa run` (registered in credentials.yml).
 
-- WebChatInput (`/chat/`): the préfecture's chat page and its JSON webhook. Text is cleaned,
+- WebChatInput (`/chat/`): the préfecture's chat page (bot/web/chat_page.py) and its JSON webhook. Text is cleaned,
   cut to the tree's maximum length and masked BEFORE Rasa sees it, so nothing personal reaches
   the tracker store, the logs or our store. Bad requests get a 4xx with a French reason.
   When a message got a routed answer (a leaf with a destination), the action adds one message
@@ -36,6 +36,7 @@ from bot.nlu.outage import BackendUnavailable
 from bot.nlu.tracker_store import window_of
 from bot.services import runtime
 from bot.web import degraded, flood, lifecycle
+from bot.web.chat_page import page
 from bot.web.client import client_address, exempt
 from bot.web.http import (
     ACTIONS_PATH,
@@ -194,10 +195,6 @@ class WebChatInput(InputChannel):
         return bp
 
 
-async def page(request: Request, *_) -> HTTPResponse:
-    return security_headers(response.html(runtime.render_page()))
-
-
 async def config(request: Request, *_) -> HTTPResponse:
     return security_headers(response.json(runtime.page_config()))
 
@@ -338,7 +335,7 @@ async def feedback(request: Request, *_) -> HTTPResponse:
 
 # The chat's routes under /chat: (path, methods, handler).
 ROUTES = [
-    ("/", ("GET",), page),
+    ("/", ("GET", "POST"), page),  # POST: the form sent without JavaScript (bot/web/chat_page.py)
     ("/config", ("GET",), config),
     ("/webhook", ("POST",), receive),
     ("/history", ("GET",), history),

@@ -274,18 +274,21 @@ def refuse_cross_site(request: Request) -> HTTPResponse | None:
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if ctype != "application/json":
         return security_headers(json_error(415, say("not_json_type")))
-    refused = json_error(403, say("cross_site"))
+    return security_headers(json_error(403, say("cross_site"))) if from_another_site(request) else None
+
+
+def from_another_site(request: Request) -> bool:
+    """Whether the browser says the request comes from another site (Sec-Fetch-Site, Origin)."""
     if (request.headers.get("sec-fetch-site") or "same-origin") not in ("same-origin", "none"):
-        return security_headers(refused)
+        return True
     origin = request.headers.get("origin")
-    if origin is not None:
-        allowed = {(request.headers.get("host") or "").lower()}
-        public = settings.public_base_url()
-        if public:
-            allowed.add(urlsplit(public).netloc.lower())
-        if urlsplit(origin).netloc.lower() not in allowed:
-            return security_headers(refused)
-    return None
+    if origin is None:
+        return False
+    allowed = {(request.headers.get("host") or "").lower()}
+    public = settings.public_base_url()
+    if public:
+        allowed.add(urlsplit(public).netloc.lower())
+    return urlsplit(origin).netloc.lower() not in allowed
 
 
 def json_object(body: bytes, path: str = "") -> dict:

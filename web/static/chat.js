@@ -278,6 +278,12 @@
     if (!chat || !log || !form || !input || !send) {
       return;
     }
+    // The page answered to its form posted before this script ran (bot/web/chat_page.py): the notice
+    // that the assistant needs JavaScript no longer holds.
+    var noScript = document.getElementById('chat-nojs');
+    if (noScript) {
+      noScript.remove();
+    }
     var phone = CONFIG.phone && typeof CONFIG.phone === 'object' ? CONFIG.phone : {};
     var busy = false;
 
