@@ -103,9 +103,13 @@ def assert_axe_clean(pg, where: str) -> None:
 
 # Buttons and links whose own label is cut by their box, with no tooltip to say it (the DSFR draws a
 # button with an icon class as an icon-only square unless told which side the icon goes).
+# The DSFR's pagination draws « Page précédente » / « Page suivante » as arrows below its lg breakpoint, by
+# design (fr-pagination__link--lg-label: the text stays the link's name): not a cut label. CI at b36833f
+# failed here at 375 px on /console/file once other tests' data made the queue run to a second page.
 CUT_LABELS = """() => Array.from(document.querySelectorAll('a, button')).filter((e) => {
   const r = e.getBoundingClientRect();
-  return r.width > 0 && !e.closest('.fr-sr-only') && !e.title && e.scrollWidth > e.clientWidth + 1;
+  const arrowByDesign = e.matches('.fr-pagination__link--lg-label');
+  return r.width > 0 && !arrowByDesign && !e.closest('.fr-sr-only') && !e.title && e.scrollWidth > e.clientWidth + 1;
 }).map((e) => (e.id ? '#' + e.id : e.tagName) + ' ' + e.innerText.trim())"""
 
 

@@ -18,9 +18,10 @@ ends (bot/services/late_turns.py).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from sanic import response
 from sanic.request import Request
@@ -42,7 +43,28 @@ def retry_later() -> tuple[str, int]:
     return texts.say("chat.script.retry_later", runtime.prefecture()), seconds
 
 
-async def answered_within(turn: Awaitable[T], message_id: str, sender_id: str) -> T:
+# The turns of one conversation under way in this process, in line: (their lock, how many hold or wait for it).
+_in_line: dict[str, list] = {}
+
+
+async def answered_within(turn: Coroutine[Any, Any, T], message_id: str, sender_id: str) -> T:
+    """`_bounded`, once this process's earlier turns of the same conversation are over: the bound is the
+    store's, not the wait behind one's own messages (Rasa runs one turn of a conversation at a time; CI of
+    b36833f: 20 messages of one sender sent at once on a loaded machine, the last ten got the 503)."""
+    entry = _in_line.setdefault(sender_id, [asyncio.Lock(), 0])
+    entry[1] += 1
+    try:
+        async with entry[0]:
+            return await _bounded(turn, message_id, sender_id)
+    finally:
+        if inspect.getcoroutinestate(turn) == inspect.CORO_CREATED:  # the client left while it waited in line
+            turn.close()  # never started: no "never awaited" warning (a turn given up goes on: not closed)
+        entry[1] -= 1
+        if entry[1] == 0:
+            _in_line.pop(sender_id, None)
+
+
+async def _bounded(turn: Coroutine[Any, Any, T], message_id: str, sender_id: str) -> T:
     """The chat turn's result, or BackendUnavailable (the 503 above) when it is not over within
     `settings.chat_answer_within_ms`: the turn is then marked given up (late_turns.give_up) and left to
     end on its own, writing nothing. A request cancelled (the client gone) cancels its turn, as before."""
