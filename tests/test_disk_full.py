@@ -42,21 +42,24 @@ def tmpfs(path: Path, size: str = SIZE):
 
 
 @contextmanager
-def full(mount: Path):
-    """The filesystem at `mount` made full by a file of all its free space, deleted at the end."""
+def full(mount: Path, leave_mb: int = 0):
+    """The filesystem at `mount` filled by a file, leaving `leave_mb` megabytes free (0: made full, every
+    last byte taken); the file is deleted at the end."""
     filler = mount / "filler"
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         st = os.statvfs(mount)
-        os.posix_fallocate(fd, 0, st.f_bavail * st.f_frsize)
-        try:  # the last bytes a block-sized allocation leaves
-            while os.write(fd, b"\0" * 512):
+        os.posix_fallocate(fd, 0, max(st.f_bavail * st.f_frsize - leave_mb * 2**20, 1))
+        if not leave_mb:
+            try:  # the last bytes a block-sized allocation leaves
+                while os.write(fd, b"\0" * 512):
+                    pass
+            except OSError:
                 pass
-        except OSError:
-            pass
     finally:
         os.close(fd)
-    assert os.statvfs(mount).f_bavail == 0
+    if not leave_mb:
+        assert os.statvfs(mount).f_bavail == 0
     try:
         yield
     finally:

@@ -25,7 +25,7 @@ import pytest
 from conftest import MODEL, ROOT, TWILIO_TEST_TOKEN, free_port, launch, stop, until
 from store_backends import server_on_postgresql
 from store_lock import Lock
-from test_disk_full import chat, tmpfs
+from test_disk_full import chat, full, tmpfs
 from test_ivr_calls import TITRES_MENU
 from test_ivr_fail_soft import STORE_BUSY
 from test_ivr_store_down import postgres_processes
@@ -167,28 +167,6 @@ def test_writes_waiting_in_the_spool_while_the_store_is_locked_make_readiness_de
     assert ready(tuned)["status"] == "ok"
 
 
-@contextmanager
-def filled(mount: Path, leave_mb: int = 0):
-    """The filesystem at `mount` filled by a file, leaving `leave_mb` megabytes free; deleted at the end."""
-    filler = mount / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        st = os.statvfs(mount)
-        os.posix_fallocate(fd, 0, max(st.f_bavail * st.f_frsize - leave_mb * 2**20, 1))
-        if not leave_mb:
-            try:  # the last bytes a block-sized allocation leaves
-                while os.write(fd, b"\0" * 512):
-                    pass
-            except OSError:
-                pass
-    finally:
-        os.close(fd)
-    try:
-        yield
-    finally:
-        filler.unlink()
-
-
 def test_a_disk_nearly_full_is_degraded_and_a_full_one_fails_readiness(tmp_path):
     """The store and its spools on a 32 MB filesystem of their own, with thresholds for its size:
     degraded below 8 MB free, failing below 2 MB. Filled to 5 MB free: degraded (200); filled up: failing
@@ -199,14 +177,14 @@ def test_a_disk_nearly_full_is_degraded_and_a_full_one_fails_readiness(tmp_path)
         server = started(tmp_path, db=mount / "aiguillage.db", extra_env=env)
         try:
             assert ready(server)["status"] == "ok"
-            with filled(mount, leave_mb=5):
+            with full(mount, leave_mb=5):
                 status, body, _ = probe(server)
                 assert status == 200
                 disk = body["checks"]["disk"]
                 assert disk["status"] == "degraded" and 3 <= disk["free_mb"] < 8
                 assert disk["reason"] == f"{disk['free_mb']} MB free (degraded below 8 MB)"
                 assert body["status"] == "degraded"
-            with filled(mount):
+            with full(mount):
                 status, body, _ = probe(server)
                 assert status == 503
                 assert body["checks"]["disk"] == {"status": "failing", "free_mb": 0, "reason": "0 MB free (failing below 2 MB)"}
