@@ -231,7 +231,8 @@ def test_a_reload_restores_the_conversation_and_a_new_one_starts_empty(desktop_p
     pg.get_by_role("button", name="Nouvelle conversation").click()
     expect(pg.locator("#chat-log [data-role=user]")).to_have_count(0)
     expect(answers(pg)).to_have_count(0)
-    expect(status).to_have_text("")
+    # The log emptied silently: a screen reader is told, once, what happened (an audit of 2026-12-05).
+    expect(status).to_have_text("Nouvelle conversation : la précédente n'est plus affichée ni reprise.")
     expect(pg.locator(".chat__msg--welcome")).to_be_visible()
     expect(pg.locator("#chat-input")).to_be_focused()
     expect(pg.locator("#chat-new")).not_to_be_visible()

@@ -1413,8 +1413,8 @@
         forgetConfirmations();
         clearLog();
         chat.removeAttribute('data-restored');
-        if (statusLine) {
-          statusLine.textContent = '';
+        if (statusLine) { // the log emptied silently: said once to screen readers
+          statusLine.textContent = t('new_started');
         }
         window.scrollTo(0, 0);
         focusInput();
