@@ -93,7 +93,7 @@ redis:  ## install Debian's Redis for the cluster (Rasa's lock store; tests/test
 postgres:  ## install Debian's PostgreSQL 15 for the cluster (Rasa's tracker store; tests/test_cluster.py), if missing
 	@test -x /usr/lib/postgresql/15/bin/pg_ctl || (apt-get update -q && apt-get install -y -q postgresql-15)
 
-# Several processes on this host (README "Several processes"): PostgreSQL and Redis on 127.0.0.1 with
+# Several processes on this host (docs/operations.md "Several processes"): PostgreSQL and Redis on 127.0.0.1 with
 # their data under var/cluster/, CLUSTER_PROCESSES servers on ports PORT, PORT+1, ... and nginx on
 # 127.0.0.1:CLUSTER_PROXY_PORT in front. The product's own store stays the one SQLite file AIGUILLAGE_DB.
 CLUSTER_PROCESSES ?= 2

@@ -9,7 +9,7 @@ both through nginx (deploy/nginx.conf, tools/cluster.py) in front of the first N
   memory for the 1-process row (`make run`), on Redis when there are several (quick mode: on Redis
   for every row, one start saved);
 - PostgreSQL + Redis: Rasa's events in PostgreSQL, its lock store on Redis, the product's store on the
-  one SQLite file (README "Several processes").
+  one SQLite file (docs/operations.md "Several processes").
 The load generators run in this process; the servers are other processes.
 
     python -m bench (the suite runs this)      .venv/bin/python bench/cluster_bench.py [--quick]

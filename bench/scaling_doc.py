@@ -159,7 +159,7 @@ def peak_section(res: dict) -> list[str]:
         f"{pp['chat_turns_per_s']} chat turns/s (at {res['users']} users): both loads at once take {peak['process_load']} "
         f"of one process, so **{peak['processes']} processes** (the load, rounded up, + 1 that may be lost) on "
         f"**{peak['hosts']} hosts** of 2 cores (at least 2, so that one may fail). On several hosts every process reaches "
-        "the same PostgreSQL (Rasa's events and the product's store) and Redis (the locks): README \"Several processes\".",
+        "the same PostgreSQL (Rasa's events and the product's store) and Redis (the locks): docs/operations.md \"Several processes\".",
         "",
         "Every `confirmed: false` figure above is an assumption to replace by the 34 00's real traffic (ANTS). Were they "
         f"ten times too low, the same sum gives {peak['tenfold_processes']} processes.",

@@ -1,7 +1,7 @@
 """The one place the product reads its environment: typed values, secrets never shown, and errors
 that name the variable. Read at call time (never at import), so a test or a command can set them.
 
-Variables (README, "Settings"): PREFECTURE, AIGUILLAGE_DB, AIGUILLAGE_STORE (sqlite: keep the product's
+Variables (docs/prefectures.md, "Choosing a préfecture"): PREFECTURE, AIGUILLAGE_DB, AIGUILLAGE_STORE (sqlite: keep the product's
 store in AIGUILLAGE_DB when DATABASE_URL is set), AIGUILLAGE_MODEL, AIGUILLAGE_REVIEW_OUT,
 AIGUILLAGE_DEV_EVAL (the folder of the shared dev sets, when the Makefile finds one),
 DATABASE_URL and LOCK_STORE_URL (several processes: Rasa's

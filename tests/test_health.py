@@ -6,7 +6,7 @@ that the store did not answer. Real servers (`python -m bot serve`) over HTTP, r
 PostgreSQL, a real full filesystem (tmpfs), a real SMTP port that refuses. Each readiness request is
 made with a probe's own timeout (PROBE_TIMEOUT_S): an answer that does not come within it fails the
 test, a frozen store included. Thresholds lowered for a test are written in a préfecture file's
-`health:` block, as an operator would (README "Operating it")."""
+`health:` block, as an operator would (docs/operations.md "Operating it")."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def outbox(**counts) -> dict:
 
 
 def with_health(tmp: Path, **limits) -> Path:
-    """A copy of prefectures/ whose cantal.yml sets these `health:` thresholds (README "Operating it")."""
+    """A copy of prefectures/ whose cantal.yml sets these `health:` thresholds (docs/operations.md "Operating it")."""
     folder = tmp / "prefectures"
     shutil.copytree(ROOT / "prefectures", folder)
     lines = "".join(f"  {name}: {value}\n" for name, value in limits.items())

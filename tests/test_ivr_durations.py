@@ -115,7 +115,7 @@ took the Cantal's offer to 26.8 s and Gironde's hours answer to 20.4 s, so the p
 
 ## Fail soft (issue 11 §3/§4)
 
-No technical error hangs up on a caller (ivr/channel.py, ivr/call_hooks.py; README, Telephone):
+No technical error hangs up on a caller (ivr/channel.py, ivr/call_hooks.py; docs/telephone.md):
 
 - The incoming call fails (the call cannot be recorded: the store answers with an error rather
   than busy): the notice, one apology (`phone.incoming_failed`) and the main menu on the keypad

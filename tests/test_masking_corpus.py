@@ -21,7 +21,7 @@ from bot.core.masking import find, mask
 
 ROOT = Path(__file__).resolve().parent.parent
 # masking_corpus.jsonl was written and committed before the patterns; masking_heldout.jsonl (52 messages
-# written by hand in other shapes) after them, to see how far the cues carry (see the README).
+# written by hand in other shapes) after them, to see how far the cues carry (see docs/privacy.md, "Masking").
 CORPUS = [
     json.loads(line)
     for name in ("masking_corpus.jsonl", "masking_heldout.jsonl")

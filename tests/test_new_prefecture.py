@@ -1,5 +1,5 @@
 """A new deployer's préfecture: the invented Préfecture de Test-sur-Mer (tests/fixtures/prefectures/),
-written from the README as a sixth préfecture would be, in a temporary folder of préfecture files
+written from docs/prefectures.md as a sixth préfecture would be, in a temporary folder of préfecture files
 (`AIGUILLAGE_PREFECTURES`). The mistakes a deployer makes in such a file stop `python -m bot check`
 and the server's start with one line naming the file, the key and the problem: never a traceback,
 never a product that starts and then fails or answers wrongly.

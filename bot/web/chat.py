@@ -263,7 +263,7 @@ async def receive(request: Request, on_new_message: Callable[[UserMessage], Awai
 async def history(request: Request, *_) -> HTTPResponse:
     """The conversation of the page's sender id, as the page showed it (issue 14 item 13): a
     reload or a return from /rdv/ draws it again. Only the id's holder knows it (random, kept
-    in the browser's localStorage, README "The chat page"); the texts are those Rasa keeps, masked
+    in the browser's localStorage, docs/chat-page.md "The chat page"); the texts are those Rasa keeps, masked
     before it saw them. The widget's confirmations, which Rasa never sees, are kept beside the id
     by web/static/chat.js and drawn again after these turns."""
     sender = request.args.get("sender", "")

@@ -42,7 +42,7 @@ def _untrusted_proxy(peer: str, request: Request) -> None:
     _proxy_warned = True
     logger.warning(
         "requests come through a proxy at %s (X-Forwarded-For) but AIGUILLAGE_TRUSTED_PROXIES is unset: every "
-        "client counts as that one address for the per-address limits; list the proxy there (README 'Throttling')",
+        "client counts as that one address for the per-address limits; list the proxy there (docs/operations.md 'Throttling')",
         peer,
     )
 

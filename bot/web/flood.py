@@ -1,5 +1,5 @@
 """The chat's messages per client address: a sliding window in this process's memory
-(`throttle.per_address.chat` in the préfecture files; README "Throttling").
+(`throttle.per_address.chat` in the préfecture files; docs/operations.md "Throttling").
 
 An audit posted 400 new conversations in 3 s from one address, and each was run by the NLU and
 written. Bookings, cancellations and messages to a service are counted in the store

@@ -1,4 +1,4 @@
-"""Liveness and readiness, for nginx, a load balancer or a monitoring probe (README "Operating it").
+"""Liveness and readiness, for nginx, a load balancer or a monitoring probe (docs/operations.md "Operating it").
 
 - `GET /healthz`: 200 `{"status": "ok"}` as long as the process serves requests. Nothing is read:
   cheap enough for any probe, and served to anyone by deploy/nginx.conf.

@@ -52,7 +52,7 @@ def json_error(status: int, message: str) -> HTTPResponse:
 
 def too_many_requests(message: str, wait_s: int) -> HTTPResponse:
     """A request over a per-address limit (the chat's, the /rdv API's): 429, `Retry-After`, and
-    {"error": the French reason, "code": "throttled", "retry_after": seconds} (README "Throttling")."""
+    {"error": the French reason, "code": "throttled", "retry_after": seconds} (docs/operations.md "Throttling")."""
     resp = security_headers(response.json({"error": message, "code": "throttled", "retry_after": wait_s}, status=429))
     resp.headers["Retry-After"] = str(wait_s)
     resp.headers["Cache-Control"] = "no-store"

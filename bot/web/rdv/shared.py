@@ -215,7 +215,7 @@ async def counted(request: Request, pref, scope: str):
     """One booking, cancellation or message of the client address, within its limits (TooMany).
 
     Every submission counts in the address's general guard (`submit`, refused ones included: a
-    flood); only an accepted one uses one of the `scope` window's (README "Throttling"). That one
+    flood); only an accepted one uses one of the `scope` window's (docs/operations.md "Throttling"). That one
     is counted beforehand (parallel requests cannot all pass the check) and taken back when the
     submission is refused by validation (BookingError, TicketError: a French 4xx with its reason)."""
     address = client_address(request)
