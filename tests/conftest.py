@@ -268,7 +268,8 @@ class SmtpSink:
 
     Like a real server, it refuses some recipients at RCPT TO: an address starting with "refuse" for
     good (550, unknown user), one starting with "boite-pleine" for now (452, mailbox full). `rcpts`
-    lists every recipient asked for, accepted or not, in order.
+    lists every recipient asked for, accepted or not, in order. `data_delay_s`: how long it takes to
+    accept each message (a slow server: senders working at once overlap).
     """
 
     REFUSALS = (
@@ -280,10 +281,12 @@ class SmtpSink:
         self.port = free_port()
         self.messages: list = []
         self.rcpts: list[str] = []
+        self.data_delay_s = 0.0
         self.controller = None
         self.start()
 
     def start(self) -> None:
+        import asyncio
         import email
         import email.policy
 
@@ -301,6 +304,8 @@ class SmtpSink:
                 return "250 OK"
 
             async def handle_DATA(self, server, session, envelope):
+                if sink.data_delay_s:
+                    await asyncio.sleep(sink.data_delay_s)
                 msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
                 received = {"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "message": msg}
                 sink.messages.append(received | {"raw": envelope.content})  # the bytes as received

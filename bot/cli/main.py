@@ -230,6 +230,7 @@ def serve(rasa_args: list[str]) -> int:
 
     settings.ensure_actions_secret()
     settings.spool_sweep_s()  # a bad value stops the start here, not at the first sweep
+    settings.smtp()  # likewise SMTP_* (the outbox's retry starts with the server), not at the first e-mail
     from bot.cli.endpoints import endpoints_option
     from bot.store.database import check_backend
 

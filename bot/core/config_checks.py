@@ -42,6 +42,8 @@ HEALTH = (
     "outbox_degraded_failed",
     "outbox_degraded_age_minutes",
 )
+# The outbox's scheduled retry (bot/services/mailer.py Backoff), in seconds, each a positive whole number.
+OUTBOX = ("retry_every_s", "retry_after_s", "retry_after_max_s")
 # Keys every merged configuration must have (dotted paths).
 RETENTION_KEYS = tuple(f"retention.{k}_days" for k in RETENTION)
 THROTTLE_KEYS = (
@@ -66,6 +68,7 @@ POSITIVE_KEYS = (
     *RETENTION_KEYS,
     *THROTTLE_KEYS,
     *(f"health.{k}" for k in HEALTH),
+    *(f"outbox.{k}" for k in OUTBOX),
 )
 REQUIRED_KEYS = [
     "id",
@@ -295,6 +298,17 @@ def _check_standard_line(file: str, number: str) -> None:
 POSTAL_ADDRESS = re.compile(r"\b\d{5} ([^\d,]+?)(?: cedex(?: \d{1,2})?)?$", re.IGNORECASE)
 
 
+def _check_bounds(file: str, data: dict) -> None:
+    """Two numbers that bound each other: the disk's degraded limit at least its failing one, the outbox's
+    longest wait between two tries at least its first."""
+    for key, bound in (
+        ("health.disk_degraded_below_mb", "health.disk_failing_below_mb"),
+        ("outbox.retry_after_max_s", "outbox.retry_after_s"),
+    ):
+        if get_path(data, key) < get_path(data, bound):
+            raise ConfigError(file, key, f"must be at least {bound} ({get_path(data, bound)})")
+
+
 def validate(data: dict, file: str) -> None:
     for key in REQUIRED_KEYS:
         try:
@@ -353,9 +367,7 @@ def validate(data: dict, file: str) -> None:
         value = get_path(data, key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(file, key, "must be a positive whole number")
-    degraded, failing = get_path(data, "health.disk_degraded_below_mb"), get_path(data, "health.disk_failing_below_mb")
-    if degraded < failing:
-        raise ConfigError(file, "health.disk_degraded_below_mb", f"must be at least health.disk_failing_below_mb ({failing})")
+    _check_bounds(file, data)
     for key, what in (("pan.min_notice_hours", "hours"), ("retention.pause_ms", "milliseconds")):
         value = get_path(data, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:

@@ -19,7 +19,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from bot.core.clock import DAYS
-from bot.core.config_checks import HEALTH, LOGIN_LIMITS, RETENTION, THROTTLE_SCOPES, ConfigError
+from bot.core.config_checks import HEALTH, LOGIN_LIMITS, OUTBOX, RETENTION, THROTTLE_SCOPES, ConfigError
 
 ANY = None
 NOTES = ("source", "confirmed")
@@ -107,6 +107,7 @@ SCHEMA = {
     "retention": block(*(f"{what}_days" for what in RETENTION), "rows_per_statement", "pause_ms"),
     "console": block("queue_per_page", "messages_per_page", "page_links_around"),
     "health": block(*HEALTH),
+    "outbox": block(*OUTBOX),
     "throttle": block(
         login=block(*LOGIN_LIMITS),
         per_address=block(**{scope: block("max", "window_minutes") for scope in THROTTLE_SCOPES}),

@@ -203,8 +203,10 @@ def judge_spool(backlog: dict, limits: Limits) -> dict:
 
 
 def judge_outbox(backlog: dict, smtp: bool, limits: Limits) -> dict:
-    """Failed e-mails wait for a retry; with SMTP_HOST set, none should wait long. Without it nothing is
-    sent at all (the services read their messages in the console): pending e-mails are no problem."""
+    """Failed e-mails wait for a retry (the server's own, every `outbox.retry_every_s` once an e-mail's
+    wait is over: bot/services/mailer.py `retry_every`); with SMTP_HOST set, none should wait long.
+    Without it nothing is sent at all (the services read their messages in the console): pending e-mails
+    are no problem."""
     said = []
     if backlog["failed"] >= limits.outbox_degraded_failed:
         failed = backlog["failed"]

@@ -2,9 +2,18 @@
 
 Every e-mail (a ticket to a service mailbox, an acknowledgement, a booking confirmation) is first
 written to the `outbox` table in the same transaction as the ticket or booking it belongs to, so
-nothing is lost when the SMTP server is down. `deliver_pending` sends what is waiting; it runs
-after each new ticket or booking and from `python -m bot tickets retry`. Without SMTP_HOST nothing
-is sent and the rows stay `pending` (the service reads tickets in the console).
+nothing is lost when the SMTP server is down. `deliver_pending` sends what is waiting. It runs:
+- after each new ticket, booking or agent's reply (`deliver`: that e-mail and every one still waiting);
+- on the server's own schedule (`retry_every`, started with the server by bot/web/lifecycle.py): every
+  `outbox.retry_every_s` it sends what is due (`Backoff`: an e-mail not tried yet, or one that failed n
+  times and was last tried `outbox.retry_after_s` x 2^(n-1) seconds ago, at most
+  `outbox.retry_after_max_s`; prefectures/_national.yml), so that a quiet night's failed e-mails leave
+  once the SMTP server is back, without waiting for the next message;
+- by hand: `python -m bot tickets retry` (every waiting e-mail, whatever its wait).
+A failure is `failed` (tried again) or, refused for good (`permanent`: a 5xx), `rejected` (never again).
+Several processes on one store send each e-mail once: a row is claimed (`_claim`, one conditional
+update) before it is sent. Without SMTP_HOST nothing is sent, nor tried, and the rows stay `pending`
+(the service reads tickets in the console).
 
 Settings from the environment: SMTP_HOST, SMTP_PORT (default 25, or 587 with STARTTLS),
 SMTP_STARTTLS (0/1), SMTP_USER, SMTP_PASSWORD, SMTP_FROM.
@@ -144,36 +153,70 @@ def queue(
     return cur.lastrowid
 
 
-def _claim(conn, row_id: int) -> bool:
-    """Mark a row `sending` unless another process holds it (a stale claim is taken over)."""
+@dataclass(frozen=True)
+class Backoff:
+    """When the server's own retry (`retry_every`) tries an e-mail again: the préfecture's `outbox:` block."""
+
+    every_s: float  # how often the server looks for e-mails due
+    after_s: float  # the wait after a first failure, doubled at each further one
+    after_max_s: float  # the longest wait
+
+    @classmethod
+    def of(cls, prefecture) -> Backoff:
+        return cls(*(float(prefecture.get(f"outbox.{name}")) for name in ("retry_every_s", "retry_after_s", "retry_after_max_s")))
+
+    def wait_s(self, attempts: int) -> float:
+        """The wait after `attempts` failures: after_s, 2 x after_s, 4 x after_s..., at most after_max_s."""
+        return min(self.after_s * 2 ** min(max(attempts - 1, 0), 32), self.after_max_s)
+
+    def due(self, status: str, attempts: int, updated_at: str, now: datetime) -> bool:
+        """A failed e-mail once its wait is over; any other waiting one (pending; sending: `_claim` takes
+        over a stale claim only) at once."""
+        if status != "failed":
+            return True
+        last = datetime.fromisoformat(updated_at)
+        last = last if last.tzinfo else last.replace(tzinfo=UTC)  # the product writes UTC (`utcnow`)
+        return last <= now - timedelta(seconds=self.wait_s(attempts))
+
+
+def _claim(conn, row_id: int, seen: str) -> bool:
+    """Mark a row `sending` unless another process holds it (a stale claim is taken over) or it changed
+    since it was read (`seen`, its updated_at then: another process tried or sent it meanwhile)."""
     stale = (datetime.now(UTC) - STALE_SENDING).isoformat(timespec="milliseconds")
     cur = conn.execute(
-        "update outbox set status = 'sending', updated_at = ? where id = ? and "
+        "update outbox set status = 'sending', updated_at = ? where id = ? and updated_at = ? and "
         "(status in ('pending', 'failed') or (status = 'sending' and updated_at < ?))",
-        [utcnow(), row_id, stale],
+        [utcnow(), row_id, seen, stale],
     )
     return cur.rowcount == 1
 
 
-def deliver_pending(store, settings: "SmtpSettings | None | str" = "env", limit: int = 200) -> dict:
+def _waiting(conn, limit: int, backoff: Backoff | None) -> list[tuple[int, str]]:
+    """(id, updated_at) of the first `limit` rows to try: every waiting one, or those `backoff` says are due."""
+    rows = conn.execute(
+        "select id, status, attempts, updated_at from outbox where status in ('pending', 'failed', 'sending') order by id"
+    )
+    now = datetime.now(UTC)
+    due = [(r[0], r[3]) for r in rows if backoff is None or backoff.due(r[1], r[2], r[3], now)]
+    return due[:limit]
+
+
+def deliver_pending(
+    store, settings: "SmtpSettings | None | str" = "env", limit: int = 200, backoff: Backoff | None = None
+) -> dict:
     """Send the outbox rows waiting (pending or failed). Returns counts {sent, failed, waiting}.
 
     `settings`: "env" (default) reads the environment; None means no SMTP server (nothing sent).
+    `backoff`: only the rows it says are due (the server's own retry); None: every waiting row.
     """
     settings = SmtpSettings.from_env() if settings == "env" else settings
     conn = store.db.conn
     waiting = conn.execute("select count(*) from outbox where status in ('pending', 'failed')").fetchone()[0]
     if settings is None:
         return {"sent": 0, "failed": 0, "waiting": waiting}
-    ids = [
-        r[0]
-        for r in conn.execute(
-            "select id from outbox where status in ('pending', 'failed', 'sending') order by id limit ?", [limit]
-        )
-    ]
     sent = failed = 0
-    for row_id in ids:
-        if not _claim(conn, row_id):
+    for row_id, seen in _waiting(conn, limit, backoff):
+        if not _claim(conn, row_id, seen):
             continue
         row = next(store.db.query("select * from outbox where id = ?", [row_id]), None)
         try:
@@ -263,11 +306,12 @@ def failures(store) -> list[dict]:
     )
 
 
-def _deliver_now(path) -> dict:
-    """Send what waits in the outbox, on a connection of its own (runs in a worker thread)."""
+def _deliver_now(path, backoff: Backoff | None = None) -> dict:
+    """Send what waits in the outbox (what is due, with `backoff`), on a connection of its own (runs in
+    a worker thread)."""
     store = Store(path)
     try:
-        return deliver_pending(store)
+        return deliver_pending(store, backoff=backoff)
     finally:
         store.close()
 
@@ -279,3 +323,24 @@ async def deliver(store) -> None:
         await asyncio.wait_for(asyncio.to_thread(_deliver_now, store.path), timeout=30)
     except Exception:  # noqa: BLE001
         logger.exception("outbox delivery failed")
+
+
+async def retry_every(path, backoff: Backoff) -> None:
+    """The server's own retry, for as long as it runs: every `backoff.every_s`, what is due is sent in a
+    worker thread on a connection of its own (`_deliver_now`), the event loop never waiting for SMTP; one
+    round at a time (a slow SMTP server delays the next round, never doubles it). A round that fails
+    (the store locked or unreachable) is logged, once until its error changes, and the next one tries
+    again: nothing stops the loop but the server's stop (bot/web/lifecycle.py stop_background_tasks)."""
+    seen = ""
+    while True:
+        await asyncio.sleep(backoff.every_s)
+        try:
+            done = await asyncio.to_thread(_deliver_now, path, backoff)
+        except Exception as exc:  # noqa: BLE001 - the next round tries again; the rows stay waiting
+            if repr(exc) != seen:
+                logger.exception("outbox: the scheduled retry failed; tried again every %s s", backoff.every_s)
+            seen = repr(exc)
+            continue
+        seen = ""
+        if done["sent"] or done["failed"]:
+            logger.info("outbox: scheduled retry: %(sent)d sent, %(failed)d failed, %(waiting)d waiting", done)

@@ -1,7 +1,8 @@
 """What the server does when it starts and stops (registered by the chat's blueprint, once per process):
 the app-wide hooks (bot/web/http.py), the check that Rasa loaded a model, the daily retention purge,
 what a stopped process left in the chat's spool (issue 16: at the start, then every
-`AIGUILLAGE_SPOOL_SWEEP_S`), and a last chance for the writes kept
+`AIGUILLAGE_SPOOL_SWEEP_S`), the e-mails that could not leave tried again on the server's own schedule
+(the préfecture's `outbox:` block), and a last chance for the writes kept
 in memory while the store was locked (issue 11)."""
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ async def purge_daily(app, loop) -> None:  # issue 13 §7: the retention purge, 
     app.ctx.retention_task = loop.create_task(retention.daily(runtime.store().path, runtime.prefecture(), first_in_s=first))
 
 
+async def retry_e_mails(app, loop) -> None:
+    """The outbox's failed e-mails tried again by the server itself (bot/services/mailer.py
+    `retry_every`), not only at the next message or booking; without SMTP_HOST nothing is sent, so
+    nothing is tried."""
+    from bot.services import mailer
+
+    if settings.smtp() is None:
+        return
+    backoff = mailer.Backoff.of(runtime.prefecture())
+    app.ctx.outbox_retry = loop.create_task(mailer.retry_every(runtime.store().path, backoff))
+
+
 async def take_over_the_spool(app, loop) -> None:
     """The chat's writes a stopped process of this host left in its spool (bot/store/spool.py): turn
     records and Rasa events acknowledged to the person, not in the store yet: written in the
@@ -76,8 +89,8 @@ async def _take_over(app, loop) -> None:
 
 
 async def stop_background_tasks(app, loop) -> None:
-    """The daily purge and the spool's sweep (`take_over_the_spool`) end with the server."""
-    for name in ("retention_task", "chat_spool_sweep"):
+    """The daily purge, the spool's sweep (`take_over_the_spool`) and the outbox's retry end with the server."""
+    for name in ("retention_task", "chat_spool_sweep", "outbox_retry"):
         task = getattr(app.ctx, name, None)
         if task is not None:
             task.cancel()
@@ -111,5 +124,6 @@ def register(bp: Blueprint) -> None:
     bp.listener("after_server_start")(model_loaded)
     bp.listener("after_server_start")(purge_daily)
     bp.listener("after_server_start")(take_over_the_spool)
+    bp.listener("after_server_start")(retry_e_mails)
     bp.listener("before_server_stop")(stop_background_tasks)
     bp.listener("before_server_stop")(write_pending)
