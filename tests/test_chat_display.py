@@ -159,7 +159,7 @@ def test_chat_js_holds_no_french_text():
 
 
 def test_the_transcript_is_the_current_session_with_buttons_shown_by_their_title():
-    from bot.web.chat import transcript
+    from bot.web.chat_history import transcript
 
     payload = '/navigate{"node":"titres_ants"}'
     events = [

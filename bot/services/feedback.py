@@ -4,13 +4,20 @@ One row per conversation or call in the `feedback` table (migration 005): a new 
 item replaces the previous one. A conversation is rated only after an answer (`to_rate`), as the chat
 page offers it. The comment is cut to COMMENT_MAX characters, then masked, before it
 is written; what was rated (topic, destination) is copied from the conversation or the call.
+The chat writes it with `record_unless`: a rating the person was answered 503 for is not written later.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+from collections.abc import Callable
+
 from bot.core.masking import MARGIN, RAW_FACTOR, clean, mask
 from bot.core.tree import SOCIAL_INTENTS, Tree, rates_answer
-from bot.store.database import Store, now
+from bot.store.database import Store, lock_key, now
+
+logger = logging.getLogger(__name__)
 
 COMMENT_MAX = 500
 KINDS = ("chat", "phone")
@@ -55,6 +62,33 @@ def record(
         [kind, item_id, prefecture, int(useful), text, topic, destination, ts, ts],
     )
     return next(store.db.query("select * from feedback where kind = ? and item_id = ?", [kind, item_id]), None)
+
+
+class _Told(Exception):
+    """The person was answered without the rating while it was being written: its transaction is undone."""
+
+
+def record_unless(store: Store, told: Callable[[], bool], **rating) -> dict | None:
+    """`record`, in a transaction of its own, unless the person was answered without it (`told()`: the
+    chat's 503 past `settings.chat_answer_within_ms`, bot/web/chat.py), looked at in the writing thread
+    before the write and again before its commit: then None, nothing written, and no error either when
+    the store refused the write (locked, unreachable), so that nothing is kept to be written later. What
+    remains is a commit already sent when the 503 goes (docs/scaling.md, "A chat turn the store does not
+    answer")."""
+    try:
+        if not told():
+            with store.transaction(lock_key("feedback", rating["kind"], rating["item_id"])):
+                row = record(store, **rating)
+                if not told():
+                    return row  # committed on leaving the block
+                raise _Told  # rolled back
+    except _Told:
+        pass
+    except sqlite3.OperationalError:
+        if not told():
+            raise
+    logger.warning("web chat: the rating of %s ended after its 503: not written", rating.get("item_id"))
+    return None
 
 
 def to_rate(store: Store, conversation_id: str, tree: Tree) -> tuple[dict | None, bool]:

@@ -5,8 +5,10 @@
   the tracker store, the logs or our store. Bad requests get a 4xx with a French reason.
   When a message got a routed answer (a leaf with a destination), the action adds one message
   `{"custom": {"answer": {"topic", "destination"}}}` (actions/actions.py): the page then offers the
-  rating, posted to POST /chat/feedback (bot/services/feedback.py). The server's start and stop
-  (model check, daily purge, last writes) are bot/web/lifecycle.py; the HTTP helpers bot/web/http.py.
+  rating, posted to POST /chat/feedback (bot/services/feedback.py). A reload draws the conversation
+  again from GET /chat/history (bot/web/chat_history.py). A turn, a rating and a history read not over
+  within `settings.chat_answer_within_ms` get the chat's JSON 503 (bot/web/degraded.py). The server's start
+  and stop (model check, daily purge, last writes) are bot/web/lifecycle.py; the HTTP helpers bot/web/http.py.
 - ActionsInput (`/webhooks/actions/webhook`): the Rasa action-server protocol served in the same
   process, so one `rasa run` serves chat, actions (and later the phone). endpoints.yml points
   the action endpoint here, with a key in a header (ACTIONS_KEY_HEADER): behind a reverse proxy on
@@ -18,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import re
+import sqlite3
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,14 +31,15 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import settings
-from bot.core import clock, display, texts
+from bot.core import clock, texts
 from bot.core.config import ROOT
 from bot.core.masking import RAW_FACTOR, prepare
 from bot.nlu import patches as rasa_patches
 from bot.nlu.outage import BackendUnavailable
-from bot.nlu.tracker_store import window_of
 from bot.services import runtime
+from bot.services.deferred import is_locked
 from bot.web import degraded, flood, lifecycle
+from bot.web.chat_history import SENDER_RE, history, shaped
 from bot.web.chat_page import page
 from bot.web.client import client_address, exempt
 from bot.web.http import (
@@ -57,7 +61,6 @@ logger = logging.getLogger(__name__)
 
 WEB_DIR = ROOT / "web"
 DSFR_DIST = WEB_DIR / "node_modules" / "@gouvfr" / "dsfr" / "dist"
-SENDER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # The header endpoints.yml has Rasa send with each action call; its value is
 # settings.actions_secret() (made at start-up by `python -m bot serve`).
 ACTIONS_KEY_HEADER = "X-Aiguillage-Actions-Key"
@@ -116,61 +119,6 @@ def typed_as_text(text: str) -> str:
     if not text.startswith("/") or runtime.tree().button_target(text) is not None:
         return text
     return text.lstrip("/ ").strip()
-
-
-def shaped(messages: list[dict]) -> list[dict]:
-    """Bot messages as the page draws them: each text with its `display` runs (bot/core/display.py)."""
-    return display.shape(messages, runtime.prefecture(), runtime.phones())
-
-
-def transcript(events: list[dict], expiry_minutes: float, tree, now: float | None = None) -> list[dict]:
-    """The turns of the current session from Rasa's events: {"role": "user", "text"} (a button's
-    payload shown as the button's title) and {"role": "bot", "messages": [...shaped]}. Nothing when
-    the session has expired (Rasa starts a new one at the next message)."""
-    import time
-
-    from bot.core.router import NAVIGATE_INTENT
-
-    start = 0
-    for i, event in enumerate(events):
-        if event.get("event") == "session_started":
-            start = i
-    events = events[start:]
-    said = [e for e in events if e.get("event") in ("user", "bot")]
-    if not said:
-        return []
-    last = max(float(e.get("timestamp") or 0) for e in said)
-    if expiry_minutes and (now or time.time()) - last > expiry_minutes * 60:
-        return []
-    turns: list[dict] = []
-    titles: dict[str, str] = {}
-    for event in said:
-        if event["event"] == "user":
-            text = event.get("text") or ""
-            if text.startswith("/"):
-                shown = titles.get(text)
-                if shown is None and text.startswith("/" + NAVIGATE_INTENT):
-                    node = tree.button_target(text)
-                    shown = node.title if node else None
-                text = shown or text
-            turns.append({"role": "user", "text": text})
-            continue
-        data = event.get("data") or {}
-        message = {
-            k: v for k, v in (("text", event.get("text")), ("buttons", data.get("buttons")), ("custom", data.get("custom"))) if v
-        }
-        for button in message.get("buttons") or []:
-            if isinstance(button, dict) and isinstance(button.get("payload"), str):
-                titles[button["payload"]] = str(button.get("title") or "")
-        if not message:
-            continue
-        if not turns or turns[-1]["role"] != "bot":
-            turns.append({"role": "bot", "messages": []})
-        turns[-1]["messages"].append(message)
-    for turn in turns:
-        if turn["role"] == "bot":
-            turn["messages"] = shaped(turn["messages"])
-    return turns
 
 
 class WebChatInput(InputChannel):
@@ -260,37 +208,10 @@ async def receive(request: Request, on_new_message: Callable[[UserMessage], Awai
     return response.json(shaped(collector.messages))
 
 
-async def history(request: Request, *_) -> HTTPResponse:
-    """The conversation of the page's sender id, as the page showed it (issue 14 item 13): a
-    reload or a return from /rdv/ draws it again. Only the id's holder knows it (random, kept
-    in the browser's localStorage, docs/chat-page.md "The chat page"); the texts are those Rasa keeps, masked
-    before it saw them. The widget's confirmations, which Rasa never sees, are kept beside the id
-    by web/static/chat.js and drawn again after these turns."""
-    sender = request.args.get("sender", "")
-    if not SENDER_RE.match(sender):
-        return security_headers(json_error(400, say("bad_sender_param")))
-    agent = getattr(request.app.ctx, "agent", None)
-    turns: list[dict] = []
-    if agent is not None and agent.tracker_store is not None:
-        try:
-            # The whole current session (the per-turn window would give only its last exchanges).
-            store = window_of(agent.tracker_store)
-            tracker = await (store.retrieve_full_tracker(sender, whole=False) if store else agent.tracker_store.retrieve(sender))
-        except Exception:  # noqa: BLE001 - no history is better than a 500
-            logger.exception("web chat: could not read the conversation of %s", sender)
-            tracker = None
-        if tracker is not None:
-            expiry = getattr(getattr(agent.domain, "session_config", None), "session_expiration_time", 0)
-            turns = transcript([e.as_dict() for e in tracker.events], expiry, runtime.tree())
-    resp = response.json({"sender": sender, "turns": turns})
-    resp.headers["Cache-Control"] = "no-store"
-    return security_headers(resp)
-
-
 async def feedback(request: Request, *_) -> HTTPResponse:
-    """POST /chat/feedback {sender, useful, comment?}: the rating of the conversation's last answer (feedback.to_rate)."""
-    from bot.services import feedback as feedback_mod
-
+    """POST /chat/feedback {sender, useful, comment?}: the rating of the conversation's last answer (feedback.to_rate),
+    bounded as a turn is: not over within `settings.chat_answer_within_ms` (a store that does not answer), the
+    chat's JSON 503 (bot/web/degraded.py), and the rating is then not written when its work ends (`rate`)."""
     body = await read_body(request, BODY_LIMITS["/chat/feedback"])  # first: never drain a huge body
     if body is None:
         return too_large(request)
@@ -301,11 +222,30 @@ async def feedback(request: Request, *_) -> HTTPResponse:
         sender, useful, comment = parse_feedback_request(body)
     except ValueError as exc:
         return json_error(400, str(exc))
+    told = threading.Event()  # the person was answered without the rating (the 503, or gone): it is not written
+    try:
+        return await degraded.within_bound(rate(sender, useful, comment, told), f"the rating of {sender}", given_up=told.set)
+    except asyncio.CancelledError:  # the client gone: its page says the rating failed
+        told.set()
+        raise
+
+
+async def rate(sender: str, useful: bool, comment: str | None, told: threading.Event) -> HTTPResponse:
+    """`feedback`'s work: read the conversation (WAL: reads go on while another writer holds the file), then
+    write through the background writer like the turns (issue 11): a locked store costs the person no wait,
+    the rating is written once the store is free. Once `told` is set, the write is not made, nor kept to be
+    made later (feedback.record_unless, in the writing thread)."""
+    from bot.services import feedback as feedback_mod
+
     prefecture_id = runtime.prefecture().id
-    # Read the conversation (WAL: reads go on while another writer holds the file), then
-    # write through the background writer like the turns (issue 11): a locked store costs
-    # the person no wait, the rating is written once the store is free.
-    conversation, answered = await asyncio.to_thread(lambda: feedback_mod.to_rate(runtime.thread_store(), sender, runtime.tree()))
+    try:
+        conversation, answered = await asyncio.to_thread(
+            lambda: feedback_mod.to_rate(runtime.thread_store(), sender, runtime.tree())
+        )
+    except sqlite3.OperationalError as exc:  # PostgreSQL unreachable ("database is locked"): the 503, not a 500
+        if not is_locked(exc):
+            raise
+        raise BackendUnavailable("store", str(exc)) from None
     if conversation is None:
         return json_error(404, say("unknown_conversation"))
     if not answered and not runtime.turn_writer().waiting(sender):  # turns still to write: its last one is not known
@@ -322,7 +262,7 @@ async def feedback(request: Request, *_) -> HTTPResponse:
     }
 
     def record(store) -> None:  # in a worker thread: masking of the comment, then the write
-        stored["row"] = feedback_mod.record(store, **rating)
+        stored["row"] = feedback_mod.record_unless(store, told.is_set, **rating)
 
     try:
         await runtime.turn_writer().write(sender, f"the rating of {sender}", record, kept=("rating", rating))

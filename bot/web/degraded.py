@@ -10,7 +10,9 @@ is its `calls` row): they go on answering their menus.
 A back end that does not answer at all (a frozen host, a network dropping packets: no error comes
 back) gets the same 503 once the turn has waited `settings.chat_answer_within_ms` (`answered_within`),
 as the phone answers within `answer_within_ms`; the turn, still under way, then writes nothing when it
-ends (bot/services/late_turns.py).
+ends (bot/services/late_turns.py). The chat page's two other JSON routes are bounded by the same
+setting (`within_bound`): its history (`GET /chat/history`, a read: its late result is dropped) and its
+rating (`POST /chat/feedback`: a rating answered 503 is not written when its work ends, bot/web/chat.py).
 
 `install(app)` is called once, before the server starts (bot/web/http.py `install_app_hooks`).
 """
@@ -20,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Coroutine
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from sanic import response
@@ -48,14 +51,20 @@ _in_line: dict[str, list] = {}
 
 
 async def answered_within(turn: Coroutine[Any, Any, T], message_id: str, sender_id: str) -> T:
-    """`_bounded`, once this process's earlier turns of the same conversation are over: the bound is the
-    store's, not the wait behind one's own messages (Rasa runs one turn of a conversation at a time; CI of
-    b36833f: 20 messages of one sender sent at once on a loaded machine, the last ten got the 503)."""
+    """`within_bound` for a chat turn, once this process's earlier turns of the same conversation are over:
+    the bound is the store's, not the wait behind one's own messages (Rasa runs one turn of a conversation
+    at a time; CI of b36833f: 20 messages of one sender sent at once on a loaded machine, the last ten got
+    the 503). A turn given up is marked (late_turns.give_up) and writes nothing when it ends."""
     entry = _in_line.setdefault(sender_id, [asyncio.Lock(), 0])
     entry[1] += 1
     try:
         async with entry[0]:
-            return await _bounded(turn, message_id, sender_id)
+            return await within_bound(
+                turn,
+                f"a turn of {sender_id}",
+                given_up=lambda: late_turns.give_up(message_id),
+                ended=lambda: late_turns.ended(message_id),
+            )
     finally:
         if inspect.getcoroutinestate(turn) == inspect.CORO_CREATED:  # the client left while it waited in line
             turn.close()  # never started: no "never awaited" warning (a turn given up goes on: not closed)
@@ -64,14 +73,22 @@ async def answered_within(turn: Coroutine[Any, Any, T], message_id: str, sender_
             _in_line.pop(sender_id, None)
 
 
-async def _bounded(turn: Coroutine[Any, Any, T], message_id: str, sender_id: str) -> T:
-    """The chat turn's result, or BackendUnavailable (the 503 above) when it is not over within
-    `settings.chat_answer_within_ms`: the turn is then marked given up (late_turns.give_up) and left to
-    end on its own, writing nothing. A request cancelled (the client gone) cancels its turn, as before."""
+async def within_bound(
+    work: Awaitable[T],
+    what: str,
+    given_up: Callable[[], None] | None = None,
+    ended: Callable[[], None] | None = None,
+) -> T:
+    """The work's result (or its error, for the route), or BackendUnavailable (the 503 above) when it is
+    not over within `settings.chat_answer_within_ms` from now. The work is then left to end on its own (a
+    read or a write sent to a store that does not answer cannot be called back): `given_up()` is called
+    first, on the event loop, before the 503 is sent (the work cannot end between the check and it: what
+    the work writes looks at it), and `ended()` once the work is over, whose end is logged (its error too,
+    never left unretrieved). A request cancelled (the client gone) cancels its work, as before."""
     from bot.services import runtime
 
     within_ms = int(runtime.tree().settings["chat_answer_within_ms"])
-    task = asyncio.ensure_future(turn)
+    task = asyncio.ensure_future(work)
     try:
         await asyncio.wait({task}, timeout=within_ms / 1000)
     except asyncio.CancelledError:
@@ -79,16 +96,22 @@ async def _bounded(turn: Coroutine[Any, Any, T], message_id: str, sender_id: str
         raise
     if task.done():  # over in time (its answer, or its error for the route)
         return task.result()
-    late_turns.give_up(message_id)  # on the event loop: the turn cannot end between the check and this
-    task.add_done_callback(lambda done: _late_end(done, message_id, sender_id))
-    raise BackendUnavailable("chat turn", f"no answer within {within_ms} ms")
+    if given_up is not None:
+        given_up()
+    since = time.monotonic()
+    task.add_done_callback(lambda done: _late_end(done, what, since, ended))
+    raise BackendUnavailable(what, f"no answer within {within_ms} ms")
 
 
-def _late_end(task: asyncio.Future, message_id: str, sender_id: str) -> None:
-    """A given-up turn is over: its mark is dropped, its error (if any) logged, never left unretrieved."""
-    late_turns.ended(message_id)
-    if not task.cancelled() and task.exception() is not None:
-        logger.warning("web chat: a turn of %s ended after its 503 with %r", sender_id, task.exception())
+def _late_end(task: asyncio.Future, what: str, since: float, ended: Callable[[], None] | None) -> None:
+    """Given-up work is over: `ended()`, and its end logged with its error (if any), never left unretrieved."""
+    if ended is not None:
+        ended()
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        logger.warning("web chat: %s ended after its 503 with %r", what, error)
+    else:
+        logger.info("web chat: %s ended after its 503 (%.1f s later)", what, time.monotonic() - since)
 
 
 def unavailable(request: Request, exception: Exception) -> HTTPResponse:

@@ -509,6 +509,13 @@
       return bubbles[0].msg;
     }
 
+    /** The French text of a 503 (a back end down or not answering in time, bot/web/degraded.py): the
+     *  server's own, else the page's. */
+    function retryLater(body) {
+      var later = body && typeof body.error === 'string' && body.error ? body.error : t('retry_later');
+      return later || UNAVAILABLE;
+    }
+
     /** A bot message in DSFR error style (fr-alert), optionally with the préfecture's phone. */
     function errorBubble(text, withPhone) {
       var b = bubble('bot', 'chat__msg--error');
@@ -566,8 +573,7 @@
       }
       if (resp.status === 503) {
         // A back end down (bot/web/degraded.py): the server's French message, with the phone.
-        var later = body && typeof body.error === 'string' && body.error ? body.error : t('retry_later');
-        return { kind: 'error', text: later || UNAVAILABLE, phone: true };
+        return { kind: 'error', text: retryLater(body), phone: true };
       }
       if (resp.status >= 400 && resp.status < 500) {
         var reason = body && typeof body.error === 'string' && body.error ? body.error : UNAVAILABLE;
@@ -1249,7 +1255,7 @@
         var btn = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary', pair[0]);
         btn.type = 'button';
         btn.addEventListener('click', function () {
-          rate(box, pair[1]);
+          rate(box, pair[1], btn);
         });
         group.appendChild(btn);
       });
@@ -1265,9 +1271,19 @@
       return callJson('POST', feedbackUrl(), data);
     }
 
-    async function rate(box, useful) {
-      Array.prototype.forEach.call(box.querySelectorAll('button'), function (b) { b.disabled = true; });
+    async function rate(box, useful, button) {
+      var buttons = box.querySelectorAll('button');
+      Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
       var result = await sendRating(useful);
+      if (result.status === 503 || result.status === 0) {
+        // Not recorded (a back end down, the network): said in the box, whose buttons are offered again.
+        var said = box.querySelector('.fr-error-text') || el('p', 'chat__rating-question fr-text--sm fr-error-text');
+        said.textContent = result.status === 503 ? retryLater(result.body) : UNAVAILABLE;
+        box.appendChild(said);
+        Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
+        button.focus();
+        return;
+      }
       while (box.firstChild) {
         box.removeChild(box.firstChild);
       }
@@ -1364,6 +1380,12 @@
         result = await callJson('GET', historyUrl(sender));
       } finally {
         setBusy(false);
+      }
+      if (result.status === 503 && !log.querySelector('[data-role=user]')) {
+        // Kept, but not readable now (a back end down or not answering in time): said, with the phone, as a
+        // message's 503 is, rather than an empty conversation. A later reload draws it again.
+        errorBubble(retryLater(result.body), true);
+        return;
       }
       var turns = result.status === 200 && result.body && Array.isArray(result.body.turns) ? result.body.turns : [];
       var kept = keptConfirmations(sender);
