@@ -87,7 +87,7 @@ def transcript(events: list[dict], expiry_minutes: float, tree, now: float | Non
 
 async def history(request: Request, *_) -> HTTPResponse:
     """The conversation of the page's sender id, as the page showed it: a reload or a return from /rdv/
-    draws it again. Only the id's holder knows it (random, kept in the browser's localStorage, README
+    draws it again. Only the id's holder knows it (random, kept in the browser's localStorage, docs/chat-page.md,
     "The chat page"); the texts are those Rasa keeps, masked before it saw them. The widget's
     confirmations, which Rasa never sees, are kept beside the id by web/static/chat.js and drawn again
     after these turns. A read not over within `settings.chat_answer_within_ms`, or a tracker store
