@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -98,6 +100,13 @@ def pytest_sessionfinish(session):
         cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")  # noqa: E731
         lines.append(f"| `{cell(nodeid.removeprefix('tests/'))}` | {cell(what)} | {cell(measured)} | {verdict} |")
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def run_async(coro):
+    """asyncio.run in a thread of its own: Playwright's sync API may leave an event loop running in
+    pytest's thread, where asyncio.run then refuses to start (a browser test earlier in the same worker)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def until(condition, seconds: float, what: str, every: float = 0.1):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from conftest import run_async
 
 from bot.nlu.outage import BackendUnavailable
 from bot.services import late_turns, runtime
@@ -47,7 +48,7 @@ def test_quick_messages_of_one_conversation_are_each_bounded_from_the_end_of_the
         turns = [degraded.answered_within(rasa_like(locks, "web-one", done, f"m{i}"), f"id-{i}", "web-one") for i in range(TURNS)]
         return await asyncio.gather(*turns, return_exceptions=True), done
 
-    results, done = asyncio.run(scenario())
+    results, done = run_async(scenario())
     assert results == [f"m{i}" for i in range(TURNS)]  # every one answered, none a 503
     assert done == [f"m{i}" for i in range(TURNS)]  # in the order sent
     assert degraded._in_line == {}  # the line is dropped once nobody holds or waits for it
@@ -70,7 +71,7 @@ def test_a_turn_that_does_not_end_gets_the_503_and_the_next_one_is_bounded_from_
             task.cancel()
         return results, done, marked
 
-    (stuck, after, other), done, marked = asyncio.run(scenario())
+    (stuck, after, other), done, marked = run_async(scenario())
     assert isinstance(stuck, BackendUnavailable) and isinstance(after, BackendUnavailable)
     assert other == "other" and done == ["other"]
     assert marked is True

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import MODEL, ROOT, SmtpSink, db_rows, free_port, launch, stop, until
+from conftest import MODEL, ROOT, SmtpSink, db_rows, free_port, launch, run_async, stop, until
 
 from bot.core import config
 from bot.services import mailer, tickets
@@ -262,7 +262,7 @@ def run_rounds(path, seconds: float, until_done, backoff: mailer.Backoff) -> flo
         task.cancel()
         return held
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def test_a_round_that_fails_is_logged_once_and_the_next_rounds_go_on(tmp_path, smtp, monkeypatch, caplog):
