@@ -1,8 +1,9 @@
 """Rasa input channels served by `rasa run` (registered in credentials.yml).
 
-- WebChatInput (`/chat/`): the préfecture's chat page (bot/web/chat_page.py) and its JSON webhook. Text is cleaned,
-  cut to the tree's maximum length and masked BEFORE Rasa sees it, so nothing personal reaches
-  the tracker store, the logs or our store. Bad requests get a 4xx with a French reason.
+- WebChatInput (`/chat/`): the préfecture's chat page (bot/web/chat_page.py, which also answers its form
+  posted without JavaScript) and its JSON webhook. Both run a turn the same way (bot/web/chat_turn.py):
+  text is cleaned, cut to the tree's maximum length and masked BEFORE Rasa sees it, so nothing personal
+  reaches the tracker store, the logs or our store. Bad requests get a 4xx with a French reason.
   When a message got a routed answer (a leaf with a destination), the action adds one message
   `{"custom": {"answer": {"topic", "destination"}}}` (actions/actions.py): the page then offers the
   rating, posted to POST /chat/feedback (bot/services/feedback.py). A reload draws the conversation
@@ -25,23 +26,22 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import settings
-from bot.core import clock, texts
 from bot.core.config import ROOT
-from bot.core.masking import RAW_FACTOR, prepare
+from bot.core.masking import RAW_FACTOR
 from bot.nlu import patches as rasa_patches
 from bot.nlu.outage import BackendUnavailable
 from bot.services import runtime
 from bot.services.deferred import is_locked
-from bot.web import degraded, flood, lifecycle
+from bot.web import degraded, lifecycle
 from bot.web.chat_history import SENDER_RE, history, shaped
 from bot.web.chat_page import page
-from bot.web.client import client_address, exempt
+from bot.web.chat_turn import flood_refusal, masked, run_turn, said_now
 from bot.web.http import (
     ACTIONS_PATH,
     BODY_LIMITS,
@@ -108,17 +108,8 @@ def parse_chat_request(body: bytes, max_chars: int) -> tuple[str, str, bool]:
         raise ValueError(say("bad_sender"))
     if not isinstance(message, str):
         raise ValueError(say("bad_message"))
-    text, truncated = prepare(message, max_chars)
-    return sender, typed_as_text(text), truncated
-
-
-def typed_as_text(text: str) -> str:
-    """Rasa reads a message starting with "/" as an intent to run ("/restart" empties the
-    conversation): only the tree's own button payloads (/navigate{"node": ...}) are kept so; a person
-    who types "/restart" or "/" is read as the words typed."""
-    if not text.startswith("/") or runtime.tree().button_target(text) is not None:
-        return text
-    return text.lstrip("/ ").strip()
+    text, truncated = masked(message, max_chars)
+    return sender, text, truncated
 
 
 class WebChatInput(InputChannel):
@@ -149,28 +140,14 @@ async def config(request: Request, *_) -> HTTPResponse:
 
 def answer_now(sender: str, text: str, buttons: list | None = None) -> HTTPResponse:
     """A single bot message, shaped as the page draws it, without asking Rasa."""
-    message = {"recipient_id": sender, "text": text} | ({"buttons": buttons} if buttons is not None else {})
-    return response.json(shaped([message]))
-
-
-CHAT_WINDOWS = flood.Windows()  # this process's chat messages per client address (bot/web/flood.py)
+    return response.json(said_now(sender, text, buttons))
 
 
 def flooded(request: Request) -> HTTPResponse | None:
     """A 429 in French with Retry-After when the client address is past throttle.per_address.chat
-    (messages and ratings of the chat together), else None (and the request is counted)."""
-    address = client_address(request)
-    if exempt(address):
-        return None
-    pref = runtime.prefecture()
-    limit, minutes = int(pref.get("throttle.per_address.chat.max")), float(pref.get("throttle.per_address.chat.window_minutes"))
-    key = flood.window_key(address)
-    wait = CHAT_WINDOWS.take(key, limit, minutes * 60)
-    if not wait:
-        return None
-    if CHAT_WINDOWS.first_refusal(key):  # once, not at each request of a flood
-        logger.warning("web chat: an address over its limit, refused until it is under (retry in %d s)", wait)
-    return too_many_requests(texts.say("requests.too_many", pref, wait=clock.say_duration(wait)), wait)
+    (chat_turn.flood_refusal), else None (and the request is counted)."""
+    refusal = flood_refusal(request)
+    return too_many_requests(*refusal) if refusal else None
 
 
 async def receive(request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]], channel: str) -> HTTPResponse:
@@ -190,22 +167,11 @@ async def receive(request: Request, on_new_message: Callable[[UserMessage], Awai
     if not text:
         # Nothing to understand: answer at once, the conversation state is unchanged.
         return answer_now(sender, router.message("empty"), router.topic_buttons())
-    collector = CollectingOutputChannel()
-    try:
-        metadata = {"truncated": truncated}
-        if settings.phone_test_clock() and request.headers.get(clock.TEST_CLOCK_HEADER):
-            metadata["now"] = request.headers[clock.TEST_CLOCK_HEADER]  # a test server's clock (the action reads it)
-        message = UserMessage(text, collector, sender, input_channel=channel, metadata=metadata)
-        await degraded.answered_within(on_new_message(message), message.message_id, sender)
-    except BackendUnavailable:  # not run, or not over in time (then it changes nothing when it ends):
-        raise  # 503, Retry-After, a French message (bot/web/degraded.py)
-    except Exception:  # noqa: BLE001 - the user must get an answer, never a 500
-        logger.exception("web chat: message handling failed for sender %s", sender)
+    # BackendUnavailable goes up: 503, Retry-After, a French message (bot/web/degraded.py)
+    messages = await run_turn(request, on_new_message, channel, sender, text, truncated)
+    if messages is None:
         return answer_now(sender, runtime.apology())
-    if not collector.messages:  # an action failed inside Rasa: never leave the user without an answer
-        logger.error("web chat: no answer produced for sender %s", sender)
-        return answer_now(sender, runtime.apology())
-    return response.json(shaped(collector.messages))
+    return response.json(shaped(messages))
 
 
 async def feedback(request: Request, *_) -> HTTPResponse:
