@@ -151,9 +151,11 @@ def public_page_context() -> dict:
     }
 
 
-def render_page(no_script: bool = False, typed: str = "") -> str:
+def render_page(no_script: bool = False, typed: str = "", **drawn) -> str:
     """The chat page; `no_script`: its form was posted without JavaScript (bot/web/chat_page.py), the
-    notice shown in place of its <noscript> copy, `typed` given back in the field."""
+    notice shown in place of its <noscript> copy, `typed` given back in the field; `drawn`: what the
+    server draws then (`sender`, the conversation's id; `conversation`, its bubbles: bot/web/chat_view.py;
+    `start`, the bubble to show first)."""
     cfg = page_config()
     pref = prefecture()
     return (
@@ -162,10 +164,14 @@ def render_page(no_script: bool = False, typed: str = "") -> str:
         .render(
             config=cfg,
             t=cfg["texts"]["page"],
+            s=cfg["texts"]["script"],
             website=render("{prefecture.website}", pref),
             phone=render("{prefecture.phone.display}", pref),
             no_script=no_script,
             typed=typed,
+            sender=drawn.get("sender", ""),
+            conversation=drawn.get("conversation", []),
+            start=drawn.get("start", 0),
         )
     )
 

@@ -1,11 +1,12 @@
-"""A chat turn and the chat's conversation, apart from the routes that ask for them (bot/web/chat.py:
-POST /chat/webhook, GET /chat/history), so that another route can run the same steps:
+"""A chat turn, whoever asks for it: the chat page's script (POST /chat/webhook, bot/web/chat.py) or its
+form sent without JavaScript (POST /chat/, bot/web/chat_page.py). Both run the same steps:
 
 - `flood_refusal`: the client address's window (throttle.per_address.chat), counted per request;
 - `masked`: the message cleaned, cut to the tree's maximum length and masked BEFORE Rasa sees it (in a
   worker thread: a long text never holds the event loop), a typed "/restart" read as words;
 - `run_turn`: Rasa's turn, bounded by degraded.answered_within (BackendUnavailable goes up: the 503);
-- `said_now`: an answer given without asking Rasa, shaped as the page draws it.
+- `said_now`: an answer given without asking Rasa, shaped as the page draws it;
+- `new_sender`: a new conversation id, as chat.js makes one.
 The bot messages are shaped for the page, and the conversation rebuilt from Rasa's tracker, by
 bot/web/chat_history.py (`shaped`, `turns_of`).
 """
@@ -13,6 +14,7 @@ bot/web/chat_history.py (`shaped`, `turns_of`).
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +31,14 @@ from bot.web.chat_history import shaped
 from bot.web.client import client_address, exempt
 
 logger = logging.getLogger(__name__)
+
+# web/static/chat.js randomId(): "web-" and 18 characters of this alphabet, one per random byte.
+SENDER_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def new_sender() -> str:
+    """A new conversation id, in the format of chat.js's randomId() (22 characters, [A-Za-z0-9_-])."""
+    return "web-" + "".join(SENDER_ALPHABET[byte & 63] for byte in secrets.token_bytes(18))
 
 
 def typed_as_text(text: str) -> str:

@@ -147,15 +147,20 @@
     return id && SENDER_RE.test(id) ? id : null;
   }
 
-  /** "Nouvelle conversation": a fresh id, the server's conversation is left behind. */
-  function newSender() {
-    memorySender = randomId();
+  /** `id` becomes this tab's conversation id (kept in localStorage when it can be). */
+  function keepSender(id) {
+    memorySender = id;
     try {
-      window.localStorage.setItem(SENDER_KEY, memorySender);
+      window.localStorage.setItem(SENDER_KEY, id);
     } catch (e) {
       // storage disabled: the in-memory id is used
     }
-    return memorySender;
+    return id;
+  }
+
+  /** "Nouvelle conversation": a fresh id, the server's conversation is left behind. */
+  function newSender() {
+    return keepSender(randomId());
   }
 
   function senderId() {
@@ -283,6 +288,12 @@
     var noScript = document.getElementById('chat-nojs');
     if (noScript) {
       noScript.remove();
+    }
+    // That page holds the conversation the server drew, under the id of its hidden field: it goes on
+    // here under the same id (sent with the next question, and found again after a reload).
+    var drawnSender = form.querySelector('input[name=sender]');
+    if (drawnSender && SENDER_RE.test(drawnSender.value) && log.querySelector('[data-role=user]')) {
+      keepSender(drawnSender.value);
     }
     var phone = CONFIG.phone && typeof CONFIG.phone === 'object' ? CONFIG.phone : {};
     var busy = false;
@@ -1427,7 +1438,9 @@
     }
 
     if (newButton) {
-      newButton.addEventListener('click', function () {
+      // A submit button of a GET /chat/ form, for the page without JavaScript: here, the page stays.
+      newButton.addEventListener('click', function (event) {
+        event.preventDefault();
         if (busy) {
           return;
         }

@@ -6,7 +6,7 @@ ticket row. Server-rendered DSFR forms (Jinja2 autoescape), a double-submit CSRF
 SameSite=Strict + hidden field), the chat's Content-Security-Policy, an idempotency key in each
 form (a double click books once).
 
-  GET  /rdv/                      site and reason
+  GET  /rdv/[?site=&motif=]       site and reason (chosen beforehand: the chat page without JavaScript)
   GET  /rdv/creneaux?site=&motif=[&apres=|&jour=]  a page of free slots (after a slot, or from a
                                   day), the days that have some, "Créneaux suivants" + contact
   POST /rdv/reserver              book -> confirmation (reference, address, what to bring, cancel, .ics)

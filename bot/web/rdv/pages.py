@@ -151,7 +151,10 @@ def too_many_page(request: Request, exc: TooMany, **ctx) -> HTTPResponse:
 
 
 async def choose(request: Request) -> HTTPResponse:
-    return page(request, **choose_ctx(runtime.prefecture()))
+    """The first step; `?site=` and `?motif=` choose beforehand (the chat page without JavaScript links
+    here with the conversation's reason: bot/web/chat_view.py). Only compared with the known ones."""
+    site_id, reason = clip(request.args.get("site") or "", "site"), clip(request.args.get("motif") or "", "reason")
+    return page(request, **choose_ctx(runtime.prefecture(), site_id or None, reason or None))
 
 
 async def slots(request: Request) -> HTTPResponse:
