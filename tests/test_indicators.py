@@ -659,3 +659,56 @@ def test_a_caller_says_the_answer_helped_then_the_indicator_reads_it(tmp_path):
     # A call counts under the last answer it heard: horaires_contact for the first one.
     assert r["phone_topics"]["breakdown"] == {"armes": 1, "horaires_contact": 1, "permis_conduire": 1}
     assert r["phone_outcomes"]["breakdown"] == {"answered": 3}
+
+
+PINNED = ROOT / "tests" / "data" / "indicators_pinned.json"
+PINNED_PERIODS = {
+    "march": MARCH,
+    "a monday": (date(2026, 3, 2), date(2026, 3, 2)),
+    "the summer time change": (date(2026, 3, 29), date(2026, 3, 31)),
+    "three months": (date(2026, 2, 1), date(2026, 4, 30)),
+    "an empty year": (date(2025, 1, 1), date(2025, 12, 31)),
+}
+
+
+def pinned_figures(store) -> dict:
+    """Every indicator (its whole dict, breakdowns in their order) of each period of PINNED_PERIODS, demo
+    rows left out and counted, and the CSV of every table of the console's page and the committee report."""
+    from bot.quality import report
+
+    cantal = config_mod.load_prefecture("cantal")
+    out = {}
+    for name, (start, end) in PINNED_PERIODS.items():
+        for demo in (False, True):
+            key = f"{name}{', demo' if demo else ''}"
+            out[key] = indicators.compute(store, cantal, start, end, today=TODAY, include_demo=demo)
+            data = report.collect(store, cantal, start, end, include_demo=demo, today=TODAY, with_charts=False)
+            out[key + ", tables"] = {t.id + ":" + t.title: t.csv() for t in report.tables(data)}
+    return out
+
+
+def fill_pinned(store) -> None:
+    """`full`'s rows and more: questions with several spellings, buttons, demo rows, and timestamps written
+    with a space instead of the T (in the period by their text, placed in no weekday nor hour)."""
+    texts = ["Carte grise perdue", "carte  GRISE perdue !", "Récépissé ?", "récépissé", "RÉCÉPISSÉ", "/restart", ""]
+    for i, text in enumerate(texts * 2):
+        add_conversation(store, f"q{i}", f"2026-03-{2 + i:02d}T1{i % 10}:30:00.000+00:00", "open", [("carte_grise", None, 1)])
+        store.db.execute("update turns set text = ? where conversation_id = ?", [text, f"q{i}"])
+    add_conversation(store, "sp", "2026-03-10 09:00:00.000+00:00", "unresolved", [(None, "human", 0)])
+    add_call(store, "ksp", "2026-03-11 08:00:00.000+00:00", "abandoned", 1, path=["root", "titre_sejour"], duration=33)
+    add_conversation(store, "dm", "2026-03-03T09:00:00.000+00:00", "unresolved", [("permis", "human", 0)], demo=1)
+    add_call(store, "kdm", "2026-03-03T09:00:00.000+00:00", "voicemail", 1, path=["root", "armes"], duration=20, demo=1)
+    add_feedback(store, "phone", "k2", 0, "2026-03-03T08:05:00.000+00:00")
+    add_feedback(store, "chat", "dm", 1, "2026-03-03T09:05:00.000+00:00", demo=1)
+
+
+def test_every_figure_is_the_one_pinned(full):
+    """The indicators and the report's tables of a store with known rows, to the last digit and in their
+    order, on both backends: tests/data/indicators_pinned.json, written by the code before the
+    indicators were made faster (docs/store.md). A change of a figure is a change of this file, said."""
+    fill_pinned(full)
+    got = json.loads(json.dumps(pinned_figures(full), ensure_ascii=False))
+    pinned = json.loads(PINNED.read_text(encoding="utf-8"))
+    assert list(got) == list(pinned)
+    for key in pinned:
+        assert json.dumps(got[key], ensure_ascii=False) == json.dumps(pinned[key], ensure_ascii=False), key
