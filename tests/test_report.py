@@ -273,6 +273,39 @@ def test_a_chart_asked_again_is_the_one_drawn_and_other_figures_are_drawn_anew()
     assert charts.bar_chart("essai-cache", "Essai", {"a": 1, "b": 2}) == first  # the same SVG as drawn afresh
 
 
+def test_a_chart_is_the_svg_drawn_with_savefig_s_own_layout_pass(monkeypatch):
+    """The chart leaves out the layout pass savefig makes after tight_layout (charts._drawn): the SVG is the
+    one drawn with it, byte for byte, for columns (weekdays, 24 hours) and bars (long labels, many keys)."""
+    cases = [
+        ("essai-jours", {d: i * 3 for i, d in enumerate(["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"])}),
+        ("essai-heures", {f"{h} h": (h * 7) % 13 for h in range(24)}),
+        ("essai-barres", {f"Une destination au libellé assez long n° {i}": 1000 * i for i in range(15)}),
+        ("essai-seule", {"Carte grise": 12345}),
+    ]
+    charts._drawn.cache_clear()
+    fast = [charts.bar_chart(chart_id, "Essai", data) for chart_id, data in cases]
+    charts._drawn.cache_clear()
+    engine = charts.Figure.set_layout_engine  # tight_layout's own calls kept, the chart's (None) left out
+
+    def with_savefig_pass(fig, layout=None, **kw):
+        if layout is not None:
+            engine(fig, layout, **kw)
+
+    monkeypatch.setattr(charts.Figure, "set_layout_engine", with_savefig_pass)
+    redrawn = charts.Figure.draw
+    draws = []
+    monkeypatch.setattr(charts.Figure, "draw", lambda fig, renderer: draws.append(1) or redrawn(fig, renderer))
+    assert [charts.bar_chart(chart_id, "Essai", data) for chart_id, data in cases] == fast
+    assert len(draws) == 2 * len(cases)  # savefig's layout pass and its drawing, as before the change
+    charts._drawn.cache_clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(charts.Figure, "draw", lambda fig, renderer: draws.append(1) or redrawn(fig, renderer))
+    draws.clear()
+    assert [charts.bar_chart(chart_id, "Essai", data) for chart_id, data in cases] == fast
+    assert len(draws) == len(cases)  # the drawing only
+    charts._drawn.cache_clear()
+
+
 def test_user_text_cannot_become_a_spreadsheet_formula(store, cantal, tmp_path):
     for i in range(3):  # asked three times: cited (report.question_min_count)
         store.db["conversations"].insert(

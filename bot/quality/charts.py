@@ -178,6 +178,9 @@ def _drawn(chart_id: str, title: str, desc: str, names: tuple[str, ...], values:
         if values and max(values) > 0:
             (ax.set_ylim if vertical else ax.set_xlim)(0, max(values) * 1.12)
         fig.tight_layout()
+        # tight_layout leaves a placeholder layout engine, for which savefig lays the figure out once more
+        # (a whole draw, about a quarter of the chart's time) before drawing it: the layout is done, the SVG the same.
+        fig.set_layout_engine(None)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     return _clean_svg(buf.getvalue(), chart_id, title, desc)
