@@ -389,6 +389,24 @@ def test_message_delays_say_working_days_and_pan_delays_calendar_days():
     assert evolution_text(now, before) == "en baisse de 1,0\u00a0j ouvrés"
 
 
+def test_an_hour_stamp_is_read_as_strptime_reads_it():
+    """indicator_common.utc_hour reads the stamps the product writes field by field: it accepts and refuses
+    what datetime.strptime(stamp, "%Y-%m-%dT%H") does (a malformed stamp is placed in no weekday nor hour)."""
+    stamps = ["2026-03-02T23", "2026-03-29T01", "2024-02-29T00", "2026-02-30T10", "2026-13-01T10", "2026-00-01T10"]
+    stamps += ["2026-03-02T24", "0000-01-01T00", "9999-12-31T23", "2026-03-02 23", "2026-3-2T5", "2026-03-02T2", ""]
+    stamps += ["2026-03-02T23:00", "\uff12\uff10\uff12\uff16-03-02T23", "2026-03-02t23", None, 2026]
+
+    def strptime(stamp):
+        try:
+            return datetime.strptime(stamp, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        except (TypeError, ValueError):
+            return None
+
+    assert [indicators.utc_hour(s) for s in stamps] == [strptime(s) for s in stamps]
+    assert indicators.utc_hour("2026-03-02T23") == datetime(2026, 3, 2, 23, tzinfo=UTC)
+    assert strptime("2026-3-2T5") is not None and strptime("2026-03-02 23") is None  # both ways are exercised
+
+
 def test_median_of_counts():
     assert indicators.median_of_counts({}) is None
     assert indicators.median_of_counts({7: 1}) == 7

@@ -66,6 +66,7 @@ from bot.quality.indicator_common import (  # noqa: F401 - re-exported: import f
     percentile,
     say,
     time_indicators,
+    utc_hour,
 )
 from bot.quality.indicators_chat_phone import chat_indicators, phone_indicators
 from bot.quality.indicators_services import pan_indicators, satisfaction_indicators, ticket_indicators
