@@ -306,6 +306,32 @@ def test_a_chart_is_the_svg_drawn_with_savefig_s_own_layout_pass(monkeypatch):
     charts._drawn.cache_clear()
 
 
+def test_one_table_asked_is_the_page_s_and_computes_only_what_it_shows(store, cantal, monkeypatch):
+    """collect(table=...) (the console's CSV export): the table is the one of the whole collect; the
+    previous period, the questions and the themes are computed only for the tables that show them."""
+    whole = {t.id: t for t in report.tables(report.collect(store, cantal, START, END, with_charts=False))}
+    assert {report.COMMITMENTS, report.SUMMARY, report.EVOLUTION, report.QUESTIONS, report.THEMES} < set(whole)
+    computed = []
+    for name in ("compute_indicators", "top_questions", "unresolved_themes"):
+        real = getattr(report, name)
+        monkeypatch.setattr(report, name, lambda *a, _real=real, _name=name, **kw: computed.append(_name) or _real(*a, **kw))
+    needs = {
+        report.COMMITMENTS: ["compute_indicators", "compute_indicators"],  # this period and the previous one
+        report.EVOLUTION: ["compute_indicators", "compute_indicators"],
+        report.QUESTIONS: ["compute_indicators", "top_questions"],
+        report.THEMES: ["compute_indicators", "unresolved_themes"],
+    }
+    for table_id, table in whole.items():
+        computed.clear()
+        data = report.collect(store, cantal, START, END, with_charts=False, table=table_id)
+        assert computed == needs.get(table_id, ["compute_indicators"]), table_id
+        asked = [t for t in report.tables(data) if t.id == table_id]
+        assert len(asked) == 1 and asked[0].csv() == table.csv(), table_id
+    assert [t.id for t in report.tables(report.collect(store, cantal, START, END, table="inconnu"))] == [
+        t.id for t in whole.values() if t.id not in needs
+    ]
+
+
 def test_user_text_cannot_become_a_spreadsheet_formula(store, cantal, tmp_path):
     for i in range(3):  # asked three times: cited (report.question_min_count)
         store.db["conversations"].insert(

@@ -39,8 +39,13 @@ from bot.core.tree import SOCIAL_INTENTS
 from bot.quality import charts, indicators
 from bot.quality.indicators import say
 from bot.quality.report_tables import (  # noqa: F401 - re-exported: import from bot.quality.report
+    COMMITMENTS,
     DASH,
     DESTINATIONS,
+    EVOLUTION,
+    QUESTIONS,
+    SUMMARY,
+    THEMES,
     Table,
     breakdown_table,
     commitments_table,
@@ -220,9 +225,14 @@ def collect(
     progress=None,
     timings: dict | None = None,
     with_charts: bool = True,
+    table: str | None = None,
 ) -> dict:
-    """Every table of the period (and its previous period), charts included, as French strings."""
+    """Every table of the period (and its previous period), charts included, as French strings.
+
+    `table`: the id of the one table wanted (the CSV export): what only other tables show is not computed
+    (the previous period, the questions, the themes: seconds on a year) and those tables are None."""
     check_period(start, end)
+    wants = lambda *ids: table is None or table in ids  # noqa: E731
     timings = timings if timings is not None else {}
     prev_start, prev_end = previous_period(start, end)
     clock = time.perf_counter()
@@ -238,11 +248,13 @@ def collect(
 
     now_inds = compute_indicators(store, pref, start, end, today, include_demo)
     step("indicateurs")
-    before = compute_indicators(store, pref, prev_start, prev_end, today, include_demo)
+    before = compute_indicators(store, pref, prev_start, prev_end, today, include_demo) if wants(COMMITMENTS, EVOLUTION) else None
     step("période précédente")
     min_count = int(pref.get("report.question_min_count"))
-    questions = top_questions(store, pref.id, start, end, include_demo=include_demo, min_count=min_count)
-    themes = unresolved_themes(store, pref.id, start, end, include_demo=include_demo)
+    questions = (
+        top_questions(store, pref.id, start, end, include_demo=include_demo, min_count=min_count) if wants(QUESTIONS) else None
+    )
+    themes = unresolved_themes(store, pref.id, start, end, include_demo=include_demo) if wants(THEMES) else None
     step("questions et thèmes")
     breakdowns = []
     for ind in now_inds:
@@ -266,19 +278,21 @@ def collect(
         "include_demo": include_demo,
         "indicators": now_inds,
         "previous": before,
-        "commitments": commitments_table(now_inds, before, start, end, prev_start, prev_end),
+        "commitments": None if before is None else commitments_table(now_inds, before, start, end, prev_start, prev_end),
         "summary": summary_table(now_inds),
-        "evolution": evolution_table(now_inds, before, start, end, prev_start, prev_end),
+        "evolution": None if before is None else evolution_table(now_inds, before, start, end, prev_start, prev_end),
         "breakdowns": breakdowns,
-        "questions": questions_table(questions, min_count),
-        "themes": themes_table(themes),
+        "questions": None if questions is None else questions_table(questions, min_count),
+        "themes": None if themes is None else themes_table(themes),
         "generated": _generated(datetime.now(PARIS)),
     }
 
 
 def tables(data: dict) -> list[Table]:
-    """Every table of `collect`'s result, in page order (the CSV export serves them by id)."""
-    return [data["commitments"], data["summary"], data["evolution"], *data["breakdowns"], data["questions"], data["themes"]]
+    """Every table of `collect`'s result, in page order (the CSV export serves them by id); those `collect`
+    was not asked for (its `table`) left out."""
+    every = [data["commitments"], data["summary"], data["evolution"], *data["breakdowns"], data["questions"], data["themes"]]
+    return [t for t in every if t is not None]
 
 
 @lru_cache(maxsize=1)

@@ -17,6 +17,8 @@ from bot.quality import indicators
 from bot.quality.indicators import say
 
 DASH = "—"
+# The ids of the tables (the CSV export's `table=`; a breakdown's is its indicator's id).
+COMMITMENTS, SUMMARY, EVOLUTION, QUESTIONS, THEMES = "engagements", "indicateurs", "evolution", "questions", "non_resolus"
 DESTINATIONS = texts.destination_labels()  # bot/tree.yml, section `destinations`
 
 
@@ -149,7 +151,7 @@ def _periods(start, end, prev_start, prev_end) -> dict:
 
 
 def summary_table(inds: list[dict]) -> Table:
-    table = _table("summary", "indicateurs")
+    table = _table("summary", SUMMARY)
     for ind in inds:
         table.rows.append(
             [
@@ -170,7 +172,7 @@ def commitments_table(inds: list[dict], before: list[dict], start, end, prev_sta
     """The indicators Qual-e-pref sets a target for, first, as the minutes present them: commitment,
     target, the previous period, this period, met or not."""
     by_id = {b["id"]: b for b in before}
-    table = _table("commitments", "engagements", note=True, **_periods(start, end, prev_start, prev_end))
+    table = _table("commitments", COMMITMENTS, note=True, **_periods(start, end, prev_start, prev_end))
     for ind in inds:
         if ind.get("target") is None:
             continue
@@ -190,7 +192,7 @@ def commitments_table(inds: list[dict], before: list[dict], start, end, prev_sta
 
 def evolution_table(inds: list[dict], before: list[dict], start, end, prev_start, prev_end) -> Table:
     by_id = {b["id"]: b for b in before}
-    table = _table("evolution", "evolution", note=True, **_periods(start, end, prev_start, prev_end))
+    table = _table("evolution", EVOLUTION, note=True, **_periods(start, end, prev_start, prev_end))
     for ind in inds:
         old = by_id.get(ind["id"])
         before_text = value_text(old) if old else indicators.no_data()
@@ -210,13 +212,13 @@ def breakdown_table(ind: dict) -> Table:
 
 
 def questions_table(rows: list[tuple[str, int]], min_count: int = 1) -> Table:
-    table = _table("questions", "questions")
+    table = _table("questions", QUESTIONS)
     table.note = say("tables.questions.note", min=fr_int(min_count))
     table.rows = [[str(i), safe_cell(text), fr_int(n)] for i, (text, n) in enumerate(rows, 1)]
     return table
 
 
 def themes_table(rows: list[tuple[str, int, int]]) -> Table:
-    table = _table("themes", "non_resolus", note=True)
+    table = _table("themes", THEMES, note=True)
     table.rows = [[theme, fr_int(c), fr_int(p), fr_int(c + p)] for theme, c, p in rows]
     return table

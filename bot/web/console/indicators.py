@@ -33,16 +33,19 @@ def indicators_period(request: Request) -> tuple[date, date, bool]:
     return start, end, request.args.get("demo") == "1"
 
 
-async def indicators_data(console: Console, start, end, include_demo: bool, with_charts: bool = True) -> dict:
+async def indicators_data(
+    console: Console, start, end, include_demo: bool, with_charts: bool = True, table: str | None = None
+) -> dict:
     """The indicators of a period, computed in a worker thread on its own SQLite connection: a year
-    of traffic takes seconds, during which the chat and the phone must keep answering."""
+    of traffic takes seconds, during which the chat and the phone must keep answering. `table`: only
+    what that table needs (report.collect)."""
     pref = runtime.prefecture()
 
     def compute() -> dict:
         with _INDICATORS_LOCK:  # one at a time: matplotlib's rc settings are process-wide
             reader = Store(console.store.path)
             try:
-                return report.collect(reader, pref, start, end, include_demo=include_demo, with_charts=with_charts)
+                return report.collect(reader, pref, start, end, include_demo=include_demo, with_charts=with_charts, table=table)
             finally:
                 reader.close()
 
@@ -93,7 +96,7 @@ async def indicators_csv(request: Request, console: Console, session: Session) -
     except indicators.PeriodError as exc:
         return console.refuse(400, session, "bad_period", reason=exc)
     wanted = request.args.get("table") or ""
-    data = await indicators_data(console, start, end, demo, with_charts=False)
+    data = await indicators_data(console, start, end, demo, with_charts=False, table=wanted)
     table = next((t for t in report.tables(data) if t.id == wanted), None)
     if table is None:
         return console.refuse(404, session, "no_table")
