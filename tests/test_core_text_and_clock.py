@@ -35,6 +35,28 @@ def test_fold_is_its_definition_for_every_character():
     assert text.fold("Carte GRISE perdue") == "carte grise perdue"
 
 
+def test_norm_is_its_definition_for_every_character_and_mixed_texts():
+    """norm's one translate gives what its definition gives: the runs of other characters than a-z and 0-9
+    of the folded text made one space, stripped; for each code point alone, all of them in one text, and
+    random texts of letters, combining marks, final sigmas, spaces and signs."""
+    import random
+    import re
+
+    def defined(s: str) -> str:
+        return re.sub(r"[^a-z0-9]+", " ", text.fold(s)).strip()
+
+    every = [chr(i) for i in range(sys.maxunicode + 1) if not 0xD800 <= i <= 0xDFFF]
+    assert [c for c in every if text.norm(c) != defined(c)] == []
+    assert text.norm("".join(every)) == defined("".join(every))
+    assert len(text._KEYED) == text.UNMARKED_KEPT  # the table stops growing there
+    pool = list("aAeÉéèœŒæÆßİıΣσςΟΔ ǅﬁ½²℃ '’-_!?\t\n\u00a0\u0301\u0308\u0327\u200b") + ["e\u0301", "한", "ｶ"]
+    rng = random.Random(16)
+    for _ in range(3000):
+        sample = "".join(rng.choice(pool) for _ in range(rng.randrange(0, 12)))
+        assert text.norm(sample) == defined(sample), repr(sample)
+    assert text.norm("  Ma SŒUR a perdu son récépissé !! ΟΔΟΣ ﬁn ½") == "ma soeur a perdu son recepisse fin 1 2"
+
+
 def test_one_email_check_for_users_and_prefecture_files():
     assert text.EMAIL.match("pref-armes@cantal.gouv.fr")
     assert not text.EMAIL.match("pref-armes@cantal")

@@ -48,9 +48,32 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKD", text).translate(_UNMARKED)
 
 
+KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+class _Keyed(dict):
+    """str.translate's table of norm: a character of lowered text -> what it is in the matching key, its
+    fold (œ/æ written out, NFKD, combining marks dropped) with every character other than a-z and 0-9 made
+    a space. Filled in as characters are met, up to UNMARKED_KEPT characters, as _Unmarked."""
+
+    def __missing__(self, code: int) -> str:
+        folded = unicodedata.normalize("NFKD", chr(code).replace("œ", "oe").replace("æ", "ae")).translate(_UNMARKED)
+        kept = "".join(c if c in KEY_CHARACTERS else " " for c in folded)
+        if len(self) < UNMARKED_KEPT:
+            self[code] = kept
+        return kept
+
+
+_KEYED = _Keyed()
+
+
 def norm(text: str) -> str:
-    """The matching key: folded, every run of other characters than a-z and 0-9 made one space."""
-    return re.sub(r"[^a-z0-9]+", " ", fold(text)).strip()
+    """The matching key: folded, every run of other characters than a-z and 0-9 made one space.
+
+    That is `re.sub(r"[^a-z0-9]+", " ", fold(text)).strip()`, character by character in one translate
+    (the committee report keys every distinct text of a year): lowering is the whole text's (a final
+    sigma), and NFKD only reorders the combining marks fold drops, so each character folds on its own."""
+    return " ".join(text.lower().translate(_KEYED).split())
 
 
 def best_alias(text: str, aliases: list[tuple[str, str, int]], cutoff: float) -> tuple[str, float] | None:
