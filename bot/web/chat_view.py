@@ -1,5 +1,5 @@
 """The conversation drawn by the server, for the chat page without JavaScript (bot/web/chat_page.py):
-the turns of chat_turn.conversation, then what the post added, as web/static/chat.js draws them
+the turns of chat_history.turns_of, then what the post added, as web/static/chat.js draws them
 (userBubble, renderAnswer, errorBubble), for web/templates/chat.html (its `conversation`).
 
 Each item is one bubble of the log:
