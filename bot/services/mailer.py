@@ -36,6 +36,7 @@ from email.utils import formatdate, make_msgid
 from bot import settings as env_settings
 from bot.core.masking import clean, mask
 from bot.store.database import Store, lock_key
+from bot.store.disk import every
 
 logger = logging.getLogger(__name__)
 
@@ -329,18 +330,12 @@ async def retry_every(path, backoff: Backoff) -> None:
     """The server's own retry, for as long as it runs: every `backoff.every_s`, what is due is sent in a
     worker thread on a connection of its own (`_deliver_now`), the event loop never waiting for SMTP; one
     round at a time (a slow SMTP server delays the next round, never doubles it). A round that fails
-    (the store locked or unreachable) is logged, once until its error changes, and the next one tries
-    again: nothing stops the loop but the server's stop (bot/web/lifecycle.py stop_background_tasks)."""
-    seen = ""
-    while True:
-        await asyncio.sleep(backoff.every_s)
-        try:
-            done = await asyncio.to_thread(_deliver_now, path, backoff)
-        except Exception as exc:  # noqa: BLE001 - the next round tries again; the rows stay waiting
-            if repr(exc) != seen:
-                logger.exception("outbox: the scheduled retry failed; tried again every %s s", backoff.every_s)
-            seen = repr(exc)
-            continue
-        seen = ""
+    (the store locked or unreachable) is logged, once until its error changes (bot/store/disk.py `every`),
+    and the next one tries again: nothing stops the loop but the server's stop (bot/web/lifecycle.py stop_background_tasks)."""
+
+    async def round_() -> None:
+        done = await asyncio.to_thread(_deliver_now, path, backoff)
         if done["sent"] or done["failed"]:
             logger.info("outbox: scheduled retry: %(sent)d sent, %(failed)d failed, %(waiting)d waiting", done)
+
+    await every(backoff.every_s, round_, logger, "outbox: the scheduled retry failed; tried again every %s s", backoff.every_s)

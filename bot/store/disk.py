@@ -12,10 +12,12 @@ one sentence (`full_disk_message`, bot/cli/tickets.py); the console says to warn
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.store.database import db_path
@@ -73,3 +75,20 @@ def log_refusal(log: logging.Logger, exc: BaseException, message: str, *args) ->
         log.error(message + " (%s: %s)", *args, type(exc).__name__, exc)
     else:
         log.error(message, *args, exc_info=exc)
+
+
+async def every(seconds: float, work: Callable[[], Awaitable[None]], log: logging.Logger, failed: str, *args) -> None:
+    """Run `work` every `seconds`, for as long as the server runs (a background task its stop cancels): the
+    spool's sweep (bot/store/spool.py `sweep_every`), the outbox's retry (bot/services/mailer.py
+    `retry_every`). A run that fails is logged with `failed % args` (`log_refusal`: one line when the disk
+    is full), once until its error changes, and the next run tries again."""
+    seen = ""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await work()
+            seen = ""
+        except Exception as exc:  # noqa: BLE001 - the next run tries again; what it had to do still waits
+            if repr(exc) != seen:
+                log_refusal(log, exc, failed, *args)
+            seen = repr(exc)

@@ -26,7 +26,6 @@ spool (docs/scaling.md).
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import fcntl
 import json
@@ -41,7 +40,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from bot.store.disk import log_refusal
+from bot.store.disk import every
 
 SCHEMA = """create table if not exists spool (
     id integer primary key,
@@ -204,16 +203,8 @@ async def sweep_every(seconds: float, take_over: Callable[[], Awaitable[None]], 
     every `seconds`, for as long as the server runs: a process killed beside a running sibling (a
     cluster's other process) has its acknowledged writes written by that sibling, without waiting
     for a restart. Entries of a live process are never taken (`alive`), and two siblings sweeping at
-    once never take the same entry (`orphans` claims each with a compare-and-set)."""
-    seen = ""
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await take_over()
-            seen = ""
-        except Exception as exc:  # noqa: BLE001 - the next sweep tries again; the entries stay on disk
-            if str(exc) != seen:  # once until it changes (a full disk: one line, bot.store.disk.log_refusal)
-                log_refusal(
-                    logger, exc, "%s: taking over the spool of a stopped process failed; tried again in %s s", what, seconds
-                )
-            seen = str(exc)
+    once never take the same entry (`orphans` claims each with a compare-and-set). A failed sweep is
+    logged once until its error changes (bot/store/disk.py `every`)."""
+    await every(
+        seconds, take_over, logger, "%s: taking over the spool of a stopped process failed; tried again in %s s", what, seconds
+    )
