@@ -269,21 +269,15 @@ def test_a_frozen_postgresql_fails_readiness_within_its_timeout_while_the_server
 def test_the_thresholds_are_checked_with_the_prefecture_file(tmp_path):
     """A threshold that is no positive whole number, or a disk limit for 'degraded' under the one for
     'failing', stops `python -m bot check` (and the start) with one line naming the key."""
-    from test_new_prefecture import ID, check, folder_with
+    from test_new_prefecture import check, folder_with, refused
 
     def health(**limits):
         return lambda data: data.update(health=limits)
 
-    folder = folder_with(tmp_path, health(spool_degraded_rows=0))
-    assert check(folder) == (
-        1,
-        f"ok: bot/console_texts.yml\nconfiguration error: {folder / (ID + '.yml')}: key 'health.spool_degraded_rows':"
-        " must be a positive whole number",
-    )
-    folder = folder_with(tmp_path, health(disk_degraded_below_mb=50, disk_failing_below_mb=100))
-    assert check(folder) == (
-        1,
-        f"ok: bot/console_texts.yml\nconfiguration error: {folder / (ID + '.yml')}: key 'health.disk_degraded_below_mb':"
-        " must be at least health.disk_failing_below_mb (100)",
+    refused(folder_with(tmp_path, health(spool_degraded_rows=0)), "health.spool_degraded_rows", "must be a positive whole number")
+    refused(
+        folder_with(tmp_path, health(disk_degraded_below_mb=50, disk_failing_below_mb=100)),
+        "health.disk_degraded_below_mb",
+        "must be at least health.disk_failing_below_mb (100)",
     )
     assert check(folder_with(tmp_path, health(check_timeout_ms=500, outbox_degraded_failed=3)))[0] == 0

@@ -320,21 +320,15 @@ def test_a_bad_smtp_setting_stops_the_start_not_the_first_retry(python, tmp_path
 def test_the_retry_values_are_checked_with_the_prefecture_file(tmp_path):
     """A retry value that is no positive whole number, or a longest wait under the first, stops `python
     -m bot check` (and the start) with one line naming the key."""
-    from test_new_prefecture import ID, check, folder_with
+    from test_new_prefecture import check, folder_with, refused
 
     def outbox(**values):
         return lambda data: data.update(outbox=values)
 
-    folder = folder_with(tmp_path, outbox(retry_every_s=0))
-    assert check(folder) == (
-        1,
-        f"ok: bot/console_texts.yml\nconfiguration error: {folder / (ID + '.yml')}: key 'outbox.retry_every_s':"
-        " must be a positive whole number",
-    )
-    folder = folder_with(tmp_path, outbox(retry_after_s=600, retry_after_max_s=300))
-    assert check(folder) == (
-        1,
-        f"ok: bot/console_texts.yml\nconfiguration error: {folder / (ID + '.yml')}: key 'outbox.retry_after_max_s':"
-        " must be at least outbox.retry_after_s (600)",
+    refused(folder_with(tmp_path, outbox(retry_every_s=0)), "outbox.retry_every_s", "must be a positive whole number")
+    refused(
+        folder_with(tmp_path, outbox(retry_after_s=600, retry_after_max_s=300)),
+        "outbox.retry_after_max_s",
+        "must be at least outbox.retry_after_s (600)",
     )
     assert check(folder_with(tmp_path, outbox(retry_every_s=30, retry_after_max_s=3600)))[0] == 0
