@@ -120,6 +120,11 @@ class ConfigError(Exception):
         super().__init__(f"{file}: key '{key}': {problem}" if key else f"{file}: {problem}")
 
 
+def whole(value: Any, least: int = 1) -> bool:
+    """Whether a configured value is a whole number of at least `least` (YAML's true and false are not)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
 def get_path(data: Any, dotted: str) -> Any:
     """Return the value at a dotted path, or raise KeyError naming the first missing part."""
     node = data
@@ -365,12 +370,12 @@ def validate(data: dict, file: str) -> None:
             _check_foreigners_days(file, f"pan.sites[{i}].foreigners_days", site)
     for key in POSITIVE_KEYS:
         value = get_path(data, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        if not whole(value):
             raise ConfigError(file, key, "must be a positive whole number")
     _check_bounds(file, data)
     for key, what in (("pan.min_notice_hours", "hours"), ("retention.pause_ms", "milliseconds")):
         value = get_path(data, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if not whole(value, 0):
             raise ConfigError(file, key, f"must be a whole number of {what} (0 or more)")
     _check_open_hours(file, data)
     _check_texts_and_ids(file, data)
@@ -380,5 +385,5 @@ def validate(data: dict, file: str) -> None:
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(file, key, "must be a positive number of working days")
     value = get_path(data, "commitments.pan_appointment_days")
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+    if not whole(value):
         raise ConfigError(file, "commitments.pan_appointment_days", "must be a positive number of days")

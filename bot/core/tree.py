@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from bot.core.config import ConfigError, Prefecture, get_path
+from bot.core.config_checks import whole
 from bot.core.tree_model import (  # noqa: F401 - re-exported: bot.core.tree is the one import path
     CONVERSATION_INTENTS,
     DESTINATIONS,
@@ -75,8 +76,7 @@ CHAT_SETTINGS = ("chat_answer_within_ms",)
 
 def _check_settings(settings: dict, file: str) -> None:
     for sid in CHAT_SETTINGS:
-        value = settings.get(sid)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        if not whole(settings.get(sid)):
             raise TreeError(file, f"settings.{sid}", "must be a positive whole number")
 
 

@@ -4,6 +4,7 @@ website, whether the caller is asked to rate it)."""
 
 from __future__ import annotations
 
+from bot.core.config_checks import whole
 from bot.core.tree_model import MAX_MENU_OPTIONS, Node, Tree, TreeError, placeholders, required_text
 
 # The phone section (`phone:` in tree.yml): every text the voice menu says, with the local
@@ -132,8 +133,7 @@ def check_phone(tree: Tree) -> None:
     if not isinstance(settings, dict):
         raise TreeError(file, "phone.settings", "missing section")
     for sid in PHONE_SETTINGS:
-        value = settings.get(sid)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        if not whole(settings.get(sid)):
             raise TreeError(file, f"phone.settings.{sid}", "must be a positive whole number")
     for sid in PHONE_FRACTIONS:
         value = settings.get(sid)
