@@ -20,20 +20,24 @@ EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[
 UNMARKED_KEPT = 8192  # characters _UNMARKED keeps: every European script's and more, 0.5 MB at most
 
 
-class _Unmarked(dict):
-    """str.translate's table that drops combining marks (`unicodedata.combining` not 0) and keeps every
-    other character, filled in as characters are met (a C lookup per character, not a Python test), up
-    to UNMARKED_KEPT characters: beyond, a character is looked up each time, so that texts written in
-    every script do not make the table grow without bound."""
+class _Memo(dict):
+    """A str.translate table filled in as characters are met (a C lookup per character, not a Python call)
+    with what `one(code)` says of each, up to UNMARKED_KEPT characters: beyond, a character is worked out
+    each time, so that texts written in every script do not make the table grow without bound."""
 
-    def __missing__(self, code: int) -> int | None:
-        kept = None if unicodedata.combining(chr(code)) else code
+    def __init__(self, one) -> None:
+        super().__init__()
+        self.one = one
+
+    def __missing__(self, code: int):
+        kept = self.one(code)
         if len(self) < UNMARKED_KEPT:
             self[code] = kept
         return kept
 
 
-_UNMARKED = _Unmarked()
+# fold's table: combining marks (`unicodedata.combining` not 0) dropped, every other character kept.
+_UNMARKED = _Memo(lambda code: None if unicodedata.combining(chr(code)) else code)
 
 
 def fold(text: str) -> str:
@@ -51,20 +55,14 @@ def fold(text: str) -> str:
 KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
-class _Keyed(dict):
-    """str.translate's table of norm: a character of lowered text -> what it is in the matching key, its
-    fold (œ/æ written out, NFKD, combining marks dropped) with every character other than a-z and 0-9 made
-    a space. Filled in as characters are met, up to UNMARKED_KEPT characters, as _Unmarked."""
-
-    def __missing__(self, code: int) -> str:
-        folded = unicodedata.normalize("NFKD", chr(code).replace("œ", "oe").replace("æ", "ae")).translate(_UNMARKED)
-        kept = "".join(c if c in KEY_CHARACTERS else " " for c in folded)
-        if len(self) < UNMARKED_KEPT:
-            self[code] = kept
-        return kept
+def _keyed(code: int) -> str:
+    """What a character of lowered text is in norm's matching key: its fold (œ/æ written out, NFKD,
+    combining marks dropped) with every character other than a-z and 0-9 made a space."""
+    folded = unicodedata.normalize("NFKD", chr(code).replace("œ", "oe").replace("æ", "ae")).translate(_UNMARKED)
+    return "".join(c if c in KEY_CHARACTERS else " " for c in folded)
 
 
-_KEYED = _Keyed()
+_KEYED = _Memo(_keyed)  # norm's table
 
 
 def norm(text: str) -> str:
