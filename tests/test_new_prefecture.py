@@ -322,8 +322,30 @@ def change(dotted: str, value):
             "prefecture.phone.number",
             "'08 99 12 34 56' is a premium-rate number (08 9x): the public must reach the standard without a surcharge",
         ),
+        # and the chat promised an answer "sous True jours ouvrés" (YAML reads `yes` and `true` as booleans,
+        # and a boolean was a whole number to the check).
+        (
+            lambda data: data.setdefault("commitments", {}).update(email_working_days=True),
+            "commitments.email_working_days",
+            "must be a positive number of working days",
+        ),
+        (
+            lambda data: data.setdefault("commitments", {}).update(paper_working_days=False),
+            "commitments.paper_working_days",
+            "must be a positive number of working days",
+        ),
     ],
-    ids=["language", "voice", "voice of another language", "name not text", "site id with spaces", "mobile", "premium rate"],
+    ids=[
+        "language",
+        "voice",
+        "voice of another language",
+        "name not text",
+        "site id with spaces",
+        "mobile",
+        "premium rate",
+        "e-mail days true",
+        "paper days false",
+    ],
 )
 def test_values_twilio_urls_and_the_public_cannot_use_are_refused(tmp_path, change_, key, problem):
     refused(folder_with(tmp_path, change_), key, problem)

@@ -382,7 +382,7 @@ def validate(data: dict, file: str) -> None:
     _check_voice(file, data["voice"])
     for key in ("commitments.email_working_days", "commitments.paper_working_days"):
         value = get_path(data, key)
-        if not isinstance(value, int) or value <= 0:
+        if not whole(value):
             raise ConfigError(file, key, "must be a positive number of working days")
     value = get_path(data, "commitments.pan_appointment_days")
     if not whole(value):
