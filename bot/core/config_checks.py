@@ -177,7 +177,7 @@ def _check_open_hours(file: str, data: dict) -> None:
     slot = data["pan"]["slot_minutes"]
     for i, site in enumerate(data["pan"]["sites"]):
         capacity = site.get("capacity", 1)
-        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity <= 0:
+        if not whole(capacity):
             raise ConfigError(file, f"pan.sites[{i}].capacity", "must be a positive whole number")
         if not any(_minutes(str(r)) >= slot for ranges in site["days"].values() for r in ranges):
             problem = f"holds no slot of {slot} minutes (pan.slot_minutes): give the site its hours"
@@ -201,7 +201,7 @@ def _check_closures(file: str, hours: dict) -> None:
     for day in (d for d in days if iso_day(d) is None):
         raise ConfigError(file, CLOSURES, f"'{day}' is not a date written YYYY-MM-DD")
     notice = hours.get("closures_notice_days")
-    if not isinstance(notice, int) or isinstance(notice, bool) or notice < 0:
+    if not whole(notice, 0):
         raise ConfigError(file, f"{CLOSURES}_notice_days", "must be a whole number of days (0 or more)")
 
 

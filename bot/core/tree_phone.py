@@ -171,7 +171,7 @@ def check_closures(closures: object, file: str) -> None:
     if not isinstance(closures, dict):
         raise TreeError(file, "phone.closures", "must hold the closure notice's texts")
     most = closures.get("days_said")
-    if most is not None and (not isinstance(most, int) or isinstance(most, bool) or most <= 0):
+    if most is not None and not whole(most):
         raise TreeError(file, "phone.closures.days_said", "must be a positive whole number")
     joined = ("and_more", "and_last") if most is None or most > 1 else ()
     for tid in ("today", "ahead", *joined):
