@@ -403,3 +403,22 @@ def test_a_text_s_key_is_the_key_of_its_cleaned_text():
     for c in changed:
         for t in (f"É{c}\u0301x{c}{c}ΑΣ{c}", f"{c}a{c}", f"ΑΣ{c}Α", f"e{c}\u0327\u0301{c}", f"{c}{c}"):
             assert norm(clean(t)) == norm(t), (hex(ord(c)), t)
+
+
+def test_a_csv_is_computed_while_another_request_draws_its_charts(store, cantal, monkeypatch):
+    """The console's CSV export draws no chart: it does not wait behind another agent's indicators page
+    drawing its charts (matplotlib's settings are process-wide, so only the drawing is one at a time)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from conftest import run_async
+
+    from bot.services import runtime
+    from bot.web.console import indicators as console_indicators
+
+    monkeypatch.setattr(runtime, "prefecture", lambda: cantal)
+    console = SimpleNamespace(store=store)
+    asked = console_indicators.indicators_data(console, START, END, False, with_charts=False, table=report.SUMMARY)
+    with charts.DRAWING:  # another request is drawing a chart
+        data = run_async(asyncio.wait_for(asked, 60))
+    assert [t.id for t in report.tables(data) if t.id == report.SUMMARY] == [report.SUMMARY]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import io
 import re
+import threading
 from functools import lru_cache
 
 import matplotlib
@@ -138,6 +139,11 @@ def bar_chart(chart_id: str, title: str, data: dict, *, value_label: str | None 
     return _drawn(chart_id, title, desc, names, values, value_label or say("tables.breakdown.columns.count"))
 
 
+# One chart drawn at a time in the process: rc_context changes matplotlib's settings for every thread
+# while it lasts. Only the drawing waits: the figures of a page, or a CSV that draws nothing, do not.
+DRAWING = threading.Lock()
+
+
 @lru_cache(maxsize=CACHED_CHARTS)
 def _drawn(chart_id: str, title: str, desc: str, names: tuple[str, ...], values: tuple[float, ...], value_label: str) -> str:
     """The chart's SVG, a pure function of its arguments (every text and number it shows), cached by them:
@@ -145,7 +151,7 @@ def _drawn(chart_id: str, title: str, desc: str, names: tuple[str, ...], values:
     matplotlib is most of the time of the console's indicators page on a small store (docs/store.md)."""
     drawn = [n.replace("$", r"\$") for n in names]  # a "$" would start matplotlib's mathtext
     vertical = len(names) > 1 and all(len(n) <= 9 for n in names)
-    with matplotlib.rc_context({**RC, "svg.hashsalt": chart_id}):  # ids unique per chart, stable per run
+    with DRAWING, matplotlib.rc_context({**RC, "svg.hashsalt": chart_id}):  # ids unique per chart, stable per run
         if vertical:
             fig = Figure(figsize=(7.5, 3.0))
         else:

@@ -5,7 +5,6 @@ Each download is audit-logged; a malformed period is refused with its French rea
 from __future__ import annotations
 
 import asyncio
-import threading
 from datetime import date
 from urllib.parse import urlencode
 
@@ -20,7 +19,6 @@ from bot.store.database import Store
 from bot.web.console.pages import PREFIX, Console, agent_only
 from bot.web.http import security_headers
 
-_INDICATORS_LOCK = threading.Lock()  # see indicators_data
 # The committee report is a standalone file with its own inline CSS: nothing else may load or run if it is opened here.
 REPORT_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -38,16 +36,16 @@ async def indicators_data(
 ) -> dict:
     """The indicators of a period, computed in a worker thread on its own SQLite connection: a year
     of traffic takes seconds, during which the chat and the phone must keep answering. `table`: only
-    what that table needs (report.collect)."""
+    what that table needs (report.collect). Two agents' requests are computed side by side; only the
+    charts are drawn one at a time (bot/quality/charts.py DRAWING)."""
     pref = runtime.prefecture()
 
     def compute() -> dict:
-        with _INDICATORS_LOCK:  # one at a time: matplotlib's rc settings are process-wide
-            reader = Store(console.store.path)
-            try:
-                return report.collect(reader, pref, start, end, include_demo=include_demo, with_charts=with_charts, table=table)
-            finally:
-                reader.close()
+        reader = Store(console.store.path)
+        try:
+            return report.collect(reader, pref, start, end, include_demo=include_demo, with_charts=with_charts, table=table)
+        finally:
+            reader.close()
 
     return await asyncio.get_running_loop().run_in_executor(None, compute)
 
