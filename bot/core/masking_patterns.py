@@ -253,7 +253,7 @@ UNITS = frozenset("h km m kg g mn min s ans an mm cm ml l k eur kw ch cv".split(
 NOT_PLATE_LETTERS = UNITS | frozenset("de du le la et ou au en un mai fev sur par les des pour e".split())
 NAME_PARTICLES = frozenset("le la de du des da van von ben el al di".split())
 LEADING = frozenset("oui bonjour bonsoir allo allô c'est ici alors euh donc et moi".split())
-ACRONYMS = frozenset("siret siren iban rib nir rdv ants caf cpam anef pan ccc ok svp urgent nb ps tva cni fr ue sms".split())
+ACRONYMS = frozenset("siret siren iban rib nir rdv ants caf cpam anef pan ccc sia ok svp urgent nb ps tva cni fr ue sms".split())
 TITLES = frozenset(
     """préfet préfète prefet prefete sous-préfet sous-préfète secrétaire maire président présidente directeur
     directrice ministre juge docteur agent agente responsable monsieur madame mademoiselle messieurs mesdames
