@@ -252,7 +252,7 @@ def run_rounds(path, seconds: float, until_done, backoff: mailer.Backoff) -> flo
     that wakes every 10 ms: the longest the event loop was held, in seconds."""
 
     async def main() -> float:
-        task = asyncio.create_task(mailer.retry_every(path, backoff))
+        task = asyncio.create_task(mailer.retry_every(path, backoff, mailer.Bounds.of(CANTAL)))
         held, last, deadline = 0.0, time.monotonic(), time.monotonic() + seconds
         while not until_done() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)

@@ -21,7 +21,8 @@ def cmd_tickets(args: argparse.Namespace) -> int:
             settings = mailer.SmtpSettings.from_env()
             if settings is None:
                 print(say("tickets.no_smtp"))
-            result = mailer.deliver_pending(store, settings)
+            bounds = mailer.Bounds.of(config_mod.load_prefecture(args.prefecture))
+            result = mailer.deliver_pending(store, settings, bounds=bounds)
             print(json.dumps(result, ensure_ascii=False))
             return 0 if result["failed"] == 0 else 1
         if args.action == "paper":

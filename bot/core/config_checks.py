@@ -42,8 +42,9 @@ HEALTH = (
     "outbox_degraded_failed",
     "outbox_degraded_age_minutes",
 )
-# The outbox's scheduled retry (bot/services/mailer.py Backoff), in seconds, each a positive whole number.
-OUTBOX = ("retry_every_s", "retry_after_s", "retry_after_max_s")
+# The outbox's scheduled retry (bot/services/mailer.py Backoff) and how long it waits on SMTP (Bounds),
+# each a positive whole number.
+OUTBOX = ("retry_every_s", "retry_after_s", "retry_after_max_s", "smtp_timeout_s", "deliver_within_s", "stale_sending_minutes")
 # Keys every merged configuration must have (dotted paths).
 RETENTION_KEYS = tuple(f"retention.{k}_days" for k in RETENTION)
 THROTTLE_KEYS = (

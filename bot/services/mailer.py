@@ -10,6 +10,9 @@ nothing is lost when the SMTP server is down. `deliver_pending` sends what is wa
   `outbox.retry_after_max_s`; prefectures/_national.yml), so that a quiet night's failed e-mails leave
   once the SMTP server is back, without waiting for the next message;
 - by hand: `python -m bot tickets retry` (every waiting e-mail, whatever its wait).
+How long it waits on SMTP is the same block's (`Bounds`): `outbox.smtp_timeout_s` for the connection and
+each answer of the server, `outbox.deliver_within_s` for a request's round, `outbox.stale_sending_minutes`
+before a claim left by a stopped process is taken over.
 A failure is `failed` (tried again) or, refused for good (`permanent`: a 5xx), `rejected` (never again).
 Several processes on one store send each e-mail once: a row is claimed (`_claim`, one conditional
 update) before it is sent. Without SMTP_HOST nothing is sent, nor tried, and the rows stay `pending`
@@ -69,7 +72,6 @@ MAIL = email_policy.default.clone(header_factory=_HEADERS)
 # Kinds whose recipient is the user: their address and text are erased once sent.
 USER_KINDS = {"ticket_ack", "ticket_reply", "booking_confirmation", "booking_cancelled"}
 HUMAN_KINDS = {"ticket_reply"}  # written by an agent: no "Auto-Submitted" header, so the person may answer
-STALE_SENDING = timedelta(minutes=10)
 
 
 def utcnow() -> str:
@@ -84,7 +86,6 @@ class SmtpSettings:
     user: str | None
     password: str | None = field(repr=False)
     sender: str
-    timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> "SmtpSettings | None":
@@ -120,9 +121,10 @@ def build_message(settings: SmtpSettings, row: dict) -> EmailMessage:
     return msg
 
 
-def send(settings: SmtpSettings, msg: EmailMessage) -> None:
-    """Send one message; raises smtplib.SMTPException / OSError on failure."""
-    with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
+def send(settings: SmtpSettings, msg: EmailMessage, timeout_s: float) -> None:
+    """Send one message, waiting `timeout_s` at most for the connection and for each answer of the server;
+    raises smtplib.SMTPException / OSError on failure."""
+    with smtplib.SMTP(settings.host, settings.port, timeout=timeout_s) as smtp:
         smtp.ehlo()
         if settings.starttls:
             smtp.starttls(context=ssl.create_default_context())
@@ -180,10 +182,31 @@ class Backoff:
         return last <= now - timedelta(seconds=self.wait_s(attempts))
 
 
-def _claim(conn, row_id: int, seen: str) -> bool:
-    """Mark a row `sending` unless another process holds it (a stale claim is taken over) or it changed
-    since it was read (`seen`, its updated_at then: another process tried or sent it meanwhile)."""
-    stale = (datetime.now(UTC) - STALE_SENDING).isoformat(timespec="milliseconds")
+@dataclass(frozen=True)
+class Bounds:
+    """How long the outbox waits on SMTP: the préfecture's `outbox:` block (bot/core/config_checks.py OUTBOX)."""
+
+    smtp_timeout_s: int  # the SMTP socket's timeout: the connection, then each answer of the server
+    deliver_within_s: int  # `deliver`: the longest a request waits for its round (the round goes on in its thread)
+    stale_sending_minutes: int  # a row left `sending` this long (its process stopped while sending it) is claimed again
+
+    @classmethod
+    def of(cls, prefecture) -> Bounds:
+        return cls(**{name: int(prefecture.get(f"outbox.{name}")) for name in cls.__dataclass_fields__})
+
+    @classmethod
+    def running(cls) -> Bounds:
+        """The running préfecture's (bot.services.runtime: $PREFECTURE, read once per process)."""
+        from bot.services import runtime
+
+        return cls.of(runtime.prefecture())
+
+
+def _claim(conn, row_id: int, seen: str, stale_minutes: float) -> bool:
+    """Mark a row `sending` unless another process holds it (a claim older than `stale_minutes` is taken
+    over) or it changed since it was read (`seen`, its updated_at then: another process tried or sent it
+    meanwhile)."""
+    stale = (datetime.now(UTC) - timedelta(minutes=stale_minutes)).isoformat(timespec="milliseconds")
     cur = conn.execute(
         "update outbox set status = 'sending', updated_at = ? where id = ? and updated_at = ? and "
         "(status in ('pending', 'failed') or (status = 'sending' and updated_at < ?))",
@@ -203,25 +226,31 @@ def _waiting(conn, limit: int, backoff: Backoff | None) -> list[tuple[int, str]]
 
 
 def deliver_pending(
-    store, settings: "SmtpSettings | None | str" = "env", limit: int = 200, backoff: Backoff | None = None
+    store,
+    settings: "SmtpSettings | None | str" = "env",
+    limit: int = 200,
+    backoff: Backoff | None = None,
+    bounds: Bounds | None = None,
 ) -> dict:
     """Send the outbox rows waiting (pending or failed). Returns counts {sent, failed, waiting}.
 
     `settings`: "env" (default) reads the environment; None means no SMTP server (nothing sent).
     `backoff`: only the rows it says are due (the server's own retry); None: every waiting row.
+    `bounds`: the SMTP timeout and the stale claim's age; None: the running préfecture's.
     """
     settings = SmtpSettings.from_env() if settings == "env" else settings
+    bounds = bounds or Bounds.running()
     conn = store.db.conn
     waiting = conn.execute("select count(*) from outbox where status in ('pending', 'failed')").fetchone()[0]
     if settings is None:
         return {"sent": 0, "failed": 0, "waiting": waiting}
     sent = failed = 0
     for row_id, seen in _waiting(conn, limit, backoff):
-        if not _claim(conn, row_id, seen):
+        if not _claim(conn, row_id, seen, bounds.stale_sending_minutes):
             continue
         row = next(store.db.query("select * from outbox where id = ?", [row_id]), None)
         try:
-            send(settings, build_message(settings, row))
+            send(settings, build_message(settings, row), bounds.smtp_timeout_s)
         except (TimeoutError, smtplib.SMTPException, OSError, ValueError) as exc:
             failed += 1
             error, status = describe(exc, row["to_addr"]), "rejected" if permanent(exc) else "failed"
@@ -307,26 +336,28 @@ def failures(store) -> list[dict]:
     )
 
 
-def _deliver_now(path, backoff: Backoff | None = None) -> dict:
+def _deliver_now(path, bounds: Bounds, backoff: Backoff | None = None) -> dict:
     """Send what waits in the outbox (what is due, with `backoff`), on a connection of its own (runs in
     a worker thread)."""
     store = Store(path)
     try:
-        return deliver_pending(store, backoff=backoff)
+        return deliver_pending(store, backoff=backoff, bounds=bounds)
     finally:
         store.close()
 
 
-async def deliver(store) -> None:
-    """Send the outbox in a worker thread (at most 30 s); a delivery problem is logged, never raised:
-    it never costs the user a confirmation, and the rows stay `failed` for the next try."""
+async def deliver(store, bounds: Bounds | None = None) -> None:
+    """Send the outbox in a worker thread, waiting for it `bounds.deliver_within_s` at most (the round
+    goes on in its thread; `bounds` None: the running préfecture's); a delivery problem is logged, never
+    raised: it never costs the user a confirmation, and the rows stay `failed` for the next try."""
+    bounds = bounds or Bounds.running()
     try:
-        await asyncio.wait_for(asyncio.to_thread(_deliver_now, store.path), timeout=30)
+        await asyncio.wait_for(asyncio.to_thread(_deliver_now, store.path, bounds), timeout=bounds.deliver_within_s)
     except Exception:  # noqa: BLE001
         logger.exception("outbox delivery failed")
 
 
-async def retry_every(path, backoff: Backoff) -> None:
+async def retry_every(path, backoff: Backoff, bounds: Bounds) -> None:
     """The server's own retry, for as long as it runs: every `backoff.every_s`, what is due is sent in a
     worker thread on a connection of its own (`_deliver_now`), the event loop never waiting for SMTP; one
     round at a time (a slow SMTP server delays the next round, never doubles it). A round that fails
@@ -334,7 +365,7 @@ async def retry_every(path, backoff: Backoff) -> None:
     and the next one tries again: nothing stops the loop but the server's stop (bot/web/lifecycle.py stop_background_tasks)."""
 
     async def round_() -> None:
-        done = await asyncio.to_thread(_deliver_now, path, backoff)
+        done = await asyncio.to_thread(_deliver_now, path, bounds, backoff)
         if done["sent"] or done["failed"]:
             logger.info("outbox: scheduled retry: %(sent)d sent, %(failed)d failed, %(waiting)d waiting", done)
 

@@ -54,8 +54,8 @@ async def retry_e_mails(app, loop) -> None:
 
     if settings.smtp() is None:
         return
-    backoff = mailer.Backoff.of(runtime.prefecture())
-    app.ctx.outbox_retry = loop.create_task(mailer.retry_every(runtime.store().path, backoff))
+    backoff, bounds = mailer.Backoff.of(runtime.prefecture()), mailer.Bounds.of(runtime.prefecture())
+    app.ctx.outbox_retry = loop.create_task(mailer.retry_every(runtime.store().path, backoff, bounds))
 
 
 async def take_over_the_spool(app, loop) -> None:
