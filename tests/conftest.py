@@ -278,7 +278,8 @@ class SmtpSink:
     Like a real server, it refuses some recipients at RCPT TO: an address starting with "refuse" for
     good (550, unknown user), one starting with "boite-pleine" for now (452, mailbox full). `rcpts`
     lists every recipient asked for, accepted or not, in order. `data_delay_s`: how long it takes to
-    accept each message (a slow server: senders working at once overlap).
+    accept each message (a slow server: senders working at once overlap). `mail_answer`: when set, its
+    answer to every MAIL FROM instead of 250 (a server refusing every sender for now: "451 ...").
     """
 
     REFUSALS = (
@@ -291,6 +292,7 @@ class SmtpSink:
         self.messages: list = []
         self.rcpts: list[str] = []
         self.data_delay_s = 0.0
+        self.mail_answer: str | None = None
         self.controller = None
         self.start()
 
@@ -304,6 +306,13 @@ class SmtpSink:
         sink = self
 
         class Handler:
+            async def handle_MAIL(self, server, session, envelope, address, mail_options):
+                if sink.mail_answer:
+                    return sink.mail_answer
+                envelope.mail_from = address
+                envelope.mail_options.extend(mail_options)
+                return "250 OK"
+
             async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
                 sink.rcpts.append(address)
                 for start, answer in sink.REFUSALS:

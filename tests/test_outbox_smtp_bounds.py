@@ -139,3 +139,102 @@ def test_a_request_waits_deliver_within_s_for_its_round_not_the_smtp_server(tmp_
         until(lambda: rows(store) == [("failed", 1)], 30, "the round's e-mail failed")
     finally:
         store.close()
+
+
+# ---- a round stops at the first e-mail the server could not take -------------------------------------
+
+
+def tickets_without_answer(store: Store, n: int) -> None:
+    """`n` messages to the weapons service with no e-mail for the answer: one e-mail each (the ticket)."""
+    for i in range(n):
+        tickets.create_ticket(store, CANTAL, "armes", f"Objet {i}", "Texte", now=FRIDAY)
+
+
+@pytest.mark.usefixtures("store_backend")
+def test_a_round_stops_at_the_first_e_mail_a_server_that_never_answers_did_not_take(tmp_path, silent):
+    """Five e-mails wait; the SMTP server accepts the connection and never answers. A round tries the
+    first (it waits `smtp_timeout_s`, then it is `failed`) and stops there: the four others are not
+    tried (each would have cost the same wait, and the server's stop waits for the round), and stay
+    `pending`, not counted as failed attempts. The server's next round tries the next one (the first
+    waits for its retry)."""
+    store = Store(tmp_path / "s.db")
+    quick = bounds(smtp_timeout_s=1)
+    try:
+        tickets_without_answer(store, 5)
+        assert mailer.deliver_pending(store, silent.settings(), bounds=quick) == {"sent": 0, "failed": 1, "waiting": 5}
+        assert rows(store) == [("failed", 1), ("pending", 0), ("pending", 0), ("pending", 0), ("pending", 0)]
+        assert silent.accepted == 1
+        backoff = mailer.Backoff(every_s=60, after_s=60, after_max_s=900)
+        assert mailer.deliver_pending(store, silent.settings(), backoff=backoff, bounds=quick)["failed"] == 1
+        assert rows(store) == [("failed", 1), ("failed", 1), ("pending", 0), ("pending", 0), ("pending", 0)]
+        assert silent.accepted == 2
+        last_error = store.db.execute("select last_error from outbox where id = 1").fetchone()[0]
+        assert last_error == "SMTPServerDisconnected: Connection unexpectedly closed: timed out"
+    finally:
+        store.close()
+
+
+def test_a_sender_refused_for_now_stops_the_round_a_recipient_refused_does_not(tmp_path, smtp):
+    """A recipient refused (its mailbox full for now, or unknown for good) is that e-mail's: the round
+    goes on with the next ones. Every sender refused for now (451 at MAIL FROM) is the server's: the
+    round stops at the first e-mail, the others untouched."""
+    store = Store(tmp_path / "s.db")
+    live = mailer.SmtpSettings.from_env(smtp.env)
+    tag = uuid.uuid4().hex[:8]
+    try:
+        for start in ("boite-pleine", "refuse", "accepte"):
+            tickets.create_ticket(store, CANTAL, "armes", "Objet", "Texte", f"{start}.{tag}@exemple.fr", now=FRIDAY)
+        assert mailer.deliver_pending(store, live, bounds=bounds()) == {"sent": 4, "failed": 2, "waiting": 1}
+        assert rows(store) == [("sent", 1), ("failed", 1), ("sent", 1), ("rejected", 1), ("sent", 1), ("sent", 1)]
+        tickets_without_answer(store, 2)
+        smtp.mail_answer = "451 4.3.0 Try again later"
+        try:
+            assert mailer.deliver_pending(store, live, bounds=bounds()) == {"sent": 0, "failed": 1, "waiting": 3}
+        finally:
+            smtp.mail_answer = None
+        assert rows(store)[1] == ("failed", 2) and rows(store)[6:] == [("pending", 0), ("pending", 0)]
+        last_error = store.db.execute("select last_error from outbox where id = 2").fetchone()[0]
+        assert last_error == "SMTPSenderRefused: 451 4.3.0 Try again later"
+        assert mailer.deliver_pending(store, live, bounds=bounds()) == {"sent": 2, "failed": 1, "waiting": 1}
+    finally:
+        store.close()
+
+
+def test_which_failures_are_the_servers_and_end_the_round():
+    """Before the session is open (connection, greeting, EHLO, STARTTLS, login) every failure is the
+    server's; within it, only the server gone or silent, a 421 (closing) or a sender refused for now."""
+    from smtplib import (
+        SMTPAuthenticationError,
+        SMTPDataError,
+        SMTPNotSupportedError,
+        SMTPRecipientsRefused,
+        SMTPSenderRefused,
+        SMTPServerDisconnected,
+    )
+
+    from bot.services.smtp_failures import the_servers
+
+    to = "jean.dupont@exemple.fr"
+    before_the_session = [
+        ConnectionRefusedError(111, "Connection refused"),
+        TimeoutError("timed out"),
+        SMTPServerDisconnected("Connection unexpectedly closed: timed out"),
+        SMTPAuthenticationError(535, b"5.7.8 Authentication credentials invalid"),
+        SMTPNotSupportedError("STARTTLS extension not supported by server."),
+    ]
+    assert [the_servers(exc, opened=False) for exc in before_the_session] == [True] * 5
+    within = {
+        TimeoutError("timed out"): True,
+        SMTPServerDisconnected("Connection unexpectedly closed"): True,
+        SMTPSenderRefused(451, b"4.3.0 Try again later", "aiguillage@localhost"): True,
+        SMTPSenderRefused(553, b"5.1.8 Sender rejected", "aiguillage@localhost"): False,
+        SMTPRecipientsRefused({to: (452, b"4.2.2 Mailbox full")}): False,
+        SMTPRecipientsRefused({to: (550, b"5.1.1 User unknown")}): False,
+        SMTPRecipientsRefused({to: (421, b"4.3.2 Service shutting down")}): True,
+        SMTPDataError(554, b"5.7.1 Rejected as spam"): False,
+        SMTPDataError(451, b"4.3.0 Try again later"): False,
+        SMTPDataError(421, b"4.3.2 Service shutting down"): True,
+        SMTPNotSupportedError("One or more source or delivery addresses require internationalized email support"): False,
+    }
+    assert {exc: the_servers(exc, opened=True) for exc in within} == within
+    assert the_servers(ValueError("a header that cannot be written"), opened=False) is False

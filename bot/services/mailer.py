@@ -14,6 +14,10 @@ How long it waits on SMTP is the same block's (`Bounds`): `outbox.smtp_timeout_s
 each answer of the server, `outbox.deliver_within_s` for a request's round, `outbox.stale_sending_minutes`
 before a claim left by a stopped process is taken over.
 A failure is `failed` (tried again) or, refused for good (`permanent`: a 5xx), `rejected` (never again).
+A failure that is the SMTP server's, not the e-mail's (bot/services/smtp_failures.py `the_servers`: no
+connection, no answer within the timeout, a 4xx at MAIL FROM...), ends the round there: the e-mails after
+it are left as they are (not tried: no attempt counted) for the next round, so that a server that never
+answers costs a round one `smtp_timeout_s`, not one per e-mail. A recipient refused does not end it.
 Several processes on one store send each e-mail once: a row is claimed (`_claim`, one conditional
 update) before it is sent. Without SMTP_HOST nothing is sent, nor tried, and the rows stay `pending`
 (the service reads tickets in the console).
@@ -37,7 +41,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from bot import settings as env_settings
-from bot.core.masking import clean, mask
+from bot.services.smtp_failures import describe, permanent, the_servers
 from bot.store.database import Store, lock_key
 from bot.store.disk import every
 
@@ -121,17 +125,21 @@ def build_message(settings: SmtpSettings, row: dict) -> EmailMessage:
     return msg
 
 
-def send(settings: SmtpSettings, msg: EmailMessage, timeout_s: float) -> None:
-    """Send one message, waiting `timeout_s` at most for the connection and for each answer of the server;
-    raises smtplib.SMTPException / OSError on failure."""
-    with smtplib.SMTP(settings.host, settings.port, timeout=timeout_s) as smtp:
+def connect(settings: SmtpSettings, timeout_s: float) -> smtplib.SMTP:
+    """An SMTP session ready for a message (connected, greeted, STARTTLS, logged in), each step waiting
+    `timeout_s` at most; raises smtplib.SMTPException / OSError on failure."""
+    smtp = smtplib.SMTP(settings.host, settings.port, timeout=timeout_s)
+    try:
         smtp.ehlo()
         if settings.starttls:
             smtp.starttls(context=ssl.create_default_context())
             smtp.ehlo()
         if settings.user:
             smtp.login(settings.user, settings.password or "")
-        smtp.send_message(msg)
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
 
 
 def queue(
@@ -249,49 +257,31 @@ def deliver_pending(
         if not _claim(conn, row_id, seen, bounds.stale_sending_minutes):
             continue
         row = next(store.db.query("select * from outbox where id = ?", [row_id]), None)
-        try:
-            send(settings, build_message(settings, row), bounds.smtp_timeout_s)
-        except (TimeoutError, smtplib.SMTPException, OSError, ValueError) as exc:
-            failed += 1
-            error, status = describe(exc, row["to_addr"]), "rejected" if permanent(exc) else "failed"
-            logger.warning("outbox %s (%s): delivery %s: %s", row_id, row["kind"], status, error)
-            _after(store, row, status, error)
-            continue
-        sent += 1
-        _after(store, row, "sent", None)
+        outcome = _deliver_one(store, settings, row, bounds.smtp_timeout_s)
+        sent, failed = sent + (outcome == "sent"), failed + (outcome != "sent")
+        if outcome == "unreachable":  # the next e-mails would meet it too: left as they are for the next round
+            break
     remaining = conn.execute("select count(*) from outbox where status in ('pending', 'failed')").fetchone()[0]
     return {"sent": sent, "failed": failed, "waiting": remaining}
 
 
-def permanent(exc: BaseException) -> bool:
-    """Whether a delivery failure is final for this e-mail: the recipient refused for good (5xx at RCPT
-    TO), the message itself refused (5xx after DATA), or a message that cannot be built. A 4xx, a
-    connection, a timeout, or a sender or login refused (the server's settings, for every e-mail) are
-    tried again."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return bool(exc.recipients) and all(500 <= code < 600 for code, _ in exc.recipients.values())
-    if isinstance(exc, smtplib.SMTPDataError):
-        return 500 <= exc.smtp_code < 600
-    return isinstance(exc, ValueError)
-
-
-def describe(exc: BaseException, to_addr: str | None) -> str:
-    """A delivery error as stored (`outbox.last_error`, shown to agents) and logged: its type, the SMTP
-    code when there is one, and a text with no address in it. The recipient's address (and any other
-    personal data: bot/core/masking.py) is masked: agents see a person's address only through the
-    message's audited contact view."""
-    name = type(exc).__name__
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = sorted({str(code) for code, _ in exc.recipients.values()})
-        return f"{name}: {', '.join(codes)} [e-mail]"
-    if isinstance(exc, smtplib.SMTPResponseException):
-        said = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-        text = f"{exc.smtp_code} {said}"
-    else:
-        text = str(exc)
-    if to_addr:
-        text = text.replace(to_addr, "[e-mail]")
-    return f"{name}: {mask(clean(text))}"[:300]
+def _deliver_one(store, settings: SmtpSettings, row: dict, timeout_s: float) -> str:
+    """Send one claimed row and write its outcome (`_after`): "sent"; "failed" for a reason of this
+    e-mail (a recipient or the message refused, a message that cannot be built); "unreachable" for the
+    server's (`the_servers`), which ends the round."""
+    opened = False
+    try:
+        msg = build_message(settings, row)
+        with connect(settings, timeout_s) as smtp:
+            opened = True
+            smtp.send_message(msg)
+    except (TimeoutError, smtplib.SMTPException, OSError, ValueError) as exc:
+        error, status = describe(exc, row["to_addr"]), "rejected" if permanent(exc) else "failed"
+        logger.warning("outbox %s (%s): delivery %s: %s", row["id"], row["kind"], status, error)
+        _after(store, row, status, error)
+        return "unreachable" if the_servers(exc, opened) else "failed"
+    _after(store, row, "sent", None)
+    return "sent"
 
 
 def _after(store, row: dict, status: str, error: str | None) -> None:
