@@ -1,19 +1,23 @@
 """How long the outbox waits on the SMTP server (bot/services/mailer.py `Bounds`): the préfecture
 file's `outbox:` block (prefectures/_national.yml), as the retry's values are, not numbers in the code.
 
-An SMTP server that accepts the connection and never answers (a hung server, or a host that drops
-packets) is a real TCP server here (`Silent`): it accepts every connection and never writes a byte."""
+A round of delivery stops at the first e-mail the SMTP server could not take for a reason of its own
+(the next ones would meet it too), and the server's stop ends a round under way after the e-mail it is
+sending. An SMTP server that accepts the connection and never answers (a hung server, or a host that
+drops packets) is a real TCP server here (`Silent`): it accepts every connection and never writes a byte."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import run_async, until
+from conftest import MODEL, SmtpSink, db_rows, launch, run_async, stop, until
+from test_outbox_retry import with_outbox
 
 from bot.core import config
 from bot.services import mailer, tickets
@@ -238,3 +242,77 @@ def test_which_failures_are_the_servers_and_end_the_round():
     }
     assert {exc: the_servers(exc, opened=True) for exc in within} == within
     assert the_servers(ValueError("a header that cannot be written"), opened=False) is False
+
+
+# ---- the server's stop waits for the e-mail being sent, not for the round --------------------------
+
+
+SMTP_TIMEOUT_S = 3
+
+
+def stopped_mid_round(tmp_path, smtp_env: dict, waiting: int, started) -> list[tuple[str, int]]:
+    """A real server (`python -m bot serve`) whose outbox holds `waiting` e-mails, its own retry every
+    second with `smtp_timeout_s` SMTP_TIMEOUT_S; once `started()` (its round is on), it is stopped
+    (SIGTERM, as systemd does) and must end within 3 x SMTP_TIMEOUT_S: the (status, attempts) of the
+    e-mails then."""
+    if not MODEL.exists():
+        pytest.exit(f"No trained model at {MODEL}: run the tests with `make test` (it trains first).", returncode=2)
+    db = tmp_path / "aiguillage.db"
+    store = Store(db)
+    tickets_without_answer(store, waiting)
+    store.close()
+    folder = with_outbox(tmp_path, retry_every_s=1, smtp_timeout_s=SMTP_TIMEOUT_S)
+    server = launch(tmp_path, db=db, extra_env=smtp_env | {"AIGUILLAGE_PREFECTURES": str(folder)})
+    try:
+        until(started, 60, "the server's round under way")
+        server.proc.terminate()
+        try:
+            server.proc.wait(timeout=3 * SMTP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the server did not stop within {3 * SMTP_TIMEOUT_S} s: it waited for its round")
+    finally:
+        stop(server)
+    return [(r["status"], r["attempts"]) for r in db_rows(db, "select status, attempts from outbox order by id")]
+
+
+def test_the_servers_stop_does_not_wait_for_a_round_on_a_server_that_never_answers(tmp_path, silent):
+    """Ten e-mails wait; the SMTP server accepts the connection and never answers. The server, stopped
+    while its round waits on the first e-mail, ends after that e-mail's timeout, not after ten: each
+    e-mail tried is `failed` once, the others wait, `pending`, none tried."""
+    states = stopped_mid_round(tmp_path, silent.env, 10, lambda: silent.accepted >= 1)
+    tried = silent.accepted
+    assert states == [("failed", 1)] * tried + [("pending", 0)] * (10 - tried) and tried < 10
+
+
+@pytest.fixture
+def slow():
+    """An SMTP server of its own that takes 1 s to accept each message."""
+    sink = SmtpSink()
+    sink.data_delay_s = 1.0
+    yield sink
+    sink.stop()
+
+
+def test_the_servers_stop_waits_for_the_e_mail_being_sent_not_for_the_rest_of_the_round(tmp_path, slow):
+    """Forty e-mails wait; the SMTP server takes 1 s to accept each, so the server's round would take
+    forty seconds. Stopped once the first has arrived, the server ends after the e-mail it is sending:
+    the ones the round had not reached wait, `pending`, none left `sending` nor counted as tried."""
+    states = stopped_mid_round(tmp_path, slow.env, 40, lambda: slow.messages)
+    sent = len(slow.messages)
+    assert states == [("sent", 1)] * sent + [("pending", 0)] * (40 - sent) and sent < 40
+
+
+def test_a_round_whose_process_is_stopping_sends_nothing_more(tmp_path, smtp):
+    """`stopping` set (the server's stop: mailer.STOPPING), the round ends before its next e-mail: the
+    e-mails wait, untouched, for the next process."""
+    store = Store(tmp_path / "s.db")
+    live = mailer.SmtpSettings.from_env(smtp.env)
+    stopping = threading.Event()
+    stopping.set()
+    try:
+        tickets_without_answer(store, 3)
+        assert mailer.deliver_pending(store, live, bounds=bounds(), stopping=stopping) == {"sent": 0, "failed": 0, "waiting": 3}
+        assert rows(store) == [("pending", 0)] * 3
+        assert mailer.deliver_pending(store, live, bounds=bounds(), stopping=threading.Event())["sent"] == 3
+    finally:
+        store.close()

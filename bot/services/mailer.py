@@ -18,6 +18,7 @@ A failure that is the SMTP server's, not the e-mail's (bot/services/smtp_failure
 connection, no answer within the timeout, a 4xx at MAIL FROM...), ends the round there: the e-mails after
 it are left as they are (not tried: no attempt counted) for the next round, so that a server that never
 answers costs a round one `smtp_timeout_s`, not one per e-mail. A recipient refused does not end it.
+The server's stop ends a round under way after the e-mail it is sending (`STOPPING`).
 Several processes on one store send each e-mail once: a row is claimed (`_claim`, one conditional
 update) before it is sent. Without SMTP_HOST nothing is sent, nor tried, and the rows stay `pending`
 (the service reads tickets in the console).
@@ -32,6 +33,7 @@ import asyncio
 import logging
 import smtplib
 import ssl
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import policy as email_policy
@@ -76,6 +78,9 @@ MAIL = email_policy.default.clone(header_factory=_HEADERS)
 # Kinds whose recipient is the user: their address and text are erased once sent.
 USER_KINDS = {"ticket_ack", "ticket_reply", "booking_confirmation", "booking_cancelled"}
 HUMAN_KINDS = {"ticket_reply"}  # written by an agent: no "Auto-Submitted" header, so the person may answer
+# Set by the server's stop (bot/web/lifecycle.py stop_background_tasks): a round running in a worker thread
+# ends after the e-mail it is sending, since the process's exit waits for its worker threads.
+STOPPING = threading.Event()
 
 
 def utcnow() -> str:
@@ -239,12 +244,14 @@ def deliver_pending(
     limit: int = 200,
     backoff: Backoff | None = None,
     bounds: Bounds | None = None,
+    stopping: threading.Event | None = None,
 ) -> dict:
     """Send the outbox rows waiting (pending or failed). Returns counts {sent, failed, waiting}.
 
     `settings`: "env" (default) reads the environment; None means no SMTP server (nothing sent).
     `backoff`: only the rows it says are due (the server's own retry); None: every waiting row.
     `bounds`: the SMTP timeout and the stale claim's age; None: the running préfecture's.
+    `stopping`: once set, the round ends before its next e-mail (the server's stop: `STOPPING`).
     """
     settings = SmtpSettings.from_env() if settings == "env" else settings
     bounds = bounds or Bounds.running()
@@ -254,6 +261,8 @@ def deliver_pending(
         return {"sent": 0, "failed": 0, "waiting": waiting}
     sent = failed = 0
     for row_id, seen in _waiting(conn, limit, backoff):
+        if stopping is not None and stopping.is_set():
+            break
         if not _claim(conn, row_id, seen, bounds.stale_sending_minutes):
             continue
         row = next(store.db.query("select * from outbox where id = ?", [row_id]), None)
@@ -328,10 +337,10 @@ def failures(store) -> list[dict]:
 
 def _deliver_now(path, bounds: Bounds, backoff: Backoff | None = None) -> dict:
     """Send what waits in the outbox (what is due, with `backoff`), on a connection of its own (runs in
-    a worker thread)."""
+    a worker thread, which the server's stop ends after its current e-mail)."""
     store = Store(path)
     try:
-        return deliver_pending(store, backoff=backoff, bounds=bounds)
+        return deliver_pending(store, backoff=backoff, bounds=bounds, stopping=STOPPING)
     finally:
         store.close()
 

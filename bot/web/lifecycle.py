@@ -89,7 +89,13 @@ async def _take_over(app, loop) -> None:
 
 
 async def stop_background_tasks(app, loop) -> None:
-    """The daily purge, the spool's sweep (`take_over_the_spool`) and the outbox's retry end with the server."""
+    """The daily purge, the spool's sweep (`take_over_the_spool`) and the outbox's retry end with the server.
+    A delivery of the outbox under way in a worker thread (the retry's round, or a request's) ends after
+    the e-mail it is sending (`mailer.STOPPING`): the process's exit waits for its worker threads, so it
+    waited for the whole round (one e-mail after another, each up to `outbox.smtp_timeout_s`)."""
+    from bot.services import mailer
+
+    mailer.STOPPING.set()
     for name in ("retention_task", "chat_spool_sweep", "outbox_retry"):
         task = getattr(app.ctx, name, None)
         if task is not None:
