@@ -64,6 +64,11 @@ def m004_pan_and_tickets(db: sqlite_utils.Database) -> None:
         )""")
     db.execute("create unique index tickets_idem on tickets(idempotency_key) where idempotency_key is not null")
     db.execute("create index tickets_service_due on tickets(mailbox, status, due_date)")
+    # The SQL's comments are those of this migration as applied; what the code writes now
+    # (bot/services/mailer.py): outbox.status is pending (not tried yet) | sending (claimed by a process:
+    # `_claim`) | sent | failed (tried again) | rejected (refused for good, never tried again), and
+    # tickets.delivery_status the last outcome of its e-mail: pending | sent | failed | rejected.
+    # outbox.kind is also ticket_reply (an agent's reply from the console: bot/services/ticket_mail.py).
     db.execute("""
         create table outbox (
             id integer primary key,
