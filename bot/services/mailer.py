@@ -275,9 +275,9 @@ def deliver_pending(
 
 
 def _deliver_one(store, settings: SmtpSettings, row: dict, timeout_s: float) -> str:
-    """Send one claimed row and write its outcome (`_after`): "sent"; "failed" for a reason of this
-    e-mail (a recipient or the message refused, a message that cannot be built); "unreachable" for the
-    server's (`the_servers`), which ends the round."""
+    """Send one claimed row and write its outcome (`_after`): "sent"; "failed" (the row failed or
+    rejected) for a reason of this e-mail (a recipient or the message refused, a message that cannot be
+    built); "unreachable" (the row failed) for the server's (`the_servers`), which ends the round."""
     opened = False
     try:
         msg = build_message(settings, row)
