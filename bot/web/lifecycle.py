@@ -52,6 +52,7 @@ async def retry_e_mails(app, loop) -> None:
     nothing is tried."""
     from bot.services import mailer
 
+    mailer.STOPPING.clear()  # a server started again in the same process (its stop set it) sends again
     if settings.smtp() is None:
         return
     backoff, bounds = mailer.Backoff.of(runtime.prefecture()), mailer.Bounds.of(runtime.prefecture())
