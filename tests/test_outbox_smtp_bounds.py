@@ -206,7 +206,7 @@ def test_a_sender_refused_for_now_stops_the_round_a_recipient_refused_does_not(t
 
 def test_which_failures_are_the_servers_and_end_the_round():
     """Before the session is open (connection, greeting, EHLO, STARTTLS, login) every failure is the
-    server's; within it, only the server gone or silent, a 421 (closing) or a sender refused for now."""
+    server's; within it, only the server gone or silent, a 421 (closing) or the sender refused."""
     from smtplib import (
         SMTPAuthenticationError,
         SMTPDataError,
@@ -231,7 +231,10 @@ def test_which_failures_are_the_servers_and_end_the_round():
         TimeoutError("timed out"): True,
         SMTPServerDisconnected("Connection unexpectedly closed"): True,
         SMTPSenderRefused(451, b"4.3.0 Try again later", "aiguillage@localhost"): True,
-        SMTPSenderRefused(553, b"5.1.8 Sender rejected", "aiguillage@localhost"): False,
+        # The sender is the préfecture's own address, the same in every e-mail: refused for good, every
+        # e-mail after it would be refused too (a 552 at MAIL FROM is this message's size: the e-mail's).
+        SMTPSenderRefused(553, b"5.1.8 Sender rejected", "aiguillage@localhost"): True,
+        SMTPSenderRefused(552, b"5.3.4 Message size exceeds fixed limit", "aiguillage@localhost"): False,
         SMTPRecipientsRefused({to: (452, b"4.2.2 Mailbox full")}): False,
         SMTPRecipientsRefused({to: (550, b"5.1.1 User unknown")}): False,
         SMTPRecipientsRefused({to: (421, b"4.3.2 Service shutting down")}): True,
@@ -242,6 +245,27 @@ def test_which_failures_are_the_servers_and_end_the_round():
     }
     assert {exc: the_servers(exc, opened=True) for exc in within} == within
     assert the_servers(ValueError("a header that cannot be written"), opened=False) is False
+
+
+def test_which_failures_are_final_for_the_e_mail_and_never_tried_again():
+    """`rejected` (never tried again) only when trying again cannot help this e-mail: its recipient or its
+    message refused for good, a server without SMTPUTF8 for an address that needs it, a message too large
+    for the server. The server's own troubles (its settings, STARTTLS, login) are tried again once mended."""
+    from smtplib import SMTPAuthenticationError, SMTPDataError, SMTPNotSupportedError, SMTPRecipientsRefused, SMTPSenderRefused
+
+    from bot.services.smtp_failures import permanent
+
+    to = "jean.dupont@exemple.fr"
+    utf8 = SMTPNotSupportedError("One or more source or delivery addresses require internationalized email support")
+    assert permanent(utf8, opened=True) is True
+    assert permanent(SMTPNotSupportedError("STARTTLS extension not supported by server."), opened=False) is False
+    assert permanent(SMTPSenderRefused(552, b"5.3.4 Message size exceeds fixed limit", "a@localhost"), opened=True) is True
+    assert permanent(SMTPSenderRefused(553, b"5.1.8 Sender rejected", "a@localhost"), opened=True) is False
+    assert permanent(SMTPRecipientsRefused({to: (550, b"5.1.1 User unknown")}), opened=True) is True
+    assert permanent(SMTPRecipientsRefused({to: (452, b"4.2.2 Mailbox full")}), opened=True) is False
+    assert permanent(SMTPDataError(554, b"5.7.1 Rejected as spam"), opened=True) is True
+    assert permanent(SMTPAuthenticationError(535, b"5.7.8 Authentication credentials invalid"), opened=False) is False
+    assert permanent(ValueError("a header that cannot be written"), opened=False) is True
 
 
 # ---- the server's stop waits for the e-mail being sent, not for the round --------------------------

@@ -15,7 +15,7 @@ each answer of the server, `outbox.deliver_within_s` for a request's round, `out
 before a claim left by a stopped process is taken over.
 A failure is `failed` (tried again) or, refused for good (`permanent`: a 5xx), `rejected` (never again).
 A failure that is the SMTP server's, not the e-mail's (bot/services/smtp_failures.py `the_servers`: no
-connection, no answer within the timeout, a 4xx at MAIL FROM...), ends the round there: the e-mails after
+connection, no answer within the timeout, the sender refused...), ends the round there: the e-mails after
 it are left as they are (not tried: no attempt counted) for the next round, so that a server that never
 answers costs a round one `smtp_timeout_s`, not one per e-mail. A recipient refused does not end it.
 The server's stop ends a round under way after the e-mail it is sending (`STOPPING`).
@@ -285,7 +285,7 @@ def _deliver_one(store, settings: SmtpSettings, row: dict, timeout_s: float) -> 
             opened = True
             smtp.send_message(msg)
     except (TimeoutError, smtplib.SMTPException, OSError, ValueError) as exc:
-        error, status = describe(exc, row["to_addr"]), "rejected" if permanent(exc) else "failed"
+        error, status = describe(exc, row["to_addr"]), "rejected" if permanent(exc, opened) else "failed"
         logger.warning("outbox %s (%s): delivery %s: %s", row["id"], row["kind"], status, error)
         _after(store, row, status, error)
         return "unreachable" if the_servers(exc, opened) else "failed"
