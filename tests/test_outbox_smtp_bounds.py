@@ -101,6 +101,16 @@ def test_the_bounds_are_checked_with_the_prefecture_file(tmp_path):
     refused(folder_with(tmp_path, outbox(deliver_within_s=0)), "outbox.deliver_within_s", must)
     refused(folder_with(tmp_path, outbox(stale_sending_minutes="10 min")), "outbox.stale_sending_minutes", must)
     assert check(folder_with(tmp_path, outbox(smtp_timeout_s=5, deliver_within_s=20, stale_sending_minutes=30)))[0] == 0
+    # A claim taken over while its process may still be sending: the same e-mail sent twice. One e-mail
+    # waits for at most 14 answers of the server (connection, greeting, EHLO, STARTTLS, EHLO, login's
+    # three, MAIL, RCPT, DATA, the message, its end, QUIT), each up to smtp_timeout_s: 14 x 60 s = 14 min.
+    refused(
+        folder_with(tmp_path, outbox(smtp_timeout_s=60, stale_sending_minutes=10)),
+        "outbox.stale_sending_minutes",
+        "must be longer than one e-mail may take: 14 answers of the SMTP server of up to outbox.smtp_timeout_s"
+        " (60 s) each, 14 minutes",
+    )
+    assert check(folder_with(tmp_path, outbox(smtp_timeout_s=60, stale_sending_minutes=15)))[0] == 0
 
 
 @pytest.mark.usefixtures("store_backend")

@@ -5,12 +5,14 @@ the file, the key and the problem, never another exception.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from typing import Any
 
 import phonenumbers
 
+from bot.core import config_voice
 from bot.core.clock import DAYS
 from bot.core.text import EMAIL
 
@@ -45,6 +47,10 @@ HEALTH = (
 # The outbox's scheduled retry (bot/services/mailer.py Backoff) and how long it waits on SMTP (Bounds),
 # each a positive whole number.
 OUTBOX = ("retry_every_s", "retry_after_s", "retry_after_max_s", "smtp_timeout_s", "deliver_within_s", "stale_sending_minutes")
+# The SMTP server's answers one e-mail waits for at most (bot/services/mailer.py connect, then the message):
+# the connection, the greeting, EHLO, STARTTLS, EHLO again, a login's three, MAIL FROM, RCPT TO, DATA, the
+# message sent, its end, QUIT; each waits `outbox.smtp_timeout_s` at most.
+SMTP_ANSWERS = 14
 # Keys every merged configuration must have (dotted paths).
 RETENTION_KEYS = tuple(f"retention.{k}_days" for k in RETENTION)
 THROTTLE_KEYS = (
@@ -228,22 +234,6 @@ def _check_phone(file: str, key: str, phone: Any) -> None:
         raise ConfigError(file, f"{key}.kind", f"'{kind}' must be 'regular' or 'short'")
 
 
-# The French voices of Twilio's <Say> (twilio.com/docs/voice/twiml/say/text-speech): the languages, and
-# the Amazon Polly voices with the language each speaks (a Polly voice speaks only its own); a Google
-# voice names its language ("Google.fr-FR-Neural2-A").
-SAY_LANGUAGES = ("fr-FR", "fr-CA", "fr-BE")
-POLLY_VOICES = {
-    "Celine": "fr-FR",
-    "Lea": "fr-FR",
-    "Mathieu": "fr-FR",
-    "Remi": "fr-FR",
-    "Chantal": "fr-CA",
-    "Gabrielle": "fr-CA",
-    "Liam": "fr-CA",
-    "Isabelle": "fr-BE",
-}
-_POLLY = re.compile(r"^Polly\.([A-Za-z]+)(?:-Neural|-Generative)?$")
-_GOOGLE = re.compile(r"^Google\.([a-z]{2}-[A-Z]{2})-[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*$")
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Texts the pages and answers show as they are written (a number there became "42" on the page).
 TEXT_KEYS = ("prefecture.name", "prefecture.department", "prefecture.address.text", "pan.summary", "pan.what_to_bring")
@@ -251,22 +241,9 @@ TEXT_KEYS = ("prefecture.name", "prefecture.department", "prefecture.address.tex
 
 def _check_voice(file: str, voice: dict) -> None:
     """voice.language and voice.voice: a French language and voice Twilio's <Say> speaks, matching."""
-    language, name = voice.get("language"), str(voice.get("voice"))
-    if language not in SAY_LANGUAGES:
-        problem = f"'{language}' is not a French language of Twilio's <Say>: write {', '.join(SAY_LANGUAGES[:-1])} or {SAY_LANGUAGES[-1]}"
-        raise ConfigError(file, "voice.language", problem)
-    polly, google = _POLLY.match(name), _GOOGLE.match(name)
-    speaks = POLLY_VOICES.get(polly.group(1)) if polly else google.group(1) if google else None
-    if speaks is None:
-        by_language = "; ".join(
-            f"{lang}: {', '.join(sorted(v for v, lg in POLLY_VOICES.items() if lg == lang))}" for lang in SAY_LANGUAGES
-        )
-        problem = (
-            f"'{name}' is not a French voice of Twilio's <Say>: write Polly.<name> ({by_language}) or Google.<language>-<name>"
-        )
-        raise ConfigError(file, "voice.voice", problem)
-    if speaks != language:
-        raise ConfigError(file, "voice.voice", f"'{name}' speaks {speaks}, not the file's voice.language {language}")
+    wrong = config_voice.problem(voice)
+    if wrong is not None:
+        raise ConfigError(file, *wrong)
 
 
 def _check_texts_and_ids(file: str, data: dict) -> None:
@@ -306,13 +283,22 @@ POSTAL_ADDRESS = re.compile(r"\b\d{5} ([^\d,]+?)(?: cedex(?: \d{1,2})?)?$", re.I
 
 def _check_bounds(file: str, data: dict) -> None:
     """Two numbers that bound each other: the disk's degraded limit at least its failing one, the outbox's
-    longest wait between two tries at least its first."""
+    longest wait between two tries at least its first, and a stale claim older than one e-mail may take
+    (taken over while its process may still be sending it, the same e-mail would leave twice)."""
     for key, bound in (
         ("health.disk_degraded_below_mb", "health.disk_failing_below_mb"),
         ("outbox.retry_after_max_s", "outbox.retry_after_s"),
     ):
         if get_path(data, key) < get_path(data, bound):
             raise ConfigError(file, key, f"must be at least {bound} ({get_path(data, bound)})")
+    timeout_s = get_path(data, "outbox.smtp_timeout_s")
+    one_e_mail_s = SMTP_ANSWERS * timeout_s
+    if get_path(data, "outbox.stale_sending_minutes") * 60 <= one_e_mail_s:
+        problem = (
+            f"must be longer than one e-mail may take: {SMTP_ANSWERS} answers of the SMTP server of up to"
+            f" outbox.smtp_timeout_s ({timeout_s} s) each, {math.ceil(one_e_mail_s / 60)} minutes"
+        )
+        raise ConfigError(file, "outbox.stale_sending_minutes", problem)
 
 
 def validate(data: dict, file: str) -> None:
