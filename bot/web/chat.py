@@ -21,8 +21,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import sqlite3
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,12 +33,11 @@ from bot import settings
 from bot.core.config import ROOT
 from bot.core.masking import RAW_FACTOR
 from bot.nlu import patches as rasa_patches
-from bot.nlu.outage import BackendUnavailable
 from bot.services import runtime
-from bot.services.deferred import is_locked
-from bot.web import degraded, lifecycle
+from bot.web import lifecycle
 from bot.web.chat_history import SENDER_RE, history, shaped
 from bot.web.chat_page import page
+from bot.web.chat_rating import rated
 from bot.web.chat_turn import flood_refusal, masked, run_turn, said_now
 from bot.web.http import (
     ACTIONS_PATH,
@@ -175,9 +172,10 @@ async def receive(request: Request, on_new_message: Callable[[UserMessage], Awai
 
 
 async def feedback(request: Request, *_) -> HTTPResponse:
-    """POST /chat/feedback {sender, useful, comment?}: the rating of the conversation's last answer (feedback.to_rate),
-    bounded as a turn is: not over within `settings.chat_answer_within_ms` (a store that does not answer), the
-    chat's JSON 503 (bot/web/degraded.py), and the rating is then not written when its work ends (`rate`)."""
+    """POST /chat/feedback {sender, useful, comment?}: the rating of the conversation's last answer
+    (bot/web/chat_rating.py, shared with the page without JavaScript), bounded as a turn is: not over within
+    `settings.chat_answer_within_ms` (a store that does not answer), the chat's JSON 503 (bot/web/degraded.py),
+    and the rating is then not written when its work ends."""
     body = await read_body(request, BODY_LIMITS["/chat/feedback"])  # first: never drain a huge body
     if body is None:
         return too_large(request)
@@ -188,55 +186,10 @@ async def feedback(request: Request, *_) -> HTTPResponse:
         sender, useful, comment = parse_feedback_request(body)
     except ValueError as exc:
         return json_error(400, str(exc))
-    told = threading.Event()  # the person was answered without the rating (the 503, or gone): it is not written
-    try:
-        return await degraded.within_bound(rate(sender, useful, comment, told), f"the rating of {sender}", given_up=told.set)
-    except asyncio.CancelledError:  # the client gone: its page says the rating failed
-        told.set()
-        raise
-
-
-async def rate(sender: str, useful: bool, comment: str | None, told: threading.Event) -> HTTPResponse:
-    """`feedback`'s work: read the conversation (WAL: reads go on while another writer holds the file), then
-    write through the background writer like the turns (issue 11): a locked store costs the person no wait,
-    the rating is written once the store is free. Once `told` is set, the write is not made, nor kept to be
-    made later (feedback.record_unless, in the writing thread)."""
-    from bot.services import feedback as feedback_mod
-
-    prefecture_id = runtime.prefecture().id
-    try:
-        conversation, answered = await asyncio.to_thread(
-            lambda: feedback_mod.to_rate(runtime.thread_store(), sender, runtime.tree())
-        )
-    except sqlite3.OperationalError as exc:  # PostgreSQL unreachable ("database is locked"): the 503, not a 500
-        if not is_locked(exc):
-            raise
-        raise BackendUnavailable("store", str(exc)) from None
-    if conversation is None:
-        return json_error(404, say("unknown_conversation"))
-    if not answered and not runtime.turn_writer().waiting(sender):  # turns still to write: its last one is not known
-        return json_error(409, say("nothing_to_rate"))
-    stored: dict = {}
-    rating = {  # JSON values only: what the chat's spool keeps if the rating has to wait (issue 16)
-        "kind": "chat",
-        "item_id": sender,
-        "prefecture": prefecture_id,
-        "useful": useful,
-        "comment": comment if isinstance(comment, str) else None,
-        "topic": conversation.get("last_topic"),
-        "destination": conversation.get("last_destination"),
-    }
-
-    def record(store) -> None:  # in a worker thread: masking of the comment, then the write
-        stored["row"] = feedback_mod.record_unless(store, told.is_set, **rating)
-
-    try:
-        await runtime.turn_writer().write(sender, f"the rating of {sender}", record, kept=("rating", rating))
-    except feedback_mod.FeedbackError as exc:
-        return json_error(400, str(exc))
-    row = stored.get("row")
-    kept = row["comment"] is not None if row else bool(isinstance(comment, str) and comment.strip())
-    return response.json({"useful": useful, "comment": kept, "message": say("feedback_thanks")})
+    result = await rated(sender, useful, comment)  # BackendUnavailable goes up: the chat's 503
+    if result.status != 200:
+        return json_error(result.status, result.message)
+    return response.json({"useful": useful, "comment": result.comment, "message": result.message})
 
 
 # The chat's routes under /chat: (path, methods, handler).
