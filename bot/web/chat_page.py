@@ -13,10 +13,14 @@ randomId() format, checked with SENDER_RE) travels in a hidden field `sender`, m
 (GET /chat/ stays the same page for everyone); « Nouvelle conversation » is GET /chat/ again. The notice
 `chat.page.no_script` says that the assistant works so, in a simpler form, and what else works.
 
-Refused without running the turn: a post from another site (the notice alone, as before: nothing given
-back), a body too long (413), a flood (429, Retry-After), a store or back end down (503, Retry-After,
-the chat's `retry_later` and the préfecture's phone; the question given back in the field, to send
-again). An empty question gets the `empty` answer. Each page is `Cache-Control: no-store`; the body is
+Refused without running the turn: a post from another site (the notice alone: nothing given back), a
+body too long (413), a flood (429, Retry-After), a store or back end down (503, Retry-After, the
+chat's `retry_later` and the préfecture's phone). The 429 and the 503 draw the conversation so far
+when it can be read within settings.chat_answer_within_ms (the 503's as read just before the turn,
+which changed nothing: read once, not again after a refusal that may be its store's), and give the
+question back in the field, to send again; when the store itself is what is down, the page says that
+the conversation cannot be shown now (`chat.page.conversation_unreadable`) rather than wait for it
+twice. An empty question gets the `empty` answer. Each page is `Cache-Control: no-store`; the body is
 read here and never logged, and only its masked text reaches Rasa.
 """
 
@@ -76,49 +80,74 @@ async def page(request: Request, on_new_message: Callable[[UserMessage], Awaitab
     refusal = flood_refusal(request)
     if refusal:
         text, wait = refusal
-        return shown(
-            [chat_view.error(text)], status=429, sender=sender, typed=given_back(raw), headers={"Retry-After": str(wait)}
-        )
+        turns = await readable(request, sender)
+        return refused(turns, chat_view.error(text, unread=turns is None), 429, (sender, raw), wait)
     text, truncated = await asyncio.to_thread(masked, raw, router.max_chars)  # never on the event loop
     if not text:  # nothing to understand: the conversation state is unchanged
-        return await answered(request, sender, [], said_now(sender, router.message("empty"), router.topic_buttons()))
+        return await answered(request, sender, None, [], said_now(sender, router.message("empty"), router.topic_buttons()))
+    before: list[dict] | None = None
     try:
+        before = await degraded.within_bound(turns_of(agent(request), sender), f"the conversation of {sender}")
         messages = await run_turn(request, on_new_message, channel, sender, text, truncated)
     except BackendUnavailable as exc:
-        return unavailable(exc, sender, raw)
+        return unavailable(exc, (sender, raw), before)
     if messages is None:  # the turn failed inside Rasa: the apology, as the webhook gives it
-        return await answered(request, sender, [], said_now(sender, runtime.apology()))
-    return await answered(request, sender, [{"role": "user", "text": text}, {"role": "bot", "messages": shaped(messages)}])
+        return await answered(request, sender, before, [], said_now(sender, runtime.apology()))
+    exchange = [{"role": "user", "text": text}, {"role": "bot", "messages": shaped(messages)}]
+    return await answered(request, sender, before, exchange)
 
 
-async def answered(request: Request, sender: str, turn: list[dict], unsaid: list[dict] | None = None) -> HTTPResponse:
-    """The page with the conversation as Rasa keeps it (this post's `turn` alone when it cannot be
-    read, or not within settings.chat_answer_within_ms), then `unsaid` (an answer given without Rasa: the empty question's, the apology); the start
-    of what this post added is marked for the page to show first."""
-    try:  # bounded as GET /chat/history is: a store that stops answering after the turn costs no 60 s
-        read = await degraded.within_bound(
-            turns_of(getattr(request.app.ctx, "agent", None), sender), f"the conversation of {sender}"
-        )
+def agent(request: Request):
+    return getattr(request.app.ctx, "agent", None)
+
+
+async def readable(request: Request, sender: str) -> list[dict] | None:
+    """The conversation's turns, or None when it cannot be read within settings.chat_answer_within_ms
+    (its store down, or not answering)."""
+    try:
+        return await degraded.within_bound(turns_of(agent(request), sender), f"the conversation of {sender}")
     except BackendUnavailable:
-        read = []  # this post's answer is shown; the rest comes back with the next one
-    turns = read or turn
-    unavailable_text, reasons = runtime.router().message("unavailable"), pan.reasons(runtime.prefecture())
-    bubbles = chat_view.drawn(turns, reasons, unavailable_text)
+        return None
+
+
+async def answered(
+    request: Request, sender: str, before: list[dict] | None, turn: list[dict], unsaid: list[dict] | None = None
+) -> HTTPResponse:
+    """The page with the conversation as Rasa keeps it (when it cannot be read, or not within
+    settings.chat_answer_within_ms: as read `before` the turn, then this post's `turn`), then `unsaid`
+    (an answer given without Rasa: the empty question's, the apology); the start of what this post added
+    is marked for the page to show first."""
+    read = await readable(request, sender)  # a store that stops answering after the turn costs no 60 s
+    turns = read or [*(before or []), *turn]
+    bubbles = draw(turns)
     start = max((i for i, b in enumerate(bubbles) if b["role"] == "user"), default=0)
     if unsaid:
         start = len(bubbles)
-        bubbles += chat_view.drawn([{"role": "bot", "messages": unsaid}], reasons, unavailable_text)
+        bubbles += draw([{"role": "bot", "messages": unsaid}])
     return shown(bubbles, sender=sender, start=start)
 
 
-def unavailable(exc: BackendUnavailable, sender: str, raw: str) -> HTTPResponse:
+def draw(turns: list[dict]) -> list[dict]:
+    return chat_view.drawn(turns, pan.reasons(runtime.prefecture()), runtime.router().message("unavailable"))
+
+
+def unavailable(exc: BackendUnavailable, form: tuple, before: list[dict] | None) -> HTTPResponse:
     """A back end down, or the turn not over in time: the chat's 503 (bot/web/degraded.py) as a page,
-    the question given back in the field. The conversation is not read
-    (its store may be the one down); it is drawn again at the next answer."""
+    the question given back in the field, under the conversation as read before the turn (nothing of
+    the turn was applied). Not read (the read itself was refused: its store is what is down): said so,
+    without reading it again."""
     logger.warning("POST /chat/ refused (503): %s", exc)
     text, seconds = degraded.retry_later()
-    headers = {"Retry-After": str(seconds)}
-    return shown([chat_view.error(text, phone=True)], status=503, sender=sender, typed=given_back(raw), headers=headers)
+    return refused(before, chat_view.error(text, phone=True, unread=before is None), 503, form, seconds)
+
+
+def refused(turns: list[dict] | None, bubble: dict, status: int, form: tuple, wait: int) -> HTTPResponse:
+    """A refusal's page: the conversation (`turns`, None when it could not be read), the refusal after it
+    (where the page opens), the form (`form`: sender, the question as posted) to send again."""
+    sender, raw = form
+    bubbles = [*draw(turns or []), bubble]
+    headers = {"Retry-After": str(wait)}
+    return shown(bubbles, status, sender, given_back(raw), len(bubbles) - 1, headers)
 
 
 def given_back(raw: str) -> str:

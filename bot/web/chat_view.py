@@ -10,7 +10,8 @@ Each item is one bubble of the log:
   where the script draws its in-page widget, `actions` link to the pages that work without it: the
   booking pages (/rdv/, with `?motif=` when the conversation's last topic is one of pan.reasons, the
   reason the script puts first) and the message form (/rdv/message?service=<id>);
-- {"role": "error", "text", "phone"}: a refusal (errorBubble), with the préfecture's phone for a 503.
+- {"role": "error", "text", "phone"[, "unread"]}: a refusal (errorBubble), with the préfecture's phone for
+  a 503; `unread`: the conversation could not be read to be drawn above it (its store down), said so.
 
 As in the script, nothing unchecked reaches an attribute: a tel: link matches TEL_RE, a link is
 https, http, mailto or one of this site's paths, a button has a string title and payload.
@@ -72,9 +73,10 @@ def answer(messages: list, topics: list[str], reasons: set[str], unavailable: st
     return bubbles
 
 
-def error(text: str, phone: bool = False) -> dict:
-    """A refusal in the conversation (chat.js errorBubble): a 503 says the préfecture's phone too."""
-    return {"role": "error", "text": text, "phone": phone}
+def error(text: str, phone: bool = False, unread: bool = False) -> dict:
+    """A refusal in the conversation (chat.js errorBubble): a 503 says the préfecture's phone too;
+    `unread`: the conversation above it could not be read."""
+    return {"role": "error", "text": text, "phone": phone} | ({"unread": True} if unread else {})
 
 
 def _runs(value) -> list[dict]:

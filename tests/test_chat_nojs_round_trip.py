@@ -1,0 +1,223 @@
+"""The chat page without JavaScript, beyond one question and its answer (bot/web/chat_page.py,
+docs/chat-page.md).
+
+Each request is the one a browser sends: every field of the page's form (tests/test_chat_nojs.py
+`post_form` sends only the fields it names), form-urlencoded, `Sec-Fetch-Site: same-origin` and the
+page's `Origin`.
+
+Before the change that made them pass, each test below failed:
+- a 429 or a 503 gave the notice and the question back, but not the conversation so far;
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from html.parser import HTMLParser
+
+import pytest
+from conftest import db_rows, free_port, launch, stop, until
+from store_backends import server_on_postgresql
+from test_chat_nojs import (
+    QUESTION,
+    RETRY_LATER,
+    TOO_MANY,
+    history,
+)
+from test_health import frozen
+
+CARTE_GRISE = "je dois refaire ma carte grise"  # a routed answer: the rating is offered
+# bot/tree.yml chat.script (rating_*, comment_*), requests (nothing_to_rate), pan.page.back_to_chat,
+# chat.page.conversation_unreadable
+RATING_QUESTION = "Cette réponse vous a-t-elle aidé ?"
+THANKS = "Merci pour votre avis."
+COMMENT_THANKS = "Merci pour votre avis et votre commentaire."
+COMMENT_MISSING = "Écrivez un commentaire, ou laissez ce champ vide."
+NOTHING_TO_RATE = "Il n'y a pas de réponse à évaluer"
+BACK = "Retour à l'assistant"
+UNREADABLE = "La conversation ne peut pas être affichée pour le moment"
+SIMPLER = "vous répond sous une forme simplifiée"
+
+
+class Page(HTMLParser):
+    """What a browser would send from a page of /chat/: its forms (action, method, fields), their
+    buttons; the bubbles of the conversation (user ones by their text)."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.html = html
+        self.forms: list[dict] = []
+        self.form: dict | None = None
+        self.button: dict | None = None
+        self.user: list[str] = []
+        self.in_user = 0
+        self.links: list[dict] = []
+        self.link: dict | None = None
+        self.parts: list[str] = []
+        self.in_script = False
+        self.feed(html)
+        self.text = " ".join(" ".join(self.parts).split())  # every text of the page, as shown
+
+    def handle_starttag(self, tag, attrs):
+        attrs = {k: v or "" for k, v in attrs}
+        self.in_script = tag == "script"  # the page's texts for chat.js: data, not shown
+        if tag == "form":
+            self.form = {"id": attrs.get("id", ""), "action": attrs.get("action", ""), "method": attrs.get("method", "get")}
+            self.form |= {"fields": {}, "buttons": [], "class": attrs.get("class", "")}
+            self.forms.append(self.form)
+        elif tag in ("input", "textarea") and self.form is not None and attrs.get("name"):
+            self.form["fields"][attrs["name"]] = attrs.get("value", "")
+        elif tag == "button" and self.form is not None:
+            self.button = {"name": attrs.get("name"), "value": attrs.get("value", ""), "text": ""}
+            self.form["buttons"].append(self.button)
+        elif tag == "a":
+            self.link = {"href": attrs.get("href", ""), "text": ""}
+            self.links.append(self.link)
+        elif tag == "div" and attrs.get("data-role") == "user":
+            self.in_user = 1
+            self.user.append("")
+        elif tag == "div" and self.in_user:
+            self.in_user += 1
+
+    def handle_endtag(self, tag):
+        self.in_script = False
+        if tag == "form":
+            self.form = None
+        elif tag == "button":
+            self.button = None
+        elif tag == "a":
+            self.link = None
+        elif tag == "div" and self.in_user:
+            self.in_user -= 1
+
+    def handle_data(self, data):
+        if self.in_script:
+            return
+        self.parts.append(data)
+        if self.link is not None:
+            self.link["text"] += data
+        if self.button is not None:
+            self.button["text"] += data.strip()
+        if self.in_user:
+            self.user[-1] += data
+
+    def questions(self) -> list[str]:
+        return [" ".join(text.split()) for text in self.user]
+
+    def main_form(self) -> dict:
+        return next(f for f in self.forms if f["id"] == "chat-form")
+
+    def pressing(self, text: str) -> tuple[str, dict]:
+        """(the form's action, its fields) when the last button labelled `text` is pressed."""
+        for form in reversed(self.forms):
+            for button in form["buttons"]:
+                if button["text"] == text:
+                    fields = dict(form["fields"]) | ({button["name"]: button["value"]} if button["name"] else {})
+                    return form["action"], fields
+        raise AssertionError(f"no button « {text} » in the page")
+
+
+def send(server, action: str, fields: dict, headers: dict | None = None) -> tuple[int, Page, dict]:
+    """The form posted as a browser posts it: (status, the page, the headers)."""
+    body = urllib.parse.urlencode(fields).encode()
+    url = urllib.parse.urljoin(server.url + "/chat/", action).split("#")[0]
+    own = {"Content-Type": "application/x-www-form-urlencoded", "Origin": server.url, "Sec-Fetch-Site": "same-origin"}
+    request = urllib.request.Request(url, data=body, headers=own | (headers or {}), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return resp.status, Page(resp.read().decode()), resp.headers
+    except urllib.error.HTTPError as exc:
+        return exc.code, Page(exc.read().decode()), exc.headers
+
+
+def get(server, path: str = "/chat/", headers: dict | None = None) -> tuple[Page, dict]:
+    request = urllib.request.Request(server.url + path, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return Page(resp.read().decode()), resp.headers
+
+
+def ask(server, page: Page, text: str, headers: dict | None = None) -> tuple[int, Page, dict]:
+    """`text` typed in the page's field and sent (Enter)."""
+    form = page.main_form()
+    return send(server, form["action"], form["fields"] | {"message": text}, headers)
+
+
+def conversation_of(page: Page) -> str:
+    return page.main_form()["fields"]["sender"]
+
+
+def user_turns(server, conversation: str) -> int:
+    """The questions Rasa keeps for the conversation (what a reload draws again)."""
+    return len([turn for turn in history(server, conversation) if turn["role"] == "user"])
+
+
+def rating_of(server, conversation: str) -> list[dict]:
+    return db_rows(server.db, "select useful, comment, topic from feedback where kind = 'chat' and item_id = ?", [conversation])
+
+
+# ---- the refusals: a flood (429), a back end down (503) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Two servers on one store, behind a "trusted proxy" (each test picks its client address with
+    X-Forwarded-For, not exempt from the per-address limits): `up`, and `down`, whose lock store
+    (Redis) does not answer (every turn refused with the 503, the conversations readable)."""
+    tmp = tmp_path_factory.mktemp("nojs-pair")
+    proxies = {"AIGUILLAGE_TRUSTED_PROXIES": "127.0.0.1, ::1"}
+    (tmp / "up").mkdir()
+    (tmp / "down").mkdir()
+    up = launch(tmp / "up", db=tmp / "store.db", phone=False, extra_env=proxies)
+    down = launch(
+        tmp / "down", db=tmp / "store.db", phone=False, extra_env=proxies | {"LOCK_STORE_URL": f"redis://127.0.0.1:{free_port()}"}
+    )
+    yield up, down
+    stop(down)
+    stop(up)
+
+
+def test_a_flood_s_429_draws_the_conversation_so_far(pair):
+    up, _ = pair
+    address = {"X-Forwarded-For": "203.0.113.21"}
+    _, page, _ = ask(up, get(up)[0], QUESTION, address)
+    for _ in range(59):  # prefectures/_national.yml throttle.per_address.chat.max: 60
+        assert ask(up, page, "", address)[0] == 200
+    status, refused, headers = ask(up, page, CARTE_GRISE, address)
+    assert status == 429 and TOO_MANY in refused.text and 1 <= int(headers["Retry-After"]) <= 600
+    assert refused.questions() == ["Vous : Mon passeport [n° passeport] est perdu, que faire"]
+    assert refused.main_form()["fields"]["message"] == CARTE_GRISE  # to send again
+
+
+def test_a_back_end_down_s_503_draws_the_conversation_so_far(pair):
+    up, down = pair
+    address = {"X-Forwarded-For": "203.0.113.22"}
+    _, page, _ = ask(up, get(up)[0], QUESTION, address)
+    status, refused, headers = ask(down, page, CARTE_GRISE, address)
+    assert status == 503 and headers["Retry-After"] == "10" and RETRY_LATER in refused.text
+    assert refused.questions() == ["Vous : Mon passeport [n° passeport] est perdu, que faire"]
+    assert "Faites une pré-demande en ligne sur le site de l'ANTS" in refused.text  # its answer too
+    assert refused.main_form()["fields"]["message"] == CARTE_GRISE and UNREADABLE not in refused.text
+
+
+@pytest.fixture(scope="module")
+def on_postgresql(tmp_path_factory):
+    with server_on_postgresql(tmp_path_factory.mktemp("nojs-pg")) as both:
+        yield both
+
+
+def test_with_the_store_down_the_503_page_says_the_conversation_cannot_be_shown(on_postgresql):
+    server, pg = on_postgresql
+    _, page, _ = ask(server, get(server)[0], QUESTION)
+    with frozen(pg):
+        started = time.monotonic()
+        status, refused, _ = ask(server, page, CARTE_GRISE)
+        took = time.monotonic() - started
+    assert status == 503 and took < 16, took  # one bound (settings.chat_answer_within_ms, 10 s), not two
+    assert RETRY_LATER in refused.text and UNREADABLE in refused.text and SIMPLER in refused.text
+    assert refused.main_form()["fields"]["message"] == CARTE_GRISE
+    assert conversation_of(refused) == conversation_of(page)
+    # PostgreSQL answers again: the conversation is drawn with the next answer
+    _, answered, _ = until(lambda: (r := ask(server, refused, CARTE_GRISE))[0] == 200 and r, 60, "an answer after the thaw")
+    assert answered.questions()[0] == "Vous : Mon passeport [n° passeport] est perdu, que faire"
