@@ -7,10 +7,13 @@ page's `Origin`.
 
 Before the change that made them pass, each test below failed:
 - a 429 or a 503 gave the notice and the question back, but not the conversation so far;
+- a form sent again (Enter pressed twice, a reload that re-sends it) ran its question again: a
+  second answer, and for the first question of a page a second conversation under a new id;
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -24,6 +27,7 @@ from test_chat_nojs import (
     QUESTION,
     RETRY_LATER,
     TOO_MANY,
+    VAGUE,
     history,
 )
 from test_health import frozen
@@ -221,3 +225,57 @@ def test_with_the_store_down_the_503_page_says_the_conversation_cannot_be_shown(
     # PostgreSQL answers again: the conversation is drawn with the next answer
     _, answered, _ = until(lambda: (r := ask(server, refused, CARTE_GRISE))[0] == 200 and r, 60, "an answer after the thaw")
     assert answered.questions()[0] == "Vous : Mon passeport [n° passeport] est perdu, que faire"
+
+
+# ---- a form sent twice ---------------------------------------------------------------------------
+
+
+def test_the_first_question_sent_twice_runs_once_and_keeps_one_conversation(server):
+    home, _ = get(server)
+    _, first, _ = ask(server, home, QUESTION)
+    _, again, _ = ask(server, home, QUESTION)  # the same form again (a reload re-sends it)
+    assert conversation_of(again) == conversation_of(first)
+    assert again.questions() == first.questions() == ["Vous : Mon passeport [n° passeport] est perdu, que faire"]
+    assert again.main_form()["fields"].get("message", "") == ""  # answered: nothing given back to send again
+    assert user_turns(server, conversation_of(first)) == 1
+
+
+def test_a_later_question_sent_twice_runs_once_and_gets_the_conversation_as_it_stands(server):
+    _, first, _ = ask(server, get(server)[0], VAGUE)
+    _, second, _ = send(server, *first.pressing("Carte grise, permis, carte d'identité ou passeport"))
+    _, again, _ = send(server, *first.pressing("Carte grise, permis, carte d'identité ou passeport"))
+    assert (
+        again.questions()
+        == second.questions()
+        == [f"Vous : {VAGUE}", "Vous : Carte grise, permis, carte d'identité ou passeport"]
+    )
+    assert user_turns(server, conversation_of(first)) == 2
+    # a new question from the page answered is run
+    _, third, _ = ask(server, again, "Carte d'identité ou passeport")
+    assert len(third.questions()) == 3 and user_turns(server, conversation_of(first)) == 3
+
+
+def test_two_copies_of_one_form_arriving_together_run_once(server):
+    _, first, _ = ask(server, get(server)[0], VAGUE)
+    pages: list = []
+    copies = [threading.Thread(target=lambda: pages.append(ask(server, first, CARTE_GRISE))) for _ in range(2)]
+    for copy in copies:
+        copy.start()
+    for copy in copies:
+        copy.join()
+    assert [status for status, _, _ in pages] == [200, 200]
+    assert [len(page.questions()) for _, page, _ in pages] == [2, 2]
+    assert user_turns(server, conversation_of(first)) == 2
+
+
+def test_a_form_sent_again_is_known_to_another_process_of_the_store(pair):
+    """The form's token is kept with the conversation in the store, not in one process's memory: the
+    same form sent again after a restart, or to another process, is not run again. Here that process
+    cannot run a turn at all (Redis down): it answers with the conversation as it stands."""
+    up, down = pair
+    address = {"X-Forwarded-For": "203.0.113.23"}
+    home, _ = get(up)
+    _, first, _ = ask(up, home, QUESTION, address)
+    status, again, _ = ask(down, home, QUESTION, address)
+    assert status == 200 and again.questions() == first.questions() and conversation_of(again) == conversation_of(first)
+    assert RETRY_LATER not in again.text

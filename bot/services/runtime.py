@@ -155,7 +155,7 @@ def render_page(no_script: bool = False, typed: str = "", **drawn) -> str:
     """The chat page; `no_script`: its form was posted without JavaScript (bot/web/chat_page.py), the
     notice shown in place of its <noscript> copy, `typed` given back in the field; `drawn`: what the
     server draws then (`sender`, the conversation's id; `conversation`, its bubbles: bot/web/chat_view.py;
-    `start`, the bubble to show first)."""
+    `start`, the bubble to show first; `token`, the page's token, bot/web/chat_form.py)."""
     cfg = page_config()
     pref = prefecture()
     return (
@@ -172,6 +172,7 @@ def render_page(no_script: bool = False, typed: str = "", **drawn) -> str:
             sender=drawn.get("sender", ""),
             conversation=drawn.get("conversation", []),
             start=drawn.get("start", 0),
+            token=drawn.get("token", ""),
         )
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import NamedTuple
 
 from sanic import response
 from sanic.request import Request
@@ -30,6 +31,16 @@ logger = logging.getLogger(__name__)
 # The chat page's sender id (random, kept in the browser's localStorage): the history's key, and the
 # `sender` of each message and rating (bot/web/chat.py).
 SENDER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The key, in a question's metadata (Rasa's `user` event), of the token of the form that sent it.
+FORM_TOKEN = "form_token"
+
+
+class Conversation(NamedTuple):
+    """What the page draws of a conversation: its turns (`transcript`), and the tokens of the forms it
+    has run (`form_tokens`), both of the current session."""
+
+    turns: list[dict]
+    tokens: frozenset[str]
 
 
 def shaped(messages: list[dict]) -> list[dict]:
@@ -37,12 +48,9 @@ def shaped(messages: list[dict]) -> list[dict]:
     return display.shape(messages, runtime.prefecture(), runtime.phones())
 
 
-def transcript(events: list[dict], expiry_minutes: float, tree, now: float | None = None) -> list[dict]:
-    """The turns of the current session from Rasa's events: {"role": "user", "text"} (a button's
-    payload shown as the button's title) and {"role": "bot", "messages": [...shaped]}. Nothing when
-    the session has expired (Rasa starts a new one at the next message)."""
-    from bot.core.router import NAVIGATE_INTENT
-
+def current(events: list[dict], expiry_minutes: float, now: float | None = None) -> list[dict]:
+    """The events of the current session (from its last `session_started`); none when nothing was said
+    in it, or when it has expired (Rasa starts a new one at the next message)."""
     start = 0
     for i, event in enumerate(events):
         if event.get("event") == "session_started":
@@ -54,6 +62,23 @@ def transcript(events: list[dict], expiry_minutes: float, tree, now: float | Non
     last = max(float(e.get("timestamp") or 0) for e in said)
     if expiry_minutes and (now or time.time()) - last > expiry_minutes * 60:
         return []
+    return events
+
+
+def form_tokens(events: list[dict]) -> frozenset[str]:
+    """The tokens of the forms whose questions these events hold (bot/web/chat_form.py: a form of the page
+    without JavaScript is run once), kept in each question's metadata under FORM_TOKEN."""
+    kept = ((e.get("metadata") or {}).get(FORM_TOKEN) for e in events if e.get("event") == "user")
+    return frozenset(token for token in kept if isinstance(token, str))
+
+
+def transcript(events: list[dict], expiry_minutes: float, tree, now: float | None = None) -> list[dict]:
+    """The turns of the current session from Rasa's events: {"role": "user", "text"} (a button's
+    payload shown as the button's title) and {"role": "bot", "messages": [...shaped]}. Nothing when
+    the session has expired (Rasa starts a new one at the next message)."""
+    from bot.core.router import NAVIGATE_INTENT
+
+    said = [e for e in current(events, expiry_minutes, now) if e.get("event") in ("user", "bot")]
     turns: list[dict] = []
     titles: dict[str, str] = {}
     for event in said:
@@ -104,8 +129,13 @@ async def history(request: Request, *_) -> HTTPResponse:
 async def turns_of(agent, sender: str) -> list[dict]:
     """The turns of the sender's current session (`transcript`); none when the conversation is unknown or
     cannot be read (no history is better than a 500), except a tracker store unreachable: BackendUnavailable."""
+    return (await conversation_of(agent, sender)).turns
+
+
+async def conversation_of(agent, sender: str) -> Conversation:
+    """`turns_of`, with the tokens of the forms the session has run."""
     if agent is None or agent.tracker_store is None:
-        return []
+        return Conversation([], frozenset())
     try:
         # The whole current session (the per-turn window would give only its last exchanges).
         store = window_of(agent.tracker_store)
@@ -114,8 +144,9 @@ async def turns_of(agent, sender: str) -> list[dict]:
         raise
     except Exception:  # noqa: BLE001 - no history is better than a 500
         logger.exception("web chat: could not read the conversation of %s", sender)
-        return []
+        return Conversation([], frozenset())
     if tracker is None:
-        return []
+        return Conversation([], frozenset())
     expiry = getattr(getattr(agent.domain, "session_config", None), "session_expiration_time", 0)
-    return transcript([e.as_dict() for e in tracker.events], expiry, runtime.tree())
+    events = [e.as_dict() for e in tracker.events]
+    return Conversation(transcript(events, expiry, runtime.tree()), form_tokens(current(events, expiry)))

@@ -10,8 +10,15 @@ masked, the answers' lead, list, « En savoir plus » (a <details>), tel: links,
 submit button of a form (the payload as `message`); where the script draws its widget, a link to the
 pages that work without JavaScript (/rdv/, /rdv/message?service=). The conversation id (chat.js's
 randomId() format, checked with SENDER_RE) travels in a hidden field `sender`, made at the first post
-(GET /chat/ stays the same page for everyone); « Nouvelle conversation » is GET /chat/ again. The notice
-`chat.page.no_script` says that the assistant works so, in a simpler form, and what else works.
+from the page's token; « Nouvelle conversation » is GET /chat/ again. The notice `chat.page.no_script`
+says that the assistant works so, in a simpler form, and what else works. What a post holds:
+bot/web/chat_form.py.
+
+A form is run once (bot/web/chat_form.py): each page holds a new token, kept with the question in the
+conversation; the same form sent again (Enter pressed twice, a reload that re-sends it) gets the
+conversation as it stands, its question not asked twice. The conversation is read before the turn
+for that (one read more than the webhook's turn, bounded as a turn is), and that read is what a 503
+draws.
 
 Refused without running the turn: a post from another site (the notice alone: nothing given back), a
 body too long (413), a flood (429, Retry-After), a store or back end down (503, Retry-After, the
@@ -22,6 +29,13 @@ question back in the field, to send again; when the store itself is what is down
 the conversation cannot be shown now (`chat.page.conversation_unreadable`) rather than wait for it
 twice. An empty question gets the `empty` answer. Each page is `Cache-Control: no-store`; the body is
 read here and never logged, and only its masked text reaches Rasa.
+
+Not Post/Redirect/Get: the page after a post is drawn in the post's answer. A redirection to GET
+/chat/ would need the conversation id in the URL (nginx's access log, deploy/nginx.conf's default
+`combined` format, and the browser's history keep each URL with its query string) or in a cookie
+that the GET reads, which a browser refusing cookies (often one without JavaScript) would lose
+together with the answer; and the answers given without Rasa (the empty question's, the apology) are
+in no store a GET could read. The token makes the post that a reload sends again harmless instead.
 """
 
 from __future__ import annotations
@@ -30,7 +44,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs
 
 from rasa.core.channels.channel import UserMessage
 from sanic import response
@@ -40,9 +53,9 @@ from sanic.response import HTTPResponse
 from bot.core.masking import RAW_FACTOR
 from bot.nlu.outage import BackendUnavailable
 from bot.services import pan, runtime
-from bot.web import chat_view, degraded
-from bot.web.chat_history import SENDER_RE, shaped, turns_of
-from bot.web.chat_turn import flood_refusal, masked, new_sender, run_turn, said_now
+from bot.web import chat_form, chat_view, degraded
+from bot.web.chat_history import Conversation, conversation_of, shaped, turns_of
+from bot.web.chat_turn import flood_refusal, masked, run_turn, said_now
 from bot.web.http import from_another_site, read_body, say, security_headers, too_large
 
 logger = logging.getLogger(__name__)
@@ -54,14 +67,16 @@ FORM_BYTES_PER_CHAR = 9
 def form_limit(max_chars: int) -> int:
     """The form's body limit (bytes): every question whose text the webhook reads in full (RAW_FACTOR ×
     max_message_chars characters; a longer one is cut, answered with the "too long" notice), each
-    character at its worst, plus the conversation id and the field names."""
+    character at its worst, plus the conversation id, the token and the field names."""
     return max_chars * RAW_FACTOR * FORM_BYTES_PER_CHAR + 200
 
 
 async def page(request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]], channel: str) -> HTTPResponse:
-    """GET: the page (the same for everyone: no id yet). POST: its form sent without JavaScript."""
+    """GET: the page (no conversation yet; its token). POST: its form sent without JavaScript."""
     if request.method != "POST":
-        return security_headers(response.html(runtime.render_page()))
+        resp = security_headers(response.html(runtime.render_page(token=chat_form.new_token())))
+        resp.headers["Cache-Control"] = "no-store"  # its token becomes a conversation id: never served twice
+        return resp
     router = runtime.router()
     body = await read_body(request, form_limit(router.max_chars))
     if body is None:
@@ -71,26 +86,32 @@ async def page(request: Request, on_new_message: Callable[[UserMessage], Awaitab
     # it comes from. Another site's post runs nothing, is not counted, and gets nothing back.
     if request.headers.get("sec-fetch-site") != "same-origin" and from_another_site(request):
         return shown([])
-    try:
-        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=5)
-    except ValueError:  # more fields than the page's forms send
-        fields = {}
-    raw, given = (fields.get("message") or [""])[0], (fields.get("sender") or [""])[0]
-    sender = given if SENDER_RE.match(given) else new_sender()
+    return await turn(request, on_new_message, channel, chat_form.read(body))
+
+
+async def turn(
+    request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]], channel: str, posted: chat_form.Posted
+) -> HTTPResponse:
+    """A question (typed, or a button's payload): run once per form, then the page."""
+    router, raw, token = runtime.router(), posted.message or "", posted.token
+    sender = chat_form.sender_of(posted)
     refusal = flood_refusal(request)
     if refusal:
         text, wait = refusal
         turns = await readable(request, sender)
-        return refused(turns, chat_view.error(text, unread=turns is None), 429, (sender, raw), wait)
+        return refused(turns, chat_view.error(text, unread=turns is None), 429, (sender, token, raw), wait)
     text, truncated = await asyncio.to_thread(masked, raw, router.max_chars)  # never on the event loop
     if not text:  # nothing to understand: the conversation state is unchanged
         return await answered(request, sender, None, [], said_now(sender, router.message("empty"), router.topic_buttons()))
-    before: list[dict] | None = None
-    try:
-        before = await degraded.within_bound(turns_of(agent(request), sender), f"the conversation of {sender}")
-        messages = await run_turn(request, on_new_message, channel, sender, text, truncated)
-    except BackendUnavailable as exc:
-        return unavailable(exc, (sender, raw), before)
+    before: Conversation | None = None
+    async with chat_form.in_line(sender, token):  # a copy of this form arriving now waits, then finds its token
+        try:
+            before = await degraded.within_bound(conversation_of(agent(request), sender), f"the conversation of {sender}")
+            if token is not None and token in before.tokens:  # this form was run: the conversation as it stands
+                return drawn(sender, before.turns)
+            messages = await run_turn(request, on_new_message, channel, sender, text, truncated, token)
+        except BackendUnavailable as exc:
+            return unavailable(exc, (sender, token, raw), before)
     if messages is None:  # the turn failed inside Rasa: the apology, as the webhook gives it
         return await answered(request, sender, before, [], said_now(sender, runtime.apology()))
     exchange = [{"role": "user", "text": text}, {"role": "bot", "messages": shaped(messages)}]
@@ -111,14 +132,14 @@ async def readable(request: Request, sender: str) -> list[dict] | None:
 
 
 async def answered(
-    request: Request, sender: str, before: list[dict] | None, turn: list[dict], unsaid: list[dict] | None = None
+    request: Request, sender: str, before: Conversation | None, turn: list[dict], unsaid: list[dict] | None = None
 ) -> HTTPResponse:
     """The page with the conversation as Rasa keeps it (when it cannot be read, or not within
     settings.chat_answer_within_ms: as read `before` the turn, then this post's `turn`), then `unsaid`
     (an answer given without Rasa: the empty question's, the apology); the start of what this post added
     is marked for the page to show first."""
     read = await readable(request, sender)  # a store that stops answering after the turn costs no 60 s
-    turns = read or [*(before or []), *turn]
+    turns = read or [*(before.turns if before else []), *turn]
     bubbles = draw(turns)
     start = max((i for i, b in enumerate(bubbles) if b["role"] == "user"), default=0)
     if unsaid:
@@ -127,27 +148,35 @@ async def answered(
     return shown(bubbles, sender=sender, start=start)
 
 
+def drawn(sender: str, turns: list[dict]) -> HTTPResponse:
+    """The page with these turns, opened at the last question."""
+    bubbles = draw(turns)
+    start = max((i for i, b in enumerate(bubbles) if b["role"] == "user"), default=0)
+    return shown(bubbles, sender=sender, start=start)
+
+
 def draw(turns: list[dict]) -> list[dict]:
     return chat_view.drawn(turns, pan.reasons(runtime.prefecture()), runtime.router().message("unavailable"))
 
 
-def unavailable(exc: BackendUnavailable, form: tuple, before: list[dict] | None) -> HTTPResponse:
+def unavailable(exc: BackendUnavailable, form: tuple, before: Conversation | None) -> HTTPResponse:
     """A back end down, or the turn not over in time: the chat's 503 (bot/web/degraded.py) as a page,
     the question given back in the field, under the conversation as read before the turn (nothing of
     the turn was applied). Not read (the read itself was refused: its store is what is down): said so,
     without reading it again."""
     logger.warning("POST /chat/ refused (503): %s", exc)
     text, seconds = degraded.retry_later()
-    return refused(before, chat_view.error(text, phone=True, unread=before is None), 503, form, seconds)
+    turns = before.turns if before is not None else None
+    return refused(turns, chat_view.error(text, phone=True, unread=turns is None), 503, form, seconds)
 
 
 def refused(turns: list[dict] | None, bubble: dict, status: int, form: tuple, wait: int) -> HTTPResponse:
     """A refusal's page: the conversation (`turns`, None when it could not be read), the refusal after it
-    (where the page opens), the form (`form`: sender, the question as posted) to send again."""
-    sender, raw = form
+    (where the page opens), the form (`form`: sender, token, the question as posted) to send again."""
+    sender, token, raw = form
     bubbles = [*draw(turns or []), bubble]
     headers = {"Retry-After": str(wait)}
-    return shown(bubbles, status, sender, given_back(raw), len(bubbles) - 1, headers)
+    return shown(bubbles, status, sender, token, given_back(raw), len(bubbles) - 1, headers)
 
 
 def given_back(raw: str) -> str:
@@ -158,10 +187,19 @@ def given_back(raw: str) -> str:
 
 
 def shown(
-    bubbles: list[dict], status: int = 200, sender: str = "", typed: str = "", start: int = 0, headers: dict | None = None
+    bubbles: list[dict],
+    status: int = 200,
+    sender: str = "",
+    token: str | None = None,
+    typed: str = "",
+    start: int = 0,
+    headers: dict | None = None,
 ) -> HTTPResponse:
-    """The page after a post: the notice, the conversation, the form with the id and `typed`."""
-    html = runtime.render_page(no_script=True, typed=typed, sender=sender, conversation=bubbles, start=start)
+    """The page after a post: the notice, the conversation, the forms with the id, the token (a new one
+    unless the post's is given back, not run) and `typed`."""
+    html = runtime.render_page(
+        no_script=True, typed=typed, sender=sender, conversation=bubbles, start=start, token=token or chat_form.new_token()
+    )
     resp = security_headers(response.html(html, status=status, headers=headers))
     resp.headers["Cache-Control"] = "no-store"  # never kept in a cache, nor redrawn from one
     return resp

@@ -27,7 +27,7 @@ from bot.core.masking import prepare
 from bot.nlu.outage import BackendUnavailable
 from bot.services import runtime
 from bot.web import degraded, flood
-from bot.web.chat_history import shaped
+from bot.web.chat_history import FORM_TOKEN, shaped
 from bot.web.client import client_address, exempt
 
 logger = logging.getLogger(__name__)
@@ -84,13 +84,15 @@ async def run_turn(
     sender: str,
     text: str,
     truncated: bool,
+    token: str | None = None,
 ) -> list[dict] | None:
     """Rasa's answer to the masked `text` (its bot messages, not shaped), or None when the turn failed
     inside Rasa or gave no answer (the caller answers with the apology: never a 500). BackendUnavailable
-    goes up: the turn was not run, or not over within settings.chat_answer_within_ms (the 503)."""
+    goes up: the turn was not run, or not over within settings.chat_answer_within_ms (the 503). `token`:
+    the token of the form that sent it (the page without JavaScript), kept in the question's metadata."""
     collector = CollectingOutputChannel()
     try:
-        metadata = {"truncated": truncated}
+        metadata: dict[str, Any] = {"truncated": truncated} | ({FORM_TOKEN: token} if token else {})
         if settings.phone_test_clock() and request.headers.get(clock.TEST_CLOCK_HEADER):
             metadata["now"] = request.headers[clock.TEST_CLOCK_HEADER]  # a test server's clock (the action reads it)
         message = UserMessage(text, collector, sender, input_channel=channel, metadata=metadata)
