@@ -9,10 +9,13 @@ Before the change that made them pass, each test below failed:
 - a 429 or a 503 gave the notice and the question back, but not the conversation so far;
 - a form sent again (Enter pressed twice, a reload that re-sends it) ran its question again: a
   second answer, and for the first question of a page a second conversation under a new id;
+- the rating (« Cette réponse vous a-t-elle aidé ? ») was offered by chat.js only: nothing in the page
+  to rate with, and a rating posted to /chat/ ran « true » as a question;
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import urllib.error
@@ -279,3 +282,55 @@ def test_a_form_sent_again_is_known_to_another_process_of_the_store(pair):
     status, again, _ = ask(down, home, QUESTION, address)
     assert status == 200 and again.questions() == first.questions() and conversation_of(again) == conversation_of(first)
     assert RETRY_LATER not in again.text
+
+
+# ---- the rating ----------------------------------------------------------------------------------
+
+
+def test_a_routed_answer_offers_the_rating_and_its_buttons_record_it_as_the_script_does(server):
+    status, page, _ = ask(server, get(server)[0], CARTE_GRISE)
+    assert status == 200 and RATING_QUESTION in page.text
+    conversation = conversation_of(page)
+    status, rated, headers = send(server, *page.pressing("Non"))
+    assert status == 200 and headers["Cache-Control"] == "no-store"
+    assert THANKS in rated.text and RATING_QUESTION not in rated.text
+    assert rated.questions() == [f"Vous : {CARTE_GRISE}"]  # the conversation, as before the rating
+    assert conversation_of(rated) == conversation
+    until(lambda: rating_of(server, conversation) == [{"useful": 0, "comment": None, "topic": "carte_grise"}], 10, "the rating")
+    # then the comment, as the script offers it: masked before it is written
+    action, fields = rated.pressing("Envoyer le commentaire")
+    status, commented, _ = send(server, action, fields | {"comment": "Trop long. Mon numéro : 07 98 76 54 32"})
+    assert status == 200 and COMMENT_THANKS in commented.text
+    expected = [{"useful": 0, "comment": "Trop long. Mon numéro : [téléphone]", "topic": "carte_grise"}]
+    until(lambda: rating_of(server, conversation) == expected, 10, "the comment")
+    assert "07 98 76 54 32" not in commented.html
+
+
+def test_an_empty_comment_is_refused_in_its_field_and_the_rating_stays(server):
+    _, page, _ = ask(server, get(server)[0], CARTE_GRISE)
+    _, rated, _ = send(server, *page.pressing("Oui"))
+    action, fields = rated.pressing("Envoyer le commentaire")
+    status, refused, _ = send(server, action, fields | {"comment": "   "})
+    assert status == 400 and COMMENT_MISSING in refused.text
+    assert re.search(r'<textarea[^>]*aria-invalid="true"[^>]*aria-describedby="chat-commentaire-erreur', refused.html)
+    assert rating_of(server, conversation_of(page)) == [{"useful": 1, "comment": None, "topic": "carte_grise"}]
+
+
+def test_no_rating_after_a_clarification_and_a_forged_one_gets_the_script_s_refusal(server):
+    _, page, _ = ask(server, get(server)[0], VAGUE)
+    assert RATING_QUESTION not in page.text
+    conversation = conversation_of(page)
+    status, refused, _ = send(server, "/chat/", {"sender": conversation, "useful": "true"})
+    assert status == 409 and NOTHING_TO_RATE in refused.text
+    assert refused.questions() == [f"Vous : {VAGUE}"]  # the conversation is still drawn
+    assert user_turns(server, conversation) == 1 and rating_of(server, conversation) == []  # no question « true »
+
+
+def test_a_rating_from_another_site_records_nothing(server):
+    _, page, _ = ask(server, get(server)[0], CARTE_GRISE)
+    action, fields = page.pressing("Oui")
+    status, refused, _ = send(server, action, fields, {"Origin": "https://ailleurs.example", "Sec-Fetch-Site": "cross-site"})
+    assert status == 200 and SIMPLER in refused.text and THANKS not in refused.text
+    assert conversation_of(page) not in refused.html
+    time.sleep(0.5)
+    assert rating_of(server, conversation_of(page)) == []

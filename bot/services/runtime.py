@@ -155,7 +155,8 @@ def render_page(no_script: bool = False, typed: str = "", **drawn) -> str:
     """The chat page; `no_script`: its form was posted without JavaScript (bot/web/chat_page.py), the
     notice shown in place of its <noscript> copy, `typed` given back in the field; `drawn`: what the
     server draws then (`sender`, the conversation's id; `conversation`, its bubbles: bot/web/chat_view.py;
-    `start`, the bubble to show first; `token`, the page's token, bot/web/chat_form.py)."""
+    `start`, the bubble to show first; `token`, the page's token, bot/web/chat_form.py; `rating`, the
+    rating's box after the last answer, bot/web/chat_page.py)."""
     cfg = page_config()
     pref = prefecture()
     return (
@@ -173,6 +174,7 @@ def render_page(no_script: bool = False, typed: str = "", **drawn) -> str:
             conversation=drawn.get("conversation", []),
             start=drawn.get("start", 0),
             token=drawn.get("token", ""),
+            rating=drawn.get("rating"),
         )
     )
 

@@ -4,7 +4,9 @@ token that has each form run once.
 A post's fields (form-urlencoded, read here and never logged):
 - `sender`: the conversation id (SENDER_RE; made by the server at the first post);
 - `token`: the page's token (TOKEN_RE), in every form that asks a question;
-- `message`: the question typed, or a button's payload.
+- `message`: the question typed, or a button's payload;
+- `useful` ("true", "false") and `comment`: the rating of the last answer (chat.js's « Oui », « Non »
+  and its comment), as POST /chat/feedback takes them.
 
 A form sent again, by Enter pressed twice or a reload that re-sends it, must not ask its question
 twice: each page is drawn with a new random token in its forms, and the turn keeps the token in its
@@ -36,6 +38,7 @@ from bot.web.chat_turn import SENDER_ALPHABET, new_sender
 
 # The page's token: 18 characters of chat.js's randomId() alphabet (a conversation id is "web-" + 18).
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{18}$")
+USEFUL = {"true": True, "false": False}
 
 
 class Posted(NamedTuple):
@@ -44,12 +47,14 @@ class Posted(NamedTuple):
     sender: str | None
     token: str | None
     message: str | None
+    useful: str | None
+    comment: str | None
 
 
 def read(body: bytes) -> Posted:
     """The fields of a post (the first of each name); none when it holds more than the page's forms send."""
     try:
-        fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=5)
+        fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=6)
     except ValueError:  # more fields than the page's forms send
         fields = {}
 
@@ -57,7 +62,9 @@ def read(body: bytes) -> Posted:
         return (fields.get(name) or [None])[0]
 
     token = one("token")
-    return Posted(one("sender"), token if token and TOKEN_RE.match(token) else None, one("message"))
+    return Posted(
+        one("sender"), token if token and TOKEN_RE.match(token) else None, one("message"), one("useful"), one("comment")
+    )
 
 
 def new_token() -> str:

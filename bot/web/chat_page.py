@@ -14,11 +14,14 @@ from the page's token; « Nouvelle conversation » is GET /chat/ again. The noti
 says that the assistant works so, in a simpler form, and what else works. What a post holds:
 bot/web/chat_form.py.
 
-A form is run once (bot/web/chat_form.py): each page holds a new token, kept with the question in the
-conversation; the same form sent again (Enter pressed twice, a reload that re-sends it) gets the
-conversation as it stands, its question not asked twice. The conversation is read before the turn
-for that (one read more than the webhook's turn, bounded as a turn is), and that read is what a 503
-draws.
+- A form is run once (bot/web/chat_form.py): each page holds a new token, kept with the question in
+  the conversation; the same form sent again (Enter pressed twice, a reload that re-sends it) gets
+  the conversation as it stands, its question not asked twice. The conversation is read before the
+  turn for that (one read more than the webhook's turn, bounded as a turn is), and that read is what
+  a 503 draws.
+- After an answer the script would have the person rate, the page offers « Cette réponse vous a-t-elle
+  aidé ? » as a form (`useful`), then the thanks and the comment's field (`comment`), as the script
+  does: bot/web/chat_page_rating.py, the same rules as POST /chat/feedback.
 
 Refused without running the turn: a post from another site (the notice alone: nothing given back), a
 body too long (413), a flood (429, Retry-After), a store or back end down (503, Retry-After, the
@@ -86,7 +89,12 @@ async def page(request: Request, on_new_message: Callable[[UserMessage], Awaitab
     # it comes from. Another site's post runs nothing, is not counted, and gets nothing back.
     if request.headers.get("sec-fetch-site") != "same-origin" and from_another_site(request):
         return shown([])
-    return await turn(request, on_new_message, channel, chat_form.read(body))
+    posted = chat_form.read(body)
+    if posted.useful is not None:
+        from bot.web.chat_page_rating import rating
+
+        return await rating(request, posted)
+    return await turn(request, on_new_message, channel, posted)
 
 
 async def turn(
@@ -114,8 +122,9 @@ async def turn(
             return unavailable(exc, (sender, token, raw), before)
     if messages is None:  # the turn failed inside Rasa: the apology, as the webhook gives it
         return await answered(request, sender, before, [], said_now(sender, runtime.apology()))
-    exchange = [{"role": "user", "text": text}, {"role": "bot", "messages": shaped(messages)}]
-    return await answered(request, sender, before, exchange)
+    said = shaped(messages)
+    exchange = [{"role": "user", "text": text}, {"role": "bot", "messages": said}]
+    return await answered(request, sender, before, exchange, rate=chat_view.offers_rating(said))
 
 
 def agent(request: Request):
@@ -132,12 +141,17 @@ async def readable(request: Request, sender: str) -> list[dict] | None:
 
 
 async def answered(
-    request: Request, sender: str, before: Conversation | None, turn: list[dict], unsaid: list[dict] | None = None
+    request: Request,
+    sender: str,
+    before: Conversation | None,
+    turn: list[dict],
+    unsaid: list[dict] | None = None,
+    rate: bool = False,
 ) -> HTTPResponse:
     """The page with the conversation as Rasa keeps it (when it cannot be read, or not within
     settings.chat_answer_within_ms: as read `before` the turn, then this post's `turn`), then `unsaid`
     (an answer given without Rasa: the empty question's, the apology); the start of what this post added
-    is marked for the page to show first."""
+    is marked for the page to show first. `rate`: the rating is offered after the answer."""
     read = await readable(request, sender)  # a store that stops answering after the turn costs no 60 s
     turns = read or [*(before.turns if before else []), *turn]
     bubbles = draw(turns)
@@ -145,14 +159,15 @@ async def answered(
     if unsaid:
         start = len(bubbles)
         bubbles += draw([{"role": "bot", "messages": unsaid}])
-    return shown(bubbles, sender=sender, start=start)
+    box = {"state": "ask"} if rate and not unsaid else None
+    return shown(bubbles, sender=sender, start=start, rating=box)
 
 
-def drawn(sender: str, turns: list[dict]) -> HTTPResponse:
-    """The page with these turns, opened at the last question."""
+def drawn(sender: str, turns: list[dict], **extra) -> HTTPResponse:
+    """The page with these turns, opened at the last question (`extra`: `shown`'s status, rating's box)."""
     bubbles = draw(turns)
     start = max((i for i, b in enumerate(bubbles) if b["role"] == "user"), default=0)
-    return shown(bubbles, sender=sender, start=start)
+    return shown(bubbles, sender=sender, start=start, **extra)
 
 
 def draw(turns: list[dict]) -> list[dict]:
@@ -170,13 +185,14 @@ def unavailable(exc: BackendUnavailable, form: tuple, before: Conversation | Non
     return refused(turns, chat_view.error(text, phone=True, unread=turns is None), 503, form, seconds)
 
 
-def refused(turns: list[dict] | None, bubble: dict, status: int, form: tuple, wait: int) -> HTTPResponse:
+def refused(turns: list[dict] | None, bubble: dict, status: int, form: tuple, wait: int, **box) -> HTTPResponse:
     """A refusal's page: the conversation (`turns`, None when it could not be read), the refusal after it
-    (where the page opens), the form (`form`: sender, token, the question as posted) to send again."""
+    (where the page opens), the form (`form`: sender, token, the question as posted) to send again, then
+    the rating's `box` (a rating refused)."""
     sender, token, raw = form
     bubbles = [*draw(turns or []), bubble]
     headers = {"Retry-After": str(wait)}
-    return shown(bubbles, status, sender, token, given_back(raw), len(bubbles) - 1, headers)
+    return shown(bubbles, status, sender, token, given_back(raw), len(bubbles) - 1, headers, **box)
 
 
 def given_back(raw: str) -> str:
@@ -194,11 +210,18 @@ def shown(
     typed: str = "",
     start: int = 0,
     headers: dict | None = None,
+    rating: dict | None = None,
 ) -> HTTPResponse:
-    """The page after a post: the notice, the conversation, the forms with the id, the token (a new one
-    unless the post's is given back, not run) and `typed`."""
+    """The page after a post: the notice, the conversation, the rating's box, the forms with the id, the
+    token (a new one unless the post's is given back, not run) and `typed`."""
     html = runtime.render_page(
-        no_script=True, typed=typed, sender=sender, conversation=bubbles, start=start, token=token or chat_form.new_token()
+        no_script=True,
+        typed=typed,
+        sender=sender,
+        conversation=bubbles,
+        start=start,
+        token=token or chat_form.new_token(),
+        rating=rating,
     )
     resp = security_headers(response.html(html, status=status, headers=headers))
     resp.headers["Cache-Control"] = "no-store"  # never kept in a cache, nor redrawn from one

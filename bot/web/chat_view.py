@@ -13,6 +13,9 @@ Each item is one bubble of the log:
 - {"role": "error", "text", "phone"[, "unread"]}: a refusal (errorBubble), with the préfecture's phone for
   a 503; `unread`: the conversation could not be read to be drawn above it (its store down), said so.
 
+After the last answer, where the script offers it (`offers_rating`), the page offers the rating as a
+form; the template draws its states (web/templates/chat.html `rating_box`).
+
 As in the script, nothing unchecked reaches an attribute: a tel: link matches TEL_RE, a link is
 https, http, mailto or one of this site's paths, a button has a string title and payload.
 """
@@ -77,6 +80,17 @@ def error(text: str, phone: bool = False, unread: bool = False) -> dict:
     """A refusal in the conversation (chat.js errorBubble): a 503 says the préfecture's phone too;
     `unread`: the conversation above it could not be read."""
     return {"role": "error", "text": text, "phone": phone} | ({"unread": True} if unread else {})
+
+
+def offers_rating(messages: list) -> bool:
+    """Whether the script asks « Cette réponse vous a-t-elle aidé ? » after this answer (chat.js
+    renderAnswer: an answer routed to a destination, its `custom.answer` marker, actions/actions.py)."""
+    for message in messages:
+        custom = message.get("custom") if isinstance(message, dict) else None
+        said = custom.get("answer") if isinstance(custom, dict) else None
+        if isinstance(said, dict) and isinstance(said.get("destination"), str) and said["destination"]:
+            return True
+    return False
 
 
 def _runs(value) -> list[dict]:
