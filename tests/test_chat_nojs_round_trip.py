@@ -3,7 +3,7 @@ docs/chat-page.md).
 
 Each request is the one a browser sends: every field of the page's form (tests/test_chat_nojs.py
 `post_form` sends only the fields it names), form-urlencoded, `Sec-Fetch-Site: same-origin` and the
-page's `Origin`.
+page's `Origin`; and one whole conversation in real Chromium with JavaScript off.
 
 Before the change that made them pass, each test below failed:
 - a 429 or a 503 gave the notice and the question back, but not the conversation so far;
@@ -11,6 +11,7 @@ Before the change that made them pass, each test below failed:
   second answer, and for the first question of a page a second conversation under a new id;
 - the rating (« Cette réponse vous a-t-elle aidé ? ») was offered by chat.js only: nothing in the page
   to rate with, and a rating posted to /chat/ ran « true » as a question;
+- « Retour à l'assistant » on /rdv/ was a link to /chat/: the page came back empty.
 """
 
 from __future__ import annotations
@@ -25,13 +26,21 @@ from html.parser import HTMLParser
 
 import pytest
 from conftest import db_rows, free_port, launch, stop, until
+from playwright.sync_api import expect
 from store_backends import server_on_postgresql
+from test_accessibility import assert_axe_clean
 from test_chat_nojs import (
+    PAN_QUESTION,
     QUESTION,
     RETRY_LATER,
     TOO_MANY,
     VAGUE,
+    answers,
+    as_served,
     history,
+    no_js,
+    questions,
+    sender,
 )
 from test_health import frozen
 
@@ -334,3 +343,82 @@ def test_a_rating_from_another_site_records_nothing(server):
     assert conversation_of(page) not in refused.html
     time.sleep(0.5)
     assert rating_of(server, conversation_of(page)) == []
+
+
+# ---- the way back from the booking pages ---------------------------------------------------------
+
+
+def test_the_way_back_from_the_booking_pages_keeps_the_conversation_without_a_url_holding_it(server):
+    _, page, headers = ask(server, get(server)[0], PAN_QUESTION)
+    conversation = conversation_of(page)
+    cookie = headers["Set-Cookie"]
+    assert "=web-" in cookie and "Path=/rdv" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert not re.search(r'href="[^"]*' + conversation, page.html)  # never in a link (nginx logs each URL)
+    pair = cookie.split(";")[0]
+    booking, _ = get(server, "/rdv/", {"Cookie": pair})
+    action, fields = booking.pressing(BACK)
+    assert action.startswith("/chat/") and fields == {"sender": conversation}
+    status, back, _ = send(server, action, fields)
+    assert status == 200 and back.questions() == [f"Vous : {PAN_QUESTION}"]
+    assert conversation_of(back) == conversation and RATING_QUESTION not in back.text  # drawn again: not asked again
+    assert user_turns(server, conversation) == 1
+    # no conversation: the link, as before; « Nouvelle conversation » (GET /chat/) forgets it
+    alone, _ = get(server, "/rdv/")
+    assert {"href": "/chat/", "text": BACK} in alone.links and not any(
+        b["text"] == BACK for f in alone.forms for b in f["buttons"]
+    )
+    _, headers = get(server)
+    assert "Max-Age=0" in headers["Set-Cookie"] and "Path=/rdv" in headers["Set-Cookie"]
+
+
+# ---- the whole round trip in Chromium without JavaScript -----------------------------------------
+
+
+def test_without_javascript_a_conversation_is_rated_sent_twice_and_found_again_after_the_booking_pages(browser, server):
+    pg = no_js(browser, server)
+    pg.fill("#chat-input", CARTE_GRISE)
+    with pg.expect_navigation():
+        pg.press("#chat-input", "Enter")
+    rating = pg.locator("#chat-log [data-role=rating]")
+    expect(rating.get_by_role("group", name=RATING_QUESTION)).to_be_visible()
+    conversation = sender(pg)
+    # Rated, then a comment, as the script offers them.
+    with pg.expect_navigation():
+        pg.get_by_role("button", name="Oui").click()
+    expect(rating).to_contain_text(THANKS)
+    expect(questions(pg)).to_have_text([f"Vous : {CARTE_GRISE}"])
+    assert_axe_clean(as_served(pg), "chat without JavaScript, rated")
+    pg.get_by_label("Un commentaire ? (facultatif)").fill("Clair et rapide.")
+    with pg.expect_navigation():
+        pg.get_by_role("button", name="Envoyer le commentaire").click()
+    expect(rating).to_have_text(COMMENT_THANKS)
+    expected = [{"useful": 1, "comment": "Clair et rapide.", "topic": "carte_grise"}]
+    until(lambda: rating_of(server, conversation) == expected, 10, "the rating")
+    # Another question; the browser sends its form again (a reload after a post): not run twice.
+    pg.fill("#chat-input", PAN_QUESTION)
+    with pg.expect_navigation():
+        pg.press("#chat-input", "Enter")
+    with pg.expect_navigation():
+        pg.reload()
+    expect(questions(pg)).to_have_text([f"Vous : {CARTE_GRISE}", f"Vous : {PAN_QUESTION}"])
+    expect(answers(pg)).to_have_count(2)
+    assert user_turns(server, conversation) == 2 and sender(pg) == conversation
+    # A booking page opened from the answer, then back to the assistant: the same conversation.
+    with pg.context.expect_page() as opened:
+        answers(pg).last.get_by_role("link", name="Prendre rendez-vous ici").click()
+    booking = opened.value
+    expect(booking.locator("h1")).to_have_text("Prendre rendez-vous au point d'accueil numérique")
+    assert conversation not in booking.url
+    with booking.expect_navigation():
+        booking.get_by_role("button", name=BACK).click()
+    expect(questions(booking)).to_have_text([f"Vous : {CARTE_GRISE}", f"Vous : {PAN_QUESTION}"])
+    assert sender(booking) == conversation and conversation not in booking.url
+    # That booking page with its way back, checked by axe (with JavaScript: axe runs in the page).
+    context = browser.new_context(locale="fr-FR")
+    context.add_cookies(pg.context.cookies())
+    twin = context.new_page()
+    twin.goto(server.url + "/rdv/")
+    expect(twin.get_by_role("button", name=BACK)).to_be_visible()
+    assert_axe_clean(twin, "booking page with the way back to a conversation")
+    context.close()
+    pg.context.close()

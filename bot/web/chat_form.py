@@ -4,7 +4,8 @@ token that has each form run once.
 A post's fields (form-urlencoded, read here and never logged):
 - `sender`: the conversation id (SENDER_RE; made by the server at the first post);
 - `token`: the page's token (TOKEN_RE), in every form that asks a question;
-- `message`: the question typed, or a button's payload;
+- `message`: the question typed, or a button's payload; absent from the way back to the conversation
+  (« Retour à l'assistant » on /rdv/, web/templates/rdv.html), which only draws it;
 - `useful` ("true", "false") and `comment`: the rating of the last answer (chat.js's « Oui », « Non »
   and its comment), as POST /chat/feedback takes them.
 

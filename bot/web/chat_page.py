@@ -1,4 +1,4 @@
-"""The chat page, GET /chat/, and its form posted without JavaScript, POST /chat/ (progressive
+"""The chat page, GET /chat/, and its forms posted without JavaScript, POST /chat/ (progressive
 enhancement): JavaScript off, blocked by an institution's policy, or not loaded yet on a slow connection.
 
 With JavaScript, web/static/chat.js sends each question to POST /chat/webhook and draws the answer in
@@ -22,6 +22,8 @@ bot/web/chat_form.py.
 - After an answer the script would have the person rate, the page offers « Cette réponse vous a-t-elle
   aidé ? » as a form (`useful`), then the thanks and the comment's field (`comment`), as the script
   does: bot/web/chat_page_rating.py, the same rules as POST /chat/feedback.
+- A post with a conversation id and no question (« Retour à l'assistant » on /rdv/,
+  bot/web/chat_way_back.py) draws the conversation, running nothing.
 
 Refused without running the turn: a post from another site (the notice alone: nothing given back), a
 body too long (413), a flood (429, Retry-After), a store or back end down (503, Retry-After, the
@@ -35,10 +37,11 @@ read here and never logged, and only its masked text reaches Rasa.
 
 Not Post/Redirect/Get: the page after a post is drawn in the post's answer. A redirection to GET
 /chat/ would need the conversation id in the URL (nginx's access log, deploy/nginx.conf's default
-`combined` format, and the browser's history keep each URL with its query string) or in a cookie
-that the GET reads, which a browser refusing cookies (often one without JavaScript) would lose
-together with the answer; and the answers given without Rasa (the empty question's, the apology) are
-in no store a GET could read. The token makes the post that a reload sends again harmless instead.
+`combined` format, and the browser's history keep each URL with its query string:
+bot/web/chat_way_back.py) or in a cookie that the GET reads, which a browser refusing cookies (often
+one without JavaScript) would lose together with the answer; and the answers given without Rasa (the
+empty question's, the apology) are in no store a GET could read. The token makes the post that a
+reload sends again harmless instead.
 """
 
 from __future__ import annotations
@@ -56,8 +59,8 @@ from sanic.response import HTTPResponse
 from bot.core.masking import RAW_FACTOR
 from bot.nlu.outage import BackendUnavailable
 from bot.services import pan, runtime
-from bot.web import chat_form, chat_view, degraded
-from bot.web.chat_history import Conversation, conversation_of, shaped, turns_of
+from bot.web import chat_form, chat_view, chat_way_back, degraded
+from bot.web.chat_history import SENDER_RE, Conversation, conversation_of, shaped, turns_of
 from bot.web.chat_turn import flood_refusal, masked, run_turn, said_now
 from bot.web.http import from_another_site, read_body, say, security_headers, too_large
 
@@ -70,30 +73,34 @@ FORM_BYTES_PER_CHAR = 9
 def form_limit(max_chars: int) -> int:
     """The form's body limit (bytes): every question whose text the webhook reads in full (RAW_FACTOR ×
     max_message_chars characters; a longer one is cut, answered with the "too long" notice), each
-    character at its worst, plus the conversation id, the token and the field names."""
+    character at its worst, plus the conversation id, the token and the field names (a rating's comment,
+    500 characters, is well within)."""
     return max_chars * RAW_FACTOR * FORM_BYTES_PER_CHAR + 200
 
 
 async def page(request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]], channel: str) -> HTTPResponse:
-    """GET: the page (no conversation yet; its token). POST: its form sent without JavaScript."""
+    """GET: the page (no conversation yet; its token). POST: one of its forms sent without JavaScript."""
     if request.method != "POST":
         resp = security_headers(response.html(runtime.render_page(token=chat_form.new_token())))
         resp.headers["Cache-Control"] = "no-store"  # its token becomes a conversation id: never served twice
+        chat_way_back.forget(resp)
         return resp
     router = runtime.router()
     body = await read_body(request, form_limit(router.max_chars))
     if body is None:
         too_large(request)  # logs it
-        return shown([chat_view.error(say("too_large"))], status=413)
+        return shown(request, [chat_view.error(say("too_large"))], status=413)
     # A form sent under "Referrer-Policy: no-referrer" says "Origin: null": Sec-Fetch-Site tells where
     # it comes from. Another site's post runs nothing, is not counted, and gets nothing back.
     if request.headers.get("sec-fetch-site") != "same-origin" and from_another_site(request):
-        return shown([])
+        return shown(request, [])
     posted = chat_form.read(body)
     if posted.useful is not None:
         from bot.web.chat_page_rating import rating
 
         return await rating(request, posted)
+    if posted.message is None:
+        return await again(request, posted.sender or "")
     return await turn(request, on_new_message, channel, posted)
 
 
@@ -107,7 +114,7 @@ async def turn(
     if refusal:
         text, wait = refusal
         turns = await readable(request, sender)
-        return refused(turns, chat_view.error(text, unread=turns is None), 429, (sender, token, raw), wait)
+        return refused(request, turns, chat_view.error(text, unread=turns is None), 429, (sender, token, raw), wait)
     text, truncated = await asyncio.to_thread(masked, raw, router.max_chars)  # never on the event loop
     if not text:  # nothing to understand: the conversation state is unchanged
         return await answered(request, sender, None, [], said_now(sender, router.message("empty"), router.topic_buttons()))
@@ -116,10 +123,10 @@ async def turn(
         try:
             before = await degraded.within_bound(conversation_of(agent(request), sender), f"the conversation of {sender}")
             if token is not None and token in before.tokens:  # this form was run: the conversation as it stands
-                return drawn(sender, before.turns)
+                return drawn(request, sender, before.turns)
             messages = await run_turn(request, on_new_message, channel, sender, text, truncated, token)
         except BackendUnavailable as exc:
-            return unavailable(exc, (sender, token, raw), before)
+            return unavailable(request, exc, (sender, token, raw), before)
     if messages is None:  # the turn failed inside Rasa: the apology, as the webhook gives it
         return await answered(request, sender, before, [], said_now(sender, runtime.apology()))
     said = shaped(messages)
@@ -160,21 +167,33 @@ async def answered(
         start = len(bubbles)
         bubbles += draw([{"role": "bot", "messages": unsaid}])
     box = {"state": "ask"} if rate and not unsaid else None
-    return shown(bubbles, sender=sender, start=start, rating=box)
+    return shown(request, bubbles, sender=sender, start=start, rating=box)
 
 
-def drawn(sender: str, turns: list[dict], **extra) -> HTTPResponse:
+async def again(request: Request, sender: str) -> HTTPResponse:
+    """The way back to a conversation (« Retour à l'assistant » on /rdv/): drawn, nothing run. Not
+    readable now: the chat's 503, as the script says it when it cannot draw a conversation again."""
+    if not SENDER_RE.match(sender):
+        return shown(request, [])
+    turns = await readable(request, sender)
+    if turns is None:
+        text, seconds = degraded.retry_later()
+        return refused(request, None, chat_view.error(text, phone=True, unread=True), 503, (sender, None, ""), seconds)
+    return drawn(request, sender, turns)
+
+
+def drawn(request: Request, sender: str, turns: list[dict], **extra) -> HTTPResponse:
     """The page with these turns, opened at the last question (`extra`: `shown`'s status, rating's box)."""
     bubbles = draw(turns)
     start = max((i for i, b in enumerate(bubbles) if b["role"] == "user"), default=0)
-    return shown(bubbles, sender=sender, start=start, **extra)
+    return shown(request, bubbles, sender=sender, start=start, **extra)
 
 
 def draw(turns: list[dict]) -> list[dict]:
     return chat_view.drawn(turns, pan.reasons(runtime.prefecture()), runtime.router().message("unavailable"))
 
 
-def unavailable(exc: BackendUnavailable, form: tuple, before: Conversation | None) -> HTTPResponse:
+def unavailable(request: Request, exc: BackendUnavailable, form: tuple, before: Conversation | None) -> HTTPResponse:
     """A back end down, or the turn not over in time: the chat's 503 (bot/web/degraded.py) as a page,
     the question given back in the field, under the conversation as read before the turn (nothing of
     the turn was applied). Not read (the read itself was refused: its store is what is down): said so,
@@ -182,17 +201,18 @@ def unavailable(exc: BackendUnavailable, form: tuple, before: Conversation | Non
     logger.warning("POST /chat/ refused (503): %s", exc)
     text, seconds = degraded.retry_later()
     turns = before.turns if before is not None else None
-    return refused(turns, chat_view.error(text, phone=True, unread=turns is None), 503, form, seconds)
+    return refused(request, turns, chat_view.error(text, phone=True, unread=turns is None), 503, form, seconds)
 
 
-def refused(turns: list[dict] | None, bubble: dict, status: int, form: tuple, wait: int, **box) -> HTTPResponse:
+def refused(request: Request, turns: list[dict] | None, bubble: dict, status: int, form: tuple, wait: int, **box) -> HTTPResponse:
     """A refusal's page: the conversation (`turns`, None when it could not be read), the refusal after it
     (where the page opens), the form (`form`: sender, token, the question as posted) to send again, then
     the rating's `box` (a rating refused)."""
     sender, token, raw = form
     bubbles = [*draw(turns or []), bubble]
     headers = {"Retry-After": str(wait)}
-    return shown(bubbles, status, sender, token, given_back(raw), len(bubbles) - 1, headers, **box)
+    typed, start = given_back(raw), len(bubbles) - 1
+    return shown(request, bubbles, status, sender, token, typed, start, headers, **box)
 
 
 def given_back(raw: str) -> str:
@@ -203,6 +223,7 @@ def given_back(raw: str) -> str:
 
 
 def shown(
+    request: Request,
     bubbles: list[dict],
     status: int = 200,
     sender: str = "",
@@ -213,7 +234,8 @@ def shown(
     rating: dict | None = None,
 ) -> HTTPResponse:
     """The page after a post: the notice, the conversation, the rating's box, the forms with the id, the
-    token (a new one unless the post's is given back, not run) and `typed`."""
+    token (a new one unless the post's is given back, not run) and `typed`. A conversation's page keeps
+    its id for /rdv/'s way back (bot/web/chat_way_back.py)."""
     html = runtime.render_page(
         no_script=True,
         typed=typed,
@@ -225,4 +247,6 @@ def shown(
     )
     resp = security_headers(response.html(html, status=status, headers=headers))
     resp.headers["Cache-Control"] = "no-store"  # never kept in a cache, nor redrawn from one
+    if sender:
+        chat_way_back.keep(resp, sender, chat_way_back.session_minutes(request))
     return resp

@@ -39,7 +39,7 @@ async def rating(request: Request, posted: Posted) -> HTTPResponse:
     """A rating (or its comment) sent from the page: recorded, then the page with the conversation."""
     sender = posted.sender or ""
     if not SENDER_RE.match(sender):
-        return shown([chat_view.error(say("bad_sender"))], status=400)
+        return shown(request, [chat_view.error(say("bad_sender"))], status=400)
     useful = USEFUL.get(posted.useful or "")
     if useful is None:
         return await page(request, sender, {"state": "refused", "error": say("bad_useful")}, 400)
@@ -51,14 +51,14 @@ async def rating(request: Request, posted: Posted) -> HTTPResponse:
         text, wait = refusal
         turns = await readable(request, sender)
         bubble = chat_view.error(text, unread=turns is None)
-        return refused(turns, bubble, 429, (sender, None, ""), wait, rating={"state": "ask"})
+        return refused(request, turns, bubble, 429, (sender, None, ""), wait, rating={"state": "ask"})
     try:
         result = await rated(sender, useful, posted.comment)
     except BackendUnavailable as exc:  # its store down: the conversation is not read, said so
         logger.warning("POST /chat/ refused a rating (503): %s", exc)
         text, seconds = degraded.retry_later()
         bubble = chat_view.error(text, phone=True, unread=True)
-        return refused(None, bubble, 503, (sender, None, ""), seconds, rating={"state": "ask"})
+        return refused(request, None, bubble, 503, (sender, None, ""), seconds, rating={"state": "ask"})
     if result.status != 200:
         return await page(request, sender, {"state": "refused", "error": result.message}, result.status)
     return await page(request, sender, box | {"state": "done" if posted.comment is not None else "thanks"})
@@ -69,5 +69,5 @@ async def page(request: Request, sender: str, box: dict, status: int = 200) -> H
     turns = await readable(request, sender)
     if turns is None:
         text, _ = degraded.retry_later()
-        return shown([chat_view.error(text, phone=True, unread=True)], status=status, sender=sender, rating=box)
-    return drawn(sender, turns, status=status, rating=box)
+        return shown(request, [chat_view.error(text, phone=True, unread=True)], status=status, sender=sender, rating=box)
+    return drawn(request, sender, turns, status=status, rating=box)

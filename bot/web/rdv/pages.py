@@ -20,6 +20,7 @@ from bot.core import texts
 from bot.services import accounts, pan, runtime, tickets
 from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
+from bot.web import chat_way_back
 from bot.web.http import BODY_LIMITS, read_body, retry_after_store_busy, say, security_headers, too_large
 from bot.web.rdv.shared import (
     LIMITS,
@@ -62,10 +63,13 @@ FIELD_OF = {
 
 
 def page(request: Request, status: int = 200, **ctx) -> HTTPResponse:
+    """A page of /rdv/; « Retour à l'assistant » posts the conversation the person came from (the chat
+    page without JavaScript keeps its id in a cookie for these pages: bot/web/chat_way_back.py)."""
     token = request.cookies.get(CSRF_COOKIE) or ""
     if len(token) < 20:
         token = secrets.token_urlsafe(24)
-    html = runtime._templates().get_template("rdv.html").render(csrf=token, **(runtime.public_page_context() | ctx))
+    context = runtime.public_page_context() | {"chat_sender": chat_way_back.of(request)} | ctx
+    html = runtime._templates().get_template("rdv.html").render(csrf=token, **context)
     resp = security_headers(response.html(html, status=status))
     resp.headers["Cache-Control"] = "no-store"
     resp.cookies[CSRF_COOKIE] = token
