@@ -6,7 +6,8 @@
   reaches the tracker store, the logs or our store. Bad requests get a 4xx with a French reason.
   When a message got a routed answer (a leaf with a destination), the action adds one message
   `{"custom": {"answer": {"topic", "destination"}}}` (actions/actions.py): the page then offers the
-  rating, posted to POST /chat/feedback (bot/services/feedback.py). A reload draws the conversation
+  rating, posted to POST /chat/feedback (bot/web/chat_rating.py, shared with the page without
+  JavaScript; bot/services/feedback.py). A reload draws the conversation
   again from GET /chat/history (bot/web/chat_history.py). A turn, a rating and a history read not over
   within `settings.chat_answer_within_ms` get the chat's JSON 503 (bot/web/degraded.py). The server's start
   and stop (model check, daily purge, last writes) are bot/web/lifecycle.py; the HTTP helpers bot/web/http.py.

@@ -14,6 +14,10 @@ form (a double click books once).
   GET  /rdv/annuler, POST         cancel with the reference + the contact given
   GET  /rdv/message?service=<id>  message to a service mailbox; POST -> acknowledgement
 
+Each page ends with « Retour à l'assistant »: a form posting the conversation id back to /chat/ when
+the chat page without JavaScript left it in a cookie for these pages (bot/web/chat_way_back.py), else
+a link to /chat/.
+
 The chat's in-page widget (web/static/chat.js) does the same through a small JSON API, with the
 same functions and validations (shared.py serves both; pages.py and api.py hold the routes). Its
 POSTs must be declared JSON and come from this origin (bot.web.http.refuse_cross_site); errors are
