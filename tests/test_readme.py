@@ -121,3 +121,22 @@ def test_the_section_on_adding_a_prefecture_names_every_block_and_runs_what_it_s
     assert "cp prefectures/cantal.yml prefectures/" in section and (ROOT / "prefectures" / "cantal.yml").exists()
     for command in ("python -m bot check", "PREFECTURE=", "AIGUILLAGE_PREFECTURES"):
         assert command in section
+
+
+def cookie_names() -> list[str]:
+    """The names of the cookies the product sets: the module-level constants of bot/web named ..._COOKIE or COOKIE."""
+    names = set()
+    for path in (ROOT / "bot" / "web").rglob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                if any(isinstance(t, ast.Name) and re.fullmatch(r"(?:[A-Z_]+_)?COOKIE", t.id) for t in node.targets):
+                    names.add(node.value.value)
+    return sorted(names)
+
+
+def test_every_cookie_is_listed_in_the_privacy_page():
+    # A cookie set without a line in docs/privacy.md's table: the préfecture's information page, which
+    # must list the cookies its site sets, would miss it.
+    assert {"rdv_csrf", "aiguillage_conversation", "aiguillage_console", "aiguillage_console_login"} <= set(cookie_names())
+    table = (ROOT / "docs" / "privacy.md").read_text(encoding="utf-8").split("## Cookies", 1)[1].split("\n## ", 1)[0]
+    assert [name for name in cookie_names() if f"| `{name}` |" not in table] == []

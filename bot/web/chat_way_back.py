@@ -22,8 +22,8 @@ from __future__ import annotations
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import settings
 from bot.web.chat_history import SENDER_RE
+from bot.web.http import set_cookie
 
 COOKIE = "aiguillage_conversation"
 PATH = "/rdv"
@@ -31,17 +31,12 @@ PATH = "/rdv"
 
 def keep(resp: HTTPResponse, sender: str, minutes: float) -> None:
     """The cookie for /rdv/'s way back to `sender`'s conversation, for `minutes` (a browser session when 0)."""
-    resp.cookies[COOKIE] = sender
-    _scoped(resp)
-    if minutes > 0:
-        resp.cookies[COOKIE]["max-age"] = int(minutes * 60)
+    set_cookie(resp, COOKIE, sender, PATH, int(minutes * 60) if minutes > 0 else None)
 
 
 def forget(resp: HTTPResponse) -> None:
     """The cookie dropped: a new page of the chat is no conversation yet."""
-    resp.cookies[COOKIE] = ""
-    _scoped(resp)
-    resp.cookies[COOKIE]["max-age"] = 0
+    set_cookie(resp, COOKIE, "", PATH, 0)
 
 
 def of(request: Request) -> str | None:
@@ -56,11 +51,3 @@ def session_minutes(request: Request) -> float:
     config = getattr(getattr(agent, "domain", None), "session_config", None)
     minutes = getattr(config, "session_expiration_time", 0)
     return float(minutes) if isinstance(minutes, (int, float)) else 0.0
-
-
-def _scoped(resp: HTTPResponse) -> None:
-    resp.cookies[COOKIE]["path"] = PATH
-    resp.cookies[COOKIE]["httponly"] = True
-    resp.cookies[COOKIE]["samesite"] = "Strict"
-    if (settings.public_base_url() or "").startswith("https://"):
-        resp.cookies[COOKIE]["secure"] = True

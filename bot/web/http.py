@@ -121,6 +121,21 @@ def security_headers(resp: HTTPResponse) -> HTTPResponse:
     return resp
 
 
+def set_cookie(resp: HTTPResponse, name: str, value: str, path: str, max_age: int | None = None) -> None:
+    """Every cookie the product sets (docs/privacy.md, « Cookies »): scoped to `path`, never read by a
+    script (HttpOnly), never sent from another site (SameSite=Strict), only over https behind it
+    (Secure, from AIGUILLAGE_PUBLIC_BASE_URL); `max_age` in seconds (0 drops it; None: the browser's session)."""
+    resp.cookies[name] = value
+    cookie = resp.cookies[name]
+    cookie["path"] = path
+    cookie["httponly"] = True
+    cookie["samesite"] = "Strict"
+    if (settings.public_base_url() or "").startswith("https://"):
+        cookie["secure"] = True
+    if max_age is not None:
+        cookie["max-age"] = max_age
+
+
 def refused_page(request: Request, status: int, title: str, message: str) -> HTTPResponse:
     """A French error for a request no route takes: `{"error"}` under JSON_PREFIXES (the machines' and
     the chat page's routes), else a page (the console's own error page under /console/, the public pages'

@@ -26,7 +26,6 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import settings
 from bot.core import clock, texts
 from bot.core.config import ROOT
 from bot.core.numbers import fr_percent
@@ -37,6 +36,7 @@ from bot.services import mailer, runtime
 from bot.services.accounts import Accounts, Session, csrf_ok
 from bot.services.queue import Queue
 from bot.store.database import Store
+from bot.web import http
 from bot.web.http import security_headers
 
 PREFIX = "/console"
@@ -127,15 +127,8 @@ def templates() -> Environment:
 
 
 def set_cookie(resp: HTTPResponse, name: str, value: str, max_age: int | None = None) -> None:
-    resp.cookies[name] = value
-    cookie = resp.cookies[name]
-    cookie["path"] = PREFIX
-    cookie["httponly"] = True
-    cookie["samesite"] = "Strict"
-    if (settings.public_base_url() or "").startswith("https://"):
-        cookie["secure"] = True
-    if max_age is not None:
-        cookie["max-age"] = max_age
+    """A cookie of the console, scoped to it (bot/web/http.py set_cookie)."""
+    http.set_cookie(resp, name, value, PREFIX, max_age)
 
 
 def topic_label(topic: str) -> str:

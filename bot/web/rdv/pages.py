@@ -15,13 +15,12 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import settings
 from bot.core import texts
 from bot.services import accounts, pan, runtime, tickets
 from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
 from bot.web import chat_way_back
-from bot.web.http import BODY_LIMITS, read_body, retry_after_store_busy, say, security_headers, too_large
+from bot.web.http import BODY_LIMITS, read_body, retry_after_store_busy, say, security_headers, set_cookie, too_large
 from bot.web.rdv.shared import (
     LIMITS,
     TooMany,
@@ -72,12 +71,7 @@ def page(request: Request, status: int = 200, **ctx) -> HTTPResponse:
     html = runtime._templates().get_template("rdv.html").render(csrf=token, **context)
     resp = security_headers(response.html(html, status=status))
     resp.headers["Cache-Control"] = "no-store"
-    resp.cookies[CSRF_COOKIE] = token
-    resp.cookies[CSRF_COOKIE]["httponly"] = True
-    resp.cookies[CSRF_COOKIE]["samesite"] = "Strict"
-    resp.cookies[CSRF_COOKIE]["path"] = "/rdv"
-    if (settings.public_base_url() or "").startswith("https://"):
-        resp.cookies[CSRF_COOKIE]["secure"] = True
+    set_cookie(resp, CSRF_COOKIE, token, "/rdv")
     return resp
 
 
