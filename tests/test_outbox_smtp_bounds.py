@@ -206,10 +206,38 @@ def test_a_sender_refused_for_now_stops_the_round_a_recipient_refused_does_not(t
             assert mailer.deliver_pending(store, live, bounds=bounds()) == {"sent": 0, "failed": 1, "waiting": 3}
         finally:
             smtp.mail_answer = None
-        assert rows(store)[1] == ("failed", 2) and rows(store)[6:] == [("pending", 0), ("pending", 0)]
-        last_error = store.db.execute("select last_error from outbox where id = 2").fetchone()[0]
+        # The least tried e-mail is tried first (one not tried yet), the others untouched.
+        assert rows(store)[1] == ("failed", 1) and rows(store)[6:] == [("failed", 1), ("pending", 0)]
+        last_error = store.db.execute("select last_error from outbox where id = 7").fetchone()[0]
         assert last_error == "SMTPSenderRefused: 451 4.3.0 Try again later"
         assert mailer.deliver_pending(store, live, bounds=bounds()) == {"sent": 2, "failed": 1, "waiting": 1}
+    finally:
+        store.close()
+
+
+@pytest.mark.usefixtures("store_backend")
+def test_a_new_e_mail_leaves_before_those_that_failed_and_an_outage_costs_them_no_attempt(tmp_path, smtp):
+    """After an outage, e-mails wait as `failed`. While the server is still down, a booking's request
+    tries its own confirmation, not the oldest e-mail again (whose attempts set its wait for the
+    scheduled retry); once the server is back, the least tried leaves first (it was sent after every
+    older one: behind a long backlog, or beyond the round's 200)."""
+    from conftest import free_port
+
+    store = Store(tmp_path / "s.db")
+    tag = uuid.uuid4().hex[:8]
+    try:
+        with store.transaction() as conn:
+            for name in ("ancien1", "ancien2"):
+                mailer.queue(conn, "ticket_ack", f"{name}.{tag}@exemple.fr", "Objet", "Texte")
+            conn.execute("update outbox set status = 'failed', attempts = 3")
+            mailer.queue(conn, "booking_confirmation", f"nouveau.{tag}@exemple.fr", "Objet", "Texte")
+        down = mailer.SmtpSettings.from_env(smtp.env | {"SMTP_PORT": str(free_port())})  # nothing listens
+        assert mailer.deliver_pending(store, down, bounds=bounds()) == {"sent": 0, "failed": 1, "waiting": 3}
+        assert rows(store) == [("failed", 3), ("failed", 3), ("failed", 1)]
+        live = mailer.SmtpSettings.from_env(smtp.env)
+        assert mailer.deliver_pending(store, live, bounds=bounds()) == {"sent": 3, "failed": 0, "waiting": 0}
+        order = [m["to"][0].split(".")[0] for m in smtp.messages if m["to"][0].endswith(f"{tag}@exemple.fr")]
+        assert order == ["nouveau", "ancien1", "ancien2"]
     finally:
         store.close()
 

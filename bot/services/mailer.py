@@ -229,9 +229,13 @@ def _claim(conn, row_id: int, seen: str, stale_minutes: float) -> bool:
 
 
 def _waiting(conn, limit: int, backoff: Backoff | None) -> list[tuple[int, str]]:
-    """(id, updated_at) of the first `limit` rows to try: every waiting one, or those `backoff` says are due."""
+    """(id, updated_at) of the first `limit` rows to try: every waiting one, or those `backoff` says are due;
+    the least tried first, then the oldest: a confirmation just queued is not sent after a backlog of
+    failed ones, nor left beyond `limit`, and while the server is down a request's round tries its own
+    e-mail, not the oldest again and again (whose attempts set its wait for the scheduled retry)."""
     rows = conn.execute(
-        "select id, status, attempts, updated_at from outbox where status in ('pending', 'failed', 'sending') order by id"
+        "select id, status, attempts, updated_at from outbox where status in ('pending', 'failed', 'sending')"
+        " order by attempts, id"
     )
     now = datetime.now(UTC)
     due = [(r[0], r[3]) for r in rows if backoff is None or backoff.due(r[1], r[2], r[3], now)]
