@@ -145,6 +145,15 @@ KEPT = [
     "Parfait, merci",
     "Juste une question",
     "Can I book an appointment online?",
+    "Any news on my residence permit?",
+    # everyday words that INSEE's lists hold as first names, opening a message or capitalised in it: each
+    # the word that routes it (the hours of a public holiday, a file's wait)
+    "Férié demain, la préfecture est-elle ouverte ?",
+    "Jour Férié : ouvert ?",
+    "Sévère retard pour mon titre de séjour",
+    "Liberté de circulation avec un récépissé ?",
+    "Léger accrochage, faut-il changer la carte grise ?",
+    "Fidèle au poste depuis 6 mois, toujours pas de titre",
     "My ID card was stolen yesterday",
     "IBAN et RIB",
     # after a family word: a nationality, an adjective, a conjunction
