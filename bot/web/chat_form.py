@@ -26,7 +26,6 @@ token is thus never kept in a shared cache (GET /chat/ is `Cache-Control: no-sto
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -34,6 +33,7 @@ from contextlib import asynccontextmanager
 from typing import NamedTuple
 from urllib.parse import parse_qs
 
+from bot.web import degraded
 from bot.web.chat_history import SENDER_RE
 from bot.web.chat_turn import SENDER_ALPHABET, new_sender
 
@@ -82,7 +82,7 @@ def sender_of(posted: Posted) -> str:
     return "web-" + posted.token if posted.token else new_sender()
 
 
-# The forms of one conversation under way in this process, by (sender, token): (their lock, how many hold or wait for it).
+# The forms of one conversation under way in this process, by (sender, token): bot/web/degraded.py in_line.
 _in_line: dict[tuple[str, str], list] = {}
 
 
@@ -93,13 +93,5 @@ async def in_line(sender: str, token: str | None) -> AsyncIterator[None]:
     if token is None:
         yield
         return
-    key = (sender, token)
-    entry = _in_line.setdefault(key, [asyncio.Lock(), 0])
-    entry[1] += 1
-    try:
-        async with entry[0]:
-            yield
-    finally:
-        entry[1] -= 1
-        if entry[1] == 0:
-            _in_line.pop(key, None)
+    async with degraded.in_line(_in_line, (sender, token)):
+        yield

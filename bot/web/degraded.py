@@ -23,7 +23,8 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sanic import response
@@ -50,15 +51,28 @@ def retry_later() -> tuple[str, int]:
 _in_line: dict[str, list] = {}
 
 
+@asynccontextmanager
+async def in_line(lines: dict, key: Hashable) -> AsyncIterator[None]:
+    """Held while this process's work under `key` runs: another piece of work under the same key waits
+    its turn. `lines` holds a (lock, how many hold or wait for it) per key, dropped once nobody does."""
+    entry = lines.setdefault(key, [asyncio.Lock(), 0])
+    entry[1] += 1
+    try:
+        async with entry[0]:
+            yield
+    finally:
+        entry[1] -= 1
+        if entry[1] == 0:
+            lines.pop(key, None)
+
+
 async def answered_within(turn: Coroutine[Any, Any, T], message_id: str, sender_id: str) -> T:
     """`within_bound` for a chat turn, once this process's earlier turns of the same conversation are over:
     the bound is the store's, not the wait behind one's own messages (Rasa runs one turn of a conversation
     at a time; CI of b36833f: 20 messages of one sender sent at once on a loaded machine, the last ten got
     the 503). A turn given up is marked (late_turns.give_up) and writes nothing when it ends."""
-    entry = _in_line.setdefault(sender_id, [asyncio.Lock(), 0])
-    entry[1] += 1
     try:
-        async with entry[0]:
+        async with in_line(_in_line, sender_id):
             return await within_bound(
                 turn,
                 f"a turn of {sender_id}",
@@ -68,9 +82,6 @@ async def answered_within(turn: Coroutine[Any, Any, T], message_id: str, sender_
     finally:
         if inspect.getcoroutinestate(turn) == inspect.CORO_CREATED:  # the client left while it waited in line
             turn.close()  # never started: no "never awaited" warning (a turn given up goes on: not closed)
-        entry[1] -= 1
-        if entry[1] == 0:
-            _in_line.pop(sender_id, None)
 
 
 async def within_bound(
