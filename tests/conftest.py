@@ -280,6 +280,8 @@ class SmtpSink:
     lists every recipient asked for, accepted or not, in order. `data_delay_s`: how long it takes to
     accept each message (a slow server: senders working at once overlap). `mail_answer`: when set, its
     answer to every MAIL FROM instead of 250 (a server refusing every sender for now: "451 ...").
+    `quit_delay_s` / `quit_answer`: how long it takes to answer QUIT, and its answer instead of 221 (a
+    server that took the message and then hangs, or closes with "421 ...", at the session's end).
     """
 
     REFUSALS = (
@@ -293,6 +295,8 @@ class SmtpSink:
         self.rcpts: list[str] = []
         self.data_delay_s = 0.0
         self.mail_answer: str | None = None
+        self.quit_delay_s = 0.0
+        self.quit_answer: str | None = None
         self.controller = None
         self.start()
 
@@ -328,6 +332,11 @@ class SmtpSink:
                 received = {"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "message": msg}
                 sink.messages.append(received | {"raw": envelope.content})  # the bytes as received
                 return "250 OK"
+
+            async def handle_QUIT(self, server, session, envelope):
+                if sink.quit_delay_s:
+                    await asyncio.sleep(sink.quit_delay_s)
+                return sink.quit_answer or "221 Bye"
 
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
         self.controller.start()

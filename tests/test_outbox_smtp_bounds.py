@@ -242,6 +242,37 @@ def test_a_new_e_mail_leaves_before_those_that_failed_and_an_outage_costs_them_n
         store.close()
 
 
+@pytest.fixture
+def ends_badly():
+    """An SMTP server of its own, to be told how it answers QUIT."""
+    sink = SmtpSink()
+    yield sink
+    sink.stop()
+
+
+@pytest.mark.parametrize("ending", ["hangs", "421"])
+def test_an_e_mail_the_server_took_is_sent_however_the_session_then_ends(tmp_path, ends_badly, ending):
+    """The server answers 250 to the message, then hangs at QUIT (longer than the SMTP timeout) or closes
+    with 421: the message is the server's to deliver. It is `sent`, once, and no later round sends it
+    again (the person would receive the confirmation twice); the round goes on with the next e-mail."""
+    if ending == "hangs":
+        ends_badly.quit_delay_s = 3.0
+    else:
+        ends_badly.quit_answer = "421 4.3.2 Service shutting down"
+    store = Store(tmp_path / "s.db")
+    live = mailer.SmtpSettings.from_env(ends_badly.env)
+    tag = uuid.uuid4().hex[:8]
+    try:
+        for name in ("premier", "second"):
+            tickets.create_ticket(store, CANTAL, "armes", "Objet", "Texte", f"{name}.{tag}@exemple.fr", now=FRIDAY)
+        assert mailer.deliver_pending(store, live, bounds=bounds(smtp_timeout_s=0.5)) == {"sent": 4, "failed": 0, "waiting": 0}
+        assert rows(store) == [("sent", 1)] * 4
+        assert mailer.deliver_pending(store, live, bounds=bounds(smtp_timeout_s=0.5)) == {"sent": 0, "failed": 0, "waiting": 0}
+        assert len(ends_badly.messages) == 4
+    finally:
+        store.close()
+
+
 def test_which_failures_are_the_servers_and_end_the_round():
     """Before the session is open (connection, greeting, EHLO, STARTTLS, login) every failure is the
     server's; within it, only the server gone or silent, a 421 (closing) or the sender refused."""

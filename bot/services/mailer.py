@@ -285,9 +285,12 @@ def _deliver_one(store, settings: SmtpSettings, row: dict, timeout_s: float) -> 
     opened = False
     try:
         msg = build_message(settings, row)
-        with connect(settings, timeout_s) as smtp:
-            opened = True
+        smtp = connect(settings, timeout_s)
+        opened = True
+        try:
             smtp.send_message(msg)
+        finally:
+            _end(smtp, row["id"])
     except (TimeoutError, smtplib.SMTPException, OSError, ValueError) as exc:
         error, status = describe(exc, row["to_addr"]), "rejected" if permanent(exc, opened) else "failed"
         logger.warning("outbox %s (%s): delivery %s: %s", row["id"], row["kind"], status, error)
@@ -295,6 +298,18 @@ def _deliver_one(store, settings: SmtpSettings, row: dict, timeout_s: float) -> 
         return "unreachable" if the_servers(exc, opened) else "failed"
     _after(store, row, "sent", None)
     return "sent"
+
+
+def _end(smtp: smtplib.SMTP, row_id: int) -> None:
+    """Ends a session, whatever the server answers to QUIT: a message it took (250 after DATA) is its to
+    deliver, and one it refused keeps its own reason. A 421, a timeout or a lost connection at QUIT would
+    otherwise mark a message taken as failed, and send it again (`with smtplib.SMTP` raises the 421)."""
+    try:
+        smtp.quit()
+    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+        logger.info("outbox %s: the SMTP session ended badly: %s", row_id, type(exc).__name__)
+    finally:
+        smtp.close()
 
 
 def _after(store, row: dict, status: str, error: str | None) -> None:
