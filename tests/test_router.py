@@ -184,6 +184,17 @@ def test_a_message_in_another_script_gets_the_other_language_answer_not_the_emoj
     assert "Je ne peux lire que du texte" not in d.answer
 
 
+def test_the_answer_for_foreigners_says_where_an_asylum_request_is_made(router):
+    """Asylum is not on ANEF's site nor at its contact centre (seeds 000, 003): the answer about
+    foreigners' procedures says where the request is registered."""
+    d = router.decide("je veux demander l'asile", parse("titre_sejour", 0.9))
+    assert (d.node, d.destination) == ("titre_sejour", "ccc_0806")
+    assert (
+        "La demande d'asile ne se fait pas en ligne : elle s'enregistre au guichet unique pour demandeurs d'asile"
+        " de la préfecture, sur rendez-vous donné par la structure de premier accueil des demandeurs d'asile."
+    ) in d.answer
+
+
 def test_human_handoff_gives_the_phone_and_the_mailbox(router):
     d = router.decide("je veux parler à quelqu'un", parse("human_handoff", 0.9))
     assert (d.destination, d.node) == ("human", "human")
@@ -201,6 +212,13 @@ def test_human_handoff_gives_the_phone_and_the_mailbox(router):
         ("ma taxe fonciere est trop elevee", "relèvent du centre des finances publiques", "https://www.impots.gouv.fr"),
         ("je ne touche plus mon RSA", "relèvent de votre caisse d'allocations familiales (CAF)", "https://www.caf.fr"),
         ("demander un visa au consulat pour ma femme", "se demande au consulat", "https://france-visas.gouv.fr"),
+        (
+            "je dois reporter mon entretien à l'OFPRA",
+            "relève de l'Office français de protection des réfugiés et apatrides (OFPRA), et le recours de la Cour"
+            " nationale du droit d'asile (CNDA). Seul l'enregistrement de la demande se fait à la préfecture, au guichet"
+            " unique pour demandeurs d'asile",
+            "https://www.ofpra.gouv.fr",
+        ),
     ],
 )
 def test_off_topic_answer_names_who_handles_it(router, text, body, url):
