@@ -9,6 +9,7 @@ drops packets) is a real TCP server here (`Silent`): it accepts every connection
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import subprocess
 import threading
@@ -251,10 +252,11 @@ def ends_badly():
 
 
 @pytest.mark.parametrize("ending", ["hangs", "421"])
-def test_an_e_mail_the_server_took_is_sent_however_the_session_then_ends(tmp_path, ends_badly, ending):
+def test_an_e_mail_the_server_took_is_sent_however_the_session_then_ends(tmp_path, ends_badly, ending, caplog):
     """The server answers 250 to the message, then hangs at QUIT (longer than the SMTP timeout) or closes
     with 421: the message is the server's to deliver. It is `sent`, once, and no later round sends it
     again (the person would receive the confirmation twice); the round goes on with the next e-mail."""
+    caplog.set_level(logging.INFO, logger="bot.services.mailer")
     if ending == "hangs":
         ends_badly.quit_delay_s = 3.0
     else:
@@ -269,6 +271,10 @@ def test_an_e_mail_the_server_took_is_sent_however_the_session_then_ends(tmp_pat
         assert rows(store) == [("sent", 1)] * 4
         assert mailer.deliver_pending(store, live, bounds=bounds(smtp_timeout_s=0.5)) == {"sent": 0, "failed": 0, "waiting": 0}
         assert len(ends_badly.messages) == 4
+        said = {"hangs": "the SMTP session ended badly: SMTPServerDisconnected", "421": "the SMTP server answered 421 to QUIT"}
+        assert [r.getMessage() for r in caplog.records if "QUIT" in r.getMessage() or "ended badly" in r.getMessage()] == [
+            f"outbox {n}: {said[ending]}" for n in (1, 2, 3, 4)
+        ]
     finally:
         store.close()
 

@@ -305,8 +305,10 @@ def _end(smtp: smtplib.SMTP, row_id: int) -> None:
     deliver, and one it refused keeps its own reason. A 421, a timeout or a lost connection at QUIT would
     otherwise mark a message taken as failed, and send it again (`with smtplib.SMTP` raises the 421)."""
     try:
-        smtp.quit()
-    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+        code, _ = smtp.quit()
+        if code != 221:
+            logger.info("outbox %s: the SMTP server answered %s to QUIT", row_id, code)
+    except (TimeoutError, smtplib.SMTPException, OSError) as exc:  # smtplib: no answer is SMTPServerDisconnected
         logger.info("outbox %s: the SMTP session ended badly: %s", row_id, type(exc).__name__)
     finally:
         smtp.close()
