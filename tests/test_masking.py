@@ -31,6 +31,10 @@ CASES = [
     ("IBAN FR76 3000 6000 0112 3456 7890 189", "IBAN [IBAN]"),
     # other long numbers
     ("dossier 12345678901234", "dossier [numéro]"),
+    # a letter's signature, a name the lists may not know
+    ("Merci de me répondre. Signé : Yao Kouassi", "Merci de me répondre. Signé : [nom]"),
+    ("signée: kouassi adjoua", "signée: [nom]"),
+    ("Signature : KOUASSI Yao, Aurillac", "Signature : [nom], Aurillac"),
 ]
 
 KEPT = [
@@ -41,6 +45,8 @@ KEPT = [
     "rendez-vous le 12/05 à 14h30",
     "le département 2A",
     "titre de séjour de 10 ans",
+    "j'ai signé le certificat de cession hier",
+    "la signature du vendeur manque sur le certificat",
 ]
 
 

@@ -32,7 +32,7 @@ _RELATIVE = (
 _CIVILITY = r"(?:M\.|Mr\.?|Mme\.?|Mlle\.?|Monsieur|Madame|Mademoiselle|monsieur|madame|mademoiselle)"
 _STRONG_CUE = (
     r"(?i:\bje\s?m['’]\s?appelle|\bje\s?me\s?nomme|\bmon\s?nom\s?(?:est|c['’]est)|\bmoi\s?c['’]est"
-    r"|(?<!de )(?<!d['’])\bnom\s?:|\bprénom\s?:|\bnom\s?de\s?famille\s?:)"
+    r"|(?<!de )(?<!d['’])\bnom\s?:|\bprénom\s?:|\bnom\s?de\s?famille\s?:|\bsign[ée]e?\s?:|\bsignature\s?:)"
 )
 _CLOSING = (
     r"(?i:\b(?:bien\s?)?cordialement|\bsalutations(?:\s?distinguées)?|\bcdlt|\bmerci(?:\s?d['’]avance|\s?beaucoup)?"
