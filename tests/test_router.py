@@ -184,15 +184,26 @@ def test_a_message_in_another_script_gets_the_other_language_answer_not_the_emoj
     assert "Je ne peux lire que du texte" not in d.answer
 
 
-def test_the_answer_for_foreigners_says_where_an_asylum_request_is_made(router):
-    """Asylum is not on ANEF's site nor at its contact centre (seeds 000, 003): the answer about
-    foreigners' procedures says where the request is registered."""
-    d = router.decide("je veux demander l'asile", parse("titre_sejour", 0.9))
+def test_the_answer_for_foreigners_says_first_where_an_asylum_claim_is_made(router):
+    """Asylum is not on ANEF's site nor at its contact centre (seeds 000, 003): when the message names it,
+    the answer about foreigners' procedures says first where the claim is registered, and links to the
+    foreigners' service; the general answer is unchanged for any other message."""
+    asylum = (
+        "La demande d'asile ne se fait pas en ligne : elle s'enregistre au guichet unique pour demandeurs d'asile de"
+        " la préfecture, sur rendez-vous donné par la structure de premier accueil des demandeurs d'asile (SPADA),"
+        " qui vous accompagne ensuite. Pour une question sur une demande déjà enregistrée, écrivez au service"
+        " « bureau des migrations et de l'intégration »."
+    )
+    general = "Les démarches des étrangers se font en ligne, sur le site de l'ANEF ; en cas de difficulté, appelez le"
+    d = router.decide("je veux demander l'asile, je suis arrivé hier", parse("titre_sejour", 0.9))
     assert (d.node, d.destination) == ("titre_sejour", "ccc_0806")
-    assert (
-        "La demande d'asile ne se fait pas en ligne : elle s'enregistre au guichet unique pour demandeurs d'asile"
-        " de la préfecture, sur rendez-vous donné par la structure de premier accueil des demandeurs d'asile."
-    ) in d.answer
+    assert d.display["lead"].startswith(asylum + " " + general) and d.answer.startswith(asylum + " Les démarches")
+    assert d.links[0] == {"title": "Écrire au service des étrangers de la préfecture", "url": "/rdv/message?service=etrangers"}
+    d = router.decide("je veux renouveler ma carte de séjour", parse("titre_sejour", 0.9))
+    assert d.display["lead"].startswith(general) and "asile" not in d.answer
+    assert d.links[0]["url"] == "https://administration-etrangers-en-france.interieur.gouv.fr"
+    d = router.decide("un demandeur d'asile peut-il contester une amende ?", parse("hors_perimetre", 0.9))
+    assert "La demande d'asile ne se fait pas en ligne" not in d.answer  # the node's own referrals only
 
 
 def test_human_handoff_gives_the_phone_and_the_mailbox(router):

@@ -201,6 +201,13 @@ def test_unknown_node_id_in_a_menu_is_named(tmp_path):
     assert (err.value.where, err.value.problem) == ("menu", "unknown node id 'cartes_grises'")
 
 
+def test_unknown_node_id_of_a_referral_is_named(tmp_path):
+    path = tree_variant(tmp_path, lambda d: next(r for r in d["referrals"] if r["id"] == "asile").update(nodes=["titre_sejours"]))
+    with pytest.raises(TreeError) as err:
+        load_tree(path)
+    assert (err.value.where, err.value.problem) == ("referrals.asile.nodes", "unknown node id 'titre_sejours'")
+
+
 def test_duplicate_key_in_a_menu_is_named(tmp_path):
     path = tree_variant(tmp_path, lambda d: d["nodes"]["armes"].update(key=2))
     with pytest.raises(TreeError) as err:

@@ -18,7 +18,7 @@ from bot.core.config import Prefecture
 from bot.core.display import answer_parts, site_items
 from bot.core.ranking import VAGUE_INTENT, put_first, without_vague
 from bot.core.text import READING, best_alias, norm
-from bot.core.tree import CONVERSATION_INTENTS, ITEMS_PAN_SITES, TOPICS, Node, Tree, render
+from bot.core.tree import CONVERSATION_INTENTS, ITEMS_PAN_SITES, TOPICS, Node, Tree, referral_aliases, render
 from bot.core.wording import Wording
 
 NAVIGATE_INTENT = "navigate"
@@ -92,9 +92,7 @@ class Router:
             for alias in node.aliases
             if norm(alias)
         ]
-        self._referral_aliases = [
-            (norm(alias), ref.id, len(norm(alias).split())) for ref in tree.referrals for alias in ref.aliases
-        ]
+        self._referral_aliases = referral_aliases(tree)
         self._referrals = {ref.id: ref for ref in tree.referrals}
         # The documents whose file a "where is my file" message may be about: those of the
         # suivi_dossier menu's leaves (bot/tree.yml `documents`), each with its topic's aliases.
@@ -132,7 +130,7 @@ class Router:
             )
         links = [self._link(l) for l in node.links]
         screen_extra, voice_extra = {"referral": ""}, {"referral": ""}
-        referral = self.referral(text) if node.destination == "other" else None
+        referral = self.referral(text, None if node.destination == "other" else node.id)
         if referral is not None:
             screen_extra["referral"] = render(referral.screen, self.pref)
             voice_extra["referral"] = render(referral.voice, self.pref)
@@ -164,9 +162,11 @@ class Router:
         lead = render(node.lead, self.pref, extra) if node.lead else ""
         return answer_parts(lead, items, answer, self.max_words)
 
-    def referral(self, text: str):
-        """The body that handles an off-topic question, when the message names it."""
-        hit = best_alias(text, self._referral_aliases, self.fuzzy_cutoff)
+    def referral(self, text: str, node_id: str | None = None):
+        """What the answer of `node_id` says first when the message names it (None: the answers for another
+        body, and the body that handles an off-topic question)."""
+        aliases = self._referral_aliases.get(node_id)
+        hit = best_alias(text, aliases, self.fuzzy_cutoff) if aliases else None
         return self._referrals[hit[0]] if hit else None
 
     def _link(self, link: dict) -> dict:

@@ -16,6 +16,7 @@ import yaml
 
 from bot.core.config import ConfigError, Prefecture, get_path
 from bot.core.config_checks import whole
+from bot.core.text import norm
 from bot.core.tree_model import (  # noqa: F401 - re-exported: bot.core.tree is the one import path
     CONVERSATION_INTENTS,
     DESTINATIONS,
@@ -197,6 +198,10 @@ def _check_structure(tree: Tree) -> None:
         for doc in node.documents:
             if doc not in TOPICS:
                 raise TreeError(file, f"nodes.{node.id}.documents", f"unknown topic '{doc}'")
+    for ref in tree.referrals:
+        for nid in ref.nodes:
+            if nid not in nodes:
+                raise TreeError(file, f"referrals.{ref.id}.nodes", f"unknown node id '{nid}'")
     orphans = [nid for nid in nodes if nid not in seen_parent]
     if orphans:
         raise TreeError(file, f"nodes.{orphans[0]}", "not reachable from the menu")
@@ -232,8 +237,19 @@ def _referrals(raw: Any, file: str) -> list[Referral]:
                 screen=required_text(spec.get("screen"), f"{where}.screen", file),
                 voice=required_text(spec.get("voice"), f"{where}.voice", file),
                 link=link,
+                nodes=[str(n) for n in spec.get("nodes") or []],
             )
         )
+    return found
+
+
+def referral_aliases(tree: Tree) -> dict[str | None, list[tuple[str, str, int]]]:
+    """The referrals' (normalised alias, referral id, word count), by the node whose answer says them
+    (None: the answers for another body), for bot/core/text.py `best_alias`."""
+    found: dict[str | None, list[tuple[str, str, int]]] = {}
+    for ref in tree.referrals:
+        for owner in ref.nodes or [None]:
+            found.setdefault(owner, []).extend((norm(a), ref.id, len(norm(a).split())) for a in ref.aliases)
     return found
 
 

@@ -111,13 +111,16 @@ class Node:
 
 @dataclass
 class Referral:
-    """Who handles a question that is not a préfecture matter (tree section `referrals`)."""
+    """What an answer says first when the message names it (tree section `referrals`): by default, who
+    handles a question that is not a préfecture matter; with `nodes`, a case of those nodes' topic that
+    their general answer does not fit (an asylum claim is not made on ANEF's site)."""
 
     id: str
     aliases: list[str]
     screen: str
     voice: str
     link: dict
+    nodes: list[str] = field(default_factory=list)  # empty: the answers for another body (destination `other`)
 
 
 @dataclass
