@@ -98,6 +98,7 @@ SCHEMA = {
     "anef": block("name", "url"),
     "ccc": block("name", phone=CONTACT),
     "sia": block("name", "url"),
+    "asylum": block("first_reception"),
     "service_public": block("url", "points_url"),
     "france_services": block("url"),
     "wording": block(*WORDING),
