@@ -206,6 +206,22 @@ def test_the_answer_for_foreigners_says_first_where_an_asylum_claim_is_made(rout
     assert "La demande d'asile ne se fait pas en ligne" not in d.answer  # the node's own referrals only
 
 
+def test_the_answer_for_identity_documents_says_first_how_to_get_an_urgent_passport(router):
+    """The préfecture delivers the urgent passport itself (seeds 000, 002, 003): asked for one, the answer
+    for identity documents opens with it and links first to the service's message form."""
+    urgent = (
+        "Le passeport d'urgence est délivré uniquement par la préfecture, pour un motif professionnel impérieux ou"
+        " médical, avec un justificatif : écrivez au service « pôle des proximités (passeports d'urgence) » en"
+        " expliquant votre motif."
+    )
+    d = router.decide("il me faut un passeport en urgence pour une greffe à l'étranger", parse("cni_passeport", 0.9))
+    assert (d.node, d.destination) == ("cni_passeport", "ants_3400")
+    assert d.display["lead"].startswith(urgent + " Faites une pré-demande") and d.answer.startswith(urgent)
+    assert d.links[0] == {"title": "Laisser un message au service des passeports d'urgence", "url": "/rdv/message?service=titres"}
+    d = router.decide("c'est urgent, je dois refaire ma carte d'identité", parse("cni_passeport", 0.9))
+    assert d.display["lead"].startswith("Faites une pré-demande") and "passeport d'urgence est délivré" not in d.answer
+
+
 def test_human_handoff_gives_the_phone_and_the_mailbox(router):
     d = router.decide("je veux parler à quelqu'un", parse("human_handoff", 0.9))
     assert (d.destination, d.node) == ("human", "human")
