@@ -290,7 +290,10 @@ class Flow(PanFlow):
             return self.sp.pan_booked(st.pan_target, st.step, preface, self._sms(st, BOOKING), message=False)
         return self.sp.leaf(st.node, st.step, open_now, preface, answer=False, **self._for_call(st))
 
-    def _goto(self, st: CallState, node_id: str, open_now: bool, preface: list[str] = ()) -> VoiceResponse:
+    def _goto(
+        self, st: CallState, node_id: str, open_now: bool, preface: list[str] = (), referral: str | None = None
+    ) -> VoiceResponse:
+        """To a menu or a leaf; `referral`: what the caller's words named, said in that leaf's answer."""
         st.retries = st.misses = st.offer_retries = 0
         st.transfer_failed = False
         st.path.append(node_id)
@@ -308,7 +311,7 @@ class Flow(PanFlow):
             return self.sp.dial(
                 node.id, node.contact, st.step, list(preface) + [self.sp.node_voice(node)], announce=False, caller_id=st.called
             )
-        return self.sp.leaf(node_id, st.step, open_now, preface, **self._for_call(st))
+        return self.sp.leaf(node_id, st.step, open_now, preface, referral=referral, **self._for_call(st))
 
     def _speech(self, st: CallState, d: Decision, open_now: bool, asr: float | None = None) -> VoiceResponse:
         st.confidence = d.confidence
@@ -320,7 +323,7 @@ class Flow(PanFlow):
                 st.retries = 0
                 st.state, st.choices, st.back = "confirm", [d.node], back
                 return self.render(st, open_now)
-            return self._goto(st, d.node, open_now)
+            return self._goto(st, d.node, open_now, referral=d.referral)
         if d.action == "answer" and d.topic == NAVIGATE_INTENT:
             return self._goto(st, ROOT, open_now)
         if d.action == "answer" and d.topic in CONVERSATION_INTENTS:

@@ -58,8 +58,9 @@ class Speaker(Voice, Options, PanPrompts):
     def __init__(self, tree: Tree, pref: Prefecture, base_url: str, sms: bool = False):
         """`sms`: the SMS is configured (bot.settings.sms): answers naming a website and bookings offer it."""
         self._texts: dict[tuple, str] = {}  # Voice.text's sentences that take only a key and a label
-        self._spoken_texts: dict[str, str] = {}  # Voice.spoken, by the tree's text
+        self._spoken_texts: dict[tuple[str, str], str] = {}  # Voice.spoken, by the tree's text and referral
         self.tree, self.pref, self.base_url = phone_tree(tree), pref, base_url.rstrip("/")
+        self._referrals = {ref.id: ref for ref in tree.referrals}
         self.sms = sms
         self.chat_tree = tree
         self.phone = tree.phone
@@ -199,12 +200,13 @@ class Speaker(Voice, Options, PanPrompts):
         answer: bool = True,
         sms: bool = True,
         pan: str = "book",
+        referral: str | None = None,
     ) -> Prompt:
         """The leaf's answer (unless `answer` is False: only its options), its number, its options
-        (`pan`: the PAN leaf's offer, leaf_options)."""
+        (`pan`: the PAN leaf's offer, leaf_options); `referral`: what the caller's words named (node_voice)."""
         node = self.tree.node(node_id)
         options = self.leaf_options(node, open_now, rate, sms, pan)
-        intro = [] if number_only or not answer else [self.node_voice(node)]
+        intro = [] if number_only or not answer else [self.node_voice(node, referral)]
         if node.id == self.human_id and not self.can_dial(node, open_now):
             intro = []  # "je vous mets en relation" would be untrue: the notice says why not
         notice = self.leaf_notice(node, open_now) if answer and not number_only else None

@@ -168,27 +168,29 @@ class Voice:
         parts = re.split("(%s)" % "|".join(re.escape(c) for c in words), url) if words else [url]
         return " ".join(words.get(p, p) for p in parts if p)
 
-    def spoken(self, text: str) -> str:
-        """The tree's text as the phone says it: {x.number} group by group, {x.url} spelt out
-        (rendered once per text and kept: they are the tree's own)."""
+    def spoken(self, text: str, referral: str = "") -> str:
+        """The tree's text as the phone says it: {x.number} group by group, {x.url} spelt out, {referral}
+        the referral's own voice text said the same way (rendered once per text and kept: they are the tree's own)."""
         memo = self._spoken_texts
-        said = memo.get(text)
+        said = memo.get((text, referral))
         if said is None:
-            said = memo[text] = self._spoken(text)
+            said = memo[(text, referral)] = self._spoken(text, referral)
         return said
 
-    def _spoken(self, text: str) -> str:
-        extra: dict = {"referral": ""}
+    def _spoken(self, text: str, referral: str) -> str:
+        extra: dict = {"referral": self.spoken(referral) if referral else ""}
         for name in PLACEHOLDER.findall(text or ""):
             if name.endswith(".number") or name.endswith(".url"):
                 value = render("{%s}" % name, self.pref)
                 extra[name] = self.spoken_number(value) if name.endswith(".number") else self.spoken_url(value)
         return render(text, self.pref, extra)
 
-    def node_voice(self, node: Node) -> str:
-        # {referral} names the body that handles an off-topic question in the chat; the phone
-        # keeps the general answer (the state of a call does not carry the caller's words).
-        return self.spoken(node.voice)
+    def node_voice(self, node: Node, referral: str | None = None) -> str:
+        """The leaf's answer as said; with `referral` (an id of the tree's referrals: what the caller's words
+        named, bot/core/router.py `Decision.referral`), the answer as the chat words it for that message.
+        Said again later ("*"), it is the general answer: the state of a call does not carry the words."""
+        ref = self._referrals.get(referral) if referral else None
+        return self.spoken(node.voice, ref.voice if ref is not None else "")
 
     def says_number(self, node: Node) -> bool:
         """Whether the leaf's answer itself says its contact's number."""

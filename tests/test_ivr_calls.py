@@ -170,6 +170,32 @@ def test_speech_goes_through_the_nlu_and_is_stored_masked(server, phone):
     assert row["outcome"] == "transferred"
 
 
+def test_a_spoken_request_hears_first_what_its_words_name_as_the_chat_says_it(server, phone):
+    """The chat opens an answer with the referral the message names (another body, an asylum claim); a
+    caller who said it hears it too, in that answer (the call's state keeps no words: "*" says the general
+    answer again), and one who reached the same answer by keypad hears the general answer."""
+    general = "Cette demande ne relève pas de la préfecture."
+    antai = "Les amendes relèvent de l'agence nationale de traitement automatisé des infractions."
+    call = phone(now=OPEN)
+    call.start()
+    turn = call.say("j'ai reçu une amende pour excès de vitesse mais ce n'était pas moi qui conduisais")
+    assert turn.node == "hors_perimetre" and turn.route == "leaf"
+    assert turn.says[0].startswith(f"{general} {antai} Le site ")
+    assert call.press("*").says[0].startswith(f"{general} Le site ")
+    call = phone(now=OPEN)
+    call.start()
+    call.press("5")
+    turn = call.press("5")
+    assert turn.node == "hors_perimetre" and turn.says[0].startswith(f"{general} Le site ")
+    call = phone(now=OPEN)
+    call.start()
+    turn = call.say("bonjour je voudrais faire une demande d'asile")
+    assert turn.node == "titre_sejour" and turn.says[0].startswith(
+        "La demande d'asile s'enregistre au guichet unique de la préfecture, sur rendez-vous donné par la structure"
+        " de premier accueil des demandeurs d'asile (SPADA). Les démarches des étrangers se font sur "
+    )
+
+
 def test_a_spoken_digit_is_a_key_and_never_reaches_the_nlu(server, phone):
     call = phone()
     call.start()

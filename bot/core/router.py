@@ -46,6 +46,7 @@ class Decision:
     display: dict = field(default_factory=dict)  # chat: {lead, items, more} of a leaf (bot/core/display.py)
     fallback_destination: str | None = None  # a fallback: the destination of the node it gives
     menu: bool = False  # a clarification with the menu of topics: a request without a subject
+    referral: str | None = None  # the id of the tree's referral the answer says first (the message named it)
 
     @property
     def destination_given(self) -> str | None:
@@ -151,6 +152,7 @@ class Router:
             resolved=True,
             misses=0,
             matched_by=matched_by,
+            referral=referral.id if referral is not None else None,
         )
 
     def display(self, node: Node, answer: str, extra: dict | None = None) -> dict:
