@@ -131,7 +131,7 @@ class Router:
             )
         links = [self._link(l) for l in node.links]
         screen_extra, voice_extra = {"referral": ""}, {"referral": ""}
-        referral = self.referral(text, None if node.destination == "other" else node.id)
+        referral = self.referral(text, node.id)
         if referral is not None:
             screen_extra["referral"] = render(referral.screen, self.pref)
             voice_extra["referral"] = render(referral.voice, self.pref)
@@ -164,9 +164,9 @@ class Router:
         lead = render(node.lead, self.pref, extra) if node.lead else ""
         return answer_parts(lead, items, answer, self.max_words)
 
-    def referral(self, text: str, node_id: str | None = None):
-        """What the answer of `node_id` says first when the message names it (None: the answers for another
-        body, and the body that handles an off-topic question)."""
+    def referral(self, text: str, node_id: str):
+        """What the answer of `node_id` says first when the message names it (for the answers for another
+        body: the body that handles the question)."""
         aliases = self._referral_aliases.get(node_id)
         hit = best_alias(text, aliases, self.fuzzy_cutoff) if aliases else None
         return self._referrals[hit[0]] if hit else None

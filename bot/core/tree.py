@@ -243,12 +243,14 @@ def _referrals(raw: Any, file: str) -> list[Referral]:
     return found
 
 
-def referral_aliases(tree: Tree) -> dict[str | None, list[tuple[str, str, int]]]:
-    """The referrals' (normalised alias, referral id, word count), by the node whose answer says them
-    (None: the answers for another body), for bot/core/text.py `best_alias`."""
-    found: dict[str | None, list[tuple[str, str, int]]] = {}
+def referral_aliases(tree: Tree) -> dict[str, list[tuple[str, str, int]]]:
+    """The referrals' (normalised alias, referral id, word count), by the id of the node whose answer says
+    them (a referral without `nodes`: the answers for another body, destination `other`), for
+    bot/core/text.py `best_alias`."""
+    elsewhere = [node.id for node in tree.nodes.values() if node.destination == "other"]
+    found: dict[str, list[tuple[str, str, int]]] = {}
     for ref in tree.referrals:
-        for owner in ref.nodes or [None]:
+        for owner in ref.nodes or elsewhere:
             found.setdefault(owner, []).extend((norm(a), ref.id, len(norm(a).split())) for a in ref.aliases)
     return found
 
