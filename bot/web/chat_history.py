@@ -73,12 +73,17 @@ def form_tokens(events: list[dict]) -> frozenset[str]:
 
 
 def transcript(events: list[dict], expiry_minutes: float, tree, now: float | None = None) -> list[dict]:
-    """The turns of the current session from Rasa's events: {"role": "user", "text"} (a button's
-    payload shown as the button's title) and {"role": "bot", "messages": [...shaped]}. Nothing when
-    the session has expired (Rasa starts a new one at the next message)."""
+    """The turns of the current session from Rasa's events (`turns_in`). Nothing when the session has
+    expired (Rasa starts a new one at the next message)."""
+    return turns_in(current(events, expiry_minutes, now), tree)
+
+
+def turns_in(session: list[dict], tree) -> list[dict]:
+    """The turns of a session's events (`current`): {"role": "user", "text"} (a button's payload shown as
+    the button's title) and {"role": "bot", "messages": [...shaped]}."""
     from bot.core.router import NAVIGATE_INTENT
 
-    said = [e for e in current(events, expiry_minutes, now) if e.get("event") in ("user", "bot")]
+    said = [e for e in session if e.get("event") in ("user", "bot")]
     turns: list[dict] = []
     titles: dict[str, str] = {}
     for event in said:
@@ -147,6 +152,12 @@ async def conversation_of(agent, sender: str) -> Conversation:
         return Conversation([], frozenset())
     if tracker is None:
         return Conversation([], frozenset())
-    expiry = getattr(getattr(agent.domain, "session_config", None), "session_expiration_time", 0)
-    events = [e.as_dict() for e in tracker.events]
-    return Conversation(transcript(events, expiry, runtime.tree()), form_tokens(current(events, expiry)))
+    session = current([e.as_dict() for e in tracker.events], session_minutes(agent))
+    return Conversation(turns_in(session, runtime.tree()), form_tokens(session))
+
+
+def session_minutes(agent) -> float:
+    """How long Rasa keeps a conversation's session after its last message (domain.yml), 0 when unknown."""
+    config = getattr(getattr(agent, "domain", None), "session_config", None)
+    minutes = getattr(config, "session_expiration_time", 0)
+    return float(minutes) if isinstance(minutes, (int, float)) else 0.0

@@ -22,6 +22,7 @@ from __future__ import annotations
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.web import chat_history
 from bot.web.chat_history import SENDER_RE
 from bot.web.http import set_cookie
 
@@ -46,8 +47,5 @@ def of(request: Request) -> str | None:
 
 
 def session_minutes(request: Request) -> float:
-    """How long Rasa keeps a conversation's session after its last message (domain.yml), 0 when unknown."""
-    agent = getattr(request.app.ctx, "agent", None)
-    config = getattr(getattr(agent, "domain", None), "session_config", None)
-    minutes = getattr(config, "session_expiration_time", 0)
-    return float(minutes) if isinstance(minutes, (int, float)) else 0.0
+    """How long Rasa keeps a conversation's session after its last message, 0 when unknown."""
+    return chat_history.session_minutes(getattr(request.app.ctx, "agent", None))
