@@ -162,7 +162,7 @@ async def answered(
     read = await readable(request, sender)  # a store that stops answering after the turn costs no 60 s
     turns = read or [*(before.turns if before else []), *turn]
     bubbles = draw(turns)
-    start = max((i for i, b in enumerate(bubbles) if b["role"] == "user"), default=0)
+    start = last_question(bubbles)
     if unsaid:
         start = len(bubbles)
         bubbles += draw([{"role": "bot", "messages": unsaid}])
@@ -185,8 +185,12 @@ async def again(request: Request, sender: str) -> HTTPResponse:
 def drawn(request: Request, sender: str, turns: list[dict], **extra) -> HTTPResponse:
     """The page with these turns, opened at the last question (`extra`: `shown`'s status, rating's box)."""
     bubbles = draw(turns)
-    start = max((i for i, b in enumerate(bubbles) if b["role"] == "user"), default=0)
-    return shown(request, bubbles, sender=sender, start=start, **extra)
+    return shown(request, bubbles, sender=sender, start=last_question(bubbles), **extra)
+
+
+def last_question(bubbles: list[dict]) -> int:
+    """Where the page opens: the last question's bubble (the first bubble when none)."""
+    return max((i for i, b in enumerate(bubbles) if b["role"] == "user"), default=0)
 
 
 def draw(turns: list[dict]) -> list[dict]:
