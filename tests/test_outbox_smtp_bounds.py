@@ -244,25 +244,25 @@ def test_a_new_e_mail_leaves_before_those_that_failed_and_an_outage_costs_them_n
 
 
 @pytest.fixture
-def ends_badly():
-    """An SMTP server of its own, to be told how it answers QUIT."""
+def own_smtp():
+    """An SMTP server of the test's own (not the session's), to be told how it answers."""
     sink = SmtpSink()
     yield sink
     sink.stop()
 
 
 @pytest.mark.parametrize("ending", ["hangs", "421"])
-def test_an_e_mail_the_server_took_is_sent_however_the_session_then_ends(tmp_path, ends_badly, ending, caplog):
+def test_an_e_mail_the_server_took_is_sent_however_the_session_then_ends(tmp_path, own_smtp, ending, caplog):
     """The server answers 250 to the message, then hangs at QUIT (longer than the SMTP timeout) or closes
     with 421: the message is the server's to deliver. It is `sent`, once, and no later round sends it
     again (the person would receive the confirmation twice); the round goes on with the next e-mail."""
     caplog.set_level(logging.INFO, logger="bot.services.mailer")
     if ending == "hangs":
-        ends_badly.quit_delay_s = 3.0
+        own_smtp.quit_delay_s = 3.0
     else:
-        ends_badly.quit_answer = "421 4.3.2 Service shutting down"
+        own_smtp.quit_answer = "421 4.3.2 Service shutting down"
     store = Store(tmp_path / "s.db")
-    live = mailer.SmtpSettings.from_env(ends_badly.env)
+    live = mailer.SmtpSettings.from_env(own_smtp.env)
     tag = uuid.uuid4().hex[:8]
     try:
         for name in ("premier", "second"):
@@ -270,7 +270,7 @@ def test_an_e_mail_the_server_took_is_sent_however_the_session_then_ends(tmp_pat
         assert mailer.deliver_pending(store, live, bounds=bounds(smtp_timeout_s=0.5)) == {"sent": 4, "failed": 0, "waiting": 0}
         assert rows(store) == [("sent", 1)] * 4
         assert mailer.deliver_pending(store, live, bounds=bounds(smtp_timeout_s=0.5)) == {"sent": 0, "failed": 0, "waiting": 0}
-        assert len(ends_badly.messages) == 4
+        assert len(own_smtp.messages) == 4
         said = {"hangs": "the SMTP session ended badly: SMTPServerDisconnected", "421": "the SMTP server answered 421 to QUIT"}
         assert [r.getMessage() for r in caplog.records if "QUIT" in r.getMessage() or "ended badly" in r.getMessage()] == [
             f"outbox {n}: {said[ending]}" for n in (1, 2, 3, 4)
@@ -384,12 +384,10 @@ def test_the_servers_stop_does_not_wait_for_a_round_on_a_server_that_never_answe
 
 
 @pytest.fixture
-def slow():
+def slow(own_smtp):
     """An SMTP server of its own that takes 1 s to accept each message."""
-    sink = SmtpSink()
-    sink.data_delay_s = 1.0
-    yield sink
-    sink.stop()
+    own_smtp.data_delay_s = 1.0
+    return own_smtp
 
 
 def test_the_servers_stop_waits_for_the_e_mail_being_sent_not_for_the_rest_of_the_round(tmp_path, slow):
