@@ -60,7 +60,6 @@ class Speaker(Voice, Options, PanPrompts):
         self._texts: dict[tuple, str] = {}  # Voice.text's sentences that take only a key and a label
         self._spoken_texts: dict[tuple[str, str], str] = {}  # Voice.spoken, by the tree's text and referral
         self.tree, self.pref, self.base_url = phone_tree(tree), pref, base_url.rstrip("/")
-        self._referrals = {ref.id: ref for ref in tree.referrals}
         self.sms = sms
         self.chat_tree = tree
         self.phone = tree.phone

@@ -189,7 +189,7 @@ class Voice:
         """The leaf's answer as said; with `referral` (an id of the tree's referrals: what the caller's words
         named, bot/core/router.py `Decision.referral`), the answer as the chat words it for that message.
         Said again later ("*"), it is the general answer: the state of a call does not carry the words."""
-        ref = self._referrals.get(referral) if referral else None
+        ref = self.tree.referral(referral) if referral else None
         return self.spoken(node.voice, ref.voice if ref is not None else "")
 
     def says_number(self, node: Node) -> bool:

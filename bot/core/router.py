@@ -94,7 +94,6 @@ class Router:
             if norm(alias)
         ]
         self._referral_aliases = referral_aliases(tree)
-        self._referrals = {ref.id: ref for ref in tree.referrals}
         # The documents whose file a "where is my file" message may be about: those of the
         # suivi_dossier menu's leaves (bot/tree.yml `documents`), each with its topic's aliases.
         self._documents = [d for child in tree.children(tree.topic_node("suivi_dossier").id) for d in child.documents]
@@ -169,7 +168,7 @@ class Router:
         body: the body that handles the question)."""
         aliases = self._referral_aliases.get(node_id)
         hit = best_alias(text, aliases, self.fuzzy_cutoff) if aliases else None
-        return self._referrals[hit[0]] if hit else None
+        return self.tree.referral(hit[0]) if hit else None
 
     def _link(self, link: dict) -> dict:
         """A link of the tree ({"title", "url"}) with the préfecture's values filled in."""

@@ -147,6 +147,10 @@ class Tree:
             return None
         return self.nodes.get(node_id) if isinstance(node_id, str) else None
 
+    def referral(self, referral_id: str) -> Referral | None:
+        """The referral of that id (section `referrals`), or None."""
+        return next((ref for ref in self.referrals if ref.id == referral_id), None)
+
     def children(self, node_id: str | None) -> list[Node]:
         ids = self.menu if node_id is None else self.nodes[node_id].children
         return [self.nodes[i] for i in ids]
