@@ -7,6 +7,7 @@ another client sends the worst input it can).
 
 from __future__ import annotations
 
+import html
 import json
 import sqlite3
 import threading
@@ -388,6 +389,38 @@ def test_any_json_body_gets_a_4xx_or_200_never_a_500(server, path):
     prop()
     assert http(server, "GET", "/chat/config")[0] == 200
     assert turns_in_step(server) == []
+
+
+UNREADABLE_FORMS = {
+    # A client that says multipart but forgets the boundary (curl -H 'Content-Type: multipart/form-data').
+    "multipart without its boundary": (
+        "multipart/form-data",
+        b'--x\r\nContent-Disposition: form-data; name="motif"\r\n\r\nrdv\r\n--x--\r\n',
+    ),
+    # A form encoded in Latin-1 (an old script or tool), not the UTF-8 a browser sends for our pages.
+    "a form in Latin-1": ("application/x-www-form-urlencoded", "motif=été&csrf=x".encode("latin-1")),
+    "a multipart form in Latin-1": (
+        "multipart/form-data; boundary=x",
+        '--x\r\nContent-Disposition: form-data; name="motif"\r\n\r\nété\r\n--x--\r\n'.encode("latin-1"),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", UNREADABLE_FORMS)
+@pytest.mark.parametrize("path", FORM_ROUTES + ["/console/connexion", "/console/messages/repondu"])
+def test_a_form_that_cannot_be_read_gets_a_400_page_in_french_and_no_traceback_in_the_log(server, path, kind):
+    """Sanic's own reading of such a form logs a traceback (an operator reading the log sees an error)
+    and hands the page an empty form (a 403 or a "field missing" that says nothing of the cause)."""
+    ctype, body = UNREADABLE_FORMS[kind]
+    before = len(server.log.read_bytes())
+    status, headers, payload = http(server, "POST", path, body, {"Content-Type": ctype})
+    assert status == 400, payload[:300]
+    assert headers.get("content-type", "").startswith("text/html")
+    assert "La requête est mal formée : elle n'a pas pu être lue." in html.unescape(payload.decode())
+    logged = server.log.read_bytes()[before:].decode(errors="replace")
+    assert "Traceback" not in logged and "Failed when parsing form" not in logged
+    assert f"unreadable form on {path}" in logged
+    assert http(server, "GET", "/chat/config")[0] == 200
 
 
 @pytest.mark.parametrize("path", FORM_ROUTES + ["/console/connexion"])

@@ -30,7 +30,16 @@ from bot.services.accounts import Session
 from bot.store.disk import disk_full
 from bot.web.console import admin, auth, bookings, indicators, messages, paper, review
 from bot.web.console.pages import PREFIX, Console, agent_only
-from bot.web.http import add_routes, read_body, refused_page, retry_after_store_busy, say, too_large
+from bot.web.http import (
+    add_routes,
+    form_readable,
+    read_body,
+    refused_page,
+    retry_after_store_busy,
+    say,
+    too_large,
+    unreadable_form,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,14 +75,14 @@ async def unknown(request: Request, console: Console, rest: str) -> HTTPResponse
 async def form_limit(request: Request) -> HTTPResponse | None:
     """Every POST route is declared `stream=True`: its form is read here, up to its limit,
     before the handler runs (request.form is then the usual parsed form); a larger body is
-    refused with a 413 and a French page, unread."""
+    refused with a 413 and a French page, unread, and a form that cannot be read with a 400."""
     if request.method != "POST" or request.stream is None:
         return None
     name = (request.route.name if request.route else "").rsplit(".", 1)[-1]
     if await read_body(request, FORM_LIMITS.get(name, FORM_LIMIT)) is None:
         too_large(request)  # logs it
         return refused_page(request, 413, say("too_large_title"), say("too_large"))
-    return None
+    return None if form_readable(request) else unreadable_form(request)
 
 
 ROUTES = [

@@ -20,7 +20,16 @@ from bot.services import accounts, pan, runtime, tickets
 from bot.services.pan import BookingError
 from bot.services.tickets import TicketError
 from bot.web import chat_way_back
-from bot.web.http import BODY_LIMITS, read_body, retry_after_store_busy, say, security_headers, set_cookie, too_large
+from bot.web.http import (
+    BODY_LIMITS,
+    form_readable,
+    read_body,
+    retry_after_store_busy,
+    say,
+    security_headers,
+    set_cookie,
+    too_large,
+)
 from bot.web.rdv.shared import (
     LIMITS,
     TooMany,
@@ -169,17 +178,20 @@ async def slots(request: Request) -> HTTPResponse:
     return page(request, **(await slots_ctx(pref, site_id, reason, after=after, day=day)))
 
 
-async def form_too_large(request: Request, **ctx) -> HTTPResponse | None:
-    """None once the body of a form is read within its limit, else the 413 page."""
-    if request.method != "POST" or await read_body(request, BODY_LIMITS[request.path]) is not None:
+async def form_refused(request: Request, **ctx) -> HTTPResponse | None:
+    """None once the body of a form is read within its limit and can be read (http.form_readable),
+    else the 413 or the 400 page."""
+    if request.method != "POST":
         return None
-    too_large(request)  # logs it
-    return page(request, 413, error=say("too_large"), **ctx)
+    if await read_body(request, BODY_LIMITS[request.path]) is None:
+        too_large(request)  # logs it
+        return page(request, 413, error=say("too_large"), **ctx)
+    return None if form_readable(request) else page(request, 400, error=say("bad_request"), **ctx)
 
 
 async def reserve(request: Request) -> HTTPResponse:
     pref, store = runtime.prefecture(), runtime.store()
-    refused = await form_too_large(request, **choose_ctx(pref))
+    refused = await form_refused(request, **choose_ctx(pref))
     if refused:
         return refused
     values = form(request)
@@ -229,7 +241,7 @@ async def ics(request: Request, reference: str) -> HTTPResponse:
 async def cancel(request: Request) -> HTTPResponse:
     pref = runtime.prefecture()
     ctx = dict(page="cancel", title=texts.say("pan.cancel_title", pref))
-    refused = await form_too_large(request, **ctx)
+    refused = await form_refused(request, **ctx)
     if refused:
         return refused
     if request.method == "GET":
@@ -262,7 +274,7 @@ def store_busy_form(request: Request, exc: sqlite3.Error, **ctx) -> HTTPResponse
 
 async def message(request: Request) -> HTTPResponse:
     pref, store = runtime.prefecture(), runtime.store()
-    refused = await form_too_large(request, page="error", title=texts.say("pan.page_title", pref))
+    refused = await form_refused(request, page="error", title=texts.say("pan.page_title", pref))
     if refused:
         return refused
     values = form(request)
