@@ -3,6 +3,7 @@ TwiML responses (text/xml)."""
 
 from __future__ import annotations
 
+import math
 import urllib.parse
 from typing import Any
 
@@ -43,15 +44,29 @@ def first(params: dict[str, list[str]], name: str, default: str = "") -> str:
     return values[0] if values else default
 
 
-def to_int(value: Any, default: int | None = None) -> int | None:
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return default
+# The longest duration taken as one (seconds): a call or a recording longer than a day is not one Twilio
+# reports (its calls end after 4 hours at most); a larger number is a mangled body.
+MAX_SECONDS = 86_400
 
 
 def to_float(value: Any) -> float | None:
+    """A number parameter; None for anything else, infinities and NaN included ("inf", "1e309")."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
+
+
+def to_int(value: Any, default: int | None = None) -> int | None:
+    """A whole-number parameter; `default` for anything else, and for a number too large for the store
+    (a 64-bit integer)."""
+    number = to_float(value)
+    return int(number) if number is not None and abs(number) < 2**63 else default
+
+
+def to_seconds(value: Any) -> int | None:
+    """A duration Twilio reports (CallDuration, RecordingDuration): whole seconds, None unless from 0
+    to MAX_SECONDS."""
+    seconds = to_int(value)
+    return seconds if seconds is not None and 0 <= seconds <= MAX_SECONDS else None

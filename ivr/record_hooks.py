@@ -20,7 +20,7 @@ from bot.store.disk import log_refusal
 from ivr import hours
 from ivr.call_hooks import load, over, save
 from ivr.calls import Calls, state_from_row
-from ivr.form import first, raw_xml, to_int, xml
+from ivr.form import first, raw_xml, to_int, to_seconds, xml
 from ivr.phone import Phone, StoreBusy, deliver_soon
 
 # What a spooled recording callback keeps of Twilio's parameters (keep_recording reads no others).
@@ -73,7 +73,7 @@ class RecordHooks:
             recording_sid,
             mailbox,
             first(params, "RecordingUrl"),
-            to_int(first(params, "RecordingDuration")),
+            to_seconds(first(params, "RecordingDuration")),
             hours.now(request.headers.get(hours.CLOCK_HEADER)),
             first(params, "From") or first(params, "Caller"),
         )
@@ -130,7 +130,7 @@ class RecordHooks:
             )
         elif first(params, "RecordingStatus") == "completed" and (to_int(first(params, "RecordingDuration"), 1) or 0) > 0:
             # Twilio's recording-status callback carries no From: the Record action brings the number.
-            calls.add_voicemail(call_sid, recording_sid, mailbox, service, url, to_int(first(params, "RecordingDuration")))
+            calls.add_voicemail(call_sid, recording_sid, mailbox, service, url, to_seconds(first(params, "RecordingDuration")))
             calls.mark_voicemail(call_sid)
 
     async def recording(self, request: Request, params: dict) -> HTTPResponse:
@@ -147,7 +147,7 @@ class RecordHooks:
     async def status(self, request: Request, params: dict) -> HTTPResponse:
         call_sid = first(params, "CallSid")
         if call_sid:
-            args = (call_sid, first(params, "CallStatus"), to_int(first(params, "CallDuration")), first(params, "From"))
+            args = (call_sid, first(params, "CallStatus"), to_seconds(first(params, "CallDuration")), first(params, "From"))
             # Spooled if refused: Twilio does not usefully retry a status callback.
             await self.phone.write_or_keep("status", f"the status of call {call_sid}", *args)
         return xml(self.phone.speaker.empty())

@@ -405,6 +405,32 @@ def test_a_status_callback_for_a_call_never_seen_records_it(server):
     assert (row["outcome"], row["duration_s"], row["unresolved"]) == ("abandoned", 3, 1)
 
 
+@pytest.mark.parametrize("duration", ["inf", "1e309", "nan", "12345678901234567890", "-5"])
+def test_a_status_callback_with_a_duration_that_is_no_duration_still_ends_the_call(server, duration):
+    """Twilio sends whole seconds; a body mangled on the way (a proxy, a replayed test) may not. The end
+    of the call is still recorded, its duration unknown, without an error in the log (an infinite
+    float stopped the write with OverflowError; a 20-digit number is too large for the store)."""
+    tw = Twilio(server)
+    tw.start()
+    before = len(server.log.read_bytes())
+    assert tw.post("/webhooks/ivr/status", "status_completed", CallDuration=duration)[0] == 200
+    row = call_row(server, tw.call_sid)
+    assert (row["call_status"], row["duration_s"], row["outcome"]) == ("completed", None, "abandoned")
+    assert row["ended_at"] is not None
+    assert "ERROR" not in server.log.read_bytes()[before:].decode(errors="replace")
+
+
+@pytest.mark.parametrize("confidence", ["NaN", "inf", "-Infinity"])
+def test_speech_with_a_confidence_that_is_no_number_is_heard_and_stored_as_json(server, confidence):
+    """A speech Confidence that is no number is kept as none: json.dumps wrote NaN and Infinity into the
+    call's row, which is not JSON (PostgreSQL's json type and every JSON reader refuse it)."""
+    tw = Twilio(server)
+    leaf = tw.twiml(action(tw.start()), "gather_speech", Confidence=confidence)  # "Mon titre de séjour expire."
+    assert "/webhooks/ivr/leaf?node=titre_sejour&step=1" in action(leaf)
+    inputs = json.loads(call_row(server, tw.call_sid)["inputs"], parse_constant=lambda name: pytest.fail(f"{name} stored"))
+    assert [i.get("asr", "absent") for i in inputs] == [None]
+
+
 # ---- a call the store does not know, and webhooks after the end of a call -------------------------
 
 
