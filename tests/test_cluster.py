@@ -15,6 +15,8 @@ import signal
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -184,6 +186,43 @@ def test_a_call_whose_webhooks_alternate_between_the_processes_keeps_its_place_i
     rows = cluster.rows("select path from calls where call_sid = ?", [call.call_sid])
     assert len(rows) == 1  # one call, whichever process wrote it
     assert json.loads(rows[0]["path"])[:3] == ["root", "vehicule", "carte_grise"]
+
+
+def post_form(server, fields: dict) -> int:
+    """The chat page's form posted as a browser without JavaScript posts it; its status."""
+    body = urllib.parse.urlencode(fields).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": server.url, "Sec-Fetch-Site": "same-origin"}
+    request = urllib.request.Request(server.url + "/chat/", data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as resp:
+        resp.read()
+        return resp.status
+
+
+FORMS_SENT_TWICE = 8
+
+
+def test_a_form_sent_at_once_to_both_processes_runs_once(cluster):
+    """A double click, or a reload while the first post is under way, behind a proxy that spreads the
+    posts: the same form of the chat page without JavaScript reaches both processes at the same moment.
+    One runs it; the other waits for it and answers with the conversation as it stands. Before, each
+    process read the conversation, found no trace of the form, and both ran it: the question was asked
+    twice (docs/chat.md, "without JavaScript")."""
+    from bot.web.chat_form import new_token
+
+    runs = []
+    for _ in range(FORMS_SENT_TWICE):
+        token = new_token()
+        fields = {"token": token, "message": "changement d'adresse sur ma carte grise"}
+        together = threading.Barrier(2)
+
+        def send(server, fields=fields, together=together):
+            together.wait()
+            return post_form(server, fields)
+
+        with ThreadPoolExecutor(2) as pool:
+            assert list(pool.map(send, cluster.servers)) == [200, 200]
+        runs.append(len(cluster.user_texts("web-" + token)))
+    assert runs == [1] * FORMS_SENT_TWICE
 
 
 BOOKERS = 50

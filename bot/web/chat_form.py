@@ -15,9 +15,10 @@ question's metadata (Rasa's `user` event, bot/web/chat_history.FORM_TOKEN). A po
 conversation's current session already holds is answered with the conversation as it stands. The
 token lives with the conversation in the tracker store: a restart, or another process of a cluster,
 knows it as well. Two copies arriving at once at the same process wait in line (`in_line`), the
-second reading the conversation once the first is over; at two processes of a cluster, within the
-moment between one's read and its turn, both may run (Rasa's lock store then runs them one after
-the other, as two questions). A session expired forgets its tokens with its turns.
+second reading the conversation once the first is over; at two processes of a cluster, a form not
+found in the conversation is checked again and run under its own lock in Rasa's lock store
+(`in_line_everywhere`), so the copy at the other process finds its token there too. A session
+expired forgets its tokens with its turns.
 
 The first post of a page has no conversation id yet: its id is made from the page's token
 (`sender_of`), so that the same first form sent twice is one conversation, not two. A page holding a
@@ -30,7 +31,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 from bot.web import degraded
@@ -94,4 +95,17 @@ async def in_line(sender: str, token: str | None) -> AsyncIterator[None]:
         yield
         return
     async with degraded.in_line(_in_line, (sender, token)):
+        yield
+
+
+@asynccontextmanager
+async def in_line_everywhere(lock_store: Any, sender: str, token: str | None) -> AsyncIterator[None]:
+    """Held while a form found unrun is checked again and run, in Rasa's lock store (Redis, shared by
+    the processes of a cluster; in memory for one process): a copy of it at another process waits, then
+    finds its token. The key is the form's, not the conversation's (Rasa holds the conversation's own
+    while the turn runs). BackendUnavailable when the lock store does not answer."""
+    if token is None or lock_store is None:
+        yield
+        return
+    async with lock_store.lock(f"{sender}/form/{token}"):
         yield

@@ -52,6 +52,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import UserMessage
+from rasa.core.lock_store import InMemoryLockStore
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -121,10 +122,17 @@ async def turn(
     before: Conversation | None = None
     async with chat_form.in_line(sender, token):  # a copy of this form arriving now waits, then finds its token
         try:
-            before = await degraded.within_bound(conversation_of(agent(request), sender), f"the conversation of {sender}")
+            before = await read_conversation(request, sender)
             if token is not None and token in before.tokens:  # this form was run: the conversation as it stands
                 return drawn(request, sender, before.turns)
-            messages = await run_turn(request, on_new_message, channel, sender, text, truncated, token)
+            # A copy at another process of a cluster: one runs it, the other then finds its token.
+            shared = shared_lock_store(request)
+            async with chat_form.in_line_everywhere(shared, sender, token):
+                if shared is not None and token is not None:  # the other process may have run it meanwhile
+                    before = await read_conversation(request, sender)
+                    if token in before.tokens:
+                        return drawn(request, sender, before.turns)
+                messages = await run_turn(request, on_new_message, channel, sender, text, truncated, token)
         except BackendUnavailable as exc:
             return unavailable(request, exc, (sender, token, raw), before)
     if messages is None:  # the turn failed inside Rasa: the apology, as the webhook gives it
@@ -136,6 +144,17 @@ async def turn(
 
 def agent(request: Request):
     return getattr(request.app.ctx, "agent", None)
+
+
+def shared_lock_store(request: Request):
+    """Rasa's lock store when processes share it (Redis: LOCK_STORE_URL); None for the one in memory
+    of a single process, where `chat_form.in_line` already keeps copies of a form in line."""
+    store = getattr(agent(request), "lock_store", None)
+    return None if store is None or isinstance(store, InMemoryLockStore) else store
+
+
+async def read_conversation(request: Request, sender: str) -> Conversation:
+    return await degraded.within_bound(conversation_of(agent(request), sender), f"the conversation of {sender}")
 
 
 async def readable(request: Request, sender: str) -> list[dict] | None:
