@@ -26,9 +26,11 @@ import re
 from collections.abc import Iterable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from bot.web.http import RDV_PREFIX
+
 TEL_RE = re.compile(r"^tel:\+?[0-9]{3,15}$")  # chat.js TEL_RE
 LINK_SCHEMES = ("https", "http", "mailto")  # chat.js ALLOWED_PROTOCOLS
-BOOKING_PATH, MESSAGE_PATH = "/rdv/", "/rdv/message"
+BOOKING_PATH, MESSAGE_PATH = RDV_PREFIX + "/", RDV_PREFIX + "/message"
 
 
 def drawn(turns: Iterable[dict], reasons: Iterable[str], unavailable: str) -> list[dict]:

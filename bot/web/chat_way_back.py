@@ -24,10 +24,10 @@ from sanic.response import HTTPResponse
 
 from bot.web import chat_history
 from bot.web.chat_history import SENDER_RE
-from bot.web.http import set_cookie
+from bot.web.http import RDV_PREFIX, set_cookie
 
 COOKIE = "aiguillage_conversation"
-PATH = "/rdv"
+PATH = RDV_PREFIX
 
 
 def keep(resp: HTTPResponse, sender: str, minutes: float) -> None:

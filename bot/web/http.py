@@ -23,9 +23,11 @@ from bot.web import degraded
 logger = logging.getLogger(__name__)
 
 ACTIONS_PATH = "/webhooks/actions/webhook"
+# Where the booking and message pages live (bot/web/rdv/): their blueprint, their cookies, the chat's links to them.
+RDV_PREFIX = "/rdv"
 # Routes called by programs (the booking's and the chat page's JSON APIs, Twilio's and Rasa's
 # webhooks): errors as JSON, `{"error": the French reason}`, which web/static/chat.js shows.
-JSON_PREFIXES = ("/rdv/api/", "/webhooks/", "/chat/webhook", "/chat/feedback", "/chat/history", "/chat/config")
+JSON_PREFIXES = (RDV_PREFIX + "/api/", "/webhooks/", "/chat/webhook", "/chat/feedback", "/chat/history", "/chat/config")
 
 # The largest body each route reads (bytes), checked on the declared Content-Length, then on what
 # arrives (issue 13: the chat webhook took an 85 MB body). A rating's comment is cut at 500
@@ -33,12 +35,12 @@ JSON_PREFIXES = ("/rdv/api/", "/webhooks/", "/chat/webhook", "/chat/feedback", "
 # the routing tree's max_message_chars: bot.web.chat.webhook_limit.
 BODY_LIMITS = {
     "/chat/feedback": 8_000,
-    "/rdv/api/reserver": 8_000,
-    "/rdv/api/annuler": 8_000,
-    "/rdv/api/message": 64_000,
-    "/rdv/reserver": 8_000,
-    "/rdv/annuler": 8_000,
-    "/rdv/message": 64_000,
+    RDV_PREFIX + "/api/reserver": 8_000,
+    RDV_PREFIX + "/api/annuler": 8_000,
+    RDV_PREFIX + "/api/message": 64_000,
+    RDV_PREFIX + "/reserver": 8_000,
+    RDV_PREFIX + "/annuler": 8_000,
+    RDV_PREFIX + "/message": 64_000,
     # Rasa's call to the in-process action: the tracker of the current session, every event with
     # its parse data, plus the domain. Measured on 2026-12-01: 19 kB for the first turn, then ~12 kB
     # more per 2000-character message: 501 kB after 40 such turns (tests/test_actions_endpoint.py

@@ -48,7 +48,7 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.web.http import add_routes, refused_page, retry_after_store_busy
+from bot.web.http import RDV_PREFIX, add_routes, refused_page, retry_after_store_busy
 from bot.web.rdv import api, pages
 from bot.web.rdv.shared import store_refusal
 
@@ -70,7 +70,7 @@ class BookingInput(InputChannel):
         return "rdv"
 
     def url_prefix(self) -> str:
-        return "/rdv"
+        return RDV_PREFIX
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("aiguillage_rdv", __name__)

@@ -22,6 +22,7 @@ from bot.services.tickets import TicketError
 from bot.web import chat_way_back
 from bot.web.http import (
     BODY_LIMITS,
+    RDV_PREFIX,
     form_readable,
     read_body,
     retry_after_store_busy,
@@ -80,7 +81,7 @@ def page(request: Request, status: int = 200, **ctx) -> HTTPResponse:
     html = runtime._templates().get_template("rdv.html").render(csrf=token, **context)
     resp = security_headers(response.html(html, status=status))
     resp.headers["Cache-Control"] = "no-store"
-    set_cookie(resp, CSRF_COOKIE, token, "/rdv")
+    set_cookie(resp, CSRF_COOKIE, token, RDV_PREFIX)
     return resp
 
 
@@ -137,9 +138,9 @@ async def slots_ctx(
         days=[{"value": d.isoformat(), "label": day_label(d), "chosen": d == chosen} for d in days],
         day_label=texts.say("pan.day_label", pref),
         day_button=texts.say("pan.day_button", pref),
-        next_url=f"/rdv/creneaux?{urlencode(query | {'apres': slots[-1].key})}" if more else None,
+        next_url=f"{RDV_PREFIX}/creneaux?{urlencode(query | {'apres': slots[-1].key})}" if more else None,
         next_label=texts.say("pan.next_slots", pref),
-        first_url=f"/rdv/creneaux?{urlencode(query)}" if (after or day) else None,
+        first_url=f"{RDV_PREFIX}/creneaux?{urlencode(query)}" if (after or day) else None,
         first_label=texts.say("pan.first_slots", pref),
         no_slots=texts.say("pan.no_slots", pref, days=pref.get("pan.booking_days_ahead")),
         contact_help=contact_help(pref),

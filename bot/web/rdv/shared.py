@@ -17,7 +17,7 @@ from bot.services import mailer, pan, runtime, throttle, tickets
 from bot.services.pan import BookingError
 from bot.store.disk import disk_full
 from bot.web.client import client_address, exempt
-from bot.web.http import BODY_LIMITS, say
+from bot.web.http import BODY_LIMITS, RDV_PREFIX, say
 
 logger = logging.getLogger(__name__)
 CSRF_COOKIE = "rdv_csrf"
@@ -33,7 +33,7 @@ LIMITS = {
     "idem": 64,
     "service": 64,
     "subject": 1000,
-    "body": max(BODY_LIMITS["/rdv/message"], BODY_LIMITS["/rdv/api/message"]),
+    "body": max(BODY_LIMITS[RDV_PREFIX + "/message"], BODY_LIMITS[RDV_PREFIX + "/api/message"]),
     "reference": 20,
     "contact": 254,
 }
@@ -168,7 +168,7 @@ def confirmation(pref, booking: dict) -> dict:
         lines=pan.confirmation_lines(pref, booking),
         email_note=texts.say("pan.email_sent", pref) if sent else None,
         reference_note=None if sent else texts.say("pan.note_reference", pref, reference=booking["reference"]),
-        ics_url=f"/rdv/ics/{booking['reference']}?t={booking['token']}",
+        ics_url=f"{RDV_PREFIX}/ics/{booking['reference']}?t={booking['token']}",
         ics_label=texts.say("pan.ics_link", pref),
     )
 
