@@ -174,6 +174,22 @@ def test_other_language_answers_in_french_and_english(router):
     assert "Je comprends uniquement le français" in d.answer and "I only understand French" in d.answer
 
 
+def test_other_language_says_in_english_where_the_main_procedures_are_done(router):
+    """Foreigners are much of the préfecture's public, and many write in English: before, they were only
+    told to write in French or call the préfecture, the call the product is there to spare them."""
+    d = router.decide("Hello, how do I renew my residence permit?", parse("other_language", 0.9))
+    english = d.answer.split("I only understand French.", 1)[1]
+    assert (
+        "Residence permits and naturalisation: online, on the ANEF website "
+        "(https://administration-etrangers-en-france.interieur.gouv.fr); help line of the "
+        "Centre de Contact Citoyen (CCC): 0806 001 620." in english
+    )
+    assert (
+        "Passports and identity cards (then in an equipped town hall), driving licences and vehicle "
+        "registration: online, on the ANTS website (https://ants.gouv.fr); help line: 34 00." in english
+    )
+
+
 @pytest.mark.parametrize("text", ["مرحبا أريد تجديد بطاقة الإقامة", "我想预约", "Здравствуйте, мне нужен вид на жительство"])
 def test_a_message_in_another_script_gets_the_other_language_answer_not_the_emoji_one(router, text):
     # Our tokens are Latin letters and digits, so such a message leaves nothing for the model; it is
