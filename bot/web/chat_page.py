@@ -18,7 +18,8 @@ bot/web/chat_form.py.
   the conversation; the same form sent again (Enter pressed twice, a reload that re-sends it) gets
   the conversation as it stands, its question not asked twice. The conversation is read before the
   turn for that (one read more than the webhook's turn, bounded as a turn is), and that read is what
-  a 503 draws.
+  a 503 draws; in a cluster, read again under the form's lock in the shared lock store, where a copy
+  at another process waits (chat_form.in_line_everywhere).
 - After an answer the script would have the person rate, the page offers « Cette réponse vous a-t-elle
   aidé ? » as a form (`useful`), then the thanks and the comment's field (`comment`), as the script
   does: bot/web/chat_page_rating.py, the same rules as POST /chat/feedback.
