@@ -30,7 +30,8 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from bot.core.router import NAVIGATE_INTENT, Decision
+from bot.core.decision import Decision
+from bot.core.router import NAVIGATE_INTENT
 from bot.core.tree import CONVERSATION_INTENTS
 from ivr.flow_pan import PanFlow
 from ivr.state import PAN_STATES, PROMPT_STATES, RAW_SPEECH_STATES, SMS_DONE, CallState, Input, key_of

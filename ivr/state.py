@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.core.router import Decision
+from bot.core.decision import Decision
 from bot.core.tree import KEY_CHARS
 from ivr.voice import ROOT
 

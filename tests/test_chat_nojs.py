@@ -267,6 +267,33 @@ def test_an_empty_question_gets_the_empty_answer_and_its_topics(no_js_page):
     assert sender(no_js_page).startswith("web-")
 
 
+ENGLISH = "I only understand French."
+
+
+def test_without_javascript_an_answer_s_english_part_is_marked_english(no_js_page):
+    """RGAA 8.8: a change of language is marked, so that a screen reader reads it in English."""
+    answer = send(no_js_page, "Hello, I lost my passport, what should I do?")
+    expect(answer.locator("p.chat__lead")).to_contain_text("Je comprends uniquement le français.")
+    english = answer.locator('p[lang="en"]')
+    expect(english).to_have_count(1)
+    expect(english).to_contain_text(ENGLISH)
+    assert ENGLISH not in answer.locator("p.chat__lead").inner_text()
+
+
+def test_with_javascript_an_answer_s_english_part_is_marked_english(browser, server):
+    context = browser.new_context(viewport=DESKTOP, locale="fr-FR")
+    pg = context.new_page()
+    pg.goto(server.url + "/chat/")
+    pg.wait_for_load_state("networkidle")
+    pg.fill("#chat-input", "Hello, I lost my passport, what should I do?")
+    pg.press("#chat-input", "Enter")
+    english = answers(pg).last.locator('p[lang="en"]')
+    expect(english).to_have_count(1, timeout=60_000)
+    expect(english).to_contain_text(ENGLISH)
+    assert ENGLISH not in answers(pg).last.locator("p.chat__lead").inner_text()
+    context.close()
+
+
 def test_with_javascript_the_question_is_answered_in_the_page_and_the_url_is_unchanged(browser, server):
     context = browser.new_context(viewport=DESKTOP, locale="fr-FR")
     pg = context.new_page()

@@ -8,7 +8,7 @@ import pytest
 from twilio.twiml.voice_response import VoiceResponse
 
 from bot.core.config import load_prefecture
-from bot.core.router import Decision
+from bot.core.decision import Decision
 from bot.core.tree import load_tree
 from ivr import hours
 from ivr.flow import CallState, Flow, Input

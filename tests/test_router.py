@@ -190,6 +190,15 @@ def test_other_language_says_in_english_where_the_main_procedures_are_done(route
     )
 
 
+def test_the_english_part_of_an_answer_is_set_apart_for_the_page_to_mark_it_english(router):
+    """RGAA 8.8 (each change of language marked): the page draws `display.english` in an element with
+    lang="en", so that a screen reader reads it with an English voice, not the French one."""
+    d = router.decide("I lost my passport", parse("other_language", 0.9))
+    assert d.display["lead"] == "Je comprends uniquement le français."
+    assert d.display["english"].startswith("I only understand French. Residence permits and naturalisation:")
+    assert d.answer == d.display["lead"] + " / " + d.display["english"]
+
+
 @pytest.mark.parametrize("text", ["مرحبا أريد تجديد بطاقة الإقامة", "我想预约", "Здравствуйте, мне нужен вид на жительство"])
 def test_a_message_in_another_script_gets_the_other_language_answer_not_the_emoji_one(router, text):
     # Our tokens are Latin letters and digits, so such a message leaves nothing for the model; it is

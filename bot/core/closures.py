@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from bot.core import texts
 from bot.core.clock import DAYS, french_date, is_holiday
 from bot.core.config import Prefecture
-from bot.core.router import Decision
+from bot.core.decision import Decision
 from bot.core.tree import render
 
 

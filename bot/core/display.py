@@ -187,8 +187,10 @@ def shape(messages: list[dict], pref: Prefecture, phones: list[dict] | None = No
 
 def _runs_of(display: dict, phones: list[dict]) -> dict:
     items = display.get("items") or []
-    return {
+    shown = {
         "lead": runs(str(display.get("lead") or ""), phones),
         "items": [runs(str(i), phones) for i in items if i],
         "more": runs(str(display.get("more") or ""), phones),
     }
+    # A message's English part (tree.yml messages.<id>.english): its own paragraph, marked lang="en".
+    return shown | ({"english": runs(str(display["english"]), phones)} if display.get("english") else {})

@@ -12,9 +12,10 @@ procedure, with the menu of topics, and reported without a topic.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 
 from bot.core.config import Prefecture
+from bot.core.decision import Decision
 from bot.core.display import answer_parts, site_items
 from bot.core.ranking import VAGUE_INTENT, put_first, without_vague
 from bot.core.text import READING, best_alias, norm
@@ -26,52 +27,6 @@ NAVIGATE_INTENT = "navigate"
 
 def button_payload(node_id: str) -> str:
     return "/" + NAVIGATE_INTENT + json.dumps({"node": node_id}, separators=(",", ":"))
-
-
-@dataclass
-class Decision:
-    text: str
-    topic: str | None
-    destination: str | None
-    confidence: float
-    action: str  # answer | clarify | fallback
-    answer: str
-    node: str | None = None
-    links: list[dict] = field(default_factory=list)
-    buttons: list[dict] = field(default_factory=list)
-    voice: str = ""
-    resolved: bool = False
-    misses: int = 0
-    matched_by: str = "nlu"  # nlu | fuzzy | button | none
-    display: dict = field(default_factory=dict)  # chat: {lead, items, more} of a leaf (bot/core/display.py)
-    fallback_destination: str | None = None  # a fallback: the destination of the node it gives
-    menu: bool = False  # a clarification with the menu of topics: a request without a subject
-    referral: str | None = None  # the id of the tree's referral the answer says first (the message named it)
-
-    @property
-    def destination_given(self) -> str | None:
-        """Where the person was actually sent, as stored with the turn: nothing for a clarifying
-        question (`destination` keeps the best guess, for evaluation), the node given (a person)
-        for a fallback."""
-        if self.action == "clarify":
-            return None
-        if self.action == "fallback":
-            return self.fallback_destination
-        return self.destination
-
-    def public(self) -> dict:
-        """The fields of `python -m bot route`."""
-        return {
-            "text": self.text,
-            "topic": self.topic,
-            "destination": self.destination,
-            "confidence": round(self.confidence, 4),
-            "action": self.action,
-            "answer": self.answer,
-        }
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 class Router:
@@ -105,7 +60,16 @@ class Router:
 
     # ---- texts -----------------------------------------------------------------------------
     def message(self, mid: str) -> str:
-        return render(self.tree.messages[mid]["screen"], self.pref)
+        """A message's screen text, then its English part (`english`) when it has one."""
+        display = self.message_display(mid)
+        return f"{display['lead']} / {display['english']}" if display else render(self.tree.messages[mid]["screen"], self.pref)
+
+    def message_display(self, mid: str) -> dict:
+        """{lead, english} of a message with an English part, for the page to mark it English; else {}."""
+        msg = self.tree.messages[mid]
+        return (
+            {"lead": render(msg["screen"], self.pref), "english": render(msg["english"], self.pref)} if msg.get("english") else {}
+        )
 
     def voice_message(self, mid: str) -> str:
         return render(self.tree.messages[mid]["voice"], self.pref)
@@ -290,6 +254,7 @@ class Router:
                     confidence=confidence,
                     action="answer",
                     answer=self.message(name),
+                    display=self.message_display(name),
                     voice=self.voice_message(name),
                     buttons=self.topic_buttons() if name in ("greet", "deny") else [],
                     resolved=True,

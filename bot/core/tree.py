@@ -259,6 +259,7 @@ def check_placeholders(tree: Tree, pref: Prefecture) -> None:
     """Render every text once: raises ConfigError naming the missing key."""
     for msg in tree.messages.values():
         render(msg.get("screen", ""), pref)
+        render(msg.get("english", ""), pref)
         render(msg.get("voice", ""), pref)
     render(tree.menu_voice, pref)
     sample = {"key": "1", "no_key": "2", "label": "x", "contact": "x", "service": "x", "digits": "x", "url": "x", "hours": "x"}

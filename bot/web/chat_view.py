@@ -108,11 +108,12 @@ def _runs(value) -> list[dict]:
 
 
 def _display(value) -> dict | None:
-    """{lead, items, more} of runs (chat.js displayNodes), None without a display (the text alone)."""
+    """{lead, items, more, english} of runs (chat.js displayNodes), None without a display (the text alone)."""
     if not isinstance(value, dict):
         return None
     items = value.get("items") if isinstance(value.get("items"), list) else []
-    return {"lead": _runs(value.get("lead")), "items": [r for r in map(_runs, items) if r], "more": _runs(value.get("more"))}
+    runs = {"lead": _runs(value.get("lead")), "items": [r for r in map(_runs, items) if r], "more": _runs(value.get("more"))}
+    return runs | {"english": _runs(value.get("english"))}
 
 
 def _buttons(value) -> list[dict]:

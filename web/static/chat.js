@@ -388,6 +388,11 @@
       }
       appendRuns(lead, isRuns(display.lead) ? display.lead : []);
       nodes.push(lead);
+      if (isRuns(display.english)) { // a message's English part: marked so, for screen readers (RGAA 8.8)
+        var english = el('p', 'chat__text');
+        english.lang = 'en';
+        nodes.push(appendRuns(english, display.english));
+      }
       if (Array.isArray(display.items) && display.items.length) {
         var list = el('ul', 'chat__items');
         display.items.forEach(function (item) {
