@@ -61,15 +61,17 @@ class Router:
     # ---- texts -----------------------------------------------------------------------------
     def message(self, mid: str) -> str:
         """A message's screen text, then its English part (`english`) when it has one."""
-        display = self.message_display(mid)
-        return f"{display['lead']} / {display['english']}" if display else render(self.tree.messages[mid]["screen"], self.pref)
+        return self.message_shown(mid)[0]
 
-    def message_display(self, mid: str) -> dict:
-        """{lead, english} of a message with an English part, for the page to mark it English; else {}."""
+    def message_shown(self, mid: str) -> tuple[str, dict]:
+        """A message's text (message) and, when it has an English part, its display {lead, english} for
+        the page to mark that part English ({} otherwise); each rendered once."""
         msg = self.tree.messages[mid]
-        return (
-            {"lead": render(msg["screen"], self.pref), "english": render(msg["english"], self.pref)} if msg.get("english") else {}
-        )
+        screen = render(msg["screen"], self.pref)
+        if not msg.get("english"):
+            return screen, {}
+        english = render(msg["english"], self.pref)
+        return f"{screen} / {english}", {"lead": screen, "english": english}
 
     def voice_message(self, mid: str) -> str:
         return render(self.tree.messages[mid]["voice"], self.pref)
@@ -247,19 +249,7 @@ class Router:
                 node = self.node_for_topic(name, text, ranking) if name in TOPICS else self.tree.topic_node(name)
                 return self._node_decision(text, node, confidence, misses, "nlu", topic=name)
             if name in CONVERSATION_INTENTS:
-                return Decision(
-                    text=text,
-                    topic=name,
-                    destination=None,
-                    confidence=confidence,
-                    action="answer",
-                    answer=self.message(name),
-                    display=self.message_display(name),
-                    voice=self.voice_message(name),
-                    buttons=self.topic_buttons() if name in ("greet", "deny") else [],
-                    resolved=True,
-                    misses=0,
-                )
+                return self._conversation(text, name, confidence)
 
         # Only a short message is answered from an alias (a typo: "naturalisaton ?"). In a long one a
         # topic's word is often context ("ma réclamation aux impôts"), and the model, unsure, is asked
@@ -274,6 +264,23 @@ class Router:
             return self._node_decision(text, node, confidence, misses, "fuzzy", topic=topic)
 
         return self._not_understood(text, confidence, ranking, misses, elsewhere)
+
+    def _conversation(self, text: str, name: str, confidence: float) -> Decision:
+        """The answer to a conversation intent (a greeting, thanks, another language...): its message."""
+        answer, display = self.message_shown(name)
+        return Decision(
+            text=text,
+            topic=name,
+            destination=None,
+            confidence=confidence,
+            action="answer",
+            answer=answer,
+            display=display,
+            voice=self.voice_message(name),
+            buttons=self.topic_buttons() if name in ("greet", "deny") else [],
+            resolved=True,
+            misses=0,
+        )
 
     def _unsure_reading(self, text: str, ranking: list[dict], elsewhere: bool) -> list[dict]:
         """The model unsure, its first topic read again with the message's words (docs/pipeline.md,

@@ -99,13 +99,14 @@ async def in_line(sender: str, token: str | None) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def in_line_everywhere(lock_store: Any, sender: str, token: str | None) -> AsyncIterator[None]:
-    """Held while a form found unrun is checked again and run, in Rasa's lock store (Redis, shared by
-    the processes of a cluster; in memory for one process): a copy of it at another process waits, then
-    finds its token. The key is the form's, not the conversation's (Rasa holds the conversation's own
-    while the turn runs). BackendUnavailable when the lock store does not answer."""
+async def in_line_everywhere(lock_store: Any, sender: str, token: str | None) -> AsyncIterator[bool]:
+    """Held while a form found unrun is checked again and run, in the lock store the processes of a
+    cluster share (Redis): a copy of it at another process waits, then finds its token. The key is the
+    form's, not the conversation's (Rasa holds the conversation's own while the turn runs). Yields
+    whether it holds that lock: not without a token or a shared lock store (None). BackendUnavailable
+    when the lock store does not answer."""
     if token is None or lock_store is None:
-        yield
+        yield False
         return
     async with lock_store.lock(f"{sender}/form/{token}"):
-        yield
+        yield True

@@ -127,9 +127,8 @@ async def turn(
             if token is not None and token in before.tokens:  # this form was run: the conversation as it stands
                 return drawn(request, sender, before.turns)
             # A copy at another process of a cluster: one runs it, the other then finds its token.
-            shared = shared_lock_store(request)
-            async with chat_form.in_line_everywhere(shared, sender, token):
-                if shared is not None and token is not None:  # the other process may have run it meanwhile
+            async with chat_form.in_line_everywhere(shared_lock_store(request), sender, token) as held:
+                if held:  # the other process may have run it meanwhile
                     before = await read_conversation(request, sender)
                     if token in before.tokens:
                         return drawn(request, sender, before.turns)
