@@ -18,6 +18,23 @@ logger = logging.getLogger(__name__)
 ACTION_LISTEN = "action_listen"
 
 
+def answer_alternatives(events: list[dict]) -> list[dict]:
+    """The alternatives of the answer just before the latest message (the `answer` marker below, with the
+    other likely topics: bot/core/router.py), for a "non, c'est pas ça"; none when the bot said anything
+    else in between, or nothing."""
+    users = 0
+    for event in reversed(events):
+        if event.get("event") == "user":
+            users += 1
+            if users == 2:
+                return []
+        elif event.get("event") == "bot" and users == 1:
+            said = ((event.get("data") or {}).get("custom") or {}).get("answer")
+            if isinstance(said, dict) and isinstance(said.get("alternatives"), list):
+                return said["alternatives"]
+    return []
+
+
 class ActionRoute(Action):
     """Answer a message with the tree node it routes to, and record the turn."""
 
@@ -31,7 +48,7 @@ class ActionRoute(Action):
         # on (bot/web/chat.py), so this only bounds a text that came some other way.
         text = (message.get("text") or "")[: router.max_chars]
         misses = int(tracker.get_slot("misses") or 0)
-        decision = router.decide(text, message, misses)
+        decision = router.not_that(router.decide(text, message, misses), answer_alternatives(tracker.events))
 
         user_event = tracker.get_last_event_for("user") or {}
         # A closure day today or soon: said before the hours (a test server's clock in the metadata).
@@ -88,7 +105,8 @@ class ActionRoute(Action):
             # A routed answer (any leaf but the person, as by phone): the chat page offers its rating
             # (POST /chat/feedback), which needs the conversation recorded above (now, not later).
             if written and decision.action == "answer" and decision.node and rates_answer(runtime.tree().node(decision.node)):
-                dispatcher.utter_message(json_message={"answer": {"topic": decision.topic, "destination": decision.destination}})
+                said = {"topic": decision.topic, "destination": decision.destination, "alternatives": decision.alternatives}
+                dispatcher.utter_message(json_message={"answer": said})
         # The turn ends here, as config.yml's rule says (action_route, then listen): said by the action,
         # Rasa listens without running the policies a second time for the turn (docs/floor.md).
         return [SlotSet("misses", float(decision.misses)), FollowupAction(ACTION_LISTEN)]

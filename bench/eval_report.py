@@ -258,6 +258,30 @@ def no_subject_table(present: list[tuple[str, Path]], scores: dict) -> list[str]
     return lines
 
 
+def alternatives_table(present: list[tuple[str, Path]], scores: dict, cv: dict) -> list[str]:
+    """The answers given wrong, and how many of them offer the right topic among their alternatives: the
+    buttons shown when the person says it did not help (the rating's « Non », or "non, c'est pas ça")."""
+    rows = [
+        (path.name + suffix, scores[path.name + key])
+        for _, path in present
+        for key, suffix in (("", ""), (" noisy", ", noisy variants"))
+    ]
+    lines = [
+        "",
+        "Answered wrong, then « Non » (the rating's button, or typed: \"non, c'est pas ça\"): the bot offers the",
+        'answer\'s alternatives, the other topics the model found likely (with the PAN and "Autre démarche" when',
+        "their words are there) and a person. How many of the wrong answers offer the right topic or destination",
+        "among them, as a button, at the second turn:",
+        "",
+        "| set | answered wrong | right among the alternatives |",
+        "|---|---|---|",
+    ]
+    for name, r in [*rows, (f"{cv.get('folds', '')}-fold cross-validation of `data/`", cv)]:
+        if r.get("answered_wrong"):
+            lines.append(f"| {name} | {r['answered_wrong']} | {r['wrong_alternative_right']} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=5)
@@ -293,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         + ".",
     ]
     lines += no_subject_table(present, scores)
+    lines += alternatives_table(present, scores, cv)
     lines += ["", *HANDS]
     if not args.no_speed:
         wall, cpu = route_speed()

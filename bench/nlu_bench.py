@@ -17,10 +17,8 @@ to them. `--json` prints the same summaries as JSON (bench/eval_report.py reads 
 generator seeded by `random_state`, and that draw alone moves the public's shared set by up to three
 messages (docs/pipeline.md, seventh pass). A change to `data/` is judged on the mean over several draws.
 
-`bench/nlu_audit.py` lists the examples of `data/` whose label the out-of-fold models contradict.
-
 Calibration: among the items the router answers directly (action `answer`), the share routed to the
-right destination; the others get a clarifying question.
+right destination. `bench/nlu_audit.py` lists the examples whose label the out-of-fold models contradict.
 """
 
 from __future__ import annotations
@@ -168,11 +166,16 @@ def summary(expected: list[dict], decisions: list, router) -> dict:
     right = dest_ok if len(has_dest) == n else topic_ok
     answered = [ok for ok, d in zip(right, decisions) if d.action == "answer"]
     confusions = collections.Counter((e["topic"], d.topic) for e, d in zip(expected, decisions) if e["topic"] != d.topic)
-    clarified = [
-        (e, [(n.topic, n.destination) for n in choices(router, d)]) for e, d in zip(expected, decisions) if d.action == "clarify"
-    ]
-    pan_offered = [any(topic == "rdv_pan" for topic, _ in pairs) for _, pairs in clarified]
-    asked = [offered(pairs, e["topic"], e.get("destination")) for e, pairs in clarified]
+
+    def pairs(d, buttons=None) -> list[tuple]:  # (topic, destination) of the buttons (default: the decision's)
+        return [(n.topic, n.destination) for n in choices(router, d, buttons)]
+
+    clarified = [(e, pairs(d)) for e, d in zip(expected, decisions) if d.action == "clarify"]
+    pan_offered = [any(topic == "rdv_pan" for topic, _ in offer) for _, offer in clarified]
+    asked = [offered(offer, e["topic"], e.get("destination")) for e, offer in clarified]
+    # answered wrong: whether the answer's alternatives (offered after « Non ») hold the right way on
+    wrong = [(e, pairs(d, d.alternatives)) for ok, e, d in zip(right, expected, decisions) if d.action == "answer" and not ok]
+    recovered = [offered(offer, e["topic"], e.get("destination")) for e, offer in wrong]
     return {
         "n": n,
         "destination_accuracy": sum(dest_ok) / len(dest_ok) if dest_ok else None,
@@ -185,6 +188,8 @@ def summary(expected: list[dict], decisions: list, router) -> dict:
         # the first turn either answers right or offers the right button
         "served_first_turn": (sum(answered) + sum(asked)) / n if n else None,
         "confusions": [[a, b, c] for (a, b), c in confusions.most_common()],
+        "answered_wrong": len(recovered),
+        "wrong_alternative_right": sum(recovered),
     }
 
 

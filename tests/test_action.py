@@ -65,10 +65,37 @@ def test_a_sure_question_gets_the_answer_its_link_and_the_rating_offer(cantal):
     assert "ANTS" in answer["text"] and "34 00" in answer["text"]
     assert answer["buttons"] == [{"title": "Aide pour une démarche en ligne", "payload": '/navigate{"node":"rdv_pan"}'}]
     assert [link["url"] for link in links["custom"]["links"]] == ["https://ants.gouv.fr"]
-    assert rating["custom"] == {"answer": {"topic": "carte_grise", "destination": "ants_3400"}}
+    assert rating["custom"] == {
+        "answer": {
+            "topic": "carte_grise",
+            "destination": "ants_3400",
+            # offered after « Non »: the model's next topic, then a person
+            "alternatives": [
+                {"title": "Permis de conduire", "payload": '/navigate{"node":"permis_conduire"}'},
+                {"title": "Parler à un agent", "payload": '/navigate{"node":"human"}'},
+            ],
+        }
+    }
     turns = Store(cantal).turns("unit-carte-grise")
     assert [(t["topic"], t["destination"], t["action"], t["channel"]) for t in turns] == [
         ("carte_grise", "ants_3400", "answer", "aiguillage_chat")
+    ]
+
+
+def test_no_right_after_an_answer_offers_its_alternatives(cantal):
+    events, messages = run(ActionRoute(), "deny_after_answer")
+    assert events == [SlotSet("misses", 0.0), FollowupAction("action_listen")]
+    assert messages[0]["text"] == (
+        "D'accord. Votre question porte-t-elle plutôt sur l'un de ces thèmes ? "
+        "Sinon, dites-moi en quelques mots ce que vous cherchez."
+    )
+    assert messages[0]["buttons"] == [
+        {"title": "Permis de conduire", "payload": '/navigate{"node":"permis_conduire"}'},
+        {"title": "Parler à un agent", "payload": '/navigate{"node":"human"}'},
+    ]
+    turns = Store(cantal).turns("unit-deny-after-answer")
+    assert [(t["topic"], t["action"], json.loads(t["reply"])["buttons"]) for t in turns] == [
+        ("deny", "answer", ["Permis de conduire", "Parler à un agent"])
     ]
 
 

@@ -422,7 +422,18 @@ def test_a_routed_answer_can_be_rated_once_per_conversation(server):
         "rate-http-1", "je n'ai pas d'ordinateur, je voudrais l'aide d'un médiateur au point d'accueil numérique"
     )
     assert "/rdv/" in bot_links(messages)
-    assert answer_marker(messages) == {"topic": "rdv_pan", "destination": "pan_rdv"}
+    assert answer_marker(messages) == {
+        "topic": "rdv_pan",
+        "destination": "pan_rdv",
+        # offered after « Non »: the model's next topics (however unlikely: their order still says
+        # something, docs/routing.md), then a person
+        "alternatives": [
+            {"title": "Réclamation ou suggestion", "payload": '/navigate{"node":"reclamation"}'},
+            {"title": "Autre démarche", "payload": '/navigate{"node":"hors_perimetre"}'},
+            {"title": "Armes (SIA)", "payload": '/navigate{"node":"armes"}'},
+            {"title": "Parler à un agent", "payload": '/navigate{"node":"human"}'},
+        ],
+    }
     assert answer_marker(server.say("rate-http-2", "zorglub vend sa guimbarde")) is None  # a clarification
     assert server.post("/chat/feedback", {"sender": "rate-http-1", "useful": False}) == (
         200,
@@ -506,10 +517,12 @@ def test_a_clarification_or_a_hand_off_cannot_be_rated(server):
         assert server.post("/chat/feedback", {"sender": handed} | body) == (409, {"error": NOTHING_TO_RATE})
     query = "select item_id from feedback where kind = 'chat' and item_id in (?, ?)"
     assert db_rows(server.db, query, [clarified, handed]) == []
-    assert answer_marker(server.say(handed, "je dois refaire ma carte grise")) == {
-        "topic": "carte_grise",
-        "destination": "ants_3400",
-    }
+    marker = answer_marker(server.say(handed, "je dois refaire ma carte grise"))
+    assert (marker["topic"], marker["destination"], marker["alternatives"][-1]["title"]) == (
+        "carte_grise",
+        "ants_3400",
+        "Parler à un agent",
+    )
     server.say(handed, "merci")
     assert server.post("/chat/feedback", {"sender": handed, "useful": True}) == (
         200,
@@ -886,6 +899,28 @@ def test_rate_an_answer_in_the_chat(page, server):
     ]
     ask(page, "zorglub vend sa guimbarde")  # a clarification: nothing new to rate
     expect(page.locator("#chat-log [data-role=rating]")).to_have_count(1)
+    assert page.problems == []
+
+
+def test_after_no_the_other_likely_topics_are_buttons_that_answer(page, server):
+    ask(page, "j'ai besoin d'aide pour refaire mon permis de conduire sur internet")
+    rating = page.locator("#chat-log [data-role=rating]")
+    rating.get_by_role("button", name="Non").click()
+    expect(rating).to_contain_text("Votre question porte-t-elle plutôt sur l'un de ces thèmes ?")
+    offered = rating.locator("button[data-payload]")
+    expect(offered.first).to_have_text("Aide pour une démarche en ligne")
+    expect(offered.last).to_have_text("Parler à un agent")
+    expect(rating.get_by_role("button", name="Permis de conduire")).to_have_count(0)
+    offered.first.click()
+    expect(page.locator("#chat-log [data-role=user]").last).to_contain_text("Aide pour une démarche en ligne")
+    expect(page.locator("#chat-log [data-role=bot]").last).to_contain_text("médiateur numérique")
+    sender = sender_of(page)
+    assert [
+        r["topic"] for r in db_rows(server.db, "select topic from turns where conversation_id = ? order by id", [sender])
+    ] == [
+        "permis_conduire",
+        "rdv_pan",
+    ]
     assert page.problems == []
 
 

@@ -336,3 +336,48 @@ def test_the_actions_endpoint_is_not_open_to_bad_requests(server):
     # (tests/test_actions_endpoint.py has the key's own tests).
     status, answer = server.post("/webhooks/actions/webhook", {"next_action": "action_nope", "tracker": {}, "domain": {}})
     assert status == 403
+
+
+HELP_WITH_THE_LICENCE = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet"
+
+
+def answer_marker(messages: list[dict]) -> dict:
+    return next(m["custom"]["answer"] for m in messages if "answer" in (m.get("custom") or {}))
+
+
+def test_an_answer_carries_the_other_likely_topics_for_the_page(server):
+    marker = answer_marker(server.say(new_sender(), HELP_WITH_THE_LICENCE))
+    titles = [b["title"] for b in marker["alternatives"]]
+    assert (marker["topic"], marker["destination"]) == ("permis_conduire", "ants_3400")
+    # help words: the PAN first among them; a person last; never the answer given
+    assert (titles[0], titles[-1], "Permis de conduire" in titles, len(titles)) == (
+        "Aide pour une démarche en ligne",
+        "Parler à un agent",
+        False,
+        4,
+    )
+    assert marker["alternatives"][0]["payload"] == '/navigate{"node":"rdv_pan"}'
+
+
+@pytest.mark.parametrize("said", ["non c'est pas ça", "mauvaise réponse", "vous n'avez pas compris"])
+def test_saying_the_answer_is_not_it_offers_the_other_likely_topics(server, said):
+    sender = new_sender()
+    alternatives = answer_marker(server.say(sender, HELP_WITH_THE_LICENCE))["alternatives"]
+    messages = server.say(sender, said)
+    assert bot_texts(messages) == (
+        "D'accord. Votre question porte-t-elle plutôt sur l'un de ces thèmes ? "
+        "Sinon, dites-moi en quelques mots ce que vous cherchez."
+    )
+    assert [m.get("buttons") for m in messages if m.get("buttons")] == [alternatives]
+    chosen = server.say(sender, alternatives[0]["payload"])
+    assert "médiateur numérique" in bot_texts(chosen)
+    stored = rows(server, "select topic, action from turns where conversation_id = ? order by id", (sender,))
+    assert stored == [("permis_conduire", "answer"), ("deny", "answer"), ("rdv_pan", "answer")]
+
+
+def test_a_no_without_an_answer_before_it_gets_the_menu_of_topics(server):
+    sender = new_sender()
+    server.say(sender, "merci")
+    messages = server.say(sender, "non c'est pas ça")
+    assert bot_texts(messages) == "D'accord. Dites-moi en quelques mots ce que vous cherchez, ou choisissez un thème."
+    assert bot_buttons(messages)[:2] == ["Carte grise, permis, carte d'identité ou passeport", "Titre de séjour, naturalisation"]

@@ -315,6 +315,29 @@ def test_a_routed_answer_offers_the_rating_and_its_buttons_record_it_as_the_scri
     assert "07 98 76 54 32" not in commented.html
 
 
+HELP_WITH_THE_LICENCE = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet"
+NOT_THAT = "Votre question porte-t-elle plutôt sur l'un de ces thèmes ?"  # chat.script.rating_alternatives
+
+
+def test_after_no_the_other_likely_topics_are_offered_and_one_is_answered(server):
+    _, page, _ = ask(server, get(server)[0], HELP_WITH_THE_LICENCE)
+    assert NOT_THAT not in page.text
+    _, liked, _ = send(server, *page.pressing("Oui"))
+    assert NOT_THAT not in liked.text  # « Oui »: nothing more to offer
+    _, page, _ = ask(server, get(server)[0], HELP_WITH_THE_LICENCE)
+    _, rated, _ = send(server, *page.pressing("Non"))
+    assert THANKS in rated.text and NOT_THAT in rated.text
+    action, fields = rated.pressing("Parler à un agent")
+    assert fields["message"] == '/navigate{"node":"human"}' and fields["token"]
+    # the comment sent: the topics are still there
+    action, fields = rated.pressing("Envoyer le commentaire")
+    _, commented, _ = send(server, action, fields | {"comment": "pas ma question"})
+    assert COMMENT_THANKS in commented.text and NOT_THAT in commented.text
+    status, answered, _ = send(server, *commented.pressing("Aide pour une démarche en ligne"))
+    assert status == 200 and "médiateur numérique" in answered.text
+    assert answered.questions() == [f"Vous : {HELP_WITH_THE_LICENCE}", "Vous : Aide pour une démarche en ligne"]
+
+
 def test_an_empty_comment_is_refused_in_its_field_and_the_rating_stays(server):
     _, page, _ = ask(server, get(server)[0], CARTE_GRISE)
     _, rated, _ = send(server, *page.pressing("Oui"))

@@ -736,3 +736,49 @@ def test_the_words_are_read_in_the_nlus_reading_and_the_message_kept_as_written(
 def test_an_empty_reading_leaves_the_message_as_written(router):
     d = router.decide("où en est ma carte grise", parse("suivi_dossier", 0.8) | {"text_read": ""})
     assert (d.node, d.destination) == ("suivi_ants", "ants_3400")
+
+
+# "Ce n'était pas ça ?": an answer from the person's words keeps the other likely topics, offered when
+# the person says the answer did not help (the rating's « Non », or a typed "non, pas ça").
+ANSWERED_RANKING = ranked(carte_grise=0.81, permis_conduire=0.1, titre_sejour=0.05, armes=0.03, rdv_pan=0.01)
+
+
+def test_an_answer_keeps_the_other_likely_topics_and_a_person(router):
+    d = router.decide("je dois refaire ma carte grise", parse("carte_grise", 0.81, ANSWERED_RANKING))
+    assert (d.action, d.topic) == ("answer", "carte_grise")
+    assert d.alternatives == [
+        {"title": "Permis de conduire", "payload": '/navigate{"node":"permis_conduire"}'},
+        {"title": "Titre de séjour, naturalisation", "payload": '/navigate{"node":"titre_sejour"}'},
+        {"title": "Armes (SIA)", "payload": '/navigate{"node":"armes"}'},
+        {"title": "Parler à un agent", "payload": '/navigate{"node":"human"}'},
+    ]
+
+
+def test_an_answers_alternatives_offer_the_pan_and_another_body_when_their_words_are_there(router):
+    d = router.decide("besoin d'aide pour la carte grise, et mon assurance ?", parse("carte_grise", 0.95, ANSWERED_RANKING))
+    assert d.action == "answer"
+    assert [b["title"] for b in d.alternatives] == [
+        "Permis de conduire",
+        "Autre démarche",
+        "Aide pour une démarche en ligne",
+        "Parler à un agent",
+    ]
+
+
+def test_an_answer_from_an_alias_keeps_the_models_other_topics(router):
+    d = router.decide("cart grize", parse("permis_conduire", 0.4, ranked(permis_conduire=0.4, carte_grise=0.3, armes=0.2)))
+    assert (d.action, d.topic, d.matched_by) == ("answer", "carte_grise", "fuzzy")
+    assert [b["title"] for b in d.alternatives] == ["Permis de conduire", "Armes (SIA)", "Parler à un agent"]
+
+
+def test_no_alternatives_where_the_person_chose_or_was_not_answered(router):
+    chose = router.decide(button_payload("armes"), parse("navigate", 1.0, entities=[{"entity": "node", "value": "armes"}]))
+    asked = router.decide("bla bla truc", parse("rdv_pan", 0.3, ANSWERED_RANKING))
+    thanked = router.decide("merci", parse("thanks", 0.99))
+    human = router.decide("je veux parler à quelqu'un", parse("human_handoff", 0.95))
+    assert [(d.action, d.alternatives) for d in (chose, asked, thanked, human)] == [
+        ("answer", []),
+        ("clarify", []),
+        ("answer", []),
+        ("answer", []),
+    ]

@@ -26,6 +26,8 @@ class Decision:
     fallback_destination: str | None = None  # a fallback: the destination of the node it gives
     menu: bool = False  # a clarification with the menu of topics: a request without a subject
     referral: str | None = None  # the id of the tree's referral the answer says first (the message named it)
+    # an answer to the person's words: the buttons offered if it did not help (the other likely topics, a person)
+    alternatives: list[dict] = field(default_factory=list)
 
     @property
     def destination_given(self) -> str | None:

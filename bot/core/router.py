@@ -6,7 +6,8 @@ Ladder: NLU intent above the confidence threshold -> answer; else, for a short m
 alias match (rapidfuzz) -> answer; else a clarifying question with buttons for the likely topics; after
 `max_misses` clarifications in a row -> fallback (a person or the mailbox), stored as unresolved.
 A request that names no procedure (the model's `vague_request` above the threshold) is asked which
-procedure, with the menu of topics, and reported without a topic.
+procedure, with the menu of topics, and reported without a topic. An answer to the person's words keeps
+the other likely topics (`alternatives`), offered if the person says it did not help (docs/routing.md).
 """
 
 from __future__ import annotations
@@ -247,7 +248,8 @@ class Router:
         if name and confidence >= self.threshold and not (vague and name in TOPICS) and not elsewhere:
             if name in TOPICS or name == "human_handoff":
                 node = self.node_for_topic(name, text, ranking) if name in TOPICS else self.tree.topic_node(name)
-                return self._node_decision(text, node, confidence, misses, "nlu", topic=name)
+                answered = self._node_decision(text, node, confidence, misses, "nlu", topic=name)
+                return self._with_alternatives(answered, text, ranking)
             if name in CONVERSATION_INTENTS:
                 return self._conversation(text, name, confidence)
 
@@ -261,7 +263,9 @@ class Router:
             topic = node.topic
             if topic == "suivi_dossier" and node.destination is None:
                 node = self.suivi_node(text, ranking)
-            return self._node_decision(text, node, confidence, misses, "fuzzy", topic=topic)
+            return self._with_alternatives(
+                self._node_decision(text, node, confidence, misses, "fuzzy", topic=topic), text, ranking
+            )
 
         return self._not_understood(text, confidence, ranking, misses, elsewhere)
 
@@ -281,6 +285,12 @@ class Router:
             resolved=True,
             misses=0,
         )
+
+    def not_that(self, decision: Decision, alternatives: list[dict]) -> Decision:
+        """A "no" (the deny intent) right after an answer with `alternatives`: those, with `not_that`."""
+        if decision.topic != "deny" or not alternatives:
+            return decision
+        return replace(decision, answer=self.message("not_that"), buttons=alternatives, voice=self.voice_message("not_that"))
 
     def _unsure_reading(self, text: str, ranking: list[dict], elsewhere: bool) -> list[dict]:
         """The model unsure, its first topic read again with the message's words (docs/pipeline.md,
@@ -341,23 +351,29 @@ class Router:
                 voice=self.voice_message("vague"),
                 menu=True,
             )
+        choices = self._likely(text, ranking, elsewhere)
+        buttons = [self._button(n) for n in choices + [self.tree.topic_node("human_handoff")]]
+        return Decision(
+            **unsure, action="clarify", answer=self.message("clarify"), buttons=buttons, voice=self.voice_message("clarify")
+        )
+
+    def _likely(self, text: str, ranking: list[dict], elsewhere: bool, answered: str | None = None) -> list[Node]:
+        """The topics a person is offered to choose from (a clarification's, or an answer's alternatives):
+        the model's likely ones but `answered`, `clarify_choices` at the most, with "Autre démarche" when
+        `elsewhere` (another body's words) and the PAN (the only appointment the préfecture gives) when
+        appointment or help words are there, each in place of the least likely."""
         choices: list[Node] = []
         for item in ranking:
-            if item.get("name") in TOPICS:
+            if item.get("name") in TOPICS and item["name"] != answered:
                 node = self.tree.topic_node(item["name"])
                 if node not in choices:
                     choices.append(node)
             if len(choices) == self.clarify_choices:
                 break
-        # Always offered when their words are there: "Autre démarche" for another body's words,
-        # the PAN (the only appointment the préfecture gives) for appointment or help words.
         required = [
-            node
-            for node, wanted in (
-                (self.tree.topic_node("hors_perimetre"), elsewhere),
-                (self.tree.topic_node("rdv_pan"), self.words.asks_for_help(text)),
-            )
-            if wanted
+            self.tree.topic_node(topic)
+            for topic, wanted in (("hors_perimetre", elsewhere), ("rdv_pan", self.words.asks_for_help(text)))
+            if wanted and topic != answered
         ]
         for node in required:
             if node not in choices:
@@ -365,7 +381,12 @@ class Router:
                 if len(choices) >= self.clarify_choices and droppable:
                     choices.remove(droppable[-1])
                 choices.append(node)
-        buttons = [self._button(n) for n in choices] + [self._button(self.tree.topic_node("human_handoff"))]
-        return Decision(
-            **unsure, action="clarify", answer=self.message("clarify"), buttons=buttons, voice=self.voice_message("clarify")
-        )
+        return choices
+
+    def _with_alternatives(self, decision: Decision, text: str, ranking: list[dict]) -> Decision:
+        """An answer to the person's words with its alternatives: the other likely topics and a person,
+        offered when the person says it did not help ("Ce n'était pas ça ?", docs/routing.md)."""
+        if decision.action != "answer" or decision.topic not in TOPICS:
+            return decision
+        likely = self._likely(text, ranking, self.words.names_other_body(text), answered=decision.topic)
+        return replace(decision, alternatives=[self._button(n) for n in likely + [self.tree.topic_node("human_handoff")]])

@@ -54,6 +54,7 @@ MESSAGE_IDS = [
     "thanks",
     "affirm",
     "deny",
+    "not_that",
     "bot_challenge",
     "other_language",
     "empty",

@@ -56,10 +56,11 @@ def apart_no_subject(items: list[dict], predictions: list) -> tuple[list[dict], 
     return [i for i, _ in scored], [p for _, p in scored], [p for i, p in pairs if not i.get("topic")]
 
 
-def choices(router: Router, decision) -> list:
-    """The nodes a decision's buttons lead to, the button to a person left out; a button to a menu
-    without a topic of its own ("Carte grise, permis, carte d'identité ou passeport") offers its children."""
-    nodes = [router.tree.button_target(b["payload"]) for b in decision.buttons]
+def choices(router: Router, decision, buttons: list[dict] | None = None) -> list:
+    """The nodes a decision's buttons (or `buttons`: its alternatives) lead to, the button to a person left
+    out; a button to a menu without a topic of its own ("Carte grise, permis, carte d'identité ou
+    passeport") offers its children."""
+    nodes = [router.tree.button_target(b["payload"]) for b in (decision.buttons if buttons is None else buttons)]
     nodes = [n for n in nodes if n is not None and n.topic != "human_handoff"]
     return [c for n in nodes for c in ([n] if n.topic else [n, *router.tree.children(n.id)])]
 

@@ -12,6 +12,8 @@ per-address window (a 429). The page comes back with the conversation and the ra
 - "thanks": `chat.script.rating_thanks` and the comment's field, `comment_missing` under it when it
   was sent empty (nothing recorded: the rating stays as it was);
 - "done": `comment_thanks`, once a comment is recorded;
+- after « Non », in both, the answer's `alternatives` (the other likely topics and a person) under
+  `rating_alternatives`, as buttons that send their topic as the script's do;
 - "refused": the reason of a rating refused (404: unknown conversation, 409: nothing to rate, 400).
 The box's forms post to /chat/#chat-avis: the page opens at the box.
 """
@@ -70,4 +72,6 @@ async def page(request: Request, sender: str, box: dict, status: int = 200) -> H
     if turns is None:
         text, _ = degraded.retry_later()
         return shown(request, [chat_view.error(text, phone=True, unread=True)], status=status, sender=sender, rating=box)
+    if box.get("useful") == "false" and box.get("state") in ("thanks", "done"):  # « Non »: the other topics
+        box = box | {"alternatives": chat_view.alternatives(turns)}
     return drawn(request, sender, turns, status=status, rating=box)

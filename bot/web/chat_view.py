@@ -95,6 +95,21 @@ def offers_rating(messages: list) -> bool:
     return False
 
 
+def alternatives(turns: Iterable[dict]) -> list[dict]:
+    """The buttons offered after « Non » to the last answer (its `custom.answer` marker's alternatives: the
+    other likely topics and a person, bot/core/router.py), as chat.js rate() offers them; none when the
+    conversation's last turn is not an answer that has them."""
+    last = next((t for t in reversed(list(turns)) if isinstance(t, dict)), None)
+    if last is None or last.get("role") != "bot" or not isinstance(last.get("messages"), list):
+        return []
+    for message in last["messages"]:
+        custom = message.get("custom") if isinstance(message, dict) else None
+        said = custom.get("answer") if isinstance(custom, dict) else None
+        if isinstance(said, dict):
+            return _buttons(said.get("alternatives"))
+    return []
+
+
 def _runs(value) -> list[dict]:
     if not isinstance(value, list):
         return []

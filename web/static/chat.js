@@ -520,7 +520,7 @@
         topics.push(answer.topic);
       }
       if (!restored && answer && typeof answer.destination === 'string' && answer.destination) {
-        ratingPrompt();
+        ratingPrompt(Array.isArray(answer.alternatives) ? answer.alternatives : []);
       }
       return bubbles[0].msg;
     }
@@ -1255,7 +1255,8 @@
 
     // -- "cette réponse vous a-t-elle aidé ?" after a routed answer
 
-    function ratingPrompt() {
+    /** `alternatives`: the answer's other likely topics and a person (buttons), offered after « Non ». */
+    function ratingPrompt(alternatives) {
       Array.prototype.forEach.call(log.querySelectorAll('.chat__rating--open'), function (old) {
         old.parentNode.removeChild(old);
       });
@@ -1271,7 +1272,7 @@
         var btn = el('button', 'fr-btn fr-btn--sm fr-btn--tertiary', pair[0]);
         btn.type = 'button';
         btn.addEventListener('click', function () {
-          rate(box, pair[1], btn);
+          rate(box, pair[1], btn, alternatives);
         });
         group.appendChild(btn);
       });
@@ -1287,7 +1288,7 @@
       return callJson('POST', feedbackUrl(), data);
     }
 
-    async function rate(box, useful, button) {
+    async function rate(box, useful, button, alternatives) {
       var buttons = box.querySelectorAll('button');
       Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
       var result = await sendRating(useful);
@@ -1312,6 +1313,13 @@
       var thanks = el('p', 'chat__rating-question fr-text--sm', t('rating_thanks'));
       thanks.setAttribute('tabindex', '-1');
       box.appendChild(thanks);
+      // « Non »: the other topics the question may be about, as the clarification's buttons (the log's
+      // listener sends their payload).
+      var others = useful ? null : choiceList(alternatives || []);
+      if (others) {
+        box.appendChild(el('p', 'chat__rating-question fr-text--sm', t('rating_alternatives')));
+        box.appendChild(others);
+      }
       var comment = field('textarea', t('comment'), t('comment_hint'),
         { name: 'commentaire', rows: '2', maxlength: '500' });
       var f = el('form', 'chat__inline-form chat__rating-form');
