@@ -12,7 +12,9 @@ that is not offered, speech not understood), counted in a row in `retries`:
   then max_offer_retries more misses at that offer -> goodbye with the hours (never a bare hang-up).
 The PAN booking and cancellation by phone: ivr/flow_pan.py. After an answer, `feedback_key` records "cette
 réponse m'a aidé" (`feedback_no_key`: "elle ne m'a pas aidé") through `Input.feedback` (the channel's
-FeedbackDesk), once per call: the caller hears the thanks, then the leaf's options again (without the rating).
+FeedbackDesk), once per call: the caller hears the thanks, then the leaf's options again (without the rating);
+after an answer to the caller's words, `feedback_no_key` or a "non" offers its alternatives, the other likely
+topics, as keys instead (state choices, `_other_topics`).
 With the SMS configured (bot.settings.sms) and the caller on a French mobile (CallState.mobile), an
 answer that names a website and the booked message offer `sms_key` ("pour recevoir le lien par SMS"): the channel sends it
 before the flow runs (`chosen` tells it what the input picks) and passes the outcome in `Input.sms`;
@@ -34,13 +36,14 @@ from bot.core.decision import Decision
 from bot.core.router import NAVIGATE_INTENT
 from bot.core.tree import CONVERSATION_INTENTS
 from ivr.flow_pan import PanFlow
+from ivr.flow_prompts import Prompts
 from ivr.state import PAN_STATES, PROMPT_STATES, RAW_SPEECH_STATES, SMS_DONE, CallState, Input, key_of
 from ivr.twiml import BOOKING, ROOT, Option, Speaker
 
 __all__ = ["RAW_SPEECH_STATES", "CallState", "Flow", "Input", "key_of"]
 
 
-class Flow(PanFlow):
+class Flow(Prompts, PanFlow):
     def __init__(self, speaker: Speaker):
         self.sp = speaker
         self.tree = speaker.tree
@@ -93,6 +96,8 @@ class Flow(PanFlow):
                 kind, spoken_key = "key", "1" if kind == "yes" else "2"
             elif kind in ("yes", "no") and st.state in ("pan_confirm", "pan_cancel_confirm"):  # "pour confirmer ..., tapez 1"
                 kind, spoken_key = "key", "1" if kind == "yes" else self.sp.keys["back_key"]
+            if kind == "no" and st.state == "leaf" and st.alternatives:  # after an answer to words: the others
+                return self._other_topics(st, [self.sp.spoken(self.tree.messages["not_that"]["voice"])])
             if kind in ("yes", "no"):  # understood, nothing to confirm here: the same prompt again
                 st.retries = st.misses = 0
                 message = self.tree.messages["affirm" if kind == "yes" else "deny"].get("voice") or ""
@@ -184,61 +189,6 @@ class Flow(PanFlow):
             return self.sp.leaf(st.node, st.step, open_now, preface, answer=False, **self._for_call(st))
         return self.render(st, open_now, preface)
 
-    # ---- prompts ---------------------------------------------------------------------------
-    def options(self, st: CallState, open_now: bool) -> list[Option]:
-        if st.state == "menu":
-            return self.sp.menu_options(st.node)
-        if st.state == "leaf":
-            return self.sp.leaf_options(self.tree.node(st.node), open_now, **self._for_call(st))
-        if st.state == "choices":
-            return self.sp.choices_options(st.choices, st.back)
-        if st.state == "offer":
-            return self.sp.offer_options(st.node, open_now, not st.transfer_failed)
-        if st.state == "pan_slots":
-            return self.sp.pan_slot_options(st.pan_slots, st.node)
-        if st.state == "pan_confirm":
-            return self.sp.pan_confirm_options(st.pan_choice, st.node)
-        if st.state == "pan_booked":
-            return self.sp.pan_booked_options(st.pan_target, self._sms(st, BOOKING))
-        if st.state == "pan_cancel_confirm":
-            return self.sp.pan_cancel_confirm_options(st.pan_target)
-        if st.state == "confirm":
-            return self.sp.confirm_options(st.choices[0], st.back)
-        return []
-
-    def render(self, st: CallState, open_now: bool, preface: list[str] = (), number_only: bool = False) -> VoiceResponse:
-        if st.state == "leaf":
-            return self.sp.leaf(st.node, st.step, open_now, preface, number_only, **self._for_call(st))
-        if st.state == "choices":
-            return self.sp.choices(st.choices, st.back, st.step, preface)
-        if st.state == "offer":
-            return self.sp.offer(st.node, st.step, open_now, preface, not st.transfer_failed)
-        if st.state == "pan_slots":
-            return self.sp.pan_slots(st.node, st.pan_slots, st.step, preface)
-        if st.state == "pan_confirm":
-            return self.sp.pan_confirm(st.node, st.pan_choice, st.step, preface)
-        if st.state == "pan_booked":
-            return self.sp.pan_booked(st.pan_target, st.step, preface, self._sms(st, BOOKING))
-        if st.state == "pan_cancel_ref":
-            return self.sp.pan_cancel_ask(st.node, st.step, preface)
-        if st.state == "pan_cancel_confirm":
-            return self.sp.pan_cancel_confirm(st.node, st.pan_target, st.step, preface)
-        if st.state == "confirm":
-            return self.sp.confirm(st.choices[0], st.back, st.step, preface)
-        return self.sp.menu(st.node, st.step, preface)
-
-    @staticmethod
-    def _sms(st: CallState, target: str | None = None) -> bool:
-        """Whether the current leaf (or `target`: BOOKING) may still offer its link by SMS: the caller's
-        number can receive one (`CallState.mobile`) and it was not sent or refused yet."""
-        return st.mobile and (target or st.node) not in st.sms_done
-
-    def _for_call(self, st: CallState) -> dict:
-        """A leaf's options as this call may still have them (Speaker.leaf_options): the rating until it
-        rated, the link by SMS until sent, the PAN's booking until refused at key 4 (a hidden number: nothing)."""
-        pan = {None: "book", "shown": "cancel"}.get(st.pan_refused, "none")
-        return {"rate": not st.rated, "sms": self._sms(st), "pan": pan}
-
     def _route(self, st: CallState) -> str:
         if st.state in PAN_STATES:
             return "pan"
@@ -272,6 +222,8 @@ class Flow(PanFlow):
             if inp is not None and inp.feedback is not None:
                 inp.feedback.record(option.target, useful=option.kind == "feedback")
             st.rated = True
+            if option.kind == "feedback_no" and st.alternatives:
+                return self._other_topics(st, [self.sp.text("feedback_thanks")])
             return self.sp.leaf(st.node, st.step, open_now, [self.sp.text("feedback_thanks")], answer=False, **self._for_call(st))
         if option.kind == "sms":
             return self._sent(st, option, open_now, (inp.sms if inp is not None else None) or "failed")
@@ -291,11 +243,29 @@ class Flow(PanFlow):
             return self.sp.pan_booked(st.pan_target, st.step, preface, self._sms(st, BOOKING), message=False)
         return self.sp.leaf(st.node, st.step, open_now, preface, answer=False, **self._for_call(st))
 
+    def _targets(self, buttons: list[dict]) -> list[str]:
+        """The nodes a decision's buttons lead to, once each."""
+        return list(dict.fromkeys(n.id for n in (self.tree.button_target(b.get("payload", "")) for b in buttons) if n))
+
+    def _other_topics(self, st: CallState, preface: list) -> VoiceResponse:
+        """An answer to the caller's words that did not help: its alternatives as the likely topics' keys."""
+        choices, st.alternatives = st.alternatives, []
+        st.state, st.choices, st.back = "choices", choices, st.node
+        return self.sp.choices(choices, st.back, st.step, preface)
+
     def _goto(
-        self, st: CallState, node_id: str, open_now: bool, preface: list[str] = (), referral: str | None = None
+        self,
+        st: CallState,
+        node_id: str,
+        open_now: bool,
+        preface: list[str] = (),
+        referral: str | None = None,
+        alternatives: list[str] = (),
     ) -> VoiceResponse:
-        """To a menu or a leaf; `referral`: what the caller's words named, said in that leaf's answer."""
+        """To a menu or a leaf; `referral`: what the caller's words named, said in that leaf's answer;
+        `alternatives`: the answer's other likely topics, offered if it did not help (`_other_topics`)."""
         st.retries = st.misses = st.offer_retries = 0
+        st.alternatives = list(alternatives)
         st.transfer_failed = False
         st.path.append(node_id)
         st.node = node_id
@@ -324,7 +294,7 @@ class Flow(PanFlow):
                 st.retries = 0
                 st.state, st.choices, st.back = "confirm", [d.node], back
                 return self.render(st, open_now)
-            return self._goto(st, d.node, open_now, referral=d.referral)
+            return self._goto(st, d.node, open_now, referral=d.referral, alternatives=self._targets(d.alternatives))
         if d.action == "answer" and d.topic == NAVIGATE_INTENT:
             return self._goto(st, ROOT, open_now)
         if d.action == "answer" and d.topic in CONVERSATION_INTENTS:
@@ -335,6 +305,8 @@ class Flow(PanFlow):
                 self.sp.say(resp, d.voice)
                 resp.hangup()
                 return resp
+            if d.topic == "deny" and st.state == "leaf" and st.alternatives:  # "non, c'est pas ça"
+                return self._other_topics(st, [self.sp.spoken(self.tree.messages["not_that"]["voice"])])
             return self._again(st, open_now, self.sp.conversation(d.topic, d.voice))
         # Not understood.
         st.unmatched = True
@@ -344,8 +316,7 @@ class Flow(PanFlow):
             return self._miss(st, None, open_now, counted=True)
         if st.state in ("pan_slots", "pan_confirm", "pan_cancel_confirm"):  # "celui de 9 h 30": the keys again
             return self._miss(st, "not_a_choice", open_now, counted=True)
-        choices = [n.id for n in (self.tree.button_target(b.get("payload", "")) for b in d.buttons) if n is not None]
-        choices = list(dict.fromkeys(choices))
+        choices = self._targets(d.buttons)
         guessed = bool(choices) and not d.menu and d.confidence >= self.likely_topics_from
         if st.misses == 1 and not guessed:  # nothing understood: once "reformulez", then the likely topics
             return self.sp.rephrase(

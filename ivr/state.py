@@ -67,6 +67,9 @@ class CallState:
     # capped): "shown" (it may still cancel one) or "hidden"; the PAN leaf then offers no booking again.
     pan_refused: str | None = None
     rated: bool = False  # the caller rated an answer (feedback_key / feedback_no_key); offered once per call
+    # The answer to the caller's words just said: its other likely topics and the person (node ids, the
+    # router's `alternatives`), offered as keys if the caller says it did not help (key 8, "non").
+    alternatives: list[str] = field(default_factory=list)
     called: str | None = None  # the préfecture's number the caller dialled (Twilio's To): the callerId of a transfer
     sms_done: list[str] = field(default_factory=list)  # SMS targets (leaf ids, "booking") no longer offered
     # Twilio's From is a French mobile (bot.services.sms.french_mobile, the rule the send applies): the

@@ -195,6 +195,10 @@ def test_the_chat_page_passes_axe_before_and_after_answers(browser, server, view
     expect(pg.locator("[data-role=rating] button")).to_have_count(2)
     assert_axe_clean(pg, "chat, after two answers")
     assert sideways(pg) == 0
+    pg.locator("[data-role=rating]").get_by_role("button", name="Non").click()  # the answer's alternatives
+    expect(pg.locator("[data-role=rating] button[data-payload]").last).to_have_text("Parler à un agent")
+    assert_axe_clean(pg, "chat, after « Non »")
+    assert sideways(pg) == 0
     assert pg.problems == []
     pg.context.close()
 

@@ -682,3 +682,58 @@ def test_pan_slot_taken_meanwhile_offers_the_next_ones(server, phone):
     call.press("0")
     call.hangup()
     assert phone_bookings(server, call) == []
+
+
+# ---- "Ce n'était pas ça": the answer's alternatives, as the chat offers them after « Non » ------------
+
+HELP_WITH_THE_LICENCE = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet"
+LIKELY = "Votre appel concerne peut-être l'un de ces thèmes."
+
+
+def test_an_answer_to_words_rated_not_useful_offers_the_other_likely_topics_as_keys(server, phone):
+    call = phone(now=OPEN)
+    call.start()
+    turn = call.say(HELP_WITH_THE_LICENCE)
+    assert (turn.route, turn.node) == ("leaf", "permis_conduire")
+    turn = call.press("8")  # "elle ne m'a pas aidé"
+    assert turn.route == "choices"
+    assert turn.says[:3] == ["Merci pour votre avis.", LIKELY, "Aide pour une démarche en ligne, tapez 1."]
+    assert turn.says[-3:] == [
+        "Parler à un agent, tapez 4.",
+        "Pour revenir au menu précédent, tapez dièse.",  # the answer
+        "Pour revenir au menu principal, tapez 0.",
+    ]
+    turn = call.press("1")
+    assert (turn.route, turn.node) == ("leaf", "rdv_pan")
+    assert turn.says[0].startswith("Un médiateur numérique vous aide gratuitement")
+    row = call_row(server, call)
+    assert json.loads(row["path"]) == ["root", "permis_conduire", "rdv_pan"]
+    assert db_rows(server.db, "select useful, topic from feedback where kind = 'phone' and item_id = ?", [call.call_sid]) == [
+        {"useful": 0, "topic": "permis_conduire"}
+    ]
+
+
+@pytest.mark.parametrize("said", ["non", "non c'est pas ça"])
+def test_a_no_after_an_answer_to_words_offers_the_other_likely_topics(phone, said):
+    call = phone(now=OPEN)
+    call.start()
+    call.say(HELP_WITH_THE_LICENCE)
+    turn = call.say(said)
+    assert turn.route == "choices"
+    assert turn.says[:3] == ["D'accord.", LIKELY, "Aide pour une démarche en ligne, tapez 1."]
+
+
+def test_an_answer_reached_by_keys_keeps_its_rating_and_its_no(phone):
+    call = phone(now=OPEN)
+    call.start()
+    call.press("1")
+    turn = call.press("2")  # the licence, by keys: no words, no alternatives
+    assert (turn.route, turn.node) == ("leaf", "permis_conduire")
+    turn = call.press("8")
+    assert (turn.route, turn.node, turn.says[0]) == ("leaf", "permis_conduire", "Merci pour votre avis.")
+    turn = call.say("non")
+    assert (turn.route, turn.node, turn.says[0]) == (
+        "leaf",
+        "permis_conduire",
+        "D'accord. Dites en quelques mots ce que vous cherchez.",
+    )
