@@ -10,6 +10,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.core import closures
+from bot.core.not_that import not_that
 from bot.core.tree import rates_answer
 from bot.services import late_turns, runtime
 from bot.store.database import now
@@ -18,21 +19,21 @@ logger = logging.getLogger(__name__)
 ACTION_LISTEN = "action_listen"
 
 
-def answer_alternatives(events: list[dict]) -> list[dict]:
-    """The alternatives of the answer just before the latest message (the `answer` marker below, with the
-    other likely topics: bot/core/router.py), for a "non, c'est pas ça"; none when the bot said anything
+def answer_before(events: list[dict]) -> dict | None:
+    """The marker of the answer just before the latest message ({topic, destination, alternatives}: the
+    other likely topics, bot/core/router.py), for a "non, c'est pas ça"; None when the bot said anything
     else in between, or nothing."""
     users = 0
     for event in reversed(events):
         if event.get("event") == "user":
             users += 1
             if users == 2:
-                return []
+                return None
         elif event.get("event") == "bot" and users == 1:
             said = ((event.get("data") or {}).get("custom") or {}).get("answer")
             if isinstance(said, dict) and isinstance(said.get("alternatives"), list):
-                return said["alternatives"]
-    return []
+                return said
+    return None
 
 
 class ActionRoute(Action):
@@ -48,7 +49,7 @@ class ActionRoute(Action):
         # on (bot/web/chat.py), so this only bounds a text that came some other way.
         text = (message.get("text") or "")[: router.max_chars]
         misses = int(tracker.get_slot("misses") or 0)
-        decision = router.not_that(router.decide(text, message, misses), answer_alternatives(tracker.events))
+        decision = not_that(router, router.decide(text, message, misses), answer_before(tracker.events))
 
         user_event = tracker.get_last_event_for("user") or {}
         # A closure day today or soon: said before the hours (a test server's clock in the metadata).

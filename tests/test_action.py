@@ -94,8 +94,8 @@ def test_no_right_after_an_answer_offers_its_alternatives(cantal):
         {"title": "Parler à un agent", "payload": '/navigate{"node":"human"}'},
     ]
     turns = Store(cantal).turns("unit-deny-after-answer")
-    assert [(t["topic"], t["action"], json.loads(t["reply"])["buttons"]) for t in turns] == [
-        ("deny", "answer", ["Permis de conduire", "Parler à un agent"])
+    assert [(t["topic"], t["action"], t["resolved"], json.loads(t["reply"])["buttons"]) for t in turns] == [
+        ("carte_grise", "clarify", 0, ["Permis de conduire", "Parler à un agent"])
     ]
 
 

@@ -369,10 +369,21 @@ def test_saying_the_answer_is_not_it_offers_the_other_likely_topics(server, said
         "Sinon, dites-moi en quelques mots ce que vous cherchez."
     )
     assert [m.get("buttons") for m in messages if m.get("buttons")] == [alternatives]
+    # asked again, as a clarification is: the conversation is unresolved until a topic is chosen (the
+    # agents' queue), the turn kept under the topic of the answer it says is wrong
+    status = "select status from conversations where id = ?"
+    assert rows(server, status, (sender,)) == [("unresolved",)]
     chosen = server.say(sender, alternatives[0]["payload"])
     assert "médiateur numérique" in bot_texts(chosen)
-    stored = rows(server, "select topic, action from turns where conversation_id = ? order by id", (sender,))
-    assert stored == [("permis_conduire", "answer"), ("deny", "answer"), ("rdv_pan", "answer")]
+    stored = rows(
+        server, "select topic, action, destination, resolved from turns where conversation_id = ? order by id", (sender,)
+    )
+    assert stored == [
+        ("permis_conduire", "answer", "ants_3400", 1),
+        ("permis_conduire", "clarify", None, 0),
+        ("rdv_pan", "answer", "pan_rdv", 1),
+    ]
+    assert rows(server, status, (sender,)) == [("open",)]
 
 
 def test_a_no_without_an_answer_before_it_gets_the_menu_of_topics(server):

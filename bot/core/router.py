@@ -286,12 +286,6 @@ class Router:
             misses=0,
         )
 
-    def not_that(self, decision: Decision, alternatives: list[dict]) -> Decision:
-        """A "no" (the deny intent) right after an answer with `alternatives`: those, with `not_that`."""
-        if decision.topic != "deny" or not alternatives:
-            return decision
-        return replace(decision, answer=self.message("not_that"), buttons=alternatives, voice=self.voice_message("not_that"))
-
     def _unsure_reading(self, text: str, ranking: list[dict], elsewhere: bool) -> list[dict]:
         """The model unsure, its first topic read again with the message's words (docs/pipeline.md,
         twelfth pass):

@@ -5,7 +5,8 @@ person was actually sent: none for a clarifying question) and resolved flag.
 
 "Non résolu", the one definition used by the console's queue, the indicators and the report: a
 chat conversation is unresolved when its *last* turn did not end with an answer of the tree (a
-clarifying question the person did not follow, or a fallback to a person): `conversations.status`
+clarifying question the person did not follow — a "non, c'est pas ça" after an answer is one, with
+the answer's alternatives — or a fallback to a person): `conversations.status`
 is then 'unresolved', else 'open'. Greetings, thanks, goodbyes, yes, no and "êtes-vous un robot ?"
 (bot.core.tree.SOCIAL_INTENTS) leave the status as it was: "merci" or "ok" after an unanswered question
 does not resolve it. A call is unresolved when it ended without an answer heard, a
