@@ -271,7 +271,7 @@ def alternatives_table(present: list[tuple[str, Path]], scores: dict, cv: dict) 
         "Answered wrong, then « Non » (the rating's button, or typed: \"non, c'est pas ça\"): the bot offers the",
         'answer\'s alternatives, the other topics the model found likely (with the PAN and "Autre démarche" when',
         "their words are there) and a person. How many of the wrong answers offer the right topic or destination",
-        "among them, as a button, at the second turn:",
+        "among them, as a button, at the second turn (a set with no wrong answer is left out):",
         "",
         "| set | answered wrong | right among the alternatives |",
         "|---|---|---|",

@@ -10,7 +10,7 @@ import pytest
 from bot.nlu.evaluation import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
-FIELDS = ["text", "topic", "destination", "confidence", "action", "answer", "menu", "choices"]
+FIELDS = ["text", "topic", "destination", "confidence", "action", "answer", "menu", "choices", "alternatives"]
 
 
 def run(python, *args, stdin=None):
@@ -57,6 +57,11 @@ def test_route_jsonl_answers_every_line_in_order(python):
     assert results[4]["topic"] in [c["topic"] for c in offered]  # the best guess is among the buttons
     assert "human_handoff" not in [c["topic"] for c in offered]
     assert results[0]["choices"] == []
+    # an answer lists its alternatives (offered after « Non »: docs/routing.md), a clarification none
+    alternatives = results[0]["alternatives"]
+    assert 2 <= len(alternatives) <= 4 and all(list(a) == ["node", "topic", "destination"] for a in alternatives)
+    assert "titre_sejour" not in [a["topic"] for a in alternatives] and "human_handoff" not in [a["topic"] for a in alternatives]
+    assert results[4]["alternatives"] == []
     assert results[5]["answer"].startswith("Votre message est vide.")
 
 
@@ -237,6 +242,35 @@ def test_settings_are_typed_and_hide_the_password():
     assert settings.smtp({}) is None
     with pytest.raises(settings.SettingsError, match="^SMTP_STARTTLS: expected 0 or 1, got 'oui'$"):
         settings.smtp({"SMTP_HOST": "h", "SMTP_STARTTLS": "oui"})
+
+
+def test_evaluate_counts_the_wrong_answers_whose_alternatives_offer_the_right_way():
+    items = [
+        {"text": "x", "topic": "titre_sejour", "destination": "ccc_0806"},
+        {"text": "y", "topic": "armes", "destination": "mailbox"},
+        {"text": "z", "topic": "carte_grise", "destination": "ants_3400"},
+    ]
+    sejour = {"node": "titre_sejour", "topic": "titre_sejour", "destination": "ccc_0806"}
+    pan = {"node": "rdv_pan", "topic": "rdv_pan", "destination": "pan_rdv"}
+    preds = [
+        {
+            "topic": "cni_passeport",
+            "destination": "ants_3400",
+            "confidence": 0.9,
+            "action": "answer",
+            "alternatives": [pan, sejour],
+        },
+        {
+            "topic": "cni_passeport",
+            "destination": "ants_3400",
+            "confidence": 0.9,
+            "action": "answer",
+            "alternatives": [pan, sejour],
+        },
+        {"topic": "carte_grise", "destination": "ants_3400", "confidence": 0.9, "action": "answer", "alternatives": [pan]},
+    ]
+    report = evaluate(items, preds)
+    assert (report["answered_wrong"], report["wrong_alternative_right"]) == (2, 1)
 
 
 def test_evaluate_counts_the_clarifications_that_offer_the_right_way():

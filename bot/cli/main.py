@@ -76,6 +76,10 @@ def _print_details(path: Path, report: dict) -> None:
     print(f"first-turn actions:   {report['actions']}")
     if report["asked"]:
         print(f"clarifications offering the right topic: {report['asked_offered_right']} of {report['asked']}")
+    if report["answered_wrong"]:
+        print(
+            f"wrong answers offering the right topic after « Non »: {report['wrong_alternative_right']} of {report['answered_wrong']}"
+        )
     if "no_subject" in report:  # items without a topic: requests that name no procedure
         ns = report["no_subject"]
         print(

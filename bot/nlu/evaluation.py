@@ -24,15 +24,17 @@ def router(prefecture: str | None) -> Router:
 
 
 def route_one(router: Router, nlu, raw: str) -> dict:
-    """The fields of `python -m bot route`: the decision, and for a clarifying question the choices
-    its buttons offer (`choices`: node, topic, destination; empty for any other action)."""
+    """The fields of `python -m bot route`: the decision, for a clarifying question the choices its
+    buttons offer (`choices`: node, topic, destination; empty for any other action), and for an answer
+    to the words its alternatives, offered if it did not help (`alternatives`, the same fields)."""
     text, _ = prepare(raw, router.max_chars)
     decision = router.decide(text, nlu.parse(text))
     offered = choices(router, decision) if decision.action == "clarify" else []
+    nodes = {"choices": offered, "alternatives": choices(router, decision, decision.alternatives)}
     return (
         decision.public()
         | {"text": raw, "menu": decision.menu}
-        | {"choices": [{"node": n.id, "topic": n.topic, "destination": n.destination} for n in offered]}
+        | {k: [{"node": n.id, "topic": n.topic, "destination": n.destination} for n in v] for k, v in nodes.items()}
     )
 
 
@@ -123,6 +125,11 @@ def evaluate(items: list[dict], predictions: list[dict]) -> dict:
         for i, p in zip(items, predictions)
         if p["action"] == "clarify"
     ]
+    wrong = [  # answered wrong: whether the alternatives offered after « Non » hold the right way on
+        offered([(c["topic"], c["destination"]) for c in p.get("alternatives") or []], i["topic"], i["destination"])
+        for i, p in zip(items, predictions)
+        if p["action"] == "answer" and p["destination"] != i["destination"]
+    ]
     return {
         "n": n,
         # None when nothing is scored (a file of requests that name no procedure): no accuracy, not 0
@@ -135,6 +142,8 @@ def evaluate(items: list[dict], predictions: list[dict]) -> dict:
         # among the clarifying questions, those whose buttons offer the right way on
         "asked": len(asked),
         "asked_offered_right": sum(asked),
+        "answered_wrong": len(wrong),
+        "wrong_alternative_right": sum(wrong),
     }
 
 
