@@ -392,3 +392,14 @@ def test_a_no_without_an_answer_before_it_gets_the_menu_of_topics(server):
     messages = server.say(sender, "non c'est pas ça")
     assert bot_texts(messages) == "D'accord. Dites-moi en quelques mots ce que vous cherchez, ou choisissez un thème."
     assert bot_buttons(messages)[:2] == ["Carte grise, permis, carte d'identité ou passeport", "Titre de séjour, naturalisation"]
+
+
+@pytest.mark.parametrize("said", ["non merci", "Non merci, au revoir", "non c'est bon"])
+def test_a_no_thanks_after_an_answer_keeps_it_answered(server, said):
+    """ "non merci" closes: the answer stands (no alternatives, the conversation stays resolved), as the
+    phone's `spoken_done` ends a call after an answer."""
+    sender = new_sender()
+    server.say(sender, HELP_WITH_THE_LICENCE)
+    messages = server.say(sender, said)
+    assert "Votre question porte-t-elle plutôt" not in bot_texts(messages)
+    assert rows(server, "select status from conversations where id = ?", (sender,)) == [("open",)]

@@ -737,3 +737,15 @@ def test_an_answer_reached_by_keys_keeps_its_rating_and_its_no(phone):
         "permis_conduire",
         "D'accord. Dites en quelques mots ce que vous cherchez.",
     )
+
+
+@pytest.mark.parametrize("said", ["non merci", "non c'est bon"])
+def test_a_no_thanks_after_an_answer_to_words_ends_the_call_answered(server, phone, said):
+    call = phone(now=OPEN)
+    call.start()
+    call.say(HELP_WITH_THE_LICENCE)
+    turn = call.say(said)
+    assert (turn.hangup, turn.gather) == (True, None)
+    assert turn.says[-1] == "Merci de votre appel. Au revoir."
+    call.hangup()
+    assert call_row(server, call)["outcome"] == "answered"

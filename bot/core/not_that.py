@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.core.decision import Decision
+from bot.core.text import norm
 from bot.core.tree import TOPICS
+
+
+def closes(tree, text: str) -> bool:
+    """Whether a "no" closes the conversation rather than says the answer was wrong: "non merci", "non
+    c'est bon" (the phone's `spoken_done`, which end a call after an answer)."""
+    return norm(text) in {norm(p) for p in tree.phone.get("spoken_done") or []}
 
 
 def not_that(router, decision: Decision, said: dict | None) -> Decision:
@@ -18,7 +25,7 @@ def not_that(router, decision: Decision, said: dict | None) -> Decision:
     alternatives as buttons, with the tree's `not_that` message. A clarification, as the turn is recorded:
     the conversation is unresolved until a topic is chosen, under the topic of the answer said wrong."""
     alternatives = (said or {}).get("alternatives")
-    if decision.topic != "deny" or not alternatives:
+    if decision.topic != "deny" or not alternatives or closes(router.tree, decision.text):
         return decision
     return replace(
         decision,
