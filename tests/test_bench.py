@@ -91,3 +91,24 @@ def test_the_bench_reuses_the_model_make_train_made_only_when_its_stamp_names_to
     stamp.write_text("1796171749 1796171794\n")
     stamp.rename(tmp_path / ".trained-0123456789ab")  # a model of other data or code
     assert pb.made_model(tmp_path) is None
+
+
+def test_the_per_turn_floor_bench_runs_past_the_chats_flood_window(tmp_path, python):
+    """bench/floor_bench.py at a small count, but past the chat's per-address window (its servers once
+    answered 429 from the 50th turn and the run ended on a median of nothing): each variant's chat
+    phases are measured, at 1 and 8 users, on every turn asked."""
+    out_file = tmp_path / "floor.json"
+    out = subprocess.run(
+        [python, "bench/floor_bench.py", "--turns", "64", "--rounds", "1", "--out", str(out_file)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    report = json.loads(out_file.read_text())
+    rows = {(r["variant"], r["users"]): r for r in report["rounds"]}
+    assert sorted(rows) == [(v, u) for v in ("http", "in_process", "no_tf_experiment") for u in (1, 8)]
+    for key, row in rows.items():
+        assert row["turns"] == 64, key
+        assert all(_positive(row[k]) for k in ("p50_ms", "p95_ms", "turns_per_s")), (key, row)
