@@ -86,6 +86,31 @@ def test_the_store_file_is_readable_by_its_owner_only(tmp_path):
 
 
 @pytest.mark.sqlite_only
+def test_a_store_folder_made_by_another_process_meanwhile_is_no_error(tmp_path, monkeypatch):
+    """Two processes opening a new store at once (pytest's two workers collecting the console, a cluster's
+    servers started together): each saw no folder, one made it, the other's mkdir failed on "File exists"
+    (CI of c98b65a, collecting tests/test_readme.py). The other process's mkdir is played here in that
+    window."""
+    import stat
+    from pathlib import Path
+
+    from bot.store.database import private_file
+
+    folder = tmp_path / "var"
+    mkdir = Path.mkdir
+
+    def another_process_first(self, *args, **kwargs):
+        if self == folder and not folder.exists():
+            mkdir(self, mode=0o700)
+        return mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", another_process_first)
+    private_file(folder / "s.db")
+    assert stat.S_IMODE((folder / "s.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+@pytest.mark.sqlite_only
 @pytest.mark.skipif(
     ALL_ON_POSTGRESQL,
     reason="AIGUILLAGE_TEST_STORE=postgresql: the store is a PostgreSQL database, not a file",

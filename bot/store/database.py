@@ -111,8 +111,8 @@ def private_file(path: Path) -> None:
     """The SQLite file of the store readable by its owner only: it holds the contacts of bookings and
     messages and the masked texts. Created 0600 (SQLite gives its -wal and -shm files the same mode), in a
     new folder 0700; a file made before loses other users' rights (its group keeps them: a backup's)."""
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
+    # exist_ok: another process may make it between our look and our mkdir (servers started together)
+    path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         return
