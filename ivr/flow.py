@@ -97,7 +97,7 @@ class Flow(Prompts, PanFlow):
             elif kind in ("yes", "no") and st.state in ("pan_confirm", "pan_cancel_confirm"):  # "pour confirmer ..., tapez 1"
                 kind, spoken_key = "key", "1" if kind == "yes" else self.sp.keys["back_key"]
             if kind == "no" and st.state == "leaf" and st.alternatives:  # after an answer to words: the others
-                return self._other_topics(st, [self.sp.spoken(self.tree.messages["not_that"]["voice"])])
+                return self._other_topics(st)
             if kind in ("yes", "no"):  # understood, nothing to confirm here: the same prompt again
                 st.retries = st.misses = 0
                 message = self.tree.messages["affirm" if kind == "yes" else "deny"].get("voice") or ""
@@ -247,8 +247,11 @@ class Flow(Prompts, PanFlow):
         """The nodes a decision's buttons lead to, once each."""
         return list(dict.fromkeys(n.id for n in (self.tree.button_target(b.get("payload", "")) for b in buttons) if n))
 
-    def _other_topics(self, st: CallState, preface: list) -> VoiceResponse:
-        """An answer to the caller's words that did not help: its alternatives as the likely topics' keys."""
+    def _other_topics(self, st: CallState, preface: list | None = None) -> VoiceResponse:
+        """An answer to the caller's words that did not help: its alternatives as the likely topics' keys,
+        after `preface` (by default the tree's `not_that`, for a "non")."""
+        if preface is None:
+            preface = [self.sp.spoken(self.tree.messages["not_that"]["voice"])]
         choices, st.alternatives = st.alternatives, []
         st.state, st.choices, st.back = "choices", choices, st.node
         return self.sp.choices(choices, st.back, st.step, preface)
@@ -306,7 +309,7 @@ class Flow(Prompts, PanFlow):
                 resp.hangup()
                 return resp
             if d.topic == "deny" and st.state == "leaf" and st.alternatives:  # "non, c'est pas ça"
-                return self._other_topics(st, [self.sp.spoken(self.tree.messages["not_that"]["voice"])])
+                return self._other_topics(st)
             return self._again(st, open_now, self.sp.conversation(d.topic, d.voice))
         # Not understood.
         st.unmatched = True

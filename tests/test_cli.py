@@ -244,30 +244,22 @@ def test_settings_are_typed_and_hide_the_password():
         settings.smtp({"SMTP_HOST": "h", "SMTP_STARTTLS": "oui"})
 
 
+# What a clarification's buttons or an answer's alternatives offer, as `bot route` lists them.
+SEJOUR = {"node": "titre_sejour", "topic": "titre_sejour", "destination": "ccc_0806"}
+PAN = {"node": "rdv_pan", "topic": "rdv_pan", "destination": "pan_rdv"}
+
+
 def test_evaluate_counts_the_wrong_answers_whose_alternatives_offer_the_right_way():
     items = [
         {"text": "x", "topic": "titre_sejour", "destination": "ccc_0806"},
         {"text": "y", "topic": "armes", "destination": "mailbox"},
         {"text": "z", "topic": "carte_grise", "destination": "ants_3400"},
     ]
-    sejour = {"node": "titre_sejour", "topic": "titre_sejour", "destination": "ccc_0806"}
-    pan = {"node": "rdv_pan", "topic": "rdv_pan", "destination": "pan_rdv"}
+    answered = {"destination": "ants_3400", "confidence": 0.9, "action": "answer"}
     preds = [
-        {
-            "topic": "cni_passeport",
-            "destination": "ants_3400",
-            "confidence": 0.9,
-            "action": "answer",
-            "alternatives": [pan, sejour],
-        },
-        {
-            "topic": "cni_passeport",
-            "destination": "ants_3400",
-            "confidence": 0.9,
-            "action": "answer",
-            "alternatives": [pan, sejour],
-        },
-        {"topic": "carte_grise", "destination": "ants_3400", "confidence": 0.9, "action": "answer", "alternatives": [pan]},
+        answered | {"topic": "cni_passeport", "alternatives": [PAN, SEJOUR]},
+        answered | {"topic": "cni_passeport", "alternatives": [PAN, SEJOUR]},
+        answered | {"topic": "carte_grise", "alternatives": [PAN]},
     ]
     report = evaluate(items, preds)
     assert (report["answered_wrong"], report["wrong_alternative_right"]) == (2, 1)
@@ -280,13 +272,11 @@ def test_evaluate_counts_the_clarifications_that_offer_the_right_way():
         {"text": "z", "topic": "armes", "destination": "mailbox"},
         {"text": "w", "topic": "carte_grise", "destination": "ants_3400"},
     ]
-    sejour = {"node": "titre_sejour", "topic": "titre_sejour", "destination": "ccc_0806"}
-    pan = {"node": "rdv_pan", "topic": "rdv_pan", "destination": "pan_rdv"}
     preds = [
-        {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.4, "action": "clarify", "choices": [pan, sejour]},
+        {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.4, "action": "clarify", "choices": [PAN, SEJOUR]},
         # a residence permit's follow-up: the "Titre de séjour" button leads to the CCC as well
-        {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.4, "action": "clarify", "choices": [pan, sejour]},
-        {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.4, "action": "clarify", "choices": [pan, sejour]},
+        {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.4, "action": "clarify", "choices": [PAN, SEJOUR]},
+        {"topic": "rdv_pan", "destination": "pan_rdv", "confidence": 0.4, "action": "clarify", "choices": [PAN, SEJOUR]},
         {"topic": "carte_grise", "destination": "ants_3400", "confidence": 0.9, "action": "answer", "choices": []},
     ]
     report = evaluate(items, preds)
