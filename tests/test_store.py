@@ -1,6 +1,7 @@
 """The embedded store: real SQLite files, WAL mode, named migrations, masked text."""
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 from store_backends import ALL_ON_POSTGRESQL
@@ -92,7 +93,6 @@ def test_a_store_folder_made_by_another_process_meanwhile_is_no_error(tmp_path, 
     (CI of c98b65a, collecting tests/test_readme.py). The other process's mkdir is played here in that
     window."""
     import stat
-    from pathlib import Path
 
     from bot.store.database import private_file
 
@@ -199,3 +199,30 @@ def test_migration_005_adds_feedback_and_the_demo_mark_to_every_traffic_table(tm
             "insert into feedback (kind, item_id, prefecture, useful, created_at, updated_at)"
             " values ('chat', 'c1', 'cantal', 0, 'x', 'x')"
         )
+
+
+@pytest.mark.sqlite_only
+def test_a_new_store_opened_by_two_processes_at_once_opens_in_both(tmp_path):
+    """Two processes opening one new SQLite store at the same instant (CI of 6194924 at collection; servers
+    started together): the switch to WAL was refused at once, "database is locked", in one of the two on
+    12 of 20 tries. Five tries, each two processes started at one instant: all ten open."""
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from bot.store.database import Store\n"
+        "t = float(sys.argv[2])\n"
+        "while time.time() < t: pass\n"
+        "Store(sys.argv[1]).close()\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    for attempt in range(5):
+        path, start = tmp_path / f"new{attempt}" / "s.db", time.time() + 3
+        procs = [
+            subprocess.Popen([sys.executable, "-c", script, str(path), str(start)], cwd=root, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], (attempt, errors)

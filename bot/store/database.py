@@ -22,6 +22,7 @@ import os
 import secrets
 import sqlite3
 import stat
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -129,6 +130,21 @@ def private_file(path: Path) -> None:
             logger.warning("store: %s is readable by other users and could not be changed", file.name)
 
 
+def wal_mode(db: sqlite_utils.Database, wait_s: float = 10.0) -> None:
+    """The file in WAL mode. A new file opened by two processes at once (servers started together, pytest's
+    workers): the switch needs the file to itself, and SQLite refuses it at once, busy timeout or not,
+    while the other process writes its first migrations: tried again until `wait_s` has passed."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            db.enable_wal()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class Store:
     def __init__(self, path: Path | str | None = None):
         """The store at `path`: a SQLite file, or a `postgresql://` URL (a string); by default the
@@ -141,8 +157,8 @@ class Store:
             private_file(self.path)
             conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False, isolation_level=None)
             self.db = sqlite_utils.Database(conn)
-            self.db.enable_wal()
             conn.execute("PRAGMA busy_timeout = 10000")
+            wal_mode(self.db)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA secure_delete = ON")  # erased rows zeroed, not left in free pages (every build)
         self.migrate()
