@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.core import closures
 from bot.core.not_that import not_that
-from bot.core.tree import rates_answer
+from bot.core.tree import TOPICS, rates_answer
 from bot.services import late_turns, runtime
 from bot.store.database import now
 
@@ -36,6 +36,31 @@ def answer_before(events: list[dict]) -> dict | None:
     return None
 
 
+def instead_of(events: list[dict], text: str) -> str | None:
+    """The topic of the answer the latest message corrects, when it is a click on one of that answer's
+    alternatives: right after it (the chat page shows them after the rating's « Non », and the rating is
+    no message) or after the assistant offered them for a typed no (bot/core/not_that.py). None else."""
+    users = 0
+    offered = None  # the buttons the assistant gave just before the click
+    for event in reversed(events):
+        if event.get("event") == "user":
+            users += 1
+            if users == 3:
+                return None
+            continue
+        if event.get("event") != "bot" or not users:
+            continue
+        data = event.get("data") or {}
+        said = (data.get("custom") or {}).get("answer")
+        if isinstance(said, dict) and isinstance(said.get("alternatives"), list):
+            choices = [b.get("payload") for b in said["alternatives"] if isinstance(b, dict)]
+            right_after = users == 1 or offered == choices
+            return said.get("topic") if right_after and text in choices else None
+        if users == 1 and data.get("buttons"):
+            offered = [b.get("payload") for b in data["buttons"] if isinstance(b, dict)]
+    return None
+
+
 class ActionRoute(Action):
     """Answer a message with the tree node it routes to, and record the turn."""
 
@@ -50,6 +75,8 @@ class ActionRoute(Action):
         text = (message.get("text") or "")[: router.max_chars]
         misses = int(tracker.get_slot("misses") or 0)
         decision = not_that(router, router.decide(text, message, misses), answer_before(tracker.events))
+        # A topic chosen among an answer's alternatives: the person's own label for the words answered wrong.
+        wrong = instead_of(tracker.events, text) if decision.action == "answer" and decision.topic in TOPICS else None
 
         user_event = tracker.get_last_event_for("user") or {}
         # A closure day today or soon: said before the hours (a test server's clock in the metadata).
@@ -85,6 +112,7 @@ class ActionRoute(Action):
             "prefecture": prefecture_id,
             "ts": when,
             "reply": reply,
+            "corrects": wrong if wrong != decision.topic else None,
         }
 
         def late() -> bool:  # the person was answered 503 without this turn: it records nothing (issue 16)

@@ -15,7 +15,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.actions import ActionRoute
+from actions.actions import ActionRoute, instead_of
 from bot.services import runtime
 from bot.store.database import Store
 
@@ -97,6 +97,36 @@ def test_no_right_after_an_answer_offers_its_alternatives(cantal):
     assert [(t["topic"], t["action"], t["resolved"], json.loads(t["reply"])["buttons"]) for t in turns] == [
         ("carte_grise", "clarify", 0, ["Permis de conduire", "Parler à un agent"])
     ]
+
+
+PAN = {"title": "Aide pour une démarche en ligne", "payload": '/navigate{"node":"rdv_pan"}'}
+AGENT = {"title": "Parler à un agent", "payload": '/navigate{"node":"human"}'}
+ANSWERED = {"event": "bot", "data": {"custom": {"answer": {"topic": "permis_conduire", "alternatives": [PAN, AGENT]}}}}
+
+
+def user(text: str) -> dict:
+    return {"event": "user", "text": text}
+
+
+def bot(buttons: list[dict]) -> dict:
+    return {"event": "bot", "text": "…", "data": {"buttons": buttons}}
+
+
+@pytest.mark.parametrize(
+    "events, corrected",
+    [
+        ([user("mon permis"), ANSWERED, user(PAN["payload"])], "permis_conduire"),  # after the rating's « Non »
+        ([user("mon permis"), ANSWERED, user("non"), bot([PAN, AGENT]), user(PAN["payload"])], "permis_conduire"),
+        # another question asked meanwhile, whose own buttons hold the same topic: not the answer's alternative
+        ([user("mon permis"), ANSWERED, user("et l'aide ?"), bot([PAN]), user(PAN["payload"])], None),
+        ([user("mon permis"), ANSWERED, user("a"), bot([]), user("b"), bot([PAN, AGENT]), user(PAN["payload"])], None),
+        ([user("mon permis"), ANSWERED, user("j'ai besoin d'aide")], None),  # words, not a choice
+        ([user("bonjour"), bot([PAN]), user(PAN["payload"])], None),  # no answer before
+    ],
+)
+def test_a_choice_among_an_answers_alternatives_names_the_answer_it_corrects(events, corrected):
+    """Rasa's tracker events (oldest first, the latest message last) as the action reads them."""
+    assert instead_of(events, events[-1]["text"]) == corrected
 
 
 def test_a_vague_message_after_a_miss_hands_over_to_the_prefecture(cantal):

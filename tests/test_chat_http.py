@@ -386,6 +386,40 @@ def test_saying_the_answer_is_not_it_offers_the_other_likely_topics(server, said
     assert rows(server, status, (sender,)) == [("open",)]
 
 
+@pytest.mark.parametrize("deny", [None, "non c'est pas ça"])
+def test_a_topic_chosen_among_an_answers_alternatives_names_the_turn_it_corrects(server, deny):
+    """The person's own label for their words: after the rating's « Non » the page shows the answer's
+    alternatives (nothing is said in between), after a typed no the assistant does; the answer they then
+    choose keeps the id of the turn it corrects (`turns.corrects`), for the agents to teach from."""
+    sender = new_sender()
+    alternatives = answer_marker(server.say(sender, HELP_WITH_THE_LICENCE))["alternatives"]
+    if deny:
+        server.say(sender, deny)
+    server.say(sender, alternatives[0]["payload"])
+    stored = rows(server, "select id, topic, action, corrects from turns where conversation_id = ? order by id", (sender,))
+    first = stored[0][0]
+    assert [row[1:] for row in stored] == [
+        ("permis_conduire", "answer", None),
+        *([("permis_conduire", "clarify", None)] if deny else []),
+        ("rdv_pan", "answer", first),
+    ]
+
+
+def test_a_person_chosen_among_the_alternatives_or_a_button_elsewhere_corrects_nothing(server):
+    """ "Parler à un agent" names no topic to teach; a button of a clarification follows no answer."""
+    sender = new_sender()
+    alternatives = answer_marker(server.say(sender, HELP_WITH_THE_LICENCE))["alternatives"]
+    assert alternatives[-1]["title"] == "Parler à un agent"
+    server.say(sender, "non c'est pas ça")
+    server.say(sender, alternatives[-1]["payload"])
+    other = new_sender()
+    asked = server.say(other, "bonjour j'ai une question")
+    buttons = [b for m in asked for b in m.get("buttons") or []]
+    server.say(other, buttons[0]["payload"])
+    stored = rows(server, "select corrects from turns where conversation_id in (?, ?)", (sender, other))
+    assert len(stored) == 5 and {row[0] for row in stored} == {None}
+
+
 def test_a_no_without_an_answer_before_it_gets_the_menu_of_topics(server):
     sender = new_sender()
     server.say(sender, "merci")

@@ -330,6 +330,34 @@ def test_answers_rated_not_useful_have_a_queue_and_show_the_comment(server, acco
     assert re.search(r'<dd id="rating">réponse pas utile — « je parlais de ma moto, rappelez-moi au \[téléphone\] »</dd>', item)
 
 
+def test_an_answer_the_person_corrected_is_offered_to_teach_with_their_choice(server, accounts):
+    """A confident mistake the person mended: answered « Permis de conduire », they said « non c'est pas
+    ça » and chose « Aide pour une démarche en ligne » among the alternatives. Answered in the end, so no
+    unresolved item, and it had no page: « Voir les réponses corrigées par la personne » lists it, with
+    the words that got the wrong answer, and its form is ready to teach them under the topic chosen."""
+    said = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet, rappel au 06 12 34 56 78"
+    sender = new_sender()
+    answered = server.say(sender, said)
+    marker = next(m["custom"]["answer"] for m in answered if "answer" in (m.get("custom") or {}))
+    assert marker["topic"] == "permis_conduire"
+    server.say(sender, "non c'est pas ça")
+    server.say(sender, marker["alternatives"][0]["payload"])
+    masked = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet, rappel au [téléphone]"
+    agent = login(server, AGENT)
+    assert f'data-id="{sender}"' not in agent.get("/file").text
+    assert "Voir les réponses corrigées par la personne" in unescape(agent.get("/file").text)
+    listed = agent.get("/file?avis=corrige&canal=chat")
+    shown = unescape(listed.text)
+    assert "<h1>Réponses corrigées par la personne</h1>" in shown
+    assert f'data-id="{sender}"' in listed.text and masked in shown and "06 12" not in shown
+    assert '<input type="hidden" name="avis" value="corrige">' in listed.text
+    page = unescape(agent.get(f"/element/chat/{sender}").text)
+    assert '<dd id="correction">« Aide pour une démarche en ligne », choisi après la réponse « Permis de conduire »</dd>' in page
+    # the form: the topic the person chose and the words that got the wrong answer, ready to teach
+    assert re.search(r'<option value="rdv_pan" selected>', page)
+    assert f'<option value="{masked}" selected>' in page
+
+
 def test_a_review_saved_meanwhile_by_another_agent_is_not_overwritten(server, accounts):
     """Two agents open the same item; the admin saves "Traité, carte grise, à apprendre", then the agent
     saves from the page they opened before: before, the last save won and the first was lost without a

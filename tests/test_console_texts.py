@@ -33,6 +33,8 @@ SAMPLE = {
     "channel": "chat",
     "topic": "Carte grise",
     "label": "Carte grise",
+    "chosen": "Titre de séjour",
+    "answered": "Hors périmètre",
     "digits": "1",
     "word": "« oui »",
     "outcome": "raccroché",

@@ -484,7 +484,7 @@ def test_a_met_target(store):
 
 def test_an_empty_period_gives_no_figure(full):
     r = compute(full, (date(2025, 1, 1), date(2025, 12, 31)))
-    assert len(r) == 37
+    assert len(r) == 38
     for ind in r.values():
         assert ind["value"] is None and ind["met"] is None, ind
         assert ind["note"] == "pas encore de données"

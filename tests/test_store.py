@@ -32,6 +32,7 @@ def test_a_turn_is_stored_with_its_routing(tmp_path):
             "action": "answer",
             "resolved": 1,
             "reply": None,
+            "corrects": None,
         }
     ]
     conv = store.conversation("c1")

@@ -35,7 +35,7 @@ def parse(name, confidence, ranking=None):
     return {"intent": {"name": name, "confidence": confidence}, "intent_ranking": ranking, "entities": []}
 
 
-def say(store, conv, text, decision):
+def say(store, conv, text, decision, corrects=None):
     """Record a turn exactly as the chat's action does (actions/actions.py)."""
     store.record_turn(
         conv,
@@ -50,7 +50,14 @@ def say(store, conv, text, decision):
         decision.misses,
         "cantal",
         reply={"texts": [decision.answer], "buttons": [b["title"] for b in decision.buttons], "links": decision.links},
+        corrects=corrects,
     )
+
+
+def click(router, node):
+    """A click on the button to a node, as the router reads it."""
+    parsed = {"intent": {"name": "navigate", "confidence": 1.0}, "entities": [{"entity": "node", "value": node}]}
+    return button_payload(node), router.decide(button_payload(node), parsed, 0)
 
 
 @pytest.fixture()
@@ -237,6 +244,37 @@ def test_answers_the_public_said_did_not_help_are_a_queue_of_their_own(store, ro
     assert Filters.from_args({"avis": "n'importe quoi"}.get).rated == ""
     item = queue.item("chat", "f1")
     assert (item["rating"]["useful"], item["rating"]["comment"]) == (0, "nul, je parlais de mon titre de séjour")
+
+
+def test_answers_the_person_corrected_are_a_queue_of_their_own(store, router):
+    """A confident mistake mended by the person: answered « hors périmètre », they chose « Titre de séjour »
+    among the alternatives. Answered in the end, so no unresolved item: `avis=corrige` lists it, with the
+    words answered wrong as its excerpt, and its item is ready to teach them under the topic chosen. Once
+    the words answered wrong are purged (each turn at its own date), it has nothing left to teach."""
+    words = "jai plus de droit au travail a cause de vous"
+    say(store, "k1", words, router.decide(words, parse("hors_perimetre", 0.97), 0))
+    say(store, "k1", *click(router, "titre_sejour"), corrects="hors_perimetre")
+    say(store, "k2", "horaires de la préfecture", router.decide("horaires", parse("horaires_contact", 0.95), 0))
+    say(store, "k2", *click(router, "carte_grise"))  # another question, by the menu: no correction
+    say(store, "k3", "zorglub", router.decide("zorglub", parse("armes", 0.2, VAGUE), 0))
+    queue = Queue(store, TREE)
+    assert [r["id"] for r in queue.page(Filters())["rows"]] == ["k3"]
+    corrected = queue.page(Filters(rated="corrige"))["rows"]
+    assert [(r["id"], r["excerpt"], r["topic"]) for r in corrected] == [("k1", words, "titre_sejour")]
+    assert Filters.from_args({"avis": "corrige"}.get).rated == "corrige"
+    assert queue.page(Filters(rated="corrige", channel="phone"))["rows"] == []
+    item = queue.item("chat", "k1")
+    assert item["correction"] == {"said": words, "answered": "hors_perimetre", "chosen": "titre_sejour"}
+    assert item["default_example"] == words
+    # The indicator: of the answers to the person's words (k1's and k2's first; k2's click is no words),
+    # the share they corrected
+    today = paris_today()
+    by_id = {i["id"]: i for i in indicators.compute(store, PREF, today, today, today=today, tree=TREE)}
+    assert (by_id["chat_corrected"]["value"], by_id["chat_corrected"]["count"]) == (0.5, 2)
+    assert by_id["chat_corrected"]["label"] == "Réponses corrigées par la personne (autre thème choisi parmi les propositions)"
+    store.db.execute("delete from turns where conversation_id = 'k1' and text = ?", [words])
+    assert queue.page(Filters(rated="corrige"))["rows"] == []
+    assert queue.item("chat", "k1")["correction"] is None
 
 
 def test_the_transcript_shows_what_the_person_saw(store, router):

@@ -36,11 +36,13 @@ def chat_indicators(store, period: Period) -> list[dict]:
         f"""
         with conv as (
             select c.channel as channel, c.status as status, substr(c.started_at, 1, 13) as hour,
-                   count(t.id) as turns, coalesce(sum(t.destination = ?), 0) as handoffs
+                   count(t.id) as turns, coalesce(sum(t.destination = ?), 0) as handoffs,
+                   coalesce(sum(t.action = 'answer' and t.text not like '/%'), 0) as answered,
+                   coalesce(sum(t.corrects is not null), 0) as corrected
             from conversations c left join turns t on t.conversation_id = c.id
             where {where} group by c.id)
         select channel, hour, count(*), sum(turns > 0 and status != 'unresolved' and handoffs = 0),
-               sum(status = 'unresolved'), sum(handoffs > 0)
+               sum(status = 'unresolved'), sum(handoffs > 0), sum(answered), sum(corrected)
         from conv group by channel, hour""",
         [HANDOFF_DESTINATION, *args],
     )
@@ -48,6 +50,10 @@ def chat_indicators(store, period: Period) -> list[dict]:
     self_served = sum(g[3] for g in groups)
     unresolved = sum(g[4] for g in groups)
     handed_off = sum(g[5] for g in groups)
+    # Answers to the person's words (a click is none) and those they corrected by choosing another topic
+    # among its alternatives: a floor of the confident mistakes (most who get one just leave).
+    answered = sum(g[6] for g in groups)
+    corrected = sum(g[7] for g in groups)
     by_channel: Counter = Counter()
     by_hour: Counter = Counter()
     for channel, hour, count, *_ in groups:
@@ -74,6 +80,7 @@ def chat_indicators(store, period: Period) -> list[dict]:
         chat("chat_self_service", rate(self_served, n), n, unit=PERCENT, group="routing"),
         chat("chat_unresolved", rate(unresolved, n), n, unit=PERCENT, group="routing"),
         chat("chat_handoff", rate(handed_off, n), n, unit=PERCENT, group="routing"),
+        chat("chat_corrected", rate(corrected, answered), answered, unit=PERCENT, group="routing"),
     ]
 
 

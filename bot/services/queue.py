@@ -81,6 +81,18 @@ def heard(tree: Tree, pref, node_id: str) -> str:
     return render(text, pref) if pref is not None else text
 
 
+def corrected(turns: list[dict]) -> dict | None:
+    """The person's last correction of an answer ({said: the words answered wrong, answered: that
+    answer's topic, chosen: the topic they chose among its alternatives}), or None (no correction, or
+    the corrected turn already purged: each turn goes at its own date)."""
+    by_id = {t["id"]: t for t in turns}
+    for t in reversed(turns):
+        wrong = by_id.get(t.get("corrects"))
+        if wrong is not None:
+            return {"said": wrong["text"], "answered": wrong["topic"], "chosen": t["topic"]}
+    return None
+
+
 class Queue:
     def __init__(self, store: Store, tree: Tree, pref=None):
         self.store = store
@@ -121,6 +133,7 @@ class Queue:
                 (t["text"] for t in reversed(turns) if not t["resolved"] and t["text"] and not t["text"].startswith("/")),
                 sentences[0] if sentences else "",
             )
+            correction = corrected(turns)
             item = {
                 "kind": kind,
                 "id": item_id,
@@ -131,7 +144,8 @@ class Queue:
                 "confidence": last.get("confidence"),
                 "turns": turns,
                 "sentences": sentences,
-                "default_example": last_unresolved,
+                "default_example": correction["said"] if correction else last_unresolved,
+                "correction": correction,
                 "conversation_status": conv["status"],
                 "rating": self._rating("chat", item_id),
             }

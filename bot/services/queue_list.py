@@ -1,5 +1,5 @@
 """The queue's list (/console/file): a page of the unresolved items (or of the answers the public rated
-not useful), newest first, with the count of each review status. The store counts, orders and cuts the
+not useful, or of those the person corrected), newest first, with the count of each review status. The store counts, orders and cuts the
 items; only the page's rows are then read in full (their excerpt, their call's path). A year of a large
 préfecture is 37,000 unresolved items: they were all read, made Python rows, sorted and cut to 20 on
 the server's event loop (0.35 s a page, during which the server's chat turns and phone steps waited).
@@ -22,6 +22,18 @@ KINDS = ("chat", "phone")
 # A review's statuses; their names, and those of the channels and of a call's outcomes, are in
 # bot/console_texts.yml (`statuses`, `channels`, `call_outcomes`).
 STATUSES = ("new", "in_review", "done")
+VIEWS = ("pas_utile", "corrige")  # the queue's other views (Filters.rated)
+# The chat items of each view, and their calls' (none: a caller's choice after key 8 is not kept apart).
+VIEW_CHATS = {
+    "": "c.status = 'unresolved'",
+    "pas_utile": "c.id in (select item_id from feedback where kind = 'chat' and useful = 0)",
+    # (the answer corrected still kept: each turn is purged at its own date)
+    "corrige": "c.id in (select t.conversation_id from turns t join turns w on w.id = t.corrects)",
+}
+VIEW_CALLS = {
+    "": "k.unresolved = 1",
+    "pas_utile": "k.call_sid in (select item_id from feedback where kind = 'phone' and useful = 0)",
+}
 
 
 @dataclass
@@ -32,7 +44,10 @@ class Filters:
     date_from: str = ""  # YYYY-MM-DD
     date_to: str = ""
     page: int = 1
-    rated: str = ""  # "pas_utile": the answers rated not useful instead (a confident mistake is no unresolved item)
+    # Instead of the unresolved items: "pas_utile", the answers rated not useful; "corrige", the answers the
+    # person corrected by choosing another topic among their alternatives (a confident mistake is no
+    # unresolved item).
+    rated: str = ""
 
     @classmethod
     def from_args(cls, get) -> Filters:
@@ -55,7 +70,7 @@ class Filters:
             day(get("du") or ""),
             day(get("au") or ""),
             page,
-            "pas_utile" if get("avis") == "pas_utile" else "",
+            get("avis") if get("avis") in VIEWS else "",
         )
 
 
@@ -78,12 +93,9 @@ def _sources(tree: Tree, f: Filters) -> list[tuple[str, str, list]]:
     """The items the filters keep, chats and calls: each a select of (kind, id, ts, status), its `from
     ... where ...` and their arguments. The dates of the filter are Paris days; stored times are UTC."""
     lo, hi = day_range_utc(_day(f.date_from), _day(f.date_to))
-    rated = f.rated == "pas_utile"
     out = []
     if f.channel in ("", "chat"):
-        where = [
-            "c.id in (select item_id from feedback where kind = 'chat' and useful = 0)" if rated else "c.status = 'unresolved'"
-        ]
+        where = [VIEW_CHATS[f.rated]]
         where += [w for w, v in (("c.updated_at >= ?", lo), ("c.updated_at < ?", hi), ("c.last_topic = ?", f.topic)) if v]
         out.append(
             (
@@ -94,10 +106,8 @@ def _sources(tree: Tree, f: Filters) -> list[tuple[str, str, list]]:
         )
     # A call's topic is its node's (bot/tree.yml): the nodes of the topic asked for.
     nodes = [nid for nid, node in tree.nodes.items() if node.topic == f.topic] if f.topic else []
-    if f.channel in ("", "phone") and (nodes or not f.topic):
-        where = [
-            "k.call_sid in (select item_id from feedback where kind = 'phone' and useful = 0)" if rated else "k.unresolved = 1"
-        ]
+    if f.channel in ("", "phone") and (nodes or not f.topic) and f.rated in VIEW_CALLS:
+        where = [VIEW_CALLS[f.rated]]
         where += [w for w, v in (("k.started_at >= ?", lo), ("k.started_at < ?", hi)) if v]
         if nodes:
             where.append(f"k.node in ({', '.join('?' * len(nodes))})")
@@ -131,20 +141,25 @@ def listing(db, tree: Tree, f: Filters, per_page: int) -> dict:
         union = " union all ".join(select + source + status for select, source, _ in parts)
         args = [a for _, _, part in parts for a in [*part, *([f.status] if f.status else [])]]
         found = db.execute(f"{union} order by ts desc limit ? offset ?", [*args, per_page, (page - 1) * per_page]).fetchall()
-    rows = _details(db, tree, found, f.rated == "pas_utile")
+    rows = _details(db, tree, found, f.rated)
     return {"rows": rows, "total": total, "counts": counts, "page": page, "pages": pages}
 
 
-def _details(db, tree: Tree, found: list, rated: bool) -> list[dict]:
+def _details(db, tree: Tree, found: list, view: str) -> list[dict]:
     """The page's items in full, in the order found: a chat's topic, destination and excerpt (the rating's
-    comment, else its first question: for the queue, the first one left unanswered), a call's topic and
-    destination (its node's) and excerpt (the first sentence said, else its outcome)."""
+    comment, or the words whose answer the person corrected, else its first question: for the queue, the
+    first one left unanswered), a call's topic and destination (its node's) and excerpt (the first
+    sentence said, else its outcome)."""
     chats = [i for k, i, _, _ in found if k == "chat"]
     calls = [i for k, i, _, _ in found if k == "phone"]
     shown: dict[tuple[str, str], dict] = {}
     if chats:
-        first = "" if rated else "t.resolved = 0 and "
-        comment = "(select b.comment from feedback b where b.kind = 'chat' and b.item_id = c.id)" if rated else "null"
+        first = "" if view else "t.resolved = 0 and "
+        comment = {
+            "pas_utile": "(select b.comment from feedback b where b.kind = 'chat' and b.item_id = c.id)",
+            "corrige": "(select w.text from turns t join turns w on w.id = t.corrects where t.conversation_id = c.id"
+            " order by t.id desc limit 1)",
+        }.get(view, "null")
         for cid, started, topic, dest, label, said, text in db.execute(
             f"select c.id, c.started_at, c.last_topic, c.last_destination, r.topic, {comment}, (select t.text from turns t"
             f" where t.conversation_id = c.id and {first}t.text not like '/%' order by t.id limit 1) from conversations c"

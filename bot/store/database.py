@@ -41,6 +41,7 @@ from bot.store.schema_core import m003_console as _m003_console
 from bot.store.schema_core import m010_unresolved_by_last_turn as _m010_unresolved_by_last_turn
 from bot.store.schema_core import m013_small_talk_leaves_the_status as _m013_small_talk_leaves_the_status
 from bot.store.schema_core import m014_turns_by_date as _m014_turns_by_date
+from bot.store.schema_core import m015_turns_corrects as _m015_turns_corrects
 from bot.store.schema_keys import m007_keys as _m007_keys
 from bot.store.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
 from bot.store.schema_pg_compat import m011_pgstore_sqlite_compat as _m011_pgstore_sqlite_compat
@@ -105,6 +106,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("012_review_notes_masked", _m012_review_notes_masked),
     ("013_small_talk_leaves_the_status", _m013_small_talk_leaves_the_status),
     ("014_turns_by_date", _m014_turns_by_date),
+    ("015_turns_corrects", _m015_turns_corrects),
 ]
 
 
@@ -266,12 +268,14 @@ class Store:
         ts: str | None = None,
         reply: dict | None = None,
         once: bool = False,
+        corrects: str | None = None,
     ) -> int:
         """Write one turn and update its conversation, in one transaction. `ts`: when the turn
         happened, if it is written later (a locked store: bot.services.deferred). `reply` is what the
         person saw in answer: {"texts": [...], "buttons": [titles], "links": [{"title", "url"}]}.
         `once`: a write that may already be stored (replayed from the spool, bot/store/spool.py): if
-        the conversation has a turn at `ts` with this text, nothing is written and its id returned."""
+        the conversation has a turn at `ts` with this text, nothing is written and its id returned.
+        `corrects`: the topic of the answer whose alternative this turn chose; its turn -> `turns.corrects`."""
         ts = ts or now()
         text = mask(text)
         # The assistant's own words come from the tree and the préfecture file (public numbers and
@@ -310,6 +314,7 @@ class Store:
                 row.update(status=conv[1], last_topic=conv[2], last_destination=conv[3])
             if not conv:
                 row["started_at"] = ts
+            wrong = self._answer_turn(conversation_id, corrects) if corrects and conv else None  # none: never written
             return self._write_turn(
                 row,
                 {
@@ -324,8 +329,16 @@ class Store:
                     "action": action,
                     "resolved": int(bool(resolved)),
                     "reply": shown,
+                    "corrects": wrong,
                 },
             )
+
+    def _answer_turn(self, conversation_id: str, topic: str) -> int | None:
+        row = self.db.execute(
+            "select id from turns where conversation_id = ? and action = 'answer' and topic = ? order by id desc limit 1",
+            [conversation_id, topic],
+        ).fetchone()
+        return int(row[0]) if row else None
 
     def _stored_turn(self, conversation_id: str, ts: str, text: str) -> int | None:
         row = self.db.execute(

@@ -172,6 +172,14 @@ def m014_turns_by_date(db: sqlite_utils.Database) -> None:
     db["turns"].create_index(["ts"], if_not_exists=True)
 
 
+def m015_turns_corrects(db: sqlite_utils.Database) -> None:
+    """A topic the person chose among an answer's alternatives names the turn whose answer it corrects
+    (`turns.corrects`: that turn's id; actions/actions.py `instead_of`): the console lists those
+    conversations (`?avis=corrige`) and the indicators count them, by an index of the few that have one."""
+    db["turns"].add_column("corrects", int)
+    db["turns"].create_index(["corrects"], if_not_exists=True)
+
+
 def status_by_last_turn(db: sqlite_utils.Database) -> None:
     """Every conversation's status, last topic and last destination from its last turn that is not
     politeness (bot.core.tree.SOCIAL_INTENTS; bot/store/database.py's one definition of "non résolu")."""
