@@ -92,6 +92,7 @@ class Calls:
             "inputs": dumps(inputs),
             "confidence": st.confidence,
             "outcome": st.outcome,
+            "corrected": int(any("corrects" in i for i in st.inputs)),
             "flow": dumps({name: state[name] for name in _FIELD_NAMES} | {"inputs": inputs}),
             "last_twiml": twiml,
         }

@@ -34,7 +34,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from bot.core.decision import Decision
 from bot.core.router import NAVIGATE_INTENT
-from bot.core.tree import CONVERSATION_INTENTS
+from bot.core.tree import CONVERSATION_INTENTS, TOPICS
 from ivr.flow_pan import PanFlow
 from ivr.flow_prompts import Prompts
 from ivr.state import PAN_STATES, PROMPT_STATES, RAW_SPEECH_STATES, SMS_DONE, CallState, Input, key_of
@@ -113,6 +113,7 @@ class Flow(Prompts, PanFlow):
             return self._choose(st, option, open_now, inp)
         if inp.speech.strip() and inp.decision is not None:
             d = inp.decision
+            st.correcting = None  # new words: a key chosen after them corrects no earlier answer
             st.inputs.append(
                 {
                     "step": st.step,
@@ -205,6 +206,10 @@ class Flow(Prompts, PanFlow):
         if option.kind.startswith("pan"):
             return self._pan(st, option, open_now, inp.pan if inp is not None else None)
         if option.kind in ("node", "back", "main"):
+            chosen = self.tree.nodes.get(option.target or "")
+            if option.kind == "node" and st.state == "choices" and st.correcting and chosen and chosen.topic in TOPICS:
+                if chosen.topic != st.correcting:  # one of the answer's alternatives: the caller's correction
+                    st.inputs.append({"step": st.step, "corrects": st.correcting, "topic": chosen.topic})
             return self._goto(st, option.target or ROOT, open_now)
         if option.kind == "repeat":
             return self.render(st, open_now)
@@ -254,6 +259,7 @@ class Flow(Prompts, PanFlow):
             preface = [self.sp.spoken(self.tree.messages["not_that"]["voice"])]
         choices, st.alternatives = st.alternatives, []
         st.state, st.choices, st.back = "choices", choices, st.node
+        st.correcting = self.tree.node(st.node).topic
         return self.sp.choices(choices, st.back, st.step, preface)
 
     def _goto(
@@ -268,7 +274,7 @@ class Flow(Prompts, PanFlow):
         """To a menu or a leaf; `referral`: what the caller's words named, said in that leaf's answer;
         `alternatives`: the answer's other likely topics, offered if it did not help (`_other_topics`)."""
         st.retries = st.misses = st.offer_retries = 0
-        st.alternatives = list(alternatives)
+        st.alternatives, st.correcting = list(alternatives), None
         st.transfer_failed = False
         st.path.append(node_id)
         st.node = node_id

@@ -70,6 +70,9 @@ class CallState:
     # The answer to the caller's words just said: its other likely topics and the person (node ids, the
     # router's `alternatives`), offered as keys if the caller says it did not help (key 8, "non").
     alternatives: list[str] = field(default_factory=list)
+    # While those are offered: the topic of the answer said wrong. A topic then chosen by key is the
+    # caller's own label for the words (an input {"corrects": that topic, "topic": the one chosen}).
+    correcting: str | None = None
     called: str | None = None  # the préfecture's number the caller dialled (Twilio's To): the callerId of a transfer
     sms_done: list[str] = field(default_factory=list)  # SMS targets (leaf ids, "booking") no longer offered
     # Twilio's From is a French mobile (bot.services.sms.french_mobile, the rule the send applies): the

@@ -358,6 +358,26 @@ def test_an_answer_the_person_corrected_is_offered_to_teach_with_their_choice(se
     assert f'<option value="{masked}" selected>' in page
 
 
+def test_a_callers_choice_after_saying_no_is_offered_to_teach_too(server, accounts, phone):
+    """By phone: the caller's words answered « Permis de conduire », a « non c'est pas ça », then key 1
+    among the likely topics (« Aide pour une démarche en ligne »). The call is listed among the answers
+    corrected, its item says so, and its form has the topic chosen and the words answered wrong selected."""
+    said = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet"
+    call = phone(now="2026-03-10T10:00")
+    call.start()
+    assert call.say(said).node == "permis_conduire"
+    call.say("non c'est pas ça")
+    assert call.press("1").node == "rdv_pan"
+    call.hangup()
+    agent = login(server, AGENT)
+    listed = agent.get("/file?avis=corrige&canal=phone")
+    assert f'data-id="{call.call_sid}"' in listed.text and said in unescape(listed.text)
+    page = unescape(agent.get(f"/element/phone/{call.call_sid}").text)
+    assert '<dd id="correction">« Aide pour une démarche en ligne », choisi après la réponse « Permis de conduire »</dd>' in page
+    assert re.search(r'<option value="rdv_pan" selected>', page)
+    assert f'<option value="{said}" selected>' in page
+
+
 def test_a_review_saved_meanwhile_by_another_agent_is_not_overwritten(server, accounts):
     """Two agents open the same item; the admin saves "Traité, carte grise, à apprendre", then the agent
     saves from the page they opened before: before, the last save won and the first was lost without a

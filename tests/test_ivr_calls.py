@@ -708,6 +708,9 @@ def test_an_answer_to_words_rated_not_useful_offers_the_other_likely_topics_as_k
     assert turn.says[0].startswith("Un médiateur numérique vous aide gratuitement")
     row = call_row(server, call)
     assert json.loads(row["path"]) == ["root", "permis_conduire", "rdv_pan"]
+    # the caller's own label for their words, for the agents (« Réponses corrigées par la personne »)
+    assert row["corrected"] == 1
+    assert {"step": 3, "corrects": "permis_conduire", "topic": "rdv_pan"} in json.loads(row["inputs"])
     assert db_rows(server.db, "select useful, topic from feedback where kind = 'phone' and item_id = ?", [call.call_sid]) == [
         {"useful": 0, "topic": "permis_conduire"}
     ]
@@ -723,7 +726,7 @@ def test_a_no_after_an_answer_to_words_offers_the_other_likely_topics(phone, sai
     assert turn.says[:3] == ["D'accord.", LIKELY, "Aide pour une démarche en ligne, tapez 1."]
 
 
-def test_an_answer_reached_by_keys_keeps_its_rating_and_its_no(phone):
+def test_an_answer_reached_by_keys_keeps_its_rating_and_its_no(server, phone):
     call = phone(now=OPEN)
     call.start()
     call.press("1")
@@ -737,6 +740,9 @@ def test_an_answer_reached_by_keys_keeps_its_rating_and_its_no(phone):
         "permis_conduire",
         "D'accord. Dites en quelques mots ce que vous cherchez.",
     )
+    call.press("0")
+    call.press("1")  # a topic by the menu's keys after a no: no answer's alternative, no correction
+    assert call_row(server, call)["corrected"] == 0
 
 
 @pytest.mark.parametrize("said", ["non merci", "non c'est bon"])

@@ -13,7 +13,7 @@ import json
 from bot.core import config
 from bot.core.masking import mask
 from bot.core.tree import SOCIAL_INTENTS, Tree
-from bot.services.queue_list import KINDS, STATUSES, Filters, json_list, listing  # noqa: F401 - re-exported
+from bot.services.queue_list import KINDS, STATUSES, Filters, corrected_call, json_list, listing  # noqa: F401 - re-exported
 from bot.store.database import Store, lock_key, now
 
 
@@ -162,8 +162,9 @@ class Queue:
                 {"id": n, "title": _node_info(self.tree, n)[2] or labels.get(n) or n, "heard": heard(self.tree, self.pref, n)}
                 for n in json_list(call["path"])
             ]
-            inputs = json_list(call["inputs"])
+            inputs = [i for i in json_list(call["inputs"]) if isinstance(i, dict)]
             sentences = [i["speech"] for i in inputs if i.get("speech")]
+            correction = corrected_call(inputs)
             item = {
                 "kind": kind,
                 "id": item_id,
@@ -178,7 +179,8 @@ class Queue:
                 "duration_s": call["duration_s"],
                 "caller": call["caller"],
                 "sentences": sentences,
-                "default_example": sentences[0] if sentences else "",
+                "default_example": (correction or {}).get("said") or (sentences[0] if sentences else ""),
+                "correction": correction,
                 "rating": self._rating("phone", item_id),
             }
             if "voicemails" in self.db.table_names():

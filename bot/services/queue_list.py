@@ -23,7 +23,7 @@ KINDS = ("chat", "phone")
 # bot/console_texts.yml (`statuses`, `channels`, `call_outcomes`).
 STATUSES = ("new", "in_review", "done")
 VIEWS = ("pas_utile", "corrige")  # the queue's other views (Filters.rated)
-# The chat items of each view, and their calls' (none: a caller's choice after key 8 is not kept apart).
+# The chat items of each view, and the calls'.
 VIEW_CHATS = {
     "": "c.status = 'unresolved'",
     "pas_utile": "c.id in (select item_id from feedback where kind = 'chat' and useful = 0)",
@@ -33,6 +33,7 @@ VIEW_CHATS = {
 VIEW_CALLS = {
     "": "k.unresolved = 1",
     "pas_utile": "k.call_sid in (select item_id from feedback where kind = 'phone' and useful = 0)",
+    "corrige": "k.corrected = 1",
 }
 
 
@@ -106,7 +107,7 @@ def _sources(tree: Tree, f: Filters) -> list[tuple[str, str, list]]:
         )
     # A call's topic is its node's (bot/tree.yml): the nodes of the topic asked for.
     nodes = [nid for nid, node in tree.nodes.items() if node.topic == f.topic] if f.topic else []
-    if f.channel in ("", "phone") and (nodes or not f.topic) and f.rated in VIEW_CALLS:
+    if f.channel in ("", "phone") and (nodes or not f.topic):
         where = [VIEW_CALLS[f.rated]]
         where += [w for w, v in (("k.started_at >= ?", lo), ("k.started_at < ?", hi)) if v]
         if nodes:
@@ -143,6 +144,16 @@ def listing(db, tree: Tree, f: Filters, per_page: int) -> dict:
         found = db.execute(f"{union} order by ts desc limit ? offset ?", [*args, per_page, (page - 1) * per_page]).fetchall()
     rows = _details(db, tree, found, f.rated)
     return {"rows": rows, "total": total, "counts": counts, "page": page, "pages": pages}
+
+
+def corrected_call(inputs: list[dict]) -> dict | None:
+    """A call's last correction ({said: the words answered wrong, answered: that answer's topic, chosen:
+    the topic the caller chose by key among its alternatives}: ivr/flow.py), or None."""
+    for n, i in reversed(list(enumerate(inputs))):
+        if i.get("corrects"):
+            said = next((w["speech"] for w in reversed(inputs[:n]) if w.get("speech") and w.get("topic") == i["corrects"]), "")
+            return {"said": said, "answered": i["corrects"], "chosen": i.get("topic")}
+    return None
 
 
 def _details(db, tree: Tree, found: list, view: str) -> list[dict]:
@@ -182,7 +193,10 @@ def _details(db, tree: Tree, found: list, view: str) -> list[dict]:
             calls,
         ).fetchall():
             node = tree.nodes.get(node_id or "")
-            speech = [i.get("speech") for i in json_list(inputs) if isinstance(i, dict) and i.get("speech")]
+            said = [i for i in json_list(inputs) if isinstance(i, dict)]
+            speech = [i.get("speech") for i in said if i.get("speech")]
+            if view == "corrige":  # the words answered wrong, first
+                speech = [w for w in [(corrected_call(said) or {}).get("said")] if w] + speech
             heard = outcomes.get(outcome, outcome) if outcome else texts.console_say("messages.call_in_progress")
             excerpt = speech[0] if speech else texts.console_say("messages.call_excerpt", outcome=heard)
             shown[("phone", sid)] = {

@@ -1,5 +1,6 @@
-"""Migrations 001-003 and 010 (applied by bot/store/database.py): conversations and turns, calls and
-voicemails, the agents' console, and issue 14's one definition of "non résolu" (database.py's docstring).
+"""Migrations 001-003, 010 and 013-015 (applied by bot/store/database.py): conversations and turns, calls
+and voicemails, the agents' console, issue 14's one definition of "non résolu" (database.py's
+docstring), and the answers corrected by the person.
 
 They run on both backends: `db` is a sqlite-utils Database or a bot.store.pg.PgDatabase (the same
 `create` / `create_index` / `add_column` / `execute`).
@@ -174,10 +175,13 @@ def m014_turns_by_date(db: sqlite_utils.Database) -> None:
 
 def m015_turns_corrects(db: sqlite_utils.Database) -> None:
     """A topic the person chose among an answer's alternatives names the turn whose answer it corrects
-    (`turns.corrects`: that turn's id; actions/actions.py `instead_of`): the console lists those
-    conversations (`?avis=corrige`) and the indicators count them, by an index of the few that have one."""
+    (`turns.corrects`: that turn's id; actions/actions.py `instead_of`), and a call by key (`calls.corrected`):
+    the console lists those (`?avis=corrige`) and the indicators count them, by an index of the few."""
     db["turns"].add_column("corrects", int)
     db["turns"].create_index(["corrects"], if_not_exists=True)
+    # A call's: 1 once the caller chose a topic by key among an answer's alternatives (ivr/flow.py)
+    db["calls"].add_column("corrected", int)
+    db["calls"].create_index(["corrected"], if_not_exists=True)
 
 
 def status_by_last_turn(db: sqlite_utils.Database) -> None:
