@@ -77,6 +77,7 @@ def pages(db: Path) -> list[tuple[str, str, dict | None, str]]:
         ("queue, new ones", "/file?statut=new"),
         ("queue, a month", "/file?du=2026-11-01&au=2026-11-30"),
         ("queue, rated not useful", "/file?avis=pas_utile"),
+        ("queue, corrected by the person", "/file?avis=corrige"),  # before 015: the queue (an unknown view)
         ("a conversation", f"/element/chat/{chat}"),
         ("a call", f"/element/phone/{call}"),
         ("messages waiting", "/messages"),

@@ -83,6 +83,18 @@ def _reviews(c: sqlite3.Connection, rng: random.Random, audit: list) -> None:
     )
 
 
+def _corrections(c: sqlite3.Connection, rng: random.Random) -> None:
+    """One answer to a person's words in fifty corrected by the person's next turn (the topic chosen among
+    its alternatives: `turns.corrects`, migration 015), when the store has the column."""
+    if "corrects" not in {row[1] for row in c.execute("pragma table_info(turns)")}:
+        return
+    answered = c.execute(
+        "select t.id, (select n.id from turns n where n.conversation_id = t.conversation_id and n.id > t.id order by n.id"
+        " limit 1) from turns t where t.action = 'answer' and t.text not like '/%' order by t.id"
+    ).fetchall()
+    c.executemany("update turns set corrects = ? where id = ?", [(a, n) for a, n in answered if n and rng.random() < 0.02])
+
+
 def _tickets(c: sqlite3.Connection, rng: random.Random, audit: list) -> None:
     """Each message's history and e-mails; an answered one by a reply (an address given) or a note."""
     events, outbox = [], []
@@ -200,6 +212,7 @@ def build(source: Path, db: Path, seed: int = 7) -> dict:
     _tickets(c, rng, audit)
     _days(c, rng, audit)
     c.executemany("insert into audit_log (ts, agent, action, kind, item_id, detail) values (?,?,?,?,?,?)", sorted(audit))
+    _corrections(c, rng)
     _events(c)
     c.execute("commit")
     c.execute("analyze")
