@@ -261,6 +261,34 @@ def test_purge_removes_demo_rows_only(demo):
     assert db_rows(db, "select count(*) as n from events where sender_id = 'real-person-1'")[0]["n"] > 0
 
 
+class Unhappy:
+    """A draw for tools.demo_traffic.rate that rates « Non » (`random` above the share rated useful)."""
+
+    def random(self) -> float:
+        return 0.9
+
+    def choice(self, seq):
+        return seq[0]
+
+
+@pytest.mark.parametrize("every_other", [True, False])
+def test_a_demo_non_chooses_another_topic_as_the_page_offers(server, every_other):
+    """Every other « Non » of the demo (the answer's messages given) chooses the first other topic among
+    the answer's alternatives, as the chat page offers them: the console's « Réponses corrigées par la
+    personne » has demo items too. The others, and a « Non » after no answer, choose nothing."""
+    from tools.demo_traffic import Http, Made, rate, send_chat
+
+    http, sender = Http(server.url), f"demo-rate-{every_other}"
+    last = send_chat(http, sender, "j'ai besoin d'aide pour refaire mon permis de conduire sur internet")
+    assert rate(http, Made(), Unhappy(), sender, None, last if every_other else []) is True
+    rows = db_rows(server.db, "select topic, corrects from turns where conversation_id = ? order by id", [sender])
+    if every_other:
+        assert [r["topic"] for r in rows] == ["permis_conduire", "rdv_pan"] and rows[1]["corrects"] is not None
+    else:
+        assert [r["topic"] for r in rows] == ["permis_conduire"]
+    assert db_rows(server.db, "select useful from feedback where item_id = ?", [sender]) == [{"useful": 0}]
+
+
 def test_bench_synthetic_store_has_the_requested_rows(tmp_path):
     sys.path.insert(0, str(ROOT / "bench"))
     import report_bench

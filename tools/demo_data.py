@@ -60,8 +60,8 @@ from tools.demo_traffic import (
     Made,
     chat_script,
     check_server,
-    feedback_endpoint,
     play_call,
+    rate,
     send_booking,
     send_chat,
     send_ticket,
@@ -70,7 +70,6 @@ from tools.demo_traffic import (
 DEFAULT_CONVERSATIONS = 300
 DEFAULT_CALLS = 150
 DEFAULT_DAYS = 90
-NOTHING_TO_RATE = 409  # POST /chat/feedback on a conversation whose last turn is no answer: not rated
 MAX_SESSIONS = 20_000  # per kind: the marking step lists the ids it made in one SQL statement each
 
 
@@ -178,8 +177,9 @@ def drive(
         gaps = []
         made.conversations.append((sender, start))
         made.turn_gaps[sender] = gaps
+        last: list = []
         for text in msgs:
-            send_chat(http, sender, text)
+            last = send_chat(http, sender, text)
             gaps.append(rng.randrange(8, 90))
         if state["pref"] is None:
             row = store.db.execute("select prefecture from conversations where id = ?", [sender]).fetchone()
@@ -202,15 +202,7 @@ def drive(
             if send_booking(http, pref, rng, key, mobile):
                 made.bookings.append((key, end + timedelta(minutes=rng.randrange(2, 15))))
         if rng.random() < 0.35:
-            useful = rng.random() < 0.78
-            comment = rng.choice(FEEDBACK_COMMENTS)
-            status = feedback_endpoint(http, sender, useful, comment) if feedback_ok is not False else None
-            if status != NOTHING_TO_RATE:  # ended on a clarification or a hand-off: the page offers no rating
-                if status is not None:
-                    feedback_ok = status == 200
-                    if feedback_ok:
-                        made.feedback_via = "POST /chat/feedback"
-                made.ratings.append(("chat-sent" if feedback_ok else "chat", sender, useful, comment))
+            feedback_ok = rate(http, made, rng, sender, feedback_ok, last if i % 2 == 0 else [])
         if bar:
             bar.update(1)
     if calls:

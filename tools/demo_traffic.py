@@ -18,6 +18,7 @@ from datetime import datetime
 from tools.demo_phrases import (
     BOT_QUESTIONS,
     DEMO_SUBJECT_PREFIX,
+    FEEDBACK_COMMENTS,
     GREETINGS,
     HUMAN,
     NOT_UNDERSTOOD,
@@ -176,6 +177,40 @@ def send_chat(http: Http, sender: str, text: str) -> list:
     if status != 200:
         raise DemoError(f"Le chat a répondu {status} à « {text} » : {str(body)[:200]}")
     return body if isinstance(body, list) else []
+
+
+NOTHING_TO_RATE = 409  # POST /chat/feedback on a conversation whose last turn is no answer: not rated
+
+
+def rate(http: Http, made: Made, rng: random.Random, sender: str, feedback_ok: bool | None, last: list) -> bool | None:
+    """The page's rating of a conversation, as a person gives it (feedback_ok: whether the server has the
+    endpoint, None: not known yet; returned). A « Non » then chooses another topic among the answer's
+    alternatives when `last` (the answer's messages) offers one, as the page shows them: the console's
+    « Réponses corrigées par la personne » (no draw: the seed's sequence is unchanged)."""
+    useful = rng.random() < 0.78
+    comment = rng.choice(FEEDBACK_COMMENTS)
+    status = feedback_endpoint(http, sender, useful, comment) if feedback_ok is not False else None
+    if status == NOTHING_TO_RATE:  # ended on a clarification or a hand-off: the page offers no rating
+        return feedback_ok
+    if status is not None:
+        feedback_ok = status == 200
+        if feedback_ok:
+            made.feedback_via = "POST /chat/feedback"
+    made.ratings.append(("chat-sent" if feedback_ok else "chat", sender, useful, comment))
+    instead = other_topic(last) if feedback_ok and not useful else None
+    if instead:
+        send_chat(http, sender, instead)
+    return feedback_ok
+
+
+def other_topic(messages: list) -> str | None:
+    """The payload of the first other topic an answer offers after « Non » (its marker's alternatives, a
+    person last: bot/core/router.py), or None (no answer, or only the person)."""
+    for m in messages:
+        said = ((m.get("custom") or {}) if isinstance(m, dict) else {}).get("answer")
+        if isinstance(said, dict) and len(said.get("alternatives") or []) > 1:
+            return said["alternatives"][0].get("payload")
+    return None
 
 
 def send_ticket(http: Http, pref, rng: random.Random, mailbox: str, key: str) -> bool:
