@@ -277,6 +277,30 @@ def test_answers_the_person_corrected_are_a_queue_of_their_own(store, router):
     assert queue.item("chat", "k1")["correction"] is None
 
 
+def test_the_corrected_view_reads_the_index_of_the_few_corrections(tmp_path, router):
+    """The view's condition, as SQLite plans it on an analysed store where most turns correct nothing:
+    `is not null` read every turn (its statistics count the NULLs as one value), `> 0` the index."""
+    from bot.services.queue_list import VIEW_CALLS, VIEW_CHATS
+
+    store = Store(tmp_path / "plan.db")
+    if store.backend != "sqlite":
+        pytest.skip("SQLite's query planner: PostgreSQL keeps the share of NULLs in its statistics")
+    for n in range(300):
+        say(store, f"p{n}", "horaires de la préfecture", router.decide("horaires", parse("horaires_contact", 0.95), 0))
+    say(store, "p0", *click(router, "titre_sejour"), corrects="horaires_contact")
+    store.db.execute("analyze")
+    plans = {
+        view: " | ".join(row[3] for row in store.db.execute(f"explain query plan select count(*) from {table} where {where}"))
+        for view, table, where in [
+            ("chat", "conversations c", VIEW_CHATS["corrige"]),
+            ("phone", "calls k", VIEW_CALLS["corrige"]),
+        ]
+    }
+    store.close()
+    assert "SEARCH t USING INDEX idx_turns_corrects (corrects>?)" in plans["chat"] and "SCAN t" not in plans["chat"], plans
+    assert "INDEX idx_calls_corrected (corrected>?)" in plans["phone"], plans
+
+
 def test_the_transcript_shows_what_the_person_saw(store, router):
     conversations(store, router)
     item = Queue(store, TREE, PREF).item("chat", "c1")

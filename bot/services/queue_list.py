@@ -1,8 +1,9 @@
 """The queue's list (/console/file): a page of the unresolved items (or of the answers the public rated
-not useful, or of those the person corrected), newest first, with the count of each review status. The store counts, orders and cuts the
-items; only the page's rows are then read in full (their excerpt, their call's path). A year of a large
-préfecture is 37,000 unresolved items: they were all read, made Python rows, sorted and cut to 20 on
-the server's event loop (0.35 s a page, during which the server's chat turns and phone steps waited).
+not useful, or of those the person corrected), newest first, with the count of each review status. The
+store counts, orders and cuts the items; only the page's rows are then read in full (their excerpt, their
+call's path). A year of a large préfecture is 37,000 unresolved items: they were all read, made Python
+rows, sorted and cut to 20 on the server's event loop (0.35 s a page, during which the server's chat
+turns and phone steps waited).
 Part of bot/services/queue.py, which re-exports Filters, KINDS and STATUSES.
 """
 
@@ -27,13 +28,15 @@ VIEWS = ("pas_utile", "corrige")  # the queue's other views (Filters.rated)
 VIEW_CHATS = {
     "": "c.status = 'unresolved'",
     "pas_utile": "c.id in (select item_id from feedback where kind = 'chat' and useful = 0)",
-    # (the answer corrected still kept: each turn is purged at its own date)
-    "corrige": "c.id in (select t.conversation_id from turns t join turns w on w.id = t.corrects)",
+    # (the answer corrected still kept: each turn is purged at its own date). "> 0", not "is not null":
+    # SQLite's statistics count the column's NULLs as one value, and it read every turn instead of the
+    # index of the few (0.21 s, 0.02 s with it, on bench/console_bench.py's year).
+    "corrige": "c.id in (select t.conversation_id from turns t join turns w on w.id = t.corrects where t.corrects > 0)",
 }
 VIEW_CALLS = {
     "": "k.unresolved = 1",
     "pas_utile": "k.call_sid in (select item_id from feedback where kind = 'phone' and useful = 0)",
-    "corrige": "k.corrected = 1",
+    "corrige": "k.corrected > 0",  # (the index read, as for the turns')
 }
 
 
