@@ -336,6 +336,11 @@ def test_after_no_the_other_likely_topics_are_offered_and_one_is_answered(server
     status, answered, _ = send(server, *commented.pressing("Aide pour une démarche en ligne"))
     assert status == 200 and "médiateur numérique" in answered.text
     assert answered.questions() == [f"Vous : {HELP_WITH_THE_LICENCE}", "Vous : Aide pour une démarche en ligne"]
+    # the topic chosen is kept as the correction of the answer (the console's « Réponses corrigées »)
+    turns = db_rows(
+        server.db, "select id, topic, corrects from turns where conversation_id = ? order by id", [conversation_of(page)]
+    )
+    assert [(t["topic"], t["corrects"]) for t in turns] == [("permis_conduire", None), ("rdv_pan", turns[0]["id"])]
 
 
 def test_an_empty_comment_is_refused_in_its_field_and_the_rating_stays(server):
