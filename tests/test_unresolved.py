@@ -256,6 +256,7 @@ def test_answers_the_person_corrected_are_a_queue_of_their_own(store, router):
     say(store, "k1", *click(router, "titre_sejour"), corrects="hors_perimetre")
     say(store, "k2", "horaires de la préfecture", router.decide("horaires", parse("horaires_contact", 0.95), 0))
     say(store, "k2", *click(router, "carte_grise"))  # another question, by the menu: no correction
+    say(store, "k2", "merci", router.decide("merci", parse("thanks", 0.99), 0))  # politeness: no answer of a topic
     say(store, "k3", "zorglub", router.decide("zorglub", parse("armes", 0.2, VAGUE), 0))
     queue = Queue(store, TREE)
     assert [r["id"] for r in queue.page(Filters())["rows"]] == ["k3"]
@@ -266,8 +267,8 @@ def test_answers_the_person_corrected_are_a_queue_of_their_own(store, router):
     item = queue.item("chat", "k1")
     assert item["correction"] == {"said": words, "answered": "hors_perimetre", "chosen": "titre_sejour"}
     assert item["default_example"] == words
-    # The indicator: of the answers to the person's words (k1's and k2's first; k2's click is no words),
-    # the share they corrected
+    # The indicator: of the answers to the person's words (k1's and k2's first; k2's click is no words,
+    # its thanks no topic), the share they corrected
     today = paris_today()
     by_id = {i["id"]: i for i in indicators.compute(store, PREF, today, today, today=today, tree=TREE)}
     assert (by_id["chat_corrected"]["value"], by_id["chat_corrected"]["count"]) == (0.5, 2)

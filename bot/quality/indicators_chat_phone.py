@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from bot.core.tree import TOPICS
 from bot.quality.indicator_common import (
     CALLS_REACHED_TARGET,
     COUNT,
@@ -29,6 +30,7 @@ from bot.quality.indicator_common import (
 
 def chat_indicators(store, period: Period) -> list[dict]:
     where, args = period.where("started_at", "c")
+    topics = ", ".join("?" * len(TOPICS))  # an answer of a topic: not "merci", nor the menu after a "non"
     # One row per conversation (its turns aggregated through the turns(conversation_id) index),
     # folded again by channel and UTC hour: what reaches Python is a few thousand groups.
     groups = rows(
@@ -37,14 +39,14 @@ def chat_indicators(store, period: Period) -> list[dict]:
         with conv as (
             select c.channel as channel, c.status as status, substr(c.started_at, 1, 13) as hour,
                    count(t.id) as turns, coalesce(sum(t.destination = ?), 0) as handoffs,
-                   coalesce(sum(t.action = 'answer' and t.text not like '/%'), 0) as answered,
+                   coalesce(sum(t.action = 'answer' and t.text not like '/%' and t.topic in ({topics})), 0) as answered,
                    coalesce(sum(t.corrects is not null), 0) as corrected
             from conversations c left join turns t on t.conversation_id = c.id
             where {where} group by c.id)
         select channel, hour, count(*), sum(turns > 0 and status != 'unresolved' and handoffs = 0),
                sum(status = 'unresolved'), sum(handoffs > 0), sum(answered), sum(corrected)
         from conv group by channel, hour""",
-        [HANDOFF_DESTINATION, *args],
+        [HANDOFF_DESTINATION, *TOPICS, *args],
     )
     n = sum(g[2] for g in groups)
     self_served = sum(g[3] for g in groups)
