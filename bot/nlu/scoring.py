@@ -314,8 +314,24 @@ def without_fillers(tokens: list[Any], fillers: list[tuple[str, ...]]) -> list[A
 # "immatriculation" no carte grise).
 
 
+CONTACTS = ("[téléphone]", "[e-mail]")  # the masking's placeholders of a way to reach the person
+CLAUSE = re.compile(r"[^,.;!?\n]+")
+# A clause after the first that gives a contact with this few words (placeholders aside) is no part of the
+# need; a longer one, or the first, may be the need told with a number in it (docs/pipeline.md, 30th pass).
+CONTACT_CLAUSE_WORDS = 6
+
+
 def without_placeholders(tokens: list[Any], text: str) -> list[Any]:
-    """The tokens but those inside one of the masking's placeholders; all of them if nothing else is left."""
-    spans = [m.span() for m in PLACEHOLDER_RE.finditer(text or "")] if "[" in (text or "") else []
+    """The tokens but those inside one of the masking's placeholders, and those of a short clause that
+    gives a contact ("appelez-moi au [téléphone]", "mon mail [e-mail]"); all of them if nothing else is left."""
+    text = text or ""
+    if "[" not in text:
+        return tokens
+    spans = [m.span() for m in PLACEHOLDER_RE.finditer(text)]
+    spans += [
+        m.span()
+        for m in list(CLAUSE.finditer(text))[1:]
+        if any(c in m.group() for c in CONTACTS) and len(PLACEHOLDER_RE.sub(" ", m.group()).split()) <= CONTACT_CLAUSE_WORDS
+    ]
     kept = [t for t in tokens if not any(start <= t.start < end for start, end in spans)]
     return kept or tokens
