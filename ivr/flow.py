@@ -207,9 +207,9 @@ class Flow(Prompts, PanFlow):
             return self._pan(st, option, open_now, inp.pan if inp is not None else None)
         if option.kind in ("node", "back", "main"):
             chosen = self.tree.nodes.get(option.target or "")
-            if option.kind == "node" and st.state == "choices" and st.correcting and chosen and chosen.topic in TOPICS:
-                if chosen.topic != st.correcting:  # one of the answer's alternatives: the caller's correction
-                    st.inputs.append({"step": st.step, "corrects": st.correcting, "topic": chosen.topic})
+            topic = chosen.topic if chosen and option.kind == "node" and st.state == "choices" else None
+            if st.correcting and topic in TOPICS and topic != st.correcting:  # one of the answer's alternatives
+                st.inputs.append({"step": st.step, "corrects": st.correcting, "topic": topic})  # the caller's correction
             return self._goto(st, option.target or ROOT, open_now)
         if option.kind == "repeat":
             return self.render(st, open_now)

@@ -312,8 +312,6 @@ def without_fillers(tokens: list[Any], fillers: list[tuple[str, ...]]) -> list[A
 # The masking's placeholders (masking.PLACEHOLDER_RE), put in the text before the model reads it: their
 # words are the masking's, not the person's ("adresse" is no question about the préfecture's address,
 # "immatriculation" no carte grise).
-
-
 CONTACTS = ("[téléphone]", "[e-mail]")  # the masking's placeholders of a way to reach the person
 CLAUSE = re.compile(r"[^,.;!?\n]+")
 # A clause after the first that gives a contact with this few words (placeholders aside) is no part of the
