@@ -19,6 +19,12 @@ logger = logging.getLogger(__name__)
 ACTION_LISTEN = "action_listen"
 
 
+def marker(event: dict) -> dict | None:
+    """An answer's marker in a bot event ({topic, destination, alternatives}), or None."""
+    said = ((event.get("data") or {}).get("custom") or {}).get("answer")
+    return said if isinstance(said, dict) and isinstance(said.get("alternatives"), list) else None
+
+
 def answer_before(events: list[dict]) -> dict | None:
     """The marker of the answer just before the latest message ({topic, destination, alternatives}: the
     other likely topics, bot/core/router.py), for a "non, c'est pas ça"; None when the bot said anything
@@ -29,10 +35,8 @@ def answer_before(events: list[dict]) -> dict | None:
             users += 1
             if users == 2:
                 return None
-        elif event.get("event") == "bot" and users == 1:
-            said = ((event.get("data") or {}).get("custom") or {}).get("answer")
-            if isinstance(said, dict) and isinstance(said.get("alternatives"), list):
-                return said
+        elif event.get("event") == "bot" and users == 1 and (said := marker(event)):
+            return said
     return None
 
 
@@ -51,8 +55,8 @@ def instead_of(events: list[dict], text: str) -> str | None:
         if event.get("event") != "bot" or not users:
             continue
         data = event.get("data") or {}
-        said = (data.get("custom") or {}).get("answer")
-        if isinstance(said, dict) and isinstance(said.get("alternatives"), list):
+        said = marker(event)
+        if said:
             choices = [b.get("payload") for b in said["alternatives"] if isinstance(b, dict)]
             right_after = users == 1 or offered == choices
             return said.get("topic") if right_after and text in choices else None
@@ -77,6 +81,7 @@ class ActionRoute(Action):
         decision = not_that(router, router.decide(text, message, misses), answer_before(tracker.events))
         # A topic chosen among an answer's alternatives: the person's own label for the words answered wrong.
         wrong = instead_of(tracker.events, text) if decision.action == "answer" and decision.topic in TOPICS else None
+        wrong = wrong if wrong != decision.topic else None  # the same topic chosen again corrects nothing
 
         user_event = tracker.get_last_event_for("user") or {}
         # A closure day today or soon: said before the hours (a test server's clock in the metadata).
@@ -112,7 +117,7 @@ class ActionRoute(Action):
             "prefecture": prefecture_id,
             "ts": when,
             "reply": reply,
-            "corrects": wrong if wrong != decision.topic else None,
+            "corrects": wrong,
         }
 
         def late() -> bool:  # the person was answered 503 without this turn: it records nothing (issue 16)

@@ -13,7 +13,7 @@ import json
 from bot.core import config
 from bot.core.masking import mask
 from bot.core.tree import SOCIAL_INTENTS, Tree
-from bot.services.queue_list import KINDS, STATUSES, Filters, corrected_call, json_list, listing  # noqa: F401 - re-exported
+from bot.services.queue_list import KINDS, STATUSES, Filters, corrected, corrected_call, json_list, listing  # noqa: F401 - re-exported
 from bot.store.database import Store, lock_key, now
 
 
@@ -79,18 +79,6 @@ def heard(tree: Tree, pref, node_id: str) -> str:
         parts.append(render(template, pref, {"label": label, "key": key}) if pref is not None else f"{label} : {key}.")
     text = " ".join(p for p in parts if p)
     return render(text, pref) if pref is not None else text
-
-
-def corrected(turns: list[dict]) -> dict | None:
-    """The person's last correction of an answer ({said: the words answered wrong, answered: that
-    answer's topic, chosen: the topic they chose among its alternatives}), or None (no correction, or
-    the corrected turn already purged: each turn goes at its own date)."""
-    by_id = {t["id"]: t for t in turns}
-    for t in reversed(turns):
-        wrong = by_id.get(t.get("corrects"))
-        if wrong is not None:
-            return {"said": wrong["text"], "answered": wrong["topic"], "chosen": t["topic"]}
-    return None
 
 
 class Queue:

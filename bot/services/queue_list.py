@@ -149,6 +149,18 @@ def listing(db, tree: Tree, f: Filters, per_page: int) -> dict:
     return {"rows": rows, "total": total, "counts": counts, "page": page, "pages": pages}
 
 
+def corrected(turns: list[dict]) -> dict | None:
+    """The person's last correction of an answer ({said: the words answered wrong, answered: that
+    answer's topic, chosen: the topic they chose among its alternatives}), or None (no correction, or
+    the corrected turn already purged: each turn goes at its own date)."""
+    by_id = {t["id"]: t for t in turns}
+    for t in reversed(turns):
+        wrong = by_id.get(t.get("corrects"))
+        if wrong is not None:
+            return {"said": wrong["text"], "answered": wrong["topic"], "chosen": t["topic"]}
+    return None
+
+
 def corrected_call(inputs: list[dict]) -> dict | None:
     """A call's last correction ({said: the words answered wrong, answered: that answer's topic, chosen:
     the topic the caller chose by key among its alternatives}: ivr/flow.py), or None."""
@@ -196,12 +208,12 @@ def _details(db, tree: Tree, found: list, view: str) -> list[dict]:
             calls,
         ).fetchall():
             node = tree.nodes.get(node_id or "")
-            said = [i for i in json_list(inputs) if isinstance(i, dict)]
-            speech = [i.get("speech") for i in said if i.get("speech")]
-            if view == "corrige":  # the words answered wrong, first
-                speech = [w for w in [(corrected_call(said) or {}).get("said")] if w] + speech
+            steps = [i for i in json_list(inputs) if isinstance(i, dict)]
+            speech = [i["speech"] for i in steps if i.get("speech")]
+            # the words answered wrong, in the view of the corrections
+            wrong = (corrected_call(steps) or {}).get("said") if view == "corrige" else ""
             heard = outcomes.get(outcome, outcome) if outcome else texts.console_say("messages.call_in_progress")
-            excerpt = speech[0] if speech else texts.console_say("messages.call_excerpt", outcome=heard)
+            excerpt = wrong or (speech[0] if speech else texts.console_say("messages.call_excerpt", outcome=heard))
             shown[("phone", sid)] = {
                 "topic": node.topic if node else None,
                 "destination": node.destination if node else None,
