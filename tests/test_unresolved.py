@@ -278,6 +278,47 @@ def test_answers_the_person_corrected_are_a_queue_of_their_own(store, router):
     assert queue.item("chat", "k1")["correction"] is None
 
 
+def test_the_persons_choices_are_learned_in_one_go_where_no_agent_reviewed(store, router):
+    """« Apprendre les choix cochés » (/console/file?avis=corrige): each item checked gets the review an
+    agent would give it from its page (treated, the topic the person chose, the words answered wrong to
+    learn), in the audit log as the person's choice. Left as they are: an item an agent already reviewed
+    (their review stands), one whose words answered wrong were purged, one with no correction, an
+    unknown id."""
+    words = "jai plus de droit au travail a cause de vous"
+    for conv in ("b1", "b2", "b3"):
+        say(store, conv, words, router.decide(words, parse("hors_perimetre", 0.97), 0))
+        say(store, conv, *click(router, "titre_sejour"), corrects="hors_perimetre")
+    say(store, "b4", "horaires de la préfecture", router.decide("horaires", parse("horaires_contact", 0.95), 0))
+    queue = Queue(store, TREE)
+    assert [(r["id"], r["chosen"]) for r in queue.page(Filters(rated="corrige"))["rows"]] == [
+        ("b3", "titre_sejour"),
+        ("b2", "titre_sejour"),
+        ("b1", "titre_sejour"),
+    ]
+    queue.label("chat", "b2", "agent-a", "armes", "in_review", "", False, "")
+    store.db.execute("delete from turns where conversation_id = 'b3' and text = ?", [words])
+    checked = [("chat", "b1"), ("chat", "b2"), ("chat", "b3"), ("chat", "b4"), ("chat", "inconnu")]
+    assert queue.learn_choices("agent-b", checked) == (1, 4)
+    reviews = {
+        r["item_id"]: (r["status"], r["topic"], r["example"], r["as_training"], r["reviewer"])
+        for r in store.db["reviews"].rows_where(order_by="item_id")
+    }
+    assert reviews == {
+        "b1": ("done", "titre_sejour", words, 1, "agent-b"),
+        "b2": ("in_review", "armes", None, 0, "agent-a"),
+    }
+    audit = [
+        (a["agent"], a["action"], a["item_id"], json.loads(a["detail"])) for a in store.db["audit_log"].rows_where(order_by="id")
+    ]
+    assert audit[-1] == (
+        "agent-b",
+        "label",
+        "b1",
+        {"status": "done", "topic": "titre_sejour", "as_training": 1, "with_note": False, "person_choice": True},
+    )
+    assert len(audit) == 2
+
+
 def test_the_corrected_view_reads_the_index_of_the_few_corrections(tmp_path, router):
     """The view's condition, as SQLite plans it on an analysed store where most turns correct nothing:
     `is not null` read every turn (its statistics count the NULLs as one value), `> 0` the index."""

@@ -12,7 +12,7 @@ import json
 
 from bot.core import config
 from bot.core.masking import mask
-from bot.core.tree import SOCIAL_INTENTS, Tree
+from bot.core.tree import REVIEW_LABELS, SOCIAL_INTENTS, Tree
 from bot.services.queue_list import KINDS, STATUSES, Filters, corrected, corrected_call, json_list, listing  # noqa: F401 - re-exported
 from bot.store.database import Store, lock_key, now
 
@@ -194,11 +194,14 @@ class Queue:
         as_training: bool,
         example: str,
         seen: str | None = None,
+        person_choice: bool = False,
     ) -> dict:
         """Save the review of an item and log it. Values must be validated by the caller. The note is
         masked before it is stored (an agent may write a name or a number in it), and the audit line
         says whether there is one, never its text. `seen`: the review's `updated_at` when the page was
-        shown ("-": none yet); another review saved since raises ReviewConflict (nothing written)."""
+        shown ("-": none yet); another review saved since raises ReviewConflict (nothing written).
+        `person_choice`: the topic and the example are the person's correction, learned without the item's
+        page (« Apprendre les choix cochés »): the audit line says so."""
         item = self.item(kind, item_id)  # NotFound for an unknown id
         if example and example not in item["sentences"]:
             raise ValueError("example")
@@ -221,8 +224,31 @@ class Queue:
                 raise ReviewConflict(current or {})
             self.db["reviews"].upsert(row, pk=("kind", "item_id"))
             detail = {k: row[k] for k in ("status", "topic", "as_training")} | {"with_note": bool(note)}
+            if person_choice:
+                detail["person_choice"] = True
             self.audit(agent, "label", kind, item_id, detail)
         return row
+
+    def learn_choices(self, agent: str, items: list[tuple[str, str]]) -> tuple[int, int]:
+        """« Apprendre les choix cochés » (the view of the answers the person corrected): each item gets the
+        review an agent would give it from its page: treated, the topic the person chose, the words
+        answered wrong to learn. Left as they are: an item already reviewed (its agent's review stands),
+        one with no correction left (none, or its words purged), one unknown. (learned, left)."""
+        learned = 0
+        for kind, item_id in items:
+            try:
+                item = self.item(kind, item_id)
+            except NotFound:
+                continue
+            correction = item["correction"] or {}
+            if item["review"] or not correction.get("said") or correction.get("chosen") not in REVIEW_LABELS:
+                continue
+            try:
+                self.label(kind, item_id, agent, correction["chosen"], "done", "", True, correction["said"], "-", True)
+            except ReviewConflict:  # another agent's review saved meanwhile: theirs stands
+                continue
+            learned += 1
+        return learned, len(items) - learned
 
     def audit(
         self,

@@ -126,7 +126,8 @@ def _sources(tree: Tree, f: Filters) -> list[tuple[str, str, list]]:
 
 
 def listing(db, tree: Tree, f: Filters, per_page: int) -> dict:
-    """{"rows": the page's items (kind, id, ts, topic, destination, status, label, excerpt), "total",
+    """{"rows": the page's items (kind, id, ts, topic, destination, status, label, excerpt, chosen: the
+    topic the person chose in the view of the corrections), "total",
     "counts" (per review status, before the status filter), "page", "pages"}. The page is one compound
     select ordered by time and cut by the store: each part read backwards along its index (conversations
     by status and time, calls by unresolved and time) and merged, so that page 1 reads 20 rows, not the
@@ -181,13 +182,16 @@ def _details(db, tree: Tree, found: list, view: str) -> list[dict]:
     shown: dict[tuple[str, str], dict] = {}
     if chats:
         first = "" if view else "t.resolved = 0 and "
-        comment = {
-            "pas_utile": "(select b.comment from feedback b where b.kind = 'chat' and b.item_id = c.id)",
-            "corrige": "(select w.text from turns t join turns w on w.id = t.corrects where t.conversation_id = c.id"
-            " order by t.id desc limit 1)",
-        }.get(view, "null")
-        for cid, started, topic, dest, label, said, text in db.execute(
-            f"select c.id, c.started_at, c.last_topic, c.last_destination, r.topic, {comment}, (select t.text from turns t"
+        # the last correction's words answered wrong, and the topic the person chose instead
+        last_correction = (
+            "(select {} from turns t join turns w on w.id = t.corrects where t.conversation_id = c.id order by t.id desc limit 1)"
+        )
+        comment, chosen = {
+            "pas_utile": ("(select b.comment from feedback b where b.kind = 'chat' and b.item_id = c.id)", "null"),
+            "corrige": (last_correction.format("w.text"), last_correction.format("t.topic")),
+        }.get(view, ("null", "null"))
+        for cid, started, topic, dest, label, said, person, text in db.execute(
+            f"select c.id, c.started_at, c.last_topic, c.last_destination, r.topic, {comment}, {chosen}, (select t.text from turns t"
             f" where t.conversation_id = c.id and {first}t.text not like '/%' order by t.id limit 1) from conversations c"
             " left join reviews r on r.kind = 'chat' and r.item_id = c.id"
             f" where c.id in ({', '.join('?' * len(chats))})",
@@ -198,6 +202,7 @@ def _details(db, tree: Tree, found: list, view: str) -> list[dict]:
                 "destination": dest,
                 "label": label,
                 "excerpt": said or text or "",
+                "chosen": person,
                 "at": started,
             }
     if calls:
@@ -211,7 +216,8 @@ def _details(db, tree: Tree, found: list, view: str) -> list[dict]:
             steps = [i for i in json_list(inputs) if isinstance(i, dict)]
             speech = [i["speech"] for i in steps if i.get("speech")]
             # the words answered wrong, in the view of the corrections
-            wrong = (corrected_call(steps) or {}).get("said") if view == "corrige" else ""
+            correction = (corrected_call(steps) if view == "corrige" else None) or {}
+            wrong = correction.get("said")
             heard = outcomes.get(outcome, outcome) if outcome else texts.console_say("messages.call_in_progress")
             excerpt = wrong or (speech[0] if speech else texts.console_say("messages.call_excerpt", outcome=heard))
             shown[("phone", sid)] = {
@@ -219,6 +225,7 @@ def _details(db, tree: Tree, found: list, view: str) -> list[dict]:
                 "destination": node.destination if node else None,
                 "label": label,
                 "excerpt": excerpt,
+                "chosen": correction.get("chosen"),
             }
     rows = []
     for kind, item_id, ts, status in found:

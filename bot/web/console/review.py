@@ -42,7 +42,37 @@ async def queue_page(request: Request, console: Console, session: Session) -> HT
         return f"{PREFIX}/file?" + urlencode({k: v for k, v in args.items() if v})
 
     result["links"] = page_links(result["page"], result["pages"])
-    return console.page("queue.html", session=session, f=f, result=result, link=link, notice=date_notice(request, f))
+    ctx = {"notice": date_notice(request, f), "learned": learned_notice(request) if f.rated == "corrige" else None}
+    return console.page("queue.html", session=session, f=f, result=result, link=link, **ctx)
+
+
+def learned_notice(request: Request) -> tuple[str, str] | None:
+    """What « Apprendre les choix cochés » did, from the counts its redirect carries: (DSFR alert type, text)."""
+    try:
+        learned, left = (max(0, min(int(request.args.get(arg) or ""), 10_000)) for arg in ("appris", "laisses"))
+    except ValueError:
+        return None
+    if not learned and not left:
+        return "info", texts.console_say("pages.queue.learned_none")
+    said = [texts.console_say(f"pages.queue.learned_{('zero', 'one')[learned] if learned < 2 else 'many'}", count=learned)]
+    if left:
+        said.append(texts.console_say(f"pages.queue.left_{'one' if left == 1 else 'many'}", count=left))
+    return ("success" if learned else "warning"), " ".join(said)
+
+
+@agent_only
+async def learn_choices(request: Request, console: Console, session: Session) -> HTTPResponse:
+    """« Apprendre les choix cochés »: the items checked in the view of the corrections (`element`:
+    "chat:<id>" or "phone:<CallSid>", a page of them at most) each get the person's choice as their
+    review (Queue.learn_choices); then back to the view, which says how many."""
+    checked = (request.form.getlist("element") if request.form else None) or []
+    items = [tuple(value.split(":", 1)) for value in checked]
+    if len(items) > int(runtime.prefecture().get("console.queue_per_page")) or any(
+        len(item) != 2 or item[0] not in KINDS or not ITEM_ID_RE.match(item[1]) for item in items
+    ):
+        return console.refuse(400, session, "bad_form")
+    learned, left = console.queue().learn_choices(session.name, list(dict.fromkeys(items)))
+    return response.redirect(f"{PREFIX}/file?" + urlencode({"avis": "corrige", "appris": learned, "laisses": left}), status=303)
 
 
 def date_notice(request: Request, f: Filters) -> str:
@@ -103,6 +133,7 @@ async def item_label(request: Request, console: Console, session: Session, kind:
 
 ROUTES = [
     ("/file", ("GET",), queue_page),
+    ("/file/apprendre", ("POST",), learn_choices),
     ("/element/<kind>/<item_id>", ("GET",), item_page),
     ("/element/<kind>/<item_id>", ("POST",), item_label),
 ]
