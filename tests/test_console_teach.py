@@ -91,6 +91,16 @@ def test_the_persons_choices_checked_are_learned_in_one_go(server, agent, phone)
     assert [(a["agent"], a["action"], json.loads(a["detail"])) for a in audit] == [
         (AGENT[0], "label", {"status": "done", "topic": "rdv_pan", "as_training": 1, "with_note": False, "person_choice": True})
     ]
+    # the administrators' journal says it in words
+    from bot.web.console.journal import said
+
+    assert said(audit[0]["detail"]) == [
+        ("Statut", "Traité"),
+        ("Thème", "Aide pour une démarche en ligne"),
+        ("Phrase apprise à l'assistant", "oui"),
+        ("Note", "non"),
+        ("Choix de la personne, appris sans ouvrir la demande", "oui"),
+    ]
     # the item's page says what was learned, as if the agent had saved it there
     item = unescape(agent.get(f"/element/chat/{first}").text)
     assert '<dd id="review-status">Traité</dd>' in item and f'<option value="{MASKED}" selected>' in item
