@@ -92,6 +92,8 @@ class Calls:
             "inputs": dumps(inputs),
             "confidence": st.confidence,
             "outcome": st.outcome,
+            # 1 once the caller's words got an answer (ivr/flow.py `_speech`): the base of the corrections' share
+            "spoken_answer": int(any(i.get("answered") for i in st.inputs)),
             "corrected": int(any("corrects" in i for i in st.inputs)),
             "flow": dumps({name: state[name] for name in _FIELD_NAMES} | {"inputs": inputs}),
             "last_twiml": twiml,

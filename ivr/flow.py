@@ -303,7 +303,10 @@ class Flow(Prompts, PanFlow):
                 st.retries = 0
                 st.state, st.choices, st.back = "confirm", [d.node], back
                 return self.render(st, open_now)
-            return self._goto(st, d.node, open_now, referral=d.referral, alternatives=self._targets(d.alternatives))
+            resp = self._goto(st, d.node, open_now, referral=d.referral, alternatives=self._targets(d.alternatives))
+            if st.state == "leaf" and st.node != self.sp.human_id:  # the words got an answer (the correction's base)
+                st.inputs[-1]["answered"] = True
+            return resp
         if d.action == "answer" and d.topic == NAVIGATE_INTENT:
             return self._goto(st, ROOT, open_now)
         if d.action == "answer" and d.topic in CONVERSATION_INTENTS:

@@ -114,6 +114,7 @@ def fill_phone(store):
         store, "k6", "2026-03-06T08:00:00.000+00:00", None, 0, ended=False, path=["root", "titres_ants"]
     )  # still in progress
     add_call(store, "k7", "2026-02-28T08:00:00.000+00:00", "answered", 0)  # outside the period
+    store.db.execute("update calls set spoken_answer = 1, corrected = 0 where call_sid = 'k1'")  # its words answered
     add_call(store, "k8", "2026-03-02T08:00:00.000+00:00", "abandoned", 1, prefecture="vienne")  # other préfecture
 
 
@@ -484,7 +485,7 @@ def test_a_met_target(store):
 
 def test_an_empty_period_gives_no_figure(full):
     r = compute(full, (date(2025, 1, 1), date(2025, 12, 31)))
-    assert len(r) == 38
+    assert len(r) == 39
     for ind in r.values():
         assert ind["value"] is None and ind["met"] is None, ind
         assert ind["note"] == "pas encore de données"
@@ -718,6 +719,9 @@ def fill_pinned(store) -> None:
     add_call(store, "kdm", "2026-03-03T09:00:00.000+00:00", "voicemail", 1, path=["root", "armes"], duration=20, demo=1)
     add_feedback(store, "phone", "k2", 0, "2026-03-03T08:05:00.000+00:00")
     add_feedback(store, "chat", "dm", 1, "2026-03-03T09:05:00.000+00:00", demo=1)
+    # three calls' words got an answer; one caller chose another topic among its alternatives
+    store.db.execute("update calls set spoken_answer = 1 where call_sid in ('k1', 'k2', 'k3', 'kdm')")
+    store.db.execute("update calls set corrected = 1 where call_sid in ('k2', 'kdm')")
 
 
 def test_every_figure_is_the_one_pinned(full):
@@ -730,3 +734,48 @@ def test_every_figure_is_the_one_pinned(full):
     assert list(got) == list(pinned)
     for key in pinned:
         assert json.dumps(got[key], ensure_ascii=False) == json.dumps(pinned[key], ensure_ascii=False), key
+
+
+@pytest.mark.sqlite_only
+def test_a_callers_correction_counts_in_the_phone_indicator(tmp_path):
+    """Signed Twilio webhooks against a real server with its own store. Two callers' words get the licence's
+    answer; one says « non c'est pas ça » and chooses « Aide pour une démarche en ligne » by key (the
+    correction), the other hangs up. A third reaches the same answer by keys: words answered are the base,
+    as a chat's clicks are not. « Réponses corrigées par l'appelant »: 1 of 2."""
+    from conftest import TWILIO_TEST_TOKEN, db_rows, launch, stop
+
+    from tools.ivr.simulate import Call
+
+    said = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet"
+    server = launch(tmp_path)
+    try:
+        corrected, kept, keys = (Call(server.url, TWILIO_TEST_TOKEN, now="2026-03-10T10:00") for _ in range(3))
+        for call in (corrected, kept):
+            call.start()
+            assert call.say(said).node == "permis_conduire"
+        corrected.say("non c'est pas ça")
+        assert corrected.press("1").node == "rdv_pan"
+        keys.start()
+        keys.press("1")
+        assert keys.press("2").node == "permis_conduire"
+        for call in (corrected, kept, keys):
+            call.hangup(duration=40)
+        rows = db_rows(server.db, "select call_sid, spoken_answer, corrected from calls order by started_at")
+        assert [(r["call_sid"], r["spoken_answer"], r["corrected"]) for r in rows] == [
+            (corrected.call_sid, 1, 1),
+            (kept.call_sid, 1, 0),
+            (keys.call_sid, 0, 0),
+        ]
+    finally:
+        stop(server)
+    from datetime import timedelta
+
+    today = datetime.now(UTC).date()
+    store = Store(server.db)
+    try:
+        days = (today - timedelta(days=1), today + timedelta(days=1))  # the calls' Paris day, whatever the hour
+        r = by_id(indicators.compute(store, config_mod.load_prefecture("cantal"), *days, today=today))
+    finally:
+        store.close()
+    assert (r["phone_corrected"]["value"], r["phone_corrected"]["count"]) == (0.5, 2)
+    assert r["phone_corrected"]["label"] == "Réponses corrigées par l'appelant (autre thème choisi parmi les propositions)"

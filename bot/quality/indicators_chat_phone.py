@@ -197,6 +197,11 @@ def phone_indicators(store, period: Period, tree) -> tuple[list[dict], tuple[int
         if ended:
             outcomes[outcome] += count
     unresolved = sum(s[3] for s in status if s[0] and s[2])
+    # Calls whose words got an answer, and those whose caller then chose another topic by key among its
+    # alternatives (the chat's « corrigées » by phone; both columns indexed or read with the period's rows).
+    spoken, corrected = rows(
+        store, f"select coalesce(sum(spoken_answer > 0), 0), coalesce(sum(corrected > 0), 0) from calls where {where}", args
+    )[0]
     reached = outcomes["answered"] + outcomes["transferred"] + outcomes["voicemail"]
     paths = _call_paths(store, period, tree)
     with_leaf = sum(paths["topics"].values())
@@ -225,6 +230,7 @@ def phone_indicators(store, period: Period, tree) -> tuple[list[dict], tuple[int
         phone("phone_self_service", rate(outcomes["answered"], e), e, unit=PERCENT, group="routing"),
         phone("phone_unresolved", rate(unresolved, e), e, unit=PERCENT, group="routing"),
         phone("phone_handoff", rate(outcomes["transferred"] + outcomes["voicemail"], e), e, unit=PERCENT, group="routing"),
+        phone("phone_corrected", rate(corrected, spoken), spoken, unit=PERCENT, group="routing"),
         phone("phone_abandoned", rate(outcomes["abandoned"], e), e, unit=PERCENT, group="phone"),
         phone("phone_abandon_points", outcomes["abandoned"] or None, e, unit=COUNT, group="phone", breakdown=_by_count(points)),
         phone("phone_path_length", mean(paths["steps_total"], paths["steps_n"]), paths["steps_n"], unit=STEPS, group="phone"),

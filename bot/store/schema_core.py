@@ -1,4 +1,4 @@
-"""Migrations 001-003, 010 and 013-015 (applied by bot/store/database.py): conversations and turns, calls
+"""Migrations 001-003, 010 and 013-016 (applied by bot/store/database.py): conversations and turns, calls
 and voicemails, the agents' console, issue 14's one definition of "non résolu" (database.py's
 docstring), and the answers corrected by the person.
 
@@ -182,6 +182,13 @@ def m015_turns_corrects(db: sqlite_utils.Database) -> None:
     # A call's: 1 once the caller chose a topic by key among an answer's alternatives (ivr/flow.py)
     db["calls"].add_column("corrected", int)
     db["calls"].create_index(["corrected"], if_not_exists=True)
+
+
+def m016_calls_spoken_answer(db: sqlite_utils.Database) -> None:
+    """A call whose words got an answer (`calls.spoken_answer` = 1; its input marked `answered`, ivr/flow.py):
+    the base of the share the callers corrected, as the chat's answers to a person's words are. A call
+    written before has none (NULL): its corrections could not be kept either (migration 015, the same day)."""
+    db["calls"].add_column("spoken_answer", int)
 
 
 def status_by_last_turn(db: sqlite_utils.Database) -> None:
