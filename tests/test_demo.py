@@ -4,6 +4,7 @@ And the report benchmark's synthetic store (bench/report_bench.py) has the sizes
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -287,6 +288,44 @@ def test_a_demo_non_chooses_another_topic_as_the_page_offers(server, every_other
     else:
         assert [r["topic"] for r in rows] == ["permis_conduire"]
     assert db_rows(server.db, "select useful from feedback where item_id = ?", [sender]) == [{"useful": 0}]
+
+
+class UnhappyCaller:
+    """A draw for tools.demo_traffic.play_call: rates (0.1 < 0.25), « pas utile » (0.9), the first phrase."""
+
+    def __init__(self):
+        self.draws = iter([0.1, 0.9])
+
+    def random(self) -> float:
+        return next(self.draws, 0.9)
+
+    def choice(self, seq):
+        return seq[0]
+
+    def uniform(self, low: float, high: float) -> float:
+        return high
+
+
+@pytest.mark.parametrize("kind", ["speech", "keypad"])
+def test_a_demo_caller_who_rates_8_chooses_another_topic_as_the_menu_offers(server, monkeypatch, kind):
+    """A demo call whose words got an answer, rated « pas utile » (8), chooses the first topic the menu then
+    offers among its alternatives by key (the caller's correction: the console's « Réponses corrigées par la
+    personne » and the phone's indicator have demo items). An answer reached by keys has none: left there."""
+    from conftest import TWILIO_TEST_TOKEN
+
+    from tools import demo_traffic
+    from tools.ivr.simulate import Call
+
+    said = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet"
+    monkeypatch.setattr(demo_traffic, "SPEECH", {"permis_conduire": [said]})
+    call = Call(server.url, TWILIO_TEST_TOKEN, now="2026-03-10T10:00")
+    demo_traffic.play_call(call, kind, UnhappyCaller())
+    row = db_rows(server.db, "select path, corrected from calls where call_sid = ?", [call.call_sid])[0]
+    if kind == "speech":
+        assert (json.loads(row["path"]), row["corrected"]) == (["root", "permis_conduire", "rdv_pan"], 1)
+    else:  # keys 1, 1: the vehicles' menu, then carte grise
+        assert (json.loads(row["path"]), row["corrected"]) == (["root", "vehicule", "carte_grise"], 0)
+    assert db_rows(server.db, "select useful from feedback where item_id = ?", [call.call_sid]) == [{"useful": 0}]
 
 
 def test_bench_synthetic_store_has_the_requested_rows(tmp_path):

@@ -313,6 +313,14 @@ CALL_FIRST = [
 RATING_KINDS = ("keypad", "keypad_info", "speech")  # calls that end on an answer the caller may rate
 
 
+def first_topic_key(says: list[str]) -> bool:
+    """Whether key 1 of the alternatives said after « pas utile » is a topic, not the person (said last)."""
+    from bot.core import tree as tree_mod
+
+    person = str((tree_mod.current().phone.get("labels") or {}).get("human") or "")
+    return any(s.endswith("tapez 1.") and not s.startswith(person) for s in says)
+
+
 def play_call(call, kind: str, rng: random.Random) -> None:
     """Play one caller's side; stops early (as a caller would) when the menu goes elsewhere."""
     from bot.core import tree as tree_mod
@@ -373,6 +381,8 @@ def play_call(call, kind: str, rng: random.Random) -> None:
             call.silence()
         if rates and kind in RATING_KINDS and turn.route == "leaf" and turn.gather is not None:
             keys = tree_mod.current().phone  # "si cette réponse vous a aidé, tapez 9 ; sinon, tapez 8"
-            call.press(str(keys["feedback_key"] if finds_useful else keys["feedback_no_key"]))
+            turn = call.press(str(keys["feedback_key"] if finds_useful else keys["feedback_no_key"]))
+            if turn.route == "choices" and turn.gather is not None and first_topic_key(turn.says):
+                call.press("1")  # another topic among the answer's alternatives: the caller's correction
     except SimulatorError:
         pass  # the menu went somewhere the script did not expect: the caller hangs up
