@@ -126,8 +126,8 @@ def _sources(tree: Tree, f: Filters) -> list[tuple[str, str, list]]:
 
 
 def listing(db, tree: Tree, f: Filters, per_page: int) -> dict:
-    """{"rows": the page's items (kind, id, ts, topic, destination, status, label, excerpt, chosen: the
-    topic the person chose in the view of the corrections), "total",
+    """{"rows": the page's items (kind, id, ts, topic, destination, status, label, excerpt; in the view of
+    the corrections, topic is the one answered and chosen the one the person chose instead), "total",
     "counts" (per review status, before the status filter), "page", "pages"}. The page is one compound
     select ordered by time and cut by the store: each part read backwards along its index (conversations
     by status and time, calls by unresolved and time) and merged, so that page 1 reads 20 rows, not the
@@ -182,16 +182,17 @@ def _details(db, tree: Tree, found: list, view: str) -> list[dict]:
     shown: dict[tuple[str, str], dict] = {}
     if chats:
         first = "" if view else "t.resolved = 0 and "
-        # the last correction's words answered wrong, and the topic the person chose instead
+        # The last correction's words answered wrong, the topic they were answered (the topic guessed, in
+        # that view: the conversation's last is the one chosen) and the topic the person chose instead.
         last_correction = (
             "(select {} from turns t join turns w on w.id = t.corrects where t.conversation_id = c.id order by t.id desc limit 1)"
         )
-        comment, chosen = {
-            "pas_utile": ("(select b.comment from feedback b where b.kind = 'chat' and b.item_id = c.id)", "null"),
-            "corrige": (last_correction.format("w.text"), last_correction.format("t.topic")),
-        }.get(view, ("null", "null"))
+        comment, guessed, chosen = {
+            "pas_utile": ("(select b.comment from feedback b where b.kind = 'chat' and b.item_id = c.id)", "c.last_topic", "null"),
+            "corrige": tuple(last_correction.format(column) for column in ("w.text", "w.topic", "t.topic")),
+        }.get(view, ("null", "c.last_topic", "null"))
         for cid, started, topic, dest, label, said, person, text in db.execute(
-            f"select c.id, c.started_at, c.last_topic, c.last_destination, r.topic, {comment}, {chosen}, (select t.text from turns t"
+            f"select c.id, c.started_at, {guessed}, c.last_destination, r.topic, {comment}, {chosen}, (select t.text from turns t"
             f" where t.conversation_id = c.id and {first}t.text not like '/%' order by t.id limit 1) from conversations c"
             " left join reviews r on r.kind = 'chat' and r.item_id = c.id"
             f" where c.id in ({', '.join('?' * len(chats))})",
@@ -221,7 +222,7 @@ def _details(db, tree: Tree, found: list, view: str) -> list[dict]:
             heard = outcomes.get(outcome, outcome) if outcome else texts.console_say("messages.call_in_progress")
             excerpt = wrong or (speech[0] if speech else texts.console_say("messages.call_excerpt", outcome=heard))
             shown[("phone", sid)] = {
-                "topic": node.topic if node else None,
+                "topic": correction.get("answered") or (node.topic if node else None),
                 "destination": node.destination if node else None,
                 "label": label,
                 "excerpt": excerpt,
