@@ -68,9 +68,13 @@ def test_the_persons_choices_checked_are_learned_in_one_go(server, agent, phone)
     assert f"chat:{first}" in boxes and f"phone:{call.call_sid}" in boxes and f"chat:{reviewed}" not in boxes
     row = re.search(rf'<tr data-kind="chat" data-id="{first}">(.*?)</tr>', listed.text, re.S).group(1)
     # the topic guessed is the one answered (the conversation's last is the one chosen)
-    assert re.search(r"<td>Permis de conduire</td>\s*<td class=\"console-chosen\">Aide pour une démarche en ligne</td>", unescape(row))
+    assert re.search(
+        r"<td>Permis de conduire</td>\s*<td class=\"console-chosen\">Aide pour une démarche en ligne</td>", unescape(row)
+    )
     row = re.search(rf'<tr data-kind="phone" data-id="{call.call_sid}">(.*?)</tr>', listed.text, re.S).group(1)
-    assert re.search(r"<td>Permis de conduire</td>\s*<td class=\"console-chosen\">Aide pour une démarche en ligne</td>", unescape(row))
+    assert re.search(
+        r"<td>Permis de conduire</td>\s*<td class=\"console-chosen\">Aide pour une démarche en ligne</td>", unescape(row)
+    )
     assert "<caption>Réponses corrigées par la personne, les plus récentes d'abord</caption>" in unescape(listed.text)
     sent = agent.post(
         "/file/apprendre",

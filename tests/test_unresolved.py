@@ -261,7 +261,9 @@ def test_answers_the_person_corrected_are_a_queue_of_their_own(store, router):
     queue = Queue(store, TREE)
     assert [r["id"] for r in queue.page(Filters())["rows"]] == ["k3"]
     corrected = queue.page(Filters(rated="corrige"))["rows"]
-    assert [(r["id"], r["excerpt"], r["topic"], r["chosen"]) for r in corrected] == [("k1", words, "hors_perimetre", "titre_sejour")]
+    assert [(r["id"], r["excerpt"], r["topic"], r["chosen"]) for r in corrected] == [
+        ("k1", words, "hors_perimetre", "titre_sejour")
+    ]
     assert Filters.from_args({"avis": "corrige"}.get).rated == "corrige"
     assert queue.page(Filters(rated="corrige", channel="phone"))["rows"] == []
     item = queue.item("chat", "k1")

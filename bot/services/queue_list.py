@@ -188,7 +188,11 @@ def _details(db, tree: Tree, found: list, view: str) -> list[dict]:
             "(select {} from turns t join turns w on w.id = t.corrects where t.conversation_id = c.id order by t.id desc limit 1)"
         )
         comment, guessed, chosen = {
-            "pas_utile": ("(select b.comment from feedback b where b.kind = 'chat' and b.item_id = c.id)", "c.last_topic", "null"),
+            "pas_utile": (
+                "(select b.comment from feedback b where b.kind = 'chat' and b.item_id = c.id)",
+                "c.last_topic",
+                "null",
+            ),
             "corrige": tuple(last_correction.format(column) for column in ("w.text", "w.topic", "t.topic")),
         }.get(view, ("null", "c.last_topic", "null"))
         for cid, started, topic, dest, label, said, person, text in db.execute(
