@@ -34,6 +34,12 @@ def test_the_masked_text_keeps_only_the_persons_words():
             "bonjour je n arrive pas a joindre le service au depuis trois semaines",
         ),
         ("pas de réponse au [téléphone], je veux faire une réclamation", "pas de reponse au je veux faire une reclamation"),
+        # a first clause that only gives a contact is not read either (thirty-first pass)...
+        ("Mon numéro : [téléphone]. Je voudrais savoir où en est ma carte grise", "je voudrais savoir ou en est ma carte grise"),
+        ("[téléphone] rappelez-moi svp, j'ai perdu mon permis", "j ai perdu mon permis"),
+        ("Merci de me rappeler au [téléphone]. Mon titre expire", "mon titre expire"),
+        # ... but one that says anything else may be the need
+        ("permis perdu [téléphone], merci de me rappeler", "permis perdu merci de me rappeler"),
     ],
 )
 def test_a_short_clause_that_gives_a_contact_is_not_read(said, words):

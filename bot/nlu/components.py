@@ -1,12 +1,11 @@
 """Custom Rasa NLU components (registered with Rasa's graph recipe, named in config.yml).
 
-- FrenchTokenizer: a whitespace tokenizer that makes French text accent- and case-insensitive,
-  so that "prefecture", "préfecture" and "PREFECTURE" give the same features, and drops the spoken
-  fillers of config.yml. Offsets still point into the original text (only token text and lemma are folded).
-- TfidfIntentClassifier: TF-IDF word and char n-grams (+ optionally the IDF-weighted mean of the
-  message's word vectors, bot/nlu/word_vectors.py) and a logistic regression; a message of several
-  sentences is also scored sentence by sentence and the two are mixed, so that a need stated after
-  some context is not drowned by the context's words.
+- FrenchTokenizer: a whitespace tokenizer that makes French text accent- and case-insensitive, so that "prefecture",
+  "préfecture" and "PREFECTURE" give the same features, and drops the spoken fillers and the contacts given (config.yml).
+  Offsets still point into the original text (only token text and lemma are folded).
+- TfidfIntentClassifier: TF-IDF word and char n-grams (+ optionally the IDF-weighted mean of the message's word vectors,
+  bot/nlu/word_vectors.py) and a logistic regression; a message of several sentences is also scored sentence by sentence
+  and the two are mixed, so that a need stated after some context is not drowned by the context's words.
 """
 
 from __future__ import annotations
@@ -36,15 +35,18 @@ class FrenchTokenizer(WhitespaceTokenizer):
     "passeport", 17th pass), `sms_words` written out ("jsp" -> "je sais pas", 19th pass); spoken `fillers`
     ("euh", "du coup") dropped, however drawn out (16th pass); the masking's placeholders ("[adresse]") dropped."""
 
+    DEFAULTS = {"fillers": [], "held_letters": 2, "sms_words": {}, "contact_words": []}
+
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {**WhitespaceTokenizer.get_default_config(), "fillers": [], "held_letters": 2, "sms_words": {}}
+        return {**WhitespaceTokenizer.get_default_config(), **FrenchTokenizer.DEFAULTS}
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
         self.fillers = scoring.filler_sequences(config.get("fillers") or [])
         self.held = int(config.get("held_letters") or 0)  # a run of more letters is cut to this (0: off)
         self.sms = {fold(k): fold(v) for k, v in (config.get("sms_words") or {}).items()}  # "jsp" -> "je sais pas"
+        self.contact_words = scoring.word_set(config.get("contact_words") or [])  # "Mon numéro : [téléphone]. ..."
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str:
@@ -62,7 +64,7 @@ class FrenchTokenizer(WhitespaceTokenizer):
             token.text = scoring.drawn_in(fold(token.text), self.held) if self.held else fold(token.text)
             token.text = self.sms.get(token.text, token.text)
             token.lemma = token.text  # featurizers read the lemma (set from the raw text at creation)
-        return scoring.without_fillers(scoring.without_placeholders(tokens, message.get(attribute)), self.fillers)
+        return scoring.read_tokens(tokens, message.get(attribute), self.contact_words, self.fillers)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -92,11 +94,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             # Below this share of words seen in training, confidences are scaled down in proportion: the model
             # cannot be sure of a message of words it never saw ("zorglub wintz"); the router's ladder takes over.
             "min_known_words": 0.5,
-            # Messages of several sentences (split on . ! ? ; and line breaks): share of the
-            # sentence-by-sentence scores in the final probabilities (0 = whole message only), each
-            # sentence weighed by its top probability and its place (the last `last_sentence_weight`
-            # times the first): people tell the context first and ask last. A sentence whose best
-            # intent is one of `sentence_mix_skip` (a greeting, thanks, a goodbye) weighs nothing.
+            # Messages of several sentences (split on . ! ? ; and line breaks): share of the sentence-by-sentence
+            # scores in the final probabilities (0 = whole message only), each sentence weighed by its top probability
+            # and its place (the last `last_sentence_weight` times the first): people tell the context first and ask
+            # last. A sentence whose best intent is one of `sentence_mix_skip` (a greeting, thanks, a goodbye) weighs nothing.
             "sentence_mix": 0.0,
             "last_sentence_weight": 2.0,
             "min_sentence_words": 3,
@@ -118,8 +119,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "dense_C": 10.0,
             # Above 0 (with word_vectors): an unseen word is completed by its nearest training word from this cosine.
             "substitute_unseen": 0.0,
-            # From this many letters, an unseen word one edit from training words is read as one (0: off).
-            "spelling_min_length": 0,
+            "spelling_min_length": 0,  # from this many letters, an unseen word one edit from training words is read as one
             # Fifth pass (off): a second model on one block of the features (cnb_word, lr_word, lr_char,
             # svm_word); where its best intent differs, the confidences are the mean times `disagree_scale`.
             "second_model": None,

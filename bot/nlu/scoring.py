@@ -20,7 +20,7 @@ from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import TEXT
 
 from bot.core.masking import PLACEHOLDER_RE
-from bot.core.text import norm
+from bot.core.text import fold, norm
 
 # Second models, each on one block of the main TF-IDF features (no vectorizer of its own).
 SECOND_KINDS = ("cnb_word", "lr_word", "lr_char", "svm_word")
@@ -319,17 +319,29 @@ CLAUSE = re.compile(r"[^,.;!?\n]+")
 CONTACT_CLAUSE_WORDS = 6
 
 
-def without_placeholders(tokens: list[Any], text: str) -> list[Any]:
+def read_tokens(tokens: list[Any], text: str, contact_words: frozenset[str], fillers: list[tuple[str, ...]]) -> list[Any]:
+    """The tokens the model reads: without the placeholders and the clauses that give a contact, nor the fillers."""
+    return without_fillers(without_placeholders(tokens, text, contact_words), fillers)
+
+
+def word_set(values: list[str]) -> frozenset[str]:
+    """The folded words of `values` (config.yml's `contact_words`: "s'il vous plaît" gives s, il, vous, plait)."""
+    return frozenset(w for v in values for w in re.findall(r"\w+", fold(v)))
+
+
+def without_placeholders(tokens: list[Any], text: str, contact_words: frozenset[str] = frozenset()) -> list[Any]:
     """The tokens but those inside one of the masking's placeholders, and those of a short clause that
-    gives a contact ("appelez-moi au [téléphone]", "mon mail [e-mail]"); all of them if nothing else is left."""
+    gives a contact ("appelez-moi au [téléphone]", "mon mail [e-mail]"): after the first, or the first when
+    all its words are `contact_words` ("Mon numéro : [téléphone]. ..."); all of them if nothing else is left."""
     text = text or ""
     if "[" not in text:
         return tokens
     spans = [m.span() for m in PLACEHOLDER_RE.finditer(text)]
-    spans += [
-        m.span()
-        for m in list(CLAUSE.finditer(text))[1:]
-        if any(c in m.group() for c in CONTACTS) and len(PLACEHOLDER_RE.sub(" ", m.group()).split()) <= CONTACT_CLAUSE_WORDS
-    ]
+    for n, m in enumerate(CLAUSE.finditer(text)):
+        words = PLACEHOLDER_RE.sub(" ", m.group())
+        if not any(c in m.group() for c in CONTACTS) or len(words.split()) > CONTACT_CLAUSE_WORDS:
+            continue
+        if n or set(re.findall(r"\w+", fold(words))) <= contact_words:
+            spans.append(m.span())
     kept = [t for t in tokens if not any(start <= t.start < end for start, end in spans)]
     return kept or tokens
