@@ -24,6 +24,7 @@ ROUTES = {
     ("/console/connexion", "POST"): "anyone",
     ("/console/deconnexion", "POST"): "agent",
     ("/console/file", "GET"): "agent",
+    ("/console/file/apprendre", "POST"): "agent",
     ("/console/element/<kind>/<item_id>", "GET"): "agent",
     ("/console/element/<kind>/<item_id>", "POST"): "agent",
     ("/console/rdv", "GET"): "agent",
@@ -144,6 +145,7 @@ def test_an_agent_is_refused_every_admin_route(server, accounts):
 # message's page lead back to that message, an admin form to the admin page).
 FORM_PAGES = {
     "/console/deconnexion": "/console/file",
+    "/console/file/apprendre": "/console/file",
     "/console/element/chat/abc": "/console/element/chat/abc",
     "/console/rdv/absence": "/console/rdv",
     "/console/messages/repondu": "/console/messages",
