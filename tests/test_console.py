@@ -79,6 +79,33 @@ def new_sender() -> str:
     return "cons-" + uuid.uuid4().hex[:12]
 
 
+ANSWERED_WRONG = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet"  # « Permis de conduire »
+
+
+def corrected_chat(server, said: str) -> str:
+    """A chat the person corrected: `said` answered « Permis de conduire », « non c'est pas ça », then the
+    first alternative, « Aide pour une démarche en ligne »."""
+    sender = new_sender()
+    answered = server.say(sender, said)
+    marker = next(m["custom"]["answer"] for m in answered if "answer" in (m.get("custom") or {}))
+    assert marker["topic"] == "permis_conduire"
+    server.say(sender, "non c'est pas ça")
+    server.say(sender, marker["alternatives"][0]["payload"])
+    return sender
+
+
+def corrected_call(phone):
+    """A call the caller corrected: ANSWERED_WRONG said (« Permis de conduire »), « non c'est pas ça », then
+    key 1 among the likely topics (« Aide pour une démarche en ligne »), hung up."""
+    call = phone(now="2026-03-10T10:00")
+    call.start()
+    assert call.say(ANSWERED_WRONG).node == "permis_conduire"
+    call.say("non c'est pas ça")
+    assert call.press("1").node == "rdv_pan"
+    call.hangup()
+    return call
+
+
 def unresolved_chat(server, text: str = "zorglub vend sa guimbarde") -> str:
     sender = new_sender()
     server.say(sender, text)
@@ -335,13 +362,7 @@ def test_an_answer_the_person_corrected_is_offered_to_teach_with_their_choice(se
     ça » and chose « Aide pour une démarche en ligne » among the alternatives. Answered in the end, so no
     unresolved item, and it had no page: « Voir les réponses corrigées par la personne » lists it, with
     the words that got the wrong answer, and its form is ready to teach them under the topic chosen."""
-    said = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet, rappel au 06 12 34 56 78"
-    sender = new_sender()
-    answered = server.say(sender, said)
-    marker = next(m["custom"]["answer"] for m in answered if "answer" in (m.get("custom") or {}))
-    assert marker["topic"] == "permis_conduire"
-    server.say(sender, "non c'est pas ça")
-    server.say(sender, marker["alternatives"][0]["payload"])
+    sender = corrected_chat(server, ANSWERED_WRONG + ", rappel au 06 12 34 56 78")
     masked = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet, rappel au [téléphone]"
     agent = login(server, AGENT)
     assert f'data-id="{sender}"' not in agent.get("/file").text
@@ -362,13 +383,8 @@ def test_a_callers_choice_after_saying_no_is_offered_to_teach_too(server, accoun
     """By phone: the caller's words answered « Permis de conduire », a « non c'est pas ça », then key 1
     among the likely topics (« Aide pour une démarche en ligne »). The call is listed among the answers
     corrected, its item says so, and its form has the topic chosen and the words answered wrong selected."""
-    said = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet"
-    call = phone(now="2026-03-10T10:00")
-    call.start()
-    assert call.say(said).node == "permis_conduire"
-    call.say("non c'est pas ça")
-    assert call.press("1").node == "rdv_pan"
-    call.hangup()
+    said = ANSWERED_WRONG
+    call = corrected_call(phone)
     agent = login(server, AGENT)
     listed = agent.get("/file?avis=corrige&canal=phone")
     assert f'data-id="{call.call_sid}"' in listed.text and said in unescape(listed.text)

@@ -11,10 +11,10 @@ from html import unescape
 import pytest
 from conftest import db_rows
 from playwright.sync_api import expect
-from test_console import Console, cli, new_sender
+from test_console import ANSWERED_WRONG, Console, cli, corrected_call, corrected_chat
 
 AGENT = ("teach-agent", "teach-agent-pass-1")
-SAID = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet, rappel au 06 12 34 56 78"
+SAID = ANSWERED_WRONG + ", rappel au 06 12 34 56 78"
 MASKED = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet, rappel au [téléphone]"
 CHECKBOX = re.compile(r'<input type="checkbox" name="element" value="([^"]+)"')
 
@@ -28,18 +28,6 @@ def agent(server, python):
     return c
 
 
-def corrected_chat(server) -> str:
-    """A chat the person corrected: answered « Permis de conduire », « non c'est pas ça », then the first
-    alternative, « Aide pour une démarche en ligne »."""
-    sender = new_sender()
-    answered = server.say(sender, SAID)
-    marker = next(m["custom"]["answer"] for m in answered if "answer" in (m.get("custom") or {}))
-    assert marker["topic"] == "permis_conduire"
-    server.say(sender, "non c'est pas ça")
-    server.say(sender, marker["alternatives"][0]["payload"])
-    return sender
-
-
 def reviews(server, *ids: str) -> dict:
     rows = db_rows(server.db, f"select * from reviews where item_id in ({', '.join('?' * len(ids))})", list(ids))
     return {r["item_id"]: (r["status"], r["topic"], r["example"], r["as_training"], r["reviewer"]) for r in rows}
@@ -50,14 +38,9 @@ def test_the_persons_choices_checked_are_learned_in_one_go(server, agent, phone)
     the view offers a box to check for the two others only, with the topic the person chose. Checked and
     sent (the reviewed one forced into the form too), the two are treated, with the person's topic and the
     words answered wrong to learn; the reviewed one keeps its agent's review; the page says how many."""
-    first, reviewed = corrected_chat(server), corrected_chat(server)
-    said = "j'ai besoin d'aide pour refaire mon permis de conduire sur internet"
-    call = phone(now="2026-03-10T10:00")
-    call.start()
-    assert call.say(said).node == "permis_conduire"
-    call.say("non c'est pas ça")
-    assert call.press("1").node == "rdv_pan"
-    call.hangup()
+    first, reviewed = corrected_chat(server, SAID), corrected_chat(server, SAID)
+    said = ANSWERED_WRONG
+    call = corrected_call(phone)
     page = agent.get(f"/element/chat/{reviewed}").text
     kept = agent.post(
         f"/element/chat/{reviewed}", {"csrf": agent.csrf, "vu": "-", "statut": "in_review", "theme": "armes", "note": ""}
@@ -117,7 +100,7 @@ def test_the_persons_choices_checked_are_learned_in_one_go(server, agent, phone)
 def test_a_sending_of_nothing_or_of_forged_items_gets_a_clear_answer(server, agent):
     """Nothing checked: nothing learned, and the page says so. A value that is no item of the queue's
     form, or more items than a page shows (20): 400 with the reason, nothing written. No CSRF token: 403."""
-    sender = corrected_chat(server)
+    sender = corrected_chat(server, SAID)
     empty = agent.post("/file/apprendre", {"csrf": agent.csrf})
     assert empty.headers["Location"] == "/console/file?avis=corrige&appris=0&laisses=0"
     shown = unescape(agent.get("/file?avis=corrige&appris=0&laisses=0").text)
@@ -142,7 +125,7 @@ def test_an_agent_on_a_phone_checks_a_choice_and_learns_it_in_chromium(browser, 
     finds nothing and the page does not scroll sideways, before and after."""
     from test_accessibility import assert_axe_clean, open_page, sideways
 
-    sender = corrected_chat(server)
+    sender = corrected_chat(server, SAID)
     pg = open_page(browser, server, "/console/", {"width": 375, "height": 800})
     pg.fill("#identifiant", AGENT[0])
     pg.fill("#mot_de_passe", AGENT[1])
@@ -156,7 +139,7 @@ def test_an_agent_on_a_phone_checks_a_choice_and_learns_it_in_chromium(browser, 
     box.scroll_into_view_if_needed()
     spot = box.bounding_box()  # where the DSFR draws the box (its label's ::before, over the input)
     pg.mouse.click(spot["x"] + spot["width"] / 2, spot["y"] + spot["height"] / 2)
-    expect(pg.get_by_label(label)).to_be_checked()
+    expect(box).to_be_checked()  # (by its value: another item of the same minute has the same label)
     pg.get_by_role("button", name="Apprendre les choix cochés").click()
     expect(pg.locator("#learned")).to_have_text(
         "1 demande marquée « Traité » avec le thème choisi par la personne, ses mots à apprendre."
