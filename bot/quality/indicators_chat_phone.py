@@ -185,23 +185,22 @@ def phone_indicators(store, period: Period, tree) -> tuple[list[dict], tuple[int
     where, args = period.where("started_at")
     hours = rows(store, f"select substr(started_at, 1, 13), count(*) from calls where {where} group by 1", args)
     n = sum(h[1] for h in hours)
+    # Beside each group's count, its calls whose words got an answer and those whose caller then chose
+    # another topic by key among its alternatives (the chat's « corrigées » by phone), in the same pass.
     status = rows(
         store,
-        f"select ended_at is not null, coalesce(outcome, 'abandoned'), unresolved, count(*)"
+        f"select ended_at is not null, coalesce(outcome, 'abandoned'), unresolved, count(*),"
+        f" coalesce(sum(spoken_answer > 0), 0), coalesce(sum(corrected > 0), 0)"
         f" from calls where {where} group by 1, 2, 3",
         args,
     )
     e = sum(s[3] for s in status if s[0])
     outcomes: Counter = Counter()
-    for ended, outcome, _, count in status:
+    for ended, outcome, _, count, *_ in status:
         if ended:
             outcomes[outcome] += count
     unresolved = sum(s[3] for s in status if s[0] and s[2])
-    # Calls whose words got an answer, and those whose caller then chose another topic by key among its
-    # alternatives (the chat's « corrigées » by phone; both columns indexed or read with the period's rows).
-    spoken, corrected = rows(
-        store, f"select coalesce(sum(spoken_answer > 0), 0), coalesce(sum(corrected > 0), 0) from calls where {where}", args
-    )[0]
+    spoken, corrected = sum(s[4] for s in status), sum(s[5] for s in status)
     reached = outcomes["answered"] + outcomes["transferred"] + outcomes["voicemail"]
     paths = _call_paths(store, period, tree)
     with_leaf = sum(paths["topics"].values())

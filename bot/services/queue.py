@@ -195,14 +195,15 @@ class Queue:
         example: str,
         seen: str | None = None,
         person_choice: bool = False,
+        item: dict | None = None,
     ) -> dict:
         """Save the review of an item and log it. Values must be validated by the caller. The note is
         masked before it is stored (an agent may write a name or a number in it), and the audit line
         says whether there is one, never its text. `seen`: the review's `updated_at` when the page was
         shown ("-": none yet); another review saved since raises ReviewConflict (nothing written).
         `person_choice`: the topic and the example are the person's correction, learned without the item's
-        page (« Apprendre les choix cochés »): the audit line says so."""
-        item = self.item(kind, item_id)  # NotFound for an unknown id
+        page (« Apprendre les choix cochés »): the audit line says so. `item`: the item, when the caller read it."""
+        item = item or self.item(kind, item_id)  # NotFound for an unknown id
         if example and example not in item["sentences"]:
             raise ValueError("example")
         note = mask(note) if note else note
@@ -244,7 +245,7 @@ class Queue:
             if item["review"] or not correction.get("said") or correction.get("chosen") not in REVIEW_LABELS:
                 continue
             try:
-                self.label(kind, item_id, agent, correction["chosen"], "done", "", True, correction["said"], "-", True)
+                self.label(kind, item_id, agent, correction["chosen"], "done", "", True, correction["said"], "-", True, item)
             except ReviewConflict:  # another agent's review saved meanwhile: theirs stands
                 continue
             learned += 1
