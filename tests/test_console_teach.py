@@ -11,7 +11,7 @@ from html import unescape
 import pytest
 from conftest import db_rows
 from playwright.sync_api import expect
-from test_console import ANSWERED_WRONG, Console, cli, corrected_call, corrected_chat
+from test_console import ANSWERED_WRONG, Console, cli, corrected_call, corrected_chat, unresolved_chat
 
 AGENT = ("teach-agent", "teach-agent-pass-1")
 SAID = ANSWERED_WRONG + ", rappel au 06 12 34 56 78"
@@ -97,6 +97,34 @@ def test_the_persons_choices_checked_are_learned_in_one_go(server, agent, phone)
     assert f"chat:{first}" not in CHECKBOX.findall(agent.get("/file?avis=corrige").text)
 
 
+SR_ONLY = re.compile(r'<span class="fr-sr-only">\s*([^<]*)</span>')
+
+
+def screen_reader_names(page: str, kind: str, item: str) -> tuple[str, list[str]]:
+    """An item's row in a queue's page: its date as shown, and the names its box and « Ouvrir » link add
+    for a screen reader."""
+    row = unescape(re.search(rf'<tr data-kind="{kind}" data-id="{item}">(.*?)</tr>', page, re.S).group(1))
+    return re.search(r"<time[^>]*>([^<]+)</time>", row).group(1), SR_ONLY.findall(row)
+
+
+def test_items_of_the_same_minute_are_told_apart_by_a_screen_reader(server, agent):
+    """A screen reader lists a page's links and boxes by their names: two items of the same minute must not
+    read the same. Each name gives the item's date and the first words of its message (six), cut with « … »
+    when longer."""
+    short, long = unresolved_chat(server), unresolved_chat(server, "qsdf lkjh wxcv poiu mlkj nbvc azer")
+    listed = agent.get("/file?canal=chat").text
+    when, names = screen_reader_names(listed, "chat", short)
+    assert names == [f"la demande du {when} : « zorglub vend sa guimbarde »"]
+    when, names = screen_reader_names(listed, "chat", long)
+    assert names == [f"la demande du {when} : « qsdf lkjh wxcv poiu mlkj nbvc… »"]
+    corrected = corrected_chat(server, SAID)
+    when, names = screen_reader_names(agent.get("/file?avis=corrige").text, "chat", corrected)
+    assert names == [
+        f"le choix de la personne du {when}, pour « j'ai besoin d'aide pour refaire mon… »",
+        f"la demande du {when} : « j'ai besoin d'aide pour refaire mon… »",
+    ]
+
+
 def test_a_sending_of_nothing_or_of_forged_items_gets_a_clear_answer(server, agent):
     """Nothing checked: nothing learned, and the page says so. A value that is no item of the queue's
     form, or more items than a page shows (20): 400 with the reason, nothing written. No CSRF token: 403."""
@@ -133,13 +161,15 @@ def test_an_agent_on_a_phone_checks_a_choice_and_learns_it_in_chromium(browser, 
     pg.goto(server.url + "/console/file?avis=corrige&canal=chat")
     box = pg.locator(f'input[name="element"][value="chat:{sender}"]')
     label = pg.locator(f"label[for={box.get_attribute('id')}]").inner_text()
-    assert label.startswith("le choix de la personne du "), label
+    assert label.startswith("le choix de la personne du ") and label.endswith(
+        ", pour « j'ai besoin d'aide pour refaire mon… »"
+    ), label
     assert_axe_clean(pg, "the corrections' view")
     assert sideways(pg) == 0
     box.scroll_into_view_if_needed()
     spot = box.bounding_box()  # where the DSFR draws the box (its label's ::before, over the input)
     pg.mouse.click(spot["x"] + spot["width"] / 2, spot["y"] + spot["height"] / 2)
-    expect(box).to_be_checked()  # (by its value: another item of the same minute has the same label)
+    expect(box).to_be_checked()
     pg.get_by_role("button", name="Apprendre les choix cochés").click()
     expect(pg.locator("#learned")).to_have_text(
         "1 demande marquée « Traité » avec le thème choisi par la personne, ses mots à apprendre."

@@ -37,6 +37,7 @@ SAMPLE = {
     "answered": "Hors périmètre",
     "digits": "1",
     "word": "« oui »",
+    "words": "j'ai perdu mon permis…",
     "outcome": "raccroché",
     "seconds": 12,
     "caller": "[téléphone]",

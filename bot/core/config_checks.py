@@ -72,6 +72,7 @@ POSITIVE_KEYS = (
     "console.queue_per_page",
     "console.messages_per_page",
     "console.page_links_around",
+    "console.label_words",
     *RETENTION_KEYS,
     *THROTTLE_KEYS,
     *(f"health.{k}" for k in HEALTH),

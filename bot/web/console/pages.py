@@ -97,6 +97,14 @@ def whole_percent(fraction: float) -> str:
     return fr_percent(fraction, 0)
 
 
+def first_words(text: str | None) -> str:
+    """A message's first words (`console.label_words`), « … » when it has more: what names its item for a
+    screen reader, after its date (two items of the same minute must not read the same)."""
+    words = (text or "").split()
+    count = int(runtime.prefecture().get("console.label_words"))
+    return " ".join(words[:count]) + ("…" if len(words) > count else "")
+
+
 @lru_cache(maxsize=1)
 def templates() -> Environment:
     # The console's own templates first, then the shared page layout (web/templates/layout.html).
@@ -114,6 +122,7 @@ def templates() -> Environment:
         utc_iso=clock.stamp_utc_iso,
         confidence=say_confidence,
         percent=whole_percent,
+        first_words=first_words,
     )
     env.globals.update(
         SPOKEN=texts.console_section("spoken_inputs"),
