@@ -95,6 +95,8 @@ class Calls:
             # 1 once the caller's words got an answer (ivr/flow.py `_speech`): the base of the corrections' share
             "spoken_answer": int(any(i.get("answered") for i in st.inputs)),
             "corrected": int(any("corrects" in i for i in st.inputs)),
+            # the topic the words were answered before the last correction: the corrections' view filters on it
+            "corrected_topic": next((i["corrects"] for i in reversed(st.inputs) if i.get("corrects")), None),
             "flow": dumps({name: state[name] for name in _FIELD_NAMES} | {"inputs": inputs}),
             "last_twiml": twiml,
         }

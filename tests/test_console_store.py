@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -76,6 +77,48 @@ def test_migration_003_keeps_data_of_a_database_made_by_the_previous_schema(tmp_
     assert {"agents", "sessions", "reviews", "audit_log"} <= set(store.db.table_names())
     assert store.migrate() == []  # applied once
     store.close()
+
+
+@pytest.mark.sqlite_only  # builds the schema before migration 017 in a SQLite file by hand
+@pytest.mark.skipif(ALL_ON_POSTGRESQL, reason="AIGUILLAGE_TEST_STORE=postgresql: a SQLite file built by hand")
+def test_calls_corrected_before_migration_017_get_the_topic_answered(tmp_path):
+    """The view of the corrections filters calls by the topic their words were answered
+    (`calls.corrected_topic`): a call corrected before that column gets it from its inputs (the last
+    correction's), one without a correction none."""
+    path = tmp_path / "before-017.db"
+    db = sqlite_utils.Database(sqlite3.connect(str(path)))
+    db["migrations"].create({"name": str, "applied_at": str}, pk="name")
+    names = [name for name, _ in store_mod.MIGRATIONS]
+    for name, step in store_mod.MIGRATIONS[: names.index("017_calls_corrected_topic")]:
+        step(db)
+        db["migrations"].insert({"name": name, "applied_at": "2026-01-01T00:00:00.000+00:00"})
+    twice = [
+        {"step": 1, "speech": "mon permis", "topic": "permis_conduire", "answered": True},
+        {"step": 2, "corrects": "permis_conduire", "topic": "rdv_pan"},
+        {"step": 3, "speech": "ma carte grise", "topic": "carte_grise", "answered": True},
+        {"step": 4, "corrects": "carte_grise", "topic": "permis_conduire"},
+    ]
+    for sid, inputs, corrected in (("CAtwice", twice, 1), ("CAnone", [{"step": 1, "digits": "1"}], 0)):
+        db["calls"].insert(
+            {
+                "call_sid": sid,
+                "prefecture": "cantal",
+                "unresolved": 0,
+                "path": "[]",
+                "inputs": json.dumps(inputs),
+                "corrected": corrected,
+            }
+        )
+    db.conn.commit()
+    db.conn.close()
+    store = Store(path)  # applies 017
+    try:
+        assert {r["call_sid"]: r["corrected_topic"] for r in store.db.query("select call_sid, corrected_topic from calls")} == {
+            "CAtwice": "carte_grise",
+            "CAnone": None,
+        }
+    finally:
+        store.close()
 
 
 def _review(store: Store, item: str, topic: str, example: str, as_training: int = 1) -> None:

@@ -125,6 +125,19 @@ def test_items_of_the_same_minute_are_told_apart_by_a_screen_reader(server, agen
     ]
 
 
+def test_the_corrections_filtered_by_topic_are_those_answered_that_topic(server, agent, phone):
+    """In the view of the corrections, « Thème deviné » is the topic the words were answered: its filter
+    keeps the items answered that topic (a chat and a call answered « Permis de conduire », then
+    corrected to « Aide pour une démarche en ligne »), not those the person chose it for."""
+    chat, call = corrected_chat(server, SAID), corrected_call(phone)
+    answered = agent.get("/file?avis=corrige&theme=permis_conduire").text
+    assert f'data-id="{chat}"' in answered and f'data-id="{call.call_sid}"' in answered
+    chosen = agent.get("/file?avis=corrige&theme=rdv_pan").text
+    assert f'data-id="{chat}"' not in chosen and f'data-id="{call.call_sid}"' not in chosen
+    # the unresolved queue's filter is still the conversation's last topic
+    assert f'data-id="{chat}"' not in agent.get("/file?theme=permis_conduire").text
+
+
 def test_a_sending_of_nothing_or_of_forged_items_gets_a_clear_answer(server, agent):
     """Nothing checked: nothing learned, and the page says so. A value that is no item of the queue's
     form, or more items than a page shows (20): 400 with the reason, nothing written. No CSRF token: 403."""

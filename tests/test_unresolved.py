@@ -266,6 +266,16 @@ def test_answers_the_person_corrected_are_a_queue_of_their_own(store, router):
     ]
     assert Filters.from_args({"avis": "corrige"}.get).rated == "corrige"
     assert queue.page(Filters(rated="corrige", channel="phone"))["rows"] == []
+    # its filter by topic guessed is the topic answered (shown in that column), not the one chosen; a
+    # call's is the topic its words were answered before the caller's key (calls.corrected_topic)
+    store.db["calls"].insert(
+        {"call_sid": "CAk4", "prefecture": "cantal", "started_at": "2026-12-01T08:00:00.000+00:00", "node": "titre_sejour"}
+        | {"path": "[]", "inputs": "[]", "unresolved": 0, "corrected": 1, "corrected_topic": "hors_perimetre"},
+        alter=True,
+    )
+    assert [r["id"] for r in queue.page(Filters(rated="corrige", topic="hors_perimetre"))["rows"]] == ["k1", "CAk4"]
+    assert queue.page(Filters(rated="corrige", topic="titre_sejour"))["rows"] == []
+    store.db.execute("delete from calls where call_sid = 'CAk4'")
     item = queue.item("chat", "k1")
     assert item["correction"] == {"said": words, "answered": "hors_perimetre", "chosen": "titre_sejour"}
     assert item["default_example"] == words

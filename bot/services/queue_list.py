@@ -33,6 +33,11 @@ VIEW_CHATS = {
     # index of the few (0.21 s, 0.02 s with it, on bench/console_bench.py's year).
     "corrige": "c.id in (select t.conversation_id from turns t join turns w on w.id = t.corrects where t.corrects > 0)",
 }
+# A conversation's last correction: {} one of its columns (t, the turn of the topic chosen; w, the turn
+# whose answer it corrected).
+LAST_CORRECTION = (
+    "(select {} from turns t join turns w on w.id = t.corrects where t.conversation_id = c.id order by t.id desc limit 1)"
+)
 VIEW_CALLS = {
     "": "k.unresolved = 1",
     "pas_utile": "k.call_sid in (select item_id from feedback where kind = 'phone' and useful = 0)",
@@ -100,7 +105,9 @@ def _sources(tree: Tree, f: Filters) -> list[tuple[str, str, list]]:
     out = []
     if f.channel in ("", "chat"):
         where = [VIEW_CHATS[f.rated]]
-        where += [w for w, v in (("c.updated_at >= ?", lo), ("c.updated_at < ?", hi), ("c.last_topic = ?", f.topic)) if v]
+        # the topic guessed: in the view of the corrections, the one the words were answered (as shown)
+        topic = f"{LAST_CORRECTION.format('w.topic')} = ?" if f.rated == "corrige" else "c.last_topic = ?"
+        where += [w for w, v in (("c.updated_at >= ?", lo), ("c.updated_at < ?", hi), (topic, f.topic)) if v]
         out.append(
             (
                 "select 'chat' as kind, c.id as id, c.updated_at as ts, coalesce(r.status, 'new') as status",
@@ -108,18 +115,22 @@ def _sources(tree: Tree, f: Filters) -> list[tuple[str, str, list]]:
                 [v for v in (lo, hi, f.topic) if v],
             )
         )
-    # A call's topic is its node's (bot/tree.yml): the nodes of the topic asked for.
-    nodes = [nid for nid, node in tree.nodes.items() if node.topic == f.topic] if f.topic else []
-    if f.channel in ("", "phone") and (nodes or not f.topic):
+    # A call's topic is its node's (bot/tree.yml): the nodes of the topic asked for; in the view of the
+    # corrections, the topic its words were answered (calls.corrected_topic, migration 017).
+    nodes = [nid for nid, node in tree.nodes.items() if node.topic == f.topic] if f.topic and f.rated != "corrige" else []
+    answered = [f.topic] if f.topic and f.rated == "corrige" else []
+    if f.channel in ("", "phone") and (nodes or answered or not f.topic):
         where = [VIEW_CALLS[f.rated]]
         where += [w for w, v in (("k.started_at >= ?", lo), ("k.started_at < ?", hi)) if v]
         if nodes:
             where.append(f"k.node in ({', '.join('?' * len(nodes))})")
+        if answered:
+            where.append("k.corrected_topic = ?")
         out.append(
             (
                 "select 'phone' as kind, k.call_sid as id, k.started_at as ts, coalesce(r.status, 'new') as status",
                 " from calls k left join reviews r on r.kind = 'phone' and r.item_id = k.call_sid where " + " and ".join(where),
-                [v for v in (lo, hi) if v] + nodes,
+                [v for v in (lo, hi) if v] + nodes + answered,
             )
         )
     return out
@@ -184,16 +195,13 @@ def _details(db, tree: Tree, found: list, view: str) -> list[dict]:
         first = "" if view else "t.resolved = 0 and "
         # The last correction's words answered wrong, the topic they were answered (the topic guessed, in
         # that view: the conversation's last is the one chosen) and the topic the person chose instead.
-        last_correction = (
-            "(select {} from turns t join turns w on w.id = t.corrects where t.conversation_id = c.id order by t.id desc limit 1)"
-        )
         comment, guessed, chosen = {
             "pas_utile": (
                 "(select b.comment from feedback b where b.kind = 'chat' and b.item_id = c.id)",
                 "c.last_topic",
                 "null",
             ),
-            "corrige": tuple(last_correction.format(column) for column in ("w.text", "w.topic", "t.topic")),
+            "corrige": tuple(LAST_CORRECTION.format(column) for column in ("w.text", "w.topic", "t.topic")),
         }.get(view, ("null", "c.last_topic", "null"))
         for cid, started, topic, dest, label, said, person, text in db.execute(
             f"select c.id, c.started_at, {guessed}, c.last_destination, r.topic, {comment}, {chosen}, (select t.text from turns t"

@@ -43,6 +43,7 @@ from bot.store.schema_core import m013_small_talk_leaves_the_status as _m013_sma
 from bot.store.schema_core import m014_turns_by_date as _m014_turns_by_date
 from bot.store.schema_core import m015_turns_corrects as _m015_turns_corrects
 from bot.store.schema_core import m016_calls_spoken_answer as _m016_calls_spoken_answer
+from bot.store.schema_core import m017_calls_corrected_topic as _m017_calls_corrected_topic
 from bot.store.schema_keys import m007_keys as _m007_keys
 from bot.store.schema_pan import m004_pan_and_tickets as _m004_pan_and_tickets
 from bot.store.schema_pg_compat import m011_pgstore_sqlite_compat as _m011_pgstore_sqlite_compat
@@ -109,6 +110,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("014_turns_by_date", _m014_turns_by_date),
     ("015_turns_corrects", _m015_turns_corrects),
     ("016_calls_spoken_answer", _m016_calls_spoken_answer),
+    ("017_calls_corrected_topic", _m017_calls_corrected_topic),
 ]
 
 

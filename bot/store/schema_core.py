@@ -8,6 +8,8 @@ They run on both backends: `db` is a sqlite-utils Database or a bot.store.pg.PgD
 
 from __future__ import annotations
 
+import json
+
 import sqlite_utils
 
 from bot.core.tree import SOCIAL_INTENTS
@@ -189,6 +191,23 @@ def m016_calls_spoken_answer(db: sqlite_utils.Database) -> None:
     the base of the share the callers corrected, as the chat's answers to a person's words are. A call
     written before has none (NULL): its corrections could not be kept either (migration 015, the same day)."""
     db["calls"].add_column("spoken_answer", int)
+
+
+def m017_calls_corrected_topic(db: sqlite_utils.Database) -> None:
+    """The topic a call's words were answered before the caller corrected it by key (`calls.corrected_topic`,
+    the last correction's; ivr/calls.py): the view of the corrections filters calls by it, as it shows it.
+    A call corrected before gets it from its inputs (the few with `corrected`)."""
+    db["calls"].add_column("corrected_topic", str)
+    for row in list(db.query("select call_sid, inputs from calls where corrected > 0")):
+        try:
+            inputs = json.loads(row["inputs"] or "[]")
+        except json.JSONDecodeError:
+            continue
+        answered = (
+            [i["corrects"] for i in inputs if isinstance(i, dict) and i.get("corrects")] if isinstance(inputs, list) else []
+        )
+        if answered:
+            db["calls"].update(row["call_sid"], {"corrected_topic": answered[-1]})
 
 
 def status_by_last_turn(db: sqlite_utils.Database) -> None:
