@@ -71,6 +71,10 @@ HANDS = [
     "elected officials) was written by a fourteenth hand that read neither `data/` nor any evaluation file;",
     "none of its 120 lines came out as a near copy of a training example; training examples written in the same",
     "genre by a fifteenth hand were measured against every set and not kept (docs/pipeline.md, twenty-sixth pass).",
+    "`eval/public_emails.jsonl` (messages as e-mails, the website's contact form and social media bring them:",
+    "subject lines, form fields, signatures, mentions) was written by a sixteenth hand that read nothing of",
+    "the repository; none of its 120 lines came out as a near copy of a training example; no example of",
+    "`data/` was written against it (`eval/README.md`).",
 ]
 
 # Under the title and date: what the table's columns say.
@@ -112,6 +116,7 @@ OWN = [
         "own, for someone else or as professionals (`eval/public_intermediaries.jsonl`)",
         ROOT / "eval" / "public_intermediaries.jsonl",
     ),
+    ("own, e-mails, contact form, social media (`eval/public_emails.jsonl`)", ROOT / "eval" / "public_emails.jsonl"),
 ]
 
 
