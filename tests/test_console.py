@@ -583,7 +583,13 @@ def test_admin_export_button_writes_the_review_file(server, accounts):
     # every count of the summary said (an outside-in audit: "0 en double, trop proche(s)..." had lost its number)
     assert re.search(r"\d+ en double, \d+ trop proche\(s\) d.une question", r.text), r.text
     out = server.db.parent / "nlu_review.yml"
-    assert "    - zorglub brade sa guimbarde cabossee\n" in out.read_text()
+    assert "    - zorglub brade sa guimbarde cabossee\n" in out.read_text()  # (not one of the 1 in 5 kept to measure)
+    measure_file = server.db.parent.parent / "var" / "public_reviewed.jsonl"
+    assert re.search(
+        r"Gardées pour mesurer l'assistant, sans lui être apprises \(une phrase sur 5\) : \d+\. Fichier : "
+        + re.escape(str(measure_file)),
+        unescape(r.text),
+    ), r.text
     assert db_rows(server.db, "select action from audit_log where agent = ? and action = 'export'", [ADMIN[0]]) == [
         {"action": "export"}
     ]

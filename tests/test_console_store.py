@@ -14,6 +14,7 @@ import yaml
 from conftest import ROOT
 from store_backends import ALL_ON_POSTGRESQL
 
+from bot.nlu import eval_sets
 from bot.nlu.eval_sets import EvalSet
 from bot.nlu.review import export, gate
 from bot.store import database as store_mod
@@ -152,7 +153,7 @@ def test_export_writes_rasa_format_without_duplicates(tmp_path):
     _review(store, "f", "armes", "pas un exemple", as_training=0)
     _review(store, "g", "inconnu", "sujet inexistant")
     out = tmp_path / "data" / "nlu_review.yml"
-    result = export(store, out=out, data_dir=ROOT / "data", guard=[EvalSet("eval", guard)])
+    result = export(store, out=out, data_dir=ROOT / "data", guard=[EvalSet("eval", guard)], every=0)  # all teach
     assert result["written"] == {"armes": 1, "carte_grise": 1}
     assert result["skipped"] == {"in_data": 1, "duplicate": 1, "near_eval_question": 1, "invalid": 1}
     assert out.read_text() == (
@@ -168,10 +169,99 @@ def test_export_writes_rasa_format_without_duplicates(tmp_path):
     )
     assert yaml.safe_load(out.read_text())["nlu"][1]["intent"] == "carte_grise"
     again = export(
-        store, out=out, data_dir=ROOT / "data", guard=[EvalSet("eval", guard)]
+        store, out=out, data_dir=ROOT / "data", guard=[EvalSet("eval", guard)], every=0
     )  # its own previous output is not "already in data"
     assert again["written"] == {"armes": 1, "carte_grise": 1}
     store.close()
+
+
+def test_one_taught_sentence_in_five_measures_the_assistant_instead_and_stays_on_its_side(tmp_path):
+    """The public's own words are the set the assistant must be measured on (issue 15): one taught
+    sentence in `console.measure_every` (5) is kept in var/public_reviewed.jsonl instead of the review
+    file, chosen by its text (the same at every export, whatever was purged meanwhile). A topic with one
+    destination only: a file's follow-up (its document's destination) and a request naming no procedure
+    teach. No sentence that teaches may be a copy or a near copy of one that measures."""
+    store = Store(tmp_path / "s.db")
+    _review(store, "a", "carte_grise", "zorglub vend sa guimbarde")
+    _review(store, "b", "armes", "mon fusil de grand-pere herite")  # measures
+    _review(store, "c", "armes", "pistolet de mon pere decede")  # measures
+    _review(store, "d", "armes", "le pistolet de mon pere decede")  # teaches, but near c
+    _review(store, "e", "suivi_dossier", "j'ai pas recu mon passeport")  # chosen, but a follow-up
+    _review(store, "f", "vague_request", "c'est pour ma fille")  # chosen, but no procedure named
+    _review(store, "g", "armes", "Mon fusil de grand-père hérité")  # b's sentence again
+    out = tmp_path / "data" / "nlu_review.yml"
+    result = export(store, out=out, data_dir=ROOT / "data", guard=[])
+    measure_file = tmp_path / "var" / "public_reviewed.jsonl"
+    assert result == {
+        "file": str(out),
+        "written": {"carte_grise": 1, "suivi_dossier": 1, "vague_request": 1},
+        "measured": {"armes": 2},
+        "measure_file": str(measure_file),
+        "every": 5,
+        "skipped": {"in_data": 0, "duplicate": 1, "near_eval_question": 1, "invalid": 0},
+    }
+    examples = [line[6:] for line in out.read_text().splitlines() if line.startswith("    - ")]
+    assert examples == ["zorglub vend sa guimbarde", "j'ai pas recu mon passeport", "c'est pour ma fille"]
+    assert [json.loads(line) for line in measure_file.read_text().splitlines()] == [
+        {
+            "id": "rv-36c66c15d2",
+            "text": "mon fusil de grand-pere herite",
+            "topic": "armes",
+            "destination": "mailbox",
+            "kind": "user_written",
+        },
+        {
+            "id": "rv-df06a6f267",
+            "text": "pistolet de mon pere decede",
+            "topic": "armes",
+            "destination": "mailbox",
+            "kind": "user_written",
+        },
+    ]
+    assert measure_file.stat().st_mode & 0o777 == 0o600  # the public's words, masked: the owner's only
+    assert [s.name for s in eval_sets.reviewed_sets(tmp_path / "data")] == ["public_reviewed"]
+    # the same at the next export; b and g purged, their sentence leaves the set and teaches nowhere
+    assert export(store, out=out, data_dir=ROOT / "data", guard=[])["measured"] == {"armes": 2}
+    store.db.execute("delete from reviews where item_id in ('b', 'g')")
+    again = export(store, out=out, data_dir=ROOT / "data", guard=[])
+    assert (again["written"], again["measured"]) == ({"carte_grise": 1, "suivi_dossier": 1, "vague_request": 1}, {"armes": 1})
+    assert [json.loads(line)["text"] for line in measure_file.read_text().splitlines()] == ["pistolet de mon pere decede"]
+    # 0: every sentence teaches (c, and d, no longer near a sentence that measures), and the set is gone
+    off = export(store, out=out, data_dir=ROOT / "data", guard=[], every=0)
+    assert (off["written"]["armes"], off["measured"], measure_file.exists()) == (2, {}, False)
+    assert eval_sets.reviewed_sets(tmp_path / "data") == []
+    store.close()
+
+
+def test_the_retrain_gate_measures_the_publics_reviewed_words_with_the_other_sets(tmp_path, monkeypatch):
+    from bot.nlu import review
+
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data", data)
+    store = Store(tmp_path / "s.db")
+    _review(store, "b", "armes", "mon fusil de grand-pere herite")
+    _review(store, "c", "armes", "pistolet de mon pere decede")
+    export(store, out=data / review.REVIEW_FILE, data_dir=data, guard=[])
+    store.close()
+
+    def fake_train(data_dir, out_dir):
+        (out_dir / "aiguillage.tar.gz").write_bytes(b"new")
+        return out_dir / "aiguillage.tar.gz"
+
+    measured_on = {}
+    monkeypatch.setattr(review, "train", fake_train)
+    monkeypatch.setattr(
+        review,
+        "destination_hits",
+        lambda model, measured, pref=None: measured_on.update(measured) or {n: [True] for n in measured},
+    )
+    said = []
+    assert review.retrain(data, tmp_path / "models" / "aiguillage.tar.gz", log=said.append) == 0
+    assert [i["text"] for i in measured_on["public_reviewed"]] == [
+        "mon fusil de grand-pere herite",
+        "pistolet de mon pere decede",
+    ]
+    assert "public_reviewed (2 questions)" in said[0] and "heldout (" in said[0]
 
 
 def test_export_teaches_requests_that_name_no_procedure_to_the_models_own_intent(tmp_path):
@@ -203,7 +293,7 @@ def test_export_never_writes_rasas_entity_markup_nor_the_maskings_placeholders(t
     _review(store, "c", "titre_sejour", "titre de sejour [expiré][aide] (urgent)")
     _review(store, "d", "carte_grise", "[immatriculation]")  # nothing of the person's own left
     out = tmp_path / "data" / "nlu_review.yml"
-    result = export(store, out=out, data_dir=ROOT / "data", guard=[])
+    result = export(store, out=out, data_dir=ROOT / "data", guard=[], every=0)  # all teach
     assert result["written"] == {"carte_grise": 2, "titre_sejour": 1} and result["skipped"]["invalid"] == 1
     examples = [line[6:] for line in out.read_text().splitlines() if line.startswith("    - ")]
     assert examples == [

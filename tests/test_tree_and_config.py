@@ -163,6 +163,18 @@ def test_malformed_phone_number_is_named(tmp_path):
     assert err.value.problem == "'04 71 46 23' is not a valid French phone number"
 
 
+@pytest.mark.parametrize("wrong", [1, -5, "5", True])
+def test_a_measure_share_that_would_teach_nothing_or_is_no_number_is_named(tmp_path, wrong):
+    """One taught sentence in `console.measure_every` measures the assistant (bot/nlu/review.py): 1 would
+    keep them all to measure and teach nothing."""
+    d = copy_prefectures(tmp_path)
+    edit(d / "cantal.yml", lambda data: data.setdefault("console", {}).update(measure_every=wrong))
+    with pytest.raises(ConfigError) as err:
+        load_prefecture("cantal", d)
+    assert err.value.key == "console.measure_every"
+    assert err.value.problem == "must be 0 (every taught sentence teaches) or a whole number from 2 (one in that many measures)"
+
+
 def test_bad_opening_hours_are_named(tmp_path):
     d = copy_prefectures(tmp_path)
     edit(d / "cantal.yml", lambda data: data["prefecture"]["phone_hours"]["days"].update(mon=["12:00-08:30"]))

@@ -105,7 +105,11 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("review", help="teach the bot from the agents' reviews: export, retrain")
     rsub = p.add_subparsers(dest="review_command", required=True)
-    e = rsub.add_parser("export", help="write the labelled sentences to data/nlu_review.yml")
+    e = rsub.add_parser(
+        "export",
+        help="write the labelled sentences to data/nlu_review.yml, and one in console.measure_every to"
+        " var/public_reviewed.jsonl (kept to measure, never trained on)",
+    )
     e.add_argument("--out", help="output file (default: $AIGUILLAGE_REVIEW_OUT or data/nlu_review.yml)")
     e.add_argument("--data", help="training data directory checked for duplicates (default: data/)")
     r = rsub.add_parser("retrain", help="train a new model; replace the current one unless accuracy drops on an eval set")

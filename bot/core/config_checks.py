@@ -115,6 +115,7 @@ REQUIRED_KEYS = [
     "commitments.pan_appointment_days",
     "pan.min_notice_hours",
     "retention.pause_ms",
+    "console.measure_every",
     "pan.what_to_bring",
     *POSITIVE_KEYS,
 ]
@@ -365,6 +366,12 @@ def validate(data: dict, file: str) -> None:
         value = get_path(data, key)
         if not whole(value, 0):
             raise ConfigError(file, key, f"must be a whole number of {what} (0 or more)")
+    if get_path(data, "console.measure_every") == 1 or not whole(get_path(data, "console.measure_every"), 0):
+        raise ConfigError(
+            file,
+            "console.measure_every",
+            "must be 0 (every taught sentence teaches) or a whole number from 2 (one in that many measures)",
+        )
     _check_open_hours(file, data)
     _check_texts_and_ids(file, data)
     _check_voice(file, data["voice"])

@@ -106,7 +106,7 @@ SCHEMA = {
     "others": FreeMap(block("name", "url")),
     "report": block("question_min_count"),
     "retention": block(*(f"{what}_days" for what in RETENTION), "rows_per_statement", "pause_ms"),
-    "console": block("queue_per_page", "messages_per_page", "page_links_around", "label_words"),
+    "console": block("queue_per_page", "messages_per_page", "page_links_around", "label_words", "measure_every"),
     "health": block(*HEALTH),
     "outbox": block(*OUTBOX),
     "throttle": block(

@@ -4,7 +4,9 @@ The export writes, in Rasa's NLU format, one block per intent, every sentence an
 a training example, minus those already in another data/*.yml (after accent/case folding,
 bot.core.text.norm), duplicates, and near copies of an eval question (eval/heldout.jsonl, and the
 shared dev sets when present: they measure, they must never be trained on; same check as
-tests/test_training_data.py), without the masking's placeholders nor Rasa's entity markup.
+tests/test_training_data.py), without the masking's placeholders nor Rasa's entity markup. One
+sentence in `console.measure_every` is kept to measure instead (var/public_reviewed.jsonl: the
+public's own words, reviewed, which the retrain gate measures with the other sets).
 
 The retrain gate routes every question of the sets of `make eval` with the current model and the new
 one and refuses the new one when, over all of them, it loses clearly more questions than it wins
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -26,6 +29,8 @@ from pathlib import Path
 import yaml
 
 from bot import settings
+from bot.core import config
+from bot.core import tree as tree_mod
 from bot.core.config import ROOT
 from bot.core.masking import PLACEHOLDER_RE
 from bot.core.text import norm
@@ -65,35 +70,82 @@ def _clean(text: str) -> str:
     return " ".join(_MARKUP.sub(" ", PLACEHOLDER_RE.sub(" ", str(text))).split())
 
 
-def export(store: Store, out: Path | None = None, data_dir: Path | None = None, guard: list[EvalSet] | None = None) -> dict:
-    """Write the review file; returns {"file", "written": {intent: n}, "skipped": {reason: n}}.
+def measures(text: str, every: int) -> bool:
+    """Whether a taught sentence is kept to measure the assistant instead of teaching it: one in `every`
+    (`console.measure_every`; 0, never), chosen by its folded text, so that a sentence stays on its side
+    from one export to the next whatever was purged meanwhile, and its copies with it."""
+    return every > 0 and int(hashlib.sha256(norm(text).encode("utf-8")).hexdigest(), 16) % every == 0
 
-    `guard`: the eval sets no sentence may nearly copy (default: every available one)."""
+
+def export(
+    store: Store,
+    out: Path | None = None,
+    data_dir: Path | None = None,
+    guard: list[EvalSet] | None = None,
+    every: int | None = None,
+) -> dict:
+    """Write the review file, and the reviewed sentences kept to measure (eval_sets.reviewed_path, beside
+    the data folder of `out`); returns {"file", "written": {intent: n}, "measured": {intent: n},
+    "measure_file", "every", "skipped": {reason: n}}.
+
+    `guard`: the eval sets no sentence may nearly copy (default: every available one). `every`: one
+    sentence in that many measures (default: `console.measure_every` of the préfecture's files)."""
     out = Path(out or default_out())
     data_dir = Path(data_dir or ROOT / "data")
+    every = int(config.current().get("console.measure_every")) if every is None else every
     known = existing_examples(data_dir, skip=out)
     guarded = eval_sets.guarded_texts(guard)
     rows = store.db.execute(
         "select topic, example from reviews where as_training = 1 and example is not null and topic is not null "
         "order by kind, item_id"
     ).fetchall()
-    by_intent: dict[str, list[str]] = {}
-    seen: set[str] = set()
     skipped = {"in_data": 0, "duplicate": 0, "near_eval_question": 0, "invalid": 0}
+    tree = tree_mod.current()
+    measuring: dict[str, dict] = {}  # folded text -> the line of the set that measures
+    teaching: dict[str, tuple[str, str]] = {}  # folded text -> (topic, text)
     for topic, example in rows:
         text = _clean(example)
         key = norm(text)
+        node = tree.topic_node(topic) if topic in REVIEW_LABELS else None
+        destination = node.destination if node else None
         if topic not in REVIEW_LABELS or not key or text.startswith("/"):
             skipped["invalid"] += 1
         elif key in known:
             skipped["in_data"] += 1
-        elif key in seen:
+        elif key in measuring or key in teaching:
             skipped["duplicate"] += 1
-        elif eval_sets.near_copy(text, guarded):
+        elif destination and topic != "suivi_dossier" and measures(text, every):
+            # (a file's follow-up goes to its document's destination: the sentence alone may not say which)
+            digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+            measuring[key] = {"id": f"rv-{digest}", "text": text, "topic": topic, "destination": destination}
+        else:
+            teaching[key] = (topic, text)
+    # No sentence that teaches may nearly copy one that measures, nor an eval question.
+    guarded += list(measuring)
+    by_intent: dict[str, list[str]] = {}
+    for topic, text in teaching.values():
+        if eval_sets.near_copy(text, guarded):
             skipped["near_eval_question"] += 1
         else:
-            seen.add(key)
             by_intent.setdefault(topic, []).append(text)
+    _write_review(out, by_intent)
+    measure_file = eval_sets.reviewed_path(out.parent)
+    _write_measured(measure_file, sorted(measuring.values(), key=lambda i: i["id"]))
+    measured: dict[str, int] = {}
+    for item in measuring.values():
+        measured[item["topic"]] = measured.get(item["topic"], 0) + 1
+    return {
+        "file": str(out),
+        "written": {k: len(v) for k, v in sorted(by_intent.items())},
+        "measured": dict(sorted(measured.items())),
+        "measure_file": str(measure_file),
+        "every": every,
+        "skipped": skipped,
+    }
+
+
+def _write_review(out: Path, by_intent: dict[str, list[str]]) -> None:
+    """The review file, in Rasa's format, checked with Rasa's own reader before it replaces the last one."""
     lines = [
         'version: "3.1"',
         "# Written by `python -m bot review export` from the agents' reviews: do not edit by hand.",
@@ -117,7 +169,25 @@ def export(store: Store, out: Path | None = None, data_dir: Path | None = None, 
     except BaseException:  # a disk full midway: no half-written file left on it
         tmp.unlink(missing_ok=True)
         raise
-    return {"file": str(out), "written": {k: len(v) for k, v in sorted(by_intent.items())}, "skipped": skipped}
+
+
+def _write_measured(path: Path, items: list[dict]) -> None:
+    """The reviewed sentences that measure, as JSON lines (eval_sets), readable by the owner only (the
+    public's words, masked): rewritten whole at each export, so a review purged leaves it with its
+    sentence; none, no file."""
+    if not items:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(item | {"kind": "user_written"}, ensure_ascii=False) + "\n" for item in items)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # ---- the retrain gate ---------------------------------------------------------------------
@@ -231,7 +301,7 @@ def retrain(
 
 def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | None, prefecture, log) -> int:
     try:
-        sets = eval_sets.guarded_sets() if sets is None else sets
+        sets = eval_sets.guarded_sets() + eval_sets.reviewed_sets(data_dir) if sets is None else sets
         known = existing_examples(data_dir)
         # Labelled questions only: a request that names no procedure (no `topic`) has no destination to score.
         measured = {s.name: [i for i in eval_sets.load(s.path) if i.get("topic") and norm(i["text"]) not in known] for s in sets}
