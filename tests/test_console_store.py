@@ -261,7 +261,7 @@ def test_the_retrain_gate_measures_the_publics_reviewed_words_with_the_other_set
         "mon fusil de grand-pere herite",
         "pistolet de mon pere decede",
     ]
-    assert "public_reviewed (2 questions)" in said[0] and "heldout (" in said[0]
+    assert "public_reviewed (2 questions)" in said[0] and "heldout (257 questions)" in said[0]
 
 
 def test_export_teaches_requests_that_name_no_procedure_to_the_models_own_intent(tmp_path):
@@ -418,6 +418,7 @@ def test_a_first_model_installed_names_no_previous_one(tmp_path, monkeypatch):
     monkeypatch.setattr(review, "destination_hits", lambda model, measured, pref=None: {n: [True] for n in measured})
     said = []
     assert review.retrain(ROOT / "data", target, sets=[EvalSet("set", questions)], log=said.append) == 0
+    assert said[0] == "Mesure sur : set (1 question)"
     assert said[-2].startswith("Aucun modèle en service : le nouveau modèle est installé")
     assert said[-1] == "Redémarrez le serveur pour mettre le nouveau modèle en service."
     assert not (tmp_path / "models" / "aiguillage.previous.tar.gz").exists()

@@ -313,7 +313,13 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
         log(console_say("retrain.no_questions"))
         return 2
     log(
-        console_say("retrain.measured_on", sets=", ".join(f"{name} ({len(items)} questions)" for name, items in measured.items()))
+        console_say(
+            "retrain.measured_on",
+            sets=", ".join(
+                console_say("retrain.set_one" if len(items) == 1 else "retrain.set_many", name=name, count=len(items))
+                for name, items in measured.items()
+            ),
+        )
     )
     baseline = baseline or target
     review_file = data_dir / REVIEW_FILE
