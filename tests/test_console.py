@@ -584,6 +584,10 @@ def test_admin_export_button_writes_the_review_file(server, accounts):
     assert re.search(r"\d+ en double, \d+ trop proche\(s\) d.une question", r.text), r.text
     out = server.db.parent / "nlu_review.yml"
     assert "    - zorglub brade sa guimbarde cabossee\n" in out.read_text()  # (not one of the 1 in 5 kept to measure)
+    assert (
+        "Une phrase sur 5, toujours les mêmes, est gardée pour mesurer l'assistant sur les mots du public, sans lui"
+        " être apprise." in unescape(r.text)
+    )
     measure_file = server.db.parent.parent / "var" / "public_reviewed.jsonl"
     assert re.search(
         r"Gardées pour mesurer l'assistant, sans lui être apprises \(une phrase sur 5\) : \d+\. Fichier : "

@@ -53,6 +53,7 @@ def admin_view(
         log=journal.lines(console.store, shown),
         shown=shown,
         training=training_count(console),
+        measure_every=int(runtime.prefecture().get("console.measure_every")),
         result=result,
         found=found,
         message=message,
