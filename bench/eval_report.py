@@ -98,7 +98,9 @@ SHARED_LABELS = (
     "dev (`../shared/eval/dev_questions.jsonl`)",
     "written by the public (`../shared/eval/dev_user_written.jsonl`)",
 )
-REVIEWED_LABEL = "the public's words, reviewed by this deployment's agents (`var/public_reviewed.jsonl`)"
+REVIEWED_LABEL = (
+    "the public's words, reviewed by this deployment's agents (`AIGUILLAGE_REVIEWED_SET`, `var/public_reviewed.jsonl`)"
+)
 OWN = [
     ("own, public's voice (`eval/own_public_voice.jsonl`)", ROOT / "eval" / "own_public_voice.jsonl"),
     ("held-out (`eval/heldout.jsonl`)", ROOT / "eval" / "heldout.jsonl"),
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     shared = eval_sets.shared_paths()
     # this deployment's reviewed words (bot/nlu/review.py export: one taught sentence in console.measure_every)
-    reviewed = [(REVIEWED_LABEL, s.path) for s in eval_sets.reviewed_sets(ROOT / "data")]
+    reviewed = [(REVIEWED_LABEL, s.path) for s in eval_sets.reviewed_sets()]
     sets = list(zip(SHARED_LABELS, shared)) + OWN + reviewed
     present = [(label, path) for label, path in sets if path.exists()]
     if not present:

@@ -2,7 +2,7 @@
 that name the variable. Read at call time (never at import), so a test or a command can set them.
 
 Variables (docs/prefectures.md, "Choosing a préfecture"): PREFECTURE, AIGUILLAGE_DB, AIGUILLAGE_STORE (sqlite: keep the product's
-store in AIGUILLAGE_DB when DATABASE_URL is set), AIGUILLAGE_MODEL, AIGUILLAGE_REVIEW_OUT,
+store in AIGUILLAGE_DB when DATABASE_URL is set), AIGUILLAGE_MODEL, AIGUILLAGE_REVIEW_OUT, AIGUILLAGE_REVIEWED_SET,
 AIGUILLAGE_DEV_EVAL (the folder of the shared dev sets, when the Makefile finds one),
 DATABASE_URL and LOCK_STORE_URL (several processes: Rasa's
 tracker store on PostgreSQL, its lock store on Redis), AIGUILLAGE_CHROMIUM, AIGUILLAGE_PURGE_FIRST_S (test servers), AIGUILLAGE_TRUSTED_PROXIES,
@@ -208,6 +208,12 @@ def throttle_exempt(env: Mapping[str, str] | None = None) -> tuple[Network, ...]
 
 def review_out(env: Mapping[str, str] | None = None) -> Path | None:
     return path("AIGUILLAGE_REVIEW_OUT", env)
+
+
+def reviewed_set(env: Mapping[str, str] | None = None) -> Path | None:
+    """AIGUILLAGE_REVIEWED_SET: the file of the taught sentences kept to measure (bot/nlu/review.py);
+    None: var/public_reviewed.jsonl."""
+    return path("AIGUILLAGE_REVIEWED_SET", env)
 
 
 def dev_eval_dir(env: Mapping[str, str] | None = None) -> Path | None:

@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -42,6 +43,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: reads the SQLite file itself: runs on SQLite only (store_backend)")
     config.reliability_rows = []
     config.reliability_began = (time.time(), os.getloadavg()[0], _commit())  # docs/reliability.md: span, load, commit
+    # The review export's sentences kept to measure (bot/nlu/review.py): never the checkout's var/, whatever
+    # the test (the servers' export button, `review export` in a subprocess) inherits this.
+    os.environ["AIGUILLAGE_REVIEWED_SET"] = str(Path(tempfile.mkdtemp(prefix="aiguillage-reviewed-")) / "public_reviewed.jsonl")
 
 
 def _commit() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import uuid
@@ -585,13 +586,13 @@ def test_admin_export_button_writes_the_review_file(server, accounts):
     out = server.db.parent / "nlu_review.yml"
     assert "    - zorglub brade sa guimbarde cabossee\n" in out.read_text()  # (not one of the 1 in 5 kept to measure)
     assert (
-        "Une phrase sur 5, toujours les mêmes, est gardée pour mesurer l'assistant sur les mots du public, sans lui"
-        " être apprise." in unescape(r.text)
+        "Une phrase sur 5 est gardée, toujours la même d'un export à l'autre, pour mesurer l'assistant sur les mots"
+        " du public, sans lui être apprise." in unescape(r.text)
     )
-    measure_file = server.db.parent.parent / "var" / "public_reviewed.jsonl"
+    measure_file = os.environ["AIGUILLAGE_REVIEWED_SET"]  # (tests/conftest.py: never the checkout's var/)
     assert re.search(
         r"Gardées pour mesurer l'assistant, sans lui être apprises \(une phrase sur 5\) : \d+\. Fichier : "
-        + re.escape(str(measure_file)),
+        + re.escape(measure_file),
         unescape(r.text),
     ), r.text
     assert db_rows(server.db, "select action from audit_log where agent = ? and action = 'export'", [ADMIN[0]]) == [

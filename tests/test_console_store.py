@@ -190,8 +190,8 @@ def test_one_taught_sentence_in_five_measures_the_assistant_instead_and_stays_on
     _review(store, "f", "vague_request", "c'est pour ma fille")  # chosen, but no procedure named
     _review(store, "g", "armes", "Mon fusil de grand-père hérité")  # b's sentence again
     out = tmp_path / "data" / "nlu_review.yml"
-    result = export(store, out=out, data_dir=ROOT / "data", guard=[])
     measure_file = tmp_path / "var" / "public_reviewed.jsonl"
+    result = export(store, out=out, data_dir=ROOT / "data", guard=[], measure_out=measure_file)
     assert result == {
         "file": str(out),
         "written": {"carte_grise": 1, "suivi_dossier": 1, "vague_request": 1},
@@ -219,30 +219,54 @@ def test_one_taught_sentence_in_five_measures_the_assistant_instead_and_stays_on
         },
     ]
     assert measure_file.stat().st_mode & 0o777 == 0o600  # the public's words, masked: the owner's only
-    assert [s.name for s in eval_sets.reviewed_sets(tmp_path / "data")] == ["public_reviewed"]
+    assert [s.name for s in eval_sets.reviewed_sets(measure_file)] == ["public_reviewed"]
     # the same at the next export; b and g purged, their sentence leaves the set and teaches nowhere
-    assert export(store, out=out, data_dir=ROOT / "data", guard=[])["measured"] == {"armes": 2}
+    assert export(store, out=out, data_dir=ROOT / "data", guard=[], measure_out=measure_file)["measured"] == {"armes": 2}
     store.db.execute("delete from reviews where item_id in ('b', 'g')")
-    again = export(store, out=out, data_dir=ROOT / "data", guard=[])
+    again = export(store, out=out, data_dir=ROOT / "data", guard=[], measure_out=measure_file)
     assert (again["written"], again["measured"]) == ({"carte_grise": 1, "suivi_dossier": 1, "vague_request": 1}, {"armes": 1})
     assert [json.loads(line)["text"] for line in measure_file.read_text().splitlines()] == ["pistolet de mon pere decede"]
     # 0: every sentence teaches (c, and d, no longer near a sentence that measures), and the set is gone
-    off = export(store, out=out, data_dir=ROOT / "data", guard=[], every=0)
+    off = export(store, out=out, data_dir=ROOT / "data", guard=[], every=0, measure_out=measure_file)
     assert (off["written"]["armes"], off["measured"], measure_file.exists()) == (2, {}, False)
-    assert eval_sets.reviewed_sets(tmp_path / "data") == []
+    assert eval_sets.reviewed_sets(measure_file) == []
+    store.close()
+
+
+def test_a_sentence_near_a_training_example_teaches_rather_than_flatter_the_measure(tmp_path):
+    """Chosen to measure, but a near copy of an example of data/: what measures is never trained on, so
+    it teaches (it adds little) instead."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "nlu.yml").write_text('version: "3.1"\nnlu:\n- intent: armes\n  examples: |\n    - le pistolet de mon pere decede\n')
+    store = Store(tmp_path / "s.db")
+    _review(store, "c", "armes", "pistolet de mon pere decede")  # chosen by its text
+    measure_file = tmp_path / "var" / "public_reviewed.jsonl"
+    result = export(store, out=data / "nlu_review.yml", data_dir=data, guard=[], measure_out=measure_file)
+    assert (result["written"], result["measured"], measure_file.exists()) == ({"armes": 1}, {}, False)
     store.close()
 
 
 def test_the_retrain_gate_measures_the_publics_reviewed_words_with_the_other_sets(tmp_path, monkeypatch):
+    """The gate measures the reviewed words with every other set (AIGUILLAGE_REVIEWED_SET, where the
+    export keeps them), but not a sentence the model in service was taught (its review file, kept beside
+    it): kept to measure since (console.measure_every set or changed), it would favour that model."""
     from bot.nlu import review
 
     data = tmp_path / "data"
     shutil.copytree(ROOT / "data", data)
+    monkeypatch.setenv("AIGUILLAGE_REVIEWED_SET", str(tmp_path / "var" / "public_reviewed.jsonl"))
     store = Store(tmp_path / "s.db")
     _review(store, "b", "armes", "mon fusil de grand-pere herite")
     _review(store, "c", "armes", "pistolet de mon pere decede")
-    export(store, out=data / review.REVIEW_FILE, data_dir=data, guard=[])
+    assert export(store, out=data / review.REVIEW_FILE, data_dir=data, guard=[])["measured"] == {"armes": 2}
     store.close()
+    target = tmp_path / "models" / "aiguillage.tar.gz"
+    target.parent.mkdir()
+    target.write_bytes(b"model in service")
+    (target.parent / "aiguillage.review.yml").write_text(  # it was taught c before c was kept to measure
+        'version: "3.1"\nnlu:\n- intent: armes\n  examples: |\n    - pistolet de mon pere decede\n'
+    )
 
     def fake_train(data_dir, out_dir):
         (out_dir / "aiguillage.tar.gz").write_bytes(b"new")
@@ -253,15 +277,12 @@ def test_the_retrain_gate_measures_the_publics_reviewed_words_with_the_other_set
     monkeypatch.setattr(
         review,
         "destination_hits",
-        lambda model, measured, pref=None: measured_on.update(measured) or {n: [True] for n in measured},
+        lambda model, measured, pref=None: measured_on.update(measured) or {n: [True] * len(i) for n, i in measured.items()},
     )
     said = []
-    assert review.retrain(data, tmp_path / "models" / "aiguillage.tar.gz", log=said.append) == 0
-    assert [i["text"] for i in measured_on["public_reviewed"]] == [
-        "mon fusil de grand-pere herite",
-        "pistolet de mon pere decede",
-    ]
-    assert "public_reviewed (2 questions)" in said[0] and "heldout (257 questions)" in said[0]
+    assert review.retrain(data, target, log=said.append) == 0
+    assert [i["text"] for i in measured_on["public_reviewed"]] == ["mon fusil de grand-pere herite"]
+    assert "public_reviewed (1 question)" in said[0] and "heldout (257 questions)" in said[0]
 
 
 def test_export_teaches_requests_that_name_no_procedure_to_the_models_own_intent(tmp_path):

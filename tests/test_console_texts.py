@@ -23,6 +23,7 @@ SAMPLE = {
     "count": 3,
     "when": "10/07/2026 14:30",
     "page": 2,
+    "number": 3,
     "pages": 3,
     "start": "01/07/2026",
     "typed": "hier",

@@ -59,20 +59,20 @@ def guarded_sets(heldout: Path = HELDOUT, shared: tuple[Path, ...] | None = None
 
 
 # The public's own words, reviewed by the agents: one taught sentence in `console.measure_every` is kept
-# to measure the assistant instead of teaching it (bot/nlu/review.py `export`), in var/ beside the data
-# folder (masked sentences of this deployment: never in the repository).
-REVIEWED_FILE = "public_reviewed.jsonl"
+# to measure the assistant instead of teaching it (bot/nlu/review.py `export`), in var/ (masked sentences
+# of this deployment: never in the repository).
+REVIEWED = ROOT / "var" / "public_reviewed.jsonl"
 
 
-def reviewed_path(data_dir: Path) -> Path:
-    """Where the export keeps the reviewed sentences that measure, for the data folder `data_dir`."""
-    return Path(data_dir).parent / "var" / REVIEWED_FILE
+def reviewed_path() -> Path:
+    """Where the export keeps the reviewed sentences that measure (AIGUILLAGE_REVIEWED_SET)."""
+    return settings.reviewed_set() or REVIEWED
 
 
-def reviewed_sets(data_dir: Path) -> list[EvalSet]:
-    """The set of the public's reviewed words for `data_dir`, when the export has kept any."""
-    path = reviewed_path(data_dir)
-    return [EvalSet(path.stem, path)] if path.exists() and path.stat().st_size else []
+def reviewed_sets(path: Path | None = None) -> list[EvalSet]:
+    """The set of the public's reviewed words, when the export has kept any."""
+    path = path or reviewed_path()
+    return [EvalSet("public_reviewed", path)] if path.exists() and path.stat().st_size else []
 
 
 def load(path: Path) -> list[dict]:

@@ -51,12 +51,20 @@ def default_out() -> Path:
 def existing_examples(data_dir: Path, skip: Path | None = None) -> set[str]:
     texts: set[str] = set()
     for path in sorted(data_dir.glob("*.yml")):
-        if skip is not None and path.resolve() == skip.resolve():
-            continue
-        for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
-            for line in str(block.get("examples") or "").splitlines():
-                if line.strip().startswith("- "):
-                    texts.add(norm(line.strip()[2:]))
+        if skip is None or path.resolve() != skip.resolve():
+            texts |= file_examples(path)
+    return texts
+
+
+def file_examples(path: Path) -> set[str]:
+    """The examples of one file in Rasa's NLU format, folded (none when it is missing)."""
+    if not path.exists():
+        return set()
+    texts: set[str] = set()
+    for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
+        for line in str(block.get("examples") or "").splitlines():
+            if line.strip().startswith("- "):
+                texts.add(norm(line.strip()[2:]))
     return texts
 
 
@@ -83,9 +91,10 @@ def export(
     data_dir: Path | None = None,
     guard: list[EvalSet] | None = None,
     every: int | None = None,
+    measure_out: Path | None = None,
 ) -> dict:
-    """Write the review file, and the reviewed sentences kept to measure (eval_sets.reviewed_path, beside
-    the data folder of `out`); returns {"file", "written": {intent: n}, "measured": {intent: n},
+    """Write the review file, and the reviewed sentences kept to measure (`measure_out`, default
+    eval_sets.reviewed_path()); returns {"file", "written": {intent: n}, "measured": {intent: n},
     "measure_file", "every", "skipped": {reason: n}}.
 
     `guard`: the eval sets no sentence may nearly copy (default: every available one). `every`: one
@@ -94,6 +103,7 @@ def export(
     data_dir = Path(data_dir or ROOT / "data")
     every = int(config.current().get("console.measure_every")) if every is None else every
     known = existing_examples(data_dir, skip=out)
+    trained = list(known)  # a sentence near one of them would flatter the measure: it teaches instead
     guarded = eval_sets.guarded_texts(guard)
     rows = store.db.execute(
         "select topic, example from reviews where as_training = 1 and example is not null and topic is not null "
@@ -114,7 +124,7 @@ def export(
             skipped["in_data"] += 1
         elif key in measuring or key in teaching:
             skipped["duplicate"] += 1
-        elif destination and topic != "suivi_dossier" and measures(text, every):
+        elif destination and topic != "suivi_dossier" and measures(text, every) and not eval_sets.near_copy(text, trained):
             # (a file's follow-up goes to its document's destination: the sentence alone may not say which)
             digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
             measuring[key] = {"id": f"rv-{digest}", "text": text, "topic": topic, "destination": destination}
@@ -129,7 +139,7 @@ def export(
         else:
             by_intent.setdefault(topic, []).append(text)
     _write_review(out, by_intent)
-    measure_file = eval_sets.reviewed_path(out.parent)
+    measure_file = Path(measure_out or eval_sets.reviewed_path())
     _write_measured(measure_file, sorted(measuring.values(), key=lambda i: i["id"]))
     measured: dict[str, int] = {}
     for item in measuring.values():
@@ -301,8 +311,11 @@ def retrain(
 
 def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | None, prefecture, log) -> int:
     try:
-        sets = eval_sets.guarded_sets() + eval_sets.reviewed_sets(data_dir) if sets is None else sets
-        known = existing_examples(data_dir)
+        sets = eval_sets.guarded_sets() + eval_sets.reviewed_sets() if sets is None else sets
+        # What the model in service was trained on counts too: a sentence it was taught, kept to measure
+        # since (console.measure_every set or changed), would favour it (kept beside it at its installation).
+        baseline = baseline or target
+        known = existing_examples(data_dir) | file_examples(baseline.with_name(baseline.name.split(".")[0] + ".review.yml"))
         # Labelled questions only: a request that names no procedure (no `topic`) has no destination to score.
         measured = {s.name: [i for i in eval_sets.load(s.path) if i.get("topic") and norm(i["text"]) not in known] for s in sets}
     except (OSError, ValueError) as exc:
@@ -321,7 +334,6 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
             ),
         )
     )
-    baseline = baseline or target
     review_file = data_dir / REVIEW_FILE
     trained = training_hash(data_dir)  # what this training reads (an export meanwhile is not in it)
     reviewed = review_file.read_bytes() if review_file.exists() else None

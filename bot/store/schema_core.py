@@ -1,4 +1,4 @@
-"""Migrations 001-003, 010 and 013-016 (applied by bot/store/database.py): conversations and turns, calls
+"""Migrations 001-003, 010 and 013-017 (applied by bot/store/database.py): conversations and turns, calls
 and voicemails, the agents' console, issue 14's one definition of "non résolu" (database.py's
 docstring), and the answers corrected by the person.
 
