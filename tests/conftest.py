@@ -48,6 +48,12 @@ def pytest_configure(config):
     os.environ["AIGUILLAGE_REVIEWED_SET"] = str(Path(tempfile.mkdtemp(prefix="aiguillage-reviewed-")) / "public_reviewed.jsonl")
 
 
+def pytest_unconfigure(config):
+    reviewed = os.environ.get("AIGUILLAGE_REVIEWED_SET")
+    if reviewed and Path(reviewed).parent.name.startswith("aiguillage-reviewed-"):  # pytest_configure's
+        shutil.rmtree(Path(reviewed).parent, ignore_errors=True)
+
+
 def _commit() -> str:
     """The commit the tests run at (taken when they start), and whether tracked files differ from it."""
     run = lambda *args: subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa: E731
