@@ -424,6 +424,40 @@ def test_a_refused_retrain_sets_its_sentences_aside_and_an_installed_one_keeps_t
     assert (data / review.REVIEW_FILE).read_text().endswith("# good\nnlu: []\n")  # the model in service's
 
 
+def test_the_model_replaced_keeps_its_taught_sentences_and_a_broken_file_of_them_stops_nothing(tmp_path, monkeypatch):
+    """Installed, the new model's review file is kept beside it and the replaced one's beside `.previous`
+    (what each was taught: the gate leaves those sentences out when it measures that model). A review
+    file beside the model in service that cannot be read (half written, not YAML) is said, and the
+    retrain goes on."""
+    from bot.nlu import review
+
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data", data)
+    target = tmp_path / "models" / "aiguillage.tar.gz"
+    target.parent.mkdir()
+    target.write_bytes(b"model in service")
+    (target.parent / "aiguillage.review.yml").write_text("nlu: [")  # half written
+    (data / review.REVIEW_FILE).write_text('version: "3.1"\n# taught now\nnlu: []\n')
+    questions = tmp_path / "set.jsonl"
+    questions.write_text('{"id": "q1", "text": "zorglub", "topic": "carte_grise", "destination": "ants_3400"}\n')
+
+    def fake_train(data_dir, out_dir):
+        (out_dir / "aiguillage.tar.gz").write_bytes(b"new")
+        return out_dir / "aiguillage.tar.gz"
+
+    monkeypatch.setattr(review, "train", fake_train)
+    monkeypatch.setattr(review, "destination_hits", lambda model, measured, pref=None: {n: [True] for n in measured})
+    said = []
+    assert review.retrain(data, target, sets=[EvalSet("set", questions)], log=said.append) == 0
+    assert said[0].startswith(
+        f"Fichier des phrases apprises au modèle en service illisible ({target.parent / 'aiguillage.review.yml'} : "
+    ) and said[0].endswith("les questions qu'on lui a apprises ne sont pas écartées de la mesure.")
+    assert said[1] == "Mesure sur : set (1 question)"
+    assert (target.parent / "aiguillage.previous.review.yml").read_text() == "nlu: ["
+    assert (target.parent / "aiguillage.review.yml").read_text().endswith("# taught now\nnlu: []\n")
+    assert review.review_beside(target.parent / "aiguillage.previous.tar.gz") == target.parent / "aiguillage.previous.review.yml"
+
+
 def test_a_first_model_installed_names_no_previous_one(tmp_path, monkeypatch):
     from bot.nlu import review
 

@@ -114,14 +114,14 @@ def test_items_of_the_same_minute_are_told_apart_by_a_screen_reader(server, agen
     short, long = unresolved_chat(server), unresolved_chat(server, "qsdf lkjh wxcv poiu mlkj nbvc azer")
     listed = agent.get("/file?canal=chat").text
     when, names = screen_reader_names(listed, "chat", long)  # the newest first
-    assert names == [f"la demande 1 de la liste, du {when} : « qsdf lkjh wxcv poiu mlkj nbvc… »"]
+    assert names == [f"la demande 1 de la page, du {when} : « qsdf lkjh wxcv poiu mlkj nbvc… »"]
     when, names = screen_reader_names(listed, "chat", short)
-    assert names == [f"la demande 2 de la liste, du {when} : « zorglub vend sa guimbarde »"]
+    assert names == [f"la demande 2 de la page, du {when} : « zorglub vend sa guimbarde »"]
     corrected = corrected_chat(server, SAID)
     when, names = screen_reader_names(agent.get("/file?avis=corrige").text, "chat", corrected)
     assert names == [
-        f"le choix de la personne pour la demande 1 de la liste, du {when} : « j'ai besoin d'aide pour refaire mon… »",
-        f"la demande 1 de la liste, du {when} : « j'ai besoin d'aide pour refaire mon… »",
+        f"le choix de la personne pour la demande 1 de la page, du {when} : « j'ai besoin d'aide pour refaire mon… »",
+        f"la demande 1 de la page, du {when} : « j'ai besoin d'aide pour refaire mon… »",
     ]
 
 
@@ -172,7 +172,7 @@ def test_an_agent_on_a_phone_checks_a_choice_and_learns_it_in_chromium(browser, 
     pg.goto(server.url + "/console/file?avis=corrige&canal=chat")
     box = pg.locator(f'input[name="element"][value="chat:{sender}"]')
     label = pg.locator(f"label[for={box.get_attribute('id')}]").inner_text()
-    assert label.startswith("le choix de la personne pour la demande 1 de la liste, du ") and label.endswith(
+    assert label.startswith("le choix de la personne pour la demande 1 de la page, du ") and label.endswith(
         " : « j'ai besoin d'aide pour refaire mon… »"
     ), label
     assert_axe_clean(pg, "the corrections' view")

@@ -589,6 +589,7 @@ def test_the_review_export_on_a_full_disk_says_so_in_french_and_leaves_no_partia
 
 def bot_command(db: Path, *args: str, **env) -> subprocess.CompletedProcess:
     environ = {"AIGUILLAGE_DB": str(db), "PATH": "/usr/bin:/bin", "PREFECTURE": "cantal", **env}
+    environ.setdefault("AIGUILLAGE_REVIEWED_SET", os.environ["AIGUILLAGE_REVIEWED_SET"])  # never the checkout's var/
     cmd = [str(ROOT / ".venv" / "bin" / "python"), "-m", "bot", *args]
     return subprocess.run(cmd, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
 

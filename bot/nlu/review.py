@@ -5,8 +5,9 @@ a training example, minus those already in another data/*.yml (after accent/case
 bot.core.text.norm), duplicates, and near copies of an eval question (eval/heldout.jsonl, and the
 shared dev sets when present: they measure, they must never be trained on; same check as
 tests/test_training_data.py), without the masking's placeholders nor Rasa's entity markup. One
-sentence in `console.measure_every` is kept to measure instead (var/public_reviewed.jsonl: the
-public's own words, reviewed, which the retrain gate measures with the other sets).
+sentence in `console.measure_every` is kept to measure instead (AIGUILLAGE_REVIEWED_SET: the
+public's own words, reviewed, which the retrain gate measures with the other sets). The files
+themselves are read and written by bot/nlu/review_files.py.
 
 The retrain gate routes every question of the sets of `make eval` with the current model and the new
 one and refuses the new one when, over all of them, it loses clearly more questions than it wins
@@ -17,28 +18,33 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from bot import settings
 from bot.core import config
 from bot.core import tree as tree_mod
 from bot.core.config import ROOT
-from bot.core.masking import PLACEHOLDER_RE
 from bot.core.text import norm
 from bot.core.texts import console_say
 from bot.core.tree import REVIEW_LABELS
 from bot.nlu import eval_sets
 from bot.nlu.eval_sets import EvalSet
 from bot.nlu.fingerprint import CODE
+from bot.nlu.review_files import (
+    clean_sentence,
+    existing_examples,
+    install_file,
+    measures,
+    review_beside,
+    taught_sentences,
+    write_measured,
+    write_review,
+)
 from bot.store.database import Store
 
 REVIEW_FILE = "nlu_review.yml"
@@ -46,43 +52,6 @@ REVIEW_FILE = "nlu_review.yml"
 
 def default_out() -> Path:
     return settings.review_out() or ROOT / "data" / REVIEW_FILE
-
-
-def existing_examples(data_dir: Path, skip: Path | None = None) -> set[str]:
-    texts: set[str] = set()
-    for path in sorted(data_dir.glob("*.yml")):
-        if skip is None or path.resolve() != skip.resolve():
-            texts |= file_examples(path)
-    return texts
-
-
-def file_examples(path: Path) -> set[str]:
-    """The examples of one file in Rasa's NLU format, folded (none when it is missing)."""
-    if not path.exists():
-        return set()
-    texts: set[str] = set()
-    for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
-        for line in str(block.get("examples") or "").splitlines():
-            if line.strip().startswith("- "):
-                texts.add(norm(line.strip()[2:]))
-    return texts
-
-
-_MARKUP = re.compile(r"[\[\]{}]")  # Rasa's entity markup ("[text](entity)", "[text]{...}"): never a sentence's
-
-
-def _clean(text: str) -> str:
-    """A sentence as it is written to the review file: without the masking's placeholders (the
-    tokenizer drops them at training: scoring.without_placeholders) nor brackets and braces, which
-    Rasa reads as entity markup (one of the public's "[carte grise]{perdue}" stopped every training)."""
-    return " ".join(_MARKUP.sub(" ", PLACEHOLDER_RE.sub(" ", str(text))).split())
-
-
-def measures(text: str, every: int) -> bool:
-    """Whether a taught sentence is kept to measure the assistant instead of teaching it: one in `every`
-    (`console.measure_every`; 0, never), chosen by its folded text, so that a sentence stays on its side
-    from one export to the next whatever was purged meanwhile, and its copies with it."""
-    return every > 0 and int(hashlib.sha256(norm(text).encode("utf-8")).hexdigest(), 16) % every == 0
 
 
 def export(
@@ -114,7 +83,7 @@ def export(
     measuring: dict[str, dict] = {}  # folded text -> the line of the set that measures
     teaching: dict[str, tuple[str, str]] = {}  # folded text -> (topic, text)
     for topic, example in rows:
-        text = _clean(example)
+        text = clean_sentence(example)
         key = norm(text)
         node = tree.topic_node(topic) if topic in REVIEW_LABELS else None
         destination = node.destination if node else None
@@ -138,9 +107,9 @@ def export(
             skipped["near_eval_question"] += 1
         else:
             by_intent.setdefault(topic, []).append(text)
-    _write_review(out, by_intent)
+    write_review(out, by_intent)
     measure_file = Path(measure_out or eval_sets.reviewed_path())
-    _write_measured(measure_file, sorted(measuring.values(), key=lambda i: i["id"]))
+    write_measured(measure_file, sorted(measuring.values(), key=lambda i: i["id"]))
     measured: dict[str, int] = {}
     for item in measuring.values():
         measured[item["topic"]] = measured.get(item["topic"], 0) + 1
@@ -152,52 +121,6 @@ def export(
         "every": every,
         "skipped": skipped,
     }
-
-
-def _write_review(out: Path, by_intent: dict[str, list[str]]) -> None:
-    """The review file, in Rasa's format, checked with Rasa's own reader before it replaces the last one."""
-    lines = [
-        'version: "3.1"',
-        "# Written by `python -m bot review export` from the agents' reviews: do not edit by hand.",
-        "nlu:",
-    ]
-    for intent in sorted(by_intent):
-        lines.append(f"- intent: {intent}")
-        lines.append("  examples: |")
-        lines.extend(f"    - {t}" for t in sorted(by_intent[intent]))
-    if not by_intent:
-        lines[-1] = "nlu: []"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    try:
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        yaml.safe_load(tmp.read_text(encoding="utf-8"))  # never leave a file Rasa cannot read
-        from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
-
-        RasaYAMLReader().read(tmp)  # Rasa's own reader, as the training will read it
-        tmp.replace(out)
-    except BaseException:  # a disk full midway: no half-written file left on it
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_measured(path: Path, items: list[dict]) -> None:
-    """The reviewed sentences that measure, as JSON lines (eval_sets), readable by the owner only (the
-    public's words, masked): rewritten whole at each export, so a review purged leaves it with its
-    sentence; none, no file."""
-    if not items:
-        path.unlink(missing_ok=True)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(item | {"kind": "user_written"}, ensure_ascii=False) + "\n" for item in items)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ---- the retrain gate ---------------------------------------------------------------------
@@ -315,7 +238,7 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
         # What the model in service was trained on counts too: a sentence it was taught, kept to measure
         # since (console.measure_every set or changed), would favour it (kept beside it at its installation).
         baseline = baseline or target
-        known = existing_examples(data_dir) | file_examples(baseline.with_name(baseline.name.split(".")[0] + ".review.yml"))
+        known = existing_examples(data_dir) | taught_sentences(baseline, log)
         # Labelled questions only: a request that names no procedure (no `topic`) has no destination to score.
         measured = {s.name: [i for i in eval_sets.load(s.path) if i.get("topic") and norm(i["text"]) not in known] for s in sets}
     except (OSError, ValueError) as exc:
@@ -349,7 +272,7 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
         scores = {name: (before.get(name), after[name]) for name in measured}
         ok, message = gate(scores, force)
         log(message)
-        installed_review = target.with_name(target.name.split(".")[0] + ".review.yml")  # models/aiguillage.review.yml
+        installed_review = review_beside(target)  # models/aiguillage.review.yml
         if not ok:
             _set_aside(review_file, installed_review)
             return 1
@@ -357,10 +280,14 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
         replaced = target.exists()
         if replaced:
             shutil.copyfile(target, previous)
+            if installed_review.exists():  # what the model replaced was taught goes with it
+                install_file(installed_review, review_beside(previous))
+            else:
+                review_beside(previous).unlink(missing_ok=True)
         shutil.copyfile(new_model, target.with_suffix(".part"))
         target.with_suffix(".part").replace(target)
         if reviewed is not None:
-            installed_review.write_bytes(reviewed)
+            install_file(reviewed, installed_review)
         else:
             installed_review.unlink(missing_ok=True)
     log(console_say("retrain.restart", previous=previous) if replaced else console_say("retrain.restart_first"))
