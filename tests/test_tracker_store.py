@@ -432,7 +432,13 @@ def test_events_taken_over_while_a_background_write_runs_stay_spooled_and_are_no
             assert spool.pending() == 3  # the stopped process's two entries and ours
         while not relock:
             await asyncio.sleep(0.05)
-        left_in_spool.append(await asyncio.to_thread(spool.pending))  # ours written, theirs waiting
+        # ours written, theirs waiting: our write's entry leaves the spool once that write has returned,
+        # which this loop may look at first on a busy machine (two CI runs read 3 here); the relock keeps
+        # theirs in the spool 1.5 s, so 2 is awaited 1 s at most
+        deadline = time.monotonic() + 1.0
+        while (left := await asyncio.to_thread(spool.pending)) != 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        left_in_spool.append(left)
         await asyncio.to_thread(relock[0].thread.join)
         await store.drain(30)
         left_in_spool.append(await asyncio.to_thread(spool.pending))
