@@ -247,6 +247,23 @@ def test_a_sentence_near_a_training_example_teaches_rather_than_flatter_the_meas
     store.close()
 
 
+def train_a_stand_in(monkeypatch, hits=None) -> None:
+    """The retrain without Rasa: its training writes a stand-in model, and each model routes the sets as
+    `hits(model, measured)` says (default: every question right)."""
+    from bot.nlu import review
+
+    def fake_train(data_dir, out_dir):
+        (out_dir / "aiguillage.tar.gz").write_bytes(b"new")
+        return out_dir / "aiguillage.tar.gz"
+
+    monkeypatch.setattr(review, "train", fake_train)
+    monkeypatch.setattr(
+        review,
+        "destination_hits",
+        lambda model, measured, pref=None: (hits or (lambda m, sets: {n: [True] for n in sets}))(model, measured),
+    )
+
+
 def test_the_retrain_gate_measures_the_publics_reviewed_words_with_the_other_sets(tmp_path, monkeypatch):
     """The gate measures the reviewed words with every other set (AIGUILLAGE_REVIEWED_SET, where the
     export keeps them), but not a sentence the model in service was taught (its review file, kept beside
@@ -268,16 +285,9 @@ def test_the_retrain_gate_measures_the_publics_reviewed_words_with_the_other_set
         'version: "3.1"\nnlu:\n- intent: armes\n  examples: |\n    - pistolet de mon pere decede\n'
     )
 
-    def fake_train(data_dir, out_dir):
-        (out_dir / "aiguillage.tar.gz").write_bytes(b"new")
-        return out_dir / "aiguillage.tar.gz"
-
     measured_on = {}
-    monkeypatch.setattr(review, "train", fake_train)
-    monkeypatch.setattr(
-        review,
-        "destination_hits",
-        lambda model, measured, pref=None: measured_on.update(measured) or {n: [True] * len(i) for n, i in measured.items()},
+    train_a_stand_in(
+        monkeypatch, lambda model, measured: measured_on.update(measured) or {n: [True] * len(i) for n, i in measured.items()}
     )
     said = []
     assert review.retrain(data, target, log=said.append) == 0
@@ -441,12 +451,7 @@ def test_the_model_replaced_keeps_its_taught_sentences_and_a_broken_file_of_them
     questions = tmp_path / "set.jsonl"
     questions.write_text('{"id": "q1", "text": "zorglub", "topic": "carte_grise", "destination": "ants_3400"}\n')
 
-    def fake_train(data_dir, out_dir):
-        (out_dir / "aiguillage.tar.gz").write_bytes(b"new")
-        return out_dir / "aiguillage.tar.gz"
-
-    monkeypatch.setattr(review, "train", fake_train)
-    monkeypatch.setattr(review, "destination_hits", lambda model, measured, pref=None: {n: [True] for n in measured})
+    train_a_stand_in(monkeypatch)
     said = []
     assert review.retrain(data, target, sets=[EvalSet("set", questions)], log=said.append) == 0
     assert said[0].startswith(
@@ -465,12 +470,7 @@ def test_a_first_model_installed_names_no_previous_one(tmp_path, monkeypatch):
     questions = tmp_path / "set.jsonl"
     questions.write_text('{"id": "q1", "text": "zorglub", "topic": "carte_grise", "destination": "ants_3400"}\n')
 
-    def fake_train(data_dir, out_dir):
-        (out_dir / "aiguillage.tar.gz").write_bytes(b"new")
-        return out_dir / "aiguillage.tar.gz"
-
-    monkeypatch.setattr(review, "train", fake_train)
-    monkeypatch.setattr(review, "destination_hits", lambda model, measured, pref=None: {n: [True] for n in measured})
+    train_a_stand_in(monkeypatch)
     said = []
     assert review.retrain(ROOT / "data", target, sets=[EvalSet("set", questions)], log=said.append) == 0
     assert said[0] == "Mesure sur : set (1 question)"

@@ -284,8 +284,7 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
                 install_file(installed_review, review_beside(previous))
             else:
                 review_beside(previous).unlink(missing_ok=True)
-        shutil.copyfile(new_model, target.with_suffix(".part"))
-        target.with_suffix(".part").replace(target)
+        install_file(new_model, target)
         if reviewed is not None:
             install_file(reviewed, installed_review)
         else:

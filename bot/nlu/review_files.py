@@ -120,7 +120,7 @@ def taught_sentences(model: Path, log) -> set[str]:
 
 
 def install_file(source: bytes | Path, path: Path) -> None:
-    """Write a model's file whole or not at all (a full disk leaves the old one)."""
+    """Write a model or its review file whole or not at all (a full disk leaves the old one)."""
     part = path.with_name(path.name + ".part")
     try:
         if isinstance(source, bytes):
