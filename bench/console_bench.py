@@ -147,6 +147,8 @@ def drop_store(work: Path) -> None:
 
 def cli(checkout: Path, db: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     env = dict(os.environ, AIGUILLAGE_DB=str(db), PREFECTURE=PREFECTURE, TF_CPP_MIN_LOG_LEVEL="3")
+    # The review files (an export; the purge takes erased reviews' sentences out of them): beside the copy, never the checkout's.
+    env.update(AIGUILLAGE_REVIEW_OUT=str(db.parent / "nlu_review.yml"), AIGUILLAGE_REVIEWED_SET=str(db.parent / "reviewed.jsonl"))
     env.pop("DATABASE_URL", None)
     python = checkout / ".venv" / "bin" / "python"
     return subprocess.run([str(python), "-m", "bot", *args], cwd=checkout, env=env, input=stdin, capture_output=True, text=True)

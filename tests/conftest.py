@@ -45,7 +45,12 @@ def pytest_configure(config):
     config.reliability_began = (time.time(), os.getloadavg()[0], _commit())  # docs/reliability.md: span, load, commit
     # The review export's sentences kept to measure (bot/nlu/review.py): never the checkout's var/, whatever
     # the test (the servers' export button, `review export` in a subprocess) inherits this.
-    os.environ["AIGUILLAGE_REVIEWED_SET"] = str(Path(tempfile.mkdtemp(prefix="aiguillage-reviewed-")) / "public_reviewed.jsonl")
+    folder = Path(tempfile.mkdtemp(prefix="aiguillage-reviewed-"))
+    os.environ["AIGUILLAGE_REVIEWED_SET"] = str(folder / "public_reviewed.jsonl")
+    # Nor the checkout's data/nlu_review.yml: an export, or a retention purge that takes the sentences of the
+    # reviews it erased out of their copies (bot/nlu/review.py forget_taught), writes in the test's folder.
+    if "aiguillage-reviewed-" in os.environ.get("AIGUILLAGE_REVIEW_OUT", "aiguillage-reviewed-"):  # unset, or a parent's
+        os.environ["AIGUILLAGE_REVIEW_OUT"] = str(folder / "data" / "nlu_review.yml")
 
 
 def pytest_unconfigure(config):

@@ -350,8 +350,12 @@ def test_a_temporary_directory_without_room_for_the_model_is_said_so_not_a_damag
     assert "make train" not in done.stderr
 
 
+# The review files a purge takes the erased reviews' sentences out of: the session's (tests/conftest.py), never the checkout's.
+REVIEW_FILES = {k: os.environ[k] for k in ("AIGUILLAGE_REVIEW_OUT", "AIGUILLAGE_REVIEWED_SET")}
+
+
 def purge(db: Path) -> subprocess.CompletedProcess:
-    env = {"AIGUILLAGE_DB": str(db), "PATH": "/usr/bin:/bin", "PREFECTURE": "cantal"}
+    env = {"AIGUILLAGE_DB": str(db), "PATH": "/usr/bin:/bin", "PREFECTURE": "cantal", **REVIEW_FILES}
     cmd = [str(ROOT / ".venv" / "bin" / "python"), "-m", "bot", "purge", "--now", "2026-12-31T12:00"]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 

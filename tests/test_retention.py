@@ -7,6 +7,7 @@ on records dated from before the period.
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -257,7 +258,9 @@ def test_a_dry_run_counts_and_deletes_nothing(db, pref):
 
 
 def test_by_hand_python_m_bot_purge(db):
-    env = {"AIGUILLAGE_DB": str(db), "PATH": "/usr/bin:/bin", "PREFECTURE": "cantal"}
+    # The review files the purge takes erased reviews' sentences out of: the session's (tests/conftest.py)
+    review_files = {k: os.environ[k] for k in ("AIGUILLAGE_REVIEW_OUT", "AIGUILLAGE_REVIEWED_SET")}
+    env = {"AIGUILLAGE_DB": str(db), "PATH": "/usr/bin:/bin", "PREFECTURE": "cantal", **review_files}
     if url := redirected(db):  # store_backend's PostgreSQL: the command opens the same schema
         env["DATABASE_URL"] = url
     run = [sys.executable, "-m", "bot", "purge", "--now", "2026-12-31T12:00"]

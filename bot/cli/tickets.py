@@ -69,6 +69,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from bot.core import config as config_mod
+    from bot.nlu.review import forget_taught
     from bot.services import retention
     from bot.store.database import Store
 
@@ -81,7 +82,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     try:
         store = Store()
         try:
-            counts = retention.purge(store, pref, now, dry_run=args.dry_run)
+            counts = retention.purge(store, pref, now, dry_run=args.dry_run, taught=forget_taught)
         finally:
             store.close()
     except (sqlite3.Error, OSError) as exc:

@@ -38,8 +38,12 @@ from bot.nlu.fingerprint import CODE
 from bot.nlu.review_files import (
     clean_sentence,
     existing_examples,
+    forget,
     install_file,
     measures,
+    one_writer,
+    previous_of,
+    refused_beside,
     review_beside,
     taught_sentences,
     write_measured,
@@ -107,9 +111,10 @@ def export(
             skipped["near_eval_question"] += 1
         else:
             by_intent.setdefault(topic, []).append(text)
-    write_review(out, by_intent)
     measure_file = Path(measure_out or eval_sets.reviewed_path())
-    write_measured(measure_file, sorted(measuring.values(), key=lambda i: i["id"]))
+    with one_writer(out):
+        write_review(out, by_intent)
+        write_measured(measure_file, sorted(measuring.values(), key=lambda i: i["id"]))
     measured: dict[str, int] = {}
     for item in measuring.values():
         measured[item["topic"]] = measured.get(item["topic"], 0) + 1
@@ -276,7 +281,7 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
         if not ok:
             _set_aside(review_file, installed_review)
             return 1
-        previous = target.with_name(target.name.split(".")[0] + ".previous.tar.gz")
+        previous = previous_of(target)
         replaced = target.exists()
         if replaced:
             shutil.copyfile(target, previous)
@@ -302,10 +307,29 @@ def _set_aside(review_file: Path, installed_review: Path) -> None:
     the model in service (kept at its installation) comes back, or none."""
     if not review_file.exists():
         return
-    aside = review_file.parent.parent / "var" / "nlu_review.refused.yml"
+    aside = refused_beside(review_file)
     aside.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(review_file, aside)
-    if installed_review.exists():
-        shutil.copyfile(installed_review, review_file)
-    else:
-        review_file.unlink()
+    with one_writer(review_file):
+        shutil.copyfile(review_file, aside)
+        if installed_review.exists():
+            shutil.copyfile(installed_review, review_file)
+        else:
+            review_file.unlink()
+
+
+def forget_taught(examples: list[str], dry_run: bool = False) -> int:
+    """The retention purge's hook (bot/services/retention.py `purge`): every copy of the taught sentences
+    outside the store (docs/privacy.md: the review file, the sentences kept to measure, the review files
+    beside the model in service and the one it replaced, a refused retrain's) keeps only those of the
+    reviews still stored (`examples`, as the agents wrote them); how many sentences were taken out."""
+    from bot.nlu.model import model_path
+
+    out, model = default_out(), model_path()
+    kept = {norm(clean_sentence(e)) for e in examples}
+    files = [out, refused_beside(out)]
+    # The review files beside a model are copies of data/'s (make train, the retrain): an export sent
+    # elsewhere (AIGUILLAGE_REVIEW_OUT, as the tests do) teaches no model but one named (AIGUILLAGE_MODEL).
+    if out.resolve() == (ROOT / "data" / REVIEW_FILE).resolve() or settings.model() is not None:
+        files += [review_beside(model), review_beside(previous_of(model))]
+    with one_writer(out):
+        return forget(files, Path(eval_sets.reviewed_path()), kept, dry_run)

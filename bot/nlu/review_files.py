@@ -5,11 +5,15 @@ it. Part of bot/nlu/review.py, which re-exports what the others import.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -17,6 +21,8 @@ import yaml
 from bot.core.masking import PLACEHOLDER_RE
 from bot.core.text import norm
 from bot.core.texts import console_say
+
+logger = logging.getLogger(__name__)
 
 
 def existing_examples(data_dir: Path, skip: Path | None = None) -> set[str]:
@@ -131,3 +137,63 @@ def install_file(source: bytes | Path, path: Path) -> None:
     except BaseException:
         part.unlink(missing_ok=True)
         raise
+
+
+def previous_of(model: Path) -> Path:
+    """Where a retrain keeps the model it replaced (models/aiguillage.previous.tar.gz)."""
+    return model.with_name(model.name.split(".")[0] + ".previous.tar.gz")
+
+
+def refused_beside(review_file: Path) -> Path:
+    """Where a refused retrain sets its review file aside (var/nlu_review.refused.yml beside data/)."""
+    return review_file.parent.parent / "var" / "nlu_review.refused.yml"
+
+
+def forget(review_files: list[Path], measured: Path, kept: set[str], dry_run: bool) -> int:
+    """The sentences of `review_files` (Rasa's format) and of the `measured` set (JSON lines) whose folded
+    text is not in `kept` (the reviews still stored), taken out of each file: how many sentences, each
+    counted once whatever its copies. A file that loses none is not written (nor retrained for); a
+    missing one is skipped; dry_run only counts."""
+    gone: set[str] = set()
+    for path in (p for p in [*review_files, measured] if p.is_file()):
+        try:
+            gone |= (_forget_measured if path == measured else _forget_review)(path, kept, dry_run)
+        except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+            # A file half written or edited by hand (or no room to rewrite it): the others are done.
+            logger.warning("retention: %s not rewritten, its taught sentences stay in it: %s", path, exc)
+    return len(gone)
+
+
+def _forget_review(path: Path, kept: set[str], dry_run: bool) -> set[str]:
+    by_intent: dict[str, list[str]] = {}
+    gone: set[str] = set()
+    for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
+        for line in str(block.get("examples") or "").splitlines():
+            text = line.strip()[2:] if line.strip().startswith("- ") else ""
+            if text and norm(text) in kept:
+                by_intent.setdefault(block["intent"], []).append(text)
+            elif text:
+                gone.add(norm(text))
+    if gone and not dry_run:
+        write_review(path, by_intent)
+    return gone
+
+
+def _forget_measured(path: Path, kept: set[str], dry_run: bool) -> set[str]:
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    left = [i for i in items if norm(i["text"]) in kept]
+    if len(left) < len(items) and not dry_run:
+        write_measured(path, [{k: v for k, v in i.items() if k != "kind"} for i in left])
+    return {norm(i["text"]) for i in items} - {norm(i["text"]) for i in left}
+
+
+@contextmanager
+def one_writer(review_file: Path) -> Iterator[None]:
+    """One writer of the review files at a time (an export, a refused retrain's set-aside, the retention
+    purge's `forget`): a purge that read the file before an export replaced it would write back the old
+    sentences without the new ones. The lock file is in var/, beside data/."""
+    lock = refused_beside(review_file).with_name(".review.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield

@@ -15,6 +15,10 @@ batch, never for a whole table); a lockout, a call's review once its call is gon
 writer's), the cut-off checked again under them, so a turn written meanwhile keeps its conversation
 whole; a turn of a conversation still kept goes at its own date (purge_old_turns). Tickets and bookings: tickets.purge, per batch under their keys too. On PostgreSQL nothing
 of it waits for a chat turn, a call or an agent working on another record.
+
+The sentences agents taught are also copied outside the store (the review files of data/ and beside the
+models, the set kept to measure): the server and the command pass `taught` (bot/nlu/review.py
+forget_taught, a layer above this one), which keeps in them only the sentences of the reviews left.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import asyncio
 import json
 import logging
 import time as _time
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 
 from bot import settings
@@ -50,6 +55,9 @@ RULES: list[tuple[str, str, list[tuple[str, str, str]]]] = [
     # is no account goes too (`_purge_lockouts`), an account's stays until an admin lifts it.
     ("throttle", "retention.throttle_days", [("throttle_events", "id", "ts < ?e")]),
 ]
+# The copies of the taught sentences outside the store (bot/nlu/review.py forget_taught, above this layer):
+# given the sentences of the reviews left and dry_run, how many sentences it took out.
+Taught = Callable[[list[str], bool], int]
 CONVERSATION_CUT = "coalesce(updated_at, started_at) < ?"
 BATCH = 100  # conversations (tickets, bookings) per transaction, each with its key
 PURGE_HOUR = 3  # Paris time: the quietest hour of both channels
@@ -139,6 +147,27 @@ def _purge_reviews(store, pref: Prefecture, now_utc: datetime, dry_run: bool) ->
     ).rowcount
 
 
+def _reviewed_sentences(conn, pref: Prefecture, now_utc: datetime, dry_run: bool) -> list[str]:
+    """The sentences of the reviews left once the purge is done: those stored, or (dry_run) those whose
+    conversation or call is kept and, for a chat, saved within the period (purge_old_turns)."""
+    if not dry_run:
+        return [r[0] for r in conn.execute("select example from reviews where example is not null")]
+    chat_cut = (now_utc - timedelta(days=int(pref.get("retention.conversations_days")))).isoformat(timespec="milliseconds")
+    call_cut = (now_utc - timedelta(days=int(pref.get("retention.calls_days")))).isoformat(timespec="milliseconds")
+    kept_chats = f"select id from conversations where not ({CONVERSATION_CUT})"
+    kept_calls = "select call_sid from calls where not (coalesce(ended_at, updated_at, started_at) < ?)"
+    where = (
+        f"(kind = 'chat' and item_id in ({kept_chats}) and not (updated_at < ?))"
+        f" or (kind = 'phone' and item_id in ({kept_calls}))"
+    )
+    return [
+        r[0]
+        for r in conn.execute(
+            f"select example from reviews where example is not null and ({where})", [chat_cut, chat_cut, call_cut]
+        )
+    ]
+
+
 def purge_conversations(store, cut: str, dry_run: bool = False) -> dict[str, int]:
     """The conversations last written before `cut`, their turns and their reviews: {turns,
     conversations, reviews}. BATCH per transaction under their keys, the cut-off read again under them
@@ -215,8 +244,12 @@ def _purge_tracker_events(url: str, cut_epoch: float, dry_run: bool, pref: Prefe
         engine.dispose()
 
 
-def purge(store, pref: Prefecture, now: datetime | None = None, dry_run: bool = False) -> dict[str, int]:
-    """Delete (or, dry_run, count) the records older than their period: {table: rows}."""
+def purge(
+    store, pref: Prefecture, now: datetime | None = None, dry_run: bool = False, taught: Taught | None = None
+) -> dict[str, int]:
+    """Delete (or, dry_run, count) the records older than their period: {table: rows}. `taught` (the
+    server's and the command's: bot/nlu/review.py `forget_taught`) takes the sentences of the reviews
+    erased out of their copies outside the store: {"taught_sentences": how many}."""
     now_utc = now.astimezone(UTC) if now and now.tzinfo else (now.replace(tzinfo=UTC) if now else datetime.now(UTC))
     conn = store.db.conn
     present = _tables(conn)
@@ -241,6 +274,8 @@ def purge(store, pref: Prefecture, now: datetime | None = None, dry_run: bool = 
         cut = now_utc - timedelta(days=int(pref.get("retention.conversations_days")))
         counts["events"] = counts.get("events", 0) + _purge_tracker_events(tracker_url, cut.timestamp(), dry_run, pref)
     counts["reviews"] = counts.get("reviews", 0) + _purge_reviews(store, pref, now_utc, dry_run)
+    if taught is not None:
+        counts["taught_sentences"] = taught(_reviewed_sentences(conn, pref, now_utc, dry_run), dry_run)
     counts["login_lockouts"] = _purge_lockouts(store, pref, now_utc, dry_run)
     if dry_run:
         counts |= _count_tickets(conn, pref, now_utc)
@@ -282,7 +317,12 @@ def seconds_until(hour: int, now: datetime | None = None) -> float:
 
 
 async def daily(
-    db_path, pref: Prefecture, first_in_s: float | None = None, every_s: float | None = None, runs: int | None = None
+    db_path,
+    pref: Prefecture,
+    first_in_s: float | None = None,
+    every_s: float | None = None,
+    runs: int | None = None,
+    taught: Taught | None = None,
 ) -> None:
     """The server's purge: at PURGE_HOUR (Paris) every day, the wait counted again after each run (24
     hours apart would move it an hour at each summer-time change), in a worker thread on its own
@@ -292,7 +332,7 @@ async def daily(
     def once() -> dict[str, int]:
         store = Store(db_path)
         try:
-            return purge(store, pref)
+            return purge(store, pref, taught=taught)
         finally:
             store.close()
 

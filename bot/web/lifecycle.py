@@ -40,10 +40,13 @@ async def model_loaded(app, loop) -> None:
 
 
 async def purge_daily(app, loop) -> None:  # issue 13 §7: the retention purge, every day
+    from bot.nlu.review import forget_taught
     from bot.services import retention
 
     first = settings.purge_first_s()  # None: at 03:00 Paris time
-    app.ctx.retention_task = loop.create_task(retention.daily(runtime.store().path, runtime.prefecture(), first_in_s=first))
+    app.ctx.retention_task = loop.create_task(
+        retention.daily(runtime.store().path, runtime.prefecture(), first_in_s=first, taught=forget_taught)
+    )
 
 
 async def retry_e_mails(app, loop) -> None:
