@@ -64,8 +64,8 @@ $(MODEL_STAMP): $(VENV_STAMP) $(TRAINING_FILES)
 	@date +%s > models/.training-started
 	$(RASA) train --fixed-model-name aiguillage --out models --quiet
 	@rm -f models/.trained-*; echo "$$(cat models/.training-started) $$(date +%s)" > $@; rm -f models/.training-started
-	@# the sentences the agents taught this model, kept beside it: the retrain gate does not measure it on them
-	@if [ -f data/nlu_review.yml ]; then cp data/nlu_review.yml models/aiguillage.review.yml; else rm -f models/aiguillage.review.yml; fi
+	@# what the agents taught this model, kept beside it as digests (the retrain gate does not measure it on them)
+	@$(PY) -m bot review taught --model $(MODEL)
 
 setup: $(VENV_STAMP) $(WEB_STAMP) $(MODEL_STAMP)  ## install what is missing and train if the data changed
 

@@ -17,6 +17,7 @@ from store_backends import ALL_ON_POSTGRESQL
 from bot.nlu import eval_sets
 from bot.nlu.eval_sets import EvalSet
 from bot.nlu.review import export, gate
+from bot.nlu.review_files import store_mark
 from bot.store import database as store_mod
 from bot.store.database import Store
 
@@ -159,6 +160,7 @@ def test_export_writes_rasa_format_without_duplicates(tmp_path):
     assert out.read_text() == (
         'version: "3.1"\n'
         "# Written by `python -m bot review export` from the agents' reviews: do not edit by hand.\n"
+        f"# store: {store_mark(store.path)}\n"  # the retention purge rewrites only its own store's files
         "nlu:\n"
         "- intent: armes\n"
         "  examples: |\n"
@@ -281,7 +283,9 @@ def test_the_retrain_gate_measures_the_publics_reviewed_words_with_the_other_set
     target = tmp_path / "models" / "aiguillage.tar.gz"
     target.parent.mkdir()
     target.write_bytes(b"model in service")
-    (target.parent / "aiguillage.review.yml").write_text(  # it was taught c before c was kept to measure
+    # It was taught c before c was kept to measure (the sentences beside it, as versions before 2026-12-06
+    # kept them; now their digests: the gate reads both)
+    (target.parent / "aiguillage.review.yml").write_text(
         'version: "3.1"\nnlu:\n- intent: armes\n  examples: |\n    - pistolet de mon pere decede\n'
     )
 
@@ -412,7 +416,8 @@ def test_a_refused_retrain_sets_its_sentences_aside_and_an_installed_one_keeps_t
     )
     said = []
     sets = [EvalSet("set", questions)]
-    (data / review.REVIEW_FILE).write_text('version: "3.1"\n# good\nnlu: []\n')
+    good = 'version: "3.1"\n# good\nnlu:\n- intent: armes\n  examples: |\n    - mon fusil de grand-pere herite\n'
+    (data / review.REVIEW_FILE).write_text(good)
     accuracy.update({b"model": [True, False, False, False], b"versi": [True, True, True, True]})
     assert review.retrain(data, target, sets=sets, log=said.append) == 0
     assert (
@@ -420,9 +425,12 @@ def test_a_refused_retrain_sets_its_sentences_aside_and_an_installed_one_keeps_t
         and (root / "models" / "aiguillage.previous.tar.gz").read_bytes() == b"model in service"
     )
     assert said[-1].startswith("Redémarrez le serveur pour mettre le nouveau modèle en service")
-    assert (root / "models" / "aiguillage.review.yml").read_text().endswith("# good\nnlu: []\n")
+    # what it was taught, as digests (never the sentences: docs/privacy.md)
+    taught = json.loads((root / "models" / "aiguillage.taught.json").read_text())
+    assert taught == {review.digest("mon fusil de grand-pere herite"): "armes"}
 
-    (data / review.REVIEW_FILE).write_text('version: "3.1"\n# bad\nnlu: []\n')
+    bad = good + "- intent: carte_grise\n  examples: |\n    - zorglub vend sa guimbarde\n"
+    (data / review.REVIEW_FILE).write_text(bad.replace("# good", "# bad"))
     installed = target.read_bytes()
     monkeypatch.setattr(
         review, "destination_hits", lambda model, measured, pref=None: {n: [Path(model) == target] * 10 for n in measured}
@@ -430,15 +438,16 @@ def test_a_refused_retrain_sets_its_sentences_aside_and_an_installed_one_keeps_t
     assert review.retrain(data, target, sets=sets, log=said.append) == 1
     assert said[-1].startswith("Réentraînement refusé")
     assert target.read_bytes() == installed
-    assert (root / "var" / "nlu_review.refused.yml").read_text().endswith("# bad\nnlu: []\n")
-    assert (data / review.REVIEW_FILE).read_text().endswith("# good\nnlu: []\n")  # the model in service's
+    assert (root / "var" / "nlu_review.refused.yml").read_text() == bad.replace("# good", "# bad")
+    # what the model in service was taught: the refused file's sentences it knows (digests), no other
+    restored = yaml.safe_load((data / review.REVIEW_FILE).read_text())["nlu"]
+    assert restored == [{"intent": "armes", "examples": "- mon fusil de grand-pere herite\n"}]
 
 
 def test_the_model_replaced_keeps_its_taught_sentences_and_a_broken_file_of_them_stops_nothing(tmp_path, monkeypatch):
-    """Installed, the new model's review file is kept beside it and the replaced one's beside `.previous`
-    (what each was taught: the gate leaves those sentences out when it measures that model). A review
-    file beside the model in service that cannot be read (half written, not YAML) is said, and the
-    retrain goes on."""
+    """Installed, what the new model was taught is kept beside it, and the replaced one's beside
+    `.previous` (the gate leaves those sentences out when it measures that model), as digests. A file of
+    them beside the model in service that cannot be read (half written) is said, and the retrain goes on."""
     from bot.nlu import review
 
     data = tmp_path / "data"
@@ -446,8 +455,8 @@ def test_the_model_replaced_keeps_its_taught_sentences_and_a_broken_file_of_them
     target = tmp_path / "models" / "aiguillage.tar.gz"
     target.parent.mkdir()
     target.write_bytes(b"model in service")
-    (target.parent / "aiguillage.review.yml").write_text("nlu: [")  # half written
-    (data / review.REVIEW_FILE).write_text('version: "3.1"\n# taught now\nnlu: []\n')
+    (target.parent / "aiguillage.taught.json").write_text('{"0b4')  # half written
+    (data / review.REVIEW_FILE).write_text('version: "3.1"\nnlu:\n- intent: armes\n  examples: |\n    - mon fusil rouille\n')
     questions = tmp_path / "set.jsonl"
     questions.write_text('{"id": "q1", "text": "zorglub", "topic": "carte_grise", "destination": "ants_3400"}\n')
 
@@ -455,12 +464,11 @@ def test_the_model_replaced_keeps_its_taught_sentences_and_a_broken_file_of_them
     said = []
     assert review.retrain(data, target, sets=[EvalSet("set", questions)], log=said.append) == 0
     assert said[0].startswith(
-        f"Fichier des phrases apprises au modèle en service illisible ({target.parent / 'aiguillage.review.yml'} : "
+        f"Fichier des phrases apprises au modèle en service illisible ({target.parent / 'aiguillage.taught.json'} : "
     ) and said[0].endswith("les questions qu'on lui a apprises ne sont pas écartées de la mesure.")
     assert said[1] == "Mesure sur : set (1 question)"
-    assert (target.parent / "aiguillage.previous.review.yml").read_text() == "nlu: ["
-    assert (target.parent / "aiguillage.review.yml").read_text().endswith("# taught now\nnlu: []\n")
-    assert review.review_beside(target.parent / "aiguillage.previous.tar.gz") == target.parent / "aiguillage.previous.review.yml"
+    assert (target.parent / "aiguillage.previous.taught.json").read_text() == '{"0b4'
+    assert json.loads((target.parent / "aiguillage.taught.json").read_text()) == {review.digest("mon fusil rouille"): "armes"}
 
 
 def test_a_first_model_installed_names_no_previous_one(tmp_path, monkeypatch):

@@ -1,10 +1,11 @@
 """The sentences the agents taught leave every copy of them with their review (docs/privacy.md).
 
-A taught sentence is written outside the store: the review file of `data/` (AIGUILLAGE_REVIEW_OUT), the
-one in `console.measure_every` kept to measure (AIGUILLAGE_REVIEWED_SET), the review file kept beside the
-model in service and beside the model it replaced, and a refused retrain's file. Until 2026-12-06 they
-left those files only at the next export or the next retrains, months after the review's retention
-period: the retention purge now removes from each the sentences of the reviews it erased.
+A taught sentence is written outside the store: the review file the export writes (AIGUILLAGE_REVIEW_OUT,
+else data/nlu_review.yml), the one in `console.measure_every` kept to measure (AIGUILLAGE_REVIEWED_SET), a
+refused retrain's file. Until 2026-12-06 they left those files only at the next export, and the copies
+kept beside the models (models/aiguillage.review.yml, aiguillage.previous.review.yml) only at the next
+retrains, months after the review's retention period. The retention purge now takes the sentences of
+the reviews it erased out of the export's files, and the models keep digests, never sentences.
 """
 
 import json
@@ -19,7 +20,9 @@ import yaml
 from store_backends import connect, redirected
 
 from bot.core import config
-from bot.nlu.review import forget_taught
+from bot.nlu import review
+from bot.nlu.review_files import store_mark
+from bot.nlu.review_forget import forget_taught
 from bot.services import retention
 from bot.store.database import Store
 
@@ -29,9 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 OLD = "ma bagnole est chez le garagiste et le certificat n'arrive pas"  # reviewed at T0: past its period
 KEPT = "j'ai perdu mon passeport dans le train"  # reviewed 100 days later: kept
+PAST = T0 + timedelta(days=181)  # after retention.conversations_days and calls_days (180, cantal)
 
 
-def review(db: Path, kind: str, item: str, when: datetime, topic: str, sentence: str) -> None:
+def review_of(db: Path, kind: str, item: str, when: datetime, topic: str, sentence: str) -> None:
     """A conversation (or a call) at `when`, and an agent's review of it taught as `topic`."""
     s = when.isoformat(timespec="milliseconds")
     conn = connect(db)
@@ -56,71 +60,64 @@ def review(db: Path, kind: str, item: str, when: datetime, topic: str, sentence:
     conn.close()
 
 
-def rasa_file(*pairs: tuple[str, str]) -> str:
-    lines = ['version: "3.1"', "nlu:"]
-    for intent, text in pairs:
-        lines += [f"- intent: {intent}", "  examples: |", f"    - {text}"]
-    return "\n".join(lines) + "\n"
-
-
 def examples(path: Path) -> list[str]:
     blocks = yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"] or []
     return [line[2:] for b in blocks for line in b["examples"].splitlines() if line.startswith("- ")]
 
 
 @pytest.fixture()
-def copies(tmp_path, monkeypatch) -> dict[str, Path]:
-    """Every file a taught sentence is copied to, in a deployment's layout under tmp_path, each holding
-    OLD and KEPT as the export, `make train` and the retrain leave them."""
-    paths = {
-        "review": tmp_path / "data" / "nlu_review.yml",
-        "in_service": tmp_path / "models" / "aiguillage.review.yml",
-        "replaced": tmp_path / "models" / "aiguillage.previous.review.yml",
-        "refused": tmp_path / "var" / "nlu_review.refused.yml",
-    }
-    for path in paths.values():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(rasa_file(("carte_grise", OLD), ("cni_passeport", KEPT)), encoding="utf-8")
+def deployment(tmp_path, monkeypatch) -> dict:
+    """A store whose agents taught OLD (at T0) and KEPT (100 days later), exported with the product's own
+    export into a deployment's layout under tmp_path; a refused retrain's file beside it."""
+    out = tmp_path / "var" / "nlu_review.yml"
     measured = tmp_path / "var" / "public_reviewed.jsonl"
-    lines = [
-        {"id": "rv-0000000001", "text": OLD, "topic": "carte_grise", "destination": "ants_3400", "kind": "user_written"},
-        {"id": "rv-0000000002", "text": KEPT, "topic": "cni_passeport", "destination": "ants_3400", "kind": "user_written"},
-    ]
-    measured.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in lines), encoding="utf-8")
-    paths["measured"] = measured
-    monkeypatch.setenv("AIGUILLAGE_REVIEW_OUT", str(paths["review"]))
+    monkeypatch.setenv("AIGUILLAGE_REVIEW_OUT", str(out))
     monkeypatch.setenv("AIGUILLAGE_REVIEWED_SET", str(measured))
-    monkeypatch.setenv("AIGUILLAGE_MODEL", str(tmp_path / "models" / "aiguillage.tar.gz"))
-    return paths
+    db = tmp_path / "store.db"
+    Store(db).close()  # migrations
+    review_of(db, "chat", "old-item", T0, "carte_grise", OLD)
+    review_of(db, "phone", "kept-item", T0 + timedelta(days=100), "cni_passeport", KEPT)
+    store = Store(db)
+    # every=1 is refused by the configuration check, not by the export: here every sentence measures too.
+    review.export(store, out=out, guard=[], every=0)
+    review.export(store, out=tmp_path / "unused.yml", measure_out=measured, guard=[], every=1)
+    store.close()
+    refused = out.parent / "nlu_review.refused.yml"
+    refused.write_bytes(out.read_bytes())
+    assert examples(out) == [OLD, KEPT] and len(measured.read_text().splitlines()) == 2
+    return {"db": db, "review": out, "refused": refused, "measured": measured}
 
 
 @pytest.mark.parametrize("kind", ["chat", "phone"])
-def test_a_purged_review_takes_its_taught_sentence_out_of_every_copy(tmp_path, copies, kind):
+def test_a_purged_review_takes_its_taught_sentence_out_of_every_copy(tmp_path, monkeypatch, kind):
+    out, measured = tmp_path / "var" / "nlu_review.yml", tmp_path / "var" / "public_reviewed.jsonl"
+    monkeypatch.setenv("AIGUILLAGE_REVIEW_OUT", str(out))
+    monkeypatch.setenv("AIGUILLAGE_REVIEWED_SET", str(measured))
     db = tmp_path / "store.db"
-    Store(db).close()  # migrations
-    review(db, kind, "old-item", T0, "carte_grise", OLD)
-    review(db, kind, "kept-item", T0 + timedelta(days=100), "cni_passeport", KEPT)
+    Store(db).close()
+    review_of(db, kind, "old-item", T0, "carte_grise", OLD)
+    review_of(db, kind, "kept-item", T0 + timedelta(days=100), "cni_passeport", KEPT)
     pref = config.load_prefecture("cantal")
-    later = T0 + timedelta(days=int(pref.get("retention.conversations_days")) + 1)
-    before = {name: path.read_bytes() for name, path in copies.items()}
     store = Store(db)
     try:
+        review.export(store, out=out, guard=[], every=0)
+        review.export(store, out=tmp_path / "unused.yml", measure_out=measured, guard=[], every=1)
+        refused = out.parent / "nlu_review.refused.yml"
+        refused.write_bytes(out.read_bytes())
+        files = [out, refused, measured]
+        before = [f.read_bytes() for f in files]
         # A dry run counts the sentence and changes no file.
-        assert retention.purge(store, pref, now=later, dry_run=True, taught=forget_taught)["taught_sentences"] == 1
-        assert {name: path.read_bytes() for name, path in copies.items()} == before
-        deleted = retention.purge(store, pref, now=later, taught=forget_taught)
-        assert (deleted["reviews"], deleted["taught_sentences"]) == (1, 1)  # one sentence, in five files
-        for name in ("review", "in_service", "replaced", "refused"):
-            assert examples(copies[name]) == [KEPT], name
-        measured = [json.loads(line) for line in copies["measured"].read_text(encoding="utf-8").splitlines()]
-        assert measured == [
-            {"id": "rv-0000000002", "text": KEPT, "topic": "cni_passeport", "destination": "ants_3400", "kind": "user_written"}
-        ]
-        assert copies["measured"].stat().st_mode & 0o777 == 0o600  # the public's words: the owner's only
+        assert retention.purge(store, pref, now=PAST, dry_run=True, taught=forget_taught)["taught_sentences"] == 1
+        assert [f.read_bytes() for f in files] == before
+        deleted = retention.purge(store, pref, now=PAST, taught=forget_taught)
+        assert (deleted["reviews"], deleted["taught_sentences"]) == (1, 1)  # one sentence, in three files
+        assert examples(out) == [KEPT] and examples(refused) == [KEPT]
+        assert [json.loads(line)["text"] for line in measured.read_text(encoding="utf-8").splitlines()] == [KEPT]
+        assert measured.stat().st_mode & 0o777 == 0o600  # the public's words: the owner's only
         # The next day, nothing left to take out: the files are not rewritten (no retraining for nothing).
-        after = {name: path.read_bytes() for name, path in copies.items()}
-        assert retention.purge(store, pref, now=later + timedelta(days=1), taught=forget_taught)["taught_sentences"] == 0
-        assert {name: path.read_bytes() for name, path in copies.items()} == after
+        after = [f.read_bytes() for f in files]
+        assert retention.purge(store, pref, now=PAST + timedelta(days=1), taught=forget_taught)["taught_sentences"] == 0
+        assert [f.read_bytes() for f in files] == after
         detail = store.db.execute("select detail from audit_log where action = 'retention_purge' order by id limit 1").fetchone()[
             0
         ]
@@ -129,40 +126,82 @@ def test_a_purged_review_takes_its_taught_sentence_out_of_every_copy(tmp_path, c
     assert json.loads(detail)["tables"]["taught_sentences"] == 1  # the audit log says it
 
 
-def test_a_sentence_still_taught_by_another_review_stays(tmp_path, copies):
+def test_a_sentence_still_taught_by_another_review_stays(tmp_path, deployment):
     """Two people wrote the same words: the sentence stays while one of their reviews is kept."""
-    db = tmp_path / "store.db"
-    Store(db).close()
-    review(db, "chat", "old-item", T0, "carte_grise", OLD)
-    review(db, "phone", "recent-call", T0 + timedelta(days=100), "carte_grise", OLD.upper())
-    review(db, "chat", "kept-item", T0 + timedelta(days=100), "cni_passeport", KEPT)
-    pref = config.load_prefecture("cantal")
-    store = Store(db)
+    review_of(deployment["db"], "phone", "recent-call", T0 + timedelta(days=100), "carte_grise", OLD.upper())
+    store = Store(deployment["db"])
     try:
-        later = T0 + timedelta(days=int(pref.get("retention.conversations_days")) + 1)
-        deleted = retention.purge(store, pref, now=later, taught=forget_taught)
+        deleted = retention.purge(store, config.load_prefecture("cantal"), now=PAST, taught=forget_taught)
     finally:
         store.close()
     assert (deleted["reviews"], deleted["taught_sentences"]) == (1, 0)
-    for name in ("review", "in_service", "replaced", "refused"):
-        assert examples(copies[name]) == [OLD, KEPT], name
+    assert examples(deployment["review"]) == [OLD, KEPT] and examples(deployment["refused"]) == [OLD, KEPT]
 
 
-def test_python_m_bot_purge_takes_them_out_and_says_how_many(tmp_path, copies):
-    """The command the préfecture's cron or an admin runs (and the server's daily task, which passes the
-    same hook: bot/web/lifecycle.py), on the product's real entry point."""
-    db = tmp_path / "store.db"
-    Store(db).close()
-    review(db, "chat", "old-item", T0, "carte_grise", OLD)
-    review(db, "chat", "kept-item", T0 + timedelta(days=100), "cni_passeport", KEPT)
-    env = {k: os.environ[k] for k in ("AIGUILLAGE_REVIEW_OUT", "AIGUILLAGE_REVIEWED_SET", "AIGUILLAGE_MODEL")}
-    env |= {"AIGUILLAGE_DB": str(db), "PATH": "/usr/bin:/bin", "PREFECTURE": "cantal"}
-    if url := redirected(db):  # store_backend's PostgreSQL: the command opens the same schema
+def test_files_exported_from_another_store_are_left_alone(tmp_path, deployment):
+    """A test's, a benchmark's or a demonstration's store, purged with the same settings, has none of the
+    deployment's reviews: it must not empty the deployment's files (their `# store:` line names theirs)."""
+    other = tmp_path / "other.db"
+    Store(other).close()
+    before = {name: deployment[name].read_bytes() for name in ("review", "refused", "measured")}
+    store = Store(other)
+    try:
+        assert retention.purge(store, config.load_prefecture("cantal"), now=PAST, taught=forget_taught)["taught_sentences"] == 0
+    finally:
+        store.close()
+    assert {name: deployment[name].read_bytes() for name in before} == before
+    theirs = Store(deployment["db"])
+    theirs.close()
+    assert f"# store: {store_mark(theirs.path)}\n" in deployment["review"].read_text(encoding="utf-8")
+    assert store_mark(theirs.path) != store_mark(store.path)
+
+
+def test_python_m_bot_purge_takes_them_out_and_says_how_many(tmp_path, deployment):
+    """The command the préfecture's cron or an admin runs (the server's daily task passes the same hook:
+    bot/web/lifecycle.py), on the product's real entry point."""
+    env = {k: os.environ[k] for k in ("AIGUILLAGE_REVIEW_OUT", "AIGUILLAGE_REVIEWED_SET")}
+    env |= {"AIGUILLAGE_DB": str(deployment["db"]), "PATH": "/usr/bin:/bin", "PREFECTURE": "cantal"}
+    if url := redirected(deployment["db"]):  # store_backend's PostgreSQL: the command opens the same schema
         env["DATABASE_URL"] = url
-    run = [sys.executable, "-m", "bot", "purge", "--now", "2026-09-07T12:00"]  # T0 + 181 days
+    run = [sys.executable, "-m", "bot", "purge", "--now", PAST.strftime("%Y-%m-%dT%H:%M")]
     done = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["rows"]["taught_sentences"] == 1
-    for name in ("review", "in_service", "replaced", "refused"):
-        assert examples(copies[name]) == [KEPT], name
-    assert [json.loads(line)["text"] for line in copies["measured"].read_text(encoding="utf-8").splitlines()] == [KEPT]
+    assert examples(deployment["review"]) == [KEPT] and examples(deployment["refused"]) == [KEPT]
+    lines = deployment["measured"].read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["text"] for line in lines] == [KEPT]
+
+
+def test_a_file_that_cannot_be_read_is_said_and_the_purge_goes_on(tmp_path, deployment, caplog):
+    """A review file half written: the purge erases the store's records and the other files' sentence,
+    and says which file it could not rewrite."""
+    deployment["refused"].write_text(deployment["refused"].read_text(encoding="utf-8")[:-20] + "\n  - [", encoding="utf-8")
+    store = Store(deployment["db"])
+    try:
+        deleted = retention.purge(store, config.load_prefecture("cantal"), now=PAST, taught=forget_taught)
+    finally:
+        store.close()
+    assert (deleted["reviews"], deleted["conversations"], deleted["taught_sentences"]) == (1, 1, 1)
+    assert examples(deployment["review"]) == [KEPT]
+    assert f"retention: {deployment['refused']} not rewritten, the taught sentences stay in it" in caplog.text
+
+
+def test_the_models_keep_digests_of_what_they_were_taught_never_the_sentences(tmp_path):
+    """`make train` (`review taught`) and the retrain keep beside each model what it was taught, for the
+    gate, as digests: a purge could not reach a copy of the sentences there (read-only under the unit)."""
+    data, model = tmp_path / "data", tmp_path / "models" / "aiguillage.tar.gz"
+    data.mkdir()
+    model.parent.mkdir()
+    model.write_bytes(b"model")
+    legacy = model.with_name("aiguillage.review.yml")  # the sentences, as kept before 2026-12-06
+    legacy.write_text(f'version: "3.1"\nnlu:\n- intent: carte_grise\n  examples: |\n    - {OLD}\n', encoding="utf-8")
+    (data / review.REVIEW_FILE).write_text(
+        f'version: "3.1"\nnlu:\n- intent: cni_passeport\n  examples: |\n    - {KEPT}\n', encoding="utf-8"
+    )
+    cmd = [sys.executable, "-m", "bot", "review", "taught", "--model", str(model), "--data", str(data)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    taught = model.with_name("aiguillage.taught.json")
+    digests = json.loads(taught.read_text(encoding="utf-8"))
+    assert list(digests.values()) == ["cni_passeport"] and len(next(iter(digests))) == 64
+    assert "perdu" not in taught.read_text(encoding="utf-8") and not legacy.exists()

@@ -86,6 +86,15 @@ def cmd_review(args: argparse.Namespace) -> int:
             baseline=Path(args.baseline) if args.baseline else None,
             prefecture=args.prefecture,
         )
+    if args.review_command == "taught":
+        from bot.nlu.model import model_path
+        from bot.nlu.review_files import remember_taught
+
+        review_file = (Path(args.data) if args.data else ROOT / "data") / ex.REVIEW_FILE
+        remember_taught(
+            review_file.read_bytes() if review_file.exists() else None, Path(args.model) if args.model else model_path()
+        )
+        return 0
     return 2
 
 
@@ -123,4 +132,9 @@ def add_parsers(sub) -> None:
         metavar="FILE",
         help="labelled JSONL set to measure on, repeatable (default: eval/heldout.jsonl and the shared dev sets present)",
     )
+    t = rsub.add_parser(
+        "taught", help="keep beside a model the digests of the sentences its review file taught it (make train does)"
+    )
+    t.add_argument("--model", help="the model trained (default: $AIGUILLAGE_MODEL or models/aiguillage.tar.gz)")
+    t.add_argument("--data", help="training data directory (default: data/)")
     p.set_defaults(func=cmd_review)

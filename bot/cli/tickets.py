@@ -69,7 +69,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from bot.core import config as config_mod
-    from bot.nlu.review import forget_taught
+    from bot.nlu.review_forget import forget_taught
     from bot.services import retention
     from bot.store.database import Store
 

@@ -25,6 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from bot import settings
 from bot.core import config
 from bot.core import tree as tree_mod
@@ -37,15 +39,20 @@ from bot.nlu.eval_sets import EvalSet
 from bot.nlu.fingerprint import CODE
 from bot.nlu.review_files import (
     clean_sentence,
+    digest,
     existing_examples,
-    forget,
+    file_mark,
     install_file,
+    legacy_beside,
     measures,
     one_writer,
     previous_of,
+    read_examples,
     refused_beside,
-    review_beside,
-    taught_sentences,
+    remember_taught,
+    store_mark,
+    taught_beside,
+    taught_digests,
     write_measured,
     write_review,
 )
@@ -68,11 +75,17 @@ def export(
 ) -> dict:
     """Write the review file, and the reviewed sentences kept to measure (`measure_out`, default
     eval_sets.reviewed_path()); returns {"file", "written": {intent: n}, "measured": {intent: n},
-    "measure_file", "every", "skipped": {reason: n}}.
+    "measure_file", "every", "skipped": {reason: n}}. The store is read and the files written under the
+    review file's lock (a retention purge meanwhile would put back what it took out, or the reverse).
 
     `guard`: the eval sets no sentence may nearly copy (default: every available one). `every`: one
     sentence in that many measures (default: `console.measure_every` of the préfecture's files)."""
     out = Path(out or default_out())
+    with one_writer(out):
+        return _export(store, out, data_dir, guard, every, measure_out)
+
+
+def _export(store: Store, out: Path, data_dir, guard, every, measure_out) -> dict:
     data_dir = Path(data_dir or ROOT / "data")
     every = int(config.current().get("console.measure_every")) if every is None else every
     known = existing_examples(data_dir, skip=out)
@@ -99,8 +112,8 @@ def export(
             skipped["duplicate"] += 1
         elif destination and topic != "suivi_dossier" and measures(text, every) and not eval_sets.near_copy(text, trained):
             # (a file's follow-up goes to its document's destination: the sentence alone may not say which)
-            digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
-            measuring[key] = {"id": f"rv-{digest}", "text": text, "topic": topic, "destination": destination}
+            ident = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+            measuring[key] = {"id": f"rv-{ident}", "text": text, "topic": topic, "destination": destination}
         else:
             teaching[key] = (topic, text)
     # No sentence that teaches may nearly copy one that measures, nor an eval question.
@@ -112,9 +125,8 @@ def export(
         else:
             by_intent.setdefault(topic, []).append(text)
     measure_file = Path(measure_out or eval_sets.reviewed_path())
-    with one_writer(out):
-        write_review(out, by_intent)
-        write_measured(measure_file, sorted(measuring.values(), key=lambda i: i["id"]))
+    write_review(out, by_intent, store_mark(store.path))
+    write_measured(measure_file, sorted(measuring.values(), key=lambda i: i["id"]))
     measured: dict[str, int] = {}
     for item in measuring.values():
         measured[item["topic"]] = measured.get(item["topic"], 0) + 1
@@ -243,9 +255,16 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
         # What the model in service was trained on counts too: a sentence it was taught, kept to measure
         # since (console.measure_every set or changed), would favour it (kept beside it at its installation).
         baseline = baseline or target
-        known = existing_examples(data_dir) | taught_sentences(baseline, log)
+        known, taught = existing_examples(data_dir), taught_digests(baseline, log)
         # Labelled questions only: a request that names no procedure (no `topic`) has no destination to score.
-        measured = {s.name: [i for i in eval_sets.load(s.path) if i.get("topic") and norm(i["text"]) not in known] for s in sets}
+        measured = {
+            s.name: [
+                i
+                for i in eval_sets.load(s.path)
+                if i.get("topic") and norm(i["text"]) not in known and digest(i["text"]) not in taught
+            ]
+            for s in sets
+        }
     except (OSError, ValueError) as exc:
         log(console_say("retrain.unreadable_set", error=exc))
         return 2
@@ -277,23 +296,16 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
         scores = {name: (before.get(name), after[name]) for name in measured}
         ok, message = gate(scores, force)
         log(message)
-        installed_review = review_beside(target)  # models/aiguillage.review.yml
         if not ok:
-            _set_aside(review_file, installed_review)
+            _set_aside(review_file, target, log)
             return 1
         previous = previous_of(target)
         replaced = target.exists()
         if replaced:
             shutil.copyfile(target, previous)
-            if installed_review.exists():  # what the model replaced was taught goes with it
-                install_file(installed_review, review_beside(previous))
-            else:
-                review_beside(previous).unlink(missing_ok=True)
+            _keep_taught(target, previous)
         install_file(new_model, target)
-        if reviewed is not None:
-            install_file(reviewed, installed_review)
-        else:
-            installed_review.unlink(missing_ok=True)
+        remember_taught(reviewed, target)  # models/aiguillage.taught.json: digests, never the sentences
     log(console_say("retrain.restart", previous=previous) if replaced else console_say("retrain.restart_first"))
     if target.resolve() == (ROOT / "models" / "aiguillage.tar.gz").resolve() and data_dir.resolve() == (ROOT / "data").resolve():
         for stamp in (ROOT / "models").glob(".trained-*"):
@@ -302,34 +314,37 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
     return 0
 
 
-def _set_aside(review_file: Path, installed_review: Path) -> None:
-    """A refused retrain: its review file goes to var/nlu_review.refused.yml, and the review file of
-    the model in service (kept at its installation) comes back, or none."""
+def _keep_taught(target: Path, previous: Path) -> None:
+    """What the model replaced was taught goes with it (aiguillage.previous.taught.json)."""
+    if taught_beside(target).exists():
+        install_file(taught_beside(target), taught_beside(previous))
+        legacy_beside(previous).unlink(missing_ok=True)
+    elif legacy_beside(target).exists():  # the sentences, as an earlier version kept them: digests now
+        try:
+            remember_taught(legacy_beside(target).read_bytes(), previous)
+        except (ValueError, yaml.YAMLError, AttributeError, TypeError, KeyError):  # unreadable: said by the gate
+            remember_taught(None, previous)
+    else:
+        remember_taught(None, previous)
+
+
+def _set_aside(review_file: Path, target: Path, log) -> None:
+    """A refused retrain: its review file goes to var/nlu_review.refused.yml, and the review file becomes
+    what the model in service was taught (its sentences still in the refused file: one taught then and
+    purged since does not come back), or none when that model was taught nothing from a review file."""
     if not review_file.exists():
         return
-    aside = refused_beside(review_file)
-    aside.parent.mkdir(parents=True, exist_ok=True)
     with one_writer(review_file):
-        shutil.copyfile(review_file, aside)
-        if installed_review.exists():
-            shutil.copyfile(installed_review, review_file)
-        else:
+        refused = review_file.read_bytes()
+        aside = refused_beside(review_file)
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        install_file(refused, aside)
+        if not (taught_beside(target).exists() or legacy_beside(target).exists()):
             review_file.unlink()
-
-
-def forget_taught(examples: list[str], dry_run: bool = False) -> int:
-    """The retention purge's hook (bot/services/retention.py `purge`): every copy of the taught sentences
-    outside the store (docs/privacy.md: the review file, the sentences kept to measure, the review files
-    beside the model in service and the one it replaced, a refused retrain's) keeps only those of the
-    reviews still stored (`examples`, as the agents wrote them); how many sentences were taken out."""
-    from bot.nlu.model import model_path
-
-    out, model = default_out(), model_path()
-    kept = {norm(clean_sentence(e)) for e in examples}
-    files = [out, refused_beside(out)]
-    # The review files beside a model are copies of data/'s (make train, the retrain): an export sent
-    # elsewhere (AIGUILLAGE_REVIEW_OUT, as the tests do) teaches no model but one named (AIGUILLAGE_MODEL).
-    if out.resolve() == (ROOT / "data" / REVIEW_FILE).resolve() or settings.model() is not None:
-        files += [review_beside(model), review_beside(previous_of(model))]
-    with one_writer(out):
-        return forget(files, Path(eval_sets.reviewed_path()), kept, dry_run)
+            return
+        taught = taught_digests(target, log)
+        by_intent: dict[str, list[str]] = {}
+        for intent, sentence in read_examples(refused.decode("utf-8")):
+            if taught.get(digest(sentence)) == intent:
+                by_intent.setdefault(intent, []).append(sentence)
+        write_review(review_file, by_intent, file_mark(review_file))

@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -45,6 +46,30 @@ def file_examples(path: Path) -> set[str]:
     return texts
 
 
+MARK = "# store: "  # the review file's line naming the store it was exported from (store_mark)
+
+
+def store_mark(where: Path | str) -> str:
+    """A short name of a store (a Store's `path`: the SQLite file, or the PostgreSQL URL, read without its
+    user and password): the retention purge rewrites only the review files exported from its own store."""
+    if isinstance(where, str) and "://" in where:
+        url = urlsplit(where)
+        where = f"{url.hostname}:{url.port}{url.path}?{url.query}"  # the schema (search_path) too
+    else:
+        where = str(Path(where).resolve())
+    return hashlib.sha256(where.encode("utf-8")).hexdigest()[:12]
+
+
+def file_mark(path: Path) -> str | None:
+    """The store a review file was exported from (its MARK line), or None (written by hand, or by a
+    version before 2026-12-06)."""
+    with open(path, encoding="utf-8") as f:
+        for _, line in zip(range(5), f):
+            if line.startswith(MARK):
+                return line[len(MARK) :].strip()
+    return None
+
+
 _MARKUP = re.compile(r"[\[\]{}]")  # Rasa's entity markup ("[text](entity)", "[text]{...}"): never a sentence's
 
 
@@ -62,11 +87,13 @@ def measures(text: str, every: int) -> bool:
     return every > 0 and int(hashlib.sha256(norm(text).encode("utf-8")).hexdigest(), 16) % every == 0
 
 
-def write_review(out: Path, by_intent: dict[str, list[str]]) -> None:
-    """The review file, in Rasa's format, checked with Rasa's own reader before it replaces the last one."""
+def write_review(out: Path, by_intent: dict[str, list[str]], mark: str | None = None) -> None:
+    """The review file, in Rasa's format, checked with Rasa's own reader before it replaces the last one;
+    `mark`: the store its sentences come from (store_mark), on a line of its own."""
     lines = [
         'version: "3.1"',
         "# Written by `python -m bot review export` from the agents' reviews: do not edit by hand.",
+        *([f"{MARK}{mark}"] if mark else []),
         "nlu:",
     ]
     for intent in sorted(by_intent):
@@ -108,21 +135,55 @@ def write_measured(path: Path, items: list[dict]) -> None:
         raise
 
 
-def review_beside(model: Path) -> Path:
-    """The review file a model was trained on, kept beside it (models/aiguillage.review.yml for
-    models/aiguillage.tar.gz, models/aiguillage.previous.review.yml for the model it replaced)."""
+def digest(text: str) -> str:
+    """A taught sentence's digest, as kept beside a model: the sentence as the export writes it, folded."""
+    return hashlib.sha256(norm(clean_sentence(text)).encode("utf-8")).hexdigest()
+
+
+def taught_beside(model: Path) -> Path:
+    """What the agents taught a model, kept beside it as digests, never as sentences (the retention purge
+    could not reach them there: docs/privacy.md): models/aiguillage.taught.json for models/aiguillage.tar.gz,
+    models/aiguillage.previous.taught.json for the model it replaced."""
+    return model.with_name(model.name.removesuffix(".tar.gz") + ".taught.json")
+
+
+def legacy_beside(model: Path) -> Path:
+    """The sentences themselves, copied beside a model until 2026-12-06 (models/aiguillage.review.yml):
+    read when no digests are there, removed when the model's digests are written."""
     return model.with_name(model.name.removesuffix(".tar.gz") + ".review.yml")
 
 
-def taught_sentences(model: Path, log) -> set[str]:
-    """The sentences the agents taught `model` (its review file), folded; none when that file is missing
-    or unreadable (said: the gate then cannot leave them out)."""
-    path = review_beside(model)
+def review_digests(text: str) -> dict[str, str]:
+    """{digest of each sentence: its intent} of a review file's text."""
+    return {digest(sentence): intent for intent, sentence in read_examples(text)}
+
+
+def remember_taught(review: bytes | None, model: Path) -> None:
+    """Beside `model`, the digests of the review file it was trained on (`review`: its bytes; None: it
+    had none, so no file); the sentences' own copy of earlier versions goes."""
+    path = taught_beside(model)
+    if review is None:
+        path.unlink(missing_ok=True)
+    else:
+        digests = review_digests(review.decode("utf-8"))
+        install_file(json.dumps(digests, sort_keys=True, indent=0).encode("utf-8"), path)
+    legacy_beside(model).unlink(missing_ok=True)
+
+
+def taught_digests(model: Path, log) -> dict[str, str]:
+    """What the agents taught `model`, {digest: intent} (its digests, or the sentences copied beside it by
+    an earlier version); none when missing or unreadable (said: the gate then cannot leave them out)."""
+    path = taught_beside(model)
     try:
-        return file_examples(path)
-    except (OSError, ValueError, yaml.YAMLError, AttributeError, TypeError) as exc:
+        if path.exists():
+            return {str(k): str(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+        legacy = legacy_beside(model)
+        if legacy.exists():
+            path = legacy
+            return review_digests(legacy.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError, AttributeError, TypeError, KeyError) as exc:
         log(console_say("retrain.unreadable_review", file=path, error=exc))
-        return set()
+    return {}
 
 
 def install_file(source: bytes | Path, path: Path) -> None:
@@ -149,51 +210,26 @@ def refused_beside(review_file: Path) -> Path:
     return review_file.parent.parent / "var" / "nlu_review.refused.yml"
 
 
-def forget(review_files: list[Path], measured: Path, kept: set[str], dry_run: bool) -> int:
-    """The sentences of `review_files` (Rasa's format) and of the `measured` set (JSON lines) whose folded
-    text is not in `kept` (the reviews still stored), taken out of each file: how many sentences, each
-    counted once whatever its copies. A file that loses none is not written (nor retrained for); a
-    missing one is skipped; dry_run only counts."""
-    gone: set[str] = set()
-    for path in (p for p in [*review_files, measured] if p.is_file()):
-        try:
-            gone |= (_forget_measured if path == measured else _forget_review)(path, kept, dry_run)
-        except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
-            # A file half written or edited by hand (or no room to rewrite it): the others are done.
-            logger.warning("retention: %s not rewritten, its taught sentences stay in it: %s", path, exc)
-    return len(gone)
-
-
-def _forget_review(path: Path, kept: set[str], dry_run: bool) -> set[str]:
-    by_intent: dict[str, list[str]] = {}
-    gone: set[str] = set()
-    for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
+def read_examples(text: str) -> list[tuple[str, str]]:
+    """(intent, sentence) of a review file's text, in its order."""
+    out = []
+    for block in (yaml.safe_load(text) or {}).get("nlu") or []:
         for line in str(block.get("examples") or "").splitlines():
-            text = line.strip()[2:] if line.strip().startswith("- ") else ""
-            if text and norm(text) in kept:
-                by_intent.setdefault(block["intent"], []).append(text)
-            elif text:
-                gone.add(norm(text))
-    if gone and not dry_run:
-        write_review(path, by_intent)
-    return gone
-
-
-def _forget_measured(path: Path, kept: set[str], dry_run: bool) -> set[str]:
-    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    left = [i for i in items if norm(i["text"]) in kept]
-    if len(left) < len(items) and not dry_run:
-        write_measured(path, [{k: v for k, v in i.items() if k != "kind"} for i in left])
-    return {norm(i["text"]) for i in items} - {norm(i["text"]) for i in left}
+            if line.strip().startswith("- "):
+                out.append((str(block["intent"]), line.strip()[2:]))
+    return out
 
 
 @contextmanager
 def one_writer(review_file: Path) -> Iterator[None]:
-    """One writer of the review files at a time (an export, a refused retrain's set-aside, the retention
-    purge's `forget`): a purge that read the file before an export replaced it would write back the old
-    sentences without the new ones. The lock file is in var/, beside data/."""
-    lock = refused_beside(review_file).with_name(".review.lock")
+    """One writer of a review file at a time (an export, a refused retrain's set-aside, the retention
+    purge): a purge that read the file before an export replaced it would write back the old sentences
+    without the new ones. The lock is a hidden file beside it, opened read-only (any user may take it)."""
+    lock = review_file.with_name("." + review_file.name + ".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(fd)

@@ -16,9 +16,10 @@ writer's), the cut-off checked again under them, so a turn written meanwhile kee
 whole; a turn of a conversation still kept goes at its own date (purge_old_turns). Tickets and bookings: tickets.purge, per batch under their keys too. On PostgreSQL nothing
 of it waits for a chat turn, a call or an agent working on another record.
 
-The sentences agents taught are also copied outside the store (the review files of data/ and beside the
-models, the set kept to measure): the server and the command pass `taught` (bot/nlu/review.py
-forget_taught, a layer above this one), which keeps in them only the sentences of the reviews left.
+The sentences agents taught are also copied outside the store (the review files, the set kept to
+measure): the server and the command pass `taught` (bot/nlu/review_forget.py forget_taught, a layer
+above this one), which keeps in them only the sentences of the reviews left. It runs last, and a
+failure of it is logged without stopping the purge.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ RULES: list[tuple[str, str, list[tuple[str, str, str]]]] = [
     # is no account goes too (`_purge_lockouts`), an account's stays until an admin lifts it.
     ("throttle", "retention.throttle_days", [("throttle_events", "id", "ts < ?e")]),
 ]
-# The copies of the taught sentences outside the store (bot/nlu/review.py forget_taught, above this layer):
-# given the sentences of the reviews left and dry_run, how many sentences it took out.
-Taught = Callable[[list[str], bool], int]
+# The copies of the taught sentences outside the store (bot/nlu/review_forget.py forget_taught, above this
+# layer): given the store, a reader of the sentences of the reviews left and dry_run, how many it took out.
+Taught = Callable[[object, Callable[[], list[str]], bool], int]
 CONVERSATION_CUT = "coalesce(updated_at, started_at) < ?"
 BATCH = 100  # conversations (tickets, bookings) per transaction, each with its key
 PURGE_HOUR = 3  # Paris time: the quietest hour of both channels
@@ -248,8 +249,8 @@ def purge(
     store, pref: Prefecture, now: datetime | None = None, dry_run: bool = False, taught: Taught | None = None
 ) -> dict[str, int]:
     """Delete (or, dry_run, count) the records older than their period: {table: rows}. `taught` (the
-    server's and the command's: bot/nlu/review.py `forget_taught`) takes the sentences of the reviews
-    erased out of their copies outside the store: {"taught_sentences": how many}."""
+    server's and the command's: bot/nlu/review_forget.py `forget_taught`) takes the sentences of the
+    reviews erased out of their copies outside the store: {"taught_sentences": how many}."""
     now_utc = now.astimezone(UTC) if now and now.tzinfo else (now.replace(tzinfo=UTC) if now else datetime.now(UTC))
     conn = store.db.conn
     present = _tables(conn)
@@ -274,13 +275,17 @@ def purge(
         cut = now_utc - timedelta(days=int(pref.get("retention.conversations_days")))
         counts["events"] = counts.get("events", 0) + _purge_tracker_events(tracker_url, cut.timestamp(), dry_run, pref)
     counts["reviews"] = counts.get("reviews", 0) + _purge_reviews(store, pref, now_utc, dry_run)
-    if taught is not None:
-        counts["taught_sentences"] = taught(_reviewed_sentences(conn, pref, now_utc, dry_run), dry_run)
     counts["login_lockouts"] = _purge_lockouts(store, pref, now_utc, dry_run)
     if dry_run:
         counts |= _count_tickets(conn, pref, now_utc)
     else:
         counts |= tickets.purge(store, pref, now_utc)
+    if taught is not None:
+        try:
+            counts["taught_sentences"] = taught(store, lambda: _reviewed_sentences(conn, pref, now_utc, dry_run), dry_run)
+        except Exception:  # the store's records are erased whatever happens to the files
+            logger.exception("retention: the copies of the taught sentences were not all rewritten")
+    if not dry_run:
         _audit(conn, counts, now_utc)
     return counts
 

@@ -40,7 +40,7 @@ async def model_loaded(app, loop) -> None:
 
 
 async def purge_daily(app, loop) -> None:  # issue 13 §7: the retention purge, every day
-    from bot.nlu.review import forget_taught
+    from bot.nlu.review_forget import forget_taught
     from bot.services import retention
 
     first = settings.purge_first_s()  # None: at 03:00 Paris time
