@@ -62,10 +62,12 @@ $(WEB_STAMP): web/package-lock.json
 $(MODEL_STAMP): $(VENV_STAMP) $(TRAINING_FILES)
 	@mkdir -p models
 	@date +%s > models/.training-started
+	@# what the agents taught this model, as the training reads it (an export meanwhile is not in it)
+	@rm -f models/.taught-from; if [ -f data/nlu_review.yml ]; then cp data/nlu_review.yml models/.taught-from; fi
 	$(RASA) train --fixed-model-name aiguillage --out models --quiet
+	@# kept beside it as digests, never the sentences (the retrain gate does not measure it on them)
+	@$(PY) -m bot review taught --model $(MODEL) --review models/.taught-from; rm -f models/.taught-from
 	@rm -f models/.trained-*; echo "$$(cat models/.training-started) $$(date +%s)" > $@; rm -f models/.training-started
-	@# what the agents taught this model, kept beside it as digests (the retrain gate does not measure it on them)
-	@$(PY) -m bot review taught --model $(MODEL)
 
 setup: $(VENV_STAMP) $(WEB_STAMP) $(MODEL_STAMP)  ## install what is missing and train if the data changed
 

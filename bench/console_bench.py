@@ -158,6 +158,7 @@ def serve(checkout: Path, db: Path, tmp: Path) -> servers.Launched:
     port = servers.free_port()
     env = servers.base_env(port, db)
     env.update(PREFECTURE=PREFECTURE, AIGUILLAGE_PURGE_FIRST_S="1e9", AIGUILLAGE_REVIEW_OUT=str(tmp / "nlu_review.yml"))
+    env.update(AIGUILLAGE_REVIEWED_SET=str(tmp / "public_reviewed.jsonl"))  # the admin's export: never the checkout's var/
     model = checkout / "models" / "aiguillage.tar.gz"
     server = servers.Launched(servers.ours_cmd(port, model, root=checkout), env, tmp / f"serve-{port}.log", port, root=checkout)
     server.wait_ready()

@@ -210,6 +210,7 @@ def test_one_taught_sentence_in_five_measures_the_assistant_instead_and_stays_on
             "text": "mon fusil de grand-pere herite",
             "topic": "armes",
             "destination": "mailbox",
+            "store": store_mark(store.path),  # the retention purge takes out only its own store's
             "kind": "user_written",
         },
         {
@@ -217,6 +218,7 @@ def test_one_taught_sentence_in_five_measures_the_assistant_instead_and_stays_on
             "text": "pistolet de mon pere decede",
             "topic": "armes",
             "destination": "mailbox",
+            "store": store_mark(store.path),  # the retention purge takes out only its own store's
             "kind": "user_written",
         },
     ]
@@ -469,6 +471,33 @@ def test_the_model_replaced_keeps_its_taught_sentences_and_a_broken_file_of_them
     assert said[1] == "Mesure sur : set (1 question)"
     assert (target.parent / "aiguillage.previous.taught.json").read_text() == '{"0b4'
     assert json.loads((target.parent / "aiguillage.taught.json").read_text()) == {review.digest("mon fusil rouille"): "armes"}
+
+
+def test_a_refused_retrain_whose_model_in_service_cannot_say_what_it_was_taught_sets_the_file_aside_whole(tmp_path, monkeypatch):
+    """Refused, the review file becomes what the model in service was taught; when that cannot be read
+    (a half-written file of digests), the whole file goes aside and the admin is told to export again
+    (a found defect: the file was emptied and nothing said so)."""
+    from bot.nlu import review
+
+    data = tmp_path / "repo" / "data"
+    shutil.copytree(ROOT / "data", data)
+    target = tmp_path / "repo" / "models" / "aiguillage.tar.gz"
+    target.parent.mkdir()
+    target.write_bytes(b"model in service")
+    (target.parent / "aiguillage.taught.json").write_text('{"0b4')  # half written
+    refused = 'version: "3.1"\nnlu:\n- intent: armes\n  examples: |\n    - mon fusil rouille\n'
+    (data / review.REVIEW_FILE).write_text(refused)
+    questions = tmp_path / "set.jsonl"
+    questions.write_text('{"id": "q1", "text": "zorglub", "topic": "carte_grise", "destination": "ants_3400"}\n')
+    train_a_stand_in(monkeypatch, lambda model, sets: {n: [Path(model) == target] * 5 for n in sets})
+    said = []
+    assert review.retrain(data, target, sets=[EvalSet("set", questions)], log=said.append) == 1
+    aside = tmp_path / "repo" / "var" / "nlu_review.refused.yml"
+    assert aside.read_text() == refused and not (data / review.REVIEW_FILE).exists()
+    assert said[-1] == (
+        f"Le fichier {data / review.REVIEW_FILE} est mis de côté en entier dans {aside} : le prochain entraînement"
+        " n'apprendra aucune phrase des agents tant qu'un nouvel export n'aura pas été fait depuis la console."
+    )
 
 
 def test_a_first_model_installed_names_no_previous_one(tmp_path, monkeypatch):

@@ -51,6 +51,7 @@ SAMPLE = {
     "near": 0,
     "invalid": 0,
     "file": "data/nlu_review.yml",
+    "aside": "var/nlu_review.refused.yml",
     "every": 5,
     "generated": "01/08/2026 à 09:00",
     "demo": "exclues",

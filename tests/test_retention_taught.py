@@ -198,10 +198,60 @@ def test_the_models_keep_digests_of_what_they_were_taught_never_the_sentences(tm
     (data / review.REVIEW_FILE).write_text(
         f'version: "3.1"\nnlu:\n- intent: cni_passeport\n  examples: |\n    - {KEPT}\n', encoding="utf-8"
     )
-    cmd = [sys.executable, "-m", "bot", "review", "taught", "--model", str(model), "--data", str(data)]
+    cmd = [sys.executable, "-m", "bot", "review", "taught", "--model", str(model), "--review", str(data / review.REVIEW_FILE)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     taught = model.with_name("aiguillage.taught.json")
     digests = json.loads(taught.read_text(encoding="utf-8"))
     assert list(digests.values()) == ["cni_passeport"] and len(next(iter(digests))) == 64
     assert "perdu" not in taught.read_text(encoding="utf-8") and not legacy.exists()
+
+
+def test_the_model_replaced_by_an_earlier_version_keeps_digests_too(tmp_path):
+    """A deployment upgraded from a version that copied the sentences beside both models: the next
+    `make train` turns the replaced model's copy into digests as well (the purge cannot reach models/)."""
+    model = tmp_path / "models" / "aiguillage.tar.gz"
+    model.parent.mkdir()
+    old_copy = model.with_name("aiguillage.previous.review.yml")
+    old_copy.write_text(f'version: "3.1"\nnlu:\n- intent: carte_grise\n  examples: |\n    - {OLD}\n', encoding="utf-8")
+    missing = tmp_path / "no_review.yml"  # the model was trained without a review file
+    cmd = [sys.executable, "-m", "bot", "review", "taught", "--model", str(model), "--review", str(missing)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(model.with_name("aiguillage.taught.json").read_text()) == {}
+    assert json.loads(model.with_name("aiguillage.previous.taught.json").read_text()) == {review.digest(OLD): "carte_grise"}
+    assert not old_copy.exists()
+
+
+def test_a_file_with_nothing_to_lose_is_neither_locked_nor_written(tmp_path, deployment, caplog):
+    """Under the service's unit data/ is read-only: the copy a deployment puts there to train is only
+    read while it holds no erased review's sentence, and said in the log when it does (its lock cannot be made)."""
+    lock = deployment["review"].parent / ".nlu_review.yml.lock"  # made by the export
+    lock.unlink()
+    lock.mkdir()  # no lock can be taken there now
+    store = Store(deployment["db"])
+    try:
+        soon = retention.purge(store, config.load_prefecture("cantal"), now=T0 + timedelta(days=1), taught=forget_taught)
+        assert soon["taught_sentences"] == 0 and "not rewritten" not in caplog.text
+        past = retention.purge(store, config.load_prefecture("cantal"), now=PAST, taught=forget_taught)
+    finally:
+        store.close()
+    assert past["taught_sentences"] == 1  # the refused file and the set lost it
+    assert examples(deployment["review"]) == [OLD, KEPT] and examples(deployment["refused"]) == [KEPT]
+    assert f"retention: {deployment['review']} not rewritten, the taught sentences stay in it" in caplog.text
+
+
+def test_a_postgresql_store_has_one_mark_however_its_url_is_written():
+    """The server's environment file and an operator's command may spell the same store differently."""
+    base = "postgresql://aiguillage:secret@db.interne/aiguillage?options=-csearch_path%3Dcantal"
+    same = [
+        "postgresql://aiguillage:other@db.interne:5432/aiguillage?options=-c%20search_path%3Dcantal&sslmode=require",
+        "postgresql://aiguillage@db.interne:5432/aiguillage?sslmode=require&options=-csearch_path%3Dcantal",
+    ]
+    other = [
+        "postgresql://aiguillage:secret@db.interne/aiguillage?options=-csearch_path%3Dlozere",
+        "postgresql://lecteur:secret@db.interne/aiguillage?options=-csearch_path%3Dcantal",
+        "postgresql://aiguillage:secret@db2.interne/aiguillage?options=-csearch_path%3Dcantal",
+    ]
+    assert {store_mark(url) for url in same} == {store_mark(base)}
+    assert len({store_mark(url) for url in [base, *other]}) == 4

@@ -90,7 +90,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         from bot.nlu.model import model_path
         from bot.nlu.review_files import remember_taught
 
-        review_file = (Path(args.data) if args.data else ROOT / "data") / ex.REVIEW_FILE
+        review_file = Path(args.review) if args.review else ROOT / "data" / ex.REVIEW_FILE
         remember_taught(
             review_file.read_bytes() if review_file.exists() else None, Path(args.model) if args.model else model_path()
         )
@@ -136,5 +136,5 @@ def add_parsers(sub) -> None:
         "taught", help="keep beside a model the digests of the sentences its review file taught it (make train does)"
     )
     t.add_argument("--model", help="the model trained (default: $AIGUILLAGE_MODEL or models/aiguillage.tar.gz)")
-    t.add_argument("--data", help="training data directory (default: data/)")
+    t.add_argument("--review", help="the review file it was trained on, missing if none (default: data/nlu_review.yml)")
     p.set_defaults(func=cmd_review)

@@ -124,9 +124,10 @@ def _export(store: Store, out: Path, data_dir, guard, every, measure_out) -> dic
             skipped["near_eval_question"] += 1
         else:
             by_intent.setdefault(topic, []).append(text)
-    measure_file = Path(measure_out or eval_sets.reviewed_path())
-    write_review(out, by_intent, store_mark(store.path))
-    write_measured(measure_file, sorted(measuring.values(), key=lambda i: i["id"]))
+    measure_file, mark = Path(measure_out or eval_sets.reviewed_path()), store_mark(store.path)
+    write_review(out, by_intent, mark)
+    with one_writer(measure_file):  # (under the review file's: always in this order)
+        write_measured(measure_file, [i | {"store": mark} for i in sorted(measuring.values(), key=lambda i: i["id"])])
     measured: dict[str, int] = {}
     for item in measuring.values():
         measured[item["topic"]] = measured.get(item["topic"], 0) + 1
@@ -237,8 +238,8 @@ def retrain(
     """Train on `data_dir`; install the model at `target` if the gate lets it (0), else 1; 2 when
     there is nothing to measure on, or another retrain runs. `sets` default: those of `make eval`
     (eval_sets.guarded_sets). Installed: the model replaced is kept beside it (`.previous`), with the
-    review file it was trained on; refused: the review file is set aside in var/, and the one of the
-    model in service put back, so that `make train` and `make run` do not install what was refused."""
+    digests of what it was taught; refused: the review file is set aside in var/, and what the model in
+    service was taught put back, so that `make train` and `make run` do not install what was refused."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / ".retrain.lock", "w") as lock:
         try:
@@ -255,7 +256,7 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
         # What the model in service was trained on counts too: a sentence it was taught, kept to measure
         # since (console.measure_every set or changed), would favour it (kept beside it at its installation).
         baseline = baseline or target
-        known, taught = existing_examples(data_dir), taught_digests(baseline, log)
+        known, taught = existing_examples(data_dir), taught_digests(baseline, log) or {}
         # Labelled questions only: a request that names no procedure (no `topic`) has no destination to score.
         measured = {
             s.name: [
@@ -318,7 +319,6 @@ def _keep_taught(target: Path, previous: Path) -> None:
     """What the model replaced was taught goes with it (aiguillage.previous.taught.json)."""
     if taught_beside(target).exists():
         install_file(taught_beside(target), taught_beside(previous))
-        legacy_beside(previous).unlink(missing_ok=True)
     elif legacy_beside(target).exists():  # the sentences, as an earlier version kept them: digests now
         try:
             remember_taught(legacy_beside(target).read_bytes(), previous)
@@ -326,23 +326,27 @@ def _keep_taught(target: Path, previous: Path) -> None:
             remember_taught(None, previous)
     else:
         remember_taught(None, previous)
+    legacy_beside(previous).unlink(missing_ok=True)
 
 
 def _set_aside(review_file: Path, target: Path, log) -> None:
     """A refused retrain: its review file goes to var/nlu_review.refused.yml, and the review file becomes
     what the model in service was taught (its sentences still in the refused file: one taught then and
-    purged since does not come back), or none when that model was taught nothing from a review file."""
+    purged since does not come back); none when that model was taught nothing from a review file, or when
+    what it was taught cannot be read (said: an export from the console makes it again)."""
     if not review_file.exists():
         return
     with one_writer(review_file):
         refused = review_file.read_bytes()
         aside = refused_beside(review_file)
         aside.parent.mkdir(parents=True, exist_ok=True)
-        install_file(refused, aside)
-        if not (taught_beside(target).exists() or legacy_beside(target).exists()):
+        with one_writer(aside):  # the retention purge rewrites it too
+            install_file(refused, aside)
+        taught = taught_digests(target, log) if taught_beside(target).exists() or legacy_beside(target).exists() else None
+        if taught is None:
             review_file.unlink()
+            log(console_say("retrain.set_aside_whole", file=review_file, aside=aside))
             return
-        taught = taught_digests(target, log)
         by_intent: dict[str, list[str]] = {}
         for intent, sentence in read_examples(refused.decode("utf-8")):
             if taught.get(digest(sentence)) == intent:

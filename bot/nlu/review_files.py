@@ -1,6 +1,7 @@
 """The files of the review loop (bot/nlu/review.py): the sentences of data/*.yml, the review file in
-Rasa's format, the reviewed sentences kept to measure (JSON lines), and a model's review file kept beside
-it. Part of bot/nlu/review.py, which re-exports what the others import.
+Rasa's format (with the store it was exported from), the reviewed sentences kept to measure (JSON lines,
+each with that store), the digests of what a model was taught kept beside it, and their locks. Part of
+bot/nlu/review.py, which re-exports what the others import.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
@@ -50,11 +51,14 @@ MARK = "# store: "  # the review file's line naming the store it was exported fr
 
 
 def store_mark(where: Path | str) -> str:
-    """A short name of a store (a Store's `path`: the SQLite file, or the PostgreSQL URL, read without its
-    user and password): the retention purge rewrites only the review files exported from its own store."""
+    """A short name of a store (a Store's `path`: the SQLite file, or the PostgreSQL URL: its user, host,
+    port (5432 unsaid), database and search_path, without its password or other options): the retention
+    purge rewrites only the review files exported from its own store."""
     if isinstance(where, str) and "://" in where:
         url = urlsplit(where)
-        where = f"{url.hostname}:{url.port}{url.path}?{url.query}"  # the schema (search_path) too
+        options = " ".join(parse_qs(url.query).get("options", []))
+        schema = re.search(r"search_path\s*=\s*([^\s&]+)", unquote(options).replace("-c", " "))
+        where = f"{url.username}@{url.hostname}:{url.port or 5432}{url.path}#{schema.group(1) if schema else ''}"
     else:
         where = str(Path(where).resolve())
     return hashlib.sha256(where.encode("utf-8")).hexdigest()[:12]
@@ -160,19 +164,28 @@ def review_digests(text: str) -> dict[str, str]:
 
 def remember_taught(review: bytes | None, model: Path) -> None:
     """Beside `model`, the digests of the review file it was trained on (`review`: its bytes; None: it
-    had none, so no file); the sentences' own copy of earlier versions goes."""
-    path = taught_beside(model)
-    if review is None:
-        path.unlink(missing_ok=True)
-    else:
-        digests = review_digests(review.decode("utf-8"))
-        install_file(json.dumps(digests, sort_keys=True, indent=0).encode("utf-8"), path)
+    had none: no digests, `{}`). The sentences' own copies that earlier versions kept beside it and beside
+    the model it replaced become digests (an unreadable one: none) and go."""
+    install_file(_digests_json(review), taught_beside(model))
     legacy_beside(model).unlink(missing_ok=True)
+    previous = previous_of(model)
+    if legacy_beside(previous).exists():
+        try:
+            install_file(_digests_json(legacy_beside(previous).read_bytes()), taught_beside(previous))
+        except (ValueError, yaml.YAMLError, AttributeError, TypeError, KeyError):
+            install_file(_digests_json(None), taught_beside(previous))
+        legacy_beside(previous).unlink()
 
 
-def taught_digests(model: Path, log) -> dict[str, str]:
+def _digests_json(review: bytes | None) -> bytes:
+    digests = review_digests(review.decode("utf-8")) if review is not None else {}
+    return json.dumps(digests, sort_keys=True, indent=0).encode("utf-8")
+
+
+def taught_digests(model: Path, log) -> dict[str, str] | None:
     """What the agents taught `model`, {digest: intent} (its digests, or the sentences copied beside it by
-    an earlier version); none when missing or unreadable (said: the gate then cannot leave them out)."""
+    an earlier version; none, {}); None when that file cannot be read (said: the gate then cannot leave
+    them out)."""
     path = taught_beside(model)
     try:
         if path.exists():
@@ -181,9 +194,10 @@ def taught_digests(model: Path, log) -> dict[str, str]:
         if legacy.exists():
             path = legacy
             return review_digests(legacy.read_text(encoding="utf-8"))
+        return {}
     except (OSError, ValueError, yaml.YAMLError, AttributeError, TypeError, KeyError) as exc:
         log(console_say("retrain.unreadable_review", file=path, error=exc))
-    return {}
+        return None
 
 
 def install_file(source: bytes | Path, path: Path) -> None:
@@ -224,10 +238,11 @@ def read_examples(text: str) -> list[tuple[str, str]]:
 def one_writer(review_file: Path) -> Iterator[None]:
     """One writer of a review file at a time (an export, a refused retrain's set-aside, the retention
     purge): a purge that read the file before an export replaced it would write back the old sentences
-    without the new ones. The lock is a hidden file beside it, opened read-only (any user may take it)."""
+    without the new ones. The lock is a hidden empty file beside it, opened read-only and readable by all
+    (the service's user and an operator may both take it)."""
     lock = review_file.with_name("." + review_file.name + ".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o600)
+    fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -3,15 +3,16 @@ sentence leaves the files that copy it outside the store the same night.
 
 The files: the export's review file (AIGUILLAGE_REVIEW_OUT, else data/nlu_review.yml), data/nlu_review.yml
 (where a deployment whose server writes only var/ copies it to train), a refused retrain's file beside
-each (var/nlu_review.refused.yml), and the sentences kept to measure (AIGUILLAGE_REVIEWED_SET), written
-by the same export as the review file. Beside the models only digests are kept (review_files.taught_beside).
+each (var/nlu_review.refused.yml), and the sentences kept to measure (AIGUILLAGE_REVIEWED_SET). Beside
+the models only digests are kept (review_files.taught_beside).
 
-A review file is rewritten only when it was exported from the store being purged (its `# store:` line,
-review_files.store_mark): a test's, a benchmark's or a demonstration's store never empties a
-deployment's file; a file written before that line existed waits for the next export. Each file is read
-and rewritten under its lock (review_files.one_writer), the reviews left read under it too, so an export
-or an agent's review meanwhile is never undone. A file that cannot be read or rewritten (half written,
-read-only under the service's unit, a full disk) is said in the log and left whole; the others are done.
+Only what was exported from the store being purged is taken out (a review file's `# store:` line, each
+line of the set's `store`, review_files.store_mark): a test's, a benchmark's or a demonstration's store
+never empties a deployment's file; a file written before those marks existed waits for the next export.
+A file with nothing to lose is neither locked nor written (data/ is read-only under the service's unit);
+one with something to lose is rewritten under its lock (review_files.one_writer), the reviews left read
+again under it, so an export or an agent's review meanwhile is never undone. A file that cannot be read
+or rewritten (half written, read-only, a full disk) is said in the log and left whole; the others are done.
 """
 
 from __future__ import annotations
@@ -43,37 +44,38 @@ FAILURES = (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeE
 
 def forget_taught(store, left: Callable[[], list[str]], dry_run: bool = False) -> int:
     """Every copy of the taught sentences exported from `store` keeps only those of the reviews left
-    (`left()`: their sentences as the agents wrote them, read under each file's lock); how many sentences
-    were taken out, each counted once whatever its copies. dry_run only counts (no lock, no file written)."""
+    (`left()`: their sentences as the agents wrote them); how many sentences were taken out, each counted
+    once whatever its copies. A file is locked and rewritten only when it has one to lose (the reviews left
+    read again under its lock); dry_run only counts."""
     from bot.nlu.review import REVIEW_FILE, default_out
 
     mark = store_mark(store.path)
-    out = default_out()
-    gone: set[str] = set()
-    for review in dict.fromkeys([out, ROOT / "data" / REVIEW_FILE]):
-        for path in (review, refused_beside(review)):
-            measured = Path(eval_sets.reviewed_path()) if path == out else None  # written with it
-            try:
-                if path.is_file() and file_mark(path) == mark:
-                    gone |= _forget_in(path, measured, left, dry_run)
-            except FAILURES as exc:
-                logger.warning("retention: %s not rewritten, the taught sentences stay in it: %s", path, exc)
+    reviews = dict.fromkeys([default_out(), ROOT / "data" / REVIEW_FILE])
+    files = [(path, _forget_review) for review in reviews for path in (review, refused_beside(review))]
+    files.append((Path(eval_sets.reviewed_path()), _forget_measured))
+    kept, gone = _kept(left), set()
+    for path, forget in files:
+        try:
+            if not path.is_file() or not (lost := forget(path, mark, kept, True)):
+                continue
+            if not dry_run:
+                with one_writer(path):
+                    lost = forget(path, mark, _kept(left), False)
+            gone |= lost
+        except FAILURES as exc:
+            logger.warning("retention: %s not rewritten, the taught sentences stay in it: %s", path, exc)
     return len(gone)
-
-
-def _forget_in(review: Path, measured: Path | None, left: Callable[[], list[str]], dry_run: bool) -> set[str]:
-    if dry_run:
-        return _forget_review(review, _kept(left), dry_run) | _forget_measured(measured, _kept(left), dry_run)
-    with one_writer(review):
-        kept = _kept(left)
-        return _forget_review(review, kept, dry_run) | _forget_measured(measured, kept, dry_run)
 
 
 def _kept(left: Callable[[], list[str]]) -> set[str]:
     return {norm(clean_sentence(sentence)) for sentence in left()}
 
 
-def _forget_review(path: Path, kept: set[str], dry_run: bool) -> set[str]:
+def _forget_review(path: Path, mark: str, kept: set[str], dry_run: bool) -> set[str]:
+    """The sentences of a review file exported from the store `mark` that `kept` lacks (rewritten without
+    them unless dry_run); another store's file, or one without its line, loses none."""
+    if file_mark(path) != mark:
+        return set()
     by_intent: dict[str, list[str]] = {}
     gone: set[str] = set()
     for intent, sentence in read_examples(path.read_text(encoding="utf-8")):
@@ -83,15 +85,14 @@ def _forget_review(path: Path, kept: set[str], dry_run: bool) -> set[str]:
         else:
             gone.add(key)
     if gone and not dry_run:
-        write_review(path, by_intent, file_mark(path))
+        write_review(path, by_intent, mark)
     return gone
 
 
-def _forget_measured(path: Path | None, kept: set[str], dry_run: bool) -> set[str]:
-    if path is None or not path.is_file():
-        return set()
+def _forget_measured(path: Path, mark: str, kept: set[str], dry_run: bool) -> set[str]:
+    """The same in the set kept to measure, line by line (each names the store it was exported from)."""
     items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    left = [i for i in items if norm(clean_sentence(i["text"])) in kept]
-    if len(left) < len(items) and not dry_run:
-        write_measured(path, [{k: v for k, v in i.items() if k != "kind"} for i in left])
-    return {norm(clean_sentence(i["text"])) for i in items} - {norm(clean_sentence(i["text"])) for i in left}
+    gone = [i for i in items if i.get("store") == mark and norm(clean_sentence(i["text"])) not in kept]
+    if gone and not dry_run:
+        write_measured(path, [{k: v for k, v in i.items() if k != "kind"} for i in items if i not in gone])
+    return {norm(clean_sentence(i["text"])) for i in gone}
