@@ -495,9 +495,11 @@ def test_a_refused_retrain_whose_model_in_service_cannot_say_what_it_was_taught_
     aside = tmp_path / "repo" / "var" / "nlu_review.refused.yml"
     assert aside.read_text() == refused and not (data / review.REVIEW_FILE).exists()
     assert said[-1] == (
-        f"Le fichier {data / review.REVIEW_FILE} est mis de côté en entier dans {aside} : le prochain entraînement"
-        " n'apprendra aucune phrase des agents tant qu'un nouvel export n'aura pas été fait depuis la console."
+        f"Ce que le modèle en service a appris ne peut pas être relu : le fichier {data / review.REVIEW_FILE} est"
+        f" mis de côté en entier dans {aside}. Un nouvel export depuis la console y remettra aussi les phrases"
+        " refusées : réentraînez alors avec « python -m bot review retrain », qui les mesure, et non « make train »."
     )
+    assert sum(line.startswith("Fichier des phrases apprises au modèle en service illisible") for line in said) == 1
 
 
 def test_a_first_model_installed_names_no_previous_one(tmp_path, monkeypatch):

@@ -223,7 +223,7 @@ def test_the_model_replaced_by_an_earlier_version_keeps_digests_too(tmp_path):
     assert not old_copy.exists()
 
 
-def test_a_file_with_nothing_to_lose_is_neither_locked_nor_written(tmp_path, deployment, caplog):
+def test_where_no_lock_can_be_made_a_file_with_nothing_to_lose_is_only_read(tmp_path, deployment, caplog):
     """Under the service's unit data/ is read-only: the copy a deployment puts there to train is only
     read while it holds no erased review's sentence, and said in the log when it does (its lock cannot be made)."""
     lock = deployment["review"].parent / ".nlu_review.yml.lock"  # made by the export
@@ -255,3 +255,37 @@ def test_a_postgresql_store_has_one_mark_however_its_url_is_written():
     ]
     assert {store_mark(url) for url in same} == {store_mark(base)}
     assert len({store_mark(url) for url in [base, *other]}) == 4
+    # libpq's own parameters in the query win over the URL's; unquoted schema names fold to lower case
+    assert store_mark("postgresql://u@h/db?port=5433") == store_mark("postgresql://u@h:5433/db")
+    assert store_mark("postgresql://u@[::1]/db") == store_mark("postgresql://u@[::1]:5432/db")
+    assert store_mark(base.replace("cantal", "CANTAL")) == store_mark(base)
+    apart = [
+        "postgresql://u@h/db?host=/run/pgA",
+        "postgresql://u@h/db?host=/run/pgB",
+        "postgresql://u@h/db?dbname=bench",
+        "postgresql://u@h/db?service=prod",
+        "postgresql://u@h/db?options=-csearch_path%3Dmy-cantal",
+        "postgresql://u@h/db?options=-csearch_path%3Dmy-calvados",
+        "postgresql://u@h1:5432,h2/db",
+    ]
+    assert len({store_mark(url) for url in apart}) == len(apart)
+
+
+def test_make_setup_turns_an_earlier_versions_copies_into_digests_without_a_training(tmp_path):
+    """After an upgrade that retrains nothing, `make setup` (`review taught --legacy-only`) still leaves no
+    sentence beside the models; digests already there win over a stale copy."""
+    model = tmp_path / "models" / "aiguillage.tar.gz"
+    model.parent.mkdir()
+    model.with_name("aiguillage.taught.json").write_text('{"abc": "armes"}')
+    model.with_name("aiguillage.review.yml").write_text(
+        f'version: "3.1"\nnlu:\n- intent: carte_grise\n  examples: |\n    - {OLD}\n'
+    )
+    model.with_name("aiguillage.previous.review.yml").write_text(
+        f'version: "3.1"\nnlu:\n- intent: cni_passeport\n  examples: |\n    - {KEPT}\n'
+    )
+    cmd = [sys.executable, "-m", "bot", "review", "taught", "--legacy-only", "--model", str(model)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.name for p in model.parent.iterdir()) == ["aiguillage.previous.taught.json", "aiguillage.taught.json"]
+    assert json.loads(model.with_name("aiguillage.taught.json").read_text()) == {"abc": "armes"}
+    assert json.loads(model.with_name("aiguillage.previous.taught.json").read_text()) == {review.digest(KEPT): "cni_passeport"}

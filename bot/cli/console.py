@@ -88,12 +88,14 @@ def cmd_review(args: argparse.Namespace) -> int:
         )
     if args.review_command == "taught":
         from bot.nlu.model import model_path
-        from bot.nlu.review_files import remember_taught
+        from bot.nlu.review_files import convert_legacy, remember_taught
 
+        model = Path(args.model) if args.model else model_path()
+        if args.legacy_only:
+            convert_legacy(model)
+            return 0
         review_file = Path(args.review) if args.review else ROOT / "data" / ex.REVIEW_FILE
-        remember_taught(
-            review_file.read_bytes() if review_file.exists() else None, Path(args.model) if args.model else model_path()
-        )
+        remember_taught(review_file.read_bytes() if review_file.exists() else None, model)
         return 0
     return 2
 
@@ -137,4 +139,5 @@ def add_parsers(sub) -> None:
     )
     t.add_argument("--model", help="the model trained (default: $AIGUILLAGE_MODEL or models/aiguillage.tar.gz)")
     t.add_argument("--review", help="the review file it was trained on, missing if none (default: data/nlu_review.yml)")
+    t.add_argument("--legacy-only", action="store_true", help="only turn an earlier version's sentences beside it into digests")
     p.set_defaults(func=cmd_review)

@@ -342,7 +342,11 @@ def _set_aside(review_file: Path, target: Path, log) -> None:
         aside.parent.mkdir(parents=True, exist_ok=True)
         with one_writer(aside):  # the retention purge rewrites it too
             install_file(refused, aside)
-        taught = taught_digests(target, log) if taught_beside(target).exists() or legacy_beside(target).exists() else None
+        if not (taught_beside(target).exists() or legacy_beside(target).exists()):
+            review_file.unlink()  # taught nothing from a review file: none
+            return
+        unread: list[str] = []  # (said by the gate when it measured this model)
+        taught = taught_digests(target, unread.append)
         if taught is None:
             review_file.unlink()
             log(console_say("retrain.set_aside_whole", file=review_file, aside=aside))

@@ -51,17 +51,37 @@ MARK = "# store: "  # the review file's line naming the store it was exported fr
 
 
 def store_mark(where: Path | str) -> str:
-    """A short name of a store (a Store's `path`: the SQLite file, or the PostgreSQL URL: its user, host,
-    port (5432 unsaid), database and search_path, without its password or other options): the retention
-    purge rewrites only the review files exported from its own store."""
+    """A short name of a store (a Store's `path`: the SQLite file, or the PostgreSQL URL read as libpq reads
+    it: user, hosts and ports (5432 unsaid), database, service and search_path, the query's before the
+    URL's, without the password or other options): the retention purge rewrites only what was exported
+    from its own store."""
     if isinstance(where, str) and "://" in where:
-        url = urlsplit(where)
-        options = " ".join(parse_qs(url.query).get("options", []))
-        schema = re.search(r"search_path\s*=\s*([^\s&]+)", unquote(options).replace("-c", " "))
-        where = f"{url.username}@{url.hostname}:{url.port or 5432}{url.path}#{schema.group(1) if schema else ''}"
+        where = _postgres_identity(where)
     else:
         where = str(Path(where).resolve())
     return hashlib.sha256(where.encode("utf-8")).hexdigest()[:12]
+
+
+_SEARCH_PATH = re.compile(r"(?:^|\s)(?:-c\s*|--)search_path\s*=\s*(\S+)")
+
+
+def _postgres_identity(url: str) -> str:
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    port = query.get("port", "")
+    hosts = query.get("host") or unquote(hosts)  # several "host:port" (a comma between), or a socket's folder
+    hosts = ",".join(h if _has_port(h) else f"{h}:{port or 5432}" for h in hosts.split(","))
+    user = query.get("user", unquote(userinfo.split(":", 1)[0]))
+    schema = _SEARCH_PATH.search(unquote(query.get("options", "")))
+    path = schema.group(1).split(",")[0] if schema else ""
+    path = path.strip('"') if path.startswith('"') else path.lower()  # unquoted names are folded, as PostgreSQL does
+    database = query.get("dbname", unquote(parts.path.lstrip("/")))
+    return json.dumps([user, hosts, database, query.get("service", ""), path])
+
+
+def _has_port(host: str) -> bool:
+    return "]:" in host if host.startswith("[") else ":" in host and not host.startswith("/")
 
 
 def file_mark(path: Path) -> str | None:
@@ -177,6 +197,21 @@ def remember_taught(review: bytes | None, model: Path) -> None:
         legacy_beside(previous).unlink()
 
 
+def convert_legacy(model: Path) -> None:
+    """The sentences an earlier version copied beside `model` and the model it replaced become digests (kept
+    digests win: the copy is then stale) and go, whether or not a training runs (`make setup`)."""
+    for beside in (model, previous_of(model)):
+        legacy = legacy_beside(beside)
+        if not legacy.exists():
+            continue
+        if not taught_beside(beside).exists():
+            try:
+                install_file(_digests_json(legacy.read_bytes()), taught_beside(beside))
+            except (ValueError, yaml.YAMLError, AttributeError, TypeError, KeyError):
+                install_file(_digests_json(None), taught_beside(beside))
+        legacy.unlink()
+
+
 def _digests_json(review: bytes | None) -> bytes:
     digests = review_digests(review.decode("utf-8")) if review is not None else {}
     return json.dumps(digests, sort_keys=True, indent=0).encode("utf-8")
@@ -235,16 +270,27 @@ def read_examples(text: str) -> list[tuple[str, str]]:
 
 
 @contextmanager
-def one_writer(review_file: Path) -> Iterator[None]:
+def one_writer(review_file: Path, optional: bool = False) -> Iterator[bool]:
     """One writer of a review file at a time (an export, a refused retrain's set-aside, the retention
     purge): a purge that read the file before an export replaced it would write back the old sentences
     without the new ones. The lock is a hidden empty file beside it, opened read-only and readable by all
-    (the service's user and an operator may both take it)."""
+    (the service's user and an operator may both take it). `optional`: where no lock can be made, yield
+    False instead of raising."""
     lock = review_file.with_name("." + review_file.name + ".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
+        fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:
+        if not optional:
+            raise
+        yield False  # no lock can be made there (a read-only folder): the caller reads only
+        return
+    try:
+        try:
+            os.fchmod(fd, 0o644)  # the umask (the unit's 0077) would leave it to its maker alone
+        except OSError:
+            pass  # another user's lock: readable already
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield True
     finally:
         os.close(fd)

@@ -9,9 +9,10 @@ the models only digests are kept (review_files.taught_beside).
 Only what was exported from the store being purged is taken out (a review file's `# store:` line, each
 line of the set's `store`, review_files.store_mark): a test's, a benchmark's or a demonstration's store
 never empties a deployment's file; a file written before those marks existed waits for the next export.
-A file with nothing to lose is neither locked nor written (data/ is read-only under the service's unit);
-one with something to lose is rewritten under its lock (review_files.one_writer), the reviews left read
-again under it, so an export or an agent's review meanwhile is never undone. A file that cannot be read
+Each file is looked at again under its lock (review_files.one_writer), the reviews left read again under
+it, and rewritten only when it loses a sentence, so an export or an agent's review meanwhile is never
+undone; where no lock can be made (data/ is read-only under the service's unit) a file with nothing to
+lose is only read. A file that cannot be read
 or rewritten (half written, read-only, a full disk) is said in the log and left whole; the others are done.
 """
 
@@ -56,11 +57,15 @@ def forget_taught(store, left: Callable[[], list[str]], dry_run: bool = False) -
     kept, gone = _kept(left), set()
     for path, forget in files:
         try:
-            if not path.is_file() or not (lost := forget(path, mark, kept, True)):
+            if not path.is_file():
                 continue
+            lost = forget(path, mark, kept, True)
             if not dry_run:
-                with one_writer(path):
-                    lost = forget(path, mark, _kept(left), False)
+                # Looked at again under the lock (an export may be writing it); where no lock can be made and
+                # nothing is to lose (data/ read-only under the unit), left as read.
+                with one_writer(path, optional=not lost) as locked:
+                    if locked:
+                        lost = forget(path, mark, _kept(left), False)
             gone |= lost
         except FAILURES as exc:
             logger.warning("retention: %s not rewritten, the taught sentences stay in it: %s", path, exc)
