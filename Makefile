@@ -62,16 +62,18 @@ $(WEB_STAMP): web/package-lock.json
 $(MODEL_STAMP): $(VENV_STAMP) $(TRAINING_FILES)
 	@mkdir -p models
 	@date +%s > models/.training-started
-	@# what the agents taught this model, as the training reads it (an export meanwhile is not in it)
-	@rm -f models/.taught-from; if [ -f data/nlu_review.yml ]; then cp data/nlu_review.yml models/.taught-from; fi
-	$(RASA) train --fixed-model-name aiguillage --out models --quiet || { rm -f models/.taught-from; exit 1; }
-	@# kept beside it as digests, never the sentences (the retrain gate does not measure it on them)
-	@$(PY) -m bot review taught --model $(MODEL) --review models/.taught-from; s=$$?; rm -f models/.taught-from; exit $$s
+	@# What the agents taught this model, as the training reads it (a snapshot: an export meanwhile is not
+	@# in it), kept beside it as digests, never the sentences (the retrain gate does not measure it on
+	@# them); the snapshot goes whatever happens (an interrupted or failed training, a failed step).
+	trap 'rm -f models/.taught-from' EXIT; rm -f models/.taught-from; \
+	if [ -f data/nlu_review.yml ]; then cp data/nlu_review.yml models/.taught-from; fi; \
+	$(RASA) train --fixed-model-name aiguillage --out models --quiet && \
+	$(PY) -m bot review taught --model $(MODEL) --review models/.taught-from
 	@rm -f models/.trained-*; echo "$$(cat models/.training-started) $$(date +%s)" > $@; rm -f models/.training-started
 
 setup: $(VENV_STAMP) $(WEB_STAMP) $(MODEL_STAMP)  ## install what is missing and train if the data changed
 	@# sentences an earlier version copied beside the models: digests now (docs/privacy.md)
-	@$(PY) -m bot review taught --legacy-only --model $(MODEL)
+	@$(PY) -m bot review taught --legacy-only --model $(MODEL); rm -f models/.taught-from
 
 train: $(MODEL_STAMP)  ## (re)train the model when data/, domain.yml, config.yml or the components' code changed
 

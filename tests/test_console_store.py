@@ -496,8 +496,9 @@ def test_a_refused_retrain_whose_model_in_service_cannot_say_what_it_was_taught_
     assert aside.read_text() == refused and not (data / review.REVIEW_FILE).exists()
     assert said[-1] == (
         f"Ce que le modèle en service a appris ne peut pas être relu : le fichier {data / review.REVIEW_FILE} est"
-        f" mis de côté en entier dans {aside}. Un nouvel export depuis la console y remettra aussi les phrases"
-        " refusées : réentraînez alors avec « python -m bot review retrain », qui les mesure, et non « make train »."
+        f" mis de côté en entier dans {aside}. Un nouvel export depuis la console remettra aussi les phrases"
+        " refusées : réentraînez alors avec « python -m bot review retrain », qui les mesure, et non « make train »"
+        " ni « make run »."
     )
     assert sum(line.startswith("Fichier des phrases apprises au modèle en service illisible") for line in said) == 1
 

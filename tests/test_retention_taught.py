@@ -269,11 +269,16 @@ def test_a_postgresql_store_has_one_mark_however_its_url_is_written():
         "postgresql://u@h1:5432,h2/db",
     ]
     assert len({store_mark(url) for url in apart}) == len(apart)
+    assert store_mark("postgresql://u@H:05432/db") == store_mark("postgresql://u@h/db")
+    assert store_mark("postgresql://u@h1,h2/db?port=5433,5434") == store_mark("postgresql://u@h1:5433,h2:5434/db")
+    assert store_mark("postgresql://u@h1:5434,h2/db?port=5433") != store_mark("postgresql://u@h1:5434/db")
+    last = "postgresql://u@h/db?options=-csearch_path%3Da%20-csearch_path%3Db"
+    assert store_mark(last) == store_mark("postgresql://u@h/db?options=-csearch_path%3Db")
 
 
 def test_make_setup_turns_an_earlier_versions_copies_into_digests_without_a_training(tmp_path):
     """After an upgrade that retrains nothing, `make setup` (`review taught --legacy-only`) still leaves no
-    sentence beside the models; digests already there win over a stale copy."""
+    sentence beside the models; digests newer than a copy win over it."""
     model = tmp_path / "models" / "aiguillage.tar.gz"
     model.parent.mkdir()
     model.with_name("aiguillage.taught.json").write_text('{"abc": "armes"}')
@@ -283,9 +288,33 @@ def test_make_setup_turns_an_earlier_versions_copies_into_digests_without_a_trai
     model.with_name("aiguillage.previous.review.yml").write_text(
         f'version: "3.1"\nnlu:\n- intent: cni_passeport\n  examples: |\n    - {KEPT}\n'
     )
+    stale = model.with_name("aiguillage.review.yml").stat().st_mtime - 3600
+    os.utime(model.with_name("aiguillage.review.yml"), (stale, stale))  # older than the digests beside it
     cmd = [sys.executable, "-m", "bot", "review", "taught", "--legacy-only", "--model", str(model)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(p.name for p in model.parent.iterdir()) == ["aiguillage.previous.taught.json", "aiguillage.taught.json"]
     assert json.loads(model.with_name("aiguillage.taught.json").read_text()) == {"abc": "armes"}
     assert json.loads(model.with_name("aiguillage.previous.taught.json").read_text()) == {review.digest(KEPT): "cni_passeport"}
+
+
+def test_a_lock_held_elsewhere_delays_the_purge_a_bounded_time_then_it_goes_on(tmp_path, deployment, caplog, monkeypatch):
+    """An export paused by hand holds the review file's lock: the purge waits at most LOCK_WAIT_S, says the
+    file was not rewritten, erases the store's records and the other files' sentence, and ends."""
+    import fcntl
+
+    from bot.nlu import review_forget
+
+    monkeypatch.setattr(review_forget, "LOCK_WAIT_S", 0.5)
+    held = os.open(deployment["review"].parent / ".nlu_review.yml.lock", os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    store = Store(deployment["db"])
+    try:
+        deleted = retention.purge(store, config.load_prefecture("cantal"), now=PAST, taught=forget_taught)
+    finally:
+        store.close()
+        os.close(held)
+    assert (deleted["conversations"], deleted["taught_sentences"]) == (1, 1)  # the refused file and the set
+    assert examples(deployment["review"]) == [OLD, KEPT] and examples(deployment["refused"]) == [KEPT]
+    assert f"retention: {deployment['review']} not rewritten, the taught sentences stay in it:" in caplog.text
+    assert "held for more than 0.5 s" in caplog.text

@@ -13,10 +13,10 @@ import logging
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
@@ -56,7 +56,10 @@ def store_mark(where: Path | str) -> str:
     URL's, without the password or other options): the retention purge rewrites only what was exported
     from its own store."""
     if isinstance(where, str) and "://" in where:
-        where = _postgres_identity(where)
+        try:
+            where = _postgres_identity(where)
+        except Exception:  # noqa: BLE001 - libpq refused it (then the store would not open): the URL itself
+            pass
     else:
         where = str(Path(where).resolve())
     return hashlib.sha256(where.encode("utf-8")).hexdigest()[:12]
@@ -66,22 +69,17 @@ _SEARCH_PATH = re.compile(r"(?:^|\s)(?:-c\s*|--)search_path\s*=\s*(\S+)")
 
 
 def _postgres_identity(url: str) -> str:
-    parts = urlsplit(url)
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    userinfo, _, hosts = parts.netloc.rpartition("@")
-    port = query.get("port", "")
-    hosts = query.get("host") or unquote(hosts)  # several "host:port" (a comma between), or a socket's folder
-    hosts = ",".join(h if _has_port(h) else f"{h}:{port or 5432}" for h in hosts.split(","))
-    user = query.get("user", unquote(userinfo.split(":", 1)[0]))
-    schema = _SEARCH_PATH.search(unquote(query.get("options", "")))
-    path = schema.group(1).split(",")[0] if schema else ""
-    path = path.strip('"') if path.startswith('"') else path.lower()  # unquoted names are folded, as PostgreSQL does
-    database = query.get("dbname", unquote(parts.path.lstrip("/")))
-    return json.dumps([user, hosts, database, query.get("service", ""), path])
+    from psycopg2.extensions import parse_dsn  # libpq's own reading of the URL (the query's before the URL's)
 
-
-def _has_port(host: str) -> bool:
-    return "]:" in host if host.startswith("[") else ":" in host and not host.startswith("/")
+    dsn = parse_dsn(url)
+    hosts = [h.lower() if not h.startswith("/") else h for h in (dsn.get("host") or "").split(",")]
+    ports = [str(int(p)) if p.strip() else "5432" for p in (dsn.get("port") or "").split(",")]
+    ports = ports * len(hosts) if len(ports) == 1 else ports  # one port for every host, or one each
+    paths = _SEARCH_PATH.findall(dsn.get("options") or "")
+    path = paths[-1].split(",")[0] if paths else ""  # the last one set wins, as in PostgreSQL
+    path = path.strip('"') if path.startswith('"') else path.lower()  # unquoted names are folded
+    where = ",".join(f"{h}:{p}" for h, p in zip(hosts, ports))
+    return json.dumps([dsn.get("user", ""), where, dsn.get("dbname", ""), dsn.get("service", ""), path])
 
 
 def file_mark(path: Path) -> str | None:
@@ -198,18 +196,22 @@ def remember_taught(review: bytes | None, model: Path) -> None:
 
 
 def convert_legacy(model: Path) -> None:
-    """The sentences an earlier version copied beside `model` and the model it replaced become digests (kept
-    digests win: the copy is then stale) and go, whether or not a training runs (`make setup`)."""
+    """The sentences an earlier version copied beside `model` and the model it replaced become digests (the
+    newer of the copy and the digests wins) and go, whether or not a training runs (`make setup`); a copy
+    that cannot be read or removed is said, and the rest goes on."""
     for beside in (model, previous_of(model)):
-        legacy = legacy_beside(beside)
-        if not legacy.exists():
-            continue
-        if not taught_beside(beside).exists():
-            try:
-                install_file(_digests_json(legacy.read_bytes()), taught_beside(beside))
-            except (ValueError, yaml.YAMLError, AttributeError, TypeError, KeyError):
-                install_file(_digests_json(None), taught_beside(beside))
-        legacy.unlink()
+        legacy, digests = legacy_beside(beside), taught_beside(beside)
+        try:
+            if not legacy.exists():
+                continue
+            if not digests.exists() or digests.stat().st_mtime < legacy.stat().st_mtime:
+                try:
+                    install_file(_digests_json(legacy.read_bytes()), digests)
+                except (ValueError, yaml.YAMLError, AttributeError, TypeError, KeyError):
+                    install_file(_digests_json(None), digests)
+            legacy.unlink()
+        except OSError as exc:
+            logger.warning("the sentences copied beside %s stay in %s: %s", beside, legacy, exc)
 
 
 def _digests_json(review: bytes | None) -> bytes:
@@ -270,15 +272,16 @@ def read_examples(text: str) -> list[tuple[str, str]]:
 
 
 @contextmanager
-def one_writer(review_file: Path, optional: bool = False) -> Iterator[bool]:
+def one_writer(review_file: Path, optional: bool = False, wait_s: float | None = None) -> Iterator[bool]:
     """One writer of a review file at a time (an export, a refused retrain's set-aside, the retention
     purge): a purge that read the file before an export replaced it would write back the old sentences
     without the new ones. The lock is a hidden empty file beside it, opened read-only and readable by all
     (the service's user and an operator may both take it). `optional`: where no lock can be made, yield
-    False instead of raising."""
+    False instead of raising. `wait_s`: at most so long, then TimeoutError (the purge: an export paused
+    by hand must not hold every night's purge)."""
     lock = review_file.with_name("." + review_file.name + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
     try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDONLY | os.O_CREAT, 0o644)
     except OSError:
         if not optional:
@@ -290,7 +293,22 @@ def one_writer(review_file: Path, optional: bool = False) -> Iterator[bool]:
             os.fchmod(fd, 0o644)  # the umask (the unit's 0077) would leave it to its maker alone
         except OSError:
             pass  # another user's lock: readable already
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _flock(fd, lock, wait_s)
         yield True
     finally:
         os.close(fd)
+
+
+def _flock(fd: int, lock: Path, wait_s: float | None) -> None:
+    if wait_s is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{lock} held for more than {wait_s:g} s") from None
+            time.sleep(0.1)

@@ -40,14 +40,17 @@ from bot.nlu.review_files import (
 )
 
 logger = logging.getLogger(__name__)
+# How long the purge waits for a file's lock (an export takes about a second; one paused by hand must not
+# hold the night's purge, nor the next ones): the file is then said not rewritten, and done the next night.
+LOCK_WAIT_S = 60.0
 FAILURES = (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, AttributeError)
 
 
 def forget_taught(store, left: Callable[[], list[str]], dry_run: bool = False) -> int:
     """Every copy of the taught sentences exported from `store` keeps only those of the reviews left
     (`left()`: their sentences as the agents wrote them); how many sentences were taken out, each counted
-    once whatever its copies. A file is locked and rewritten only when it has one to lose (the reviews left
-    read again under its lock); dry_run only counts."""
+    once whatever its copies. Each file is looked at again under its lock (LOCK_WAIT_S at most), the reviews
+    left read again, and rewritten only when it has one to lose; dry_run only counts, without a lock."""
     from bot.nlu.review import REVIEW_FILE, default_out
 
     mark = store_mark(store.path)
@@ -57,15 +60,13 @@ def forget_taught(store, left: Callable[[], list[str]], dry_run: bool = False) -
     kept, gone = _kept(left), set()
     for path, forget in files:
         try:
-            if not path.is_file():
-                continue
-            lost = forget(path, mark, kept, True)
+            lost = forget(path, mark, kept, True) if path.is_file() else set()
             if not dry_run:
-                # Looked at again under the lock (an export may be writing it); where no lock can be made and
-                # nothing is to lose (data/ read-only under the unit), left as read.
-                with one_writer(path, optional=not lost) as locked:
+                # Looked at again under the lock, even a file not there yet (an export may be writing it);
+                # where no lock can be made and nothing is to lose (data/ read-only under the unit), left as read.
+                with one_writer(path, optional=not lost, wait_s=LOCK_WAIT_S) as locked:
                     if locked:
-                        lost = forget(path, mark, _kept(left), False)
+                        lost = forget(path, mark, _kept(left), False) if path.is_file() else set()
             gone |= lost
         except FAILURES as exc:
             logger.warning("retention: %s not rewritten, the taught sentences stay in it: %s", path, exc)
