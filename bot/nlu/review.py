@@ -25,8 +25,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from bot import settings
 from bot.core import config
 from bot.core import tree as tree_mod
@@ -39,6 +37,7 @@ from bot.nlu.eval_sets import EvalSet
 from bot.nlu.fingerprint import CODE
 from bot.nlu.review_files import (
     clean_sentence,
+    convert_legacy,
     digest,
     existing_examples,
     file_mark,
@@ -317,16 +316,11 @@ def _retrain(data_dir: Path, target: Path, sets, force: bool, baseline: Path | N
 
 def _keep_taught(target: Path, previous: Path) -> None:
     """What the model replaced was taught goes with it (aiguillage.previous.taught.json)."""
+    convert_legacy(target)  # the sentences, as an earlier version kept them: digests first
     if taught_beside(target).exists():
         install_file(taught_beside(target), taught_beside(previous))
-    elif legacy_beside(target).exists():  # the sentences, as an earlier version kept them: digests now
-        try:
-            remember_taught(legacy_beside(target).read_bytes(), previous)
-        except (ValueError, yaml.YAMLError, AttributeError, TypeError, KeyError):  # unreadable: said by the gate
-            remember_taught(None, previous)
     else:
         remember_taught(None, previous)
-    legacy_beside(previous).unlink(missing_ok=True)
 
 
 def _set_aside(review_file: Path, target: Path, log) -> None:

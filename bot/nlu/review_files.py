@@ -39,12 +39,7 @@ def file_examples(path: Path) -> set[str]:
     """The examples of one file in Rasa's NLU format, folded (none when it is missing)."""
     if not path.exists():
         return set()
-    texts: set[str] = set()
-    for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
-        for line in str(block.get("examples") or "").splitlines():
-            if line.strip().startswith("- "):
-                texts.add(norm(line.strip()[2:]))
-    return texts
+    return {norm(sentence) for _, sentence in read_examples(path.read_text(encoding="utf-8"))}
 
 
 MARK = "# store: "  # the review file's line naming the store it was exported from (store_mark)
@@ -157,9 +152,14 @@ def write_measured(path: Path, items: list[dict]) -> None:
         raise
 
 
+def sentence_key(text: str) -> str:
+    """A taught sentence as the export writes it, folded: how its copies are compared."""
+    return norm(clean_sentence(text))
+
+
 def digest(text: str) -> str:
-    """A taught sentence's digest, as kept beside a model: the sentence as the export writes it, folded."""
-    return hashlib.sha256(norm(clean_sentence(text)).encode("utf-8")).hexdigest()
+    """A taught sentence's digest, as kept beside a model."""
+    return hashlib.sha256(sentence_key(text).encode("utf-8")).hexdigest()
 
 
 def taught_beside(model: Path) -> Path:
@@ -183,16 +183,9 @@ def review_digests(text: str) -> dict[str, str]:
 def remember_taught(review: bytes | None, model: Path) -> None:
     """Beside `model`, the digests of the review file it was trained on (`review`: its bytes; None: it
     had none: no digests, `{}`). The sentences' own copies that earlier versions kept beside it and beside
-    the model it replaced become digests (an unreadable one: none) and go."""
+    the model it replaced go (convert_legacy)."""
     install_file(_digests_json(review), taught_beside(model))
-    legacy_beside(model).unlink(missing_ok=True)
-    previous = previous_of(model)
-    if legacy_beside(previous).exists():
-        try:
-            install_file(_digests_json(legacy_beside(previous).read_bytes()), taught_beside(previous))
-        except (ValueError, yaml.YAMLError, AttributeError, TypeError, KeyError):
-            install_file(_digests_json(None), taught_beside(previous))
-        legacy_beside(previous).unlink()
+    convert_legacy(model)  # (the model's own copy is older than the digests just written: it only goes)
 
 
 def convert_legacy(model: Path) -> None:
@@ -262,12 +255,13 @@ def refused_beside(review_file: Path) -> Path:
 
 
 def read_examples(text: str) -> list[tuple[str, str]]:
-    """(intent, sentence) of a review file's text, in its order."""
+    """(intent, sentence) of a file's text in Rasa's NLU format, in its order (a block of another kind, a
+    synonym or a lookup table, gives its examples with no intent: "")."""
     out = []
     for block in (yaml.safe_load(text) or {}).get("nlu") or []:
         for line in str(block.get("examples") or "").splitlines():
             if line.strip().startswith("- "):
-                out.append((str(block["intent"]), line.strip()[2:]))
+                out.append((str(block.get("intent") or ""), line.strip()[2:]))
     return out
 
 

@@ -26,14 +26,13 @@ from pathlib import Path
 import yaml
 
 from bot.core.config import ROOT
-from bot.core.text import norm
 from bot.nlu import eval_sets
 from bot.nlu.review_files import (
-    clean_sentence,
     file_mark,
     one_writer,
     read_examples,
     refused_beside,
+    sentence_key,
     store_mark,
     write_measured,
     write_review,
@@ -74,7 +73,7 @@ def forget_taught(store, left: Callable[[], list[str]], dry_run: bool = False) -
 
 
 def _kept(left: Callable[[], list[str]]) -> set[str]:
-    return {norm(clean_sentence(sentence)) for sentence in left()}
+    return {sentence_key(sentence) for sentence in left()}
 
 
 def _forget_review(path: Path, mark: str, kept: set[str], dry_run: bool) -> set[str]:
@@ -85,7 +84,7 @@ def _forget_review(path: Path, mark: str, kept: set[str], dry_run: bool) -> set[
     by_intent: dict[str, list[str]] = {}
     gone: set[str] = set()
     for intent, sentence in read_examples(path.read_text(encoding="utf-8")):
-        key = norm(clean_sentence(sentence))
+        key = sentence_key(sentence)
         if key in kept:
             by_intent.setdefault(intent, []).append(sentence)
         else:
@@ -98,7 +97,7 @@ def _forget_review(path: Path, mark: str, kept: set[str], dry_run: bool) -> set[
 def _forget_measured(path: Path, mark: str, kept: set[str], dry_run: bool) -> set[str]:
     """The same in the set kept to measure, line by line (each names the store it was exported from)."""
     items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    gone = [i for i in items if i.get("store") == mark and norm(clean_sentence(i["text"])) not in kept]
+    gone = [i for i in items if i.get("store") == mark and sentence_key(i["text"]) not in kept]
     if gone and not dry_run:
         write_measured(path, [{k: v for k, v in i.items() if k != "kind"} for i in items if i not in gone])
-    return {norm(clean_sentence(i["text"])) for i in gone}
+    return {sentence_key(i["text"]) for i in gone}

@@ -136,10 +136,7 @@ def _purge_reviews(store, pref: Prefecture, now_utc: datetime, dry_run: bool) ->
     statement, atomic alone: a review written meanwhile for a purged item goes the next day."""
     conn = store.db.conn
     if dry_run:  # the reviews whose item would not be left
-        chat_cut = (now_utc - timedelta(days=int(pref.get("retention.conversations_days")))).isoformat(timespec="milliseconds")
-        call_cut = (now_utc - timedelta(days=int(pref.get("retention.calls_days")))).isoformat(timespec="milliseconds")
-        kept_chats = f"select id from conversations where not ({CONVERSATION_CUT})"
-        kept_calls = "select call_sid from calls where not (coalesce(ended_at, updated_at, started_at) < ?)"
+        kept_chats, kept_calls, chat_cut, call_cut = _items_left(pref, now_utc)
         where = f"(kind = 'chat' and item_id not in ({kept_chats})) or (kind = 'phone' and item_id not in ({kept_calls}))"
         return conn.execute(f"select count(*) from reviews where {where}", [chat_cut, call_cut]).fetchone()[0]
     return conn.execute(
@@ -148,15 +145,22 @@ def _purge_reviews(store, pref: Prefecture, now_utc: datetime, dry_run: bool) ->
     ).rowcount
 
 
+def _items_left(pref: Prefecture, now_utc: datetime) -> tuple[str, str, str, str]:
+    """What a purge at `now_utc` leaves (dry runs): (the conversations kept, the calls kept: two selects of
+    ids, each with one "?" for its cut-off; the conversations' cut-off, the calls')."""
+    chat_cut = (now_utc - timedelta(days=int(pref.get("retention.conversations_days")))).isoformat(timespec="milliseconds")
+    call_cut = (now_utc - timedelta(days=int(pref.get("retention.calls_days")))).isoformat(timespec="milliseconds")
+    kept_chats = f"select id from conversations where not ({CONVERSATION_CUT})"
+    kept_calls = "select call_sid from calls where not (coalesce(ended_at, updated_at, started_at) < ?)"
+    return kept_chats, kept_calls, chat_cut, call_cut
+
+
 def _reviewed_sentences(conn, pref: Prefecture, now_utc: datetime, dry_run: bool) -> list[str]:
     """The sentences of the reviews left once the purge is done: those stored, or (dry_run) those whose
     conversation or call is kept and, for a chat, saved within the period (purge_old_turns)."""
     if not dry_run:
         return [r[0] for r in conn.execute("select example from reviews where example is not null")]
-    chat_cut = (now_utc - timedelta(days=int(pref.get("retention.conversations_days")))).isoformat(timespec="milliseconds")
-    call_cut = (now_utc - timedelta(days=int(pref.get("retention.calls_days")))).isoformat(timespec="milliseconds")
-    kept_chats = f"select id from conversations where not ({CONVERSATION_CUT})"
-    kept_calls = "select call_sid from calls where not (coalesce(ended_at, updated_at, started_at) < ?)"
+    kept_chats, kept_calls, chat_cut, call_cut = _items_left(pref, now_utc)
     where = (
         f"(kind = 'chat' and item_id in ({kept_chats}) and not (updated_at < ?))"
         f" or (kind = 'phone' and item_id in ({kept_calls}))"
