@@ -24,7 +24,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # What a trained model depends on: the training data, the domain, the pipeline and the code of
 # its custom components (a tokenizer change must retrain): bot/nlu/fingerprint.py CODE, in the same
 # order. Same list as bot.nlu.review.training_hash.
-TRAINING_FILES := $(sort $(wildcard data/*.yml)) domain.yml config.yml bot/nlu/components.py bot/nlu/word_vectors.py bot/nlu/scoring.py bot/nlu/tfidf_fast.py bot/core/text.py
+TRAINING_FILES := $(sort $(wildcard data/*.yml)) domain.yml config.yml bot/nlu/components.py bot/nlu/classifier_file.py bot/nlu/word_vectors.py bot/nlu/scoring.py bot/nlu/tfidf_fast.py bot/core/text.py
 TRAINING_HASH := $(shell cat $(TRAINING_FILES) 2>/dev/null | sha256sum | cut -c1-12)
 MODEL := models/aiguillage.tar.gz
 MODEL_STAMP := models/.trained-$(TRAINING_HASH)

@@ -569,8 +569,8 @@ def test_the_retrain_stamp_uses_the_makefiles_training_hash_which_covers_the_tok
     makefile = (ROOT / "Makefile").read_text()
     training_files = makefile.split("TRAINING_FILES :=")[1].splitlines()[0]
     assert (
-        "config.yml bot/nlu/components.py bot/nlu/word_vectors.py bot/nlu/scoring.py bot/nlu/tfidf_fast.py bot/core/text.py"
-        in training_files
+        "config.yml bot/nlu/components.py bot/nlu/classifier_file.py bot/nlu/word_vectors.py bot/nlu/scoring.py"
+        " bot/nlu/tfidf_fast.py bot/core/text.py" in training_files
     )
 
 
@@ -579,6 +579,7 @@ def test_rasas_fingerprint_of_the_components_includes_their_code():
 
     assert fingerprint.CODE == (
         "bot/nlu/components.py",
+        "bot/nlu/classifier_file.py",
         "bot/nlu/word_vectors.py",
         "bot/nlu/scoring.py",
         "bot/nlu/tfidf_fast.py",

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from bot import settings
+from bot.core import yaml_text
 from bot.core.config import ROOT
 
 GENERATED = ROOT / "var" / "endpoints"
@@ -64,7 +65,7 @@ def endpoints_option(rasa_args: list[str], env: MutableMapping[str, str] | None 
             source = args[i + 1]
         elif arg.startswith("--endpoints="):
             source = arg.split("=", 1)[1]
-    content = cluster_endpoints(yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}, env)
+    content = cluster_endpoints(yaml_text.safe_load(Path(source).read_text(encoding="utf-8")) or {}, env)
     if content is None:
         return args
     text = "# Written by `python -m bot serve` from " + source + " (bot/cli/endpoints.py): do not edit.\n"

@@ -243,10 +243,6 @@ def serve(rasa_args: list[str]) -> int:
 
     # DATABASE_URL / LOCK_STORE_URL (several processes): a generated copy of endpoints.yml.
     rasa_args = endpoints_option(rasa_args)
-    # skops (the classifier's file format) lists its trusted types at import by looking each one up
-    # in sys.modules: imported before Rasa and TensorFlow, that takes a quarter of the time (about
-    # 4.5 s of CPU less per start; docs/testing.md).
-    import skops.io  # noqa: F401
     from rasa.__main__ import main as rasa_main
 
     from bot.nlu import patches as rasa_patches

@@ -11,7 +11,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import holidays
-import yaml
+
+from bot.core import yaml_text
 
 PARIS = ZoneInfo("Europe/Paris")
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]  # the keys of opening hours in the préfecture files
@@ -21,7 +22,7 @@ TREE_FILE = Path(__file__).resolve().parents[1] / "tree.yml"
 @lru_cache(maxsize=1)
 def words() -> dict:
     """The `calendar` section of bot/tree.yml: names and patterns of dates, times and waits in French."""
-    section = yaml.safe_load(TREE_FILE.read_text(encoding="utf-8"))["calendar"]
+    section = yaml_text.safe_load(TREE_FILE.read_text(encoding="utf-8"))["calendar"]
     if len(section["days"]) != 7 or len(section["months"]) != 12:
         raise ValueError("bot/tree.yml: key 'calendar': 7 day names and 12 month names expected")
     return section

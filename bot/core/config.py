@@ -18,7 +18,7 @@ import phonenumbers
 import yaml
 
 from bot import settings
-from bot.core import clock
+from bot.core import clock, yaml_text
 from bot.core.clock import DAYS
 from bot.core.config_checks import (  # noqa: F401 - re-exported (bot.core.config.ConfigError...)
     CLOSURES,
@@ -53,7 +53,7 @@ def _load_yaml(path: Path) -> dict:
     if not path.exists():
         raise ConfigError(rel, "-", "file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_text.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(rel, "-", f"not valid YAML ({exc})") from exc
     if not isinstance(data, dict):

@@ -13,7 +13,7 @@ from functools import lru_cache
 import phonenumbers
 import yaml
 
-from bot.core import masking_names
+from bot.core import masking_names, yaml_text
 from bot.core.masking_patterns import (
     ACRONYMS,
     CIVILITY_NAME,
@@ -78,7 +78,7 @@ def _public_numbers() -> frozenset[str]:
 
     for path in sorted(prefectures_dir().glob("*.yml")):
         try:
-            walk(yaml.safe_load(path.read_text(encoding="utf-8")))
+            walk(yaml_text.safe_load(path.read_text(encoding="utf-8")))
         except (OSError, yaml.YAMLError):
             continue  # a bad file stops the server elsewhere (config.load_prefecture)
     return frozenset(n for n in found if n)

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 from markupsafe import Markup, escape
 
+from bot.core import yaml_text
 from bot.core.config import Prefecture, get_path
 from bot.core.tree import PLACEHOLDER, TREE_FILE, TreeError, render
 
@@ -20,7 +21,7 @@ SECTIONS = ("pan", "tickets", "destinations", "requests", "chat")
 
 @lru_cache(maxsize=1)
 def sections() -> dict:
-    raw = yaml.safe_load(TREE_FILE.read_text(encoding="utf-8"))
+    raw = yaml_text.safe_load(TREE_FILE.read_text(encoding="utf-8"))
     for name in SECTIONS:
         if not isinstance(raw.get(name), dict):
             raise TreeError("bot/tree.yml", name, "missing section")
@@ -111,7 +112,7 @@ def read_texts_file(path: Path, label: str) -> dict:
     """A YAML file of texts as a mapping; a TreeError naming the file (`label`) when it cannot be
     read or holds no mapping."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_text.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise TreeError(label, "-", f"unreadable: {exc}") from None
     if not isinstance(data, dict):

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from bot.core import yaml_text
 from bot.core.config import ConfigError, Prefecture, get_path
 from bot.core.config_checks import whole
 from bot.core.text import norm
@@ -84,7 +85,7 @@ def _check_settings(settings: dict, file: str) -> None:
 def _read(path: Path, file: str) -> dict:
     """The file's mapping, with its five sections present."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_text.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise TreeError(file, "-", "file not found") from None
     except yaml.YAMLError as exc:

@@ -25,7 +25,8 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.core.text import READING, fold
-from bot.nlu import scoring, spelling, tfidf_fast
+from bot.nlu import classifier_file, scoring, spelling, tfidf_fast
+from bot.nlu.classifier_file import DENSE_FILE, OPINIONS_FILE, VECTORS_FILE  # noqa: F401 - re-exported
 from bot.nlu.fingerprint import code_fingerprint
 
 
@@ -355,16 +356,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return training_data
 
     def persist(self) -> None:
-        import skops.io as sio
-
         with self._model_storage.write_to(self._resource) as model_dir:
-            sio.dump(self.clf, model_dir / "tfidf_intent_classifier.skops")
-            if self.vectors is not None:
-                self.vectors.save(model_dir / VECTORS_FILE)
-            if self.dense_clf is not None:
-                sio.dump(self.dense_clf, model_dir / DENSE_FILE)
-            if self.second is not None or self.members:
-                sio.dump({"second": self.second, "members": self.members}, model_dir / OPINIONS_FILE)
+            classifier_file.write_all(model_dir, self.clf, self.vectors, self.dense_clf, self.second, self.members)
 
     @classmethod
     def load(
@@ -377,24 +370,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     ) -> "TfidfIntentClassifier":
         try:
             with model_storage.read_from(resource) as model_dir:
-                vectors = None
-                if (model_dir / VECTORS_FILE).is_file():
-                    from bot.nlu.word_vectors import WordVectors
-
-                    vectors = WordVectors.load(model_dir / VECTORS_FILE)
-                dense = model_dir / DENSE_FILE
-                dense_clf = scoring.load_skops(dense) if dense.is_file() else None
-                clf = scoring.load_skops(model_dir / "tfidf_intent_classifier.skops")
-                loaded = cls(config, model_storage, resource, clf, vectors, dense_clf)
-                if (model_dir / OPINIONS_FILE).is_file():
-                    opinions = scoring.load_skops(model_dir / OPINIONS_FILE)
-                    loaded.second, loaded.members = opinions["second"], list(opinions["members"])
-                return loaded
-        except ValueError:
+                parts = classifier_file.read_all(model_dir)  # a damaged file: Refused, and the model with it
+        except ValueError:  # no such resource (Rasa's read_from): an untrained classifier, as Rasa's own components
             return cls.create(config, model_storage, resource, execution_context)
-
-
-# The word vectors' table in the model (bot/nlu/word_vectors.py), when the classifier has them.
-VECTORS_FILE = "word_vectors.npz"
-DENSE_FILE = "dense_classifier.skops"  # the dense block's own logistic regression (dense_mix > 0)
-OPINIONS_FILE = "opinions.skops"  # the second model and the extra logistic regressions (bot/nlu/scoring.py)
+        loaded = cls(config, model_storage, resource, parts["clf"], parts["vectors"], parts["dense_clf"])
+        loaded.second, loaded.members = parts["second"], parts["members"]
+        return loaded

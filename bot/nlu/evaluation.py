@@ -11,6 +11,7 @@ from sklearn.metrics import precision_recall_fscore_support
 
 from bot.core import config as config_mod
 from bot.core import tree as tree_mod
+from bot.core import yaml_text
 from bot.core.masking import prepare
 from bot.core.router import Router
 from bot.core.text import norm
@@ -75,11 +76,10 @@ def offered(pairs: list[tuple], topic: str, destination: str | None = None) -> b
 
 
 def training_texts() -> set[str]:
-    import yaml
 
     texts: set[str] = set()
     for path in (config_mod.ROOT / "data").rglob("*.yml"):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml_text.safe_load(path.read_text(encoding="utf-8")) or {}
         for block in data.get("nlu") or []:
             for line in str(block.get("examples") or "").splitlines():
                 line = line.strip()

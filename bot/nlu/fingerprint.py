@@ -12,6 +12,7 @@ from bot.core.config import ROOT
 
 CODE = (
     "bot/nlu/components.py",
+    "bot/nlu/classifier_file.py",
     "bot/nlu/word_vectors.py",
     "bot/nlu/scoring.py",
     "bot/nlu/tfidf_fast.py",

@@ -31,7 +31,6 @@ class NLU:
 
         # Rasa logs every parse (with the text) through structlog at debug level: keep it quiet.
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-        import skops.io  # noqa: F401 - before Rasa: its import-time type scan is ~4x slower after (bot/cli/main.py serve)
         from rasa.core.agent import Agent  # heavy import, only when a model is needed
 
         self.loop = asyncio.new_event_loop()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.core import yaml_text
 from bot.core.masking import PLACEHOLDER_RE
 from bot.core.text import norm
 from bot.core.texts import console_say
@@ -123,7 +124,7 @@ def write_review(out: Path, by_intent: dict[str, list[str]], mark: str | None = 
     tmp = out.with_suffix(".tmp")
     try:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        yaml.safe_load(tmp.read_text(encoding="utf-8"))  # never leave a file Rasa cannot read
+        yaml_text.safe_load(tmp.read_text(encoding="utf-8"))  # never leave a file Rasa cannot read
         from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
 
         RasaYAMLReader().read(tmp)  # Rasa's own reader, as the training will read it
@@ -258,7 +259,7 @@ def read_examples(text: str) -> list[tuple[str, str]]:
     """(intent, sentence) of a file's text in Rasa's NLU format, in its order (a block of another kind, a
     synonym or a lookup table, gives its examples with no intent: "")."""
     out = []
-    for block in (yaml.safe_load(text) or {}).get("nlu") or []:
+    for block in (yaml_text.safe_load(text) or {}).get("nlu") or []:
         for line in str(block.get("examples") or "").splitlines():
             if line.strip().startswith("- "):
                 out.append((str(block.get("intent") or ""), line.strip()[2:]))

@@ -236,7 +236,8 @@ def sentence_mix(both: Any, pieces: list[list[str]], n: int, mix: float, last: f
 def unigram_idf(clf: Any) -> dict[str, float]:
     """Each single word of the trained word TF-IDF and its IDF (the lower, the more examples hold it)."""
     words = clf.steps[0][1].transformer_list[0][1]
-    return {w: float(words.idf_[i]) for w, i in words.vocabulary_.items() if " " not in w}
+    idf = words.idf_  # a property that rebuilds the whole array at each read: once, not once per word
+    return {w: float(idf[i]) for w, i in words.vocabulary_.items() if " " not in w}
 
 
 def columns_first(clf: Any) -> Any:
