@@ -113,7 +113,7 @@ def test_a_file_holding_a_python_object_is_refused_without_building_it(trained, 
     "changes, reason",
     [
         ({"coef": None}, r"not a classifier file of this version \('coef is not a file in the archive'\)"),
-        ({"idf_1": np.ones(3)}, r"\(3,\) IDF values for the \d+ terms of vectorizer 1"),
+        ({"idf_1": np.ones(3)}, r"vectorizer 1: IDF of shape \(3,\) for terms of shape \(\d+,\) \(<U5\)"),
         ({"coef": np.zeros((3, 5))}, r"weights of shape \(3, 5\) for 3 classes and \d+ features"),
         ({"coef": np.zeros((2, 10**4))}, r"weights of shape \(2, 10000\) for 3 classes and \d+ features"),
         ({"spec": np.array('{"format": 2}')}, r"format 2, expected 1"),
@@ -123,6 +123,72 @@ def test_a_file_holding_a_python_object_is_refused_without_building_it(trained, 
 def test_a_damaged_or_foreign_file_is_refused_with_its_reason(trained, tmp_path, changes, reason):
     with pytest.raises(ValueError, match=reason):
         classifier_file.load(saved(trained, tmp_path, **changes))
+
+
+def with_spec(trained, tmp_path, step, **options):
+    """The classifier's file with some options of one step (0, 1: the vectorizers; "classifier") changed."""
+    import json
+
+    classifier_file.save(trained.clf, tmp_path)
+    with np.load(tmp_path / "tfidf_intent_classifier.npz", allow_pickle=False) as z:
+        spec = json.loads(str(z["spec"]))
+    target = spec["classifier"] if step == "classifier" else spec["vectorizers"][step][1]
+    target.update(options)
+    for name in [k for k, v in options.items() if v == "-"]:
+        del target[name]
+    return saved(trained, tmp_path, spec=np.array(json.dumps(spec)))
+
+
+@pytest.mark.parametrize(
+    "step, options, reason",
+    [
+        (0, {"input": "filename"}, r"vectorizer 0: input='filename' is not a value this file may hold"),
+        (1, {"token_pattern": r"(\w+)+\$"}, r"vectorizer 1: token_pattern='\(\\\\w\+\)\+\\\\\$' is not"),
+        (0, {"analyzer": "foo"}, r"vectorizer 0: analyzer='foo' is not a value"),
+        (0, {"ngram_range": [5, 2]}, r"vectorizer 0: ngram_range=\[5, 2\] is not a value"),
+        (0, {"preprocessor": "str.upper"}, r"vectorizer 0: preprocessor='str.upper' is not a value"),
+        (0, {"lowercase": 1}, r"vectorizer 0: lowercase=1 is not a value"),
+        (0, {"callback": None}, r"vectorizer 0: options \['analyzer', .*'callback'.*\], expected"),
+        (1, {"norm": "-"}, r"vectorizer 1: options .*, expected \[.*'norm'"),
+        ("classifier", {"multi_class": "bogus"}, r"classifier: multi_class='bogus' is not a value"),
+        ("classifier", {"C": -1}, r"classifier: C=-1 is not a value"),
+    ],
+)
+def test_options_the_classifier_is_never_trained_with_are_refused_when_the_file_is_read(trained, tmp_path, step, options, reason):
+    with pytest.raises(ValueError, match=reason):
+        classifier_file.load(with_spec(trained, tmp_path, step, **options))
+
+
+@pytest.mark.parametrize(
+    "changes, reason",
+    [
+        ({"coef": np.full((3, 4), np.nan)}, r"weights: finite float64 numbers expected"),
+        ({"idf_0": np.ones(3, dtype=np.float32)}, r"IDF of vectorizer 0: finite float64 numbers expected, not float32"),
+        ({"classes": np.array([1, 2, 3])}, r"weights of shape .* for 3 classes"),
+        ({"terms_0": np.array([1, 2])}, r"vectorizer 0: IDF of shape \(\d+,\) for terms of shape \(2,\) \(int64\)"),
+    ],
+)
+def test_arrays_of_another_kind_are_refused(trained, tmp_path, changes, reason):
+    with pytest.raises(ValueError, match=reason):
+        classifier_file.load(saved(trained, tmp_path, **changes))
+
+
+def test_weights_wider_than_the_features_are_refused_unless_the_word_vectors_block_follows(trained, tmp_path):
+    lr = trained.clf.steps[-1][1]
+    width = lr.coef_.shape[1]
+    path = saved(trained, tmp_path, coef=np.zeros((3, width + 4)))
+    with pytest.raises(ValueError, match=rf"weights of shape \(3, {width + 4}\) for 3 classes and {width} features"):
+        classifier_file.load(path)
+    assert classifier_file.load(path, dense_width=4).steps[-1][1].n_features_in_ == width + 4
+
+
+def test_a_vocabulary_numpy_could_not_keep_goes_to_skops(trained, tmp_path):
+    from sklearn.base import clone
+
+    other = clone(trained.clf).fit([t for t, _ in EXAMPLES], [i for _, i in EXAMPLES])
+    words = other.steps[0][1].transformer_list[0][1]
+    words.vocabulary_ = {**words.vocabulary_, "nul\x00": len(words.vocabulary_)}  # numpy drops a trailing NUL
+    assert classifier_file.save(other, tmp_path) is False
 
 
 def test_the_component_refuses_a_damaged_file_and_the_model_with_it(trained, tmp_path):

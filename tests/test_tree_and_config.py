@@ -1,5 +1,6 @@
 """The routing tree and the préfecture files: consistency walks and validation errors."""
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -196,6 +197,22 @@ def test_invalid_yaml_is_reported(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_prefecture("vienne", d)
     assert "not valid YAML" in err.value.problem
+    # Read with libyaml for speed, the error is PyYAML's own: the line, and a caret under the place.
+    assert "line 2, column 13:\n    prefecture: [unclosed\n                ^" in err.value.problem
+
+
+def test_yaml_is_read_the_same_by_libyaml_and_pyyaml_and_pyyaml_has_the_last_word():
+    import yaml
+
+    from bot.core import yaml_text
+
+    assert yaml_text.SAFE_LOADER is yaml.CSafeLoader  # PyYAML's wheel is built with libyaml
+    text = (ROOT / "bot" / "tree.yml").read_text(encoding="utf-8")
+    assert yaml_text.safe_load(text) == yaml.safe_load(text)
+    # YAML 1.1 as PyYAML reads it: dates, octal, on/off as booleans (a key too).
+    assert yaml_text.safe_load("date: 2026-12-06\nn: 010\non: off") == {"date": date(2026, 12, 6), "n": 8, True: False}
+    # The one difference met: libyaml takes a tab after a colon, which PyYAML refuses (docs/floor.md, section 4).
+    assert yaml_text.safe_load("a:\tb") == {"a": "b"}
 
 
 def tree_variant(tmp_path: Path, change) -> Path:

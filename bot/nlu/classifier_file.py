@@ -4,22 +4,28 @@ The classifier (bot/nlu/components.py) is a scikit-learn pipeline: a union of TF
 (words, character n-grams), then a logistic regression. What fitting learnt is a few arrays: each
 vectorizer's terms and IDF, the regression's classes, weights, intercepts. They are kept as numpy
 arrays, with each step's options as JSON, and read back with `allow_pickle=False`: the file holds
-numbers and text, never an object for Python to build (what skops guarantees in the general case).
+numbers and text, never an object for Python to build (what skops guarantees in the general case),
+and each step's options are checked against the values this classifier is trained with
+(VECTORIZER_RULES, CLASSIFIER_RULES): a file cannot make the vectorizers read files, run a regular
+expression of its own, or fail at each parse instead of at the start.
 
 Why not skops, as before: the server's start-up. `import skops.io` lists every type of scikit-learn,
 numpy and scipy (~1 s), and its file kept the two vocabularies as a 39 MB JSON tree read node by node
-(~0.7 s); this file reads in a few hundredths of a second (docs/floor.md, section 5). A pipeline of
+(~0.7 s); this file reads in a few hundredths of a second (docs/floor.md, section 4). A pipeline of
 other steps, and a model trained before this file existed, keep skops (`read`, `scoring.load_skops`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 FILE = "tfidf_intent_classifier.npz"
 SKOPS_FILE = "tfidf_intent_classifier.skops"  # models trained before 2026-12-06, and other pipelines
@@ -36,6 +42,95 @@ class Refused(RuntimeError):
     """A classifier file that is damaged or holds what a model may not: Rasa refuses the whole model, and
     the server stops saying so (bot/web/lifecycle.py), instead of serving a classifier that knows nothing.
     Not a ValueError: that is Rasa's "no such resource", for which the component starts untrained."""
+
+
+def _is(*values: Any) -> Any:
+    return lambda v: any(v is x or (type(v) is type(x) and v == x) for x in values)
+
+
+def _number(v: Any) -> bool:
+    return type(v) in (int, float) and v >= 0
+
+
+def _whole(v: Any) -> bool:
+    return type(v) is int and v >= 0
+
+
+def _ngrams(v: Any) -> bool:
+    return type(v) is list and len(v) == 2 and all(type(n) is int for n in v) and 1 <= v[0] <= v[1] <= 10
+
+
+BOOL = _is(True, False)
+# Every option a file may give each step, and the values it may take: those a text classifier of this kind is
+# trained with. Anything else is refused when the file is read: an option reading files (`input`), a pattern
+# of the file's own (`token_pattern`: a catastrophic regular expression would stall each parse), a function.
+VECTORIZER_RULES = {
+    "analyzer": _is("word", "char", "char_wb"),
+    "binary": BOOL,
+    "decode_error": _is("strict"),
+    "encoding": _is("utf-8"),
+    "input": _is("content"),
+    "lowercase": BOOL,
+    "max_df": _number,
+    "max_features": lambda v: v is None or _whole(v),
+    "min_df": _number,
+    "ngram_range": _ngrams,
+    "norm": _is("l2", "l1", None),
+    "preprocessor": _is(None),
+    "smooth_idf": BOOL,
+    "stop_words": _is(None),
+    "strip_accents": _is(None, "ascii", "unicode"),
+    "sublinear_tf": BOOL,
+    "token_pattern": _is(r"(?u)\b\w+\b", r"(?u)\b\w\w+\b"),  # ours, and scikit-learn's default
+    "tokenizer": _is(None),
+    "use_idf": _is(True),
+    "vocabulary": _is(None),
+}
+CLASSIFIER_RULES = {
+    "C": _number,
+    "class_weight": _is(None, "balanced"),
+    "dual": BOOL,
+    "fit_intercept": BOOL,
+    "intercept_scaling": _number,
+    "l1_ratio": lambda v: v is None or _number(v),
+    "max_iter": _whole,
+    "multi_class": _is("auto", "ovr", "multinomial"),
+    "n_jobs": lambda v: v is None or type(v) is int,
+    "penalty": _is("l2", "l1", "elasticnet", "none"),
+    "random_state": lambda v: v is None or _whole(v),
+    "solver": _is("lbfgs", "liblinear", "newton-cg", "sag", "saga"),
+    "tol": _number,
+    "verbose": _whole,
+    "warm_start": BOOL,
+}
+
+
+def _check(options: Any, rules: dict, step: str) -> None:
+    """ValueError unless `options` gives exactly the options of `rules`, each a value its rule accepts."""
+    if not isinstance(options, dict) or set(options) != set(rules):
+        names = sorted(options) if isinstance(options, dict) else options
+        raise ValueError(f"{step}: options {names}, expected {sorted(rules)}")
+    for name, rule in rules.items():
+        if not rule(options[name]):
+            raise ValueError(f"{step}: {name}={options[name]!r} is not a value this file may hold")
+
+
+def _checked_spec(spec: Any) -> dict:
+    """The file's description of the pipeline, every step's options checked (ValueError otherwise)."""
+    if not isinstance(spec, dict) or spec.get("format") != FORMAT:
+        found = spec.get("format") if isinstance(spec, dict) else spec
+        raise ValueError(f"format {found!r}, expected {FORMAT}")
+    vectorizers = spec.get("vectorizers")
+    if not isinstance(vectorizers, list) or not vectorizers:
+        raise ValueError("no vectorizers")
+    for k, entry in enumerate(vectorizers):
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
+            raise ValueError(f"vectorizer {k}: [name, options] expected")
+        _check(entry[1], VECTORIZER_RULES, f"vectorizer {k}")
+    _check(spec.get("classifier"), CLASSIFIER_RULES, "classifier")
+    if not (isinstance(spec.get("union"), str) and isinstance(spec.get("classifier_name"), str)):
+        raise ValueError("the steps' names must be text")
+    return spec
 
 
 def _options(estimator: Any) -> dict:
@@ -86,6 +181,13 @@ def _spec(clf: Any) -> dict | None:
         }
     except (TypeError, ValueError):  # an option JSON cannot hold
         return None
+    try:
+        _checked_spec(spec)
+    except ValueError:
+        return None
+    terms = [t for v in vectorizers for t in v.vocabulary_]
+    if any(t.endswith("\x00") for t in terms) or not all(isinstance(c, str) for c in classifier.classes_.tolist()):
+        return None  # numpy's text arrays drop a trailing NUL; classes other than text
     rebuilt = _pipeline(spec)  # the same options once read back, or not this file
     same = [repr(a.get_params(deep=False)) == repr(b.get_params(deep=False)) for a, b in zip(_steps(rebuilt), _steps(clf))]
     return spec if all(same) else None
@@ -112,45 +214,54 @@ def save(clf: Any, model_dir: Path) -> bool:
     return True
 
 
-def load(path: Path) -> Any:
-    """The fitted pipeline kept in `path`; ValueError when the file is not one `save` wrote (its name in it)."""
+def _numbers(array: np.ndarray, what: str) -> np.ndarray:
+    if array.dtype != np.float64 or not np.isfinite(array).all():
+        raise ValueError(f"{what}: finite float64 numbers expected, not {array.dtype}")
+    return array
+
+
+def load(path: Path, dense_width: int = 0) -> Any:
+    """The fitted pipeline kept in `path`; ValueError when the file is not one `save` wrote (its name in it).
+    `dense_width`: the word vectors' block the regression may read after the TF-IDF's (bot/nlu/components.py)."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            spec = json.loads(str(z["spec"]))
-            if spec.get("format") != FORMAT:
-                raise ValueError(f"format {spec.get('format')!r}, expected {FORMAT}")
-            clf = _pipeline(spec)
+            clf = _pipeline(_checked_spec(json.loads(str(z["spec"]))))
             for k, (_, v) in enumerate(clf.steps[0][1].transformer_list):
-                terms, idf = z[f"terms_{k}"].tolist(), z[f"idf_{k}"]
-                if idf.shape != (len(terms),):
-                    raise ValueError(f"{idf.shape} IDF values for the {len(terms)} terms of vectorizer {k}")
-                v.vocabulary_ = dict(zip(terms, range(len(terms))))
+                terms, idf = z[f"terms_{k}"], _numbers(z[f"idf_{k}"], f"IDF of vectorizer {k}")
+                if terms.dtype.kind != "U" or idf.shape != terms.shape or terms.ndim != 1:
+                    raise ValueError(f"vectorizer {k}: IDF of shape {idf.shape} for terms of shape {terms.shape} ({terms.dtype})")
+                v.vocabulary_ = dict(zip(terms.tolist(), range(len(terms))))
                 v.idf_ = idf  # scikit-learn's own setter (it makes the TF-IDF transformer)
+                v.build_analyzer()("contrôle")  # an option the analyzer refuses: refused now, not at each parse
             lr = clf.steps[-1][1]
-            lr.classes_, lr.coef_, lr.intercept_, lr.n_iter_ = z["classes"], z["coef"], z["intercept"], z["n_iter"]
+            lr.classes_, lr.n_iter_ = z["classes"], z["n_iter"]
+            lr.coef_, lr.intercept_ = _numbers(z["coef"], "weights"), _numbers(z["intercept"], "intercepts")
     except (OSError, EOFError, zipfile.BadZipFile, KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ValueError(f"{path}: not a classifier file of this version ({exc})") from exc
-    width = sum(len(v.vocabulary_) for v in _steps(clf)[:-1])  # the TF-IDF's; the word vectors' block may follow
+    width = sum(len(v.vocabulary_) for v in _steps(clf)[:-1])
     rows = 1 if len(lr.classes_) == 2 else len(lr.classes_)  # two classes: one row of weights
-    if lr.coef_.ndim != 2 or lr.coef_.shape[0] != rows or lr.coef_.shape[1] < width or lr.intercept_.shape != (rows,):
+    shape_ok = lr.coef_.ndim == 2 and lr.coef_.shape[0] == rows and lr.coef_.shape[1] in {width, width + dense_width}
+    if lr.classes_.dtype.kind != "U" or not shape_ok or lr.intercept_.shape != (rows,):
         raise ValueError(f"{path}: weights of shape {lr.coef_.shape} for {len(lr.classes_)} classes and {width} features")
     lr.n_features_in_ = lr.coef_.shape[1]
     return clf
 
 
-def read(model_dir: Path) -> Any:
+def read(model_dir: Path, dense_width: int = 0) -> Any:
     """The classifier kept in `model_dir`: this file, or the skops file of a model trained before it."""
     from bot.nlu import scoring
 
     model_dir = Path(model_dir)
     if (model_dir / FILE).is_file():
-        return load(model_dir / FILE)
+        return load(model_dir / FILE, dense_width)
+    logger.warning("The classifier is in a skops file (a model trained before 2026-12-06): make train starts faster.")
     return scoring.load_skops(model_dir / SKOPS_FILE)
 
 
 def write(clf: Any, model_dir: Path) -> None:
     """`clf` in this file when it can keep it, else (other steps or options) in skops's."""
     if not save(clf, model_dir):
+        logger.warning("The classifier's steps or options are not those of %s: kept with skops (slower start).", FILE)
         import skops.io as sio
 
         sio.dump(clf, Path(model_dir) / SKOPS_FILE)
@@ -176,11 +287,12 @@ def read_all(model_dir: Path) -> dict[str, Any]:
 
     model_dir = Path(model_dir)
     try:
-        parts: dict[str, Any] = {"clf": read(model_dir), "vectors": None, "dense_clf": None, "second": None, "members": []}
+        parts: dict[str, Any] = {"vectors": None, "dense_clf": None, "second": None, "members": []}
         if (model_dir / VECTORS_FILE).is_file():
             from bot.nlu.word_vectors import WordVectors
 
             parts["vectors"] = WordVectors.load(model_dir / VECTORS_FILE)
+        parts["clf"] = read(model_dir, parts["vectors"].dim if parts["vectors"] is not None else 0)
         if (model_dir / DENSE_FILE).is_file():
             parts["dense_clf"] = scoring.load_skops(model_dir / DENSE_FILE)
         if (model_dir / OPINIONS_FILE).is_file():

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.core import yaml_text
 from bot.core.config import e164, load_prefecture
 from bot.core.tree import load_tree, render
 from ivr.twiml import Speaker
@@ -166,7 +167,7 @@ def table(results: list[Result]) -> str:
 
 def run(path: str, url: str, token: str, public_url: str | None = None, out=sys.stdout) -> int:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = yaml_text.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         out.write(f"{path}: cannot read the scenarios ({exc})\n")
         return 2
