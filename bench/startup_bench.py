@@ -2,12 +2,13 @@
 
 This checkout's server (`python -m bot serve`, its own model), another checkout's (`--compare DIR`: a
 worktree with its own .venv and models/, for a before/after) and the stock anchor (bench/stock_anchor.py,
-its cached model: `python -m bench.stock_anchor train [--epochs N]` first), started one after the other,
+its cached model of today's data: `python -m bench.stock_anchor train [--epochs N]` first, then
+`--stock-epochs N`), started one after the other,
 the order reversed each round. Each on its own temporary SQLite file and a free port; the start-up is the
 time from the launch to the answer of a first chat message (bench/servers.py `wait_answer`). Writes
 `--out` (default docs/startup.json) and prints the medians and the ratios to the stock anchor.
 
-    .venv/bin/python bench/startup_bench.py [--rounds 3] [--compare DIR] [--no-stock] [--out FILE]
+    .venv/bin/python bench/startup_bench.py [--rounds 3] [--compare DIR] [--stock-epochs N | --no-stock] [--out FILE]
 
 A benchmark, not a test: nothing here asserts a timing; read the load average written with the figures.
 """
@@ -29,7 +30,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import servers  # noqa: E402
-from bench.stock_anchor import StockAnchor  # noqa: E402
+from bench.stock_anchor import StockAnchor, model_key  # noqa: E402
 
 
 def start_ours(root: Path, work: Path) -> tuple[float, float]:
@@ -49,6 +50,8 @@ def commit(root: Path) -> str:
     dirty = subprocess.run(
         ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
     )
+    if head.returncode != 0:
+        return "not a git checkout"
     return head.stdout.strip() + (" + uncommitted changes" if dirty.stdout.strip() else "")
 
 
@@ -65,26 +68,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--compare", type=Path, help="another checkout (its .venv and models/), measured as 'before'")
     p.add_argument("--no-stock", action="store_true")
+    p.add_argument("--stock-epochs", type=int, help="the stock model trained with N epochs (bench.stock_anchor train --epochs N)")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "startup.json")
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error("--rounds: one round or more")
     runs: dict[str, object] = {"this checkout": ROOT}
     if args.compare:
         runs = {"before": args.compare.resolve(), "after": ROOT}
     if not args.no_stock:
-        cached = sorted((ROOT / "models" / "bench").glob("stock-deployed-*.tar.gz"))
-        if not cached:
-            print("no stock model in models/bench/: python -m bench.stock_anchor train [--epochs N]", file=sys.stderr)
+        stock = ROOT / "models" / "bench" / f"{model_key(args.stock_epochs)}.tar.gz"
+        if not stock.is_file():  # the key holds the data's hash: a model of other data is not this one
+            epochs = f" --epochs {args.stock_epochs}" if args.stock_epochs else ""
+            print(f"no {stock.name} in models/bench/: python -m bench.stock_anchor train{epochs}", file=sys.stderr)
             return 2
-        runs["stock"] = cached[-1]
+        runs["stock"] = stock
     figures: dict[str, dict[str, list[float]]] = {name: {"startup_s": [], "rss_mb": [], "load": []} for name in runs}
     for r in range(args.rounds):
         for name in list(runs) if r % 2 == 0 else list(runs)[::-1]:
             with tempfile.TemporaryDirectory() as tmp:
                 start = start_stock if name == "stock" else start_ours
                 seconds, rss = start(runs[name], Path(tmp))
-            for key, value in (("startup_s", seconds), ("rss_mb", rss), ("load", os.getloadavg()[0])):
+            load = os.getloadavg()[0]
+            for key, value in (("startup_s", seconds), ("rss_mb", rss), ("load", load)):
                 figures[name][key].append(round(value, 2))
-            print(f"{name}: {seconds:.2f} s, {rss:.0f} MB (load {os.getloadavg()[0]:.2f})", flush=True)
+            print(f"{name}: {seconds:.2f} s, {rss:.0f} MB (load {load:.2f})", flush=True)
     medians = {name: statistics.median(f["startup_s"]) for name, f in figures.items()}
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

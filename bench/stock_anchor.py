@@ -150,20 +150,22 @@ class StockAnchor:
         # The product's store the action writes its turn records to, and Rasa's tracker file.
         env = servers.base_env(port, work / "aiguillage.db")
         started = time.perf_counter()
-        self.actions = servers.Launched(
-            [str(RASA), "run", "actions", "--actions", "actions", "--port", str(self.actions_port)],
-            env,
-            work / "actions.log",
-            self.actions_port,
-        )
-        conf = endpoints(work, self.actions_port, work / "tracker.db", database_url)
-        cmd = [str(RASA), "run", "--model", str(model), "--port", str(port), "--interface", "127.0.0.1"]
-        cmd += ["--credentials", str(SOURCES / "credentials.yml"), "--endpoints", str(conf)]
-        self.server = servers.Launched(cmd, env, work / "rasa.log", port, chat_path=CHAT_PATH)
-        try:
+        self.actions: servers.Launched | None = None
+        self.server: servers.Launched | None = None
+        try:  # whatever stops the start (Ctrl-C included: the servers have their own sessions), none is left running
+            self.actions = servers.Launched(
+                [str(RASA), "run", "actions", "--actions", "actions", "--port", str(self.actions_port)],
+                env,
+                work / "actions.log",
+                self.actions_port,
+            )
+            conf = endpoints(work, self.actions_port, work / "tracker.db", database_url)
+            cmd = [str(RASA), "run", "--model", str(model), "--port", str(port), "--interface", "127.0.0.1"]
+            cmd += ["--credentials", str(SOURCES / "credentials.yml"), "--endpoints", str(conf)]
+            self.server = servers.Launched(cmd, env, work / "rasa.log", port, chat_path=CHAT_PATH)
             servers.wait_http(self.actions_port, "/health", 300, self.actions.proc)
             self.server.wait_answer(300)
-        except Exception:
+        except BaseException:
             self.stop()
             raise
         self.url, self.port = self.server.url, port
@@ -177,8 +179,9 @@ class StockAnchor:
         return self.server.rss_mb() + self.actions.rss_mb()
 
     def stop(self) -> None:
-        self.server.stop()
-        self.actions.stop()
+        for process in (self.server, self.actions):
+            if process is not None:
+                process.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -213,6 +213,10 @@ def test_yaml_is_read_the_same_by_libyaml_and_pyyaml_and_pyyaml_has_the_last_wor
     assert yaml_text.safe_load("date: 2026-12-06\nn: 010\non: off") == {"date": date(2026, 12, 6), "n": 8, True: False}
     # The one difference met: libyaml takes a tab after a colon, which PyYAML refuses (docs/floor.md, section 4).
     assert yaml_text.safe_load("a:\tb") == {"a": "b"}
+    # A lone surrogate: libyaml raises UnicodeEncodeError, PyYAML's error is the one raised, alone.
+    with pytest.raises(yaml.YAMLError, match="special characters are not allowed") as err:
+        yaml_text.safe_load("a: \ud800")
+    assert err.value.__context__ is None
 
 
 def tree_variant(tmp_path: Path, change) -> Path:

@@ -3,8 +3,9 @@
 `yaml.safe_load` is PyYAML's pure-Python parser: about 80 ms for bot/tree.yml, which the server reads
 several times at start-up (the tree, its texts, the calendar words); `CSafeLoader` builds the same
 objects in about 7 ms (docs/floor.md, section 4). A text libyaml refuses is read again by PyYAML's own
-parser, the reference: its error shows the line and a caret where libyaml's does not, and it is the one
-that raises (`yaml.YAMLError`, as before) or, where the two differ, reads the file.
+parser: its error shows the line and a caret where libyaml's does not, and it is the one raised
+(`yaml.YAMLError`, as before); where PyYAML reads what libyaml refused, its reading is returned. The
+other way round, libyaml's reading stands (it takes a tab after a colon, which PyYAML refuses).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def safe_load(text: str) -> Any:
     """`yaml.safe_load(text)`, with libyaml's parser when there is one."""
-    try:
-        return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader (SafeLoader or its C twin)
-    except yaml.YAMLError:
-        if SAFE_LOADER is yaml.SafeLoader:
-            raise
-        return yaml.safe_load(text)  # the reference parser: its reading, or its error with the line shown
+    if SAFE_LOADER is not yaml.SafeLoader:
+        try:
+            return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - SafeLoader's C twin
+        except (yaml.YAMLError, UnicodeEncodeError):  # libyaml's error, or text it cannot take (a lone surrogate)
+            pass
+    return yaml.safe_load(text)  # PyYAML's own: its reading, or its error with the line shown (not chained)

@@ -185,9 +185,10 @@ def _spec(clf: Any) -> dict | None:
         _checked_spec(spec)
     except ValueError:
         return None
-    terms = [t for v in vectorizers for t in v.vocabulary_]
-    if any(t.endswith("\x00") for t in terms) or not all(isinstance(c, str) for c in classifier.classes_.tolist()):
-        return None  # numpy's text arrays drop a trailing NUL; classes other than text
+    if any("\n" in t for v in vectorizers for t in v.vocabulary_):
+        return None  # the terms are kept one per line
+    if not all(isinstance(c, str) and not c.endswith("\x00") for c in classifier.classes_.tolist()):
+        return None  # classes other than text (numpy's text arrays drop a trailing NUL)
     rebuilt = _pipeline(spec)  # the same options once read back, or not this file
     same = [repr(a.get_params(deep=False)) == repr(b.get_params(deep=False)) for a, b in zip(_steps(rebuilt), _steps(clf))]
     return spec if all(same) else None
@@ -206,12 +207,27 @@ def save(clf: Any, model_dir: Path) -> bool:
     arrays: dict[str, np.ndarray] = {"spec": np.array(json.dumps(spec))}
     for k, (_, v) in enumerate(clf.steps[0][1].transformer_list):
         terms = sorted(v.vocabulary_, key=v.vocabulary_.__getitem__)
-        arrays[f"terms_{k}"] = np.array(terms, dtype=str)
+        # One per line in UTF-8 bytes: a fixed-width text array would give every term the longest one's width.
+        arrays[f"terms_{k}"] = np.frombuffer("\n".join(terms).encode("utf-8"), dtype=np.uint8)
         arrays[f"idf_{k}"] = np.asarray(v.idf_, dtype=np.float64)
     lr = clf.steps[-1][1]
     arrays.update(classes=np.asarray(lr.classes_, dtype=str), coef=lr.coef_, intercept=lr.intercept_, n_iter=lr.n_iter_)
     np.savez(Path(model_dir) / FILE, **arrays)
     return True
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} in the options")  # JSON's NaN, Infinity: no option of a trained model is one
+
+
+def _terms(raw: np.ndarray, k: int) -> list[str]:
+    """Vectorizer k's terms, in the order of their columns: UTF-8 text, one per line, each once."""
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise ValueError(f"vectorizer {k}: terms as UTF-8 bytes expected, not {raw.dtype}")
+    terms = raw.tobytes().decode("utf-8").split("\n")
+    if "" in terms or len(set(terms)) != len(terms):
+        raise ValueError(f"vectorizer {k}: {len(terms)} terms, some empty or given twice")
+    return terms
 
 
 def _numbers(array: np.ndarray, what: str) -> np.ndarray:
@@ -225,12 +241,12 @@ def load(path: Path, dense_width: int = 0) -> Any:
     `dense_width`: the word vectors' block the regression may read after the TF-IDF's (bot/nlu/components.py)."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            clf = _pipeline(_checked_spec(json.loads(str(z["spec"]))))
+            clf = _pipeline(_checked_spec(json.loads(str(z["spec"]), parse_constant=_no_constant)))
             for k, (_, v) in enumerate(clf.steps[0][1].transformer_list):
-                terms, idf = z[f"terms_{k}"], _numbers(z[f"idf_{k}"], f"IDF of vectorizer {k}")
-                if terms.dtype.kind != "U" or idf.shape != terms.shape or terms.ndim != 1:
-                    raise ValueError(f"vectorizer {k}: IDF of shape {idf.shape} for terms of shape {terms.shape} ({terms.dtype})")
-                v.vocabulary_ = dict(zip(terms.tolist(), range(len(terms))))
+                terms, idf = _terms(z[f"terms_{k}"], k), _numbers(z[f"idf_{k}"], f"IDF of vectorizer {k}")
+                if idf.shape != (len(terms),):
+                    raise ValueError(f"vectorizer {k}: IDF of shape {idf.shape} for {len(terms)} terms")
+                v.vocabulary_ = dict(zip(terms, range(len(terms))))
                 v.idf_ = idf  # scikit-learn's own setter (it makes the TF-IDF transformer)
                 v.build_analyzer()("contrôle")  # an option the analyzer refuses: refused now, not at each parse
             lr = clf.steps[-1][1]
@@ -238,13 +254,32 @@ def load(path: Path, dense_width: int = 0) -> Any:
             lr.coef_, lr.intercept_ = _numbers(z["coef"], "weights"), _numbers(z["intercept"], "intercepts")
     except (OSError, EOFError, zipfile.BadZipFile, KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ValueError(f"{path}: not a classifier file of this version ({exc})") from exc
+    classes = lr.classes_.tolist() if lr.classes_.dtype.kind == "U" and lr.classes_.ndim == 1 else []
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise ValueError(f"{path}: classes {lr.classes_.tolist()!r}: two different names or more expected")
     width = sum(len(v.vocabulary_) for v in _steps(clf)[:-1])
     rows = 1 if len(lr.classes_) == 2 else len(lr.classes_)  # two classes: one row of weights
     shape_ok = lr.coef_.ndim == 2 and lr.coef_.shape[0] == rows and lr.coef_.shape[1] in {width, width + dense_width}
-    if lr.classes_.dtype.kind != "U" or not shape_ok or lr.intercept_.shape != (rows,):
+    if not shape_ok or lr.intercept_.shape != (rows,):
         raise ValueError(f"{path}: weights of shape {lr.coef_.shape} for {len(lr.classes_)} classes and {width} features")
     lr.n_features_in_ = lr.coef_.shape[1]
     return clf
+
+
+def needs_skops(archive: Path | str | None) -> bool:
+    """Whether a model archive keeps a file in skops's format (a model trained before this file, an
+    experiment's extra files): skops is then best imported before Rasa, whose modules make skops's
+    import-time scan about 4 s longer (docs/floor.md, section 4). Listing the archive costs ~50 ms; one
+    that cannot be read says no (Rasa refuses it later, and the server says so)."""
+    import tarfile
+
+    if archive is None:
+        return False
+    try:
+        with tarfile.open(archive) as model:
+            return any(member.name.endswith(".skops") for member in model)
+    except (OSError, EOFError, tarfile.TarError):
+        return False
 
 
 def read(model_dir: Path, dense_width: int = 0) -> Any:
