@@ -28,9 +28,10 @@ EXPLAIN = {
     ),
     "speech step p95": "as for keypad steps, plus the NLU (~5 ms alone): queueing on 2 shared cores.",
     "start-up to first answer": (
-        "most of the start-up is importing Rasa and TensorFlow and loading the graph, common to both pipelines; our "
-        "lighter NLU saves only its own load. Reaching 0.4 needs Rasa to stop importing TensorFlow for a pipeline that "
-        "does not use it (lazy imports), which is a change inside Rasa."
+        "since 2026-12-06 about half of our start-up is importing TensorFlow and Rasa, common to both pipelines "
+        "(docs/floor.md, section 4: the classifier's own file, libyaml, one IDF read took it from 0.50 to 0.34 of the "
+        "stock anchor's). A miss now is the machine's load, or a model trained before (skops; the log says so: make "
+        "train), or a new cost at start: profile one (py-spy record) as section 4 did."
     ),
     "server memory": (
         "the server's memory is dominated by Rasa and TensorFlow, imported whatever the pipeline; the stock DIET "
