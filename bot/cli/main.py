@@ -243,11 +243,10 @@ def serve(rasa_args: list[str]) -> int:
 
     # DATABASE_URL / LOCK_STORE_URL (several processes): a generated copy of endpoints.yml.
     rasa_args = endpoints_option(rasa_args)
-    from bot.nlu.classifier_file import needs_skops
+    from bot.nlu.classifier_file import skops_first
     from bot.nlu.model import served_model
 
-    if needs_skops(served_model(rasa_args) or settings.model()):  # a model trained before 2026-12-06
-        import skops.io  # noqa: F401 - before Rasa: its import-time scan takes ~4 s more after (docs/floor.md, section 4)
+    skops_first(served_model(rasa_args) or settings.model())
     from rasa.__main__ import main as rasa_main
 
     from bot.nlu import patches as rasa_patches

@@ -167,23 +167,19 @@ def _spec(clf: Any) -> dict | None:
     if union.transformer_weights is not None or not all(type(v) is TfidfVectorizer for _, v in union.transformer_list):
         return None
     vectorizers = [v for _, v in union.transformer_list]
-    if any(v.dtype is not np.float64 or not v.use_idf or not isinstance(v.analyzer, str) for v in vectorizers):
+    if any(v.dtype is not np.float64 for v in vectorizers):  # the one option the spec does not hold
         return None
-    if any(v.preprocessor is not None or v.tokenizer is not None or v.vocabulary is not None for v in vectorizers):
-        return None
-    try:
-        spec = {
-            "format": FORMAT,
-            "union": union_name,
-            "vectorizers": [[name, _options(v)] for name, v in union.transformer_list],
-            "classifier_name": classifier_name,
-            "classifier": _options(classifier),
-        }
-    except (TypeError, ValueError):  # an option JSON cannot hold
-        return None
-    try:
-        _checked_spec(spec)
-    except ValueError:
+    try:  # every other option: one JSON can hold (no function), and one the rules let a file give (load)
+        spec = _checked_spec(
+            {
+                "format": FORMAT,
+                "union": union_name,
+                "vectorizers": [[name, _options(v)] for name, v in union.transformer_list],
+                "classifier_name": classifier_name,
+                "classifier": _options(classifier),
+            }
+        )
+    except (TypeError, ValueError):
         return None
     if any("\n" in t for v in vectorizers for t in v.vocabulary_):
         return None  # the terms are kept one per line
@@ -266,11 +262,18 @@ def load(path: Path, dense_width: int = 0) -> Any:
     return clf
 
 
+def skops_first(archive: Path | str | None) -> None:
+    """Before Rasa is imported (the server, `bot route`): skops imported when the model archive keeps a
+    file in its format, as a model trained before 2026-12-06 does; after Rasa, skops's import-time scan
+    of the loaded modules takes about 4 s more (docs/floor.md, section 4)."""
+    if needs_skops(archive):
+        import skops.io  # noqa: F401
+
+
 def needs_skops(archive: Path | str | None) -> bool:
     """Whether a model archive keeps a file in skops's format (a model trained before this file, an
-    experiment's extra files): skops is then best imported before Rasa, whose modules make skops's
-    import-time scan about 4 s longer (docs/floor.md, section 4). Listing the archive costs ~50 ms; one
-    that cannot be read says no (Rasa refuses it later, and the server says so)."""
+    experiment's extra files). Listing the archive costs ~50 ms; one that cannot be read says no (Rasa
+    refuses it later, and the server says so)."""
     import tarfile
 
     if archive is None:

@@ -31,10 +31,9 @@ class NLU:
 
         # Rasa logs every parse (with the text) through structlog at debug level: keep it quiet.
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-        from bot.nlu.classifier_file import needs_skops
+        from bot.nlu.classifier_file import skops_first
 
-        if needs_skops(path):  # a model trained before 2026-12-06
-            import skops.io  # noqa: F401 - before Rasa: its import-time scan takes ~4 s more after (docs/floor.md, section 4)
+        skops_first(path)
         from rasa.core.agent import Agent  # heavy import, only when a model is needed
 
         self.loop = asyncio.new_event_loop()
